@@ -1,0 +1,79 @@
+/** Offer and registration: `offer` and `withdraw` (node), `offer_ack` (hub). */
+import { Type, type Static } from "@sinclair/typebox";
+import { ErrorCodeString, Id, message, ModelId, Price, SCHEMA_LIMITS, Text } from "./primitives.js";
+
+/** Where an instance's capacity comes from (brief section 1). */
+export const SupplyTier = Type.Union([Type.Literal("gpu"), Type.Literal("key"), Type.Literal("credits"), Type.Literal("subscription")], { title: "SupplyTier" });
+/** Where an instance's capacity comes from. */
+export type SupplyTier = Static<typeof SupplyTier>;
+
+/** The kind of backend that serves an instance. */
+export const BackendKind = Type.Union(
+  ["ollama", "vllm", "lmstudio", "llamacpp", "openai-compatible", "openai", "anthropic", "gemini", "other"].map((k) => Type.Literal(k)),
+  { title: "BackendKind" },
+);
+
+/** What an instance can do. */
+export const Capability = Type.Union(
+  ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription"].map((k) => Type.Literal(k)),
+  { title: "Capability" },
+);
+
+/** One model served by a node. */
+export const Instance = Type.Object(
+  {
+    instanceId: Id,
+    model: ModelId,
+    tier: SupplyTier,
+    backend: Type.Object(
+      { kind: BackendKind, digest: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
+      { additionalProperties: false },
+    ),
+    price: Price,
+    maxConcurrency: Type.Integer({ minimum: 1, maximum: 1024 }),
+    tokensPerSecond: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    contextLength: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+    maxOutputTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000 })),
+    capabilities: Type.Array(Capability, { minItems: 1, maxItems: SCHEMA_LIMITS.maxCapabilities, uniqueItems: true }),
+  },
+  { additionalProperties: false, title: "Instance" },
+);
+/** One model served by a node. */
+export type Instance = Static<typeof Instance>;
+
+/** Node -> hub: the instances this node serves (adds or replaces by `instanceId`). */
+export const Offer = message(
+  "offer",
+  { instances: Type.Array(Instance, { minItems: 1, maxItems: SCHEMA_LIMITS.maxInstances }) },
+  "Instances the node serves, with price, concurrency, speed, context length and capabilities.",
+);
+/** Node -> hub: the instances this node serves. */
+export type Offer = Static<typeof Offer>;
+
+/** The hub's decision on one offered instance. */
+export const OfferResult = Type.Object(
+  {
+    instanceId: Id,
+    accepted: Type.Boolean(),
+    reason: Type.Optional(Type.Object({ code: ErrorCodeString, message: Text }, { additionalProperties: false })),
+  },
+  { additionalProperties: false, title: "OfferResult" },
+);
+
+/** Hub -> node: acknowledgement of an `offer`, one result per offered instance, in order. */
+export const OfferAck = message(
+  "offer_ack",
+  { results: Type.Array(OfferResult, { minItems: 1, maxItems: SCHEMA_LIMITS.maxInstances }) },
+  "Per-instance acceptance or refusal of an offer, with a coded reason for each refusal.",
+);
+/** Hub -> node: acknowledgement of an `offer`. */
+export type OfferAck = Static<typeof OfferAck>;
+
+/** Node -> hub: instances that stop taking new jobs (running jobs finish). */
+export const Withdraw = message(
+  "withdraw",
+  { instanceIds: Type.Array(Id, { minItems: 1, maxItems: SCHEMA_LIMITS.maxInstances, uniqueItems: true }), reason: Type.Optional(Text) },
+  "Instances that take no new jobs from now on.",
+);
+/** Node -> hub: instances that stop taking new jobs. */
+export type Withdraw = Static<typeof Withdraw>;

@@ -1,0 +1,114 @@
+/**
+ * Building blocks shared by the v1 message schemas: ids, keys, signatures, amounts,
+ * timestamps, limits. Every string and array has a bound.
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+/** Bounds that the schemas enforce. */
+export const SCHEMA_LIMITS = {
+  idMaxLength: 128,
+  modelMaxLength: 256,
+  textMaxLength: 2048,
+  apiKeyMaxLength: 256,
+  maxInstances: 64,
+  maxCapabilities: 16,
+  maxVersions: 16,
+  maxExtKeys: 32,
+  maxTokens: 1_000_000_000_000,
+} as const;
+
+/** An opaque identifier: 1-128 characters of `[A-Za-z0-9._:-]`. */
+export const Id = Type.String({ minLength: 1, maxLength: SCHEMA_LIMITS.idMaxLength, pattern: "^[A-Za-z0-9._:-]+$", title: "Id" });
+
+/** A model id as consumers name it, e.g. `llama3.1:8b` or `openai/gpt-4o-mini`. */
+export const ModelId = Type.String({ minLength: 1, maxLength: SCHEMA_LIMITS.modelMaxLength, pattern: "^[A-Za-z0-9._:/@+-]+$", title: "ModelId" });
+
+/** An Ed25519 public key as 43 base64url characters: a hub id or node id. */
+export const PublicKey = Type.String({ pattern: "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$", title: "PublicKey" });
+
+/** An Ed25519 signature as 86 base64url characters. */
+export const Signature = Type.String({ pattern: "^[A-Za-z0-9_-]{85}[AQgw]$", title: "Signature" });
+
+/** A 32-byte random nonce as 43 base64url characters. */
+export const Nonce = Type.String({ pattern: "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$", title: "Nonce" });
+
+/** A SHA-256 digest as 64 lowercase hex digits. */
+export const Hash = Type.String({ pattern: "^[0-9a-f]{64}$", title: "Hash" });
+
+/** USDC atomic units as a canonical non-negative decimal string (no sign, no leading zeros). */
+export const Amount = Type.String({ pattern: "^(0|[1-9][0-9]{0,38})$", title: "Amount" });
+
+/** Milliseconds since the Unix epoch. */
+export const Timestamp = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, title: "Timestamp" });
+
+/** A token count. */
+export const TokenCount = Type.Integer({ minimum: 0, maximum: SCHEMA_LIMITS.maxTokens });
+
+/** A protocol version number. */
+export const Version = Type.Integer({ minimum: 1, maximum: 65535, title: "Version" });
+
+/** A human-readable explanation; never parsed. */
+export const Text = Type.String({ maxLength: SCHEMA_LIMITS.textMaxLength });
+
+/** An error code from the error table (`family.reason`), or a namespaced extension code (`x-vendor.reason`). */
+export const ErrorCodeString = Type.String({ maxLength: 64, pattern: "^(internal|[a-z][a-z0-9_-]*\\.[a-z][a-z0-9_]*)$", title: "ErrorCode" });
+
+/** An EVM address, 0x-prefixed hex. */
+export const EvmAddress = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$", title: "EvmAddress" });
+
+/**
+ * Extension members: the only place where fields not defined by the version may appear.
+ * Keys are namespaced (`vendor.name`); receivers ignore keys they do not understand.
+ */
+export const Ext = Type.Record(Type.String({ pattern: "^[a-z0-9-]+\\.[A-Za-z0-9_.-]+$", maxLength: 64 }), Type.Unknown(), {
+  maxProperties: SCHEMA_LIMITS.maxExtKeys,
+  title: "Ext",
+});
+
+/** A price per one million tokens, in atomic units. */
+export const Price = Type.Object(
+  {
+    input: Amount,
+    output: Amount,
+    cachedInput: Type.Optional(Amount),
+  },
+  { additionalProperties: false, title: "Price" },
+);
+/** A price per one million tokens. */
+export type Price = Static<typeof Price>;
+
+/** Token usage of one job, as measured by the backend. */
+export const Usage = Type.Object(
+  {
+    promptTokens: TokenCount,
+    completionTokens: TokenCount,
+    cachedTokens: Type.Optional(TokenCount),
+    reasoningTokens: Type.Optional(TokenCount),
+    /** True when the backend reported these counts; false when the node could not measure them. */
+    measured: Type.Boolean(),
+  },
+  { additionalProperties: false, title: "Usage" },
+);
+/** Token usage of one job. */
+export type Usage = Static<typeof Usage>;
+
+/** Running totals over every receipt a node has issued to one hub. */
+export const ReceiptTotals = Type.Object(
+  {
+    receipts: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    cost: Amount,
+    promptTokens: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    completionTokens: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  },
+  { additionalProperties: false, title: "ReceiptTotals" },
+);
+/** Running totals over a node's receipts. */
+export type ReceiptTotals = Static<typeof ReceiptTotals>;
+
+/** Defines a message schema: an object with a literal `type`, no undeclared members, and an optional `ext`. */
+export function message<T extends string, P extends Record<string, TSchema>>(type: T, properties: P, description: string) {
+  return Type.Object(
+    { type: Type.Literal(type), ...properties, ext: Type.Optional(Ext) },
+    { additionalProperties: false, title: type, description },
+  );
+}

@@ -1,0 +1,22 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      "@srp/core": src("./packages/srp-core/src/index.ts"),
+      "@srp/hub": src("./packages/srp-hub/src/index.ts"),
+      "@srp/provider": src("./packages/srp-provider/src/index.ts"),
+      "@srp/client": src("./packages/srp-client/src/index.ts"),
+      "@srp/conformance": src("./conformance/src/index.ts"),
+    },
+  },
+  test: {
+    include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "conformance/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: "forks",
+  },
+});
