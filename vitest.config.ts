@@ -6,6 +6,7 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: {
+      "@srp/core/node": src("./packages/srp-core/src/node.ts"),
       "@srp/core": src("./packages/srp-core/src/index.ts"),
       "@srp/hub": src("./packages/srp-hub/src/index.ts"),
       "@srp/provider": src("./packages/srp-provider/src/index.ts"),

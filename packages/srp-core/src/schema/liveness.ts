@@ -7,6 +7,8 @@ export const InstanceLoad = Type.Object(
   { instanceId: Id, active: Type.Integer({ minimum: 0, maximum: 65535 }), capacity: Type.Integer({ minimum: 0, maximum: 65535 }) },
   { additionalProperties: false, title: "InstanceLoad" },
 );
+/** Load of one instance. */
+export type InstanceLoad = Static<typeof InstanceLoad>;
 
 /** Node -> hub, every heartbeat interval. */
 export const Heartbeat = message(

@@ -1,0 +1,232 @@
+/**
+ * One provider WebSocket connection on the hub side, from `hello` to close: the hub's
+ * half of the v1 handshake state machine (spec/v1/handshake.md), frame-error handling,
+ * heartbeat supervision and offers.
+ */
+import {
+  checkAuth,
+  createHello,
+  decode,
+  encode,
+  errorMessage,
+  HANDSHAKE_TIMING,
+  nodeBindingText,
+  randomNonce,
+  SrpError,
+  toBase64Url,
+  randomBytes,
+  INITIAL_POSITION,
+  type Auth,
+  type Identity,
+  type Instance,
+  type MessageType,
+  type Offer,
+  type SrpMessage,
+} from "@srp/core";
+import type { WebSocket } from "ws";
+import type { Account, AccountStore } from "./accounts.js";
+import type { NonceMemory } from "./nonces.js";
+
+/** Where a session is in its life. */
+export type SessionState = "await_auth" | "open" | "closed";
+
+/** Settings a session needs from its hub. */
+export interface SessionContext {
+  identity: Identity;
+  accounts: AccountStore;
+  nonces: NonceMemory;
+  versions: readonly number[];
+  maxFrameBytes: number;
+  heartbeatIntervalMs: number;
+  handshakeTimeoutMs: number;
+  maxInstances: number;
+  maxConcurrentJobs: number;
+  refusedTiers: ReadonlySet<string>;
+  verifyWalletSignature: (address: string, message: string, signature: string) => Promise<boolean>;
+  /** Called after a successful handshake; returns the session it replaced, if any. */
+  onAuthenticated(session: ProviderSession): ProviderSession | undefined;
+  onClosed(session: ProviderSession, code: number, reason: string): void;
+  onRejected(session: ProviderSession, error: SrpError): void;
+}
+
+const NODE_MESSAGES: ReadonlySet<MessageType> = new Set(["auth", "offer", "withdraw", "chunk", "done", "job_error", "heartbeat", "probe_result", "dispute", "error", "goodbye"]);
+
+/** The hub's side of one provider session. */
+export class ProviderSession {
+  /** Random id of this connection. */
+  readonly sessionId = `sess_${toBase64Url(randomBytes(12))}`;
+  /** The node id, once authenticated. */
+  nodeId: string | undefined;
+  /** The account the node is bound to, once authenticated. */
+  account: Account | undefined;
+  /** Negotiated protocol version, once authenticated. */
+  version: number | undefined;
+  /** Instances currently offered, by instance id. */
+  readonly instances = new Map<string, Instance>();
+  /** When the last message arrived (ms). */
+  lastSeen = Date.now();
+  state: SessionState = "await_auth";
+
+  readonly #ws: WebSocket;
+  readonly #ctx: SessionContext;
+  readonly #nonce = randomNonce();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #authInFlight = false;
+
+  constructor(ws: WebSocket, ctx: SessionContext) {
+    this.#ws = ws;
+    this.#ctx = ctx;
+    ctx.nonces.remember(this.#nonce);
+    ws.on("message", (data, isBinary) => void this.#onFrame(data as Buffer, isBinary));
+    ws.on("close", (code, reason) => this.#onClose(code, reason.toString()));
+    ws.on("error", () => this.#ws.terminate());
+    this.send(createHello({ identity: ctx.identity, versions: ctx.versions, maxFrameBytes: ctx.maxFrameBytes, nonce: this.#nonce }));
+    this.#timer = setTimeout(() => this.fail(new SrpError("protocol.handshake_timeout")), ctx.handshakeTimeoutMs);
+  }
+
+  /** Sends one message. */
+  send(message: SrpMessage): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(encode(message));
+  }
+
+  /** Sends `error` for a session-ending error and closes with its close code. */
+  fail(error: SrpError): void {
+    if (this.state === "closed") return;
+    if (this.state === "await_auth") this.#ctx.onRejected(this, error);
+    this.send(errorMessage(error));
+    this.#closeSocket(error.closeCode ?? 1011, error.code);
+  }
+
+  /** Closes the session on purpose (hub shutdown), telling the node when to come back. */
+  goodbye(reason: string, reconnectAfterMs?: number): void {
+    if (this.state === "closed") return;
+    this.send({ type: "goodbye", reason, ...(reconnectAfterMs === undefined ? {} : { reconnectAfterMs }) });
+    this.#closeSocket(1001, "session.shutdown");
+  }
+
+  #closeSocket(code: number, reason: string): void {
+    this.state = "closed";
+    clearTimeout(this.#timer);
+    this.#ws.close(code, reason);
+    // A peer that never completes the closing handshake must not hold the socket.
+    setTimeout(() => this.#ws.terminate(), 2000).unref();
+  }
+
+  async #onFrame(data: Buffer, isBinary: boolean): Promise<void> {
+    if (this.state === "closed") return;
+    this.lastSeen = Date.now();
+    const result = decode(data, { binary: isBinary, maxFrameBytes: this.#ctx.maxFrameBytes, versions: this.#ctx.versions });
+    if (!result.ok) return this.fail(result.error);
+    const message = result.message;
+    if (!NODE_MESSAGES.has(message.type)) {
+      return this.fail(new SrpError("protocol.unexpected_message", `a node does not send ${message.type}`));
+    }
+    if (this.state === "await_auth") {
+      if (message.type === "auth" && !this.#authInFlight) return this.#onAuth(message);
+      if (message.type === "error") return this.#closeSocket(1000, "peer error");
+      return this.fail(new SrpError("protocol.unexpected_message", `${message.type} before welcome`));
+    }
+    switch (message.type) {
+      case "auth":
+        return this.fail(new SrpError("protocol.unexpected_message", "session is already authenticated"));
+      case "heartbeat":
+        return;
+      case "offer":
+        return this.#onOffer(message);
+      case "withdraw":
+        for (const id of message.instanceIds) this.instances.delete(id);
+        return;
+      case "goodbye":
+        return this.#closeSocket(1000, "goodbye");
+      case "error":
+        return;
+      default:
+        // Jobs, probes and disputes are handled by the routing layer (next protocol features).
+        return;
+    }
+  }
+
+  async #onAuth(auth: Auth): Promise<void> {
+    this.#authInFlight = true;
+    const ctx = this.#ctx;
+    const rejected = checkAuth(auth, {
+      hubId: ctx.identity.id,
+      nonce: this.#nonce,
+      isKnownNonce: (n) => ctx.nonces.has(n),
+      windowMs: HANDSHAKE_TIMING.freshnessWindowMs,
+    });
+    if (rejected) return this.fail(rejected);
+    let account: Account | undefined;
+    try {
+      if (auth.account.kind === "api_key") {
+        account = await ctx.accounts.findByApiKey(auth.account.key);
+      } else {
+        const ok = await ctx.verifyWalletSignature(auth.account.address, nodeBindingText(auth.nodeId), auth.account.signature);
+        if (!ok) return this.fail(new SrpError("auth.bad_account_proof", "wallet signature does not recover to the bound address"));
+        account = await ctx.accounts.findByWallet(auth.account.address.toLowerCase());
+      }
+    } catch (cause) {
+      return this.fail(new SrpError("internal", "account look-up failed", { cause }));
+    }
+    if (!account) return this.fail(new SrpError("auth.unknown_account"));
+    if (this.state === "closed") return; // the node went away while we looked the account up
+    this.nodeId = auth.nodeId;
+    this.account = account;
+    this.version = auth.version;
+    this.state = "open";
+    clearTimeout(this.#timer);
+    const replaced = ctx.onAuthenticated(this);
+    replaced?.fail(new SrpError("session.replaced", "a newer session for this node id was opened"));
+    this.send({
+      type: "welcome",
+      version: auth.version,
+      sessionId: this.sessionId,
+      nodeId: auth.nodeId,
+      accountId: account.id,
+      heartbeatIntervalMs: ctx.heartbeatIntervalMs,
+      limits: { maxFrameBytes: ctx.maxFrameBytes, maxInstances: ctx.maxInstances, maxConcurrentJobs: ctx.maxConcurrentJobs },
+      replaced: replaced !== undefined,
+      receipts: INITIAL_POSITION,
+    });
+    this.#armHeartbeatWatch();
+  }
+
+  #armHeartbeatWatch(): void {
+    const interval = this.#ctx.heartbeatIntervalMs;
+    this.#timer = setInterval(() => {
+      if (Date.now() - this.lastSeen > 3 * interval) this.fail(new SrpError("protocol.heartbeat_timeout"));
+    }, interval);
+    this.#timer.unref?.();
+  }
+
+  #onOffer(offer: Offer): void {
+    const seen = new Set<string>();
+    const results = offer.instances.map((instance) => {
+      const refuse = (code: "offer.duplicate_instance" | "offer.tier_refused" | "offer.too_many_instances" | "offer.invalid", message: string) => ({
+        instanceId: instance.instanceId,
+        accepted: false,
+        reason: { code, message },
+      });
+      if (seen.has(instance.instanceId)) return refuse("offer.duplicate_instance", "instance id appears twice in this offer");
+      seen.add(instance.instanceId);
+      if (this.#ctx.refusedTiers.has(instance.tier)) return refuse("offer.tier_refused", `this hub does not accept the ${instance.tier} tier`);
+      if (instance.maxOutputTokens !== undefined && instance.maxOutputTokens > instance.contextLength) {
+        return refuse("offer.invalid", "maxOutputTokens exceeds contextLength");
+      }
+      if (!this.instances.has(instance.instanceId) && this.instances.size >= this.#ctx.maxInstances) {
+        return refuse("offer.too_many_instances", `at most ${this.#ctx.maxInstances} instances per session`);
+      }
+      this.instances.set(instance.instanceId, instance);
+      return { instanceId: instance.instanceId, accepted: true };
+    });
+    this.send({ type: "offer_ack", results });
+  }
+
+  #onClose(code: number, reason: string): void {
+    const wasOpen = this.state !== "closed";
+    this.state = "closed";
+    clearTimeout(this.#timer);
+    clearInterval(this.#timer);
+    if (wasOpen || this.nodeId !== undefined) this.#ctx.onClosed(this, code, reason);
+  }
+}

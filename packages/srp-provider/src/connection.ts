@@ -1,0 +1,328 @@
+/**
+ * The node's side of an SRP session: it dials out to the hub (no inbound port), checks
+ * the hub's signed hello, authenticates, keeps the session alive with heartbeats, and
+ * reconnects with exponential backoff and jitter when the session drops for a reason
+ * that a retry can fix. It stops for good on errors that a retry cannot fix (wrong
+ * account, bad signatures, no common version) and when another process with the same
+ * identity replaces it (SRP-HS-009, SRP-HS-010).
+ */
+import { EventEmitter } from "node:events";
+import {
+  createAuth,
+  decode,
+  Discovery,
+  DISCOVERY_PATH,
+  encode,
+  ERROR_TABLE,
+  errorMessage,
+  FRAME_LIMITS,
+  isErrorCode,
+  SrpError,
+  SUPPORTED_VERSIONS,
+  verifyHello,
+  type AccountBinding,
+  type Identity,
+  type InstanceLoad,
+  type SrpMessage,
+  type Welcome,
+} from "@srp/core";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import WebSocket from "ws";
+
+/** Reconnection policy. */
+export interface ReconnectPolicy {
+  /** First delay in ms (default 500). */
+  initialDelayMs?: number;
+  /** Largest delay in ms (default 60 000). */
+  maxDelayMs?: number;
+}
+
+/** Options of {@link connectToHub}. */
+export interface ConnectOptions {
+  /** The hub: its base URL (`http(s)://`, discovered through `/.well-known/srp.json`) or its provider WebSocket URL (`ws(s)://`). */
+  hub: string;
+  /** The node's identity. */
+  identity: Identity;
+  /** The account the node binds to. */
+  account: AccountBinding;
+  /** Refuse any hub whose id differs (pinning). */
+  expectedHubId?: string;
+  /** Software name for the hub's logs. */
+  agent?: string;
+  /** Versions to speak; default all the library speaks. */
+  versions?: readonly number[];
+  /** Reconnection policy, or `false` to connect once. */
+  reconnect?: ReconnectPolicy | false;
+  /** Current load per instance, sent with every heartbeat. */
+  load?: () => InstanceLoad[];
+}
+
+/** Connection states. */
+export type ConnectionState = "connecting" | "handshaking" | "open" | "waiting" | "stopped";
+
+/** Events of a {@link HubConnection}. */
+export interface HubConnectionEvents {
+  /** The handshake succeeded. */
+  welcome: [welcome: Welcome];
+  /** A message after the handshake (offer_ack, job, cancel, probe, receipt, statement, error, goodbye). */
+  message: [message: SrpMessage];
+  /** The WebSocket closed; `retryInMs` is set when a reconnect is scheduled. */
+  disconnected: [detail: { code: number; reason: string; retryInMs?: number }];
+  /** The connection stopped for good: a non-retryable error, replacement, or `close()`. */
+  stopped: [detail: { error?: SrpError }];
+  /** A protocol error sent or received, for logs. */
+  protocolError: [detail: { direction: "sent" | "received"; code: string; message: string }];
+}
+
+const checkDiscovery = TypeCompiler.Compile(Discovery);
+
+/** Fetches and validates a hub's discovery document. */
+export async function discoverHub(baseUrl: string, signal?: AbortSignal): Promise<Discovery> {
+  const url = new URL(DISCOVERY_PATH, baseUrl);
+  const response = await fetch(url, signal ? { signal } : {});
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  const doc: unknown = await response.json();
+  if (!checkDiscovery.Check(doc)) throw new Error(`${url} is not an SRP discovery document`);
+  return doc;
+}
+
+function closeCodeError(code: number): SrpError | undefined {
+  for (const [name, row] of Object.entries(ERROR_TABLE)) {
+    if (row.close === code && code >= 4000 && isErrorCode(name)) return new SrpError(name);
+  }
+  return undefined;
+}
+
+/**
+ * A live, self-healing connection from a node to a hub. Create it with {@link connectToHub}.
+ */
+export class HubConnection extends EventEmitter<HubConnectionEvents> {
+  state: ConnectionState = "connecting";
+  /** The hub id, once a hello verified. */
+  hubId: string | undefined;
+  /** The current welcome, while open. */
+  welcome: Welcome | undefined;
+
+  readonly #opts: ConnectOptions;
+  #ws: WebSocket | undefined;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #maxFrameBytes: number = FRAME_LIMITS.max;
+  #fatal: SrpError | undefined;
+  #resumeAfterMs: number | undefined;
+  #stopped = false;
+
+  constructor(options: ConnectOptions) {
+    super();
+    this.#opts = options;
+  }
+
+  /** Sends a message on the open session. Returns false when not open. */
+  send(message: SrpMessage): boolean {
+    if (this.state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(encode(message));
+    return true;
+  }
+
+  /** Resolves at the next welcome (or at once if open); rejects if the connection stops first. */
+  ready(): Promise<Welcome> {
+    if (this.state === "open" && this.welcome) return Promise.resolve(this.welcome);
+    return new Promise((resolve, reject) => {
+      const onWelcome = (w: Welcome) => {
+        this.off("stopped", onStopped);
+        resolve(w);
+      };
+      const onStopped = ({ error }: { error?: SrpError }) => {
+        this.off("welcome", onWelcome);
+        reject(error ?? new Error("connection stopped"));
+      };
+      this.once("welcome", onWelcome);
+      this.once("stopped", onStopped);
+    });
+  }
+
+  /** Says goodbye and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearInterval(this.#heartbeat);
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      if (this.state === "open") ws.send(encode({ type: "goodbye", reason: "node is shutting down" }));
+      await new Promise<void>((resolve) => {
+        ws.once("close", () => resolve());
+        ws.close(1000, "goodbye");
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 2000).unref();
+      });
+    } else {
+      ws?.terminate();
+    }
+    this.#stop(undefined);
+  }
+
+  /** @internal Opens the first connection. */
+  start(): void {
+    void this.#open();
+  }
+
+  async #open(): Promise<void> {
+    if (this.#stopped) return;
+    this.state = "connecting";
+    let url = this.#opts.hub;
+    try {
+      if (/^https?:/i.test(url)) {
+        const doc = await discoverHub(url);
+        if (this.#opts.expectedHubId !== undefined && doc.hubId !== this.#opts.expectedHubId) {
+          return this.#stop(new SrpError("auth.wrong_hub", `discovery document names hub ${doc.hubId}`));
+        }
+        url = doc.provider.url;
+      }
+    } catch (error) {
+      return this.#scheduleReconnect(0, `discovery failed: ${(error as Error).message}`);
+    }
+    if (this.#stopped) return;
+    const ws = new WebSocket(url, { maxPayload: FRAME_LIMITS.max + FRAME_LIMITS.min, handshakeTimeout: 10_000 });
+    this.#ws = ws;
+    this.#fatal = undefined;
+    this.#resumeAfterMs = undefined;
+    this.state = "handshaking";
+    ws.on("message", (data, isBinary) => this.#onFrame(ws, data as Buffer, isBinary));
+    ws.on("close", (code, reason) => this.#onClose(ws, code, reason.toString()));
+    ws.on("error", () => {
+      /* followed by close */
+    });
+  }
+
+  #fail(ws: WebSocket, error: SrpError): void {
+    this.emit("protocolError", { direction: "sent", code: error.code, message: error.message });
+    if (!error.retryable) this.#fatal = error;
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(encode(errorMessage(error)));
+      ws.close(error.closeCode ?? 1011, error.code);
+    }
+  }
+
+  #onFrame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
+    if (ws !== this.#ws) return;
+    const r = decode(data, { binary: isBinary, maxFrameBytes: this.#maxFrameBytes, versions: this.#opts.versions ?? SUPPORTED_VERSIONS });
+    if (!r.ok) return this.#fail(ws, r.error);
+    const m = r.message;
+    if (m.type === "error") {
+      this.emit("protocolError", { direction: "received", code: m.code, message: m.message });
+      if (isErrorCode(m.code) && ERROR_TABLE[m.code].close !== null && !m.retryable) this.#fatal = new SrpError(m.code, m.message);
+      if (this.state === "open") this.emit("message", m);
+      return;
+    }
+    if (m.type === "goodbye") {
+      this.#resumeAfterMs = m.reconnectAfterMs;
+      if (this.state === "open") this.emit("message", m);
+      return;
+    }
+    if (this.state === "handshaking" && this.hubId === undefined) {
+      if (m.type !== "hello") return this.#fail(ws, new SrpError("protocol.unexpected_message", `expected hello, got ${m.type}`));
+      const bad = verifyHello(m, this.#opts.expectedHubId === undefined ? {} : { expectedHubId: this.#opts.expectedHubId });
+      if (bad) return this.#fail(ws, bad);
+      this.hubId = m.hubId;
+      this.#maxFrameBytes = m.limits.maxFrameBytes;
+      const auth = createAuth({
+        identity: this.#opts.identity,
+        hello: m,
+        account: this.#opts.account,
+        versions: this.#opts.versions ?? SUPPORTED_VERSIONS,
+        ...(this.#opts.agent === undefined ? {} : { agent: this.#opts.agent }),
+      });
+      ws.send(encode(auth));
+      return;
+    }
+    if (this.state === "handshaking") {
+      if (m.type !== "welcome" || m.nodeId !== this.#opts.identity.id) {
+        return this.#fail(ws, new SrpError("protocol.unexpected_message", `expected welcome, got ${m.type}`));
+      }
+      this.state = "open";
+      this.welcome = m;
+      this.#attempt = 0;
+      this.#startHeartbeat(ws, m.heartbeatIntervalMs);
+      this.emit("welcome", m);
+      return;
+    }
+    if (m.type === "hello" || m.type === "welcome") return this.#fail(ws, new SrpError("protocol.unexpected_message", `${m.type} after the handshake`));
+    if (m.type === "auth" || m.type === "chunk" || m.type === "done" || m.type === "job_error" || m.type === "heartbeat" || m.type === "offer" || m.type === "withdraw" || m.type === "probe_result" || m.type === "dispute") {
+      return this.#fail(ws, new SrpError("protocol.unexpected_message", `a hub does not send ${m.type}`));
+    }
+    this.emit("message", m);
+  }
+
+  #startHeartbeat(ws: WebSocket, intervalMs: number): void {
+    clearInterval(this.#heartbeat);
+    const beat = () => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: "heartbeat", ts: Date.now(), load: this.#opts.load?.() ?? [] }));
+    };
+    // Beat a little faster than required so a slow timer never misses the window.
+    this.#heartbeat = setInterval(beat, Math.max(250, Math.floor(intervalMs * 0.8)));
+  }
+
+  #onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    clearInterval(this.#heartbeat);
+    this.welcome = undefined;
+    this.hubId = undefined;
+    this.#maxFrameBytes = FRAME_LIMITS.max;
+    const fatal = this.#fatal ?? (code === 4409 ? new SrpError("session.replaced") : undefined) ?? closeCodeError(code);
+    if (this.#stopped) return;
+    if (fatal && !fatal.retryable) {
+      this.emit("disconnected", { code, reason });
+      return this.#stop(fatal);
+    }
+    this.#scheduleReconnect(code, reason);
+  }
+
+  #scheduleReconnect(code: number, reason: string): void {
+    if (this.#opts.reconnect === false) {
+      this.emit("disconnected", { code, reason });
+      return this.#stop(undefined);
+    }
+    const initial = Math.max(500, this.#opts.reconnect?.initialDelayMs ?? 500);
+    const cap = Math.min(60_000, this.#opts.reconnect?.maxDelayMs ?? 60_000);
+    const exp = Math.min(cap, initial * 2 ** this.#attempt);
+    const jittered = Math.round(exp / 2 + Math.random() * (exp / 2));
+    const delay = this.#resumeAfterMs ?? jittered;
+    this.#attempt++;
+    this.state = "waiting";
+    this.emit("disconnected", { code, reason, retryInMs: delay });
+    this.#timer = setTimeout(() => void this.#open(), delay);
+  }
+
+  #stop(error: SrpError | undefined): void {
+    this.#stopped = true;
+    this.state = "stopped";
+    clearTimeout(this.#timer);
+    clearInterval(this.#heartbeat);
+    this.emit("stopped", error ? { error } : {});
+  }
+}
+
+/**
+ * Dials out to a hub and keeps the session alive.
+ *
+ * @example
+ * import { generateIdentity } from "@srp/core";
+ * import { connectToHub } from "@srp/provider";
+ *
+ * const conn = connectToHub({
+ *   hub: "http://127.0.0.1:8787",
+ *   identity: generateIdentity(),
+ *   account: { kind: "api_key", key: process.env.SRP_ACCOUNT_KEY ?? "" },
+ * });
+ * const welcome = await conn.ready();
+ * console.log("session", welcome.sessionId);
+ */
+export function connectToHub(options: ConnectOptions): HubConnection {
+  const conn = new HubConnection(options);
+  conn.start();
+  return conn;
+}

@@ -1,0 +1,166 @@
+// Deterministic example messages for spec/v1/examples, signed with the spec's published
+// test keys (spec/v1/test-vectors.md). Imported by scripts/spec.mjs and by the tests.
+import {
+  countersignReceipt,
+  createAuth,
+  createHello,
+  createReceipt,
+  identityFromSeed,
+  INITIAL_POSITION,
+  sha256Hex,
+  signStatement,
+  toHex,
+} from "../packages/srp-core/dist/index.js";
+
+/** Test key seeds published in the spec. Never use them for anything real. */
+export const TEST_SEEDS = {
+  hub: new Uint8Array(32).fill(0x01),
+  node: new Uint8Array(32).fill(0x02),
+};
+
+export const TEST_KEYS = {
+  hub: identityFromSeed(TEST_SEEDS.hub),
+  node: identityFromSeed(TEST_SEEDS.node),
+};
+
+export function testKeyTable() {
+  return Object.entries(TEST_SEEDS).map(([role, seed]) => ({ role, seedHex: toHex(seed), id: TEST_KEYS[role].id }));
+}
+
+const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const NONCE = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"; // bytes 0x00..0x1f
+
+/** Returns { MessageName: { exampleName: message } }. */
+export function buildExamples() {
+  const { hub, node } = TEST_KEYS;
+  const hello = createHello({ identity: hub, now: T0, nonce: NONCE });
+  const auth = createAuth({ identity: node, hello, account: { kind: "api_key", key: "srp_test_0123456789abcdef" }, agent: "srp-provider/0.1.0", now: T0 + 150 });
+  const walletAuth = createAuth({
+    identity: node,
+    hello,
+    account: { kind: "wallet", address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", signature: `0x${"ab".repeat(65)}` },
+    now: T0 + 150,
+  });
+  const instance = {
+    instanceId: "ollama-llama3.1-8b",
+    model: "llama3.1:8b",
+    tier: "gpu",
+    backend: { kind: "ollama", digest: "sha256:46e0c10c039e019119339687c3c1757cc81b9da49709a3b3924863ba87ca666e" },
+    price: { input: "50000", output: "150000" },
+    maxConcurrency: 2,
+    tokensPerSecond: 45,
+    contextLength: 131072,
+    maxOutputTokens: 8192,
+    capabilities: ["chat", "stream", "tools", "json_mode"],
+  };
+  const request = { model: "llama3.1:8b", messages: [{ role: "user", content: "Say hello" }], stream: true, stream_options: { include_usage: true }, max_tokens: 64 };
+  const usage = { promptTokens: 11, completionTokens: 3, measured: true };
+  const unsigned = createReceipt(
+    {
+      jobId: "job_01JH4Z6Q0000000000000001",
+      hubId: hub.id,
+      instanceId: instance.instanceId,
+      model: instance.model,
+      requestHash: sha256Hex(JSON.stringify(request)),
+      responseHash: sha256Hex("Hello!"),
+      usage,
+      price: instance.price,
+      startedAt: T0 + 1000,
+      finishedAt: T0 + 1420,
+    },
+    INITIAL_POSITION,
+    node,
+  );
+  const receipt = countersignReceipt(unsigned, hub);
+  const statement = signStatement(
+    {
+      v: 1,
+      statementId: "stmt_2026-01-01",
+      nodeId: node.id,
+      accountId: "acct_test",
+      period: { from: T0, to: T0 + 86_400_000 },
+      receipts: { count: 1, firstSeq: 1, lastSeq: 1 },
+      totals: receipt.totals,
+      earned: "0",
+      paid: "0",
+      balance: "0",
+      issuedAt: T0 + 86_400_000,
+    },
+    hub,
+  );
+  const chunk = {
+    id: "chatcmpl-job_01JH4Z6Q0000000000000001",
+    object: "chat.completion.chunk",
+    created: 1767225601,
+    model: "llama3.1:8b",
+    choices: [{ index: 0, delta: { role: "assistant", content: "Hello!" }, finish_reason: null }],
+  };
+  return {
+    Hello: { basic: hello },
+    Auth: { "api-key": auth, wallet: walletAuth },
+    Welcome: {
+      basic: {
+        type: "welcome",
+        version: 1,
+        sessionId: "sess_01JH4Z6Q00000000000000AA",
+        nodeId: node.id,
+        accountId: "acct_test",
+        heartbeatIntervalMs: 15000,
+        limits: { maxFrameBytes: 4194304, maxInstances: 64, maxConcurrentJobs: 256 },
+        replaced: false,
+        receipts: { lastSeq: 0, totals: { receipts: 0, cost: "0", promptTokens: 0, completionTokens: 0 } },
+      },
+    },
+    Offer: { ollama: { type: "offer", instances: [instance] } },
+    OfferAck: {
+      mixed: {
+        type: "offer_ack",
+        results: [
+          { instanceId: "ollama-llama3.1-8b", accepted: true },
+          { instanceId: "sub-claude", accepted: false, reason: { code: "offer.tier_refused", message: "this hub refuses the subscription tier" } },
+        ],
+      },
+    },
+    Withdraw: { basic: { type: "withdraw", instanceIds: ["ollama-llama3.1-8b"], reason: "operator is gaming" } },
+    Job: {
+      chat: {
+        type: "job",
+        jobId: "job_01JH4Z6Q0000000000000001",
+        instanceId: instance.instanceId,
+        model: instance.model,
+        api: "chat.completions",
+        stream: true,
+        request,
+        deadline: T0 + 301_000,
+        quote: instance.price,
+      },
+    },
+    Chunk: { first: { type: "chunk", jobId: "job_01JH4Z6Q0000000000000001", seq: 0, data: chunk } },
+    Done: { stream: { type: "done", jobId: "job_01JH4Z6Q0000000000000001", chunks: 2, usage, receipt: unsigned } },
+    JobError: {
+      upstream: { type: "job_error", jobId: "job_01JH4Z6Q0000000000000001", code: "job.upstream_error", message: "backend answered 500", retryable: true, upstreamStatus: 500, chunks: 0 },
+    },
+    Cancel: { "consumer-gone": { type: "cancel", jobId: "job_01JH4Z6Q0000000000000001", reason: "consumer_gone" } },
+    Heartbeat: { basic: { type: "heartbeat", ts: T0 + 15_000, load: [{ instanceId: instance.instanceId, active: 1, capacity: 2 }] } },
+    Probe: { basic: { type: "probe", probeId: "probe_01", instanceId: instance.instanceId, deadline: T0 + 20_000 } },
+    ProbeResult: {
+      ok: { type: "probe_result", probeId: "probe_01", instanceId: instance.instanceId, ok: true, latencyMs: 184 },
+      failed: { type: "probe_result", probeId: "probe_02", instanceId: instance.instanceId, ok: false, latencyMs: 5000, error: { code: "job.upstream_timeout", message: "no answer in 5 s" } },
+    },
+    ReceiptMessage: { countersigned: { type: "receipt", receipt } },
+    StatementMessage: { daily: { type: "statement", statement } },
+    Dispute: {
+      missing: {
+        type: "dispute",
+        kind: "missing_receipt",
+        hub: { lastSeq: 0, totals: { receipts: 0, cost: "0", promptTokens: 0, completionTokens: 0 } },
+        node: { lastSeq: 1, totals: receipt.totals },
+        message: "hub has receipts up to seq 0, node issued up to 1",
+      },
+    },
+    Error: {
+      "bad-signature": { type: "error", code: "auth.bad_signature", message: "auth signature does not verify with the node id", retryable: false },
+    },
+    Goodbye: { maintenance: { type: "goodbye", reason: "hub restarting for an upgrade", reconnectAfterMs: 5000 } },
+  };
+}
