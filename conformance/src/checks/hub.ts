@@ -1,0 +1,295 @@
+/**
+ * Hub-mode checks: the harness plays provider nodes against a hub under test, over the
+ * wire only. Each check opens its own connections with fresh node identities.
+ */
+import {
+  createAuth,
+  generateIdentity,
+  omitFields,
+  signDetached,
+  verifyDetached,
+  type Hello,
+  type Identity,
+} from "@srp/core";
+import type { Tracker } from "../runner.js";
+import type { SchemaValidator } from "../schema.js";
+import { ensure, fail, type Check } from "../types.js";
+import { expectRejection, WirePeer } from "../wire.js";
+
+/** What hub-mode checks get. */
+export interface HubContext {
+  /** The hub's base URL. */
+  baseUrl: string;
+  /** An API key of an account on the hub under test, for nodes to bind to. */
+  accountKey: string | undefined;
+  validator: SchemaValidator;
+  tracker: Tracker;
+}
+
+interface DiscoveryLike {
+  hubId: string;
+  provider: { url: string; maxFrameBytes: number };
+}
+
+async function discovery(ctx: HubContext): Promise<DiscoveryLike> {
+  const url = new URL("/.well-known/srp.json", ctx.baseUrl);
+  const res = await fetch(url);
+  ensure(res.ok, `GET ${url} answered ${res.status}`);
+  const doc: unknown = await res.json();
+  const problem = ctx.validator.checkDef("Discovery", doc);
+  ensure(!problem, `discovery document does not match schema.json: ${problem}`);
+  return doc as DiscoveryLike;
+}
+
+async function connect(ctx: HubContext): Promise<{ peer: WirePeer; hello: Hello; doc: DiscoveryLike }> {
+  const doc = await discovery(ctx);
+  const peer = ctx.tracker.track(await WirePeer.connect(doc.provider.url, ctx.validator));
+  const hello = (await peer.expect("hello")) as unknown as Hello;
+  return { peer, hello, doc };
+}
+
+function needKey(ctx: HubContext): string {
+  if (!ctx.accountKey) throw new SkipCheck("needs --account-key (an API key of an account on the hub under test)");
+  return ctx.accountKey;
+}
+
+class SkipCheck extends Error {}
+
+async function skippable(fn: () => Promise<void>) {
+  try {
+    await fn();
+    return undefined;
+  } catch (e) {
+    if (e instanceof SkipCheck) return { status: "skipped" as const, details: e.message };
+    throw e;
+  }
+}
+
+/** Connects and completes a handshake as `identity`; returns the open peer and its welcome. */
+async function openSession(ctx: HubContext, identity: Identity = generateIdentity()) {
+  const key = needKey(ctx);
+  const { peer, hello, doc } = await connect(ctx);
+  peer.send(createAuth({ identity, hello, account: { kind: "api_key", key } }));
+  const welcome = await peer.expect("welcome");
+  return { peer, welcome, hello, doc, identity };
+}
+
+/** Signs an auth body with a chosen key after applying changes. */
+function resign(body: Record<string, unknown>, signer: Identity): Record<string, unknown> {
+  const unsigned = omitFields(body, "sig");
+  return { ...unsigned, sig: signDetached("auth", unsigned, signer) };
+}
+
+/** Asserts that a valid session is still open and usable. */
+async function stillServing(peer: WirePeer): Promise<void> {
+  peer.send({ type: "heartbeat", ts: Date.now(), load: [] });
+  const closed = await peer.closedWithin(300);
+  ensure(!closed, `an unrelated session was closed (${closed?.code} ${closed?.reason})`);
+}
+
+/** Hub-mode checks, in run order. */
+export const HUB_CHECKS: Check<HubContext>[] = [
+  {
+    id: "hub.discovery",
+    title: "Serves /.well-known/srp.json matching schema.json, with a WebSocket provider URL",
+    requirements: ["SRP-TR-003", "SRP-TR-001"],
+    level: "MUST",
+    async run(ctx) {
+      const doc = await discovery(ctx);
+      ensure(/^wss?:\/\//.test(doc.provider.url), `provider.url ${doc.provider.url} is not a ws:// or wss:// URL`);
+    },
+  },
+  {
+    id: "hub.handshake.hello",
+    title: "Opens every connection with a signed, fresh hello; nonces never repeat",
+    requirements: ["SRP-HS-001", "SRP-HS-002", "SRP-AUTH-002", "SRP-TR-003"],
+    level: "MUST",
+    async run(ctx) {
+      const nonces = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const { hello, doc, peer } = await connect(ctx);
+        ensure(hello.hubId === doc.hubId, `hello.hubId ${hello.hubId} differs from the discovery document's ${doc.hubId}`);
+        ensure(verifyDetached("hello", omitFields(hello, "sig"), hello.sig, hello.hubId), "hello signature does not verify with hello.hubId");
+        ensure(Math.abs(hello.ts - Date.now()) <= 60_000, `hello.ts is ${hello.ts - Date.now()} ms from the harness clock`);
+        ensure(hello.versions.includes(1), `hello.versions ${JSON.stringify(hello.versions)} does not include 1`);
+        ensure(!nonces.has(hello.nonce), "two connections received the same nonce");
+        nonces.add(hello.nonce);
+        peer.close();
+      }
+    },
+  },
+  {
+    id: "hub.handshake.ok",
+    title: "Answers a valid auth bound to a known account with welcome",
+    requirements: ["SRP-HS-003", "SRP-HS-006", "SRP-AUTH-006"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const { welcome, identity } = await openSession(ctx);
+        ensure(welcome.nodeId === identity.id, `welcome.nodeId ${String(welcome.nodeId)} is not the node's id`);
+        ensure(welcome.version === 1, `welcome.version is ${String(welcome.version)}, the node chose 1`);
+        ensure(welcome.replaced === false, "welcome.replaced is true for a node that had no session");
+      }),
+  },
+  {
+    id: "hub.handshake.version_unsupported",
+    title: "Rejects an auth choosing a version the hub did not offer with version.unsupported",
+    requirements: ["SRP-HS-004"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const identity = generateIdentity();
+        const { peer, hello } = await connect(ctx);
+        const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) } });
+        peer.send(resign({ ...auth, version: 999 }, identity));
+        const problem = await expectRejection(peer, "version.unsupported", 4426);
+        if (problem) fail(problem);
+      }),
+  },
+  {
+    id: "hub.auth.bad_signature",
+    title: "Rejects an auth whose signature does not verify with auth.bad_signature",
+    requirements: ["SRP-AUTH-001", "SRP-AUTH-005"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const identity = generateIdentity();
+        const { peer, hello } = await connect(ctx);
+        const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) } });
+        peer.send(resign(auth, generateIdentity())); // signed by a key other than nodeId
+        const problem = await expectRejection(peer, "auth.bad_signature", 4401);
+        if (problem) fail(problem);
+      }),
+  },
+  {
+    id: "hub.auth.stale_timestamp",
+    title: "Rejects a correctly signed auth with a ten-minute-old timestamp with auth.stale_timestamp",
+    requirements: ["SRP-AUTH-002", "SRP-AUTH-005"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const identity = generateIdentity();
+        const { peer, hello } = await connect(ctx);
+        const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) }, now: Date.now() - 600_000 });
+        peer.send(auth);
+        const problem = await expectRejection(peer, "auth.stale_timestamp", 4401);
+        if (problem) fail(problem);
+      }),
+  },
+  {
+    id: "hub.auth.replayed_nonce",
+    title: "Rejects an auth that replays the nonce of an earlier connection with auth.replayed_nonce",
+    requirements: ["SRP-AUTH-003", "SRP-HS-001"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const identity = generateIdentity();
+        const key = needKey(ctx);
+        const first = await connect(ctx);
+        first.peer.send(createAuth({ identity, hello: first.hello, account: { kind: "api_key", key } }));
+        await first.peer.expect("welcome");
+        first.peer.close();
+        const second = await connect(ctx);
+        ensure(second.hello.nonce !== first.hello.nonce, "the hub reused a nonce");
+        // A well-formed, freshly signed auth that answers the first connection's nonce.
+        second.peer.send(createAuth({ identity, hello: first.hello, account: { kind: "api_key", key } }));
+        const problem = await expectRejection(second.peer, "auth.replayed_nonce", 4401);
+        if (problem) fail(problem);
+      }),
+  },
+  {
+    id: "hub.auth.unknown_account",
+    title: "Rejects a node bound to an API key the hub does not know with auth.unknown_account",
+    requirements: ["SRP-AUTH-006", "SRP-AUTH-005"],
+    level: "MUST",
+    async run(ctx) {
+      const { peer, hello } = await connect(ctx);
+      peer.send(createAuth({ identity: generateIdentity(), hello, account: { kind: "api_key", key: `srp_conformance_unknown_${Date.now()}` } }));
+      const problem = await expectRejection(peer, "auth.unknown_account", 4403);
+      if (problem) fail(problem);
+    },
+  },
+  {
+    id: "hub.handshake.unexpected_message",
+    title: "Rejects a message other than auth before welcome with protocol.unexpected_message",
+    requirements: ["SRP-HS-007"],
+    level: "MUST",
+    async run(ctx) {
+      const { peer } = await connect(ctx);
+      peer.send({ type: "heartbeat", ts: Date.now(), load: [] });
+      const problem = await expectRejection(peer, "protocol.unexpected_message", 1002);
+      if (problem) fail(problem);
+    },
+  },
+  ...(
+    [
+      ["malformed", "a frame that is not JSON", "frame.malformed", 1007, () => '{"type":"heartbeat",'],
+      ["unknown_type", "a message of an undefined type", "frame.unknown_type", 4400, () => JSON.stringify({ type: "x-teleport", ts: Date.now() })],
+      ["invalid", "a heartbeat that violates its schema", "frame.invalid", 4422, () => JSON.stringify({ type: "heartbeat", ts: "yesterday", load: [] })],
+    ] as const
+  ).map(
+    ([name, what, code, close, frame]): Check<HubContext> => ({
+      id: `hub.frame.${name}`,
+      title: `Answers ${what} with ${code} and closes with ${close}`,
+      requirements: [{ malformed: "SRP-FRM-002", unknown_type: "SRP-FRM-003", invalid: "SRP-FRM-004" }[name], "SRP-FRM-005", "SRP-TR-002"],
+      level: "MUST",
+      run: (ctx) =>
+        skippable(async () => {
+          const { peer } = await openSession(ctx);
+          peer.sendRaw(frame());
+          const problem = await expectRejection(peer, code, close);
+          if (problem) fail(problem);
+        }),
+    }),
+  ),
+  {
+    id: "hub.frame.too_large",
+    title: "Answers a frame one byte over the announced limit with frame.too_large and closes with 1009",
+    requirements: ["SRP-FRM-001", "SRP-FRM-005"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const { peer, hello } = await openSession(ctx);
+        const limit = (hello.limits as { maxFrameBytes: number }).maxFrameBytes;
+        const head = '{"type":"goodbye","reason":"';
+        const tail = '"}';
+        peer.sendRaw(head + "x".repeat(limit + 1 - head.length - tail.length) + tail);
+        const problem = await expectRejection(peer, "frame.too_large", 1009);
+        if (problem) fail(problem);
+      }),
+  },
+  {
+    id: "hub.frame.isolation",
+    title: "Keeps serving other sessions and new handshakes while a peer sends bad frames",
+    requirements: ["SRP-FRM-006"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const bystander = await openSession(ctx);
+        for (const frame of ["not json", '{"type":"x-unknown"}', '{"type":"heartbeat"}']) {
+          const { peer } = await openSession(ctx);
+          peer.sendRaw(frame);
+          await peer.closedWithin(5000);
+        }
+        await stillServing(bystander.peer);
+        const late = await openSession(ctx);
+        await stillServing(late.peer);
+      }),
+  },
+  {
+    id: "hub.session.replaced",
+    title: "A second session for the same node replaces the first with session.replaced; welcome.replaced is true",
+    requirements: ["SRP-HS-008"],
+    level: "MUST",
+    run: (ctx) =>
+      skippable(async () => {
+        const identity = generateIdentity();
+        const first = await openSession(ctx, identity);
+        const second = await openSession(ctx, identity);
+        const problem = await expectRejection(first.peer, "session.replaced", 4409);
+        if (problem) fail(`old session: ${problem}`);
+        ensure(second.welcome.replaced === true, "the new session's welcome.replaced is not true");
+        await stillServing(second.peer);
+      }),
+  },
+];

@@ -1,0 +1,178 @@
+/**
+ * A recording WebSocket peer for the harness: it remembers every frame it receives,
+ * validates each message against schema.json, and lets a check wait for the next
+ * message or for the close, with time limits.
+ */
+import WebSocket from "ws";
+import type { SchemaValidator } from "./schema.js";
+
+/** A received frame, parsed. */
+export interface Received {
+  /** Parsed JSON, or undefined when the frame was not JSON. */
+  message: Record<string, unknown> | undefined;
+  /** The raw text. */
+  raw: string;
+}
+
+/** The close of a connection. */
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+/** Thrown by waits that time out. */
+export class WireTimeout extends Error {}
+
+/** One WebSocket connection, either side. */
+export class WirePeer {
+  readonly received: Received[] = [];
+  /** Schema violations in received messages. */
+  readonly violations: string[] = [];
+  closed: Closed | undefined;
+  readonly #ws: WebSocket;
+  #cursor = 0;
+  #waiters: Array<() => void> = [];
+
+  constructor(ws: WebSocket, validator: SchemaValidator) {
+    this.#ws = ws;
+    ws.on("message", (data, isBinary) => {
+      const raw = isBinary ? "<binary>" : data.toString();
+      let message: Record<string, unknown> | undefined;
+      try {
+        const v: unknown = JSON.parse(raw);
+        if (typeof v === "object" && v !== null && !Array.isArray(v)) message = v as Record<string, unknown>;
+      } catch {
+        message = undefined;
+      }
+      const problem = validator.checkMessage(message ?? raw);
+      if (problem) this.violations.push(problem);
+      this.received.push({ message, raw });
+      this.#wake();
+    });
+    ws.on("close", (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.#wake();
+    });
+    ws.on("error", () => {
+      /* a close follows */
+    });
+  }
+
+  /** Connects to a WebSocket URL. */
+  static connect(url: string, validator: SchemaValidator, timeoutMs = 5000): Promise<WirePeer> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, maxPayload: 64 * 1024 * 1024 });
+      const peer = new WirePeer(ws, validator);
+      ws.once("open", () => resolve(peer));
+      ws.once("error", (e) => reject(e));
+    });
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  #wait(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.#waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** The next unread message; throws WireTimeout, or an Error when the connection closed first. */
+  async next(timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = this.received[this.#cursor];
+      if (r) {
+        this.#cursor++;
+        if (!r.message) throw new Error(`peer sent a frame that is not a JSON object: ${r.raw.slice(0, 80)}`);
+        return r.message;
+      }
+      if (this.closed) throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for a message`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new WireTimeout(`no message within ${timeoutMs} ms`);
+      await this.#wait(left);
+    }
+  }
+
+  /** Waits for a message of the given type, skipping heartbeats. */
+  async expect(type: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = await this.next(Math.max(1, deadline - Date.now()));
+      if (m.type === type) return m;
+      if (m.type === "heartbeat") continue;
+      throw new Error(`expected ${type}, got ${JSON.stringify(m).slice(0, 200)}`);
+    }
+  }
+
+  /** Resolves with the close, or undefined if still open after the timeout. */
+  async closedWithin(timeoutMs: number): Promise<Closed | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await this.#wait(left);
+    }
+    return this.closed;
+  }
+
+  /** Sends a message object as JSON text. */
+  send(message: unknown): void {
+    this.sendRaw(JSON.stringify(message));
+  }
+
+  /** Sends raw text (or bytes as a binary frame). */
+  sendRaw(data: string | Buffer): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(data);
+  }
+
+  /** Whether the socket is still open. */
+  get open(): boolean {
+    return this.#ws.readyState === WebSocket.OPEN && !this.closed;
+  }
+
+  /** Closes with a code. */
+  close(code = 1000, reason = ""): void {
+    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) this.#ws.close(code, reason);
+  }
+
+  /** Drops the TCP connection. */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+}
+
+/**
+ * Waits for a coded rejection: an `error` message with `code`, then a close with
+ * `closeCode`. Returns a description of what differed, or undefined when it matched.
+ */
+export async function expectRejection(peer: WirePeer, code: string, closeCode: number, timeoutMs = 5000): Promise<string | undefined> {
+  let error: Record<string, unknown> | undefined;
+  const seen: string[] = [];
+  try {
+    for (;;) {
+      const m = await peer.next(timeoutMs);
+      if (m.type === "error") {
+        error = m;
+        break;
+      }
+      if (m.type !== "heartbeat") seen.push(String(m.type));
+    }
+  } catch {
+    // closed or timed out: reported below
+  }
+  const closed = await peer.closedWithin(timeoutMs);
+  const problems: string[] = [];
+  if (!error) problems.push(`no error message${seen.length ? ` (got ${seen.join(", ")})` : ""}`);
+  else if (error.code !== code) problems.push(`error code ${JSON.stringify(error.code)}, expected ${code}`);
+  if (!closed) problems.push(`connection still open ${timeoutMs} ms later`);
+  else if (closed.code !== closeCode) problems.push(`closed with ${closed.code}, expected ${closeCode}`);
+  return problems.length ? problems.join("; ") : undefined;
+}
