@@ -164,11 +164,13 @@ export async function expectRejection(peer: WirePeer, code: string, closeCode: n
         break;
       }
       if (m.type !== "heartbeat") seen.push(String(m.type));
+      if (m.type === "welcome") break; // accepted: no need to wait for a rejection
+
     }
   } catch {
     // closed or timed out: reported below
   }
-  const closed = await peer.closedWithin(timeoutMs);
+  const closed = await peer.closedWithin(error ? timeoutMs : Math.min(timeoutMs, 500));
   const problems: string[] = [];
   if (!error) problems.push(`no error message${seen.length ? ` (got ${seen.join(", ")})` : ""}`);
   else if (error.code !== code) problems.push(`error code ${JSON.stringify(error.code)}, expected ${code}`);

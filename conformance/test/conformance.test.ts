@@ -1,0 +1,156 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generateIdentity } from "@srp/core";
+import { createHub, MemoryAccountStore, type Hub } from "@srp/hub";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HUB_CHECKS, PROVIDER_CHECKS, runHubSuite, runProviderSuite, toJunit, type Report } from "../src/index.js";
+import { startLaxHub } from "./fixtures/lax-hub.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const KEY = "srp_conformance_test_key";
+
+function statuses(report: Report): Record<string, string> {
+  return Object.fromEntries(report.results.map((r) => [r.id, r.status]));
+}
+
+describe("hub mode against @srp/hub", () => {
+  let hub: Hub;
+  let url: string;
+  beforeAll(async () => {
+    const accounts = new MemoryAccountStore();
+    accounts.add({ id: "acct_conformance", apiKeys: [KEY] });
+    hub = createHub({ identity: generateIdentity(), accounts });
+    ({ url } = await hub.listen({ port: 0 }));
+  });
+  afterAll(() => hub.close());
+
+  it("passes every check", async () => {
+    const report = await runHubSuite({ url, accountKey: KEY });
+    expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
+    expect(report.results.filter((r) => r.status !== "pass")).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  it("skips the checks that need an account when no key is given, and still runs the rest", async () => {
+    const report = await runHubSuite({ url, only: new Set(["hub.handshake.ok", "hub.auth.unknown_account"]) });
+    expect(statuses(report)).toEqual({ "hub.handshake.ok": "skipped", "hub.auth.unknown_account": "pass" });
+  });
+
+  it("an expected failure that passes fails the run, so the file cannot go stale", async () => {
+    const report = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.discovery"]), expectedFailures: new Set(["hub.discovery"]) });
+    expect(report.results[0]).toMatchObject({ status: "fail", details: expect.stringMatching(/remove it/) });
+    expect(report.summary.unexpectedPasses).toBe(1);
+    expect(report.ok).toBe(false);
+  });
+});
+
+describe("hub mode against a hub that skips signature and timestamp checks", () => {
+  it("fails exactly the checks that catch it; listing them as expected failures makes the run pass", async () => {
+    const { url, server } = await startLaxHub(KEY);
+    try {
+      const report = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.handshake.ok", "hub.auth.bad_signature", "hub.auth.stale_timestamp", "hub.auth.unknown_account"]) });
+      expect(statuses(report)).toEqual({
+        "hub.handshake.ok": "pass",
+        "hub.auth.bad_signature": "fail",
+        "hub.auth.stale_timestamp": "fail",
+        "hub.auth.unknown_account": "pass",
+      });
+      expect(report.results.find((r) => r.id === "hub.auth.bad_signature")?.details).toMatch(/no error message \(got welcome\)/);
+      const xfail = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.auth.bad_signature"]), expectedFailures: new Set(["hub.auth.bad_signature"]) });
+      expect(xfail.ok).toBe(true);
+      expect(xfail.results[0]?.status).toBe("xfail");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 60_000);
+});
+
+describe("provider mode", () => {
+  const dir = mkdtempSync(join(tmpdir(), "srp-conf-"));
+  const provider = `node ${join(root, "packages/srp-provider/dist/cli.js")} connect --account-key srp_any_key_123 --identity ${join(dir, "node.key")}`;
+
+  it("our provider passes every check", async () => {
+    const report = await runProviderSuite({ command: provider });
+    expect(report.results.map((r) => r.id)).toEqual(PROVIDER_CHECKS.map((c) => c.id));
+    expect(report.results.filter((r) => r.status !== "pass")).toEqual([]);
+  }, 90_000);
+
+  it("a provider that answers the wrong nonce fails the named checks", async () => {
+    const report = await runProviderSuite({
+      command: `node ${join(root, "conformance/test/fixtures/wrong-nonce-provider.mjs")}`,
+      only: new Set(["provider.handshake.ok", "provider.auth.bad_signature"]),
+    });
+    expect(statuses(report)).toEqual({ "provider.handshake.ok": "fail", "provider.auth.bad_signature": "fail" });
+    expect(report.results[0]?.details).toMatch(/does not echo this session's nonce/);
+  }, 60_000);
+});
+
+describe("the srp-conformance CLI", () => {
+  it("runs as a child process, writes JSON and JUnit reports and exits 0", async () => {
+    const accounts = new MemoryAccountStore();
+    accounts.add({ id: "acct_cli", apiKeys: [KEY] });
+    const hub = createHub({ identity: generateIdentity(), accounts });
+    const { url } = await hub.listen({ port: 0 });
+    const out = mkdtempSync(join(tmpdir(), "srp-conf-cli-"));
+    try {
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [join(root, "conformance/dist/cli.js"), "hub", "--url", url, "--account-key", KEY, "--json", join(out, "r.json"), "--junit", join(out, "r.xml")], { stdio: "ignore" });
+        child.on("exit", resolve);
+      });
+      expect(code).toBe(0);
+      const report = JSON.parse(readFileSync(join(out, "r.json"), "utf8")) as Report;
+      expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, pass: HUB_CHECKS.length, fail: 0 });
+      const junit = readFileSync(join(out, "r.xml"), "utf8");
+      expect(junit).toContain(`tests="${HUB_CHECKS.length}" failures="0"`);
+      expect(junit.match(/<testcase /g)?.length).toBe(HUB_CHECKS.length);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+describe("reports", () => {
+  it("JUnit marks failures, skips and warnings and escapes text", () => {
+    const report: Report = {
+      suite: "srp-conformance",
+      version: "0",
+      protocolVersion: 1,
+      mode: "hub",
+      target: "http://x?a=1&b=<2>",
+      startedAt: new Date(0).toISOString(),
+      durationMs: 10,
+      summary: { pass: 1, fail: 1, warning: 1, skipped: 1, xfail: 0, total: 4, unexpectedPasses: 0 },
+      ok: false,
+      results: [
+        { id: "a", title: "A", requirements: ["SRP-X-001"], level: "MUST", status: "pass", durationMs: 1 },
+        { id: "b", title: "B", requirements: ["SRP-X-002"], level: "MUST", status: "fail", durationMs: 1, details: 'got "<welcome>"' },
+        { id: "c", title: "C", requirements: [], level: "SHOULD", status: "warning", durationMs: 1, details: "late" },
+        { id: "d", title: "D", requirements: [], level: "MUST", status: "skipped", durationMs: 1, details: "needs key" },
+      ],
+    };
+    const xml = toJunit(report);
+    expect(xml).toContain('<failure message="got &quot;&lt;welcome&gt;&quot;">');
+    expect(xml).toContain('<skipped message="needs key"/>');
+    expect(xml).toContain("WARNING (SHOULD)");
+    expect(xml).toContain("a=1&amp;b=&lt;2&gt;");
+  });
+
+  it("every check id is unique and every cited requirement is defined in spec/v1", () => {
+    const ids = [...HUB_CHECKS, ...PROVIDER_CHECKS].map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const spec = ["transport", "handshake", "liveness"].map((f) => readFileSync(join(root, "spec/v1", `${f}.md`), "utf8")).join("\n");
+    const defined = new Set([...spec.matchAll(/\*\*(SRP-[A-Z]+-\d{3})\*\*/g)].map((m) => m[1]));
+    const cited = new Set([...HUB_CHECKS, ...PROVIDER_CHECKS].flatMap((c) => c.requirements));
+    expect([...cited].filter((r) => !defined.has(r))).toEqual([]);
+  });
+
+  it("schema.json is valid JSON Schema 2020-12", () => {
+    const ajv = new Ajv2020({ strict: false });
+    expect(() => ajv.compile(JSON.parse(readFileSync(join(root, "spec/v1/schema.json"), "utf8")))).not.toThrow();
+  });
+});
