@@ -26,7 +26,7 @@ export class Tracker {
   }
 }
 
-/** Options of {@link runChecks}. */
+/** Options of a conformance run. */
 export interface RunOptions {
   mode: Mode;
   target: string;
