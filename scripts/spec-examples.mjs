@@ -1,12 +1,15 @@
 // Deterministic example messages for spec/v1/examples, signed with the spec's published
 // test keys (spec/v1/test-vectors.md). Imported by scripts/spec.mjs and by the tests.
+import { privateKeyToAccount } from "viem/accounts";
 import {
+  canonicalize,
   countersignReceipt,
   createAuth,
   createHello,
   createReceipt,
   identityFromSeed,
   INITIAL_POSITION,
+  nodeBindingText,
   sha256Hex,
   signStatement,
   toHex,
@@ -30,15 +33,19 @@ export function testKeyTable() {
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const NONCE = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"; // bytes 0x00..0x1f
 
+/** The well-known Hardhat/Anvil development account #1; a public test key, never for real funds. */
+export const TEST_WALLET_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
 /** Returns { MessageName: { exampleName: message } }. */
-export function buildExamples() {
+export async function buildExamples() {
   const { hub, node } = TEST_KEYS;
   const hello = createHello({ identity: hub, now: T0, nonce: NONCE });
   const auth = createAuth({ identity: node, hello, account: { kind: "api_key", key: "srp_test_0123456789abcdef" }, agent: "srp-provider/0.1.0", now: T0 + 150 });
+  const wallet = privateKeyToAccount(TEST_WALLET_KEY);
   const walletAuth = createAuth({
     identity: node,
     hello,
-    account: { kind: "wallet", address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", signature: `0x${"ab".repeat(65)}` },
+    account: { kind: "wallet", address: wallet.address, signature: await wallet.signMessage({ message: nodeBindingText(node.id) }) },
     now: T0 + 150,
   });
   const instance = {
@@ -54,6 +61,13 @@ export function buildExamples() {
     capabilities: ["chat", "stream", "tools", "json_mode"],
   };
   const request = { model: "llama3.1:8b", messages: [{ role: "user", content: "Say hello" }], stream: true, stream_options: { include_usage: true }, max_tokens: 64 };
+  const chunk = {
+    id: "chatcmpl-job_01JH4Z6Q0000000000000001",
+    object: "chat.completion.chunk",
+    created: 1767225601,
+    model: "llama3.1:8b",
+    choices: [{ index: 0, delta: { role: "assistant", content: "Hello!" }, finish_reason: null }],
+  };
   const usage = { promptTokens: 11, completionTokens: 3, measured: true };
   const unsigned = createReceipt(
     {
@@ -61,8 +75,8 @@ export function buildExamples() {
       hubId: hub.id,
       instanceId: instance.instanceId,
       model: instance.model,
-      requestHash: sha256Hex(JSON.stringify(request)),
-      responseHash: sha256Hex("Hello!"),
+      requestHash: sha256Hex(canonicalize(request)),
+      responseHash: sha256Hex(canonicalize([chunk])),
       usage,
       price: instance.price,
       startedAt: T0 + 1000,
@@ -88,13 +102,6 @@ export function buildExamples() {
     },
     hub,
   );
-  const chunk = {
-    id: "chatcmpl-job_01JH4Z6Q0000000000000001",
-    object: "chat.completion.chunk",
-    created: 1767225601,
-    model: "llama3.1:8b",
-    choices: [{ index: 0, delta: { role: "assistant", content: "Hello!" }, finish_reason: null }],
-  };
   return {
     Hello: { basic: hello },
     Auth: { "api-key": auth, wallet: walletAuth },
@@ -136,7 +143,7 @@ export function buildExamples() {
       },
     },
     Chunk: { first: { type: "chunk", jobId: "job_01JH4Z6Q0000000000000001", seq: 0, data: chunk } },
-    Done: { stream: { type: "done", jobId: "job_01JH4Z6Q0000000000000001", chunks: 2, usage, receipt: unsigned } },
+    Done: { stream: { type: "done", jobId: "job_01JH4Z6Q0000000000000001", chunks: 1, usage, receipt: unsigned } },
     JobError: {
       upstream: { type: "job_error", jobId: "job_01JH4Z6Q0000000000000001", code: "job.upstream_error", message: "backend answered 500", retryable: true, upstreamStatus: 500, chunks: 0 },
     },

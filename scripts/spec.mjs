@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildJsonSchema, ERROR_TABLE } from "../packages/srp-core/dist/index.js";
+import { buildJsonSchema, canonicalize, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
 import { buildExamples, testKeyTable } from "./spec-examples.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,14 +23,15 @@ const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
 const expected = new Map(); // relative path -> content
 
 expected.set("schema.json", json(buildJsonSchema()));
-for (const [name, examples] of Object.entries(buildExamples())) {
+const built = await buildExamples();
+for (const [name, examples] of Object.entries(built)) {
   for (const [ex, msg] of Object.entries(examples)) expected.set(`examples/${name}/${ex}.json`, json(msg));
 }
 
 function replaceBlock(file, tag, body) {
   const path = join(spec, file);
   if (!existsSync(path)) return undefined;
-  const text = readFileSync(path, "utf8");
+  const text = expected.get(file) ?? readFileSync(path, "utf8");
   const begin = `<!-- BEGIN GENERATED ${tag} -->`;
   const end = `<!-- END GENERATED ${tag} -->`;
   const a = text.indexOf(begin);
@@ -44,7 +45,41 @@ const errorRows = Object.entries(ERROR_TABLE).map(
 );
 const errorTable = ["| code | HTTP | WebSocket close | retryable | meaning |", "|---|---|---|---|---|", ...errorRows].join("\n");
 const keyTable = ["| role | Ed25519 seed (hex) | id (base64url public key) |", "|---|---|---|", ...testKeyTable().map((k) => `| ${k.role} | \`${k.seedHex}\` | \`${k.id}\` |`)].join("\n");
+const receipt = built.ReceiptMessage.countersigned.receipt;
+const job = built.Job.chat;
+const chunk = built.Chunk.first.data;
+const nodeInput = signingBytes("receiptNode", omitFields(receipt, "nodeSig", "hubSig"));
+const hubInput = signingBytes("receiptHub", omitFields(receipt, "hubSig"));
+const text = (bytes) => new TextDecoder().decode(bytes);
+const receiptVector = [
+  `**Node signing input** (${nodeInput.length} bytes; SHA-256 \`${sha256Hex(nodeInput)}\`):`,
+  "",
+  "```",
+  text(nodeInput),
+  "```",
+  "",
+  `\`nodeSig\` (by the node): \`${receipt.nodeSig}\``,
+  "",
+  `**Hub signing input** (${hubInput.length} bytes; SHA-256 \`${sha256Hex(hubInput)}\`):`,
+  "",
+  "```",
+  text(hubInput),
+  "```",
+  "",
+  `\`hubSig\` (by the hub): \`${receipt.hubSig}\``,
+  "",
+  "The cost follows [money.md](money.md#cost): 11 prompt tokens at 50000 and 3 completion tokens at 150000 per 1M give 550000 + 450000 = 1000000 micro-units, so `cost` is `\"1\"`.",
+  "",
+  "`requestHash` is the SHA-256 of the canonical form of the job's `request` ([`examples/Job/chat.json`](examples/Job/chat.json), SRP-ATT-004):",
+  "",
+  "```",
+  canonicalize(job.request),
+  "```",
+  "",
+  `that is \`${sha256Hex(canonicalize(job.request))}\`. \`responseHash\` is the SHA-256 of the canonical JSON array of the streamed chunks' \`data\` in \`seq\` order (SRP-ATT-005), here the single chunk of [\`examples/Chunk/first.json\`](examples/Chunk/first.json): \`${sha256Hex(canonicalize([chunk]))}\`.`,
+].join("\n");
 for (const [file, tag, body] of [
+  ["test-vectors.md", "RECEIPT VECTOR", receiptVector],
   ["errors.md", "ERROR TABLE", errorTable],
   ["test-vectors.md", "TEST KEYS", keyTable],
 ]) {

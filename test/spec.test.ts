@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decode, ERROR_TABLE, identityFromSeed, MESSAGES, omitFields, verifyDetached, verifyReceipt, verifyStatement, type Receipt, type Statement } from "@srp/core";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { verifyMessage } from "viem";
+import { nodeBindingText } from "@srp/core";
 import { describe, expect, it } from "vitest";
 
 const spec = fileURLToPath(new URL("../spec/v1", import.meta.url));
@@ -43,6 +45,11 @@ describe("spec/v1/examples", () => {
     expect(verifyReceipt(get("ReceiptMessage", "countersigned.json").receipt as Receipt)).toEqual([]);
     expect(verifyReceipt(get("Done", "stream.json").receipt as Receipt, { requireHubSignature: false })).toEqual([]);
     expect(verifyStatement(get("StatementMessage", "daily.json").statement as Statement)).toBe(true);
+  });
+
+  it("the wallet example carries a real EIP-191 binding of the test node", async () => {
+    const account = examples.find((e) => e.dir === "Auth" && e.file === "wallet.json")!.value.account as { address: `0x${string}`; signature: `0x${string}` };
+    expect(await verifyMessage({ address: account.address, message: nodeBindingText(nodeId), signature: account.signature })).toBe(true);
   });
 
   it("a tampered example fails its signature", () => {

@@ -8,6 +8,7 @@ import {
   omitFields,
   signDetached,
   verifyDetached,
+  type Auth,
   type Hello,
   type Identity,
 } from "@srp/core";
@@ -75,9 +76,23 @@ async function openSession(ctx: HubContext, identity: Identity = generateIdentit
 }
 
 /** Signs an auth body with a chosen key after applying changes. */
-function resign(body: Record<string, unknown>, signer: Identity): Record<string, unknown> {
+function resign(body: Auth | Record<string, unknown>, signer: Identity): Record<string, unknown> {
   const unsigned = omitFields(body, "sig");
   return { ...unsigned, sig: signDetached("auth", unsigned, signer) };
+}
+
+/**
+ * Sends an auth answering a fresh hello, built by `make` from a correct one, and expects
+ * the hub to reject it with `code` and `close`.
+ */
+async function rejectsAuth(ctx: HubContext, make: (auth: Auth, identity: Identity) => Record<string, unknown>, code: string, close: number) {
+  return skippable(async () => {
+    const identity = generateIdentity();
+    const { peer, hello } = await connect(ctx);
+    peer.send(make(createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) } }), identity));
+    const problem = await expectRejection(peer, code, close);
+    if (problem) fail(problem);
+  });
 }
 
 /** Asserts that a valid session is still open and usable. */
@@ -136,45 +151,22 @@ export const HUB_CHECKS: Check<HubContext>[] = [
     title: "Rejects an auth choosing a version the hub did not offer with version.unsupported",
     requirements: ["SRP-HS-004"],
     level: "MUST",
-    run: (ctx) =>
-      skippable(async () => {
-        const identity = generateIdentity();
-        const { peer, hello } = await connect(ctx);
-        const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) } });
-        peer.send(resign({ ...auth, version: 999 }, identity));
-        const problem = await expectRejection(peer, "version.unsupported", 4426);
-        if (problem) fail(problem);
-      }),
+    run: (ctx) => rejectsAuth(ctx, (auth, identity) => resign({ ...auth, version: 999 }, identity), "version.unsupported", 4426),
   },
   {
     id: "hub.auth.bad_signature",
     title: "Rejects an auth whose signature does not verify with auth.bad_signature",
     requirements: ["SRP-AUTH-001", "SRP-AUTH-005"],
     level: "MUST",
-    run: (ctx) =>
-      skippable(async () => {
-        const identity = generateIdentity();
-        const { peer, hello } = await connect(ctx);
-        const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) } });
-        peer.send(resign(auth, generateIdentity())); // signed by a key other than nodeId
-        const problem = await expectRejection(peer, "auth.bad_signature", 4401);
-        if (problem) fail(problem);
-      }),
+    // Signed by a key other than nodeId.
+    run: (ctx) => rejectsAuth(ctx, (auth) => resign(auth, generateIdentity()), "auth.bad_signature", 4401),
   },
   {
     id: "hub.auth.stale_timestamp",
     title: "Rejects a correctly signed auth with a ten-minute-old timestamp with auth.stale_timestamp",
     requirements: ["SRP-AUTH-002", "SRP-AUTH-005"],
     level: "MUST",
-    run: (ctx) =>
-      skippable(async () => {
-        const identity = generateIdentity();
-        const { peer, hello } = await connect(ctx);
-        const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) }, now: Date.now() - 600_000 });
-        peer.send(auth);
-        const problem = await expectRejection(peer, "auth.stale_timestamp", 4401);
-        if (problem) fail(problem);
-      }),
+    run: (ctx) => rejectsAuth(ctx, (auth, identity) => resign({ ...auth, ts: Date.now() - 600_000 }, identity), "auth.stale_timestamp", 4401),
   },
   {
     id: "hub.auth.replayed_nonce",

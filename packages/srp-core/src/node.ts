@@ -17,3 +17,34 @@ export function loadOrCreateIdentity(path: string): { identity: Identity; create
   chmodSync(path, 0o600);
   return { identity, created: true };
 }
+
+/** Thrown by CLI commands for bad arguments: printed with the usage text, exit status 64. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/**
+ * Runs a small multi-command CLI: dispatches `argv[0]` to a command, prints `usage` for
+ * `help`, and turns errors into exit statuses (64 for usage errors, 1 otherwise). A
+ * command that resolves keeps the process alive as long as it has work (servers).
+ */
+export function runCli(name: string, usage: string, commands: Record<string, (argv: string[]) => unknown>, argv = process.argv.slice(2)): void {
+  const [command, ...rest] = argv;
+  const run = async () => {
+    if (command === undefined || command === "--help" || command === "help") {
+      process.stdout.write(`${usage}\n`);
+      return;
+    }
+    const fn = commands[command];
+    if (!fn) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    await fn(rest);
+  };
+  run().catch((error: unknown) => {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`${name}: ${(error as Error).message}\n${usage}\n`);
+      process.exit(64);
+    }
+    process.stderr.write(`${name}: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}

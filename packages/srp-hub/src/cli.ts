@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MemoryAccountStore } from "./accounts.js";
 import { createHub } from "./hub.js";
-import { loadOrCreateIdentity } from "@srp/core/node";
+import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 
 const USAGE = `usage: srp-hub serve [--port 8787] [--host 127.0.0.1] [--data-dir DIR] [--account ID:API_KEY]... [--public-url URL]`;
 
@@ -61,23 +61,4 @@ async function serve(argv: string[]): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
-class UsageError extends Error {}
-
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === "serve") return serve(rest);
-  if (command === undefined || command === "--help" || command === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-}
-
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`srp-hub: ${(error as Error).message}\n${USAGE}\n`);
-    process.exit(64);
-  }
-  process.stderr.write(`srp-hub: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runCli("srp-hub", USAGE, { serve });

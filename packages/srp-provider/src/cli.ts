@@ -11,15 +11,13 @@
  * Logs are JSON lines on stderr.
  */
 import { parseArgs } from "node:util";
-import { loadOrCreateIdentity } from "@srp/core/node";
+import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { connectToHub } from "./connection.js";
 
 const USAGE = `usage:
   srp-provider connect [--account-key KEY] [--identity FILE] [--hub-id ID] [--once] <hub-url>
   srp-provider keygen [--identity FILE]`;
 const DEFAULT_IDENTITY = ".srp-data/provider/node.key";
-
-class UsageError extends Error {}
 
 const log = (event: string, detail: object = {}) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
 
@@ -71,22 +69,4 @@ function keygen(argv: string[]): void {
   if (!created) process.stderr.write(`srp-provider: ${values.identity} already existed; kept it\n`);
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === "connect") return connect(rest);
-  if (command === "keygen") return keygen(rest);
-  if (command === undefined || command === "--help" || command === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-}
-
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`srp-provider: ${(error as Error).message}\n${USAGE}\n`);
-    process.exit(64);
-  }
-  process.stderr.write(`srp-provider: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runCli("srp-provider", USAGE, { connect, keygen });
