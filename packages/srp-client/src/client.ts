@@ -1,8 +1,7 @@
 /** Discovery and receipt verification for consumers. */
-import { Discovery, DISCOVERY_PATH, Receipt, verifyReceipt, type ReceiptProblem } from "@srp/core";
+import { fetchDiscovery, Receipt, verifyReceipt, type Discovery, type ReceiptProblem } from "@srp/core";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 
-const checkDiscovery = TypeCompiler.Compile(Discovery);
 const checkReceipt = TypeCompiler.Compile(Receipt);
 
 /**
@@ -12,13 +11,8 @@ const checkReceipt = TypeCompiler.Compile(Receipt);
  * const hub = await discover("http://127.0.0.1:8787");
  * console.log(hub.hubId, hub.versions);
  */
-export async function discover(baseUrl: string, init: RequestInit = {}): Promise<Discovery> {
-  const url = new URL(DISCOVERY_PATH, baseUrl);
-  const response = await fetch(url, init);
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  const doc: unknown = await response.json();
-  if (!checkDiscovery.Check(doc)) throw new Error(`${url} is not an SRP discovery document`);
-  return doc;
+export function discover(baseUrl: string, init: RequestInit = {}): Promise<Discovery> {
+  return fetchDiscovery(baseUrl, init);
 }
 
 /** Outcome of {@link verifyHubReceipt}. */

@@ -62,6 +62,7 @@ export { Receipt, ReceiptMessage } from "./schema/attestation.js";
 export { Statement, StatementMessage, Dispute, DisputeKind } from "./schema/settlement.js";
 export { ErrorMessage, Goodbye } from "./schema/control.js";
 export { Discovery, DISCOVERY_PATH } from "./schema/discovery.js";
+export { fetchDiscovery } from "./discovery.js";
 export { MESSAGES, MESSAGE_TYPES, isMessageType, type MessageType, type MessageOf, type SrpMessage, type Sender } from "./schema/registry.js";
 export { buildJsonSchema, SCHEMA_ID, type JsonSchemaDocument } from "./schema/json-schema.js";
 

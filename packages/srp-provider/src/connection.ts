@@ -10,8 +10,8 @@ import { EventEmitter } from "node:events";
 import {
   createAuth,
   decode,
-  Discovery,
-  DISCOVERY_PATH,
+  fetchDiscovery,
+  type Discovery,
   encode,
   ERROR_TABLE,
   errorMessage,
@@ -26,7 +26,6 @@ import {
   type SrpMessage,
   type Welcome,
 } from "@srp/core";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
 import WebSocket from "ws";
 
 /** Reconnection policy. */
@@ -74,16 +73,9 @@ export interface HubConnectionEvents {
   protocolError: [detail: { direction: "sent" | "received"; code: string; message: string }];
 }
 
-const checkDiscovery = TypeCompiler.Compile(Discovery);
-
-/** Fetches and validates a hub's discovery document. */
-export async function discoverHub(baseUrl: string, signal?: AbortSignal): Promise<Discovery> {
-  const url = new URL(DISCOVERY_PATH, baseUrl);
-  const response = await fetch(url, signal ? { signal } : {});
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  const doc: unknown = await response.json();
-  if (!checkDiscovery.Check(doc)) throw new Error(`${url} is not an SRP discovery document`);
-  return doc;
+/** Fetches and validates a hub's discovery document (see `fetchDiscovery` in `@srp/core`). */
+export function discoverHub(baseUrl: string, signal?: AbortSignal): Promise<Discovery> {
+  return fetchDiscovery(baseUrl, signal ? { signal } : {});
 }
 
 function closeCodeError(code: number): SrpError | undefined {
