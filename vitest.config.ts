@@ -9,6 +9,7 @@ export default defineConfig({
       "@srp/core/node": src("./packages/srp-core/src/node.ts"),
       "@srp/core": src("./packages/srp-core/src/index.ts"),
       "@srp/hub": src("./packages/srp-hub/src/index.ts"),
+      "@srp/provider/simulator": src("./packages/srp-provider/src/simulator/index.ts"),
       "@srp/provider": src("./packages/srp-provider/src/index.ts"),
       "@srp/client": src("./packages/srp-client/src/index.ts"),
       "@srp/conformance": src("./conformance/src/index.ts"),

@@ -75,6 +75,15 @@ export const ERROR_TABLE = {
   "receipt.field_mismatch": { http: 422, close: null, retryable: false, title: "Receipt does not describe the job it answers" },
   "statement.bad_signature": { http: 422, close: null, retryable: false, title: "Statement signature does not verify" },
   "statement.totals_mismatch": { http: 422, close: null, retryable: false, title: "Statement totals differ from the node's receipts" },
+  // Consumer HTTP API (hub to consumer; never on the provider WebSocket).
+  "api.unauthorized": { http: 401, close: null, retryable: false, title: "Missing or unknown API key" },
+  "api.forbidden": { http: 403, close: null, retryable: false, title: "Credential may not perform this operation" },
+  "api.invalid_body": { http: 400, close: null, retryable: false, title: "Request body is not valid for this endpoint" },
+  "api.not_found": { http: 404, close: null, retryable: false, title: "No such route or resource" },
+  "api.method_not_allowed": { http: 405, close: null, retryable: false, title: "Method not allowed on this route" },
+  "api.body_too_large": { http: 413, close: null, retryable: false, title: "Request body exceeds the hub's limit" },
+  "api.unsupported_media_type": { http: 415, close: null, retryable: false, title: "Request body must be application/json" },
+
   // Anything else.
   internal: { http: 500, close: 1011, retryable: true, title: "Internal error" },
 } as const satisfies Record<string, ErrorInfo>;

@@ -11,6 +11,9 @@
 // Encodings and canonical JSON
 export { toBase64Url, fromBase64Url, utf8, fromUtf8, toHex, sha256Hex, randomBytes, randomNonce } from "./encoding.js";
 export { canonicalize, CanonicalizationError } from "./canonical.js";
+export { requestHash, responseHash, StreamHasher } from "./hashing.js";
+export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
+export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 
 // Identity and signatures
 export { generateIdentity, identityFromSeed, exportIdentity, importIdentity, publicKeyFromId, type Identity } from "./identity.js";

@@ -6,13 +6,30 @@
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
-import { DISCOVERY_PATH, FRAME_LIMITS, HANDSHAKE_TIMING, SrpError, SUPPORTED_VERSIONS, type Discovery, type Identity } from "@srp/core";
+import {
+  countersignReceipt,
+  DISCOVERY_PATH,
+  FRAME_LIMITS,
+  HANDSHAKE_TIMING,
+  randomBytes,
+  SrpError,
+  SUPPORTED_VERSIONS,
+  toBase64Url,
+  type Discovery,
+  type Identity,
+} from "@srp/core";
 import { verifyMessage } from "viem";
 import { WebSocketServer } from "ws";
 import type { AccountStore } from "./accounts.js";
 import { toNodeHandler } from "./node-adapter.js";
 import { NonceMemory } from "./nonces.js";
 import { ProviderSession } from "./session.js";
+import { checkNodeReceipt, MemoryReceiptBook, type ReceiptBook } from "./receipts.js";
+import { MemoryRoutingStore, type RoutingStore } from "./routing/store.js";
+import { Router, type BreakerChange, type LiveInstance } from "./routing/router.js";
+import type { RoutingConfig } from "./routing/policy.js";
+import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
+import { fail } from "./api/http.js";
 
 /** Path of the provider WebSocket endpoint. */
 export const PROVIDER_PATH = "/srp/v1/provider";
@@ -39,6 +56,20 @@ export interface HubOptions {
   refusedTiers?: readonly string[];
   /** Protocol versions offered; default all the library speaks. */
   versions?: readonly number[];
+  /** Where countersigned receipts and node positions are kept; default in memory. */
+  receipts?: ReceiptBook;
+  /** Where routing state (breakers, health, throughput) is kept; default in memory. */
+  routing?: RoutingStore;
+  /** Overrides of the routing numbers (defaults are the brief's). */
+  routingConfig?: Partial<RoutingConfig>;
+  /** Random source for routing tie-breaks; default `Math.random`. */
+  random?: () => number;
+  /** Default time a consumer request may take; default 120 s (header `x-srp-timeout-ms` overrides). */
+  requestTimeoutMs?: number;
+  /** Time a parked instance's probe may take; default 10 s. */
+  probeTimeoutMs?: number;
+  /** How long `close()` waits for jobs in flight; default 30 s. */
+  drainTimeoutMs?: number;
 }
 
 /** A provider session as the hub reports it. */
@@ -56,6 +87,10 @@ export interface HubEvents {
   "session.open": [info: SessionInfo & { replaced: boolean }];
   "session.close": [info: SessionInfo & { code: number; reason: string }];
   "handshake.rejected": [detail: { sessionId: string; code: string; message: string }];
+  /** A breaker parked or readmitted an instance; `lastForModel` means the model has no instance left. */
+  breaker: [change: BreakerChange];
+  /** A node's receipt failed a check (the job's consumer is not billed for it). */
+  "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string }];
 }
 
 /** An embeddable SRP hub. */
@@ -74,7 +109,14 @@ export interface Hub extends EventEmitter<HubEvents> {
   sessions(): SessionInfo[];
   /** The discovery document for a given base URL. */
   discovery(baseUrl: string): Discovery;
-  /** Says goodbye to every node, closes the endpoint and any server created by `listen`. */
+  /** The live routing table. */
+  readonly router: Router;
+  /** The receipt book. */
+  readonly receipts: ReceiptBook;
+  /**
+   * Stops taking consumer requests, waits for jobs in flight (up to `drainTimeoutMs`),
+   * says goodbye to every node, and closes the endpoint and any server made by `listen`.
+   */
   close(): Promise<void>;
 }
 
@@ -119,6 +161,13 @@ export function createHub(options: HubOptions): Hub {
   // ws closes far larger ones itself with 1009 before buffering them.
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes + FRAME_LIMITS.min });
   const nonces = new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs);
+  const receipts = options.receipts ?? new MemoryReceiptBook();
+  const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
+  router.onBreakerChange = (change) => emitter.emit("breaker", change);
+  const jobOwners = new Map<string, { accountId: string; at: number }>();
+  const probes = new Map<string, { live: LiveInstance; deadline: number }>();
+  const probeTimeoutMs = options.probeTimeoutMs ?? 10_000;
+  let closing = false;
 
   const ctx = {
     identity: options.identity,
@@ -139,14 +188,74 @@ export function createHub(options: HubOptions): Hub {
       emitter.emit("session.open", { ...info(session), replaced: previous !== undefined });
       return previous;
     },
+    onInstancesChanged(session: ProviderSession) {
+      router.sync(session);
+    },
+    receiptPosition(nodeId: string) {
+      return receipts.position(nodeId);
+    },
+    settleReceipt(session: ProviderSession, job: Parameters<typeof checkNodeReceipt>[0]["job"], done: Parameters<typeof checkNodeReceipt>[0]["done"], responseHash: string) {
+      const verdict = checkNodeReceipt({ job, done, nodeId: session.nodeId!, hubId: options.identity.id, responseHash, position: receipts.position(session.nodeId!) });
+      if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
+      if (!verdict.countersign) return verdict.error ? { error: verdict.error } : {};
+      const receipt = countersignReceipt(done.receipt, options.identity);
+      const owner = jobOwners.get(job.jobId);
+      jobOwners.delete(job.jobId);
+      receipts.record({ receipt, providerAccountId: session.account!.id, ...(owner ? { consumerAccountId: owner.accountId } : {}) });
+      return verdict.error ? { receipt, error: verdict.error } : { receipt };
+    },
+    onProbeResult(session: ProviderSession, result: { probeId: string; ok: boolean }) {
+      const p = probes.get(result.probeId);
+      if (!p || p.live.session !== session) return;
+      probes.delete(result.probeId);
+      router.probeResult(p.live.key, p.live.instance.model, result.ok);
+    },
     onClosed(session: ProviderSession, code: number, reason: string) {
       all.delete(session);
+      router.remove(session);
       if (session.nodeId !== undefined && byNode.get(session.nodeId) === session) byNode.delete(session.nodeId);
       emitter.emit("session.close", { ...info(session), code, reason });
     },
     onRejected(session: ProviderSession, error: SrpError) {
       all.delete(session);
       emitter.emit("handshake.rejected", { sessionId: session.sessionId, code: error.code, message: error.message });
+    },
+  };
+
+  const probeTimer = setInterval(() => {
+    const now = Date.now();
+    for (const [id, p] of probes) {
+      if (now > p.deadline) {
+        probes.delete(id);
+        router.probeResult(p.live.key, p.live.instance.model, false, now);
+      }
+    }
+    for (const live of router.dueProbes(now)) {
+      const probeId = `probe_${toBase64Url(randomBytes(12))}`;
+      probes.set(probeId, { live, deadline: now + probeTimeoutMs });
+      live.session.send({ type: "probe", probeId, instanceId: live.instance.instanceId, deadline: now + probeTimeoutMs });
+    }
+    for (const [id, o] of jobOwners) {
+      if (now - o.at < 3_600_000) break;
+      jobOwners.delete(id);
+    }
+  }, 250);
+  probeTimer.unref();
+  const onlineTimer = setInterval(() => router.creditOnline(60_000), 60_000);
+  onlineTimer.unref();
+
+  const api: OpenAIContext = {
+    router,
+    hubId: options.identity.id,
+    accounts: options.accounts,
+    receipts,
+    maxBodyBytes: maxFrameBytes - 64 * 1024,
+    requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
+    setJobOwner(jobId, accountId) {
+      jobOwners.set(jobId, { accountId, at: Date.now() });
+    },
+    cancel(live, jobId, reason) {
+      live.session.cancelJob(jobId, reason);
     },
   };
 
@@ -157,7 +266,8 @@ export function createHub(options: HubOptions): Hub {
     versions: [...versions],
     hubId: options.identity.id,
     provider: { url: `${baseUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`, maxFrameBytes },
-    payments: [],
+    consumer: { baseUrl: `${baseUrl}/v1`, surfaces: ["openai.chat.completions", "openai.models", "srp.receipts"] },
+    payments: ["account"],
     software: "@srp/hub",
   });
 
@@ -171,7 +281,21 @@ export function createHub(options: HubOptions): Hub {
       if (url.pathname === PROVIDER_PATH) {
         return Response.json({ error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } }, { status: 426, headers: { upgrade: "websocket" } });
       }
-      return Response.json({ error: { code: "not_found", message: `no route for ${request.method} ${url.pathname}` } }, { status: 404 });
+      const path = url.pathname;
+      if (path === "/v1/chat/completions") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return chatCompletions(request, api);
+      }
+      if (path === "/v1/models") {
+        if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
+        return listModels(router);
+      }
+      if (path.startsWith("/v1/receipts/")) {
+        if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
+        return getReceipt(request, decodeURIComponent(path.slice("/v1/receipts/".length)), api);
+      }
+      return fail("api.not_found", `no route for ${request.method} ${path}`);
     },
     handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
       const path = (request.url ?? "/").split("?")[0];
@@ -204,7 +328,14 @@ export function createHub(options: HubOptions): Hub {
       return [...byNode.values()].map(info);
     },
     discovery,
+    router,
+    receipts,
     async close(): Promise<void> {
+      closing = true;
+      const until = Date.now() + (options.drainTimeoutMs ?? 30_000);
+      while ([...all].some((s) => s.jobCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      clearInterval(probeTimer);
+      clearInterval(onlineTimer);
       for (const s of all) s.goodbye("hub is shutting down", 5000);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await Promise.all(

@@ -1,7 +1,8 @@
 /**
- * `@srp/hub`: an embeddable SRP hub. This version carries the provider WebSocket
- * endpoint with the complete v1 handshake, offers, heartbeat supervision, session
- * replacement and the discovery document; the consumer API arrives with the relay.
+ * `@srp/hub`: an embeddable SRP hub. It serves the OpenAI-compatible consumer API
+ * (`/v1/chat/completions`, `/v1/models`, `/v1/receipts/{id}`), the provider WebSocket
+ * endpoint with the complete v1 handshake, routing with a forgiving breaker and
+ * failover, receipt verification and countersigning, and the discovery document.
  *
  * @packageDocumentation
  * @module @srp/hub
@@ -9,3 +10,35 @@
 export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type SessionInfo } from "./hub.js";
 export { MemoryAccountStore, hashApiKey, generateApiKey, type Account, type AccountStore } from "./accounts.js";
 export { toNodeHandler, toWebRequest, writeWebResponse, type FetchHandler } from "./node-adapter.js";
+export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
+export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
+export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./routing/router.js";
+export {
+  ROUTING_DEFAULTS,
+  CLOSED_BREAKER,
+  NO_THROUGHPUT,
+  breakerStatus,
+  breakerAfterOutcome,
+  breakerProbeSent,
+  breakerAfterProbe,
+  recordHealth,
+  healthScore,
+  recordThroughput,
+  belowFloor,
+  rampFactor,
+  eligible,
+  pick,
+  chatNeeds,
+  estimatePromptTokens,
+  type RoutingConfig,
+  type Outcome,
+  type Breaker,
+  type BreakerStatus,
+  type HealthBucket,
+  type Throughput,
+  type CandidateView,
+  type RouteNeeds,
+  type NoRoute,
+} from "./routing/policy.js";
+export { modelCatalog, type ModelEntry, type SrpUsageExtension } from "./api/openai.js";
+export { errorResponse } from "./api/http.js";

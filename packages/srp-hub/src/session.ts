@@ -15,9 +15,18 @@ import {
   SrpError,
   toBase64Url,
   randomBytes,
-  INITIAL_POSITION,
+  responseHash,
+  StreamHasher,
   type Auth,
+  type Cancel,
+  type Chunk,
+  type Done,
   type Identity,
+  type Job,
+  type JobError,
+  type ProbeResult,
+  type Receipt,
+  type ReceiptPosition,
   type Instance,
   type MessageType,
   type Offer,
@@ -47,6 +56,33 @@ export interface SessionContext {
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
   onClosed(session: ProviderSession, code: number, reason: string): void;
   onRejected(session: ProviderSession, error: SrpError): void;
+  /** Called when offers or withdrawals change the session's instances. */
+  onInstancesChanged(session: ProviderSession): void;
+  /** Verifies and countersigns the receipt of a `done`; returns the countersigned receipt or the error to report. */
+  settleReceipt(session: ProviderSession, job: Job, done: Done, responseHash: string): { receipt?: Receipt; error?: SrpError };
+  /** The hub's recorded receipt position for a node (sent in welcome). */
+  receiptPosition(nodeId: string): ReceiptPosition;
+  /** A `probe_result` arrived. */
+  onProbeResult(session: ProviderSession, result: ProbeResult): void;
+}
+
+/** Receives the events of one job sent on a session. */
+export interface JobHandle {
+  /** The next chunk, in order. */
+  onChunk(chunk: Chunk): void;
+  /** The job finished; `receipt` is countersigned, or absent when the receipt failed verification. */
+  onDone(done: Done, receipt: Receipt | undefined): void;
+  /** The node reported a failure. */
+  onError(error: JobError): void;
+  /** The session ended (or the hub cancelled the job) before the job did. */
+  onLost(reason: string): void;
+}
+
+interface RunningJob {
+  job: Job;
+  handle: JobHandle;
+  nextSeq: number;
+  hasher: StreamHasher | undefined;
 }
 
 const NODE_MESSAGES: ReadonlySet<MessageType> = new Set(["auth", "offer", "withdraw", "chunk", "done", "job_error", "heartbeat", "probe_result", "dispute", "error", "goodbye"]);
@@ -63,6 +99,10 @@ export class ProviderSession {
   version: number | undefined;
   /** Instances currently offered, by instance id. */
   readonly instances = new Map<string, Instance>();
+  /** Jobs running per instance id (slots the hub occupies, SRP-JOB-004). */
+  readonly active = new Map<string, number>();
+  /** Capacity per instance as the node last reported it in a heartbeat. */
+  readonly reportedCapacity = new Map<string, number>();
   /** When the last message arrived (ms). */
   lastSeen = Date.now();
   state: SessionState = "await_auth";
@@ -72,6 +112,9 @@ export class ProviderSession {
   readonly #nonce = randomNonce();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #authInFlight = false;
+  readonly #jobs = new Map<string, RunningJob>();
+  /** Jobs this hub cancelled, kept a while so late messages for them are not errors (SRP-JOB-016). */
+  readonly #cancelled = new Map<string, { job: Job; at: number }>();
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -106,6 +149,7 @@ export class ProviderSession {
 
   #closeSocket(code: number, reason: string): void {
     this.state = "closed";
+    this.#loseJobs(`session closed (${code} ${reason})`);
     clearTimeout(this.#timer);
     this.#ws.close(code, reason);
     // A peer that never completes the closing handshake must not hold the socket.
@@ -130,11 +174,21 @@ export class ProviderSession {
       case "auth":
         return this.fail(new SrpError("protocol.unexpected_message", "session is already authenticated"));
       case "heartbeat":
+        for (const l of message.load) this.reportedCapacity.set(l.instanceId, l.capacity);
         return;
+      case "chunk":
+        return this.#onChunk(message);
+      case "done":
+        return this.#onDone(message);
+      case "job_error":
+        return this.#onJobError(message);
+      case "probe_result":
+        return this.#ctx.onProbeResult(this, message);
       case "offer":
         return this.#onOffer(message);
       case "withdraw":
         for (const id of message.instanceIds) this.instances.delete(id);
+        this.#ctx.onInstancesChanged(this);
         return;
       case "goodbye":
         return this.#closeSocket(1000, "goodbye");
@@ -186,7 +240,7 @@ export class ProviderSession {
       heartbeatIntervalMs: ctx.heartbeatIntervalMs,
       limits: { maxFrameBytes: ctx.maxFrameBytes, maxInstances: ctx.maxInstances, maxConcurrentJobs: ctx.maxConcurrentJobs },
       replaced: replaced !== undefined,
-      receipts: INITIAL_POSITION,
+      receipts: ctx.receiptPosition(auth.nodeId),
     });
     this.#armHeartbeatWatch();
   }
@@ -220,6 +274,117 @@ export class ProviderSession {
       return { instanceId: instance.instanceId, accepted: true };
     });
     this.send({ type: "offer_ack", results });
+    this.#ctx.onInstancesChanged(this);
+  }
+
+  /** Jobs running on this session. */
+  get jobCount(): number {
+    return this.#jobs.size;
+  }
+
+  /**
+   * Sends a job and occupies a slot of its instance. Returns false when the session is
+   * not open, the instance is not offered, or a slot limit would be exceeded.
+   */
+  startJob(job: Job, handle: JobHandle): boolean {
+    if (this.state !== "open") return false;
+    const instance = this.instances.get(job.instanceId);
+    if (!instance) return false;
+    const active = this.active.get(job.instanceId) ?? 0;
+    if (active >= instance.maxConcurrency || this.#jobs.size >= this.#ctx.maxConcurrentJobs) return false;
+    this.active.set(job.instanceId, active + 1);
+    this.#jobs.set(job.jobId, { job, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined });
+    this.send(job);
+    return true;
+  }
+
+  /** Cancels a running job (SRP-JOB-017): the slot is free at once; late messages are discarded. */
+  cancelJob(jobId: string, reason: Cancel["reason"], message?: string): void {
+    const running = this.#jobs.get(jobId);
+    if (!running) return;
+    this.#release(running);
+    const now = Date.now();
+    this.#cancelled.set(jobId, { job: running.job, at: now });
+    for (const [id, c] of this.#cancelled) {
+      if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
+      this.#cancelled.delete(id);
+    }
+    this.send({ type: "cancel", jobId, reason, ...(message === undefined ? {} : { message }) });
+  }
+
+  #release(running: RunningJob): void {
+    this.#jobs.delete(running.job.jobId);
+    const n = (this.active.get(running.job.instanceId) ?? 1) - 1;
+    if (n <= 0) this.active.delete(running.job.instanceId);
+    else this.active.set(running.job.instanceId, n);
+  }
+
+  #unknownJob(jobId: string): void {
+    this.send({ type: "error", code: "job.unknown", message: `no running job ${jobId} on this session`, retryable: false, jobId });
+  }
+
+  #onChunk(chunk: Chunk): void {
+    const running = this.#jobs.get(chunk.jobId);
+    if (!running) {
+      if (!this.#cancelled.has(chunk.jobId)) this.#unknownJob(chunk.jobId);
+      return;
+    }
+    if (!running.job.stream || chunk.seq !== running.nextSeq) {
+      return this.fail(new SrpError("protocol.unexpected_message", running.job.stream ? `chunk ${chunk.seq} of ${chunk.jobId}; expected ${running.nextSeq}` : `chunk for non-stream job ${chunk.jobId}`));
+    }
+    running.nextSeq++;
+    running.hasher!.add(chunk.data);
+    running.handle.onChunk(chunk);
+  }
+
+  #onDone(done: Done): void {
+    const running = this.#jobs.get(done.jobId);
+    if (!running) {
+      const cancelled = this.#cancelled.get(done.jobId);
+      if (!cancelled) return this.#unknownJob(done.jobId);
+      // A late done for a cancelled job still has its receipt verified and countersigned (SRP-JOB-016).
+      this.#cancelled.delete(done.jobId);
+      // Its chunks were discarded, so a streamed job's response hash is taken from the node.
+      this.#settle(cancelled.job, done, cancelled.job.stream ? done.receipt.responseHash : undefined);
+      return;
+    }
+    if (done.chunks !== running.nextSeq) {
+      return this.fail(new SrpError("protocol.unexpected_message", `done for ${done.jobId} counts ${done.chunks} chunks; ${running.nextSeq} arrived`));
+    }
+    this.#release(running);
+    const receipt = this.#settle(running.job, done, running.hasher?.digest());
+    running.handle.onDone(done, receipt);
+  }
+
+  #settle(job: Job, done: Done, streamHash: string | undefined): Receipt | undefined {
+    let hash = streamHash;
+    if (hash === undefined) {
+      hash = done.response === undefined ? "" : responseHash(done.response);
+    }
+    const { receipt, error } = this.#ctx.settleReceipt(this, job, done, hash);
+    if (error) this.send(errorMessage(error.jobId === undefined ? new SrpError(error.code, error.message, { jobId: job.jobId }) : error));
+    if (receipt) this.send({ type: "receipt", receipt });
+    return receipt;
+  }
+
+  #onJobError(error: JobError): void {
+    const running = this.#jobs.get(error.jobId);
+    if (!running) {
+      if (!this.#cancelled.has(error.jobId)) this.#unknownJob(error.jobId);
+      return;
+    }
+    if (error.chunks !== running.nextSeq) {
+      return this.fail(new SrpError("protocol.unexpected_message", `job_error for ${error.jobId} counts ${error.chunks} chunks; ${running.nextSeq} arrived`));
+    }
+    this.#release(running);
+    running.handle.onError(error);
+  }
+
+  #loseJobs(reason: string): void {
+    const jobs = [...this.#jobs.values()];
+    this.#jobs.clear();
+    this.active.clear();
+    for (const j of jobs) j.handle.onLost(reason);
   }
 
   #onClose(code: number, reason: string): void {
@@ -227,6 +392,7 @@ export class ProviderSession {
     this.state = "closed";
     clearTimeout(this.#timer);
     clearInterval(this.#timer);
+    this.#loseJobs(`session closed (${code}${reason ? ` ${reason}` : ""})`);
     if (wasOpen || this.nodeId !== undefined) this.#ctx.onClosed(this, code, reason);
   }
 }

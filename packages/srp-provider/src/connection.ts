@@ -117,6 +117,11 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     return true;
   }
 
+  /** Bytes queued on the WebSocket and not yet sent (0 when not connected): a backpressure signal. */
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
   /** Resolves at the next welcome (or at once if open); rejects if the connection stops first. */
   ready(): Promise<Welcome> {
     if (this.state === "open" && this.welcome) return Promise.resolve(this.welcome);

@@ -1,8 +1,8 @@
 /**
- * `@srp/provider`: the provider node. This version dials out to a hub, verifies the
- * hub's signed hello, authenticates with the node's Ed25519 key and an account binding,
- * heartbeats, and reconnects with backoff; serving jobs from local backends arrives with
- * the relay.
+ * `@srp/provider`: the provider node. It dials out to a hub, verifies the hub's signed
+ * hello, authenticates with the node's Ed25519 key and an account binding, offers its
+ * instances, runs jobs on local model servers or forwarded keys, relays their output in
+ * order, and ends every job with a signed receipt or a coded error.
  *
  * @packageDocumentation
  * @module @srp/provider
@@ -16,3 +16,7 @@ export {
   type HubConnectionEvents,
   type ReconnectPolicy,
 } from "./connection.js";
+export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type JobOutcome } from "./provider.js";
+export { openAICompatibleBackend, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
+export { BackendError, classifyUpstreamStatus, type Backend, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
+export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";

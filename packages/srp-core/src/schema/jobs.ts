@@ -9,6 +9,9 @@ export const JobApi = Type.Union(
   { title: "JobApi" },
 );
 
+/** The consumer API a job's request body belongs to. */
+export type JobApi = Static<typeof JobApi>;
+
 /** A JSON object passed through untouched (a request body, a stream chunk, a response body). */
 export const JsonObject = Type.Record(Type.String(), Type.Unknown(), { title: "JsonObject" });
 

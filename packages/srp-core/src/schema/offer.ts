@@ -13,12 +13,16 @@ export const BackendKind = Type.Union(
   { title: "BackendKind" },
 );
 
+/** The kind of backend that serves an instance. */
+export type BackendKind = Static<typeof BackendKind>;
 /** What an instance can do. */
 export const Capability = Type.Union(
   ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription"].map((k) => Type.Literal(k)),
   { title: "Capability" },
 );
 
+/** What an instance can do. */
+export type Capability = Static<typeof Capability>;
 /** One model served by a node. */
 export const Instance = Type.Object(
   {

@@ -1,0 +1,81 @@
+/**
+ * Shared pieces of the hub's consumer HTTP surface: OpenAI-shaped error responses with
+ * SRP codes, bearer-key authentication, and bounded JSON body reading.
+ */
+import { openAIErrorType, SrpError, type ErrorCode } from "@srp/core";
+import type { Account, AccountStore } from "../accounts.js";
+
+/** An OpenAI-shaped error response for an SRP error; 503s carry `Retry-After`. */
+export function errorResponse(error: SrpError, headers: Record<string, string> = {}): Response {
+  const h: Record<string, string> = { ...headers };
+  const retryAfterMs = error.details?.retryAfterMs;
+  if (error.httpStatus === 503 || error.httpStatus === 429) h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
+  return Response.json({ error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code } }, { status: error.httpStatus, headers: h });
+}
+
+/** Shorthand: an error response for a code and message. */
+export function fail(code: ErrorCode, message?: string, headers?: Record<string, string>): Response {
+  return errorResponse(new SrpError(code, message), headers);
+}
+
+/** The bearer token (or `x-api-key`) of a request. */
+export function bearer(request: Request): string | undefined {
+  const auth = request.headers.get("authorization");
+  if (auth) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    return m?.[1];
+  }
+  return request.headers.get("x-api-key") ?? undefined;
+}
+
+/** The account of a request's API key, or an `api.unauthorized` error. */
+export async function authenticate(request: Request, accounts: AccountStore): Promise<Account | SrpError> {
+  const key = bearer(request);
+  if (!key) return new SrpError("api.unauthorized", "send your API key as `Authorization: Bearer <key>`");
+  const account = await accounts.findByApiKey(key);
+  return account ?? new SrpError("api.unauthorized", "the API key is not known to this hub");
+}
+
+/** Reads a JSON object body of at most `maxBytes` bytes. */
+export async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown> | SrpError> {
+  const type = request.headers.get("content-type");
+  if (type !== null && !/^application\/(.+\+)?json\b/i.test(type)) return new SrpError("api.unsupported_media_type", `content-type ${type} is not JSON`);
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) return new SrpError("api.body_too_large", `the body may be at most ${maxBytes} bytes`);
+  if (!request.body) return new SrpError("api.invalid_body", "the request has no body");
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return new SrpError("api.body_too_large", `the body may be at most ${maxBytes} bytes`);
+    }
+    parts.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    bytes.set(p, o);
+    o += p.byteLength;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return new SrpError("api.invalid_body", "the body is not valid UTF-8 JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return new SrpError("api.invalid_body", "the body must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+/** Formats an integer as a decimal with `decimals` fraction digits, trailing zeros dropped. */
+export function formatDecimal(value: bigint, decimals: number): string {
+  const scale = 10n ** BigInt(decimals);
+  const whole = value / scale;
+  const frac = (value % scale).toString().padStart(decimals, "0").replace(/0+$/, "");
+  return frac.length > 0 ? `${whole}.${frac}` : whole.toString();
+}

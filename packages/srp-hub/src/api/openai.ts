@@ -1,0 +1,283 @@
+/**
+ * The OpenAI-compatible consumer surface: `POST /v1/chat/completions` (streamed and not),
+ * `GET /v1/models` and `GET /v1/receipts/{id}`. Request bodies reach the provider
+ * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
+ * the provider's, with `usage` extended by the cost and the receipt id.
+ */
+import { formatAmount, formatSse, formatUsdc, parseAmount, SrpError, type Capability, type Receipt, type Usage } from "@srp/core";
+import type { AccountStore } from "../accounts.js";
+import type { ReceiptBook } from "../receipts.js";
+import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
+import type { RouteSort, Router } from "../routing/router.js";
+import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
+import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
+
+/** What the OpenAI surface needs from its hub. */
+export interface OpenAIContext extends RelayContext {
+  hubId: string;
+  accounts: AccountStore;
+  receipts: ReceiptBook;
+  /** Largest request body accepted. */
+  maxBodyBytes: number;
+  /** Default time a request may take, ms. */
+  requestTimeoutMs: number;
+  /** Remembers which consumer account a job is for. */
+  setJobOwner(jobId: string, accountId: string): void;
+}
+
+const RECEIPT_HEADER = "x-srp-receipt";
+
+/** The SRP additions to an OpenAI `usage` object. */
+export interface SrpUsageExtension {
+  /** Cost in USD (USDC), decimal string. */
+  cost: string;
+  /** Cost in USDC atomic units (1e-6 USD), decimal string. */
+  cost_units: string;
+  /** The id of the job's signed receipt (`GET /v1/receipts/{id}`), or null when the receipt was not countersigned. */
+  receipt_id: string | null;
+  /** False when the backend did not report usage (then nothing is billed). */
+  measured: boolean;
+}
+
+function usageWithCost(upstream: unknown, usage: Usage, receipt: Receipt | undefined, jobId: string): Record<string, unknown> {
+  const base = typeof upstream === "object" && upstream !== null ? { ...(upstream as Record<string, unknown>) } : {};
+  const units = receipt ? parseAmount(receipt.cost) : 0n;
+  const ext: SrpUsageExtension = { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt ? jobId : null, measured: usage.measured };
+  if (base.prompt_tokens === undefined) {
+    base.prompt_tokens = usage.promptTokens;
+    base.completion_tokens = usage.completionTokens;
+    base.total_tokens = usage.promptTokens + usage.completionTokens;
+  }
+  return { ...base, ...ext };
+}
+
+interface Preferences {
+  sort: RouteSort;
+  allowFallbacks: boolean;
+  maxPrice?: { input?: bigint; output?: bigint };
+}
+
+function preferences(body: Record<string, unknown>): Preferences | SrpError {
+  const prefs = body.srp;
+  const out: Preferences = { sort: "load", allowFallbacks: true };
+  if (prefs === undefined) return out;
+  if (typeof prefs !== "object" || prefs === null || Array.isArray(prefs)) return new SrpError("api.invalid_body", "`srp` must be an object");
+  const p = prefs as Record<string, unknown>;
+  if (p.sort !== undefined) {
+    if (p.sort !== "load" && p.sort !== "price" && p.sort !== "throughput") return new SrpError("api.invalid_body", "`srp.sort` is one of load, price, throughput");
+    out.sort = p.sort;
+  }
+  if (p.allow_fallbacks !== undefined) {
+    if (typeof p.allow_fallbacks !== "boolean") return new SrpError("api.invalid_body", "`srp.allow_fallbacks` is a boolean");
+    out.allowFallbacks = p.allow_fallbacks;
+  }
+  if (p.max_price !== undefined) {
+    const mp = p.max_price as Record<string, unknown>;
+    const units = (v: unknown) => (typeof v === "string" && /^(0|[1-9][0-9]{0,30})$/.test(v) ? BigInt(v) : undefined);
+    if (typeof mp !== "object" || mp === null) return new SrpError("api.invalid_body", "`srp.max_price` is an object of atomic-unit strings per 1M tokens");
+    out.maxPrice = {};
+    if (mp.input !== undefined) {
+      const v = units(mp.input);
+      if (v === undefined) return new SrpError("api.invalid_body", "`srp.max_price.input` is a decimal string of atomic units per 1M tokens");
+      out.maxPrice.input = v;
+    }
+    if (mp.output !== undefined) {
+      const v = units(mp.output);
+      if (v === undefined) return new SrpError("api.invalid_body", "`srp.max_price.output` is a decimal string of atomic units per 1M tokens");
+      out.maxPrice.output = v;
+    }
+  }
+  return out;
+}
+
+function timeoutOf(request: Request, fallback: number): number {
+  const h = request.headers.get("x-srp-timeout-ms");
+  const n = h === null ? NaN : Number(h);
+  return Number.isSafeInteger(n) && n > 0 ? Math.min(n, 3_600_000) : fallback;
+}
+
+/** Whether a chat chunk carries something the consumer would see (text, a tool call, a finish). */
+function contentful(e: JobEvent): boolean {
+  if (e.type !== "chunk") return true;
+  const choices = e.chunk.data.choices;
+  if (!Array.isArray(choices)) return false;
+  return choices.some((c) => {
+    const ch = c as { delta?: { content?: unknown; tool_calls?: unknown; refusal?: unknown; reasoning_content?: unknown }; finish_reason?: unknown };
+    const d = ch.delta ?? {};
+    return (typeof d.content === "string" && d.content.length > 0) || d.tool_calls !== undefined || (typeof d.refusal === "string" && d.refusal.length > 0) || (typeof d.reasoning_content === "string" && d.reasoning_content.length > 0) || (ch.finish_reason !== null && ch.finish_reason !== undefined);
+  });
+}
+
+/** `POST /v1/chat/completions`. */
+export async function chatCompletions(request: Request, ctx: OpenAIContext): Promise<Response> {
+  const account = await authenticate(request, ctx.accounts);
+  if (account instanceof SrpError) return errorResponse(account);
+  const body = await readJsonObject(request, ctx.maxBodyBytes);
+  if (body instanceof SrpError) return errorResponse(body);
+  if (typeof body.model !== "string" || body.model.length === 0) return fail("api.invalid_body", "`model` is a required string");
+  if (!Array.isArray(body.messages) || body.messages.length === 0) return fail("api.invalid_body", "`messages` must be a non-empty array");
+  if (body.stream !== undefined && typeof body.stream !== "boolean") return fail("api.invalid_body", "`stream` must be a boolean");
+  if (body.n !== undefined && body.n !== 1) return fail("api.invalid_body", "`n` other than 1 is not supported by this hub");
+  const prefs = preferences(body);
+  if (prefs instanceof SrpError) return errorResponse(prefs);
+  const stream = body.stream === true;
+  const forwarded: Record<string, unknown> = { ...body };
+  delete forwarded.srp;
+  const maxOut = typeof body.max_completion_tokens === "number" ? body.max_completion_tokens : typeof body.max_tokens === "number" ? body.max_tokens : 0;
+  const capabilities: Capability[] = chatNeeds(body);
+  const deadline = Date.now() + timeoutOf(request, ctx.requestTimeoutMs);
+  const consumer = new AbortController();
+  const onAbort = () => consumer.abort();
+  request.signal.addEventListener("abort", onAbort, { once: true });
+
+  let committed: Committed;
+  try {
+    committed = await relay(ctx, {
+      api: "chat.completions",
+      body: forwarded,
+      stream,
+      needs: { model: body.model, capabilities, contextTokens: estimatePromptTokens(body) + maxOut, ...(prefs.maxPrice ? { maxPrice: prefs.maxPrice } : {}) },
+      sort: prefs.sort,
+      allowFallbacks: prefs.allowFallbacks,
+      deadline,
+      signal: consumer.signal,
+      onJob: (job) => ctx.setJobOwner(job.jobId, account.id),
+      commits: contentful,
+    });
+  } catch (error) {
+    request.signal.removeEventListener("abort", onAbort);
+    return errorResponse(error instanceof SrpError ? error : new SrpError("internal", "relay failed", { cause: error }));
+  }
+  const jobId = committed.job.jobId;
+  const headers = { [RECEIPT_HEADER]: jobId, "x-srp-model": committed.job.model };
+  const events = follow(ctx, { deadline, signal: consumer.signal }, committed);
+
+  if (!stream) {
+    const e = (await events.next()).value as JobEvent;
+    request.signal.removeEventListener("abort", onAbort);
+    if (e.type !== "done" || e.done.response === undefined) {
+      return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response");
+    }
+    const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId) };
+    return Response.json(response, { headers });
+  }
+
+  const encoder = new TextEncoder();
+  let heldUsage: Record<string, unknown> | undefined;
+  let template: Record<string, unknown> | undefined;
+  const body$ = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { value: e, done: finished } = await events.next();
+        if (finished || !e) {
+          controller.close();
+          return;
+        }
+        if (e.type === "chunk") {
+          const data = e.chunk.data;
+          template ??= data;
+          // The upstream's usage chunk is held until the receipt arrives, then extended.
+          if (data.usage !== null && data.usage !== undefined && Array.isArray(data.choices) && data.choices.length === 0) {
+            heldUsage = data;
+            continue;
+          }
+          controller.enqueue(encoder.encode(formatSse(data)));
+          return;
+        }
+        if (e.type === "done") {
+          const base = heldUsage ?? {
+            id: template?.id ?? jobId,
+            object: "chat.completion.chunk",
+            created: template?.created ?? Math.floor(Date.now() / 1000),
+            model: committed.job.model,
+            choices: [],
+          };
+          const usage = usageWithCost(heldUsage?.usage, e.done.usage, e.receipt, jobId);
+          controller.enqueue(encoder.encode(formatSse({ ...base, usage }) + formatSse("[DONE]")));
+          controller.close();
+          request.signal.removeEventListener("abort", onAbort);
+          return;
+        }
+        // After content: an explicit in-band error, and no [DONE] (SRP-JOB-020).
+        const code = e.type === "error" ? (e.error.code === "job.deadline_exceeded" ? e.error.code : "job.stream_interrupted") : e.reason === "deadline" ? "job.deadline_exceeded" : "job.stream_interrupted";
+        const message =
+          e.type === "error" ? `the provider failed mid-stream: ${e.error.message}` : e.reason === "deadline" ? "the request passed its deadline mid-stream" : `the provider went away mid-stream (${e.reason})`;
+        controller.enqueue(encoder.encode(formatSse({ error: { message, type: "api_error", param: null, code } })));
+        controller.close();
+        request.signal.removeEventListener("abort", onAbort);
+        return;
+      }
+    },
+    async cancel() {
+      consumer.abort();
+      await events.return(undefined);
+      request.signal.removeEventListener("abort", onAbort);
+    },
+  });
+  return new Response(body$, { status: 200, headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+}
+
+/** One entry of `GET /v1/models`. */
+export interface ModelEntry {
+  id: string;
+  object: "model";
+  created: number;
+  owned_by: string;
+  name: string;
+  context_length: number;
+  architecture: { modality: string; input_modalities: string[]; output_modalities: string[] };
+  supported_parameters: string[];
+  /** Lowest price online, USD per token, as decimal strings. */
+  pricing: { prompt: string; completion: string };
+  /** The same lowest price in USDC atomic units per 1M tokens. */
+  pricing_units_per_million: { input: string; output: string };
+  capabilities: string[];
+  instances_online: number;
+}
+
+const BASE_PARAMETERS = ["max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty", "stream", "stream_options"];
+
+/** The live catalog. */
+export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
+  const out: ModelEntry[] = [];
+  for (const [model, views] of router.catalog(now)) {
+    if (views.length === 0) continue;
+    const caps = new Set<string>(views.flatMap((v) => v.capabilities));
+    const minIn = views.reduce((m, v) => (BigInt(v.price.input) < m ? BigInt(v.price.input) : m), BigInt(views[0]!.price.input));
+    const minOut = views.reduce((m, v) => (BigInt(v.price.output) < m ? BigInt(v.price.output) : m), BigInt(views[0]!.price.output));
+    const params = [...BASE_PARAMETERS];
+    if (caps.has("tools")) params.push("tools", "tool_choice", "parallel_tool_calls");
+    if (caps.has("json_mode")) params.push("response_format");
+    const input = caps.has("vision") ? ["text", "image"] : ["text"];
+    out.push({
+      id: model,
+      object: "model",
+      created: Math.floor(Math.min(...views.map((v) => v.firstSeen)) / 1000),
+      owned_by: "srp",
+      name: model,
+      context_length: Math.max(...views.map((v) => v.contextLength)),
+      architecture: { modality: `${input.join("+")}->text`, input_modalities: input, output_modalities: ["text"] },
+      supported_parameters: params,
+      // atomic units per 1M tokens = 1e-6 USD per 1e6 tokens, so USD per token = units / 1e12
+      pricing: { prompt: formatDecimal(minIn, 12), completion: formatDecimal(minOut, 12) },
+      pricing_units_per_million: { input: minIn.toString(), output: minOut.toString() },
+      capabilities: [...caps].sort(),
+      instances_online: views.length,
+    });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** `GET /v1/models` (free, no key needed). */
+export function listModels(router: Router): Response {
+  return Response.json({ object: "list", data: modelCatalog(router) });
+}
+
+/** `GET /v1/receipts/{id}`: the countersigned receipt, for the account that paid for the job. */
+export async function getReceipt(request: Request, id: string, ctx: Pick<OpenAIContext, "accounts" | "receipts" | "hubId">): Promise<Response> {
+  const account = await authenticate(request, ctx.accounts);
+  if (account instanceof SrpError) return errorResponse(account);
+  const stored = ctx.receipts.get(id);
+  if (!stored || (stored.consumerAccountId !== account.id && stored.providerAccountId !== account.id)) return fail("api.not_found", `no receipt ${id} for this account`);
+  return Response.json({ object: "srp.receipt", hub_id: ctx.hubId, receipt: stored.receipt });
+}

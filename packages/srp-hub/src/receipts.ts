@@ -1,0 +1,135 @@
+/**
+ * The hub's side of attestation: checking a node's receipt against the job it answers
+ * (SRP-ATT-009 and SRP-ATT-010, in the spec's order), and a book that keeps every
+ * countersigned receipt and each node's recorded position.
+ */
+import {
+  addToTotals,
+  formatAmount,
+  INITIAL_POSITION,
+  parseAmount,
+  receiptCost,
+  requestHash,
+  SrpError,
+  totalsEqual,
+  verifyDetached,
+  omitFields,
+  type Done,
+  type Job,
+  type Receipt,
+  type ReceiptPosition,
+} from "@srp/core";
+
+/** A countersigned receipt with who paid and who earned. */
+export interface StoredReceipt {
+  receipt: Receipt;
+  /** The consumer account billed for the job (absent for jobs with no consumer, e.g. late ones). */
+  consumerAccountId?: string;
+  /** The account the serving node is bound to. */
+  providerAccountId: string;
+}
+
+/** Where a hub keeps receipts and per-node positions. */
+export interface ReceiptBook {
+  /** The recorded position of a node (initial if none). */
+  position(nodeId: string): ReceiptPosition;
+  /** Stores a countersigned receipt and makes it the node's position. */
+  record(entry: StoredReceipt): void;
+  /** A stored receipt by job id. */
+  get(jobId: string): StoredReceipt | undefined;
+}
+
+/** Receipts in memory. */
+export class MemoryReceiptBook implements ReceiptBook {
+  readonly #positions = new Map<string, ReceiptPosition>();
+  readonly #receipts = new Map<string, StoredReceipt>();
+  position(nodeId: string): ReceiptPosition {
+    return this.#positions.get(nodeId) ?? INITIAL_POSITION;
+  }
+  record(entry: StoredReceipt): void {
+    this.#receipts.set(entry.receipt.jobId, entry);
+    this.#positions.set(entry.receipt.nodeId, { lastSeq: entry.receipt.seq, totals: entry.receipt.totals });
+  }
+  get(jobId: string): StoredReceipt | undefined {
+    return this.#receipts.get(jobId);
+  }
+  /** Number of receipts held. */
+  get size(): number {
+    return this.#receipts.size;
+  }
+}
+
+/** What the hub knows when a `done` arrives. */
+export interface ReceiptCheckInput {
+  job: Job;
+  done: Done;
+  nodeId: string;
+  hubId: string;
+  /** The response hash the hub computed itself (from the chunks, or from `done.response`). */
+  responseHash: string;
+  position: ReceiptPosition;
+}
+
+/** Result of {@link checkNodeReceipt}: whether to countersign, and the error to report. */
+export interface ReceiptVerdict {
+  countersign: boolean;
+  error?: SrpError;
+}
+
+function sameUsage(a: Done["usage"], b: Done["usage"]): boolean {
+  return (
+    a.promptTokens === b.promptTokens &&
+    a.completionTokens === b.completionTokens &&
+    a.cachedTokens === b.cachedTokens &&
+    a.reasoningTokens === b.reasoningTokens &&
+    a.measured === b.measured
+  );
+}
+
+/**
+ * Checks a node's receipt in the order of SRP-ATT-009: node signature, cost, fields
+ * (including both hashes), sequence, totals. A gap ahead (SRP-ATT-010) is reported and
+ * still countersigned; a repeat or replay never is.
+ */
+export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
+  const { job, done, position } = input;
+  const r = done.receipt;
+  const reject = (code: ConstructorParameters<typeof SrpError>[0], message: string): ReceiptVerdict => ({ countersign: false, error: new SrpError(code, message, { jobId: job.jobId }) });
+  if (r.hubSig !== undefined) return reject("receipt.field_mismatch", "a node receipt must not carry hubSig");
+  if (!verifyDetached("receiptNode", omitFields(r, "nodeSig", "hubSig"), r.nodeSig, r.nodeId) || r.nodeId !== input.nodeId) {
+    return reject("receipt.bad_node_signature", "node signature does not verify with the session's node id");
+  }
+  let expected: bigint;
+  try {
+    expected = receiptCost(r.usage, r.price);
+  } catch (e) {
+    return reject("receipt.cost_mismatch", `usage cannot be priced: ${(e as Error).message}`);
+  }
+  if (formatAmount(expected) !== r.cost) return reject("receipt.cost_mismatch", `cost ${r.cost} differs from usage at price (${expected})`);
+  const mismatch =
+    r.jobId !== job.jobId ? "jobId" :
+    r.instanceId !== job.instanceId ? "instanceId" :
+    r.model !== job.model ? "model" :
+    r.hubId !== input.hubId ? "hubId" :
+    r.price.input !== job.quote.input || r.price.output !== job.quote.output || r.price.cachedInput !== job.quote.cachedInput ? "price" :
+    !sameUsage(r.usage, done.usage) ? "usage" :
+    r.startedAt > r.finishedAt ? "startedAt" :
+    r.requestHash !== requestHash(job.request) ? "requestHash" :
+    r.responseHash !== input.responseHash ? "responseHash" :
+    undefined;
+  if (mismatch) return reject("receipt.field_mismatch", `receipt ${mismatch} does not describe job ${job.jobId}`);
+  if (r.seq <= position.lastSeq) return reject("receipt.sequence_gap", `seq ${r.seq} repeats; the last recorded is ${position.lastSeq}`);
+  const gap = r.seq > position.lastSeq + 1;
+  if (!gap) {
+    const totals = addToTotals(position.totals, r.usage, parseAmount(r.cost));
+    if (!totalsEqual(totals, r.totals)) return reject("receipt.totals_mismatch", "running totals differ from the recorded totals plus this receipt");
+    return { countersign: true };
+  }
+  return {
+    countersign: true,
+    error: new SrpError("receipt.sequence_gap", `seq ${r.seq} follows recorded ${position.lastSeq}; ${r.seq - position.lastSeq - 1} receipt(s) missing`, {
+      jobId: job.jobId,
+      details: { from: position.lastSeq + 1, to: r.seq - 1 },
+    }),
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * One consumer request through the relay: route it, send the job, and retry on another
+ * instance while nothing has reached the consumer (SRP-JOB-019). Once output is committed
+ * to the consumer the caller streams the rest from the same {@link JobRun}; failures after
+ * that point are never retried (SRP-JOB-020).
+ */
+import { randomBytes, SrpError, toBase64Url, type Chunk, type Done, type Job, type JobApi, type JobError, type Receipt } from "@srp/core";
+import type { JobHandle } from "./session.js";
+import type { Outcome, RouteNeeds } from "./routing/policy.js";
+import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
+
+/** An event of a running job, in order. */
+export type JobEvent =
+  | { type: "chunk"; chunk: Chunk; at: number }
+  | { type: "done"; done: Done; receipt: Receipt | undefined }
+  | { type: "error"; error: JobError }
+  | { type: "lost"; reason: string };
+
+/** Bound on events queued for a consumer who is not reading (SRP-JOB-011). */
+const MAX_QUEUED_EVENTS = 20_000;
+
+/** Receives a job's events from its session and hands them out in order. */
+export class JobRun implements JobHandle {
+  readonly #queue: JobEvent[] = [];
+  #waiting: ((e: JobEvent) => void) | undefined;
+  #ended = false;
+  /** Called when more events are queued than the consumer reads. */
+  onOverflow: (() => void) | undefined;
+
+  #push(e: JobEvent): void {
+    if (this.#ended) return;
+    if (e.type !== "chunk") this.#ended = true;
+    const w = this.#waiting;
+    if (w) {
+      this.#waiting = undefined;
+      w(e);
+      return;
+    }
+    this.#queue.push(e);
+    if (this.#queue.length > MAX_QUEUED_EVENTS) this.onOverflow?.();
+  }
+  onChunk(chunk: Chunk): void {
+    this.#push({ type: "chunk", chunk, at: Date.now() });
+  }
+  onDone(done: Done, receipt: Receipt | undefined): void {
+    this.#push({ type: "done", done, receipt });
+  }
+  onError(error: JobError): void {
+    this.#push({ type: "error", error });
+  }
+  onLost(reason: string): void {
+    this.#push({ type: "lost", reason });
+  }
+  /** Ends the run from the hub's side (deadline, consumer gone). */
+  abort(reason: string): void {
+    this.onLost(reason);
+  }
+  /** The next event. */
+  next(): Promise<JobEvent> {
+    const e = this.#queue.shift();
+    if (e) return Promise.resolve(e);
+    return new Promise((resolve) => (this.#waiting = resolve));
+  }
+}
+
+/** A new job id: `job_` and 22 base64url characters. */
+export function newJobId(): string {
+  return `job_${toBase64Url(randomBytes(16))}`;
+}
+
+/** How a job event counts for the instance's health (SRP-JOB-014: consumer-caused failures are neutral). */
+export function outcomeOf(e: JobEvent): Outcome {
+  if (e.type === "done") return "success";
+  if (e.type === "lost") return "failure";
+  if (e.type === "chunk") return "neutral";
+  const code = e.error.code;
+  if (code === "job.invalid_request" || code === "job.context_length_exceeded" || code === "job.cancelled" || code === "job.busy") return "neutral";
+  return "failure";
+}
+
+/** What the relay needs to run a request. */
+export interface RelayRequest {
+  api: JobApi;
+  /** The body as sent to nodes (routing members removed). */
+  body: Record<string, unknown>;
+  stream: boolean;
+  needs: RouteNeeds;
+  sort?: RouteSort;
+  /** Retry on another instance before anything is committed; default true. */
+  allowFallbacks?: boolean;
+  deadline: number;
+  /** Fires when the consumer goes away. */
+  signal: AbortSignal;
+  /** Called with each job started (for bookkeeping such as the consumer of a receipt). */
+  onJob?: (job: Job, live: LiveInstance) => void;
+  /** Whether an event commits output to the consumer (default: any chunk or done). */
+  commits?: (e: JobEvent) => boolean;
+}
+
+/** A request whose output is committed to one job. */
+export interface Committed {
+  job: Job;
+  live: LiveInstance;
+  run: JobRun;
+  /** Events received before and including the committing one, in order. */
+  head: JobEvent[];
+  /** Time of the first chunk (for throughput). */
+  firstChunkAt: number | undefined;
+}
+
+/** Maximum attempts of one request (the first plus failovers). */
+export const MAX_ATTEMPTS = 3;
+
+/** The dependencies of {@link relay}. */
+export interface RelayContext {
+  router: Router;
+  /** Cancels a job on its session. */
+  cancel(live: LiveInstance, jobId: string, reason: "consumer_gone" | "deadline" | "superseded"): void;
+}
+
+/**
+ * Runs a request until some job commits output, failing over on retryable failures.
+ * Throws an {@link SrpError} for the consumer when no job can.
+ */
+export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Committed> {
+  const tried = new Set<string>();
+  let lastError: SrpError | undefined;
+  const attempts = req.allowFallbacks === false ? 1 : MAX_ATTEMPTS;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (req.signal.aborted) throw new SrpError("job.cancelled", "the consumer went away");
+    const now = Date.now();
+    if (now >= req.deadline) throw lastError ?? new SrpError("job.deadline_exceeded", "the request passed its deadline before any instance answered");
+    const live = ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", now);
+    if (!("key" in live)) {
+      if (lastError) throw lastError;
+      throw noRouteError(live, req.needs.model);
+    }
+    tried.add(live.key);
+    const job: Job = {
+      type: "job",
+      jobId: newJobId(),
+      instanceId: live.instance.instanceId,
+      model: live.instance.model,
+      api: req.api,
+      stream: req.stream,
+      request: { ...req.body, model: live.instance.model, stream: req.stream },
+      deadline: req.deadline,
+      quote: live.instance.price,
+    };
+    const run = new JobRun();
+    if (!live.session.startJob(job, run)) continue;
+    req.onJob?.(job, live);
+    const result = await untilCommitted(ctx, req, job, live, run);
+    if ("committed" in result) return result.committed;
+    lastError = result.error;
+    if (!result.retry) throw result.error;
+  }
+  throw lastError ?? new SrpError("job.no_capacity", `no instance of ${req.needs.model} could take the request`);
+}
+
+function noRouteError(r: Exclude<ReturnType<Router["route"]>, LiveInstance>, model: string): SrpError {
+  switch (r.reason) {
+    case "unknown_model":
+      return new SrpError("job.unknown_model", `model ${model} is not served by any online provider`);
+    case "no_match":
+      return new SrpError("job.unknown_model", r.detail);
+    case "parked":
+      return new SrpError("job.no_capacity", `every instance of ${model} is parked after repeated failures; retry in ${Math.ceil(r.retryAfterMs / 1000)} s`, {
+        details: { retryAfterMs: r.retryAfterMs },
+      });
+    case "busy":
+      return new SrpError("job.no_capacity", `every instance of ${model} is busy`, { details: { retryAfterMs: 1000 } });
+  }
+}
+
+const defaultCommits = (e: JobEvent) => e.type === "done" || e.type === "chunk";
+
+async function untilCommitted(
+  ctx: RelayContext,
+  req: RelayRequest,
+  job: Job,
+  live: LiveInstance,
+  run: JobRun,
+): Promise<{ committed: Committed } | { error: SrpError; retry: boolean }> {
+  const head: JobEvent[] = [];
+  let firstChunkAt: number | undefined;
+  const commits = req.commits ?? defaultCommits;
+  const deadlineTimer = setTimeout(() => run.abort("deadline"), Math.max(0, req.deadline - Date.now()));
+  const onAbort = () => run.abort("consumer_gone");
+  req.signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for (;;) {
+      const e = await run.next();
+      if (e.type === "chunk") {
+        firstChunkAt ??= e.at;
+        head.push(e);
+        if (commits(e)) return { committed: { job, live, run, head, firstChunkAt } };
+        continue;
+      }
+      if (e.type === "done") {
+        head.push(e);
+        ctx.router.outcome(live.key, live.instance.model, "success");
+        return { committed: { job, live, run, head, firstChunkAt } };
+      }
+      if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
+        ctx.cancel(live, job.jobId, e.reason);
+        if (e.reason === "consumer_gone") {
+          ctx.router.outcome(live.key, live.instance.model, "neutral");
+          return { error: new SrpError("job.cancelled", "the consumer went away"), retry: false };
+        }
+        ctx.router.outcome(live.key, live.instance.model, "failure");
+        return { error: new SrpError("job.deadline_exceeded", "no answer before the deadline"), retry: false };
+      }
+      ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
+      if (e.type === "lost") return { error: new SrpError("job.upstream_error", `the provider went away: ${e.reason}`), retry: true };
+      const code = e.error.code as ConstructorParameters<typeof SrpError>[0];
+      const known = (() => {
+        try {
+          return new SrpError(code, e.error.message, { details: e.error.upstreamStatus === undefined ? {} : { upstreamStatus: e.error.upstreamStatus } });
+        } catch {
+          return new SrpError("job.upstream_error", e.error.message);
+        }
+      })();
+      return { error: known, retry: e.error.retryable };
+    }
+  } finally {
+    clearTimeout(deadlineTimer);
+    req.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The events after the commit point, with the deadline and the consumer's abort applied. */
+export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadline" | "signal">, c: Committed): AsyncGenerator<JobEvent> {
+  const { run, live, job } = c;
+  const deadlineTimer = setTimeout(() => run.abort("deadline"), Math.max(0, req.deadline - Date.now()));
+  const onAbort = () => run.abort("consumer_gone");
+  req.signal.addEventListener("abort", onAbort, { once: true });
+  run.onOverflow = () => run.abort("consumer_gone");
+  let ended = c.head.some((e) => e.type !== "chunk");
+  let firstAt = c.firstChunkAt;
+  let lastAt = firstAt;
+  let chunks = c.head.filter((e) => e.type === "chunk").length;
+  try {
+    for (const e of c.head) yield e;
+    while (!ended) {
+      const e = await run.next();
+      if (e.type === "chunk") {
+        firstAt ??= e.at;
+        lastAt = e.at;
+        chunks++;
+        yield e;
+        continue;
+      }
+      ended = true;
+      if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
+        ctx.cancel(live, job.jobId, e.reason);
+        ctx.router.outcome(live.key, live.instance.model, e.reason === "deadline" ? "failure" : "neutral");
+      } else {
+        ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
+      }
+      if (e.type === "done" && firstAt !== undefined && lastAt !== undefined) {
+        const tokens = e.done.usage.measured ? e.done.usage.completionTokens : chunks;
+        ctx.router.throughput(live.key, tokens, lastAt - firstAt);
+      }
+      yield e;
+    }
+  } finally {
+    clearTimeout(deadlineTimer);
+    req.signal.removeEventListener("abort", onAbort);
+    if (!ended) {
+      // The consumer stopped reading (the response stream was cancelled).
+      ctx.cancel(live, job.jobId, "consumer_gone");
+      ctx.router.outcome(live.key, live.instance.model, "neutral");
+    }
+  }
+}

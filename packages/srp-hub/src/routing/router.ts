@@ -1,0 +1,226 @@
+/**
+ * The hub's live routing table: which instances are online on which sessions, indexed
+ * by model, joined with the routing state of each instance (breaker, health, throughput,
+ * ramp-up) to answer "who takes this request". Decisions are the pure functions of
+ * `policy.ts`; this class only keeps the tables and the clock.
+ */
+import type { Instance } from "@srp/core";
+import type { ProviderSession } from "../session.js";
+import {
+  breakerAfterOutcome,
+  breakerAfterProbe,
+  breakerProbeSent,
+  breakerStatus,
+  eligible,
+  healthScore,
+  pick,
+  recordHealth,
+  recordThroughput,
+  ROUTING_DEFAULTS,
+  type CandidateView,
+  type NoRoute,
+  type Outcome,
+  type RouteNeeds,
+  type RoutingConfig,
+} from "./policy.js";
+import { freshHealth, type RoutingStore } from "./store.js";
+
+/** One instance online on one session. */
+export interface LiveInstance {
+  key: string;
+  session: ProviderSession;
+  instance: Instance;
+}
+
+/** Sort preference of a request. */
+export type RouteSort = "load" | "price" | "throughput";
+
+/** What happened to an instance's breaker, for events and logs. */
+export interface BreakerChange {
+  key: string;
+  model: string;
+  status: "parked" | "readmitted";
+  /** True when parking left the model without any instance that takes jobs. */
+  lastForModel: boolean;
+}
+
+/** The key of an instance in routing tables and stores. */
+export function instanceKey(nodeId: string, instanceId: string): string {
+  return `${nodeId}/${instanceId}`;
+}
+
+/** Live routing table of one hub. */
+export class Router {
+  readonly #byModel = new Map<string, Map<string, LiveInstance>>();
+  readonly #bySession = new Map<ProviderSession, Map<string, LiveInstance>>();
+  readonly #store: RoutingStore;
+  readonly #cfg: RoutingConfig;
+  readonly #random: () => number;
+  /** Called when a breaker parks or readmits an instance. */
+  onBreakerChange: ((change: BreakerChange) => void) | undefined;
+
+  constructor(store: RoutingStore, cfg: Partial<RoutingConfig> = {}, random: () => number = Math.random) {
+    this.#store = store;
+    this.#cfg = { ...ROUTING_DEFAULTS, ...cfg };
+    this.#random = random;
+  }
+
+  /** Replaces the instances of a session with its current offers. */
+  sync(session: ProviderSession, now = Date.now()): void {
+    this.remove(session);
+    if (session.state !== "open" || session.nodeId === undefined) return;
+    const mine = new Map<string, LiveInstance>();
+    for (const instance of session.instances.values()) {
+      const key = instanceKey(session.nodeId, instance.instanceId);
+      const live = { key, session, instance };
+      mine.set(key, live);
+      let models = this.#byModel.get(instance.model);
+      if (!models) this.#byModel.set(instance.model, (models = new Map()));
+      models.set(key, live);
+      if (!this.#store.get(key)) this.#store.update(key, now, (h) => h);
+    }
+    this.#bySession.set(session, mine);
+  }
+
+  /** Removes every instance of a session. */
+  remove(session: ProviderSession): void {
+    const mine = this.#bySession.get(session);
+    if (!mine) return;
+    for (const live of mine.values()) {
+      const models = this.#byModel.get(live.instance.model);
+      if (models?.get(live.key) === live) models.delete(live.key);
+      if (models?.size === 0) this.#byModel.delete(live.instance.model);
+    }
+    this.#bySession.delete(session);
+  }
+
+  #view(live: LiveInstance, now: number): CandidateView {
+    const h = this.#store.get(live.key) ?? freshHealth(now);
+    const reported = live.session.reportedCapacity.get(live.instance.instanceId);
+    return {
+      key: live.key,
+      model: live.instance.model,
+      capabilities: live.instance.capabilities,
+      contextLength: live.instance.contextLength,
+      price: live.instance.price,
+      active: live.session.active.get(live.instance.instanceId) ?? 0,
+      capacity: Math.max(1, Math.min(live.instance.maxConcurrency, reported ?? live.instance.maxConcurrency)),
+      breaker: h.breaker,
+      health: healthScore(h.window, now, this.#cfg),
+      throughput: h.throughput,
+      firstSeen: h.firstSeen,
+    };
+  }
+
+  /** Views of the live instances of a model (every model for `auto`). */
+  views(model: string, now = Date.now()): CandidateView[] {
+    const lives = model === "auto" ? [...this.#byModel.values()].flatMap((m) => [...m.values()]) : [...(this.#byModel.get(model)?.values() ?? [])];
+    return lives.map((l) => this.#view(l, now));
+  }
+
+  /** Picks the instance for a request, or says why none can take it. */
+  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now()): LiveInstance | NoRoute {
+    const views = this.views(needs.model, now);
+    const result = eligible(needs.model === "auto" ? views.map((v) => ({ ...v, model: "auto" })) : views, needs, now, this.#cfg);
+    if (!Array.isArray(result)) return result;
+    let pool = result;
+    if (sort === "price") {
+      const cost = (v: CandidateView) => BigInt(v.price.input) + BigInt(v.price.output);
+      const min = pool.reduce((m, v) => (cost(v) < m ? cost(v) : m), cost(pool[0]!));
+      pool = pool.filter((v) => cost(v) === min);
+    } else if (sort === "throughput") {
+      const best = Math.max(...pool.map((v) => v.throughput.tokensPerSecond));
+      pool = pool.filter((v) => v.throughput.tokensPerSecond >= best * 0.8);
+    }
+    const chosen = pick(pool, now, this.#random, this.#cfg);
+    if (!chosen) return { reason: "busy" };
+    return this.#find(chosen.key) ?? { reason: "busy" };
+  }
+
+  #find(key: string): LiveInstance | undefined {
+    for (const m of this.#byModel.values()) {
+      const l = m.get(key);
+      if (l) return l;
+    }
+    return undefined;
+  }
+
+  /** Records a job outcome for an instance; may park it. */
+  outcome(key: string, model: string, outcome: Outcome, now = Date.now()): void {
+    const before = this.#store.get(key)?.breaker;
+    const after = this.#store.update(key, now, (h) => ({
+      ...h,
+      breaker: breakerAfterOutcome(h.breaker, outcome, now, this.#cfg),
+      window: recordHealth(h.window, now, { [outcome]: 1 }, this.#cfg),
+    }));
+    if (before && !before.needsProbe && after.breaker.needsProbe) {
+      const others = this.views(model, now).filter((v) => v.key !== key && breakerStatus(v.breaker, now) === "closed");
+      this.onBreakerChange?.({ key, model, status: "parked", lastForModel: others.length === 0 });
+    }
+  }
+
+  /** Folds a measured stream into an instance's throughput estimate. */
+  throughput(key: string, tokens: number, ms: number, now = Date.now()): void {
+    this.#store.update(key, now, (h) => ({ ...h, throughput: recordThroughput(h.throughput, tokens, ms) }));
+  }
+
+  /** Instances whose park is over and whose probe is due; marks them as probing. */
+  dueProbes(now = Date.now()): LiveInstance[] {
+    const due: LiveInstance[] = [];
+    for (const m of this.#byModel.values()) {
+      for (const live of m.values()) {
+        const h = this.#store.get(live.key);
+        if (h && breakerStatus(h.breaker, now) === "probe_due") {
+          this.#store.update(live.key, now, (x) => ({ ...x, breaker: breakerProbeSent(x.breaker) }));
+          due.push(live);
+        }
+      }
+    }
+    return due;
+  }
+
+  /** Records a probe's result: success readmits the instance, failure parks it again. */
+  probeResult(key: string, model: string, ok: boolean, now = Date.now()): void {
+    const after = this.#store.update(key, now, (h) => ({
+      ...h,
+      breaker: breakerAfterProbe(h.breaker, ok, now, this.#cfg),
+      window: recordHealth(h.window, now, ok ? { probeOk: 1 } : { probeFail: 1 }, this.#cfg),
+    }));
+    if (ok && !after.breaker.needsProbe) this.onBreakerChange?.({ key, model, status: "readmitted", lastForModel: false });
+  }
+
+  /** Credits online time to every live instance (uptime credit of the health window). */
+  creditOnline(ms: number, now = Date.now()): void {
+    for (const m of this.#byModel.values()) for (const live of m.values()) this.#store.update(live.key, now, (h) => ({ ...h, window: recordHealth(h.window, now, { onlineMs: ms }, this.#cfg) }));
+  }
+
+  /** Live instances grouped by model. */
+  catalog(now = Date.now()): Map<string, CandidateView[]> {
+    const out = new Map<string, CandidateView[]>();
+    for (const model of this.#byModel.keys()) out.set(model, this.views(model, now));
+    return out;
+  }
+
+  /** Every live instance. */
+  all(): LiveInstance[] {
+    return [...this.#byModel.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /** The config in force. */
+  get config(): Readonly<RoutingConfig> {
+    return this.#cfg;
+  }
+
+  /** The store (for inspection and tests). */
+  get store(): RoutingStore {
+    return this.#store;
+  }
+
+  /** Breaker status of an instance now. */
+  status(key: string, now = Date.now()) {
+    const h = this.#store.get(key);
+    return h ? breakerStatus(h.breaker, now) : "closed";
+  }
+}
+
+export type { Outcome };

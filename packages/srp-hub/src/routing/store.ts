@@ -1,0 +1,42 @@
+/**
+ * Routing state behind an interface: what the hub remembers about each instance across
+ * jobs and reconnects (breaker, 14-day health window, throughput, first appearance).
+ * The in-memory store serves one hub process; a shared store (for several hubs behind
+ * one name) implements the same two methods over a database or Redis.
+ */
+import { CLOSED_BREAKER, NO_THROUGHPUT, type Breaker, type HealthBucket, type Throughput } from "./policy.js";
+
+/** What routing remembers of one instance, keyed by node id and instance id. */
+export interface InstanceHealth {
+  breaker: Breaker;
+  window: HealthBucket[];
+  throughput: Throughput;
+  /** When the hub first saw this instance (ramp-up starts here). */
+  firstSeen: number;
+}
+
+/** Storage of routing state. Implementations must apply `update` atomically per key. */
+export interface RoutingStore {
+  /** The state of an instance, if known. */
+  get(key: string): InstanceHealth | undefined;
+  /** Replaces the state of an instance with `fn(current)` (a fresh state when unknown) and returns it. */
+  update(key: string, now: number, fn: (current: InstanceHealth) => InstanceHealth): InstanceHealth;
+}
+
+/** A fresh state for an instance first seen at `now`. */
+export function freshHealth(now: number): InstanceHealth {
+  return { breaker: CLOSED_BREAKER, window: [], throughput: NO_THROUGHPUT, firstSeen: now };
+}
+
+/** Routing state in memory. */
+export class MemoryRoutingStore implements RoutingStore {
+  readonly #map = new Map<string, InstanceHealth>();
+  get(key: string): InstanceHealth | undefined {
+    return this.#map.get(key);
+  }
+  update(key: string, now: number, fn: (current: InstanceHealth) => InstanceHealth): InstanceHealth {
+    const next = fn(this.#map.get(key) ?? freshHealth(now));
+    this.#map.set(key, next);
+    return next;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The seam between a provider node and the thing that actually runs a model: a local
+ * model server, or a forwarded API key. Every backend speaks OpenAI chat completions to
+ * the node (translating where its own API differs), so the node relays one format.
+ */
+import type { BackendKind, ErrorCode } from "@srp/core";
+
+/** A model a backend reports. */
+export interface BackendModel {
+  /** Model id as the backend names it. */
+  id: string;
+  /** Content digest, where the backend reports one (Ollama does). */
+  digest?: string;
+  /** Context length, where the backend reports one. */
+  contextLength?: number;
+}
+
+/** Options of one backend call. */
+export interface ChatCallOptions {
+  /** Aborts the upstream request (SRP `cancel`, deadline, session loss). */
+  signal: AbortSignal;
+}
+
+/** A backend's answer: a stream of `chat.completion.chunk` objects, or one `chat.completion` object. */
+export type ChatResult = { kind: "stream"; chunks: AsyncIterable<Record<string, unknown>> } | { kind: "response"; body: Record<string, unknown> };
+
+/** Something that runs OpenAI-format chat completions. */
+export interface Backend {
+  /** What kind of backend this is (reported in offers). */
+  readonly kind: BackendKind;
+  /** A label for logs, never containing a secret (e.g. `ollama at http://127.0.0.1:11434`). */
+  readonly label: string;
+  /** The models it serves. */
+  listModels(signal?: AbortSignal): Promise<BackendModel[]>;
+  /**
+   * Runs one chat completion. `request.stream` says which kind of result is wanted; for
+   * streams the backend is asked for usage in the last chunk. Throws {@link BackendError}.
+   */
+  chat(request: Record<string, unknown>, options: ChatCallOptions): Promise<ChatResult>;
+}
+
+/** A backend failure, already classified with an SRP job error code. */
+export class BackendError extends Error {
+  override readonly name = "BackendError";
+  constructor(
+    /** The SRP code the node reports in `job_error`. */
+    readonly code: Extract<ErrorCode, `job.${string}`>,
+    message: string,
+    /** The backend's HTTP status, when it answered. */
+    readonly upstreamStatus?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Classifies a backend's HTTP error status (and error text) as an SRP job error code:
+ * consumer-caused failures are neutral for health (SRP-JOB-014).
+ */
+export function classifyUpstreamStatus(status: number, text: string): Extract<ErrorCode, `job.${string}`> {
+  if (/context[ _-]?length|context window|too many tokens|maximum context/i.test(text) && status < 500) return "job.context_length_exceeded";
+  if (status === 400 || status === 413 || status === 422) return "job.invalid_request";
+  if (status === 429) return "job.upstream_rate_limited";
+  if (status === 408 || status === 504) return "job.upstream_timeout";
+  return "job.upstream_error";
+}

@@ -1,0 +1,502 @@
+/**
+ * A provider node: it offers instances (a model on a backend, with a price and limits)
+ * to a hub over an outbound WebSocket, runs the hub's jobs on its backends, relays their
+ * output in order, measures usage from the backend, and ends every job with a signed
+ * receipt or a coded error.
+ */
+import { EventEmitter } from "node:events";
+import {
+  createReceipt,
+  encode,
+  formatAmount,
+  requestHash,
+  responseHash,
+  StreamHasher,
+  usageFromOpenAI,
+  utf8,
+  verifyDetached,
+  omitFields,
+  ERROR_TABLE,
+  type AccountBinding,
+  type BackendKind,
+  type Capability,
+  type Cancel,
+  type Identity,
+  type Instance,
+  type InstanceLoad,
+  type Job,
+  type Price,
+  type Probe,
+  type Receipt,
+  type SrpMessage,
+  type SupplyTier,
+  type Usage,
+  type Welcome,
+} from "@srp/core";
+import { connectToHub, type HubConnection, type ReconnectPolicy } from "./connection.js";
+import { BackendError, type Backend } from "./backends/types.js";
+import { MemoryReceiptStore, type ReceiptStore } from "./receipt-store.js";
+
+/** One model a node offers, on one backend. */
+export interface InstanceConfig {
+  /** The backend that runs it. */
+  backend: Backend;
+  /** Model id offered to the hub (what consumers ask for). */
+  model: string;
+  /** Model id as the backend names it; default `model`. */
+  upstreamModel?: string;
+  /** Instance id; default derived from the model and its position. */
+  instanceId?: string;
+  /** Price per 1M tokens, in USDC atomic units (decimal strings or bigints). */
+  price: { input: string | bigint; output: string | bigint; cachedInput?: string | bigint };
+  /** Jobs at once; default 4. */
+  maxConcurrency?: number;
+  /** Declared speed; default 30 tokens/s. */
+  tokensPerSecond?: number;
+  /** Context window; default 8192. */
+  contextLength?: number;
+  /** Output cap, when the model has one. */
+  maxOutputTokens?: number;
+  /** Capabilities; default `["chat", "stream"]`. */
+  capabilities?: Capability[];
+  /** Supply tier; default `gpu` for local servers and `key` for forwarded keys. */
+  tier?: SupplyTier;
+  /** Model digest, where the backend reports one. */
+  digest?: string;
+}
+
+/** Options of {@link createProvider}. */
+export interface ProviderOptions {
+  /** The hub's base URL (`http(s)://`, discovered) or provider WebSocket URL (`ws(s)://`). */
+  hub: string;
+  /** The node identity (Ed25519). */
+  identity: Identity;
+  /** The hub account the node binds to: an API key, or a full binding (wallet). */
+  account: string | AccountBinding;
+  /** What the node serves. */
+  instances: InstanceConfig[];
+  /** Durable receipt positions; default in memory (use `FileReceiptStore` for real nodes). */
+  receipts?: ReceiptStore;
+  /** Refuse any hub whose id differs. */
+  expectedHubId?: string;
+  /** Reconnection policy, or `false` to connect once. Default: forever, 0.5 s to 60 s with jitter. */
+  reconnect?: ReconnectPolicy | false;
+  /** WebSocket send-buffer size above which the node stops reading from its backend; default 1 MiB. */
+  highWaterMark?: number;
+  /** Software name reported to the hub. */
+  agent?: string;
+}
+
+/** How one job ended, as the provider reports it. */
+export interface JobOutcome {
+  jobId: string;
+  instanceId: string;
+  model: string;
+  ok: boolean;
+  code?: string;
+  chunks: number;
+  usage?: Usage;
+  cost?: string;
+  ms: number;
+}
+
+/** Events of a {@link Provider}. */
+export interface ProviderEvents {
+  welcome: [welcome: Welcome];
+  "offer.result": [result: { instanceId: string; accepted: boolean; reason?: { code: string; message: string } }];
+  "job.start": [job: { jobId: string; instanceId: string; model: string; stream: boolean }];
+  "job.end": [outcome: JobOutcome];
+  receipt: [receipt: Receipt];
+  disconnected: [detail: { code: number; reason: string; retryInMs?: number }];
+  stopped: [detail: { error?: Error }];
+  /** Something the operator should look at (a hub that lost receipts, a bad countersignature). */
+  warning: [detail: { code: string; message: string }];
+}
+
+interface Running {
+  job: Job;
+  instance: ResolvedInstance;
+  controller: AbortController;
+  chunks: number;
+  cancelled: boolean;
+  ended: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  startedAt: number;
+}
+
+interface ResolvedInstance {
+  offer: Instance;
+  backend: Backend;
+  upstreamModel: string;
+  active: number;
+  accepted: boolean;
+}
+
+const KEY_BACKENDS: ReadonlySet<BackendKind> = new Set(["openai", "anthropic", "gemini"]);
+
+function toPrice(p: InstanceConfig["price"]): Price {
+  const a = (v: string | bigint) => (typeof v === "bigint" ? formatAmount(v) : v);
+  return p.cachedInput === undefined ? { input: a(p.input), output: a(p.output) } : { input: a(p.input), output: a(p.output), cachedInput: a(p.cachedInput) };
+}
+
+function defaultInstanceId(model: string, index: number): string {
+  return `${model.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 100)}.${index}`;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A running provider node. */
+export class Provider extends EventEmitter<ProviderEvents> {
+  /** The node id. */
+  readonly nodeId: string;
+  /** The underlying hub connection. */
+  readonly connection: HubConnection;
+  readonly #instances = new Map<string, ResolvedInstance>();
+  readonly #running = new Map<string, Running>();
+  readonly #awaitingCountersign = new Map<string, Receipt>();
+  readonly #opts: ProviderOptions;
+  readonly #receipts: ReceiptStore;
+  #served = 0;
+  #failed = 0;
+
+  /** @internal Use {@link createProvider}. */
+  constructor(options: ProviderOptions) {
+    super();
+    this.#opts = options;
+    this.nodeId = options.identity.id;
+    this.#receipts = options.receipts ?? new MemoryReceiptStore();
+    options.instances.forEach((c, i) => {
+      const offer: Instance = {
+        instanceId: c.instanceId ?? defaultInstanceId(c.model, i),
+        model: c.model,
+        tier: c.tier ?? (KEY_BACKENDS.has(c.backend.kind) ? "key" : "gpu"),
+        backend: c.digest === undefined ? { kind: c.backend.kind } : { kind: c.backend.kind, digest: c.digest },
+        price: toPrice(c.price),
+        maxConcurrency: c.maxConcurrency ?? 4,
+        tokensPerSecond: c.tokensPerSecond ?? 30,
+        contextLength: c.contextLength ?? 8192,
+        capabilities: c.capabilities ?? ["chat", "stream"],
+        ...(c.maxOutputTokens === undefined ? {} : { maxOutputTokens: c.maxOutputTokens }),
+      };
+      if (this.#instances.has(offer.instanceId)) throw new TypeError(`instance id ${offer.instanceId} is configured twice`);
+      this.#instances.set(offer.instanceId, { offer, backend: c.backend, upstreamModel: c.upstreamModel ?? c.model, active: 0, accepted: false });
+    });
+    const account: AccountBinding = typeof options.account === "string" ? { kind: "api_key", key: options.account } : options.account;
+    this.connection = connectToHub({
+      hub: options.hub,
+      identity: options.identity,
+      account,
+      agent: options.agent ?? "@srp/provider",
+      load: () => this.load(),
+      ...(options.expectedHubId === undefined ? {} : { expectedHubId: options.expectedHubId }),
+      ...(options.reconnect === undefined ? {} : { reconnect: options.reconnect }),
+    });
+    this.connection.on("welcome", (w) => this.#onWelcome(w));
+    this.connection.on("message", (m) => this.#onMessage(m));
+    this.connection.on("disconnected", (d) => {
+      this.#abortAll("session lost");
+      for (const inst of this.#instances.values()) inst.accepted = false;
+      this.emit("disconnected", d);
+    });
+    this.connection.on("stopped", (d) => {
+      this.#abortAll("stopped");
+      this.emit("stopped", d);
+    });
+  }
+
+  /** Resolves when the session is open and the hub has answered the offer. */
+  async ready(): Promise<Welcome> {
+    const welcome = await this.connection.ready();
+    if (![...this.#instances.values()].some((i) => i.accepted)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          this.off("stopped", fail);
+          resolve();
+        };
+        const fail = () => reject(new Error("provider stopped before its offer was answered"));
+        this.once("offer.result", () => setImmediate(done));
+        this.once("stopped", fail);
+      });
+    }
+    return welcome;
+  }
+
+  /** Current load per instance (what heartbeats carry). */
+  load(): InstanceLoad[] {
+    return [...this.#instances.values()].filter((i) => i.accepted).map((i) => ({ instanceId: i.offer.instanceId, active: i.active, capacity: i.offer.maxConcurrency }));
+  }
+
+  /** Counters for status displays. */
+  stats(): { active: number; served: number; failed: number; instances: { instanceId: string; model: string; accepted: boolean; active: number }[] } {
+    return {
+      active: this.#running.size,
+      served: this.#served,
+      failed: this.#failed,
+      instances: [...this.#instances.values()].map((i) => ({ instanceId: i.offer.instanceId, model: i.offer.model, accepted: i.accepted, active: i.active })),
+    };
+  }
+
+  /** Aborts running jobs, says goodbye and stops. */
+  async close(): Promise<void> {
+    this.#abortAll("closing");
+    await this.connection.close();
+  }
+
+  #send(message: SrpMessage): boolean {
+    return this.connection.send(message);
+  }
+
+  #onWelcome(welcome: Welcome): void {
+    this.emit("welcome", welcome);
+    const hubId = this.connection.hubId;
+    if (hubId !== undefined) {
+      const mine = this.#receipts.position(hubId);
+      if (welcome.receipts.lastSeq !== mine.lastSeq) {
+        this.emit("warning", {
+          code: "receipt.sequence_gap",
+          message: `hub records receipt ${welcome.receipts.lastSeq} as this node's last, the node's last is ${mine.lastSeq}`,
+        });
+      }
+    }
+    this.#send({ type: "offer", instances: [...this.#instances.values()].map((i) => i.offer) });
+  }
+
+  #onMessage(m: SrpMessage): void {
+    switch (m.type) {
+      case "offer_ack":
+        for (const r of m.results) {
+          const inst = this.#instances.get(r.instanceId);
+          if (inst) inst.accepted = r.accepted;
+          this.emit("offer.result", r);
+        }
+        return;
+      case "job":
+        return this.#onJob(m);
+      case "cancel":
+        return this.#onCancel(m);
+      case "probe":
+        void this.#onProbe(m);
+        return;
+      case "receipt":
+        return this.#onReceipt(m.receipt);
+      default:
+        return;
+    }
+  }
+
+  #jobError(job: Job, code: keyof typeof ERROR_TABLE, message: string, chunks: number, upstreamStatus?: number): void {
+    this.#send({
+      type: "job_error",
+      jobId: job.jobId,
+      code,
+      message: message.slice(0, 2000),
+      retryable: ERROR_TABLE[code].retryable,
+      chunks,
+      ...(upstreamStatus === undefined ? {} : { upstreamStatus }),
+    });
+  }
+
+  #onJob(job: Job): void {
+    const instance = this.#instances.get(job.instanceId);
+    if (!instance || !instance.accepted) return this.#jobError(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`, 0);
+    if (job.model !== instance.offer.model) return this.#jobError(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`, 0);
+    if (this.#running.has(job.jobId)) return; // a hub never reuses job ids; ignore a duplicate
+    if (instance.active >= instance.offer.maxConcurrency) return this.#jobError(job, "job.busy", "instance is at its concurrency limit", 0);
+    const run: Running = { job, instance, controller: new AbortController(), chunks: 0, cancelled: false, ended: false, timer: undefined, startedAt: Date.now() };
+    instance.active++;
+    this.#running.set(job.jobId, run);
+    run.timer = setTimeout(() => run.controller.abort(new BackendError("job.deadline_exceeded", "the job passed its deadline")), Math.max(0, job.deadline - Date.now()));
+    this.emit("job.start", { jobId: job.jobId, instanceId: job.instanceId, model: job.model, stream: job.stream });
+    void this.#execute(run);
+  }
+
+  #end(run: Running, outcome: Omit<JobOutcome, "jobId" | "instanceId" | "model" | "ms">): void {
+    if (run.ended) return;
+    run.ended = true;
+    clearTimeout(run.timer);
+    run.instance.active--;
+    this.#running.delete(run.job.jobId);
+    if (outcome.ok) this.#served++;
+    else this.#failed++;
+    this.emit("job.end", { jobId: run.job.jobId, instanceId: run.job.instanceId, model: run.job.model, ms: Date.now() - run.startedAt, ...outcome });
+  }
+
+  async #drain(): Promise<void> {
+    const limit = this.#opts.highWaterMark ?? 1024 * 1024;
+    while (this.connection.bufferedAmount > limit && this.connection.state === "open") {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async #execute(run: Running): Promise<void> {
+    const { job, instance } = run;
+    const signal = run.controller.signal;
+    const request: Record<string, unknown> = { ...job.request, model: instance.upstreamModel, stream: job.stream };
+    if (job.stream) request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
+    const maxFrame = this.connection.welcome?.limits.maxFrameBytes ?? 1024 * 1024;
+    try {
+      const result = await instance.backend.chat(request, { signal });
+      if (run.cancelled || run.ended) return;
+      let usage: Usage | undefined;
+      let hash: string;
+      let response: Record<string, unknown> | undefined;
+      if (job.stream) {
+        if (result.kind !== "stream") throw new BackendError("job.upstream_error", "backend answered a stream request without streaming");
+        const hasher = new StreamHasher();
+        for await (const data of result.chunks) {
+          if (run.cancelled || run.ended) return;
+          if (typeof data.model === "string") data.model = job.model;
+          const u = usageFromOpenAI(data.usage);
+          if (u) usage = u;
+          const frame = encode({ type: "chunk", jobId: job.jobId, seq: run.chunks, data });
+          if (utf8(frame).length > maxFrame) throw new BackendError("job.upstream_error", "a stream chunk exceeds the frame limit");
+          if (!this.#send({ type: "chunk", jobId: job.jobId, seq: run.chunks, data })) throw new Error("session lost");
+          hasher.add(data);
+          run.chunks++;
+          await this.#drain();
+        }
+        hash = hasher.digest();
+      } else {
+        if (result.kind !== "response") throw new BackendError("job.upstream_error", "backend streamed a non-stream request");
+        response = result.body;
+        if (typeof response.model === "string") response.model = job.model;
+        usage = usageFromOpenAI(response.usage);
+        hash = responseHash(response);
+      }
+      if (run.cancelled || run.ended) return;
+      this.#finish(run, usage ?? { promptTokens: 0, completionTokens: 0, measured: false }, hash, response, maxFrame);
+    } catch (error) {
+      if (run.ended) return;
+      if (run.cancelled) {
+        this.#jobError(job, "job.cancelled", "cancelled by the hub", run.chunks);
+        return this.#end(run, { ok: false, code: "job.cancelled", chunks: run.chunks });
+      }
+      const reason = signal.aborted ? signal.reason : error;
+      if (reason instanceof BackendError) {
+        const code = run.chunks > 0 && reason.code !== "job.deadline_exceeded" ? "job.stream_interrupted" : reason.code;
+        this.#jobError(job, code, reason.message, run.chunks, reason.upstreamStatus);
+        return this.#end(run, { ok: false, code, chunks: run.chunks });
+      }
+      if (this.connection.state !== "open") return this.#end(run, { ok: false, code: "session.lost", chunks: run.chunks });
+      const code = run.chunks > 0 ? "job.stream_interrupted" : "job.upstream_error";
+      this.#jobError(job, code, `backend failed: ${(reason as Error)?.message ?? String(reason)}`, run.chunks);
+      this.#end(run, { ok: false, code, chunks: run.chunks });
+    }
+  }
+
+  #finish(run: Running, usage: Usage, hash: string, response: Record<string, unknown> | undefined, maxFrame: number): void {
+    const { job } = run;
+    const hubId = this.connection.hubId;
+    if (hubId === undefined || this.connection.state !== "open") return this.#end(run, { ok: false, code: "session.lost", chunks: run.chunks });
+    const previous = this.#receipts.position(hubId);
+    const receipt = createReceipt(
+      {
+        jobId: job.jobId,
+        hubId,
+        instanceId: job.instanceId,
+        model: job.model,
+        requestHash: requestHash(job.request),
+        responseHash: hash,
+        usage,
+        price: job.quote,
+        startedAt: run.startedAt,
+        finishedAt: Math.max(run.startedAt, Date.now()),
+      },
+      previous,
+      this.#opts.identity,
+    );
+    const done: SrpMessage = { type: "done", jobId: job.jobId, chunks: run.chunks, usage, receipt, ...(response === undefined ? {} : { response }) };
+    if (utf8(encode(done)).length > maxFrame) {
+      this.#jobError(job, "internal", "the response exceeds the frame limit", run.chunks);
+      return this.#end(run, { ok: false, code: "internal", chunks: run.chunks });
+    }
+    // SRP-ATT-006: the position is durable before the receipt leaves the node.
+    this.#receipts.savePosition(hubId, { lastSeq: receipt.seq, totals: receipt.totals });
+    this.#awaitingCountersign.set(job.jobId, receipt);
+    if (this.#awaitingCountersign.size > 10_000) this.#awaitingCountersign.delete(this.#awaitingCountersign.keys().next().value as string);
+    this.#send(done);
+    this.#end(run, { ok: true, chunks: run.chunks, usage, cost: receipt.cost });
+  }
+
+  #onCancel(cancel: Cancel): void {
+    const run = this.#running.get(cancel.jobId);
+    if (!run || run.ended) return; // SRP-JOB-018: ignore unknown or ended jobs
+    run.cancelled = true;
+    run.controller.abort(new Error(`cancelled: ${cancel.reason}`));
+    // The slot is free as soon as the cancel arrives; the backend call unwinds on its own.
+    this.#jobError(run.job, "job.cancelled", `cancelled by the hub (${cancel.reason})`, run.chunks);
+    this.#end(run, { ok: false, code: "job.cancelled", chunks: run.chunks });
+  }
+
+  async #onProbe(probe: Probe): Promise<void> {
+    const instance = this.#instances.get(probe.instanceId);
+    const started = Date.now();
+    const result = (ok: boolean, error?: { code: string; message: string }) =>
+      this.#send({ type: "probe_result", probeId: probe.probeId, instanceId: probe.instanceId, ok, latencyMs: Math.min(3_600_000, Date.now() - started), ...(error ? { error } : {}) });
+    if (!instance || !instance.accepted) return void result(false, { code: "job.unknown_instance", message: "instance is not offered on this session" });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new BackendError("job.upstream_timeout", "probe passed its deadline")), Math.max(0, probe.deadline - Date.now()));
+    try {
+      const r = await instance.backend.chat(
+        { model: instance.upstreamModel, messages: [{ role: "user", content: "Reply with one word." }], max_tokens: 1, stream: false },
+        { signal: controller.signal },
+      );
+      if (r.kind !== "response") throw new BackendError("job.upstream_error", "probe answered with a stream");
+      result(true);
+    } catch (error) {
+      const reason = controller.signal.aborted ? controller.signal.reason : error;
+      result(false, { code: reason instanceof BackendError ? reason.code : "job.upstream_error", message: String((reason as Error)?.message ?? reason).slice(0, 2000) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #onReceipt(receipt: Receipt): void {
+    const sent = this.#awaitingCountersign.get(receipt.jobId);
+    const problem = (code: "receipt.bad_hub_signature" | "receipt.field_mismatch", message: string) => {
+      this.emit("warning", { code, message });
+      this.#send({ type: "error", code, message, retryable: false, jobId: receipt.jobId });
+    };
+    if (!receipt.hubSig || !verifyDetached("receiptHub", omitFields(receipt, "hubSig"), receipt.hubSig, receipt.hubId)) {
+      return problem("receipt.bad_hub_signature", `countersignature of ${receipt.jobId} does not verify`);
+    }
+    if (!sent || JSON.stringify(omitFields(receipt, "hubSig")) !== JSON.stringify(sent)) {
+      return problem("receipt.field_mismatch", `countersigned receipt ${receipt.jobId} differs from the receipt sent`);
+    }
+    this.#awaitingCountersign.delete(receipt.jobId);
+    this.#receipts.addCountersigned(receipt);
+    this.emit("receipt", receipt);
+  }
+
+  #abortAll(reason: string): void {
+    for (const run of [...this.#running.values()]) {
+      run.controller.abort(new Error(reason));
+      this.#end(run, { ok: false, code: "session.lost", chunks: run.chunks });
+    }
+  }
+}
+
+/**
+ * Starts a provider node: connects to the hub, offers the configured instances and
+ * serves jobs until closed.
+ *
+ * @example
+ * import { generateIdentity } from "@srp/core";
+ * import { createProvider, openAICompatibleBackend } from "@srp/provider";
+ *
+ * const provider = createProvider({
+ *   hub: "http://127.0.0.1:8787",
+ *   identity: generateIdentity(),
+ *   account: process.env.SRP_ACCOUNT_KEY ?? "",
+ *   instances: [{
+ *     backend: openAICompatibleBackend({ baseUrl: "http://127.0.0.1:11434/v1", kind: "ollama" }),
+ *     model: "llama3.1:8b",
+ *     price: { input: "100000", output: "300000" },
+ *   }],
+ * });
+ * await provider.ready();
+ */
+export function createProvider(options: ProviderOptions): Provider {
+  if (options.instances.length === 0) throw new TypeError("a provider needs at least one instance");
+  return new Provider(options);
+}

@@ -1,0 +1,10 @@
+/**
+ * `@srp/provider/simulator`: the SRP model simulator, an OpenAI-compatible stand-in for a
+ * local model server. It is **not a model**: its answers are deterministic filler text
+ * with honest token counts, meant for tests, benchmarks and demos.
+ *
+ * @packageDocumentation
+ * @module @srp/provider/simulator
+ */
+export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorModel, type SimulatorFault } from "./server.js";
+export { countTokens, countPromptTokens } from "./text.js";

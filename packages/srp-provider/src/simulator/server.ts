@@ -1,0 +1,338 @@
+/**
+ * The SRP model simulator: a stand-in for a local model server, **not a model**. It
+ * speaks OpenAI's chat completions wire format byte for byte (plus Ollama's `/api/tags`),
+ * answers with deterministic text, reports honest usage for that text, and can inject the
+ * faults the relay must survive. Tests, benchmarks and `npm start` use it when no real
+ * Ollama, vLLM, LM Studio or llama.cpp server is running.
+ */
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
+import { countPromptTokens, countTokens, generateTokens } from "./text.js";
+
+/** A fault the simulator injects into the requests it serves. */
+export type SimulatorFault =
+  /** HTTP 200 and a stream that carries an `error` event before any token. */
+  | { kind: "error_before_first_token" }
+  /** The connection is destroyed after `afterTokens` tokens (default 3). */
+  | { kind: "drop_mid_stream"; afterTokens?: number }
+  /** An HTTP error status with an OpenAI error body (default 500). */
+  | { kind: "status"; status?: number }
+  /** The request is accepted and never answered. */
+  | { kind: "hang" };
+
+/** One model the simulator serves. */
+export interface SimulatorModel {
+  /** Model id, e.g. `sim-llama-3-8b`. */
+  id: string;
+  /** Context length reported to setup; default 8192. */
+  contextLength?: number;
+}
+
+/** Options of {@link startSimulator}. */
+export interface SimulatorOptions {
+  /** Port; default 0 (any free port). */
+  port?: number;
+  /** Host; default 127.0.0.1. */
+  host?: string;
+  /** Models served; default one model, `sim-llama-3-8b`. */
+  models?: readonly SimulatorModel[];
+  /** Generation speed in tokens per second; 0 means as fast as possible. Default 0. */
+  tokensPerSecond?: number;
+  /** Delay before the first byte of every answer, in ms; default 0. */
+  latencyMs?: number;
+  /** Completion length when the request sets no `max_tokens`; default 24. */
+  defaultMaxTokens?: number;
+}
+
+/** A running simulator. */
+export interface Simulator {
+  /** Base URL of its OpenAI-compatible API, e.g. `http://127.0.0.1:11500/v1`. */
+  readonly baseUrl: string;
+  /** Root URL (where `/api/tags` lives). */
+  readonly url: string;
+  /** Bodies of the chat requests received, oldest first (the last 100). */
+  readonly requests: Record<string, unknown>[];
+  /** Requests currently open (streams in progress, hung requests). */
+  readonly openRequests: number;
+  /** Injects a fault into the next `count` chat requests (default: every request until cleared). */
+  setFault(fault: SimulatorFault | undefined, count?: number): void;
+  /** Changes the generation speed. */
+  setTokensPerSecond(tps: number): void;
+  /** Stops the server and drops every open connection. */
+  close(): Promise<void>;
+}
+
+const FINGERPRINT = "fp_srpsim01";
+
+interface ChatRequest {
+  model?: unknown;
+  messages?: unknown;
+  stream?: unknown;
+  stream_options?: { include_usage?: unknown } | null;
+  max_tokens?: unknown;
+  max_completion_tokens?: unknown;
+  tools?: unknown;
+  tool_choice?: unknown;
+  n?: unknown;
+}
+
+function errorBody(message: string, type: string, code: string | null, param: string | null = null) {
+  return { error: { message, type, param, code } };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "x-srp-simulator": "1" });
+  res.end(text);
+}
+
+/** What the simulated model answers: text, or one call of a tool. */
+type Answer = { kind: "text"; tokens: string[] } | { kind: "tool"; id: string; name: string; args: string; tokens: number };
+
+function pickTool(req: ChatRequest): { name: string; parameters: unknown } | undefined {
+  if (!Array.isArray(req.tools) || req.tools.length === 0 || req.tool_choice === "none") return undefined;
+  const messages = Array.isArray(req.messages) ? req.messages : [];
+  const last = messages[messages.length - 1] as { role?: unknown } | undefined;
+  if (last?.role === "tool") return undefined; // the tool answered: respond in text
+  const tools = req.tools as { type?: string; function?: { name?: string; parameters?: unknown } }[];
+  const forced = typeof req.tool_choice === "object" && req.tool_choice !== null ? (req.tool_choice as { function?: { name?: string } }).function?.name : undefined;
+  const tool = (forced ? tools.find((t) => t.function?.name === forced) : tools[0])?.function;
+  return tool?.name ? { name: tool.name, parameters: tool.parameters } : undefined;
+}
+
+function exampleArgs(parameters: unknown): string {
+  const out: Record<string, unknown> = {};
+  const schema = parameters as { properties?: Record<string, { type?: string; enum?: unknown[] }>; required?: string[] } | undefined;
+  for (const name of schema?.required ?? Object.keys(schema?.properties ?? {})) {
+    const p = schema?.properties?.[name];
+    out[name] = p?.enum?.[0] ?? (p?.type === "number" || p?.type === "integer" ? 1 : p?.type === "boolean" ? true : `example ${name}`);
+  }
+  return JSON.stringify(out);
+}
+
+function answerFor(req: ChatRequest, maxTokens: number): Answer {
+  const seed = JSON.stringify(req.messages ?? null);
+  const tool = pickTool(req);
+  if (tool) {
+    const args = exampleArgs(tool.parameters);
+    return { kind: "tool", id: `call_${sha256Hex(seed).slice(0, 24)}`, name: tool.name, args, tokens: countTokens(args) + countTokens(tool.name) };
+  }
+  const messages = Array.isArray(req.messages) ? req.messages : [];
+  const last = messages[messages.length - 1] as { role?: unknown; content?: unknown } | undefined;
+  if (last?.role === "tool" && typeof last.content === "string") {
+    const tokens = (`The tool returned: ${last.content}`.match(/\S+\s*/g) ?? []).slice(0, maxTokens);
+    return { kind: "text", tokens };
+  }
+  return { kind: "text", tokens: generateTokens(seed, maxTokens) };
+}
+
+function tokenCount(answer: Answer): number {
+  return answer.kind === "text" ? countTokens(answer.tokens.join("")) : answer.tokens;
+}
+
+function usageObject(prompt: number, completion: number) {
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/**
+ * Starts the simulator on loopback.
+ *
+ * @example
+ * const sim = await startSimulator({ tokensPerSecond: 50 });
+ * const res = await fetch(`${sim.baseUrl}/chat/completions`, {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "hi" }] }),
+ * });
+ * await sim.close();
+ */
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const models = options.models ?? [{ id: "sim-llama-3-8b" }];
+  let tps = options.tokensPerSecond ?? 0;
+  const latencyMs = options.latencyMs ?? 0;
+  const defaultMax = options.defaultMaxTokens ?? 24;
+  const requests: Record<string, unknown>[] = [];
+  let fault: SimulatorFault | undefined;
+  let faultCount = Infinity;
+  let open = 0;
+  const sockets = new Set<Socket>();
+  const created = Math.floor(Date.now() / 1000);
+
+  const takeFault = (): SimulatorFault | undefined => {
+    if (!fault) return undefined;
+    const f = fault;
+    if (--faultCount <= 0) fault = undefined;
+    return f;
+  };
+
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  async function chat(res: ServerResponse, body: ChatRequest): Promise<void> {
+    requests.push(body as Record<string, unknown>);
+    if (requests.length > 100) requests.shift();
+    if (typeof body.model !== "string" || !models.some((m) => m.id === body.model)) {
+      return sendJson(res, 404, errorBody(`The model \`${String(body.model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));
+    }
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      return sendJson(res, 400, errorBody("'messages' must be a non-empty array.", "invalid_request_error", null, "messages"));
+    }
+    const f = takeFault();
+    if (f?.kind === "hang") return; // never answered; the client's abort closes it
+    if (latencyMs > 0) await sleep(latencyMs);
+    if (f?.kind === "status") {
+      const status = f.status ?? 500;
+      return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
+    }
+    const requested = body.max_completion_tokens ?? body.max_tokens;
+    const maxTokens = typeof requested === "number" && Number.isSafeInteger(requested) && requested > 0 ? requested : defaultMax;
+    const answer = answerFor(body, maxTokens);
+    const prompt = countPromptTokens(body.messages);
+    const completion = tokenCount(answer);
+    const id = `chatcmpl-${toBase64Url(randomBytes(18))}`;
+    const model = body.model;
+    const base = { id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model, service_tier: "default", system_fingerprint: FINGERPRINT };
+
+    if (body.stream !== true) {
+      const message =
+        answer.kind === "text"
+          ? { role: "assistant", content: answer.tokens.join(""), refusal: null, annotations: [] }
+          : { role: "assistant", content: null, tool_calls: [{ id: answer.id, type: "function", function: { name: answer.name, arguments: answer.args } }], refusal: null, annotations: [] };
+      if (tps > 0) await sleep((completion * 1000) / tps);
+      if (f?.kind === "error_before_first_token" || f?.kind === "drop_mid_stream") {
+        res.socket?.destroy();
+        return;
+      }
+      return sendJson(res, 200, {
+        id,
+        object: "chat.completion",
+        created: base.created,
+        model,
+        choices: [{ index: 0, message, logprobs: null, finish_reason: answer.kind === "text" ? (completion >= maxTokens ? "length" : "stop") : "tool_calls" }],
+        usage: usageObject(prompt, completion),
+        service_tier: "default",
+        system_fingerprint: FINGERPRINT,
+      });
+    }
+
+    const includeUsage = body.stream_options?.include_usage === true;
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
+    const write = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    const chunk = (delta: unknown, finish: string | null) =>
+      write({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}) });
+    if (f?.kind === "error_before_first_token") {
+      write(errorBody("The simulator was told to fail before the first token.", "server_error", null));
+      res.end();
+      return;
+    }
+    const dropAfter = f?.kind === "drop_mid_stream" ? (f.afterTokens ?? 3) : Infinity;
+    const delay = tps > 0 ? 1000 / tps : 0;
+    let closed = false;
+    res.on("close", () => (closed = true));
+    let sent = 0;
+    const pace = async () => {
+      sent++;
+      if (sent >= dropAfter) {
+        res.socket?.destroy();
+        closed = true;
+        return;
+      }
+      if (delay >= 1) await sleep(delay);
+      else if (sent % 64 === 0) await new Promise<void>((r) => setImmediate(r));
+    };
+    if (answer.kind === "text") {
+      chunk({ role: "assistant", content: "", refusal: null }, null);
+      for (const token of answer.tokens) {
+        if (closed) return;
+        chunk({ content: token }, null);
+        await pace();
+      }
+    } else {
+      chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: answer.id, type: "function", function: { name: answer.name, arguments: "" } }], refusal: null }, null);
+      for (const piece of answer.args.match(/.{1,8}/gs) ?? []) {
+        if (closed) return;
+        chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null);
+        await pace();
+      }
+    }
+    if (closed) return;
+    chunk({}, answer.kind === "tool" ? "tool_calls" : completion >= maxTokens ? "length" : "stop");
+    if (includeUsage) write({ ...base, choices: [], usage: usageObject(prompt, completion) });
+    res.write("data: [DONE]\n\n");
+    res.end();
+  }
+
+  const server: Server = createServer((req, res) => {
+    open++;
+    res.on("close", () => open--);
+    const url = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && url === "/v1/models") {
+      return sendJson(res, 200, { object: "list", data: models.map((m) => ({ id: m.id, object: "model", created, owned_by: "srp-simulator" })) });
+    }
+    if (req.method === "GET" && url === "/api/tags") {
+      return sendJson(res, 200, {
+        models: models.map((m) => ({
+          name: m.id,
+          model: m.id,
+          modified_at: new Date(created * 1000).toISOString(),
+          size: 4_661_224_676,
+          digest: sha256Hex(`srp-simulator/${m.id}`),
+          details: { parent_model: "", format: "gguf", family: "simulator", families: ["simulator"], parameter_size: "8B", quantization_level: "Q4_0" },
+        })),
+      });
+    }
+    if (req.method === "POST" && url === "/v1/chat/completions") {
+      const parts: Buffer[] = [];
+      req.on("data", (c: Buffer) => parts.push(c));
+      req.on("end", () => {
+        let body: ChatRequest;
+        try {
+          body = JSON.parse(Buffer.concat(parts).toString("utf8")) as ChatRequest;
+          if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error("not an object");
+        } catch {
+          return sendJson(res, 400, errorBody("We could not parse the JSON body of your request.", "invalid_request_error", null));
+        }
+        chat(res, body).catch(() => res.destroy());
+      });
+      return;
+    }
+    sendJson(res, 404, errorBody(`Unknown request URL: ${req.method} ${url}.`, "invalid_request_error", "unknown_url"));
+  });
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(":") ? `[${address}]` : address;
+  const url = `http://${host}:${port}`;
+  return {
+    url,
+    baseUrl: `${url}/v1`,
+    requests,
+    get openRequests() {
+      return open;
+    },
+    setFault(next, count) {
+      fault = next;
+      faultCount = count ?? Infinity;
+    },
+    setTokensPerSecond(next) {
+      tps = next;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
