@@ -70,6 +70,8 @@ export interface HubOptions {
   probeTimeoutMs?: number;
   /** How long `close()` waits for jobs in flight; default 30 s. */
   drainTimeoutMs?: number;
+  /** Delay `close()` asks nodes to wait before reconnecting (goodbye.reconnectAfterMs); default 5 s. */
+  reconnectAfterMs?: number;
 }
 
 /** A provider session as the hub reports it. */
@@ -336,7 +338,7 @@ export function createHub(options: HubOptions): Hub {
       while ([...all].some((s) => s.jobCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       clearInterval(probeTimer);
       clearInterval(onlineTimer);
-      for (const s of all) s.goodbye("hub is shutting down", 5000);
+      for (const s of all) s.goodbye("hub is shutting down", options.reconnectAfterMs ?? 5000);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await Promise.all(
         servers.map(

@@ -44,7 +44,18 @@ export async function writeWebResponse(response: Response, res: ServerResponse):
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve) => res.once("drain", resolve));
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off("drain", go);
+            res.off("close", go);
+            resolve();
+          };
+          res.once("drain", go);
+          res.once("close", go);
+        });
+        if (res.destroyed) break;
+      }
     }
   } finally {
     res.end();
@@ -62,7 +73,12 @@ export function toNodeHandler(handler: FetchHandler): (req: IncomingMessage, res
       if (!res.writableFinished) controller.abort();
     });
     handler(toWebRequest(req, controller.signal))
-      .then((response) => writeWebResponse(response, res))
+      .then((response) => {
+        // A response sent before the request body was read (e.g. 413) ends the connection,
+        // so the unread rest of the body cannot stall it.
+        if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
+        return writeWebResponse(response, res);
+      })
       .catch((error: unknown) => {
         if (!res.headersSent) {
           res.statusCode = 500;

@@ -51,7 +51,8 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
+      // Not cancelled: the node adapter closes the connection after answering.
+      reader.releaseLock();
       return new SrpError("api.body_too_large", `the body may be at most ${maxBytes} bytes`);
     }
     parts.push(value);
