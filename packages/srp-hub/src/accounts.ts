@@ -1,11 +1,12 @@
 /**
- * Accounts as the handshake sees them: a node binds to an account by one of the
- * account's API keys or by the account's wallet. The hub stores only SHA-256 hashes of
- * API keys. `AccountStore` is the seam where the database-backed store plugs in.
+ * Accounts: one account both spends (as a consumer, by API key) and earns (as the owner
+ * of provider nodes, which bind to it by API key or wallet). The hub stores only SHA-256
+ * hashes of API keys; a key's plaintext is shown once, when it is created.
+ * `AccountStore` is what the hub reads; `AccountAdmin` is what operators change.
  */
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
 
-/** An account a node can bind to. */
+/** An account a node can bind to and a consumer can spend from. */
 export interface Account {
   /** Stable account id. */
   id: string;
@@ -13,10 +14,52 @@ export interface Account {
 
 /** Looks accounts up by credential. Implementations may be backed by any database. */
 export interface AccountStore {
-  /** The account owning this API key, if any. */
+  /** The account owning this API key (not revoked), if any. */
   findByApiKey(apiKey: string): Promise<Account | undefined>;
   /** The account owning this wallet address (lowercase 0x hex), if any. */
   findByWallet(address: string): Promise<Account | undefined>;
+}
+
+/** An account as operators see it. */
+export interface AccountRecord {
+  id: string;
+  name: string | null;
+  createdAt: number;
+}
+
+/** An API key as operators see it (never the key itself). */
+export interface ApiKeyRecord {
+  keyId: string;
+  accountId: string;
+  /** The first characters of the key, to recognise it. */
+  prefix: string;
+  label: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** Operator operations on accounts and keys (library calls, CLI and HTTP admin API). */
+export interface AccountAdmin {
+  /** Creates an account (id generated unless given). */
+  createAccount(input?: { id?: string; name?: string }): Promise<AccountRecord>;
+  /** One account. */
+  getAccount(id: string): Promise<AccountRecord | undefined>;
+  /** Every account, oldest first. */
+  listAccounts(): Promise<AccountRecord[]>;
+  /** Creates an API key for an account; the plaintext is returned only here. */
+  createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }>;
+  /** The keys of an account. */
+  listApiKeys(accountId: string): Promise<ApiKeyRecord[]>;
+  /** Revokes a key; returns false if there is no such active key. */
+  revokeApiKey(keyId: string): Promise<boolean>;
+  /** Binds a wallet address to an account (nodes may then bind by wallet signature). */
+  addWallet(accountId: string, address: string): Promise<void>;
+}
+
+/** Whether a store also offers the operator operations. */
+export function isAccountAdmin(store: AccountStore): store is AccountStore & AccountAdmin {
+  const s = store as Partial<AccountAdmin>;
+  return typeof s.createAccount === "function" && typeof s.createApiKey === "function" && typeof s.revokeApiKey === "function";
 }
 
 /** Hash under which an API key is stored. */
@@ -29,29 +72,105 @@ export function generateApiKey(): string {
   return `srp_${toBase64Url(randomBytes(24))}`;
 }
 
-/** An in-memory {@link AccountStore} for tests, examples and single-process hubs. */
-export class MemoryAccountStore implements AccountStore {
-  readonly #byKeyHash = new Map<string, Account>();
-  readonly #byWallet = new Map<string, Account>();
+/** A new random id with a prefix, e.g. `acct_…`. */
+export function newId(prefix: string): string {
+  return `${prefix}_${toBase64Url(randomBytes(12))}`;
+}
+
+/** The display prefix of a key. */
+export function keyPrefix(apiKey: string): string {
+  return `${apiKey.slice(0, 8)}…`;
+}
+
+const ACCOUNT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const WALLET = /^0x[0-9a-fA-F]{40}$/;
+
+/** Checks an account id given by an operator. */
+export function checkAccountId(id: string): void {
+  if (!ACCOUNT_ID.test(id)) throw new TypeError("account ids are 1-128 characters of A-Z a-z 0-9 . _ : -");
+}
+
+/** Checks a wallet address given by an operator. */
+export function checkWallet(address: string): string {
+  if (!WALLET.test(address)) throw new TypeError("a wallet is a 0x-prefixed 20-byte hex address");
+  return address.toLowerCase();
+}
+
+/** An in-memory account store for tests, examples and single-process hubs. */
+export class MemoryAccountStore implements AccountStore, AccountAdmin {
+  readonly #accounts = new Map<string, AccountRecord>();
+  readonly #keys = new Map<string, ApiKeyRecord & { hash: string }>();
+  readonly #byKeyHash = new Map<string, ApiKeyRecord & { hash: string }>();
+  readonly #byWallet = new Map<string, string>();
 
   /**
-   * Adds an account with the given API keys and wallets.
+   * Adds an account with the given API keys and wallets (a shortcut for tests and examples).
    * @example
    * const store = new MemoryAccountStore();
    * store.add({ id: "acct_1", apiKeys: ["srp_example_key_123"] });
    */
   add(entry: { id: string; apiKeys?: readonly string[]; wallets?: readonly string[] }): Account {
-    const account: Account = { id: entry.id };
-    for (const key of entry.apiKeys ?? []) this.#byKeyHash.set(hashApiKey(key), account);
-    for (const w of entry.wallets ?? []) this.#byWallet.set(w.toLowerCase(), account);
-    return account;
+    checkAccountId(entry.id);
+    if (!this.#accounts.has(entry.id)) this.#accounts.set(entry.id, { id: entry.id, name: null, createdAt: Date.now() });
+    for (const key of entry.apiKeys ?? []) this.#insertKey(entry.id, key, null);
+    for (const w of entry.wallets ?? []) this.#byWallet.set(checkWallet(w), entry.id);
+    return { id: entry.id };
+  }
+
+  #insertKey(accountId: string, key: string, label: string | null): ApiKeyRecord {
+    const record = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label, createdAt: Date.now(), revokedAt: null, hash: hashApiKey(key) };
+    this.#keys.set(record.keyId, record);
+    this.#byKeyHash.set(record.hash, record);
+    const { hash: _hash, ...pub } = record;
+    return pub;
   }
 
   async findByApiKey(apiKey: string): Promise<Account | undefined> {
-    return this.#byKeyHash.get(hashApiKey(apiKey));
+    const k = this.#byKeyHash.get(hashApiKey(apiKey));
+    return k && k.revokedAt === null ? { id: k.accountId } : undefined;
   }
 
   async findByWallet(address: string): Promise<Account | undefined> {
-    return this.#byWallet.get(address.toLowerCase());
+    const id = this.#byWallet.get(address.toLowerCase());
+    return id === undefined ? undefined : { id };
+  }
+
+  async createAccount(input: { id?: string; name?: string } = {}): Promise<AccountRecord> {
+    const id = input.id ?? newId("acct");
+    checkAccountId(id);
+    if (this.#accounts.has(id)) throw new TypeError(`account ${id} exists`);
+    const record = { id, name: input.name ?? null, createdAt: Date.now() };
+    this.#accounts.set(id, record);
+    return record;
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    return this.#accounts.get(id);
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    return [...this.#accounts.values()];
+  }
+
+  async createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }> {
+    if (!this.#accounts.has(accountId)) throw new TypeError(`no account ${accountId}`);
+    const key = generateApiKey();
+    return { key, record: this.#insertKey(accountId, key, label ?? null) };
+  }
+
+  async listApiKeys(accountId: string): Promise<ApiKeyRecord[]> {
+    return [...this.#keys.values()].filter((k) => k.accountId === accountId).map(({ hash: _hash, ...pub }) => pub);
+  }
+
+  async revokeApiKey(keyId: string): Promise<boolean> {
+    const k = this.#keys.get(keyId);
+    if (!k || k.revokedAt !== null) return false;
+    k.revokedAt = Date.now();
+    return true;
+  }
+
+  async addWallet(accountId: string, address: string): Promise<void> {
+    if (!this.#accounts.has(accountId)) throw new TypeError(`no account ${accountId}`);
+    this.#byWallet.set(checkWallet(address), accountId);
   }
 }

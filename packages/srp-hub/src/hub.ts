@@ -30,6 +30,8 @@ import { Router, type BreakerChange, type LiveInstance } from "./routing/router.
 import type { RoutingConfig } from "./routing/policy.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { fail } from "./api/http.js";
+import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
+import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
 
 /** Path of the provider WebSocket endpoint. */
 export const PROVIDER_PATH = "/srp/v1/provider";
@@ -70,6 +72,8 @@ export interface HubOptions {
   probeTimeoutMs?: number;
   /** How long `close()` waits for jobs in flight; default 30 s. */
   drainTimeoutMs?: number;
+  /** Enables the HTTP admin API under `/admin/v1/` for this bearer token (at least 16 characters). */
+  adminToken?: string;
   /** Delay `close()` asks nodes to wait before reconnecting (goodbye.reconnectAfterMs); default 5 s. */
   reconnectAfterMs?: number;
 }
@@ -113,6 +117,8 @@ export interface Hub extends EventEmitter<HubEvents> {
   discovery(baseUrl: string): Discovery;
   /** The live routing table. */
   readonly router: Router;
+  /** Operator operations, when the account store offers them (library form of the admin API). */
+  readonly admin: AccountAdmin | undefined;
   /** The receipt book. */
   readonly receipts: ReceiptBook;
   /**
@@ -154,6 +160,7 @@ export function createHub(options: HubOptions): Hub {
   if (maxFrameBytes < FRAME_LIMITS.min || maxFrameBytes > FRAME_LIMITS.max) {
     throw new RangeError(`maxFrameBytes must be within ${FRAME_LIMITS.min}..${FRAME_LIMITS.max}`);
   }
+  if (options.adminToken !== undefined && options.adminToken.length < 16) throw new RangeError("adminToken must be at least 16 characters");
   const emitter = new EventEmitter<HubEvents>();
   const byNode = new Map<string, ProviderSession>();
   const all = new Set<ProviderSession>();
@@ -293,6 +300,9 @@ export function createHub(options: HubOptions): Hub {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
         return listModels(router);
       }
+      if (path.startsWith(ADMIN_PREFIX) && options.adminToken !== undefined) {
+        return handleAdmin(request, path, { token: options.adminToken, admin: isAccountAdmin(options.accounts) ? options.accounts : undefined, sessions: () => hub.sessions() });
+      }
       if (path.startsWith("/v1/receipts/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
         return getReceipt(request, decodeURIComponent(path.slice("/v1/receipts/".length)), api);
@@ -332,6 +342,7 @@ export function createHub(options: HubOptions): Hub {
     discovery,
     router,
     receipts,
+    admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
     async close(): Promise<void> {
       closing = true;
       const until = Date.now() + (options.drainTimeoutMs ?? 30_000);

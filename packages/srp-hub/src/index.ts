@@ -8,7 +8,19 @@
  * @module @srp/hub
  */
 export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type SessionInfo } from "./hub.js";
-export { MemoryAccountStore, hashApiKey, generateApiKey, type Account, type AccountStore } from "./accounts.js";
+export {
+  MemoryAccountStore,
+  hashApiKey,
+  generateApiKey,
+  isAccountAdmin,
+  type Account,
+  type AccountStore,
+  type AccountAdmin,
+  type AccountRecord,
+  type ApiKeyRecord,
+} from "./accounts.js";
+export { SqliteStore } from "./storage/sqlite.js";
+export { ADMIN_PREFIX } from "./api/admin.js";
 export { toNodeHandler, toWebRequest, writeWebResponse, type FetchHandler } from "./node-adapter.js";
 export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
