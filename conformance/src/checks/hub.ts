@@ -2,78 +2,13 @@
  * Hub-mode checks: the harness plays provider nodes against a hub under test, over the
  * wire only. Each check opens its own connections with fresh node identities.
  */
-import {
-  createAuth,
-  generateIdentity,
-  omitFields,
-  signDetached,
-  verifyDetached,
-  type Auth,
-  type Hello,
-  type Identity,
-} from "@srp/core";
-import type { Tracker } from "../runner.js";
-import type { SchemaValidator } from "../schema.js";
-import { ensure, fail, type Check } from "../types.js";
-import { expectRejection, WirePeer } from "../wire.js";
+import { createAuth, generateIdentity, omitFields, signDetached, verifyDetached, type Auth, type Identity } from "@srp/core";
+import { fail, ensure, type Check } from "../types.js";
+import { expectRejection } from "../wire.js";
+import { HUB_JOB_CHECKS } from "./hub-jobs.js";
+import { connect, discovery, needKey, openSession, skippable, stillServing, type HubContext } from "./hub-session.js";
 
-/** What hub-mode checks get. */
-export interface HubContext {
-  /** The hub's base URL. */
-  baseUrl: string;
-  /** An API key of an account on the hub under test, for nodes to bind to. */
-  accountKey: string | undefined;
-  validator: SchemaValidator;
-  tracker: Tracker;
-}
-
-interface DiscoveryLike {
-  hubId: string;
-  provider: { url: string; maxFrameBytes: number };
-}
-
-async function discovery(ctx: HubContext): Promise<DiscoveryLike> {
-  const url = new URL("/.well-known/srp.json", ctx.baseUrl);
-  const res = await fetch(url);
-  ensure(res.ok, `GET ${url} answered ${res.status}`);
-  const doc: unknown = await res.json();
-  const problem = ctx.validator.checkDef("Discovery", doc);
-  ensure(!problem, `discovery document does not match schema.json: ${problem}`);
-  return doc as DiscoveryLike;
-}
-
-async function connect(ctx: HubContext): Promise<{ peer: WirePeer; hello: Hello; doc: DiscoveryLike }> {
-  const doc = await discovery(ctx);
-  const peer = ctx.tracker.track(await WirePeer.connect(doc.provider.url, ctx.validator));
-  const hello = (await peer.expect("hello")) as unknown as Hello;
-  return { peer, hello, doc };
-}
-
-function needKey(ctx: HubContext): string {
-  if (!ctx.accountKey) throw new SkipCheck("needs --account-key (an API key of an account on the hub under test)");
-  return ctx.accountKey;
-}
-
-class SkipCheck extends Error {}
-
-async function skippable(fn: () => Promise<void>) {
-  try {
-    await fn();
-    return undefined;
-  } catch (e) {
-    if (e instanceof SkipCheck) return { status: "skipped" as const, details: e.message };
-    throw e;
-  }
-}
-
-/** Connects and completes a handshake as `identity`; returns the open peer and its welcome. */
-async function openSession(ctx: HubContext, identity: Identity = generateIdentity()) {
-  const key = needKey(ctx);
-  const { peer, hello, doc } = await connect(ctx);
-  peer.send(createAuth({ identity, hello, account: { kind: "api_key", key } }));
-  const welcome = await peer.expect("welcome");
-  return { peer, welcome, hello, doc, identity };
-}
+export type { HubContext } from "./hub-session.js";
 
 /** Signs an auth body with a chosen key after applying changes. */
 function resign(body: Auth | Record<string, unknown>, signer: Identity): Record<string, unknown> {
@@ -93,13 +28,6 @@ async function rejectsAuth(ctx: HubContext, make: (auth: Auth, identity: Identit
     const problem = await expectRejection(peer, code, close);
     if (problem) fail(problem);
   });
-}
-
-/** Asserts that a valid session is still open and usable. */
-async function stillServing(peer: WirePeer): Promise<void> {
-  peer.send({ type: "heartbeat", ts: Date.now(), load: [] });
-  const closed = await peer.closedWithin(300);
-  ensure(!closed, `an unrelated session was closed (${closed?.code} ${closed?.reason})`);
 }
 
 /** Hub-mode checks, in run order. */
@@ -284,4 +212,5 @@ export const HUB_CHECKS: Check<HubContext>[] = [
         await stillServing(second.peer);
       }),
   },
+  ...HUB_JOB_CHECKS,
 ];

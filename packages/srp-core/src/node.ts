@@ -44,7 +44,10 @@ export function runCli(name: string, usage: string, commands: Record<string, (ar
       process.stderr.write(`${name}: ${(error as Error).message}\n${usage}\n`);
       process.exit(64);
     }
-    process.stderr.write(`${name}: ${(error as Error).stack ?? String(error)}\n`);
+    // Operational errors print as one line (`code: message`); SRP_DEBUG=1 shows the stack.
+    const e = error as { code?: unknown; message?: string; stack?: string };
+    const line = typeof e.code === "string" && /^[a-z]+\.[a-z_]+$/.test(e.code) ? `${e.code}: ${e.message}` : (e.message ?? String(error));
+    process.stderr.write(`${name}: ${process.env.SRP_DEBUG ? (e.stack ?? line) : line}\n`);
     process.exit(1);
   });
 }

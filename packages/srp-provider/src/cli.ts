@@ -1,25 +1,266 @@
 /**
- * `srp-provider`: run an SRP provider node.
+ * `srp-provider`: set up and run an SRP provider node.
  *
+ *   srp-provider setup --hub URL [--account-key KEY] [--dir DIR] [--price-input N] [--price-output N]
+ *                      [--backend-url URL]... [--openai-key K] [--anthropic-key K --anthropic-model M]...
+ *   srp-provider start [--foreground] [--dir DIR]
+ *   srp-provider stop | status | logs [-n 50] [--dir DIR]
  *   srp-provider connect [--account-key KEY] [--identity FILE] [--hub-id ID] [--once] <hub-url>
  *   srp-provider keygen [--identity FILE]
  *
- * `connect` dials out to the hub (base URL or provider WebSocket URL), authenticates and
- * stays connected, reconnecting with backoff; it exits with status 2 when the hub
- * rejects the node for a reason a retry cannot fix, or when another process with the
- * same identity replaces it. The account key may also come from `SRP_ACCOUNT_KEY`.
- * Logs are JSON lines on stderr.
+ * `setup` finds the local model servers running here (Ollama 11434, LM Studio 1234,
+ * vLLM 8000, llama.cpp 8080) through their own APIs, creates the node identity, seals the
+ * account key (and any forwarded API keys) in the node's key store, writes
+ * `provider.json`, then binds the node to the account with a real handshake and prints
+ * the hub's latency. `start` runs the node in the background (pid and log files in the
+ * node directory); `--foreground` keeps it attached. The account key may also come from
+ * `SRP_ACCOUNT_KEY`. Logs are JSON lines.
  */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, readSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { fetchDiscovery, type Capability } from "@srp/core";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { connectToHub } from "./connection.js";
+import { createProvider } from "./provider.js";
+import { FileReceiptStore } from "./receipt-store.js";
+import { detectBackend, detectBackends, instancesFromConfig, nodeKeyStore, nodePaths, readNodeConfig, writeNodeConfig, type InstanceFileConfig, type NodeConfig } from "./node-config.js";
 
 const USAGE = `usage:
+  srp-provider setup --hub URL [--account-key KEY] [--dir DIR] [--price-input UNITS] [--price-output UNITS]
+                     [--backend-url URL]... [--no-detect] [--openai-key KEY --openai-model M]...
+                     [--anthropic-key KEY --anthropic-model M]... [--gemini-key KEY --gemini-model M]...
+  srp-provider start [--foreground] [--dir DIR]
+  srp-provider stop [--dir DIR]
+  srp-provider status [--dir DIR]
+  srp-provider logs [-n LINES] [--dir DIR]
   srp-provider connect [--account-key KEY] [--identity FILE] [--hub-id ID] [--once] <hub-url>
-  srp-provider keygen [--identity FILE]`;
-const DEFAULT_IDENTITY = ".srp-data/provider/node.key";
+  srp-provider keygen [--identity FILE]
+
+Prices are USDC atomic units (1e-6 USD) per 1M tokens.`;
+const DEFAULT_DIR = ".srp-data/provider";
+const DEFAULT_IDENTITY = `${DEFAULT_DIR}/node.key`;
+const ACCOUNT_KEY_NAME = "hub-account";
 
 const log = (event: string, detail: object = {}) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
+const say = (text: string) => process.stdout.write(`${text}\n`);
+
+function priceArg(value: string, flag: string): string {
+  if (!/^(0|[1-9][0-9]{0,30})$/.test(value)) throw new UsageError(`${flag} takes atomic units per 1M tokens, e.g. 200000 for $0.20`);
+  return value;
+}
+
+async function setup(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      hub: { type: "string" },
+      "account-key": { type: "string" },
+      dir: { type: "string", default: DEFAULT_DIR },
+      "price-input": { type: "string", default: "100000" },
+      "price-output": { type: "string", default: "300000" },
+      "max-concurrency": { type: "string", default: "2" },
+      "backend-url": { type: "string", multiple: true, default: [] },
+      "no-detect": { type: "boolean", default: false },
+      "openai-key": { type: "string" },
+      "openai-model": { type: "string", multiple: true, default: [] },
+      "anthropic-key": { type: "string" },
+      "anthropic-model": { type: "string", multiple: true, default: [] },
+      "gemini-key": { type: "string" },
+      "gemini-model": { type: "string", multiple: true, default: [] },
+    },
+    strict: true,
+  });
+  if (!values.hub) throw new UsageError("--hub URL is required");
+  const accountKey = values["account-key"] ?? process.env.SRP_ACCOUNT_KEY;
+  if (!accountKey) throw new UsageError("an account key is needed: --account-key KEY or SRP_ACCOUNT_KEY");
+  const dir = resolve(values.dir);
+  const price = { input: priceArg(values["price-input"], "--price-input"), output: priceArg(values["price-output"], "--price-output") };
+  const maxConcurrency = Number(values["max-concurrency"]);
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new UsageError("--max-concurrency is a positive integer");
+
+  const paths = nodePaths(dir);
+  const { identity, created } = loadOrCreateIdentity(paths.identity);
+  say(`node id      ${identity.id}${created ? " (new)" : ""}`);
+  const keys = nodeKeyStore(dir, identity);
+  keys.set(ACCOUNT_KEY_NAME, accountKey);
+
+  const wellKnown = values["no-detect"] ? [] : await detectBackends([]);
+  const extra = (await Promise.all(values["backend-url"].map((u) => detectBackend(u)))).filter((b) => b !== undefined);
+  const unknown = values["backend-url"].filter((u, i) => !extra[i] && !extra.some((b) => b.baseUrl.startsWith(u.replace(/\/+$/, "").replace(/\/v1$/, ""))));
+  for (const u of unknown) say(`backend      nothing OpenAI-compatible answers at ${u}`);
+  const seen = new Set<string>();
+  const found = [...wellKnown, ...extra].filter((b) => (seen.has(b.baseUrl) ? false : (seen.add(b.baseUrl), true)));
+  const instances: InstanceFileConfig[] = [];
+  for (const b of found) {
+    say(`backend      ${b.kind} at ${b.baseUrl}: ${b.models.map((m) => m.id + (m.digest ? ` (${m.digest.slice(0, 12)})` : "")).join(", ") || "no models"}`);
+    for (const m of b.models) {
+      const i: InstanceFileConfig = { backend: { kind: b.kind, baseUrl: b.baseUrl }, model: m.id, price, maxConcurrency, capabilities: ["chat", "stream"] as Capability[] };
+      if (m.digest) i.digest = m.digest;
+      if (m.contextLength) i.contextLength = m.contextLength;
+      instances.push(i);
+    }
+  }
+  for (const kind of ["openai", "anthropic", "gemini"] as const) {
+    const key = values[`${kind}-key`];
+    const models = values[`${kind}-model`];
+    if (!key && models.length === 0) continue;
+    if (!key || models.length === 0) throw new UsageError(`--${kind}-key and at least one --${kind}-model go together`);
+    keys.set(kind, key);
+    for (const model of models) instances.push({ backend: { kind, keyName: kind }, model, price, maxConcurrency, capabilities: ["chat", "stream", "tools"] });
+    say(`backend      ${kind} (forwarded key, sealed in the key store): ${models.join(", ")}`);
+  }
+  if (instances.length === 0) throw new Error("found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080) and no forwarded key was given");
+
+  const t0 = performance.now();
+  const doc = await fetchDiscovery(values.hub);
+  const discoveryMs = performance.now() - t0;
+  const t1 = performance.now();
+  const conn = connectToHub({ hub: values.hub, identity, account: { kind: "api_key", key: accountKey }, reconnect: false, expectedHubId: doc.hubId, agent: "srp-provider/0.1.0 (setup)" });
+  const welcome = await conn.ready();
+  const handshakeMs = performance.now() - t1;
+  await conn.close();
+  const config: NodeConfig = { hub: values.hub, hubId: doc.hubId, accountKeyName: ACCOUNT_KEY_NAME, instances };
+  writeNodeConfig(dir, config);
+  say(`hub          ${values.hub} (id ${doc.hubId})`);
+  say(`account      ${welcome.accountId} (bound with a signed handshake)`);
+  say(`latency      discovery ${discoveryMs.toFixed(1)} ms, handshake ${handshakeMs.toFixed(1)} ms`);
+  say(`config       ${paths.config} (${instances.length} instance${instances.length === 1 ? "" : "s"})`);
+  say(`next         srp-provider start${values.dir === DEFAULT_DIR ? "" : ` --dir ${values.dir}`}`);
+}
+
+function readPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(nodePaths(dir).pid, "utf8").trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function start(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { foreground: { type: "boolean", default: false }, dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const dir = resolve(values.dir);
+  const paths = nodePaths(dir);
+  if (!existsSync(paths.config)) throw new UsageError(`no ${paths.config}; run srp-provider setup first`);
+  const running = readPid(dir);
+  if (running !== undefined && running !== process.pid) throw new Error(`the node already runs (pid ${running}); srp-provider stop first`);
+  if (!values.foreground) {
+    const out = openSync(paths.log, "a", 0o600);
+    const child = spawn(process.execPath, [process.argv[1]!, "start", "--foreground", "--dir", dir], { detached: true, stdio: ["ignore", out, out] });
+    closeSync(out);
+    writeFileSync(paths.pid, `${child.pid}\n`, { mode: 0o600 });
+    child.unref();
+    say(`srp-provider started in the background (pid ${child.pid}); logs: ${paths.log}`);
+    return;
+  }
+  writeFileSync(paths.pid, `${process.pid}\n`, { mode: 0o600 });
+  const config = readNodeConfig(dir);
+  const { identity } = loadOrCreateIdentity(paths.identity);
+  const keys = nodeKeyStore(dir, identity);
+  const accountKey = keys.get(config.accountKeyName);
+  if (!accountKey) throw new Error(`no sealed account key named ${config.accountKeyName}; run setup again`);
+  const provider = createProvider({
+    hub: config.hub,
+    identity,
+    account: accountKey,
+    instances: instancesFromConfig(config, keys),
+    receipts: new FileReceiptStore(paths.receipts),
+    agent: "srp-provider/0.1.0",
+    ...(config.hubId ? { expectedHubId: config.hubId } : {}),
+  });
+  const writeStatus = () => {
+    const s = provider.stats();
+    const status = { pid: process.pid, nodeId: provider.nodeId, hub: config.hub, connection: provider.connection.state, updatedAt: new Date().toISOString(), ...s };
+    writeFileSync(paths.status, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
+  };
+  log("node.start", { nodeId: identity.id, hub: config.hub, instances: config.instances.length });
+  provider.on("welcome", (w) => {
+    log("session.open", { sessionId: w.sessionId, accountId: w.accountId });
+    writeStatus();
+  });
+  provider.on("offer.result", (r) => log(r.accepted ? "offer.accepted" : "offer.refused", r));
+  provider.on("job.end", (o) => {
+    log("job.end", o);
+    writeStatus();
+  });
+  provider.on("warning", (w) => log("warning", w));
+  provider.on("disconnected", (d) => {
+    log("session.closed", d);
+    writeStatus();
+  });
+  const timer = setInterval(writeStatus, 5000);
+  timer.unref();
+  provider.on("stopped", ({ error }) => {
+    clearInterval(timer);
+    writeStatus();
+    rmSync(paths.pid, { force: true });
+    if (error) {
+      log("node.stopped", { code: (error as { code?: string }).code, message: error.message });
+      process.exit(2);
+    }
+    process.exit(0);
+  });
+  const stop = () => {
+    log("node.stopping");
+    void provider.close();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+async function stop(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const dir = resolve(values.dir);
+  const pid = readPid(dir);
+  if (pid === undefined) {
+    say("srp-provider is not running");
+    return;
+  }
+  process.kill(pid, "SIGTERM");
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    try {
+      process.kill(pid, 0);
+      await new Promise((r) => setTimeout(r, 50));
+    } catch {
+      rmSync(nodePaths(dir).pid, { force: true });
+      say(`srp-provider stopped (pid ${pid})`);
+      return;
+    }
+  }
+  throw new Error(`pid ${pid} did not stop within 10 s`);
+}
+
+function status(argv: string[]): void {
+  const { values } = parseArgs({ args: argv, options: { dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const dir = resolve(values.dir);
+  const pid = readPid(dir);
+  let detail: Record<string, unknown> = {};
+  try {
+    detail = JSON.parse(readFileSync(nodePaths(dir).status, "utf8")) as Record<string, unknown>;
+  } catch {
+    /* never started */
+  }
+  process.stdout.write(`${JSON.stringify({ running: pid !== undefined, ...(pid === undefined ? {} : { pid }), ...detail, ...(pid === undefined ? { connection: "stopped" } : {}) }, null, 2)}\n`);
+}
+
+function logs(argv: string[]): void {
+  const { values } = parseArgs({ args: argv, options: { n: { type: "string", short: "n", default: "50" }, dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const file = nodePaths(resolve(values.dir)).log;
+  if (!existsSync(file)) return;
+  const size = statSync(file).size;
+  const from = Math.max(0, size - 1024 * 1024);
+  const fd = openSync(file, "r");
+  const buf = Buffer.alloc(size - from);
+  readSync(fd, buf, 0, buf.length, from);
+  closeSync(fd);
+  const lines = buf.toString("utf8").split("\n").filter(Boolean);
+  process.stdout.write(`${lines.slice(-Math.max(1, Number(values.n))).join("\n")}\n`);
+}
 
 async function connect(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -57,9 +298,9 @@ async function connect(argv: string[]): Promise<void> {
     }
     process.exit(0);
   });
-  const stop = () => void conn.close();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const stopNode = () => void conn.close();
+  process.once("SIGINT", stopNode);
+  process.once("SIGTERM", stopNode);
 }
 
 function keygen(argv: string[]): void {
@@ -69,4 +310,4 @@ function keygen(argv: string[]): void {
   if (!created) process.stderr.write(`srp-provider: ${values.identity} already existed; kept it\n`);
 }
 
-runCli("srp-provider", USAGE, { connect, keygen });
+runCli("srp-provider", USAGE, { setup, start, stop, status, logs, connect, keygen });

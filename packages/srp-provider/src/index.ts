@@ -25,3 +25,19 @@ export { anthropicBackend, type AnthropicOptions } from "./backends/anthropic.js
 export { openAIBackend, type ForwardedKeyOptions } from "./backends/forwarded.js";
 export { geminiBackend } from "./backends/gemini.js";
 export { KeyStore, KeyStoreError, sealSecret, openSecret, deriveKeyStoreKey, type KeyStoreOptions } from "./backends/keystore.js";
+export {
+  detectBackend,
+  detectBackends,
+  WELL_KNOWN_BACKENDS,
+  readNodeConfig,
+  writeNodeConfig,
+  instancesFromConfig,
+  buildBackend,
+  nodeKeyStore,
+  nodePaths,
+  type DetectedBackend,
+  type LocalBackendKind,
+  type NodeConfig,
+  type InstanceFileConfig,
+  type BackendConfig,
+} from "./node-config.js";

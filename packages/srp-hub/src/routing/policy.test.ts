@@ -866,3 +866,34 @@ describe("properties", () => {
     );
   });
 });
+
+describe("ramp-up against seasoned instances", () => {
+  it("a brand-new idle instance gets about a tenth of a seasoned idle one's share, rising over the week", () => {
+    const now = 100 * 24 * 3600_000;
+    const base = {
+      model: "m",
+      capabilities: ["chat"],
+      contextLength: 8192,
+      price: { input: "1", output: "1" },
+      active: 0,
+      capacity: 1,
+      breaker: CLOSED_BREAKER,
+      throughput: NO_THROUGHPUT,
+    } as const;
+    const seasoned = { ...base, key: "old", health: 15 / 16, firstSeen: now - 30 * 24 * 3600_000 };
+    const share = (ageDays: number) => {
+      const fresh = { ...base, key: "new", health: 0.5, firstSeen: now - ageDays * 24 * 3600_000 };
+      let seed = 42;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      let hits = 0;
+      for (let i = 0; i < 20_000; i++) if (pick([seasoned, fresh], now, random)?.key === "new") hits++;
+      return hits / 20_000;
+    };
+    // Weight 0.1 against 1: a share of 0.1 / 1.1.
+    expect(share(0)).toBeGreaterThan(0.07);
+    expect(share(0)).toBeLessThan(0.11);
+    expect(share(3.5)).toBeGreaterThan(share(0));
+    // After the week the newcomer is seasoned, and health decides.
+    expect(share(8)).toBe(0);
+  });
+});

@@ -253,8 +253,19 @@ export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: 
       !needs.exclude?.has(c.key),
   );
   if (matching.length === 0) {
+    // Instances that match but were already tried for this request: that is "busy", not "no match".
+    if (needs.exclude && needs.exclude.size > 0 && forModel.some((c) => needs.exclude!.has(c.key))) {
+      const retried = eligible(forModel.filter((c) => needs.exclude!.has(c.key)), { ...needs, exclude: new Set() }, now, cfg);
+      if (Array.isArray(retried)) return { reason: "busy" };
+    }
     const missing = needs.capabilities.filter((cap) => !forModel.some((c) => c.capabilities.includes(cap)));
-    const detail = missing.length > 0 ? `no instance of ${needs.model} supports ${missing.join(", ")}` : `no instance of ${needs.model} fits the request's context length or price cap`;
+    const combined = !forModel.some((c) => needs.capabilities.every((cap) => c.capabilities.includes(cap)));
+    const detail =
+      missing.length > 0
+        ? `no instance of ${needs.model} supports ${missing.join(", ")}`
+        : combined
+          ? `no single instance of ${needs.model} supports ${needs.capabilities.join(" + ")} together`
+          : `no instance of ${needs.model} fits the request's context length or price cap`;
     return { reason: "no_match", detail };
   }
   const closed = matching.filter((c) => breakerStatus(c.breaker, now) === "closed");
@@ -285,9 +296,12 @@ export function pick(candidates: readonly CandidateView[], now: number, random: 
     } else if (Math.abs(load - bestLoad) <= 1e-9) tied.push(c);
   }
   // Health tie-break in coarse buckets: small differences do not concentrate traffic.
-  const bucket = (h: number) => Math.floor(h * 10);
-  const bestHealth = Math.max(...tied.map((c) => bucket(c.health)));
-  const healthy = tied.filter((c) => bucket(c.health) === bestHealth);
+  // Instances still ramping up have no health history worth comparing: they join the
+  // best bucket, and their ramp weight alone limits their share.
+  const seasoned = (c: CandidateView) => now - c.firstSeen >= cfg.rampMs;
+  const bucket = (c: CandidateView) => Math.floor(c.health * 10);
+  const bestHealth = tied.some(seasoned) ? Math.max(...tied.filter(seasoned).map(bucket)) : 0;
+  const healthy = tied.filter((c) => !seasoned(c) || bucket(c) === bestHealth);
   const weights = healthy.map((c) => rampFactor(c.firstSeen, now, cfg));
   const total = weights.reduce((a, b) => a + b, 0);
   let r = random() * total;

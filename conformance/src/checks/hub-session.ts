@@ -1,0 +1,80 @@
+/**
+ * What every hub-mode check shares: the context, discovery, and opening sessions as a
+ * node bound to the account under test.
+ */
+import { createAuth, generateIdentity, type Hello, type Identity } from "@srp/core";
+import type { Tracker } from "../runner.js";
+import type { SchemaValidator } from "../schema.js";
+import { ensure, type CheckVerdict } from "../types.js";
+import { WirePeer } from "../wire.js";
+
+/** What hub-mode checks get. */
+export interface HubContext {
+  /** The hub's base URL. */
+  baseUrl: string;
+  /** An API key of an account on the hub under test, for nodes to bind to (and, in job checks, to act as a consumer). */
+  accountKey: string | undefined;
+  validator: SchemaValidator;
+  tracker: Tracker;
+}
+
+/** The members of a discovery document the checks use. */
+export interface DiscoveryLike {
+  hubId: string;
+  provider: { url: string; maxFrameBytes: number };
+  consumer?: { baseUrl: string; surfaces: string[] };
+}
+
+/** Thrown to end a check as skipped. */
+export class SkipCheck extends Error {}
+
+/** Fetches and validates the hub's discovery document. */
+export async function discovery(ctx: HubContext): Promise<DiscoveryLike> {
+  const url = new URL("/.well-known/srp.json", ctx.baseUrl);
+  const res = await fetch(url);
+  ensure(res.ok, `GET ${url} answered ${res.status}`);
+  const doc: unknown = await res.json();
+  const problem = ctx.validator.checkDef("Discovery", doc);
+  ensure(!problem, `discovery document does not match schema.json: ${problem}`);
+  return doc as DiscoveryLike;
+}
+
+/** Opens a provider WebSocket and reads the hub's hello. */
+export async function connect(ctx: HubContext): Promise<{ peer: WirePeer; hello: Hello; doc: DiscoveryLike }> {
+  const doc = await discovery(ctx);
+  const peer = ctx.tracker.track(await WirePeer.connect(doc.provider.url, ctx.validator));
+  const hello = (await peer.expect("hello")) as unknown as Hello;
+  return { peer, hello, doc };
+}
+
+/** The account key, or a skip when the run has none. */
+export function needKey(ctx: HubContext): string {
+  if (!ctx.accountKey) throw new SkipCheck("needs --account-key (an API key of an account on the hub under test)");
+  return ctx.accountKey;
+}
+
+/** Runs a check body, turning a {@link SkipCheck} into a skipped verdict. */
+export async function skippable(fn: () => Promise<CheckVerdict>): Promise<CheckVerdict> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof SkipCheck) return { status: "skipped", details: e.message };
+    throw e;
+  }
+}
+
+/** Connects and completes a handshake as `identity`; returns the open peer and its welcome. */
+export async function openSession(ctx: HubContext, identity: Identity = generateIdentity()) {
+  const key = needKey(ctx);
+  const { peer, hello, doc } = await connect(ctx);
+  peer.send(createAuth({ identity, hello, account: { kind: "api_key", key } }));
+  const welcome = await peer.expect("welcome");
+  return { peer, welcome, hello, doc, identity };
+}
+
+/** Asserts that a valid session is still open and usable. */
+export async function stillServing(peer: WirePeer, what = "an unrelated session"): Promise<void> {
+  peer.send({ type: "heartbeat", ts: Date.now(), load: [] });
+  const closed = await peer.closedWithin(300);
+  ensure(!closed, `${what} was closed (${closed?.code} ${closed?.reason})`);
+}

@@ -1,0 +1,88 @@
+/** `srp-provider` as a real child process: setup, start (daemon), status, logs, stop. */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import OpenAI from "openai";
+import { KEY, startNet, until, type Net } from "./helpers.js";
+
+const CLI = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
+let net: Net | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  if (dir) await cli("stop", "--dir", dir);
+  await net?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  net = undefined;
+  dir = undefined;
+});
+
+/** Runs the CLI without blocking this process (the hub and the simulator live here). */
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SRP_ACCOUNT_KEY: KEY };
+  const keyAt = args.indexOf("--account-key");
+  if (keyAt !== -1) delete env.SRP_ACCOUNT_KEY;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+it("sets up a node from a detected Ollama-compatible server, runs it as a daemon and stops it", async () => {
+  net = await startNet();
+  const sim = await net.sim({ models: [{ id: "llama3.1:8b" }] });
+  dir = mkdtempSync(join(tmpdir(), "srp-provider-"));
+
+  const setup = await cli("setup", "--hub", net.url, "--dir", dir, "--no-detect", "--backend-url", sim.url, "--price-input", "200000", "--price-output", "600000");
+  expect(setup.stderr).toBe("");
+  expect(setup.status).toBe(0);
+  expect(setup.stdout).toMatch(/backend {6}ollama at http:\/\/127\.0\.0\.1:\d+\/v1: llama3\.1:8b \([0-9a-f]{12}\)/);
+  expect(setup.stdout).toContain("account      acct_test (bound with a signed handshake)");
+  expect(setup.stdout).toMatch(/latency {6}discovery [\d.]+ ms, handshake [\d.]+ ms/);
+  const config = JSON.parse(readFileSync(join(dir, "provider.json"), "utf8")) as { hubId: string; instances: { backend: { kind: string }; digest: string; price: unknown }[] };
+  expect(config.hubId).toBe(net.hub.id);
+  expect(config.instances).toEqual([expect.objectContaining({ backend: expect.objectContaining({ kind: "ollama" }), digest: expect.stringMatching(/^[0-9a-f]{64}$/), price: { input: "200000", output: "600000" } })]);
+  // The account key is sealed, never written in the clear.
+  expect(readFileSync(join(dir, "provider.json"), "utf8")).not.toContain(KEY);
+  expect(readFileSync(join(dir, "forwarded-keys.json"), "utf8")).not.toContain(KEY);
+  expect(statSync(join(dir, "forwarded-keys.json")).mode & 0o777).toBe(0o600);
+
+  const started = await cli("start", "--dir", dir);
+  expect(started.status).toBe(0);
+  expect(started.stdout).toMatch(/started in the background \(pid \d+\)/);
+  expect((await cli("start", "--dir", dir)).stderr).toMatch(/already runs/);
+  await until(() => net!.hub.router.all().length === 1, 10_000, "the daemon to offer its instance");
+
+  const answer = await new OpenAI({ baseURL: `${net.url}/v1`, apiKey: KEY, maxRetries: 0 }).chat.completions.create({ model: "llama3.1:8b", messages: [{ role: "user", content: "hi" }] });
+  expect(answer.choices[0]!.message.content).toBeTruthy();
+  expect(sim.requests.at(-1)).toMatchObject({ model: "llama3.1:8b" });
+
+  const deadline = Date.now() + 5000;
+  while (!/"served": 1/.test((await cli("status", "--dir", dir)).stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const status = JSON.parse((await cli("status", "--dir", dir)).stdout) as { running: boolean; connection: string; served: number };
+  expect(status).toMatchObject({ running: true, connection: "open", served: 1 });
+  expect((await cli("logs", "--dir", dir, "-n", "200")).stdout).toContain('"event":"job.end"');
+
+  const stopped = await cli("stop", "--dir", dir);
+  expect(stopped.stdout).toMatch(/stopped \(pid \d+\)/);
+  await until(() => net!.hub.router.all().length === 0, 5000, "the node to leave the hub");
+  expect(JSON.parse((await cli("status", "--dir", dir)).stdout)).toMatchObject({ running: false });
+});
+
+it("setup fails clearly when nothing serves models and when the account key is wrong", async () => {
+  net = await startNet();
+  dir = mkdtempSync(join(tmpdir(), "srp-provider-"));
+  const none = await cli("setup", "--hub", net.url, "--dir", dir, "--no-detect");
+  expect(none.status).toBe(1);
+  expect(none.stderr).toContain("found no local model server");
+  const sim = await net.sim();
+  const wrong = await cli("setup", "--hub", net.url, "--dir", dir, "--no-detect", "--backend-url", sim.url, "--account-key", "srp_wrong_key_1234567890");
+  expect(wrong.status).toBe(1);
+  expect(wrong.stderr).toContain("auth.unknown_account");
+});
