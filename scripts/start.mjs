@@ -1,51 +1,110 @@
-// `npm start`: a working local SRP network on embedded defaults: a hub on
-// http://127.0.0.1:8787 (PORT to change it) with a development account, and one provider
-// node that dials out to it. State lives in .srp-data/. Stop with Ctrl-C.
+// `npm start`: a working local SRP network on embedded defaults.
+//  - a hub on http://127.0.0.1:8787 (PORT / HOST to change), state in .srp-data/hub (SQLite)
+//  - a demo account whose API key is kept in .srp-data/dev-account.key
+//  - one provider node that dials out to the hub and serves a real local model server
+//    (Ollama, LM Studio, vLLM, llama.cpp) if one is running, else the SRP model
+//    simulator (deterministic filler text, clearly labelled: not a model)
+// It streams one answer to the terminal, prints a curl and an OpenAI SDK snippet, and
+// serves until Ctrl-C.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateIdentity } from "../packages/srp-core/dist/node.js";
-import { createHub, generateApiKey, MemoryAccountStore } from "../packages/srp-hub/dist/index.js";
-import { connectToHub } from "../packages/srp-provider/dist/index.js";
+import { createHub, SqliteStore } from "../packages/srp-hub/dist/index.js";
+import { createProvider, detectBackends, FileReceiptStore, openAICompatibleBackend } from "../packages/srp-provider/dist/index.js";
+import { startSimulator } from "../packages/srp-provider/dist/simulator.js";
+import { createClient } from "../packages/srp-client/dist/index.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const data = join(root, ".srp-data");
+const data = process.env.SRP_DATA_DIR ?? join(root, ".srp-data");
 mkdirSync(data, { recursive: true, mode: 0o700 });
-const keyFile = join(data, "dev-account.key");
-if (!existsSync(keyFile)) writeFileSync(keyFile, `${generateApiKey()}\n`, { mode: 0o600 });
-const apiKey = readFileSync(keyFile, "utf8").trim();
 
-const accounts = new MemoryAccountStore();
-accounts.add({ id: "acct_dev", apiKeys: [apiKey] });
-const hub = createHub({ identity: loadOrCreateIdentity(join(data, "hub", "hub.key")).identity, accounts });
-hub.on("session.open", (s) => console.log(`hub: node ${s.nodeId.slice(0, 12)}… connected (session ${s.sessionId}, account ${s.accountId})`));
-hub.on("session.close", (s) => console.log(`hub: node ${s.nodeId.slice(0, 12)}… disconnected (${s.code} ${s.reason})`));
-hub.on("handshake.rejected", (d) => console.log(`hub: handshake rejected: ${d.code}`));
+// Hub with its SQLite store and a demo account.
+const store = new SqliteStore(join(data, "hub", "hub.sqlite"));
+const DEMO = "acct_demo";
+if (!(await store.getAccount(DEMO))) await store.createAccount({ id: DEMO, name: "npm start demo" });
+const keyFile = join(data, "dev-account.key");
+let apiKey = existsSync(keyFile) ? readFileSync(keyFile, "utf8").trim() : "";
+if (!apiKey || !(await store.findByApiKey(apiKey))) {
+  apiKey = (await store.createApiKey(DEMO, "npm start")).key;
+  writeFileSync(keyFile, `${apiKey}\n`, { mode: 0o600 });
+}
+const hub = createHub({ identity: loadOrCreateIdentity(join(data, "hub", "hub.key")).identity, accounts: store, receipts: store });
+hub.on("session.open", (s) => console.log(`hub       node ${s.nodeId.slice(0, 12)}… connected (account ${s.accountId})`));
+hub.on("session.close", (s) => console.log(`hub       node ${s.nodeId.slice(0, 12)}… disconnected (${s.code})`));
+hub.on("breaker", (c) => console.log(`hub       instance ${c.key} ${c.status}${c.lastForModel ? " (the last one for its model)" : ""}`));
 const { url } = await hub.listen({ port: Number(process.env.PORT ?? 8787), host: process.env.HOST ?? "127.0.0.1" });
 
-const node = connectToHub({
+// A provider: a real local model server if one runs here, else the simulator.
+const found = process.env.SRP_SIMULATOR === "1" ? [] : await detectBackends([], 800);
+const local = found.find((b) => b.models.length > 0);
+let simulator;
+let instances;
+if (local) {
+  console.log(`provider  found ${local.kind} at ${local.baseUrl} with ${local.models.length} model(s)`);
+  const backend = openAICompatibleBackend({ baseUrl: local.baseUrl, kind: local.kind });
+  instances = local.models.map((m) => ({ backend, model: m.id, price: { input: "100000", output: "300000" }, capabilities: ["chat", "stream"], ...(m.digest ? { digest: m.digest } : {}), ...(m.contextLength ? { contextLength: m.contextLength } : {}) }));
+} else {
+  simulator = await startSimulator({ tokensPerSecond: 40, models: [{ id: "sim-llama-3-8b" }] });
+  console.log(`provider  no local model server found; serving the SRP model SIMULATOR at ${simulator.baseUrl} (deterministic filler text, not a model)`);
+  instances = [{ backend: openAICompatibleBackend({ baseUrl: simulator.baseUrl }), model: "sim-llama-3-8b", price: { input: "100000", output: "300000" }, capabilities: ["chat", "stream", "tools"] }];
+}
+const provider = createProvider({
   hub: url,
   identity: loadOrCreateIdentity(join(data, "provider", "node.key")).identity,
-  account: { kind: "api_key", key: apiKey },
+  account: apiKey,
+  instances,
+  receipts: new FileReceiptStore(join(data, "provider", "receipts")),
   expectedHubId: hub.id,
   agent: "srp-provider/0.1.0 (npm start)",
 });
-node.on("welcome", (w) => console.log(`provider: session open, heartbeat every ${w.heartbeatIntervalMs / 1000} s`));
-node.on("disconnected", (d) => console.log(`provider: disconnected (${d.code}), retry in ${d.retryInMs ?? "-"} ms`));
-await node.ready();
+provider.on("warning", (w) => console.log(`provider  warning ${w.code}: ${w.message}`));
+await provider.ready();
+const model = instances[0].model;
 
+// Stream one answer.
+const client = createClient({ hub: url, apiKey });
+process.stdout.write(`\nconsumer  streaming one answer from ${model}${simulator ? " (simulator)" : ""}:\n\n  `);
+let usage;
+for await (const chunk of client.chat.stream({ model, messages: [{ role: "user", content: "Say hello to the Spare Relay Protocol." }], max_tokens: 40 })) {
+  process.stdout.write(chunk.choices[0]?.delta.content ?? "");
+  if (chunk.usage) usage = chunk.usage;
+}
+const { check } = await client.receipt(usage.receipt_id);
+console.log(`\n\nconsumer  ${usage.prompt_tokens} + ${usage.completion_tokens} tokens, cost $${usage.cost} (${usage.cost_units} units), receipt ${usage.receipt_id} ${check.valid ? "verified against the hub key" : `INVALID: ${JSON.stringify(check.problems)}`}`);
+
+provider.on("job.end", (o) => console.log(`provider  job ${o.jobId} ${o.ok ? `done, ${o.usage?.completionTokens ?? 0} tokens, cost ${o.cost} units` : `failed: ${o.code}`}`));
 console.log(`
-SRP local network is up.
+SRP local network is up.${simulator ? "  (The model is the SRP simulator, not a real model.)" : ""}
   hub          ${url}   (id ${hub.id})
   discovery    ${url}/.well-known/srp.json
-  dev account  acct_dev, API key in .srp-data/dev-account.key
-  test it      npx srp-conformance hub --url ${url} --account-key "$(cat .srp-data/dev-account.key)"
+  models       ${url}/v1/models
+  API key      ${apiKey}   (account ${DEMO}, kept in ${keyFile})
+
+Try it with curl:
+
+  curl -N ${url}/v1/chat/completions \\
+    -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" \\
+    -d '{"model":"${model}","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+
+Or with the OpenAI SDK (npm install openai):
+
+  import OpenAI from "openai";
+  const client = new OpenAI({ baseURL: "${url}/v1", apiKey: "${apiKey}" });
+  const r = await client.chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Hello!" }] });
+  console.log(r.choices[0].message.content, r.usage);
+
 Ctrl-C stops it.`);
 
+let stopping = false;
 const stop = async () => {
-  await node.close();
+  if (stopping) return;
+  stopping = true;
+  await provider.close();
   await hub.close();
+  await simulator?.close();
+  store.close();
   process.exit(0);
 };
-process.once("SIGINT", stop);
-process.once("SIGTERM", stop);
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

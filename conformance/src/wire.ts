@@ -12,7 +12,12 @@ export interface Received {
   message: Record<string, unknown> | undefined;
   /** The raw text. */
   raw: string;
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
+
+/** A test on received messages. */
+export type MessagePredicate = (message: Record<string, unknown>) => boolean;
 
 /** The close of a connection. */
 export interface Closed {
@@ -31,6 +36,7 @@ export class WirePeer {
   closed: Closed | undefined;
   readonly #ws: WebSocket;
   #cursor = 0;
+  readonly #taken = new Set<number>();
   #waiters: Array<() => void> = [];
 
   constructor(ws: WebSocket, validator: SchemaValidator) {
@@ -46,7 +52,7 @@ export class WirePeer {
       }
       const problem = validator.checkMessage(message ?? raw);
       if (problem) this.violations.push(problem);
-      this.received.push({ message, raw });
+      this.received.push({ message, raw, at: Date.now() });
       this.#wake();
     });
     ws.on("close", (code, reason) => {
@@ -110,6 +116,34 @@ export class WirePeer {
       if (m.type === "heartbeat") continue;
       throw new Error(`expected ${type}, got ${JSON.stringify(m).slice(0, 200)}`);
     }
+  }
+
+  /**
+   * Waits for a message satisfying `match` that no earlier `take` returned, looking at
+   * every message received from index `from` on (independently of `next`'s position), and
+   * marks it taken. Throws WireTimeout, or an Error when the connection closed first.
+   */
+  async take(match: MessagePredicate, timeoutMs = 5000, from = 0, what = "the expected message"): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    let scanned = from;
+    for (;;) {
+      for (; scanned < this.received.length; scanned++) {
+        const m = this.received[scanned]!.message;
+        if (m && !this.#taken.has(scanned) && match(m)) {
+          this.#taken.add(scanned);
+          return m;
+        }
+      }
+      if (this.closed) throw new Error(`connection closed (${this.closed.code} ${this.closed.reason}) while waiting for ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new WireTimeout(`${what} did not arrive within ${timeoutMs} ms`);
+      await this.#wait(left);
+    }
+  }
+
+  /** Messages received from index `from` on that satisfy `match`. */
+  matching(match: MessagePredicate, from = 0): Record<string, unknown>[] {
+    return this.received.slice(from).flatMap((r) => (r.message && match(r.message) ? [r.message] : []));
   }
 
   /** Resolves with the close, or undefined if still open after the timeout. */

@@ -1,0 +1,40 @@
+/** `npm start`'s script as a real child process: it comes up, streams, and the printed snippets work. */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import OpenAI from "openai";
+
+it("starts a local network on the simulator, and the printed URL and key work with the OpenAI SDK", async () => {
+  const data = mkdtempSync(join(tmpdir(), "srp-start-"));
+  const child = spawn(process.execPath, [new URL("../scripts/start.mjs", import.meta.url).pathname], {
+    env: { ...process.env, PORT: "0", SRP_DATA_DIR: data, SRP_SIMULATOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    let out = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("Ctrl-C stops it.")) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`start exited ${code}: ${out}`)));
+    });
+    expect(out).toContain("SIMULATOR");
+    expect(out).toMatch(/receipt job_\S+ verified against the hub key/);
+    const baseURL = /baseURL: "([^"]+)"/.exec(out)![1]!;
+    const apiKey = /apiKey: "([^"]+)"/.exec(out)![1]!;
+    const model = /model: "([^"]+)"/.exec(out)![1]!;
+    const r = await new OpenAI({ baseURL, apiKey, maxRetries: 0 }).chat.completions.create({ model, messages: [{ role: "user", content: "Hello!" }] });
+    expect(r.choices[0]!.message.content).toBeTruthy();
+    const curl = /curl -N (\S+)/.exec(out)![1]!;
+    expect(curl).toBe(`${baseURL}/chat/completions`);
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(data, { recursive: true, force: true });
+  }
+});
