@@ -1,0 +1,507 @@
+// `npm run bench`: the relay's performance figures, measured side by side in one run
+// against the model simulator (not a model) at full speed, on loopback only.
+//
+//  1. added latency of hub + provider over a direct call to the simulator (p50, p99),
+//     for a small non-stream request and for the first content token of a stream
+//  2. requests/s through one hub process
+//  3. chunks/s relayed on one long stream
+//  4. hub memory per idle, authenticated provider connection at 1,000 connections
+//  5. routing decision time at 10 / 1,000 / 10,000 instances
+//
+// The hub runs in its own process; the load generator, the simulator and the providers
+// run in other processes (bench/*.mjs helpers), so CPU and memory figures are the hub's.
+// Targets are reported as PASS / MISS; a MISS does not fail the run (exit code 0 unless
+// the bench itself breaks). See bench/README.md.
+import { generateKeyPairSync, sign as nativeSign, verify as nativeVerify } from "node:crypto";
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, omitFields, signingBytes, verifyDetached } from "@srp/core";
+import {
+  CLOSED_BREAKER,
+  eligible,
+  healthScore,
+  instanceKey,
+  MemoryRoutingStore,
+  NO_THROUGHPUT,
+  pick,
+  PROVIDER_PATH,
+  recordHealth,
+  Router,
+} from "@srp/hub";
+import { Helper, killAllNow, stopAll } from "./ipc.mjs";
+
+// ---------------------------------------------------------------------------
+// Settings (environment variables override; see README)
+
+const env = (name, fallback) => {
+  const v = process.env[name];
+  const n = v === undefined || v === "" ? NaN : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+};
+const CFG = {
+  samples: env("BENCH_SAMPLES", 500),
+  warmup: env("BENCH_WARMUP", 50),
+  latencyBudgetMs: env("BENCH_LATENCY_BUDGET_MS", 20_000),
+  concurrency: env("BENCH_CONCURRENCY", 64),
+  rpsMs: env("BENCH_RPS_MS", 5_000),
+  rpsWarmupMs: env("BENCH_RPS_WARMUP_MS", 1_000),
+  providerProcs: env("BENCH_PROVIDER_PROCS", 2),
+  providersPerProc: env("BENCH_PROVIDERS_PER_PROC", 2),
+  streamTokens: env("BENCH_STREAM_TOKENS", 20_000),
+  streamRuns: env("BENCH_STREAM_RUNS", 3),
+  connections: env("BENCH_CONNECTIONS", 1_000),
+  handshakeWindow: env("BENCH_HANDSHAKE_WINDOW", 8),
+  routingMs: env("BENCH_ROUTING_MS", 300),
+  limitMs: env("BENCH_LIMIT_MS", 240_000),
+};
+const JSON_OUT = process.argv.includes("--json");
+const KEY = "srp_bench_consumer_key_000001";
+const MODEL = "sim-llama-3-8b";
+const TARGETS = { addedP50Ms: 1, rps: 2000, bytesPerConn: 50 * 1024 };
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+// ---------------------------------------------------------------------------
+// Small statistics and formatting
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[i];
+}
+const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a");
+const signed = (n, digits = 2) => (Number.isFinite(n) ? `${n >= 0 ? "+" : ""}${n.toFixed(digits)}` : "n/a");
+const mark = (ok) => (ok === undefined ? "info" : ok ? "PASS" : "MISS");
+
+/** Mean time of `fn` in µs: warm up, then loop for at least `ms` and `minIters` calls. */
+function timeit(fn, ms = CFG.routingMs, minIters = 20) {
+  const warmEnd = performance.now() + Math.min(100, ms / 3);
+  while (performance.now() < warmEnd) fn();
+  let iters = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms || iters < minIters) {
+    fn();
+    iters++;
+    if ((iters & 7) === 0 || iters < minIters) t = performance.now();
+  }
+  t = performance.now();
+  return { meanUs: ((t - t0) * 1000) / iters, iters };
+}
+
+/** CPU time of a process in ms from /proc (Linux), or NaN. */
+let clockTicks;
+function procCpuMs(pid) {
+  try {
+    clockTicks ??= 100; // USER_HZ is 100 on every mainstream Linux
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks; // utime + stime
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 5. Routing decision time (in this process; pure functions and the Router class)
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const DAY = 24 * 3600_000;
+
+/** Routing state like a hub accumulates it: health windows of up to 14 days, some throughput samples, a few parked breakers. */
+function syntheticState(rng, now) {
+  let window = [];
+  const days = Math.floor(rng() * 14);
+  for (let d = days; d >= 0; d--) {
+    window = recordHealth(window, now - d * DAY, { success: Math.floor(rng() * 200), failure: rng() < 0.2 ? Math.floor(rng() * 5) : 0, onlineMs: Math.floor(rng() * DAY) });
+  }
+  const parked = rng() < 0.02;
+  return {
+    window,
+    breaker: parked ? { failures: [], parkedUntil: now + 10_000, probing: false, needsProbe: true } : CLOSED_BREAKER,
+    throughput: rng() < 0.7 ? { tokensPerSecond: 10 + rng() * 90, samples: 3 + Math.floor(rng() * 50) } : NO_THROUGHPUT,
+    firstSeen: now - Math.floor(rng() * 10 * DAY),
+  };
+}
+
+function benchRouting() {
+  const out = [];
+  for (const n of [10, 1_000, 10_000]) {
+    const rng = mulberry32(42 + n);
+    const now = Date.now();
+    const instances = [];
+    for (let i = 0; i < n; i++) {
+      const nodeId = `node${String(i).padStart(39, "0")}`;
+      const instance = {
+        instanceId: `${MODEL}.0`,
+        model: MODEL,
+        tier: "gpu",
+        backend: { kind: "openai-compatible" },
+        price: { input: String(50_000 + Math.floor(rng() * 100_000)), output: String(150_000 + Math.floor(rng() * 300_000)) },
+        maxConcurrency: 4,
+        tokensPerSecond: 30,
+        contextLength: rng() < 0.9 ? 8192 : 32_768,
+        capabilities: rng() < 0.5 ? ["chat", "stream"] : ["chat", "stream", "tools"],
+      };
+      instances.push({ nodeId, instance, state: syntheticState(rng, now), active: Math.floor(rng() * 4) });
+    }
+    // The pure policy over CandidateView arrays built the way Router#view builds them.
+    const views = instances.map(({ nodeId, instance, state, active }) => ({
+      key: instanceKey(nodeId, instance.instanceId),
+      model: instance.model,
+      capabilities: instance.capabilities,
+      contextLength: instance.contextLength,
+      price: instance.price,
+      active,
+      capacity: instance.maxConcurrency,
+      breaker: state.breaker,
+      health: healthScore(state.window, now),
+      throughput: state.throughput,
+      firstSeen: state.firstSeen,
+    }));
+    const needs = { model: MODEL, capabilities: ["chat", "stream"], contextTokens: 400, exclude: new Set() };
+    const random = mulberry32(7);
+    let picked = 0;
+    const policy = timeit(() => {
+      const e = eligible(views, needs, now);
+      if (Array.isArray(e) && pick(e, now, random)) picked++;
+    });
+    // The live Router: sessions reduced to what routing reads of them.
+    const router = new Router(new MemoryRoutingStore(), {}, mulberry32(9));
+    for (const { nodeId, instance, state, active } of instances) {
+      const session = { state: "open", nodeId, instances: new Map([[instance.instanceId, instance]]), active: new Map(active ? [[instance.instanceId, active]] : []), reportedCapacity: new Map() };
+      router.sync(session, now);
+      router.store.update(instanceKey(nodeId, instance.instanceId), now, () => state);
+    }
+    let routed = 0;
+    const route = timeit(() => {
+      const r = router.route({ ...needs, exclude: new Set() }, "load", now);
+      if ("key" in r) routed++;
+    });
+    out.push({ instances: n, policyUs: policy.meanUs, policyIters: policy.iters, routeUs: route.meanUs, routeIters: route.iters, decided: picked > 0 && routed > 0 });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Diagnostics: the per-request signature work on the relay path
+
+function benchCrypto() {
+  const node = generateIdentity();
+  const hubId = generateIdentity();
+  const receipt = createReceipt(
+    {
+      jobId: "job_AAAAAAAAAAAAAAAAAAAAAA",
+      hubId: hubId.id,
+      instanceId: `${MODEL}.0`,
+      model: MODEL,
+      requestHash: "0".repeat(64),
+      responseHash: "1".repeat(64),
+      usage: { promptTokens: 12, completionTokens: 16, measured: true },
+      price: { input: "100000", output: "300000" },
+      startedAt: Date.now() - 5,
+      finishedAt: Date.now(),
+    },
+    INITIAL_POSITION,
+    node,
+  );
+  const body = omitFields(receipt, "nodeSig", "hubSig");
+  const ms = 400;
+  const verify = timeit(() => verifyDetached("receiptNode", body, receipt.nodeSig, receipt.nodeId), ms, 5);
+  const countersign = timeit(() => countersignReceipt(receipt, hubId), ms, 5);
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const bytes = signingBytes("receiptNode", body);
+  const sig = nativeSign(null, bytes, privateKey);
+  const nSign = timeit(() => nativeSign(null, bytes, privateKey), ms / 2, 50);
+  const nVerify = timeit(() => nativeVerify(null, bytes, publicKey, sig), ms / 2, 50);
+  return { verifyUs: verify.meanUs, countersignUs: countersign.meanUs, nativeSignUs: nSign.meanUs, nativeVerifyUs: nVerify.meanUs };
+}
+
+// ---------------------------------------------------------------------------
+// The network phases
+
+async function startRelayNet() {
+  const sim = new Helper("simulator", "./sim.mjs");
+  const { baseUrl: simBaseUrl } = await sim.call("start", { defaultMaxTokens: 16 });
+  const hub = new Helper("hub", "./hub.mjs", ["--expose-gc"]);
+  const { url: hubUrl } = await hub.call("start", { key: KEY });
+  const wsUrl = `${hubUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`;
+  const provs = [];
+  for (let i = 0; i < CFG.providerProcs; i++) provs.push(new Helper(`providers #${i + 1}`, "./providers.mjs"));
+  await Promise.all(provs.map((p) => p.call("start", { hub: wsUrl, key: KEY, simBaseUrl, model: MODEL, count: CFG.providersPerProc, maxConcurrency: CFG.concurrency })));
+  const stats = await hub.call("stats");
+  const loadgen = new Helper("load generator", "./loadgen.mjs");
+  return { sim, hub, provs, loadgen, simBaseUrl, hubUrl, stats };
+}
+
+async function benchLatency(net) {
+  const r = await net.loadgen.call(
+    "latency",
+    { hubUrl: net.hubUrl, simBaseUrl: net.simBaseUrl, key: KEY, model: MODEL, samples: CFG.samples, warmup: CFG.warmup, budgetMs: CFG.latencyBudgetMs },
+    CFG.latencyBudgetMs + 60_000,
+  );
+  const summary = (direct, relayed) => {
+    const d50 = percentile(direct, 50);
+    const d99 = percentile(direct, 99);
+    const r50 = percentile(relayed, 50);
+    const r99 = percentile(relayed, 99);
+    return { n: Math.min(direct.length, relayed.length), direct: { p50: d50, p99: d99 }, relayed: { p50: r50, p99: r99 }, added: { p50: r50 - d50, p99: r99 - d99 } };
+  };
+  return { total: summary(r.directTotal, r.relayedTotal), ttft: summary(r.directTtft, r.relayedTtft), rounds: r.rounds, warmup: r.warmup, errors: r.errors, firstError: r.firstError };
+}
+
+async function benchThroughput(net) {
+  const pids = { hub: net.hub.pid, providers: net.provs.map((p) => p.pid), simulator: net.sim.pid, loadgen: net.loadgen.pid };
+  const snapshot = () => ({
+    hub: procCpuMs(pids.hub),
+    providers: pids.providers.reduce((s, pid) => s + procCpuMs(pid), 0),
+    simulator: procCpuMs(pids.simulator),
+    loadgen: procCpuMs(pids.loadgen),
+  });
+  let startCpu;
+  let endCpu;
+  let hubStart;
+  let hubEnd;
+  net.loadgen.on("measure.start", () => {
+    startCpu = snapshot();
+    hubStart = net.hub.call("cpu");
+  });
+  net.loadgen.on("measure.end", () => {
+    endCpu = snapshot();
+    hubEnd = net.hub.call("cpu");
+  });
+  const r = await net.loadgen.call(
+    "throughput",
+    { hubUrl: net.hubUrl, key: KEY, model: MODEL, concurrency: CFG.concurrency, durationMs: CFG.rpsMs, warmupMs: CFG.rpsWarmupMs },
+    CFG.rpsMs + CFG.rpsWarmupMs + 60_000,
+  );
+  const [h0, h1] = await Promise.all([hubStart, hubEnd]);
+  const hubCpuMs = (h1.user + h1.system - h0.user - h0.system) / 1000;
+  const wallMs = h1.wall - h0.wall;
+  const cpuShare = {};
+  for (const k of Object.keys(startCpu)) cpuShare[k] = (endCpu[k] - startCpu[k]) / wallMs;
+  return {
+    rps: (r.ok * 1000) / r.elapsedMs,
+    ok: r.ok,
+    errors: r.errors,
+    firstError: r.firstError,
+    statuses: r.statuses,
+    p50: percentile(r.latencies, 50),
+    p99: percentile(r.latencies, 99),
+    hubCpuMsPerRequest: r.ok > 0 ? hubCpuMs / r.ok : NaN,
+    hubCores: hubCpuMs / wallMs,
+    cpuShare,
+    instances: CFG.providerProcs * CFG.providersPerProc,
+  };
+}
+
+async function benchStream(net) {
+  const runs = [];
+  const direct = await net.loadgen.call("stream", { url: `${net.simBaseUrl}/chat/completions`, model: MODEL, maxTokens: CFG.streamTokens }, 120_000);
+  for (let i = 0; i < CFG.streamRuns; i++) {
+    runs.push(await net.loadgen.call("stream", { url: `${net.hubUrl}/v1/chat/completions`, key: KEY, model: MODEL, maxTokens: CFG.streamTokens }, 120_000));
+  }
+  const rate = (s) => (s.status === 200 && !s.error && s.streamMs > 0 ? (s.events * 1000) / s.streamMs : NaN);
+  const rates = runs.map(rate).filter(Number.isFinite).sort((a, b) => a - b);
+  return {
+    direct: { chunksPerSecond: rate(direct), events: direct.events, ms: direct.streamMs },
+    relayed: { chunksPerSecond: rates.length ? rates[Math.floor(rates.length / 2)] : NaN, runs: runs.map((s) => ({ chunksPerSecond: rate(s), events: s.events, ms: s.streamMs, status: s.status, error: s.error, completionTokens: s.completionTokens })) },
+  };
+}
+
+async function benchMemory() {
+  const hub = new Helper("hub (memory)", "./hub.mjs", ["--expose-gc"]);
+  const { url } = await hub.call("start", { key: KEY });
+  const wsUrl = `${url.replace(/^http/, "ws")}${PROVIDER_PATH}`;
+  const idle = new Helper("idle nodes", "./idle-nodes.mjs");
+  const warm = 10;
+  const timeout = 300_000;
+  // A few sessions first, so one-time costs (compiled schemas, ws internals) are in the baseline.
+  const w = await idle.call("open", { hub: wsUrl, key: KEY, model: MODEL, count: warm, concurrency: CFG.handshakeWindow }, timeout);
+  await sleep(300);
+  const before = await hub.call("mem");
+  const opened = await idle.call("open", { hub: wsUrl, key: KEY, model: MODEL, count: CFG.connections, concurrency: CFG.handshakeWindow }, timeout);
+  await sleep(500);
+  const stats = await hub.call("stats");
+  const after = await hub.call("mem");
+  const n = opened.opened;
+  const heapExt = (m) => m.heapUsed + m.external;
+  await idle.stop();
+  await hub.stop();
+  return {
+    connections: n,
+    baselineSessions: w.opened,
+    sessions: stats.sessions,
+    failed: opened.failed + w.failed,
+    firstError: opened.firstError ?? w.firstError,
+    handshakesPerSecond: (n * 1000) / opened.elapsedMs,
+    openMs: opened.elapsedMs,
+    perConnHeapExt: n > 0 ? (heapExt(after) - heapExt(before)) / n : NaN,
+    perConnHeap: n > 0 ? (after.heapUsed - before.heapUsed) / n : NaN,
+    perConnExternal: n > 0 ? (after.external - before.external) / n : NaN,
+    perConnRss: n > 0 ? (after.rss - before.rss) / n : NaN,
+    before,
+    after,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model?.trim() ?? "unknown",
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    memGiB: os.totalmem() / 2 ** 30,
+    loadavg: os.loadavg(),
+  };
+}
+
+function table(rows) {
+  const head = ["#", "Figure", "Measured", "Target", ""];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i] ?? "").length)));
+  const line = (r) => r.map((c, i) => String(c ?? "").padEnd(widths[i])).join("  ").trimEnd();
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function report(res) {
+  const m = res.machine;
+  const rows = [];
+  const L = res.latency;
+  if (L) {
+    const detail = (s) => `(direct ${fmt(s.direct.p50)}/${fmt(s.direct.p99)}, relayed ${fmt(s.relayed.p50)}/${fmt(s.relayed.p99)} ms p50/p99, n=${s.n})`;
+    rows.push(["1a", "Added latency, small non-stream request, p50", `${signed(L.total.added.p50)} ms`, "<= 1 ms", mark(L.total.added.p50 <= TARGETS.addedP50Ms)]);
+    rows.push(["1a", "Added latency, small non-stream request, p99", `${signed(L.total.added.p99)} ms`, "-", mark()]);
+    rows.push(["", `  ${detail(L.total)}`]);
+    rows.push(["1b", "Added latency, stream time to first token, p50", `${signed(L.ttft.added.p50)} ms`, "<= 1 ms", mark(L.ttft.added.p50 <= TARGETS.addedP50Ms)]);
+    rows.push(["1b", "Added latency, stream time to first token, p99", `${signed(L.ttft.added.p99)} ms`, "-", mark()]);
+    rows.push(["", `  ${detail(L.ttft)}`]);
+  }
+  const T = res.throughput;
+  if (T) {
+    rows.push(["2", `Requests/s through one hub (${CFG.concurrency} in flight, ${T.instances} instances)`, `${int(T.rps)} req/s`, ">= 2,000 req/s", mark(T.rps >= TARGETS.rps)]);
+    rows.push(["", `  (${int(T.ok)} ok, ${int(T.errors)} errors; latency p50 ${fmt(T.p50, 1)} / p99 ${fmt(T.p99, 1)} ms; hub CPU ${fmt(T.hubCpuMsPerRequest, 3)} ms/request, hub at ${fmt(T.hubCores * 100, 0)}% of one core)`]);
+    const share = Object.entries(T.cpuShare)
+      .map(([k, v]) => `${k} ${fmt(v * 100, 0)}%`)
+      .join(", ");
+    rows.push(["", `  (CPU during the window, % of one core: ${share}; ${m.cpus} cores in all)`]);
+  }
+  const S = res.stream;
+  if (S) {
+    rows.push(["3", `Chunks/s relayed on one stream (max_tokens ${int(CFG.streamTokens)})`, `${int(S.relayed.chunksPerSecond)} chunks/s`, "-", mark()]);
+    rows.push(["", `  (median of ${S.relayed.runs.length} runs: ${S.relayed.runs.map((r) => int(r.chunksPerSecond)).join(" / ")}; direct from the simulator ${int(S.direct.chunksPerSecond)} chunks/s; ${int(S.relayed.runs[0]?.events)} events per stream)`]);
+  }
+  const M = res.memory;
+  if (M) {
+    rows.push(["4", `Hub memory per idle provider connection, heap+external (${int(M.connections)} conns)`, `${fmt(M.perConnHeapExt / 1024, 1)} KB`, "<= 50 KB", mark(M.perConnHeapExt <= TARGETS.bytesPerConn)]);
+    rows.push(["4", "Hub memory per idle provider connection, RSS", `${fmt(M.perConnRss / 1024, 1)} KB`, "<= 50 KB", mark(M.perConnRss <= TARGETS.bytesPerConn)]);
+    rows.push(["", `  (heap ${fmt(M.perConnHeap / 1024, 1)} KB + external ${fmt(M.perConnExternal / 1024, 1)} KB; ${int(M.sessions)} sessions open; handshakes ${fmt(M.handshakesPerSecond, 1)}/s; ${M.failed} failed)`]);
+  }
+  for (const r of res.routing ?? []) {
+    rows.push(["5", `Routing decision, ${int(r.instances)} instances: eligible()+pick()`, `${fmt(r.policyUs, 1)} µs`, "-", mark()]);
+    rows.push(["5", `Routing decision, ${int(r.instances)} instances: Router.route()`, `${fmt(r.routeUs, 1)} µs`, "-", mark()]);
+  }
+  const lines = [];
+  lines.push("");
+  lines.push("SRP relay benchmark (simulator at full speed: tokensPerSecond 0, latency 0; loopback 127.0.0.1)");
+  lines.push(`machine: ${m.cpus} × ${m.cpuModel}, ${fmt(m.memGiB, 1)} GiB, ${m.platform}, node ${m.node}; load average at start ${m.loadavg.map((x) => fmt(x)).join(" ")}`);
+  lines.push("");
+  lines.push(table(rows));
+  const C = res.crypto;
+  if (C) {
+    lines.push("");
+    lines.push("diagnostics: Ed25519 work on the relay path (per relayed request the hub verifies the node's receipt and countersigns it;");
+    lines.push("             the provider signs the receipt and verifies the countersignature)");
+    lines.push(`  @srp/core (tweetnacl): verify node receipt ${fmt(C.verifyUs / 1000)} ms, countersign ${fmt(C.countersignUs / 1000)} ms  ->  hub ${fmt((C.verifyUs + C.countersignUs) / 1000)} ms/request`);
+    lines.push(`  node:crypto Ed25519 on the same bytes: sign ${fmt(C.nativeSignUs, 0)} µs, verify ${fmt(C.nativeVerifyUs, 0)} µs`);
+    if (T && Number.isFinite(T.hubCpuMsPerRequest)) {
+      lines.push(`  receipt signatures are ~${fmt((100 * (C.verifyUs + C.countersignUs)) / 1000 / T.hubCpuMsPerRequest, 0)}% of the hub's measured CPU per request`);
+    }
+  }
+  const problems = [];
+  if (L?.errors) problems.push(`latency phase: ${L.errors} failed calls (first: ${L.firstError})`);
+  if (T?.errors) problems.push(`throughput phase: ${T.errors} failed requests (first: ${T.firstError})`);
+  for (const r of S?.relayed.runs ?? []) if (r.status !== 200 || r.error) problems.push(`stream run: status ${r.status} ${r.error ?? ""}`);
+  if (M?.failed) problems.push(`memory phase: ${M.failed} sessions failed to open (first: ${M.firstError})`);
+  if (L && L.rounds < CFG.samples) problems.push(`latency phase: ${L.rounds} of ${CFG.samples} samples fit in the ${CFG.latencyBudgetMs / 1000} s budget (BENCH_LATENCY_BUDGET_MS)`);
+  if (problems.length) {
+    lines.push("");
+    lines.push("notes:");
+    for (const p of problems) lines.push(`  - ${p}`);
+  }
+  lines.push("");
+  lines.push(`bench took ${fmt(res.seconds, 1)} s; targets are goals, a MISS does not fail the run.`);
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------
+
+async function main() {
+  const started = performance.now();
+  const res = { machine: machine(), config: CFG };
+  log("routing decision time (in process)");
+  res.routing = benchRouting();
+  log("signature cost (in process)");
+  res.crypto = benchCrypto();
+
+  log("starting simulator, hub and providers (separate processes)");
+  const net = await startRelayNet();
+  if (net.stats.instances !== CFG.providerProcs * CFG.providersPerProc) throw new Error(`expected ${CFG.providerProcs * CFG.providersPerProc} instances online, the hub has ${net.stats.instances}`);
+  log(`added latency: up to ${CFG.samples} interleaved rounds after ${CFG.warmup} warm-up rounds (budget ${CFG.latencyBudgetMs / 1000} s)`);
+  res.latency = await benchLatency(net);
+  log(`requests/s: ${CFG.concurrency} in flight for ${CFG.rpsMs / 1000} s`);
+  res.throughput = await benchThroughput(net);
+  log(`chunks/s: streams of ${CFG.streamTokens} tokens`);
+  res.stream = await benchStream(net);
+  await net.loadgen.stop();
+  for (const p of net.provs) await p.stop();
+  await net.hub.stop();
+  await net.sim.stop();
+
+  log(`memory: ${CFG.connections} idle provider sessions on a fresh hub process`);
+  res.memory = await benchMemory();
+  res.seconds = (performance.now() - started) / 1000;
+
+  console.log(report(res));
+  if (JSON_OUT) console.log(JSON.stringify(res, null, 2));
+}
+
+const watchdog = setTimeout(() => {
+  log(`the bench exceeded its ${CFG.limitMs / 1000} s limit (BENCH_LIMIT_MS); stopping`);
+  killAllNow();
+  process.exit(2);
+}, CFG.limitMs);
+watchdog.unref();
+process.on("exit", killAllNow);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    killAllNow();
+    process.exit(130);
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${error?.stack ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+  clearTimeout(watchdog);
+}
