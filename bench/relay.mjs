@@ -41,7 +41,7 @@ const env = (name, fallback) => {
 const CFG = {
   samples: env("BENCH_SAMPLES", 500),
   warmup: env("BENCH_WARMUP", 50),
-  latencyBudgetMs: env("BENCH_LATENCY_BUDGET_MS", 20_000),
+  latencyBudgetMs: env("BENCH_LATENCY_BUDGET_MS", 15_000),
   concurrency: env("BENCH_CONCURRENCY", 64),
   rpsMs: env("BENCH_RPS_MS", 5_000),
   rpsWarmupMs: env("BENCH_RPS_WARMUP_MS", 1_000),
@@ -55,6 +55,14 @@ const CFG = {
   limitMs: env("BENCH_LIMIT_MS", 240_000),
 };
 const JSON_OUT = process.argv.includes("--json");
+const PHASES = ["routing", "latency", "throughput", "stream", "memory"];
+const onlyArg = process.argv.find((a) => a.startsWith("--only="));
+const ONLY = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : PHASES);
+for (const p of ONLY) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
+// BENCH_CPU_PROF=dir writes a V8 CPU profile of each hub and provider process into dir
+// (open the .cpuprofile files in Chrome DevTools or VS Code).
+const PROF_ARGV = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+const HUB_ARGV = ["--expose-gc", ...PROF_ARGV];
 const KEY = "srp_bench_consumer_key_000001";
 const MODEL = "sim-llama-3-8b";
 const TARGETS = { addedP50Ms: 1, rps: 2000, bytesPerConn: 50 * 1024 };
@@ -92,14 +100,12 @@ function timeit(fn, ms = CFG.routingMs, minIters = 20) {
   return { meanUs: ((t - t0) * 1000) / iters, iters };
 }
 
-/** CPU time of a process in ms from /proc (Linux), or NaN. */
-let clockTicks;
+/** CPU time of a process in ms from /proc (Linux; USER_HZ is 100 there), or NaN elsewhere. */
 function procCpuMs(pid) {
   try {
-    clockTicks ??= 100; // USER_HZ is 100 on every mainstream Linux
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks; // utime + stime
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms ticks
   } catch {
     return NaN;
   }
@@ -236,11 +242,11 @@ function benchCrypto() {
 async function startRelayNet() {
   const sim = new Helper("simulator", "./sim.mjs");
   const { baseUrl: simBaseUrl } = await sim.call("start", { defaultMaxTokens: 16 });
-  const hub = new Helper("hub", "./hub.mjs", ["--expose-gc"]);
+  const hub = new Helper("hub", "./hub.mjs", HUB_ARGV);
   const { url: hubUrl } = await hub.call("start", { key: KEY });
   const wsUrl = `${hubUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`;
   const provs = [];
-  for (let i = 0; i < CFG.providerProcs; i++) provs.push(new Helper(`providers #${i + 1}`, "./providers.mjs"));
+  for (let i = 0; i < CFG.providerProcs; i++) provs.push(new Helper(`providers #${i + 1}`, "./providers.mjs", PROF_ARGV));
   await Promise.all(provs.map((p) => p.call("start", { hub: wsUrl, key: KEY, simBaseUrl, model: MODEL, count: CFG.providersPerProc, maxConcurrency: CFG.concurrency })));
   const stats = await hub.call("stats");
   const loadgen = new Helper("load generator", "./loadgen.mjs");
@@ -293,6 +299,7 @@ async function benchThroughput(net) {
   const wallMs = h1.wall - h0.wall;
   const cpuShare = {};
   for (const k of Object.keys(startCpu)) cpuShare[k] = (endCpu[k] - startCpu[k]) / wallMs;
+  cpuShare.hub = hubCpuMs / wallMs; // the hub's own account (process.cpuUsage) is finer than /proc ticks
   return {
     rps: (r.ok * 1000) / r.elapsedMs,
     ok: r.ok,
@@ -323,7 +330,7 @@ async function benchStream(net) {
 }
 
 async function benchMemory() {
-  const hub = new Helper("hub (memory)", "./hub.mjs", ["--expose-gc"]);
+  const hub = new Helper("hub (memory)", "./hub.mjs", HUB_ARGV);
   const { url } = await hub.call("start", { key: KEY });
   const wsUrl = `${url.replace(/^http/, "ws")}${PROVIDER_PATH}`;
   const idle = new Helper("idle nodes", "./idle-nodes.mjs");
@@ -373,10 +380,12 @@ function machine() {
   };
 }
 
+/** Rows of [#, figure, measured, target, mark]; a row of [#, text] is a detail line that spans the table. */
 function table(rows) {
   const head = ["#", "Figure", "Measured", "Target", ""];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i] ?? "").length)));
-  const line = (r) => r.map((c, i) => String(c ?? "").padEnd(widths[i])).join("  ").trimEnd();
+  const full = rows.filter((r) => r.length > 2);
+  const widths = head.map((h, i) => Math.max(h.length, ...full.map((r) => String(r[i] ?? "").length)));
+  const line = (r) => (r.length > 2 ? r.map((c, i) => String(c ?? "").padEnd(widths[i])).join("  ") : `${String(r[0]).padEnd(widths[0])}  ${r[1]}`).trimEnd();
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -455,27 +464,40 @@ function report(res) {
 async function main() {
   const started = performance.now();
   const res = { machine: machine(), config: CFG };
-  log("routing decision time (in process)");
-  res.routing = benchRouting();
-  log("signature cost (in process)");
-  res.crypto = benchCrypto();
-
-  log("starting simulator, hub and providers (separate processes)");
-  const net = await startRelayNet();
-  if (net.stats.instances !== CFG.providerProcs * CFG.providersPerProc) throw new Error(`expected ${CFG.providerProcs * CFG.providersPerProc} instances online, the hub has ${net.stats.instances}`);
-  log(`added latency: up to ${CFG.samples} interleaved rounds after ${CFG.warmup} warm-up rounds (budget ${CFG.latencyBudgetMs / 1000} s)`);
-  res.latency = await benchLatency(net);
-  log(`requests/s: ${CFG.concurrency} in flight for ${CFG.rpsMs / 1000} s`);
-  res.throughput = await benchThroughput(net);
-  log(`chunks/s: streams of ${CFG.streamTokens} tokens`);
-  res.stream = await benchStream(net);
-  await net.loadgen.stop();
-  for (const p of net.provs) await p.stop();
-  await net.hub.stop();
-  await net.sim.stop();
-
-  log(`memory: ${CFG.connections} idle provider sessions on a fresh hub process`);
-  res.memory = await benchMemory();
+  if (ONLY.has("routing")) {
+    log("routing decision time (in process)");
+    res.routing = benchRouting();
+  }
+  if (ONLY.has("latency") || ONLY.has("throughput")) {
+    log("signature cost (in process)");
+    res.crypto = benchCrypto();
+  }
+  if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("stream")) {
+    log("starting simulator, hub and providers (separate processes)");
+    const net = await startRelayNet();
+    const expected = CFG.providerProcs * CFG.providersPerProc;
+    if (net.stats.instances !== expected) throw new Error(`expected ${expected} instances online, the hub has ${net.stats.instances}`);
+    if (ONLY.has("latency")) {
+      log(`added latency: up to ${CFG.samples} interleaved rounds after ${CFG.warmup} warm-up rounds (budget ${CFG.latencyBudgetMs / 1000} s)`);
+      res.latency = await benchLatency(net);
+    }
+    if (ONLY.has("throughput")) {
+      log(`requests/s: ${CFG.concurrency} in flight for ${CFG.rpsMs / 1000} s after ${CFG.rpsWarmupMs / 1000} s of warm-up`);
+      res.throughput = await benchThroughput(net);
+    }
+    if (ONLY.has("stream")) {
+      log(`chunks/s: ${CFG.streamRuns} streams of ${CFG.streamTokens} tokens`);
+      res.stream = await benchStream(net);
+    }
+    await net.loadgen.stop();
+    for (const p of net.provs) await p.stop();
+    await net.hub.stop();
+    await net.sim.stop();
+  }
+  if (ONLY.has("memory")) {
+    log(`memory: ${CFG.connections} idle provider sessions on a fresh hub process`);
+    res.memory = await benchMemory();
+  }
   res.seconds = (performance.now() - started) / 1000;
 
   console.log(report(res));

@@ -3,7 +3,7 @@
  * signatures; lowercase hex SHA-256 for hashes; UTF-8 for text. Runtime-neutral (no
  * `Buffer`), so the core runs in Node, browsers and edge runtimes alike.
  */
-import { sha256 as nobleSha256 } from "@noble/hashes/sha2";
+import { cryptoBackend } from "./crypto-backend.js";
 import nacl from "tweetnacl";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -81,7 +81,7 @@ export function toHex(bytes: Uint8Array): string {
 
 /** SHA-256 of bytes, or of the UTF-8 encoding of a string, as 64 lowercase hex digits. */
 export function sha256Hex(data: Uint8Array | string): string {
-  return toHex(nobleSha256(typeof data === "string" ? utf8(data) : data));
+  return toHex(cryptoBackend().sha256(typeof data === "string" ? utf8(data) : data));
 }
 
 /** `n` cryptographically random bytes. */

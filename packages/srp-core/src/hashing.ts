@@ -5,16 +5,17 @@
  */
 import { sha256 } from "@noble/hashes/sha2";
 import { canonicalize } from "./canonical.js";
+import { cryptoBackend } from "./crypto-backend.js";
 import { toHex, utf8 } from "./encoding.js";
 
 /** SHA-256 (lowercase hex) of the canonical JSON of a job's `request` (SRP-ATT-004). */
 export function requestHash(request: unknown): string {
-  return toHex(sha256(utf8(canonicalize(request))));
+  return toHex(cryptoBackend().sha256(utf8(canonicalize(request))));
 }
 
 /** SHA-256 (lowercase hex) of the canonical JSON of a non-streamed job's `done.response` (SRP-ATT-005). */
 export function responseHash(response: unknown): string {
-  return toHex(sha256(utf8(canonicalize(response))));
+  return toHex(cryptoBackend().sha256(utf8(canonicalize(response))));
 }
 
 /**

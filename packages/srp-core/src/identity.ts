@@ -2,8 +2,8 @@
  * Ed25519 identities. A hub and every provider node are identified by their public key,
  * written as 43 characters of base64url; the 32-byte seed is the only secret to store.
  */
-import nacl from "tweetnacl";
-import { fromBase64Url, toBase64Url } from "./encoding.js";
+import { cryptoBackend } from "./crypto-backend.js";
+import { fromBase64Url, randomBytes, toBase64Url } from "./encoding.js";
 
 /** An Ed25519 keypair with its SRP id (the base64url public key). */
 export interface Identity {
@@ -15,13 +15,17 @@ export interface Identity {
   readonly secretKey: Uint8Array;
 }
 
-function fromKeyPair(pair: nacl.SignKeyPair): Identity {
-  return Object.freeze({ id: toBase64Url(pair.publicKey), publicKey: pair.publicKey, secretKey: pair.secretKey });
+function fromSeed(seed: Uint8Array): Identity {
+  const publicKey = cryptoBackend().publicKeyFromSeed(seed);
+  const secretKey = new Uint8Array(64);
+  secretKey.set(seed, 0);
+  secretKey.set(publicKey, 32);
+  return Object.freeze({ id: toBase64Url(publicKey), publicKey, secretKey });
 }
 
 /** Creates a fresh random identity. */
 export function generateIdentity(): Identity {
-  return fromKeyPair(nacl.sign.keyPair());
+  return fromSeed(randomBytes(32));
 }
 
 /**
@@ -30,7 +34,7 @@ export function generateIdentity(): Identity {
  */
 export function identityFromSeed(seed: Uint8Array): Identity {
   if (seed.length !== 32) throw new TypeError("an Ed25519 seed is 32 bytes");
-  return fromKeyPair(nacl.sign.keyPair.fromSeed(seed));
+  return fromSeed(seed);
 }
 
 /** Serializes an identity's secret seed as base64url, for a key file. Keep it secret. */

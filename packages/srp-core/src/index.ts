@@ -15,6 +15,9 @@ export { requestHash, responseHash, StreamHasher } from "./hashing.js";
 export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 
+// Crypto backend (portable by default; native in Node via @srp/core/node)
+export { cryptoBackend, setCryptoBackend, PORTABLE_CRYPTO, type CryptoBackend } from "./crypto-backend.js";
+
 // Identity and signatures
 export { generateIdentity, identityFromSeed, exportIdentity, importIdentity, publicKeyFromId, type Identity } from "./identity.js";
 export { SIGNATURE_DOMAINS, signingBytes, signDetached, verifyDetached, omitFields, type SignatureDomain } from "./signing.js";

@@ -4,7 +4,9 @@
  *
  * @module @srp/core/node
  */
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { setCryptoBackend, type CryptoBackend } from "./crypto-backend.js";
 import { dirname } from "node:path";
 import { exportIdentity, generateIdentity, importIdentity, type Identity } from "./identity.js";
 
@@ -50,4 +52,63 @@ export function runCli(name: string, usage: string, commands: Record<string, (ar
     process.stderr.write(`${name}: ${process.env.SRP_DEBUG ? (e.stack ?? line) : line}\n`);
     process.exit(1);
   });
+}
+
+// DER prefixes of Ed25519 keys (RFC 8410): PKCS#8 for the 32-byte seed, SPKI for the public key.
+const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+const privateKeys = new WeakMap<Uint8Array, KeyObject>();
+const publicKeys = new Map<string, KeyObject>();
+const MAX_CACHED_PUBLIC_KEYS = 50_000;
+
+function privateKeyOf(secretKey: Uint8Array): KeyObject {
+  let key = privateKeys.get(secretKey);
+  if (!key) {
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey.subarray(0, 32)]), format: "der", type: "pkcs8" });
+    privateKeys.set(secretKey, key);
+  }
+  return key;
+}
+
+function publicKeyOf(publicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKey).toString("base64");
+  let key = publicKeys.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" });
+    if (publicKeys.size >= MAX_CACHED_PUBLIC_KEYS) publicKeys.delete(publicKeys.keys().next().value as string);
+    publicKeys.set(id, key);
+  }
+  return key;
+}
+
+/** Ed25519 and SHA-256 on Node's native `node:crypto` (OpenSSL), with per-key caches. */
+export const NODE_CRYPTO: CryptoBackend = Object.freeze({
+  name: "node:crypto",
+  sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+    return new Uint8Array(nodeSign(null, message, privateKeyOf(secretKey)));
+  },
+  verify(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    try {
+      return nodeVerify(null, message, publicKeyOf(publicKey), signature);
+    } catch {
+      return false;
+    }
+  },
+  publicKeyFromSeed(seed: Uint8Array): Uint8Array {
+    const spki = createPublicKey(createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
+    return new Uint8Array(spki.subarray(spki.length - 32));
+  },
+  sha256(data: Uint8Array): Uint8Array {
+    return new Uint8Array(createHash("sha256").update(data).digest());
+  },
+});
+
+/**
+ * Makes `@srp/core` sign, verify and hash with Node's native crypto for the rest of the
+ * process (the portable default is pure JavaScript). The bytes produced are identical.
+ * The hub and provider packages call this when they load.
+ */
+export function useNodeCrypto(): void {
+  setCryptoBackend(NODE_CRYPTO);
 }

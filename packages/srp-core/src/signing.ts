@@ -5,7 +5,7 @@
  * `UTF-8(domain + "\n" + canonicalize(body))`, where `body` is the message without its
  * signature field(s).
  */
-import nacl from "tweetnacl";
+import { cryptoBackend } from "./crypto-backend.js";
 import { canonicalize } from "./canonical.js";
 import { fromBase64Url, toBase64Url, utf8 } from "./encoding.js";
 import { publicKeyFromId, type Identity } from "./identity.js";
@@ -29,7 +29,7 @@ export function signingBytes(domain: SignatureDomain, body: unknown): Uint8Array
 
 /** Signs `body` for `domain`; returns the 64-byte signature as base64url (86 characters). */
 export function signDetached(domain: SignatureDomain, body: unknown, identity: Identity): string {
-  return toBase64Url(nacl.sign.detached(signingBytes(domain, body), identity.secretKey));
+  return toBase64Url(cryptoBackend().sign(signingBytes(domain, body), identity.secretKey));
 }
 
 /**
@@ -47,7 +47,7 @@ export function verifyDetached(domain: SignatureDomain, body: unknown, signature
   } catch {
     return false;
   }
-  return nacl.sign.detached.verify(bytes, sig, key);
+  return cryptoBackend().verify(bytes, sig, key);
 }
 
 /** Returns a copy of `message` without the named fields. */

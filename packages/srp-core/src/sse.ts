@@ -128,6 +128,8 @@ async function* iterate(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Ar
 export function formatSse(data: unknown, event?: string): string {
   const text = typeof data === "string" ? data : JSON.stringify(data);
   const head = event === undefined ? "" : `event: ${event}\n`;
+  // JSON.stringify never emits raw line breaks: the common case is one data line.
+  if (text.indexOf("\n") === -1 && text.indexOf("\r") === -1) return `${head}data: ${text}\n\n`;
   return `${head}${text
     .split(/\r\n|\r|\n/)
     .map((l) => `data: ${l}`)

@@ -18,6 +18,7 @@ import {
   type Discovery,
   type Identity,
 } from "@srp/core";
+import { useNodeCrypto } from "@srp/core/node";
 import { verifyMessage } from "viem";
 import { WebSocketServer } from "ws";
 import type { AccountStore } from "./accounts.js";
@@ -32,6 +33,9 @@ import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./a
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
 import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
+
+// Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
+useNodeCrypto();
 
 /** Path of the provider WebSocket endpoint. */
 export const PROVIDER_PATH = "/srp/v1/provider";

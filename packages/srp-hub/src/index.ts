@@ -21,7 +21,7 @@ export {
 } from "./accounts.js";
 export { SqliteStore } from "./storage/sqlite.js";
 export { ADMIN_PREFIX } from "./api/admin.js";
-export { toNodeHandler, toWebRequest, writeWebResponse, type FetchHandler } from "./node-adapter.js";
+export { toNodeHandler, toWebRequest, writeWebResponse, DEFAULT_MAX_BODY_BYTES, type FetchHandler, type NodeHandlerOptions } from "./node-adapter.js";
 export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
 export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./routing/router.js";

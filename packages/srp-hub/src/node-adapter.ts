@@ -9,28 +9,58 @@ import { Readable } from "node:stream";
 /** A Web-standard request handler. */
 export type FetchHandler = (request: Request) => Promise<Response>;
 
-/** Converts a Node request into a Web `Request`. */
-export function toWebRequest(req: IncomingMessage, abort?: AbortSignal): Request {
-  const host = req.headers.host ?? "localhost";
-  const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const url = new URL(req.url ?? "/", `${tls ? "https" : "http"}://${host}`);
+/** Largest request body the adapter buffers by default (the largest SRP frame). */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+function headersOf(req: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.set(name, value);
   }
+  return headers;
+}
+
+function urlOf(req: IncomingMessage): string {
+  const host = req.headers.host ?? "localhost";
+  const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${tls ? "https" : "http"}://${host}${req.url ?? "/"}`;
+}
+
+/** Converts a Node request into a Web `Request` whose body streams from the Node request. */
+export function toWebRequest(req: IncomingMessage, abort?: AbortSignal): Request {
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  const init: RequestInit & { duplex?: "half" } = { method: req.method ?? "GET", headers };
+  const init: RequestInit & { duplex?: "half" } = { method: req.method ?? "GET", headers: headersOf(req) };
   if (hasBody) {
     init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
     init.duplex = "half";
   }
   if (abort) init.signal = abort;
-  return new Request(url, init);
+  return new Request(urlOf(req), init);
 }
 
-/** Writes a Web `Response` to a Node response, streaming the body. */
+/** Reads a Node request body into memory, up to `max` bytes (`undefined` beyond). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners("data");
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      parts.push(chunk);
+    });
+    req.once("end", () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
+    req.once("error", reject);
+  });
+}
+
+/** Writes a Web `Response` to a Node response: whole bodies in one write, event streams as they come. */
 export async function writeWebResponse(response: Response, res: ServerResponse): Promise<void> {
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.appendHeader(name, value));
@@ -38,6 +68,14 @@ export async function writeWebResponse(response: Response, res: ServerResponse):
     res.end();
     return;
   }
+  const type = response.headers.get("content-type") ?? "";
+  if (!type.startsWith("text/event-stream")) {
+    const body = Buffer.from(await response.arrayBuffer());
+    if (!res.hasHeader("content-length")) res.setHeader("content-length", body.length);
+    res.end(body);
+    return;
+  }
+  res.flushHeaders();
   const reader = response.body.getReader();
   res.on("close", () => void reader.cancel().catch(() => {}));
   try {
@@ -62,31 +100,52 @@ export async function writeWebResponse(response: Response, res: ServerResponse):
   }
 }
 
+/** Options of {@link toNodeHandler}. */
+export interface NodeHandlerOptions {
+  /** Largest request body buffered before the handler runs; larger ones get 413. Default 16 MiB. */
+  maxBodyBytes?: number;
+}
+
 /**
- * Wraps a fetch handler as a `node:http` request listener. The Web request's signal
- * aborts when the client disconnects.
+ * Wraps a fetch handler as a `node:http` request listener. Request bodies are read into
+ * memory first (bounded by `maxBodyBytes`); the Web request's signal aborts when the
+ * client disconnects.
  */
-export function toNodeHandler(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
+export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const fail = (res: ServerResponse, error: unknown) => {
+    if (!res.headersSent) {
+      res.statusCode = 500;
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ error: { message: "internal error", type: "api_error", param: null, code: "internal" } }));
+    } else {
+      res.destroy(error instanceof Error ? error : undefined);
+    }
+  };
   return (req, res) => {
     const controller = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) controller.abort();
     });
-    handler(toWebRequest(req, controller.signal))
-      .then((response) => {
-        // A response sent before the request body was read (e.g. 413) ends the connection,
-        // so the unread rest of the body cannot stall it.
-        if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
-        return writeWebResponse(response, res);
-      })
-      .catch((error: unknown) => {
-        if (!res.headersSent) {
-          res.statusCode = 500;
-          res.setHeader("content-type", "application/json");
-          res.end(JSON.stringify({ error: { code: "internal", message: "internal error" } }));
-        } else {
-          res.destroy(error instanceof Error ? error : undefined);
+    const run = (body: Buffer | undefined) => {
+      const init: RequestInit = { method: req.method ?? "GET", headers: headersOf(req), signal: controller.signal };
+      if (body !== undefined) init.body = body;
+      handler(new Request(urlOf(req), init))
+        .then((response) => writeWebResponse(response, res))
+        .catch((error: unknown) => fail(res, error));
+    };
+    if (req.method === "GET" || req.method === "HEAD") return run(undefined);
+    readBody(req, max).then(
+      (body) => {
+        if (body === undefined) {
+          // The unread rest of the body must not stall the connection: answer and close it.
+          res.writeHead(413, { "content-type": "application/json", connection: "close" });
+          res.end(JSON.stringify({ error: { message: `the body may be at most ${max} bytes`, type: "invalid_request_error", param: null, code: "api.body_too_large" } }));
+          return;
         }
-      });
+        run(body);
+      },
+      (error: unknown) => fail(res, error),
+    );
   };
 }

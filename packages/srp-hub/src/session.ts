@@ -149,6 +149,7 @@ export class ProviderSession {
 
   #closeSocket(code: number, reason: string): void {
     this.state = "closed";
+    this.#ctx.onInstancesChanged(this); // out of the routing table at once, not at the close handshake
     this.#loseJobs(`session closed (${code} ${reason})`);
     clearTimeout(this.#timer);
     this.#ws.close(code, reason);

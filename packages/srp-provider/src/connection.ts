@@ -26,7 +26,11 @@ import {
   type SrpMessage,
   type Welcome,
 } from "@srp/core";
+import { useNodeCrypto } from "@srp/core/node";
 import WebSocket from "ws";
+
+// Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
+useNodeCrypto();
 
 /** Reconnection policy. */
 export interface ReconnectPolicy {
@@ -114,6 +118,13 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
   send(message: SrpMessage): boolean {
     if (this.state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
     this.#ws.send(encode(message));
+    return true;
+  }
+
+  /** Sends a frame already produced by `encode`. Returns false when not open. */
+  sendEncoded(frame: string): boolean {
+    if (this.state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(frame);
     return true;
   }
 

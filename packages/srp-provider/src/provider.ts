@@ -13,7 +13,6 @@ import {
   responseHash,
   StreamHasher,
   usageFromOpenAI,
-  utf8,
   verifyDetached,
   omitFields,
   ERROR_TABLE,
@@ -349,8 +348,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
           const u = usageFromOpenAI(data.usage);
           if (u) usage = u;
           const frame = encode({ type: "chunk", jobId: job.jobId, seq: run.chunks, data });
-          if (utf8(frame).length > maxFrame) throw new BackendError("job.upstream_error", "a stream chunk exceeds the frame limit");
-          if (!this.#send({ type: "chunk", jobId: job.jobId, seq: run.chunks, data })) throw new Error("session lost");
+          if (Buffer.byteLength(frame) > maxFrame) throw new BackendError("job.upstream_error", "a stream chunk exceeds the frame limit");
+          if (!this.connection.sendEncoded(frame)) throw new Error("session lost");
           hasher.add(data);
           run.chunks++;
           await this.#drain();
@@ -406,7 +405,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
       this.#opts.identity,
     );
     const done: SrpMessage = { type: "done", jobId: job.jobId, chunks: run.chunks, usage, receipt, ...(response === undefined ? {} : { response }) };
-    if (utf8(encode(done)).length > maxFrame) {
+    const doneFrame = encode(done);
+    if (Buffer.byteLength(doneFrame) > maxFrame) {
       this.#jobError(job, "internal", "the response exceeds the frame limit", run.chunks);
       return this.#end(run, { ok: false, code: "internal", chunks: run.chunks });
     }
@@ -414,7 +414,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#receipts.savePosition(hubId, { lastSeq: receipt.seq, totals: receipt.totals });
     this.#awaitingCountersign.set(job.jobId, receipt);
     if (this.#awaitingCountersign.size > 10_000) this.#awaitingCountersign.delete(this.#awaitingCountersign.keys().next().value as string);
-    this.#send(done);
+    this.connection.sendEncoded(doneFrame);
     this.#end(run, { ok: true, chunks: run.chunks, usage, cost: receipt.cost });
   }
 

@@ -104,7 +104,7 @@ export class Router {
       contextLength: live.instance.contextLength,
       price: live.instance.price,
       active: live.session.active.get(live.instance.instanceId) ?? 0,
-      capacity: Math.max(1, Math.min(live.instance.maxConcurrency, reported ?? live.instance.maxConcurrency)),
+      capacity: Math.max(0, Math.min(live.instance.maxConcurrency, reported ?? live.instance.maxConcurrency)),
       breaker: h.breaker,
       health: healthScore(h.window, now, this.#cfg),
       throughput: h.throughput,

@@ -3,6 +3,7 @@
  * SRP simulator, or OpenAI itself with a forwarded key (the key stays on the node).
  */
 import { parseSse, type BackendKind } from "@srp/core";
+import { Agent, request as undiciRequest } from "undici";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 
 /** Options of {@link openAICompatibleBackend}. */
@@ -15,11 +16,34 @@ export interface OpenAICompatibleOptions {
   kind?: BackendKind;
   /** Extra headers on every request. */
   headers?: Record<string, string>;
-  /** `fetch` implementation; default the global one. */
+  /** `fetch` implementation; by default requests go through undici's pooled keep-alive client (faster than `fetch`). */
   fetch?: typeof fetch;
 }
 
-async function errorText(res: Response): Promise<string> {
+/** One HTTP answer, whichever client made it. */
+interface Reply {
+  status: number;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  body: AsyncIterable<Uint8Array> | null;
+}
+
+/** The shared connection pool of undici requests (keep-alive, per origin). */
+const POOL = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256 });
+
+async function viaUndici(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Reply> {
+  const r = await undiciRequest(url, { method: init.method as "GET" | "POST", headers: init.headers, body: init.body ?? null, dispatcher: POOL, ...(init.signal ? { signal: init.signal } : {}) });
+  return { status: r.statusCode, text: () => r.body.text(), json: () => r.body.json(), body: r.body };
+}
+
+function viaFetch(doFetch: typeof fetch) {
+  return async (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Reply> => {
+    const r = await doFetch(url, { method: init.method, headers: init.headers, ...(init.body === undefined ? {} : { body: init.body }), ...(init.signal ? { signal: init.signal } : {}) });
+    return { status: r.status, text: () => r.text(), json: () => r.json(), body: r.body as AsyncIterable<Uint8Array> | null };
+  };
+}
+
+async function errorText(res: Reply): Promise<string> {
   const text = await res.text().catch(() => "");
   try {
     const body = JSON.parse(text) as { error?: { message?: unknown } | string };
@@ -28,7 +52,7 @@ async function errorText(res: Response): Promise<string> {
   } catch {
     /* not JSON */
   }
-  return text.slice(0, 1000) || res.statusText;
+  return text.slice(0, 1000) || `HTTP ${res.status}`;
 }
 
 /** Turns a thrown fetch/network error into a BackendError (aborts pass through). */
@@ -47,7 +71,7 @@ export function networkError(error: unknown, signal: AbortSignal): never {
  */
 export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backend {
   const base = options.baseUrl.replace(/\/+$/, "");
-  const doFetch = options.fetch ?? fetch;
+  const send = options.fetch ? viaFetch(options.fetch) : viaUndici;
   const headers: Record<string, string> = { ...options.headers };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
   const kind = options.kind ?? "openai-compatible";
@@ -56,8 +80,8 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
     kind,
     label: `${kind} at ${base}`,
     async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
-      const res = await doFetch(`${base}/models`, { headers, ...(signal ? { signal } : {}) });
-      if (!res.ok) throw new BackendError("job.upstream_error", `GET /models: ${res.status} ${await errorText(res)}`, res.status);
+      const res = await send(`${base}/models`, { method: "GET", headers, ...(signal ? { signal } : {}) });
+      if (res.status < 200 || res.status > 299) throw new BackendError("job.upstream_error", `GET /models: ${res.status} ${await errorText(res)}`, res.status);
       const body = (await res.json()) as { data?: { id?: unknown; context_length?: unknown; max_model_len?: unknown }[] };
       return (body.data ?? [])
         .filter((m) => typeof m.id === "string")
@@ -67,9 +91,9 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
         });
     },
     async chat(request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
-      let res: Response;
+      let res: Reply;
       try {
-        res = await doFetch(`${base}/chat/completions`, {
+        res = await send(`${base}/chat/completions`, {
           method: "POST",
           headers: { ...headers, "content-type": "application/json", accept: request.stream === true ? "text/event-stream" : "application/json" },
           body: JSON.stringify(request),
@@ -78,7 +102,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
       } catch (error) {
         networkError(error, signal);
       }
-      if (!res.ok) {
+      if (res.status < 200 || res.status > 299) {
         const text = await errorText(res);
         throw new BackendError(classifyUpstreamStatus(res.status, text), text, res.status);
       }
@@ -99,7 +123,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   };
 }
 
-async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Record<string, unknown>> {
   let finished = false;
   try {
     for await (const event of parseSse(body)) {
