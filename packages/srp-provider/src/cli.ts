@@ -125,7 +125,7 @@ async function setup(argv: string[]): Promise<void> {
   writeNodeConfig(dir, config);
   say(`hub          ${values.hub} (id ${doc.hubId})`);
   say(`account      ${welcome.accountId} (bound with a signed handshake)`);
-  say(`latency      discovery ${discoveryMs.toFixed(1)} ms, handshake ${handshakeMs.toFixed(1)} ms`);
+  say(`latency      discovery ${Math.round(discoveryMs * 10) / 10} ms, handshake ${Math.round(handshakeMs * 10) / 10} ms`);
   say(`config       ${paths.config} (${instances.length} instance${instances.length === 1 ? "" : "s"})`);
   say(`next         srp-provider start${values.dir === DEFAULT_DIR ? "" : ` --dir ${values.dir}`}`);
 }
