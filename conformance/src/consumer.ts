@@ -17,12 +17,12 @@ export interface ConsumerCall {
 }
 
 /** Posts `body` to `${baseUrl}/chat/completions` with `Authorization: Bearer <key>`. */
-export function postChat(tracker: Tracker, baseUrl: string, key: string, body: Record<string, unknown>): ConsumerCall {
+export function postChat(tracker: Tracker, baseUrl: string, key: string, body: Record<string, unknown>, headers: Record<string, string> = {}): ConsumerCall {
   const controller = new AbortController();
   const url = `${baseUrl.replace(/\/+$/, "")}/chat/completions`;
   const response = fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, accept: body.stream === true ? "text/event-stream" : "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, accept: body.stream === true ? "text/event-stream" : "application/json", ...headers },
     body: JSON.stringify(body),
     signal: controller.signal,
   });

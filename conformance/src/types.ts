@@ -63,3 +63,16 @@ export function fail(details: string): never {
 export function ensure(condition: unknown, details: string): asserts condition {
   if (!condition) throw new CheckFailure(details);
 }
+
+/** Thrown to end a check as skipped (it cannot run against this target). */
+export class SkipCheck extends Error {}
+
+/** Runs a check body, turning a {@link SkipCheck} into a skipped verdict. */
+export async function skippable(fn: () => Promise<CheckVerdict>): Promise<CheckVerdict> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof SkipCheck) return { status: "skipped", details: e.message };
+    throw e;
+  }
+}

@@ -34,6 +34,8 @@ export class WirePeer {
   /** Schema violations in received messages. */
   readonly violations: string[] = [];
   closed: Closed | undefined;
+  /** Called with each received message (after it is recorded), e.g. to answer probes automatically. */
+  onMessage: ((message: Record<string, unknown>) => void) | undefined;
   readonly #ws: WebSocket;
   #cursor = 0;
   readonly #taken = new Set<number>();
@@ -53,6 +55,7 @@ export class WirePeer {
       const problem = validator.checkMessage(message ?? raw);
       if (problem) this.violations.push(problem);
       this.received.push({ message, raw, at: Date.now() });
+      if (message) this.onMessage?.(message);
       this.#wake();
     });
     ws.on("close", (code, reason) => {
@@ -139,6 +142,12 @@ export class WirePeer {
       if (left <= 0) throw new WireTimeout(`${what} did not arrive within ${timeoutMs} ms`);
       await this.#wait(left);
     }
+  }
+
+  /** When a received message (as returned by `next`, `take` or `matching`) arrived, and its index. */
+  arrival(message: Record<string, unknown>): { at: number; index: number } | undefined {
+    const index = this.received.findIndex((r) => r.message === message);
+    return index < 0 ? undefined : { at: this.received[index]!.at, index };
   }
 
   /** Messages received from index `from` on that satisfy `match`. */

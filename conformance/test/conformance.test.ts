@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,13 @@ import { startLaxHub } from "./fixtures/lax-hub.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const KEY = "srp_conformance_test_key";
+/**
+ * SHOULD-level findings against @srp/hub that are known and reported: the hub leaves
+ * `stream_options.include_usage` to the node instead of setting it in streamed jobs
+ * (SRP-JOB-002). A warning does not fail a run; a fix turns it into a pass.
+ */
+const KNOWN_HUB_WARNINGS = new Set(["hub.job.include_usage:warning"]);
+const fixture = (name: string) => join(root, "conformance/test/fixtures", name);
 
 function statuses(report: Report): Record<string, string> {
   return Object.fromEntries(report.results.map((r) => [r.id, r.status]));
@@ -31,13 +38,13 @@ describe("hub mode against @srp/hub", () => {
   it("passes every check", async () => {
     const report = await runHubSuite({ url, accountKey: KEY });
     expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
-    expect(report.results.filter((r) => r.status !== "pass")).toEqual([]);
+    expect(report.results.filter((r) => r.status !== "pass" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`))).toEqual([]);
     expect(report.ok).toBe(true);
-  });
+  }, 60_000);
 
   it("skips the checks that need an account when no key is given, and still runs the rest", async () => {
-    const report = await runHubSuite({ url, only: new Set(["hub.handshake.ok", "hub.auth.unknown_account"]) });
-    expect(statuses(report)).toEqual({ "hub.handshake.ok": "skipped", "hub.auth.unknown_account": "pass" });
+    const report = await runHubSuite({ url, only: new Set(["hub.handshake.ok", "hub.auth.unknown_account", "hub.job.stream_relay"]) });
+    expect(statuses(report)).toEqual({ "hub.handshake.ok": "skipped", "hub.auth.unknown_account": "pass", "hub.job.stream_relay": "skipped" });
   });
 
   it("an expected failure that passes fails the run, so the file cannot go stale", async () => {
@@ -70,14 +77,49 @@ describe("hub mode against a hub that skips signature and timestamp checks", () 
   }, 60_000);
 });
 
+describe("hub mode against a hub that accepts the subscription tier", () => {
+  it("fails hub.offer.ack and nothing else among the offer and job checks", async () => {
+    const accounts = new MemoryAccountStore();
+    accounts.add({ id: "acct_conformance", apiKeys: [KEY] });
+    const hub = createHub({ identity: generateIdentity(), accounts, refusedTiers: [] });
+    const { url } = await hub.listen({ port: 0 });
+    try {
+      const only = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => /^hub\.(offer|job)\./.test(id)));
+      const report = await runHubSuite({ url, accountKey: KEY, only });
+      const failed = report.results.filter((r) => r.status === "fail");
+      expect(failed.map((r) => r.id)).toEqual(["hub.offer.ack"]);
+      expect(failed[0]?.details).toMatch(/subscription-tier instance .* was accepted/);
+      expect(report.results.filter((r) => r.status !== "pass" && r.status !== "fail" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`))).toEqual([]);
+    } finally {
+      await hub.close();
+    }
+  }, 60_000);
+});
+
 describe("provider mode", () => {
-  const dir = mkdtempSync(join(tmpdir(), "srp-conf-"));
-  const provider = `node ${join(root, "packages/srp-provider/dist/cli.js")} connect --account-key srp_any_key_123 --identity ${join(dir, "node.key")}`;
+  // Our provider node (built) serving the model simulator in its process.
+  const provider = `SRP_ACCOUNT_KEY=srp_any_key_123 node ${fixture("sim-provider.mjs")}`;
+  const faulty = (fault: string) => `SRP_ACCOUNT_KEY=srp_any_key_123 node ${fixture("faulty-provider.mjs")} ${fault}`;
+  const JOB_CHECKS = ["provider.offer", "provider.job.stream", "provider.job.nonstream", "provider.job.cancel", "provider.receipt.countersign"];
 
   it("our provider passes every check", async () => {
     const report = await runProviderSuite({ command: provider });
     expect(report.results.map((r) => r.id)).toEqual(PROVIDER_CHECKS.map((c) => c.id));
     expect(report.results.filter((r) => r.status !== "pass")).toEqual([]);
+  }, 120_000);
+
+  it("a provider that sends a streamed job's chunks out of order fails provider.job.stream only", async () => {
+    const report = await runProviderSuite({ command: faulty("swapped_seq"), only: new Set(JOB_CHECKS) });
+    expect(statuses(report)).toEqual({ ...Object.fromEntries(JOB_CHECKS.map((id) => [id, "pass"])), "provider.job.stream": "fail" });
+    const details = report.results.find((r) => r.id === "provider.job.stream")?.details;
+    expect(details).toMatch(/chunk seqs arrived as 0, 2, 1, 3/);
+    expect(details).toMatch(/SRP-JOB-008/);
+  }, 90_000);
+
+  it("a provider whose done.response does not match its receipt's responseHash fails provider.job.nonstream only", async () => {
+    const report = await runProviderSuite({ command: faulty("response_hash"), only: new Set(JOB_CHECKS) });
+    expect(statuses(report)).toEqual({ ...Object.fromEntries(JOB_CHECKS.map((id) => [id, "pass"])), "provider.job.nonstream": "fail" });
+    expect(report.results.find((r) => r.id === "provider.job.nonstream")?.details).toMatch(/responseHash .*done\.response \(SRP-ATT-005\)/);
   }, 90_000);
 
   it("a provider that answers the wrong nonce fails the named checks", async () => {
@@ -104,7 +146,8 @@ describe("the srp-conformance CLI", () => {
       });
       expect(code).toBe(0);
       const report = JSON.parse(readFileSync(join(out, "r.json"), "utf8")) as Report;
-      expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, pass: HUB_CHECKS.length, fail: 0 });
+      expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, fail: 0, skipped: 0 });
+      expect(report.summary.pass + report.summary.warning).toBe(HUB_CHECKS.length);
       const junit = readFileSync(join(out, "r.xml"), "utf8");
       expect(junit).toContain(`tests="${HUB_CHECKS.length}" failures="0"`);
       expect(junit.match(/<testcase /g)?.length).toBe(HUB_CHECKS.length);
@@ -143,7 +186,11 @@ describe("reports", () => {
   it("every check id is unique and every cited requirement is defined in spec/v1", () => {
     const ids = [...HUB_CHECKS, ...PROVIDER_CHECKS].map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);
-    const spec = ["transport", "handshake", "liveness"].map((f) => readFileSync(join(root, "spec/v1", `${f}.md`), "utf8")).join("\n");
+    const specDir = join(root, "spec/v1");
+    const spec = readdirSync(specDir)
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => readFileSync(join(specDir, f), "utf8"))
+      .join("\n");
     const defined = new Set([...spec.matchAll(/\*\*(SRP-[A-Z]+-\d{3})\*\*/g)].map((m) => m[1]));
     const cited = new Set([...HUB_CHECKS, ...PROVIDER_CHECKS].flatMap((c) => c.requirements));
     expect([...cited].filter((r) => !defined.has(r))).toEqual([]);

@@ -5,8 +5,10 @@
 import { createAuth, generateIdentity, type Hello, type Identity } from "@srp/core";
 import type { Tracker } from "../runner.js";
 import type { SchemaValidator } from "../schema.js";
-import { ensure, type CheckVerdict } from "../types.js";
+import { ensure, SkipCheck } from "../types.js";
 import { WirePeer } from "../wire.js";
+
+export { SkipCheck, skippable } from "../types.js";
 
 /** What hub-mode checks get. */
 export interface HubContext {
@@ -24,9 +26,6 @@ export interface DiscoveryLike {
   provider: { url: string; maxFrameBytes: number };
   consumer?: { baseUrl: string; surfaces: string[] };
 }
-
-/** Thrown to end a check as skipped. */
-export class SkipCheck extends Error {}
 
 /** Fetches and validates the hub's discovery document. */
 export async function discovery(ctx: HubContext): Promise<DiscoveryLike> {
@@ -51,16 +50,6 @@ export async function connect(ctx: HubContext): Promise<{ peer: WirePeer; hello:
 export function needKey(ctx: HubContext): string {
   if (!ctx.accountKey) throw new SkipCheck("needs --account-key (an API key of an account on the hub under test)");
   return ctx.accountKey;
-}
-
-/** Runs a check body, turning a {@link SkipCheck} into a skipped verdict. */
-export async function skippable(fn: () => Promise<CheckVerdict>): Promise<CheckVerdict> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof SkipCheck) return { status: "skipped", details: e.message };
-    throw e;
-  }
 }
 
 /** Connects and completes a handshake as `identity`; returns the open peer and its welcome. */

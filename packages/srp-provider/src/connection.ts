@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from "node:events";
 import {
+  AccountBinding,
   createAuth,
   decode,
   fetchDiscovery,
@@ -20,13 +21,13 @@ import {
   SrpError,
   SUPPORTED_VERSIONS,
   verifyHello,
-  type AccountBinding,
   type Identity,
   type InstanceLoad,
   type SrpMessage,
   type Welcome,
 } from "@srp/core";
 import { useNodeCrypto } from "@srp/core/node";
+import { Value } from "@sinclair/typebox/value";
 import WebSocket from "ws";
 
 // Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
@@ -111,6 +112,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
 
   constructor(options: ConnectOptions) {
     super();
+    if (!Value.Check(AccountBinding, options.account)) {
+      throw new TypeError("the account binding is malformed: an API key is 8-256 characters; a wallet binding needs an 0x address and signature");
+    }
     this.#opts = options;
   }
 

@@ -123,6 +123,11 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   const stream = body.stream === true;
   const forwarded: Record<string, unknown> = { ...body };
   delete forwarded.srp;
+  // SRP-JOB-002: ask the backend to measure usage in the stream's last chunk.
+  if (stream) {
+    const so = body.stream_options;
+    forwarded.stream_options = { ...(typeof so === "object" && so !== null && !Array.isArray(so) ? so : {}), include_usage: true };
+  }
   const maxOut = typeof body.max_completion_tokens === "number" ? body.max_completion_tokens : typeof body.max_tokens === "number" ? body.max_tokens : 0;
   const capabilities: Capability[] = chatNeeds(body);
   const deadline = Date.now() + timeoutOf(request, ctx.requestTimeoutMs);

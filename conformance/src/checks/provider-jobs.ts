@@ -1,0 +1,536 @@
+/**
+ * Provider-mode checks of offers, jobs, receipts and probes. The harness is the hub: it
+ * accepts the provider's offer, sends it jobs (OpenAI chat completions), checks every
+ * chunk, done and receipt the node sends back against the spec, and countersigns the
+ * receipts as a hub would.
+ */
+import {
+  addToTotals,
+  canonicalize,
+  formatAmount,
+  generateIdentity,
+  INITIAL_POSITION,
+  omitFields,
+  parseAmount,
+  randomBytes,
+  receiptCost,
+  requestHash,
+  responseHash,
+  signDetached,
+  StreamHasher,
+  toHex,
+  verifyDetached,
+  type Identity,
+  type Instance,
+  type Job,
+  type Receipt,
+  type ReceiptPosition,
+} from "@srp/core";
+import type { FakeHub } from "../fake-hub.js";
+import { ensure, fail, SkipCheck, skippable, type Check, type CheckVerdict } from "../types.js";
+import { WireTimeout, type WirePeer } from "../wire.js";
+import { authProblem, hello, openSession, welcome, WELCOME_LIMITS, type ProviderContext } from "./provider-session.js";
+
+const hex = (bytes: number) => toHex(randomBytes(bytes));
+const sameJson = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const isHeartbeat = (m: Record<string, unknown>) => m.type === "heartbeat";
+const JOB_END = new Set(["done", "job_error"]);
+const ofJob = (jobId: string) => (m: Record<string, unknown>) => m.jobId === jobId && (m.type === "chunk" || JOB_END.has(m.type as string));
+
+/** How long a provider has to send its offer after welcome. */
+const OFFER_WAIT_MS = 10_000;
+
+/** A provider session whose offer the harness accepted. */
+interface Serving {
+  peer: WirePeer;
+  hub: FakeHub;
+  nodeId: string;
+  hubId: string;
+  instances: Instance[];
+  /** The node's receipt position with this (new) hub, as the harness recorded it. */
+  position: ReceiptPosition;
+  /** Waits for the provider's next connection. */
+  accept: (what?: string) => Promise<WirePeer>;
+}
+
+/** Launches the provider, completes the handshake and accepts every offered instance. */
+async function serving(ctx: ProviderContext, heartbeatIntervalMs?: number): Promise<Serving> {
+  const s = await openSession(ctx, heartbeatIntervalMs);
+  const instances = await acceptOffer(s.peer);
+  return { peer: s.peer, hub: s.hub, nodeId: String(s.auth.nodeId), hubId: s.hub.identity.id, instances, position: INITIAL_POSITION, accept: s.accept };
+}
+
+/** Waits for the offer on a session and accepts every instance in it. */
+async function acceptOffer(peer: WirePeer): Promise<Instance[]> {
+  const offer = await peer.take((m) => m.type === "offer", OFFER_WAIT_MS, 0, "an offer").catch((e: Error) => {
+    if (e instanceof WireTimeout) throw new SkipCheck(`the provider offered no instance within ${OFFER_WAIT_MS / 1000} s of welcome (see provider.offer); job checks need a provider that serves a model`);
+    throw e;
+  });
+  const instances = offer.instances as Instance[];
+  peer.send({ type: "offer_ack", results: instances.map((i) => ({ instanceId: i.instanceId, accepted: true })) });
+  return instances;
+}
+
+/** An offered instance that can run a chat job (streamed or not). */
+function pick(s: Serving, stream: boolean): Instance {
+  const i = s.instances.find((x) => x.capabilities.includes("chat") && (!stream || x.capabilities.includes("stream")));
+  if (!i) throw new SkipCheck(`the provider offers no instance with the ${stream ? "chat and stream capabilities" : "chat capability"}`);
+  return i;
+}
+
+const PROMPT = [{ role: "user", content: "Conformance: write one short sentence about spare capacity." }];
+
+/** A chat.completions job for `inst`, as a hub would send it. */
+function chatJob(inst: Pick<Instance, "instanceId" | "model" | "price">, stream: boolean, maxTokens = 12): Job {
+  return {
+    type: "job",
+    jobId: `job_conf_${hex(8)}`,
+    instanceId: inst.instanceId,
+    model: inst.model,
+    api: "chat.completions",
+    stream,
+    request: { model: inst.model, messages: PROMPT, max_tokens: maxTokens, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) },
+    deadline: Date.now() + 60_000,
+    quote: inst.price,
+  };
+}
+
+/** A job's messages as the node sent them. */
+interface Ran {
+  job: Job;
+  chunks: Record<string, unknown>[];
+  end: Record<string, unknown>;
+}
+
+/** Sends `job` and collects its chunks until done or job_error; an `error` from the node fails the check. */
+async function runJob(s: Serving, job: Job, ms = 20_000): Promise<Ran> {
+  const from = s.peer.received.length;
+  s.peer.send(job);
+  const chunks: Record<string, unknown>[] = [];
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = await s.peer.take((x) => ofJob(job.jobId)(x) || x.type === "error", Math.max(1, deadline - Date.now()), from, `done or job_error for ${job.jobId}`);
+    if (m.type === "error") fail(`the node sent error ${String(m.code)} (${String(m.message)}) while running ${job.jobId}`);
+    if (m.type === "chunk") chunks.push(m);
+    else return { job, chunks, end: m };
+  }
+}
+
+function describe(m: Record<string, unknown>): string {
+  return m.type === "job_error" ? `job_error ${String(m.code)} (chunks ${String(m.chunks)}): ${String(m.message)}` : String(m.type);
+}
+
+/** Runs `job` and requires it to end with done. */
+async function runDone(s: Serving, job: Job): Promise<Ran & { receipt: Receipt }> {
+  const ran = await runJob(s, job);
+  if (ran.end.type !== "done") fail(`${job.stream ? "streamed" : "non-streamed"} job ${job.jobId} on ${job.instanceId} ended with ${describe(ran.end)}`);
+  return { ...ran, receipt: ran.end.receipt as Receipt };
+}
+
+/** Everything wrong with a job's chunks, done and receipt, given the node's previous position. */
+function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): string[] {
+  const { job, chunks, end } = ran;
+  const p: string[] = [];
+  if (job.stream) {
+    if (chunks.length === 0) p.push("a streamed job produced no chunk");
+    const seqs = chunks.map((c) => c.seq);
+    if (seqs.some((q, i) => q !== i)) p.push(`chunk seqs arrived as ${seqs.slice(0, 12).join(", ")}${seqs.length > 12 ? ", ..." : ""}; they must be 0, 1, 2, ... (SRP-JOB-008)`);
+    const odd = chunks.find((c) => (c.data as { object?: unknown } | undefined)?.object !== "chat.completion.chunk");
+    if (odd) p.push(`a chunk's data is not a chat.completion.chunk object: ${JSON.stringify(odd.data).slice(0, 120)} (SRP-JOB-007)`);
+  } else {
+    if (chunks.length) p.push(`a non-streamed job got ${chunks.length} chunk(s) (SRP-JOB-009)`);
+    if (typeof end.response !== "object" || end.response === null) p.push("done.response is missing for a non-streamed job (SRP-JOB-009)");
+  }
+  if (end.chunks !== chunks.length) p.push(`done.chunks is ${String(end.chunks)}; ${chunks.length} chunk(s) arrived (SRP-JOB-013)`);
+  const r = end.receipt as Receipt;
+  if (!sameJson(end.usage, r.usage)) p.push(`done.usage ${JSON.stringify(end.usage)} differs from receipt.usage ${JSON.stringify(r.usage)} (SRP-JOB-013)`);
+  if (r.hubSig !== undefined) p.push("the node's receipt carries hubSig (SRP-ATT-001)");
+  if (!verifyDetached("receiptNode", omitFields(r, "nodeSig", "hubSig"), r.nodeSig, r.nodeId)) p.push("receipt.nodeSig does not verify with receipt.nodeId over the receipt without nodeSig and hubSig (SRP-ATT-001)");
+  const fields: Array<[string, unknown, unknown]> = [
+    ["v", r.v, 1],
+    ["jobId", r.jobId, job.jobId],
+    ["hubId", r.hubId, s.hubId],
+    ["nodeId", r.nodeId, s.nodeId],
+    ["instanceId", r.instanceId, job.instanceId],
+    ["model", r.model, job.model],
+  ];
+  for (const [name, got, want] of fields) if (got !== want) p.push(`receipt.${name} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)} (SRP-ATT-003)`);
+  if (!sameJson(r.price, job.quote)) p.push(`receipt.price ${JSON.stringify(r.price)} is not job.quote ${JSON.stringify(job.quote)} (SRP-ATT-003)`);
+  if (!(r.startedAt <= r.finishedAt)) p.push(`receipt.startedAt ${r.startedAt} is after finishedAt ${r.finishedAt} (SRP-ATT-003)`);
+  if (r.requestHash !== requestHash(job.request)) p.push("receipt.requestHash is not the SHA-256 of the canonical JSON of job.request (SRP-ATT-004)");
+  let expected: string | undefined;
+  if (job.stream) {
+    const hasher = new StreamHasher();
+    for (const c of [...chunks].sort((a, b) => (a.seq as number) - (b.seq as number))) hasher.add(c.data);
+    expected = hasher.digest();
+  } else if (typeof end.response === "object" && end.response !== null) {
+    expected = responseHash(end.response);
+  }
+  if (expected !== undefined && r.responseHash !== expected) {
+    p.push(`receipt.responseHash is not the SHA-256 of the canonical JSON of ${job.stream ? "the array of the chunks' data in seq order" : "done.response"} (SRP-ATT-005)`);
+  }
+  try {
+    const cost = formatAmount(receiptCost(r.usage, r.price));
+    if (r.cost !== cost) p.push(`receipt.cost is ${r.cost}; usage at price costs ${cost}${r.usage.measured ? "" : " (unmeasured usage costs 0)"} (SRP-ATT-008)`);
+  } catch (e) {
+    p.push(`receipt.usage cannot be priced: ${(e as Error).message} (SRP-ATT-008)`);
+  }
+  if (r.seq !== previous.lastSeq + 1) p.push(`receipt.seq is ${r.seq}; the node's previous receipt for this hub is ${previous.lastSeq}, so it must be ${previous.lastSeq + 1} (SRP-ATT-006)`);
+  let charge: bigint | undefined;
+  try {
+    charge = parseAmount(r.cost);
+  } catch {
+    /* reported above */
+  }
+  if (charge !== undefined && !sameJson(r.totals, addToTotals(previous.totals, r.usage, charge))) {
+    p.push(`receipt.totals ${JSON.stringify(r.totals)} are not the previous totals ${JSON.stringify(previous.totals)} plus this receipt (SRP-ATT-007)`);
+  }
+  return p;
+}
+
+/** Messages the node sent for a job after it ended (SRP-JOB-012). */
+function afterEnd(peer: WirePeer, ran: Ran): Record<string, unknown>[] {
+  const end = peer.arrival(ran.end);
+  return end ? peer.matching(ofJob(ran.job.jobId), end.index + 1) : [];
+}
+
+/** Sends the receipt back countersigned (by `signer`, default the harness hub), as a hub does. */
+function countersign(s: Serving, receipt: Receipt, signer: Identity = s.hub.identity): void {
+  const body = omitFields(receipt, "hubSig");
+  s.peer.send({ type: "receipt", receipt: { ...body, hubSig: signDetached("receiptHub", body, signer) } });
+  s.position = { lastSeq: receipt.seq, totals: receipt.totals };
+}
+
+/** Expects the node to answer a countersigned receipt with `error` `code` for the job, keeping the session. */
+async function expectReceiptError(s: Serving, jobId: string, from: number, code: string): Promise<void> {
+  const m = await s.peer.take((x) => x.type === "error", 3000, from, `error ${code}`).catch(() => fail(`the node sent no error within 3 s (expected ${code} with jobId ${jobId})`));
+  const problems: string[] = [];
+  if (m.code !== code) problems.push(`error code ${String(m.code)}, expected ${code}`);
+  if (m.jobId !== jobId) problems.push(`error jobId ${String(m.jobId)}, expected ${jobId} (SRP-ERR-003)`);
+  const closed = await s.peer.closedWithin(300);
+  if (closed) problems.push(`the node closed the session (${closed.code}); a receipt error does not end it (SRP-ERR-003)`);
+  if (problems.length) fail(problems.join("; "));
+}
+
+function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: ProviderContext) => Promise<CheckVerdict>): Check<ProviderContext> {
+  return { id, title, requirements, level, run: (ctx) => skippable(() => body(ctx)) };
+}
+
+/** Checks a job for an instance or model the node does not serve on this session. */
+async function refusesJob(ctx: ProviderContext, make: (inst: Instance) => Job, code: string): Promise<CheckVerdict> {
+  const s = await serving(ctx);
+  const job = make(pick(s, false));
+  const t0 = Date.now();
+  const ran = await runJob(s, job, 5000);
+  const p: string[] = [];
+  if (ran.end.type !== "job_error" || ran.end.code !== code) p.push(`the job ended with ${describe(ran.end)}, expected job_error ${code}`);
+  else {
+    if (ran.end.chunks !== 0 || ran.chunks.length) p.push(`job_error.chunks is ${String(ran.end.chunks)} with ${ran.chunks.length} chunk(s) sent; a job the node cannot run gets none (SRP-JOB-005)`);
+    if (ran.end.retryable !== false) p.push(`job_error.retryable is ${String(ran.end.retryable)}; ${code} is not retryable (SRP-ERR-001)`);
+  }
+  if (Date.now() - t0 > 2000) p.push(`the answer took ${Date.now() - t0} ms; a node answers at once (SRP-JOB-005)`);
+  if (p.length) fail(p.join("; "));
+}
+
+/** Provider-mode offer, job, receipt and probe checks, in run order. */
+export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
+  check(
+    "provider.offer",
+    "Offers consistent instances after welcome and waits for offer_ack: heartbeats list only accepted instances, and a job for a refused instance is refused",
+    ["SRP-OFF-002", "SRP-OFF-003", "SRP-LIV-004", "SRP-JOB-005"],
+    "MUST",
+    async (ctx) => {
+      const s = await openSession(ctx, 1000);
+      const offer = await s.peer
+        .take((m) => m.type === "offer", OFFER_WAIT_MS, 0, "an offer")
+        .catch((e: Error) => fail(e instanceof WireTimeout ? `the provider sent no offer within ${OFFER_WAIT_MS / 1000} s of welcome; a node offers its instances after every welcome` : e.message));
+      const instances = offer.instances as Instance[];
+      const p: string[] = [];
+      const ids = instances.map((i) => i.instanceId);
+      if (new Set(ids).size !== ids.length) p.push(`the offer repeats an instance id: ${ids.join(", ")}`);
+      if (instances.length > WELCOME_LIMITS.maxInstances) p.push(`the offer has ${instances.length} instances; welcome allows ${WELCOME_LIMITS.maxInstances} (SRP-OFF-003)`);
+      for (const i of instances) {
+        if (i.maxOutputTokens !== undefined && i.maxOutputTokens > i.contextLength) p.push(`${i.instanceId}: maxOutputTokens ${i.maxOutputTokens} > contextLength ${i.contextLength} (SRP-OFF-002)`);
+      }
+      // Nothing is accepted before offer_ack: a heartbeat now lists no instance.
+      const early = await s.peer.take(isHeartbeat, 1500, 0).catch(() => undefined);
+      if (early && Array.isArray(early.load) && early.load.length > 0) {
+        p.push(`a heartbeat sent before offer_ack lists ${early.load.length} instance(s); load lists accepted instances only, and none is accepted before offer_ack (SRP-LIV-004)`);
+      }
+      const [accepted, ...others] = instances;
+      const ackAt = Date.now();
+      const mark = s.peer.received.length;
+      s.peer.send({
+        type: "offer_ack",
+        results: instances.map((i, k) =>
+          k === 0 ? { instanceId: i.instanceId, accepted: true } : { instanceId: i.instanceId, accepted: false, reason: { code: "offer.model_refused", message: "conformance: refused on purpose" } },
+        ),
+      });
+      let late: Record<string, unknown> | undefined;
+      while (!late) {
+        const hb = await s.peer.take(isHeartbeat, 3000, mark, "a heartbeat after offer_ack");
+        if ((s.peer.arrival(hb)?.at ?? 0) >= ackAt + 100) late = hb;
+      }
+      const load = late.load as Array<{ instanceId: string; active: number; capacity: number }>;
+      const listed = load.map((l) => l.instanceId).sort();
+      if (!sameJson(listed, [accepted!.instanceId])) p.push(`the first heartbeat after offer_ack lists [${listed.join(", ")}]; it must list exactly the accepted instance ${accepted!.instanceId} (SRP-LIV-004)`);
+      for (const l of load) {
+        const inst = instances.find((i) => i.instanceId === l.instanceId);
+        if (inst && l.capacity > inst.maxConcurrency) p.push(`${l.instanceId}: heartbeat capacity ${l.capacity} exceeds maxConcurrency ${inst.maxConcurrency} (SRP-LIV-004)`);
+        if (l.active !== 0) p.push(`${l.instanceId}: heartbeat active is ${l.active} with no job sent (SRP-LIV-004)`);
+      }
+      const refused = others.find((i) => i.instanceId !== accepted!.instanceId);
+      if (refused) {
+        const serving: Serving = { peer: s.peer, hub: s.hub, nodeId: String(s.auth.nodeId), hubId: s.hub.identity.id, instances: [accepted!], position: INITIAL_POSITION, accept: s.accept };
+        const ran = await runJob(serving, chatJob(refused, false, 4), 5000);
+        if (ran.end.type !== "job_error" || ran.end.code !== "job.unknown_instance" || ran.end.chunks !== 0) {
+          p.push(`a job for the refused instance ${refused.instanceId} ended with ${describe(ran.end)}; expected job_error job.unknown_instance with chunks 0 (SRP-JOB-005)`);
+        }
+      }
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.job.stream",
+    "Streams a job as chunks with seq 0, 1, 2, ... then done with the chunk count, usage equal to the receipt's, and a receipt that is signed, describes the job, hashes request and chunks, prices usage, and numbers 1 then 2 with running totals",
+    ["SRP-JOB-007", "SRP-JOB-008", "SRP-JOB-012", "SRP-JOB-013", "SRP-ATT-001", "SRP-ATT-003", "SRP-ATT-004", "SRP-ATT-005", "SRP-ATT-006", "SRP-ATT-007", "SRP-ATT-008"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const inst = pick(s, true);
+      const p: string[] = [];
+      const runs: Ran[] = [];
+      for (const n of [1, 2]) {
+        const previous = s.position;
+        const ran = await runDone(s, chatJob(inst, true, 8));
+        runs.push(ran);
+        p.push(...jobProblems(s, ran, previous).map((x) => `job ${n}: ${x}`));
+        countersign(s, ran.receipt);
+      }
+      await sleep(200);
+      for (const [n, ran] of runs.entries()) {
+        const extra = afterEnd(s.peer, ran);
+        if (extra.length) p.push(`job ${n + 1}: the node sent ${extra.map((m) => m.type).join(", ")} after done (SRP-JOB-012)`);
+      }
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.job.nonstream",
+    "Answers a non-streamed job with no chunks and one done carrying the complete response, whose hash the receipt binds",
+    ["SRP-JOB-009", "SRP-JOB-012", "SRP-JOB-013", "SRP-ATT-001", "SRP-ATT-003", "SRP-ATT-004", "SRP-ATT-005", "SRP-ATT-008"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const ran = await runDone(s, chatJob(pick(s, false), false, 8));
+      const p = jobProblems(s, ran, s.position);
+      countersign(s, ran.receipt);
+      await sleep(200);
+      const extra = afterEnd(s.peer, ran);
+      if (extra.length) p.push(`the node sent ${extra.map((m) => m.type).join(", ")} after done (SRP-JOB-012)`);
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.job.unknown_instance",
+    "Answers a job for an instance it did not offer at once with job_error job.unknown_instance and chunks 0",
+    ["SRP-JOB-005", "SRP-ERR-001"],
+    "MUST",
+    (ctx) => refusesJob(ctx, (inst) => chatJob({ ...inst, instanceId: `conf-not-offered-${hex(4)}` }, false, 4), "job.unknown_instance"),
+  ),
+  check(
+    "provider.job.unknown_model",
+    "Answers a job whose model is not its instance's model at once with job_error job.unknown_model and chunks 0",
+    ["SRP-JOB-005", "SRP-ERR-001"],
+    "MUST",
+    (ctx) => refusesJob(ctx, (inst) => ({ ...chatJob(inst, false, 4), model: `conformance-not-served-${hex(4)}` }), "job.unknown_model"),
+  ),
+  check(
+    "provider.job.cancel",
+    "After cancel, sends no further chunks and at most one end (job_error job.cancelled, or done), frees the slot, and ignores cancel for unknown or ended jobs",
+    ["SRP-JOB-018", "SRP-JOB-012", "SRP-JOB-013", "SRP-LIV-004"],
+    "MUST",
+    async (ctx) => {
+      const GRACE_MS = 500;
+      const s = await serving(ctx, 1000);
+      const inst = pick(s, true);
+      const job = chatJob(inst, true, 4096);
+      const from = s.peer.received.length;
+      s.peer.send(job);
+      const first = await s.peer.take(ofJob(job.jobId), 15_000, from, `the first chunk of ${job.jobId}`);
+      if (first.type !== "chunk") fail(`a streamed job of up to 4096 tokens ended with ${describe(first)} before any chunk, so cancel could not be tested`);
+      const cancelAt = Date.now();
+      s.peer.send({ type: "cancel", jobId: job.jobId, reason: "consumer_gone", message: "conformance: the consumer went away" });
+      await sleep(2000);
+      const p: string[] = [];
+      let warning: string | undefined;
+      const mine = s.peer.received.slice(from).filter((r) => r.message && ofJob(job.jobId)(r.message));
+      const ends = mine.filter((r) => JOB_END.has(r.message!.type as string));
+      const late = mine.filter((r) => r.message!.type === "chunk" && r.at > cancelAt + GRACE_MS);
+      if (late.length) p.push(`${late.length} chunk(s) arrived more than ${GRACE_MS} ms after cancel (SRP-JOB-018)`);
+      if (ends.length > 1) p.push(`the node ended the cancelled job ${ends.length} times (${ends.map((e) => e.message!.type).join(", ")}) (SRP-JOB-012)`);
+      const end = ends[0];
+      if (end) {
+        const endIndex = mine.indexOf(end);
+        const before = mine.slice(0, endIndex).filter((r) => r.message!.type === "chunk").length;
+        const after = mine.slice(endIndex + 1).filter((r) => r.message!.type === "chunk").length;
+        if (after) p.push(`${after} chunk(s) after ${String(end.message!.type)} (SRP-JOB-012)`);
+        if (end.message!.chunks !== before) p.push(`${String(end.message!.type)}.chunks is ${String(end.message!.chunks)}; ${before} chunk(s) arrived before it (SRP-JOB-013)`);
+        if (end.message!.type === "job_error" && end.message!.code !== "job.cancelled") warning = `the cancelled job ended with job_error ${String(end.message!.code)}; it should be job.cancelled (SRP-JOB-018)`;
+      }
+      // The slot is free: a heartbeat sent after the cancel counts no active job.
+      let hb = s.peer.received.find((r) => r.message?.type === "heartbeat" && r.at > cancelAt + 300)?.message;
+      hb ??= await s.peer.take((m) => isHeartbeat(m) && (s.peer.arrival(m)?.at ?? 0) > cancelAt + 300, 3000, from, "a heartbeat after the cancel");
+      const entry = (hb.load as Array<{ instanceId: string; active: number }>).find((l) => l.instanceId === inst.instanceId);
+      if (!entry) p.push(`the heartbeat after the cancel has no load entry for ${inst.instanceId} (SRP-LIV-004)`);
+      else if (entry.active !== 0) p.push(`the heartbeat after the cancel reports ${entry.active} active job(s) on ${inst.instanceId}; the cancelled job's slot must be free (SRP-JOB-018)`);
+      // Cancels for a job the node does not know, and for one that has ended, are ignored.
+      const mark = s.peer.received.length;
+      s.peer.send({ type: "cancel", jobId: `job_conf_unknown_${hex(6)}`, reason: "superseded" });
+      s.peer.send({ type: "cancel", jobId: job.jobId, reason: "superseded" });
+      await sleep(300);
+      const answers = s.peer.matching((m) => m.type !== "heartbeat", mark);
+      if (answers.length) p.push(`the node answered cancel for an unknown or ended job with ${answers.map((m) => `${String(m.type)} ${String(m.code ?? "")}`).join(", ")} (SRP-JOB-018)`);
+      if (!s.peer.open) fail([...p, `the node closed the session (${s.peer.closed?.code})`].join("; "));
+      const next = await runJob(s, chatJob(inst, true, 4));
+      if (next.end.type !== "done") p.push(`a job after the cancel ended with ${describe(next.end)}`);
+      if (p.length) fail(p.join("; "));
+      if (warning) return { status: "warning", details: warning };
+    },
+  ),
+  check(
+    "provider.job.deadline",
+    "Ends a job that cannot finish before its deadline with job_error job.deadline_exceeded",
+    ["SRP-JOB-006", "SRP-JOB-013"],
+    "SHOULD",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const job = { ...chatJob(pick(s, true), true, 4096), deadline: Date.now() + 1500 };
+      const ran = await runJob(s, job, 6000).catch((e: Error) => fail(`a job with a deadline 1.5 s away did not end within 6 s: ${e.message}`));
+      if (ran.end.type === "done") return { status: "skipped", details: `the backend finished ${ran.chunks.length} chunks before the 1.5 s deadline` };
+      const p: string[] = [];
+      if (ran.end.code !== "job.deadline_exceeded") p.push(`the job ended with ${describe(ran.end)}, expected job.deadline_exceeded`);
+      if (ran.end.chunks !== ran.chunks.length) p.push(`job_error.chunks is ${String(ran.end.chunks)}; ${ran.chunks.length} chunk(s) arrived (SRP-JOB-013)`);
+      const at = s.peer.arrival(ran.end)?.at ?? Date.now();
+      if (at > job.deadline + 2000) p.push(`the job_error came ${at - job.deadline} ms after the deadline`);
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.receipt.countersign",
+    "Accepts its receipt countersigned by the hub without error, and keeps serving",
+    ["SRP-ATT-013"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const inst = pick(s, true);
+      const ran = await runDone(s, chatJob(inst, true, 6));
+      const mark = s.peer.received.length;
+      countersign(s, ran.receipt);
+      await sleep(500);
+      const errors = s.peer.matching((m) => m.type === "error", mark);
+      if (errors.length) fail(`the node answered its valid countersigned receipt with error ${String(errors[0]!.code)}: ${String(errors[0]!.message)}`);
+      ensure(s.peer.open, `the node closed the session after the receipt (${s.peer.closed?.code})`);
+      await runDone(s, chatJob(inst, false, 4));
+    },
+  ),
+  check(
+    "provider.receipt.sequence",
+    "Continues its receipt seq and running totals with the same hub across sessions: after a reconnect the next receipt follows the last one",
+    ["SRP-ATT-006", "SRP-ATT-007"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const first = await runDone(s, chatJob(pick(s, false), false, 4));
+      const p = jobProblems(s, first, s.position).map((x) => `first session: ${x}`);
+      countersign(s, first.receipt);
+      await sleep(100);
+      s.peer.send({ type: "goodbye", reason: "conformance: reconnect please", reconnectAfterMs: 0 });
+      s.peer.close(1001, "session.shutdown");
+      const peer = await s.accept("the provider to reconnect after goodbye (reconnectAfterMs 0)");
+      const h = hello(s.hub);
+      peer.send(h);
+      const auth = await peer.expect("auth");
+      const problem = authProblem(auth, h);
+      if (problem) fail(`second session: ${problem}`);
+      if (auth.nodeId !== s.nodeId) return { status: "skipped", details: "the provider reconnected with another node id; receipt sequences are per node id" };
+      peer.send(welcome(auth, undefined, s.position));
+      const again: Serving = { ...s, peer, instances: await acceptOffer(peer) };
+      const second = await runDone(again, chatJob(pick(again, false), false, 4));
+      p.push(...jobProblems(again, second, s.position).map((x) => `second session: ${x}`));
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.receipt.bad_hub_signature",
+    "Answers a receipt whose hubSig does not verify with error receipt.bad_hub_signature and the jobId; the session continues",
+    ["SRP-ATT-013", "SRP-ERR-003"],
+    "SHOULD",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const ran = await runDone(s, chatJob(pick(s, true), true, 6));
+      const mark = s.peer.received.length;
+      countersign(s, ran.receipt, generateIdentity());
+      await expectReceiptError(s, ran.job.jobId, mark, "receipt.bad_hub_signature");
+    },
+  ),
+  check(
+    "provider.receipt.field_mismatch",
+    "Answers a validly countersigned receipt that differs from the one it sent with error receipt.field_mismatch and the jobId",
+    ["SRP-ATT-013", "SRP-ERR-003"],
+    "SHOULD",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const ran = await runDone(s, chatJob(pick(s, true), true, 6));
+      const mark = s.peer.received.length;
+      const changed = omitFields({ ...ran.receipt, finishedAt: ran.receipt.finishedAt + 1 }, "nodeSig");
+      countersign(s, { ...changed, nodeSig: ran.receipt.nodeSig } as Receipt);
+      await expectReceiptError(s, ran.job.jobId, mark, "receipt.field_mismatch");
+    },
+  ),
+  check(
+    "provider.probe",
+    "Answers each probe with exactly one probe_result (ok for an offered instance, job.unknown_instance for another), producing no job output and no receipt",
+    ["SRP-LIV-008", "SRP-LIV-009"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const inst = pick(s, false);
+      const from = s.peer.received.length;
+      const probes = [
+        { probeId: `probe_conf_${hex(6)}`, instanceId: inst.instanceId },
+        { probeId: `probe_conf_${hex(6)}`, instanceId: `conf-not-offered-${hex(4)}` },
+      ];
+      for (const pr of probes) s.peer.send({ type: "probe", ...pr, deadline: Date.now() + 10_000 });
+      const p: string[] = [];
+      const results = [];
+      for (const pr of probes) {
+        results.push(await s.peer.take((m) => m.type === "probe_result" && m.probeId === pr.probeId, 12_000, from, `probe_result for ${pr.probeId}`));
+      }
+      await sleep(500);
+      const [good, unknown] = results as [Record<string, unknown>, Record<string, unknown>];
+      if (good.instanceId !== inst.instanceId) p.push(`probe_result.instanceId is ${String(good.instanceId)}, expected ${inst.instanceId}`);
+      if (good.ok !== true) {
+        const e = good.error as { code?: string; message?: string } | undefined;
+        if (!e) p.push("probe_result has ok false and no error (SRP-LIV-008)");
+        else if (!/^job\.upstream_/.test(e.code ?? "")) p.push(`the probe of an offered instance failed with ${e.code}: ${e.message}`);
+      }
+      if (unknown.ok !== false || (unknown.error as { code?: string } | undefined)?.code !== "job.unknown_instance") {
+        p.push(`the probe of an instance not offered was answered ${JSON.stringify(omitFields(unknown, "type")).slice(0, 200)}; expected ok false with error job.unknown_instance (SRP-LIV-008)`);
+      }
+      if (unknown.instanceId !== probes[1]!.instanceId) p.push("probe_result.instanceId does not echo the probe's");
+      for (const pr of probes) {
+        const n = s.peer.matching((m) => m.type === "probe_result" && m.probeId === pr.probeId, from).length;
+        if (n !== 1) p.push(`${n} probe_results for ${pr.probeId}; exactly one is due (SRP-LIV-008)`);
+      }
+      const output = s.peer.matching((m) => m.type === "chunk" || m.type === "done" || m.type === "job_error", from);
+      if (output.length) p.push(`the node sent ${output.map((m) => m.type).join(", ")} in answer to a probe (SRP-LIV-009)`);
+      // A probe does not advance the receipt sequence: the first job's receipt is still 1.
+      const ran = await runDone(s, chatJob(inst, false, 4));
+      const r = ran.receipt;
+      if (r.seq !== 1) p.push(`the first receipt after probes has seq ${r.seq}; probes do not advance the sequence (SRP-LIV-009)`);
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+];
