@@ -15,7 +15,7 @@
 import { generateKeyPairSync, sign as nativeSign, verify as nativeVerify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, omitFields, signingBytes, verifyDetached } from "@srp/core";
+import { cryptoBackend, countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, omitFields, signingBytes, verifyDetached } from "@srp/core";
 import {
   CLOSED_BREAKER,
   eligible,
@@ -233,7 +233,7 @@ function benchCrypto() {
   const sig = nativeSign(null, bytes, privateKey);
   const nSign = timeit(() => nativeSign(null, bytes, privateKey), ms / 2, 50);
   const nVerify = timeit(() => nativeVerify(null, bytes, publicKey, sig), ms / 2, 50);
-  return { verifyUs: verify.meanUs, countersignUs: countersign.meanUs, nativeSignUs: nSign.meanUs, nativeVerifyUs: nVerify.meanUs };
+  return { backend: cryptoBackend().name, verifyUs: verify.meanUs, countersignUs: countersign.meanUs, nativeSignUs: nSign.meanUs, nativeVerifyUs: nVerify.meanUs };
 }
 
 // ---------------------------------------------------------------------------
@@ -437,7 +437,7 @@ function report(res) {
     lines.push("");
     lines.push("diagnostics: Ed25519 work on the relay path (per relayed request the hub verifies the node's receipt and countersigns it;");
     lines.push("             the provider signs the receipt and verifies the countersignature)");
-    lines.push(`  @srp/core (tweetnacl): verify node receipt ${fmt(C.verifyUs / 1000)} ms, countersign ${fmt(C.countersignUs / 1000)} ms  ->  hub ${fmt((C.verifyUs + C.countersignUs) / 1000)} ms/request`);
+    lines.push(`  @srp/core (${C.backend ?? "active backend"}): verify node receipt ${fmt(C.verifyUs / 1000)} ms, countersign ${fmt(C.countersignUs / 1000)} ms  ->  hub ${fmt((C.verifyUs + C.countersignUs) / 1000)} ms/request`);
     lines.push(`  node:crypto Ed25519 on the same bytes: sign ${fmt(C.nativeSignUs, 0)} µs, verify ${fmt(C.nativeVerifyUs, 0)} µs`);
     if (T && Number.isFinite(T.hubCpuMsPerRequest)) {
       lines.push(`  receipt signatures are ~${fmt((100 * (C.verifyUs + C.countersignUs)) / 1000 / T.hubCpuMsPerRequest, 0)}% of the hub's measured CPU per request`);

@@ -54,6 +54,8 @@ export class Router {
   readonly #byModel = new Map<string, Map<string, LiveInstance>>();
   readonly #bySession = new Map<ProviderSession, Map<string, LiveInstance>>();
   readonly #store: RoutingStore;
+  /** Health scores, recomputed after this hub records an outcome, or after 10 s (a shared store may change them). */
+  readonly #health = new Map<string, { score: number; at: number }>();
   readonly #cfg: RoutingConfig;
   readonly #random: () => number;
   /** Called when a breaker parks or readmits an instance. */
@@ -87,6 +89,7 @@ export class Router {
     const mine = this.#bySession.get(session);
     if (!mine) return;
     for (const live of mine.values()) {
+      this.#health.delete(live.key);
       const models = this.#byModel.get(live.instance.model);
       if (models?.get(live.key) === live) models.delete(live.key);
       if (models?.size === 0) this.#byModel.delete(live.instance.model);
@@ -106,10 +109,18 @@ export class Router {
       active: live.session.active.get(live.instance.instanceId) ?? 0,
       capacity: Math.max(0, Math.min(live.instance.maxConcurrency, reported ?? live.instance.maxConcurrency)),
       breaker: h.breaker,
-      health: healthScore(h.window, now, this.#cfg),
+      health: this.#healthOf(live.key, h, now),
       throughput: h.throughput,
       firstSeen: h.firstSeen,
     };
+  }
+
+  #healthOf(key: string, h: { window: Parameters<typeof healthScore>[0] }, now: number): number {
+    const cached = this.#health.get(key);
+    if (cached && now - cached.at < 10_000 && now >= cached.at) return cached.score;
+    const score = healthScore(h.window, now, this.#cfg);
+    this.#health.set(key, { score, at: now });
+    return score;
   }
 
   /** Views of the live instances of a model (every model for `auto`). */
@@ -147,6 +158,7 @@ export class Router {
 
   /** Records a job outcome for an instance; may park it. */
   outcome(key: string, model: string, outcome: Outcome, now = Date.now()): void {
+    this.#health.delete(key);
     const before = this.#store.get(key)?.breaker;
     const after = this.#store.update(key, now, (h) => ({
       ...h,
@@ -181,6 +193,7 @@ export class Router {
 
   /** Records a probe's result: success readmits the instance, failure parks it again. */
   probeResult(key: string, model: string, ok: boolean, now = Date.now()): void {
+    this.#health.delete(key);
     const after = this.#store.update(key, now, (h) => ({
       ...h,
       breaker: breakerAfterProbe(h.breaker, ok, now, this.#cfg),
@@ -191,6 +204,7 @@ export class Router {
 
   /** Credits online time to every live instance (uptime credit of the health window). */
   creditOnline(ms: number, now = Date.now()): void {
+    this.#health.clear();
     for (const m of this.#byModel.values()) for (const live of m.values()) this.#store.update(live.key, now, (h) => ({ ...h, window: recordHealth(h.window, now, { onlineMs: ms }, this.#cfg) }));
   }
 
