@@ -159,6 +159,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
 
   if (!stream) {
     const e = (await events.next()).value as JobEvent;
+    await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
     request.signal.removeEventListener("abort", onAbort);
     if (e.type !== "done" || e.done.response === undefined) {
       return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response");
@@ -200,6 +201,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
           const usage = usageWithCost(heldUsage?.usage, e.done.usage, e.receipt, jobId);
           controller.enqueue(encoder.encode(formatSse({ ...base, usage }) + formatSse("[DONE]")));
           controller.close();
+          await events.return(undefined);
           request.signal.removeEventListener("abort", onAbort);
           return;
         }
@@ -209,6 +211,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
           e.type === "error" ? `the provider failed mid-stream: ${e.error.message}` : e.reason === "deadline" ? "the request passed its deadline mid-stream" : `the provider went away mid-stream (${e.reason})`;
         controller.enqueue(encoder.encode(formatSse({ error: { message, type: "api_error", param: null, code } })));
         controller.close();
+        await events.return(undefined);
         request.signal.removeEventListener("abort", onAbort);
         return;
       }
