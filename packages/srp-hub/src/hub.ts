@@ -99,8 +99,10 @@ export interface HubEvents {
   "handshake.rejected": [detail: { sessionId: string; code: string; message: string }];
   /** A breaker parked or readmitted an instance; `lastForModel` means the model has no instance left. */
   breaker: [change: BreakerChange];
-  /** A node's receipt failed a check (the job's consumer is not billed for it). */
+  /** A node's receipt failed a check and was not countersigned (the job's consumer is not billed for it). */
   "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string }];
+  /** A node's receipt skipped sequence numbers: it was countersigned, and the missing range recorded (SRP-ATT-010). */
+  "receipt.gap": [detail: { jobId: string; nodeId: string; from: number; to: number }];
 }
 
 /** An embeddable SRP hub. */
@@ -209,8 +211,15 @@ export function createHub(options: HubOptions): Hub {
     },
     settleReceipt(session: ProviderSession, job: Parameters<typeof checkNodeReceipt>[0]["job"], done: Parameters<typeof checkNodeReceipt>[0]["done"], responseHash: string) {
       const verdict = checkNodeReceipt({ job, done, nodeId: session.nodeId!, hubId: options.identity.id, responseHash, position: receipts.position(session.nodeId!) });
-      if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
-      if (!verdict.countersign) return verdict.error ? { error: verdict.error } : {};
+      if (!verdict.countersign) {
+        if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
+        return verdict.error ? { error: verdict.error } : {};
+      }
+      const gap = verdict.error?.details as { from?: number; to?: number } | undefined;
+      if (gap?.from !== undefined && gap.to !== undefined) {
+        receipts.recordGap(session.nodeId!, gap.from, gap.to);
+        emitter.emit("receipt.gap", { jobId: job.jobId, nodeId: session.nodeId!, from: gap.from, to: gap.to });
+      }
       const receipt = countersignReceipt(done.receipt, options.identity);
       const owner = jobOwners.get(job.jobId);
       jobOwners.delete(job.jobId);
@@ -322,7 +331,7 @@ export function createHub(options: HubOptions): Hub {
       return true;
     },
     attach(server: Server): void {
-      server.on("request", toNodeHandler(hub.fetch));
+      server.on("request", toNodeHandler(hub.fetch, { maxBodyBytes: maxFrameBytes }));
       server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (!hub.handleUpgrade(req, socket, head)) socket.destroy();
       });

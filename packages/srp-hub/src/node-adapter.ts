@@ -75,8 +75,13 @@ export async function writeWebResponse(response: Response, res: ServerResponse):
     res.end(body);
     return;
   }
-  res.flushHeaders();
   const reader = response.body.getReader();
+  if (res.destroyed || res.closed) {
+    // The client left before the response began: release the body (this cancels the job).
+    await reader.cancel().catch(() => {});
+    return;
+  }
+  res.flushHeaders();
   res.on("close", () => void reader.cancel().catch(() => {}));
   try {
     for (;;) {

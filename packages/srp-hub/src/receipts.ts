@@ -37,6 +37,10 @@ export interface ReceiptBook {
   record(entry: StoredReceipt): void;
   /** A stored receipt by job id. */
   get(jobId: string): StoredReceipt | undefined;
+  /** Records receipt numbers `from..to` of a node as missing, for reconciliation (SRP-ATT-010). */
+  recordGap(nodeId: string, from: number, to: number): void;
+  /** The missing ranges recorded for a node. */
+  gaps(nodeId: string): { from: number; to: number }[];
 }
 
 /** Receipts in memory. */
@@ -52,6 +56,15 @@ export class MemoryReceiptBook implements ReceiptBook {
   }
   get(jobId: string): StoredReceipt | undefined {
     return this.#receipts.get(jobId);
+  }
+  readonly #gaps = new Map<string, { from: number; to: number }[]>();
+  recordGap(nodeId: string, from: number, to: number): void {
+    const list = this.#gaps.get(nodeId) ?? [];
+    list.push({ from, to });
+    this.#gaps.set(nodeId, list);
+  }
+  gaps(nodeId: string): { from: number; to: number }[] {
+    return [...(this.#gaps.get(nodeId) ?? [])];
   }
   /** Number of receipts held. */
   get size(): number {
@@ -95,7 +108,6 @@ export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
   const { job, done, position } = input;
   const r = done.receipt;
   const reject = (code: ConstructorParameters<typeof SrpError>[0], message: string): ReceiptVerdict => ({ countersign: false, error: new SrpError(code, message, { jobId: job.jobId }) });
-  if (r.hubSig !== undefined) return reject("receipt.field_mismatch", "a node receipt must not carry hubSig");
   if (!verifyDetached("receiptNode", omitFields(r, "nodeSig", "hubSig"), r.nodeSig, r.nodeId) || r.nodeId !== input.nodeId) {
     return reject("receipt.bad_node_signature", "node signature does not verify with the session's node id");
   }
@@ -107,6 +119,7 @@ export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
   }
   if (formatAmount(expected) !== r.cost) return reject("receipt.cost_mismatch", `cost ${r.cost} differs from usage at price (${expected})`);
   const mismatch =
+    r.hubSig !== undefined ? "hubSig (a node receipt carries none)" :
     r.jobId !== job.jobId ? "jobId" :
     r.instanceId !== job.instanceId ? "instanceId" :
     r.model !== job.model ? "model" :

@@ -51,9 +51,15 @@ export class JobRun implements JobHandle {
   onLost(reason: string): void {
     this.#push({ type: "lost", reason });
   }
-  /** Ends the run from the hub's side (deadline, consumer gone). */
+  /** Ends the run from the hub's side (deadline, consumer gone): queued output is dropped and the end is next. */
   abort(reason: string): void {
+    if (this.#ended) return;
+    this.#queue.length = 0;
     this.onLost(reason);
+  }
+  /** Events queued and not yet read. */
+  get queued(): number {
+    return this.#queue.length;
   }
   /** The next event. */
   next(): Promise<JobEvent> {
@@ -71,7 +77,7 @@ export function newJobId(): string {
 /** How a job event counts for the instance's health (SRP-JOB-014: consumer-caused failures are neutral). */
 export function outcomeOf(e: JobEvent): Outcome {
   if (e.type === "done") return "success";
-  if (e.type === "lost") return "failure";
+  if (e.type === "lost") return e.reason === "shutdown" || e.reason === "consumer_gone" ? "neutral" : "failure";
   if (e.type === "chunk") return "neutral";
   const code = e.error.code;
   if (code === "job.invalid_request" || code === "job.context_length_exceeded" || code === "job.cancelled" || code === "job.busy") return "neutral";
@@ -89,6 +95,8 @@ export interface RelayRequest {
   /** Retry on another instance before anything is committed; default true. */
   allowFallbacks?: boolean;
   deadline: number;
+  /** True when the consumer chose the deadline: missing it then says nothing about the instance's health. */
+  consumerDeadline?: boolean;
   /** Fires when the consumer goes away. */
   signal: AbortSignal;
   /** Called with each job started (for bookkeeping such as the consumer of a receipt). */
@@ -106,6 +114,15 @@ export interface Committed {
   head: JobEvent[];
   /** Time of the first chunk (for throughput). */
   firstChunkAt: number | undefined;
+}
+
+/** Chunks without content held back before the response commits (they would otherwise pile up). */
+const MAX_HELD_CHUNKS = 64;
+const MAX_HELD_BYTES = 256 * 1024;
+
+function approximateSize(data: Record<string, unknown>): number {
+  const choices = data.choices;
+  return 64 + (Array.isArray(choices) ? JSON.stringify(choices).length : 0);
 }
 
 /** Maximum attempts of one request (the first plus failovers). */
@@ -184,6 +201,7 @@ async function untilCommitted(
 ): Promise<{ committed: Committed } | { error: SrpError; retry: boolean }> {
   const head: JobEvent[] = [];
   let firstChunkAt: number | undefined;
+  let heldBytes = 0;
   const commits = req.commits ?? defaultCommits;
   const deadlineTimer = setTimeout(() => run.abort("deadline"), Math.max(0, req.deadline - Date.now()));
   const onAbort = () => run.abort("consumer_gone");
@@ -194,7 +212,9 @@ async function untilCommitted(
       if (e.type === "chunk") {
         firstChunkAt ??= e.at;
         head.push(e);
-        if (commits(e)) return { committed: { job, live, run, head, firstChunkAt } };
+        heldBytes += approximateSize(e.chunk.data);
+        // Chunks held back before content are bounded: past the bound they commit the response.
+        if (commits(e) || head.length >= MAX_HELD_CHUNKS || heldBytes >= MAX_HELD_BYTES) return { committed: { job, live, run, head, firstChunkAt } };
         continue;
       }
       if (e.type === "done") {
@@ -208,8 +228,12 @@ async function untilCommitted(
           ctx.router.outcome(live.key, live.instance.model, "neutral");
           return { error: new SrpError("job.cancelled", "the consumer went away"), retry: false };
         }
-        ctx.router.outcome(live.key, live.instance.model, "failure");
+        ctx.router.outcome(live.key, live.instance.model, req.consumerDeadline ? "neutral" : "failure");
         return { error: new SrpError("job.deadline_exceeded", "no answer before the deadline"), retry: false };
+      }
+      if (e.type === "lost" && e.reason === "shutdown") {
+        ctx.router.outcome(live.key, live.instance.model, "neutral");
+        return { error: new SrpError("session.shutdown", "the hub is shutting down"), retry: false };
       }
       ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
       if (e.type === "lost") return { error: new SrpError("job.upstream_error", `the provider went away: ${e.reason}`), retry: true };
@@ -230,19 +254,29 @@ async function untilCommitted(
 }
 
 /** The events after the commit point, with the deadline and the consumer's abort applied. */
-export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadline" | "signal">, c: Committed): AsyncGenerator<JobEvent> {
+export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadline" | "signal" | "consumerDeadline">, c: Committed): AsyncGenerator<JobEvent> {
   const { run, live, job } = c;
-  const deadlineTimer = setTimeout(() => run.abort("deadline"), Math.max(0, req.deadline - Date.now()));
-  const onAbort = () => run.abort("consumer_gone");
-  req.signal.addEventListener("abort", onAbort, { once: true });
-  run.onOverflow = () => run.abort("consumer_gone");
   let ended = c.head.some((e) => e.type !== "chunk");
+  // The hub gives up on the job (deadline, consumer gone or not reading): the node is told at once.
+  const stop = (reason: "deadline" | "consumer_gone") => {
+    if (ended) return;
+    ended = true;
+    ctx.cancel(live, job.jobId, reason);
+    ctx.router.outcome(live.key, live.instance.model, reason === "deadline" && !req.consumerDeadline ? "failure" : "neutral");
+    run.abort(reason);
+  };
+  const deadlineTimer = setTimeout(() => stop("deadline"), Math.max(0, req.deadline - Date.now()));
+  const onAbort = () => stop("consumer_gone");
+  req.signal.addEventListener("abort", onAbort, { once: true });
+  if (req.signal.aborted) stop("consumer_gone");
+  run.onOverflow = () => stop("consumer_gone");
   let firstAt = c.firstChunkAt;
   let lastAt = firstAt;
   let chunks = c.head.filter((e) => e.type === "chunk").length;
+  let finished = ended;
   try {
     for (const e of c.head) yield e;
-    while (!ended) {
+    while (!finished) {
       const e = await run.next();
       if (e.type === "chunk") {
         firstAt ??= e.at;
@@ -251,26 +285,21 @@ export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadli
         yield e;
         continue;
       }
-      ended = true;
-      if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
-        ctx.cancel(live, job.jobId, e.reason);
-        ctx.router.outcome(live.key, live.instance.model, e.reason === "deadline" ? "failure" : "neutral");
-      } else {
+      finished = true;
+      if (!ended) {
+        ended = true;
         ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
-      }
-      if (e.type === "done" && firstAt !== undefined && lastAt !== undefined) {
-        const tokens = e.done.usage.measured ? e.done.usage.completionTokens : chunks;
-        ctx.router.throughput(live.key, tokens, lastAt - firstAt);
+        if (e.type === "done" && firstAt !== undefined && lastAt !== undefined) {
+          const tokens = e.done.usage.measured ? e.done.usage.completionTokens : chunks;
+          ctx.router.throughput(live.key, tokens, lastAt - firstAt);
+        }
       }
       yield e;
     }
   } finally {
     clearTimeout(deadlineTimer);
     req.signal.removeEventListener("abort", onAbort);
-    if (!ended) {
-      // The consumer stopped reading (the response stream was cancelled).
-      ctx.cancel(live, job.jobId, "consumer_gone");
-      ctx.router.outcome(live.key, live.instance.model, "neutral");
-    }
+    // The consumer stopped reading (the response stream was cancelled) before the job ended.
+    stop("consumer_gone");
   }
 }

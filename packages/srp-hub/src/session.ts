@@ -120,7 +120,13 @@ export class ProviderSession {
     this.#ws = ws;
     this.#ctx = ctx;
     ctx.nonces.remember(this.#nonce);
-    ws.on("message", (data, isBinary) => void this.#onFrame(data as Buffer, isBinary));
+    ws.on("message", (data, isBinary) => {
+      // Nothing a peer sends may take the hub down: a frame that cannot be handled ends this session only.
+      this.#onFrame(data as Buffer, isBinary).catch((error: unknown) => {
+        const unhashable = error instanceof Error && (error.name === "CanonicalizationError" || error instanceof RangeError);
+        this.fail(unhashable ? new SrpError("frame.invalid", `frame content has no canonical JSON form: ${error.message}`) : new SrpError("internal", "the hub could not handle a frame", { cause: error }));
+      });
+    });
     ws.on("close", (code, reason) => this.#onClose(code, reason.toString()));
     ws.on("error", () => this.#ws.terminate());
     this.send(createHello({ identity: ctx.identity, versions: ctx.versions, maxFrameBytes: ctx.maxFrameBytes, nonce: this.#nonce }));
@@ -140,9 +146,13 @@ export class ProviderSession {
     this.#closeSocket(error.closeCode ?? 1011, error.code);
   }
 
-  /** Closes the session on purpose (hub shutdown), telling the node when to come back. */
+  /** Closes the session on purpose (hub shutdown), telling the node when to come back. Running jobs are cancelled (`shutdown`). */
   goodbye(reason: string, reconnectAfterMs?: number): void {
     if (this.state === "closed") return;
+    for (const running of [...this.#jobs.values()]) {
+      this.cancelJob(running.job.jobId, "shutdown");
+      running.handle.onLost("shutdown");
+    }
     this.send({ type: "goodbye", reason, ...(reconnectAfterMs === undefined ? {} : { reconnectAfterMs }) });
     this.#closeSocket(1001, "session.shutdown");
   }
@@ -175,7 +185,7 @@ export class ProviderSession {
       case "auth":
         return this.fail(new SrpError("protocol.unexpected_message", "session is already authenticated"));
       case "heartbeat":
-        for (const l of message.load) this.reportedCapacity.set(l.instanceId, l.capacity);
+        for (const l of message.load) if (this.instances.has(l.instanceId)) this.reportedCapacity.set(l.instanceId, l.capacity);
         return;
       case "chunk":
         return this.#onChunk(message);
@@ -188,7 +198,10 @@ export class ProviderSession {
       case "offer":
         return this.#onOffer(message);
       case "withdraw":
-        for (const id of message.instanceIds) this.instances.delete(id);
+        for (const id of message.instanceIds) {
+          this.instances.delete(id);
+          this.reportedCapacity.delete(id);
+        }
         this.#ctx.onInstancesChanged(this);
         return;
       case "goodbye":
@@ -371,7 +384,8 @@ export class ProviderSession {
   #onJobError(error: JobError): void {
     const running = this.#jobs.get(error.jobId);
     if (!running) {
-      if (!this.#cancelled.has(error.jobId)) this.#unknownJob(error.jobId);
+      // A cancelled job ends here: a later done for it is not settled (SRP-JOB-012, at most one end).
+      if (!this.#cancelled.delete(error.jobId)) this.#unknownJob(error.jobId);
       return;
     }
     if (error.chunks !== running.nextSeq) {

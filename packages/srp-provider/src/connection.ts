@@ -203,7 +203,14 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     this.#fatal = undefined;
     this.#resumeAfterMs = undefined;
     this.state = "handshaking";
-    ws.on("message", (data, isBinary) => this.#onFrame(ws, data as Buffer, isBinary));
+    ws.on("message", (data, isBinary) => {
+      try {
+        this.#onFrame(ws, data as Buffer, isBinary);
+      } catch (error) {
+        // A listener's failure must not take the node down; it ends this session, and the node reconnects.
+        this.#fail(ws, new SrpError("internal", `the node could not handle a frame: ${(error as Error).message}`));
+      }
+    });
     ws.on("close", (code, reason) => this.#onClose(ws, code, reason.toString()));
     ws.on("error", () => {
       /* followed by close */

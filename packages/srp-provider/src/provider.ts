@@ -333,6 +333,14 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const request: Record<string, unknown> = { ...job.request, model: instance.upstreamModel, stream: job.stream };
     if (job.stream) request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
     const maxFrame = this.connection.welcome?.limits.maxFrameBytes ?? 1024 * 1024;
+    let reqHash: string;
+    try {
+      reqHash = requestHash(job.request);
+    } catch (error) {
+      // A request without a canonical form cannot be attested: the consumer's input is at fault.
+      this.#jobError(job, "job.invalid_request", `the request has no canonical JSON form: ${(error as Error).message}`, 0);
+      return this.#end(run, { ok: false, code: "job.invalid_request", chunks: 0 });
+    }
     try {
       const result = await instance.backend.chat(request, { signal });
       if (run.cancelled || run.ended) return;
@@ -349,8 +357,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
           if (u) usage = u;
           const frame = encode({ type: "chunk", jobId: job.jobId, seq: run.chunks, data });
           if (Buffer.byteLength(frame) > maxFrame) throw new BackendError("job.upstream_error", "a stream chunk exceeds the frame limit");
+          try {
+            hasher.add(data); // before sending: a chunk that cannot be hashed is never sent
+          } catch (error) {
+            throw new BackendError("job.upstream_error", `the backend sent a chunk without a canonical JSON form: ${(error as Error).message}`);
+          }
           if (!this.connection.sendEncoded(frame)) throw new Error("session lost");
-          hasher.add(data);
           run.chunks++;
           await this.#drain();
         }
@@ -360,10 +372,14 @@ export class Provider extends EventEmitter<ProviderEvents> {
         response = result.body;
         if (typeof response.model === "string") response.model = job.model;
         usage = usageFromOpenAI(response.usage);
-        hash = responseHash(response);
+        try {
+          hash = responseHash(response);
+        } catch (error) {
+          throw new BackendError("job.upstream_error", `the backend response has no canonical JSON form: ${(error as Error).message}`);
+        }
       }
       if (run.cancelled || run.ended) return;
-      this.#finish(run, usage ?? { promptTokens: 0, completionTokens: 0, measured: false }, hash, response, maxFrame);
+      this.#finish(run, usage ?? { promptTokens: 0, completionTokens: 0, measured: false }, reqHash, hash, response, maxFrame);
     } catch (error) {
       if (run.ended) return;
       if (run.cancelled) {
@@ -383,7 +399,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     }
   }
 
-  #finish(run: Running, usage: Usage, hash: string, response: Record<string, unknown> | undefined, maxFrame: number): void {
+  #finish(run: Running, usage: Usage, reqHash: string, hash: string, response: Record<string, unknown> | undefined, maxFrame: number): void {
     const { job } = run;
     const hubId = this.connection.hubId;
     if (hubId === undefined || this.connection.state !== "open") return this.#end(run, { ok: false, code: "session.lost", chunks: run.chunks });
@@ -394,7 +410,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         hubId,
         instanceId: job.instanceId,
         model: job.model,
-        requestHash: requestHash(job.request),
+        requestHash: reqHash,
         responseHash: hash,
         usage,
         price: job.quote,

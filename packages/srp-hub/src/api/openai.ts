@@ -4,7 +4,7 @@
  * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
-import { formatAmount, formatSse, formatUsdc, parseAmount, SrpError, type Capability, type Receipt, type Usage } from "@srp/core";
+import { canonicalize, formatAmount, formatSse, formatUsdc, parseAmount, SrpError, type Capability, type Receipt, type Usage } from "@srp/core";
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
@@ -90,10 +90,15 @@ function preferences(body: Record<string, unknown>): Preferences | SrpError {
   return out;
 }
 
-function timeoutOf(request: Request, fallback: number): number {
+/** Shortest deadline a consumer may ask for. */
+const MIN_TIMEOUT_MS = 1000;
+
+/** The request's deadline budget, and whether the consumer chose it (header `x-srp-timeout-ms`, 1 s to 1 h). */
+function timeoutOf(request: Request, fallback: number): { ms: number; chosen: boolean } {
   const h = request.headers.get("x-srp-timeout-ms");
   const n = h === null ? NaN : Number(h);
-  return Number.isSafeInteger(n) && n > 0 ? Math.min(n, 3_600_000) : fallback;
+  if (!Number.isSafeInteger(n) || n <= 0) return { ms: fallback, chosen: false };
+  return { ms: Math.min(Math.max(n, MIN_TIMEOUT_MS), 3_600_000), chosen: true };
 }
 
 /** Whether a chat chunk carries something the consumer would see (text, a tool call, a finish). */
@@ -102,9 +107,10 @@ function contentful(e: JobEvent): boolean {
   const choices = e.chunk.data.choices;
   if (!Array.isArray(choices)) return false;
   return choices.some((c) => {
-    const ch = c as { delta?: { content?: unknown; tool_calls?: unknown; refusal?: unknown; reasoning_content?: unknown }; finish_reason?: unknown };
+    const ch = c as { delta?: Record<string, unknown>; finish_reason?: unknown };
     const d = ch.delta ?? {};
-    return (typeof d.content === "string" && d.content.length > 0) || d.tool_calls !== undefined || (typeof d.refusal === "string" && d.refusal.length > 0) || (typeof d.reasoning_content === "string" && d.reasoning_content.length > 0) || (ch.finish_reason !== null && ch.finish_reason !== undefined);
+    const text = (k: string) => typeof d[k] === "string" && (d[k] as string).length > 0;
+    return text("content") || d.tool_calls !== undefined || text("refusal") || text("reasoning_content") || text("reasoning") || (ch.finish_reason !== null && ch.finish_reason !== undefined);
   });
 }
 
@@ -130,10 +136,18 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   }
   const maxOut = typeof body.max_completion_tokens === "number" ? body.max_completion_tokens : typeof body.max_tokens === "number" ? body.max_tokens : 0;
   const capabilities: Capability[] = chatNeeds(body);
-  const deadline = Date.now() + timeoutOf(request, ctx.requestTimeoutMs);
+  // The body must have a canonical JSON form: receipts hash it (SRP-ATT-004).
+  try {
+    canonicalize(forwarded);
+  } catch (error) {
+    return fail("api.invalid_body", `the body cannot be canonicalized (${(error as Error).message}); send I-JSON without lone surrogates`);
+  }
+  const timeout = timeoutOf(request, ctx.requestTimeoutMs);
+  const deadline = Date.now() + timeout.ms;
   const consumer = new AbortController();
   const onAbort = () => consumer.abort();
   request.signal.addEventListener("abort", onAbort, { once: true });
+  if (request.signal.aborted) consumer.abort();
 
   let committed: Committed;
   try {
@@ -145,6 +159,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
       sort: prefs.sort,
       allowFallbacks: prefs.allowFallbacks,
       deadline,
+      consumerDeadline: timeout.chosen,
       signal: consumer.signal,
       onJob: (job) => ctx.setJobOwner(job.jobId, account.id),
       commits: contentful,
@@ -155,7 +170,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   }
   const jobId = committed.job.jobId;
   const headers = { [RECEIPT_HEADER]: jobId, "x-srp-model": committed.job.model };
-  const events = follow(ctx, { deadline, signal: consumer.signal }, committed);
+  const events = follow(ctx, { deadline, signal: consumer.signal, consumerDeadline: timeout.chosen }, committed);
 
   if (!stream) {
     const e = (await events.next()).value as JobEvent;

@@ -36,6 +36,7 @@ const MIGRATIONS: readonly string[] = [
      consumer_account_id TEXT, provider_account_id TEXT NOT NULL, cost TEXT NOT NULL,
      body TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (node_id, seq));
    CREATE TABLE node_positions (node_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, totals TEXT NOT NULL);`,
+  `CREATE TABLE receipt_gaps (node_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, noted_at INTEGER NOT NULL, PRIMARY KEY (node_id, from_seq));`,
 ];
 
 type Row = Record<string, unknown>;
@@ -89,6 +90,8 @@ export class SqliteStore implements AccountStore, AccountAdmin, ReceiptBook {
         "INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       receipt: db.prepare("SELECT * FROM receipts WHERE job_id = ?"),
+      insertGap: db.prepare("INSERT OR IGNORE INTO receipt_gaps (node_id, from_seq, to_seq, noted_at) VALUES (?, ?, ?, ?)"),
+      gaps: db.prepare("SELECT from_seq, to_seq FROM receipt_gaps WHERE node_id = ? ORDER BY from_seq"),
     };
   }
 
@@ -195,6 +198,14 @@ export class SqliteStore implements AccountStore, AccountAdmin, ReceiptBook {
     const out: StoredReceipt = { receipt: JSON.parse(r.body as string) as Receipt, providerAccountId: r.provider_account_id as string };
     if (r.consumer_account_id !== null) out.consumerAccountId = r.consumer_account_id as string;
     return out;
+  }
+
+  recordGap(nodeId: string, from: number, to: number): void {
+    this.#stmts.insertGap.run(nodeId, from, to, Date.now());
+  }
+
+  gaps(nodeId: string): { from: number; to: number }[] {
+    return (this.#stmts.gaps.all(nodeId) as Row[]).map((r) => ({ from: r.from_seq as number, to: r.to_seq as number }));
   }
 
   /** Closes the database. */
