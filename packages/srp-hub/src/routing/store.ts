@@ -28,15 +28,25 @@ export function freshHealth(now: number): InstanceHealth {
   return { breaker: CLOSED_BREAKER, window: [], throughput: NO_THROUGHPUT, firstSeen: now };
 }
 
-/** Routing state in memory. */
+/** Routing state in memory, bounded: past `maxEntries` the least recently updated instance is forgotten. */
 export class MemoryRoutingStore implements RoutingStore {
   readonly #map = new Map<string, InstanceHealth>();
+  readonly #max: number;
+  constructor(maxEntries = 100_000) {
+    this.#max = maxEntries;
+  }
   get(key: string): InstanceHealth | undefined {
     return this.#map.get(key);
   }
   update(key: string, now: number, fn: (current: InstanceHealth) => InstanceHealth): InstanceHealth {
     const next = fn(this.#map.get(key) ?? freshHealth(now));
+    this.#map.delete(key); // re-insert: Map order is then least recently updated first
     this.#map.set(key, next);
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string);
     return next;
+  }
+  /** Instances remembered. */
+  get size(): number {
+    return this.#map.size;
   }
 }
