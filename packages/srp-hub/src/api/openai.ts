@@ -180,7 +180,8 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
       return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response");
     }
     const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId) };
-    return Response.json(response, { headers });
+    // Without a countersigned receipt there is nothing to point at (and nothing is billed).
+    return Response.json(response, { headers: e.receipt ? headers : { "x-srp-model": committed.job.model } });
   }
 
   const encoder = new TextEncoder();
