@@ -377,7 +377,8 @@ export class ProviderSession {
     }
     const { receipt, error } = this.#ctx.settleReceipt(this, job, done, hash);
     if (error) this.send(errorMessage(error.jobId === undefined ? new SrpError(error.code, error.message, { jobId: job.jobId }) : error));
-    if (receipt) this.send({ type: "receipt", receipt });
+    // The consumer's answer goes out first; the node's copy of the countersignature right after.
+    if (receipt) setImmediate(() => this.send({ type: "receipt", receipt }));
     return receipt;
   }
 
