@@ -16,7 +16,9 @@ import {
   SUPPORTED_VERSIONS,
   toBase64Url,
   type Discovery,
+  type Done,
   type Identity,
+  type Job,
 } from "@srp/core";
 import { useNodeCrypto } from "@srp/core/node";
 import { verifyMessage } from "viem";
@@ -209,8 +211,8 @@ export function createHub(options: HubOptions): Hub {
     receiptPosition(nodeId: string) {
       return receipts.position(nodeId);
     },
-    settleReceipt(session: ProviderSession, job: Parameters<typeof checkNodeReceipt>[0]["job"], done: Parameters<typeof checkNodeReceipt>[0]["done"], responseHash: string) {
-      const verdict = checkNodeReceipt({ job, done, nodeId: session.nodeId!, hubId: options.identity.id, responseHash, position: receipts.position(session.nodeId!) });
+    settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string) {
+      const verdict = checkNodeReceipt({ job, done, nodeId: session.nodeId!, hubId: options.identity.id, requestHash, responseHash, position: receipts.position(session.nodeId!) });
       if (!verdict.countersign) {
         if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
         return verdict.error ? { error: verdict.error } : {};

@@ -9,7 +9,6 @@ import {
   INITIAL_POSITION,
   parseAmount,
   receiptCost,
-  requestHash,
   SrpError,
   totalsEqual,
   verifyDetached,
@@ -78,6 +77,8 @@ export interface ReceiptCheckInput {
   done: Done;
   nodeId: string;
   hubId: string;
+  /** The request hash the hub computed when it sent the job. */
+  requestHash: string;
   /** The response hash the hub computed itself (from the chunks, or from `done.response`). */
   responseHash: string;
   position: ReceiptPosition;
@@ -127,7 +128,7 @@ export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
     r.price.input !== job.quote.input || r.price.output !== job.quote.output || r.price.cachedInput !== job.quote.cachedInput ? "price" :
     !sameUsage(r.usage, done.usage) ? "usage" :
     r.startedAt > r.finishedAt ? "startedAt" :
-    r.requestHash !== requestHash(job.request) ? "requestHash" :
+    r.requestHash !== input.requestHash ? "requestHash" :
     r.responseHash !== input.responseHash ? "responseHash" :
     undefined;
   if (mismatch) return reject("receipt.field_mismatch", `receipt ${mismatch} does not describe job ${job.jobId}`);

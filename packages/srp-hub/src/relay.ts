@@ -4,7 +4,7 @@
  * to the consumer the caller streams the rest from the same {@link JobRun}; failures after
  * that point are never retried (SRP-JOB-020).
  */
-import { randomBytes, SrpError, toBase64Url, type Chunk, type Done, type Job, type JobApi, type JobError, type Receipt } from "@srp/core";
+import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Job, type JobApi, type JobError, type Receipt } from "@srp/core";
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
@@ -164,8 +164,14 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
       deadline: req.deadline,
       quote: live.instance.price,
     };
+    let hash: string;
+    try {
+      hash = requestHash(job.request); // bound by the receipt (SRP-ATT-004); computed once, here
+    } catch (error) {
+      throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
+    }
     const run = new JobRun();
-    if (!live.session.startJob(job, run)) continue;
+    if (!live.session.startJob(job, hash, run)) continue;
     req.onJob?.(job, live);
     const result = await untilCommitted(ctx, req, job, live, run);
     if ("committed" in result) return result.committed;

@@ -59,7 +59,7 @@ export interface SessionContext {
   /** Called when offers or withdrawals change the session's instances. */
   onInstancesChanged(session: ProviderSession): void;
   /** Verifies and countersigns the receipt of a `done`; returns the countersigned receipt or the error to report. */
-  settleReceipt(session: ProviderSession, job: Job, done: Done, responseHash: string): { receipt?: Receipt; error?: SrpError };
+  settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string): { receipt?: Receipt; error?: SrpError };
   /** The hub's recorded receipt position for a node (sent in welcome). */
   receiptPosition(nodeId: string): ReceiptPosition;
   /** A `probe_result` arrived. */
@@ -80,6 +80,8 @@ export interface JobHandle {
 
 interface RunningJob {
   job: Job;
+  /** SHA-256 of the job's canonical request, computed when it was sent. */
+  requestHash: string;
   handle: JobHandle;
   nextSeq: number;
   hasher: StreamHasher | undefined;
@@ -114,7 +116,7 @@ export class ProviderSession {
   #authInFlight = false;
   readonly #jobs = new Map<string, RunningJob>();
   /** Jobs this hub cancelled, kept a while so late messages for them are not errors (SRP-JOB-016). */
-  readonly #cancelled = new Map<string, { job: Job; at: number }>();
+  readonly #cancelled = new Map<string, { job: Job; requestHash: string; at: number }>();
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -300,14 +302,14 @@ export class ProviderSession {
    * Sends a job and occupies a slot of its instance. Returns false when the session is
    * not open, the instance is not offered, or a slot limit would be exceeded.
    */
-  startJob(job: Job, handle: JobHandle): boolean {
+  startJob(job: Job, requestHash: string, handle: JobHandle): boolean {
     if (this.state !== "open") return false;
     const instance = this.instances.get(job.instanceId);
     if (!instance) return false;
     const active = this.active.get(job.instanceId) ?? 0;
     if (active >= instance.maxConcurrency || this.#jobs.size >= this.#ctx.maxConcurrentJobs) return false;
     this.active.set(job.instanceId, active + 1);
-    this.#jobs.set(job.jobId, { job, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined });
+    this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined });
     this.send(job);
     return true;
   }
@@ -318,7 +320,7 @@ export class ProviderSession {
     if (!running) return;
     this.#release(running);
     const now = Date.now();
-    this.#cancelled.set(jobId, { job: running.job, at: now });
+    this.#cancelled.set(jobId, { job: running.job, requestHash: running.requestHash, at: now });
     for (const [id, c] of this.#cancelled) {
       if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
       this.#cancelled.delete(id);
@@ -359,23 +361,23 @@ export class ProviderSession {
       // A late done for a cancelled job still has its receipt verified and countersigned (SRP-JOB-016).
       this.#cancelled.delete(done.jobId);
       // Its chunks were discarded, so a streamed job's response hash is taken from the node.
-      this.#settle(cancelled.job, done, cancelled.job.stream ? done.receipt.responseHash : undefined);
+      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.job.stream ? done.receipt.responseHash : undefined);
       return;
     }
     if (done.chunks !== running.nextSeq) {
       return this.fail(new SrpError("protocol.unexpected_message", `done for ${done.jobId} counts ${done.chunks} chunks; ${running.nextSeq} arrived`));
     }
     this.#release(running);
-    const receipt = this.#settle(running.job, done, running.hasher?.digest());
+    const receipt = this.#settle(running.job, running.requestHash, done, running.hasher?.digest());
     running.handle.onDone(done, receipt);
   }
 
-  #settle(job: Job, done: Done, streamHash: string | undefined): Receipt | undefined {
+  #settle(job: Job, requestHash: string, done: Done, streamHash: string | undefined): Receipt | undefined {
     let hash = streamHash;
     if (hash === undefined) {
       hash = done.response === undefined ? "" : responseHash(done.response);
     }
-    const { receipt, error } = this.#ctx.settleReceipt(this, job, done, hash);
+    const { receipt, error } = this.#ctx.settleReceipt(this, job, done, requestHash, hash);
     if (error) this.send(errorMessage(error.jobId === undefined ? new SrpError(error.code, error.message, { jobId: job.jobId }) : error));
     // The consumer's answer goes out first; the node's copy of the countersignature right after.
     if (receipt) setImmediate(() => this.send({ type: "receipt", receipt }));

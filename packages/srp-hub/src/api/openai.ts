@@ -4,7 +4,7 @@
  * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
-import { canonicalize, formatAmount, formatSse, formatUsdc, parseAmount, SrpError, type Capability, type Receipt, type Usage } from "@srp/core";
+import { formatAmount, formatSse, formatUsdc, parseAmount, SrpError, type Capability, type Receipt, type Usage } from "@srp/core";
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
@@ -136,12 +136,6 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   }
   const maxOut = typeof body.max_completion_tokens === "number" ? body.max_completion_tokens : typeof body.max_tokens === "number" ? body.max_tokens : 0;
   const capabilities: Capability[] = chatNeeds(body);
-  // The body must have a canonical JSON form: receipts hash it (SRP-ATT-004).
-  try {
-    canonicalize(forwarded);
-  } catch (error) {
-    return fail("api.invalid_body", `the body cannot be canonicalized (${(error as Error).message}); send I-JSON without lone surrogates`);
-  }
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
   const deadline = Date.now() + timeout.ms;
   const consumer = new AbortController();

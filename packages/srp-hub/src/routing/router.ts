@@ -53,6 +53,7 @@ export function instanceKey(nodeId: string, instanceId: string): string {
 export class Router {
   readonly #byModel = new Map<string, Map<string, LiveInstance>>();
   readonly #bySession = new Map<ProviderSession, Map<string, LiveInstance>>();
+  readonly #byKey = new Map<string, LiveInstance>();
   readonly #store: RoutingStore;
   /** Health scores, recomputed after this hub records an outcome, or after 10 s (a shared store may change them). */
   readonly #health = new Map<string, { score: number; at: number }>();
@@ -76,6 +77,7 @@ export class Router {
       const key = instanceKey(session.nodeId, instance.instanceId);
       const live = { key, session, instance };
       mine.set(key, live);
+      this.#byKey.set(key, live);
       let models = this.#byModel.get(instance.model);
       if (!models) this.#byModel.set(instance.model, (models = new Map()));
       models.set(key, live);
@@ -90,6 +92,7 @@ export class Router {
     if (!mine) return;
     for (const live of mine.values()) {
       this.#health.delete(live.key);
+      if (this.#byKey.get(live.key) === live) this.#byKey.delete(live.key);
       const models = this.#byModel.get(live.instance.model);
       if (models?.get(live.key) === live) models.delete(live.key);
       if (models?.size === 0) this.#byModel.delete(live.instance.model);
@@ -145,15 +148,7 @@ export class Router {
     }
     const chosen = pick(pool, now, this.#random, this.#cfg);
     if (!chosen) return { reason: "busy" };
-    return this.#find(chosen.key) ?? { reason: "busy" };
-  }
-
-  #find(key: string): LiveInstance | undefined {
-    for (const m of this.#byModel.values()) {
-      const l = m.get(key);
-      if (l) return l;
-    }
-    return undefined;
+    return this.#byKey.get(chosen.key) ?? { reason: "busy" };
   }
 
   /** Records a job outcome for an instance; may park it. */
