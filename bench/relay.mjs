@@ -55,7 +55,7 @@ const CFG = {
   limitMs: env("BENCH_LIMIT_MS", 240_000),
 };
 const JSON_OUT = process.argv.includes("--json");
-const PHASES = ["routing", "latency", "throughput", "stream", "memory"];
+const PHASES = ["routing", "floor", "latency", "throughput", "stream", "memory"];
 const onlyArg = process.argv.find((a) => a.startsWith("--only="));
 const ONLY = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : PHASES);
 for (const p of ONLY) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
@@ -253,10 +253,12 @@ async function startRelayNet() {
   return { sim, hub, provs, loadgen, simBaseUrl, hubUrl, stats };
 }
 
-async function benchLatency(net) {
+async function benchLatency(net, hubUrl = net.hubUrl) {
+  const cpu = () => ({ hub: procCpuMs(net.hub.pid), providers: net.provs.reduce((s, p) => s + procCpuMs(p.pid), 0) });
+  const cpu0 = cpu();
   const r = await net.loadgen.call(
     "latency",
-    { hubUrl: net.hubUrl, simBaseUrl: net.simBaseUrl, key: KEY, model: MODEL, samples: CFG.samples, warmup: CFG.warmup, budgetMs: CFG.latencyBudgetMs },
+    { hubUrl, simBaseUrl: net.simBaseUrl, key: KEY, model: MODEL, samples: CFG.samples, warmup: CFG.warmup, budgetMs: CFG.latencyBudgetMs },
     CFG.latencyBudgetMs + 60_000,
   );
   const summary = (direct, relayed) => {
@@ -266,7 +268,11 @@ async function benchLatency(net) {
     const r99 = percentile(relayed, 99);
     return { n: Math.min(direct.length, relayed.length), direct: { p50: d50, p99: d99 }, relayed: { p50: r50, p99: r99 }, added: { p50: r50 - d50, p99: r99 - d99 } };
   };
-  return { total: summary(r.directTotal, r.relayedTotal), ttft: summary(r.directTtft, r.relayedTtft), rounds: r.rounds, warmup: r.warmup, errors: r.errors, firstError: r.firstError };
+  const cpu1 = cpu();
+  // Each round, warm-up included, relays one non-stream and one stream request.
+  const relayed = 2 * (r.rounds + r.warmup);
+  const cpuMsPerRelayed = { hub: (cpu1.hub - cpu0.hub) / relayed, providers: (cpu1.providers - cpu0.providers) / relayed };
+  return { total: summary(r.directTotal, r.relayedTotal), ttft: summary(r.directTtft, r.relayedTtft), rounds: r.rounds, warmup: r.warmup, errors: r.errors, firstError: r.firstError, cpuMsPerRelayed };
 }
 
 async function benchThroughput(net) {
@@ -313,6 +319,28 @@ async function benchThroughput(net) {
     cpuShare,
     instances: CFG.providerProcs * CFG.providersPerProc,
   };
+}
+
+/**
+ * This machine's floor: the same load against the simulator directly and through two
+ * do-nothing node:http proxies in series (bench/null-proxy.mjs), which have the relay's
+ * process layout and none of its work.
+ */
+async function benchFloor(net) {
+  const simUrl = net.simBaseUrl.replace(/\/v1$/, "");
+  const inner = new Helper("null proxy #2", "./null-proxy.mjs");
+  const { url: innerUrl } = await inner.call("start", { target: simUrl });
+  const outer = new Helper("null proxy #1", "./null-proxy.mjs");
+  const { url: outerUrl } = await outer.call("start", { target: innerUrl });
+  const latency = await benchLatency(net, outerUrl);
+  const load = (hubUrl) =>
+    net.loadgen.call("throughput", { hubUrl, key: "-", model: MODEL, concurrency: CFG.concurrency, durationMs: CFG.rpsMs, warmupMs: CFG.rpsWarmupMs }, CFG.rpsMs + CFG.rpsWarmupMs + 60_000);
+  const direct = await load(simUrl);
+  const proxied = await load(outerUrl);
+  await outer.stop();
+  await inner.stop();
+  const rps = (r) => (r.ok * 1000) / r.elapsedMs;
+  return { latency, directRps: rps(direct), proxiedRps: rps(proxied), errors: direct.errors + proxied.errors + latency.errors, firstError: direct.firstError ?? proxied.firstError ?? latency.firstError };
 }
 
 async function benchStream(net) {
@@ -392,6 +420,14 @@ function table(rows) {
 function report(res) {
   const m = res.machine;
   const rows = [];
+  const F = res.floor;
+  if (F) {
+    rows.push(["0", "Floor: two do-nothing node:http proxies in series, added latency p50", `${signed(F.latency.total.added.p50)} ms`, "-", mark()]);
+    rows.push(["0", "Floor: the same, added time to first token p50", `${signed(F.latency.ttft.added.p50)} ms`, "-", mark()]);
+    rows.push(["0", "Floor: requests/s through the two proxies", `${int(F.proxiedRps)} req/s`, "-", mark()]);
+    rows.push(["0", "Floor: requests/s calling the simulator directly", `${int(F.directRps)} req/s`, "-", mark()]);
+    rows.push(["", "  (the relay's process layout with none of its work: no auth, routing, WebSocket frames, JSON or receipts)"]);
+  }
   const L = res.latency;
   if (L) {
     const detail = (s) => `(direct ${fmt(s.direct.p50)}/${fmt(s.direct.p99)}, relayed ${fmt(s.relayed.p50)}/${fmt(s.relayed.p99)} ms p50/p99, n=${s.n})`;
@@ -401,6 +437,7 @@ function report(res) {
     rows.push(["1b", "Added latency, stream time to first token, p50", `${signed(L.ttft.added.p50)} ms`, "<= 1 ms", mark(L.ttft.added.p50 <= TARGETS.addedP50Ms)]);
     rows.push(["1b", "Added latency, stream time to first token, p99", `${signed(L.ttft.added.p99)} ms`, "-", mark()]);
     rows.push(["", `  ${detail(L.ttft)}`]);
+    rows.push(["", `  (CPU per relayed request, one at a time: hub ${fmt(L.cpuMsPerRelayed.hub)} ms, provider ${fmt(L.cpuMsPerRelayed.providers)} ms)`]);
   }
   const T = res.throughput;
   if (T) {
@@ -445,6 +482,7 @@ function report(res) {
   }
   const problems = [];
   if (L?.errors) problems.push(`latency phase: ${L.errors} failed calls (first: ${L.firstError})`);
+  if (F?.errors) problems.push(`floor phase: ${F.errors} failed calls (first: ${F.firstError})`);
   if (T?.errors) problems.push(`throughput phase: ${T.errors} failed requests (first: ${T.firstError})`);
   for (const r of S?.relayed.runs ?? []) if (r.status !== 200 || r.error) problems.push(`stream run: status ${r.status} ${r.error ?? ""}`);
   if (M?.failed) problems.push(`memory phase: ${M.failed} sessions failed to open (first: ${M.firstError})`);
@@ -472,11 +510,15 @@ async function main() {
     log("signature cost (in process)");
     res.crypto = benchCrypto();
   }
-  if (ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("stream")) {
+  if (ONLY.has("floor") || ONLY.has("latency") || ONLY.has("throughput") || ONLY.has("stream")) {
     log("starting simulator, hub and providers (separate processes)");
     const net = await startRelayNet();
     const expected = CFG.providerProcs * CFG.providersPerProc;
     if (net.stats.instances !== expected) throw new Error(`expected ${expected} instances online, the hub has ${net.stats.instances}`);
+    if (ONLY.has("floor")) {
+      log("this machine's floor: the simulator directly and through two do-nothing node:http proxies in series");
+      res.floor = await benchFloor(net);
+    }
     if (ONLY.has("latency")) {
       log(`added latency: up to ${CFG.samples} interleaved rounds after ${CFG.warmup} warm-up rounds (budget ${CFG.latencyBudgetMs / 1000} s)`);
       res.latency = await benchLatency(net);

@@ -13,10 +13,12 @@ export class CanonicalizationError extends Error {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function serializeString(s: string): string {
-  if (LONE_SURROGATE.test(s)) throw new CanonicalizationError("string contains a lone surrogate");
   // JSON.stringify (ES2019+) emits exactly the escapes RFC 8785 section 3.2.2.2 requires
   // for well-formed strings: \" \\ \b \f \n \r \t, \u00XX (lowercase) for other controls.
-  return JSON.stringify(s);
+  // It writes a lone surrogate as \udXXX, so only text with that sequence needs the check.
+  const out = JSON.stringify(s);
+  if (out.includes("\\ud") && LONE_SURROGATE.test(s)) throw new CanonicalizationError("string contains a lone surrogate");
+  return out;
 }
 
 function serialize(value: unknown, stack: object[]): string {
@@ -34,13 +36,27 @@ function serialize(value: unknown, stack: object[]): string {
       stack.push(value);
       let out: string;
       if (Array.isArray(value)) {
-        out = `[${value.map((v) => (v === undefined ? "null" : serialize(v, stack))).join(",")}]`;
+        out = "[";
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ",";
+          const v: unknown = value[i];
+          out += v === undefined ? "null" : serialize(v, stack);
+        }
+        out += "]";
       } else {
         const record = value as Record<string, unknown>;
-        const keys = Object.keys(record)
-          .filter((k) => record[k] !== undefined)
-          .sort();
-        out = `{${keys.map((k) => `${serializeString(k)}:${serialize(record[k], stack)}`).join(",")}}`;
+        // Default sort order is by UTF-16 code units, as RFC 8785 section 3.2.3 asks.
+        const keys = Object.keys(record).sort();
+        out = "{";
+        let first = true;
+        for (const k of keys) {
+          const v = record[k];
+          if (v === undefined) continue;
+          out += first ? serializeString(k) : `,${serializeString(k)}`;
+          out += `:${serialize(v, stack)}`;
+          first = false;
+        }
+        out += "}";
       }
       stack.pop();
       return out;

@@ -20,7 +20,7 @@ import {
   type Identity,
   type Job,
 } from "@srp/core";
-import { useNodeCrypto } from "@srp/core/node";
+import { useNodeCrypto, type Corkable } from "@srp/core/node";
 import { verifyMessage } from "viem";
 import { WebSocketServer } from "ws";
 import type { AccountStore } from "./accounts.js";
@@ -328,7 +328,7 @@ export function createHub(options: HubOptions): Hub {
       const path = (request.url ?? "/").split("?")[0];
       if (path !== PROVIDER_PATH) return false;
       wss.handleUpgrade(request, socket, head, (ws) => {
-        all.add(new ProviderSession(ws, ctx));
+        all.add(new ProviderSession(ws, ctx, socket as Duplex & Corkable));
       });
       return true;
     },

@@ -32,6 +32,7 @@ import {
   type Offer,
   type SrpMessage,
 } from "@srp/core";
+import { coalesceWrites, type Corkable } from "@srp/core/node";
 import type { WebSocket } from "ws";
 import type { Account, AccountStore } from "./accounts.js";
 import type { NonceMemory } from "./nonces.js";
@@ -111,6 +112,7 @@ export class ProviderSession {
 
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
+  readonly #hold: (() => void) | undefined;
   readonly #nonce = randomNonce();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #authInFlight = false;
@@ -118,9 +120,14 @@ export class ProviderSession {
   /** Jobs this hub cancelled, kept a while so late messages for them are not errors (SRP-JOB-016). */
   readonly #cancelled = new Map<string, { job: Job; requestHash: string; at: number }>();
 
-  constructor(ws: WebSocket, ctx: SessionContext) {
+  /**
+   * @param socket The session's TCP (or TLS) socket; when given, the frames sent on it
+   *   during one turn of the event loop leave in one system call ({@link coalesceWrites}).
+   */
+  constructor(ws: WebSocket, ctx: SessionContext, socket?: Corkable) {
     this.#ws = ws;
     this.#ctx = ctx;
+    this.#hold = socket ? coalesceWrites(socket) : undefined;
     ctx.nonces.remember(this.#nonce);
     ws.on("message", (data, isBinary) => {
       // Nothing a peer sends may take the hub down: a frame that cannot be handled ends this session only.
@@ -137,7 +144,9 @@ export class ProviderSession {
 
   /** Sends one message. */
   send(message: SrpMessage): void {
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(encode(message));
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#hold?.();
+    this.#ws.send(encode(message));
   }
 
   /** Sends `error` for a session-ending error and closes with its close code. */

@@ -26,7 +26,7 @@ import {
   type SrpMessage,
   type Welcome,
 } from "@srp/core";
-import { useNodeCrypto } from "@srp/core/node";
+import { coalesceWrites, useNodeCrypto } from "@srp/core/node";
 import { Value } from "@sinclair/typebox/value";
 import WebSocket from "ws";
 
@@ -102,6 +102,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
 
   readonly #opts: ConnectOptions;
   #ws: WebSocket | undefined;
+  /** Corks the session's socket until the end of this turn of the event loop (one system call for its frames). */
+  #hold: (() => void) | undefined;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -121,6 +123,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
   /** Sends a message on the open session. Returns false when not open. */
   send(message: SrpMessage): boolean {
     if (this.state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#hold?.();
     this.#ws.send(encode(message));
     return true;
   }
@@ -128,6 +131,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
   /** Sends a frame already produced by `encode`. Returns false when not open. */
   sendEncoded(frame: string): boolean {
     if (this.state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#hold?.();
     this.#ws.send(frame);
     return true;
   }
@@ -200,6 +204,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     if (this.#stopped) return;
     const ws = new WebSocket(url, { maxPayload: FRAME_LIMITS.max + FRAME_LIMITS.min, handshakeTimeout: 10_000 });
     this.#ws = ws;
+    this.#hold = undefined;
+    ws.once("upgrade", (response) => {
+      if (ws === this.#ws) this.#hold = coalesceWrites(response.socket);
+    });
     this.#fatal = undefined;
     this.#resumeAfterMs = undefined;
     this.state = "handshaking";
