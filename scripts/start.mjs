@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateIdentity } from "../packages/srp-core/dist/node.js";
+import { formatUsdc } from "../packages/srp-core/dist/index.js";
 import { createHub, SqliteStore } from "../packages/srp-hub/dist/index.js";
 import { createProvider, detectBackends, FileReceiptStore, openAICompatibleBackend } from "../packages/srp-provider/dist/index.js";
 import { startSimulator } from "../packages/srp-provider/dist/simulator.js";
@@ -72,6 +73,12 @@ for await (const chunk of client.chat.stream({ model, messages: [{ role: "user",
 }
 const { check } = await client.receipt(usage.receipt_id);
 console.log(`\n\nconsumer  ${usage.prompt_tokens} + ${usage.completion_tokens} tokens, cost $${usage.cost} (${usage.cost_units} units), receipt ${usage.receipt_id} ${check.valid ? "verified against the hub key" : `INVALID: ${JSON.stringify(check.problems)}`}`);
+const books = await store.summary(DEMO);
+const problems = await store.verify();
+console.log(
+  `ledger    ${DEMO}: balance $${formatUsdc(books.balance)}, spent $${formatUsdc(books.spent)}, earned $${formatUsdc(books.earned)} (this demo account is both the consumer and the provider: 90 % of each charge comes back to it)`,
+);
+console.log(`ledger    verify: ${problems.length === 0 ? "every invariant holds" : `PROBLEMS ${JSON.stringify(problems)}`}`);
 
 provider.on("job.end", (o) => console.log(`provider  job ${o.jobId} ${o.ok ? `done, ${o.usage?.completionTokens ?? 0} tokens, cost ${o.cost} units` : `failed: ${o.code}`}`));
 console.log(`

@@ -63,7 +63,10 @@ describe("mounting", () => {
     await serveOne(hub, url, key);
     const r = await new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "hi" }] });
     const id = (r.usage as unknown as { receipt_id: string }).receipt_id;
-    expect(store.get(id)?.consumerAccountId).toBe(account.id);
+    expect((await store.get(id))?.consumerAccountId).toBe(account.id);
+    // The hub bills through the same store: the account paid, and the books balance.
+    expect((await store.summary(account.id)).spent).toBeGreaterThan(0n);
+    expect(await store.verify()).toEqual([]);
   });
 
   it("works mounted under Express next to the application's own routes", async () => {

@@ -56,7 +56,7 @@ describe("chat completions through the relay", () => {
     const usage = data.usage as unknown as Record<string, unknown>;
     expect(usage).toMatchObject({ completion_tokens: 5, measured: true });
     expect(response.headers.get("x-srp-receipt")).toBe(usage.receipt_id);
-    expect(net.hub.receipts.get(usage.receipt_id as string)?.consumerAccountId).toBe("acct_test");
+    expect((await net.hub.receipts.get(usage.receipt_id as string))?.consumerAccountId).toBe("acct_test");
   });
 
   it("relays a tool-call round trip with tools and tool_choice untouched", async () => {

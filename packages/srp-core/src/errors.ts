@@ -83,6 +83,9 @@ export const ERROR_TABLE = {
   "api.method_not_allowed": { http: 405, close: null, retryable: false, title: "Method not allowed on this route" },
   "api.body_too_large": { http: 413, close: null, retryable: false, title: "Request body exceeds the hub's limit" },
   "api.unsupported_media_type": { http: 415, close: null, retryable: false, title: "Request body must be application/json" },
+  // Billing (hub to consumer).
+  "billing.insufficient_credits": { http: 402, close: null, retryable: false, title: "Balance cannot cover the request's maximum cost" },
+  "billing.unavailable": { http: 503, close: null, retryable: true, title: "The ledger cannot take the request now" },
 
   // Anything else.
   internal: { http: 500, close: 1011, retryable: true, title: "Internal error" },

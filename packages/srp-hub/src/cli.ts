@@ -1,38 +1,55 @@
 /**
  * `srp-hub`: run and administer an SRP hub.
  *
- *   srp-hub serve [--port 8787] [--host 127.0.0.1] [--data-dir .srp-data/hub]
- *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...]
- *   srp-hub accounts create [--id ID] [--name NAME] [--data-dir DIR]
- *   srp-hub accounts list [--data-dir DIR]
- *   srp-hub keys create ACCOUNT_ID [--label LABEL] [--data-dir DIR]
- *   srp-hub keys list ACCOUNT_ID [--data-dir DIR]
- *   srp-hub keys revoke KEY_ID [--data-dir DIR]
+ *   srp-hub serve [--port 8787] [--host 127.0.0.1] [--data-dir .srp-data/hub] [--db sqlite:PATH|postgres://...]
+ *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...] [--signup-credits UNITS]
+ *   srp-hub accounts create|list
+ *   srp-hub keys create|list|revoke
+ *   srp-hub ledger verify | show ACCOUNT_ID | history ACCOUNT_ID | deposit ACCOUNT_ID UNITS --ref REF | refund ACCOUNT_ID --ref REF
  *
  * The data directory holds the hub identity (`hub.key`), the SQLite database
- * (`hub.sqlite`) and the admin token (`admin.token`), all created on first use with
- * owner-only permissions. Admin commands work while the hub runs (SQLite WAL).
+ * (`hub.sqlite`, unless `--db` names another) and the admin token (`admin.token`), all
+ * created on first use with owner-only permissions. Admin commands work while the hub
+ * runs (SQLite WAL, or PostgreSQL). Every command takes `--data-dir` and `--db`.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { randomBytes, toBase64Url } from "@srp/core";
+import { formatUsdc, randomBytes, toBase64Url } from "@srp/core";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { createHub } from "./hub.js";
-import { SqliteStore } from "./storage/sqlite.js";
+import { openStore as openDatabase } from "./storage/open.js";
+import type { SqlStore } from "./storage/sql-store.js";
 
 const USAGE = `usage:
-  srp-hub serve [--port 8787] [--host 127.0.0.1] [--data-dir DIR] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]...
-  srp-hub accounts create [--id ID] [--name NAME] [--data-dir DIR]
-  srp-hub accounts list [--data-dir DIR]
-  srp-hub keys create ACCOUNT_ID [--label LABEL] [--data-dir DIR]
-  srp-hub keys list ACCOUNT_ID [--data-dir DIR]
-  srp-hub keys revoke KEY_ID [--data-dir DIR]`;
+  srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
+  srp-hub accounts create [--id ID] [--name NAME]
+  srp-hub accounts list
+  srp-hub keys create ACCOUNT_ID [--label LABEL]
+  srp-hub keys list ACCOUNT_ID
+  srp-hub keys revoke KEY_ID
+  srp-hub ledger verify
+  srp-hub ledger show ACCOUNT_ID
+  srp-hub ledger history ACCOUNT_ID [--limit N]
+  srp-hub ledger deposit ACCOUNT_ID UNITS --ref REFERENCE
+  srp-hub ledger refund ACCOUNT_ID --ref REFERENCE
+every command also takes --data-dir DIR (default .srp-data/hub) and --db sqlite:PATH|postgres://URL
+(default sqlite:DIR/hub.sqlite; also SRP_HUB_DB). Amounts are USDC atomic units (1 = 0.000001 USD).`;
 
 const DATA_DIR = { type: "string", default: ".srp-data/hub" } as const;
+const DB = { type: "string" } as const;
 
-function openStore(dataDir: string): SqliteStore {
-  return new SqliteStore(join(resolve(dataDir), "hub.sqlite"));
+function dbSpec(dataDir: string, db: string | undefined): string {
+  return db ?? process.env.SRP_HUB_DB ?? `sqlite:${join(resolve(dataDir), "hub.sqlite")}`;
+}
+
+function openStore(dataDir: string, db: string | undefined, signupCredits?: bigint): Promise<SqlStore> {
+  return openDatabase(dbSpec(dataDir, db), signupCredits === undefined ? {} : { signupCredits });
+}
+
+function unitsArg(text: string | undefined, what: string): bigint {
+  if (text === undefined || !/^[0-9]{1,18}$/.test(text)) throw new UsageError(`${what} is a whole number of atomic units (1 = 0.000001 USD), got ${JSON.stringify(text)}`);
+  return BigInt(text);
 }
 
 function adminToken(dataDir: string, given: string | undefined): string {
@@ -49,6 +66,8 @@ async function serve(argv: string[]): Promise<void> {
       port: { type: "string", default: "8787" },
       host: { type: "string", default: "127.0.0.1" },
       "data-dir": DATA_DIR,
+      db: DB,
+      "signup-credits": { type: "string" },
       account: { type: "string", multiple: true, default: [] },
       "public-url": { type: "string" },
       "admin-token": { type: "string" },
@@ -60,14 +79,13 @@ async function serve(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
   const dataDir = resolve(values["data-dir"]);
   const { identity, created } = loadOrCreateIdentity(join(dataDir, "hub.key"));
-  const store = openStore(dataDir);
+  const signup = values["signup-credits"] === undefined ? undefined : unitsArg(values["signup-credits"], "--signup-credits");
+  const store = await openStore(dataDir, values.db, signup);
   const specs = [...values.account, ...(process.env.SRP_HUB_ACCOUNTS?.split(",").filter(Boolean) ?? [])];
   for (const spec of specs) {
     const i = spec.indexOf(":");
     if (i <= 0 || i === spec.length - 1) throw new UsageError(`--account takes ID:API_KEY, got ${JSON.stringify(spec)}`);
-    const id = spec.slice(0, i);
-    if (!(await store.getAccount(id))) await store.createAccount({ id });
-    store.importApiKey(id, spec.slice(i + 1), "--account");
+    await store.importApiKey(spec.slice(0, i), spec.slice(i + 1), "--account");
   }
   const token = adminToken(dataDir, values["admin-token"] ?? process.env.SRP_ADMIN_TOKEN);
   const hub = createHub({
@@ -84,15 +102,16 @@ async function serve(argv: string[]): Promise<void> {
   hub.on("handshake.rejected", (d) => log("handshake.rejected", d));
   hub.on("breaker", (c) => log(c.lastForModel ? "breaker.last_instance_parked" : `breaker.${c.status}`, c));
   hub.on("receipt.rejected", (d) => log("receipt.rejected", d));
+  hub.on("storage.error", (d) => log("storage.error", d));
   const { url } = await hub.listen({ port, host: values.host });
-  log("hub.listening", { url, hubId: hub.id, identity: created ? "created" : "loaded", database: join(dataDir, "hub.sqlite") });
+  log("hub.listening", { url, hubId: hub.id, identity: created ? "created" : "loaded", database: store.dialect === "sqlite" ? dbSpec(dataDir, values.db) : "postgres" });
   process.stdout.write(`srp-hub listening on ${url} (hub id ${hub.id})\n`);
   const stop = () => {
     log("hub.stopping", {});
-    void hub.close().then(() => {
-      store.close();
-      process.exit(0);
-    });
+    void hub
+      .close()
+      .then(() => store.close())
+      .finally(() => process.exit(0));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
@@ -102,8 +121,8 @@ const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, 
 
 async function accounts(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const { values } = parseArgs({ args: rest, options: { id: { type: "string" }, name: { type: "string" }, "data-dir": DATA_DIR }, strict: true });
-  const store = openStore(values["data-dir"]);
+  const { values } = parseArgs({ args: rest, options: { id: { type: "string" }, name: { type: "string" }, "data-dir": DATA_DIR, db: DB }, strict: true });
+  const store = await openStore(values["data-dir"], values.db);
   try {
     if (sub === "create") {
       const input: { id?: string; name?: string } = {};
@@ -115,16 +134,16 @@ async function accounts(argv: string[]): Promise<void> {
     } else if (sub === "list") print(await store.listAccounts());
     else throw new UsageError(`unknown accounts command ${JSON.stringify(sub)}`);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 async function keys(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parseArgs({ args: rest, options: { label: { type: "string" }, "data-dir": DATA_DIR }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { label: { type: "string" }, "data-dir": DATA_DIR, db: DB }, allowPositionals: true, strict: true });
   const target = positionals[0];
   if (!target) throw new UsageError(`keys ${sub ?? ""} needs an id`);
-  const store = openStore(values["data-dir"]);
+  const store = await openStore(values["data-dir"], values.db);
   try {
     if (sub === "create") {
       const { key, record } = await store.createApiKey(target, values.label);
@@ -138,8 +157,68 @@ async function keys(argv: string[]): Promise<void> {
     if (error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-runCli("srp-hub", USAGE, { serve, accounts, keys });
+const money = (units: bigint) => ({ units: units.toString(), usd: formatUsdc(units) });
+
+async function ledger(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ref: { type: "string" }, limit: { type: "string", default: "50" }, "data-dir": DATA_DIR, db: DB },
+    allowPositionals: true,
+    strict: true,
+  });
+  const store = await openStore(values["data-dir"], values.db);
+  try {
+    if (sub === "verify") {
+      const problems = await store.verify();
+      if (problems.length === 0) {
+        print({ ok: true, checked: "every transaction balances; balances equal their entries; no forbidden negative; held money equals open reservations; each settled job has one receipt and one charge" });
+        return;
+      }
+      print({ ok: false, problems });
+      process.exitCode = 1;
+      return;
+    }
+    const account = positionals[0];
+    if (!account) throw new UsageError(`ledger ${sub ?? ""} needs an account id`);
+    if (sub === "show") {
+      const s = await store.summary(account);
+      print({
+        account,
+        balance: money(s.balance),
+        held: money(s.held),
+        prepaid: money(s.prepaid),
+        discountBps: s.discountBps,
+        spent: money(s.spent),
+        earned: money(s.earned),
+        deposited: money(s.deposited),
+        refunded: money(s.refunded),
+        requests: s.requests,
+      });
+    } else if (sub === "history") {
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError("--limit is 1..500");
+      print((await store.history(account, limit)).map((h) => ({ ...h, amount: h.amount.toString(), held: h.held.toString(), createdAt: new Date(h.createdAt).toISOString() })));
+    } else if (sub === "deposit") {
+      if (!values.ref) throw new UsageError("ledger deposit needs --ref REFERENCE (makes it idempotent)");
+      const amount = unitsArg(positionals[1], "the deposit");
+      if (amount === 0n) throw new UsageError("the deposit must be positive");
+      const posted = await store.deposit(account, amount, values.ref, { by: "srp-hub ledger deposit" });
+      print({ account, deposited: money(amount), reference: values.ref, posted, note: posted ? undefined : "this reference was deposited before; nothing moved" });
+    } else if (sub === "refund") {
+      if (!values.ref) throw new UsageError("ledger refund needs --ref REFERENCE (makes it idempotent)");
+      print({ account, refunded: money(await store.refund(account, values.ref)), reference: values.ref });
+    } else throw new UsageError(`unknown ledger command ${JSON.stringify(sub)}`);
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    await store.close();
+  }
+}
+
+runCli("srp-hub", USAGE, { serve, accounts, keys, ledger });

@@ -11,6 +11,7 @@ import {
   DISCOVERY_PATH,
   FRAME_LIMITS,
   HANDSHAKE_TIMING,
+  INITIAL_POSITION,
   randomBytes,
   SrpError,
   SUPPORTED_VERSIONS,
@@ -19,6 +20,7 @@ import {
   type Done,
   type Identity,
   type Job,
+  type ReceiptPosition,
 } from "@srp/core";
 import { useNodeCrypto, type Corkable } from "@srp/core/node";
 import { verifyMessage } from "viem";
@@ -31,6 +33,7 @@ import { checkNodeReceipt, MemoryReceiptBook, type ReceiptBook } from "./receipt
 import { MemoryRoutingStore, type RoutingStore } from "./routing/store.js";
 import { Router, type BreakerChange, type LiveInstance } from "./routing/router.js";
 import type { RoutingConfig } from "./routing/policy.js";
+import { isHubLedger, type HubLedger } from "./ledger/ledger.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
@@ -66,6 +69,13 @@ export interface HubOptions {
   versions?: readonly number[];
   /** Where countersigned receipts and node positions are kept; default in memory. */
   receipts?: ReceiptBook;
+  /**
+   * Bills consumers: reserves each request's maximum cost before routing (402
+   * `billing.insufficient_credits` when the balance cannot cover it) and releases what is
+   * not billed; the receipt book settles. Default: the receipt book when it is also a
+   * ledger (a `SqlStore` / `SqliteStore` is both), else none (nothing is billed).
+   */
+  ledger?: HubLedger;
   /** Where routing state (breakers, health, throughput) is kept; default in memory. */
   routing?: RoutingStore;
   /** Overrides of the routing numbers (defaults are the brief's). */
@@ -105,6 +115,8 @@ export interface HubEvents {
   "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string }];
   /** A node's receipt skipped sequence numbers: it was countersigned, and the missing range recorded (SRP-ATT-010). */
   "receipt.gap": [detail: { jobId: string; nodeId: string; from: number; to: number }];
+  /** Storage failed (a receipt or a settlement could not be recorded, reservations not reconciled). */
+  "storage.error": [detail: { what: string; message: string }];
 }
 
 /** An embeddable SRP hub. */
@@ -181,7 +193,14 @@ export function createHub(options: HubOptions): Hub {
   const receipts = options.receipts ?? new MemoryReceiptBook();
   const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
   router.onBreakerChange = (change) => emitter.emit("breaker", change);
-  const jobOwners = new Map<string, { accountId: string; at: number }>();
+  const jobOwners = new Map<string, { accountId: string; reservationId: string | undefined; at: number }>();
+  /** Each node's receipt position, authoritative in this process once loaded. */
+  const positions = new Map<string, ReceiptPosition>();
+  const ledger = options.ledger ?? (isHubLedger(receipts) ? receipts : undefined);
+  const storageError = (what: string, error: unknown) => emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
+  if (ledger?.reconcile) ledger.reconcile().catch((e: unknown) => storageError("reconcile reservations", e));
+  const ledgerTimer = ledger?.heartbeat ? setInterval(() => ledger.heartbeat!().catch((e: unknown) => storageError("heartbeat", e)), 15_000) : undefined;
+  ledgerTimer?.unref();
   const probes = new Map<string, { live: LiveInstance; deadline: number }>();
   const probeTimeoutMs = options.probeTimeoutMs ?? 10_000;
   let closing = false;
@@ -208,25 +227,37 @@ export function createHub(options: HubOptions): Hub {
     onInstancesChanged(session: ProviderSession) {
       router.sync(session);
     },
-    receiptPosition(nodeId: string) {
-      return receipts.position(nodeId);
+    async receiptPosition(nodeId: string): Promise<ReceiptPosition> {
+      const known = positions.get(nodeId);
+      if (known) return known;
+      const stored = await receipts.position(nodeId);
+      if (!positions.has(nodeId)) positions.set(nodeId, stored);
+      return positions.get(nodeId)!;
     },
     settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string) {
-      const verdict = checkNodeReceipt({ job, done, nodeId: session.nodeId!, hubId: options.identity.id, requestHash, responseHash, position: receipts.position(session.nodeId!) });
+      const nodeId = session.nodeId!;
+      const verdict = checkNodeReceipt({ job, done, nodeId, hubId: options.identity.id, requestHash, responseHash, position: positions.get(nodeId) ?? INITIAL_POSITION });
       if (!verdict.countersign) {
         if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
         return verdict.error ? { error: verdict.error } : {};
       }
       const gap = verdict.error?.details as { from?: number; to?: number } | undefined;
       if (gap?.from !== undefined && gap.to !== undefined) {
-        receipts.recordGap(session.nodeId!, gap.from, gap.to);
+        receipts.recordGap(nodeId, gap.from, gap.to).catch((e: unknown) => storageError("record a receipt gap", e));
         emitter.emit("receipt.gap", { jobId: job.jobId, nodeId: session.nodeId!, from: gap.from, to: gap.to });
       }
       const receipt = countersignReceipt(done.receipt, options.identity);
       const owner = jobOwners.get(job.jobId);
       jobOwners.delete(job.jobId);
-      receipts.record({ receipt, providerAccountId: session.account!.id, ...(owner ? { consumerAccountId: owner.accountId } : {}) });
-      return verdict.error ? { receipt, error: verdict.error } : { receipt };
+      positions.set(nodeId, { lastSeq: receipt.seq, totals: receipt.totals });
+      const settled = receipts.record({
+        receipt,
+        providerAccountId: session.account!.id,
+        ...(owner ? { consumerAccountId: owner.accountId } : {}),
+        ...(owner?.reservationId ? { reservationId: owner.reservationId } : {}),
+      });
+      settled.catch((e: unknown) => storageError(`record receipt ${job.jobId}`, e));
+      return verdict.error ? { receipt, error: verdict.error, settled } : { receipt, settled };
     },
     onProbeResult(session: ProviderSession, result: { probeId: string; ok: boolean }) {
       const p = probes.get(result.probeId);
@@ -275,9 +306,11 @@ export function createHub(options: HubOptions): Hub {
     receipts,
     maxBodyBytes: maxFrameBytes - 64 * 1024,
     requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
-    setJobOwner(jobId, accountId) {
-      jobOwners.set(jobId, { accountId, at: Date.now() });
+    setJobOwner(jobId, accountId, reservationId) {
+      jobOwners.set(jobId, { accountId, reservationId, at: Date.now() });
     },
+    ledger,
+    storageError,
     cancel(live, jobId, reason) {
       live.session.cancelJob(jobId, reason);
     },
@@ -364,6 +397,7 @@ export function createHub(options: HubOptions): Hub {
       while ([...all].some((s) => s.jobCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       clearInterval(probeTimer);
       clearInterval(onlineTimer);
+      clearInterval(ledgerTimer);
       for (const s of all) s.goodbye("hub is shutting down", options.reconnectAfterMs ?? 5000);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await Promise.all(

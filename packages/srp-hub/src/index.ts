@@ -2,7 +2,8 @@
  * `@srp/hub`: an embeddable SRP hub. It serves the OpenAI-compatible consumer API
  * (`/v1/chat/completions`, `/v1/models`, `/v1/receipts/{id}`), the provider WebSocket
  * endpoint with the complete v1 handshake, routing with a forgiving breaker and
- * failover, receipt verification and countersigning, and the discovery document.
+ * failover, receipt verification and countersigning, the discovery document, and a
+ * double-entry ledger on SQLite or PostgreSQL that bills consumers per token.
  *
  * @packageDocumentation
  * @module @srp/hub
@@ -20,6 +21,33 @@ export {
   type ApiKeyRecord,
 } from "./accounts.js";
 export { SqliteStore } from "./storage/sqlite.js";
+export { SqlStore, type SqlStoreOptions, type AccountSummary, type SettledJob } from "./storage/sql-store.js";
+export { openStore, type OpenStoreOptions } from "./storage/open.js";
+export { openSqlite, type SqliteOptions } from "./storage/sqlite-driver.js";
+export { openPostgres, type PostgresOptions } from "./storage/postgres-driver.js";
+export { MIGRATIONS } from "./storage/migrations.js";
+export { int, big, text, type SqlDriver, type SqlExecutor, type SqlRow, type SqlValue } from "./storage/sql.js";
+export {
+  post,
+  balancedLegs,
+  verifyLedger,
+  history,
+  userAccount,
+  holdAccount,
+  isHubLedger,
+  InsufficientFunds,
+  PLATFORM,
+  BOUNTY_POOL,
+  EXTERNAL,
+  type HubLedger,
+  type ReserveResult,
+  type Leg,
+  type Posting,
+  type HistoryEntry,
+  type LedgerProblem,
+  type LedgerAccountKind,
+} from "./ledger/ledger.js";
+export { worstCase, discounted, discountFor, settle, DEFAULT_DISCOUNT_TIERS, type DiscountTier, type Settlement } from "./ledger/policy.js";
 export { ADMIN_PREFIX } from "./api/admin.js";
 export { toNodeHandler, toWebRequest, writeWebResponse, DEFAULT_MAX_BODY_BYTES, type FetchHandler, type NodeHandlerOptions } from "./node-adapter.js";
 export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
@@ -52,5 +80,5 @@ export {
   type RouteNeeds,
   type NoRoute,
 } from "./routing/policy.js";
-export { modelCatalog, type ModelEntry, type SrpUsageExtension } from "./api/openai.js";
+export { modelCatalog, promptTokenBound, type ModelEntry, type SrpUsageExtension } from "./api/openai.js";
 export { errorResponse } from "./api/http.js";

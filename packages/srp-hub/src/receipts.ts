@@ -26,43 +26,50 @@ export interface StoredReceipt {
   consumerAccountId?: string;
   /** The account the serving node is bound to. */
   providerAccountId: string;
+  /** The consumer's reservation this receipt settles, when the hub keeps a ledger. */
+  reservationId?: string;
 }
 
-/** Where a hub keeps receipts and per-node positions. */
+/**
+ * Where a hub keeps receipts and per-node positions. Every method is asynchronous, so a
+ * book can live in any database; `record` of a ledger-backed book also settles the job's
+ * reservation in the same transaction and reports what moved.
+ */
 export interface ReceiptBook {
   /** The recorded position of a node (initial if none). */
-  position(nodeId: string): ReceiptPosition;
+  position(nodeId: string): Promise<ReceiptPosition>;
   /** Stores a countersigned receipt and makes it the node's position. */
-  record(entry: StoredReceipt): void;
+  record(entry: StoredReceipt): Promise<unknown>;
   /** A stored receipt by job id. */
-  get(jobId: string): StoredReceipt | undefined;
+  get(jobId: string): Promise<StoredReceipt | undefined>;
   /** Records receipt numbers `from..to` of a node as missing, for reconciliation (SRP-ATT-010). */
-  recordGap(nodeId: string, from: number, to: number): void;
+  recordGap(nodeId: string, from: number, to: number): Promise<void>;
   /** The missing ranges recorded for a node. */
-  gaps(nodeId: string): { from: number; to: number }[];
+  gaps(nodeId: string): Promise<{ from: number; to: number }[]>;
 }
 
-/** Receipts in memory. */
+/** Receipts in memory (no ledger: nothing is billed). */
 export class MemoryReceiptBook implements ReceiptBook {
   readonly #positions = new Map<string, ReceiptPosition>();
   readonly #receipts = new Map<string, StoredReceipt>();
-  position(nodeId: string): ReceiptPosition {
+  readonly #gaps = new Map<string, { from: number; to: number }[]>();
+  async position(nodeId: string): Promise<ReceiptPosition> {
     return this.#positions.get(nodeId) ?? INITIAL_POSITION;
   }
-  record(entry: StoredReceipt): void {
+  async record(entry: StoredReceipt): Promise<undefined> {
     this.#receipts.set(entry.receipt.jobId, entry);
     this.#positions.set(entry.receipt.nodeId, { lastSeq: entry.receipt.seq, totals: entry.receipt.totals });
+    return undefined;
   }
-  get(jobId: string): StoredReceipt | undefined {
+  async get(jobId: string): Promise<StoredReceipt | undefined> {
     return this.#receipts.get(jobId);
   }
-  readonly #gaps = new Map<string, { from: number; to: number }[]>();
-  recordGap(nodeId: string, from: number, to: number): void {
+  async recordGap(nodeId: string, from: number, to: number): Promise<void> {
     const list = this.#gaps.get(nodeId) ?? [];
     list.push({ from, to });
     this.#gaps.set(nodeId, list);
   }
-  gaps(nodeId: string): { from: number; to: number }[] {
+  async gaps(nodeId: string): Promise<{ from: number; to: number }[]> {
     return [...(this.#gaps.get(nodeId) ?? [])];
   }
   /** Number of receipts held. */

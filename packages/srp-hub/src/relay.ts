@@ -12,7 +12,7 @@ import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
 /** An event of a running job, in order. */
 export type JobEvent =
   | { type: "chunk"; chunk: Chunk; at: number }
-  | { type: "done"; done: Done; receipt: Receipt | undefined }
+  | { type: "done"; done: Done; receipt: Receipt | undefined; settled?: Promise<unknown> }
   | { type: "error"; error: JobError }
   | { type: "lost"; reason: string };
 
@@ -42,8 +42,8 @@ export class JobRun implements JobHandle {
   onChunk(chunk: Chunk): void {
     this.#push({ type: "chunk", chunk, at: Date.now() });
   }
-  onDone(done: Done, receipt: Receipt | undefined): void {
-    this.#push({ type: "done", done, receipt });
+  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>): void {
+    this.#push(settled ? { type: "done", done, receipt, settled } : { type: "done", done, receipt });
   }
   onError(error: JobError): void {
     this.#push({ type: "error", error });

@@ -60,9 +60,9 @@ export interface SessionContext {
   /** Called when offers or withdrawals change the session's instances. */
   onInstancesChanged(session: ProviderSession): void;
   /** Verifies and countersigns the receipt of a `done`; returns the countersigned receipt or the error to report. */
-  settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string): { receipt?: Receipt; error?: SrpError };
+  settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string): { receipt?: Receipt; error?: SrpError; settled?: Promise<unknown> };
   /** The hub's recorded receipt position for a node (sent in welcome). */
-  receiptPosition(nodeId: string): ReceiptPosition;
+  receiptPosition(nodeId: string): Promise<ReceiptPosition>;
   /** A `probe_result` arrived. */
   onProbeResult(session: ProviderSession, result: ProbeResult): void;
 }
@@ -71,8 +71,11 @@ export interface SessionContext {
 export interface JobHandle {
   /** The next chunk, in order. */
   onChunk(chunk: Chunk): void;
-  /** The job finished; `receipt` is countersigned, or absent when the receipt failed verification. */
-  onDone(done: Done, receipt: Receipt | undefined): void;
+  /**
+   * The job finished; `receipt` is countersigned, or absent when the receipt failed
+   * verification. `settled` resolves when the receipt (and the money it moves) is stored.
+   */
+  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>): void;
   /** The node reported a failure. */
   onError(error: JobError): void;
   /** The session ended (or the hub cancelled the job) before the job did. */
@@ -236,6 +239,7 @@ export class ProviderSession {
     });
     if (rejected) return this.fail(rejected);
     let account: Account | undefined;
+    let position: ReceiptPosition;
     try {
       if (auth.account.kind === "api_key") {
         account = await ctx.accounts.findByApiKey(auth.account.key);
@@ -244,6 +248,7 @@ export class ProviderSession {
         if (!ok) return this.fail(new SrpError("auth.bad_account_proof", "wallet signature does not recover to the bound address"));
         account = await ctx.accounts.findByWallet(auth.account.address.toLowerCase());
       }
+      position = await ctx.receiptPosition(auth.nodeId);
     } catch (cause) {
       return this.fail(new SrpError("internal", "account look-up failed", { cause }));
     }
@@ -265,7 +270,7 @@ export class ProviderSession {
       heartbeatIntervalMs: ctx.heartbeatIntervalMs,
       limits: { maxFrameBytes: ctx.maxFrameBytes, maxInstances: ctx.maxInstances, maxConcurrentJobs: ctx.maxConcurrentJobs },
       replaced: replaced !== undefined,
-      receipts: ctx.receiptPosition(auth.nodeId),
+      receipts: position,
     });
     this.#armHeartbeatWatch();
   }
@@ -377,20 +382,24 @@ export class ProviderSession {
       return this.fail(new SrpError("protocol.unexpected_message", `done for ${done.jobId} counts ${done.chunks} chunks; ${running.nextSeq} arrived`));
     }
     this.#release(running);
-    const receipt = this.#settle(running.job, running.requestHash, done, running.hasher?.digest());
-    running.handle.onDone(done, receipt);
+    const { receipt, settled } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest());
+    running.handle.onDone(done, receipt, settled);
   }
 
-  #settle(job: Job, requestHash: string, done: Done, streamHash: string | undefined): Receipt | undefined {
+  #settle(job: Job, requestHash: string, done: Done, streamHash: string | undefined): { receipt?: Receipt; settled?: Promise<unknown> } {
     let hash = streamHash;
     if (hash === undefined) {
       hash = done.response === undefined ? "" : responseHash(done.response);
     }
-    const { receipt, error } = this.#ctx.settleReceipt(this, job, done, requestHash, hash);
+    const { receipt, error, settled } = this.#ctx.settleReceipt(this, job, done, requestHash, hash);
     if (error) this.send(errorMessage(error.jobId === undefined ? new SrpError(error.code, error.message, { jobId: job.jobId }) : error));
-    // The consumer's answer goes out first; the node's copy of the countersignature right after.
-    if (receipt) setImmediate(() => this.send({ type: "receipt", receipt }));
-    return receipt;
+    // The node gets its copy of the countersignature once the receipt is stored, after the consumer's answer.
+    if (receipt) {
+      const send = () => setImmediate(() => this.send({ type: "receipt", receipt }));
+      if (settled) settled.then(send, send);
+      else send();
+    }
+    return { ...(receipt ? { receipt } : {}), ...(settled ? { settled } : {}) };
   }
 
   #onJobError(error: JobError): void {

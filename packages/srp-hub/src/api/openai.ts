@@ -11,6 +11,8 @@ import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import type { RouteSort, Router } from "../routing/router.js";
 import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
+import type { HubLedger } from "../ledger/ledger.js";
+import { worstCase } from "../ledger/policy.js";
 
 /** What the OpenAI surface needs from its hub. */
 export interface OpenAIContext extends RelayContext {
@@ -21,8 +23,12 @@ export interface OpenAIContext extends RelayContext {
   maxBodyBytes: number;
   /** Default time a request may take, ms. */
   requestTimeoutMs: number;
-  /** Remembers which consumer account a job is for. */
-  setJobOwner(jobId: string, accountId: string): void;
+  /** Remembers which consumer account (and reservation) a job is for. */
+  setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
+  /** Bills consumers; absent when the hub bills nobody. */
+  ledger: HubLedger | undefined;
+  /** Reports a storage failure that a request could not report itself. */
+  storageError(what: string, error: unknown): void;
 }
 
 const RECEIPT_HEADER = "x-srp-receipt";
@@ -39,9 +45,10 @@ export interface SrpUsageExtension {
   measured: boolean;
 }
 
-function usageWithCost(upstream: unknown, usage: Usage, receipt: Receipt | undefined, jobId: string): Record<string, unknown> {
+function usageWithCost(upstream: unknown, usage: Usage, receipt: Receipt | undefined, jobId: string, charged: bigint | undefined): Record<string, unknown> {
   const base = typeof upstream === "object" && upstream !== null ? { ...(upstream as Record<string, unknown>) } : {};
-  const units = receipt ? parseAmount(receipt.cost) : 0n;
+  // What the consumer was charged when the hub bills; the receipt's cost otherwise.
+  const units = charged ?? (receipt ? parseAmount(receipt.cost) : 0n);
   const ext: SrpUsageExtension = { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt ? jobId : null, measured: usage.measured };
   if (base.prompt_tokens === undefined) {
     base.prompt_tokens = usage.promptTokens;
@@ -101,6 +108,59 @@ function timeoutOf(request: Request, fallback: number): { ms: number; chosen: bo
   return { ms: Math.min(Math.max(n, MIN_TIMEOUT_MS), 3_600_000), chosen: true };
 }
 
+/** Tokens an image part may count for, when bounding a prompt. */
+const IMAGE_TOKEN_ALLOWANCE = 3_000;
+
+/**
+ * An upper bound on a request's prompt tokens: its messages' (and tools') UTF-8 bytes,
+ * since a token of a byte-level tokenizer covers at least one byte, with each inline
+ * image (a `data:` URL) counted as a fixed allowance instead of its bytes.
+ */
+export function promptTokenBound(body: Record<string, unknown>): number {
+  let images = 0;
+  const text = JSON.stringify([body.messages ?? null, body.tools ?? null], (_key, value: unknown) => {
+    if (typeof value === "string" && value.startsWith("data:")) {
+      images++;
+      return "";
+    }
+    return value;
+  });
+  return new TextEncoder().encode(text).length + images * IMAGE_TOKEN_ALLOWANCE;
+}
+
+/**
+ * The most a request may cost: its prompt bound plus its output limit (`max_tokens`, or
+ * the largest context online less the prompt), at the dearest price among the instances
+ * that could serve it (capped by the consumer's `srp.max_price`). Undefined when no
+ * instance serves the model.
+ */
+function maximumCost(router: Router, model: string, body: Record<string, unknown>, maxOut: number, maxPrice: Preferences["maxPrice"]): bigint | undefined {
+  const views = model === "auto" ? [...router.catalog().values()].flat() : router.views(model);
+  if (views.length === 0) return undefined;
+  let input = 0n;
+  let output = 0n;
+  let context = 0;
+  for (const v of views) {
+    const i = BigInt(v.price.input);
+    const o = BigInt(v.price.output);
+    if (i > input) input = i;
+    if (o > output) output = o;
+    if (v.contextLength > context) context = v.contextLength;
+  }
+  if (maxPrice?.input !== undefined && maxPrice.input < input) input = maxPrice.input;
+  if (maxPrice?.output !== undefined && maxPrice.output < output) output = maxPrice.output;
+  const prompt = promptTokenBound(body);
+  const out = maxOut > 0 ? maxOut : Math.max(context - prompt, 1);
+  return worstCase(prompt, out, { input: input.toString(), output: output.toString() });
+}
+
+/** The consumer's charge from a settlement, when this request's reservation was the one settled. */
+function chargeOf(settled: unknown, reservationId: string | undefined): bigint | undefined {
+  if (reservationId === undefined || typeof settled !== "object" || settled === null) return undefined;
+  const s = settled as { reservationId?: unknown; charge?: unknown };
+  return s.reservationId === reservationId && typeof s.charge === "bigint" ? s.charge : undefined;
+}
+
 /** Whether a chat chunk carries something the consumer would see (text, a tool call, a finish). */
 function contentful(e: JobEvent): boolean {
   if (e.type !== "chunk") return true;
@@ -138,6 +198,39 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   const capabilities: Capability[] = chatNeeds(body);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
   const deadline = Date.now() + timeout.ms;
+
+  // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
+  let reservationId: string | undefined;
+  if (ctx.ledger) {
+    const max = maximumCost(ctx.router, body.model, body, maxOut, prefs.maxPrice);
+    if (max === undefined) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
+    let r;
+    try {
+      r = await ctx.ledger.reserve(account.id, max);
+    } catch (error) {
+      ctx.storageError("reserve", error);
+      return fail("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly");
+    }
+    if (!r.ok) {
+      return errorResponse(
+        new SrpError("billing.insufficient_credits", `this request may cost up to ${formatUsdc(max)} USD (${max} units); the account can spend ${formatUsdc(r.available)} USD. Lower max_tokens or add credits.`, {
+          details: { required: max.toString(), available: r.available.toString() },
+        }),
+      );
+    }
+    reservationId = r.reservationId;
+  }
+  const ledger = ctx.ledger;
+  /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
+  const closeBilling = async (e: JobEvent | undefined): Promise<bigint | undefined> => {
+    const settled = e?.type === "done" && e.settled ? await e.settled.catch(() => undefined) : undefined;
+    const charged = chargeOf(settled, reservationId);
+    if (charged === undefined && reservationId !== undefined && ledger) {
+      const why = e === undefined ? "not served" : e.type === "done" ? "no countersigned receipt" : e.type === "error" ? "the provider failed" : e.type === "lost" ? `the job ended: ${e.reason}` : "the stream ended early";
+      await ledger.release(reservationId, why).catch((error: unknown) => ctx.storageError(`release ${reservationId}`, error));
+    }
+    return charged;
+  };
   const consumer = new AbortController();
   const onAbort = () => consumer.abort();
   request.signal.addEventListener("abort", onAbort, { once: true });
@@ -155,11 +248,12 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
       deadline,
       consumerDeadline: timeout.chosen,
       signal: consumer.signal,
-      onJob: (job) => ctx.setJobOwner(job.jobId, account.id),
+      onJob: (job) => ctx.setJobOwner(job.jobId, account.id, reservationId),
       commits: contentful,
     });
   } catch (error) {
     request.signal.removeEventListener("abort", onAbort);
+    await closeBilling(undefined);
     return errorResponse(error instanceof SrpError ? error : new SrpError("internal", "relay failed", { cause: error }));
   }
   const jobId = committed.job.jobId;
@@ -170,15 +264,22 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     const e = (await events.next()).value as JobEvent;
     await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
     request.signal.removeEventListener("abort", onAbort);
+    const charged = await closeBilling(e);
     if (e.type !== "done" || e.done.response === undefined) {
       return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response");
     }
-    const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId) };
+    const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId, charged) };
     // Without a countersigned receipt there is nothing to point at (and nothing is billed).
     return Response.json(response, { headers: e.receipt ? headers : { "x-srp-model": committed.job.model } });
   }
 
   const encoder = new TextEncoder();
+  let billingClosed = false;
+  const endBilling = (e: JobEvent | undefined) => {
+    if (billingClosed) return Promise.resolve(undefined);
+    billingClosed = true;
+    return closeBilling(e);
+  };
   let heldUsage: Record<string, unknown> | undefined;
   let template: Record<string, unknown> | undefined;
   const body$ = new ReadableStream<Uint8Array>({
@@ -186,6 +287,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
       for (;;) {
         const { value: e, done: finished } = await events.next();
         if (finished || !e) {
+          await endBilling(undefined);
           controller.close();
           return;
         }
@@ -208,7 +310,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
             model: committed.job.model,
             choices: [],
           };
-          const usage = usageWithCost(heldUsage?.usage, e.done.usage, e.receipt, jobId);
+          const usage = usageWithCost(heldUsage?.usage, e.done.usage, e.receipt, jobId, await endBilling(e));
           controller.enqueue(encoder.encode(formatSse({ ...base, usage }) + formatSse("[DONE]")));
           controller.close();
           await events.return(undefined);
@@ -219,6 +321,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
         const code = e.type === "error" ? (e.error.code === "job.deadline_exceeded" ? e.error.code : "job.stream_interrupted") : e.reason === "deadline" ? "job.deadline_exceeded" : "job.stream_interrupted";
         const message =
           e.type === "error" ? `the provider failed mid-stream: ${e.error.message}` : e.reason === "deadline" ? "the request passed its deadline mid-stream" : `the provider went away mid-stream (${e.reason})`;
+        await endBilling(e);
         controller.enqueue(encoder.encode(formatSse({ error: { message, type: "api_error", param: null, code } })));
         controller.close();
         await events.return(undefined);
@@ -229,6 +332,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     async cancel() {
       consumer.abort();
       await events.return(undefined);
+      await endBilling(undefined);
       request.signal.removeEventListener("abort", onAbort);
     },
   });
@@ -295,7 +399,7 @@ export function listModels(router: Router): Response {
 export async function getReceipt(request: Request, id: string, ctx: Pick<OpenAIContext, "accounts" | "receipts" | "hubId">): Promise<Response> {
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return errorResponse(account);
-  const stored = ctx.receipts.get(id);
+  const stored = await ctx.receipts.get(id);
   if (!stored || (stored.consumerAccountId !== account.id && stored.providerAccountId !== account.id)) return fail("api.not_found", `no receipt ${id} for this account`);
   return Response.json({ object: "srp.receipt", hub_id: ctx.hubId, receipt: stored.receipt });
 }

@@ -1,0 +1,251 @@
+/**
+ * The double-entry ledger, written once against {@link SqlExecutor} so SQLite and
+ * PostgreSQL behave the same. Every movement of money is one balanced transaction
+ * (its entries sum to zero) with an idempotency key: posting the same key twice moves
+ * money once. Balances that may not go negative are guarded inside the same statement
+ * that moves them (`UPDATE ... WHERE balance + amount >= 0`), so concurrent requests
+ * can never overspend, whatever the interleaving.
+ */
+import { randomBytes, toBase64Url } from "@srp/core";
+import { big, int, text, type SqlExecutor } from "../storage/sql.js";
+
+/** Kinds of ledger account. */
+export type LedgerAccountKind = "user" | "hold" | "platform" | "bounty_pool" | "external";
+
+/** The platform's own account: protocol fees in; signup credits, discounts beyond the fee and overruns out. It may go negative (it is the operator's equity). */
+export const PLATFORM = "platform";
+/** The bounty pool: funded from the platform's share, pays bounties; never negative. */
+export const BOUNTY_POOL = "bounty_pool";
+/** Money from and to the outside world (deposits in, refunds and payouts out); its balance is minus the money held. */
+export const EXTERNAL = "external";
+
+/** The spendable balance of a hub account. */
+export function userAccount(accountId: string): string {
+  return `user:${accountId}`;
+}
+
+/** Money of a hub account reserved for requests in flight. */
+export function holdAccount(accountId: string): string {
+  return `hold:${accountId}`;
+}
+
+/** One leg of a transaction: `amount` added to `account` (negative takes away). */
+export interface Leg {
+  account: string;
+  amount: bigint;
+}
+
+/** A transaction to post. */
+export interface Posting {
+  /** Posting the same key again does nothing (and reports `duplicate`). */
+  idempotencyKey: string;
+  /** What kind of movement this is (`signup_credit`, `deposit`, `reserve`, `settle`, `release`, `refund`, ...). */
+  kind: string;
+  /** The hub account this movement is about, for its history. */
+  accountId?: string;
+  /** What it refers to (a reservation, a job, a deposit reference). */
+  ref?: string;
+  /** Free-form details, stored as JSON. */
+  memo?: Record<string, unknown>;
+  legs: readonly Leg[];
+}
+
+/** Thrown when a leg would take an account that may not go negative below zero. */
+export class InsufficientFunds extends Error {
+  override readonly name = "InsufficientFunds";
+  constructor(
+    readonly account: string,
+    readonly needed: bigint,
+  ) {
+    super(`${account} cannot cover ${needed}`);
+  }
+}
+
+function kindOf(account: string): { kind: LedgerAccountKind; owner: string | null; mayGoNegative: boolean } {
+  const i = account.indexOf(":");
+  if (i > 0) {
+    const prefix = account.slice(0, i);
+    if (prefix === "user" || prefix === "hold") return { kind: prefix, owner: account.slice(i + 1), mayGoNegative: false };
+  }
+  if (account === PLATFORM) return { kind: "platform", owner: null, mayGoNegative: true };
+  if (account === BOUNTY_POOL) return { kind: "bounty_pool", owner: null, mayGoNegative: false };
+  if (account === EXTERNAL) return { kind: "external", owner: null, mayGoNegative: true };
+  throw new TypeError(`unknown ledger account ${account}`);
+}
+
+/** A new random id with a prefix. */
+export function ledgerId(prefix: string): string {
+  return `${prefix}_${toBase64Url(randomBytes(12))}`;
+}
+
+/** Legs merged per account, zero legs dropped; throws unless they sum to zero. */
+export function balancedLegs(legs: readonly Leg[]): Leg[] {
+  const sums = new Map<string, bigint>();
+  let total = 0n;
+  for (const l of legs) {
+    sums.set(l.account, (sums.get(l.account) ?? 0n) + l.amount);
+    total += l.amount;
+  }
+  if (total !== 0n) throw new RangeError(`transaction legs sum to ${total}, not zero`);
+  return [...sums].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
+}
+
+/**
+ * Posts one balanced transaction inside the caller's database transaction. Returns
+ * `false` (and moves nothing) when the idempotency key was posted before. Throws
+ * {@link InsufficientFunds} when a guarded balance would go negative; the caller's
+ * transaction must then roll back.
+ */
+export async function post(tx: SqlExecutor, p: Posting, now = Date.now()): Promise<boolean> {
+  const legs = balancedLegs(p.legs);
+  const id = ledgerId("tx");
+  const inserted = await tx.run(
+    "INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+    [id, p.idempotencyKey, p.kind, p.accountId ?? null, p.ref ?? null, p.memo ? JSON.stringify(p.memo) : null, now],
+  );
+  if (inserted === 0) return false;
+  // A fixed order of row locks keeps concurrent PostgreSQL transactions from deadlocking.
+  legs.sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0));
+  for (const leg of legs) {
+    const k = kindOf(leg.account);
+    await tx.run("INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING", [
+      leg.account,
+      k.kind,
+      k.owner,
+      k.mayGoNegative ? 1 : 0,
+      now,
+    ]);
+    const moved = await tx.run("UPDATE ledger_accounts SET balance = balance + ? WHERE id = ? AND (may_go_negative = 1 OR balance + ? >= 0)", [leg.amount, leg.account, leg.amount]);
+    if (moved !== 1) throw new InsufficientFunds(leg.account, -leg.amount);
+    await tx.run("INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES (?, ?, ?)", [id, leg.account, leg.amount]);
+  }
+  return true;
+}
+
+/** The balance of a ledger account (0 if it has never moved). */
+export async function balanceOf(tx: SqlExecutor, account: string): Promise<bigint> {
+  const rows = await tx.all("SELECT balance FROM ledger_accounts WHERE id = ?", [account]);
+  return rows.length === 0 ? 0n : big(rows[0]!.balance);
+}
+
+/** One line of an account's history. */
+export interface HistoryEntry {
+  txId: string;
+  kind: string;
+  ref: string | null;
+  /** What this transaction did to the account's spendable balance (negative: money out). */
+  amount: bigint;
+  /** What it did to the account's reserved money. */
+  held: bigint;
+  createdAt: number;
+  memo: Record<string, unknown> | null;
+}
+
+/** An account's transactions, newest first, `limit` at a time before the cursor `before` (a createdAt:txId pair). */
+export async function history(tx: SqlExecutor, accountId: string, limit: number, before?: { createdAt: number; txId: string }): Promise<HistoryEntry[]> {
+  const user = userAccount(accountId);
+  const hold = holdAccount(accountId);
+  const rows = await tx.all(
+    `SELECT t.id, t.kind, t.ref, t.memo, t.created_at,
+            SUM(CASE WHEN e.account_id = ? THEN e.amount ELSE 0 END) AS amount,
+            SUM(CASE WHEN e.account_id = ? THEN e.amount ELSE 0 END) AS held
+       FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id
+      WHERE e.account_id IN (?, ?) ${before ? "AND (t.created_at < ? OR (t.created_at = ? AND t.id < ?))" : ""}
+      GROUP BY t.id, t.kind, t.ref, t.memo, t.created_at
+      ORDER BY t.created_at DESC, t.id DESC
+      LIMIT ?`,
+    before ? [user, hold, user, hold, before.createdAt, before.createdAt, before.txId, limit] : [user, hold, user, hold, limit],
+  );
+  return rows.map((r) => ({
+    txId: String(r.id),
+    kind: String(r.kind),
+    ref: text(r.ref),
+    amount: big(r.amount),
+    held: big(r.held),
+    createdAt: int(r.created_at),
+    memo: r.memo === null ? null : (JSON.parse(String(r.memo)) as Record<string, unknown>),
+  }));
+}
+
+/** A broken invariant found by {@link verifyLedger}. */
+export interface LedgerProblem {
+  /** Which invariant. */
+  check: string;
+  /** The offending ids (transactions, accounts, reservations or jobs). */
+  ids: string[];
+}
+
+/**
+ * Checks every invariant of the books: each transaction balances and has entries; each
+ * balance equals the sum of its entries; no guarded balance is negative; each account's
+ * held money equals its open reservations; each settled reservation has exactly one
+ * receipt and one settlement; each receipt billed to a consumer was settled exactly once.
+ * Returns the problems (none when the books are sound).
+ */
+export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
+  const problems: LedgerProblem[] = [];
+  const check = async (name: string, sql: string) => {
+    const rows = await tx.all(sql);
+    if (rows.length > 0) problems.push({ check: name, ids: rows.map((r) => String(r.id)) });
+  };
+  await check("transaction does not balance", "SELECT tx_id AS id FROM ledger_entries GROUP BY tx_id HAVING SUM(amount) <> 0");
+  await check("transaction without entries", "SELECT t.id FROM ledger_transactions t LEFT JOIN ledger_entries e ON e.tx_id = t.id WHERE e.tx_id IS NULL");
+  await check(
+    "balance differs from the sum of its entries",
+    "SELECT a.id FROM ledger_accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM ledger_entries GROUP BY account_id) e ON e.account_id = a.id WHERE a.balance <> COALESCE(e.s, 0)",
+  );
+  await check("negative balance on an account that may not go negative", "SELECT id FROM ledger_accounts WHERE may_go_negative = 0 AND balance < 0");
+  await check(
+    "held money differs from open reservations",
+    `SELECT a.id FROM ledger_accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM reservations WHERE state = 'open' GROUP BY account_id) r
+        ON a.id = 'hold:' || r.account_id WHERE a.kind = 'hold' AND a.balance <> COALESCE(r.s, 0)
+     UNION SELECT 'hold:' || r.account_id AS id FROM reservations r LEFT JOIN ledger_accounts a ON a.id = 'hold:' || r.account_id
+        WHERE r.state = 'open' AND a.id IS NULL`,
+  );
+  await check(
+    "settled reservation without exactly one receipt",
+    "SELECT r.id FROM reservations r LEFT JOIN receipts c ON c.reservation_id = r.id WHERE r.state = 'settled' GROUP BY r.id HAVING COUNT(c.job_id) <> 1",
+  );
+  await check(
+    "settled reservation without exactly one settlement",
+    "SELECT r.id FROM reservations r LEFT JOIN ledger_transactions t ON t.ref = r.id AND t.kind = 'settle' WHERE r.state = 'settled' GROUP BY r.id HAVING COUNT(t.id) <> 1",
+  );
+  await check(
+    "closed reservation with money still held or settled twice",
+    "SELECT r.id FROM reservations r JOIN ledger_transactions t ON t.ref = r.id AND t.kind IN ('settle', 'release') WHERE r.state <> 'open' GROUP BY r.id HAVING COUNT(t.id) <> 1",
+  );
+  await check(
+    "open reservation already settled or released",
+    "SELECT r.id FROM reservations r JOIN ledger_transactions t ON t.ref = r.id AND t.kind IN ('settle', 'release') WHERE r.state = 'open'",
+  );
+  await check(
+    "billed receipt without its settlement",
+    "SELECT c.job_id AS id FROM receipts c LEFT JOIN reservations r ON r.id = c.reservation_id WHERE c.reservation_id IS NOT NULL AND (r.id IS NULL OR r.state <> 'settled')",
+  );
+  return problems;
+}
+
+/** Outcome of a reservation: its id and the consumer's discount, or how much the account can spend. */
+export type ReserveResult = { ok: true; reservationId: string; discountBps: number } | { ok: false; available: bigint };
+
+/**
+ * What the hub needs from a ledger to bill consumers: reserve the worst case before
+ * routing, release it when nothing is billed. Settlement happens when the receipt is
+ * recorded ({@link ReceiptBook.record} of a ledger-backed book). `SqlStore` implements both.
+ */
+export interface HubLedger {
+  /** Reserves `amount` of an account's spendable balance, atomically. */
+  reserve(accountId: string, amount: bigint): Promise<ReserveResult>;
+  /** Returns a reservation's money; false when it was already settled or released. */
+  release(reservationId: string, reason: string): Promise<boolean>;
+  /** Releases reservations left open by hub processes that died; called when the hub starts. */
+  reconcile?(): Promise<string[]>;
+  /** Marks this hub process alive; called periodically. */
+  heartbeat?(): Promise<void>;
+}
+
+/** Whether an object (such as a receipt book) is also a {@link HubLedger}. */
+export function isHubLedger(value: unknown): value is HubLedger {
+  const v = value as Partial<HubLedger> | null;
+  return typeof v === "object" && v !== null && typeof v.reserve === "function" && typeof v.release === "function";
+}

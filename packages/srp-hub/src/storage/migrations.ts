@@ -1,0 +1,44 @@
+/**
+ * Versioned schema migrations, one script per version, in SQL both SQLite and PostgreSQL
+ * run unchanged. A database records the versions it has applied in `schema_migrations`;
+ * a hub refuses a database newer than itself. Never edit a released migration: add one.
+ */
+
+/** The migrations, in order; the index plus one is the version. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: accounts, hashed API keys, wallets, countersigned receipts, node positions.
+  `CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT, created_at BIGINT NOT NULL);
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), hash TEXT NOT NULL UNIQUE,
+     prefix TEXT NOT NULL, label TEXT, created_at BIGINT NOT NULL, revoked_at BIGINT);
+   CREATE INDEX api_keys_account ON api_keys(account_id);
+   CREATE TABLE wallets (address TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), created_at BIGINT NOT NULL);
+   CREATE TABLE receipts (
+     job_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, seq BIGINT NOT NULL,
+     consumer_account_id TEXT, provider_account_id TEXT NOT NULL, cost TEXT NOT NULL,
+     body TEXT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (node_id, seq));
+   CREATE TABLE node_positions (node_id TEXT PRIMARY KEY, last_seq BIGINT NOT NULL, totals TEXT NOT NULL);`,
+  // 2: receipt numbers a node skipped (SRP-ATT-010).
+  `CREATE TABLE receipt_gaps (node_id TEXT NOT NULL, from_seq BIGINT NOT NULL, to_seq BIGINT NOT NULL, noted_at BIGINT NOT NULL, PRIMARY KEY (node_id, from_seq));`,
+  // 3: the double-entry ledger. A balance column is kept in the same transaction as the
+  // entries that move it; `ledger verify` checks that it equals the sum of its entries.
+  `CREATE TABLE ledger_accounts (
+     id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT, balance BIGINT NOT NULL DEFAULT 0,
+     may_go_negative INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
+   CREATE TABLE ledger_transactions (
+     id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+     account_id TEXT, ref TEXT, memo TEXT, created_at BIGINT NOT NULL);
+   CREATE INDEX ledger_transactions_account ON ledger_transactions(account_id, created_at);
+   CREATE INDEX ledger_transactions_ref ON ledger_transactions(ref);
+   CREATE TABLE ledger_entries (
+     tx_id TEXT NOT NULL REFERENCES ledger_transactions(id), account_id TEXT NOT NULL REFERENCES ledger_accounts(id),
+     amount BIGINT NOT NULL, PRIMARY KEY (tx_id, account_id));
+   CREATE INDEX ledger_entries_account ON ledger_entries(account_id);
+   CREATE TABLE reservations (
+     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount BIGINT NOT NULL, discount_bps INTEGER NOT NULL,
+     holder TEXT NOT NULL, state TEXT NOT NULL, job_id TEXT, charged BIGINT, created_at BIGINT NOT NULL, closed_at BIGINT);
+   CREATE INDEX reservations_open ON reservations(state, holder);
+   CREATE TABLE hub_processes (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
+   ALTER TABLE receipts ADD COLUMN reservation_id TEXT;
+   ALTER TABLE receipts ADD COLUMN provider_share BIGINT;`,
+];

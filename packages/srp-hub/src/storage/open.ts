@@ -1,0 +1,27 @@
+/**
+ * Opens the hub's storage from one connection string, as `srp-hub serve --db` takes it:
+ * `sqlite:PATH` (or a bare path ending in `.sqlite`/`.db`) for the embedded default, and
+ * `postgres://...` / `postgresql://...` for a PostgreSQL server.
+ */
+import { openPostgres, type PostgresOptions } from "./postgres-driver.js";
+import { SqlStore, type SqlStoreOptions } from "./sql-store.js";
+import { openSqlite, type SqliteOptions } from "./sqlite-driver.js";
+
+/** Options of {@link openStore}. */
+export type OpenStoreOptions = SqlStoreOptions & SqliteOptions & PostgresOptions;
+
+/** Opens a {@link SqlStore} on the database `spec` names, migrated and ready. */
+export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<SqlStore> {
+  let store: SqlStore;
+  if (/^postgres(ql)?:\/\//.test(spec)) store = new SqlStore(openPostgres(spec, options), options);
+  else if (spec.startsWith("sqlite:")) store = new SqlStore(openSqlite(spec.slice("sqlite:".length), options), options);
+  else if (/\.(sqlite3?|db)$/.test(spec) || spec === ":memory:") store = new SqlStore(openSqlite(spec, options), options);
+  else throw new TypeError(`--db takes sqlite:PATH or postgres://..., got ${JSON.stringify(spec)}`);
+  try {
+    await store.ready();
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return store;
+}

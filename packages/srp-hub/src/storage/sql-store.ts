@@ -1,0 +1,602 @@
+/**
+ * The hub's durable storage on any {@link SqlDriver} (SQLite or PostgreSQL): accounts,
+ * hashed API keys, wallets, countersigned receipts, node positions, and the ledger
+ * (signup credits, deposits, reservations, settlements, refunds). One implementation for
+ * both engines, so they behave identically.
+ */
+import { INITIAL_POSITION, parseAmount, type Receipt, type ReceiptPosition, type ReceiptTotals } from "@srp/core";
+import {
+  checkAccountId,
+  checkWallet,
+  generateApiKey,
+  hashApiKey,
+  keyPrefix,
+  newId,
+  type Account,
+  type AccountAdmin,
+  type AccountRecord,
+  type AccountStore,
+  type ApiKeyRecord,
+} from "../accounts.js";
+import {
+  BOUNTY_POOL,
+  EXTERNAL,
+  history,
+  holdAccount,
+  InsufficientFunds,
+  ledgerId,
+  PLATFORM,
+  post,
+  userAccount,
+  verifyLedger,
+  type HistoryEntry,
+  type HubLedger,
+  type LedgerProblem,
+  type ReserveResult,
+} from "../ledger/ledger.js";
+import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Settlement } from "../ledger/policy.js";
+import type { ReceiptBook, StoredReceipt } from "../receipts.js";
+import { MIGRATIONS } from "./migrations.js";
+import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
+
+/** Options of {@link SqlStore}. */
+export interface SqlStoreOptions {
+  /** Credited to every new account from the platform, in atomic units. Default 1,000,000 ($1). */
+  signupCredits?: bigint;
+  /** Prepaid discount tiers. Default: the brief's $10+ 5 %, $50+ 10 %, $200+ 15 %. */
+  discountTiers?: readonly DiscountTier[];
+}
+
+
+/** What an account holds and has done, for `GET /v1/account` and the CLI. */
+export interface AccountSummary {
+  accountId: string;
+  /** Spendable now. */
+  balance: bigint;
+  /** Reserved by requests in flight. */
+  held: bigint;
+  /** Prepaid (deposited, not refunded) money still unspent, which earns the discount. */
+  prepaid: bigint;
+  /** The discount in basis points that new requests get. */
+  discountBps: number;
+  /** Everything charged to this account as a consumer. */
+  spent: bigint;
+  /** Everything credited to this account as a provider. */
+  earned: bigint;
+  /** Deposits and refunds so far. */
+  deposited: bigint;
+  refunded: bigint;
+  /** Consumer requests settled. */
+  requests: number;
+}
+
+/** A settled job, as {@link SqlStore.record} reports it. */
+export interface SettledJob extends Settlement {
+  reservationId: string;
+  discountBps: number;
+}
+
+const PROCESS_STALE_MS = 60_000;
+
+function keyRecord(r: SqlRow): ApiKeyRecord {
+  return {
+    keyId: String(r.id),
+    accountId: String(r.account_id),
+    prefix: String(r.prefix),
+    label: text(r.label),
+    createdAt: int(r.created_at),
+    revokedAt: r.revoked_at === null ? null : int(r.revoked_at),
+  };
+}
+
+function accountRecord(r: SqlRow): AccountRecord {
+  return { id: String(r.id), name: text(r.name), createdAt: int(r.created_at) };
+}
+
+function statements(script: string): string[] {
+  return script
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Accounts, keys, receipts and the ledger on one SQL database. */
+export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, HubLedger {
+  readonly #db: SqlDriver;
+  readonly #ready: Promise<void>;
+  readonly #signupCredits: bigint;
+  readonly #tiers: readonly DiscountTier[];
+  /** Node positions, cached once read (one session per node writes them). */
+  readonly #positions = new Map<string, ReceiptPosition>();
+  /** This process, as the holder of the reservations it makes. */
+  readonly processId = ledgerId("proc");
+
+  constructor(driver: SqlDriver, options: SqlStoreOptions = {}) {
+    this.#db = driver;
+    this.#signupCredits = options.signupCredits ?? 1_000_000n;
+    if (this.#signupCredits < 0n) throw new RangeError("signupCredits must be non-negative");
+    this.#tiers = options.discountTiers ?? DEFAULT_DISCOUNT_TIERS;
+    this.#ready = this.#migrate();
+    // Nobody may be left with an unobserved rejection; callers see it through ready().
+    this.#ready.catch(() => {});
+  }
+
+  /** The database engine underneath. */
+  get dialect(): "sqlite" | "postgres" {
+    return this.#db.dialect;
+  }
+
+  /** Resolves when the schema is migrated (rejects if it cannot be). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  async #migrate(): Promise<void> {
+    await this.#db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)");
+    for (;;) {
+      const applied = await this.#db.transaction(async (tx) => {
+        // Several hubs starting on one PostgreSQL database migrate one at a time.
+        if (this.#db.dialect === "postgres") await tx.all("SELECT pg_advisory_xact_lock(7263001)");
+        const rows = await tx.all("SELECT MAX(version) AS v FROM schema_migrations");
+        const current = rows[0]?.v === null || rows[0]?.v === undefined ? 0 : int(rows[0].v);
+        if (current > MIGRATIONS.length) throw new Error(`database schema version ${current} is newer than this hub (${MIGRATIONS.length})`);
+        if (current === MIGRATIONS.length) return false;
+        for (const sql of statements(MIGRATIONS[current]!)) await tx.run(sql);
+        await tx.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [current + 1, Date.now()]);
+        return true;
+      });
+      if (!applied) return;
+    }
+  }
+
+  /** The schema version of the database. */
+  async schemaVersion(): Promise<number> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT MAX(version) AS v FROM schema_migrations");
+    return int(rows[0]!.v);
+  }
+
+  // -- accounts ---------------------------------------------------------------
+
+  async findByApiKey(apiKey: string): Promise<Account | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT account_id, revoked_at FROM api_keys WHERE hash = ?", [hashApiKey(apiKey)]);
+    const r = rows[0];
+    return r && r.revoked_at === null ? { id: String(r.account_id) } : undefined;
+  }
+
+  async findByWallet(address: string): Promise<Account | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT account_id FROM wallets WHERE address = ?", [address.toLowerCase()]);
+    return rows[0] ? { id: String(rows[0].account_id) } : undefined;
+  }
+
+  /** Creates an account and credits its signup credits, in one transaction. */
+  async createAccount(input: { id?: string; name?: string } = {}): Promise<AccountRecord> {
+    await this.#ready;
+    const id = input.id ?? newId("acct");
+    checkAccountId(id);
+    const record = { id, name: input.name ?? null, createdAt: Date.now() };
+    await this.#db.transaction(async (tx) => {
+      const inserted = await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", [record.id, record.name, record.createdAt]);
+      if (inserted === 0) throw new TypeError(`account ${id} exists`);
+      await this.#grantSignup(tx, id);
+    });
+    return record;
+  }
+
+  async #grantSignup(tx: SqlExecutor, accountId: string): Promise<void> {
+    if (this.#signupCredits === 0n) return;
+    await post(tx, {
+      idempotencyKey: `signup:${accountId}`,
+      kind: "signup_credit",
+      accountId,
+      legs: [
+        { account: PLATFORM, amount: -this.#signupCredits },
+        { account: userAccount(accountId), amount: this.#signupCredits },
+      ],
+    });
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT * FROM accounts WHERE id = ?", [id]);
+    return rows[0] ? accountRecord(rows[0]) : undefined;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT * FROM accounts ORDER BY created_at, id")).map(accountRecord);
+  }
+
+  async #requireAccount(tx: SqlExecutor, accountId: string): Promise<void> {
+    if ((await tx.all("SELECT id FROM accounts WHERE id = ?", [accountId])).length === 0) throw new TypeError(`no account ${accountId}`);
+  }
+
+  async createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }> {
+    await this.#ready;
+    await this.#requireAccount(this.#db, accountId);
+    const key = generateApiKey();
+    const record: ApiKeyRecord = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label: label ?? null, createdAt: Date.now(), revokedAt: null };
+    await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+      record.keyId,
+      accountId,
+      hashApiKey(key),
+      record.prefix,
+      record.label,
+      record.createdAt,
+    ]);
+    return { key, record };
+  }
+
+  /** Stores a key chosen elsewhere (e.g. a development key kept in a file); creates the account (with its signup credits) if needed. */
+  async importApiKey(accountId: string, key: string, label?: string): Promise<ApiKeyRecord> {
+    await this.#ready;
+    checkAccountId(accountId);
+    if (!(await this.getAccount(accountId))) {
+      await this.createAccount({ id: accountId }).catch(async (error: unknown) => {
+        if (!(await this.getAccount(accountId))) throw error; // created meanwhile by someone else: fine
+      });
+    }
+    const existing = await this.#db.all("SELECT * FROM api_keys WHERE hash = ?", [hashApiKey(key)]);
+    if (existing[0]) {
+      if (existing[0].account_id !== accountId) throw new TypeError("this key belongs to another account");
+      return keyRecord(existing[0]);
+    }
+    const record: ApiKeyRecord = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label: label ?? null, createdAt: Date.now(), revokedAt: null };
+    await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+      record.keyId,
+      accountId,
+      hashApiKey(key),
+      record.prefix,
+      record.label,
+      record.createdAt,
+    ]);
+    return record;
+  }
+
+  async listApiKeys(accountId: string): Promise<ApiKeyRecord[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId])).map(keyRecord);
+  }
+
+  async revokeApiKey(keyId: string): Promise<boolean> {
+    await this.#ready;
+    return (await this.#db.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [Date.now(), keyId])) === 1;
+  }
+
+  async addWallet(accountId: string, address: string): Promise<void> {
+    await this.#ready;
+    await this.#requireAccount(this.#db, accountId);
+    await this.#db.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE SET account_id = excluded.account_id", [
+      checkWallet(address),
+      accountId,
+      Date.now(),
+    ]);
+  }
+
+  // -- receipts ---------------------------------------------------------------
+
+  async position(nodeId: string): Promise<ReceiptPosition> {
+    const cached = this.#positions.get(nodeId);
+    if (cached) return cached;
+    await this.#ready;
+    const rows = await this.#db.all("SELECT last_seq, totals FROM node_positions WHERE node_id = ?", [nodeId]);
+    const pos = rows[0] ? { lastSeq: int(rows[0].last_seq), totals: JSON.parse(String(rows[0].totals)) as ReceiptTotals } : INITIAL_POSITION;
+    this.#positions.set(nodeId, pos);
+    return pos;
+  }
+
+  /**
+   * Stores a countersigned receipt and the node's new position; when the job has a
+   * reservation, settles it in the same transaction: the consumer pays the receipt's cost
+   * after discount (at most the reservation), the provider's account is credited 90 % of
+   * the cost, the protocol keeps the rest, and the remainder of the reservation returns.
+   */
+  async record(entry: StoredReceipt): Promise<SettledJob | undefined> {
+    await this.#ready;
+    const r = entry.receipt;
+    const now = Date.now();
+    const settledJob = await this.#db.transaction(async (tx) => {
+      let settled: SettledJob | undefined;
+      const receiptCost = parseAmount(r.cost);
+      if (entry.reservationId !== undefined) {
+        const rows = await tx.all("SELECT account_id, amount, discount_bps, state FROM reservations WHERE id = ?", [entry.reservationId]);
+        const res = rows[0];
+        if (res && res.state === "open") {
+          const consumer = String(res.account_id);
+          const reserved = big(res.amount);
+          const discountBps = int(res.discount_bps);
+          const s = settle(receiptCost, reserved, discountBps);
+          await post(
+            tx,
+            {
+              idempotencyKey: `settle:${entry.reservationId}`,
+              kind: "settle",
+              accountId: consumer,
+              ref: entry.reservationId,
+              memo: { jobId: r.jobId, cost: r.cost, charge: s.charge.toString(), discountBps, provider: entry.providerAccountId },
+              legs: [
+                { account: holdAccount(consumer), amount: -reserved },
+                { account: userAccount(consumer), amount: s.refund },
+                { account: userAccount(entry.providerAccountId), amount: s.provider },
+                { account: PLATFORM, amount: s.protocol },
+              ],
+            },
+            now,
+          );
+          await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, charged = ?, closed_at = ? WHERE id = ?", [r.jobId, s.charge, now, entry.reservationId]);
+          settled = { ...s, reservationId: entry.reservationId, discountBps };
+        }
+      }
+      await tx.run(
+        "INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at, reservation_id, provider_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [r.jobId, r.nodeId, r.seq, entry.consumerAccountId ?? null, entry.providerAccountId, r.cost, JSON.stringify(r), now, settled ? entry.reservationId! : null, settled ? settled.provider : 0n],
+      );
+      await tx.run("INSERT INTO node_positions (node_id, last_seq, totals) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals", [
+        r.nodeId,
+        r.seq,
+        JSON.stringify(r.totals),
+      ]);
+      return settled;
+    });
+    this.#positions.set(r.nodeId, { lastSeq: r.seq, totals: r.totals });
+    return settledJob;
+  }
+
+  async get(jobId: string): Promise<StoredReceipt | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT * FROM receipts WHERE job_id = ?", [jobId]);
+    const r = rows[0];
+    if (!r) return undefined;
+    const out: StoredReceipt = { receipt: JSON.parse(String(r.body)) as Receipt, providerAccountId: String(r.provider_account_id) };
+    if (r.consumer_account_id !== null) out.consumerAccountId = String(r.consumer_account_id);
+    if (r.reservation_id !== null) out.reservationId = String(r.reservation_id);
+    return out;
+  }
+
+  async recordGap(nodeId: string, from: number, to: number): Promise<void> {
+    await this.#ready;
+    await this.#db.run("INSERT INTO receipt_gaps (node_id, from_seq, to_seq, noted_at) VALUES (?, ?, ?, ?) ON CONFLICT (node_id, from_seq) DO NOTHING", [nodeId, from, to, Date.now()]);
+  }
+
+  async gaps(nodeId: string): Promise<{ from: number; to: number }[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT from_seq, to_seq FROM receipt_gaps WHERE node_id = ? ORDER BY from_seq", [nodeId])).map((r) => ({ from: int(r.from_seq), to: int(r.to_seq) }));
+  }
+
+  // -- the ledger -------------------------------------------------------------
+
+  /**
+   * Reserves `amount` of an account's balance for one request, atomically: with several
+   * requests at once, the total reserved never exceeds the balance.
+   */
+  async reserve(accountId: string, amount: bigint): Promise<ReserveResult> {
+    await this.#ready;
+    if (amount < 0n) throw new RangeError("a reservation is non-negative");
+    const id = ledgerId("res");
+    const now = Date.now();
+    try {
+      const discountBps = await this.#db.transaction(async (tx) => {
+        const bps = discountFor(await this.#prepaid(tx, accountId), this.#tiers);
+        await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, bps, this.processId, now]);
+        await post(
+          tx,
+          {
+            idempotencyKey: `reserve:${id}`,
+            kind: "reserve",
+            accountId,
+            ref: id,
+            legs: [
+              { account: userAccount(accountId), amount: -amount },
+              { account: holdAccount(accountId), amount },
+            ],
+          },
+          now,
+        );
+        return bps;
+      });
+      return { ok: true, reservationId: id, discountBps };
+    } catch (error) {
+      if (error instanceof InsufficientFunds) return { ok: false, available: await this.available(accountId) };
+      throw error;
+    }
+  }
+
+  /** Returns a reservation's money to the account (the request failed or was not billed). Idempotent. */
+  async release(reservationId: string, reason: string): Promise<boolean> {
+    await this.#ready;
+    return this.#db.transaction((tx) => this.#release(tx, reservationId, reason));
+  }
+
+  async #release(tx: SqlExecutor, reservationId: string, reason: string): Promise<boolean> {
+    const rows = await tx.all("SELECT account_id, amount, state FROM reservations WHERE id = ?", [reservationId]);
+    const res = rows[0];
+    if (!res || res.state !== "open") return false;
+    const accountId = String(res.account_id);
+    const amount = big(res.amount);
+    await post(tx, {
+      idempotencyKey: `release:${reservationId}`,
+      kind: "release",
+      accountId,
+      ref: reservationId,
+      memo: { reason },
+      legs: [
+        { account: holdAccount(accountId), amount: -amount },
+        { account: userAccount(accountId), amount },
+      ],
+    });
+    await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ?", [Date.now(), reservationId]);
+    return true;
+  }
+
+  /**
+   * Marks this process alive and releases the open reservations of hub processes that
+   * died. On SQLite (one hub per file) that is every reservation another process holds;
+   * on PostgreSQL, those of processes not seen for a minute (`all` forces the former).
+   * Returns the reservations released.
+   */
+  async reconcile(options: { all?: boolean; now?: number } = {}): Promise<string[]> {
+    await this.#ready;
+    const now = options.now ?? Date.now();
+    await this.heartbeat(now);
+    const everyOther = options.all ?? this.#db.dialect === "sqlite";
+    const rows = everyOther
+      ? await this.#db.all("SELECT id FROM reservations WHERE state = 'open' AND holder <> ?", [this.processId])
+      : await this.#db.all(
+          "SELECT r.id FROM reservations r LEFT JOIN hub_processes p ON p.id = r.holder WHERE r.state = 'open' AND r.holder <> ? AND (p.id IS NULL OR p.seen_at < ?)",
+          [this.processId, now - PROCESS_STALE_MS],
+        );
+    const released: string[] = [];
+    for (const r of rows) {
+      const id = String(r.id);
+      if (await this.release(id, "the hub process holding it stopped")) released.push(id);
+    }
+    return released;
+  }
+
+  /** Records that this process is alive (hubs call it periodically). */
+  async heartbeat(now = Date.now()): Promise<void> {
+    await this.#ready;
+    await this.#db.run("INSERT INTO hub_processes (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", [this.processId, now, now]);
+  }
+
+  /** Spendable balance of an account. */
+  async available(accountId: string): Promise<bigint> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT balance FROM ledger_accounts WHERE id = ?", [userAccount(accountId)]);
+    return rows[0] ? big(rows[0].balance) : 0n;
+  }
+
+  /** Deposited money not yet spent or refunded: the spendable balance, at most what was deposited and not refunded or spent since. */
+  async #prepaid(tx: SqlExecutor, accountId: string): Promise<bigint> {
+    const rows = await tx.all(
+      `SELECT
+         COALESCE(SUM(CASE WHEN t.kind = 'deposit' THEN e.amount ELSE 0 END), 0) AS deposited,
+         COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN -e.amount ELSE 0 END), 0) AS refunded
+       FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id WHERE e.account_id = ?`,
+      [userAccount(accountId)],
+    );
+    const net = big(rows[0]!.deposited) - big(rows[0]!.refunded);
+    const balRows = await tx.all("SELECT balance FROM ledger_accounts WHERE id = ?", [userAccount(accountId)]);
+    const balance = balRows[0] ? big(balRows[0].balance) : 0n;
+    return net <= 0n ? 0n : balance < net ? balance : net;
+  }
+
+  /**
+   * Credits money that arrived from outside (an operator's credit now; x402 and on-chain
+   * deposits later) to an account's prepaid balance. `reference` makes it idempotent.
+   */
+  async deposit(accountId: string, amount: bigint, reference: string, memo: Record<string, unknown> = {}): Promise<boolean> {
+    await this.#ready;
+    if (amount <= 0n) throw new RangeError("a deposit is positive");
+    return this.#db.transaction(async (tx) => {
+      await this.#requireAccount(tx, accountId);
+      return post(tx, {
+        idempotencyKey: `deposit:${reference}`,
+        kind: "deposit",
+        accountId,
+        ref: reference,
+        memo,
+        legs: [
+          { account: EXTERNAL, amount: -amount },
+          { account: userAccount(accountId), amount },
+        ],
+      });
+    });
+  }
+
+  /** Refunds the unused prepaid balance (at most what was deposited and not refunded) to the depositor. Returns the amount. */
+  async refund(accountId: string, reference: string): Promise<bigint> {
+    await this.#ready;
+    return this.#db.transaction(async (tx) => {
+      const amount = await this.#prepaid(tx, accountId);
+      if (amount === 0n) return 0n;
+      const posted = await post(tx, {
+        idempotencyKey: `refund:${reference}`,
+        kind: "refund",
+        accountId,
+        ref: reference,
+        legs: [
+          { account: userAccount(accountId), amount: -amount },
+          { account: EXTERNAL, amount },
+        ],
+      });
+      return posted ? amount : 0n;
+    });
+  }
+
+  /** Moves platform money into the bounty pool (an operator decision). */
+  async fundBountyPool(amount: bigint, reference: string): Promise<boolean> {
+    await this.#ready;
+    if (amount <= 0n) throw new RangeError("funding is positive");
+    return this.#db.transaction((tx) =>
+      post(tx, {
+        idempotencyKey: `bounty_fund:${reference}`,
+        kind: "bounty_fund",
+        ref: reference,
+        legs: [
+          { account: PLATFORM, amount: -amount },
+          { account: BOUNTY_POOL, amount },
+        ],
+      }),
+    );
+  }
+
+  /** Balance, held money, prepaid part and discount, spend and earnings of an account. */
+  async summary(accountId: string): Promise<AccountSummary> {
+    await this.#ready;
+    const user = userAccount(accountId);
+    const [balance, held, prepaid, sums, count] = await Promise.all([
+      this.available(accountId),
+      this.#db.all("SELECT balance FROM ledger_accounts WHERE id = ?", [holdAccount(accountId)]).then((r) => (r[0] ? big(r[0].balance) : 0n)),
+      this.#prepaid(this.#db, accountId),
+      this.#db.all(
+        `SELECT t.kind, COALESCE(SUM(e.amount), 0) AS s FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id
+          WHERE e.account_id = ? GROUP BY t.kind`,
+        [user],
+      ),
+      this.#db.all("SELECT COUNT(*) AS n FROM reservations WHERE account_id = ? AND state = 'settled'", [accountId]),
+    ]);
+    const byKind = new Map(sums.map((r) => [String(r.kind), big(r.s)]));
+    const spent = await this.#db.all("SELECT COALESCE(SUM(charged), 0) AS s FROM reservations WHERE account_id = ? AND state = 'settled'", [accountId]);
+    const earnedRows = await this.#db.all("SELECT COALESCE(SUM(provider_share), 0) AS s FROM receipts WHERE provider_account_id = ?", [accountId]);
+    return {
+      accountId,
+      balance,
+      held,
+      prepaid,
+      discountBps: discountFor(prepaid, this.#tiers),
+      spent: big(spent[0]!.s),
+      earned: big(earnedRows[0]!.s),
+      deposited: byKind.get("deposit") ?? 0n,
+      refunded: -(byKind.get("refund") ?? 0n),
+      requests: int(count[0]!.n),
+    };
+  }
+
+  /** An account's ledger history, newest first. */
+  async history(accountId: string, limit = 50, before?: { createdAt: number; txId: string }): Promise<HistoryEntry[]> {
+    await this.#ready;
+    return history(this.#db, accountId, Math.max(1, Math.min(limit, 500)), before);
+  }
+
+  /** Balance of any ledger account (`platform`, `bounty_pool`, `external`, `user:…`, `hold:…`). */
+  async ledgerBalance(account: string): Promise<bigint> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT balance FROM ledger_accounts WHERE id = ?", [account]);
+    return rows[0] ? big(rows[0].balance) : 0n;
+  }
+
+  /** Checks every invariant of the books ({@link verifyLedger}). */
+  async verify(): Promise<LedgerProblem[]> {
+    await this.#ready;
+    return verifyLedger(this.#db);
+  }
+
+  /** Closes the database. */
+  async close(): Promise<void> {
+    await this.#ready.catch(() => {});
+    await this.#db.close();
+  }
+}
