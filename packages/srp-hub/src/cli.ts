@@ -5,7 +5,7 @@
  *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...] [--signup-credits UNITS]
  *   srp-hub accounts create|list
  *   srp-hub keys create|list|revoke
- *   srp-hub ledger verify | show ACCOUNT_ID | history ACCOUNT_ID | deposit ACCOUNT_ID UNITS --ref REF | refund ACCOUNT_ID --ref REF
+ *   srp-hub ledger verify | show ACCOUNT_ID | history ACCOUNT_ID | deposit ACCOUNT_ID UNITS --ref REF | refund ACCOUNT_ID --ref REF | top
  *
  * The data directory holds the hub identity (`hub.key`), the SQLite database
  * (`hub.sqlite`, unless `--db` names another) and the admin token (`admin.token`), all
@@ -33,6 +33,7 @@ const USAGE = `usage:
   srp-hub ledger history ACCOUNT_ID [--limit N]
   srp-hub ledger deposit ACCOUNT_ID UNITS --ref REFERENCE
   srp-hub ledger refund ACCOUNT_ID --ref REFERENCE
+  srp-hub ledger top [--by earned|spent] [--limit N]
 every command also takes --data-dir DIR (default .srp-data/hub) and --db sqlite:PATH|postgres://URL
 (default sqlite:DIR/hub.sqlite; also SRP_HUB_DB). Amounts are USDC atomic units (1 = 0.000001 USD).`;
 
@@ -167,7 +168,7 @@ async function ledger(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ref: { type: "string" }, limit: { type: "string", default: "50" }, "data-dir": DATA_DIR, db: DB },
+    options: { ref: { type: "string" }, limit: { type: "string", default: "50" }, by: { type: "string", default: "earned" }, "data-dir": DATA_DIR, db: DB },
     allowPositionals: true,
     strict: true,
   });
@@ -181,6 +182,12 @@ async function ledger(argv: string[]): Promise<void> {
       }
       print({ ok: false, problems });
       process.exitCode = 1;
+      return;
+    }
+    if (sub === "top") {
+      const limit = Number(values.limit);
+      if ((values.by !== "earned" && values.by !== "spent") || !Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError("ledger top takes --by earned|spent and --limit 1..1000");
+      print((await store.top(values.by, limit)).map((t) => ({ account: t.accountId, [values.by!]: money(t.amount), jobs: t.jobs })));
       return;
     }
     const account = positionals[0];

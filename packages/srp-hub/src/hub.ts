@@ -33,7 +33,8 @@ import { checkNodeReceipt, MemoryReceiptBook, type ReceiptBook } from "./receipt
 import { MemoryRoutingStore, type RoutingStore } from "./routing/store.js";
 import { Router, type BreakerChange, type LiveInstance } from "./routing/router.js";
 import type { RoutingConfig } from "./routing/policy.js";
-import { isHubLedger, type HubLedger } from "./ledger/ledger.js";
+import { isHubLedger, isLedgerBooks, type HubLedger, type LedgerBooks } from "./ledger/ledger.js";
+import { getAccount, getHistory, getPricing, postEstimate, postRefund, type AccountApiContext } from "./api/account.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
@@ -141,6 +142,10 @@ export interface Hub extends EventEmitter<HubEvents> {
   readonly admin: AccountAdmin | undefined;
   /** The receipt book. */
   readonly receipts: ReceiptBook;
+  /** The ledger that bills consumers, if any. */
+  readonly ledger: HubLedger | undefined;
+  /** The ledger's books (balances, history, deposits, refunds, checks), when the ledger keeps them. */
+  readonly books: LedgerBooks | undefined;
   /**
    * Stops taking consumer requests, waits for jobs in flight (up to `drainTimeoutMs`),
    * says goodbye to every node, and closes the endpoint and any server made by `listen`.
@@ -316,6 +321,15 @@ export function createHub(options: HubOptions): Hub {
     },
   };
 
+  const books = isLedgerBooks(ledger) ? ledger : undefined;
+  const accountApi: AccountApiContext = {
+    accounts: options.accounts,
+    books,
+    router,
+    tiers: books?.discountTiers ?? [],
+    signupCredits: books?.signupCredits,
+  };
+
   const baseUrlOf = (request: Request): string => options.publicUrl?.replace(/\/$/, "") ?? new URL(request.url).origin;
 
   const discovery = (baseUrl: string): Discovery => ({
@@ -323,7 +337,10 @@ export function createHub(options: HubOptions): Hub {
     versions: [...versions],
     hubId: options.identity.id,
     provider: { url: `${baseUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`, maxFrameBytes },
-    consumer: { baseUrl: `${baseUrl}/v1`, surfaces: ["openai.chat.completions", "openai.models", "srp.receipts"] },
+    consumer: {
+      baseUrl: `${baseUrl}/v1`,
+      surfaces: ["openai.chat.completions", "openai.models", "srp.receipts", "srp.pricing", "srp.estimate", ...(books ? ["srp.account"] : [])],
+    },
     payments: ["account"],
     software: "@srp/hub",
   });
@@ -349,8 +366,13 @@ export function createHub(options: HubOptions): Hub {
         return listModels(router);
       }
       if (path.startsWith(ADMIN_PREFIX) && options.adminToken !== undefined) {
-        return handleAdmin(request, path, { token: options.adminToken, admin: isAccountAdmin(options.accounts) ? options.accounts : undefined, sessions: () => hub.sessions() });
+        return handleAdmin(request, path, { token: options.adminToken, admin: isAccountAdmin(options.accounts) ? options.accounts : undefined, books, sessions: () => hub.sessions() });
       }
+      if (path === "/v1/pricing") return request.method === "GET" ? getPricing(accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
+      if (path === "/v1/estimate") return request.method === "POST" ? postEstimate(request, accountApi, api.maxBodyBytes) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
+      if (path === "/v1/account") return request.method === "GET" ? getAccount(request, accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
+      if (path === "/v1/account/history") return request.method === "GET" ? getHistory(request, accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
+      if (path === "/v1/account/refund") return request.method === "POST" ? postRefund(request, accountApi) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
       if (path.startsWith("/v1/receipts/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
         return getReceipt(request, decodeURIComponent(path.slice("/v1/receipts/".length)), api);
@@ -391,6 +413,8 @@ export function createHub(options: HubOptions): Hub {
     router,
     receipts,
     admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
+    ledger,
+    books,
     async close(): Promise<void> {
       closing = true;
       const until = Date.now() + (options.drainTimeoutMs ?? 30_000);

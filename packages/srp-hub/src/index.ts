@@ -21,7 +21,7 @@ export {
   type ApiKeyRecord,
 } from "./accounts.js";
 export { SqliteStore } from "./storage/sqlite.js";
-export { SqlStore, type SqlStoreOptions, type AccountSummary, type SettledJob } from "./storage/sql-store.js";
+export { SqlStore, type SqlStoreOptions, type SettledJob } from "./storage/sql-store.js";
 export { openStore, type OpenStoreOptions } from "./storage/open.js";
 export { openSqlite, type SqliteOptions } from "./storage/sqlite-driver.js";
 export { openPostgres, type PostgresOptions } from "./storage/postgres-driver.js";
@@ -35,11 +35,15 @@ export {
   userAccount,
   holdAccount,
   isHubLedger,
+  isLedgerBooks,
   InsufficientFunds,
   PLATFORM,
   BOUNTY_POOL,
   EXTERNAL,
   type HubLedger,
+  type LedgerBooks,
+  type AccountSummary,
+  type TopEntry,
   type ReserveResult,
   type Leg,
   type Posting,

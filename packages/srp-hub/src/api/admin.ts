@@ -9,16 +9,24 @@
  *   POST   /admin/v1/accounts/{id}/wallets    bind a wallet {address}
  *   DELETE /admin/v1/keys/{keyId}             revoke a key
  *   GET    /admin/v1/sessions                 provider sessions online
+ *   GET    /admin/v1/accounts/{id}/balance    the account's money (ledger summary)
+ *   POST   /admin/v1/accounts/{id}/deposits   credit a deposit {amount (units), reference}
+ *   POST   /admin/v1/accounts/{id}/refund     refund the unused prepaid balance {reference}
+ *   GET    /admin/v1/ledger/verify            check every invariant of the books
+ *   GET    /admin/v1/ledger/top?by=earned|spent&limit=N   top earners or spenders
  */
 import { timingSafeEqual } from "node:crypto";
 import { sha256Hex, SrpError } from "@srp/core";
 import type { AccountAdmin } from "../accounts.js";
+import type { LedgerBooks } from "../ledger/ledger.js";
+import { money } from "./account.js";
 import { bearer, errorResponse, fail, readJsonObject } from "./http.js";
 
 /** What the admin API needs. */
 export interface AdminContext {
   token: string;
   admin: AccountAdmin | undefined;
+  books: LedgerBooks | undefined;
   sessions(): unknown[];
 }
 
@@ -40,6 +48,41 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
   try {
     if (parts[0] === "sessions" && parts.length === 1) {
       return method === "GET" ? Response.json({ data: ctx.sessions() }) : fail("api.method_not_allowed", "use GET");
+    }
+    const books = ctx.books;
+    if (parts[0] === "ledger" && parts.length === 2) {
+      if (!books) return fail("api.not_found", "this hub keeps no ledger");
+      if (method !== "GET") return fail("api.method_not_allowed", "use GET");
+      if (parts[1] === "verify") {
+        const problems = await books.verify();
+        return Response.json({ ok: problems.length === 0, problems });
+      }
+      if (parts[1] === "top") {
+        const q = new URL(request.url).searchParams;
+        const by = q.get("by") ?? "earned";
+        const limit = Number(q.get("limit") ?? "10");
+        if ((by !== "earned" && by !== "spent") || !Number.isInteger(limit) || limit < 1 || limit > 1000) return fail("api.invalid_body", "by=earned|spent, limit=1..1000");
+        return Response.json({ by, data: (await books.top(by, limit)).map((t) => ({ account: t.accountId, amount: money(t.amount), jobs: t.jobs })) });
+      }
+    }
+    if (parts[0] === "accounts" && parts.length === 3 && parts[1] && (parts[2] === "balance" || parts[2] === "deposits" || parts[2] === "refund")) {
+      if (!books) return fail("api.not_found", "this hub keeps no ledger");
+      if (admin && !(await admin.getAccount(parts[1]))) return fail("api.not_found", `no account ${parts[1]}`);
+      if (parts[2] === "balance") {
+        if (method !== "GET") return fail("api.method_not_allowed", "use GET");
+        const s = await books.summary(parts[1]);
+        return Response.json({ account: s.accountId, balance: money(s.balance), held: money(s.held), prepaid: money(s.prepaid), discount_bps: s.discountBps, spent: money(s.spent), earned: money(s.earned), deposited: money(s.deposited), refunded: money(s.refunded), requests: s.requests });
+      }
+      if (method !== "POST") return fail("api.method_not_allowed", "use POST");
+      const body = await readJsonObject(request, 64 * 1024);
+      if (body instanceof SrpError) return errorResponse(body);
+      if (typeof body.reference !== "string" || !/^[\x21-\x7e]{1,128}$/.test(body.reference)) return fail("api.invalid_body", "`reference` (1-128 visible ASCII characters) makes the movement idempotent");
+      if (parts[2] === "deposits") {
+        if (typeof body.amount !== "string" || !/^[1-9][0-9]{0,17}$/.test(body.amount)) return fail("api.invalid_body", "`amount` is a positive whole number of atomic units, as a string");
+        const posted = await books.deposit(parts[1], BigInt(body.amount), body.reference, { by: "admin API" });
+        return Response.json({ account: parts[1], deposited: money(BigInt(body.amount)), reference: body.reference, posted }, { status: posted ? 201 : 200 });
+      }
+      return Response.json({ account: parts[1], refunded: money(await books.refund(parts[1], body.reference)), reference: body.reference });
     }
     if (!admin) return fail("api.not_found", "this hub's account store has no admin operations");
     if (parts[0] === "accounts" && parts.length === 1) {

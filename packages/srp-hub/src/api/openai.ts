@@ -58,7 +58,8 @@ function usageWithCost(upstream: unknown, usage: Usage, receipt: Receipt | undef
   return { ...base, ...ext };
 }
 
-interface Preferences {
+/** A request's `srp` routing preferences. */
+export interface Preferences {
   sort: RouteSort;
   allowFallbacks: boolean;
   maxPrice?: { input?: bigint; output?: bigint };
@@ -128,13 +129,22 @@ export function promptTokenBound(body: Record<string, unknown>): number {
   return new TextEncoder().encode(text).length + images * IMAGE_TOKEN_ALLOWANCE;
 }
 
+/** The most a request may cost, and what that bound assumes. */
+export interface MaximumCost {
+  cost: bigint;
+  promptTokens: number;
+  completionTokens: number;
+  /** Per 1M tokens, atomic units. */
+  price: { input: string; output: string };
+}
+
 /**
  * The most a request may cost: its prompt bound plus its output limit (`max_tokens`, or
  * the largest context online less the prompt), at the dearest price among the instances
  * that could serve it (capped by the consumer's `srp.max_price`). Undefined when no
  * instance serves the model.
  */
-function maximumCost(router: Router, model: string, body: Record<string, unknown>, maxOut: number, maxPrice: Preferences["maxPrice"]): bigint | undefined {
+export function maximumCost(router: Router, model: string, body: Record<string, unknown>, maxOut: number, maxPrice: Preferences["maxPrice"]): MaximumCost | undefined {
   const views = model === "auto" ? [...router.catalog().values()].flat() : router.views(model);
   if (views.length === 0) return undefined;
   let input = 0n;
@@ -149,9 +159,10 @@ function maximumCost(router: Router, model: string, body: Record<string, unknown
   }
   if (maxPrice?.input !== undefined && maxPrice.input < input) input = maxPrice.input;
   if (maxPrice?.output !== undefined && maxPrice.output < output) output = maxPrice.output;
-  const prompt = promptTokenBound(body);
-  const out = maxOut > 0 ? maxOut : Math.max(context - prompt, 1);
-  return worstCase(prompt, out, { input: input.toString(), output: output.toString() });
+  const promptTokens = promptTokenBound(body);
+  const completionTokens = maxOut > 0 ? maxOut : Math.max(context - promptTokens, 1);
+  const price = { input: input.toString(), output: output.toString() };
+  return { cost: worstCase(promptTokens, completionTokens, price), promptTokens, completionTokens, price };
 }
 
 /** The consumer's charge from a settlement, when this request's reservation was the one settled. */
@@ -202,7 +213,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   if (ctx.ledger) {
-    const max = maximumCost(ctx.router, body.model, body, maxOut, prefs.maxPrice);
+    const max = maximumCost(ctx.router, body.model, body, maxOut, prefs.maxPrice)?.cost;
     if (max === undefined) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
     let r;
     try {

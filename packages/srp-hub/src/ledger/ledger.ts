@@ -8,6 +8,7 @@
  */
 import { randomBytes, toBase64Url } from "@srp/core";
 import { big, int, text, type SqlExecutor } from "../storage/sql.js";
+import type { DiscountTier } from "./policy.js";
 
 /** Kinds of ledger account. */
 export type LedgerAccountKind = "user" | "hold" | "platform" | "bounty_pool" | "external";
@@ -248,4 +249,62 @@ export interface HubLedger {
 export function isHubLedger(value: unknown): value is HubLedger {
   const v = value as Partial<HubLedger> | null;
   return typeof v === "object" && v !== null && typeof v.reserve === "function" && typeof v.release === "function";
+}
+
+/** An account's money, as `GET /v1/account`, the admin API and the CLI show it. */
+export interface AccountSummary {
+  accountId: string;
+  /** Spendable now. */
+  balance: bigint;
+  /** Reserved by requests in flight. */
+  held: bigint;
+  /** Deposited money (not refunded) still unspent: it earns the discount and can be refunded. */
+  prepaid: bigint;
+  /** The discount in basis points new requests get. */
+  discountBps: number;
+  /** Everything charged to this account as a consumer. */
+  spent: bigint;
+  /** Everything credited to this account as a provider. */
+  earned: bigint;
+  /** Deposits and refunds so far. */
+  deposited: bigint;
+  refunded: bigint;
+  /** Consumer requests settled. */
+  requests: number;
+}
+
+/** One row of the top earners or spenders. */
+export interface TopEntry {
+  accountId: string;
+  amount: bigint;
+  jobs: number;
+}
+
+/**
+ * The ledger's books beyond billing: balances, history, deposits, refunds and checks,
+ * for the consumer account API, the admin API and the CLI. `SqlStore` implements it.
+ */
+export interface LedgerBooks extends HubLedger {
+  /** The prepaid discount tiers in force. */
+  readonly discountTiers: readonly DiscountTier[];
+  /** Credited to every new account. */
+  readonly signupCredits: bigint;
+  summary(accountId: string): Promise<AccountSummary>;
+  history(accountId: string, limit?: number, before?: { createdAt: number; txId: string }): Promise<HistoryEntry[]>;
+  /** Credits money that arrived from outside; idempotent by `reference`. */
+  deposit(accountId: string, amount: bigint, reference: string, memo?: Record<string, unknown>): Promise<boolean>;
+  /** Refunds the unused prepaid balance to the depositor; idempotent by `reference`. Returns the amount. */
+  refund(accountId: string, reference: string): Promise<bigint>;
+  /** The discount (basis points) the account's requests get now. */
+  discountOf(accountId: string): Promise<number>;
+  /** Top provider earners (`earned`) or consumer spenders (`spent`). */
+  top(by: "earned" | "spent", limit: number): Promise<TopEntry[]>;
+  /** Every invariant of the books; empty when sound. */
+  verify(): Promise<LedgerProblem[]>;
+}
+
+/** Whether a ledger also keeps {@link LedgerBooks}. */
+export function isLedgerBooks(value: unknown): value is LedgerBooks {
+  const v = value as Partial<LedgerBooks> | null;
+  return isHubLedger(value) && typeof v?.summary === "function" && typeof v.history === "function" && typeof v.verify === "function";
 }

@@ -30,9 +30,11 @@ import {
   userAccount,
   verifyLedger,
   type HistoryEntry,
-  type HubLedger,
+  type AccountSummary,
+  type LedgerBooks,
   type LedgerProblem,
   type ReserveResult,
+  type TopEntry,
 } from "../ledger/ledger.js";
 import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Settlement } from "../ledger/policy.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
@@ -47,28 +49,6 @@ export interface SqlStoreOptions {
   discountTiers?: readonly DiscountTier[];
 }
 
-
-/** What an account holds and has done, for `GET /v1/account` and the CLI. */
-export interface AccountSummary {
-  accountId: string;
-  /** Spendable now. */
-  balance: bigint;
-  /** Reserved by requests in flight. */
-  held: bigint;
-  /** Prepaid (deposited, not refunded) money still unspent, which earns the discount. */
-  prepaid: bigint;
-  /** The discount in basis points that new requests get. */
-  discountBps: number;
-  /** Everything charged to this account as a consumer. */
-  spent: bigint;
-  /** Everything credited to this account as a provider. */
-  earned: bigint;
-  /** Deposits and refunds so far. */
-  deposited: bigint;
-  refunded: bigint;
-  /** Consumer requests settled. */
-  requests: number;
-}
 
 /** A settled job, as {@link SqlStore.record} reports it. */
 export interface SettledJob extends Settlement {
@@ -101,7 +81,7 @@ function statements(script: string): string[] {
 }
 
 /** Accounts, keys, receipts and the ledger on one SQL database. */
-export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, HubLedger {
+export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, LedgerBooks {
   readonly #db: SqlDriver;
   readonly #ready: Promise<void>;
   readonly #signupCredits: bigint;
@@ -119,6 +99,16 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, HubLed
     this.#ready = this.#migrate();
     // Nobody may be left with an unobserved rejection; callers see it through ready().
     this.#ready.catch(() => {});
+  }
+
+  /** The prepaid discount tiers in force. */
+  get discountTiers(): readonly DiscountTier[] {
+    return this.#tiers;
+  }
+
+  /** Credited to every new account (atomic units). */
+  get signupCredits(): bigint {
+    return this.#signupCredits;
   }
 
   /** The database engine underneath. */
@@ -573,6 +563,29 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, HubLed
       refunded: -(byKind.get("refund") ?? 0n),
       requests: int(count[0]!.n),
     };
+  }
+
+  /** The discount (basis points) the account's requests get now. */
+  async discountOf(accountId: string): Promise<number> {
+    await this.#ready;
+    return discountFor(await this.#prepaid(this.#db, accountId), this.#tiers);
+  }
+
+  /** Top provider earners (`earned`: provider shares credited) or consumer spenders (`spent`: charges). */
+  async top(by: "earned" | "spent", limit = 10): Promise<TopEntry[]> {
+    await this.#ready;
+    const n = Math.max(1, Math.min(limit, 1000));
+    const rows =
+      by === "earned"
+        ? await this.#db.all(
+            "SELECT provider_account_id AS account_id, SUM(provider_share) AS amount, COUNT(*) AS jobs FROM receipts GROUP BY provider_account_id ORDER BY SUM(provider_share) DESC, provider_account_id LIMIT ?",
+            [n],
+          )
+        : await this.#db.all(
+            "SELECT account_id, SUM(charged) AS amount, COUNT(*) AS jobs FROM reservations WHERE state = 'settled' GROUP BY account_id ORDER BY SUM(charged) DESC, account_id LIMIT ?",
+            [n],
+          );
+    return rows.map((r) => ({ accountId: String(r.account_id), amount: r.amount === null ? 0n : big(r.amount), jobs: int(r.jobs) }));
   }
 
   /** An account's ledger history, newest first. */

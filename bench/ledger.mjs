@@ -1,0 +1,312 @@
+// Bench helper: the hub's ledger alone, on a durable database. For every job the hub
+// reserves the worst case at admission (`SqlStore.reserve`) and, when the countersigned
+// receipt comes back, stores it and settles the reservation in one transaction
+// (`SqlStore.record`). This helper does exactly that, `concurrency` jobs in flight, with
+// real countersigned receipts built before the clock starts, and counts the jobs settled.
+//
+// SQLite: a fresh file in a temporary directory, opened with the hub's defaults (WAL,
+// synchronous=FULL: every commit is fsynced). PostgreSQL: a throwaway server started by
+// bench/postgres.mjs with fsync, synchronous_commit and full_page_writes on, opened with
+// the hub's defaults (a pool of 10 connections). See bench/README.md.
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, randomBytes, toBase64Url } from "@srp/core";
+import { openStore, worstCase } from "@srp/hub";
+import { serve } from "./ipc.mjs";
+import { DURABLE_SETTINGS, startPostgres } from "./postgres.mjs";
+
+const now = () => performance.now();
+const CONSUMER = "acct_bench";
+const PROVIDER = "acct_bench_provider";
+const MODEL = "sim-llama-3-8b";
+const PRICE = { input: "100000", output: "300000" };
+/** What the hub reserves for the relay bench's request (`max_tokens` 8, a short prompt). */
+const WORST_CASE = worstCase(64, 8, PRICE);
+/** The receipts' usage: what the simulator reports for that request. */
+const USAGE = { promptTokens: 12, completionTokens: 8, measured: true };
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const s = Float64Array.from(values).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+/** CPU time of a process in ms from /proc (Linux; 10 ms ticks), or NaN. */
+function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU time of a PostgreSQL server: the postmaster and all its children (backends, WAL writer, checkpointer...). */
+function serverCpuMs(postmaster) {
+  if (!postmaster) return NaN;
+  let total = procCpuMs(postmaster);
+  let pids = [];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^[0-9]+$/.test(d));
+  } catch {
+    return NaN;
+  }
+  for (const d of pids) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(f[1]) === postmaster) total += (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return total;
+}
+
+/** How long this disk takes to make a small append durable: p50/p99 of write(4 KB) + fdatasync, in ms. */
+function fsyncProbe(dir, n = 200) {
+  const file = join(dir, "fsync-probe");
+  const fd = openSync(file, "a");
+  const buf = Buffer.alloc(4096, 7);
+  const t = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = now();
+      writeSync(fd, buf);
+      fdatasyncSync(fd);
+      t.push(now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  return { p50: percentile(t, 50), p99: percentile(t, 99), n };
+}
+
+// ---------------------------------------------------------------------------
+// Receipts: one provider node per in-flight worker, each with its own receipt sequence
+// (seq 1, 2, 3, ... and running totals, as a real node signs them), countersigned by the
+// hub. Built outside the timed window; the same receipts serve every engine (each runs
+// on a fresh database), and the pool grows when a run needs more.
+
+const hubIdentity = generateIdentity();
+const lanes = [];
+
+function lane(i) {
+  while (lanes.length <= i) lanes.push({ node: generateIdentity(), position: INITIAL_POSITION, receipts: [] });
+  return lanes[i];
+}
+
+/** Makes sure each of the first `count` lanes holds at least `perLane` receipts; returns the ms spent. */
+function buildReceipts(count, perLane) {
+  const t0 = now();
+  for (let i = 0; i < count; i++) {
+    const l = lane(i);
+    while (l.receipts.length < perLane) {
+      const t = Date.now();
+      const draft = {
+        jobId: `job_${toBase64Url(randomBytes(16))}`,
+        hubId: hubIdentity.id,
+        instanceId: `${MODEL}.0`,
+        model: MODEL,
+        requestHash: toBase64Url(randomBytes(24)).padEnd(64, "0").slice(0, 64).replace(/[^0-9a-f]/g, "0"),
+        responseHash: "1".repeat(64),
+        usage: USAGE,
+        price: PRICE,
+        startedAt: t - 3,
+        finishedAt: t,
+      };
+      const receipt = countersignReceipt(createReceipt(draft, l.position, l.node), hubIdentity);
+      l.position = { lastSeq: receipt.seq, totals: receipt.totals };
+      l.receipts.push(receipt);
+    }
+  }
+  return now() - t0;
+}
+
+// ---------------------------------------------------------------------------
+
+/** The database of one run: the store, what to report about it, how to take it down. */
+async function openEngine(engine) {
+  if (engine === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "srp-bench-ledger-"));
+    const probe = fsyncProbe(dir);
+    try {
+      const store = await openStore(`sqlite:${join(dir, "hub.sqlite")}`);
+      return {
+        store,
+        settings: { journal_mode: "wal", synchronous: "FULL", note: "the hub's defaults: one fsync of the WAL per commit" },
+        fsync: probe,
+        serverPid: undefined,
+        close: async () => {
+          await store.close().catch(() => {});
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+  if (engine === "postgres") {
+    const pg = await startPostgres();
+    if (pg.skipped) return { skipped: pg.skipped };
+    try {
+      const probe = fsyncProbe(pg.dir);
+      const store = await openStore(pg.url);
+      const { default: pgLib } = await import("pg");
+      const client = new pgLib.Client({ connectionString: pg.url });
+      await client.connect();
+      const settings = {};
+      try {
+        for (const name of ["server_version", ...Object.keys(DURABLE_SETTINGS), "wal_sync_method", "wal_level", "commit_delay", "shared_buffers", "max_connections"]) {
+          settings[name] = (await client.query(`SHOW ${name}`)).rows[0][name];
+        }
+      } finally {
+        await client.end();
+      }
+      settings.pool = "10 connections (openStore default)";
+      return {
+        store,
+        settings,
+        fsync: probe,
+        serverPid: pg.pid,
+        close: async () => {
+          await store.close().catch(() => {});
+          await pg.stop();
+        },
+      };
+    } catch (error) {
+      await pg.stop();
+      throw error;
+    }
+  }
+  throw new Error(`unknown engine ${engine}`);
+}
+
+/**
+ * `concurrency` workers, each settling jobs back to back with its own node's receipts
+ * from `from[i]` on: reserve the worst case, then record the countersigned receipt with
+ * the reservation. Runs until `until()` says stop or a worker runs out of receipts.
+ */
+async function drive(store, concurrency, cursors, { measuring, onJob, stopped }) {
+  let exhausted = false;
+  const worker = async (i) => {
+    const l = lanes[i];
+    while (!stopped()) {
+      if (cursors[i] >= l.receipts.length) {
+        exhausted = true;
+        return;
+      }
+      const receipt = l.receipts[cursors[i]++];
+      const t0 = now();
+      const r = await store.reserve(CONSUMER, WORST_CASE);
+      if (!r.ok) throw new Error(`reservation refused: ${r.available} available`);
+      const t1 = now();
+      const settled = await store.record({ receipt, providerAccountId: PROVIDER, consumerAccountId: CONSUMER, reservationId: r.reservationId });
+      const t2 = now();
+      if (!settled || settled.reservationId !== r.reservationId) throw new Error(`job ${receipt.jobId} was recorded but not settled`);
+      if (measuring()) onJob(t0, t1, t2);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
+  return exhausted;
+}
+
+async function run({ engine, concurrency, durationMs, warmupMs, maxJobs }) {
+  const db = await openEngine(engine);
+  if (db.skipped) return { engine, skipped: db.skipped };
+  try {
+    const { store } = db;
+    await store.createAccount({ id: CONSUMER });
+    await store.createAccount({ id: PROVIDER });
+    await store.deposit(CONSUMER, 1_000_000_000_000n, "bench-funding");
+    const cursors = new Array(concurrency).fill(0);
+
+    // Warm-up: a first pool of receipts, and the rate that sizes the pool of the window.
+    const warmPerLane = Math.max(8, Math.ceil(Math.min(maxJobs / 4, 2048) / concurrency));
+    let buildMs = buildReceipts(concurrency, warmPerLane);
+    const w0 = now();
+    let warmJobs = 0;
+    await drive(store, concurrency, cursors, { measuring: () => true, onJob: () => warmJobs++, stopped: () => now() - w0 >= warmupMs });
+    const warmRate = (warmJobs * 1000) / (now() - w0);
+
+    // The window's receipts: 1.6 × what the warm-up rate needs, within maxJobs.
+    const perLane = Math.min(Math.ceil(maxJobs / concurrency), Math.max(...cursors) + Math.ceil((warmRate * (durationMs / 1000) * 1.6) / concurrency) + 8);
+    buildMs += buildReceipts(concurrency, perLane);
+
+    const lat = [];
+    const reserveMs = [];
+    const recordMs = [];
+    const perSecond = new Array(Math.ceil(durationMs / 1000)).fill(0);
+    let settled = 0;
+    let open = true;
+    const cpu0 = process.cpuUsage();
+    const server0 = serverCpuMs(db.serverPid);
+    const t0 = now();
+    let tEnd = t0 + durationMs;
+    const exhausted = await drive(store, concurrency, cursors, {
+      measuring: () => open,
+      onJob: (a, b, c) => {
+        if (c > tEnd) return;
+        settled++;
+        lat.push(c - a);
+        reserveMs.push(b - a);
+        recordMs.push(c - b);
+        perSecond[Math.min(perSecond.length - 1, Math.floor((c - t0) / 1000))]++;
+      },
+      stopped: () => {
+        if (!open) return true;
+        if (now() >= tEnd) open = false;
+        return !open;
+      },
+    }).then((ex) => {
+      // Receipts ran out before the window ended: the window ends where they did.
+      if (ex && now() < tEnd) tEnd = now();
+      return ex && open;
+    });
+    open = false;
+    const elapsedMs = Math.min(tEnd, now()) - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const serverMs = serverCpuMs(db.serverPid) - server0;
+
+    const problems = await store.verify();
+    const summary = await store.summary(CONSUMER);
+    const totalJobs = cursors.reduce((s, c) => s + c, 0);
+    const helperCpuMs = (cpu.user + cpu.system) / 1000;
+    return {
+      engine,
+      dialect: store.dialect,
+      settings: db.settings,
+      fsync: db.fsync,
+      concurrency,
+      jobsPerSecond: (settled * 1000) / elapsedMs,
+      settled,
+      elapsedMs,
+      receiptsRanOut: exhausted,
+      perSecond,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      reserve: { p50: percentile(reserveMs, 50), p99: percentile(reserveMs, 99) },
+      record: { p50: percentile(recordMs, 50), p99: percentile(recordMs, 99) },
+      warmup: { jobs: warmJobs, jobsPerSecond: warmRate },
+      receiptsBuilt: lanes.slice(0, concurrency).reduce((s, l) => s + l.receipts.length, 0),
+      buildMs,
+      cpu: { helperMsPerJob: settled ? helperCpuMs / settled : NaN, helperCores: helperCpuMs / elapsedMs, serverMsPerJob: settled ? serverMs / settled : NaN, serverCores: serverMs / elapsedMs },
+      verify: problems,
+      // Every job of the run (warm-up included) settled exactly once.
+      consistent: summary.requests === totalJobs && summary.held === 0n,
+      requestsSettled: summary.requests,
+      jobsRun: totalJobs,
+    };
+  } finally {
+    await db.close();
+  }
+}
+
+serve({
+  run,
+  close() {},
+});
