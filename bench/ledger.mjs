@@ -11,7 +11,7 @@
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, randomBytes, toBase64Url } from "@srp/core";
+import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, randomBytes, toBase64Url, toHex } from "@srp/core";
 import { openStore, worstCase } from "@srp/hub";
 import { serve } from "./ipc.mjs";
 import { DURABLE_SETTINGS, startPostgres } from "./postgres.mjs";
@@ -111,7 +111,7 @@ function buildReceipts(count, perLane) {
         hubId: hubIdentity.id,
         instanceId: `${MODEL}.0`,
         model: MODEL,
-        requestHash: toBase64Url(randomBytes(24)).padEnd(64, "0").slice(0, 64).replace(/[^0-9a-f]/g, "0"),
+        requestHash: toHex(randomBytes(32)),
         responseHash: "1".repeat(64),
         usage: USAGE,
         price: PRICE,
@@ -151,7 +151,13 @@ async function openEngine(engine) {
     }
   }
   if (engine === "postgres") {
-    const pg = await startPostgres();
+    let pg;
+    try {
+      pg = await startPostgres();
+    } catch (error) {
+      // A machine whose PostgreSQL cannot start (no postgres user, no runuser...) still gets the rest of the bench.
+      return { skipped: `the server did not start: ${String(error?.message ?? error).split("\n")[0]}` };
+    }
     if (pg.skipped) return { skipped: pg.skipped };
     try {
       const probe = fsyncProbe(pg.dir);
@@ -188,17 +194,24 @@ async function openEngine(engine) {
 
 /**
  * `concurrency` workers, each settling jobs back to back with its own node's receipts
- * from `from[i]` on: reserve the worst case, then record the countersigned receipt with
- * the reservation. Runs until `until()` says stop or a worker runs out of receipts.
+ * from `cursors[i]` on: reserve the worst case, then record the countersigned receipt
+ * with the reservation. Every worker stops once `state.until` has passed, or as soon as
+ * one of them runs out of receipts (`state.ranOutAt`) or fails, so the number in flight
+ * never drops while jobs are being counted. `onJob(start, reserved, settled)` gets each
+ * job's timestamps.
  */
-async function drive(store, concurrency, cursors, { measuring, onJob, stopped }) {
-  let exhausted = false;
+async function drive(store, concurrency, cursors, state, onJob) {
   const worker = async (i) => {
     const l = lanes[i];
-    while (!stopped()) {
+    while (!state.stop) {
+      if (now() >= state.until) {
+        state.stop = true;
+        break;
+      }
       if (cursors[i] >= l.receipts.length) {
-        exhausted = true;
-        return;
+        state.ranOutAt ??= now();
+        state.stop = true;
+        break;
       }
       const receipt = l.receipts[cursors[i]++];
       const t0 = now();
@@ -208,11 +221,18 @@ async function drive(store, concurrency, cursors, { measuring, onJob, stopped })
       const settled = await store.record({ receipt, providerAccountId: PROVIDER, consumerAccountId: CONSUMER, reservationId: r.reservationId });
       const t2 = now();
       if (!settled || settled.reservationId !== r.reservationId) throw new Error(`job ${receipt.jobId} was recorded but not settled`);
-      if (measuring()) onJob(t0, t1, t2);
+      onJob(t0, t1, t2);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
-  return exhausted;
+  const workers = Array.from({ length: concurrency }, (_, i) =>
+    worker(i).catch((error) => {
+      state.stop = true;
+      throw error;
+    }),
+  );
+  const outcomes = await Promise.allSettled(workers);
+  const failed = outcomes.find((o) => o.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 async function run({ engine, concurrency, durationMs, warmupMs, maxJobs }) {
@@ -230,47 +250,39 @@ async function run({ engine, concurrency, durationMs, warmupMs, maxJobs }) {
     let buildMs = buildReceipts(concurrency, warmPerLane);
     const w0 = now();
     let warmJobs = 0;
-    await drive(store, concurrency, cursors, { measuring: () => true, onJob: () => warmJobs++, stopped: () => now() - w0 >= warmupMs });
+    await drive(store, concurrency, cursors, { stop: false, until: w0 + warmupMs }, () => warmJobs++);
     const warmRate = (warmJobs * 1000) / (now() - w0);
 
-    // The window's receipts: 1.6 × what the warm-up rate needs, within maxJobs.
-    const perLane = Math.min(Math.ceil(maxJobs / concurrency), Math.max(...cursors) + Math.ceil((warmRate * (durationMs / 1000) * 1.6) / concurrency) + 8);
+    // The window's receipts: 1.6 x what the warm-up rate needs, within maxJobs in all.
+    const need = Math.ceil((warmRate * (durationMs / 1000) * 1.6) / concurrency) + 8;
+    const perLane = Math.max(Math.max(...cursors) + 1, Math.min(Math.ceil(maxJobs / concurrency), Math.max(...cursors) + need));
     buildMs += buildReceipts(concurrency, perLane);
 
     const lat = [];
     const reserveMs = [];
     const recordMs = [];
     const perSecond = new Array(Math.ceil(durationMs / 1000)).fill(0);
-    let settled = 0;
-    let open = true;
     const cpu0 = process.cpuUsage();
     const server0 = serverCpuMs(db.serverPid);
     const t0 = now();
-    let tEnd = t0 + durationMs;
-    const exhausted = await drive(store, concurrency, cursors, {
-      measuring: () => open,
-      onJob: (a, b, c) => {
-        if (c > tEnd) return;
-        settled++;
-        lat.push(c - a);
-        reserveMs.push(b - a);
-        recordMs.push(c - b);
-        perSecond[Math.min(perSecond.length - 1, Math.floor((c - t0) / 1000))]++;
-      },
-      stopped: () => {
-        if (!open) return true;
-        if (now() >= tEnd) open = false;
-        return !open;
-      },
-    }).then((ex) => {
-      // Receipts ran out before the window ended: the window ends where they did.
-      if (ex && now() < tEnd) tEnd = now();
-      return ex && open;
-    });
-    open = false;
-    const elapsedMs = Math.min(tEnd, now()) - t0;
+    const state = { stop: false, until: t0 + durationMs, ranOutAt: undefined };
+    const jobs = [];
+    await drive(store, concurrency, cursors, state, (a, b, c) => jobs.push(a, b, c));
+    // The window ends after durationMs, or where the receipts ran out.
+    const tEnd = Math.min(state.until, state.ranOutAt ?? Infinity);
+    const elapsedMs = tEnd - t0;
     const cpu = process.cpuUsage(cpu0);
     const serverMs = serverCpuMs(db.serverPid) - server0;
+    const ranMs = now() - t0;
+    for (let i = 0; i < jobs.length; i += 3) {
+      const [a, b, c] = [jobs[i], jobs[i + 1], jobs[i + 2]];
+      if (c > tEnd) continue;
+      lat.push(c - a);
+      reserveMs.push(b - a);
+      recordMs.push(c - b);
+      perSecond[Math.min(perSecond.length - 1, Math.floor((c - t0) / 1000))]++;
+    }
+    const settled = lat.length;
 
     const problems = await store.verify();
     const summary = await store.summary(CONSUMER);
@@ -285,8 +297,8 @@ async function run({ engine, concurrency, durationMs, warmupMs, maxJobs }) {
       jobsPerSecond: (settled * 1000) / elapsedMs,
       settled,
       elapsedMs,
-      receiptsRanOut: exhausted,
-      perSecond,
+      receiptsRanOut: state.ranOutAt !== undefined && state.ranOutAt < state.until,
+      perSecond: state.ranOutAt !== undefined ? perSecond.slice(0, Math.ceil(elapsedMs / 1000)) : perSecond,
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       reserve: { p50: percentile(reserveMs, 50), p99: percentile(reserveMs, 99) },
@@ -294,9 +306,15 @@ async function run({ engine, concurrency, durationMs, warmupMs, maxJobs }) {
       warmup: { jobs: warmJobs, jobsPerSecond: warmRate },
       receiptsBuilt: lanes.slice(0, concurrency).reduce((s, l) => s + l.receipts.length, 0),
       buildMs,
-      cpu: { helperMsPerJob: settled ? helperCpuMs / settled : NaN, helperCores: helperCpuMs / elapsedMs, serverMsPerJob: settled ? serverMs / settled : NaN, serverCores: serverMs / elapsedMs },
+      // CPU over the whole timed run (the window and the drain of the jobs in flight).
+      cpu: {
+        helperMsPerJob: helperCpuMs / (jobs.length / 3),
+        helperCores: helperCpuMs / ranMs,
+        serverMsPerJob: serverMs / (jobs.length / 3),
+        serverCores: serverMs / ranMs,
+      },
       verify: problems,
-      // Every job of the run (warm-up included) settled exactly once.
+      // Every job of the run (warm-up included) settled exactly once, nothing left held.
       consistent: summary.requests === totalJobs && summary.held === 0n,
       requestsSettled: summary.requests,
       jobsRun: totalJobs,

@@ -7,6 +7,8 @@
 //  3. chunks/s relayed on one long stream
 //  4. hub memory per idle, authenticated provider connection at 1,000 connections
 //  5. routing decision time at 10 / 1,000 / 10,000 instances
+//  6. jobs/s the hub's ledger alone settles (reserve + record a countersigned receipt),
+//     on SQLite and on a throwaway PostgreSQL server, both durable
 //
 // The hub runs in its own process; the load generator, the simulator and the providers
 // run in other processes (bench/*.mjs helpers), so CPU and memory figures are the hub's.
@@ -53,9 +55,12 @@ const CFG = {
   handshakeWindow: env("BENCH_HANDSHAKE_WINDOW", 8),
   routingMs: env("BENCH_ROUTING_MS", 300),
   limitMs: env("BENCH_LIMIT_MS", 240_000),
+  ledgerMs: env("BENCH_LEDGER_MS", 5_000),
+  ledgerWarmupMs: env("BENCH_LEDGER_WARMUP_MS", 1_000),
+  ledgerMaxJobs: env("BENCH_LEDGER_MAX_JOBS", 40_000),
 };
 const JSON_OUT = process.argv.includes("--json");
-const PHASES = ["routing", "floor", "latency", "throughput", "stream", "memory"];
+const PHASES = ["routing", "floor", "latency", "throughput", "stream", "memory", "ledger"];
 const onlyArg = process.argv.find((a) => a.startsWith("--only="));
 const ONLY = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : PHASES);
 for (const p of ONLY) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
@@ -393,6 +398,26 @@ async function benchMemory() {
   };
 }
 
+/**
+ * The ledger alone (bench/ledger.mjs, own process): `concurrency` jobs in flight, each
+ * `reserve` + `record` of a countersigned receipt, on SQLite and then on a throwaway
+ * PostgreSQL server the helper starts (bench/postgres.mjs), both with durable commits.
+ */
+async function benchLedger() {
+  const ledger = new Helper("ledger", "./ledger.mjs", PROF_ARGV);
+  const out = {};
+  const args = { concurrency: CFG.concurrency, durationMs: CFG.ledgerMs, warmupMs: CFG.ledgerWarmupMs, maxJobs: CFG.ledgerMaxJobs };
+  // Receipt building (~0.2 ms each) and PostgreSQL's start-up come on top of the window.
+  const timeout = CFG.ledgerMs + CFG.ledgerWarmupMs + CFG.ledgerMaxJobs + 90_000;
+  for (const engine of ["sqlite", "postgres"]) {
+    log(`ledger on ${engine === "sqlite" ? "SQLite" : "PostgreSQL"}: ${CFG.concurrency} jobs in flight for ${CFG.ledgerMs / 1000} s after ${CFG.ledgerWarmupMs / 1000} s of warm-up`);
+    out[engine] = await ledger.call("run", { engine, ...args }, timeout);
+    if (out[engine].skipped) log(`the PostgreSQL figure is skipped: ${out[engine].skipped}`);
+  }
+  await ledger.stop();
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Report
 
@@ -459,6 +484,32 @@ function report(res) {
     rows.push(["4", "Hub memory per idle provider connection, RSS", `${fmt(M.perConnRss / 1024, 1)} KB`, "<= 50 KB", mark(M.perConnRss <= TARGETS.bytesPerConn)]);
     rows.push(["", `  (heap ${fmt(M.perConnHeap / 1024, 1)} KB + external ${fmt(M.perConnExternal / 1024, 1)} KB; ${int(M.sessions)} sessions open; handshakes ${fmt(M.handshakesPerSecond, 1)}/s; ${M.failed} failed)`]);
   }
+  const G = res.ledger;
+  if (G) {
+    const relayRps = T?.rps;
+    for (const [engine, name] of [
+      ["sqlite", "SQLite"],
+      ["postgres", "PostgreSQL"],
+    ]) {
+      const g = G[engine];
+      if (!g) continue;
+      const figure = `Settled jobs/s, ledger on ${name} (${CFG.concurrency} in flight)`;
+      if (g.skipped) {
+        rows.push(["6", figure, "skipped", "-", mark()]);
+        rows.push(["", `  (${g.skipped})`]);
+        continue;
+      }
+      const compare = Number.isFinite(relayRps) && relayRps > 0;
+      rows.push(["6", figure, `${int(g.jobsPerSecond)} jobs/s`, compare ? ">= relay req/s" : "-", compare ? mark(g.jobsPerSecond >= relayRps) : mark()]);
+      const verified = g.verify.length === 0 && g.consistent ? "verify ok" : `verify FAILED (${g.verify.map((p) => p.check).join("; ") || "settled count or held money wrong"})`;
+      rows.push(["", `  (reserve+record p50 ${fmt(g.p50)} / p99 ${fmt(g.p99)} ms; reserve p50 ${fmt(g.reserve.p50)}, record p50 ${fmt(g.record.p50)} ms; ${int(g.settled)} settled in ${fmt(g.elapsedMs / 1000, 1)} s, per second ${g.perSecond.map(int).join(" / ")}; ${verified})`]);
+      const s = g.settings;
+      const durability = engine === "sqlite" ? `WAL, synchronous=${s.synchronous}` : `PostgreSQL ${s.server_version}: fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, full_page_writes=${s.full_page_writes}, wal_sync_method=${s.wal_sync_method}, ${s.pool}`;
+      const serverCpu = Number.isFinite(g.cpu.serverCores) ? `, server ${fmt(g.cpu.serverMsPerJob, 3)} ms/job at ${fmt(g.cpu.serverCores * 100, 0)}% of a core` : "";
+      rows.push(["", `  (${durability}; fdatasync of a 4 KB append p50 ${fmt(g.fsync.p50)} ms; CPU: helper ${fmt(g.cpu.helperMsPerJob, 3)} ms/job at ${fmt(g.cpu.helperCores * 100, 0)}% of a core${serverCpu})`]);
+      if (compare) rows.push(["", `  (the ledger alone settles ${fmt(g.jobsPerSecond / relayRps)}× the relay's ${int(relayRps)} req/s measured in this run)`]);
+    }
+  }
   for (const r of res.routing ?? []) {
     rows.push(["5", `Routing decision, ${int(r.instances)} instances: eligible()+pick()`, `${fmt(r.policyUs, 1)} µs`, "-", mark()]);
     rows.push(["5", `Routing decision, ${int(r.instances)} instances: Router.route()`, `${fmt(r.routeUs, 1)} µs`, "-", mark()]);
@@ -486,6 +537,11 @@ function report(res) {
   if (T?.errors) problems.push(`throughput phase: ${T.errors} failed requests (first: ${T.firstError})`);
   for (const r of S?.relayed.runs ?? []) if (r.status !== 200 || r.error) problems.push(`stream run: status ${r.status} ${r.error ?? ""}`);
   if (M?.failed) problems.push(`memory phase: ${M.failed} sessions failed to open (first: ${M.firstError})`);
+  for (const g of Object.values(res.ledger ?? {})) {
+    if (g.skipped) problems.push(`ledger phase: the ${g.engine === "postgres" ? "PostgreSQL" : g.engine} figure was skipped: ${g.skipped}`);
+    else if (g.verify.length > 0 || !g.consistent) problems.push(`ledger phase (${g.engine}): the books do not verify: ${JSON.stringify(g.verify)}; ${g.requestsSettled} settled of ${g.jobsRun} jobs run`);
+    if (g.receiptsRanOut) problems.push(`ledger phase (${g.engine}): the pre-built receipts ran out after ${fmt(g.elapsedMs / 1000, 1)} s (BENCH_LEDGER_MAX_JOBS ${CFG.ledgerMaxJobs}); the figure is over that shorter window`);
+  }
   if (L && L.rounds < CFG.samples) problems.push(`latency phase: ${L.rounds} of ${CFG.samples} samples fit in the ${CFG.latencyBudgetMs / 1000} s budget (BENCH_LATENCY_BUDGET_MS)`);
   if (problems.length) {
     lines.push("");
@@ -539,6 +595,9 @@ async function main() {
   if (ONLY.has("memory")) {
     log(`memory: ${CFG.connections} idle provider sessions on a fresh hub process`);
     res.memory = await benchMemory();
+  }
+  if (ONLY.has("ledger")) {
+    res.ledger = await benchLedger();
   }
   res.seconds = (performance.now() - started) / 1000;
 

@@ -21,6 +21,9 @@ import {
   type Identity,
   type Job,
   type ReceiptPosition,
+  type Dispute,
+  type Statement,
+  signStatement,
 } from "@srp/core";
 import { useNodeCrypto, type Corkable } from "@srp/core/node";
 import { verifyMessage } from "viem";
@@ -34,6 +37,7 @@ import { MemoryRoutingStore, type RoutingStore } from "./routing/store.js";
 import { Router, type BreakerChange, type LiveInstance } from "./routing/router.js";
 import type { RoutingConfig } from "./routing/policy.js";
 import { isHubLedger, isLedgerBooks, type HubLedger, type LedgerBooks } from "./ledger/ledger.js";
+import { isStatementBook } from "./settlement.js";
 import { getAccount, getHistory, getPricing, postEstimate, postRefund, type AccountApiContext } from "./api/account.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { fail } from "./api/http.js";
@@ -93,6 +97,14 @@ export interface HubOptions {
   adminToken?: string;
   /** Delay `close()` asks nodes to wait before reconnecting (goodbye.reconnectAfterMs); default 5 s. */
   reconnectAfterMs?: number;
+  /**
+   * How long the reservation of a job the hub cancelled (consumer gone, deadline) waits
+   * for the node's end of the job: a late `done` is billed at its receipt (SRP-JOB-016,
+   * SRP-JOB-021), a `job_error` releases it at once. Default 30 s.
+   */
+  cancelGraceMs?: number;
+  /** How often each connected node gets a signed statement of its receipts and earnings (SRP-SET-007); default 1 h. 0 disables. */
+  statementIntervalMs?: number;
 }
 
 /** A provider session as the hub reports it. */
@@ -116,6 +128,10 @@ export interface HubEvents {
   "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string }];
   /** A node's receipt skipped sequence numbers: it was countersigned, and the missing range recorded (SRP-ATT-010). */
   "receipt.gap": [detail: { jobId: string; nodeId: string; from: number; to: number }];
+  /** A node disputed the hub's receipt totals or a statement (SRP-SET-011). */
+  dispute: [detail: { nodeId: string; accountId: string; dispute: Dispute }];
+  /** A statement was issued to a node. */
+  statement: [detail: { nodeId: string; statement: Statement }];
   /** Storage failed (a receipt or a settlement could not be recorded, reservations not reconciled). */
   "storage.error": [detail: { what: string; message: string }];
 }
@@ -146,6 +162,12 @@ export interface Hub extends EventEmitter<HubEvents> {
   readonly ledger: HubLedger | undefined;
   /** The ledger's books (balances, history, deposits, refunds, checks), when the ledger keeps them. */
   readonly books: LedgerBooks | undefined;
+  /**
+   * Issues a signed statement to every connected node with receipts since its last one
+   * (to every connected node with `force`) and sends it; the hub also does this every
+   * `statementIntervalMs`. Needs a receipt book that keeps statements (`SqlStore`).
+   */
+  issueStatements(force?: boolean): Promise<Statement[]>;
   /**
    * Stops taking consumer requests, waits for jobs in flight (up to `drainTimeoutMs`),
    * says goodbye to every node, and closes the endpoint and any server made by `listen`.
@@ -202,6 +224,10 @@ export function createHub(options: HubOptions): Hub {
   /** Each node's receipt position, authoritative in this process once loaded. */
   const positions = new Map<string, ReceiptPosition>();
   const ledger = options.ledger ?? (isHubLedger(receipts) ? receipts : undefined);
+  const statementBook = isStatementBook(receipts) ? receipts : undefined;
+  /** Reservations of cancelled jobs, released when the node ends the job without a receipt or after a grace period. */
+  const releaseLater = new Map<string, ReturnType<typeof setTimeout>>();
+  const cancelGraceMs = options.cancelGraceMs ?? 30_000;
   const storageError = (what: string, error: unknown) => emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
   if (ledger?.reconcile) ledger.reconcile().catch((e: unknown) => storageError("reconcile reservations", e));
   const ledgerTimer = ledger?.heartbeat ? setInterval(() => ledger.heartbeat!().catch((e: unknown) => storageError("heartbeat", e)), 15_000) : undefined;
@@ -270,6 +296,21 @@ export function createHub(options: HubOptions): Hub {
       probes.delete(result.probeId);
       router.probeResult(p.live.key, p.live.instance.model, result.ok);
     },
+    onCancelledEnd(jobId: string, end: "done" | "error" | "lost") {
+      const owner = jobOwners.get(jobId);
+      jobOwners.delete(jobId);
+      const id = owner?.reservationId;
+      if (id === undefined) return;
+      const timer = releaseLater.get(id);
+      if (timer) clearTimeout(timer);
+      releaseLater.delete(id);
+      // A late done has been settled by recording its receipt; otherwise nothing will be billed.
+      if (end !== "done" && ledger) ledger.release(id, `the cancelled job ended without a receipt (${end})`).catch((e: unknown) => storageError(`release ${id}`, e));
+    },
+    onDispute(session: ProviderSession, dispute: Dispute) {
+      emitter.emit("dispute", { nodeId: session.nodeId!, accountId: session.account!.id, dispute });
+      if (statementBook) statementBook.recordDispute(session.nodeId!, session.account!.id, dispute).catch((e: unknown) => storageError("record a dispute", e));
+    },
     onClosed(session: ProviderSession, code: number, reason: string) {
       all.delete(session);
       router.remove(session);
@@ -304,6 +345,28 @@ export function createHub(options: HubOptions): Hub {
   const onlineTimer = setInterval(() => router.creditOnline(60_000), 60_000);
   onlineTimer.unref();
 
+  /** Issues and sends a statement to every connected node that had receipts since its last one (all of them with `force`). */
+  const issueStatements = async (force = false): Promise<Statement[]> => {
+    if (!statementBook) return [];
+    const out: Statement[] = [];
+    for (const session of byNode.values()) {
+      if (session.state !== "open" || session.nodeId === undefined || session.account === undefined) continue;
+      try {
+        const statement = await statementBook.issueStatement(session.nodeId, session.account.id, (body) => signStatement(body, options.identity), Date.now(), force);
+        if (!statement) continue;
+        session.send({ type: "statement", statement });
+        emitter.emit("statement", { nodeId: session.nodeId, statement });
+        out.push(statement);
+      } catch (e) {
+        storageError(`statement for ${session.nodeId}`, e);
+      }
+    }
+    return out;
+  };
+  const statementIntervalMs = options.statementIntervalMs ?? 3_600_000;
+  const statementTimer = statementBook && statementIntervalMs > 0 ? setInterval(() => void issueStatements(), statementIntervalMs) : undefined;
+  statementTimer?.unref();
+
   const api: OpenAIContext = {
     router,
     hubId: options.identity.id,
@@ -316,6 +379,15 @@ export function createHub(options: HubOptions): Hub {
     },
     ledger,
     storageError,
+    releaseAfterCancel(reservationId) {
+      if (!ledger || releaseLater.has(reservationId)) return;
+      const timer = setTimeout(() => {
+        releaseLater.delete(reservationId);
+        ledger.release(reservationId, "the cancelled job did not end in time").catch((e: unknown) => storageError(`release ${reservationId}`, e));
+      }, cancelGraceMs);
+      timer.unref();
+      releaseLater.set(reservationId, timer);
+    },
     cancel(live, jobId, reason) {
       live.session.cancelJob(jobId, reason);
     },
@@ -415,6 +487,7 @@ export function createHub(options: HubOptions): Hub {
     admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
     ledger,
     books,
+    issueStatements,
     async close(): Promise<void> {
       closing = true;
       const until = Date.now() + (options.drainTimeoutMs ?? 30_000);
@@ -422,6 +495,8 @@ export function createHub(options: HubOptions): Hub {
       clearInterval(probeTimer);
       clearInterval(onlineTimer);
       clearInterval(ledgerTimer);
+      clearInterval(statementTimer);
+      for (const t of releaseLater.values()) clearTimeout(t);
       for (const s of all) s.goodbye("hub is shutting down", options.reconnectAfterMs ?? 5000);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await Promise.all(

@@ -20,6 +20,7 @@ import {
   type Auth,
   type Cancel,
   type Chunk,
+  type Dispute,
   type Done,
   type Identity,
   type Job,
@@ -65,6 +66,10 @@ export interface SessionContext {
   receiptPosition(nodeId: string): Promise<ReceiptPosition>;
   /** A `probe_result` arrived. */
   onProbeResult(session: ProviderSession, result: ProbeResult): void;
+  /** A job the hub cancelled has ended on the node's side: with a `done` (already settled), a `job_error`, or never (session gone). */
+  onCancelledEnd(jobId: string, end: "done" | "error" | "lost"): void;
+  /** A node disputed the hub's view of its receipts (SRP-SET-011). */
+  onDispute(session: ProviderSession, dispute: Dispute): void;
 }
 
 /** Receives the events of one job sent on a session. */
@@ -220,10 +225,13 @@ export class ProviderSession {
         return;
       case "goodbye":
         return this.#closeSocket(1000, "goodbye");
+      case "dispute":
+        // SRP-SET-011: accepted without closing the session, recorded, and no effect on routing.
+        this.#ctx.onDispute(this, message);
+        return;
       case "error":
         return;
       default:
-        // Jobs, probes and disputes are handled by the routing layer (next protocol features).
         return;
     }
   }
@@ -338,6 +346,7 @@ export class ProviderSession {
     for (const [id, c] of this.#cancelled) {
       if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
       this.#cancelled.delete(id);
+      this.#ctx.onCancelledEnd(id, "lost");
     }
     this.send({ type: "cancel", jobId, reason, ...(message === undefined ? {} : { message }) });
   }
@@ -376,6 +385,7 @@ export class ProviderSession {
       this.#cancelled.delete(done.jobId);
       // Its chunks were discarded, so a streamed job's response hash is taken from the node.
       this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.job.stream ? done.receipt.responseHash : undefined);
+      this.#ctx.onCancelledEnd(done.jobId, "done");
       return;
     }
     if (done.chunks !== running.nextSeq) {
@@ -406,7 +416,8 @@ export class ProviderSession {
     const running = this.#jobs.get(error.jobId);
     if (!running) {
       // A cancelled job ends here: a later done for it is not settled (SRP-JOB-012, at most one end).
-      if (!this.#cancelled.delete(error.jobId)) this.#unknownJob(error.jobId);
+      if (this.#cancelled.delete(error.jobId)) this.#ctx.onCancelledEnd(error.jobId, "error");
+      else this.#unknownJob(error.jobId);
       return;
     }
     if (error.chunks !== running.nextSeq) {
@@ -429,6 +440,9 @@ export class ProviderSession {
     clearTimeout(this.#timer);
     clearInterval(this.#timer);
     this.#loseJobs(`session closed (${code}${reason ? ` ${reason}` : ""})`);
+    // Cancelled jobs that never ended can no longer end (SRP-JOB-015).
+    for (const id of this.#cancelled.keys()) this.#ctx.onCancelledEnd(id, "lost");
+    this.#cancelled.clear();
     if (wasOpen || this.nodeId !== undefined) this.#ctx.onClosed(this, code, reason);
   }
 }

@@ -188,6 +188,11 @@ async function start(argv: string[]): Promise<void> {
     writeStatus();
   });
   provider.on("warning", (w) => log("warning", w));
+  provider.on("statement", ({ statement, agreed, problem }) => {
+    // A disputed statement is logged as a warning too (above); this line is the record.
+    log(agreed ? "statement.agreed" : "statement.DISPUTED", { statementId: statement.statementId, earned: statement.earned, balance: statement.balance, lastSeq: statement.receipts.lastSeq, ...(problem ? { problem } : {}) });
+    writeStatus();
+  });
   provider.on("disconnected", (d) => {
     log("session.closed", d);
     writeStatus();

@@ -16,7 +16,7 @@ export {
   type HubConnectionEvents,
   type ReconnectPolicy,
 } from "./connection.js";
-export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type JobOutcome } from "./provider.js";
+export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type ProviderStats, type JobOutcome } from "./provider.js";
 export { openAICompatibleBackend, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
 export { BackendError, classifyUpstreamStatus, type Backend, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
 export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";

@@ -14,8 +14,13 @@ import {
   StreamHasher,
   usageFromOpenAI,
   verifyDetached,
+  verifyStatement,
+  totalsEqual,
+  INITIAL_POSITION,
   omitFields,
   ERROR_TABLE,
+  type Dispute,
+  type Statement,
   type AccountBinding,
   type BackendKind,
   type Capability,
@@ -108,8 +113,28 @@ export interface ProviderEvents {
   receipt: [receipt: Receipt];
   disconnected: [detail: { code: number; reason: string; retryInMs?: number }];
   stopped: [detail: { error?: Error }];
-  /** Something the operator should look at (a hub that lost receipts, a bad countersignature). */
+  /** Something the operator should look at (a hub that lost receipts, a bad countersignature, a disputed statement). */
   warning: [detail: { code: string; message: string }];
+  /** The hub sent a settlement statement; `agreed` is false when the node disputed it. */
+  statement: [detail: { statement: Statement; agreed: boolean; problem?: string }];
+}
+
+/** What {@link Provider.stats} reports. */
+export interface ProviderStats {
+  /** Jobs running now. */
+  active: number;
+  /** Jobs served and failed since start. */
+  served: number;
+  failed: number;
+  instances: { instanceId: string; model: string; accepted: boolean; active: number }[];
+  /** Earnings as this node's own receipts and the hub's last statement show them. */
+  earnings: {
+    /** Receipts this node issued to the current hub, and their total cost (atomic units): the provider earns 90 % of each. */
+    receipts: number;
+    cost: string;
+    /** The hub's last statement: earned in its period, paid out, balance owed (atomic units), and whether the node agreed. */
+    statement?: { statementId: string; period: { from: number; to: number }; earned: string; paid: string; balance: string; agreed: boolean };
+  };
 }
 
 interface Running {
@@ -156,6 +181,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   readonly #opts: ProviderOptions;
   readonly #receipts: ReceiptStore;
   #served = 0;
+  #lastStatement: { statement: Statement; agreed: boolean } | undefined;
   #failed = 0;
 
   /** @internal Use {@link createProvider}. */
@@ -226,12 +252,31 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   /** Counters for status displays. */
-  stats(): { active: number; served: number; failed: number; instances: { instanceId: string; model: string; accepted: boolean; active: number }[] } {
+  stats(): ProviderStats {
+    const hubId = this.connection.hubId;
+    const position = hubId === undefined ? undefined : this.#receipts.position(hubId);
+    const last = hubId === undefined ? undefined : this.#lastStatement ?? this.#receipts.statements?.(hubId).at(-1);
     return {
       active: this.#running.size,
       served: this.#served,
       failed: this.#failed,
       instances: [...this.#instances.values()].map((i) => ({ instanceId: i.offer.instanceId, model: i.offer.model, accepted: i.accepted, active: i.active })),
+      earnings: {
+        receipts: position?.totals.receipts ?? 0,
+        cost: position?.totals.cost ?? "0",
+        ...(last
+          ? {
+              statement: {
+                statementId: last.statement.statementId,
+                period: last.statement.period,
+                earned: last.statement.earned,
+                paid: last.statement.paid,
+                balance: last.statement.balance,
+                agreed: last.agreed,
+              },
+            }
+          : {}),
+      },
     };
   }
 
@@ -278,6 +323,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
         return;
       case "receipt":
         return this.#onReceipt(m.receipt);
+      case "statement":
+        return this.#onStatement(m.statement);
       default:
         return;
     }
@@ -482,6 +529,50 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#awaitingCountersign.delete(receipt.jobId);
     this.#receipts.addCountersigned(receipt);
     this.emit("receipt", receipt);
+  }
+
+  /**
+   * SRP-SET-008..010: checks a statement's signature and ids, compares the hub's
+   * position with the node's own receipts, disputes loudly on any difference, and keeps
+   * the statement as evidence.
+   */
+  #onStatement(statement: Statement): void {
+    const hubId = this.connection.hubId;
+    const mine = hubId === undefined ? undefined : this.#receipts.position(hubId);
+    const dispute = (kind: Dispute["kind"], problem: string, node: { lastSeq: number; totals: Statement["totals"] } | undefined) => {
+      this.#send({
+        type: "dispute",
+        kind,
+        statementId: statement.statementId,
+        hub: { lastSeq: statement.receipts.lastSeq, totals: statement.totals },
+        node: node ?? mine ?? { lastSeq: 0, totals: statement.totals },
+        message: problem.slice(0, 2000),
+      });
+      this.emit("warning", { code: kind === "bad_signature" ? "statement.bad_signature" : "statement.totals_mismatch", message: `statement ${statement.statementId}: ${problem}` });
+      this.#receipts.addStatement?.(statement, false);
+      this.#lastStatement = { statement, agreed: false };
+      this.emit("statement", { statement, agreed: false, problem });
+    };
+    if (!verifyStatement(statement) || statement.hubId !== hubId || statement.nodeId !== this.nodeId) {
+      return dispute("bad_signature", "the signature does not verify with this session's hub id, or the statement is not about this node", undefined);
+    }
+    const seq = statement.receipts.lastSeq;
+    if (mine === undefined || seq > mine.lastSeq) {
+      return dispute("totals_mismatch", `the hub claims receipts up to seq ${seq}; this node issued only up to ${mine?.lastSeq ?? 0}`, mine);
+    }
+    const at = seq === 0 ? INITIAL_POSITION.totals : seq === mine.lastSeq ? mine.totals : this.#receipts.totalsAt?.(hubId!, seq);
+    if (at === undefined) {
+      this.emit("warning", { code: "statement.unchecked", message: `statement ${statement.statementId}: this node no longer knows its totals at seq ${seq}; kept unchecked` });
+    } else if (!totalsEqual(at, statement.totals)) {
+      return dispute("totals_mismatch", `totals at seq ${seq} differ: hub ${JSON.stringify(statement.totals)}, node ${JSON.stringify(at)}`, { lastSeq: seq, totals: at });
+    }
+    const { count, firstSeq } = statement.receipts;
+    if (count > 0 && count < seq - firstSeq + 1) {
+      return dispute("missing_receipt", `the hub holds ${count} of the ${seq - firstSeq + 1} receipts ${firstSeq}..${seq} this node issued`, at ? { lastSeq: seq, totals: at } : undefined);
+    }
+    this.#receipts.addStatement?.(statement, true);
+    this.#lastStatement = { statement, agreed: true };
+    this.emit("statement", { statement, agreed: true });
   }
 
   #abortAll(reason: string): void {

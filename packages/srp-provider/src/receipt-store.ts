@@ -5,7 +5,7 @@
  */
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { INITIAL_POSITION, sha256Hex, type Receipt, type ReceiptPosition } from "@srp/core";
+import { INITIAL_POSITION, sha256Hex, type Receipt, type ReceiptPosition, type ReceiptTotals, type Statement } from "@srp/core";
 
 /** A node's durable receipt state. */
 export interface ReceiptStore {
@@ -15,6 +15,21 @@ export interface ReceiptStore {
   savePosition(hubId: string, position: ReceiptPosition): void;
   /** Keeps a countersigned receipt. */
   addCountersigned(receipt: Receipt): void;
+  /** The node's running totals right after receipt `seq` for a hub, when the store still knows them. */
+  totalsAt?(hubId: string, seq: number): ReceiptTotals | undefined;
+  /** Keeps a statement the hub sent, with whether the node agreed (SRP-SET-010). */
+  addStatement?(statement: Statement, agreed: boolean): void;
+  /** The statements kept for a hub, oldest first. */
+  statements?(hubId: string): Array<{ statement: Statement; agreed: boolean }>;
+}
+
+/** Totals after `seq` among countersigned receipts (newest first search). */
+function totalsIn(receipts: readonly Receipt[], hubId: string, seq: number): ReceiptTotals | undefined {
+  for (let i = receipts.length - 1; i >= 0; i--) {
+    const r = receipts[i]!;
+    if (r.hubId === hubId && r.seq === seq) return r.totals;
+  }
+  return undefined;
 }
 
 /** Receipt state in memory (tests, short-lived nodes). */
@@ -22,6 +37,8 @@ export class MemoryReceiptStore implements ReceiptStore {
   readonly #positions = new Map<string, ReceiptPosition>();
   /** Countersigned receipts received, oldest first. */
   readonly receipts: Receipt[] = [];
+  /** Statements received, oldest first. */
+  readonly kept: Array<{ statement: Statement; agreed: boolean }> = [];
   position(hubId: string): ReceiptPosition {
     return this.#positions.get(hubId) ?? INITIAL_POSITION;
   }
@@ -30,6 +47,17 @@ export class MemoryReceiptStore implements ReceiptStore {
   }
   addCountersigned(receipt: Receipt): void {
     this.receipts.push(receipt);
+  }
+  totalsAt(hubId: string, seq: number): ReceiptTotals | undefined {
+    const pos = this.#positions.get(hubId);
+    if (pos?.lastSeq === seq) return pos.totals;
+    return totalsIn(this.receipts, hubId, seq);
+  }
+  addStatement(statement: Statement, agreed: boolean): void {
+    this.kept.push({ statement, agreed });
+  }
+  statements(hubId: string): Array<{ statement: Statement; agreed: boolean }> {
+    return this.kept.filter((k) => k.statement.hubId === hubId);
   }
 }
 
@@ -80,5 +108,31 @@ export class FileReceiptStore implements ReceiptStore {
 
   addCountersigned(receipt: Receipt): void {
     appendFileSync(join(this.#dir, `receipts-${this.#name(receipt.hubId)}.jsonl`), `${JSON.stringify(receipt)}\n`, { mode: 0o600 });
+  }
+
+  #lines<T>(file: string): T[] {
+    try {
+      return readFileSync(join(this.#dir, file), "utf8")
+        .split("\n")
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as T);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+  }
+
+  totalsAt(hubId: string, seq: number): ReceiptTotals | undefined {
+    const pos = this.position(hubId);
+    if (pos.lastSeq === seq) return pos.totals;
+    return totalsIn(this.#lines<Receipt>(`receipts-${this.#name(hubId)}.jsonl`), hubId, seq);
+  }
+
+  addStatement(statement: Statement, agreed: boolean): void {
+    appendFileSync(join(this.#dir, `statements-${this.#name(statement.hubId)}.jsonl`), `${JSON.stringify({ statement, agreed })}\n`, { mode: 0o600 });
+  }
+
+  statements(hubId: string): Array<{ statement: Statement; agreed: boolean }> {
+    return this.#lines(`statements-${this.#name(hubId)}.jsonl`);
   }
 }

@@ -29,6 +29,8 @@ export interface OpenAIContext extends RelayContext {
   ledger: HubLedger | undefined;
   /** Reports a storage failure that a request could not report itself. */
   storageError(what: string, error: unknown): void;
+  /** The hub cancelled this request's job: keep the reservation until the node ends the job (a late `done` is billed), then release. */
+  releaseAfterCancel(reservationId: string): void;
 }
 
 const RECEIPT_HEADER = "x-srp-receipt";
@@ -233,9 +235,15 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   }
   const ledger = ctx.ledger;
   /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
-  const closeBilling = async (e: JobEvent | undefined): Promise<bigint | undefined> => {
+  const closeBilling = async (e: JobEvent | undefined, consumerLeft = false): Promise<bigint | undefined> => {
+    const cancelled = consumerLeft || (e?.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
     const settled = e?.type === "done" && e.settled ? await e.settled.catch(() => undefined) : undefined;
     const charged = chargeOf(settled, reservationId);
+    if (charged === undefined && reservationId !== undefined && cancelled) {
+      // The hub cancelled the job (consumer gone, deadline): the node may still end it with a done, which is billed.
+      ctx.releaseAfterCancel(reservationId);
+      return undefined;
+    }
     if (charged === undefined && reservationId !== undefined && ledger) {
       const why = e === undefined ? "not served" : e.type === "done" ? "no countersigned receipt" : e.type === "error" ? "the provider failed" : e.type === "lost" ? `the job ended: ${e.reason}` : "the stream ended early";
       await ledger.release(reservationId, why).catch((error: unknown) => ctx.storageError(`release ${reservationId}`, error));
@@ -286,10 +294,10 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
 
   const encoder = new TextEncoder();
   let billingClosed = false;
-  const endBilling = (e: JobEvent | undefined) => {
+  const endBilling = (e: JobEvent | undefined, consumerLeft = false) => {
     if (billingClosed) return Promise.resolve(undefined);
     billingClosed = true;
-    return closeBilling(e);
+    return closeBilling(e, consumerLeft);
   };
   let heldUsage: Record<string, unknown> | undefined;
   let template: Record<string, unknown> | undefined;
@@ -343,7 +351,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     async cancel() {
       consumer.abort();
       await events.return(undefined);
-      await endBilling(undefined);
+      await endBilling(undefined, true);
       request.signal.removeEventListener("abort", onAbort);
     },
   });

@@ -98,7 +98,13 @@ export function balancedLegs(legs: readonly Leg[]): Leg[] {
  * transaction must then roll back.
  */
 export async function post(tx: SqlExecutor, p: Posting, now = Date.now()): Promise<boolean> {
-  const legs = balancedLegs(p.legs);
+  if (p.legs.length === 0) throw new RangeError("a transaction needs at least one leg");
+  const merged = balancedLegs(p.legs);
+  // A movement of nothing (the zero reservation of a free request, its release or
+  // settlement) still writes a zero entry for each account it names: otherwise it would
+  // be a transaction without entries, and a zero hold account would never exist, and
+  // verifyLedger rightly reports both.
+  const legs = merged.length > 0 ? merged : [...new Set(p.legs.map((l) => l.account))].map((account) => ({ account, amount: 0n }));
   const id = ledgerId("tx");
   const inserted = await tx.run(
     "INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
@@ -213,7 +219,8 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
   );
   await check(
     "closed reservation with money still held or settled twice",
-    "SELECT r.id FROM reservations r JOIN ledger_transactions t ON t.ref = r.id AND t.kind IN ('settle', 'release') WHERE r.state <> 'open' GROUP BY r.id HAVING COUNT(t.id) <> 1",
+    // LEFT JOIN: a reservation closed without any settlement or release (COUNT 0) is the "still held" case.
+    "SELECT r.id FROM reservations r LEFT JOIN ledger_transactions t ON t.ref = r.id AND t.kind IN ('settle', 'release') WHERE r.state <> 'open' GROUP BY r.id HAVING COUNT(t.id) <> 1",
   );
   await check(
     "open reservation already settled or released",

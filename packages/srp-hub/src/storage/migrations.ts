@@ -40,5 +40,15 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX reservations_open ON reservations(state, holder);
    CREATE TABLE hub_processes (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
    ALTER TABLE receipts ADD COLUMN reservation_id TEXT;
-   ALTER TABLE receipts ADD COLUMN provider_share BIGINT;`,
+   ALTER TABLE receipts ADD COLUMN provider_share BIGINT;
+   ALTER TABLE receipts ADD COLUMN statement_id TEXT;
+   CREATE INDEX receipts_unstated ON receipts(node_id, statement_id);
+   CREATE TABLE statements (
+     id TEXT PRIMARY KEY, node_id TEXT NOT NULL, account_id TEXT NOT NULL, period_from BIGINT NOT NULL, period_to BIGINT NOT NULL,
+     first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, receipt_count BIGINT NOT NULL, earned BIGINT NOT NULL, paid BIGINT NOT NULL,
+     balance BIGINT NOT NULL, body TEXT NOT NULL, issued_at BIGINT NOT NULL);
+   CREATE INDEX statements_node ON statements(node_id, period_to);
+   CREATE TABLE disputes (
+     id TEXT PRIMARY KEY, node_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL, statement_id TEXT,
+     body TEXT NOT NULL, received_at BIGINT NOT NULL);`,
 ];

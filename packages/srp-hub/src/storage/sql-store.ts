@@ -4,7 +4,8 @@
  * (signup credits, deposits, reservations, settlements, refunds). One implementation for
  * both engines, so they behave identically.
  */
-import { INITIAL_POSITION, parseAmount, type Receipt, type ReceiptPosition, type ReceiptTotals } from "@srp/core";
+import { INITIAL_POSITION, parseAmount, type Dispute, type Receipt, type ReceiptPosition, type ReceiptTotals, type Statement } from "@srp/core";
+import { statementBody, type StatementBook } from "../settlement.js";
 import {
   checkAccountId,
   checkWallet,
@@ -81,7 +82,7 @@ function statements(script: string): string[] {
 }
 
 /** Accounts, keys, receipts and the ledger on one SQL database. */
-export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, LedgerBooks {
+export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, LedgerBooks, StatementBook {
   readonly #db: SqlDriver;
   readonly #ready: Promise<void>;
   readonly #signupCredits: bigint;
@@ -599,6 +600,78 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     await this.#ready;
     const rows = await this.#db.all("SELECT balance FROM ledger_accounts WHERE id = ?", [account]);
     return rows[0] ? big(rows[0].balance) : 0n;
+  }
+
+  // -- statements and disputes -------------------------------------------------
+
+  /**
+   * Issues a node's next statement. It covers exactly the node's receipts no earlier
+   * statement covered (each receipt is marked with the statement that covers it), so no
+   * receipt is ever counted twice or left out, whatever the clocks say.
+   */
+  async issueStatement(nodeId: string, accountId: string, sign: (body: Omit<Statement, "sig" | "hubId">) => Statement, now = Date.now(), force = false): Promise<Statement | undefined> {
+    await this.#ready;
+    return this.#db.transaction(async (tx) => {
+      const prev = (await tx.all("SELECT period_to, balance FROM statements WHERE node_id = ? ORDER BY period_to DESC, issued_at DESC LIMIT 1", [nodeId]))[0];
+      const open = (await tx.all("SELECT MIN(seq) AS first_seq, COUNT(*) AS n, COALESCE(SUM(provider_share), 0) AS earned, MIN(created_at) AS first_at FROM receipts WHERE node_id = ? AND statement_id IS NULL", [nodeId]))[0]!;
+      const covered = int(open.n);
+      if (covered === 0 && !force) return undefined;
+      const pos = (await tx.all("SELECT last_seq, totals FROM node_positions WHERE node_id = ?", [nodeId]))[0];
+      const lastSeq = pos ? int(pos.last_seq) : 0;
+      const firstSeq = covered === 0 ? 0 : int(open.first_seq);
+      const held = covered === 0 ? 0 : int((await tx.all("SELECT COUNT(*) AS n FROM receipts WHERE node_id = ? AND seq >= ? AND seq <= ?", [nodeId, firstSeq, lastSeq]))[0]!.n);
+      const from = prev ? int(prev.period_to) : covered > 0 ? Math.min(int(open.first_at), now) : now;
+      const to = Math.max(now, from);
+      const statementId = ledgerId("stmt");
+      const body = statementBody(
+        statementId,
+        nodeId,
+        accountId,
+        {
+          from,
+          to,
+          lastSeq,
+          totals: pos ? (JSON.parse(String(pos.totals)) as ReceiptTotals) : INITIAL_POSITION.totals,
+          firstSeq,
+          count: held,
+          earned: big(open.earned),
+          paid: 0n,
+          previousBalance: prev ? big(prev.balance) : 0n,
+        },
+        to,
+      );
+      const statement = sign(body);
+      await tx.run("UPDATE receipts SET statement_id = ? WHERE node_id = ? AND statement_id IS NULL", [statementId, nodeId]);
+      await tx.run(
+        "INSERT INTO statements (id, node_id, account_id, period_from, period_to, first_seq, last_seq, receipt_count, earned, paid, balance, body, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [statementId, nodeId, accountId, from, to, body.receipts.firstSeq, lastSeq, held, BigInt(body.earned), 0n, BigInt(body.balance), JSON.stringify(statement), to],
+      );
+      return statement;
+    });
+  }
+
+  async statements(nodeId: string): Promise<Statement[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT body FROM statements WHERE node_id = ? ORDER BY period_to, issued_at", [nodeId])).map((r) => JSON.parse(String(r.body)) as Statement);
+  }
+
+  async recordDispute(nodeId: string, accountId: string, dispute: Dispute): Promise<void> {
+    await this.#ready;
+    await this.#db.run("INSERT INTO disputes (id, node_id, account_id, kind, statement_id, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+      ledgerId("disp"),
+      nodeId,
+      accountId,
+      dispute.kind,
+      dispute.statementId ?? null,
+      JSON.stringify(dispute),
+      Date.now(),
+    ]);
+  }
+
+  async disputes(limit = 100): Promise<Array<{ nodeId: string; accountId: string; receivedAt: number; dispute: Dispute }>> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT node_id, account_id, body, received_at FROM disputes ORDER BY received_at DESC, id DESC LIMIT ?", [Math.max(1, Math.min(limit, 1000))]);
+    return rows.map((r) => ({ nodeId: String(r.node_id), accountId: String(r.account_id), receivedAt: int(r.received_at), dispute: JSON.parse(String(r.body)) as Dispute }));
   }
 
   /** Checks every invariant of the books ({@link verifyLedger}). */
