@@ -253,6 +253,18 @@ describe("admission", () => {
     expect(e3.message).toContain(`${max} units`);
 
     expect(await net.store.summary(c.id)).toMatchObject({ balance: max - 1n, held: 0n, spent: 0n, requests: 0 });
+    // The 402 body carries the numbers too.
+    const raw = (await (await net.chat(c.key, body)).json()) as { error: { code: string; required: string; available: string } };
+    expect(raw.error).toMatchObject({ code: "billing.insufficient_credits", required: max.toString(), available: (max - 1n).toString() });
+
+    // A malformed output limit is the consumer's error (400), before any money moves.
+    for (const bad of [2.5, -1, 1e300, "16"]) {
+      const r = await net.chat(c.key, { model: MODEL, messages: ask, max_tokens: bad });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe("api.invalid_body");
+      const est = await fetch(`${net.url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: ask, max_completion_tokens: bad }) });
+      expect(est.status).toBe(400);
+    }
     expect(net.jobs).toEqual([]);
     expect(net.sim.requests).toEqual([]);
     expect(await net.store.verify()).toEqual([]);
@@ -373,7 +385,8 @@ describe("prepaid deposits", () => {
     expect(BigInt(first.refunded.units)).toBeLessThanOrEqual(50_000_000n);
     expect(BigInt(first.balance.units)).toBe(SIGNUP + 50_000_000n - charge - s.prepaid);
     const retry = (await (await refund("refund-0001")).json()) as { refunded: Money; balance: Money };
-    expect(retry.refunded.units).toBe("0");
+    // A retry with the same key answers with the refund it made, and moves nothing more.
+    expect(retry.refunded.units).toBe(first.refunded.units);
     expect(retry.balance.units).toBe(first.balance.units);
     // A new key finds nothing left to refund either.
     expect(((await (await refund("refund-0002")).json()) as { refunded: Money }).refunded.units).toBe("0");

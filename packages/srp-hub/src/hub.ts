@@ -496,7 +496,14 @@ export function createHub(options: HubOptions): Hub {
       clearInterval(onlineTimer);
       clearInterval(ledgerTimer);
       clearInterval(statementTimer);
-      for (const t of releaseLater.values()) clearTimeout(t);
+      // Reservations still waiting for a cancelled job's end are released now (nothing more will be billed).
+      await Promise.all(
+        [...releaseLater].map(([id, t]) => {
+          clearTimeout(t);
+          return ledger?.release(id, "the hub closed before the cancelled job ended").catch((e: unknown) => storageError(`release ${id}`, e));
+        }),
+      );
+      releaseLater.clear();
       for (const s of all) s.goodbye("hub is shutting down", options.reconnectAfterMs ?? 5000);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await Promise.all(

@@ -10,7 +10,9 @@ export function errorResponse(error: SrpError, headers: Record<string, string> =
   const h: Record<string, string> = { ...headers };
   const retryAfterMs = error.details?.retryAfterMs;
   if (error.httpStatus === 503 || error.httpStatus === 429) h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
-  return Response.json({ error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code } }, { status: error.httpStatus, headers: h });
+  // Billing errors carry their numbers (`required`, `available`) next to the message.
+  const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
+  return Response.json({ error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code, ...extra } }, { status: error.httpStatus, headers: h });
 }
 
 /** Shorthand: an error response for a code and message. */

@@ -47,17 +47,35 @@ export interface SrpUsageExtension {
   measured: boolean;
 }
 
-function usageWithCost(upstream: unknown, usage: Usage, receipt: Receipt | undefined, jobId: string, charged: bigint | undefined): Record<string, unknown> {
+/** What the consumer's answer says about billing: the charge, and whether a stored receipt backs it. */
+interface Billed {
+  /** Units charged (a billing hub), or undefined when the hub bills nobody (then the receipt's cost is shown). */
+  charged: bigint | undefined;
+  /** Whether the receipt was stored; when not, there is nothing to point at. */
+  recorded: boolean;
+}
+
+function usageWithCost(upstream: unknown, usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed): Record<string, unknown> {
   const base = typeof upstream === "object" && upstream !== null ? { ...(upstream as Record<string, unknown>) } : {};
-  // What the consumer was charged when the hub bills; the receipt's cost otherwise.
-  const units = charged ?? (receipt ? parseAmount(receipt.cost) : 0n);
-  const ext: SrpUsageExtension = { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt ? jobId : null, measured: usage.measured };
+  const units = billed.charged ?? (receipt && billed.recorded ? parseAmount(receipt.cost) : 0n);
+  const ext: SrpUsageExtension = { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured };
   if (base.prompt_tokens === undefined) {
     base.prompt_tokens = usage.promptTokens;
     base.completion_tokens = usage.completionTokens;
     base.total_tokens = usage.promptTokens + usage.completionTokens;
   }
   return { ...base, ...ext };
+}
+
+/** The request's output limit (`max_completion_tokens`, else `max_tokens`; 0 when neither), or the error for a malformed one. */
+export function outputLimit(body: Record<string, unknown>): number | SrpError {
+  for (const name of ["max_completion_tokens", "max_tokens"] as const) {
+    const v = body[name];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > 100_000_000) return new SrpError("api.invalid_body", `\`${name}\` is a non-negative integer`);
+    return v;
+  }
+  return 0;
 }
 
 /** A request's `srp` routing preferences. */
@@ -67,7 +85,8 @@ export interface Preferences {
   maxPrice?: { input?: bigint; output?: bigint };
 }
 
-function preferences(body: Record<string, unknown>): Preferences | SrpError {
+/** Reads a request's `srp` member. */
+export function preferences(body: Record<string, unknown>): Preferences | SrpError {
   const prefs = body.srp;
   const out: Preferences = { sort: "load", allowFallbacks: true };
   if (prefs === undefined) return out;
@@ -207,7 +226,9 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     const so = body.stream_options;
     forwarded.stream_options = { ...(typeof so === "object" && so !== null && !Array.isArray(so) ? so : {}), include_usage: true };
   }
-  const maxOut = typeof body.max_completion_tokens === "number" ? body.max_completion_tokens : typeof body.max_tokens === "number" ? body.max_tokens : 0;
+  const limit = outputLimit(body);
+  if (limit instanceof SrpError) return errorResponse(limit);
+  const maxOut = limit;
   const capabilities: Capability[] = chatNeeds(body);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
   const deadline = Date.now() + timeout.ms;
@@ -235,20 +256,23 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   }
   const ledger = ctx.ledger;
   /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
-  const closeBilling = async (e: JobEvent | undefined, consumerLeft = false): Promise<bigint | undefined> => {
+  const closeBilling = async (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
     const cancelled = consumerLeft || (e?.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
-    const settled = e?.type === "done" && e.settled ? await e.settled.catch(() => undefined) : undefined;
-    const charged = chargeOf(settled, reservationId);
-    if (charged === undefined && reservationId !== undefined && cancelled) {
+    let recorded = true;
+    const settled = e?.type === "done" && e.settled ? await e.settled.catch(() => ((recorded = false), undefined)) : undefined;
+    const found = chargeOf(settled, reservationId);
+    // A billing hub reports what it charged: nothing, when the reservation was not settled by this receipt.
+    const charged = ledger ? (found ?? 0n) : undefined;
+    if (found === undefined && reservationId !== undefined && cancelled) {
       // The hub cancelled the job (consumer gone, deadline): the node may still end it with a done, which is billed.
       ctx.releaseAfterCancel(reservationId);
-      return undefined;
+      return { charged, recorded };
     }
-    if (charged === undefined && reservationId !== undefined && ledger) {
+    if (found === undefined && reservationId !== undefined && ledger) {
       const why = e === undefined ? "not served" : e.type === "done" ? "no countersigned receipt" : e.type === "error" ? "the provider failed" : e.type === "lost" ? `the job ended: ${e.reason}` : "the stream ended early";
       await ledger.release(reservationId, why).catch((error: unknown) => ctx.storageError(`release ${reservationId}`, error));
     }
-    return charged;
+    return { charged, recorded };
   };
   const consumer = new AbortController();
   const onAbort = () => consumer.abort();
@@ -283,19 +307,19 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     const e = (await events.next()).value as JobEvent;
     await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
     request.signal.removeEventListener("abort", onAbort);
-    const charged = await closeBilling(e);
+    const billed = await closeBilling(e);
     if (e.type !== "done" || e.done.response === undefined) {
       return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response");
     }
-    const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId, charged) };
-    // Without a countersigned receipt there is nothing to point at (and nothing is billed).
-    return Response.json(response, { headers: e.receipt ? headers : { "x-srp-model": committed.job.model } });
+    const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId, billed) };
+    // Without a countersigned, stored receipt there is nothing to point at (and nothing is billed).
+    return Response.json(response, { headers: e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model } });
   }
 
   const encoder = new TextEncoder();
   let billingClosed = false;
-  const endBilling = (e: JobEvent | undefined, consumerLeft = false) => {
-    if (billingClosed) return Promise.resolve(undefined);
+  const endBilling = (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
+    if (billingClosed) return Promise.resolve({ charged: undefined, recorded: false });
     billingClosed = true;
     return closeBilling(e, consumerLeft);
   };

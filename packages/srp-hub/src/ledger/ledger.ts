@@ -74,9 +74,21 @@ function kindOf(account: string): { kind: LedgerAccountKind; owner: string | nul
   throw new TypeError(`unknown ledger account ${account}`);
 }
 
-/** A new random id with a prefix. */
+let lastStamp = 0;
+let counter = 0;
+
+/**
+ * A new id with a prefix that sorts by creation time within a process (milliseconds and
+ * a counter, then randomness), so ties in `created_at` still list in creation order.
+ */
 export function ledgerId(prefix: string): string {
-  return `${prefix}_${toBase64Url(randomBytes(12))}`;
+  const now = Date.now();
+  if (now === lastStamp) counter++;
+  else {
+    lastStamp = now;
+    counter = 0;
+  }
+  return `${prefix}_${now.toString(36).padStart(9, "0")}${counter.toString(36).padStart(4, "0")}${toBase64Url(randomBytes(9))}`;
 }
 
 /** Legs merged per account, zero legs dropped; throws unless they sum to zero. */

@@ -369,7 +369,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     const now = Date.now();
     try {
       const discountBps = await this.#db.transaction(async (tx) => {
-        const bps = discountFor(await this.#prepaid(tx, accountId), this.#tiers);
+        const bps = discountFor(await this.#prepaid(tx, accountId, true), this.#tiers);
         await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, bps, this.processId, now]);
         await post(
           tx,
@@ -459,8 +459,13 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return rows[0] ? big(rows[0].balance) : 0n;
   }
 
-  /** Deposited money not yet spent or refunded: the spendable balance, at most what was deposited and not refunded or spent since. */
-  async #prepaid(tx: SqlExecutor, accountId: string): Promise<bigint> {
+  /**
+   * Deposited money not yet spent or refunded: the net deposits, at most what the account
+   * holds. With `includeHeld`, money reserved by requests in flight counts as held (for
+   * the discount tier, which must not drop while a request runs); refunds use the
+   * spendable part only.
+   */
+  async #prepaid(tx: SqlExecutor, accountId: string, includeHeld = false): Promise<bigint> {
     const rows = await tx.all(
       `SELECT
          COALESCE(SUM(CASE WHEN t.kind = 'deposit' THEN e.amount ELSE 0 END), 0) AS deposited,
@@ -469,9 +474,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       [userAccount(accountId)],
     );
     const net = big(rows[0]!.deposited) - big(rows[0]!.refunded);
-    const balRows = await tx.all("SELECT balance FROM ledger_accounts WHERE id = ?", [userAccount(accountId)]);
-    const balance = balRows[0] ? big(balRows[0].balance) : 0n;
-    return net <= 0n ? 0n : balance < net ? balance : net;
+    if (net <= 0n) return 0n;
+    const ids = includeHeld ? [userAccount(accountId), holdAccount(accountId)] : [userAccount(accountId)];
+    const balRows = await tx.all(`SELECT COALESCE(SUM(balance), 0) AS b FROM ledger_accounts WHERE id IN (${ids.map(() => "?").join(", ")})`, ids);
+    const holds = big(balRows[0]!.b);
+    return holds < net ? holds : net;
   }
 
   /**
@@ -501,6 +508,12 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   async refund(accountId: string, reference: string): Promise<bigint> {
     await this.#ready;
     return this.#db.transaction(async (tx) => {
+      // A retry of a refund already made answers with the amount it moved.
+      const done = await tx.all(
+        "SELECT e.amount FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ? WHERE t.idempotency_key = ?",
+        [EXTERNAL, `refund:${reference}`],
+      );
+      if (done[0]) return big(done[0].amount);
       const amount = await this.#prepaid(tx, accountId);
       if (amount === 0n) return 0n;
       const posted = await post(tx, {
@@ -557,7 +570,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       balance,
       held,
       prepaid,
-      discountBps: discountFor(prepaid, this.#tiers),
+      discountBps: discountFor(await this.#prepaid(this.#db, accountId, true), this.#tiers),
       spent: big(spent[0]!.s),
       earned: big(earnedRows[0]!.s),
       deposited: byKind.get("deposit") ?? 0n,
@@ -569,7 +582,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   /** The discount (basis points) the account's requests get now. */
   async discountOf(accountId: string): Promise<number> {
     await this.#ready;
-    return discountFor(await this.#prepaid(this.#db, accountId), this.#tiers);
+    return discountFor(await this.#prepaid(this.#db, accountId, true), this.#tiers);
   }
 
   /** Top provider earners (`earned`: provider shares credited) or consumer spenders (`spent`: charges). */
