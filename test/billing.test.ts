@@ -196,7 +196,10 @@ describe("charging", () => {
     let p = await net.store.summary(net.providerAccount);
     expect(p.earned).toBe(providerShare(cost1));
     expect(p.balance).toBe(SIGNUP + providerShare(cost1));
-    expect(await net.store.ledgerBalance("platform")).toBe(-2n * SIGNUP + (cost1 - providerShare(cost1)));
+    // The protocol's take, of which 20 % (the default) funds the bounty pool.
+    const fee1 = cost1 - providerShare(cost1);
+    expect(await net.store.ledgerBalance("platform")).toBe(-2n * SIGNUP + fee1 - (fee1 * 2000n) / 10000n);
+    expect(await net.store.ledgerBalance("bounty_pool")).toBe((fee1 * 2000n) / 10000n);
 
     // Streamed.
     const stream = await c.sdk.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Stream something." }], max_tokens: 9, stream: true });
@@ -217,7 +220,10 @@ describe("charging", () => {
     expect(s).toMatchObject({ spent: cost1 + cost2, balance: SIGNUP - cost1 - cost2, held: 0n, requests: 2 });
     p = await net.store.summary(net.providerAccount);
     expect(p.earned).toBe(providerShare(cost1) + providerShare(cost2));
-    expect(await net.store.ledgerBalance("platform")).toBe(-2n * SIGNUP + (cost1 - providerShare(cost1)) + (cost2 - providerShare(cost2)));
+    const fee2 = cost2 - providerShare(cost2);
+    const pool = (fee1 * 2000n) / 10000n + (fee2 * 2000n) / 10000n;
+    expect(await net.store.ledgerBalance("platform") + (await net.store.ledgerBalance("bounty_pool"))).toBe(-2n * SIGNUP + fee1 + fee2);
+    expect(await net.store.ledgerBalance("bounty_pool")).toBe(pool);
     // The same through the account API.
     const view = (await (await net.get("/v1/account", c.key)).json()) as AccountView;
     expect(view).toMatchObject({ id: c.id, balance: { units: String(SIGNUP - cost1 - cost2) }, spent: { units: String(cost1 + cost2) }, held: { units: "0" }, requests: 2 });
@@ -352,7 +358,7 @@ describe("prepaid deposits", () => {
   it("a $50 deposit earns 10 % off while the provider still earns 90 % of the full cost; refund is idempotent and bounded by the prepaid balance", async () => {
     const net = await startNet();
     const c = await net.consumer();
-    const platform0 = await net.store.ledgerBalance("platform");
+    const platform0 = (await net.store.ledgerBalance("platform")) + (await net.store.ledgerBalance("bounty_pool"));
 
     const dep = await net.admin(`accounts/${c.id}/deposits`, { amount: "50000000", reference: "wire-0001" });
     expect(dep.status).toBe(201);
@@ -376,7 +382,8 @@ describe("prepaid deposits", () => {
     const s = await net.store.summary(c.id);
     expect(s).toMatchObject({ spent: charge, held: 0n, balance: SIGNUP + 50_000_000n - charge });
     expect((await net.store.summary(net.providerAccount)).earned).toBe(providerShare(cost));
-    expect(await net.store.ledgerBalance("platform")).toBe(platform0 + charge - providerShare(cost));
+    // The discount comes out of the protocol's take (platform and its bounty pool together), never the provider's share.
+    expect((await net.store.ledgerBalance("platform")) + (await net.store.ledgerBalance("bounty_pool"))).toBe(platform0 + charge - providerShare(cost));
 
     // Refund: at most the prepaid part (the spend came out of the balance above the deposit).
     const refund = (key: string) => fetch(`${net.url}/v1/account/refund`, { method: "POST", headers: { authorization: `Bearer ${c.key}`, "idempotency-key": key } });

@@ -34,6 +34,11 @@ import {
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/**
+ * `SRP_TEST_KNOWN_BUGS=1` also runs, as ordinary tests, the ones that expose bugs not fixed
+ * yet (skipped or expected to fail otherwise): run it to check a fix.
+ */
+const KNOWN_BUGS = process.env.SRP_TEST_KNOWN_BUGS === "1";
 
 // ---------------------------------------------------------------------------
 // Engines
@@ -331,10 +336,10 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       await closeOnce(r);
     });
 
-    // Skipped: SqlStore.#migrate runs `CREATE TABLE IF NOT EXISTS schema_migrations` before it
-    // takes the advisory lock, and PostgreSQL's IF NOT EXISTS is not safe against a concurrent
-    // CREATE: the losers fail with 'type "schema_migrations" already exists' (see the report).
-    it.skip("hubs starting at once on a new PostgreSQL database migrate it exactly once", async () => {
+    // KNOWN BUG, skipped: SqlStore.#migrate runs `CREATE TABLE IF NOT EXISTS schema_migrations`
+    // before it takes the advisory lock, and PostgreSQL's IF NOT EXISTS is not safe against a
+    // concurrent CREATE: the losers fail with 'type "schema_migrations" already exists'.
+    it.runIf(engine.dialect === "postgres" && KNOWN_BUGS)("hubs starting at once on a new database migrate it exactly once", async () => {
       const fresh = await engine.fresh("together");
       const stores = await Promise.all([open(fresh.spec), open(fresh.spec), open(fresh.spec)]);
       for (const s of stores) expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
@@ -431,7 +436,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const receipt = node.receipt(40_001n);
       const settled = await store.record({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
       // 90 % of 40001 is 36000.9: the provider gets 36000, the platform the other 4001.
-      expect(settled).toEqual({ charge: 40_001n, refund: 59_999n, provider: 36_000n, protocol: 4_001n, overrun: 0n, reservationId: r.reservationId, discountBps: 0 });
+      expect(settled).toMatchObject({ charge: 40_001n, refund: 59_999n, provider: 36_000n, protocol: 4_001n, overrun: 0n, reservationId: r.reservationId, discountBps: 0 });
       expect(await store.available(consumer)).toBe(1_000_000n - 40_001n);
       expect(await store.ledgerBalance(holdAccount(consumer))).toBe(0n);
       expect(await store.available(provider)).toBe(1_000_000n + 36_000n);
@@ -439,7 +444,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.summary(consumer)).toMatchObject({ balance: 959_999n, held: 0n, spent: 40_001n, earned: 0n, requests: 1 });
       expect(await store.summary(provider)).toMatchObject({ balance: 1_036_000n, spent: 0n, earned: 36_000n, requests: 0 });
 
-      expect(await store.get(receipt.jobId)).toEqual({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
+      expect(await store.get(receipt.jobId)).toMatchObject({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
       expect(await store.position(node.id)).toEqual(node.position);
 
       const consumerHistory = await store.history(consumer);
@@ -478,7 +483,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const receipt = new Node().receipt(12_345n);
       const settled = await store.record({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
       // 12345 at 10 % off: the consumer pays ceil(11110.5) = 11111, the provider gets floor(11110.5) = 11110.
-      expect(settled).toEqual({ charge: 11_111n, refund: 8_889n, provider: 11_110n, protocol: 1n, overrun: 0n, reservationId: r.reservationId, discountBps: 1000 });
+      expect(settled).toMatchObject({ charge: 11_111n, refund: 8_889n, provider: 11_110n, protocol: 1n, overrun: 0n, reservationId: r.reservationId, discountBps: 1000 });
       expect(await store.available(consumer)).toBe(51_000_000n - 11_111n);
       expect(await store.available(provider)).toBe(11_110n); // never an account here: no signup credits
       expect(await store.ledgerBalance(PLATFORM)).toBe(platform + 1n);
@@ -514,7 +519,9 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const provider = acct("provider");
       const receipt = new Node().receipt(500n);
       expect(await store.record({ receipt, providerAccountId: provider, reservationId: "res_nothing_like_it" })).toBeUndefined();
-      expect(await store.get(receipt.jobId)).toEqual({ receipt, providerAccountId: provider });
+      const stored = await store.get(receipt.jobId);
+      expect(stored).toMatchObject({ receipt, providerAccountId: provider });
+      expect(stored?.reservationId).toBeUndefined();
       expect(await store.available(provider)).toBe(0n);
     });
 
@@ -544,23 +551,28 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.verify()).toEqual([]);
     });
 
-    // Skipped on PostgreSQL: SqlStore.record and release read the reservation's state without
-    // locking its row, so under READ COMMITTED both see it open and both move its money (see
-    // the report that came with this test). On SQLite transactions run one at a time.
-    it.skipIf(engine.dialect === "postgres")("settling, releasing and settling again the same reservation at once moves its money once", async () => {
+    // KNOWN BUG, skipped on PostgreSQL: SqlStore.record and #release read the reservation's
+    // state without locking its row, so under READ COMMITTED both see it open and both move
+    // its money (the consumer gets it back twice, or record throws InsufficientFunds on the
+    // hold and the receipt is lost). On SQLite transactions run one at a time.
+    it.skipIf(engine.dialect === "postgres" && !KNOWN_BUGS)("settling, releasing and settling again the same reservation at once moves its money once", async () => {
+      // Its own database: when the bug bites, the damage stays out of the other tests' books.
+      const store = await open((await engine.fresh("dup")).spec);
       const consumer = acct("dup");
       const provider = acct("provider");
       await store.createAccount({ id: consumer });
       const node = new Node();
       const reservations = await Promise.all(Array.from({ length: 10 }, () => reserveOk(store, consumer, 10_000n)));
       const receipts = reservations.flatMap(() => [node.receipt(4_000n), node.receipt(6_000n)]);
-      const outcomes = await Promise.all(
+      const settled = await Promise.allSettled(
         reservations.flatMap((r, i) => [
           store.record({ receipt: receipts[2 * i]!, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
           store.release(r.reservationId, "race"),
           store.record({ receipt: receipts[2 * i + 1]!, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
         ]),
       );
+      expect(settled.filter((o) => o.status === "rejected").map((o) => String(o.reason))).toEqual([]);
+      const outcomes = settled.map((o) => (o.status === "fulfilled" ? o.value : undefined));
       let expected = 1_000_000n;
       let earned = 0n;
       for (let i = 0; i < reservations.length; i++) {
@@ -577,6 +589,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.ledgerBalance(holdAccount(consumer))).toBe(0n);
       expect(await store.summary(provider)).toMatchObject({ balance: earned, earned });
       expect(await store.verify()).toEqual([]);
+      await closeOnce(store);
     });
   });
 
@@ -811,12 +824,13 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       await closeOnce(second);
     });
 
-    // Two SqlStores on one SQLite file in ONE process cannot run transactions side by side:
-    // the second connection's BEGIN IMMEDIATE waits for the lock synchronously (busy_timeout)
-    // and so blocks the very event loop the first transaction needs to finish, then fails with
-    // SQLITE_BUSY ("database is locked"). See the report; the busy timeout is shortened here so
-    // the failure is quick. Flip to `it` once sqlite-driver retries a busy BEGIN asynchronously.
-    it.runIf(engine.dialect === "sqlite" && engine.shared).fails("KNOWN BUG: the same race from two SQLite connections in one process", async () => {
+    // KNOWN BUG, expected to fail: two SqlStores on one SQLite file in ONE process cannot run
+    // transactions side by side. The second connection's BEGIN IMMEDIATE waits for the lock
+    // synchronously (busy_timeout), blocking the very event loop the first transaction needs to
+    // finish, then fails with SQLITE_BUSY ("database is locked"). The busy timeout is shortened
+    // here so the failure is quick. Make it a plain `it` once sqlite-driver waits asynchronously.
+    const sameProcess = engine.dialect === "sqlite" && engine.shared;
+    (KNOWN_BUGS ? it.runIf(sameProcess) : it.runIf(sameProcess).fails)("the same race from two SQLite connections in one process", async () => {
       const id = acct("race2");
       await store.createAccount({ id });
       const path = db.spec.slice("sqlite:".length);
@@ -899,12 +913,16 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
           const usedDeposits = new Set<string>();
           const refunded = new Map<string, bigint>(); // refund reference -> the amount it moved
           const reservations: Array<{ id: string; who: number; amount: bigint; bps: number; open: boolean }> = [];
-          const prepaid = (i: number) => (net[i]! <= 0n ? 0n : bal[i]! < net[i]! ? bal[i]! : net[i]!);
+          const min = (a: bigint, b: bigint) => (a < b ? a : b);
+          // Deposits not refunded, at most what the account has: spendable (what a refund can return)...
+          const prepaid = (i: number) => (net[i]! <= 0n ? 0n : min(bal[i]!, net[i]!));
+          // ...or spendable plus held (what the discount tier counts, so it does not drop while requests run).
+          const tierBase = (i: number) => (net[i]! <= 0n ? 0n : min(bal[i]! + held[i]!, net[i]!));
 
           for (const o of ops) {
             switch (o.t) {
               case "reserve": {
-                const bps = discountFor(prepaid(o.who));
+                const bps = discountFor(tierBase(o.who));
                 const r = await store.reserve(ids[o.who]!, o.amount);
                 if (bal[o.who]! >= o.amount) {
                   expect(r).toEqual({ ok: true, reservationId: expect.any(String), discountBps: bps });
@@ -926,7 +944,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
                 const out = await store.record({ receipt, consumerAccountId: ids[res.who]!, providerAccountId: ids[o.provider]!, reservationId: res.id });
                 if (res.open) {
                   const s = settle(o.cost, res.amount, res.bps);
-                  expect(out).toEqual({ ...s, reservationId: res.id, discountBps: res.bps });
+                  expect(out).toMatchObject({ ...s, reservationId: res.id, discountBps: res.bps });
                   res.open = false;
                   held[res.who]! -= res.amount;
                   bal[res.who]! += s.refund;
@@ -989,7 +1007,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
             expect(user).toBe(bal[i]);
             expect(hold).toBe(held[i]);
             expect(user >= 0n && hold >= 0n).toBe(true);
-            expect(await store.summary(id)).toMatchObject({ balance: bal[i], held: held[i], spent: spent[i], earned: earned[i] });
+            expect(await store.summary(id)).toMatchObject({ balance: bal[i], held: held[i], prepaid: prepaid(i), discountBps: discountFor(tierBase(i)), spent: spent[i], earned: earned[i] });
             sum += user + hold;
           }
           const after = { platform: await store.ledgerBalance(PLATFORM), bounty: await store.ledgerBalance(BOUNTY_POOL), external: await store.ledgerBalance(EXTERNAL) };

@@ -3,6 +3,7 @@
  * (SRP-ATT-009 and SRP-ATT-010, in the spec's order), and a book that keeps every
  * countersigned receipt and each node's recorded position.
  */
+import type { PayoutTerms } from "./ledger/payouts.js";
 import {
   addToTotals,
   formatAmount,
@@ -28,6 +29,10 @@ export interface StoredReceipt {
   providerAccountId: string;
   /** The consumer's reservation this receipt settles, when the hub keeps a ledger. */
   reservationId?: string;
+  /** Payout adjustments for the serving provider (bounty, anti-flapping); none when absent. */
+  terms?: PayoutTerms;
+  /** What the provider was credited for this receipt, as a ledger-backed book reports it. */
+  payout?: { credited: bigint; bounty: bigint; reduction: bigint };
 }
 
 /**

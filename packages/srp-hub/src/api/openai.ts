@@ -29,6 +29,8 @@ export interface OpenAIContext extends RelayContext {
   ledger: HubLedger | undefined;
   /** Reports a storage failure that a request could not report itself. */
   storageError(what: string, error: unknown): void;
+  /** Counts a consumer request for a model (demand, for derived bounty multipliers). */
+  noteDemand(model: string): void;
   /** The hub cancelled this request's job: keep the reservation until the node ends the job (a late `done` is billed), then release. */
   releaseAfterCancel(reservationId: string): void;
 }
@@ -233,6 +235,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
   const deadline = Date.now() + timeout.ms;
 
+  ctx.noteDemand(body.model);
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   if (ctx.ledger) {
@@ -444,5 +447,10 @@ export async function getReceipt(request: Request, id: string, ctx: Pick<OpenAIC
   if (account instanceof SrpError) return errorResponse(account);
   const stored = await ctx.receipts.get(id);
   if (!stored || (stored.consumerAccountId !== account.id && stored.providerAccountId !== account.id)) return fail("api.not_found", `no receipt ${id} for this account`);
-  return Response.json({ object: "srp.receipt", hub_id: ctx.hubId, receipt: stored.receipt });
+  // The provider's account also sees its payout adjustments for the receipt (SRP-SET-006).
+  const payout =
+    stored.payout && stored.providerAccountId === account.id
+      ? { payout: { credited: stored.payout.credited.toString(), bounty: stored.payout.bounty.toString(), reduction: stored.payout.reduction.toString() } }
+      : {};
+  return Response.json({ object: "srp.receipt", hub_id: ctx.hubId, receipt: stored.receipt, ...payout });
 }

@@ -226,6 +226,12 @@ export class Router {
   }
 
   /** Breaker status of an instance now. */
+  /** An instance's standing for payouts: time since it was first seen, and its 14-day health score. */
+  standing(key: string, now = Date.now()): { tenureMs: number; health: number } {
+    const h = this.#store.get(key) ?? freshHealth(now);
+    return { tenureMs: Math.max(0, now - h.firstSeen), health: this.#healthOf(key, h, now) };
+  }
+
   status(key: string, now = Date.now()) {
     const h = this.#store.get(key);
     return h ? breakerStatus(h.breaker, now) : "closed";

@@ -42,6 +42,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE receipts ADD COLUMN reservation_id TEXT;
    ALTER TABLE receipts ADD COLUMN provider_share BIGINT;
    ALTER TABLE receipts ADD COLUMN statement_id TEXT;
+   ALTER TABLE receipts ADD COLUMN payout_bounty BIGINT;
+   ALTER TABLE receipts ADD COLUMN payout_reduction BIGINT;
    CREATE INDEX receipts_unstated ON receipts(node_id, statement_id);
    CREATE TABLE statements (
      id TEXT PRIMARY KEY, node_id TEXT NOT NULL, account_id TEXT NOT NULL, period_from BIGINT NOT NULL, period_to BIGINT NOT NULL,

@@ -38,6 +38,7 @@ import {
   type TopEntry,
 } from "../ledger/ledger.js";
 import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Settlement } from "../ledger/policy.js";
+import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
@@ -51,10 +52,14 @@ export interface SqlStoreOptions {
 }
 
 
-/** A settled job, as {@link SqlStore.record} reports it. */
+/** A settled job, as {@link SqlStore.record} reports it. `provider` is what the provider was credited (after bounty and reduction). */
 export interface SettledJob extends Settlement {
   reservationId: string;
   discountBps: number;
+  /** Paid from the bounty pool on top of the provider's share. */
+  bounty: bigint;
+  /** Withheld from the provider's share by the anti-flapping reduction. */
+  reduction: bigint;
 }
 
 const PROCESS_STALE_MS = 60_000;
@@ -299,6 +304,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
           const reserved = big(res.amount);
           const discountBps = int(res.discount_bps);
           const s = settle(receiptCost, reserved, discountBps);
+          const terms = entry.terms ?? PLAIN_TERMS;
+          // The pool's row is locked first (PostgreSQL), so concurrent bounties never overdraw it.
+          const poolRows = await tx.all(`SELECT balance FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [BOUNTY_POOL]);
+          const pay = payout(s.provider, s.protocol, poolRows[0] ? big(poolRows[0].balance) : 0n, terms);
           await post(
             tx,
             {
@@ -306,23 +315,46 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
               kind: "settle",
               accountId: consumer,
               ref: entry.reservationId,
-              memo: { jobId: r.jobId, cost: r.cost, charge: s.charge.toString(), discountBps, provider: entry.providerAccountId },
+              memo: {
+                jobId: r.jobId,
+                cost: r.cost,
+                charge: s.charge.toString(),
+                discountBps,
+                provider: entry.providerAccountId,
+                providerShare: s.provider.toString(),
+                ...(pay.bounty > 0n ? { bounty: pay.bounty.toString() } : {}),
+                ...(pay.reduction > 0n ? { reduction: pay.reduction.toString() } : {}),
+              },
               legs: [
                 { account: holdAccount(consumer), amount: -reserved },
                 { account: userAccount(consumer), amount: s.refund },
-                { account: userAccount(entry.providerAccountId), amount: s.provider },
-                { account: PLATFORM, amount: s.protocol },
+                { account: userAccount(entry.providerAccountId), amount: pay.provider },
+                { account: PLATFORM, amount: s.protocol + pay.reduction - pay.poolFunding },
+                { account: BOUNTY_POOL, amount: pay.poolFunding - pay.bounty },
               ],
             },
             now,
           );
+          settled = { ...s, provider: pay.provider, bounty: pay.bounty, reduction: pay.reduction, reservationId: entry.reservationId, discountBps };
           await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, charged = ?, closed_at = ? WHERE id = ?", [r.jobId, s.charge, now, entry.reservationId]);
-          settled = { ...s, reservationId: entry.reservationId, discountBps };
         }
       }
       await tx.run(
-        "INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at, reservation_id, provider_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [r.jobId, r.nodeId, r.seq, entry.consumerAccountId ?? null, entry.providerAccountId, r.cost, JSON.stringify(r), now, settled ? entry.reservationId! : null, settled ? settled.provider : 0n],
+        "INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at, reservation_id, provider_share, payout_bounty, payout_reduction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+          r.jobId,
+          r.nodeId,
+          r.seq,
+          entry.consumerAccountId ?? null,
+          entry.providerAccountId,
+          r.cost,
+          JSON.stringify(r),
+          now,
+          settled ? entry.reservationId! : null,
+          settled ? settled.provider : 0n,
+          settled ? settled.bounty : 0n,
+          settled ? settled.reduction : 0n,
+        ],
       );
       await tx.run("INSERT INTO node_positions (node_id, last_seq, totals) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals", [
         r.nodeId,
@@ -343,6 +375,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     const out: StoredReceipt = { receipt: JSON.parse(String(r.body)) as Receipt, providerAccountId: String(r.provider_account_id) };
     if (r.consumer_account_id !== null) out.consumerAccountId = String(r.consumer_account_id);
     if (r.reservation_id !== null) out.reservationId = String(r.reservation_id);
+    out.payout = {
+      credited: r.provider_share === null ? 0n : big(r.provider_share),
+      bounty: r.payout_bounty === null ? 0n : big(r.payout_bounty),
+      reduction: r.payout_reduction === null ? 0n : big(r.payout_reduction),
+    };
     return out;
   }
 
