@@ -341,7 +341,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
     // concurrent CREATE: the losers fail with 'type "schema_migrations" already exists'.
     it.runIf(engine.dialect === "postgres" && KNOWN_BUGS)("hubs starting at once on a new database migrate it exactly once", async () => {
       const fresh = await engine.fresh("together");
-      const stores = await Promise.all([open(fresh.spec), open(fresh.spec), open(fresh.spec)]);
+      const stores = await Promise.all(Array.from({ length: 5 }, () => open(fresh.spec)));
       for (const s of stores) expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
       const r = rawOf(fresh);
       expect((await r.all("SELECT version FROM schema_migrations")).length).toBe(MIGRATIONS.length);
