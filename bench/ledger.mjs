@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, randomBytes, toBase64Url, toHex } from "@srp/core";
 import { openStore, worstCase } from "@srp/hub";
 import { serve } from "./ipc.mjs";
-import { DURABLE_SETTINGS, startPostgres } from "./postgres.mjs";
+import { DURABLE_SETTINGS, guardDir, startPostgres } from "./postgres.mjs";
 
 const now = () => performance.now();
 const CONSUMER = "acct_bench";
@@ -128,10 +128,19 @@ function buildReceipts(count, perLane) {
 
 // ---------------------------------------------------------------------------
 
+/** SQLite directories to remove when this process ends (and by a guard process if it is killed). */
+const sqliteDirs = new Set();
+process.on("exit", () => {
+  for (const dir of sqliteDirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => process.exit(130));
+
 /** The database of one run: the store, what to report about it, how to take it down. */
 async function openEngine(engine) {
   if (engine === "sqlite") {
     const dir = mkdtempSync(join(tmpdir(), "srp-bench-ledger-"));
+    sqliteDirs.add(dir);
+    guardDir(dir);
     const probe = fsyncProbe(dir);
     try {
       const store = await openStore(`sqlite:${join(dir, "hub.sqlite")}`);
@@ -143,10 +152,12 @@ async function openEngine(engine) {
         close: async () => {
           await store.close().catch(() => {});
           rmSync(dir, { recursive: true, force: true });
+          sqliteDirs.delete(dir);
         },
       };
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
+      sqliteDirs.delete(dir);
       throw error;
     }
   }

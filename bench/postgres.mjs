@@ -10,7 +10,8 @@
 // interrupted (SIGINT, SIGTERM, SIGHUP) or loses its IPC channel; and, should that process
 // be killed outright (SIGKILL leaves no hook to run), by a small detached guard process
 // (this same file, run as `node bench/postgres.mjs --guard OWNER_PID DIR`) that stops the
-// server and removes its directory as soon as the owner is gone.
+// server and removes its directory as soon as the owner is gone. bench/ledger.mjs guards
+// its SQLite directory the same way.
 import { execFile, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
@@ -173,8 +174,13 @@ function hookExit() {
   }
 }
 
-/** Starts the detached guard that cleans up after this process if it is killed. */
-function startGuard(dir) {
+/**
+ * Starts a detached guard that removes `dir` (a directory under the system's temp dir
+ * named `srp-bench-*`), after stopping the PostgreSQL server in it if there is one, as
+ * soon as this process is gone, however it ended. The guard exits by itself once `dir`
+ * has been removed.
+ */
+export function guardDir(dir) {
   const child = spawn(process.execPath, [SELF, "--guard", String(process.pid), dir], { detached: true, stdio: "ignore" });
   child.unref();
 }
@@ -194,7 +200,7 @@ export async function startPostgres() {
   const data = join(dir, "data");
   hookExit();
   running.add(dir);
-  startGuard(dir);
+  guardDir(dir);
   const stopNow = async () => {
     if (!running.has(dir)) return;
     try {
@@ -258,7 +264,7 @@ function serverLog(dir) {
 if (process.argv[1] === SELF && process.argv[2] === "--guard") {
   const owner = Number(process.argv[3]);
   const dir = process.argv[4];
-  if (!(owner > 0) || !dir || !dir.startsWith(join(tmpdir(), "srp-bench-pg-"))) process.exit(2);
+  if (!(owner > 0) || !dir || !dir.startsWith(join(tmpdir(), "srp-bench-"))) process.exit(2);
   const timer = setInterval(() => {
     if (!existsSync(dir)) {
       clearInterval(timer);

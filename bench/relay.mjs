@@ -484,9 +484,14 @@ function report(res) {
     rows.push(["4", "Hub memory per idle provider connection, RSS", `${fmt(M.perConnRss / 1024, 1)} KB`, "<= 50 KB", mark(M.perConnRss <= TARGETS.bytesPerConn)]);
     rows.push(["", `  (heap ${fmt(M.perConnHeap / 1024, 1)} KB + external ${fmt(M.perConnExternal / 1024, 1)} KB; ${int(M.sessions)} sessions open; handshakes ${fmt(M.handshakesPerSecond, 1)}/s; ${M.failed} failed)`]);
   }
+  for (const r of res.routing ?? []) {
+    rows.push(["5", `Routing decision, ${int(r.instances)} instances: eligible()+pick()`, `${fmt(r.policyUs, 1)} µs`, "-", mark()]);
+    rows.push(["5", `Routing decision, ${int(r.instances)} instances: Router.route()`, `${fmt(r.routeUs, 1)} µs`, "-", mark()]);
+  }
   const G = res.ledger;
   if (G) {
     const relayRps = T?.rps;
+    const compare = Number.isFinite(relayRps) && relayRps > 0;
     for (const [engine, name] of [
       ["sqlite", "SQLite"],
       ["postgres", "PostgreSQL"],
@@ -499,20 +504,21 @@ function report(res) {
         rows.push(["", `  (${g.skipped})`]);
         continue;
       }
-      const compare = Number.isFinite(relayRps) && relayRps > 0;
       rows.push(["6", figure, `${int(g.jobsPerSecond)} jobs/s`, compare ? ">= relay req/s" : "-", compare ? mark(g.jobsPerSecond >= relayRps) : mark()]);
-      const verified = g.verify.length === 0 && g.consistent ? "verify ok" : `verify FAILED (${g.verify.map((p) => p.check).join("; ") || "settled count or held money wrong"})`;
-      rows.push(["", `  (reserve+record p50 ${fmt(g.p50)} / p99 ${fmt(g.p99)} ms; reserve p50 ${fmt(g.reserve.p50)}, record p50 ${fmt(g.record.p50)} ms; ${int(g.settled)} settled in ${fmt(g.elapsedMs / 1000, 1)} s, per second ${g.perSecond.map(int).join(" / ")}; ${verified})`]);
+      const verified = g.verify.length === 0 && g.consistent ? "verify ok" : `verify FAILED: ${g.verify.map((p) => p.check).join("; ") || "settled count or held money wrong"}`;
+      rows.push(["", `  (reserve+record p50 ${fmt(g.p50, 1)} / p99 ${fmt(g.p99, 1)} ms: reserve p50 ${fmt(g.reserve.p50, 1)}, record p50 ${fmt(g.record.p50, 1)} ms; ${int(g.settled)} settled in ${fmt(g.elapsedMs / 1000, 1)} s, per second ${g.perSecond.map(int).join(" / ")}; ${verified})`]);
       const s = g.settings;
-      const durability = engine === "sqlite" ? `WAL, synchronous=${s.synchronous}` : `PostgreSQL ${s.server_version}: fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, full_page_writes=${s.full_page_writes}, wal_sync_method=${s.wal_sync_method}, ${s.pool}`;
-      const serverCpu = Number.isFinite(g.cpu.serverCores) ? `, server ${fmt(g.cpu.serverMsPerJob, 3)} ms/job at ${fmt(g.cpu.serverCores * 100, 0)}% of a core` : "";
-      rows.push(["", `  (${durability}; fdatasync of a 4 KB append p50 ${fmt(g.fsync.p50)} ms; CPU: helper ${fmt(g.cpu.helperMsPerJob, 3)} ms/job at ${fmt(g.cpu.helperCores * 100, 0)}% of a core${serverCpu})`]);
-      if (compare) rows.push(["", `  (the ledger alone settles ${fmt(g.jobsPerSecond / relayRps)}× the relay's ${int(relayRps)} req/s measured in this run)`]);
+      const durable =
+        engine === "sqlite"
+          ? `WAL, synchronous=${s.synchronous}`
+          : `PostgreSQL ${String(s.server_version).split(" ")[0]}, fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, full_page_writes=${s.full_page_writes}, wal_sync_method=${s.wal_sync_method}; pool of 10`;
+      const server = Number.isFinite(g.cpu.serverCores) ? `, server ${fmt(g.cpu.serverMsPerJob)} ms (${fmt(g.cpu.serverCores * 100, 0)}% of a core)` : "";
+      rows.push(["", `  (durable: ${durable}; fdatasync of a 4 KB append p50 ${fmt(g.fsync.p50)} ms; CPU per job: ledger process ${fmt(g.cpu.helperMsPerJob)} ms (${fmt(g.cpu.helperCores * 100, 0)}% of a core)${server})`]);
+      if (compare) {
+        const hubCpu = Number.isFinite(T.hubCpuMsPerRequest) ? `; the hub's process would spend ${fmt(g.cpu.helperMsPerJob)} ms of CPU per request on these calls besides its ${fmt(T.hubCpuMsPerRequest)} ms` : "";
+        rows.push(["", `  (the ledger alone settles ${fmt(g.jobsPerSecond / relayRps)}× the relay's ${int(relayRps)} req/s measured in this run${hubCpu})`]);
+      }
     }
-  }
-  for (const r of res.routing ?? []) {
-    rows.push(["5", `Routing decision, ${int(r.instances)} instances: eligible()+pick()`, `${fmt(r.policyUs, 1)} µs`, "-", mark()]);
-    rows.push(["5", `Routing decision, ${int(r.instances)} instances: Router.route()`, `${fmt(r.routeUs, 1)} µs`, "-", mark()]);
   }
   const lines = [];
   lines.push("");

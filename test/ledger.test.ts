@@ -34,11 +34,6 @@ import {
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/**
- * `SRP_TEST_KNOWN_BUGS=1` also runs, as ordinary tests, the ones that expose bugs not fixed
- * yet (skipped or expected to fail otherwise): run it to check a fix.
- */
-const KNOWN_BUGS = process.env.SRP_TEST_KNOWN_BUGS === "1";
 
 // ---------------------------------------------------------------------------
 // Engines
@@ -339,7 +334,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
     // KNOWN BUG, skipped: SqlStore.#migrate runs `CREATE TABLE IF NOT EXISTS schema_migrations`
     // before it takes the advisory lock, and PostgreSQL's IF NOT EXISTS is not safe against a
     // concurrent CREATE: the losers fail with 'type "schema_migrations" already exists'.
-    it.runIf(engine.dialect === "postgres" && KNOWN_BUGS)("hubs starting at once on a new database migrate it exactly once", async () => {
+    it.runIf(engine.dialect === "postgres")("hubs starting at once on a new database migrate it exactly once", async () => {
       const fresh = await engine.fresh("together");
       const stores = await Promise.all(Array.from({ length: 5 }, () => open(fresh.spec)));
       for (const s of stores) expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
@@ -555,7 +550,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
     // state without locking its row, so under READ COMMITTED both see it open and both move
     // its money (the consumer gets it back twice, or record throws InsufficientFunds on the
     // hold and the receipt is lost). On SQLite transactions run one at a time.
-    it.skipIf(engine.dialect === "postgres" && !KNOWN_BUGS)("settling, releasing and settling again the same reservation at once moves its money once", async () => {
+    it("settling, releasing and settling again the same reservation at once moves its money once", async () => {
       // Its own database: when the bug bites, the damage stays out of the other tests' books.
       const store = await open((await engine.fresh("dup")).spec);
       const consumer = acct("dup");
@@ -830,7 +825,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
     // finish, then fails with SQLITE_BUSY ("database is locked"). The busy timeout is shortened
     // here so the failure is quick. Make it a plain `it` once sqlite-driver waits asynchronously.
     const sameProcess = engine.dialect === "sqlite" && engine.shared;
-    (KNOWN_BUGS ? it.runIf(sameProcess) : it.runIf(sameProcess).fails)("the same race from two SQLite connections in one process", async () => {
+    it.runIf(sameProcess)("the same race from two SQLite connections in one process", async () => {
       const id = acct("race2");
       await store.createAccount({ id });
       const path = db.spec.slice("sqlite:".length);

@@ -86,9 +86,9 @@ class HarnessNode {
   }
 
   /** Opens a session and offers `instances`, all of which must be accepted. */
-  static async open(ctx: HubContext, instances: Instance[]): Promise<HarnessNode> {
+  static async open(ctx: HubContext, instances: Instance[], identity: Identity = generateIdentity()): Promise<HarnessNode> {
     const key = needKey(ctx);
-    const s = await openSession(ctx);
+    const s = await openSession(ctx, identity);
     const node = new HarnessNode(ctx, s.peer, s.hello, s.identity, consumerUrl(ctx, s.doc), key, s.welcome);
     // Like any node: answer probes (the instance is healthy) ...
     s.peer.onMessage = (m) => {
@@ -854,6 +854,62 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       if (seen.errors.length === 0) problems.push(`no in-band error event after the failure (events after it: ${rest.map((e) => e.data.slice(0, 80)).join(" | ") || "none"})`);
       if (node.peer.matching((m) => m.type === "job" && m.jobId !== job.jobId).length) problems.push("the hub retried the request after content had reached the consumer");
       if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
+    "hub.receipt.position",
+    "Records each node's receipt position: after countersigned receipts 1 and 2, a new session of the same node is welcomed with lastSeq 2 and the same running totals",
+    ["SRP-SET-001", "SRP-ATT-006", "SRP-ATT-007"],
+    "MUST",
+    async (ctx) => {
+      const model = newModel();
+      const identity = generateIdentity();
+      const node = await HarnessNode.open(ctx, [instance(model)], identity);
+      ensure(node.position.lastSeq === 0, `a node the hub never saw is welcomed with receipts.lastSeq ${node.position.lastSeq}; expected 0 (SRP-SET-001)`);
+      for (let i = 0; i < 2; i++) {
+        const call = node.chat({ model, messages: ASK, max_tokens: 8 });
+        const job = await node.nextJob(call);
+        const sent = node.responseAnswer(job, `pong ${i}`);
+        await node.countersigned(sent.receipt);
+        await within(call.response, 5000, "the consumer's response").then((r) => bodyText(r));
+      }
+      node.peer.send({ type: "goodbye", reason: "conformance: reconnecting to read the recorded position" });
+      node.peer.close(1000, "goodbye");
+      await sleep(200);
+      const again = await openSession(ctx, identity);
+      const got = again.welcome.receipts as ReceiptPosition;
+      again.peer.close(1000, "done");
+      const problems: string[] = [];
+      if (got.lastSeq !== node.position.lastSeq) problems.push(`welcome.receipts.lastSeq is ${got.lastSeq}; the hub countersigned receipts up to ${node.position.lastSeq} (SRP-SET-001)`);
+      if (!sameJson(got.totals, node.position.totals)) problems.push(`welcome.receipts.totals ${JSON.stringify(got.totals)} differ from the totals of the last countersigned receipt ${JSON.stringify(node.position.totals)} (SRP-SET-001)`);
+      if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
+    "hub.dispute",
+    "Accepts a dispute without closing the session or routing less work to the node",
+    ["SRP-SET-011"],
+    "MUST",
+    async (ctx) => {
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model)]);
+      node.peer.send({
+        type: "dispute",
+        kind: "totals_mismatch",
+        hub: { lastSeq: node.position.lastSeq, totals: node.position.totals },
+        node: { lastSeq: node.position.lastSeq + 1, totals: { ...node.position.totals, receipts: node.position.totals.receipts + 1 } },
+        message: "conformance: a dispute the hub must accept without closing the session",
+      });
+      const closed = await node.peer.closedWithin(500);
+      ensure(!closed, `the hub closed the session after a dispute (${closed?.code} ${closed?.reason}); it must accept it (SRP-SET-011)`);
+      const errors = node.peer.matching((m) => m.type === "error");
+      ensure(errors.length === 0, `the hub answered the dispute with error ${String(errors[0]?.code)}; v1 defines no reply (SRP-SET-011)`);
+      // The node's only instance of this model still gets the next job.
+      const call = node.chat({ model, messages: ASK, max_tokens: 8 });
+      const job = await node.nextJob(call);
+      await node.countersigned(node.responseAnswer(job, "still here").receipt);
+      const res = await within(call.response, 5000, "the consumer's response");
+      ensure(res.status === 200, `the consumer got ${res.status} after the node's dispute`);
     },
   ),
 ];

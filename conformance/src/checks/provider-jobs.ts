@@ -17,6 +17,7 @@ import {
   requestHash,
   responseHash,
   signDetached,
+  signStatement,
   StreamHasher,
   toHex,
   verifyDetached,
@@ -25,6 +26,7 @@ import {
   type Job,
   type Receipt,
   type ReceiptPosition,
+  type Statement,
 } from "@srp/core";
 import type { FakeHub } from "../fake-hub.js";
 import { ensure, fail, SkipCheck, skippable, type Check, type CheckVerdict } from "../types.js";
@@ -200,6 +202,43 @@ function countersign(s: Serving, receipt: Receipt, signer: Identity = s.hub.iden
   const body = omitFields(receipt, "hubSig");
   s.peer.send({ type: "receipt", receipt: { ...body, hubSig: signDetached("receiptHub", body, signer) } });
   s.position = { lastSeq: receipt.seq, totals: receipt.totals };
+}
+
+/** A session whose node served two jobs whose receipts the harness countersigned. */
+async function servedTwice(ctx: ProviderContext): Promise<Serving & { receipts: Receipt[] }> {
+  const s = await serving(ctx);
+  const inst = pick(s, false);
+  const receipts: Receipt[] = [];
+  for (let i = 0; i < 2; i++) {
+    const ran = await runDone(s, chatJob(inst, false, 4));
+    countersign(s, ran.receipt);
+    receipts.push(ran.receipt);
+  }
+  await sleep(200);
+  return Object.assign(s, { receipts });
+}
+
+/** A statement of the harness hub about the node's receipts so far, with `change` applied before signing (by `signer`, default the hub). */
+function statementFor(s: Serving & { receipts: Receipt[] }, change: Partial<Statement> = {}, signer: Identity = s.hub.identity): Statement {
+  const earned = s.receipts.reduce((sum, r) => sum + (parseAmount(r.cost) * 9000n) / 10000n, 0n);
+  const now = Date.now();
+  const body = {
+    v: 1 as const,
+    statementId: `stmt_conf_${hex(8)}`,
+    nodeId: s.nodeId,
+    accountId: "conformance",
+    period: { from: now - 60_000, to: now },
+    receipts: { count: s.receipts.length, firstSeq: s.receipts[0]!.seq, lastSeq: s.position.lastSeq },
+    totals: s.position.totals,
+    earned: formatAmount(earned),
+    paid: "0",
+    balance: formatAmount(earned),
+    issuedAt: now,
+    ...change,
+  };
+  // Signed as the harness hub would sign it; a different signer makes the signature fail.
+  const signed = signStatement(body, signer);
+  return signer === s.hub.identity ? signed : { ...signed, hubId: s.hubId };
 }
 
 /** Expects the node to answer a countersigned receipt with `error` `code` for the job, keeping the session. */
@@ -530,6 +569,52 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const ran = await runDone(s, chatJob(inst, false, 4));
       const r = ran.receipt;
       if (r.seq !== 1) p.push(`the first receipt after probes has seq ${r.seq}; probes do not advance the sequence (SRP-LIV-009)`);
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.statement.agree",
+    "Accepts a correct, signed statement of its receipts silently: no dispute, no error, the session goes on",
+    ["SRP-SET-008", "SRP-SET-009"],
+    "MUST",
+    async (ctx) => {
+      const s = await servedTwice(ctx);
+      const from = s.peer.received.length;
+      s.peer.send({ type: "statement", statement: statementFor(s) });
+      await sleep(1000);
+      const said = s.peer.matching((m) => m.type === "dispute" || m.type === "error", from);
+      if (said.length) fail(`the node answered a correct statement with ${said.map((m) => `${String(m.type)} ${String(m.kind ?? m.code)}: ${String(m.message)}`).join("; ")}`);
+      const closed = await s.peer.closedWithin(100);
+      ensure(!closed, `the node closed the session after a correct statement (${closed?.code})`);
+    },
+  ),
+  check(
+    "provider.statement.dispute",
+    "Disputes a statement whose signature does not verify (bad_signature), whose totals differ from its receipts (totals_mismatch), and one that shows the hub lacks receipts (missing_receipt), each with the statementId, without closing the session",
+    ["SRP-SET-008", "SRP-SET-009", "SRP-SET-011"],
+    "MUST",
+    async (ctx) => {
+      const s = await servedTwice(ctx);
+      const cases: Array<{ kind: string; statement: Statement }> = [
+        { kind: "bad_signature", statement: statementFor(s, {}, generateIdentity()) },
+        { kind: "totals_mismatch", statement: statementFor(s, { totals: { ...s.position.totals, cost: formatAmount(parseAmount(s.position.totals.cost) + 1n) } }) },
+        { kind: "missing_receipt", statement: statementFor(s, { receipts: { count: 1, firstSeq: 1, lastSeq: s.position.lastSeq } }) },
+      ];
+      const p: string[] = [];
+      for (const c of cases) {
+        const from = s.peer.received.length;
+        s.peer.send({ type: "statement", statement: c.statement });
+        const d = await s.peer.take((m) => m.type === "dispute", 3000, from, `a dispute of kind ${c.kind}`).catch(() => undefined);
+        if (!d) {
+          p.push(`no dispute within 3 s for a statement that should be disputed as ${c.kind}`);
+          continue;
+        }
+        if (d.kind !== c.kind) p.push(`a statement that should be disputed as ${c.kind} was disputed as ${String(d.kind)}`);
+        if (d.statementId !== c.statement.statementId) p.push(`the ${c.kind} dispute carries statementId ${String(d.statementId)}, expected ${c.statement.statementId}`);
+        if (c.kind === "totals_mismatch" && !sameJson((d.node as { totals?: unknown } | undefined)?.totals, s.position.totals)) p.push("the totals_mismatch dispute's node totals are not the node's own totals at that seq (SRP-SET-009)");
+      }
+      const closed = await s.peer.closedWithin(200);
+      if (closed) p.push(`the node closed the session after disputing (${closed.code}); a dispute does not end it`);
       if (p.length) fail(p.join("; "));
     },
   ),

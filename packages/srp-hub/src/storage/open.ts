@@ -6,17 +6,25 @@
 import { openPostgres, type PostgresOptions } from "./postgres-driver.js";
 import { SqlStore, type SqlStoreOptions } from "./sql-store.js";
 import { openSqlite, type SqliteOptions } from "./sqlite-driver.js";
+import type { SqlDriver } from "./sql.js";
 
 /** Options of {@link openStore}. */
 export type OpenStoreOptions = SqlStoreOptions & SqliteOptions & PostgresOptions;
 
 /** Opens a {@link SqlStore} on the database `spec` names, migrated and ready. */
 export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<SqlStore> {
-  let store: SqlStore;
-  if (/^postgres(ql)?:\/\//.test(spec)) store = new SqlStore(openPostgres(spec, options), options);
-  else if (spec.startsWith("sqlite:")) store = new SqlStore(openSqlite(spec.slice("sqlite:".length), options), options);
-  else if (/\.(sqlite3?|db)$/.test(spec) || spec === ":memory:") store = new SqlStore(openSqlite(spec, options), options);
+  let driver: SqlDriver;
+  if (/^postgres(ql)?:\/\//.test(spec)) driver = openPostgres(spec, options);
+  else if (spec.startsWith("sqlite:")) driver = openSqlite(spec.slice("sqlite:".length), options);
+  else if (/\.(sqlite3?|db)$/.test(spec) || spec === ":memory:") driver = openSqlite(spec, options);
   else throw new TypeError(`--db takes sqlite:PATH or postgres://..., got ${JSON.stringify(spec)}`);
+  let store: SqlStore;
+  try {
+    store = new SqlStore(driver, options);
+  } catch (error) {
+    await driver.close().catch(() => {});
+    throw error;
+  }
   try {
     await store.ready();
   } catch (error) {

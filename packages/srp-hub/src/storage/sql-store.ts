@@ -128,11 +128,12 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   }
 
   async #migrate(): Promise<void> {
-    await this.#db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)");
     for (;;) {
       const applied = await this.#db.transaction(async (tx) => {
-        // Several hubs starting on one PostgreSQL database migrate one at a time.
+        // Several hubs starting on one PostgreSQL database migrate one at a time (even the
+        // first CREATE: IF NOT EXISTS is not safe against a concurrent create).
         if (this.#db.dialect === "postgres") await tx.all("SELECT pg_advisory_xact_lock(7263001)");
+        await tx.run("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)");
         const rows = await tx.all("SELECT MAX(version) AS v FROM schema_migrations");
         const current = rows[0]?.v === null || rows[0]?.v === undefined ? 0 : int(rows[0].v);
         if (current > MIGRATIONS.length) throw new Error(`database schema version ${current} is newer than this hub (${MIGRATIONS.length})`);
@@ -297,9 +298,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       let settled: SettledJob | undefined;
       const receiptCost = parseAmount(r.cost);
       if (entry.reservationId !== undefined) {
-        const rows = await tx.all("SELECT account_id, amount, discount_bps, state FROM reservations WHERE id = ?", [entry.reservationId]);
-        const res = rows[0];
-        if (res && res.state === "open") {
+        // Claim the reservation first: the conditional update waits for a concurrent claim and
+        // then sees its result, so a reservation is settled or released exactly once.
+        const claimed = await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, closed_at = ? WHERE id = ? AND state = 'open'", [r.jobId, now, entry.reservationId]);
+        const res = claimed === 1 ? (await tx.all("SELECT account_id, amount, discount_bps FROM reservations WHERE id = ?", [entry.reservationId]))[0] : undefined;
+        if (res) {
           const consumer = String(res.account_id);
           const reserved = big(res.amount);
           const discountBps = int(res.discount_bps);
@@ -336,7 +339,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
             now,
           );
           settled = { ...s, provider: pay.provider, bounty: pay.bounty, reduction: pay.reduction, reservationId: entry.reservationId, discountBps };
-          await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, charged = ?, closed_at = ? WHERE id = ?", [r.jobId, s.charge, now, entry.reservationId]);
+          await tx.run("UPDATE reservations SET charged = ? WHERE id = ?", [s.charge, entry.reservationId]);
         }
       }
       await tx.run(
@@ -438,9 +441,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   }
 
   async #release(tx: SqlExecutor, reservationId: string, reason: string): Promise<boolean> {
-    const rows = await tx.all("SELECT account_id, amount, state FROM reservations WHERE id = ?", [reservationId]);
-    const res = rows[0];
-    if (!res || res.state !== "open") return false;
+    // Claim first (see `record`): only one of concurrent settle / release calls moves the money.
+    const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [Date.now(), reservationId]);
+    if (claimed !== 1) return false;
+    const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
     const accountId = String(res.account_id);
     const amount = big(res.amount);
     await post(tx, {
@@ -454,7 +458,6 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
         { account: userAccount(accountId), amount },
       ],
     });
-    await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ?", [Date.now(), reservationId]);
     return true;
   }
 
@@ -547,8 +550,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.#db.transaction(async (tx) => {
       // A retry of a refund already made answers with the amount it moved.
       const done = await tx.all(
-        "SELECT e.amount FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ? WHERE t.idempotency_key = ?",
-        [EXTERNAL, `refund:${reference}`],
+        "SELECT e.amount FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ? WHERE t.idempotency_key = ? AND t.account_id = ?",
+        [EXTERNAL, `refund:${reference}`, accountId],
       );
       if (done[0]) return big(done[0].amount);
       const amount = await this.#prepaid(tx, accountId);

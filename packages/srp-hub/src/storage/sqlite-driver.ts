@@ -2,7 +2,9 @@
  * The embedded default database: one SQLite file (better-sqlite3) in WAL mode with full
  * fsync on commit. Statements are prepared once and cached. better-sqlite3 is
  * synchronous, so transactions simply run one at a time: an async queue keeps a
- * statement from another caller out of an open transaction.
+ * statement from another caller out of an open transaction. When another connection
+ * (another process, such as the admin CLI) holds the write lock, the driver waits for it
+ * asynchronously, retrying for up to {@link BUSY_WAIT_MS}, and never blocks the event loop.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -16,6 +18,25 @@ export interface SqliteOptions {
    * survives a power cut; `NORMAL` survives a crash of the process only.
    */
   synchronous?: "FULL" | "NORMAL";
+}
+
+/** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */
+export const BUSY_WAIT_MS = 5000;
+
+const isBusy = (error: unknown) => typeof (error as { code?: unknown })?.code === "string" && (error as { code: string }).code.startsWith("SQLITE_BUSY");
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs `fn`, retrying after short random pauses while the database is locked by another connection. */
+async function whenFree<T>(fn: () => T): Promise<T> {
+  const until = Date.now() + BUSY_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= until) throw error;
+      await pause(1 + Math.floor(Math.random() * Math.min(50, 2 ** attempt)));
+    }
+  }
 }
 
 class SqliteDriver implements SqlDriver {
@@ -67,10 +88,11 @@ class SqliteDriver implements SqlDriver {
       try {
         return Promise.resolve(this.#all(sql, params));
       } catch (error) {
+        if (isBusy(error)) return this.#serial(() => whenFree(() => this.#all(sql, params)));
         return Promise.reject(error);
       }
     }
-    return this.#serial(() => this.#all(sql, params));
+    return this.#serial(() => whenFree(() => this.#all(sql, params)));
   }
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
@@ -78,16 +100,17 @@ class SqliteDriver implements SqlDriver {
       try {
         return Promise.resolve(this.#run(sql, params));
       } catch (error) {
+        if (isBusy(error)) return this.#serial(() => whenFree(() => this.#run(sql, params)));
         return Promise.reject(error);
       }
     }
-    return this.#serial(() => this.#run(sql, params));
+    return this.#serial(() => whenFree(() => this.#run(sql, params)));
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.#serial(async () => {
+      await whenFree(() => this.#db.exec("BEGIN IMMEDIATE"));
       this.#inTransaction = true;
-      this.#db.exec("BEGIN IMMEDIATE");
       try {
         const out = await fn(this.#direct);
         this.#db.exec("COMMIT");
@@ -122,6 +145,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqlDriver
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
   db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
+  // Never wait for a lock synchronously (that would stall the event loop): the driver retries asynchronously.
+  db.pragma("busy_timeout = 0");
   return new SqliteDriver(db);
 }
