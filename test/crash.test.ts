@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateIdentity } from "@srp/core";
-import { big, holdAccount, int, openPostgres, openSqlite, openStore, userAccount, type SqlDriver, type SqlStore, type SqlValue } from "@srp/hub";
+import { big, holdAccount, int, openPostgres, openSqlite, openStore, type SqlDriver, type SqlStore, type SqlValue } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
 import { createDatabase, startPostgres } from "./support/postgres.js";
@@ -355,7 +355,7 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
     });
     cleanups.push(() => provider.close());
     const warnings: string[] = [];
-    provider.on("warning", (w) => { warnings.push(w.code); console.info("WARN", w.code, w.message); });
+    provider.on("warning", (w) => warnings.push(w.code));
     await within(provider.ready(), 10_000, "the provider's first session");
 
     // -- load, then SIGKILL in the middle of it ------------------------------------------
@@ -455,9 +455,6 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
     // The restarted hub met no storage error.
     expect(second.log.filter((l) => l.includes('"storage.error"'))).toEqual([]);
 
-    console.info("GAPS", JSON.stringify(await raw.all("SELECT node_id, from_seq, to_seq FROM receipt_gaps"), (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
-    console.info("HUB2", second.log.filter((l) => !l.includes("session.open")).join("\n"));
-    console.info("POS", JSON.stringify(await raw.all("SELECT last_seq FROM node_positions"), (_k, v) => (typeof v === "bigint" ? v.toString() : v)), "receipts", await count(raw, "SELECT COUNT(*) AS n FROM receipts"));
     const settled = await count(raw, "SELECT COUNT(*) AS n FROM reservations WHERE state = 'settled'");
     const tEnd = Date.now();
     console.info(

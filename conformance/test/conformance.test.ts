@@ -122,6 +122,12 @@ describe("provider mode", () => {
     expect(report.results.find((r) => r.id === "provider.job.nonstream")?.details).toMatch(/responseHash .*done\.response \(SRP-ATT-005\)/);
   }, 90_000);
 
+  it("a provider that never disputes fails provider.statement.dispute only", async () => {
+    const report = await runProviderSuite({ command: faulty("no_disputes"), only: new Set(["provider.statement.agree", "provider.statement.dispute"]) });
+    expect(statuses(report)).toEqual({ "provider.statement.agree": "pass", "provider.statement.dispute": "fail" });
+    expect(report.results.find((r) => r.id === "provider.statement.dispute")?.details).toMatch(/no dispute within 3 s .* bad_signature/);
+  }, 60_000);
+
   it("a provider that answers the wrong nonce fails the named checks", async () => {
     const report = await runProviderSuite({
       command: `node ${join(root, "conformance/test/fixtures/wrong-nonce-provider.mjs")}`,
