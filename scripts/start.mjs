@@ -101,6 +101,11 @@ Or with the OpenAI SDK (npm install openai):
   const r = await client.chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Hello!" }] });
   console.log(r.choices[0].message.content, r.usage);
 
+The account's money (balance, spend, earnings) and its ledger:
+
+  curl ${url}/v1/account -H "Authorization: Bearer ${apiKey}"
+  npx srp-hub ledger show ${DEMO} --data-dir ${join(data, "hub")}      # and: ledger history, ledger verify
+
 Ctrl-C stops it.`);
 
 let stopping = false;

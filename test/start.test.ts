@@ -23,6 +23,8 @@ it("starts a local network on the simulator, and the printed URL and key work wi
     });
     expect(out).toContain("SIMULATOR");
     expect(out).toMatch(/receipt job_\S+ verified against the hub key/);
+    expect(out).toMatch(/ledger    acct_demo: balance \$[0-9.]+, spent \$0\.0000[0-9]+, earned/);
+    expect(out).toMatch(/ledger    verify: every invariant holds/);
     const baseURL = /baseURL: "([^"]+)"/.exec(out)![1]!;
     const apiKey = /apiKey: "([^"]+)"/.exec(out)![1]!;
     const model = /model: "([^"]+)"/.exec(out)![1]!;
