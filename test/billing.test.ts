@@ -4,12 +4,13 @@
  * fetch) as the consumer. Every request is reserved at admission, settled from the
  * countersigned receipt or released, and the books must balance after every test.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import OpenAI from "openai";
 import { generateIdentity } from "@srp/core";
-import { createHub, MemoryAccountStore, SqliteStore, type Hub, type HubOptions } from "@srp/hub";
+import { createHub, MemoryAccountStore, openStore, SqliteStore, type Hub, type HubOptions, type SqlStore, type SqlStoreOptions } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator, type SimulatorOptions } from "@srp/provider/simulator";
+import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
 
 const MODEL = "sim-llama-3-8b";
 /** $1 per 1M input tokens, $3 per 1M output tokens: large enough that a 10 % discount shows. */
@@ -67,7 +68,7 @@ interface Consumer {
 }
 
 interface BillingNet {
-  store: SqliteStore;
+  store: SqlStore;
   hub: Hub;
   url: string;
   sim: Simulator;
@@ -97,9 +98,10 @@ afterEach(async () => {
 });
 
 async function startNet(
-  o: { signupCredits?: bigint; sim?: SimulatorOptions; maxConcurrency?: number; hub?: Partial<HubOptions> } = {},
+  o: { signupCredits?: bigint; sim?: SimulatorOptions; maxConcurrency?: number; hub?: Partial<HubOptions>; open?: (options: SqlStoreOptions) => Promise<SqlStore> } = {},
 ): Promise<BillingNet> {
-  const store = new SqliteStore(":memory:", o.signupCredits === undefined ? {} : { signupCredits: o.signupCredits });
+  const storeOptions: SqlStoreOptions = o.signupCredits === undefined ? {} : { signupCredits: o.signupCredits };
+  const store = o.open ? await o.open(storeOptions) : new SqliteStore(":memory:", storeOptions);
   const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, adminToken: ADMIN_TOKEN, drainTimeoutMs: 2000, reconnectAfterMs: 100, ...o.hub });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(o.sim);
@@ -503,9 +505,23 @@ describe("history, pricing and estimates", () => {
 });
 
 describe("concurrency", () => {
-  it("200 simultaneous requests against a balance for 100 worst cases never overspend", async () => {
+  let pg: TestPostgres | undefined;
+  afterAll(async () => {
+    await pg?.stop();
+  });
+  const engines: Array<[string, ((options: SqlStoreOptions) => Promise<SqlStore>) | undefined]> = [
+    ["SQLite", undefined],
+    [
+      "PostgreSQL",
+      async (options) => {
+        pg ??= await startPostgres();
+        return openStore(await createDatabase(pg.url, `billing_${Date.now().toString(36)}`), options);
+      },
+    ],
+  ];
+  it.each(engines)("200 simultaneous requests against a balance for 100 worst cases never overspend (%s)", { timeout: 60_000 }, async (_engine, open) => {
     // Latency keeps every request in flight while the others are admitted.
-    const net = await startNet({ signupCredits: 0n, sim: { latencyMs: 1000 }, maxConcurrency: 256, hub: { maxConcurrentJobs: 256 } });
+    const net = await startNet({ signupCredits: 0n, sim: { latencyMs: 1000 }, maxConcurrency: 256, hub: { maxConcurrentJobs: 256 }, ...(open ? { open } : {}) });
     const c = await net.consumer();
     const body = { model: MODEL, messages: [{ role: "user", content: "Count to three." }], max_tokens: 4 };
     const max = BigInt((await estimate(net, body)).maximum.units);

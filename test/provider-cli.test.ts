@@ -65,8 +65,11 @@ it("sets up a node from a detected Ollama-compatible server, runs it as a daemon
 
   const deadline = Date.now() + 5000;
   while (!/"served": 1/.test((await cli("status", "--dir", dir)).stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const status = JSON.parse((await cli("status", "--dir", dir)).stdout) as { running: boolean; connection: string; served: number };
+  const status = JSON.parse((await cli("status", "--dir", dir)).stdout) as { running: boolean; connection: string; served: number; earnings: { receipts: number; cost: string } };
   expect(status).toMatchObject({ running: true, connection: "open", served: 1 });
+  // Earnings as the node's own receipts show them: one receipt, priced at the node's price.
+  expect(status.earnings.receipts).toBe(1);
+  expect(status.earnings.cost).toMatch(/^[1-9][0-9]*$/);
   expect((await cli("logs", "--dir", dir, "-n", "200")).stdout).toContain('"event":"job.end"');
 
   const stopped = await cli("stop", "--dir", dir);

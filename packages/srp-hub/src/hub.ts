@@ -265,8 +265,21 @@ export function createHub(options: HubOptions): Hub {
     };
   };
   const storageError = (what: string, error: unknown) => emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
-  if (ledger?.reconcile) ledger.reconcile().catch((e: unknown) => storageError("reconcile reservations", e));
-  const ledgerTimer = ledger?.heartbeat ? setInterval(() => ledger.heartbeat!().catch((e: unknown) => storageError("heartbeat", e)), 15_000) : undefined;
+  // At start: release what dead processes held (on SQLite, every other holder). Requests
+  // reserve only after this, so this process is known alive before it holds anything.
+  const ledgerReady: Promise<void> = ledger?.reconcile
+    ? ledger.reconcile().then(
+        () => undefined,
+        (e: unknown) => {
+          storageError("reconcile reservations", e);
+        },
+      )
+    : Promise.resolve();
+  // Then keep this process alive in the books and release what hubs that died since held
+  // (shared databases; the start-time rule for SQLite is not repeated).
+  const ledgerTimer = ledger?.reconcile
+    ? setInterval(() => ledger.reconcile!({ all: false }).catch((e: unknown) => storageError("reconcile reservations", e)), 15_000)
+    : undefined;
   ledgerTimer?.unref();
   const probes = new Map<string, { live: LiveInstance; deadline: number }>();
   const probeTimeoutMs = options.probeTimeoutMs ?? 10_000;
@@ -432,6 +445,7 @@ export function createHub(options: HubOptions): Hub {
       jobOwners.set(jobId, { accountId, reservationId, at: Date.now() });
     },
     ledger,
+    ledgerReady,
     storageError,
     releaseAfterCancel(reservationId) {
       if (!ledger || releaseLater.has(reservationId)) return;

@@ -27,6 +27,8 @@ export interface OpenAIContext extends RelayContext {
   setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
   /** Bills consumers; absent when the hub bills nobody. */
   ledger: HubLedger | undefined;
+  /** Resolves when the ledger has reconciled at start (requests reserve only after it). */
+  ledgerReady: Promise<void>;
   /** Reports a storage failure that a request could not report itself. */
   storageError(what: string, error: unknown): void;
   /** Counts a consumer request for a model (demand, for derived bounty multipliers). */
@@ -243,6 +245,7 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     if (max === undefined) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
     let r;
     try {
+      await ctx.ledgerReady;
       r = await ctx.ledger.reserve(account.id, max);
     } catch (error) {
       ctx.storageError("reserve", error);

@@ -258,10 +258,12 @@ export interface HubLedger {
   reserve(accountId: string, amount: bigint): Promise<ReserveResult>;
   /** Returns a reservation's money; false when it was already settled or released. */
   release(reservationId: string, reason: string): Promise<boolean>;
-  /** Releases reservations left open by hub processes that died; called when the hub starts. */
-  reconcile?(): Promise<string[]>;
-  /** Marks this hub process alive; called periodically. */
-  heartbeat?(): Promise<void>;
+  /**
+   * Marks this hub process alive and releases reservations left open by hub processes
+   * that died. Called when the hub starts (the ledger's own rule for which holders are
+   * dead) and every 15 s with `all: false` (only holders silent for a minute).
+   */
+  reconcile?(options?: { all?: boolean }): Promise<string[]>;
 }
 
 /** Whether an object (such as a receipt book) is also a {@link HubLedger}. */
