@@ -98,7 +98,15 @@ afterEach(async () => {
 });
 
 async function startNet(
-  o: { signupCredits?: bigint; sim?: SimulatorOptions; maxConcurrency?: number; hub?: Partial<HubOptions>; open?: (options: SqlStoreOptions) => Promise<SqlStore> } = {},
+  o: {
+    signupCredits?: bigint;
+    sim?: SimulatorOptions;
+    maxConcurrency?: number;
+    hub?: Partial<HubOptions>;
+    open?: (options: SqlStoreOptions) => Promise<SqlStore>;
+    /** The backend reports usage in every chunk (as vLLM does). */
+    continuousUsage?: boolean;
+  } = {},
 ): Promise<BillingNet> {
   const storeOptions: SqlStoreOptions = o.signupCredits === undefined ? {} : { signupCredits: o.signupCredits };
   const store = o.open ? await o.open(storeOptions) : new SqliteStore(":memory:", storeOptions);
@@ -112,7 +120,7 @@ async function startNet(
     identity: generateIdentity(),
     account: providerKey,
     reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE, maxConcurrency: o.maxConcurrency ?? 8 }],
+    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, ...(o.continuousUsage ? { continuousUsage: true } : {}) }), model: MODEL, price: PRICE, maxConcurrency: o.maxConcurrency ?? 8 }],
   });
   const jobs: string[] = [];
   provider.on("job.start", (j) => jobs.push(j.jobId));
@@ -352,6 +360,35 @@ describe("failed requests are never billed", () => {
     // Released (nothing spent) or settled (spent what the receipt said); never both, never held.
     const s = await net.store.summary(c.id);
     expect(s.balance + s.spent).toBe(SIGNUP);
+    expect(await net.store.verify()).toEqual([]);
+  });
+});
+
+describe("a consumer who leaves pays for what was delivered", () => {
+  it("with a backend that measures usage in every chunk, the cancelled job ends with done and the delivered tokens are billed", async () => {
+    const net = await startNet({ sim: { tokensPerSecond: 40 }, continuousUsage: true });
+    const c = await net.consumer();
+    const ended: { ok: boolean; usage?: { completionTokens: number; measured: boolean }; cost?: string }[] = [];
+    net.provider.on("job.end", (o) => ended.push(o));
+    const controller = new AbortController();
+    const stream = await c.sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 200, stream: true }, { signal: controller.signal });
+    let chunks = 0;
+    await (async () => {
+      for await (const _chunk of stream) {
+        if (++chunks === 4) controller.abort();
+      }
+    })().catch((e: unknown) => expect(e).toBeInstanceOf(OpenAI.APIUserAbortError));
+    await vi.waitFor(() => expect(ended).toHaveLength(1), { timeout: 5000 });
+    // The node ended the job with done for the tokens it had sent, measured by the backend.
+    expect(ended[0]).toMatchObject({ ok: true, usage: { measured: true } });
+    const delivered = ended[0]!.usage!.completionTokens;
+    expect(delivered).toBeGreaterThan(0);
+    expect(delivered).toBeLessThan(200);
+    // The hub settled it: the consumer paid the receipt's cost, and nothing stays held.
+    await vi.waitFor(async () => expect((await net.store.summary(c.id)).spent).toBe(BigInt(ended[0]!.cost!)), { timeout: 5000, interval: 20 });
+    const s = await net.store.summary(c.id);
+    expect(s).toMatchObject({ held: 0n, requests: 1, balance: SIGNUP - BigInt(ended[0]!.cost!) });
+    expect(BigInt(ended[0]!.cost!)).toBeGreaterThan(0n);
     expect(await net.store.verify()).toEqual([]);
   });
 });

@@ -143,6 +143,10 @@ interface Running {
   controller: AbortController;
   chunks: number;
   cancelled: boolean;
+  /** For a stream: the hash of the chunks sent so far, and the usage the backend last reported (with continuous usage, as of the last chunk). */
+  hasher: StreamHasher | undefined;
+  usage: Usage | undefined;
+  requestHash: string | undefined;
   ended: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
   startedAt: number;
@@ -348,7 +352,19 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (job.model !== instance.offer.model) return this.#jobError(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`, 0);
     if (this.#running.has(job.jobId)) return; // a hub never reuses job ids; ignore a duplicate
     if (instance.active >= instance.offer.maxConcurrency) return this.#jobError(job, "job.busy", "instance is at its concurrency limit", 0);
-    const run: Running = { job, instance, controller: new AbortController(), chunks: 0, cancelled: false, ended: false, timer: undefined, startedAt: Date.now() };
+    const run: Running = {
+      job,
+      instance,
+      controller: new AbortController(),
+      chunks: 0,
+      cancelled: false,
+      ended: false,
+      timer: undefined,
+      startedAt: Date.now(),
+      hasher: undefined,
+      usage: undefined,
+      requestHash: undefined,
+    };
     instance.active++;
     this.#running.set(job.jobId, run);
     run.timer = setTimeout(() => run.controller.abort(new BackendError("job.deadline_exceeded", "the job passed its deadline")), Math.max(0, job.deadline - Date.now()));
@@ -383,6 +399,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     let reqHash: string;
     try {
       reqHash = requestHash(job.request);
+      run.requestHash = reqHash;
     } catch (error) {
       // A request without a canonical form cannot be attested: the consumer's input is at fault.
       this.#jobError(job, "job.invalid_request", `the request has no canonical JSON form: ${(error as Error).message}`, 0);
@@ -397,6 +414,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       if (job.stream) {
         if (result.kind !== "stream") throw new BackendError("job.upstream_error", "backend answered a stream request without streaming");
         const hasher = new StreamHasher();
+        run.hasher = hasher;
         for await (const data of result.chunks) {
           if (run.cancelled || run.ended) return;
           if (typeof data.model === "string") data.model = job.model;
@@ -411,6 +429,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
           }
           if (!this.connection.sendEncoded(frame)) throw new Error("session lost");
           run.chunks++;
+          if (u) run.usage = u; // measured up to and including the chunk just sent
           await this.#drain();
         }
         hash = hasher.digest();
@@ -486,6 +505,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (!run || run.ended) return; // SRP-JOB-018: ignore unknown or ended jobs
     run.cancelled = true;
     run.controller.abort(new Error(`cancelled: ${cancel.reason}`));
+    // SRP-JOB-018: a consumer who left pays for what was delivered, when the backend
+    // measured it (usage in every chunk): the job ends with done for the chunks sent.
+    if (cancel.reason === "consumer_gone" && run.chunks > 0 && run.hasher && run.usage?.measured && run.requestHash !== undefined) {
+      const maxFrame = this.connection.welcome?.limits.maxFrameBytes ?? 1024 * 1024;
+      return this.#finish(run, run.usage, run.requestHash, run.hasher.digest(), undefined, maxFrame);
+    }
     // The slot is free as soon as the cancel arrives; the backend call unwinds on its own.
     this.#jobError(run.job, "job.cancelled", `cancelled by the hub (${cancel.reason})`, run.chunks);
     this.#end(run, { ok: false, code: "job.cancelled", chunks: run.chunks });

@@ -18,6 +18,12 @@ export interface OpenAICompatibleOptions {
   headers?: Record<string, string>;
   /** `fetch` implementation; by default requests go through undici's pooled keep-alive client (faster than `fetch`). */
   fetch?: typeof fetch;
+  /**
+   * Ask for usage in every stream chunk (`stream_options.continuous_usage_stats`), which
+   * vLLM supports: then a consumer who leaves mid-stream pays for what was delivered.
+   * Default: true for `kind: "vllm"`, false otherwise (other servers may reject the member).
+   */
+  continuousUsage?: boolean;
 }
 
 /** One HTTP answer, whichever client made it. */
@@ -75,10 +81,12 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   const headers: Record<string, string> = { ...options.headers };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
   const kind = options.kind ?? "openai-compatible";
+  const continuousUsage = options.continuousUsage ?? kind === "vllm";
 
   return {
     kind,
     label: `${kind} at ${base}`,
+    continuousUsage,
     async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
       const res = await send(`${base}/models`, { method: "GET", headers, ...(signal ? { signal } : {}) });
       if (res.status < 200 || res.status > 299) throw new BackendError("job.upstream_error", `GET /models: ${res.status} ${await errorText(res)}`, res.status);
@@ -92,6 +100,10 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
     },
     async chat(request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
       let res: Reply;
+      if (continuousUsage && request.stream === true) {
+        const so = request.stream_options;
+        request = { ...request, stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true } };
+      }
       try {
         res = await send(`${base}/chat/completions`, {
           method: "POST",

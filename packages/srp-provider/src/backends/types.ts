@@ -30,6 +30,11 @@ export interface Backend {
   readonly kind: BackendKind;
   /** A label for logs, never containing a secret (e.g. `ollama at http://127.0.0.1:11434`). */
   readonly label: string;
+  /**
+   * Whether streams report usage in every chunk (vLLM's `continuous_usage_stats`), so a
+   * job cancelled because its consumer left can still be billed for what it delivered.
+   */
+  readonly continuousUsage?: boolean;
   /** The models it serves. */
   listModels(signal?: AbortSignal): Promise<BackendModel[]>;
   /**

@@ -69,7 +69,7 @@ interface ChatRequest {
   model?: unknown;
   messages?: unknown;
   stream?: unknown;
-  stream_options?: { include_usage?: unknown } | null;
+  stream_options?: { include_usage?: unknown; continuous_usage_stats?: unknown } | null;
   max_tokens?: unknown;
   max_completion_tokens?: unknown;
   tools?: unknown;
@@ -222,10 +222,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
 
     const includeUsage = body.stream_options?.include_usage === true;
+    // vLLM's `continuous_usage_stats`: every chunk carries the usage so far.
+    const continuous = includeUsage && body.stream_options?.continuous_usage_stats === true;
+    let produced = 0;
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
     const write = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
     const chunk = (delta: unknown, finish: string | null) =>
-      write({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}) });
+      write({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: continuous ? usageObject(prompt, produced) : null } : {}) });
     if (f?.kind === "error_before_first_token") {
       write(errorBody("The simulator was told to fail before the first token.", "server_error", null));
       res.end();
@@ -250,6 +253,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       chunk({ role: "assistant", content: "", refusal: null }, null);
       for (const token of answer.tokens) {
         if (closed) return;
+        produced++;
         chunk({ content: token }, null);
         await pace();
       }
@@ -257,6 +261,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: answer.id, type: "function", function: { name: answer.name, arguments: "" } }], refusal: null }, null);
       for (const piece of answer.args.match(/.{1,8}/gs) ?? []) {
         if (closed) return;
+        produced++;
         chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null);
         await pace();
       }
