@@ -618,4 +618,41 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       if (p.length) fail(p.join("; "));
     },
   ),
+  check(
+    "provider.welcome.position",
+    "Disputes a welcome whose recorded receipt position differs from its own (missing_receipt when the hub lacks receipts), with no statementId, and keeps its own numbering",
+    ["SRP-SET-002", "SRP-SET-003"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const first = await runDone(s, chatJob(pick(s, false), false, 4));
+      countersign(s, first.receipt);
+      await sleep(100);
+      s.peer.send({ type: "goodbye", reason: "conformance: reconnect please", reconnectAfterMs: 0 });
+      s.peer.close(1001, "session.shutdown");
+      const peer = await s.accept("the provider to reconnect after goodbye (reconnectAfterMs 0)");
+      const h = hello(s.hub);
+      peer.send(h);
+      const auth = await peer.expect("auth");
+      const problem = authProblem(auth, h);
+      if (problem) fail(`second session: ${problem}`);
+      if (auth.nodeId !== s.nodeId) return { status: "skipped", details: "the provider reconnected with another node id; positions are per node id" };
+      // The hub "lost" the node's receipt: it welcomes the node as if it had none.
+      peer.send(welcome(auth, undefined, INITIAL_POSITION));
+      const p: string[] = [];
+      const d = await peer.take((m) => m.type === "dispute", 3000, 0, "a dispute of the welcome's position").catch(() => undefined);
+      if (!d) p.push("no dispute within 3 s of a welcome that records lastSeq 0 while the node issued receipt 1 (SRP-SET-002)");
+      else {
+        if (d.kind !== "missing_receipt") p.push(`the dispute's kind is ${String(d.kind)}, expected missing_receipt (SRP-SET-002)`);
+        if (d.statementId !== undefined) p.push("a dispute of a welcome carries no statementId (SRP-SET-002)");
+        if (!sameJson(d.hub, INITIAL_POSITION)) p.push(`dispute.hub is ${JSON.stringify(d.hub)}, expected welcome.receipts (SRP-SET-002)`);
+        if (!sameJson(d.node, s.position)) p.push(`dispute.node is ${JSON.stringify(d.node)}, expected the node's own position ${JSON.stringify(s.position)} (SRP-SET-002)`);
+      }
+      // SRP-SET-003: the node goes on from its own position, not the hub's.
+      const again: Serving = { ...s, peer, instances: await acceptOffer(peer) };
+      const second = await runDone(again, chatJob(pick(again, false), false, 4));
+      if (second.receipt.seq !== s.position.lastSeq + 1) p.push(`after the disputed welcome the next receipt has seq ${second.receipt.seq}; the node continues from its own position, ${s.position.lastSeq + 1} (SRP-SET-003)`);
+      if (p.length) fail(p.join("; "));
+    },
+  ),
 ];

@@ -15,6 +15,7 @@ import {
   usageFromOpenAI,
   verifyDetached,
   verifyStatement,
+  compareReceiptPositions,
   totalsEqual,
   INITIAL_POSITION,
   omitFields,
@@ -298,12 +299,14 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.emit("welcome", welcome);
     const hubId = this.connection.hubId;
     if (hubId !== undefined) {
+      // SRP-SET-002: compare the hub's recorded position with ours; dispute any difference
+      // loudly. Our own numbering goes on regardless (SRP-SET-003).
       const mine = this.#receipts.position(hubId);
-      if (welcome.receipts.lastSeq !== mine.lastSeq) {
-        this.emit("warning", {
-          code: "receipt.sequence_gap",
-          message: `hub records receipt ${welcome.receipts.lastSeq} as this node's last, the node's last is ${mine.lastSeq}`,
-        });
+      const problem = compareReceiptPositions(welcome.receipts, mine);
+      if (problem) {
+        const kind = welcome.receipts.lastSeq < mine.lastSeq ? "missing_receipt" : "totals_mismatch";
+        this.emit("warning", { code: kind === "missing_receipt" ? "receipt.sequence_gap" : "statement.totals_mismatch", message: `at welcome: ${problem}` });
+        this.#send({ type: "dispute", kind, hub: welcome.receipts, node: mine, message: problem.slice(0, 2000) });
       }
     }
     this.#send({ type: "offer", instances: [...this.#instances.values()].map((i) => i.offer) });
