@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import express from "express";
 import OpenAI from "openai";
 import { generateIdentity } from "@srp/core";
-import { createHub, SqliteStore, toNodeHandler, type Hub } from "@srp/hub";
+import { createHub, openSqlite, SqliteStore, toNodeHandler, type Hub } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
 
@@ -164,5 +164,21 @@ describe("admin", () => {
     const bad = spawnSync(process.execPath, [cli, "keys", "create", "acct_missing", "--data-dir", dir], { encoding: "utf8" });
     expect(bad.status).toBe(64);
     expect(bad.stderr).toContain("no account acct_missing");
+
+    // The ledger from the command line, while the hub runs.
+    const id = created.account.id;
+    expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({ posted: true, deposited: { units: "12000000", usd: "12.00" } });
+    expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({ posted: false }); // idempotent by --ref
+    expect(run("ledger", "show", id)).toMatchObject({ balance: { units: "13000000" }, prepaid: { units: "12000000" }, discountBps: 500 });
+    const account = (await (await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${created.apiKey}` } })).json()) as Record<string, unknown>;
+    expect(account).toMatchObject({ balance: { units: "13000000" }, discount_bps: 500, tier: { min_deposit: { units: "10000000" }, discount_bps: 500 } });
+    expect(run("ledger", "verify")).toMatchObject({ ok: true });
+    // Books tampered with behind the hub's back: verify exits 1 and names what is wrong.
+    const raw = openSqlite(join(dir, "hub.sqlite"));
+    await raw.run("UPDATE ledger_accounts SET balance = balance + 1 WHERE id = ?", [`user:${id}`]);
+    await raw.close();
+    const broken = spawnSync(process.execPath, [cli, "ledger", "verify", "--data-dir", dir], { encoding: "utf8" });
+    expect(broken.status).toBe(1);
+    expect(JSON.parse(broken.stdout)).toMatchObject({ ok: false, problems: [{ check: "balance differs from the sum of its entries", ids: [`user:${id}`] }] });
   });
 });

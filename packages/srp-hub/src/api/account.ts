@@ -51,12 +51,20 @@ export async function getAccount(request: Request, ctx: AccountApiContext): Prom
     held: money(s.held),
     prepaid: money(s.prepaid),
     discount_bps: s.discountBps,
+    // The prepaid tier in force (the highest the prepaid money reaches), or null.
+    tier: tierOf(ctx.tiers, s.discountBps),
     spent: money(s.spent),
     earned: money(s.earned),
     deposited: money(s.deposited),
     refunded: money(s.refunded),
     requests: s.requests,
   });
+}
+
+function tierOf(tiers: readonly DiscountTier[], discountBps: number): { min_deposit: Money; discount_bps: number } | null {
+  if (discountBps === 0) return null;
+  const t = tiers.filter((x) => x.discountBps === discountBps).sort((a, b) => (a.minUnits < b.minUnits ? -1 : 1))[0];
+  return t ? { min_deposit: money(t.minUnits), discount_bps: t.discountBps } : null;
 }
 
 function historyEntry(h: HistoryEntry) {
