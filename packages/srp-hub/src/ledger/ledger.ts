@@ -103,13 +103,30 @@ export function balancedLegs(legs: readonly Leg[]): Leg[] {
   return [...sums].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
 }
 
+/** SQL text for `n` rows of `cols` placeholders: `(?, ?), (?, ?)`. */
+function rows(n: number, row: string): string {
+  return Array.from({ length: n }, () => row).join(", ");
+}
+
+/** Options of {@link post}. */
+export interface PostOptions {
+  /** When the movement happens (ms); default now. */
+  now?: number;
+  /** The engine: on PostgreSQL the accounts' rows are locked in id order first, so concurrent postings never deadlock. */
+  dialect?: "sqlite" | "postgres";
+}
+
 /**
- * Posts one balanced transaction inside the caller's database transaction. Returns
- * `false` (and moves nothing) when the idempotency key was posted before. Throws
- * {@link InsufficientFunds} when a guarded balance would go negative; the caller's
- * transaction must then roll back.
+ * Posts one balanced transaction inside the caller's database transaction, in four
+ * statements whatever the number of legs (five when an account is new): the
+ * transaction row (a repeated idempotency key stops here: `false`, nothing moved), the
+ * accounts' rows (locked in id order on PostgreSQL), every balance in one guarded
+ * UPDATE, and every entry in one INSERT. Throws {@link InsufficientFunds} when a guarded
+ * balance would go negative; the caller's transaction must then roll back.
  */
-export async function post(tx: SqlExecutor, p: Posting, now = Date.now()): Promise<boolean> {
+export async function post(tx: SqlExecutor, p: Posting, options: PostOptions | number = {}): Promise<boolean> {
+  const o: PostOptions = typeof options === "number" ? { now: options } : options;
+  const now = o.now ?? Date.now();
   if (p.legs.length === 0) throw new RangeError("a transaction needs at least one leg");
   const merged = balancedLegs(p.legs);
   // A movement of nothing (the zero reservation of a free request, its release or
@@ -117,27 +134,41 @@ export async function post(tx: SqlExecutor, p: Posting, now = Date.now()): Promi
   // be a transaction without entries, and a zero hold account would never exist, and
   // verifyLedger rightly reports both.
   const legs = merged.length > 0 ? merged : [...new Set(p.legs.map((l) => l.account))].map((account) => ({ account, amount: 0n }));
+  legs.sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0));
   const id = ledgerId("tx");
   const inserted = await tx.run(
     "INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
     [id, p.idempotencyKey, p.kind, p.accountId ?? null, p.ref ?? null, p.memo ? JSON.stringify(p.memo) : null, now],
   );
   if (inserted === 0) return false;
-  // A fixed order of row locks keeps concurrent PostgreSQL transactions from deadlocking.
-  legs.sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0));
-  for (const leg of legs) {
-    const k = kindOf(leg.account);
-    await tx.run("INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING", [
-      leg.account,
-      k.kind,
-      k.owner,
-      k.mayGoNegative ? 1 : 0,
-      now,
-    ]);
-    const moved = await tx.run("UPDATE ledger_accounts SET balance = balance + ? WHERE id = ? AND (may_go_negative = 1 OR balance + ? >= 0)", [leg.amount, leg.account, leg.amount]);
-    if (moved !== 1) throw new InsufficientFunds(leg.account, -leg.amount);
-    await tx.run("INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES (?, ?, ?)", [id, leg.account, leg.amount]);
+  const ids = legs.map((l) => l.account);
+  const marks = ids.map(() => "?").join(", ");
+  const lock = o.dialect === "postgres" ? " ORDER BY id FOR UPDATE" : "";
+  const existing = new Set((await tx.all(`SELECT id FROM ledger_accounts WHERE id IN (${marks})${lock}`, ids)).map((r) => String(r.id)));
+  const missing = ids.filter((a) => !existing.has(a));
+  if (missing.length > 0) {
+    await tx.run(
+      `INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at) VALUES ${rows(missing.length, "(?, ?, ?, 0, ?, ?)")} ON CONFLICT (id) DO NOTHING`,
+      missing.flatMap((a) => {
+        const k = kindOf(a);
+        return [a, k.kind, k.owner, k.mayGoNegative ? 1 : 0, now];
+      }),
+    );
   }
+  // Every balance in one statement, each guarded: an account that may not go negative moves
+  // only if it stays at or above zero, so concurrent postings can never overspend it.
+  const delta = "(SELECT d FROM v WHERE v.id = ledger_accounts.id)";
+  const moved = await tx.run(
+    `WITH v(id, d) AS (VALUES ${rows(legs.length, "(CAST(? AS TEXT), CAST(? AS BIGINT))")})
+     UPDATE ledger_accounts SET balance = balance + ${delta}
+      WHERE id IN (SELECT id FROM v) AND (may_go_negative = 1 OR balance + ${delta} >= 0)`,
+    legs.flatMap((l) => [l.account, l.amount]),
+  );
+  if (moved !== legs.length) {
+    const short = legs.find((l) => l.amount < 0n && kindOf(l.account).mayGoNegative === false) ?? legs[0]!;
+    throw new InsufficientFunds(short.account, -short.amount);
+  }
+  await tx.run(`INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES ${rows(legs.length, "(?, ?, ?)")}`, legs.flatMap((l) => [id, l.account, l.amount]));
   return true;
 }
 
@@ -214,6 +245,14 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
     "SELECT a.id FROM ledger_accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM ledger_entries GROUP BY account_id) e ON e.account_id = a.id WHERE a.balance <> COALESCE(e.s, 0)",
   );
   await check("negative balance on an account that may not go negative", "SELECT id FROM ledger_accounts WHERE may_go_negative = 0 AND balance < 0");
+  await check(
+    "prepaid funding differs from deposits less refunds",
+    `SELECT a.id FROM ledger_accounts a LEFT JOIN (
+        SELECT e.account_id, SUM(CASE WHEN t.kind = 'deposit' THEN e.amount WHEN t.kind = 'refund' THEN e.amount ELSE 0 END) AS f
+          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id WHERE t.kind IN ('deposit', 'refund') GROUP BY e.account_id
+      ) d ON d.account_id = a.id
+      WHERE a.kind = 'user' AND a.funded <> COALESCE(d.f, 0)`,
+  );
   await check(
     "held money differs from open reservations",
     `SELECT a.id FROM ledger_accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM reservations WHERE state = 'open' GROUP BY account_id) r

@@ -22,9 +22,10 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE receipt_gaps (node_id TEXT NOT NULL, from_seq BIGINT NOT NULL, to_seq BIGINT NOT NULL, noted_at BIGINT NOT NULL, PRIMARY KEY (node_id, from_seq));`,
   // 3: the double-entry ledger. A balance column is kept in the same transaction as the
   // entries that move it; `ledger verify` checks that it equals the sum of its entries.
+  // `funded` (user accounts) is deposits less refunds, kept the same way and checked too.
   `CREATE TABLE ledger_accounts (
      id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT, balance BIGINT NOT NULL DEFAULT 0,
-     may_go_negative INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
+     may_go_negative INTEGER NOT NULL DEFAULT 0, funded BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
    CREATE TABLE ledger_transactions (
      id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
      account_id TEXT, ref TEXT, memo TEXT, created_at BIGINT NOT NULL);

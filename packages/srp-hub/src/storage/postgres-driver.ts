@@ -44,30 +44,33 @@ type Queryable = Pick<pg.Pool, "query">;
 class PostgresDriver implements SqlDriver {
   readonly dialect = "postgres" as const;
   readonly #pool: pg.Pool;
-  readonly #translated = new Map<string, string>();
+  readonly #translated = new Map<string, { name: string; text: string }>();
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
   }
 
-  /** `?` placeholders as `$1, $2, ...` (our SQL has no `?` inside string literals). */
-  #translate(sql: string): string {
+  /**
+   * `?` placeholders as `$1, $2, ...` (our SQL has no `?` inside string literals), and a
+   * statement name: each connection parses and plans a statement once, then reuses it.
+   */
+  #translate(sql: string): { name: string; text: string } {
     let out = this.#translated.get(sql);
     if (out === undefined) {
       let n = 0;
-      out = sql.replace(/\?/g, () => `$${++n}`);
+      out = { name: `srp_${this.#translated.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
       this.#translated.set(sql, out);
     }
     return out;
   }
 
   async #all(on: Queryable, sql: string, params?: readonly SqlValue[]): Promise<SqlRow[]> {
-    const result = await on.query<SqlRow>(this.#translate(sql), values(params));
+    const result = await on.query<SqlRow>({ ...this.#translate(sql), values: values(params) });
     return result.rows;
   }
 
   async #run(on: Queryable, sql: string, params?: readonly SqlValue[]): Promise<number> {
-    const result = await on.query(this.#translate(sql), values(params));
+    const result = await on.query({ ...this.#translate(sql), values: values(params) });
     return result.rowCount ?? 0;
   }
 

@@ -146,6 +146,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     }
   }
 
+  /** Posts a transaction on this store's engine (see {@link post}). */
+  #post(tx: SqlExecutor, p: Parameters<typeof post>[1], now = Date.now()): Promise<boolean> {
+    return post(tx, p, { now, dialect: this.#db.dialect });
+  }
+
   /** The schema version of the database. */
   async schemaVersion(): Promise<number> {
     await this.#ready;
@@ -184,7 +189,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
 
   async #grantSignup(tx: SqlExecutor, accountId: string): Promise<void> {
     if (this.#signupCredits === 0n) return;
-    await post(tx, {
+    await this.#post(tx, {
       idempotencyKey: `signup:${accountId}`,
       kind: "signup_credit",
       accountId,
@@ -311,7 +316,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
           // The pool's row is locked first (PostgreSQL), so concurrent bounties never overdraw it.
           const poolRows = await tx.all(`SELECT balance FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [BOUNTY_POOL]);
           const pay = payout(s.provider, s.protocol, poolRows[0] ? big(poolRows[0].balance) : 0n, terms);
-          await post(
+          await this.#post(
             tx,
             {
               idempotencyKey: `settle:${entry.reservationId}`,
@@ -411,7 +416,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       const discountBps = await this.#db.transaction(async (tx) => {
         const bps = discountFor(await this.#prepaid(tx, accountId, true), this.#tiers);
         await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, bps, this.processId, now]);
-        await post(
+        await this.#post(
           tx,
           {
             idempotencyKey: `reserve:${id}`,
@@ -447,7 +452,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
     const accountId = String(res.account_id);
     const amount = big(res.amount);
-    await post(tx, {
+    await this.#post(tx, {
       idempotencyKey: `release:${reservationId}`,
       kind: "release",
       accountId,
@@ -500,25 +505,23 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   }
 
   /**
-   * Deposited money not yet spent or refunded: the net deposits, at most what the account
-   * holds. With `includeHeld`, money reserved by requests in flight counts as held (for
-   * the discount tier, which must not drop while a request runs); refunds use the
-   * spendable part only.
+   * Deposited money not yet spent or refunded: deposits less refunds (the account's
+   * `funded` column), at most what the account holds. With `includeHeld`, money reserved
+   * by requests in flight counts as held (for the discount tier, which must not drop
+   * while a request runs); refunds use the spendable part only. One primary-key read.
    */
   async #prepaid(tx: SqlExecutor, accountId: string, includeHeld = false): Promise<bigint> {
-    const rows = await tx.all(
-      `SELECT
-         COALESCE(SUM(CASE WHEN t.kind = 'deposit' THEN e.amount ELSE 0 END), 0) AS deposited,
-         COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN -e.amount ELSE 0 END), 0) AS refunded
-       FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id WHERE e.account_id = ?`,
-      [userAccount(accountId)],
-    );
-    const net = big(rows[0]!.deposited) - big(rows[0]!.refunded);
-    if (net <= 0n) return 0n;
-    const ids = includeHeld ? [userAccount(accountId), holdAccount(accountId)] : [userAccount(accountId)];
-    const balRows = await tx.all(`SELECT COALESCE(SUM(balance), 0) AS b FROM ledger_accounts WHERE id IN (${ids.map(() => "?").join(", ")})`, ids);
-    const holds = big(balRows[0]!.b);
-    return holds < net ? holds : net;
+    const row = (
+      await tx.all("SELECT a.balance, a.funded, h.balance AS held FROM ledger_accounts a LEFT JOIN ledger_accounts h ON h.id = ? WHERE a.id = ?", [
+        holdAccount(accountId),
+        userAccount(accountId),
+      ])
+    )[0];
+    if (!row) return 0n;
+    const funded = big(row.funded);
+    if (funded <= 0n) return 0n;
+    const holds = big(row.balance) + (includeHeld && row.held !== null ? big(row.held) : 0n);
+    return holds < funded ? holds : funded;
   }
 
   /**
@@ -530,7 +533,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     if (amount <= 0n) throw new RangeError("a deposit is positive");
     return this.#db.transaction(async (tx) => {
       await this.#requireAccount(tx, accountId);
-      return post(tx, {
+      const posted = await this.#post(tx, {
         idempotencyKey: `deposit:${reference}`,
         kind: "deposit",
         accountId,
@@ -541,6 +544,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
           { account: userAccount(accountId), amount },
         ],
       });
+      if (posted) await tx.run("UPDATE ledger_accounts SET funded = funded + ? WHERE id = ?", [amount, userAccount(accountId)]);
+      return posted;
     });
   }
 
@@ -556,7 +561,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       if (done[0]) return big(done[0].amount);
       const amount = await this.#prepaid(tx, accountId);
       if (amount === 0n) return 0n;
-      const posted = await post(tx, {
+      const posted = await this.#post(tx, {
         idempotencyKey: `refund:${reference}`,
         kind: "refund",
         accountId,
@@ -566,7 +571,9 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
           { account: EXTERNAL, amount },
         ],
       });
-      return posted ? amount : 0n;
+      if (!posted) return 0n;
+      await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [amount, userAccount(accountId)]);
+      return amount;
     });
   }
 
@@ -575,7 +582,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     await this.#ready;
     if (amount <= 0n) throw new RangeError("funding is positive");
     return this.#db.transaction((tx) =>
-      post(tx, {
+      this.#post(tx, {
         idempotencyKey: `bounty_fund:${reference}`,
         kind: "bounty_fund",
         ref: reference,
