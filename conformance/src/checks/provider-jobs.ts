@@ -204,6 +204,27 @@ function countersign(s: Serving, receipt: Receipt, signer: Identity = s.hub.iden
   s.position = { lastSeq: receipt.seq, totals: receipt.totals };
 }
 
+/**
+ * Serves one job on a fresh session, countersigns it, asks the node to come back
+ * (goodbye with reconnectAfterMs 0) and completes the handshake of its next session, up
+ * to `auth`. Undefined when the node came back with another node id.
+ */
+async function servedAndBack(ctx: ProviderContext): Promise<{ s: Serving; first: Ran & { receipt: Receipt }; peer: WirePeer; auth: Record<string, unknown> } | undefined> {
+  const s = await serving(ctx);
+  const first = await runDone(s, chatJob(pick(s, false), false, 4));
+  countersign(s, first.receipt);
+  await sleep(100);
+  s.peer.send({ type: "goodbye", reason: "conformance: reconnect please", reconnectAfterMs: 0 });
+  s.peer.close(1001, "session.shutdown");
+  const peer = await s.accept("the provider to reconnect after goodbye (reconnectAfterMs 0)");
+  const h = hello(s.hub);
+  peer.send(h);
+  const auth = await peer.expect("auth");
+  const problem = authProblem(auth, h);
+  if (problem) fail(`second session: ${problem}`);
+  return auth.nodeId === s.nodeId ? { s, first, peer, auth } : undefined;
+}
+
 /** A session whose node served two jobs whose receipts the harness countersigned. */
 async function servedTwice(ctx: ProviderContext): Promise<Serving & { receipts: Receipt[] }> {
   const s = await serving(ctx);
@@ -480,20 +501,10 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
     ["SRP-ATT-006", "SRP-ATT-007"],
     "MUST",
     async (ctx) => {
-      const s = await serving(ctx);
-      const first = await runDone(s, chatJob(pick(s, false), false, 4));
-      const p = jobProblems(s, first, s.position).map((x) => `first session: ${x}`);
-      countersign(s, first.receipt);
-      await sleep(100);
-      s.peer.send({ type: "goodbye", reason: "conformance: reconnect please", reconnectAfterMs: 0 });
-      s.peer.close(1001, "session.shutdown");
-      const peer = await s.accept("the provider to reconnect after goodbye (reconnectAfterMs 0)");
-      const h = hello(s.hub);
-      peer.send(h);
-      const auth = await peer.expect("auth");
-      const problem = authProblem(auth, h);
-      if (problem) fail(`second session: ${problem}`);
-      if (auth.nodeId !== s.nodeId) return { status: "skipped", details: "the provider reconnected with another node id; receipt sequences are per node id" };
+      const back = await servedAndBack(ctx);
+      if (!back) return { status: "skipped", details: "the provider reconnected with another node id; receipt sequences are per node id" };
+      const { s, first, peer, auth } = back;
+      const p = jobProblems(s, first, INITIAL_POSITION).map((x) => `first session: ${x}`);
       peer.send(welcome(auth, undefined, s.position));
       const again: Serving = { ...s, peer, instances: await acceptOffer(peer) };
       const second = await runDone(again, chatJob(pick(again, false), false, 4));
@@ -624,19 +635,9 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
     ["SRP-SET-002", "SRP-SET-003"],
     "MUST",
     async (ctx) => {
-      const s = await serving(ctx);
-      const first = await runDone(s, chatJob(pick(s, false), false, 4));
-      countersign(s, first.receipt);
-      await sleep(100);
-      s.peer.send({ type: "goodbye", reason: "conformance: reconnect please", reconnectAfterMs: 0 });
-      s.peer.close(1001, "session.shutdown");
-      const peer = await s.accept("the provider to reconnect after goodbye (reconnectAfterMs 0)");
-      const h = hello(s.hub);
-      peer.send(h);
-      const auth = await peer.expect("auth");
-      const problem = authProblem(auth, h);
-      if (problem) fail(`second session: ${problem}`);
-      if (auth.nodeId !== s.nodeId) return { status: "skipped", details: "the provider reconnected with another node id; positions are per node id" };
+      const back = await servedAndBack(ctx);
+      if (!back) return { status: "skipped", details: "the provider reconnected with another node id; positions are per node id" };
+      const { s, peer, auth } = back;
       // The hub "lost" the node's receipt: it welcomes the node as if it had none.
       peer.send(welcome(auth, undefined, INITIAL_POSITION));
       const p: string[] = [];

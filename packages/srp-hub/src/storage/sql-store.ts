@@ -219,6 +219,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     await this.#ready;
     await this.#requireAccount(this.#db, accountId);
     const key = generateApiKey();
+    return { key, record: await this.#insertKey(accountId, key, label) };
+  }
+
+  /** Stores the hash of `key` for an account. */
+  async #insertKey(accountId: string, key: string, label: string | undefined): Promise<ApiKeyRecord> {
     const record: ApiKeyRecord = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label: label ?? null, createdAt: Date.now(), revokedAt: null };
     await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
       record.keyId,
@@ -228,7 +233,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       record.label,
       record.createdAt,
     ]);
-    return { key, record };
+    return record;
   }
 
   /** Stores a key chosen elsewhere (e.g. a development key kept in a file); creates the account (with its signup credits) if needed. */
@@ -245,16 +250,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       if (existing[0].account_id !== accountId) throw new TypeError("this key belongs to another account");
       return keyRecord(existing[0]);
     }
-    const record: ApiKeyRecord = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label: label ?? null, createdAt: Date.now(), revokedAt: null };
-    await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
-      record.keyId,
-      accountId,
-      hashApiKey(key),
-      record.prefix,
-      record.label,
-      record.createdAt,
-    ]);
-    return record;
+    return this.#insertKey(accountId, key, label);
   }
 
   async listApiKeys(accountId: string): Promise<ApiKeyRecord[]> {
