@@ -11,7 +11,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -19,7 +18,7 @@ import { generateIdentity } from "@srp/core";
 import { big, holdAccount, int, openPostgres, openSqlite, openStore, type SqlDriver, type SqlStore, type SqlValue } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
-import { createDatabase, startPostgres } from "./support/postgres.js";
+import { createDatabase, freePort, startPostgres } from "./support/postgres.js";
 
 const CLI = new URL("../packages/srp-hub/dist/cli.js", import.meta.url).pathname;
 const MODEL = "sim-llama-3-8b";
@@ -74,18 +73,6 @@ async function until(what: string, ms: number, ok: () => Promise<boolean> | bool
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
     await pause(50);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The environment of the CLI children, without settings that would override our flags. */
