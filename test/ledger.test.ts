@@ -485,17 +485,18 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect((await store.summary(consumer)).spent).toBe(11_111n);
     });
 
-    it("caps the charge at the reservation: the platform pays the overrun, the provider is paid in full", async () => {
+    it("caps the charge at the reservation, and the provider's share at the share of the reservation", async () => {
       const consumer = acct("overrun");
       const provider = acct("provider");
       await store.createAccount({ id: consumer });
       const platform = await store.ledgerBalance(PLATFORM);
       const r = await reserveOk(store, consumer, 1_000n);
       const settled = await store.record({ receipt: new Node().receipt(5_000n), consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
-      expect(settled).toMatchObject({ charge: 1_000n, refund: 0n, provider: 4_500n, protocol: -3_500n, overrun: 4_000n });
+      // A receipt for more than the request allowed earns no more than the maximum admitted (SRP-BIL-005).
+      expect(settled).toMatchObject({ charge: 1_000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 4_000n });
       expect(await store.available(consumer)).toBe(999_000n);
-      expect(await store.available(provider)).toBe(4_500n);
-      expect(await store.ledgerBalance(PLATFORM)).toBe(platform - 3_500n);
+      expect(await store.available(provider)).toBe(900n);
+      expect(await store.ledgerBalance(PLATFORM) + (await store.ledgerBalance("bounty_pool"))).toBe(platform + 100n);
       expect(await store.verify()).toEqual([]);
     });
 
@@ -533,16 +534,16 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       });
       const b = await reserveOk(store, consumer, 0n);
       expect(await store.release(b.reservationId, "test")).toBe(true);
-      // A zero reservation that turns out to cost something: the platform pays the provider.
+      // A zero reservation that turns out to cost something: nobody pays, nobody earns beyond what was admitted.
       const c = await reserveOk(store, consumer, 0n);
       expect(await store.record({ receipt: node.receipt(100n), consumerAccountId: consumer, providerAccountId: provider, reservationId: c.reservationId })).toMatchObject({
         charge: 0n,
-        provider: 90n,
-        protocol: -90n,
+        provider: 0n,
+        protocol: 0n,
         overrun: 100n,
       });
       expect(await store.available(consumer)).toBe(1_000_000n);
-      expect(await store.available(provider)).toBe(90n);
+      expect(await store.available(provider)).toBe(0n);
       expect(await store.verify()).toEqual([]);
     });
 
@@ -694,6 +695,16 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.available(id)).toBe(1_000_000n);
     });
 
+    it("simultaneous refunds with different references never return more than was deposited", async () => {
+      const id = acct("refund-race");
+      await store.createAccount({ id });
+      await store.deposit(id, 10_000_000n, `${id}-dep`);
+      const refunds = await Promise.all([0, 1, 2, 3].map((i) => store.refund(id, `${id}-r${i}`)));
+      expect(refunds.reduce((a, b) => a + b, 0n)).toBe(10_000_000n);
+      expect((await store.summary(id)).refunded).toBe(10_000_000n);
+      expect(await store.verify()).toEqual([]);
+    });
+
     it("a refund returns at most what was deposited and not refunded, never more than the balance, once per reference", async () => {
       const id = acct("refund");
       await store.createAccount({ id });
@@ -757,8 +768,9 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.available(id)).toBe(950_000n);
       expect(await store.reconcile({ all: false, now: t + 61_000 })).toContain(held.reservationId);
       expect(await store.available(id)).toBe(1_000_000n);
-      // A holder that never sent a heartbeat counts as dead.
+      // A holder silent for over a minute counts as dead (a store announces itself before it first reserves).
       const silent = await open(db.spec);
+      await silent.heartbeat(Date.now() - 120_000);
       const orphan = await reserveOk(silent, id, 1n);
       expect(await store.reconcile({ all: false })).toContain(orphan.reservationId);
       await closeOnce(other);

@@ -370,8 +370,10 @@ export function createHub(options: HubOptions): Hub {
       const timer = releaseLater.get(id);
       if (timer) clearTimeout(timer);
       releaseLater.delete(id);
-      // A late done has been settled by recording its receipt; otherwise nothing will be billed.
-      if (end !== "done" && ledger) ledger.release(id, `the cancelled job ended without a receipt (${end})`).catch((e: unknown) => storageError(`release ${id}`, e));
+      // A late done whose receipt was countersigned was settled by recording it (and its
+      // owner entry is gone by now); anything else (a job_error, a lost session, a late done
+      // whose receipt failed its checks) will never be billed: release now.
+      if (ledger) ledger.release(id, `the cancelled job ended without a billable receipt (${end})`).catch((e: unknown) => storageError(`release ${id}`, e));
     },
     onDispute(session: ProviderSession, dispute: Dispute) {
       emitter.emit("dispute", { nodeId: session.nodeId!, accountId: session.account!.id, dispute });

@@ -136,11 +136,15 @@ function timeoutOf(request: Request, fallback: number): { ms: number; chosen: bo
 
 /** Tokens an image part may count for, when bounding a prompt. */
 const IMAGE_TOKEN_ALLOWANCE = 3_000;
+/** Tokens a chat template may add per message (role markers, separators), and once per request. */
+const TEMPLATE_TOKENS_PER_MESSAGE = 16;
+const TEMPLATE_TOKENS_PER_REQUEST = 64;
 
 /**
  * An upper bound on a request's prompt tokens: its messages' (and tools') UTF-8 bytes,
- * since a token of a byte-level tokenizer covers at least one byte, with each inline
- * image (a `data:` URL) counted as a fixed allowance instead of its bytes.
+ * since a token of a byte-level tokenizer covers at least one byte, plus what a chat
+ * template adds (16 tokens a message, 64 a request), with each inline image (a `data:`
+ * URL) counted as a fixed allowance instead of its bytes.
  */
 export function promptTokenBound(body: Record<string, unknown>): number {
   let images = 0;
@@ -151,7 +155,8 @@ export function promptTokenBound(body: Record<string, unknown>): number {
     }
     return value;
   });
-  return new TextEncoder().encode(text).length + images * IMAGE_TOKEN_ALLOWANCE;
+  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
+  return new TextEncoder().encode(text).length + images * IMAGE_TOKEN_ALLOWANCE + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST;
 }
 
 /** The most a request may cost, and what that bound assumes. */

@@ -245,6 +245,7 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
     "SELECT a.id FROM ledger_accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM ledger_entries GROUP BY account_id) e ON e.account_id = a.id WHERE a.balance <> COALESCE(e.s, 0)",
   );
   await check("negative balance on an account that may not go negative", "SELECT id FROM ledger_accounts WHERE may_go_negative = 0 AND balance < 0");
+  await check("negative prepaid funding", "SELECT id FROM ledger_accounts WHERE funded < 0");
   await check(
     "prepaid funding differs from deposits less refunds",
     `SELECT a.id FROM ledger_accounts a LEFT JOIN (

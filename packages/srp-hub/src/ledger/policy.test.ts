@@ -154,9 +154,10 @@ describe("settle", () => {
     expect(settle(1_000_000n, 1_000_000n, 1500)).toEqual({ charge: 850_000n, refund: 150_000n, provider: 900_000n, protocol: -50_000n, overrun: 0n });
   });
 
-  it("caps the charge at the reservation: the platform absorbs the overrun, the provider is still paid in full", () => {
-    expect(settle(5000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 4500n, protocol: -3500n, overrun: 4000n });
-    expect(settle(5000n, 0n, 0)).toEqual({ charge: 0n, refund: 0n, provider: 4500n, protocol: -4500n, overrun: 5000n });
+  it("caps the charge at the reservation, and the provider's share at the share of the reservation", () => {
+    // A receipt for more than the request allowed: nobody can draw money from the platform beyond what was admitted.
+    expect(settle(5000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 4000n });
+    expect(settle(5000n, 0n, 0)).toEqual({ charge: 0n, refund: 0n, provider: 0n, protocol: 0n, overrun: 5000n });
     // Exactly the reservation: no overrun, nothing back.
     expect(settle(1000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 0n });
   });
@@ -175,9 +176,10 @@ describe("settle", () => {
         expect(s.charge + s.refund).toBe(reserved);
         // What is charged is split exactly between provider and protocol.
         expect(s.provider + s.protocol).toBe(s.charge);
-        // The provider's share comes from the receipt alone: 90 % rounded down.
-        expect(s.provider).toBe((receiptCost * 9000n) / 10_000n);
-        expect(s.provider * 10_000n <= receiptCost * 9000n && (s.provider + 1n) * 10_000n > receiptCost * 9000n).toBe(true);
+        // The provider's share: 90 % rounded down of the receipt's cost, of at most the reservation.
+        const base = receiptCost < reserved ? receiptCost : reserved;
+        expect(s.provider).toBe((base * 9000n) / 10_000n);
+        expect(s.provider * 10_000n <= base * 9000n && (s.provider + 1n) * 10_000n > base * 9000n).toBe(true);
         // Never more than reserved, never negative, never more than the discounted price.
         expect(s.charge >= 0n && s.charge <= reserved).toBe(true);
         expect(s.refund >= 0n).toBe(true);

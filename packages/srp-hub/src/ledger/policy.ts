@@ -53,7 +53,7 @@ export interface Settlement {
   charge: bigint;
   /** What the consumer gets back from the reservation. */
   refund: bigint;
-  /** The serving provider's share: 90 % of the receipt's cost, rounded down (SRP-MON-007), before payout adjustments. */
+  /** The serving provider's share: 90 % of the receipt's cost (of at most the reservation), rounded down (SRP-MON-007), before payout adjustments. */
   provider: bigint;
   /** The protocol's take, `charge - provider`: negative when a discount or a cap is larger than the fee, funded by the platform. */
   protocol: bigint;
@@ -62,9 +62,11 @@ export interface Settlement {
 }
 
 /**
- * Settles a job from the cost on its countersigned receipt. The provider's share comes
- * from the receipt alone (what the node can check on its statements); the consumer pays
- * the discounted cost, capped at the reservation (the maximum the consumer was quoted).
+ * Settles a job from the cost on its countersigned receipt. The consumer pays the
+ * discounted cost, capped at the reservation (the maximum the consumer was quoted). The
+ * provider's share is 90 % of the receipt's cost, but of at most the reservation (which is
+ * the undiscounted maximum): a node reporting more usage than the request allowed cannot
+ * draw money from the platform beyond what was admitted.
  *
  * @example
  * settle(1000n, 2000n, 0); // { charge: 1000n, refund: 1000n, provider: 900n, protocol: 100n, overrun: 0n }
@@ -73,6 +75,6 @@ export function settle(receiptCost: bigint, reserved: bigint, discountBps: numbe
   if (receiptCost < 0n || reserved < 0n) throw new RangeError("amounts must be non-negative");
   const price = discounted(receiptCost, discountBps);
   const charge = price < reserved ? price : reserved;
-  const provider = split(receiptCost).provider;
+  const provider = split(receiptCost < reserved ? receiptCost : reserved).provider;
   return { charge, refund: reserved - charge, provider, protocol: charge - provider, overrun: price - charge };
 }

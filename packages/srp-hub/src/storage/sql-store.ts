@@ -96,6 +96,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   readonly #positions = new Map<string, ReceiptPosition>();
   /** This process, as the holder of the reservations it makes. */
   readonly processId = ledgerId("proc");
+  /** Whether this process's heartbeat row exists. */
+  #alive = false;
 
   constructor(driver: SqlDriver, options: SqlStoreOptions = {}) {
     this.#db = driver;
@@ -360,14 +362,14 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
           settled ? settled.reduction : 0n,
         ],
       );
-      await tx.run("INSERT INTO node_positions (node_id, last_seq, totals) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals", [
+      await tx.run("INSERT INTO node_positions (node_id, last_seq, totals) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals WHERE node_positions.last_seq < excluded.last_seq", [
         r.nodeId,
         r.seq,
         JSON.stringify(r.totals),
       ]);
       return settled;
     });
-    this.#positions.set(r.nodeId, { lastSeq: r.seq, totals: r.totals });
+    if ((this.#positions.get(r.nodeId)?.lastSeq ?? -1) < r.seq) this.#positions.set(r.nodeId, { lastSeq: r.seq, totals: r.totals });
     return settledJob;
   }
 
@@ -405,6 +407,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
    */
   async reserve(accountId: string, amount: bigint): Promise<ReserveResult> {
     await this.#ready;
+    // Other hubs treat a holder without a heartbeat row as dead: be known before holding anything.
+    if (!this.#alive) await this.heartbeat();
     if (amount < 0n) throw new RangeError("a reservation is non-negative");
     const id = ledgerId("res");
     const now = Date.now();
@@ -491,6 +495,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   async heartbeat(now = Date.now()): Promise<void> {
     await this.#ready;
     await this.#db.run("INSERT INTO hub_processes (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", [this.processId, now, now]);
+    this.#alive = true;
   }
 
   /** Spendable balance of an account. */
@@ -549,6 +554,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   async refund(accountId: string, reference: string): Promise<bigint> {
     await this.#ready;
     return this.#db.transaction(async (tx) => {
+      // Refunds of one account run one at a time (PostgreSQL: the row lock; SQLite: one writer).
+      if (this.#db.dialect === "postgres") await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [userAccount(accountId)]);
       // A retry of a refund already made answers with the amount it moved.
       const done = await tx.all(
         "SELECT e.amount FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ? WHERE t.idempotency_key = ? AND t.account_id = ?",
@@ -568,7 +575,9 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
         ],
       });
       if (!posted) return 0n;
-      await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [amount, userAccount(accountId)]);
+      if ((await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ? AND funded >= ?", [amount, userAccount(accountId), amount])) !== 1) {
+        throw new Error(`refund of ${amount} exceeds the prepaid funding of ${accountId}`);
+      }
       return amount;
     });
   }
@@ -668,17 +677,28 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   async issueStatement(nodeId: string, accountId: string, sign: (body: Omit<Statement, "sig" | "hubId">) => Statement, now = Date.now(), force = false): Promise<Statement | undefined> {
     await this.#ready;
     return this.#db.transaction(async (tx) => {
+      // One issuance per node at a time, and no receipt of the node lands meanwhile (PostgreSQL: the position's row lock).
+      if (this.#db.dialect === "postgres") await tx.all("SELECT node_id FROM node_positions WHERE node_id = ? FOR UPDATE", [nodeId]);
       const prev = (await tx.all("SELECT period_to, balance FROM statements WHERE node_id = ? ORDER BY period_to DESC, issued_at DESC LIMIT 1", [nodeId]))[0];
-      const open = (await tx.all("SELECT MIN(seq) AS first_seq, COUNT(*) AS n, COALESCE(SUM(provider_share), 0) AS earned, MIN(created_at) AS first_at FROM receipts WHERE node_id = ? AND statement_id IS NULL", [nodeId]))[0]!;
-      const covered = int(open.n);
+      const statementId = ledgerId("stmt");
+      // Mark first and count what was marked: exactly the receipts this statement covers.
+      const marked = await tx.all("UPDATE receipts SET statement_id = ? WHERE node_id = ? AND statement_id IS NULL RETURNING seq, provider_share, created_at", [statementId, nodeId]);
+      const covered = marked.length;
       if (covered === 0 && !force) return undefined;
+      let firstSeq = 0;
+      let earned = 0n;
+      let firstAt = now;
+      for (const m of marked) {
+        const seq = int(m.seq);
+        if (firstSeq === 0 || seq < firstSeq) firstSeq = seq;
+        earned += m.provider_share === null ? 0n : big(m.provider_share);
+        firstAt = Math.min(firstAt, int(m.created_at));
+      }
       const pos = (await tx.all("SELECT last_seq, totals FROM node_positions WHERE node_id = ?", [nodeId]))[0];
       const lastSeq = pos ? int(pos.last_seq) : 0;
-      const firstSeq = covered === 0 ? 0 : int(open.first_seq);
       const held = covered === 0 ? 0 : int((await tx.all("SELECT COUNT(*) AS n FROM receipts WHERE node_id = ? AND seq >= ? AND seq <= ?", [nodeId, firstSeq, lastSeq]))[0]!.n);
-      const from = prev ? int(prev.period_to) : covered > 0 ? Math.min(int(open.first_at), now) : now;
+      const from = prev ? int(prev.period_to) : firstAt;
       const to = Math.max(now, from);
-      const statementId = ledgerId("stmt");
       const body = statementBody(
         statementId,
         nodeId,
@@ -690,14 +710,13 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
           totals: pos ? (JSON.parse(String(pos.totals)) as ReceiptTotals) : INITIAL_POSITION.totals,
           firstSeq,
           count: held,
-          earned: big(open.earned),
+          earned,
           paid: 0n,
           previousBalance: prev ? big(prev.balance) : 0n,
         },
         to,
       );
       const statement = sign(body);
-      await tx.run("UPDATE receipts SET statement_id = ? WHERE node_id = ? AND statement_id IS NULL", [statementId, nodeId]);
       await tx.run(
         "INSERT INTO statements (id, node_id, account_id, period_from, period_to, first_seq, last_seq, receipt_count, earned, paid, balance, body, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [statementId, nodeId, accountId, from, to, body.receipts.firstSeq, lastSeq, held, BigInt(body.earned), 0n, BigInt(body.balance), JSON.stringify(statement), to],
