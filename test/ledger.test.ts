@@ -467,6 +467,31 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.verify()).toEqual([]);
     });
 
+    it("receipts recorded at once: a reservation settles once, for the first receipt naming it, and a receipt that cannot be stored fails alone", async () => {
+      const consumer = acct("at-once");
+      const provider = acct("at-once-provider");
+      await store.createAccount({ id: consumer });
+      const node = new Node();
+      const first = node.receipt(10n);
+      await store.record({ receipt: first, providerAccountId: provider });
+      const r = await reserveOk(store, consumer, 1_000n);
+      const a = node.receipt(100n);
+      const b = node.receipt(200n);
+      // In one turn of the event loop (one batch on PostgreSQL): a stored receipt again, and two naming one reservation.
+      const [dup, ra, rb] = await Promise.allSettled([
+        store.record({ receipt: first, providerAccountId: provider }),
+        store.record({ receipt: a, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
+        store.record({ receipt: b, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
+      ]);
+      expect(dup.status).toBe("rejected");
+      expect(ra).toMatchObject({ status: "fulfilled", value: { charge: 100n, reservationId: r.reservationId } });
+      expect(rb).toEqual({ status: "fulfilled", value: undefined });
+      expect(await store.summary(consumer)).toMatchObject({ spent: 100n, held: 0n, requests: 1 });
+      expect((await store.get(b.jobId))?.reservationId).toBeUndefined();
+      expect(await store.position(node.id)).toEqual(node.position);
+      expect(await store.verify()).toEqual([]);
+    });
+
     it("applies the prepaid discount to the consumer's charge, not to the provider's share", async () => {
       const consumer = acct("prepaid");
       const provider = acct("provider");

@@ -62,7 +62,8 @@ export class InsufficientFunds extends Error {
   }
 }
 
-function kindOf(account: string): { kind: LedgerAccountKind; owner: string | null; mayGoNegative: boolean } {
+/** What a ledger account id names: its kind, its owner (for `user:` and `hold:`), and whether it may go negative. */
+export function kindOf(account: string): { kind: LedgerAccountKind; owner: string | null; mayGoNegative: boolean } {
   const i = account.indexOf(":");
   if (i > 0) {
     const prefix = account.slice(0, i);

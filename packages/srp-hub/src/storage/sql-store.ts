@@ -41,6 +41,7 @@ import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Se
 import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
+import { recordBatch, reserveBatch, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
 /** Options of {@link SqlStore}. */
@@ -98,6 +99,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   readonly processId = ledgerId("proc");
   /** Whether this process's heartbeat row exists. */
   #alive = false;
+  /** PostgreSQL: reservations waiting for the next batch. */
+  readonly #reserveQueue: Array<{ ask: ReserveAsk; resolve: (r: ReserveResult) => void; reject: (e: unknown) => void }> = [];
+  /** PostgreSQL: receipts waiting for the next batch. */
+  readonly #recordQueue: Array<{ entry: StoredReceipt; resolve: (r: SettledJob | undefined) => void; reject: (e: unknown) => void }> = [];
 
   constructor(driver: SqlDriver, options: SqlStoreOptions = {}) {
     this.#db = driver;
@@ -295,6 +300,36 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
    */
   async record(entry: StoredReceipt): Promise<SettledJob | undefined> {
     await this.#ready;
+    if (this.#db.dialect !== "postgres") return this.#recordOne(entry);
+    // PostgreSQL: the receipts of one turn of the event loop are recorded and settled in one set-based transaction.
+    return new Promise<SettledJob | undefined>((resolve, reject) => {
+      this.#recordQueue.push({ entry, resolve, reject });
+      if (this.#recordQueue.length === 1) setImmediate(() => void this.#flushRecords());
+    });
+  }
+
+  async #flushRecords(): Promise<void> {
+    const queued = this.#recordQueue.splice(0, 512);
+    if (this.#recordQueue.length > 0) setImmediate(() => void this.#flushRecords());
+    try {
+      const results = await this.#db.transaction((tx) => recordBatch(tx, queued, Date.now()));
+      queued.forEach((q, i) => {
+        this.#advance(q.entry.receipt);
+        q.resolve(results[i]);
+      });
+    } catch {
+      // The batch could not commit (nothing of it happened): each receipt on its own, in order, so one bad receipt fails alone.
+      for (const q of queued) await this.#recordOne(q.entry).then(q.resolve, q.reject);
+    }
+  }
+
+  /** The cached position of a node moves forward only. */
+  #advance(r: Receipt): void {
+    if ((this.#positions.get(r.nodeId)?.lastSeq ?? -1) < r.seq) this.#positions.set(r.nodeId, { lastSeq: r.seq, totals: r.totals });
+  }
+
+  /** One receipt in its own transaction. */
+  async #recordOne(entry: StoredReceipt): Promise<SettledJob | undefined> {
     const r = entry.receipt;
     const now = Date.now();
     const settledJob = await this.#db.transaction(async (tx) => {
@@ -369,7 +404,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       ]);
       return settled;
     });
-    if ((this.#positions.get(r.nodeId)?.lastSeq ?? -1) < r.seq) this.#positions.set(r.nodeId, { lastSeq: r.seq, totals: r.totals });
+    this.#advance(r);
     return settledJob;
   }
 
@@ -410,7 +445,30 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     // Other hubs treat a holder without a heartbeat row as dead: be known before holding anything.
     if (!this.#alive) await this.heartbeat();
     if (amount < 0n) throw new RangeError("a reservation is non-negative");
-    const id = ledgerId("res");
+    const ask: ReserveAsk = { reservationId: ledgerId("res"), accountId, amount };
+    if (this.#db.dialect !== "postgres") return this.#reserveOne(ask);
+    // PostgreSQL: the reservations of one turn of the event loop go in one set-based transaction.
+    return new Promise<ReserveResult>((resolve, reject) => {
+      this.#reserveQueue.push({ ask, resolve, reject });
+      if (this.#reserveQueue.length === 1) setImmediate(() => void this.#flushReserves());
+    });
+  }
+
+  async #flushReserves(): Promise<void> {
+    const queued = this.#reserveQueue.splice(0, 512);
+    if (this.#reserveQueue.length > 0) setImmediate(() => void this.#flushReserves());
+    try {
+      const results = await this.#db.transaction((tx) => reserveBatch(tx, queued.map((q) => q.ask), { tiers: this.#tiers, processId: this.processId, now: Date.now() }));
+      queued.forEach((q, i) => q.resolve(results[i]!));
+    } catch {
+      // The batch could not commit (nothing of it happened): each ask on its own, so one bad ask fails alone.
+      for (const q of queued) await this.#reserveOne(q.ask).then(q.resolve, q.reject);
+    }
+  }
+
+  /** One reservation in its own transaction. */
+  async #reserveOne(ask: ReserveAsk): Promise<ReserveResult> {
+    const { reservationId: id, accountId, amount } = ask;
     const now = Date.now();
     try {
       const discountBps = await this.#db.transaction(async (tx) => {
