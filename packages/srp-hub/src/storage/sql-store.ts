@@ -41,7 +41,7 @@ import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Se
 import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
-import { recordBatch, reserveBatch, type ReserveAsk } from "./pg-batch.js";
+import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
 /** Options of {@link SqlStore}. */
@@ -99,16 +99,29 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   readonly processId = ledgerId("proc");
   /** Whether this process's heartbeat row exists. */
   #alive = false;
-  /** PostgreSQL: reservations waiting for the next batch. */
-  readonly #reserveQueue: Array<{ ask: ReserveAsk; resolve: (r: ReserveResult) => void; reject: (e: unknown) => void }> = [];
-  /** PostgreSQL: receipts waiting for the next batch. */
-  readonly #recordQueue: Array<{ entry: StoredReceipt; resolve: (r: SettledJob | undefined) => void; reject: (e: unknown) => void }> = [];
+  /** PostgreSQL: reservations and receipts batched per turn of the event loop. */
+  readonly #reserves: TurnBatcher<ReserveAsk, ReserveResult> | undefined;
+  readonly #records: TurnBatcher<StoredReceipt, SettledJob | undefined> | undefined;
 
   constructor(driver: SqlDriver, options: SqlStoreOptions = {}) {
     this.#db = driver;
     this.#signupCredits = options.signupCredits ?? 1_000_000n;
     if (this.#signupCredits < 0n) throw new RangeError("signupCredits must be non-negative");
     this.#tiers = options.discountTiers ?? DEFAULT_DISCOUNT_TIERS;
+    if (driver.dialect === "postgres") {
+      this.#reserves = new TurnBatcher(
+        (asks) => this.#db.transaction((tx) => reserveBatch(tx, asks, { tiers: this.#tiers, processId: this.processId, now: Date.now() })),
+        (ask) => this.#reserveOne(ask),
+      );
+      this.#records = new TurnBatcher(
+        async (entries) => {
+          const results = await this.#db.transaction((tx) => recordBatch(tx, entries.map((entry) => ({ entry })), Date.now()));
+          for (const e of entries) this.#advance(e.receipt);
+          return results;
+        },
+        (entry) => this.#recordOne(entry),
+      );
+    }
     this.#ready = this.#migrate();
     // Nobody may be left with an unobserved rejection; callers see it through ready().
     this.#ready.catch(() => {});
@@ -300,27 +313,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
    */
   async record(entry: StoredReceipt): Promise<SettledJob | undefined> {
     await this.#ready;
-    if (this.#db.dialect !== "postgres") return this.#recordOne(entry);
     // PostgreSQL: the receipts of one turn of the event loop are recorded and settled in one set-based transaction.
-    return new Promise<SettledJob | undefined>((resolve, reject) => {
-      this.#recordQueue.push({ entry, resolve, reject });
-      if (this.#recordQueue.length === 1) setImmediate(() => void this.#flushRecords());
-    });
-  }
-
-  async #flushRecords(): Promise<void> {
-    const queued = this.#recordQueue.splice(0, 512);
-    if (this.#recordQueue.length > 0) setImmediate(() => void this.#flushRecords());
-    try {
-      const results = await this.#db.transaction((tx) => recordBatch(tx, queued, Date.now()));
-      queued.forEach((q, i) => {
-        this.#advance(q.entry.receipt);
-        q.resolve(results[i]);
-      });
-    } catch {
-      // The batch could not commit (nothing of it happened): each receipt on its own, in order, so one bad receipt fails alone.
-      for (const q of queued) await this.#recordOne(q.entry).then(q.resolve, q.reject);
-    }
+    return this.#records ? this.#records.push(entry) : this.#recordOne(entry);
   }
 
   /** The cached position of a node moves forward only. */
@@ -446,24 +440,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     if (!this.#alive) await this.heartbeat();
     if (amount < 0n) throw new RangeError("a reservation is non-negative");
     const ask: ReserveAsk = { reservationId: ledgerId("res"), accountId, amount };
-    if (this.#db.dialect !== "postgres") return this.#reserveOne(ask);
     // PostgreSQL: the reservations of one turn of the event loop go in one set-based transaction.
-    return new Promise<ReserveResult>((resolve, reject) => {
-      this.#reserveQueue.push({ ask, resolve, reject });
-      if (this.#reserveQueue.length === 1) setImmediate(() => void this.#flushReserves());
-    });
-  }
-
-  async #flushReserves(): Promise<void> {
-    const queued = this.#reserveQueue.splice(0, 512);
-    if (this.#reserveQueue.length > 0) setImmediate(() => void this.#flushReserves());
-    try {
-      const results = await this.#db.transaction((tx) => reserveBatch(tx, queued.map((q) => q.ask), { tiers: this.#tiers, processId: this.processId, now: Date.now() }));
-      queued.forEach((q, i) => q.resolve(results[i]!));
-    } catch {
-      // The batch could not commit (nothing of it happened): each ask on its own, so one bad ask fails alone.
-      for (const q of queued) await this.#reserveOne(q.ask).then(q.resolve, q.reject);
-    }
+    return this.#reserves ? this.#reserves.push(ask) : this.#reserveOne(ask);
   }
 
   /** One reservation in its own transaction. */
