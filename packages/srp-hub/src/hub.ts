@@ -35,7 +35,8 @@ import { ProviderSession } from "./session.js";
 import { checkNodeReceipt, MemoryReceiptBook, type ReceiptBook } from "./receipts.js";
 import { MemoryRoutingStore, type RoutingStore } from "./routing/store.js";
 import { instanceKey, Router, type BreakerChange, type LiveInstance } from "./routing/router.js";
-import { derivedMultiplier, flapReduction, PAYOUT_DEFAULTS, trustCap, type PayoutConfig, type PayoutTerms } from "./ledger/payouts.js";
+import { PAYOUT_DEFAULTS, type PayoutConfig } from "./ledger/payouts.js";
+import { PayoutTracker } from "./ledger/payout-tracker.js";
 import type { RoutingConfig } from "./routing/policy.js";
 import { isHubLedger, isLedgerBooks, type HubLedger, type LedgerBooks } from "./ledger/ledger.js";
 import { isStatementBook } from "./settlement.js";
@@ -231,38 +232,10 @@ export function createHub(options: HubOptions): Hub {
   /** Reservations of cancelled jobs, released when the node ends the job without a receipt or after a grace period. */
   const releaseLater = new Map<string, ReturnType<typeof setTimeout>>();
   const cancelGraceMs = options.cancelGraceMs ?? 30_000;
-  const payoutCfg: PayoutConfig = { ...PAYOUT_DEFAULTS, ...options.payouts };
-  /** Anti-flapping: the models each node served last, and when each of its instances switched model. */
-  const nodeModels = new Map<string, { models: Set<string>; byInstance: Map<string, string> }>();
-  const switchedAt = new Map<string, number>();
-  /** Consumer requests per model per minute, for derived bounty multipliers (the last 15 minutes). */
-  const demand = new Map<string, Map<number, number>>();
-  const DEMAND_MINUTES = 15;
-  const noteDemand = (model: string, now = Date.now()) => {
-    const minute = Math.floor(now / 60_000);
-    let m = demand.get(model);
-    if (!m) demand.set(model, (m = new Map()));
-    m.set(minute, (m.get(minute) ?? 0) + 1);
-    for (const k of m.keys()) if (k <= minute - DEMAND_MINUTES) m.delete(k);
-  };
-  const demandPerMinute = (model: string, now = Date.now()) => {
-    const minute = Math.floor(now / 60_000);
-    let n = 0;
-    for (const [k, v] of demand.get(model) ?? []) if (k > minute - DEMAND_MINUTES) n += v;
-    return n / DEMAND_MINUTES;
-  };
-  /** The payout terms of a job served by an instance now. */
-  const payoutTerms = (key: string, model: string, now = Date.now()): PayoutTerms => {
-    const operator = payoutCfg.multipliers[model];
-    const wanted = operator ?? (payoutCfg.derive ? derivedMultiplier(demandPerMinute(model, now), router.views(model, now).length, payoutCfg) : 10000);
-    const { tenureMs, health } = router.standing(key, now);
-    const cap = trustCap(tenureMs, health, payoutCfg.trust);
-    const switched = switchedAt.get(key);
-    return {
-      multiplierBps: Math.max(10000, Math.min(wanted, cap)),
-      reductionBps: flapReduction(switched === undefined ? undefined : now - switched, payoutCfg),
-      poolFundingBps: payoutCfg.poolFundingBps,
-    };
+  const payouts = new PayoutTracker({ ...PAYOUT_DEFAULTS, ...options.payouts });
+  const payoutTermsFor = (nodeId: string, job: Job) => {
+    const key = instanceKey(nodeId, job.instanceId);
+    return payouts.terms(key, job.model, router.standing(key), router.views(job.model).length);
   };
   const storageError = (what: string, error: unknown) => emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
   // At start: release what dead processes held (on SQLite, every other holder). Requests
@@ -306,22 +279,8 @@ export function createHub(options: HubOptions): Hub {
     },
     onInstancesChanged(session: ProviderSession) {
       router.sync(session);
-      // A switch is an instance id now serving another model, or a node that dropped a model
-      // and offers a new one (instance ids often name their model). Adding models is not a switch.
       const nodeId = session.nodeId!;
-      const offered = [...session.instances.values()];
-      if (offered.length === 0) return; // keep the last models: withdrawing everything first does not dodge the rule
-      const now = Date.now();
-      const models = new Set(offered.map((i) => i.model));
-      const last = nodeModels.get(nodeId);
-      if (last) {
-        const dropped = [...last.models].some((m) => !models.has(m));
-        for (const i of offered) {
-          const before = last.byInstance.get(i.instanceId);
-          if ((before !== undefined && before !== i.model) || (before === undefined && dropped && !last.models.has(i.model))) switchedAt.set(instanceKey(nodeId, i.instanceId), now);
-        }
-      }
-      nodeModels.set(nodeId, { models, byInstance: new Map(offered.map((i) => [i.instanceId, i.model])) });
+      payouts.noteOffers(nodeId, [...session.instances.values()], (instanceId) => instanceKey(nodeId, instanceId));
     },
     async receiptPosition(nodeId: string): Promise<ReceiptPosition> {
       const known = positions.get(nodeId);
@@ -348,7 +307,7 @@ export function createHub(options: HubOptions): Hub {
       positions.set(nodeId, { lastSeq: receipt.seq, totals: receipt.totals });
       const settled = receipts.record({
         receipt,
-        terms: payoutTerms(instanceKey(nodeId, job.instanceId), job.model),
+        terms: payoutTermsFor(nodeId, job),
         providerAccountId: session.account!.id,
         ...(owner ? { consumerAccountId: owner.accountId } : {}),
         ...(owner?.reservationId ? { reservationId: owner.reservationId } : {}),
@@ -442,7 +401,7 @@ export function createHub(options: HubOptions): Hub {
     receipts,
     maxBodyBytes: maxFrameBytes - 64 * 1024,
     requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
-    noteDemand,
+    noteDemand: (model) => payouts.noteDemand(model),
     setJobOwner(jobId, accountId, reservationId) {
       jobOwners.set(jobId, { accountId, reservationId, at: Date.now() });
     },
