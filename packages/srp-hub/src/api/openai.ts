@@ -156,7 +156,7 @@ export function promptTokenBound(body: Record<string, unknown>): number {
     return value;
   });
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
-  return new TextEncoder().encode(text).length + images * IMAGE_TOKEN_ALLOWANCE + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST;
+  return Buffer.byteLength(text) + images * IMAGE_TOKEN_ALLOWANCE + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST;
 }
 
 /** The most a request may cost, and what that bound assumes. */

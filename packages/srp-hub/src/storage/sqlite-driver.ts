@@ -88,29 +88,28 @@ class SqliteDriver implements SqlDriver {
     return next;
   }
 
-  all(sql: string, params?: readonly SqlValue[]): Promise<SqlRow[]> {
+  /**
+   * Runs one statement outside a transaction: at once when no transaction is open (the
+   * common, fast case); otherwise, or while another connection holds the lock, after the
+   * queue and retrying asynchronously.
+   */
+  #now<T>(statement: () => T): Promise<T> {
     if (!this.#inTransaction) {
-      // Nothing is queued behind an open transaction: run now (the common, fast case).
       try {
-        return Promise.resolve(this.#all(sql, params));
+        return Promise.resolve(statement());
       } catch (error) {
-        if (isBusy(error)) return this.#serial(() => whenFree(() => this.#all(sql, params)));
-        return Promise.reject(error);
+        if (!isBusy(error)) return Promise.reject(error);
       }
     }
-    return this.#serial(() => whenFree(() => this.#all(sql, params)));
+    return this.#serial(() => whenFree(statement));
+  }
+
+  all(sql: string, params?: readonly SqlValue[]): Promise<SqlRow[]> {
+    return this.#now(() => this.#all(sql, params));
   }
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    if (!this.#inTransaction) {
-      try {
-        return Promise.resolve(this.#run(sql, params));
-      } catch (error) {
-        if (isBusy(error)) return this.#serial(() => whenFree(() => this.#run(sql, params)));
-        return Promise.reject(error);
-      }
-    }
-    return this.#serial(() => whenFree(() => this.#run(sql, params)));
+    return this.#now(() => this.#run(sql, params));
   }
 
   /**
