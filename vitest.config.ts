@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: {
       "@srp/core/node": src("./packages/srp-core/src/node.ts"),
+      "@srp/core/chain": src("./packages/srp-core/src/chain/index.ts"),
       "@srp/core": src("./packages/srp-core/src/index.ts"),
       "@srp/hub": src("./packages/srp-hub/src/index.ts"),
       "@srp/provider/simulator": src("./packages/srp-provider/src/simulator/index.ts"),

@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/node.ts"],
+  entry: { index: "src/index.ts", node: "src/node.ts", chain: "src/chain/index.ts" },
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,

@@ -69,6 +69,20 @@ export { Statement, StatementMessage, Dispute, DisputeKind } from "./schema/sett
 export { ErrorMessage, Goodbye } from "./schema/control.js";
 export { Discovery, DISCOVERY_PATH } from "./schema/discovery.js";
 export { fetchDiscovery } from "./discovery.js";
+export { PaymentRequirements, PaymentRequired, PaymentPayload, PaymentResource, SettlementResponse, ExactEvmPayload, ExactEvmAuthorization, EvmAddress, EvmNetwork, Bytes32 } from "./schema/x402.js";
+export {
+  X402_HEADERS,
+  X402_VERSION,
+  encodeX402Header,
+  decodeX402Header,
+  decodePaymentRequired,
+  decodePaymentPayload,
+  decodeSettlementResponse,
+  exactEvmPayload,
+  sameRequirements,
+  evmNetwork,
+  evmChainId,
+} from "./x402.js";
 export { MESSAGES, MESSAGE_TYPES, isMessageType, type MessageType, type MessageOf, type SrpMessage, type Sender } from "./schema/registry.js";
 export { buildJsonSchema, SCHEMA_ID, type JsonSchemaDocument } from "./schema/json-schema.js";
 

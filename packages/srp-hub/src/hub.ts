@@ -44,6 +44,11 @@ import { getAccount, getHistory, getPricing, postEstimate, postRefund, type Acco
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
+import { X402_DISCOVERY_PATH, x402Discovery } from "./api/x402.js";
+import type { PaymentBook, SettleMode } from "./payments/book.js";
+import { X402Payments, type PaymentEvent } from "./payments/payments.js";
+import type { Settler } from "./payments/settler.js";
+import type { X402Asset } from "./payments/x402.js";
 import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
 
 // Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
@@ -109,6 +114,57 @@ export interface HubOptions {
   payouts?: Partial<PayoutConfig>;
   /** How often each connected node gets a signed statement of its receipts and earnings (SRP-SET-007); default 1 h. 0 disables. */
   statementIntervalMs?: number;
+  /** x402 pay-per-call for requests without an API key (spec/v1/payments.md). Needs a ledger. */
+  x402?: HubX402Options;
+}
+
+/** How a hub takes x402 payments. */
+export interface HubX402Options {
+  /** The EVM chain payments settle on. */
+  chainId: number;
+  /** The token (USDC, or the test token on a local chain). */
+  asset: X402Asset;
+  /** The hub's treasury address: every authorization pays it. */
+  payTo: string;
+  /** Settles authorizations: {@link directSettler} or {@link facilitatorSettler}. */
+  settler: Settler;
+  /**
+   * `before` (default): settle, then serve; a payer whose request then fails keeps the
+   * money as prepaid balance. `after`: serve, then settle; only served requests move money,
+   * and a settlement that fails then becomes the wallet's debt (the platform carries it).
+   */
+  settle?: SettleMode;
+  /** `maxTimeoutSeconds` offered; default the larger of 300 and the validity needed plus 4 minutes. */
+  maxTimeoutSeconds?: number;
+  /** Seconds an arriving authorization must still be valid; default 60 (`before`) or the request time-out plus 60 s (`after`). */
+  minValiditySeconds?: number;
+  /** Where payments are locked and recorded; default the receipt book's `payments` (a `SqlStore` has one). */
+  book?: PaymentBook;
+}
+
+/** Whether storage keeps x402 payments (a `SqlStore` does). */
+function paymentBookOf(value: unknown): PaymentBook | undefined {
+  const p = (value as { payments?: Partial<PaymentBook> } | null)?.payments;
+  return p && typeof p.lock === "function" && typeof p.walletAccount === "function" ? (p as PaymentBook) : undefined;
+}
+
+/** The hub's x402 payments from its options, or undefined when it takes none. */
+function x402Payments(options: HubOptions, receipts: unknown, ledger: HubLedger | undefined, onEvent: (e: PaymentEvent) => void): X402Payments | undefined {
+  const o = options.x402;
+  if (!o) return undefined;
+  if (!ledger) throw new TypeError("x402 payments need a ledger: pass `ledger`, or a receipt book that is one (SqlStore)");
+  const book = o.book ?? paymentBookOf(receipts) ?? paymentBookOf(ledger);
+  if (!book) throw new TypeError("x402 payments need a payment book: pass `x402.book`, or a SqlStore as the receipt book");
+  const mode = o.settle ?? "before";
+  const requestSeconds = Math.ceil((options.requestTimeoutMs ?? 120_000) / 1000);
+  const minValiditySeconds = o.minValiditySeconds ?? (mode === "before" ? 60 : requestSeconds + 60);
+  return new X402Payments({
+    terms: { chainId: o.chainId, asset: o.asset, payTo: o.payTo, minValiditySeconds, maxTimeoutSeconds: o.maxTimeoutSeconds ?? Math.max(300, minValiditySeconds + 240) },
+    mode,
+    settler: o.settler,
+    book,
+    onEvent,
+  });
 }
 
 /** A provider session as the hub reports it. */
@@ -138,6 +194,8 @@ export interface HubEvents {
   statement: [detail: { nodeId: string; statement: Statement }];
   /** Storage failed (a receipt or a settlement could not be recorded, reservations not reconciled). */
   "storage.error": [detail: { what: string; message: string }];
+  /** An x402 payment settled, failed, became a debt, or has an unknown outcome. */
+  payment: [event: PaymentEvent];
 }
 
 /** An embeddable SRP hub. */
@@ -158,6 +216,8 @@ export interface Hub extends EventEmitter<HubEvents> {
   discovery(baseUrl: string): Discovery;
   /** The live routing table. */
   readonly router: Router;
+  /** The hub's x402 payments, when it takes them. */
+  readonly payments: X402Payments | undefined;
   /** Operator operations, when the account store offers them (library form of the admin API). */
   readonly admin: AccountAdmin | undefined;
   /** The receipt book. */
@@ -250,8 +310,12 @@ export function createHub(options: HubOptions): Hub {
     : Promise.resolve();
   // Then keep this process alive in the books and release what hubs that died since held
   // (shared databases; the start-time rule for SQLite is not repeated).
+  const payments = x402Payments(options, receipts, ledger, (e) => emitter.emit("payment", e));
   const ledgerTimer = ledger?.reconcile
-    ? setInterval(() => ledger.reconcile!({ all: false }).catch((e: unknown) => storageError("reconcile reservations", e)), 15_000)
+    ? setInterval(() => {
+        ledger.reconcile!({ all: false }).catch((e: unknown) => storageError("reconcile reservations", e));
+        payments?.reconcile().catch((e: unknown) => storageError("reconcile x402 payments", e));
+      }, 15_000)
     : undefined;
   ledgerTimer?.unref();
   const probes = new Map<string, { live: LiveInstance; deadline: number }>();
@@ -420,6 +484,7 @@ export function createHub(options: HubOptions): Hub {
     cancel(live, jobId, reason) {
       live.session.cancelJob(jobId, reason);
     },
+    payments,
   };
 
   const books = isLedgerBooks(ledger) ? ledger : undefined;
@@ -442,7 +507,7 @@ export function createHub(options: HubOptions): Hub {
       baseUrl: `${baseUrl}/v1`,
       surfaces: ["openai.chat.completions", "openai.models", "srp.receipts", "srp.pricing", "srp.estimate", ...(books ? ["srp.account"] : [])],
     },
-    payments: ["account"],
+    payments: payments ? ["account", "x402"] : ["account"],
     software: "@srp/hub",
   });
 
@@ -452,6 +517,10 @@ export function createHub(options: HubOptions): Hub {
       const url = new URL(request.url);
       if (url.pathname === DISCOVERY_PATH && (request.method === "GET" || request.method === "HEAD")) {
         return Response.json(discovery(baseUrlOf(request)), { headers: { "cache-control": "public, max-age=60", "access-control-allow-origin": "*" } });
+      }
+      if (url.pathname === X402_DISCOVERY_PATH && (request.method === "GET" || request.method === "HEAD")) {
+        if (!payments) return fail("api.not_found", "this hub takes no x402 payments");
+        return Response.json(x402Discovery(payments, baseUrlOf(request), router), { headers: { "cache-control": "public, max-age=60", "access-control-allow-origin": "*" } });
       }
       if (url.pathname === PROVIDER_PATH) {
         return Response.json({ error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } }, { status: 426, headers: { upgrade: "websocket" } });
@@ -512,6 +581,7 @@ export function createHub(options: HubOptions): Hub {
     },
     discovery,
     router,
+    payments,
     receipts,
     admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
     ledger,

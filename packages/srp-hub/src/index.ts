@@ -8,7 +8,25 @@
  * @packageDocumentation
  * @module @srp/hub
  */
-export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type SessionInfo } from "./hub.js";
+export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type HubX402Options, type SessionInfo } from "./hub.js";
+export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent } from "./payments/payments.js";
+export {
+  directSettler,
+  facilitatorSettler,
+  facilitatorSupported,
+  EIP3009_ABI,
+  type Settler,
+  type SettleInput,
+  type SettleResult,
+  type PreflightResult,
+  type DirectSettlerOptions,
+  type FacilitatorSettlerOptions,
+  type FacilitatorSupported,
+} from "./payments/settler.js";
+export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X402Terms, type X402Asset, type PaidResource, type CheckedPayment } from "./payments/x402.js";
+export type { PaymentBook, PaymentRecord, PaymentState, NewPayment, SettleMode } from "./payments/book.js";
+export { SqlPaymentBook } from "./storage/payment-book.js";
+export { X402_DISCOVERY_PATH, x402Discovery, type X402DiscoveryDocument, type X402DiscoveryResource, type X402ModelPrice } from "./api/x402.js";
 export {
   MemoryAccountStore,
   hashApiKey,
@@ -21,7 +39,7 @@ export {
   type ApiKeyRecord,
 } from "./accounts.js";
 export { SqliteStore } from "./storage/sqlite.js";
-export { SqlStore, type SqlStoreOptions, type SettledJob } from "./storage/sql-store.js";
+export { SqlStore, RefundPending, type SqlStoreOptions, type SettledJob } from "./storage/sql-store.js";
 export { openStore, type OpenStoreOptions } from "./storage/open.js";
 export { openSqlite, type SqliteOptions } from "./storage/sqlite-driver.js";
 export { openPostgres, type PostgresOptions } from "./storage/postgres-driver.js";

@@ -10,7 +10,9 @@ import type { ReceiptBook } from "../receipts.js";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import type { RouteSort, Router } from "../routing/router.js";
 import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
-import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
+import { authenticate, bearer, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
+import type { Admission, X402Payments } from "../payments/payments.js";
+import type { PaidResource } from "../payments/x402.js";
 import type { HubLedger } from "../ledger/ledger.js";
 import { worstCase } from "../ledger/policy.js";
 
@@ -35,7 +37,22 @@ export interface OpenAIContext extends RelayContext {
   noteDemand(model: string): void;
   /** The hub cancelled this request's job: keep the reservation until the node ends the job (a late `done` is billed), then release. */
   releaseAfterCancel(reservationId: string): void;
+  /** x402 pay-per-call for requests without an API key; absent when the hub takes no x402 payments. */
+  payments?: X402Payments | undefined;
 }
+
+/** The chat completion surface as an x402 resource (its `bazaar` discovery entry). */
+export function chatResource(url: string): PaidResource {
+  return {
+    url,
+    description: "Chat completion relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
+    mimeType: "application/json",
+    method: "POST",
+    example: { model: "llama3.1:8b", messages: [{ role: "user", content: "Hello" }], max_tokens: 64 },
+  };
+}
+
+const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
 
 const RECEIPT_HEADER = "x-srp-receipt";
 
@@ -217,8 +234,14 @@ function contentful(e: JobEvent): boolean {
 
 /** `POST /v1/chat/completions`. */
 export async function chatCompletions(request: Request, ctx: OpenAIContext): Promise<Response> {
-  const account = await authenticate(request, ctx.accounts);
-  if (account instanceof SrpError) return errorResponse(account);
+  // Without an API key, a hub that takes x402 payments quotes the request and is paid per call.
+  const payments = ctx.payments && ctx.ledger && bearer(request) === undefined ? ctx.payments : undefined;
+  let accountId = "";
+  if (!payments) {
+    const account = await authenticate(request, ctx.accounts);
+    if (account instanceof SrpError) return errorResponse(account);
+    accountId = account.id;
+  }
   const body = await readJsonObject(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
   if (typeof body.model !== "string" || body.model.length === 0) return fail("api.invalid_body", "`model` is a required string");
@@ -245,18 +268,37 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
   ctx.noteDemand(body.model);
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
+  let admission: Admission | undefined;
   if (ctx.ledger) {
     const max = maximumCost(ctx.router, body.model, body, maxOut, prefs.maxPrice)?.cost;
     if (max === undefined) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
+    if (payments) {
+      // x402 (SRP-PAY-001..): quote the maximum cost; a paid retry is verified, locked and settled per the hub's mode.
+      const resource = chatResource(request.url);
+      const header = request.headers.get("payment-signature");
+      if (header === null) return payments.required(max, resource);
+      try {
+        await ctx.ledgerReady;
+        const admitted = await payments.admit(header, payments.offer(max), resource.url);
+        if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(max, resource, admitted) : errorResponse(admitted);
+        admission = admitted;
+      } catch (error) {
+        ctx.storageError("x402 payment", error);
+        return fail("payment.unavailable", "the hub cannot take payments now; retry shortly");
+      }
+      accountId = admission.accountId;
+    }
     let r;
     try {
       await ctx.ledgerReady;
-      r = await ctx.ledger.reserve(account.id, max);
+      r = await ctx.ledger.reserve(accountId, max);
     } catch (error) {
       ctx.storageError("reserve", error);
-      return fail("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly");
+      const unavailable = fail("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly");
+      return admission ? withPayment(unavailable, await admission.finish(false)) : unavailable;
     }
     if (!r.ok) {
+      if (admission) return withPayment(errorResponse(new SrpError("billing.insufficient_credits", "the payment does not cover this request's maximum cost")), await admission.finish(false));
       return errorResponse(
         new SrpError("billing.insufficient_credits", `this request may cost up to ${formatUsdc(max)} USD (${max} units); the account can spend ${formatUsdc(r.available)} USD. Lower max_tokens or add credits.`, {
           details: { required: max.toString(), available: r.available.toString() },
@@ -302,16 +344,17 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
       deadline,
       consumerDeadline: timeout.chosen,
       signal: consumer.signal,
-      onJob: (job) => ctx.setJobOwner(job.jobId, account.id, reservationId),
+      onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
       commits: contentful,
     });
   } catch (error) {
     request.signal.removeEventListener("abort", onAbort);
     await closeBilling(undefined);
-    return errorResponse(error instanceof SrpError ? error : new SrpError("internal", "relay failed", { cause: error }));
+    const failed = errorResponse(error instanceof SrpError ? error : new SrpError("internal", "relay failed", { cause: error }));
+    return admission ? withPayment(failed, await admission.finish(false)) : failed;
   }
   const jobId = committed.job.jobId;
-  const headers = { [RECEIPT_HEADER]: jobId, "x-srp-model": committed.job.model };
+  const headers: Record<string, string> = { [RECEIPT_HEADER]: jobId, "x-srp-model": committed.job.model };
   const events = follow(ctx, { deadline, signal: consumer.signal, consumerDeadline: timeout.chosen }, committed);
 
   if (!stream) {
@@ -319,13 +362,17 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
     request.signal.removeEventListener("abort", onAbort);
     const billed = await closeBilling(e);
+    const served = e.type === "done" && e.done.response !== undefined;
+    const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(served) } : {};
     if (e.type !== "done" || e.done.response === undefined) {
-      return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response");
+      return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response", paid);
     }
     const response = { ...e.done.response, usage: usageWithCost(e.done.response.usage, e.done.usage, e.receipt, jobId, billed) };
     // Without a countersigned, stored receipt there is nothing to point at (and nothing is billed).
-    return Response.json(response, { headers: e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model } });
+    return Response.json(response, { headers: { ...(e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model }), ...paid } });
   }
+  // A paid stream: the provider has started answering, so the payment settles now (in `after` mode) and the header tells how.
+  if (admission) headers[PAYMENT_RESPONSE] = await admission.finish(true);
 
   const encoder = new TextEncoder();
   let billingClosed = false;
@@ -391,6 +438,12 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     },
   });
   return new Response(body$, { status: 200, headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+}
+
+/** The response with a `PAYMENT-RESPONSE` header added. */
+function withPayment(response: Response, header: string): Response {
+  response.headers.set(PAYMENT_RESPONSE, header);
+  return response;
 }
 
 /** One entry of `GET /v1/models`. */

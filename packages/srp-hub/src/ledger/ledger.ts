@@ -227,6 +227,13 @@ export interface LedgerProblem {
 }
 
 /**
+ * The kinds of transaction whose user-account legs change an account's prepaid funding
+ * (`funded`): deposits and refunds, x402 payments (credited as prepaid balance) and their
+ * reversal when a payment settled after serving fails.
+ */
+export const FUNDING_KINDS = ["deposit", "refund", "x402_payment", "x402_reversal"] as const;
+
+/**
  * Checks every invariant of the books: each transaction balances and has entries; each
  * balance equals the sum of its entries; no guarded balance is negative; each account's
  * held money equals its open reservations; each settled reservation has exactly one
@@ -250,8 +257,8 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
   await check(
     "prepaid funding differs from deposits less refunds",
     `SELECT a.id FROM ledger_accounts a LEFT JOIN (
-        SELECT e.account_id, SUM(CASE WHEN t.kind = 'deposit' THEN e.amount WHEN t.kind = 'refund' THEN e.amount ELSE 0 END) AS f
-          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id WHERE t.kind IN ('deposit', 'refund') GROUP BY e.account_id
+        SELECT e.account_id, SUM(e.amount) AS f
+          FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.tx_id WHERE t.kind IN (${FUNDING_KINDS.map((k) => `'${k}'`).join(", ")}) GROUP BY e.account_id
       ) d ON d.account_id = a.id
       WHERE a.kind = 'user' AND a.funded <> COALESCE(d.f, 0)`,
   );

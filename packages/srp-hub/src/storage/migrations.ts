@@ -54,4 +54,17 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE disputes (
      id TEXT PRIMARY KEY, node_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL, statement_id TEXT,
      body TEXT NOT NULL, received_at BIGINT NOT NULL);`,
+  // 4: x402 payments. One row per EIP-3009 authorization, unique by (network, asset,
+  // payer, nonce): the row is the durable lock that lets an authorization buy one request.
+  // A debt is what a payment settled after serving failed to bring in; it blocks the wallet.
+  `CREATE TABLE x402_payments (
+     id TEXT PRIMARY KEY, network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+     amount BIGINT NOT NULL, valid_before BIGINT NOT NULL, account_id TEXT NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
+     credited INTEGER NOT NULL DEFAULT 0, served INTEGER NOT NULL DEFAULT 0, tx_hash TEXT, error TEXT, resource TEXT,
+     payload TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+     UNIQUE (network, asset, payer, nonce));
+   CREATE INDEX x402_payments_state ON x402_payments(state, updated_at);
+   CREATE TABLE wallet_debts (
+     payment_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL, cleared_at BIGINT);
+   CREATE INDEX wallet_debts_account ON wallet_debts(account_id, cleared_at);`,
 ];

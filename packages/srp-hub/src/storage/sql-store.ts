@@ -41,6 +41,7 @@ import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Se
 import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
+import { SqlPaymentBook } from "./payment-book.js";
 import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
@@ -64,6 +65,14 @@ export interface SettledJob extends Settlement {
 }
 
 const PROCESS_STALE_MS = 60_000;
+
+/** Thrown by a refund while an x402 payment credited to the account before settling is still unsettled. */
+export class RefundPending extends Error {
+  override readonly name = "RefundPending";
+  constructor(readonly accountId: string) {
+    super(`account ${accountId} has a payment that has not settled yet; refund after it settles`);
+  }
+}
 
 function keyRecord(r: SqlRow): ApiKeyRecord {
   return {
@@ -125,7 +134,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.#ready = this.#migrate();
     // Nobody may be left with an unobserved rejection; callers see it through ready().
     this.#ready.catch(() => {});
+    this.payments = new SqlPaymentBook(driver, this.#ready);
   }
+
+  /** The x402 payments: durable authorization locks, settlement states and wallet debts. */
+  readonly payments: SqlPaymentBook;
 
   /** The prepaid discount tiers in force. */
   get discountTiers(): readonly DiscountTier[] {
@@ -598,6 +611,9 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
         [EXTERNAL, `refund:${reference}`, accountId],
       );
       if (done[0]) return big(done[0].amount);
+      // Money credited before its x402 settlement is not yet money: no refund until it settles.
+      const pending = await tx.all("SELECT id FROM x402_payments WHERE account_id = ? AND credited = 1 AND state IN ('locked', 'unknown') LIMIT 1", [accountId]);
+      if (pending[0]) throw new RefundPending(accountId);
       const amount = await this.#prepaid(tx, accountId);
       if (amount === 0n) return 0n;
       const posted = await this.#post(tx, {

@@ -1,0 +1,207 @@
+/**
+ * Settlers move x402 money on-chain. Two are built in: {@link directSettler} submits
+ * EIP-3009 `transferWithAuthorization` itself with a hub key over any RPC URL, and
+ * {@link facilitatorSettler} asks an x402 facilitator over its HTTP API (`/verify`,
+ * `/settle`, `/supported`). Both report three outcomes for a settlement: settled, failed
+ * for certain, or unknown (a time-out), which the hub reconciles on-chain and never turns
+ * into a second charge.
+ */
+import { parseAbi, type Account, type Chain, type PublicClient, type Transport, type WalletClient } from "viem";
+import type { ErrorCode, PaymentPayload, PaymentRequirements } from "@srp/core";
+import type { CheckedPayment } from "./x402.js";
+
+/** The EIP-3009 and ERC-20 functions a settler calls (USDC's own interface). */
+export const EIP3009_ABI = parseAbi([
+  "function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature)",
+  "function authorizationState(address authorizer, bytes32 nonce) view returns (bool)",
+  "function balanceOf(address account) view returns (uint256)",
+  "function transfer(address to, uint256 value) returns (bool)",
+  "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
+]);
+
+/** A payment as a settler sees it: the checked authorization, and the documents for a facilitator. */
+export interface SettleInput extends CheckedPayment {
+  payment: PaymentPayload;
+}
+
+/** What a settler's pre-flight check found. */
+export type PreflightResult = { ok: true } | { ok: false; code: ErrorCode; message: string };
+
+/** What a settlement came to. `unknown`: submitted, outcome not known in time. */
+export type SettleResult = { outcome: "settled"; transaction: string } | { outcome: "failed"; reason: string } | { outcome: "unknown"; reason: string };
+
+/** Moves x402 money on-chain. */
+export interface Settler {
+  /** For logs and the discovery document. */
+  readonly name: string;
+  /**
+   * Checks what only the chain knows: the nonce is unused and the payer can cover the
+   * value (and, for a facilitator, its own full verification). Stateless: the hub's
+   * durable lock is what stops a second use.
+   */
+  preflight(input: SettleInput): Promise<PreflightResult>;
+  /** Settles the authorization. Submitting an authorization twice is safe: the chain accepts it once. */
+  settle(input: SettleInput): Promise<SettleResult>;
+  /** Whether the chain has used this authorization (true), not (false), or cannot tell (undefined). */
+  authorizationUsed(asset: string, payer: string, nonce: string): Promise<boolean | undefined>;
+  /** Verifies a typed-data signature with the chain's help (smart-contract wallets, ERC-1271); absent: EOA only. */
+  readonly publicClient?: PublicClient;
+}
+
+/** Options of {@link directSettler}. */
+export interface DirectSettlerOptions {
+  /** Reads the chain. */
+  publicClient: PublicClient<Transport, Chain | undefined>;
+  /** Signs and sends the settlement transactions (pays their gas). Its account need not be the treasury. */
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  /** How long to wait for a settlement's receipt before calling its outcome unknown. Default 60 s. */
+  confirmTimeoutMs?: number;
+}
+
+const message = (e: unknown) => (e instanceof Error ? (e as { shortMessage?: string }).shortMessage ?? e.message : String(e)).slice(0, 500);
+
+/** A settler that submits `transferWithAuthorization` itself, with a hub key. */
+export function directSettler(options: DirectSettlerOptions): Settler {
+  const { publicClient, walletClient } = options;
+  const confirmTimeoutMs = options.confirmTimeoutMs ?? 60_000;
+  const used = async (asset: string, payer: string, nonce: string) =>
+    publicClient.readContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "authorizationState", args: [payer as `0x${string}`, nonce as `0x${string}`] });
+  return {
+    name: "direct",
+    publicClient: publicClient as PublicClient,
+    async preflight({ authorization: a, requirements }) {
+      try {
+        const [isUsed, balance] = await Promise.all([
+          used(requirements.asset, a.from, a.nonce),
+          publicClient.readContract({ address: requirements.asset as `0x${string}`, abi: EIP3009_ABI, functionName: "balanceOf", args: [a.from as `0x${string}`] }),
+        ]);
+        if (isUsed) return { ok: false, code: "payment.replayed", message: "the chain has already used this authorization" };
+        if (balance < BigInt(a.value)) return { ok: false, code: "payment.insufficient_funds", message: `the payer holds ${balance} units; the authorization is for ${a.value}` };
+        return { ok: true };
+      } catch (error) {
+        return { ok: false, code: "payment.unavailable", message: `the chain cannot be read: ${message(error)}` };
+      }
+    },
+    async settle({ authorization: a, signature, requirements }) {
+      let hash: `0x${string}`;
+      try {
+        hash = await walletClient.writeContract({
+          address: requirements.asset as `0x${string}`,
+          abi: EIP3009_ABI,
+          functionName: "transferWithAuthorization",
+          args: [a.from as `0x${string}`, a.to as `0x${string}`, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce as `0x${string}`, signature],
+          chain: walletClient.chain ?? null,
+        });
+      } catch (error) {
+        // Refused before it was mined (a revert in simulation, a bad nonce): the chain decides whether it was used.
+        const isUsed = await used(requirements.asset, a.from, a.nonce).catch(() => undefined);
+        if (isUsed === undefined) return { outcome: "unknown", reason: `submission failed and the chain cannot be read: ${message(error)}` };
+        return isUsed ? { outcome: "unknown", reason: "the authorization was used by another transaction" } : { outcome: "failed", reason: message(error) };
+      }
+      try {
+        const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: confirmTimeoutMs });
+        return receipt.status === "success" ? { outcome: "settled", transaction: hash } : { outcome: "failed", reason: `transaction ${hash} reverted` };
+      } catch (error) {
+        return { outcome: "unknown", reason: `transaction ${hash} not confirmed: ${message(error)}` };
+      }
+    },
+    async authorizationUsed(asset, payer, nonce) {
+      return used(asset, payer, nonce).catch(() => undefined);
+    },
+  };
+}
+
+/** Options of {@link facilitatorSettler}. */
+export interface FacilitatorSettlerOptions {
+  /** The facilitator's base URL (its `/verify`, `/settle` and `/supported` are under it). */
+  url: string;
+  /** Extra request headers (e.g. an API key). */
+  headers?: Record<string, string>;
+  /** Time allowed for `/settle`, after which the outcome is unknown. Default 60 s. */
+  settleTimeoutMs?: number;
+  /** Reads the chain to reconcile unknown outcomes; without it they stay unknown until the payer retries. */
+  publicClient?: PublicClient<Transport, Chain | undefined>;
+  /** The fetch to use (default the global one). */
+  fetch?: typeof fetch;
+}
+
+/** How a facilitator's `invalidReason` / `errorReason` maps onto SRP codes. */
+function facilitatorCode(reason: string | undefined): ErrorCode {
+  const r = (reason ?? "").toLowerCase();
+  if (r.includes("insufficient")) return "payment.insufficient_funds";
+  if (r.includes("nonce") || r.includes("used")) return "payment.replayed";
+  if (r.includes("signature")) return "payment.bad_signature";
+  if (r.includes("expired") || r.includes("valid_before")) return "payment.expired";
+  if (r.includes("valid_after")) return "payment.not_yet_valid";
+  if (r.includes("recipient") || r.includes("pay_to")) return "payment.wrong_recipient";
+  if (r.includes("value") || r.includes("amount")) return "payment.wrong_amount";
+  if (r.includes("network") || r.includes("scheme")) return "payment.wrong_network";
+  return "payment.bad_signature";
+}
+
+/** A settler that delegates to an x402 facilitator over its HTTP API. */
+export function facilitatorSettler(options: FacilitatorSettlerOptions): Settler {
+  const base = options.url.replace(/\/+$/, "");
+  const doFetch = options.fetch ?? fetch;
+  const settleTimeoutMs = options.settleTimeoutMs ?? 60_000;
+  const call = async (path: string, payment: PaymentPayload, requirements: PaymentRequirements, timeoutMs: number) => {
+    const res = await doFetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...options.headers },
+      body: JSON.stringify({ x402Version: 2, paymentPayload: payment, paymentRequirements: requirements }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new Error(`facilitator ${path} answered ${res.status} without JSON`);
+    }
+    return { status: res.status, body };
+  };
+  const publicClient = options.publicClient;
+  return {
+    name: "facilitator",
+    ...(publicClient ? { publicClient: publicClient as PublicClient } : {}),
+    async preflight({ payment, requirements }) {
+      try {
+        const { body } = await call("/verify", payment, requirements, 15_000);
+        if (body.isValid === true) return { ok: true };
+        const reason = typeof body.invalidReason === "string" ? body.invalidReason : "refused";
+        return { ok: false, code: facilitatorCode(reason), message: `the facilitator refused the payment: ${reason}` };
+      } catch (error) {
+        return { ok: false, code: "payment.unavailable", message: `the facilitator cannot be reached: ${message(error)}` };
+      }
+    },
+    async settle({ payment, requirements }) {
+      try {
+        const { body } = await call("/settle", payment, requirements, settleTimeoutMs);
+        if (body.success === true && typeof body.transaction === "string") return { outcome: "settled", transaction: body.transaction };
+        return { outcome: "failed", reason: typeof body.errorReason === "string" ? body.errorReason : "the facilitator could not settle" };
+      } catch (error) {
+        return { outcome: "unknown", reason: `the facilitator did not answer: ${message(error)}` };
+      }
+    },
+    async authorizationUsed(asset, payer, nonce) {
+      if (!publicClient) return undefined;
+      return publicClient
+        .readContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "authorizationState", args: [payer as `0x${string}`, nonce as `0x${string}`] })
+        .catch(() => undefined);
+    },
+  };
+}
+
+/** What a facilitator's `GET /supported` lists. */
+export interface FacilitatorSupported {
+  kinds: Array<{ x402Version: number; scheme: string; network: string; extra?: Record<string, unknown> }>;
+}
+
+/** Reads a facilitator's `GET /supported`. */
+export async function facilitatorSupported(url: string, doFetch: typeof fetch = fetch): Promise<FacilitatorSupported> {
+  const res = await doFetch(`${url.replace(/\/+$/, "")}/supported`, { signal: AbortSignal.timeout(15_000) });
+  if (!res.ok) throw new Error(`facilitator /supported answered ${res.status}`);
+  const body = (await res.json()) as { kinds?: unknown };
+  if (!Array.isArray(body.kinds)) throw new Error("facilitator /supported has no kinds");
+  return body as FacilitatorSupported;
+}

@@ -1,0 +1,210 @@
+/**
+ * {@link PaymentBook} on any {@link SqlDriver}: the `x402_payments` row of an
+ * authorization is its durable lock (unique by network, asset, payer and nonce, so one
+ * authorization can never buy two requests, even across hub processes or a restart),
+ * and every movement of money it causes is a ledger posting in the same transaction as
+ * the state change.
+ */
+import { newId } from "../accounts.js";
+import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
+import type { NewPayment, PaymentBook, PaymentRecord, PaymentState, SettleMode } from "../payments/book.js";
+import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
+
+function record(r: SqlRow): PaymentRecord {
+  return {
+    id: String(r.id),
+    network: String(r.network),
+    asset: String(r.asset),
+    payer: String(r.payer),
+    nonce: String(r.nonce),
+    amount: big(r.amount),
+    validBefore: int(r.valid_before),
+    accountId: String(r.account_id),
+    mode: String(r.mode) as SettleMode,
+    state: String(r.state) as PaymentState,
+    credited: int(r.credited) === 1,
+    served: int(r.served) === 1,
+    txHash: text(r.tx_hash),
+    error: text(r.error),
+    resource: text(r.resource),
+    payload: String(r.payload),
+    createdAt: int(r.created_at),
+    updatedAt: int(r.updated_at),
+  };
+}
+
+/** Thrown inside a transaction to roll it back when a concurrent writer won a race. */
+class LostRace extends Error {}
+
+/** The x402 payment storage of a `SqlStore`. */
+export class SqlPaymentBook implements PaymentBook {
+  readonly #db: SqlDriver;
+  readonly #ready: Promise<void>;
+
+  /** @param ready resolves once the store's migrations have run. */
+  constructor(db: SqlDriver, ready: Promise<void>) {
+    this.#db = db;
+    this.#ready = ready;
+  }
+
+  #lockRow(tx: SqlExecutor, id: string): Promise<SqlRow[]> {
+    return tx.all(`SELECT * FROM x402_payments WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [id]);
+  }
+
+  async walletAccount(address: string): Promise<string> {
+    await this.#ready;
+    const wallet = address.toLowerCase();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const found = await this.#db.all("SELECT account_id FROM wallets WHERE address = ?", [wallet]);
+      if (found[0]) return String(found[0].account_id);
+      try {
+        return await this.#db.transaction(async (tx) => {
+          const id = newId("acct");
+          const now = Date.now();
+          await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)", [id, wallet, now]);
+          // A concurrent first payment from the same wallet may have bound it: then this account is rolled back.
+          if ((await tx.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING", [wallet, id, now])) === 0) throw new LostRace();
+          return id;
+        });
+      } catch (error) {
+        if (!(error instanceof LostRace) && !/unique|constraint/i.test(String((error as Error).message))) throw error;
+      }
+    }
+    throw new Error(`could not create the account of wallet ${wallet}`);
+  }
+
+  async lock(p: NewPayment): Promise<{ locked: boolean; record: PaymentRecord }> {
+    await this.#ready;
+    const id = ledgerId("pay");
+    const now = Date.now();
+    const inserted = await this.#db.run(
+      `INSERT INTO x402_payments (id, network, asset, payer, nonce, amount, valid_before, account_id, mode, state, resource, payload, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'locked', ?, ?, ?, ?) ON CONFLICT (network, asset, payer, nonce) DO NOTHING`,
+      [id, p.network, p.asset.toLowerCase(), p.payer.toLowerCase(), p.nonce.toLowerCase(), p.amount, p.validBefore, p.accountId, p.mode, p.resource, p.payload, now, now],
+    );
+    const rows = await this.#db.all("SELECT * FROM x402_payments WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?", [
+      p.network,
+      p.asset.toLowerCase(),
+      p.payer.toLowerCase(),
+      p.nonce.toLowerCase(),
+    ]);
+    return { locked: inserted === 1, record: record(rows[0]!) };
+  }
+
+  async get(id: string): Promise<PaymentRecord | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT * FROM x402_payments WHERE id = ?", [id]);
+    return rows[0] ? record(rows[0]) : undefined;
+  }
+
+  /** Posts the credit of a payment inside `tx` (once, by its idempotency key). */
+  async #credit(tx: SqlExecutor, p: PaymentRecord, now: number): Promise<void> {
+    if (p.credited) return;
+    const posted = await post(
+      tx,
+      {
+        idempotencyKey: `x402:${p.id}`,
+        kind: "x402_payment",
+        accountId: p.accountId,
+        ref: p.id,
+        memo: { network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce, mode: p.mode },
+        legs: [
+          { account: EXTERNAL, amount: -p.amount },
+          { account: userAccount(p.accountId), amount: p.amount },
+        ],
+      },
+      { now, dialect: this.#db.dialect },
+    );
+    // Paid-in money is prepaid balance: refundable, and it counts toward the discount tiers.
+    if (posted) await tx.run("UPDATE ledger_accounts SET funded = funded + ? WHERE id = ?", [p.amount, userAccount(p.accountId)]);
+    await tx.run("UPDATE x402_payments SET credited = 1, updated_at = ? WHERE id = ?", [now, p.id]);
+  }
+
+  async credit(id: string): Promise<void> {
+    await this.#ready;
+    await this.#db.transaction(async (tx) => {
+      const row = (await this.#lockRow(tx, id))[0];
+      if (!row) throw new Error(`no payment ${id}`);
+      const p = record(row);
+      if (p.state === "failed") throw new Error(`payment ${id} failed; it cannot be credited`);
+      await this.#credit(tx, p, Date.now());
+    });
+  }
+
+  async settled(id: string, txHash: string | null): Promise<void> {
+    await this.#ready;
+    await this.#db.transaction(async (tx) => {
+      const row = (await this.#lockRow(tx, id))[0];
+      if (!row) throw new Error(`no payment ${id}`);
+      const p = record(row);
+      if (p.state === "settled") return;
+      const now = Date.now();
+      await this.#credit(tx, p, now);
+      await tx.run("UPDATE x402_payments SET state = 'settled', tx_hash = COALESCE(?, tx_hash), error = NULL, updated_at = ? WHERE id = ?", [txHash, now, id]);
+    });
+  }
+
+  async unknown(id: string, error: string): Promise<void> {
+    await this.#ready;
+    await this.#db.run("UPDATE x402_payments SET state = 'unknown', error = ?, updated_at = ? WHERE id = ? AND state IN ('locked', 'unknown')", [error.slice(0, 1000), Date.now(), id]);
+  }
+
+  async failed(id: string, error: string): Promise<bigint> {
+    await this.#ready;
+    return this.#db.transaction(async (tx) => {
+      const row = (await this.#lockRow(tx, id))[0];
+      if (!row) throw new Error(`no payment ${id}`);
+      const p = record(row);
+      if (p.state === "failed" || p.state === "settled") return 0n;
+      const now = Date.now();
+      let debt = 0n;
+      if (p.credited) {
+        // The credit was given before the money arrived (settle after serving): take back what
+        // is left of the prepaid balance (spendable and funded), at most the payment.
+        const user = userAccount(p.accountId);
+        const bal = await tx.all(`SELECT balance, funded FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [user]);
+        let back = p.amount;
+        for (const limit of [bal[0] ? big(bal[0].balance) : 0n, bal[0] ? big(bal[0].funded) : 0n]) if (limit < back) back = limit;
+        if (back < 0n) back = 0n;
+        debt = p.amount - back;
+        await post(
+          tx,
+          {
+            idempotencyKey: `x402_reversal:${p.id}`,
+            kind: "x402_reversal",
+            accountId: p.accountId,
+            ref: p.id,
+            memo: { reason: error.slice(0, 200), debt: debt.toString() },
+            legs: [
+              { account: userAccount(p.accountId), amount: -back },
+              { account: PLATFORM, amount: -debt },
+              { account: EXTERNAL, amount: p.amount },
+            ],
+          },
+          { now, dialect: this.#db.dialect },
+        );
+        await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [back, user]);
+        if (debt > 0n) await tx.run("INSERT INTO wallet_debts (payment_id, account_id, amount, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING", [p.id, p.accountId, debt, now]);
+      }
+      await tx.run("UPDATE x402_payments SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", [error.slice(0, 1000), now, id]);
+      return debt;
+    });
+  }
+
+  async claimService(id: string): Promise<boolean> {
+    await this.#ready;
+    return (await this.#db.run("UPDATE x402_payments SET served = 1, updated_at = ? WHERE id = ? AND served = 0 AND state <> 'failed'", [Date.now(), id])) === 1;
+  }
+
+  async unfinished(olderThanMs: number, now = Date.now()): Promise<PaymentRecord[]> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT * FROM x402_payments WHERE state IN ('locked', 'unknown') AND updated_at <= ? ORDER BY updated_at LIMIT 500", [now - olderThanMs]);
+    return rows.map(record);
+  }
+
+  async debtOf(accountId: string): Promise<bigint> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT COALESCE(SUM(amount), 0) AS d FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL", [accountId]);
+    return big(rows[0]?.d ?? 0);
+  }
+}

@@ -1,0 +1,452 @@
+/**
+ * x402 pay-per-call end to end on a real EVM: an in-process ganache chain with TestUSDC
+ * (EIP-3009) deployed from the contracts compiled by solc, a hub on a SQLite ledger that
+ * settles with `transferWithAuthorization` through viem, one provider node on the model
+ * simulator, and the official `@x402/fetch` + `@x402/evm` client as the paying consumer.
+ * Every bad payment gets its own code, the books balance after every test, and the
+ * treasury's on-chain balance equals what the ledger says came in.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
+import { ExactEvmScheme } from "@x402/evm";
+import type { PrivateKeyAccount } from "viem";
+import { decodePaymentRequired, decodeSettlementResponse, encodeX402Header, generateIdentity, type PaymentRequired, type PaymentRequirements } from "@srp/core";
+import { authorizationNonce, signTransferAuthorization, testUsdcAbi } from "@srp/core/chain";
+import { createHub, directSettler, SqliteStore, type Hub, type HubX402Options, type Settler } from "@srp/hub";
+import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
+import { startSimulator, type Simulator } from "@srp/provider/simulator";
+import { startChain, type TestChain } from "./support/chain.js";
+
+const MODEL = "sim-llama-3-8b";
+const PRICE = { input: "1000000", output: "3000000" };
+const body = { model: MODEL, messages: [{ role: "user", content: "Pay per call, please." }], max_tokens: 16 };
+
+let chain: TestChain;
+let restore: (() => Promise<void>) | undefined;
+const dir = mkdtempSync(join(tmpdir(), "srp-x402-"));
+
+beforeAll(async () => {
+  chain = await startChain();
+}, 60_000);
+afterAll(async () => {
+  await chain?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface PayNet {
+  hub: Hub;
+  url: string;
+  store: SqliteStore;
+  /** The SQLite file of the store. */
+  file: string;
+  sim: Simulator;
+  provider: Provider;
+  treasury: `0x${string}`;
+  /** Hook run inside the settler before it settles (tests make settlement fail or time out). */
+  beforeSettle: { fn?: (() => Promise<void>) | undefined; unknown?: boolean };
+  close(): Promise<void>;
+}
+
+const nets: PayNet[] = [];
+afterEach(async () => {
+  for (const net of nets.splice(0)) {
+    try {
+      expect(await net.store.verify()).toEqual([]);
+      // On-chain money equals the ledger's: the treasury holds exactly what came in from outside.
+      const external = await net.store.ledgerBalance("external");
+      expect(await chain.usdcBalance(net.treasury)).toBe(-external);
+    } finally {
+      await net.close();
+    }
+  }
+  await restore?.();
+  restore = undefined;
+});
+
+async function startPayNet(x402: Partial<HubX402Options> = {}): Promise<PayNet> {
+  restore = await chain.snapshot();
+  // The treasury holds no tokens at the snapshot, so its balance is this net's alone.
+  const treasury = chain.accounts[5]!.address;
+  const file = join(dir, `ledger-${nets.length}-${Date.now()}.db`);
+  const store = new SqliteStore(file);
+  const inner = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
+  const beforeSettle: PayNet["beforeSettle"] = {};
+  const settler: Settler = {
+    ...inner,
+    async settle(input) {
+      await beforeSettle.fn?.();
+      const result = await inner.settle(input);
+      // A settlement that went through but whose answer was lost (a time-out on the way back).
+      if (beforeSettle.unknown && result.outcome === "settled") return { outcome: "unknown", reason: "simulated time-out" };
+      return result;
+    },
+  };
+  const hub = createHub({
+    identity: generateIdentity(),
+    accounts: store,
+    receipts: store,
+    drainTimeoutMs: 2000,
+    x402: { chainId: chain.chainId, asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version }, payTo: treasury, settler, ...x402 },
+  });
+  const { url } = await hub.listen({ port: 0 });
+  const sim = await startSimulator();
+  const owner = await store.createAccount({ name: "provider" });
+  const { key } = await store.createApiKey(owner.id);
+  const provider = createProvider({
+    hub: url,
+    identity: generateIdentity(),
+    account: key,
+    reconnect: false,
+    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE, maxConcurrency: 8 }],
+  });
+  await provider.ready();
+  const net: PayNet = {
+    hub,
+    url,
+    store,
+    file,
+    sim,
+    provider,
+    treasury,
+    beforeSettle,
+    async close() {
+      await provider.close();
+      await hub.close();
+      await sim.close();
+      await store.close();
+    },
+  };
+  nets.push(net);
+  return net;
+}
+
+const post = (net: PayNet, headers: Record<string, string> = {}, b: Record<string, unknown> = body) =>
+  fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(b) });
+
+/** The 402 of a request: its `PAYMENT-REQUIRED` document. */
+async function quote(net: PayNet, b: Record<string, unknown> = body): Promise<PaymentRequired> {
+  const res = await post(net, {}, b);
+  expect(res.status).toBe(402);
+  const header = res.headers.get("payment-required");
+  expect(header).not.toBeNull();
+  return decodePaymentRequired(header!);
+}
+
+interface Tamper {
+  signer?: PrivateKeyAccount;
+  to?: `0x${string}`;
+  value?: bigint;
+  validAfter?: bigint;
+  validBefore?: bigint;
+  accepted?: Partial<PaymentRequirements>;
+}
+
+/** A `PAYMENT-SIGNATURE` header built by hand (as a client would), optionally tampered with. */
+async function pay(payer: PrivateKeyAccount, required: PaymentRequired, t: Tamper = {}): Promise<string> {
+  const offered = required.accepts[0]!;
+  const accepted = { ...offered, ...t.accepted };
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const authorization = {
+    from: payer.address,
+    to: t.to ?? (accepted.payTo as `0x${string}`),
+    value: t.value ?? BigInt(accepted.amount),
+    validAfter: t.validAfter ?? 0n,
+    validBefore: t.validBefore ?? now + BigInt(accepted.maxTimeoutSeconds),
+    nonce: authorizationNonce(),
+  };
+  const token = { name: chain.usdc.name, version: chain.usdc.version, chainId: chain.chainId, address: chain.usdc.address };
+  const signature = t.signer
+    ? await t.signer.signTypedData({
+        domain: { name: token.name, version: token.version, chainId: token.chainId, verifyingContract: token.address },
+        types: { TransferWithAuthorization: [
+          { name: "from", type: "address" },
+          { name: "to", type: "address" },
+          { name: "value", type: "uint256" },
+          { name: "validAfter", type: "uint256" },
+          { name: "validBefore", type: "uint256" },
+          { name: "nonce", type: "bytes32" },
+        ] },
+        primaryType: "TransferWithAuthorization",
+        message: authorization,
+      })
+    : await signTransferAuthorization(payer, token, authorization);
+  return encodeX402Header({
+    x402Version: 2,
+    resource: required.resource,
+    accepted,
+    payload: {
+      signature,
+      authorization: {
+        from: authorization.from,
+        to: authorization.to,
+        value: authorization.value.toString(),
+        validAfter: authorization.validAfter.toString(),
+        validBefore: authorization.validBefore.toString(),
+        nonce: authorization.nonce,
+      },
+    },
+  });
+}
+
+/** The error code of a refused paid request (402s also carry fresh requirements). */
+async function refusal(res: Response): Promise<{ status: number; code: string }> {
+  const json = (await res.json()) as { error: { code: string } };
+  if (res.status === 402) {
+    const doc = decodePaymentRequired(res.headers.get("payment-required")!);
+    expect(doc.error).toContain(json.error.code);
+  }
+  return { status: res.status, code: json.error.code };
+}
+
+/** The official x402 client for a payer, allowing the test token. */
+function officialFetch(payer: PrivateKeyAccount) {
+  return wrapFetchWithPaymentFromConfig(fetch, {
+    schemes: [{ network: "eip155:*", client: new ExactEvmScheme(payer) }],
+    spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
+  });
+}
+
+async function walletAccount(net: PayNet, address: string): Promise<string> {
+  const account = await net.store.findByWallet(address);
+  expect(account).toBeDefined();
+  return account!.id;
+}
+
+describe("x402 with the official client", () => {
+  it("answers 402 with PAYMENT-REQUIRED quoting the request's maximum cost, payable to the treasury in the test token", async () => {
+    const net = await startPayNet();
+    const doc = await quote(net);
+    expect(doc.x402Version).toBe(2);
+    expect(doc.resource.url).toBe(`${net.url}/v1/chat/completions`);
+    const estimate = (await (await fetch(`${net.url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as {
+      maximum: { units: string };
+    };
+    expect(doc.accepts).toEqual([
+      {
+        scheme: "exact",
+        network: `eip155:${chain.chainId}`,
+        amount: estimate.maximum.units,
+        asset: chain.usdc.address,
+        payTo: net.treasury,
+        maxTimeoutSeconds: 300,
+        extra: { name: "USD Coin", version: "2" },
+      },
+    ]);
+    const bazaar = doc.extensions?.bazaar as { info: { input: Record<string, unknown> }; schema: Record<string, unknown> };
+    expect(bazaar.info.input).toMatchObject({ type: "http", method: "POST", bodyType: "json" });
+    expect(bazaar.schema.$schema).toBe("https://json-schema.org/draft/2020-12/schema");
+    // Discovery lists the resource and the hub's settlement mode.
+    const wellKnown = (await (await fetch(`${net.url}/.well-known/x402`)).json()) as { resources: Array<{ resource: string; price: { models: Array<{ model: string }> } }>; settlement: string };
+    expect(wellKnown.settlement).toBe("before");
+    expect(wellKnown.resources[0]!.resource).toBe(`${net.url}/v1/chat/completions`);
+    expect(wellKnown.resources[0]!.price.models.map((m) => m.model)).toEqual([MODEL]);
+    const srp = (await (await fetch(`${net.url}/.well-known/srp.json`)).json()) as { payments: string[] };
+    expect(srp.payments).toContain("x402");
+  });
+
+  it("is paid by @x402/fetch for a chat completion; the overpayment is the wallet's prepaid balance", async () => {
+    const net = await startPayNet();
+    const payer = chain.accounts[3]!;
+    const before = await chain.usdcBalance(payer.address);
+    const doc = await quote(net);
+    const amount = BigInt(doc.accepts[0]!.amount);
+
+    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    const completion = (await res.json()) as { choices: Array<{ message: { content: string } }>; usage: { cost_units: string; receipt_id: string } };
+    expect(completion.choices[0]!.message.content.length).toBeGreaterThan(0);
+    const settled = decodeSettlementResponse(res.headers.get("payment-response")!);
+    expect(settled).toMatchObject({ success: true, network: `eip155:${chain.chainId}`, payer: payer.address.toLowerCase() });
+    const receipt = await chain.publicClient.getTransactionReceipt({ hash: settled.transaction as `0x${string}` });
+    expect(receipt.status).toBe("success");
+
+    // On-chain: exactly the authorized amount moved from the payer to the treasury.
+    expect(await chain.usdcBalance(payer.address)).toBe(before - amount);
+    expect(await chain.usdcBalance(net.treasury)).toBe(amount);
+    // In the books: the wallet's account was credited the payment and charged the receipt's cost; the rest is prepaid balance.
+    const charge = BigInt(completion.usage.cost_units);
+    expect(charge).toBeGreaterThan(0n);
+    const account = await walletAccount(net, payer.address);
+    const summary = await net.store.summary(account);
+    expect(summary).toMatchObject({ balance: amount - charge, held: 0n, prepaid: amount - charge, spent: charge, requests: 1 });
+  });
+
+  it("streams a paid completion with PAYMENT-RESPONSE on the stream's headers", async () => {
+    const net = await startPayNet();
+    const payer = chain.accounts[3]!;
+    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, stream: true }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    expect(decodeSettlementResponse(res.headers.get("payment-response")!).success).toBe(true);
+    const text = await res.text();
+    expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+  });
+
+  it("settles after serving when the operator chooses so, and only served requests move money", async () => {
+    const net = await startPayNet({ settle: "after" });
+    const payer = chain.accounts[3]!;
+    const before = await chain.usdcBalance(payer.address);
+    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    const settled = decodeSettlementResponse(res.headers.get("payment-response")!);
+    expect(settled.success).toBe(true);
+    const amount = before - (await chain.usdcBalance(payer.address));
+    expect(amount).toBeGreaterThan(0n);
+    // A paid request for a model nobody serves is refused before payment: no 402 is even issued.
+    const unknown = await post(net, {}, { ...body, model: "no-such-model" });
+    expect(unknown.status).toBe(404);
+  });
+});
+
+describe("bad payments", () => {
+  it("refuses each bad payment with its own code and moves nothing", async () => {
+    const net = await startPayNet();
+    const payer = chain.accounts[3]!;
+    const doc = await quote(net);
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const payerBefore = await chain.usdcBalance(payer.address);
+    const cases: Array<[string, Tamper | string, number, string]> = [
+      ["malformed header", "%%%not-base64%%%", 400, "payment.invalid"],
+      ["expired", { validBefore: now - 10n }, 402, "payment.expired"],
+      ["expiring before the request can settle", { validBefore: now + 5n }, 402, "payment.expired"],
+      ["not yet valid", { validAfter: now + 3600n }, 402, "payment.not_yet_valid"],
+      ["wrong amount", { value: BigInt(doc.accepts[0]!.amount) - 1n }, 402, "payment.wrong_amount"],
+      ["wrong payTo", { to: chain.accounts[9]!.address }, 402, "payment.wrong_recipient"],
+      ["wrong network", { accepted: { network: "eip155:1" } }, 402, "payment.wrong_network"],
+      ["tampered accepted", { accepted: { amount: "1" }, value: 1n }, 402, "payment.requirements_mismatch"],
+      ["signed by someone else", { signer: chain.accounts[4]! }, 402, "payment.bad_signature"],
+    ];
+    for (const [name, t, status, code] of cases) {
+      const header = typeof t === "string" ? t : await pay(payer, doc, t);
+      const res = await post(net, { "payment-signature": header });
+      expect({ name, ...(await refusal(res)) }).toEqual({ name, status, code });
+    }
+    // Insufficient funds: a wallet without tokens.
+    const poor = chain.accounts[8]!;
+    expect(await chain.usdcBalance(poor.address)).toBe(0n);
+    const res = await post(net, { "payment-signature": await pay(poor, doc) });
+    expect(await refusal(res)).toEqual({ status: 402, code: "payment.insufficient_funds" });
+    // Nothing moved on-chain, nobody was charged, and the hub still serves paid requests.
+    expect(await chain.usdcBalance(payer.address)).toBe(payerBefore);
+    expect(await chain.usdcBalance(net.treasury)).toBe(0n);
+    const ok = await post(net, { "payment-signature": await pay(payer, doc) });
+    expect(ok.status).toBe(200);
+  });
+
+  it("lets one authorization buy one request: a reused signature is refused, and of two concurrent copies exactly one is served", async () => {
+    const net = await startPayNet();
+    const payer = chain.accounts[3]!;
+    const doc = await quote(net);
+    const amount = BigInt(doc.accepts[0]!.amount);
+    const header = await pay(payer, doc);
+    expect((await post(net, { "payment-signature": header })).status).toBe(200);
+    expect(await refusal(await post(net, { "payment-signature": header }))).toEqual({ status: 402, code: "payment.replayed" });
+
+    const twin = await pay(payer, doc);
+    const [a, b] = await Promise.all([post(net, { "payment-signature": twin }), post(net, { "payment-signature": twin })]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([200, 402]);
+    const refused = a.status === 402 ? a : b;
+    expect((await refusal(refused)).code).toBe("payment.replayed");
+    // Two authorizations, two transfers: never three.
+    expect(await chain.usdcBalance(net.treasury)).toBe(2n * amount);
+    // The lock is durable: another store on the same database file finds the authorization locked.
+    expect(await net.store.payments.unfinished(0)).toEqual([]); // nothing is left unfinished
+    const other = new SqliteStore(net.file);
+    try {
+      const json = JSON.parse(Buffer.from(twin, "base64").toString("utf8")) as { payload: { authorization: { nonce: string } } };
+      const relock = await other.payments.lock({
+        network: `eip155:${chain.chainId}`,
+        asset: chain.usdc.address,
+        payer: payer.address,
+        nonce: json.payload.authorization.nonce,
+        amount,
+        validBefore: 0,
+        accountId: await walletAccount(net, payer.address),
+        mode: "before",
+        resource: null,
+        payload: "{}",
+      });
+      expect(relock.locked).toBe(false);
+      expect(relock.record).toMatchObject({ state: "settled", served: true });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("refuses a settlement that fails on-chain before serving, and nothing is lost", async () => {
+    const net = await startPayNet();
+    const payer = chain.accounts[4]!;
+    const doc = await quote(net);
+    // Between verification and settlement the payer moves all its tokens away: the transfer reverts.
+    net.beforeSettle.fn = async () => {
+      const balance = await chain.usdcBalance(payer.address);
+      const wallet = chain.walletFor(payer);
+      const hash = await wallet.writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "transfer", args: [chain.accounts[9]!.address, balance] });
+      await chain.publicClient.waitForTransactionReceipt({ hash });
+    };
+    const res = await post(net, { "payment-signature": await pay(payer, doc) });
+    expect(await refusal(res)).toEqual({ status: 402, code: "payment.settlement_failed" });
+    expect(await chain.usdcBalance(net.treasury)).toBe(0n);
+    const account = await walletAccount(net, payer.address);
+    expect((await net.store.summary(account)).balance).toBe(0n);
+  });
+
+  it("turns a failed settlement after serving into the wallet's debt, which blocks the wallet", async () => {
+    const net = await startPayNet({ settle: "after" });
+    const payer = chain.accounts[4]!;
+    const doc = await quote(net);
+    net.beforeSettle.fn = async () => {
+      const balance = await chain.usdcBalance(payer.address);
+      if (balance === 0n) return;
+      const hash = await chain.walletFor(payer).writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "transfer", args: [chain.accounts[9]!.address, balance] });
+      await chain.publicClient.waitForTransactionReceipt({ hash });
+    };
+    const events: string[] = [];
+    net.hub.on("payment", (e) => events.push(e.kind));
+    const res = await post(net, { "payment-signature": await pay(payer, doc) });
+    // The request was served; the header says the settlement failed.
+    expect(res.status).toBe(200);
+    const completion = (await res.json()) as { usage: { cost_units: string } };
+    const settled = decodeSettlementResponse(res.headers.get("payment-response")!);
+    expect(settled.success).toBe(false);
+    expect(events).toContain("debt");
+    const account = await walletAccount(net, payer.address);
+    // The unspent credit was taken back; what was spent is the debt, carried by the platform.
+    const debt = await net.store.payments.debtOf(account);
+    expect(debt).toBe(BigInt(completion.usage.cost_units));
+    expect((await net.store.summary(account)).balance).toBe(0n);
+    // The wallet is blocked until the debt is settled, even with a good payment.
+    net.beforeSettle.fn = undefined;
+    const blocked = await post(net, { "payment-signature": await pay(payer, doc) });
+    expect(await refusal(blocked)).toEqual({ status: 403, code: "payment.wallet_blocked" });
+  });
+
+  it("never turns a settlement time-out into a second charge: the same payment retried is reconciled on-chain and served once", async () => {
+    const net = await startPayNet();
+    const payer = chain.accounts[3]!;
+    const doc = await quote(net);
+    const amount = BigInt(doc.accepts[0]!.amount);
+    const before = await chain.usdcBalance(payer.address);
+    net.beforeSettle.unknown = true;
+    const header = await pay(payer, doc);
+    const first = await post(net, { "payment-signature": header });
+    expect(first.status).toBe(503);
+    expect(((await first.json()) as { error: { code: string } }).error.code).toBe("payment.settlement_pending");
+    // The money did move; the hub did not know. A retry with the same signature is served, not charged again.
+    net.beforeSettle.unknown = false;
+    const retry = await post(net, { "payment-signature": header });
+    expect(retry.status).toBe(200);
+    expect(await chain.usdcBalance(payer.address)).toBe(before - amount);
+    expect(await chain.usdcBalance(net.treasury)).toBe(amount);
+    // And it buys one request only.
+    expect((await refusal(await post(net, { "payment-signature": header }))).code).toBe("payment.replayed");
+  });
+});
