@@ -26,7 +26,7 @@ import {
   signStatement,
 } from "@srp/core";
 import { useNodeCrypto, type Corkable } from "@srp/core/node";
-import { verifyMessage } from "viem";
+import { verifyMessage, type Account, type Chain, type Transport, type WalletClient } from "viem";
 import { WebSocketServer } from "ws";
 import type { AccountStore } from "./accounts.js";
 import { toNodeHandler } from "./node-adapter.js";
@@ -140,6 +140,12 @@ export interface HubX402Options {
   minValiditySeconds?: number;
   /** Where payments are locked and recorded; default the receipt book's `payments` (a `SqlStore` has one). */
   book?: PaymentBook;
+  /**
+   * A wallet client whose account is the treasury (`payTo`): it pays refunds of prepaid
+   * balances back on-chain and funds provider payouts. Without it, on-chain refunds and
+   * payouts are unavailable (`payment.unavailable`).
+   */
+  treasury?: WalletClient<Transport, Chain | undefined, Account>;
 }
 
 /** Whether storage keeps x402 payments (a `SqlStore` does). */

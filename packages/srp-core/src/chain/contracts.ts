@@ -3,15 +3,13 @@ import {
   isAddressEqual,
   parseSignature,
   toHex,
+  type Abi,
   type Account,
   type Address,
   type Chain,
   type Hash,
   type Hex,
   type LocalAccount,
-  type PublicClient,
-  type Transport,
-  type WalletClient,
 } from "viem";
 import { randomBytes } from "../encoding.js";
 import { srpSettlementAbi, srpSettlementBytecode, testUsdcAbi, testUsdcBytecode } from "./artifacts.js";
@@ -24,8 +22,38 @@ import {
   type TransferAuthorization,
 } from "./typed-data.js";
 
-/** A viem wallet client with an account attached, so it can send transactions. */
-export type SigningWallet = WalletClient<Transport, Chain | undefined, Account>;
+/** The deployment request the helpers make of a wallet. */
+export interface DeployRequest {
+  /** The contract's ABI. */
+  abi: Abi;
+  /** Its creation bytecode. */
+  bytecode: Hex;
+  /** Constructor arguments. */
+  args: readonly unknown[];
+  /** The deploying account. */
+  account: Account;
+  /** The chain to deploy on (checked against the node's). */
+  chain: Chain | undefined;
+}
+
+/**
+ * What the deploy helpers need of a wallet: an account and `deployContract`. A viem
+ * `WalletClient` with an account attached fits.
+ */
+export interface DeployWallet {
+  /** The account that deploys, and becomes owner. */
+  readonly account: Account;
+  /** The wallet's chain, if it has one. */
+  readonly chain: Chain | undefined;
+  /** Sends the deployment transaction; resolves to its hash. */
+  deployContract(request: DeployRequest): Promise<Hash>;
+}
+
+/** What the deploy helpers need of a public client: waiting for receipts. A viem `PublicClient` fits. */
+export interface ReceiptClient {
+  /** Resolves once the transaction `hash` is mined. */
+  waitForTransactionReceipt(request: { hash: Hash }): Promise<{ status: "success" | "reverted"; contractAddress?: Address | null | undefined }>;
+}
 
 /** Options of {@link deployTestUsdc}. */
 export interface TestUsdcOptions {
@@ -57,7 +85,7 @@ export interface PayoutVoucher {
   total: bigint;
 }
 
-async function deployedAddress(publicClient: PublicClient, hash: Hash, what: string): Promise<Address> {
+async function deployedAddress(publicClient: ReceiptClient, hash: Hash, what: string): Promise<Address> {
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
   if (receipt.status !== "success" || !receipt.contractAddress) throw new Error(`${what} deployment failed (transaction ${hash})`);
   return getAddress(receipt.contractAddress);
@@ -68,7 +96,7 @@ async function deployedAddress(publicClient: PublicClient, hash: Hash, what: str
  * `wallet`'s account, which becomes the only account allowed to mint. Resolves to the
  * contract address once the deployment is mined.
  */
-export async function deployTestUsdc(wallet: SigningWallet, publicClient: PublicClient, options: TestUsdcOptions = {}): Promise<Address> {
+export async function deployTestUsdc(wallet: DeployWallet, publicClient: ReceiptClient, options: TestUsdcOptions = {}): Promise<Address> {
   const hash = await wallet.deployContract({
     abi: testUsdcAbi,
     bytecode: testUsdcBytecode,
@@ -83,7 +111,7 @@ export async function deployTestUsdc(wallet: SigningWallet, publicClient: Public
  * Deploys SrpSettlement from `wallet`'s account, which becomes its owner. Resolves to the
  * contract address once the deployment is mined.
  */
-export async function deploySettlement(wallet: SigningWallet, publicClient: PublicClient, options: SettlementOptions): Promise<Address> {
+export async function deploySettlement(wallet: DeployWallet, publicClient: ReceiptClient, options: SettlementOptions): Promise<Address> {
   const hash = await wallet.deployContract({
     abi: srpSettlementAbi,
     bytecode: srpSettlementBytecode,

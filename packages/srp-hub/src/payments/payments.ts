@@ -116,9 +116,12 @@ export class X402Payments {
   /**
    * Admits a request paid with the `PAYMENT-SIGNATURE` header `header`, whose offer was
    * `offered`. Returns the admission, or the error to answer with (a 402 for payment
-   * problems, with fresh requirements).
+   * problems, with fresh requirements). `mode` overrides the hub's settlement mode (a
+   * deposit always settles first).
    */
-  async admit(header: string, offered: PaymentRequirements, resourceUrl: string, now = Date.now()): Promise<Admission | SrpError> {
+  async admit(header: string, offered: PaymentRequirements, resourceUrl: string, options: { now?: number; mode?: SettleMode } = {}): Promise<Admission | SrpError> {
+    const now = options.now ?? Date.now();
+    const mode = options.mode ?? this.mode;
     let payment;
     try {
       payment = decodePaymentPayload(header);
@@ -144,7 +147,7 @@ export class X402Payments {
       amount: BigInt(a.value),
       validBefore: Number(BigInt(a.validBefore) > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : BigInt(a.validBefore)),
       accountId,
-      mode: this.mode,
+      mode,
       resource: resourceUrl,
       payload,
     });
@@ -157,7 +160,7 @@ export class X402Payments {
       await this.#book.failed(record.id, pre.message);
       return new SrpError(pre.code, pre.message);
     }
-    if (this.mode === "after") {
+    if (mode === "after") {
       await this.#book.credit(record.id);
       await this.#book.claimService(record.id);
       return this.#admitted(record, input, undefined);

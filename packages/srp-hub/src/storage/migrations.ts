@@ -66,5 +66,14 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX x402_payments_state ON x402_payments(state, updated_at);
    CREATE TABLE wallet_debts (
      payment_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL, cleared_at BIGINT);
-   CREATE INDEX wallet_debts_account ON wallet_debts(account_id, cleared_at);`,
+   CREATE INDEX wallet_debts_account ON wallet_debts(account_id, cleared_at);
+   CREATE TABLE payout_wallets (
+     node_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, address TEXT NOT NULL, signature TEXT NOT NULL, bound_at BIGINT NOT NULL);
+   CREATE INDEX payout_wallets_account ON payout_wallets(account_id, bound_at);
+   CREATE TABLE payouts (
+     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, payee TEXT NOT NULL, amount BIGINT NOT NULL, fee BIGINT NOT NULL,
+     total BIGINT NOT NULL, signature TEXT NOT NULL, settlement TEXT NOT NULL, chain_id BIGINT NOT NULL,
+     funded_tx TEXT, claim_tx TEXT, created_at BIGINT NOT NULL, UNIQUE (settlement, payee, total));
+   CREATE INDEX payouts_account ON payouts(account_id, created_at);
+   CREATE TABLE wallet_nonces (nonce TEXT PRIMARY KEY, expires_at BIGINT NOT NULL, used_at BIGINT);`,
 ];
