@@ -111,15 +111,22 @@ export async function startChain(options: ChainOptions = {}): Promise<TestChain>
 
   const usdc = { name: "USD Coin", version: "2", chainId: TEST_CHAIN_ID };
   const admin = walletFor(deployer);
-  const usdcAddress = await deployTestUsdc(admin, publicClient, usdc);
-  const settlement = await deploySettlement(admin, publicClient, { token: usdcAddress, signer: hubSigner.address, protocol: protocol.address });
-  const mint = options.mint ?? 1_000_000n * 10n ** 6n;
-  for (const account of accounts.slice(0, options.mintTo ?? 5)) {
-    const hash = await admin.writeContract({ address: usdcAddress, abi: testUsdcAbi, functionName: "mint", args: [account.address, mint] });
-    await publicClient.waitForTransactionReceipt({ hash });
+  let usdcAddress: Address;
+  let settlement: Address;
+  let server: RpcServer | undefined;
+  try {
+    usdcAddress = await deployTestUsdc(admin, publicClient, usdc);
+    settlement = await deploySettlement(admin, publicClient, { token: usdcAddress, signer: hubSigner.address, protocol: protocol.address });
+    const mint = options.mint ?? 1_000_000n * 10n ** 6n;
+    for (const account of accounts.slice(0, options.mintTo ?? 5)) {
+      const hash = await admin.writeContract({ address: usdcAddress, abi: testUsdcAbi, functionName: "mint", args: [account.address, mint] });
+      await publicClient.waitForTransactionReceipt({ hash });
+    }
+    if (options.serve) server = await serveRpc(provider);
+  } catch (err) {
+    await provider.disconnect().catch(() => undefined);
+    throw err;
   }
-
-  const server = options.serve ? await serveRpc(provider) : undefined;
   return {
     chainId: TEST_CHAIN_ID,
     provider,

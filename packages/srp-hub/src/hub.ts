@@ -49,6 +49,8 @@ import type { PaymentBook, SettleMode } from "./payments/book.js";
 import { X402Payments, type PaymentEvent } from "./payments/payments.js";
 import type { Settler } from "./payments/settler.js";
 import type { X402Asset } from "./payments/x402.js";
+import type { OnchainPayouts } from "./payments/payouts.js";
+import { postPayoutVoucher } from "./api/payouts.js";
 import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
 
 // Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
@@ -116,6 +118,8 @@ export interface HubOptions {
   statementIntervalMs?: number;
   /** x402 pay-per-call for requests without an API key (spec/v1/payments.md). Needs a ledger. */
   x402?: HubX402Options;
+  /** On-chain payouts through the settlement contract (`POST /v1/payouts/voucher`); absent: none. */
+  onchainPayouts?: OnchainPayouts;
 }
 
 /** How a hub takes x402 payments. */
@@ -549,6 +553,10 @@ export function createHub(options: HubOptions): Hub {
       if (path === "/v1/account") return request.method === "GET" ? getAccount(request, accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
       if (path === "/v1/account/history") return request.method === "GET" ? getHistory(request, accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
       if (path === "/v1/account/refund") return request.method === "POST" ? postRefund(request, accountApi) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
+      if (path === "/v1/payouts/voucher") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        return postPayoutVoucher(request, { accounts: options.accounts, payouts: options.onchainPayouts, storageError });
+      }
       if (path.startsWith("/v1/receipts/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
         return getReceipt(request, decodeURIComponent(path.slice("/v1/receipts/".length)), api);

@@ -26,6 +26,8 @@ export {
 export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X402Terms, type X402Asset, type PaidResource, type CheckedPayment } from "./payments/x402.js";
 export type { PaymentBook, PaymentRecord, PaymentState, NewPayment, SettleMode } from "./payments/book.js";
 export { SqlPaymentBook } from "./storage/payment-book.js";
+export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./storage/payout-book.js";
+export { OnchainPayouts, type OnchainPayoutsOptions, type PayoutVoucherView, type PayoutRun } from "./payments/payouts.js";
 export { X402_DISCOVERY_PATH, x402Discovery, type X402DiscoveryDocument, type X402DiscoveryResource, type X402ModelPrice } from "./api/x402.js";
 export {
   MemoryAccountStore,

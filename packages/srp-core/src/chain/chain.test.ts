@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import {
+  createPublicClient,
   encodeAbiParameters,
+  http,
   hashTypedData,
   keccak256,
   maxUint256,
@@ -11,7 +13,7 @@ import {
   type PrivateKeyAccount,
 } from "viem";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startChain, type TestChain } from "../../../../test/support/chain.js";
+import { serveRpc, startChain, testChain, type TestChain } from "../../../../test/support/chain.js";
 import {
   authorizationNonce,
   claimAmounts,
@@ -423,4 +425,29 @@ describe("SrpSettlement", () => {
     // One protocol transfer for the whole batch: cheaper than three separate claims.
     expect(batch.gasUsed).toBeLessThan(3n * first.gasUsed);
 });
+});
+
+describe("test chain over HTTP (serveRpc)", () => {
+  it("serves reads, revert reasons and unknown methods to an HTTP client", async () => {
+    const server = await serveRpc(chain.provider);
+    try {
+      const client = createPublicClient({ chain: testChain, transport: http(server.url, { retryCount: 0 }) });
+      expect(await client.getChainId()).toBe(1337);
+      expect(await client.readContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "symbol" })).toBe("USDC");
+      await expect(
+        client.simulateContract({ account: account(5), address: chain.usdc.address, abi: testUsdcAbi, functionName: "mint", args: [account(5).address, 1n] }),
+      ).rejects.toThrow(/caller is not the owner/);
+      const res = await fetch(server.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify([{ jsonrpc: "2.0", id: 1, method: "eth_noSuchMethod", params: [] }, { jsonrpc: "2.0", id: 2, method: "eth_chainId", params: [] }]),
+      });
+      expect(await res.json()).toEqual([
+        { jsonrpc: "2.0", id: 1, error: expect.objectContaining({ code: -32601 }) },
+        { jsonrpc: "2.0", id: 2, result: "0x539" },
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
 });

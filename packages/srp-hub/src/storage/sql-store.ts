@@ -42,6 +42,7 @@ import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
 import { SqlPaymentBook } from "./payment-book.js";
+import { SqlPayoutBook } from "./payout-book.js";
 import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
@@ -135,7 +136,11 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     // Nobody may be left with an unobserved rejection; callers see it through ready().
     this.#ready.catch(() => {});
     this.payments = new SqlPaymentBook(driver, this.#ready);
+    this.payouts = new SqlPayoutBook(driver, this.#ready);
   }
+
+  /** On-chain payouts: provider earnings and the protocol's share out, against signed vouchers. */
+  readonly payouts: SqlPayoutBook;
 
   /** The x402 payments: durable authorization locks, settlement states and wallet debts. */
   readonly payments: SqlPaymentBook;

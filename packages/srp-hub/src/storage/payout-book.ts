@@ -1,0 +1,187 @@
+/**
+ * On-chain payouts in the books. A payout takes a provider's withdrawable earnings (its
+ * balance beyond prepaid money, at most what it earned and was not yet paid) and the
+ * protocol's matching share out of the hub's books in one ledger posting (`payout`), and
+ * records the hub-signed voucher that lets the settlement contract pay both. Vouchers carry
+ * running totals per payee wallet, so the newest one pays everything owed so far.
+ */
+import { protocolShare } from "@srp/core/chain";
+import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
+import { big, int, text, type SqlDriver, type SqlRow } from "./sql.js";
+
+/** A payout voucher as stored. */
+export interface PayoutRecord {
+  id: string;
+  accountId: string;
+  /** The wallet paid (lowercase). */
+  payee: string;
+  /** Paid to the provider by this voucher (beyond the previous one). */
+  amount: bigint;
+  /** Paid to the protocol alongside. */
+  fee: bigint;
+  /** The payee's running total: what the contract pays it in all, with this voucher. */
+  total: bigint;
+  /** The hub's EIP-712 signature over `Payout(payee, total)`. */
+  signature: string;
+  settlement: string;
+  chainId: number;
+  /** The transaction that moved the money into the settlement contract, once funded. */
+  fundedTx: string | null;
+  /** The batch transaction that claimed it, when the hub submitted it. */
+  claimTx: string | null;
+  createdAt: number;
+}
+
+function record(r: SqlRow): PayoutRecord {
+  return {
+    id: String(r.id),
+    accountId: String(r.account_id),
+    payee: String(r.payee),
+    amount: big(r.amount),
+    fee: big(r.fee),
+    total: big(r.total),
+    signature: String(r.signature),
+    settlement: String(r.settlement),
+    chainId: int(r.chain_id),
+    fundedTx: text(r.funded_tx),
+    claimTx: text(r.claim_tx),
+    createdAt: int(r.created_at),
+  };
+}
+
+/** What a voucher is for. */
+export interface PayoutTarget {
+  accountId: string;
+  payee: string;
+  settlement: string;
+  chainId: number;
+  /** Signs `Payout(payee, total)` for the settlement contract. */
+  sign(payee: string, total: bigint): Promise<string>;
+}
+
+/** The payouts of a `SqlStore`. */
+export class SqlPayoutBook {
+  readonly #db: SqlDriver;
+  readonly #ready: Promise<void>;
+
+  /** @param ready resolves once the store's migrations have run. */
+  constructor(db: SqlDriver, ready: Promise<void>) {
+    this.#db = db;
+    this.#ready = ready;
+  }
+
+  /** What an account can be paid now: earnings not yet paid out, at most its balance beyond prepaid money. */
+  async payable(accountId: string): Promise<bigint> {
+    await this.#ready;
+    return this.#payable(this.#db, accountId);
+  }
+
+  /** Accounts that earned at least `minimum` not yet paid out. */
+  async candidates(minimum: bigint): Promise<string[]> {
+    await this.#ready;
+    const rows = await this.#db.all(
+      `SELECT r.provider_account_id AS account_id FROM receipts r
+        GROUP BY r.provider_account_id
+       HAVING SUM(r.provider_share) - COALESCE((SELECT SUM(p.amount) FROM payouts p WHERE p.account_id = r.provider_account_id), 0) >= ?
+        ORDER BY r.provider_account_id`,
+      [minimum],
+    );
+    return rows.map((r) => String(r.account_id));
+  }
+
+  /**
+   * Issues a voucher for what the account can be paid now (when at least `minimum`): one
+   * transaction posts the payout (provider's balance and the protocol's share out to the
+   * chain) and stores the signed voucher. Undefined when there is too little to pay.
+   */
+  async issue(target: PayoutTarget, minimum = 1n): Promise<PayoutRecord | undefined> {
+    await this.#ready;
+    const payee = target.payee.toLowerCase();
+    const settlement = target.settlement.toLowerCase();
+    return this.#db.transaction(async (tx) => {
+      const user = userAccount(target.accountId);
+      // One payout of an account at a time (PostgreSQL: the row lock; SQLite: one writer).
+      if (this.#db.dialect === "postgres") await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [user]);
+      const amount = await this.#payable(tx, target.accountId);
+      if (amount < minimum || amount === 0n) return undefined;
+      const last = await tx.all("SELECT MAX(total) AS t FROM payouts WHERE settlement = ? AND payee = ?", [settlement, payee]);
+      const previous = last[0] && last[0].t !== null ? big(last[0].t) : 0n;
+      const total = previous + amount;
+      const fee = protocolShare(total) - protocolShare(previous);
+      const id = ledgerId("payout");
+      const now = Date.now();
+      await post(
+        tx,
+        {
+          idempotencyKey: `payout:${id}`,
+          kind: "payout",
+          accountId: target.accountId,
+          ref: id,
+          memo: { payee, total: total.toString(), fee: fee.toString(), settlement, chainId: target.chainId },
+          legs: [
+            { account: user, amount: -amount },
+            { account: PLATFORM, amount: -fee },
+            { account: EXTERNAL, amount: amount + fee },
+          ],
+        },
+        { now, dialect: this.#db.dialect },
+      );
+      const signature = await target.sign(payee, total);
+      await tx.run(
+        "INSERT INTO payouts (id, account_id, payee, amount, fee, total, signature, settlement, chain_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [id, target.accountId, payee, amount, fee, total, signature, settlement, target.chainId, now],
+      );
+      return { id, accountId: target.accountId, payee, amount, fee, total, signature, settlement, chainId: target.chainId, fundedTx: null, claimTx: null, createdAt: now };
+    });
+  }
+
+  /** {@link payable} inside a transaction. */
+  async #payable(tx: Pick<SqlDriver, "all">, accountId: string): Promise<bigint> {
+    const acct = await tx.all("SELECT balance, funded FROM ledger_accounts WHERE id = ?", [userAccount(accountId)]);
+    if (!acct[0]) return 0n;
+    const balance = big(acct[0].balance);
+    const funded = big(acct[0].funded);
+    const prepaid = funded <= 0n ? 0n : funded < balance ? funded : balance;
+    const earned = await tx.all("SELECT COALESCE(SUM(provider_share), 0) AS s FROM receipts WHERE provider_account_id = ?", [accountId]);
+    const paid = await tx.all("SELECT COALESCE(SUM(amount), 0) AS s FROM payouts WHERE account_id = ?", [accountId]);
+    const owed = big(earned[0]!.s) - big(paid[0]!.s);
+    const free = balance - prepaid;
+    const p = owed < free ? owed : free;
+    return p > 0n ? p : 0n;
+  }
+
+  /** Vouchers whose money has not been moved into the contract yet. */
+  async unfunded(settlement: string): Promise<PayoutRecord[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT * FROM payouts WHERE settlement = ? AND funded_tx IS NULL ORDER BY created_at, id", [settlement.toLowerCase()])).map(record);
+  }
+
+  /** Records the transaction that funded these vouchers. */
+  async markFunded(ids: readonly string[], txHash: string): Promise<void> {
+    await this.#ready;
+    for (const id of ids) await this.#db.run("UPDATE payouts SET funded_tx = ? WHERE id = ? AND funded_tx IS NULL", [txHash, id]);
+  }
+
+  /** Records the batch transaction that claimed these vouchers. */
+  async markClaimed(ids: readonly string[], txHash: string): Promise<void> {
+    await this.#ready;
+    for (const id of ids) await this.#db.run("UPDATE payouts SET claim_tx = ? WHERE id = ?", [txHash, id]);
+  }
+
+  /** The newest voucher of each payee of an account (the one that pays everything so far). */
+  async latest(accountId: string, settlement: string): Promise<PayoutRecord[]> {
+    await this.#ready;
+    const rows = await this.#db.all(
+      `SELECT p.* FROM payouts p WHERE p.account_id = ? AND p.settlement = ?
+         AND p.total = (SELECT MAX(q.total) FROM payouts q WHERE q.settlement = p.settlement AND q.payee = p.payee) ORDER BY p.created_at`,
+      [accountId, settlement.toLowerCase()],
+    );
+    return rows.map(record);
+  }
+
+  /** An account's vouchers, newest first. */
+  async list(accountId: string, limit = 100): Promise<PayoutRecord[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT * FROM payouts WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", [accountId, Math.max(1, Math.min(limit, 1000))])).map(record);
+  }
+}
