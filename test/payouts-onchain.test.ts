@@ -18,7 +18,8 @@ import { protocolShare, srpSettlementAbi } from "@srp/core/chain";
 import { createHub, directSettler, OnchainPayouts, SqliteStore, type Hub } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
-import { startChain, type TestChain } from "./support/chain.js";
+import { spawn } from "node:child_process";
+import { serveRpc, startChain, type TestChain } from "./support/chain.js";
 
 const MODEL = "sim-llama-3-8b";
 const PRICE = { input: "1000000", output: "3000000" };
@@ -170,5 +171,36 @@ describe("on-chain payouts", () => {
     const again = (await (await fetch(`${url}/v1/payouts/voucher`, { method: "POST", headers: { authorization: `Bearer ${providerKey}` } })).json()) as { total: string };
     expect(again.total).toBe(v.total);
     await booksMatchChain();
+  });
+
+  it("`srp-hub payouts run` submits the batch from the command line and prints the transactions and amounts", async () => {
+    await servePaid(2);
+    const owed = await store.payouts.payable(providerAccount);
+    expect(owed).toBeGreaterThan(0n);
+    // The provider's own wallet is its payee for the command (the in-test resolver is the hub's; the CLI reads the database).
+    await store.addWallet(providerAccount, chain.accounts[6]!.address);
+    const rpc = await serveRpc(chain.provider);
+    try {
+      const cli = new URL("../packages/srp-hub/dist/cli.js", import.meta.url).pathname;
+      const treasuryKey = chain.privateKeys[5]!;
+      const args = [cli, "payouts", "run", "--db", `sqlite:${join(dir, "hub.sqlite")}`, "--rpc", rpc.url, "--chain-id", String(chain.chainId), "--settlement", chain.settlement, "--token", chain.usdc.address, "--key", treasuryKey, "--signer-key", chain.privateKeys[1]!];
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      expect({ code, err }).toEqual({ code: 0, err: "" });
+      const printed = JSON.parse(out) as { batchTx: string; fundingTx: string; paid: Array<{ payee: string; provider: { units: string }; protocol: { units: string } }> };
+      expect(printed.batchTx).toMatch(/^0x[0-9a-f]{64}$/);
+      const receipt = await chain.publicClient.getTransactionReceipt({ hash: printed.batchTx as `0x${string}` });
+      expect(receipt.status).toBe("success");
+      expect(printed.paid).toHaveLength(1);
+      expect(BigInt(printed.paid[0]!.provider.units)).toBe(owed);
+      expect(await store.payouts.payable(providerAccount)).toBe(0n);
+      await booksMatchChain();
+    } finally {
+      await rpc.close();
+    }
   });
 });

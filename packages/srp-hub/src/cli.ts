@@ -6,6 +6,7 @@
  *   srp-hub accounts create|list
  *   srp-hub keys create|list|revoke
  *   srp-hub ledger verify | show ACCOUNT_ID | history ACCOUNT_ID | deposit ACCOUNT_ID UNITS --ref REF | refund ACCOUNT_ID --ref REF | top
+ *   srp-hub payouts run --rpc URL --chain-id N --settlement ADDRESS --token ADDRESS [--key HEX] [--signer-key HEX] [--minimum UNITS]
  *
  * The data directory holds the hub identity (`hub.key`), the SQLite database
  * (`hub.sqlite`, unless `--db` names another) and the admin token (`admin.token`), all
@@ -20,6 +21,7 @@ import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { createHub } from "./hub.js";
 import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
+import { OnchainPayouts } from "./payments/payouts.js";
 
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
@@ -34,6 +36,7 @@ const USAGE = `usage:
   srp-hub ledger deposit ACCOUNT_ID UNITS --ref REFERENCE
   srp-hub ledger refund ACCOUNT_ID --ref REFERENCE
   srp-hub ledger top [--by earned|spent] [--limit N]
+  srp-hub payouts run --rpc URL --chain-id N --settlement ADDRESS --token ADDRESS [--key HEX] [--signer-key HEX] [--minimum UNITS]
 every command also takes --data-dir DIR (default .srp-data/hub) and --db sqlite:PATH|postgres://URL
 (default sqlite:DIR/hub.sqlite; also SRP_HUB_DB). Amounts are USDC atomic units (1 = 0.000001 USD).`;
 
@@ -228,4 +231,63 @@ async function ledger(argv: string[]): Promise<void> {
   }
 }
 
-runCli("srp-hub", USAGE, { serve, accounts, keys, ledger });
+const hexKey = (v: string | undefined, what: string): `0x${string}` => {
+  if (v === undefined || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw new UsageError(`${what} is a 0x-prefixed 32-byte hex private key`);
+  return v as `0x${string}`;
+};
+const addressArg = (v: string | undefined, what: string): `0x${string}` => {
+  if (v === undefined || !/^0x[0-9a-fA-F]{40}$/.test(v)) throw new UsageError(`${what} is a 0x-prefixed 20-byte address`);
+  return v as `0x${string}`;
+};
+
+/** `srp-hub payouts run`: pays every owed provider through the settlement contract in one batch. */
+async function payoutsCommand(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== "run") throw new UsageError(`unknown payouts command ${JSON.stringify(sub)}`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      rpc: { type: "string" },
+      "chain-id": { type: "string" },
+      settlement: { type: "string" },
+      token: { type: "string" },
+      key: { type: "string" },
+      "signer-key": { type: "string" },
+      minimum: { type: "string", default: "1" },
+      "data-dir": DATA_DIR,
+      db: DB,
+    },
+    strict: true,
+  });
+  if (!values.rpc) throw new UsageError("payouts run needs --rpc URL");
+  const chainId = Number(values["chain-id"]);
+  if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new UsageError("--chain-id is a positive integer");
+  const settlement = addressArg(values.settlement, "--settlement");
+  const token = addressArg(values.token, "--token");
+  // The treasury key moves the money and pays gas; the signer key signs vouchers (the same key unless given).
+  const treasuryKey = hexKey(values.key ?? process.env.SRP_TREASURY_KEY, "--key (or SRP_TREASURY_KEY)");
+  const signerKey = values["signer-key"] ?? process.env.SRP_VOUCHER_KEY;
+  const minimum = unitsArg(values.minimum, "--minimum");
+  const { createPublicClient, createWalletClient, defineChain, http } = await import("viem");
+  const { privateKeyToAccount } = await import("viem/accounts");
+  const chain = defineChain({ id: chainId, name: `eip155:${chainId}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [values.rpc] } } });
+  const transport = http(values.rpc);
+  const treasury = createWalletClient({ account: privateKeyToAccount(treasuryKey), chain, transport });
+  const publicClient = createPublicClient({ chain, transport });
+  const signer = signerKey ? privateKeyToAccount(hexKey(signerKey, "--signer-key (or SRP_VOUCHER_KEY)")) : privateKeyToAccount(treasuryKey);
+  const store = await openStore(values["data-dir"], values.db);
+  try {
+    const payouts = new OnchainPayouts({ publicClient, treasury, signer, settlement, token, chainId, book: store.payouts, payee: (id) => store.payouts.payee(id), minimum });
+    const run = await payouts.run();
+    print({
+      vouchers: run.issued.map((r) => ({ account: r.accountId, payee: r.payee, amount: money(r.amount), fee: money(r.fee), total: r.total.toString() })),
+      fundingTx: run.fundingTx,
+      batchTx: run.batchTx,
+      paid: run.paid.map((p) => ({ payee: p.payee, provider: money(p.provider), protocol: money(p.protocol), total: p.total.toString() })),
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+runCli("srp-hub", USAGE, { serve, accounts, keys, ledger, payouts: payoutsCommand });
