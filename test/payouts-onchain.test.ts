@@ -203,4 +203,40 @@ describe("on-chain payouts", () => {
       await rpc.close();
     }
   });
+
+  it("`srp-provider claim` fetches the node account's voucher and claims it, printing the transaction and the 90 / 10 amounts", async () => {
+    await servePaid(2);
+    const owed = await store.payouts.payable(providerAccount);
+    expect(owed).toBeGreaterThan(0n);
+    const node = mkdtempSync(join(tmpdir(), "srp-claim-node-"));
+    const rpc = await serveRpc(chain.provider);
+    const run = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const cliPath = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
+        const child = spawn(process.execPath, [cliPath, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SRP_ACCOUNT_KEY: providerKey } });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        child.on("close", (code) => resolve({ code, out, err }));
+      });
+    try {
+      const setup = await run("setup", "--hub", url, "--dir", node, "--no-detect", "--backend-url", sim.baseUrl.replace(/\/v1$/, ""));
+      expect({ code: setup.code, err: setup.err }).toEqual({ code: 0, err: "" });
+      const payee = chain.accounts[6]!.address;
+      const before = await chain.usdcBalance(payee);
+      const claimed = await run("claim", "--rpc", rpc.url, "--dir", node, "--key", chain.privateKeys[7]!);
+      expect({ code: claimed.code, err: claimed.err }).toEqual({ code: 0, err: "" });
+      const printed = JSON.parse(claimed.out) as { transaction: string; provider: string; protocol: string; total: string };
+      expect(BigInt(printed.provider)).toBe(owed);
+      expect(BigInt(printed.protocol)).toBe(protocolShare(BigInt(printed.total)) - protocolShare(BigInt(printed.total) - owed));
+      expect(await chain.usdcBalance(payee)).toBe(before + owed);
+      const receipt = await chain.publicClient.getTransactionReceipt({ hash: printed.transaction as `0x${string}` });
+      expect(receipt.status).toBe("success");
+      await booksMatchChain();
+    } finally {
+      await rpc.close();
+      rmSync(node, { recursive: true, force: true });
+    }
+  });
 });

@@ -14,7 +14,7 @@ import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
 import { ExactEvmScheme } from "@x402/evm";
 import type { PrivateKeyAccount } from "viem";
 import { decodePaymentRequired, decodeSettlementResponse, encodeX402Header, generateIdentity, type PaymentRequired, type PaymentRequirements } from "@srp/core";
-import { authorizationNonce, signTransferAuthorization, testUsdcAbi } from "@srp/core/chain";
+import { authorizationNonce, signTransferAuthorization, testUsdcAbi, transferWithAuthorizationTypes } from "@srp/core/chain";
 import { createHub, directSettler, SqliteStore, type Hub, type HubX402Options, type Settler } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
@@ -161,14 +161,7 @@ async function pay(payer: PrivateKeyAccount, required: PaymentRequired, t: Tampe
   const signature = t.signer
     ? await t.signer.signTypedData({
         domain: { name: token.name, version: token.version, chainId: token.chainId, verifyingContract: token.address },
-        types: { TransferWithAuthorization: [
-          { name: "from", type: "address" },
-          { name: "to", type: "address" },
-          { name: "value", type: "uint256" },
-          { name: "validAfter", type: "uint256" },
-          { name: "validBefore", type: "uint256" },
-          { name: "nonce", type: "bytes32" },
-        ] },
+        types: transferWithAuthorizationTypes,
         primaryType: "TransferWithAuthorization",
         message: authorization,
       })

@@ -86,6 +86,7 @@ export const ERROR_TABLE = {
   // Billing (hub to consumer).
   "billing.insufficient_credits": { http: 402, close: null, retryable: false, title: "Balance cannot cover the request's maximum cost" },
   "billing.unavailable": { http: 503, close: null, retryable: true, title: "The ledger cannot take the request now" },
+  "billing.refund_pending": { http: 409, close: null, retryable: true, title: "A payment to the account has not settled yet: refund after it settles" },
   // Payments (x402 and wallets; hub to consumer).
   "payment.required": { http: 402, close: null, retryable: true, title: "Payment required: pay with x402 or send an API key" },
   "payment.invalid": { http: 400, close: null, retryable: false, title: "Payment header is not a valid x402 version 2 document" },

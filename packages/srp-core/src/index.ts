@@ -120,3 +120,6 @@ export {
   type VerifyReceiptOptions,
 } from "./receipts.js";
 export { signStatement, verifyStatement, compareReceiptPositions } from "./statements.js";
+
+// Texts wallets sign
+export { payoutWalletMessage, refundMessage } from "./wallets.js";

@@ -277,7 +277,7 @@ async function payoutsCommand(argv: string[]): Promise<void> {
   const signer = signerKey ? privateKeyToAccount(hexKey(signerKey, "--signer-key (or SRP_VOUCHER_KEY)")) : privateKeyToAccount(treasuryKey);
   const store = await openStore(values["data-dir"], values.db);
   try {
-    const payouts = new OnchainPayouts({ publicClient, treasury, signer, settlement, token, chainId, book: store.payouts, payee: (id) => store.payouts.payee(id), minimum });
+    const payouts = new OnchainPayouts({ publicClient, treasury, signer, settlement, token, chainId, book: store.payouts, payee: (id) => store.wallets.payoutWallet(id), minimum });
     const run = await payouts.run();
     print({
       vouchers: run.issued.map((r) => ({ account: r.accountId, payee: r.payee, amount: money(r.amount), fee: money(r.fee), total: r.total.toString() })),

@@ -26,7 +26,7 @@ import {
   signStatement,
 } from "@srp/core";
 import { useNodeCrypto, type Corkable } from "@srp/core/node";
-import { verifyMessage, type Account, type Chain, type Transport, type WalletClient } from "viem";
+import { verifyMessage } from "viem";
 import { WebSocketServer } from "ws";
 import type { AccountStore } from "./accounts.js";
 import { toNodeHandler } from "./node-adapter.js";
@@ -47,10 +47,13 @@ import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
 import { X402_DISCOVERY_PATH, x402Discovery } from "./api/x402.js";
 import type { PaymentBook, SettleMode } from "./payments/book.js";
 import { X402Payments, type PaymentEvent } from "./payments/payments.js";
-import type { Settler } from "./payments/settler.js";
+import type { ChainWriter, Settler } from "./payments/settler.js";
 import type { X402Asset } from "./payments/x402.js";
 import type { OnchainPayouts } from "./payments/payouts.js";
 import { postPayoutVoucher } from "./api/payouts.js";
+import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn, type WalletApiContext } from "./api/wallet.js";
+import { postDeposit, postFuturesRefund, type FuturesApiContext } from "./api/futures.js";
+import type { WalletBook } from "./storage/wallet-book.js";
 import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
 
 // Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
@@ -149,13 +152,19 @@ export interface HubX402Options {
    * balances back on-chain and funds provider payouts. Without it, on-chain refunds and
    * payouts are unavailable (`payment.unavailable`).
    */
-  treasury?: WalletClient<Transport, Chain | undefined, Account>;
+  treasury?: ChainWriter;
 }
 
 /** Whether storage keeps x402 payments (a `SqlStore` does). */
 function paymentBookOf(value: unknown): PaymentBook | undefined {
   const p = (value as { payments?: Partial<PaymentBook> } | null)?.payments;
   return p && typeof p.lock === "function" && typeof p.walletAccount === "function" ? (p as PaymentBook) : undefined;
+}
+
+/** Whether storage keeps wallet nonces and payout wallets (a `SqlStore` does). */
+function walletBookOf(value: unknown): WalletBook | undefined {
+  const w = (value as { wallets?: Partial<WalletBook> } | null)?.wallets;
+  return w && typeof w.consumeNonce === "function" && typeof w.bindPayoutWallet === "function" ? (w as WalletBook) : undefined;
 }
 
 /** The hub's x402 payments from its options, or undefined when it takes none. */
@@ -508,6 +517,38 @@ export function createHub(options: HubOptions): Hub {
 
   const baseUrlOf = (request: Request): string => options.publicUrl?.replace(/\/$/, "") ?? new URL(request.url).origin;
 
+  const walletBook = walletBookOf(receipts) ?? walletBookOf(ledger) ?? walletBookOf(options.accounts);
+  const walletAccounts = options.x402?.book ?? paymentBookOf(receipts) ?? paymentBookOf(ledger) ?? paymentBookOf(options.accounts);
+  const keyIssuer = isAccountAdmin(options.accounts) ? options.accounts : undefined;
+  const walletApi: WalletApiContext = {
+    accounts: options.accounts,
+    wallets: walletBook,
+    walletAccount: walletAccounts ? (address) => walletAccounts.walletAccount(address) : undefined,
+    createApiKey: keyIssuer ? (accountId, label) => keyIssuer.createApiKey(accountId, label) : undefined,
+    host: (request) => new URL(options.publicUrl ?? request.url).host,
+    chainId: options.x402?.chainId,
+    connectedAccount(nodeId) {
+      const s = byNode.get(nodeId);
+      return s?.state === "open" ? s.account?.id : undefined;
+    },
+    maxBodyBytes: api.maxBodyBytes,
+    storageError,
+  };
+  const futuresApi: FuturesApiContext = {
+    hubId: options.identity.id,
+    accounts: options.accounts,
+    payments,
+    books,
+    wallets: walletBook,
+    treasury: options.x402?.treasury,
+    chain: options.x402?.settler.chain,
+    asset: options.x402?.asset.address,
+    baseUrl: baseUrlOf,
+    maxBodyBytes: api.maxBodyBytes,
+    ledgerReady,
+    storageError,
+  };
+
   const discovery = (baseUrl: string): Discovery => ({
     protocol: "srp",
     versions: [...versions],
@@ -515,7 +556,16 @@ export function createHub(options: HubOptions): Hub {
     provider: { url: `${baseUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`, maxFrameBytes },
     consumer: {
       baseUrl: `${baseUrl}/v1`,
-      surfaces: ["openai.chat.completions", "openai.models", "srp.receipts", "srp.pricing", "srp.estimate", ...(books ? ["srp.account"] : [])],
+      surfaces: [
+        "openai.chat.completions",
+        "openai.models",
+        "srp.receipts",
+        "srp.pricing",
+        "srp.estimate",
+        ...(books ? ["srp.account"] : []),
+        ...(walletBook ? ["srp.wallet"] : []),
+        ...(payments && books && walletBook ? ["srp.futures"] : []),
+      ],
     },
     payments: payments ? ["account", "x402"] : ["account"],
     software: "@srp/hub",
@@ -530,7 +580,7 @@ export function createHub(options: HubOptions): Hub {
       }
       if (url.pathname === X402_DISCOVERY_PATH && (request.method === "GET" || request.method === "HEAD")) {
         if (!payments) return fail("api.not_found", "this hub takes no x402 payments");
-        return Response.json(x402Discovery(payments, baseUrlOf(request), router), { headers: { "cache-control": "public, max-age=60", "access-control-allow-origin": "*" } });
+        return Response.json(x402Discovery(payments, baseUrlOf(request), router, { deposits: books !== undefined }), { headers: { "cache-control": "public, max-age=60", "access-control-allow-origin": "*" } });
       }
       if (url.pathname === PROVIDER_PATH) {
         return Response.json({ error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } }, { status: 426, headers: { upgrade: "websocket" } });
@@ -557,6 +607,18 @@ export function createHub(options: HubOptions): Hub {
         if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
         return postPayoutVoucher(request, { accounts: options.accounts, payouts: options.onchainPayouts, storageError });
       }
+      if (path === "/v1/auth/nonce") return request.method === "GET" ? getNonce(walletApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
+      if (path === "/v1/auth/wallet") return request.method === "POST" ? postWalletSignIn(request, walletApi) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
+      if (path === "/v1/nodes/payout-wallet") {
+        if (request.method === "POST") return postPayoutWallet(request, walletApi);
+        return request.method === "GET" ? getPayoutWallet(request, walletApi) : fail("api.method_not_allowed", "use GET or POST", { allow: "GET, POST" });
+      }
+      if (path === "/v1/futures/deposit") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return postDeposit(request, futuresApi);
+      }
+      if (path === "/v1/futures/refund") return request.method === "POST" ? postFuturesRefund(request, futuresApi) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
       if (path.startsWith("/v1/receipts/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
         return getReceipt(request, decodeURIComponent(path.slice("/v1/receipts/".length)), api);

@@ -16,6 +16,8 @@ export {
   facilitatorSupported,
   EIP3009_ABI,
   type Settler,
+  type ChainReader,
+  type ChainWriter,
   type SettleInput,
   type SettleResult,
   type PreflightResult,
@@ -27,8 +29,18 @@ export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X
 export type { PaymentBook, PaymentRecord, PaymentState, NewPayment, SettleMode } from "./payments/book.js";
 export { SqlPaymentBook } from "./storage/payment-book.js";
 export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./storage/payout-book.js";
+export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./storage/wallet-book.js";
+export { depositResource, DEPOSIT_PATH, DEPOSIT_LIMITS } from "./api/futures.js";
 export { OnchainPayouts, type OnchainPayoutsOptions, type PayoutVoucherView, type PayoutRun } from "./payments/payouts.js";
-export { X402_DISCOVERY_PATH, x402Discovery, type X402DiscoveryDocument, type X402DiscoveryResource, type X402ModelPrice } from "./api/x402.js";
+export {
+  X402_DISCOVERY_PATH,
+  x402Discovery,
+  type X402DiscoveryDocument,
+  type X402DiscoveryResource,
+  type X402ModelPrice,
+  type X402MaximumCostPrice,
+  type X402AmountPrice,
+} from "./api/x402.js";
 export {
   MemoryAccountStore,
   hashApiKey,

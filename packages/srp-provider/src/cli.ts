@@ -7,6 +7,9 @@
  *   srp-provider stop | status | logs [-n 50] [--dir DIR]
  *   srp-provider connect [--account-key KEY] [--identity FILE] [--hub-id ID] [--once] <hub-url>
  *   srp-provider keygen [--identity FILE]
+  srp-provider claim --rpc URL [--key HEX] [--dir DIR]   (claims the node account's earnings on-chain;
+                     the key, also SRP_WALLET_KEY, pays the gas; the voucher pays the bound payout wallet)
+ *   srp-provider claim --rpc URL [--key HEX] [--dir DIR]
  *
  * `setup` finds the local model servers running here (Ollama 11434, LM Studio 1234,
  * vLLM 8000, llama.cpp 8080) through their own APIs, creates the node identity, seals the
@@ -315,4 +318,38 @@ function keygen(argv: string[]): void {
   if (!created) process.stderr.write(`srp-provider: ${values.identity} already existed; kept it\n`);
 }
 
-runCli("srp-provider", USAGE, { setup, start, stop, status, logs, connect, keygen });
+/** `srp-provider claim`: asks the hub for the account's payout voucher and claims it from the settlement contract. */
+async function claim(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { rpc: { type: "string" }, key: { type: "string" }, dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  if (!values.rpc) throw new UsageError("claim needs --rpc URL (a JSON-RPC endpoint of the settlement contract's chain)");
+  const key = values.key ?? process.env.SRP_WALLET_KEY;
+  if (key === undefined || !/^0x[0-9a-fA-F]{64}$/.test(key)) throw new UsageError("claim needs --key (or SRP_WALLET_KEY): a 0x-prefixed 32-byte private key that pays the gas");
+  const dir = resolve(values.dir);
+  const paths = nodePaths(dir);
+  if (!existsSync(paths.config)) throw new UsageError(`no ${paths.config}; run srp-provider setup first`);
+  const config = readNodeConfig(dir);
+  const { identity } = loadOrCreateIdentity(paths.identity);
+  const accountKey = nodeKeyStore(dir, identity).get(config.accountKeyName);
+  if (!accountKey) throw new Error(`no sealed account key named ${config.accountKeyName}; run setup again`);
+  const res = await fetch(`${config.hub.replace(/\/+$/, "")}/v1/payouts/voucher`, { method: "POST", headers: { authorization: `Bearer ${accountKey}` } });
+  const body = (await res.json()) as { error?: { code: string; message: string }; payee: `0x${string}`; total: string; signature: `0x${string}`; settlement: `0x${string}`; chain_id: number };
+  if (!res.ok) throw new Error(`the hub refused a voucher (${res.status} ${body.error?.code ?? ""}): ${body.error?.message ?? ""}`);
+  const { createPublicClient, createWalletClient, defineChain, http, parseEventLogs } = await import("viem");
+  const { privateKeyToAccount } = await import("viem/accounts");
+  const { srpSettlementAbi } = await import("@srp/core/chain");
+  const chain = defineChain({ id: body.chain_id, name: `eip155:${body.chain_id}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [values.rpc] } } });
+  const transport = http(values.rpc);
+  const wallet = createWalletClient({ account: privateKeyToAccount(key as `0x${string}`), chain, transport });
+  const publicClient = createPublicClient({ chain, transport });
+  const hash = await wallet.writeContract({ address: body.settlement, abi: srpSettlementAbi, functionName: "claim", args: [body.payee, BigInt(body.total), body.signature] });
+  const receipt = await publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== "success") throw new Error(`claim ${hash} reverted`);
+  const claimed = parseEventLogs({ abi: srpSettlementAbi, eventName: "Claimed", logs: receipt.logs })[0];
+  const provider = claimed?.args.providerAmount ?? 0n;
+  const protocol = claimed?.args.protocolAmount ?? 0n;
+  process.stdout.write(
+    `${JSON.stringify({ transaction: hash, payee: body.payee, total: body.total, provider: provider.toString(), protocol: protocol.toString(), note: provider === 0n ? "nothing new to claim: this voucher was claimed before" : undefined }, null, 2)}\n`,
+  );
+}
+
+runCli("srp-provider", USAGE, { setup, start, stop, status, logs, connect, keygen, claim });

@@ -6,6 +6,7 @@
 import type { Router } from "../routing/router.js";
 import type { X402Payments } from "../payments/payments.js";
 import { bazaarExtension } from "../payments/x402.js";
+import { depositResource, DEPOSIT_LIMITS, DEPOSIT_PATH } from "./futures.js";
 import { chatResource } from "./openai.js";
 
 /** Path of the x402 discovery document. */
@@ -18,6 +19,23 @@ export interface X402ModelPrice {
   output: string;
 }
 
+/** A chat request's price: its maximum cost, from the models' prices online. */
+export interface X402MaximumCostPrice {
+  kind: "maximum_cost";
+  description: string;
+  /** Where to ask for a request's maximum cost before paying. */
+  estimate: string;
+  models: X402ModelPrice[];
+}
+
+/** A deposit's price: the amount the request asks for, within limits (atomic units). */
+export interface X402AmountPrice {
+  kind: "amount";
+  description: string;
+  min: string;
+  max: string;
+}
+
 /** One paid resource of the discovery document. */
 export interface X402DiscoveryResource {
   resource: string;
@@ -26,7 +44,7 @@ export interface X402DiscoveryResource {
   description: string;
   mimeType: string;
   /** How the amount of a request is set. */
-  price: { kind: "maximum_cost"; description: string; estimate: string; models: X402ModelPrice[] };
+  price: X402MaximumCostPrice | X402AmountPrice;
   /** The `accepts` entry a request gets, but for its `amount`, which is quoted per request. */
   accepts: Array<Record<string, unknown>>;
   extensions: { bazaar: Record<string, unknown> };
@@ -41,8 +59,12 @@ export interface X402DiscoveryDocument {
   resources: X402DiscoveryResource[];
 }
 
-/** The x402 discovery document for a hub's public base URL. */
-export function x402Discovery(payments: X402Payments, baseUrl: string, router: Router): X402DiscoveryDocument {
+/**
+ * The x402 discovery document for a hub's public base URL. With `deposits`, the deposit
+ * resource (`POST /v1/futures/deposit`, priced at the amount asked) is listed after the
+ * chat completion resource.
+ */
+export function x402Discovery(payments: X402Payments, baseUrl: string, router: Router, options: { deposits?: boolean } = {}): X402DiscoveryDocument {
   const models: X402ModelPrice[] = [];
   for (const [model, views] of router.catalog()) {
     if (views.length === 0) continue;
@@ -57,6 +79,7 @@ export function x402Discovery(payments: X402Payments, baseUrl: string, router: R
   models.sort((a, b) => a.model.localeCompare(b.model));
   const chat = chatResource(`${baseUrl}/v1/chat/completions`);
   const { amount: _perRequest, ...accepts } = payments.offer(0n);
+  const deposit = depositResource(`${baseUrl}${DEPOSIT_PATH}`);
   return {
     x402Version: 2,
     settlement: payments.mode,
@@ -78,6 +101,25 @@ export function x402Discovery(payments: X402Payments, baseUrl: string, router: R
         accepts: [accepts],
         extensions: { bazaar: bazaarExtension(chat) },
       },
+      ...(options.deposits
+        ? [
+            {
+              resource: deposit.url,
+              type: "http" as const,
+              method: "POST" as const,
+              description: deposit.description,
+              mimeType: deposit.mimeType,
+              price: {
+                kind: "amount" as const,
+                description: "A deposit is quoted exactly the `amount` its body asks for (atomic USDC units), credited to the paying wallet's account as prepaid balance.",
+                min: DEPOSIT_LIMITS.min.toString(),
+                max: DEPOSIT_LIMITS.max.toString(),
+              },
+              accepts: [accepts],
+              extensions: { bazaar: bazaarExtension(deposit) },
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -105,9 +105,9 @@ export class X402Payments {
       // not an EOA signature
     }
     // With a chain client, smart-contract wallets (ERC-1271, ERC-6492) verify too.
-    if (!this.#settler.publicClient) return false;
+    if (!this.#settler.chain) return false;
     try {
-      return await this.#settler.publicClient.verifyTypedData(args);
+      return await this.#settler.chain.verifyTypedData(args);
     } catch {
       return false;
     }

@@ -5,17 +5,17 @@
  * its treasury, and either submits one batch for many providers (`srp-hub payouts run`) or
  * hands a provider its voucher to claim itself (`srp-provider claim`).
  */
-import { parseEventLogs, type Account, type Chain, type LocalAccount, type PublicClient, type Transport, type WalletClient } from "viem";
+import { parseEventLogs, type LocalAccount } from "viem";
 import { signPayout, srpSettlementAbi } from "@srp/core/chain";
 import type { PayoutRecord, SqlPayoutBook } from "../storage/payout-book.js";
-import { EIP3009_ABI } from "./settler.js";
+import { EIP3009_ABI, type ChainReader, type ChainWriter } from "./settler.js";
 
 /** What on-chain payouts need. */
 export interface OnchainPayoutsOptions {
   /** Reads the chain. */
-  publicClient: PublicClient<Transport, Chain | undefined>;
+  publicClient: ChainReader;
   /** The treasury: moves payout money into the contract and submits batches (pays their gas). */
-  treasury: WalletClient<Transport, Chain | undefined, Account>;
+  treasury: ChainWriter;
   /** The hub key the contract accepts vouchers from (its `signer`). */
   signer: LocalAccount;
   /** The SrpSettlement contract. */

@@ -19,6 +19,24 @@ export const EIP3009_ABI = parseAbi([
   "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
 ]);
 
+/** The chain reads x402 payments and payouts make; any viem `PublicClient` is one. */
+export interface ChainReader {
+  /** Calls a view function. */
+  readContract: PublicClient<Transport, Chain | undefined>["readContract"];
+  /** Waits for a transaction's receipt. */
+  waitForTransactionReceipt: PublicClient<Transport, Chain | undefined>["waitForTransactionReceipt"];
+  /** Verifies a typed-data signature, by EOAs and contract wallets (ERC-1271, ERC-6492). */
+  verifyTypedData: PublicClient<Transport, Chain | undefined>["verifyTypedData"];
+}
+
+/** The transactions x402 settlement and payouts send; any viem `WalletClient` with an account is one. */
+export interface ChainWriter {
+  /** The chain the client is for (its id goes into each transaction). */
+  chain: Chain | undefined;
+  /** Sends a contract call signed by the client's account. */
+  writeContract: WalletClient<Transport, Chain | undefined, Account>["writeContract"];
+}
+
 /** A payment as a settler sees it: the checked authorization, and the documents for a facilitator. */
 export interface SettleInput extends CheckedPayment {
   payment: PaymentPayload;
@@ -44,16 +62,16 @@ export interface Settler {
   settle(input: SettleInput): Promise<SettleResult>;
   /** Whether the chain has used this authorization (true), not (false), or cannot tell (undefined). */
   authorizationUsed(asset: string, payer: string, nonce: string): Promise<boolean | undefined>;
-  /** Verifies a typed-data signature with the chain's help (smart-contract wallets, ERC-1271); absent: EOA only. */
-  readonly publicClient?: PublicClient;
+  /** Verifies typed-data signatures with the chain's help (smart-contract wallets, ERC-1271); absent: EOA only. */
+  readonly chain?: ChainReader;
 }
 
 /** Options of {@link directSettler}. */
 export interface DirectSettlerOptions {
   /** Reads the chain. */
-  publicClient: PublicClient<Transport, Chain | undefined>;
+  publicClient: ChainReader;
   /** Signs and sends the settlement transactions (pays their gas). Its account need not be the treasury. */
-  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  walletClient: ChainWriter;
   /** How long to wait for a settlement's receipt before calling its outcome unknown. Default 60 s. */
   confirmTimeoutMs?: number;
 }
@@ -68,7 +86,7 @@ export function directSettler(options: DirectSettlerOptions): Settler {
     publicClient.readContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "authorizationState", args: [payer as `0x${string}`, nonce as `0x${string}`] });
   return {
     name: "direct",
-    publicClient: publicClient as PublicClient,
+    chain: publicClient,
     async preflight({ authorization: a, requirements }) {
       try {
         const [isUsed, balance] = await Promise.all([
@@ -120,7 +138,7 @@ export interface FacilitatorSettlerOptions {
   /** Time allowed for `/settle`, after which the outcome is unknown. Default 60 s. */
   settleTimeoutMs?: number;
   /** Reads the chain to reconcile unknown outcomes; without it they stay unknown until the payer retries. */
-  publicClient?: PublicClient<Transport, Chain | undefined>;
+  publicClient?: ChainReader;
   /** The fetch to use (default the global one). */
   fetch?: typeof fetch;
 }
@@ -163,7 +181,7 @@ export function facilitatorSettler(options: FacilitatorSettlerOptions): Settler 
   const publicClient = options.publicClient;
   return {
     name: "facilitator",
-    ...(publicClient ? { publicClient: publicClient as PublicClient } : {}),
+    ...(publicClient ? { chain: publicClient } : {}),
     async preflight({ payment, requirements }) {
       try {
         const { body } = await call("/verify", payment, requirements, 15_000);

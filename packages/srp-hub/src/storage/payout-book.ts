@@ -76,15 +76,6 @@ export class SqlPayoutBook {
     return this.#payable(this.#db, accountId);
   }
 
-  /** The wallet an account is paid to: its most recently bound node payout wallet, else its own (sign-in) wallet. */
-  async payee(accountId: string): Promise<string | undefined> {
-    await this.#ready;
-    const bound = await this.#db.all("SELECT address FROM payout_wallets WHERE account_id = ? ORDER BY bound_at DESC LIMIT 1", [accountId]);
-    if (bound[0]) return String(bound[0].address);
-    const own = await this.#db.all("SELECT address FROM wallets WHERE account_id = ? ORDER BY created_at DESC LIMIT 1", [accountId]);
-    return own[0] ? String(own[0].address) : undefined;
-  }
-
   /** Accounts that earned at least `minimum` not yet paid out. */
   async candidates(minimum: bigint): Promise<string[]> {
     await this.#ready;

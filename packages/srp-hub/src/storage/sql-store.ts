@@ -43,6 +43,7 @@ import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
 import { SqlPaymentBook } from "./payment-book.js";
 import { SqlPayoutBook } from "./payout-book.js";
+import { SqlWalletBook } from "./wallet-book.js";
 import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
@@ -137,6 +138,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.#ready.catch(() => {});
     this.payments = new SqlPaymentBook(driver, this.#ready);
     this.payouts = new SqlPayoutBook(driver, this.#ready);
+    this.wallets = new SqlWalletBook(driver, this.#ready);
   }
 
   /** On-chain payouts: provider earnings and the protocol's share out, against signed vouchers. */
@@ -144,6 +146,9 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
 
   /** The x402 payments: durable authorization locks, settlement states and wallet debts. */
   readonly payments: SqlPaymentBook;
+
+  /** Wallets: one-time sign-in nonces and the payout wallet of each node. */
+  readonly wallets: SqlWalletBook;
 
   /** The prepaid discount tiers in force. */
   get discountTiers(): readonly DiscountTier[] {

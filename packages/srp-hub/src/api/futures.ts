@@ -1,0 +1,213 @@
+/**
+ * Prepaid balances from the chain. `POST /v1/futures/deposit` is an x402 resource whose
+ * price is the amount asked: paid (and settled before the answer), it becomes prepaid
+ * balance of the paying wallet's account, which earns the prepaid discount tiers on that
+ * account's requests. `POST /v1/futures/refund` pays the account's unused prepaid balance
+ * back on-chain from the hub's treasury, to a wallet of the account that signed for it.
+ */
+import { decodeSettlementResponse, formatUsdc, SrpError } from "@srp/core";
+import { recoverMessageAddress } from "viem";
+import type { AccountStore } from "../accounts.js";
+import type { LedgerBooks } from "../ledger/ledger.js";
+import type { X402Payments } from "../payments/payments.js";
+import { EIP3009_ABI, type ChainReader, type ChainWriter } from "../payments/settler.js";
+import type { PaidResource } from "../payments/x402.js";
+import type { WalletBook } from "../storage/wallet-book.js";
+import { money } from "./account.js";
+import { errorResponse, fail, readJsonObject } from "./http.js";
+
+/** Path of the deposit resource. */
+export const DEPOSIT_PATH = "/v1/futures/deposit";
+
+/** Smallest and largest deposit, atomic units (1e-6 USDC .. 1,000,000 USDC). */
+export const DEPOSIT_LIMITS = { min: 1n, max: 1_000_000_000_000n } as const;
+
+/** What the futures routes need from their hub. */
+export interface FuturesApiContext {
+  /** The hub id refund messages must name. */
+  hubId: string;
+  accounts: AccountStore;
+  /** x402 payments; absent when the hub takes none (then deposits are 404). */
+  payments: X402Payments | undefined;
+  /** The ledger's books; absent when the hub bills nobody. */
+  books: LedgerBooks | undefined;
+  /** Refund nonces; absent when storage keeps no wallets. */
+  wallets: WalletBook | undefined;
+  /** The treasury's wallet client, which pays refunds; absent: refunds are `payment.unavailable`. */
+  treasury: ChainWriter | undefined;
+  /** Reads the chain (the settler's client): waits for refund transfers; absent: refunds are `payment.unavailable`. */
+  chain: ChainReader | undefined;
+  /** The token refunds are paid in (the x402 asset). */
+  asset: string | undefined;
+  /** The hub's public base URL for a request (no trailing slash). */
+  baseUrl(request: Request): string;
+  /** Largest request body accepted. */
+  maxBodyBytes: number;
+  /** Resolves when the ledger has reconciled at start. */
+  ledgerReady: Promise<void>;
+  /** Reports a storage (or chain) failure an answer cannot carry. */
+  storageError(what: string, error: unknown): void;
+  /** How long a refund waits for its transfer's receipt; default 60 s. */
+  refundTimeoutMs?: number;
+}
+
+/** The deposit endpoint as an x402 resource (its `bazaar` discovery entry). */
+export function depositResource(url: string): PaidResource {
+  return {
+    url,
+    description:
+      "A deposit of prepaid balance to the paying wallet's account: the amount asked (atomic USDC units), settled before the answer. Prepaid balance pays for requests at the prepaid discount tiers and is refundable (POST /v1/futures/refund).",
+    mimeType: "application/json",
+    method: "POST",
+    example: { amount: "10000000" },
+  };
+}
+
+const AMOUNT = /^[1-9][0-9]{0,12}$/;
+
+/**
+ * `POST /v1/futures/deposit` with `{ amount: "<atomic units>" }` (1 .. 10^12), no API key.
+ * Without `PAYMENT-SIGNATURE`: 402 quoting exactly `amount`. With it: the payment is
+ * verified and settled first, credited to the payer's wallet account as prepaid balance,
+ * and the answer (with `PAYMENT-RESPONSE`) is `{ object: "srp.deposit", account_id,
+ * address, amount, balance, prepaid, discount_bps, transaction }`, amounts as
+ * `{ units, usd }`.
+ */
+export async function postDeposit(request: Request, ctx: FuturesApiContext): Promise<Response> {
+  const payments = ctx.payments;
+  const books = ctx.books;
+  if (!payments || !books) return fail("api.not_found", "this hub takes no x402 deposits");
+  const body = await readJsonObject(request, ctx.maxBodyBytes);
+  if (body instanceof SrpError) return errorResponse(body);
+  const amount = typeof body.amount === "string" && AMOUNT.test(body.amount) ? BigInt(body.amount) : undefined;
+  if (amount === undefined || amount < DEPOSIT_LIMITS.min || amount > DEPOSIT_LIMITS.max) {
+    return fail("api.invalid_body", `\`amount\` is a decimal string of atomic USDC units, ${DEPOSIT_LIMITS.min} to ${DEPOSIT_LIMITS.max}`);
+  }
+  const resource = depositResource(`${ctx.baseUrl(request)}${DEPOSIT_PATH}`);
+  const header = request.headers.get("payment-signature");
+  if (header === null) {
+    return payments.required(amount, resource, new SrpError("payment.required", `a deposit of ${formatUsdc(amount)} USD (${amount} units): pay it with x402 (PAYMENT-SIGNATURE)`));
+  }
+  let paymentResponse: string;
+  let accountId: string;
+  let payer: string;
+  try {
+    await ctx.ledgerReady;
+    // A deposit always settles before it is answered: the money is on-chain before it is balance.
+    const admitted = await payments.admit(header, payments.offer(amount), resource.url, { mode: "before" });
+    if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : errorResponse(admitted);
+    // The admission credited the payment to the wallet's account already.
+    paymentResponse = await admitted.finish(true);
+    accountId = admitted.accountId;
+    payer = admitted.payment.payer.toLowerCase();
+  } catch (error) {
+    ctx.storageError("x402 deposit", error);
+    return fail("payment.unavailable", "the hub cannot take payments now; retry shortly");
+  }
+  const headers = { "PAYMENT-RESPONSE": paymentResponse, "Access-Control-Expose-Headers": "PAYMENT-RESPONSE" };
+  let transaction: string | null = null;
+  try {
+    transaction = decodeSettlementResponse(paymentResponse).transaction || null;
+  } catch {
+    // the header is ours; a transaction unknown after a reconciliation stays null
+  }
+  try {
+    const s = await books.summary(accountId);
+    return Response.json(
+      { object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), balance: money(s.balance), prepaid: money(s.prepaid), discount_bps: s.discountBps, transaction },
+      { headers },
+    );
+  } catch (error) {
+    // The deposit is made; only the summary could not be read.
+    ctx.storageError("deposit summary", error);
+    return Response.json({ object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), balance: null, prepaid: null, discount_bps: null, transaction }, { headers });
+  }
+}
+
+/** The fields of a refund message (`refundMessage(hubId, accountId, nonce)`). */
+const REFUND_MESSAGE = /^SRP refund\nhub: (\S+)\naccount: (\S+)\nnonce: ([A-Za-z0-9]{8,64})$/;
+const SIGNATURE = /^0x(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/;
+
+/**
+ * `POST /v1/futures/refund` with `{ message, signature }`: `message` is
+ * `refundMessage(hubId, accountId, nonce)` with a nonce from `GET /v1/auth/nonce`, signed
+ * (EIP-191) by a wallet bound to the account. The account's unused prepaid balance leaves
+ * the books and is transferred on-chain from the treasury to that wallet. Answers
+ * `{ object: "srp.refund", account_id, address, amount, transaction }` (`transaction`
+ * null when there was nothing to refund). Errors: 503 `payment.unavailable` (no treasury,
+ * or the transfer failed: the amount is credited back), 409 `billing.refund_pending`
+ * (an x402 credit is not settled yet), 403 `auth.bad_account_proof` (not signed by a
+ * wallet of the account), 401 `auth.replayed_nonce`, 401 `auth.wrong_hub`.
+ */
+export async function postFuturesRefund(request: Request, ctx: FuturesApiContext): Promise<Response> {
+  const books = ctx.books;
+  const wallets = ctx.wallets;
+  if (!books || !wallets) return fail("api.not_found", "this hub keeps no prepaid balances to refund");
+  const { treasury, chain, asset } = ctx;
+  if (!treasury || !chain || !asset) return fail("payment.unavailable", "this hub has no treasury wallet (and chain client) to pay refunds on-chain");
+  const body = await readJsonObject(request, ctx.maxBodyBytes);
+  if (body instanceof SrpError) return errorResponse(body);
+  if (typeof body.message !== "string" || typeof body.signature !== "string" || !SIGNATURE.test(body.signature)) {
+    return fail("api.invalid_body", "the body is `{ message, signature }`: the refund text and its 0x-prefixed EIP-191 signature");
+  }
+  const m = REFUND_MESSAGE.exec(body.message);
+  if (!m) return fail("api.invalid_body", "`message` is `SRP refund\\nhub: <hubId>\\naccount: <accountId>\\nnonce: <nonce>`");
+  const [, hubId, accountId, nonce] = m as unknown as [string, string, string, string];
+  if (hubId !== ctx.hubId) return fail("auth.wrong_hub", `the refund is addressed to hub ${hubId}, not this one`);
+  let signer: `0x${string}`;
+  try {
+    signer = await recoverMessageAddress({ message: body.message, signature: body.signature as `0x${string}` });
+  } catch {
+    return fail("auth.bad_account_proof", "the signature does not recover to a wallet");
+  }
+  const address = signer.toLowerCase();
+  let amount: bigint;
+  try {
+    const owner = await ctx.accounts.findByWallet(address);
+    if (owner?.id !== accountId) return fail("auth.bad_account_proof", `the refund is signed by ${address}, which is not a wallet of account ${accountId}`);
+    if (!(await wallets.consumeNonce(nonce))) return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
+    await ctx.ledgerReady;
+    amount = await books.refund(accountId, nonce);
+  } catch (error) {
+    if ((error as Error)?.name === "RefundPending") {
+      return fail("billing.refund_pending", "a payment credited to this account has not settled on-chain yet; refund after it settles");
+    }
+    ctx.storageError("refund", error);
+    return fail("billing.unavailable", "the ledger cannot refund now; retry shortly");
+  }
+  const answer = (transaction: string | null) => Response.json({ object: "srp.refund", account_id: accountId, address, amount: money(amount), transaction });
+  if (amount === 0n) return answer(null);
+
+  // The books have let the money go; now the chain. A transfer that surely did not happen is credited back.
+  const creditBack = async (why: string): Promise<Response> => {
+    try {
+      await books.deposit(accountId, amount, `refund-failed:${nonce}`, { reason: why.slice(0, 200), to: address });
+    } catch (error) {
+      ctx.storageError(`credit back the failed refund ${nonce} of ${amount} units to ${accountId}`, error);
+    }
+    return fail("payment.unavailable", `the refund could not be paid on-chain (${why}); the amount is back in the account's prepaid balance`);
+  };
+  let hash: `0x${string}`;
+  try {
+    hash = await treasury.writeContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "transfer", args: [signer, amount], chain: treasury.chain ?? null });
+  } catch (error) {
+    return creditBack(`the transfer was not sent: ${short(error)}`);
+  }
+  let status: "success" | "reverted";
+  try {
+    status = (await chain.waitForTransactionReceipt({ hash, timeout: ctx.refundTimeoutMs ?? 60_000 })).status;
+  } catch (error) {
+    // Sent, outcome unknown: crediting back could pay twice. The operator reconciles it by its hash.
+    ctx.storageError(`refund ${nonce} of ${amount} units to ${address}: transfer ${hash} has an unknown outcome`, error);
+    return errorResponse(
+      new SrpError("payment.settlement_pending", `the refund transfer ${hash} was sent but its outcome is not known yet; the hub's operator reconciles it`, { details: { transaction: hash } }),
+    );
+  }
+  if (status !== "success") return creditBack(`transfer ${hash} reverted`);
+  return answer(hash);
+}
+
+function short(error: unknown): string {
+  const e = error as { shortMessage?: unknown; message?: unknown };
+  return String(e?.shortMessage ?? e?.message ?? error).slice(0, 200);
+}
