@@ -6,12 +6,16 @@
 //    simulator (deterministic filler text, clearly labelled: not a model)
 // It streams one answer to the terminal, prints a curl and an OpenAI SDK snippet, and
 // serves until Ctrl-C.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// With `--chain` (`npm start -- --chain`, or SRP_CHAIN=1) it also starts an in-process EVM
+// (ganache, JSON-RPC on 127.0.0.1:8545) with the test USDC and the settlement contract
+// deployed, takes x402 payments, pays one request with the official x402 client, and pays
+// the provider out on-chain (90 % to it, 10 % to the protocol).
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateIdentity } from "../packages/srp-core/dist/node.js";
 import { formatUsdc } from "../packages/srp-core/dist/index.js";
-import { createHub, SqliteStore } from "../packages/srp-hub/dist/index.js";
+import { createHub, directSettler, OnchainPayouts, SqliteStore } from "../packages/srp-hub/dist/index.js";
 import { createProvider, detectBackends, FileReceiptStore, openAICompatibleBackend } from "../packages/srp-provider/dist/index.js";
 import { startSimulator } from "../packages/srp-provider/dist/simulator.js";
 import { createClient } from "../packages/srp-client/dist/index.js";
@@ -20,8 +24,20 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const data = process.env.SRP_DATA_DIR ?? join(root, ".srp-data");
 mkdirSync(data, { recursive: true, mode: 0o700 });
 
+const withChain = process.argv.includes("--chain") || process.env.npm_config_chain === "true" || process.env.SRP_CHAIN === "1";
+// The local chain lives in this process only, so its ledger starts afresh with it.
+let chain;
+if (withChain) {
+  const { startChain } = await import("./local-chain.mjs");
+  // accounts[5], the treasury, gets a float of test USDC too, so it can pay out earnings bought with signup credits.
+  chain = await startChain({ serve: true, port: Number(process.env.CHAIN_PORT ?? 8545), mintTo: 6 });
+  rmSync(join(data, "chain"), { recursive: true, force: true });
+  mkdirSync(join(data, "chain"), { recursive: true, mode: 0o700 });
+  console.log(`chain     ganache (chain id ${chain.chainId}) on ${chain.rpcUrl}: test USDC ${chain.usdc.address}, settlement ${chain.settlement}`);
+}
+
 // Hub with its SQLite store and a demo account.
-const store = new SqliteStore(join(data, "hub", "hub.sqlite"));
+const store = new SqliteStore(withChain ? join(data, "chain", "hub.sqlite") : join(data, "hub", "hub.sqlite"));
 const DEMO = "acct_demo";
 if (!(await store.getAccount(DEMO))) await store.createAccount({ id: DEMO, name: "npm start demo" });
 const keyFile = join(data, "dev-account.key");
@@ -30,7 +46,37 @@ if (!apiKey || !(await store.findByApiKey(apiKey))) {
   apiKey = (await store.createApiKey(DEMO, "npm start")).key;
   writeFileSync(keyFile, `${apiKey}\n`, { mode: 0o600 });
 }
-const hub = createHub({ identity: loadOrCreateIdentity(join(data, "hub", "hub.key")).identity, accounts: store, receipts: store });
+const onchain = chain && {
+  treasuryAccount: chain.accounts[5],
+  payouts: new OnchainPayouts({
+    publicClient: chain.publicClient,
+    treasury: chain.walletFor(chain.accounts[5]),
+    signer: chain.hubSigner,
+    settlement: chain.settlement,
+    token: chain.usdc.address,
+    chainId: chain.chainId,
+    book: store.payouts,
+    payee: (id) => store.wallets.payoutWallet(id),
+  }),
+};
+if (chain) await store.addWallet(DEMO, chain.accounts[6].address); // the demo account's own wallet: its payouts go there
+const hub = createHub({
+  identity: loadOrCreateIdentity(join(data, "hub", "hub.key")).identity,
+  accounts: store,
+  receipts: store,
+  ...(chain
+    ? {
+        onchainPayouts: onchain.payouts,
+        x402: {
+          chainId: chain.chainId,
+          asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },
+          payTo: onchain.treasuryAccount.address,
+          settler: directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner) }),
+          treasury: chain.walletFor(onchain.treasuryAccount),
+        },
+      }
+    : {}),
+});
 hub.on("session.open", (s) => console.log(`hub       node ${s.nodeId.slice(0, 12)}… connected (account ${s.accountId})`));
 hub.on("session.close", (s) => console.log(`hub       node ${s.nodeId.slice(0, 12)}… disconnected (${s.code})`));
 hub.on("breaker", (c) => console.log(`hub       instance ${c.key} ${c.status}${c.lastForModel ? " (the last one for its model)" : ""}`));
@@ -80,6 +126,26 @@ console.log(
 );
 console.log(`ledger    verify: ${problems.length === 0 ? "every invariant holds" : `PROBLEMS ${JSON.stringify(problems)}`}`);
 
+if (chain) {
+  // An agent with a wallet and no account pays per call with the official x402 client.
+  const { wrapFetchWithPaymentFromConfig } = await import("@x402/fetch");
+  const { ExactEvmScheme } = await import("@x402/evm");
+  const payer = chain.accounts[3];
+  const pay = wrapFetchWithPaymentFromConfig(fetch, {
+    schemes: [{ network: "eip155:*", client: new ExactEvmScheme(payer) }],
+    spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
+  });
+  const res = await pay(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "Paid per call." }], max_tokens: 24 }) });
+  const paid = await res.json();
+  const settled = JSON.parse(Buffer.from(res.headers.get("payment-response") ?? "e30=", "base64").toString("utf8"));
+  const wallet = await store.findByWallet(payer.address);
+  const prepaid = wallet ? (await store.summary(wallet.id)).prepaid : 0n;
+  console.log(`x402      ${payer.address} paid by x402 (HTTP ${res.status}, transaction ${settled.transaction}); cost $${paid.usage?.cost}; the rest, $${formatUsdc(prepaid)}, is its prepaid balance`);
+  const run = await onchain.payouts.run();
+  for (const p of run.paid) console.log(`payouts   ${p.payee} paid $${formatUsdc(p.provider)} and the protocol $${formatUsdc(p.protocol)} on-chain (batch ${run.batchTx})`);
+  console.log(`ledger    verify after payouts: ${(await store.verify()).length === 0 ? "every invariant holds" : "PROBLEMS"}`);
+}
+
 provider.on("job.end", (o) => console.log(`provider  job ${o.jobId} ${o.ok ? `done, ${o.usage?.completionTokens ?? 0} tokens, cost ${o.cost} units` : `failed: ${o.code}`}`));
 console.log(`
 SRP local network is up.${simulator ? "  (The model is the SRP simulator, not a real model.)" : ""}
@@ -106,7 +172,18 @@ The account's money (balance, spend, earnings) and its ledger:
   curl ${url}/v1/account -H "Authorization: Bearer ${apiKey}"
   npx srp-hub ledger show ${DEMO} --data-dir ${join(data, "hub")}      # and: ledger history, ledger verify
 
-Ctrl-C stops it.`);
+${
+  chain
+    ? `On-chain (a throwaway local chain: keys and tokens are for testing only):
+  RPC          ${chain.rpcUrl}   (chain id ${chain.chainId})
+  test USDC    ${chain.usdc.address}   (EIP-712 "USD Coin" version 2, EIP-3009)
+  settlement   ${chain.settlement}
+  x402 payer   ${chain.accounts[3].address}   private key ${chain.privateKeys[3]}
+  x402 list    ${url}/.well-known/x402
+
+`
+    : ""
+}Ctrl-C stops it.`);
 
 let stopping = false;
 const stop = async () => {
@@ -116,6 +193,7 @@ const stop = async () => {
   await hub.close();
   await simulator?.close();
   store.close();
+  await chain?.stop();
   process.exit(0);
 };
 process.on("SIGINT", stop);

@@ -40,3 +40,37 @@ it("starts a local network on the simulator, and the printed URL and key work wi
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+it("with --chain, also takes an x402 payment from the official client and pays the provider out on-chain", async () => {
+  const data = mkdtempSync(join(tmpdir(), "srp-start-chain-"));
+  const child = spawn(process.execPath, [new URL("../scripts/start.mjs", import.meta.url).pathname, "--chain"], {
+    env: { ...process.env, PORT: "0", CHAIN_PORT: "0", SRP_DATA_DIR: data, SRP_SIMULATOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    let out = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("Ctrl-C stops it.")) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`start exited ${code}: ${out}`)));
+    });
+    expect(out).toMatch(/x402 +0x[0-9a-fA-F]{40} paid by x402 \(HTTP 200, transaction 0x[0-9a-f]{64}\)/);
+    const payout = /payouts +0x[0-9a-f]{40} paid \$([0-9.]+) and the protocol \$([0-9.]+) on-chain/.exec(out);
+    expect(payout).not.toBeNull();
+    expect(Number(payout![1])).toBeGreaterThan(0);
+    expect(out).toContain("ledger    verify after payouts: every invariant holds");
+    // The printed RPC URL serves the chain the contracts are on.
+    const rpc = /RPC +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    const settlement = /settlement +(0x[0-9a-fA-F]{40})/.exec(out)![1]!;
+    const code = (await (await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getCode", params: [settlement, "latest"] }) })).json()) as { result: string };
+    expect(code.result.length).toBeGreaterThan(100);
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(data, { recursive: true, force: true });
+  }
+});
