@@ -8,14 +8,16 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
 import { ExactEvmScheme } from "@x402/evm";
 import type { PrivateKeyAccount } from "viem";
-import { decodePaymentRequired, decodeSettlementResponse, encodeX402Header, generateIdentity, type PaymentRequired, type PaymentRequirements } from "@srp/core";
+import { decodePaymentRequired, decodeSettlementResponse, encodeX402Header, exactEvmPayload, generateIdentity, type PaymentPayload, type PaymentRequired, type PaymentRequirements } from "@srp/core";
 import { authorizationNonce, signTransferAuthorization, testUsdcAbi, transferWithAuthorizationTypes } from "@srp/core/chain";
-import { createHub, directSettler, SqliteStore, type Hub, type HubX402Options, type Settler } from "@srp/hub";
+import { createHub, directSettler, facilitatorSettler, facilitatorSupported, SqliteStore, type Hub, type HubX402Options, type Settler } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
 import { startChain, type TestChain } from "./support/chain.js";
@@ -441,5 +443,58 @@ describe("bad payments", () => {
     expect(await chain.usdcBalance(net.treasury)).toBe(amount);
     // And it buys one request only.
     expect((await refusal(await post(net, { "payment-signature": header }))).code).toBe("payment.replayed");
+  });
+});
+
+describe("through a facilitator", () => {
+  it("verifies and settles over a facilitator's HTTP API (/supported, /verify, /settle), and maps its refusals to codes", async () => {
+    // A small facilitator of our own in front of the chain, speaking the x402 facilitator HTTP API.
+    const chainSettler = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
+    const calls: string[] = [];
+    const server = createServer((req, res) => {
+      let raw = "";
+      req.on("data", (d: Buffer) => (raw += d.toString()));
+      req.on("end", () => {
+        void (async () => {
+          calls.push(req.url ?? "");
+          const reply = (body: unknown) => {
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end(JSON.stringify(body));
+          };
+          if (req.url === "/supported") return reply({ kinds: [{ x402Version: 2, scheme: "exact", network: `eip155:${chain.chainId}` }] });
+          const { paymentPayload, paymentRequirements } = JSON.parse(raw) as { paymentPayload: PaymentPayload; paymentRequirements: PaymentRequirements };
+          const ev = exactEvmPayload(paymentPayload);
+          const input = { payment: paymentPayload, requirements: paymentRequirements, authorization: ev.authorization, signature: ev.signature as `0x${string}` };
+          if (req.url === "/verify") {
+            const pre = await chainSettler.preflight(input);
+            return reply(pre.ok ? { isValid: true, payer: ev.authorization.from } : { isValid: false, invalidReason: pre.code === "payment.insufficient_funds" ? "insufficient_funds" : "invalid_exact_evm_payload_authorization_nonce_used", payer: ev.authorization.from });
+          }
+          const result = await chainSettler.settle(input);
+          return reply(
+            result.outcome === "settled"
+              ? { success: true, transaction: result.transaction, network: paymentRequirements.network, payer: ev.authorization.from }
+              : { success: false, errorReason: result.reason, transaction: "", network: paymentRequirements.network },
+          );
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const facilitator = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      expect((await facilitatorSupported(facilitator)).kinds[0]).toMatchObject({ scheme: "exact", network: `eip155:${chain.chainId}` });
+      const net = await startPayNet({ settler: facilitatorSettler({ url: facilitator, publicClient: chain.publicClient }) });
+      const payer = chain.accounts[3]!;
+      const doc = await quote(net);
+      const ok = await post(net, { "payment-signature": await pay(payer, doc) });
+      expect(ok.status).toBe(200);
+      expect(decodeSettlementResponse(ok.headers.get("payment-response")!).success).toBe(true);
+      expect(await chain.usdcBalance(net.treasury)).toBe(BigInt(doc.accepts[0]!.amount));
+      expect(calls).toEqual(["/supported", "/verify", "/settle"]);
+      // The facilitator's refusal reason becomes the hub's code.
+      const poor = await post(net, { "payment-signature": await pay(chain.accounts[8]!, doc) });
+      expect(await refusal(poor)).toEqual({ status: 402, code: "payment.insufficient_funds" });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
