@@ -422,6 +422,27 @@ describe("bad payments", () => {
     net.beforeSettle.fn = undefined;
     const blocked = await post(net, { "payment-signature": await pay(payer, doc) });
     expect(await refusal(blocked)).toEqual({ status: 403, code: "payment.wallet_blocked" });
+
+    // The wallet gets its tokens back and deposits: the deposit repays the debt first, which unblocks it.
+    const sink = chain.walletFor(chain.accounts[9]!);
+    const back = await sink.writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "transfer", args: [payer.address, 5_000_000n] });
+    await chain.publicClient.waitForTransactionReceipt({ hash: back });
+    const depositBody = { amount: "1000000" };
+    const quoted = await fetch(`${net.url}/v1/futures/deposit`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(depositBody) });
+    expect(quoted.status).toBe(402);
+    const depositDoc = decodePaymentRequired(quoted.headers.get("payment-required")!);
+    const deposited = await fetch(`${net.url}/v1/futures/deposit`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "payment-signature": await pay(payer, depositDoc) },
+      body: JSON.stringify(depositBody),
+    });
+    expect(deposited.status).toBe(200);
+    const receipt = (await deposited.json()) as { debt_repaid: { units: string }; balance: { units: string } };
+    expect(BigInt(receipt.debt_repaid.units)).toBe(debt);
+    expect(BigInt(receipt.balance.units)).toBe(1_000_000n - debt);
+    expect(await net.store.payments.debtOf(account)).toBe(0n);
+    const served = await post(net, { "payment-signature": await pay(payer, doc) });
+    expect(served.status).toBe(200);
   });
 
   it("never turns a settlement time-out into a second charge: the same payment retried is reconciled on-chain and served once", async () => {

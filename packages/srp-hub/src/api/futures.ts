@@ -91,14 +91,17 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
   let paymentResponse: string;
   let accountId: string;
   let payer: string;
+  let debtRepaid = 0n;
   try {
     await ctx.ledgerReady;
     // A deposit always settles before it is answered: the money is on-chain before it is balance.
-    const admitted = await payments.admit(header, payments.offer(amount), resource.url, { mode: "before" });
+    // A wallet blocked by a debt may deposit: the deposit repays the debt first.
+    const admitted = await payments.admit(header, payments.offer(amount), resource.url, { mode: "before", debtorMayPay: true });
     if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : errorResponse(admitted);
     // The admission credited the payment to the wallet's account already.
     paymentResponse = await admitted.finish(true);
     accountId = admitted.accountId;
+    debtRepaid = await payments.repayDebts(accountId);
     payer = admitted.payment.payer.toLowerCase();
   } catch (error) {
     ctx.storageError("x402 deposit", error);
@@ -114,13 +117,13 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
   try {
     const s = await books.summary(accountId);
     return Response.json(
-      { object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), balance: money(s.balance), prepaid: money(s.prepaid), discount_bps: s.discountBps, transaction },
+      { object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), debt_repaid: money(debtRepaid), balance: money(s.balance), prepaid: money(s.prepaid), discount_bps: s.discountBps, transaction },
       { headers },
     );
   } catch (error) {
     // The deposit is made; only the summary could not be read.
     ctx.storageError("deposit summary", error);
-    return Response.json({ object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), balance: null, prepaid: null, discount_bps: null, transaction }, { headers });
+    return Response.json({ object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), debt_repaid: money(debtRepaid), balance: null, prepaid: null, discount_bps: null, transaction }, { headers });
   }
 }
 

@@ -228,10 +228,11 @@ export interface LedgerProblem {
 
 /**
  * The kinds of transaction whose user-account legs change an account's prepaid funding
- * (`funded`): deposits and refunds, x402 payments (credited as prepaid balance) and their
- * reversal when a payment settled after serving fails.
+ * (`funded`): deposits and refunds, x402 payments (credited as prepaid balance), their
+ * reversal when a payment settled after serving fails, and the repayment of the debt that
+ * leaves (paid from prepaid money).
  */
-export const FUNDING_KINDS = ["deposit", "refund", "x402_payment", "x402_reversal"] as const;
+export const FUNDING_KINDS = ["deposit", "refund", "x402_payment", "x402_reversal", "debt_repayment"] as const;
 
 /**
  * Checks every invariant of the books: each transaction balances and has entries; each

@@ -80,4 +80,10 @@ export interface PaymentBook {
   unfinished(olderThanMs: number, now?: number): Promise<PaymentRecord[]>;
   /** What an account owes from failed settlements. */
   debtOf(accountId: string): Promise<bigint>;
+  /**
+   * Repays an account's debt from its prepaid balance (oldest debt first), as far as that
+   * balance goes: the platform, which carried the debt, gets the money back. Returns the
+   * amount repaid; the wallet is unblocked once nothing is owed.
+   */
+  repayDebts(accountId: string): Promise<bigint>;
 }

@@ -63,6 +63,11 @@ export class X402Payments {
     if (options.terms.minValiditySeconds >= options.terms.maxTimeoutSeconds) throw new RangeError("minValiditySeconds must be below maxTimeoutSeconds");
   }
 
+  /** Repays an account's debt from its prepaid balance; returns the amount repaid. */
+  repayDebts(accountId: string): Promise<bigint> {
+    return this.#book.repayDebts(accountId);
+  }
+
   /** The settler's name. */
   get settlerName(): string {
     return this.#settler.name;
@@ -117,9 +122,10 @@ export class X402Payments {
    * Admits a request paid with the `PAYMENT-SIGNATURE` header `header`, whose offer was
    * `offered`. Returns the admission, or the error to answer with (a 402 for payment
    * problems, with fresh requirements). `mode` overrides the hub's settlement mode (a
-   * deposit always settles first).
+   * deposit always settles first); `debtorMayPay` admits a blocked wallet (a deposit, which
+   * repays its debt first).
    */
-  async admit(header: string, offered: PaymentRequirements, resourceUrl: string, options: { now?: number; mode?: SettleMode } = {}): Promise<Admission | SrpError> {
+  async admit(header: string, offered: PaymentRequirements, resourceUrl: string, options: { now?: number; mode?: SettleMode; debtorMayPay?: boolean } = {}): Promise<Admission | SrpError> {
     const now = options.now ?? Date.now();
     const mode = options.mode ?? this.mode;
     let payment;
@@ -136,7 +142,7 @@ export class X402Payments {
     const payload = canonicalize(payment);
     const accountId = await this.#book.walletAccount(a.from);
     const debt = await this.#book.debtOf(accountId);
-    if (debt > 0n) return new SrpError("payment.wallet_blocked", `wallet ${a.from} owes ${debt} units from a payment that did not settle`, { details: { debt: debt.toString() } });
+    if (debt > 0n && options.debtorMayPay !== true) return new SrpError("payment.wallet_blocked", `wallet ${a.from} owes ${debt} units from a payment that did not settle`, { details: { debt: debt.toString() } });
 
     // A copy of a payment already locked: the same document may resume (its settlement was pending); anything else is a replay.
     const existing = await this.#book.lock({

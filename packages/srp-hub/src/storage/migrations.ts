@@ -65,7 +65,8 @@ export const MIGRATIONS: readonly string[] = [
      UNIQUE (network, asset, payer, nonce));
    CREATE INDEX x402_payments_state ON x402_payments(state, updated_at);
    CREATE TABLE wallet_debts (
-     payment_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL, cleared_at BIGINT);
+     payment_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount BIGINT NOT NULL, repaid BIGINT NOT NULL DEFAULT 0,
+     created_at BIGINT NOT NULL, cleared_at BIGINT);
    CREATE INDEX wallet_debts_account ON wallet_debts(account_id, cleared_at);
    CREATE TABLE payout_wallets (
      node_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, address TEXT NOT NULL, signature TEXT NOT NULL, bound_at BIGINT NOT NULL);
