@@ -239,4 +239,48 @@ describe("on-chain payouts", () => {
       rmSync(node, { recursive: true, force: true });
     }
   });
+
+  it("`srp-hub serve` takes x402 payments on the chain its flags name, and the official client pays it", async () => {
+    const rpc = await serveRpc(chain.provider);
+    const data = mkdtempSync(join(tmpdir(), "srp-serve-x402-"));
+    const cli = new URL("../packages/srp-hub/dist/cli.js", import.meta.url).pathname;
+    const key = "srp_serve_x402_provider_key_0001";
+    const child = spawn(
+      process.execPath,
+      [cli, "serve", "--port", "0", "--data-dir", data, "--account", `acct_node:${key}`, "--chain-rpc", rpc.url, "--chain-id", String(chain.chainId), "--usdc", chain.usdc.address, "--treasury-key", chain.privateKeys[5]!, "--settler-key", chain.privateKeys[1]!],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let node: Provider | undefined;
+    try {
+      let out = "";
+      const served = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
+      });
+      node = createProvider({ hub: served, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE }] });
+      await node.ready();
+      const wellKnown = (await (await fetch(`${served}/.well-known/x402`)).json()) as { resources: Array<{ accepts: Array<{ payTo: string; asset: string }> }> };
+      expect(wellKnown.resources[0]!.accepts[0]).toMatchObject({ payTo: chain.accounts[5]!.address, asset: chain.usdc.address });
+      const treasuryBefore = await chain.usdcBalance(chain.accounts[5]!.address);
+      const pay = wrapFetchWithPaymentFromConfig(fetch, {
+        schemes: [{ network: "eip155:*", client: new ExactEvmScheme(chain.accounts[4]!) }],
+        spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
+      });
+      const res = await pay(`${served}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }) });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      expect(await chain.usdcBalance(chain.accounts[5]!.address)).toBeGreaterThan(treasuryBefore);
+    } finally {
+      await node?.close();
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+      await rpc.close();
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
 });

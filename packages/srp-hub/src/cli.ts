@@ -18,13 +18,17 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatUsdc, randomBytes, toBase64Url } from "@srp/core";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
-import { createHub } from "./hub.js";
+import { createHub, type HubOptions, type HubX402Options } from "./hub.js";
+import { directSettler, facilitatorSettler } from "./payments/settler.js";
 import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
 import { OnchainPayouts } from "./payments/payouts.js";
 
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
+                [--chain-rpc URL --chain-id N --usdc ADDRESS [--usdc-name "USD Coin"] [--usdc-version 2]
+                 --treasury ADDRESS | --treasury-key HEX, --settler-key HEX | --facilitator URL, [--settle before|after]
+                 [--settlement ADDRESS [--voucher-key HEX]]]   (x402 pay-per-call and on-chain payouts)
   srp-hub accounts create [--id ID] [--name NAME]
   srp-hub accounts list
   srp-hub keys create ACCOUNT_ID [--label LABEL]
@@ -76,6 +80,19 @@ async function serve(argv: string[]): Promise<void> {
       "public-url": { type: "string" },
       "admin-token": { type: "string" },
       "heartbeat-ms": { type: "string" },
+      // x402 and on-chain payouts (all optional; x402 is on when --chain-rpc is given).
+      "chain-rpc": { type: "string" },
+      "chain-id": { type: "string" },
+      usdc: { type: "string" },
+      "usdc-name": { type: "string", default: "USD Coin" },
+      "usdc-version": { type: "string", default: "2" },
+      treasury: { type: "string" },
+      "settler-key": { type: "string" },
+      "treasury-key": { type: "string" },
+      facilitator: { type: "string" },
+      settle: { type: "string", default: "before" },
+      settlement: { type: "string" },
+      "voucher-key": { type: "string" },
     },
     strict: true,
   });
@@ -92,11 +109,13 @@ async function serve(argv: string[]): Promise<void> {
     await store.importApiKey(spec.slice(0, i), spec.slice(i + 1), "--account");
   }
   const token = adminToken(dataDir, values["admin-token"] ?? process.env.SRP_ADMIN_TOKEN);
+  const chain = values["chain-rpc"] ? await chainOptions(values as ChainArgs, store) : {};
   const hub = createHub({
     identity,
     accounts: store,
     receipts: store,
     adminToken: token,
+    ...chain,
     ...(values["public-url"] ? { publicUrl: values["public-url"] } : {}),
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: Number(values["heartbeat-ms"]) } : {}),
   });
@@ -107,6 +126,7 @@ async function serve(argv: string[]): Promise<void> {
   hub.on("breaker", (c) => log(c.lastForModel ? "breaker.last_instance_parked" : `breaker.${c.status}`, c));
   hub.on("receipt.rejected", (d) => log("receipt.rejected", d));
   hub.on("storage.error", (d) => log("storage.error", d));
+  hub.on("payment", (e) => log(`payment.${e.kind}`, { id: e.payment.id, payer: e.payment.payer, amount: e.payment.amount.toString(), detail: e.detail }));
   const { url } = await hub.listen({ port, host: values.host });
   log("hub.listening", { url, hubId: hub.id, identity: created ? "created" : "loaded", database: store.dialect === "sqlite" ? dbSpec(dataDir, values.db) : "postgres" });
   process.stdout.write(`srp-hub listening on ${url} (hub id ${hub.id})\n`);
@@ -239,6 +259,68 @@ const addressArg = (v: string | undefined, what: string): `0x${string}` => {
   if (v === undefined || !/^0x[0-9a-fA-F]{40}$/.test(v)) throw new UsageError(`${what} is a 0x-prefixed 20-byte address`);
   return v as `0x${string}`;
 };
+
+/** The `serve` flags about the chain. */
+interface ChainArgs {
+  "chain-rpc": string;
+  "chain-id"?: string;
+  usdc?: string;
+  "usdc-name": string;
+  "usdc-version": string;
+  treasury?: string;
+  "settler-key"?: string;
+  "treasury-key"?: string;
+  facilitator?: string;
+  settle: string;
+  settlement?: string;
+  "voucher-key"?: string;
+}
+
+/** x402 (and, with --settlement, on-chain payouts) for `serve`, from its flags. */
+async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOptions, "x402" | "onchainPayouts">> {
+  const chainId = Number(v["chain-id"]);
+  if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new UsageError("--chain-id is a positive integer (with --chain-rpc)");
+  const usdc = addressArg(v.usdc, "--usdc");
+  if (v.settle !== "before" && v.settle !== "after") throw new UsageError("--settle is before or after");
+  const { createPublicClient, createWalletClient, defineChain, http } = await import("viem");
+  const { privateKeyToAccount } = await import("viem/accounts");
+  const chain = defineChain({ id: chainId, name: `eip155:${chainId}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [v["chain-rpc"]] } } });
+  const transport = http(v["chain-rpc"]);
+  const publicClient = createPublicClient({ chain, transport });
+  const treasuryKey = v["treasury-key"] ?? process.env.SRP_TREASURY_KEY;
+  const treasuryWallet = treasuryKey ? createWalletClient({ account: privateKeyToAccount(hexKey(treasuryKey, "--treasury-key (or SRP_TREASURY_KEY)")), chain, transport }) : undefined;
+  const payTo = v.treasury ? addressArg(v.treasury, "--treasury") : treasuryWallet?.account.address;
+  if (!payTo) throw new UsageError("x402 needs --treasury ADDRESS (or --treasury-key)");
+  let settler;
+  if (v.facilitator) settler = facilitatorSettler({ url: v.facilitator, publicClient });
+  else {
+    const settlerKey = v["settler-key"] ?? process.env.SRP_SETTLER_KEY ?? treasuryKey;
+    if (!settlerKey) throw new UsageError("x402 needs --facilitator URL or --settler-key HEX (or SRP_SETTLER_KEY): the key that submits settlements");
+    settler = directSettler({ publicClient, walletClient: createWalletClient({ account: privateKeyToAccount(hexKey(settlerKey, "--settler-key")), chain, transport }) });
+  }
+  const x402: HubX402Options = {
+    chainId,
+    asset: { address: usdc, name: v["usdc-name"], version: v["usdc-version"] },
+    payTo,
+    settler,
+    settle: v.settle,
+    ...(treasuryWallet ? { treasury: treasuryWallet } : {}),
+  };
+  if (!v.settlement) return { x402 };
+  if (!treasuryWallet) throw new UsageError("on-chain payouts (--settlement) need --treasury-key");
+  const voucherKey = v["voucher-key"] ?? process.env.SRP_VOUCHER_KEY ?? treasuryKey!;
+  const onchainPayouts = new OnchainPayouts({
+    publicClient,
+    treasury: treasuryWallet,
+    signer: privateKeyToAccount(hexKey(voucherKey, "--voucher-key (or SRP_VOUCHER_KEY)")),
+    settlement: addressArg(v.settlement, "--settlement"),
+    token: usdc,
+    chainId,
+    book: store.payouts,
+    payee: (id) => store.wallets.payoutWallet(id),
+  });
+  return { x402, onchainPayouts };
+}
 
 /** `srp-hub payouts run`: pays every owed provider through the settlement contract in one batch. */
 async function payoutsCommand(argv: string[]): Promise<void> {
