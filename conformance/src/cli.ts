@@ -1,7 +1,7 @@
 /**
  * `srp-conformance`: run the SRP conformance suite.
  *
- *   srp-conformance hub --url <hub base URL> [--account-key KEY]
+ *   srp-conformance hub --url <hub base URL> [--account-key KEY] [--x402-payer-key 0xKEY]
  *   srp-conformance provider --command "<command>"
  *   common: [--json FILE] [--junit FILE] [--expected-failures FILE] [--only ID,ID] [--timeout MS] [--list]
  *
@@ -18,7 +18,7 @@ import { runHubSuite, runProviderSuite } from "./suite.js";
 import type { CheckResult } from "./types.js";
 
 const USAGE = `usage:
-  srp-conformance hub --url <hub base URL> [--account-key KEY]
+  srp-conformance hub --url <hub base URL> [--account-key KEY] [--x402-payer-key 0xKEY]   (a funded wallet: hub.x402.pay_once pays one request)
   srp-conformance provider --command "<command>"   (the harness hub URL is appended as the last argument)
 options: --json FILE  --junit FILE  --expected-failures FILE  --only ID[,ID]  --timeout MS  --list`;
 
@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       url: { type: "string" },
       "account-key": { type: "string" },
+      "x402-payer-key": { type: "string" },
       command: { type: "string" },
       json: { type: "string" },
       junit: { type: "string" },
@@ -74,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
   if (mode === "hub") {
     if (!values.url) throw new UsageError("hub mode needs --url");
     const accountKey = values["account-key"] ?? process.env.SRP_CONFORMANCE_ACCOUNT_KEY;
-    report = await runHubSuite({ url: values.url, ...(accountKey ? { accountKey } : {}), ...common });
+    const x402PayerKey = values["x402-payer-key"] ?? process.env.SRP_CONFORMANCE_X402_PAYER_KEY;
+    report = await runHubSuite({ url: values.url, ...(accountKey ? { accountKey } : {}), ...(x402PayerKey ? { x402PayerKey } : {}), ...common });
   } else {
     if (!values.command) throw new UsageError("provider mode needs --command");
     report = await runProviderSuite({ command: values.command, ...common });

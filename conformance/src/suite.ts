@@ -9,15 +9,16 @@ import type { Report } from "./types.js";
 export type SuiteOptions = Omit<RunOptions, "mode" | "target">;
 
 /**
- * Tests a hub by URL, playing provider nodes against it.
+ * Tests a hub by URL, playing provider nodes against it. With `x402PayerKey` (the private
+ * key of a wallet holding the hub's x402 token) the x402 checks also pay one request.
  *
  * @example
  * const report = await runHubSuite({ url: "http://127.0.0.1:8787", accountKey: "srp_..." });
  * console.log(report.summary);
  */
-export async function runHubSuite(options: SuiteOptions & { url: string; accountKey?: string }): Promise<Report> {
+export async function runHubSuite(options: SuiteOptions & { url: string; accountKey?: string; x402PayerKey?: string }): Promise<Report> {
   const validator = new SchemaValidator();
-  return runChecks<HubContext>(HUB_CHECKS, (tracker) => ({ baseUrl: options.url, accountKey: options.accountKey, validator, tracker }), {
+  return runChecks<HubContext>(HUB_CHECKS, (tracker) => ({ baseUrl: options.url, accountKey: options.accountKey, x402PayerKey: options.x402PayerKey, validator, tracker }), {
     ...options,
     mode: "hub",
     target: options.url,

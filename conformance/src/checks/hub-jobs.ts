@@ -36,10 +36,10 @@ import { needKey, openSession, SkipCheck, skippable, stillServing, type Discover
 const hex = (bytes: number) => toHex(randomBytes(bytes));
 
 /** A model id no other provider serves, so the hub can route it only to the harness. */
-const newModel = () => `conformance-${hex(6)}`;
+export const newModel = () => `conformance-${hex(6)}`;
 
 /** An instance the harness offers: a plain chat model with streaming. */
-function instance(model: string, overrides: Partial<Instance> = {}): Instance {
+export function instance(model: string, overrides: Partial<Instance> = {}): Instance {
   return {
     instanceId: `conf-${hex(6)}`,
     model,
@@ -54,7 +54,7 @@ function instance(model: string, overrides: Partial<Instance> = {}): Instance {
   };
 }
 
-const isJob = (m: Record<string, unknown>) => m.type === "job";
+export const isJob = (m: Record<string, unknown>) => m.type === "job";
 const sameJson = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,7 +70,7 @@ function consumerUrl(ctx: HubContext, doc: DiscoveryLike): string {
 }
 
 /** The harness's node: one open session with offered instances, and its receipt position. */
-class HarnessNode {
+export class HarnessNode {
   position: ReceiptPosition;
 
   private constructor(
@@ -237,7 +237,7 @@ function chatChunks(job: Job, pieces: string[], usage: Usage): Record<string, un
   return out;
 }
 
-const ASK = [{ role: "user", content: "Conformance ping: say something short." }];
+export const ASK = [{ role: "user", content: "Conformance ping: say something short." }];
 
 /** What a consumer saw in a streamed answer. */
 interface StreamSeen {

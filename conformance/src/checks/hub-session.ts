@@ -16,6 +16,11 @@ export interface HubContext {
   baseUrl: string;
   /** An API key of an account on the hub under test, for nodes to bind to (and, in job checks, to act as a consumer). */
   accountKey: string | undefined;
+  /**
+   * A private key (`0x` + 64 hex digits) of a wallet holding the hub's x402 token, to pay one
+   * request (`hub.x402.pay_once`); without it that check is skipped.
+   */
+  x402PayerKey?: string | undefined;
   validator: SchemaValidator;
   tracker: Tracker;
 }
@@ -25,6 +30,7 @@ export interface DiscoveryLike {
   hubId: string;
   provider: { url: string; maxFrameBytes: number };
   consumer?: { baseUrl: string; surfaces: string[] };
+  payments?: string[];
 }
 
 /** Fetches and validates the hub's discovery document. */

@@ -42,8 +42,17 @@ export interface Admission {
   finish(served: boolean): Promise<string>;
 }
 
-/** Unfinished settlements are reconciled once they are this old. */
+/** Settlements with an unknown outcome are reconciled once they are this old. */
 const RECONCILE_AFTER_MS = 30_000;
+/**
+ * A payment still `locked` (verified, not yet settled) belongs to a request in flight: in
+ * this process it is never reconciled before its request ends. A row of another (perhaps
+ * dead) process is reconciled once it is this old, or once its authorization is about to
+ * expire (settling it then is safe: the chain accepts an authorization once).
+ */
+const LOCKED_GRACE_MS = 10 * 60 * 1000;
+/** How long before its expiry an abandoned authorization is settled at the latest. */
+const EXPIRY_MARGIN_MS = 60_000;
 
 /** The hub's x402 payments. */
 export class X402Payments {
@@ -52,6 +61,8 @@ export class X402Payments {
   readonly #settler: Settler;
   readonly #book: PaymentBook;
   readonly #onEvent: (event: PaymentEvent) => void;
+  /** Payments whose request this process is serving or settling now. */
+  readonly #inFlight = new Set<string>();
 
   constructor(options: X402PaymentsOptions) {
     this.terms = options.terms;
@@ -159,6 +170,20 @@ export class X402Payments {
     });
     if (!existing.locked) return this.#resume(existing.record, payload, input);
     const record = existing.record;
+    this.#inFlight.add(record.id);
+    try {
+      const admitted = await this.#admitLocked(record, input, mode);
+      // Admitted: in flight until the request finishes; refused: done now.
+      if (admitted instanceof SrpError) this.#inFlight.delete(record.id);
+      return admitted;
+    } catch (error) {
+      this.#inFlight.delete(record.id);
+      throw error;
+    }
+  }
+
+  /** The rest of {@link admit} for a payment this call locked. */
+  async #admitLocked(record: PaymentRecord, input: SettleInput, mode: SettleMode): Promise<Admission | SrpError> {
 
     // Stateless on-chain checks after the lock: a failure burns nothing on-chain, and the payer signs anew.
     const pre = await this.#settler.preflight(input);
@@ -222,20 +247,21 @@ export class X402Payments {
   }
 
   #admitted(record: PaymentRecord, input: SettleInput, transaction: string | undefined): Admission {
+    const end = async (served: boolean): Promise<string> => {
+      if (transaction !== undefined) return this.#response(record, true, transaction);
+      if (!served) {
+        // Nothing was served: the authorization is given up unused and the credit taken back.
+        await this.#book.failed(record.id, "the request was not served; the authorization was not used");
+        return this.#response(record, false, null, "not served: the authorization was not used");
+      }
+      const result = await this.#settler.settle(input);
+      const now = await this.#record(record, result);
+      if (result.outcome === "settled") return this.#response(now, true, result.transaction);
+      return this.#response(now, false, null, result.outcome === "unknown" ? `settlement pending: ${result.reason}` : result.reason);
+    };
     let finished: Promise<string> | undefined;
     const finish = (served: boolean): Promise<string> => {
-      finished ??= (async () => {
-        if (transaction !== undefined) return this.#response(record, true, transaction);
-        if (!served) {
-          // Nothing was served: the authorization is given up unused and the credit taken back.
-          await this.#book.failed(record.id, "the request was not served; the authorization was not used");
-          return this.#response(record, false, null, "not served: the authorization was not used");
-        }
-        const result = await this.#settler.settle(input);
-        const now = await this.#record(record, result);
-        if (result.outcome === "settled") return this.#response(now, true, result.transaction);
-        return this.#response(now, false, null, result.outcome === "unknown" ? `settlement pending: ${result.reason}` : result.reason);
-      })();
+      finished ??= end(served).finally(() => this.#inFlight.delete(record.id));
       return finished;
     };
     return { payment: record, accountId: record.accountId, finish };
@@ -250,6 +276,9 @@ export class X402Payments {
   async reconcile(now = Date.now()): Promise<number> {
     let changed = 0;
     for (const p of await this.#book.unfinished(RECONCILE_AFTER_MS, now)) {
+      // A request being served (settle after) or a settlement under way is left to its own ending.
+      if (this.#inFlight.has(p.id)) continue;
+      if (p.state === "locked" && now - p.updatedAt < LOCKED_GRACE_MS && now < p.validBefore * 1000 - EXPIRY_MARGIN_MS) continue;
       const used = await this.#settler.authorizationUsed(p.asset, p.payer, p.nonce);
       if (used === undefined) continue;
       if (used) {
