@@ -7,132 +7,46 @@
  * signs in, reads its balance and has its prepaid balance refunded. The books balance
  * after every test, and the treasury's on-chain balance equals what the ledger says came in.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { PrivateKeyAccount } from "viem";
-import { decodePaymentRequired, generateIdentity, X402_HEADERS, type PaymentRequired } from "@srp/core";
+import { X402_HEADERS, type PaymentRequired } from "@srp/core";
 import { createClient, SrpApiError, type X402Account, type X402PaymentInfo } from "@srp/client";
-import { createHub, directSettler, SqliteStore, type Hub, type HubX402Options, type Settler } from "@srp/hub";
-import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
-import { startSimulator, type Simulator } from "@srp/provider/simulator";
-import { startChain, type TestChain } from "./support/chain.js";
+import type { HubX402Options } from "@srp/hub";
+import { MODEL, quote as quoteAt, usePayNets, walletAccount, type PayNet as Net } from "./support/paynet.js";
 
-const MODEL = "sim-llama-3-8b";
-const PRICE = { input: "1000000", output: "3000000" };
 const body = { model: MODEL, messages: [{ role: "user" as const, content: "Pay per call, please." }], max_tokens: 16 };
-
-let chain: TestChain;
-let restore: (() => Promise<void>) | undefined;
-const dir = mkdtempSync(join(tmpdir(), "srp-client-x402-"));
-
-beforeAll(async () => {
-  chain = await startChain();
-}, 60_000);
-afterAll(async () => {
-  await chain?.stop();
-  rmSync(dir, { recursive: true, force: true });
+const nets = usePayNets("srp-client-x402-");
+let chain: ReturnType<typeof nets.chain>;
+beforeAll(() => {
+  chain = nets.chain();
 });
 
-interface PayNet {
-  hub: Hub;
-  url: string;
-  store: SqliteStore;
-  sim: Simulator;
-  provider: Provider;
-  treasury: `0x${string}`;
+interface PayNet extends Net {
   /** Settlements still to answer "unknown" although they went through (a time-out on the way back). */
   pending: { settlements: number };
-  close(): Promise<void>;
 }
 
-const nets: PayNet[] = [];
-afterEach(async () => {
-  for (const net of nets.splice(0)) {
-    try {
-      expect(await net.store.verify()).toEqual([]);
-      // On-chain money equals the ledger's: the treasury holds exactly what came in from outside.
-      const external = await net.store.ledgerBalance("external");
-      expect(await chain.usdcBalance(net.treasury)).toBe(-external);
-    } finally {
-      await net.close();
-    }
-  }
-  await restore?.();
-  restore = undefined;
-});
-
 async function startPayNet(x402: Partial<HubX402Options> = {}): Promise<PayNet> {
-  restore = await chain.snapshot();
-  // The treasury holds no tokens at the snapshot, so its balance is this net's alone.
-  const treasuryAccount = chain.accounts[5]!;
-  const treasury = treasuryAccount.address;
-  const store = new SqliteStore(join(dir, `ledger-${nets.length}-${Date.now()}.db`));
-  const inner = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
   const pending = { settlements: 0 };
-  const settler: Settler = {
-    ...inner,
-    async settle(input) {
-      const result = await inner.settle(input);
-      if (pending.settlements > 0 && result.outcome === "settled") {
-        pending.settlements--;
-        return { outcome: "unknown", reason: "simulated time-out" };
-      }
-      return result;
-    },
-  };
-  const hub = createHub({
-    identity: generateIdentity(),
-    accounts: store,
-    receipts: store,
-    drainTimeoutMs: 2000,
-    x402: {
-      chainId: chain.chainId,
-      asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },
-      payTo: treasury,
-      settler,
-      treasury: chain.walletFor(treasuryAccount),
-      ...x402,
-    },
+  const net = await nets.start({
+    x402,
+    settler: (inner) => ({
+      ...inner,
+      async settle(input) {
+        const result = await inner.settle(input);
+        if (pending.settlements > 0 && result.outcome === "settled") {
+          pending.settlements--;
+          return { outcome: "unknown", reason: "simulated time-out" };
+        }
+        return result;
+      },
+    }),
   });
-  const { url } = await hub.listen({ port: 0 });
-  const sim = await startSimulator();
-  const owner = await store.createAccount({ name: "provider" });
-  const { key } = await store.createApiKey(owner.id);
-  const provider = createProvider({
-    hub: url,
-    identity: generateIdentity(),
-    account: key,
-    reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE, maxConcurrency: 8 }],
-  });
-  await provider.ready();
-  const net: PayNet = {
-    hub,
-    url,
-    store,
-    sim,
-    provider,
-    treasury,
-    pending,
-    async close() {
-      await provider.close();
-      await hub.close();
-      await sim.close();
-      await store.close();
-    },
-  };
-  nets.push(net);
-  return net;
+  return Object.assign(net, { pending });
 }
 
 /** The 402 of a request sent without payment: its `PAYMENT-REQUIRED` document (nothing is locked or signed). */
-async function quote(net: PayNet, b: Record<string, unknown> = body): Promise<PaymentRequired> {
-  const res = await fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(b) });
-  expect(res.status).toBe(402);
-  return decodePaymentRequired(res.headers.get("payment-required")!);
-}
+const quote = (net: PayNet, b: Record<string, unknown> = body): Promise<PaymentRequired> => quoteAt(net, "/v1/chat/completions", b);
 
 /** A viem account whose typed-data signatures are counted. */
 function counted(account: PrivateKeyAccount): { account: X402Account; signed: () => number } {
@@ -163,12 +77,6 @@ function recording(): { fetch: typeof fetch; calls: Array<{ method: string; path
     return res;
   };
   return { fetch: recorder, calls };
-}
-
-async function walletAccount(net: PayNet, address: string): Promise<string> {
-  const account = await net.store.findByWallet(address);
-  expect(account).toBeDefined();
-  return account!.id;
 }
 
 describe("@srp/client pays x402 with a viem account", () => {

@@ -7,135 +7,40 @@
  * the treasury. After every test the books balance and the treasury's on-chain USDC equals
  * what the ledger says came in from outside.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { PrivateKeyAccount } from "viem";
 import { createSiweMessage } from "viem/siwe";
-import {
-  decodePaymentRequired,
-  decodeSettlementResponse,
-  encodeX402Header,
-  generateIdentity,
-  nodeBindingText,
-  payoutWalletMessage,
-  refundMessage,
-  type PaymentRequired,
-} from "@srp/core";
-import { authorizationNonce, signTransferAuthorization } from "@srp/core/chain";
-import { createHub, discounted, directSettler, SqliteStore, type ChainWriter, type Hub, type HubX402Options, type Settler } from "@srp/hub";
-import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
-import { startSimulator, type Simulator } from "@srp/provider/simulator";
-import { startChain, type TestChain } from "./support/chain.js";
+import { decodePaymentRequired, decodeSettlementResponse, generateIdentity, nodeBindingText, payoutWalletMessage, refundMessage, type PaymentRequired } from "@srp/core";
+import { discounted, type ChainWriter, type HubX402Options } from "@srp/hub";
+import { createProvider, openAICompatibleBackend } from "@srp/provider";
+import { MODEL, PRICE, payHeader, refusal, usePayNets, type PayNet, type PayNetOptions } from "./support/paynet.js";
 
-const MODEL = "sim-llama-3-8b";
-const PRICE = { input: "1000000", output: "3000000" };
 const chat = { model: MODEL, messages: [{ role: "user", content: "Hello from a wallet." }], max_tokens: 16 };
-
-let chain: TestChain;
-let restore: (() => Promise<void>) | undefined;
-const dir = mkdtempSync(join(tmpdir(), "srp-wallet-"));
-
-beforeAll(async () => {
-  chain = await startChain();
-}, 60_000);
-afterAll(async () => {
-  await chain?.stop();
-  rmSync(dir, { recursive: true, force: true });
+const nets = usePayNets("srp-wallet-");
+let chain: ReturnType<typeof nets.chain>;
+beforeAll(() => {
+  chain = nets.chain();
 });
 
-interface Net {
-  hub: Hub;
-  url: string;
-  store: SqliteStore;
-  sim: Simulator;
-  /** The node of the `owner` account, bound by its API key. */
-  provider: Provider;
-  nodeId: string;
-  owner: { id: string; key: string };
-  treasury: `0x${string}`;
+interface Net extends PayNet {
   /** Makes the treasury's next transfers fail before they are sent. */
   transfers: { fail: boolean };
-  /** Nodes started by a test (closed with the net). */
-  extra: Provider[];
-  close(): Promise<void>;
 }
 
-const nets: Net[] = [];
-afterEach(async () => {
-  for (const net of nets.splice(0)) {
-    try {
-      expect(await net.store.verify()).toEqual([]);
-      const external = await net.store.ledgerBalance("external");
-      expect(await chain.usdcBalance(net.treasury)).toBe(-external);
-    } finally {
-      await net.close();
-    }
-  }
-  await restore?.();
-  restore = undefined;
-});
-
-async function startNet(options: { treasury?: boolean; x402?: Partial<HubX402Options> } = {}): Promise<Net> {
-  restore = await chain.snapshot();
-  const treasuryAccount = chain.accounts[5]!;
-  const file = join(dir, `ledger-${nets.length}-${Date.now()}.db`);
-  const store = new SqliteStore(file);
-  const settler: Settler = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
+async function startNet(options: { treasury?: boolean; x402?: Partial<HubX402Options>; settler?: PayNetOptions["settler"] } = {}): Promise<Net> {
   const transfers = { fail: false };
-  const wallet = chain.walletFor(treasuryAccount);
-  const treasury: ChainWriter = {
-    chain: wallet.chain,
-    writeContract: ((args: never) => (transfers.fail ? Promise.reject(new Error("simulated: the RPC refused the transfer")) : wallet.writeContract(args))) as ChainWriter["writeContract"],
-  };
-  const hub = createHub({
-    identity: generateIdentity(),
-    accounts: store,
-    receipts: store,
-    drainTimeoutMs: 2000,
-    x402: {
-      chainId: chain.chainId,
-      asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },
-      payTo: treasuryAccount.address,
-      settler,
-      ...(options.treasury === false ? {} : { treasury }),
-      ...options.x402,
-    },
+  const net = await nets.start({
+    ...(options.x402 ? { x402: options.x402 } : {}),
+    ...(options.settler ? { settler: options.settler } : {}),
+    treasury:
+      options.treasury === false
+        ? false
+        : (wallet) => ({
+            chain: wallet.chain,
+            writeContract: ((args: never) => (transfers.fail ? Promise.reject(new Error("simulated: the RPC refused the transfer")) : wallet.writeContract(args))) as ChainWriter["writeContract"],
+          }),
   });
-  const { url } = await hub.listen({ port: 0 });
-  const sim = await startSimulator();
-  const ownerRecord = await store.createAccount({ name: "provider" });
-  const { key } = await store.createApiKey(ownerRecord.id);
-  const identity = generateIdentity();
-  const provider = createProvider({
-    hub: url,
-    identity,
-    account: key,
-    reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE, maxConcurrency: 8 }],
-  });
-  await provider.ready();
-  const net: Net = {
-    hub,
-    url,
-    store,
-    sim,
-    provider,
-    nodeId: identity.id,
-    owner: { id: ownerRecord.id, key },
-    treasury: treasuryAccount.address,
-    transfers,
-    extra: [],
-    async close() {
-      for (const p of [provider, ...net.extra]) await p.close();
-      await hub.close();
-      await sim.close();
-      await store.close();
-    },
-  };
-  nets.push(net);
-  return net;
+  return Object.assign(net, { transfers });
 }
 
 const json = { "content-type": "application/json" };
@@ -143,11 +48,6 @@ const postJson = (net: Net, path: string, body: unknown, headers: Record<string,
   fetch(`${net.url}${path}`, { method: "POST", headers: { ...json, ...headers }, body: JSON.stringify(body) });
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
-/** Status and error code of a refusal. */
-async function refusal(res: Response): Promise<{ status: number; code: string }> {
-  const body = (await res.json()) as { error: { code: string } };
-  return { status: res.status, code: body.error.code };
-}
 
 async function nonce(net: Net): Promise<string> {
   const res = await fetch(`${net.url}/v1/auth/nonce`);
@@ -186,27 +86,7 @@ async function signIn(net: Net, who: PrivateKeyAccount): Promise<Session> {
 }
 
 /** A `PAYMENT-SIGNATURE` for the first requirements of a 402, built by hand as a client would. */
-async function pay(payer: PrivateKeyAccount, required: PaymentRequired): Promise<string> {
-  const accepted = required.accepts[0]!;
-  const authorization = {
-    from: payer.address,
-    to: accepted.payTo as `0x${string}`,
-    value: BigInt(accepted.amount),
-    validAfter: 0n,
-    validBefore: BigInt(Math.floor(Date.now() / 1000) + accepted.maxTimeoutSeconds),
-    nonce: authorizationNonce(),
-  };
-  const signature = await signTransferAuthorization(payer, { name: chain.usdc.name, version: chain.usdc.version, chainId: chain.chainId, address: chain.usdc.address }, authorization);
-  return encodeX402Header({
-    x402Version: 2,
-    resource: required.resource,
-    accepted,
-    payload: {
-      signature,
-      authorization: { ...authorization, value: authorization.value.toString(), validAfter: "0", validBefore: authorization.validBefore.toString() },
-    },
-  });
-}
+const pay = (payer: PrivateKeyAccount, required: PaymentRequired): Promise<string> => payHeader(chain, payer, required);
 
 /** Pays for a POST with x402: the 402, then the paid retry. */
 async function paidPost(net: Net, path: string, body: unknown, payer: PrivateKeyAccount): Promise<{ quote: PaymentRequired; res: Response }> {
@@ -480,16 +360,17 @@ describe("prepaid balances from the chain", () => {
   });
 
   it("answers 409 billing.refund_pending while a payment credited before settling has an unknown outcome", async () => {
-    const base = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
     // Settled on-chain, but the hub is told the outcome is unknown (a lost answer).
-    const settler: Settler = {
-      ...base,
-      async settle(input) {
-        const result = await base.settle(input);
-        return result.outcome === "settled" ? { outcome: "unknown", reason: "simulated time-out" } : result;
-      },
-    };
-    const net = await startNet({ x402: { settle: "after", settler } });
+    const net = await startNet({
+      x402: { settle: "after" },
+      settler: (base) => ({
+        ...base,
+        async settle(input) {
+          const result = await base.settle(input);
+          return result.outcome === "settled" ? { outcome: "unknown", reason: "simulated time-out" } : result;
+        },
+      }),
+    });
     const payer = chain.accounts[4]!;
     const { res } = await paidPost(net, "/v1/chat/completions", chat, payer);
     expect(res.status).toBe(200);

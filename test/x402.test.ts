@@ -6,209 +6,50 @@
  * Every bad payment gets its own code, the books balance after every test, and the
  * treasury's on-chain balance equals what the ledger says came in.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
-import { ExactEvmScheme } from "@x402/evm";
 import type { PrivateKeyAccount } from "viem";
-import { decodePaymentRequired, decodeSettlementResponse, encodeX402Header, exactEvmPayload, generateIdentity, type PaymentPayload, type PaymentRequired, type PaymentRequirements } from "@srp/core";
-import { authorizationNonce, signTransferAuthorization, testUsdcAbi, transferWithAuthorizationTypes } from "@srp/core/chain";
-import { createHub, directSettler, facilitatorSettler, facilitatorSupported, SqliteStore, type Hub, type HubX402Options, type Settler } from "@srp/hub";
-import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
-import { startSimulator, type Simulator } from "@srp/provider/simulator";
-import { startChain, type TestChain } from "./support/chain.js";
+import { decodePaymentRequired, decodeSettlementResponse, exactEvmPayload, type PaymentPayload, type PaymentRequired, type PaymentRequirements } from "@srp/core";
+import { testUsdcAbi } from "@srp/core/chain";
+import { directSettler, facilitatorSettler, facilitatorSupported, SqliteStore, type HubX402Options } from "@srp/hub";
+import { MODEL, officialFetch as official, payHeader, quote as quoteAt, refusal, usePayNets, walletAccount, type PayNet as Net, type Tamper } from "./support/paynet.js";
 
-const MODEL = "sim-llama-3-8b";
-const PRICE = { input: "1000000", output: "3000000" };
 const body = { model: MODEL, messages: [{ role: "user", content: "Pay per call, please." }], max_tokens: 16 };
-
-let chain: TestChain;
-let restore: (() => Promise<void>) | undefined;
-const dir = mkdtempSync(join(tmpdir(), "srp-x402-"));
-
-beforeAll(async () => {
-  chain = await startChain();
-}, 60_000);
-afterAll(async () => {
-  await chain?.stop();
-  rmSync(dir, { recursive: true, force: true });
+const nets = usePayNets("srp-x402-");
+let chain: ReturnType<typeof nets.chain>;
+beforeAll(() => {
+  chain = nets.chain();
 });
 
-interface PayNet {
-  hub: Hub;
-  url: string;
-  store: SqliteStore;
-  /** The SQLite file of the store. */
-  file: string;
-  sim: Simulator;
-  provider: Provider;
-  treasury: `0x${string}`;
+interface PayNet extends Net {
   /** Hook run inside the settler before it settles (tests make settlement fail or time out). */
   beforeSettle: { fn?: (() => Promise<void>) | undefined; unknown?: boolean };
-  close(): Promise<void>;
 }
 
-const nets: PayNet[] = [];
-afterEach(async () => {
-  for (const net of nets.splice(0)) {
-    try {
-      expect(await net.store.verify()).toEqual([]);
-      // On-chain money equals the ledger's: the treasury holds exactly what came in from outside.
-      const external = await net.store.ledgerBalance("external");
-      expect(await chain.usdcBalance(net.treasury)).toBe(-external);
-    } finally {
-      await net.close();
-    }
-  }
-  await restore?.();
-  restore = undefined;
-});
-
 async function startPayNet(x402: Partial<HubX402Options> = {}): Promise<PayNet> {
-  restore = await chain.snapshot();
-  // The treasury holds no tokens at the snapshot, so its balance is this net's alone.
-  const treasury = chain.accounts[5]!.address;
-  const file = join(dir, `ledger-${nets.length}-${Date.now()}.db`);
-  const store = new SqliteStore(file);
-  const inner = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
   const beforeSettle: PayNet["beforeSettle"] = {};
-  const settler: Settler = {
-    ...inner,
-    async settle(input) {
-      await beforeSettle.fn?.();
-      const result = await inner.settle(input);
-      // A settlement that went through but whose answer was lost (a time-out on the way back).
-      if (beforeSettle.unknown && result.outcome === "settled") return { outcome: "unknown", reason: "simulated time-out" };
-      return result;
-    },
-  };
-  const hub = createHub({
-    identity: generateIdentity(),
-    accounts: store,
-    receipts: store,
-    drainTimeoutMs: 2000,
-    x402: { chainId: chain.chainId, asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version }, payTo: treasury, settler, ...x402 },
+  const net = await nets.start({
+    x402,
+    settler: (inner) => ({
+      ...inner,
+      async settle(input) {
+        await beforeSettle.fn?.();
+        const result = await inner.settle(input);
+        // A settlement that went through but whose answer was lost (a time-out on the way back).
+        if (beforeSettle.unknown && result.outcome === "settled") return { outcome: "unknown", reason: "simulated time-out" };
+        return result;
+      },
+    }),
   });
-  const { url } = await hub.listen({ port: 0 });
-  const sim = await startSimulator();
-  const owner = await store.createAccount({ name: "provider" });
-  const { key } = await store.createApiKey(owner.id);
-  const provider = createProvider({
-    hub: url,
-    identity: generateIdentity(),
-    account: key,
-    reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE, maxConcurrency: 8 }],
-  });
-  await provider.ready();
-  const net: PayNet = {
-    hub,
-    url,
-    store,
-    file,
-    sim,
-    provider,
-    treasury,
-    beforeSettle,
-    async close() {
-      await provider.close();
-      await hub.close();
-      await sim.close();
-      await store.close();
-    },
-  };
-  nets.push(net);
-  return net;
+  return Object.assign(net, { beforeSettle });
 }
 
 const post = (net: PayNet, headers: Record<string, string> = {}, b: Record<string, unknown> = body) =>
   fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(b) });
-
-/** The 402 of a request: its `PAYMENT-REQUIRED` document. */
-async function quote(net: PayNet, b: Record<string, unknown> = body): Promise<PaymentRequired> {
-  const res = await post(net, {}, b);
-  expect(res.status).toBe(402);
-  const header = res.headers.get("payment-required");
-  expect(header).not.toBeNull();
-  return decodePaymentRequired(header!);
-}
-
-interface Tamper {
-  signer?: PrivateKeyAccount;
-  to?: `0x${string}`;
-  value?: bigint;
-  validAfter?: bigint;
-  validBefore?: bigint;
-  accepted?: Partial<PaymentRequirements>;
-}
-
-/** A `PAYMENT-SIGNATURE` header built by hand (as a client would), optionally tampered with. */
-async function pay(payer: PrivateKeyAccount, required: PaymentRequired, t: Tamper = {}): Promise<string> {
-  const offered = required.accepts[0]!;
-  const accepted = { ...offered, ...t.accepted };
-  const now = BigInt(Math.floor(Date.now() / 1000));
-  const authorization = {
-    from: payer.address,
-    to: t.to ?? (accepted.payTo as `0x${string}`),
-    value: t.value ?? BigInt(accepted.amount),
-    validAfter: t.validAfter ?? 0n,
-    validBefore: t.validBefore ?? now + BigInt(accepted.maxTimeoutSeconds),
-    nonce: authorizationNonce(),
-  };
-  const token = { name: chain.usdc.name, version: chain.usdc.version, chainId: chain.chainId, address: chain.usdc.address };
-  const signature = t.signer
-    ? await t.signer.signTypedData({
-        domain: { name: token.name, version: token.version, chainId: token.chainId, verifyingContract: token.address },
-        types: transferWithAuthorizationTypes,
-        primaryType: "TransferWithAuthorization",
-        message: authorization,
-      })
-    : await signTransferAuthorization(payer, token, authorization);
-  return encodeX402Header({
-    x402Version: 2,
-    resource: required.resource,
-    accepted,
-    payload: {
-      signature,
-      authorization: {
-        from: authorization.from,
-        to: authorization.to,
-        value: authorization.value.toString(),
-        validAfter: authorization.validAfter.toString(),
-        validBefore: authorization.validBefore.toString(),
-        nonce: authorization.nonce,
-      },
-    },
-  });
-}
-
-/** The error code of a refused paid request (402s also carry fresh requirements). */
-async function refusal(res: Response): Promise<{ status: number; code: string }> {
-  const json = (await res.json()) as { error: { code: string } };
-  if (res.status === 402) {
-    const doc = decodePaymentRequired(res.headers.get("payment-required")!);
-    expect(doc.error).toContain(json.error.code);
-  }
-  return { status: res.status, code: json.error.code };
-}
-
-/** The official x402 client for a payer, allowing the test token. */
-function officialFetch(payer: PrivateKeyAccount) {
-  return wrapFetchWithPaymentFromConfig(fetch, {
-    schemes: [{ network: "eip155:*", client: new ExactEvmScheme(payer) }],
-    spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
-  });
-}
-
-async function walletAccount(net: PayNet, address: string): Promise<string> {
-  const account = await net.store.findByWallet(address);
-  expect(account).toBeDefined();
-  return account!.id;
-}
+const quote = (net: PayNet, b: Record<string, unknown> = body): Promise<PaymentRequired> => quoteAt(net, "/v1/chat/completions", b);
+const pay = (payer: PrivateKeyAccount, required: PaymentRequired, t: Tamper = {}) => payHeader(chain, payer, required, t);
+const officialFetch = (payer: PrivateKeyAccount) => official(chain, payer);
 
 describe("x402 with the official client", () => {
   it("answers 402 with PAYMENT-REQUIRED quoting the request's maximum cost, payable to the treasury in the test token", async () => {
