@@ -11,8 +11,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { PrivateKeyAccount } from "viem";
 import { decodePaymentRequired, decodeSettlementResponse, exactEvmPayload, type PaymentPayload, type PaymentRequired, type PaymentRequirements } from "@srp/core";
-import { testUsdcAbi } from "@srp/core/chain";
-import { directSettler, facilitatorSettler, facilitatorSupported, SqliteStore, type HubX402Options } from "@srp/hub";
+import { signTransferAuthorization, testUsdcAbi } from "@srp/core/chain";
+import { directSettler, EIP3009_ABI, facilitatorSettler, facilitatorSupported, SqliteStore, type HubX402Options } from "@srp/hub";
 import { MODEL, officialFetch as official, payHeader, quote as quoteAt, refusal, usePayNets, walletAccount, type PayNet as Net, type Tamper } from "./support/paynet.js";
 
 const body = { model: MODEL, messages: [{ role: "user", content: "Pay per call, please." }], max_tokens: 16 };
@@ -284,6 +284,40 @@ describe("bad payments", () => {
     expect(await net.store.payments.debtOf(account)).toBe(0n);
     const served = await post(net, { "payment-signature": await pay(payer, doc) });
     expect(served.status).toBe(200);
+  });
+
+  it("is not fooled by a payer who spends its own nonce elsewhere: that is no payment, and the served request becomes a debt", async () => {
+    const net = await startPayNet({ settle: "after" });
+    const payer = chain.accounts[4]!;
+    const doc = await quote(net);
+    const header = await pay(payer, doc);
+    const { nonce } = exactEvmPayload(JSON.parse(Buffer.from(header, "base64").toString("utf8")) as PaymentPayload).authorization;
+    // While the request is served, the payer uses the same nonce for an authorization that pays itself nothing.
+    net.beforeSettle.fn = async () => {
+      const now = BigInt(Math.floor(Date.now() / 1000));
+      const self = { from: payer.address, to: payer.address, value: 0n, validAfter: 0n, validBefore: now + 600n, nonce: nonce as `0x${string}` };
+      const token = { name: chain.usdc.name, version: chain.usdc.version, chainId: chain.chainId, address: chain.usdc.address };
+      const signature = await signTransferAuthorization(payer, token, self);
+      const hash = await chain.walletFor(payer).writeContract({
+        address: chain.usdc.address,
+        abi: EIP3009_ABI,
+        functionName: "transferWithAuthorization",
+        args: [self.from, self.to, self.value, self.validAfter, self.validBefore, self.nonce, signature],
+      });
+      await chain.publicClient.waitForTransactionReceipt({ hash });
+    };
+    const res = await post(net, { "payment-signature": header });
+    expect(res.status).toBe(200);
+    const completion = (await res.json()) as { usage: { cost_units: string } };
+    expect(decodeSettlementResponse(res.headers.get("payment-response")!).success).toBe(false);
+    // Nothing reached the treasury, nothing stays credited, and what was served is the wallet's debt.
+    expect(await chain.usdcBalance(net.treasury)).toBe(0n);
+    const account = await walletAccount(net, payer.address);
+    expect(await net.store.payments.debtOf(account)).toBe(BigInt(completion.usage.cost_units));
+    expect((await net.store.summary(account)).balance).toBe(0n);
+    // Reconciliation does not turn it into a settlement either.
+    expect(await net.hub.payments!.reconcile(Date.now() + 60 * 60 * 1000)).toBe(0);
+    expect(await net.store.payments.debtOf(account)).toBe(BigInt(completion.usage.cost_units));
   });
 
   it("never turns a settlement time-out into a second charge: the same payment retried is reconciled on-chain and served once", async () => {

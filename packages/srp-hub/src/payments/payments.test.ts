@@ -35,8 +35,8 @@ function recordingSettler(): Settler & { settles: number } {
       used.add(input.authorization.nonce.toLowerCase());
       return { outcome: "settled" as const, transaction: `0x${"ab".repeat(32)}` };
     },
-    async authorizationUsed(_asset: string, _payer: string, nonce: string) {
-      return used.has(nonce.toLowerCase());
+    async outcome(q: { nonce: string }) {
+      return used.has(q.nonce.toLowerCase()) ? { state: "paid" as const, transaction: `0x${"ab".repeat(32)}` } : { state: "unused" as const };
     },
   };
   return s;

@@ -5,7 +5,7 @@
  * one authorization buy one request, however many copies arrive and whenever.
  */
 import { verifyTypedData } from "viem";
-import { canonicalize, decodePaymentPayload, encodeX402Header, SrpError, type PaymentRequirements, type SettlementResponse } from "@srp/core";
+import { canonicalize, decodePaymentPayload, encodeX402Header, exactEvmPayload, SrpError, type PaymentRequirements, type SettlementResponse } from "@srp/core";
 import { transferWithAuthorizationTypes } from "@srp/core/chain";
 import type { PaymentBook, PaymentRecord, SettleMode } from "./book.js";
 import type { SettleInput, SettleResult, Settler } from "./settler.js";
@@ -219,15 +219,23 @@ export class X402Payments {
     if (record.state === "settled") {
       return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, record.txHash ?? "") : replay;
     }
-    // Unknown outcome: ask the chain; if it never used the authorization, submitting it again is safe.
-    const used = await this.#settler.authorizationUsed(record.asset, record.payer, record.nonce);
-    if (used === undefined) return new SrpError("payment.settlement_pending", "the settlement's outcome is still not known; retry with the same PAYMENT-SIGNATURE");
-    if (used) {
-      await this.#book.settled(record.id, null);
-      this.#onEvent({ kind: "settled", payment: record, detail: "reconciled on-chain" });
-      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, record.txHash ?? "") : replay;
+    // Unknown outcome: ask the chain whether the authorization paid the hub; if it is unused, submitting it again is safe.
+    const o = await this.#settler.outcome(this.#query(record));
+    if (o === undefined) return new SrpError("payment.settlement_pending", "the settlement's outcome is still not known; retry with the same PAYMENT-SIGNATURE");
+    if (o.state === "paid") {
+      await this.#record(record, { outcome: "settled", transaction: o.transaction });
+      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, o.transaction) : replay;
+    }
+    if (o.state === "spent") {
+      await this.#record(record, { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" });
+      return new SrpError("payment.settlement_failed", "the authorization's nonce was spent without paying the hub");
     }
     return this.#settleThenServe(record, input);
+  }
+
+  /** What to ask the chain about a payment. */
+  #query(p: PaymentRecord) {
+    return { asset: p.asset, payer: p.payer, nonce: p.nonce, payTo: this.terms.payTo, amount: p.amount };
   }
 
   /** Stores a settlement's outcome; returns the record as it now stands. */
@@ -269,7 +277,8 @@ export class X402Payments {
 
   /**
    * Reconciles settlements left unfinished (time-outs, a crash mid-settlement) against the
-   * chain: used authorizations are marked settled; unused ones are settled again while
+   * chain: authorizations proven to have paid the hub are marked settled, ones whose nonce
+   * was spent otherwise are failed; unused ones are settled again while
    * they are valid (when the request was served or the hub settles first), and marked
    * failed once they expire. Returns how many payments changed.
    */
@@ -279,11 +288,11 @@ export class X402Payments {
       // A request being served (settle after) or a settlement under way is left to its own ending.
       if (this.#inFlight.has(p.id)) continue;
       if (p.state === "locked" && now - p.updatedAt < LOCKED_GRACE_MS && now < p.validBefore * 1000 - EXPIRY_MARGIN_MS) continue;
-      const used = await this.#settler.authorizationUsed(p.asset, p.payer, p.nonce);
-      if (used === undefined) continue;
-      if (used) {
-        await this.#book.settled(p.id, null);
-        this.#onEvent({ kind: "settled", payment: p, detail: "reconciled on-chain" });
+      const o = await this.#settler.outcome(this.#query(p));
+      if (o === undefined) continue;
+      if (o.state !== "unused") {
+        // Paid the hub: settled. Spent otherwise: failed (and, when it was credited, a debt).
+        await this.#record(p, o.state === "paid" ? { outcome: "settled", transaction: o.transaction } : { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" });
         changed++;
         continue;
       }
@@ -294,15 +303,16 @@ export class X402Payments {
         changed++;
         continue;
       }
-      let payment;
+      // Settle the stored payment again (it was checked when it arrived; the chain accepts it once).
+      let input: SettleInput;
       try {
-        payment = decodePaymentPayload(encodeX402Header(JSON.parse(p.payload)));
+        const payment = decodePaymentPayload(encodeX402Header(JSON.parse(p.payload)));
+        const ev = exactEvmPayload(payment);
+        input = { payment, requirements: payment.accepted, authorization: ev.authorization, signature: ev.signature as `0x${string}` };
       } catch {
         continue;
       }
-      const checked = checkPayment(payment, payment.accepted, this.terms, 0);
-      if (checked instanceof SrpError) continue;
-      await this.#record(p, await this.#settler.settle({ ...checked, payment }));
+      await this.#record(p, await this.#settler.settle(input));
       changed++;
     }
     return changed;

@@ -6,7 +6,7 @@
  * for certain, or unknown (a time-out), which the hub reconciles on-chain and never turns
  * into a second charge.
  */
-import { parseAbi, type Account, type Chain, type PublicClient, type Transport, type WalletClient } from "viem";
+import { BaseError, ContractFunctionRevertedError, parseAbi, parseEventLogs, type Account, type Chain, type PublicClient, type Transport, type WalletClient } from "viem";
 import type { ErrorCode, PaymentPayload, PaymentRequirements } from "@srp/core";
 import type { CheckedPayment } from "./x402.js";
 
@@ -17,6 +17,7 @@ export const EIP3009_ABI = parseAbi([
   "function balanceOf(address account) view returns (uint256)",
   "function transfer(address to, uint256 value) returns (bool)",
   "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
+  "event Transfer(address indexed from, address indexed to, uint256 value)",
 ]);
 
 /** The chain reads x402 payments and payouts make; any viem `PublicClient` is one. */
@@ -27,7 +28,57 @@ export interface ChainReader {
   waitForTransactionReceipt: PublicClient<Transport, Chain | undefined>["waitForTransactionReceipt"];
   /** Verifies a typed-data signature, by EOAs and contract wallets (ERC-1271, ERC-6492). */
   verifyTypedData: PublicClient<Transport, Chain | undefined>["verifyTypedData"];
+  /** Reads event logs. */
+  getLogs: PublicClient<Transport, Chain | undefined>["getLogs"];
+  /** The latest block number. */
+  getBlockNumber: PublicClient<Transport, Chain | undefined>["getBlockNumber"];
+  /** A mined transaction's receipt. */
+  getTransactionReceipt: PublicClient<Transport, Chain | undefined>["getTransactionReceipt"];
 }
+
+/** What the chain says of an authorization: it paid the hub (in `transaction`), it is unused, or its nonce was spent otherwise. */
+export type AuthorizationOutcome = { state: "paid"; transaction: string } | { state: "unused" } | { state: "spent"; transaction?: string };
+
+/** The authorization an outcome is asked for. */
+export interface AuthorizationQuery {
+  asset: string;
+  payer: string;
+  nonce: string;
+  /** Who it must have paid, and how much. */
+  payTo: string;
+  amount: bigint;
+}
+
+/** How far back (blocks) the logs of a used authorization are looked for. */
+const LOG_WINDOW_BLOCKS = 200_000n;
+
+/**
+ * Whether an authorization paid the hub. A used nonce alone proves nothing (the payer can
+ * spend its own nonce with another authorization, to itself): the transaction that used it
+ * must also carry the `Transfer` of the amount from the payer to `payTo` on the token.
+ */
+export async function authorizationOutcome(chain: ChainReader, q: AuthorizationQuery): Promise<AuthorizationOutcome> {
+  const asset = q.asset as `0x${string}`;
+  const used = await chain.readContract({ address: asset, abi: EIP3009_ABI, functionName: "authorizationState", args: [q.payer as `0x${string}`, q.nonce as `0x${string}`] });
+  if (!used) return { state: "unused" };
+  const latest = await chain.getBlockNumber();
+  const logs = await chain.getLogs({
+    address: asset,
+    event: AUTHORIZATION_USED,
+    args: { authorizer: q.payer as `0x${string}`, nonce: q.nonce as `0x${string}` },
+    fromBlock: latest > LOG_WINDOW_BLOCKS ? latest - LOG_WINDOW_BLOCKS : 0n,
+    toBlock: latest,
+  });
+  const hash = logs[0]?.transactionHash;
+  if (!hash) return { state: "spent" };
+  const receipt = await chain.getTransactionReceipt({ hash });
+  const paid = parseEventLogs({ abi: EIP3009_ABI, eventName: "Transfer", logs: receipt.logs }).some(
+    (l) => l.address.toLowerCase() === q.asset.toLowerCase() && l.args.from.toLowerCase() === q.payer.toLowerCase() && l.args.to.toLowerCase() === q.payTo.toLowerCase() && l.args.value === q.amount,
+  );
+  return paid ? { state: "paid", transaction: hash } : { state: "spent", transaction: hash };
+}
+
+const AUTHORIZATION_USED = EIP3009_ABI.find((x) => x.type === "event" && x.name === "AuthorizationUsed") as Extract<(typeof EIP3009_ABI)[number], { type: "event"; name: "AuthorizationUsed" }>;
 
 /** The transactions x402 settlement and payouts send; any viem `WalletClient` with an account is one. */
 export interface ChainWriter {
@@ -60,8 +111,8 @@ export interface Settler {
   preflight(input: SettleInput): Promise<PreflightResult>;
   /** Settles the authorization. Submitting an authorization twice is safe: the chain accepts it once. */
   settle(input: SettleInput): Promise<SettleResult>;
-  /** Whether the chain has used this authorization (true), not (false), or cannot tell (undefined). */
-  authorizationUsed(asset: string, payer: string, nonce: string): Promise<boolean | undefined>;
+  /** What the chain says of this authorization (see {@link authorizationOutcome}); undefined when it cannot tell. */
+  outcome(query: AuthorizationQuery): Promise<AuthorizationOutcome | undefined>;
   /** Verifies typed-data signatures with the chain's help (smart-contract wallets, ERC-1271); absent: EOA only. */
   readonly chain?: ChainReader;
 }
@@ -101,6 +152,15 @@ export function directSettler(options: DirectSettlerOptions): Settler {
       }
     },
     async settle({ authorization: a, signature, requirements }) {
+      const query = { asset: requirements.asset, payer: a.from, nonce: a.nonce, payTo: requirements.payTo, amount: BigInt(a.value) };
+      /** After a refusal or a revert, the chain decides: paid (by an earlier submission), spent otherwise, or unused. */
+      const decide = async (why: string, deterministic: boolean): Promise<SettleResult> => {
+        const o = await authorizationOutcome(publicClient, query).catch(() => undefined);
+        if (o === undefined) return { outcome: "unknown", reason: `${why}; the chain cannot be read` };
+        if (o.state === "paid") return { outcome: "settled", transaction: o.transaction };
+        if (o.state === "spent") return { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" };
+        return deterministic ? { outcome: "failed", reason: why } : { outcome: "unknown", reason: why };
+      };
       let hash: `0x${string}`;
       try {
         hash = await walletClient.writeContract({
@@ -111,22 +171,27 @@ export function directSettler(options: DirectSettlerOptions): Settler {
           chain: walletClient.chain ?? null,
         });
       } catch (error) {
-        // Refused before it was mined (a revert in simulation, a bad nonce): the chain decides whether it was used.
-        const isUsed = await used(requirements.asset, a.from, a.nonce).catch(() => undefined);
-        if (isUsed === undefined) return { outcome: "unknown", reason: `submission failed and the chain cannot be read: ${message(error)}` };
-        return isUsed ? { outcome: "unknown", reason: "the authorization was used by another transaction" } : { outcome: "failed", reason: message(error) };
+        // Refused before it was mined: a revert in simulation is definite, anything else (RPC trouble) is not.
+        return decide(`submission refused: ${message(error)}`, isRevert(error));
       }
       try {
         const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: confirmTimeoutMs });
-        return receipt.status === "success" ? { outcome: "settled", transaction: hash } : { outcome: "failed", reason: `transaction ${hash} reverted` };
+        if (receipt.status === "success") return { outcome: "settled", transaction: hash };
+        return decide(`transaction ${hash} reverted`, true);
       } catch (error) {
         return { outcome: "unknown", reason: `transaction ${hash} not confirmed: ${message(error)}` };
       }
     },
-    async authorizationUsed(asset, payer, nonce) {
-      return used(asset, payer, nonce).catch(() => undefined);
+    async outcome(query) {
+      return authorizationOutcome(publicClient, query).catch(() => undefined);
     },
   };
+}
+
+/** Whether an error is the chain refusing the call (a revert), rather than trouble reaching it. */
+function isRevert(error: unknown): boolean {
+  if (error instanceof BaseError) return error.walk((e) => e instanceof ContractFunctionRevertedError) !== null || /execution reverted|revert/i.test(error.message);
+  return /execution reverted|revert/i.test(String(error));
 }
 
 /** Options of {@link facilitatorSettler}. */
@@ -192,20 +257,26 @@ export function facilitatorSettler(options: FacilitatorSettlerOptions): Settler 
         return { ok: false, code: "payment.unavailable", message: `the facilitator cannot be reached: ${message(error)}` };
       }
     },
-    async settle({ payment, requirements }) {
+    async settle(input) {
+      const { payment, requirements } = input;
       try {
         const { body } = await call("/settle", payment, requirements, settleTimeoutMs);
         if (body.success === true && typeof body.transaction === "string") return { outcome: "settled", transaction: body.transaction };
-        return { outcome: "failed", reason: typeof body.errorReason === "string" ? body.errorReason : "the facilitator could not settle" };
+        const reason = typeof body.errorReason === "string" ? body.errorReason : "the facilitator could not settle";
+        // A refusal may follow an earlier settlement of the same authorization: the chain decides, when it can be read.
+        if (publicClient) {
+          const o = await authorizationOutcome(publicClient, { asset: requirements.asset, payer: input.authorization.from, nonce: input.authorization.nonce, payTo: requirements.payTo, amount: BigInt(input.authorization.value) }).catch(() => undefined);
+          if (o?.state === "paid") return { outcome: "settled", transaction: o.transaction };
+          if (o === undefined) return { outcome: "unknown", reason: `${reason}; the chain cannot be read` };
+        }
+        return { outcome: "failed", reason };
       } catch (error) {
         return { outcome: "unknown", reason: `the facilitator did not answer: ${message(error)}` };
       }
     },
-    async authorizationUsed(asset, payer, nonce) {
+    async outcome(query) {
       if (!publicClient) return undefined;
-      return publicClient
-        .readContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "authorizationState", args: [payer as `0x${string}`, nonce as `0x${string}`] })
-        .catch(() => undefined);
+      return authorizationOutcome(publicClient, query).catch(() => undefined);
     },
   };
 }

@@ -133,7 +133,8 @@ export function checkPayment(payment: PaymentPayload, offered: PaymentRequiremen
   const auth = payload.authorization;
   if (lower(auth.to) !== lower(terms.payTo)) return new SrpError("payment.wrong_recipient", `the authorization pays ${auth.to}, not the hub's treasury ${terms.payTo}`);
   if (auth.value !== offered.amount) return new SrpError("payment.wrong_amount", `the authorization is for ${auth.value} units; this request requires exactly ${offered.amount}`);
-  if (BigInt(auth.validAfter) > BigInt(nowSeconds)) return new SrpError("payment.not_yet_valid", `the authorization is valid only after ${auth.validAfter}`);
+  // The token requires block.timestamp > validAfter: an authorization valid from this very second may not settle yet.
+  if (BigInt(auth.validAfter) >= BigInt(nowSeconds)) return new SrpError("payment.not_yet_valid", `the authorization is valid only after ${auth.validAfter}`);
   const before = BigInt(auth.validBefore);
   if (before <= BigInt(nowSeconds)) return new SrpError("payment.expired", `the authorization expired at ${auth.validBefore}`);
   if (before < BigInt(nowSeconds + terms.minValiditySeconds)) {
