@@ -80,6 +80,13 @@ describe.each(engines)("payment book on %s", (_name, open) => {
       expect(await store.payments.debtOf(account)).toBe(300n);
       expect(await store.payments.failed(record.id, "again")).toBe(0n);
       expect(await store.verify()).toEqual([]);
+      // The held 300 comes back (the request was not billed after all): a refund repays the debt first and pays out nothing.
+      if (r.ok) await store.release(r.reservationId, "not billed");
+      expect(await store.summary(account)).toMatchObject({ balance: 300n, prepaid: 300n });
+      expect(await store.refund(account, "after-release")).toBe(0n);
+      expect(await store.payments.debtOf(account)).toBe(0n);
+      expect(await store.summary(account)).toMatchObject({ balance: 0n, prepaid: 0n });
+      expect(await store.verify()).toEqual([]);
     } finally {
       await store.close();
     }

@@ -241,6 +241,11 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     const account = await authenticate(request, ctx.accounts);
     if (account instanceof SrpError) return errorResponse(account);
     accountId = account.id;
+    // An account that owes for a payment that did not settle spends nothing until it has repaid.
+    if (ctx.payments) {
+      const owed = await ctx.payments.outstandingDebt(accountId).catch((error: unknown) => (ctx.storageError("debt", error), 0n));
+      if (owed > 0n) return fail("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`);
+    }
   }
   const body = await readJsonObject(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
@@ -362,7 +367,8 @@ export async function chatCompletions(request: Request, ctx: OpenAIContext): Pro
     await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
     request.signal.removeEventListener("abort", onAbort);
     const billed = await closeBilling(e);
-    const served = e.type === "done" && e.done.response !== undefined;
+    // A job the hub cancelled (consumer gone, deadline) may still end in a billable receipt: its payment settles.
+    const served = (e.type === "done" && e.done.response !== undefined) || (e.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
     const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(served) } : {};
     if (e.type !== "done" || e.done.response === undefined) {
       return fail("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response", paid);

@@ -74,6 +74,16 @@ export class X402Payments {
     if (options.terms.minValiditySeconds >= options.terms.maxTimeoutSeconds) throw new RangeError("minValiditySeconds must be below maxTimeoutSeconds");
   }
 
+  /**
+   * What an account still owes after repaying what it can from its prepaid balance (a
+   * request by API key from an indebted account is refused while this is above zero).
+   */
+  async outstandingDebt(accountId: string): Promise<bigint> {
+    if ((await this.#book.debtOf(accountId)) === 0n) return 0n;
+    await this.#book.repayDebts(accountId);
+    return this.#book.debtOf(accountId);
+  }
+
   /** Repays an account's debt from its prepaid balance; returns the amount repaid. */
   repayDebts(accountId: string): Promise<bigint> {
     return this.#book.repayDebts(accountId);

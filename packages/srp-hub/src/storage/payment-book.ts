@@ -210,41 +210,49 @@ export class SqlPaymentBook implements PaymentBook {
 
   async repayDebts(accountId: string): Promise<bigint> {
     await this.#ready;
-    return this.#db.transaction(async (tx) => {
-      const user = userAccount(accountId);
-      const lock = this.#db.dialect === "postgres" ? " FOR UPDATE" : "";
-      const acct = (await tx.all(`SELECT balance, funded FROM ledger_accounts WHERE id = ?${lock}`, [user]))[0];
-      const debts = await tx.all(`SELECT payment_id, amount, repaid FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL ORDER BY created_at, payment_id${lock}`, [accountId]);
-      if (!acct || debts.length === 0) return 0n;
-      // Only prepaid money (spendable and funded) repays a debt.
-      let available = big(acct.balance) < big(acct.funded) ? big(acct.balance) : big(acct.funded);
-      const now = Date.now();
-      let total = 0n;
-      for (const d of debts) {
-        if (available <= 0n) break;
-        const owed = big(d.amount) - big(d.repaid);
-        const pay = owed < available ? owed : available;
-        available -= pay;
-        total += pay;
-        await tx.run(`UPDATE wallet_debts SET repaid = repaid + ?${pay === owed ? ", cleared_at = ?" : ""} WHERE payment_id = ?`, pay === owed ? [pay, now, String(d.payment_id)] : [pay, String(d.payment_id)]);
-      }
-      if (total === 0n) return 0n;
-      await post(
-        tx,
-        {
-          idempotencyKey: `debt_repayment:${ledgerId("repay")}`,
-          kind: "debt_repayment",
-          accountId,
-          memo: { debts: debts.map((d) => String(d.payment_id)) },
-          legs: [
-            { account: user, amount: -total },
-            { account: PLATFORM, amount: total },
-          ],
-        },
-        { now, dialect: this.#db.dialect },
-      );
-      await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [total, user]);
-      return total;
-    });
+    return this.#db.transaction((tx) => repayDebtsIn(tx, this.#db.dialect, accountId));
   }
+
+}
+
+/**
+ * Repays an account's debts from its prepaid balance (spendable and funded), oldest first,
+ * inside the caller's transaction: the platform, which carried them, gets the money back
+ * (ledger kind `debt_repayment`). Refunds call it first, so a wallet never takes money out
+ * while it owes. Returns the amount repaid.
+ */
+export async function repayDebtsIn(tx: SqlExecutor, dialect: "sqlite" | "postgres", accountId: string, now = Date.now()): Promise<bigint> {
+  const user = userAccount(accountId);
+  const lock = dialect === "postgres" ? " FOR UPDATE" : "";
+  const acct = (await tx.all(`SELECT balance, funded FROM ledger_accounts WHERE id = ?${lock}`, [user]))[0];
+  const debts = await tx.all(`SELECT payment_id, amount, repaid FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL ORDER BY created_at, payment_id${lock}`, [accountId]);
+  if (!acct || debts.length === 0) return 0n;
+  // Only prepaid money (spendable and funded) repays a debt.
+  let available = big(acct.balance) < big(acct.funded) ? big(acct.balance) : big(acct.funded);
+  let total = 0n;
+  for (const d of debts) {
+    if (available <= 0n) break;
+    const owed = big(d.amount) - big(d.repaid);
+    const pay = owed < available ? owed : available;
+    available -= pay;
+    total += pay;
+    await tx.run(`UPDATE wallet_debts SET repaid = repaid + ?${pay === owed ? ", cleared_at = ?" : ""} WHERE payment_id = ?`, pay === owed ? [pay, now, String(d.payment_id)] : [pay, String(d.payment_id)]);
+  }
+  if (total === 0n) return 0n;
+  await post(
+    tx,
+    {
+      idempotencyKey: `debt_repayment:${ledgerId("repay")}`,
+      kind: "debt_repayment",
+      accountId,
+      memo: { debts: debts.map((d) => String(d.payment_id)) },
+      legs: [
+        { account: user, amount: -total },
+        { account: PLATFORM, amount: total },
+      ],
+    },
+    { now, dialect },
+  );
+  await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [total, user]);
+  return total;
 }

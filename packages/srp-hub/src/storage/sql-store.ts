@@ -41,7 +41,7 @@ import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Se
 import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { MIGRATIONS } from "./migrations.js";
-import { SqlPaymentBook } from "./payment-book.js";
+import { repayDebtsIn, SqlPaymentBook } from "./payment-book.js";
 import { SqlPayoutBook } from "./payout-book.js";
 import { SqlWalletBook } from "./wallet-book.js";
 import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
@@ -624,6 +624,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       // Money credited before its x402 settlement is not yet money: no refund until it settles.
       const pending = await tx.all("SELECT id FROM x402_payments WHERE account_id = ? AND credited = 1 AND state IN ('locked', 'unknown') LIMIT 1", [accountId]);
       if (pending[0]) throw new RefundPending(accountId);
+      // A wallet that owes (a payment that did not settle) repays first: no money leaves while it owes.
+      await repayDebtsIn(tx, this.#db.dialect, accountId);
       const amount = await this.#prepaid(tx, accountId);
       if (amount === 0n) return 0n;
       const posted = await this.#post(tx, {
