@@ -8,6 +8,7 @@
  * what the ledger says came in from outside.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { request as httpRequest } from "node:http";
 import type { PrivateKeyAccount } from "viem";
 import { createSiweMessage } from "viem/siwe";
 import { decodePaymentRequired, decodeSettlementResponse, generateIdentity, nodeBindingText, payoutWalletMessage, refundMessage, type PaymentRequired } from "@srp/core";
@@ -193,6 +194,21 @@ describe("sign in with a wallet (EIP-4361)", () => {
     const b2 = { message: m2, signature: await who.signMessage({ message: m2 }) };
     const statuses = (await Promise.all([postJson(net, "/v1/auth/wallet", b2), postJson(net, "/v1/auth/wallet", b2)])).map((r) => r.status).sort();
     expect(statuses).toEqual([200, 401]);
+
+    // Without a configured public URL, a Host header is the client's to choose: a message signed for another
+    // site, replayed with that site's Host, is refused (only loopback hosts are trusted then).
+    const phished = siwe(net, who, await nonce(net), { domain: "evil.example.com" });
+    const spoofed = await new Promise<{ status: number; code: string }>((resolve, reject) => {
+      const payload = JSON.stringify({ message: phished, signature: "0x" + "11".repeat(65) });
+      const req = httpRequest(`${net.url}/v1/auth/wallet`, { method: "POST", headers: { host: "evil.example.com", "content-type": "application/json", "content-length": Buffer.byteLength(payload) } }, (res) => {
+        let raw = "";
+        res.on("data", (d: Buffer) => (raw += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(raw) as { error: { code: string } }).error.code }));
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+    expect(spoofed).toEqual({ status: 403, code: "api.forbidden" });
   });
 
   it("signs in to the account the wallet already paid with by x402: its overpayment is that account's prepaid balance", async () => {

@@ -525,7 +525,11 @@ export function createHub(options: HubOptions): Hub {
     wallets: walletBook,
     walletAccount: walletAccounts ? (address) => walletAccounts.walletAccount(address) : undefined,
     createApiKey: keyIssuer ? (accountId, label) => keyIssuer.createApiKey(accountId, label) : undefined,
-    host: (request) => new URL(options.publicUrl ?? request.url).host,
+    host: (request) => {
+      if (options.publicUrl) return new URL(options.publicUrl).host;
+      const url = new URL(request.url);
+      return ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) ? url.host : undefined;
+    },
     chainId: options.x402?.chainId,
     connectedAccount(nodeId) {
       const s = byNode.get(nodeId);

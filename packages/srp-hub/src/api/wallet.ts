@@ -23,8 +23,12 @@ export interface WalletApiContext {
   walletAccount: ((address: string) => Promise<string>) | undefined;
   /** Creates an API key; absent when the account store issues none. */
   createApiKey: ((accountId: string, label: string) => Promise<{ key: string; record: ApiKeyRecord }>) | undefined;
-  /** The host (`host[:port]`) a sign-in message must name as its `domain`. */
-  host(request: Request): string;
+  /**
+   * The host (`host[:port]`) a sign-in message must name as its `domain`: the configured
+   * public URL's; without one, only a loopback host (a local hub), since a `Host` header is
+   * the client's to choose. Undefined: sign-in is off until a public URL is configured.
+   */
+  host(request: Request): string | undefined;
   /** The chain id a sign-in message must name; undefined accepts any (no x402 chain configured). */
   chainId: number | undefined;
   /** The account a node is connected under now, or undefined when it is not connected. */
@@ -108,7 +112,9 @@ export async function postWalletSignIn(request: Request, ctx: WalletApiContext):
     return fail("api.invalid_body", "`message` is not an EIP-4361 (Sign-In with Ethereum) message: it needs domain, address, URI, version 1, chain ID, nonce and issued-at");
   }
   const now = new Date();
-  const host = ctx.host(request).toLowerCase();
+  const configured = ctx.host(request);
+  if (configured === undefined) return fail("api.forbidden", "wallet sign-in needs the hub's public URL (publicUrl / --public-url): a message's domain cannot be checked against a Host header");
+  const host = configured.toLowerCase();
   const proof = (why: string) => fail("auth.bad_account_proof", why);
   if (fields.domain.toLowerCase() !== host) return proof(`the message signs in to ${fields.domain}, not to this hub (${host})`);
   if (ctx.chainId !== undefined && fields.chainId !== ctx.chainId) return proof(`the message is for chain ${fields.chainId}; this hub is on chain ${ctx.chainId}`);
