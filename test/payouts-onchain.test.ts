@@ -241,13 +241,14 @@ describe("on-chain payouts", () => {
   });
 
   it("`srp-hub serve` takes x402 payments on the chain its flags name, and the official client pays it", async () => {
+    // Its own treasury (accounts[8]): this hub's ledger is another one than the shared store's.
     const rpc = await serveRpc(chain.provider);
     const data = mkdtempSync(join(tmpdir(), "srp-serve-x402-"));
     const cli = new URL("../packages/srp-hub/dist/cli.js", import.meta.url).pathname;
     const key = "srp_serve_x402_provider_key_0001";
     const child = spawn(
       process.execPath,
-      [cli, "serve", "--port", "0", "--data-dir", data, "--account", `acct_node:${key}`, "--chain-rpc", rpc.url, "--chain-id", String(chain.chainId), "--usdc", chain.usdc.address, "--treasury-key", chain.privateKeys[5]!, "--settler-key", chain.privateKeys[1]!],
+      [cli, "serve", "--port", "0", "--data-dir", data, "--account", `acct_node:${key}`, "--chain-rpc", rpc.url, "--chain-id", String(chain.chainId), "--usdc", chain.usdc.address, "--treasury-key", chain.privateKeys[8]!, "--settler-key", chain.privateKeys[1]!],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let node: Provider | undefined;
@@ -264,8 +265,8 @@ describe("on-chain payouts", () => {
       node = createProvider({ hub: served, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE }] });
       await node.ready();
       const wellKnown = (await (await fetch(`${served}/.well-known/x402`)).json()) as { resources: Array<{ accepts: Array<{ payTo: string; asset: string }> }> };
-      expect(wellKnown.resources[0]!.accepts[0]).toMatchObject({ payTo: chain.accounts[5]!.address, asset: chain.usdc.address });
-      const treasuryBefore = await chain.usdcBalance(chain.accounts[5]!.address);
+      expect(wellKnown.resources[0]!.accepts[0]).toMatchObject({ payTo: chain.accounts[8]!.address, asset: chain.usdc.address });
+      const treasuryBefore = await chain.usdcBalance(chain.accounts[8]!.address);
       const pay = wrapFetchWithPaymentFromConfig(fetch, {
         schemes: [{ network: "eip155:*", client: new ExactEvmScheme(chain.accounts[4]!) }],
         spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
@@ -273,7 +274,7 @@ describe("on-chain payouts", () => {
       const res = await pay(`${served}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }) });
       expect(res.status).toBe(200);
       await res.arrayBuffer();
-      expect(await chain.usdcBalance(chain.accounts[5]!.address)).toBeGreaterThan(treasuryBefore);
+      expect(await chain.usdcBalance(chain.accounts[8]!.address)).toBeGreaterThan(treasuryBefore);
     } finally {
       await node?.close();
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -282,5 +283,18 @@ describe("on-chain payouts", () => {
       await rpc.close();
       rmSync(data, { recursive: true, force: true });
     }
+  });
+
+  it("funds concurrent voucher requests once: the contract receives exactly what the vouchers pay", async () => {
+    expect(await chain.usdcBalance(chain.settlement)).toBe(0n);
+    await servePaid(2);
+    const owed = await store.payouts.payable(providerAccount);
+    const [a, b] = await Promise.all([payouts.voucher(providerAccount), payouts.voucher(providerAccount), payouts.fund()]);
+    // One voucher was issued (the other call got the same newest one), and its money moved in once.
+    expect(a!.total).toBe(b!.total);
+    expect(BigInt(a!.amount)).toBe(owed);
+    expect(await chain.usdcBalance(chain.settlement)).toBe(owed + BigInt(a!.fee));
+    expect(await payouts.fund()).toBeNull();
+    await booksMatchChain();
   });
 });

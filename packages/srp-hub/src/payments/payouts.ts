@@ -7,8 +7,9 @@
  */
 import { parseEventLogs, type LocalAccount } from "viem";
 import { signPayout, srpSettlementAbi } from "@srp/core/chain";
+import { ledgerId } from "../ledger/ledger.js";
 import type { PayoutRecord, SqlPayoutBook } from "../storage/payout-book.js";
-import { EIP3009_ABI, type ChainReader, type ChainWriter } from "./settler.js";
+import { EIP3009_ABI, isRevert, type ChainReader, type ChainWriter } from "./settler.js";
 
 /** What on-chain payouts need. */
 export interface OnchainPayoutsOptions {
@@ -94,24 +95,45 @@ export class OnchainPayouts {
     );
   }
 
-  /** Moves the money of every unfunded voucher into the contract in one transfer. */
-  async fund(): Promise<string | null> {
-    const due = await this.#o.book.unfunded(this.#o.settlement);
+  /**
+   * Moves the money of every unfunded voucher into the contract in one transfer. The
+   * vouchers are claimed in the database first, so two fundings never move the same money:
+   * a transfer refused before it was sent gives them back; one whose fate is unknown (sent,
+   * no receipt) keeps them claimed as `pending:…` for the operator to check on-chain.
+   */
+  fund(): Promise<string | null> {
+    const run = this.#funding.then(() => this.#fund());
+    this.#funding = run.catch(() => undefined);
+    return run;
+  }
+
+  #funding: Promise<unknown> = Promise.resolve();
+
+  async #fund(): Promise<string | null> {
+    const marker = `pending:${ledgerId("fund")}`;
+    const due = await this.#o.book.claimUnfunded(this.#o.settlement, marker);
     if (due.length === 0) return null;
     const sum = due.reduce((s, r) => s + r.amount + r.fee, 0n);
-    const hash = await this.#o.treasury.writeContract({
-      address: this.#o.token,
-      abi: EIP3009_ABI,
-      functionName: "transfer",
-      args: [this.#o.settlement, sum],
-      chain: this.#o.treasury.chain ?? null,
-    });
+    let hash: `0x${string}`;
+    try {
+      hash = await this.#o.treasury.writeContract({
+        address: this.#o.token,
+        abi: EIP3009_ABI,
+        functionName: "transfer",
+        args: [this.#o.settlement, sum],
+        chain: this.#o.treasury.chain ?? null,
+      });
+    } catch (error) {
+      // Refused by the chain: nothing was sent. Anything else may have been sent: the claim stays, never a second transfer.
+      if (isRevert(error)) await this.#o.book.releaseClaim(marker);
+      throw error;
+    }
     const receipt = await this.#o.publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw new Error(`funding transfer ${hash} reverted`);
-    await this.#o.book.markFunded(
-      due.map((r) => r.id),
-      hash,
-    );
+    if (receipt.status !== "success") {
+      await this.#o.book.releaseClaim(marker);
+      throw new Error(`funding transfer ${hash} reverted`);
+    }
+    await this.#o.book.markFunded(marker, hash);
     return hash;
   }
 

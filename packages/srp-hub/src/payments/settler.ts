@@ -189,7 +189,7 @@ export function directSettler(options: DirectSettlerOptions): Settler {
 }
 
 /** Whether an error is the chain refusing the call (a revert), rather than trouble reaching it. */
-function isRevert(error: unknown): boolean {
+export function isRevert(error: unknown): boolean {
   if (error instanceof BaseError) return error.walk((e) => e instanceof ContractFunctionRevertedError) !== null || /execution reverted|revert/i.test(error.message);
   return /execution reverted|revert/i.test(String(error));
 }

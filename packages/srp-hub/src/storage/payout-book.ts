@@ -150,16 +150,26 @@ export class SqlPayoutBook {
     return p > 0n ? p : 0n;
   }
 
-  /** Vouchers whose money has not been moved into the contract yet. */
-  async unfunded(settlement: string): Promise<PayoutRecord[]> {
+  /**
+   * Claims the vouchers whose money has not been moved into the contract yet, marking them
+   * with `marker` so that no other funding (this process or another) moves it again.
+   */
+  async claimUnfunded(settlement: string, marker: string): Promise<PayoutRecord[]> {
     await this.#ready;
-    return (await this.#db.all("SELECT * FROM payouts WHERE settlement = ? AND funded_tx IS NULL ORDER BY created_at, id", [settlement.toLowerCase()])).map(record);
+    await this.#db.run("UPDATE payouts SET funded_tx = ? WHERE settlement = ? AND funded_tx IS NULL", [marker, settlement.toLowerCase()]);
+    return (await this.#db.all("SELECT * FROM payouts WHERE funded_tx = ? ORDER BY created_at, id", [marker])).map(record);
   }
 
-  /** Records the transaction that funded these vouchers. */
-  async markFunded(ids: readonly string[], txHash: string): Promise<void> {
+  /** Records the transaction that funded the vouchers claimed with `marker`. */
+  async markFunded(marker: string, txHash: string): Promise<void> {
     await this.#ready;
-    for (const id of ids) await this.#db.run("UPDATE payouts SET funded_tx = ? WHERE id = ? AND funded_tx IS NULL", [txHash, id]);
+    await this.#db.run("UPDATE payouts SET funded_tx = ? WHERE funded_tx = ?", [txHash, marker]);
+  }
+
+  /** Gives claimed vouchers back to a later funding (the transfer was refused before it was sent). */
+  async releaseClaim(marker: string): Promise<void> {
+    await this.#ready;
+    await this.#db.run("UPDATE payouts SET funded_tx = NULL WHERE funded_tx = ?", [marker]);
   }
 
   /** Records the batch transaction that claimed these vouchers. */
