@@ -283,12 +283,19 @@ async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOpti
   const usdc = addressArg(v.usdc, "--usdc");
   if (v.settle !== "before" && v.settle !== "after") throw new UsageError("--settle is before or after");
   const { createPublicClient, createWalletClient, defineChain, http } = await import("viem");
-  const { privateKeyToAccount } = await import("viem/accounts");
+  const { nonceManager, privateKeyToAccount } = await import("viem/accounts");
+  // One account (and one nonce sequence) per key: settlements, refunds and payouts sent from the same key never clash.
+  const accounts = new Map<string, ReturnType<typeof privateKeyToAccount>>();
+  const accountOf = (key: `0x${string}`) => {
+    let a = accounts.get(key.toLowerCase());
+    if (!a) accounts.set(key.toLowerCase(), (a = privateKeyToAccount(key, { nonceManager })));
+    return a;
+  };
   const chain = defineChain({ id: chainId, name: `eip155:${chainId}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [v["chain-rpc"]] } } });
   const transport = http(v["chain-rpc"]);
   const publicClient = createPublicClient({ chain, transport });
   const treasuryKey = v["treasury-key"] ?? process.env.SRP_TREASURY_KEY;
-  const treasuryWallet = treasuryKey ? createWalletClient({ account: privateKeyToAccount(hexKey(treasuryKey, "--treasury-key (or SRP_TREASURY_KEY)")), chain, transport }) : undefined;
+  const treasuryWallet = treasuryKey ? createWalletClient({ account: accountOf(hexKey(treasuryKey, "--treasury-key (or SRP_TREASURY_KEY)")), chain, transport }) : undefined;
   const payTo = v.treasury ? addressArg(v.treasury, "--treasury") : treasuryWallet?.account.address;
   if (!payTo) throw new UsageError("x402 needs --treasury ADDRESS (or --treasury-key)");
   let settler;
@@ -296,7 +303,7 @@ async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOpti
   else {
     const settlerKey = v["settler-key"] ?? process.env.SRP_SETTLER_KEY ?? treasuryKey;
     if (!settlerKey) throw new UsageError("x402 needs --facilitator URL or --settler-key HEX (or SRP_SETTLER_KEY): the key that submits settlements");
-    settler = directSettler({ publicClient, walletClient: createWalletClient({ account: privateKeyToAccount(hexKey(settlerKey, "--settler-key")), chain, transport }) });
+    settler = directSettler({ publicClient, walletClient: createWalletClient({ account: accountOf(hexKey(settlerKey, "--settler-key")), chain, transport }) });
   }
   const x402: HubX402Options = {
     chainId,
@@ -312,7 +319,7 @@ async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOpti
   const onchainPayouts = new OnchainPayouts({
     publicClient,
     treasury: treasuryWallet,
-    signer: privateKeyToAccount(hexKey(voucherKey, "--voucher-key (or SRP_VOUCHER_KEY)")),
+    signer: accountOf(hexKey(voucherKey, "--voucher-key (or SRP_VOUCHER_KEY)")),
     settlement: addressArg(v.settlement, "--settlement"),
     token: usdc,
     chainId,
