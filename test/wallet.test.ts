@@ -24,12 +24,12 @@ beforeAll(() => {
 });
 
 interface Net extends PayNet {
-  /** Makes the treasury's next transfers fail before they are sent. */
-  transfers: { fail: boolean };
+  /** Makes the treasury's next transfers fail before they are sent: `"revert"` as the chain refusing them, `"timeout"` as an RPC that stops answering. */
+  transfers: { fail: false | "revert" | "timeout" };
 }
 
 async function startNet(options: { treasury?: boolean; x402?: Partial<HubX402Options>; settler?: PayNetOptions["settler"] } = {}): Promise<Net> {
-  const transfers = { fail: false };
+  const transfers: Net["transfers"] = { fail: false };
   const net = await nets.start({
     ...(options.x402 ? { x402: options.x402 } : {}),
     ...(options.settler ? { settler: options.settler } : {}),
@@ -38,7 +38,12 @@ async function startNet(options: { treasury?: boolean; x402?: Partial<HubX402Opt
         ? false
         : (wallet) => ({
             chain: wallet.chain,
-            writeContract: ((args: never) => (transfers.fail ? Promise.reject(new Error("simulated: the RPC refused the transfer")) : wallet.writeContract(args))) as ChainWriter["writeContract"],
+            writeContract: ((args: never) =>
+              transfers.fail === "revert"
+                ? Promise.reject(new Error("simulated: execution reverted: ERC20: transfer amount exceeds balance"))
+                : transfers.fail === "timeout"
+                  ? Promise.reject(new Error("simulated: the request took too long to respond"))
+                  : wallet.writeContract(args)) as ChainWriter["writeContract"],
           }),
   });
   return Object.assign(net, { transfers });
@@ -358,13 +363,21 @@ describe("prepaid balances from the chain", () => {
     const net = await startNet();
     const payer = chain.accounts[3]!;
     const made = await deposit(net, payer, 2_000_000n);
-    net.transfers.fail = true;
+    net.transfers.fail = "revert";
     expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, made.account_id)))).toEqual({ status: 503, code: "payment.unavailable" });
     expect(await net.store.summary(made.account_id)).toMatchObject({ balance: 2_000_000n, prepaid: 2_000_000n });
     expect(await chain.usdcBalance(net.treasury)).toBe(2_000_000n);
     net.transfers.fail = false;
     expect((await postJson(net, "/v1/futures/refund", await refundBody(net, payer, made.account_id))).status).toBe(200);
     expect(await chain.usdcBalance(net.treasury)).toBe(0n);
+    // A transfer that may have been sent (the RPC stopped answering) is never credited back: that could pay twice.
+    const again = await deposit(net, payer, 1_000_000n);
+    net.transfers.fail = "timeout";
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, again.account_id)))).toEqual({ status: 503, code: "payment.settlement_pending" });
+    expect((await net.store.summary(again.account_id)).prepaid).toBe(0n);
+    net.transfers.fail = false;
+    // (Here it was never sent, so the treasury still holds it; on a real chain the operator reconciles it by the transfer.)
+    await net.store.deposit(again.account_id, 1_000_000n, "operator: refund transfer never sent");
   });
 
   it("answers 503 payment.unavailable for a refund when the hub has no treasury wallet", async () => {

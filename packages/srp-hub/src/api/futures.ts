@@ -10,7 +10,7 @@ import { recoverMessageAddress } from "viem";
 import type { AccountStore } from "../accounts.js";
 import type { LedgerBooks } from "../ledger/ledger.js";
 import type { X402Payments } from "../payments/payments.js";
-import { EIP3009_ABI, type ChainReader, type ChainWriter } from "../payments/settler.js";
+import { EIP3009_ABI, isRevert, type ChainReader, type ChainWriter } from "../payments/settler.js";
 import type { PaidResource } from "../payments/x402.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import { money } from "./account.js";
@@ -194,7 +194,10 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
   try {
     hash = await treasury.writeContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "transfer", args: [signer, amount], chain: treasury.chain ?? null });
   } catch (error) {
-    return creditBack(`the transfer was not sent: ${short(error)}`);
+    if (isRevert(error)) return creditBack(`the transfer was refused: ${short(error)}`);
+    // Not a refusal by the chain (a time-out, a dropped connection): it may have been sent, so it is not credited back.
+    ctx.storageError(`refund ${nonce} of ${amount} units to ${address}: the transfer may have been sent`, error);
+    return errorResponse(new SrpError("payment.settlement_pending", "the refund transfer may have been sent; its outcome is not known, and the hub's operator reconciles it"));
   }
   let status: "success" | "reverted";
   try {
