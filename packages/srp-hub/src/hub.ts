@@ -167,12 +167,17 @@ function walletBookOf(value: unknown): WalletBook | undefined {
   return w && typeof w.consumeNonce === "function" && typeof w.bindPayoutWallet === "function" ? (w as WalletBook) : undefined;
 }
 
+/** Where a hub's x402 payments and wallet accounts are kept: `x402.book`, else its storage's. */
+function paymentBookFor(options: HubOptions, receipts: unknown, ledger: HubLedger | undefined): PaymentBook | undefined {
+  return options.x402?.book ?? paymentBookOf(receipts) ?? paymentBookOf(ledger) ?? paymentBookOf(options.accounts);
+}
+
 /** The hub's x402 payments from its options, or undefined when it takes none. */
 function x402Payments(options: HubOptions, receipts: unknown, ledger: HubLedger | undefined, onEvent: (e: PaymentEvent) => void): X402Payments | undefined {
   const o = options.x402;
   if (!o) return undefined;
   if (!ledger) throw new TypeError("x402 payments need a ledger: pass `ledger`, or a receipt book that is one (SqlStore)");
-  const book = o.book ?? paymentBookOf(receipts) ?? paymentBookOf(ledger);
+  const book = paymentBookFor(options, receipts, ledger);
   if (!book) throw new TypeError("x402 payments need a payment book: pass `x402.book`, or a SqlStore as the receipt book");
   const mode = o.settle ?? "before";
   const requestSeconds = Math.ceil((options.requestTimeoutMs ?? 120_000) / 1000);
@@ -518,7 +523,7 @@ export function createHub(options: HubOptions): Hub {
   const baseUrlOf = (request: Request): string => options.publicUrl?.replace(/\/$/, "") ?? new URL(request.url).origin;
 
   const walletBook = walletBookOf(receipts) ?? walletBookOf(ledger) ?? walletBookOf(options.accounts);
-  const walletAccounts = options.x402?.book ?? paymentBookOf(receipts) ?? paymentBookOf(ledger) ?? paymentBookOf(options.accounts);
+  const walletAccounts = paymentBookFor(options, receipts, ledger);
   const keyIssuer = isAccountAdmin(options.accounts) ? options.accounts : undefined;
   const walletApi: WalletApiContext = {
     accounts: options.accounts,

@@ -80,6 +80,8 @@ export interface PaymentBook {
   unfinished(olderThanMs: number, now?: number): Promise<PaymentRecord[]>;
   /** What an account owes from failed settlements. */
   debtOf(accountId: string): Promise<bigint>;
+  /** The accounts that owe anything. */
+  indebtedAccounts(): Promise<string[]>;
   /**
    * Repays an account's debt from its prepaid balance (oldest debt first), as far as that
    * balance goes: the platform, which carried the debt, gets the money back. Returns the

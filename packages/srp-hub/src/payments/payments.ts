@@ -79,9 +79,32 @@ export class X402Payments {
    * request by API key from an indebted account is refused while this is above zero).
    */
   async outstandingDebt(accountId: string): Promise<bigint> {
-    if ((await this.#book.debtOf(accountId)) === 0n) return 0n;
+    // Per request by API key: a set lookup; only an account that owes reaches the database.
+    if (!(await this.#indebtedNow()).has(accountId)) return 0n;
     await this.#book.repayDebts(accountId);
-    return this.#book.debtOf(accountId);
+    const owed = await this.#book.debtOf(accountId);
+    if (owed === 0n) this.#indebted?.delete(accountId);
+    return owed;
+  }
+
+  /**
+   * The accounts that owe: loaded once, refreshed by every {@link reconcile} (so debts
+   * recorded by another hub process on the same database count within one reconcile
+   * interval), and kept current for the debts this process records.
+   */
+  #indebted: Set<string> | undefined;
+  #indebtedLoading: Promise<Set<string>> | undefined;
+
+  #indebtedNow(): Promise<Set<string>> {
+    if (this.#indebted) return Promise.resolve(this.#indebted);
+    this.#indebtedLoading ??= this.#book.indebtedAccounts().then(
+      (ids) => (this.#indebted = new Set(ids)),
+      (error: unknown) => {
+        this.#indebtedLoading = undefined;
+        throw error;
+      },
+    );
+    return this.#indebtedLoading;
   }
 
   /** Repays an account's debt from its prepaid balance; returns the amount repaid. */
@@ -248,6 +271,12 @@ export class X402Payments {
     return { asset: p.asset, payer: p.payer, nonce: p.nonce, payTo: this.terms.payTo, amount: p.amount };
   }
 
+  /** A payment left its wallet owing. */
+  #noteDebt(payment: PaymentRecord, debt: bigint): void {
+    this.#indebted?.add(payment.accountId);
+    this.#onEvent({ kind: "debt", payment, detail: `${debt} units` });
+  }
+
   /** Stores a settlement's outcome; returns the record as it now stands. */
   async #record(record: PaymentRecord, result: SettleResult): Promise<PaymentRecord> {
     if (result.outcome === "settled") {
@@ -256,7 +285,7 @@ export class X402Payments {
     } else if (result.outcome === "failed") {
       const debt = await this.#book.failed(record.id, result.reason);
       this.#onEvent({ kind: "failed", payment: record, detail: result.reason });
-      if (debt > 0n) this.#onEvent({ kind: "debt", payment: record, detail: `${debt} units` });
+      if (debt > 0n) this.#noteDebt(record, debt);
     } else {
       await this.#book.unknown(record.id, result.reason);
       this.#onEvent({ kind: "unknown", payment: record, detail: result.reason });
@@ -269,7 +298,8 @@ export class X402Payments {
       if (transaction !== undefined) return this.#response(record, true, transaction);
       if (!served) {
         // Nothing was served: the authorization is given up unused and the credit taken back.
-        await this.#book.failed(record.id, "the request was not served; the authorization was not used");
+        const debt = await this.#book.failed(record.id, "the request was not served; the authorization was not used");
+        if (debt > 0n) this.#noteDebt(record, debt);
         return this.#response(record, false, null, "not served: the authorization was not used");
       }
       const result = await this.#settler.settle(input);
@@ -293,6 +323,7 @@ export class X402Payments {
    * failed once they expire. Returns how many payments changed.
    */
   async reconcile(now = Date.now()): Promise<number> {
+    this.#indebted = new Set(await this.#book.indebtedAccounts());
     let changed = 0;
     for (const p of await this.#book.unfinished(RECONCILE_AFTER_MS, now)) {
       // A request being served (settle after) or a settlement under way is left to its own ending.
@@ -309,7 +340,7 @@ export class X402Payments {
       if (p.validBefore * 1000 <= now) {
         const debt = await this.#book.failed(p.id, "the authorization expired unsettled");
         this.#onEvent({ kind: "failed", payment: p, detail: "expired unsettled" });
-        if (debt > 0n) this.#onEvent({ kind: "debt", payment: p, detail: `${debt} units` });
+        if (debt > 0n) this.#noteDebt(p, debt);
         changed++;
         continue;
       }

@@ -208,6 +208,11 @@ export class SqlPaymentBook implements PaymentBook {
     return big(rows[0]?.d ?? 0);
   }
 
+  async indebtedAccounts(): Promise<string[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT DISTINCT account_id FROM wallet_debts WHERE cleared_at IS NULL")).map((r) => String(r.account_id));
+  }
+
   async repayDebts(accountId: string): Promise<bigint> {
     await this.#ready;
     return this.#db.transaction((tx) => repayDebtsIn(tx, this.#db.dialect, accountId));
