@@ -263,6 +263,9 @@ describe("bad payments", () => {
     net.beforeSettle.fn = undefined;
     const blocked = await post(net, { "payment-signature": await pay(payer, doc) });
     expect(await refusal(blocked)).toEqual({ status: 403, code: "payment.wallet_blocked" });
+    // An API key of the same account spends nothing either while it owes.
+    const { key } = await net.store.createApiKey(account);
+    expect(await refusal(await post(net, { authorization: `Bearer ${key}` }))).toEqual({ status: 403, code: "payment.wallet_blocked" });
 
     // The wallet gets its tokens back and deposits: the deposit repays the debt first, which unblocks it.
     const sink = chain.walletFor(chain.accounts[9]!);
@@ -284,6 +287,7 @@ describe("bad payments", () => {
     expect(await net.store.payments.debtOf(account)).toBe(0n);
     const served = await post(net, { "payment-signature": await pay(payer, doc) });
     expect(served.status).toBe(200);
+    expect((await post(net, { authorization: `Bearer ${key}` })).status).toBe(200);
   });
 
   it("is not fooled by a payer who spends its own nonce elsewhere: that is no payment, and the served request becomes a debt", async () => {
