@@ -69,6 +69,12 @@ export interface PriceQuote {
   output: string;
   /** Per 1M cached prompt tokens; the input price applies when absent. */
   cachedInput?: string;
+  /** Per 1M generated images; zero when absent. */
+  image?: string;
+  /** Per 1M characters synthesized to speech; zero when absent. */
+  character?: string;
+  /** Per 1M seconds of audio transcribed; zero when absent. */
+  second?: string;
 }
 
 /** Token counts that a charge is computed from. */
@@ -79,6 +85,12 @@ export interface BillableUsage {
   completionTokens: number;
   /** The part of `promptTokens` served from a prompt cache. */
   cachedTokens?: number;
+  /** Images generated. */
+  images?: number;
+  /** Characters synthesized to speech. */
+  characters?: number;
+  /** Seconds of audio transcribed. */
+  seconds?: number;
 }
 
 function tokens(n: number | undefined, what: string): bigint {
@@ -88,8 +100,9 @@ function tokens(n: number | undefined, what: string): bigint {
 }
 
 /**
- * The consumer's charge for a usage at a price: the exact sum of tokens times price per
- * 1M tokens, rounded up to a whole atomic unit once (never per token class).
+ * The consumer's charge for a usage at a price: the exact sum of every unit count times
+ * its price per 1M units (tokens, images, characters, seconds), rounded up to a whole
+ * atomic unit once (never per unit class).
  *
  * @example
  * cost({ promptTokens: 1000, completionTokens: 500 }, { input: "150000", output: "600000" }); // 450n
@@ -102,7 +115,14 @@ export function cost(usage: BillableUsage, price: PriceQuote): bigint {
   const input = parseAmount(price.input);
   const cachedInput = price.cachedInput === undefined ? input : parseAmount(price.cachedInput);
   const output = parseAmount(price.output);
-  const micro = (prompt - cached) * input + cached * cachedInput + completion * output;
+  const unit = (n: number | undefined, p: string | undefined, what: string) => (n === undefined || n === 0 ? 0n : tokens(n, what) * (p === undefined ? 0n : parseAmount(p)));
+  const micro =
+    (prompt - cached) * input +
+    cached * cachedInput +
+    completion * output +
+    unit(usage.images, price.image, "images") +
+    unit(usage.characters, price.character, "characters") +
+    unit(usage.seconds, price.second, "seconds");
   return ceilDiv(micro, TOKENS_PER_PRICE_UNIT);
 }
 

@@ -42,6 +42,7 @@ import { isHubLedger, isLedgerBooks, type HubLedger, type LedgerBooks } from "./
 import { isStatementBook } from "./settlement.js";
 import { getAccount, getHistory, getPricing, postEstimate, postRefund, type AccountApiContext } from "./api/account.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
+import { countTokens, postMessages } from "./api/anthropic.js";
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
 import { X402_DISCOVERY_PATH, x402Discovery } from "./api/x402.js";
@@ -568,6 +569,7 @@ export function createHub(options: HubOptions): Hub {
       surfaces: [
         "openai.chat.completions",
         "openai.models",
+        "anthropic.messages",
         "srp.receipts",
         "srp.pricing",
         "srp.estimate",
@@ -599,6 +601,15 @@ export function createHub(options: HubOptions): Hub {
         if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
         if (closing) return fail("session.shutdown", "the hub is shutting down");
         return chatCompletions(request, api);
+      }
+      if (path === "/v1/messages") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return postMessages(request, api);
+      }
+      if (path === "/v1/messages/count_tokens") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        return countTokens(request, api);
       }
       if (path === "/v1/models") {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });

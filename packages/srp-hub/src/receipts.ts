@@ -108,9 +108,14 @@ function sameUsage(a: Done["usage"], b: Done["usage"]): boolean {
     a.completionTokens === b.completionTokens &&
     a.cachedTokens === b.cachedTokens &&
     a.reasoningTokens === b.reasoningTokens &&
+    a.images === b.images &&
+    a.characters === b.characters &&
+    a.seconds === b.seconds &&
     a.measured === b.measured
   );
 }
+
+const PRICE_FIELDS = ["input", "output", "cachedInput", "image", "character", "second"] as const;
 
 /**
  * Checks a node's receipt in the order of SRP-ATT-009: node signature, cost, fields
@@ -137,7 +142,7 @@ export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
     r.instanceId !== job.instanceId ? "instanceId" :
     r.model !== job.model ? "model" :
     r.hubId !== input.hubId ? "hubId" :
-    r.price.input !== job.quote.input || r.price.output !== job.quote.output || r.price.cachedInput !== job.quote.cachedInput ? "price" :
+    PRICE_FIELDS.some((f) => r.price[f] !== job.quote[f]) ? "price" :
     !sameUsage(r.usage, done.usage) ? "usage" :
     r.startedAt > r.finishedAt ? "startedAt" :
     r.requestHash !== input.requestHash ? "requestHash" :

@@ -4,7 +4,7 @@
  * to the consumer the caller streams the rest from the same {@link JobRun}; failures after
  * that point are never retried (SRP-JOB-020).
  */
-import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Job, type JobApi, type JobError, type Receipt } from "@srp/core";
+import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Instance, type Job, type JobApi, type JobError, type Receipt } from "@srp/core";
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
@@ -86,9 +86,12 @@ export function outcomeOf(e: JobEvent): Outcome {
 
 /** What the relay needs to run a request. */
 export interface RelayRequest {
-  api: JobApi;
-  /** The body as sent to nodes (routing members removed). */
-  body: Record<string, unknown>;
+  /**
+   * The job's API and body (routing members removed) for one instance: they may depend
+   * on it (an Anthropic Messages request goes natively to an instance that takes
+   * `messages` jobs, and as chat completions to every other).
+   */
+  prepare: (instance: Instance) => { api: JobApi; body: Record<string, unknown> };
   stream: boolean;
   needs: RouteNeeds;
   sort?: RouteSort;
@@ -101,8 +104,8 @@ export interface RelayRequest {
   signal: AbortSignal;
   /** Called with each job started (for bookkeeping such as the consumer of a receipt). */
   onJob?: (job: Job, live: LiveInstance) => void;
-  /** Whether an event commits output to the consumer (default: any chunk or done). */
-  commits?: (e: JobEvent) => boolean;
+  /** Whether an event of a job commits output to the consumer (default: any chunk or done). */
+  commits?: (e: JobEvent, job: Job) => boolean;
 }
 
 /** A request whose output is committed to one job. */
@@ -153,14 +156,15 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
       throw noRouteError(live, req.needs.model);
     }
     tried.add(live.key);
+    const { api, body } = req.prepare(live.instance);
     const job: Job = {
       type: "job",
       jobId: newJobId(),
       instanceId: live.instance.instanceId,
       model: live.instance.model,
-      api: req.api,
+      api,
       stream: req.stream,
-      request: { ...req.body, model: live.instance.model, stream: req.stream },
+      request: { ...body, model: live.instance.model, ...(api === "chat.completions" || api === "messages" ? { stream: req.stream } : {}) },
       deadline: req.deadline,
       quote: live.instance.price,
     };
@@ -220,7 +224,7 @@ async function untilCommitted(
         head.push(e);
         heldBytes += approximateSize(e.chunk.data);
         // Chunks held back before content are bounded: past the bound they commit the response.
-        if (commits(e) || head.length >= MAX_HELD_CHUNKS || heldBytes >= MAX_HELD_BYTES) return { committed: { job, live, run, head, firstChunkAt } };
+        if (commits(e, job) || head.length >= MAX_HELD_CHUNKS || heldBytes >= MAX_HELD_BYTES) return { committed: { job, live, run, head, firstChunkAt } };
         continue;
       }
       if (e.type === "done") {

@@ -52,8 +52,12 @@ export interface InstanceConfig {
   upstreamModel?: string;
   /** Instance id; default derived from the model and its position. */
   instanceId?: string;
-  /** Price per 1M tokens, in USDC atomic units (decimal strings or bigints). */
-  price: { input: string | bigint; output: string | bigint; cachedInput?: string | bigint };
+  /**
+   * Price per 1M units, in USDC atomic units (decimal strings or bigints): tokens for
+   * `input`, `output` and `cachedInput`; images, characters and seconds of audio for
+   * `image`, `character` and `second` (absent: free).
+   */
+  price: { [K in keyof Price]: Price[K] | bigint };
   /** Jobs at once; default 4. */
   maxConcurrency?: number;
   /** Declared speed; default 30 tokens/s. */
@@ -165,7 +169,12 @@ const KEY_BACKENDS: ReadonlySet<BackendKind> = new Set(["openai", "anthropic", "
 
 function toPrice(p: InstanceConfig["price"]): Price {
   const a = (v: string | bigint) => (typeof v === "bigint" ? formatAmount(v) : v);
-  return p.cachedInput === undefined ? { input: a(p.input), output: a(p.output) } : { input: a(p.input), output: a(p.output), cachedInput: a(p.cachedInput) };
+  const out: Price = { input: a(p.input), output: a(p.output) };
+  for (const k of ["cachedInput", "image", "character", "second"] as const) {
+    const v = p[k];
+    if (v !== undefined) out[k] = a(v);
+  }
+  return out;
 }
 
 function defaultInstanceId(model: string, index: number): string {

@@ -15,9 +15,12 @@ export const BackendKind = Type.Union(
 
 /** The kind of backend that serves an instance. */
 export type BackendKind = Static<typeof BackendKind>;
-/** What an instance can do. */
+/**
+ * What an instance can do. `messages`: it takes `messages` jobs (the Anthropic Messages
+ * API) natively; without it a hub translates Messages requests to chat completions.
+ */
 export const Capability = Type.Union(
-  ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription"].map((k) => Type.Literal(k)),
+  ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages"].map((k) => Type.Literal(k)),
   { title: "Capability" },
 );
 

@@ -65,25 +65,38 @@ export const Ext = Type.Record(Type.String({ pattern: "^[a-z0-9-]+\\.[A-Za-z0-9_
   title: "Ext",
 });
 
-/** A price per one million tokens, in atomic units. */
+/**
+ * A price in atomic units per one million billable units: tokens for `input`, `output`
+ * and `cachedInput`; generated images, synthesized characters and transcribed seconds of
+ * audio for `image`, `character` and `second`. A unit price that is absent is zero.
+ */
 export const Price = Type.Object(
   {
     input: Amount,
     output: Amount,
     cachedInput: Type.Optional(Amount),
+    image: Type.Optional(Amount),
+    character: Type.Optional(Amount),
+    second: Type.Optional(Amount),
   },
   { additionalProperties: false, title: "Price" },
 );
-/** A price per one million tokens. */
+/** A price per one million billable units. */
 export type Price = Static<typeof Price>;
 
-/** Token usage of one job, as measured by the backend. */
+/** Usage of one job, as measured by the backend: tokens, and the units of other modalities. */
 export const Usage = Type.Object(
   {
     promptTokens: TokenCount,
     completionTokens: TokenCount,
     cachedTokens: Type.Optional(TokenCount),
     reasoningTokens: Type.Optional(TokenCount),
+    /** Images generated (`images.generations`). */
+    images: Type.Optional(TokenCount),
+    /** Characters of input synthesized to speech (`audio.speech`), in Unicode code points. */
+    characters: Type.Optional(TokenCount),
+    /** Whole seconds of audio transcribed (`audio.transcriptions`), rounded up. */
+    seconds: Type.Optional(TokenCount),
     /** True when the backend reported these counts; false when the node could not measure them. */
     measured: Type.Boolean(),
   },

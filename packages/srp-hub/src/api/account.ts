@@ -12,7 +12,7 @@ import { discounted, worstCase, type DiscountTier } from "../ledger/policy.js";
 import { estimatePromptTokens } from "../routing/policy.js";
 import type { Router } from "../routing/router.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
-import { maximumCost, outputLimit, preferences } from "./openai.js";
+import { maximumCost, outputLimit, preferences, promptTokenBound } from "./openai.js";
 
 /** An amount in both forms. */
 export interface Money {
@@ -163,7 +163,7 @@ export async function postEstimate(request: Request, ctx: AccountApiContext, max
   if (limit instanceof SrpError) return errorResponse(limit);
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return errorResponse(prefs);
-  const max = maximumCost(ctx.router, body.model, body, limit, prefs.maxPrice)!;
+  const max = maximumCost(ctx.router, body.model, { promptTokens: promptTokenBound(body), completionTokens: limit }, prefs.maxPrice, ["chat"])!;
   const cheapest = views.reduce((c, v) => (BigInt(v.price.input) + BigInt(v.price.output) < BigInt(c.input) + BigInt(c.output) ? v.price : c), views[0]!.price);
   const promptExpected = estimatePromptTokens(body);
   const outExpected = limit > 0 ? Math.ceil(limit / 2) : EXPECTED_OUTPUT_WITHOUT_LIMIT;

@@ -1,0 +1,429 @@
+/**
+ * The Anthropic Messages surface: `POST /v1/messages` and `POST /v1/messages/count_tokens`
+ * in Anthropic's wire format, so the Anthropic SDK and Claude Code work against a hub.
+ * A request goes natively to an instance that takes `messages` jobs (a forwarded
+ * Anthropic key); every other instance gets it translated to chat completions, and its
+ * answer (streamed or not, tool calls included) is translated back.
+ */
+import { formatSse, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
+import { estimatePromptTokens } from "../routing/policy.js";
+import type { JobEvent } from "../relay.js";
+import { authenticate, readJsonObject } from "./http.js";
+import type { PaidResource } from "../payments/x402.js";
+import { contentful, promptTokenBound } from "./openai.js";
+import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Anthropic's `error.type` for an HTTP status. */
+export function anthropicErrorType(status: number): string {
+  if (status === 400 || status === 415 || status === 422) return "invalid_request_error";
+  if (status === 401) return "authentication_error";
+  if (status === 402) return "billing_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 413) return "request_too_large";
+  if (status === 429) return "rate_limit_error";
+  if (status === 503 || status === 529) return "overloaded_error";
+  if (status === 504) return "timeout_error";
+  return "api_error";
+}
+
+/** An Anthropic-shaped error response (`{type: "error", error: {type, message}}`) carrying the SRP code; 503s and 429s carry `Retry-After`. */
+export function anthropicError(error: SrpError, headers: Record<string, string> = {}): Response {
+  const h: Record<string, string> = { ...headers, "request-id": `req_${toBase64Url(randomBytes(12))}` };
+  const retryAfterMs = error.details?.retryAfterMs;
+  if (error.httpStatus === 503 || error.httpStatus === 429) h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
+  const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
+  return Response.json({ type: "error", error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code, ...extra } }, { status: error.httpStatus, headers: h });
+}
+
+function invalid(message: string): never {
+  throw new SrpError("api.invalid_body", message);
+}
+
+/** Text of a `system` prompt or a `tool_result`'s content: a string or text blocks (other blocks are refused). */
+function blockText(content: unknown, where: string): string {
+  if (typeof content === "string") return content;
+  if (content === undefined || content === null) return "";
+  if (!Array.isArray(content)) invalid(`${where} must be a string or an array of blocks`);
+  return content
+    .map((b: unknown, i) => {
+      if (isObject(b) && b.type === "text" && typeof b.text === "string") return b.text;
+      return invalid(`${where}[${i}]: only text blocks are supported here`);
+    })
+    .join("\n");
+}
+
+/** An OpenAI image part for an Anthropic image block. */
+function imagePart(block: Json, where: string): Json {
+  const source = block.source;
+  if (!isObject(source)) invalid(`${where}: image without a source`);
+  if (source.type === "base64" && typeof source.media_type === "string" && typeof source.data === "string") {
+    return { type: "image_url", image_url: { url: `data:${source.media_type};base64,${source.data}` } };
+  }
+  if (source.type === "url" && typeof source.url === "string") return { type: "image_url", image_url: { url: source.url } };
+  return invalid(`${where}: image sources are base64 or url`);
+}
+
+/** Anthropic `tool_choice` as OpenAI's `tool_choice` and `parallel_tool_calls`. */
+function toolChoice(choice: unknown): { tool_choice?: unknown; parallel_tool_calls?: boolean } {
+  if (choice === undefined || choice === null) return {};
+  if (!isObject(choice)) invalid("`tool_choice` must be an object");
+  const parallel = choice.disable_parallel_tool_use === true ? { parallel_tool_calls: false } : {};
+  switch (choice.type) {
+    case "auto":
+      return { tool_choice: "auto", ...parallel };
+    case "any":
+      return { tool_choice: "required", ...parallel };
+    case "none":
+      return { tool_choice: "none" };
+    case "tool":
+      if (typeof choice.name !== "string") invalid("`tool_choice.name` is required for type tool");
+      return { tool_choice: { type: "function", function: { name: choice.name } }, ...parallel };
+    default:
+      return invalid("`tool_choice.type` is one of auto, any, tool, none");
+  }
+}
+
+/**
+ * Translates an Anthropic Messages request body to an OpenAI chat completions body:
+ * `system` becomes a system message, `tool_use` blocks become `tool_calls`, each
+ * `tool_result` block a `tool` message (images in results follow as a user message),
+ * image blocks become `image_url` parts, `tools` become function tools and
+ * `stop_sequences` become `stop`. `thinking` blocks and `cache_control` marks have no
+ * chat counterpart and are dropped.
+ *
+ * @throws SrpError `api.invalid_body` for what cannot be translated.
+ */
+export function messagesToChat(body: Json): Json {
+  const messages: Json[] = [];
+  const system = blockText(body.system, "`system`");
+  if (system !== "") messages.push({ role: "system", content: system });
+  (body.messages as unknown[]).forEach((m, i) => {
+    const where = `messages[${i}]`;
+    if (!isObject(m) || (m.role !== "user" && m.role !== "assistant")) invalid(`${where}: role is user or assistant`);
+    const blocks: unknown[] = typeof m.content === "string" ? [{ type: "text", text: m.content }] : Array.isArray(m.content) ? m.content : invalid(`${where}: content is a string or an array of blocks`);
+    if (m.role === "assistant") {
+      const text: string[] = [];
+      const calls: Json[] = [];
+      blocks.forEach((b, j) => {
+        if (!isObject(b)) invalid(`${where}.content[${j}] must be an object`);
+        if (b.type === "text" && typeof b.text === "string") text.push(b.text);
+        else if (b.type === "tool_use") {
+          if (typeof b.id !== "string" || typeof b.name !== "string") invalid(`${where}.content[${j}]: tool_use needs id and name`);
+          calls.push({ id: b.id, type: "function", function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } });
+        } else if (b.type !== "thinking" && b.type !== "redacted_thinking") invalid(`${where}.content[${j}]: block type ${JSON.stringify(b.type)} is not supported for this model's providers`);
+      });
+      messages.push({ role: "assistant", content: text.length > 0 ? text.join("") : null, ...(calls.length > 0 ? { tool_calls: calls } : {}) });
+      return;
+    }
+    // A user turn: tool results first (they answer the previous assistant turn), then the rest.
+    const parts: Json[] = [];
+    const resultImages: Json[] = [];
+    blocks.forEach((b, j) => {
+      const at = `${where}.content[${j}]`;
+      if (!isObject(b)) invalid(`${at} must be an object`);
+      if (b.type === "text" && typeof b.text === "string") parts.push({ type: "text", text: b.text });
+      else if (b.type === "image") parts.push(imagePart(b, at));
+      else if (b.type === "tool_result") {
+        if (typeof b.tool_use_id !== "string") invalid(`${at}: tool_result needs tool_use_id`);
+        const inner: unknown[] = typeof b.content === "string" ? [{ type: "text", text: b.content }] : Array.isArray(b.content) ? b.content : [];
+        const texts: string[] = [];
+        inner.forEach((c, k) => {
+          if (isObject(c) && c.type === "text" && typeof c.text === "string") texts.push(c.text);
+          else if (isObject(c) && c.type === "image") resultImages.push(imagePart(c, `${at}.content[${k}]`));
+          else invalid(`${at}.content[${k}]: tool results hold text and image blocks`);
+        });
+        const content = texts.join("\n");
+        messages.push({ role: "tool", tool_call_id: b.tool_use_id, content: b.is_error === true ? `Error: ${content}` : content });
+      } else if (b.type === "document" && isObject(b.source) && b.source.type === "text" && typeof b.source.data === "string") {
+        parts.push({ type: "text", text: b.source.data });
+      } else invalid(`${at}: block type ${JSON.stringify(b.type)} is not supported for this model's providers`);
+    });
+    const user = [...resultImages, ...parts];
+    if (user.length > 0) messages.push({ role: "user", content: user.every((p) => p.type === "text") ? user.map((p) => p.text).join("\n") : user });
+  });
+  const out: Json = { model: body.model, messages, max_tokens: body.max_tokens };
+  if (body.stream === true) out.stream = true;
+  for (const k of ["temperature", "top_p"] as const) if (typeof body[k] === "number") out[k] = body[k];
+  if (Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0) out.stop = body.stop_sequences;
+  if (isObject(body.metadata) && typeof body.metadata.user_id === "string") out.user = body.metadata.user_id;
+  if (Array.isArray(body.tools) && body.tools.length > 0) {
+    out.tools = body.tools.map((t: unknown, i) => {
+      if (!isObject(t) || typeof t.name !== "string" || (t.type !== undefined && t.type !== "custom")) invalid(`tools[${i}]: only client tools (name, description, input_schema) are supported for this model's providers`);
+      return { type: "function", function: { name: t.name, ...(typeof t.description === "string" ? { description: t.description } : {}), parameters: isObject(t.input_schema) ? t.input_schema : { type: "object", properties: {} } } };
+    });
+    Object.assign(out, toolChoice(body.tool_choice));
+  }
+  return out;
+}
+
+/** Anthropic `stop_reason` for an OpenAI `finish_reason`. */
+export function stopReason(finish: unknown): string {
+  switch (finish) {
+    case "length":
+      return "max_tokens";
+    case "tool_calls":
+    case "function_call":
+      return "tool_use";
+    case "content_filter":
+      return "refusal";
+    default:
+      return "end_turn";
+  }
+}
+
+/** An Anthropic `usage` object for SRP usage, extended by the cost and the receipt id. */
+function anthropicUsage(usage: Usage, ext: SrpUsageExtension): Json {
+  const cached = usage.cachedTokens ?? 0;
+  return { input_tokens: usage.promptTokens - cached, output_tokens: usage.completionTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: cached, ...ext };
+}
+
+/** A JSON object for tool arguments the model produced (not JSON, or not an object: `{}`). */
+function toolInput(args: unknown): Json {
+  if (isObject(args)) return args;
+  if (typeof args !== "string" || args.trim() === "") return {};
+  try {
+    const v = JSON.parse(args) as unknown;
+    return isObject(v) ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+const messageId = (job: Job) => `msg_${job.jobId.slice(4)}`;
+
+/** Translates a chat.completion to an Anthropic Message. */
+export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension): Json {
+  const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
+  const message = isObject(choice.message) ? choice.message : {};
+  const content: Json[] = [];
+  if (typeof message.content === "string" && message.content !== "") content.push({ type: "text", text: message.content, citations: null });
+  if (Array.isArray(message.tool_calls)) {
+    for (const c of message.tool_calls as unknown[]) {
+      if (!isObject(c) || !isObject(c.function)) continue;
+      content.push({ type: "tool_use", id: typeof c.id === "string" ? c.id : `toolu_${toBase64Url(randomBytes(12))}`, name: c.function.name, input: toolInput(c.function.arguments) });
+    }
+  }
+  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content, stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
+}
+
+const sse = (data: Json) => formatSse(data, data.type as string);
+const streamError = (code: string, message: string) => sse({ type: "error", error: { type: code === "job.deadline_exceeded" ? "timeout_error" : "api_error", message, code } });
+
+/** Chat chunks re-encoded as Anthropic's event sequence (message_start, ping, content blocks with text and tool input JSON deltas, message_delta with usage, message_stop). */
+function translatedEncoder(job: Job): StreamEncoder {
+  let started = false;
+  let index = -1;
+  let open: "text" | "tool" | undefined;
+  let finish: unknown = null;
+  /** OpenAI tool call index -> Anthropic content block index. */
+  const tools = new Map<number, number>();
+  const start = (): string => {
+    if (started) return "";
+    started = true;
+    const message = { id: messageId(job), type: "message", role: "assistant", model: job.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } };
+    return sse({ type: "message_start", message }) + sse({ type: "ping" });
+  };
+  const close = (): string => {
+    if (open === undefined) return "";
+    open = undefined;
+    return sse({ type: "content_block_stop", index });
+  };
+  return {
+    chunk(data) {
+      if (data.usage !== null && data.usage !== undefined && Array.isArray(data.choices) && data.choices.length === 0) return "";
+      const choice = Array.isArray(data.choices) && isObject(data.choices[0]) ? data.choices[0] : undefined;
+      let out = start();
+      if (!choice) return out;
+      const delta = isObject(choice.delta) ? choice.delta : {};
+      if (typeof delta.content === "string" && delta.content !== "") {
+        if (open !== "text") {
+          out += close();
+          index++;
+          open = "text";
+          out += sse({ type: "content_block_start", index, content_block: { type: "text", text: "", citations: null } });
+        }
+        out += sse({ type: "content_block_delta", index, delta: { type: "text_delta", text: delta.content } });
+      }
+      if (Array.isArray(delta.tool_calls)) {
+        for (const tc of delta.tool_calls as unknown[]) {
+          if (!isObject(tc)) continue;
+          const i = typeof tc.index === "number" ? tc.index : 0;
+          const fn = isObject(tc.function) ? tc.function : {};
+          if (!tools.has(i)) {
+            out += close();
+            index++;
+            open = "tool";
+            tools.set(i, index);
+            const id = typeof tc.id === "string" ? tc.id : `toolu_${toBase64Url(randomBytes(12))}`;
+            out += sse({ type: "content_block_start", index, content_block: { type: "tool_use", id, name: typeof fn.name === "string" ? fn.name : "", input: {} } });
+          }
+          // Arguments of a call whose block is closed cannot be sent any more (Anthropic blocks do not interleave).
+          if (typeof fn.arguments === "string" && fn.arguments !== "" && tools.get(i) === index && open === "tool") {
+            out += sse({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: fn.arguments } });
+          }
+        }
+      }
+      if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
+        finish = choice.finish_reason;
+        out += close();
+      }
+      return out;
+    },
+    end(done, ext) {
+      return start() + close() + sse({ type: "message_delta", delta: { stop_reason: stopReason(finish), stop_sequence: null }, usage: anthropicUsage(done.usage, ext) }) + sse({ type: "message_stop" });
+    },
+    fail: streamError,
+  };
+}
+
+/** Native Anthropic events passed through; the message_delta (usage) and message_stop wait for the receipt, then carry the cost. */
+function nativeEncoder(): StreamEncoder {
+  let delta: Json | undefined;
+  return {
+    chunk(data) {
+      if (data.type === "message_delta") {
+        delta = data;
+        return "";
+      }
+      if (data.type === "message_stop" || typeof data.type !== "string") return "";
+      return sse(data);
+    },
+    end(done, ext) {
+      const base = delta ?? { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: {} };
+      const usage = isObject(base.usage) ? base.usage : {};
+      return sse({ ...base, usage: { ...usage, ...anthropicUsage(done.usage, ext), ...withoutNulls(usage) } }) + sse({ type: "message_stop" });
+    },
+    fail: streamError,
+  };
+}
+
+/** The upstream's own usage members win over the ones SRP derives, except where they are null. */
+function withoutNulls(o: Json): Json {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
+}
+
+/** Whether a native Anthropic event commits output (content, a tool call, the end). */
+function nativeCommits(e: JobEvent): boolean {
+  if (e.type !== "chunk") return true;
+  const t = e.chunk.data.type;
+  if (t === "content_block_delta" || t === "message_delta" || t === "message_stop") return true;
+  const block = e.chunk.data.content_block;
+  return t === "content_block_start" && isObject(block) && block.type !== "text" && block.type !== "thinking";
+}
+
+/** Capabilities a Messages body uses. */
+function messagesNeeds(body: Json): Capability[] {
+  const needs: Capability[] = ["chat"];
+  if (body.stream === true) needs.push("stream");
+  if (Array.isArray(body.tools) && body.tools.length > 0) needs.push("tools");
+  const image = (body.messages as unknown[]).some(
+    (m) =>
+      isObject(m) &&
+      Array.isArray(m.content) &&
+      (m.content as unknown[]).some((b) => isObject(b) && (b.type === "image" || (b.type === "tool_result" && Array.isArray(b.content) && (b.content as unknown[]).some((c) => isObject(c) && c.type === "image")))),
+  );
+  if (image) needs.push("vision");
+  return needs;
+}
+
+/** Checks the members every Messages request needs. */
+function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefined {
+  if (typeof body.model !== "string" || body.model.length === 0) return new SrpError("api.invalid_body", "`model` is a required string");
+  if (!Array.isArray(body.messages) || body.messages.length === 0) return new SrpError("api.invalid_body", "`messages` must be a non-empty array");
+  if (requireMaxTokens && (typeof body.max_tokens !== "number" || !Number.isSafeInteger(body.max_tokens) || body.max_tokens < 1 || body.max_tokens > 100_000_000)) {
+    return new SrpError("api.invalid_body", "`max_tokens` is a required positive integer");
+  }
+  if (body.stream !== undefined && typeof body.stream !== "boolean") return new SrpError("api.invalid_body", "`stream` must be a boolean");
+  return undefined;
+}
+
+/** Checks a Messages body and plans it: native for instances that take `messages` jobs, translated for the rest. */
+export function planMessages(body: Json): Plan | SrpError {
+  const bad = checkMessages(body, true);
+  if (bad) return bad;
+  const prefs = preferences(body);
+  if (prefs instanceof SrpError) return prefs;
+  const native: Json = { ...body };
+  delete native.srp;
+  let translated: Json;
+  try {
+    translated = messagesToChat(native);
+  } catch (error) {
+    if (error instanceof SrpError) return error;
+    throw error;
+  }
+  const stream = body.stream === true;
+  if (stream) translated.stream_options = { include_usage: true };
+  const maxOut = body.max_tokens as number;
+  const isNative = (job: Job) => job.api === "messages";
+  return {
+    model: body.model as string,
+    stream,
+    prefs,
+    capabilities: messagesNeeds(body),
+    contextTokens: estimatePromptTokens(translated) + maxOut,
+    bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
+    job: (instance: Instance) => (instance.capabilities.includes("messages") ? { api: "messages", body: native } : { api: "chat.completions", body: translated }),
+    commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
+    respond(job: Job, done: Done, ext, headers) {
+      const response = done.response ?? {};
+      if (isNative(job)) {
+        const usage = isObject(response.usage) ? response.usage : {};
+        return Response.json({ ...response, usage: { ...anthropicUsage(done.usage, ext), ...withoutNulls(usage), ...ext } }, { headers });
+      }
+      return Response.json(chatToMessage(response, job, done.usage, ext), { headers });
+    },
+    encoder: (job) => (isNative(job) ? nativeEncoder() : translatedEncoder(job)),
+  };
+}
+
+/** The Messages surface as an x402 resource. */
+export function messagesResource(url: string): PaidResource {
+  return {
+    url,
+    description: "Anthropic Messages request relayed to an SRP provider (Anthropic wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
+    mimeType: "application/json",
+    method: "POST",
+    example: { model: "claude-sonnet-4-5", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] },
+  };
+}
+
+const messagesSurface: Surface = {
+  resource: messagesResource,
+  error: anthropicError,
+  read: readJsonObject,
+  plan: planMessages,
+};
+
+/** `POST /v1/messages`. */
+export function postMessages(request: Request, ctx: ServeContext): Promise<Response> {
+  return serve(request, ctx, messagesSurface);
+}
+
+/**
+ * `POST /v1/messages/count_tokens`: `{input_tokens}` for a Messages body, free. The hub
+ * holds no model's tokenizer, so the count is its estimate (about 4 characters a token,
+ * the figure routing matches context lengths with), said by `x-srp-estimated: true`.
+ */
+export async function countTokens(request: Request, ctx: Pick<ServeContext, "accounts" | "maxBodyBytes" | "router">): Promise<Response> {
+  const account = await authenticate(request, ctx.accounts);
+  if (account instanceof SrpError) return anthropicError(account);
+  const body = await readJsonObject(request, ctx.maxBodyBytes);
+  if (body instanceof SrpError) return anthropicError(body);
+  const bad = checkMessages(body, false);
+  if (bad) return anthropicError(bad);
+  if (ctx.router.views(body.model as string).length === 0) return anthropicError(new SrpError("job.unknown_model", `model ${String(body.model)} is not served by any online provider`));
+  let translated: Json;
+  try {
+    translated = messagesToChat({ ...body, max_tokens: 1 });
+  } catch (error) {
+    if (error instanceof SrpError) return anthropicError(error);
+    throw error;
+  }
+  const tools = Array.isArray(translated.tools) ? Math.ceil(JSON.stringify(translated.tools).length / 4) : 0;
+  return Response.json({ input_tokens: estimatePromptTokens(translated) + tools }, { headers: { "x-srp-estimated": "true" } });
+}

@@ -1,0 +1,423 @@
+/**
+ * One consumer request through admission, the relay and billing, whatever its API: the
+ * OpenAI and Anthropic surfaces and the other modalities each describe their request in
+ * a {@link Plan} (what to route, what the worst case uses, the job for an instance, how
+ * to answer), and {@link serve} does the rest: authentication or x402, the reservation of
+ * the worst case, failover before content, the answer with its cost, and the settlement
+ * or release of the reservation.
+ */
+import { cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage, type Capability, type Done, type Instance, type Job, type JobApi, type Receipt, type Usage } from "@srp/core";
+import type { AccountStore } from "../accounts.js";
+import type { ReceiptBook } from "../receipts.js";
+import type { RouteSort, Router } from "../routing/router.js";
+import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
+import { authenticate, bearer } from "./http.js";
+import type { Admission, X402Payments } from "../payments/payments.js";
+import type { PaidResource } from "../payments/x402.js";
+import type { HubLedger } from "../ledger/ledger.js";
+
+/** What the consumer surfaces need from their hub. */
+export interface ServeContext extends RelayContext {
+  hubId: string;
+  accounts: AccountStore;
+  receipts: ReceiptBook;
+  /** Largest request body accepted. */
+  maxBodyBytes: number;
+  /** Default time a request may take, ms. */
+  requestTimeoutMs: number;
+  /** Remembers which consumer account (and reservation) a job is for. */
+  setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
+  /** Bills consumers; absent when the hub bills nobody. */
+  ledger: HubLedger | undefined;
+  /** Resolves when the ledger has reconciled at start (requests reserve only after it). */
+  ledgerReady: Promise<void>;
+  /** Reports a storage failure that a request could not report itself. */
+  storageError(what: string, error: unknown): void;
+  /** Counts a consumer request for a model (demand, for derived bounty multipliers). */
+  noteDemand(model: string): void;
+  /** The hub cancelled this request's job: keep the reservation until the node ends the job (a late `done` is billed), then release. */
+  releaseAfterCancel(reservationId: string): void;
+  /** x402 pay-per-call for requests without an API key; absent when the hub takes no x402 payments. */
+  payments?: X402Payments | undefined;
+}
+
+/** The SRP additions to an API's `usage` object. */
+export interface SrpUsageExtension {
+  /** Cost in USD (USDC), decimal string. */
+  cost: string;
+  /** Cost in USDC atomic units (1e-6 USD), decimal string. */
+  cost_units: string;
+  /** The id of the job's signed receipt (`GET /v1/receipts/{id}`), or null when the receipt was not countersigned. */
+  receipt_id: string | null;
+  /** False when the backend did not report usage (then nothing is billed). */
+  measured: boolean;
+}
+
+/** A request's routing preferences. */
+export interface Preferences {
+  sort: RouteSort;
+  allowFallbacks: boolean;
+  maxPrice?: { input?: bigint; output?: bigint };
+}
+
+/** How a committed job's stream reaches the consumer, in the surface's wire format. */
+export interface StreamEncoder {
+  /** Text to send for a chunk ("" holds or drops it). */
+  chunk(data: Record<string, unknown>): string;
+  /** Text that ends a successful stream, with the measured usage and its cost. */
+  end(done: Done, ext: SrpUsageExtension): string;
+  /** Text that ends a stream in an explicit in-band error (SRP-JOB-020). */
+  fail(code: "job.stream_interrupted" | "job.deadline_exceeded", message: string): string;
+}
+
+/** What a surface says about one request. */
+export interface Plan {
+  /** The model asked for (`auto` allowed where the surface supports it). */
+  model: string;
+  stream: boolean;
+  prefs: Preferences;
+  /** Capabilities an instance needs to take the request. */
+  capabilities: Capability[];
+  /** Prompt plus requested output, in tokens (an estimate), for context matching. */
+  contextTokens: number;
+  /** The most the request can use, priced at the dearest instance to reserve its worst case. */
+  bound: BillableUsage;
+  /** The job's API and body for an instance. */
+  job(instance: Instance): { api: JobApi; body: Record<string, unknown> };
+  /** Whether a job event commits output to the consumer (before it, failover is invisible). */
+  commits?(e: JobEvent, job: Job): boolean;
+  /** The answer to a non-streamed request. */
+  respond(job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>): Response;
+  /** The encoder of a streamed answer. */
+  encoder?(job: Job): StreamEncoder;
+}
+
+/** A consumer API served through the relay. */
+export interface Surface {
+  /** The API as an x402 resource (its discovery entry). */
+  resource(url: string): PaidResource;
+  /** An error response in the API's own shape. */
+  error(error: SrpError, headers?: Record<string, string>): Response;
+  /** Reads the request into a JSON body (JSON by default; multipart for transcriptions). */
+  read(request: Request, maxBytes: number): Promise<Record<string, unknown> | SrpError>;
+  /** Checks the body and plans the request. */
+  plan(body: Record<string, unknown>, ctx: ServeContext): Plan | SrpError;
+}
+
+const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
+const RECEIPT_HEADER = "x-srp-receipt";
+
+/** What the consumer's answer says about billing: the charge, and whether a stored receipt backs it. */
+interface Billed {
+  /** Units charged (a billing hub), or undefined when the hub bills nobody (then the receipt's cost is shown). */
+  charged: bigint | undefined;
+  /** Whether the receipt was stored; when not, there is nothing to point at. */
+  recorded: boolean;
+}
+
+function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed): SrpUsageExtension {
+  const units = billed.charged ?? (receipt && billed.recorded ? parseAmount(receipt.cost) : 0n);
+  return { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured };
+}
+
+/** Reads a request's `srp` routing member. */
+export function preferences(body: Record<string, unknown>): Preferences | SrpError {
+  const prefs = body.srp;
+  const out: Preferences = { sort: "load", allowFallbacks: true };
+  if (prefs === undefined) return out;
+  if (typeof prefs !== "object" || prefs === null || Array.isArray(prefs)) return new SrpError("api.invalid_body", "`srp` must be an object");
+  const p = prefs as Record<string, unknown>;
+  if (p.sort !== undefined) {
+    if (p.sort !== "load" && p.sort !== "price" && p.sort !== "throughput") return new SrpError("api.invalid_body", "`srp.sort` is one of load, price, throughput");
+    out.sort = p.sort;
+  }
+  if (p.allow_fallbacks !== undefined) {
+    if (typeof p.allow_fallbacks !== "boolean") return new SrpError("api.invalid_body", "`srp.allow_fallbacks` is a boolean");
+    out.allowFallbacks = p.allow_fallbacks;
+  }
+  if (p.max_price !== undefined) {
+    const mp = p.max_price as Record<string, unknown>;
+    const units = (v: unknown) => (typeof v === "string" && /^(0|[1-9][0-9]{0,30})$/.test(v) ? BigInt(v) : undefined);
+    if (typeof mp !== "object" || mp === null) return new SrpError("api.invalid_body", "`srp.max_price` is an object of atomic-unit strings per 1M tokens");
+    out.maxPrice = {};
+    if (mp.input !== undefined) {
+      const v = units(mp.input);
+      if (v === undefined) return new SrpError("api.invalid_body", "`srp.max_price.input` is a decimal string of atomic units per 1M tokens");
+      out.maxPrice.input = v;
+    }
+    if (mp.output !== undefined) {
+      const v = units(mp.output);
+      if (v === undefined) return new SrpError("api.invalid_body", "`srp.max_price.output` is a decimal string of atomic units per 1M tokens");
+      out.maxPrice.output = v;
+    }
+  }
+  return out;
+}
+
+/** Shortest deadline a consumer may ask for. */
+const MIN_TIMEOUT_MS = 1000;
+
+/** The request's deadline budget, and whether the consumer chose it (header `x-srp-timeout-ms`, 1 s to 1 h). */
+function timeoutOf(request: Request, fallback: number): { ms: number; chosen: boolean } {
+  const h = request.headers.get("x-srp-timeout-ms");
+  const n = h === null ? NaN : Number(h);
+  if (!Number.isSafeInteger(n) || n <= 0) return { ms: fallback, chosen: false };
+  return { ms: Math.min(Math.max(n, MIN_TIMEOUT_MS), 3_600_000), chosen: true };
+}
+
+/** The most a request may cost, and what that bound assumes. */
+export interface MaximumCost {
+  cost: bigint;
+  promptTokens: number;
+  completionTokens: number;
+  /** Per 1M units, atomic units: the dearest price among the instances that could serve it. */
+  price: { input: string; output: string; image?: string; character?: string; second?: string };
+}
+
+const UNIT_PRICES = ["image", "character", "second"] as const;
+
+/**
+ * The most a request may cost: its usage bound at the dearest price among the instances
+ * that could serve it (tokens capped by the consumer's `srp.max_price`). A bound without
+ * `completionTokens` (0) for a chat request means "the largest context online less the
+ * prompt". Undefined when no instance serves the model.
+ */
+export function maximumCost(router: Router, model: string, bound: BillableUsage, maxPrice: Preferences["maxPrice"], capabilities: readonly Capability[] = []): MaximumCost | undefined {
+  const all = model === "auto" ? [...router.catalog().values()].flat() : router.views(model);
+  const able = all.filter((v) => capabilities.every((c) => v.capabilities.includes(c)));
+  const views = able.length > 0 ? able : all;
+  if (views.length === 0) return undefined;
+  let input = 0n;
+  let output = 0n;
+  const units: Record<(typeof UNIT_PRICES)[number], bigint> = { image: 0n, character: 0n, second: 0n };
+  let context = 0;
+  for (const v of views) {
+    const i = BigInt(v.price.input);
+    const o = BigInt(v.price.output);
+    if (i > input) input = i;
+    if (o > output) output = o;
+    for (const u of UNIT_PRICES) {
+      const p = v.price[u] === undefined ? 0n : BigInt(v.price[u]!);
+      if (p > units[u]) units[u] = p;
+    }
+    if (v.contextLength > context) context = v.contextLength;
+  }
+  if (maxPrice?.input !== undefined && maxPrice.input < input) input = maxPrice.input;
+  if (maxPrice?.output !== undefined && maxPrice.output < output) output = maxPrice.output;
+  const promptTokens = bound.promptTokens;
+  const completionTokens = bound.completionTokens > 0 || !capabilities.includes("chat") ? bound.completionTokens : Math.max(context - promptTokens, 1);
+  const price: MaximumCost["price"] = { input: input.toString(), output: output.toString() };
+  for (const u of UNIT_PRICES) if (units[u] > 0n) price[u] = units[u].toString();
+  const usage: BillableUsage = { promptTokens, completionTokens };
+  if (bound.images) usage.images = bound.images;
+  if (bound.characters) usage.characters = bound.characters;
+  if (bound.seconds) usage.seconds = bound.seconds;
+  return { cost: priceCost(usage, price), promptTokens, completionTokens, price };
+}
+
+/** The consumer's charge from a settlement, when this request's reservation was the one settled. */
+function chargeOf(settled: unknown, reservationId: string | undefined): bigint | undefined {
+  if (reservationId === undefined || typeof settled !== "object" || settled === null) return undefined;
+  const s = settled as { reservationId?: unknown; charge?: unknown };
+  return s.reservationId === reservationId && typeof s.charge === "bigint" ? s.charge : undefined;
+}
+
+/** The response with a `PAYMENT-RESPONSE` header added. */
+function withPayment(response: Response, header: string): Response {
+  response.headers.set(PAYMENT_RESPONSE, header);
+  return response;
+}
+
+/** The outcome of a served request, for callers that account for it themselves (batches). */
+export interface Served {
+  response: Response;
+}
+
+/**
+ * Serves one consumer request of a surface: authenticates it (an API key, or an x402
+ * payment on a hub that takes them), plans it, reserves its worst case, relays it with
+ * failover before content, answers in the surface's format with the cost, and settles
+ * or releases the reservation.
+ */
+export async function serve(request: Request, ctx: ServeContext, surface: Surface): Promise<Response> {
+  const payments = ctx.payments && ctx.ledger && bearer(request) === undefined ? ctx.payments : undefined;
+  const error = (e: SrpError, headers?: Record<string, string>) => surface.error(e, headers);
+  let accountId = "";
+  if (!payments) {
+    const account = await authenticate(request, ctx.accounts);
+    if (account instanceof SrpError) return error(account);
+    accountId = account.id;
+    // An account that owes for a payment that did not settle spends nothing until it has repaid.
+    if (ctx.payments) {
+      const owed = await ctx.payments.outstandingDebt(accountId).catch((e: unknown) => (ctx.storageError("debt", e), 0n));
+      if (owed > 0n) return error(new SrpError("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`));
+    }
+  }
+  const body = await surface.read(request, ctx.maxBodyBytes);
+  if (body instanceof SrpError) return error(body);
+  const plan = surface.plan(body, ctx);
+  if (plan instanceof SrpError) return error(plan);
+  const timeout = timeoutOf(request, ctx.requestTimeoutMs);
+  const deadline = Date.now() + timeout.ms;
+
+  ctx.noteDemand(plan.model);
+  // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
+  let reservationId: string | undefined;
+  let admission: Admission | undefined;
+  if (ctx.ledger) {
+    const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
+    if (max === undefined) return error(new SrpError("job.unknown_model", `model ${plan.model} is not served by any online provider`));
+    if (payments) {
+      // x402 (SRP-PAY-001..): quote the maximum cost; a paid retry is verified, locked and settled per the hub's mode.
+      const resource = surface.resource(request.url);
+      const header = request.headers.get("payment-signature");
+      if (header === null) return payments.required(max, resource);
+      try {
+        await ctx.ledgerReady;
+        const admitted = await payments.admit(header, payments.offer(max), resource.url);
+        if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(max, resource, admitted) : error(admitted);
+        admission = admitted;
+      } catch (e) {
+        ctx.storageError("x402 payment", e);
+        return error(new SrpError("payment.unavailable", "the hub cannot take payments now; retry shortly"));
+      }
+      accountId = admission.accountId;
+    }
+    let r;
+    try {
+      await ctx.ledgerReady;
+      r = await ctx.ledger.reserve(accountId, max);
+    } catch (e) {
+      ctx.storageError("reserve", e);
+      const unavailable = error(new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly"));
+      return admission ? withPayment(unavailable, await admission.finish(false)) : unavailable;
+    }
+    if (!r.ok) {
+      if (admission) return withPayment(error(new SrpError("billing.insufficient_credits", "the payment does not cover this request's maximum cost")), await admission.finish(false));
+      return error(
+        new SrpError("billing.insufficient_credits", `this request may cost up to ${formatUsdc(max)} USD (${max} units); the account can spend ${formatUsdc(r.available)} USD. Lower max_tokens or add credits.`, {
+          details: { required: max.toString(), available: r.available.toString() },
+        }),
+      );
+    }
+    reservationId = r.reservationId;
+  }
+  const ledger = ctx.ledger;
+  /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
+  const closeBilling = async (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
+    const cancelled = consumerLeft || (e?.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
+    let recorded = true;
+    const settled = e?.type === "done" && e.settled ? await e.settled.catch(() => ((recorded = false), undefined)) : undefined;
+    const found = chargeOf(settled, reservationId);
+    // A billing hub reports what it charged: nothing, when the reservation was not settled by this receipt.
+    const charged = ledger ? (found ?? 0n) : undefined;
+    if (found === undefined && reservationId !== undefined && cancelled) {
+      // The hub cancelled the job (consumer gone, deadline): the node may still end it with a done, which is billed.
+      ctx.releaseAfterCancel(reservationId);
+      return { charged, recorded };
+    }
+    if (found === undefined && reservationId !== undefined && ledger) {
+      const why = e === undefined ? "not served" : e.type === "done" ? "no countersigned receipt" : e.type === "error" ? "the provider failed" : e.type === "lost" ? `the job ended: ${e.reason}` : "the stream ended early";
+      await ledger.release(reservationId, why).catch((err: unknown) => ctx.storageError(`release ${reservationId}`, err));
+    }
+    return { charged, recorded };
+  };
+  const consumer = new AbortController();
+  const onAbort = () => consumer.abort();
+  request.signal.addEventListener("abort", onAbort, { once: true });
+  if (request.signal.aborted) consumer.abort();
+
+  let committed: Committed;
+  try {
+    committed = await relay(ctx, {
+      prepare: (instance) => plan.job(instance),
+      stream: plan.stream,
+      needs: { model: plan.model, capabilities: plan.capabilities, contextTokens: plan.contextTokens, ...(plan.prefs.maxPrice ? { maxPrice: plan.prefs.maxPrice } : {}) },
+      sort: plan.prefs.sort,
+      allowFallbacks: plan.prefs.allowFallbacks,
+      deadline,
+      consumerDeadline: timeout.chosen,
+      signal: consumer.signal,
+      onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
+      ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
+    });
+  } catch (e) {
+    request.signal.removeEventListener("abort", onAbort);
+    await closeBilling(undefined);
+    const failed = error(e instanceof SrpError ? e : new SrpError("internal", "relay failed", { cause: e }));
+    return admission ? withPayment(failed, await admission.finish(false)) : failed;
+  }
+  const jobId = committed.job.jobId;
+  const headers: Record<string, string> = { [RECEIPT_HEADER]: jobId, "x-srp-model": committed.job.model };
+  const events = follow(ctx, { deadline, signal: consumer.signal, consumerDeadline: timeout.chosen }, committed);
+
+  if (!plan.stream || !plan.encoder) {
+    const e = (await events.next()).value as JobEvent;
+    await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
+    request.signal.removeEventListener("abort", onAbort);
+    const billed = await closeBilling(e);
+    // A job the hub cancelled (consumer gone, deadline) may still end in a billable receipt: its payment settles.
+    const served = (e.type === "done" && e.done.response !== undefined) || (e.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
+    const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(served) } : {};
+    if (e.type !== "done" || e.done.response === undefined) {
+      return error(new SrpError("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response"), paid);
+    }
+    // Without a countersigned, stored receipt there is nothing to point at (and nothing is billed).
+    const out = { ...(e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model }), ...paid };
+    return plan.respond(committed.job, e.done, extension(e.done.usage, e.receipt, jobId, billed), out);
+  }
+  // A paid stream: the provider has started answering, so the payment settles now (in `after` mode) and the header tells how.
+  if (admission) headers[PAYMENT_RESPONSE] = await admission.finish(true);
+
+  const encoder = new TextEncoder();
+  const wire = plan.encoder(committed.job);
+  let billingClosed = false;
+  const endBilling = (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
+    if (billingClosed) return Promise.resolve({ charged: undefined, recorded: false });
+    billingClosed = true;
+    return closeBilling(e, consumerLeft);
+  };
+  const body$ = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { value: e, done: finished } = await events.next();
+        if (finished || !e) {
+          await endBilling(undefined);
+          controller.close();
+          return;
+        }
+        if (e.type === "chunk") {
+          const text = wire.chunk(e.chunk.data);
+          if (text === "") continue;
+          controller.enqueue(encoder.encode(text));
+          return;
+        }
+        if (e.type === "done") {
+          const ext = extension(e.done.usage, e.receipt, jobId, await endBilling(e));
+          controller.enqueue(encoder.encode(wire.end(e.done, ext)));
+          controller.close();
+          await events.return(undefined);
+          request.signal.removeEventListener("abort", onAbort);
+          return;
+        }
+        // After content: an explicit in-band error, and no clean end (SRP-JOB-020).
+        const code = e.type === "error" ? (e.error.code === "job.deadline_exceeded" ? e.error.code : "job.stream_interrupted") : e.reason === "deadline" ? "job.deadline_exceeded" : "job.stream_interrupted";
+        const message =
+          e.type === "error" ? `the provider failed mid-stream: ${e.error.message}` : e.reason === "deadline" ? "the request passed its deadline mid-stream" : `the provider went away mid-stream (${e.reason})`;
+        await endBilling(e);
+        controller.enqueue(encoder.encode(wire.fail(code, message)));
+        controller.close();
+        await events.return(undefined);
+        request.signal.removeEventListener("abort", onAbort);
+        return;
+      }
+    },
+    async cancel() {
+      consumer.abort();
+      await events.return(undefined);
+      await endBilling(undefined, true);
+      request.signal.removeEventListener("abort", onAbort);
+    },
+  });
+  return new Response(body$, { status: 200, headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+}
