@@ -64,6 +64,7 @@ export const ERROR_TABLE = {
   "job.upstream_error": { http: 502, close: null, retryable: true, title: "Backend model server failed" },
   "job.upstream_timeout": { http: 504, close: null, retryable: true, title: "Backend model server did not answer in time" },
   "job.upstream_rate_limited": { http: 429, close: null, retryable: true, title: "Backend refused for its own rate limit" },
+  "job.unsupported_api": { http: 502, close: null, retryable: true, title: "Instance does not serve this job's API" },
   "job.stream_interrupted": { http: 502, close: null, retryable: false, title: "Stream failed after content was delivered" },
   // Attestation and settlement.
   "receipt.bad_node_signature": { http: 422, close: null, retryable: false, title: "Receipt node signature does not verify" },

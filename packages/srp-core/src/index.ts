@@ -14,6 +14,7 @@ export { canonicalize, CanonicalizationError } from "./canonical.js";
 export { requestHash, responseHash, StreamHasher } from "./hashing.js";
 export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
+export { usageFromAnthropic, measureResponse, StreamMeter } from "./usage.js";
 
 // Crypto backend (portable by default; native in Node via @srp/core/node)
 export { cryptoBackend, setCryptoBackend, PORTABLE_CRYPTO, type CryptoBackend } from "./crypto-backend.js";

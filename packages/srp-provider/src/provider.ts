@@ -12,7 +12,8 @@ import {
   requestHash,
   responseHash,
   StreamHasher,
-  usageFromOpenAI,
+  measureResponse,
+  StreamMeter,
   verifyDetached,
   verifyStatement,
   compareReceiptPositions,
@@ -39,7 +40,7 @@ import {
   type Welcome,
 } from "@srp/core";
 import { connectToHub, type HubConnection, type ReconnectPolicy } from "./connection.js";
-import { BackendError, type Backend } from "./backends/types.js";
+import { BackendError, type Backend, type ChatResult } from "./backends/types.js";
 import { MemoryReceiptStore, type ReceiptStore } from "./receipt-store.js";
 
 /** One model a node offers, on one backend. */
@@ -181,6 +182,10 @@ function defaultInstanceId(model: string, index: number): string {
   return `${model.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 100)}.${index}`;
 }
 
+function withNative(capabilities: Capability[], backend: Backend): Capability[] {
+  return backend.apis?.includes("messages") && !capabilities.includes("messages") ? [...capabilities, "messages"] : capabilities;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** A running provider node. */
@@ -214,7 +219,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
         maxConcurrency: c.maxConcurrency ?? 4,
         tokensPerSecond: c.tokensPerSecond ?? 30,
         contextLength: c.contextLength ?? 8192,
-        capabilities: c.capabilities ?? ["chat", "stream"],
+        // A backend that serves the Anthropic Messages API itself takes `messages` jobs natively.
+        capabilities: withNative(c.capabilities ?? ["chat", "stream"], c.backend),
         ...(c.maxOutputTokens === undefined ? {} : { maxOutputTokens: c.maxOutputTokens }),
       };
       if (this.#instances.has(offer.instanceId)) throw new TypeError(`instance id ${offer.instanceId} is configured twice`);
@@ -405,8 +411,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
   async #execute(run: Running): Promise<void> {
     const { job, instance } = run;
     const signal = run.controller.signal;
-    const request: Record<string, unknown> = { ...job.request, model: instance.upstreamModel, stream: job.stream };
-    if (job.stream) request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
+    const request: Record<string, unknown> = { ...job.request, model: instance.upstreamModel };
+    if (job.api === "chat.completions" || job.api === "messages") request.stream = job.stream;
+    if (job.stream && job.api === "chat.completions") request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
     const maxFrame = this.connection.welcome?.limits.maxFrameBytes ?? 1024 * 1024;
     let reqHash: string;
     try {
@@ -418,7 +425,11 @@ export class Provider extends EventEmitter<ProviderEvents> {
       return this.#end(run, { ok: false, code: "job.invalid_request", chunks: 0 });
     }
     try {
-      const result = await instance.backend.chat(request, { signal });
+      const backend = instance.backend;
+      let result: ChatResult;
+      if (job.api === "chat.completions") result = await backend.chat(request, { signal });
+      else if (backend.run && backend.apis?.includes(job.api)) result = await backend.run(job.api, request, { signal });
+      else throw new BackendError("job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
       if (run.cancelled || run.ended) return;
       let usage: Usage | undefined;
       let hash: string;
@@ -426,11 +437,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
       if (job.stream) {
         if (result.kind !== "stream") throw new BackendError("job.upstream_error", "backend answered a stream request without streaming");
         const hasher = new StreamHasher();
+        const meter = new StreamMeter(job.api);
         run.hasher = hasher;
         for await (const data of result.chunks) {
           if (run.cancelled || run.ended) return;
           if (typeof data.model === "string") data.model = job.model;
-          const u = usageFromOpenAI(data.usage);
+          if (data.type === "message_start" && isObject(data.message) && typeof data.message.model === "string") data.message.model = job.model;
+          const u = meter.chunk(data);
           if (u) usage = u;
           const frame = encode({ type: "chunk", jobId: job.jobId, seq: run.chunks, data });
           if (Buffer.byteLength(frame) > maxFrame) throw new BackendError("job.upstream_error", "a stream chunk exceeds the frame limit");
@@ -449,7 +462,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         if (result.kind !== "response") throw new BackendError("job.upstream_error", "backend streamed a non-stream request");
         response = result.body;
         if (typeof response.model === "string") response.model = job.model;
-        usage = usageFromOpenAI(response.usage);
+        usage = measureResponse(job.api, request, response);
         try {
           hash = responseHash(response);
         } catch (error) {

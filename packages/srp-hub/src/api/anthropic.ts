@@ -290,7 +290,7 @@ function nativeEncoder(): StreamEncoder {
         return "";
       }
       if (data.type === "message_stop" || typeof data.type !== "string") return "";
-      return sse(data);
+      return data.type === "message_start" ? sse(data) + sse({ type: "ping" }) : sse(data);
     },
     end(done, ext) {
       const base = delta ?? { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: {} };

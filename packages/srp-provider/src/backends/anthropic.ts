@@ -5,7 +5,7 @@
  */
 import { parseSse } from "@srp/core";
 import { networkError } from "./openai-compatible.js";
-import { BackendError, classifyUpstreamStatus, type Backend, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
+import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 
 /** Options of {@link anthropicBackend}. */
 export interface AnthropicOptions {
@@ -411,6 +411,37 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
   if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", "Anthropic stream ended before message_stop");
 }
 
+/** Anthropic's stream events passed through as they came (an `error` event fails the job). */
+async function* nativeEvents(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Json> {
+  let finished = false;
+  let opened = false;
+  try {
+    for await (const event of parseSse(body)) {
+      let data: unknown;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        throw new BackendError("job.upstream_error", "Anthropic sent a stream event that is not JSON");
+      }
+      if (!isObject(data) || typeof data.type !== "string") throw new BackendError("job.upstream_error", "Anthropic stream event is not a typed JSON object");
+      if (data.type === "ping") continue;
+      if (data.type === "error") {
+        const { type: errorType, text } = describeError(data.error);
+        throw new BackendError(classify(ERROR_STATUS[errorType] ?? 500, text), `Anthropic stream error${opened ? " after content" : ""}: ${text.slice(0, 1000) || "unknown"}`);
+      }
+      if (data.type === "content_block_delta") opened = true;
+      yield data;
+      if (data.type === "message_stop") {
+        finished = true;
+        return;
+      }
+    }
+  } catch (error) {
+    networkError(error, signal);
+  }
+  if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", "Anthropic stream ended before message_stop");
+}
+
 /**
  * Creates a backend for a forwarded Anthropic API key. It takes OpenAI chat.completions
  * requests (text, images, tools, streams) and translates them to the Anthropic Messages
@@ -434,9 +465,50 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
     "anthropic-version": options.version ?? "2023-06-01",
   };
 
+  /** POST /v1/messages with an Anthropic body; a failure is classified. */
+  const post = async (body: Json, signal: AbortSignal): Promise<Response> => {
+    const stream = body.stream === true;
+    let res: Response;
+    try {
+      res = await doFetch(`${base}/v1/messages`, {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      networkError(error, signal);
+    }
+    if (!res.ok) throw await httpError(res, "POST /v1/messages");
+    return res;
+  };
+  const message = async (res: Response, signal: AbortSignal): Promise<Json> => {
+    let message: unknown;
+    try {
+      message = await res.json();
+    } catch (error) {
+      if (signal.aborted) throw signal.reason ?? error;
+      throw new BackendError("job.upstream_error", "Anthropic sent an unreadable response");
+    }
+    if (!isObject(message)) throw new BackendError("job.upstream_error", "Anthropic response is not a JSON object");
+    if (message.type === "error") {
+      const { type, text } = describeError(message.error);
+      throw new BackendError(classify(ERROR_STATUS[type] ?? 500, text), `Anthropic error: ${text}`);
+    }
+    return message;
+  };
+
   return {
     kind: "anthropic",
     label: `anthropic at ${base}`,
+    apis: ["messages"],
+    async run(api: BackendApi, request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
+      if (api !== "messages") throw new BackendError("job.unsupported_api", `the Anthropic backend does not serve ${api}`);
+      const res = await post(request, signal);
+      if (request.stream !== true) return { kind: "response", body: await message(res, signal) };
+      if (!res.body) throw new BackendError("job.upstream_error", "Anthropic sent no stream");
+      return { kind: "stream", chunks: nativeEvents(res.body, signal) };
+    },
     async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
       const models: BackendModel[] = [];
       let after: string | undefined;
@@ -464,34 +536,8 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
     },
     async chat(request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
       const body = toAnthropicRequest(request, defaultMaxTokens);
-      const stream = body.stream === true;
-      let res: Response;
-      try {
-        res = await doFetch(`${base}/v1/messages`, {
-          method: "POST",
-          headers: { ...headers, "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
-          body: JSON.stringify(body),
-          signal,
-        });
-      } catch (error) {
-        networkError(error, signal);
-      }
-      if (!res.ok) throw await httpError(res, "POST /v1/messages");
-      if (!stream) {
-        let message: unknown;
-        try {
-          message = await res.json();
-        } catch (error) {
-          if (signal.aborted) throw signal.reason ?? error;
-          throw new BackendError("job.upstream_error", "Anthropic sent an unreadable response");
-        }
-        if (!isObject(message)) throw new BackendError("job.upstream_error", "Anthropic response is not a JSON object");
-        if (message.type === "error") {
-          const { type, text } = describeError(message.error);
-          throw new BackendError(classify(ERROR_STATUS[type] ?? 500, text), `Anthropic error: ${text}`);
-        }
-        return { kind: "response", body: toOpenAIResponse(message, request.model as string) };
-      }
+      const res = await post(body, signal);
+      if (body.stream !== true) return { kind: "response", body: toOpenAIResponse(await message(res, signal), request.model as string) };
       if (!res.body) throw new BackendError("job.upstream_error", "Anthropic sent no stream");
       return { kind: "stream", chunks: streamChunks(res.body, signal, request.model as string) };
     },

@@ -4,7 +4,7 @@
  */
 import { parseSse, type BackendKind } from "@srp/core";
 import { Agent, request as undiciRequest } from "undici";
-import { BackendError, classifyUpstreamStatus, type Backend, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
+import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 
 /** Options of {@link openAICompatibleBackend}. */
 export interface OpenAICompatibleOptions {
@@ -29,24 +29,65 @@ export interface OpenAICompatibleOptions {
 /** One HTTP answer, whichever client made it. */
 interface Reply {
   status: number;
+  headers: { get(name: string): string | null };
   text(): Promise<string>;
   json(): Promise<unknown>;
+  bytes(): Promise<Uint8Array>;
   body: AsyncIterable<Uint8Array> | null;
+}
+
+/** One HTTP request. */
+interface Send {
+  method: string;
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+  signal?: AbortSignal;
 }
 
 /** The shared connection pool of undici requests (keep-alive, per origin). */
 const POOL = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256 });
 
-async function viaUndici(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Reply> {
+async function viaUndici(url: string, init: Send): Promise<Reply> {
   const r = await undiciRequest(url, { method: init.method as "GET" | "POST", headers: init.headers, body: init.body ?? null, dispatcher: POOL, ...(init.signal ? { signal: init.signal } : {}) });
-  return { status: r.statusCode, text: () => r.body.text(), json: () => r.body.json(), body: r.body };
+  const header = (name: string) => {
+    const v = r.headers[name.toLowerCase()];
+    return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+  };
+  return { status: r.statusCode, headers: { get: header }, text: () => r.body.text(), json: () => r.body.json(), bytes: async () => new Uint8Array(await r.body.arrayBuffer()), body: r.body };
 }
 
 function viaFetch(doFetch: typeof fetch) {
-  return async (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Reply> => {
+  return async (url: string, init: Send): Promise<Reply> => {
     const r = await doFetch(url, { method: init.method, headers: init.headers, ...(init.body === undefined ? {} : { body: init.body }), ...(init.signal ? { signal: init.signal } : {}) });
-    return { status: r.status, text: () => r.text(), json: () => r.json(), body: r.body as AsyncIterable<Uint8Array> | null };
+    return { status: r.status, headers: r.headers, text: () => r.text(), json: () => r.json(), bytes: async () => new Uint8Array(await r.arrayBuffer()), body: r.body as AsyncIterable<Uint8Array> | null };
   };
+}
+
+/** Path of each API below the base URL. */
+const API_PATHS: Record<Exclude<BackendApi, "messages">, string> = {
+  embeddings: "/embeddings",
+  "images.generations": "/images/generations",
+  "audio.speech": "/audio/speech",
+  "audio.transcriptions": "/audio/transcriptions",
+};
+
+/**
+ * A transcription job's body (`file` as `{filename, content_type, data}` with the audio
+ * in base64, the other members as form fields) as the multipart form OpenAI takes.
+ */
+async function transcriptionForm(request: Record<string, unknown>): Promise<{ body: Uint8Array; contentType: string }> {
+  const file = request.file as { filename?: unknown; content_type?: unknown; data?: unknown } | undefined;
+  if (typeof file !== "object" || file === null || typeof file.data !== "string") throw new BackendError("job.invalid_request", "a transcription needs `file` with base64 `data`");
+  const form = new FormData();
+  const type = typeof file.content_type === "string" ? file.content_type : "application/octet-stream";
+  form.append("file", new Blob([Buffer.from(file.data, "base64")], { type }), typeof file.filename === "string" ? file.filename : "audio");
+  for (const [k, v] of Object.entries(request)) {
+    if (k === "file" || v === undefined || v === null) continue;
+    if (Array.isArray(v)) for (const item of v) form.append(`${k}[]`, String(item));
+    else form.append(k, typeof v === "object" ? JSON.stringify(v) : String(v));
+  }
+  const encoded = new Response(form);
+  return { body: new Uint8Array(await encoded.arrayBuffer()), contentType: encoded.headers.get("content-type")! };
 }
 
 async function errorText(res: Reply): Promise<string> {
@@ -83,10 +124,55 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   const kind = options.kind ?? "openai-compatible";
   const continuousUsage = options.continuousUsage ?? kind === "vllm";
 
+  const fail = async (res: Reply): Promise<never> => {
+    const text = await errorText(res);
+    throw new BackendError(classifyUpstreamStatus(res.status, text), text, res.status);
+  };
+  const readObject = async (res: Reply, signal: AbortSignal): Promise<Record<string, unknown>> => {
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch (error) {
+      if (signal.aborted) throw signal.reason ?? error;
+      throw new BackendError("job.upstream_error", "backend sent an unreadable response");
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BackendError("job.upstream_error", "backend response is not a JSON object");
+    return body as Record<string, unknown>;
+  };
+
   return {
     kind,
     label: `${kind} at ${base}`,
     continuousUsage,
+    apis: ["embeddings", "images.generations", "audio.speech", "audio.transcriptions"],
+    async run(api: BackendApi, request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
+      if (api === "messages") throw new BackendError("job.unsupported_api", `${kind} serves Messages requests as chat completions`);
+      let init: Send;
+      if (api === "audio.transcriptions") {
+        const form = await transcriptionForm(request);
+        init = { method: "POST", headers: { ...headers, "content-type": form.contentType, accept: "application/json" }, body: form.body, signal };
+      } else {
+        init = { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(request), signal };
+      }
+      let res: Reply;
+      try {
+        res = await send(`${base}${API_PATHS[api]}`, init);
+      } catch (error) {
+        networkError(error, signal);
+      }
+      if (res.status < 200 || res.status > 299) return fail(res);
+      if (api === "audio.speech") {
+        // Audio bytes travel base64 in the job's response; the hub serves them as they came.
+        let bytes: Uint8Array;
+        try {
+          bytes = await res.bytes();
+        } catch (error) {
+          networkError(error, signal);
+        }
+        return { kind: "response", body: { object: "srp.audio", content_type: res.headers.get("content-type") ?? "application/octet-stream", data: Buffer.from(bytes).toString("base64") } };
+      }
+      return { kind: "response", body: await readObject(res, signal) };
+    },
     async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
       const res = await send(`${base}/models`, { method: "GET", headers, ...(signal ? { signal } : {}) });
       if (res.status < 200 || res.status > 299) throw new BackendError("job.upstream_error", `GET /models: ${res.status} ${await errorText(res)}`, res.status);
@@ -114,21 +200,8 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
       } catch (error) {
         networkError(error, signal);
       }
-      if (res.status < 200 || res.status > 299) {
-        const text = await errorText(res);
-        throw new BackendError(classifyUpstreamStatus(res.status, text), text, res.status);
-      }
-      if (request.stream !== true) {
-        let body: unknown;
-        try {
-          body = await res.json();
-        } catch (error) {
-          if (signal.aborted) throw signal.reason ?? error;
-          throw new BackendError("job.upstream_error", "backend sent an unreadable response");
-        }
-        if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BackendError("job.upstream_error", "backend response is not a JSON object");
-        return { kind: "response", body: body as Record<string, unknown> };
-      }
+      if (res.status < 200 || res.status > 299) return fail(res);
+      if (request.stream !== true) return { kind: "response", body: await readObject(res, signal) };
       if (!res.body) throw new BackendError("job.upstream_error", "backend sent no stream");
       return { kind: "stream", chunks: streamChunks(res.body, signal) };
     },

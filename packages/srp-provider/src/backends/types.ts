@@ -3,7 +3,7 @@
  * model server, or a forwarded API key. Every backend speaks OpenAI chat completions to
  * the node (translating where its own API differs), so the node relays one format.
  */
-import type { BackendKind, ErrorCode } from "@srp/core";
+import type { BackendKind, ErrorCode, JobApi } from "@srp/core";
 
 /** A model a backend reports. */
 export interface BackendModel {
@@ -21,8 +21,16 @@ export interface ChatCallOptions {
   signal: AbortSignal;
 }
 
-/** A backend's answer: a stream of `chat.completion.chunk` objects, or one `chat.completion` object. */
+/**
+ * A backend's answer: a stream of objects in the API's wire format (`chat.completion.chunk`
+ * objects, or Anthropic stream events), or one whole answer (a `chat.completion`, an
+ * Anthropic Message, an embeddings list, an images response, a transcription; speech as
+ * `{object: "srp.audio", content_type, data}` with the audio bytes in base64).
+ */
 export type ChatResult = { kind: "stream"; chunks: AsyncIterable<Record<string, unknown>> } | { kind: "response"; body: Record<string, unknown> };
+
+/** A consumer API other than chat completions that a backend may serve itself. */
+export type BackendApi = Exclude<JobApi, "chat.completions">;
 
 /** Something that runs OpenAI-format chat completions. */
 export interface Backend {
@@ -42,6 +50,13 @@ export interface Backend {
    * streams the backend is asked for usage in the last chunk. Throws {@link BackendError}.
    */
   chat(request: Record<string, unknown>, options: ChatCallOptions): Promise<ChatResult>;
+  /** The other consumer APIs it serves through {@link Backend.run} (an Anthropic key serves `messages` natively). */
+  readonly apis?: readonly BackendApi[];
+  /**
+   * Runs one request of another API, in that API's own wire format (`messages` streams
+   * when `request.stream` is true; the others answer whole). Throws {@link BackendError}.
+   */
+  run?(api: BackendApi, request: Record<string, unknown>, options: ChatCallOptions): Promise<ChatResult>;
 }
 
 /** A backend failure, already classified with an SRP job error code. */

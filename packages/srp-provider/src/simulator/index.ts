@@ -1,6 +1,7 @@
 /**
  * `@srp/provider/simulator`: the SRP model simulator, an OpenAI-compatible stand-in for a
- * local model server. It is **not a model**: its answers are deterministic filler text
+ * local model server (chat, embeddings, images, speech, transcription), and the
+ * Anthropic Messages simulator, a stand-in for a forwarded Anthropic key. It is **not a model**: its answers are deterministic filler text
  * with honest token counts, meant for tests, benchmarks and demos.
  *
  * @packageDocumentation
@@ -8,3 +9,4 @@
  */
 export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorModel, type SimulatorFault } from "./server.js";
 export { countTokens, countPromptTokens } from "./text.js";
+export { startAnthropicSimulator, type AnthropicSimulator, type AnthropicSimulatorOptions } from "./anthropic.js";

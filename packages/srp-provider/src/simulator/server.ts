@@ -1,11 +1,14 @@
 /**
  * The SRP model simulator: a stand-in for a local model server, **not a model**. It
- * speaks OpenAI's chat completions wire format byte for byte (plus Ollama's `/api/tags`),
+ * speaks OpenAI's chat completions wire format byte for byte (plus Ollama's `/api/tags`,
+ * and OpenAI's embeddings, image generation, speech and transcription endpoints),
  * answers with deterministic text, reports honest usage for that text, and can inject the
  * faults the relay must survive. Tests, benchmarks and `npm start` use it when no real
  * Ollama, vLLM, LM Studio or llama.cpp server is running.
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
+import { MODALITIES, transcribe } from "./modalities.js";
+import { errorBody, sendJson } from "./http.js";
 import type { AddressInfo, Socket } from "node:net";
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
 import { countPromptTokens, countTokens, generateTokens } from "./text.js";
@@ -75,16 +78,6 @@ interface ChatRequest {
   tools?: unknown;
   tool_choice?: unknown;
   n?: unknown;
-}
-
-function errorBody(message: string, type: string, code: string | null, param: string | null = null) {
-  return { error: { message, type, param, code } };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "x-srp-simulator": "1" });
-  res.end(text);
 }
 
 /** What the simulated model answers: text, or one call of a tool. */
@@ -273,6 +266,30 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     res.end();
   }
 
+  const knownModel = (model: unknown) => typeof model === "string" && models.some((m) => m.id === model);
+  const unknownModel = (res: ServerResponse, model: unknown) =>
+    sendJson(res, 404, errorBody(`The model \`${String(model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));
+
+  async function transcription(res: ServerResponse, raw: Buffer, contentType: string): Promise<void> {
+    let form: FormData;
+    try {
+      form = await new Request("http://simulator/", { method: "POST", headers: { "content-type": contentType }, body: raw }).formData();
+    } catch {
+      return sendJson(res, 400, errorBody("The request is not a multipart form.", "invalid_request_error", null));
+    }
+    const fields: Record<string, unknown> = {};
+    form.forEach((v, k) => (fields[k] = typeof v === "string" ? v : `<file ${v.size} bytes>`));
+    requests.push(fields);
+    if (requests.length > 100) requests.shift();
+    const file = form.get("file");
+    if (!knownModel(fields.model)) return unknownModel(res, fields.model);
+    if (file === null || typeof file === "string") return sendJson(res, 400, errorBody("`file` is required.", "invalid_request_error", null, "file"));
+    const f = takeFault();
+    if (f?.kind === "status") return sendJson(res, f.status ?? 500, errorBody("The simulator was told to fail this request.", "server_error", null));
+    if (f?.kind === "hang") return;
+    transcribe(res, Buffer.from(await file.arrayBuffer()), fields);
+  }
+
   const server: Server = createServer((req, res) => {
     open++;
     res.on("close", () => open--);
@@ -292,16 +309,31 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         })),
       });
     }
-    if (req.method === "POST" && url === "/v1/chat/completions") {
+    const modality = req.method === "POST" ? MODALITIES[url as keyof typeof MODALITIES] : undefined;
+    if ((req.method === "POST" && url === "/v1/chat/completions") || modality) {
       const parts: Buffer[] = [];
       req.on("data", (c: Buffer) => parts.push(c));
       req.on("end", () => {
+        const raw = Buffer.concat(parts);
+        if (url === "/v1/audio/transcriptions") {
+          transcription(res, raw, String(req.headers["content-type"] ?? "")).catch(() => res.destroy());
+          return;
+        }
         let body: ChatRequest;
         try {
-          body = JSON.parse(Buffer.concat(parts).toString("utf8")) as ChatRequest;
+          body = JSON.parse(raw.toString("utf8")) as ChatRequest;
           if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error("not an object");
         } catch {
           return sendJson(res, 400, errorBody("We could not parse the JSON body of your request.", "invalid_request_error", null));
+        }
+        if (modality) {
+          requests.push(body as Record<string, unknown>);
+          if (requests.length > 100) requests.shift();
+          if (!knownModel(body.model)) return unknownModel(res, body.model);
+          const f = takeFault();
+          if (f?.kind === "status") return sendJson(res, f.status ?? 500, errorBody("The simulator was told to fail this request.", "server_error", null));
+          if (f?.kind === "hang") return;
+          return modality(res, body as Record<string, unknown>);
         }
         chat(res, body).catch(() => res.destroy());
       });

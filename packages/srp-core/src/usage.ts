@@ -1,0 +1,119 @@
+/**
+ * Measuring a job's usage from its API's own answer: tokens of chat completions and
+ * Anthropic Messages (streamed or not), prompt tokens of embeddings, images generated,
+ * characters synthesized to speech and seconds of audio transcribed. What an answer does
+ * not report is not measured, and an unmeasured job is never billed as if it were.
+ */
+import { usageFromOpenAI } from "./openai.js";
+import type { JobApi } from "./schema/jobs.js";
+import type { Usage } from "./schema/primitives.js";
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const count = (v: unknown): number | undefined => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
+
+/** Anthropic's usage counters (input excludes cache reads and writes). */
+interface AnthropicCounts {
+  input?: number;
+  cacheRead?: number;
+  cacheCreation?: number;
+  output?: number;
+}
+
+function readAnthropic(usage: unknown, into: AnthropicCounts): void {
+  if (!isObject(usage)) return;
+  const set = (k: keyof AnthropicCounts, v: unknown) => {
+    const n = count(v);
+    if (n !== undefined) into[k] = n;
+  };
+  set("input", usage.input_tokens);
+  set("cacheRead", usage.cache_read_input_tokens);
+  set("cacheCreation", usage.cache_creation_input_tokens);
+  set("output", usage.output_tokens);
+}
+
+function fromAnthropicCounts(c: AnthropicCounts): Usage | undefined {
+  if (c.input === undefined || c.output === undefined) return undefined;
+  const cached = c.cacheRead ?? 0;
+  const out: Usage = { promptTokens: c.input + cached + (c.cacheCreation ?? 0), completionTokens: c.output, measured: true };
+  if (cached > 0) out.cachedTokens = cached;
+  return out;
+}
+
+/**
+ * Reads an Anthropic `usage` object into SRP usage: prompt tokens count cache reads and
+ * writes as well (Anthropic's `input_tokens` does not), cache reads are the cached part.
+ *
+ * @example
+ * usageFromAnthropic({ input_tokens: 10, cache_read_input_tokens: 90, output_tokens: 5 });
+ * // { promptTokens: 100, completionTokens: 5, cachedTokens: 90, measured: true }
+ */
+export function usageFromAnthropic(usage: unknown): Usage | undefined {
+  const c: AnthropicCounts = {};
+  readAnthropic(usage, c);
+  return fromAnthropicCounts(c);
+}
+
+/** Unicode code points of a string (what speech is billed by). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/**
+ * The usage of a whole (non-streamed) answer of a job's API, or undefined when the answer
+ * does not report it. For `audio.speech` the billed characters are those of the request's
+ * `input`, which the node synthesized.
+ */
+export function measureResponse(api: JobApi, request: Json, response: Json): Usage | undefined {
+  switch (api) {
+    case "chat.completions":
+      return usageFromOpenAI(response.usage);
+    case "messages":
+      return usageFromAnthropic(response.usage);
+    case "embeddings": {
+      const u = isObject(response.usage) ? response.usage : {};
+      const prompt = count(u.prompt_tokens);
+      return prompt === undefined ? undefined : { promptTokens: prompt, completionTokens: 0, measured: true };
+    }
+    case "images.generations": {
+      if (!Array.isArray(response.data)) return undefined;
+      const u = isObject(response.usage) ? response.usage : {};
+      return { promptTokens: count(u.input_tokens) ?? 0, completionTokens: count(u.output_tokens) ?? 0, images: response.data.length, measured: true };
+    }
+    case "audio.speech":
+      return typeof request.input === "string" ? { promptTokens: 0, completionTokens: 0, characters: codePoints(request.input), measured: true } : undefined;
+    case "audio.transcriptions": {
+      const u = isObject(response.usage) ? response.usage : {};
+      if (u.type === "tokens") {
+        const input = count(u.input_tokens);
+        const output = count(u.output_tokens);
+        return input === undefined || output === undefined ? undefined : { promptTokens: input, completionTokens: output, measured: true };
+      }
+      const seconds = u.type === "duration" ? u.seconds : response.duration;
+      return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? { promptTokens: 0, completionTokens: 0, seconds: Math.ceil(seconds), measured: true } : undefined;
+    }
+  }
+}
+
+/**
+ * Follows a streamed answer chunk by chunk and tells the usage measured so far: OpenAI
+ * chunks report it in the last (or, with vLLM's continuous usage, every) chunk;
+ * Anthropic's events report input in `message_start` and output in `message_delta`.
+ */
+export class StreamMeter {
+  readonly #api: JobApi;
+  readonly #anthropic: AnthropicCounts = {};
+  constructor(api: JobApi) {
+    this.#api = api;
+  }
+  /** The usage as of this chunk, when the chunk reports any. */
+  chunk(data: Json): Usage | undefined {
+    if (this.#api !== "messages") return usageFromOpenAI(data.usage);
+    if (data.type === "message_start" && isObject(data.message)) readAnthropic(data.message.usage, this.#anthropic);
+    else if (data.type === "message_delta") readAnthropic(data.usage, this.#anthropic);
+    else return undefined;
+    return fromAnthropicCounts(this.#anthropic);
+  }
+}

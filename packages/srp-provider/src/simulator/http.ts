@@ -1,0 +1,15 @@
+/** The simulator's OpenAI-shaped JSON answers and error bodies. */
+import type { ServerResponse } from "node:http";
+
+/** An OpenAI error body. */
+export function errorBody(message: string, type: string, code: string | null, param: string | null = null) {
+  return { error: { message, type, param, code } };
+}
+
+/** Sends a JSON answer labelled as the simulator's. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "x-srp-simulator": "1" });
+  res.end(text);
+}
+
