@@ -8,7 +8,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyReceipt, type Receipt } from "@srp/core";
-import { anthropicBackend, createProvider, openAICompatibleBackend } from "@srp/provider";
+import { anthropicBackend, createProvider } from "@srp/provider";
 import { generateIdentity } from "@srp/core";
 import { startAnthropicSimulator, type AnthropicSimulator } from "@srp/provider/simulator";
 import { KEY, MODEL, startNet, type Net } from "./helpers.js";

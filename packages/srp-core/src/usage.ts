@@ -79,8 +79,9 @@ export function measureResponse(api: JobApi, request: Json, response: Json): Usa
     }
     case "images.generations": {
       if (!Array.isArray(response.data)) return undefined;
+      // Billed per image, plus the prompt's tokens where the backend counts them.
       const u = isObject(response.usage) ? response.usage : {};
-      return { promptTokens: count(u.input_tokens) ?? 0, completionTokens: count(u.output_tokens) ?? 0, images: response.data.length, measured: true };
+      return { promptTokens: count(u.input_tokens) ?? 0, completionTokens: 0, images: response.data.length, measured: true };
     }
     case "audio.speech":
       return typeof request.input === "string" ? { promptTokens: 0, completionTokens: 0, characters: codePoints(request.input), measured: true } : undefined;

@@ -43,6 +43,7 @@ import { isStatementBook } from "./settlement.js";
 import { getAccount, getHistory, getPricing, postEstimate, postRefund, type AccountApiContext } from "./api/account.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { countTokens, postMessages } from "./api/anthropic.js";
+import { MODALITY_SURFACES, postModality } from "./api/modalities.js";
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
 import { X402_DISCOVERY_PATH, x402Discovery } from "./api/x402.js";
@@ -570,6 +571,9 @@ export function createHub(options: HubOptions): Hub {
         "openai.chat.completions",
         "openai.models",
         "anthropic.messages",
+        "openai.embeddings",
+        "openai.images",
+        "openai.audio",
         "srp.receipts",
         "srp.pricing",
         "srp.estimate",
@@ -610,6 +614,11 @@ export function createHub(options: HubOptions): Hub {
       if (path === "/v1/messages/count_tokens") {
         if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
         return countTokens(request, api);
+      }
+      if (Object.hasOwn(MODALITY_SURFACES, path)) {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return postModality(request, api, path);
       }
       if (path === "/v1/models") {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });

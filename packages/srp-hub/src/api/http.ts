@@ -42,6 +42,20 @@ export async function authenticate(request: Request, accounts: AccountStore): Pr
 export async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown> | SrpError> {
   const type = request.headers.get("content-type");
   if (type !== null && !/^application\/(.+\+)?json\b/i.test(type)) return new SrpError("api.unsupported_media_type", `content-type ${type} is not JSON`);
+  const bytes = await readBody(request, maxBytes);
+  if (bytes instanceof SrpError) return bytes;
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return new SrpError("api.invalid_body", "the body is not valid UTF-8 JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return new SrpError("api.invalid_body", "the body must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+/** Reads a body of at most `maxBytes` bytes. */
+export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array | SrpError> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) return new SrpError("api.body_too_large", `the body may be at most ${maxBytes} bytes`);
   if (!request.body) return new SrpError("api.invalid_body", "the request has no body");
@@ -65,14 +79,7 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
     bytes.set(p, o);
     o += p.byteLength;
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    return new SrpError("api.invalid_body", "the body is not valid UTF-8 JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return new SrpError("api.invalid_body", "the body must be a JSON object");
-  return value as Record<string, unknown>;
+  return bytes;
 }
 
 /** Formats an integer as a decimal with `decimals` fraction digits, trailing zeros dropped. */

@@ -4,7 +4,7 @@
  * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
-import { formatSse, SrpError, type Job, type Usage } from "@srp/core";
+import { formatSse, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
@@ -165,29 +165,81 @@ export interface ModelEntry {
   name: string;
   context_length: number;
   architecture: { modality: string; input_modalities: string[]; output_modalities: string[] };
+  /** The consumer APIs that serve it (`chat.completions`, `messages`, `embeddings`, `images.generations`, `audio.speech`, `audio.transcriptions`). */
+  endpoints: string[];
   supported_parameters: string[];
-  /** Lowest price online, USD per token, as decimal strings. */
-  pricing: { prompt: string; completion: string };
-  /** The same lowest price in USDC atomic units per 1M tokens. */
-  pricing_units_per_million: { input: string; output: string };
+  /**
+   * Lowest price online, USD per unit, as decimal strings: per token (`prompt`,
+   * `completion`), and where the model has them per image, per character of speech and
+   * per second of transcribed audio.
+   */
+  pricing: { prompt: string; completion: string; image?: string; character?: string; second?: string };
+  /** The same lowest prices in USDC atomic units per 1M units. */
+  pricing_units_per_million: { input: string; output: string; image?: string; character?: string; second?: string };
   capabilities: string[];
   instances_online: number;
 }
 
 const BASE_PARAMETERS = ["max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty", "stream", "stream_options"];
 
+/** Which API each non-chat capability serves, and what goes in and out. */
+const MODALITY_OF: Partial<Record<Capability, { endpoint: string; input: string; output: string }>> = {
+  embeddings: { endpoint: "embeddings", input: "text", output: "embeddings" },
+  images: { endpoint: "images.generations", input: "text", output: "image" },
+  speech: { endpoint: "audio.speech", input: "text", output: "audio" },
+  transcription: { endpoint: "audio.transcriptions", input: "audio", output: "text" },
+};
+
+const UNIT_KEYS = ["image", "character", "second"] as const;
+
+/** The lowest of one price member across views (absent members are skipped). */
+function lowest(views: readonly { price: Price }[], key: keyof Price): bigint | undefined {
+  let min: bigint | undefined;
+  for (const v of views) {
+    const p = v.price[key];
+    if (p === undefined) continue;
+    const n = BigInt(p);
+    if (min === undefined || n < min) min = n;
+  }
+  return min;
+}
+
 /** The live catalog. */
 export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
   const out: ModelEntry[] = [];
   for (const [model, views] of router.catalog(now)) {
     if (views.length === 0) continue;
-    const caps = new Set<string>(views.flatMap((v) => v.capabilities));
-    const minIn = views.reduce((m, v) => (BigInt(v.price.input) < m ? BigInt(v.price.input) : m), BigInt(views[0]!.price.input));
-    const minOut = views.reduce((m, v) => (BigInt(v.price.output) < m ? BigInt(v.price.output) : m), BigInt(views[0]!.price.output));
-    const params = [...BASE_PARAMETERS];
-    if (caps.has("tools")) params.push("tools", "tool_choice", "parallel_tool_calls");
-    if (caps.has("json_mode")) params.push("response_format");
-    const input = caps.has("vision") ? ["text", "image"] : ["text"];
+    const caps = new Set<Capability>(views.flatMap((v) => v.capabilities));
+    const minIn = lowest(views, "input")!;
+    const minOut = lowest(views, "output")!;
+    const endpoints: string[] = [];
+    const input = new Set<string>();
+    const output = new Set<string>();
+    const params: string[] = [];
+    if (caps.has("chat")) {
+      endpoints.push("chat.completions", "messages");
+      input.add("text");
+      output.add("text");
+      params.push(...BASE_PARAMETERS);
+      if (caps.has("tools")) params.push("tools", "tool_choice", "parallel_tool_calls");
+      if (caps.has("json_mode")) params.push("response_format");
+      if (caps.has("vision")) input.add("image");
+    }
+    for (const [cap, m] of Object.entries(MODALITY_OF)) {
+      if (!m || !caps.has(cap as Capability)) continue;
+      endpoints.push(m.endpoint);
+      input.add(m.input);
+      output.add(m.output);
+    }
+    const pricing: ModelEntry["pricing"] = { prompt: formatDecimal(minIn, 12), completion: formatDecimal(minOut, 12) };
+    const units: ModelEntry["pricing_units_per_million"] = { input: minIn.toString(), output: minOut.toString() };
+    for (const k of UNIT_KEYS) {
+      const p = lowest(views, k);
+      if (p === undefined) continue;
+      // atomic units per 1M units = 1e-6 USD per 1e6 units, so USD per unit = units / 1e12
+      pricing[k] = formatDecimal(p, 12);
+      units[k] = p.toString();
+    }
     out.push({
       id: model,
       object: "model",
@@ -195,11 +247,11 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
       owned_by: "srp",
       name: model,
       context_length: Math.max(...views.map((v) => v.contextLength)),
-      architecture: { modality: `${input.join("+")}->text`, input_modalities: input, output_modalities: ["text"] },
+      architecture: { modality: `${[...input].join("+")}->${[...output].join("+")}`, input_modalities: [...input], output_modalities: [...output] },
+      endpoints,
       supported_parameters: params,
-      // atomic units per 1M tokens = 1e-6 USD per 1e6 tokens, so USD per token = units / 1e12
-      pricing: { prompt: formatDecimal(minIn, 12), completion: formatDecimal(minOut, 12) },
-      pricing_units_per_million: { input: minIn.toString(), output: minOut.toString() },
+      pricing,
+      pricing_units_per_million: units,
       capabilities: [...caps].sort(),
       instances_online: views.length,
     });

@@ -310,7 +310,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       });
     }
     const modality = req.method === "POST" ? MODALITIES[url as keyof typeof MODALITIES] : undefined;
-    if ((req.method === "POST" && url === "/v1/chat/completions") || modality) {
+    if ((req.method === "POST" && (url === "/v1/chat/completions" || url === "/v1/audio/transcriptions")) || modality) {
       const parts: Buffer[] = [];
       req.on("data", (c: Buffer) => parts.push(c));
       req.on("end", () => {

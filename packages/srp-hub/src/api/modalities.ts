@@ -1,0 +1,192 @@
+/**
+ * The OpenAI surfaces beyond chat: `POST /v1/embeddings`, `/v1/images/generations`,
+ * `/v1/audio/speech` and `/v1/audio/transcriptions`. Each is routed to instances that
+ * declare the capability (`embeddings`, `images`, `speech`, `transcription`) and billed
+ * by its own units: prompt tokens, images, characters of input, seconds of audio. The
+ * worst case reserved at admission is exact for images and speech and an upper bound
+ * for the rest (the input's bytes bound its tokens; a WAV header, or the file's size at
+ * 8 kbit/s, bounds its seconds).
+ */
+import { SrpError, type Capability, type Done, type Job, type JobApi } from "@srp/core";
+import { errorResponse, readBody, readJsonObject } from "./http.js";
+import type { PaidResource } from "../payments/x402.js";
+import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type Surface } from "./serve.js";
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Most images one generation request may ask for. */
+const MAX_IMAGES = 10;
+/** Most characters one speech request may synthesize. */
+const MAX_SPEECH_CHARACTERS = 4096;
+/** Tokens added to every byte-bounded input (templates, special tokens). */
+const INPUT_OVERHEAD_TOKENS = 64;
+
+const invalid = (message: string) => new SrpError("api.invalid_body", message);
+
+function resource(description: string, example: Json): (url: string) => PaidResource {
+  return (url) => ({ url, description, mimeType: "application/json", method: "POST", example });
+}
+
+/** The usage object of a JSON answer, extended by the cost and the receipt id. */
+function withCost(response: Json | undefined, ext: SrpUsageExtension): Json {
+  const body = response ?? {};
+  return { ...body, usage: { ...(isObject(body.usage) ? body.usage : {}), ...ext } };
+}
+
+const jsonAnswer = (_job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>) => Response.json(withCost(done.response, ext), { headers });
+
+/** What every modality plan shares: the model, preferences, one capability, and the job body without `srp`. */
+function basePlan(body: Json, api: JobApi, capability: Capability): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
+  if (typeof body.model !== "string" || body.model.length === 0) return invalid("`model` is a required string");
+  const prefs = preferences(body);
+  if (prefs instanceof SrpError) return prefs;
+  const forwarded: Json = { ...body };
+  delete forwarded.srp;
+  return { model: body.model, stream: false, prefs, capabilities: [capability], job: () => ({ api, body: forwarded }) };
+}
+
+/** Checks an embeddings body and plans it: billed by prompt tokens, bounded by the input's bytes. */
+export function planEmbeddings(body: Json): Plan | SrpError {
+  const base = basePlan(body, "embeddings", "embeddings");
+  if (base instanceof SrpError) return base;
+  const input = body.input;
+  const ok = typeof input === "string" || (Array.isArray(input) && input.length > 0 && input.length <= 2048);
+  if (!ok) return invalid("`input` is a string or an array of 1 to 2048 strings or token arrays");
+  const bound = Buffer.byteLength(JSON.stringify(input)) + INPUT_OVERHEAD_TOKENS * (Array.isArray(input) ? input.length : 1);
+  return { ...base, contextTokens: 0, bound: { promptTokens: bound, completionTokens: 0 }, respond: jsonAnswer };
+}
+
+/** Checks an image generation body and plans it: billed per image (and prompt token, where the backend counts them). */
+export function planImages(body: Json): Plan | SrpError {
+  const base = basePlan(body, "images.generations", "images");
+  if (base instanceof SrpError) return base;
+  if (typeof body.prompt !== "string" || body.prompt === "") return invalid("`prompt` is a required string");
+  const n = body.n === undefined || body.n === null ? 1 : body.n;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_IMAGES) return invalid(`\`n\` is an integer from 1 to ${MAX_IMAGES}`);
+  if (body.stream === true) return invalid("streamed image generation is not supported by this hub");
+  return { ...base, contextTokens: 0, bound: { promptTokens: Buffer.byteLength(body.prompt) + INPUT_OVERHEAD_TOKENS, completionTokens: 0, images: n }, respond: jsonAnswer };
+}
+
+/** Checks a speech body and plans it: billed per character of `input`, exactly known at admission. */
+export function planSpeech(body: Json): Plan | SrpError {
+  const base = basePlan(body, "audio.speech", "speech");
+  if (base instanceof SrpError) return base;
+  if (typeof body.input !== "string" || body.input === "") return invalid("`input` is a required string");
+  const characters = [...body.input].length;
+  if (characters > MAX_SPEECH_CHARACTERS) return invalid(`\`input\` is at most ${MAX_SPEECH_CHARACTERS} characters`);
+  if (body.voice === undefined) return invalid("`voice` is required");
+  if (body.stream_format !== undefined && body.stream_format !== "audio") return invalid("only `stream_format: audio` is supported by this hub");
+  return {
+    ...base,
+    contextTokens: 0,
+    bound: { promptTokens: 0, completionTokens: 0, characters },
+    respond(_job, done, ext, headers) {
+      const audio = done.response ?? {};
+      if (audio.object !== "srp.audio" || typeof audio.data !== "string") return errorResponse(new SrpError("job.upstream_error", "the provider answered speech without audio"));
+      // The audio as the backend made it; what it cost travels in headers.
+      return new Response(Buffer.from(audio.data, "base64"), {
+        headers: { ...headers, "content-type": typeof audio.content_type === "string" ? audio.content_type : "application/octet-stream", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units, "x-srp-characters": String(characters) },
+      });
+    },
+  };
+}
+
+/** Whole seconds an audio file can last at most: exact for WAV (its header), else its size at 8 kbit/s. */
+export function audioSecondsBound(audio: Uint8Array): number {
+  const b = Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength);
+  if (b.length >= 44 && b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WAVE") {
+    let at = 12;
+    let byteRate = 0;
+    while (at + 8 <= b.length) {
+      const id = b.toString("latin1", at, at + 4);
+      const size = b.readUInt32LE(at + 4);
+      if (id === "fmt " && at + 20 <= b.length) byteRate = b.readUInt32LE(at + 16);
+      if (id === "data" && byteRate > 0) return Math.ceil(Math.min(size, b.length - at - 8) / byteRate) + 1;
+      at += 8 + size + (size % 2);
+    }
+  }
+  return Math.ceil(b.length / 1000) + 1;
+}
+
+const TRANSCRIPTION_FORMATS = new Set(["json", "verbose_json", "text"]);
+
+/**
+ * Reads a transcription's multipart form into a job body: the file as `{filename,
+ * content_type, data}` with its bytes in base64, every other field as a string (or an
+ * array, for `name[]` fields).
+ */
+export async function readTranscriptionForm(request: Request, maxBytes: number): Promise<Json | SrpError> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^multipart\/form-data\b/i.test(type)) return new SrpError("api.unsupported_media_type", "a transcription is sent as multipart/form-data");
+  // Base64 grows the file by a third inside the job frame.
+  const bytes = await readBody(request, Math.floor((maxBytes * 3) / 4));
+  if (bytes instanceof SrpError) return bytes;
+  let form: FormData;
+  try {
+    form = await new Response(bytes, { headers: { "content-type": type } }).formData();
+  } catch {
+    return invalid("the body is not a valid multipart form");
+  }
+  const body: Json = {};
+  for (const [key, value] of form.entries()) {
+    if (typeof value === "string") {
+      if (key.endsWith("[]")) ((body[key.slice(0, -2)] ??= []) as unknown[]).push(value);
+      else body[key] = value;
+    } else if (key === "file") {
+      const data = new Uint8Array(await value.arrayBuffer());
+      body.file = { filename: value.name || "audio", content_type: value.type || "application/octet-stream", data: Buffer.from(data).toString("base64"), bytes: data.length, seconds_bound: audioSecondsBound(data) };
+    } else return invalid(`field ${key} must not be a file`);
+  }
+  return body;
+}
+
+/** Checks a transcription body (read from its form) and plans it: billed per second of audio. */
+export function planTranscription(body: Json): Plan | SrpError {
+  const base = basePlan(body, "audio.transcriptions", "transcription");
+  if (base instanceof SrpError) return base;
+  const file = body.file;
+  if (!isObject(file) || typeof file.data !== "string") return invalid("`file` is required");
+  const format = body.response_format ?? "json";
+  if (typeof format !== "string" || !TRANSCRIPTION_FORMATS.has(format)) return invalid("`response_format` is json, verbose_json or text on this hub");
+  if (body.stream === "true" || body.stream === true) return invalid("streamed transcription is not supported by this hub");
+  const seconds = file.seconds_bound as number;
+  const { bytes: _bytes, seconds_bound: _bound, ...wireFile } = file;
+  // A text answer is asked for as JSON (which carries the measured duration) and returned as text.
+  const sent: Json = { ...body, file: wireFile, ...(format === "text" ? { response_format: "json" } : {}) };
+  delete sent.srp;
+  return {
+    ...base,
+    job: () => ({ api: "audio.transcriptions", body: sent }),
+    contextTokens: 0,
+    bound: { promptTokens: 0, completionTokens: 0, seconds },
+    respond(job, done, ext, headers) {
+      if (format !== "text") return jsonAnswer(job, done, ext, headers);
+      const text = typeof done.response?.text === "string" ? done.response.text : "";
+      return new Response(`${text}\n`, { headers: { ...headers, "content-type": "text/plain; charset=utf-8", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units } });
+    },
+  };
+}
+
+const surface = (plan: (body: Json) => Plan | SrpError, description: string, example: Json): Surface => ({
+  resource: resource(description, example),
+  error: errorResponse,
+  read: readJsonObject,
+  plan,
+});
+
+/** The modality surfaces by path. */
+export const MODALITY_SURFACES: Readonly<Record<string, Surface>> = {
+  "/v1/embeddings": surface(planEmbeddings, "Embeddings relayed to an SRP provider (OpenAI wire format), billed per prompt token.", { model: "nomic-embed-text", input: "Hello" }),
+  "/v1/images/generations": surface(planImages, "Image generation relayed to an SRP provider (OpenAI wire format), billed per image.", { model: "sdxl", prompt: "a lighthouse", n: 1 }),
+  "/v1/audio/speech": surface(planSpeech, "Speech synthesis relayed to an SRP provider (OpenAI wire format), billed per character.", { model: "kokoro", input: "Hello", voice: "alloy", response_format: "wav" }),
+  "/v1/audio/transcriptions": {
+    ...surface(planTranscription, "Transcription relayed to an SRP provider (OpenAI wire format, multipart), billed per second of audio.", { model: "whisper-1" }),
+    read: readTranscriptionForm,
+  },
+};
+
+/** `POST` on a modality path. */
+export function postModality(request: Request, ctx: ServeContext, path: string): Promise<Response> {
+  return serve(request, ctx, MODALITY_SURFACES[path]!);
+}
