@@ -44,6 +44,7 @@ import { getAccount, getHistory, getPricing, postEstimate, postRefund, type Acco
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { countTokens, postMessages } from "./api/anthropic.js";
 import { MODALITY_SURFACES, postModality } from "./api/modalities.js";
+import { Batches, type BatchOptions } from "./api/batch.js";
 import { fail } from "./api/http.js";
 import { ADMIN_PREFIX, handleAdmin } from "./api/admin.js";
 import { X402_DISCOVERY_PATH, x402Discovery } from "./api/x402.js";
@@ -125,6 +126,8 @@ export interface HubOptions {
   x402?: HubX402Options;
   /** On-chain payouts through the settlement contract (`POST /v1/payouts/voucher`); absent: none. */
   onchainPayouts?: OnchainPayouts;
+  /** Batches (`POST /v1/batch`): how long results are kept (default 24 h) and how many items of a batch run at once (default 4). */
+  batches?: BatchOptions;
 }
 
 /** How a hub takes x402 payments. */
@@ -513,6 +516,8 @@ export function createHub(options: HubOptions): Hub {
     payments,
   };
 
+  const batches = new Batches(api, options.batches);
+
   const books = isLedgerBooks(ledger) ? ledger : undefined;
   const accountApi: AccountApiContext = {
     accounts: options.accounts,
@@ -571,6 +576,7 @@ export function createHub(options: HubOptions): Hub {
         "openai.chat.completions",
         "openai.models",
         "anthropic.messages",
+        ...(ledger?.reserveMany ? ["srp.batch"] : []),
         "openai.embeddings",
         "openai.images",
         "openai.audio",
@@ -619,6 +625,15 @@ export function createHub(options: HubOptions): Hub {
         if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
         if (closing) return fail("session.shutdown", "the hub is shutting down");
         return postModality(request, api, path);
+      }
+      if (path === "/v1/batch") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return batches.create(request);
+      }
+      if (path.startsWith("/v1/jobs/")) {
+        if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
+        return batches.get(request, decodeURIComponent(path.slice("/v1/jobs/".length)));
       }
       if (path === "/v1/models") {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
@@ -695,6 +710,7 @@ export function createHub(options: HubOptions): Hub {
     async close(): Promise<void> {
       closing = true;
       const until = Date.now() + (options.drainTimeoutMs ?? 30_000);
+      await batches.close(options.drainTimeoutMs ?? 30_000);
       while ([...all].some((s) => s.jobCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       clearInterval(probeTimer);
       clearInterval(onlineTimer);

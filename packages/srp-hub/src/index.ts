@@ -80,6 +80,7 @@ export {
   type AccountSummary,
   type TopEntry,
   type ReserveResult,
+  type ReserveManyResult,
   type Leg,
   type Posting,
   type HistoryEntry,

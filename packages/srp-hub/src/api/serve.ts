@@ -228,11 +228,6 @@ function withPayment(response: Response, header: string): Response {
   return response;
 }
 
-/** The outcome of a served request, for callers that account for it themselves (batches). */
-export interface Served {
-  response: Response;
-}
-
 /**
  * Serves one consumer request of a surface: authenticates it (an API key, or an x402
  * payment on a hub that takes them), plans it, reserves its worst case, relays it with
@@ -258,7 +253,6 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
   const plan = surface.plan(body, ctx);
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
-  const deadline = Date.now() + timeout.ms;
 
   ctx.noteDemand(plan.model);
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
@@ -302,6 +296,34 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
     }
     reservationId = r.reservationId;
   }
+  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error });
+}
+
+/** Who a planned request is for and how it may run. */
+export interface RunOptions {
+  /** The consumer account billed. */
+  accountId: string;
+  /** Its reservation of the request's worst case (a billing hub). */
+  reservationId: string | undefined;
+  /** An x402 payment to finish when the request ends. */
+  admission?: Admission | undefined;
+  /** Fires when the consumer goes away. */
+  signal: AbortSignal;
+  /** The request's time budget, and whether the consumer chose it. */
+  timeout: { ms: number; chosen: boolean };
+  /** An error response in the surface's shape. */
+  error(e: SrpError, headers?: Record<string, string>): Response;
+}
+
+/**
+ * Runs an admitted request: relays it with failover before content, answers in the
+ * surface's format with the cost, and settles or releases its reservation.
+ */
+export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): Promise<Response> {
+  const { accountId, reservationId, admission, error } = run;
+  const request = { signal: run.signal };
+  const timeout = run.timeout;
+  const deadline = Date.now() + timeout.ms;
   const ledger = ctx.ledger;
   /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
   const closeBilling = async (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {

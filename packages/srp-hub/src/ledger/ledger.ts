@@ -297,6 +297,9 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
 /** Outcome of a reservation: its id and the consumer's discount, or how much the account can spend. */
 export type ReserveResult = { ok: true; reservationId: string; discountBps: number } | { ok: false; available: bigint };
 
+/** Outcome of {@link HubLedger.reserveMany}: one reservation id per amount, in order, or how much the account can spend. */
+export type ReserveManyResult = { ok: true; reservationIds: string[]; discountBps: number } | { ok: false; available: bigint };
+
 /**
  * What the hub needs from a ledger to bill consumers: reserve the worst case before
  * routing, release it when nothing is billed. Settlement happens when the receipt is
@@ -307,6 +310,12 @@ export interface HubLedger {
   reserve(accountId: string, amount: bigint): Promise<ReserveResult>;
   /** Returns a reservation's money; false when it was already settled or released. */
   release(reservationId: string, reason: string): Promise<boolean>;
+  /**
+   * Reserves several amounts for one account at once (a batch): all of them or none.
+   * Each reservation settles or is released on its own; each gets the account's
+   * discount plus `extraDiscountBps` (the batch discount), at most 100 %.
+   */
+  reserveMany?(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult>;
   /**
    * Marks this hub process alive and releases reservations left open by hub processes
    * that died. Called when the hub starts (the ledger's own rule for which holders are

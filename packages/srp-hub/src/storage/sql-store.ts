@@ -35,6 +35,7 @@ import {
   type LedgerBooks,
   type LedgerProblem,
   type ReserveResult,
+  type ReserveManyResult,
   type TopEntry,
 } from "../ledger/ledger.js";
 import { DEFAULT_DISCOUNT_TIERS, discountFor, settle, type DiscountTier, type Settlement } from "../ledger/policy.js";
@@ -492,6 +493,48 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
         return bps;
       });
       return { ok: true, reservationId: id, discountBps };
+    } catch (error) {
+      if (error instanceof InsufficientFunds) return { ok: false, available: await this.available(accountId) };
+      throw error;
+    }
+  }
+
+  /**
+   * Reserves several amounts of one account's balance in one transaction (a batch): all
+   * or none. Each reservation carries the account's discount plus `extraDiscountBps`.
+   */
+  async reserveMany(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult> {
+    await this.#ready;
+    if (!this.#alive) await this.heartbeat();
+    if (amounts.some((a) => a < 0n)) throw new RangeError("a reservation is non-negative");
+    if (!Number.isInteger(extraDiscountBps) || extraDiscountBps < 0 || extraDiscountBps > 10_000) throw new RangeError("extraDiscountBps is within 0..10000");
+    const ids = amounts.map(() => ledgerId("res"));
+    const now = Date.now();
+    try {
+      const discountBps = await this.#db.transaction(async (tx) => {
+        const bps = Math.min(10_000, discountFor(await this.#prepaid(tx, accountId, true), this.#tiers) + extraDiscountBps);
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i]!;
+          const amount = amounts[i]!;
+          await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, bps, this.processId, now]);
+          await this.#post(
+            tx,
+            {
+              idempotencyKey: `reserve:${id}`,
+              kind: "reserve",
+              accountId,
+              ref: id,
+              legs: [
+                { account: userAccount(accountId), amount: -amount },
+                { account: holdAccount(accountId), amount },
+              ],
+            },
+            now,
+          );
+        }
+        return bps;
+      });
+      return { ok: true, reservationIds: ids, discountBps };
     } catch (error) {
       if (error instanceof InsufficientFunds) return { ok: false, available: await this.available(accountId) };
       throw error;

@@ -1,0 +1,314 @@
+/**
+ * Batches: `POST /v1/batch` takes up to 50 mixed requests (chat completions, Messages,
+ * embeddings, image generations) in one call, admits them with one atomic reservation
+ * of every item's worst case (or one x402 payment of their sum), and runs them
+ * asynchronously at a 10 % discount; `GET /v1/jobs/{id}` tells how far they are, with
+ * each item's answer and cost. A failed item is never billed: its reservation goes back.
+ * Results are kept for a configurable time, in this hub process's memory.
+ */
+import { formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
+import { authenticate, bearer, errorResponse, readJsonObject } from "./http.js";
+import { planChat } from "./openai.js";
+import { planMessages } from "./anthropic.js";
+import { planEmbeddings, planImages } from "./modalities.js";
+import { maximumCost, runPlan, type Plan, type ServeContext } from "./serve.js";
+import type { PaidResource } from "../payments/x402.js";
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The numbers of batches (defaults: the brief's). */
+export const BATCH_LIMITS = Object.freeze({
+  /** Items in one batch. */
+  maxItems: 50,
+  /** Discount on every item's charge, basis points (10 %). */
+  discountBps: 1000,
+  /** Items of one batch running at once. */
+  concurrency: 4,
+  /** How long a finished batch's results are kept, ms (24 h). */
+  retentionMs: 24 * 3_600_000,
+});
+
+/** The endpoints a batch item may call, and how each is planned. */
+const PLANNERS: Readonly<Record<string, (body: Json) => Plan | SrpError>> = {
+  "/v1/chat/completions": planChat,
+  "/v1/messages": planMessages,
+  "/v1/embeddings": planEmbeddings,
+  "/v1/images/generations": planImages,
+};
+
+/** State of a batch or of one item. */
+export type BatchStatus = "queued" | "running" | "completed" | "failed";
+
+/** One item of a batch as `GET /v1/jobs/{id}` shows it. */
+export interface BatchItemView {
+  index: number;
+  custom_id: string | null;
+  url: string;
+  status: BatchStatus;
+  /** The HTTP status the item's own call would have answered. */
+  status_code: number | null;
+  /** The item's answer (in its API's format, usage with cost) or error body. */
+  response: Json | null;
+  /** What the item was charged, after the batch discount. */
+  cost: string;
+  cost_units: string;
+  receipt_id: string | null;
+}
+
+/** A batch as `GET /v1/jobs/{id}` shows it. */
+export interface BatchView {
+  id: string;
+  object: "srp.batch";
+  status: BatchStatus;
+  created_at: number;
+  completed_at: number | null;
+  /** When the results are forgotten (null while running). */
+  expires_at: number | null;
+  discount_bps: number;
+  /** What was reserved (the sum of the items' worst cases) and what was charged. */
+  reserved_units: string;
+  charged_units: string;
+  charged: string;
+  counts: { total: number; queued: number; running: number; completed: number; failed: number };
+  items: BatchItemView[];
+}
+
+interface Batch {
+  view: BatchView;
+  /** The account that pays, and whether only an API key of it may read the batch (x402 batches are read by id). */
+  accountId: string;
+  keyed: boolean;
+}
+
+/** The batch as an x402 resource. */
+export function batchResource(url: string): PaidResource {
+  return {
+    url,
+    description: "A batch of up to 50 mixed requests (chat completions, Messages, embeddings, image generations), run asynchronously at a 10 % discount. The amount is the sum of the items' maximum costs; what they do not use stays with the paying wallet as prepaid balance.",
+    mimeType: "application/json",
+    method: "POST",
+    example: { requests: [{ custom_id: "a", url: "/v1/chat/completions", body: { model: "llama3.1:8b", messages: [{ role: "user", content: "Hello" }], max_tokens: 64 } }] },
+  };
+}
+
+/** Options of {@link Batches}. */
+export interface BatchOptions {
+  /** How long a finished batch's results are kept, ms; default 24 h. */
+  retentionMs?: number;
+  /** Items of one batch running at once; default 4. */
+  concurrency?: number;
+}
+
+/** The hub's batches: admission, asynchronous running and the results store. */
+export class Batches {
+  readonly #batches = new Map<string, Batch>();
+  readonly #ctx: ServeContext;
+  readonly #retentionMs: number;
+  readonly #concurrency: number;
+  /** Aborts the items in flight (a hub that stops before they end). */
+  readonly #stop = new AbortController();
+  /** No new items start (the hub is closing). */
+  #stopping = false;
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(ctx: ServeContext, options: BatchOptions = {}) {
+    this.#ctx = ctx;
+    this.#retentionMs = options.retentionMs ?? BATCH_LIMITS.retentionMs;
+    this.#concurrency = options.concurrency ?? BATCH_LIMITS.concurrency;
+  }
+
+  /** `POST /v1/batch`. */
+  async create(request: Request): Promise<Response> {
+    const ctx = this.#ctx;
+    if (!ctx.ledger?.reserveMany) return errorResponse(new SrpError("api.not_found", "this hub runs no batches (it needs a ledger that reserves batches, such as a SqlStore)"));
+    const payments = ctx.payments && bearer(request) === undefined ? ctx.payments : undefined;
+    let accountId = "";
+    if (!payments) {
+      const account = await authenticate(request, ctx.accounts);
+      if (account instanceof SrpError) return errorResponse(account);
+      accountId = account.id;
+      if (ctx.payments) {
+        const owed = await ctx.payments.outstandingDebt(accountId).catch((e: unknown) => (ctx.storageError("debt", e), 0n));
+        if (owed > 0n) return errorResponse(new SrpError("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`));
+      }
+    }
+    const body = await readJsonObject(request, ctx.maxBodyBytes);
+    if (body instanceof SrpError) return errorResponse(body);
+    const items = body.requests;
+    if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_LIMITS.maxItems) {
+      return errorResponse(new SrpError("api.invalid_body", `\`requests\` is an array of 1 to ${BATCH_LIMITS.maxItems} items`));
+    }
+    const plans: { plan: Plan; url: string; customId: string | null; max: bigint }[] = [];
+    const ids = new Set<string>();
+    for (const [i, item] of items.entries()) {
+      const at = `requests[${i}]`;
+      if (!isObject(item) || typeof item.url !== "string" || !isObject(item.body)) return errorResponse(new SrpError("api.invalid_body", `${at} is {custom_id?, url, body}`));
+      const planner = PLANNERS[item.url];
+      if (!planner) return errorResponse(new SrpError("api.invalid_body", `${at}.url is one of ${Object.keys(PLANNERS).join(", ")}`));
+      if (item.method !== undefined && item.method !== "POST") return errorResponse(new SrpError("api.invalid_body", `${at}.method is POST`));
+      if (item.custom_id !== undefined && (typeof item.custom_id !== "string" || item.custom_id.length > 256 || ids.has(item.custom_id))) {
+        return errorResponse(new SrpError("api.invalid_body", `${at}.custom_id is a unique string of at most 256 characters`));
+      }
+      if (item.body.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
+      const plan = planner(item.body);
+      if (plan instanceof SrpError) return errorResponse(new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {}));
+      const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
+      if (max === undefined) return errorResponse(new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`));
+      if (typeof item.custom_id === "string") ids.add(item.custom_id);
+      plans.push({ plan, url: item.url, customId: typeof item.custom_id === "string" ? item.custom_id : null, max });
+    }
+    const total = plans.reduce((a, p) => a + p.max, 0n);
+    let finishPayment: ((served: boolean) => Promise<string>) | undefined;
+    if (payments) {
+      const resource = batchResource(request.url);
+      const header = request.headers.get("payment-signature");
+      if (header === null) return payments.required(total, resource);
+      try {
+        await ctx.ledgerReady;
+        const admitted = await payments.admit(header, payments.offer(total), resource.url);
+        if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(total, resource, admitted) : errorResponse(admitted);
+        accountId = admitted.accountId;
+        finishPayment = (served) => admitted.finish(served);
+      } catch (e) {
+        ctx.storageError("x402 payment", e);
+        return errorResponse(new SrpError("payment.unavailable", "the hub cannot take payments now; retry shortly"));
+      }
+    }
+    let reserved;
+    try {
+      await ctx.ledgerReady;
+      reserved = await ctx.ledger.reserveMany(accountId, plans.map((p) => p.max), BATCH_LIMITS.discountBps);
+    } catch (e) {
+      ctx.storageError("reserve a batch", e);
+      const unavailable = errorResponse(new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly"));
+      if (finishPayment) unavailable.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
+      return unavailable;
+    }
+    if (!reserved.ok) {
+      const refused = errorResponse(
+        new SrpError("billing.insufficient_credits", `this batch may cost up to ${formatUsdc(total)} USD (${total} units); the account can spend ${formatUsdc(reserved.available)} USD`, {
+          details: { required: total.toString(), available: reserved.available.toString() },
+        }),
+      );
+      if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
+      return refused;
+    }
+    // The batch is admitted: a payment for it has served its purpose (unused money stays as prepaid balance).
+    const paid = finishPayment ? { "PAYMENT-RESPONSE": await finishPayment(true) } : {};
+    const id = `batch_${toBase64Url(randomBytes(16))}`;
+    const view: BatchView = {
+      id,
+      object: "srp.batch",
+      status: "queued",
+      created_at: Math.floor(Date.now() / 1000),
+      completed_at: null,
+      expires_at: null,
+      discount_bps: reserved.discountBps,
+      reserved_units: formatAmount(total),
+      charged_units: "0",
+      charged: formatUsdc(0n),
+      counts: { total: plans.length, queued: plans.length, running: 0, completed: 0, failed: 0 },
+      items: plans.map((p, index) => ({ index, custom_id: p.customId, url: p.url, status: "queued", status_code: null, response: null, cost: formatUsdc(0n), cost_units: "0", receipt_id: null })),
+    };
+    const batch: Batch = { view, accountId, keyed: !payments };
+    this.#batches.set(id, batch);
+    ctx.noteDemand(plans[0]!.plan.model);
+    const run = this.#run(batch, plans.map((p) => p.plan), reserved.reservationIds).finally(() => this.#running.delete(run));
+    this.#running.add(run);
+    return Response.json(view, { status: 202, headers: { location: `/v1/jobs/${id}`, ...paid } });
+  }
+
+  /** `GET /v1/jobs/{id}`. */
+  async get(request: Request, id: string): Promise<Response> {
+    this.#sweep();
+    const batch = this.#batches.get(id);
+    if (!batch) return errorResponse(new SrpError("api.not_found", `no job ${id} (finished jobs are kept for ${Math.round(this.#retentionMs / 60_000)} minutes)`));
+    if (batch.keyed) {
+      const account = await authenticate(request, this.#ctx.accounts);
+      if (account instanceof SrpError) return errorResponse(account);
+      if (account.id !== batch.accountId) return errorResponse(new SrpError("api.not_found", `no job ${id} for this account`));
+    }
+    return Response.json(batch.view);
+  }
+
+  /**
+   * Starts no more items (the unstarted ones fail and their reservations are released)
+   * and waits up to `drainMs` for the items in flight, then aborts them.
+   */
+  async close(drainMs: number): Promise<void> {
+    this.#stopping = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = Promise.all([...this.#running]).then(() => true);
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)));
+    if (!(await Promise.race([drained, late]))) this.#stop.abort();
+    clearTimeout(timer);
+    await drained;
+  }
+
+  #sweep(now = Date.now()): void {
+    for (const [id, b] of this.#batches) {
+      if (b.view.expires_at !== null && b.view.expires_at * 1000 <= now) this.#batches.delete(id);
+    }
+  }
+
+  async #run(batch: Batch, plans: Plan[], reservations: string[]): Promise<void> {
+    const view = batch.view;
+    view.status = "running";
+    let next = 0;
+    let charged = 0n;
+    const worker = async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= plans.length) return;
+        const item = view.items[i]!;
+        if (this.#stopping) {
+          await this.#ctx.ledger?.release(reservations[i]!, "the hub closed before the batch item ran").catch((e: unknown) => this.#ctx.storageError(`release ${reservations[i]}`, e));
+          view.counts.queued--;
+          this.#finish(view, item, 503, { error: { message: "the hub closed before this item ran", type: "api_error", param: null, code: "session.shutdown" } }, false);
+          continue;
+        }
+        view.counts.queued--;
+        view.counts.running++;
+        item.status = "running";
+        let status = 500;
+        let body: Json;
+        try {
+          const res = await runPlan(this.#ctx, plans[i]!, {
+            accountId: batch.accountId,
+            reservationId: reservations[i],
+            signal: this.#stop.signal,
+            timeout: { ms: this.#ctx.requestTimeoutMs, chosen: false },
+            error: errorResponse,
+          });
+          status = res.status;
+          body = (await res.json()) as Json;
+        } catch (e) {
+          body = { error: { message: `the item failed: ${(e as Error).message}`, type: "api_error", param: null, code: "internal" } };
+        }
+        view.counts.running--;
+        const usage = isObject(body.usage) ? body.usage : {};
+        const units = status === 200 && typeof usage.cost_units === "string" ? BigInt(usage.cost_units) : 0n;
+        charged += units;
+        item.cost_units = formatAmount(units);
+        item.cost = formatUsdc(units);
+        item.receipt_id = status === 200 && typeof usage.receipt_id === "string" ? usage.receipt_id : null;
+        view.charged_units = formatAmount(charged);
+        view.charged = formatUsdc(charged);
+        this.#finish(view, item, status, body, status === 200);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, plans.length) }, worker));
+    view.status = view.counts.completed > 0 ? "completed" : "failed";
+    view.completed_at = Math.floor(Date.now() / 1000);
+    view.expires_at = Math.floor((Date.now() + this.#retentionMs) / 1000);
+  }
+
+  #finish(view: BatchView, item: BatchItemView, status: number, body: Json, ok: boolean): void {
+    item.status_code = status;
+    item.response = body;
+    item.status = ok ? "completed" : "failed";
+    if (ok) view.counts.completed++;
+    else view.counts.failed++;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Batches: 50 mixed jobs in one call, one atomic reservation, a 10 % discount on every
+ * item's charge, per-item results and costs, failed items refunded, results forgotten
+ * after the retention time. A real SQLite ledger, real providers on the simulator.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateIdentity, type Receipt } from "@srp/core";
+import { createHub, SqliteStore, type Hub } from "@srp/hub";
+import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
+import { startSimulator, type Simulator } from "@srp/provider/simulator";
+
+const CHAT = "sim-llama-3-8b";
+const EMBED = "sim-embed-1";
+const IMAGE = "sim-image-1";
+const BROKEN = "sim-broken";
+
+let store: SqliteStore;
+let hub: Hub;
+let url: string;
+const sims: Simulator[] = [];
+const providers: Provider[] = [];
+let key: string;
+let consumer: string;
+
+beforeAll(async () => {
+  store = new SqliteStore(":memory:", { signupCredits: 5_000_000n });
+  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, batches: { retentionMs: 1500 } });
+  ({ url } = await hub.listen({ port: 0 }));
+  const sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }] });
+  const broken = await startSimulator({ models: [{ id: BROKEN }] });
+  broken.setFault({ kind: "status", status: 500 });
+  sims.push(sim, broken);
+  const owner = await store.createAccount({ name: "provider" });
+  const providerKey = (await store.createApiKey(owner.id)).key;
+  const backend = openAICompatibleBackend({ baseUrl: sim.baseUrl });
+  const p = createProvider({
+    hub: url,
+    identity: generateIdentity(),
+    account: providerKey,
+    reconnect: false,
+    instances: [
+      { backend, model: CHAT, price: { input: "100000", output: "300000" }, maxConcurrency: 8 },
+      { backend, model: EMBED, price: { input: "20000", output: "0" }, capabilities: ["embeddings"] },
+      { backend, model: IMAGE, price: { input: "0", output: "0", image: "40000000000" }, capabilities: ["images"] },
+      { backend: openAICompatibleBackend({ baseUrl: broken.baseUrl }), model: BROKEN, price: { input: "100000", output: "300000" } },
+    ],
+  });
+  providers.push(p);
+  await p.ready();
+  const account = await store.createAccount({ name: "consumer" });
+  consumer = account.id;
+  key = (await store.createApiKey(account.id)).key;
+});
+
+afterAll(async () => {
+  await Promise.all(providers.map((p) => p.close()));
+  await hub.close();
+  await Promise.all(sims.map((s) => s.close()));
+  store.close();
+});
+
+const post = (body: unknown, k = key) => fetch(`${url}/v1/batch`, { method: "POST", headers: { authorization: `Bearer ${k}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+
+interface Item {
+  index: number;
+  custom_id: string | null;
+  status: string;
+  status_code: number;
+  response: Record<string, unknown> & { usage?: { cost_units?: string } };
+  cost_units: string;
+  receipt_id: string | null;
+}
+interface View {
+  id: string;
+  status: string;
+  discount_bps: number;
+  reserved_units: string;
+  charged_units: string;
+  counts: Record<string, number>;
+  items: Item[];
+}
+
+async function finished(id: string, k = key): Promise<View> {
+  for (let i = 0; i < 500; i++) {
+    const res = await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${k}` } });
+    expect(res.status).toBe(200);
+    const view = (await res.json()) as View;
+    if (view.status === "completed" || view.status === "failed") return view;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("batch did not finish");
+}
+
+function mixed(n: number): { custom_id: string; url: string; body: Record<string, unknown> }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const custom_id = `item-${i}`;
+    switch (i % 5) {
+      case 0:
+        return { custom_id, url: "/v1/chat/completions", body: { model: CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] } };
+      case 1:
+        return { custom_id, url: "/v1/messages", body: { model: CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] } };
+      case 2:
+        return { custom_id, url: "/v1/embeddings", body: { model: EMBED, input: `text ${i}`, encoding_format: "float", dimensions: 4 } };
+      case 3:
+        return { custom_id, url: "/v1/images/generations", body: { model: IMAGE, prompt: `picture ${i}`, n: 1 } };
+      default:
+        return { custom_id, url: "/v1/chat/completions", body: { model: i === 49 ? BROKEN : CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] } };
+    }
+  });
+}
+
+describe("batches", () => {
+  it("runs 50 mixed jobs with the 10 % discount, per-item results and costs, and refunds the failed item", async () => {
+    const before = await store.summary(consumer);
+    const res = await post({ requests: mixed(50) });
+    expect(res.status).toBe(202);
+    const created = (await res.json()) as View;
+    expect(res.headers.get("location")).toBe(`/v1/jobs/${created.id}`);
+    expect(created.discount_bps).toBe(1000);
+    expect(created.counts.total).toBe(50);
+    const view = await finished(created.id);
+    expect(view.status).toBe("completed");
+    expect(view.counts).toEqual({ total: 50, queued: 0, running: 0, completed: 49, failed: 1 });
+    const failed = view.items.filter((i) => i.status === "failed");
+    expect(failed.map((i) => i.custom_id)).toEqual(["item-49"]);
+    expect(failed[0]!.status_code).toBe(502);
+    expect(failed[0]!.cost_units).toBe("0");
+    let sum = 0n;
+    for (const item of view.items.filter((i) => i.status === "completed")) {
+      expect(item.status_code).toBe(200);
+      // The item's own answer, in its API's format, and a charge of the receipt's cost less 10 % (rounded up).
+      const shape = { 0: "chat.completion", 1: "message", 2: "list", 3: undefined, 4: "chat.completion" }[item.index % 5];
+      if (shape === "message") expect(item.response.type).toBe("message");
+      else if (shape) expect(item.response.object).toBe(shape);
+      else expect(Array.isArray(item.response.data)).toBe(true);
+      const stored = (await store.get(item.receipt_id!))!;
+      const receiptCost = BigInt((stored.receipt as Receipt).cost);
+      expect(BigInt(item.cost_units)).toBe((receiptCost * 9000n + 9999n) / 10000n);
+      expect(item.response.usage?.cost_units).toBe(item.cost_units);
+      sum += BigInt(item.cost_units);
+    }
+    expect(view.charged_units).toBe(sum.toString());
+    const after = await store.summary(consumer);
+    expect(after.held).toBe(0n);
+    expect(before.balance - after.balance).toBe(sum);
+    expect(await store.verify()).toEqual([]);
+  });
+
+  it("refuses more than 50 items, bad items and a batch the balance cannot cover, holding nothing", async () => {
+    expect((await post({ requests: mixed(51) })).status).toBe(400);
+    expect((await post({ requests: [{ url: "/v1/audio/speech", body: { model: CHAT } }] })).status).toBe(400);
+    expect((await post({ requests: [{ url: "/v1/chat/completions", body: { model: CHAT, stream: true, messages: [{ role: "user", content: "x" }] } }] })).status).toBe(400);
+    expect((await post({ requests: [{ custom_id: "a", url: "/v1/embeddings", body: { model: EMBED, input: "x" } }, { custom_id: "a", url: "/v1/embeddings", body: { model: EMBED, input: "y" } }] })).status).toBe(400);
+    const unknown = await post({ requests: [{ url: "/v1/chat/completions", body: { model: "nope", messages: [{ role: "user", content: "x" }] } }] });
+    expect(unknown.status).toBe(404);
+    const before = await store.summary(consumer);
+    // 20 items of ten images at $0.04: $8, more than the $5 of signup credits.
+    const big = Array.from({ length: 20 }, () => ({ url: "/v1/images/generations", body: { model: IMAGE, prompt: "x", n: 10 } }));
+    const refused = await post({ requests: big });
+    expect(refused.status).toBe(402);
+    expect(((await refused.json()) as { error: { code: string; required: string } }).error).toMatchObject({ code: "billing.insufficient_credits", required: "8000000" });
+    const after = await store.summary(consumer);
+    expect(after.balance).toBe(before.balance);
+    expect(after.held).toBe(0n);
+  });
+
+  it("shows a batch only to its account, and forgets it after the retention time", async () => {
+    const res = await post({ requests: [{ url: "/v1/embeddings", body: { model: EMBED, input: "keep me" } }] });
+    const { id } = (await res.json()) as View;
+    await finished(id);
+    const other = await store.createAccount({ name: "other" });
+    const otherKey = (await store.createApiKey(other.id)).key;
+    expect((await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${otherKey}` } })).status).toBe(404);
+    expect((await fetch(`${url}/v1/jobs/${id}`)).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
+  });
+});
