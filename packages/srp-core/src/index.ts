@@ -15,6 +15,24 @@ export { requestHash, responseHash, StreamHasher } from "./hashing.js";
 export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 export { usageFromAnthropic, measureResponse, StreamMeter } from "./usage.js";
+export { checkConsumerBody, consumerOpenApi } from "./consumer.js";
+export {
+  ProviderPreferences,
+  SrpPreferences,
+  ChatCompletionRequest,
+  MessagesRequest,
+  CountTokensRequest,
+  EmbeddingsRequest,
+  ImageGenerationRequest,
+  SpeechRequest,
+  TranscriptionRequest,
+  BatchRequest,
+  BATCH_ENDPOINTS,
+  SrpUsage,
+  OpenAIError,
+  AnthropicError,
+  CONSUMER_SCHEMAS,
+} from "./schema/consumer.js";
 
 // Crypto backend (portable by default; native in Node via @srp/core/node)
 export { cryptoBackend, setCryptoBackend, PORTABLE_CRYPTO, type CryptoBackend } from "./crypto-backend.js";

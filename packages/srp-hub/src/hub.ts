@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import {
+  consumerOpenApi,
   countersignReceipt,
   DISCOVERY_PATH,
   FRAME_LIMITS,
@@ -572,6 +573,7 @@ export function createHub(options: HubOptions): Hub {
     provider: { url: `${baseUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`, maxFrameBytes },
     consumer: {
       baseUrl: `${baseUrl}/v1`,
+      openapi: `${baseUrl}/openapi.json`,
       surfaces: [
         "openai.chat.completions",
         "openai.models",
@@ -602,6 +604,9 @@ export function createHub(options: HubOptions): Hub {
       if (url.pathname === X402_DISCOVERY_PATH && (request.method === "GET" || request.method === "HEAD")) {
         if (!payments) return fail("api.not_found", "this hub takes no x402 payments");
         return Response.json(x402Discovery(payments, baseUrlOf(request), router, { deposits: books !== undefined }), { headers: { "cache-control": "public, max-age=60", "access-control-allow-origin": "*" } });
+      }
+      if (url.pathname === "/openapi.json" && (request.method === "GET" || request.method === "HEAD")) {
+        return Response.json(consumerOpenApi(baseUrlOf(request)), { headers: { "cache-control": "public, max-age=300", "access-control-allow-origin": "*" } });
       }
       if (url.pathname === PROVIDER_PATH) {
         return Response.json({ error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } }, { status: 426, headers: { upgrade: "websocket" } });

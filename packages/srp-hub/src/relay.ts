@@ -97,6 +97,8 @@ export interface RelayRequest {
   sort?: RouteSort;
   /** Retry on another instance before anything is committed; default true. */
   allowFallbacks?: boolean;
+  /** Selectors (node ids, keys, tiers) to prefer in order; with `only`, no other instance is used. */
+  order?: { selectors: readonly string[]; only: boolean };
   deadline: number;
   /** True when the consumer chose the deadline: missing it then says nothing about the instance's health. */
   consumerDeadline?: boolean;
@@ -150,7 +152,7 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
     if (req.signal.aborted) throw new SrpError("job.cancelled", "the consumer went away");
     const now = Date.now();
     if (now >= req.deadline) throw lastError ?? new SrpError("job.deadline_exceeded", "the request passed its deadline before any instance answered");
-    const live = ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", now);
+    const live = ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", now, req.order);
     if (!("key" in live)) {
       if (lastError) throw lastError;
       throw noRouteError(live, req.needs.model);
@@ -175,9 +177,10 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
       throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
     }
     const run = new JobRun();
+    const sentAt = Date.now();
     if (!live.session.startJob(job, hash, run)) continue;
     req.onJob?.(job, live);
-    const result = await untilCommitted(ctx, req, job, live, run);
+    const result = await untilCommitted(ctx, req, job, live, run, sentAt);
     if ("committed" in result) return result.committed;
     lastError = result.error;
     if (!result.retry) throw result.error;
@@ -208,8 +211,10 @@ async function untilCommitted(
   job: Job,
   live: LiveInstance,
   run: JobRun,
+  sentAt: number,
 ): Promise<{ committed: Committed } | { error: SrpError; retry: boolean }> {
   const head: JobEvent[] = [];
+  let first = true;
   let firstChunkAt: number | undefined;
   let heldBytes = 0;
   const commits = req.commits ?? defaultCommits;
@@ -219,6 +224,11 @@ async function untilCommitted(
   try {
     for (;;) {
       const e = await run.next();
+      if (first && (e.type === "chunk" || e.type === "done")) {
+        // Time to first output, for `sort: latency`.
+        first = false;
+        ctx.router.latency(live.key, (e.type === "chunk" ? e.at : Date.now()) - sentAt);
+      }
       if (e.type === "chunk") {
         firstChunkAt ??= e.at;
         head.push(e);

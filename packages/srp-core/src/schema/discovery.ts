@@ -23,6 +23,8 @@ export const Discovery = Type.Object(
         {
           baseUrl: Url,
           surfaces: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32, uniqueItems: true }),
+          /** The OpenAPI 3.1 document of the consumer API. */
+          openapi: Type.Optional(Url),
         },
         { additionalProperties: false },
       ),

@@ -5,7 +5,7 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
-import { formatSse, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
+import { checkConsumerBody, CountTokensRequest, formatSse, MessagesRequest, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
 import { estimatePromptTokens } from "../routing/policy.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
@@ -332,6 +332,8 @@ function messagesNeeds(body: Json): Capability[] {
 
 /** Checks the members every Messages request needs. */
 function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefined {
+  const problem = checkConsumerBody(requireMaxTokens ? MessagesRequest : CountTokensRequest, body);
+  if (problem) return new SrpError("api.invalid_body", problem);
   if (typeof body.model !== "string" || body.model.length === 0) return new SrpError("api.invalid_body", "`model` is a required string");
   if (!Array.isArray(body.messages) || body.messages.length === 0) return new SrpError("api.invalid_body", "`messages` must be a non-empty array");
   if (requireMaxTokens && (typeof body.max_tokens !== "number" || !Number.isSafeInteger(body.max_tokens) || body.max_tokens < 1 || body.max_tokens > 100_000_000)) {
@@ -349,6 +351,7 @@ export function planMessages(body: Json): Plan | SrpError {
   if (prefs instanceof SrpError) return prefs;
   const native: Json = { ...body };
   delete native.srp;
+  delete native.provider;
   let translated: Json;
   try {
     translated = messagesToChat(native);

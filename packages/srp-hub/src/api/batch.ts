@@ -6,7 +6,7 @@
  * each item's answer and cost. A failed item is never billed: its reservation goes back.
  * Results are kept for a configurable time, in this hub process's memory.
  */
-import { formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
+import { BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
 import { authenticate, bearer, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
@@ -135,6 +135,8 @@ export class Batches {
     }
     const body = await readJsonObject(request, ctx.maxBodyBytes);
     if (body instanceof SrpError) return errorResponse(body);
+    const problem = checkConsumerBody(BatchRequest, body);
+    if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
     const items = body.requests;
     if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_LIMITS.maxItems) {
       return errorResponse(new SrpError("api.invalid_body", `\`requests\` is an array of 1 to ${BATCH_LIMITS.maxItems} items`));

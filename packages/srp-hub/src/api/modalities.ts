@@ -7,7 +7,8 @@
  * for the rest (the input's bytes bound its tokens; a WAV header, or the file's size at
  * 8 kbit/s, bounds its seconds).
  */
-import { SrpError, type Capability, type Done, type Job, type JobApi } from "@srp/core";
+import { checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
+import type { TSchema } from "@sinclair/typebox";
 import { errorResponse, readBody, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type Surface } from "./serve.js";
@@ -37,18 +38,21 @@ function withCost(response: Json | undefined, ext: SrpUsageExtension): Json {
 const jsonAnswer = (_job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>) => Response.json(withCost(done.response, ext), { headers });
 
 /** What every modality plan shares: the model, preferences, one capability, and the job body without `srp`. */
-function basePlan(body: Json, api: JobApi, capability: Capability): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
+function basePlan(body: Json, api: JobApi, capability: Capability, schema: TSchema): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
+  const problem = checkConsumerBody(schema, body);
+  if (problem) return invalid(problem);
   if (typeof body.model !== "string" || body.model.length === 0) return invalid("`model` is a required string");
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return prefs;
   const forwarded: Json = { ...body };
   delete forwarded.srp;
+  delete forwarded.provider;
   return { model: body.model, stream: false, prefs, capabilities: [capability], job: () => ({ api, body: forwarded }) };
 }
 
 /** Checks an embeddings body and plans it: billed by prompt tokens, bounded by the input's bytes. */
 export function planEmbeddings(body: Json): Plan | SrpError {
-  const base = basePlan(body, "embeddings", "embeddings");
+  const base = basePlan(body, "embeddings", "embeddings", EmbeddingsRequest);
   if (base instanceof SrpError) return base;
   const input = body.input;
   const ok = typeof input === "string" || (Array.isArray(input) && input.length > 0 && input.length <= 2048);
@@ -59,7 +63,7 @@ export function planEmbeddings(body: Json): Plan | SrpError {
 
 /** Checks an image generation body and plans it: billed per image (and prompt token, where the backend counts them). */
 export function planImages(body: Json): Plan | SrpError {
-  const base = basePlan(body, "images.generations", "images");
+  const base = basePlan(body, "images.generations", "images", ImageGenerationRequest);
   if (base instanceof SrpError) return base;
   if (typeof body.prompt !== "string" || body.prompt === "") return invalid("`prompt` is a required string");
   const n = body.n === undefined || body.n === null ? 1 : body.n;
@@ -70,7 +74,7 @@ export function planImages(body: Json): Plan | SrpError {
 
 /** Checks a speech body and plans it: billed per character of `input`, exactly known at admission. */
 export function planSpeech(body: Json): Plan | SrpError {
-  const base = basePlan(body, "audio.speech", "speech");
+  const base = basePlan(body, "audio.speech", "speech", SpeechRequest);
   if (base instanceof SrpError) return base;
   if (typeof body.input !== "string" || body.input === "") return invalid("`input` is a required string");
   const characters = [...body.input].length;
@@ -111,6 +115,9 @@ export function audioSecondsBound(audio: Uint8Array): number {
 
 const TRANSCRIPTION_FORMATS = new Set(["json", "verbose_json", "text"]);
 
+/** The transcription schema for a form already read: the file is an object by then. */
+const TranscriptionTextFields = { ...TranscriptionRequest, properties: { ...TranscriptionRequest.properties, file: { type: "object" } } } as unknown as TSchema;
+
 /**
  * Reads a transcription's multipart form into a job body: the file as `{filename,
  * content_type, data}` with its bytes in base64, every other field as a string (or an
@@ -143,7 +150,7 @@ export async function readTranscriptionForm(request: Request, maxBytes: number):
 
 /** Checks a transcription body (read from its form) and plans it: billed per second of audio. */
 export function planTranscription(body: Json): Plan | SrpError {
-  const base = basePlan(body, "audio.transcriptions", "transcription");
+  const base = basePlan(body, "audio.transcriptions", "transcription", TranscriptionTextFields);
   if (base instanceof SrpError) return base;
   const file = body.file;
   if (!isObject(file) || typeof file.data !== "string") return invalid("`file` is required");
@@ -155,6 +162,7 @@ export function planTranscription(body: Json): Plan | SrpError {
   // A text answer is asked for as JSON (which carries the measured duration) and returned as text.
   const sent: Json = { ...body, file: wireFile, ...(format === "text" ? { response_format: "json" } : {}) };
   delete sent.srp;
+  delete sent.provider;
   return {
     ...base,
     job: () => ({ api: "audio.transcriptions", body: sent }),

@@ -4,7 +4,7 @@
  * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
-import { formatSse, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
+import { ChatCompletionRequest, checkConsumerBody, formatSse, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
@@ -114,6 +114,8 @@ function chatEncoder(job: Job): StreamEncoder {
 
 /** Checks a chat completions body and plans it. */
 export function planChat(body: Record<string, unknown>): Plan | SrpError {
+  const problem = checkConsumerBody(ChatCompletionRequest, body);
+  if (problem) return new SrpError("api.invalid_body", problem);
   if (typeof body.model !== "string" || body.model.length === 0) return new SrpError("api.invalid_body", "`model` is a required string");
   if (!Array.isArray(body.messages) || body.messages.length === 0) return new SrpError("api.invalid_body", "`messages` must be a non-empty array");
   if (body.stream !== undefined && typeof body.stream !== "boolean") return new SrpError("api.invalid_body", "`stream` must be a boolean");
@@ -123,6 +125,7 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
   const stream = body.stream === true;
   const forwarded: Record<string, unknown> = { ...body };
   delete forwarded.srp;
+  delete forwarded.provider;
   // SRP-JOB-002: ask the backend to measure usage in the stream's last chunk.
   if (stream) {
     const so = body.stream_options;

@@ -10,6 +10,7 @@ import { cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, typ
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
+import type { RouteNeeds } from "../routing/policy.js";
 import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
 import { authenticate, bearer } from "./http.js";
 import type { Admission, X402Payments } from "../payments/payments.js";
@@ -53,11 +54,89 @@ export interface SrpUsageExtension {
   measured: boolean;
 }
 
-/** A request's routing preferences. */
+/** A request's routing preferences (`provider` object, or the older `srp` member). */
 export interface Preferences {
   sort: RouteSort;
   allowFallbacks: boolean;
+  /** Price cap per 1M tokens, atomic units. */
   maxPrice?: { input?: bigint; output?: bigint };
+  /** Node ids, `node/instance` keys or supply tiers to try first, in order. */
+  order?: string[];
+  /** Only instances matching one of these. */
+  only?: string[];
+  /** Never instances matching one of these. */
+  ignore?: string[];
+}
+
+const SORTS = new Set(["load", "price", "throughput", "latency"]);
+
+/** USD per 1M units as a decimal string or number, in atomic units per 1M units (exact: 1 unit = 1e-6 USD). */
+function usdPerMillion(v: unknown): bigint | undefined {
+  const text = typeof v === "number" && Number.isFinite(v) && v >= 0 ? String(v) : typeof v === "string" ? v : undefined;
+  const m = text === undefined ? null : /^(0|[1-9][0-9]{0,24})(?:\.([0-9]{1,6}))?$/.exec(text);
+  if (!m) return undefined;
+  return BigInt(m[1]!) * 1_000_000n + BigInt((m[2] ?? "").padEnd(6, "0"));
+}
+
+function selectors(v: unknown, name: string): string[] | SrpError {
+  if (!Array.isArray(v) || v.length > 64 || !v.every((s) => typeof s === "string" && s.length > 0 && s.length <= 256)) {
+    return new SrpError("api.invalid_body", `\`provider.${name}\` is an array of at most 64 node ids, instance keys or supply tiers`);
+  }
+  return v as string[];
+}
+
+/**
+ * Reads a request's routing preferences: the `provider` object (`sort` by price, latency,
+ * throughput or load; `max_price` in USD per 1M tokens as `{prompt, completion}`;
+ * `order`, `only` and `ignore` by node id, `node/instance` key or supply tier;
+ * `allow_fallbacks`), or the `srp` member (`sort`, `allow_fallbacks`, and `max_price` in
+ * atomic units per 1M tokens as `{input, output}`).
+ */
+export function preferences(body: Record<string, unknown>): Preferences | SrpError {
+  const out: Preferences = { sort: "load", allowFallbacks: true };
+  for (const member of ["srp", "provider"] as const) {
+    const prefs = body[member];
+    if (prefs === undefined || prefs === null) continue;
+    if (typeof prefs !== "object" || Array.isArray(prefs)) return new SrpError("api.invalid_body", `\`${member}\` must be an object`);
+    const p = prefs as Record<string, unknown>;
+    if (p.sort !== undefined) {
+      if (typeof p.sort !== "string" || !SORTS.has(p.sort)) return new SrpError("api.invalid_body", `\`${member}.sort\` is one of load, price, throughput, latency`);
+      out.sort = p.sort as RouteSort;
+    }
+    if (p.allow_fallbacks !== undefined) {
+      if (typeof p.allow_fallbacks !== "boolean") return new SrpError("api.invalid_body", `\`${member}.allow_fallbacks\` is a boolean`);
+      out.allowFallbacks = p.allow_fallbacks;
+    }
+    if (p.max_price !== undefined) {
+      const mp = p.max_price as Record<string, unknown>;
+      if (typeof mp !== "object" || mp === null || Array.isArray(mp)) return new SrpError("api.invalid_body", `\`${member}.max_price\` is an object`);
+      out.maxPrice ??= {};
+      if (member === "srp") {
+        const units = (v: unknown) => (typeof v === "string" && /^(0|[1-9][0-9]{0,30})$/.test(v) ? BigInt(v) : undefined);
+        for (const [k, field] of [["input", "input"], ["output", "output"]] as const) {
+          if (mp[k] === undefined) continue;
+          const v = units(mp[k]);
+          if (v === undefined) return new SrpError("api.invalid_body", `\`srp.max_price.${k}\` is a decimal string of atomic units per 1M tokens`);
+          out.maxPrice[field] = v;
+        }
+      } else {
+        for (const [k, field] of [["prompt", "input"], ["completion", "output"]] as const) {
+          if (mp[k] === undefined) continue;
+          const v = usdPerMillion(mp[k]);
+          if (v === undefined) return new SrpError("api.invalid_body", `\`provider.max_price.${k}\` is USD per 1M tokens (a decimal of at most 6 places)`);
+          out.maxPrice[field] = v;
+        }
+      }
+    }
+    for (const name of ["order", "only", "ignore"] as const) {
+      if (p[name] === undefined) continue;
+      if (member === "srp") return new SrpError("api.invalid_body", `\`${name}\` belongs in the \`provider\` object`);
+      const list = selectors(p[name], name);
+      if (list instanceof SrpError) return list;
+      out[name] = list;
+    }
+  }
+  return out;
 }
 
 /** How a committed job's stream reaches the consumer, in the surface's wire format. */
@@ -120,40 +199,6 @@ function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, bi
   return { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured };
 }
 
-/** Reads a request's `srp` routing member. */
-export function preferences(body: Record<string, unknown>): Preferences | SrpError {
-  const prefs = body.srp;
-  const out: Preferences = { sort: "load", allowFallbacks: true };
-  if (prefs === undefined) return out;
-  if (typeof prefs !== "object" || prefs === null || Array.isArray(prefs)) return new SrpError("api.invalid_body", "`srp` must be an object");
-  const p = prefs as Record<string, unknown>;
-  if (p.sort !== undefined) {
-    if (p.sort !== "load" && p.sort !== "price" && p.sort !== "throughput") return new SrpError("api.invalid_body", "`srp.sort` is one of load, price, throughput");
-    out.sort = p.sort;
-  }
-  if (p.allow_fallbacks !== undefined) {
-    if (typeof p.allow_fallbacks !== "boolean") return new SrpError("api.invalid_body", "`srp.allow_fallbacks` is a boolean");
-    out.allowFallbacks = p.allow_fallbacks;
-  }
-  if (p.max_price !== undefined) {
-    const mp = p.max_price as Record<string, unknown>;
-    const units = (v: unknown) => (typeof v === "string" && /^(0|[1-9][0-9]{0,30})$/.test(v) ? BigInt(v) : undefined);
-    if (typeof mp !== "object" || mp === null) return new SrpError("api.invalid_body", "`srp.max_price` is an object of atomic-unit strings per 1M tokens");
-    out.maxPrice = {};
-    if (mp.input !== undefined) {
-      const v = units(mp.input);
-      if (v === undefined) return new SrpError("api.invalid_body", "`srp.max_price.input` is a decimal string of atomic units per 1M tokens");
-      out.maxPrice.input = v;
-    }
-    if (mp.output !== undefined) {
-      const v = units(mp.output);
-      if (v === undefined) return new SrpError("api.invalid_body", "`srp.max_price.output` is a decimal string of atomic units per 1M tokens");
-      out.maxPrice.output = v;
-    }
-  }
-  return out;
-}
-
 /** Shortest deadline a consumer may ask for. */
 const MIN_TIMEOUT_MS = 1000;
 
@@ -213,6 +258,19 @@ export function maximumCost(router: Router, model: string, bound: BillableUsage,
   if (bound.characters) usage.characters = bound.characters;
   if (bound.seconds) usage.seconds = bound.seconds;
   return { cost: priceCost(usage, price), promptTokens, completionTokens, price };
+}
+
+/** What routing needs to know of a planned request. */
+function routeNeeds(plan: Plan): RouteNeeds {
+  const { prefs } = plan;
+  return {
+    model: plan.model,
+    capabilities: plan.capabilities,
+    contextTokens: plan.contextTokens,
+    ...(prefs.maxPrice ? { maxPrice: prefs.maxPrice } : {}),
+    ...(prefs.only ? { only: prefs.only } : {}),
+    ...(prefs.ignore ? { ignore: prefs.ignore } : {}),
+  };
 }
 
 /** The consumer's charge from a settlement, when this request's reservation was the one settled. */
@@ -354,9 +412,10 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
     committed = await relay(ctx, {
       prepare: (instance) => plan.job(instance),
       stream: plan.stream,
-      needs: { model: plan.model, capabilities: plan.capabilities, contextTokens: plan.contextTokens, ...(plan.prefs.maxPrice ? { maxPrice: plan.prefs.maxPrice } : {}) },
+      needs: routeNeeds(plan),
       sort: plan.prefs.sort,
       allowFallbacks: plan.prefs.allowFallbacks,
+      ...(plan.prefs.order ? { order: { selectors: plan.prefs.order, only: !plan.prefs.allowFallbacks } } : {}),
       deadline,
       consumerDeadline: timeout.chosen,
       signal: consumer.signal,

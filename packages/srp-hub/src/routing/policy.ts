@@ -183,6 +183,24 @@ export function recordThroughput(t: Throughput, tokens: number, ms: number): Thr
   return { tokensPerSecond: t.samples === 0 ? rate : t.tokensPerSecond * (1 - alpha) + rate * alpha, samples: t.samples + 1 };
 }
 
+/** Estimated time to first output of an instance (from job sent to its first chunk or its end). */
+export interface Latency {
+  /** Exponentially weighted milliseconds. */
+  ms: number;
+  /** Jobs measured. */
+  samples: number;
+}
+
+/** No measurement yet. */
+export const NO_LATENCY: Latency = Object.freeze({ ms: 0, samples: 0 });
+
+/** Folds one measured time to first output into the estimate. */
+export function recordLatency(l: Latency, ms: number): Latency {
+  if (!Number.isFinite(ms) || ms < 0) return l;
+  const alpha = 0.3;
+  return { ms: l.samples === 0 ? ms : l.ms * (1 - alpha) + ms * alpha, samples: l.samples + 1 };
+}
+
 /** Whether an instance has been measured below the throughput floor. */
 export function belowFloor(t: Throughput, cfg: RoutingConfig = ROUTING_DEFAULTS): boolean {
   return t.samples >= cfg.throughputMinSamples && t.tokensPerSecond < cfg.minTokensPerSecond;
@@ -214,6 +232,20 @@ export interface CandidateView {
   health: number;
   throughput: Throughput;
   firstSeen: number;
+  /** The node serving it. */
+  nodeId?: string;
+  /** Its supply tier. */
+  tier?: string;
+  /** Measured time to first output. */
+  latency?: Latency;
+}
+
+/**
+ * Whether an instance matches a consumer's provider selector: its node id, its
+ * `nodeId/instanceId` key, or its supply tier (`gpu`, `key`, `credits`, `subscription`).
+ */
+export function matchesSelector(v: CandidateView, selector: string): boolean {
+  return selector === v.nodeId || selector === v.key || selector === v.tier;
 }
 
 /** What a request needs. */
@@ -227,6 +259,10 @@ export interface RouteNeeds {
   maxPrice?: { input?: bigint; output?: bigint };
   /** Instances already tried for this request. */
   exclude?: ReadonlySet<string>;
+  /** Only instances matching one of these selectors (node ids, keys or tiers). */
+  only?: readonly string[];
+  /** No instance matching one of these selectors. */
+  ignore?: readonly string[];
 }
 
 /** Why no instance can take a request. */
@@ -242,8 +278,11 @@ export type NoRoute =
  * instances above the throughput floor are free, the ones below it are left out.
  */
 export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: number, cfg: RoutingConfig = ROUTING_DEFAULTS): CandidateView[] | NoRoute {
-  const forModel = all.filter((c) => c.model === needs.model);
-  if (forModel.length === 0) return { reason: "unknown_model" };
+  const served = all.filter((c) => c.model === needs.model);
+  if (served.length === 0) return { reason: "unknown_model" };
+  const { only, ignore } = needs;
+  const forModel = served.filter((c) => (!only || only.some((s) => matchesSelector(c, s))) && !ignore?.some((s) => matchesSelector(c, s)));
+  if (forModel.length === 0) return { reason: "no_match", detail: `no instance of ${needs.model} matches the request's provider.only / provider.ignore` };
   const matching = forModel.filter(
     (c) =>
       needs.capabilities.every((cap) => c.capabilities.includes(cap)) &&

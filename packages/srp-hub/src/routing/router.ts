@@ -16,6 +16,9 @@ import {
   pick,
   recordHealth,
   recordThroughput,
+  recordLatency,
+  matchesSelector,
+  NO_LATENCY,
   ROUTING_DEFAULTS,
   type CandidateView,
   type NoRoute,
@@ -32,8 +35,8 @@ export interface LiveInstance {
   instance: Instance;
 }
 
-/** Sort preference of a request. */
-export type RouteSort = "load" | "price" | "throughput";
+/** Sort preference of a request: least loaded (default), cheapest, fastest stream, or quickest first output. */
+export type RouteSort = "load" | "price" | "throughput" | "latency";
 
 /** What happened to an instance's breaker, for events and logs. */
 export interface BreakerChange {
@@ -115,6 +118,9 @@ export class Router {
       health: this.#healthOf(live.key, h, now),
       throughput: h.throughput,
       firstSeen: h.firstSeen,
+      nodeId: live.session.nodeId ?? "",
+      tier: live.instance.tier,
+      latency: h.latency ?? NO_LATENCY,
     };
   }
 
@@ -132,13 +138,28 @@ export class Router {
     return lives.map((l) => this.#view(l, now));
   }
 
-  /** Picks the instance for a request, or says why none can take it. */
-  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now()): LiveInstance | NoRoute {
+  /**
+   * Picks the instance for a request, or says why none can take it. With `order`, the
+   * instances matching its first selector that can take the request are preferred, then
+   * the next selector's, then (unless `orderOnly`) any other. `model: "auto"` considers
+   * every model and, unless told otherwise, the cheapest.
+   */
+  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: { selectors: readonly string[]; only: boolean }): LiveInstance | NoRoute {
     const views = this.views(needs.model, now);
     const result = eligible(needs.model === "auto" ? views.map((v) => ({ ...v, model: "auto" })) : views, needs, now, this.#cfg);
     if (!Array.isArray(result)) return result;
     let pool = result;
-    if (sort === "price") {
+    if (order && order.selectors.length > 0) {
+      const first = order.selectors.map((s) => pool.filter((v) => matchesSelector(v, s))).find((p) => p.length > 0);
+      if (first) pool = first;
+      else if (order.only) return { reason: "busy" };
+    }
+    if (needs.model === "auto" && sort === "load") sort = "price";
+    if (sort === "latency") {
+      const measured = pool.filter((v) => (v.latency?.samples ?? 0) > 0);
+      const best = Math.min(...measured.map((v) => v.latency!.ms));
+      if (measured.length > 0) pool = pool.filter((v) => (v.latency?.samples ?? 0) === 0 || v.latency!.ms <= best * 1.25 + 5);
+    } else if (sort === "price") {
       const cost = (v: CandidateView) => BigInt(v.price.input) + BigInt(v.price.output);
       const min = pool.reduce((m, v) => (cost(v) < m ? cost(v) : m), cost(pool[0]!));
       pool = pool.filter((v) => cost(v) === min);
@@ -164,6 +185,11 @@ export class Router {
       const others = this.views(model, now).filter((v) => v.key !== key && breakerStatus(v.breaker, now) === "closed");
       this.onBreakerChange?.({ key, model, status: "parked", lastForModel: others.length === 0 });
     }
+  }
+
+  /** Folds a measured time to first output into an instance's latency estimate. */
+  latency(key: string, ms: number, now = Date.now()): void {
+    this.#store.update(key, now, (h) => ({ ...h, latency: recordLatency(h.latency ?? NO_LATENCY, ms) }));
   }
 
   /** Folds a measured stream into an instance's throughput estimate. */

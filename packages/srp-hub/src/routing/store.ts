@@ -4,13 +4,15 @@
  * The in-memory store serves one hub process; a shared store (for several hubs behind
  * one name) implements the same two methods over a database or Redis.
  */
-import { CLOSED_BREAKER, NO_THROUGHPUT, type Breaker, type HealthBucket, type Throughput } from "./policy.js";
+import { CLOSED_BREAKER, NO_THROUGHPUT, type Breaker, type HealthBucket, type Latency, type Throughput } from "./policy.js";
 
 /** What routing remembers of one instance, keyed by node id and instance id. */
 export interface InstanceHealth {
   breaker: Breaker;
   window: HealthBucket[];
   throughput: Throughput;
+  /** Time to first output; absent until measured (and in stores written before it existed). */
+  latency?: Latency;
   /** When the hub first saw this instance (ramp-up starts here). */
   firstSeen: number;
 }

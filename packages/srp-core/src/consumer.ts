@@ -1,0 +1,114 @@
+/**
+ * The consumer API as a contract: checking a request body against its schema (what a
+ * hub refuses with `api.invalid_body`), and the OpenAPI 3.1 document of the whole
+ * surface, made from the same schemas.
+ */
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { CONSUMER_SCHEMAS } from "./schema/consumer.js";
+
+const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
+
+/**
+ * Checks a consumer request body against its schema. Returns undefined when it conforms,
+ * else the first problem as `path: message` (e.g. `/messages: Expected array length to
+ * be greater or equal to 1`).
+ *
+ * @example
+ * checkConsumerBody(ChatCompletionRequest, { model: "m", messages: [] }); // "/messages: ..."
+ */
+export function checkConsumerBody(schema: TSchema, body: unknown): string | undefined {
+  let c = compiled.get(schema);
+  if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
+  if (c.Check(body)) return undefined;
+  const first = c.Errors(body).First();
+  return first ? `${first.path || "/"}: ${first.message}` : "the body does not match its schema";
+}
+
+type Json = Record<string, unknown>;
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+const ERRORS: Record<string, string> = {
+  "400": "The body is invalid (`api.invalid_body`), or the provider refused the consumer's input.",
+  "401": "Missing or unknown API key.",
+  "402": "Payment required (x402 `PAYMENT-REQUIRED` header) or the balance cannot cover the request's maximum cost (`billing.insufficient_credits`).",
+  "404": "No online provider serves the model, or none with the capability the request needs.",
+  "429": "A limit was reached; `Retry-After` says when to retry.",
+  "502": "The provider failed after every failover attempt.",
+  "503": "No capacity now; `Retry-After` says when to retry.",
+};
+
+function responses(ok: Json, anthropic = false): Json {
+  const error = { content: { "application/json": { schema: ref(anthropic ? "AnthropicError" : "OpenAIError") } } };
+  return { "200": ok, ...Object.fromEntries(Object.entries(ERRORS).map(([code, description]) => [code, { description, ...error }])) };
+}
+
+function post(summary: string, schema: string, ok: Json, options: { anthropic?: boolean; multipart?: boolean; tags: string[] }): Json {
+  return {
+    post: {
+      summary,
+      tags: options.tags,
+      requestBody: { required: true, content: { [options.multipart ? "multipart/form-data" : "application/json"]: { schema: ref(schema) } } },
+      responses: responses(ok, options.anthropic),
+    },
+  };
+}
+
+const json = (description: string): Json => ({ description, content: { "application/json": { schema: { type: "object", properties: { usage: ref("SrpUsage") } } } } });
+const streamOrJson = (description: string): Json => ({
+  description,
+  content: { "application/json": { schema: { type: "object", properties: { usage: ref("SrpUsage") } } }, "text/event-stream": { schema: { type: "string", description: "Server-sent events; the last event carries usage with the cost." } } },
+});
+
+/**
+ * The OpenAPI 3.1 document of a hub's consumer API, its components made from the
+ * schemas the hub validates request bodies with.
+ *
+ * @example
+ * const doc = consumerOpenApi("https://hub.example");
+ * doc.openapi; // "3.1.0"
+ */
+export function consumerOpenApi(baseUrl: string, version = "1"): Json {
+  const schemas = JSON.parse(JSON.stringify(CONSUMER_SCHEMAS)) as Json;
+  const openai = ["OpenAI-compatible"];
+  const anthropic = ["Anthropic-compatible"];
+  const srp = ["SRP"];
+  return {
+    openapi: "3.1.0",
+    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    info: {
+      title: "SRP hub consumer API",
+      version,
+      description:
+        "The consumer API of an SRP (Spare Relay Protocol) hub: OpenAI and Anthropic wire formats, relayed to provider nodes, metered per token (or image, character, second), every answer backed by a signed usage receipt. Authenticate with an API key, or pay per call with x402 version 2.",
+    },
+    servers: [{ url: baseUrl }],
+    security: [{ bearer: [] }, { apiKey: [] }],
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "An API key of a hub account." },
+        apiKey: { type: "apiKey", in: "header", name: "x-api-key", description: "The same key, as the Anthropic SDK sends it." },
+      },
+    },
+    paths: {
+      "/v1/chat/completions": post("Chat completion (streamed or not)", "ChatCompletionRequest", streamOrJson("A chat.completion, or chat.completion.chunk events ending in a usage chunk and [DONE]."), { tags: openai }),
+      "/v1/messages": post("Anthropic Messages (streamed or not)", "MessagesRequest", streamOrJson("A Message, or the Messages event stream (message_start ... message_stop)."), { tags: anthropic, anthropic: true }),
+      "/v1/messages/count_tokens": post("Estimated input tokens of a Messages request", "CountTokensRequest", { description: "`{input_tokens}` (an estimate: header `x-srp-estimated: true`)." }, { tags: anthropic, anthropic: true }),
+      "/v1/embeddings": post("Embeddings, billed per prompt token", "EmbeddingsRequest", json("An embeddings list."), { tags: openai }),
+      "/v1/images/generations": post("Image generation, billed per image", "ImageGenerationRequest", json("Generated images."), { tags: openai }),
+      "/v1/audio/speech": post("Speech synthesis, billed per character", "SpeechRequest", { description: "The audio; cost in `x-srp-cost` and `x-srp-cost-units`.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, { tags: openai }),
+      "/v1/audio/transcriptions": post("Transcription, billed per second of audio", "TranscriptionRequest", json("The transcription (or text, for `response_format: text`)."), { tags: openai, multipart: true }),
+      "/v1/batch": post("Up to 50 mixed requests, run asynchronously at a 10 % discount", "BatchRequest", { description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`)." }, { tags: srp }),
+      "/v1/jobs/{id}": {
+        get: { summary: "A batch's status, per-item results and costs", tags: srp, parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "200": { description: "The batch." }, "404": { description: "No such batch (or expired)." } } },
+      },
+      "/v1/models": { get: { summary: "The live catalog: models, endpoints, modalities, prices, providers online", tags: openai, security: [], responses: { "200": { description: "A list of models." } } } },
+      "/v1/estimate": { post: { summary: "What a chat request may cost (free)", tags: srp, security: [], responses: { "200": { description: "The maximum (what admission reserves) and the expected cost." } } } },
+      "/v1/receipts/{id}": {
+        get: { summary: "The countersigned usage receipt of a job", tags: srp, parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "200": { description: "The receipt, signed by the node and the hub." } } },
+      },
+      "/v1/account": { get: { summary: "Balance, held money, prepaid part, discount, spend and earnings", tags: srp, responses: { "200": { description: "The account." } } } },
+    },
+  };
+}

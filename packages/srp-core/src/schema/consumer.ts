@@ -1,0 +1,191 @@
+/**
+ * The consumer API's request bodies, as a hub validates them: OpenAI chat completions,
+ * embeddings, image generation, speech and transcription, Anthropic Messages, SRP
+ * batches, and the routing preferences every request may carry. Bodies pass through to
+ * providers, so members these schemas do not name are allowed. The same schemas make the
+ * hub's OpenAPI document.
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+const Model = Type.String({ minLength: 1, maxLength: 256, description: "A model id from `GET /v1/models`, or `auto` for the cheapest healthy model that meets the request's needs (chat)." });
+const Selectors = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: "Node ids, `nodeId/instanceId` keys or supply tiers (`gpu`, `key`, `credits`, `subscription`)." });
+const UsdPerMillion = Type.Union([Type.String({ pattern: "^(0|[1-9][0-9]{0,24})(\\.[0-9]{1,6})?$" }), Type.Number({ minimum: 0 })], { description: "USD per 1M tokens (at most 6 decimal places)." });
+
+/** Routing preferences of one request (`provider`). */
+export const ProviderPreferences = Type.Object(
+  {
+    sort: Type.Optional(Type.Union(["price", "latency", "throughput", "load"].map((k) => Type.Literal(k)), { description: "Cheapest, quickest first output, fastest stream, or least loaded (default)." })),
+    max_price: Type.Optional(Type.Object({ prompt: Type.Optional(UsdPerMillion), completion: Type.Optional(UsdPerMillion) }, { additionalProperties: false })),
+    order: Type.Optional(Selectors),
+    only: Type.Optional(Selectors),
+    ignore: Type.Optional(Selectors),
+    allow_fallbacks: Type.Optional(Type.Boolean({ description: "Retry on another instance before any output (default true); with `order`, false also means: only the ordered ones." })),
+  },
+  { additionalProperties: false, title: "ProviderPreferences", description: "How the hub picks the instance that serves the request." },
+);
+/** Routing preferences of one request. */
+export type ProviderPreferences = Static<typeof ProviderPreferences>;
+
+/** The older `srp` routing member (prices in atomic units per 1M tokens). */
+export const SrpPreferences = Type.Object(
+  {
+    sort: Type.Optional(Type.Union(["price", "latency", "throughput", "load"].map((k) => Type.Literal(k)))),
+    allow_fallbacks: Type.Optional(Type.Boolean()),
+    max_price: Type.Optional(Type.Object({ input: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]{0,30})$" })), output: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]{0,30})$" })) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false, title: "SrpPreferences" },
+);
+
+const routing = { provider: Type.Optional(ProviderPreferences), srp: Type.Optional(SrpPreferences) };
+const TokenLimit = Type.Union([Type.Integer({ minimum: 0, maximum: 100_000_000 }), Type.Null()]);
+
+/** `POST /v1/chat/completions`. */
+export const ChatCompletionRequest = Type.Object(
+  {
+    model: Model,
+    messages: Type.Array(Type.Object({ role: Type.String() }), { minItems: 1, description: "OpenAI chat messages, passed through untouched (text, images, tool calls)." }),
+    stream: Type.Optional(Type.Boolean()),
+    stream_options: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
+    max_tokens: Type.Optional(TokenLimit),
+    max_completion_tokens: Type.Optional(TokenLimit),
+    n: Type.Optional(Type.Literal(1)),
+    tools: Type.Optional(Type.Array(Type.Object({}))),
+    ...routing,
+  },
+  { title: "ChatCompletionRequest" },
+);
+
+const AnthropicMessage = Type.Object({ role: Type.Union([Type.Literal("user"), Type.Literal("assistant")]), content: Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))]) });
+
+/** `POST /v1/messages` (Anthropic Messages). */
+export const MessagesRequest = Type.Object(
+  {
+    model: Model,
+    max_tokens: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+    messages: Type.Array(AnthropicMessage, { minItems: 1 }),
+    system: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])),
+    stream: Type.Optional(Type.Boolean()),
+    tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))),
+    tool_choice: Type.Optional(Type.Object({ type: Type.Union(["auto", "any", "tool", "none"].map((k) => Type.Literal(k))) })),
+    stop_sequences: Type.Optional(Type.Array(Type.String())),
+    temperature: Type.Optional(Type.Number()),
+    ...routing,
+  },
+  { title: "MessagesRequest" },
+);
+
+/** `POST /v1/messages/count_tokens`. */
+export const CountTokensRequest = Type.Object(
+  { model: Model, messages: Type.Array(AnthropicMessage, { minItems: 1 }), system: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])), tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))) },
+  { title: "CountTokensRequest" },
+);
+
+/** `POST /v1/embeddings`. */
+export const EmbeddingsRequest = Type.Object(
+  {
+    model: Model,
+    input: Type.Union([Type.String(), Type.Array(Type.Union([Type.String(), Type.Integer(), Type.Array(Type.Integer())]), { minItems: 1, maxItems: 2048 })]),
+    encoding_format: Type.Optional(Type.Union([Type.Literal("float"), Type.Literal("base64")])),
+    dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
+    ...routing,
+  },
+  { title: "EmbeddingsRequest" },
+);
+
+/** `POST /v1/images/generations`. */
+export const ImageGenerationRequest = Type.Object(
+  {
+    model: Model,
+    prompt: Type.String({ minLength: 1 }),
+    n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 10 }), Type.Null()])),
+    size: Type.Optional(Type.String()),
+    response_format: Type.Optional(Type.Union([Type.Literal("url"), Type.Literal("b64_json")])),
+    ...routing,
+  },
+  { title: "ImageGenerationRequest" },
+);
+
+/** `POST /v1/audio/speech`. */
+export const SpeechRequest = Type.Object(
+  {
+    model: Model,
+    input: Type.String({ minLength: 1, maxLength: 8192, description: "At most 4096 characters (code points)." }),
+    voice: Type.Union([Type.String(), Type.Object({})]),
+    response_format: Type.Optional(Type.String()),
+    speed: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4 })),
+    ...routing,
+  },
+  { title: "SpeechRequest" },
+);
+
+/** `POST /v1/audio/transcriptions` (multipart/form-data fields). */
+export const TranscriptionRequest = Type.Object(
+  {
+    model: Model,
+    file: Type.String({ format: "binary", contentMediaType: "application/octet-stream", description: "The audio file." }),
+    language: Type.Optional(Type.String()),
+    prompt: Type.Optional(Type.String()),
+    response_format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("verbose_json"), Type.Literal("text")])),
+    temperature: Type.Optional(Type.String()),
+  },
+  { title: "TranscriptionRequest" },
+);
+
+/** The endpoints a batch item may call. */
+export const BATCH_ENDPOINTS = ["/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/images/generations"] as const;
+
+/** `POST /v1/batch`. */
+export const BatchRequest = Type.Object(
+  {
+    requests: Type.Array(
+      Type.Object(
+        {
+          custom_id: Type.Optional(Type.String({ maxLength: 256 })),
+          method: Type.Optional(Type.Literal("POST")),
+          url: Type.Union(BATCH_ENDPOINTS.map((u) => Type.Literal(u))),
+          body: Type.Object({}, { description: "The request body of that endpoint; `stream` must not be true." }),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 50 },
+    ),
+  },
+  { title: "BatchRequest" },
+);
+
+/** The SRP additions to every `usage` object: what was charged and the receipt. */
+export const SrpUsage = Type.Object(
+  {
+    cost: Type.String({ description: "USD charged, decimal." }),
+    cost_units: Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units charged." }),
+    receipt_id: Type.Union([Type.String(), Type.Null()], { description: "`GET /v1/receipts/{id}`; null when no countersigned receipt backs the answer." }),
+    measured: Type.Boolean({ description: "False when the backend did not report usage (then nothing is billed)." }),
+  },
+  { title: "SrpUsage" },
+);
+
+/** OpenAI's error body, with the SRP code in `code`. */
+export const OpenAIError = Type.Object(
+  { error: Type.Object({ message: Type.String(), type: Type.String(), param: Type.Union([Type.String(), Type.Null()]), code: Type.Union([Type.String(), Type.Null()]) }) },
+  { title: "OpenAIError" },
+);
+
+/** Anthropic's error body, with the SRP code in `error.code`. */
+export const AnthropicError = Type.Object({ type: Type.Literal("error"), error: Type.Object({ type: Type.String(), message: Type.String(), code: Type.Optional(Type.String()) }) }, { title: "AnthropicError" });
+
+/** Every consumer schema by name (the OpenAPI document's components). */
+export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
+  ProviderPreferences,
+  SrpPreferences,
+  ChatCompletionRequest,
+  MessagesRequest,
+  CountTokensRequest,
+  EmbeddingsRequest,
+  ImageGenerationRequest,
+  SpeechRequest,
+  TranscriptionRequest,
+  BatchRequest,
+  SrpUsage,
+  OpenAIError,
+  AnthropicError,
+};
