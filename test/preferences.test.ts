@@ -16,8 +16,8 @@ let dear: Provider;
 let slowSim: Simulator;
 let openai: OpenAI;
 
-/** The node that served a response (from its receipt). */
-async function servedBy(res: { _request_id?: string | null } & Record<string, unknown>, receiptId: string): Promise<string> {
+/** The node that served a job (from its receipt). */
+async function servedBy(receiptId: string): Promise<string> {
   const r = await fetch(`${net.url}/v1/receipts/${receiptId}`, { headers: { authorization: `Bearer ${KEY}` } });
   return ((await r.json()) as { receipt: { nodeId: string } }).receipt.nodeId;
 }
@@ -30,7 +30,7 @@ async function chat(extra: Record<string, unknown>, model = MODEL): Promise<{ st
   });
   const body = (await res.json()) as Record<string, unknown> & { usage?: { receipt_id?: string }; model?: string };
   if (res.status !== 200) return { status: res.status, body };
-  return { status: 200, node: await servedBy(body, body.usage!.receipt_id!), model: body.model!, body };
+  return { status: 200, node: await servedBy(body.usage!.receipt_id!), model: body.model!, body };
 }
 
 beforeAll(async () => {

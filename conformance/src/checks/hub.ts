@@ -7,6 +7,7 @@ import { fail, ensure, type Check } from "../types.js";
 import { expectRejection } from "../wire.js";
 import { HUB_JOB_CHECKS } from "./hub-jobs.js";
 import { HUB_X402_CHECKS } from "./hub-x402.js";
+import { HUB_CONSUMER_CHECKS } from "./hub-consumer.js";
 import { connect, discovery, needKey, openSession, skippable, stillServing, type HubContext } from "./hub-session.js";
 
 export type { HubContext } from "./hub-session.js";
@@ -214,5 +215,6 @@ export const HUB_CHECKS: Check<HubContext>[] = [
       }),
   },
   ...HUB_JOB_CHECKS,
+  ...HUB_CONSUMER_CHECKS,
   ...HUB_X402_CHECKS,
 ];

@@ -26,6 +26,7 @@ export {
   ImageGenerationRequest,
   SpeechRequest,
   TranscriptionRequest,
+  TranscriptionJobRequest,
   BatchRequest,
   BATCH_ENDPOINTS,
   SrpUsage,

@@ -118,17 +118,24 @@ export const SpeechRequest = Type.Object(
   { title: "SpeechRequest" },
 );
 
+const transcriptionFields = {
+  model: Model,
+  language: Type.Optional(Type.String()),
+  prompt: Type.Optional(Type.String()),
+  response_format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("verbose_json"), Type.Literal("text")])),
+  temperature: Type.Optional(Type.String()),
+};
+
 /** `POST /v1/audio/transcriptions` (multipart/form-data fields). */
 export const TranscriptionRequest = Type.Object(
-  {
-    model: Model,
-    file: Type.String({ format: "binary", contentMediaType: "application/octet-stream", description: "The audio file." }),
-    language: Type.Optional(Type.String()),
-    prompt: Type.Optional(Type.String()),
-    response_format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("verbose_json"), Type.Literal("text")])),
-    temperature: Type.Optional(Type.String()),
-  },
+  { ...transcriptionFields, file: Type.String({ format: "binary", contentMediaType: "application/octet-stream", description: "The audio file." }) },
   { title: "TranscriptionRequest" },
+);
+
+/** A transcription's form as a hub reads it into a job body: the file as `{filename, content_type, data}` (base64). */
+export const TranscriptionJobRequest = Type.Object(
+  { ...transcriptionFields, file: Type.Object({ filename: Type.String(), content_type: Type.String(), data: Type.String({ contentEncoding: "base64" }) }) },
+  { title: "TranscriptionJobRequest" },
 );
 
 /** The endpoints a batch item may call. */

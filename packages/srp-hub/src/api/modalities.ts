@@ -7,8 +7,9 @@
  * for the rest (the input's bytes bound its tokens; a WAV header, or the file's size at
  * 8 kbit/s, bounds its seconds).
  */
-import { checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
-import type { TSchema } from "@sinclair/typebox";
+import { checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
+
+type TSchema = Parameters<typeof checkConsumerBody>[0];
 import { errorResponse, readBody, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type Surface } from "./serve.js";
@@ -115,9 +116,6 @@ export function audioSecondsBound(audio: Uint8Array): number {
 
 const TRANSCRIPTION_FORMATS = new Set(["json", "verbose_json", "text"]);
 
-/** The transcription schema for a form already read: the file is an object by then. */
-const TranscriptionTextFields = { ...TranscriptionRequest, properties: { ...TranscriptionRequest.properties, file: { type: "object" } } } as unknown as TSchema;
-
 /**
  * Reads a transcription's multipart form into a job body: the file as `{filename,
  * content_type, data}` with its bytes in base64, every other field as a string (or an
@@ -150,7 +148,7 @@ export async function readTranscriptionForm(request: Request, maxBytes: number):
 
 /** Checks a transcription body (read from its form) and plans it: billed per second of audio. */
 export function planTranscription(body: Json): Plan | SrpError {
-  const base = basePlan(body, "audio.transcriptions", "transcription", TranscriptionTextFields);
+  const base = basePlan(body, "audio.transcriptions", "transcription", TranscriptionJobRequest);
   if (base instanceof SrpError) return base;
   const file = body.file;
   if (!isObject(file) || typeof file.data !== "string") return invalid("`file` is required");
