@@ -4,8 +4,8 @@
 //  - one provider node that dials out to the hub and serves a real local model server
 //    (Ollama, LM Studio, vLLM, llama.cpp) if one is running, else the SRP model
 //    simulator (deterministic filler text, clearly labelled: not a model)
-// It streams one answer to the terminal, prints a curl and an OpenAI SDK snippet, and
-// serves until Ctrl-C.
+// It streams one answer to the terminal, asks one by the Anthropic Messages API, prints a
+// curl, an OpenAI SDK and an Anthropic SDK snippet, and serves until Ctrl-C.
 // With `--chain` (`npm start -- --chain`, or SRP_CHAIN=1) it also starts an in-process EVM
 // (ganache, JSON-RPC on 127.0.0.1:8545) with the test USDC and the settlement contract
 // deployed, takes x402 payments, pays one request with the official x402 client, and pays
@@ -126,6 +126,17 @@ console.log(
 );
 console.log(`ledger    verify: ${problems.length === 0 ? "every invariant holds" : `PROBLEMS ${JSON.stringify(problems)}`}`);
 
+// The same hub speaks Anthropic Messages (the Anthropic SDK, Claude Code), translated for this OpenAI-compatible node.
+const messages = await fetch(`${url}/v1/messages`, {
+  method: "POST",
+  headers: { "x-api-key": apiKey, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+  body: JSON.stringify({ model, max_tokens: 24, messages: [{ role: "user", content: "Hello from the Anthropic Messages API." }] }),
+});
+const message = await messages.json();
+console.log(
+  `consumer  Anthropic Messages (POST /v1/messages): HTTP ${messages.status}, a ${message.content?.[0]?.type} block of ${message.usage?.output_tokens} tokens, stop_reason ${message.stop_reason}, cost $${message.usage?.cost}`,
+);
+
 if (chain) {
   // An agent with a wallet and no account pays per call with the official x402 client.
   const { wrapFetchWithPaymentFromConfig } = await import("@x402/fetch");
@@ -166,6 +177,16 @@ Or with the OpenAI SDK (npm install openai):
   const client = new OpenAI({ baseURL: "${url}/v1", apiKey: "${apiKey}" });
   const r = await client.chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Hello!" }] });
   console.log(r.choices[0].message.content, r.usage);
+
+Or with the Anthropic SDK (npm install @anthropic-ai/sdk), or Claude Code:
+
+  import Anthropic from "@anthropic-ai/sdk";
+  const claude = new Anthropic({ baseURL: "${url}", apiKey: "${apiKey}" });
+  const m = await claude.messages.create({ model: "${model}", max_tokens: 256, messages: [{ role: "user", content: "Hello!" }] });
+
+  ANTHROPIC_BASE_URL=${url} ANTHROPIC_API_KEY=${apiKey} claude
+
+The consumer API's OpenAPI document: ${url}/openapi.json
 
 The account's money (balance, spend, earnings) and its ledger:
 

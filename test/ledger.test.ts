@@ -663,6 +663,35 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.verify()).toEqual([]);
     });
 
+    it("a batch reserves all of its amounts or none, each with the batch discount on top of the prepaid one", async () => {
+      const id = acct("batch");
+      await store.createAccount({ id });
+      const before = await store.history(id);
+      // 600k + 500k > the $1 of signup credits: nothing is held.
+      expect(await store.reserveMany(id, [600_000n, 500_000n], 1000)).toEqual({ ok: false, available: 1_000_000n });
+      expect(await store.summary(id)).toMatchObject({ balance: 1_000_000n, held: 0n });
+      expect(await store.history(id)).toEqual(before);
+      const r = await store.reserveMany(id, [600_000n, 300_000n, 0n], 1000);
+      if (!r.ok) throw new Error("the batch should fit");
+      expect(r.reservationIds).toHaveLength(3);
+      expect(new Set(r.reservationIds).size).toBe(3);
+      expect(r.discountBps).toBe(1000);
+      expect(await store.summary(id)).toMatchObject({ balance: 100_000n, held: 900_000n });
+      // Each reservation settles or is released on its own, at the batch's discount.
+      const settled = await store.record({ receipt: new Node().receipt(10_000n), consumerAccountId: id, providerAccountId: acct("batch-provider"), reservationId: r.reservationIds[0]! });
+      expect(settled).toMatchObject({ charge: 9_000n, refund: 591_000n, provider: 9_000n, discountBps: 1000 });
+      expect(await store.release(r.reservationIds[1]!, "the item failed")).toBe(true);
+      expect(await store.release(r.reservationIds[2]!, "the item failed")).toBe(true);
+      expect(await store.summary(id)).toMatchObject({ balance: 991_000n, held: 0n });
+      // A prepaid tier adds to the batch discount.
+      expect(await store.deposit(id, 10_000_000n, `dep-${id}`)).toBe(true);
+      const tiered = await store.reserveMany(id, [1_000n], 1000);
+      expect(tiered).toMatchObject({ ok: true, discountBps: 1500 });
+      if (tiered.ok) await store.release(tiered.reservationIds[0]!, "done");
+      await expect(store.reserveMany(id, [-1n], 0)).rejects.toThrow(RangeError);
+      expect(await store.verify()).toEqual([]);
+    });
+
     it("an unknown account has nothing; a negative reservation is an error", async () => {
       expect(await store.reserve(acct("ghost"), 1n)).toEqual({ ok: false, available: 0n });
       await expect(store.reserve(acct("ghost"), -1n)).rejects.toThrow(RangeError);

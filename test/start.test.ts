@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Anthropic from "@anthropic-ai/sdk";
 import { expect, it } from "vitest";
 import OpenAI from "openai";
 
@@ -58,6 +59,10 @@ it("starts a local network on the simulator, and the printed URL and key work wi
     expect(r.choices[0]!.message.content).toBeTruthy();
     const curl = /curl -N (\S+)/.exec(out)![1]!;
     expect(curl).toBe(`${baseURL}/chat/completions`);
+    expect(out).toMatch(/consumer  Anthropic Messages \(POST \/v1\/messages\): HTTP 200, a text block of \d+ tokens, stop_reason (end_turn|max_tokens), cost \$0\.0000\d+/);
+    const anthropicUrl = /new Anthropic\(\{ baseURL: "([^"]+)"/.exec(out)![1]!;
+    const m = await new Anthropic({ baseURL: anthropicUrl, apiKey, maxRetries: 0 }).messages.create({ model, max_tokens: 16, messages: [{ role: "user", content: "Hello!" }] });
+    expect(m.content[0]!.type).toBe("text");
   } finally {
     await stopped(run);
   }

@@ -16,6 +16,7 @@ export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 export { usageFromAnthropic, measureResponse, StreamMeter } from "./usage.js";
 export { checkConsumerBody, consumerOpenApi } from "./consumer.js";
+export { wavSeconds } from "./audio.js";
 export {
   ProviderPreferences,
   SrpPreferences,

@@ -7,11 +7,11 @@
  * Results are kept for a configurable time, in this hub process's memory.
  */
 import { BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
-import { authenticate, bearer, errorResponse, readJsonObject } from "./http.js";
+import { authenticate, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
 import { planEmbeddings, planImages } from "./modalities.js";
-import { maximumCost, runPlan, type Plan, type ServeContext } from "./serve.js";
+import { admitPayment, maximumCost, payer, runPlan, type Plan, type ServeContext } from "./serve.js";
 import type { PaidResource } from "../payments/x402.js";
 
 type Json = Record<string, unknown>;
@@ -122,17 +122,10 @@ export class Batches {
   async create(request: Request): Promise<Response> {
     const ctx = this.#ctx;
     if (!ctx.ledger?.reserveMany) return errorResponse(new SrpError("api.not_found", "this hub runs no batches (it needs a ledger that reserves batches, such as a SqlStore)"));
-    const payments = ctx.payments && bearer(request) === undefined ? ctx.payments : undefined;
-    let accountId = "";
-    if (!payments) {
-      const account = await authenticate(request, ctx.accounts);
-      if (account instanceof SrpError) return errorResponse(account);
-      accountId = account.id;
-      if (ctx.payments) {
-        const owed = await ctx.payments.outstandingDebt(accountId).catch((e: unknown) => (ctx.storageError("debt", e), 0n));
-        if (owed > 0n) return errorResponse(new SrpError("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`));
-      }
-    }
+    const who = await payer(request, ctx);
+    if (who instanceof SrpError) return errorResponse(who);
+    const payments = who.payments;
+    let accountId = who.accountId;
     const body = await readJsonObject(request, ctx.maxBodyBytes);
     if (body instanceof SrpError) return errorResponse(body);
     const problem = checkConsumerBody(BatchRequest, body);
@@ -163,19 +156,10 @@ export class Batches {
     const total = plans.reduce((a, p) => a + p.max, 0n);
     let finishPayment: ((served: boolean) => Promise<string>) | undefined;
     if (payments) {
-      const resource = batchResource(request.url);
-      const header = request.headers.get("payment-signature");
-      if (header === null) return payments.required(total, resource);
-      try {
-        await ctx.ledgerReady;
-        const admitted = await payments.admit(header, payments.offer(total), resource.url);
-        if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(total, resource, admitted) : errorResponse(admitted);
-        accountId = admitted.accountId;
-        finishPayment = (served) => admitted.finish(served);
-      } catch (e) {
-        ctx.storageError("x402 payment", e);
-        return errorResponse(new SrpError("payment.unavailable", "the hub cannot take payments now; retry shortly"));
-      }
+      const admitted = await admitPayment(request, ctx, payments, total, batchResource(request.url), errorResponse);
+      if (admitted instanceof Response) return admitted;
+      accountId = admitted.accountId;
+      finishPayment = (served) => admitted.finish(served);
     }
     let reserved;
     try {

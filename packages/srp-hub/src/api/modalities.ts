@@ -7,7 +7,7 @@
  * for the rest (the input's bytes bound its tokens; a WAV header, or the file's size at
  * 8 kbit/s, bounds its seconds).
  */
-import { checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
+import { wavSeconds, checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
 
 type TSchema = Parameters<typeof checkConsumerBody>[0];
 import { errorResponse, readBody, readJsonObject } from "./http.js";
@@ -99,19 +99,8 @@ export function planSpeech(body: Json): Plan | SrpError {
 
 /** Whole seconds an audio file can last at most: exact for WAV (its header), else its size at 8 kbit/s. */
 export function audioSecondsBound(audio: Uint8Array): number {
-  const b = Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength);
-  if (b.length >= 44 && b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WAVE") {
-    let at = 12;
-    let byteRate = 0;
-    while (at + 8 <= b.length) {
-      const id = b.toString("latin1", at, at + 4);
-      const size = b.readUInt32LE(at + 4);
-      if (id === "fmt " && at + 20 <= b.length) byteRate = b.readUInt32LE(at + 16);
-      if (id === "data" && byteRate > 0) return Math.ceil(Math.min(size, b.length - at - 8) / byteRate) + 1;
-      at += 8 + size + (size % 2);
-    }
-  }
-  return Math.ceil(b.length / 1000) + 1;
+  const wav = wavSeconds(audio);
+  return Math.ceil(wav ?? audio.length / 1000) + 1;
 }
 
 const TRANSCRIPTION_FORMATS = new Set(["json", "verbose_json", "text"]);

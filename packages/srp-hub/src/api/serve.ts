@@ -292,20 +292,48 @@ function withPayment(response: Response, header: string): Response {
  * failover before content, answers in the surface's format with the cost, and settles
  * or releases the reservation.
  */
-export async function serve(request: Request, ctx: ServeContext, surface: Surface): Promise<Response> {
-  const payments = ctx.payments && ctx.ledger && bearer(request) === undefined ? ctx.payments : undefined;
-  const error = (e: SrpError, headers?: Record<string, string>) => surface.error(e, headers);
-  let accountId = "";
-  if (!payments) {
-    const account = await authenticate(request, ctx.accounts);
-    if (account instanceof SrpError) return error(account);
-    accountId = account.id;
-    // An account that owes for a payment that did not settle spends nothing until it has repaid.
-    if (ctx.payments) {
-      const owed = await ctx.payments.outstandingDebt(accountId).catch((e: unknown) => (ctx.storageError("debt", e), 0n));
-      if (owed > 0n) return error(new SrpError("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`));
-    }
+/**
+ * Who pays for a request: the account of its API key (refused while it owes for a payment
+ * that did not settle), or, without a key on a hub that takes them, an x402 payment
+ * (`payments`; the account is then the paying wallet's, known once the payment is admitted).
+ */
+export async function payer(request: Request, ctx: ServeContext): Promise<{ accountId: string; payments?: X402Payments } | SrpError> {
+  if (ctx.payments && ctx.ledger && bearer(request) === undefined) return { accountId: "", payments: ctx.payments };
+  const account = await authenticate(request, ctx.accounts);
+  if (account instanceof SrpError) return account;
+  // An account that owes for a payment that did not settle spends nothing until it has repaid.
+  if (ctx.payments) {
+    const owed = await ctx.payments.outstandingDebt(account.id).catch((e: unknown) => (ctx.storageError("debt", e), 0n));
+    if (owed > 0n) return new SrpError("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`);
   }
+  return { accountId: account.id };
+}
+
+/**
+ * x402 (SRP-PAY-001..): quotes `amount` for `resource` (a 402 when the request carries no
+ * `PAYMENT-SIGNATURE`), else verifies, locks and, per the hub's mode, settles the payment.
+ * Answers the admitted payment, or the response that refuses it.
+ */
+export async function admitPayment(request: Request, ctx: ServeContext, payments: X402Payments, amount: bigint, resource: PaidResource, error: Surface["error"]): Promise<Admission | Response> {
+  const header = request.headers.get("payment-signature");
+  if (header === null) return payments.required(amount, resource);
+  try {
+    await ctx.ledgerReady;
+    const admitted = await payments.admit(header, payments.offer(amount), resource.url);
+    if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : error(admitted);
+    return admitted;
+  } catch (e) {
+    ctx.storageError("x402 payment", e);
+    return error(new SrpError("payment.unavailable", "the hub cannot take payments now; retry shortly"));
+  }
+}
+
+export async function serve(request: Request, ctx: ServeContext, surface: Surface): Promise<Response> {
+  const error = (e: SrpError, headers?: Record<string, string>) => surface.error(e, headers);
+  const who = await payer(request, ctx);
+  if (who instanceof SrpError) return error(who);
+  const payments = who.payments;
+  let accountId = who.accountId;
   const body = await surface.read(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return error(body);
   const plan = surface.plan(body, ctx);
@@ -320,19 +348,9 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
     const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
     if (max === undefined) return error(new SrpError("job.unknown_model", `model ${plan.model} is not served by any online provider`));
     if (payments) {
-      // x402 (SRP-PAY-001..): quote the maximum cost; a paid retry is verified, locked and settled per the hub's mode.
-      const resource = surface.resource(request.url);
-      const header = request.headers.get("payment-signature");
-      if (header === null) return payments.required(max, resource);
-      try {
-        await ctx.ledgerReady;
-        const admitted = await payments.admit(header, payments.offer(max), resource.url);
-        if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(max, resource, admitted) : error(admitted);
-        admission = admitted;
-      } catch (e) {
-        ctx.storageError("x402 payment", e);
-        return error(new SrpError("payment.unavailable", "the hub cannot take payments now; retry shortly"));
-      }
+      const admitted = await admitPayment(request, ctx, payments, max, surface.resource(request.url), error);
+      if (admitted instanceof Response) return admitted;
+      admission = admitted;
       accountId = admission.accountId;
     }
     let r;

@@ -475,21 +475,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     try {
       const discountBps = await this.#db.transaction(async (tx) => {
         const bps = discountFor(await this.#prepaid(tx, accountId, true), this.#tiers);
-        await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, bps, this.processId, now]);
-        await this.#post(
-          tx,
-          {
-            idempotencyKey: `reserve:${id}`,
-            kind: "reserve",
-            accountId,
-            ref: id,
-            legs: [
-              { account: userAccount(accountId), amount: -amount },
-              { account: holdAccount(accountId), amount },
-            ],
-          },
-          now,
-        );
+        await this.#hold(tx, id, accountId, amount, bps, now);
         return bps;
       });
       return { ok: true, reservationId: id, discountBps };
@@ -513,25 +499,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     try {
       const discountBps = await this.#db.transaction(async (tx) => {
         const bps = Math.min(10_000, discountFor(await this.#prepaid(tx, accountId, true), this.#tiers) + extraDiscountBps);
-        for (let i = 0; i < ids.length; i++) {
-          const id = ids[i]!;
-          const amount = amounts[i]!;
-          await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, bps, this.processId, now]);
-          await this.#post(
-            tx,
-            {
-              idempotencyKey: `reserve:${id}`,
-              kind: "reserve",
-              accountId,
-              ref: id,
-              legs: [
-                { account: userAccount(accountId), amount: -amount },
-                { account: holdAccount(accountId), amount },
-              ],
-            },
-            now,
-          );
-        }
+        for (let i = 0; i < ids.length; i++) await this.#hold(tx, ids[i]!, accountId, amounts[i]!, bps, now);
         return bps;
       });
       return { ok: true, reservationIds: ids, discountBps };
@@ -539,6 +507,25 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
       if (error instanceof InsufficientFunds) return { ok: false, available: await this.available(accountId) };
       throw error;
     }
+  }
+
+  /** Records one open reservation and moves its amount from the account to its hold (a guarded posting: throws InsufficientFunds). */
+  async #hold(tx: SqlExecutor, id: string, accountId: string, amount: bigint, discountBps: number, now: number): Promise<void> {
+    await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, discountBps, this.processId, now]);
+    await this.#post(
+      tx,
+      {
+        idempotencyKey: `reserve:${id}`,
+        kind: "reserve",
+        accountId,
+        ref: id,
+        legs: [
+          { account: userAccount(accountId), amount: -amount },
+          { account: holdAccount(accountId), amount },
+        ],
+      },
+      now,
+    );
   }
 
   /** Returns a reservation's money to the account (the request failed or was not billed). Idempotent. */

@@ -306,7 +306,6 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
   const usage: UsageCounts = { input: 0, cacheRead: 0, cacheCreation: 0, output: 0 };
   let stopReason: unknown = null;
   let opened = false;
-  let finished = false;
   /** Anthropic content block index -> OpenAI tool call index, and whether arguments were sent. */
   const tools = new Map<number, { index: number; args: boolean }>();
 
@@ -325,6 +324,82 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
     yield chunk({ role: "assistant", content: "" });
   }
 
+  for await (const data of anthropicEvents(body, signal)) {
+    const type = data.type;
+    const index = typeof data.index === "number" ? data.index : -1;
+    switch (type) {
+      case "message_start": {
+        const message = data.message;
+        if (isObject(message)) {
+          if (typeof message.id === "string") id = message.id;
+          if (typeof message.model === "string") model = message.model;
+          readUsage(message.usage, usage);
+        }
+        break;
+      }
+      case "content_block_start": {
+        const block = data.content_block;
+        if (!isObject(block)) break;
+        if (block.type === "text" && typeof block.text === "string" && block.text !== "") {
+          yield* open();
+          yield chunk({ content: block.text });
+        } else if (block.type === "tool_use") {
+          yield* open();
+          const tool = { index: tools.size, args: false };
+          tools.set(index, tool);
+          yield chunk({ tool_calls: [{ index: tool.index, id: block.id, type: "function", function: { name: block.name, arguments: "" } }] });
+        }
+        break;
+      }
+      case "content_block_delta": {
+        const delta = data.delta;
+        if (!isObject(delta)) break;
+        if (delta.type === "text_delta" && typeof delta.text === "string" && delta.text !== "") {
+          yield* open();
+          yield chunk({ content: delta.text });
+        } else if (delta.type === "input_json_delta" && typeof delta.partial_json === "string" && delta.partial_json !== "") {
+          const tool = tools.get(index);
+          if (!tool) break;
+          tool.args = true;
+          yield chunk({ tool_calls: [{ index: tool.index, function: { arguments: delta.partial_json } }] });
+        }
+        // thinking_delta, signature_delta, citations_delta: no OpenAI counterpart
+        break;
+      }
+      case "content_block_stop": {
+        const tool = tools.get(index);
+        // A tool called without arguments streams no JSON; OpenAI clients expect "{}".
+        if (tool && !tool.args) {
+          tool.args = true;
+          yield chunk({ tool_calls: [{ index: tool.index, function: { arguments: "{}" } }] });
+        }
+        break;
+      }
+      case "message_delta": {
+        if (isObject(data.delta) && data.delta.stop_reason !== undefined && data.delta.stop_reason !== null) stopReason = data.delta.stop_reason;
+        readUsage(data.usage, usage); // output_tokens here is cumulative
+        break;
+      }
+      case "message_stop": {
+        yield* open();
+        yield chunk({}, finishReason(stopReason));
+        yield { id, object: "chat.completion.chunk", created, model, choices: [], usage: openAIUsage(usage) };
+        return;
+      }
+      default: // ping, and event types added later (Anthropic's versioning policy allows new ones)
+        break;
+    }
+  }
+}
+
+/**
+ * Anthropic's stream events as typed JSON objects, up to and including `message_stop`.
+ * An `error` event, an event that is not a JSON object, or a stream that ends before
+ * `message_stop` fails the job with a classified {@link BackendError}.
+ */
+async function* anthropicEvents(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Json & { type: string }> {
+  let finished = false;
+  let content = false;
   try {
     for await (const event of parseSse(body)) {
       let data: unknown;
@@ -335,103 +410,14 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
       }
       if (!isObject(data)) throw new BackendError("job.upstream_error", "Anthropic stream event is not a JSON object");
       const type = typeof data.type === "string" ? data.type : event.event;
-      const index = typeof data.index === "number" ? data.index : -1;
-      switch (type) {
-        case "message_start": {
-          const message = data.message;
-          if (isObject(message)) {
-            if (typeof message.id === "string") id = message.id;
-            if (typeof message.model === "string") model = message.model;
-            readUsage(message.usage, usage);
-          }
-          break;
-        }
-        case "content_block_start": {
-          const block = data.content_block;
-          if (!isObject(block)) break;
-          if (block.type === "text" && typeof block.text === "string" && block.text !== "") {
-            yield* open();
-            yield chunk({ content: block.text });
-          } else if (block.type === "tool_use") {
-            yield* open();
-            const tool = { index: tools.size, args: false };
-            tools.set(index, tool);
-            yield chunk({ tool_calls: [{ index: tool.index, id: block.id, type: "function", function: { name: block.name, arguments: "" } }] });
-          }
-          break;
-        }
-        case "content_block_delta": {
-          const delta = data.delta;
-          if (!isObject(delta)) break;
-          if (delta.type === "text_delta" && typeof delta.text === "string" && delta.text !== "") {
-            yield* open();
-            yield chunk({ content: delta.text });
-          } else if (delta.type === "input_json_delta" && typeof delta.partial_json === "string" && delta.partial_json !== "") {
-            const tool = tools.get(index);
-            if (!tool) break;
-            tool.args = true;
-            yield chunk({ tool_calls: [{ index: tool.index, function: { arguments: delta.partial_json } }] });
-          }
-          // thinking_delta, signature_delta, citations_delta: no OpenAI counterpart
-          break;
-        }
-        case "content_block_stop": {
-          const tool = tools.get(index);
-          // A tool called without arguments streams no JSON; OpenAI clients expect "{}".
-          if (tool && !tool.args) {
-            tool.args = true;
-            yield chunk({ tool_calls: [{ index: tool.index, function: { arguments: "{}" } }] });
-          }
-          break;
-        }
-        case "message_delta": {
-          if (isObject(data.delta) && data.delta.stop_reason !== undefined && data.delta.stop_reason !== null) stopReason = data.delta.stop_reason;
-          readUsage(data.usage, usage); // output_tokens here is cumulative
-          break;
-        }
-        case "message_stop": {
-          yield* open();
-          yield chunk({}, finishReason(stopReason));
-          yield { id, object: "chat.completion.chunk", created, model, choices: [], usage: openAIUsage(usage) };
-          finished = true;
-          return;
-        }
-        case "error": {
-          const { type: errorType, text } = describeError(data.error);
-          const code = classify(ERROR_STATUS[errorType] ?? 500, text);
-          throw new BackendError(code, `Anthropic stream error${opened ? " after content" : ""}: ${text.slice(0, 1000) || "unknown"}`);
-        }
-        default: // ping, and event types added later (Anthropic's versioning policy allows new ones)
-          break;
-      }
-    }
-  } catch (error) {
-    networkError(error, signal);
-  }
-  if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", "Anthropic stream ended before message_stop");
-}
-
-/** Anthropic's stream events passed through as they came (an `error` event fails the job). */
-async function* nativeEvents(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Json> {
-  let finished = false;
-  let opened = false;
-  try {
-    for await (const event of parseSse(body)) {
-      let data: unknown;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        throw new BackendError("job.upstream_error", "Anthropic sent a stream event that is not JSON");
-      }
-      if (!isObject(data) || typeof data.type !== "string") throw new BackendError("job.upstream_error", "Anthropic stream event is not a typed JSON object");
-      if (data.type === "ping") continue;
-      if (data.type === "error") {
+      if (type === undefined) throw new BackendError("job.upstream_error", "Anthropic stream event has no type");
+      if (type === "error") {
         const { type: errorType, text } = describeError(data.error);
-        throw new BackendError(classify(ERROR_STATUS[errorType] ?? 500, text), `Anthropic stream error${opened ? " after content" : ""}: ${text.slice(0, 1000) || "unknown"}`);
+        throw new BackendError(classify(ERROR_STATUS[errorType] ?? 500, text), `Anthropic stream error${content ? " after content" : ""}: ${text.slice(0, 1000) || "unknown"}`);
       }
-      if (data.type === "content_block_delta") opened = true;
-      yield data;
-      if (data.type === "message_stop") {
+      if (type === "content_block_delta") content = true;
+      yield { ...data, type };
+      if (type === "message_stop") {
         finished = true;
         return;
       }
@@ -440,6 +426,11 @@ async function* nativeEvents(body: ReadableStream<Uint8Array>, signal: AbortSign
     networkError(error, signal);
   }
   if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", "Anthropic stream ended before message_stop");
+}
+
+/** Anthropic's stream events passed through as they came, but for pings. */
+async function* nativeEvents(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<Json> {
+  for await (const data of anthropicEvents(body, signal)) if (data.type !== "ping") yield data;
 }
 
 /**

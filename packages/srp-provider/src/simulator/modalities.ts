@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from "node:http";
 import { crc32, deflateSync } from "node:zlib";
-import { sha256Hex } from "@srp/core";
+import { sha256Hex, wavSeconds } from "@srp/core";
 import { errorBody, sendJson } from "./http.js";
 import { countTokens, generateTokens } from "./text.js";
 
@@ -132,18 +132,7 @@ function speech(res: ServerResponse, body: Json): void {
 
 /** Seconds of a WAV file from its header, else an estimate from the size (16 kB a second). */
 function durationOf(audio: Buffer): number {
-  if (audio.length >= 44 && audio.toString("latin1", 0, 4) === "RIFF" && audio.toString("latin1", 8, 12) === "WAVE") {
-    let at = 12;
-    let byteRate = 0;
-    while (at + 8 <= audio.length) {
-      const id = audio.toString("latin1", at, at + 4);
-      const size = audio.readUInt32LE(at + 4);
-      if (id === "fmt " && at + 20 <= audio.length) byteRate = audio.readUInt32LE(at + 16);
-      if (id === "data" && byteRate > 0) return Math.min(size, audio.length - at - 8) / byteRate;
-      at += 8 + size + (size % 2);
-    }
-  }
-  return audio.length / 16_000;
+  return wavSeconds(audio) ?? audio.length / 16_000;
 }
 
 /** Answers a transcription of `audio` with the form's other fields. */
