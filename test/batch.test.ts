@@ -8,6 +8,7 @@ import { generateIdentity, type Receipt } from "@srp/core";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
+import { createClient } from "@srp/client";
 
 const CHAT = "sim-llama-3-8b";
 const EMBED = "sim-embed-1";
@@ -174,5 +175,26 @@ describe("batches", () => {
     expect((await fetch(`${url}/v1/jobs/${id}`)).status).toBe(401);
     await new Promise((r) => setTimeout(r, 1600));
     expect((await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
+  });
+});
+
+describe("batches and embeddings from @srp/client", () => {
+  it("submits a batch, waits for it and embeds, with typed costs", async () => {
+    const srp = createClient({ hub: url, apiKey: key });
+    const before = await store.summary(consumer);
+    const created = await srp.batches.create([
+      { custom_id: "chat", url: "/v1/chat/completions", body: { model: CHAT, max_tokens: 4, messages: [{ role: "user", content: "client batch" }] } },
+      { custom_id: "embed", url: "/v1/embeddings", body: { model: EMBED, input: "client batch" } },
+    ]);
+    expect(created.status).toBe("queued");
+    const done = await srp.batches.wait(created.id, { intervalMs: 20, timeoutMs: 10_000 });
+    expect(done.counts).toMatchObject({ total: 2, completed: 2, failed: 0 });
+    expect(done.items.map((i) => i.custom_id)).toEqual(["chat", "embed"]);
+    const e = await srp.embeddings.create({ model: EMBED, input: ["a", "b"], encoding_format: "float" });
+    expect(e.data).toHaveLength(2);
+    expect(e.receiptId).toBe(e.usage.receipt_id);
+    const after = await store.summary(consumer);
+    expect(before.balance - after.balance).toBe(BigInt(done.charged_units) + BigInt(e.usage.cost_units));
+    await expect(srp.batches.get("batch_nope")).rejects.toMatchObject({ status: 404, code: "api.not_found" });
   });
 });

@@ -1,6 +1,6 @@
 /**
  * `@srp/client`: the consumer side of SRP. A typed client for a hub's OpenAI-compatible
- * API (chat completions whole or streamed, the model catalog), and signed usage receipts
+ * API (chat completions whole or streamed, embeddings, batches, the model catalog), and signed usage receipts
  * verified against the hub key from its discovery document. Any OpenAI SDK works against
  * a hub too; this client adds typed SRP usage and receipt checks, and (with a viem
  * wallet) pays with x402: per request, or by deposit, with wallet sign-in and refunds.
@@ -22,6 +22,10 @@ export {
   type SrpUsage,
   type ChatStream,
   type SrpMoney,
+  type EmbeddingsRequest,
+  type Embeddings,
+  type BatchItem,
+  type Batch,
   type AccountBalance,
   type WalletSession,
   type X402Client,

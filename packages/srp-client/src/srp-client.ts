@@ -231,8 +231,73 @@ export interface X402Client {
   refund(init?: { signal?: AbortSignal }): Promise<X402Refund>;
 }
 
+/** An embeddings request (`POST /v1/embeddings`). */
+export interface EmbeddingsRequest {
+  model: string;
+  input: string | string[] | number[] | number[][];
+  encoding_format?: "float" | "base64";
+  dimensions?: number;
+  /** Routing preferences (spec/v1/consumer.md, SRP-CON-014). */
+  provider?: Record<string, unknown>;
+  [member: string]: unknown;
+}
+
+/** An embeddings answer, with SRP usage. */
+export interface Embeddings {
+  object: "list";
+  data: Array<{ object: "embedding"; index: number; embedding: number[] | string }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number } & SrpUsage;
+}
+
+/** One item of a batch: a non-streamed request to one of the batchable endpoints. */
+export interface BatchItem {
+  custom_id?: string;
+  url: "/v1/chat/completions" | "/v1/messages" | "/v1/embeddings" | "/v1/images/generations";
+  body: Record<string, unknown>;
+}
+
+/** A batch as the hub reports it (`GET /v1/jobs/{id}`). */
+export interface Batch {
+  id: string;
+  object: "srp.batch";
+  status: "queued" | "running" | "completed" | "failed";
+  created_at: number;
+  completed_at: number | null;
+  expires_at: number | null;
+  discount_bps: number;
+  reserved_units: string;
+  charged_units: string;
+  charged: string;
+  counts: { total: number; queued: number; running: number; completed: number; failed: number };
+  items: Array<{
+    index: number;
+    custom_id: string | null;
+    url: string;
+    status: "queued" | "running" | "completed" | "failed";
+    status_code: number | null;
+    response: Record<string, unknown> | null;
+    cost: string;
+    cost_units: string;
+    receipt_id: string | null;
+  }>;
+}
+
 /** A typed SRP hub client. */
 export interface SrpClient {
+  /** Embeddings, billed per prompt token. */
+  embeddings: {
+    create(request: EmbeddingsRequest, init?: { signal?: AbortSignal }): Promise<Embeddings & { receiptId: string | null; payment?: X402PaymentInfo }>;
+  };
+  /** Batches of up to 50 mixed requests, run asynchronously at a 10 % discount. */
+  batches: {
+    /** Submits a batch (one reservation of every item's worst case, or one x402 payment of their sum). */
+    create(requests: BatchItem[], init?: { signal?: AbortSignal }): Promise<Batch & { payment?: X402PaymentInfo }>;
+    /** The batch now. */
+    get(id: string, init?: { signal?: AbortSignal }): Promise<Batch>;
+    /** Polls until the batch has finished (`completed` or `failed`); default every 250 ms for at most 10 minutes. */
+    wait(id: string, options?: { intervalMs?: number; timeoutMs?: number; signal?: AbortSignal }): Promise<Batch>;
+  };
   chat: {
     /**
      * Creates a whole (non-streamed) completion. `payment` is set when the request was
@@ -480,7 +545,33 @@ export function createClient(options: ClientOptions): SrpClient {
     return getJson<AccountBalance>("/v1/account", auth());
   };
 
+  const getBatch = (id: string, signal?: AbortSignal) => getJson<Batch>(`/v1/jobs/${encodeURIComponent(id)}`, auth(), signal);
+
   return {
+    embeddings: {
+      async create(request, init = {}) {
+        const { res, payment } = await postPaying("/v1/embeddings", JSON.stringify(request), init.signal, perRequest, true);
+        const body = (await res.json()) as Embeddings;
+        return { ...body, receiptId: res.headers.get("x-srp-receipt"), ...(payment ? { payment } : {}) };
+      },
+    },
+    batches: {
+      async create(requests, init = {}) {
+        const { res, payment } = await postPaying("/v1/batch", JSON.stringify({ requests }), init.signal, perRequest, true);
+        const body = (await res.json()) as Batch;
+        return { ...body, ...(payment ? { payment } : {}) };
+      },
+      get: (id, init = {}) => getBatch(id, init.signal),
+      async wait(id, options = {}) {
+        const until = Date.now() + (options.timeoutMs ?? 600_000);
+        for (;;) {
+          const batch = await getBatch(id, options.signal);
+          if (batch.status === "completed" || batch.status === "failed") return batch;
+          if (Date.now() > until) throw new SrpApiError(504, "job.deadline_exceeded", `batch ${id} is still ${batch.status}`);
+          await sleep(options.intervalMs ?? 250, options.signal);
+        }
+      },
+    },
     chat: {
       async create(request, init = {}) {
         const { res, payment } = await postPaying("/v1/chat/completions", JSON.stringify({ ...request, stream: false }), init.signal, perRequest, true);

@@ -199,10 +199,12 @@ export class Batches {
     };
     const batch: Batch = { view, accountId, keyed: !payments };
     this.#batches.set(id, batch);
-    ctx.noteDemand(plans[0]!.plan.model);
+    for (const p of plans) ctx.noteDemand(p.plan.model);
+    // The answer is the batch as admitted (queued), before any item starts.
+    const accepted = Response.json(view, { status: 202, headers: { location: `/v1/jobs/${id}`, ...paid } });
     const run = this.#run(batch, plans.map((p) => p.plan), reserved.reservationIds).finally(() => this.#running.delete(run));
     this.#running.add(run);
-    return Response.json(view, { status: 202, headers: { location: `/v1/jobs/${id}`, ...paid } });
+    return accepted;
   }
 
   /** `GET /v1/jobs/{id}`. */
