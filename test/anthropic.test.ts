@@ -209,6 +209,16 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
     expect(text.endsWith('event: message_stop\ndata: {"type":"message_stop"}\n\n')).toBe(true);
   });
 
+  it("sends what only the Messages API has (server tools, PDFs) to native instances only, and refuses it where there are none", async () => {
+    const webSearch = { type: "web_search_20250305", name: "web_search", max_uses: 2 } as unknown as Anthropic.ToolUnion;
+    const native = await anthropic.messages.create({ model: CLAUDE, max_tokens: 20, tools: [webSearch], messages: [{ role: "user", content: "search" }] });
+    expect(native.type).toBe("message");
+    expect((claudeSim.requests.at(-1)!.tools as unknown[])[0]).toEqual({ type: "web_search_20250305", name: "web_search", max_uses: 2 });
+    const refused = await anthropic.messages.create({ model: MODEL, max_tokens: 20, tools: [webSearch], messages: [{ role: "user", content: "search" }] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect(String((refused as Error).message)).toMatch(/only an instance that runs the Messages API itself/);
+  });
+
   it("runs a native tool-use loop", async () => {
     const messages: Anthropic.MessageParam[] = [{ role: "user", content: "Weather?" }];
     const first = await anthropic.messages.stream({ model: CLAUDE, max_tokens: 50, tools: [weatherTool], messages }).finalMessage();

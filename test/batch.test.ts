@@ -25,7 +25,7 @@ let consumer: string;
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:", { signupCredits: 5_000_000n });
-  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, batches: { retentionMs: 1500 } });
+  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, batches: { retentionMs: 1500, maxKeptPerAccount: 4 } });
   ({ url } = await hub.listen({ port: 0 }));
   const sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }] });
   const broken = await startSimulator({ models: [{ id: BROKEN }] });
@@ -175,6 +175,30 @@ describe("batches", () => {
     expect((await fetch(`${url}/v1/jobs/${id}`)).status).toBe(401);
     await new Promise((r) => setTimeout(r, 1600));
     expect((await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
+  });
+});
+
+describe("batch limits", () => {
+  it("keeps at most maxKeptPerAccount batches of an account (429), and a malformed id names nothing", async () => {
+    const account = await store.createAccount({ name: "busy" });
+    const busyKey = (await store.createApiKey(account.id)).key;
+    const one = { requests: [{ url: "/v1/embeddings", body: { model: EMBED, input: "x" } }] };
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await post(one, busyKey);
+      expect(res.status).toBe(202);
+      ids.push(((await res.json()) as View).id);
+    }
+    const refused = await post(one, busyKey);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("api.rate_limited");
+    expect(refused.headers.get("retry-after")).not.toBeNull();
+    // The refused batch reserved nothing: once the four are done, nothing is held and each charged what it says.
+    const views = await Promise.all(ids.map((id) => finished(id, busyKey)));
+    const summary = await store.summary(account.id);
+    expect(summary.held).toBe(0n);
+    expect(summary.spent).toBe(views.reduce((a, v) => a + BigInt(v.charged_units), 0n));
+    expect((await fetch(`${url}/v1/jobs/%E0%A4%A`, { headers: { authorization: `Bearer ${busyKey}` } })).status).toBe(404);
   });
 });
 

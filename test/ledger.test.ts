@@ -663,7 +663,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.verify()).toEqual([]);
     });
 
-    it("a batch reserves all of its amounts or none, each with the batch discount on top of the prepaid one", async () => {
+    it("a batch reserves all of its amounts or none, each with the batch discount or the larger prepaid one", async () => {
       const id = acct("batch");
       await store.createAccount({ id });
       const before = await store.history(id);
@@ -683,11 +683,15 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.release(r.reservationIds[1]!, "the item failed")).toBe(true);
       expect(await store.release(r.reservationIds[2]!, "the item failed")).toBe(true);
       expect(await store.summary(id)).toMatchObject({ balance: 991_000n, held: 0n });
-      // A prepaid tier adds to the batch discount.
+      // Discounts do not stack: a 5 % tier keeps the batch's 10 %, a 15 % tier wins over it.
       expect(await store.deposit(id, 10_000_000n, `dep-${id}`)).toBe(true);
-      const tiered = await store.reserveMany(id, [1_000n], 1000);
-      expect(tiered).toMatchObject({ ok: true, discountBps: 1500 });
-      if (tiered.ok) await store.release(tiered.reservationIds[0]!, "done");
+      const five = await store.reserveMany(id, [1_000n], 1000);
+      expect(five).toMatchObject({ ok: true, discountBps: 1000 });
+      if (five.ok) await store.release(five.reservationIds[0]!, "done");
+      expect(await store.deposit(id, 190_000_000n, `dep2-${id}`)).toBe(true);
+      const fifteen = await store.reserveMany(id, [1_000n], 1000);
+      expect(fifteen).toMatchObject({ ok: true, discountBps: 1500 });
+      if (fifteen.ok) await store.release(fifteen.reservationIds[0]!, "done");
       await expect(store.reserveMany(id, [-1n], 0)).rejects.toThrow(RangeError);
       expect(await store.verify()).toEqual([]);
     });

@@ -163,6 +163,22 @@ describe("other modalities through the official openai package", () => {
     expect((noCap as InstanceType<typeof OpenAI.APIError>).code).toBe("job.unknown_model");
     const tooMany = await openai.images.generate({ model: IMAGE, prompt: "x", n: 11 }).catch((e: unknown) => e);
     expect(tooMany).toBeInstanceOf(OpenAI.BadRequestError);
+    // Forms with repeated fields are refused with 400; a field named like an Object member is just a field. Never a 500.
+    const form = (fields: string[][]) => {
+      const f = new FormData();
+      f.append("model", STT);
+      f.append("file", new Blob([Buffer.alloc(64)]), "a.bin");
+      for (const [k, v] of fields) f.append(k!, v!);
+      return fetch(`${url}/v1/audio/transcriptions`, { method: "POST", headers: { authorization: `Bearer ${key}` }, body: f });
+    };
+    for (const fields of [[["language", "en"], ["language[]", "x"]], [["language", "en"], ["language", "fr"]]]) {
+      const res = await form(fields);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("api.invalid_body");
+    }
+    const odd = await form([["constructor[]", "x"], ["__proto__", "y"]]);
+    expect(odd.status).toBe(200);
+    const oddCost = BigInt(((await odd.json()) as { usage: { cost_units: string } }).usage.cost_units);
     const srt = await openai.audio.transcriptions.create({ model: STT, file: await toFile(Buffer.alloc(100), "a.bin"), response_format: "srt" }).catch((e: unknown) => e);
     expect(srt).toBeInstanceOf(OpenAI.BadRequestError);
     // Another request of the account holds all but 10,000 units: one image (40,000) is more than it can spend.
@@ -174,7 +190,7 @@ describe("other modalities through the official openai package", () => {
     expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(402);
     expect((refused as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({ code: "billing.insufficient_credits", required: "40000", available: "10000" });
     await store.release((hold as { reservationId: string }).reservationId, "test");
-    expect((await store.summary(consumer)).balance).toBe(before.balance);
+    expect((await store.summary(consumer)).balance).toBe(before.balance - oddCost);
     expect(await store.verify()).toEqual([]);
   });
 });

@@ -81,6 +81,8 @@ describe("routing preferences", () => {
     slowSim.setFault({ kind: "status", status: 500 }, 1);
     const strict = await chat({ provider: { order: [dear.nodeId], allow_fallbacks: false } });
     expect(strict.status).toBe(502);
+    const nobody = await chat({ provider: { order: ["no-such-node"], allow_fallbacks: false } });
+    expect(nobody.status).toBe(404);
     slowSim.setFault({ kind: "status", status: 500 }, 1);
     const lenient = await chat({ provider: { order: [dear.nodeId] } });
     expect(lenient.node).toBe(cheap.nodeId);

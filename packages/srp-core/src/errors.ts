@@ -83,6 +83,7 @@ export const ERROR_TABLE = {
   "api.not_found": { http: 404, close: null, retryable: false, title: "No such route or resource" },
   "api.method_not_allowed": { http: 405, close: null, retryable: false, title: "Method not allowed on this route" },
   "api.body_too_large": { http: 413, close: null, retryable: false, title: "Request body exceeds the hub's limit" },
+  "api.rate_limited": { http: 429, close: null, retryable: true, title: "Too many requests, or results kept, for this account" },
   "api.unsupported_media_type": { http: 415, close: null, retryable: false, title: "Request body must be application/json" },
   // Billing (hub to consumer).
   "billing.insufficient_credits": { http: 402, close: null, retryable: false, title: "Balance cannot cover the request's maximum cost" },

@@ -4,6 +4,7 @@
  * characters synthesized to speech and seconds of audio transcribed. What an answer does
  * not report is not measured, and an unmeasured job is never billed as if it were.
  */
+import { wavSeconds } from "./audio.js";
 import { usageFromOpenAI } from "./openai.js";
 import type { JobApi } from "./schema/jobs.js";
 import type { Usage } from "./schema/primitives.js";
@@ -54,6 +55,15 @@ export function usageFromAnthropic(usage: unknown): Usage | undefined {
   return fromAnthropicCounts(c);
 }
 
+/** Bytes of standard base64 (none when it is not base64). */
+function fromBase64(text: string): Uint8Array {
+  try {
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  } catch {
+    return new Uint8Array(0);
+  }
+}
+
 /** Unicode code points of a string (what speech is billed by). */
 function codePoints(text: string): number {
   let n = 0;
@@ -86,13 +96,11 @@ export function measureResponse(api: JobApi, request: Json, response: Json): Usa
     case "audio.speech":
       return typeof request.input === "string" ? { promptTokens: 0, completionTokens: 0, characters: codePoints(request.input), measured: true } : undefined;
     case "audio.transcriptions": {
+      // Billed per second of audio only (what a hub can bound before it runs): the duration
+      // the backend reports, else that of a WAV upload's header.
       const u = isObject(response.usage) ? response.usage : {};
-      if (u.type === "tokens") {
-        const input = count(u.input_tokens);
-        const output = count(u.output_tokens);
-        return input === undefined || output === undefined ? undefined : { promptTokens: input, completionTokens: output, measured: true };
-      }
-      const seconds = u.type === "duration" ? u.seconds : response.duration;
+      let seconds = u.type === "duration" ? u.seconds : response.duration;
+      if (typeof seconds !== "number" && isObject(request.file) && typeof request.file.data === "string") seconds = wavSeconds(fromBase64(request.file.data));
       return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? { promptTokens: 0, completionTokens: 0, seconds: Math.ceil(seconds), measured: true } : undefined;
     }
   }
@@ -109,12 +117,19 @@ export class StreamMeter {
   constructor(api: JobApi) {
     this.#api = api;
   }
-  /** The usage as of this chunk, when the chunk reports any. */
+  /**
+   * The usage as of this chunk, when the chunk reports it. Anthropic's `message_start`
+   * counts only the input (its output count is a placeholder): the usage is known at
+   * `message_delta`.
+   */
   chunk(data: Json): Usage | undefined {
     if (this.#api !== "messages") return usageFromOpenAI(data.usage);
-    if (data.type === "message_start" && isObject(data.message)) readAnthropic(data.message.usage, this.#anthropic);
-    else if (data.type === "message_delta") readAnthropic(data.usage, this.#anthropic);
-    else return undefined;
+    if (data.type === "message_start" && isObject(data.message)) {
+      readAnthropic(data.message.usage, this.#anthropic);
+      return undefined;
+    }
+    if (data.type !== "message_delta") return undefined;
+    readAnthropic(data.usage, this.#anthropic);
     return fromAnthropicCounts(this.#anthropic);
   }
 }

@@ -269,6 +269,16 @@ export interface Hub extends EventEmitter<HubEvents> {
   close(): Promise<void>;
 }
 
+/** The id after a route's prefix, percent-decoded (a malformed escape is left as it came, and then names nothing). */
+function pathId(path: string, prefix: string): string {
+  const raw = path.slice(prefix.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 function info(s: ProviderSession): SessionInfo {
   return { sessionId: s.sessionId, nodeId: s.nodeId ?? "", accountId: s.account?.id ?? "", version: s.version ?? 0, instances: s.instances.size, lastSeen: s.lastSeen };
 }
@@ -638,7 +648,7 @@ export function createHub(options: HubOptions): Hub {
       }
       if (path.startsWith("/v1/jobs/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
-        return batches.get(request, decodeURIComponent(path.slice("/v1/jobs/".length)));
+        return batches.get(request, pathId(path, "/v1/jobs/"));
       }
       if (path === "/v1/models") {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
@@ -670,7 +680,7 @@ export function createHub(options: HubOptions): Hub {
       if (path === "/v1/futures/refund") return request.method === "POST" ? postFuturesRefund(request, futuresApi) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
       if (path.startsWith("/v1/receipts/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
-        return getReceipt(request, decodeURIComponent(path.slice("/v1/receipts/".length)), api);
+        return getReceipt(request, pathId(path, "/v1/receipts/"), api);
       }
       return fail("api.not_found", `no route for ${request.method} ${path}`);
     },

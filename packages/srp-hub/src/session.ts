@@ -392,6 +392,12 @@ export class ProviderSession {
       return this.fail(new SrpError("protocol.unexpected_message", `done for ${done.jobId} counts ${done.chunks} chunks; ${running.nextSeq} arrived`));
     }
     this.#release(running);
+    if (!running.job.stream && done.response === undefined) {
+      // SRP-JOB-009: a non-streamed job's answer is its response; without one there is nothing to bill or relay.
+      this.send(errorMessage(new SrpError("receipt.field_mismatch", `done for the non-streamed job ${done.jobId} carries no response (SRP-JOB-009); not countersigned`, { jobId: done.jobId })));
+      running.handle.onError({ type: "job_error", jobId: done.jobId, code: "job.upstream_error", message: "the node ended a non-streamed job without a response", retryable: true, chunks: 0 });
+      return;
+    }
     const { receipt, settled } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest());
     running.handle.onDone(done, receipt, settled);
   }

@@ -219,8 +219,9 @@ function translatedEncoder(job: Job): StreamEncoder {
   let index = -1;
   let open: "text" | "tool" | undefined;
   let finish: unknown = null;
-  /** OpenAI tool call index -> Anthropic content block index. */
-  const tools = new Map<number, number>();
+  /** OpenAI tool call (its index, else its id) -> Anthropic content block index. */
+  const tools = new Map<number | string, number>();
+  let lastCall: number | string | undefined;
   const start = (): string => {
     if (started) return "";
     started = true;
@@ -251,8 +252,10 @@ function translatedEncoder(job: Job): StreamEncoder {
       if (Array.isArray(delta.tool_calls)) {
         for (const tc of delta.tool_calls as unknown[]) {
           if (!isObject(tc)) continue;
-          const i = typeof tc.index === "number" ? tc.index : 0;
           const fn = isObject(tc.function) ? tc.function : {};
+          // OpenAI numbers every call; a server that does not is followed by id (a delta without either continues the last call).
+          const i = typeof tc.index === "number" ? tc.index : typeof tc.id === "string" ? tc.id : (lastCall ?? 0);
+          lastCall = i;
           if (!tools.has(i)) {
             out += close();
             index++;
@@ -343,8 +346,12 @@ function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefi
   return undefined;
 }
 
-/** Checks a Messages body and plans it: native for instances that take `messages` jobs, translated for the rest. */
-export function planMessages(body: Json): Plan | SrpError {
+/**
+ * Checks a Messages body and plans it: native for instances that take `messages` jobs,
+ * translated for the rest. A request with what only the Messages API has (server tools,
+ * PDF documents) goes to native instances only, and is refused when the model has none.
+ */
+export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">): Plan | SrpError {
   const bad = checkMessages(body, true);
   if (bad) return bad;
   const prefs = preferences(body);
@@ -352,25 +359,28 @@ export function planMessages(body: Json): Plan | SrpError {
   const native: Json = { ...body };
   delete native.srp;
   delete native.provider;
-  let translated: Json;
+  let translated: Json | undefined;
+  const capabilities = messagesNeeds(body);
   try {
     translated = messagesToChat(native);
   } catch (error) {
-    if (error instanceof SrpError) return error;
-    throw error;
+    if (!(error instanceof SrpError)) throw error;
+    const nativeOnline = ctx?.router.views(body.model as string).some((v) => v.capabilities.includes("messages")) ?? false;
+    if (!nativeOnline) return new SrpError(error.code, `${error.message} (only an instance that runs the Messages API itself could serve it, and none of ${String(body.model)} is online)`);
+    capabilities.push("messages");
   }
   const stream = body.stream === true;
-  if (stream) translated.stream_options = { include_usage: true };
+  if (stream && translated) translated.stream_options = { include_usage: true };
   const maxOut = body.max_tokens as number;
   const isNative = (job: Job) => job.api === "messages";
   return {
     model: body.model as string,
     stream,
     prefs,
-    capabilities: messagesNeeds(body),
-    contextTokens: estimatePromptTokens(translated) + maxOut,
+    capabilities,
+    contextTokens: estimatePromptTokens(translated ?? native) + maxOut,
     bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
-    job: (instance: Instance) => (instance.capabilities.includes("messages") ? { api: "messages", body: native } : { api: "chat.completions", body: translated }),
+    job: (instance: Instance) => (instance.capabilities.includes("messages") || !translated ? { api: "messages", body: native } : { api: "chat.completions", body: translated }),
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     respond(job: Job, done: Done, ext, headers) {
       const response = done.response ?? {};
@@ -399,7 +409,7 @@ const messagesSurface: Surface = {
   resource: messagesResource,
   error: anthropicError,
   read: readJsonObject,
-  plan: planMessages,
+  plan: (body, ctx) => planMessages(body, ctx),
 };
 
 /** `POST /v1/messages`. */

@@ -27,10 +27,14 @@ export const BATCH_LIMITS = Object.freeze({
   concurrency: 4,
   /** How long a finished batch's results are kept, ms (24 h). */
   retentionMs: 24 * 3_600_000,
+  /** Batches one account may have kept (running or finished and not yet forgotten). */
+  maxKeptPerAccount: 100,
+  /** Batches the hub keeps in all. */
+  maxKept: 10_000,
 });
 
 /** The endpoints a batch item may call, and how each is planned. */
-const PLANNERS: Readonly<Record<string, (body: Json) => Plan | SrpError>> = {
+const PLANNERS: Readonly<Record<string, (body: Json, ctx: ServeContext) => Plan | SrpError>> = {
   "/v1/chat/completions": planChat,
   "/v1/messages": planMessages,
   "/v1/embeddings": planEmbeddings,
@@ -98,6 +102,10 @@ export interface BatchOptions {
   retentionMs?: number;
   /** Items of one batch running at once; default 4. */
   concurrency?: number;
+  /** Batches one account may have kept (running, or finished within the retention time); default 100. */
+  maxKeptPerAccount?: number;
+  /** Batches kept in all; default 10 000. */
+  maxKept?: number;
 }
 
 /** The hub's batches: admission, asynchronous running and the results store. */
@@ -106,6 +114,9 @@ export class Batches {
   readonly #ctx: ServeContext;
   readonly #retentionMs: number;
   readonly #concurrency: number;
+  readonly #maxPerAccount: number;
+  readonly #maxKept: number;
+  readonly #sweeper: ReturnType<typeof setInterval>;
   /** Aborts the items in flight (a hub that stops before they end). */
   readonly #stop = new AbortController();
   /** No new items start (the hub is closing). */
@@ -116,6 +127,21 @@ export class Batches {
     this.#ctx = ctx;
     this.#retentionMs = options.retentionMs ?? BATCH_LIMITS.retentionMs;
     this.#concurrency = options.concurrency ?? BATCH_LIMITS.concurrency;
+    this.#maxPerAccount = options.maxKeptPerAccount ?? BATCH_LIMITS.maxKeptPerAccount;
+    this.#maxKept = options.maxKept ?? BATCH_LIMITS.maxKept;
+    // Finished results are forgotten on time whether or not anyone asks for them.
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(60_000, Math.max(1000, this.#retentionMs)));
+    this.#sweeper.unref();
+  }
+
+  /** Whether `accountId` may keep one more batch (and the hub one more in all). */
+  #roomFor(accountId: string): SrpError | undefined {
+    this.#sweep();
+    if (this.#batches.size >= this.#maxKept) return new SrpError("api.rate_limited", "this hub keeps as many batches as it can; retry when older results have expired", { details: { retryAfterMs: 60_000 } });
+    let kept = 0;
+    for (const b of this.#batches.values()) if (b.accountId === accountId) kept++;
+    if (kept >= this.#maxPerAccount) return new SrpError("api.rate_limited", `this account has ${kept} batches kept (running, or finished within ${Math.round(this.#retentionMs / 60_000)} minutes); the most is ${this.#maxPerAccount}`, { details: { retryAfterMs: 60_000 } });
+    return undefined;
   }
 
   /** `POST /v1/batch`. */
@@ -128,6 +154,10 @@ export class Batches {
     let accountId = who.accountId;
     const body = await readJsonObject(request, ctx.maxBodyBytes);
     if (body instanceof SrpError) return errorResponse(body);
+    if (accountId !== "") {
+      const full = this.#roomFor(accountId);
+      if (full) return errorResponse(full);
+    }
     const problem = checkConsumerBody(BatchRequest, body);
     if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
     const items = body.requests;
@@ -146,7 +176,7 @@ export class Batches {
         return errorResponse(new SrpError("api.invalid_body", `${at}.custom_id is a unique string of at most 256 characters`));
       }
       if (item.body.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
-      const plan = planner(item.body);
+      const plan = planner(item.body, ctx);
       if (plan instanceof SrpError) return errorResponse(new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {}));
       const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
       if (max === undefined) return errorResponse(new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`));
@@ -156,10 +186,17 @@ export class Batches {
     const total = plans.reduce((a, p) => a + p.max, 0n);
     let finishPayment: ((served: boolean) => Promise<string>) | undefined;
     if (payments) {
-      const admitted = await admitPayment(request, ctx, payments, total, batchResource(request.url), errorResponse);
+      // A batch is always settled before it runs (its items run later, on money that has arrived).
+      const admitted = await admitPayment(request, ctx, payments, total, batchResource(request.url), errorResponse, "before");
       if (admitted instanceof Response) return admitted;
       accountId = admitted.accountId;
       finishPayment = (served) => admitted.finish(served);
+    }
+    const full = this.#roomFor(accountId);
+    if (full) {
+      const refused = errorResponse(full);
+      if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
+      return refused;
     }
     let reserved;
     try {
@@ -226,6 +263,7 @@ export class Batches {
    */
   async close(drainMs: number): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#sweeper);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drained = Promise.all([...this.#running]).then(() => true);
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)));
@@ -268,6 +306,7 @@ export class Batches {
             signal: this.#stop.signal,
             timeout: { ms: this.#ctx.requestTimeoutMs, chosen: false },
             error: errorResponse,
+            releaseOnCancel: true,
           });
           status = res.status;
           body = (await res.json()) as Json;

@@ -4,8 +4,8 @@
  * declare the capability (`embeddings`, `images`, `speech`, `transcription`) and billed
  * by its own units: prompt tokens, images, characters of input, seconds of audio. The
  * worst case reserved at admission is exact for images and speech and an upper bound
- * for the rest (the input's bytes bound its tokens; a WAV header, or the file's size at
- * 8 kbit/s, bounds its seconds).
+ * for the rest (the input's bytes bound its tokens; a PCM WAV header, or the file's size
+ * at 4 kbit/s, bounds its seconds).
  */
 import { wavSeconds, checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
 
@@ -97,10 +97,13 @@ export function planSpeech(body: Json): Plan | SrpError {
   };
 }
 
-/** Whole seconds an audio file can last at most: exact for WAV (its header), else its size at 8 kbit/s. */
+/** Bytes a second of compressed audio takes at least, for the bound: 4 kbit/s (below Opus's and AMR's lowest speech rates). */
+const MIN_AUDIO_BYTES_PER_SECOND = 500;
+
+/** Whole seconds an audio file can last at most: exact for PCM WAV (its header), else its size at 4 kbit/s. */
 export function audioSecondsBound(audio: Uint8Array): number {
   const wav = wavSeconds(audio);
-  return Math.ceil(wav ?? audio.length / 1000) + 1;
+  return Math.ceil(wav ?? audio.length / MIN_AUDIO_BYTES_PER_SECOND) + 1;
 }
 
 const TRANSCRIPTION_FORMATS = new Set(["json", "verbose_json", "text"]);
@@ -122,12 +125,15 @@ export async function readTranscriptionForm(request: Request, maxBytes: number):
   } catch {
     return invalid("the body is not a valid multipart form");
   }
-  const body: Json = {};
+  const body: Json = Object.create(null) as Json;
   for (const [key, value] of form.entries()) {
     if (typeof value === "string") {
-      if (key.endsWith("[]")) ((body[key.slice(0, -2)] ??= []) as unknown[]).push(value);
-      else body[key] = value;
-    } else if (key === "file") {
+      const name = key.endsWith("[]") ? key.slice(0, -2) : key;
+      const seen = body[name];
+      if (name === "file" || (seen !== undefined && !Array.isArray(seen)) || (key.endsWith("[]") === false && seen !== undefined)) return invalid(`field ${name} is given twice, or both as a value and as a list`);
+      if (key.endsWith("[]")) ((body[name] ??= []) as unknown[]).push(value);
+      else body[name] = value;
+    } else if (key === "file" && body.file === undefined) {
       const data = new Uint8Array(await value.arrayBuffer());
       body.file = { filename: value.name || "audio", content_type: value.type || "application/octet-stream", data: Buffer.from(data).toString("base64"), bytes: data.length, seconds_bound: audioSecondsBound(data) };
     } else return invalid(`field ${key} must not be a file`);

@@ -50,8 +50,10 @@ export function outputLimit(body: Record<string, unknown>): number | SrpError {
   return 0;
 }
 
-/** Tokens an image part may count for, when bounding a prompt. */
+/** Tokens an image part may count for, when bounding a prompt (whatever its source: inline data or a URL). */
 const IMAGE_TOKEN_ALLOWANCE = 3_000;
+/** Tokens a backend may add to a prompt that declares tools (its tool-use instructions). */
+const TOOLS_TOKEN_ALLOWANCE = 1_024;
 /** Tokens a chat template may add per message (role markers, separators), and once per request. */
 const TEMPLATE_TOKENS_PER_MESSAGE = 16;
 const TEMPLATE_TOKENS_PER_REQUEST = 64;
@@ -59,22 +61,26 @@ const TEMPLATE_TOKENS_PER_REQUEST = 64;
 /**
  * An upper bound on a request's prompt tokens: its messages' (and tools', and an
  * Anthropic `system`'s) UTF-8 bytes, since a token of a byte-level tokenizer covers at
- * least one byte, plus what a chat template adds (16 tokens a message, 64 a request),
- * with each inline image (a `data:` URL or base64 source) counted as a fixed allowance
- * instead of its bytes.
+ * least one byte, plus what a chat template adds (16 tokens a message, 64 a request, 1024
+ * when tools are declared), with each image part (OpenAI `image_url`, Anthropic `image`,
+ * inline or by URL) counted as a fixed allowance instead of its bytes.
  */
 export function promptTokenBound(body: Record<string, unknown>): number {
   let images = 0;
-  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null], function (this: unknown, key, value: unknown) {
-    const base64Image = key === "data" && (this as { type?: unknown }).type === "base64" && typeof (this as { media_type?: unknown }).media_type === "string" && (this as { media_type: string }).media_type.startsWith("image/");
-    if (typeof value === "string" && (value.startsWith("data:") || base64Image)) {
-      images++;
-      return "";
+  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null], (_key, value: unknown) => {
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      const type = (value as { type?: unknown }).type;
+      if (type === "image_url" || type === "image") {
+        images++;
+        return null;
+      }
     }
+    // Inline data elsewhere (audio parts, documents) counts by its bytes: only images have an allowance.
     return value;
   });
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
-  return Buffer.byteLength(text) + images * IMAGE_TOKEN_ALLOWANCE + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST;
+  const tools = Array.isArray(body.tools) && body.tools.length > 0 ? TOOLS_TOKEN_ALLOWANCE : 0;
+  return Buffer.byteLength(text) + images * IMAGE_TOKEN_ALLOWANCE + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST + tools;
 }
 
 /** Whether a chat chunk carries something the consumer would see (text, a tool call, a finish). */

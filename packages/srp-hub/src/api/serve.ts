@@ -314,12 +314,20 @@ export async function payer(request: Request, ctx: ServeContext): Promise<{ acco
  * `PAYMENT-SIGNATURE`), else verifies, locks and, per the hub's mode, settles the payment.
  * Answers the admitted payment, or the response that refuses it.
  */
-export async function admitPayment(request: Request, ctx: ServeContext, payments: X402Payments, amount: bigint, resource: PaidResource, error: Surface["error"]): Promise<Admission | Response> {
+export async function admitPayment(
+  request: Request,
+  ctx: ServeContext,
+  payments: X402Payments,
+  amount: bigint,
+  resource: PaidResource,
+  error: Surface["error"],
+  mode?: "before" | "after",
+): Promise<Admission | Response> {
   const header = request.headers.get("payment-signature");
   if (header === null) return payments.required(amount, resource);
   try {
     await ctx.ledgerReady;
-    const admitted = await payments.admit(header, payments.offer(amount), resource.url);
+    const admitted = await payments.admit(header, payments.offer(amount), resource.url, mode ? { mode } : {});
     if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : error(admitted);
     return admitted;
   } catch (e) {
@@ -389,6 +397,11 @@ export interface RunOptions {
   timeout: { ms: number; chosen: boolean };
   /** An error response in the surface's shape. */
   error(e: SrpError, headers?: Record<string, string>): Response;
+  /**
+   * Release the reservation at once when the hub cancels the job (deadline, hub closing),
+   * instead of waiting for a late `done` to bill it: a batch item that failed is never billed.
+   */
+  releaseOnCancel?: boolean;
 }
 
 /**
@@ -409,7 +422,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
     const found = chargeOf(settled, reservationId);
     // A billing hub reports what it charged: nothing, when the reservation was not settled by this receipt.
     const charged = ledger ? (found ?? 0n) : undefined;
-    if (found === undefined && reservationId !== undefined && cancelled) {
+    if (found === undefined && reservationId !== undefined && cancelled && !run.releaseOnCancel) {
       // The hub cancelled the job (consumer gone, deadline): the node may still end it with a done, which is billed.
       ctx.releaseAfterCancel(reservationId);
       return { charged, recorded };
@@ -466,7 +479,14 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
     return plan.respond(committed.job, e.done, extension(e.done.usage, e.receipt, jobId, billed), out);
   }
   // A paid stream: the provider has started answering, so the payment settles now (in `after` mode) and the header tells how.
-  if (admission) headers[PAYMENT_RESPONSE] = await admission.finish(true);
+  if (admission) {
+    try {
+      headers[PAYMENT_RESPONSE] = await admission.finish(true);
+    } catch (e) {
+      // The payment's bookkeeping failed (reconciliation settles it later); the answer still streams and bills.
+      ctx.storageError("finish an x402 payment", e);
+    }
+  }
 
   const encoder = new TextEncoder();
   const wire = plan.encoder(committed.job);

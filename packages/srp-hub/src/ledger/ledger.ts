@@ -312,8 +312,8 @@ export interface HubLedger {
   release(reservationId: string, reason: string): Promise<boolean>;
   /**
    * Reserves several amounts for one account at once (a batch): all of them or none.
-   * Each reservation settles or is released on its own; each gets the account's
-   * discount plus `extraDiscountBps` (the batch discount), at most 100 %.
+   * Each reservation settles or is released on its own; each gets the larger of the
+   * account's prepaid discount and `extraDiscountBps` (the batch discount).
    */
   reserveMany?(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult>;
   /**

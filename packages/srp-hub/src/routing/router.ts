@@ -152,7 +152,11 @@ export class Router {
     if (order && order.selectors.length > 0) {
       const first = order.selectors.map((s) => pool.filter((v) => matchesSelector(v, s))).find((p) => p.length > 0);
       if (first) pool = first;
-      else if (order.only) return { reason: "busy" };
+      else if (order.only) {
+        // Ordered instances that exist but cannot take it now are busy; none at all is no match.
+        const exists = views.some((v) => order.selectors.some((s) => matchesSelector(v, s)));
+        return exists ? { reason: "busy" } : { reason: "no_match", detail: `no instance of ${needs.model} matches provider.order, and allow_fallbacks is false` };
+      }
     }
     if (needs.model === "auto" && sort === "load") sort = "price";
     if (sort === "latency") {

@@ -487,7 +487,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
 
   /**
    * Reserves several amounts of one account's balance in one transaction (a batch): all
-   * or none. Each reservation carries the account's discount plus `extraDiscountBps`.
+   * or none. Each reservation carries the larger of the account's prepaid discount and
+   * `extraDiscountBps` (discounts do not stack: the platform never pays more than its fee).
    */
   async reserveMany(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult> {
     await this.#ready;
@@ -498,7 +499,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     const now = Date.now();
     try {
       const discountBps = await this.#db.transaction(async (tx) => {
-        const bps = Math.min(10_000, discountFor(await this.#prepaid(tx, accountId, true), this.#tiers) + extraDiscountBps);
+        const bps = Math.max(discountFor(await this.#prepaid(tx, accountId, true), this.#tiers), extraDiscountBps);
         for (let i = 0; i < ids.length; i++) await this.#hold(tx, ids[i]!, accountId, amounts[i]!, bps, now);
         return bps;
       });
