@@ -219,6 +219,13 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
     expect(String((refused as Error).message)).toMatch(/only an instance that runs the Messages API itself/);
   });
 
+  it("forwards the request's anthropic-beta features to a native instance's upstream", async () => {
+    await anthropic.messages.create({ model: CLAUDE, max_tokens: 5, messages: [{ role: "user", content: "beta" }] }, { headers: { "anthropic-beta": "context-1m-2025-08-07, fine-grained-tool-streaming-2025-05-14,not valid!" } });
+    expect(claudeSim.headers.at(-1)!["anthropic-beta"]).toBe("context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14");
+    await anthropic.messages.create({ model: CLAUDE, max_tokens: 5, messages: [{ role: "user", content: "no beta" }] });
+    expect(claudeSim.headers.at(-1)!["anthropic-beta"]).toBeUndefined();
+  });
+
   it("runs a native tool-use loop", async () => {
     const messages: Anthropic.MessageParam[] = [{ role: "user", content: "Weather?" }];
     const first = await anthropic.messages.stream({ model: CLAUDE, max_tokens: 50, tools: [weatherTool], messages }).finalMessage();

@@ -91,7 +91,7 @@ export interface RelayRequest {
    * on it (an Anthropic Messages request goes natively to an instance that takes
    * `messages` jobs, and as chat completions to every other).
    */
-  prepare: (instance: Instance) => { api: JobApi; body: Record<string, unknown> };
+  prepare: (instance: Instance) => { api: JobApi; body: Record<string, unknown>; ext?: Record<string, unknown> };
   stream: boolean;
   needs: RouteNeeds;
   sort?: RouteSort;
@@ -158,7 +158,7 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
       throw noRouteError(live, req.needs.model);
     }
     tried.add(live.key);
-    const { api, body } = req.prepare(live.instance);
+    const { api, body, ext } = req.prepare(live.instance);
     const job: Job = {
       type: "job",
       jobId: newJobId(),
@@ -169,6 +169,7 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
       request: { ...body, model: live.instance.model, ...(api === "chat.completions" || api === "messages" ? { stream: req.stream } : {}) },
       deadline: req.deadline,
       quote: live.instance.price,
+      ...(ext ? { ext } : {}),
     };
     let hash: string;
     try {

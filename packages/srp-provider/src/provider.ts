@@ -427,8 +427,9 @@ export class Provider extends EventEmitter<ProviderEvents> {
     try {
       const backend = instance.backend;
       let result: ChatResult;
-      if (job.api === "chat.completions") result = await backend.chat(request, { signal });
-      else if (backend.run && backend.apis?.includes(job.api)) result = await backend.run(job.api, request, { signal });
+      const call = job.ext ? { signal, ext: job.ext } : { signal };
+      if (job.api === "chat.completions") result = await backend.chat(request, call);
+      else if (backend.run && backend.apis?.includes(job.api)) result = await backend.run(job.api, request, call);
       else throw new BackendError("job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
       if (run.cancelled || run.ended) return;
       let usage: Usage | undefined;

@@ -333,6 +333,20 @@ function messagesNeeds(body: Json): Capability[] {
   return needs;
 }
 
+/** The job extension member that carries a request's `anthropic-beta` features to a native instance. */
+export const BETA_EXT = "anthropic.beta";
+
+/** The beta features a request asks for (`anthropic-beta`, comma-separated), at most 16 well-formed names. */
+export function betasOf(request: Request): string[] {
+  const header = request.headers.get("anthropic-beta");
+  if (header === null) return [];
+  return header
+    .split(",")
+    .map((b) => b.trim())
+    .filter((b) => /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(b))
+    .slice(0, 16);
+}
+
 /** Checks the members every Messages request needs. */
 function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefined {
   const problem = checkConsumerBody(requireMaxTokens ? MessagesRequest : CountTokensRequest, body);
@@ -351,7 +365,7 @@ function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefi
  * translated for the rest. A request with what only the Messages API has (server tools,
  * PDF documents) goes to native instances only, and is refused when the model has none.
  */
-export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">): Plan | SrpError {
+export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, betas: readonly string[] = []): Plan | SrpError {
   const bad = checkMessages(body, true);
   if (bad) return bad;
   const prefs = preferences(body);
@@ -380,7 +394,10 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">): Pl
     capabilities,
     contextTokens: estimatePromptTokens(translated ?? native) + maxOut,
     bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
-    job: (instance: Instance) => (instance.capabilities.includes("messages") || !translated ? { api: "messages", body: native } : { api: "chat.completions", body: translated }),
+    job: (instance: Instance) =>
+      instance.capabilities.includes("messages") || !translated
+        ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [BETA_EXT]: betas } } : {}) }
+        : { api: "chat.completions", body: translated },
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     respond(job: Job, done: Done, ext, headers) {
       const response = done.response ?? {};
@@ -409,7 +426,7 @@ const messagesSurface: Surface = {
   resource: messagesResource,
   error: anthropicError,
   read: readJsonObject,
-  plan: (body, ctx) => planMessages(body, ctx),
+  plan: (body, ctx, request) => planMessages(body, ctx, betasOf(request)),
 };
 
 /** `POST /v1/messages`. */

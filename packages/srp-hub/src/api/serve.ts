@@ -161,8 +161,8 @@ export interface Plan {
   contextTokens: number;
   /** The most the request can use, priced at the dearest instance to reserve its worst case. */
   bound: BillableUsage;
-  /** The job's API and body for an instance. */
-  job(instance: Instance): { api: JobApi; body: Record<string, unknown> };
+  /** The job's API and body for an instance, and the extension members it carries (`ext`). */
+  job(instance: Instance): { api: JobApi; body: Record<string, unknown>; ext?: Record<string, unknown> };
   /** Whether a job event commits output to the consumer (before it, failover is invisible). */
   commits?(e: JobEvent, job: Job): boolean;
   /** The answer to a non-streamed request. */
@@ -179,8 +179,8 @@ export interface Surface {
   error(error: SrpError, headers?: Record<string, string>): Response;
   /** Reads the request into a JSON body (JSON by default; multipart for transcriptions). */
   read(request: Request, maxBytes: number): Promise<Record<string, unknown> | SrpError>;
-  /** Checks the body and plans the request. */
-  plan(body: Record<string, unknown>, ctx: ServeContext): Plan | SrpError;
+  /** Checks the body (and the headers it may need) and plans the request. */
+  plan(body: Record<string, unknown>, ctx: ServeContext, request: Request): Plan | SrpError;
 }
 
 const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
@@ -344,7 +344,7 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
   let accountId = who.accountId;
   const body = await surface.read(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return error(body);
-  const plan = surface.plan(body, ctx);
+  const plan = surface.plan(body, ctx, request);
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
 

@@ -456,14 +456,15 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
     "anthropic-version": options.version ?? "2023-06-01",
   };
 
-  /** POST /v1/messages with an Anthropic body; a failure is classified. */
-  const post = async (body: Json, signal: AbortSignal): Promise<Response> => {
+  /** POST /v1/messages with an Anthropic body (and the beta features asked for); a failure is classified. */
+  const post = async (body: Json, signal: AbortSignal, betas: readonly string[] = []): Promise<Response> => {
     const stream = body.stream === true;
+    const beta = [...new Set([...(headers["anthropic-beta"]?.split(",").map((b) => b.trim()) ?? []), ...betas])].filter((b) => b !== "").join(",");
     let res: Response;
     try {
       res = await doFetch(`${base}/v1/messages`, {
         method: "POST",
-        headers: { ...headers, "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
+        headers: { ...headers, "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json", ...(beta ? { "anthropic-beta": beta } : {}) },
         body: JSON.stringify(body),
         signal,
       });
@@ -493,9 +494,11 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
     kind: "anthropic",
     label: `anthropic at ${base}`,
     apis: ["messages"],
-    async run(api: BackendApi, request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
+    async run(api: BackendApi, request: Record<string, unknown>, { signal, ext }: ChatCallOptions): Promise<ChatResult> {
       if (api !== "messages") throw new BackendError("job.unsupported_api", `the Anthropic backend does not serve ${api}`);
-      const res = await post(request, signal);
+      const asked = ext?.["anthropic.beta"];
+      const betas = Array.isArray(asked) ? asked.filter((b): b is string => typeof b === "string" && /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(b)) : [];
+      const res = await post(request, signal, betas);
       if (request.stream !== true) return { kind: "response", body: await message(res, signal) };
       if (!res.body) throw new BackendError("job.upstream_error", "Anthropic sent no stream");
       return { kind: "stream", chunks: nativeEvents(res.body, signal) };

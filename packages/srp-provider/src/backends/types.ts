@@ -19,6 +19,8 @@ export interface BackendModel {
 export interface ChatCallOptions {
   /** Aborts the upstream request (SRP `cancel`, deadline, session loss). */
   signal: AbortSignal;
+  /** The job's extension members (`ext`), e.g. `anthropic.beta`: the beta features a Messages request asked for. */
+  ext?: Readonly<Record<string, unknown>>;
 }
 
 /**

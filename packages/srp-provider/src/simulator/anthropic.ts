@@ -27,6 +27,8 @@ export interface AnthropicSimulator {
   readonly url: string;
   /** Bodies of the Messages requests received, oldest first (the last 100). */
   readonly requests: Record<string, unknown>[];
+  /** Headers of the same requests. */
+  readonly headers: Record<string, string | string[] | undefined>[];
   /** Makes the next `count` Messages requests fail with this HTTP status (Anthropic error body). */
   failNext(status: number, count?: number): void;
   close(): Promise<void>;
@@ -150,6 +152,7 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
   const apiKey = options.apiKey ?? "sk-ant-sim";
   const models = options.models ?? ["claude-sim-1"];
   const requests: Json[] = [];
+  const headers: Record<string, string | string[] | undefined>[] = [];
   const sockets = new Set<Socket>();
   let failing: { status: number; count: number } | undefined;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -169,7 +172,11 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
     }
     if (!isObject(body)) return error(res, 400, "the body is not an object");
     requests.push(body);
-    if (requests.length > 100) requests.shift();
+    headers.push({ ...req.headers });
+    if (requests.length > 100) {
+      requests.shift();
+      headers.shift();
+    }
     if (failing) {
       const { status } = failing;
       if (--failing.count <= 0) failing = undefined;
@@ -194,6 +201,7 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    headers,
     failNext(status, count = 1) {
       failing = { status, count };
     },
