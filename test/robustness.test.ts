@@ -1,6 +1,6 @@
 /** Bad input from a node or a consumer costs them, never the hub or other instances. */
 import { afterEach, expect, it } from "vitest";
-import { encode, generateIdentity, type SrpMessage } from "@srp/core";
+import { createReceipt, encode, generateIdentity, INITIAL_POSITION, requestHash, type SrpMessage } from "@srp/core";
 import { connectToHub } from "@srp/provider";
 import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
 
@@ -66,4 +66,37 @@ it("deadlines a consumer chose do not count against the instance (no parking by 
   expect(changes).toEqual([]);
   const ok = await post(net.url, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] }));
   expect(ok.status).toBe(200);
+});
+
+it("a node that ends a non-streamed job without a response is not billed or countersigned; the request fails over", async () => {
+  net = await startNet();
+  const good = await net.sim();
+  await net.addProvider(good, { price: { input: "9", output: "9" } });
+  const identity = generateIdentity();
+  const evil = connectToHub({ hub: net.url, identity, account: { kind: "api_key", key: KEY }, reconnect: false });
+  await evil.ready();
+  const seen: SrpMessage[] = [];
+  evil.on("message", (m) => seen.push(m));
+  evil.sendEncoded(
+    encode({ type: "offer", instances: [{ instanceId: "evil.0", model: MODEL, tier: "gpu", backend: { kind: "other" }, price: { input: "1", output: "1" }, maxConcurrency: 4, tokensPerSecond: 50, contextLength: 8192, capabilities: ["chat", "stream"] }] }),
+  );
+  await until(() => seen.some((m) => m.type === "offer_ack"), 5000, "offer_ack");
+  const pending = post(net.url, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], srp: { sort: "price" } }));
+  await until(() => seen.some((m) => m.type === "job"), 5000, "the job");
+  const job = seen.find((m) => m.type === "job") as Extract<SrpMessage, { type: "job" }>;
+  const usage = { promptTokens: 5, completionTokens: 5, measured: true };
+  const receipt = createReceipt(
+    { jobId: job.jobId, hubId: net.hub.id, instanceId: job.instanceId, model: job.model, requestHash: requestHash(job.request), responseHash: requestHash({}), usage, price: job.quote, startedAt: Date.now() - 5, finishedAt: Date.now() },
+    INITIAL_POSITION,
+    identity,
+  );
+  evil.sendEncoded(encode({ type: "done", jobId: job.jobId, chunks: 0, usage, receipt }));
+  const res = await pending;
+  expect(res.status).toBe(200);
+  expect(good.requests).toHaveLength(1);
+  await until(() => seen.some((m) => m.type === "error" && (m as { jobId?: string }).jobId === job.jobId), 5000, "the hub's error");
+  expect(seen.find((m) => m.type === "error")).toMatchObject({ code: "receipt.field_mismatch" });
+  expect(seen.some((m) => m.type === "receipt")).toBe(false);
+  expect(await net.hub.receipts.get(job.jobId)).toBeUndefined();
+  await evil.close();
 });
