@@ -153,6 +153,16 @@ describe("Anthropic Messages translated to an OpenAI-compatible provider", () =>
     expect(failed).toBeInstanceOf(Anthropic.APIError);
   });
 
+  it("lists the catalog as an Anthropic models page too", async () => {
+    const page = await anthropic.models.list();
+    const ids = page.data.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining([MODEL, CLAUDE]));
+    const m = page.data.find((x) => x.id === MODEL)!;
+    expect(m.type).toBe("model");
+    expect(m.display_name).toBe(MODEL);
+    expect(Number.isNaN(Date.parse(m.created_at))).toBe(false);
+  });
+
   it("counts tokens for free", async () => {
     const r = await anthropic.messages.countTokens({ model: MODEL, messages: [{ role: "user", content: "How many tokens is this?" }] });
     expect(r.input_tokens).toBeGreaterThan(0);

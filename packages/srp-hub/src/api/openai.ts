@@ -270,7 +270,10 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
 
 /** `GET /v1/models` (free, no key needed). */
 export function listModels(router: Router): Response {
-  return Response.json({ object: "list", data: modelCatalog(router) });
+  // One list both SDKs read: OpenAI's `{object, data}`, and Anthropic's page (`type`,
+  // `display_name`, `created_at` per model; `has_more`, `first_id`, `last_id`).
+  const data = modelCatalog(router).map((m) => ({ ...m, type: "model", display_name: m.name, created_at: new Date(m.created * 1000).toISOString() }));
+  return Response.json({ object: "list", data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
 }
 
 /** `GET /v1/receipts/{id}`: the countersigned receipt, for the account that paid for the job. */
