@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateIdentity } from "@srp/core";
-import { createHub, MemoryAccountStore, type Hub } from "@srp/hub";
+import { createHub, MemoryAccountStore, SqliteStore, type Hub } from "@srp/hub";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HUB_CHECKS, PROVIDER_CHECKS, runHubSuite, runProviderSuite, toJunit, type Report } from "../src/index.js";
@@ -21,10 +21,31 @@ const KNOWN_HUB_WARNINGS = new Set(["hub.job.include_usage:warning"]);
 const fixture = (name: string) => join(root, "conformance/test/fixtures", name);
 /** The x402 checks: skipped against a hub that takes no x402 payments (hub-x402.test.ts runs them). */
 const X402_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.x402.")));
+/** Checks of surfaces a hub without a ledger does not list (batches): skipped there, run against a billing hub below. */
+const LEDGER_CHECKS = new Set(["hub.consumer.batch"]);
+const CONSUMER_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.consumer.")));
 
 function statuses(report: Report): Record<string, string> {
   return Object.fromEntries(report.results.map((r) => [r.id, r.status]));
 }
+
+describe("consumer surface checks against a billing @srp/hub (SQLite ledger)", () => {
+  it("passes every hub.consumer check, batches included", async () => {
+    const store = new SqliteStore(":memory:", { signupCredits: 10_000_000n });
+    const account = await store.createAccount({ name: "conformance" });
+    const { key } = await store.createApiKey(account.id);
+    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store });
+    const { url } = await hub.listen({ port: 0 });
+    try {
+      const report = await runHubSuite({ url, accountKey: key, only: CONSUMER_CHECKS });
+      expect(report.results.map((r) => [r.id, r.status, r.details ?? ""])).toEqual([...CONSUMER_CHECKS].map((id) => [id, "pass", ""]));
+      expect(await store.verify()).toEqual([]);
+    } finally {
+      await hub.close();
+      store.close();
+    }
+  }, 60_000);
+});
 
 describe("hub mode against @srp/hub", () => {
   let hub: Hub;
@@ -40,7 +61,8 @@ describe("hub mode against @srp/hub", () => {
   it("passes every check", async () => {
     const report = await runHubSuite({ url, accountKey: KEY });
     expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
-    expect(report.results.filter((r) => r.status !== "pass" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`) && !X402_CHECKS.has(r.id))).toEqual([]);
+    expect(report.results.filter((r) => r.status !== "pass" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`) && !X402_CHECKS.has(r.id) && !LEDGER_CHECKS.has(r.id))).toEqual([]);
+    expect(report.results.filter((r) => LEDGER_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...LEDGER_CHECKS].map(() => "skipped"));
     // This hub takes no x402 payments: those checks are skipped, saying why.
     expect(report.results.filter((r) => X402_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...X402_CHECKS].map(() => "skipped"));
     expect(report.ok).toBe(true);

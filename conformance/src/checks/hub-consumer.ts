@@ -288,6 +288,130 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     },
   ),
   check(
+    "hub.consumer.images",
+    "Sends an image generation to an instance with the images capability as an images.generations job, and answers the node's images with SRP usage",
+    ["SRP-CON-009", "SRP-CON-010", "SRP-CON-002"],
+    "MUST",
+    async (ctx) => {
+      const base = await surface(ctx, "openai.images");
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["images"], price: { input: "0", output: "0", image: "40000000000" } })]);
+      const call = post(ctx, base, "/images/generations", { model, prompt: "a conformance lighthouse", n: 1 }, { authorization: `Bearer ${ctx.accountKey ?? ""}` });
+      const job = await node.nextJob(call);
+      const problems: string[] = [];
+      if (job.api !== "images.generations") problems.push(`the job's api is ${job.api}, expected images.generations`);
+      if (job.request.prompt !== "a conformance lighthouse") problems.push("the prompt did not reach the node untouched");
+      answerWhole(node, job, { created: 1, data: [{ b64_json: "iVBORw0KGgo=" }] }, { promptTokens: 0, completionTokens: 0, images: 1, measured: true });
+      const res = await within(call.response, 10_000, "the images answer");
+      const body = await json(res, "POST /v1/images/generations");
+      if (res.status !== 200) fail(`POST /v1/images/generations answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      if (!Array.isArray(body.data) || (body.data[0] as Json | undefined)?.b64_json !== "iVBORw0KGgo=") problems.push("the node's image did not reach the consumer");
+      problems.push(...usageProblems(body.usage, "the images answer"));
+      if ((body.usage as Json | undefined)?.cost_units !== "40000") problems.push(`one image at 40000000000 per 1M images should cost 40000 units, the answer says ${String((body.usage as Json | undefined)?.cost_units)}`);
+      if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
+    "hub.consumer.speech",
+    "Sends speech to an instance with the speech capability as an audio.speech job, and answers the node's srp.audio as the audio bytes, with the cost in headers",
+    ["SRP-CON-009", "SRP-CON-011", "SRP-CON-002"],
+    "MUST",
+    async (ctx) => {
+      const base = await surface(ctx, "openai.audio");
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["speech"], price: { input: "0", output: "0", character: "15000000" } })]);
+      const call = post(ctx, base, "/audio/speech", { model, input: "Conformance.", voice: "alloy", response_format: "wav" }, { authorization: `Bearer ${ctx.accountKey ?? ""}` });
+      const job = await node.nextJob(call);
+      const problems: string[] = [];
+      if (job.api !== "audio.speech") problems.push(`the job's api is ${job.api}, expected audio.speech`);
+      const audio = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
+      answerWhole(node, job, { object: "srp.audio", content_type: "audio/wav", data: audio }, { promptTokens: 0, completionTokens: 0, characters: 12, measured: true });
+      const res = await within(call.response, 10_000, "the speech answer");
+      if (res.status !== 200) fail(`POST /v1/audio/speech answered ${res.status}: ${(await bodyText(res)).slice(0, 300)}`);
+      const bytes = Buffer.from(await within(res.arrayBuffer(), 5000, "the audio"));
+      if (bytes.toString("base64") !== audio) problems.push("the consumer did not get the node's audio bytes");
+      if (res.headers.get("content-type") !== "audio/wav") problems.push(`content-type ${String(res.headers.get("content-type"))}, the node said audio/wav`);
+      if (res.headers.get("x-srp-cost-units") !== "180") problems.push(`x-srp-cost-units is ${String(res.headers.get("x-srp-cost-units"))}; 12 characters at 15000000 per 1M cost 180 units`);
+      if (res.headers.get("x-srp-receipt") === null) problems.push("no x-srp-receipt header");
+      if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
+    "hub.consumer.transcription",
+    "Reads a transcription's multipart upload into an audio.transcriptions job (the file as {filename, content_type, data} in base64), and answers with SRP usage",
+    ["SRP-CON-009", "SRP-CON-011", "SRP-CON-010"],
+    "MUST",
+    async (ctx) => {
+      const base = await surface(ctx, "openai.audio");
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["transcription"], price: { input: "0", output: "0", second: "100000000" } })]);
+      const audio = Buffer.from("conformance audio bytes");
+      const form = new FormData();
+      form.append("model", model);
+      form.append("language", "en");
+      form.append("file", new Blob([audio], { type: "audio/ogg" }), "clip.ogg");
+      const controller = new AbortController();
+      ctx.tracker.cleanups.push(() => controller.abort());
+      const response = fetch(`${base}/audio/transcriptions`, { method: "POST", headers: { authorization: `Bearer ${ctx.accountKey ?? ""}` }, body: form, signal: controller.signal });
+      response.catch(() => undefined);
+      const call = { response, abort: () => controller.abort() };
+      const job = await node.nextJob(call);
+      const problems: string[] = [];
+      if (job.api !== "audio.transcriptions") problems.push(`the job's api is ${job.api}, expected audio.transcriptions`);
+      const file = job.request.file as Json | undefined;
+      if (file?.filename !== "clip.ogg" || file?.content_type !== "audio/ogg" || file?.data !== audio.toString("base64")) problems.push(`request.file ${JSON.stringify(file).slice(0, 200)} is not {filename: clip.ogg, content_type: audio/ogg, data: <the bytes in base64>}`);
+      if (job.request.language !== "en") problems.push("the form's language field did not reach the node");
+      answerWhole(node, job, { text: "conformance", usage: { type: "duration", seconds: 1 } }, { promptTokens: 0, completionTokens: 0, seconds: 1, measured: true });
+      const res = await within(call.response, 10_000, "the transcription answer");
+      const body = await json(res, "POST /v1/audio/transcriptions");
+      if (res.status !== 200) fail(`POST /v1/audio/transcriptions answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      if (body.text !== "conformance") problems.push("the node's text did not reach the consumer");
+      problems.push(...usageProblems(body.usage, "the transcription answer"));
+      if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
+    "hub.consumer.batch",
+    "Admits a batch with 202 and a Location, runs its items as jobs, and reports each item's answer and cost at GET /v1/jobs/{id}",
+    ["SRP-CON-012", "SRP-CON-013"],
+    "MUST",
+    async (ctx) => {
+      const base = await surface(ctx, "srp.batch");
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model)]);
+      const item = (i: number) => ({ custom_id: `c${i}`, url: "/v1/chat/completions", body: { model, max_tokens: 4, messages: [{ role: "user", content: `conformance batch ${i}` }] } });
+      const res = await within(post(ctx, base, "/batch", { requests: [item(0), item(1)] }, { authorization: `Bearer ${ctx.accountKey ?? ""}` }).response, 10_000, "the batch's admission");
+      const created = await json(res, "POST /v1/batch");
+      if (res.status !== 202) fail(`POST /v1/batch answered ${res.status}: ${JSON.stringify(created).slice(0, 300)}`);
+      const problems: string[] = [];
+      const location = res.headers.get("location");
+      if (location !== `/v1/jobs/${String(created.id)}`) problems.push(`Location ${String(location)} is not /v1/jobs/${String(created.id)}`);
+      // Answer both items' jobs as they come.
+      for (let i = 0; i < 2; i++) {
+        const job = (await node.peer.take((m) => m.type === "job", 10_000, 0, `the job of batch item ${i}`)) as unknown as Job;
+        if (job.stream) problems.push("a batch item's job has stream true");
+        const usage = USAGE(["fine"]);
+        answerWhole(node, job, chatResponse(job, "fine", usage), usage);
+      }
+      let view: Json | undefined;
+      for (let i = 0; i < 100; i++) {
+        const r = await fetch(`${base}/jobs/${String(created.id)}`, { headers: { authorization: `Bearer ${ctx.accountKey ?? ""}` }, signal: AbortSignal.timeout(5000) });
+        view = await json(r, "GET /v1/jobs/{id}");
+        if (view.status === "completed" || view.status === "failed") break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (view?.status !== "completed") fail(`the batch is ${String(view?.status)}, not completed, after 5 s`);
+      const items = Array.isArray(view.items) ? (view.items as Json[]) : [];
+      if (items.length !== 2) problems.push(`the batch lists ${items.length} items, not 2`);
+      for (const it of items) {
+        if (it.status !== "completed" || it.status_code !== 200) problems.push(`item ${String(it.custom_id)} is ${String(it.status)} (${String(it.status_code)})`);
+        if (!isObject(it.response) || it.response.object !== "chat.completion") problems.push(`item ${String(it.custom_id)} has no chat.completion answer`);
+        if (typeof it.cost_units !== "string" || !/^(0|[1-9][0-9]*)$/.test(it.cost_units)) problems.push(`item ${String(it.custom_id)} has no cost_units`);
+      }
+      if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
     "hub.consumer.openapi",
     "Serves an OpenAPI 3.1 document of the consumer API, linked from the discovery document, describing the surfaces it lists",
     ["SRP-CON-016"],
