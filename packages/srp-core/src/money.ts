@@ -69,6 +69,8 @@ export interface PriceQuote {
   output: string;
   /** Per 1M cached prompt tokens; the input price applies when absent. */
   cachedInput?: string;
+  /** Per 1M prompt tokens written to a cache; the input price applies when absent. */
+  cacheWrite?: string;
   /** Per 1M generated images; zero when absent. */
   image?: string;
   /** Per 1M characters synthesized to speech; zero when absent. */
@@ -85,6 +87,8 @@ export interface BillableUsage {
   completionTokens: number;
   /** The part of `promptTokens` served from a prompt cache. */
   cachedTokens?: number;
+  /** The part of `promptTokens` written to a prompt cache. */
+  cacheWriteTokens?: number;
   /** Images generated. */
   images?: number;
   /** Characters synthesized to speech. */
@@ -111,14 +115,17 @@ export function cost(usage: BillableUsage, price: PriceQuote): bigint {
   const prompt = tokens(usage.promptTokens, "promptTokens");
   const completion = tokens(usage.completionTokens, "completionTokens");
   const cached = tokens(usage.cachedTokens, "cachedTokens");
-  if (cached > prompt) throw new RangeError("cachedTokens cannot exceed promptTokens");
+  const written = tokens(usage.cacheWriteTokens, "cacheWriteTokens");
+  if (cached + written > prompt) throw new RangeError("cachedTokens and cacheWriteTokens together cannot exceed promptTokens");
   const input = parseAmount(price.input);
   const cachedInput = price.cachedInput === undefined ? input : parseAmount(price.cachedInput);
+  const cacheWrite = price.cacheWrite === undefined ? input : parseAmount(price.cacheWrite);
   const output = parseAmount(price.output);
   const unit = (n: number | undefined, p: string | undefined, what: string) => (n === undefined || n === 0 ? 0n : tokens(n, what) * (p === undefined ? 0n : parseAmount(p)));
   const micro =
-    (prompt - cached) * input +
+    (prompt - cached - written) * input +
     cached * cachedInput +
+    written * cacheWrite +
     completion * output +
     unit(usage.images, price.image, "images") +
     unit(usage.characters, price.character, "characters") +

@@ -10,7 +10,8 @@ export interface OpenAIUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
-  prompt_tokens_details?: { cached_tokens?: number } | null;
+  /** `cache_write_tokens` is SRP's addition: prompt tokens written to a cache (Anthropic's cache creation). */
+  prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number } | null;
   completion_tokens_details?: { reasoning_tokens?: number } | null;
 }
 
@@ -33,6 +34,8 @@ export function usageFromOpenAI(usage: unknown): Usage | undefined {
   const out: Usage = { promptTokens, completionTokens, measured: true };
   const cached = count(u.prompt_tokens_details?.cached_tokens);
   if (cached !== undefined && cached > 0 && cached <= promptTokens) out.cachedTokens = cached;
+  const written = count(u.prompt_tokens_details?.cache_write_tokens);
+  if (written !== undefined && written > 0 && written + (out.cachedTokens ?? 0) <= promptTokens) out.cacheWriteTokens = written;
   const reasoning = count(u.completion_tokens_details?.reasoning_tokens);
   if (reasoning !== undefined && reasoning > 0) out.reasoningTokens = reasoning;
   return out;

@@ -36,7 +36,7 @@ describe("wavSeconds", () => {
 
 describe("measuring usage", () => {
   it("counts Anthropic cache reads and writes as prompt tokens", () => {
-    expect(usageFromAnthropic({ input_tokens: 10, cache_read_input_tokens: 90, cache_creation_input_tokens: 5, output_tokens: 7 })).toEqual({ promptTokens: 105, completionTokens: 7, cachedTokens: 90, measured: true });
+    expect(usageFromAnthropic({ input_tokens: 10, cache_read_input_tokens: 90, cache_creation_input_tokens: 5, output_tokens: 7 })).toEqual({ promptTokens: 105, completionTokens: 7, cachedTokens: 90, cacheWriteTokens: 5, measured: true });
     expect(usageFromAnthropic({ output_tokens: 7 })).toBeUndefined();
   });
 

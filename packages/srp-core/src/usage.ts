@@ -36,14 +36,17 @@ function readAnthropic(usage: unknown, into: AnthropicCounts): void {
 function fromAnthropicCounts(c: AnthropicCounts): Usage | undefined {
   if (c.input === undefined || c.output === undefined) return undefined;
   const cached = c.cacheRead ?? 0;
-  const out: Usage = { promptTokens: c.input + cached + (c.cacheCreation ?? 0), completionTokens: c.output, measured: true };
+  const written = c.cacheCreation ?? 0;
+  const out: Usage = { promptTokens: c.input + cached + written, completionTokens: c.output, measured: true };
   if (cached > 0) out.cachedTokens = cached;
+  if (written > 0) out.cacheWriteTokens = written;
   return out;
 }
 
 /**
  * Reads an Anthropic `usage` object into SRP usage: prompt tokens count cache reads and
- * writes as well (Anthropic's `input_tokens` does not), cache reads are the cached part.
+ * writes as well (Anthropic's `input_tokens` does not); cache reads are the cached part,
+ * cache writes the written part.
  *
  * @example
  * usageFromAnthropic({ input_tokens: 10, cache_read_input_tokens: 90, output_tokens: 5 });

@@ -108,6 +108,7 @@ function sameUsage(a: Done["usage"], b: Done["usage"]): boolean {
     a.completionTokens === b.completionTokens &&
     a.cachedTokens === b.cachedTokens &&
     a.reasoningTokens === b.reasoningTokens &&
+    a.cacheWriteTokens === b.cacheWriteTokens &&
     a.images === b.images &&
     a.characters === b.characters &&
     a.seconds === b.seconds &&
@@ -115,7 +116,7 @@ function sameUsage(a: Done["usage"], b: Done["usage"]): boolean {
   );
 }
 
-const PRICE_FIELDS = ["input", "output", "cachedInput", "image", "character", "second"] as const;
+const PRICE_FIELDS = ["input", "output", "cachedInput", "cacheWrite", "image", "character", "second"] as const;
 
 /**
  * Checks a node's receipt in the order of SRP-ATT-009: node signature, cost, fields

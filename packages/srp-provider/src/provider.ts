@@ -55,7 +55,7 @@ export interface InstanceConfig {
   instanceId?: string;
   /**
    * Price per 1M units, in USDC atomic units (decimal strings or bigints): tokens for
-   * `input`, `output` and `cachedInput`; images, characters and seconds of audio for
+   * `input`, `output`, `cachedInput` and `cacheWrite`; images, characters and seconds of audio for
    * `image`, `character` and `second` (absent: free).
    */
   price: { [K in keyof Price]: Price[K] | bigint };
@@ -171,7 +171,7 @@ const KEY_BACKENDS: ReadonlySet<BackendKind> = new Set(["openai", "anthropic", "
 function toPrice(p: InstanceConfig["price"]): Price {
   const a = (v: string | bigint) => (typeof v === "bigint" ? formatAmount(v) : v);
   const out: Price = { input: a(p.input), output: a(p.output) };
-  for (const k of ["cachedInput", "image", "character", "second"] as const) {
+  for (const k of ["cachedInput", "cacheWrite", "image", "character", "second"] as const) {
     const v = p[k];
     if (v !== undefined) out[k] = a(v);
   }

@@ -66,15 +66,18 @@ export const Ext = Type.Record(Type.String({ pattern: "^[a-z0-9-]+\\.[A-Za-z0-9_
 });
 
 /**
- * A price in atomic units per one million billable units: tokens for `input`, `output`
- * and `cachedInput`; generated images, synthesized characters and transcribed seconds of
- * audio for `image`, `character` and `second`. A unit price that is absent is zero.
+ * A price in atomic units per one million billable units: tokens for `input`, `output`,
+ * `cachedInput` (prompt tokens read from a cache) and `cacheWrite` (prompt tokens written
+ * to one, as Anthropic bills them); generated images, synthesized characters and
+ * transcribed seconds of audio for `image`, `character` and `second`. An absent cache
+ * price is the input price; an absent unit price is zero.
  */
 export const Price = Type.Object(
   {
     input: Amount,
     output: Amount,
     cachedInput: Type.Optional(Amount),
+    cacheWrite: Type.Optional(Amount),
     image: Type.Optional(Amount),
     character: Type.Optional(Amount),
     second: Type.Optional(Amount),
@@ -91,6 +94,8 @@ export const Usage = Type.Object(
     completionTokens: TokenCount,
     cachedTokens: Type.Optional(TokenCount),
     reasoningTokens: Type.Optional(TokenCount),
+    /** The part of `promptTokens` written to a prompt cache (priced at `cacheWrite`). */
+    cacheWriteTokens: Type.Optional(TokenCount),
     /** Images generated (`images.generations`). */
     images: Type.Optional(TokenCount),
     /** Characters of input synthesized to speech (`audio.speech`), in Unicode code points. */

@@ -178,7 +178,8 @@ export function stopReason(finish: unknown): string {
 /** An Anthropic `usage` object for SRP usage, extended by the cost and the receipt id. */
 function anthropicUsage(usage: Usage, ext: SrpUsageExtension): Json {
   const cached = usage.cachedTokens ?? 0;
-  return { input_tokens: usage.promptTokens - cached, output_tokens: usage.completionTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: cached, ...ext };
+  const written = usage.cacheWriteTokens ?? 0;
+  return { input_tokens: usage.promptTokens - cached - written, output_tokens: usage.completionTokens, cache_creation_input_tokens: written, cache_read_input_tokens: cached, ...ext };
 }
 
 /** A JSON object for tool arguments the model produced (not JSON, or not an object: `{}`). */

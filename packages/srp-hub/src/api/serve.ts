@@ -237,7 +237,10 @@ export function maximumCost(router: Router, model: string, bound: BillableUsage,
   const units: Record<(typeof UNIT_PRICES)[number], bigint> = { image: 0n, character: 0n, second: 0n };
   let context = 0;
   for (const v of views) {
-    const i = BigInt(v.price.input);
+    // Every prompt token may be a cache write, which may cost more than plain input.
+    const write = v.price.cacheWrite === undefined ? 0n : BigInt(v.price.cacheWrite);
+    const plain = BigInt(v.price.input);
+    const i = write > plain ? write : plain;
     const o = BigInt(v.price.output);
     if (i > input) input = i;
     if (o > output) output = o;

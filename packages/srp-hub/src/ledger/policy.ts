@@ -36,8 +36,9 @@ export function discountFor(prepaidUnits: bigint, tiers: readonly DiscountTier[]
  * worstCase(1000, 500, { input: "150000", output: "600000" }); // 450n
  */
 export function worstCase(promptTokens: number, maxOutputTokens: number, price: PriceQuote): bigint {
-  // A cached-input price is never higher than the input price it discounts, so the worst case ignores it.
-  return cost({ promptTokens, completionTokens: maxOutputTokens }, { input: price.input, output: price.output });
+  // A cache read is never dearer than the input price it discounts; a cache write may be (Anthropic bills it at 1.25 to 2 times).
+  const input = price.cacheWrite !== undefined && BigInt(price.cacheWrite) > BigInt(price.input) ? price.cacheWrite : price.input;
+  return cost({ promptTokens, completionTokens: maxOutputTokens }, { input, output: price.output });
 }
 
 /** The consumer's price after a discount: rounds up, so the consumer never pays less than the discount allows. */

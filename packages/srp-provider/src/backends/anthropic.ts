@@ -228,7 +228,8 @@ function readUsage(usage: unknown, into: UsageCounts): void {
 /** Anthropic counts cache reads and writes apart from `input_tokens`; OpenAI counts every prompt token. */
 function openAIUsage(u: UsageCounts): Json {
   const prompt = u.input + u.cacheRead + u.cacheCreation;
-  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cacheRead } };
+  // `cache_write_tokens` is SRP's: OpenAI's usage has no member for tokens written to a cache.
+  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cacheRead, cache_write_tokens: u.cacheCreation } };
 }
 
 /** Translates an Anthropic Message to an OpenAI chat.completion object. */

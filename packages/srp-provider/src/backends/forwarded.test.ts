@@ -245,7 +245,7 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
       object: "chat.completion",
       model: "claude-sim-1",
       choices: [{ index: 0, message: { role: "assistant", content: "Bonjour!" }, finish_reason: "stop" }],
-      usage: { prompt_tokens: 115, completion_tokens: 3, total_tokens: 118, prompt_tokens_details: { cached_tokens: 100 } },
+      usage: { prompt_tokens: 115, completion_tokens: 3, total_tokens: 118, prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 5 } },
     });
     expect(typeof body.created).toBe("number");
   });
@@ -281,7 +281,7 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
     expect(ds.slice(0, -1).every((d) => d.finish_reason === null)).toBe(true);
     const last = cs.at(-1)!;
     expect(last.choices).toEqual([]);
-    expect(last.usage).toEqual({ prompt_tokens: 13, completion_tokens: 6, total_tokens: 19, prompt_tokens_details: { cached_tokens: 4 } });
+    expect(last.usage).toEqual({ prompt_tokens: 13, completion_tokens: 6, total_tokens: 19, prompt_tokens_details: { cached_tokens: 4, cache_write_tokens: 0 } });
   });
 
   it("translates tools and tool_choice, and returns tool_calls (non-stream)", async () => {
