@@ -122,3 +122,5 @@ export {
 } from "./routing/policy.js";
 export { modelCatalog, promptTokenBound, type ModelEntry, type SrpUsageExtension } from "./api/openai.js";
 export { errorResponse } from "./api/http.js";
+export { BATCH_LIMITS, type BatchOptions, type BatchView, type BatchItemView, type BatchStatus } from "./api/batch.js";
+export { anthropicError, messagesToChat, chatToMessage } from "./api/anthropic.js";

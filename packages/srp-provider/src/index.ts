@@ -18,7 +18,7 @@ export {
 } from "./connection.js";
 export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type ProviderStats, type JobOutcome } from "./provider.js";
 export { openAICompatibleBackend, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
-export { BackendError, classifyUpstreamStatus, type Backend, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
+export { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
 export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";
 // Forwarded API keys: Anthropic (translated), OpenAI and Gemini (OpenAI-compatible), sealed at rest.
 export { anthropicBackend, type AnthropicOptions } from "./backends/anthropic.js";

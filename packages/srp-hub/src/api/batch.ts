@@ -96,7 +96,7 @@ export function batchResource(url: string): PaidResource {
   };
 }
 
-/** Options of {@link Batches}. */
+/** How a hub runs and keeps batches (`HubOptions.batches`). */
 export interface BatchOptions {
   /** How long a finished batch's results are kept, ms; default 24 h. */
   retentionMs?: number;

@@ -290,12 +290,6 @@ function withPayment(response: Response, header: string): Response {
 }
 
 /**
- * Serves one consumer request of a surface: authenticates it (an API key, or an x402
- * payment on a hub that takes them), plans it, reserves its worst case, relays it with
- * failover before content, answers in the surface's format with the cost, and settles
- * or releases the reservation.
- */
-/**
  * Who pays for a request: the account of its API key (refused while it owes for a payment
  * that did not settle), or, without a key on a hub that takes them, an x402 payment
  * (`payments`; the account is then the paying wallet's, known once the payment is admitted).
@@ -339,6 +333,12 @@ export async function admitPayment(
   }
 }
 
+/**
+ * Serves one consumer request of a surface: authenticates it (an API key, or an x402
+ * payment on a hub that takes them), plans it, reserves its worst case, relays it with
+ * failover before content, answers in the surface's format with the cost, and settles
+ * or releases the reservation.
+ */
 export async function serve(request: Request, ctx: ServeContext, surface: Surface): Promise<Response> {
   const error = (e: SrpError, headers?: Record<string, string>) => surface.error(e, headers);
   const who = await payer(request, ctx);
