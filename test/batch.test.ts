@@ -4,7 +4,7 @@
  * after the retention time. A real SQLite ledger, real providers on the simulator.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateIdentity, type Receipt } from "@srp/core";
+import { BatchObject, checkConsumerBody, generateIdentity, type Receipt } from "@srp/core";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
@@ -121,6 +121,9 @@ describe("batches", () => {
     expect(created.counts.total).toBe(50);
     const view = await finished(created.id);
     expect(view.status).toBe("completed");
+    // Both answers match the schema the OpenAPI document publishes for them.
+    expect(checkConsumerBody(BatchObject, created)).toBeUndefined();
+    expect(checkConsumerBody(BatchObject, view)).toBeUndefined();
     expect(view.counts).toEqual({ total: 50, queued: 0, running: 0, completed: 49, failed: 1 });
     const failed = view.items.filter((i) => i.status === "failed");
     expect(failed.map((i) => i.custom_id)).toEqual(["item-49"]);

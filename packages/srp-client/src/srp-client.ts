@@ -4,7 +4,7 @@
  * published in the hub's discovery document; with a wallet, x402 payments (per request
  * and deposits), wallet sign-in and refunds. Runtime-neutral: `fetch` and Web streams.
  */
-import { decodePaymentRequired, decodeSettlementResponse, evmChainId, parseSse, refundMessage, X402_HEADERS, type Discovery, type PaymentRequired, type Receipt } from "@srp/core";
+import { decodePaymentRequired, decodeSettlementResponse, evmChainId, parseSse, refundMessage, X402_HEADERS, type BatchObject, type Discovery, type PaymentRequired, type Receipt } from "@srp/core";
 import { discover, verifyHubReceipt, type ReceiptCheck } from "./client.js";
 import { chooseRequirements, createPaymentSignature, signInMessage, type X402Options, type X402PaymentInfo, type X402Policy } from "./x402.js";
 
@@ -257,31 +257,8 @@ export interface BatchItem {
   body: Record<string, unknown>;
 }
 
-/** A batch as the hub reports it (`GET /v1/jobs/{id}`). */
-export interface Batch {
-  id: string;
-  object: "srp.batch";
-  status: "queued" | "running" | "completed" | "failed";
-  created_at: number;
-  completed_at: number | null;
-  expires_at: number | null;
-  discount_bps: number;
-  reserved_units: string;
-  charged_units: string;
-  charged: string;
-  counts: { total: number; queued: number; running: number; completed: number; failed: number };
-  items: Array<{
-    index: number;
-    custom_id: string | null;
-    url: string;
-    status: "queued" | "running" | "completed" | "failed";
-    status_code: number | null;
-    response: Record<string, unknown> | null;
-    cost: string;
-    cost_units: string;
-    receipt_id: string | null;
-  }>;
-}
+/** A batch as the hub reports it (`GET /v1/jobs/{id}`): the `BatchObject` schema of `@srp/core`. */
+export type Batch = BatchObject;
 
 /** A typed SRP hub client. */
 export interface SrpClient {

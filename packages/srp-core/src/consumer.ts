@@ -99,9 +99,14 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
       "/v1/images/generations": post("Image generation, billed per image", "ImageGenerationRequest", json("Generated images."), { tags: openai }),
       "/v1/audio/speech": post("Speech synthesis, billed per character", "SpeechRequest", { description: "The audio; cost in `x-srp-cost` and `x-srp-cost-units`.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, { tags: openai }),
       "/v1/audio/transcriptions": post("Transcription, billed per second of audio", "TranscriptionRequest", json("The transcription (or text, for `response_format: text`)."), { tags: openai, multipart: true }),
-      "/v1/batch": post("Up to 50 mixed requests, run asynchronously at a 10 % discount", "BatchRequest", { description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`)." }, { tags: srp }),
+      "/v1/batch": post("Up to 50 mixed requests, run asynchronously at a 10 % discount", "BatchRequest", { description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`).", content: { "application/json": { schema: ref("BatchObject") } } }, { tags: srp }),
       "/v1/jobs/{id}": {
-        get: { summary: "A batch's status, per-item results and costs", tags: srp, parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "200": { description: "The batch." }, "404": { description: "No such batch (or expired)." } } },
+        get: {
+          summary: "A batch's status, per-item results and costs",
+          tags: srp,
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "200": { description: "The batch.", content: { "application/json": { schema: ref("BatchObject") } } }, "404": { description: "No such batch (or expired).", content: { "application/json": { schema: ref("OpenAIError") } } } },
+        },
       },
       "/v1/models": { get: { summary: "The live catalog: models, endpoints, modalities, prices, providers online", tags: openai, security: [], responses: { "200": { description: "A list of models." } } } },
       "/v1/estimate": { post: { summary: "What a chat request may cost (free)", tags: srp, security: [], responses: { "200": { description: "The maximum (what admission reserves) and the expected cost." } } } },

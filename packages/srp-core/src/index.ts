@@ -29,6 +29,7 @@ export {
   TranscriptionRequest,
   TranscriptionJobRequest,
   BatchRequest,
+  BatchObject,
   BATCH_ENDPOINTS,
   SrpUsage,
   OpenAIError,

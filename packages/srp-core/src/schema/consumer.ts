@@ -160,6 +160,42 @@ export const BatchRequest = Type.Object(
   { title: "BatchRequest" },
 );
 
+const Units = Type.String({ pattern: "^(0|[1-9][0-9]*)$" });
+const BatchStatus = Type.Union(["queued", "running", "completed", "failed"].map((k) => Type.Literal(k)));
+
+/** A batch as `GET /v1/jobs/{id}` (and `POST /v1/batch`, with 202) answers it. */
+export const BatchObject = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal("srp.batch"),
+    status: BatchStatus,
+    created_at: Type.Integer({ description: "Unix seconds." }),
+    completed_at: Type.Union([Type.Integer(), Type.Null()]),
+    expires_at: Type.Union([Type.Integer(), Type.Null()], { description: "When the results are forgotten (null while running)." }),
+    discount_bps: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    reserved_units: Units,
+    charged_units: Units,
+    charged: Type.String({ description: "USD charged, decimal." }),
+    counts: Type.Object({ total: Type.Integer(), queued: Type.Integer(), running: Type.Integer(), completed: Type.Integer(), failed: Type.Integer() }),
+    items: Type.Array(
+      Type.Object({
+        index: Type.Integer(),
+        custom_id: Type.Union([Type.String(), Type.Null()]),
+        url: Type.String(),
+        status: BatchStatus,
+        status_code: Type.Union([Type.Integer(), Type.Null()], { description: "The HTTP status the item's own call would have answered." }),
+        response: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: "The item's answer (usage with cost) or error body." }),
+        cost: Type.String(),
+        cost_units: Units,
+        receipt_id: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+  },
+  { title: "BatchObject" },
+);
+/** A batch as the hub reports it. */
+export type BatchObject = Static<typeof BatchObject>;
+
 /** The SRP additions to every `usage` object: what was charged and the receipt. */
 export const SrpUsage = Type.Object(
   {
@@ -192,6 +228,7 @@ export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
   SpeechRequest,
   TranscriptionRequest,
   BatchRequest,
+  BatchObject,
   SrpUsage,
   OpenAIError,
   AnthropicError,

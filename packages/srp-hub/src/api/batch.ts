@@ -6,7 +6,7 @@
  * each item's answer and cost. A failed item is never billed: its reservation goes back.
  * Results are kept for a configurable time, in this hub process's memory.
  */
-import { BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
+import { BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url, type BatchObject } from "@srp/core";
 import { authenticate, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
@@ -42,41 +42,13 @@ const PLANNERS: Readonly<Record<string, (body: Json, ctx: ServeContext) => Plan 
 };
 
 /** State of a batch or of one item. */
-export type BatchStatus = "queued" | "running" | "completed" | "failed";
+export type BatchStatus = BatchObject["status"];
 
 /** One item of a batch as `GET /v1/jobs/{id}` shows it. */
-export interface BatchItemView {
-  index: number;
-  custom_id: string | null;
-  url: string;
-  status: BatchStatus;
-  /** The HTTP status the item's own call would have answered. */
-  status_code: number | null;
-  /** The item's answer (in its API's format, usage with cost) or error body. */
-  response: Json | null;
-  /** What the item was charged, after the batch discount. */
-  cost: string;
-  cost_units: string;
-  receipt_id: string | null;
-}
+export type BatchItemView = BatchObject["items"][number];
 
-/** A batch as `GET /v1/jobs/{id}` shows it. */
-export interface BatchView {
-  id: string;
-  object: "srp.batch";
-  status: BatchStatus;
-  created_at: number;
-  completed_at: number | null;
-  /** When the results are forgotten (null while running). */
-  expires_at: number | null;
-  discount_bps: number;
-  /** What was reserved (the sum of the items' worst cases) and what was charged. */
-  reserved_units: string;
-  charged_units: string;
-  charged: string;
-  counts: { total: number; queued: number; running: number; completed: number; failed: number };
-  items: BatchItemView[];
-}
+/** A batch as `GET /v1/jobs/{id}` shows it (the `BatchObject` schema of `@srp/core`). */
+export type BatchView = BatchObject;
 
 interface Batch {
   view: BatchView;
