@@ -1,5 +1,6 @@
 // Generates and checks the machine-readable parts of spec/v1 from @srp/core:
 //   schema.json                 JSON Schema 2020-12, one $defs entry per message
+//   openapi.json                OpenAPI 3.1 of the consumer API (what a hub serves at /openapi.json)
 //   examples/<Message>/*.json   deterministic examples, signed with the published test keys
 //   errors.md                   the error table between the GENERATED markers
 //   test-vectors.md             the test key table between the GENERATED markers
@@ -8,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildJsonSchema, canonicalize, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
+import { buildJsonSchema, canonicalize, consumerOpenApi, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
 import { buildExamples, testKeyTable } from "./spec-examples.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,6 +24,7 @@ const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
 const expected = new Map(); // relative path -> content
 
 expected.set("schema.json", json(buildJsonSchema()));
+expected.set("openapi.json", json(consumerOpenApi("https://hub.example")));
 const built = await buildExamples();
 for (const [name, examples] of Object.entries(built)) {
   for (const [ex, msg] of Object.entries(examples)) expected.set(`examples/${name}/${ex}.json`, json(msg));
