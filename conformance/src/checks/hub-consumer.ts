@@ -6,8 +6,8 @@
  */
 import { responseHash, StreamHasher, type Instance, type Job, type Usage } from "@srp/core";
 import { bodyText, eventJson, SseReader, within } from "../consumer.js";
-import { ensure, fail, SkipCheck, skippable, type Check, type CheckVerdict } from "../types.js";
-import { HarnessNode, instance, newModel } from "./hub-jobs.js";
+import { ensure, fail, SkipCheck, type Check } from "../types.js";
+import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
 import { discovery, type HubContext } from "./hub-session.js";
 
 type Json = Record<string, unknown>;
@@ -18,10 +18,6 @@ async function surface(ctx: HubContext, name: string): Promise<string> {
   const doc = (await discovery(ctx)) as Awaited<ReturnType<typeof discovery>> & { consumer?: { openapi?: string } };
   if (!doc.consumer?.surfaces.includes(name)) throw new SkipCheck(`the discovery document does not list the ${name} consumer surface`);
   return doc.consumer.baseUrl.replace(/\/+$/, "");
-}
-
-function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: HubContext) => Promise<CheckVerdict>): Check<HubContext> {
-  return { id, title, requirements, level, run: (ctx) => skippable(() => body(ctx)) };
 }
 
 /** Posts `body` to `path` of the consumer API as the harness's account, with the call tracked. */

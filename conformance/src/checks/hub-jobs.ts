@@ -315,7 +315,8 @@ async function codedError(res: Response): Promise<string | undefined> {
   return undefined;
 }
 
-function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: HubContext) => Promise<CheckVerdict>): Check<HubContext> {
+/** A hub check whose body may skip (`SkipCheck`). */
+export function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: HubContext) => Promise<CheckVerdict>): Check<HubContext> {
   return { id, title, requirements, level, run: (ctx) => skippable(() => body(ctx)) };
 }
 
