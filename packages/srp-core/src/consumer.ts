@@ -25,6 +25,25 @@ export function checkConsumerBody(schema: TSchema, body: unknown): string | unde
   return first ? `${first.path || "/"}: ${first.message}` : "the body does not match its schema";
 }
 
+/** The job extension member (`ext`) that carries a Messages request's `anthropic-beta` features to a native instance (SRP-CON-004). */
+export const ANTHROPIC_BETA_EXT = "anthropic.beta";
+
+/**
+ * The well-formed Anthropic beta feature names of a list (at most 16): from the
+ * comma-separated `anthropic-beta` header a hub reads, or the job `ext` a node reads.
+ *
+ * @example
+ * anthropicBetas("context-1m-2025-08-07, bad name!"); // ["context-1m-2025-08-07"]
+ */
+export function anthropicBetas(value: unknown): string[] {
+  const names = typeof value === "string" ? value.split(",") : Array.isArray(value) ? value : [];
+  return names
+    .filter((b): b is string => typeof b === "string")
+    .map((b) => b.trim())
+    .filter((b) => /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(b))
+    .slice(0, 16);
+}
+
 type Json = Record<string, unknown>;
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 

@@ -15,7 +15,7 @@ export { requestHash, responseHash, StreamHasher } from "./hashing.js";
 export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 export { usageFromAnthropic, measureResponse, StreamMeter } from "./usage.js";
-export { checkConsumerBody, consumerOpenApi } from "./consumer.js";
+export { checkConsumerBody, consumerOpenApi, anthropicBetas, ANTHROPIC_BETA_EXT } from "./consumer.js";
 export { wavSeconds } from "./audio.js";
 export {
   ProviderPreferences,

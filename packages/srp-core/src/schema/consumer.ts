@@ -159,6 +159,8 @@ export const BatchRequest = Type.Object(
   },
   { title: "BatchRequest" },
 );
+/** `POST /v1/batch`. */
+export type BatchRequest = Static<typeof BatchRequest>;
 
 const Units = Type.String({ pattern: "^(0|[1-9][0-9]*)$" });
 const BatchStatus = Type.Union(["queued", "running", "completed", "failed"].map((k) => Type.Literal(k)));

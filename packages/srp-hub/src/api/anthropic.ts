@@ -5,7 +5,7 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
-import { checkConsumerBody, CountTokensRequest, formatSse, MessagesRequest, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, MessagesRequest, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
 import { estimatePromptTokens } from "../routing/policy.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
@@ -298,16 +298,17 @@ function nativeEncoder(): StreamEncoder {
     },
     end(done, ext) {
       const base = delta ?? { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: {} };
-      const usage = isObject(base.usage) ? base.usage : {};
-      return sse({ ...base, usage: { ...usage, ...anthropicUsage(done.usage, ext), ...withoutNulls(usage) } }) + sse({ type: "message_stop" });
+      return sse({ ...base, usage: nativeUsage(base.usage, done.usage, ext) }) + sse({ type: "message_stop" });
     },
     fail: streamError,
   };
 }
 
-/** The upstream's own usage members win over the ones SRP derives, except where they are null. */
-function withoutNulls(o: Json): Json {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
+/** A native answer's usage: the upstream's own members win over the ones SRP derives (except where null), then SRP's cost and receipt. */
+function nativeUsage(upstream: unknown, usage: Usage, ext: SrpUsageExtension): Json {
+  const all = isObject(upstream) ? upstream : {};
+  const own = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== null && v !== undefined));
+  return { ...all, ...anthropicUsage(usage, ext), ...own, ...ext };
 }
 
 /** Whether a native Anthropic event commits output (content, a tool call, the end). */
@@ -334,31 +335,10 @@ function messagesNeeds(body: Json): Capability[] {
   return needs;
 }
 
-/** The job extension member that carries a request's `anthropic-beta` features to a native instance. */
-export const BETA_EXT = "anthropic.beta";
-
-/** The beta features a request asks for (`anthropic-beta`, comma-separated), at most 16 well-formed names. */
-export function betasOf(request: Request): string[] {
-  const header = request.headers.get("anthropic-beta");
-  if (header === null) return [];
-  return header
-    .split(",")
-    .map((b) => b.trim())
-    .filter((b) => /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(b))
-    .slice(0, 16);
-}
-
 /** Checks the members every Messages request needs. */
 function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefined {
   const problem = checkConsumerBody(requireMaxTokens ? MessagesRequest : CountTokensRequest, body);
-  if (problem) return new SrpError("api.invalid_body", problem);
-  if (typeof body.model !== "string" || body.model.length === 0) return new SrpError("api.invalid_body", "`model` is a required string");
-  if (!Array.isArray(body.messages) || body.messages.length === 0) return new SrpError("api.invalid_body", "`messages` must be a non-empty array");
-  if (requireMaxTokens && (typeof body.max_tokens !== "number" || !Number.isSafeInteger(body.max_tokens) || body.max_tokens < 1 || body.max_tokens > 100_000_000)) {
-    return new SrpError("api.invalid_body", "`max_tokens` is a required positive integer");
-  }
-  if (body.stream !== undefined && typeof body.stream !== "boolean") return new SrpError("api.invalid_body", "`stream` must be a boolean");
-  return undefined;
+  return problem ? new SrpError("api.invalid_body", problem) : undefined;
 }
 
 /**
@@ -397,14 +377,13 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
     bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
     job: (instance: Instance) =>
       instance.capabilities.includes("messages") || !translated
-        ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [BETA_EXT]: betas } } : {}) }
+        ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [ANTHROPIC_BETA_EXT]: betas } } : {}) }
         : { api: "chat.completions", body: translated },
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     respond(job: Job, done: Done, ext, headers) {
       const response = done.response ?? {};
       if (isNative(job)) {
-        const usage = isObject(response.usage) ? response.usage : {};
-        return Response.json({ ...response, usage: { ...anthropicUsage(done.usage, ext), ...withoutNulls(usage), ...ext } }, { headers });
+        return Response.json({ ...response, usage: nativeUsage(response.usage, done.usage, ext) }, { headers });
       }
       return Response.json(chatToMessage(response, job, done.usage, ext), { headers });
     },
@@ -427,7 +406,7 @@ const messagesSurface: Surface = {
   resource: messagesResource,
   error: anthropicError,
   read: readJsonObject,
-  plan: (body, ctx, request) => planMessages(body, ctx, betasOf(request)),
+  plan: (body, ctx, request) => planMessages(body, ctx, anthropicBetas(request.headers.get("anthropic-beta"))),
 };
 
 /** `POST /v1/messages`. */

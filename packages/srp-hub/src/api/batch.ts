@@ -6,7 +6,7 @@
  * each item's answer and cost. A failed item is never billed: its reservation goes back.
  * Results are kept for a configurable time, in this hub process's memory.
  */
-import { BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url, type BatchObject } from "@srp/core";
+import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url, type BatchObject } from "@srp/core";
 import { authenticate, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
@@ -34,7 +34,7 @@ export const BATCH_LIMITS = Object.freeze({
 });
 
 /** The endpoints a batch item may call, and how each is planned. */
-const PLANNERS: Readonly<Record<string, (body: Json, ctx: ServeContext) => Plan | SrpError>> = {
+const PLANNERS: Readonly<Record<(typeof BATCH_ENDPOINTS)[number], (body: Json, ctx: ServeContext) => Plan | SrpError>> = {
   "/v1/chat/completions": planChat,
   "/v1/messages": planMessages,
   "/v1/embeddings": planEmbeddings,
@@ -132,23 +132,16 @@ export class Batches {
     }
     const problem = checkConsumerBody(BatchRequest, body);
     if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
-    const items = body.requests;
-    if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_LIMITS.maxItems) {
-      return errorResponse(new SrpError("api.invalid_body", `\`requests\` is an array of 1 to ${BATCH_LIMITS.maxItems} items`));
-    }
+    // The schema bounds the items (1 to 50), their urls, methods and custom ids; what it cannot say is checked here.
+    const items = (body as unknown as BatchRequest).requests;
     const plans: { plan: Plan; url: string; customId: string | null; max: bigint }[] = [];
     const ids = new Set<string>();
     for (const [i, item] of items.entries()) {
       const at = `requests[${i}]`;
-      if (!isObject(item) || typeof item.url !== "string" || !isObject(item.body)) return errorResponse(new SrpError("api.invalid_body", `${at} is {custom_id?, url, body}`));
-      const planner = PLANNERS[item.url];
-      if (!planner) return errorResponse(new SrpError("api.invalid_body", `${at}.url is one of ${Object.keys(PLANNERS).join(", ")}`));
-      if (item.method !== undefined && item.method !== "POST") return errorResponse(new SrpError("api.invalid_body", `${at}.method is POST`));
-      if (item.custom_id !== undefined && (typeof item.custom_id !== "string" || item.custom_id.length > 256 || ids.has(item.custom_id))) {
-        return errorResponse(new SrpError("api.invalid_body", `${at}.custom_id is a unique string of at most 256 characters`));
-      }
-      if (item.body.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
-      const plan = planner(item.body, ctx);
+      if (item.custom_id !== undefined && ids.has(item.custom_id)) return errorResponse(new SrpError("api.invalid_body", `${at}.custom_id is not unique`));
+      const itemBody = item.body as Json;
+      if (itemBody.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
+      const plan = PLANNERS[item.url](itemBody, ctx);
       if (plan instanceof SrpError) return errorResponse(new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {}));
       const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
       if (max === undefined) return errorResponse(new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`));
@@ -164,7 +157,8 @@ export class Batches {
       accountId = admitted.accountId;
       finishPayment = (served) => admitted.finish(served);
     }
-    const full = this.#roomFor(accountId);
+    // An x402 payer's account is known only now.
+    const full = payments ? this.#roomFor(accountId) : undefined;
     if (full) {
       const refused = errorResponse(full);
       if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));

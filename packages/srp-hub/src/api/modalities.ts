@@ -17,8 +17,6 @@ import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtensio
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Most images one generation request may ask for. */
-const MAX_IMAGES = 10;
 /** Most characters one speech request may synthesize. */
 const MAX_SPEECH_CHARACTERS = 4096;
 /** Tokens added to every byte-bounded input (templates, special tokens). */
@@ -42,13 +40,12 @@ const jsonAnswer = (_job: Job, done: Done, ext: SrpUsageExtension, headers: Reco
 function basePlan(body: Json, api: JobApi, capability: Capability, schema: TSchema): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
   const problem = checkConsumerBody(schema, body);
   if (problem) return invalid(problem);
-  if (typeof body.model !== "string" || body.model.length === 0) return invalid("`model` is a required string");
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return prefs;
   const forwarded: Json = { ...body };
   delete forwarded.srp;
   delete forwarded.provider;
-  return { model: body.model, stream: false, prefs, capabilities: [capability], job: () => ({ api, body: forwarded }) };
+  return { model: body.model as string, stream: false, prefs, capabilities: [capability], job: () => ({ api, body: forwarded }) };
 }
 
 /** Checks an embeddings body and plans it: billed by prompt tokens, bounded by the input's bytes. */
@@ -56,8 +53,6 @@ export function planEmbeddings(body: Json): Plan | SrpError {
   const base = basePlan(body, "embeddings", "embeddings", EmbeddingsRequest);
   if (base instanceof SrpError) return base;
   const input = body.input;
-  const ok = typeof input === "string" || (Array.isArray(input) && input.length > 0 && input.length <= 2048);
-  if (!ok) return invalid("`input` is a string or an array of 1 to 2048 strings or token arrays");
   const bound = Buffer.byteLength(JSON.stringify(input)) + INPUT_OVERHEAD_TOKENS * (Array.isArray(input) ? input.length : 1);
   return { ...base, contextTokens: 0, bound: { promptTokens: bound, completionTokens: 0 }, respond: jsonAnswer };
 }
@@ -66,21 +61,17 @@ export function planEmbeddings(body: Json): Plan | SrpError {
 export function planImages(body: Json): Plan | SrpError {
   const base = basePlan(body, "images.generations", "images", ImageGenerationRequest);
   if (base instanceof SrpError) return base;
-  if (typeof body.prompt !== "string" || body.prompt === "") return invalid("`prompt` is a required string");
-  const n = body.n === undefined || body.n === null ? 1 : body.n;
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_IMAGES) return invalid(`\`n\` is an integer from 1 to ${MAX_IMAGES}`);
+  const n = typeof body.n === "number" ? body.n : 1;
   if (body.stream === true) return invalid("streamed image generation is not supported by this hub");
-  return { ...base, contextTokens: 0, bound: { promptTokens: Buffer.byteLength(body.prompt) + INPUT_OVERHEAD_TOKENS, completionTokens: 0, images: n }, respond: jsonAnswer };
+  return { ...base, contextTokens: 0, bound: { promptTokens: Buffer.byteLength(body.prompt as string) + INPUT_OVERHEAD_TOKENS, completionTokens: 0, images: n }, respond: jsonAnswer };
 }
 
 /** Checks a speech body and plans it: billed per character of `input`, exactly known at admission. */
 export function planSpeech(body: Json): Plan | SrpError {
   const base = basePlan(body, "audio.speech", "speech", SpeechRequest);
   if (base instanceof SrpError) return base;
-  if (typeof body.input !== "string" || body.input === "") return invalid("`input` is a required string");
-  const characters = [...body.input].length;
+  const characters = [...(body.input as string)].length;
   if (characters > MAX_SPEECH_CHARACTERS) return invalid(`\`input\` is at most ${MAX_SPEECH_CHARACTERS} characters`);
-  if (body.voice === undefined) return invalid("`voice` is required");
   if (body.stream_format !== undefined && body.stream_format !== "audio") return invalid("only `stream_format: audio` is supported by this hub");
   return {
     ...base,
@@ -105,8 +96,6 @@ export function audioSecondsBound(audio: Uint8Array): number {
   const wav = wavSeconds(audio);
   return Math.ceil(wav ?? audio.length / MIN_AUDIO_BYTES_PER_SECOND) + 1;
 }
-
-const TRANSCRIPTION_FORMATS = new Set(["json", "verbose_json", "text"]);
 
 /**
  * Reads a transcription's multipart form into a job body: the file as `{filename,
@@ -145,10 +134,8 @@ export async function readTranscriptionForm(request: Request, maxBytes: number):
 export function planTranscription(body: Json): Plan | SrpError {
   const base = basePlan(body, "audio.transcriptions", "transcription", TranscriptionJobRequest);
   if (base instanceof SrpError) return base;
-  const file = body.file;
-  if (!isObject(file) || typeof file.data !== "string") return invalid("`file` is required");
+  const file = body.file as Json;
   const format = body.response_format ?? "json";
-  if (typeof format !== "string" || !TRANSCRIPTION_FORMATS.has(format)) return invalid("`response_format` is json, verbose_json or text on this hub");
   if (body.stream === "true" || body.stream === true) return invalid("streamed transcription is not supported by this hub");
   const seconds = file.seconds_bound as number;
   const { bytes: _bytes, seconds_bound: _bound, ...wireFile } = file;

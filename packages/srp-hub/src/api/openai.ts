@@ -122,10 +122,6 @@ function chatEncoder(job: Job): StreamEncoder {
 export function planChat(body: Record<string, unknown>): Plan | SrpError {
   const problem = checkConsumerBody(ChatCompletionRequest, body);
   if (problem) return new SrpError("api.invalid_body", problem);
-  if (typeof body.model !== "string" || body.model.length === 0) return new SrpError("api.invalid_body", "`model` is a required string");
-  if (!Array.isArray(body.messages) || body.messages.length === 0) return new SrpError("api.invalid_body", "`messages` must be a non-empty array");
-  if (body.stream !== undefined && typeof body.stream !== "boolean") return new SrpError("api.invalid_body", "`stream` must be a boolean");
-  if (body.n !== undefined && body.n !== 1) return new SrpError("api.invalid_body", "`n` other than 1 is not supported by this hub");
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return prefs;
   const stream = body.stream === true;
@@ -140,7 +136,7 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
   const maxOut = outputLimit(body);
   if (maxOut instanceof SrpError) return maxOut;
   return {
-    model: body.model,
+    model: body.model as string,
     stream,
     prefs,
     capabilities: chatNeeds(body),

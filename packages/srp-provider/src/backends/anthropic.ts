@@ -3,7 +3,7 @@
  * translates each job to the Anthropic Messages API (`POST /v1/messages`) and back,
  * streams included. The key stays on the node; it is sent only to the Anthropic base URL.
  */
-import { parseSse } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas, parseSse } from "@srp/core";
 import { networkError } from "./openai-compatible.js";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 
@@ -497,9 +497,7 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
     apis: ["messages"],
     async run(api: BackendApi, request: Record<string, unknown>, { signal, ext }: ChatCallOptions): Promise<ChatResult> {
       if (api !== "messages") throw new BackendError("job.unsupported_api", `the Anthropic backend does not serve ${api}`);
-      const asked = ext?.["anthropic.beta"];
-      const betas = Array.isArray(asked) ? asked.filter((b): b is string => typeof b === "string" && /^[a-z0-9][a-z0-9._-]{0,63}$/i.test(b)) : [];
-      const res = await post(request, signal, betas);
+      const res = await post(request, signal, anthropicBetas(ext?.[ANTHROPIC_BETA_EXT]));
       if (request.stream !== true) return { kind: "response", body: await message(res, signal) };
       if (!res.body) throw new BackendError("job.upstream_error", "Anthropic sent no stream");
       return { kind: "stream", chunks: nativeEvents(res.body, signal) };
