@@ -4,12 +4,14 @@
 //   examples/<Message>/*.json   deterministic examples, signed with the published test keys
 //   errors.md                   the error table between the GENERATED markers
 //   test-vectors.md             the test key table between the GENERATED markers
+//   ../../conformance/README.md the table of conformance checks between the GENERATED markers
 // `node scripts/spec.mjs write` rewrites them; `check` exits 1 when any is stale, and
 // also checks that requirement ids in the prose are unique.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildJsonSchema, canonicalize, consumerOpenApi, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
+import { HUB_CHECKS, PROVIDER_CHECKS } from "../conformance/dist/index.js";
 import { buildExamples, testKeyTable } from "./spec-examples.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -80,7 +82,11 @@ const receiptVector = [
   "",
   `that is \`${sha256Hex(canonicalize(job.request))}\`. \`responseHash\` is the SHA-256 of the canonical JSON array of the streamed chunks' \`data\` in \`seq\` order (SRP-ATT-005), here the single chunk of [\`examples/Chunk/first.json\`](examples/Chunk/first.json): \`${sha256Hex(canonicalize([chunk]))}\`.`,
 ].join("\n");
+const checkRows = (checks) => checks.map((c) => `| \`${c.id}\` | ${c.level} | ${c.requirements.join(", ")} | ${c.title.replace(/\|/g, "\\|")} |`);
+const checkTable = (mode, checks) => [`### ${mode} mode (${checks.length} checks)`, "", "| check | level | requirements | what it checks |", "|---|---|---|---|", ...checkRows(checks)].join("\n");
+const checksBody = [checkTable("Hub", HUB_CHECKS), "", checkTable("Provider", PROVIDER_CHECKS)].join("\n");
 for (const [file, tag, body] of [
+  ["../../conformance/README.md", "CHECKS", checksBody],
   ["test-vectors.md", "RECEIPT VECTOR", receiptVector],
   ["errors.md", "ERROR TABLE", errorTable],
   ["test-vectors.md", "TEST KEYS", keyTable],

@@ -2,8 +2,10 @@
 //  - a hub on http://127.0.0.1:8787 (PORT / HOST to change), state in .srp-data/hub (SQLite)
 //  - a demo account whose API key is kept in .srp-data/dev-account.key
 //  - one provider node that dials out to the hub and serves a real local model server
-//    (Ollama, LM Studio, vLLM, llama.cpp) if one is running, else the SRP model
-//    simulator (deterministic filler text, clearly labelled: not a model)
+//    (Ollama, LM Studio, vLLM, llama.cpp) if one is running, offering each model with
+//    the capabilities its server reports (the same detection as `srp-provider setup`),
+//    else the SRP model simulator (deterministic filler text, clearly labelled: not a
+//    model) for chat with tools and vision, embeddings, images, speech and transcription
 // It streams one answer to the terminal, asks one by the Anthropic Messages API, prints a
 // curl, an OpenAI SDK and an Anthropic SDK snippet, and serves until Ctrl-C.
 // With `--chain` (`npm start -- --chain`, or SRP_CHAIN=1) it also starts an in-process EVM
@@ -16,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateIdentity } from "../packages/srp-core/dist/node.js";
 import { formatUsdc } from "../packages/srp-core/dist/index.js";
 import { createHub, directSettler, OnchainPayouts, SqliteStore } from "../packages/srp-hub/dist/index.js";
-import { createProvider, detectBackends, FileReceiptStore, openAICompatibleBackend } from "../packages/srp-provider/dist/index.js";
+import { createProvider, describeInstance, detectBackends, FileReceiptStore, openAICompatibleBackend, planInstances } from "../packages/srp-provider/dist/index.js";
 import { startSimulator } from "../packages/srp-provider/dist/simulator.js";
 import { createClient } from "../packages/srp-client/dist/index.js";
 
@@ -83,18 +85,39 @@ hub.on("breaker", (c) => console.log(`hub       instance ${c.key} ${c.status}${c
 const { url } = await hub.listen({ port: Number(process.env.PORT ?? 8787), host: process.env.HOST ?? "127.0.0.1" });
 
 // A provider: a real local model server if one runs here, else the simulator.
-const found = process.env.SRP_SIMULATOR === "1" ? [] : await detectBackends([], 800);
-const local = found.find((b) => b.models.length > 0);
+const PRICE = { input: "100000", output: "300000" };
+// SRP_BACKEND_URL (comma-separated) names model servers on other ports, beside the well-known ones.
+const extraUrls = (process.env.SRP_BACKEND_URL ?? "").split(",").filter(Boolean);
+const found = process.env.SRP_SIMULATOR === "1" ? [] : (await detectBackends(extraUrls, 800)).filter((b) => b.models.length > 0);
 let simulator;
-let instances;
-if (local) {
-  console.log(`provider  found ${local.kind} at ${local.baseUrl} with ${local.models.length} model(s)`);
-  const backend = openAICompatibleBackend({ baseUrl: local.baseUrl, kind: local.kind });
-  instances = local.models.map((m) => ({ backend, model: m.id, price: { input: "100000", output: "300000" }, capabilities: ["chat", "stream"], ...(m.digest ? { digest: m.digest } : {}), ...(m.contextLength ? { contextLength: m.contextLength } : {}) }));
-} else {
-  simulator = await startSimulator({ tokensPerSecond: 40, models: [{ id: "sim-llama-3-8b" }] });
+let instances = [];
+if (found.length > 0) {
+  // What `srp-provider setup` would offer: canonical ids, the server's own names upstream, detected capabilities.
+  const backends = new Map();
+  for (const b of found) {
+    console.log(`provider  found ${b.kind} at ${b.baseUrl} with ${b.models.length} model(s)`);
+    for (const i of planInstances([b], { defaultPrice: PRICE })) {
+      console.log(`provider    ${describeInstance(i)}`);
+      if (!backends.has(b.baseUrl)) backends.set(b.baseUrl, openAICompatibleBackend({ baseUrl: b.baseUrl, kind: b.kind }));
+      const { backend: _, ...rest } = i;
+      instances.push({ ...rest, backend: backends.get(b.baseUrl) });
+    }
+  }
+}
+if (!instances.some((i) => i.capabilities.includes("chat"))) {
+  // The simulator stands in for every surface the hub serves (it is not a model).
+  const SIM = [
+    { id: "sim-llama-3-8b", capabilities: ["chat", "stream", "tools", "vision", "json_mode"], price: PRICE },
+    { id: "sim-embed", capabilities: ["embeddings"], price: { input: "20000", output: "0" } },
+    { id: "sim-image", capabilities: ["images"], price: { input: "0", output: "0", image: "40000000000" } },
+    { id: "sim-tts", capabilities: ["speech"], price: { input: "0", output: "0", character: "15000000" } },
+    { id: "sim-whisper", capabilities: ["transcription"], price: { input: "0", output: "0", second: "100000000" } },
+  ];
+  simulator = await startSimulator({ tokensPerSecond: 40, models: SIM.map((m) => ({ id: m.id })) });
   console.log(`provider  no local model server found; serving the SRP model SIMULATOR at ${simulator.baseUrl} (deterministic filler text, not a model)`);
-  instances = [{ backend: openAICompatibleBackend({ baseUrl: simulator.baseUrl }), model: "sim-llama-3-8b", price: { input: "100000", output: "300000" }, capabilities: ["chat", "stream", "tools"] }];
+  const backend = openAICompatibleBackend({ baseUrl: simulator.baseUrl });
+  instances = SIM.map((m) => ({ backend, model: m.id, price: m.price, capabilities: m.capabilities, maxConcurrency: 8 }));
+  for (const m of SIM) console.log(`provider    ${m.id}  ${m.capabilities.join(",")}`);
 }
 const provider = createProvider({
   hub: url,
@@ -107,7 +130,8 @@ const provider = createProvider({
 });
 provider.on("warning", (w) => console.log(`provider  warning ${w.code}: ${w.message}`));
 await provider.ready();
-const model = instances[0].model;
+const model = instances.find((i) => i.capabilities.includes("chat")).model;
+const other = (cap) => instances.find((i) => i.capabilities.includes(cap))?.model;
 
 // Stream one answer.
 const client = createClient({ hub: url, apiKey });
@@ -185,6 +209,18 @@ Or with the Anthropic SDK (npm install @anthropic-ai/sdk), or Claude Code:
   const m = await claude.messages.create({ model: "${model}", max_tokens: 256, messages: [{ role: "user", content: "Hello!" }] });
 
   ANTHROPIC_BASE_URL=${url} ANTHROPIC_API_KEY=${apiKey} claude
+
+${[
+  ["embeddings", "POST /v1/embeddings"],
+  ["images", "POST /v1/images/generations"],
+  ["speech", "POST /v1/audio/speech"],
+  ["transcription", "POST /v1/audio/transcriptions"],
+]
+  .filter(([cap]) => other(cap))
+  .map(([cap, path]) => `Also served: ${cap.padEnd(13)} ${path.padEnd(30)} model "${other(cap)}"`)
+  .join("\n")}
+Batches of up to 50 of these requests: POST /v1/batch, then GET /v1/jobs/{id}.
+Every model, its capabilities, prices and aliases: ${url}/v1/models
 
 The consumer API's OpenAPI document: ${url}/openapi.json
 

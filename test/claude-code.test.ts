@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { KEY, MODEL, startNet, type Net } from "./helpers.js";
+import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
 
 const cli = process.env.SRP_CLAUDE_CODE_CLI;
 
@@ -37,7 +37,7 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-function claude(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function claude(args: string[], model = MODEL): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli!, ...args], {
       cwd: home,
@@ -46,9 +46,9 @@ function claude(args: string[]): Promise<{ code: number | null; out: string; err
         HOME: home,
         ANTHROPIC_BASE_URL: net.url,
         ANTHROPIC_API_KEY: KEY,
-        ANTHROPIC_MODEL: MODEL,
-        ANTHROPIC_SMALL_FAST_MODEL: MODEL,
-        ANTHROPIC_DEFAULT_HAIKU_MODEL: MODEL,
+        ANTHROPIC_MODEL: model,
+        ANTHROPIC_SMALL_FAST_MODEL: model,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: model,
         DISABLE_TELEMETRY: "1",
         DISABLE_AUTOUPDATER: "1",
         DISABLE_ERROR_REPORTING: "1",
@@ -82,4 +82,48 @@ it.skipIf(!cli)("Claude Code runs a tool-use loop through the hub against an Ope
   expect(result.usage.output_tokens).toBeGreaterThan(0);
   expect(jobs.filter((j) => j.ok).length).toBeGreaterThanOrEqual(2);
   expect(jobs.every((j) => j.ok)).toBe(true);
+}, 120_000);
+
+/**
+ * The same loop through a node that `srp-provider setup` (the real CLI) configured
+ * against an Ollama stand-in: setup reads the model's `tools` capability from Ollama's
+ * `/api/show`, offers it under its canonical id, and Claude Code asks for it by its
+ * Ollama tag.
+ */
+it.skipIf(!cli)("Claude Code runs its tool loop through a node set up by srp-provider setup against Ollama", async () => {
+  const providerCli = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
+  const run = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [providerCli, ...args], { env: { ...process.env, SRP_ACCOUNT_KEY: KEY }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+  const ollama = await net.sim({ flavor: "ollama", models: [{ id: "qwen2.5-coder:7b", tools: true, contextLength: 200_000 }] });
+  const dir = mkdtempSync(join(tmpdir(), "srp-claude-code-node-"));
+  try {
+    const setup = await run("setup", "--hub", net.url, "--dir", dir, "--no-detect", "--backend-url", ollama.url);
+    expect(setup.status).toBe(0);
+    expect(setup.stdout).toContain("qwen2.5-coder:7b -> qwen2.5-coder-7b-instruct");
+    expect(setup.stdout).toMatch(/chat,stream,tools/);
+    const before = net.hub.router.all().length;
+    expect((await run("start", "--dir", dir)).status).toBe(0);
+    await until(() => net.hub.router.all().length === before + 1, 10_000, "the node to offer its instance");
+    const asked = ollama.requests.length;
+    const { code, out, err } = await claude(["-p", "Say hello", "--max-turns", "3", "--output-format", "json"], "qwen2.5-coder:7b");
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(out) as { subtype: string; is_error: boolean; num_turns: number; result: string };
+    expect(result).toMatchObject({ subtype: "success", is_error: false });
+    expect(result.num_turns).toBeGreaterThanOrEqual(2);
+    expect(result.result).toMatch(/^The tool returned: /);
+    // The node sent Claude Code's requests, tools included, to Ollama under its own tag.
+    const sent = ollama.requests.slice(asked) as { model?: string; tools?: unknown[] }[];
+    expect(sent.some((r) => r.model === "qwen2.5-coder:7b" && Array.isArray(r.tools) && r.tools.length > 0)).toBe(true);
+  } finally {
+    await run("stop", "--dir", dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 120_000);

@@ -48,6 +48,10 @@ it("sets up a node from a detected Ollama-compatible server, runs it as a daemon
   const config = JSON.parse(readFileSync(join(dir, "provider.json"), "utf8")) as { hubId: string; instances: { backend: { kind: string }; digest: string; price: unknown }[] };
   expect(config.hubId).toBe(net.hub.id);
   expect(config.instances).toEqual([expect.objectContaining({ backend: expect.objectContaining({ kind: "ollama" }), digest: expect.stringMatching(/^[0-9a-f]{64}$/), price: { input: "200000", output: "600000" } })]);
+  // Offered under its canonical id, the Ollama tag kept for the backend; this server has no
+  // /api/show (an Ollama before capabilities), so a one-token probe found that it takes tools.
+  expect(config.instances[0]).toMatchObject({ model: "llama-3.1-8b-instruct", upstreamModel: "llama3.1:8b", quantization: "Q4_0", maxConcurrency: 2, capabilities: ["chat", "stream", "tools", "json_mode"] });
+  expect(setup.stdout).toContain("model        llama3.1:8b -> llama-3.1-8b-instruct  Q4_0");
   // The account key is sealed, never written in the clear.
   expect(readFileSync(join(dir, "provider.json"), "utf8")).not.toContain(KEY);
   expect(readFileSync(join(dir, "forwarded-keys.json"), "utf8")).not.toContain(KEY);
@@ -62,13 +66,20 @@ it("sets up a node from a detected Ollama-compatible server, runs it as a daemon
   const answer = await new OpenAI({ baseURL: `${net.url}/v1`, apiKey: KEY, maxRetries: 0 }).chat.completions.create({ model: "llama3.1:8b", messages: [{ role: "user", content: "hi" }] });
   expect(answer.choices[0]!.message.content).toBeTruthy();
   expect(sim.requests.at(-1)).toMatchObject({ model: "llama3.1:8b" });
+  // Agents' requests carry tools: the node offers them.
+  const tool = await new OpenAI({ baseURL: `${net.url}/v1`, apiKey: KEY, maxRetries: 0 }).chat.completions.create({
+    model: "llama-3.1-8b-instruct",
+    messages: [{ role: "user", content: "Weather?" }],
+    tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+  });
+  expect(tool.choices[0]!.message.tool_calls?.[0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
 
   const deadline = Date.now() + 5000;
-  while (!/"served": 1/.test((await cli("status", "--dir", dir)).stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!/"served": 2/.test((await cli("status", "--dir", dir)).stdout) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const status = JSON.parse((await cli("status", "--dir", dir)).stdout) as { running: boolean; connection: string; served: number; earnings: { receipts: number; cost: string } };
-  expect(status).toMatchObject({ running: true, connection: "open", served: 1 });
-  // Earnings as the node's own receipts show them: one receipt, priced at the node's price.
-  expect(status.earnings.receipts).toBe(1);
+  expect(status).toMatchObject({ running: true, connection: "open", served: 2 });
+  // Earnings as the node's own receipts show them: one receipt per job, priced at the node's price.
+  expect(status.earnings.receipts).toBe(2);
   expect(status.earnings.cost).toMatch(/^[1-9][0-9]*$/);
   expect((await cli("logs", "--dir", dir, "-n", "200")).stdout).toContain('"event":"job.end"');
 

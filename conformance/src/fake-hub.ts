@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import { generateIdentity, type Identity } from "@srp/core";
 import { WebSocketServer } from "ws";
 import type { SchemaValidator } from "./schema.js";
-import { WirePeer } from "./wire.js";
+import { WIRE_OPTIONS, WirePeer } from "./wire.js";
 
 /** A hub the harness controls. */
 export class FakeHub {
@@ -23,7 +23,7 @@ export class FakeHub {
 
   constructor(validator: SchemaValidator, maxFrameBytes = 1_048_576) {
     this.#validator = validator;
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+    this.#wss = new WebSocketServer({ noServer: true, ...WIRE_OPTIONS });
     this.#server = createServer((req, res) => {
       if (req.url === "/.well-known/srp.json") {
         res.setHeader("content-type", "application/json");

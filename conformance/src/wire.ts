@@ -4,7 +4,27 @@
  * message or for the close, with time limits.
  */
 import WebSocket from "ws";
+import { scanJson } from "@srp/core";
 import type { SchemaValidator } from "./schema.js";
+
+/**
+ * The largest message the harness's own WebSocket accepts. It checks UTF-8 itself, so a
+ * peer's invalid text is recorded as a violation instead of closing the connection.
+ */
+export const WIRE_OPTIONS = { maxPayload: 64 * 1024 * 1024, skipUTF8Validation: true } as const;
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** What SRP-TR-002 and SRP-FRM-010 forbid in a text frame a peer sent, before its schema is checked. */
+function textProblem(data: Buffer): string | undefined {
+  try {
+    strictUtf8.decode(data);
+  } catch {
+    return "frame is not valid UTF-8 (SRP-TR-002)";
+  }
+  const scan = scanJson(data.toString(), { maxDepth: Number.MAX_SAFE_INTEGER, duplicates: true });
+  return !scan.ok && scan.problem === "duplicate" ? `frame has duplicate member name ${JSON.stringify(scan.name)} (SRP-FRM-010)` : undefined;
+}
 
 /** A received frame, parsed. */
 export interface Received {
@@ -45,6 +65,8 @@ export class WirePeer {
     this.#ws = ws;
     ws.on("message", (data, isBinary) => {
       const raw = isBinary ? "<binary>" : data.toString();
+      const malformed = isBinary ? undefined : textProblem(data as Buffer);
+      if (malformed) this.violations.push(malformed);
       let message: Record<string, unknown> | undefined;
       try {
         const v: unknown = JSON.parse(raw);
@@ -70,7 +92,7 @@ export class WirePeer {
   /** Connects to a WebSocket URL. */
   static connect(url: string, validator: SchemaValidator, timeoutMs = 5000): Promise<WirePeer> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, maxPayload: 64 * 1024 * 1024 });
+      const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, ...WIRE_OPTIONS });
       const peer = new WirePeer(ws, validator);
       ws.once("open", () => resolve(peer));
       ws.once("error", (e) => reject(e));
@@ -174,6 +196,11 @@ export class WirePeer {
   /** Sends raw text (or bytes as a binary frame). */
   sendRaw(data: string | Buffer): void {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(data);
+  }
+
+  /** Sends bytes as a text frame (opcode 0x1) as they are, valid UTF-8 or not. */
+  sendText(bytes: Uint8Array): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(bytes, { binary: false });
   }
 
   /** Whether the socket is still open. */

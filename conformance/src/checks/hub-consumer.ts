@@ -7,7 +7,7 @@
 import { responseHash, StreamHasher, type Instance, type Job, type Usage } from "@srp/core";
 import { bodyText, eventJson, SseReader, within } from "../consumer.js";
 import { ensure, fail, SkipCheck, type Check } from "../types.js";
-import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
+import { check, HarnessNode, instance, isJob, newModel } from "./hub-jobs.js";
 import { discovery, type HubContext } from "./hub-session.js";
 
 type Json = Record<string, unknown>;
@@ -424,6 +424,28 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
       const need: Record<string, string> = { "openai.chat.completions": "/v1/chat/completions", "anthropic.messages": "/v1/messages", "openai.embeddings": "/v1/embeddings", "srp.batch": "/v1/batch" };
       for (const [s, p] of Object.entries(need)) if (doc.consumer?.surfaces.includes(s) && !paths.includes(p)) problems.push(`the document lacks ${p} for the listed surface ${s}`);
       if (problems.length) return { status: "warning", details: problems.join("; ") };
+    },
+  ),
+  check(
+    "hub.consumer.hostile_bodies",
+    "Refuses a chat body nested 100 000 levels deep and content that is not typed parts with 400 api.invalid_body; no job reaches a node",
+    ["SRP-CON-021", "SRP-CON-022", "SRP-CON-024"],
+    "MUST",
+    async (ctx) => {
+      const base = await surface(ctx, "openai.chat.completions");
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model)]);
+      const deep = "[".repeat(100_000) + "]".repeat(100_000);
+      const bodies = { "content nested 100 000 levels deep": `{"model":"${model}","messages":[{"role":"user","content":${deep}}]}`, 'content [[["hi"]]]': JSON.stringify({ model, messages: [{ role: "user", content: [[["hi"]]] }] }) };
+      const problems: string[] = [];
+      for (const [what, body] of Object.entries(bodies)) {
+        const res = await fetch(`${base}/chat/completions`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ctx.accountKey ?? ""}` }, body, signal: AbortSignal.timeout(10_000) });
+        const answer = await json(res, `POST /v1/chat/completions with ${what}`);
+        const code = isObject(answer.error) ? answer.error.code : undefined;
+        if (res.status !== 400 || code !== "api.invalid_body") problems.push(`${what}: ${res.status} ${String(code)}, expected 400 api.invalid_body`);
+      }
+      if (node.peer.matching(isJob).length > 0) problems.push("a job reached the node");
+      if (problems.length) fail(problems.join("; "));
     },
   ),
 ];

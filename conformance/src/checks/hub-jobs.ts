@@ -239,6 +239,18 @@ function chatChunks(job: Job, pieces: string[], usage: Usage): Record<string, un
 
 export const ASK = [{ role: "user", content: "Conformance ping: say something short." }];
 
+/** A chat.completion answering `job` with `content`, its body's usage as given (which a hub must not show unless the receipt agrees). */
+function chatResponse(job: Job, content: string, usage: { prompt_tokens: number; completion_tokens: number }): Record<string, unknown> {
+  return {
+    id: `chatcmpl-conf${hex(8)}`,
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: job.model,
+    choices: [{ index: 0, message: { role: "assistant", content }, logprobs: null, finish_reason: "stop" }],
+    usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+  };
+}
+
 /** What a consumer saw in a streamed answer. */
 interface StreamSeen {
   status: number;
@@ -854,6 +866,93 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       if (seen.doneMarkers > 0) problems.push("the failed stream carries data: [DONE]");
       if (seen.errors.length === 0) problems.push(`no in-band error event after the failure (events after it: ${rest.map((e) => e.data.slice(0, 80)).join(" | ") || "none"})`);
       if (node.peer.matching((m) => m.type === "job" && m.jobId !== job.jobId).length) problems.push("the hub retried the request after content had reached the consumer");
+      if (problems.length) fail(problems.join("; "));
+    },
+  ),
+  check(
+    "hub.receipt.implausible_usage",
+    "Refuses to countersign a receipt claiming 1,000,000 completion tokens for a short answer to a request with max_tokens 10 (receipt.implausible_usage, session continues), and does not bill the consumer for it",
+    ["SRP-ATT-015", "SRP-ATT-017", "SRP-SEC-009"],
+    "MUST",
+    async (ctx) => {
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model)]);
+      const problems: string[] = [];
+      // Non-streamed: nothing reached the consumer before the done.
+      const call = node.chat({ model, messages: ASK, max_tokens: 10 });
+      const job = await node.nextJob(call);
+      const inflated: Usage = { promptTokens: 11, completionTokens: 1_000_000, measured: true };
+      const response = chatResponse(job, "Hi there!", { prompt_tokens: 11, completion_tokens: 1_000_000 });
+      node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: inflated, response, receipt: node.receipt(job, inflated, responseHash(response)) });
+      const answer = await node.answerTo(job.jobId);
+      if (answer.type !== "error") problems.push(`non-streamed: the hub countersigned a receipt claiming 1000000 completion tokens for max_tokens 10 (SRP-ATT-015)`);
+      else if (answer.code !== "receipt.implausible_usage") problems.push(`non-streamed: the hub refused the receipt with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
+      const res = await within(call.response, 10_000, "the consumer's response");
+      if (res.status === 200) {
+        const usage = ((await res.json()) as { usage?: Record<string, unknown> }).usage ?? {};
+        if (usage.cost_units !== "0" || usage.receipt_id !== null || usage.completion_tokens !== 0) problems.push(`non-streamed: the consumer was answered with usage ${JSON.stringify(usage).slice(0, 300)}; an unbilled answer shows 0 tokens, cost_units "0" and receipt_id null (SRP-ATT-019)`);
+      } else await bodyText(res).catch(() => "");
+      // Streamed: the answer reached the consumer; the bill must still be refused, and the consumer told.
+      const call2 = node.chat({ model, messages: ASK, max_tokens: 10, stream: true });
+      const job2 = await node.nextJob(call2);
+      const datas = chatChunks(job2, ["Hi", " there!"], inflated);
+      node.chunks(job2, datas);
+      const hasher = new StreamHasher();
+      for (const d of datas) hasher.add(d);
+      node.peer.send({ type: "done", jobId: job2.jobId, chunks: datas.length, usage: inflated, receipt: node.receipt(job2, inflated, hasher.digest()) });
+      const answer2 = await node.answerTo(job2.jobId);
+      if (answer2.type !== "error" || answer2.code !== "receipt.implausible_usage") problems.push(`streamed: the hub answered the inflated receipt with ${answer2.type === "error" ? `error ${String(answer2.code)}` : "a countersigned receipt"}, expected error receipt.implausible_usage`);
+      const seen = await readStream(call2);
+      if (seen.usage && (seen.usage.cost_units !== "0" || seen.usage.receipt_id !== null || seen.usage.completion_tokens !== 0)) {
+        problems.push(`streamed: the stream's usage ${JSON.stringify(seen.usage).slice(0, 300)} is not the unbilled usage (0 tokens, cost_units "0", receipt_id null) (SRP-ATT-019, SRP-ATT-020)`);
+      }
+      if (problems.length) fail(problems.join("; "));
+      await stillServing(node.peer, "the session whose receipt was refused");
+    },
+  ),
+  check(
+    "hub.consumer.shown_is_billed",
+    "Shows the consumer the usage of the countersigned receipt (fetched from /v1/receipts/{id}), not the usage the node's body or usage chunk claims, streamed and not",
+    ["SRP-ATT-019", "SRP-CON-002"],
+    "MUST",
+    async (ctx) => {
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model)]);
+      const problems: string[] = [];
+      const honest: Usage = { promptTokens: 11, completionTokens: 3, measured: true };
+      const compare = async (what: string, usage: Record<string, unknown> | undefined, countersigned: Receipt) => {
+        if (!usage) return void problems.push(`${what}: no usage reached the consumer`);
+        if (usage.prompt_tokens !== countersigned.usage.promptTokens || usage.completion_tokens !== countersigned.usage.completionTokens) {
+          problems.push(`${what}: the consumer was shown ${String(usage.prompt_tokens)} prompt and ${String(usage.completion_tokens)} completion tokens; the countersigned receipt says ${countersigned.usage.promptTokens} and ${countersigned.usage.completionTokens} (the node's own usage claimed 999999)`);
+        }
+        if (typeof usage.receipt_id !== "string") return void problems.push(`${what}: usage.receipt_id is ${JSON.stringify(usage.receipt_id)} for a countersigned receipt`);
+        const res = await fetch(new URL(`receipts/${encodeURIComponent(usage.receipt_id)}`, node.consumer.endsWith("/") ? node.consumer : `${node.consumer}/`), { headers: { authorization: `Bearer ${node.key}` } });
+        if (res.status !== 200) return void problems.push(`${what}: GET /v1/receipts/${usage.receipt_id} answered ${res.status}`);
+        const stored = ((await res.json()) as { receipt?: Receipt }).receipt;
+        if (!stored || !sameJson(stored.usage, countersigned.usage)) problems.push(`${what}: GET /v1/receipts/${usage.receipt_id} gives usage ${JSON.stringify(stored?.usage)}, not the countersigned ${JSON.stringify(countersigned.usage)}`);
+        else if (usage.prompt_tokens !== stored.usage.promptTokens || usage.completion_tokens !== stored.usage.completionTokens) problems.push(`${what}: shown usage differs from the stored receipt's`);
+      };
+      // Non-streamed: the body's usage lies, the receipt is honest.
+      const call = node.chat({ model, messages: ASK, max_tokens: 16 });
+      const job = await node.nextJob(call);
+      const response = chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 999_999 });
+      const sent = node.receipt(job, honest, responseHash(response));
+      node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: honest, response, receipt: sent });
+      const r1 = await node.countersigned(sent);
+      const res = await within(call.response, 5000, "the consumer's response");
+      if (res.status !== 200) fail(`the consumer's request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
+      await compare("non-streamed", ((await res.json()) as { usage?: Record<string, unknown> }).usage, r1);
+      // Streamed: the usage chunk lies, the receipt is honest.
+      const call2 = node.chat({ model, messages: ASK, max_tokens: 16, stream: true });
+      const job2 = await node.nextJob(call2);
+      const datas = chatChunks(job2, ["Hi", " there!"], { promptTokens: 999_999, completionTokens: 999_999, measured: true });
+      node.chunks(job2, datas);
+      const hasher = new StreamHasher();
+      for (const d of datas) hasher.add(d);
+      const sent2 = node.receipt(job2, honest, hasher.digest());
+      node.peer.send({ type: "done", jobId: job2.jobId, chunks: datas.length, usage: honest, receipt: sent2 });
+      const r2 = await node.countersigned(sent2);
+      await compare("streamed", (await readStream(call2)).usage, r2);
       if (problems.length) fail(problems.join("; "));
     },
   ),

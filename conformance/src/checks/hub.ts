@@ -8,6 +8,8 @@ import { expectRejection } from "../wire.js";
 import { HUB_JOB_CHECKS } from "./hub-jobs.js";
 import { HUB_X402_CHECKS } from "./hub-x402.js";
 import { HUB_CONSUMER_CHECKS } from "./hub-consumer.js";
+import { HUB_MODEL_CHECKS } from "./hub-models.js";
+import { HUB_FRAME_CHECKS } from "./frames.js";
 import { connect, discovery, needKey, openSession, skippable, stillServing, type HubContext } from "./hub-session.js";
 
 export type { HubContext } from "./hub-session.js";
@@ -180,6 +182,7 @@ export const HUB_CHECKS: Check<HubContext>[] = [
         if (problem) fail(problem);
       }),
   },
+  ...HUB_FRAME_CHECKS,
   {
     id: "hub.frame.isolation",
     title: "Keeps serving other sessions and new handshakes while a peer sends bad frames",
@@ -216,5 +219,6 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   },
   ...HUB_JOB_CHECKS,
   ...HUB_CONSUMER_CHECKS,
+  ...HUB_MODEL_CHECKS,
   ...HUB_X402_CHECKS,
 ];

@@ -466,9 +466,24 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
     "SHOULD",
     async (ctx) => {
       const s = await serving(ctx);
-      const job = { ...chatJob(pick(s, true), true, 4096), deadline: Date.now() + 1500 };
-      const ran = await runJob(s, job, 6000).catch((e: Error) => fail(`a job with a deadline 1.5 s away did not end within 6 s: ${e.message}`));
-      if (ran.end.type === "done") return { status: "skipped", details: `the backend finished ${ran.chunks.length} chunks before the 1.5 s deadline` };
+      // The harness makes the job too slow for its deadline itself: a deadline 1.5 s away first;
+      // a backend that finishes within it gets a deadline a quarter of the time it took, then
+      // one already reached when the job is sent. Only a node that finishes all three is faulted.
+      const tries: string[] = [];
+      let took = 0;
+      let ran: Ran | undefined;
+      let job: Job | undefined;
+      for (const attempt of [0, 1, 2]) {
+        const ms = attempt === 0 ? 1500 : attempt === 1 ? Math.max(1, Math.floor(took / 4)) : 0;
+        const sent = Date.now();
+        job = { ...chatJob(pick(s, true), true, 4096), deadline: sent + ms };
+        ran = await runJob(s, job, ms + 6000).catch((e: Error) => fail(`a job with a deadline ${ms} ms away did not end within ${ms + 6000} ms: ${e.message}`));
+        if (ran.end.type !== "done") break;
+        took = Date.now() - sent;
+        tries.push(`${took} ms with a deadline ${ms} ms ahead`);
+      }
+      if (!ran || !job) fail("no job ran");
+      if (ran.end.type === "done") return { status: "warning", details: `the node finished every job despite its deadline: ${tries.join(", ")}` };
       const p: string[] = [];
       if (ran.end.code !== "job.deadline_exceeded") p.push(`the job ended with ${describe(ran.end)}, expected job.deadline_exceeded`);
       if (ran.end.chunks !== ran.chunks.length) p.push(`job_error.chunks is ${String(ran.end.chunks)}; ${ran.chunks.length} chunk(s) arrived (SRP-JOB-013)`);

@@ -7,6 +7,7 @@ import type { FakeHub } from "../fake-hub.js";
 import { ensure, fail, type Check, type CheckVerdict } from "../types.js";
 import { expectRejection, type WirePeer } from "../wire.js";
 import { PROVIDER_JOB_CHECKS } from "./provider-jobs.js";
+import { PROVIDER_FRAME_CHECKS } from "./frames.js";
 import { authProblem, hello, openSession, setup, type ProviderContext } from "./provider-session.js";
 
 export type { ProviderContext } from "./provider-session.js";
@@ -159,6 +160,7 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
       return frameCheck(ctx, head + "x".repeat(1_048_576 + 1 - head.length - tail.length) + tail, "frame.too_large", 1009);
     },
   },
+  ...PROVIDER_FRAME_CHECKS,
   {
     id: "provider.session.replaced",
     title: "Does not reconnect after its session was replaced by another process with the same identity",

@@ -38,6 +38,28 @@ describe("decode", () => {
     expect(codeOf(`{"type":"goodbye","reason":"${"x".repeat(100)}"}`, { maxFrameBytes: 64 })).toBe("frame.too_large");
   });
 
+  it("refuses duplicate member names at any depth (SRP-FRM-016)", () => {
+    expect(codeOf('{"type":"goodbye","reason":"a","type":"goodbye"}')).toBe("frame.malformed");
+    expect(codeOf('{"type":"heartbeat","ts":1,"load":[{"instanceId":"a","instanceId":"b","active":0,"capacity":1}]}')).toBe("frame.malformed");
+    expect(codeOf(new TextEncoder().encode('{"type":"goodbye","reason":"a","re\\u0061son":"b"}'))).toBe("frame.malformed");
+    const r = decode('{"type":"goodbye","type":"goodbye","reason":"a"}');
+    expect(!r.ok && r.error.message).toContain('"type"');
+  });
+
+  it("refuses nesting deeper than 128 levels before parsing (SRP-FRM-017)", () => {
+    const nest = (n: number) => `{"type":"goodbye","reason":"x","ext":{"a.b":${"[".repeat(n - 2)}${"]".repeat(n - 2)}}}`;
+    expect(decode(nest(128)).ok).toBe(true);
+    expect(codeOf(nest(129))).toBe("frame.malformed");
+    expect(codeOf(nest(1_000_000), { maxFrameBytes: 16 * 1024 * 1024 })).toBe("frame.malformed");
+  });
+
+  it("checks UTF-8 itself, for a transport that does not (SRP-FRM-014)", () => {
+    expect(codeOf(new Uint8Array([...new TextEncoder().encode('{"type":"goodbye","reason":"'), 0xc3, 0x28, 0x22, 0x7d]))).toBe("frame.malformed");
+    // An overlong encoding and a UTF-16 surrogate encoded as UTF-8 are not UTF-8 either.
+    expect(codeOf(new Uint8Array([0x7b, 0xc0, 0xaf, 0x7d]))).toBe("frame.malformed");
+    expect(codeOf(new Uint8Array([0x7b, 0xed, 0xa0, 0x80, 0x7d]))).toBe("frame.malformed");
+  });
+
   it("counts the limit in UTF-8 bytes, not characters", () => {
     const frame = `{"type":"goodbye","reason":"${"é".repeat(30)}"}`; // 57 chars, 87 bytes
     expect(frame.length).toBeLessThan(64);

@@ -1,13 +1,14 @@
 /**
  * Frame codec: `decode` turns one WebSocket frame into a validated message or a coded
  * `SrpError`; `encode` validates and serializes a message. Each failure has its own
- * code: oversized (`frame.too_large`), binary (`frame.binary`), not a JSON object
- * (`frame.malformed`), unknown `type` (`frame.unknown_type`), schema violation
+ * code: oversized (`frame.too_large`), binary (`frame.binary`), not a UTF-8 JSON object,
+ * duplicate member names or nesting deeper than 128 levels (`frame.malformed`), unknown `type` (`frame.unknown_type`), schema violation
  * (`frame.invalid`), no common version (`version.unsupported`).
  */
 import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { SrpError } from "./errors.js";
+import { JSON_DEPTH_LIMITS, scanJson, type ScanJsonResult } from "./json-scan.js";
 import { FRAME_LIMITS } from "./schema/handshake.js";
 import { isMessageType, MESSAGES, type MessageType, type SrpMessage } from "./schema/registry.js";
 
@@ -16,6 +17,20 @@ export const PROTOCOL_VERSION = 1;
 
 /** The versions this library can speak. */
 export const SUPPORTED_VERSIONS: readonly number[] = Object.freeze([PROTOCOL_VERSION]);
+
+/**
+ * The hard cap on a frame a receiver buffers (SRP-FRM-015): twice its `maxFrameBytes`. A
+ * frame up to the cap reaches {@link decode}, which answers anything over the limit with
+ * `frame.too_large`; a larger one may be dropped by the WebSocket layer (close 1009)
+ * without an `error` message. Use it as the WebSocket library's largest message size
+ * (`ws`: `maxPayload`).
+ *
+ * @example
+ * new WebSocketServer({ noServer: true, maxPayload: frameHardCap(4_194_304), skipUTF8Validation: true });
+ */
+export function frameHardCap(maxFrameBytes: number): number {
+  return 2 * maxFrameBytes;
+}
 
 /** Options for {@link decode}. */
 export interface DecodeOptions {
@@ -74,6 +89,14 @@ export function validateMessage(value: unknown): SrpError | undefined {
   return undefined;
 }
 
+function scanError(problem: Exclude<ScanJsonResult, { ok: true }>): SrpError {
+  if (problem.problem === "depth") {
+    return new SrpError("frame.malformed", `frame nests objects and arrays deeper than ${problem.limit} levels`, { details: { limit: problem.limit } });
+  }
+  const name = problem.name.slice(0, 64);
+  return new SrpError("frame.malformed", `frame has duplicate member name ${JSON.stringify(name)} in one object`, { details: { name } });
+}
+
 function versionError(message: SrpMessage, versions: readonly number[]): SrpError | undefined {
   if (message.type === "hello") {
     if (!message.versions.some((v) => versions.includes(v))) {
@@ -116,6 +139,8 @@ export function decode(frame: string | Uint8Array, options: DecodeOptions = {}):
       return { ok: false, error: new SrpError("frame.malformed", "frame is not valid UTF-8") };
     }
   }
+  const scanned = scanJson(text, { maxDepth: JSON_DEPTH_LIMITS.frame, duplicates: true });
+  if (!scanned.ok) return { ok: false, error: scanError(scanned) };
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -5,6 +5,7 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { Value } from "@sinclair/typebox/value";
 import { CONSUMER_SCHEMAS } from "./schema/consumer.js";
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
@@ -22,7 +23,45 @@ export function checkConsumerBody(schema: TSchema, body: unknown): string | unde
   if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
   if (c.Check(body)) return undefined;
   const first = c.Errors(body).First();
-  return first ? `${first.path || "/"}: ${first.message}` : "the body does not match its schema";
+  if (!first) return "the body does not match its schema";
+  return (first.schema.anyOf ? explainUnion(first.schema, first.value, first.path) : undefined) ?? `${first.path || "/"}: ${first.message}`;
+}
+
+/** The kind of a JSON value, as the members of a union are told apart. */
+function kindOf(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : typeof value;
+}
+
+/**
+ * A clearer message than "Expected union value" for a value that fails every member of
+ * a union: the problem inside the one member of the value's kind (an array of parts), or
+ * inside the one member whose `type` it names (a typed content part), or the list of
+ * `type`s the union allows.
+ */
+function explainUnion(union: TSchema, value: unknown, path: string): string | undefined {
+  const all = union.anyOf as TSchema[];
+  const typeOf = (m: TSchema) => (m.properties as Record<string, TSchema> | undefined)?.type;
+  const typed = all.every((m) => m.type === "object" && typeOf(m) !== undefined);
+  const names = () => {
+    const consts = all.flatMap((m) => (typeOf(m)?.const !== undefined ? [String(typeOf(m)!.const)] : []));
+    return `${consts.join(", ")}${consts.length < all.length ? ", or a server tool block" : ""}`;
+  };
+  const members = all.filter((m) => m.type === kindOf(value) || (m.type === "number" && typeof value === "number"));
+  if (members.length === 0 && typed) return `${path || "/"}: Expected an object with a \`type\` (${names()})`;
+  let member: TSchema | undefined = members.length === 1 ? members[0] : undefined;
+  if (kindOf(value) === "object" && typed) {
+    const type = (value as { type?: unknown }).type;
+    const matching = all.filter((m) => Value.Check(typeOf(m)!, type));
+    if (matching.length !== 1) {
+      return `${path}/type: ${typeof type === "string" ? JSON.stringify(type.slice(0, 64)) : "a missing type"} is not a type this API defines here (${names()})`;
+    }
+    member = matching[0];
+  }
+  if (!member) return undefined;
+  const inner = Value.Errors(member, value).First();
+  if (!inner) return undefined;
+  const at = `${path}${inner.path}`;
+  return (inner.schema.anyOf ? explainUnion(inner.schema, inner.value, at) : undefined) ?? `${at || "/"}: ${inner.message}`;
 }
 
 /** The job extension member (`ext`) that carries a Messages request's `anthropic-beta` features to a native instance (SRP-CON-004). */

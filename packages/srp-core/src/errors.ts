@@ -41,6 +41,7 @@ export const ERROR_TABLE = {
   "auth.wrong_hub": { http: 401, close: 4401, retryable: false, title: "Message is addressed to another hub" },
   "auth.unknown_account": { http: 403, close: 4403, retryable: false, title: "Account credential is not known to this hub" },
   "auth.bad_account_proof": { http: 403, close: 4403, retryable: false, title: "Wallet signature does not prove the account" },
+  "auth.revoked": { http: 403, close: 4403, retryable: false, title: "The credential the session was bound with was revoked" },
   // Sessions.
   "session.replaced": { http: 409, close: 4409, retryable: false, title: "A newer session for the same node replaced this one" },
   "session.shutdown": { http: 503, close: 1001, retryable: true, title: "Peer is shutting down" },
@@ -74,6 +75,7 @@ export const ERROR_TABLE = {
   "receipt.sequence_gap": { http: 422, close: null, retryable: false, title: "Receipt sequence number is not the next one" },
   "receipt.totals_mismatch": { http: 422, close: null, retryable: false, title: "Receipt running totals do not add up" },
   "receipt.field_mismatch": { http: 422, close: null, retryable: false, title: "Receipt does not describe the job it answers" },
+  "receipt.implausible_usage": { http: 422, close: null, retryable: false, title: "Receipt usage exceeds what the job admitted or the hub relayed" },
   "statement.bad_signature": { http: 422, close: null, retryable: false, title: "Statement signature does not verify" },
   "statement.totals_mismatch": { http: 422, close: null, retryable: false, title: "Statement totals differ from the node's receipts" },
   // Consumer HTTP API (hub to consumer; never on the provider WebSocket).

@@ -11,16 +11,21 @@
 // Encodings and canonical JSON
 export { toBase64Url, fromBase64Url, utf8, fromUtf8, toHex, sha256Hex, randomBytes, randomNonce } from "./encoding.js";
 export { canonicalize, CanonicalizationError } from "./canonical.js";
+export { scanJson, JSON_DEPTH_LIMITS, type ScanJsonOptions, type ScanJsonResult } from "./json-scan.js";
 export { requestHash, responseHash, StreamHasher } from "./hashing.js";
 export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 export { usageFromAnthropic, measureResponse, StreamMeter } from "./usage.js";
+export { OutputMeter, measureOutput, checkUsagePlausibility, outputTokenLimit, PLAUSIBILITY_ALLOWANCE, ENVELOPE_KEYS, type RelayedOutput, type UsageBounds, type PlausibilityVerdict } from "./plausibility.js";
 export { checkConsumerBody, consumerOpenApi, anthropicBetas, ANTHROPIC_BETA_EXT } from "./consumer.js";
 export { wavSeconds } from "./audio.js";
 export {
   ProviderPreferences,
   SrpPreferences,
   ChatCompletionRequest,
+  ChatMessage,
+  ChatContentPart,
+  AnthropicContentBlock,
   MessagesRequest,
   CountTokensRequest,
   EmbeddingsRequest,
@@ -36,6 +41,22 @@ export {
   AnthropicError,
   CONSUMER_SCHEMAS,
 } from "./schema/consumer.js";
+
+// Model names: the alias table, canonical ids, quantizations
+export {
+  MODEL_ALIASES,
+  MODEL_ALIASES_VERSION,
+  canonicalModel,
+  knownModel,
+  resolveModelAlias,
+  modelAliases,
+  normalizeQuantization,
+  quantizationInName,
+  ggufFileTypeQuantization,
+  type ModelAliasEntry,
+  type ModelMetadata,
+  type CanonicalModel,
+} from "./models.js";
 
 // Crypto backend (portable by default; native in Node via @srp/core/node)
 export { cryptoBackend, setCryptoBackend, PORTABLE_CRYPTO, type CryptoBackend } from "./crypto-backend.js";
@@ -109,7 +130,7 @@ export { MESSAGES, MESSAGE_TYPES, isMessageType, type MessageType, type MessageO
 export { buildJsonSchema, SCHEMA_ID, type JsonSchemaDocument } from "./schema/json-schema.js";
 
 // Codec
-export { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decode, encode, validateMessage, errorMessage, type DecodeOptions, type DecodeResult } from "./codec.js";
+export { PROTOCOL_VERSION, SUPPORTED_VERSIONS, decode, encode, validateMessage, errorMessage, frameHardCap, type DecodeOptions, type DecodeResult } from "./codec.js";
 
 // Handshake
 export {

@@ -7,6 +7,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { TSchema, Static } from "@sinclair/typebox";
 import { canonicalize } from "./canonical.js";
 import { SrpError } from "./errors.js";
+import { JSON_DEPTH_LIMITS, scanJson } from "./json-scan.js";
 import { ExactEvmPayload, PaymentPayload, PaymentRequired, SettlementResponse, type PaymentRequirements } from "./schema/x402.js";
 
 /** The header names of x402 version 2 (HTTP header names are case-insensitive). */
@@ -53,8 +54,12 @@ export function decodeX402Header<T extends TSchema>(header: string, schema: T): 
   try {
     const binary = atob(text);
     const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
+    const json = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    // A header holds up to 12 KiB of JSON, enough nesting to overflow what stringifies it later (SRP-CON-021).
+    if (!scanJson(json, { maxDepth: JSON_DEPTH_LIMITS.body }).ok) throw new SrpError("payment.invalid", `payment header nests JSON deeper than ${JSON_DEPTH_LIMITS.body} levels`);
+    value = JSON.parse(json);
+  } catch (error) {
+    if (error instanceof SrpError) throw error;
     throw new SrpError("payment.invalid", "payment header is not base64 of JSON");
   }
   const c = checker(schema);

@@ -23,9 +23,11 @@ import { directSettler, facilitatorSettler } from "./payments/settler.js";
 import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
 import { OnchainPayouts } from "./payments/payouts.js";
+import { parseLimit, type HubLimits } from "./limits.js";
 
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
+                [--trust-proxy] [--limit NAME=BURST:PER_SECOND|N|off]...   (limits on strangers, see the README's "Limits")
                 [--chain-rpc URL --chain-id N --usdc ADDRESS [--usdc-name "USD Coin"] [--usdc-version 2]
                  --treasury ADDRESS | --treasury-key HEX, --settler-key HEX | --facilitator URL, [--settle before|after]
                  [--settlement ADDRESS [--voucher-key HEX]]]   (x402 pay-per-call and on-chain payouts)
@@ -80,6 +82,8 @@ async function serve(argv: string[]): Promise<void> {
       "public-url": { type: "string" },
       "admin-token": { type: "string" },
       "heartbeat-ms": { type: "string" },
+      "trust-proxy": { type: "boolean", default: false },
+      limit: { type: "string", multiple: true, default: [] },
       // x402 and on-chain payouts (all optional; x402 is on when --chain-rpc is given).
       "chain-rpc": { type: "string" },
       "chain-id": { type: "string" },
@@ -98,6 +102,14 @@ async function serve(argv: string[]): Promise<void> {
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
+  const limits: HubLimits = { trustProxy: values["trust-proxy"] };
+  for (const text of values.limit) {
+    try {
+      Object.assign(limits, parseLimit(text));
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   const dataDir = resolve(values["data-dir"]);
   const { identity, created } = loadOrCreateIdentity(join(dataDir, "hub.key"));
   const signup = values["signup-credits"] === undefined ? undefined : unitsArg(values["signup-credits"], "--signup-credits");
@@ -115,6 +127,7 @@ async function serve(argv: string[]): Promise<void> {
     accounts: store,
     receipts: store,
     adminToken: token,
+    limits,
     ...chain,
     ...(values["public-url"] ? { publicUrl: values["public-url"] } : {}),
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: Number(values["heartbeat-ms"]) } : {}),

@@ -11,6 +11,7 @@ import {
   countersignReceipt,
   DISCOVERY_PATH,
   FRAME_LIMITS,
+  frameHardCap,
   HANDSHAKE_TIMING,
   INITIAL_POSITION,
   randomBytes,
@@ -22,6 +23,8 @@ import {
   type Identity,
   type Job,
   type ReceiptPosition,
+  type RelayedOutput,
+  type UsageBounds,
   type Dispute,
   type Statement,
   signStatement,
@@ -32,6 +35,9 @@ import { WebSocketServer } from "ws";
 import type { AccountStore } from "./accounts.js";
 import { toNodeHandler } from "./node-adapter.js";
 import { NonceMemory } from "./nonces.js";
+import { ClientLimiter, type HubLimits } from "./limits.js";
+import { gateHttp, refusalError, refuseUpgrade, upgradeKey } from "./gate.js";
+import type { ClientInfo } from "./node-adapter.js";
 import { ProviderSession } from "./session.js";
 import { checkNodeReceipt, MemoryReceiptBook, type ReceiptBook } from "./receipts.js";
 import { MemoryRoutingStore, type RoutingStore } from "./routing/store.js";
@@ -62,6 +68,9 @@ import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
 
 // Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
 useNodeCrypto();
+
+/** How often the hub sweeps expired nonces and failed payment locks from storage. */
+const SWEEP_INTERVAL_MS = 60_000;
 
 /** Path of the provider WebSocket endpoint. */
 export const PROVIDER_PATH = "/srp/v1/provider";
@@ -129,6 +138,8 @@ export interface HubOptions {
   onchainPayouts?: OnchainPayouts;
   /** Batches (`POST /v1/batch`): how long results are kept (default 24 h) and how many items of a batch run at once (default 4). */
   batches?: BatchOptions;
+  /** What strangers may make the hub do, per client address: rates of nonces, failed payments, connections and handshakes, messages per session (see the README's "Limits"; SRP-SEC-014..). */
+  limits?: HubLimits;
 }
 
 /** How a hub takes x402 payments. */
@@ -233,7 +244,7 @@ export interface Hub extends EventEmitter<HubEvents> {
   /** The hub id (base64url Ed25519 public key). */
   readonly id: string;
   /** Web-standard handler for the hub's HTTP surface. */
-  fetch(request: Request): Promise<Response>;
+  fetch(request: Request, client?: ClientInfo): Promise<Response>;
   /** Handles a `node:http` upgrade request; returns false if the path is not the provider endpoint. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Attaches the HTTP handler and the WebSocket endpoint to a `node:http` server. */
@@ -267,6 +278,13 @@ export interface Hub extends EventEmitter<HubEvents> {
    * says goodbye to every node, and closes the endpoint and any server made by `listen`.
    */
   close(): Promise<void>;
+  /**
+   * Checks every open provider session's API key or wallet against the account store and
+   * closes those whose binding was revoked (`auth.revoked`, SRP-SEC-022); resolves with how
+   * many it closed. The hub does this after `DELETE /admin/v1/keys/{keyId}` and every
+   * `limits.bindingCheckIntervalMs`.
+   */
+  revalidateSessions(): Promise<number>;
 }
 
 /** The id after a route's prefix, percent-decoded (a malformed escape is left as it came, and then names nothing). */
@@ -317,10 +335,20 @@ export function createHub(options: HubOptions): Hub {
   const all = new Set<ProviderSession>();
   const servers: Server[] = [];
   const versions = options.versions ?? SUPPORTED_VERSIONS;
-  // Frames a little over the limit still get a coded `frame.too_large` error from us;
-  // ws closes far larger ones itself with 1009 before buffering them.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes + FRAME_LIMITS.min });
+  // The codec, not ws, judges every frame up to the hard cap, so each gets its coded
+  // `error` first (SRP-FRM-014, SRP-FRM-015): UTF-8 is checked in `decode`, and ws closes
+  // (1009) only frames over twice the limit, before buffering them.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: frameHardCap(maxFrameBytes), skipUTF8Validation: true });
   const nonces = new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs);
+  const limiter = new ClientLimiter(options.limits);
+  /** The client key of each provider connection still in its handshake. */
+  const handshaking = new Map<ProviderSession, string>();
+  const handshakeEnded = (session: ProviderSession, failed: boolean) => {
+    const key = handshaking.get(session);
+    if (key === undefined) return;
+    handshaking.delete(session);
+    limiter.handshakeEnded(key, failed);
+  };
   const receipts = options.receipts ?? new MemoryReceiptBook();
   const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
   router.onBreakerChange = (change) => emitter.emit("breaker", change);
@@ -374,7 +402,14 @@ export function createHub(options: HubOptions): Hub {
     maxConcurrentJobs: options.maxConcurrentJobs ?? 256,
     refusedTiers: new Set(options.refusedTiers ?? ["subscription"]),
     verifyWalletSignature: verifyWallet,
+    ...(limiter.sessionMessages ? { messageRate: limiter.sessionMessages } : {}),
+    admitAuth(session: ProviderSession) {
+      const key = handshaking.get(session);
+      const refused = key === undefined ? undefined : limiter.auth(key);
+      return refused ? refusalError("session.rate_limited", refused) : undefined;
+    },
     onAuthenticated(session: ProviderSession) {
+      handshakeEnded(session, false);
       const nodeId = session.nodeId!;
       const previous = byNode.get(nodeId);
       byNode.set(nodeId, session);
@@ -393,11 +428,13 @@ export function createHub(options: HubOptions): Hub {
       if (!positions.has(nodeId)) positions.set(nodeId, stored);
       return positions.get(nodeId)!;
     },
-    settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string) {
+    settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string, plausibility?: { relayed: RelayedOutput; bounds?: UsageBounds }) {
       const nodeId = session.nodeId!;
-      const verdict = checkNodeReceipt({ job, done, nodeId, hubId: options.identity.id, requestHash, responseHash, position: positions.get(nodeId) ?? INITIAL_POSITION });
+      const verdict = checkNodeReceipt({ job, done, nodeId, hubId: options.identity.id, requestHash, responseHash, position: positions.get(nodeId) ?? INITIAL_POSITION, ...plausibility });
       if (!verdict.countersign) {
         if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
+        // An implausible bill is the instance's failure (SRP-ATT-017), recorded once, here, whether or not the job was cancelled.
+        if (verdict.error?.code === "receipt.implausible_usage") router.outcome(instanceKey(nodeId, job.instanceId), job.model, "failure");
         return verdict.error ? { error: verdict.error } : {};
       }
       const gap = verdict.error?.details as { from?: number; to?: number } | undefined;
@@ -443,12 +480,14 @@ export function createHub(options: HubOptions): Hub {
       if (statementBook) statementBook.recordDispute(session.nodeId!, session.account!.id, dispute).catch((e: unknown) => storageError("record a dispute", e));
     },
     onClosed(session: ProviderSession, code: number, reason: string) {
+      handshakeEnded(session, false);
       all.delete(session);
       router.remove(session);
       if (session.nodeId !== undefined && byNode.get(session.nodeId) === session) byNode.delete(session.nodeId);
       emitter.emit("session.close", { ...info(session), code, reason });
     },
     onRejected(session: ProviderSession, error: SrpError) {
+      handshakeEnded(session, error.code !== "session.rate_limited");
       all.delete(session);
       emitter.emit("handshake.rejected", { sessionId: session.sessionId, code: error.code, message: error.message });
     },
@@ -497,6 +536,32 @@ export function createHub(options: HubOptions): Hub {
   const statementIntervalMs = options.statementIntervalMs ?? 3_600_000;
   const statementTimer = statementBook && statementIntervalMs > 0 ? setInterval(() => void issueStatements(), statementIntervalMs) : undefined;
   statementTimer?.unref();
+
+  /** Closes the open sessions whose API key or wallet binding was revoked (SRP-SEC-022). */
+  const revalidateSessions = async (): Promise<number> => {
+    let closed = 0;
+    for (const session of [...byNode.values()]) {
+      try {
+        if (await session.stillBound()) continue;
+      } catch (e) {
+        storageError(`check the binding of ${session.nodeId}`, e);
+        continue;
+      }
+      session.revoke();
+      closed++;
+    }
+    return closed;
+  };
+  const bindingTimer = limiter.bindingCheckIntervalMs > 0 ? setInterval(() => void revalidateSessions(), limiter.bindingCheckIntervalMs) : undefined;
+  bindingTimer?.unref();
+  /** Expired sign-in nonces and failed, never-credited payment locks are deleted (bounded batches), and idle limit keys dropped. */
+  const sweepStorage = () => {
+    limiter.sweep();
+    walletBook?.sweep?.().catch((e: unknown) => storageError("sweep wallet nonces", e));
+    walletAccounts?.sweep?.().catch((e: unknown) => storageError("sweep failed payments", e));
+  };
+  const sweepTimer = setInterval(sweepStorage, SWEEP_INTERVAL_MS);
+  sweepTimer.unref();
 
   const api: OpenAIContext = {
     router,
@@ -606,7 +671,10 @@ export function createHub(options: HubOptions): Hub {
 
   const hub = Object.assign(emitter, {
     id: options.identity.id,
-    async fetch(request: Request): Promise<Response> {
+    fetch(request: Request, client?: ClientInfo): Promise<Response> {
+      return gateHttp(limiter, request, client, (r) => hub.route(r));
+    },
+    async route(request: Request): Promise<Response> {
       const url = new URL(request.url);
       if (url.pathname === DISCOVERY_PATH && (request.method === "GET" || request.method === "HEAD")) {
         return Response.json(discovery(baseUrlOf(request)), { headers: { "cache-control": "public, max-age=60", "access-control-allow-origin": "*" } });
@@ -655,7 +723,13 @@ export function createHub(options: HubOptions): Hub {
         return listModels(router);
       }
       if (path.startsWith(ADMIN_PREFIX) && options.adminToken !== undefined) {
-        return handleAdmin(request, path, { token: options.adminToken, admin: isAccountAdmin(options.accounts) ? options.accounts : undefined, books, sessions: () => hub.sessions() });
+        return handleAdmin(request, path, {
+          token: options.adminToken,
+          admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
+          books,
+          sessions: () => hub.sessions(),
+          revoked: () => void revalidateSessions(),
+        });
       }
       if (path === "/v1/pricing") return request.method === "GET" ? getPricing(accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
       if (path === "/v1/estimate") return request.method === "POST" ? postEstimate(request, accountApi, api.maxBodyBytes) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
@@ -687,8 +761,26 @@ export function createHub(options: HubOptions): Hub {
     handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
       const path = (request.url ?? "/").split("?")[0];
       if (path !== PROVIDER_PATH) return false;
+      const key = upgradeKey(limiter, request);
+      const refused = limiter.connect(key);
+      if (refused) {
+        refuseUpgrade(socket, refused);
+        return true;
+      }
+      let counted = true;
+      const release = () => {
+        if (counted) limiter.handshakeEnded(key, false);
+        counted = false;
+      };
+      socket.once("close", release);
       wss.handleUpgrade(request, socket, head, (ws) => {
-        all.add(new ProviderSession(ws, ctx, socket as Duplex & Corkable));
+        socket.off("close", release);
+        if (!counted) return ws.terminate();
+        counted = false;
+        const session = new ProviderSession(ws, ctx, socket as Duplex & Corkable);
+        if (session.state === "await_auth") handshaking.set(session, key);
+        else limiter.handshakeEnded(key, false);
+        all.add(session);
       });
       return true;
     },
@@ -722,6 +814,7 @@ export function createHub(options: HubOptions): Hub {
     ledger,
     books,
     issueStatements,
+    revalidateSessions,
     async close(): Promise<void> {
       closing = true;
       const until = Date.now() + (options.drainTimeoutMs ?? 30_000);
@@ -731,6 +824,8 @@ export function createHub(options: HubOptions): Hub {
       clearInterval(onlineTimer);
       clearInterval(ledgerTimer);
       clearInterval(statementTimer);
+      clearInterval(sweepTimer);
+      clearInterval(bindingTimer);
       // Reservations still waiting for a cancelled job's end are released now (nothing more will be billed).
       await Promise.all(
         [...releaseLater].map(([id, t]) => {

@@ -30,6 +30,7 @@ export {
 } from "./payments/settler.js";
 export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X402Terms, type X402Asset, type PaidResource, type CheckedPayment } from "./payments/x402.js";
 export type { PaymentBook, PaymentRecord, PaymentState, NewPayment, SettleMode } from "./payments/book.js";
+export { FAILED_PAYMENT_RETENTION_MS } from "./payments/book.js";
 export { SqlPaymentBook } from "./storage/payment-book.js";
 export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./storage/payout-book.js";
 export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./storage/wallet-book.js";
@@ -89,7 +90,8 @@ export {
 } from "./ledger/ledger.js";
 export { worstCase, discounted, discountFor, settle, DEFAULT_DISCOUNT_TIERS, type DiscountTier, type Settlement } from "./ledger/policy.js";
 export { ADMIN_PREFIX } from "./api/admin.js";
-export { toNodeHandler, toWebRequest, writeWebResponse, DEFAULT_MAX_BODY_BYTES, type FetchHandler, type NodeHandlerOptions } from "./node-adapter.js";
+export { toNodeHandler, toWebRequest, writeWebResponse, DEFAULT_MAX_BODY_BYTES, type ClientInfo, type FetchHandler, type NodeHandlerOptions } from "./node-adapter.js";
+export { clientAddress, clientKey, LIMIT_DEFAULTS, parseLimit, TokenBucket, TokenBuckets, type HubLimits, type Rate, type TokenBucketsOptions } from "./limits.js";
 export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
 export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./routing/router.js";

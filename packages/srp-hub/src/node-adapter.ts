@@ -6,8 +6,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 
-/** A Web-standard request handler. */
-export type FetchHandler = (request: Request) => Promise<Response>;
+/** What the transport knows of a request's client, beyond the request itself. */
+export interface ClientInfo {
+  /** The socket's remote address (`req.socket.remoteAddress`). */
+  remoteAddress?: string | undefined;
+}
+
+/** A Web-standard request handler; `client` carries the client's address when the server knows it. */
+export type FetchHandler = (request: Request, client?: ClientInfo) => Promise<Response>;
 
 /** Largest request body the adapter buffers by default (the largest SRP frame). */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -135,7 +141,7 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
     const run = (body: Buffer | undefined) => {
       const init: RequestInit = { method: req.method ?? "GET", headers: headersOf(req), signal: controller.signal };
       if (body !== undefined) init.body = body;
-      handler(new Request(urlOf(req), init))
+      handler(new Request(urlOf(req), init), { remoteAddress: req.socket.remoteAddress })
         .then((response) => writeWebResponse(response, res))
         .catch((error: unknown) => fail(res, error));
     };

@@ -1,11 +1,13 @@
 /**
  * The hub's side of attestation: checking a node's receipt against the job it answers
- * (SRP-ATT-009 and SRP-ATT-010, in the spec's order), and a book that keeps every
+ * (SRP-ATT-009 and SRP-ATT-010, in the spec's order; plausibility of its usage against
+ * what the job admitted and what the hub relayed, SRP-ATT-015), and a book that keeps every
  * countersigned receipt and each node's recorded position.
  */
 import type { PayoutTerms } from "./ledger/payouts.js";
 import {
   addToTotals,
+  checkUsagePlausibility,
   formatAmount,
   INITIAL_POSITION,
   parseAmount,
@@ -18,6 +20,8 @@ import {
   type Job,
   type Receipt,
   type ReceiptPosition,
+  type RelayedOutput,
+  type UsageBounds,
 } from "@srp/core";
 
 /** A countersigned receipt with who paid and who earned. */
@@ -94,6 +98,13 @@ export interface ReceiptCheckInput {
   /** The response hash the hub computed itself (from the chunks, or from `done.response`). */
   responseHash: string;
   position: ReceiptPosition;
+  /**
+   * What the hub relayed of the job's output (SRP-ATT-016); when given, the usage must be
+   * plausible for it and for `bounds` (SRP-ATT-015).
+   */
+  relayed?: RelayedOutput;
+  /** What the job was admitted to use (absent members are unbounded). */
+  bounds?: UsageBounds;
 }
 
 /** Result of {@link checkNodeReceipt}: whether to countersign, and the error to report. */
@@ -120,7 +131,7 @@ const PRICE_FIELDS = ["input", "output", "cachedInput", "cacheWrite", "image", "
 
 /**
  * Checks a node's receipt in the order of SRP-ATT-009: node signature, cost, fields
- * (including both hashes), sequence, totals. A gap ahead (SRP-ATT-010) is reported and
+ * (including both hashes), plausible usage (SRP-ATT-015), sequence, totals. A gap ahead (SRP-ATT-010) is reported and
  * still countersigned; a repeat or replay never is.
  */
 export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
@@ -150,6 +161,10 @@ export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
     r.responseHash !== input.responseHash ? "responseHash" :
     undefined;
   if (mismatch) return reject("receipt.field_mismatch", `receipt ${mismatch} does not describe job ${job.jobId}`);
+  if (input.relayed) {
+    const plausible = checkUsagePlausibility(r.usage, input.bounds ?? {}, input.relayed);
+    if (!plausible.plausible) return reject("receipt.implausible_usage", `usage of job ${job.jobId} is not plausible: ${plausible.reason}; not countersigned, not billed`);
+  }
   if (r.seq <= position.lastSeq) return reject("receipt.sequence_gap", `seq ${r.seq} repeats; the last recorded is ${position.lastSeq}`);
   const gap = r.seq > position.lastSeq + 1;
   if (!gap) {

@@ -4,7 +4,7 @@
  * to the consumer the caller streams the rest from the same {@link JobRun}; failures after
  * that point are never retried (SRP-JOB-020).
  */
-import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Instance, type Job, type JobApi, type JobError, type Receipt } from "@srp/core";
+import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Instance, type Job, type JobApi, type JobError, type Receipt, type UsageBounds } from "@srp/core";
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
@@ -12,7 +12,7 @@ import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
 /** An event of a running job, in order. */
 export type JobEvent =
   | { type: "chunk"; chunk: Chunk; at: number }
-  | { type: "done"; done: Done; receipt: Receipt | undefined; settled?: Promise<unknown> }
+  | { type: "done"; done: Done; receipt: Receipt | undefined; settled?: Promise<unknown>; rejected?: SrpError }
   | { type: "error"; error: JobError }
   | { type: "lost"; reason: string };
 
@@ -21,11 +21,18 @@ const MAX_QUEUED_EVENTS = 20_000;
 
 /** Receives a job's events from its session and hands them out in order. */
 export class JobRun implements JobHandle {
+  /** What the job was admitted to use (SRP-ATT-015). */
+  readonly bounds: UsageBounds | undefined;
   readonly #queue: JobEvent[] = [];
   #waiting: ((e: JobEvent) => void) | undefined;
   #ended = false;
   /** Called when more events are queued than the consumer reads. */
   onOverflow: (() => void) | undefined;
+
+  /** @param bounds What the job was admitted to use; its receipt's usage is checked against them. */
+  constructor(bounds?: UsageBounds) {
+    this.bounds = bounds;
+  }
 
   #push(e: JobEvent): void {
     if (this.#ended) return;
@@ -42,8 +49,8 @@ export class JobRun implements JobHandle {
   onChunk(chunk: Chunk): void {
     this.#push({ type: "chunk", chunk, at: Date.now() });
   }
-  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>): void {
-    this.#push(settled ? { type: "done", done, receipt, settled } : { type: "done", done, receipt });
+  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>, rejected?: SrpError): void {
+    this.#push({ type: "done", done, receipt, ...(settled ? { settled } : {}), ...(rejected ? { rejected } : {}) });
   }
   onError(error: JobError): void {
     this.#push({ type: "error", error });
@@ -74,9 +81,18 @@ export function newJobId(): string {
   return `job_${toBase64Url(randomBytes(16))}`;
 }
 
-/** How a job event counts for the instance's health (SRP-JOB-014: consumer-caused failures are neutral). */
+/** Whether a `done` came with a receipt refused as implausible (SRP-ATT-015): nothing is billed for it. */
+export function implausible(e: JobEvent): boolean {
+  return e.type === "done" && e.rejected?.code === "receipt.implausible_usage";
+}
+
+/**
+ * How a job event counts for the instance's health (SRP-JOB-014: consumer-caused failures
+ * are neutral). A `done` whose receipt was implausible is neutral here: the hub records
+ * its failure when it refuses the receipt (SRP-ATT-017).
+ */
 export function outcomeOf(e: JobEvent): Outcome {
-  if (e.type === "done") return "success";
+  if (e.type === "done") return implausible(e) ? "neutral" : "success";
   if (e.type === "lost") return e.reason === "shutdown" || e.reason === "consumer_gone" ? "neutral" : "failure";
   if (e.type === "chunk") return "neutral";
   const code = e.error.code;
@@ -108,6 +124,8 @@ export interface RelayRequest {
   onJob?: (job: Job, live: LiveInstance) => void;
   /** Whether an event of a job commits output to the consumer (default: any chunk or done). */
   commits?: (e: JobEvent, job: Job) => boolean;
+  /** What a job on an instance is admitted to use, for the plausibility of its receipt (SRP-ATT-015). */
+  bounds?: (instance: Instance) => UsageBounds;
 }
 
 /** A request whose output is committed to one job. */
@@ -177,7 +195,7 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
     } catch (error) {
       throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
     }
-    const run = new JobRun();
+    const run = new JobRun(req.bounds?.(live.instance));
     const sentAt = Date.now();
     if (!live.session.startJob(job, hash, run)) continue;
     req.onJob?.(job, live);
@@ -239,8 +257,10 @@ async function untilCommitted(
         continue;
       }
       if (e.type === "done") {
+        ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
+        // Nothing reached the consumer yet: an answer whose bill was refused is failed over (SRP-ATT-017).
+        if (implausible(e)) return { error: new SrpError("job.upstream_error", "the provider's receipt claimed usage the job could not have used; not billed"), retry: true };
         head.push(e);
-        ctx.router.outcome(live.key, live.instance.model, "success");
         return { committed: { job, live, run, head, firstChunkAt } };
       }
       if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
@@ -311,7 +331,8 @@ export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadli
         ended = true;
         ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
         if (e.type === "done" && firstAt !== undefined && lastAt !== undefined) {
-          const tokens = e.done.usage.measured ? e.done.usage.completionTokens : chunks;
+          // The countersigned count only: a refused receipt's claim says nothing about speed.
+          const tokens = e.receipt?.usage.measured ? e.receipt.usage.completionTokens : chunks;
           ctx.router.throughput(live.key, tokens, lastAt - firstAt);
         }
       }

@@ -17,6 +17,7 @@ import {
   randomBytes,
   responseHash,
   StreamHasher,
+  OutputMeter,
   type Auth,
   type Cancel,
   type Chunk,
@@ -32,11 +33,14 @@ import {
   type MessageType,
   type Offer,
   type SrpMessage,
+  type RelayedOutput,
+  type UsageBounds,
 } from "@srp/core";
 import { coalesceWrites, type Corkable } from "@srp/core/node";
 import type { WebSocket } from "ws";
 import type { Account, AccountStore } from "./accounts.js";
 import type { NonceMemory } from "./nonces.js";
+import { TokenBucket, type Rate } from "./limits.js";
 
 /** Where a session is in its life. */
 export type SessionState = "await_auth" | "open" | "closed";
@@ -61,7 +65,14 @@ export interface SessionContext {
   /** Called when offers or withdrawals change the session's instances. */
   onInstancesChanged(session: ProviderSession): void;
   /** Verifies and countersigns the receipt of a `done`; returns the countersigned receipt or the error to report. */
-  settleReceipt(session: ProviderSession, job: Job, done: Done, requestHash: string, responseHash: string): { receipt?: Receipt; error?: SrpError; settled?: Promise<unknown> };
+  settleReceipt(
+    session: ProviderSession,
+    job: Job,
+    done: Done,
+    requestHash: string,
+    responseHash: string,
+    plausibility?: { relayed: RelayedOutput; bounds?: UsageBounds },
+  ): { receipt?: Receipt; error?: SrpError; settled?: Promise<unknown> };
   /** The hub's recorded receipt position for a node (sent in welcome). */
   receiptPosition(nodeId: string): Promise<ReceiptPosition>;
   /** A `probe_result` arrived. */
@@ -70,17 +81,24 @@ export interface SessionContext {
   onCancelledEnd(jobId: string, end: "done" | "error" | "lost"): void;
   /** A node disputed the hub's view of its receipts (SRP-SET-011). */
   onDispute(session: ProviderSession, dispute: Dispute): void;
+  /** Messages an open session may send (a token bucket per session, SRP-SEC-019); absent: unlimited. */
+  messageRate?: Rate;
+  /** Whether an `auth` may be checked now: the error to refuse it with (SRP-SEC-018), or undefined. */
+  admitAuth?(session: ProviderSession): SrpError | undefined;
 }
 
 /** Receives the events of one job sent on a session. */
 export interface JobHandle {
+  /** What the job was admitted to use, for the plausibility of its receipt (SRP-ATT-015); absent members are unbounded. */
+  readonly bounds?: UsageBounds | undefined;
   /** The next chunk, in order. */
   onChunk(chunk: Chunk): void;
   /**
    * The job finished; `receipt` is countersigned, or absent when the receipt failed
-   * verification. `settled` resolves when the receipt (and the money it moves) is stored.
+   * verification. `settled` resolves when the receipt (and the money it moves) is stored;
+   * `rejected` is why a receipt was not countersigned.
    */
-  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>): void;
+  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>, rejected?: SrpError): void;
   /** The node reported a failure. */
   onError(error: JobError): void;
   /** The session ended (or the hub cancelled the job) before the job did. */
@@ -94,6 +112,8 @@ interface RunningJob {
   handle: JobHandle;
   nextSeq: number;
   hasher: StreamHasher | undefined;
+  /** What the hub relayed of the job's output (SRP-ATT-016). */
+  meter: OutputMeter;
 }
 
 const NODE_MESSAGES: ReadonlySet<MessageType> = new Set(["auth", "offer", "withdraw", "chunk", "done", "job_error", "heartbeat", "probe_result", "dispute", "error", "goodbye"]);
@@ -124,9 +144,12 @@ export class ProviderSession {
   readonly #nonce = randomNonce();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #authInFlight = false;
+  /** The credential the session bound its account with, to check it again later (SRP-SEC-022). */
+  #binding: { kind: "api_key"; key: string } | { kind: "wallet"; address: string } | undefined;
+  #messages: TokenBucket | undefined;
   readonly #jobs = new Map<string, RunningJob>();
   /** Jobs this hub cancelled, kept a while so late messages for them are not errors (SRP-JOB-016). */
-  readonly #cancelled = new Map<string, { job: Job; requestHash: string; at: number }>();
+  readonly #cancelled = new Map<string, { job: Job; requestHash: string; at: number; meter: OutputMeter; bounds: UsageBounds | undefined }>();
 
   /**
    * @param socket The session's TCP (or TLS) socket; when given, the frames sent on it
@@ -189,6 +212,9 @@ export class ProviderSession {
   async #onFrame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.state === "closed") return;
     this.lastSeen = Date.now();
+    if (this.state === "open" && this.#messages && this.#messages.take() > 0) {
+      return this.fail(new SrpError("session.rate_limited", "this session sent messages faster than the hub allows"));
+    }
     const result = decode(data, { binary: isBinary, maxFrameBytes: this.#ctx.maxFrameBytes, versions: this.#ctx.versions });
     if (!result.ok) return this.fail(result.error);
     const message = result.message;
@@ -239,6 +265,8 @@ export class ProviderSession {
   async #onAuth(auth: Auth): Promise<void> {
     this.#authInFlight = true;
     const ctx = this.#ctx;
+    const refused = ctx.admitAuth?.(this);
+    if (refused) return this.fail(refused);
     const rejected = checkAuth(auth, {
       hubId: ctx.identity.id,
       nonce: this.#nonce,
@@ -261,6 +289,8 @@ export class ProviderSession {
       return this.fail(new SrpError("internal", "account look-up failed", { cause }));
     }
     if (!account) return this.fail(new SrpError("auth.unknown_account"));
+    this.#binding = auth.account.kind === "api_key" ? { kind: "api_key", key: auth.account.key } : { kind: "wallet", address: auth.account.address.toLowerCase() };
+    if (ctx.messageRate) this.#messages = new TokenBucket(ctx.messageRate);
     if (this.state === "closed") return; // the node went away while we looked the account up
     this.nodeId = auth.nodeId;
     this.account = account;
@@ -315,6 +345,22 @@ export class ProviderSession {
     this.#ctx.onInstancesChanged(this);
   }
 
+  /**
+   * Whether the credential this session bound with still names its account (the API key not
+   * revoked, the wallet still the account's). True for a session not (yet) bound.
+   */
+  async stillBound(): Promise<boolean> {
+    const b = this.#binding;
+    if (this.state !== "open" || !b || !this.account) return true;
+    const found = b.kind === "api_key" ? await this.#ctx.accounts.findByApiKey(b.key) : await this.#ctx.accounts.findByWallet(b.address);
+    return found?.id === this.account.id;
+  }
+
+  /** Closes a session whose binding was revoked (SRP-SEC-022): `auth.revoked`; its running jobs are lost, never billed. */
+  revoke(): void {
+    if (this.state === "open") this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked"));
+  }
+
   /** Jobs running on this session. */
   get jobCount(): number {
     return this.#jobs.size;
@@ -331,7 +377,7 @@ export class ProviderSession {
     const active = this.active.get(job.instanceId) ?? 0;
     if (active >= instance.maxConcurrency || this.#jobs.size >= this.#ctx.maxConcurrentJobs) return false;
     this.active.set(job.instanceId, active + 1);
-    this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined });
+    this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined, meter: new OutputMeter() });
     this.send(job);
     return true;
   }
@@ -342,7 +388,7 @@ export class ProviderSession {
     if (!running) return;
     this.#release(running);
     const now = Date.now();
-    this.#cancelled.set(jobId, { job: running.job, requestHash: running.requestHash, at: now });
+    this.#cancelled.set(jobId, { job: running.job, requestHash: running.requestHash, at: now, meter: running.meter, bounds: running.handle.bounds });
     for (const [id, c] of this.#cancelled) {
       if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
       this.#cancelled.delete(id);
@@ -365,7 +411,10 @@ export class ProviderSession {
   #onChunk(chunk: Chunk): void {
     const running = this.#jobs.get(chunk.jobId);
     if (!running) {
-      if (!this.#cancelled.has(chunk.jobId)) this.#unknownJob(chunk.jobId);
+      const cancelled = this.#cancelled.get(chunk.jobId);
+      // Discarded, but counted: a late done is checked against what arrived (SRP-ATT-018).
+      if (cancelled) cancelled.meter.add(chunk.data);
+      else this.#unknownJob(chunk.jobId);
       return;
     }
     if (!running.job.stream || chunk.seq !== running.nextSeq) {
@@ -373,6 +422,7 @@ export class ProviderSession {
     }
     running.nextSeq++;
     running.hasher!.add(chunk.data);
+    running.meter.add(chunk.data);
     running.handle.onChunk(chunk);
   }
 
@@ -384,7 +434,8 @@ export class ProviderSession {
       // A late done for a cancelled job still has its receipt verified and countersigned (SRP-JOB-016).
       this.#cancelled.delete(done.jobId);
       // Its chunks were discarded, so a streamed job's response hash is taken from the node.
-      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.job.stream ? done.receipt.responseHash : undefined);
+      if (!cancelled.job.stream && done.response !== undefined) cancelled.meter.add(done.response);
+      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.job.stream ? done.receipt.responseHash : undefined, { relayed: cancelled.meter.measure, ...(cancelled.bounds ? { bounds: cancelled.bounds } : {}) });
       this.#ctx.onCancelledEnd(done.jobId, "done");
       return;
     }
@@ -398,16 +449,17 @@ export class ProviderSession {
       running.handle.onError({ type: "job_error", jobId: done.jobId, code: "job.upstream_error", message: "the node ended a non-streamed job without a response", retryable: true, chunks: 0 });
       return;
     }
-    const { receipt, settled } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest());
-    running.handle.onDone(done, receipt, settled);
+    if (!running.job.stream) running.meter.add(done.response);
+    const { receipt, settled, error } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest(), { relayed: running.meter.measure, ...(running.handle.bounds ? { bounds: running.handle.bounds } : {}) });
+    running.handle.onDone(done, receipt, settled, receipt ? undefined : error);
   }
 
-  #settle(job: Job, requestHash: string, done: Done, streamHash: string | undefined): { receipt?: Receipt; settled?: Promise<unknown> } {
+  #settle(job: Job, requestHash: string, done: Done, streamHash: string | undefined, plausibility: { relayed: RelayedOutput; bounds?: UsageBounds }): { receipt?: Receipt; settled?: Promise<unknown>; error?: SrpError } {
     let hash = streamHash;
     if (hash === undefined) {
       hash = done.response === undefined ? "" : responseHash(done.response);
     }
-    const { receipt, error, settled } = this.#ctx.settleReceipt(this, job, done, requestHash, hash);
+    const { receipt, error, settled } = this.#ctx.settleReceipt(this, job, done, requestHash, hash, plausibility);
     if (error) this.send(errorMessage(error.jobId === undefined ? new SrpError(error.code, error.message, { jobId: job.jobId }) : error));
     // The node gets its copy of the countersignature once the receipt is stored, after the consumer's answer.
     if (receipt) {
@@ -415,7 +467,7 @@ export class ProviderSession {
       if (settled) settled.then(send, send);
       else send();
     }
-    return { ...(receipt ? { receipt } : {}), ...(settled ? { settled } : {}) };
+    return { ...(receipt ? { receipt } : {}), ...(settled ? { settled } : {}), ...(error ? { error } : {}) };
   }
 
   #onJobError(error: JobError): void {

@@ -23,15 +23,19 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, readSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { fetchDiscovery, type Capability } from "@srp/core";
+import { fetchDiscovery, type Price } from "@srp/core";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { connectToHub } from "./connection.js";
 import { createProvider } from "./provider.js";
 import { FileReceiptStore } from "./receipt-store.js";
+import { describeInstance, parseCapabilitiesFlag, parsePriceFlag, planInstances, unmatchedFlags, type SupplySettings } from "./supply.js";
 import { detectBackend, detectBackends, instancesFromConfig, nodeKeyStore, nodePaths, readNodeConfig, writeNodeConfig, type InstanceFileConfig, type NodeConfig } from "./node-config.js";
 
 const USAGE = `usage:
   srp-provider setup --hub URL [--account-key KEY] [--dir DIR] [--price-input UNITS] [--price-output UNITS]
+                     [--price-cached-input U] [--price-cache-write U] [--price-image U] [--price-character U] [--price-second U]
+                     [--price MODEL=IN:OUT[,image=U,...]]... [--capabilities MODEL=chat,stream,tools]...
+                     [--max-concurrency N] [--no-probe]
                      [--backend-url URL]... [--no-detect] [--openai-key KEY --openai-model M]...
                      [--anthropic-key KEY --anthropic-model M]... [--gemini-key KEY --gemini-model M]...
   srp-provider start [--foreground] [--dir DIR]
@@ -41,7 +45,11 @@ const USAGE = `usage:
   srp-provider connect [--account-key KEY] [--identity FILE] [--hub-id ID] [--once] <hub-url>
   srp-provider keygen [--identity FILE]
 
-Prices are USDC atomic units (1e-6 USD) per 1M tokens.`;
+Prices are USDC atomic units (1e-6 USD) per 1M tokens (per 1M images, characters or seconds
+for image, character and second). MODEL in --price and --capabilities is the server's own
+name, the canonical id, or any alias. --max-concurrency defaults by server kind: vLLM 16,
+llama.cpp its slot count (1 if it does not say), Ollama 2, LM Studio 1, other OpenAI-compatible
+servers 4, forwarded keys 8.`;
 const DEFAULT_DIR = ".srp-data/provider";
 const DEFAULT_IDENTITY = `${DEFAULT_DIR}/node.key`;
 const ACCOUNT_KEY_NAME = "hub-account";
@@ -63,7 +71,15 @@ async function setup(argv: string[]): Promise<void> {
       dir: { type: "string", default: DEFAULT_DIR },
       "price-input": { type: "string", default: "100000" },
       "price-output": { type: "string", default: "300000" },
-      "max-concurrency": { type: "string", default: "2" },
+      "price-cached-input": { type: "string" },
+      "price-cache-write": { type: "string" },
+      "price-image": { type: "string" },
+      "price-character": { type: "string" },
+      "price-second": { type: "string" },
+      price: { type: "string", multiple: true, default: [] },
+      capabilities: { type: "string", multiple: true, default: [] },
+      "max-concurrency": { type: "string" },
+      "no-probe": { type: "boolean", default: false },
       "backend-url": { type: "string", multiple: true, default: [] },
       "no-detect": { type: "boolean", default: false },
       "openai-key": { type: "string" },
@@ -79,9 +95,25 @@ async function setup(argv: string[]): Promise<void> {
   const accountKey = values["account-key"] ?? process.env.SRP_ACCOUNT_KEY;
   if (!accountKey) throw new UsageError("an account key is needed: --account-key KEY or SRP_ACCOUNT_KEY");
   const dir = resolve(values.dir);
-  const price = { input: priceArg(values["price-input"], "--price-input"), output: priceArg(values["price-output"], "--price-output") };
-  const maxConcurrency = Number(values["max-concurrency"]);
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new UsageError("--max-concurrency is a positive integer");
+  const price: Price = { input: priceArg(values["price-input"], "--price-input"), output: priceArg(values["price-output"], "--price-output") };
+  for (const [flag, key] of [["price-cached-input", "cachedInput"], ["price-cache-write", "cacheWrite"], ["price-image", "image"], ["price-character", "character"], ["price-second", "second"]] as const) {
+    const v = values[flag];
+    if (v !== undefined) price[key] = priceArg(v, `--${flag}`);
+  }
+  const maxConcurrency = values["max-concurrency"] === undefined ? undefined : Number(values["max-concurrency"]);
+  if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 1024)) throw new UsageError("--max-concurrency is an integer from 1 to 1024");
+  let settings: SupplySettings;
+  try {
+    settings = {
+      defaultPrice: price,
+      prices: values.price.map(parsePriceFlag),
+      capabilities: values.capabilities.map(parseCapabilitiesFlag),
+      ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
+    };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const probe = !values["no-probe"];
 
   const paths = nodePaths(dir);
   const { identity, created } = loadOrCreateIdentity(paths.identity);
@@ -89,8 +121,8 @@ async function setup(argv: string[]): Promise<void> {
   const keys = nodeKeyStore(dir, identity);
   keys.set(ACCOUNT_KEY_NAME, accountKey);
 
-  const wellKnown = values["no-detect"] ? [] : await detectBackends([]);
-  const extra = (await Promise.all(values["backend-url"].map((u) => detectBackend(u)))).filter((b) => b !== undefined);
+  const wellKnown = values["no-detect"] ? [] : await detectBackends([], 1500, probe);
+  const extra = (await Promise.all(values["backend-url"].map((u) => detectBackend(u, undefined, 1500, probe)))).filter((b) => b !== undefined);
   const unknown = values["backend-url"].filter((u, i) => !extra[i] && !extra.some((b) => b.baseUrl.startsWith(u.replace(/\/+$/, "").replace(/\/v1$/, ""))));
   for (const u of unknown) say(`backend      nothing OpenAI-compatible answers at ${u}`);
   const seen = new Set<string>();
@@ -98,20 +130,23 @@ async function setup(argv: string[]): Promise<void> {
   const instances: InstanceFileConfig[] = [];
   for (const b of found) {
     say(`backend      ${b.kind} at ${b.baseUrl}: ${b.models.map((m) => m.id + (m.digest ? ` (${m.digest.slice(0, 12)})` : "")).join(", ") || "no models"}`);
-    for (const m of b.models) {
-      const i: InstanceFileConfig = { backend: { kind: b.kind, baseUrl: b.baseUrl }, model: m.id, price, maxConcurrency, capabilities: ["chat", "stream"] as Capability[] };
-      if (m.digest) i.digest = m.digest;
-      if (m.contextLength) i.contextLength = m.contextLength;
-      instances.push(i);
-    }
+    const planned = planInstances([b], settings);
+    for (const i of planned) say(`model        ${describeInstance(i)}`);
+    instances.push(...planned);
   }
+  for (const name of unmatchedFlags(found, settings)) say(`warning      ${name} (in --price or --capabilities) names no model found`);
   for (const kind of ["openai", "anthropic", "gemini"] as const) {
     const key = values[`${kind}-key`];
     const models = values[`${kind}-model`];
     if (!key && models.length === 0) continue;
     if (!key || models.length === 0) throw new UsageError(`--${kind}-key and at least one --${kind}-model go together`);
     keys.set(kind, key);
-    for (const model of models) instances.push({ backend: { kind, keyName: kind }, model, price, maxConcurrency, capabilities: ["chat", "stream", "tools"] });
+    for (const model of models) {
+      const own = settings.capabilities?.filter((o) => o.model === model).at(-1)?.capabilities;
+      let p: Price = { ...price };
+      for (const o of settings.prices ?? []) if (o.model === model) p = { ...p, ...o.price } as Price;
+      instances.push({ backend: { kind, keyName: kind }, model, price: p, maxConcurrency: maxConcurrency ?? 8, capabilities: own ?? ["chat", "stream", "tools"] });
+    }
     say(`backend      ${kind} (forwarded key, sealed in the key store): ${models.join(", ")}`);
   }
   if (instances.length === 0) throw new Error("found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080) and no forwarded key was given");

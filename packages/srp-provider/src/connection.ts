@@ -17,6 +17,7 @@ import {
   ERROR_TABLE,
   errorMessage,
   FRAME_LIMITS,
+  frameHardCap,
   isErrorCode,
   SrpError,
   SUPPORTED_VERSIONS,
@@ -202,7 +203,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
       return this.#scheduleReconnect(0, `discovery failed: ${(error as Error).message}`);
     }
     if (this.#stopped) return;
-    const ws = new WebSocket(url, { maxPayload: FRAME_LIMITS.max + FRAME_LIMITS.min, handshakeTimeout: 10_000 });
+    // The codec judges UTF-8 and size, so every bad frame up to the hard cap gets its coded `error` (SRP-FRM-014, SRP-FRM-015).
+    const ws = new WebSocket(url, { maxPayload: frameHardCap(FRAME_LIMITS.max), skipUTF8Validation: true, handshakeTimeout: 10_000 });
     this.#ws = ws;
     this.#hold = undefined;
     ws.once("upgrade", (response) => {

@@ -41,3 +41,25 @@ export {
   type InstanceFileConfig,
   type BackendConfig,
 } from "./node-config.js";
+// What local servers offer: detection through their own APIs, and the instances setup plans from it.
+export {
+  detectServer,
+  parseOllamaTags,
+  parseOllamaModel,
+  parseLmStudioModels,
+  parseLlamaCppProps,
+  parseLlamaCppModels,
+  parseOpenAIModels,
+  probeTools,
+  toolProbeVerdict,
+  toolProbeBody,
+  DEFAULT_CONCURRENCY,
+  type DetectOptions,
+  type DetectedModel,
+  type DetectedServer,
+  type LocalKind,
+  type OllamaTag,
+  type LlamaCppProps,
+  type ProbeVerdict,
+} from "./detect/index.js";
+export { planInstances, parsePriceFlag, parseCapabilitiesFlag, namesModel, flagTargets, unmatchedFlags, describeInstance, type SupplySettings, type PriceOverride, type CapabilityOverride } from "./supply.js";

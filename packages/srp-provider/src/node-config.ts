@@ -6,25 +6,21 @@
  */
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import type { Capability, Identity } from "@srp/core";
+import type { Capability, Identity, Price } from "@srp/core";
 import { anthropicBackend } from "./backends/anthropic.js";
 import { openAIBackend } from "./backends/forwarded.js";
 import { geminiBackend } from "./backends/gemini.js";
 import { KeyStore } from "./backends/keystore.js";
 import { openAICompatibleBackend } from "./backends/openai-compatible.js";
-import type { Backend, BackendModel } from "./backends/types.js";
+import type { Backend } from "./backends/types.js";
+import { detectServer, type DetectedServer, type LocalKind } from "./detect/index.js";
 import type { InstanceConfig } from "./provider.js";
 
 /** Kinds of local model server that setup recognises. */
-export type LocalBackendKind = "ollama" | "lmstudio" | "vllm" | "llamacpp" | "openai-compatible";
+export type LocalBackendKind = LocalKind;
 
-/** A local model server found by {@link detectBackends}. */
-export interface DetectedBackend {
-  kind: LocalBackendKind;
-  /** OpenAI-compatible base URL (with `/v1`). */
-  baseUrl: string;
-  models: BackendModel[];
-}
+/** A local model server found by {@link detectBackends}, with what each model can do. */
+export type DetectedBackend = DetectedServer;
 
 /** The well-known local servers: Ollama, LM Studio, vLLM, llama.cpp server. */
 export const WELL_KNOWN_BACKENDS: readonly { kind: DetectedBackend["kind"]; url: string }[] = [
@@ -34,51 +30,20 @@ export const WELL_KNOWN_BACKENDS: readonly { kind: DetectedBackend["kind"]; url:
   { kind: "llamacpp", url: "http://127.0.0.1:8080" },
 ];
 
-async function getJson(url: string, timeoutMs: number): Promise<unknown> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.json();
-}
-
 /**
- * Asks a server who it is through its own API: Ollama answers `/api/tags` (with model
- * digests); vLLM, llama.cpp and LM Studio answer `/v1/models` and are told apart by the
- * `owned_by` of their models (or by the port they usually use).
+ * Asks a server who it is and what its models can do, through its own API (see
+ * `detect/`): Ollama's `/api/tags` and `/api/show`, LM Studio's `/api/v0/models`,
+ * llama.cpp's `/props`, and `/v1/models` (vLLM, others), with a tools probe where the
+ * server does not say (unless `probe` is false).
  */
-export async function detectBackend(url: string, hint?: DetectedBackend["kind"], timeoutMs = 1500): Promise<DetectedBackend | undefined> {
-  const root = url.replace(/\/+$/, "").replace(/\/v1$/, "");
-  try {
-    const tags = (await getJson(`${root}/api/tags`, timeoutMs)) as { models?: { name?: string; model?: string; digest?: string }[] };
-    if (Array.isArray(tags.models)) {
-      const models = tags.models
-        .filter((m) => typeof (m.model ?? m.name) === "string")
-        .map((m) => (m.digest ? { id: (m.model ?? m.name)!, digest: m.digest } : { id: (m.model ?? m.name)! }));
-      return { kind: "ollama", baseUrl: `${root}/v1`, models };
-    }
-  } catch {
-    /* not Ollama */
-  }
-  try {
-    const list = (await getJson(`${root}/v1/models`, timeoutMs)) as { data?: { id?: string; owned_by?: string; max_model_len?: number; context_length?: number }[] };
-    if (!Array.isArray(list.data)) return undefined;
-    const owners = new Set(list.data.map((m) => m.owned_by));
-    const kind: DetectedBackend["kind"] = owners.has("vllm") ? "vllm" : owners.has("llamacpp") ? "llamacpp" : hint === "lmstudio" || owners.has("organization_owner") ? "lmstudio" : hint ?? "openai-compatible";
-    const models = list.data
-      .filter((m) => typeof m.id === "string")
-      .map((m) => {
-        const ctx = m.max_model_len ?? m.context_length;
-        return ctx ? { id: m.id!, contextLength: ctx } : { id: m.id! };
-      });
-    return { kind, baseUrl: `${root}/v1`, models };
-  } catch {
-    return undefined;
-  }
+export async function detectBackend(url: string, hint?: DetectedBackend["kind"], timeoutMs = 1500, probe = true): Promise<DetectedBackend | undefined> {
+  return detectServer(url, { ...(hint ? { hint } : {}), timeoutMs, probe });
 }
 
 /** Probes the well-known local servers (and any extra URLs) in parallel. */
-export async function detectBackends(extra: readonly string[] = [], timeoutMs = 1500): Promise<DetectedBackend[]> {
+export async function detectBackends(extra: readonly string[] = [], timeoutMs = 1500, probe = true): Promise<DetectedBackend[]> {
   const targets = [...WELL_KNOWN_BACKENDS.map((b) => ({ url: b.url, hint: b.kind as DetectedBackend["kind"] | undefined })), ...extra.map((url) => ({ url, hint: undefined }))];
-  const found = await Promise.all(targets.map((t) => detectBackend(t.url, t.hint, timeoutMs)));
+  const found = await Promise.all(targets.map((t) => detectBackend(t.url, t.hint, timeoutMs, probe)));
   return found.filter((b): b is DetectedBackend => b !== undefined);
 }
 
@@ -92,9 +57,13 @@ export type BackendConfig =
 export interface InstanceFileConfig {
   backend: BackendConfig;
   model: string;
+  /** The backend's own name for the model, when `model` is its canonical id. */
   upstreamModel?: string;
   digest?: string;
-  price: { input: string; output: string };
+  /** Normalized quantization of the weights (offered, SRP-OFF-011). */
+  quantization?: string;
+  /** Per 1M units, USDC atomic units: tokens (`input`, `output`, `cachedInput`, `cacheWrite`), `image`, `character`, `second`. */
+  price: Price;
   maxConcurrency?: number;
   tokensPerSecond?: number;
   contextLength?: number;
@@ -155,7 +124,8 @@ export function instancesFromConfig(config: NodeConfig, keys: KeyStore): Instanc
     const id = JSON.stringify(i.backend);
     let backend = backends.get(id);
     if (!backend) backends.set(id, (backend = buildBackend(i.backend, keys)));
-    const out: InstanceConfig = { backend, model: i.model, price: { input: i.price.input, output: i.price.output } };
+    const out: InstanceConfig = { backend, model: i.model, price: { ...i.price } };
+    if (i.quantization !== undefined) out.quantization = i.quantization;
     if (i.upstreamModel !== undefined) out.upstreamModel = i.upstreamModel;
     if (i.digest !== undefined) out.digest = i.digest;
     if (i.maxConcurrency !== undefined) out.maxConcurrency = i.maxConcurrency;

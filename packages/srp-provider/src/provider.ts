@@ -73,6 +73,8 @@ export interface InstanceConfig {
   tier?: SupplyTier;
   /** Model digest, where the backend reports one. */
   digest?: string;
+  /** Normalized quantization of the weights (`Q4_K_M`, `F16`, `FP8`...), offered to the hub. */
+  quantization?: string;
 }
 
 /** Options of {@link createProvider}. */
@@ -222,6 +224,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         // A backend that serves the Anthropic Messages API itself takes `messages` jobs natively.
         capabilities: withNative(c.capabilities ?? ["chat", "stream"], c.backend),
         ...(c.maxOutputTokens === undefined ? {} : { maxOutputTokens: c.maxOutputTokens }),
+        ...(c.quantization === undefined ? {} : { quantization: c.quantization }),
       };
       if (this.#instances.has(offer.instanceId)) throw new TypeError(`instance id ${offer.instanceId} is configured twice`);
       this.#instances.set(offer.instanceId, { offer, backend: c.backend, upstreamModel: c.upstreamModel ?? c.model, active: 0, accepted: false });

@@ -20,6 +20,9 @@ export const ProviderPreferences = Type.Object(
     only: Type.Optional(Selectors),
     ignore: Type.Optional(Selectors),
     allow_fallbacks: Type.Optional(Type.Boolean({ description: "Retry on another instance before any output (default true); with `order`, false also means: only the ordered ones." })),
+    quantizations: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 32 }), { minItems: 1, maxItems: 32, description: "Only instances whose weights have one of these quantizations (Q4_K_M, Q8_0, F16, BF16, FP8, AWQ...; any spelling, normalized)." }),
+    ),
   },
   { additionalProperties: false, title: "ProviderPreferences", description: "How the hub picks the instance that serves the request." },
 );
@@ -39,11 +42,56 @@ export const SrpPreferences = Type.Object(
 const routing = { provider: Type.Optional(ProviderPreferences), srp: Type.Optional(SrpPreferences) };
 const TokenLimit = Type.Union([Type.Integer({ minimum: 0, maximum: 100_000_000 }), Type.Null()]);
 
+/** One typed part of a chat message's `content`; members the part does not name pass through. */
+const part = (type: string, members: Parameters<typeof Type.Object>[0]) => Type.Object({ type: Type.Literal(type), ...members }, { title: `ChatContentPart.${type}` });
+
+/** A part of a chat message's `content` array, as OpenAI's chat format defines them (SRP-CON-022). */
+export const ChatContentPart = Type.Union(
+  [
+    part("text", { text: Type.String() }),
+    part("image_url", { image_url: Type.Object({ url: Type.String({ minLength: 1 }), detail: Type.Optional(Type.String()) }) }),
+    part("input_audio", { input_audio: Type.Object({ data: Type.String(), format: Type.String() }) }),
+    part("file", { file: Type.Object({ file_data: Type.Optional(Type.String()), file_id: Type.Optional(Type.String()), filename: Type.Optional(Type.String()) }) }),
+    part("refusal", { refusal: Type.String() }),
+  ],
+  { title: "ChatContentPart", description: "text, image_url, input_audio, file (user) or refusal (assistant)." },
+);
+
+/** One chat message: `content` is text, null (an assistant message with `tool_calls`), or an array of typed parts (SRP-CON-022). */
+export const ChatMessage = Type.Object(
+  {
+    role: Type.String({ minLength: 1 }),
+    content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(ChatContentPart)])),
+  },
+  { title: "ChatMessage", description: "An OpenAI chat message; its other members (name, tool_calls, tool_call_id...) pass through untouched." },
+);
+
+const block = (type: string, members: Parameters<typeof Type.Object>[0] = {}) => Type.Object({ type: Type.Literal(type), ...members }, { title: `AnthropicBlock.${type}` });
+const Source = Type.Object({ type: Type.String() });
+/** Blocks the Messages API only carries through: server tool calls and results, MCP and other beta blocks. Nodes running the Messages API check their members. */
+const PASS_THROUGH_BLOCKS = "^([a-z][a-z0-9_]*_tool_result|server_tool_use|mcp_tool_use|mcp_tool_listing|container_upload|compaction|tool_addition|tool_removal|fallback)$";
+
+/** A content block of an Anthropic Messages request (SRP-CON-023). */
+export const AnthropicContentBlock = Type.Union(
+  [
+    block("text", { text: Type.String() }),
+    block("image", { source: Source }),
+    block("document", { source: Source }),
+    block("search_result", { source: Type.String(), title: Type.String(), content: Type.Array(Type.Object({ type: Type.String() })) }),
+    block("thinking", { thinking: Type.String(), signature: Type.String() }),
+    block("redacted_thinking", { data: Type.String() }),
+    block("tool_use", { id: Type.String(), name: Type.String(), input: Type.Object({}) }),
+    block("tool_result", { tool_use_id: Type.String(), content: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])) }),
+    Type.Object({ type: Type.String({ pattern: PASS_THROUGH_BLOCKS }) }, { title: "AnthropicBlock.server", description: "server_tool_use, *_tool_result, mcp_tool_use, container_upload and the other blocks a node running the Messages API checks itself." }),
+  ],
+  { title: "AnthropicContentBlock", description: "text, image, document, search_result, thinking, redacted_thinking, tool_use, tool_result, or a server tool block." },
+);
+
 /** `POST /v1/chat/completions`. */
 export const ChatCompletionRequest = Type.Object(
   {
     model: Model,
-    messages: Type.Array(Type.Object({ role: Type.String() }), { minItems: 1, description: "OpenAI chat messages, passed through untouched (text, images, tool calls)." }),
+    messages: Type.Array(ChatMessage, { minItems: 1, description: "OpenAI chat messages, passed through untouched (text, images, audio, files, tool calls)." }),
     stream: Type.Optional(Type.Boolean()),
     stream_options: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
     max_tokens: Type.Optional(TokenLimit),
@@ -55,7 +103,10 @@ export const ChatCompletionRequest = Type.Object(
   { title: "ChatCompletionRequest" },
 );
 
-const AnthropicMessage = Type.Object({ role: Type.Union([Type.Literal("user"), Type.Literal("assistant")]), content: Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))]) });
+/** A Messages request's `system`: text, or text blocks (with `cache_control`, `citations`...). */
+const SystemPrompt = Type.Union([Type.String(), Type.Array(block("text", { text: Type.String() }))]);
+
+const AnthropicMessage = Type.Object({ role: Type.Union([Type.Literal("user"), Type.Literal("assistant")]), content: Type.Union([Type.String(), Type.Array(AnthropicContentBlock)]) });
 
 /** `POST /v1/messages` (Anthropic Messages). */
 export const MessagesRequest = Type.Object(
@@ -63,7 +114,7 @@ export const MessagesRequest = Type.Object(
     model: Model,
     max_tokens: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
     messages: Type.Array(AnthropicMessage, { minItems: 1 }),
-    system: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])),
+    system: Type.Optional(SystemPrompt),
     stream: Type.Optional(Type.Boolean()),
     tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))),
     tool_choice: Type.Optional(Type.Object({ type: Type.Union(["auto", "any", "tool", "none"].map((k) => Type.Literal(k))) })),
@@ -76,7 +127,7 @@ export const MessagesRequest = Type.Object(
 
 /** `POST /v1/messages/count_tokens`. */
 export const CountTokensRequest = Type.Object(
-  { model: Model, messages: Type.Array(AnthropicMessage, { minItems: 1 }), system: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])), tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))) },
+  { model: Model, messages: Type.Array(AnthropicMessage, { minItems: 1 }), system: Type.Optional(SystemPrompt), tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))) },
   { title: "CountTokensRequest" },
 );
 
@@ -205,6 +256,7 @@ export const SrpUsage = Type.Object(
     cost_units: Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units charged." }),
     receipt_id: Type.Union([Type.String(), Type.Null()], { description: "`GET /v1/receipts/{id}`; null when no countersigned receipt backs the answer." }),
     measured: Type.Boolean({ description: "False when the backend did not report usage (then nothing is billed)." }),
+    receipt_error: Type.Optional(Type.String({ description: "Why the node's receipt was not countersigned (an SRP error code such as `receipt.implausible_usage`); then nothing was billed and the token counts are 0 (SRP-ATT-019, SRP-ATT-020)." })),
   },
   { title: "SrpUsage" },
 );

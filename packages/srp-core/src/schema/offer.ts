@@ -42,6 +42,11 @@ export const Instance = Type.Object(
     contextLength: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
     maxOutputTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000 })),
     capabilities: Type.Array(Capability, { minItems: 1, maxItems: SCHEMA_LIMITS.maxCapabilities, uniqueItems: true }),
+    /**
+     * The weights' quantization in its normalized spelling (SRP-OFF-011): GGUF types
+     * (`Q4_K_M`, `Q8_0`, `F16`, `BF16`), `FP8`, `INT8`, `INT4`, `AWQ`, `GPTQ`, `4BIT`...
+     */
+    quantization: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: "^[A-Z0-9_]+$", description: "Normalized quantization of the weights, e.g. Q4_K_M, F16, BF16, FP8, AWQ." })),
   },
   { additionalProperties: false, title: "Instance" },
 );

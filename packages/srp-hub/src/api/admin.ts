@@ -7,7 +7,7 @@
  *   GET    /admin/v1/accounts/{id}            one account and its keys
  *   POST   /admin/v1/accounts/{id}/keys       create a key {label?}; the key is shown once
  *   POST   /admin/v1/accounts/{id}/wallets    bind a wallet {address}
- *   DELETE /admin/v1/keys/{keyId}             revoke a key
+ *   DELETE /admin/v1/keys/{keyId}             revoke a key (and close the node sessions bound with it)
  *   GET    /admin/v1/sessions                 provider sessions online
  *   GET    /admin/v1/accounts/{id}/balance    the account's money (ledger summary)
  *   POST   /admin/v1/accounts/{id}/deposits   credit a deposit {amount (units), reference}
@@ -28,6 +28,8 @@ export interface AdminContext {
   admin: AccountAdmin | undefined;
   books: LedgerBooks | undefined;
   sessions(): unknown[];
+  /** Told after a key was revoked: the hub then closes the sessions bound with it (SRP-SEC-022). */
+  revoked?(): void;
 }
 
 /** The path prefix of the admin API. */
@@ -116,7 +118,9 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
     }
     if (parts[0] === "keys" && parts.length === 2 && parts[1]) {
       if (method !== "DELETE") return fail("api.method_not_allowed", "use DELETE");
-      return (await admin.revokeApiKey(parts[1])) ? new Response(null, { status: 204 }) : fail("api.not_found", `no active key ${parts[1]}`);
+      if (!(await admin.revokeApiKey(parts[1]))) return fail("api.not_found", `no active key ${parts[1]}`);
+      ctx.revoked?.();
+      return new Response(null, { status: 204 });
     }
     return fail("api.not_found", `no admin route ${method} ${path}`);
   } catch (error) {

@@ -5,13 +5,13 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
-import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, MessagesRequest, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, MessagesRequest, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage, type UsageBounds } from "@srp/core";
 import { estimatePromptTokens } from "../routing/policy.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
-import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { defaultUsageBounds, preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -304,11 +304,16 @@ function nativeEncoder(): StreamEncoder {
   };
 }
 
-/** A native answer's usage: the upstream's own members win over the ones SRP derives (except where null), then SRP's cost and receipt. */
+/**
+ * A native answer's usage: the upstream's other members (`server_tool_use`, `service_tier`)
+ * kept, its token counts replaced by the billed usage's (SRP-ATT-019), then SRP's cost and
+ * receipt.
+ */
 function nativeUsage(upstream: unknown, usage: Usage, ext: SrpUsageExtension): Json {
-  const all = isObject(upstream) ? upstream : {};
-  const own = Object.fromEntries(Object.entries(all).filter(([, v]) => v !== null && v !== undefined));
-  return { ...all, ...anthropicUsage(usage, ext), ...own, ...ext };
+  const all = isObject(upstream) ? { ...upstream } : {};
+  // Its per-duration split of cache writes would no longer add up to the billed count.
+  delete all.cache_creation;
+  return { ...all, ...anthropicUsage(usage, ext) };
 }
 
 /** Whether a native Anthropic event commits output (content, a tool call, the end). */
@@ -318,6 +323,12 @@ function nativeCommits(e: JobEvent): boolean {
   if (t === "content_block_delta" || t === "message_delta" || t === "message_stop") return true;
   const block = e.chunk.data.content_block;
   return t === "content_block_start" && isObject(block) && block.type !== "text" && block.type !== "thinking";
+}
+
+/** Usage bounds without a prompt bound. */
+function omitPromptBound(bounds: UsageBounds): UsageBounds {
+  const { promptTokens: _prompt, ...rest } = bounds;
+  return rest;
 }
 
 /** Capabilities a Messages body uses. */
@@ -368,13 +379,17 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
   if (stream && translated) translated.stream_options = { include_usage: true };
   const maxOut = body.max_tokens as number;
   const isNative = (job: Job) => job.api === "messages";
+  const bound = { promptTokens: promptTokenBound(body), completionTokens: maxOut };
+  // Server tools (web search, code execution) feed their results back as input: the prompt has no bound known at admission.
+  const serverTools = Array.isArray(body.tools) && (body.tools as unknown[]).some((t) => isObject(t) && t.type !== undefined && t.type !== "custom");
   return {
     model: body.model as string,
     stream,
     prefs,
     capabilities,
     contextTokens: estimatePromptTokens(translated ?? native) + maxOut,
-    bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
+    bound,
+    ...(serverTools ? { bounds: (instance: Instance) => omitPromptBound(defaultUsageBounds({ bound, capabilities }, instance)) } : {}),
     job: (instance: Instance) =>
       instance.capabilities.includes("messages") || !translated
         ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [ANTHROPIC_BETA_EXT]: betas } } : {}) }

@@ -2,7 +2,7 @@
  * Shared pieces of the hub's consumer HTTP surface: OpenAI-shaped error responses with
  * SRP codes, bearer-key authentication, and bounded JSON body reading.
  */
-import { openAIErrorType, SrpError, type ErrorCode } from "@srp/core";
+import { JSON_DEPTH_LIMITS, openAIErrorType, scanJson, SrpError, type ErrorCode } from "@srp/core";
 import type { Account, AccountStore } from "../accounts.js";
 
 /** An OpenAI-shaped error response for an SRP error; 503s carry `Retry-After`. */
@@ -44,9 +44,18 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
   if (type !== null && !/^application\/(.+\+)?json\b/i.test(type)) return new SrpError("api.unsupported_media_type", `content-type ${type} is not JSON`);
   const bytes = await readBody(request, maxBytes);
   if (bytes instanceof SrpError) return bytes;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return new SrpError("api.invalid_body", "the body is not valid UTF-8 JSON");
+  }
+  // SRP-CON-021: refused before the parse, so nothing recursive ever sees a deep body.
+  const scan = scanJson(text, { maxDepth: JSON_DEPTH_LIMITS.body });
+  if (!scan.ok) return new SrpError("api.invalid_body", `the body nests objects and arrays deeper than ${JSON_DEPTH_LIMITS.body} levels`);
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    value = JSON.parse(text);
   } catch {
     return new SrpError("api.invalid_body", "the body is not valid UTF-8 JSON");
   }

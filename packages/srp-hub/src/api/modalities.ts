@@ -7,7 +7,7 @@
  * for the rest (the input's bytes bound its tokens; a PCM WAV header, or the file's size
  * at 4 kbit/s, bounds its seconds).
  */
-import { wavSeconds, checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi } from "@srp/core";
+import { wavSeconds, checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi, type Usage } from "@srp/core";
 
 type TSchema = Parameters<typeof checkConsumerBody>[0];
 import { errorResponse, readBody, readJsonObject } from "./http.js";
@@ -28,13 +28,24 @@ function resource(description: string, example: Json): (url: string) => PaidReso
   return (url) => ({ url, description, mimeType: "application/json", method: "POST", example });
 }
 
-/** The usage object of a JSON answer, extended by the cost and the receipt id. */
-function withCost(response: Json | undefined, ext: SrpUsageExtension): Json {
+/**
+ * The usage object of a JSON answer: the upstream's, its counts replaced by the billed usage's
+ * (SRP-ATT-019: embeddings' `prompt_tokens` and `total_tokens`, images' `input_tokens`,
+ * transcriptions' `seconds`), extended by the cost and the receipt id.
+ */
+function withCost(response: Json | undefined, api: JobApi, usage: Usage, ext: SrpUsageExtension): Json {
   const body = response ?? {};
-  return { ...body, usage: { ...(isObject(body.usage) ? body.usage : {}), ...ext } };
+  const upstream: Json = isObject(body.usage) ? { ...body.usage } : {};
+  if (api === "embeddings") Object.assign(upstream, { prompt_tokens: usage.promptTokens, total_tokens: usage.promptTokens });
+  if (api === "images.generations" && (upstream.input_tokens !== undefined || usage.promptTokens > 0)) {
+    upstream.input_tokens = usage.promptTokens;
+    if (upstream.total_tokens !== undefined) upstream.total_tokens = usage.promptTokens + (typeof upstream.output_tokens === "number" ? upstream.output_tokens : 0);
+  }
+  if (api === "audio.transcriptions" && (upstream.type === "duration" || usage.seconds !== undefined)) Object.assign(upstream, { type: "duration", seconds: usage.seconds ?? 0 });
+  return { ...body, usage: { ...upstream, ...ext } };
 }
 
-const jsonAnswer = (_job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>) => Response.json(withCost(done.response, ext), { headers });
+const jsonAnswer = (job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>) => Response.json(withCost(done.response, job.api, done.usage, ext), { headers });
 
 /** What every modality plan shares: the model, preferences, one capability, and the job body without `srp`. */
 function basePlan(body: Json, api: JobApi, capability: Capability, schema: TSchema): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
@@ -82,7 +93,8 @@ export function planSpeech(body: Json): Plan | SrpError {
       if (audio.object !== "srp.audio" || typeof audio.data !== "string") return errorResponse(new SrpError("job.upstream_error", "the provider answered speech without audio"));
       // The audio as the backend made it; what it cost travels in headers.
       return new Response(Buffer.from(audio.data, "base64"), {
-        headers: { ...headers, "content-type": typeof audio.content_type === "string" ? audio.content_type : "application/octet-stream", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units, "x-srp-characters": String(characters) },
+        // The characters billed (the receipt's: SRP-ATT-019), not merely those asked for.
+        headers: { ...headers, "content-type": typeof audio.content_type === "string" ? audio.content_type : "application/octet-stream", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units, "x-srp-characters": String(done.usage.characters ?? 0) },
       });
     },
   };

@@ -4,7 +4,7 @@
  * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
-import { ChatCompletionRequest, checkConsumerBody, formatSse, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
+import { ChatCompletionRequest, checkConsumerBody, formatSse, MODEL_ALIASES_VERSION, modelAliases, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
@@ -28,15 +28,22 @@ export function chatResource(url: string): PaidResource {
   };
 }
 
-/** An OpenAI `usage` object extended by the cost and the receipt id (SRP's additions). */
+/**
+ * An OpenAI `usage` object for the billed usage (the countersigned receipt's: SRP-ATT-019),
+ * extended by the cost and the receipt id (SRP's additions). The token counts and their
+ * details are always the billed usage's; other members of the upstream's object (timings,
+ * for example) are kept.
+ */
 export function openAIUsage(upstream: unknown, usage: Usage, ext: SrpUsageExtension): Record<string, unknown> {
   const base = typeof upstream === "object" && upstream !== null ? { ...(upstream as Record<string, unknown>) } : {};
-  if (base.prompt_tokens === undefined) {
-    base.prompt_tokens = usage.promptTokens;
-    base.completion_tokens = usage.completionTokens;
-    base.total_tokens = usage.promptTokens + usage.completionTokens;
+  delete base.prompt_tokens_details;
+  delete base.completion_tokens_details;
+  const counts: Record<string, unknown> = { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens };
+  if (usage.cachedTokens || usage.cacheWriteTokens) {
+    counts.prompt_tokens_details = { cached_tokens: usage.cachedTokens ?? 0, ...(usage.cacheWriteTokens ? { cache_write_tokens: usage.cacheWriteTokens } : {}) };
   }
-  return { ...base, ...ext };
+  if (usage.reasoningTokens) counts.completion_tokens_details = { reasoning_tokens: usage.reasoningTokens };
+  return { ...base, ...counts, ...ext };
 }
 
 /** The request's output limit (`max_completion_tokens`, else `max_tokens`; 0 when neither), or the error for a malformed one. */
@@ -183,6 +190,10 @@ export interface ModelEntry {
   pricing_units_per_million: { input: string; output: string; image?: string; character?: string; second?: string };
   capabilities: string[];
   instances_online: number;
+  /** Quantizations on offer for it (normalized, SRP-OFF-011), for `provider.quantizations`. */
+  quantizations: string[];
+  /** Other names it may be asked by (the alias table's, and the names its instances were offered under; SRP-CON-017). */
+  aliases: string[];
 }
 
 const BASE_PARAMETERS = ["max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty", "stream", "stream_options"];
@@ -259,6 +270,8 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
       pricing_units_per_million: units,
       capabilities: [...caps].sort(),
       instances_online: views.length,
+      quantizations: [...new Set(views.flatMap((v) => (v.quantization === undefined ? [] : [v.quantization])))].sort(),
+      aliases: [...new Set([...modelAliases(model), ...views.map((v) => v.model)])].filter((a) => a !== model),
     });
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));
@@ -269,7 +282,7 @@ export function listModels(router: Router): Response {
   // One list both SDKs read: OpenAI's `{object, data}`, and Anthropic's page (`type`,
   // `display_name`, `created_at` per model; `has_more`, `first_id`, `last_id`).
   const data = modelCatalog(router).map((m) => ({ ...m, type: "model", display_name: m.name, created_at: new Date(m.created * 1000).toISOString() }));
-  return Response.json({ object: "list", data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+  return Response.json({ object: "list", data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, aliases_version: MODEL_ALIASES_VERSION });
 }
 
 /** `GET /v1/receipts/{id}`: the countersigned receipt, for the account that paid for the job. */

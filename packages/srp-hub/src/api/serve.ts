@@ -6,7 +6,7 @@
  * the worst case, failover before content, the answer with its cost, and the settlement
  * or release of the reservation.
  */
-import { cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage, type Capability, type Done, type Instance, type Job, type JobApi, type Receipt, type Usage } from "@srp/core";
+import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage, type Capability, type Done, type Instance, type Job, type JobApi, type Receipt, type Usage, type UsageBounds } from "@srp/core";
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
@@ -52,6 +52,8 @@ export interface SrpUsageExtension {
   receipt_id: string | null;
   /** False when the backend did not report usage (then nothing is billed). */
   measured: boolean;
+  /** Why the node's receipt was not countersigned (an error code such as `receipt.implausible_usage`); absent when it was. */
+  receipt_error?: string;
 }
 
 /** A request's routing preferences (`provider` object, or the older `srp` member). */
@@ -66,6 +68,8 @@ export interface Preferences {
   only?: string[];
   /** Never instances matching one of these. */
   ignore?: string[];
+  /** Only instances offering one of these quantizations (normalized, SRP-CON-019). */
+  quantizations?: string[];
 }
 
 const SORTS = new Set(["load", "price", "throughput", "latency"]);
@@ -83,6 +87,19 @@ function selectors(v: unknown, name: string): string[] | SrpError {
     return new SrpError("api.invalid_body", `\`provider.${name}\` is an array of at most 64 node ids, instance keys or supply tiers`);
   }
   return v as string[];
+}
+
+/** `provider.quantizations`: 1 to 32 names, each normalized (`q4_k_m` is `Q4_K_M`, `fp16` is `F16`; SRP-CON-019). */
+function quantizationList(v: unknown): string[] | SrpError {
+  const bad = new SrpError("api.invalid_body", "`provider.quantizations` is an array of 1 to 32 quantizations such as Q4_K_M, Q8_0, F16, BF16, FP8, AWQ");
+  if (!Array.isArray(v) || v.length === 0 || v.length > 32) return bad;
+  const out: string[] = [];
+  for (const q of v) {
+    const n = typeof q === "string" && q.length <= 32 ? normalizeQuantization(q) : undefined;
+    if (n === undefined) return bad;
+    out.push(n);
+  }
+  return out;
 }
 
 /**
@@ -135,6 +152,12 @@ export function preferences(body: Record<string, unknown>): Preferences | SrpErr
       if (list instanceof SrpError) return list;
       out[name] = list;
     }
+    if (p.quantizations !== undefined) {
+      if (member === "srp") return new SrpError("api.invalid_body", "`quantizations` belongs in the `provider` object");
+      const q = quantizationList(p.quantizations);
+      if (q instanceof SrpError) return q;
+      out.quantizations = q;
+    }
   }
   return out;
 }
@@ -143,7 +166,7 @@ export function preferences(body: Record<string, unknown>): Preferences | SrpErr
 export interface StreamEncoder {
   /** Text to send for a chunk ("" holds or drops it). */
   chunk(data: Record<string, unknown>): string;
-  /** Text that ends a successful stream, with the measured usage and its cost. */
+  /** Text that ends a successful stream, with the billed usage (`done.usage`: the countersigned receipt's, or nothing) and its cost. */
   end(done: Done, ext: SrpUsageExtension): string;
   /** Text that ends a stream in an explicit in-band error (SRP-JOB-020). */
   fail(code: "job.stream_interrupted" | "job.deadline_exceeded", message: string): string;
@@ -165,7 +188,15 @@ export interface Plan {
   job(instance: Instance): { api: JobApi; body: Record<string, unknown>; ext?: Record<string, unknown> };
   /** Whether a job event commits output to the consumer (before it, failover is invisible). */
   commits?(e: JobEvent, job: Job): boolean;
-  /** The answer to a non-streamed request. */
+  /**
+   * What a job on an instance is admitted to use, for the plausibility of its receipt
+   * (SRP-ATT-015); default {@link defaultUsageBounds}.
+   */
+  bounds?(instance: Instance): UsageBounds;
+  /**
+   * The answer to a non-streamed request. `done.usage` is what was billed (the countersigned
+   * receipt's usage, or nothing: SRP-ATT-019), never the node's own report.
+   */
   respond(job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>): Response;
   /** The encoder of a streamed answer. */
   encoder?(job: Job): StreamEncoder;
@@ -194,9 +225,43 @@ interface Billed {
   recorded: boolean;
 }
 
-function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed): SrpUsageExtension {
+function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed, rejected?: SrpError): SrpUsageExtension {
   const units = billed.charged ?? (receipt && billed.recorded ? parseAmount(receipt.cost) : 0n);
-  return { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured };
+  return { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured, ...(!receipt && rejected ? { receipt_error: rejected.code } : {}) };
+}
+
+/** Usage of a job nothing was billed for. */
+const NOTHING_BILLED: Usage = Object.freeze({ promptTokens: 0, completionTokens: 0, measured: false });
+
+/**
+ * The usage a consumer is shown for a job (SRP-ATT-019): the countersigned, stored
+ * receipt's, else nothing (what was billed), whatever the node's chunks or body said.
+ */
+export function billedUsage(receipt: Receipt | undefined, recorded: boolean): Usage {
+  return receipt && recorded ? receipt.usage : NOTHING_BILLED;
+}
+
+/** A `done` whose usage is what was billed, and the usage extension that goes with it. */
+function shown(e: Extract<JobEvent, { type: "done" }>, jobId: string, billed: Billed): { done: Done; ext: SrpUsageExtension } {
+  const usage = billedUsage(e.receipt, billed.recorded);
+  return { done: { ...e.done, usage }, ext: extension(usage, e.receipt, jobId, billed, e.rejected) };
+}
+
+/**
+ * What a planned request's job on `instance` is admitted to use (SRP-ATT-015): the plan's
+ * prompt bound; the request's output limit, else (a chat request without one) the
+ * instance's context length less the prompt; the images, characters and seconds asked for.
+ */
+export function defaultUsageBounds(plan: Pick<Plan, "bound" | "capabilities">, instance: Pick<Instance, "contextLength">): UsageBounds {
+  const { bound } = plan;
+  const chat = plan.capabilities.includes("chat");
+  return {
+    promptTokens: bound.promptTokens,
+    ...(chat && bound.completionTokens === 0 ? { contextTokens: instance.contextLength } : { outputTokens: bound.completionTokens }),
+    images: bound.images ?? 0,
+    characters: bound.characters ?? 0,
+    seconds: bound.seconds ?? 0,
+  };
 }
 
 /** Shortest deadline a consumer may ask for. */
@@ -273,6 +338,7 @@ function routeNeeds(plan: Plan): RouteNeeds {
     ...(prefs.maxPrice ? { maxPrice: prefs.maxPrice } : {}),
     ...(prefs.only ? { only: prefs.only } : {}),
     ...(prefs.ignore ? { ignore: prefs.ignore } : {}),
+    ...(prefs.quantizations ? { quantizations: prefs.quantizations } : {}),
   };
 }
 
@@ -454,6 +520,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
       consumerDeadline: timeout.chosen,
       signal: consumer.signal,
       onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
+      bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
       ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
     });
   } catch (e) {
@@ -479,7 +546,8 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
     }
     // Without a countersigned, stored receipt there is nothing to point at (and nothing is billed).
     const out = { ...(e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model }), ...paid };
-    return plan.respond(committed.job, e.done, extension(e.done.usage, e.receipt, jobId, billed), out);
+    const answer = shown(e, jobId, billed);
+    return plan.respond(committed.job, answer.done, answer.ext, out);
   }
   // A paid stream: the provider has started answering, so the payment settles now (in `after` mode) and the header tells how.
   if (admission) {
@@ -515,8 +583,9 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
           return;
         }
         if (e.type === "done") {
-          const ext = extension(e.done.usage, e.receipt, jobId, await endBilling(e));
-          controller.enqueue(encoder.encode(wire.end(e.done, ext)));
+          // Shown = billed (SRP-ATT-019): the receipt's usage, or nothing with the reason the receipt was refused.
+          const answer = shown(e, jobId, await endBilling(e));
+          controller.enqueue(encoder.encode(wire.end(answer.done, answer.ext)));
           controller.close();
           await events.return(undefined);
           request.signal.removeEventListener("abort", onAbort);

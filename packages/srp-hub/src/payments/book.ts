@@ -88,4 +88,13 @@ export interface PaymentBook {
    * amount repaid; the wallet is unblocked once nothing is owed.
    */
   repayDebts(accountId: string): Promise<bigint>;
+  /**
+   * Deletes the locks of payments that failed without moving money (never credited, never
+   * served) and have not changed for {@link FAILED_PAYMENT_RETENTION_MS}, in bounded
+   * batches; returns how many (SRP-SEC-016). Settled, credited and pending rows stay.
+   */
+  sweep?(now?: number): Promise<number>;
 }
+
+/** How long the lock of a payment that failed without moving money is kept: 1 hour. */
+export const FAILED_PAYMENT_RETENTION_MS = 3_600_000;

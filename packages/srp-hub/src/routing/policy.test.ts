@@ -652,6 +652,15 @@ describe("chatNeeds", () => {
     expect(estimatePromptTokens(body)).toBe(Math.ceil(JSON.stringify(body.messages).length / 4));
     expect(estimatePromptTokens({})).toBe(1);
   });
+
+  it("counts the JSON text of messages exactly, without recursion (no stack overflow at any depth)", () => {
+    const messages = [{ role: "user", content: [{ type: "text", text: 'a "quoted" é \n', n: -1.5e-7, ok: true, no: false, none: null }, [], {}] }, { role: "assistant", content: null, gone: undefined }];
+    expect(estimatePromptTokens({ messages })).toBe(Math.ceil(JSON.stringify(messages).length / 4));
+    let deep: unknown = "x";
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(() => JSON.stringify(deep)).toThrow(RangeError);
+    expect(estimatePromptTokens({ messages: [{ role: "user", content: deep }] })).toBe(Math.ceil((100_000 * 2 + 3 + '[{"role":"user","content":}]'.length) / 4));
+  });
 });
 
 // ---------------------------------------------------------------------------

@@ -238,6 +238,8 @@ export interface CandidateView {
   tier?: string;
   /** Measured time to first output. */
   latency?: Latency;
+  /** Normalized quantization of its weights, when the offer says (SRP-OFF-011). */
+  quantization?: string;
 }
 
 /**
@@ -263,6 +265,8 @@ export interface RouteNeeds {
   only?: readonly string[];
   /** No instance matching one of these selectors. */
   ignore?: readonly string[];
+  /** Only instances whose offered quantization is one of these (normalized spellings; SRP-CON-019). */
+  quantizations?: readonly string[];
 }
 
 /** Why no instance can take a request. */
@@ -280,9 +284,17 @@ export type NoRoute =
 export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: number, cfg: RoutingConfig = ROUTING_DEFAULTS): CandidateView[] | NoRoute {
   const served = all.filter((c) => c.model === needs.model);
   if (served.length === 0) return { reason: "unknown_model" };
-  const { only, ignore } = needs;
-  const forModel = served.filter((c) => (!only || only.some((s) => matchesSelector(c, s))) && !ignore?.some((s) => matchesSelector(c, s)));
-  if (forModel.length === 0) return { reason: "no_match", detail: `no instance of ${needs.model} matches the request's provider.only / provider.ignore` };
+  const { only, ignore, quantizations } = needs;
+  const forModel = served.filter(
+    (c) =>
+      (!only || only.some((s) => matchesSelector(c, s))) &&
+      !ignore?.some((s) => matchesSelector(c, s)) &&
+      (!quantizations || (c.quantization !== undefined && quantizations.includes(c.quantization))),
+  );
+  if (forModel.length === 0) {
+    const which = quantizations && !served.some((c) => c.quantization !== undefined && quantizations.includes(c.quantization)) ? `provider.quantizations (${quantizations.join(", ")})` : "the request's provider.only / provider.ignore";
+    return { reason: "no_match", detail: `no instance of ${needs.model} matches ${which}` };
+  }
   const matching = forModel.filter(
     (c) =>
       needs.capabilities.every((cap) => c.capabilities.includes(cap)) &&
@@ -367,8 +379,34 @@ export function chatNeeds(body: Record<string, unknown>): Capability[] {
   return needs;
 }
 
+/**
+ * The length of `JSON.stringify(value)` for a parsed JSON value, counted with a loop
+ * instead of recursion, so that no nesting overflows the stack.
+ */
+function jsonTextLength(value: unknown): number {
+  let length = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (typeof v === "string") length += JSON.stringify(v).length;
+    else if (typeof v === "number") length += Number.isFinite(v) ? String(v).length : 4;
+    else if (typeof v === "boolean") length += v ? 4 : 5;
+    else if (Array.isArray(v)) {
+      length += 1 + Math.max(1, v.length);
+      for (const item of v) pending.push(item ?? null);
+    } else if (typeof v === "object" && v !== null) {
+      const members = Object.entries(v).filter(([, x]) => x !== undefined);
+      length += 1 + Math.max(1, members.length);
+      for (const [k, x] of members) {
+        length += JSON.stringify(k).length + 1;
+        pending.push(x);
+      }
+    } else length += 4;
+  }
+  return length;
+}
+
 /** A rough token count of a chat body (4 characters per token), for context-length matching only; never billed. */
 export function estimatePromptTokens(body: Record<string, unknown>): number {
-  const text = JSON.stringify(body.messages ?? "");
-  return Math.ceil(text.length / 4);
+  return Math.ceil(jsonTextLength(body.messages ?? "") / 4);
 }

@@ -4,7 +4,7 @@
  * ramp-up) to answer "who takes this request". Decisions are the pure functions of
  * `policy.ts`; this class only keeps the tables and the clock.
  */
-import type { Instance } from "@srp/core";
+import { resolveModelAlias, type Instance } from "@srp/core";
 import type { ProviderSession } from "../session.js";
 import {
   breakerAfterOutcome,
@@ -81,8 +81,10 @@ export class Router {
       const live = { key, session, instance };
       mine.set(key, live);
       this.#byKey.set(key, live);
-      let models = this.#byModel.get(instance.model);
-      if (!models) this.#byModel.set(instance.model, (models = new Map()));
+      // Indexed by canonical id: every alias of a model routes to the same instances (SRP-CON-017).
+      const name = resolveModelAlias(instance.model);
+      let models = this.#byModel.get(name);
+      if (!models) this.#byModel.set(name, (models = new Map()));
       models.set(key, live);
       if (!this.#store.get(key)) this.#store.update(key, now, (h) => h);
     }
@@ -96,9 +98,10 @@ export class Router {
     for (const live of mine.values()) {
       this.#health.delete(live.key);
       if (this.#byKey.get(live.key) === live) this.#byKey.delete(live.key);
-      const models = this.#byModel.get(live.instance.model);
+      const name = resolveModelAlias(live.instance.model);
+      const models = this.#byModel.get(name);
       if (models?.get(live.key) === live) models.delete(live.key);
-      if (models?.size === 0) this.#byModel.delete(live.instance.model);
+      if (models?.size === 0) this.#byModel.delete(name);
     }
     this.#bySession.delete(session);
   }
@@ -121,6 +124,7 @@ export class Router {
       nodeId: live.session.nodeId ?? "",
       tier: live.instance.tier,
       latency: h.latency ?? NO_LATENCY,
+      ...(live.instance.quantization === undefined ? {} : { quantization: live.instance.quantization }),
     };
   }
 
@@ -132,9 +136,9 @@ export class Router {
     return score;
   }
 
-  /** Views of the live instances of a model (every model for `auto`). */
+  /** Views of the live instances of a model, asked for by any alias (every model for `auto`). */
   views(model: string, now = Date.now()): CandidateView[] {
-    const lives = model === "auto" ? [...this.#byModel.values()].flatMap((m) => [...m.values()]) : [...(this.#byModel.get(model)?.values() ?? [])];
+    const lives = model === "auto" ? [...this.#byModel.values()].flatMap((m) => [...m.values()]) : [...(this.#byModel.get(resolveModelAlias(model))?.values() ?? [])];
     return lives.map((l) => this.#view(l, now));
   }
 
@@ -145,8 +149,10 @@ export class Router {
    * every model and, unless told otherwise, the cheapest.
    */
   route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: { selectors: readonly string[]; only: boolean }): LiveInstance | NoRoute {
-    const views = this.views(needs.model, now);
-    const result = eligible(needs.model === "auto" ? views.map((v) => ({ ...v, model: "auto" })) : views, needs, now, this.#cfg);
+    // Any alias of a model routes to its instances, whatever name each was offered under (SRP-CON-017).
+    const name = resolveModelAlias(needs.model);
+    const views = this.views(name, now).map((v) => (v.model === name ? v : { ...v, model: name }));
+    const result = eligible(views, { ...needs, model: name }, now, this.#cfg);
     if (!Array.isArray(result)) return result;
     let pool = result;
     if (order && order.selectors.length > 0) {

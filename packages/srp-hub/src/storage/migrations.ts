@@ -77,4 +77,6 @@ export const MIGRATIONS: readonly string[] = [
      funded_tx TEXT, claim_tx TEXT, created_at BIGINT NOT NULL, UNIQUE (settlement, payee, total));
    CREATE INDEX payouts_account ON payouts(account_id, created_at);
    CREATE TABLE wallet_nonces (nonce TEXT PRIMARY KEY, expires_at BIGINT NOT NULL, used_at BIGINT);`,
+  // 5: the sweeps of expired sign-in nonces find them by expiry (SRP-SEC-016).
+  `CREATE INDEX wallet_nonces_expiry ON wallet_nonces(expires_at);`,
 ];

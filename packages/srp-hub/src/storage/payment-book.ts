@@ -7,7 +7,8 @@
  */
 import { newId } from "../accounts.js";
 import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
-import type { NewPayment, PaymentBook, PaymentRecord, PaymentState, SettleMode } from "../payments/book.js";
+import { FAILED_PAYMENT_RETENTION_MS, type NewPayment, type PaymentBook, type PaymentRecord, type PaymentState, type SettleMode } from "../payments/book.js";
+import { sweepInBatches } from "./wallet-book.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
 function record(r: SqlRow): PaymentRecord {
@@ -216,6 +217,15 @@ export class SqlPaymentBook implements PaymentBook {
   async repayDebts(accountId: string): Promise<bigint> {
     await this.#ready;
     return this.#db.transaction((tx) => repayDebtsIn(tx, this.#db.dialect, accountId));
+  }
+
+  async sweep(now = Date.now()): Promise<number> {
+    await this.#ready;
+    return sweepInBatches(
+      this.#db,
+      "DELETE FROM x402_payments WHERE id IN (SELECT id FROM x402_payments WHERE state = 'failed' AND updated_at <= ? AND credited = 0 AND served = 0 LIMIT ?)",
+      [now - FAILED_PAYMENT_RETENTION_MS],
+    );
   }
 
 }

@@ -6,7 +6,7 @@
  * (another process, such as the admin CLI) holds the write lock, the driver waits for it
  * asynchronously, retrying for up to {@link BUSY_WAIT_MS}, and never blocks the event loop.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { SqlDriver, SqlExecutor, SqlRow, SqlValue } from "./sql.js";
@@ -184,9 +184,26 @@ class SqliteDriver implements SqlDriver {
   }
 }
 
-/** Opens (creating if needed) the SQLite database at `path`; `:memory:` for a throwaway one. */
+/**
+ * Makes the database file owner-only (0600) before SQLite opens it: a new file is created
+ * so, an existing one (and its `-wal` / `-shm`) is narrowed to it. SQLite creates the
+ * `-wal` and `-shm` files with the database file's permissions (SRP-SEC-017).
+ */
+function ownerOnly(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, "a", 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if (existsSync(f)) chmodSync(f, 0o600);
+    } catch {
+      // Not ours to change (another user's file): SQLite reports what matters when it opens it.
+    }
+  }
+}
+
+/** Opens (creating if needed, owner-only) the SQLite database at `path`; `:memory:` for a throwaway one. */
 export function openSqlite(path: string, options: SqliteOptions = {}): SqlDriver {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (path !== ":memory:" && !path.startsWith("file:")) ownerOnly(path);
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);

@@ -53,6 +53,8 @@ export interface WalletBook {
   payoutWallet(accountId: string): Promise<string | undefined>;
   /** Whether a node has receipts that credited this account (it served jobs for it). */
   nodeServedAccount(nodeId: string, accountId: string): Promise<boolean>;
+  /** Deletes expired nonces (used or not), in bounded batches; returns how many (SRP-SEC-016). */
+  sweep?(now?: number): Promise<number>;
 }
 
 function binding(r: SqlRow): PayoutWalletBinding {
@@ -61,6 +63,24 @@ function binding(r: SqlRow): PayoutWalletBinding {
 
 /** Expired nonces are swept at most this often (per process). */
 const SWEEP_EVERY_MS = 60_000;
+
+/** Rows one sweep statement deletes at most, and statements one sweep runs at most. */
+export const SWEEP_BATCH = { rows: 1000, batches: 20 } as const;
+
+/**
+ * Runs a bounded `DELETE ... IN (SELECT ... LIMIT ?)` until it deletes fewer rows than a
+ * batch or the batches run out; returns how many rows went. Short statements keep other
+ * writers waiting only briefly (SQLite has one writer).
+ */
+export async function sweepInBatches(db: SqlDriver, sql: string, params: readonly (string | number)[]): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < SWEEP_BATCH.batches; i++) {
+    const n = await db.run(sql, [...params, SWEEP_BATCH.rows]);
+    total += n;
+    if (n < SWEEP_BATCH.rows) break;
+  }
+  return total;
+}
 
 /** The wallet storage of a `SqlStore`. */
 export class SqlWalletBook implements WalletBook {
@@ -76,15 +96,18 @@ export class SqlWalletBook implements WalletBook {
 
   async issueNonce(ttlMs = WALLET_NONCE_TTL_MS, now = Date.now()): Promise<{ nonce: string; expiresAt: number }> {
     await this.#ready;
-    if (now - this.#swept >= SWEEP_EVERY_MS) {
-      this.#swept = now;
-      // Expired nonces (used or not) can never be used again: keep the table small.
-      await this.#db.run("DELETE FROM wallet_nonces WHERE expires_at <= ?", [now]);
-    }
+    if (now - this.#swept >= SWEEP_EVERY_MS) await this.sweep(now);
     const nonce = alphanumericNonce();
     const expiresAt = now + ttlMs;
     await this.#db.run("INSERT INTO wallet_nonces (nonce, expires_at) VALUES (?, ?)", [nonce, expiresAt]);
     return { nonce, expiresAt };
+  }
+
+  async sweep(now = Date.now()): Promise<number> {
+    await this.#ready;
+    this.#swept = now;
+    // Expired nonces (used or not) can never be used again: keep the table small.
+    return sweepInBatches(this.#db, "DELETE FROM wallet_nonces WHERE nonce IN (SELECT nonce FROM wallet_nonces WHERE expires_at <= ? LIMIT ?)", [now]);
   }
 
   async consumeNonce(nonce: string, now = Date.now()): Promise<boolean> {

@@ -9,6 +9,7 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { MODALITIES, transcribe } from "./modalities.js";
 import { errorBody, sendJson } from "./http.js";
+import { flavorRefusal, flavorTakesBody, serveFlavorMetadata, type FlavorModelMetadata, type SimulatorFlavor } from "./flavors.js";
 import type { AddressInfo, Socket } from "node:net";
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
 import { countPromptTokens, countTokens, generateTokens } from "./text.js";
@@ -24,8 +25,14 @@ export type SimulatorFault =
   /** The request is accepted and never answered. */
   | { kind: "hang" };
 
-/** One model the simulator serves. */
-export interface SimulatorModel {
+/**
+ * One model the simulator serves. The metadata members (family, quantization, tools,
+ * vision, embedding...) are what a flavoured simulator reports through its server's
+ * metadata endpoints; with a `flavor`, a chat request the real server would refuse
+ * (tools for a model with `tools: false`, images for `vision: false`, any chat for an
+ * embedding model) gets that server's 400.
+ */
+export interface SimulatorModel extends FlavorModelMetadata {
   /** Model id, e.g. `sim-llama-3-8b`. */
   id: string;
   /** Context length reported to setup; default 8192. */
@@ -46,6 +53,13 @@ export interface SimulatorOptions {
   latencyMs?: number;
   /** Completion length when the request sets no `max_tokens`; default 24. */
   defaultMaxTokens?: number;
+  /**
+   * Stand in for this server's metadata endpoints (`ollama`, `lmstudio`, `vllm`,
+   * `llamacpp`); default none (then it answers `/v1/models` and Ollama's `/api/tags`).
+   */
+  flavor?: SimulatorFlavor;
+  /** Slots a `llamacpp` flavour reports (`total_slots`); default 1. */
+  slots?: number;
 }
 
 /** A running simulator. */
@@ -170,9 +184,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   async function chat(res: ServerResponse, body: ChatRequest): Promise<void> {
     requests.push(body as Record<string, unknown>);
     if (requests.length > 100) requests.shift();
-    if (typeof body.model !== "string" || !models.some((m) => m.id === body.model)) {
+    const served = typeof body.model === "string" ? models.find((m) => m.id === body.model) : undefined;
+    if (!served) {
       return sendJson(res, 404, errorBody(`The model \`${String(body.model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));
     }
+    const refused = flavorRefusal(options.flavor, served, body);
+    if (refused) return sendJson(res, refused.status, refused.body);
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
       return sendJson(res, 400, errorBody("'messages' must be a non-empty array.", "invalid_request_error", null, "messages"));
     }
@@ -293,7 +310,26 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const server: Server = createServer((req, res) => {
     open++;
     res.on("close", () => open--);
-    const url = (req.url ?? "/").split("?")[0];
+    const url = (req.url ?? "/").split("?")[0]!;
+    const flavor = options.flavor;
+    if (flavor && flavorTakesBody(flavor, req.method, url)) {
+      const parts: Buffer[] = [];
+      req.on("data", (c: Buffer) => parts.push(c));
+      req.on("end", () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(parts).toString("utf8"));
+        } catch {
+          return sendJson(res, 400, { error: "invalid JSON" });
+        }
+        serveFlavorMetadata(flavor, models, options.slots ?? 1, created, req, res, url, body);
+      });
+      return;
+    }
+    if (flavor && serveFlavorMetadata(flavor, models, options.slots ?? 1, created, req, res, url)) return;
+    if (flavor && req.method === "GET" && (url === "/v1/models" || url === "/api/tags")) {
+      return sendJson(res, 404, errorBody(`Unknown request URL: ${req.method} ${url}.`, "invalid_request_error", "unknown_url"));
+    }
     if (req.method === "GET" && url === "/v1/models") {
       return sendJson(res, 200, { object: "list", data: models.map((m) => ({ id: m.id, object: "model", created, owned_by: "srp-simulator" })) });
     }

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import type { DetectedServer } from "./detect/index.js";
+import { describeInstance, flagTargets, parseCapabilitiesFlag, parsePriceFlag, planInstances, unmatchedFlags } from "./supply.js";
+
+const OLLAMA: DetectedServer = {
+  kind: "ollama",
+  baseUrl: "http://127.0.0.1:11434/v1",
+  models: [
+    { id: "llama3.1:8b", canonical: "llama-3.1-8b-instruct", quantization: "Q4_K_M", capabilities: ["chat", "stream", "tools"], contextLength: 131072, toolsKnown: true },
+    { id: "llama3.1:8b-instruct-q8_0", canonical: "llama-3.1-8b-instruct", quantization: "Q8_0", capabilities: ["chat", "stream", "tools"], toolsKnown: true },
+    { id: "nomic-embed-text:latest", canonical: "nomic-embed-text-v1.5", capabilities: ["embeddings"], toolsKnown: true },
+  ],
+};
+const PRICE = { input: "100000", output: "300000" };
+
+describe("setup flags", () => {
+  it("parses per-model prices with unit prices", () => {
+    expect(parsePriceFlag("llama3.1:8b=200000:600000,cachedInput=50000,cacheWrite=125000")).toEqual({ model: "llama3.1:8b", price: { input: "200000", output: "600000", cachedInput: "50000", cacheWrite: "125000" } });
+    expect(parsePriceFlag("sdxl=image=40000000000")).toEqual({ model: "sdxl", price: { image: "40000000000" } });
+    for (const bad of ["=1:2", "m=", "m=1.5:2", "m=1:2,banana=3", "m=input=-1", "m=01:2"]) expect(() => parsePriceFlag(bad), bad).toThrow(/--price/);
+  });
+  it("parses capabilities and refuses unknown ones", () => {
+    expect(parseCapabilitiesFlag("x=chat, stream,tools")).toEqual({ model: "x", capabilities: ["chat", "stream", "tools"] });
+    expect(() => parseCapabilitiesFlag("x=chat,telepathy")).toThrow(/telepathy/);
+    expect(() => parseCapabilitiesFlag("x=")).toThrow();
+  });
+  it("a flag naming the server's exact name applies to that model; a canonical id to all its quantizations", () => {
+    expect(flagTargets("llama3.1:8b", OLLAMA.models).map((m) => m.id)).toEqual(["llama3.1:8b"]);
+    expect(flagTargets("llama-3.1-8b-instruct", OLLAMA.models).map((m) => m.id)).toEqual(["llama3.1:8b", "llama3.1:8b-instruct-q8_0"]);
+    expect(flagTargets("meta-llama/Llama-3.1-8B-Instruct", OLLAMA.models)).toHaveLength(2);
+    expect(flagTargets("nomic-embed-text", OLLAMA.models).map((m) => m.id)).toEqual(["nomic-embed-text:latest"]);
+  });
+});
+
+describe("planInstances", () => {
+  it("offers canonical ids with upstream names, quantizations, prices and the kind's concurrency", () => {
+    const planned = planInstances([OLLAMA], { defaultPrice: PRICE, prices: [parsePriceFlag("llama-3.1-8b-instruct=1:2"), parsePriceFlag("llama3.1:8b=3:4")], capabilities: [parseCapabilitiesFlag("nomic-embed-text=embeddings")] });
+    expect(planned.map((i) => [i.model, i.upstreamModel, i.quantization, i.price, i.maxConcurrency])).toEqual([
+      ["llama-3.1-8b-instruct", "llama3.1:8b", "Q4_K_M", { input: "3", output: "4" }, 2],
+      ["llama-3.1-8b-instruct", "llama3.1:8b-instruct-q8_0", "Q8_0", { input: "1", output: "2" }, 2],
+      ["nomic-embed-text-v1.5", "nomic-embed-text:latest", undefined, PRICE, 2],
+    ]);
+    expect(describeInstance(planned[0]!)).toBe("llama3.1:8b -> llama-3.1-8b-instruct  Q4_K_M  context 131072  concurrency 2  chat,stream,tools");
+  });
+  it("takes llama.cpp's slot count, vLLM's 16, and an explicit --max-concurrency over both", () => {
+    const llama: DetectedServer = { kind: "llamacpp", baseUrl: "http://x/v1", slots: 6, models: [{ id: "m.gguf", canonical: "m", capabilities: ["chat"], toolsKnown: true }] };
+    const vllm: DetectedServer = { kind: "vllm", baseUrl: "http://y/v1", models: [{ id: "v", canonical: "v", capabilities: ["chat"], toolsKnown: true }] };
+    expect(planInstances([llama, vllm], { defaultPrice: PRICE }).map((i) => i.maxConcurrency)).toEqual([6, 16]);
+    expect(planInstances([llama, vllm], { defaultPrice: PRICE, maxConcurrency: 3 }).map((i) => i.maxConcurrency)).toEqual([3, 3]);
+  });
+  it("reports flags that name no model", () => {
+    expect(unmatchedFlags([OLLAMA], { defaultPrice: PRICE, prices: [parsePriceFlag("qwen3=1:2"), parsePriceFlag("llama3.1=1:2")] })).toEqual(["qwen3"]);
+  });
+});
