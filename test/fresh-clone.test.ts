@@ -154,5 +154,5 @@ describe.skipIf(!enabled)("a fresh clone", () => {
     // The CLIs still run after npm start (which built again).
     const help = await sh("npx srp-provider --help", clone);
     expect(help.code, help.stderr).toBe(0);
-  }, 240_000);
+  }, 360_000);
 });
