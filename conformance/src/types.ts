@@ -6,8 +6,8 @@ export type CheckStatus = "pass" | "fail" | "warning" | "skipped" | "xfail";
 /** Which implementation role a check tests. */
 export type Mode = "hub" | "provider";
 
-/** What a check's body returns: nothing on success, or a verdict. */
-export type CheckVerdict = void | { status: "fail" | "warning" | "skipped"; details: string };
+/** What a check's body returns: nothing on success, or a verdict (a pass may say how it passed). */
+export type CheckVerdict = void | { status: "pass" | "fail" | "warning" | "skipped"; details: string };
 
 /** A conformance check. */
 export interface Check<C> {

@@ -134,6 +134,13 @@ describe("provider mode", () => {
     expect(report.results.filter((r) => r.status !== "pass")).toEqual([]);
   }, 120_000);
 
+  it("a node on a backend too fast for a 1.5 s deadline is still given a job it cannot finish, and passes provider.job.deadline", async () => {
+    const report = await runProviderSuite({ command: `SRP_SIM_TPS=0 ${provider}`, only: new Set(["provider.job.deadline"]) });
+    expect(statuses(report)).toEqual({ "provider.job.deadline": "pass" });
+    // The simulator at full speed finishes the first job in time; the harness then shortened the deadline itself.
+    expect(report.results[0]?.details).toMatch(/^ended with job\.deadline_exceeded after the node finished \d+ ms with a deadline 1500 ms ahead/);
+  }, 60_000);
+
   it("a provider that sends a streamed job's chunks out of order fails provider.job.stream only", async () => {
     const report = await runProviderSuite({ command: faulty("swapped_seq"), only: new Set(JOB_CHECKS) });
     expect(statuses(report)).toEqual({ ...Object.fromEntries(JOB_CHECKS.map((id) => [id, "pass"])), "provider.job.stream": "fail" });
