@@ -10,8 +10,10 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { generateIdentity, measureOutput, responseHash, StreamHasher, type Job, type Receipt, type Usage } from "@srp/core";
-import { createHub, openStore, SqliteStore, type Hub, type SqlStore } from "@srp/hub";
+import { generateIdentity, measureOutput, responseHash, StreamHasher, type Instance, type Job, type Receipt, type Usage } from "@srp/core";
+import { createHub, openStore, SqliteStore, type Hub, type HubOptions, type SqlStore } from "@srp/hub";
+import { createProvider, openAICompatibleBackend } from "@srp/provider";
+import { startSimulator } from "@srp/provider/simulator";
 import { HarnessNode, instance, newModel } from "../conformance/src/checks/hub-jobs.js";
 import { Tracker } from "../conformance/src/runner.js";
 import { SchemaValidator } from "../conformance/src/schema.js";
@@ -40,7 +42,7 @@ afterAll(async () => {
   await pg?.stop();
 });
 
-async function world(engine: "sqlite" | "postgres" = "sqlite", capabilities: string[] = ["chat", "stream"]): Promise<World> {
+async function world(engine: "sqlite" | "postgres" = "sqlite", capabilities: string[] = ["chat", "stream"], hubOptions: Partial<HubOptions> = {}, overrides: Partial<Instance> = {}): Promise<World> {
   const options = { signupCredits: SIGNUP };
   let store: SqlStore;
   if (engine === "sqlite") store = new SqliteStore(join(mkdtempSync(join(tmpdir(), "srp-hostile-")), "hub.db"), options);
@@ -52,11 +54,11 @@ async function world(engine: "sqlite" | "postgres" = "sqlite", capabilities: str
   const providerKey = (await store.createApiKey(providerAccount.id)).key;
   const consumerAccount = await store.createAccount({ name: "consumer" });
   const consumer = { id: consumerAccount.id, key: (await store.createApiKey(consumerAccount.id)).key };
-  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, ...hubOptions });
   const { url } = await hub.listen({ port: 0 });
   const tracker = new Tracker();
   const model = newModel();
-  const inst = instance(model, { capabilities: capabilities as never });
+  const inst = instance(model, { capabilities: capabilities as never, ...overrides });
   const node = await HarnessNode.open({ baseUrl: url, accountKey: providerKey, validator: new SchemaValidator(), tracker }, [inst]);
   const w: World = {
     hub,
@@ -250,6 +252,38 @@ describe("honest nodes with real tokenizer behaviour are countersigned and bille
   });
 });
 
+describe("a node's tool-call arguments nested 10,000 deep (within its frame limit)", () => {
+  it("Anthropic Messages translated to chat: answered 200 with the tool's input as {}, billed, never a 500 after billing", async () => {
+    const w = await world("sqlite", ["chat", "stream", "tools"]);
+    const depth = 10_000; // JSON.stringify of the parsed object would overflow the stack
+    const args = '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+    const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 64, messages: ASK, tools: [{ name: "f", input_schema: { type: "object" } }] });
+    const job = await nextJob(w);
+    const response = {
+      id: "chatcmpl-hostile",
+      object: "chat.completion",
+      created: 1,
+      model: job.model,
+      choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: args } }] }, logprobs: null, finish_reason: "tool_calls" }],
+      usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+    };
+    const sent = respondWith(w, job, response, HONEST);
+    await w.node.countersigned(sent);
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    const msg = (await answer.json()) as { content: Array<Record<string, unknown>>; stop_reason: string };
+    expect(msg.stop_reason).toBe("tool_use");
+    expect(msg.content).toEqual([{ type: "tool_use", id: "call_1", name: "f", input: {} }]);
+    await expect.poll(async () => (await w.store.summary(w.consumer.id)).held, { timeout: 5000 }).toBe(0n);
+    expect((await w.store.summary(w.consumer.id)).spent).toBe(BigInt(sent.cost));
+    // The hub keeps serving.
+    const next = post(w, "/v1/messages", { model: w.model, max_tokens: 10, messages: ASK });
+    const job2 = await nextJob(w);
+    await w.node.countersigned(respondWith(w, job2, chatResponse(job2, "Hi there!", { prompt_tokens: 11, completion_tokens: 3 }), HONEST));
+    expect((await next).status).toBe(200);
+  });
+});
+
 describe("shown usage is the countersigned receipt's, whatever the node's chunks or body say", () => {
   const receiptOf = async (w: World, id: string) => {
     const r = await fetch(`${w.url}/v1/receipts/${id}`, { headers: { authorization: `Bearer ${w.consumer.key}` } });
@@ -323,5 +357,170 @@ describe("shown usage is the countersigned receipt's, whatever the node's chunks
     await w.node.countersigned(respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 1_000_000 }), HONEST));
     const msg = (await (await pending).json()) as { usage: Record<string, unknown> };
     expect(msg.usage).toMatchObject({ input_tokens: 11, output_tokens: 3 });
+  });
+});
+
+describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015, SRP-ATT-016, SRP-ATT-018)", () => {
+  it("hidden reasoning tokens on an instance without the reasoning capability are visible tokens: 8181 for 'Hi' is refused", async () => {
+    const w = await world();
+    // No max_tokens (the OpenAI SDK's default): the limit is the context (8192) less the prompt.
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, stream: true });
+    const job = await nextJob(w);
+    streamWith(w, job, [chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 8181, reasoningTokens: 8179, measured: true });
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    await (await pending).text();
+    await expectUntouched(w);
+  });
+
+  it("an instance offering reasoning may bill hidden reasoning tokens within the output limit", async () => {
+    const w = await world("sqlite", ["chat", "stream", "reasoning"]);
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 600, stream: true });
+    const job = await nextJob(w);
+    const sent = streamWith(w, job, [chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 500, reasoningTokens: 495, measured: true });
+    await w.node.countersigned(sent);
+    await (await pending).text();
+    await expect.poll(async () => (await w.store.summary(w.consumer.id)).spent, { timeout: 5000 }).toBe(BigInt(sent.cost));
+  });
+
+  it("unknown members (x_pad) are not output: padding a 2-byte answer with 6000 bytes no SDK shows is refused", async () => {
+    const w = await world();
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, stream: true });
+    const job = await nextJob(w);
+    const padded = { ...chunkOf(job, { content: "Hi", x_pad: "a".repeat(2000) }), x_pad: "a".repeat(2000), x_meta: { content: "a".repeat(2000) } };
+    expect(measureOutput(padded)).toEqual({ bytes: 2, toolCalls: 0 });
+    streamWith(w, job, [padded, chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 5000, measured: true });
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    await (await pending).text();
+    await expectUntouched(w);
+  });
+
+  it("after a cancel, a late done is checked against the hub's own hash of the late chunks, and a late chunk out of order fails the session", async () => {
+    const w = await world();
+    const controller = new AbortController();
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 4000, stream: true }, controller.signal);
+    const job = await nextJob(w);
+    w.node.chunks(job, [chunkOf(job, { content: "Hi" })]);
+    await (await pending).body!.getReader().read();
+    controller.abort();
+    await w.node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, 5000, 0, "cancel");
+    // The late chunk is short; the receipt's hash (and usage) is of a long answer the hub never saw.
+    w.node.chunks(job, [chunkOf(job, {}, "stop")], 1);
+    const claimed = [chunkOf(job, { content: "Hi" }), chunkOf(job, { content: "x".repeat(3000) }), chunkOf(job, {}, "stop")];
+    const hasher = new StreamHasher();
+    for (const d of claimed) hasher.add(d);
+    const usage: Usage = { promptTokens: 11, completionTokens: 3000, measured: true };
+    w.node.peer.send({ type: "done", jobId: job.jobId, chunks: 2, usage, receipt: w.node.receipt(job, usage, hasher.digest()) });
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.field_mismatch" });
+    expect(await w.hub.receipts.get(job.jobId)).toBeUndefined();
+    await expectUntouched(w);
+
+    // A second cancelled job: a late chunk skipping a seq is a protocol error, as for a running job.
+    const controller2 = new AbortController();
+    const pending2 = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 64, stream: true }, controller2.signal);
+    const job2 = await nextJob(w);
+    w.node.chunks(job2, [chunkOf(job2, { content: "Hi" })]);
+    await (await pending2).body!.getReader().read();
+    controller2.abort();
+    await w.node.peer.take((m) => m.type === "cancel" && m.jobId === job2.jobId, 5000, 0, "cancel");
+    w.node.chunks(job2, [chunkOf(job2, { content: "x".repeat(3000) })], 5);
+    expect(await w.node.peer.take((m) => m.type === "error", 5000, 0, "the session's error")).toMatchObject({ code: "protocol.unexpected_message" });
+  });
+
+  it("a job cancelled at the hub's deadline and then answered with an implausible done counts one failure, not two", async () => {
+    const w = await world("sqlite", ["chat", "stream"], { requestTimeoutMs: 300 });
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 10, stream: true });
+    const job = await nextJob(w);
+    await w.node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, 5000, 0, "cancel at the deadline");
+    await (await pending).text();
+    expect(failures(w)).toBe(1);
+    streamWith(w, job, [chunkOf(job, { content: "Hi" })], INFLATED);
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    expect(failures(w)).toBe(1);
+    await expectUntouched(w);
+  });
+});
+
+describe("honest usage the hub's bounds must admit", () => {
+  it("an image by URL may cost 16,384 prompt tokens (Qwen2.5-VL on vLLM at its default pixel limit)", async () => {
+    const w = await world("sqlite", ["chat", "stream", "vision"], {}, { contextLength: 131072 });
+    const messages = [{ role: "user", content: [{ type: "text", text: "Describe." }, { type: "image_url", image_url: { url: "https://example.com/photo-4032x3024.jpg" } }] }];
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages, max_tokens: 64, stream: true });
+    const job = await nextJob(w);
+    const sent = streamWith(w, job, [chunkOf(job, { role: "assistant", content: "" }), chunkOf(job, { content: "A harbour at dusk." }), chunkOf(job, {}, "stop")], { promptTokens: 16384 + 20, completionTokens: 6, measured: true });
+    await w.node.countersigned(sent);
+    await (await pending).text();
+    expect(failures(w)).toBe(0);
+  });
+
+  it("an Anthropic request with MCP servers is bounded by the instance's context: within it billed, beyond it refused", async () => {
+    const w = await world("sqlite", ["chat", "stream", "tools", "messages"]);
+    for (const [prompt, billed] of [[8000, true], [9000, false]] as const) {
+      const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 64, messages: ASK, mcp_servers: [{ type: "url", url: "https://mcp.example.com/sse", name: "example" }] });
+      const job = await nextJob(w);
+      const response = { id: "msg_1", type: "message", role: "assistant", model: job.model, content: [{ type: "text", text: "Done." }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: prompt, output_tokens: 3 } };
+      const sent = respondWith(w, job, response, { promptTokens: prompt, completionTokens: 3, measured: true });
+      const reply = await answerTo(w, job.jobId);
+      if (billed) {
+        expect(reply.type).toBe("receipt");
+        w.node.position = { lastSeq: sent.seq, totals: sent.totals };
+        expect((await pending).status).toBe(200);
+      } else {
+        expect(reply).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+        await (await pending).text();
+      }
+    }
+  });
+
+  it("max_completion_tokens reaches an Ollama backend as max_tokens (it ignores max_completion_tokens): the honest receipt is billed", async () => {
+    const store = new SqliteStore(":memory:", { signupCredits: SIGNUP });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store });
+    const { url } = await hub.listen({ port: 0 });
+    const sim = await startSimulator({ flavor: "ollama", models: [{ id: "llama3.1:8b" }], defaultMaxTokens: 40 });
+    const owner = await store.createAccount({ name: "provider" });
+    const consumer = await store.createAccount({ name: "consumer" });
+    const key = (await store.createApiKey(consumer.id)).key;
+    const run = async (mirrorMaxTokens: boolean) => {
+      const provider = createProvider({ hub: url, identity: generateIdentity(), account: (await store.createApiKey(owner.id)).key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, kind: "ollama", mirrorMaxTokens }), model: "llama3.1:8b", price: { input: "100000", output: "300000" } }] });
+      await provider.ready();
+      try {
+        const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
+        const answer = await openai.chat.completions.create({ model: "llama3.1:8b", messages: ASK, max_completion_tokens: 4 });
+        return answer.usage as unknown as Record<string, unknown>;
+      } finally {
+        await provider.close();
+      }
+    };
+    try {
+      // The simulator's Ollama ignores max_completion_tokens, as Ollama does: without the copy the answer runs long, its receipt is refused, the consumer gets a 502.
+      await expect(run(false)).rejects.toMatchObject({ status: 502 });
+      const billed = await run(true);
+      expect(billed.receipt_error).toBeUndefined();
+      expect(billed.completion_tokens).toBeGreaterThan(0);
+      expect(billed.completion_tokens).toBeLessThanOrEqual(4);
+      expect(typeof billed.receipt_id).toBe("string");
+    } finally {
+      await hub.close();
+      await sim.close();
+      store.close();
+    }
+  }, 30_000);
+});
+
+describe("shown usage carries nothing of the node's own counts", () => {
+  it("a chunk with both choices and usage reaches the consumer without the node's usage; forged receipt_error and prompt_cache_hit_tokens are dropped", async () => {
+    const w = await world();
+    const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 16, stream: true });
+    const job = await nextJob(w);
+    const finish = { ...chunkOf(job, { content: "Hi" }, "stop"), usage: { prompt_tokens: 11, completion_tokens: 900, total_tokens: 911 } };
+    const forged = { ...usageChunk(job, 11, 900), usage: { prompt_tokens: 11, completion_tokens: 900, total_tokens: 911, prompt_cache_hit_tokens: 11, receipt_error: "receipt.forged", timings: { predicted_ms: 5 } } };
+    const sent = streamWith(w, job, [finish, forged], HONEST);
+    await w.node.countersigned(sent);
+    const events = (await (await pending).text()).split("\n\n").filter((e) => e.startsWith("data: ") && !e.includes("[DONE]")).map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
+    const withText = events.find((e) => JSON.stringify(e.choices).includes('"Hi"'))!;
+    expect(withText.usage ?? null).toBeNull();
+    const last = events.at(-1)!.usage as Record<string, unknown>;
+    expect(last).toMatchObject({ prompt_tokens: 11, completion_tokens: 3, total_tokens: 14, timings: { predicted_ms: 5 } });
+    expect(last).not.toHaveProperty("receipt_error");
+    expect(last).not.toHaveProperty("prompt_cache_hit_tokens");
   });
 });

@@ -13,8 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { createAuth, decode, encode, generateIdentity, type Hello, type Identity } from "@srp/core";
+import { createAuth, decode, decodePaymentRequired, encode, generateIdentity, SrpError, type Hello, type Identity } from "@srp/core";
 import { createHub, FAILED_PAYMENT_RETENTION_MS, openPostgres, openSqlite, openStore, SqliteStore, WALLET_NONCE_TTL_MS, type Hub, type HubLimits, type SqlDriver, type SqlStore } from "@srp/hub";
+import { PayoutTracker } from "../packages/srp-hub/src/ledger/payout-tracker.js";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
@@ -246,6 +247,82 @@ describe("failed x402 payments", () => {
     expect(await count(raw, "x402_payments")).toBe(rowsBefore + 1);
     await raw.close();
   }, 120_000);
+
+  it("count deposit attempts whatever their Authorization header says (a deposit takes the payment, never the key)", async () => {
+    const chain = nets.chain();
+    let preflights = 0;
+    const net = await nets.start({
+      settler: (inner) => ({
+        ...inner,
+        async preflight(input) {
+          preflights++;
+          return inner.preflight(input);
+        },
+      }),
+    });
+    const body = JSON.stringify({ amount: "1000000" });
+    const quoted = await call(`${net.url}/v1/futures/deposit`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(quoted.status).toBe(402);
+    const doc = decodePaymentRequired(quoted.headers["payment-required"] as string);
+    const headers = await Promise.all(Array.from({ length: 60 }, () => payHeader(chain, chain.accounts[8]!, doc)));
+    const answers = await flood(60, 4, (i) =>
+      call(`${net.url}/v1/futures/deposit`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer not-a-key", "payment-signature": headers[i]! }, body }),
+    );
+    const failed = answers.filter((a) => a.status === 402);
+    expect(failed.map(codeOf).every((c) => c === "payment.insufficient_funds")).toBe(true);
+    expect(failed.length).toBeGreaterThanOrEqual(20);
+    expect(failed.length).toBeLessThanOrEqual(22);
+    expectRateLimited(answers.filter((a) => a.status !== 402), "api.rate_limited");
+    expect(preflights).toBe(failed.length);
+  }, 120_000);
+
+  it("do not lock an honest payer out with authorizations forged in its name (bad signatures count against the forger's address only)", async () => {
+    const chain = nets.chain();
+    const net = await nets.start();
+    const body = { model: PAY_MODEL, messages: [{ role: "user", content: "pay me" }], max_tokens: 8 };
+    const doc = await quote(net, "/v1/chat/completions", body);
+    const victim = chain.accounts[3]!;
+    const forger = privateKeyToAccount(generatePrivateKey());
+    const post = (header: string, from: string) =>
+      call(`${net.url}/v1/chat/completions`, { method: "POST", from, headers: { "content-type": "application/json", "payment-signature": header }, body: JSON.stringify(body) });
+    // 20 authorizations naming the victim as `from`, signed by the forger: each a 402 payment.bad_signature.
+    for (let i = 0; i < 20; i++) {
+      const forged = await post(await payHeader(chain, victim, doc, { signer: forger }), "127.0.0.1");
+      expect([forged.status, codeOf(forged)]).toEqual([402, "payment.bad_signature"]);
+    }
+    // The forger's address is spent...
+    expectRateLimited([await post(await payHeader(chain, victim, doc, { signer: forger }), "127.0.0.1")], "api.rate_limited");
+    // ...the victim, from another address with its own funded authorization, is served.
+    const honest = await post(await payHeader(chain, victim, doc), "127.0.0.2");
+    expect(honest.status).toBe(200);
+  }, 120_000);
+});
+
+describe("model names strangers make up", () => {
+  const nets = usePayNets("srp-strangers-demand-");
+
+  it("are not remembered as demand: 500 unpaid requests for unknown models are 404 job.unknown_model, none noted", async () => {
+    const noted: string[] = [];
+    const original = PayoutTracker.prototype.noteDemand;
+    PayoutTracker.prototype.noteDemand = function (model: string, now?: number) {
+      noted.push(model);
+      return original.call(this, model, now);
+    };
+    try {
+      const net = await nets.start();
+      const answers = await flood(500, 8, (i) =>
+        call(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: `junk-${i}-${"x".repeat(200)}`, messages: [{ role: "user", content: "hi" }] }) }),
+      );
+      expect(new Set(answers.map((a) => `${a.status} ${codeOf(a)}`))).toEqual(new Set(["404 job.unknown_model"]));
+      expect(noted).toEqual([]);
+      // A model a node serves is noted (here unpaid: quoted a 402).
+      const quoted = await call(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: PAY_MODEL, messages: [{ role: "user", content: "hi" }] }) });
+      expect(quoted.status).toBe(402);
+      expect(noted).toEqual([PAY_MODEL]);
+    } finally {
+      PayoutTracker.prototype.noteDemand = original;
+    }
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------------------
@@ -337,6 +414,27 @@ describe("provider connections from strangers", () => {
     }
   });
 
+  it("caps the connections still in their handshake from all addresses together", async () => {
+    const w = await world(`sqlite:${join(dir, `unauth-all-${Date.now()}.sqlite`)}`, { limits: { unauthenticatedConnections: 4, unauthenticatedConnectionsTotal: 6 } });
+    try {
+      const ups = [...(await Promise.all(Array.from({ length: 5 }, () => connectRaw(w.url)))), ...(await Promise.all(Array.from({ length: 5 }, () => connectRaw(w.url, "127.0.0.2"))))];
+      const open = ups.flatMap((u) => ("peer" in u ? [u.peer] : []));
+      expect(open.length).toBe(6);
+      expectRateLimited(
+        ups.flatMap((u) => ("refused" in u ? [u.refused] : [])),
+        "session.rate_limited",
+      );
+      const third = await connectRaw(w.url, "127.0.0.3");
+      expect("refused" in third && third.refused.body).toMatch(/at most 6 connections/);
+      // One finishes its handshake: another address gets the place.
+      expect((await authRaw(open[0]!, generateIdentity(), w.providerKey)).type).toBe("welcome");
+      expect("peer" in (await connectRaw(w.url, "127.0.0.3"))).toBe(true);
+      for (const p of open) p.ws.terminate();
+    } finally {
+      await w.close();
+    }
+  });
+
   it("refuses handshakes from an address whose auths keep failing, at the auth and at the upgrade", async () => {
     const w = await world(`sqlite:${join(dir, `hs-${Date.now()}.sqlite`)}`, { limits: { handshakeFailures: { burst: 5, perSecond: 0.01 } } });
     try {
@@ -420,17 +518,33 @@ describe("revoking a key", () => {
     try {
       const closes: Array<{ code: number; reason: string }> = [];
       w.hub.on("session.close", (s) => closes.push({ code: s.code, reason: s.reason }));
-      // A slow stream is in flight when the key is revoked.
-      const inflight = call(`${w.url}/v1/chat/completions`, {
+      // A slow stream is in flight, its first content already with the consumer, when the key is revoked.
+      const res = await fetch(`${w.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${w.consumerKey}` },
         body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "a long answer" }], max_tokens: 400, stream: true }),
       });
-      for (let i = 0; i < 500 && w.provider.stats().active === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let body = "";
+      while (!/"content":"[^"]/.test(body)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before any content: ${body}`);
+        body += decoder.decode(value, { stream: true });
+      }
+      const inflight = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return { body };
+          body += decoder.decode(value, { stream: true });
+        }
+      })();
       const revoke = await call(`${w.url}/admin/v1/keys/${w.providerKeyId}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN}` } });
       expect(revoke.status).toBe(204);
-      for (let i = 0; i < 500 && w.hub.sessions().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // At once: closed by the time the revocation is answered (the close handshake follows).
       expect(w.hub.sessions()).toEqual([]);
+      for (let i = 0; i < 500 && closes.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(closes.at(-1)).toEqual({ code: 4403, reason: "auth.revoked" });
       const streamed = await inflight;
       // The consumer is told the stream broke (the job was lost with the session).
@@ -447,6 +561,57 @@ describe("revoking a key", () => {
       expect((await authRaw(up.peer, generateIdentity(), w.providerKey)).code).toBe("auth.unknown_account");
     } finally {
       await w.close();
+    }
+  });
+
+  it("a handshake whose account look-up straddles the revocation is refused with auth.revoked, never left open", async () => {
+    const store = new SqliteStore(join(dir, `revoke-race-${Date.now()}.sqlite`));
+    const owner = await store.createAccount({ name: "provider" });
+    const { key, record } = await store.createApiKey(owner.id);
+    // The store, but the node key's first look-up (which reads the still valid key) answers only when let go.
+    let lookedUp!: () => void;
+    const reading = new Promise<void>((r) => (lookedUp = r));
+    let letGo!: () => void;
+    const held = new Promise<void>((r) => (letGo = r));
+    let holds = 1;
+    const findByApiKey = async (k: string) => {
+      const found = await store.findByApiKey(k);
+      if (k === key && holds-- > 0) {
+        lookedUp();
+        await held;
+      }
+      return found;
+    };
+    const accounts = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "findByApiKey") return findByApiKey;
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const hub = createHub({ identity: generateIdentity(), accounts, receipts: store, adminToken: ADMIN, drainTimeoutMs: 200, limits: { bindingCheckIntervalMs: 0 } });
+    const { url } = await hub.listen({ port: 0 });
+    const sim = await startSimulator();
+    const provider = createProvider({ hub: url, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1", output: "1" }, maxConcurrency: 1 }] });
+    const ready = provider.ready();
+    ready.catch(() => {});
+    try {
+      await reading;
+      const revoke = await call(`${url}/admin/v1/keys/${record.keyId}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(revoke.status).toBe(204);
+      letGo();
+      const refused = await ready.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(SrpError);
+      expect((refused as SrpError).code).toBe("auth.revoked");
+      expect(hub.sessions()).toEqual([]);
+    } finally {
+      await provider.close().catch(() => {});
+      await hub.close();
+      await sim.close();
+      await store.close();
     }
   });
 

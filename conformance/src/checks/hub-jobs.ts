@@ -911,6 +911,45 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
     },
   ),
   check(
+    "hub.receipt.hidden_output",
+    "Refuses receipts that bill output the consumer never saw: reasoning tokens beyond the relayed text on an instance without the reasoning capability, and an answer padded with unknown members no SDK shows (receipt.implausible_usage)",
+    ["SRP-ATT-015", "SRP-ATT-016", "SRP-ATT-017"],
+    "MUST",
+    async (ctx) => {
+      const model = newModel();
+      const node = await HarnessNode.open(ctx, [instance(model)]);
+      const problems: string[] = [];
+      const cases: { what: string; usage: Usage; response: (job: Job) => Record<string, unknown> }[] = [
+        {
+          what: "500 completion tokens of which 495 reasoning for the 2-byte answer 'Hi' of an instance that does not offer `reasoning`",
+          usage: { promptTokens: 11, completionTokens: 500, reasoningTokens: 495, measured: true },
+          response: (job) => chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 500 }),
+        },
+        {
+          what: "2000 completion tokens for the answer 'Hi' padded with 6000 bytes of unknown `x_pad` members",
+          usage: { promptTokens: 11, completionTokens: 2000, measured: true },
+          response: (job) => {
+            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & { choices: Record<string, unknown>[] };
+            const choice = r.choices[0]!;
+            return { ...r, x_pad: "a".repeat(2000), choices: [{ ...choice, x_pad: { content: "a".repeat(2000) }, message: { ...(choice.message as Record<string, unknown>), x_pad: "a".repeat(2000) } }] };
+          },
+        },
+      ];
+      for (const c of cases) {
+        const call = node.chat({ model, messages: ASK, max_tokens: 4000 });
+        const job = await node.nextJob(call);
+        const response = c.response(job);
+        node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: c.usage, response, receipt: node.receipt(job, c.usage, responseHash(response)) });
+        const answer = await node.answerTo(job.jobId);
+        if (answer.type !== "error") problems.push(`the hub countersigned ${c.what} (SRP-ATT-015, SRP-ATT-016)`);
+        else if (answer.code !== "receipt.implausible_usage") problems.push(`the hub refused ${c.what} with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
+        await bodyText(await within(call.response, 10_000, "the consumer's response")).catch(() => "");
+      }
+      if (problems.length) fail(problems.join("; "));
+      await stillServing(node.peer, "the session whose receipts were refused");
+    },
+  ),
+  check(
     "hub.consumer.shown_is_billed",
     "Shows the consumer the usage of the countersigned receipt (fetched from /v1/receipts/{id}), not the usage the node's body or usage chunk claims, streamed and not",
     ["SRP-ATT-019", "SRP-CON-002"],

@@ -63,6 +63,33 @@ describe("measuring relayed output (SRP-ATT-016 vectors)", () => {
   });
 });
 
+describe("only content members count (SRP-ATT-016 vectors 7 to 9)", () => {
+  it("vector 7: unknown members, even named like content, and an unknown member's nested content count 0", () => {
+    const padded = { ...chunk({ content: "Hi", x_pad: "a".repeat(5000) }), x_pad: "a".repeat(5000), extra: { content: "a".repeat(5000) } };
+    (padded.choices[0] as Record<string, unknown>).x_pad = { content: "a".repeat(5000) };
+    expect(measureOutput(padded)).toEqual({ bytes: 2, toolCalls: 0 });
+  });
+
+  it("vector 8: refusal, reasoning, legacy function_call and completions text count", () => {
+    expect(measureOutput(chunk({ reasoning_content: "abc", reasoning: "de", refusal: "no" }))).toEqual({ bytes: 7, toolCalls: 0 });
+    expect(measureOutput({ choices: [{ message: { content: null, function_call: { name: "f", arguments: '{"a":1}' } } }] })).toEqual({ bytes: 8, toolCalls: 0 });
+    expect(measureOutput({ object: "text_completion", choices: [{ index: 0, text: "hello", finish_reason: "stop" }] })).toEqual({ bytes: 5, toolCalls: 0 });
+  });
+
+  it("vector 9: Anthropic thinking, signature and redacted_thinking data count; a text block's citations do not", () => {
+    const message = {
+      type: "message",
+      content: [
+        { type: "thinking", thinking: "hmm", signature: "sig" },
+        { type: "redacted_thinking", data: "xyz" },
+        { type: "text", text: "Ok", citations: [{ type: "char_location", cited_text: "a".repeat(100) }] },
+      ],
+    };
+    expect(measureOutput(message)).toEqual({ bytes: 3 + 3 + 3 + 2, toolCalls: 0 });
+    expect(measureOutput({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "abcd" } })).toEqual({ bytes: 4, toolCalls: 0 });
+  });
+});
+
 describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
   const relayed = { bytes: 9, toolCalls: 0 };
   it("refuses completion tokens above the request's output limit", () => {
@@ -75,7 +102,7 @@ describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
     expect(outputTokenLimit({}, { promptTokens: 192 })).toBeUndefined();
     const v = checkUsagePlausibility({ promptTokens: 192, completionTokens: 8001, reasoningTokens: 8001, measured: true }, { contextTokens: 8192 }, { bytes: 0, toolCalls: 0 });
     expect(v.plausible).toBe(false);
-    expect(checkUsagePlausibility({ promptTokens: 192, completionTokens: 8000, reasoningTokens: 7990, measured: true }, { contextTokens: 8192 }, { bytes: 0, toolCalls: 0 }).plausible).toBe(true);
+    expect(checkUsagePlausibility({ promptTokens: 192, completionTokens: 8000, reasoningTokens: 7990, measured: true }, { contextTokens: 8192, hiddenReasoning: true }, { bytes: 0, toolCalls: 0 }).plausible).toBe(true);
   });
 
   it("refuses visible tokens above relayed bytes + 16 + 32 per tool call, and accepts exactly the allowance", () => {
@@ -84,10 +111,15 @@ describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
     expect(checkUsagePlausibility({ promptTokens: 5, completionTokens: 26 + 32, measured: true }, {}, { bytes: 10, toolCalls: 1 }).plausible).toBe(true);
   });
 
-  it("lets hidden reasoning tokens exceed the relayed text up to the output limit", () => {
+  it("lets hidden reasoning tokens exceed the relayed text up to the output limit, on a reasoning instance only", () => {
     const usage = { promptTokens: 5, completionTokens: 500, reasoningTokens: 495, measured: true };
-    expect(checkUsagePlausibility(usage, { outputTokens: 512 }, { bytes: 3, toolCalls: 0 })).toEqual({ plausible: true });
-    expect(checkUsagePlausibility(usage, { outputTokens: 499 }, { bytes: 3, toolCalls: 0 }).plausible).toBe(false);
+    expect(checkUsagePlausibility(usage, { outputTokens: 512, hiddenReasoning: true }, { bytes: 3, toolCalls: 0 })).toEqual({ plausible: true });
+    expect(checkUsagePlausibility(usage, { outputTokens: 499, hiddenReasoning: true }, { bytes: 3, toolCalls: 0 }).plausible).toBe(false);
+    // Without the `reasoning` capability, reasoning tokens are visible tokens: 500 for 3 bytes is refused.
+    expect(checkUsagePlausibility(usage, { outputTokens: 512 }, { bytes: 3, toolCalls: 0 })).toEqual({ plausible: false, reason: "500 visible completion tokens for 3 bytes of output and 0 tool call(s) relayed (at most 19)" });
+    // Relayed reasoning text counts as output bytes, so a non-reasoning instance that shows its reasoning passes.
+    const shown = measureOutput({ choices: [{ message: { content: "Ok", reasoning_content: "x".repeat(490) } }] });
+    expect(checkUsagePlausibility(usage, { outputTokens: 512 }, shown)).toEqual({ plausible: true });
   });
 
   it("accepts what a real byte-level tokenizer reports for multi-byte text (fewer tokens than bytes)", () => {

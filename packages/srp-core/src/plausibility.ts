@@ -2,7 +2,7 @@
  * Whether a receipt's usage is plausible for its job (spec/v1/attestation.md, SRP-ATT-015
  * and SRP-ATT-016): a pure, tokenizer-free rule that any hub computes the same way from
  * what it admitted (prompt bound, output limit, units asked for) and what it relayed (the
- * UTF-8 bytes of the output text and the number of tool calls). Every byte-level tokenizer
+ * UTF-8 bytes of the output's content members and the number of tool calls). Every byte-level tokenizer
  * emits at least one byte of text per token, so a visible completion token count above the
  * relayed bytes (plus small allowances for special and tool-call tokens) cannot be honest.
  */
@@ -18,34 +18,24 @@ export const PLAUSIBILITY_ALLOWANCE = Object.freeze({
 });
 
 /**
- * Members whose value is envelope, not output text: skipped with their whole value when
- * measuring relayed output (SRP-ATT-016).
+ * Members whose string value is output text wherever the walk reaches them (SRP-ATT-016):
+ * OpenAI chat `content`, `reasoning_content`, `reasoning`, `refusal`; completions `text`;
+ * Anthropic `text`, `thinking`, `signature`, `partial_json`.
  */
-export const ENVELOPE_KEYS: ReadonlySet<string> = new Set([
-  "id",
-  "object",
-  "model",
-  "created",
-  "system_fingerprint",
-  "service_tier",
-  "role",
-  "type",
-  "index",
-  "finish_reason",
-  "stop_reason",
-  "logprobs",
-  "usage",
-]);
+export const CONTENT_KEYS: ReadonlySet<string> = new Set(["content", "reasoning_content", "reasoning", "refusal", "text", "thinking", "signature", "partial_json"]);
 
-/** Members holding a tool call's input: counted by the bytes of their canonical JSON when they are not a string. */
-const INPUT_KEYS: ReadonlySet<string> = new Set(["input", "arguments"]);
+/** Members the walk descends into (besides a `content` that is an array or object): the structure around output text. */
+const STRUCTURE_KEYS: ReadonlySet<string> = new Set(["choices", "message", "delta", "content_block", "tool_calls"]);
 
-/** Block types that are tool calls in Anthropic's format. */
+/** Members holding an OpenAI function call (`tool_calls[].function`, the legacy `function_call`): their `name` and `arguments` count. */
+const FUNCTION_KEYS: ReadonlySet<string> = new Set(["function", "function_call"]);
+
+/** Block types that are tool calls in Anthropic's format: their `name` and `input` count. */
 const TOOL_BLOCK_TYPES: ReadonlySet<string> = new Set(["tool_use", "server_tool_use"]);
 
 /** What the hub relayed of a job's output. */
 export interface RelayedOutput {
-  /** UTF-8 bytes of the output's text (string leaves outside {@link ENVELOPE_KEYS}). */
+  /** UTF-8 bytes of the output's content members (SRP-ATT-016). */
   bytes: number;
   /** Distinct tool calls in the output. */
   toolCalls: number;
@@ -55,18 +45,24 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const encoder = new TextEncoder();
 const utf8Length = (s: string) => encoder.encode(s).length;
+/** Bytes of a tool call's input: a string's UTF-8 bytes, else its canonical JSON's (null and absent count 0). */
+const inputLength = (v: unknown) => (typeof v === "string" ? utf8Length(v) : v === null || v === undefined ? 0 : utf8Length(canonicalize(v)));
 
 /**
  * Measures a job's output as the hub relays it: feed it each chunk's `data` of a streamed
- * job in order, or a non-streamed job's `done.response`. String leaves count their UTF-8
- * bytes except under an envelope member; an `input` or `arguments` member that is not a
- * string counts the bytes of its canonical JSON; each distinct tool call counts once (by
- * its `index`, else by its `id`, within a `tool_calls` array; by its `id` as an Anthropic
- * `tool_use` or `server_tool_use` block).
+ * job in order, or a non-streamed job's `done.response`. Only content members count
+ * (SRP-ATT-016): the string values of {@link CONTENT_KEYS}; a function call's `name` and
+ * `arguments`; an Anthropic `tool_use` (or `server_tool_use`) block's `name` and `input`;
+ * a `redacted_thinking` block's `data`. An `arguments` or `input` that is not a string
+ * counts the bytes of its canonical JSON. The walk descends only through arrays, `choices`,
+ * `message`, `delta`, `content_block`, `tool_calls`, `function`, `function_call` and a
+ * non-string `content`: any other member (an unknown `x_pad`, `usage`) counts 0. Each
+ * distinct tool call counts once (by its `index`, else by its `id`, within a `tool_calls`
+ * array; by its `id` as an Anthropic `tool_use` or `server_tool_use` block).
  *
  * @example
  * const meter = new OutputMeter();
- * meter.add({ id: "c1", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content: "héllo" } }] });
+ * meter.add({ id: "c1", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content: "héllo" }, x_pad: "aaaa" }] });
  * meter.measure; // { bytes: 6, toolCalls: 0 }
  */
 export class OutputMeter {
@@ -84,10 +80,6 @@ export class OutputMeter {
   }
 
   #walk(value: unknown, inToolCalls: boolean): void {
-    if (typeof value === "string") {
-      this.#bytes += utf8Length(value);
-      return;
-    }
     if (Array.isArray(value)) {
       for (const v of value) {
         if (inToolCalls && isObject(v)) this.#call(typeof v.index === "number" ? `index:${v.index}` : typeof v.id === "string" ? `id:${v.id}` : undefined);
@@ -96,14 +88,24 @@ export class OutputMeter {
       return;
     }
     if (!isObject(value)) return;
-    if (typeof value.type === "string" && TOOL_BLOCK_TYPES.has(value.type) && typeof value.id === "string") this.#call(`id:${value.id}`);
+    const toolBlock = typeof value.type === "string" && TOOL_BLOCK_TYPES.has(value.type);
+    if (toolBlock && typeof value.id === "string") this.#call(`id:${value.id}`);
+    if (toolBlock) {
+      if (typeof value.name === "string") this.#bytes += utf8Length(value.name);
+      this.#bytes += inputLength(value.input);
+    }
+    if (value.type === "redacted_thinking" && typeof value.data === "string") this.#bytes += utf8Length(value.data);
     for (const [key, v] of Object.entries(value)) {
-      if (ENVELOPE_KEYS.has(key)) continue;
-      if (INPUT_KEYS.has(key) && typeof v !== "string") {
-        if (v !== null && v !== undefined) this.#bytes += utf8Length(canonicalize(v));
-        continue;
+      if (CONTENT_KEYS.has(key)) {
+        if (typeof v === "string") this.#bytes += utf8Length(v);
+        else if (key === "content") this.#walk(v, false);
+      } else if (FUNCTION_KEYS.has(key)) {
+        if (!isObject(v)) continue;
+        if (typeof v.name === "string") this.#bytes += utf8Length(v.name);
+        this.#bytes += inputLength(v.arguments);
+      } else if (STRUCTURE_KEYS.has(key)) {
+        this.#walk(v, key === "tool_calls");
       }
-      this.#walk(v, key === "tool_calls");
     }
   }
 
@@ -136,6 +138,12 @@ export interface UsageBounds {
   characters?: number;
   /** The admission bound on seconds of audio. */
   seconds?: number;
+  /**
+   * Whether the serving instance's offer declares the `reasoning` capability: only then may
+   * `reasoningTokens` be hidden output (not relayed as text). Absent or false: reasoning
+   * tokens count as visible tokens (SRP-ATT-015 check 2).
+   */
+  hiddenReasoning?: boolean;
 }
 
 /** The verdict of {@link checkUsagePlausibility}: plausible, or why not. */
@@ -153,8 +161,9 @@ export function outputTokenLimit(bounds: UsageBounds, usage: Pick<Usage, "prompt
  * relayed (SRP-ATT-015, SRP-ATT-016), checking in order:
  *
  * 1. `completionTokens` and `reasoningTokens` at most the output limit ({@link outputTokenLimit});
- * 2. visible completion tokens (`completionTokens` less `reasoningTokens`) at most the relayed
- *    bytes plus 16 plus 32 per tool call ({@link PLAUSIBILITY_ALLOWANCE});
+ * 2. visible completion tokens at most the relayed bytes plus 16 plus 32 per tool call
+ *    ({@link PLAUSIBILITY_ALLOWANCE}): `completionTokens` less `reasoningTokens` when
+ *    `bounds.hiddenReasoning` (a `reasoning` instance), else all of `completionTokens`;
  * 3. `promptTokens` at most the prompt bound; `cachedTokens` plus `cacheWriteTokens` at most
  *    `promptTokens`;
  * 4. `images`, `characters` and `seconds` at most their bounds.
@@ -169,7 +178,7 @@ export function checkUsagePlausibility(usage: Usage, bounds: UsageBounds, relaye
   const reasoning = usage.reasoningTokens ?? 0;
   if (limit !== undefined && usage.completionTokens > limit) return no(`completionTokens ${usage.completionTokens} exceed the output limit ${limit}`);
   if (limit !== undefined && reasoning > limit) return no(`reasoningTokens ${reasoning} exceed the output limit ${limit}`);
-  const visible = Math.max(usage.completionTokens - reasoning, 0);
+  const visible = bounds.hiddenReasoning === true ? Math.max(usage.completionTokens - reasoning, 0) : usage.completionTokens;
   const allowed = relayed.bytes + PLAUSIBILITY_ALLOWANCE.fixedTokens + PLAUSIBILITY_ALLOWANCE.perToolCallTokens * relayed.toolCalls;
   if (visible > allowed) return no(`${visible} visible completion tokens for ${relayed.bytes} bytes of output and ${relayed.toolCalls} tool call(s) relayed (at most ${allowed})`);
   if (bounds.promptTokens !== undefined && usage.promptTokens > bounds.promptTokens) return no(`promptTokens ${usage.promptTokens} exceed the admission bound ${bounds.promptTokens}`);

@@ -8,7 +8,8 @@ import type { Duplex } from "node:stream";
 import { decodePaymentPayload, exactEvmPayload, SrpError } from "@srp/core";
 import { anthropicError } from "./api/anthropic.js";
 import { bearer, errorResponse } from "./api/http.js";
-import { retryAfterSeconds, type ClientLimiter, type Refusal } from "./limits.js";
+import { DEPOSIT_PATH } from "./api/futures.js";
+import { failureProvesPayer, retryAfterSeconds, type ClientLimiter, type Refusal } from "./limits.js";
 import type { ClientInfo } from "./node-adapter.js";
 
 /** The wallet an x402 `PAYMENT-SIGNATURE` header says pays (lowercase), or undefined when it names none (pure). */
@@ -33,22 +34,41 @@ function refuse(path: string, refusal: Refusal): Response {
   return path.startsWith("/v1/messages") ? anthropicError(error, headers) : errorResponse(error, headers);
 }
 
-/** Whether a response refuses a payment (402, or a `payment.*` error): such an attempt counts against the limit. */
-async function paymentFailed(response: Response): Promise<boolean> {
-  if (response.status === 402) return true;
-  if (response.status !== 400 && response.status !== 403) return false;
+/** The error code of a JSON error response, if it has one. */
+async function errorCode(response: Response): Promise<string | undefined> {
   try {
     const body = (await response.clone().json()) as { error?: { code?: unknown } };
-    return typeof body.error?.code === "string" && body.error.code.startsWith("payment.");
+    return typeof body.error?.code === "string" ? body.error.code : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 /**
+ * Whether a response refuses a payment (402, or a `payment.*` error): such an attempt
+ * counts against the limit; and whether that failure proves the payer signed it.
+ */
+async function paymentFailed(response: Response): Promise<{ failed: boolean; payerProven: boolean }> {
+  if (response.status !== 402 && response.status !== 400 && response.status !== 403) return { failed: false, payerProven: false };
+  const code = await errorCode(response);
+  const failed = response.status === 402 || (code?.startsWith("payment.") ?? false);
+  return { failed, payerProven: failed && failureProvesPayer(code) };
+}
+
+/**
+ * Whether a request's x402 payment is exempt from the failed-payment limit (pure): it
+ * carries an API key, which the route then uses instead of the payment. Not on the deposit
+ * path, which takes the payment whatever `Authorization` says.
+ */
+function paysWithApiKey(path: string, request: Request): boolean {
+  return path !== DEPOSIT_PATH && bearer(request) !== undefined;
+}
+
+/**
  * Runs `route` for a request under the HTTP limits: `GET /v1/auth/nonce` takes a nonce
- * token; a request paying with x402 (a `PAYMENT-SIGNATURE` header and no API key) holds a
- * payment token of its client address and of its payer, kept when the payment fails.
+ * token; a request paying with x402 (a `PAYMENT-SIGNATURE` header and no API key, or any
+ * deposit) holds a payment token of its client address and of its payer, kept when the
+ * payment fails (the payer's only when the failure proves the payer signed it).
  */
 export async function gateHttp(limiter: ClientLimiter, request: Request, client: ClientInfo | undefined, route: (request: Request) => Promise<Response>): Promise<Response> {
   const path = new URL(request.url).pathname;
@@ -58,18 +78,18 @@ export async function gateHttp(limiter: ClientLimiter, request: Request, client:
     return refused ? refuse(path, refused) : route(request);
   }
   const header = request.method === "POST" ? request.headers.get("payment-signature") : null;
-  if (header === null || bearer(request) !== undefined) return route(request);
+  if (header === null || paysWithApiKey(path, request)) return route(request);
   const who = key();
   const payer = payerOf(header);
   const refused = limiter.payment(who, payer);
   if (refused) return refuse(path, refused);
-  let failed = true;
+  let outcome = { failed: true, payerProven: false };
   try {
     const response = await route(request);
-    failed = await paymentFailed(response);
+    outcome = await paymentFailed(response);
     return response;
   } finally {
-    limiter.paymentEnded(who, payer, failed);
+    limiter.paymentEnded(who, payer, outcome.failed, outcome.payerProven);
   }
 }
 

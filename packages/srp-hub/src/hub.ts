@@ -359,6 +359,8 @@ export function createHub(options: HubOptions): Hub {
   const statementBook = isStatementBook(receipts) ? receipts : undefined;
   /** Reservations of cancelled jobs, released when the node ends the job without a receipt or after a grace period. */
   const releaseLater = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Cancelled jobs whose cancel already counted as a failure of their instance (a missed deadline): at most one per job. */
+  const failureCounted = new Set<string>();
   const cancelGraceMs = options.cancelGraceMs ?? 30_000;
   const payouts = new PayoutTracker({ ...PAYOUT_DEFAULTS, ...options.payouts });
   const payoutTermsFor = (nodeId: string, job: Job) => {
@@ -403,6 +405,7 @@ export function createHub(options: HubOptions): Hub {
     refusedTiers: new Set(options.refusedTiers ?? ["subscription"]),
     verifyWalletSignature: verifyWallet,
     ...(limiter.sessionMessages ? { messageRate: limiter.sessionMessages } : {}),
+    revocationEpoch: () => revocationEpoch,
     admitAuth(session: ProviderSession) {
       const key = handshaking.get(session);
       const refused = key === undefined ? undefined : limiter.auth(key);
@@ -434,7 +437,8 @@ export function createHub(options: HubOptions): Hub {
       if (!verdict.countersign) {
         if (verdict.error) emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId: session.nodeId!, code: verdict.error.code, message: verdict.error.message });
         // An implausible bill is the instance's failure (SRP-ATT-017), recorded once, here, whether or not the job was cancelled.
-        if (verdict.error?.code === "receipt.implausible_usage") router.outcome(instanceKey(nodeId, job.instanceId), job.model, "failure");
+        // A job cancelled at the hub's deadline already counted as a failure then: at most one per job.
+        if (verdict.error?.code === "receipt.implausible_usage" && !failureCounted.has(job.jobId)) router.outcome(instanceKey(nodeId, job.instanceId), job.model, "failure");
         return verdict.error ? { error: verdict.error } : {};
       }
       const gap = verdict.error?.details as { from?: number; to?: number } | undefined;
@@ -463,6 +467,7 @@ export function createHub(options: HubOptions): Hub {
       router.probeResult(p.live.key, p.live.instance.model, result.ok);
     },
     onCancelledEnd(jobId: string, end: "done" | "error" | "lost") {
+      failureCounted.delete(jobId);
       const owner = jobOwners.get(jobId);
       jobOwners.delete(jobId);
       const id = owner?.reservationId;
@@ -537,8 +542,15 @@ export function createHub(options: HubOptions): Hub {
   const statementTimer = statementBook && statementIntervalMs > 0 ? setInterval(() => void issueStatements(), statementIntervalMs) : undefined;
   statementTimer?.unref();
 
+  /**
+   * Counts re-checks of bindings: a handshake whose account look-up straddles one (a
+   * revocation may have gone through after it read the credential) looks it up again
+   * before its welcome, as it is not yet among the sessions re-checked.
+   */
+  let revocationEpoch = 0;
   /** Closes the open sessions whose API key or wallet binding was revoked (SRP-SEC-022). */
   const revalidateSessions = async (): Promise<number> => {
+    revocationEpoch++;
     let closed = 0;
     for (const session of [...byNode.values()]) {
       try {
@@ -586,8 +598,8 @@ export function createHub(options: HubOptions): Hub {
       timer.unref();
       releaseLater.set(reservationId, timer);
     },
-    cancel(live, jobId, reason) {
-      live.session.cancelJob(jobId, reason);
+    cancel(live, jobId, reason, failed) {
+      if (live.session.cancelJob(jobId, reason) && failed) failureCounted.add(jobId);
     },
     payments,
   };
@@ -728,7 +740,7 @@ export function createHub(options: HubOptions): Hub {
           admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
           books,
           sessions: () => hub.sessions(),
-          revoked: () => void revalidateSessions(),
+          revoked: () => revalidateSessions(),
         });
       }
       if (path === "/v1/pricing") return request.method === "GET" ? getPricing(accountApi) : fail("api.method_not_allowed", "use GET", { allow: "GET" });
@@ -804,7 +816,7 @@ export function createHub(options: HubOptions): Hub {
       return { url: `http://${h}:${actualPort}`, server };
     },
     sessions(): SessionInfo[] {
-      return [...byNode.values()].map(info);
+      return [...byNode.values()].filter((s) => s.state === "open").map(info);
     },
     discovery,
     router,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ClientLimiter, clientAddress, clientKey, refill, retryAfterSeconds, TokenBucket, TokenBuckets, waitFor } from "./limits.js";
+import { ClientLimiter, clientAddress, clientKey, failureProvesPayer, refill, retryAfterSeconds, TokenBucket, TokenBuckets, waitFor } from "./limits.js";
 
 const clock = (start = 1_000_000) => {
   const c = { t: start, now: () => c.t };
@@ -90,6 +90,15 @@ describe("client keys", () => {
     expect(clientAddress("10.0.0.1", "not an address", true)).toBe("10.0.0.1");
     expect(clientAddress("10.0.0.1", "[2001:db8::1]", true)).toBe("2001:db8::1");
   });
+  it("ignores a port after a forwarded address (IPv4, bracketed IPv6)", () => {
+    expect(clientAddress("10.0.0.1", "198.51.100.9, 203.0.113.5:5678", true)).toBe("203.0.113.5");
+    expect(clientAddress("10.0.0.1", "[2001:db8::1]:5678", true)).toBe("2001:db8::1");
+    expect(clientAddress("10.0.0.1", "[::1]:5678", true)).toBe("::1");
+    // A bare IPv6 address is not read as one with a port.
+    expect(clientAddress("10.0.0.1", "2001:db8::1:5678", true)).toBe("2001:db8::1:5678");
+    expect(clientAddress("10.0.0.1", "203.0.113.5:port", true)).toBe("10.0.0.1");
+    expect(clientAddress("10.0.0.1", "203.0.113.5:123456", true)).toBe("10.0.0.1");
+  });
 });
 
 describe("ClientLimiter", () => {
@@ -110,6 +119,38 @@ describe("ClientLimiter", () => {
     l.paymentEnded("1.1.1.1", "0xbb", true);
     expect(l.payment("1.1.1.1", "0xcc")?.reason).toMatch(/address/);
   });
+  it("gives the payer's token back after a failure that does not prove the payer signed (forgeries name any wallet)", () => {
+    const c = clock();
+    const l = new ClientLimiter({ paymentFailures: { burst: 2, perSecond: 0.01 } }, c.now);
+    for (let i = 0; i < 5; i++) {
+      const from = `10.0.0.${i}`;
+      expect(l.payment(from, "0xvictim")).toBeUndefined();
+      l.paymentEnded(from, "0xvictim", true, failureProvesPayer("payment.bad_signature"));
+      // The forger's address keeps its failure.
+      expect(l.payment(from, "0xvictim")).toBeUndefined();
+      l.paymentEnded(from, "0xvictim", true, false);
+      expect(l.payment(from, "0xother")?.reason).toMatch(/address/);
+    }
+    // Failures after the signature verified count against the payer.
+    for (const [i, code] of ["payment.insufficient_funds", "payment.replayed"].entries()) {
+      expect(l.payment(`10.1.0.${i}`, "0xvictim")).toBeUndefined();
+      l.paymentEnded(`10.1.0.${i}`, "0xvictim", true, failureProvesPayer(code));
+    }
+    expect(l.payment("10.2.0.1", "0xvictim")?.reason).toMatch(/0xvictim/);
+    expect(["payment.bad_signature", "payment.invalid", "payment.wrong_amount", "payment.expired", "payment.requirements_mismatch", undefined].map(failureProvesPayer)).toEqual([false, false, false, false, false, false]);
+    expect(["payment.insufficient_funds", "payment.replayed", "payment.settlement_failed", "payment.wallet_blocked"].map(failureProvesPayer)).toEqual([true, true, true, true]);
+  });
+  it("caps unauthenticated connections of all addresses together", () => {
+    const l = new ClientLimiter({ unauthenticatedConnections: 2, unauthenticatedConnectionsTotal: 3, connections: false });
+    expect(l.connect("a")).toBeUndefined();
+    expect(l.connect("a")).toBeUndefined();
+    expect(l.connect("b")).toBeUndefined();
+    expect(l.connect("c")?.reason).toMatch(/at most 3 connections/);
+    l.handshakeEnded("a", false);
+    expect(l.connect("c")).toBeUndefined();
+    expect(l.connect("d")?.reason).toMatch(/at most 3 connections/);
+    expect(new ClientLimiter({ unauthenticatedConnections: false, unauthenticatedConnectionsTotal: false, connections: false }).connect("a")).toBeUndefined();
+  });
   it("caps unauthenticated connections per address and refuses after failed handshakes", () => {
     const c = clock();
     const l = new ClientLimiter({ unauthenticatedConnections: 2, connections: { burst: 100, perSecond: 100 }, handshakeFailures: { burst: 2, perSecond: 0.01 } }, c.now);
@@ -126,7 +167,7 @@ describe("ClientLimiter", () => {
     expect(l.connect("b")).toBeUndefined();
   });
   it("turns a limit off with false", () => {
-    const l = new ClientLimiter({ nonces: false, connections: false, unauthenticatedConnections: false });
+    const l = new ClientLimiter({ nonces: false, connections: false, unauthenticatedConnections: false, unauthenticatedConnectionsTotal: false });
     for (let i = 0; i < 1000; i++) {
       expect(l.nonce("a")).toBeUndefined();
       expect(l.connect("a")).toBeUndefined();
@@ -141,6 +182,8 @@ describe("parseLimit (srp-hub serve --limit)", () => {
     expect(parseLimit("nonces=10:0.25")).toEqual({ nonces: { burst: 10, perSecond: 0.25 } });
     expect(parseLimit("sessionMessages=off")).toEqual({ sessionMessages: false });
     expect(parseLimit("unauthenticatedConnections=8")).toEqual({ unauthenticatedConnections: 8 });
+    expect(parseLimit("unauthenticatedConnectionsTotal=256")).toEqual({ unauthenticatedConnectionsTotal: 256 });
+    expect(parseLimit("unauthenticatedConnectionsTotal=off")).toEqual({ unauthenticatedConnectionsTotal: false });
     expect(() => parseLimit("nonces=10")).toThrow(/BURST:PER_SECOND/);
     expect(() => parseLimit("nonces=0:1")).toThrow(/at least 1/);
     expect(() => parseLimit("bogus=1:1")).toThrow(/unknown limit "bogus"/);

@@ -202,17 +202,40 @@ export function clientKey(address: string | undefined): string {
 }
 
 /**
+ * The IP address of one `X-Forwarded-For` entry (pure), without the port some proxies add
+ * (`203.0.113.5:5678`, `[2001:db8::1]:5678`) and the brackets of IPv6; undefined when it is
+ * no IP address.
+ */
+export function forwardedAddress(entry: string): string | undefined {
+  const e = entry.trim();
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d{1,5})?$/.exec(e);
+  const bracketed = /^\[([^\]]*)\](?::\d{1,5})?$/.exec(e);
+  const bare = v4 ? v4[1]! : bracketed ? bracketed[1]! : e;
+  return isIPv4(bare) || isIPv6(bare) ? bare : undefined;
+}
+
+/**
  * A client's address (pure): the socket's remote address; with `trustProxy`, the last
  * address in `X-Forwarded-For` (the one the trusted proxy in front of the hub appended:
- * addresses further left are the client's to choose), when it is an IP address.
+ * addresses further left are the client's to choose), when it is an IP address (a port
+ * after it is ignored).
  */
 export function clientAddress(remoteAddress: string | undefined, forwardedFor: string | null | undefined, trustProxy: boolean): string | undefined {
   if (trustProxy && forwardedFor) {
-    const last = forwardedFor.split(",").pop()?.trim() ?? "";
-    const bare = last.startsWith("[") ? last.slice(1, last.indexOf("]")) : last;
-    if (isIPv4(bare) || isIPv6(bare)) return bare;
+    const bare = forwardedAddress(forwardedFor.split(",").pop() ?? "");
+    if (bare !== undefined) return bare;
   }
   return remoteAddress;
+}
+
+/**
+ * Whether a failed x402 payment proves its payer signed it (pure): the codes a hub answers
+ * only after the authorization's signature verified (no funds, replayed, not settled, the
+ * wallet blocked). Any other failure says nothing about the wallet its `from` names, so it
+ * must not count against that payer (SRP-SEC-020).
+ */
+export function failureProvesPayer(code: string | undefined): boolean {
+  return code === "payment.insufficient_funds" || code === "payment.replayed" || code === "payment.settlement_failed" || code === "payment.wallet_blocked";
 }
 
 /**
@@ -232,6 +255,8 @@ export interface HubLimits {
   handshakeFailures?: Rate | false;
   /** Provider connections not yet authenticated, at once; default 32. */
   unauthenticatedConnections?: number | false;
+  /** Provider connections not yet authenticated, at once, from all addresses together; default 1024. */
+  unauthenticatedConnectionsTotal?: number | false;
   /** Messages per authenticated provider session (not per address); default 200,000 at once, 100,000/s. */
   sessionMessages?: Rate | false;
   /** Client addresses (and payers) tracked per limit; the least recently seen beyond it are forgotten; default 100,000. */
@@ -248,6 +273,7 @@ export const LIMIT_DEFAULTS = {
   connections: { burst: 60, perSecond: 5 },
   handshakeFailures: { burst: 20, perSecond: 0.2 },
   unauthenticatedConnections: 32,
+  unauthenticatedConnectionsTotal: 1024,
   sessionMessages: { burst: 200_000, perSecond: 100_000 },
   maxTrackedClients: 100_000,
   bindingCheckIntervalMs: 60_000,
@@ -273,8 +299,11 @@ export class ClientLimiter {
   readonly #connections: TokenBuckets | undefined;
   readonly #handshakeFailures: TokenBuckets | undefined;
   readonly #maxUnauthenticated: number | undefined;
+  readonly #maxUnauthenticatedTotal: number | undefined;
   /** Unauthenticated connections open now, by client key (an entry exists only while one is open). */
   readonly #unauthenticated = new Map<string, number>();
+  /** Unauthenticated connections open now, from all addresses. */
+  #unauthenticatedTotal = 0;
 
   constructor(limits: HubLimits = {}, now: () => number = Date.now) {
     const l = { ...LIMIT_DEFAULTS, ...limits };
@@ -287,6 +316,7 @@ export class ClientLimiter {
     this.#connections = buckets(l.connections);
     this.#handshakeFailures = buckets(l.handshakeFailures);
     this.#maxUnauthenticated = l.unauthenticatedConnections === false ? undefined : l.unauthenticatedConnections;
+    this.#maxUnauthenticatedTotal = l.unauthenticatedConnectionsTotal === false ? undefined : l.unauthenticatedConnectionsTotal;
     this.sessionMessages = l.sessionMessages === false ? undefined : l.sessionMessages;
     this.bindingCheckIntervalMs = l.bindingCheckIntervalMs;
   }
@@ -316,11 +346,15 @@ export class ClientLimiter {
     return undefined;
   }
 
-  /** A payment attempt {@link payment} let through ended: its tokens are given back unless it `failed`. */
-  paymentEnded(client: string, payer: string | undefined, failed: boolean): void {
-    if (failed) return;
-    this.#paymentsByClient?.give(client);
-    if (payer !== undefined) this.#paymentsByPayer?.give(payer);
+  /**
+   * A payment attempt {@link payment} let through ended: its tokens are given back unless it
+   * `failed`; the payer's token is given back also when the failure does not prove the payer
+   * signed it (`payerProven` false: a bad signature, a malformed or mismatched payment), so
+   * forged authorizations naming a wallet cannot lock that wallet out.
+   */
+  paymentEnded(client: string, payer: string | undefined, failed: boolean, payerProven = true): void {
+    if (!failed) this.#paymentsByClient?.give(client);
+    if (payer !== undefined && (!failed || !payerProven)) this.#paymentsByPayer?.give(payer);
   }
 
   /** Whether `client` may open a provider connection now (counts it when it may). */
@@ -330,14 +364,19 @@ export class ClientLimiter {
     if (this.#maxUnauthenticated !== undefined && (this.#unauthenticated.get(client) ?? 0) >= this.#maxUnauthenticated) {
       return { retryAfterMs: 1000, reason: `at most ${this.#maxUnauthenticated} connections from one address may be in their handshake at once` };
     }
+    if (this.#maxUnauthenticatedTotal !== undefined && this.#unauthenticatedTotal >= this.#maxUnauthenticatedTotal) {
+      return { retryAfterMs: 1000, reason: `at most ${this.#maxUnauthenticatedTotal} connections may be in their handshake at once` };
+    }
     const wait = this.#connections?.take(client) ?? 0;
     if (wait > 0) return { retryAfterMs: wait, reason: "too many new connections from this address" };
     this.#unauthenticated.set(client, (this.#unauthenticated.get(client) ?? 0) + 1);
+    this.#unauthenticatedTotal++;
     return undefined;
   }
 
   /** A connection of `client` left its handshake (authenticated, rejected or closed); `failed` when it was rejected. */
   handshakeEnded(client: string, failed: boolean): void {
+    if (this.#unauthenticated.has(client)) this.#unauthenticatedTotal = Math.max(0, this.#unauthenticatedTotal - 1);
     const n = (this.#unauthenticated.get(client) ?? 1) - 1;
     if (n <= 0) this.#unauthenticated.delete(client);
     else this.#unauthenticated.set(client, n);
@@ -367,7 +406,7 @@ const RATE_NAMES = ["nonces", "paymentFailures", "connections", "handshakeFailur
 /**
  * Parses one `--limit` value (pure): `NAME=BURST:PER_SECOND` for a rate (`nonces`,
  * `paymentFailures`, `connections`, `handshakeFailures`, `sessionMessages`),
- * `unauthenticatedConnections=N`, `bindingCheckIntervalMs=MS`, or `NAME=off`.
+ * `unauthenticatedConnections=N`, `unauthenticatedConnectionsTotal=N`, `bindingCheckIntervalMs=MS`, or `NAME=off`.
  * Throws a `RangeError` naming what is wrong.
  */
 export function parseLimit(text: string): HubLimits {
@@ -389,6 +428,7 @@ export function parseLimit(text: string): HubLimits {
     return { [name]: { burst, perSecond: number(m[2]!) } };
   }
   if (name === "unauthenticatedConnections") return { unauthenticatedConnections: value === "off" ? false : Math.floor(number(value)) };
+  if (name === "unauthenticatedConnectionsTotal") return { unauthenticatedConnectionsTotal: value === "off" ? false : Math.floor(number(value)) };
   if (name === "bindingCheckIntervalMs") return { bindingCheckIntervalMs: value === "off" ? 0 : number(value) };
-  throw new RangeError(`--limit: unknown limit ${JSON.stringify(name)} (known: ${[...RATE_NAMES, "unauthenticatedConnections", "bindingCheckIntervalMs"].join(", ")})`);
+  throw new RangeError(`--limit: unknown limit ${JSON.stringify(name)} (known: ${[...RATE_NAMES, "unauthenticatedConnections", "unauthenticatedConnectionsTotal", "bindingCheckIntervalMs"].join(", ")})`);
 }

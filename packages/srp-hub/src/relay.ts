@@ -154,8 +154,11 @@ export const MAX_ATTEMPTS = 3;
 /** The dependencies of {@link relay}. */
 export interface RelayContext {
   router: Router;
-  /** Cancels a job on its session. */
-  cancel(live: LiveInstance, jobId: string, reason: "consumer_gone" | "deadline" | "superseded"): void;
+  /**
+   * Cancels a job on its session. `failed`: the cancel was counted as the instance's failure
+   * (a missed deadline), so a late implausible `done` for the job is not counted again (SRP-ATT-017).
+   */
+  cancel(live: LiveInstance, jobId: string, reason: "consumer_gone" | "deadline" | "superseded", failed?: boolean): void;
 }
 
 /**
@@ -264,12 +267,13 @@ async function untilCommitted(
         return { committed: { job, live, run, head, firstChunkAt } };
       }
       if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
-        ctx.cancel(live, job.jobId, e.reason);
+        const failed = e.reason === "deadline" && !req.consumerDeadline;
+        ctx.cancel(live, job.jobId, e.reason, failed);
         if (e.reason === "consumer_gone") {
           ctx.router.outcome(live.key, live.instance.model, "neutral");
           return { error: new SrpError("job.cancelled", "the consumer went away"), retry: false };
         }
-        ctx.router.outcome(live.key, live.instance.model, req.consumerDeadline ? "neutral" : "failure");
+        ctx.router.outcome(live.key, live.instance.model, failed ? "failure" : "neutral");
         return { error: new SrpError("job.deadline_exceeded", "no answer before the deadline"), retry: false };
       }
       if (e.type === "lost" && e.reason === "shutdown") {
@@ -302,8 +306,9 @@ export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadli
   const stop = (reason: "deadline" | "consumer_gone") => {
     if (ended) return;
     ended = true;
-    ctx.cancel(live, job.jobId, reason);
-    ctx.router.outcome(live.key, live.instance.model, reason === "deadline" && !req.consumerDeadline ? "failure" : "neutral");
+    const failed = reason === "deadline" && !req.consumerDeadline;
+    ctx.cancel(live, job.jobId, reason, failed);
+    ctx.router.outcome(live.key, live.instance.model, failed ? "failure" : "neutral");
     run.abort(reason);
   };
   const deadlineTimer = setTimeout(() => stop("deadline"), Math.max(0, req.deadline - Date.now()));

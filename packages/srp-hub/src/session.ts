@@ -60,6 +60,8 @@ export interface SessionContext {
   verifyWalletSignature: (address: string, message: string, signature: string) => Promise<boolean>;
   /** Called after a successful handshake; returns the session it replaced, if any. */
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
+  /** Changes whenever the hub re-checks open sessions' bindings (a revocation): a handshake straddling a change looks its account up again (SRP-SEC-022). */
+  revocationEpoch?(): number;
   onClosed(session: ProviderSession, code: number, reason: string): void;
   onRejected(session: ProviderSession, error: SrpError): void;
   /** Called when offers or withdrawals change the session's instances. */
@@ -116,6 +118,17 @@ interface RunningJob {
   meter: OutputMeter;
 }
 
+/** A job the hub cancelled: late chunks keep their order and are hashed and measured as a running job's (SRP-ATT-018). */
+interface CancelledJob {
+  job: Job;
+  requestHash: string;
+  at: number;
+  nextSeq: number;
+  hasher: StreamHasher | undefined;
+  meter: OutputMeter;
+  bounds: UsageBounds | undefined;
+}
+
 const NODE_MESSAGES: ReadonlySet<MessageType> = new Set(["auth", "offer", "withdraw", "chunk", "done", "job_error", "heartbeat", "probe_result", "dispute", "error", "goodbye"]);
 
 /** The hub's side of one provider session. */
@@ -149,7 +162,7 @@ export class ProviderSession {
   #messages: TokenBucket | undefined;
   readonly #jobs = new Map<string, RunningJob>();
   /** Jobs this hub cancelled, kept a while so late messages for them are not errors (SRP-JOB-016). */
-  readonly #cancelled = new Map<string, { job: Job; requestHash: string; at: number; meter: OutputMeter; bounds: UsageBounds | undefined }>();
+  readonly #cancelled = new Map<string, CancelledJob>();
 
   /**
    * @param socket The session's TCP (or TLS) socket; when given, the frames sent on it
@@ -274,6 +287,7 @@ export class ProviderSession {
       windowMs: HANDSHAKE_TIMING.freshnessWindowMs,
     });
     if (rejected) return this.fail(rejected);
+    const epoch = ctx.revocationEpoch?.();
     let account: Account | undefined;
     let position: ReceiptPosition;
     try {
@@ -289,7 +303,19 @@ export class ProviderSession {
       return this.fail(new SrpError("internal", "account look-up failed", { cause }));
     }
     if (!account) return this.fail(new SrpError("auth.unknown_account"));
-    this.#binding = auth.account.kind === "api_key" ? { kind: "api_key", key: auth.account.key } : { kind: "wallet", address: auth.account.address.toLowerCase() };
+    const binding = auth.account.kind === "api_key" ? { kind: "api_key" as const, key: auth.account.key } : { kind: "wallet" as const, address: auth.account.address.toLowerCase() };
+    this.#binding = binding;
+    // A revocation that went through while the account was looked up: look it up again (SRP-SEC-022).
+    for (let seen = epoch; ctx.revocationEpoch && ctx.revocationEpoch() !== seen; ) {
+      seen = ctx.revocationEpoch();
+      let again: Account | undefined;
+      try {
+        again = await this.#lookUpBinding(binding);
+      } catch (cause) {
+        return this.fail(new SrpError("internal", "account look-up failed", { cause }));
+      }
+      if (again?.id !== account.id) return this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked during the handshake"));
+    }
     if (ctx.messageRate) this.#messages = new TokenBucket(ctx.messageRate);
     if (this.state === "closed") return; // the node went away while we looked the account up
     this.nodeId = auth.nodeId;
@@ -352,8 +378,13 @@ export class ProviderSession {
   async stillBound(): Promise<boolean> {
     const b = this.#binding;
     if (this.state !== "open" || !b || !this.account) return true;
-    const found = b.kind === "api_key" ? await this.#ctx.accounts.findByApiKey(b.key) : await this.#ctx.accounts.findByWallet(b.address);
+    const found = await this.#lookUpBinding(b);
     return found?.id === this.account.id;
+  }
+
+  /** The account a binding names now. */
+  #lookUpBinding(b: { kind: "api_key"; key: string } | { kind: "wallet"; address: string }): Promise<Account | undefined> {
+    return b.kind === "api_key" ? this.#ctx.accounts.findByApiKey(b.key) : this.#ctx.accounts.findByWallet(b.address);
   }
 
   /** Closes a session whose binding was revoked (SRP-SEC-022): `auth.revoked`; its running jobs are lost, never billed. */
@@ -382,19 +413,20 @@ export class ProviderSession {
     return true;
   }
 
-  /** Cancels a running job (SRP-JOB-017): the slot is free at once; late messages are discarded. */
-  cancelJob(jobId: string, reason: Cancel["reason"], message?: string): void {
+  /** Cancels a running job (SRP-JOB-017): the slot is free at once; late messages are discarded. Returns whether the job was running. */
+  cancelJob(jobId: string, reason: Cancel["reason"], message?: string): boolean {
     const running = this.#jobs.get(jobId);
-    if (!running) return;
+    if (!running) return false;
     this.#release(running);
     const now = Date.now();
-    this.#cancelled.set(jobId, { job: running.job, requestHash: running.requestHash, at: now, meter: running.meter, bounds: running.handle.bounds });
+    this.#cancelled.set(jobId, { job: running.job, requestHash: running.requestHash, at: now, nextSeq: running.nextSeq, hasher: running.hasher, meter: running.meter, bounds: running.handle.bounds });
     for (const [id, c] of this.#cancelled) {
       if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
       this.#cancelled.delete(id);
       this.#ctx.onCancelledEnd(id, "lost");
     }
     this.send({ type: "cancel", jobId, reason, ...(message === undefined ? {} : { message }) });
+    return true;
   }
 
   #release(running: RunningJob): void {
@@ -412,9 +444,14 @@ export class ProviderSession {
     const running = this.#jobs.get(chunk.jobId);
     if (!running) {
       const cancelled = this.#cancelled.get(chunk.jobId);
-      // Discarded, but counted: a late done is checked against what arrived (SRP-ATT-018).
-      if (cancelled) cancelled.meter.add(chunk.data);
-      else this.#unknownJob(chunk.jobId);
+      if (!cancelled) return this.#unknownJob(chunk.jobId);
+      // Discarded, but in order, hashed and counted: a late done is checked against what arrived (SRP-ATT-018).
+      if (!cancelled.job.stream || chunk.seq !== cancelled.nextSeq) {
+        return this.fail(new SrpError("protocol.unexpected_message", cancelled.job.stream ? `chunk ${chunk.seq} of ${chunk.jobId}; expected ${cancelled.nextSeq}` : `chunk for non-stream job ${chunk.jobId}`));
+      }
+      cancelled.nextSeq++;
+      cancelled.hasher!.add(chunk.data);
+      cancelled.meter.add(chunk.data);
       return;
     }
     if (!running.job.stream || chunk.seq !== running.nextSeq) {
@@ -433,9 +470,9 @@ export class ProviderSession {
       if (!cancelled) return this.#unknownJob(done.jobId);
       // A late done for a cancelled job still has its receipt verified and countersigned (SRP-JOB-016).
       this.#cancelled.delete(done.jobId);
-      // Its chunks were discarded, so a streamed job's response hash is taken from the node.
+      // A streamed job's response hash is the hub's own, over every chunk before and after the cancel.
       if (!cancelled.job.stream && done.response !== undefined) cancelled.meter.add(done.response);
-      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.job.stream ? done.receipt.responseHash : undefined, { relayed: cancelled.meter.measure, ...(cancelled.bounds ? { bounds: cancelled.bounds } : {}) });
+      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.hasher?.digest(), { relayed: cancelled.meter.measure, ...(cancelled.bounds ? { bounds: cancelled.bounds } : {}) });
       this.#ctx.onCancelledEnd(done.jobId, "done");
       return;
     }

@@ -28,8 +28,8 @@ export interface AdminContext {
   admin: AccountAdmin | undefined;
   books: LedgerBooks | undefined;
   sessions(): unknown[];
-  /** Told after a key was revoked: the hub then closes the sessions bound with it (SRP-SEC-022). */
-  revoked?(): void;
+  /** Told after a key was revoked: the hub then closes the sessions bound with it (SRP-SEC-022); the answer waits for it. */
+  revoked?(): Promise<unknown> | void;
 }
 
 /** The path prefix of the admin API. */
@@ -119,7 +119,7 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
     if (parts[0] === "keys" && parts.length === 2 && parts[1]) {
       if (method !== "DELETE") return fail("api.method_not_allowed", "use DELETE");
       if (!(await admin.revokeApiKey(parts[1]))) return fail("api.not_found", `no active key ${parts[1]}`);
-      ctx.revoked?.();
+      await ctx.revoked?.();
       return new Response(null, { status: 204 });
     }
     return fail("api.not_found", `no admin route ${method} ${path}`);

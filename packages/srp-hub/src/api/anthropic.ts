@@ -5,13 +5,13 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
-import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, MessagesRequest, randomBytes, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage, type UsageBounds } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, JSON_DEPTH_LIMITS, MessagesRequest, randomBytes, scanJson, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
 import { estimatePromptTokens } from "../routing/policy.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
-import { defaultUsageBounds, preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -182,10 +182,15 @@ function anthropicUsage(usage: Usage, ext: SrpUsageExtension): Json {
   return { input_tokens: usage.promptTokens - cached - written, output_tokens: usage.completionTokens, cache_creation_input_tokens: written, cache_read_input_tokens: cached, ...ext };
 }
 
-/** A JSON object for tool arguments the model produced (not JSON, or not an object: `{}`). */
+/**
+ * A JSON object for tool arguments the model produced (not JSON, not an object, or nested
+ * deeper than a consumer body may be: `{}`). The depth is checked before parsing, as the
+ * answer is serialized recursively (a node's deep arguments must not fail a billed job).
+ */
 function toolInput(args: unknown): Json {
   if (isObject(args)) return args;
   if (typeof args !== "string" || args.trim() === "") return {};
+  if (!scanJson(args, { maxDepth: JSON_DEPTH_LIMITS.body }).ok) return {};
   try {
     const v = JSON.parse(args) as unknown;
     return isObject(v) ? v : {};
@@ -310,10 +315,8 @@ function nativeEncoder(): StreamEncoder {
  * receipt.
  */
 function nativeUsage(upstream: unknown, usage: Usage, ext: SrpUsageExtension): Json {
-  const all = isObject(upstream) ? { ...upstream } : {};
-  // Its per-duration split of cache writes would no longer add up to the billed count.
-  delete all.cache_creation;
-  return { ...all, ...anthropicUsage(usage, ext) };
+  // Its counts (and the per-duration split of cache writes) are replaced; SRP's members are never the node's.
+  return { ...upstreamUsageExtras(upstream), ...anthropicUsage(usage, ext) };
 }
 
 /** Whether a native Anthropic event commits output (content, a tool call, the end). */
@@ -323,12 +326,6 @@ function nativeCommits(e: JobEvent): boolean {
   if (t === "content_block_delta" || t === "message_delta" || t === "message_stop") return true;
   const block = e.chunk.data.content_block;
   return t === "content_block_start" && isObject(block) && block.type !== "text" && block.type !== "thinking";
-}
-
-/** Usage bounds without a prompt bound. */
-function omitPromptBound(bounds: UsageBounds): UsageBounds {
-  const { promptTokens: _prompt, ...rest } = bounds;
-  return rest;
 }
 
 /** Capabilities a Messages body uses. */
@@ -380,8 +377,8 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
   const maxOut = body.max_tokens as number;
   const isNative = (job: Job) => job.api === "messages";
   const bound = { promptTokens: promptTokenBound(body), completionTokens: maxOut };
-  // Server tools (web search, code execution) feed their results back as input: the prompt has no bound known at admission.
-  const serverTools = Array.isArray(body.tools) && (body.tools as unknown[]).some((t) => isObject(t) && t.type !== undefined && t.type !== "custom");
+  // Server tools (web search, code execution) and MCP servers feed their results back as input: the prompt is bounded by the context.
+  const growing = (Array.isArray(body.tools) && (body.tools as unknown[]).some((t) => isObject(t) && t.type !== undefined && t.type !== "custom")) || (Array.isArray(body.mcp_servers) && body.mcp_servers.length > 0);
   return {
     model: body.model as string,
     stream,
@@ -389,7 +386,7 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
     capabilities,
     contextTokens: estimatePromptTokens(translated ?? native) + maxOut,
     bound,
-    ...(serverTools ? { bounds: (instance: Instance) => omitPromptBound(defaultUsageBounds({ bound, capabilities }, instance)) } : {}),
+    ...(growing ? { promptByContext: true } : {}),
     job: (instance: Instance) =>
       instance.capabilities.includes("messages") || !translated
         ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [ANTHROPIC_BETA_EXT]: betas } } : {}) }

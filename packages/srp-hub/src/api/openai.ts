@@ -10,7 +10,7 @@ import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
-import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 
 export { maximumCost, preferences, type MaximumCost, type Preferences, type SrpUsageExtension } from "./serve.js";
 
@@ -32,12 +32,10 @@ export function chatResource(url: string): PaidResource {
  * An OpenAI `usage` object for the billed usage (the countersigned receipt's: SRP-ATT-019),
  * extended by the cost and the receipt id (SRP's additions). The token counts and their
  * details are always the billed usage's; other members of the upstream's object (timings,
- * for example) are kept.
+ * for example) are kept, but never its other counts or SRP's own members ({@link upstreamUsageExtras}).
  */
 export function openAIUsage(upstream: unknown, usage: Usage, ext: SrpUsageExtension): Record<string, unknown> {
-  const base = typeof upstream === "object" && upstream !== null ? { ...(upstream as Record<string, unknown>) } : {};
-  delete base.prompt_tokens_details;
-  delete base.completion_tokens_details;
+  const base = upstreamUsageExtras(upstream);
   const counts: Record<string, unknown> = { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens };
   if (usage.cachedTokens || usage.cacheWriteTokens) {
     counts.prompt_tokens_details = { cached_tokens: usage.cachedTokens ?? 0, ...(usage.cacheWriteTokens ? { cache_write_tokens: usage.cacheWriteTokens } : {}) };
@@ -57,8 +55,16 @@ export function outputLimit(body: Record<string, unknown>): number | SrpError {
   return 0;
 }
 
-/** Tokens an image part may count for, when bounding a prompt (whatever its source: inline data or a URL). */
-const IMAGE_TOKEN_ALLOWANCE = 3_000;
+/**
+ * Tokens an image or other non-text part may count for, when bounding a prompt (whatever
+ * its source: inline data, a URL or a file id): Qwen2.5-VL on vLLM uses up to 16,384 tokens
+ * for one image at its default pixel limit.
+ */
+export const IMAGE_TOKEN_ALLOWANCE = 16_384;
+/** Part types that are images: each counts {@link IMAGE_TOKEN_ALLOWANCE} instead of its bytes. */
+const IMAGE_PARTS: ReadonlySet<string> = new Set(["image_url", "image", "input_image"]);
+/** Other non-text part types (audio, files, documents, video): each counts its bytes, and at least {@link IMAGE_TOKEN_ALLOWANCE}. */
+const NON_TEXT_PARTS: ReadonlySet<string> = new Set(["input_audio", "audio_url", "file", "input_file", "document", "video", "video_url"]);
 /** Tokens a backend may add to a prompt that declares tools (its tool-use instructions). */
 const TOOLS_TOKEN_ALLOWANCE = 1_024;
 /** Tokens a chat template may add per message (role markers, separators), and once per request. */
@@ -66,28 +72,34 @@ const TEMPLATE_TOKENS_PER_MESSAGE = 16;
 const TEMPLATE_TOKENS_PER_REQUEST = 64;
 
 /**
- * An upper bound on a request's prompt tokens: its messages' (and tools', and an
- * Anthropic `system`'s) UTF-8 bytes, since a token of a byte-level tokenizer covers at
- * least one byte, plus what a chat template adds (16 tokens a message, 64 a request, 1024
- * when tools are declared), with each image part (OpenAI `image_url`, Anthropic `image`,
- * inline or by URL) counted as a fixed allowance instead of its bytes.
+ * An upper bound on a request's prompt tokens: the UTF-8 bytes of its messages, tools, an
+ * Anthropic `system` and a `response_format` (or Anthropic `output_format`: its JSON schema
+ * goes into the prompt), since a token of a byte-level tokenizer covers at least one byte,
+ * plus what a chat template adds (16 tokens a message, 64 a request, 1024 when tools are
+ * declared). Each image part (OpenAI `image_url`, Anthropic `image`, inline or by URL)
+ * counts {@link IMAGE_TOKEN_ALLOWANCE} instead of its bytes; each other non-text part
+ * (`input_audio`, `file`, `document`, video) counts its bytes and at least that allowance.
+ * Admission (the reserved worst case), `POST /v1/estimate` and plausibility use this bound.
  */
 export function promptTokenBound(body: Record<string, unknown>): number {
-  let images = 0;
-  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null], (_key, value: unknown) => {
+  let parts = 0;
+  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null, body.response_format ?? null, body.output_format ?? null], (_key, value: unknown) => {
     if (typeof value === "object" && value !== null && !Array.isArray(value)) {
       const type = (value as { type?: unknown }).type;
-      if (type === "image_url" || type === "image") {
-        images++;
+      if (typeof type === "string" && IMAGE_PARTS.has(type)) {
+        parts += IMAGE_TOKEN_ALLOWANCE;
+        return null;
+      }
+      if (typeof type === "string" && NON_TEXT_PARTS.has(type)) {
+        parts += Math.max(Buffer.byteLength(JSON.stringify(value)), IMAGE_TOKEN_ALLOWANCE);
         return null;
       }
     }
-    // Inline data elsewhere (audio parts, documents) counts by its bytes: only images have an allowance.
     return value;
   });
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
   const tools = Array.isArray(body.tools) && body.tools.length > 0 ? TOOLS_TOKEN_ALLOWANCE : 0;
-  return Buffer.byteLength(text) + images * IMAGE_TOKEN_ALLOWANCE + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST + tools;
+  return Buffer.byteLength(text) + parts + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST + tools;
 }
 
 /** Whether a chat chunk carries something the consumer would see (text, a tool call, a finish). */
@@ -114,6 +126,9 @@ function chatEncoder(job: Job): StreamEncoder {
         heldUsage = data;
         return "";
       }
+      // A content chunk carrying the node's usage too (vLLM continuous usage stats, an older
+      // llama.cpp finish chunk): its usage is not the bill (SRP-ATT-019), the last event's is.
+      if (data.usage !== undefined && data.usage !== null) return formatSse({ ...data, usage: null });
       return formatSse(data);
     },
     end(done, ext) {

@@ -56,6 +56,25 @@ export interface SrpUsageExtension {
   receipt_error?: string;
 }
 
+/** SRP's own members of a shown `usage` ({@link SrpUsageExtension}): never taken from a node. */
+const SRP_USAGE_KEYS: ReadonlySet<string> = new Set(["cost", "cost_units", "receipt_id", "measured", "receipt_error"]);
+
+/**
+ * The members of a node's `usage` object a consumer may still be shown beside the billed
+ * usage (SRP-ATT-019): everything except SRP's own members and the counts (any member named
+ * `*_tokens` or `*_tokens_details`, `cache_creation`), so that timings, `service_tier` or
+ * `server_tool_use` survive but a forged `receipt_error` or `prompt_cache_hit_tokens` does not.
+ */
+export function upstreamUsageExtras(upstream: unknown): Record<string, unknown> {
+  if (typeof upstream !== "object" || upstream === null || Array.isArray(upstream)) return {};
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(upstream)) {
+    if (SRP_USAGE_KEYS.has(k) || k.endsWith("_tokens") || k.endsWith("_tokens_details") || k === "cache_creation") continue;
+    kept[k] = v;
+  }
+  return kept;
+}
+
 /** A request's routing preferences (`provider` object, or the older `srp` member). */
 export interface Preferences {
   sort: RouteSort;
@@ -184,6 +203,11 @@ export interface Plan {
   contextTokens: number;
   /** The most the request can use, priced at the dearest instance to reserve its worst case. */
   bound: BillableUsage;
+  /**
+   * The prompt grows while the job runs (Anthropic server tools, MCP servers): its bound is
+   * the serving instance's context length, not `bound.promptTokens` ({@link admittedPromptTokens}).
+   */
+  promptByContext?: boolean;
   /** The job's API and body for an instance, and the extension members it carries (`ext`). */
   job(instance: Instance): { api: JobApi; body: Record<string, unknown>; ext?: Record<string, unknown> };
   /** Whether a job event commits output to the consumer (before it, failover is invisible). */
@@ -252,16 +276,27 @@ function shown(e: Extract<JobEvent, { type: "done" }>, jobId: string, billed: Bi
  * prompt bound; the request's output limit, else (a chat request without one) the
  * instance's context length less the prompt; the images, characters and seconds asked for.
  */
-export function defaultUsageBounds(plan: Pick<Plan, "bound" | "capabilities">, instance: Pick<Instance, "contextLength">): UsageBounds {
+export function defaultUsageBounds(plan: Pick<Plan, "bound" | "capabilities" | "promptByContext">, instance: Pick<Instance, "contextLength" | "capabilities">): UsageBounds {
   const { bound } = plan;
   const chat = plan.capabilities.includes("chat");
   return {
-    promptTokens: bound.promptTokens,
+    promptTokens: admittedPromptTokens(plan, instance.contextLength),
     ...(chat && bound.completionTokens === 0 ? { contextTokens: instance.contextLength } : { outputTokens: bound.completionTokens }),
     images: bound.images ?? 0,
     characters: bound.characters ?? 0,
     seconds: bound.seconds ?? 0,
+    hiddenReasoning: instance.capabilities.includes("reasoning"),
   };
+}
+
+/**
+ * The prompt bound a plan is admitted with on an instance of `contextLength` tokens (the
+ * largest context online, for the reservation): the plan's byte bound, or, for a prompt
+ * that grows while the job runs (`promptByContext`), at least the context length. Admission
+ * (the worst case reserved) and plausibility (SRP-ATT-015) both use this one bound.
+ */
+export function admittedPromptTokens(plan: Pick<Plan, "bound" | "promptByContext">, contextLength: number): number {
+  return plan.promptByContext ? Math.max(plan.bound.promptTokens, contextLength) : plan.bound.promptTokens;
 }
 
 /** Shortest deadline a consumer may ask for. */
@@ -290,9 +325,10 @@ const UNIT_PRICES = ["image", "character", "second"] as const;
  * The most a request may cost: its usage bound at the dearest price among the instances
  * that could serve it (tokens capped by the consumer's `srp.max_price`). A bound without
  * `completionTokens` (0) for a chat request means "the largest context online less the
- * prompt". Undefined when no instance serves the model.
+ * prompt". With `promptByContext`, the prompt bound is at least the largest context online
+ * ({@link admittedPromptTokens}). Undefined when no instance serves the model.
  */
-export function maximumCost(router: Router, model: string, bound: BillableUsage, maxPrice: Preferences["maxPrice"], capabilities: readonly Capability[] = []): MaximumCost | undefined {
+export function maximumCost(router: Router, model: string, bound: BillableUsage, maxPrice: Preferences["maxPrice"], capabilities: readonly Capability[] = [], promptByContext = false): MaximumCost | undefined {
   const all = model === "auto" ? [...router.catalog().values()].flat() : router.views(model);
   const able = all.filter((v) => capabilities.every((c) => v.capabilities.includes(c)));
   const views = able.length > 0 ? able : all;
@@ -317,7 +353,7 @@ export function maximumCost(router: Router, model: string, bound: BillableUsage,
   }
   if (maxPrice?.input !== undefined && maxPrice.input < input) input = maxPrice.input;
   if (maxPrice?.output !== undefined && maxPrice.output < output) output = maxPrice.output;
-  const promptTokens = bound.promptTokens;
+  const promptTokens = admittedPromptTokens({ bound, promptByContext }, context);
   const completionTokens = bound.completionTokens > 0 || !capabilities.includes("chat") ? bound.completionTokens : Math.max(context - promptTokens, 1);
   const price: MaximumCost["price"] = { input: input.toString(), output: output.toString() };
   for (const u of UNIT_PRICES) if (units[u] > 0n) price[u] = units[u].toString();
@@ -417,12 +453,13 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
 
-  ctx.noteDemand(plan.model);
+  // Demand only for a model some instance serves: a stranger's made-up names are not remembered.
+  if (ctx.router.views(plan.model).length > 0) ctx.noteDemand(plan.model);
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   let admission: Admission | undefined;
   if (ctx.ledger) {
-    const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
+    const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
     if (max === undefined) return error(new SrpError("job.unknown_model", `model ${plan.model} is not served by any online provider`));
     if (payments) {
       const admitted = await admitPayment(request, ctx, payments, max, surface.resource(request.url), error);

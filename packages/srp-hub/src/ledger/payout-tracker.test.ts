@@ -42,4 +42,17 @@ describe("PayoutTracker", () => {
     // A newcomer's trust allows no bounty yet.
     expect(t.terms(key("x"), "hot", { tenureMs: 0, health: 1 }, 1, now).multiplierBps).toBe(10000);
   });
+
+  it("forgets a model whose demand left the window (memory bounded by the models asked for lately)", () => {
+    const t = new PayoutTracker(PAYOUT_DEFAULTS);
+    const now = 50 * 60_000;
+    for (let i = 0; i < 100; i++) t.noteDemand(`model-${i}`, now);
+    expect(t.demandModels).toBe(100);
+    t.noteDemand("model-0", now + 14 * 60_000);
+    expect(t.demandModels).toBe(100);
+    // 15 minutes on, only the model asked for since is remembered.
+    t.noteDemand("fresh", now + 15 * 60_000);
+    expect(t.demandModels).toBe(2);
+    expect(t.demandPerMinute("model-0", now + 15 * 60_000)).toBeCloseTo(1 / 15);
+  });
 });

@@ -29,9 +29,25 @@ export class PayoutTracker {
     this.#cfg = cfg;
   }
 
+  /** The minute demand was last swept of what it no longer remembers. */
+  #sweptMinute = Number.NEGATIVE_INFINITY;
+
+  /** Models whose demand is remembered now (a model without requests in the window is forgotten). */
+  get demandModels(): number {
+    return this.#demand.size;
+  }
+
   /** Counts a consumer request for a model. */
   noteDemand(model: string, now = Date.now()): void {
     const minute = Math.floor(now / MINUTE);
+    if (minute !== this.#sweptMinute) {
+      // Once a minute: forget minutes out of the window, and models with none left.
+      this.#sweptMinute = minute;
+      for (const [name, m] of this.#demand) {
+        for (const k of m.keys()) if (k <= minute - DEMAND_MINUTES) m.delete(k);
+        if (m.size === 0) this.#demand.delete(name);
+      }
+    }
     let m = this.#demand.get(model);
     if (!m) this.#demand.set(model, (m = new Map()));
     m.set(minute, (m.get(minute) ?? 0) + 1);

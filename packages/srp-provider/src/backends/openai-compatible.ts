@@ -24,6 +24,29 @@ export interface OpenAICompatibleOptions {
    * Default: true for `kind: "vllm"`, false otherwise (other servers may reject the member).
    */
   continuousUsage?: boolean;
+  /**
+   * Send a request's `max_completion_tokens` as `max_tokens` too when it has no `max_tokens`
+   * (SRP-JOB-022): Ollama's OpenAI endpoint (and older local servers) read only `max_tokens`,
+   * and would otherwise run past the consumer's limit. Default: true for local kinds
+   * (`ollama`, `vllm`, `lmstudio`, `llamacpp`, `openai-compatible`, `other`); false for
+   * hosted APIs reached with a forwarded key (OpenAI's o-series refuse `max_tokens`).
+   */
+  mirrorMaxTokens?: boolean;
+}
+
+/** Backend kinds that are servers the node runs itself (they read `max_tokens`). */
+const LOCAL_KINDS: ReadonlySet<BackendKind> = new Set(["ollama", "vllm", "lmstudio", "llamacpp", "openai-compatible", "other"]);
+
+/**
+ * The chat request a local backend is sent (SRP-JOB-022): with `max_tokens` set to the
+ * request's `max_completion_tokens` when only the latter is given, so that a server that
+ * reads only `max_tokens` honours the consumer's output limit. The job's request (and its
+ * hash) is unchanged; only the backend request carries the copy.
+ */
+function withMaxTokens(request: Record<string, unknown>): Record<string, unknown> {
+  const limit = request.max_completion_tokens;
+  if (typeof limit !== "number" || (request.max_tokens !== undefined && request.max_tokens !== null)) return request;
+  return { ...request, max_tokens: limit };
 }
 
 /** One HTTP answer, whichever client made it. */
@@ -123,6 +146,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
   const kind = options.kind ?? "openai-compatible";
   const continuousUsage = options.continuousUsage ?? kind === "vllm";
+  const mirrorMaxTokens = options.mirrorMaxTokens ?? LOCAL_KINDS.has(kind);
 
   const fail = async (res: Reply): Promise<never> => {
     const text = await errorText(res);
@@ -186,6 +210,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
     },
     async chat(request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
       let res: Reply;
+      if (mirrorMaxTokens) request = withMaxTokens(request);
       if (continuousUsage && request.stream === true) {
         const so = request.stream_options;
         request = { ...request, stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true } };

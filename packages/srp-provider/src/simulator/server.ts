@@ -56,6 +56,8 @@ export interface SimulatorOptions {
   /**
    * Stand in for this server's metadata endpoints (`ollama`, `lmstudio`, `vllm`,
    * `llamacpp`); default none (then it answers `/v1/models` and Ollama's `/api/tags`).
+   * As real Ollama does, the `ollama` flavour's chat endpoint ignores `max_completion_tokens`
+   * (only `max_tokens` limits its answer).
    */
   flavor?: SimulatorFlavor;
   /** Slots a `llamacpp` flavour reports (`total_slots`); default 1. */
@@ -200,7 +202,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const status = f.status ?? 500;
       return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
     }
-    const requested = body.max_completion_tokens ?? body.max_tokens;
+    // Ollama's OpenAI endpoint reads only `max_tokens` (it ignores `max_completion_tokens`).
+    const requested = options.flavor === "ollama" ? body.max_tokens : (body.max_completion_tokens ?? body.max_tokens);
     const maxTokens = typeof requested === "number" && Number.isSafeInteger(requested) && requested > 0 ? requested : defaultMax;
     const answer = answerFor(body, maxTokens);
     const prompt = countPromptTokens(body.messages);
