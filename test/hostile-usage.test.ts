@@ -122,6 +122,9 @@ const chatResponse = (job: Job, content: string, usage: { prompt_tokens: number;
 
 const INFLATED: Usage = { promptTokens: 11, completionTokens: 1_000_000, measured: true };
 const HONEST: Usage = { promptTokens: 11, completionTokens: 3, measured: true };
+/** 5000 completion tokens for a 2-byte visible answer padded with 5000 bytes the consumer never receives. */
+const UNSEEN: Usage = { promptTokens: 11, completionTokens: 5000, measured: true };
+const PAD = "x".repeat(5000);
 
 async function expectUntouched(w: World): Promise<void> {
   // The reservation is released (maybe just after the answer): nothing held, nothing spent.
@@ -241,7 +244,7 @@ describe("honest nodes with real tokenizer behaviour are countersigned and bille
     const call2 = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 64, stream: true, tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: {} } } }] });
     const job2 = await nextJob(w);
     const datas = [chunkOf(job2, { role: "assistant", tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "f", arguments: "" } }] }), chunkOf(job2, { tool_calls: [{ index: 0, function: { arguments: "{}" } }] }), chunkOf(job2, {}, "tool_calls")];
-    expect(measureOutput(...datas)).toEqual({ bytes: 3, toolCalls: 1 });
+    expect(measureOutput({ api: "chat.completions", stream: true }, ...datas)).toEqual({ bytes: 3, toolCalls: 1 });
     const sent2 = streamWith(w, job2, datas, { promptTokens: 40, completionTokens: 3 + 16 + 32, measured: true });
     await w.node.countersigned(sent2);
     await (await call2).text();
@@ -387,11 +390,87 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, stream: true });
     const job = await nextJob(w);
     const padded = { ...chunkOf(job, { content: "Hi", x_pad: "a".repeat(2000) }), x_pad: "a".repeat(2000), x_meta: { content: "a".repeat(2000) } };
-    expect(measureOutput(padded)).toEqual({ bytes: 2, toolCalls: 0 });
+    expect(measureOutput({ api: "chat.completions", stream: true }, padded)).toEqual({ bytes: 2, toolCalls: 0 });
     streamWith(w, job, [padded, chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 5000, measured: true });
     expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
     await (await pending).text();
     await expectUntouched(w);
+  });
+
+  it("native Messages stream: text inside a message_stop event (the hub drops message_stop) is not output", async () => {
+    const w = await world("sqlite", ["chat", "stream", "messages"]);
+    const sdk = new Anthropic({ baseURL: w.url, apiKey: w.consumer.key, maxRetries: 0 });
+    const stream = sdk.messages.stream({ model: w.model, max_tokens: 6000, messages: ASK });
+    const job = await nextJob(w);
+    streamWith(w, job, [
+      { type: "message_start", message: { id: "msg_1", type: "message", role: "assistant", model: job.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 11, output_tokens: 1 } } },
+      { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+      { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } },
+      { type: "content_block_stop", index: 0 },
+      { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 5000 } },
+      { type: "message_stop", message: { content: PAD } },
+    ], UNSEEN);
+    const final = await stream.finalMessage();
+    expect(JSON.stringify(final.content)).not.toContain("xxxx");
+    expect(final.usage.output_tokens).toBe(0);
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    await expectUntouched(w);
+  });
+
+  it("Messages translated to chat, streamed: reasoning_content (which the translation drops) is not output", async () => {
+    const w = await world();
+    const sdk = new Anthropic({ baseURL: w.url, apiKey: w.consumer.key, maxRetries: 0 });
+    const stream = sdk.messages.stream({ model: w.model, max_tokens: 6000, messages: ASK });
+    const job = await nextJob(w);
+    expect(job.api).toBe("chat.completions");
+    streamWith(w, job, [chunkOf(job, { role: "assistant", reasoning_content: PAD }), chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], UNSEEN);
+    const final = await stream.finalMessage();
+    expect(JSON.stringify(final.content)).not.toContain("xxxx");
+    expect(final.usage.output_tokens).toBe(0);
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    await expectUntouched(w);
+  });
+
+  it("Messages translated to chat, non-streamed: a second choice (the translation keeps the first) is not output", async () => {
+    const w = await world();
+    const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 6000, messages: ASK });
+    const job = await nextJob(w);
+    const two = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 5000 });
+    two.choices.push({ index: 1, message: { role: "assistant", content: PAD }, logprobs: null, finish_reason: "stop" });
+    respondWith(w, job, two, UNSEEN);
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    // Nothing reached the consumer yet: like any refused non-streamed receipt, a 502 and nothing billed.
+    const res = await pending;
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("job.upstream_error");
+    await expectUntouched(w);
+  });
+
+  it("chat stream: a chunk-level message.content beside choices (no SDK reads it) is not output", async () => {
+    const w = await world();
+    const pending = post(w, "/v1/chat/completions", { model: w.model, max_tokens: 6000, messages: ASK, stream: true });
+    const job = await nextJob(w);
+    streamWith(w, job, [{ ...chunkOf(job, { content: "Hi" }), message: { content: PAD } }, chunkOf(job, {}, "stop")], UNSEEN);
+    await (await pending).text();
+    expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    await expectUntouched(w);
+  });
+
+  it("Claude's extended thinking, billed in full and relayed as a summary, is plausible up to the thinking budget on a reasoning instance", async () => {
+    const w = await world("sqlite", ["chat", "stream", "messages", "reasoning"]);
+    const summary = { id: "msg_1", type: "message", role: "assistant", model: w.model, content: [{ type: "thinking", thinking: "The user greets; reply briefly.", signature: "c2ln" }, { type: "text", text: "Hi" }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 11, output_tokens: 3000 } };
+    const billed: Usage = { promptTokens: 11, completionTokens: 3000, measured: true };
+    const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 6000, thinking: { type: "enabled", budget_tokens: 4000 }, messages: ASK });
+    const job = await nextJob(w);
+    const sent = respondWith(w, job, { ...summary, model: job.model }, billed);
+    await w.node.countersigned(sent);
+    expect(((await (await pending).json()) as { usage: { output_tokens: number } }).usage.output_tokens).toBe(3000);
+    // Without thinking asked for, the same 3000 tokens for the same relayed text are refused.
+    const plain = post(w, "/v1/messages", { model: w.model, max_tokens: 6000, messages: ASK });
+    const job2 = await nextJob(w);
+    respondWith(w, job2, { ...summary, model: job2.model }, billed);
+    expect(await answerTo(w, job2.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
+    await (await plain).text();
   });
 
   it("after a cancel, a late done is checked against the hub's own hash of the late chunks, and a late chunk out of order fails the session", async () => {

@@ -912,14 +912,15 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
   ),
   check(
     "hub.receipt.hidden_output",
-    "Refuses receipts that bill output the consumer never saw: reasoning tokens beyond the relayed text on an instance without the reasoning capability, and an answer padded with unknown members no SDK shows (receipt.implausible_usage)",
+    "Refuses receipts that bill output the consumer never saw: reasoning tokens beyond the relayed text on an instance without the reasoning capability, and an answer padded with unknown members, at positions no chat client reads, or in a choice not asked for (receipt.implausible_usage)",
     ["SRP-ATT-015", "SRP-ATT-016", "SRP-ATT-017"],
     "MUST",
     async (ctx) => {
-      const model = newModel();
-      const node = await HarnessNode.open(ctx, [instance(model)]);
+      // Two instances: three refusals within a minute would park one (its breaker), and the fourth case would find none.
+      const [model, other] = [newModel(), newModel()];
+      const node = await HarnessNode.open(ctx, [instance(model), instance(other)]);
       const problems: string[] = [];
-      const cases: { what: string; usage: Usage; response: (job: Job) => Record<string, unknown> }[] = [
+      const cases: { what: string; usage: Usage; response: (job: Job) => Record<string, unknown>; model?: string }[] = [
         {
           what: "500 completion tokens of which 495 reasoning for the 2-byte answer 'Hi' of an instance that does not offer `reasoning`",
           usage: { promptTokens: 11, completionTokens: 500, reasoningTokens: 495, measured: true },
@@ -934,9 +935,27 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
             return { ...r, x_pad: "a".repeat(2000), choices: [{ ...choice, x_pad: { content: "a".repeat(2000) }, message: { ...(choice.message as Record<string, unknown>), x_pad: "a".repeat(2000) } }] };
           },
         },
+        {
+          what: "2000 completion tokens for the answer 'Hi' with 6000 bytes at positions no chat client reads (a top-level `message` and `content`, the non-streamed choice's `delta`)",
+          model: other,
+          usage: { promptTokens: 11, completionTokens: 2000, measured: true },
+          response: (job) => {
+            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & { choices: Record<string, unknown>[] };
+            return { ...r, message: { content: "a".repeat(2000) }, content: "a".repeat(2000), choices: [{ ...r.choices[0]!, delta: { content: "a".repeat(2000) } }] };
+          },
+        },
+        {
+          what: "2000 completion tokens for the answer 'Hi' with a second choice (`index: 1`, 6000 bytes) to a request that asked for one",
+          model: other,
+          usage: { promptTokens: 11, completionTokens: 2000, measured: true },
+          response: (job) => {
+            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & { choices: Record<string, unknown>[] };
+            return { ...r, choices: [r.choices[0]!, { index: 1, message: { role: "assistant", content: "a".repeat(6000) }, finish_reason: "stop" }] };
+          },
+        },
       ];
       for (const c of cases) {
-        const call = node.chat({ model, messages: ASK, max_tokens: 4000 });
+        const call = node.chat({ model: c.model ?? model, messages: ASK, max_tokens: 4000 });
         const job = await node.nextJob(call);
         const response = c.response(job);
         node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: c.usage, response, receipt: node.receipt(job, c.usage, responseHash(response)) });

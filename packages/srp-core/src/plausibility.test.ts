@@ -1,23 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { checkUsagePlausibility, measureOutput, OutputMeter, outputTokenLimit } from "./plausibility.js";
+import { chatChoices, chatContentText, checkUsagePlausibility, measureOutput, OutputMeter, outputTokenLimit, thinkingBudget, type OutputShape } from "./plausibility.js";
 
 const base = { id: "chatcmpl-1", object: "chat.completion.chunk", created: 1700000000, model: "m", system_fingerprint: "fp" };
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+const CHAT_STREAM: OutputShape = { api: "chat.completions", stream: true };
+const CHAT: OutputShape = { api: "chat.completions", stream: false };
+const EVENTS: OutputShape = { api: "messages", stream: true };
+const MESSAGE: OutputShape = { api: "messages", stream: false };
+const PAD = "a".repeat(5000);
 
 describe("measuring relayed output (SRP-ATT-016 vectors)", () => {
   it("vector 1: a chat stream counts only its text, not its envelope or usage", () => {
     const chunks = [chunk({ role: "assistant", content: "" }), chunk({ content: "Hi" }), chunk({ content: " there" }), chunk({}, "stop"), { ...base, choices: [], usage: { prompt_tokens: 9, completion_tokens: 1_000_000, total_tokens: 1_000_009 } }];
-    expect(measureOutput(...chunks)).toEqual({ bytes: 8, toolCalls: 0 });
+    expect(measureOutput(CHAT_STREAM, ...chunks)).toEqual({ bytes: 8, toolCalls: 0 });
   });
 
   it("vector 2: multi-byte UTF-8 counts bytes, not characters", () => {
-    expect(measureOutput({ choices: [{ index: 0, message: { role: "assistant", content: "héllo wörld ✓" }, finish_reason: "stop" }] })).toEqual({ bytes: 17, toolCalls: 0 });
-    expect(measureOutput({ choices: [{ message: { content: "日本語" } }] }).bytes).toBe(9);
-    expect(measureOutput({ choices: [{ message: { content: "🙂" } }] }).bytes).toBe(4);
+    expect(measureOutput(CHAT, { choices: [{ index: 0, message: { role: "assistant", content: "héllo wörld ✓" }, finish_reason: "stop" }] })).toEqual({ bytes: 17, toolCalls: 0 });
+    expect(measureOutput(CHAT, { choices: [{ message: { content: "日本語" } }] }).bytes).toBe(9);
+    expect(measureOutput(CHAT, { choices: [{ message: { content: "🙂" } }] }).bytes).toBe(4);
   });
 
   it("vector 3: a streamed tool call counts once, by its index, with its name and argument bytes", () => {
-    const meter = new OutputMeter();
+    const meter = new OutputMeter(CHAT_STREAM);
     meter.add(chunk({ role: "assistant", tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: "" } }] }));
     meter.add(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }));
     meter.add(chunk({ tool_calls: [{ index: 0, function: { arguments: '"Oslo"}' } }] }));
@@ -44,7 +49,7 @@ describe("measuring relayed output (SRP-ATT-016 vectors)", () => {
         },
       ],
     };
-    expect(measureOutput(response)).toEqual({ bytes: 1 + 2 + 1 + 7, toolCalls: 2 });
+    expect(measureOutput(CHAT, response)).toEqual({ bytes: 1 + 2 + 1 + 7, toolCalls: 2 });
   });
 
   it("vector 5: Anthropic events count text and JSON deltas; a tool_use block counts once and its object input by canonical JSON", () => {
@@ -56,24 +61,25 @@ describe("measuring relayed output (SRP-ATT-016 vectors)", () => {
       { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: '{"a": 1}' } },
       { type: "message_delta", delta: { stop_reason: "tool_use", stop_sequence: null }, usage: { output_tokens: 999 } },
     ];
-    expect(measureOutput(...events)).toEqual({ bytes: 3 + 4 + 2 + 8, toolCalls: 1 });
+    expect(measureOutput(EVENTS, ...events)).toEqual({ bytes: 3 + 4 + 8, toolCalls: 1 });
     const message = { id: "msg_2", type: "message", role: "assistant", content: [{ type: "tool_use", id: "toolu_2", name: "calc", input: { b: 2, a: "x" } }], usage: { input_tokens: 1, output_tokens: 1 } };
     // name "calc" (4) + canonical {"a":"x","b":2} (15)
-    expect(measureOutput(message)).toEqual({ bytes: 4 + 15, toolCalls: 1 });
+    expect(measureOutput(MESSAGE, message)).toEqual({ bytes: 4 + 15, toolCalls: 1 });
   });
 });
 
-describe("only content members count (SRP-ATT-016 vectors 7 to 9)", () => {
-  it("vector 7: unknown members, even named like content, and an unknown member's nested content count 0", () => {
-    const padded = { ...chunk({ content: "Hi", x_pad: "a".repeat(5000) }), x_pad: "a".repeat(5000), extra: { content: "a".repeat(5000) } };
-    (padded.choices[0] as Record<string, unknown>).x_pad = { content: "a".repeat(5000) };
-    expect(measureOutput(padded)).toEqual({ bytes: 2, toolCalls: 0 });
+describe("only what a client of the job's API shows counts (SRP-ATT-016 vectors 7 to 13)", () => {
+  it("vector 7: unknown members, a chunk-level message or content, and an unknown member's nested content count 0", () => {
+    const padded = { ...chunk({ content: "Hi", x_pad: PAD }), x_pad: PAD, extra: { content: PAD }, message: { content: PAD }, content: PAD, text: PAD };
+    (padded.choices[0] as Record<string, unknown>).x_pad = { content: PAD };
+    (padded.choices[0] as Record<string, unknown>).message = { content: PAD };
+    expect(measureOutput(CHAT_STREAM, padded)).toEqual({ bytes: 2, toolCalls: 0 });
   });
 
-  it("vector 8: refusal, reasoning, legacy function_call and completions text count", () => {
-    expect(measureOutput(chunk({ reasoning_content: "abc", reasoning: "de", refusal: "no" }))).toEqual({ bytes: 7, toolCalls: 0 });
-    expect(measureOutput({ choices: [{ message: { content: null, function_call: { name: "f", arguments: '{"a":1}' } } }] })).toEqual({ bytes: 8, toolCalls: 0 });
-    expect(measureOutput({ object: "text_completion", choices: [{ index: 0, text: "hello", finish_reason: "stop" }] })).toEqual({ bytes: 5, toolCalls: 0 });
+  it("vector 8: refusal, reasoning and a legacy function_call count; a choice's completions-style text does not", () => {
+    expect(measureOutput(CHAT_STREAM, chunk({ reasoning_content: "abc", reasoning: "de", refusal: "no" }))).toEqual({ bytes: 7, toolCalls: 0 });
+    expect(measureOutput(CHAT, { choices: [{ message: { content: null, function_call: { name: "f", arguments: '{"a":1}' } } }] })).toEqual({ bytes: 8, toolCalls: 0 });
+    expect(measureOutput(CHAT, { object: "text_completion", choices: [{ index: 0, text: "hello", finish_reason: "stop" }] })).toEqual({ bytes: 0, toolCalls: 0 });
   });
 
   it("vector 9: Anthropic thinking, signature and redacted_thinking data count; a text block's citations do not", () => {
@@ -85,8 +91,59 @@ describe("only content members count (SRP-ATT-016 vectors 7 to 9)", () => {
         { type: "text", text: "Ok", citations: [{ type: "char_location", cited_text: "a".repeat(100) }] },
       ],
     };
-    expect(measureOutput(message)).toEqual({ bytes: 3 + 3 + 3 + 2, toolCalls: 0 });
-    expect(measureOutput({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "abcd" } })).toEqual({ bytes: 4, toolCalls: 0 });
+    expect(measureOutput(MESSAGE, message)).toEqual({ bytes: 3 + 3 + 3 + 2, toolCalls: 0 });
+    expect(measureOutput(EVENTS, { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "abcd" } })).toEqual({ bytes: 4, toolCalls: 0 });
+  });
+
+  it("vector 10: only choices numbered below n count, by their index, else their position", () => {
+    const two = { choices: [{ index: 0, delta: { content: "Hi" } }, { index: 1, delta: { content: PAD } }] };
+    expect(measureOutput(CHAT_STREAM, two).bytes).toBe(2);
+    expect(measureOutput({ ...CHAT_STREAM, choices: 2 }, two).bytes).toBe(5002);
+    // Numbered by index, not position: the second element is choice 0.
+    expect(measureOutput(CHAT_STREAM, { choices: [{ index: 3, delta: { content: PAD } }, { index: 0, delta: { content: "Hi" } }] }).bytes).toBe(2);
+    expect(measureOutput(CHAT, { choices: [{ message: { content: "Hi" } }, { message: { content: PAD } }] }).bytes).toBe(2);
+    expect(chatChoices({ choices: [{ index: 1, delta: {} }, "x", { index: 0, delta: { content: "a" } }] }, 1)).toEqual([{ index: 0, choice: { index: 0, delta: { content: "a" } } }]);
+    expect(OutputMeter.forJob({ api: "chat.completions", stream: false, request: { n: 2 } }).measure).toEqual({ bytes: 0, toolCalls: 0 });
+    const meter = OutputMeter.forJob({ api: "chat.completions", stream: false, request: { n: 2 } });
+    meter.add({ choices: [{ message: { content: "a" } }, { message: { content: "bc" } }, { message: { content: PAD } }] });
+    expect(meter.measure.bytes).toBe(3);
+  });
+
+  it("vector 11: streamed chat counts only delta, non-streamed only message; content parts by their text; a name once per call; arguments only as a string", () => {
+    expect(measureOutput(CHAT_STREAM, { choices: [{ index: 0, delta: { content: "Hi" }, message: { content: PAD } }] }).bytes).toBe(2);
+    expect(measureOutput(CHAT, { choices: [{ index: 0, message: { content: "Hi" }, delta: { content: PAD } }] }).bytes).toBe(2);
+    expect(measureOutput(CHAT, { choices: [{ message: { content: [{ type: "text", text: "ab" }, { type: "image_url", image_url: { url: PAD } }, { type: "text", text: "c" }] } }] }).bytes).toBe(3);
+    expect(chatContentText([{ type: "text", text: "a" }, { type: "refusal", refusal: "b" }, { type: "text", text: "c" }])).toBe("ac");
+    const calls = [
+      chunk({ tool_calls: [{ index: 0, id: "call_1", function: { name: "fn", arguments: "{" } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { name: PAD, arguments: "}" } }] }),
+      chunk({ tool_calls: [{ function: { arguments: "x" } }] }),
+      chunk({ tool_calls: [{ index: 1, function: { name: "g", arguments: { deep: PAD } } }] }),
+    ];
+    // fn (2) + { (1) + } (1) + x (1, continuing call 0) + g (1); the object arguments count 0.
+    expect(measureOutput(CHAT_STREAM, ...calls)).toEqual({ bytes: 6, toolCalls: 2 });
+  });
+
+  it("vector 12: Anthropic events count by type only: message_delta, message_stop, ping and unknown events count 0", () => {
+    const events = [
+      { type: "message_start", message: { type: "message", content: [{ type: "text", text: "A" }] } },
+      { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "b", partial_json: PAD, thinking: PAD } },
+      { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "{}", text: PAD } },
+      { type: "message_delta", delta: { stop_reason: "end_turn", text: PAD }, content_block: { type: "text", text: PAD } },
+      { type: "message_stop", message: { content: PAD } },
+      { type: "ping", content_block: { type: "text", text: PAD } },
+      { type: "x_unknown", delta: { type: "text_delta", text: PAD }, content: [{ type: "text", text: PAD }] },
+      { content_block: { type: "text", text: PAD } },
+      { type: "content_block_start", index: 1, content_block: { type: "tool_use", id: "t", name: "n", input: "a string input" } },
+    ];
+    expect(measureOutput(EVENTS, ...events)).toEqual({ bytes: 1 + 1 + 2 + 1, toolCalls: 1 });
+    // A Message counts its top-level content only.
+    expect(measureOutput(MESSAGE, { type: "message", content: [{ type: "text", text: "Hi" }], message: { content: [{ type: "text", text: PAD }] }, delta: { type: "text_delta", text: PAD } }).bytes).toBe(2);
+  });
+
+  it("vector 13: other APIs have no output text", () => {
+    expect(measureOutput({ api: "embeddings", stream: false }, { data: [{ embedding: [0.1] }], choices: [{ message: { content: PAD } }], content: PAD }).bytes).toBe(0);
+    expect(measureOutput({ api: "images.generations", stream: false }, { data: [{ b64_json: PAD, revised_prompt: PAD }] }).bytes).toBe(0);
   });
 });
 
@@ -118,13 +175,29 @@ describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
     // Without the `reasoning` capability, reasoning tokens are visible tokens: 500 for 3 bytes is refused.
     expect(checkUsagePlausibility(usage, { outputTokens: 512 }, { bytes: 3, toolCalls: 0 })).toEqual({ plausible: false, reason: "500 visible completion tokens for 3 bytes of output and 0 tool call(s) relayed (at most 19)" });
     // Relayed reasoning text counts as output bytes, so a non-reasoning instance that shows its reasoning passes.
-    const shown = measureOutput({ choices: [{ message: { content: "Ok", reasoning_content: "x".repeat(490) } }] });
+    const shown = measureOutput(CHAT, { choices: [{ message: { content: "Ok", reasoning_content: "x".repeat(490) } }] });
     expect(checkUsagePlausibility(usage, { outputTokens: 512 }, shown)).toEqual({ plausible: true });
+  });
+
+  it("lets Anthropic extended thinking hide up to its budget (at most the output limit) without a reasoningTokens report", () => {
+    expect(thinkingBudget({ max_tokens: 16000, thinking: { type: "enabled", budget_tokens: 10000 } })).toBe(10000);
+    expect(thinkingBudget({ thinking: { type: "disabled", budget_tokens: 10000 } })).toBeUndefined();
+    expect(thinkingBudget({ thinking: { type: "enabled", budget_tokens: -1 } })).toBeUndefined();
+    expect(thinkingBudget({})).toBeUndefined();
+    // Claude bills 5000 output tokens, 4000 of them thinking relayed as a summary; 1000 bytes of text and summary reach the consumer.
+    const usage = { promptTokens: 50, completionTokens: 5000, measured: true };
+    const relayed = { bytes: 1000, toolCalls: 0 };
+    expect(checkUsagePlausibility(usage, { outputTokens: 6000, hiddenThinkingTokens: 4000 }, relayed)).toEqual({ plausible: true });
+    expect(checkUsagePlausibility(usage, { outputTokens: 6000 }, relayed).plausible).toBe(false);
+    // Only the budget is hidden: a budget of 3000 leaves 2000 of 5000 tokens visible, for 1000 bytes.
+    expect(checkUsagePlausibility(usage, { outputTokens: 6000, hiddenThinkingTokens: 3000 }, relayed)).toEqual({ plausible: false, reason: "2000 visible completion tokens for 1000 bytes of output and 0 tool call(s) relayed (at most 1016)" });
+    // A budget above the output limit does not lift the limit.
+    expect(checkUsagePlausibility(usage, { outputTokens: 4000, hiddenThinkingTokens: 9000 }, relayed).plausible).toBe(false);
   });
 
   it("accepts what a real byte-level tokenizer reports for multi-byte text (fewer tokens than bytes)", () => {
     // "日本語のテキスト" is 24 bytes; tokenizers give it 5 to 24 tokens, plus an end-of-sequence token.
-    const out = measureOutput({ choices: [{ message: { content: "日本語のテキスト" } }] });
+    const out = measureOutput(CHAT, { choices: [{ message: { content: "日本語のテキスト" } }] });
     for (const n of [5, 12, 25]) expect(checkUsagePlausibility({ promptTokens: 10, completionTokens: n, measured: true }, { outputTokens: 64, promptTokens: 100 }, out).plausible).toBe(true);
   });
 

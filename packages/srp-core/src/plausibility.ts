@@ -8,6 +8,7 @@
  */
 import { canonicalize } from "./canonical.js";
 import type { Usage } from "./schema/primitives.js";
+import type { JobApi } from "./schema/jobs.js";
 
 /** The allowances of the visible-output rule (SRP-ATT-016), in tokens. */
 export const PLAUSIBILITY_ALLOWANCE = Object.freeze({
@@ -17,18 +18,8 @@ export const PLAUSIBILITY_ALLOWANCE = Object.freeze({
   perToolCallTokens: 32,
 });
 
-/**
- * Members whose string value is output text wherever the walk reaches them (SRP-ATT-016):
- * OpenAI chat `content`, `reasoning_content`, `reasoning`, `refusal`; completions `text`;
- * Anthropic `text`, `thinking`, `signature`, `partial_json`.
- */
-export const CONTENT_KEYS: ReadonlySet<string> = new Set(["content", "reasoning_content", "reasoning", "refusal", "text", "thinking", "signature", "partial_json"]);
-
-/** Members the walk descends into (besides a `content` that is an array or object): the structure around output text. */
-const STRUCTURE_KEYS: ReadonlySet<string> = new Set(["choices", "message", "delta", "content_block", "tool_calls"]);
-
-/** Members holding an OpenAI function call (`tool_calls[].function`, the legacy `function_call`): their `name` and `arguments` count. */
-const FUNCTION_KEYS: ReadonlySet<string> = new Set(["function", "function_call"]);
+/** The members of a chat choice's `delta` (streamed) or `message` (not streamed) whose string value is output text (SRP-ATT-016). */
+export const CONTENT_KEYS: ReadonlySet<string> = new Set(["content", "refusal", "reasoning_content", "reasoning"]);
 
 /** Block types that are tool calls in Anthropic's format: their `name` and `input` count. */
 const TOOL_BLOCK_TYPES: ReadonlySet<string> = new Set(["tool_use", "server_tool_use"]);
@@ -41,37 +32,112 @@ export interface RelayedOutput {
   toolCalls: number;
 }
 
+/** The shape of a job's output, which decides where its text is (SRP-ATT-016). */
+export interface OutputShape {
+  /** The job's API: `chat.completions` and `messages` have output text; the other APIs none. */
+  api: JobApi;
+  /** Whether the job streams: its values are chunks (chat) or events (messages), else one response. */
+  stream: boolean;
+  /** Choices a chat request asked for (its `n`); default 1. Only choices numbered below it count. */
+  choices?: number;
+}
+
+/** Something that measures relayed output: an {@link OutputMeter}, or a hub's meter of what its translation relays. */
+export interface OutputMeasurer {
+  /** Adds one chunk's data (or a whole response). */
+  add(value: unknown): void;
+  /** What has been measured so far. */
+  readonly measure: RelayedOutput;
+}
+
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const isIndex = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
 const encoder = new TextEncoder();
 const utf8Length = (s: string) => encoder.encode(s).length;
-/** Bytes of a tool call's input: a string's UTF-8 bytes, else its canonical JSON's (null and absent count 0). */
-const inputLength = (v: unknown) => (typeof v === "string" ? utf8Length(v) : v === null || v === undefined ? 0 : utf8Length(canonicalize(v)));
+const stringLength = (v: unknown) => (typeof v === "string" ? utf8Length(v) : 0);
 
 /**
- * Measures a job's output as the hub relays it: feed it each chunk's `data` of a streamed
- * job in order, or a non-streamed job's `done.response`. Only content members count
- * (SRP-ATT-016): the string values of {@link CONTENT_KEYS}; a function call's `name` and
- * `arguments`; an Anthropic `tool_use` (or `server_tool_use`) block's `name` and `input`;
- * a `redacted_thinking` block's `data`. An `arguments` or `input` that is not a string
- * counts the bytes of its canonical JSON. The walk descends only through arrays, `choices`,
- * `message`, `delta`, `content_block`, `tool_calls`, `function`, `function_call` and a
- * non-string `content`: any other member (an unknown `x_pad`, `usage`) counts 0. Each
- * distinct tool call counts once (by its `index`, else by its `id`, within a `tool_calls`
- * array; by its `id` as an Anthropic `tool_use` or `server_tool_use` block).
+ * The choices of a chat chunk or completion that are counted (and shown) for a request of
+ * `n` choices, in order: each object element of `choices` whose number (its `index` member
+ * when that is a non-negative integer, else its position) is below `n` (SRP-ATT-016).
  *
  * @example
- * const meter = new OutputMeter();
- * meter.add({ id: "c1", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content: "héllo" }, x_pad: "aaaa" }] });
+ * chatChoices({ choices: [{ index: 1, delta: {} }, { index: 0, delta: { content: "a" } }] }, 1); // [{ index: 0, choice: { index: 0, delta: { content: "a" } } }]
+ */
+export function chatChoices(value: unknown, n = 1): { index: number; choice: Record<string, unknown> }[] {
+  if (!isObject(value) || !Array.isArray(value.choices)) return [];
+  const out: { index: number; choice: Record<string, unknown> }[] = [];
+  value.choices.forEach((choice: unknown, position: number) => {
+    if (!isObject(choice)) return;
+    const index = isIndex(choice.index) ? choice.index : position;
+    if (index < n) out.push({ index, choice });
+  });
+  return out;
+}
+
+/**
+ * The text of a chat message's `content`: a string as is; an array of parts, the `text` of
+ * its `text` parts joined; anything else empty (SRP-ATT-016).
+ *
+ * @example
+ * chatContentText([{ type: "text", text: "a" }, { type: "image_url" }, { type: "text", text: "b" }]); // "ab"
+ */
+export function chatContentText(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content.map((p: unknown) => (isObject(p) && p.type === "text" && typeof p.text === "string" ? p.text : "")).join("");
+}
+
+/**
+ * Measures a job's output as the hub relays it (SRP-ATT-016), counting only the positions a
+ * client of the job's API reads: feed it each chunk's `data` of a streamed job in order, or
+ * a non-streamed job's `done.response`.
+ *
+ * - `chat.completions`: in each choice {@link chatChoices} keeps, only its `delta` (streamed)
+ *   or `message` (not streamed): the string values of {@link CONTENT_KEYS} (an array
+ *   `content` by its text parts, {@link chatContentText}); each tool call's
+ *   `function.arguments` when a string, and its `function.name` the first time the call
+ *   carries a string one; the legacy `function_call` likewise. A tool call is identified by
+ *   its `index`, else its `id`, else it continues the choice's last call (else index 0).
+ * - `messages`, streamed: by event `type` only: the blocks of `message_start.message.content`,
+ *   `content_block_start.content_block`, and `content_block_delta.delta` by its `type`
+ *   (`text_delta.text`, `thinking_delta.thinking`, `signature_delta.signature`,
+ *   `input_json_delta.partial_json`). Not streamed: the response's `content` blocks. A block
+ *   counts `text` (text), `thinking` and `signature` (thinking), `data` (redacted_thinking),
+ *   `name` and the canonical JSON of a non-empty object `input` (tool_use, server_tool_use:
+ *   each one call, by its `id`, else its position).
+ * - Any other API, and anything else anywhere: 0.
+ *
+ * @example
+ * const meter = new OutputMeter({ api: "chat.completions", stream: true });
+ * meter.add({ object: "chat.completion.chunk", message: { content: "pad" }, choices: [{ index: 0, delta: { content: "héllo" }, x_pad: "aaaa" }] });
  * meter.measure; // { bytes: 6, toolCalls: 0 }
  */
-export class OutputMeter {
+export class OutputMeter implements OutputMeasurer {
+  readonly #shape: OutputShape;
   #bytes = 0;
   readonly #calls = new Set<string>();
+  readonly #named = new Set<string>();
+  /** A chat choice's last tool call key, by choice number. */
+  readonly #lastCall = new Map<number, string>();
+
+  /** @param shape The job's API, whether it streams and, for chat, the choices asked for. */
+  constructor(shape: OutputShape) {
+    this.#shape = shape;
+  }
+
+  /** The meter of a job: its `api`, `stream`, and for `chat.completions` the request's `n` (default 1). */
+  static forJob(job: { api: JobApi; stream: boolean; request: Record<string, unknown> }): OutputMeter {
+    const n = job.request.n;
+    return new OutputMeter({ api: job.api, stream: job.stream, choices: job.api === "chat.completions" && isIndex(n) && n > 0 ? n : 1 });
+  }
 
   /** Adds one chunk's data (or a whole response). */
   add(value: unknown): void {
-    this.#walk(value, false);
+    if (!isObject(value)) return;
+    if (this.#shape.api === "chat.completions") this.#chat(value);
+    else if (this.#shape.api === "messages") this.#messages(value);
   }
 
   /** What has been measured so far. */
@@ -79,44 +145,72 @@ export class OutputMeter {
     return { bytes: this.#bytes, toolCalls: this.#calls.size };
   }
 
-  #walk(value: unknown, inToolCalls: boolean): void {
-    if (Array.isArray(value)) {
-      for (const v of value) {
-        if (inToolCalls && isObject(v)) this.#call(typeof v.index === "number" ? `index:${v.index}` : typeof v.id === "string" ? `id:${v.id}` : undefined);
-        this.#walk(v, false);
+  #chat(value: Json): void {
+    for (const { index, choice } of chatChoices(value, this.#shape.choices ?? 1)) {
+      const part = this.#shape.stream ? choice.delta : choice.message;
+      if (!isObject(part)) continue;
+      for (const key of CONTENT_KEYS) this.#bytes += key === "content" ? utf8Length(chatContentText(part.content)) : stringLength(part[key]);
+      if (Array.isArray(part.tool_calls)) {
+        for (const call of part.tool_calls as unknown[]) {
+          if (!isObject(call)) continue;
+          const id = isIndex(call.index) ? `index:${call.index}` : typeof call.id === "string" ? `id:${call.id}` : (this.#lastCall.get(index) ?? "index:0");
+          this.#lastCall.set(index, id);
+          const key = `${index}:${id}`;
+          this.#calls.add(key);
+          this.#function(key, call.function);
+        }
       }
-      return;
+      this.#function(`${index}:function_call`, part.function_call);
     }
-    if (!isObject(value)) return;
-    const toolBlock = typeof value.type === "string" && TOOL_BLOCK_TYPES.has(value.type);
-    if (toolBlock && typeof value.id === "string") this.#call(`id:${value.id}`);
-    if (toolBlock) {
-      if (typeof value.name === "string") this.#bytes += utf8Length(value.name);
-      this.#bytes += inputLength(value.input);
+  }
+
+  /** A function call's name (once per call) and string arguments. */
+  #function(key: string, fn: unknown): void {
+    if (!isObject(fn)) return;
+    if (typeof fn.name === "string" && !this.#named.has(key)) {
+      this.#named.add(key);
+      this.#bytes += utf8Length(fn.name);
     }
-    if (value.type === "redacted_thinking" && typeof value.data === "string") this.#bytes += utf8Length(value.data);
-    for (const [key, v] of Object.entries(value)) {
-      if (CONTENT_KEYS.has(key)) {
-        if (typeof v === "string") this.#bytes += utf8Length(v);
-        else if (key === "content") this.#walk(v, false);
-      } else if (FUNCTION_KEYS.has(key)) {
-        if (!isObject(v)) continue;
-        if (typeof v.name === "string") this.#bytes += utf8Length(v.name);
-        this.#bytes += inputLength(v.arguments);
-      } else if (STRUCTURE_KEYS.has(key)) {
-        this.#walk(v, key === "tool_calls");
+    this.#bytes += stringLength(fn.arguments);
+  }
+
+  #messages(value: Json): void {
+    if (!this.#shape.stream) return this.#blocks(value.content, "block");
+    switch (value.type) {
+      case "message_start":
+        if (isObject(value.message)) this.#blocks(value.message.content, "start");
+        return;
+      case "content_block_start":
+        return this.#block(value.content_block, `block:${isIndex(value.index) ? value.index : ""}`);
+      case "content_block_delta": {
+        const d = value.delta;
+        if (!isObject(d)) return;
+        const member = d.type === "text_delta" ? "text" : d.type === "thinking_delta" ? "thinking" : d.type === "signature_delta" ? "signature" : d.type === "input_json_delta" ? "partial_json" : undefined;
+        if (member) this.#bytes += stringLength(d[member]);
+        return;
       }
     }
   }
 
-  #call(key: string | undefined): void {
-    if (key !== undefined) this.#calls.add(key);
+  #blocks(content: unknown, prefix: string): void {
+    if (Array.isArray(content)) content.forEach((b: unknown, i: number) => this.#block(b, `${prefix}:${i}`));
+  }
+
+  #block(b: unknown, position: string): void {
+    if (!isObject(b)) return;
+    if (b.type === "text") this.#bytes += stringLength(b.text);
+    else if (b.type === "thinking") this.#bytes += stringLength(b.thinking) + stringLength(b.signature);
+    else if (b.type === "redacted_thinking") this.#bytes += stringLength(b.data);
+    else if (typeof b.type === "string" && TOOL_BLOCK_TYPES.has(b.type)) {
+      this.#calls.add(typeof b.id === "string" ? `id:${b.id}` : position);
+      this.#bytes += stringLength(b.name) + (isObject(b.input) && Object.keys(b.input).length > 0 ? utf8Length(canonicalize(b.input)) : 0);
+    }
   }
 }
 
-/** Measures one whole value (a non-streamed response, or a list of chunk data). */
-export function measureOutput(...values: unknown[]): RelayedOutput {
-  const meter = new OutputMeter();
+/** Measures whole values of one shape (a non-streamed response, or a list of chunk data). */
+export function measureOutput(shape: OutputShape, ...values: unknown[]): RelayedOutput {
+  const meter = new OutputMeter(shape);
   for (const v of values) meter.add(v);
   return meter.measure;
 }
@@ -144,6 +238,26 @@ export interface UsageBounds {
    * tokens count as visible tokens (SRP-ATT-015 check 2).
    */
   hiddenReasoning?: boolean;
+  /**
+   * Anthropic extended thinking on a `reasoning` instance: the request's
+   * `thinking.budget_tokens` ({@link thinkingBudget}). Claude bills its full thinking while
+   * relaying a summary, so up to this many tokens (at most the output limit) may be hidden
+   * output without a `reasoningTokens` report (SRP-ATT-015).
+   */
+  hiddenThinkingTokens?: number;
+}
+
+/**
+ * The thinking budget of an Anthropic Messages request: `thinking.budget_tokens` when
+ * `thinking.type` is `enabled` and the budget is a positive integer, else undefined.
+ *
+ * @example
+ * thinkingBudget({ max_tokens: 16000, thinking: { type: "enabled", budget_tokens: 10000 } }); // 10000
+ */
+export function thinkingBudget(request: Record<string, unknown>): number | undefined {
+  const t = request.thinking;
+  if (!isObject(t) || t.type !== "enabled") return undefined;
+  return isIndex(t.budget_tokens) && t.budget_tokens > 0 ? t.budget_tokens : undefined;
 }
 
 /** The verdict of {@link checkUsagePlausibility}: plausible, or why not. */
@@ -162,8 +276,9 @@ export function outputTokenLimit(bounds: UsageBounds, usage: Pick<Usage, "prompt
  *
  * 1. `completionTokens` and `reasoningTokens` at most the output limit ({@link outputTokenLimit});
  * 2. visible completion tokens at most the relayed bytes plus 16 plus 32 per tool call
- *    ({@link PLAUSIBILITY_ALLOWANCE}): `completionTokens` less `reasoningTokens` when
- *    `bounds.hiddenReasoning` (a `reasoning` instance), else all of `completionTokens`;
+ *    ({@link PLAUSIBILITY_ALLOWANCE}): `completionTokens` less the hidden tokens (the larger
+ *    of `reasoningTokens` when `bounds.hiddenReasoning`, and `bounds.hiddenThinkingTokens`
+ *    at most the output limit), at least 0;
  * 3. `promptTokens` at most the prompt bound; `cachedTokens` plus `cacheWriteTokens` at most
  *    `promptTokens`;
  * 4. `images`, `characters` and `seconds` at most their bounds.
@@ -178,7 +293,9 @@ export function checkUsagePlausibility(usage: Usage, bounds: UsageBounds, relaye
   const reasoning = usage.reasoningTokens ?? 0;
   if (limit !== undefined && usage.completionTokens > limit) return no(`completionTokens ${usage.completionTokens} exceed the output limit ${limit}`);
   if (limit !== undefined && reasoning > limit) return no(`reasoningTokens ${reasoning} exceed the output limit ${limit}`);
-  const visible = bounds.hiddenReasoning === true ? Math.max(usage.completionTokens - reasoning, 0) : usage.completionTokens;
+  const thinking = Math.min(bounds.hiddenThinkingTokens ?? 0, limit ?? Infinity);
+  const hidden = Math.max(bounds.hiddenReasoning === true ? reasoning : 0, thinking);
+  const visible = Math.max(usage.completionTokens - hidden, 0);
   const allowed = relayed.bytes + PLAUSIBILITY_ALLOWANCE.fixedTokens + PLAUSIBILITY_ALLOWANCE.perToolCallTokens * relayed.toolCalls;
   if (visible > allowed) return no(`${visible} visible completion tokens for ${relayed.bytes} bytes of output and ${relayed.toolCalls} tool call(s) relayed (at most ${allowed})`);
   if (bounds.promptTokens !== undefined && usage.promptTokens > bounds.promptTokens) return no(`promptTokens ${usage.promptTokens} exceed the admission bound ${bounds.promptTokens}`);

@@ -4,7 +4,7 @@
  * to the consumer the caller streams the rest from the same {@link JobRun}; failures after
  * that point are never retried (SRP-JOB-020).
  */
-import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Instance, type Job, type JobApi, type JobError, type Receipt, type UsageBounds } from "@srp/core";
+import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Instance, type Job, type JobApi, type JobError, type OutputMeasurer, type Receipt, type UsageBounds } from "@srp/core";
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
@@ -23,15 +23,21 @@ const MAX_QUEUED_EVENTS = 20_000;
 export class JobRun implements JobHandle {
   /** What the job was admitted to use (SRP-ATT-015). */
   readonly bounds: UsageBounds | undefined;
+  /** Measures the output as the consumer is relayed it, when the hub translates it (SRP-ATT-016). */
+  readonly meter: OutputMeasurer | undefined;
   readonly #queue: JobEvent[] = [];
   #waiting: ((e: JobEvent) => void) | undefined;
   #ended = false;
   /** Called when more events are queued than the consumer reads. */
   onOverflow: (() => void) | undefined;
 
-  /** @param bounds What the job was admitted to use; its receipt's usage is checked against them. */
-  constructor(bounds?: UsageBounds) {
+  /**
+   * @param bounds What the job was admitted to use; its receipt's usage is checked against them.
+   * @param meter Measures the output as translated for the consumer; absent: the job's own API.
+   */
+  constructor(bounds?: UsageBounds, meter?: OutputMeasurer) {
     this.bounds = bounds;
+    this.meter = meter;
   }
 
   #push(e: JobEvent): void {
@@ -126,6 +132,8 @@ export interface RelayRequest {
   commits?: (e: JobEvent, job: Job) => boolean;
   /** What a job on an instance is admitted to use, for the plausibility of its receipt (SRP-ATT-015). */
   bounds?: (instance: Instance) => UsageBounds;
+  /** The meter of a job whose output the hub translates for the consumer (SRP-ATT-016); absent or undefined: the job's own API. */
+  meter?: (job: Job) => OutputMeasurer | undefined;
 }
 
 /** A request whose output is committed to one job. */
@@ -198,7 +206,7 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
     } catch (error) {
       throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
     }
-    const run = new JobRun(req.bounds?.(live.instance));
+    const run = new JobRun(req.bounds?.(live.instance), req.meter?.(job));
     const sentAt = Date.now();
     if (!live.session.startJob(job, hash, run)) continue;
     req.onJob?.(job, live);

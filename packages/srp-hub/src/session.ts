@@ -18,6 +18,7 @@ import {
   responseHash,
   StreamHasher,
   OutputMeter,
+  type OutputMeasurer,
   type Auth,
   type Cancel,
   type Chunk,
@@ -93,6 +94,8 @@ export interface SessionContext {
 export interface JobHandle {
   /** What the job was admitted to use, for the plausibility of its receipt (SRP-ATT-015); absent members are unbounded. */
   readonly bounds?: UsageBounds | undefined;
+  /** Measures what the consumer is relayed of the job's output when the hub translates it (SRP-ATT-016); absent: the job's own API ({@link OutputMeter.forJob}). */
+  readonly meter?: OutputMeasurer | undefined;
   /** The next chunk, in order. */
   onChunk(chunk: Chunk): void;
   /**
@@ -115,7 +118,7 @@ interface RunningJob {
   nextSeq: number;
   hasher: StreamHasher | undefined;
   /** What the hub relayed of the job's output (SRP-ATT-016). */
-  meter: OutputMeter;
+  meter: OutputMeasurer;
 }
 
 /** A job the hub cancelled: late chunks keep their order and are hashed and measured as a running job's (SRP-ATT-018). */
@@ -125,7 +128,7 @@ interface CancelledJob {
   at: number;
   nextSeq: number;
   hasher: StreamHasher | undefined;
-  meter: OutputMeter;
+  meter: OutputMeasurer;
   bounds: UsageBounds | undefined;
 }
 
@@ -408,7 +411,7 @@ export class ProviderSession {
     const active = this.active.get(job.instanceId) ?? 0;
     if (active >= instance.maxConcurrency || this.#jobs.size >= this.#ctx.maxConcurrentJobs) return false;
     this.active.set(job.instanceId, active + 1);
-    this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined, meter: new OutputMeter() });
+    this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined, meter: handle.meter ?? OutputMeter.forJob(job) });
     this.send(job);
     return true;
   }

@@ -28,7 +28,7 @@ import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { connectToHub } from "./connection.js";
 import { createProvider } from "./provider.js";
 import { FileReceiptStore } from "./receipt-store.js";
-import { describeInstance, parseCapabilitiesFlag, parsePriceFlag, planInstances, unmatchedFlags, type SupplySettings } from "./supply.js";
+import { describeInstance, parseCapabilitiesFlag, parsePriceFlag, planForwardedInstances, planInstances, unmatchedFlags, type SupplySettings } from "./supply.js";
 import { detectBackend, detectBackends, instancesFromConfig, nodeKeyStore, nodePaths, readNodeConfig, writeNodeConfig, type InstanceFileConfig, type NodeConfig } from "./node-config.js";
 
 const USAGE = `usage:
@@ -141,12 +141,7 @@ async function setup(argv: string[]): Promise<void> {
     if (!key && models.length === 0) continue;
     if (!key || models.length === 0) throw new UsageError(`--${kind}-key and at least one --${kind}-model go together`);
     keys.set(kind, key);
-    for (const model of models) {
-      const own = settings.capabilities?.filter((o) => o.model === model).at(-1)?.capabilities;
-      let p: Price = { ...price };
-      for (const o of settings.prices ?? []) if (o.model === model) p = { ...p, ...o.price } as Price;
-      instances.push({ backend: { kind, keyName: kind }, model, price: p, maxConcurrency: maxConcurrency ?? 8, capabilities: own ?? ["chat", "stream", "tools"] });
-    }
+    instances.push(...planForwardedInstances(kind, models, settings));
     say(`backend      ${kind} (forwarded key, sealed in the key store): ${models.join(", ")}`);
   }
   if (instances.length === 0) throw new Error("found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080) and no forwarded key was given");

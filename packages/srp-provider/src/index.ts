@@ -17,7 +17,7 @@ export {
   type ReconnectPolicy,
 } from "./connection.js";
 export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type ProviderStats, type JobOutcome } from "./provider.js";
-export { openAICompatibleBackend, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
+export { openAICompatibleBackend, mirrorsMaxTokens, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
 export { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
 export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";
 // Forwarded API keys: Anthropic (translated), OpenAI and Gemini (OpenAI-compatible), sealed at rest.
@@ -62,4 +62,4 @@ export {
   type LlamaCppProps,
   type ProbeVerdict,
 } from "./detect/index.js";
-export { planInstances, parsePriceFlag, parseCapabilitiesFlag, namesModel, flagTargets, unmatchedFlags, describeInstance, type SupplySettings, type PriceOverride, type CapabilityOverride } from "./supply.js";
+export { planInstances, planForwardedInstances, FORWARDED_CAPABILITIES, parsePriceFlag, parseCapabilitiesFlag, namesModel, flagTargets, unmatchedFlags, describeInstance, type SupplySettings, type PriceOverride, type CapabilityOverride } from "./supply.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { DetectedServer } from "./detect/index.js";
-import { describeInstance, flagTargets, parseCapabilitiesFlag, parsePriceFlag, planInstances, unmatchedFlags } from "./supply.js";
+import { mirrorsMaxTokens } from "./backends/openai-compatible.js";
+import { describeInstance, flagTargets, parseCapabilitiesFlag, parsePriceFlag, planForwardedInstances, planInstances, unmatchedFlags } from "./supply.js";
 
 const OLLAMA: DetectedServer = {
   kind: "ollama",
@@ -50,5 +51,30 @@ describe("planInstances", () => {
   });
   it("reports flags that name no model", () => {
     expect(unmatchedFlags([OLLAMA], { defaultPrice: PRICE, prices: [parsePriceFlag("qwen3=1:2"), parsePriceFlag("llama3.1=1:2")] })).toEqual(["qwen3"]);
+  });
+});
+
+describe("planForwardedInstances", () => {
+  it("offers reasoning by default (hidden reasoning tokens are billed, SRP-ATT-015); --capabilities and --price still apply", () => {
+    for (const kind of ["openai", "anthropic", "gemini"] as const) {
+      expect(planForwardedInstances(kind, ["m"], { defaultPrice: PRICE })).toEqual([{ backend: { kind, keyName: kind }, model: "m", price: PRICE, maxConcurrency: 8, capabilities: ["chat", "stream", "tools", "reasoning"] }]);
+    }
+    const planned = planForwardedInstances("openai", ["gpt-5", "gpt-4o-mini"], { defaultPrice: PRICE, prices: [parsePriceFlag("gpt-5=1:2")], capabilities: [parseCapabilitiesFlag("gpt-4o-mini=chat,stream")], maxConcurrency: 3 });
+    expect(planned.map((i) => [i.model, i.price, i.capabilities, i.maxConcurrency])).toEqual([
+      ["gpt-5", { input: "1", output: "2" }, ["chat", "stream", "tools", "reasoning"], 3],
+      ["gpt-4o-mini", PRICE, ["chat", "stream"], 3],
+    ]);
+  });
+});
+
+describe("mirrorsMaxTokens (SRP-JOB-022)", () => {
+  it("copies max_completion_tokens for local server kinds and for loopback or private addresses, never for a hosted endpoint", () => {
+    for (const kind of ["ollama", "lmstudio", "vllm", "llamacpp"] as const) expect(mirrorsMaxTokens(kind, "https://gpu.example.com/v1")).toBe(true);
+    for (const url of ["http://127.0.0.1:8000/v1", "http://localhost:1234/v1", "http://[::1]:8080/v1", "http://10.0.0.5/v1", "http://172.20.1.1/v1", "http://192.168.1.20:8000/v1", "http://[fd12::1]/v1"]) {
+      expect(mirrorsMaxTokens("openai-compatible", url), url).toBe(true);
+    }
+    for (const url of ["https://api.openai.com/v1", "https://openrouter.ai/api/v1", "http://172.32.0.1/v1", "http://8.8.8.8/v1", "not a url"]) expect(mirrorsMaxTokens("openai-compatible", url), url).toBe(false);
+    expect(mirrorsMaxTokens("openai", "https://api.openai.com/v1")).toBe(false);
+    expect(mirrorsMaxTokens("other", "https://inference.example.net/v1")).toBe(false);
   });
 });

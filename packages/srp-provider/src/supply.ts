@@ -115,6 +115,24 @@ export function planInstances(servers: readonly DetectedServer[], settings: Supp
   return out;
 }
 
+/**
+ * Capabilities of a forwarded-key instance (OpenAI, Anthropic, Gemini) without a
+ * `--capabilities` override. Hosted models may reason without relaying it (o-series and
+ * gpt-5 `reasoning_tokens`, Claude's extended thinking), so they offer `reasoning`: its
+ * hidden tokens are then plausible up to the output limit (SRP-ATT-015).
+ */
+export const FORWARDED_CAPABILITIES: readonly Capability[] = Object.freeze(["chat", "stream", "tools", "reasoning"]);
+
+/** The instances of a forwarded key: one per model, with the operator's per-model price and capabilities, else the defaults ({@link FORWARDED_CAPABILITIES}). */
+export function planForwardedInstances(kind: "openai" | "anthropic" | "gemini", models: readonly string[], settings: SupplySettings): InstanceFileConfig[] {
+  return models.map((model) => {
+    const own = settings.capabilities?.filter((o) => o.model === model).at(-1)?.capabilities;
+    let price: Price = { ...settings.defaultPrice };
+    for (const o of settings.prices ?? []) if (o.model === model) price = { ...price, ...o.price } as Price;
+    return { backend: { kind, keyName: kind }, model, price, maxConcurrency: settings.maxConcurrency ?? 8, capabilities: own ?? [...FORWARDED_CAPABILITIES] };
+  });
+}
+
 /** Flags that named no detected model (a typo the operator should hear about). */
 export function unmatchedFlags(servers: readonly DetectedServer[], settings: SupplySettings): string[] {
   const models = servers.flatMap((s) => s.models);

@@ -5,13 +5,13 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
-import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, JSON_DEPTH_LIMITS, MessagesRequest, randomBytes, scanJson, SrpError, toBase64Url, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, JSON_DEPTH_LIMITS, MessagesRequest, OutputMeter, randomBytes, scanJson, SrpError, thinkingBudget, toBase64Url, type Capability, type Done, type Instance, type Job, type OutputMeasurer, type Usage } from "@srp/core";
 import { estimatePromptTokens } from "../routing/policy.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
-import { preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -201,8 +201,8 @@ function toolInput(args: unknown): Json {
 
 const messageId = (job: Job) => `msg_${job.jobId.slice(4)}`;
 
-/** Translates a chat.completion to an Anthropic Message. */
-export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension): Json {
+/** The content blocks of the Anthropic Message a chat.completion translates to: the first choice's text and tool calls. */
+function chatToContent(response: Json): Json[] {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
   const message = isObject(choice.message) ? choice.message : {};
   const content: Json[] = [];
@@ -213,79 +213,131 @@ export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUs
       content.push({ type: "tool_use", id: typeof c.id === "string" ? c.id : `toolu_${toBase64Url(randomBytes(12))}`, name: c.function.name, input: toolInput(c.function.arguments) });
     }
   }
-  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content, stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
+  return content;
+}
+
+/** Translates a chat.completion to an Anthropic Message. */
+export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension): Json {
+  const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
+  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content: chatToContent(response), stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
 }
 
 const sse = (data: Json) => formatSse(data, data.type as string);
 const streamError = (code: string, message: string) => sse({ type: "error", error: { type: code === "job.deadline_exceeded" ? "timeout_error" : "api_error", message, code } });
 
-/** Chat chunks re-encoded as Anthropic's event sequence (message_start, ping, content blocks with text and tool input JSON deltas, message_delta with usage, message_stop). */
-function translatedEncoder(job: Job): StreamEncoder {
-  let started = false;
-  let index = -1;
-  let open: "text" | "tool" | undefined;
-  let finish: unknown = null;
+/**
+ * Chat chunks translated to Anthropic's events (message_start, ping, content blocks with text
+ * and tool input JSON deltas), in order; the closing message_delta (usage) and message_stop
+ * are the encoder's, after the receipt. Only the first choice's `delta.content` text and tool
+ * calls are kept; the meter of a translated job measures these events (SRP-ATT-016).
+ */
+class ChatToMessagesEvents {
+  #started = false;
+  #index = -1;
+  #open: "text" | "tool" | undefined;
+  /** The last `finish_reason`. */
+  finish: unknown = null;
   /** OpenAI tool call (its index, else its id) -> Anthropic content block index. */
-  const tools = new Map<number | string, number>();
-  let lastCall: number | string | undefined;
-  const start = (): string => {
-    if (started) return "";
-    started = true;
-    const message = { id: messageId(job), type: "message", role: "assistant", model: job.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } };
-    return sse({ type: "message_start", message }) + sse({ type: "ping" });
-  };
-  const close = (): string => {
-    if (open === undefined) return "";
-    open = undefined;
-    return sse({ type: "content_block_stop", index });
-  };
+  readonly #tools = new Map<number | string, number>();
+  #lastCall: number | string | undefined;
+  readonly #job: Job;
+
+  constructor(job: Job) {
+    this.#job = job;
+  }
+
+  /** message_start and ping, once. */
+  start(): Json[] {
+    if (this.#started) return [];
+    this.#started = true;
+    const message = { id: messageId(this.#job), type: "message", role: "assistant", model: this.#job.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } };
+    return [{ type: "message_start", message }, { type: "ping" }];
+  }
+
+  /** The open block's content_block_stop. */
+  close(): Json[] {
+    if (this.#open === undefined) return [];
+    this.#open = undefined;
+    return [{ type: "content_block_stop", index: this.#index }];
+  }
+
+  /** The events of one chat chunk. */
+  chunk(data: Json): Json[] {
+    if (data.usage !== null && data.usage !== undefined && Array.isArray(data.choices) && data.choices.length === 0) return [];
+    const choice = Array.isArray(data.choices) && isObject(data.choices[0]) ? data.choices[0] : undefined;
+    const out = this.start();
+    if (!choice) return out;
+    const delta = isObject(choice.delta) ? choice.delta : {};
+    if (typeof delta.content === "string" && delta.content !== "") {
+      if (this.#open !== "text") {
+        out.push(...this.close());
+        this.#index++;
+        this.#open = "text";
+        out.push({ type: "content_block_start", index: this.#index, content_block: { type: "text", text: "", citations: null } });
+      }
+      out.push({ type: "content_block_delta", index: this.#index, delta: { type: "text_delta", text: delta.content } });
+    }
+    if (Array.isArray(delta.tool_calls)) {
+      for (const tc of delta.tool_calls as unknown[]) {
+        if (!isObject(tc)) continue;
+        const fn = isObject(tc.function) ? tc.function : {};
+        // OpenAI numbers every call; a server that does not is followed by id (a delta without either continues the last call).
+        const i = typeof tc.index === "number" ? tc.index : typeof tc.id === "string" ? tc.id : (this.#lastCall ?? 0);
+        this.#lastCall = i;
+        if (!this.#tools.has(i)) {
+          out.push(...this.close());
+          this.#index++;
+          this.#open = "tool";
+          this.#tools.set(i, this.#index);
+          const id = typeof tc.id === "string" ? tc.id : `toolu_${toBase64Url(randomBytes(12))}`;
+          out.push({ type: "content_block_start", index: this.#index, content_block: { type: "tool_use", id, name: typeof fn.name === "string" ? fn.name : "", input: {} } });
+        }
+        // Arguments of a call whose block is closed cannot be sent any more (Anthropic blocks do not interleave).
+        if (typeof fn.arguments === "string" && fn.arguments !== "" && this.#tools.get(i) === this.#index && this.#open === "tool") {
+          out.push({ type: "content_block_delta", index: this.#index, delta: { type: "input_json_delta", partial_json: fn.arguments } });
+        }
+      }
+    }
+    if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
+      this.finish = choice.finish_reason;
+      out.push(...this.close());
+    }
+    return out;
+  }
+}
+
+/** Chat chunks re-encoded as Anthropic's event sequence ({@link ChatToMessagesEvents}, then message_delta with usage and message_stop). */
+function translatedEncoder(job: Job): StreamEncoder {
+  const events = new ChatToMessagesEvents(job);
+  const text = (list: Json[]) => list.map(sse).join("");
   return {
-    chunk(data) {
-      if (data.usage !== null && data.usage !== undefined && Array.isArray(data.choices) && data.choices.length === 0) return "";
-      const choice = Array.isArray(data.choices) && isObject(data.choices[0]) ? data.choices[0] : undefined;
-      let out = start();
-      if (!choice) return out;
-      const delta = isObject(choice.delta) ? choice.delta : {};
-      if (typeof delta.content === "string" && delta.content !== "") {
-        if (open !== "text") {
-          out += close();
-          index++;
-          open = "text";
-          out += sse({ type: "content_block_start", index, content_block: { type: "text", text: "", citations: null } });
-        }
-        out += sse({ type: "content_block_delta", index, delta: { type: "text_delta", text: delta.content } });
-      }
-      if (Array.isArray(delta.tool_calls)) {
-        for (const tc of delta.tool_calls as unknown[]) {
-          if (!isObject(tc)) continue;
-          const fn = isObject(tc.function) ? tc.function : {};
-          // OpenAI numbers every call; a server that does not is followed by id (a delta without either continues the last call).
-          const i = typeof tc.index === "number" ? tc.index : typeof tc.id === "string" ? tc.id : (lastCall ?? 0);
-          lastCall = i;
-          if (!tools.has(i)) {
-            out += close();
-            index++;
-            open = "tool";
-            tools.set(i, index);
-            const id = typeof tc.id === "string" ? tc.id : `toolu_${toBase64Url(randomBytes(12))}`;
-            out += sse({ type: "content_block_start", index, content_block: { type: "tool_use", id, name: typeof fn.name === "string" ? fn.name : "", input: {} } });
-          }
-          // Arguments of a call whose block is closed cannot be sent any more (Anthropic blocks do not interleave).
-          if (typeof fn.arguments === "string" && fn.arguments !== "" && tools.get(i) === index && open === "tool") {
-            out += sse({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: fn.arguments } });
-          }
-        }
-      }
-      if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
-        finish = choice.finish_reason;
-        out += close();
-      }
-      return out;
-    },
+    chunk: (data) => text(events.chunk(data)),
     end(done, ext) {
-      return start() + close() + sse({ type: "message_delta", delta: { stop_reason: stopReason(finish), stop_sequence: null }, usage: anthropicUsage(done.usage, ext) }) + sse({ type: "message_stop" });
+      return text([...events.start(), ...events.close()]) + sse({ type: "message_delta", delta: { stop_reason: stopReason(events.finish), stop_sequence: null }, usage: anthropicUsage(done.usage, ext) }) + sse({ type: "message_stop" });
     },
     fail: streamError,
+  };
+}
+
+/**
+ * The meter of a chat job translated for a Messages consumer (SRP-ATT-016): it measures what
+ * the translation relays, the Anthropic events ({@link ChatToMessagesEvents}) or Message
+ * content a chat chunk or completion becomes, by the `messages` rule. What the translation
+ * drops (other choices, `reasoning_content`, `refusal`, arguments that are not strings in a
+ * stream) is never shown, so it is not counted.
+ */
+export function translatedMeter(job: Job): OutputMeasurer {
+  const meter = new OutputMeter({ api: "messages", stream: job.stream });
+  const events = job.stream ? new ChatToMessagesEvents(job) : undefined;
+  return {
+    add(value) {
+      if (!isObject(value)) return;
+      if (!events) return meter.add({ type: "message", content: chatToContent(value) });
+      for (const e of events.chunk(value)) meter.add(e);
+    },
+    get measure() {
+      return meter.measure;
+    },
   };
 }
 
@@ -387,6 +439,13 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
     contextTokens: estimatePromptTokens(translated ?? native) + maxOut,
     bound,
     ...(growing ? { promptByContext: true } : {}),
+    bounds(instance: Instance) {
+      const bounds = defaultUsageBounds({ bound, capabilities, promptByContext: growing }, instance);
+      // Claude bills its full extended thinking and relays a summary: the budget may be hidden output (SRP-ATT-015).
+      const budget = thinkingBudget(native);
+      const nativeJob = instance.capabilities.includes("messages") || !translated;
+      return nativeJob && budget !== undefined && instance.capabilities.includes("reasoning") ? { ...bounds, hiddenThinkingTokens: budget } : bounds;
+    },
     job: (instance: Instance) =>
       instance.capabilities.includes("messages") || !translated
         ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [ANTHROPIC_BETA_EXT]: betas } } : {}) }
@@ -400,6 +459,7 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
       return Response.json(chatToMessage(response, job, done.usage, ext), { headers });
     },
     encoder: (job) => (isNative(job) ? nativeEncoder() : translatedEncoder(job)),
+    meter: (job) => (isNative(job) ? undefined : translatedMeter(job)),
   };
 }
 

@@ -143,7 +143,7 @@ export class Batches {
       if (itemBody.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
       const plan = PLANNERS[item.url](itemBody, ctx);
       if (plan instanceof SrpError) return errorResponse(new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {}));
-      const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities)?.cost;
+      const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
       if (max === undefined) return errorResponse(new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`));
       if (typeof item.custom_id === "string") ids.add(item.custom_id);
       plans.push({ plan, url: item.url, customId: typeof item.custom_id === "string" ? item.custom_id : null, max });

@@ -77,7 +77,7 @@ const TEMPLATE_TOKENS_PER_REQUEST = 64;
  * goes into the prompt), since a token of a byte-level tokenizer covers at least one byte,
  * plus what a chat template adds (16 tokens a message, 64 a request, 1024 when tools are
  * declared). Each image part (OpenAI `image_url`, Anthropic `image`, inline or by URL)
- * counts {@link IMAGE_TOKEN_ALLOWANCE} instead of its bytes; each other non-text part
+ * counts 16,384 tokens (`IMAGE_TOKEN_ALLOWANCE`) instead of its bytes; each other non-text part
  * (`input_audio`, `file`, `document`, video) counts its bytes and at least that allowance.
  * Admission (the reserved worst case), `POST /v1/estimate` and plausibility use this bound.
  */

@@ -6,7 +6,7 @@
  * the worst case, failover before content, the answer with its cost, and the settlement
  * or release of the reservation.
  */
-import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage, type Capability, type Done, type Instance, type Job, type JobApi, type Receipt, type Usage, type UsageBounds } from "@srp/core";
+import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage, type Capability, type Done, type Instance, type Job, type JobApi, type OutputMeasurer, type Receipt, type Usage, type UsageBounds } from "@srp/core";
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
@@ -217,6 +217,11 @@ export interface Plan {
    * (SRP-ATT-015); default {@link defaultUsageBounds}.
    */
   bounds?(instance: Instance): UsageBounds;
+  /**
+   * The meter of a job whose output the surface translates (SRP-ATT-016): it measures what
+   * the consumer is relayed; undefined (or absent) for a job relayed in its own API.
+   */
+  meter?(job: Job): OutputMeasurer | undefined;
   /**
    * The answer to a non-streamed request. `done.usage` is what was billed (the countersigned
    * receipt's usage, or nothing: SRP-ATT-019), never the node's own report.
@@ -558,6 +563,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
       signal: consumer.signal,
       onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
       bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
+      ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
       ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
     });
   } catch (e) {

@@ -27,15 +27,47 @@ export interface OpenAICompatibleOptions {
   /**
    * Send a request's `max_completion_tokens` as `max_tokens` too when it has no `max_tokens`
    * (SRP-JOB-022): Ollama's OpenAI endpoint (and older local servers) read only `max_tokens`,
-   * and would otherwise run past the consumer's limit. Default: true for local kinds
-   * (`ollama`, `vllm`, `lmstudio`, `llamacpp`, `openai-compatible`, `other`); false for
-   * hosted APIs reached with a forwarded key (OpenAI's o-series refuse `max_tokens`).
+   * and would otherwise run past the consumer's limit. Default: {@link mirrorsMaxTokens}
+   * (local server kinds, or any kind at a loopback or private address); false for hosted
+   * APIs (OpenAI's o-series refuse `max_tokens`).
    */
   mirrorMaxTokens?: boolean;
 }
 
 /** Backend kinds that are servers the node runs itself (they read `max_tokens`). */
-const LOCAL_KINDS: ReadonlySet<BackendKind> = new Set(["ollama", "vllm", "lmstudio", "llamacpp", "openai-compatible", "other"]);
+const LOCAL_KINDS: ReadonlySet<BackendKind> = new Set(["ollama", "vllm", "lmstudio", "llamacpp"]);
+
+/** Whether a host name is this machine or a private network's: localhost, loopback, RFC 1918, link-local, IPv6 ULA. */
+function isLocalHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h.endsWith(".localhost") || h === "::1" || h === "0.0.0.0") return true;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(h.startsWith("::ffff:") ? h.slice(7) : h);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+  }
+  return /^f[cd][0-9a-f]{0,2}:/.test(h) || /^fe[89ab][0-9a-f]?:/.test(h);
+}
+
+/**
+ * Whether a backend's requests copy `max_completion_tokens` into `max_tokens` by default
+ * (SRP-JOB-022): for the local server kinds (`ollama`, `lmstudio`, `vllm`, `llamacpp`), and
+ * for a server of any other kind at a loopback or private address (a local server not
+ * recognised); never for a hosted endpoint (a `--backend-url` at a public host is detected
+ * as `openai-compatible`, and hosted reasoning models refuse `max_tokens`).
+ *
+ * @example
+ * mirrorsMaxTokens("openai-compatible", "https://api.example.com/v1"); // false
+ * mirrorsMaxTokens("openai-compatible", "http://192.168.1.20:8000/v1"); // true
+ */
+export function mirrorsMaxTokens(kind: BackendKind, baseUrl: string): boolean {
+  if (LOCAL_KINDS.has(kind)) return true;
+  try {
+    return isLocalHost(new URL(baseUrl).hostname);
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The chat request a local backend is sent (SRP-JOB-022): with `max_tokens` set to the
@@ -146,7 +178,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
   const kind = options.kind ?? "openai-compatible";
   const continuousUsage = options.continuousUsage ?? kind === "vllm";
-  const mirrorMaxTokens = options.mirrorMaxTokens ?? LOCAL_KINDS.has(kind);
+  const mirrorMaxTokens = options.mirrorMaxTokens ?? mirrorsMaxTokens(kind, base);
 
   const fail = async (res: Reply): Promise<never> => {
     const text = await errorText(res);
