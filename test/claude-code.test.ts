@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
+import { KEY, MODEL, runProviderCli, startNet, until, type Net } from "./helpers.js";
 
 const cli = process.env.SRP_CLAUDE_CODE_CLI;
 
@@ -91,16 +91,7 @@ it.skipIf(!cli)("Claude Code runs a tool-use loop through the hub against an Ope
  * Ollama tag.
  */
 it.skipIf(!cli)("Claude Code runs its tool loop through a node set up by srp-provider setup against Ollama", async () => {
-  const providerCli = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
-  const run = (...args: string[]) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [providerCli, ...args], { env: { ...process.env, SRP_ACCOUNT_KEY: KEY }, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("close", (status) => resolve({ status, stdout, stderr }));
-    });
+  const run = runProviderCli;
   const ollama = await net.sim({ flavor: "ollama", models: [{ id: "qwen2.5-coder:7b", tools: true, contextLength: 200_000 }] });
   const dir = mkdtempSync(join(tmpdir(), "srp-claude-code-node-"));
   try {

@@ -89,3 +89,28 @@ export async function until(check: () => boolean, ms = 5000, what = "condition")
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** What a CLI run printed and how it ended. */
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the built `srp-provider` CLI as a child process without blocking this one (the hub
+ * and the simulators live here), with `SRP_ACCOUNT_KEY` set to {@link KEY} unless the
+ * arguments give `--account-key`.
+ */
+export function runProviderCli(...args: string[]): Promise<CliRun> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SRP_ACCOUNT_KEY: KEY };
+  if (args.includes("--account-key")) delete env.SRP_ACCOUNT_KEY;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}

@@ -1,13 +1,11 @@
 /** `srp-provider` as a real child process: setup, start (daemon), status, logs, stop. */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import OpenAI from "openai";
-import { KEY, startNet, until, type Net } from "./helpers.js";
+import { KEY, runProviderCli, startNet, until, type Net } from "./helpers.js";
 
-const CLI = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
 let net: Net | undefined;
 let dir: string | undefined;
 
@@ -19,20 +17,7 @@ afterEach(async () => {
   dir = undefined;
 });
 
-/** Runs the CLI without blocking this process (the hub and the simulator live here). */
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SRP_ACCOUNT_KEY: KEY };
-  const keyAt = args.indexOf("--account-key");
-  if (keyAt !== -1) delete env.SRP_ACCOUNT_KEY;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = runProviderCli;
 
 it("sets up a node from a detected Ollama-compatible server, runs it as a daemon and stops it", async () => {
   net = await startNet();

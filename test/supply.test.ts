@@ -5,16 +5,14 @@
  * tools, vision and embeddings requests through a real hub with the official OpenAI SDK,
  * asked for by alias and filtered by quantization.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import type { SimulatorOptions } from "@srp/provider/simulator";
-import { KEY, startNet, until, type Net } from "./helpers.js";
+import { KEY, runProviderCli, startNet, until, type Net } from "./helpers.js";
 
-const CLI = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
 let net: Net | undefined;
 let dir: string | undefined;
 
@@ -26,16 +24,7 @@ afterEach(async () => {
   dir = undefined;
 });
 
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SRP_ACCOUNT_KEY: KEY }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = runProviderCli;
 
 interface FileInstance {
   model: string;
