@@ -59,12 +59,19 @@ describe.skipIf(!enabled)("a fresh clone", () => {
   }, 660_000);
 
   afterAll(async () => {
-    if (start && start.exitCode === null) {
+    const group = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-start!.pid!, signal);
+      } catch {
+        /* the group is gone */
+      }
+    };
+    if (start && start.exitCode === null && start.signalCode === null) {
       // Ctrl-C reaches the whole process group (npm and the script it runs), as in a terminal.
       const exited = new Promise((r) => start!.once("exit", r));
-      process.kill(-start.pid!, "SIGINT");
+      group("SIGINT");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      if (start.exitCode === null) process.kill(-start.pid!, "SIGKILL");
+      group("SIGKILL"); // whatever of the group is left
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 180_000);
