@@ -4,16 +4,20 @@
  * after the retention time. A real SQLite ledger, real providers on the simulator.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BatchObject, checkConsumerBody, generateIdentity, type Receipt } from "@srp/core";
+import { BatchObject, checkConsumerBody, cost, generateIdentity, type Receipt } from "@srp/core";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
-import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
-import { startSimulator, type Simulator } from "@srp/provider/simulator";
+import { anthropicBackend, createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
+import { startAnthropicSimulator, startSimulator, type AnthropicSimulator, type Simulator } from "@srp/provider/simulator";
 import { createClient } from "@srp/client";
 
 const CHAT = "sim-llama-3-8b";
 const EMBED = "sim-embed-1";
 const IMAGE = "sim-image-1";
 const BROKEN = "sim-broken";
+/** A native Messages instance (a forwarded Anthropic key on the Anthropic simulator). */
+const CLAUDE = "claude-sim-1";
+const CLAUDE_CONTEXT = 16384;
+const CLAUDE_PRICE = { input: "3000000", output: "15000000" };
 
 let store: SqliteStore;
 let hub: Hub;
@@ -22,6 +26,7 @@ const sims: Simulator[] = [];
 const providers: Provider[] = [];
 let key: string;
 let consumer: string;
+let claudeSim: AnthropicSimulator;
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:", { signupCredits: 5_000_000n });
@@ -48,6 +53,16 @@ beforeAll(async () => {
   });
   providers.push(p);
   await p.ready();
+  claudeSim = await startAnthropicSimulator({ models: [CLAUDE] });
+  const claude = createProvider({
+    hub: url,
+    identity: generateIdentity(),
+    account: providerKey,
+    reconnect: false,
+    instances: [{ backend: anthropicBackend({ apiKey: "sk-ant-sim", baseUrl: claudeSim.url }), model: CLAUDE, price: CLAUDE_PRICE, contextLength: CLAUDE_CONTEXT, capabilities: ["chat", "stream", "tools"] }],
+  });
+  providers.push(claude);
+  await claude.ready();
   const account = await store.createAccount({ name: "consumer" });
   consumer = account.id;
   key = (await store.createApiKey(account.id)).key;
@@ -57,6 +72,7 @@ afterAll(async () => {
   await Promise.all(providers.map((p) => p.close()));
   await hub.close();
   await Promise.all(sims.map((s) => s.close()));
+  await claudeSim.close();
   store.close();
 });
 
@@ -178,6 +194,33 @@ describe("batches", () => {
     expect((await fetch(`${url}/v1/jobs/${id}`)).status).toBe(401);
     await new Promise((r) => setTimeout(r, 1600));
     expect((await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
+  });
+});
+
+describe("batch items whose prompt grows while they run", () => {
+  it("reserves an Anthropic item with MCP servers at the instance's context length, and bills its receipt less the discount", async () => {
+    const before = await store.summary(consumer);
+    const mcp = [{ type: "url", url: "https://mcp.example.com/sse", name: "example" }];
+    const body = { model: CLAUDE, max_tokens: 16, messages: [{ role: "user", content: "Ask the MCP server." }], mcp_servers: mcp };
+    const res = await post({ requests: [{ custom_id: "mcp", url: "/v1/messages", body }] });
+    expect(res.status).toBe(202);
+    const created = (await res.json()) as View;
+    // The MCP server's results come back as input while the job runs: the reserved prompt is the
+    // instance's whole context (as the plausibility check admits), not the request's few bytes.
+    const contextBound = cost({ promptTokens: CLAUDE_CONTEXT, completionTokens: 16 }, CLAUDE_PRICE);
+    expect(BigInt(created.reserved_units)).toBe(contextBound);
+    const view = await finished(created.id);
+    expect(view.counts).toMatchObject({ total: 1, completed: 1, failed: 0 });
+    const [item] = view.items;
+    expect(item!.response.type).toBe("message");
+    expect(claudeSim.requests.at(-1)!.mcp_servers).toEqual(mcp);
+    const receiptCost = BigInt(((await store.get(item!.receipt_id!))!.receipt as Receipt).cost);
+    expect(receiptCost).toBeGreaterThan(0n);
+    expect(BigInt(item!.cost_units)).toBe((receiptCost * 9000n + 9999n) / 10000n);
+    expect(view.charged_units).toBe(item!.cost_units);
+    const after = await store.summary(consumer);
+    expect(after.held).toBe(0n);
+    expect(before.balance - after.balance).toBe(BigInt(item!.cost_units));
   });
 });
 
