@@ -24,6 +24,14 @@ const X402_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.starts
 /** Checks of surfaces a hub without a ledger does not list (batches): skipped there, run against a billing hub below. */
 const LEDGER_CHECKS = new Set(["hub.consumer.batch"]);
 const CONSUMER_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.consumer.")));
+/** Checks that wait for a hub timer: skipped when the hub's timer is too long to wait for (the 15 s heartbeat interval: 45 s), run against a hub with short timers below. */
+const TIMER_CHECKS = new Set(["hub.session.heartbeat_timeout"]);
+/**
+ * The handshake time limit of the hubs that run the whole suite: shorter than the spec's
+ * 10 s upper bound so that hub.handshake.timeout does not wait 10 s, long enough for every
+ * other check to send its auth.
+ */
+const HANDSHAKE_TIMEOUT_MS = 3000;
 
 function statuses(report: Report): Record<string, string> {
   return Object.fromEntries(report.results.map((r) => [r.id, r.status]));
@@ -53,7 +61,7 @@ describe("hub mode against @srp/hub", () => {
   beforeAll(async () => {
     const accounts = new MemoryAccountStore();
     accounts.add({ id: "acct_conformance", apiKeys: [KEY] });
-    hub = createHub({ identity: generateIdentity(), accounts });
+    hub = createHub({ identity: generateIdentity(), accounts, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
     ({ url } = await hub.listen({ port: 0 }));
   });
   afterAll(() => hub.close());
@@ -61,8 +69,9 @@ describe("hub mode against @srp/hub", () => {
   it("passes every check", async () => {
     const report = await runHubSuite({ url, accountKey: KEY });
     expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
-    expect(report.results.filter((r) => r.status !== "pass" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`) && !X402_CHECKS.has(r.id) && !LEDGER_CHECKS.has(r.id))).toEqual([]);
+    expect(report.results.filter((r) => r.status !== "pass" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`) && !X402_CHECKS.has(r.id) && !LEDGER_CHECKS.has(r.id) && !TIMER_CHECKS.has(r.id))).toEqual([]);
     expect(report.results.filter((r) => LEDGER_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...LEDGER_CHECKS].map(() => "skipped"));
+    expect(report.results.filter((r) => TIMER_CHECKS.has(r.id)).map((r) => [r.status, r.details])).toEqual([...TIMER_CHECKS].map(() => ["skipped", expect.stringMatching(/heartbeatIntervalMs is 15000/)]));
     // This hub takes no x402 payments: those checks are skipped, saying why.
     expect(report.results.filter((r) => X402_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...X402_CHECKS].map(() => "skipped"));
     expect(report.ok).toBe(true);
@@ -78,6 +87,21 @@ describe("hub mode against @srp/hub", () => {
     expect(report.results[0]).toMatchObject({ status: "fail", details: expect.stringMatching(/remove it/) });
     expect(report.summary.unexpectedPasses).toBe(1);
     expect(report.ok).toBe(false);
+  });
+});
+
+describe("timer checks against @srp/hub with short timers", () => {
+  it("closes a silent connection with protocol.handshake_timeout and a silent session with protocol.heartbeat_timeout", async () => {
+    const accounts = new MemoryAccountStore();
+    accounts.add({ id: "acct_conformance", apiKeys: [KEY] });
+    const hub = createHub({ identity: generateIdentity(), accounts, handshakeTimeoutMs: 1000, heartbeatIntervalMs: 1000 });
+    const { url } = await hub.listen({ port: 0 });
+    try {
+      const report = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.handshake.timeout", ...TIMER_CHECKS]) });
+      expect(report.results.map((r) => [r.id, r.status, r.details ?? ""])).toEqual(["hub.handshake.timeout", ...TIMER_CHECKS].map((id) => [id, "pass", ""]));
+    } finally {
+      await hub.close();
+    }
   });
 });
 
@@ -175,7 +199,7 @@ describe("the srp-conformance CLI", () => {
   it("runs as a child process, writes JSON and JUnit reports and exits 0", async () => {
     const accounts = new MemoryAccountStore();
     accounts.add({ id: "acct_cli", apiKeys: [KEY] });
-    const hub = createHub({ identity: generateIdentity(), accounts });
+    const hub = createHub({ identity: generateIdentity(), accounts, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
     const { url } = await hub.listen({ port: 0 });
     const out = mkdtempSync(join(tmpdir(), "srp-conf-cli-"));
     try {
@@ -185,8 +209,8 @@ describe("the srp-conformance CLI", () => {
       });
       expect(code).toBe(0);
       const report = JSON.parse(readFileSync(join(out, "r.json"), "utf8")) as Report;
-      expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, fail: 0, skipped: X402_CHECKS.size + LEDGER_CHECKS.size });
-      expect(report.summary.pass + report.summary.warning).toBe(HUB_CHECKS.length - X402_CHECKS.size - LEDGER_CHECKS.size);
+      expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, fail: 0, skipped: X402_CHECKS.size + LEDGER_CHECKS.size + TIMER_CHECKS.size });
+      expect(report.summary.pass + report.summary.warning).toBe(HUB_CHECKS.length - X402_CHECKS.size - LEDGER_CHECKS.size - TIMER_CHECKS.size);
       const junit = readFileSync(join(out, "r.xml"), "utf8");
       expect(junit).toContain(`tests="${HUB_CHECKS.length}" failures="0"`);
       expect(junit.match(/<testcase /g)?.length).toBe(HUB_CHECKS.length);

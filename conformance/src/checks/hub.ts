@@ -10,6 +10,7 @@ import { HUB_X402_CHECKS } from "./hub-x402.js";
 import { HUB_CONSUMER_CHECKS } from "./hub-consumer.js";
 import { HUB_MODEL_CHECKS } from "./hub-models.js";
 import { HUB_FRAME_CHECKS } from "./frames.js";
+import { HUB_LIFECYCLE_CHECKS, HUB_RECORD_CHECKS } from "./hub-lifecycle.js";
 import { connect, discovery, needKey, openSession, skippable, stillServing, type HubContext } from "./hub-session.js";
 
 export type { HubContext } from "./hub-session.js";
@@ -217,8 +218,10 @@ export const HUB_CHECKS: Check<HubContext>[] = [
         await stillServing(second.peer);
       }),
   },
+  ...HUB_LIFECYCLE_CHECKS,
   ...HUB_JOB_CHECKS,
   ...HUB_CONSUMER_CHECKS,
   ...HUB_MODEL_CHECKS,
+  ...HUB_RECORD_CHECKS,
   ...HUB_X402_CHECKS,
 ];
