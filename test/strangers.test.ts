@@ -193,18 +193,24 @@ afterAll(async () => {
 describe("failed x402 payments", () => {
   const nets = usePayNets("srp-strangers-x402-");
 
-  it("refuse a flood of unfunded authorizations before any write or chain call, per address and per payer; payers and keys are still served", async () => {
-    const chain = nets.chain();
-    let preflights = 0;
+  /** A paying hub whose settler counts its on-chain pre-checks (each one a chain call). */
+  async function startCountingPreflights() {
+    let count = 0;
     const net = await nets.start({
       settler: (inner) => ({
         ...inner,
         async preflight(input) {
-          preflights++;
+          count++;
           return inner.preflight(input);
         },
       }),
     });
+    return { net, preflights: () => count };
+  }
+
+  it("refuse a flood of unfunded authorizations before any write or chain call, per address and per payer; payers and keys are still served", async () => {
+    const chain = nets.chain();
+    const { net, preflights } = await startCountingPreflights();
     const body = { model: PAY_MODEL, messages: [{ role: "user", content: "pay me" }], max_tokens: 8 };
     const doc = await quote(net, "/v1/chat/completions", body);
     const poor = chain.accounts[8]!;
@@ -227,7 +233,7 @@ describe("failed x402 payments", () => {
     expect(failed.map(codeOf).every((c) => c === "payment.insufficient_funds")).toBe(true);
     expectRateLimited(limited, "api.rate_limited");
     // Refused attempts cost no chain call and no row.
-    expect(preflights).toBe(failed.length);
+    expect(preflights()).toBe(failed.length);
     expect((await count(raw, "x402_payments")) - rowsBefore).toBe(failed.length);
     expect((await count(raw, "accounts")) - accountsBefore).toBeLessThanOrEqual(failed.length);
 
@@ -250,16 +256,7 @@ describe("failed x402 payments", () => {
 
   it("count deposit attempts whatever their Authorization header says (a deposit takes the payment, never the key)", async () => {
     const chain = nets.chain();
-    let preflights = 0;
-    const net = await nets.start({
-      settler: (inner) => ({
-        ...inner,
-        async preflight(input) {
-          preflights++;
-          return inner.preflight(input);
-        },
-      }),
-    });
+    const { net, preflights } = await startCountingPreflights();
     const body = JSON.stringify({ amount: "1000000" });
     const quoted = await call(`${net.url}/v1/futures/deposit`, { method: "POST", headers: { "content-type": "application/json" }, body });
     expect(quoted.status).toBe(402);
@@ -273,7 +270,7 @@ describe("failed x402 payments", () => {
     expect(failed.length).toBeGreaterThanOrEqual(20);
     expect(failed.length).toBeLessThanOrEqual(22);
     expectRateLimited(answers.filter((a) => a.status !== 402), "api.rate_limited");
-    expect(preflights).toBe(failed.length);
+    expect(preflights()).toBe(failed.length);
   }, 120_000);
 
   it("do not lock an honest payer out with authorizations forged in its name (bad signatures count against the forger's address only)", async () => {
