@@ -5,13 +5,15 @@
 //   errors.md                   the error table between the GENERATED markers
 //   test-vectors.md             the test key table between the GENERATED markers
 //   ../../conformance/README.md the table of conformance checks between the GENERATED markers
-// `node scripts/spec.mjs write` rewrites them; `check` exits 1 when any is stale, and
-// also checks that requirement ids in the prose are unique.
+//   coverage.md                 every requirement id, its level and the checks that enforce it
+// `node scripts/spec.mjs write` rewrites them; `check` exits 1 when any is stale, when
+// requirement ids in the prose are not unique, or when a MUST is neither cited by a
+// conformance check nor listed as not testable over the wire (conformance/src/coverage.ts).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildJsonSchema, canonicalize, consumerOpenApi, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
-import { HUB_CHECKS, PROVIDER_CHECKS } from "../conformance/dist/index.js";
+import { HUB_CHECKS, NOT_WIRE_TESTABLE, PROVIDER_CHECKS } from "../conformance/dist/index.js";
 import { buildExamples, testKeyTable } from "./spec-examples.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -95,6 +97,9 @@ for (const [file, tag, body] of [
   if (content !== undefined) expected.set(file, content);
 }
 
+const requirements = readRequirements();
+expected.set("coverage.md", coverageTable(requirements));
+
 let stale = 0;
 if (mode === "write") {
   rmSync(join(spec, "examples"), { recursive: true, force: true });
@@ -124,21 +129,93 @@ if (mode === "write") {
   }
 }
 
-// Requirement ids: unique across the prose.
-const seen = new Map();
-for (const f of readdirSync(spec).filter((f) => f.endsWith(".md"))) {
-  const text = readFileSync(join(spec, f), "utf8");
-  for (const m of text.matchAll(/\*\*(SRP-[A-Z]+-\d{3})\*\*/g)) {
-    if (seen.has(m[1])) {
-      console.error(`spec: requirement ${m[1]} is defined in both ${seen.get(m[1])} and ${f}`);
-      stale++;
-    }
-    seen.set(m[1], f);
+// Requirement ids: unique across the prose, and every MUST covered.
+for (const r of requirements) {
+  if (r.duplicateOf) {
+    console.error(`spec: requirement ${r.id} is defined in both ${r.duplicateOf} and ${r.file}`);
+    stale++;
   }
+}
+for (const problem of coverageProblems(requirements)) {
+  console.error(`spec: ${problem}`);
+  stale++;
 }
 
 if (stale > 0) {
-  console.error(`spec: ${stale} problem(s); run \`npm run spec:gen\``);
+  console.error(`spec: ${stale} problem(s); run \`npm run spec:gen\`, and give every MUST a conformance check or a reason in conformance/src/coverage.ts`);
   process.exit(1);
 }
-if (mode === "check") console.log(`spec: spec/v1 is current (${expected.size} generated files, ${seen.size} requirements)`);
+if (mode === "check") console.log(`spec: spec/v1 is current (${expected.size} generated files, ${requirements.length} requirements)`);
+
+/**
+ * Every requirement of the prose: its id, file, anchor text and level. The level is the
+ * strongest BCP 14 key word of its paragraph (MUST, SHOULD, MAY), or "none" for a
+ * definition that states no key word.
+ */
+function readRequirements() {
+  const out = [];
+  const seen = new Map();
+  for (const file of readdirSync(spec).filter((f) => f.endsWith(".md") && f !== "coverage.md").sort()) {
+    const text = readFileSync(join(spec, file), "utf8");
+    for (const m of text.matchAll(/\*\*(SRP-[A-Z]+-\d{3})\*\*/g)) {
+      const rest = text.slice(m.index + m[0].length);
+      const end = rest.search(/\n\s*\n|\n\s*(?:[-*]|\d+\.) \*\*SRP-|\n\|/);
+      const para = end < 0 ? rest : rest.slice(0, end);
+      const level = /\b(MUST|REQUIRED|SHALL)\b/.test(para) ? "MUST" : /\b(SHOULD|RECOMMENDED)\b/.test(para) ? "SHOULD" : /\b(MAY|OPTIONAL)\b/.test(para) ? "MAY" : "none";
+      out.push({ id: m[1], file, level, duplicateOf: seen.get(m[1]) });
+      seen.set(m[1], file);
+    }
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+}
+
+/** requirement id -> ids of the checks citing it */
+function citations() {
+  const cited = new Map();
+  for (const c of [...HUB_CHECKS, ...PROVIDER_CHECKS]) for (const r of c.requirements) cited.set(r, [...(cited.get(r) ?? []), c.id]);
+  return cited;
+}
+
+function coverageProblems(reqs) {
+  const cited = citations();
+  const defined = new Set(reqs.map((r) => r.id));
+  const problems = [];
+  for (const r of reqs) {
+    if (r.level === "MUST" && !cited.has(r.id) && !NOT_WIRE_TESTABLE[r.id]) problems.push(`${r.id} (${r.file}) is a MUST with no conformance check and no reason in conformance/src/coverage.ts`);
+    if (cited.has(r.id) && NOT_WIRE_TESTABLE[r.id]) problems.push(`${r.id} is cited by ${cited.get(r.id).join(", ")} but listed as not testable over the wire`);
+  }
+  for (const id of Object.keys(NOT_WIRE_TESTABLE)) if (!defined.has(id)) problems.push(`conformance/src/coverage.ts lists ${id}, which spec/v1 does not define`);
+  for (const id of cited.keys()) if (!defined.has(id)) problems.push(`a conformance check cites ${id}, which spec/v1 does not define`);
+  return problems;
+}
+
+function coverageTable(reqs) {
+  const cited = citations();
+  const count = (pred) => reqs.filter(pred).length;
+  const musts = reqs.filter((r) => r.level === "MUST");
+  const anchor = (r) => `[${r.id}](${r.file})`;
+  const rows = reqs.map((r) => {
+    const checks = cited.get(r.id);
+    const how = checks ? checks.map((c) => `\`${c}\``).join(", ") : NOT_WIRE_TESTABLE[r.id] ? `not testable over the wire: ${NOT_WIRE_TESTABLE[r.id]}` : "(no check)";
+    return `| ${anchor(r)} | ${r.level} | ${how.replace(/\|/g, "\\|")} |`;
+  });
+  return [
+    "# Conformance coverage",
+    "",
+    "Generated by `npm run spec:gen` from the requirement ids in this folder, the `requirements` of",
+    "the conformance checks (`conformance/src/checks/`) and the reasons in",
+    "`conformance/src/coverage.ts`; `npm run spec:check` fails when a MUST has neither a check nor a",
+    "reason. The level is the strongest BCP 14 key word in the requirement's paragraph.",
+    "",
+    `- requirements: ${reqs.length} (MUST ${musts.length}, SHOULD ${count((r) => r.level === "SHOULD")}, MAY ${count((r) => r.level === "MAY")}, definitions ${count((r) => r.level === "none")})`,
+    `- cited by a check: ${count((r) => cited.has(r.id))}, of them MUST ${count((r) => r.level === "MUST" && cited.has(r.id))}`,
+    `- MUSTs not testable over the wire (with a reason): ${count((r) => r.level === "MUST" && !cited.has(r.id) && NOT_WIRE_TESTABLE[r.id])}`,
+    `- MUSTs with neither: ${count((r) => r.level === "MUST" && !cited.has(r.id) && !NOT_WIRE_TESTABLE[r.id])}`,
+    `- checks: ${HUB_CHECKS.length} in hub mode, ${PROVIDER_CHECKS.length} in provider mode`,
+    "",
+    "| requirement | level | enforced by |",
+    "|---|---|---|",
+    ...rows,
+    "",
+  ].join("\n");
+}

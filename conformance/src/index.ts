@@ -12,5 +12,6 @@ export { HUB_CHECKS, type HubContext } from "./checks/hub.js";
 export { PROVIDER_CHECKS, type ProviderContext } from "./checks/provider.js";
 export { toJson, toJunit, toText, parseExpectedFailures } from "./report.js";
 export { SchemaValidator } from "./schema.js";
+export { NOT_WIRE_TESTABLE } from "./coverage.js";
 export { SUITE_VERSION, type RunOptions } from "./runner.js";
 export type { Check, CheckResult, CheckStatus, CheckVerdict, Mode, Report } from "./types.js";
