@@ -2,22 +2,10 @@
 // @srp/hub behind a relay that breaks exactly one rule (fixtures/faulty-hub.ts): the check
 // must fail there, and pass through the unchanged relay.
 import { describe, expect, it } from "vitest";
-import { runHubSuite } from "../src/index.js";
-import { startFaultyHub } from "./fixtures/faulty-hub.js";
-
-/** Runs `checks` against the hub with fault `name`; returns id -> [status, details]. */
-async function run(name: string, checks: string[]): Promise<Record<string, [string, string]>> {
-  const hub = await startFaultyHub(name);
-  try {
-    const report = await runHubSuite({ url: hub.url, accountKey: hub.accountKey, only: new Set(checks) });
-    return Object.fromEntries(report.results.map((r) => [r.id, [r.status, r.details ?? ""]]));
-  } finally {
-    await hub.close();
-  }
-}
+import { runAgainstFault as run } from "./fixtures/faulty-hub.js";
 
 /** check id -> the fault that must fail it. */
-export const HUB_CHECK_FAULTS: Record<string, string> = {
+const HUB_CHECK_FAULTS: Record<string, string> = {
   "hub.handshake.timeout": "never_closes",
 };
 
