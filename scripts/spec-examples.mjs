@@ -102,6 +102,23 @@ export async function buildExamples() {
     },
     hub,
   );
+  // The next day's statement of an empty period (SRP-SET-005): no receipt in it, the position unchanged.
+  const emptyStatement = signStatement(
+    {
+      v: 1,
+      statementId: "stmt_2026-01-02",
+      nodeId: node.id,
+      accountId: "acct_test",
+      period: { from: T0 + 86_400_000, to: T0 + 2 * 86_400_000 },
+      receipts: { count: 0, firstSeq: 0, lastSeq: 1 },
+      totals: receipt.totals,
+      earned: "0",
+      paid: "0",
+      balance: "0",
+      issuedAt: T0 + 2 * 86_400_000,
+    },
+    hub,
+  );
   return {
     Hello: { basic: hello },
     Auth: { "api-key": auth, wallet: walletAuth },
@@ -155,7 +172,7 @@ export async function buildExamples() {
       failed: { type: "probe_result", probeId: "probe_02", instanceId: instance.instanceId, ok: false, latencyMs: 5000, error: { code: "job.upstream_timeout", message: "no answer in 5 s" } },
     },
     ReceiptMessage: { countersigned: { type: "receipt", receipt } },
-    StatementMessage: { daily: { type: "statement", statement } },
+    StatementMessage: { daily: { type: "statement", statement }, empty: { type: "statement", statement: emptyStatement } },
     Dispute: {
       missing: {
         type: "dispute",

@@ -84,6 +84,32 @@ const receiptVector = [
   "",
   `that is \`${sha256Hex(canonicalize(job.request))}\`. \`responseHash\` is the SHA-256 of the canonical JSON array of the streamed chunks' \`data\` in \`seq\` order (SRP-ATT-005), here the single chunk of [\`examples/Chunk/first.json\`](examples/Chunk/first.json): \`${sha256Hex(canonicalize([chunk]))}\`.`,
 ].join("\n");
+// Canonical JSON of numbers and member order (SRP-FRM-020, SRP-FRM-021): JSON text as sent -> RFC 8785 form of the parsed value.
+const NUMBER_TEXTS = [
+  "0.1", "4.50", "1.0", "-0", "1e21", "1e20", "1e-7", "0.000001", "5e-324", "1.7976931348623157e308",
+  "333333333.33333329", "9007199254740991", "9007199254740993", "123456789012345678901", "-1.5E-10",
+  '{"b":{"\\ud83d\\ude00":1,"\ufb33":2,"\u20ac":3},"a":[1.0,{"\u00e9":0.5,"e":-0}],"\\r":"CR","1":"one"}',
+];
+const NUMBER_REQUEST = '{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.1,"top_p":1e-7,"frequency_penalty":-0,"presence_penalty":4.50,"seed":9007199254740993,"logit_bias":{"11":1e21,"12":1.0}}';
+const numberVectors = [
+  "| JSON text as received | canonical form (RFC 8785) |",
+  "|---|---|",
+  ...NUMBER_TEXTS.map((t) => `| \`${t}\` | \`${canonicalize(JSON.parse(t))}\` |`),
+  "",
+  "A request as a consumer sent it (one line):",
+  "",
+  "```",
+  NUMBER_REQUEST,
+  "```",
+  "",
+  `has the canonical form (${Buffer.byteLength(canonicalize(JSON.parse(NUMBER_REQUEST)))} bytes):`,
+  "",
+  "```",
+  canonicalize(JSON.parse(NUMBER_REQUEST)),
+  "```",
+  "",
+  `and its \`requestHash\` ([SRP-ATT-004](attestation.md)) is \`${sha256Hex(canonicalize(JSON.parse(NUMBER_REQUEST)))}\`.`,
+].join("\n");
 const checkRows = (checks) => checks.map((c) => `| \`${c.id}\` | ${c.level} | ${c.requirements.join(", ")} | ${c.title.replace(/\|/g, "\\|")} |`);
 const checkTable = (mode, checks) => [`### ${mode} mode (${checks.length} checks)`, "", "| check | level | requirements | what it checks |", "|---|---|---|---|", ...checkRows(checks)].join("\n");
 const checksBody = [checkTable("Hub", HUB_CHECKS), "", checkTable("Provider", PROVIDER_CHECKS)].join("\n");
@@ -92,6 +118,7 @@ for (const [file, tag, body] of [
   ["test-vectors.md", "RECEIPT VECTOR", receiptVector],
   ["errors.md", "ERROR TABLE", errorTable],
   ["test-vectors.md", "TEST KEYS", keyTable],
+  ["test-vectors.md", "NUMBER VECTORS", numberVectors],
 ]) {
   const content = replaceBlock(file, tag, body);
   if (content !== undefined) expected.set(file, content);

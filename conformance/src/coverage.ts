@@ -8,18 +8,45 @@
  */
 export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   // TR: transport
+  "SRP-TR-004": "a deployment rule (TLS outside loopback); the suite runs over loopback ws, where no certificate is presented to validate",
   // FRM: frames
   // HS, AUTH: handshake
   // OFF: offers
+  "SRP-OFF-001": "where an instance's capacity comes from (a GPU, a key, credits, a subscription) is not visible on the wire",
+  "SRP-OFF-010": "the model name a node sends its backend travels between node and backend; a peer sees only the offered name",
+  "SRP-OFF-011": "the weights a backend loaded are not visible on the wire; a peer sees only the stated quantization",
+  "SRP-OFF-012": "the backend's metadata and what the model can do are not visible on the wire; a job that fails can fail for other reasons",
   // JOB: jobs
+  "SRP-JOB-026": "the backend's own usage report travels between node and backend; a peer sees only the usage the node derived from it",
   // LIV: liveness
   // ATT: attestation
   // SET: settlement
   // MON: money
   // BIL: billing
+  "SRP-BIL-001": "ledger bookkeeping inside the hub's database (entries, idempotency keys, balance column); not observable by a peer",
+  "SRP-BIL-002": "how a balance is guarded inside the hub's database under concurrency across processes; not observable by a peer",
+  "SRP-BIL-015": "recovery after a hub process crashed, inside its database; not observable by a peer",
   // CON: consumer API
   // PAY, WAL: payments and wallets
+  "SRP-PAY-012": "needs a settlement that fails after the hub's checks passed, which no peer can cause on purpose; the credit is internal ledger state",
+  "SRP-PAY-013": "whether an unserved payment was given up unused shows only on the chain, which the suite (given a hub URL, not an RPC) cannot read",
+  "SRP-PAY-014": "needs a settlement that fails after serving; the reversal and the wallet's debt are internal ledger state",
+  "SRP-PAY-016": "needs a settlement whose outcome stays unknown, which no peer can cause on purpose",
+  "SRP-PAY-017": "reconciliation runs inside the hub, against its own chain client and books",
+  "SRP-PAY-018": "the credit of a payment as prepaid money is internal ledger state",
+  "SRP-PAY-020": "needs a credited payment whose settlement is still pending, which no peer can hold open",
+  "SRP-WAL-005": "vouchers are signed against the operator's settlement contract and books; the suite has no earnings to pay out",
   // ERR: errors
+  "SRP-ERR-007": "whether a failure has a more specific code depends on a cause inside the sender, which no peer can see; each check that provokes a failure expects its specific code",
   // SEC: security
+  "SRP-SEC-001": "what else a key signs is not visible to any peer",
+  "SRP-SEC-003": "key storage at rest; not observable by a peer",
+  "SRP-SEC-005": "whether a deployment is production is not visible on the wire (the suite runs against test hubs over plain HTTP), and a node's choice of transport is between it and its hub",
+  "SRP-SEC-010": "what a node forwards to its backend is between node and backend; no SRP peer sees it",
+  "SRP-SEC-012": "revoking a binding needs the account owner's or operator's action, for which the spec defines no wire API",
+  "SRP-SEC-014": "the memory a hub spends on tracking clients is internal",
+  "SRP-SEC-017": "file modes at rest; not observable by a peer",
+  "SRP-SEC-022": "revocation goes through the operator's admin surface or shared storage, which the suite is not given",
+  "SRP-SEC-023": "needs a revocation (operator's admin surface or storage, not given to the suite); what is billed is internal ledger state",
   // VER: versioning
 };

@@ -48,6 +48,17 @@ export interface Closed {
 /** Thrown by waits that time out. */
 export class WireTimeout extends Error {}
 
+/** A WebSocket upgrade the server answered with an HTTP status instead of switching protocols. */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    /** The answer's `Retry-After`, in milliseconds, when it had one. */
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(`the WebSocket upgrade was answered ${status}${retryAfterMs === undefined ? "" : ` (Retry-After ${retryAfterMs / 1000} s)`}`);
+  }
+}
+
 /** One WebSocket connection, either side. */
 export class WirePeer {
   readonly received: Received[] = [];
@@ -89,12 +100,17 @@ export class WirePeer {
     });
   }
 
-  /** Connects to a WebSocket URL. */
+  /** Connects to a WebSocket URL; an upgrade answered with an HTTP status rejects with an {@link UpgradeRefused}. */
   static connect(url: string, validator: SchemaValidator, timeoutMs = 5000): Promise<WirePeer> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, ...WIRE_OPTIONS });
       const peer = new WirePeer(ws, validator);
       ws.once("open", () => resolve(peer));
+      ws.once("unexpected-response", (req, res) => {
+        const retryAfter = Number(res.headers["retry-after"]);
+        req.destroy();
+        reject(new UpgradeRefused(res.statusCode ?? 0, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined));
+      });
       ws.once("error", (e) => reject(e));
     });
   }
@@ -201,6 +217,23 @@ export class WirePeer {
   /** Sends bytes as a text frame (opcode 0x1) as they are, valid UTF-8 or not. */
   sendText(bytes: Uint8Array): void {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(bytes, { binary: false });
+  }
+
+  /** Sends a WebSocket ping (a control frame, not an SRP message); resolves true when a pong arrives within `timeoutMs`. */
+  ping(timeoutMs = 2000): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.#ws.readyState !== WebSocket.OPEN) return resolve(false);
+      const onPong = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+      const t = setTimeout(() => {
+        this.#ws.off("pong", onPong);
+        resolve(false);
+      }, timeoutMs);
+      this.#ws.once("pong", onPong);
+      this.#ws.ping();
+    });
   }
 
   /** Whether the socket is still open. */

@@ -133,6 +133,7 @@ describe("x402 checks against @srp/hub on a local chain", () => {
         "hub.x402.mismatch": "fail",
         "hub.x402.bad_signature": "fail",
         "hub.x402.expired": "fail",
+        "hub.x402.insufficient_funds": "fail",
         "hub.x402.well_known": "pass",
         "hub.x402.pay_once": "skipped",
       });
@@ -165,7 +166,7 @@ describe("x402 checks against a hub that takes no x402 payments", () => {
 
   it("skips every x402 check, saying why", async () => {
     const report = await runHubSuite({ url, accountKey: "srp_conformance_x402_key", x402PayerKey: `0x${"11".repeat(32)}`, only: new Set(X402_CHECKS) });
-    expect(X402_CHECKS.length).toBe(7);
+    expect(X402_CHECKS.length).toBe(8);
     expect(outcomes(report)).toEqual(X402_CHECKS.map((id) => ({ id, status: "skipped", details: expect.stringMatching(/do not include x402/) })));
     expect(report.ok).toBe(true);
   });

@@ -221,12 +221,13 @@ export class HarnessNode {
   }
 }
 
-function usageOf(pieces: string[]): Usage {
+/** The usage the harness's node reports for an answer of `pieces`: 11 prompt tokens, one completion token a piece. */
+export function usageOf(pieces: string[]): Usage {
   return { promptTokens: 11, completionTokens: Math.max(1, pieces.length), measured: true };
 }
 
 /** OpenAI chat.completion.chunk objects for an answer: role, one per piece, finish, and a usage chunk when the request asked for one. */
-function chatChunks(job: Job, pieces: string[], usage: Usage): Record<string, unknown>[] {
+export function chatChunks(job: Job, pieces: string[], usage: Usage): Record<string, unknown>[] {
   const base = { id: `chatcmpl-conf${hex(8)}`, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: job.model };
   const choice = (delta: Record<string, unknown>, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   const out: Record<string, unknown>[] = [choice({ role: "assistant", content: "" }, null), ...pieces.map((p) => choice({ content: p }, null)), choice({}, "stop")];
@@ -240,7 +241,7 @@ function chatChunks(job: Job, pieces: string[], usage: Usage): Record<string, un
 export const ASK = [{ role: "user", content: "Conformance ping: say something short." }];
 
 /** A chat.completion answering `job` with `content`, its body's usage as given (which a hub must not show unless the receipt agrees). */
-function chatResponse(job: Job, content: string, usage: { prompt_tokens: number; completion_tokens: number }): Record<string, unknown> {
+export function chatResponse(job: Job, content: string, usage: { prompt_tokens: number; completion_tokens: number }): Record<string, unknown> {
   return {
     id: `chatcmpl-conf${hex(8)}`,
     object: "chat.completion",
@@ -252,7 +253,7 @@ function chatResponse(job: Job, content: string, usage: { prompt_tokens: number;
 }
 
 /** What a consumer saw in a streamed answer. */
-interface StreamSeen {
+export interface StreamSeen {
   status: number;
   contentType: string;
   events: SseEvent[];
@@ -263,7 +264,7 @@ interface StreamSeen {
   usage: Record<string, unknown> | undefined;
 }
 
-function summarize(res: Response, events: SseEvent[]): StreamSeen {
+export function summarize(res: Response, events: SseEvent[]): StreamSeen {
   const json = events.map(eventJson);
   return {
     status: res.status,
@@ -278,7 +279,7 @@ function summarize(res: Response, events: SseEvent[]): StreamSeen {
 }
 
 /** Reads a streamed answer to its end. */
-async function readStream(call: ConsumerCall, ms = 5000): Promise<StreamSeen> {
+export async function readStream(call: ConsumerCall, ms = 5000): Promise<StreamSeen> {
   const res = await within(call.response, ms, "the consumer's response");
   if (res.status !== 200) fail(`the consumer's streamed request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
   const reader = new SseReader(res);
@@ -314,7 +315,7 @@ function dispatchProblems(job: Job, inst: Instance, body: Record<string, unknown
 }
 
 /** Checks a hub's HTTP error answer: a 4xx/5xx with an error object carrying a code. */
-async function codedError(res: Response): Promise<string | undefined> {
+export async function codedError(res: Response): Promise<string | undefined> {
   const text = await bodyText(res).catch(() => "");
   if (res.status < 400) return `status ${res.status}, expected an error status`;
   let code: unknown;
@@ -337,7 +338,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
   check(
     "hub.offer.ack",
     "Answers each offer with one offer_ack in order, one result per instance; refuses a duplicate instance id, an inconsistent instance and the subscription tier, without ending the session",
-    ["SRP-OFF-004", "SRP-OFF-005", "SRP-OFF-006"],
+    ["SRP-OFF-004", "SRP-OFF-005", "SRP-OFF-006", "SRP-SEC-013"],
     "MUST",
     async (ctx) => {
       const { peer } = await openSession(ctx);

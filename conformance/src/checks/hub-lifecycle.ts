@@ -107,7 +107,7 @@ export const HUB_LIFECYCLE_CHECKS: Check<HubContext>[] = [
   check(
     "hub.session.goodbye",
     "Closes a session whose node says goodbye with 1000 and no error; its offers end with it, and the node's next session is not a replacement",
-    ["SRP-TR-014", "SRP-HS-008", "SRP-FRM-006"],
+    ["SRP-TR-014", "SRP-HS-008", "SRP-FRM-006", "SRP-HS-022"],
     "MUST",
     async (ctx) => {
       const model = newModel();

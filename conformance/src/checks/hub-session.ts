@@ -6,7 +6,7 @@ import { createAuth, generateIdentity, type Hello, type Identity } from "@srp/co
 import type { Tracker } from "../runner.js";
 import type { SchemaValidator } from "../schema.js";
 import { ensure, SkipCheck } from "../types.js";
-import { WirePeer } from "../wire.js";
+import { UpgradeRefused, WirePeer } from "../wire.js";
 
 export { SkipCheck, skippable } from "../types.js";
 
@@ -44,10 +44,32 @@ export async function discovery(ctx: HubContext): Promise<DiscoveryLike> {
   return doc as DiscoveryLike;
 }
 
+/** The longest the harness waits in all for a hub's rate limits on one connection (SRP-SEC-018). */
+const RATE_LIMIT_PATIENCE_MS = 30_000;
+
+/**
+ * Opens a provider WebSocket as a well-behaved node would: an upgrade refused with 429
+ * (the hub's per-address limits, which a whole suite run of failed handshakes can reach)
+ * is retried after its `Retry-After`, for at most {@link RATE_LIMIT_PATIENCE_MS} in all.
+ */
+async function upgradeWithPatience(url: string, ctx: HubContext): Promise<WirePeer> {
+  const giveUp = Date.now() + RATE_LIMIT_PATIENCE_MS;
+  for (;;) {
+    try {
+      return await WirePeer.connect(url, ctx.validator);
+    } catch (e) {
+      if (!(e instanceof UpgradeRefused) || e.status !== 429) throw e;
+      const wait = Math.max(1000, e.retryAfterMs ?? 1000);
+      if (Date.now() + wait > giveUp) throw new Error(`${e.message}, still after waiting for the hub's rate limit for ${RATE_LIMIT_PATIENCE_MS / 1000} s`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 /** Opens a provider WebSocket and reads the hub's hello. */
 export async function connect(ctx: HubContext): Promise<{ peer: WirePeer; hello: Hello; doc: DiscoveryLike }> {
   const doc = await discovery(ctx);
-  const peer = ctx.tracker.track(await WirePeer.connect(doc.provider.url, ctx.validator));
+  const peer = ctx.tracker.track(await upgradeWithPatience(doc.provider.url, ctx));
   const hello = (await peer.expect("hello")) as unknown as Hello;
   return { peer, hello, doc };
 }

@@ -21,7 +21,7 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const UNITS = /^(0|[1-9][0-9]*)$/;
 
 /** The hub's discovery document and consumer base URL, or a skip when it takes no x402 payments. */
-async function x402Hub(ctx: HubContext): Promise<{ doc: DiscoveryLike; consumer: string }> {
+export async function x402Hub(ctx: HubContext): Promise<{ doc: DiscoveryLike; consumer: string }> {
   const doc = await discovery(ctx);
   if (!Array.isArray(doc.payments) || !doc.payments.includes("x402")) {
     throw new SkipCheck(`the discovery document's payments (${JSON.stringify(doc.payments ?? [])}) do not include x402 (SRP-PAY-001)`);
@@ -34,14 +34,14 @@ async function x402Hub(ctx: HubContext): Promise<{ doc: DiscoveryLike; consumer:
 }
 
 /** What the checks pay for: a chat request for a model online, and the harness's node when it serves the model. */
-interface PaidTarget {
+export interface PaidTarget {
   doc: DiscoveryLike;
   consumer: string;
   body: Record<string, unknown>;
   node: HarnessNode | undefined;
 }
 
-async function paidTarget(ctx: HubContext): Promise<PaidTarget> {
+export async function paidTarget(ctx: HubContext): Promise<PaidTarget> {
   const { doc, consumer } = await x402Hub(ctx);
   if (ctx.accountKey) {
     const model = newModel();
@@ -62,7 +62,7 @@ async function paidTarget(ctx: HubContext): Promise<PaidTarget> {
 }
 
 /** Posts a chat completion without an API key, optionally with a `PAYMENT-SIGNATURE`. */
-function postUnauthenticated(ctx: HubContext, target: PaidTarget, payment?: string): ConsumerCall {
+export function postUnauthenticated(ctx: HubContext, target: PaidTarget, payment?: string): ConsumerCall {
   const controller = new AbortController();
   const response = fetch(`${target.consumer}/chat/completions`, {
     method: "POST",
@@ -79,7 +79,7 @@ function postUnauthenticated(ctx: HubContext, target: PaidTarget, payment?: stri
 }
 
 /** A hub's answer, read in full. */
-interface Answer {
+export interface Answer {
   status: number;
   /** `error.code` of a JSON error body. */
   code: string | undefined;
@@ -87,13 +87,13 @@ interface Answer {
   headers: Headers;
 }
 
-const shown = (a: Answer) => `${a.status}${a.code ? ` ${a.code}` : ""}${a.code ? "" : `: ${a.text.slice(0, 200)}`}`;
+export const shown = (a: Answer) => `${a.status}${a.code ? ` ${a.code}` : ""}${a.code ? "" : `: ${a.text.slice(0, 200)}`}`;
 
 /**
  * The hub's answer to a request it must not route. Fails when a job reaches the harness's
  * node first: nothing unpaid may be routed (SRP-PAY-002, SRP-PAY-004).
  */
-async function unroutedAnswer(target: PaidTarget, call: ConsumerCall, what: string, ms = 10_000): Promise<Answer> {
+export async function unroutedAnswer(target: PaidTarget, call: ConsumerCall, what: string, ms = 10_000): Promise<Answer> {
   const peer = target.node?.peer;
   // Jobs are watched without taking them, so that a later check's nextJob still sees its own.
   const from = peer?.received.length ?? 0;
@@ -140,7 +140,7 @@ function exactOffer(required: PaymentRequired): PaymentRequirements {
 }
 
 /** Asks for a request's price: the 402 of an unauthenticated request, decoded. */
-async function quote(ctx: HubContext, target: PaidTarget): Promise<{ answer: Answer; required: PaymentRequired; offer: PaymentRequirements }> {
+export async function quote(ctx: HubContext, target: PaidTarget): Promise<{ answer: Answer; required: PaymentRequired; offer: PaymentRequirements }> {
   const answer = await unroutedAnswer(target, postUnauthenticated(ctx, target), "an unauthenticated chat completion");
   if (answer.status !== 402) fail(`an unauthenticated chat completion for a model online was answered ${shown(answer)}, not 402 (SRP-PAY-002)`);
   const required = requiredOf(answer, "an unauthenticated chat completion");
@@ -159,10 +159,10 @@ interface PaymentPlan {
   validBefore?: bigint;
 }
 
-const throwaway = () => privateKeyToAccount(generatePrivateKey());
+export const throwaway = () => privateKeyToAccount(generatePrivateKey());
 
 /** A `PAYMENT-SIGNATURE` value for `offer`, signed as EIP-3009 in the token's EIP-712 domain from `extra`. */
-async function paymentHeader(required: PaymentRequired, offer: PaymentRequirements, plan: PaymentPlan): Promise<string> {
+export async function paymentHeader(required: PaymentRequired, offer: PaymentRequirements, plan: PaymentPlan): Promise<string> {
   const accepted = { ...offer, ...plan.accepted };
   const chainId = evmChainId(offer.network);
   const name = offer.extra?.name;
@@ -208,7 +208,7 @@ async function paymentHeader(required: PaymentRequired, offer: PaymentRequiremen
  * What is wrong with a refusal: its status and code, and for a 402 the fresh
  * `PAYMENT-REQUIRED` whose `error` begins with the code (SRP-PAY-005).
  */
-function refusalProblem(a: Answer, status: number, code: string, what: string): string | undefined {
+export function refusalProblem(a: Answer, status: number, code: string, what: string): string | undefined {
   if (a.status !== status || a.code !== code) return `${what}: answered ${shown(a)}, expected ${status} ${code}`;
   if (status !== 402) return undefined;
   const header = a.headers.get("payment-required");
@@ -339,6 +339,19 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const past = BigInt(Math.floor(Date.now() / 1000) - 60);
       const header = await paymentHeader(required, offer, { payer: throwaway(), validBefore: past });
       const problem = await refused(ctx, target, header, 402, "payment.expired", "an authorization that expired a minute ago");
+      if (problem) fail(problem);
+    },
+  ),
+  check(
+    "hub.x402.insufficient_funds",
+    "Refuses a correctly signed authorization from a wallet that holds none of the token with 402 payment.insufficient_funds, checked on the chain before settling, without routing the request",
+    ["SRP-PAY-008", "SRP-PAY-026", "SRP-PAY-004", "SRP-PAY-005"],
+    async (ctx) => {
+      const target = await paidTarget(ctx);
+      const { required, offer } = await quote(ctx, target);
+      // A fresh key: its balance is 0, so the on-chain check of step 12 must refuse it.
+      const header = await paymentHeader(required, offer, { payer: throwaway() });
+      const problem = await refused(ctx, target, header, 402, "payment.insufficient_funds", "an authorization from a wallet without funds");
       if (problem) fail(problem);
     },
   ),

@@ -6,11 +6,17 @@ import { createAuth, generateIdentity, omitFields, signDetached, verifyDetached,
 import { fail, ensure, type Check } from "../types.js";
 import { expectRejection } from "../wire.js";
 import { HUB_JOB_CHECKS } from "./hub-jobs.js";
+import { HUB_SETTLEMENT_CHECKS } from "./hub-settlement.js";
+import { HUB_JOB2_CHECKS } from "./hub-jobs2.js";
 import { HUB_X402_CHECKS } from "./hub-x402.js";
+import { HUB_SECURITY_CHECKS } from "./hub-security.js";
 import { HUB_CONSUMER_CHECKS } from "./hub-consumer.js";
+import { HUB_CONSUMER2_CHECKS } from "./hub-consumer2.js";
 import { HUB_MODEL_CHECKS } from "./hub-models.js";
 import { HUB_FRAME_CHECKS } from "./frames.js";
 import { HUB_LIFECYCLE_CHECKS, HUB_RECORD_CHECKS } from "./hub-lifecycle.js";
+import { HUB_HANDSHAKE_CHECKS } from "./hub-handshake.js";
+import { HUB_WIRE_CHECKS } from "./hub-wire.js";
 import { connect, discovery, needKey, openSession, skippable, stillServing, type HubContext } from "./hub-session.js";
 
 export type { HubContext } from "./hub-session.js";
@@ -82,7 +88,7 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   {
     id: "hub.handshake.version_unsupported",
     title: "Rejects an auth choosing a version the hub did not offer with version.unsupported",
-    requirements: ["SRP-HS-004"],
+    requirements: ["SRP-HS-004", "SRP-HS-012"],
     level: "MUST",
     run: (ctx) => rejectsAuth(ctx, (auth, identity) => resign({ ...auth, version: 999 }, identity), "version.unsupported", 4426),
   },
@@ -218,10 +224,16 @@ export const HUB_CHECKS: Check<HubContext>[] = [
         await stillServing(second.peer);
       }),
   },
+  ...HUB_WIRE_CHECKS,
   ...HUB_LIFECYCLE_CHECKS,
+  ...HUB_HANDSHAKE_CHECKS,
   ...HUB_JOB_CHECKS,
+  ...HUB_SETTLEMENT_CHECKS,
+  ...HUB_JOB2_CHECKS,
   ...HUB_CONSUMER_CHECKS,
+  ...HUB_CONSUMER2_CHECKS,
   ...HUB_MODEL_CHECKS,
   ...HUB_RECORD_CHECKS,
   ...HUB_X402_CHECKS,
+  ...HUB_SECURITY_CHECKS,
 ];

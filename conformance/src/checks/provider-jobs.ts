@@ -37,14 +37,14 @@ const hex = (bytes: number) => toHex(randomBytes(bytes));
 const sameJson = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isHeartbeat = (m: Record<string, unknown>) => m.type === "heartbeat";
-const JOB_END = new Set(["done", "job_error"]);
-const ofJob = (jobId: string) => (m: Record<string, unknown>) => m.jobId === jobId && (m.type === "chunk" || JOB_END.has(m.type as string));
+export const JOB_END = new Set(["done", "job_error"]);
+export const ofJob = (jobId: string) => (m: Record<string, unknown>) => m.jobId === jobId && (m.type === "chunk" || JOB_END.has(m.type as string));
 
 /** How long a provider has to send its offer after welcome. */
 const OFFER_WAIT_MS = 10_000;
 
 /** A provider session whose offer the harness accepted. */
-interface Serving {
+export interface Serving {
   peer: WirePeer;
   hub: FakeHub;
   nodeId: string;
@@ -57,14 +57,14 @@ interface Serving {
 }
 
 /** Launches the provider, completes the handshake and accepts every offered instance. */
-async function serving(ctx: ProviderContext, heartbeatIntervalMs?: number): Promise<Serving> {
+export async function serving(ctx: ProviderContext, heartbeatIntervalMs?: number): Promise<Serving> {
   const s = await openSession(ctx, heartbeatIntervalMs);
   const instances = await acceptOffer(s.peer);
   return { peer: s.peer, hub: s.hub, nodeId: String(s.auth.nodeId), hubId: s.hub.identity.id, instances, position: INITIAL_POSITION, accept: s.accept };
 }
 
 /** Waits for the offer on a session and accepts every instance in it. */
-async function acceptOffer(peer: WirePeer): Promise<Instance[]> {
+export async function acceptOffer(peer: WirePeer): Promise<Instance[]> {
   const offer = await peer.take((m) => m.type === "offer", OFFER_WAIT_MS, 0, "an offer").catch((e: Error) => {
     if (e instanceof WireTimeout) throw new SkipCheck(`the provider offered no instance within ${OFFER_WAIT_MS / 1000} s of welcome (see provider.offer); job checks need a provider that serves a model`);
     throw e;
@@ -75,16 +75,16 @@ async function acceptOffer(peer: WirePeer): Promise<Instance[]> {
 }
 
 /** An offered instance that can run a chat job (streamed or not). */
-function pick(s: Serving, stream: boolean): Instance {
+export function pick(s: Serving, stream: boolean): Instance {
   const i = s.instances.find((x) => x.capabilities.includes("chat") && (!stream || x.capabilities.includes("stream")));
   if (!i) throw new SkipCheck(`the provider offers no instance with the ${stream ? "chat and stream capabilities" : "chat capability"}`);
   return i;
 }
 
-const PROMPT = [{ role: "user", content: "Conformance: write one short sentence about spare capacity." }];
+export const PROMPT = [{ role: "user", content: "Conformance: write one short sentence about spare capacity." }];
 
 /** A chat.completions job for `inst`, as a hub would send it. */
-function chatJob(inst: Pick<Instance, "instanceId" | "model" | "price">, stream: boolean, maxTokens = 12): Job {
+export function chatJob(inst: Pick<Instance, "instanceId" | "model" | "price">, stream: boolean, maxTokens = 12): Job {
   return {
     type: "job",
     jobId: `job_conf_${hex(8)}`,
@@ -99,14 +99,14 @@ function chatJob(inst: Pick<Instance, "instanceId" | "model" | "price">, stream:
 }
 
 /** A job's messages as the node sent them. */
-interface Ran {
+export interface Ran {
   job: Job;
   chunks: Record<string, unknown>[];
   end: Record<string, unknown>;
 }
 
 /** Sends `job` and collects its chunks until done or job_error; an `error` from the node fails the check. */
-async function runJob(s: Serving, job: Job, ms = 20_000): Promise<Ran> {
+export async function runJob(s: Serving, job: Job, ms = 20_000): Promise<Ran> {
   const from = s.peer.received.length;
   s.peer.send(job);
   const chunks: Record<string, unknown>[] = [];
@@ -119,19 +119,19 @@ async function runJob(s: Serving, job: Job, ms = 20_000): Promise<Ran> {
   }
 }
 
-function describe(m: Record<string, unknown>): string {
+export function describe(m: Record<string, unknown>): string {
   return m.type === "job_error" ? `job_error ${String(m.code)} (chunks ${String(m.chunks)}): ${String(m.message)}` : String(m.type);
 }
 
 /** Runs `job` and requires it to end with done. */
-async function runDone(s: Serving, job: Job): Promise<Ran & { receipt: Receipt }> {
+export async function runDone(s: Serving, job: Job): Promise<Ran & { receipt: Receipt }> {
   const ran = await runJob(s, job);
   if (ran.end.type !== "done") fail(`${job.stream ? "streamed" : "non-streamed"} job ${job.jobId} on ${job.instanceId} ended with ${describe(ran.end)}`);
   return { ...ran, receipt: ran.end.receipt as Receipt };
 }
 
 /** Everything wrong with a job's chunks, done and receipt, given the node's previous position. */
-function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): string[] {
+export function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): string[] {
   const { job, chunks, end } = ran;
   const p: string[] = [];
   if (job.stream) {
@@ -198,7 +198,7 @@ function afterEnd(peer: WirePeer, ran: Ran): Record<string, unknown>[] {
 }
 
 /** Sends the receipt back countersigned (by `signer`, default the harness hub), as a hub does. */
-function countersign(s: Serving, receipt: Receipt, signer: Identity = s.hub.identity): void {
+export function countersign(s: Serving, receipt: Receipt, signer: Identity = s.hub.identity): void {
   const body = omitFields(receipt, "hubSig");
   s.peer.send({ type: "receipt", receipt: { ...body, hubSig: signDetached("receiptHub", body, signer) } });
   s.position = { lastSeq: receipt.seq, totals: receipt.totals };
@@ -226,7 +226,7 @@ async function servedAndBack(ctx: ProviderContext): Promise<{ s: Serving; first:
 }
 
 /** A session whose node served two jobs whose receipts the harness countersigned. */
-async function servedTwice(ctx: ProviderContext): Promise<Serving & { receipts: Receipt[] }> {
+export async function servedTwice(ctx: ProviderContext): Promise<Serving & { receipts: Receipt[] }> {
   const s = await serving(ctx);
   const inst = pick(s, false);
   const receipts: Receipt[] = [];
@@ -240,7 +240,7 @@ async function servedTwice(ctx: ProviderContext): Promise<Serving & { receipts: 
 }
 
 /** A statement of the harness hub about the node's receipts so far, with `change` applied before signing (by `signer`, default the hub). */
-function statementFor(s: Serving & { receipts: Receipt[] }, change: Partial<Statement> = {}, signer: Identity = s.hub.identity): Statement {
+export function statementFor(s: Serving & { receipts: Receipt[] }, change: Partial<Statement> = {}, signer: Identity = s.hub.identity): Statement {
   const earned = s.receipts.reduce((sum, r) => sum + (parseAmount(r.cost) * 9000n) / 10000n, 0n);
   const now = Date.now();
   const body = {
@@ -263,7 +263,7 @@ function statementFor(s: Serving & { receipts: Receipt[] }, change: Partial<Stat
 }
 
 /** Expects the node to answer a countersigned receipt with `error` `code` for the job, keeping the session. */
-async function expectReceiptError(s: Serving, jobId: string, from: number, code: string): Promise<void> {
+export async function expectReceiptError(s: Serving, jobId: string, from: number, code: string): Promise<void> {
   const m = await s.peer.take((x) => x.type === "error", 3000, from, `error ${code}`).catch(() => fail(`the node sent no error within 3 s (expected ${code} with jobId ${jobId})`));
   const problems: string[] = [];
   if (m.code !== code) problems.push(`error code ${String(m.code)}, expected ${code}`);
@@ -273,7 +273,7 @@ async function expectReceiptError(s: Serving, jobId: string, from: number, code:
   if (problems.length) fail(problems.join("; "));
 }
 
-function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: ProviderContext) => Promise<CheckVerdict>): Check<ProviderContext> {
+export function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: ProviderContext) => Promise<CheckVerdict>): Check<ProviderContext> {
   return { id, title, requirements, level, run: (ctx) => skippable(() => body(ctx)) };
 }
 

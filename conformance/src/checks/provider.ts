@@ -7,7 +7,11 @@ import type { FakeHub } from "../fake-hub.js";
 import { ensure, fail, type Check, type CheckVerdict } from "../types.js";
 import { expectRejection, type WirePeer } from "../wire.js";
 import { PROVIDER_JOB_CHECKS } from "./provider-jobs.js";
+import { PROVIDER_RECEIPT_CHECKS } from "./provider-receipts.js";
+import { PROVIDER_JOB2_CHECKS } from "./provider-jobs2.js";
 import { PROVIDER_FRAME_CHECKS } from "./frames.js";
+import { PROVIDER_WIRE_CHECKS } from "./provider-wire.js";
+import { PROVIDER_HANDSHAKE_CHECKS } from "./provider-handshake.js";
 import { authProblem, hello, openSession, setup, type ProviderContext } from "./provider-session.js";
 
 export type { ProviderContext } from "./provider-session.js";
@@ -72,14 +76,14 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
   {
     id: "provider.handshake.version_unsupported",
     title: "Rejects a hello offering no common version with version.unsupported and does not reconnect",
-    requirements: ["SRP-HS-004", "SRP-HS-010"],
+    requirements: ["SRP-HS-004", "SRP-HS-010", "SRP-HS-020"],
     level: "MUST",
     run: (ctx) => rejectsHello(ctx, (hub) => hello(hub, { versions: [999] }), "version.unsupported", 4426),
   },
   {
     id: "provider.auth.bad_signature",
     title: "Rejects a hello whose signature does not verify with auth.bad_signature, without sending auth",
-    requirements: ["SRP-HS-002", "SRP-HS-010"],
+    requirements: ["SRP-HS-002", "SRP-HS-010", "SRP-HS-020"],
     level: "MUST",
     run: (ctx) => rejectsHello(ctx, (hub) => hello(hub, {}, generateIdentity()), "auth.bad_signature", 4401),
   },
@@ -116,7 +120,7 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
   {
     id: "provider.auth.unknown_account",
     title: "Stops without reconnecting after auth.unknown_account",
-    requirements: ["SRP-HS-010"],
+    requirements: ["SRP-HS-010", "SRP-HS-020"],
     level: "MUST",
     async run(ctx) {
       const s = await setup(ctx);
@@ -161,6 +165,8 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
     },
   },
   ...PROVIDER_FRAME_CHECKS,
+  ...PROVIDER_WIRE_CHECKS,
+  ...PROVIDER_HANDSHAKE_CHECKS,
   {
     id: "provider.session.replaced",
     title: "Does not reconnect after its session was replaced by another process with the same identity",
@@ -174,6 +180,8 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
     },
   },
   ...PROVIDER_JOB_CHECKS,
+  ...PROVIDER_RECEIPT_CHECKS,
+  ...PROVIDER_JOB2_CHECKS,
 ];
 
 export type { WirePeer };

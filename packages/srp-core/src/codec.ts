@@ -10,6 +10,7 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { SrpError } from "./errors.js";
 import { JSON_DEPTH_LIMITS, scanJson, type ScanJsonResult } from "./json-scan.js";
 import { FRAME_LIMITS } from "./schema/handshake.js";
+import { EXT_KEY_MAX_LENGTH, extKeyProblem } from "./schema/primitives.js";
 import { isMessageType, MESSAGES, type MessageType, type SrpMessage } from "./schema/registry.js";
 
 /** The protocol version this library implements. */
@@ -84,6 +85,12 @@ export function validateMessage(value: unknown): SrpError | undefined {
     const path = first?.path || "/";
     return new SrpError("frame.invalid", `${type}: ${path}: ${first?.message ?? "does not match schema"}`, {
       details: { type, path, schema: MESSAGES[type].name },
+    });
+  }
+  const longKey = extKeyProblem(value);
+  if (longKey !== undefined) {
+    return new SrpError("frame.invalid", `${type}: /ext: key ${JSON.stringify(longKey.slice(0, 80))} is longer than ${EXT_KEY_MAX_LENGTH} characters`, {
+      details: { type, path: "/ext", schema: MESSAGES[type].name },
     });
   }
   return undefined;

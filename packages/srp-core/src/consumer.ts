@@ -86,36 +86,57 @@ export function anthropicBetas(value: unknown): string[] {
 type Json = Record<string, unknown>;
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
+/** The error answers of a relayed request, by HTTP status (SRP-CON-003, SRP-CON-030). */
 const ERRORS: Record<string, string> = {
-  "400": "The body is invalid (`api.invalid_body`), or the provider refused the consumer's input.",
-  "401": "Missing or unknown API key.",
-  "402": "Payment required (x402 `PAYMENT-REQUIRED` header) or the balance cannot cover the request's maximum cost (`billing.insufficient_credits`).",
-  "404": "No online provider serves the model, or none with the capability the request needs.",
-  "429": "A limit was reached; `Retry-After` says when to retry.",
-  "502": "The provider failed after every failover attempt.",
-  "503": "No capacity now; `Retry-After` says when to retry.",
+  "400": "The body is invalid (`api.invalid_body`), or the provider refused the consumer's input (`job.invalid_request`, `job.context_length_exceeded`).",
+  "401": "Missing or unknown API key (`api.unauthorized`).",
+  "402": "x402: payment required (`payment.required`; header `PAYMENT-REQUIRED`, body `x402`), or the balance cannot cover the request's maximum cost (`billing.insufficient_credits`, with `required` and `available`; SRP-BIL-016).",
+  "404": "No online provider serves the model, or none with the capability the request needs (`job.unknown_model`).",
+  "413": "The body is larger than the hub accepts (`api.body_too_large`).",
+  "415": "The body is not of the endpoint's content type (`api.unsupported_media_type`).",
+  "429": "A limit was reached (`api.rate_limited`); `Retry-After` says when to retry.",
+  "502": "Every attempt failed before any output reached the consumer: the node's error, or `job.upstream_error` when the node's session was lost or its receipt refused (SRP-CON-030).",
+  "503": "No capacity now (`job.no_capacity`: every instance busy or parked), the ledger is unavailable (`billing.unavailable`) or the hub is shutting down (`session.shutdown`); `Retry-After` says when to retry (SRP-CON-030).",
+  "504": "No output before the request's deadline (`job.deadline_exceeded`; SRP-CON-025).",
 };
 
-function responses(ok: Json, anthropic = false): Json {
-  const error = { content: { "application/json": { schema: ref(anthropic ? "AnthropicError" : "OpenAIError") } } };
-  return { "200": ok, ...Object.fromEntries(Object.entries(ERRORS).map(([code, description]) => [code, { description, ...error }])) };
+const RETRY_AFTER = { "Retry-After": { description: "Whole seconds to wait before retrying (at least 1).", schema: { type: "integer", minimum: 1 } } };
+
+function errorAnswers(statuses: readonly string[], anthropic = false): Json {
+  const content = { "application/json": { schema: ref(anthropic ? "AnthropicError" : "OpenAIError") } };
+  return Object.fromEntries(statuses.map((code) => [code, { description: ERRORS[code], content, ...(code === "429" || code === "503" ? { headers: RETRY_AFTER } : {}) }]));
 }
 
-function post(summary: string, schema: string, ok: Json, options: { anthropic?: boolean; multipart?: boolean; tags: string[] }): Json {
+function responses(ok: Json, anthropic = false): Json {
+  return { "200": ok, ...errorAnswers(Object.keys(ERRORS), anthropic) };
+}
+
+/** The request header that sets a relayed request's time budget (SRP-CON-025). */
+const TIMEOUT_HEADER = {
+  name: "x-srp-timeout-ms",
+  in: "header",
+  required: false,
+  description:
+    "The request's time budget in milliseconds, from its admission: the job's `deadline` is admission time plus this budget (SRP-CON-025). An integer below 1000 counts as 1000, above 3600000 as 3600000; absent or not a positive integer, the hub's default (120000 in the reference hub).",
+  schema: { type: "integer", minimum: 1 },
+};
+
+function post(summary: string, schema: string, ok: Json, options: { anthropic?: boolean; multipart?: boolean; tags: string[]; relayed?: boolean }): Json {
   return {
     post: {
       summary,
       tags: options.tags,
+      ...(options.relayed === false ? {} : { parameters: [TIMEOUT_HEADER] }),
       requestBody: { required: true, content: { [options.multipart ? "multipart/form-data" : "application/json"]: { schema: ref(schema) } } },
       responses: responses(ok, options.anthropic),
     },
   };
 }
 
-const json = (description: string): Json => ({ description, content: { "application/json": { schema: { type: "object", properties: { usage: ref("SrpUsage") } } } } });
-const streamOrJson = (description: string): Json => ({
+const json = (description: string, schema = "ModalityObject"): Json => ({ description, content: { "application/json": { schema: ref(schema) } } });
+const streamOrJson = (description: string, schema: string, events: string): Json => ({
   description,
-  content: { "application/json": { schema: { type: "object", properties: { usage: ref("SrpUsage") } } }, "text/event-stream": { schema: { type: "string", description: "Server-sent events; the last event carries usage with the cost." } } },
+  content: { "application/json": { schema: ref(schema) }, "text/event-stream": { schema: { type: "string", description: events } } },
 });
 
 /**
@@ -150,14 +171,40 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
       },
     },
     paths: {
-      "/v1/chat/completions": post("Chat completion (streamed or not)", "ChatCompletionRequest", streamOrJson("A chat.completion, or chat.completion.chunk events ending in a usage chunk and [DONE]."), { tags: openai }),
-      "/v1/messages": post("Anthropic Messages (streamed or not)", "MessagesRequest", streamOrJson("A Message, or the Messages event stream (message_start ... message_stop)."), { tags: anthropic, anthropic: true }),
-      "/v1/messages/count_tokens": post("Estimated input tokens of a Messages request", "CountTokensRequest", { description: "`{input_tokens}` (an estimate: header `x-srp-estimated: true`)." }, { tags: anthropic, anthropic: true }),
-      "/v1/embeddings": post("Embeddings, billed per prompt token", "EmbeddingsRequest", json("An embeddings list."), { tags: openai }),
-      "/v1/images/generations": post("Image generation, billed per image", "ImageGenerationRequest", json("Generated images."), { tags: openai }),
+      "/v1/chat/completions": post(
+        "Chat completion (streamed or not)",
+        "ChatCompletionRequest",
+        streamOrJson(
+          "A chat.completion, or chat.completion.chunk events ending in a usage chunk and [DONE].",
+          "ChatCompletionObject",
+          "Server-sent `data:` events: the node's chunks (any `usage` on a content chunk set to null), then exactly one chunk with `choices: []` and `usage` (an `OpenAIUsage`, whether or not `stream_options.include_usage` was asked), then `data: [DONE]` (SRP-CON-028). A stream that fails after content ends with one `data:` event whose JSON is an `OpenAIError` (`code` `job.stream_interrupted` or `job.deadline_exceeded`) and no [DONE] (SRP-CON-029).",
+        ),
+        { tags: openai },
+      ),
+      "/v1/messages": post(
+        "Anthropic Messages (streamed or not)",
+        "MessagesRequest",
+        streamOrJson(
+          "A Message, or the Messages event stream (message_start ... message_stop).",
+          "MessageObject",
+          "Named server-sent events (SRP-CON-006): message_start, ping, content blocks, one message_delta whose `usage` is an `AnthropicUsage` (SRP-CON-028), message_stop. A stream that fails after content ends with an `error` event whose data is an `AnthropicError` and no message_stop (SRP-CON-007, SRP-CON-029).",
+        ),
+        { tags: anthropic, anthropic: true },
+      ),
+      "/v1/messages/count_tokens": post(
+        "Estimated input tokens of a Messages request",
+        "CountTokensRequest",
+        {
+          description: "`{input_tokens}` (an estimate: header `x-srp-estimated: true`).",
+          content: { "application/json": { schema: { type: "object", required: ["input_tokens"], properties: { input_tokens: { type: "integer", minimum: 0 } } } } },
+        },
+        { tags: anthropic, anthropic: true, relayed: false },
+      ),
+      "/v1/embeddings": post("Embeddings, billed per prompt token", "EmbeddingsRequest", json("An embeddings list; `usage` carries `prompt_tokens`, `total_tokens` and SRP's members."), { tags: openai }),
+      "/v1/images/generations": post("Image generation, billed per image", "ImageGenerationRequest", json("Generated images; `usage` carries SRP's members."), { tags: openai }),
       "/v1/audio/speech": post("Speech synthesis, billed per character", "SpeechRequest", { description: "The audio; cost in `x-srp-cost` and `x-srp-cost-units`.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, { tags: openai }),
-      "/v1/audio/transcriptions": post("Transcription, billed per second of audio", "TranscriptionRequest", json("The transcription (or text, for `response_format: text`)."), { tags: openai, multipart: true }),
-      "/v1/batch": post("Up to 50 mixed requests, run asynchronously at a 10 % discount", "BatchRequest", { description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`).", content: { "application/json": { schema: ref("BatchObject") } } }, { tags: srp }),
+      "/v1/audio/transcriptions": post("Transcription, billed per second of audio", "TranscriptionRequest", json("The transcription (for `response_format: text`, the text, with the cost in `x-srp-cost` and `x-srp-cost-units`)."), { tags: openai, multipart: true }),
+      "/v1/batch": post("Up to 50 mixed requests, run asynchronously at a 10 % discount", "BatchRequest", { description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`).", content: { "application/json": { schema: ref("BatchObject") } } }, { tags: srp, relayed: false }),
       "/v1/jobs/{id}": {
         get: {
           summary: "A batch's status, per-item results and costs",
@@ -166,10 +213,26 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
           responses: { "200": { description: "The batch.", content: { "application/json": { schema: ref("BatchObject") } } }, "404": { description: "No such batch (or expired).", content: { "application/json": { schema: ref("OpenAIError") } } } },
         },
       },
-      "/v1/models": { get: { summary: "The live catalog: models, endpoints, modalities, prices, providers online", tags: openai, security: [], responses: { "200": { description: "A list of models." } } } },
+      "/v1/models": {
+        get: {
+          summary: "The live catalog: models, endpoints, modalities, prices, providers online (SRP-CON-018, SRP-CON-027)",
+          tags: openai,
+          security: [],
+          responses: { "200": { description: "One entry per canonical model id with an instance online.", content: { "application/json": { schema: ref("ModelList") } } } },
+        },
+      },
       "/v1/estimate": { post: { summary: "What a chat request may cost (free)", tags: srp, security: [], responses: { "200": { description: "The maximum (what admission reserves) and the expected cost." } } } },
       "/v1/receipts/{id}": {
-        get: { summary: "The countersigned usage receipt of a job", tags: srp, parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "200": { description: "The receipt, signed by the node and the hub." } } },
+        get: {
+          summary: "The countersigned usage receipt of a job (SRP-CON-026)",
+          tags: srp,
+          parameters: [{ name: "id", in: "path", required: true, description: "A `usage.receipt_id` (or `x-srp-receipt`): the job id.", schema: { type: "string" } }],
+          responses: {
+            "200": { description: "The receipt, signed by the node and countersigned by the hub.", content: { "application/json": { schema: ref("ReceiptObject") } } },
+            "401": { description: ERRORS["401"], content: { "application/json": { schema: ref("OpenAIError") } } },
+            "404": { description: "`api.not_found`: no stored receipt with this id that the key's account paid for or served.", content: { "application/json": { schema: ref("OpenAIError") } } },
+          },
+        },
       },
       "/v1/account": { get: { summary: "Balance, held money, prepaid part, discount, spend and earnings", tags: srp, responses: { "200": { description: "The account." } } } },
     },

@@ -360,10 +360,11 @@ export class ProviderSession {
       });
       if (seen.has(instance.instanceId)) return refuse("offer.duplicate_instance", "instance id appears twice in this offer");
       seen.add(instance.instanceId);
-      if (this.#ctx.refusedTiers.has(instance.tier)) return refuse("offer.tier_refused", `this hub does not accept the ${instance.tier} tier`);
+      // SRP-OFF-014: the instance's own faults first, then hub policy, then the session limit.
       if (instance.maxOutputTokens !== undefined && instance.maxOutputTokens > instance.contextLength) {
         return refuse("offer.invalid", "maxOutputTokens exceeds contextLength");
       }
+      if (this.#ctx.refusedTiers.has(instance.tier)) return refuse("offer.tier_refused", `this hub does not accept the ${instance.tier} tier`);
       if (!this.instances.has(instance.instanceId) && this.instances.size >= this.#ctx.maxInstances) {
         return refuse("offer.too_many_instances", `at most ${this.#ctx.maxInstances} instances per session`);
       }

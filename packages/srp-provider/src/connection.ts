@@ -2,9 +2,10 @@
  * The node's side of an SRP session: it dials out to the hub (no inbound port), checks
  * the hub's signed hello, authenticates, keeps the session alive with heartbeats, and
  * reconnects with exponential backoff and jitter when the session drops for a reason
- * that a retry can fix. It stops for good on errors that a retry cannot fix (wrong
- * account, bad signatures, no common version) and when another process with the same
- * identity replaces it (SRP-HS-009, SRP-HS-010).
+ * that a retry can fix. It stops for good on handshake errors that a retry cannot fix,
+ * whichever side detected them (wrong account, bad signatures, no common version), on an
+ * `auth.*` error after welcome, and when another process with the same identity replaces it
+ * (SRP-HS-009, SRP-HS-010, SRP-HS-020, SRP-HS-021).
  */
 import { EventEmitter } from "node:events";
 import {
@@ -36,7 +37,7 @@ useNodeCrypto();
 
 /** Reconnection policy. */
 export interface ReconnectPolicy {
-  /** First delay in ms (default 500). */
+  /** Least delay in ms, at least 500 (default 500); the first delay is drawn from [initialDelayMs, 2 × initialDelayMs]. */
   initialDelayMs?: number;
   /** Largest delay in ms (default 60 000). */
   maxDelayMs?: number;
@@ -84,6 +85,49 @@ export function discoverHub(baseUrl: string, signal?: AbortSignal): Promise<Disc
   return fetchDiscovery(baseUrl, signal ? { signal } : {});
 }
 
+/**
+ * What ended a session, as far as reconnecting is concerned: the code of the first
+ * session-ending `error` sent or received on the connection (none for a lost connection or
+ * a close without `error`), the `retryable` member of that `error`, and whether the node
+ * had received `welcome` by then.
+ */
+export interface SessionEnd {
+  /** The error code, or undefined when no `error` preceded the close. */
+  code?: string | undefined;
+  /** The `retryable` member of the `error` (used only for codes outside the error table). */
+  retryable?: boolean | undefined;
+  /** Whether the node had received `welcome` on the connection. */
+  afterWelcome: boolean;
+}
+
+/**
+ * Whether a node may reconnect automatically (with backoff) after a session ended as
+ * `end` (SRP-HS-009, SRP-HS-010, SRP-HS-019, SRP-HS-020, SRP-HS-021). Before `welcome`, an
+ * error sent or received decides by its row's `retryable` (by the message's member for a
+ * code outside the table); after `welcome`, any error allows it except `session.replaced`
+ * and the `auth.*` family; a close without `error` always allows it.
+ *
+ * @example
+ * mayReconnect({ code: "auth.bad_signature", afterWelcome: false }); // false
+ * mayReconnect({ code: "frame.invalid", afterWelcome: true }); // true
+ */
+export function mayReconnect(end: SessionEnd): boolean {
+  if (end.code === undefined) return true;
+  if (end.code === "session.replaced") return false;
+  if (end.afterWelcome) return !end.code.startsWith("auth.");
+  return isErrorCode(end.code) ? ERROR_TABLE[end.code].retryable : end.retryable === true;
+}
+
+/**
+ * The delay before reconnection attempt `attempt` (0, 1, 2, ...): uniform in [d/2, d] with
+ * d = min(maxDelayMs, 2 × initialDelayMs × 2^attempt), and never below `initialDelayMs`
+ * (SRP-HS-010, SRP-HS-018). `random` is a number in [0, 1).
+ */
+export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs: number, random: number): number {
+  const d = Math.min(maxDelayMs, 2 * initialDelayMs * 2 ** attempt);
+  return Math.max(initialDelayMs, Math.round(d / 2 + random * (d / 2)));
+}
+
 function closeCodeError(code: number): SrpError | undefined {
   for (const [name, row] of Object.entries(ERROR_TABLE)) {
     if (row.close === code && code >= 4000 && isErrorCode(name)) return new SrpError(name);
@@ -109,9 +153,14 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #maxFrameBytes: number = FRAME_LIMITS.max;
-  #fatal: SrpError | undefined;
+  /** The first session-ending error sent or received on the current connection. */
+  #end: (SessionEnd & { error: SrpError | undefined }) | undefined;
+  /** When the current session received welcome (0 before). */
+  #openedAt = 0;
   #resumeAfterMs: number | undefined;
   #stopped = false;
+  /** The version the current connection's auth chose. */
+  #authVersion = 0;
 
   constructor(options: ConnectOptions) {
     super();
@@ -210,7 +259,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     ws.once("upgrade", (response) => {
       if (ws === this.#ws) this.#hold = coalesceWrites(response.socket);
     });
-    this.#fatal = undefined;
+    this.#end = undefined;
+    this.#openedAt = 0;
     this.#resumeAfterMs = undefined;
     this.state = "handshaking";
     ws.on("message", (data, isBinary) => {
@@ -229,7 +279,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
 
   #fail(ws: WebSocket, error: SrpError): void {
     this.emit("protocolError", { direction: "sent", code: error.code, message: error.message });
-    if (!error.retryable) this.#fatal = error;
+    this.#end ??= { code: error.code, retryable: error.retryable, afterWelcome: this.state === "open", error };
     if (ws.readyState === WebSocket.OPEN) {
       ws.send(encode(errorMessage(error)));
       ws.close(error.closeCode ?? 1011, error.code);
@@ -243,7 +293,11 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     const m = r.message;
     if (m.type === "error") {
       this.emit("protocolError", { direction: "received", code: m.code, message: m.message });
-      if (isErrorCode(m.code) && ERROR_TABLE[m.code].close !== null && !m.retryable) this.#fatal = new SrpError(m.code, m.message);
+      // An error that ends the session (a table code with a close code, or a code this node
+      // does not know, which ends it only if the hub closes) decides about reconnecting (SRP-HS-020).
+      if (!isErrorCode(m.code) || ERROR_TABLE[m.code].close !== null) {
+        this.#end ??= { code: m.code, retryable: m.retryable, afterWelcome: this.state === "open", error: isErrorCode(m.code) ? new SrpError(m.code, m.message) : undefined };
+      }
       if (this.state === "open") this.emit("message", m);
       return;
     }
@@ -265,16 +319,19 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
         versions: this.#opts.versions ?? SUPPORTED_VERSIONS,
         ...(this.#opts.agent === undefined ? {} : { agent: this.#opts.agent }),
       });
+      this.#authVersion = auth.version;
       ws.send(encode(auth));
       return;
     }
     if (this.state === "handshaking") {
-      if (m.type !== "welcome" || m.nodeId !== this.#opts.identity.id) {
-        return this.#fail(ws, new SrpError("protocol.unexpected_message", `expected welcome, got ${m.type}`));
+      if (m.type !== "welcome") return this.#fail(ws, new SrpError("protocol.unexpected_message", `expected welcome, got ${m.type}`));
+      // SRP-HS-015: the welcome must name this node and the version its auth chose.
+      if (m.nodeId !== this.#opts.identity.id || m.version !== this.#authVersion) {
+        return this.#fail(ws, new SrpError("protocol.unexpected_message", `welcome for node ${m.nodeId} version ${m.version} does not answer this node's auth (version ${this.#authVersion})`));
       }
       this.state = "open";
       this.welcome = m;
-      this.#attempt = 0;
+      this.#openedAt = Date.now();
       this.#startHeartbeat(ws, m.heartbeatIntervalMs);
       this.emit("welcome", m);
       return;
@@ -301,11 +358,16 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     this.welcome = undefined;
     this.hubId = undefined;
     this.#maxFrameBytes = FRAME_LIMITS.max;
-    const fatal = this.#fatal ?? (code === 4409 ? new SrpError("session.replaced") : undefined) ?? closeCodeError(code);
+    const afterWelcome = this.#openedAt > 0;
+    // SRP-HS-018: the backoff starts over once a session has stayed open for 60 s.
+    if (afterWelcome && Date.now() - this.#openedAt >= 60_000) this.#attempt = 0;
+    // A close code alone (no error before it) is read conservatively as its table error.
+    const implied = code === 4409 ? new SrpError("session.replaced") : closeCodeError(code);
+    const end = this.#end ?? (implied ? { code: implied.code, afterWelcome, error: implied } : { afterWelcome, error: undefined });
     if (this.#stopped) return;
-    if (fatal && !fatal.retryable) {
+    if (!mayReconnect(end)) {
       this.emit("disconnected", { code, reason });
-      return this.#stop(fatal);
+      return this.#stop(end.error ?? new SrpError("internal", `the hub ended the handshake with ${end.code ?? "a close"}, which is not retryable`));
     }
     this.#scheduleReconnect(code, reason);
   }
@@ -317,9 +379,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     }
     const initial = Math.max(500, this.#opts.reconnect?.initialDelayMs ?? 500);
     const cap = Math.min(60_000, this.#opts.reconnect?.maxDelayMs ?? 60_000);
-    const exp = Math.min(cap, initial * 2 ** this.#attempt);
-    const jittered = Math.round(exp / 2 + Math.random() * (exp / 2));
-    const delay = this.#resumeAfterMs ?? jittered;
+    // A goodbye's reconnectAfterMs is a lower bound on the delay (SRP-TR-012, SRP-HS-018).
+    const delay = Math.max(backoffDelay(this.#attempt, initial, cap, Math.random()), this.#resumeAfterMs ?? 0);
     this.#attempt++;
     this.state = "waiting";
     this.emit("disconnected", { code, reason, retryInMs: delay });

@@ -8,9 +8,12 @@
  * @module @srp/provider
  */
 export {
+  backoffDelay,
   connectToHub,
   discoverHub,
   HubConnection,
+  mayReconnect,
+  type SessionEnd,
   type ConnectOptions,
   type ConnectionState,
   type HubConnectionEvents,

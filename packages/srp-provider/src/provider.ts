@@ -168,6 +168,9 @@ interface ResolvedInstance {
   accepted: boolean;
 }
 
+/** How many ended job ids a session remembers (SRP-JOB-024). */
+const ENDED_JOBS_KEPT = 10_000;
+
 const KEY_BACKENDS: ReadonlySet<BackendKind> = new Set(["openai", "anthropic", "gemini"]);
 
 function toPrice(p: InstanceConfig["price"]): Price {
@@ -198,6 +201,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
   readonly connection: HubConnection;
   readonly #instances = new Map<string, ResolvedInstance>();
   readonly #running = new Map<string, Running>();
+  /** Ids of the jobs ended on the current session, oldest first (at most ENDED_JOBS_KEPT), so a repeated job is not run again (SRP-JOB-024). */
+  readonly #endedJobs = new Set<string>();
   readonly #awaitingCountersign = new Map<string, Receipt>();
   readonly #opts: ProviderOptions;
   readonly #receipts: ReceiptStore;
@@ -314,6 +319,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   #onWelcome(welcome: Welcome): void {
+    this.#endedJobs.clear(); // job ids are remembered per session
     this.emit("welcome", welcome);
     const hubId = this.connection.hubId;
     if (hubId !== undefined) {
@@ -368,10 +374,15 @@ export class Provider extends EventEmitter<ProviderEvents> {
   }
 
   #onJob(job: Job): void {
+    // SRP-JOB-024: a hub never reuses job ids; a repeat of a running or ended job is ignored.
+    if (this.#running.has(job.jobId) || this.#endedJobs.has(job.jobId)) return;
+    // SRP-JOB-023: unknown instance, unknown model, unsupported API, busy, in that order.
     const instance = this.#instances.get(job.instanceId);
     if (!instance || !instance.accepted) return this.#jobError(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`, 0);
     if (job.model !== instance.offer.model) return this.#jobError(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`, 0);
-    if (this.#running.has(job.jobId)) return; // a hub never reuses job ids; ignore a duplicate
+    if (job.api !== "chat.completions" && !(instance.backend.run && instance.backend.apis?.includes(job.api))) {
+      return this.#jobError(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`, 0);
+    }
     if (instance.active >= instance.offer.maxConcurrency) return this.#jobError(job, "job.busy", "instance is at its concurrency limit", 0);
     const run: Running = {
       job,
@@ -397,6 +408,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (run.ended) return;
     run.ended = true;
     clearTimeout(run.timer);
+    this.#endedJobs.add(run.job.jobId);
+    if (this.#endedJobs.size > ENDED_JOBS_KEPT) this.#endedJobs.delete(this.#endedJobs.values().next().value as string);
     run.instance.active--;
     this.#running.delete(run.job.jobId);
     if (outcome.ok) this.#served++;

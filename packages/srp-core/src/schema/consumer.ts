@@ -6,6 +6,8 @@
  * hub's OpenAPI document.
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Receipt } from "./attestation.js";
+import { PublicKey } from "./primitives.js";
 
 const Model = Type.String({ minLength: 1, maxLength: 256, description: "A model id from `GET /v1/models`, or `auto` for the cheapest healthy model that meets the request's needs (chat)." });
 const Selectors = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: "Node ids, `nodeId/instanceId` keys or supply tiers (`gpu`, `key`, `credits`, `subscription`)." });
@@ -249,26 +251,177 @@ export const BatchObject = Type.Object(
 /** A batch as the hub reports it. */
 export type BatchObject = Static<typeof BatchObject>;
 
-/** The SRP additions to every `usage` object: what was charged and the receipt. */
-export const SrpUsage = Type.Object(
+/** The decimal USD form of `cost_units` (SRP-CON-031): at least 2 and at most 6 fraction digits, trailing zeros beyond the second dropped. */
+export const USD_COST_PATTERN = "^(0|[1-9][0-9]*)\\.[0-9]{2,6}$";
+
+const srpUsageMembers = {
+  cost: Type.String({ pattern: USD_COST_PATTERN, description: "USD charged: `cost_units` / 1e6 with at least 2 and at most 6 fraction digits, trailing zeros beyond the second dropped (`0.00`, `0.000425`, `1.50`; SRP-CON-031)." }),
+  cost_units: Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units charged." }),
+  receipt_id: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { description: "The job id of the countersigned receipt backing the answer (`GET /v1/receipts/{id}`, SRP-CON-026); null when none does." }),
+  measured: Type.Boolean({ description: "False when the backend did not report usage (then nothing is billed)." }),
+  receipt_error: Type.Optional(Type.String({ description: "Why the node's receipt was not countersigned (an SRP error code such as `receipt.implausible_usage`); then nothing was billed and the token counts are 0 (SRP-ATT-019, SRP-ATT-020)." })),
+};
+
+/** The SRP additions to every `usage` object: what was charged and the receipt (SRP-CON-002). Other members (the API's counts, timings) are allowed. */
+export const SrpUsage = Type.Object(srpUsageMembers, { title: "SrpUsage" });
+
+const Count = Type.Integer({ minimum: 0 });
+
+/** The `usage` of an OpenAI chat completion (or of the final chunk of its stream), with SRP's members (SRP-CON-002, SRP-CON-028). */
+export const OpenAIUsage = Type.Object(
   {
-    cost: Type.String({ description: "USD charged, decimal." }),
-    cost_units: Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units charged." }),
-    receipt_id: Type.Union([Type.String(), Type.Null()], { description: "`GET /v1/receipts/{id}`; null when no countersigned receipt backs the answer." }),
-    measured: Type.Boolean({ description: "False when the backend did not report usage (then nothing is billed)." }),
-    receipt_error: Type.Optional(Type.String({ description: "Why the node's receipt was not countersigned (an SRP error code such as `receipt.implausible_usage`); then nothing was billed and the token counts are 0 (SRP-ATT-019, SRP-ATT-020)." })),
+    prompt_tokens: Count,
+    completion_tokens: Count,
+    total_tokens: Count,
+    prompt_tokens_details: Type.Optional(Type.Object({ cached_tokens: Count, cache_write_tokens: Type.Optional(Count) }, { description: "Present when some prompt tokens were read from or written to a cache; `cache_write_tokens` is SRP's addition." })),
+    completion_tokens_details: Type.Optional(Type.Object({ reasoning_tokens: Count })),
+    ...srpUsageMembers,
   },
-  { title: "SrpUsage" },
+  { title: "OpenAIUsage", description: "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost. Other members of the backend's usage (timings) may follow." },
 );
 
-/** OpenAI's error body, with the SRP code in `code`. */
+/** The `usage` of an Anthropic Message (or of the final `message_delta` of its stream), with SRP's members. */
+export const AnthropicUsage = Type.Object(
+  {
+    input_tokens: Type.Integer({ minimum: 0, description: "Prompt tokens neither read from nor written to a cache." }),
+    output_tokens: Count,
+    cache_creation_input_tokens: Count,
+    cache_read_input_tokens: Count,
+    ...srpUsageMembers,
+  },
+  { title: "AnthropicUsage", description: "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost. Other members of the backend's usage (`server_tool_use`, `service_tier`) may follow." },
+);
+
+/** A chat completion as a hub answers it: the node's body with the billed `usage`. */
+export const ChatCompletionObject = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal("chat.completion"),
+    created: Type.Integer(),
+    model: Type.String({ description: "The offered model that served it." }),
+    choices: Type.Array(Type.Object({ index: Type.Integer({ minimum: 0 }), message: Type.Object({ role: Type.Literal("assistant") }), finish_reason: Type.Union([Type.String(), Type.Null()]) })),
+    usage: OpenAIUsage,
+  },
+  { title: "ChatCompletionObject" },
+);
+
+/** An Anthropic Message as a hub answers it (natively relayed or translated from a chat completion). */
+export const MessageObject = Type.Object(
+  {
+    id: Type.String(),
+    type: Type.Literal("message"),
+    role: Type.Literal("assistant"),
+    model: Type.String(),
+    content: Type.Array(Type.Object({ type: Type.String() })),
+    stop_reason: Type.Union([Type.String(), Type.Null()]),
+    usage: AnthropicUsage,
+  },
+  { title: "MessageObject" },
+);
+
+/** A JSON answer of another modality (embeddings, images, transcription): the node's body with SRP's members in `usage`. */
+export const ModalityObject = Type.Object({ usage: SrpUsage }, { title: "ModalityObject" });
+
+const SrpCode = Type.String({ pattern: "^[a-z0-9_]+(\\.[a-z0-9_]+)*$", description: "The SRP error code (`spec/v1/errors.md`)." });
+const billingAmounts = {
+  required: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "`billing.insufficient_credits`: the request's maximum cost, atomic units (SRP-BIL-016)." })),
+  available: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "`billing.insufficient_credits`: what the account can spend, atomic units (SRP-BIL-016)." })),
+};
+
+/** OpenAI's error body, with the SRP code in `code` (SRP-CON-003); also the in-band error event of a failed stream (SRP-CON-029). */
 export const OpenAIError = Type.Object(
-  { error: Type.Object({ message: Type.String(), type: Type.String(), param: Type.Union([Type.String(), Type.Null()]), code: Type.Union([Type.String(), Type.Null()]) }) },
+  {
+    error: Type.Object({
+      message: Type.String(),
+      type: Type.Union(["invalid_request_error", "authentication_error", "insufficient_quota", "permission_error", "not_found_error", "rate_limit_error", "api_error", "payment_required"].map((k) => Type.Literal(k)), {
+        description: "From the HTTP status (SRP-CON-003); `payment_required` on an x402 quote, whose body also carries `x402` (SRP-PAY-001).",
+      }),
+      param: Type.Union([Type.String(), Type.Null()]),
+      code: SrpCode,
+      ...billingAmounts,
+    }),
+  },
   { title: "OpenAIError" },
 );
 
-/** Anthropic's error body, with the SRP code in `error.code`. */
-export const AnthropicError = Type.Object({ type: Type.Literal("error"), error: Type.Object({ type: Type.String(), message: Type.String(), code: Type.Optional(Type.String()) }) }, { title: "AnthropicError" });
+/** Anthropic's error body, with the SRP code in `error.code` (SRP-CON-003); also the data of a failed stream's `error` event (SRP-CON-007). */
+export const AnthropicError = Type.Object(
+  {
+    type: Type.Literal("error"),
+    error: Type.Object({
+      type: Type.Union(
+        ["invalid_request_error", "authentication_error", "billing_error", "permission_error", "not_found_error", "request_too_large", "rate_limit_error", "overloaded_error", "timeout_error", "api_error"].map((k) => Type.Literal(k)),
+      ),
+      message: Type.String(),
+      code: SrpCode,
+      ...billingAmounts,
+    }),
+  },
+  { title: "AnthropicError" },
+);
+
+const UsdPerUnit = Type.String({ pattern: "^(0|[1-9][0-9]*)(\\.[0-9]+)?$", description: "USD per unit, decimal." });
+const UnitsPerMillion = Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units per 1M units." });
+
+/** One model of `GET /v1/models` (SRP-CON-027): OpenAI's and Anthropic's model fields, and SRP's live facts. */
+export const ModelEntry = Type.Object(
+  {
+    id: Type.String({ description: "The canonical model id (SRP-CON-018)." }),
+    object: Type.Literal("model"),
+    type: Type.Literal("model"),
+    created: Type.Integer({ description: "Unix seconds: when an instance of it was first seen." }),
+    created_at: Type.String({ description: "`created` as an RFC 3339 time (Anthropic's field)." }),
+    owned_by: Type.String(),
+    name: Type.String(),
+    display_name: Type.String(),
+    context_length: Type.Integer({ minimum: 0, description: "The largest context length online." }),
+    architecture: Type.Object({ modality: Type.String(), input_modalities: Type.Array(Type.String()), output_modalities: Type.Array(Type.String()) }),
+    endpoints: Type.Array(Type.Union(["chat.completions", "messages", "embeddings", "images.generations", "audio.speech", "audio.transcriptions"].map((k) => Type.Literal(k)))),
+    supported_parameters: Type.Array(Type.String()),
+    pricing: Type.Object(
+      { prompt: UsdPerUnit, completion: UsdPerUnit, image: Type.Optional(UsdPerUnit), character: Type.Optional(UsdPerUnit), second: Type.Optional(UsdPerUnit) },
+      { description: "The lowest price online, USD per token (image, character, second)." },
+    ),
+    pricing_units_per_million: Type.Object(
+      { input: UnitsPerMillion, output: UnitsPerMillion, image: Type.Optional(UnitsPerMillion), character: Type.Optional(UnitsPerMillion), second: Type.Optional(UnitsPerMillion) },
+      { description: "The same lowest prices, exactly, as offered." },
+    ),
+    capabilities: Type.Array(Type.String(), { description: "The union of its online instances' capabilities." }),
+    instances_online: Type.Integer({ minimum: 1 }),
+    quantizations: Type.Array(Type.String(), { description: "The distinct normalized quantizations its online instances state (SRP-CON-018)." }),
+    aliases: Type.Array(Type.String(), { description: "Other names it is routed by (SRP-CON-017)." }),
+  },
+  { title: "ModelEntry" },
+);
+
+/** `GET /v1/models` (SRP-CON-027): one page that both the OpenAI and the Anthropic SDK read. */
+export const ModelList = Type.Object(
+  {
+    object: Type.Literal("list"),
+    data: Type.Array(ModelEntry),
+    has_more: Type.Literal(false),
+    first_id: Type.Union([Type.String(), Type.Null()]),
+    last_id: Type.Union([Type.String(), Type.Null()]),
+    aliases_version: Type.String({ description: "The version of the hub's alias table (SRP-CON-018)." }),
+  },
+  { title: "ModelList" },
+);
+
+/** `GET /v1/receipts/{id}` (SRP-CON-026): a countersigned receipt, for the account that paid for the job or the provider that served it. */
+export const ReceiptObject = Type.Object(
+  {
+    object: Type.Literal("srp.receipt"),
+    hub_id: PublicKey,
+    receipt: Type.Intersect([Receipt, Type.Object({ hubSig: Type.String() })], { description: "The receipt as the node signed it, with the hub's countersignature `hubSig` (SRP-ATT-002, SRP-ATT-011)." }),
+    payout: Type.Optional(
+      Type.Object(
+        { credited: UnitsPerMillion, bounty: UnitsPerMillion, reduction: UnitsPerMillion },
+        { description: "To the serving provider's account only: what its account was credited for the receipt, in atomic units (SRP-BIL-013, SRP-BIL-014)." },
+      ),
+    ),
+  },
+  { title: "ReceiptObject" },
+);
 
 /** Every consumer schema by name (the OpenAPI document's components). */
 export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
@@ -284,6 +437,14 @@ export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
   BatchRequest,
   BatchObject,
   SrpUsage,
+  OpenAIUsage,
+  AnthropicUsage,
+  ChatCompletionObject,
+  MessageObject,
+  ModalityObject,
+  ModelEntry,
+  ModelList,
+  ReceiptObject,
   OpenAIError,
   AnthropicError,
 };

@@ -5,7 +5,10 @@ import { PublicKey, SCHEMA_LIMITS, Version } from "./primitives.js";
 
 const Url = Type.String({ minLength: 1, maxLength: 2048, pattern: "^(https?|wss?)://" });
 
-/** `/.well-known/srp.json`: how to reach a hub and what it speaks. */
+/**
+ * `/.well-known/srp.json`: how to reach a hub and what it speaks. `consumer` is optional;
+ * when present it carries `baseUrl` and `surfaces` (SRP-TR-015).
+ */
 export const Discovery = Type.Object(
   {
     protocol: Type.Literal("srp"),
@@ -16,7 +19,8 @@ export const Discovery = Type.Object(
         url: Url,
         maxFrameBytes: Type.Integer({ minimum: FRAME_LIMITS.min, maximum: FRAME_LIMITS.max }),
       },
-      { additionalProperties: false },
+      // Open at every level: readers ignore members they do not understand (SRP-TR-009, SRP-TR-015).
+      { additionalProperties: true },
     ),
     consumer: Type.Optional(
       Type.Object(
@@ -26,7 +30,7 @@ export const Discovery = Type.Object(
           /** The OpenAPI 3.1 document of the consumer API. */
           openapi: Type.Optional(Url),
         },
-        { additionalProperties: false },
+        { additionalProperties: true },
       ),
     ),
     payments: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16, uniqueItems: true }),

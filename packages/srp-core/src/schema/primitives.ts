@@ -56,14 +56,36 @@ export const ErrorCodeString = Type.String({ maxLength: 64, pattern: "^(internal
 /** An EVM address, 0x-prefixed hex. */
 export const EvmAddress = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$", title: "EvmAddress" });
 
+/** The pattern every `ext` key matches: a namespace, a dot, a name (SRP-FRM-011). */
+export const EXT_KEY_PATTERN = "^[a-z0-9-]+\\.[A-Za-z0-9_.-]+$";
+
+/** The longest `ext` key, in characters (SRP-FRM-011). */
+export const EXT_KEY_MAX_LENGTH = 64;
+
 /**
  * Extension members: the only place where fields not defined by the version may appear.
- * Keys are namespaced (`vendor.name`); receivers ignore keys they do not understand.
+ * Keys are namespaced (`vendor.name`, at most 64 characters, at most 32 keys); a key that
+ * does not match makes the message invalid (SRP-FRM-019), and receivers ignore well-formed
+ * keys they do not understand. `propertyNames` carries the length bound for JSON Schema
+ * validators; {@link extKeyProblem} applies it where TypeBox does not.
  */
-export const Ext = Type.Record(Type.String({ pattern: "^[a-z0-9-]+\\.[A-Za-z0-9_.-]+$", maxLength: 64 }), Type.Unknown(), {
+export const Ext = Type.Record(Type.String({ pattern: EXT_KEY_PATTERN }), Type.Unknown(), {
+  additionalProperties: false,
+  propertyNames: { maxLength: EXT_KEY_MAX_LENGTH },
   maxProperties: SCHEMA_LIMITS.maxExtKeys,
   title: "Ext",
 });
+
+/**
+ * The first `ext` key of a message that is longer than {@link EXT_KEY_MAX_LENGTH}
+ * characters (the one part of SRP-FRM-011 that TypeBox's checker does not apply), or
+ * undefined.
+ */
+export function extKeyProblem(message: unknown): string | undefined {
+  const ext = (message as { ext?: unknown } | null)?.ext;
+  if (typeof ext !== "object" || ext === null || Array.isArray(ext)) return undefined;
+  return Object.keys(ext).find((k) => k.length > EXT_KEY_MAX_LENGTH);
+}
 
 /**
  * A price in atomic units per one million billable units: tokens for `input`, `output`,

@@ -307,12 +307,22 @@ export function admittedPromptTokens(plan: Pick<Plan, "bound" | "promptByContext
 /** Shortest deadline a consumer may ask for. */
 const MIN_TIMEOUT_MS = 1000;
 
-/** The request's deadline budget, and whether the consumer chose it (header `x-srp-timeout-ms`, 1 s to 1 h). */
-function timeoutOf(request: Request, fallback: number): { ms: number; chosen: boolean } {
-  const h = request.headers.get("x-srp-timeout-ms");
-  const n = h === null ? NaN : Number(h);
-  if (!Number.isSafeInteger(n) || n <= 0) return { ms: fallback, chosen: false };
-  return { ms: Math.min(Math.max(n, MIN_TIMEOUT_MS), 3_600_000), chosen: true };
+/** Longest deadline a consumer may ask for. */
+const MAX_TIMEOUT_MS = 3_600_000;
+
+/**
+ * The request's time budget, and whether the consumer chose it (SRP-CON-025): header
+ * `x-srp-timeout-ms`, a positive decimal integer clamped to 1 s .. 1 h; anything else
+ * (absent, `0`, `-5`, `1e4`, `0x10`) is ignored and the hub's default applies.
+ *
+ * @example
+ * timeoutOf(new Request("http://h", { headers: { "x-srp-timeout-ms": "250" } }), 120_000); // { ms: 1000, chosen: true }
+ */
+export function timeoutOf(request: Request, fallback: number): { ms: number; chosen: boolean } {
+  const h = request.headers.get("x-srp-timeout-ms")?.trim();
+  if (h === undefined || !/^[1-9][0-9]*$/.test(h)) return { ms: fallback, chosen: false };
+  const n = h.length > 10 ? MAX_TIMEOUT_MS : Number(h);
+  return { ms: Math.min(Math.max(n, MIN_TIMEOUT_MS), MAX_TIMEOUT_MS), chosen: true };
 }
 
 /** The most a request may cost, and what that bound assumes. */
