@@ -46,7 +46,8 @@ async function setUp(options: SimulatorOptions, ...flags: string[]): Promise<{ i
   expect(setup.stderr).toBe("");
   expect(setup.status).toBe(0);
   const instances = (JSON.parse(readFileSync(join(dir, "provider.json"), "utf8")) as { instances: FileInstance[] }).instances;
-  expect((await cli("start", "--dir", dir)).status).toBe(0);
+  const start = await cli("start", "--dir", dir);
+  expect(start.status, `srp-provider start: ${start.stderr}`).toBe(0);
   await until(() => net!.hub.router.all().length === instances.length, 10_000, "the node to offer its instances");
   return { instances, stdout: setup.stdout, sim };
 }

@@ -4,8 +4,8 @@
  * each request becomes and the answer the hub makes of the node's output. Each check runs
  * when the discovery document lists its surface, and is skipped otherwise.
  */
-import { responseHash, StreamHasher, type Instance, type Job, type Usage } from "@srp/core";
-import { bodyText, eventJson, SseReader, within } from "../consumer.js";
+import type { Instance, Job, Receipt, Usage } from "@srp/core";
+import { bodyText, eventJson, SseReader, within, type ConsumerCall } from "../consumer.js";
 import { ensure, fail, SkipCheck, type Check } from "../types.js";
 import { check, HarnessNode, instance, isJob, newModel } from "./hub-jobs.js";
 import { discovery, type HubContext } from "./hub-session.js";
@@ -13,19 +13,24 @@ import { discovery, type HubContext } from "./hub-session.js";
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Skips unless the hub lists `surface`; returns the consumer base URL. */
-async function surface(ctx: HubContext, name: string): Promise<string> {
-  const doc = (await discovery(ctx)) as Awaited<ReturnType<typeof discovery>> & { consumer?: { openapi?: string } };
-  if (!doc.consumer?.surfaces.includes(name)) throw new SkipCheck(`the discovery document does not list the ${name} consumer surface`);
-  return doc.consumer.baseUrl.replace(/\/+$/, "");
+/** Skips unless the hub lists every one of `names`; returns the consumer base URL (`.../v1`). */
+export async function surfaces(ctx: HubContext, ...names: string[]): Promise<string> {
+  const doc = await discovery(ctx);
+  for (const name of names) if (!doc.consumer?.surfaces.includes(name)) throw new SkipCheck(`the discovery document does not list the ${name} consumer surface`);
+  return doc.consumer!.baseUrl.replace(/\/+$/, "");
 }
 
-/** Posts `body` to `path` of the consumer API as the harness's account, with the call tracked. */
-function post(ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}) {
+/** How a consumer request carries the harness's account key: Anthropic's `x-api-key` header, or OpenAI's `authorization: Bearer`. */
+export type KeyHeader = "x-api-key" | "bearer";
+
+/** Posts `body` to `path` of the consumer API as the harness's account (its key as `keyHeader` says, then `headers`), with the call tracked. */
+export function post(ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}, keyHeader: KeyHeader = "x-api-key"): ConsumerCall {
   const controller = new AbortController();
+  const key = ctx.accountKey ?? "";
+  const auth = keyHeader === "bearer" ? { authorization: `Bearer ${key}` } : { "x-api-key": key };
   const response = fetch(`${base}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-api-key": ctx.accountKey ?? "", "anthropic-version": "2023-06-01", ...headers },
+    headers: { "content-type": "application/json", ...auth, "anthropic-version": "2023-06-01", ...headers },
     body: JSON.stringify(body),
     signal: controller.signal,
   });
@@ -38,18 +43,10 @@ function post(ctx: HubContext, base: string, path: string, body: Json, headers: 
 
 const USAGE = (pieces: string[]): Usage => ({ promptTokens: 13, completionTokens: pieces.length, measured: true });
 
-/** Sends `done` with a whole response for a non-streamed job. */
-function answerWhole(node: HarnessNode, job: Job, response: Json, usage: Usage): void {
-  const receipt = node.receipt(job, usage, responseHash(response));
-  node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage, response, receipt });
-}
-
-/** Streams `datas` as chunks of a job and ends it with `done`. */
-function answerStream(node: HarnessNode, job: Job, datas: Json[], usage: Usage): void {
+/** Streams `datas` as chunks of a job and ends it with `done`; returns the receipt sent. */
+export function answerStream(node: HarnessNode, job: Job, datas: Json[], usage: Usage): Receipt {
   node.chunks(job, datas);
-  const hasher = new StreamHasher();
-  for (const d of datas) hasher.add(d);
-  node.peer.send({ type: "done", jobId: job.jobId, chunks: datas.length, usage, receipt: node.receipt(job, usage, hasher.digest()) });
+  return node.streamDone(job, datas, usage);
 }
 
 function chatResponse(job: Job, text: string, usage: Usage): Json {
@@ -74,7 +71,13 @@ function usageProblems(usage: unknown, where: string): string[] {
   return out;
 }
 
-async function json(res: Response, what: string): Promise<Json> {
+/** GETs `url` (with `authorization: Bearer <key>` when a key is given), with a 5 s limit. */
+export async function get(url: string, key: string | undefined): Promise<Response> {
+  return fetch(url, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5000) });
+}
+
+/** The body of `res` as a JSON object; fails the check (saying `what` and the status) when it is none. */
+export async function json(res: Response, what: string): Promise<Json> {
   const text = await bodyText(res);
   try {
     const v = JSON.parse(text) as unknown;
@@ -111,7 +114,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-001", "SRP-CON-002", "SRP-CON-005", "SRP-CON-014"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "anthropic.messages");
+      const base = await surfaces(ctx, "anthropic.messages");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const call = post(ctx, base, "/messages", MESSAGES_BODY(model, false));
@@ -122,7 +125,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
       if (!Array.isArray(messages) || !isObject(messages[0]) || messages[0].role !== "system" || messages[0].content !== "Conformance system prompt.") problems.push("the system prompt is not the job's first (system) message");
       if (job.request.provider !== undefined || job.request.srp !== undefined) problems.push("the routing member `provider` reached the node");
       const usage = USAGE(["Hello", " there"]);
-      answerWhole(node, job, chatResponse(job, "Hello there", usage), usage);
+      node.responseDone(job, chatResponse(job, "Hello there", usage), usage);
       const res = await within(call.response, 10_000, "the consumer's answer");
       const msg = await json(res, "POST /v1/messages");
       if (res.status !== 200) fail(`POST /v1/messages answered ${res.status}: ${JSON.stringify(msg).slice(0, 300)}`);
@@ -142,7 +145,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-006", "SRP-CON-002"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "anthropic.messages");
+      const base = await surfaces(ctx, "anthropic.messages");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const call = post(ctx, base, "/messages", MESSAGES_BODY(model, true));
@@ -179,7 +182,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-004", "SRP-CON-006"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "anthropic.messages");
+      const base = await surfaces(ctx, "anthropic.messages");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["chat", "stream", "messages"] })]);
       const body = { ...MESSAGES_BODY(model, true), top_k: 7 };
@@ -215,7 +218,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-003", "SRP-CON-001"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "anthropic.messages");
+      const base = await surfaces(ctx, "anthropic.messages");
       const problems: string[] = [];
       const cases: [string, Json, Record<string, string>, number, string][] = [
         ["an unknown key", { model: newModel(), max_tokens: 4, messages: [{ role: "user", content: "x" }] }, { "x-api-key": "srp_conformance_unknown_key_0000" }, 401, "authentication_error"],
@@ -238,7 +241,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-003"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "openai.chat.completions");
+      const base = await surfaces(ctx, "openai.chat.completions");
       const problems: string[] = [];
       const cases: [string, Json, Record<string, string>, number][] = [
         ["an unknown key", { model: newModel(), messages: [{ role: "user", content: "x" }] }, { authorization: "Bearer srp_conformance_unknown_key_0000", "x-api-key": "" }, 401],
@@ -261,7 +264,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-009", "SRP-CON-002", "SRP-CON-010"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "openai.embeddings");
+      const base = await surfaces(ctx, "openai.embeddings");
       const model = newModel();
       const chatOnly = newModel();
       const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["embeddings"] }), instance(chatOnly) as Instance]);
@@ -274,7 +277,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
       if (job.api !== "embeddings") problems.push(`the job's api is ${job.api}, expected embeddings`);
       if (JSON.stringify(job.request.input) !== '["conformance"]' || job.request.encoding_format !== "float") problems.push("the embeddings body did not reach the node untouched");
       const usage: Usage = { promptTokens: 1, completionTokens: 0, measured: true };
-      answerWhole(node, job, { object: "list", data: [{ object: "embedding", index: 0, embedding: [0.6, 0.8] }], model: job.model, usage: { prompt_tokens: 1, total_tokens: 1 } }, usage);
+      node.responseDone(job, { object: "list", data: [{ object: "embedding", index: 0, embedding: [0.6, 0.8] }], model: job.model, usage: { prompt_tokens: 1, total_tokens: 1 } }, usage);
       const res = await within(call.response, 10_000, "the embeddings answer");
       const body = await json(res, "POST /v1/embeddings");
       if (res.status !== 200) fail(`POST /v1/embeddings answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
@@ -289,7 +292,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-009", "SRP-CON-010", "SRP-CON-002"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "openai.images");
+      const base = await surfaces(ctx, "openai.images");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["images"], price: { input: "0", output: "0", image: "40000000000" } })]);
       const call = post(ctx, base, "/images/generations", { model, prompt: "a conformance lighthouse", n: 1 }, { authorization: `Bearer ${ctx.accountKey ?? ""}` });
@@ -297,7 +300,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       if (job.api !== "images.generations") problems.push(`the job's api is ${job.api}, expected images.generations`);
       if (job.request.prompt !== "a conformance lighthouse") problems.push("the prompt did not reach the node untouched");
-      answerWhole(node, job, { created: 1, data: [{ b64_json: "iVBORw0KGgo=" }] }, { promptTokens: 0, completionTokens: 0, images: 1, measured: true });
+      node.responseDone(job, { created: 1, data: [{ b64_json: "iVBORw0KGgo=" }] }, { promptTokens: 0, completionTokens: 0, images: 1, measured: true });
       const res = await within(call.response, 10_000, "the images answer");
       const body = await json(res, "POST /v1/images/generations");
       if (res.status !== 200) fail(`POST /v1/images/generations answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
@@ -313,7 +316,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-009", "SRP-CON-011", "SRP-CON-002"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "openai.audio");
+      const base = await surfaces(ctx, "openai.audio");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["speech"], price: { input: "0", output: "0", character: "15000000" } })]);
       const call = post(ctx, base, "/audio/speech", { model, input: "Conformance.", voice: "alloy", response_format: "wav" }, { authorization: `Bearer ${ctx.accountKey ?? ""}` });
@@ -321,7 +324,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       if (job.api !== "audio.speech") problems.push(`the job's api is ${job.api}, expected audio.speech`);
       const audio = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
-      answerWhole(node, job, { object: "srp.audio", content_type: "audio/wav", data: audio }, { promptTokens: 0, completionTokens: 0, characters: 12, measured: true });
+      node.responseDone(job, { object: "srp.audio", content_type: "audio/wav", data: audio }, { promptTokens: 0, completionTokens: 0, characters: 12, measured: true });
       const res = await within(call.response, 10_000, "the speech answer");
       if (res.status !== 200) fail(`POST /v1/audio/speech answered ${res.status}: ${(await bodyText(res)).slice(0, 300)}`);
       const bytes = Buffer.from(await within(res.arrayBuffer(), 5000, "the audio"));
@@ -338,7 +341,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-009", "SRP-CON-011", "SRP-CON-010"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "openai.audio");
+      const base = await surfaces(ctx, "openai.audio");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model, { capabilities: ["transcription"], price: { input: "0", output: "0", second: "100000000" } })]);
       const audio = Buffer.from("conformance audio bytes");
@@ -357,7 +360,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
       const file = job.request.file as Json | undefined;
       if (file?.filename !== "clip.ogg" || file?.content_type !== "audio/ogg" || file?.data !== audio.toString("base64")) problems.push(`request.file ${JSON.stringify(file).slice(0, 200)} is not {filename: clip.ogg, content_type: audio/ogg, data: <the bytes in base64>}`);
       if (job.request.language !== "en") problems.push("the form's language field did not reach the node");
-      answerWhole(node, job, { text: "conformance", usage: { type: "duration", seconds: 1 } }, { promptTokens: 0, completionTokens: 0, seconds: 1, measured: true });
+      node.responseDone(job, { text: "conformance", usage: { type: "duration", seconds: 1 } }, { promptTokens: 0, completionTokens: 0, seconds: 1, measured: true });
       const res = await within(call.response, 10_000, "the transcription answer");
       const body = await json(res, "POST /v1/audio/transcriptions");
       if (res.status !== 200) fail(`POST /v1/audio/transcriptions answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
@@ -372,7 +375,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-012", "SRP-CON-013"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "srp.batch");
+      const base = await surfaces(ctx, "srp.batch");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const item = (i: number) => ({ custom_id: `c${i}`, url: "/v1/chat/completions", body: { model, max_tokens: 4, messages: [{ role: "user", content: `conformance batch ${i}` }] } });
@@ -387,11 +390,11 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
         const job = (await node.peer.take((m) => m.type === "job", 10_000, 0, `the job of batch item ${i}`)) as unknown as Job;
         if (job.stream) problems.push("a batch item's job has stream true");
         const usage = USAGE(["fine"]);
-        answerWhole(node, job, chatResponse(job, "fine", usage), usage);
+        node.responseDone(job, chatResponse(job, "fine", usage), usage);
       }
       let view: Json | undefined;
       for (let i = 0; i < 100; i++) {
-        const r = await fetch(`${base}/jobs/${String(created.id)}`, { headers: { authorization: `Bearer ${ctx.accountKey ?? ""}` }, signal: AbortSignal.timeout(5000) });
+        const r = await get(`${base}/jobs/${String(created.id)}`, ctx.accountKey ?? "");
         view = await json(r, "GET /v1/jobs/{id}");
         if (view.status === "completed" || view.status === "failed") break;
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -432,7 +435,7 @@ export const HUB_CONSUMER_CHECKS: Check<HubContext>[] = [
     ["SRP-CON-021", "SRP-CON-022", "SRP-CON-024"],
     "MUST",
     async (ctx) => {
-      const base = await surface(ctx, "openai.chat.completions");
+      const base = await surfaces(ctx, "openai.chat.completions");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const deep = "[".repeat(100_000) + "]".repeat(100_000);

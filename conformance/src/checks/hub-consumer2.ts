@@ -16,7 +16,6 @@ import {
   OpenAIUsageSchema,
   omitFields,
   ReceiptObject,
-  StreamHasher,
   verifyDetached,
   type Job,
   type SseEvent,
@@ -24,50 +23,17 @@ import {
 } from "@srp/core";
 import type { TSchema } from "@sinclair/typebox";
 import { bodyText, eventJson, SseReader, within, type ConsumerCall } from "../consumer.js";
-import { ensure, fail, SkipCheck, type Check } from "../types.js";
+import { ensure, fail, type Check } from "../types.js";
 import { check, HarnessNode, instance, isJob, newModel } from "./hub-jobs.js";
+import { answerStream, post as consumerPost, get, json, surfaces } from "./hub-consumer.js";
 import { discovery, type HubContext } from "./hub-session.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Skips unless the hub lists every one of `names`; returns the consumer base URL (`.../v1`). */
-async function surfaces(ctx: HubContext, ...names: string[]): Promise<string> {
-  const doc = await discovery(ctx);
-  for (const name of names) if (!doc.consumer?.surfaces.includes(name)) throw new SkipCheck(`the discovery document does not list the ${name} consumer surface`);
-  return doc.consumer!.baseUrl.replace(/\/+$/, "");
-}
-
-/** Posts `body` to `path` of the consumer API as the harness's account (both key headers), tracked. */
-function post(ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}): ConsumerCall {
-  const controller = new AbortController();
-  const key = ctx.accountKey ?? "";
-  const response = fetch(`${base}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "anthropic-version": "2023-06-01", ...headers },
-    body: JSON.stringify(body),
-    signal: controller.signal,
-  });
-  response.catch(() => undefined);
-  ctx.tracker.cleanups.push(() => controller.abort());
-  return { response, abort: () => controller.abort() };
-}
-
-async function get(url: string, key: string | undefined): Promise<Response> {
-  return fetch(url, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5000) });
-}
-
-async function jsonOf(res: Response, what: string): Promise<Json> {
-  const text = await bodyText(res);
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (isObject(v)) return v;
-  } catch {
-    /* below */
-  }
-  fail(`${what}: status ${res.status}, a body that is not a JSON object: ${text.slice(0, 200)}`);
-}
+/** Posts `body` to `path` of the consumer API as the harness's account (`authorization: Bearer`), tracked. */
+const post = (ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}): ConsumerCall => consumerPost(ctx, base, path, body, headers, "bearer");
 
 /** `where: problem` when `value` does not match `schema` (the schema `openapi.json` has under that name). */
 function schemaProblem(schema: TSchema, value: unknown, where: string): string | undefined {
@@ -90,12 +56,7 @@ function chunkOf(job: Job, delta: Json, finish: string | null): Json {
 
 /** Sends `datas` as chunks of `job` and ends it with `done` and a receipt of `usage`; resolves once the hub countersigned it (the node's next receipt follows it). */
 async function finishStream(node: HarnessNode, job: Job, datas: Json[], usage: Usage): Promise<void> {
-  node.chunks(job, datas);
-  const hasher = new StreamHasher();
-  for (const d of datas) hasher.add(d);
-  const receipt = node.receipt(job, usage, hasher.digest());
-  node.peer.send({ type: "done", jobId: job.jobId, chunks: datas.length, usage, receipt });
-  await node.countersigned(receipt);
+  await node.countersigned(answerStream(node, job, datas, usage));
 }
 
 /** Answers a non-streamed chat job and waits for the countersignature. */
@@ -129,7 +90,7 @@ async function failMidStream(node: HarnessNode, call: ConsumerCall, job: Job, wh
 
 /** Problems with an error answer: its status, the surface's shape (schema) and the SRP code. */
 async function errorProblems(res: Response, what: string, status: number, code: string, anthropic: boolean): Promise<string[]> {
-  const body = await jsonOf(res, what);
+  const body = await json(res, what);
   const out: string[] = [];
   if (res.status !== status) out.push(`${what}: status ${res.status}, expected ${status}`);
   const shape = schemaProblem(anthropic ? AnthropicError : OpenAIError, body, `${what}: the body`);
@@ -188,7 +149,7 @@ export const HUB_CONSUMER2_CHECKS: Check<HubContext>[] = [
       const job = await node.nextJob(call);
       const { receipt } = node.responseAnswer(job, "receipt please");
       const res = await within(call.response, 5000, "the consumer's answer");
-      const body = await jsonOf(res, "POST /v1/chat/completions");
+      const body = await json(res, "POST /v1/chat/completions");
       ensure(res.status === 200, `POST /v1/chat/completions answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
       await node.countersigned(receipt);
       const problems: string[] = [];
@@ -196,7 +157,7 @@ export const HUB_CONSUMER2_CHECKS: Check<HubContext>[] = [
       if (id !== job.jobId) problems.push(`usage.receipt_id is ${JSON.stringify(id)}, not the job's id ${job.jobId}`);
       const url = `${base}/receipts/${encodeURIComponent(job.jobId)}`;
       const got = await get(url, ctx.accountKey);
-      const view = await jsonOf(got, `GET /v1/receipts/${job.jobId}`);
+      const view = await json(got, `GET /v1/receipts/${job.jobId}`);
       if (got.status !== 200) fail(`GET /v1/receipts/${job.jobId} answered ${got.status}: ${JSON.stringify(view).slice(0, 300)}`);
       const shape = schemaProblem(ReceiptObject, view, "the receipt answer");
       if (shape) problems.push(shape);
@@ -220,7 +181,7 @@ export const HUB_CONSUMER2_CHECKS: Check<HubContext>[] = [
       const model = newModel();
       await HarnessNode.open(ctx, [instance(model, { quantization: "Q4_K_M", price: { input: "1500000", output: "2500000" } })]);
       const res = await get(`${base}/models`, undefined);
-      const list = await jsonOf(res, "GET /v1/models");
+      const list = await json(res, "GET /v1/models");
       ensure(res.status === 200, `GET /v1/models (no key) answered ${res.status}`);
       const problems: string[] = [];
       const shape = schemaProblem(ModelList, list, "the model list");

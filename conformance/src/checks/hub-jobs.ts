@@ -171,15 +171,28 @@ export class HarnessNode {
     datas.forEach((data, i) => this.peer.send({ type: "chunk", jobId: job.jobId, seq: seq + i, data }));
   }
 
+  /** Ends a streamed `job` whose chunks were `datas` with `done`, its receipt over their stream hash (`options` as for `receipt`); returns the receipt sent. */
+  streamDone(job: Job, datas: Record<string, unknown>[], usage: Usage, options: Parameters<HarnessNode["receipt"]>[3] = {}): Receipt {
+    const hasher = new StreamHasher();
+    for (const d of datas) hasher.add(d);
+    const receipt = this.receipt(job, usage, hasher.digest(), options);
+    this.peer.send({ type: "done", jobId: job.jobId, chunks: datas.length, usage, receipt });
+    return receipt;
+  }
+
+  /** Ends a non-streamed `job` with `done` carrying `response`, its receipt over the response hash (`options` as for `receipt`); returns the receipt sent. */
+  responseDone(job: Job, response: Record<string, unknown>, usage: Usage, options: Parameters<HarnessNode["receipt"]>[3] = {}): Receipt {
+    const receipt = this.receipt(job, usage, responseHash(response), options);
+    this.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage, response, receipt });
+    return receipt;
+  }
+
   /** Streams a complete answer to `job` and ends it with `done`; returns the chunks' data and the receipt sent. */
   streamAnswer(job: Job, pieces: string[]): { datas: Record<string, unknown>[]; receipt: Receipt; usage: Usage } {
     const usage = usageOf(pieces);
     const datas = chatChunks(job, pieces, usage);
     this.chunks(job, datas);
-    const hasher = new StreamHasher();
-    for (const d of datas) hasher.add(d);
-    const receipt = this.receipt(job, usage, hasher.digest());
-    this.peer.send({ type: "done", jobId: job.jobId, chunks: datas.length, usage, receipt });
+    const receipt = this.streamDone(job, datas, usage);
     return { datas, receipt, usage };
   }
 
@@ -194,8 +207,7 @@ export class HarnessNode {
       choices: [{ index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: "stop" }],
       usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens },
     };
-    const receipt = this.receipt(job, usage, responseHash(response), options);
-    this.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage, response, receipt });
+    const receipt = this.responseDone(job, response, usage, options);
     return { response, receipt, usage };
   }
 
@@ -276,6 +288,35 @@ export function summarize(res: Response, events: SseEvent[]): StreamSeen {
     errors: json.filter((j): j is Record<string, unknown> => typeof j?.error === "object" && j.error !== null),
     usage: json.filter((j) => typeof j?.usage === "object" && j.usage !== null).at(-1)?.usage as Record<string, unknown> | undefined,
   };
+}
+
+/** Reads the consumer's answer to its end and drops it, whatever it is (or that it never came). */
+export async function drain(call: ConsumerCall): Promise<void> {
+  await within(call.response, 5000, "the consumer's response")
+    .then((r) => bodyText(r))
+    .catch(() => "");
+}
+
+/**
+ * Streams three chunks of a new job of `model`, lets its consumer go away once the first
+ * event reached it, and waits for the hub's cancel. Returns the job, all its chunks' data
+ * (the fourth not sent yet), their usage, the cancel, and `mark`: where the node's received
+ * messages stood just before the consumer went away.
+ */
+export async function cancelMidStream(node: HarnessNode, model: string) {
+  const call = node.chat({ model, messages: ASK, stream: true, max_tokens: 64 });
+  const job = await node.nextJob(call);
+  const usage = usageOf(["a", "b", "c", "d"]);
+  const datas = chatChunks({ ...job, request: {} }, ["Hello", " there", " late"], usage);
+  node.chunks(job, datas.slice(0, 3));
+  const res = await within(call.response, 5000, "the consumer's response");
+  ensure(res.status === 200, `the consumer's streamed request was answered ${res.status}`);
+  const reader = new SseReader(res);
+  ensure((await reader.next(5000)) !== undefined, "the stream ended before any event reached the consumer");
+  const mark = node.peer.received.length;
+  call.abort();
+  const cancel = await node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, 5000, 0, `cancel for ${job.jobId} after the consumer disconnected`);
+  return { job, datas, usage, cancel, mark };
 }
 
 /** Reads a streamed answer to its end. */
@@ -585,7 +626,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
           if (answer.jobId !== job.jobId) problems.push(`${what}: the error does not carry the jobId`);
           if (answer.retryable !== false) problems.push(`${what}: error retryable is ${String(answer.retryable)}; receipt.* codes are not retryable`);
         }
-        await within(call.response, 5000, "the consumer's response").then((r) => bodyText(r)).catch(() => "");
+        await drain(call);
         await sleep(100);
         if (node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === job.jobId).length) {
           if (answer.type !== "receipt") problems.push(`${what}: the hub sent a receipt for it after the error`);
@@ -613,7 +654,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         const call = node.chat({ model, messages: ASK, max_tokens: 8 });
         const job = await node.nextJob(call);
         const sent = node.responseAnswer(job, "pong", options);
-        void within(call.response, 5000, "the consumer's response").then((r) => bodyText(r)).catch(() => "");
+        void drain(call);
         return { job, receipt: sent.receipt };
       };
       const problems: string[] = [];
@@ -718,14 +759,14 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       await expectUnknown("a job_error for a job never sent", fake2.jobId);
       const fake3 = { ...fake, jobId: `job_conformance_${hex(8)}` };
       const usage = usageOf(["x"]);
-      node.peer.send({ type: "done", jobId: fake3.jobId, chunks: 0, usage, response: { object: "chat.completion", choices: [] }, receipt: node.receipt(fake3, usage, responseHash({ object: "chat.completion", choices: [] })) });
+      node.responseDone(fake3, { object: "chat.completion", choices: [] }, usage);
       await expectUnknown("a done for a job never sent", fake3.jobId);
       // A job that ended with done.
       const call = node.chat({ model, messages: ASK, max_tokens: 8 });
       const job = await node.nextJob(call);
       const { receipt } = node.responseAnswer(job, "pong");
       await node.countersigned(receipt).catch((e: Error) => problems.push(e.message));
-      await within(call.response, 5000, "the consumer's response").then((r) => bodyText(r)).catch(() => "");
+      await drain(call);
       node.peer.send({ type: "chunk", jobId: job.jobId, seq: 0, data: { object: "chat.completion.chunk", choices: [] } });
       await expectUnknown("a chunk for a job that already ended with done", job.jobId);
       if (problems.length) fail(problems.join("; "));
@@ -740,27 +781,12 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
     async (ctx) => {
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
-      const call = node.chat({ model, messages: ASK, stream: true, max_tokens: 64 });
-      const job = await node.nextJob(call);
-      const usage = usageOf(["a", "b", "c", "d"]);
-      const datas = chatChunks({ ...job, request: {} }, ["Hello", " there", " late"], usage);
-      node.chunks(job, datas.slice(0, 3));
-      const res = await within(call.response, 5000, "the consumer's response");
-      ensure(res.status === 200, `the consumer's streamed request was answered ${res.status}`);
-      const reader = new SseReader(res);
-      const first = await reader.next(5000);
-      ensure(first !== undefined, "the stream ended before any event reached the consumer");
-      const mark = node.peer.received.length;
-      call.abort();
-      const cancel = await node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, 5000, 0, `cancel for ${job.jobId} after the consumer disconnected`);
+      const { job, datas, usage, cancel, mark } = await cancelMidStream(node, model);
       const problems: string[] = [];
       if (cancel.reason !== "consumer_gone") problems.push(`cancel.reason is ${String(cancel.reason)}, expected consumer_gone`);
       // Late messages for the cancelled job.
       node.chunks(job, [datas[3]!], 3);
-      const hasher = new StreamHasher();
-      for (const d of datas.slice(0, 4)) hasher.add(d);
-      const receipt = node.receipt(job, usage, hasher.digest());
-      node.peer.send({ type: "done", jobId: job.jobId, chunks: 4, usage, receipt });
+      const receipt = node.streamDone(job, datas.slice(0, 4), usage);
       const answer = await node.answerTo(job.jobId).catch((e: Error) => {
         problems.push(`late done: ${e.message}`);
         return undefined;
@@ -884,7 +910,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const job = await node.nextJob(call);
       const inflated: Usage = { promptTokens: 11, completionTokens: 1_000_000, measured: true };
       const response = chatResponse(job, "Hi there!", { prompt_tokens: 11, completion_tokens: 1_000_000 });
-      node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: inflated, response, receipt: node.receipt(job, inflated, responseHash(response)) });
+      node.responseDone(job, response, inflated);
       const answer = await node.answerTo(job.jobId);
       if (answer.type !== "error") problems.push(`non-streamed: the hub countersigned a receipt claiming 1000000 completion tokens for max_tokens 10 (SRP-ATT-015)`);
       else if (answer.code !== "receipt.implausible_usage") problems.push(`non-streamed: the hub refused the receipt with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
@@ -898,9 +924,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const job2 = await node.nextJob(call2);
       const datas = chatChunks(job2, ["Hi", " there!"], inflated);
       node.chunks(job2, datas);
-      const hasher = new StreamHasher();
-      for (const d of datas) hasher.add(d);
-      node.peer.send({ type: "done", jobId: job2.jobId, chunks: datas.length, usage: inflated, receipt: node.receipt(job2, inflated, hasher.digest()) });
+      node.streamDone(job2, datas, inflated);
       const answer2 = await node.answerTo(job2.jobId);
       if (answer2.type !== "error" || answer2.code !== "receipt.implausible_usage") problems.push(`streamed: the hub answered the inflated receipt with ${answer2.type === "error" ? `error ${String(answer2.code)}` : "a countersigned receipt"}, expected error receipt.implausible_usage`);
       const seen = await readStream(call2);
@@ -959,7 +983,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         const call = node.chat({ model: c.model ?? model, messages: ASK, max_tokens: 4000 });
         const job = await node.nextJob(call);
         const response = c.response(job);
-        node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: c.usage, response, receipt: node.receipt(job, c.usage, responseHash(response)) });
+        node.responseDone(job, response, c.usage);
         const answer = await node.answerTo(job.jobId);
         if (answer.type !== "error") problems.push(`the hub countersigned ${c.what} (SRP-ATT-015, SRP-ATT-016)`);
         else if (answer.code !== "receipt.implausible_usage") problems.push(`the hub refused ${c.what} with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
@@ -995,8 +1019,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const call = node.chat({ model, messages: ASK, max_tokens: 16 });
       const job = await node.nextJob(call);
       const response = chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 999_999 });
-      const sent = node.receipt(job, honest, responseHash(response));
-      node.peer.send({ type: "done", jobId: job.jobId, chunks: 0, usage: honest, response, receipt: sent });
+      const sent = node.responseDone(job, response, honest);
       const r1 = await node.countersigned(sent);
       const res = await within(call.response, 5000, "the consumer's response");
       if (res.status !== 200) fail(`the consumer's request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
@@ -1006,10 +1029,7 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const job2 = await node.nextJob(call2);
       const datas = chatChunks(job2, ["Hi", " there!"], { promptTokens: 999_999, completionTokens: 999_999, measured: true });
       node.chunks(job2, datas);
-      const hasher = new StreamHasher();
-      for (const d of datas) hasher.add(d);
-      const sent2 = node.receipt(job2, honest, hasher.digest());
-      node.peer.send({ type: "done", jobId: job2.jobId, chunks: datas.length, usage: honest, receipt: sent2 });
+      const sent2 = node.streamDone(job2, datas, honest);
       const r2 = await node.countersigned(sent2);
       await compare("streamed", (await readStream(call2)).usage, r2);
       if (problems.length) fail(problems.join("; "));

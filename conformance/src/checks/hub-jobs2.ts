@@ -6,10 +6,10 @@
  * as in hub-jobs.ts.
  */
 import { randomBytes, responseHash, toHex, type Instance, type Job, type Receipt, type Usage } from "@srp/core";
-import { bodyText, eventJson, within, type ConsumerCall } from "../consumer.js";
+import { bodyText, eventJson, type ConsumerCall } from "../consumer.js";
 import { ensure, fail, type Check } from "../types.js";
 import { expectRejection, WireTimeout } from "../wire.js";
-import { ASK, chatChunks, check, codedError, HarnessNode, instance, isJob, newModel, readStream, usageOf } from "./hub-jobs.js";
+import { ASK, chatChunks, check, codedError, drain, HarnessNode, instance, isJob, newModel, readStream, usageOf } from "./hub-jobs.js";
 import { openSession, stillServing, type HubContext } from "./hub-session.js";
 
 const hex = (bytes: number) => toHex(randomBytes(bytes));
@@ -83,7 +83,7 @@ async function routes(node: HarnessNode, model: string): Promise<boolean> {
     return false;
   }
   node.responseAnswer(next.job, "pong");
-  await within(call.response, 5000, "the consumer's response").then((r) => bodyText(r)).catch(() => "");
+  await drain(call);
   await node.answerTo(next.job.jobId).then((m) => {
     if (m.type === "receipt") node.position = { lastSeq: (m.receipt as Receipt).seq, totals: (m.receipt as Receipt).totals };
   }, () => undefined);

@@ -22,7 +22,7 @@ import {
 import { bodyText, deltaContent, eventJson, SseReader, within } from "../consumer.js";
 import { ensure, fail, type Check } from "../types.js";
 import { expectRejection } from "../wire.js";
-import { ASK, chatChunks, chatResponse, check, HarnessNode, instance, newModel, readStream, summarize, usageOf, type StreamSeen } from "./hub-jobs.js";
+import { ASK, cancelMidStream, chatChunks, chatResponse, check, drain, HarnessNode, instance, newModel, readStream, summarize, usageOf, type StreamSeen } from "./hub-jobs.js";
 import { connect, needKey, SkipCheck, stillServing, type HubContext } from "./hub-session.js";
 
 const sameJson = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
@@ -160,9 +160,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         });
         const p = await refusal(node, job.jobId, c.code, c.what);
         if (p) problems.push(p);
-        await within(call.response, 5000, "the consumer's response")
-          .then((r) => bodyText(r))
-          .catch(() => "");
+        await drain(call);
         if (!node.peer.open) fail(`${problems.join("; ")}${problems.length ? "; " : ""}the hub closed the session after ${c.what} (${node.peer.closed?.code})`);
       }
       await sleep(100);
@@ -173,9 +171,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       const call = node.chat({ model, messages: ASK, max_tokens: 8 });
       const job = await node.nextJob(call);
       await node.countersigned(node.responseAnswer(job, "pong").receipt).catch((e: Error) => problems.push(`a valid receipt after the refused ones: ${e.message}`));
-      await within(call.response, 5000, "the consumer's response")
-        .then((r) => bodyText(r))
-        .catch(() => "");
+      await drain(call);
       if (problems.length) fail(problems.join("; "));
     },
   ),
@@ -240,16 +236,8 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         const usage2 = usageOf(["Hi", " there"]);
         const datas2 = chatChunks(job2, ["Hi", " there"], usage2);
         node.chunks(job2, datas2);
-        const hasher2 = new StreamHasher();
-        for (const d of datas2) hasher2.add(d);
-        node.peer.send({
-          type: "done",
-          jobId: job2.jobId,
-          chunks: datas2.length,
-          usage: usage2,
-          receipt: node.receipt(job2, usage2, hasher2.digest(), {
-            mutate: (b) => void (b.cost = formatAmount(parseAmount(b.cost as string) + 1n)),
-          }),
+        node.streamDone(job2, datas2, usage2, {
+          mutate: (b) => void (b.cost = formatAmount(parseAmount(b.cost as string) + 1n)),
         });
         const p2 = await refusal(node, job2.jobId, "receipt.cost_mismatch", "a receipt whose cost is one unit off");
         if (p2) problems.push(p2);
@@ -277,15 +265,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
           got += deltaContent(eventJson(e)) ?? "";
         }
         node.chunks(job3, datas3.slice(3), 3);
-        const hasher3 = new StreamHasher();
-        for (const d of datas3) hasher3.add(d);
-        node.peer.send({
-          type: "done",
-          jobId: job3.jobId,
-          chunks: datas3.length,
-          usage: inflated,
-          receipt: node.receipt(job3, inflated, hasher3.digest()),
-        });
+        node.streamDone(job3, datas3, inflated);
         const p3 = await refusal(node, job3.jobId, "receipt.implausible_usage", "an implausible receipt after the content reached the consumer");
         if (p3) problems.push(p3);
         await reader.rest(5000).catch((e: Error) => problems.push(`streamed, implausible: the stream did not end: ${e.message}`));
@@ -303,14 +283,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
           prompt_tokens: 11,
           completion_tokens: 1_000_000,
         });
-        node.peer.send({
-          type: "done",
-          jobId: job4.jobId,
-          chunks: 0,
-          usage: inflated,
-          response: response4,
-          receipt: node.receipt(job4, inflated, responseHash(response4)),
-        });
+        node.responseDone(job4, response4, inflated);
         const p4 = await refusal(node, job4.jobId, "receipt.implausible_usage", "a non-streamed implausible receipt");
         if (p4) problems.push(p4);
         // A hub may try the request again (here it can only come back to the same instance): answer it honestly.
@@ -352,28 +325,8 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const problems: string[] = [];
-      /** Streams three chunks of a job, lets the consumer go away, and waits for the hub's cancel. */
-      const cancelled = async () => {
-        const call = node.chat({
-          model,
-          messages: ASK,
-          stream: true,
-          max_tokens: 64,
-        });
-        const job = await node.nextJob(call);
-        const usage = usageOf(["a", "b", "c", "d"]);
-        const datas = chatChunks({ ...job, request: {} }, ["Hello", " there", " late"], usage);
-        node.chunks(job, datas.slice(0, 3));
-        const res = await within(call.response, 5000, "the consumer's response");
-        ensure(res.status === 200, `the consumer's streamed request was answered ${res.status}`);
-        const reader = new SseReader(res);
-        ensure((await reader.next(5000)) !== undefined, "the stream ended before any event reached the consumer");
-        call.abort();
-        await node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, 5000, 0, `cancel for ${job.jobId} after the consumer disconnected`);
-        return { job, datas, usage };
-      };
       // 1. A late chunk, then a done whose hash covers only the chunks sent before the cancel.
-      const a = await cancelled();
+      const a = await cancelMidStream(node, model);
       node.chunks(a.job, [a.datas[3]!], 3);
       const before = new StreamHasher();
       for (const d of a.datas.slice(0, 3)) before.add(d);
@@ -388,7 +341,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       if (p) problems.push(`${p} (SRP-ATT-018, SRP-ATT-024)`);
       if (!node.peer.open) fail(`${problems.join("; ")}; the hub closed the session (${node.peer.closed?.code})`);
       // 2. A late chunk that skips a seq.
-      const b = await cancelled();
+      const b = await cancelMidStream(node, model);
       const mark = node.peer.received.length;
       node.peer.send({ type: "chunk", jobId: b.job.jobId, seq: 5, data: b.datas[3] });
       const error = await node.peer.take((m) => m.type === "error", 5000, mark, "an error").catch(() => undefined);
@@ -425,19 +378,9 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
           prompt_tokens: 11,
           completion_tokens: 3,
         });
-        const receipt = node.receipt(job, usage, responseHash(response));
-        node.peer.send({
-          type: "done",
-          jobId: job.jobId,
-          chunks: 0,
-          usage,
-          response,
-          receipt,
-        });
+        const receipt = node.responseDone(job, response, usage);
         await node.countersigned(receipt).catch((e: Error) => problems.push(`receipt ${i + 1} with cost ${receipt.cost} and totals cost ${receipt.totals.cost}: ${e.message}`));
-        await within(call.response, 5000, "the consumer's response")
-          .then((r) => bodyText(r))
-          .catch(() => "");
+        await drain(call);
       }
       if (problems.length) fail(problems.join("; "));
     },
@@ -492,9 +435,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         const r = await node.countersigned(node.responseAnswer(job, `receipt ${i + 1}`).receipt);
         positions.set(r.seq, r.totals);
         shares.set(r.seq, (parseAmount(r.cost) * 9000n) / 10000n);
-        await within(call.response, 5000, "the consumer's response")
-          .then((x) => bodyText(x))
-          .catch(() => "");
+        await drain(call);
       }
       const message = await node.peer.take((m) => m.type === "statement", 2000, 0, "a statement").catch(() => undefined);
       if (!message) throw new SkipCheck("the hub sent no statement within 2 s of two receipts; run this check against a hub configured to send statements often (the spec asks for one a day)");

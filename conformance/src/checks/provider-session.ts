@@ -71,8 +71,8 @@ export function welcome(auth: Record<string, unknown>, heartbeatIntervalMs = 15_
   };
 }
 
-/** Launches the provider and completes a handshake with it. */
-export async function openSession(ctx: ProviderContext, heartbeatIntervalMs?: number) {
+/** Launches the provider, sends hello and waits for its auth (which must answer that hello); returns the session parts. */
+export async function untilAuth(ctx: ProviderContext) {
   const s = await setup(ctx);
   const peer = await s.accept();
   const h = hello(s.hub);
@@ -80,6 +80,12 @@ export async function openSession(ctx: ProviderContext, heartbeatIntervalMs?: nu
   const auth = await peer.expect("auth");
   const problem = authProblem(auth, h);
   if (problem) fail(problem);
-  peer.send(welcome(auth, heartbeatIntervalMs));
   return { ...s, peer, auth, hello: h };
+}
+
+/** Launches the provider and completes a handshake with it. */
+export async function openSession(ctx: ProviderContext, heartbeatIntervalMs?: number) {
+  const s = await untilAuth(ctx);
+  s.peer.send(welcome(s.auth, heartbeatIntervalMs));
+  return s;
 }

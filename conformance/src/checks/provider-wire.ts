@@ -6,24 +6,18 @@
  */
 import type { Hello } from "@srp/core";
 import { ensure, fail, type Check, type CheckVerdict } from "../types.js";
-import { expectRejection } from "../wire.js";
+import { expectRejection, type WirePeer } from "../wire.js";
 import { withDuplicate } from "./frames.js";
 import { BAD_EXTS, oversizeFrames, reservedExtKeys, UNKNOWN_EXT } from "./hub-wire.js";
-import { authProblem, hello, openSession, setup, welcome, type ProviderContext } from "./provider-session.js";
+import { authProblem, hello, openSession, setup, untilAuth, welcome, type ProviderContext } from "./provider-session.js";
 
 /** The frame limit a node must accept before hello (SRP-FRM-013). */
 const PRE_HELLO_BYTES = 1_048_576;
 
-/** Launches the provider, sends hello and waits for its auth; returns the session parts. */
-async function untilAuth(ctx: ProviderContext) {
-  const s = await setup(ctx);
-  const peer = await s.accept();
-  const h = hello(s.hub);
-  peer.send(h);
-  const auth = await peer.expect("auth");
-  const problem = authProblem(auth, h);
-  if (problem) fail(problem);
-  return { ...s, peer, auth };
+/** Accepts every instance of the node's first offer within 5 s, if it sends one. */
+async function ackOffer(peer: WirePeer): Promise<void> {
+  const offer = await peer.take((m) => m.type === "offer", 5000, 0, "an offer").catch(() => undefined);
+  if (offer) peer.send({ type: "offer_ack", results: (offer.instances as Array<{ instanceId: string }>).map((i) => ({ instanceId: i.instanceId, accepted: true })) });
 }
 
 /** A hello signed by the harness hub whose JSON text is exactly `bytes` bytes long (padded in `ext`). */
@@ -74,8 +68,7 @@ export const PROVIDER_WIRE_CHECKS: Check<ProviderContext>[] = [
     level: "MUST",
     async run(ctx) {
       const { peer } = await openSession(ctx, 1000);
-      const offer = await peer.take((m) => m.type === "offer", 5000, 0, "an offer").catch(() => undefined);
-      if (offer) peer.send({ type: "offer_ack", results: (offer.instances as Array<{ instanceId: string }>).map((i) => ({ instanceId: i.instanceId, accepted: true })) });
+      await ackOffer(peer);
       await peer.take((m) => m.type === "heartbeat", 2500, 0, "a heartbeat");
       ensure(peer.violations.length === 0, `the node sent messages that v1 does not define: ${peer.violations.slice(0, 3).join("; ")}`);
       const big = oversizeFrames(peer, PRE_HELLO_BYTES);
@@ -145,8 +138,7 @@ export const PROVIDER_WIRE_CHECKS: Check<ProviderContext>[] = [
     level: "MUST",
     async run(ctx): Promise<CheckVerdict> {
       const { peer, proc } = await openSession(ctx);
-      const offer = await peer.take((m) => m.type === "offer", 5000, 0, "an offer").catch(() => undefined);
-      if (offer) peer.send({ type: "offer_ack", results: (offer.instances as Array<{ instanceId: string }>).map((i) => ({ instanceId: i.instanceId, accepted: true })) });
+      await ackOffer(peer);
       await proc.stop();
       await peer.closedWithin(3000);
       const types = peer.received.map((r) => r.message?.type);
