@@ -266,6 +266,16 @@ describe("reports", () => {
     expect([...cited].filter((r) => !defined.has(r))).toEqual([]);
   });
 
+  it("the implementer's guide names every check in a step (by id, or by a family such as hub.frame.*) and no check that does not exist", () => {
+    const guide = readFileSync(join(root, "spec/v1/implementing.md"), "utf8");
+    const named = [...guide.matchAll(/`((?:hub|provider)\.[a-z0-9_.]+?)(\.\*)?`/g)].map((m) => ({ id: m[1]!, family: m[2] !== undefined }))
+      .filter((n) => !["provider.url", "provider.maxFrameBytes"].includes(n.id)); // discovery members, not checks
+    const ids = [...HUB_CHECKS, ...PROVIDER_CHECKS].map((c) => c.id);
+    const covers = (n: { id: string; family: boolean }, id: string) => (n.family ? id.startsWith(`${n.id}.`) : id === n.id);
+    expect(ids.filter((id) => !named.some((n) => covers(n, id)))).toEqual([]);
+    expect(named.filter((n) => !ids.some((id) => covers(n, id))).map((n) => n.id)).toEqual([]);
+  });
+
   it("schema.json is valid JSON Schema 2020-12", () => {
     const ajv = new Ajv2020({ strict: false });
     expect(() => ajv.compile(JSON.parse(readFileSync(join(root, "spec/v1/schema.json"), "utf8")))).not.toThrow();
