@@ -88,13 +88,18 @@ const receiptVector = [
 const NUMBER_TEXTS = [
   "0.1", "4.50", "1.0", "-0", "1e21", "1e20", "1e-7", "0.000001", "5e-324", "1.7976931348623157e308",
   "333333333.33333329", "9007199254740991", "9007199254740993", "123456789012345678901", "-1.5E-10",
-  '{"b":{"\\ud83d\\ude00":1,"\ufb33":2,"\u20ac":3},"a":[1.0,{"\u00e9":0.5,"e":-0}],"\\r":"CR","1":"one"}',
+  // U+FB33 is escaped in the text as received: Unicode normalization (NFC, which editors and
+  // clipboards may apply) would turn the raw character into U+05D3 U+05BC when copied.
+  '{"b":{"\\ud83d\\ude00":1,"\\ufb33":2,"\u20ac":3},"a":[1.0,{"\u00e9":0.5,"e":-0}],"\\r":"CR","1":"one"}',
 ];
+const FB33_VECTOR = NUMBER_TEXTS.at(-1);
 const NUMBER_REQUEST = '{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.1,"top_p":1e-7,"frequency_penalty":-0,"presence_penalty":4.50,"seed":9007199254740993,"logit_bias":{"11":1e21,"12":1.0}}';
 const numberVectors = [
   "| JSON text as received | canonical form (RFC 8785) |",
   "|---|---|",
   ...NUMBER_TEXTS.map((t) => `| \`${t}\` | \`${canonicalize(JSON.parse(t))}\` |`),
+  "",
+  `In the last row the text as received writes U+FB33 (HEBREW LETTER DALET WITH DAGESH) escaped, as \`"\\ufb33"\`, because Unicode normalization (NFC), which editors, browsers and clipboards may apply, replaces the raw character with the two code points U+05D3 U+05BC, which sort and hash differently. The canonical form cannot escape it (RFC 8785 writes every character above U+001F other than \`"\` and \`\\\` raw), so the character in the canonical column is U+FB33, UTF-8 \`EF AC B3\`: copy that column by code point, not as normalized text. Its canonical form is ${Buffer.byteLength(canonicalize(JSON.parse(FB33_VECTOR)))} bytes of UTF-8 with SHA-256 \`${sha256Hex(canonicalize(JSON.parse(FB33_VECTOR)))}\`.`,
   "",
   "A request as a consumer sent it (one line):",
   "",

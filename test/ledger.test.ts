@@ -646,6 +646,16 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
   // -- insufficient funds --------------------------------------------------------------
 
   describe("insufficient funds", () => {
+    it("refuses a reservation beyond what a ledger column holds (2^63 units and more) as a shortfall, not a storage error", async () => {
+      const id = acct("huge");
+      await store.createAccount({ id });
+      expect(await store.reserve(id, 2n ** 63n)).toEqual({ ok: false, available: 1_000_000n });
+      expect(await store.reserve(id, 10n ** 30n)).toEqual({ ok: false, available: 1_000_000n });
+      expect(await store.reserveMany(id, [2n ** 62n, 2n ** 62n], 0)).toEqual({ ok: false, available: 1_000_000n });
+      expect(await store.available(id)).toBe(1_000_000n);
+      expect(await store.verify()).toEqual([]);
+    });
+
     it("refuses a reservation above the balance and moves nothing", async () => {
       const id = acct("poor");
       await store.createAccount({ id });

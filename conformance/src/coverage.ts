@@ -18,6 +18,7 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-OFF-012": "the backend's metadata and what the model can do are not visible on the wire; a job that fails can fail for other reasons",
   // JOB: jobs
   "SRP-JOB-026": "the backend's own usage report travels between node and backend; a peer sees only the usage the node derived from it",
+  "SRP-JOB-027": "whether the backend reported both counts is visible only between node and backend; a peer cannot tell an estimate from a count",
   // LIV: liveness
   // ATT: attestation
   // SET: settlement

@@ -138,6 +138,9 @@ export class HarnessNode {
     if ("job" in first) return first.job as unknown as Job;
     if ("err" in first) fail(`the consumer request failed before any job reached the node: ${first.err.message}`);
     const text = await bodyText(first.res).catch(() => "");
+    if (first.res.status === 402 && text.includes("billing.insufficient_credits")) {
+      throw new SkipCheck(`the account under test cannot pay this check's request (402 billing.insufficient_credits: ${text.slice(0, 200)}); add credit to it and run the check again`);
+    }
     fail(`the hub answered the consumer ${first.res.status} ${text.slice(0, 300)} without sending a job to the offered instance`);
   }
 

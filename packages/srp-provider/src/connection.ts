@@ -1,6 +1,7 @@
 /**
  * The node's side of an SRP session: it dials out to the hub (no inbound port), checks
- * the hub's signed hello, authenticates, keeps the session alive with heartbeats, and
+ * the hub's signed hello, authenticates (giving up a silent handshake after 10 s, SRP-HS-016),
+ * keeps the session alive with heartbeats and WebSocket pings (SRP-LIV-006), and
  * reconnects with exponential backoff and jitter when the session drops for a reason
  * that a retry can fix. It stops for good on handshake errors that a retry cannot fix,
  * whichever side detected them (wrong account, bad signatures, no common version), on an
@@ -61,6 +62,12 @@ export interface ConnectOptions {
   reconnect?: ReconnectPolicy | false;
   /** Current load per instance, sent with every heartbeat. */
   load?: () => InstanceLoad[];
+  /**
+   * How long to wait for `hello` after the WebSocket opens, and again for `welcome` after
+   * sending `auth`, before ending the attempt with `protocol.handshake_timeout` (close 4408)
+   * and reconnecting with backoff; default 10 000 ms (SRP-HS-016).
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /** Connection states. */
@@ -128,13 +135,6 @@ export function backoffDelay(attempt: number, initialDelayMs: number, maxDelayMs
   return Math.max(initialDelayMs, Math.round(d / 2 + random * (d / 2)));
 }
 
-function closeCodeError(code: number): SrpError | undefined {
-  for (const [name, row] of Object.entries(ERROR_TABLE)) {
-    if (row.close === code && code >= 4000 && isErrorCode(name)) return new SrpError(name);
-  }
-  return undefined;
-}
-
 /**
  * A live, self-healing connection from a node to a hub. Create it with {@link connectToHub}.
  */
@@ -152,9 +152,21 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Pings the hub every heartbeat interval while open (SRP-LIV-006). */
+  #liveness: ReturnType<typeof setInterval> | undefined;
+  /** Limits the wait for `hello`, then for `welcome` (SRP-HS-016). */
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #maxFrameBytes: number = FRAME_LIMITS.max;
-  /** The first session-ending error sent or received on the current connection. */
+  /**
+   * The first session-ending error sent or received on the current connection: a code of the
+   * error table that has a close code (SRP-ERR-002, SRP-HS-020).
+   */
   #end: (SessionEnd & { error: SrpError | undefined }) | undefined;
+  /**
+   * The last received `error` with a code outside the table, while no other frame followed it:
+   * it ends the session only if the hub closes right after it (SRP-ERR-004).
+   */
+  #unknownEnd: SessionEnd | undefined;
   /** When the current session received welcome (0 before). */
   #openedAt = 0;
   #resumeAfterMs: number | undefined;
@@ -213,7 +225,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#timer);
-    clearInterval(this.#heartbeat);
+    this.#clearSessionTimers();
     const ws = this.#ws;
     if (ws && ws.readyState === WebSocket.OPEN) {
       if (this.state === "open") ws.send(encode({ type: "goodbye", reason: "node is shutting down" }));
@@ -260,9 +272,13 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
       if (ws === this.#ws) this.#hold = coalesceWrites(response.socket);
     });
     this.#end = undefined;
+    this.#unknownEnd = undefined;
     this.#openedAt = 0;
-    this.#resumeAfterMs = undefined;
     this.state = "handshaking";
+    // SRP-HS-016: no hello within the limit of opening ends the attempt (retryable, with backoff).
+    ws.once("open", () => {
+      if (ws === this.#ws) this.#armHandshakeTimer(ws, "hello", "opening the connection");
+    });
     ws.on("message", (data, isBinary) => {
       try {
         this.#onFrame(ws, data as Buffer, isBinary);
@@ -288,15 +304,20 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
 
   #onFrame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
     if (ws !== this.#ws) return;
+    // An unknown-code error followed by any other frame did not end the session (SRP-ERR-004).
+    this.#unknownEnd = undefined;
     const r = decode(data, { binary: isBinary, maxFrameBytes: this.#maxFrameBytes, versions: this.#opts.versions ?? SUPPORTED_VERSIONS });
     if (!r.ok) return this.#fail(ws, r.error);
     const m = r.message;
     if (m.type === "error") {
       this.emit("protocolError", { direction: "received", code: m.code, message: m.message });
-      // An error that ends the session (a table code with a close code, or a code this node
-      // does not know, which ends it only if the hub closes) decides about reconnecting (SRP-HS-020).
-      if (!isErrorCode(m.code) || ERROR_TABLE[m.code].close !== null) {
-        this.#end ??= { code: m.code, retryable: m.retryable, afterWelcome: this.state === "open", error: isErrorCode(m.code) ? new SrpError(m.code, m.message) : undefined };
+      // A table code with a close code ends the session; the first such error decides about
+      // reconnecting (SRP-ERR-002, SRP-HS-020). A code this node does not know ends it only if
+      // the hub closes before sending anything else, so it is kept aside until then (SRP-ERR-004).
+      if (!isErrorCode(m.code)) {
+        this.#unknownEnd = { code: m.code, retryable: m.retryable, afterWelcome: this.state === "open" };
+      } else if (ERROR_TABLE[m.code].close !== null) {
+        this.#end ??= { code: m.code, retryable: m.retryable, afterWelcome: this.state === "open", error: new SrpError(m.code, m.message) };
       }
       if (this.state === "open") this.emit("message", m);
       return;
@@ -321,6 +342,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
       });
       this.#authVersion = auth.version;
       ws.send(encode(auth));
+      this.#armHandshakeTimer(ws, "welcome", "sending auth");
       return;
     }
     if (this.state === "handshaking") {
@@ -329,6 +351,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
       if (m.nodeId !== this.#opts.identity.id || m.version !== this.#authVersion) {
         return this.#fail(ws, new SrpError("protocol.unexpected_message", `welcome for node ${m.nodeId} version ${m.version} does not answer this node's auth (version ${this.#authVersion})`));
       }
+      clearTimeout(this.#handshakeTimer);
       this.state = "open";
       this.welcome = m;
       this.#openedAt = Date.now();
@@ -343,31 +366,64 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     this.emit("message", m);
   }
 
+  /** Ends the attempt with `protocol.handshake_timeout` unless `what` arrives in time (SRP-HS-016). */
+  #armHandshakeTimer(ws: WebSocket, what: "hello" | "welcome", since: string): void {
+    clearTimeout(this.#handshakeTimer);
+    const ms = this.#opts.handshakeTimeoutMs ?? 10_000;
+    this.#handshakeTimer = setTimeout(() => {
+      if (ws !== this.#ws || this.state !== "handshaking") return;
+      this.#fail(ws, new SrpError("protocol.handshake_timeout", `no ${what} within ${ms} ms of ${since}`));
+      // A hub that does not answer the close either is dropped (the close then counts as this error).
+      setTimeout(() => ws.terminate(), 2000).unref();
+    }, ms);
+  }
+
   #startHeartbeat(ws: WebSocket, intervalMs: number): void {
-    clearInterval(this.#heartbeat);
+    this.#clearSessionTimers();
     const beat = () => {
       if (ws.readyState === WebSocket.OPEN) ws.send(encode({ type: "heartbeat", ts: Date.now(), load: this.#opts.load?.() ?? [] }));
     };
     // Beat a little faster than required so a slow timer never misses the window.
     this.#heartbeat = setInterval(beat, Math.max(250, Math.floor(intervalMs * 0.8)));
+    // SRP-LIV-006: a ping every interval; one left unanswered for two intervals is a lost connection.
+    let pingedAt: number | undefined;
+    ws.on("pong", () => {
+      pingedAt = undefined;
+    });
+    this.#liveness = setInterval(() => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (pingedAt === undefined) {
+        pingedAt = Date.now();
+        ws.ping();
+      } else if (Date.now() - pingedAt >= 2 * intervalMs) {
+        ws.terminate();
+      }
+    }, intervalMs);
+  }
+
+  #clearSessionTimers(): void {
+    clearTimeout(this.#handshakeTimer);
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#liveness);
   }
 
   #onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.#ws) return;
-    clearInterval(this.#heartbeat);
+    this.#clearSessionTimers();
     this.welcome = undefined;
     this.hubId = undefined;
     this.#maxFrameBytes = FRAME_LIMITS.max;
     const afterWelcome = this.#openedAt > 0;
     // SRP-HS-018: the backoff starts over once a session has stayed open for 60 s.
     if (afterWelcome && Date.now() - this.#openedAt >= 60_000) this.#attempt = 0;
-    // A close code alone (no error before it) is read conservatively as its table error.
-    const implied = code === 4409 ? new SrpError("session.replaced") : closeCodeError(code);
-    const end = this.#end ?? (implied ? { code: implied.code, afterWelcome, error: implied } : { afterWelcome, error: undefined });
+    // The first session-ending table error decides; else an unknown-code error the hub closed
+    // right after (SRP-ERR-004); else nothing preceded the close: a connection loss, whatever
+    // the close code (SRP-HS-019, SRP-HS-020).
+    const end: SessionEnd = this.#end ?? this.#unknownEnd ?? { afterWelcome };
     if (this.#stopped) return;
     if (!mayReconnect(end)) {
       this.emit("disconnected", { code, reason });
-      return this.#stop(end.error ?? new SrpError("internal", `the hub ended the handshake with ${end.code ?? "a close"}, which is not retryable`));
+      return this.#stop(this.#end?.error ?? new SrpError("internal", `the session ended with ${end.code ?? "a close"}, which forbids an automatic reconnect`));
     }
     this.#scheduleReconnect(code, reason);
   }
@@ -379,8 +435,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     }
     const initial = Math.max(500, this.#opts.reconnect?.initialDelayMs ?? 500);
     const cap = Math.min(60_000, this.#opts.reconnect?.maxDelayMs ?? 60_000);
-    // A goodbye's reconnectAfterMs is a lower bound on the delay (SRP-TR-012, SRP-HS-018).
+    // A goodbye's reconnectAfterMs is a lower bound on the next delay only (SRP-TR-012, SRP-HS-018).
     const delay = Math.max(backoffDelay(this.#attempt, initial, cap, Math.random()), this.#resumeAfterMs ?? 0);
+    this.#resumeAfterMs = undefined;
     this.#attempt++;
     this.state = "waiting";
     this.emit("disconnected", { code, reason, retryInMs: delay });
@@ -391,7 +448,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     this.#stopped = true;
     this.state = "stopped";
     clearTimeout(this.#timer);
-    clearInterval(this.#heartbeat);
+    this.#clearSessionTimers();
     this.emit("stopped", error ? { error } : {});
   }
 }

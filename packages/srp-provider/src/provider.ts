@@ -378,12 +378,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (this.#running.has(job.jobId) || this.#endedJobs.has(job.jobId)) return;
     // SRP-JOB-023: unknown instance, unknown model, unsupported API, busy, in that order.
     const instance = this.#instances.get(job.instanceId);
-    if (!instance || !instance.accepted) return this.#jobError(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`, 0);
-    if (job.model !== instance.offer.model) return this.#jobError(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`, 0);
+    if (!instance || !instance.accepted) return this.#refuse(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`);
+    if (job.model !== instance.offer.model) return this.#refuse(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`);
     if (job.api !== "chat.completions" && !(instance.backend.run && instance.backend.apis?.includes(job.api))) {
-      return this.#jobError(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`, 0);
+      return this.#refuse(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
     }
-    if (instance.active >= instance.offer.maxConcurrency) return this.#jobError(job, "job.busy", "instance is at its concurrency limit", 0);
+    if (instance.active >= instance.offer.maxConcurrency) return this.#refuse(job, "job.busy", "instance is at its concurrency limit");
     const run: Running = {
       job,
       instance,
@@ -404,12 +404,23 @@ export class Provider extends EventEmitter<ProviderEvents> {
     void this.#execute(run);
   }
 
+  /** Refuses a job on the spot; it has ended with job_error, so a repeat of its id is ignored (SRP-JOB-024). */
+  #refuse(job: Job, code: "job.unknown_instance" | "job.unknown_model" | "job.unsupported_api" | "job.busy", message: string): void {
+    this.#jobError(job, code, message, 0);
+    this.#rememberEnded(job.jobId);
+  }
+
+  /** Remembers an ended job id, forgetting the oldest beyond ENDED_JOBS_KEPT (SRP-JOB-024). */
+  #rememberEnded(jobId: string): void {
+    this.#endedJobs.add(jobId);
+    if (this.#endedJobs.size > ENDED_JOBS_KEPT) this.#endedJobs.delete(this.#endedJobs.values().next().value as string);
+  }
+
   #end(run: Running, outcome: Omit<JobOutcome, "jobId" | "instanceId" | "model" | "ms">): void {
     if (run.ended) return;
     run.ended = true;
     clearTimeout(run.timer);
-    this.#endedJobs.add(run.job.jobId);
-    if (this.#endedJobs.size > ENDED_JOBS_KEPT) this.#endedJobs.delete(this.#endedJobs.values().next().value as string);
+    this.#rememberEnded(run.job.jobId);
     run.instance.active--;
     this.#running.delete(run.job.jobId);
     if (outcome.ok) this.#served++;

@@ -7,7 +7,7 @@
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Receipt } from "./attestation.js";
-import { PublicKey } from "./primitives.js";
+import { ErrorCodeString, PublicKey } from "./primitives.js";
 
 const Model = Type.String({ minLength: 1, maxLength: 256, description: "A model id from `GET /v1/models`, or `auto` for the cheapest healthy model that meets the request's needs (chat)." });
 const Selectors = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: "Node ids, `nodeId/instanceId` keys or supply tiers (`gpu`, `key`, `credits`, `subscription`)." });
@@ -322,7 +322,12 @@ export const MessageObject = Type.Object(
 /** A JSON answer of another modality (embeddings, images, transcription): the node's body with SRP's members in `usage`. */
 export const ModalityObject = Type.Object({ usage: SrpUsage }, { title: "ModalityObject" });
 
-const SrpCode = Type.String({ pattern: "^[a-z0-9_]+(\\.[a-z0-9_]+)*$", description: "The SRP error code (`spec/v1/errors.md`)." });
+/** The same pattern as the `code` of the `error` message (`ErrorCode` in schema.json), so extension codes such as `x-acme.quota_exceeded` pass. */
+const SrpCode = Type.String({
+  maxLength: ErrorCodeString.maxLength as number,
+  pattern: ErrorCodeString.pattern as string,
+  description: "The SRP error code (`spec/v1/errors.md`), or an extension code (`x-<vendor>.<name>`); same pattern as the `error` message's `code`.",
+});
 const billingAmounts = {
   required: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "`billing.insufficient_credits`: the request's maximum cost, atomic units (SRP-BIL-016)." })),
   available: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "`billing.insufficient_credits`: what the account can spend, atomic units (SRP-BIL-016)." })),
@@ -362,6 +367,7 @@ export const AnthropicError = Type.Object(
 
 const UsdPerUnit = Type.String({ pattern: "^(0|[1-9][0-9]*)(\\.[0-9]+)?$", description: "USD per unit, decimal." });
 const UnitsPerMillion = Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units per 1M units." });
+const AtomicUnits = Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units (10^-6 USD), a decimal integer string." });
 
 /** One model of `GET /v1/models` (SRP-CON-027): OpenAI's and Anthropic's model fields, and SRP's live facts. */
 export const ModelEntry = Type.Object(
@@ -415,7 +421,7 @@ export const ReceiptObject = Type.Object(
     receipt: Type.Intersect([Receipt, Type.Object({ hubSig: Type.String() })], { description: "The receipt as the node signed it, with the hub's countersignature `hubSig` (SRP-ATT-002, SRP-ATT-011)." }),
     payout: Type.Optional(
       Type.Object(
-        { credited: UnitsPerMillion, bounty: UnitsPerMillion, reduction: UnitsPerMillion },
+        { credited: AtomicUnits, bounty: AtomicUnits, reduction: AtomicUnits },
         { description: "To the serving provider's account only: what its account was credited for the receipt, in atomic units (SRP-BIL-013, SRP-BIL-014)." },
       ),
     ),

@@ -48,6 +48,9 @@ import { SqlWalletBook } from "./wallet-book.js";
 import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
+/** The largest amount a ledger column holds (a signed 64-bit integer, about 9.2 trillion USD in atomic units). */
+export const MAX_LEDGER_AMOUNT = 2n ** 63n - 1n;
+
 /** Options of {@link SqlStore}. */
 export interface SqlStoreOptions {
   /** Credited to every new account from the platform, in atomic units. Default 1,000,000 ($1). */
@@ -463,6 +466,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     // Other hubs treat a holder without a heartbeat row as dead: be known before holding anything.
     if (!this.#alive) await this.heartbeat();
     if (amount < 0n) throw new RangeError("a reservation is non-negative");
+    // Ledger columns hold signed 64-bit integers: no balance covers more, so refuse it as any other shortfall.
+    if (amount > MAX_LEDGER_AMOUNT) return { ok: false, available: await this.available(accountId) };
     const ask: ReserveAsk = { reservationId: ledgerId("res"), accountId, amount };
     // PostgreSQL: the reservations of one turn of the event loop go in one set-based transaction.
     return this.#reserves ? this.#reserves.push(ask) : this.#reserveOne(ask);
@@ -494,6 +499,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     await this.#ready;
     if (!this.#alive) await this.heartbeat();
     if (amounts.some((a) => a < 0n)) throw new RangeError("a reservation is non-negative");
+    if (amounts.reduce((a, b) => a + b, 0n) > MAX_LEDGER_AMOUNT) return { ok: false, available: await this.available(accountId) };
     if (!Number.isInteger(extraDiscountBps) || extraDiscountBps < 0 || extraDiscountBps > 10_000) throw new RangeError("extraDiscountBps is within 0..10000");
     const ids = amounts.map(() => ledgerId("res"));
     const now = Date.now();
