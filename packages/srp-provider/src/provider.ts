@@ -594,11 +594,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   #onReceipt(receipt: Receipt): void {
     const sent = this.#awaitingCountersign.get(receipt.jobId);
-    const problem = (code: "receipt.bad_hub_signature" | "receipt.field_mismatch", message: string) => {
+    const problem = (code: "receipt.missing_hub_signature" | "receipt.bad_hub_signature" | "receipt.field_mismatch", message: string) => {
       this.emit("warning", { code, message });
       this.#send({ type: "error", code, message, retryable: false, jobId: receipt.jobId });
     };
-    if (!receipt.hubSig || !verifyDetached("receiptHub", omitFields(receipt, "hubSig"), receipt.hubSig, receipt.hubId)) {
+    // SRP-ATT-021 check 1: a missing countersignature has its own code (SRP-ATT-014).
+    if (receipt.hubSig === undefined) return problem("receipt.missing_hub_signature", `receipt ${receipt.jobId} carries no countersignature`);
+    if (!verifyDetached("receiptHub", omitFields(receipt, "hubSig"), receipt.hubSig, receipt.hubId)) {
       return problem("receipt.bad_hub_signature", `countersignature of ${receipt.jobId} does not verify`);
     }
     if (!sent || JSON.stringify(omitFields(receipt, "hubSig")) !== JSON.stringify(sent)) {
