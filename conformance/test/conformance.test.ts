@@ -299,6 +299,17 @@ describe("reports", () => {
     expect(named.filter((n) => !ids.some((id) => covers(n, id))).map((n) => n.id)).toEqual([]);
   });
 
+  it("every MUST check is run against a faulty target that fails it (a fault test names it)", () => {
+    const dir = join(root, "conformance/test");
+    const tests = readdirSync(dir)
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => readFileSync(join(dir, f), "utf8"))
+      .join("\n");
+    // This file's own fault tests name the failing checks in statuses(...) maps.
+    const musts = [...HUB_CHECKS, ...PROVIDER_CHECKS].filter((c) => c.level === "MUST").map((c) => c.id);
+    expect(musts.filter((id) => !tests.includes(`"${id}"`))).toEqual([]);
+  });
+
   it("schema.json is valid JSON Schema 2020-12", () => {
     const ajv = new Ajv2020({ strict: false });
     expect(() => ajv.compile(JSON.parse(readFileSync(join(root, "spec/v1/schema.json"), "utf8")))).not.toThrow();

@@ -439,10 +439,12 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       // (hub.job.unknown checks that answer; here it only orders the withdraw before the request.)
       await node.peer.take((m) => m.type === "error" && m.jobId === probeId, 1000).catch(() => undefined);
       const call = node.chat({ model, messages: ASK, max_tokens: 8 });
-      const res = await within(call.response, 10_000, "the consumer's response");
-      await sleep(200);
+      // A job fails the check as soon as it arrives (this node does not answer it, so the consumer would wait).
+      const jobSent = node.peer.take(isJob, 10_000, 0, "a job").then(() => "job" as const, () => new Promise<never>(() => undefined));
+      const res = await Promise.race([within(call.response, 10_000, "the consumer's response"), jobSent]);
+      if (res !== "job") await sleep(200);
       const jobs = node.peer.matching(isJob);
-      if (jobs.length) fail(`the hub sent a job for the withdrawn instance ${inst.instanceId}`);
+      if (res === "job" || jobs.length) fail(`the hub sent a job for the withdrawn instance ${inst.instanceId}`);
       const problem = await codedError(res);
       if (problem) fail(`consumer request for a model whose only instance was withdrawn: ${problem}`);
       await stillServing(node.peer, "the session that withdrew its instance");
