@@ -214,7 +214,7 @@ describe("the srp-conformance CLI", () => {
       c.on("close", (code) => resolve({ code, stdout, stderr }));
     });
 
-  it("runs as the implementer's guide says against `srp-hub serve --limit handshakeFailures=1000:10`, writes JSON and JUnit reports and exits 0", async () => {
+  it("runs as the implementer's guide says against `srp-hub serve --limit handshakeFailures=1000:10 --limit connections=1000:100`, writes JSON and JUnit reports and exits 0", async () => {
     const hubCli = join(root, "packages/srp-hub/dist/cli.js");
     const data = mkdtempSync(join(tmpdir(), "srp-conf-serve-"));
     const created = await child([hubCli, "accounts", "create", "--name", "conformance", "--data-dir", data]);
@@ -224,7 +224,7 @@ describe("the srp-conformance CLI", () => {
     // credit, and without a prepaid discount (the cost checks compare the charge with the receipt's cost).
     const deposited = await child([hubCli, "ledger", "deposit", account.id, "9000000", "--ref", "conformance", "--data-dir", data]);
     expect(deposited.code, deposited.stderr).toBe(0);
-    const server = spawn(process.execPath, [hubCli, "serve", "--port", "0", "--data-dir", data, "--limit", "handshakeFailures=1000:10"], { stdio: ["ignore", "pipe", "pipe"] });
+    const server = spawn(process.execPath, [hubCli, "serve", "--port", "0", "--data-dir", data, "--limit", "handshakeFailures=1000:10", "--limit", "connections=1000:100"], { stdio: ["ignore", "pipe", "pipe"] });
     const out = mkdtempSync(join(tmpdir(), "srp-conf-cli-"));
     try {
       const url = await new Promise<string>((resolve, reject) => {
@@ -239,6 +239,8 @@ describe("the srp-conformance CLI", () => {
       expect(report.results.filter((r) => r.status === "fail").map((r) => [r.id, r.details])).toEqual([]);
       expect(run.code).toBe(0);
       expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, fail: 0 });
+      // With the per-address limits raised, their checks find no limit within their bounds and say so.
+      expect(report.results.find((r) => r.id === "hub.security.failed_handshakes")).toMatchObject({ status: "skipped", details: expect.stringMatching(/refused no upgrade/) });
       // A hub with a ledger runs the ledger checks (statements come hourly: that one is skipped).
       expect(report.results.filter((r) => r.id === "hub.consumer.batch" || r.id === "hub.consumer.insufficient_credits").map((r) => r.status)).toEqual(["pass", "pass"]);
       const junit = readFileSync(join(out, "r.xml"), "utf8");
