@@ -32,7 +32,7 @@ const HUB_CHECK_FAULTS: Record<string, Array<[fault: string, details: RegExp]>> 
   "hub.offer.withdraw": [["ignores_withdraw", /sent a job for the withdrawn instance/]],
 };
 
-describe("hub checks against faulty hubs", () => {
+describe.concurrent("hub checks against faulty hubs", () => {
   it("the unchanged relay passes every check listed here", async () => {
     const results = await runAgainstFault("none", Object.keys(HUB_CHECK_FAULTS));
     expect(Object.keys(results).sort()).toEqual(Object.keys(HUB_CHECK_FAULTS).sort());

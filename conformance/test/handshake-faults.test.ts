@@ -35,7 +35,7 @@ const HUB_CHECK_FAULTS: Record<string, Array<[fault: string, details: RegExp]>> 
   "hub.session.replaced_routing": [["carries_offers", /reached the new session/]],
 };
 
-describe("handshake and error checks against faulty hubs", () => {
+describe.concurrent("handshake and error checks against faulty hubs", () => {
   it("the unchanged relay passes every check listed here", async () => {
     const results = await run("none", Object.keys(HUB_CHECK_FAULTS));
     expect(Object.keys(results).sort()).toEqual(Object.keys(HUB_CHECK_FAULTS).sort());

@@ -34,7 +34,7 @@ const HUB_CHECK_FAULTS: Record<string, Array<[string, RegExp]>> = {
   "hub.dispute": [["refuses_dispute", /the hub closed the session after a dispute \(1002 /]],
 };
 
-describe("job relay and receipt checks against faulty hubs", () => {
+describe.concurrent("job relay and receipt checks against faulty hubs", () => {
   testHubFaults(HUB_CHECK_FAULTS);
 
   it("hub.receipt.implausible_usage passes against judges_usage_by_size, whose fault is only in what it counts as output", async () => {

@@ -29,7 +29,7 @@ const PROVIDER_CHECK_FAULTS: Record<string, string[]> = {
   "provider.job.output_limit": ["ignores_max_completion_tokens", "hashes_rewritten_request"],
 };
 
-describe("job, offer and probe checks against @srp/hub", () => {
+describe.concurrent("job, offer and probe checks against @srp/hub", () => {
   it("the unchanged relay (a hub with short probe timers) passes every check listed here", async () => {
     const results = await run("none", Object.keys(HUB_CHECK_FAULTS), SHORT_PROBES);
     expect(Object.entries(results).filter(([, [s]]) => s !== "pass")).toEqual([]);

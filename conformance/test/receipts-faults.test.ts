@@ -23,7 +23,7 @@ const HUB_CHECK_FAULTS: Record<string, string> = {
 /** A hub that keeps statements (a SQLite ledger) and sends one every 300 ms to each node with new receipts. */
 const STATEMENTS = { statementIntervalMs: 300 };
 
-describe("receipt and money checks against faulty hubs", () => {
+describe.concurrent("receipt and money checks against faulty hubs", () => {
   testHubFaults(HUB_CHECK_FAULTS);
 
   it("hub.receipt.codes names the code a faulty hub reported instead of receipt.totals_mismatch", async () => {

@@ -39,7 +39,7 @@ const PROVIDER: Record<string, string[]> = {
   "provider.goodbye.no_offer_after": ["offer_after_goodbye"],
 };
 
-describe("hub wire checks", () => {
+describe.concurrent("hub wire checks", () => {
   it("every check has a fault here", () => {
     expect(Object.keys(HUB).sort()).toEqual(HUB_WIRE_CHECKS.map((c) => c.id).sort());
   });
