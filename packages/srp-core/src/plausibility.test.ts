@@ -214,3 +214,35 @@ describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
     expect(checkUsagePlausibility({ promptTokens: 0, completionTokens: 0, images: 4, measured: true }, {}, relayed).plausible).toBe(true);
   });
 });
+
+describe("measuring Responses API and legacy completions output (SRP-ATT-016)", () => {
+  it("counts a streamed response's text deltas and added call items, not the done events that repeat them", () => {
+    const meter = new OutputMeter({ api: "responses", stream: true });
+    meter.add({ type: "response.created", response: { output: [] } });
+    meter.add({ type: "response.output_item.added", output_index: 0, item: { type: "reasoning", id: "rs_1", summary: [] } });
+    meter.add({ type: "response.reasoning_summary_text.delta", delta: "think" });
+    meter.add({ type: "response.output_item.added", output_index: 1, item: { type: "message", id: "msg_1", role: "assistant", content: [] } });
+    meter.add({ type: "response.output_text.delta", delta: "héllo" });
+    meter.add({ type: "response.output_text.done", text: "héllo" });
+    meter.add({ type: "response.output_item.added", output_index: 2, item: { type: "function_call", id: "fc_1", call_id: "call_1", name: "get", arguments: "" } });
+    meter.add({ type: "response.function_call_arguments.delta", delta: '{"a":1}' });
+    meter.add({ type: "response.function_call_arguments.done", arguments: '{"a":1}' });
+    meter.add({ type: "response.completed", response: { output: [{ type: "message", content: [{ type: "output_text", text: "héllo" }] }] } });
+    expect(meter.measure).toEqual({ bytes: 5 + 6 + 3 + 7, toolCalls: 1 });
+  });
+
+  it("counts a whole response's output items", () => {
+    const output = [
+      { type: "reasoning", summary: [{ type: "summary_text", text: "ab" }], content: [{ type: "reasoning_text", text: "cd" }] },
+      { type: "message", content: [{ type: "output_text", text: "hi" }, { type: "refusal", refusal: "no" }] },
+      { type: "function_call", call_id: "c1", name: "f", arguments: "{}" },
+      { type: "function_call", call_id: "c2", name: "g", arguments: "{}" },
+    ];
+    expect(measureOutput({ api: "responses", stream: false }, { object: "response", output })).toEqual({ bytes: 4 + 4 + 3 + 3, toolCalls: 2 });
+  });
+
+  it("counts legacy completions text of the choices asked for", () => {
+    expect(measureOutput({ api: "completions", stream: false }, { choices: [{ index: 0, text: "abc" }, { index: 1, text: "zz" }] })).toEqual({ bytes: 3, toolCalls: 0 });
+    expect(measureOutput({ api: "completions", stream: true, choices: 2 }, { choices: [{ index: 0, text: "a" }] }, { choices: [{ index: 1, text: "bc" }] })).toEqual({ bytes: 3, toolCalls: 0 });
+  });
+});

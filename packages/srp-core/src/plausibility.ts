@@ -24,6 +24,19 @@ export const CONTENT_KEYS: ReadonlySet<string> = new Set(["content", "refusal", 
 /** Block types that are tool calls in Anthropic's format: their `name` and `input` count. */
 const TOOL_BLOCK_TYPES: ReadonlySet<string> = new Set(["tool_use", "server_tool_use"]);
 
+/** Responses API stream events whose `delta` string is output text (SRP-ATT-016). */
+const RESPONSES_TEXT_DELTAS: ReadonlySet<string> = new Set([
+  "response.output_text.delta",
+  "response.refusal.delta",
+  "response.function_call_arguments.delta",
+  "response.custom_tool_call_input.delta",
+  "response.reasoning_text.delta",
+  "response.reasoning_summary_text.delta",
+]);
+
+/** Responses API output item types that are tool calls: each one call. */
+const RESPONSES_CALL_ITEMS: ReadonlySet<string> = new Set(["function_call", "custom_tool_call"]);
+
 /** What the hub relayed of a job's output. */
 export interface RelayedOutput {
   /** UTF-8 bytes of the output's content members (SRP-ATT-016). */
@@ -34,11 +47,11 @@ export interface RelayedOutput {
 
 /** The shape of a job's output, which decides where its text is (SRP-ATT-016). */
 export interface OutputShape {
-  /** The job's API: `chat.completions` and `messages` have output text; the other APIs none. */
+  /** The job's API: `chat.completions`, `completions`, `messages` and `responses` have output text; the other APIs none. */
   api: JobApi;
   /** Whether the job streams: its values are chunks (chat) or events (messages), else one response. */
   stream: boolean;
-  /** Choices a chat request asked for (its `n`); default 1. Only choices numbered below it count. */
+  /** Choices a chat or legacy completions request asked for (its `n`); default 1. Only choices numbered below it count. */
   choices?: number;
 }
 
@@ -107,6 +120,17 @@ export function chatContentText(content: unknown): string {
  *   counts `text` (text), `thinking` and `signature` (thinking), `data` (redacted_thinking),
  *   `name` and the canonical JSON of a non-empty object `input` (tool_use, server_tool_use:
  *   each one call, by its `id`, else its position).
+ * - `completions` (legacy text completions), streamed or not: the string `text` of each
+ *   choice {@link chatChoices} keeps.
+ * - `responses`, streamed: by event `type` only: the string `delta` of the text delta events
+ *   (`response.output_text.delta`, `response.refusal.delta`,
+ *   `response.function_call_arguments.delta`, `response.custom_tool_call_input.delta`,
+ *   `response.reasoning_text.delta`, `response.reasoning_summary_text.delta`), and the
+ *   `item` of `response.output_item.added` as an output item. Not streamed: the items of
+ *   the response's `output`. An output item counts: `message`, its content parts' `text`
+ *   (`output_text`) and `refusal`; `reasoning`, the `text` of its `summary` and `content`
+ *   parts; `function_call` and `custom_tool_call` (each one call, by `call_id`, else `id`,
+ *   else its position), its `name` and its string `arguments` or `input`.
  * - Any other API, and anything else anywhere: 0.
  *
  * @example
@@ -130,7 +154,7 @@ export class OutputMeter implements OutputMeasurer {
   /** The meter of a job: its `api`, `stream`, and for `chat.completions` the request's `n` (default 1). */
   static forJob(job: { api: JobApi; stream: boolean; request: Record<string, unknown> }): OutputMeter {
     const n = job.request.n;
-    return new OutputMeter({ api: job.api, stream: job.stream, choices: job.api === "chat.completions" && isIndex(n) && n > 0 ? n : 1 });
+    return new OutputMeter({ api: job.api, stream: job.stream, choices: (job.api === "chat.completions" || job.api === "completions") && isIndex(n) && n > 0 ? n : 1 });
   }
 
   /** Adds one chunk's data (or a whole response). */
@@ -138,6 +162,8 @@ export class OutputMeter implements OutputMeasurer {
     if (!isObject(value)) return;
     if (this.#shape.api === "chat.completions") this.#chat(value);
     else if (this.#shape.api === "messages") this.#messages(value);
+    else if (this.#shape.api === "completions") this.#completions(value);
+    else if (this.#shape.api === "responses") this.#responses(value);
   }
 
   /** What has been measured so far. */
@@ -161,6 +187,33 @@ export class OutputMeter implements OutputMeasurer {
         }
       }
       this.#function(`${index}:function_call`, part.function_call);
+    }
+  }
+
+  #completions(value: Json): void {
+    for (const { choice } of chatChoices(value, this.#shape.choices ?? 1)) this.#bytes += stringLength(choice.text);
+  }
+
+  #responses(value: Json): void {
+    if (!this.#shape.stream) {
+      if (Array.isArray(value.output)) value.output.forEach((item: unknown, i: number) => this.#item(item, `output:${i}`));
+      return;
+    }
+    const type = value.type;
+    if (typeof type !== "string") return;
+    if (RESPONSES_TEXT_DELTAS.has(type)) this.#bytes += stringLength(value.delta);
+    else if (type === "response.output_item.added") this.#item(value.item, `output:${isIndex(value.output_index) ? value.output_index : ""}`);
+  }
+
+  /** One Responses API output item (SRP-ATT-016). */
+  #item(item: unknown, position: string): void {
+    if (!isObject(item)) return;
+    const texts = (parts: unknown) => (Array.isArray(parts) ? parts.reduce((n: number, p: unknown) => n + (isObject(p) ? stringLength(p.text) + stringLength(p.refusal) : 0), 0) : 0);
+    if (item.type === "message") this.#bytes += texts(item.content);
+    else if (item.type === "reasoning") this.#bytes += texts(item.summary) + texts(item.content);
+    else if (typeof item.type === "string" && RESPONSES_CALL_ITEMS.has(item.type)) {
+      this.#calls.add(typeof item.call_id === "string" ? `call:${item.call_id}` : typeof item.id === "string" ? `id:${item.id}` : position);
+      this.#bytes += stringLength(item.name) + stringLength(item.arguments) + stringLength(item.input);
     }
   }
 

@@ -75,6 +75,31 @@ function codePoints(text: string): number {
 }
 
 /**
+ * Reads an OpenAI Responses API `usage` object into SRP usage: `input_tokens` (cached ones
+ * included, `input_tokens_details.cached_tokens` of them), `output_tokens` (reasoning ones
+ * included, `output_tokens_details.reasoning_tokens` of them).
+ *
+ * @example
+ * usageFromResponses({ input_tokens: 100, input_tokens_details: { cached_tokens: 90 }, output_tokens: 7, output_tokens_details: { reasoning_tokens: 5 } });
+ * // { promptTokens: 100, completionTokens: 7, cachedTokens: 90, reasoningTokens: 5, measured: true }
+ */
+export function usageFromResponses(usage: unknown): Usage | undefined {
+  if (!isObject(usage)) return undefined;
+  const promptTokens = count(usage.input_tokens);
+  const completionTokens = count(usage.output_tokens);
+  if (promptTokens === undefined || completionTokens === undefined) return undefined;
+  const out: Usage = { promptTokens, completionTokens, measured: true };
+  const cached = isObject(usage.input_tokens_details) ? count(usage.input_tokens_details.cached_tokens) : undefined;
+  if (cached !== undefined && cached > 0 && cached <= promptTokens) out.cachedTokens = cached;
+  const reasoning = isObject(usage.output_tokens_details) ? count(usage.output_tokens_details.reasoning_tokens) : undefined;
+  if (reasoning !== undefined && reasoning > 0) out.reasoningTokens = reasoning;
+  return out;
+}
+
+/** Stream events of the Responses API that end a response and carry its final `usage` (in `response.usage`). */
+const RESPONSES_FINAL_EVENTS: ReadonlySet<string> = new Set(["response.completed", "response.incomplete", "response.failed"]);
+
+/**
  * The usage of a whole (non-streamed) answer of a job's API, or undefined when the answer
  * does not report it. For `audio.speech` the billed characters are those of the request's
  * `input`, which the node synthesized.
@@ -82,7 +107,10 @@ function codePoints(text: string): number {
 export function measureResponse(api: JobApi, request: Json, response: Json): Usage | undefined {
   switch (api) {
     case "chat.completions":
+    case "completions":
       return usageFromOpenAI(response.usage);
+    case "responses":
+      return usageFromResponses(response.usage);
     case "messages":
       return usageFromAnthropic(response.usage);
     case "embeddings": {
@@ -111,8 +139,10 @@ export function measureResponse(api: JobApi, request: Json, response: Json): Usa
 
 /**
  * Follows a streamed answer chunk by chunk and tells the usage measured so far: OpenAI
- * chunks report it in the last (or, with vLLM's continuous usage, every) chunk;
- * Anthropic's events report input in `message_start` and output in `message_delta`.
+ * chunks (chat and legacy completions) report it in the last (or, with vLLM's continuous
+ * usage, every) chunk; Anthropic's events report input in `message_start` and output in
+ * `message_delta`; Responses API events in the final `response.completed` (or
+ * `response.incomplete`, `response.failed`) event's `response.usage`.
  */
 export class StreamMeter {
   readonly #api: JobApi;
@@ -126,6 +156,7 @@ export class StreamMeter {
    * `message_delta`.
    */
   chunk(data: Json): Usage | undefined {
+    if (this.#api === "responses") return typeof data.type === "string" && RESPONSES_FINAL_EVENTS.has(data.type) && isObject(data.response) ? usageFromResponses(data.response.usage) : undefined;
     if (this.#api !== "messages") return usageFromOpenAI(data.usage);
     if (data.type === "message_start" && isObject(data.message)) {
       readAnthropic(data.message.usage, this.#anthropic);

@@ -18,9 +18,12 @@ export type BackendKind = Static<typeof BackendKind>;
 /**
  * What an instance can do. `messages`: it takes `messages` jobs (the Anthropic Messages
  * API) natively; without it a hub translates Messages requests to chat completions.
+ * `responses`: it takes `responses` jobs (the OpenAI Responses API) natively; without it a
+ * hub translates Responses requests to chat completions. `completions`: it takes
+ * `completions` jobs (OpenAI's legacy text completions), which are never translated.
  */
 export const Capability = Type.Union(
-  ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages"].map((k) => Type.Literal(k)),
+  ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages", "responses", "completions"].map((k) => Type.Literal(k)),
   { title: "Capability" },
 );
 
