@@ -9,6 +9,8 @@
 //  5. routing decision time at 10 / 1,000 / 10,000 instances
 //  6. jobs/s the hub's ledger alone settles (reserve + record a countersigned receipt),
 //     on SQLite and on a throwaway PostgreSQL server, both durable
+//  7. prefix affinity: the share of cached prompt tokens of Claude-Code-shaped sessions
+//     through instances of the prefix-caching simulator, stickiness on vs off
 //
 // The hub runs in its own process; the load generator, the simulator and the providers
 // run in other processes (bench/*.mjs helpers), so CPU and memory figures are the hub's.
@@ -58,9 +60,12 @@ const CFG = {
   ledgerMs: env("BENCH_LEDGER_MS", 5_000),
   ledgerWarmupMs: env("BENCH_LEDGER_WARMUP_MS", 1_000),
   ledgerMaxJobs: env("BENCH_LEDGER_MAX_JOBS", 40_000),
+  affinitySessions: env("BENCH_AFFINITY_SESSIONS", 8),
+  affinityTurns: env("BENCH_AFFINITY_TURNS", 12),
+  affinityInstances: env("BENCH_AFFINITY_INSTANCES", 4),
 };
 const JSON_OUT = process.argv.includes("--json");
-const PHASES = ["routing", "floor", "latency", "throughput", "stream", "memory", "ledger"];
+const PHASES = ["routing", "floor", "latency", "throughput", "stream", "memory", "ledger", "affinity"];
 const onlyArg = process.argv.find((a) => a.startsWith("--only="));
 const ONLY = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : PHASES);
 for (const p of ONLY) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
@@ -403,6 +408,15 @@ async function benchMemory() {
  * `reserve` + `record` of a countersigned receipt, on SQLite and then on a throwaway
  * PostgreSQL server the helper starts (bench/postgres.mjs), both with durable commits.
  */
+/** Figure 7: prefix affinity on vs off (bench/affinity.mjs, its own process). */
+async function benchAffinity() {
+  const helper = new Helper("affinity", "./affinity.mjs");
+  const config = { sessions: CFG.affinitySessions, turns: CFG.affinityTurns, instances: CFG.affinityInstances, slots: 4, systemBytes: 16 * 1024, toolsBytes: 4 * 1024, resultBytes: 2048 };
+  const r = await helper.call("run", config, 120_000);
+  await helper.stop();
+  return r;
+}
+
 async function benchLedger() {
   const ledger = new Helper("ledger", "./ledger.mjs", PROF_ARGV);
   const out = {};
@@ -520,6 +534,14 @@ function report(res) {
       }
     }
   }
+  const A = res.affinity;
+  if (A) {
+    const c = A.config;
+    rows.push(["7", `Cached prompt tokens, Claude-Code-shaped sessions, stickiness on`, `${fmt(A.on.share * 100, 1)} %`, "> off", mark(A.on.share > A.off.share)]);
+    rows.push(["7", `Cached prompt tokens, the same sessions, stickiness off`, `${fmt(A.off.share * 100, 1)} %`, "-", mark()]);
+    rows.push(["", `  (${c.sessions} concurrent sessions × ${c.turns} turns through one hub and ${c.instances} instances of the prefix-caching simulator; system ~${int(c.systemBytes / 1024)} KB + tools ~${int(c.toolsBytes / 1024)} KB;`]);
+    rows.push(["", `   cached / prompt tokens from the billed usage: on ${int(A.on.cached)} / ${int(A.on.prompt)}, off ${int(A.off.cached)} / ${int(A.off.prompt)}; ${fmt(A.on.ms / 1000, 1)} s and ${fmt(A.off.ms / 1000, 1)} s)`]);
+  }
   const lines = [];
   lines.push("");
   lines.push("SRP relay benchmark (simulator at full speed: tokensPerSecond 0, latency 0; loopback 127.0.0.1)");
@@ -548,6 +570,7 @@ function report(res) {
     else if (g.verify.length > 0 || !g.consistent) problems.push(`ledger phase (${g.engine}): the books do not verify: ${JSON.stringify(g.verify)}; ${g.requestsSettled} settled of ${g.jobsRun} jobs run`);
     if (g.receiptsRanOut) problems.push(`ledger phase (${g.engine}): the pre-built receipts ran out after ${fmt(g.elapsedMs / 1000, 1)} s (BENCH_LEDGER_MAX_JOBS ${CFG.ledgerMaxJobs}); the figure is over that shorter window`);
   }
+  for (const [mode, a] of Object.entries(res.affinity ?? {})) if (a?.errors) problems.push(`affinity phase (stickiness ${mode}): ${a.errors} failed requests (first: ${a.firstError})`);
   if (L && L.rounds < CFG.samples) problems.push(`latency phase: ${L.rounds} of ${CFG.samples} samples fit in the ${CFG.latencyBudgetMs / 1000} s budget (BENCH_LATENCY_BUDGET_MS)`);
   if (problems.length) {
     lines.push("");
@@ -604,6 +627,10 @@ async function main() {
   }
   if (ONLY.has("ledger")) {
     res.ledger = await benchLedger();
+  }
+  if (ONLY.has("affinity")) {
+    log(`prefix affinity: ${CFG.affinitySessions} Claude-Code-shaped sessions × ${CFG.affinityTurns} turns, stickiness off then on`);
+    res.affinity = await benchAffinity();
   }
   res.seconds = (performance.now() - started) / 1000;
 

@@ -35,7 +35,7 @@ it("sets up a node from a detected Ollama-compatible server, runs it as a daemon
   expect(config.instances).toEqual([expect.objectContaining({ backend: expect.objectContaining({ kind: "ollama" }), digest: expect.stringMatching(/^[0-9a-f]{64}$/), price: { input: "200000", output: "600000" } })]);
   // Offered under its canonical id, the Ollama tag kept for the backend; this server has no
   // /api/show (an Ollama before capabilities), so a one-token probe found that it takes tools.
-  expect(config.instances[0]).toMatchObject({ model: "llama-3.1-8b-instruct", upstreamModel: "llama3.1:8b", quantization: "Q4_0", maxConcurrency: 2, capabilities: ["chat", "stream", "tools", "json_mode"] });
+  expect(config.instances[0]).toMatchObject({ model: "llama-3.1-8b-instruct", upstreamModel: "llama3.1:8b", quantization: "Q4_0", maxConcurrency: 2, capabilities: ["chat", "stream", "tools", "json_mode", "responses", "completions"] });
   expect(setup.stdout).toContain("model        llama3.1:8b -> llama-3.1-8b-instruct  Q4_0");
   // The account key is sealed, never written in the clear.
   expect(readFileSync(join(dir, "provider.json"), "utf8")).not.toContain(KEY);

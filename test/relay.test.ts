@@ -154,9 +154,10 @@ describe("errors in OpenAI's shape", () => {
       signal: controller.signal,
     });
     await until(() => sim.openRequests > 0, 5000, "the hung upstream request");
+    // A request that will not wait for a slot (SRP-CON-065; test/queue.test.ts covers waiting).
     const busy = await fetch(`${net.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "x-srp-queue-timeout-ms": "0" },
       body: JSON.stringify({ model: MODEL, messages: ask }),
     });
     expect(busy.status).toBe(503);

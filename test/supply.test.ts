@@ -76,9 +76,9 @@ describe("srp-provider setup offers what each local server says its models can d
     );
     expect(stdout).toMatch(/model {8}llama3\.1:8b -> llama-3\.1-8b-instruct {2}Q4_K_M {2}context 131072 {2}concurrency 2 {2}chat,stream,tools,json_mode/);
     expect(instances.map((i) => [i.model, i.upstreamModel, i.quantization, i.capabilities.join(","), i.maxConcurrency])).toEqual([
-      ["llama-3.1-8b-instruct", "llama3.1:8b", "Q4_K_M", "chat,stream,tools,json_mode", 2],
-      ["llama-3.1-8b-instruct", "llama3.1:8b-instruct-q8_0", "Q8_0", "chat,stream,tools,json_mode", 2],
-      ["llava:7b", undefined, "Q4_0", "chat,stream,vision,json_mode", 2],
+      ["llama-3.1-8b-instruct", "llama3.1:8b", "Q4_K_M", "chat,stream,tools,json_mode,responses,completions", 2],
+      ["llama-3.1-8b-instruct", "llama3.1:8b-instruct-q8_0", "Q8_0", "chat,stream,tools,json_mode,responses,completions", 2],
+      ["llava:7b", undefined, "Q4_0", "chat,stream,vision,json_mode,responses,completions", 2],
       ["nomic-embed-text-v1.5", "nomic-embed-text:latest", "F16", "embeddings", 2],
     ]);
     expect(instances[0]!.price).toEqual({ input: "200000", output: "600000", cachedInput: "50000" });
@@ -122,8 +122,8 @@ describe("srp-provider setup offers what each local server says its models can d
       "--capabilities", "served-vlm=chat,stream,vision",
     );
     expect(instances.map((i) => [i.model, i.quantization, i.capabilities.join(","), i.contextLength, i.maxConcurrency])).toEqual([
-      ["llama-3.1-8b-instruct", undefined, "chat,stream,tools,json_mode", 65536, 16],
-      ["qwen2.5-7b-instruct", "AWQ", "chat,stream,json_mode", 32768, 16],
+      ["llama-3.1-8b-instruct", undefined, "chat,stream,tools,json_mode,responses,completions", 65536, 16],
+      ["qwen2.5-7b-instruct", "AWQ", "chat,stream,json_mode,responses,completions", 32768, 16],
       ["qwen2.5-vl-7b-instruct", undefined, "chat,stream,vision", 8192, 16],
     ]);
     const openai = sdk();
@@ -138,7 +138,7 @@ describe("srp-provider setup offers what each local server says its models can d
 
   it("llama.cpp: slots, tools and vision from /props", async () => {
     const { instances } = await setUp({ flavor: "llamacpp", slots: 3, models: [{ id: "Meta-Llama-3.1-8B-Instruct-Q5_K_M.gguf", tools: true, vision: true, contextLength: 16384 }] }, "--no-probe");
-    expect(instances).toEqual([expect.objectContaining({ model: "llama-3.1-8b-instruct", upstreamModel: "Meta-Llama-3.1-8B-Instruct-Q5_K_M.gguf", quantization: "Q5_K_M", capabilities: ["chat", "stream", "tools", "vision", "json_mode"], contextLength: 16384, maxConcurrency: 3 })]);
+    expect(instances).toEqual([expect.objectContaining({ model: "llama-3.1-8b-instruct", upstreamModel: "Meta-Llama-3.1-8B-Instruct-Q5_K_M.gguf", quantization: "Q5_K_M", capabilities: ["chat", "stream", "tools", "vision", "json_mode", "completions"], contextLength: 16384, maxConcurrency: 3 })]);
     const tool = await sdk().chat.completions.create({ model: "llama3.1", messages: [{ role: "user", content: "Weather?" }], tools: WEATHER, stream: true });
     let name = "";
     for await (const c of tool) name += c.choices[0]?.delta.tool_calls?.[0]?.function?.name ?? "";
@@ -151,8 +151,8 @@ describe("srp-provider setup offers what each local server says its models can d
       "--max-concurrency", "3",
     );
     expect(instances.map((i) => [i.model, i.quantization, i.capabilities.join(","), i.maxConcurrency])).toEqual([
-      ["qwen2.5-7b-instruct", "Q4_K_M", "chat,stream,tools,json_mode", 3],
-      ["gemma-3-4b-it", "4BIT", "chat,stream,vision,json_mode", 3],
+      ["qwen2.5-7b-instruct", "Q4_K_M", "chat,stream,tools,json_mode,responses,completions", 3],
+      ["gemma-3-4b-it", "4BIT", "chat,stream,vision,json_mode,responses,completions", 3],
       ["nomic-embed-text-v1.5", "Q4_0", "embeddings", 3],
     ]);
     const openai = sdk();

@@ -28,6 +28,10 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-BIL-002": "how a balance is guarded inside the hub's database under concurrency across processes; not observable by a peer",
   "SRP-BIL-015": "recovery after a hub process crashed, inside its database; not observable by a peer",
   // CON: consumer API
+  "SRP-CON-052": "retention runs for days (30 by default, the hub's configuration); a check cannot wait for a stored response to expire",
+  "SRP-CON-056": "the bounds of a conversation are the hub's configuration (1,000 turns by default); a check cannot learn them, nor build such a conversation in its time",
+  "SRP-CON-062": "needs an account whose balance lies between two models' worst cases; the suite is given one key with a balance it cannot set (test/fallbacks.test.ts covers it)",
+  "SRP-CON-068": "the bound is the hub's configuration (256 waiting requests per model by default), which a check cannot learn, nor fill in its time (test/queue.test.ts covers it)",
   // PAY, WAL: payments and wallets
   "SRP-PAY-012": "needs a settlement that fails after the hub's checks passed, which no peer can cause on purpose; the credit is internal ledger state",
   "SRP-PAY-013": "whether an unserved payment was given up unused shows only on the chain, which the suite (given a hub URL, not an RPC) cannot read",

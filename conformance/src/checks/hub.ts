@@ -13,6 +13,10 @@ import { HUB_SECURITY_CHECKS } from "./hub-security.js";
 import { HUB_CONSUMER_CHECKS } from "./hub-consumer.js";
 import { HUB_CONSUMER2_CHECKS } from "./hub-consumer2.js";
 import { HUB_MODEL_CHECKS } from "./hub-models.js";
+import { HUB_STORED_RESPONSES_CHECKS } from "./hub-stored-responses.js";
+import { HUB_RESPONSES_CHECKS } from "./hub-responses.js";
+import { HUB_QUEUE_CHECKS } from "./hub-queue.js";
+import { HUB_REASONING_CHECKS } from "./hub-reasoning.js";
 import { HUB_FRAME_CHECKS } from "./frames.js";
 import { HUB_LIFECYCLE_CHECKS, HUB_RECORD_CHECKS } from "./hub-lifecycle.js";
 import { HUB_HANDSHAKE_CHECKS } from "./hub-handshake.js";
@@ -233,6 +237,10 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   ...HUB_CONSUMER_CHECKS,
   ...HUB_CONSUMER2_CHECKS,
   ...HUB_MODEL_CHECKS,
+  ...HUB_RESPONSES_CHECKS,
+  ...HUB_STORED_RESPONSES_CHECKS,
+  ...HUB_QUEUE_CHECKS,
+  ...HUB_REASONING_CHECKS,
   ...HUB_RECORD_CHECKS,
   ...HUB_X402_CHECKS,
   ...HUB_SECURITY_CHECKS,

@@ -9,6 +9,7 @@ import { expectRejection, type WirePeer } from "../wire.js";
 import { PROVIDER_JOB_CHECKS } from "./provider-jobs.js";
 import { PROVIDER_RECEIPT_CHECKS } from "./provider-receipts.js";
 import { PROVIDER_JOB2_CHECKS } from "./provider-jobs2.js";
+import { PROVIDER_API_CHECKS } from "./provider-apis.js";
 import { PROVIDER_FRAME_CHECKS } from "./frames.js";
 import { PROVIDER_WIRE_CHECKS } from "./provider-wire.js";
 import { PROVIDER_HANDSHAKE_CHECKS } from "./provider-handshake.js";
@@ -182,6 +183,7 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
   ...PROVIDER_JOB_CHECKS,
   ...PROVIDER_RECEIPT_CHECKS,
   ...PROVIDER_JOB2_CHECKS,
+  ...PROVIDER_API_CHECKS,
 ];
 
 export type { WirePeer };

@@ -200,6 +200,26 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         },
         { tags: anthropic, anthropic: true, relayed: false },
       ),
+      "/v1/responses": post(
+        "OpenAI Responses (streamed or not; SRP-CON-032)",
+        "ResponsesRequest",
+        streamOrJson(
+          "A Response (`object: \"response\"`), natively relayed or translated from a chat completion; stored unless `store` is false (SRP-CON-037).",
+          "ResponseObject",
+          "Named server-sent events, each `data` carrying `type` and `sequence_number` (0, 1, 2, ...): response.created, response.in_progress, per output item response.output_item.added, its content events and response.output_item.done, then one response.completed (or response.incomplete) whose `response.usage` is a `ResponsesUsage` (SRP-CON-040). A stream that fails after content ends with response.failed, whose `response.error.code` is the SRP code, and no response.completed (SRP-CON-041).",
+        ),
+        { tags: openai },
+      ),
+      "/v1/completions": post(
+        "Legacy text completion (streamed or not; SRP-CON-044)",
+        "CompletionsRequest",
+        streamOrJson(
+          "A text_completion from an instance that serves legacy completions.",
+          "CompletionObject",
+          "Server-sent `data:` events: the node's text_completion chunks, then exactly one chunk with `choices: []` and `usage` (an `OpenAIUsage`), then `data: [DONE]` (SRP-CON-047). A stream that fails after content ends with one `data:` event whose JSON is an `OpenAIError` and no [DONE].",
+        ),
+        { tags: openai },
+      ),
       "/v1/embeddings": post("Embeddings, billed per prompt token", "EmbeddingsRequest", json("An embeddings list; `usage` carries `prompt_tokens`, `total_tokens` and SRP's members."), { tags: openai }),
       "/v1/images/generations": post("Image generation, billed per image", "ImageGenerationRequest", json("Generated images; `usage` carries SRP's members."), { tags: openai }),
       "/v1/audio/speech": post("Speech synthesis, billed per character", "SpeechRequest", { description: "The audio; cost in `x-srp-cost` and `x-srp-cost-units`.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, { tags: openai }),

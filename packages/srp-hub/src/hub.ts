@@ -45,11 +45,14 @@ import { instanceKey, Router, type BreakerChange, type LiveInstance } from "./ro
 import { PAYOUT_DEFAULTS, type PayoutConfig } from "./ledger/payouts.js";
 import { PayoutTracker } from "./ledger/payout-tracker.js";
 import type { RoutingConfig } from "./routing/policy.js";
+import { WaitQueue, type WaitQueueOptions } from "./routing/wait-queue.js";
 import { isHubLedger, isLedgerBooks, type HubLedger, type LedgerBooks } from "./ledger/ledger.js";
 import { isStatementBook } from "./settlement.js";
 import { getAccount, getHistory, getPricing, postEstimate, postRefund, type AccountApiContext } from "./api/account.js";
 import { chatCompletions, getReceipt, listModels, type OpenAIContext } from "./api/openai.js";
 import { countTokens, postMessages } from "./api/anthropic.js";
+import { postResponses } from "./api/responses.js";
+import { postCompletions } from "./api/completions.js";
 import { MODALITY_SURFACES, postModality } from "./api/modalities.js";
 import { Batches, type BatchOptions } from "./api/batch.js";
 import { fail } from "./api/http.js";
@@ -65,6 +68,7 @@ import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn, type Wal
 import { postDeposit, postFuturesRefund, type FuturesApiContext } from "./api/futures.js";
 import type { WalletBook } from "./storage/wallet-book.js";
 import { isAccountAdmin, type AccountAdmin } from "./accounts.js";
+import { handleStoredResponse, MemoryResponseStore, RESPONSES_PREFIX, type ResponseStore, type ResponseStoreOptions } from "./api/response-store.js";
 
 // Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
 useNodeCrypto();
@@ -128,6 +132,12 @@ export interface HubOptions {
    * SRP-JOB-021), a `job_error` releases it at once. Default 30 s.
    */
   cancelGraceMs?: number;
+  /**
+   * Waiting for a slot (SRP-CON-064): requests per model that may wait while every instance
+   * is busy (default 256), how long they wait unless they ask (header `x-srp-queue-timeout-ms`;
+   * default 30 s) and the longest they may ask for (default 300 s).
+   */
+  queue?: Partial<Pick<WaitQueueOptions, "maxWaiters" | "waitMs" | "maxWaitMs">>;
   /** Bounties, trust caps and anti-flapping (defaults: no bounties configured, 20 % of fees fund the pool, a 50 % reduction after a model switch decaying over 72 h). */
   payouts?: Partial<PayoutConfig>;
   /** How often each connected node gets a signed statement of its receipts and earnings (SRP-SET-007); default 1 h. 0 disables. */
@@ -138,6 +148,8 @@ export interface HubOptions {
   onchainPayouts?: OnchainPayouts;
   /** Batches (`POST /v1/batch`): how long results are kept (default 24 h) and how many items of a batch run at once (default 4). */
   batches?: BatchOptions;
+  /** Stored responses of `POST /v1/responses` (`store`): retention (default 30 days), bounds of a conversation, and where (default the storage's `responses` book, else memory). */
+  responses?: HubResponsesOptions;
   /** What strangers may make the hub do, per client address: rates of nonces, failed payments, connections and handshakes, messages per session (see the README's "Limits"; SRP-SEC-014..). */
   limits?: HubLimits;
 }
@@ -170,6 +182,24 @@ export interface HubX402Options {
    * payouts are unavailable (`payment.unavailable`).
    */
   treasury?: ChainWriter;
+}
+
+/** Where and how long a hub keeps stored responses. */
+export interface HubResponsesOptions extends ResponseStoreOptions {
+  /** The store; default the receipt book's (or ledger's, or account store's) `responses` (a `SqlStore` has one), else in memory. */
+  store?: ResponseStore;
+}
+
+/** The stored-response book of storage that keeps them (a `SqlStore` does), with the hub's options. */
+function responseBookOf(value: unknown, options: ResponseStoreOptions): ResponseStore | undefined {
+  const r = (value as { responses?: { withOptions?: unknown } } | null)?.responses;
+  return r && typeof r.withOptions === "function" ? (r.withOptions as (o: ResponseStoreOptions) => ResponseStore).call(r, options) : undefined;
+}
+
+/** Where a hub keeps stored responses (SRP-CON-050..). */
+function responseStoreFor(options: HubOptions, receipts: unknown, ledger: unknown): ResponseStore {
+  const { store, ...policy } = options.responses ?? {};
+  return store ?? responseBookOf(receipts, policy) ?? responseBookOf(ledger, policy) ?? responseBookOf(options.accounts, policy) ?? new MemoryResponseStore(policy);
 }
 
 /** Whether storage keeps x402 payments (a `SqlStore` does). */
@@ -265,6 +295,10 @@ export interface Hub extends EventEmitter<HubEvents> {
   readonly receipts: ReceiptBook;
   /** The ledger that bills consumers, if any. */
   readonly ledger: HubLedger | undefined;
+  /** Where stored responses of `POST /v1/responses` are kept. */
+  readonly responses: ResponseStore;
+  /** Requests waiting for a slot, per model (SRP-CON-064); for inspection. */
+  readonly waiting: WaitQueue;
   /** The ledger's books (balances, history, deposits, refunds, checks), when the ledger keeps them. */
   readonly books: LedgerBooks | undefined;
   /**
@@ -352,6 +386,11 @@ export function createHub(options: HubOptions): Hub {
   const receipts = options.receipts ?? new MemoryReceiptBook();
   const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
   router.onBreakerChange = (change) => emitter.emit("breaker", change);
+  const waiting = new WaitQueue(options.queue ?? {});
+  /** Slots of a session's models may be free (instances came online, capacity reported): their first waiters retry. */
+  const notifyWaiters = (session: ProviderSession) => {
+    for (const instance of session.instances.values()) waiting.notify(instance.model);
+  };
   const jobOwners = new Map<string, { accountId: string; reservationId: string | undefined; at: number }>();
   /** Each node's receipt position, authoritative in this process once loaded. */
   const positions = new Map<string, ReceiptPosition>();
@@ -381,6 +420,7 @@ export function createHub(options: HubOptions): Hub {
   // Then keep this process alive in the books and release what hubs that died since held
   // (shared databases; the start-time rule for SQLite is not repeated).
   const payments = x402Payments(options, receipts, ledger, (e) => emitter.emit("payment", e));
+  const responses = responseStoreFor(options, receipts, ledger);
   const ledgerTimer = ledger?.reconcile
     ? setInterval(() => {
         ledger.reconcile!({ all: false }).catch((e: unknown) => storageError("reconcile reservations", e));
@@ -421,6 +461,10 @@ export function createHub(options: HubOptions): Hub {
     },
     onInstancesChanged(session: ProviderSession) {
       router.sync(session);
+      notifyWaiters(session);
+    },
+    onCapacityReported(session: ProviderSession) {
+      notifyWaiters(session);
       const nodeId = session.nodeId!;
       payouts.noteOffers(nodeId, [...session.instances.values()], (instanceId) => instanceKey(nodeId, instanceId));
     },
@@ -571,6 +615,7 @@ export function createHub(options: HubOptions): Hub {
     limiter.sweep();
     walletBook?.sweep?.().catch((e: unknown) => storageError("sweep wallet nonces", e));
     walletAccounts?.sweep?.().catch((e: unknown) => storageError("sweep failed payments", e));
+    responses.sweep?.().catch((e: unknown) => storageError("sweep stored responses", e));
   };
   const sweepTimer = setInterval(sweepStorage, SWEEP_INTERVAL_MS);
   sweepTimer.unref();
@@ -602,6 +647,8 @@ export function createHub(options: HubOptions): Hub {
       if (live.session.cancelJob(jobId, reason) && failed) failureCounted.add(jobId);
     },
     payments,
+    responses,
+    waiting,
   };
 
   const batches = new Batches(api, options.batches);
@@ -665,6 +712,8 @@ export function createHub(options: HubOptions): Hub {
         "openai.chat.completions",
         "openai.models",
         "anthropic.messages",
+        "openai.responses",
+        "openai.completions",
         ...(ledger?.reserveMany ? ["srp.batch"] : []),
         "openai.embeddings",
         "openai.images",
@@ -716,6 +765,16 @@ export function createHub(options: HubOptions): Hub {
         if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
         return countTokens(request, api);
       }
+      if (path === "/v1/responses") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return postResponses(request, api);
+      }
+      if (path === "/v1/completions") {
+        if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
+        if (closing) return fail("session.shutdown", "the hub is shutting down");
+        return postCompletions(request, api);
+      }
       if (Object.hasOwn(MODALITY_SURFACES, path)) {
         if (request.method !== "POST") return fail("api.method_not_allowed", "use POST", { allow: "POST" });
         if (closing) return fail("session.shutdown", "the hub is shutting down");
@@ -764,6 +823,7 @@ export function createHub(options: HubOptions): Hub {
         return postDeposit(request, futuresApi);
       }
       if (path === "/v1/futures/refund") return request.method === "POST" ? postFuturesRefund(request, futuresApi) : fail("api.method_not_allowed", "use POST", { allow: "POST" });
+      if (path.startsWith(RESPONSES_PREFIX)) return handleStoredResponse(request, path, { accounts: options.accounts, responses, storageError });
       if (path.startsWith("/v1/receipts/")) {
         if (request.method !== "GET") return fail("api.method_not_allowed", "use GET", { allow: "GET" });
         return getReceipt(request, pathId(path, "/v1/receipts/"), api);
@@ -825,10 +885,13 @@ export function createHub(options: HubOptions): Hub {
     admin: isAccountAdmin(options.accounts) ? options.accounts : undefined,
     ledger,
     books,
+    responses,
+    waiting,
     issueStatements,
     revalidateSessions,
     async close(): Promise<void> {
       closing = true;
+      waiting.close();
       const until = Date.now() + (options.drainTimeoutMs ?? 30_000);
       await batches.close(options.drainTimeoutMs ?? 30_000);
       while ([...all].some((s) => s.jobCount > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));

@@ -8,7 +8,16 @@
  * @packageDocumentation
  * @module @srp/hub
  */
-export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type HubX402Options, type SessionInfo } from "./hub.js";
+export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type HubX402Options, type HubResponsesOptions, type SessionInfo } from "./hub.js";
+export {
+  MemoryResponseStore,
+  RESPONSE_STORE_LIMITS,
+  INPUT_ITEMS_PAGE,
+  type ResponseStore,
+  type ResponseStoreOptions,
+  type StoredResponse,
+} from "./api/response-store.js";
+export { SqlResponseBook } from "./storage/response-book.js";
 export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent } from "./payments/payments.js";
 export {
   directSettler,
@@ -95,6 +104,9 @@ export { clientAddress, clientKey, LIMIT_DEFAULTS, parseLimit, TokenBucket, Toke
 export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
 export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./routing/router.js";
+export { WaitQueue, Waiter, queueWaitOf, WAIT_QUEUE_DEFAULTS, QUEUE_TIMEOUT_HEADER, type WaitQueueOptions, type WaitOutcome } from "./routing/wait-queue.js";
+export { modelList, modelsToTry, fallsThrough, fallbackError, MAX_FALLBACK_MODELS } from "./routing/fallbacks.js";
+export { AffinityTable, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES, AFFINITY_TTL_MS, AFFINITY_MAX_ENTRIES, type AffinityOptions } from "./routing/affinity.js";
 export {
   ROUTING_DEFAULTS,
   CLOSED_BREAKER,
@@ -126,3 +138,7 @@ export { modelCatalog, promptTokenBound, type ModelEntry, type SrpUsageExtension
 export { errorResponse } from "./api/http.js";
 export { BATCH_LIMITS, type BatchOptions, type BatchView, type BatchItemView, type BatchStatus } from "./api/batch.js";
 export { anthropicError, messagesToChat, chatToMessage } from "./api/anthropic.js";
+export { responsesToChat, chatToResponse, chatToOutput, inputItems, itemsToMessages, chatTools, toolNamespaces, responseShell, responsesUsage, finishStatus, ChatToResponsesEvents } from "./api/responses-translate.js";
+export { planResponses, responseId } from "./api/responses.js";
+export { planCompletions, completionsPromptBound, completionsChoices, COMPLETIONS_DEFAULT_MAX_TOKENS } from "./api/completions.js";
+export { chatReasoningText, effortForBudget, reasoningEffortFor, thinkingRequested, THINKING_EFFORT_THRESHOLDS, TRANSLATED_THINKING_SIGNATURE, type ReasoningEffort } from "./api/reasoning.js";

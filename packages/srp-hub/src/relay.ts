@@ -8,6 +8,8 @@ import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done,
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
+import { fallbackError, fallsThrough } from "./routing/fallbacks.js";
+import type { WaitQueue, Waiter } from "./routing/wait-queue.js";
 
 /** An event of a running job, in order. */
 export type JobEvent =
@@ -30,6 +32,8 @@ export class JobRun implements JobHandle {
   #ended = false;
   /** Called when more events are queued than the consumer reads. */
   onOverflow: (() => void) | undefined;
+  /** Called once, when the job's end (done, error, lost) arrives: its slot is free again. */
+  onEnd: (() => void) | undefined;
 
   /**
    * @param bounds What the job was admitted to use; its receipt's usage is checked against them.
@@ -42,7 +46,10 @@ export class JobRun implements JobHandle {
 
   #push(e: JobEvent): void {
     if (this.#ended) return;
-    if (e.type !== "chunk") this.#ended = true;
+    if (e.type !== "chunk") {
+      this.#ended = true;
+      this.onEnd?.();
+    }
     const w = this.#waiting;
     if (w) {
       this.#waiting = undefined;
@@ -134,6 +141,15 @@ export interface RelayRequest {
   bounds?: (instance: Instance) => UsageBounds;
   /** The meter of a job whose output the hub translates for the consumer (SRP-ATT-016); absent or undefined: the job's own API. */
   meter?: (job: Job) => OutputMeasurer | undefined;
+  /**
+   * The models to try in order (SRP-CON-058..063): the next when none of the previous could
+   * serve the request before output. Absent: `needs.model` only.
+   */
+  models?: readonly string[];
+  /** Until when (ms since the epoch) the request may wait for a slot while every instance is busy (SRP-CON-064); absent: no waiting. */
+  queueUntil?: number;
+  /** The request's prefix key (SRP-CON-070): routed to the instance that served it recently, and recorded for the one that serves it now. */
+  affinityKey?: string;
 }
 
 /** A request whose output is committed to one job. */
@@ -167,13 +183,40 @@ export interface RelayContext {
    * (a missed deadline), so a late implausible `done` for the job is not counted again (SRP-ATT-017).
    */
   cancel(live: LiveInstance, jobId: string, reason: "consumer_gone" | "deadline" | "superseded", failed?: boolean): void;
+  /** Where requests wait for a slot while every instance is busy (SRP-CON-064); absent: they are refused at once. */
+  waiting?: WaitQueue | undefined;
 }
 
 /**
- * Runs a request until some job commits output, failing over on retryable failures.
- * Throws an {@link SrpError} for the consumer when no job can.
+ * Runs a request until some job commits output, failing over on retryable failures, and
+ * on to the request's next model when one cannot serve it (SRP-CON-060). Throws an
+ * {@link SrpError} for the consumer when no job can.
  */
 export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Committed> {
+  const models = req.models && req.models.length > 0 ? req.models : [req.needs.model];
+  const errors: SrpError[] = [];
+  for (const model of models) {
+    try {
+      return await relayModel(ctx, model === req.needs.model ? req : { ...req, needs: { ...req.needs, model } });
+    } catch (e) {
+      if (!(e instanceof SrpError) || !fallsThrough(e)) throw e;
+      errors.push(e);
+    }
+  }
+  throw fallbackError(errors) ?? new SrpError("job.no_capacity", `no instance of ${req.needs.model} could take the request`);
+}
+
+/** One model's part of {@link relay}: routing (waiting for a slot when every instance is busy) and failover. */
+async function relayModel(ctx: RelayContext, req: RelayRequest): Promise<Committed> {
+  const slot: { waiter?: Waiter } = {};
+  try {
+    return await attemptModel(ctx, req, slot);
+  } finally {
+    slot.waiter?.leave();
+  }
+}
+
+async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter?: Waiter }): Promise<Committed> {
   const tried = new Set<string>();
   let lastError: SrpError | undefined;
   const attempts = req.allowFallbacks === false ? 1 : MAX_ATTEMPTS;
@@ -181,11 +224,8 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
     if (req.signal.aborted) throw new SrpError("job.cancelled", "the consumer went away");
     const now = Date.now();
     if (now >= req.deadline) throw lastError ?? new SrpError("job.deadline_exceeded", "the request passed its deadline before any instance answered");
-    const live = ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", now, req.order);
-    if (!("key" in live)) {
-      if (lastError) throw lastError;
-      throw noRouteError(live, req.needs.model);
-    }
+    const prefer = req.affinityKey === undefined ? undefined : ctx.router.affinity.lookup(req.affinityKey, now);
+    const live = await routeOrWait(ctx, req, slot, lastError, () => ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", Date.now(), req.order, prefer));
     tried.add(live.key);
     const { api, body, ext } = req.prepare(live.instance);
     const job: Job = {
@@ -207,15 +247,74 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
       throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
     }
     const run = new JobRun(req.bounds?.(live.instance), req.meter?.(job));
+    // The slot frees when the job ends: the first waiter of its model retries (after the session's bookkeeping).
+    const queue = ctx.waiting;
+    if (queue) run.onEnd = () => setImmediate(() => queue.notify(live.instance.model));
     const sentAt = Date.now();
     if (!live.session.startJob(job, hash, run)) continue;
     req.onJob?.(job, live);
     const result = await untilCommitted(ctx, req, job, live, run, sentAt);
-    if ("committed" in result) return result.committed;
+    if ("committed" in result) {
+      // The instance that serves the prefix now keeps it (prefix affinity, SRP-CON-070).
+      if (req.affinityKey !== undefined) ctx.router.affinity.record(req.affinityKey, live.key, Date.now());
+      return result.committed;
+    }
     lastError = result.error;
     if (!result.retry) throw result.error;
   }
   throw lastError ?? new SrpError("job.no_capacity", `no instance of ${req.needs.model} could take the request`);
+}
+
+type Routed = ReturnType<Router["route"]>;
+
+/**
+ * Routes a request; while every instance is busy, waits in its model's queue
+ * (SRP-CON-064..067) until a slot frees, its wait runs out, or the consumer leaves. A
+ * request that finds others waiting for its model queues behind them (first in, first out).
+ */
+async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?: Waiter }, lastError: SrpError | undefined, route: () => Routed): Promise<LiveInstance> {
+  const queue = ctx.waiting;
+  const model = req.needs.model;
+  let woken = false;
+  for (;;) {
+    const queued = queue !== undefined && slot.waiter === undefined && lastError === undefined && queue.size(model) > 0;
+    const r: Routed = queued ? { reason: "busy" } : route();
+    if ("key" in r) {
+      if (slot.waiter) {
+        slot.waiter.leave();
+        delete slot.waiter;
+        // Another slot may be free too (an instance came online with several): the next waiter tries, once this job holds its slot.
+        setImmediate(() => queue!.notify(model));
+      }
+      return r;
+    }
+    if (lastError) throw lastError;
+    const until = Math.min(req.queueUntil ?? 0, req.deadline);
+    if (r.reason !== "busy" || !queue || Date.now() >= until) {
+      if (r.reason === "busy" && slot.waiter) throw waitedError(model);
+      throw noRouteError(r, model);
+    }
+    if (slot.waiter) {
+      // Woken, but no slot for this request: it keeps its place; the one behind may fit where it does not.
+      if (woken) slot.waiter.pass();
+    } else {
+      const w = queue.join(model);
+      if (!w) throw new SrpError("job.no_capacity", `every instance of ${model} is busy and ${queue.options.maxWaiters} requests already wait for it`, { details: { retryAfterMs: 1000 } });
+      slot.waiter = w;
+      // Joined behind others while a slot is free (its wake-up not yet handled): the first waiter retries.
+      if (queued && "key" in route()) queue.notify(model);
+    }
+    const outcome = await slot.waiter.wait(until, req.signal);
+    if (outcome === "aborted") throw new SrpError("job.cancelled", "the consumer went away while waiting for a slot");
+    if (outcome === "closed") throw new SrpError("session.shutdown", "the hub is shutting down");
+    if (outcome === "timeout") throw waitedError(model);
+    woken = true;
+  }
+}
+
+/** The refusal of a request whose wait for a slot ran out (SRP-CON-066). */
+function waitedError(model: string): SrpError {
+  return new SrpError("job.no_capacity", `every instance of ${model} stayed busy for as long as the request could wait`, { details: { retryAfterMs: 1000 } });
 }
 
 function noRouteError(r: Exclude<ReturnType<Router["route"]>, LiveInstance>, model: string): SrpError {

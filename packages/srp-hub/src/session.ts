@@ -67,6 +67,8 @@ export interface SessionContext {
   onRejected(session: ProviderSession, error: SrpError): void;
   /** Called when offers or withdrawals change the session's instances. */
   onInstancesChanged(session: ProviderSession): void;
+  /** Called after a heartbeat reported the capacity of the session's instances (slots may have freed). */
+  onCapacityReported?(session: ProviderSession): void;
   /** Verifies and countersigns the receipt of a `done`; returns the countersigned receipt or the error to report. */
   settleReceipt(
     session: ProviderSession,
@@ -247,6 +249,7 @@ export class ProviderSession {
         return this.fail(new SrpError("protocol.unexpected_message", "session is already authenticated"));
       case "heartbeat":
         for (const l of message.load) if (this.instances.has(l.instanceId)) this.reportedCapacity.set(l.instanceId, l.capacity);
+        this.#ctx.onCapacityReported?.(this);
         return;
       case "chunk":
         return this.#onChunk(message);

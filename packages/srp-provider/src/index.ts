@@ -24,7 +24,7 @@ export { openAICompatibleBackend, mirrorsMaxTokens, type OpenAICompatibleOptions
 export { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
 export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";
 // Forwarded API keys: Anthropic (translated), OpenAI and Gemini (OpenAI-compatible), sealed at rest.
-export { anthropicBackend, type AnthropicOptions } from "./backends/anthropic.js";
+export { anthropicBackend, EFFORT_THINKING_BUDGETS, thinkingForEffort, type AnthropicOptions } from "./backends/anthropic.js";
 export { openAIBackend, type ForwardedKeyOptions } from "./backends/forwarded.js";
 export { geminiBackend } from "./backends/gemini.js";
 export { KeyStore, KeyStoreError, sealSecret, openSecret, deriveKeyStoreKey, type KeyStoreOptions } from "./backends/keystore.js";

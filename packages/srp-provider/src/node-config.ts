@@ -13,6 +13,7 @@ import { geminiBackend } from "./backends/gemini.js";
 import { KeyStore } from "./backends/keystore.js";
 import { openAICompatibleBackend } from "./backends/openai-compatible.js";
 import type { Backend } from "./backends/types.js";
+import type { NativeTextApi } from "./backends/native-apis.js";
 import { detectServer, type DetectedServer, type LocalKind } from "./detect/index.js";
 import type { InstanceConfig } from "./provider.js";
 
@@ -49,7 +50,8 @@ export async function detectBackends(extra: readonly string[] = [], timeoutMs = 
 
 /** How a configured instance reaches its backend. */
 export type BackendConfig =
-  | { kind: DetectedBackend["kind"]; baseUrl: string }
+  /** A local server; `apis`: the text APIs setup found it serves besides chat (absent: by kind, see `nativeTextApis`). */
+  | { kind: DetectedBackend["kind"]; baseUrl: string; apis?: NativeTextApi[] }
   /** A forwarded key; `keyName` names the sealed key in the node's key store. */
   | { kind: "openai" | "anthropic" | "gemini"; keyName: string; baseUrl?: string };
 
@@ -113,8 +115,8 @@ export function buildBackend(config: BackendConfig, keys: KeyStore): Backend {
     const opts = config.baseUrl === undefined ? { apiKey } : { apiKey, baseUrl: config.baseUrl };
     return config.kind === "anthropic" ? anthropicBackend(opts) : config.kind === "gemini" ? geminiBackend(opts) : openAIBackend(opts);
   }
-  const local = config as { kind: LocalBackendKind; baseUrl: string };
-  return openAICompatibleBackend({ baseUrl: local.baseUrl, kind: local.kind });
+  const local = config as { kind: LocalBackendKind; baseUrl: string; apis?: NativeTextApi[] };
+  return openAICompatibleBackend({ baseUrl: local.baseUrl, kind: local.kind, ...(local.apis ? { apis: local.apis } : {}) });
 }
 
 /** Turns `provider.json` into the instance list of `createProvider`. */

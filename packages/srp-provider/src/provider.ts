@@ -187,8 +187,25 @@ function defaultInstanceId(model: string, index: number): string {
   return `${model.replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 100)}.${index}`;
 }
 
+/** The text APIs an instance takes natively when its backend serves them and the instance chats (SRP-OFF-015, SRP-OFF-016). */
+const NATIVE_TEXT_APIS = ["responses", "completions"] as const;
+
 function withNative(capabilities: Capability[], backend: Backend): Capability[] {
-  return backend.apis?.includes("messages") && !capabilities.includes("messages") ? [...capabilities, "messages"] : capabilities;
+  let out = backend.apis?.includes("messages") && !capabilities.includes("messages") ? [...capabilities, "messages" as const] : capabilities;
+  // Offered exactly when the backend serves them: added for a chat instance, dropped where the backend cannot.
+  for (const api of NATIVE_TEXT_APIS) {
+    const serves = backend.run !== undefined && backend.apis?.includes(api) === true && out.includes("chat");
+    if (serves && !out.includes(api)) out = [...out, api];
+    else if (!serves && out.includes(api)) out = out.filter((c) => c !== api);
+  }
+  return out;
+}
+
+/** Whether an instance takes jobs of this API: chat always; `messages` and the modalities when its backend serves them; `responses` and `completions` when it offers them too. */
+function servesApi(instance: ResolvedInstance, api: Job["api"]): boolean {
+  if (api === "chat.completions") return true;
+  if (!instance.backend.run || !instance.backend.apis?.includes(api)) return false;
+  return api !== "responses" && api !== "completions" ? true : instance.offer.capabilities.includes(api);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -380,7 +397,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const instance = this.#instances.get(job.instanceId);
     if (!instance || !instance.accepted) return this.#refuse(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`);
     if (job.model !== instance.offer.model) return this.#refuse(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`);
-    if (job.api !== "chat.completions" && !(instance.backend.run && instance.backend.apis?.includes(job.api))) {
+    if (!servesApi(instance, job.api)) {
       return this.#refuse(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
     }
     if (instance.active >= instance.offer.maxConcurrency) return this.#refuse(job, "job.busy", "instance is at its concurrency limit");
@@ -439,8 +456,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const { job, instance } = run;
     const signal = run.controller.signal;
     const request: Record<string, unknown> = { ...job.request, model: instance.upstreamModel };
-    if (job.api === "chat.completions" || job.api === "messages") request.stream = job.stream;
-    if (job.stream && job.api === "chat.completions") request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
+    if (job.api === "chat.completions" || job.api === "messages" || job.api === "responses" || job.api === "completions") request.stream = job.stream;
+    if (job.stream && (job.api === "chat.completions" || job.api === "completions")) request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
     const maxFrame = this.connection.welcome?.limits.maxFrameBytes ?? 1024 * 1024;
     let reqHash: string;
     try {
@@ -471,6 +488,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
           if (run.cancelled || run.ended) return;
           if (typeof data.model === "string") data.model = job.model;
           if (data.type === "message_start" && isObject(data.message) && typeof data.message.model === "string") data.message.model = job.model;
+          if (job.api === "responses" && isObject(data.response) && typeof data.response.model === "string") data.response.model = job.model;
           const u = meter.chunk(data);
           if (u) usage = u;
           const frame = encode({ type: "chunk", jobId: job.jobId, seq: run.chunks, data });

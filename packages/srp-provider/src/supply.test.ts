@@ -57,11 +57,13 @@ describe("planInstances", () => {
 describe("planForwardedInstances", () => {
   it("offers reasoning by default (hidden reasoning tokens are billed, SRP-ATT-015); --capabilities and --price still apply", () => {
     for (const kind of ["openai", "anthropic", "gemini"] as const) {
-      expect(planForwardedInstances(kind, ["m"], { defaultPrice: PRICE })).toEqual([{ backend: { kind, keyName: kind }, model: "m", price: PRICE, maxConcurrency: 8, capabilities: ["chat", "stream", "tools", "reasoning"] }]);
+      // A forwarded OpenAI key also serves the Responses API and text completions (SRP-OFF-015, SRP-OFF-016).
+      const native = kind === "openai" ? ["responses", "completions"] : [];
+      expect(planForwardedInstances(kind, ["m"], { defaultPrice: PRICE })).toEqual([{ backend: { kind, keyName: kind }, model: "m", price: PRICE, maxConcurrency: 8, capabilities: ["chat", "stream", "tools", "reasoning", ...native] }]);
     }
     const planned = planForwardedInstances("openai", ["gpt-5", "gpt-4o-mini"], { defaultPrice: PRICE, prices: [parsePriceFlag("gpt-5=1:2")], capabilities: [parseCapabilitiesFlag("gpt-4o-mini=chat,stream")], maxConcurrency: 3 });
     expect(planned.map((i) => [i.model, i.price, i.capabilities, i.maxConcurrency])).toEqual([
-      ["gpt-5", { input: "1", output: "2" }, ["chat", "stream", "tools", "reasoning"], 3],
+      ["gpt-5", { input: "1", output: "2" }, ["chat", "stream", "tools", "reasoning", "responses", "completions"], 3],
       ["gpt-4o-mini", PRICE, ["chat", "stream"], 3],
     ]);
   });

@@ -7,6 +7,7 @@
  */
 import { Capability as CapabilitySchema, resolveModelAlias, type Capability, type Price } from "@srp/core";
 import { DEFAULT_CONCURRENCY, type DetectedModel, type DetectedServer } from "./detect/index.js";
+import { nativeTextApis } from "./backends/native-apis.js";
 import type { InstanceFileConfig } from "./node-config.js";
 
 /** Per-model price override from `--price MODEL=...`. */
@@ -104,7 +105,7 @@ export function planInstances(servers: readonly DetectedServer[], settings: Supp
       if (capabilities.length === 0) continue;
       let price: Price = { ...settings.defaultPrice };
       for (const o of settings.prices ?? []) if (applies(o.model, m)) price = { ...price, ...o.price } as Price;
-      const i: InstanceFileConfig = { backend: { kind: s.kind, baseUrl: s.baseUrl }, model: m.canonical, price, maxConcurrency: concurrency, capabilities };
+      const i: InstanceFileConfig = { backend: { kind: s.kind, baseUrl: s.baseUrl, ...(s.apis ? { apis: [...s.apis] } : {}) }, model: m.canonical, price, maxConcurrency: concurrency, capabilities };
       if (m.canonical !== m.id) i.upstreamModel = m.id;
       if (m.quantization) i.quantization = m.quantization;
       if (m.digest) i.digest = m.digest;
@@ -129,7 +130,9 @@ export function planForwardedInstances(kind: "openai" | "anthropic" | "gemini", 
     const own = settings.capabilities?.filter((o) => o.model === model).at(-1)?.capabilities;
     let price: Price = { ...settings.defaultPrice };
     for (const o of settings.prices ?? []) if (o.model === model) price = { ...price, ...o.price } as Price;
-    return { backend: { kind, keyName: kind }, model, price, maxConcurrency: settings.maxConcurrency ?? 8, capabilities: own ?? [...FORWARDED_CAPABILITIES] };
+    // A forwarded OpenAI key serves the Responses API and text completions itself (SRP-OFF-015, SRP-OFF-016).
+    const native = kind === "openai" ? nativeTextApis("openai") : [];
+    return { backend: { kind, keyName: kind }, model, price, maxConcurrency: settings.maxConcurrency ?? 8, capabilities: own ?? [...FORWARDED_CAPABILITIES, ...native] };
   });
 }
 

@@ -41,7 +41,9 @@ export const SrpPreferences = Type.Object(
   { additionalProperties: false, title: "SrpPreferences" },
 );
 
-const routing = { provider: Type.Optional(ProviderPreferences), srp: Type.Optional(SrpPreferences) };
+/** Fallback models (SRP-CON-058): tried in order after `model`, which may then be omitted. */
+const FallbackModels = Type.Array(Model, { minItems: 1, maxItems: 8, description: "Models to try in order after `model` (which may be omitted: the first is then the model) when no instance of the previous one can serve the request before any output (SRP-CON-058)." });
+const routing = { provider: Type.Optional(ProviderPreferences), srp: Type.Optional(SrpPreferences), models: Type.Optional(FallbackModels) };
 const TokenLimit = Type.Union([Type.Integer({ minimum: 0, maximum: 100_000_000 }), Type.Null()]);
 
 /** One typed part of a chat message's `content`; members the part does not name pass through. */
@@ -382,7 +384,7 @@ export const ModelEntry = Type.Object(
     display_name: Type.String(),
     context_length: Type.Integer({ minimum: 0, description: "The largest context length online." }),
     architecture: Type.Object({ modality: Type.String(), input_modalities: Type.Array(Type.String()), output_modalities: Type.Array(Type.String()) }),
-    endpoints: Type.Array(Type.Union(["chat.completions", "messages", "embeddings", "images.generations", "audio.speech", "audio.transcriptions"].map((k) => Type.Literal(k)))),
+    endpoints: Type.Array(Type.Union(["chat.completions", "messages", "responses", "completions", "embeddings", "images.generations", "audio.speech", "audio.transcriptions"].map((k) => Type.Literal(k)))),
     supported_parameters: Type.Array(Type.String()),
     pricing: Type.Object(
       { prompt: UsdPerUnit, completion: UsdPerUnit, image: Type.Optional(UsdPerUnit), character: Type.Optional(UsdPerUnit), second: Type.Optional(UsdPerUnit) },
@@ -429,6 +431,108 @@ export const ReceiptObject = Type.Object(
   { title: "ReceiptObject" },
 );
 
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+const NullableBoolean = Type.Union([Type.Boolean(), Type.Null()]);
+
+/**
+ * One item of a Responses request's `input` (SRP-CON-033): a message (`type` `message` or
+ * absent, `role` user, assistant, system or developer, `content` text or typed parts),
+ * `function_call`, `function_call_output`, `reasoning`, or another type that only an
+ * instance running the Responses API itself takes. The members each type needs are checked
+ * by the hub when it translates the item; the rest pass through.
+ */
+export const ResponsesInputItem = Type.Object(
+  {
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    role: Type.Optional(Type.Union(["user", "assistant", "system", "developer"].map((k) => Type.Literal(k)))),
+    content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }) }), { maxItems: 4096 })])),
+  },
+  { title: "ResponsesInputItem", description: "A message, function_call, function_call_output or reasoning item; its other members pass through." },
+);
+
+/** `POST /v1/responses` (the OpenAI Responses API; SRP-CON-032). */
+export const ResponsesRequest = Type.Object(
+  {
+    model: Model,
+    input: Type.Optional(Type.Union([Type.String(), Type.Array(ResponsesInputItem, { maxItems: 100_000 })], { description: "Text (one user message) or input items." })),
+    instructions: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "A system message placed before the input (not carried to a later turn by `previous_response_id`)." })),
+    previous_response_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()], { description: "A stored response of the same account this turn continues (SRP-CON-036)." })),
+    tools: Type.Optional(Type.Array(Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }) }), { maxItems: 1024 })),
+    tool_choice: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Object({ type: Type.String({ maxLength: 64 }) })])),
+    parallel_tool_calls: Type.Optional(NullableBoolean),
+    text: Type.Optional(Type.Union([Type.Object({ format: Type.Optional(Type.Object({ type: Type.String({ maxLength: 64 }) })) }), Type.Null()])),
+    reasoning: Type.Optional(Type.Union([Type.Object({ effort: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])), summary: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])) }), Type.Null()])),
+    max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 100_000_000 }), Type.Null()])),
+    temperature: Type.Optional(NullableNumber),
+    top_p: Type.Optional(NullableNumber),
+    metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String({ maxLength: 512 }), { maxProperties: 16, description: "At most 16 pairs; values at most 512 characters." }), Type.Null()])),
+    store: Type.Optional(NullableBoolean),
+    stream: Type.Optional(NullableBoolean),
+    user: Type.Optional(Type.String({ maxLength: 256 })),
+    ...routing,
+  },
+  { title: "ResponsesRequest" },
+);
+
+/** `POST /v1/completions` (OpenAI's legacy text completions; SRP-CON-044). */
+export const CompletionsRequest = Type.Object(
+  {
+    model: Model,
+    prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 64 })], { description: "Text, or up to 64 texts (one completion each)." }),
+    suffix: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "Text after the completion (fill-in-the-middle), for backends that support it (SRP-CON-046)." })),
+    max_tokens: Type.Optional(TokenLimit),
+    n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 16 }), Type.Null()])),
+    best_of: Type.Optional(Type.Union([Type.Literal(1), Type.Null()], { description: "Completions generated but not returned are not relayed: only 1." })),
+    echo: Type.Optional(Type.Union([Type.Literal(false), Type.Null()], { description: "Only false: the prompt is not echoed." })),
+    stream: Type.Optional(NullableBoolean),
+    stream_options: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
+    ...routing,
+  },
+  { title: "CompletionsRequest" },
+);
+
+const ResponseCount = Type.Integer({ minimum: 0 });
+
+/** The `usage` of a Response (or of the response in `response.completed`), with SRP's members (SRP-CON-039). */
+export const ResponsesUsage = Type.Object(
+  {
+    input_tokens: Type.Integer({ minimum: 0, description: "All prompt tokens, cached ones included." }),
+    input_tokens_details: Type.Object({ cached_tokens: ResponseCount }),
+    output_tokens: Type.Integer({ minimum: 0, description: "All output tokens, reasoning ones included." }),
+    output_tokens_details: Type.Object({ reasoning_tokens: ResponseCount }),
+    total_tokens: ResponseCount,
+    ...srpUsageMembers,
+  },
+  { title: "ResponsesUsage", description: "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost." },
+);
+
+/** A Response as a hub answers it (natively relayed or translated from a chat completion; SRP-CON-038). */
+export const ResponseObject = Type.Object(
+  {
+    id: Type.String({ pattern: "^resp_" }),
+    object: Type.Literal("response"),
+    created_at: Type.Integer(),
+    status: Type.Union(["completed", "incomplete", "failed", "in_progress"].map((k) => Type.Literal(k))),
+    model: Type.String({ description: "The offered model that served it." }),
+    output: Type.Array(Type.Object({ type: Type.String() })),
+    usage: ResponsesUsage,
+  },
+  { title: "ResponseObject" },
+);
+
+/** A legacy text completion as a hub answers it: the node's body with the billed `usage` (SRP-CON-047). */
+export const CompletionObject = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal("text_completion"),
+    created: Type.Integer(),
+    model: Type.String(),
+    choices: Type.Array(Type.Object({ index: Type.Integer({ minimum: 0 }), text: Type.String(), finish_reason: Type.Union([Type.String(), Type.Null()]) })),
+    usage: OpenAIUsage,
+  },
+  { title: "CompletionObject" },
+);
+
 /** Every consumer schema by name (the OpenAPI document's components). */
 export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
   ProviderPreferences,
@@ -436,6 +540,8 @@ export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
   ChatCompletionRequest,
   MessagesRequest,
   CountTokensRequest,
+  ResponsesRequest,
+  CompletionsRequest,
   EmbeddingsRequest,
   ImageGenerationRequest,
   SpeechRequest,
@@ -447,6 +553,9 @@ export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
   AnthropicUsage,
   ChatCompletionObject,
   MessageObject,
+  ResponsesUsage,
+  ResponseObject,
+  CompletionObject,
   ModalityObject,
   ModelEntry,
   ModelList,

@@ -7,11 +7,13 @@
  */
 import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, JSON_DEPTH_LIMITS, MessagesRequest, OutputMeter, randomBytes, scanJson, SrpError, thinkingBudget, toBase64Url, type Capability, type Done, type Instance, type Job, type OutputMeasurer, type Usage } from "@srp/core";
 import { estimatePromptTokens } from "../routing/policy.js";
+import { messagesAffinityKey } from "../routing/affinity.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { chatReasoningText, reasoningEffortFor, thinkingRequested, TRANSLATED_THINKING_SIGNATURE } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -92,8 +94,9 @@ function toolChoice(choice: unknown): { tool_choice?: unknown; parallel_tool_cal
  * `system` becomes a system message, `tool_use` blocks become `tool_calls`, each
  * `tool_result` block a `tool` message (images in results follow as a user message),
  * image blocks become `image_url` parts, `tools` become function tools and
- * `stop_sequences` become `stop`. `thinking` blocks and `cache_control` marks have no
- * chat counterpart and are dropped.
+ * `stop_sequences` become `stop`; `thinking` becomes `reasoning_effort`
+ * ({@link reasoningEffortFor}, SRP-CON-077). Assistant `thinking` and `redacted_thinking`
+ * blocks and `cache_control` marks have no chat counterpart and are dropped (SRP-CON-079).
  *
  * @throws SrpError `api.invalid_body` for what cannot be translated.
  */
@@ -148,6 +151,8 @@ export function messagesToChat(body: Json): Json {
   const out: Json = { model: body.model, messages, max_tokens: body.max_tokens };
   if (body.stream === true) out.stream = true;
   for (const k of ["temperature", "top_p"] as const) if (typeof body[k] === "number") out[k] = body[k];
+  const effort = reasoningEffortFor(body);
+  if (effort !== undefined) out.reasoning_effort = effort;
   if (Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0) out.stop = body.stop_sequences;
   if (isObject(body.metadata) && typeof body.metadata.user_id === "string") out.user = body.metadata.user_id;
   if (Array.isArray(body.tools) && body.tools.length > 0) {
@@ -201,11 +206,17 @@ function toolInput(args: unknown): Json {
 
 const messageId = (job: Job) => `msg_${job.jobId.slice(4)}`;
 
-/** The content blocks of the Anthropic Message a chat.completion translates to: the first choice's text and tool calls. */
-function chatToContent(response: Json): Json[] {
+/**
+ * The content blocks of the Anthropic Message a chat.completion translates to: the first
+ * choice's reasoning as a `thinking` block first when `thinking` is shown (SRP-CON-076),
+ * then its text and tool calls.
+ */
+function chatToContent(response: Json, thinking: boolean): Json[] {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
   const message = isObject(choice.message) ? choice.message : {};
   const content: Json[] = [];
+  const reasoning = thinking ? chatReasoningText(message) : "";
+  if (reasoning !== "") content.push({ type: "thinking", thinking: reasoning, signature: TRANSLATED_THINKING_SIGNATURE });
   if (typeof message.content === "string" && message.content !== "") content.push({ type: "text", text: message.content, citations: null });
   if (Array.isArray(message.tool_calls)) {
     for (const c of message.tool_calls as unknown[]) {
@@ -216,25 +227,28 @@ function chatToContent(response: Json): Json[] {
   return content;
 }
 
-/** Translates a chat.completion to an Anthropic Message. */
-export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension): Json {
+/** Translates a chat.completion to an Anthropic Message; its reasoning becomes a `thinking` block when `thinking` is true (the consumer asked for it, SRP-CON-078). */
+export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension, thinking = false): Json {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
-  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content: chatToContent(response), stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
+  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content: chatToContent(response, thinking), stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
 }
 
 const sse = (data: Json) => formatSse(data, data.type as string);
 const streamError = (code: string, message: string) => sse({ type: "error", error: { type: code === "job.deadline_exceeded" ? "timeout_error" : "api_error", message, code } });
 
 /**
- * Chat chunks translated to Anthropic's events (message_start, ping, content blocks with text
- * and tool input JSON deltas), in order; the closing message_delta (usage) and message_stop
- * are the encoder's, after the receipt. Only the first choice's `delta.content` text and tool
- * calls are kept; the meter of a translated job measures these events (SRP-ATT-016).
+ * Chat chunks translated to Anthropic's events (message_start, ping, content blocks with
+ * thinking, text and tool input JSON deltas), in order; the closing message_delta (usage) and
+ * message_stop are the encoder's, after the receipt. Only the first choice's reasoning
+ * ({@link chatReasoningText}, as `thinking` blocks when shown: SRP-CON-076), `delta.content`
+ * text and tool calls are kept; the meter of a translated job measures these events with
+ * thinking shown (SRP-ATT-016, SRP-ATT-025).
  */
-class ChatToMessagesEvents {
+export class ChatToMessagesEvents {
   #started = false;
   #index = -1;
-  #open: "text" | "tool" | undefined;
+  #open: "thinking" | "text" | "tool" | undefined;
+  readonly #thinking: boolean;
   /** The last `finish_reason`. */
   finish: unknown = null;
   /** OpenAI tool call (its index, else its id) -> Anthropic content block index. */
@@ -242,8 +256,13 @@ class ChatToMessagesEvents {
   #lastCall: number | string | undefined;
   readonly #job: Job;
 
-  constructor(job: Job) {
+  /**
+   * @param job The translated job.
+   * @param thinking Whether reasoning becomes `thinking` blocks (the consumer asked for thinking); else it is left out.
+   */
+  constructor(job: Job, thinking = false) {
     this.#job = job;
+    this.#thinking = thinking;
   }
 
   /** message_start and ping, once. */
@@ -254,11 +273,22 @@ class ChatToMessagesEvents {
     return [{ type: "message_start", message }, { type: "ping" }];
   }
 
-  /** The open block's content_block_stop. */
+  /** The open block's content_block_stop (a thinking block's signature_delta first, SRP-CON-076). */
   close(): Json[] {
     if (this.#open === undefined) return [];
+    const signature = this.#open === "thinking" ? [{ type: "content_block_delta", index: this.#index, delta: { type: "signature_delta", signature: TRANSLATED_THINKING_SIGNATURE } }] : [];
     this.#open = undefined;
-    return [{ type: "content_block_stop", index: this.#index }];
+    return [...signature, { type: "content_block_stop", index: this.#index }];
+  }
+
+  /** Opens a block of `kind` at the next index unless one is open: the events. */
+  #openBlock(kind: "thinking" | "text", block: Json): Json[] {
+    if (this.#open === kind) return [];
+    const out = this.close();
+    this.#index++;
+    this.#open = kind;
+    out.push({ type: "content_block_start", index: this.#index, content_block: block });
+    return out;
   }
 
   /** The events of one chat chunk. */
@@ -268,13 +298,13 @@ class ChatToMessagesEvents {
     const out = this.start();
     if (!choice) return out;
     const delta = isObject(choice.delta) ? choice.delta : {};
+    const reasoning = this.#thinking ? chatReasoningText(delta) : "";
+    if (reasoning !== "") {
+      out.push(...this.#openBlock("thinking", { type: "thinking", thinking: "", signature: "" }));
+      out.push({ type: "content_block_delta", index: this.#index, delta: { type: "thinking_delta", thinking: reasoning } });
+    }
     if (typeof delta.content === "string" && delta.content !== "") {
-      if (this.#open !== "text") {
-        out.push(...this.close());
-        this.#index++;
-        this.#open = "text";
-        out.push({ type: "content_block_start", index: this.#index, content_block: { type: "text", text: "", citations: null } });
-      }
+      out.push(...this.#openBlock("text", { type: "text", text: "", citations: null }));
       out.push({ type: "content_block_delta", index: this.#index, delta: { type: "text_delta", text: delta.content } });
     }
     if (Array.isArray(delta.tool_calls)) {
@@ -307,8 +337,8 @@ class ChatToMessagesEvents {
 }
 
 /** Chat chunks re-encoded as Anthropic's event sequence ({@link ChatToMessagesEvents}, then message_delta with usage and message_stop). */
-function translatedEncoder(job: Job): StreamEncoder {
-  const events = new ChatToMessagesEvents(job);
+function translatedEncoder(job: Job, thinking: boolean): StreamEncoder {
+  const events = new ChatToMessagesEvents(job, thinking);
   const text = (list: Json[]) => list.map(sse).join("");
   return {
     chunk: (data) => text(events.chunk(data)),
@@ -322,17 +352,19 @@ function translatedEncoder(job: Job): StreamEncoder {
 /**
  * The meter of a chat job translated for a Messages consumer (SRP-ATT-016): it measures what
  * the translation relays, the Anthropic events ({@link ChatToMessagesEvents}) or Message
- * content a chat chunk or completion becomes, by the `messages` rule. What the translation
- * drops (other choices, `reasoning_content`, `refusal`, arguments that are not strings in a
- * stream) is never shown, so it is not counted.
+ * content a chat chunk or completion becomes, by the `messages` rule, with the reasoning
+ * always as `thinking` blocks: reasoning is output the node billed whether or not the
+ * consumer asked to see it (SRP-ATT-025). What the translation drops otherwise (other
+ * choices, `refusal`, arguments that are not strings in a stream) is never shown, so it is
+ * not counted.
  */
 export function translatedMeter(job: Job): OutputMeasurer {
   const meter = new OutputMeter({ api: "messages", stream: job.stream });
-  const events = job.stream ? new ChatToMessagesEvents(job) : undefined;
+  const events = job.stream ? new ChatToMessagesEvents(job, true) : undefined;
   return {
     add(value) {
       if (!isObject(value)) return;
-      if (!events) return meter.add({ type: "message", content: chatToContent(value) });
+      if (!events) return meter.add({ type: "message", content: chatToContent(value, true) });
       for (const e of events.chunk(value)) meter.add(e);
     },
     get measure() {
@@ -426,15 +458,18 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
   }
   const stream = body.stream === true;
   if (stream && translated) translated.stream_options = { include_usage: true };
+  const thinking = thinkingRequested(native);
   const maxOut = body.max_tokens as number;
   const isNative = (job: Job) => job.api === "messages";
   const bound = { promptTokens: promptTokenBound(body), completionTokens: maxOut };
   // Server tools (web search, code execution) and MCP servers feed their results back as input: the prompt is bounded by the context.
   const growing = (Array.isArray(body.tools) && (body.tools as unknown[]).some((t) => isObject(t) && t.type !== undefined && t.type !== "custom")) || (Array.isArray(body.mcp_servers) && body.mcp_servers.length > 0);
+  const affinityKey = messagesAffinityKey(body);
   return {
     model: body.model as string,
     stream,
     prefs,
+    ...(affinityKey !== undefined ? { affinityKey } : {}),
     capabilities,
     contextTokens: estimatePromptTokens(translated ?? native) + maxOut,
     bound,
@@ -456,9 +491,9 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
       if (isNative(job)) {
         return Response.json({ ...response, usage: nativeUsage(response.usage, done.usage, ext) }, { headers });
       }
-      return Response.json(chatToMessage(response, job, done.usage, ext), { headers });
+      return Response.json(chatToMessage(response, job, done.usage, ext, thinking), { headers });
     },
-    encoder: (job) => (isNative(job) ? nativeEncoder() : translatedEncoder(job)),
+    encoder: (job) => (isNative(job) ? nativeEncoder() : translatedEncoder(job, thinking)),
     meter: (job) => (isNative(job) ? undefined : translatedMeter(job)),
   };
 }
@@ -501,7 +536,7 @@ export async function countTokens(request: Request, ctx: Pick<ServeContext, "acc
   if (ctx.router.views(body.model as string).length === 0) return anthropicError(new SrpError("job.unknown_model", `model ${String(body.model)} is not served by any online provider`));
   let translated: Json;
   try {
-    translated = messagesToChat({ ...body, max_tokens: 1 });
+    translated = messagesToChat({ ...body, max_tokens: 1, thinking: undefined });
   } catch (error) {
     if (error instanceof SrpError) return anthropicError(error);
     throw error;

@@ -6,6 +6,7 @@
  */
 import { ChatCompletionRequest, checkConsumerBody, formatSse, MODEL_ALIASES_VERSION, modelAliases, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
+import { chatAffinityKey } from "../routing/affinity.js";
 import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
@@ -73,17 +74,18 @@ const TEMPLATE_TOKENS_PER_REQUEST = 64;
 
 /**
  * An upper bound on a request's prompt tokens: the UTF-8 bytes of its messages, tools, an
- * Anthropic `system` and a `response_format` (or Anthropic `output_format`: its JSON schema
- * goes into the prompt), since a token of a byte-level tokenizer covers at least one byte,
- * plus what a chat template adds (16 tokens a message, 64 a request, 1024 when tools are
- * declared). Each image part (OpenAI `image_url`, Anthropic `image`, inline or by URL)
+ * Anthropic `system` and a `response_format` (or Anthropic `output_format`, or Responses
+ * `text`: its JSON schema goes into the prompt), a Responses `input` and `instructions`,
+ * since a token of a byte-level tokenizer covers at least one byte, plus what a chat
+ * template adds (16 tokens a message, input item or `instructions`, 64 a request, 1024
+ * when tools are declared). Each image part (OpenAI `image_url`, Anthropic `image`, inline or by URL)
  * counts 16,384 tokens (`IMAGE_TOKEN_ALLOWANCE`) instead of its bytes; each other non-text part
  * (`input_audio`, `file`, `document`, video) counts its bytes and at least that allowance.
  * Admission (the reserved worst case), `POST /v1/estimate` and plausibility use this bound.
  */
 export function promptTokenBound(body: Record<string, unknown>): number {
   let parts = 0;
-  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null, body.response_format ?? null, body.output_format ?? null], (_key, value: unknown) => {
+  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null, body.response_format ?? null, body.output_format ?? null, body.input ?? null, body.instructions ?? null, body.text ?? null], (_key, value: unknown) => {
     if (typeof value === "object" && value !== null && !Array.isArray(value)) {
       const type = (value as { type?: unknown }).type;
       if (typeof type === "string" && IMAGE_PARTS.has(type)) {
@@ -97,7 +99,7 @@ export function promptTokenBound(body: Record<string, unknown>): number {
     }
     return value;
   });
-  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
+  const messages = (Array.isArray(body.messages) ? body.messages.length : 0) + (Array.isArray(body.input) ? body.input.length : 0) + (typeof body.instructions === "string" ? 1 : 0);
   const tools = Array.isArray(body.tools) && body.tools.length > 0 ? TOOLS_TOKEN_ALLOWANCE : 0;
   return Buffer.byteLength(text) + parts + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST + tools;
 }
@@ -157,10 +159,12 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
   }
   const maxOut = outputLimit(body);
   if (maxOut instanceof SrpError) return maxOut;
+  const affinityKey = chatAffinityKey(body);
   return {
     model: body.model as string,
     stream,
     prefs,
+    ...(affinityKey !== undefined ? { affinityKey } : {}),
     capabilities: chatNeeds(body),
     contextTokens: estimatePromptTokens(body) + maxOut,
     bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
@@ -192,7 +196,7 @@ export interface ModelEntry {
   name: string;
   context_length: number;
   architecture: { modality: string; input_modalities: string[]; output_modalities: string[] };
-  /** The consumer APIs that serve it (`chat.completions`, `messages`, `embeddings`, `images.generations`, `audio.speech`, `audio.transcriptions`). */
+  /** The consumer APIs that serve it (`chat.completions`, `messages`, `responses`, `completions`, `embeddings`, `images.generations`, `audio.speech`, `audio.transcriptions`). */
   endpoints: string[];
   supported_parameters: string[];
   /**
@@ -248,7 +252,8 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
     const output = new Set<string>();
     const params: string[] = [];
     if (caps.has("chat")) {
-      endpoints.push("chat.completions", "messages");
+      // Responses: natively where an instance runs the API, translated to chat everywhere else.
+      endpoints.push("chat.completions", "messages", "responses");
       input.add("text");
       output.add("text");
       params.push(...BASE_PARAMETERS);
@@ -256,6 +261,7 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
       if (caps.has("json_mode")) params.push("response_format");
       if (caps.has("vision")) input.add("image");
     }
+    if (caps.has("completions")) endpoints.push("completions");
     for (const [cap, m] of Object.entries(MODALITY_OF)) {
       if (!m || !caps.has(cap as Capability)) continue;
       endpoints.push(m.endpoint);

@@ -16,6 +16,9 @@ import { authenticate, bearer } from "./http.js";
 import type { Admission, X402Payments } from "../payments/payments.js";
 import type { PaidResource } from "../payments/x402.js";
 import type { HubLedger } from "../ledger/ledger.js";
+import { modelList, modelsToTry } from "../routing/fallbacks.js";
+import { QUEUE_TIMEOUT_HEADER, queueWaitOf } from "../routing/wait-queue.js";
+import type { ResponseStore } from "./response-store.js";
 
 /** What the consumer surfaces need from their hub. */
 export interface ServeContext extends RelayContext {
@@ -40,6 +43,11 @@ export interface ServeContext extends RelayContext {
   releaseAfterCancel(reservationId: string): void;
   /** x402 pay-per-call for requests without an API key; absent when the hub takes no x402 payments. */
   payments?: X402Payments | undefined;
+  /**
+   * Stored responses of the Responses surface (`store`, `previous_response_id`; SRP-CON-050..):
+   * save a paid, answered turn, read a conversation to continue. Absent: nothing is stored.
+   */
+  responses?: ResponseStore;
 }
 
 /** The SRP additions to an API's `usage` object. */
@@ -189,6 +197,8 @@ export interface StreamEncoder {
   end(done: Done, ext: SrpUsageExtension): string;
   /** Text that ends a stream in an explicit in-band error (SRP-JOB-020). */
   fail(code: "job.stream_interrupted" | "job.deadline_exceeded", message: string): string;
+  /** Runs after {@link StreamEncoder.end} and before its text is sent (a Responses turn is stored then, so a follow-up finds it). */
+  finish?(): Promise<void>;
 }
 
 /** What a surface says about one request. */
@@ -226,9 +236,14 @@ export interface Plan {
    * The answer to a non-streamed request. `done.usage` is what was billed (the countersigned
    * receipt's usage, or nothing: SRP-ATT-019), never the node's own report.
    */
-  respond(job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>): Response;
-  /** The encoder of a streamed answer. */
-  encoder?(job: Job): StreamEncoder;
+  respond(job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>, accountId: string): Response | Promise<Response>;
+  /** The encoder of a streamed answer; `accountId` is the paying account's. */
+  encoder?(job: Job, accountId: string): StreamEncoder;
+  /**
+   * The request's prefix key (`routing/affinity.ts`; SRP-CON-070): requests with the same key
+   * go to the instance that served it recently while it can take them. Absent: no affinity.
+   */
+  affinityKey?: string;
 }
 
 /** A consumer API served through the relay. */
@@ -239,8 +254,11 @@ export interface Surface {
   error(error: SrpError, headers?: Record<string, string>): Response;
   /** Reads the request into a JSON body (JSON by default; multipart for transcriptions). */
   read(request: Request, maxBytes: number): Promise<Record<string, unknown> | SrpError>;
-  /** Checks the body (and the headers it may need) and plans the request. */
-  plan(body: Record<string, unknown>, ctx: ServeContext, request: Request): Plan | SrpError;
+  /**
+   * Checks the body (and the headers it may need) and plans the request. `accountId` is the
+   * paying account's ("" for an x402 payer, whose account is known only once it has paid).
+   */
+  plan(body: Record<string, unknown>, ctx: ServeContext, request: Request, accountId: string): Plan | SrpError | Promise<Plan | SrpError>;
 }
 
 const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
@@ -464,9 +482,18 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
   let accountId = who.accountId;
   const body = await surface.read(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return error(body);
-  const plan = surface.plan(body, ctx, request);
+  // Fallback models (SRP-CON-058): read and taken out of the body (never sent to a node); `model` may then be omitted.
+  const fallbacks = modelList(body);
+  if (fallbacks instanceof SrpError) return error(fallbacks);
+  const given = typeof body.model === "string" ? body.model : undefined;
+  if (fallbacks) {
+    delete body.models;
+    if (body.model === undefined) body.model = fallbacks[0];
+  }
+  const plan = await surface.plan(body, ctx, request, accountId);
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
+  const models = fallbacks ? modelsToTry(given, fallbacks, plan.prefs.allowFallbacks) : undefined;
 
   // Demand only for a model some instance serves: a stranger's made-up names are not remembered.
   if (ctx.router.views(plan.model).length > 0) ctx.noteDemand(plan.model);
@@ -474,8 +501,11 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
   let reservationId: string | undefined;
   let admission: Admission | undefined;
   if (ctx.ledger) {
-    const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
-    if (max === undefined) return error(new SrpError("job.unknown_model", `model ${plan.model} is not served by any online provider`));
+    // With fallbacks, the dearest of the listed models that is served (SRP-CON-062).
+    const max = (models ?? [plan.model])
+      .map((m) => maximumCost(ctx.router, m, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost)
+      .reduce<bigint | undefined>((a, c) => (c === undefined ? a : a === undefined || c > a ? c : a), undefined);
+    if (max === undefined) return error(new SrpError("job.unknown_model", `model ${models?.join(", ") ?? plan.model} is not served by any online provider`));
     if (payments) {
       const admitted = await admitPayment(request, ctx, payments, max, surface.resource(request.url), error);
       if (admitted instanceof Response) return admitted;
@@ -501,7 +531,8 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
     }
     reservationId = r.reservationId;
   }
-  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error });
+  const queueMs = ctx.waiting ? queueWaitOf(request.headers.get(QUEUE_TIMEOUT_HEADER), ctx.waiting.options) : 0;
+  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error, ...(models ? { models } : {}), queueMs });
 }
 
 /** Who a planned request is for and how it may run. */
@@ -523,6 +554,10 @@ export interface RunOptions {
    * instead of waiting for a late `done` to bill it: a batch item that failed is never billed.
    */
   releaseOnCancel?: boolean;
+  /** The models to try in order (SRP-CON-060); absent: the plan's model only. */
+  models?: readonly string[];
+  /** How long the request may wait for a slot while every instance is busy (SRP-CON-064), ms; absent or 0: not at all. */
+  queueMs?: number;
 }
 
 /**
@@ -575,6 +610,9 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
       bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
       ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
       ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
+      ...(plan.affinityKey !== undefined ? { affinityKey: plan.affinityKey } : {}),
+      ...(run.models ? { models: run.models } : {}),
+      ...(run.queueMs ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline) } : {}),
     });
   } catch (e) {
     request.signal.removeEventListener("abort", onAbort);
@@ -600,7 +638,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
     // Without a countersigned, stored receipt there is nothing to point at (and nothing is billed).
     const out = { ...(e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model }), ...paid };
     const answer = shown(e, jobId, billed);
-    return plan.respond(committed.job, answer.done, answer.ext, out);
+    return plan.respond(committed.job, answer.done, answer.ext, out, accountId);
   }
   // A paid stream: the provider has started answering, so the payment settles now (in `after` mode) and the header tells how.
   if (admission) {
@@ -613,7 +651,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
   }
 
   const encoder = new TextEncoder();
-  const wire = plan.encoder(committed.job);
+  const wire = plan.encoder(committed.job, accountId);
   let billingClosed = false;
   const endBilling = (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
     if (billingClosed) return Promise.resolve({ charged: undefined, recorded: false });
@@ -638,7 +676,9 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
         if (e.type === "done") {
           // Shown = billed (SRP-ATT-019): the receipt's usage, or nothing with the reason the receipt was refused.
           const answer = shown(e, jobId, await endBilling(e));
-          controller.enqueue(encoder.encode(wire.end(answer.done, answer.ext)));
+          const end = wire.end(answer.done, answer.ext);
+          if (wire.finish) await wire.finish();
+          controller.enqueue(encoder.encode(end));
           controller.close();
           await events.return(undefined);
           request.signal.removeEventListener("abort", onAbort);

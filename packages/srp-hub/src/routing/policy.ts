@@ -24,6 +24,10 @@ export interface RoutingConfig {
   rampMs: number;
   /** Share of traffic a brand-new instance gets relative to a seasoned one; default 0.1. */
   rampFloor: number;
+  /** How long a prefix stays with the instance that served it, after its last use (prefix affinity); default 5 min, 0 turns affinity off. */
+  affinityTtlMs: number;
+  /** Most prefix keys remembered (least recently used dropped first); default 10,000. */
+  affinityMaxEntries: number;
 }
 
 /** The brief's routing numbers. */
@@ -36,6 +40,8 @@ export const ROUTING_DEFAULTS: Readonly<RoutingConfig> = Object.freeze({
   healthWindowMs: 14 * 24 * 3600_000,
   rampMs: 7 * 24 * 3600_000,
   rampFloor: 0.1,
+  affinityTtlMs: 5 * 60_000,
+  affinityMaxEntries: 10_000,
 });
 
 /** How a job ended, for health: consumer-caused failures are neutral. */

@@ -27,6 +27,7 @@ import {
   type RoutingConfig,
 } from "./policy.js";
 import { freshHealth, type RoutingStore } from "./store.js";
+import { AffinityTable } from "./affinity.js";
 
 /** One instance online on one session. */
 export interface LiveInstance {
@@ -62,6 +63,8 @@ export class Router {
   readonly #health = new Map<string, { score: number; at: number }>();
   readonly #cfg: RoutingConfig;
   readonly #random: () => number;
+  /** Which instance served each long prompt prefix recently (prefix affinity). */
+  readonly affinity: AffinityTable;
   /** Called when a breaker parks or readmits an instance. */
   onBreakerChange: ((change: BreakerChange) => void) | undefined;
 
@@ -69,6 +72,7 @@ export class Router {
     this.#store = store;
     this.#cfg = { ...ROUTING_DEFAULTS, ...cfg };
     this.#random = random;
+    this.affinity = new AffinityTable({ ttlMs: this.#cfg.affinityTtlMs, maxEntries: this.#cfg.affinityMaxEntries });
   }
 
   /** Replaces the instances of a session with its current offers. */
@@ -147,8 +151,13 @@ export class Router {
    * instances matching its first selector that can take the request are preferred, then
    * the next selector's, then (unless `orderOnly`) any other. `model: "auto"` considers
    * every model and, unless told otherwise, the cheapest.
+   *
+   * `prefer` (prefix affinity: the instance that served the request's prefix recently) is
+   * taken instead of the least-loaded pick when it is among the instances that may take the
+   * request now (right capabilities, breaker closed, a free slot, within `only`, `ignore`
+   * and `order`), and only when sorting by load: an explicit `sort` decides over it.
    */
-  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: { selectors: readonly string[]; only: boolean }): LiveInstance | NoRoute {
+  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: { selectors: readonly string[]; only: boolean }, prefer?: string): LiveInstance | NoRoute {
     // Any alias of a model routes to its instances, whatever name each was offered under (SRP-CON-017).
     const name = resolveModelAlias(needs.model);
     const views = this.views(name, now).map((v) => (v.model === name ? v : { ...v, model: name }));
@@ -177,7 +186,8 @@ export class Router {
       const best = Math.max(...pool.map((v) => v.throughput.tokensPerSecond));
       pool = pool.filter((v) => v.throughput.tokensPerSecond >= best * 0.8);
     }
-    const chosen = pick(pool, now, this.#random, this.#cfg);
+    const sticky = prefer !== undefined && sort === "load" ? pool.find((v) => v.key === prefer) : undefined;
+    const chosen = sticky ?? pick(pool, now, this.#random, this.#cfg);
     if (!chosen) return { reason: "busy" };
     return this.#byKey.get(chosen.key) ?? { reason: "busy" };
   }

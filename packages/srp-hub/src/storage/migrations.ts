@@ -79,4 +79,10 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE wallet_nonces (nonce TEXT PRIMARY KEY, expires_at BIGINT NOT NULL, used_at BIGINT);`,
   // 5: the sweeps of expired sign-in nonces find them by expiry (SRP-SEC-016).
   `CREATE INDEX wallet_nonces_expiry ON wallet_nonces(expires_at);`,
+  // 6: stored responses of the Responses API (SRP-CON-050..), one row per turn, per account;
+  // `depth` and `chain_bytes` (its conversation's turns and bytes) bound a continuation.
+  `CREATE TABLE responses (
+     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, previous_id TEXT, depth BIGINT NOT NULL, bytes BIGINT NOT NULL,
+     chain_bytes BIGINT NOT NULL, input TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+   CREATE INDEX responses_expiry ON responses(expires_at);`,
 ];

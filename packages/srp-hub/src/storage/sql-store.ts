@@ -45,6 +45,7 @@ import { MIGRATIONS } from "./migrations.js";
 import { repayDebtsIn, SqlPaymentBook } from "./payment-book.js";
 import { SqlPayoutBook } from "./payout-book.js";
 import { SqlWalletBook } from "./wallet-book.js";
+import { SqlResponseBook } from "./response-book.js";
 import { recordBatch, reserveBatch, TurnBatcher, type ReserveAsk } from "./pg-batch.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
@@ -143,6 +144,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.payments = new SqlPaymentBook(driver, this.#ready);
     this.payouts = new SqlPayoutBook(driver, this.#ready);
     this.wallets = new SqlWalletBook(driver, this.#ready);
+    this.responses = new SqlResponseBook(driver, this.#ready);
   }
 
   /** On-chain payouts: provider earnings and the protocol's share out, against signed vouchers. */
@@ -153,6 +155,9 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
 
   /** Wallets: one-time sign-in nonces and the payout wallet of each node. */
   readonly wallets: SqlWalletBook;
+
+  /** Stored responses of the Responses API (default retention and bounds; the hub applies its own with `withOptions`). */
+  readonly responses: SqlResponseBook;
 
   /** The prepaid discount tiers in force. */
   get discountTiers(): readonly DiscountTier[] {

@@ -132,6 +132,43 @@ function translateTools(request: Json): { tools?: Json[]; tool_choice?: Json } {
   return out;
 }
 
+/**
+ * The Anthropic thinking budget for each chat `reasoning_effort` (SRP-CON-080): `minimal`
+ * and `low` 1024 tokens (Anthropic's least), `medium` 4096, `high` 16384, `xhigh` 32768;
+ * `none` sends no `thinking`. The hub maps budgets back to efforts with the same steps.
+ */
+export const EFFORT_THINKING_BUDGETS: Readonly<Record<string, number>> = Object.freeze({ minimal: 1024, low: 1024, medium: 4096, high: 16384, xhigh: 32768 });
+
+/** Anthropic's least `thinking.budget_tokens`. */
+const MIN_THINKING_BUDGET = 1024;
+
+/**
+ * The Anthropic `thinking` member for a chat request's `reasoning_effort` and the request's
+ * `max_tokens` (SRP-CON-080), or undefined to send none. The budget is
+ * {@link EFFORT_THINKING_BUDGETS}' at most `max_tokens - 1` (Anthropic counts thinking
+ * within `max_tokens` and wants it smaller); no thinking is sent when that is below 1024,
+ * when `tool_choice` forces a tool (Anthropic refuses thinking then), or when the request
+ * continues a tool call (its last message is a `tool` result: Anthropic wants the signed
+ * thinking block of that call back, which a chat client does not have).
+ *
+ * @throws BackendError `job.invalid_request` for an unknown effort.
+ * @example
+ * thinkingForEffort({ reasoning_effort: "medium", messages: [] }, 8192); // { type: "enabled", budget_tokens: 4096 }
+ */
+export function thinkingForEffort(request: Record<string, unknown>, maxTokens: number): { type: "enabled"; budget_tokens: number } | undefined {
+  const effort = request.reasoning_effort;
+  if (effort === undefined || effort === null || effort === "none") return undefined;
+  const wanted = typeof effort === "string" && Object.hasOwn(EFFORT_THINKING_BUDGETS, effort) ? EFFORT_THINKING_BUDGETS[effort]! : invalid("reasoning_effort must be none, minimal, low, medium, high or xhigh");
+  const budget = Math.min(wanted, maxTokens - 1);
+  if (budget < MIN_THINKING_BUDGET) return undefined;
+  const choice = request.tool_choice;
+  if (choice === "required" || isObject(choice)) return undefined;
+  const messages = Array.isArray(request.messages) ? (request.messages as unknown[]) : [];
+  const last = messages.at(-1);
+  if (isObject(last) && last.role === "tool") return undefined;
+  return { type: "enabled", budget_tokens: budget };
+}
+
 /** Translates an OpenAI chat.completions request body to an Anthropic Messages request body. */
 function toAnthropicRequest(request: Json, defaultMaxTokens: number): Json {
   if (typeof request.model !== "string" || request.model === "") invalid("model is required");
@@ -191,6 +228,13 @@ function toAnthropicRequest(request: Json, defaultMaxTokens: number): Json {
     if (stop.length > 0) body.stop_sequences = stop;
   } else if (stop !== undefined && stop !== null) invalid("stop must be a string or an array of strings");
   Object.assign(body, translateTools(request));
+  const thinking = thinkingForEffort(request, maxTokens);
+  if (thinking) {
+    body.thinking = thinking;
+    // Anthropic takes no temperature but 1 and no top_p below 0.95 with thinking.
+    if (body.temperature !== undefined && body.temperature !== 1) delete body.temperature;
+    if (typeof body.top_p === "number" && body.top_p < 0.95) delete body.top_p;
+  }
   if (request.stream === true) body.stream = true;
   return body;
 }
@@ -236,19 +280,23 @@ function openAIUsage(u: UsageCounts): Json {
 function toOpenAIResponse(message: Json, fallbackModel: string): Json {
   if (!Array.isArray(message.content)) throw new BackendError("job.upstream_error", "Anthropic response has no content array");
   const texts: string[] = [];
+  const thinking: string[] = [];
   const toolCalls: Json[] = [];
   for (const block of message.content as unknown[]) {
     if (!isObject(block)) continue;
     if (block.type === "text" && typeof block.text === "string") texts.push(block.text);
+    else if (block.type === "thinking" && typeof block.thinking === "string") thinking.push(block.thinking);
     else if (block.type === "tool_use") {
       toolCalls.push({ id: block.id, type: "function", function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
     }
-    // thinking / redacted_thinking and server-tool blocks have no OpenAI counterpart
+    // redacted_thinking (encrypted) and server-tool blocks have no OpenAI counterpart
   }
   const usage: UsageCounts = { input: 0, cacheRead: 0, cacheCreation: 0, output: 0 };
   readUsage(message.usage, usage);
   const msg: Json = { role: "assistant", content: texts.length > 0 ? texts.join("") : null, refusal: null };
   if (toolCalls.length > 0) msg.tool_calls = toolCalls;
+  // Thinking as DeepSeek and vLLM put reasoning (SRP-CON-080); a signature has no chat counterpart.
+  if (thinking.length > 0) msg.reasoning_content = thinking.join("\n\n");
   return {
     id: typeof message.id === "string" ? message.id : `msg-${Date.now()}`,
     object: "chat.completion",
@@ -358,13 +406,16 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
         if (delta.type === "text_delta" && typeof delta.text === "string" && delta.text !== "") {
           yield* open();
           yield chunk({ content: delta.text });
+        } else if (delta.type === "thinking_delta" && typeof delta.thinking === "string" && delta.thinking !== "") {
+          yield* open();
+          yield chunk({ reasoning_content: delta.thinking });
         } else if (delta.type === "input_json_delta" && typeof delta.partial_json === "string" && delta.partial_json !== "") {
           const tool = tools.get(index);
           if (!tool) break;
           tool.args = true;
           yield chunk({ tool_calls: [{ index: tool.index, function: { arguments: delta.partial_json } }] });
         }
-        // thinking_delta, signature_delta, citations_delta: no OpenAI counterpart
+        // signature_delta, citations_delta: no OpenAI counterpart
         break;
       }
       case "content_block_stop": {

@@ -5,6 +5,8 @@
 import { parseSse, type BackendKind } from "@srp/core";
 import { Agent, request as undiciRequest } from "undici";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
+import { honoursSuffix, nativeTextApis, wantsSuffix, type NativeTextApi } from "./native-apis.js";
+import { reasoningSwitch } from "./reasoning-switch.js";
 
 /** Options of {@link openAICompatibleBackend}. */
 export interface OpenAICompatibleOptions {
@@ -32,6 +34,12 @@ export interface OpenAICompatibleOptions {
    * APIs (OpenAI's o-series refuse `max_tokens`).
    */
   mirrorMaxTokens?: boolean;
+  /**
+   * The text APIs the server serves itself besides chat completions (`responses`,
+   * `completions`); default {@link nativeTextApis} of the kind (none for an unrecognised
+   * `openai-compatible` server). Setup records what it detected (the server's version).
+   */
+  apis?: readonly NativeTextApi[];
 }
 
 /** Backend kinds that are servers the node runs itself (they read `max_tokens`). */
@@ -124,7 +132,12 @@ const API_PATHS: Record<Exclude<BackendApi, "messages">, string> = {
   "images.generations": "/images/generations",
   "audio.speech": "/audio/speech",
   "audio.transcriptions": "/audio/transcriptions",
+  responses: "/responses",
+  completions: "/completions",
 };
+
+/** The APIs whose requests stream when `request.stream` is true (the others answer whole). */
+const STREAMING_APIS: ReadonlySet<BackendApi> = new Set(["responses", "completions"]);
 
 /**
  * A transcription job's body (`file` as `{filename, content_type, data}` with the audio
@@ -179,6 +192,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   const kind = options.kind ?? "openai-compatible";
   const continuousUsage = options.continuousUsage ?? kind === "vllm";
   const mirrorMaxTokens = options.mirrorMaxTokens ?? mirrorsMaxTokens(kind, base);
+  const textApis: readonly NativeTextApi[] = options.apis ?? nativeTextApis(kind);
 
   const fail = async (res: Reply): Promise<never> => {
     const text = await errorText(res);
@@ -200,15 +214,25 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
     kind,
     label: `${kind} at ${base}`,
     continuousUsage,
-    apis: ["embeddings", "images.generations", "audio.speech", "audio.transcriptions"],
+    apis: ["embeddings", "images.generations", "audio.speech", "audio.transcriptions", ...textApis],
     async run(api: BackendApi, request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
       if (api === "messages") throw new BackendError("job.unsupported_api", `${kind} serves Messages requests as chat completions`);
+      if ((api === "responses" || api === "completions") && !textApis.includes(api)) throw new BackendError("job.unsupported_api", `${kind} at ${base} does not serve /v1/${api}`);
+      // SRP-JOB-033: a server that would ignore or refuse `suffix` is not sent a fill-in-the-middle request.
+      if (api === "completions" && wantsSuffix(request) && !honoursSuffix(kind)) {
+        throw new BackendError("job.unsupported_api", `${kind} does not honour suffix (fill-in-the-middle) in /v1/completions`);
+      }
+      const streams = STREAMING_APIS.has(api) && request.stream === true;
+      if (streams && api === "completions" && continuousUsage) {
+        const so = request.stream_options;
+        request = { ...request, stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true } };
+      }
       let init: Send;
       if (api === "audio.transcriptions") {
         const form = await transcriptionForm(request);
         init = { method: "POST", headers: { ...headers, "content-type": form.contentType, accept: "application/json" }, body: form.body, signal };
       } else {
-        init = { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(request), signal };
+        init = { method: "POST", headers: { ...headers, "content-type": "application/json", ...(streams ? { accept: "text/event-stream" } : {}) }, body: JSON.stringify(request), signal };
       }
       let res: Reply;
       try {
@@ -217,6 +241,10 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
         networkError(error, signal);
       }
       if (res.status < 200 || res.status > 299) return fail(res);
+      if (streams) {
+        if (!res.body) throw new BackendError("job.upstream_error", "backend sent no stream");
+        return { kind: "stream", chunks: streamChunks(res.body, signal, api === "responses" ? "responses" : "chat") };
+      }
       if (api === "audio.speech") {
         // Audio bytes travel base64 in the job's response; the hub serves them as they came.
         let bytes: Uint8Array;
@@ -242,6 +270,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
     },
     async chat(request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
       let res: Reply;
+      request = reasoningSwitch(kind, request);
       if (mirrorMaxTokens) request = withMaxTokens(request);
       if (continuousUsage && request.stream === true) {
         const so = request.stream_options;
@@ -265,7 +294,15 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
   };
 }
 
-async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+/** Events that end a Responses stream (it has no `[DONE]`). */
+const RESPONSES_END: ReadonlySet<unknown> = new Set(["response.completed", "response.incomplete"]);
+
+/**
+ * The JSON objects of an SSE stream: chat and text completions (ended by `[DONE]`), or the
+ * Responses API's events (ended by `response.completed` or `response.incomplete`; an
+ * `error` or `response.failed` event is a backend failure, relayed as a job error).
+ */
+async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSignal, format: "chat" | "responses" = "chat"): AsyncGenerator<Record<string, unknown>> {
   let finished = false;
   try {
     for await (const event of parseSse(body)) {
@@ -281,6 +318,15 @@ async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSigna
       }
       if (typeof data !== "object" || data === null || Array.isArray(data)) throw new BackendError("job.upstream_error", "backend stream event is not a JSON object");
       const obj = data as Record<string, unknown>;
+      if (format === "responses") {
+        if (obj.type === "error" || obj.type === "response.failed") throw new BackendError("job.upstream_error", `backend stream error: ${responsesError(obj)}`);
+        yield obj;
+        if (RESPONSES_END.has(obj.type)) {
+          finished = true;
+          return;
+        }
+        continue;
+      }
       if (obj.error !== undefined && obj.choices === undefined) {
         const e = obj.error as { message?: unknown; code?: unknown };
         throw new BackendError("job.upstream_error", `backend stream error: ${typeof e?.message === "string" ? e.message : JSON.stringify(obj.error).slice(0, 500)}`);
@@ -290,5 +336,12 @@ async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSigna
   } catch (error) {
     networkError(error, signal);
   }
-  if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", "backend stream ended without [DONE]");
+  if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", format === "responses" ? "backend stream ended without response.completed" : "backend stream ended without [DONE]");
+}
+
+/** The message of a Responses stream's `error` or `response.failed` event. */
+function responsesError(event: Record<string, unknown>): string {
+  const nested = typeof event.response === "object" && event.response !== null ? (event.response as { error?: { message?: unknown } | null }).error : undefined;
+  const m = typeof event.message === "string" ? event.message : nested && typeof nested.message === "string" ? nested.message : undefined;
+  return (m ?? JSON.stringify(event)).slice(0, 1000);
 }

@@ -66,8 +66,8 @@ describe("detectServer against the flavoured simulator", () => {
     const s = (await detectServer(sim.url))!;
     expect(s.kind).toBe("ollama");
     expect(s.models.map((m) => [m.id, m.canonical, m.quantization, m.capabilities.join(","), m.contextLength])).toEqual([
-      ["llama3.1:8b", "llama-3.1-8b-instruct", "Q4_K_M", "chat,stream,tools,json_mode", 131072],
-      ["llava:7b", "llava:7b", "Q4_0", "chat,stream,vision,json_mode", 8192],
+      ["llama3.1:8b", "llama-3.1-8b-instruct", "Q4_K_M", "chat,stream,tools,json_mode,responses,completions", 131072],
+      ["llava:7b", "llava:7b", "Q4_0", "chat,stream,vision,json_mode,responses,completions", 8192],
       ["nomic-embed-text:latest", "nomic-embed-text-v1.5", "F16", "embeddings", 8192],
     ]);
   });
@@ -88,11 +88,11 @@ describe("detectServer against the flavoured simulator", () => {
     sim = await startSimulator({ flavor: "llamacpp", slots: 4, models: [{ id: "Meta-Llama-3.1-8B-Instruct-Q5_K_M.gguf", tools: true, vision: true, contextLength: 16384 }] });
     const l = (await detectServer(sim.url))!;
     expect(l).toMatchObject({ kind: "llamacpp", slots: 4 });
-    expect(l.models[0]).toMatchObject({ canonical: "llama-3.1-8b-instruct", quantization: "Q5_K_M", contextLength: 16384, capabilities: ["chat", "stream", "tools", "vision", "json_mode"] });
+    expect(l.models[0]).toMatchObject({ canonical: "llama-3.1-8b-instruct", quantization: "Q5_K_M", contextLength: 16384, capabilities: ["chat", "stream", "tools", "vision", "json_mode", "completions"] });
     await sim.close();
     sim = await startSimulator({ flavor: "lmstudio", models: [{ id: "qwen2.5-7b-instruct", tools: true, contextLength: 32768 }] });
     const lm = (await detectServer(sim.url))!;
     expect(lm.kind).toBe("lmstudio");
-    expect(lm.models[0]).toMatchObject({ canonical: "qwen2.5-7b-instruct", quantization: "Q4_K_M", capabilities: ["chat", "stream", "tools", "json_mode"] });
+    expect(lm.models[0]).toMatchObject({ canonical: "qwen2.5-7b-instruct", quantization: "Q4_K_M", capabilities: ["chat", "stream", "tools", "json_mode", "responses", "completions"] });
   });
 });

@@ -1,5 +1,6 @@
 /** What setup learns about a local model server and each of its models. */
 import type { Capability } from "@srp/core";
+import type { NativeTextApi } from "../backends/native-apis.js";
 
 /** Kinds of local model server that setup recognises. */
 export type LocalKind = "ollama" | "lmstudio" | "vllm" | "llamacpp" | "openai-compatible";
@@ -33,6 +34,10 @@ export interface DetectedServer {
   models: DetectedModel[];
   /** Parallel slots the server runs (llama.cpp `total_slots`), when it says. */
   slots?: number;
+  /** The server's version, when it says (Ollama `/api/version`, vLLM `/version`). */
+  version?: string;
+  /** The text APIs it serves itself besides chat (`responses`, `completions`): by kind and version. */
+  apis?: NativeTextApi[];
 }
 
 /** Default jobs at once per instance, by server kind (documented in the provider README). */
@@ -56,7 +61,7 @@ export const positiveInt = (v: unknown): number | undefined => (typeof v === "nu
 
 /** Capabilities in a stable order, without repeats. */
 export function orderCapabilities(caps: Iterable<Capability>): Capability[] {
-  const order: Capability[] = ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages"];
+  const order: Capability[] = ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages", "responses", "completions"];
   const set = new Set(caps);
   return order.filter((c) => set.has(c));
 }

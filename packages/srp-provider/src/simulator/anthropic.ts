@@ -3,13 +3,16 @@
  * Anthropic and not a model**. It speaks the Messages wire format (`POST /v1/messages`,
  * JSON and SSE with the real event sequence, `GET /v1/models`, Anthropic's error shape),
  * answers with the same deterministic text as the model simulator, calls the first tool
- * when tools are given and the last turn is not a tool result, and reports honest usage.
+ * when tools are given and the last turn is not a tool result, thinks first (a `thinking`
+ * block, `reasoning.ts`) when `thinking` is enabled, and reports honest usage.
  * Tests and demos use it as the upstream of a forwarded Anthropic key.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
 import { countTokens, generateTokens } from "./text.js";
+import { anthropicThinkingRefusal, anthropicThinkingTokens, simulatedSignature } from "./reasoning.js";
+import { messagesPromptSequence, PrefixCache } from "./prefix-cache.js";
 
 /** Options of {@link startAnthropicSimulator}. */
 export interface AnthropicSimulatorOptions {
@@ -19,6 +22,13 @@ export interface AnthropicSimulatorOptions {
   models?: readonly string[];
   /** Port; default any free one. */
   port?: number;
+  /**
+   * Simulator feature: model Anthropic's prompt cache (`prefix-cache.ts`) for requests that
+   * carry a `cache_control` mark: the tokens a prompt shares from its start with one of the
+   * last prompts served (`true`: the last 64; a number: that many) are reported as
+   * `cache_read_input_tokens` and left out of `input_tokens`. Default off.
+   */
+  prefixCache?: boolean | number;
 }
 
 /** A running Anthropic simulator. */
@@ -83,8 +93,14 @@ function exampleInput(schema: unknown): Json {
   return out;
 }
 
-/** The message the simulated model answers. */
-function answer(body: Json, model: string): Json {
+/** Whether a Messages body asks for caching: a `cache_control` mark on a tool, a system block or a message block. */
+function marksCache(body: Json): boolean {
+  const marked = (v: unknown) => Array.isArray(v) && v.some((b) => isObject(b) && b.cache_control !== undefined);
+  return marked(body.tools) || marked(body.system) || (Array.isArray(body.messages) && body.messages.some((m) => isObject(m) && marked(m.content)));
+}
+
+/** The message the simulated model answers; `cached`: prompt tokens read from the simulated cache (the usage then reports cache reads). */
+function answer(body: Json, model: string, cached?: number): Json {
   const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
   const last = messages.at(-1);
   const lastBlocks = Array.isArray(last?.content) ? (last.content as Json[]) : [];
@@ -94,21 +110,28 @@ function answer(body: Json, model: string): Json {
   const maxTokens = typeof body.max_tokens === "number" ? body.max_tokens : 16;
   const id = `msg_sim${sha256Hex(JSON.stringify(messages)).slice(0, 20)}`;
   const base = { id, type: "message", role: "assistant", model, stop_sequence: null };
-  const input = inputTokens(body);
+  const total = inputTokens(body);
+  const input = total - (cached ?? 0);
+  const cacheCounts = cached === undefined ? {} : { cache_creation_input_tokens: 0, cache_read_input_tokens: cached };
+  // Extended thinking (`thinking: {type: "enabled"}`): a thinking block first, counted as output.
+  const thinkingCount = anthropicThinkingTokens(body);
+  const thinkingText = thinkingCount === undefined ? "" : generateTokens(`thinking:${JSON.stringify(messages)}`, thinkingCount).join("");
+  const thought = thinkingCount === undefined ? [] : [{ type: "thinking", thinking: thinkingText, signature: simulatedSignature(thinkingText) }];
+  const thoughtTokens = countTokens(thinkingText);
   if (tools.length > 0 && !answeredTool && choice.type !== "none") {
     const tool = (choice.type === "tool" ? tools.find((t) => t.name === choice.name) : tools[0]) ?? tools[0]!;
     const toolInput = exampleInput(tool.input_schema);
     const toolId = `toolu_sim${sha256Hex(id).slice(0, 20)}`;
     const output = countTokens(JSON.stringify(toolInput)) + countTokens(String(tool.name));
-    return { ...base, content: [{ type: "tool_use", id: toolId, name: tool.name, input: toolInput }], stop_reason: "tool_use", usage: { input_tokens: input, output_tokens: output } };
+    return { ...base, content: [...thought, { type: "tool_use", id: toolId, name: tool.name, input: toolInput }], stop_reason: "tool_use", usage: { input_tokens: input, ...cacheCounts, output_tokens: thoughtTokens + output } };
   }
   const result = lastBlocks.find((b) => isObject(b) && b.type === "tool_result");
   const words = result
     ? (`The tool returned: ${typeof result.content === "string" ? result.content : JSON.stringify(result.content)}`.match(/\S+\s*/g) ?? []).slice(0, maxTokens)
-    : generateTokens(JSON.stringify(messages), maxTokens);
+    : generateTokens(JSON.stringify(messages), maxTokens - (thinkingCount ?? 0));
   const text = words.join("");
-  const output = countTokens(text);
-  return { ...base, content: [{ type: "text", text }], stop_reason: output >= maxTokens ? "max_tokens" : "end_turn", usage: { input_tokens: input, output_tokens: output } };
+  const output = thoughtTokens + countTokens(text);
+  return { ...base, content: [...thought, { type: "text", text }], stop_reason: output >= maxTokens ? "max_tokens" : "end_turn", usage: { input_tokens: input, ...cacheCounts, output_tokens: output } };
 }
 
 function event(res: ServerResponse, data: Json): void {
@@ -118,12 +141,16 @@ function event(res: ServerResponse, data: Json): void {
 function stream(res: ServerResponse, message: Json): void {
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "request-id": `req_sim${toBase64Url(randomBytes(9))}`, "x-srp-simulator": "anthropic" });
   const usage = message.usage as Json;
-  event(res, { type: "message_start", message: { ...message, content: [], stop_reason: null, usage: { input_tokens: usage.input_tokens, output_tokens: 1 } } });
+  event(res, { type: "message_start", message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
   event(res, { type: "ping" });
   (message.content as Json[]).forEach((block, index) => {
     if (block.type === "text") {
       event(res, { type: "content_block_start", index, content_block: { type: "text", text: "" } });
       for (const piece of String(block.text).match(/\S+\s*/g) ?? []) event(res, { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } });
+    } else if (block.type === "thinking") {
+      event(res, { type: "content_block_start", index, content_block: { type: "thinking", thinking: "", signature: "" } });
+      for (const piece of String(block.thinking).match(/\S+\s*/g) ?? []) event(res, { type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: piece } });
+      event(res, { type: "content_block_delta", index, delta: { type: "signature_delta", signature: block.signature } });
     } else {
       event(res, { type: "content_block_start", index, content_block: { ...block, input: {} } });
       const json = JSON.stringify(block.input);
@@ -151,6 +178,7 @@ function stream(res: ServerResponse, message: Json): void {
 export async function startAnthropicSimulator(options: AnthropicSimulatorOptions = {}): Promise<AnthropicSimulator> {
   const apiKey = options.apiKey ?? "sk-ant-sim";
   const models = options.models ?? ["claude-sim-1"];
+  const prefixCache = options.prefixCache ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined) : undefined;
   const requests: Json[] = [];
   const headers: Record<string, string | string[] | undefined>[] = [];
   const sockets = new Set<Socket>();
@@ -184,7 +212,9 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
     }
     if (typeof body.model !== "string" || !models.includes(body.model)) return error(res, 404, `model: ${String(body.model)}`);
     if (typeof body.max_tokens !== "number" || !Array.isArray(body.messages) || body.messages.length === 0) return error(res, 400, "max_tokens and messages are required");
-    const message = answer(body, body.model);
+    const refusal = anthropicThinkingRefusal(body);
+    if (refusal) return error(res, 400, refusal);
+    const message = answer(body, body.model, prefixCache && marksCache(body) ? prefixCache.serve(messagesPromptSequence(body.model, body)) : undefined);
     if (body.stream === true) return stream(res, message);
     send(res, 200, message);
   };

@@ -101,7 +101,7 @@ export function serveFlavorMetadata(flavor: SimulatorFlavor, models: readonly Fl
   const first = models[0];
   switch (flavor) {
     case "ollama":
-      if (get && url === "/api/version") return sendJson(res, 200, { version: "0.6.8" }), true;
+      if (get && url === "/api/version") return sendJson(res, 200, { version: "0.13.5" }), true;
       if (get && url === "/api/tags") {
         sendJson(res, 200, { models: models.map((m) => ({ name: m.id, model: m.id, modified_at: new Date(created * 1000).toISOString(), size: 4_920_753_328, digest: digestOf(m.id), details: ollamaDetails(m) })) });
         return true;
@@ -150,7 +150,7 @@ export function serveFlavorMetadata(flavor: SimulatorFlavor, models: readonly Fl
       return false;
     case "vllm":
       if (get && url === "/health") return res.writeHead(200, { "content-length": 0, "x-srp-simulator": "1" }), res.end(), true;
-      if (get && url === "/version") return sendJson(res, 200, { version: "0.8.5" }), true;
+      if (get && url === "/version") return sendJson(res, 200, { version: "0.11.0" }), true;
       if (get && url === "/v1/models") {
         sendJson(res, 200, {
           object: "list",
@@ -169,6 +169,11 @@ export function serveFlavorMetadata(flavor: SimulatorFlavor, models: readonly Fl
       }
       return false;
   }
+}
+
+/** Whether the flavoured server has this OpenAI endpoint: every one has `/v1/completions`; llama.cpp server has no `/v1/responses`. */
+export function flavorServes(flavor: SimulatorFlavor | undefined, url: string): boolean {
+  return !(flavor === "llamacpp" && url === "/v1/responses");
 }
 
 /** Whether a flavour's metadata endpoint takes a JSON body (Ollama's `/api/show`). */

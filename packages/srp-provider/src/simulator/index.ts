@@ -11,3 +11,4 @@ export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorMo
 export { type SimulatorFlavor, type FlavorModelMetadata } from "./flavors.js";
 export { countTokens, countPromptTokens } from "./text.js";
 export { startAnthropicSimulator, type AnthropicSimulator, type AnthropicSimulatorOptions } from "./anthropic.js";
+export { SIMULATED_THINKING_TOKENS, type ReasoningMember } from "./reasoning.js";

@@ -9,10 +9,15 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { MODALITIES, transcribe } from "./modalities.js";
 import { errorBody, sendJson } from "./http.js";
-import { flavorRefusal, flavorTakesBody, serveFlavorMetadata, type FlavorModelMetadata, type SimulatorFlavor } from "./flavors.js";
+import { flavorRefusal, flavorServes, flavorTakesBody, serveFlavorMetadata, type FlavorModelMetadata, type SimulatorFlavor } from "./flavors.js";
+import { serveCompletions } from "./completions.js";
+import { serveResponses } from "./responses.js";
+import type { SimulatorContext } from "./context.js";
 import type { AddressInfo, Socket } from "node:net";
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
 import { countPromptTokens, countTokens, generateTokens } from "./text.js";
+import { reasoningDelta, reasoningUsage, simulatedReasoning, type ReasoningMember } from "./reasoning.js";
+import { chatPromptSequence, PrefixCache } from "./prefix-cache.js";
 
 /** A fault the simulator injects into the requests it serves. */
 export type SimulatorFault =
@@ -62,6 +67,28 @@ export interface SimulatorOptions {
   flavor?: SimulatorFlavor;
   /** Slots a `llamacpp` flavour reports (`total_slots`); default 1. */
   slots?: number;
+  /**
+   * Simulator feature: model a prefix cache (`prefix-cache.ts`), reporting as
+   * `usage.prompt_tokens_details.cached_tokens` the tokens a prompt shares from its start with
+   * one of the last prompts served (`true`: the last 64; a number: that many), as vLLM with
+   * prefix caching and llama.cpp do. Default off (cached tokens are always 0).
+   */
+  prefixCache?: boolean | number;
+  /**
+   * Arguments the simulated model passes when it calls a tool, by tool name (e.g.
+   * `{ exec_command: { cmd: "cat answer.txt" } }` to have an agent run one command); a tool
+   * not named here gets placeholder arguments built from its schema.
+   */
+  toolArguments?: Readonly<Record<string, Record<string, unknown>>>;
+  /**
+   * Reasoning mode (`reasoning.ts`): every chat request thinks first (as at this effort, when
+   * one is named: `low` 8 tokens, `medium` 16, `high` 32) unless it sets a `reasoning_effort`
+   * itself (`none`: no thinking) or `think: false`. Without it, a request reasons when it sets
+   * a `reasoning_effort` (or `think: true`), or its model has `thinking: true`.
+   */
+  reasoning?: boolean | "low" | "medium" | "high";
+  /** The member reasoning is streamed in; default `reasoning` for the `ollama` flavour, else `reasoning_content` (vLLM, DeepSeek). */
+  reasoningMember?: ReasoningMember;
 }
 
 /** A running simulator. */
@@ -120,11 +147,12 @@ function exampleArgs(parameters: unknown): string {
   return JSON.stringify(out);
 }
 
-function answerFor(req: ChatRequest, maxTokens: number): Answer {
+function answerFor(req: ChatRequest, maxTokens: number, toolArguments?: SimulatorOptions["toolArguments"]): Answer {
   const seed = JSON.stringify(req.messages ?? null);
   const tool = pickTool(req);
   if (tool) {
-    const args = exampleArgs(tool.parameters);
+    const scripted = toolArguments?.[tool.name];
+    const args = scripted ? JSON.stringify(scripted) : exampleArgs(tool.parameters);
     return { kind: "tool", id: `call_${sha256Hex(seed).slice(0, 24)}`, name: tool.name, args, tokens: countTokens(args) + countTokens(tool.name) };
   }
   const messages = Array.isArray(req.messages) ? req.messages : [];
@@ -140,12 +168,12 @@ function tokenCount(answer: Answer): number {
   return answer.kind === "text" ? countTokens(answer.tokens.join("")) : answer.tokens;
 }
 
-function usageObject(prompt: number, completion: number) {
+function usageObject(prompt: number, completion: number, cached = 0) {
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
     completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
 }
@@ -167,6 +195,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   let tps = options.tokensPerSecond ?? 0;
   const latencyMs = options.latencyMs ?? 0;
   const defaultMax = options.defaultMaxTokens ?? 24;
+  const prefixCache = options.prefixCache ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined) : undefined;
   const requests: Record<string, unknown>[] = [];
   let fault: SimulatorFault | undefined;
   let faultCount = Infinity;
@@ -205,9 +234,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     // Ollama's OpenAI endpoint reads only `max_tokens` (it ignores `max_completion_tokens`).
     const requested = options.flavor === "ollama" ? body.max_tokens : (body.max_completion_tokens ?? body.max_tokens);
     const maxTokens = typeof requested === "number" && Number.isSafeInteger(requested) && requested > 0 ? requested : defaultMax;
-    const answer = answerFor(body, maxTokens);
+    const thought = simulatedReasoning(body as Record<string, unknown>, maxTokens, { flavor: options.flavor, always: options.reasoning, thinkingModel: served.thinking, member: options.reasoningMember });
+    if (thought && "error" in thought) return sendJson(res, 400, thought.error);
+    const thinking = thought ? generateTokens(`reasoning:${JSON.stringify(body.messages ?? null)}`, thought.tokens) : [];
+    const thinkingTokens = countTokens(thinking.join(""));
+    const answer = answerFor(body, maxTokens - thinking.length, options.toolArguments);
     const prompt = countPromptTokens(body.messages);
-    const completion = tokenCount(answer);
+    const cached = prefixCache ? prefixCache.serve(chatPromptSequence(String(body.model), body.messages)) : 0;
+    const completion = tokenCount(answer) + thinkingTokens;
+    // The usage with the thinking reported the flavour's way (it is in completion_tokens already).
+    const usageOf = (p: number, c: number, k: number) => (thought ? reasoningUsage(usageObject(p, c, k), Math.min(c, thinkingTokens), options.flavor) : usageObject(p, c, k));
     const id = `chatcmpl-${toBase64Url(randomBytes(18))}`;
     const model = body.model;
     const base = { id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model, service_tier: "default", system_fingerprint: FINGERPRINT };
@@ -217,6 +253,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         answer.kind === "text"
           ? { role: "assistant", content: answer.tokens.join(""), refusal: null, annotations: [] }
           : { role: "assistant", content: null, tool_calls: [{ id: answer.id, type: "function", function: { name: answer.name, arguments: answer.args } }], refusal: null, annotations: [] };
+      if (thought) Object.assign(message, { [thought.member]: thinking.join("") });
       if (tps > 0) await sleep((completion * 1000) / tps);
       if (f?.kind === "error_before_first_token" || f?.kind === "drop_mid_stream") {
         res.socket?.destroy();
@@ -228,7 +265,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         created: base.created,
         model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: answer.kind === "text" ? (completion >= maxTokens ? "length" : "stop") : "tool_calls" }],
-        usage: usageObject(prompt, completion),
+        usage: usageOf(prompt, completion, cached),
         service_tier: "default",
         system_fingerprint: FINGERPRINT,
       });
@@ -241,7 +278,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
     const write = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
     const chunk = (delta: unknown, finish: string | null) =>
-      write({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: continuous ? usageObject(prompt, produced) : null } : {}) });
+      write({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: continuous ? usageOf(prompt, produced, cached) : null } : {}) });
     if (f?.kind === "error_before_first_token") {
       write(errorBody("The simulator was told to fail before the first token.", "server_error", null));
       res.end();
@@ -262,8 +299,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (delay >= 1) await sleep(delay);
       else if (sent % 64 === 0) await new Promise<void>((r) => setImmediate(r));
     };
+    if (answer.kind === "text") chunk({ role: "assistant", content: "", refusal: null }, null);
+    for (const token of thought ? thinking : []) {
+      if (closed || !thought) return;
+      produced++;
+      chunk(reasoningDelta(thought, token, options.flavor), null);
+      await pace();
+    }
     if (answer.kind === "text") {
-      chunk({ role: "assistant", content: "", refusal: null }, null);
       for (const token of answer.tokens) {
         if (closed) return;
         produced++;
@@ -281,10 +324,25 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (closed) return;
     chunk({}, answer.kind === "tool" ? "tool_calls" : completion >= maxTokens ? "length" : "stop");
-    if (includeUsage) write({ ...base, choices: [], usage: usageObject(prompt, completion) });
+    if (includeUsage) write({ ...base, choices: [], usage: usageOf(prompt, completion, cached) });
     res.write("data: [DONE]\n\n");
     res.end();
   }
+
+  // Legacy completions and the Responses API (completions.ts, responses.ts).
+  const context: SimulatorContext = {
+    flavor: options.flavor,
+    models,
+    defaultMaxTokens: defaultMax,
+    latencyMs,
+    tokensPerSecond: () => tps,
+    takeFault,
+    record: (body) => {
+      requests.push(body);
+      if (requests.length > 100) requests.shift();
+    },
+  };
+  const textApis = { "/v1/completions": serveCompletions, "/v1/responses": serveResponses } as const;
 
   const knownModel = (model: unknown) => typeof model === "string" && models.some((m) => m.id === model);
   const unknownModel = (res: ServerResponse, model: unknown) =>
@@ -349,7 +407,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       });
     }
     const modality = req.method === "POST" ? MODALITIES[url as keyof typeof MODALITIES] : undefined;
-    if ((req.method === "POST" && (url === "/v1/chat/completions" || url === "/v1/audio/transcriptions")) || modality) {
+    const textApi = req.method === "POST" && flavorServes(flavor, url) ? textApis[url as keyof typeof textApis] : undefined;
+    if ((req.method === "POST" && (url === "/v1/chat/completions" || url === "/v1/audio/transcriptions")) || modality || textApi) {
       const parts: Buffer[] = [];
       req.on("data", (c: Buffer) => parts.push(c));
       req.on("end", () => {
@@ -365,6 +424,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         } catch {
           return sendJson(res, 400, errorBody("We could not parse the JSON body of your request.", "invalid_request_error", null));
         }
+        if (textApi) return void textApi(context, res, body as Record<string, unknown>).catch(() => res.destroy());
         if (modality) {
           requests.push(body as Record<string, unknown>);
           if (requests.length > 100) requests.shift();

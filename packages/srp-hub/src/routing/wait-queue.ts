@@ -1,0 +1,184 @@
+/**
+ * Waiting for a slot (SRP-CON-064..069): when every instance that could take a request is
+ * busy, the request waits in a bounded first-in, first-out queue of its model instead of
+ * being refused at once. The queue only orders and wakes waiters; routing stays the
+ * router's. A wake-up goes to the first waiter; a waiter woken but unable to get a slot
+ * keeps its place and hands the wake-up to the one behind it (whose needs may differ).
+ */
+import { resolveModelAlias } from "@srp/core";
+
+/** The numbers of the wait queue. */
+export interface WaitQueueOptions {
+  /** Waiters per model at most; one more is refused at once. Default 256. */
+  maxWaiters: number;
+  /** How long a request waits for a slot unless it asks otherwise, ms. Default 30 s. */
+  waitMs: number;
+  /** The longest wait a request may ask for, ms. Default 300 s. */
+  maxWaitMs: number;
+  /** The first waiter of a model retries this often even without a wake-up (a safety net), ms. Default 1 s. */
+  pollMs: number;
+}
+
+/** The default numbers of the wait queue. */
+export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({ maxWaiters: 256, waitMs: 30_000, maxWaitMs: 300_000, pollMs: 1000 });
+
+/** The header a consumer sets to choose how long a request may wait for a slot (ms; `0`: not at all). */
+export const QUEUE_TIMEOUT_HEADER = "x-srp-queue-timeout-ms";
+
+/**
+ * How long a request may wait for a slot: the `x-srp-queue-timeout-ms` header's value (a
+ * decimal integer of ms, `0` for no waiting) capped at `maxWaitMs`, else `waitMs`. Anything
+ * else in the header (`-1`, `1e4`, `abc`) is ignored.
+ *
+ * @example
+ * queueWaitOf("2500", WAIT_QUEUE_DEFAULTS); // 2500
+ * queueWaitOf(null, WAIT_QUEUE_DEFAULTS); // 30000
+ */
+export function queueWaitOf(header: string | null | undefined, options: Pick<WaitQueueOptions, "waitMs" | "maxWaitMs"> = WAIT_QUEUE_DEFAULTS): number {
+  const h = header?.trim();
+  if (h === undefined || !/^(0|[1-9][0-9]*)$/.test(h)) return options.waitMs;
+  return h.length > 10 ? options.maxWaitMs : Math.min(Number(h), options.maxWaitMs);
+}
+
+/** How a wait ended: a wake-up (retry routing), the wait ran out, the consumer left, or the hub is closing. */
+export type WaitOutcome = "woken" | "timeout" | "aborted" | "closed";
+
+/** The queues of one hub, one per model (by canonical id). */
+export class WaitQueue {
+  readonly options: Readonly<WaitQueueOptions>;
+  readonly #queues = new Map<string, Waiter[]>();
+  #closed = false;
+
+  constructor(options: Partial<WaitQueueOptions> = {}) {
+    this.options = { ...WAIT_QUEUE_DEFAULTS, ...options };
+  }
+
+  /** Waiters of a model now. */
+  size(model: string): number {
+    return this.#queues.get(resolveModelAlias(model))?.length ?? 0;
+  }
+
+  /** Joins the end of a model's queue; undefined when it is full or the hub is closing. */
+  join(model: string): Waiter | undefined {
+    if (this.#closed) return undefined;
+    const name = resolveModelAlias(model);
+    let q = this.#queues.get(name);
+    if (!q) this.#queues.set(name, (q = []));
+    if (q.length >= this.options.maxWaiters) return undefined;
+    const w = new Waiter(name, this, this.options.pollMs);
+    q.push(w);
+    return w;
+  }
+
+  /** A slot of a model may be free (a job ended, an instance came online or reported capacity): its first waiter retries. Waiters for `auto` retry too. */
+  notify(model: string): void {
+    const name = resolveModelAlias(model);
+    this.#queues.get(name)?.[0]?.wake();
+    if (name !== "auto") this.#queues.get("auto")?.[0]?.wake();
+  }
+
+  /** Ends every wait with `closed` (the hub is closing); later joins are refused. */
+  close(): void {
+    this.#closed = true;
+    for (const q of this.#queues.values()) for (const w of [...q]) w.end("closed");
+  }
+
+  /** @internal The queue a waiter is in. */
+  queueOf(w: Waiter): Waiter[] | undefined {
+    return this.#queues.get(w.model);
+  }
+
+  /** @internal Removes a waiter. */
+  remove(w: Waiter): void {
+    const q = this.#queues.get(w.model);
+    if (!q) return;
+    const i = q.indexOf(w);
+    if (i >= 0) q.splice(i, 1);
+    if (q.length === 0) this.#queues.delete(w.model);
+  }
+}
+
+/** One request waiting for a slot of a model. */
+export class Waiter {
+  /** The model's canonical id. */
+  readonly model: string;
+  readonly #queue: WaitQueue;
+  readonly #pollMs: number;
+  #woken = false;
+  #resolve: ((o: WaitOutcome) => void) | undefined;
+  #left = false;
+
+  /** @internal Made by {@link WaitQueue.join}. */
+  constructor(model: string, queue: WaitQueue, pollMs: number) {
+    this.model = model;
+    this.#queue = queue;
+    this.#pollMs = pollMs;
+  }
+
+  /** Waiters ahead of this one (0: first). */
+  get position(): number {
+    return this.#queue.queueOf(this)?.indexOf(this) ?? -1;
+  }
+
+  /**
+   * Waits for a wake-up (one that came since the last wait counts at once), until `until`
+   * (ms since the epoch) or the signal fires. The first waiter is also woken every
+   * `pollMs`, in case a slot freed without a wake-up.
+   */
+  wait(until: number, signal: AbortSignal): Promise<WaitOutcome> {
+    if (this.#left) return Promise.resolve("closed");
+    if (signal.aborted) return Promise.resolve("aborted");
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve("woken");
+    }
+    if (Date.now() >= until) return Promise.resolve("timeout");
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => this.end("aborted");
+      const arm = () => {
+        const left = until - Date.now();
+        if (left <= 0) return this.end("timeout");
+        timer = setTimeout(() => {
+          if (Date.now() >= until) this.end("timeout");
+          else if (this.position === 0) this.end("woken");
+          else arm();
+        }, Math.min(left, this.#pollMs));
+      };
+      this.#resolve = (o) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        this.#resolve = undefined;
+        resolve(o);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      arm();
+    });
+  }
+
+  /** @internal Wakes this waiter (now, or at its next wait). */
+  wake(): void {
+    if (this.#resolve) this.#resolve("woken");
+    else this.#woken = true;
+  }
+
+  /** @internal Ends the current wait with an outcome; `closed` also takes the waiter out. */
+  end(o: WaitOutcome): void {
+    if (o === "closed") this.leave();
+    this.#resolve?.(o);
+  }
+
+  /** Woken but no slot was free for this request: keeps its place and wakes the waiter behind it. */
+  pass(): void {
+    const q = this.#queue.queueOf(this);
+    const i = q?.indexOf(this) ?? -1;
+    if (i >= 0) q![i + 1]?.wake();
+  }
+
+  /** Leaves the queue (served, gave up, or the consumer left). */
+  leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#queue.remove(this);
+  }
+}
