@@ -12,6 +12,7 @@ import { startSimulator, type Simulator } from "@srp/provider/simulator";
 
 const CHEAP = "sim-cheap-1";
 const DEAR = "sim-dear-1";
+const BUSY = "sim-busy-1";
 const CHEAP_PRICE = { input: "100000", output: "200000" };
 const DEAR_PRICE = { input: "5000000", output: "9000000" };
 const ask = [{ role: "user", content: "hi" }];
@@ -24,8 +25,8 @@ const providers: Provider[] = [];
 let cheapSim: Simulator;
 let aliasNodes: Provider[] = [];
 
-async function node(model: string, price: { input: string; output: string }, upstream = model): Promise<{ sim: Simulator; provider: Provider }> {
-  const sim = await startSimulator({ models: [{ id: upstream }] });
+async function node(model: string, price: { input: string; output: string }, upstream = model, slow?: { latencyMs: number; maxConcurrency: number }): Promise<{ sim: Simulator; provider: Provider }> {
+  const sim = await startSimulator({ models: [{ id: upstream }], ...(slow ? { latencyMs: slow.latencyMs } : {}) });
   sims.push(sim);
   const account = await store.createAccount({ name: `provider-${model}` });
   const { key } = await store.createApiKey(account.id);
@@ -34,7 +35,7 @@ async function node(model: string, price: { input: string; output: string }, ups
     identity: generateIdentity(),
     account: key,
     reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model, upstreamModel: upstream, price }],
+    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model, upstreamModel: upstream, price, ...(slow ? { maxConcurrency: slow.maxConcurrency } : {}) }],
   });
   providers.push(provider);
   await provider.ready();
@@ -65,6 +66,8 @@ beforeAll(async () => {
   await node(DEAR, DEAR_PRICE);
   // One model offered under two of its aliases by two nodes.
   aliasNodes = [(await node("llama3.1:8b", CHEAP_PRICE)).provider, (await node("meta-llama/Llama-3.1-8B-Instruct", CHEAP_PRICE)).provider];
+  // One slot, held for 1.5 s by each request.
+  await node(BUSY, CHEAP_PRICE, BUSY, { latencyMs: 1500, maxConcurrency: 1 });
 });
 
 afterAll(async () => {
@@ -107,6 +110,27 @@ describe("fallbacks across models", () => {
     cheapSim.setFault(undefined);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { model: string }).model).toBe(DEAR);
+  });
+
+  it("a busy first model falls through to the next at once; only the last model waits for a slot (SRP-CON-066)", async () => {
+    const c = await consumer();
+    const holding = post("/v1/chat/completions", c.key, { model: BUSY, messages: ask, max_tokens: 4 });
+    await new Promise((r) => setTimeout(r, 300)); // the first request holds the one slot
+    const res = await post("/v1/chat/completions", c.key, { models: [BUSY, CHEAP], messages: ask, max_tokens: 4 });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { model: string }).model).toBe(CHEAP);
+    expect(hub.waiting.size(BUSY)).toBe(0);
+    expect((await holding).status).toBe(200);
+    // Named last, the busy model is waited for: the request queues until the holding one ends.
+    const again = post("/v1/chat/completions", c.key, { model: BUSY, messages: ask, max_tokens: 4 });
+    await new Promise((r) => setTimeout(r, 300));
+    const last = post("/v1/chat/completions", c.key, { models: ["sim-nobody-serves-1", BUSY], messages: ask, max_tokens: 4 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hub.waiting.size(BUSY)).toBe(1);
+    const answer = await last;
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { model: string }).model).toBe(BUSY);
+    expect((await again).status).toBe(200);
   });
 
   it("provider.allow_fallbacks false tries the first model only", async () => {

@@ -417,15 +417,17 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     await expectUntouched(w);
   });
 
-  it("Messages translated to chat, streamed: reasoning_content (which the translation drops) is not output", async () => {
+  it("Messages translated to chat, streamed: reasoning_content is output only as the thinking the consumer is shown (SRP-CON-078)", async () => {
     const w = await world();
     const sdk = new Anthropic({ baseURL: w.url, apiKey: w.consumer.key, maxRetries: 0 });
     const stream = sdk.messages.stream({ model: w.model, max_tokens: 6000, messages: ASK });
     const job = await nextJob(w);
     expect(job.api).toBe("chat.completions");
-    streamWith(w, job, [chunkOf(job, { role: "assistant", reasoning_content: PAD }), chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], UNSEEN);
+    const thought = PAD.slice(0, 1000);
+    streamWith(w, job, [chunkOf(job, { role: "assistant", reasoning_content: thought }), chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], UNSEEN);
     const final = await stream.finalMessage();
-    expect(JSON.stringify(final.content)).not.toContain("xxxx");
+    // The reasoning is shown as thinking, so its 1000 bytes count; 5000 tokens are more than they cover.
+    expect(final.content[0]).toMatchObject({ type: "thinking", thinking: thought });
     expect(final.usage.output_tokens).toBe(0);
     expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
     await expectUntouched(w);

@@ -93,7 +93,7 @@ describe("other modalities through the official openai package", () => {
     expect(by[IMAGE]).toMatchObject({ endpoints: ["images.generations"], architecture: { modality: "text->image" }, pricing: { image: "0.04" } });
     expect(by[TTS]).toMatchObject({ endpoints: ["audio.speech"], architecture: { modality: "text->audio" }, pricing: { character: "0.000015" } });
     expect(by[STT]).toMatchObject({ endpoints: ["audio.transcriptions"], architecture: { modality: "audio->text" }, pricing: { second: "0.0001" } });
-    expect(by[CHAT]!.endpoints).toEqual(["chat.completions", "messages"]);
+    expect(by[CHAT]!.endpoints).toEqual(["chat.completions", "messages", "responses"]);
   });
 
   it("embeds (the SDK's default base64 encoding and floats), billed per prompt token", async () => {

@@ -133,7 +133,7 @@ describe("Messages consumer, chat instance that reasons (SRP-CON-076..078, SRP-A
     await expectBilled(msg.usage as unknown as SrpUsage, 1100, before);
   });
 
-  it("a consumer that did not ask for thinking gets no thinking block, yet the reasoning is billed and the receipt stays plausible", async () => {
+  it("a consumer that did not ask for thinking is still shown the reasoning it is billed for, and the receipt stays plausible (SRP-CON-078)", async () => {
     // 32 tokens of reasoning and 1 of text: only the measured reasoning makes 33 output tokens plausible.
     for (const stream of [false, true]) {
       const before = await spent();
@@ -147,7 +147,8 @@ describe("Messages consumer, chat instance that reasons (SRP-CON-076..078, SRP-A
             })
             .finalMessage()
         : await anthropic().messages.create(body);
-      expect(msg.content.map((b) => b.type)).toEqual(["text"]);
+      expect(msg.content.map((b) => b.type)).toEqual(["thinking", "text"]);
+      expect(countTokens((msg.content[0] as Anthropic.ThinkingBlock).thinking)).toBe(32);
       expect(msg.usage.output_tokens).toBe(33);
       expect(always.requests.at(-1)).not.toHaveProperty("reasoning_effort");
       await expectBilled((usage ?? msg.usage) as SrpUsage, 33, before);

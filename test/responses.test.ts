@@ -6,13 +6,14 @@
  */
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateIdentity, verifyReceipt, type Receipt } from "@srp/core";
+import { checkConsumerBody, CompletionObject, generateIdentity, ResponseObject, verifyReceipt, type Receipt } from "@srp/core";
 import { createHub, SqliteStore } from "@srp/hub";
 import { createProvider, openAICompatibleBackend } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
 import { KEY, MODEL, startNet, type Net } from "./helpers.js";
 
 const NATIVE = "sim-vllm-native";
+const THINKER = "sim-reasoner";
 
 const weatherTool: OpenAI.Responses.FunctionTool = {
   type: "function",
@@ -33,6 +34,8 @@ beforeAll(async () => {
   await net.addProvider(sim, { capabilities: ["chat", "stream", "tools", "vision", "json_mode"] });
   const vllm = await net.sim({ flavor: "vllm", models: [{ id: NATIVE }] });
   await net.addProvider(vllm, { model: NATIVE, backend: openAICompatibleBackend({ baseUrl: vllm.baseUrl, kind: "vllm" }), capabilities: ["chat", "stream", "tools"] });
+  const thinker = await net.sim({ reasoning: true, models: [{ id: THINKER }] });
+  await net.addProvider(thinker, { model: THINKER, capabilities: ["chat", "stream", "reasoning"] });
   openai = new OpenAI({ baseURL: `${net.url}/v1`, apiKey: KEY, maxRetries: 0 });
 });
 
@@ -78,6 +81,8 @@ describe("Responses translated to chat completions", () => {
     expect(msg.id).toMatch(/^msg_/);
     expect(msg.content[0]!.type).toBe("output_text");
     expect(r.output_text.length).toBeGreaterThan(0);
+    // The answer matches the ResponseObject schema of openapi.json.
+    expect(checkConsumerBody(ResponseObject, r)).toBeUndefined();
     expect(r.usage!.output_tokens).toBe(20);
     expect(r.usage!.input_tokens).toBeGreaterThan(0);
     expect(r.usage!.total_tokens).toBe(r.usage!.input_tokens + 20);
@@ -229,6 +234,27 @@ describe("Responses translated to chat completions", () => {
   });
 });
 
+describe("Reasoning from a chat backend", () => {
+  it("becomes a reasoning item (streamed as reasoning_text events), billed as output and countersigned", async () => {
+    const r = await openai.responses.create({ model: THINKER, input: "Think first", max_output_tokens: 40, reasoning: { effort: "low" } });
+    expect(r.output[0]!.type).toBe("reasoning");
+    const reasoning = r.output[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(reasoning.content![0]!.text.length).toBeGreaterThan(0);
+    expect(r.usage!.output_tokens_details.reasoning_tokens).toBeGreaterThan(0);
+    const ext = r.usage as unknown as SrpUsage;
+    expect(ext.receipt_id).not.toBeNull();
+    expect((await receiptOf(ext.receipt_id!)).usage.completionTokens).toBe(r.usage!.output_tokens);
+
+    const events = await rawEvents({ model: THINKER, input: "Think first", max_output_tokens: 40, reasoning: { effort: "low" } });
+    const types = events.map((e) => e.data.type);
+    expect(types).toContain("response.reasoning_text.delta");
+    expect(types.indexOf("response.reasoning_text.done")).toBeLessThan(types.indexOf("response.output_text.delta"));
+    const last = events.at(-1)!.data.response as OpenAI.Responses.Response;
+    expect((last.usage as unknown as SrpUsage).receipt_id).not.toBeNull();
+    expect(last.output.map((o) => o.type)).toEqual(["reasoning", "message"]);
+  });
+});
+
 describe("Responses served natively", () => {
   it("sends a responses job with store false and the conversation expanded, and answers with the hub's id and billed usage", async () => {
     const vllm = net.sims[1]!;
@@ -259,6 +285,7 @@ describe("Legacy completions", () => {
   it("is served by instances with the completions capability, streamed and not, billed", async () => {
     const c = await openai.completions.create({ model: NATIVE, prompt: "def fib(n):", max_tokens: 8 });
     expect(c.object).toBe("text_completion");
+    expect(checkConsumerBody(CompletionObject, c)).toBeUndefined();
     expect(c.choices[0]!.text.length).toBeGreaterThan(0);
     const ext = c.usage as unknown as SrpUsage;
     expect((await receiptOf(ext.receipt_id!)).cost).toBe(ext.cost_units);

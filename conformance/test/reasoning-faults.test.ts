@@ -6,6 +6,6 @@ import { testHubFaults } from "./fixtures/faulty-hub.js";
 describe("reasoning across translations: checks against faulty hubs", () => {
   testHubFaults({
     "hub.reasoning.thinking_blocks": [["thinking_dropped", /expected a thinking block/]],
-    "hub.reasoning.billed_unshown": [["reasoning_unmeasured", /answered a valid done .* with error/]],
+    "hub.reasoning.billed_shown": [["reasoning_unmeasured", /answered a valid done .* with error/]],
   });
 });

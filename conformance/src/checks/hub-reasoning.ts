@@ -91,8 +91,8 @@ export const HUB_REASONING_CHECKS: Check<HubContext>[] = [
     },
   ),
   check(
-    "hub.reasoning.billed_unshown",
-    "Leaves reasoning out of a Messages answer that did not ask for thinking, yet measures it: a receipt whose output tokens only the reasoning text covers is countersigned and shown",
+    "hub.reasoning.billed_shown",
+    "Shows reasoning as thinking in a Messages answer that did not ask for thinking, and measures it: a receipt whose output tokens only the reasoning text covers is countersigned and shown",
     ["SRP-CON-078", "SRP-ATT-025"],
     "MUST",
     async (ctx) => {
@@ -108,7 +108,8 @@ export const HUB_REASONING_CHECKS: Check<HubContext>[] = [
       const seen = await events(call.response, "the streamed Messages answer");
       await countersigned;
       const problems: string[] = [];
-      if (seen.some((e) => JSON.stringify(e).includes("thinking"))) problems.push("the answer carries thinking, which the request did not ask for (SRP-CON-078)");
+      const thought = seen.map((e) => (isObject(e.delta) && e.delta.type === "thinking_delta" && typeof e.delta.thinking === "string" ? e.delta.thinking : "")).join("");
+      if (!thought.includes("thinking thinking")) problems.push("the answer does not carry the billed reasoning as thinking_delta events (SRP-CON-078)");
       const delta = seen.find((e) => e.type === "message_delta");
       const u = isObject(delta?.usage) ? delta.usage : {};
       if (u.output_tokens !== 100) problems.push(`message_delta's output_tokens is ${JSON.stringify(u.output_tokens)}, the receipt billed 100`);

@@ -121,12 +121,22 @@ const TIMEOUT_HEADER = {
   schema: { type: "integer", minimum: 1 },
 };
 
+/** The request header that sets how long a relayed request may wait for a slot while every instance is busy (SRP-CON-065). */
+const QUEUE_TIMEOUT_HEADER = {
+  name: "x-srp-queue-timeout-ms",
+  in: "header",
+  required: false,
+  description:
+    "How long the request may wait for a slot while every instance that could take it is busy, in milliseconds (SRP-CON-065): 0 for no waiting, capped at the hub's maximum (300000 in the reference hub); absent or not a non-negative integer, the hub's default (30000 in the reference hub). Never past the deadline.",
+  schema: { type: "integer", minimum: 0 },
+};
+
 function post(summary: string, schema: string, ok: Json, options: { anthropic?: boolean; multipart?: boolean; tags: string[]; relayed?: boolean }): Json {
   return {
     post: {
       summary,
       tags: options.tags,
-      ...(options.relayed === false ? {} : { parameters: [TIMEOUT_HEADER] }),
+      ...(options.relayed === false ? {} : { parameters: [TIMEOUT_HEADER, QUEUE_TIMEOUT_HEADER] }),
       requestBody: { required: true, content: { [options.multipart ? "multipart/form-data" : "application/json"]: { schema: ref(schema) } } },
       responses: responses(ok, options.anthropic),
     },

@@ -16,7 +16,7 @@ export { requestHash, responseHash, StreamHasher } from "./hashing.js";
 export { parseSse, formatSse, type SseEvent, type ParseSseOptions } from "./sse.js";
 export { usageFromOpenAI, openAIErrorType, type OpenAIUsage, type OpenAIErrorBody } from "./openai.js";
 export { usageFromAnthropic, usageFromResponses, measureResponse, StreamMeter } from "./usage.js";
-export { OutputMeter, measureOutput, chatChoices, chatContentText, thinkingBudget, checkUsagePlausibility, outputTokenLimit, PLAUSIBILITY_ALLOWANCE, CONTENT_KEYS, type OutputShape, type OutputMeasurer, type RelayedOutput, type UsageBounds, type PlausibilityVerdict } from "./plausibility.js";
+export { OutputMeter, measureOutput, chatChoices, chatContentText, thinkingBudget, reasoningEffortBudget, REASONING_EFFORT_BUDGETS, checkUsagePlausibility, outputTokenLimit, PLAUSIBILITY_ALLOWANCE, CONTENT_KEYS, type OutputShape, type OutputMeasurer, type RelayedOutput, type UsageBounds, type PlausibilityVerdict } from "./plausibility.js";
 export { checkConsumerBody, consumerOpenApi, anthropicBetas, ANTHROPIC_BETA_EXT } from "./consumer.js";
 export { wavSeconds } from "./audio.js";
 export {

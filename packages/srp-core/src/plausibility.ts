@@ -313,6 +313,26 @@ export function thinkingBudget(request: Record<string, unknown>): number | undef
   return isIndex(t.budget_tokens) && t.budget_tokens > 0 ? t.budget_tokens : undefined;
 }
 
+/**
+ * The Anthropic thinking budget a node forwarding chat jobs to an Anthropic key asks for
+ * each chat `reasoning_effort` (consumer.md SRP-CON-080), before the cap at `max_tokens` − 1.
+ */
+export const REASONING_EFFORT_BUDGETS: Readonly<Record<string, number>> = Object.freeze({ minimal: 1024, low: 1024, medium: 4096, high: 16384, xhigh: 32768 });
+
+/**
+ * The thinking budget of a chat request's `reasoning_effort` ({@link REASONING_EFFORT_BUDGETS}),
+ * or undefined for `none`, an absent or an unknown effort. A hub allows that many hidden
+ * output tokens (`UsageBounds.hiddenThinkingTokens`) for a chat job on a `reasoning` instance
+ * that forwards to Anthropic, which bills its full thinking and relays a summary.
+ *
+ * @example
+ * reasoningEffortBudget({ reasoning_effort: "medium" }); // 4096
+ */
+export function reasoningEffortBudget(request: Record<string, unknown>): number | undefined {
+  const effort = request.reasoning_effort;
+  return typeof effort === "string" && Object.hasOwn(REASONING_EFFORT_BUDGETS, effort) ? REASONING_EFFORT_BUDGETS[effort] : undefined;
+}
+
 /** The verdict of {@link checkUsagePlausibility}: plausible, or why not. */
 export type PlausibilityVerdict = { plausible: true } | { plausible: false; reason: string };
 

@@ -141,4 +141,4 @@ export { anthropicError, messagesToChat, chatToMessage } from "./api/anthropic.j
 export { responsesToChat, chatToResponse, chatToOutput, inputItems, itemsToMessages, chatTools, toolNamespaces, responseShell, responsesUsage, finishStatus, ChatToResponsesEvents } from "./api/responses-translate.js";
 export { planResponses, responseId } from "./api/responses.js";
 export { planCompletions, completionsPromptBound, completionsChoices, COMPLETIONS_DEFAULT_MAX_TOKENS } from "./api/completions.js";
-export { chatReasoningText, effortForBudget, reasoningEffortFor, thinkingRequested, THINKING_EFFORT_THRESHOLDS, TRANSLATED_THINKING_SIGNATURE, type ReasoningEffort } from "./api/reasoning.js";
+export { chatReasoningText, effortForBudget, reasoningEffortFor, withEffortThinking, THINKING_EFFORT_THRESHOLDS, TRANSLATED_THINKING_SIGNATURE, type ReasoningEffort } from "./api/reasoning.js";

@@ -146,7 +146,11 @@ export interface RelayRequest {
    * serve the request before output. Absent: `needs.model` only.
    */
   models?: readonly string[];
-  /** Until when (ms since the epoch) the request may wait for a slot while every instance is busy (SRP-CON-064); absent: no waiting. */
+  /**
+   * Until when (ms since the epoch) the request may wait for a slot while every instance is
+   * busy (SRP-CON-064); at or before now: it does not wait, but does not pass requests that
+   * do (SRP-CON-067). Absent: it takes no part in queueing (batch items).
+   */
   queueUntil?: number;
   /** The request's prefix key (SRP-CON-070): routed to the instance that served it recently, and recorded for the one that serves it now. */
   affinityKey?: string;
@@ -195,9 +199,11 @@ export interface RelayContext {
 export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Committed> {
   const models = req.models && req.models.length > 0 ? req.models : [req.needs.model];
   const errors: SrpError[] = [];
-  for (const model of models) {
+  for (const [i, model] of models.entries()) {
+    // Only the last model waits for a slot: a busy model before it falls through to the next at once, behind its own waiters.
+    const waits = i === models.length - 1 || req.queueUntil === undefined ? {} : { queueUntil: Date.now() };
     try {
-      return await relayModel(ctx, model === req.needs.model ? req : { ...req, needs: { ...req.needs, model } });
+      return await relayModel(ctx, { ...req, ...waits, ...(model === req.needs.model ? {} : { needs: { ...req.needs, model } }) });
     } catch (e) {
       if (!(e instanceof SrpError) || !fallsThrough(e)) throw e;
       errors.push(e);
@@ -277,7 +283,8 @@ async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?
   const model = req.needs.model;
   let woken = false;
   for (;;) {
-    const queued = queue !== undefined && slot.waiter === undefined && lastError === undefined && queue.size(model) > 0;
+    // A request that takes part in queueing (`queueUntil` set, even to now) never jumps the requests already waiting.
+    const queued = queue !== undefined && req.queueUntil !== undefined && slot.waiter === undefined && lastError === undefined && queue.size(model) > 0;
     const r: Routed = queued ? { reason: "busy" } : route();
     if ("key" in r) {
       if (slot.waiter) {
@@ -299,6 +306,7 @@ async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?
       if (woken) slot.waiter.pass();
     } else {
       const w = queue.join(model);
+      if (!w && queue.closed) throw new SrpError("session.shutdown", "the hub is shutting down");
       if (!w) throw new SrpError("job.no_capacity", `every instance of ${model} is busy and ${queue.options.maxWaiters} requests already wait for it`, { details: { retryAfterMs: 1000 } });
       slot.waiter = w;
       // Joined behind others while a slot is free (its wake-up not yet handled): the first waiter retries.

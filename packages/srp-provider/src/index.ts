@@ -21,6 +21,9 @@ export {
 } from "./connection.js";
 export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type ProviderStats, type JobOutcome } from "./provider.js";
 export { openAICompatibleBackend, mirrorsMaxTokens, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
+// Which OpenAI text APIs a server serves natively (responses, completions), and a chat job's reasoning switch per server kind.
+export { nativeTextApis, honoursSuffix, wantsSuffix, type NativeTextApi } from "./backends/native-apis.js";
+export { reasoningSwitch, responsesReasoningSwitch } from "./backends/reasoning-switch.js";
 export { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
 export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";
 // Forwarded API keys: Anthropic (translated), OpenAI and Gemini (OpenAI-compatible), sealed at rest.
@@ -56,6 +59,7 @@ export {
   probeTools,
   toolProbeVerdict,
   toolProbeBody,
+  withTextApis,
   DEFAULT_CONCURRENCY,
   type DetectOptions,
   type DetectedModel,

@@ -13,7 +13,7 @@ import { authenticate, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
-import { chatReasoningText, reasoningEffortFor, thinkingRequested, TRANSLATED_THINKING_SIGNATURE } from "./reasoning.js";
+import { chatReasoningText, reasoningEffortFor, TRANSLATED_THINKING_SIGNATURE } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -208,14 +208,13 @@ const messageId = (job: Job) => `msg_${job.jobId.slice(4)}`;
 
 /**
  * The content blocks of the Anthropic Message a chat.completion translates to: the first
- * choice's reasoning as a `thinking` block first when `thinking` is shown (SRP-CON-076),
- * then its text and tool calls.
+ * choice's reasoning as a `thinking` block first (SRP-CON-076), then its text and tool calls.
  */
-function chatToContent(response: Json, thinking: boolean): Json[] {
+function chatToContent(response: Json): Json[] {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
   const message = isObject(choice.message) ? choice.message : {};
   const content: Json[] = [];
-  const reasoning = thinking ? chatReasoningText(message) : "";
+  const reasoning = chatReasoningText(message);
   if (reasoning !== "") content.push({ type: "thinking", thinking: reasoning, signature: TRANSLATED_THINKING_SIGNATURE });
   if (typeof message.content === "string" && message.content !== "") content.push({ type: "text", text: message.content, citations: null });
   if (Array.isArray(message.tool_calls)) {
@@ -227,10 +226,10 @@ function chatToContent(response: Json, thinking: boolean): Json[] {
   return content;
 }
 
-/** Translates a chat.completion to an Anthropic Message; its reasoning becomes a `thinking` block when `thinking` is true (the consumer asked for it, SRP-CON-078). */
-export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension, thinking = false): Json {
+/** Translates a chat.completion to an Anthropic Message; its reasoning becomes a `thinking` block (SRP-CON-076, SRP-CON-078). */
+export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension): Json {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
-  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content: chatToContent(response, thinking), stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
+  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content: chatToContent(response), stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
 }
 
 const sse = (data: Json) => formatSse(data, data.type as string);
@@ -240,15 +239,14 @@ const streamError = (code: string, message: string) => sse({ type: "error", erro
  * Chat chunks translated to Anthropic's events (message_start, ping, content blocks with
  * thinking, text and tool input JSON deltas), in order; the closing message_delta (usage) and
  * message_stop are the encoder's, after the receipt. Only the first choice's reasoning
- * ({@link chatReasoningText}, as `thinking` blocks when shown: SRP-CON-076), `delta.content`
- * text and tool calls are kept; the meter of a translated job measures these events with
- * thinking shown (SRP-ATT-016, SRP-ATT-025).
+ * ({@link chatReasoningText}, as `thinking` blocks: SRP-CON-076), `delta.content` text and
+ * tool calls are kept; the meter of a translated job measures these events (SRP-ATT-016,
+ * SRP-ATT-025).
  */
 export class ChatToMessagesEvents {
   #started = false;
   #index = -1;
   #open: "thinking" | "text" | "tool" | undefined;
-  readonly #thinking: boolean;
   /** The last `finish_reason`. */
   finish: unknown = null;
   /** OpenAI tool call (its index, else its id) -> Anthropic content block index. */
@@ -256,13 +254,9 @@ export class ChatToMessagesEvents {
   #lastCall: number | string | undefined;
   readonly #job: Job;
 
-  /**
-   * @param job The translated job.
-   * @param thinking Whether reasoning becomes `thinking` blocks (the consumer asked for thinking); else it is left out.
-   */
-  constructor(job: Job, thinking = false) {
+  /** @param job The translated job. */
+  constructor(job: Job) {
     this.#job = job;
-    this.#thinking = thinking;
   }
 
   /** message_start and ping, once. */
@@ -298,7 +292,7 @@ export class ChatToMessagesEvents {
     const out = this.start();
     if (!choice) return out;
     const delta = isObject(choice.delta) ? choice.delta : {};
-    const reasoning = this.#thinking ? chatReasoningText(delta) : "";
+    const reasoning = chatReasoningText(delta);
     if (reasoning !== "") {
       out.push(...this.#openBlock("thinking", { type: "thinking", thinking: "", signature: "" }));
       out.push({ type: "content_block_delta", index: this.#index, delta: { type: "thinking_delta", thinking: reasoning } });
@@ -337,8 +331,8 @@ export class ChatToMessagesEvents {
 }
 
 /** Chat chunks re-encoded as Anthropic's event sequence ({@link ChatToMessagesEvents}, then message_delta with usage and message_stop). */
-function translatedEncoder(job: Job, thinking: boolean): StreamEncoder {
-  const events = new ChatToMessagesEvents(job, thinking);
+function translatedEncoder(job: Job): StreamEncoder {
+  const events = new ChatToMessagesEvents(job);
   const text = (list: Json[]) => list.map(sse).join("");
   return {
     chunk: (data) => text(events.chunk(data)),
@@ -352,19 +346,18 @@ function translatedEncoder(job: Job, thinking: boolean): StreamEncoder {
 /**
  * The meter of a chat job translated for a Messages consumer (SRP-ATT-016): it measures what
  * the translation relays, the Anthropic events ({@link ChatToMessagesEvents}) or Message
- * content a chat chunk or completion becomes, by the `messages` rule, with the reasoning
- * always as `thinking` blocks: reasoning is output the node billed whether or not the
- * consumer asked to see it (SRP-ATT-025). What the translation drops otherwise (other
+ * content a chat chunk or completion becomes, by the `messages` rule, the reasoning as
+ * `thinking` blocks (SRP-ATT-025). What the translation drops (other
  * choices, `refusal`, arguments that are not strings in a stream) is never shown, so it is
  * not counted.
  */
 export function translatedMeter(job: Job): OutputMeasurer {
   const meter = new OutputMeter({ api: "messages", stream: job.stream });
-  const events = job.stream ? new ChatToMessagesEvents(job, true) : undefined;
+  const events = job.stream ? new ChatToMessagesEvents(job) : undefined;
   return {
     add(value) {
       if (!isObject(value)) return;
-      if (!events) return meter.add({ type: "message", content: chatToContent(value, true) });
+      if (!events) return meter.add({ type: "message", content: chatToContent(value) });
       for (const e of events.chunk(value)) meter.add(e);
     },
     get measure() {
@@ -458,7 +451,6 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
   }
   const stream = body.stream === true;
   if (stream && translated) translated.stream_options = { include_usage: true };
-  const thinking = thinkingRequested(native);
   const maxOut = body.max_tokens as number;
   const isNative = (job: Job) => job.api === "messages";
   const bound = { promptTokens: promptTokenBound(body), completionTokens: maxOut };
@@ -491,9 +483,9 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
       if (isNative(job)) {
         return Response.json({ ...response, usage: nativeUsage(response.usage, done.usage, ext) }, { headers });
       }
-      return Response.json(chatToMessage(response, job, done.usage, ext, thinking), { headers });
+      return Response.json(chatToMessage(response, job, done.usage, ext), { headers });
     },
-    encoder: (job) => (isNative(job) ? nativeEncoder() : translatedEncoder(job, thinking)),
+    encoder: (job) => (isNative(job) ? nativeEncoder() : translatedEncoder(job)),
     meter: (job) => (isNative(job) ? undefined : translatedMeter(job)),
   };
 }

@@ -141,6 +141,7 @@ export class Batches {
       if (item.custom_id !== undefined && ids.has(item.custom_id)) return errorResponse(new SrpError("api.invalid_body", `${at}.custom_id is not unique`));
       const itemBody = item.body as Json;
       if (itemBody.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
+      if (itemBody.models !== undefined) return errorResponse(new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`));
       const plan = PLANNERS[item.url](itemBody, ctx);
       if (plan instanceof SrpError) return errorResponse(new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {}));
       const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;

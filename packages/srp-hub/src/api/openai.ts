@@ -11,7 +11,8 @@ import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
-import { preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { withEffortThinking } from "./reasoning.js";
 
 export { maximumCost, preferences, type MaximumCost, type Preferences, type SrpUsageExtension } from "./serve.js";
 
@@ -160,14 +161,17 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
   const maxOut = outputLimit(body);
   if (maxOut instanceof SrpError) return maxOut;
   const affinityKey = chatAffinityKey(body);
+  const capabilities = chatNeeds(body);
+  const bound = { promptTokens: promptTokenBound(body), completionTokens: maxOut };
   return {
     model: body.model as string,
     stream,
     prefs,
     ...(affinityKey !== undefined ? { affinityKey } : {}),
-    capabilities: chatNeeds(body),
+    capabilities,
     contextTokens: estimatePromptTokens(body) + maxOut,
-    bound: { promptTokens: promptTokenBound(body), completionTokens: maxOut },
+    bound,
+    bounds: (instance) => withEffortThinking(defaultUsageBounds({ bound, capabilities }, instance), instance, forwarded),
     job: () => ({ api: "chat.completions", body: forwarded }),
     commits: contentful,
     respond: (_job, done, ext, headers) => Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkUsagePlausibility, SrpError, type Job } from "@srp/core";
-import { chatReasoningText, effortForBudget, reasoningEffortFor, thinkingRequested, TRANSLATED_THINKING_SIGNATURE } from "./reasoning.js";
+import { checkUsagePlausibility, reasoningEffortBudget, SrpError, type Capability, type Job } from "@srp/core";
+import { chatReasoningText, effortForBudget, reasoningEffortFor, TRANSLATED_THINKING_SIGNATURE, withEffortThinking } from "./reasoning.js";
 import { ChatToMessagesEvents, chatToMessage, messagesToChat, translatedMeter } from "./anthropic.js";
 
 const job = (stream: boolean): Job => ({ type: "job", jobId: "job_0123456789abcdef", instanceId: "inst_1", model: "m", api: "chat.completions", stream, request: {}, deadline: 0, quote: { input: "1", output: "1" } }) as unknown as Job;
@@ -33,8 +33,6 @@ describe("thinking -> reasoning_effort (SRP-CON-077)", () => {
     for (const bad of [{ max_tokens: 100, thinking: { type: "enabled", budget_tokens: 100 } }, { max_tokens: 100, thinking: { type: "enabled" } }, { max_tokens: 100, thinking: { type: "on" } }, { max_tokens: 100, thinking: "yes" }]) {
       expect(() => reasoningEffortFor(bad)).toThrow(SrpError);
     }
-    expect(thinkingRequested({ thinking: { type: "enabled", budget_tokens: 2048 } })).toBe(true);
-    expect(thinkingRequested({ thinking: { type: "disabled" } })).toBe(false);
   });
 
   it("messagesToChat sets reasoning_effort and drops assistant thinking blocks (SRP-CON-079)", () => {
@@ -69,7 +67,7 @@ describe("chat reasoning -> Anthropic thinking blocks (SRP-CON-076, SRP-CON-078)
   ];
 
   it("streams a thinking block (thinking_delta, then signature_delta) before the text when thinking is asked for", () => {
-    const events = new ChatToMessagesEvents(job(true), true);
+    const events = new ChatToMessagesEvents(job(true));
     const out = chunks.flatMap((c) => events.chunk(c));
     expect(out.map((e) => e.type)).toEqual(["message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta", "content_block_stop", "content_block_start", "content_block_delta", "content_block_stop"]);
     expect(out[2]).toEqual({ type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } });
@@ -80,21 +78,16 @@ describe("chat reasoning -> Anthropic thinking blocks (SRP-CON-076, SRP-CON-078)
     expect(out[8]).toMatchObject({ index: 1, delta: { type: "text_delta", text: "Answer" } });
   });
 
-  it("leaves reasoning out when the consumer did not ask for thinking", () => {
-    const events = new ChatToMessagesEvents(job(true));
-    const out = chunks.flatMap((c) => events.chunk(c));
-    expect(out.some((e) => JSON.stringify(e).includes("thinking"))).toBe(false);
-    expect(out.filter((e) => e.type === "content_block_start")).toHaveLength(1);
-  });
-
-  it("non-streamed: a thinking block first, only when asked for", () => {
+  it("non-streamed: the reasoning is a thinking block before the text", () => {
     const response = { choices: [{ index: 0, message: { role: "assistant", content: "Answer", reasoning_content: "Because." }, finish_reason: "stop" }] };
     const usage = { promptTokens: 3, completionTokens: 4, measured: true };
-    expect((chatToMessage(response, job(false), usage, ext, true).content as unknown[])[0]).toEqual({ type: "thinking", thinking: "Because.", signature: "" });
-    expect(chatToMessage(response, job(false), usage, ext).content).toEqual([{ type: "text", text: "Answer", citations: null }]);
+    expect(chatToMessage(response, job(false), usage, ext).content).toEqual([
+      { type: "thinking", thinking: "Because.", signature: "" },
+      { type: "text", text: "Answer", citations: null },
+    ]);
   });
 
-  it("the translated meter counts the reasoning whether shown or not, so an honest receipt is plausible (SRP-ATT-025)", () => {
+  it("the translated meter counts the reasoning it shows as thinking, so an honest receipt is plausible (SRP-ATT-025)", () => {
     const reasoning = "word ".repeat(200); // 1000 bytes of reasoning, 5 of text
     const stream = translatedMeter(job(true));
     for (const c of [chunk({ reasoning_content: reasoning }), chunk({ content: "Done." }), chunk({}, "stop")]) stream.add(c);
@@ -106,5 +99,23 @@ describe("chat reasoning -> Anthropic thinking blocks (SRP-CON-076, SRP-CON-078)
     const usage = { promptTokens: 5, completionTokens: 300, measured: true };
     expect(checkUsagePlausibility(usage, { outputTokens: 400 }, stream.measure)).toEqual({ plausible: true });
     expect(checkUsagePlausibility(usage, { outputTokens: 400 }, { bytes: 5, toolCalls: 0 }).plausible).toBe(false);
+  });
+});
+
+describe("hidden thinking of a chat reasoning_effort on an Anthropic-forwarding instance (SRP-ATT-015, SRP-CON-080)", () => {
+  const anthropicKey = { capabilities: ["chat", "messages", "reasoning"] as Capability[] };
+  it("allows the effort's thinking budget as hidden output there, and nowhere else", () => {
+    expect(reasoningEffortBudget({ reasoning_effort: "medium" })).toBe(4096);
+    expect(reasoningEffortBudget({ reasoning_effort: "none" })).toBeUndefined();
+    expect(withEffortThinking({ outputTokens: 8000 }, anthropicKey, { reasoning_effort: "high" })).toEqual({ outputTokens: 8000, hiddenThinkingTokens: 16384 });
+    expect(withEffortThinking({ outputTokens: 8000 }, { capabilities: ["chat", "reasoning"] }, { reasoning_effort: "high" })).toEqual({ outputTokens: 8000 });
+    expect(withEffortThinking({ outputTokens: 8000 }, { capabilities: ["chat", "messages"] }, { reasoning_effort: "high" })).toEqual({ outputTokens: 8000 });
+    expect(withEffortThinking({ outputTokens: 8000 }, anthropicKey, {})).toEqual({ outputTokens: 8000 });
+  });
+  it("makes a receipt for a summarized thinking plausible up to the budget", () => {
+    const shown = { bytes: 40, toolCalls: 0 };
+    const bounds = withEffortThinking({ outputTokens: 8000 }, anthropicKey, { reasoning_effort: "low" });
+    expect(checkUsagePlausibility({ promptTokens: 5, completionTokens: 1000, measured: true }, bounds, shown)).toEqual({ plausible: true });
+    expect(checkUsagePlausibility({ promptTokens: 5, completionTokens: 1200, measured: true }, bounds, shown).plausible).toBe(false);
   });
 });

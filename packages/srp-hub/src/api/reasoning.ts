@@ -3,7 +3,7 @@
  * where OpenAI-compatible servers put a model's reasoning, and how Anthropic's `thinking`
  * request member maps to chat's `reasoning_effort`.
  */
-import { SrpError } from "@srp/core";
+import { reasoningEffortBudget, SrpError, type Instance, type UsageBounds } from "@srp/core";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -58,19 +58,6 @@ export function effortForBudget(budget: number): ReasoningEffort {
 }
 
 /**
- * Whether a Messages request asks to see the model's thinking: `thinking.type` is `enabled`
- * or `adaptive` (SRP-CON-078). Only then does a translated answer carry `thinking` blocks.
- *
- * @example
- * thinkingRequested({ thinking: { type: "enabled", budget_tokens: 2048 } }); // true
- * thinkingRequested({ thinking: { type: "disabled" } }); // false
- */
-export function thinkingRequested(request: Json): boolean {
-  const t = request.thinking;
-  return isObject(t) && (t.type === "enabled" || t.type === "adaptive");
-}
-
-/**
  * The chat `reasoning_effort` for a Messages request's `thinking` and `max_tokens`
  * (SRP-CON-077), or undefined to send none:
  *
@@ -105,4 +92,17 @@ export function reasoningEffortFor(request: Json): ReasoningEffort | undefined {
     default:
       throw new SrpError("api.invalid_body", "`thinking.type` is one of enabled, disabled, adaptive");
   }
+}
+
+/**
+ * What a chat job on `instance` is admitted to use, with the hidden thinking its
+ * `reasoning_effort` may cost (SRP-ATT-015): on an instance that forwards to Anthropic
+ * (`messages`) and declares `reasoning`, the node asks for a thinking budget
+ * ({@link reasoningEffortBudget}, SRP-CON-080), and Claude bills its full thinking while
+ * relaying a summary; elsewhere `bounds` unchanged.
+ */
+export function withEffortThinking(bounds: UsageBounds, instance: Pick<Instance, "capabilities">, chatBody: Json): UsageBounds {
+  if (!instance.capabilities.includes("messages") || !instance.capabilities.includes("reasoning")) return bounds;
+  const budget = reasoningEffortBudget(chatBody);
+  return budget === undefined ? bounds : { ...bounds, hiddenThinkingTokens: budget };
 }

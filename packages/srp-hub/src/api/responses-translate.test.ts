@@ -4,6 +4,7 @@ import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { ChatToResponsesEvents, chatTools, chatToResponse, finishStatus, inputItems, itemsToMessages, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";
 import type { SrpUsageExtension } from "./serve.js";
+import { IMAGE_TOKEN_ALLOWANCE, promptTokenBound } from "./openai.js";
 
 const EXT: SrpUsageExtension = { cost: "0.01", cost_units: "10000", receipt_id: "job_x", measured: true };
 const USAGE: Usage = { promptTokens: 30, completionTokens: 12, cachedTokens: 4, reasoningTokens: 5, measured: true };
@@ -246,5 +247,18 @@ describe("stream translation", () => {
     const meter = new OutputMeter({ api: "responses", stream: true });
     for (const e of events) meter.add(e);
     expect(meter.measure).toEqual({ bytes: "f".length + 2 + "g".length + 2, toolCalls: 2 });
+  });
+});
+
+describe("prompt bound of a Responses request", () => {
+  it("counts input items, instructions and the text format's schema", () => {
+    const bare = promptTokenBound({ input: [] });
+    const withInput = promptTokenBound({ input: inputItems("x".repeat(1000)) });
+    expect(withInput - bare).toBeGreaterThanOrEqual(1000 + 16);
+    // 500 bytes and the template allowance of one message, in place of a JSON null.
+    expect(promptTokenBound({ input: [], instructions: "y".repeat(500) }) - bare).toBe(500 + 2 - 4 + 16);
+    expect(promptTokenBound({ input: [], text: { format: { type: "json_schema", name: "n", schema: { description: "z".repeat(300) } } } }) - bare).toBeGreaterThanOrEqual(300);
+    const image = promptTokenBound({ input: [{ role: "user", content: [{ type: "input_image", image_url: "https://e.x/a.png" }] }] });
+    expect(image).toBeGreaterThan(IMAGE_TOKEN_ALLOWANCE);
   });
 });

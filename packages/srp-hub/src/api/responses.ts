@@ -15,7 +15,8 @@ import { errorResponse, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import { ChatToResponsesEvents, chatToOutput, chatToResponse, inputItems, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";
-import { preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { withEffortThinking } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -241,14 +242,19 @@ export async function planResponses(body: Json, ctx: Pick<ServeContext, "router"
   const turn: Turn = { ctx, request, input };
   const isNative = (job: Job) => job.api === "responses";
   const affinityKey = responsesAffinityKey(native);
+  const bound = { promptTokens: promptTokenBound(native), completionTokens: maxOut };
   return {
     model: body.model as string,
     stream: body.stream === true,
     prefs,
     capabilities,
     contextTokens: (translated ? estimatePromptTokens(translated) : Math.ceil(JSON.stringify(items).length / 4)) + maxOut,
-    bound: { promptTokens: promptTokenBound(native), completionTokens: maxOut },
+    bound,
     ...(affinityKey !== undefined ? { affinityKey } : {}),
+    bounds(instance: Instance) {
+      const bounds = defaultUsageBounds({ bound, capabilities }, instance);
+      return translated && !instance.capabilities.includes("responses") ? withEffortThinking(bounds, instance, translated) : bounds;
+    },
     job: (instance: Instance) => (instance.capabilities.includes("responses") || !translated ? { api: "responses", body: native } : { api: "chat.completions", body: translated }),
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     async respond(job: Job, done: Done, ext, headers, payer) {

@@ -531,8 +531,8 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
     }
     reservationId = r.reservationId;
   }
-  const queueMs = ctx.waiting ? queueWaitOf(request.headers.get(QUEUE_TIMEOUT_HEADER), ctx.waiting.options) : 0;
-  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error, ...(models ? { models } : {}), queueMs });
+  const queueMs = ctx.waiting ? queueWaitOf(request.headers.get(QUEUE_TIMEOUT_HEADER), ctx.waiting.options) : undefined;
+  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error, ...(models ? { models } : {}), ...(queueMs !== undefined ? { queueMs } : {}) });
 }
 
 /** Who a planned request is for and how it may run. */
@@ -556,7 +556,7 @@ export interface RunOptions {
   releaseOnCancel?: boolean;
   /** The models to try in order (SRP-CON-060); absent: the plan's model only. */
   models?: readonly string[];
-  /** How long the request may wait for a slot while every instance is busy (SRP-CON-064), ms; absent or 0: not at all. */
+  /** How long the request may wait for a slot while every instance is busy (SRP-CON-064), ms; 0: not at all; absent: no part in queueing. */
   queueMs?: number;
 }
 
@@ -612,7 +612,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
       ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
       ...(plan.affinityKey !== undefined ? { affinityKey: plan.affinityKey } : {}),
       ...(run.models ? { models: run.models } : {}),
-      ...(run.queueMs ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline) } : {}),
+      ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline) } : {}),
     });
   } catch (e) {
     request.signal.removeEventListener("abort", onAbort);

@@ -53,6 +53,11 @@ export class WaitQueue {
     this.options = { ...WAIT_QUEUE_DEFAULTS, ...options };
   }
 
+  /** Whether the hub is closing (no one may join). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Waiters of a model now. */
   size(model: string): number {
     return this.#queues.get(resolveModelAlias(model))?.length ?? 0;

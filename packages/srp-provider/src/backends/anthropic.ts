@@ -3,7 +3,7 @@
  * translates each job to the Anthropic Messages API (`POST /v1/messages`) and back,
  * streams included. The key stays on the node; it is sent only to the Anthropic base URL.
  */
-import { ANTHROPIC_BETA_EXT, anthropicBetas, parseSse } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas, parseSse, REASONING_EFFORT_BUDGETS } from "@srp/core";
 import { networkError } from "./openai-compatible.js";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 
@@ -137,7 +137,7 @@ function translateTools(request: Json): { tools?: Json[]; tool_choice?: Json } {
  * and `low` 1024 tokens (Anthropic's least), `medium` 4096, `high` 16384, `xhigh` 32768;
  * `none` sends no `thinking`. The hub maps budgets back to efforts with the same steps.
  */
-export const EFFORT_THINKING_BUDGETS: Readonly<Record<string, number>> = Object.freeze({ minimal: 1024, low: 1024, medium: 4096, high: 16384, xhigh: 32768 });
+export const EFFORT_THINKING_BUDGETS: Readonly<Record<string, number>> = REASONING_EFFORT_BUDGETS;
 
 /** Anthropic's least `thinking.budget_tokens`. */
 const MIN_THINKING_BUDGET = 1024;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { honoursSuffix, nativeTextApis, wantsSuffix } from "./native-apis.js";
-import { reasoningSwitch } from "./reasoning-switch.js";
+import { reasoningSwitch, responsesReasoningSwitch } from "./reasoning-switch.js";
 
 describe("nativeTextApis: what each server kind serves besides chat", () => {
   it("follows each server's documentation", () => {
@@ -71,6 +71,17 @@ describe("reasoningSwitch: a chat job's reasoning_effort as each backend takes i
   it("LM Studio: three levels; none is left out", () => {
     expect(reasoningSwitch("lmstudio", { ...base, reasoning_effort: "xhigh" })).toEqual({ ...base, reasoning_effort: "high" });
     expect(reasoningSwitch("lmstudio", { ...base, reasoning_effort: "none" })).toEqual(base);
+  });
+
+  it("a Responses request's reasoning.effort: Ollama's levels; other servers unchanged", () => {
+    const r = { model: "m", input: "hi", reasoning: { effort: "minimal", summary: "auto" } };
+    expect(responsesReasoningSwitch("ollama", r)).toEqual({ ...r, reasoning: { effort: "low", summary: "auto" } });
+    expect(responsesReasoningSwitch("ollama", { ...r, reasoning: { effort: "xhigh" } })).toEqual({ ...r, reasoning: { effort: "high" } });
+    const kept = { ...r, reasoning: { effort: "none" } };
+    expect(responsesReasoningSwitch("ollama", kept)).toBe(kept);
+    expect(responsesReasoningSwitch("vllm", r)).toBe(r);
+    expect(responsesReasoningSwitch("openai", r)).toBe(r);
+    expect(responsesReasoningSwitch("ollama", { model: "m", input: "hi" })).toEqual({ model: "m", input: "hi" });
   });
 
   it("OpenAI and unrecognised servers get the request as it is", () => {

@@ -6,7 +6,7 @@ import { parseSse, type BackendKind } from "@srp/core";
 import { Agent, request as undiciRequest } from "undici";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 import { honoursSuffix, nativeTextApis, wantsSuffix, type NativeTextApi } from "./native-apis.js";
-import { reasoningSwitch } from "./reasoning-switch.js";
+import { reasoningSwitch, responsesReasoningSwitch } from "./reasoning-switch.js";
 
 /** Options of {@link openAICompatibleBackend}. */
 export interface OpenAICompatibleOptions {
@@ -222,6 +222,7 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
       if (api === "completions" && wantsSuffix(request) && !honoursSuffix(kind)) {
         throw new BackendError("job.unsupported_api", `${kind} does not honour suffix (fill-in-the-middle) in /v1/completions`);
       }
+      if (api === "responses") request = responsesReasoningSwitch(kind, request);
       const streams = STREAMING_APIS.has(api) && request.stream === true;
       if (streams && api === "completions" && continuousUsage) {
         const so = request.stream_options;

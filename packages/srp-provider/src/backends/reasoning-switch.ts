@@ -55,3 +55,20 @@ export function reasoningSwitch(kind: BackendKind, request: Record<string, unkno
       return request;
   }
 }
+
+/**
+ * The Responses request a backend of this kind is sent for the job's `reasoning.effort`:
+ * Ollama's `/v1/responses` takes only `none`, `low`, `medium`, `high` (and `max` on newer
+ * versions) and refuses the rest with a 400, so `minimal` becomes `low` and `xhigh` `high`
+ * there. Other servers get the request unchanged.
+ *
+ * @example
+ * responsesReasoningSwitch("ollama", { input: "hi", reasoning: { effort: "minimal", summary: "auto" } });
+ * // { input: "hi", reasoning: { effort: "low", summary: "auto" } }
+ */
+export function responsesReasoningSwitch(kind: BackendKind, request: Record<string, unknown>): Record<string, unknown> {
+  if (kind !== "ollama" || !isObject(request.reasoning) || typeof request.reasoning.effort !== "string") return request;
+  const effort = request.reasoning.effort;
+  const level = LEVEL[effort];
+  return level === undefined || level === effort ? request : { ...request, reasoning: { ...request.reasoning, effort: level } };
+}

@@ -184,9 +184,15 @@ describe("the Responses API (/v1/responses)", () => {
 describe("the reasoning switch reaches the server", () => {
   it("Ollama gets its own effort values; vLLM the chat template switch", async () => {
     const s = await start({ flavor: "ollama", models: [{ id: "qwen3:8b", thinking: true }] });
+    const chat = { model: "qwen3:8b", messages: [{ role: "user", content: "hi" }], reasoning_effort: "minimal", stream: false };
+    // Ollama refuses OpenAI's `minimal` (the simulator as Ollama does): sent as it is, the job fails on the consumer's input.
+    await expect(openAICompatibleBackend({ baseUrl: s.baseUrl }).chat(chat, call)).rejects.toMatchObject({ code: "job.invalid_request", upstreamStatus: 400, message: expect.stringContaining("invalid reasoning value") });
     const ollama = openAICompatibleBackend({ baseUrl: s.baseUrl, kind: "ollama" });
-    await ollama.chat({ model: "qwen3:8b", messages: [{ role: "user", content: "hi" }], reasoning_effort: "minimal", stream: false }, call);
+    expect(await whole(await ollama.chat(chat, call))).toMatchObject({ object: "chat.completion" });
     expect(s.requests.at(-1)).toMatchObject({ reasoning_effort: "low" });
+    // Its Responses endpoint likewise, through reasoning.effort.
+    expect(await whole(await ollama.run!("responses", { model: "qwen3:8b", input: "hi", reasoning: { effort: "xhigh" } }, call))).toMatchObject({ status: "completed" });
+    expect(s.requests.at(-1)).toMatchObject({ reasoning: { effort: "high" } });
     await s.close();
     const v = await start({ flavor: "vllm", models: [{ id: "Qwen/Qwen3-8B" }] });
     const vllm = openAICompatibleBackend({ baseUrl: v.baseUrl, kind: "vllm" });

@@ -176,14 +176,25 @@ export function flavorServes(flavor: SimulatorFlavor | undefined, url: string): 
   return !(flavor === "llamacpp" && url === "/v1/responses");
 }
 
+/** Ollama's 400 for a reasoning effort outside its levels (`reasoning_effort`, or `reasoning.effort` as its Responses endpoint reads it). */
+function ollamaEffortRefusal(flavor: SimulatorFlavor, body: { reasoning_effort?: unknown; reasoning?: unknown }): { status: number; body: unknown } | undefined {
+  if (flavor !== "ollama") return undefined;
+  const nested = typeof body.reasoning === "object" && body.reasoning !== null ? (body.reasoning as { effort?: unknown }).effort : undefined;
+  const effort = nested ?? body.reasoning_effort;
+  if (typeof effort !== "string" || effort === "" || ["high", "medium", "low", "none"].includes(effort)) return undefined;
+  return { status: 400, body: { error: { message: `invalid reasoning value: '${effort}' (must be "high", "medium", "low", or "none")`, type: "invalid_request_error", param: null, code: null } } };
+}
+
 /** Whether a flavour's metadata endpoint takes a JSON body (Ollama's `/api/show`). */
 export function flavorTakesBody(flavor: SimulatorFlavor | undefined, method: string | undefined, url: string): boolean {
   return flavor === "ollama" && method === "POST" && url === "/api/show";
 }
 
 /** A chat request the flavoured server would refuse for this model (tools it does not take, images, an embedding model), as its status and body. */
-export function flavorRefusal(flavor: SimulatorFlavor | undefined, m: FlavorModelMetadata, body: { tools?: unknown; messages?: unknown }): { status: number; body: unknown } | undefined {
+export function flavorRefusal(flavor: SimulatorFlavor | undefined, m: FlavorModelMetadata, body: { tools?: unknown; messages?: unknown; reasoning_effort?: unknown; reasoning?: unknown }): { status: number; body: unknown } | undefined {
   if (!flavor) return undefined;
+  const effort = ollamaEffortRefusal(flavor, body);
+  if (effort) return effort;
   const err = (message: string) =>
     flavor === "vllm"
       ? { object: "error", message, type: "BadRequestError", param: null, code: 400 }

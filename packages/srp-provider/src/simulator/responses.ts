@@ -130,7 +130,7 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   ctx.record(body);
   const served = typeof body.model === "string" ? ctx.models.find((m) => m.id === body.model) : undefined;
   if (!served) return sendJson(res, 404, errorBody(`The model \`${String(body.model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));
-  const refused = flavorRefusal(ctx.flavor, served, { tools: body.tools });
+  const refused = flavorRefusal(ctx.flavor, served, { tools: body.tools, reasoning: body.reasoning });
   if (refused) return sendJson(res, refused.status, refused.body);
   if (typeof body.input !== "string" && !(Array.isArray(body.input) && body.input.length > 0)) {
     return sendJson(res, 400, errorBody("Invalid value for 'input': expected a string or a non-empty array of input items.", "invalid_request_error", "invalid_value", "input"));
