@@ -461,12 +461,12 @@ export function createHub(options: HubOptions): Hub {
     },
     onInstancesChanged(session: ProviderSession) {
       router.sync(session);
+      const nodeId = session.nodeId!;
+      payouts.noteOffers(nodeId, [...session.instances.values()], (instanceId) => instanceKey(nodeId, instanceId));
       notifyWaiters(session);
     },
     onCapacityReported(session: ProviderSession) {
       notifyWaiters(session);
-      const nodeId = session.nodeId!;
-      payouts.noteOffers(nodeId, [...session.instances.values()], (instanceId) => instanceKey(nodeId, instanceId));
     },
     async receiptPosition(nodeId: string): Promise<ReceiptPosition> {
       const known = positions.get(nodeId);
