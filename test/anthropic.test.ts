@@ -236,6 +236,36 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
     expect(claudeSim.headers.at(-1)!["anthropic-beta"]).toBeUndefined();
   });
 
+  it("drops the unsigned thinking blocks of translated answers from a native request's history, keeps signed ones (SRP-CON-079)", async () => {
+    const thinking = { type: "enabled" as const, budget_tokens: 1024 };
+    const signed = await anthropic.messages.create({ model: CLAUDE, max_tokens: 1100, thinking, messages: [{ role: "user", content: "First?" }] });
+    expect(signed.content[0]).toMatchObject({ type: "thinking" });
+    expect((signed.content[0] as Anthropic.ThinkingBlock).signature).not.toBe("");
+    // A translated answer (SRP-CON-076) carries thinking with an empty signature, which Anthropic refuses.
+    const messages: Anthropic.MessageParam[] = [
+      { role: "user", content: "Earlier?" },
+      { role: "assistant", content: [{ type: "thinking", thinking: "Translated thought.", signature: "" }, { type: "text", text: "Earlier answer." }] },
+      { role: "user", content: "First?" },
+      { role: "assistant", content: signed.content },
+      { role: "user", content: "And now?" },
+    ];
+    const direct = await fetch(`${claudeSim.url}/v1/messages`, { method: "POST", headers: { "x-api-key": "sk-ant-sim", "content-type": "application/json", "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model: CLAUDE, max_tokens: 1100, thinking, messages }) });
+    expect(direct.status).toBe(400);
+    for (const stream of [false, true]) {
+      const before = claudeSim.requests.length;
+      const msg = stream
+        ? await anthropic.messages.stream({ model: CLAUDE, max_tokens: 1100, thinking, messages }).finalMessage()
+        : await anthropic.messages.create({ model: CLAUDE, max_tokens: 1100, thinking, messages });
+      expect(msg.content.map((b) => b.type)).toEqual(["thinking", "text"]);
+      expect(claudeSim.requests.length).toBe(before + 1);
+      const sent = claudeSim.requests.at(-1)!.messages as Anthropic.MessageParam[];
+      expect(sent).toHaveLength(5);
+      expect(sent[1]!.content).toEqual([{ type: "text", text: "Earlier answer." }]);
+      expect(sent[3]!.content).toEqual(JSON.parse(JSON.stringify(signed.content)));
+      expect(JSON.stringify(sent)).not.toContain("Translated thought.");
+    }
+  });
+
   it("runs a native tool-use loop", async () => {
     const messages: Anthropic.MessageParam[] = [{ role: "user", content: "Weather?" }];
     const first = await anthropic.messages.stream({ model: CLAUDE, max_tokens: 50, tools: [weatherTool], messages }).finalMessage();

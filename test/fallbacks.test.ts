@@ -133,6 +133,19 @@ describe("fallbacks across models", () => {
     expect((await again).status).toBe(200);
   });
 
+  it("a list ending in a model nobody serves waits on the last model it can reach (SRP-CON-066)", async () => {
+    const c = await consumer();
+    const holding = post("/v1/chat/completions", c.key, { model: BUSY, messages: ask, max_tokens: 4 });
+    await new Promise((r) => setTimeout(r, 300)); // the first request holds the one slot
+    const res = post("/v1/chat/completions", c.key, { models: [BUSY, "sim-nobody-serves-2"], messages: ask, max_tokens: 4 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hub.waiting.size(BUSY)).toBe(1);
+    const answer = await res;
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { model: string }).model).toBe(BUSY);
+    expect((await holding).status).toBe(200);
+  });
+
   it("provider.allow_fallbacks false tries the first model only", async () => {
     const c = await consumer();
     const res = await post("/v1/chat/completions", c.key, { model: "no-such-model", models: [CHEAP], provider: { allow_fallbacks: false }, max_tokens: 3, messages: ask });

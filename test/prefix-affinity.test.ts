@@ -46,8 +46,8 @@ interface Turn {
 }
 
 /** Runs a conversation of `turns` turns through the hub's chat surface, one turn after the other. */
-async function converse(n: Net, sims: Simulator[], turns: number): Promise<Turn[]> {
-  const client = new OpenAI({ baseURL: `${n.url}/v1`, apiKey: KEY, maxRetries: 0 });
+async function converse(n: Net, sims: Simulator[], turns: number, apiKey = KEY): Promise<Turn[]> {
+  const client = new OpenAI({ baseURL: `${n.url}/v1`, apiKey, maxRetries: 0 });
   const messages: OpenAI.ChatCompletionMessageParam[] = [
     { role: "system", content: SYSTEM },
     { role: "user", content: "Find why the parser drops trailing commas." },
@@ -75,6 +75,22 @@ describe("prefix affinity (SRP-CON-070)", () => {
       expect(turns[i]!.cached).toBeLessThan(turns[i]!.prompt);
     }
     expect(n.hub.router.affinity.size).toBe(1);
+  });
+
+  it("never sends another account to the instance holding an account's prefix (no cross-account cache timing)", async () => {
+    const { net: n, sims } = await start();
+    const other = "srp_test_consumer_key_000002";
+    n.accounts.add({ id: "acct_other", apiKeys: [other] });
+    const first = await converse(n, sims, 2);
+    expect(first[1]!.cached).toBeGreaterThan(0);
+    // The same opening from another account is routed as if nobody had sent it: elsewhere, nothing cached.
+    const [theirs] = await converse(n, sims, 1, other);
+    expect(theirs!.served).not.toBe(first[0]!.served);
+    expect(theirs!.cached).toBe(0);
+    expect(n.hub.router.affinity.size).toBe(2);
+    // Each account's own next turn still goes back to its own instance.
+    const again = await converse(n, sims, 1);
+    expect(again[0]!.served).toBe(first[0]!.served);
   });
 
   it("with affinity off, the same tie-breaks move the turns between instances and nothing is cached at first", async () => {

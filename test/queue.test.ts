@@ -137,6 +137,70 @@ describe("waiting for a slot", () => {
     expect(markers(net.sim)).toEqual(["blocker"]);
   });
 
+  it("one account cannot fill a model's queue: past its share it is refused at once, while another account still waits", async () => {
+    const net = await startNet({ hub: { queue: { maxWaitersPerAccount: 2 } } });
+    const a = await net.consumer();
+    const b = await net.consumer();
+    const blocker = await blockSlot(net, a.key);
+    const ac = new AbortController();
+    const waiting = [net.chat(a.key, "a1", { signal: ac.signal }).catch((e: unknown) => e), net.chat(a.key, "a2", { signal: ac.signal }).catch((e: unknown) => e)];
+    await vi.waitFor(() => expect(net.hub.waiting.size(MODEL)).toBe(2), { timeout: 5000, interval: 5 });
+    const third = await net.chat(a.key, "a3");
+    expect(third.status).toBe(503);
+    expect(Number(third.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(((await third.json()) as { error: { code: string } }).error.code).toBe("job.no_capacity");
+    // Another account's request still waits for the slot (and gets it once it frees).
+    const other = net.chat(b.key, "b1");
+    await vi.waitFor(() => expect(net.hub.waiting.size(MODEL)).toBe(3), { timeout: 5000, interval: 5 });
+    ac.abort();
+    await Promise.all(waiting);
+    blocker.abort();
+    await blocker.done;
+    expect((await other).status).toBe(200);
+    expect(markers(net.sim)).toEqual(["blocker", "b1"]);
+    await vi.waitFor(async () => expect((await net.store.summary(a.id)).held).toBe(0n), { timeout: 5000, interval: 20 });
+    expect((await net.store.summary(a.id)).requests).toBe(0);
+  });
+
+  it("a waiting request is never routed to a dearer instance that came online after its reservation (SRP-BIL-003)", async () => {
+    const net = await startNet();
+    const c = await net.consumer();
+    const blocker = await blockSlot(net, c.key);
+    const waiter = net.chat(c.key, "waiter");
+    await vi.waitFor(() => expect(net.hub.waiting.size(MODEL)).toBe(1), { timeout: 5000, interval: 5 });
+    // A second instance of the model comes online, free but dearer than what the waiting request reserved.
+    const dearSim = await startSimulator();
+    const account = await net.store.createAccount({ name: "dear provider" });
+    const dear = createProvider({
+      hub: net.url,
+      identity: generateIdentity(),
+      account: (await net.store.createApiKey(account.id)).key,
+      reconnect: false,
+      instances: [{ backend: openAICompatibleBackend({ baseUrl: dearSim.baseUrl }), model: MODEL, price: { input: "2000000", output: "6000000" }, maxConcurrency: 1 }],
+    });
+    try {
+      await dear.ready();
+      await vi.waitFor(() => expect(net.hub.router.views(MODEL)).toHaveLength(2), { timeout: 5000, interval: 5 });
+      // The waiter was woken (an instance came online) and retries each second: give it more than one retry.
+      await new Promise((r) => setTimeout(r, 1300));
+      expect(dearSim.requests).toHaveLength(0);
+      expect(net.hub.waiting.size(MODEL)).toBe(1);
+      blocker.abort(); // the reserved-price instance frees: the waiter gets it
+      await blocker.done;
+      const res = await waiter;
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number; cost_units: string; receipt_id: string } };
+      expect((await net.store.get(body.usage.receipt_id))!.receipt.nodeId).toBe(net.provider.nodeId);
+      const atReservedPrice = (BigInt(body.usage.prompt_tokens) * 1_000_000n + BigInt(body.usage.completion_tokens) * 3_000_000n + 999_999n) / 1_000_000n;
+      expect(BigInt(body.usage.cost_units)).toBe(atReservedPrice);
+      expect(dearSim.requests).toHaveLength(0);
+      expect(markers(net.sim)).toEqual(["blocker", "waiter"]);
+    } finally {
+      await dear.close();
+      await dearSim.close();
+    }
+  });
+
   it("a wait that runs out (x-srp-queue-timeout-ms) gets 503 job.no_capacity with Retry-After; 0 means no waiting", async () => {
     const net = await startNet();
     const c = await net.consumer();

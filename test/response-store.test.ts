@@ -134,11 +134,79 @@ describe.each(engines)("stored responses in %s", (_name, make) => {
   });
 });
 
+describe.each(engines)("per-account bounds and items in %s", (_name, make) => {
+  const held = async (store: ResponseStore, accountId: string, ids: string[]) => (await Promise.all(ids.map((id) => store.get(accountId, id)))).map((t) => t !== undefined);
+
+  it("an account past its turns sheds its own turns that would expire soonest, never another account's", async () => {
+    const store = await make({ maxAccountTurns: 3 });
+    await store.save(turn("resp_b1", "acct_b", "theirs", "ok", undefined, T0 - 5 * DAY));
+    await store.save(turn("resp_p1", "acct_a", "one", "uno", undefined, T0 - 3 * DAY));
+    await store.save(turn("resp_q1", "acct_a", "other", "otro", undefined, T0 - 2 * DAY));
+    // Continuing resp_p1 keeps it as long as resp_p2: resp_q1 now expires first.
+    await store.save(turn("resp_p2", "acct_a", "two", "dos", "resp_p1", T0 - DAY));
+    await store.save(turn("resp_r1", "acct_a", "new", "nuevo", undefined, T0));
+    expect(await held(store, "acct_a", ["resp_p1", "resp_q1", "resp_p2", "resp_r1"])).toEqual([true, false, true, true]);
+    expect(texts(await store.history("acct_a", "resp_p2"))).toEqual(["one", "uno", "two", "dos"]);
+    expect(await store.get("acct_b", "resp_b1")).toBeDefined();
+    // Another account's turns neither count nor go.
+    await store.save(turn("resp_b2", "acct_b", "more", "mas", undefined, T0));
+    expect(await held(store, "acct_b", ["resp_b1", "resp_b2"])).toEqual([true, true]);
+    expect(await held(store, "acct_a", ["resp_p1", "resp_p2", "resp_r1"])).toEqual([true, true, true]);
+  });
+
+  it("an account past its bytes sheds its oldest turns, and keeps a turn larger than the bound", async () => {
+    const store = await make({ maxAccountBytes: 3 * 1241 + 100 }); // three turns of 1 241 bytes
+    await store.save(turn("resp_o1", "acct_b", "x".repeat(900), "y"));
+    for (let i = 0; i < 4; i++) await store.save(turn(`resp_s${i}`, "acct_a", "x".repeat(900), "y", undefined, T0 + i));
+    expect(await held(store, "acct_a", ["resp_s0", "resp_s1", "resp_s2", "resp_s3"])).toEqual([false, true, true, true]);
+    await store.save(turn("resp_big", "acct_a", "x".repeat(4000), "y", undefined, T0 + 10));
+    expect(await held(store, "acct_a", ["resp_s1", "resp_s2", "resp_s3", "resp_big"])).toEqual([false, false, false, true]);
+    expect(await store.get("acct_b", "resp_o1")).toBeDefined();
+  });
+
+  it("finds an account's stored items by id, input or output, the newest turn's when several hold one", async () => {
+    const store = await make({ retentionMs: 10 * DAY });
+    await store.save(turn("resp_i1", "acct_a", "one", "uno", undefined, T0 - DAY));
+    await store.save(turn("resp_i2", "acct_a", "two", "dos", "resp_i1"));
+    await store.save(turn("resp_old", "acct_a", "old", "alt", undefined, T0 - 11 * DAY));
+    const found = await store.items("acct_a", ["msg_resp_i1", "in_resp_i2", "msg_resp_old", "nope"]);
+    expect([...found.keys()].sort()).toEqual(["in_resp_i2", "msg_resp_i1"]);
+    expect(found.get("msg_resp_i1")).toEqual((turn("resp_i1", "acct_a", "one", "uno").response.output as unknown[])[0]);
+    expect(found.get("in_resp_i2")).toEqual(turn("resp_i2", "acct_a", "two", "dos").input[0]);
+    expect((await store.items("acct_b", ["msg_resp_i1"])).size).toBe(0);
+    // The same item id in a newer turn: that turn's item.
+    const again = turn("resp_i3", "acct_a", "three", "tres", undefined, T0 + 1);
+    again.input = [{ ...again.input[0]!, id: "in_resp_i2" }];
+    await store.save(again);
+    expect(texts([(await store.items("acct_a", ["in_resp_i2"])).get("in_resp_i2")!])).toEqual(["three"]);
+    await store.delete("acct_a", "resp_i3");
+    expect(texts([(await store.items("acct_a", ["in_resp_i2"])).get("in_resp_i2")!])).toEqual(["two"]);
+    await store.delete("acct_a", "resp_i1");
+    expect((await store.items("acct_a", ["msg_resp_i1"])).size).toBe(0);
+    // Replaced turn: its old items are gone.
+    await store.save({ ...turn("resp_i2", "acct_a", "two", "dos"), input: [] });
+    expect((await store.items("acct_a", ["in_resp_i2"])).size).toBe(0);
+    // Past retention: not found (swept or not).
+    expect((await store.items("acct_a", ["msg_resp_i2"], T0 + 11 * DAY)).size).toBe(0);
+    expect(await store.sweep!(T0 + 11 * DAY)).toBeGreaterThan(0);
+    expect((await store.items("acct_a", ["msg_resp_i2"])).size).toBe(0);
+  });
+});
+
 describe("stored responses in memory", () => {
   it("drops the oldest turns past its total size", async () => {
     const store = new MemoryResponseStore({ maxTotalBytes: 2000 });
     for (let i = 0; i < 5; i++) await store.save(turn(`resp_m${i}`, "acct_a", "x".repeat(500), "y"));
     const kept = await Promise.all([0, 1, 2, 3, 4].map((i) => store.get("acct_a", `resp_m${i}`)));
     expect(kept.map((k) => k !== undefined)).toEqual([false, false, false, true, true]);
+  });
+
+  it("past its total size, drops turns of the account holding the most, not a small account's", async () => {
+    const store = new MemoryResponseStore({ maxTotalBytes: 4000 });
+    await store.save(turn("resp_small", "acct_b", "hi", "y", undefined, T0 - DAY));
+    for (let i = 0; i < 5; i++) await store.save(turn(`resp_n${i}`, "acct_a", "x".repeat(900), "y", undefined, T0 + i));
+    expect(await store.get("acct_b", "resp_small")).toBeDefined();
+    expect(await store.get("acct_a", "resp_n0")).toBeUndefined();
+    expect(await store.get("acct_a", "resp_n4")).toBeDefined();
   });
 });

@@ -182,6 +182,39 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     }
   });
 
+  it("resolves item_reference input items from the account's stored turns for a chat-only instance; an unknown id is a 404", async () => {
+    const first = await client.responses.create({ model: MODEL, input: "Say hello." });
+    const message = first.output.find((i) => i.type === "message")!;
+    const said = first.output_text;
+    expect(said).not.toBe("");
+    const userItem = (await client.responses.inputItems.list(first.id)).data[0]!;
+    // As the Vercel AI SDK sends earlier output when store is on: by reference.
+    const second = await client.responses.create({
+      model: MODEL,
+      input: [{ type: "item_reference", id: userItem.id! }, { type: "item_reference", id: message.id }, { role: "user", content: "and?" }],
+    });
+    expect(second.output_text).not.toBe("");
+    const seen = net.sims[0]!.requests.at(-1)! as { messages: { role: string; content: unknown }[] };
+    expect(seen.messages).toEqual([
+      { role: "user", content: "Say hello." },
+      { role: "assistant", content: said },
+      { role: "user", content: "and?" },
+    ]);
+    // The turn keeps the items it was given, resolved.
+    const kept = (await client.responses.inputItems.list(second.id, { order: "asc" })).data;
+    expect(kept.map((i) => i.id)).toEqual([userItem.id, message.id, expect.any(String)]);
+    expect(kept[1]).toMatchObject({ type: "message", role: "assistant" });
+    const unknown = await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: "msg_nothing_here" }, { role: "user", content: "and?" }] }).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((unknown as InstanceType<typeof OpenAI.NotFoundError>).message).toMatch(/input\[0\].*msg_nothing_here/);
+    // A deleted turn's items are gone with it (the second turn holds the referenced items too).
+    await client.responses.delete(first.id);
+    expect((await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: message.id }], store: false })).id).toMatch(/^resp_/);
+    await client.responses.delete(second.id);
+    const gone = await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: message.id }] }).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
   it("keeps turns for the hub's retention (responses.retentionMs) on its storage", async () => {
     const store: SqlStore = await openStore(`sqlite:${join(dir, "retention.db")}`, { signupCredits: 0n });
     const account = await store.createAccount({ id: "acct_retention" });

@@ -1,12 +1,12 @@
 /**
  * x402 beyond chat completions: the official `@x402/fetch` client pays an Anthropic
- * Messages request and a whole batch (one payment of the items' summed worst cases) on a
+ * Messages request, a Responses request (its turn is not stored) and a whole batch (one payment of the items' summed worst cases) on a
  * real EVM (ganache), and what the batch does not use stays with the wallet's account as
  * prepaid balance. The books and the treasury's on-chain balance agree after each test.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { decodePaymentRequired, decodeSettlementResponse } from "@srp/core";
-import { MODEL, officialFetch, usePayNets, walletAccount } from "./support/paynet.js";
+import { MODEL, officialFetch, payHeader, quote, usePayNets, walletAccount } from "./support/paynet.js";
 
 const nets = usePayNets("srp-x402-surfaces-");
 let chain: ReturnType<typeof nets.chain>;
@@ -29,6 +29,23 @@ describe("x402 on other surfaces", () => {
     expect(decodeSettlementResponse(res.headers.get("payment-response")!).success).toBe(true);
     const summary = await net.store.summary(await walletAccount(net, payer.address));
     expect(summary.spent).toBe(BigInt(msg.usage.cost_units));
+  });
+
+  it("pays a Responses request, whose turn is not stored (an x402 payer could never continue it)", async () => {
+    const net = await nets.start();
+    const body = { model: MODEL, max_output_tokens: 8, input: "Paid Responses request." };
+    const payer = chain.accounts[3]!;
+    const res = await officialFetch(chain, payer)(`${net.url}/v1/responses`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const answer = (await res.json()) as { id: string; object: string; status: string; store: boolean; usage: { cost_units: string } };
+    expect(answer).toMatchObject({ object: "response", store: false });
+    const account = await walletAccount(net, payer.address);
+    expect((await net.store.summary(account)).spent).toBe(BigInt(answer.usage.cost_units));
+    // Nothing kept, not even for the wallet's account once it has an API key.
+    expect(await net.hub.responses.get(account, answer.id)).toBeUndefined();
+    const { key } = await net.store.createApiKey(account);
+    const read = await fetch(`${net.url}/v1/responses/${answer.id}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(read.status).toBe(404);
   });
 
   it("pays a whole batch with one payment; the unused part is the wallet's prepaid balance", async () => {
@@ -59,5 +76,38 @@ describe("x402 on other surfaces", () => {
     expect(summary.spent).toBe(BigInt(view!.charged_units));
     expect(summary.balance).toBe(amount - BigInt(view!.charged_units));
     expect(summary.held).toBe(0n);
+  });
+
+  it("a request paid to settle after serving waits for a slot only while its authorization can still settle (SRP-PAY-013)", async () => {
+    const net = await nets.start({ x402: { settle: "after", minValiditySeconds: 61 } });
+    // Every slot of the only instance (8) is held by paid requests the simulator never answers.
+    const body = { model: MODEL, max_tokens: 8, messages: [{ role: "user", content: "paid while busy" }] };
+    const required = await quote(net, "/v1/chat/completions", body);
+    net.sim.setFault({ kind: "hang" }, 8);
+    const ac = new AbortController();
+    const holder = chain.accounts[4]!;
+    const held: Promise<unknown>[] = [];
+    for (let i = 0; i < 8; i++) {
+      const paid = await payHeader(chain, holder, required);
+      held.push(fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "payment-signature": paid }, body: JSON.stringify(body), signal: ac.signal }).catch((e: unknown) => e));
+    }
+    await vi.waitFor(() => expect(net.sim.requests.length).toBe(8), { timeout: 10_000, interval: 10 });
+    // The authorization is valid for 63 s: 3 s before the hub must settle it. The consumer would wait 30 s.
+    const payer = chain.accounts[3]!;
+    const signature = await payHeader(chain, payer, required, { validBefore: BigInt(Math.floor(Date.now() / 1000) + 63) });
+    const res = await fetch(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "payment-signature": signature, "x-srp-queue-timeout-ms": "30000" },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("job.no_capacity");
+    // Not served: not settled, the authorization given up.
+    expect(decodeSettlementResponse(res.headers.get("payment-response")!).success).toBe(false);
+    expect(net.hub.waiting.size(MODEL)).toBe(0);
+    ac.abort();
+    await Promise.all(held);
+    const wallet = await walletAccount(net, payer.address);
+    await vi.waitFor(async () => expect(await net.store.summary(wallet)).toMatchObject({ held: 0n, spent: 0n }), { timeout: 5000, interval: 20 });
   });
 });

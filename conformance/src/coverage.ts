@@ -30,6 +30,7 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   // CON: consumer API
   "SRP-CON-052": "retention runs for days (30 by default, the hub's configuration); a check cannot wait for a stored response to expire",
   "SRP-CON-056": "the bounds of a conversation are the hub's configuration (1,000 turns by default); a check cannot learn them, nor build such a conversation in its time",
+  "SRP-CON-070": "which instance serves a request, and what another account sent, are hidden from a peer given one consumer key and no node (test/prefix-affinity.test.ts covers it)",
   "SRP-CON-062": "needs an account whose balance lies between two models' worst cases; the suite is given one key with a balance it cannot set (test/fallbacks.test.ts covers it)",
   "SRP-CON-068": "the bound is the hub's configuration (256 waiting requests per model by default), which a check cannot learn, nor fill in its time (test/queue.test.ts covers it)",
   // PAY, WAL: payments and wallets

@@ -149,6 +149,15 @@ const streamOrJson = (description: string, schema: string, events: string): Json
   content: { "application/json": { schema: ref(schema) }, "text/event-stream": { schema: { type: "string", description: events } } },
 });
 
+/** The path parameter of the stored-response routes. */
+const RESPONSE_ID = { name: "id", in: "path", required: true, description: "The Response's `id` (`resp_...`).", schema: { type: "string" } };
+
+/** Errors of every stored-response route (SRP-CON-051). */
+const STORED_ERRORS: Json = {
+  "401": { description: ERRORS["401"], content: { "application/json": { schema: ref("OpenAIError") } } },
+  "404": { description: "`api.not_found`: unknown, another account's, past its retention, deleted, or never stored.", content: { "application/json": { schema: ref("OpenAIError") } } },
+};
+
 /**
  * The OpenAPI 3.1 document of a hub's consumer API, its components made from the
  * schemas the hub validates request bodies with.
@@ -220,6 +229,69 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         ),
         { tags: openai },
       ),
+      "/v1/responses/{id}": {
+        get: {
+          summary: "A stored Response of this account (SRP-CON-053)",
+          tags: openai,
+          parameters: [RESPONSE_ID, { name: "stream", in: "query", required: false, description: "`true` is `api.invalid_body`: stored responses are not replayed as streams.", schema: { type: "boolean" } }],
+          responses: {
+            "200": { description: "The Response object as it was answered when created.", content: { "application/json": { schema: ref("ResponseObject") } } },
+            "400": { description: "`api.invalid_body`: `stream=true`.", content: { "application/json": { schema: ref("OpenAIError") } } },
+            ...STORED_ERRORS,
+          },
+        },
+        delete: {
+          summary: "Deletes a stored Response of this account (SRP-CON-055)",
+          tags: openai,
+          parameters: [RESPONSE_ID],
+          responses: {
+            "200": {
+              description: "Deleted: from now on the id is `api.not_found`.",
+              content: {
+                "application/json": {
+                  schema: { type: "object", required: ["id", "object", "deleted"], properties: { id: { type: "string" }, object: { const: "response" }, deleted: { const: true } } },
+                },
+              },
+            },
+            ...STORED_ERRORS,
+          },
+        },
+      },
+      "/v1/responses/{id}/input_items": {
+        get: {
+          summary: "A page of a stored Response's input items (SRP-CON-054)",
+          tags: openai,
+          parameters: [
+            RESPONSE_ID,
+            { name: "limit", in: "query", required: false, description: "Items per page, 1 to 100.", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+            { name: "order", in: "query", required: false, description: "`desc` (newest first) or `asc`.", schema: { type: "string", enum: ["asc", "desc"], default: "desc" } },
+            { name: "after", in: "query", required: false, description: "The id of the item the page starts after, in this order (an id not in the turn is `api.not_found`).", schema: { type: "string" } },
+            { name: "include", in: "query", required: false, description: "Accepted and ignored.", schema: { type: "array", items: { type: "string" } } },
+          ],
+          responses: {
+            "200": {
+              description: "The page: that turn's input items only, each an item object with an `id`.",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    required: ["object", "data", "first_id", "last_id", "has_more"],
+                    properties: {
+                      object: { const: "list" },
+                      data: { type: "array", items: { type: "object", required: ["id", "type"], properties: { id: { type: "string" }, type: { type: "string" } } } },
+                      first_id: { type: ["string", "null"] },
+                      last_id: { type: ["string", "null"] },
+                      has_more: { type: "boolean" },
+                    },
+                  },
+                },
+              },
+            },
+            "400": { description: "`api.invalid_body`: a `limit` or `order` out of range.", content: { "application/json": { schema: ref("OpenAIError") } } },
+            ...STORED_ERRORS,
+          },
+        },
+      },
       "/v1/completions": post(
         "Legacy text completion (streamed or not; SRP-CON-044)",
         "CompletionsRequest",

@@ -231,7 +231,7 @@ describe("measuring Responses API and legacy completions output (SRP-ATT-016)", 
     expect(meter.measure).toEqual({ bytes: 5 + 6 + 3 + 7, toolCalls: 1 });
   });
 
-  it("counts a whole response's output items", () => {
+  it("counts a whole response's output items (responses vector, not streamed)", () => {
     const output = [
       { type: "reasoning", summary: [{ type: "summary_text", text: "ab" }], content: [{ type: "reasoning_text", text: "cd" }] },
       { type: "message", content: [{ type: "output_text", text: "hi" }, { type: "refusal", refusal: "no" }] },
@@ -239,6 +239,65 @@ describe("measuring Responses API and legacy completions output (SRP-ATT-016)", 
       { type: "function_call", call_id: "c2", name: "g", arguments: "{}" },
     ];
     expect(measureOutput({ api: "responses", stream: false }, { object: "response", output })).toEqual({ bytes: 4 + 4 + 3 + 3, toolCalls: 2 });
+  });
+
+  const RESPONSES_STREAM: OutputShape = { api: "responses", stream: true };
+  const msgItem = (text?: string) => ({ type: "message", id: "msg_1", role: "assistant", status: text === undefined ? "in_progress" : "completed", content: text === undefined ? [] : [{ type: "output_text", text, annotations: [] }] });
+
+  it("responses vector: text sent only in done events counts in full", () => {
+    expect(
+      measureOutput(
+        RESPONSES_STREAM,
+        { type: "response.output_item.added", output_index: 0, item: msgItem() },
+        { type: "response.output_text.done", item_id: "msg_1", output_index: 0, content_index: 0, text: "Hello" },
+        { type: "response.output_item.done", output_index: 0, item: msgItem("Hello") },
+      ),
+    ).toEqual({ bytes: 5, toolCalls: 0 });
+  });
+
+  it("responses vector: call arguments sent only in done events count in full, the call once", () => {
+    const call = (args: string) => ({ type: "function_call", id: "fc_1", call_id: "call_1", name: "get", arguments: args, status: args ? "completed" : "in_progress" });
+    expect(
+      measureOutput(
+        RESPONSES_STREAM,
+        { type: "response.output_item.added", output_index: 1, item: call("") },
+        { type: "response.function_call_arguments.done", item_id: "fc_1", output_index: 1, arguments: '{"a":1}' },
+        { type: "response.output_item.done", output_index: 1, item: call('{"a":1}') },
+      ),
+    ).toEqual({ bytes: 10, toolCalls: 1 });
+  });
+
+  it("responses vector: text repeated by done events, the finished item and response.completed counts once; deltas naming only item_id find their item", () => {
+    const events = [
+      { type: "response.output_item.added", output_index: 0, item: msgItem() },
+      { type: "response.output_text.delta", item_id: "msg_1", content_index: 0, delta: "Hel" },
+      { type: "response.output_text.delta", item_id: "msg_1", content_index: 0, delta: "lo" },
+      { type: "response.output_text.done", item_id: "msg_1", output_index: 0, content_index: 0, text: "Hello" },
+      { type: "response.content_part.done", item_id: "msg_1", output_index: 0, content_index: 0, part: { type: "output_text", text: "Hello", annotations: [] } },
+      { type: "response.output_item.done", output_index: 0, item: msgItem("Hello") },
+      { type: "response.completed", response: { output: [msgItem("Hello")] } },
+    ];
+    expect(measureOutput(RESPONSES_STREAM, ...events)).toEqual({ bytes: 5, toolCalls: 0 });
+    // Deltas that name only the id before any event ties it to its output index are the same item's.
+    expect(measureOutput(RESPONSES_STREAM, events[1], events[2], events[0], ...events.slice(3))).toEqual({ bytes: 5, toolCalls: 0 });
+  });
+
+  it("responses vector: each part counts the larger of its deltas' sum and its whole text", () => {
+    expect(
+      measureOutput(
+        RESPONSES_STREAM,
+        { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta: "ab" },
+        { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta: "cd" },
+        { type: "response.output_text.done", item_id: "msg_1", output_index: 0, content_index: 0, text: "a" },
+        { type: "response.output_item.added", output_index: 1, item: { type: "reasoning", id: "rs_1", summary: [] } },
+        { type: "response.reasoning_summary_text.done", item_id: "rs_1", output_index: 1, summary_index: 0, text: "xyz" },
+      ),
+    ).toEqual({ bytes: 7, toolCalls: 0 });
+  });
+
+  it("completions vectors: streamed n 1 counts choice 0's text; n 2 counts choices 0 and 1", () => {
+    expect(measureOutput({ api: "completions", stream: true, choices: 1 }, { choices: [{ index: 0, text: "Hel" }] }, { choices: [{ index: 0, text: "lo" }, { index: 1, text: PAD }] }, { choices: [], usage: { completion_tokens: 1_000_000 } })).toEqual({ bytes: 5, toolCalls: 0 });
+    expect(measureOutput({ api: "completions", stream: false, choices: 2 }, { choices: [{ index: 0, text: "abc" }, { index: 1, text: "zz" }, { index: 2, text: PAD }] })).toEqual({ bytes: 5, toolCalls: 0 });
   });
 
   it("counts legacy completions text of the choices asked for", () => {

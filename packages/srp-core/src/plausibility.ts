@@ -24,14 +24,25 @@ export const CONTENT_KEYS: ReadonlySet<string> = new Set(["content", "refusal", 
 /** Block types that are tool calls in Anthropic's format: their `name` and `input` count. */
 const TOOL_BLOCK_TYPES: ReadonlySet<string> = new Set(["tool_use", "server_tool_use"]);
 
-/** Responses API stream events whose `delta` string is output text (SRP-ATT-016). */
-const RESPONSES_TEXT_DELTAS: ReadonlySet<string> = new Set([
-  "response.output_text.delta",
-  "response.refusal.delta",
-  "response.function_call_arguments.delta",
-  "response.custom_tool_call_input.delta",
-  "response.reasoning_text.delta",
-  "response.reasoning_summary_text.delta",
+/**
+ * Responses API stream events that carry output text of one part of an output item
+ * (SRP-ATT-016), by event type: the part (`content`, by `content_index`; `summary`, by
+ * `summary_index`; `arguments`, a call's arguments or input) and the member holding the text
+ * (`delta` in the delta events, the whole text in the done events).
+ */
+const RESPONSES_TEXT_EVENTS: ReadonlyMap<string, { part: "content" | "summary" | "arguments"; member: string; delta: boolean }> = new Map([
+  ["response.output_text.delta", { part: "content", member: "delta", delta: true }],
+  ["response.refusal.delta", { part: "content", member: "delta", delta: true }],
+  ["response.reasoning_text.delta", { part: "content", member: "delta", delta: true }],
+  ["response.reasoning_summary_text.delta", { part: "summary", member: "delta", delta: true }],
+  ["response.function_call_arguments.delta", { part: "arguments", member: "delta", delta: true }],
+  ["response.custom_tool_call_input.delta", { part: "arguments", member: "delta", delta: true }],
+  ["response.output_text.done", { part: "content", member: "text", delta: false }],
+  ["response.refusal.done", { part: "content", member: "refusal", delta: false }],
+  ["response.reasoning_text.done", { part: "content", member: "text", delta: false }],
+  ["response.reasoning_summary_text.done", { part: "summary", member: "text", delta: false }],
+  ["response.function_call_arguments.done", { part: "arguments", member: "arguments", delta: false }],
+  ["response.custom_tool_call_input.done", { part: "arguments", member: "input", delta: false }],
 ]);
 
 /** Responses API output item types that are tool calls: each one call. */
@@ -122,11 +133,18 @@ export function chatContentText(content: unknown): string {
  *   each one call, by its `id`, else its position).
  * - `completions` (legacy text completions), streamed or not: the string `text` of each
  *   choice {@link chatChoices} keeps.
- * - `responses`, streamed: by event `type` only: the string `delta` of the text delta events
- *   (`response.output_text.delta`, `response.refusal.delta`,
- *   `response.function_call_arguments.delta`, `response.custom_tool_call_input.delta`,
- *   `response.reasoning_text.delta`, `response.reasoning_summary_text.delta`), and the
- *   `item` of `response.output_item.added` as an output item. Not streamed: the items of
+ * - `responses`, streamed: by event `type` only, per part of each output item (the item by
+ *   `output_index`, else `item_id`; the part by `content_index` or `summary_index`, or the
+ *   item's name or arguments), the larger of the sum of its text deltas
+ *   (`response.output_text.delta`, `response.refusal.delta`, `response.reasoning_text.delta`,
+ *   `response.reasoning_summary_text.delta`, `response.function_call_arguments.delta`,
+ *   `response.custom_tool_call_input.delta`) and the longest whole text of it in a done event
+ *   (`response.output_text.done`, `.refusal.done`, `.reasoning_text.done`,
+ *   `.reasoning_summary_text.done`, `.function_call_arguments.done`,
+ *   `.custom_tool_call_input.done`, `response.content_part.done`,
+ *   `response.reasoning_summary_part.done`) or in the `item` of `response.output_item.added`
+ *   or `response.output_item.done`. A server that sends text only in done events is
+ *   measured in full, and one that sends it twice counts once. Not streamed: the items of
  *   the response's `output`. An output item counts: `message`, its content parts' `text`
  *   (`output_text`) and `refusal`; `reasoning`, the `text` of its `summary` and `content`
  *   parts; `function_call` and `custom_tool_call` (each one call, by `call_id`, else `id`,
@@ -145,6 +163,10 @@ export class OutputMeter implements OutputMeasurer {
   readonly #named = new Set<string>();
   /** A chat choice's last tool call key, by choice number. */
   readonly #lastCall = new Map<number, string>();
+  /** A streamed response's parts (item and part key): the sum of their deltas and the longest whole text seen of them. */
+  readonly #parts = new Map<string, { deltas: number; whole: number }>();
+  /** A streamed response's item ids by output index, so that events naming either find the same item. */
+  readonly #itemIndex = new Map<string, number>();
 
   /** @param shape The job's API, whether it streams and, for chat, the choices asked for. */
   constructor(shape: OutputShape) {
@@ -196,24 +218,77 @@ export class OutputMeter implements OutputMeasurer {
 
   #responses(value: Json): void {
     if (!this.#shape.stream) {
-      if (Array.isArray(value.output)) value.output.forEach((item: unknown, i: number) => this.#item(item, `output:${i}`));
+      if (Array.isArray(value.output)) value.output.forEach((item: unknown, i: number) => this.#item(item, `output:${i}`, (_part, bytes) => (this.#bytes += bytes)));
       return;
     }
     const type = value.type;
     if (typeof type !== "string") return;
-    if (RESPONSES_TEXT_DELTAS.has(type)) this.#bytes += stringLength(value.delta);
-    else if (type === "response.output_item.added") this.#item(value.item, `output:${isIndex(value.output_index) ? value.output_index : ""}`);
+    const text = RESPONSES_TEXT_EVENTS.get(type);
+    if (text) {
+      const index = text.part === "content" ? value.content_index : text.part === "summary" ? value.summary_index : 0;
+      this.#part(`${this.#itemKey(value.output_index, value.item_id)}|${text.part}:${isIndex(index) ? index : 0}`, stringLength(value[text.member]), text.delta);
+    } else if (type === "response.output_item.added" || type === "response.output_item.done") {
+      const item = isObject(value.item) ? value.item : {};
+      const key = this.#itemKey(value.output_index, item.id);
+      this.#item(item, `output:${isIndex(value.output_index) ? value.output_index : ""}`, (part, bytes) => this.#part(`${key}|${part}`, bytes, false));
+    } else if (type === "response.content_part.done" || type === "response.reasoning_summary_part.done") {
+      const summary = type === "response.reasoning_summary_part.done";
+      const index = summary ? value.summary_index : value.content_index;
+      const p = isObject(value.part) ? value.part : {};
+      this.#part(`${this.#itemKey(value.output_index, value.item_id)}|${summary ? "summary" : "content"}:${isIndex(index) ? index : 0}`, stringLength(p.text) + stringLength(p.refusal), false);
+    }
   }
 
-  /** One Responses API output item (SRP-ATT-016). */
-  #item(item: unknown, position: string): void {
+  /** The key of a streamed response's output item: its `output_index`, else its id (mapped to its index once an event names both). */
+  #itemKey(outputIndex: unknown, id: unknown): string {
+    if (isIndex(outputIndex)) {
+      if (typeof id === "string" && !this.#itemIndex.has(id)) {
+        this.#itemIndex.set(id, outputIndex);
+        this.#merge(`id:${id}`, `o:${outputIndex}`);
+      }
+      return `o:${outputIndex}`;
+    }
+    if (typeof id !== "string") return "o:?";
+    const known = this.#itemIndex.get(id);
+    return known === undefined ? `id:${id}` : `o:${known}`;
+  }
+
+  /** Moves the parts measured under an item's id to its output index (deltas add up, whole texts keep the larger). */
+  #merge(from: string, to: string): void {
+    for (const [key, part] of [...this.#parts]) {
+      if (!key.startsWith(`${from}|`)) continue;
+      this.#parts.delete(key);
+      this.#bytes -= Math.max(part.deltas, part.whole);
+      const target = `${to}${key.slice(from.length)}`;
+      this.#part(target, part.deltas, true);
+      this.#part(target, part.whole, false);
+    }
+  }
+
+  /** Adds a delta to a part, or a whole text of it; the part counts the larger of its deltas' sum and its longest whole text. */
+  #part(key: string, bytes: number, delta: boolean): void {
+    const part = this.#parts.get(key) ?? { deltas: 0, whole: 0 };
+    const before = Math.max(part.deltas, part.whole);
+    if (delta) part.deltas += bytes;
+    else part.whole = Math.max(part.whole, bytes);
+    this.#parts.set(key, part);
+    this.#bytes += Math.max(part.deltas, part.whole) - before;
+  }
+
+  /** One Responses API output item (SRP-ATT-016): its calls, and the bytes of each of its parts (`content:i`, `summary:i`, `name`, `arguments:0`) to `count`. */
+  #item(item: unknown, position: string, count: (part: string, bytes: number) => void): void {
     if (!isObject(item)) return;
-    const texts = (parts: unknown) => (Array.isArray(parts) ? parts.reduce((n: number, p: unknown) => n + (isObject(p) ? stringLength(p.text) + stringLength(p.refusal) : 0), 0) : 0);
-    if (item.type === "message") this.#bytes += texts(item.content);
-    else if (item.type === "reasoning") this.#bytes += texts(item.summary) + texts(item.content);
-    else if (typeof item.type === "string" && RESPONSES_CALL_ITEMS.has(item.type)) {
+    const texts = (name: string, parts: unknown) => {
+      if (Array.isArray(parts)) parts.forEach((p: unknown, i: number) => count(`${name}:${i}`, isObject(p) ? stringLength(p.text) + stringLength(p.refusal) : 0));
+    };
+    if (item.type === "message") texts("content", item.content);
+    else if (item.type === "reasoning") {
+      texts("summary", item.summary);
+      texts("content", item.content);
+    } else if (typeof item.type === "string" && RESPONSES_CALL_ITEMS.has(item.type)) {
       this.#calls.add(typeof item.call_id === "string" ? `call:${item.call_id}` : typeof item.id === "string" ? `id:${item.id}` : position);
-      this.#bytes += stringLength(item.name) + stringLength(item.arguments) + stringLength(item.input);
+      count("name", stringLength(item.name));
+      count("arguments:0", stringLength(item.arguments) + stringLength(item.input));
     }
   }
 

@@ -134,10 +134,11 @@ export interface HubOptions {
   cancelGraceMs?: number;
   /**
    * Waiting for a slot (SRP-CON-064): requests per model that may wait while every instance
-   * is busy (default 256), how long they wait unless they ask (header `x-srp-queue-timeout-ms`;
-   * default 30 s) and the longest they may ask for (default 300 s).
+   * is busy (default 256), of them per paying account (default 16), how long they wait unless
+   * they ask (header `x-srp-queue-timeout-ms`; default 30 s) and the longest they may ask for
+   * (default 300 s).
    */
-  queue?: Partial<Pick<WaitQueueOptions, "maxWaiters" | "waitMs" | "maxWaitMs">>;
+  queue?: Partial<Pick<WaitQueueOptions, "maxWaiters" | "maxWaitersPerAccount" | "waitMs" | "maxWaitMs">>;
   /** Bounties, trust caps and anti-flapping (defaults: no bounties configured, 20 % of fees fund the pool, a 50 % reduction after a model switch decaying over 72 h). */
   payouts?: Partial<PayoutConfig>;
   /** How often each connected node gets a signed statement of its receipts and earnings (SRP-SET-007); default 1 h. 0 disables. */

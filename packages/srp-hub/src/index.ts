@@ -105,8 +105,8 @@ export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredRecei
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
 export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./routing/router.js";
 export { WaitQueue, Waiter, queueWaitOf, WAIT_QUEUE_DEFAULTS, QUEUE_TIMEOUT_HEADER, type WaitQueueOptions, type WaitOutcome } from "./routing/wait-queue.js";
-export { modelList, modelsToTry, fallsThrough, fallbackError, MAX_FALLBACK_MODELS } from "./routing/fallbacks.js";
-export { AffinityTable, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES, AFFINITY_TTL_MS, AFFINITY_MAX_ENTRIES, type AffinityOptions } from "./routing/affinity.js";
+export { modelList, modelsToTry, fallsThrough, fallbackError, waitingModelIndex, MAX_FALLBACK_MODELS } from "./routing/fallbacks.js";
+export { AffinityTable, accountAffinityKey, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES, AFFINITY_TTL_MS, AFFINITY_MAX_ENTRIES, type AffinityOptions } from "./routing/affinity.js";
 export {
   ROUTING_DEFAULTS,
   CLOSED_BREAKER,
@@ -137,7 +137,7 @@ export {
 export { modelCatalog, promptTokenBound, type ModelEntry, type SrpUsageExtension } from "./api/openai.js";
 export { errorResponse } from "./api/http.js";
 export { BATCH_LIMITS, type BatchOptions, type BatchView, type BatchItemView, type BatchStatus } from "./api/batch.js";
-export { anthropicError, messagesToChat, chatToMessage } from "./api/anthropic.js";
+export { anthropicError, messagesToChat, chatToMessage, withoutUnsignedThinking } from "./api/anthropic.js";
 export { responsesToChat, chatToResponse, chatToOutput, inputItems, itemsToMessages, chatTools, toolNamespaces, responseShell, responsesUsage, finishStatus, ChatToResponsesEvents } from "./api/responses-translate.js";
 export { planResponses, responseId } from "./api/responses.js";
 export { planCompletions, completionsPromptBound, completionsChoices, COMPLETIONS_DEFAULT_MAX_TOKENS } from "./api/completions.js";

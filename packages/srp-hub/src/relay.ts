@@ -8,7 +8,7 @@ import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done,
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
-import { fallbackError, fallsThrough } from "./routing/fallbacks.js";
+import { fallbackError, fallsThrough, waitingModelIndex } from "./routing/fallbacks.js";
 import type { WaitQueue, Waiter } from "./routing/wait-queue.js";
 
 /** An event of a running job, in order. */
@@ -154,6 +154,8 @@ export interface RelayRequest {
   queueUntil?: number;
   /** The request's prefix key (SRP-CON-070): routed to the instance that served it recently, and recorded for the one that serves it now. */
   affinityKey?: string;
+  /** The paying account: its requests waiting for a slot of one model are bounded (SRP-CON-068). Absent: counted against no account. */
+  accountId?: string;
 }
 
 /** A request whose output is committed to one job. */
@@ -199,9 +201,10 @@ export interface RelayContext {
 export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Committed> {
   const models = req.models && req.models.length > 0 ? req.models : [req.needs.model];
   const errors: SrpError[] = [];
+  // Only the last model the request may reach waits for a slot: a busy model before it falls through to the next at once, behind its own waiters.
+  const waitAt = models.length === 1 ? 0 : waitingModelIndex(models, (model) => reachable(ctx, req, model));
   for (const [i, model] of models.entries()) {
-    // Only the last model waits for a slot: a busy model before it falls through to the next at once, behind its own waiters.
-    const waits = i === models.length - 1 || req.queueUntil === undefined ? {} : { queueUntil: Date.now() };
+    const waits = i === waitAt || req.queueUntil === undefined ? {} : { queueUntil: Date.now() };
     try {
       return await relayModel(ctx, { ...req, ...waits, ...(model === req.needs.model ? {} : { needs: { ...req.needs, model } }) });
     } catch (e) {
@@ -210,6 +213,12 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
     }
   }
   throw fallbackError(errors) ?? new SrpError("job.no_capacity", `no instance of ${req.needs.model} could take the request`);
+}
+
+/** Whether a model can serve the request now or once a slot frees: an instance of it is online, matches its needs and preferences, and is not parked. */
+function reachable(ctx: RelayContext, req: RelayRequest, model: string): boolean {
+  const r = ctx.router.route({ ...req.needs, model }, req.sort ?? "load", Date.now(), req.order);
+  return "key" in r || r.reason === "busy";
 }
 
 /** One model's part of {@link relay}: routing (waiting for a slot when every instance is busy) and failover. */
@@ -252,12 +261,17 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
     } catch (error) {
       throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
     }
+    // Never send a frame over the session's limit (SRP-FRM-008): the node would end the session, and every job on it.
+    const frameBytes = Buffer.byteLength(JSON.stringify(job));
+    if (frameBytes > live.session.maxFrameBytes) throw new SrpError("api.body_too_large", `the job for this request would be ${frameBytes} bytes, over the ${live.session.maxFrameBytes}-byte frame limit of the hub's provider sessions; send a smaller request`);
     const run = new JobRun(req.bounds?.(live.instance), req.meter?.(job));
     // The slot frees when the job ends: the first waiter of its model retries (after the session's bookkeeping).
     const queue = ctx.waiting;
     if (queue) run.onEnd = () => setImmediate(() => queue.notify(live.instance.model));
     const sentAt = Date.now();
+    // A session that cannot take the job (closing): the request tries again, keeping its place in the queue.
     if (!live.session.startJob(job, hash, run)) continue;
+    leaveQueue(ctx, slot, req.needs.model);
     req.onJob?.(job, live);
     const result = await untilCommitted(ctx, req, job, live, run, sentAt);
     if ("committed" in result) {
@@ -286,15 +300,8 @@ async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?
     // A request that takes part in queueing (`queueUntil` set, even to now) never jumps the requests already waiting.
     const queued = queue !== undefined && req.queueUntil !== undefined && slot.waiter === undefined && lastError === undefined && queue.size(model) > 0;
     const r: Routed = queued ? { reason: "busy" } : route();
-    if ("key" in r) {
-      if (slot.waiter) {
-        slot.waiter.leave();
-        delete slot.waiter;
-        // Another slot may be free too (an instance came online with several): the next waiter tries, once this job holds its slot.
-        setImmediate(() => queue!.notify(model));
-      }
-      return r;
-    }
+    // Routed: a waiter leaves the queue once its job has started (leaveQueue), so it keeps its place if the job cannot start.
+    if ("key" in r) return r;
     if (lastError) throw lastError;
     const until = Math.min(req.queueUntil ?? 0, req.deadline);
     if (r.reason !== "busy" || !queue || Date.now() >= until) {
@@ -305,8 +312,11 @@ async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?
       // Woken, but no slot for this request: it keeps its place; the one behind may fit where it does not.
       if (woken) slot.waiter.pass();
     } else {
-      const w = queue.join(model);
+      const w = queue.join(model, req.accountId);
       if (!w && queue.closed) throw new SrpError("session.shutdown", "the hub is shutting down");
+      if (!w && queue.room(model, req.accountId) === "account") {
+        throw new SrpError("job.no_capacity", `every instance of ${model} is busy and ${queue.options.maxWaitersPerAccount} requests of this account already wait for it`, { details: { retryAfterMs: 1000 } });
+      }
       if (!w) throw new SrpError("job.no_capacity", `every instance of ${model} is busy and ${queue.options.maxWaiters} requests already wait for it`, { details: { retryAfterMs: 1000 } });
       slot.waiter = w;
       // Joined behind others while a slot is free (its wake-up not yet handled): the first waiter retries.
@@ -318,6 +328,16 @@ async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?
     if (outcome === "timeout") throw waitedError(model);
     woken = true;
   }
+}
+
+/** A request whose job started leaves its model's queue, if it waited. */
+function leaveQueue(ctx: RelayContext, slot: { waiter?: Waiter }, model: string): void {
+  if (!slot.waiter) return;
+  slot.waiter.leave();
+  delete slot.waiter;
+  // Another slot may be free too (an instance came online with several): the next waiter tries, once this job holds its slot.
+  const queue = ctx.waiting;
+  if (queue) setImmediate(() => queue.notify(model));
 }
 
 /** The refusal of a request whose wait for a slot ran out (SRP-CON-066). */

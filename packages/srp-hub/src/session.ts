@@ -399,6 +399,11 @@ export class ProviderSession {
     if (this.state === "open") this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked"));
   }
 
+  /** The session's frame limit (SRP-FRM-008), as announced in `hello`: no frame sent on it may be larger. */
+  get maxFrameBytes(): number {
+    return this.#ctx.maxFrameBytes;
+  }
+
   /** Jobs running on this session. */
   get jobCount(): number {
     return this.#jobs.size;

@@ -22,7 +22,7 @@ export {
 export { createProvider, Provider, type ProviderOptions, type InstanceConfig, type ProviderEvents, type ProviderStats, type JobOutcome } from "./provider.js";
 export { openAICompatibleBackend, mirrorsMaxTokens, type OpenAICompatibleOptions } from "./backends/openai-compatible.js";
 // Which OpenAI text APIs a server serves natively (responses, completions), and a chat job's reasoning switch per server kind.
-export { nativeTextApis, honoursSuffix, wantsSuffix, type NativeTextApi } from "./backends/native-apis.js";
+export { nativeTextApis, honoursSuffix, wantsSuffix, openAICompletionsModel, type NativeTextApi } from "./backends/native-apis.js";
 export { reasoningSwitch, responsesReasoningSwitch } from "./backends/reasoning-switch.js";
 export { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
 export { MemoryReceiptStore, FileReceiptStore, type ReceiptStore } from "./receipt-store.js";
@@ -69,4 +69,4 @@ export {
   type LlamaCppProps,
   type ProbeVerdict,
 } from "./detect/index.js";
-export { planInstances, planForwardedInstances, FORWARDED_CAPABILITIES, parsePriceFlag, parseCapabilitiesFlag, namesModel, flagTargets, unmatchedFlags, describeInstance, type SupplySettings, type PriceOverride, type CapabilityOverride } from "./supply.js";
+export { planInstances, planForwardedInstances, forwardedCapabilities, FORWARDED_CAPABILITIES, parsePriceFlag, parseCapabilitiesFlag, namesModel, flagTargets, unmatchedFlags, describeInstance, type SupplySettings, type PriceOverride, type CapabilityOverride } from "./supply.js";

@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { generateIdentity } from "@srp/core";
+import { instancesFromConfig, nodeKeyStore, readNodeConfig, writeNodeConfig } from "./node-config.js";
 import type { DetectedServer } from "./detect/index.js";
 import { mirrorsMaxTokens } from "./backends/openai-compatible.js";
 import { describeInstance, flagTargets, parseCapabilitiesFlag, parsePriceFlag, planForwardedInstances, planInstances, unmatchedFlags } from "./supply.js";
@@ -57,15 +62,42 @@ describe("planInstances", () => {
 describe("planForwardedInstances", () => {
   it("offers reasoning by default (hidden reasoning tokens are billed, SRP-ATT-015); --capabilities and --price still apply", () => {
     for (const kind of ["openai", "anthropic", "gemini"] as const) {
-      // A forwarded OpenAI key also serves the Responses API and text completions (SRP-OFF-015, SRP-OFF-016).
-      const native = kind === "openai" ? ["responses", "completions"] : [];
+      // A forwarded OpenAI key also serves the Responses API (SRP-OFF-015); completions only for legacy models (SRP-OFF-016).
+      const native = kind === "openai" ? ["responses"] : [];
       expect(planForwardedInstances(kind, ["m"], { defaultPrice: PRICE })).toEqual([{ backend: { kind, keyName: kind }, model: "m", price: PRICE, maxConcurrency: 8, capabilities: ["chat", "stream", "tools", "reasoning", ...native] }]);
     }
     const planned = planForwardedInstances("openai", ["gpt-5", "gpt-4o-mini"], { defaultPrice: PRICE, prices: [parsePriceFlag("gpt-5=1:2")], capabilities: [parseCapabilitiesFlag("gpt-4o-mini=chat,stream")], maxConcurrency: 3 });
     expect(planned.map((i) => [i.model, i.price, i.capabilities, i.maxConcurrency])).toEqual([
-      ["gpt-5", { input: "1", output: "2" }, ["chat", "stream", "tools", "reasoning", "responses", "completions"], 3],
+      ["gpt-5", { input: "1", output: "2" }, ["chat", "stream", "tools", "reasoning", "responses"], 3],
       ["gpt-4o-mini", PRICE, ["chat", "stream"], 3],
     ]);
+  });
+
+  it("declares completions for a forwarded OpenAI key only on OpenAI's legacy completion models, which serve nothing else (SRP-OFF-016)", () => {
+    const models = ["gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct-0914", "davinci-002", "babbage-002", "gpt-4o-mini", "gpt-5", "o3-mini"];
+    const planned = planForwardedInstances("openai", models, { defaultPrice: PRICE });
+    expect(planned.map((i) => [i.model, i.capabilities])).toEqual([
+      ["gpt-3.5-turbo-instruct", ["stream", "completions"]],
+      ["gpt-3.5-turbo-instruct-0914", ["stream", "completions"]],
+      ["davinci-002", ["stream", "completions"]],
+      ["babbage-002", ["stream", "completions"]],
+      ["gpt-4o-mini", ["chat", "stream", "tools", "reasoning", "responses"]],
+      ["gpt-5", ["chat", "stream", "tools", "reasoning", "responses"]],
+      ["o3-mini", ["chat", "stream", "tools", "reasoning", "responses"]],
+    ]);
+    // Anthropic and Gemini keys serve neither OpenAI text API.
+    expect(planForwardedInstances("anthropic", ["claude-sonnet-4-5"], { defaultPrice: PRICE })[0]!.capabilities).toEqual(["chat", "stream", "tools", "reasoning"]);
+    // The written node config carries them, and the node offers exactly these.
+    const dir = mkdtempSync(join(tmpdir(), "srp-supply-"));
+    try {
+      writeNodeConfig(dir, { hub: "ws://127.0.0.1:1/srp/v1", hubId: "h", accountKeyName: "account", instances: planned });
+      const keys = nodeKeyStore(dir, generateIdentity());
+      keys.set("openai", "sk-test");
+      const offered = instancesFromConfig(readNodeConfig(dir), keys);
+      expect(offered.map((i) => [i.backend.kind, i.model, i.capabilities])).toEqual(planned.map((i) => ["openai", i.model, i.capabilities]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

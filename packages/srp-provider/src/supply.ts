@@ -7,7 +7,7 @@
  */
 import { Capability as CapabilitySchema, resolveModelAlias, type Capability, type Price } from "@srp/core";
 import { DEFAULT_CONCURRENCY, type DetectedModel, type DetectedServer } from "./detect/index.js";
-import { nativeTextApis } from "./backends/native-apis.js";
+import { nativeTextApis, openAICompletionsModel } from "./backends/native-apis.js";
 import type { InstanceFileConfig } from "./node-config.js";
 
 /** Per-model price override from `--price MODEL=...`. */
@@ -124,15 +124,26 @@ export function planInstances(servers: readonly DetectedServer[], settings: Supp
  */
 export const FORWARDED_CAPABILITIES: readonly Capability[] = Object.freeze(["chat", "stream", "tools", "reasoning"]);
 
+/**
+ * The default capabilities of a forwarded key's model: {@link FORWARDED_CAPABILITIES}, plus
+ * `responses` for OpenAI's models (SRP-OFF-015). OpenAI's legacy completion models
+ * (`gpt-3.5-turbo-instruct`, `davinci-002`, `babbage-002`) are served only on
+ * `/v1/completions`, so they offer `completions` and `stream` alone; no other OpenAI model
+ * offers `completions` (SRP-OFF-016).
+ */
+export function forwardedCapabilities(kind: "openai" | "anthropic" | "gemini", model: string): Capability[] {
+  if (kind !== "openai") return [...FORWARDED_CAPABILITIES];
+  if (openAICompletionsModel(model)) return ["stream", "completions"];
+  return [...FORWARDED_CAPABILITIES, ...nativeTextApis("openai").filter((api) => api !== "completions")];
+}
+
 /** The instances of a forwarded key: one per model, with the operator's per-model price and capabilities, else the defaults ({@link FORWARDED_CAPABILITIES}). */
 export function planForwardedInstances(kind: "openai" | "anthropic" | "gemini", models: readonly string[], settings: SupplySettings): InstanceFileConfig[] {
   return models.map((model) => {
     const own = settings.capabilities?.filter((o) => o.model === model).at(-1)?.capabilities;
     let price: Price = { ...settings.defaultPrice };
     for (const o of settings.prices ?? []) if (o.model === model) price = { ...price, ...o.price } as Price;
-    // A forwarded OpenAI key serves the Responses API and text completions itself (SRP-OFF-015, SRP-OFF-016).
-    const native = kind === "openai" ? nativeTextApis("openai") : [];
-    return { backend: { kind, keyName: kind }, model, price, maxConcurrency: settings.maxConcurrency ?? 8, capabilities: own ?? [...FORWARDED_CAPABILITIES, ...native] };
+    return { backend: { kind, keyName: kind }, model, price, maxConcurrency: settings.maxConcurrency ?? 8, capabilities: own ?? forwardedCapabilities(kind, model) };
   });
 }
 

@@ -427,6 +427,30 @@ function checkMessages(body: Json, requireMaxTokens: boolean): SrpError | undefi
 }
 
 /**
+ * A Messages body for a native instance without the assistant `thinking` blocks whose
+ * `signature` is empty: the hub made them when it translated an earlier answer
+ * (SRP-CON-076), and Anthropic refuses thinking blocks it did not sign (SRP-CON-079). Signed
+ * thinking and `redacted_thinking` stay; an assistant message left with no content is
+ * dropped. Returns the body itself when nothing is dropped. Pure.
+ */
+export function withoutUnsignedThinking(body: Json): Json {
+  if (!Array.isArray(body.messages)) return body;
+  const unsigned = (b: unknown) => isObject(b) && b.type === "thinking" && b.signature === TRANSLATED_THINKING_SIGNATURE;
+  const messages = body.messages as unknown[];
+  if (!messages.some((m) => isObject(m) && m.role === "assistant" && Array.isArray(m.content) && m.content.some(unsigned))) return body;
+  const kept: unknown[] = [];
+  for (const m of messages) {
+    if (!isObject(m) || m.role !== "assistant" || !Array.isArray(m.content) || !m.content.some(unsigned)) {
+      kept.push(m);
+      continue;
+    }
+    const content = (m.content as unknown[]).filter((b) => !unsigned(b));
+    if (content.length > 0) kept.push({ ...m, content });
+  }
+  return { ...body, messages: kept };
+}
+
+/**
  * Checks a Messages body and plans it: native for instances that take `messages` jobs,
  * translated for the rest. A request with what only the Messages API has (server tools,
  * PDF documents) goes to native instances only, and is refused when the model has none.
@@ -475,7 +499,7 @@ export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, bet
     },
     job: (instance: Instance) =>
       instance.capabilities.includes("messages") || !translated
-        ? { api: "messages", body: native, ...(betas.length > 0 ? { ext: { [ANTHROPIC_BETA_EXT]: betas } } : {}) }
+        ? { api: "messages", body: withoutUnsignedThinking(native), ...(betas.length > 0 ? { ext: { [ANTHROPIC_BETA_EXT]: betas } } : {}) }
         : { api: "chat.completions", body: translated },
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     respond(job: Job, done: Done, ext, headers) {

@@ -29,7 +29,12 @@ export interface StoredResponse {
 
 /** Where a hub keeps stored responses. */
 export interface ResponseStore {
-  /** Stores (or replaces, for the same account) a turn. */
+  /**
+   * Stores (or replaces, for the same account) a turn. When the account then holds more than
+   * {@link ResponseStoreOptions.maxAccountTurns} turns or {@link ResponseStoreOptions.maxAccountBytes}
+   * bytes, its own turns that would expire soonest are deleted (never this one, never another
+   * account's) until it fits (SRP-CON-056).
+   */
   save(r: StoredResponse): Promise<void>;
   /** A stored turn of this account, unless unknown, expired (at `now`, default the clock) or deleted. */
   get(accountId: string, id: string, now?: number): Promise<StoredResponse | undefined>;
@@ -41,6 +46,12 @@ export interface ResponseStore {
    * ({@link ResponseStoreOptions.maxTurns}, {@link ResponseStoreOptions.maxChainBytes}).
    */
   history(accountId: string, id: string, now?: number): Promise<Record<string, unknown>[] | undefined>;
+  /**
+   * Items of this account's live stored turns (input or output items), by id, for the ids
+   * among `ids` that one holds (an `item_reference`, SRP-CON-036); when several turns hold
+   * an item with the same id, the newest turn's.
+   */
+  items(accountId: string, ids: readonly string[], now?: number): Promise<Map<string, Record<string, unknown>>>;
   /** Deletes a turn of this account; false when there was none. */
   delete(accountId: string, id: string): Promise<boolean>;
   /** Deletes expired turns (bounded batches); returns how many. The hub calls it every minute. */
@@ -55,7 +66,14 @@ export interface ResponseStoreOptions {
   maxTurns?: number;
   /** Bytes (JSON of the inputs and answers) of one conversation's turns; a continuation of a conversation this large is refused. Default 16 MiB. */
   maxChainBytes?: number;
-  /** In-memory store only: bytes of all accounts' turns together; the oldest turns are dropped past it. Default 64 MiB. */
+  /** Turns one account may hold; past it the account's turns that would expire soonest are deleted. Default 10,000. */
+  maxAccountTurns?: number;
+  /** Bytes (JSON of the inputs and answers) one account's turns may hold; past it the account's turns that would expire soonest are deleted. Default 64 MiB. */
+  maxAccountBytes?: number;
+  /**
+   * In-memory store only: bytes of all accounts' turns together; past it turns of the account
+   * holding the most bytes are dropped (those that would expire soonest first). Default 64 MiB.
+   */
   maxTotalBytes?: number;
 }
 
@@ -64,6 +82,8 @@ export const RESPONSE_STORE_LIMITS = {
   retentionMs: 30 * 24 * 3_600_000,
   maxTurns: 1000,
   maxChainBytes: 16 * 1024 * 1024,
+  maxAccountTurns: 10_000,
+  maxAccountBytes: 64 * 1024 * 1024,
   maxTotalBytes: 64 * 1024 * 1024,
 } as const;
 
@@ -95,6 +115,11 @@ export function chainBoundsError(turns: number, bytes: number, policy: Pick<Requ
   return undefined;
 }
 
+/** Whether an account holding `turns` turns and `bytes` bytes holds more than the policy lets one account hold. */
+export function accountOverBounds(turns: number, bytes: number, policy: Pick<Required<ResponseStoreOptions>, "maxAccountTurns" | "maxAccountBytes">): boolean {
+  return turns > policy.maxAccountTurns || bytes > policy.maxAccountBytes;
+}
+
 /** The output items of a stored Response object. */
 export function outputItems(response: Record<string, unknown>): Record<string, unknown>[] {
   const output = response.output;
@@ -106,6 +131,62 @@ export function conversationItems(turns: readonly Pick<StoredResponse, "input" |
   return turns.flatMap((t) => [...t.input, ...outputItems(t.response)]);
 }
 
+/** The distinct ids of a turn's items (input and output items), the ones an `item_reference` can name. */
+export function turnItemIds(r: Pick<StoredResponse, "input" | "response">): string[] {
+  return [...new Set(conversationItems([r]).flatMap((i) => (typeof i.id === "string" && i.id !== "" ? [i.id] : [])))];
+}
+
+/** The item of a turn with this id (its last one, when the turn holds several). */
+export function turnItem(r: Pick<StoredResponse, "input" | "response">, id: string): Record<string, unknown> | undefined {
+  let found: Record<string, unknown> | undefined;
+  for (const i of conversationItems([r])) if (i.id === id) found = i;
+  return found;
+}
+
+/** The ids an `input` names by `item_reference` items, with the index of each such item; an `item_reference` without an id is an error. */
+export function itemReferences(input: unknown): Array<{ index: number; id: string }> | SrpError {
+  if (!Array.isArray(input)) return [];
+  const refs: Array<{ index: number; id: string }> = [];
+  for (const [index, item] of (input as unknown[]).entries()) {
+    if (typeof item !== "object" || item === null || (item as { type?: unknown }).type !== "item_reference") continue;
+    const id = (item as { id?: unknown }).id;
+    if (typeof id !== "string" || id === "") return new SrpError("api.invalid_body", `input[${index}]: an item_reference needs the id of a stored item`);
+    refs.push({ index, id });
+  }
+  return refs;
+}
+
+/**
+ * A request's `input` with each `item_reference` item replaced by the stored item it names
+ * (SRP-CON-036), looked up among the account's live stored turns, and how many were
+ * replaced; `input` itself when it has none. An id no such turn holds (or any id, for a
+ * payer without an account or a hub that stores nothing) is `api.not_found`; a storage
+ * failure is reported and answered `internal`.
+ */
+export async function resolveItemReferences(
+  ctx: { responses?: ResponseStore | undefined; storageError(what: string, error: unknown): void },
+  accountId: string,
+  input: unknown,
+): Promise<{ input: unknown; resolved: number } | SrpError> {
+  const refs = itemReferences(input);
+  if (refs instanceof SrpError) return refs;
+  if (refs.length === 0) return { input, resolved: 0 };
+  let found = new Map<string, Record<string, unknown>>();
+  try {
+    if (ctx.responses && accountId !== "") found = await ctx.responses.items(accountId, [...new Set(refs.map((r) => r.id))]);
+  } catch (e) {
+    ctx.storageError("read stored items", e);
+    return new SrpError("internal", "the hub cannot read stored responses now; retry shortly");
+  }
+  const out = [...(input as unknown[])];
+  for (const { index, id } of refs) {
+    const item = found.get(id);
+    if (!item) return new SrpError("api.not_found", `input[${index}]: item_reference ${id} names no item of a response stored for this account (unknown, expired, deleted, or not stored)`);
+    out[index] = item;
+  }
+  return { input: out, resolved: refs.length };
+}
+
 interface MemoryTurn {
   r: StoredResponse;
   depth: number;
@@ -114,14 +195,26 @@ interface MemoryTurn {
   expiresAt: number;
 }
 
+/** What one account holds in a {@link MemoryResponseStore}. */
+interface MemoryAccount {
+  /** Its turns' ids, in order of storage. */
+  ids: Set<string>;
+  bytes: number;
+}
+
 /**
- * Stored responses in this process's memory (a hub without storage): bounded by
- * {@link ResponseStoreOptions.maxTotalBytes} (the oldest turns go first) and lost on restart.
+ * Stored responses in this process's memory (a hub without storage), lost on restart: each
+ * account bounded by {@link ResponseStoreOptions.maxAccountTurns} and
+ * {@link ResponseStoreOptions.maxAccountBytes}, all together by
+ * {@link ResponseStoreOptions.maxTotalBytes} (turns of the account holding the most go first).
  */
 export class MemoryResponseStore implements ResponseStore {
   readonly #policy: Required<ResponseStoreOptions>;
   /** By id, in order of storage (oldest first). */
   readonly #turns = new Map<string, MemoryTurn>();
+  readonly #accounts = new Map<string, MemoryAccount>();
+  /** Ids of the turns holding an item, by account and item id (`account\nitem`), oldest first. */
+  readonly #items = new Map<string, string[]>();
   #bytes = 0;
 
   constructor(options: ResponseStoreOptions = {}) {
@@ -137,14 +230,23 @@ export class MemoryResponseStore implements ResponseStore {
     const expiresAt = r.createdAt + this.#policy.retentionMs;
     this.#turns.set(r.id, { r: structuredClone(r), depth: (prev?.depth ?? 0) + 1, bytes, chainBytes: (prev?.chainBytes ?? 0) + bytes, expiresAt });
     this.#bytes += bytes;
+    const account = this.#account(r.accountId);
+    account.ids.add(r.id);
+    account.bytes += bytes;
+    for (const itemId of turnItemIds(r)) {
+      const key = `${r.accountId}\n${itemId}`;
+      this.#items.set(key, [...(this.#items.get(key) ?? []), r.id]);
+    }
     // The conversation is kept as long as its newest turn.
     for (let t = prev; t; t = t.r.previousResponseId === undefined ? undefined : this.#turns.get(t.r.previousResponseId)) {
       if (t.r.accountId !== r.accountId) break;
       t.expiresAt = Math.max(t.expiresAt, expiresAt);
     }
-    for (const [id] of this.#turns) {
-      if (this.#bytes <= this.#policy.maxTotalBytes || id === r.id) break;
-      this.#drop(id);
+    // The account's own bounds first, then the total: the account holding the most gives way.
+    while (accountOverBounds(account.ids.size, account.bytes, this.#policy) && this.#evictFrom(account, r.id));
+    while (this.#bytes > this.#policy.maxTotalBytes) {
+      const largest = [...this.#accounts.values()].filter((a) => a.ids.size > (a.ids.has(r.id) ? 1 : 0)).sort((a, b) => b.bytes - a.bytes)[0];
+      if (!largest || !this.#evictFrom(largest, r.id)) break;
     }
   }
 
@@ -169,6 +271,22 @@ export class MemoryResponseStore implements ResponseStore {
     return structuredClone(conversationItems(turns.reverse().map((t) => t.r)));
   }
 
+  async items(accountId: string, ids: readonly string[], now = Date.now()): Promise<Map<string, Record<string, unknown>>> {
+    const found = new Map<string, Record<string, unknown>>();
+    for (const id of ids) {
+      const holders = this.#items.get(`${accountId}\n${id}`) ?? [];
+      for (let i = holders.length - 1; i >= 0; i--) {
+        const t = this.#live(accountId, holders[i]!, now);
+        const item = t ? turnItem(t.r, id) : undefined;
+        if (item) {
+          found.set(id, structuredClone(item));
+          break;
+        }
+      }
+    }
+    return found;
+  }
+
   async delete(accountId: string, id: string): Promise<boolean> {
     const t = this.#turns.get(id);
     if (!t || t.r.accountId !== accountId) return false;
@@ -191,11 +309,40 @@ export class MemoryResponseStore implements ResponseStore {
     return t && t.r.accountId === accountId && t.expiresAt > now ? t : undefined;
   }
 
+  #account(accountId: string): MemoryAccount {
+    let a = this.#accounts.get(accountId);
+    if (!a) this.#accounts.set(accountId, (a = { ids: new Set(), bytes: 0 }));
+    return a;
+  }
+
+  /** Drops the account's turn that would expire soonest (the oldest stored among equals), other than `keep`; false when it has none. */
+  #evictFrom(account: MemoryAccount, keep: string): boolean {
+    let soonest: [string, MemoryTurn] | undefined;
+    for (const id of account.ids) {
+      const t = this.#turns.get(id);
+      if (id !== keep && t && (!soonest || t.expiresAt < soonest[1].expiresAt)) soonest = [id, t];
+    }
+    if (soonest) this.#drop(soonest[0]);
+    return soonest !== undefined;
+  }
+
   #drop(id: string): void {
     const t = this.#turns.get(id);
     if (!t) return;
     this.#turns.delete(id);
     this.#bytes -= t.bytes;
+    const account = this.#accounts.get(t.r.accountId);
+    if (account) {
+      account.ids.delete(id);
+      account.bytes -= t.bytes;
+      if (account.ids.size === 0) this.#accounts.delete(t.r.accountId);
+    }
+    for (const itemId of turnItemIds(t.r)) {
+      const key = `${t.r.accountId}\n${itemId}`;
+      const rest = (this.#items.get(key) ?? []).filter((h) => h !== id);
+      if (rest.length > 0) this.#items.set(key, rest);
+      else this.#items.delete(key);
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import { estimatePromptTokens } from "../routing/policy.js";
 import { responsesAffinityKey } from "../routing/affinity.js";
 import type { JobEvent } from "../relay.js";
 import { errorResponse, readJsonObject } from "./http.js";
+import { resolveItemReferences } from "./response-store.js";
 import type { PaidResource } from "../payments/x402.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import { ChatToResponsesEvents, chatToOutput, chatToResponse, inputItems, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";
@@ -125,6 +126,7 @@ const TERMINAL: ReadonlySet<unknown> = new Set(["response.completed", "response.
  * then carries the billed usage and cost. The turn is stored before it is sent.
  */
 function nativeEncoder(job: Job, turn: Turn, accountId: string): StreamEncoder {
+  const namespaces = toolNamespaces(turn.request.tools);
   let terminal: Json | undefined;
   let snapshot: Json = responseShell(turn.request, responseId(job), job.model);
   let next = 0;
@@ -135,15 +137,17 @@ function nativeEncoder(job: Job, turn: Turn, accountId: string): StreamEncoder {
     return e;
   };
   return {
-    chunk(data) {
-      if (typeof data.type !== "string") return "";
+    chunk(raw) {
+      if (typeof raw.type !== "string") return "";
+      const data = namespaced(raw, namespaces);
       numbered(data);
       if (TERMINAL.has(data.type)) {
         terminal = data;
         return "";
       }
       if (isObject(data.response)) {
-        snapshot = { ...data.response, ...hub };
+        // Only the billed usage is shown (SRP-ATT-019): a snapshot before the terminal event carries none.
+        snapshot = { ...data.response, ...hub, usage: null };
         return sse({ ...data, response: snapshot });
       }
       return sse(data);
@@ -181,6 +185,81 @@ function responsesNeeds(body: Json, items: readonly Json[], chat: Json | undefin
   return needs;
 }
 
+/** Members of a Responses request that only OpenAI's own service reads, left out of a native job for any other backend (SRP-CON-042). */
+const OPENAI_SERVICE_ONLY = ["include", "client_metadata", "prompt_cache_key", "prompt_cache_retention", "safety_identifier"] as const;
+
+/** The include value that asks OpenAI for the encrypted reasoning of a `store: false` response. */
+const ENCRYPTED_REASONING = "reasoning.encrypted_content";
+
+/** Whether an item is a `reasoning` item without the encrypted content a stateless OpenAI request needs to replay it. */
+const unreplayableReasoning = (item: unknown): boolean => isObject(item) && item.type === "reasoning" && (typeof item.encrypted_content !== "string" || item.encrypted_content === "");
+
+/**
+ * `tools` for a Responses server that is not OpenAI's (SRP-CON-042): the function tools of a
+ * `namespace` tool (as Codex sends them) as plain function tools, hosted `web_search` tools
+ * left out (local servers have no search), every other tool as it is.
+ */
+function localServerTools(tools: readonly unknown[]): unknown[] {
+  const out: unknown[] = [];
+  for (const t of tools) {
+    if (isObject(t) && t.type === "namespace" && Array.isArray(t.tools)) out.push(...(t.tools as unknown[]));
+    else if (!(isObject(t) && typeof t.type === "string" && t.type.startsWith("web_search"))) out.push(t);
+  }
+  return out;
+}
+
+/**
+ * The `request` of a native `responses` job for one instance (SRP-CON-042), from the body
+ * the hub made for every native instance. For a forwarded OpenAI key (backend kind
+ * `openai`): reasoning items without `encrypted_content` are left out of `input` (OpenAI
+ * would look them up by id in a store the hub asked it not to use, and answer 404), and a
+ * reasoning model is asked for `reasoning.encrypted_content` so that its reasoning can be
+ * sent back next turn. For any other backend (vLLM, Ollama, LM Studio): the tools as
+ * {@link localServerTools} makes them, and the members only OpenAI's service reads left out.
+ * Pure.
+ */
+function nativeJobRequest(body: Json, instance: Pick<Instance, "backend" | "capabilities">): Json {
+  const out: Json = { ...body };
+  if (instance.backend.kind === "openai") {
+    if (Array.isArray(out.input)) out.input = (out.input as unknown[]).filter((item) => !unreplayableReasoning(item));
+    if (instance.capabilities.includes("reasoning")) {
+      const asked = Array.isArray(out.include) ? (out.include as unknown[]) : [];
+      out.include = [...new Set([...asked, ENCRYPTED_REASONING])];
+    }
+    return out;
+  }
+  if (Array.isArray(out.tools)) out.tools = localServerTools(out.tools as unknown[]);
+  // A call to a flattened function is a plain call there: no `namespace`.
+  if (Array.isArray(out.input)) out.input = (out.input as unknown[]).map((item) => (isObject(item) && item.type === "function_call" && "namespace" in item ? withoutKey(item, "namespace") : item));
+  for (const member of OPENAI_SERVICE_ONLY) delete out[member];
+  return out;
+}
+
+function withoutKey(o: Json, key: string): Json {
+  const { [key]: _dropped, ...rest } = o;
+  return rest;
+}
+
+/** A `function_call` item with the `namespace` of its function when it was declared in a `namespace` tool and the item names none (a server that took the tools flattened). */
+function namespacedItem(item: unknown, namespaces: ReadonlyMap<string, string>): unknown {
+  if (!isObject(item) || item.type !== "function_call" || typeof item.name !== "string" || item.namespace !== undefined) return item;
+  const ns = namespaces.get(item.name);
+  return ns === undefined ? item : { ...item, namespace: ns };
+}
+
+/** A native event or Response with {@link namespacedItem} applied to its `item`, `output` and `response.output`. */
+function namespaced(data: Json, namespaces: ReadonlyMap<string, string>): Json {
+  if (namespaces.size === 0) return data;
+  const out: Json = { ...data };
+  if (isObject(out.item)) out.item = namespacedItem(out.item, namespaces);
+  if (Array.isArray(out.output)) out.output = (out.output as unknown[]).map((i) => namespacedItem(i, namespaces));
+  if (isObject(out.response)) out.response = namespaced(out.response, namespaces);
+  return out;
+}
+
+/** The byte size of a body as a job carries it (UTF-8 JSON). */
+const jsonBytes = (body: unknown): number => Buffer.byteLength(JSON.stringify(body));
+
 /**
  * The conversation a `previous_response_id` continues (SRP-CON-036): its items, oldest
  * first, or the error to answer: `api.not_found` when it is unknown to this account (or
@@ -205,7 +284,7 @@ async function storedConversation(ctx: Pick<ServeContext, "responses" | "storage
  * has (hosted tools other than web search, background mode…) goes to native instances only,
  * and is refused when the model has none.
  */
-export async function planResponses(body: Json, ctx: Pick<ServeContext, "router" | "responses" | "storageError">, accountId: string): Promise<Plan | SrpError> {
+export async function planResponses(body: Json, ctx: Pick<ServeContext, "router" | "responses" | "storageError" | "maxBodyBytes">, accountId: string): Promise<Plan | SrpError> {
   const problem = checkConsumerBody(ResponsesRequest, body);
   if (problem) return new SrpError("api.invalid_body", problem);
   const prefs = preferences(body);
@@ -213,9 +292,11 @@ export async function planResponses(body: Json, ctx: Pick<ServeContext, "router"
   if ((body.input === undefined || body.input === null) && typeof body.previous_response_id !== "string") return new SrpError("api.invalid_body", "`input` is required");
   const history = await storedConversation(ctx, accountId, body.previous_response_id);
   if (history instanceof SrpError) return history;
+  const referenced = await resolveItemReferences(ctx, accountId, body.input);
+  if (referenced instanceof SrpError) return referenced;
   let input: Json[];
   try {
-    input = inputItems(body.input);
+    input = inputItems(referenced.input);
   } catch (error) {
     if (error instanceof SrpError) return error;
     throw error;
@@ -224,9 +305,11 @@ export async function planResponses(body: Json, ctx: Pick<ServeContext, "router"
   const request: Json = { ...body };
   delete request.srp;
   delete request.provider;
+  // An x402 payer has no account to continue a turn from: nothing is stored for it (SRP-CON-050).
+  if (accountId === "") request.store = false;
   // Native: the upstream does not know the hub's ids, so a continued conversation is sent whole, and nothing is stored upstream.
   const native: Json = { ...request, store: false };
-  if (history.length > 0) native.input = items;
+  if (history.length > 0 || referenced.resolved > 0) native.input = history.length > 0 ? items : referenced.input;
   delete native.previous_response_id;
   let translated: Json | undefined;
   try {
@@ -235,6 +318,11 @@ export async function planResponses(body: Json, ctx: Pick<ServeContext, "router"
     if (!(error instanceof SrpError)) throw error;
     const nativeOnline = ctx.router.views(body.model as string).some((v) => v.capabilities.includes("responses"));
     if (!nativeOnline) return new SrpError(error.code, `${error.message} (only an instance that runs the Responses API itself could serve it, and none of ${String(body.model)} is online)`);
+  }
+  // A continued conversation can make the job far larger than the body: refused as a body over the limit would be (it could not be sent to a node, SRP-CON-036).
+  const largest = Math.max(jsonBytes(native), translated ? jsonBytes(translated) : 0);
+  if (largest > ctx.maxBodyBytes) {
+    return new SrpError("api.body_too_large", `the request with its continued conversation is ${largest} bytes, over the limit of ${ctx.maxBodyBytes}; start a new conversation (or send less input)`);
   }
   const capabilities = responsesNeeds(body, items, translated);
   if (!translated) capabilities.push("responses");
@@ -255,14 +343,15 @@ export async function planResponses(body: Json, ctx: Pick<ServeContext, "router"
       const bounds = defaultUsageBounds({ bound, capabilities }, instance);
       return translated && !instance.capabilities.includes("responses") ? withEffortThinking(bounds, instance, translated) : bounds;
     },
-    job: (instance: Instance) => (instance.capabilities.includes("responses") || !translated ? { api: "responses", body: native } : { api: "chat.completions", body: translated }),
+    job: (instance: Instance) => (instance.capabilities.includes("responses") || !translated ? { api: "responses", body: nativeJobRequest(native, instance) } : { api: "chat.completions", body: translated }),
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     async respond(job: Job, done: Done, ext, headers, payer) {
       const upstream = done.response ?? {};
       const response = isNative(job)
-        ? { ...upstream, ...hubMembers(job, request), usage: nativeUsage(upstream.usage, done.usage, ext) }
+        ? { ...namespaced(upstream, toolNamespaces(request.tools)), ...hubMembers(job, request), usage: nativeUsage(upstream.usage, done.usage, ext) }
         : chatToResponse(upstream, responseShell(request, responseId(job), job.model), done.usage, ext, toolNamespaces(request.tools));
-      await saveTurn(turn, payer, response);
+      // A failed response is no turn to continue (as in a stream, whose failure is never stored).
+      if (response.status !== "failed") await saveTurn(turn, payer, response);
       return Response.json(response, { headers });
     },
     encoder: (job, payer) => (isNative(job) ? nativeEncoder(job, turn, payer) : translatedEncoder(job, turn, payer)),

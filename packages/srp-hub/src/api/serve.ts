@@ -10,14 +10,16 @@ import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, par
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
-import type { RouteNeeds } from "../routing/policy.js";
+import type { CandidateView, RouteNeeds } from "../routing/policy.js";
 import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
 import { authenticate, bearer } from "./http.js";
 import type { Admission, X402Payments } from "../payments/payments.js";
 import type { PaidResource } from "../payments/x402.js";
+import type { PaymentRecord } from "../payments/book.js";
 import type { HubLedger } from "../ledger/ledger.js";
 import { modelList, modelsToTry } from "../routing/fallbacks.js";
 import { QUEUE_TIMEOUT_HEADER, queueWaitOf } from "../routing/wait-queue.js";
+import { accountAffinityKey } from "../routing/affinity.js";
 import type { ResponseStore } from "./response-store.js";
 
 /** What the consumer surfaces need from their hub. */
@@ -366,6 +368,15 @@ export function maximumCost(router: Router, model: string, bound: BillableUsage,
   const able = all.filter((v) => capabilities.every((c) => v.capabilities.includes(c)));
   const views = able.length > 0 ? able : all;
   if (views.length === 0) return undefined;
+  return maximumCostOn(views, bound, maxPrice, capabilities, promptByContext);
+}
+
+/**
+ * The most a request may cost on any of `views` (at least one): {@link maximumCost} for a
+ * given set of instances. On one instance, it is that instance's worst case for the request,
+ * which routing compares with what was reserved ({@link withinReservation}).
+ */
+export function maximumCostOn(views: readonly Pick<CandidateView, "price" | "contextLength">[], bound: BillableUsage, maxPrice: Preferences["maxPrice"], capabilities: readonly Capability[] = [], promptByContext = false): MaximumCost {
   let input = 0n;
   let output = 0n;
   const units: Record<(typeof UNIT_PRICES)[number], bigint> = { image: 0n, character: 0n, second: 0n };
@@ -395,6 +406,17 @@ export function maximumCost(router: Router, model: string, bound: BillableUsage,
   if (bound.characters) usage.characters = bound.characters;
   if (bound.seconds) usage.seconds = bound.seconds;
   return { cost: priceCost(usage, price), promptTokens, completionTokens, price };
+}
+
+/**
+ * Whether an instance may serve a planned request whose worst case `reserved` was reserved
+ * (SRP-BIL-003): its own worst case for the request ({@link maximumCostOn}) is not more. An
+ * instance that came online (or a model of `models` tried) after admission, at a higher price
+ * or with a longer context than the reservation assumed, is not routed to: the consumer could
+ * otherwise be charged more than was reserved, which the ledger caps at the platform's cost.
+ */
+export function withinReservation(plan: Pick<Plan, "bound" | "prefs" | "capabilities" | "promptByContext">, reserved: bigint): (v: Pick<CandidateView, "price" | "contextLength">) => boolean {
+  return (v) => maximumCostOn([v], plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext).cost <= reserved;
 }
 
 /** What routing needs to know of a planned request. */
@@ -500,6 +522,7 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   let admission: Admission | undefined;
+  let reserved: bigint | undefined;
   if (ctx.ledger) {
     // With fallbacks, the dearest of the listed models that is served (SRP-CON-062).
     const max = (models ?? [plan.model])
@@ -530,9 +553,33 @@ export async function serve(request: Request, ctx: ServeContext, surface: Surfac
       );
     }
     reservationId = r.reservationId;
+    reserved = max;
   }
   const queueMs = ctx.waiting ? queueWaitOf(request.headers.get(QUEUE_TIMEOUT_HEADER), ctx.waiting.options) : undefined;
-  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error, ...(models ? { models } : {}), ...(queueMs !== undefined ? { queueMs } : {}) });
+  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error, ...(models ? { models } : {}), ...(queueMs !== undefined ? { queueMs } : {}), ...(reserved !== undefined ? { reserved } : {}) });
+}
+
+/**
+ * How long before an x402 authorization expires a hub that settles after serving must have
+ * settled it: time for the settlement to land on the chain (the default validity asked of an
+ * `after` payment is the request time-out plus this).
+ */
+export const SETTLE_MARGIN_MS = 60_000;
+
+/**
+ * The time (ms since the epoch) by which a request paid by an x402 authorization that settles
+ * after serving must be ready to settle: the authorization's `validBefore` less `marginMs`.
+ * Such a request waits for a slot only until then, and when not streamed (settled after the
+ * whole answer) runs only until then; a streamed one settles at its first output. Undefined
+ * when there is no such payment (none, or settled before serving).
+ *
+ * @example
+ * settleBy({ mode: "after", validBefore: 1_700_000_300 }); // 1_700_000_240_000
+ * settleBy({ mode: "before", validBefore: 1_700_000_300 }); // undefined
+ */
+export function settleBy(payment: Pick<PaymentRecord, "mode" | "validBefore"> | undefined, marginMs = SETTLE_MARGIN_MS): number | undefined {
+  if (payment?.mode !== "after" || 1) return undefined;
+  return payment.validBefore * 1000 - marginMs;
 }
 
 /** Who a planned request is for and how it may run. */
@@ -558,6 +605,8 @@ export interface RunOptions {
   models?: readonly string[];
   /** How long the request may wait for a slot while every instance is busy (SRP-CON-064), ms; 0: not at all; absent: no part in queueing. */
   queueMs?: number;
+  /** The worst case reserved for the request: no instance whose worst case for it is more is routed to (SRP-BIL-003). Absent: any price. */
+  reserved?: bigint;
 }
 
 /**
@@ -567,7 +616,9 @@ export interface RunOptions {
 export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): Promise<Response> {
   const { accountId, reservationId, admission, error } = run;
   const request = { signal: run.signal };
-  const timeout = run.timeout;
+  // An x402 authorization settled after serving must still be valid when the hub settles it (SRP-PAY-013).
+  const settleLimit = settleBy(admission?.payment);
+  const timeout = !plan.stream && settleLimit !== undefined && settleLimit < Date.now() + run.timeout.ms ? { ms: Math.max(0, settleLimit - Date.now()), chosen: true } : run.timeout;
   const deadline = Date.now() + timeout.ms;
   const ledger = ctx.ledger;
   /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
@@ -599,7 +650,7 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
     committed = await relay(ctx, {
       prepare: (instance) => plan.job(instance),
       stream: plan.stream,
-      needs: routeNeeds(plan),
+      needs: run.reserved === undefined ? routeNeeds(plan) : { ...routeNeeds(plan), within: withinReservation(plan, run.reserved) },
       sort: plan.prefs.sort,
       allowFallbacks: plan.prefs.allowFallbacks,
       ...(plan.prefs.order ? { order: { selectors: plan.prefs.order, only: !plan.prefs.allowFallbacks } } : {}),
@@ -610,9 +661,11 @@ export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): P
       bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
       ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
       ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
-      ...(plan.affinityKey !== undefined ? { affinityKey: plan.affinityKey } : {}),
+      // Prefix affinity per paying account (SRP-CON-070): accounts never share a remembered instance.
+      ...(plan.affinityKey !== undefined ? { affinityKey: accountAffinityKey(plan.affinityKey, accountId) } : {}),
       ...(run.models ? { models: run.models } : {}),
-      ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline) } : {}),
+      ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline, settleLimit ?? Infinity) } : {}),
+      accountId,
     });
   } catch (e) {
     request.signal.removeEventListener("abort", onAbort);

@@ -2,7 +2,7 @@ import type { Instance } from "@srp/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ProviderSession } from "../session.js";
-import { AffinityTable, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES } from "./affinity.js";
+import { AffinityTable, accountAffinityKey, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES } from "./affinity.js";
 import { eligible, type CandidateView } from "./policy.js";
 import { instanceKey, Router } from "./router.js";
 import { MemoryRoutingStore } from "./store.js";
@@ -260,5 +260,20 @@ describe("Router.route with a preferred instance", () => {
         expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(1);
       }),
     );
+  });
+});
+
+describe("accountAffinityKey", () => {
+  it("scopes a prefix key to its paying account: one account's key never matches another's", () => {
+    const body = { model: "m", messages: [{ role: "system", content: SYSTEM }, { role: "user", content: "hi" }] };
+    const key = chatAffinityKey(body)!;
+    expect(accountAffinityKey(key, "acct_a")).toBe(accountAffinityKey(chatAffinityKey(structuredClone(body))!, "acct_a"));
+    expect(accountAffinityKey(key, "acct_a")).not.toBe(accountAffinityKey(key, "acct_b"));
+    expect(accountAffinityKey(key, "acct_a")).not.toBe(key);
+    expect(accountAffinityKey(key, "acct_a")).toMatch(/^[0-9a-f]{32}$/);
+    const table = new AffinityTable();
+    table.record(accountAffinityKey(key, "acct_a"), "node/a", 0);
+    expect(table.lookup(accountAffinityKey(key, "acct_a"), 1)).toBe("node/a");
+    expect(table.lookup(accountAffinityKey(key, "acct_b"), 1)).toBeUndefined();
   });
 });

@@ -99,6 +99,19 @@ export function responsesAffinityKey(body: Json, minBytes = AFFINITY_MIN_PREFIX_
   return keyOf(body.model, "responses", { instructions: body.instructions ?? null, tools: body.tools ?? null, input }, minBytes);
 }
 
+/**
+ * The key a prefix is remembered under for one paying account (SRP-CON-070): a hash of the
+ * account and the request's key. Accounts never share a remembered instance, so one account
+ * cannot learn from where (and how fast) its requests are served whether another account sent
+ * the same prefix recently (a prompt-cache timing side channel).
+ *
+ * @example
+ * accountAffinityKey(chatAffinityKey(body)!, "acct_a") !== accountAffinityKey(chatAffinityKey(body)!, "acct_b"); // true
+ */
+export function accountAffinityKey(key: string, accountId: string): string {
+  return sha256Hex(`account\n${accountId}\n${key}`).slice(0, 32);
+}
+
 /** Limits of an {@link AffinityTable}. */
 export interface AffinityOptions {
   /** How long a key stays with its instance after its last use, ms; 0 turns affinity off. */

@@ -1,6 +1,6 @@
 import { resolveModelAlias, SrpError } from "@srp/core";
 import { describe, expect, it } from "vitest";
-import { fallbackError, fallsThrough, modelList, modelsToTry } from "./fallbacks.js";
+import { fallbackError, fallsThrough, modelList, modelsToTry, waitingModelIndex } from "./fallbacks.js";
 
 describe("modelList", () => {
   it("reads 1 to 8 model ids and refuses anything else with api.invalid_body", () => {
@@ -48,5 +48,19 @@ describe("fallsThrough / fallbackError", () => {
     expect(fallbackError([busy, unknown])).toBe(busy);
     expect(fallbackError([unknown, unknown])).toBe(unknown);
     expect(fallbackError([])).toBeUndefined();
+  });
+});
+
+describe("waitingModelIndex", () => {
+  it("waits on the last model the request can reach, not on an unserved model after it", () => {
+    const served = new Set(["busy", "free"]);
+    const reachable = (m: string) => served.has(m);
+    expect(waitingModelIndex(["busy", "offline"], reachable)).toBe(0);
+    expect(waitingModelIndex(["busy", "free", "offline", "gone"], reachable)).toBe(1);
+    expect(waitingModelIndex(["offline", "busy"], reachable)).toBe(1);
+    expect(waitingModelIndex(["busy", "free"], reachable)).toBe(1);
+    // None reachable: the last of the list (it is refused at once, as before).
+    expect(waitingModelIndex(["x", "y"], reachable)).toBe(1);
+    expect(waitingModelIndex(["only"], () => false)).toBe(0);
   });
 });

@@ -47,6 +47,22 @@ export function modelsToTry(model: string | undefined, models: readonly string[]
 }
 
 /**
+ * Which of the models a request tries waits for a slot (SRP-CON-066): the last one that
+ * `reachable` says the request can be served by, now or once a slot frees (an instance of it
+ * is online, matches the request's needs and preferences, and is not parked after failures);
+ * when none is, the last of the list. The models after it have nothing to wait for, so a
+ * list that ends in a model nobody serves still waits on the busy one before it.
+ *
+ * @example
+ * waitingModelIndex(["busy", "offline"], (m) => m === "busy"); // 0
+ * waitingModelIndex(["a", "b"], () => false); // 1
+ */
+export function waitingModelIndex(models: readonly string[], reachable: (model: string) => boolean): number {
+  for (let i = models.length - 1; i >= 0; i--) if (reachable(models[i]!)) return i;
+  return models.length - 1;
+}
+
+/**
  * Whether an error that ended a model's attempts lets the request go on to its next model:
  * any failure to be served before output does, except the consumer leaving, the deadline,
  * the hub closing, or a body no model could take.

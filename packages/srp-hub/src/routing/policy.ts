@@ -273,6 +273,8 @@ export interface RouteNeeds {
   ignore?: readonly string[];
   /** Only instances whose offered quantization is one of these (normalized spellings; SRP-CON-019). */
   quantizations?: readonly string[];
+  /** Only instances this accepts: on a billing hub, those whose worst case for the request fits what was reserved for it (SRP-BIL-003). */
+  within?: (c: CandidateView) => boolean;
 }
 
 /** Why no instance can take a request. */
@@ -307,6 +309,7 @@ export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: 
       c.contextLength >= needs.contextTokens &&
       (needs.maxPrice?.input === undefined || BigInt(c.price.input) <= needs.maxPrice.input) &&
       (needs.maxPrice?.output === undefined || BigInt(c.price.output) <= needs.maxPrice.output) &&
+      (!needs.within || needs.within(c)) &&
       !needs.exclude?.has(c.key),
   );
   if (matching.length === 0) {
@@ -322,7 +325,7 @@ export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: 
         ? `no instance of ${needs.model} supports ${missing.join(", ")}`
         : combined
           ? `no single instance of ${needs.model} supports ${needs.capabilities.join(" + ")} together`
-          : `no instance of ${needs.model} fits the request's context length or price cap`;
+          : `no instance of ${needs.model} fits the request's context length, price cap or reserved maximum cost`;
     return { reason: "no_match", detail };
   }
   const closed = matching.filter((c) => breakerStatus(c.breaker, now) === "closed");

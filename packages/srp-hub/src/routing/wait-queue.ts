@@ -11,6 +11,11 @@ import { resolveModelAlias } from "@srp/core";
 export interface WaitQueueOptions {
   /** Waiters per model at most; one more is refused at once. Default 256. */
   maxWaiters: number;
+  /**
+   * Waiters of one paying account per model at most, so that one account cannot fill a
+   * model's queue (SRP-CON-068); one more of that account is refused at once. Default 16.
+   */
+  maxWaitersPerAccount: number;
   /** How long a request waits for a slot unless it asks otherwise, ms. Default 30 s. */
   waitMs: number;
   /** The longest wait a request may ask for, ms. Default 300 s. */
@@ -20,7 +25,7 @@ export interface WaitQueueOptions {
 }
 
 /** The default numbers of the wait queue. */
-export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({ maxWaiters: 256, waitMs: 30_000, maxWaitMs: 300_000, pollMs: 1000 });
+export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({ maxWaiters: 256, maxWaitersPerAccount: 16, waitMs: 30_000, maxWaitMs: 300_000, pollMs: 1000 });
 
 /** The header a consumer sets to choose how long a request may wait for a slot (ms; `0`: not at all). */
 export const QUEUE_TIMEOUT_HEADER = "x-srp-queue-timeout-ms";
@@ -63,14 +68,34 @@ export class WaitQueue {
     return this.#queues.get(resolveModelAlias(model))?.length ?? 0;
   }
 
-  /** Joins the end of a model's queue; undefined when it is full or the hub is closing. */
-  join(model: string): Waiter | undefined {
+  /** Waiters of a model that one account pays for, now. */
+  sizeFor(model: string, accountId: string): number {
+    return this.#queues.get(resolveModelAlias(model))?.filter((w) => w.accountId === accountId).length ?? 0;
+  }
+
+  /**
+   * Whether `accountId` may add a waiter to a model's queue now: `full` when the queue holds
+   * `maxWaiters`, `account` when that account already has `maxWaitersPerAccount` in it.
+   */
+  room(model: string, accountId?: string): "ok" | "full" | "account" {
+    const q = this.#queues.get(resolveModelAlias(model)) ?? [];
+    if (q.length >= this.options.maxWaiters) return "full";
+    if (accountId !== undefined && q.filter((w) => w.accountId === accountId).length >= this.options.maxWaitersPerAccount) return "account";
+    return "ok";
+  }
+
+  /**
+   * Joins the end of a model's queue for `accountId` (the paying account; absent: counted
+   * against no account); undefined when the queue is full, the account already has its
+   * share of it ({@link WaitQueueOptions.maxWaitersPerAccount}) or the hub is closing.
+   */
+  join(model: string, accountId?: string): Waiter | undefined {
     if (this.#closed) return undefined;
     const name = resolveModelAlias(model);
+    if (this.room(name, accountId) !== "ok") return undefined;
     let q = this.#queues.get(name);
     if (!q) this.#queues.set(name, (q = []));
-    if (q.length >= this.options.maxWaiters) return undefined;
-    const w = new Waiter(name, this, this.options.pollMs);
+    const w = new Waiter(name, this, this.options.pollMs, accountId);
     q.push(w);
     return w;
   }
@@ -107,6 +132,8 @@ export class WaitQueue {
 export class Waiter {
   /** The model's canonical id. */
   readonly model: string;
+  /** The paying account, when the waiter counts against one. */
+  readonly accountId: string | undefined;
   readonly #queue: WaitQueue;
   readonly #pollMs: number;
   #woken = false;
@@ -114,8 +141,9 @@ export class Waiter {
   #left = false;
 
   /** @internal Made by {@link WaitQueue.join}. */
-  constructor(model: string, queue: WaitQueue, pollMs: number) {
+  constructor(model: string, queue: WaitQueue, pollMs: number, accountId?: string) {
     this.model = model;
+    this.accountId = accountId;
     this.#queue = queue;
     this.#pollMs = pollMs;
   }

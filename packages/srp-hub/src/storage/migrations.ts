@@ -80,9 +80,15 @@ export const MIGRATIONS: readonly string[] = [
   // 5: the sweeps of expired sign-in nonces find them by expiry (SRP-SEC-016).
   `CREATE INDEX wallet_nonces_expiry ON wallet_nonces(expires_at);`,
   // 6: stored responses of the Responses API (SRP-CON-050..), one row per turn, per account;
-  // `depth` and `chain_bytes` (its conversation's turns and bytes) bound a continuation.
+  // `depth` and `chain_bytes` (its conversation's turns and bytes) bound a continuation, an
+  // account's turns by expiry bound the account; `response_items` finds an item_reference's turn.
   `CREATE TABLE responses (
      id TEXT PRIMARY KEY, account_id TEXT NOT NULL, previous_id TEXT, depth BIGINT NOT NULL, bytes BIGINT NOT NULL,
      chain_bytes BIGINT NOT NULL, input TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
-   CREATE INDEX responses_expiry ON responses(expires_at);`,
+   CREATE INDEX responses_expiry ON responses(expires_at);
+   CREATE INDEX responses_account ON responses(account_id, expires_at);
+   CREATE TABLE response_items (
+     account_id TEXT NOT NULL, item_id TEXT NOT NULL, response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+     PRIMARY KEY (account_id, item_id, response_id));
+   CREATE INDEX response_items_response ON response_items(response_id);`,
 ];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { honoursSuffix, nativeTextApis, wantsSuffix } from "./native-apis.js";
+import { honoursSuffix, nativeTextApis, openAICompletionsModel, wantsSuffix } from "./native-apis.js";
 import { reasoningSwitch, responsesReasoningSwitch } from "./reasoning-switch.js";
 
 describe("nativeTextApis: what each server kind serves besides chat", () => {
@@ -12,6 +12,11 @@ describe("nativeTextApis: what each server kind serves besides chat", () => {
     expect(nativeTextApis("openai-compatible")).toEqual([]);
     expect(nativeTextApis("gemini")).toEqual([]);
     expect(nativeTextApis("anthropic")).toEqual([]);
+  });
+
+  it("OpenAI serves /v1/completions only for its legacy completion models", () => {
+    for (const m of ["gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct-0914", "davinci-002", "babbage-002", "GPT-3.5-Turbo-Instruct"]) expect(openAICompletionsModel(m), m).toBe(true);
+    for (const m of ["gpt-4o-mini", "gpt-5", "o3-mini", "gpt-4.1", "davinci-003", "text-embedding-3-small", "gpt-3.5-turbo"]) expect(openAICompletionsModel(m), m).toBe(false);
   });
 
   it("versions before /v1/responses existed serve completions only", () => {

@@ -4,7 +4,9 @@
  * says: the Responses API (`POST /v1/responses`) and legacy text completions
  * (`POST /v1/completions`, with `suffix` for fill-in-the-middle on some of them). Pure.
  *
- * - OpenAI (a forwarded key): both, `suffix` honoured.
+ * - OpenAI (a forwarded key): both, `suffix` honoured; but OpenAI serves `/v1/completions`
+ *   only for its legacy completion models ({@link openAICompletionsModel}), which serve
+ *   neither chat nor the Responses API.
  * - vLLM: both (`/v1/responses` from 0.10.0); its completions refuse `suffix`.
  * - Ollama: both (`/v1/responses`, stateless, from 0.13.3); `suffix` honoured.
  * - LM Studio: both; `suffix` is not documented.
@@ -59,6 +61,21 @@ export function nativeTextApis(kind: BackendKind, version?: string): NativeTextA
     default:
       return [];
   }
+}
+
+/**
+ * Whether OpenAI serves this model on its legacy completions API (`POST /v1/completions`):
+ * `gpt-3.5-turbo-instruct`, `davinci-002`, `babbage-002` and other `*-instruct` models (dated
+ * snapshots included). OpenAI serves these only there: no chat completions, no Responses API.
+ * Every other OpenAI model answers `/v1/completions` with an error. Pure.
+ *
+ * @example
+ * openAICompletionsModel("gpt-3.5-turbo-instruct-0914"); // true
+ * openAICompletionsModel("gpt-4o-mini"); // false
+ */
+export function openAICompletionsModel(model: string): boolean {
+  const m = model.trim().toLowerCase();
+  return /^(davinci|babbage)-002$/.test(m) || /-instruct(-\d{4}(-\d{2}-\d{2})?)?$/.test(m);
 }
 
 /**

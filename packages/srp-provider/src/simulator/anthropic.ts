@@ -4,19 +4,20 @@
  * JSON and SSE with the real event sequence, `GET /v1/models`, Anthropic's error shape),
  * answers with the same deterministic text as the model simulator, calls the first tool
  * when tools are given and the last turn is not a tool result, thinks first (a `thinking`
- * block, `reasoning.ts`) when `thinking` is enabled, and reports honest usage.
+ * block, `reasoning.ts`) when `thinking` is enabled or adaptive, refuses unsigned thinking
+ * blocks sent back, and reports honest usage.
  * Tests and demos use it as the upstream of a forwarded Anthropic key.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
 import { countTokens, generateTokens } from "./text.js";
-import { anthropicThinkingRefusal, anthropicThinkingTokens, simulatedSignature } from "./reasoning.js";
+import { anthropicSignatureRefusal, anthropicThinkingRefusal, anthropicThinkingTokens, simulatedSignature } from "./reasoning.js";
 import { messagesPromptSequence, PrefixCache } from "./prefix-cache.js";
 
 /** Options of {@link startAnthropicSimulator}. */
 export interface AnthropicSimulatorOptions {
-  /** The API key it accepts in `x-api-key`; default `sk-ant-sim`. */
+  /** The API key it accepts in `x-api-key` or as `authorization: Bearer`; default `sk-ant-sim`. */
   apiKey?: string;
   /** Models it serves; default `["claude-sim-1"]`. */
   models?: readonly string[];
@@ -113,7 +114,7 @@ function answer(body: Json, model: string, cached?: number): Json {
   const total = inputTokens(body);
   const input = total - (cached ?? 0);
   const cacheCounts = cached === undefined ? {} : { cache_creation_input_tokens: 0, cache_read_input_tokens: cached };
-  // Extended thinking (`thinking: {type: "enabled"}`): a thinking block first, counted as output.
+  // Extended or adaptive thinking (`thinking: {type: "enabled"}`, `{type: "adaptive"}`): a thinking block first, counted as output.
   const thinkingCount = anthropicThinkingTokens(body);
   const thinkingText = thinkingCount === undefined ? "" : generateTokens(`thinking:${JSON.stringify(messages)}`, thinkingCount).join("");
   const thought = thinkingCount === undefined ? [] : [{ type: "thinking", thinking: thinkingText, signature: simulatedSignature(thinkingText) }];
@@ -187,7 +188,8 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
     let raw = "";
     for await (const piece of req) raw += String(piece);
     const path = (req.url ?? "/").split("?")[0];
-    if (req.headers["x-api-key"] !== apiKey) return error(res, 401, "invalid x-api-key");
+    // The key in `x-api-key`, or as a bearer token (newer Anthropic SDKs send `authorization: Bearer`).
+    if (req.headers["x-api-key"] !== apiKey && req.headers.authorization !== `Bearer ${apiKey}`) return error(res, 401, "invalid x-api-key");
     if (req.method === "GET" && path === "/v1/models") {
       return send(res, 200, { data: models.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" })), has_more: false, first_id: models[0] ?? null, last_id: models.at(-1) ?? null });
     }
@@ -212,7 +214,7 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
     }
     if (typeof body.model !== "string" || !models.includes(body.model)) return error(res, 404, `model: ${String(body.model)}`);
     if (typeof body.max_tokens !== "number" || !Array.isArray(body.messages) || body.messages.length === 0) return error(res, 400, "max_tokens and messages are required");
-    const refusal = anthropicThinkingRefusal(body);
+    const refusal = anthropicThinkingRefusal(body) ?? anthropicSignatureRefusal(body);
     if (refusal) return error(res, 400, refusal);
     const message = answer(body, body.model, prefixCache && marksCache(body) ? prefixCache.serve(messagesPromptSequence(body.model, body)) : undefined);
     if (body.stream === true) return stream(res, message);

@@ -10,6 +10,11 @@
  * characters of the suffix>" *\/` followed by the usual filler, so a test can tell that the
  * suffix arrived. The vLLM flavour refuses `suffix` as vLLM does; llama.cpp and LM Studio
  * flavours ignore it. Ollama's flavour takes only a string `prompt`.
+ *
+ * `n` (default 1) completions of each prompt, as OpenAI and vLLM return them: choice
+ * `index` = prompt number × `n` + completion number, each a different filler; the usage
+ * counts each prompt once and every choice's text. Ollama's flavour ignores `n` (one
+ * choice), as Ollama does; llama.cpp's refuses `n` other than 1, as llama.cpp does.
  */
 import type { ServerResponse } from "node:http";
 import { randomBytes, toBase64Url } from "@srp/core";
@@ -22,9 +27,9 @@ type Json = Record<string, unknown>;
 
 const FINGERPRINT = "fp_srpsim01";
 
-/** The text of one completion: the filler for the prompt, or the fill-in-the-middle echo for a suffix. */
-export function completionText(prompt: string, suffix: string | undefined, maxTokens: number): string[] {
-  const filler = generateTokens(`${prompt}\u0000${suffix ?? ""}`, maxTokens).join("");
+/** The text of one completion: the filler for the prompt, or the fill-in-the-middle echo for a suffix; `variant` > 0 for the further choices of `n` (each a different filler). */
+export function completionText(prompt: string, suffix: string | undefined, maxTokens: number, variant = 0): string[] {
+  const filler = generateTokens(`${prompt}\u0000${suffix ?? ""}${variant > 0 ? `\u0000${variant}` : ""}`, maxTokens).join("");
   const text = suffix === undefined ? filler : `/* fill-in-the-middle before ${JSON.stringify(suffix.slice(0, 24))} */ ${filler}`;
   return fitTokens(text, maxTokens, countTokens);
 }
@@ -48,6 +53,12 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
     return sendJson(res, 400, { object: "error", message: "suffix is not currently supported", type: "BadRequestError", param: null, code: 400 });
   }
   const suffix = wantsSuffix && (ctx.flavor === undefined || ctx.flavor === "ollama") ? (body.suffix as string) : undefined;
+  const asked = ctx.flavor === "ollama" ? 1 : (body.n ?? 1); // Ollama reads no `n`
+  if (typeof asked !== "number" || !Number.isSafeInteger(asked) || asked < 1 || asked > 128) {
+    return sendJson(res, 400, errorBody(`Invalid 'n': integer between 1 and 128 expected, got ${JSON.stringify(asked)}.`, "invalid_request_error", "invalid_value", "n"));
+  }
+  if (asked !== 1 && ctx.flavor === "llamacpp") return sendJson(res, 400, { error: { code: 400, message: "Only one completion choice is allowed", type: "invalid_request_error" } });
+  const n = asked;
   const f = ctx.takeFault();
   if (f?.kind === "hang") return;
   if (ctx.latencyMs > 0) await sleep(ctx.latencyMs);
@@ -59,7 +70,9 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
   const fallback = ctx.flavor === undefined || ctx.flavor === "vllm" ? 16 : ctx.defaultMaxTokens;
   const maxTokens = typeof body.max_tokens === "number" && Number.isSafeInteger(body.max_tokens) && body.max_tokens > 0 ? body.max_tokens : fallback;
   const echo = body.echo === true;
-  const answers = prompts.map((p) => completionText(p, suffix, maxTokens));
+  // Choice i answers prompt ⌊i / n⌋, as its (i mod n)-th completion.
+  const answers = prompts.flatMap((p) => Array.from({ length: n }, (_, j) => completionText(p, suffix, maxTokens, j)));
+  const promptOf = (i: number) => prompts[Math.floor(i / n)]!;
   const promptTokens = prompts.reduce((n, p) => n + countTokens(p) + (suffix === undefined ? 0 : countTokens(suffix)), 0);
   const counts = answers.map((a) => countTokens(a.join("")));
   const completionTokens = counts.reduce((a, b) => a + b, 0);
@@ -76,7 +89,7 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
       object: "text_completion",
       created,
       model: body.model,
-      choices: answers.map((a, i) => ({ text: (echo ? prompts[i] : "") + a.join(""), index: i, logprobs: null, finish_reason: finish(i) })),
+      choices: answers.map((a, i) => ({ text: (echo ? promptOf(i) : "") + a.join(""), index: i, logprobs: null, finish_reason: finish(i) })),
       usage: usage(promptTokens, completionTokens),
       system_fingerprint: FINGERPRINT,
     });
@@ -96,7 +109,7 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
   }
   const pace = pacer(res, tps, f?.kind === "drop_mid_stream" ? (f.afterTokens ?? 3) : Infinity);
   for (const [i, pieces] of answers.entries()) {
-    if (echo) chunk(i, prompts[i]!, null);
+    if (echo) chunk(i, promptOf(i), null);
     for (const piece of pieces) {
       if (pace.closed()) return;
       produced += countTokens(piece);

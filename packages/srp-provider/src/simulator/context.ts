@@ -5,6 +5,7 @@
 import type { ServerResponse } from "node:http";
 import type { SimulatorFlavor } from "./flavors.js";
 import type { SimulatorFault, SimulatorModel } from "./server.js";
+import type { PrefixCache } from "./prefix-cache.js";
 
 /** The running simulator, as its endpoint handlers see it. */
 export interface SimulatorContext {
@@ -20,6 +21,10 @@ export interface SimulatorContext {
   takeFault(): SimulatorFault | undefined;
   /** Logs a request body (the last 100 are kept). */
   record(body: Record<string, unknown>): void;
+  /** The simulator's `reasoning` option: requests reason unless they turn it off (`reasoning.ts`). */
+  readonly reasoning?: boolean | "low" | "medium" | "high" | undefined;
+  /** The simulator's prefix cache, when enabled (`prefix-cache.ts`). */
+  readonly prefixCache?: PrefixCache | undefined;
 }
 
 /** Waits `ms` milliseconds. */

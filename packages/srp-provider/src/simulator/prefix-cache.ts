@@ -101,6 +101,39 @@ export function messagesPromptSequence(model: string, body: Json): Uint32Array {
   return seq.done();
 }
 
+/**
+ * The tokens of a Responses API prompt in cache order (tools, instructions, input), as many
+ * as the simulator counts for it (`responsesInputTokens`): the tools' JSON, the
+ * instructions, a string input's text; per input item, a call's name and arguments, a call
+ * output's text, else 4 framing tokens (they carry its role or type), its text parts and 85
+ * per other part.
+ */
+export function responsesPromptSequence(model: string, body: Json): Uint32Array {
+  const seq = new Sequence(model);
+  if (Array.isArray(body.tools) && body.tools.length > 0) seq.text(JSON.stringify(body.tools));
+  if (typeof body.instructions === "string") seq.text(body.instructions);
+  if (typeof body.input === "string") seq.text(body.input);
+  else if (Array.isArray(body.input))
+    for (const item of body.input) {
+      if (!isObject(item)) continue;
+      if (item.type === "function_call") {
+        seq.text(String(item.name ?? ""));
+        seq.text(String(item.arguments ?? ""));
+      } else if (item.type === "function_call_output") seq.text(typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? ""));
+      else {
+        seq.opaque(`item:${String(item.role ?? item.type)}`, 4);
+        if (typeof item.content === "string") seq.text(item.content);
+        else if (Array.isArray(item.content))
+          for (const part of item.content) {
+            if (!isObject(part)) continue;
+            if (typeof part.text === "string") seq.text(part.text);
+            else seq.opaque(`part:${JSON.stringify(part)}`, 85);
+          }
+      }
+    }
+  return seq.done();
+}
+
 /** Tokens two prompts share from their start. */
 function commonPrefix(a: Uint32Array, b: Uint32Array): number {
   const n = Math.min(a.length, b.length);

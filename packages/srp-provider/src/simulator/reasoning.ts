@@ -11,9 +11,10 @@
  *   when not streamed; its usage counts the thinking in `completion_tokens` and has no
  *   `completion_tokens_details`. An effort other than `high`, `medium`, `low` or `none` gets
  *   Ollama's 400.
- * - Anthropic (the Anthropic simulator): with `thinking: {type: "enabled"}`, a `thinking`
- *   block first (streamed as `thinking_delta`s and a `signature_delta`), counted in
- *   `output_tokens`.
+ * - Anthropic (the Anthropic simulator): with `thinking: {type: "enabled"}` or
+ *   `{type: "adaptive"}`, a `thinking` block first (streamed as `thinking_delta`s and a
+ *   `signature_delta`), counted in `output_tokens`; an unsigned thinking block sent back is
+ *   refused as Anthropic refuses it.
  */
 
 type Json = Record<string, unknown>;
@@ -86,21 +87,55 @@ export function reasoningUsage<U extends Json>(usage: U, reasoningTokens: number
   return { ...usage, completion_tokens_details: { ...details, reasoning_tokens: reasoningTokens } };
 }
 
-/** Tokens an Anthropic request's enabled thinking produces in the simulator: 16, at most the budget. */
+/** Thinking tokens of adaptive thinking per `output_config.effort` (absent: Anthropic's default, `high`). */
+const ADAPTIVE_THINKING_TOKENS: Readonly<Record<string, number>> = Object.freeze({ low: 8, medium: 16, high: 32, max: 48 });
+
+/**
+ * Tokens an Anthropic request's thinking produces in the simulator: enabled, 16 at most the
+ * budget; adaptive (`{type: "adaptive"}`, the model decides), by `output_config.effort` (8 for
+ * `low`, 16 `medium`, 32 `high` or absent, 48 `max`), leaving at least one token of
+ * `max_tokens` for the answer. Undefined: no thinking.
+ */
 export function anthropicThinkingTokens(body: Json): number | undefined {
   const t = body.thinking;
+  if (isObject(t) && t.type === "adaptive") {
+    const effort = isObject(body.output_config) ? body.output_config.effort : undefined;
+    const tokens = ADAPTIVE_THINKING_TOKENS[typeof effort === "string" && Object.hasOwn(ADAPTIVE_THINKING_TOKENS, effort) ? effort : "high"]!;
+    const room = (typeof body.max_tokens === "number" ? body.max_tokens : 16) - 1;
+    return room > 0 ? Math.min(tokens, room) : undefined;
+  }
   if (!isObject(t) || t.type !== "enabled" || typeof t.budget_tokens !== "number") return undefined;
   return Math.min(SIMULATED_THINKING_TOKENS.medium!, t.budget_tokens);
 }
 
-/** Anthropic's 400 message for a `thinking` it refuses (budget below 1024, or not below `max_tokens`), else undefined. */
+/** Anthropic's 400 message for a `thinking` it refuses (not one of its types, budget below 1024, or not below `max_tokens`), else undefined. */
 export function anthropicThinkingRefusal(body: Json): string | undefined {
   const t = body.thinking;
   if (t === undefined) return undefined;
-  if (!isObject(t) || (t.type !== "enabled" && t.type !== "disabled")) return "thinking: Input tag does not match any of the expected tags: 'disabled', 'enabled'";
+  if (!isObject(t) || (t.type !== "enabled" && t.type !== "disabled" && t.type !== "adaptive")) return "thinking: Input tag does not match any of the expected tags: 'adaptive', 'disabled', 'enabled'";
   if (t.type === "disabled") return undefined;
+  if (t.type === "adaptive") return t.budget_tokens === undefined ? undefined : "thinking.adaptive.budget_tokens: Extra inputs are not permitted";
   if (typeof t.budget_tokens !== "number" || !Number.isInteger(t.budget_tokens) || t.budget_tokens < 1024) return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024";
   if (typeof body.max_tokens === "number" && body.max_tokens <= t.budget_tokens) return "`max_tokens` must be greater than `thinking.budget_tokens`";
+  return undefined;
+}
+
+/**
+ * Anthropic's 400 message for a `thinking` block in the history that carries no signature
+ * (absent or empty: no one signed it, e.g. a hub's translation of another server's
+ * reasoning), else undefined. Anthropic verifies the signature of every thinking block sent
+ * back; the simulator refuses only the unsigned ones.
+ */
+export function anthropicSignatureRefusal(body: Json): string | undefined {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  for (const [i, m] of messages.entries()) {
+    if (!isObject(m) || !Array.isArray(m.content)) continue;
+    for (const [j, b] of (m.content as unknown[]).entries()) {
+      if (!isObject(b) || b.type !== "thinking") continue;
+      if (typeof b.signature !== "string") return `messages.${i}.content.${j}.thinking.signature: Field required`;
+      if (b.signature === "") return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
+    }
+  }
   return undefined;
 }
 

@@ -3,12 +3,19 @@
  * a model**: a `response` object whose `output` holds one `message` item (an `output_text`
  * part) or, when the request has function tools, `tool_choice` is not `none` and the last
  * input item is not a `function_call_output`, one `function_call` item for the first (or
- * the forced) tool with example arguments. Usage: `input_tokens` (with
- * `input_tokens_details.cached_tokens`), `output_tokens` (with
- * `output_tokens_details.reasoning_tokens`), `total_tokens`.
+ * the forced) tool with example arguments. With reasoning (a `reasoning.effort` other than
+ * `none`, the simulator's `reasoning` option, or a thinking model; `reasoning.ts`) a
+ * `reasoning` item holding the thinking as one `reasoning_text` part comes first, as vLLM,
+ * Ollama and LM Studio send the reasoning of open-weight models. Usage: `input_tokens` (with
+ * `input_tokens_details.cached_tokens`, from the simulator's prefix cache when enabled),
+ * `output_tokens` (the thinking included, and in `output_tokens_details.reasoning_tokens`),
+ * `total_tokens`.
  *
  * Streamed, as SSE events (`event: <type>` and `data: <json>`, numbered by
  * `sequence_number`, no `[DONE]`): `response.created`, `response.in_progress`,
+ * for reasoning `response.output_item.added`, `response.content_part.added`,
+ * `response.reasoning_text.delta`..., `response.reasoning_text.done`,
+ * `response.content_part.done`, `response.output_item.done`; then
  * `response.output_item.added`, then for text `response.content_part.added`,
  * `response.output_text.delta`..., `response.output_text.done`, `response.content_part.done`,
  * or for a call `response.function_call_arguments.delta`...,
@@ -23,6 +30,8 @@ import { errorBody, sendJson } from "./http.js";
 import { flavorRefusal } from "./flavors.js";
 import { countTokens, generateTokens } from "./text.js";
 import { fitTokens, pacer, sleep, type SimulatorContext } from "./context.js";
+import { simulatedReasoning } from "./reasoning.js";
+import { responsesPromptSequence } from "./prefix-cache.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -149,13 +158,21 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   // The simulated model's answer runs defaultMaxTokens tokens unless the consumer's limit is lower.
   const limited = typeof limit === "number" && Number.isSafeInteger(limit) && limit > 0 && limit < ctx.defaultMaxTokens;
   const maxTokens = limited ? limit : ctx.defaultMaxTokens;
+  // Reasoning: `reasoning.effort` as chat's `reasoning_effort` (Ollama's flavour reads `reasoning` itself).
+  const effort = isObject(body.reasoning) ? body.reasoning.effort : undefined;
+  const thought = simulatedReasoning({ reasoning: body.reasoning, reasoning_effort: effort }, maxTokens, { flavor: ctx.flavor, always: ctx.reasoning, thinkingModel: served.thinking });
+  if (thought && "error" in thought) return sendJson(res, 400, thought.error);
+  const thinking = thought ? generateTokens(`reasoning:${JSON.stringify([body.instructions ?? null, body.input ?? null])}`, thought.tokens) : [];
+  const thinkingText = thinking.join("");
+  const reasoningTokens = countTokens(thinkingText);
   const fn = pickFunction(body);
-  const text = fn ? [] : answerText(body, maxTokens);
+  const text = fn ? [] : answerText(body, maxTokens - thinking.length);
   const args = fn ? exampleArguments(fn.parameters) : "";
-  const outputTokens = fn ? countTokens(fn.name) + countTokens(args) : countTokens(text.join(""));
+  const outputTokens = reasoningTokens + (fn ? countTokens(fn.name) + countTokens(args) : countTokens(text.join("")));
   const incomplete = !fn && limited && outputTokens >= maxTokens;
   const inputTokens = responsesInputTokens(body);
-  const usage = { input_tokens: inputTokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: outputTokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inputTokens + outputTokens };
+  const cached = ctx.prefixCache ? ctx.prefixCache.serve(responsesPromptSequence(String(body.model), body)) : 0;
+  const usage = { input_tokens: inputTokens, input_tokens_details: { cached_tokens: cached }, output_tokens: outputTokens, output_tokens_details: { reasoning_tokens: reasoningTokens }, total_tokens: inputTokens + outputTokens };
   const id = hexId("resp");
   const createdAt = Math.floor(Date.now() / 1000);
   const itemId = hexId(fn ? "fc" : "msg");
@@ -163,13 +180,15 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   const finalItem = fn
     ? { id: itemId, type: "function_call", status: "completed", arguments: args, call_id: callId, name: fn.name }
     : { id: itemId, type: "message", status: incomplete ? "incomplete" : "completed", content: [{ type: "output_text", annotations: [], logprobs: [], text: text.join("") }], role: "assistant" };
+  const reasoningItem = thought ? { id: hexId("rs"), type: "reasoning", summary: [], content: [{ type: "reasoning_text", text: thinkingText }], encrypted_content: null, status: "completed" } : undefined;
+  const output = reasoningItem ? [reasoningItem, finalItem] : [finalItem];
   const status = incomplete ? "incomplete" : "completed";
   const tps = ctx.tokensPerSecond();
 
   if (body.stream !== true) {
     if (tps > 0) await sleep((outputTokens * 1000) / tps);
     if (f?.kind === "error_before_first_token" || f?.kind === "drop_mid_stream") return void res.socket?.destroy();
-    return sendJson(res, 200, responseObject(id, createdAt, body, status, [finalItem], usage, incomplete));
+    return sendJson(res, 200, responseObject(id, createdAt, body, status, output, usage, incomplete));
   }
 
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
@@ -182,9 +201,24 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   emit("response.created", { response: responseObject(id, createdAt, body, "in_progress", [], null, false) });
   emit("response.in_progress", { response: responseObject(id, createdAt, body, "in_progress", [], null, false) });
   const pace = pacer(res, tps, f?.kind === "drop_mid_stream" ? (f.afterTokens ?? 3) : Infinity);
-  const at = { item_id: itemId, output_index: 0 };
+  if (reasoningItem) {
+    const r = { item_id: reasoningItem.id, output_index: 0 };
+    const part = { type: "reasoning_text", text: "" };
+    emit("response.output_item.added", { output_index: 0, item: { ...reasoningItem, content: [], status: "in_progress" } });
+    emit("response.content_part.added", { ...r, content_index: 0, part });
+    for (const piece of thinking) {
+      if (pace.closed()) return;
+      emit("response.reasoning_text.delta", { ...r, content_index: 0, delta: piece });
+      if (!(await pace.next())) return;
+    }
+    emit("response.reasoning_text.done", { ...r, content_index: 0, text: thinkingText });
+    emit("response.content_part.done", { ...r, content_index: 0, part: { ...part, text: thinkingText } });
+    emit("response.output_item.done", { output_index: 0, item: reasoningItem });
+  }
+  const index = reasoningItem ? 1 : 0;
+  const at = { item_id: itemId, output_index: index };
   if (fn) {
-    emit("response.output_item.added", { output_index: 0, item: { ...finalItem, status: "in_progress", arguments: "" } });
+    emit("response.output_item.added", { output_index: index, item: { ...finalItem, status: "in_progress", arguments: "" } });
     for (const piece of args.match(/.{1,8}/gs) ?? []) {
       if (pace.closed()) return;
       emit("response.function_call_arguments.delta", { ...at, delta: piece });
@@ -193,7 +227,7 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
     emit("response.function_call_arguments.done", { ...at, name: fn.name, arguments: args });
   } else {
     const part = { type: "output_text", annotations: [], logprobs: [], text: "" };
-    emit("response.output_item.added", { output_index: 0, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
+    emit("response.output_item.added", { output_index: index, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
     emit("response.content_part.added", { ...at, content_index: 0, part });
     for (const piece of text) {
       if (pace.closed()) return;
@@ -205,7 +239,7 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
     emit("response.content_part.done", { ...at, content_index: 0, part: { ...part, text: whole } });
   }
   if (pace.closed()) return;
-  emit("response.output_item.done", { output_index: 0, item: finalItem });
-  emit(incomplete ? "response.incomplete" : "response.completed", { response: responseObject(id, createdAt, body, status, [finalItem], usage, incomplete) });
+  emit("response.output_item.done", { output_index: index, item: finalItem });
+  emit(incomplete ? "response.incomplete" : "response.completed", { response: responseObject(id, createdAt, body, status, output, usage, incomplete) });
   res.end();
 }

@@ -341,6 +341,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       requests.push(body);
       if (requests.length > 100) requests.shift();
     },
+    reasoning: options.reasoning,
+    prefixCache,
   };
   const textApis = { "/v1/completions": serveCompletions, "/v1/responses": serveResponses } as const;
 
