@@ -182,6 +182,15 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     }
   });
 
+  it("are described in the hub's openapi.json", async () => {
+    const doc = (await (await fetch(`${net.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(Object.keys(doc.paths["/v1/responses/{id}"]!).sort()).toEqual(["delete", "get"]);
+    expect(Object.keys(doc.paths["/v1/responses/{id}/input_items"]!)).toEqual(["get"]);
+    for (const op of [doc.paths["/v1/responses/{id}"]!.get!, doc.paths["/v1/responses/{id}"]!.delete!, doc.paths["/v1/responses/{id}/input_items"]!.get!]) {
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["200", "401", "404"]));
+    }
+  });
+
   it("resolves item_reference input items from the account's stored turns for a chat-only instance; an unknown id is a 404", async () => {
     const first = await client.responses.create({ model: MODEL, input: "Say hello." });
     const message = first.output.find((i) => i.type === "message")!;

@@ -182,6 +182,8 @@ describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
   it("lets Anthropic extended thinking hide up to its budget (at most the output limit) without a reasoningTokens report", () => {
     expect(thinkingBudget({ max_tokens: 16000, thinking: { type: "enabled", budget_tokens: 10000 } })).toBe(10000);
     expect(thinkingBudget({ thinking: { type: "disabled", budget_tokens: 10000 } })).toBeUndefined();
+    expect(thinkingBudget({ max_tokens: 16000, thinking: { type: "adaptive" } })).toBe(16000);
+    expect(thinkingBudget({ thinking: { type: "adaptive" } })).toBeUndefined();
     expect(thinkingBudget({ thinking: { type: "enabled", budget_tokens: -1 } })).toBeUndefined();
     expect(thinkingBudget({})).toBeUndefined();
     // Claude bills 5000 output tokens, 4000 of them thinking relayed as a summary; 1000 bytes of text and summary reach the consumer.

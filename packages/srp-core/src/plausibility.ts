@@ -377,15 +377,19 @@ export interface UsageBounds {
 
 /**
  * The thinking budget of an Anthropic Messages request: `thinking.budget_tokens` when
- * `thinking.type` is `enabled` and the budget is a positive integer, else undefined.
+ * `thinking.type` is `enabled` and the budget is a positive integer; `max_tokens` (a
+ * positive integer) when `thinking.type` is `adaptive`, since Claude then decides how much
+ * to think within `max_tokens`; else undefined.
  *
  * @example
  * thinkingBudget({ max_tokens: 16000, thinking: { type: "enabled", budget_tokens: 10000 } }); // 10000
+ * thinkingBudget({ max_tokens: 16000, thinking: { type: "adaptive" } }); // 16000
  */
 export function thinkingBudget(request: Record<string, unknown>): number | undefined {
   const t = request.thinking;
-  if (!isObject(t) || t.type !== "enabled") return undefined;
-  return isIndex(t.budget_tokens) && t.budget_tokens > 0 ? t.budget_tokens : undefined;
+  if (!isObject(t)) return undefined;
+  const budget = t.type === "enabled" ? t.budget_tokens : t.type === "adaptive" ? request.max_tokens : undefined;
+  return isIndex(budget) && budget > 0 ? budget : undefined;
 }
 
 /**

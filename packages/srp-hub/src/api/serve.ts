@@ -578,7 +578,7 @@ export const SETTLE_MARGIN_MS = 60_000;
  * settleBy({ mode: "before", validBefore: 1_700_000_300 }); // undefined
  */
 export function settleBy(payment: Pick<PaymentRecord, "mode" | "validBefore"> | undefined, marginMs = SETTLE_MARGIN_MS): number | undefined {
-  if (payment?.mode !== "after" || 1) return undefined;
+  if (payment?.mode !== "after") return undefined;
   return payment.validBefore * 1000 - marginMs;
 }
 
