@@ -6,6 +6,7 @@
  */
 import { parseSse, type SseEvent } from "@srp/core";
 import type { Tracker } from "./runner.js";
+import { fail } from "./types.js";
 import { WireTimeout } from "./wire.js";
 
 /** A consumer request in flight. */
@@ -113,4 +114,26 @@ export function deltaContent(chunk: Record<string, unknown> | undefined): string
   if (!Array.isArray(choices) || choices.length === 0) return undefined;
   const delta = (choices[0] as { delta?: { content?: unknown } }).delta;
   return typeof delta?.content === "string" ? delta.content : undefined;
+}
+
+/**
+ * Problems with an error answer: undefined when its status is `status` and its OpenAI-shaped
+ * `error.code` is `code`, else one line saying what came instead (`what` names the request).
+ */
+export async function errorProblem(res: Response, what: string, status: number, code: string): Promise<string | undefined> {
+  const text = await bodyText(res).catch(() => "");
+  let got: unknown;
+  try {
+    got = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+  } catch {
+    got = undefined;
+  }
+  if (res.status === status && got === code) return undefined;
+  return `${what}: status ${res.status} and code ${String(got)}, expected ${status} ${code} (${text.slice(0, 200)})`;
+}
+
+/** Throws a check failure listing every problem found (the strings among `problems`), if any. */
+export function reportProblems(problems: readonly (string | undefined | false)[]): void {
+  const found = problems.filter((p): p is string => typeof p === "string");
+  if (found.length > 0) fail(found.join("; "));
 }

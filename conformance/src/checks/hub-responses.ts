@@ -8,7 +8,7 @@
  */
 import type { Job, Usage } from "@srp/core";
 import type { SseEvent } from "@srp/core";
-import { bodyText, eventJson, SseReader, within, type ConsumerCall } from "../consumer.js";
+import { bodyText, errorProblem, eventJson, reportProblems, SseReader, within, type ConsumerCall } from "../consumer.js";
 import { ensure, fail, type Check } from "../types.js";
 import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
 import { answerStream, get, json, post as consumerPost, surfaces } from "./hub-consumer.js";
@@ -24,11 +24,6 @@ const COMPLETIONS = "openai.completions";
 /** Posts to the consumer API with OpenAI's bearer key. */
 const post = (ctx: HubContext, base: string, path: string, body: Json): ConsumerCall => consumerPost(ctx, base, path, body, {}, "bearer");
 
-/** Fails with every problem found, if any. */
-function report(problems: (string | undefined | false)[]): void {
-  const found = problems.filter((p): p is string => typeof p === "string");
-  if (found.length > 0) fail(found.join("; "));
-}
 
 /** Problems with a Responses `usage` (SRP-CON-039) of `prompt` and `completion` billed tokens, with SRP's members (SRP-CON-002). */
 function usageProblems(usage: unknown, where: string, prompt: number, completion: number): string[] {
@@ -45,17 +40,6 @@ function usageProblems(usage: unknown, where: string, prompt: number, completion
   return out;
 }
 
-/** Problems with an error answer: its status and OpenAI-shaped `error.code`. */
-async function errorProblem(res: Response, what: string, status: number, code: string): Promise<string | undefined> {
-  const text = await bodyText(res).catch(() => "");
-  let got: unknown;
-  try {
-    got = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-  } catch {
-    got = undefined;
-  }
-  return res.status === status && got === code ? undefined : `${what}: status ${res.status} and code ${String(got)}, expected ${status} ${code} (${text.slice(0, 160)})`;
-}
 
 /** A chat.completion answering `job`. */
 function chatCompletion(job: Job, message: Json, finish: string, usage: Usage): Json {
@@ -188,7 +172,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       }
       if (callItem?.type !== "function_call" || callItem.call_id !== "call_next" || callItem.name !== "conf_lookup" || callItem.arguments !== '{"word":"x"}') problems.push(`output[1] ${JSON.stringify(callItem)} is not the function_call (call_id call_next)`);
       problems.push(...usageProblems(got.usage, "the Response", 21, 9));
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -223,7 +207,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       const out = (completed?.output as Json[] | undefined)?.[0];
       if (((out?.content as Json[] | undefined)?.[0] as Json | undefined)?.text !== pieces.join("")) problems.push("response.completed's output does not hold the streamed text");
       problems.push(...usageProblems(completed?.usage, "response.completed's response", 11, 3));
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -251,7 +235,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       const error = response?.error as Json | undefined;
       if (last?.type !== "response.failed" || events.at(-1)?.event !== "response.failed") problems.push(`the failed stream ends with ${String(events.at(-1)?.event)}, not response.failed`);
       else if (response?.status !== "failed" || error?.code !== "job.stream_interrupted" || typeof error?.message !== "string") problems.push(`response.failed's response ${JSON.stringify(response).slice(0, 200)} is not {status: failed, error: {code: job.stream_interrupted, message}}`);
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -271,7 +255,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       problems.push(await errorProblem(hosted, "a file_search tool for a chat-only model", 400, "api.invalid_body"));
       if (hosted.status === 400 && !text.includes("file_search")) problems.push(`the refusal of a file_search tool does not name it: ${text.slice(0, 200)}`);
       if (node.peer.matching((m) => m.type === "job").length > 0) problems.push("a refused request reached the node as a job");
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -307,7 +291,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       }
       const unknown = await within(post(ctx, base, "/responses", { model, input: "x", previous_response_id: "resp_conformance_unknown" }).response, 5000, "an unknown previous_response_id");
       problems.push(await errorProblem(unknown, "an unknown previous_response_id", 404, "api.not_found"));
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -339,7 +323,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       if (completed?.store !== true) problems.push(`response.completed says store ${String(completed?.store)}; the consumer asked to store (the default)`);
       if (datas.find((d) => d?.type === "response.output_text.delta")?.delta !== "Native answer.") problems.push("the node's text delta did not reach the consumer");
       problems.push(...usageProblems(completed?.usage, "response.completed's response", 12, 2));
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -383,7 +367,7 @@ export const HUB_RESPONSES_CHECKS: Check<HubContext>[] = [
       const endpoints = (id: string) => (entries.find((m) => m.id === id)?.endpoints as string[] | undefined) ?? [];
       if (!endpoints(model).includes("completions") || !endpoints(model).includes("responses")) problems.push(`${model}'s endpoints ${JSON.stringify(endpoints(model))} lack completions or responses`);
       if (endpoints(chatOnly).includes("completions") || !endpoints(chatOnly).includes("responses")) problems.push(`${chatOnly}'s endpoints ${JSON.stringify(endpoints(chatOnly))}: expected responses and no completions`);
-      report(problems);
+      reportProblems(problems);
     },
   ),
 ];

@@ -6,7 +6,7 @@
  * Each check runs when the discovery document lists `openai.responses`.
  */
 import { canonicalize, randomBytes, toHex } from "@srp/core";
-import { bodyText, within } from "../consumer.js";
+import { errorProblem, reportProblems, within } from "../consumer.js";
 import { ensure, fail, type Check } from "../types.js";
 import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
 import { post as consumerPost, json, surfaces } from "./hub-consumer.js";
@@ -49,24 +49,7 @@ async function retrieve(ctx: HubContext, base: string, id: string): Promise<Resp
   }
 }
 
-/** Problems with an error answer: its status and its OpenAI-shaped `error.code`. */
-async function errorProblem(res: Response, what: string, status: number, code: string): Promise<string | undefined> {
-  const text = await bodyText(res).catch(() => "");
-  let got: unknown;
-  try {
-    got = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-  } catch {
-    got = undefined;
-  }
-  if (res.status === status && got === code) return undefined;
-  return `${what}: status ${res.status} and code ${String(got)}, expected ${status} ${code} (${text.slice(0, 200)})`;
-}
 
-/** Fails with every problem found, if any. */
-function report(problems: (string | undefined)[]): void {
-  const found = problems.filter((p): p is string => p !== undefined);
-  if (found.length > 0) fail(found.join("; "));
-}
 
 /** The text of an item's content: a string, or its parts' texts joined. */
 function itemText(item: Json): string {
@@ -102,7 +85,7 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       await put.body?.cancel();
       const allow = (put.headers.get("allow") ?? "").split(",").map((m) => m.trim().toUpperCase()).sort().join(", ");
       if (put.status !== 405 || allow !== "DELETE, GET") problems.push(`PUT /v1/responses/{id} answered ${put.status} with Allow ${JSON.stringify(put.headers.get("allow"))}, expected 405 with GET, DELETE`);
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -120,7 +103,7 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       await own.body?.cancel();
       ensure(own.status === 200, `GET /v1/responses/${id} with the account's key answered ${own.status}`);
       const stranger = `srp_conformance_unknown_${toHex(randomBytes(8))}`;
-      report([
+      reportProblems([
         await errorProblem(await call(base, `/responses/${id}`, null), "GET /v1/responses/{id} without a key", 401, "api.unauthorized"),
         await errorProblem(await call(base, `/responses/${id}`, stranger), "GET /v1/responses/{id} with a key the hub does not know", 401, "api.unauthorized"),
         await errorProblem(await call(base, `/responses/${id}/input_items`, null), "GET /v1/responses/{id}/input_items without a key", 401, "api.unauthorized"),
@@ -178,7 +161,7 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       const postRes = await call(base, path, ctx.accountKey ?? "", "POST", {});
       await postRes.body?.cancel();
       if (postRes.status !== 405 || postRes.headers.get("allow")?.trim().toUpperCase() !== "GET") problems.push(`POST ${path} answered ${postRes.status} with Allow ${JSON.stringify(postRes.headers.get("allow"))}, expected 405 with GET`);
-      report(problems);
+      reportProblems(problems);
     },
   ),
   check(
@@ -212,7 +195,7 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
         const res = await within(pending.response, 5000, what).catch((e: Error) => fail(`${what}: the hub did not answer within 5 s (${e.message})`));
         problems.push(await errorProblem(res, what, 404, "api.not_found"));
       }
-      report(problems);
+      reportProblems(problems);
     },
   ),
 ];

@@ -5,12 +5,12 @@
  * the node untouched apart from the routing members, `stream_options` and a default
  * `max_tokens`; the answer is the node's, with `usage` the billed one and its cost.
  */
-import { checkConsumerBody, CompletionsRequest, formatSse, OutputMeter, SrpError, type Capability, type Job, type OutputMeasurer } from "@srp/core";
+import { checkConsumerBody, CompletionsRequest, OutputMeter, SrpError, type Capability, type Job, type OutputMeasurer } from "@srp/core";
 import type { JobEvent } from "../relay.js";
 import { errorResponse, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402.js";
-import { openAIUsage } from "./openai.js";
-import { preferences, serve, type Plan, type ServeContext, type StreamEncoder, type Surface } from "./serve.js";
+import { openAIChunkEncoder, openAIUsage } from "./openai.js";
+import { preferences, serve, type Plan, type ServeContext, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
 
@@ -52,30 +52,6 @@ function commits(e: JobEvent): boolean {
   });
 }
 
-/** text_completion chunks as SSE; the upstream's usage chunk is held until the receipt, then extended with the cost (SRP-CON-047). */
-function completionsEncoder(job: Job): StreamEncoder {
-  let heldUsage: Json | undefined;
-  let template: Json | undefined;
-  return {
-    chunk(data) {
-      template ??= data;
-      if (data.usage !== null && data.usage !== undefined && Array.isArray(data.choices) && data.choices.length === 0) {
-        heldUsage = data;
-        return "";
-      }
-      // A content chunk carrying the node's usage too: its usage is not the bill (SRP-ATT-019), the last event's is.
-      if (data.usage !== undefined && data.usage !== null) return formatSse({ ...data, usage: null });
-      return formatSse(data);
-    },
-    end(done, ext) {
-      const base = heldUsage ?? { id: template?.id ?? job.jobId, object: "text_completion", created: template?.created ?? Math.floor(Date.now() / 1000), model: job.model, choices: [] };
-      return formatSse({ ...base, usage: openAIUsage(heldUsage?.usage, done.usage, ext) }) + formatSse("[DONE]");
-    },
-    // After content: an explicit in-band error, and no [DONE] (SRP-JOB-020).
-    fail: (code, message) => formatSse({ error: { message, type: "api_error", param: null, code } }),
-  };
-}
-
 /**
  * Checks a completions body and plans it for instances with the `completions` capability.
  * A model none of whose online instances has it is refused with `job.unknown_model`.
@@ -115,7 +91,8 @@ export function planCompletions(body: Json, ctx: Pick<ServeContext, "router">): 
     commits,
     meter: (job: Job): OutputMeasurer => new OutputMeter({ api: "completions", stream: job.stream, choices }),
     respond: (_job, done, ext, headers) => Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
-    encoder: completionsEncoder,
+    // text_completion chunks; the usage chunk is held until the receipt, then extended with the cost (SRP-CON-047).
+    encoder: (job) => openAIChunkEncoder(job, "text_completion"),
   };
 }
 

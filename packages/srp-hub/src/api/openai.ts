@@ -118,8 +118,12 @@ export function contentful(e: JobEvent): boolean {
   });
 }
 
-/** OpenAI chat chunks as SSE: the upstream's usage chunk is held until the receipt arrives, then extended. */
-function chatEncoder(job: Job): StreamEncoder {
+/**
+ * OpenAI chunks (`chat.completion.chunk`, or legacy `text_completion`: its `object`) as SSE:
+ * the upstream's usage chunk (`choices: []`) is held until the receipt arrives, then
+ * extended with the billed usage and its cost; `[DONE]` ends a stream that finished.
+ */
+export function openAIChunkEncoder(job: Job, object: "chat.completion.chunk" | "text_completion"): StreamEncoder {
   let heldUsage: Record<string, unknown> | undefined;
   let template: Record<string, unknown> | undefined;
   return {
@@ -135,7 +139,7 @@ function chatEncoder(job: Job): StreamEncoder {
       return formatSse(data);
     },
     end(done, ext) {
-      const base = heldUsage ?? { id: template?.id ?? job.jobId, object: "chat.completion.chunk", created: template?.created ?? Math.floor(Date.now() / 1000), model: job.model, choices: [] };
+      const base = heldUsage ?? { id: template?.id ?? job.jobId, object, created: template?.created ?? Math.floor(Date.now() / 1000), model: job.model, choices: [] };
       return formatSse({ ...base, usage: openAIUsage(heldUsage?.usage, done.usage, ext) }) + formatSse("[DONE]");
     },
     // After content: an explicit in-band error, and no [DONE] (SRP-JOB-020).
@@ -175,7 +179,7 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
     job: () => ({ api: "chat.completions", body: forwarded }),
     commits: contentful,
     respond: (_job, done, ext, headers) => Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
-    encoder: chatEncoder,
+    encoder: (job) => openAIChunkEncoder(job, "chat.completion.chunk"),
   };
 }
 
