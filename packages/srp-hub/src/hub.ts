@@ -134,7 +134,7 @@ export interface HubOptions {
   cancelGraceMs?: number;
   /**
    * Waiting for a slot (SRP-CON-064): requests per model that may wait while every instance
-   * is busy (default 256), of them per paying account (default 16), how long they wait unless
+   * is busy (default 256), of them per paying account (default 64), how long they wait unless
    * they ask (header `x-srp-queue-timeout-ms`; default 30 s) and the longest they may ask for
    * (default 300 s).
    */

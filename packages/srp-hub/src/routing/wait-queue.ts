@@ -13,7 +13,7 @@ export interface WaitQueueOptions {
   maxWaiters: number;
   /**
    * Waiters of one paying account per model at most, so that one account cannot fill a
-   * model's queue (SRP-CON-068); one more of that account is refused at once. Default 16.
+   * model's queue (SRP-CON-068); one more of that account is refused at once. Default 64.
    */
   maxWaitersPerAccount: number;
   /** How long a request waits for a slot unless it asks otherwise, ms. Default 30 s. */
@@ -25,7 +25,7 @@ export interface WaitQueueOptions {
 }
 
 /** The default numbers of the wait queue. */
-export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({ maxWaiters: 256, maxWaitersPerAccount: 16, waitMs: 30_000, maxWaitMs: 300_000, pollMs: 1000 });
+export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({ maxWaiters: 256, maxWaitersPerAccount: 64, waitMs: 30_000, maxWaitMs: 300_000, pollMs: 1000 });
 
 /** The header a consumer sets to choose how long a request may wait for a slot (ms; `0`: not at all). */
 export const QUEUE_TIMEOUT_HEADER = "x-srp-queue-timeout-ms";
