@@ -21,5 +21,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Two test files at a time: most tests wait on sockets and child processes, so on the
+    // 2-core CI machine this halves the run (vitest's default would be one, cores − 1).
+    maxWorkers: 2,
   },
 });
