@@ -261,15 +261,13 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
     } catch (error) {
       throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
     }
-    // Never send a frame over the session's limit (SRP-FRM-008): the node would end the session, and every job on it.
-    const frameBytes = Buffer.byteLength(JSON.stringify(job));
-    if (frameBytes > live.session.maxFrameBytes) throw new SrpError("api.body_too_large", `the job for this request would be ${frameBytes} bytes, over the ${live.session.maxFrameBytes}-byte frame limit of the hub's provider sessions; send a smaller request`);
     const run = new JobRun(req.bounds?.(live.instance), req.meter?.(job));
     // The slot frees when the job ends: the first waiter of its model retries (after the session's bookkeeping).
     const queue = ctx.waiting;
     if (queue) run.onEnd = () => setImmediate(() => queue.notify(live.instance.model));
     const sentAt = Date.now();
     // A session that cannot take the job (closing): the request tries again, keeping its place in the queue.
+    // A job over the session's frame limit throws api.body_too_large and is never sent (SRP-FRM-008).
     if (!live.session.startJob(job, hash, run)) continue;
     leaveQueue(ctx, slot, req.needs.model);
     req.onJob?.(job, live);

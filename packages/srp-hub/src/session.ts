@@ -193,9 +193,13 @@ export class ProviderSession {
 
   /** Sends one message. */
   send(message: SrpMessage): void {
+    this.#sendFrame(encode(message));
+  }
+
+  #sendFrame(frame: string): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     this.#hold?.();
-    this.#ws.send(encode(message));
+    this.#ws.send(frame);
   }
 
   /** Sends `error` for a session-ending error and closes with its close code. */
@@ -399,11 +403,6 @@ export class ProviderSession {
     if (this.state === "open") this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked"));
   }
 
-  /** The session's frame limit (SRP-FRM-008), as announced in `hello`: no frame sent on it may be larger. */
-  get maxFrameBytes(): number {
-    return this.#ctx.maxFrameBytes;
-  }
-
   /** Jobs running on this session. */
   get jobCount(): number {
     return this.#jobs.size;
@@ -412,6 +411,9 @@ export class ProviderSession {
   /**
    * Sends a job and occupies a slot of its instance. Returns false when the session is
    * not open, the instance is not offered, or a slot limit would be exceeded.
+   *
+   * @throws SrpError `api.body_too_large` when the job's frame is over the session's frame
+   *   limit (SRP-FRM-008); nothing is sent and no slot is taken.
    */
   startJob(job: Job, requestHash: string, handle: JobHandle): boolean {
     if (this.state !== "open") return false;
@@ -419,9 +421,13 @@ export class ProviderSession {
     if (!instance) return false;
     const active = this.active.get(job.instanceId) ?? 0;
     if (active >= instance.maxConcurrency || this.#jobs.size >= this.#ctx.maxConcurrentJobs) return false;
+    // Never send a frame over the session's limit (SRP-FRM-008): the node would end the session, and every job on it.
+    const frame = encode(job);
+    const bytes = Buffer.byteLength(frame);
+    if (bytes > this.#ctx.maxFrameBytes) throw new SrpError("api.body_too_large", `the job for this request would be ${bytes} bytes, over the ${this.#ctx.maxFrameBytes}-byte frame limit of the hub's provider sessions; send a smaller request`);
     this.active.set(job.instanceId, active + 1);
     this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined, meter: handle.meter ?? OutputMeter.forJob(job) });
-    this.send(job);
+    this.#sendFrame(frame);
     return true;
   }
 
