@@ -7,11 +7,16 @@ export default defineConfig({
   resolve: {
     alias: {
       "@srp/core/node": src("./packages/srp-core/src/node.ts"),
+      "@srp/core/schema": src("./packages/srp-core/src/schema/index.ts"),
+      "@srp/core/metering": src("./packages/srp-core/src/metering.ts"),
+      "@srp/core/x402": src("./packages/srp-core/src/x402.ts"),
       "@srp/core/chain": src("./packages/srp-core/src/chain/index.ts"),
       "@srp/core": src("./packages/srp-core/src/index.ts"),
       "@srp/hub": src("./packages/srp-hub/src/index.ts"),
+      "@srp/provider/setup": src("./packages/srp-provider/src/setup.ts"),
       "@srp/provider/simulator": src("./packages/srp-provider/src/simulator/index.ts"),
       "@srp/provider": src("./packages/srp-provider/src/index.ts"),
+      "@srp/client/x402": src("./packages/srp-client/src/x402.ts"),
       "@srp/client": src("./packages/srp-client/src/index.ts"),
       "@srp/conformance": src("./conformance/src/index.ts"),
     },

@@ -12,7 +12,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildJsonSchema, canonicalize, consumerOpenApi, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
+import { canonicalize, ERROR_TABLE, omitFields, sha256Hex, signingBytes } from "../packages/srp-core/dist/index.js";
+import { buildJsonSchema, consumerOpenApi } from "../packages/srp-core/dist/schema.js";
 import { HUB_CHECKS, NOT_WIRE_TESTABLE, PROVIDER_CHECKS } from "../conformance/dist/index.js";
 import { buildExamples, testKeyTable } from "./spec-examples.mjs";
 

@@ -18,7 +18,8 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateIdentity } from "../packages/srp-core/dist/node.js";
 import { formatUsdc } from "../packages/srp-core/dist/index.js";
 import { createHub, directSettler, OnchainPayouts, SqliteStore } from "../packages/srp-hub/dist/index.js";
-import { createProvider, describeInstance, detectBackends, FileReceiptStore, openAICompatibleBackend, planInstances } from "../packages/srp-provider/dist/index.js";
+import { createProvider, FileReceiptStore, openAICompatibleBackend } from "../packages/srp-provider/dist/index.js";
+import { describeInstance, detectBackends, planInstances } from "../packages/srp-provider/dist/setup.js";
 import { startSimulator } from "../packages/srp-provider/dist/simulator.js";
 import { createClient } from "../packages/srp-client/dist/index.js";
 
@@ -65,7 +66,8 @@ if (chain) await store.addWallet(DEMO, chain.accounts[6].address); // the demo a
 const hub = createHub({
   identity: loadOrCreateIdentity(join(data, "hub", "hub.key")).identity,
   accounts: store,
-  receipts: store,
+  storage: store,
+  admin: store,
   ...(chain
     ? {
         onchainPayouts: onchain.payouts,

@@ -7,7 +7,8 @@
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyReceipt, type Receipt } from "@srp/core";
+import { verifyReceipt } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import { anthropicBackend, createProvider } from "@srp/provider";
 import { generateIdentity } from "@srp/core";
 import { startAnthropicSimulator, type AnthropicSimulator } from "@srp/provider/simulator";

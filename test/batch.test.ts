@@ -4,7 +4,8 @@
  * after the retention time. A real SQLite ledger, real providers on the simulator.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BatchObject, checkConsumerBody, cost, generateIdentity, type Receipt } from "@srp/core";
+import { cost, generateIdentity } from "@srp/core";
+import { BatchObject, checkConsumerBody, type Receipt } from "@srp/core/schema";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
 import { anthropicBackend, createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startAnthropicSimulator, startSimulator, type AnthropicSimulator, type Simulator } from "@srp/provider/simulator";
@@ -30,7 +31,7 @@ let claudeSim: AnthropicSimulator;
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:", { signupCredits: 5_000_000n });
-  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, batches: { retentionMs: 1500, maxKeptPerAccount: 4 } });
+  hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 2000, batches: { retentionMs: 1500, maxKeptPerAccount: 4 } });
   ({ url } = await hub.listen({ port: 0 }));
   const sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }] });
   const broken = await startSimulator({ models: [{ id: BROKEN }] });

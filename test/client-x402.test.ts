@@ -9,7 +9,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PrivateKeyAccount } from "viem";
-import { X402_HEADERS, type PaymentRequired } from "@srp/core";
+import { X402_HEADERS, type PaymentRequired } from "@srp/core/x402";
 import { createClient, SrpApiError, type X402Account, type X402PaymentInfo } from "@srp/client";
 import type { HubX402Options } from "@srp/hub";
 import { MODEL, quote as quoteAt, usePayNets, walletAccount, type PayNet as Net } from "./support/paynet.js";

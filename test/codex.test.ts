@@ -16,7 +16,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyReceipt, type Receipt } from "@srp/core";
+import { verifyReceipt } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import { AGENT_CREDITS, shownUsage, startAgentNet, type AgentNet } from "./support/agent-net.js";
 
 const cli = process.env.SRP_CODEX_CLI;

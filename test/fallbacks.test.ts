@@ -60,7 +60,7 @@ async function receiptCost(id: string): Promise<bigint> {
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:", { signupCredits: 0n });
-  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 1000, reconnectAfterMs: 100 });
+  hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 1000, reconnectAfterMs: 100 });
   ({ url } = await hub.listen({ port: 0 }));
   cheapSim = (await node(CHEAP, CHEAP_PRICE)).sim;
   await node(DEAR, DEAR_PRICE);

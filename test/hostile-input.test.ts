@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createAuth, generateIdentity, type Hello } from "@srp/core";
+import { createAuth, generateIdentity } from "@srp/core";
+import type { Hello } from "@srp/core/schema";
 import { KEY, MODEL, startNet, type Net } from "./helpers.js";
 
 let net: Net | undefined;

@@ -10,11 +10,14 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { generateIdentity, measureOutput, responseHash, StreamHasher, type Instance, type Job, type Receipt, type Usage } from "@srp/core";
+import { generateIdentity, responseHash, StreamHasher } from "@srp/core";
+import type { Instance, Job, Receipt, Usage } from "@srp/core/schema";
+import { measureOutput } from "@srp/core/metering";
 import { createHub, openStore, SqliteStore, type Hub, type HubOptions, type SqlStore } from "@srp/hub";
 import { createProvider, openAICompatibleBackend } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
-import { HarnessNode, instance, newModel } from "../conformance/src/checks/hub-jobs.js";
+import { instance, newModel } from "../conformance/src/harness/instances.js";
+import { HarnessNode } from "../conformance/src/harness/node.js";
 import { Tracker } from "../conformance/src/runner.js";
 import { SchemaValidator } from "../conformance/src/schema.js";
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
@@ -54,7 +57,7 @@ async function world(engine: "sqlite" | "postgres" = "sqlite", capabilities: str
   const providerKey = (await store.createApiKey(providerAccount.id)).key;
   const consumerAccount = await store.createAccount({ name: "consumer" });
   const consumer = { id: consumerAccount.id, key: (await store.createApiKey(consumerAccount.id)).key };
-  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, ...hubOptions });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, ...hubOptions });
   const { url } = await hub.listen({ port: 0 });
   const tracker = new Tracker();
   const model = newModel();
@@ -554,7 +557,7 @@ describe("honest usage the hub's bounds must admit", () => {
 
   it("max_completion_tokens reaches an Ollama backend as max_tokens (it ignores max_completion_tokens): the honest receipt is billed", async () => {
     const store = new SqliteStore(":memory:", { signupCredits: SIGNUP });
-    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store });
     const { url } = await hub.listen({ port: 0 });
     const sim = await startSimulator({ flavor: "ollama", models: [{ id: "llama3.1:8b" }], defaultMaxTokens: 40 });
     const owner = await store.createAccount({ name: "provider" });

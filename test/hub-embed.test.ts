@@ -54,7 +54,7 @@ describe("mounting", () => {
     cleanups.push(() => store.close());
     const account = await store.createAccount({ name: "plain" });
     const { key } = await store.createApiKey(account.id);
-    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store });
     const server = createServer(toNodeHandler(hub.fetch));
     server.on("upgrade", (req, socket, head) => {
       if (!hub.handleUpgrade(req, socket, head)) socket.destroy();
@@ -74,7 +74,7 @@ describe("mounting", () => {
     cleanups.push(() => store.close());
     const account = await store.createAccount();
     const { key } = await store.createApiKey(account.id);
-    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store });
     const app = express();
     app.get("/health", (_req, res) => {
       res.json({ ok: true });
@@ -102,7 +102,7 @@ describe("admin", () => {
     const store = new SqliteStore(":memory:");
     cleanups.push(() => store.close());
     const token = "admin-token-for-tests-0001";
-    const hub = createHub({ identity: generateIdentity(), accounts: store, adminToken: token });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, admin: store, adminToken: token });
     const { url } = await hub.listen({ port: 0 });
     cleanups.push(() => hub.close());
     const admin = (path: string, init: RequestInit = {}, t = token) =>

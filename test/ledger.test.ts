@@ -13,7 +13,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, type Receipt, type ReceiptPosition } from "@srp/core";
+import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, type ReceiptPosition } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import {
   BOUNTY_POOL,
   discountFor,
@@ -25,7 +26,7 @@ import {
   openSqlite,
   openStore,
   PLATFORM,
-  settle,
+  splitCharge,
   SqlStore,
   userAccount,
   type OpenStoreOptions,
@@ -1018,7 +1019,7 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
                 const receipt = node.receipt(o.cost);
                 const out = await store.record({ receipt, consumerAccountId: ids[res.who]!, providerAccountId: ids[o.provider]!, reservationId: res.id });
                 if (res.open) {
-                  const s = settle(o.cost, res.amount, res.bps);
+                  const s = splitCharge(o.cost, res.amount, res.bps);
                   expect(out).toMatchObject({ ...s, reservationId: res.id, discountBps: res.bps });
                   res.open = false;
                   held[res.who]! -= res.amount;

@@ -5,7 +5,8 @@
  */
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cost, generateIdentity, verifyReceipt, type Receipt } from "@srp/core";
+import { cost, generateIdentity, verifyReceipt } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
@@ -34,7 +35,7 @@ let key: string;
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:");
-  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000 });
+  hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 2000 });
   ({ url } = await hub.listen({ port: 0 }));
   sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }, { id: TTS }, { id: STT }] });
   const owner = await store.createAccount({ name: "provider" });

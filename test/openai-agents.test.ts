@@ -7,7 +7,8 @@
  */
 import { Agent, OpenAIProvider, Runner, setTracingDisabled, tool } from "@openai/agents";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyReceipt, type Receipt } from "@srp/core";
+import { verifyReceipt } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import { AGENT_CREDITS, AGENT_MODEL, shownUsage, startAgentNet, type AgentNet } from "./support/agent-net.js";
 
 let net: AgentNet;

@@ -53,7 +53,7 @@ beforeAll(async () => {
   hub = createHub({
     identity: generateIdentity(),
     accounts: store,
-    receipts: store,
+    storage: store,
     drainTimeoutMs: 2000,
     onchainPayouts: payouts,
     x402: {

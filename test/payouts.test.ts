@@ -25,7 +25,7 @@ async function network(payouts: HubOptions["payouts"]) {
   await store.deposit(consumer.id, 5_000_000n, "funds");
   const owner = await store.createAccount({ id: "acct_owner" });
   const { key: ownerKey } = await store.createApiKey(owner.id);
-  const hub: Hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, statementIntervalMs: 0, ...(payouts ? { payouts } : {}) });
+  const hub: Hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, statementIntervalMs: 0, ...(payouts ? { payouts } : {}) });
   const { url } = await hub.listen({ port: 0 });
   const sim: Simulator = await startSimulator({ models: [{ id: "model-a" }, { id: "model-b" }] });
   cleanups.push(async () => {

@@ -39,7 +39,7 @@ afterEach(async () => {
 
 async function startNet(o: { sim?: SimulatorOptions; hub?: Partial<HubOptions> } = {}): Promise<QueueNet> {
   const store = new SqliteStore(":memory:", { signupCredits: CREDITS });
-  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 1000, reconnectAfterMs: 100, cancelGraceMs: 300, ...o.hub });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 1000, reconnectAfterMs: 100, cancelGraceMs: 300, ...o.hub });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(o.sim);
   const providerAccount = await store.createAccount({ name: "provider" });

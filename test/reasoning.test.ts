@@ -10,7 +10,8 @@
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateIdentity, verifyReceipt, type Receipt } from "@srp/core";
+import { generateIdentity, verifyReceipt } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
 import { anthropicBackend, createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { countTokens, startAnthropicSimulator, startSimulator, type AnthropicSimulator, type Simulator } from "@srp/provider/simulator";
@@ -43,7 +44,7 @@ async function node(instances: Parameters<typeof createProvider>[0]["instances"]
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:", { signupCredits: SIGNUP });
-  hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, reconnectAfterMs: 100 });
+  hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 2000, reconnectAfterMs: 100 });
   ({ url } = await hub.listen({ port: 0 }));
   vllm = await startSimulator({ flavor: "vllm", models: [{ id: VLLM }] });
   ollama = await startSimulator({ flavor: "ollama", models: [{ id: OLLAMA }] });

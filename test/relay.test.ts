@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { verifyHubReceipt } from "@srp/client";
-import type { Receipt } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
 import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
 
 let net: Net | undefined;

@@ -6,7 +6,8 @@
  */
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkConsumerBody, CompletionObject, generateIdentity, ResponseObject, verifyReceipt, type Receipt } from "@srp/core";
+import { generateIdentity, verifyReceipt } from "@srp/core";
+import { checkConsumerBody, CompletionObject, ResponseObject, type Receipt } from "@srp/core/schema";
 import { createHub, SqliteStore } from "@srp/hub";
 import { createProvider, openAICompatibleBackend } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
@@ -320,7 +321,7 @@ describe("Legacy completions", () => {
 describe("Responses on a billing hub (SQLite ledger and store)", () => {
   it("charges exactly the cost the Response shows, streamed and not, and continues a stored conversation", async () => {
     const store = new SqliteStore(":memory:", { signupCredits: 1_000_000n });
-    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, reconnectAfterMs: 100 });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 2000, reconnectAfterMs: 100 });
     const { url } = await hub.listen({ port: 0 });
     const sim = await startSimulator();
     const providerAccount = await store.createAccount({ name: "provider" });

@@ -1,6 +1,7 @@
 /** Bad input from a node or a consumer costs them, never the hub or other instances. */
 import { afterEach, expect, it } from "vitest";
-import { createReceipt, encode, generateIdentity, INITIAL_POSITION, requestHash, type SrpMessage } from "@srp/core";
+import { createReceipt, encode, generateIdentity, INITIAL_POSITION, requestHash } from "@srp/core";
+import type { SrpMessage } from "@srp/core/schema";
 import { connectToHub } from "@srp/provider";
 import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
 

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import OpenAI from "openai";
-import { generateIdentity, parseAmount, verifyStatement, type Statement } from "@srp/core";
+import { generateIdentity, parseAmount, verifyStatement } from "@srp/core";
+import type { Statement } from "@srp/core/schema";
 import { createHub, SqliteStore, openSqlite, type Hub } from "@srp/hub";
 import { createProvider, MemoryReceiptStore, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
@@ -28,7 +29,7 @@ async function network() {
   const { key } = await store.createApiKey(consumer.id);
   const owner = await store.createAccount({ id: "acct_owner" });
   const { key: ownerKey } = await store.createApiKey(owner.id);
-  const hub: Hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, statementIntervalMs: 0 });
+  const hub: Hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, statementIntervalMs: 0 });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator();
   const receipts = new MemoryReceiptStore();
@@ -95,7 +96,7 @@ describe("statements", () => {
     const s3 = (await third).statement;
     expect(s3.receipts).toEqual({ count: 1, firstSeq: 4, lastSeq: 4 });
     expect(BigInt(s3.balance)).toBe(earned + BigInt(s3.earned));
-    expect(await net.store.statements(net.provider.nodeId)).toHaveLength(3);
+    expect(await net.store.statements.statementsOf(net.provider.nodeId)).toHaveLength(3);
     expect(await net.store.verify()).toEqual([]);
   });
 

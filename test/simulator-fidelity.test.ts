@@ -8,7 +8,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, describe, expect, it } from "vitest";
-import { measureOutput, measureResponse } from "@srp/core";
+import { measureOutput, measureResponse } from "@srp/core/metering";
 import { countTokens, startAnthropicSimulator, startSimulator, type SimulatorOptions } from "@srp/provider/simulator";
 
 const MODEL = "sim-llama-3-8b";

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decode, ERROR_TABLE, identityFromSeed, MESSAGES, omitFields, verifyDetached, verifyReceipt, verifyStatement, type Receipt, type Statement } from "@srp/core";
+import { decode, ERROR_TABLE, identityFromSeed, omitFields, verifyDetached, verifyReceipt, verifyStatement } from "@srp/core";
+import { MESSAGES, type Receipt, type Statement } from "@srp/core/schema";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { verifyMessage } from "viem";
 import { nodeBindingText } from "@srp/core";

@@ -43,7 +43,7 @@ async function sqliteHub(): Promise<Setup> {
   const one = await store.createAccount({ id: "acct_one" });
   const two = await store.createAccount({ id: "acct_two" });
   const keys: [string, string] = [(await store.createApiKey(one.id)).key, (await store.createApiKey(two.id)).key];
-  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 100 });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 100 });
   const { url } = await hub.listen({ port: 0 });
   return {
     hub,
@@ -228,7 +228,7 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     const store: SqlStore = await openStore(`sqlite:${join(dir, "retention.db")}`, { signupCredits: 0n });
     const account = await store.createAccount({ id: "acct_retention" });
     const key = (await store.createApiKey(account.id)).key;
-    const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 100, responses: { retentionMs: 60_000 } });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 100, responses: { retentionMs: 60_000 } });
     try {
       const { url } = await hub.listen({ port: 0 });
       const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });

@@ -13,7 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { createAuth, decode, decodePaymentRequired, encode, generateIdentity, SrpError, type Hello, type Identity } from "@srp/core";
+import { createAuth, decode, encode, generateIdentity, SrpError, type Identity } from "@srp/core";
+import type { Hello } from "@srp/core/schema";
+import { decodePaymentRequired } from "@srp/core/x402";
 import { createHub, FAILED_PAYMENT_RETENTION_MS, openPostgres, openSqlite, openStore, SqliteStore, WALLET_NONCE_TTL_MS, type Hub, type HubLimits, type SqlDriver, type SqlStore } from "@srp/hub";
 import { PayoutTracker } from "../packages/srp-hub/src/ledger/payout-tracker.js";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
@@ -85,7 +87,7 @@ interface World {
 
 async function world(spec: string, options: { limits?: HubLimits; adminToken?: string; tokensPerSecond?: number } = {}): Promise<World> {
   const store = await openStore(spec);
-  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 500, ...(options.limits ? { limits: options.limits } : {}), ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, admin: store, drainTimeoutMs: 500, ...(options.limits ? { limits: options.limits } : {}), ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(options.tokensPerSecond ? { tokensPerSecond: options.tokensPerSecond } : {});
   const owner = await store.createAccount({ name: "provider" });
@@ -586,7 +588,7 @@ describe("revoking a key", () => {
         return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-    const hub = createHub({ identity: generateIdentity(), accounts, receipts: store, adminToken: ADMIN, drainTimeoutMs: 200, limits: { bindingCheckIntervalMs: 0 } });
+    const hub = createHub({ identity: generateIdentity(), accounts, storage: store, admin: store, adminToken: ADMIN, drainTimeoutMs: 200, limits: { bindingCheckIntervalMs: 0 } });
     const { url } = await hub.listen({ port: 0 });
     const sim = await startSimulator();
     const provider = createProvider({ hub: url, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1", output: "1" }, maxConcurrency: 1 }] });

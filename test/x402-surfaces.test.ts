@@ -5,7 +5,7 @@
  * prepaid balance. The books and the treasury's on-chain balance agree after each test.
  */
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { decodePaymentRequired, decodeSettlementResponse } from "@srp/core";
+import { decodePaymentRequired, decodeSettlementResponse } from "@srp/core/x402";
 import { MODEL, officialFetch, payHeader, quote, usePayNets, walletAccount } from "./support/paynet.js";
 
 const nets = usePayNets("srp-x402-surfaces-");

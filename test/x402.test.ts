@@ -10,7 +10,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { PrivateKeyAccount } from "viem";
-import { decodePaymentRequired, decodeSettlementResponse, exactEvmPayload, type PaymentPayload, type PaymentRequired, type PaymentRequirements } from "@srp/core";
+import {
+  decodePaymentRequired,
+  decodeSettlementResponse,
+  exactEvmPayload,
+  type PaymentPayload,
+  type PaymentRequired,
+  type PaymentRequirements,
+} from "@srp/core/x402";
 import { signTransferAuthorization, testUsdcAbi } from "@srp/core/chain";
 import { directSettler, EIP3009_ABI, facilitatorSettler, facilitatorSupported, SqliteStore, type HubX402Options } from "@srp/hub";
 import { MODEL, officialFetch as official, payHeader, quote as quoteAt, refusal, usePayNets, walletAccount, type PayNet as Net, type Tamper } from "./support/paynet.js";

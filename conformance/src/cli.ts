@@ -11,6 +11,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
+import { LocalError } from "@srp/core";
 import { HUB_CHECKS } from "./checks/hub.js";
 import { PROVIDER_CHECKS } from "./checks/provider.js";
 import { parseExpectedFailures, toJson, toJunit, toText } from "./report.js";
@@ -22,7 +23,10 @@ const USAGE = `usage:
   srp-conformance provider --command "<command>"   (the harness hub URL is appended as the last argument)
 options: --json FILE  --junit FILE  --expected-failures FILE  --only ID[,ID]  --timeout MS  --list`;
 
-class UsageError extends Error {}
+/** A command line the CLI cannot run: it prints the message and the usage, and exits with 64. */
+class UsageError extends LocalError {
+  override readonly name = "UsageError";
+}
 
 function write(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });

@@ -1,6 +1,7 @@
 /** Runs checks one after another, each with a time limit, and assembles the report. */
-import type { WirePeer } from "./wire.js";
-import { SkipCheck, type Check, type CheckResult, type CheckStatus, type Mode, type Report } from "./types.js";
+import { SkipCheckError } from "./harness/verdict.js";
+import type { WirePeer } from "./harness/wire.js";
+import type { Check, CheckResult, CheckStatus, Mode, Report } from "./types.js";
 
 /** Version of this suite. */
 export const SUITE_VERSION = "0.1.0";
@@ -66,7 +67,7 @@ export async function runChecks<C>(checks: ReadonlyArray<Check<C>>, makeContext:
       }
     } catch (error) {
       // A check may end itself as skipped from anywhere in its body (a helper found that the target cannot run it).
-      status = error instanceof SkipCheck ? "skipped" : "fail";
+      status = error instanceof SkipCheckError ? "skipped" : "fail";
       details = (error as Error).message;
     } finally {
       clearTimeout(timer);

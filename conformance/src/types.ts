@@ -50,29 +50,3 @@ export interface Report {
   ok: boolean;
   results: CheckResult[];
 }
-
-/** A failure to report from inside a check. */
-export class CheckFailure extends Error {}
-
-/** Fails the running check with a message. */
-export function fail(details: string): never {
-  throw new CheckFailure(details);
-}
-
-/** Fails the running check unless `condition` holds. */
-export function ensure(condition: unknown, details: string): asserts condition {
-  if (!condition) throw new CheckFailure(details);
-}
-
-/** Thrown to end a check as skipped (it cannot run against this target). */
-export class SkipCheck extends Error {}
-
-/** Runs a check body, turning a {@link SkipCheck} into a skipped verdict. */
-export async function skippable(fn: () => Promise<CheckVerdict>): Promise<CheckVerdict> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof SkipCheck) return { status: "skipped", details: e.message };
-    throw e;
-  }
-}

@@ -1,8 +1,9 @@
-// The consumer API checks of hub-consumer2.ts against faulty hubs (fixtures/faulty-hub.ts):
+// The consumer API checks of hub-consumer-rules.ts against faulty hubs (fixtures/faulty-hub.ts):
 // each fails against a hub that breaks exactly its rule and passes through the unchanged
 // relay. Then our hub's real answers (a simulator node behind it) are validated against
 // the schemas of the OpenAPI document, and the x-srp-timeout-ms parsing is pinned.
-import { consumerOpenApi, generateIdentity } from "@srp/core";
+import { generateIdentity } from "@srp/core";
+import { consumerOpenApi } from "@srp/core/schema";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { timeoutOf } from "../../packages/srp-hub/src/api/serve.js";

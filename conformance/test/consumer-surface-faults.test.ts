@@ -1,4 +1,4 @@
-// The consumer surface checks (hub-consumer.ts, hub-models.ts, hub-lifecycle.ts's model list)
+// The consumer surface checks (hub-consumer-surfaces.ts, hub-models.ts, hub-lifecycle.ts's model list)
 // against faulty hubs (fixtures/faulty-hub.ts): each fails against a hub that breaks exactly
 // its rule, saying which, and passes through the unchanged relay, consumer requests relayed
 // or not (the relayed path is the one the http faults rewrite).

@@ -82,7 +82,8 @@ describe("x402 checks against @srp/hub on a local chain", () => {
     const hub = createHub({
       identity: generateIdentity(),
       accounts: store,
-      receipts: store,
+      storage: store,
+      admin: store,
       drainTimeoutMs: 1000,
       x402: {
         chainId: chain.chainId,

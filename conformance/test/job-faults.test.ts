@@ -1,4 +1,4 @@
-// The job relay, receipt, position and dispute checks of hub-jobs.ts against faulty hubs
+// The job relay, receipt, position and dispute checks of hub-jobs.ts and hub-receipts.ts against faulty hubs
 // (fixtures/faulty-hub.ts): each passes through the unchanged relay and fails against a hub
 // that breaks exactly its rule, saying which.
 import { describe, expect, it } from "vitest";

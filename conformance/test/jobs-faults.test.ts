@@ -1,4 +1,4 @@
-// The job, offer and probe checks of hub-jobs2.ts and provider-jobs2.ts: each must pass
+// The job, offer and probe checks of hub-job-rules.ts and provider-job-rules.ts: each must pass
 // against our hub and provider, and fail against a target that breaks exactly its rule
 // (fixtures/faulty-hub.ts, fixtures/faulty-provider.mjs).
 import { join } from "node:path";

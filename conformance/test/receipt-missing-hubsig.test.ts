@@ -5,17 +5,19 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { omitFields, type Receipt } from "@srp/core";
-import { chatJob, check, countersign, expectReceiptError, pick, runDone, serving } from "../src/checks/provider-jobs.js";
-import type { ProviderContext } from "../src/checks/provider-session.js";
+import { omitFields } from "@srp/core";
+import type { Receipt } from "@srp/core/schema";
+import { check } from "../src/harness/check.js";
+import type { ProviderContext } from "../src/harness/provider-session.js";
+import { chatJob, countersign, expectReceiptError, pick, runDone, serving } from "../src/harness/serving.js";
+import { fail } from "../src/harness/verdict.js";
 import { runChecks } from "../src/runner.js";
 import { SchemaValidator } from "../src/schema.js";
-import { fail } from "../src/types.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const command = `SRP_ACCOUNT_KEY=srp_any_key_123 node ${join(root, "conformance/test/fixtures/sim-provider.mjs")}`;
 
-const missingHubSig = check(
+const missingHubSig = check<ProviderContext>(
   "test.receipt.missing_hub_signature",
   "Answers a receipt without hubSig with receipt.missing_hub_signature and the jobId, then accepts the countersigned receipt",
   ["SRP-ATT-021", "SRP-ATT-014"],

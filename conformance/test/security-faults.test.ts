@@ -55,7 +55,7 @@ describe("wallet sign-in and nonce limit checks against faulty hubs (SQLite stor
   const storage = (): Partial<HubOptions> => {
     const store = new SqliteStore(":memory:");
     stores.push(store);
-    return { accounts: store, receipts: store };
+    return { accounts: store, storage: store, admin: store };
   };
 
   it("the unchanged relay passes hub.wallet.sign_in and hub.security.nonce_limit", async () => {
@@ -101,7 +101,7 @@ describe("x402 limit and funds checks against faulty hubs on a local chain", () 
     const store = new SqliteStore(join(dir, `hub-${stores.length}.db`));
     stores.push(store);
     return {
-      receipts: store,
+      storage: store,
       x402: {
         chainId: chain.chainId,
         asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },

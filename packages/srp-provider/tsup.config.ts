@@ -2,7 +2,7 @@ import { defineConfig } from "tsup";
 
 export default defineConfig([
   {
-    entry: { index: "src/index.ts", simulator: "src/simulator/index.ts" },
+    entry: { index: "src/index.ts", setup: "src/setup.ts", simulator: "src/simulator/index.ts" },
     format: ["esm", "cjs"],
     dts: true,
     sourcemap: true,

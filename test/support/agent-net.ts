@@ -56,7 +56,7 @@ export interface AgentNet {
 /** Starts the billed hub, a node on the simulator (with `sim` options) and the proxy. */
 export async function startAgentNet(sim: SimulatorOptions = {}): Promise<AgentNet> {
   const store = new SqliteStore(":memory:", { signupCredits: AGENT_CREDITS });
-  const hub = createHub({ identity: generateIdentity(), accounts: store, receipts: store, drainTimeoutMs: 2000, reconnectAfterMs: 100 });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 2000, reconnectAfterMs: 100 });
   const { url: hubUrl } = await hub.listen({ port: 0 });
   const simulator = await startSimulator({ models: [{ id: AGENT_MODEL, contextLength: 200_000 }], defaultMaxTokens: 64, ...sim });
   const providerAccount = await store.createAccount({ name: "provider" });

@@ -14,7 +14,8 @@ import { join } from "node:path";
 import type { PrivateKeyAccount } from "viem";
 import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
 import { ExactEvmScheme } from "@x402/evm";
-import { decodePaymentRequired, encodeX402Header, generateIdentity, type PaymentRequired, type PaymentRequirements } from "@srp/core";
+import { generateIdentity } from "@srp/core";
+import { decodePaymentRequired, encodeX402Header, type PaymentRequired, type PaymentRequirements } from "@srp/core/x402";
 import { authorizationNonce, signTransferAuthorization, transferWithAuthorizationTypes } from "@srp/core/chain";
 import { createHub, directSettler, SqliteStore, type ChainWriter, type Hub, type HubX402Options, type Settler } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
@@ -101,7 +102,8 @@ export function usePayNets(prefix: string): PayNets {
       const hub = createHub({
         identity: generateIdentity(),
         accounts: store,
-        receipts: store,
+        storage: store,
+        admin: store,
         drainTimeoutMs: 2000,
         x402: {
           chainId: c.chainId,

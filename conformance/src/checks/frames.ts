@@ -6,38 +6,12 @@
  * Each runs in both modes: the harness plays a node against a hub, or a hub against a node.
  */
 import { createAuth, generateIdentity } from "@srp/core";
-import { fail, type Check } from "../types.js";
-import { expectRejection, type WirePeer } from "../wire.js";
-import { connect, needKey, skippable, type HubContext } from "./hub-session.js";
-import { openSession as openProviderSession, type ProviderContext } from "./provider-session.js";
-
-const utf8 = new TextEncoder();
-
-/** A goodbye whose `reason` holds bytes that are not UTF-8 (a lone continuation byte, then an overlong "/"). */
-export function badUtf8Frame(): Uint8Array {
-  const head = utf8.encode('{"type":"goodbye","reason":"');
-  const tail = utf8.encode('"}');
-  return new Uint8Array([...head, 0x80, 0xc0, 0xaf, ...tail]);
-}
-
-/** A goodbye of `bytes` bytes (ASCII). */
-export function goodbyeOfSize(bytes: number): string {
-  const head = '{"type":"goodbye","reason":"';
-  const tail = '"}';
-  return head + "x".repeat(bytes - head.length - tail.length) + tail;
-}
-
-/** A goodbye whose `ext` value nests arrays `levels` deep (the frame itself is `levels + 2` deep). */
-export function deepFrame(levels: number): string {
-  return `{"type":"goodbye","reason":"deep","ext":{"conformance.deep":${"[".repeat(levels)}${"]".repeat(levels)}}}`;
-}
-
-/** Repeats the first occurrence of `member` (`"name":value`) in JSON text, so the object has the name twice. */
-export function withDuplicate(json: string, member: string): string {
-  const i = json.indexOf(member);
-  if (i < 0) throw new Error(`${member} is not in the frame`);
-  return `${json.slice(0, i)}${member},${json.slice(i)}`;
-}
+import type { Check } from "../types.js";
+import { badUtf8Frame, deepFrame, goodbyeOfSize, withDuplicate } from "../harness/frames.js";
+import { connect, type HubContext, needKey } from "../harness/hub-session.js";
+import { openSession as openProviderSession, type ProviderContext } from "../harness/provider-session.js";
+import { fail, skippable } from "../harness/verdict.js";
+import { expectRejection, WirePeer } from "../harness/wire.js";
 
 /** Sends `send(peer)` and expects the coded rejection. */
 async function rejects(peer: WirePeer, send: (peer: WirePeer) => void, code: string, close: number): Promise<void> {

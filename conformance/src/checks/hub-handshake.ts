@@ -4,13 +4,28 @@
  * understand, wallet account bindings, an `error` with a code the hub does not know, and
  * routing around a replaced session. (Secrets in error messages: hub.security.key_not_echoed.)
  */
-import { createAuth, ERROR_TABLE, generateIdentity, isErrorCode, nodeBindingText, omitFields, randomBytes, signDetached, toHex, type Auth, type Identity } from "@srp/core";
+import {
+  createAuth,
+  ERROR_TABLE,
+  generateIdentity,
+  isErrorCode,
+  nodeBindingText,
+  omitFields,
+  randomBytes,
+  signDetached,
+  toHex,
+  type Identity,
+} from "@srp/core";
+import type { Auth } from "@srp/core/schema";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { bodyText, within } from "../consumer.js";
-import { ensure, fail, type Check } from "../types.js";
-import type { WirePeer } from "../wire.js";
-import { ASK, check, HarnessNode, instance, isJob, newModel } from "./hub-jobs.js";
-import { connect, needKey, openSession, stillServing, type HubContext } from "./hub-session.js";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { bodyText, within } from "../harness/consumer.js";
+import { connect, type HubContext, needKey, openSession, stillServing } from "../harness/hub-session.js";
+import { ASK, instance, isJob, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { ensure, fail } from "../harness/verdict.js";
+import type { WirePeer } from "../harness/wire.js";
 
 /**
  * What is wrong with a received `error`'s code and `retryable` (SRP-ERR-001, SRP-ERR-005): a

@@ -4,12 +4,16 @@
  * heartbeat timers; and of two consumer answers about what the hub holds: the catalog
  * (`GET /v1/models`) and a stored receipt (`GET /v1/receipts/{id}`).
  */
-import { canonicalize, createAuth, generateIdentity, omitFields, signDetached, verifyReceipt, type Auth, type Identity, type Receipt } from "@srp/core";
-import { bodyText, within } from "../consumer.js";
-import { ensure, fail, SkipCheck, type Check } from "../types.js";
-import { expectRejection, type WirePeer } from "../wire.js";
-import { ASK, check, HarnessNode, instance, newModel } from "./hub-jobs.js";
-import { connect, discovery, needKey, openSession, stillServing, type HubContext } from "./hub-session.js";
+import { canonicalize, createAuth, generateIdentity, omitFields, signDetached, verifyReceipt, type Identity } from "@srp/core";
+import type { Auth, Receipt } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { bodyText, within } from "../harness/consumer.js";
+import { connect, discovery, type HubContext, needKey, openSession, stillServing } from "../harness/hub-session.js";
+import { ASK, instance, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { ensure, fail, skip } from "../harness/verdict.js";
+import { expectRejection, type WirePeer } from "../harness/wire.js";
 
 /** The handshake time limit of SRP-HS-005. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -44,7 +48,7 @@ async function rejectsBinary(peer: WirePeer, when: string): Promise<void> {
 /** The consumer base URL for `surface`, or a skip when the discovery document does not list it. */
 async function surfaceBase(ctx: HubContext, surface: string): Promise<string> {
   const doc = await discovery(ctx);
-  if (!doc.consumer?.surfaces.includes(surface)) throw new SkipCheck(`the discovery document does not list the ${surface} consumer surface`);
+  if (!doc.consumer?.surfaces.includes(surface)) skip(`the discovery document does not list the ${surface} consumer surface`);
   return doc.consumer.baseUrl.replace(/\/+$/, "");
 }
 
@@ -157,7 +161,7 @@ export const HUB_LIFECYCLE_CHECKS: Check<HubContext>[] = [
     async (ctx) => {
       const { peer, welcome } = await openSession(ctx);
       const interval = Number(welcome.heartbeatIntervalMs);
-      if (3 * interval > MAX_TIMER_WAIT_MS) throw new SkipCheck(`welcome.heartbeatIntervalMs is ${interval}: three intervals are longer than the ${MAX_TIMER_WAIT_MS} ms this check waits`);
+      if (3 * interval > MAX_TIMER_WAIT_MS) skip(`welcome.heartbeatIntervalMs is ${interval}: three intervals are longer than the ${MAX_TIMER_WAIT_MS} ms this check waits`);
       const problem = await expectRejection(peer, "protocol.heartbeat_timeout", 4408, 3 * interval + TIMER_SLACK_MS);
       if (problem) fail(problem);
     },

@@ -3,17 +3,21 @@
  * and quantizations"): the harness offers one model of the alias table under two of its
  * names with two quantizations, and asks for it by a third name, filtered by quantization.
  */
-import { responseHash, type Job, type Usage } from "@srp/core";
-import { bodyText } from "../consumer.js";
-import { ensure, fail, SkipCheck, type Check } from "../types.js";
-import { check, HarnessNode, instance } from "./hub-jobs.js";
-import { discovery, type HubContext } from "./hub-session.js";
+import { responseHash } from "@srp/core";
+import type { Job, Usage } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { bodyText } from "../harness/consumer.js";
+import { discovery, type HubContext } from "../harness/hub-session.js";
+import { instance } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { ensure, fail, skip } from "../harness/verdict.js";
 
 type Json = Record<string, unknown>;
 
 async function chatBase(ctx: HubContext): Promise<string> {
   const doc = await discovery(ctx);
-  if (!doc.consumer?.surfaces.includes("openai.chat.completions")) throw new SkipCheck("the discovery document does not list the openai.chat.completions consumer surface");
+  if (!doc.consumer?.surfaces.includes("openai.chat.completions")) skip("the discovery document does not list the openai.chat.completions consumer surface");
   return doc.consumer.baseUrl.replace(/\/+$/, "");
 }
 

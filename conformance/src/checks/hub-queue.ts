@@ -3,12 +3,14 @@
  * SRP-CON-058..069). The harness is both the provider node (serving a model nobody else
  * serves, with one slot where the check needs a busy instance) and the consumer.
  */
-import type { Job } from "@srp/core";
-import { bodyText, within, type ConsumerCall } from "../consumer.js";
-import { ensure, fail, type Check } from "../types.js";
-import { check, HarnessNode, instance, isJob, newModel } from "./hub-jobs.js";
-import { post as consumerPost, json, surfaces } from "./hub-consumer.js";
-import type { HubContext } from "./hub-session.js";
+import type { Job } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { bodyText, type ConsumerCall, json, post as consumerPost, surfaces, within } from "../harness/consumer.js";
+import type { HubContext } from "../harness/hub-session.js";
+import { instance, isJob, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { ensure, fail } from "../harness/verdict.js";
 
 type Json = Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

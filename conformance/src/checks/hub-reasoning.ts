@@ -7,12 +7,14 @@
  * bills it is countersigned. The harness is the node (a chat-only instance of a model nobody
  * else serves) and the consumer.
  */
-import type { Job, Usage } from "@srp/core";
-import { eventJson, SseReader, within } from "../consumer.js";
-import { fail, type Check } from "../types.js";
-import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
-import { post, surfaces } from "./hub-consumer.js";
-import type { HubContext } from "./hub-session.js";
+import type { Job, Usage } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { eventJson, post, SseReader, surfaces, within } from "../harness/consumer.js";
+import type { HubContext } from "../harness/hub-session.js";
+import { instance, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { fail } from "../harness/verdict.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -6,13 +6,15 @@
  * consumer, so it sees the job each request becomes and the answer the hub makes of the
  * node's output. Each check runs when the discovery document lists its surface.
  */
-import type { Job, Usage } from "@srp/core";
+import type { Job, Usage } from "@srp/core/schema";
 import type { SseEvent } from "@srp/core";
-import { bodyText, errorProblem, eventJson, reportProblems, SseReader, within, type ConsumerCall } from "../consumer.js";
-import { ensure, fail, type Check } from "../types.js";
-import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
-import { answerStream, get, json, post as consumerPost, surfaces } from "./hub-consumer.js";
-import type { HubContext } from "./hub-session.js";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { bodyText, type ConsumerCall, errorProblem, eventJson, get, json, post as consumerPost, reportProblems, SseReader, surfaces, within } from "../harness/consumer.js";
+import type { HubContext } from "../harness/hub-session.js";
+import { instance, newModel } from "../harness/instances.js";
+import { answerStream, HarnessNode } from "../harness/node.js";
+import { ensure, fail } from "../harness/verdict.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -8,15 +8,18 @@
  * seconds to minutes). Each sends at most a bounded number of requests and is skipped when
  * the hub's limits are higher than that.
  */
-import { createAuth, generateIdentity, omitFields, signDetached, type Auth, type Hello } from "@srp/core";
+import { createAuth, generateIdentity, omitFields, signDetached } from "@srp/core";
+import type { Auth, Hello } from "@srp/core/schema";
 import WebSocket from "ws";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createSiweMessage } from "viem/siwe";
-import { bodyText, within } from "../consumer.js";
-import { ensure, fail, SkipCheck, skippable, type Check, type CheckVerdict } from "../types.js";
-import { expectRejection, WIRE_OPTIONS, WirePeer } from "../wire.js";
-import { connect, discovery, needKey, openSession, stillServing, type DiscoveryLike, type HubContext } from "./hub-session.js";
-import { paidTarget, paymentHeader, postUnauthenticated, quote, shown, throwaway, unroutedAnswer, x402Hub } from "./hub-x402.js";
+import type { Check } from "../types.js";
+import { bodyText, within } from "../harness/consumer.js";
+import { check } from "../harness/check.js";
+import { connect, discovery, type DiscoveryLike, type HubContext, needKey, openSession, stillServing } from "../harness/hub-session.js";
+import { ensure, fail, skip } from "../harness/verdict.js";
+import { expectRejection, WIRE_OPTIONS, WirePeer } from "../harness/wire.js";
+import { paidTarget, paymentHeader, postUnauthenticated, quote, shown, throwaway, unroutedAnswer, x402Hub } from "../harness/x402.js";
 
 /** Most requests or connections a limit check sends before it gives up (and skips). */
 const LIMIT_BOUND = 200;
@@ -89,7 +92,7 @@ const consumerBase = (ctx: HubContext, doc: DiscoveryLike) => (doc.consumer?.bas
 /** The wallet surface (`GET /auth/nonce`, `POST /auth/wallet`), or a skip when the hub lists none. */
 async function walletHub(ctx: HubContext): Promise<{ doc: DiscoveryLike; consumer: string }> {
   const doc = await discovery(ctx);
-  if (!doc.consumer?.surfaces.includes("srp.wallet")) throw new SkipCheck("the discovery document does not list the srp.wallet consumer surface (wallet sign-in)");
+  if (!doc.consumer?.surfaces.includes("srp.wallet")) skip("the discovery document does not list the srp.wallet consumer surface (wallet sign-in)");
   return { doc, consumer: consumerBase(ctx, doc) };
 }
 
@@ -118,10 +121,6 @@ async function signIn(consumer: string, message: string, signature: string): Pro
   const res = await fetch(`${consumer}/auth/wallet`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message, signature }), signal: AbortSignal.timeout(5000) });
   const text = await bodyText(res);
   return { status: res.status, code: codeOf(text), text };
-}
-
-function check(id: string, title: string, requirements: string[], level: "MUST" | "SHOULD", body: (ctx: HubContext) => Promise<CheckVerdict>): Check<HubContext> {
-  return { id, title, requirements, level, run: (ctx) => skippable(() => body(ctx)) };
 }
 
 /** Hub-mode security checks, in run order (the limit checks last). */
@@ -257,7 +256,7 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
         if (problem) fail(problem);
         return;
       }
-      throw new SkipCheck(`the hub issued ${LIMIT_BOUND} sign-in nonces to one address without refusing one: its limit is above what this check sends`);
+      skip(`the hub issued ${LIMIT_BOUND} sign-in nonces to one address without refusing one: its limit is above what this check sends`);
     },
   ),
   check(
@@ -275,7 +274,7 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
         if (a.status === 429) refusal = { status: a.status, retryAfter: a.headers.get("retry-after"), code: a.code, text: a.text };
         else if (a.status !== 400 || a.code !== "payment.invalid") fail(`failed payment ${i} (a PAYMENT-SIGNATURE that is not base64) was answered ${shown(a)}, not 400 payment.invalid or 429`);
       }
-      if (!refusal) throw new SkipCheck(`the hub refused none of ${LIMIT_BOUND} failed payments from one address: its limit is above what this check sends`);
+      if (!refusal) skip(`the hub refused none of ${LIMIT_BOUND} failed payments from one address: its limit is above what this check sends`);
       const problems: string[] = [];
       const p1 = refusalProblem(refusal, "api.rate_limited", "a payment over the failed-payment limit");
       if (p1) problems.push(p1);
@@ -309,7 +308,7 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
       const first = await upgrade(ctx, doc.provider.url);
       if ("refused" in first) {
         const wait = Number(first.refused.retryAfter ?? "0");
-        if (!(wait >= 1 && wait <= 5)) throw new SkipCheck(`the hub already refuses this address's upgrades (${first.refused.status}, Retry-After ${String(first.refused.retryAfter)}): rerun this check alone later`);
+        if (!(wait >= 1 && wait <= 5)) skip(`the hub already refuses this address's upgrades (${first.refused.status}, Retry-After ${String(first.refused.retryAfter)}): rerun this check alone later`);
         await new Promise((r) => setTimeout(r, wait * 1000));
       } else first.peer.close();
       const bystander = ctx.accountKey ? await openSession(ctx) : undefined;
@@ -324,7 +323,7 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
         next.peer.send(forgedAuth(next.hello, `srp_conformance_unknown_${i}`));
         await within(next.peer.closedWithin(5000), 6000, "the close of a rejected handshake");
       }
-      if (!refusal) throw new SkipCheck(`the hub refused no upgrade after ${HANDSHAKE_BOUND} failed handshakes from one address: its limit is above what this check sends`);
+      if (!refusal) skip(`the hub refused no upgrade after ${HANDSHAKE_BOUND} failed handshakes from one address: its limit is above what this check sends`);
       const problems: string[] = [];
       const p1 = refusalProblem(refusal, "session.rate_limited", "an upgrade after too many failed handshakes");
       if (p1) problems.push(p1);
@@ -360,7 +359,7 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
       } finally {
         for (const p of held) p.close();
       }
-      throw new SkipCheck(`the hub held ${LIMIT_BOUND} connections from one address in their handshake without refusing one`);
+      skip(`the hub held ${LIMIT_BOUND} connections from one address in their handshake without refusing one`);
     },
   ),
 ];

@@ -14,16 +14,18 @@ import {
   responseHash,
   StreamHasher,
   verifyStatement,
-  type Job,
-  type ReceiptTotals,
-  type Statement,
-  type Usage,
 } from "@srp/core";
-import { bodyText, deltaContent, eventJson, SseReader, within } from "../consumer.js";
-import { ensure, fail, type Check } from "../types.js";
-import { expectRejection } from "../wire.js";
-import { ASK, cancelMidStream, chatChunks, chatResponse, check, drain, HarnessNode, instance, newModel, readStream, summarize, usageOf, type StreamSeen } from "./hub-jobs.js";
-import { connect, needKey, SkipCheck, stillServing, type HubContext } from "./hub-session.js";
+import type { Job, ReceiptTotals, Statement, Usage } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { chatChunks, chatResponse, usageOf } from "../harness/answers.js";
+import { check } from "../harness/check.js";
+import { bodyText, deltaContent, eventJson, SseReader, within } from "../harness/consumer.js";
+import { connect, type HubContext, needKey, stillServing } from "../harness/hub-session.js";
+import { ASK, instance, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { cancelMidStream, drain, readStream, type StreamSeen, summarize } from "../harness/streams.js";
+import { ensure, fail, skip } from "../harness/verdict.js";
+import { expectRejection } from "../harness/wire.js";
 
 const sameJson = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -366,7 +368,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       for (let i = 0; i < 2; i++) {
         const call = node.chat({ model, messages: ASK, max_tokens: 8 });
         const job = await node.nextJob(call).catch((e: Error) => {
-          if (/\b402\b|insufficient|credit/i.test(e.message)) throw new SkipCheck(`the hub bills the consumer, and the account cannot pay this check's prices: ${e.message.slice(0, 200)}`);
+          if (/\b402\b|insufficient|credit/i.test(e.message)) skip(`the hub bills the consumer, and the account cannot pay this check's prices: ${e.message.slice(0, 200)}`);
           throw e;
         });
         const usage: Usage = {
@@ -438,7 +440,7 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         await drain(call);
       }
       const message = await node.peer.take((m) => m.type === "statement", 2000, 0, "a statement").catch(() => undefined);
-      if (!message) throw new SkipCheck("the hub sent no statement within 2 s of two receipts; run this check against a hub configured to send statements often (the spec asks for one a day)");
+      if (!message) skip("the hub sent no statement within 2 s of two receipts; run this check against a hub configured to send statements often (the spec asks for one a day)");
       const s = message.statement as Statement;
       const p: string[] = [];
       if (s.hubId !== node.hello.hubId) p.push(`statement.hubId ${s.hubId} is not the hub's id ${node.hello.hubId} (SRP-SET-004)`);

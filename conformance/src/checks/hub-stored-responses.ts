@@ -6,11 +6,13 @@
  * Each check runs when the discovery document lists `openai.responses`.
  */
 import { canonicalize, randomBytes, toHex } from "@srp/core";
-import { errorProblem, reportProblems, within } from "../consumer.js";
-import { ensure, fail, type Check } from "../types.js";
-import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
-import { post as consumerPost, json, surfaces } from "./hub-consumer.js";
-import type { HubContext } from "./hub-session.js";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import { errorProblem, json, post as consumerPost, reportProblems, surfaces, within } from "../harness/consumer.js";
+import type { HubContext } from "../harness/hub-session.js";
+import { instance, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { ensure, fail } from "../harness/verdict.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);

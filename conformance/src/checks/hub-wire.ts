@@ -5,15 +5,17 @@
  * frame checks, the frame rules after the handshake, what a hub may send on a v1 session,
  * and the canonical form of numbers in the request hash.
  */
-import { createAuth, generateIdentity, validateMessage, type Hello, type Receipt } from "@srp/core";
-import type { ConsumerCall } from "../consumer.js";
-import { ensure, fail, type Check } from "../types.js";
-import { expectRejection, type WirePeer } from "../wire.js";
-import { deepFrame, withDuplicate } from "./frames.js";
-import { check, HarnessNode, instance, newModel } from "./hub-jobs.js";
-import { connect, needKey, openSession, skippable, stillServing, type DiscoveryLike, type HubContext } from "./hub-session.js";
-
-const utf8 = new TextEncoder();
+import { createAuth, generateIdentity } from "@srp/core";
+import type { Hello, Receipt } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import type { ConsumerCall } from "../harness/consumer.js";
+import { BAD_EXTS, deepFrame, oversizeFrames, reservedExtKeys, schemaValidJob, UNKNOWN_EXT, withDuplicate } from "../harness/frames.js";
+import { connect, type DiscoveryLike, type HubContext, needKey, openSession, stillServing } from "../harness/hub-session.js";
+import { instance, newModel } from "../harness/instances.js";
+import { HarnessNode } from "../harness/node.js";
+import { ensure, fail, skippable } from "../harness/verdict.js";
+import { expectRejection } from "../harness/wire.js";
 
 /** Opens a session, sends `frame` (text, or bytes as a binary frame) and expects the coded rejection. */
 async function sessionRejects(ctx: HubContext, frame: string | Buffer | ((hello: Hello) => string), code: string, close: number, what: string): Promise<void> {
@@ -21,47 +23,6 @@ async function sessionRejects(ctx: HubContext, frame: string | Buffer | ((hello:
   peer.sendRaw(typeof frame === "function" ? frame(hello) : frame);
   const problem = await expectRejection(peer, code, close);
   if (problem) fail(`${what}: ${problem}`);
-}
-
-/** A `job` that matches its schema: a message only hubs send. */
-export function schemaValidJob(): Record<string, unknown> {
-  const job = {
-    type: "job",
-    jobId: "job_conformance_wrong_role",
-    instanceId: "conf-wrong-role",
-    model: "conformance-wrong-role",
-    api: "chat.completions",
-    stream: false,
-    request: { model: "conformance-wrong-role", messages: [{ role: "user", content: "hi" }] },
-    deadline: Date.now() + 60_000,
-    quote: { input: "1", output: "1" },
-  };
-  const problem = validateMessage(job);
-  if (problem) throw new Error(`harness bug: the wrong-role job does not match its schema: ${problem.message}`);
-  return job;
-}
-
-/** `ext` objects that break the key rule of SRP-FRM-011, by what is wrong with them. */
-export const BAD_EXTS: ReadonlyArray<[string, unknown]> = [
-  ["a key with an upper-case namespace", { "Conformance.note": 1 }],
-  ["a key without a namespace", { note: 1 }],
-  ["a key ending in a line feed (ECMAScript $)", { "conformance.note\n": 1 }],
-  ["a key of 65 characters", { [`conformance.${"k".repeat(53)}`]: 1 }],
-  ["33 keys", Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`conformance.k${i}`, i]))],
-  ["an ext that is an array", ["conformance.note"]],
-];
-
-/** `ext` keys a receiver must accept and ignore: well-formed, unknown, with values of every JSON kind. */
-export const UNKNOWN_EXT = { "conformance.note": { nested: [1, "two", null] }, "acme-corp.v2_x.y": null, [`conformance.${"k".repeat(52)}`]: 3 };
-
-/** Every `ext` key of received messages that is in the reserved namespace `srp`. */
-export function reservedExtKeys(peer: WirePeer): string[] {
-  return peer.received.flatMap((r) => Object.keys((r.message?.ext as Record<string, unknown> | undefined) ?? {}).filter((k) => k.startsWith("srp.")));
-}
-
-/** Received frames larger than `limit` UTF-8 bytes. */
-export function oversizeFrames(peer: WirePeer, limit: number): string[] {
-  return peer.received.filter((r) => utf8.encode(r.raw).length > limit).map((r) => `${String(r.message?.type ?? "?")} of ${utf8.encode(r.raw).length} bytes`);
 }
 
 /** A chat request body whose numbers JSON parsers and formatters disagree on (SRP-FRM-020, SRP-FRM-021), as JSON text. */

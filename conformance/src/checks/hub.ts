@@ -2,28 +2,31 @@
  * Hub-mode checks: the harness plays provider nodes against a hub under test, over the
  * wire only. Each check opens its own connections with fresh node identities.
  */
-import { createAuth, generateIdentity, omitFields, signDetached, verifyDetached, type Auth, type Identity } from "@srp/core";
-import { fail, ensure, type Check } from "../types.js";
-import { expectRejection } from "../wire.js";
+import { createAuth, generateIdentity, omitFields, signDetached, verifyDetached, type Identity } from "@srp/core";
+import type { Auth } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { connect, discovery, type HubContext, needKey, openSession, stillServing } from "../harness/hub-session.js";
+import { ensure, fail, skippable } from "../harness/verdict.js";
+import { expectRejection } from "../harness/wire.js";
+import { HUB_FRAME_CHECKS } from "./frames.js";
+import { HUB_CONSUMER_RULE_CHECKS } from "./hub-consumer-rules.js";
+import { HUB_CONSUMER_SURFACE_CHECKS } from "./hub-consumer-surfaces.js";
+import { HUB_HANDSHAKE_CHECKS } from "./hub-handshake.js";
 import { HUB_JOB_CHECKS } from "./hub-jobs.js";
-import { HUB_SETTLEMENT_CHECKS } from "./hub-settlement.js";
-import { HUB_JOB2_CHECKS } from "./hub-jobs2.js";
-import { HUB_X402_CHECKS } from "./hub-x402.js";
-import { HUB_SECURITY_CHECKS } from "./hub-security.js";
-import { HUB_CONSUMER_CHECKS } from "./hub-consumer.js";
-import { HUB_CONSUMER2_CHECKS } from "./hub-consumer2.js";
+import { HUB_JOB_RULE_CHECKS } from "./hub-job-rules.js";
+import { HUB_LIFECYCLE_CHECKS, HUB_RECORD_CHECKS } from "./hub-lifecycle.js";
 import { HUB_MODEL_CHECKS } from "./hub-models.js";
-import { HUB_STORED_RESPONSES_CHECKS } from "./hub-stored-responses.js";
-import { HUB_RESPONSES_CHECKS } from "./hub-responses.js";
 import { HUB_QUEUE_CHECKS } from "./hub-queue.js";
 import { HUB_REASONING_CHECKS } from "./hub-reasoning.js";
-import { HUB_FRAME_CHECKS } from "./frames.js";
-import { HUB_LIFECYCLE_CHECKS, HUB_RECORD_CHECKS } from "./hub-lifecycle.js";
-import { HUB_HANDSHAKE_CHECKS } from "./hub-handshake.js";
+import { HUB_RECEIPT_CHECKS } from "./hub-receipts.js";
+import { HUB_RESPONSES_CHECKS } from "./hub-responses.js";
+import { HUB_SECURITY_CHECKS } from "./hub-security.js";
+import { HUB_SETTLEMENT_CHECKS } from "./hub-settlement.js";
+import { HUB_STORED_RESPONSES_CHECKS } from "./hub-stored-responses.js";
 import { HUB_WIRE_CHECKS } from "./hub-wire.js";
-import { connect, discovery, needKey, openSession, skippable, stillServing, type HubContext } from "./hub-session.js";
+import { HUB_X402_CHECKS } from "./hub-x402.js";
 
-export type { HubContext } from "./hub-session.js";
+export type { HubContext } from "../harness/hub-session.js";
 
 /** Signs an auth body with a chosen key after applying changes. */
 function resign(body: Auth | Record<string, unknown>, signer: Identity): Record<string, unknown> {
@@ -232,10 +235,11 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   ...HUB_LIFECYCLE_CHECKS,
   ...HUB_HANDSHAKE_CHECKS,
   ...HUB_JOB_CHECKS,
+  ...HUB_RECEIPT_CHECKS,
   ...HUB_SETTLEMENT_CHECKS,
-  ...HUB_JOB2_CHECKS,
-  ...HUB_CONSUMER_CHECKS,
-  ...HUB_CONSUMER2_CHECKS,
+  ...HUB_JOB_RULE_CHECKS,
+  ...HUB_CONSUMER_SURFACE_CHECKS,
+  ...HUB_CONSUMER_RULE_CHECKS,
   ...HUB_MODEL_CHECKS,
   ...HUB_RESPONSES_CHECKS,
   ...HUB_STORED_RESPONSES_CHECKS,

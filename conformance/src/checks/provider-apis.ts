@@ -4,10 +4,14 @@
  * and a streamed `responses` job ends with its terminal event and that event's usage
  * (SRP-JOB-034). The harness is the hub, as in provider-jobs.ts.
  */
-import { canonicalize, randomBytes, toHex, usageFromOpenAI, usageFromResponses, type Instance, type Job, type Usage } from "@srp/core";
-import { fail, SkipCheck, type Check } from "../types.js";
-import { check, describe, runJob, serving, type Ran, type Serving } from "./provider-jobs.js";
-import type { ProviderContext } from "./provider-session.js";
+import { canonicalize, randomBytes, toHex } from "@srp/core";
+import type { Instance, Job, Usage } from "@srp/core/schema";
+import { usageFromOpenAI, usageFromResponses } from "@srp/core/metering";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import type { ProviderContext } from "../harness/provider-session.js";
+import { describe, type Ran, runJob, serving, type Serving } from "../harness/serving.js";
+import { fail, skip } from "../harness/verdict.js";
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const same = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
@@ -79,7 +83,7 @@ export const PROVIDER_API_CHECKS: Check<ProviderContext>[] = [
         ran++;
         p.push(...(await runTextApi(s, inst, api)));
       }
-      if (ran === 0) throw new SkipCheck("the provider offers no instance with the responses or completions capability");
+      if (ran === 0) skip("the provider offers no instance with the responses or completions capability");
       if (p.length) fail(p.join("; "));
     },
   ),

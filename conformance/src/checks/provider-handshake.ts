@@ -3,10 +3,12 @@
  * node's checks on `hello`, its check of `welcome`, an `error` with a code it does not know
  * (during the session, and ending the handshake), and the backoff before it reconnects.
  */
-import { generateIdentity, type Hello } from "@srp/core";
-import type { FakeHub } from "../fake-hub.js";
-import { fail, type Check, type CheckVerdict } from "../types.js";
-import { hello, openSession, setup, welcome, type ProviderContext } from "./provider-session.js";
+import { generateIdentity } from "@srp/core";
+import type { Hello } from "@srp/core/schema";
+import type { Check, CheckVerdict } from "../types.js";
+import type { FakeHub } from "../harness/fake-hub.js";
+import { hello, openSession, type ProviderContext, setup, welcome } from "../harness/provider-session.js";
+import { fail } from "../harness/verdict.js";
 
 /** How long a provider is watched for an unwanted reconnect. */
 const QUIET_MS = 3000;

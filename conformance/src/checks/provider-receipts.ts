@@ -4,10 +4,13 @@
  * dispute of a statement it disputes (SRP-SET-012, SRP-SET-013), and a statement of an
  * empty period (SRP-SET-014). The harness is the hub, as in provider-jobs.ts.
  */
-import { canonicalize, formatAmount, generateIdentity, omitFields, parseAmount, signDetached, type Receipt, type ReceiptPosition, type Statement } from "@srp/core";
-import { fail, type Check } from "../types.js";
-import { chatJob, check, countersign, expectReceiptError, pick, runDone, servedTwice, serving, statementFor } from "./provider-jobs.js";
-import type { ProviderContext } from "./provider-session.js";
+import { canonicalize, formatAmount, generateIdentity, omitFields, parseAmount, signDetached, type ReceiptPosition } from "@srp/core";
+import type { Receipt, Statement } from "@srp/core/schema";
+import type { Check } from "../types.js";
+import { check } from "../harness/check.js";
+import type { ProviderContext } from "../harness/provider-session.js";
+import { chatJob, countersign, expectReceiptError, pick, runDone, servedTwice, serving, statementFor } from "../harness/serving.js";
+import { fail } from "../harness/verdict.js";
 
 const sameJson = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,12 +4,12 @@
  * limit, the frame rules during the handshake, what a node may send on a v1 session, and
  * `goodbye` in both directions.
  */
-import type { Hello } from "@srp/core";
-import { ensure, fail, type Check, type CheckVerdict } from "../types.js";
-import { expectRejection, type WirePeer } from "../wire.js";
-import { withDuplicate } from "./frames.js";
-import { BAD_EXTS, oversizeFrames, reservedExtKeys, UNKNOWN_EXT } from "./hub-wire.js";
-import { authProblem, hello, openSession, setup, untilAuth, welcome, type ProviderContext } from "./provider-session.js";
+import type { Hello } from "@srp/core/schema";
+import type { Check, CheckVerdict } from "../types.js";
+import { BAD_EXTS, oversizeFrames, reservedExtKeys, UNKNOWN_EXT, withDuplicate } from "../harness/frames.js";
+import { authProblem, hello, openSession, type ProviderContext, setup, untilAuth, welcome } from "../harness/provider-session.js";
+import { ensure, fail } from "../harness/verdict.js";
+import { expectRejection, type WirePeer } from "../harness/wire.js";
 
 /** The frame limit a node must accept before hello (SRP-FRM-013). */
 const PRE_HELLO_BYTES = 1_048_576;

@@ -2,20 +2,22 @@
  * Provider-mode checks: the harness plays the hub for a provider under test, which it
  * launches once per check with the hub's base URL as the last argument.
  */
-import { generateIdentity, type Hello } from "@srp/core";
-import type { FakeHub } from "../fake-hub.js";
-import { ensure, fail, type Check, type CheckVerdict } from "../types.js";
-import { expectRejection, type WirePeer } from "../wire.js";
+import { generateIdentity } from "@srp/core";
+import type { Hello } from "@srp/core/schema";
+import type { Check, CheckVerdict } from "../types.js";
+import type { FakeHub } from "../harness/fake-hub.js";
+import { authProblem, hello, openSession, type ProviderContext, setup } from "../harness/provider-session.js";
+import { ensure, fail } from "../harness/verdict.js";
+import { expectRejection, type WirePeer } from "../harness/wire.js";
+import { PROVIDER_FRAME_CHECKS } from "./frames.js";
+import { PROVIDER_API_CHECKS } from "./provider-apis.js";
+import { PROVIDER_HANDSHAKE_CHECKS } from "./provider-handshake.js";
+import { PROVIDER_JOB_RULE_CHECKS } from "./provider-job-rules.js";
 import { PROVIDER_JOB_CHECKS } from "./provider-jobs.js";
 import { PROVIDER_RECEIPT_CHECKS } from "./provider-receipts.js";
-import { PROVIDER_JOB2_CHECKS } from "./provider-jobs2.js";
-import { PROVIDER_API_CHECKS } from "./provider-apis.js";
-import { PROVIDER_FRAME_CHECKS } from "./frames.js";
 import { PROVIDER_WIRE_CHECKS } from "./provider-wire.js";
-import { PROVIDER_HANDSHAKE_CHECKS } from "./provider-handshake.js";
-import { authProblem, hello, openSession, setup, type ProviderContext } from "./provider-session.js";
 
-export type { ProviderContext } from "./provider-session.js";
+export type { ProviderContext } from "../harness/provider-session.js";
 
 /** How long a provider is watched for an unwanted reconnect. */
 const QUIET_MS = 3000;
@@ -182,7 +184,7 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
   },
   ...PROVIDER_JOB_CHECKS,
   ...PROVIDER_RECEIPT_CHECKS,
-  ...PROVIDER_JOB2_CHECKS,
+  ...PROVIDER_JOB_RULE_CHECKS,
   ...PROVIDER_API_CHECKS,
 ];
 

@@ -1,5 +1,6 @@
 /** Discovery and receipt verification for consumers. */
-import { fetchDiscovery, Receipt, verifyReceipt, type Discovery, type ReceiptProblem } from "@srp/core";
+import { fetchDiscovery, verifyReceipt, type ReceiptProblem } from "@srp/core";
+import { Receipt, type Discovery } from "@srp/core/schema";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 
 const checkReceipt = TypeCompiler.Compile(Receipt);

@@ -5,13 +5,20 @@
  * a hub too; this client adds typed SRP usage and receipt checks, and (with a viem
  * wallet) pays with x402: per request, or by deposit, with wallet sign-in and refunds.
  *
+ * The root entry holds `createClient`, its options, request and response types, the
+ * errors it throws, and receipt verification. Subpath entry:
+ * - `@srp/client/x402`: choosing requirements, signing the payment header and the wallet
+ *   sign-in text, for those who pay x402 without `createClient`.
+ *
+ * Every export of every entry is public API: a new export is a promise to keep it.
+ *
  * @packageDocumentation
  * @module @srp/client
  */
 export { discover, verifyHubReceipt, type ReceiptCheck } from "./client.js";
+export { SrpApiError } from "./api-error.js";
 export {
   createClient,
-  SrpApiError,
   type SrpClient,
   type ClientOptions,
   type ChatRequest,
@@ -32,14 +39,4 @@ export {
   type X402Deposit,
   type X402Refund,
 } from "./srp-client.js";
-export {
-  chooseRequirements,
-  createPaymentSignature,
-  signInMessage,
-  DEFAULT_X402_MAX_AMOUNT,
-  SIGN_IN_STATEMENT,
-  type X402Account,
-  type X402Options,
-  type X402PaymentInfo,
-  type X402Policy,
-} from "./x402.js";
+export type { X402Account, X402Options, X402PaymentInfo, X402Policy } from "./wallet-signing.js";

@@ -4,9 +4,21 @@
  * numbers are serialized as ECMAScript's `Number.prototype.toString` does, strings use
  * the minimal JSON escapes, and there is no whitespace.
  */
+import { LocalError } from "./local-error.js";
 
-/** Thrown when a value has no canonical JSON form (non-finite number, bigint, lone surrogate, cycle...). */
-export class CanonicalizationError extends Error {
+/**
+ * Thrown when a value has no canonical JSON form (non-finite number, bigint, lone
+ * surrogate, cycle...). A local error: a peer that receives such content reports it
+ * with its own wire code (`frame.invalid`, `job.upstream_error`).
+ *
+ * @example
+ * try {
+ *   canonicalize({ n: Number.NaN });
+ * } catch (error) {
+ *   if (error instanceof CanonicalizationError) console.log(error.shortMessage); // "number NaN has no JSON form"
+ * }
+ */
+export class CanonicalizationError extends LocalError {
   override readonly name = "CanonicalizationError";
 }
 

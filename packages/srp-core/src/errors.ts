@@ -139,8 +139,11 @@ export interface SrpErrorOptions {
 }
 
 /**
- * An error with a wire code from the SRP error table. Protocol errors that cross the
- * wire are always `SrpError`s; local misuse of an API throws ordinary `TypeError`s.
+ * An error with a wire code from the SRP error table (spec/v1/errors.md, "Error table";
+ * the table is {@link ERROR_TABLE}). Protocol errors that cross the wire are always
+ * `SrpError`s, raised by the side that sends them. Errors that never cross the wire
+ * (local misuse, storage outcomes, failed checks) extend {@link LocalError} instead, and
+ * plain misuse of an argument throws a `TypeError`.
  *
  * @example
  * const err = new SrpError("auth.bad_signature");

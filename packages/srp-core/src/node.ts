@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { setCryptoBackend, type CryptoBackend } from "./crypto-backend.js";
 import { dirname } from "node:path";
 import { exportIdentity, generateIdentity, importIdentity, type Identity } from "./identity.js";
+import { LocalError } from "./local-error.js";
 
 /** Reads the identity at `path`, creating a new one there if the file does not exist. */
 export function loadOrCreateIdentity(path: string): { identity: Identity; created: boolean } {
@@ -20,8 +21,14 @@ export function loadOrCreateIdentity(path: string): { identity: Identity; create
   return { identity, created: true };
 }
 
-/** Thrown by CLI commands for bad arguments: printed with the usage text, exit status 64. */
-export class UsageError extends Error {
+/**
+ * Thrown by CLI commands for bad arguments: {@link runCli} prints it with the usage text
+ * and exits with status 64.
+ *
+ * @example
+ * if (!values.hub) throw new UsageError("--hub URL is required");
+ */
+export class UsageError extends LocalError {
   override readonly name = "UsageError";
 }
 

@@ -56,12 +56,6 @@ export interface AccountAdmin {
   addWallet(accountId: string, address: string): Promise<void>;
 }
 
-/** Whether a store also offers the operator operations. */
-export function isAccountAdmin(store: AccountStore): store is AccountStore & AccountAdmin {
-  const s = store as Partial<AccountAdmin>;
-  return typeof s.createAccount === "function" && typeof s.createApiKey === "function" && typeof s.revokeApiKey === "function";
-}
-
 /** Hash under which an API key is stored. */
 export function hashApiKey(apiKey: string): string {
   return sha256Hex(`srp-api-key\n${apiKey}`);

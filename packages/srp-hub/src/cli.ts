@@ -19,10 +19,10 @@ import { parseArgs } from "node:util";
 import { formatUsdc, randomBytes, toBase64Url } from "@srp/core";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { createHub, type HubOptions, type HubX402Options } from "./hub.js";
-import { directSettler, facilitatorSettler } from "./payments/settler.js";
+import { directSettler, facilitatorSettler } from "./payments/authorization-settlers.js";
 import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
-import { OnchainPayouts } from "./payments/payouts.js";
+import { OnchainPayouts } from "./payments/onchain-payouts.js";
 import { parseLimit, type HubLimits } from "./limits.js";
 
 const USAGE = `usage:
@@ -125,7 +125,8 @@ async function serve(argv: string[]): Promise<void> {
   const hub = createHub({
     identity,
     accounts: store,
-    receipts: store,
+    storage: store,
+    admin: store,
     adminToken: token,
     limits,
     ...chain,

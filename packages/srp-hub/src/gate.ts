@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { decodePaymentPayload, exactEvmPayload, SrpError } from "@srp/core";
+import { SrpError } from "@srp/core";
+import { decodePaymentPayload, exactEvmPayload } from "@srp/core/x402";
 import { anthropicError } from "./api/anthropic.js";
 import { bearer, errorResponse } from "./api/http.js";
 import { DEPOSIT_PATH } from "./api/futures.js";

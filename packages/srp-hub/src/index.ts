@@ -1,14 +1,17 @@
 /**
- * `@srp/hub`: an embeddable SRP hub. It serves the OpenAI-compatible consumer API
- * (`/v1/chat/completions`, `/v1/models`, `/v1/receipts/{id}`), the provider WebSocket
- * endpoint with the complete v1 handshake, routing with a forgiving breaker and
- * failover, receipt verification and countersigning, the discovery document, and a
- * double-entry ledger on SQLite or PostgreSQL that bills consumers per token.
+ * `@srp/hub`: an embeddable SRP hub. It serves the consumer APIs (OpenAI chat,
+ * completions, Responses, models, embeddings, images and audio; Anthropic Messages;
+ * batches; receipts, pricing, accounts, wallets and futures: the README's "The consumer
+ * API" lists every route), the provider WebSocket endpoint with the complete v1
+ * handshake, routing with a forgiving breaker and failover, receipt verification and
+ * countersigning, the discovery document, and a double-entry ledger on SQLite or
+ * PostgreSQL that bills consumers per token.
  *
  * @packageDocumentation
  * @module @srp/hub
  */
 export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type HubX402Options, type HubResponsesOptions, type SessionInfo } from "./hub.js";
+export type { HubStorage, ResponseBook } from "./storage/hub-storage.js";
 export {
   MemoryResponseStore,
   RESPONSE_STORE_LIMITS,
@@ -18,7 +21,7 @@ export {
   type StoredResponse,
 } from "./api/response-store.js";
 export { SqlResponseBook } from "./storage/response-book.js";
-export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent } from "./payments/payments.js";
+export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent } from "./payments/x402-flow.js";
 export {
   directSettler,
   facilitatorSettler,
@@ -36,15 +39,15 @@ export {
   type DirectSettlerOptions,
   type FacilitatorSettlerOptions,
   type FacilitatorSupported,
-} from "./payments/settler.js";
-export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X402Terms, type X402Asset, type PaidResource, type CheckedPayment } from "./payments/x402.js";
+} from "./payments/authorization-settlers.js";
+export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X402Terms, type X402Asset, type PaidResource, type CheckedPayment } from "./payments/x402-policy.js";
 export type { PaymentBook, PaymentRecord, PaymentState, NewPayment, SettleMode } from "./payments/book.js";
 export { FAILED_PAYMENT_RETENTION_MS } from "./payments/book.js";
 export { SqlPaymentBook } from "./storage/payment-book.js";
 export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./storage/payout-book.js";
 export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./storage/wallet-book.js";
 export { depositResource, DEPOSIT_PATH, DEPOSIT_LIMITS } from "./api/futures.js";
-export { OnchainPayouts, type OnchainPayoutsOptions, type PayoutVoucherView, type PayoutRun } from "./payments/payouts.js";
+export { OnchainPayouts, type OnchainPayoutsOptions, type PayoutVoucherView, type PayoutRun } from "./payments/onchain-payouts.js";
 export {
   X402_DISCOVERY_PATH,
   x402Discovery,
@@ -53,12 +56,11 @@ export {
   type X402ModelPrice,
   type X402MaximumCostPrice,
   type X402AmountPrice,
-} from "./api/x402.js";
+} from "./api/x402-discovery.js";
 export {
   MemoryAccountStore,
   hashApiKey,
   generateApiKey,
-  isAccountAdmin,
   type Account,
   type AccountStore,
   type AccountAdmin,
@@ -66,7 +68,13 @@ export {
   type ApiKeyRecord,
 } from "./accounts.js";
 export { SqliteStore } from "./storage/sqlite.js";
-export { SqlStore, RefundPending, type SqlStoreOptions, type SettledJob } from "./storage/sql-store.js";
+export { SqlStore, type SqlStoreOptions } from "./storage/sql-store.js";
+export { SqlAccountBook } from "./storage/account-book.js";
+export { SqlReceiptBook } from "./storage/receipt-book.js";
+export { SqlLedgerBook, type SqlLedgerBookOptions } from "./storage/ledger-book.js";
+export { SqlStatementBook } from "./storage/statement-book.js";
+export { InsufficientFundsError, RefundPendingError } from "./ledger/errors.js";
+export { jobSettlement, type JobSettlement, type JobSettlementInput, type SettledJob } from "./ledger/postings.js";
 export { openStore, type OpenStoreOptions } from "./storage/open.js";
 export { openSqlite, type SqliteOptions } from "./storage/sqlite-driver.js";
 export { openPostgres, type PostgresOptions } from "./storage/postgres-driver.js";
@@ -81,7 +89,6 @@ export {
   holdAccount,
   isHubLedger,
   isLedgerBooks,
-  InsufficientFunds,
   PLATFORM,
   BOUNTY_POOL,
   EXTERNAL,
@@ -97,7 +104,7 @@ export {
   type LedgerProblem,
   type LedgerAccountKind,
 } from "./ledger/ledger.js";
-export { worstCase, discounted, discountFor, settle, DEFAULT_DISCOUNT_TIERS, type DiscountTier, type Settlement } from "./ledger/policy.js";
+export { worstCase, discounted, discountFor, prepaidOf, splitCharge, DEFAULT_DISCOUNT_TIERS, type DiscountTier, type ChargeSplit } from "./ledger/policy.js";
 export { ADMIN_PREFIX } from "./api/admin.js";
 export { toNodeHandler, toWebRequest, writeWebResponse, DEFAULT_MAX_BODY_BYTES, type ClientInfo, type FetchHandler, type NodeHandlerOptions } from "./node-adapter.js";
 export { clientAddress, clientKey, LIMIT_DEFAULTS, parseLimit, TokenBucket, TokenBuckets, type HubLimits, type Rate, type TokenBucketsOptions } from "./limits.js";

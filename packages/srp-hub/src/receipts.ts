@@ -4,10 +4,9 @@
  * what the job admitted and what the hub relayed, SRP-ATT-015), and a book that keeps every
  * countersigned receipt and each node's recorded position.
  */
-import type { PayoutTerms } from "./ledger/payouts.js";
+import type { PayoutTerms } from "./ledger/payout-terms.js";
 import {
   addToTotals,
-  checkUsagePlausibility,
   formatAmount,
   INITIAL_POSITION,
   parseAmount,
@@ -16,13 +15,10 @@ import {
   totalsEqual,
   verifyDetached,
   omitFields,
-  type Done,
-  type Job,
-  type Receipt,
   type ReceiptPosition,
-  type RelayedOutput,
-  type UsageBounds,
 } from "@srp/core";
+import type { Done, Job, Receipt } from "@srp/core/schema";
+import { checkUsagePlausibility, type RelayedOutput, type UsageBounds } from "@srp/core/metering";
 
 /** A countersigned receipt with who paid and who earned. */
 export interface StoredReceipt {

@@ -4,7 +4,9 @@
  * to the consumer the caller streams the rest from the same {@link JobRun}; failures after
  * that point are never retried (SRP-JOB-020).
  */
-import { randomBytes, requestHash, SrpError, toBase64Url, type Chunk, type Done, type Instance, type Job, type JobApi, type JobError, type OutputMeasurer, type Receipt, type UsageBounds } from "@srp/core";
+import { randomBytes, requestHash, SrpError, toBase64Url } from "@srp/core";
+import type { Chunk, Done, Instance, Job, JobApi, JobError, Receipt } from "@srp/core/schema";
+import type { OutputMeasurer, UsageBounds } from "@srp/core/metering";
 import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";

@@ -4,6 +4,7 @@
  * heartbeat supervision and offers.
  */
 import {
+  CanonicalizationError,
   checkAuth,
   createHello,
   decode,
@@ -17,26 +18,25 @@ import {
   randomBytes,
   responseHash,
   StreamHasher,
-  OutputMeter,
-  type OutputMeasurer,
-  type Auth,
-  type Cancel,
-  type Chunk,
-  type Dispute,
-  type Done,
   type Identity,
-  type Job,
-  type JobError,
-  type ProbeResult,
-  type Receipt,
   type ReceiptPosition,
-  type Instance,
-  type MessageType,
-  type Offer,
-  type SrpMessage,
-  type RelayedOutput,
-  type UsageBounds,
 } from "@srp/core";
+import type {
+  Auth,
+  Cancel,
+  Chunk,
+  Dispute,
+  Done,
+  Job,
+  JobError,
+  ProbeResult,
+  Receipt,
+  Instance,
+  MessageType,
+  Offer,
+  SrpMessage,
+} from "@srp/core/schema";
+import { OutputMeter, type OutputMeasurer, type RelayedOutput, type UsageBounds } from "@srp/core/metering";
 import { coalesceWrites, type Corkable } from "@srp/core/node";
 import type { WebSocket } from "ws";
 import type { Account, AccountStore } from "./accounts.js";
@@ -181,7 +181,7 @@ export class ProviderSession {
     ws.on("message", (data, isBinary) => {
       // Nothing a peer sends may take the hub down: a frame that cannot be handled ends this session only.
       this.#onFrame(data as Buffer, isBinary).catch((error: unknown) => {
-        const unhashable = error instanceof Error && (error.name === "CanonicalizationError" || error instanceof RangeError);
+        const unhashable = error instanceof CanonicalizationError || error instanceof RangeError;
         this.fail(unhashable ? new SrpError("frame.invalid", `frame content has no canonical JSON form: ${error.message}`) : new SrpError("internal", "the hub could not handle a frame", { cause: error }));
       });
     });

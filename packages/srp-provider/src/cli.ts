@@ -23,7 +23,8 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, readSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { fetchDiscovery, type Price } from "@srp/core";
+import { fetchDiscovery } from "@srp/core";
+import type { Price } from "@srp/core/schema";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { connectToHub } from "./connection.js";
 import { createProvider } from "./provider.js";
@@ -111,7 +112,7 @@ async function setup(argv: string[]): Promise<void> {
       ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
     };
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError((e as Error).message, { cause: e });
   }
   const probe = !values["no-probe"];
 

@@ -10,25 +10,20 @@
  */
 import { EventEmitter } from "node:events";
 import {
-  AccountBinding,
   createAuth,
   decode,
   fetchDiscovery,
-  type Discovery,
   encode,
   ERROR_TABLE,
   errorMessage,
-  FRAME_LIMITS,
   frameHardCap,
   isErrorCode,
   SrpError,
   SUPPORTED_VERSIONS,
   verifyHello,
   type Identity,
-  type InstanceLoad,
-  type SrpMessage,
-  type Welcome,
 } from "@srp/core";
+import { AccountBinding, type Discovery, FRAME_LIMITS, type InstanceLoad, type SrpMessage, type Welcome } from "@srp/core/schema";
 import { coalesceWrites, useNodeCrypto } from "@srp/core/node";
 import { Value } from "@sinclair/typebox/value";
 import WebSocket from "ws";

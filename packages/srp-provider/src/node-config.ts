@@ -6,7 +6,8 @@
  */
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import type { Capability, Identity, Price } from "@srp/core";
+import type { Identity } from "@srp/core";
+import type { Capability, Price } from "@srp/core/schema";
 import { anthropicBackend } from "./backends/anthropic.js";
 import { openAIBackend } from "./backends/forwarded.js";
 import { geminiBackend } from "./backends/gemini.js";

@@ -12,8 +12,6 @@ import {
   requestHash,
   responseHash,
   StreamHasher,
-  measureResponse,
-  StreamMeter,
   verifyDetached,
   verifyStatement,
   compareReceiptPositions,
@@ -21,24 +19,27 @@ import {
   INITIAL_POSITION,
   omitFields,
   ERROR_TABLE,
-  type Dispute,
-  type Statement,
-  type AccountBinding,
-  type BackendKind,
-  type Capability,
-  type Cancel,
   type Identity,
-  type Instance,
-  type InstanceLoad,
-  type Job,
-  type Price,
-  type Probe,
-  type Receipt,
-  type SrpMessage,
-  type SupplyTier,
-  type Usage,
-  type Welcome,
 } from "@srp/core";
+import type {
+  Dispute,
+  Statement,
+  AccountBinding,
+  BackendKind,
+  Capability,
+  Cancel,
+  Instance,
+  InstanceLoad,
+  Job,
+  Price,
+  Probe,
+  Receipt,
+  SrpMessage,
+  SupplyTier,
+  Usage,
+  Welcome,
+} from "@srp/core/schema";
+import { measureResponse, StreamMeter } from "@srp/core/metering";
 import { connectToHub, type HubConnection, type ReconnectPolicy } from "./connection.js";
 import { BackendError, type Backend, type ChatResult } from "./backends/types.js";
 import { MemoryReceiptStore, type ReceiptStore } from "./receipt-store.js";
@@ -496,7 +497,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
           try {
             hasher.add(data); // before sending: a chunk that cannot be hashed is never sent
           } catch (error) {
-            throw new BackendError("job.upstream_error", `the backend sent a chunk without a canonical JSON form: ${(error as Error).message}`);
+            throw new BackendError("job.upstream_error", `the backend sent a chunk without a canonical JSON form: ${(error as Error).message}`, undefined, { cause: error });
           }
           if (!this.connection.sendEncoded(frame)) throw new Error("session lost");
           run.chunks++;
@@ -512,7 +513,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
         try {
           hash = responseHash(response);
         } catch (error) {
-          throw new BackendError("job.upstream_error", `the backend response has no canonical JSON form: ${(error as Error).message}`);
+          throw new BackendError("job.upstream_error", `the backend response has no canonical JSON form: ${(error as Error).message}`, undefined, { cause: error });
         }
       }
       if (run.cancelled || run.ended) return;

@@ -5,7 +5,8 @@
  */
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { INITIAL_POSITION, sha256Hex, type Receipt, type ReceiptPosition, type ReceiptTotals, type Statement } from "@srp/core";
+import { INITIAL_POSITION, sha256Hex, type ReceiptPosition } from "@srp/core";
+import type { Receipt, ReceiptTotals, Statement } from "@srp/core/schema";
 
 /** A node's durable receipt state. */
 export interface ReceiptStore {

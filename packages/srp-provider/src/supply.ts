@@ -5,7 +5,8 @@
  * operator's per-model prices and unit prices, and a concurrency fit for the server kind.
  * Pure functions over detection results and parsed flags.
  */
-import { Capability as CapabilitySchema, resolveModelAlias, type Capability, type Price } from "@srp/core";
+import { resolveModelAlias } from "@srp/core";
+import { Capability as CapabilitySchema, type Capability, type Price } from "@srp/core/schema";
 import { DEFAULT_CONCURRENCY, type DetectedModel, type DetectedServer } from "./detect/index.js";
 import { nativeTextApis, openAICompletionsModel } from "./backends/native-apis.js";
 import type { InstanceFileConfig } from "./node-config.js";

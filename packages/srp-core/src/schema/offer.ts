@@ -2,7 +2,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { ErrorCodeString, Id, message, ModelId, Price, SCHEMA_LIMITS, Text } from "./primitives.js";
 
-/** Where an instance's capacity comes from (brief section 1). */
+/** Where an instance's capacity comes from (supply tiers, `spec/v1/README.md`; SRP-OFF-001). */
 export const SupplyTier = Type.Union([Type.Literal("gpu"), Type.Literal("key"), Type.Literal("credits"), Type.Literal("subscription")], { title: "SupplyTier" });
 /** Where an instance's capacity comes from. */
 export type SupplyTier = Static<typeof SupplyTier>;

@@ -86,7 +86,7 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
       }
       return Response.json({ account: parts[1], refunded: money(await books.refund(parts[1], body.reference)), reference: body.reference });
     }
-    if (!admin) return fail("api.not_found", "this hub's account store has no admin operations");
+    if (!admin) return fail("api.not_found", "this hub has no admin operations (the `admin` option)");
     if (parts[0] === "accounts" && parts.length === 1) {
       if (method === "GET") return Response.json({ data: await admin.listAccounts() });
       if (method !== "POST") return fail("api.method_not_allowed", "use GET or POST");

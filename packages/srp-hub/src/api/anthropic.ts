@@ -5,14 +5,27 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
-import { ANTHROPIC_BETA_EXT, anthropicBetas, checkConsumerBody, CountTokensRequest, formatSse, JSON_DEPTH_LIMITS, MessagesRequest, OutputMeter, randomBytes, scanJson, SrpError, thinkingBudget, toBase64Url, type Capability, type Done, type Instance, type Job, type OutputMeasurer, type Usage } from "@srp/core";
+import { formatSse, JSON_DEPTH_LIMITS, randomBytes, scanJson, SrpError, toBase64Url } from "@srp/core";
+import {
+  ANTHROPIC_BETA_EXT,
+  anthropicBetas,
+  checkConsumerBody,
+  CountTokensRequest,
+  MessagesRequest,
+  type Capability,
+  type Done,
+  type Instance,
+  type Job,
+  type Usage,
+} from "@srp/core/schema";
+import { OutputMeter, thinkingBudget, type OutputMeasurer } from "@srp/core/metering";
 import { estimatePromptTokens } from "../routing/policy.js";
 import { messagesAffinityKey } from "../routing/affinity.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
-import type { PaidResource } from "../payments/x402.js";
+import type { PaidResource } from "../payments/x402-policy.js";
 import { contentful, promptTokenBound } from "./openai.js";
-import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ConsumerApiContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 import { chatReasoningText, reasoningEffortFor, TRANSLATED_THINKING_SIGNATURE } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
@@ -455,7 +468,7 @@ export function withoutUnsignedThinking(body: Json): Json {
  * translated for the rest. A request with what only the Messages API has (server tools,
  * PDF documents) goes to native instances only, and is refused when the model has none.
  */
-export function planMessages(body: Json, ctx?: Pick<ServeContext, "router">, betas: readonly string[] = []): Plan | SrpError {
+export function planMessages(body: Json, ctx?: Pick<ConsumerApiContext, "router">, betas: readonly string[] = []): Plan | SrpError {
   const bad = checkMessages(body, true);
   if (bad) return bad;
   const prefs = preferences(body);
@@ -533,7 +546,7 @@ const messagesSurface: Surface = {
 };
 
 /** `POST /v1/messages`. */
-export function postMessages(request: Request, ctx: ServeContext): Promise<Response> {
+export function postMessages(request: Request, ctx: ConsumerApiContext): Promise<Response> {
   return serve(request, ctx, messagesSurface);
 }
 
@@ -542,7 +555,7 @@ export function postMessages(request: Request, ctx: ServeContext): Promise<Respo
  * holds no model's tokenizer, so the count is its estimate (about 4 characters a token,
  * the figure routing matches context lengths with), said by `x-srp-estimated: true`.
  */
-export async function countTokens(request: Request, ctx: Pick<ServeContext, "accounts" | "maxBodyBytes" | "router">): Promise<Response> {
+export async function countTokens(request: Request, ctx: Pick<ConsumerApiContext, "accounts" | "maxBodyBytes" | "router">): Promise<Response> {
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return anthropicError(account);
   const body = await readJsonObject(request, ctx.maxBodyBytes);

@@ -6,18 +6,19 @@
  * each item's answer and cost. A failed item is never billed: its reservation goes back.
  * Results are kept for a configurable time, in this hub process's memory.
  */
-import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url, type BatchObject } from "@srp/core";
+import { formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
+import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, type BatchObject } from "@srp/core/schema";
 import { authenticate, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
 import { planEmbeddings, planImages } from "./modalities.js";
-import { admitPayment, maximumCost, payer, runPlan, type Plan, type ServeContext } from "./serve.js";
-import type { PaidResource } from "../payments/x402.js";
+import { admitPayment, maximumCost, payer, runPlan, type Plan, type ConsumerApiContext } from "./serve.js";
+import type { PaidResource } from "../payments/x402-policy.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** The numbers of batches (defaults: the brief's). */
+/** The numbers of batches: 50 items and a 10 % discount (SRP-CON-012, SRP-CON-013), results kept 24 hours by default. */
 export const BATCH_LIMITS = Object.freeze({
   /** Items in one batch. */
   maxItems: 50,
@@ -34,7 +35,7 @@ export const BATCH_LIMITS = Object.freeze({
 });
 
 /** The endpoints a batch item may call, and how each is planned. */
-const PLANNERS: Readonly<Record<(typeof BATCH_ENDPOINTS)[number], (body: Json, ctx: ServeContext) => Plan | SrpError>> = {
+const PLANNERS: Readonly<Record<(typeof BATCH_ENDPOINTS)[number], (body: Json, ctx: ConsumerApiContext) => Plan | SrpError>> = {
   "/v1/chat/completions": planChat,
   "/v1/messages": planMessages,
   "/v1/embeddings": planEmbeddings,
@@ -83,7 +84,7 @@ export interface BatchOptions {
 /** The hub's batches: admission, asynchronous running and the results store. */
 export class Batches {
   readonly #batches = new Map<string, Batch>();
-  readonly #ctx: ServeContext;
+  readonly #ctx: ConsumerApiContext;
   readonly #retentionMs: number;
   readonly #concurrency: number;
   readonly #maxPerAccount: number;
@@ -95,7 +96,7 @@ export class Batches {
   #stopping = false;
   readonly #running = new Set<Promise<void>>();
 
-  constructor(ctx: ServeContext, options: BatchOptions = {}) {
+  constructor(ctx: ConsumerApiContext, options: BatchOptions = {}) {
     this.#ctx = ctx;
     this.#retentionMs = options.retentionMs ?? BATCH_LIMITS.retentionMs;
     this.#concurrency = options.concurrency ?? BATCH_LIMITS.concurrency;

@@ -5,12 +5,14 @@
  * the node untouched apart from the routing members, `stream_options` and a default
  * `max_tokens`; the answer is the node's, with `usage` the billed one and its cost.
  */
-import { checkConsumerBody, CompletionsRequest, OutputMeter, SrpError, type Capability, type Job, type OutputMeasurer } from "@srp/core";
+import { SrpError } from "@srp/core";
+import { checkConsumerBody, CompletionsRequest, type Capability, type Job } from "@srp/core/schema";
+import { OutputMeter, type OutputMeasurer } from "@srp/core/metering";
 import type { JobEvent } from "../relay.js";
 import { errorResponse, readJsonObject } from "./http.js";
-import type { PaidResource } from "../payments/x402.js";
+import type { PaidResource } from "../payments/x402-policy.js";
 import { openAIChunkEncoder, openAIUsage } from "./openai.js";
-import { preferences, serve, type Plan, type ServeContext, type Surface } from "./serve.js";
+import { preferences, serve, type Plan, type ConsumerApiContext, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
 
@@ -56,7 +58,7 @@ function commits(e: JobEvent): boolean {
  * Checks a completions body and plans it for instances with the `completions` capability.
  * A model none of whose online instances has it is refused with `job.unknown_model`.
  */
-export function planCompletions(body: Json, ctx: Pick<ServeContext, "router">): Plan | SrpError {
+export function planCompletions(body: Json, ctx: Pick<ConsumerApiContext, "router">): Plan | SrpError {
   const problem = checkConsumerBody(CompletionsRequest, body);
   if (problem) return new SrpError("api.invalid_body", problem);
   const prefs = preferences(body);
@@ -115,6 +117,6 @@ const completionsSurface: Surface = {
 };
 
 /** `POST /v1/completions`. */
-export function postCompletions(request: Request, ctx: ServeContext): Promise<Response> {
+export function postCompletions(request: Request, ctx: ConsumerApiContext): Promise<Response> {
   return serve(request, ctx, completionsSurface);
 }

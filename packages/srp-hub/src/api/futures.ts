@@ -5,13 +5,15 @@
  * account's requests. `POST /v1/futures/refund` pays the account's unused prepaid balance
  * back on-chain from the hub's treasury, to a wallet of the account that signed for it.
  */
-import { decodeSettlementResponse, formatUsdc, SrpError } from "@srp/core";
+import { formatUsdc, SrpError } from "@srp/core";
+import { decodeSettlementResponse } from "@srp/core/x402";
 import { recoverMessageAddress } from "viem";
 import type { AccountStore } from "../accounts.js";
+import { RefundPendingError } from "../ledger/errors.js";
 import type { LedgerBooks } from "../ledger/ledger.js";
-import type { X402Payments } from "../payments/payments.js";
-import { EIP3009_ABI, isRevert, type ChainReader, type ChainWriter } from "../payments/settler.js";
-import type { PaidResource } from "../payments/x402.js";
+import type { X402Payments } from "../payments/x402-flow.js";
+import { EIP3009_ABI, isRevert, type ChainReader, type ChainWriter } from "../payments/authorization-settlers.js";
+import type { PaidResource } from "../payments/x402-policy.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import { money } from "./account.js";
 import { errorResponse, fail, readJsonObject } from "./http.js";
@@ -172,7 +174,7 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
     await ctx.ledgerReady;
     amount = await books.refund(accountId, nonce);
   } catch (error) {
-    if ((error as Error)?.name === "RefundPending") {
+    if (error instanceof RefundPendingError) {
       return fail("billing.refund_pending", "a payment credited to this account has not settled on-chain yet; refund after it settles");
     }
     ctx.storageError("refund", error);

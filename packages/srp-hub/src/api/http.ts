@@ -2,7 +2,8 @@
  * Shared pieces of the hub's consumer HTTP surface: OpenAI-shaped error responses with
  * SRP codes, bearer-key authentication, and bounded JSON body reading.
  */
-import { JSON_DEPTH_LIMITS, openAIErrorType, scanJson, SrpError, type ErrorCode } from "@srp/core";
+import { JSON_DEPTH_LIMITS, scanJson, SrpError, type ErrorCode } from "@srp/core";
+import { openAIErrorType } from "@srp/core/metering";
 import type { Account, AccountStore } from "../accounts.js";
 
 /** An OpenAI-shaped error response for an SRP error; 503s carry `Retry-After`. */

@@ -7,12 +7,25 @@
  * for the rest (the input's bytes bound its tokens; a PCM WAV header, or the file's size
  * at 4 kbit/s, bounds its seconds).
  */
-import { wavSeconds, checkConsumerBody, EmbeddingsRequest, ImageGenerationRequest, SpeechRequest, SrpError, TranscriptionJobRequest, type Capability, type Done, type Job, type JobApi, type Usage } from "@srp/core";
+import { SrpError } from "@srp/core";
+import {
+  checkConsumerBody,
+  EmbeddingsRequest,
+  ImageGenerationRequest,
+  SpeechRequest,
+  TranscriptionJobRequest,
+  type Capability,
+  type Done,
+  type Job,
+  type JobApi,
+  type Usage,
+} from "@srp/core/schema";
+import { wavSeconds } from "@srp/core/metering";
 
 type TSchema = Parameters<typeof checkConsumerBody>[0];
 import { errorResponse, readBody, readJsonObject } from "./http.js";
-import type { PaidResource } from "../payments/x402.js";
-import { preferences, serve, type Plan, type ServeContext, type SrpUsageExtension, type Surface } from "./serve.js";
+import type { PaidResource } from "../payments/x402-policy.js";
+import { preferences, serve, type Plan, type ConsumerApiContext, type SrpUsageExtension, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -187,6 +200,6 @@ export const MODALITY_SURFACES: Readonly<Record<string, Surface>> = {
 };
 
 /** `POST` on a modality path. */
-export function postModality(request: Request, ctx: ServeContext, path: string): Promise<Response> {
+export function postModality(request: Request, ctx: ConsumerApiContext, path: string): Promise<Response> {
   return serve(request, ctx, MODALITY_SURFACES[path]!);
 }

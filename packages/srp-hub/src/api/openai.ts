@@ -4,20 +4,18 @@
  * untouched apart from the members SRP routes and meters by (SRP-JOB-002); responses are
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
-import { ChatCompletionRequest, checkConsumerBody, formatSse, MODEL_ALIASES_VERSION, modelAliases, SrpError, type Capability, type Job, type Price, type Usage } from "@srp/core";
+import { formatSse, MODEL_ALIASES_VERSION, modelAliases, SrpError } from "@srp/core";
+import { ChatCompletionRequest, checkConsumerBody, type Capability, type Job, type Price, type Usage } from "@srp/core/schema";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import { chatAffinityKey } from "../routing/affinity.js";
 import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
-import type { PaidResource } from "../payments/x402.js";
-import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import type { PaidResource } from "../payments/x402-policy.js";
+import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ConsumerApiContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 import { withEffortThinking } from "./reasoning.js";
 
 export { maximumCost, preferences, type MaximumCost, type Preferences, type SrpUsageExtension } from "./serve.js";
-
-/** What the OpenAI surface needs from its hub. */
-export type OpenAIContext = ServeContext;
 
 /** The chat completion surface as an x402 resource (its `bazaar` discovery entry). */
 export function chatResource(url: string): PaidResource {
@@ -191,7 +189,7 @@ const chatSurface: Surface = {
 };
 
 /** `POST /v1/chat/completions`. */
-export function chatCompletions(request: Request, ctx: ServeContext): Promise<Response> {
+export function chatCompletions(request: Request, ctx: ConsumerApiContext): Promise<Response> {
   return serve(request, ctx, chatSurface);
 }
 
@@ -315,7 +313,7 @@ export function listModels(router: Router): Response {
 }
 
 /** `GET /v1/receipts/{id}`: the countersigned receipt, for the account that paid for the job. */
-export async function getReceipt(request: Request, id: string, ctx: Pick<OpenAIContext, "accounts" | "receipts" | "hubId">): Promise<Response> {
+export async function getReceipt(request: Request, id: string, ctx: Pick<ConsumerApiContext, "accounts" | "receipts" | "hubId">): Promise<Response> {
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return errorResponse(account);
   const stored = await ctx.receipts.get(id);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { checkUsagePlausibility, reasoningEffortBudget, SrpError, type Capability, type Job } from "@srp/core";
+import { SrpError } from "@srp/core";
+import type { Capability, Job } from "@srp/core/schema";
+import { checkUsagePlausibility, reasoningEffortBudget } from "@srp/core/metering";
 import { chatReasoningText, effortForBudget, reasoningEffortFor, TRANSLATED_THINKING_SIGNATURE, withEffortThinking } from "./reasoning.js";
 import { ChatToMessagesEvents, chatToMessage, messagesToChat, translatedMeter } from "./anthropic.js";
 

@@ -3,7 +3,9 @@
  * where OpenAI-compatible servers put a model's reasoning, and how Anthropic's `thinking`
  * request member maps to chat's `reasoning_effort`.
  */
-import { reasoningEffortBudget, SrpError, type Instance, type UsageBounds } from "@srp/core";
+import { SrpError } from "@srp/core";
+import type { Instance } from "@srp/core/schema";
+import { reasoningEffortBudget, type UsageBounds } from "@srp/core/metering";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);

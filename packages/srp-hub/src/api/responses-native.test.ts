@@ -4,7 +4,7 @@
  * Response with `status: "failed"` is answered but not stored.
  */
 import { describe, expect, it } from "vitest";
-import type { Done, Job } from "@srp/core";
+import type { Done, Job } from "@srp/core/schema";
 import { planResponses } from "./responses.js";
 import { MemoryResponseStore } from "./response-store.js";
 import type { Plan, SrpUsageExtension } from "./serve.js";

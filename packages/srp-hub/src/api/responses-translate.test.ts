@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { OutputMeter, SrpError, type Usage } from "@srp/core";
+import { SrpError } from "@srp/core";
+import type { Usage } from "@srp/core/schema";
+import { OutputMeter } from "@srp/core/metering";
 import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { ChatToResponsesEvents, chatTools, chatToResponse, finishStatus, inputItems, itemsToMessages, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";

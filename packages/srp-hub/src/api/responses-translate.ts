@@ -4,7 +4,8 @@
  * request's input items as chat messages, a chat completion as a Response object, and chat
  * chunks as the Responses event stream. Pure functions; the surface is `responses.ts`.
  */
-import { randomBytes, SrpError, type Usage } from "@srp/core";
+import { randomBytes, SrpError } from "@srp/core";
+import type { Usage } from "@srp/core/schema";
 import { chatReasoningText } from "./reasoning.js";
 import type { SrpUsageExtension } from "./serve.js";
 

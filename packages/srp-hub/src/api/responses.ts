@@ -7,16 +7,18 @@
  * included) is translated back. Answered turns are stored (`store`, default true) for
  * `previous_response_id` and `GET /v1/responses/{id}` (`response-store.ts`).
  */
-import { checkConsumerBody, formatSse, OutputMeter, ResponsesRequest, SrpError, type Capability, type Done, type Instance, type Job, type OutputMeasurer, type Usage } from "@srp/core";
+import { formatSse, SrpError } from "@srp/core";
+import { checkConsumerBody, ResponsesRequest, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core/schema";
+import { OutputMeter, type OutputMeasurer } from "@srp/core/metering";
 import { estimatePromptTokens } from "../routing/policy.js";
 import { responsesAffinityKey } from "../routing/affinity.js";
 import type { JobEvent } from "../relay.js";
 import { errorResponse, readJsonObject } from "./http.js";
 import { resolveItemReferences } from "./response-store.js";
-import type { PaidResource } from "../payments/x402.js";
+import type { PaidResource } from "../payments/x402-policy.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import { ChatToResponsesEvents, chatToOutput, chatToResponse, inputItems, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";
-import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ServeContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ConsumerApiContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
 import { withEffortThinking } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
@@ -27,7 +29,7 @@ export const responseId = (job: Job): string => `resp_${job.jobId.slice(4)}`;
 
 /** What a plan needs to store an answered turn. */
 interface Turn {
-  ctx: Pick<ServeContext, "responses" | "storageError">;
+  ctx: Pick<ConsumerApiContext, "responses" | "storageError">;
   /** The request as the consumer sent it (its members are echoed in the Response). */
   request: Json;
   /** This turn's input items, normalized. */
@@ -265,7 +267,7 @@ const jsonBytes = (body: unknown): number => Buffer.byteLength(JSON.stringify(bo
  * first, or the error to answer: `api.not_found` when it is unknown to this account (or
  * this hub stores nothing, or an x402 payer, who has no account yet, names one).
  */
-async function storedConversation(ctx: Pick<ServeContext, "responses" | "storageError">, accountId: string, id: unknown): Promise<Json[] | SrpError> {
+async function storedConversation(ctx: Pick<ConsumerApiContext, "responses" | "storageError">, accountId: string, id: unknown): Promise<Json[] | SrpError> {
   if (typeof id !== "string") return [];
   const notFound = new SrpError("api.not_found", `no stored response ${id} for this account (unknown, expired, deleted, or not stored)`);
   if (!ctx.responses || accountId === "") return notFound;
@@ -284,7 +286,7 @@ async function storedConversation(ctx: Pick<ServeContext, "responses" | "storage
  * has (hosted tools other than web search, background mode…) goes to native instances only,
  * and is refused when the model has none.
  */
-export async function planResponses(body: Json, ctx: Pick<ServeContext, "router" | "responses" | "storageError" | "maxBodyBytes">, accountId: string): Promise<Plan | SrpError> {
+export async function planResponses(body: Json, ctx: Pick<ConsumerApiContext, "router" | "responses" | "storageError" | "maxBodyBytes">, accountId: string): Promise<Plan | SrpError> {
   const problem = checkConsumerBody(ResponsesRequest, body);
   if (problem) return new SrpError("api.invalid_body", problem);
   const prefs = preferences(body);
@@ -378,6 +380,6 @@ const responsesSurface: Surface = {
 };
 
 /** `POST /v1/responses`. */
-export function postResponses(request: Request, ctx: ServeContext): Promise<Response> {
+export function postResponses(request: Request, ctx: ConsumerApiContext): Promise<Response> {
   return serve(request, ctx, responsesSurface);
 }

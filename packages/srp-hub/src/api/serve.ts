@@ -6,15 +6,17 @@
  * the worst case, failover before content, the answer with its cost, and the settlement
  * or release of the reservation.
  */
-import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage, type Capability, type Done, type Instance, type Job, type JobApi, type OutputMeasurer, type Receipt, type Usage, type UsageBounds } from "@srp/core";
+import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage } from "@srp/core";
+import type { Capability, Done, Instance, Job, JobApi, Receipt, Usage } from "@srp/core/schema";
+import type { OutputMeasurer, UsageBounds } from "@srp/core/metering";
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
 import type { CandidateView, RouteNeeds } from "../routing/policy.js";
 import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
 import { authenticate, bearer } from "./http.js";
-import type { Admission, X402Payments } from "../payments/payments.js";
-import type { PaidResource } from "../payments/x402.js";
+import type { Admission, X402Payments } from "../payments/x402-flow.js";
+import type { PaidResource } from "../payments/x402-policy.js";
 import type { PaymentRecord } from "../payments/book.js";
 import type { HubLedger } from "../ledger/ledger.js";
 import { modelList, modelsToTry } from "../routing/fallbacks.js";
@@ -22,8 +24,8 @@ import { QUEUE_TIMEOUT_HEADER, queueWaitOf } from "../routing/wait-queue.js";
 import { accountAffinityKey } from "../routing/affinity.js";
 import type { ResponseStore } from "./response-store.js";
 
-/** What the consumer surfaces need from their hub. */
-export interface ServeContext extends RelayContext {
+/** What every consumer API surface (OpenAI chat and completions, Anthropic Messages, Responses, modalities, batches) needs from its hub. */
+export interface ConsumerApiContext extends RelayContext {
   hubId: string;
   accounts: AccountStore;
   receipts: ReceiptBook;
@@ -260,7 +262,7 @@ export interface Surface {
    * Checks the body (and the headers it may need) and plans the request. `accountId` is the
    * paying account's ("" for an x402 payer, whose account is known only once it has paid).
    */
-  plan(body: Record<string, unknown>, ctx: ServeContext, request: Request, accountId: string): Plan | SrpError | Promise<Plan | SrpError>;
+  plan(body: Record<string, unknown>, ctx: ConsumerApiContext, request: Request, accountId: string): Plan | SrpError | Promise<Plan | SrpError>;
 }
 
 const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
@@ -451,7 +453,7 @@ function withPayment(response: Response, header: string): Response {
  * that did not settle), or, without a key on a hub that takes them, an x402 payment
  * (`payments`; the account is then the paying wallet's, known once the payment is admitted).
  */
-export async function payer(request: Request, ctx: ServeContext): Promise<{ accountId: string; payments?: X402Payments } | SrpError> {
+export async function payer(request: Request, ctx: ConsumerApiContext): Promise<{ accountId: string; payments?: X402Payments } | SrpError> {
   if (ctx.payments && ctx.ledger && bearer(request) === undefined) return { accountId: "", payments: ctx.payments };
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return account;
@@ -470,7 +472,7 @@ export async function payer(request: Request, ctx: ServeContext): Promise<{ acco
  */
 export async function admitPayment(
   request: Request,
-  ctx: ServeContext,
+  ctx: ConsumerApiContext,
   payments: X402Payments,
   amount: bigint,
   resource: PaidResource,
@@ -496,7 +498,7 @@ export async function admitPayment(
  * failover before content, answers in the surface's format with the cost, and settles
  * or releases the reservation.
  */
-export async function serve(request: Request, ctx: ServeContext, surface: Surface): Promise<Response> {
+export async function serve(request: Request, ctx: ConsumerApiContext, surface: Surface): Promise<Response> {
   const error = (e: SrpError, headers?: Record<string, string>) => surface.error(e, headers);
   const who = await payer(request, ctx);
   if (who instanceof SrpError) return error(who);
@@ -613,7 +615,7 @@ export interface RunOptions {
  * Runs an admitted request: relays it with failover before content, answers in the
  * surface's format with the cost, and settles or releases its reservation.
  */
-export async function runPlan(ctx: ServeContext, plan: Plan, run: RunOptions): Promise<Response> {
+export async function runPlan(ctx: ConsumerApiContext, plan: Plan, run: RunOptions): Promise<Response> {
   const { accountId, reservationId, admission, error } = run;
   const request = { signal: run.signal };
   // An x402 authorization settled after serving must still be valid when the hub settles it (SRP-PAY-013).

@@ -8,6 +8,7 @@
  */
 import { randomBytes, toBase64Url } from "@srp/core";
 import { big, int, text, type SqlExecutor } from "../storage/sql.js";
+import { InsufficientFundsError } from "./errors.js";
 import type { DiscountTier } from "./policy.js";
 
 /** Kinds of ledger account. */
@@ -49,17 +50,6 @@ export interface Posting {
   /** Free-form details, stored as JSON. */
   memo?: Record<string, unknown>;
   legs: readonly Leg[];
-}
-
-/** Thrown when a leg would take an account that may not go negative below zero. */
-export class InsufficientFunds extends Error {
-  override readonly name = "InsufficientFunds";
-  constructor(
-    readonly account: string,
-    readonly needed: bigint,
-  ) {
-    super(`${account} cannot cover ${needed}`);
-  }
 }
 
 /** What a ledger account id names: its kind, its owner (for `user:` and `hold:`), and whether it may go negative. */
@@ -104,6 +94,18 @@ export function balancedLegs(legs: readonly Leg[]): Leg[] {
   return [...sums].filter(([, a]) => a !== 0n).map(([account, amount]) => ({ account, amount }));
 }
 
+/**
+ * The entries a transaction writes: its legs merged per account ({@link balancedLegs}).
+ * A movement of nothing (the zero reservation of a free request, its release or
+ * settlement) still writes a zero entry for each account it names: otherwise it would be
+ * a transaction without entries, a zero hold account would never exist, and
+ * verifyLedger rightly reports both.
+ */
+export function writtenLegs(legs: readonly Leg[]): Leg[] {
+  const merged = balancedLegs(legs);
+  return merged.length > 0 ? merged : [...new Set(legs.map((l) => l.account))].map((account) => ({ account, amount: 0n }));
+}
+
 /** SQL text for `n` rows of `cols` placeholders: `(?, ?), (?, ?)`. */
 function rows(n: number, row: string): string {
   return Array.from({ length: n }, () => row).join(", ");
@@ -122,19 +124,14 @@ export interface PostOptions {
  * statements whatever the number of legs (five when an account is new): the
  * transaction row (a repeated idempotency key stops here: `false`, nothing moved), the
  * accounts' rows (locked in id order on PostgreSQL), every balance in one guarded
- * UPDATE, and every entry in one INSERT. Throws {@link InsufficientFunds} when a guarded
+ * UPDATE, and every entry in one INSERT. Throws {@link InsufficientFundsError} when a guarded
  * balance would go negative; the caller's transaction must then roll back.
  */
 export async function post(tx: SqlExecutor, p: Posting, options: PostOptions | number = {}): Promise<boolean> {
   const o: PostOptions = typeof options === "number" ? { now: options } : options;
   const now = o.now ?? Date.now();
   if (p.legs.length === 0) throw new RangeError("a transaction needs at least one leg");
-  const merged = balancedLegs(p.legs);
-  // A movement of nothing (the zero reservation of a free request, its release or
-  // settlement) still writes a zero entry for each account it names: otherwise it would
-  // be a transaction without entries, and a zero hold account would never exist, and
-  // verifyLedger rightly reports both.
-  const legs = merged.length > 0 ? merged : [...new Set(p.legs.map((l) => l.account))].map((account) => ({ account, amount: 0n }));
+  const legs = writtenLegs(p.legs);
   legs.sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0));
   const id = ledgerId("tx");
   const inserted = await tx.run(
@@ -167,7 +164,7 @@ export async function post(tx: SqlExecutor, p: Posting, options: PostOptions | n
   );
   if (moved !== legs.length) {
     const short = legs.find((l) => l.amount < 0n && kindOf(l.account).mayGoNegative === false) ?? legs[0]!;
-    throw new InsufficientFunds(short.account, -short.amount);
+    throw new InsufficientFundsError(short.account, -short.amount);
   }
   await tx.run(`INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES ${rows(legs.length, "(?, ?, ?)")}`, legs.flatMap((l) => [id, l.account, l.amount]));
   return true;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PAYOUT_DEFAULTS } from "./payouts.js";
+import { PAYOUT_DEFAULTS } from "./payout-terms.js";
 import { PayoutTracker } from "./payout-tracker.js";
 
 const HOUR = 3_600_000;

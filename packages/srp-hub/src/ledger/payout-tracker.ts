@@ -1,9 +1,9 @@
 /**
  * The state payout terms depend on, kept by a hub: consumer demand per model (for derived
  * bounty multipliers) and when each instance switched model (anti-flapping). The rules
- * themselves are the pure functions of `payouts.ts`; this only remembers what happened.
+ * themselves are the pure functions of `payout-terms.ts`; this only remembers what happened.
  */
-import { derivedMultiplier, flapReduction, trustCap, type PayoutConfig, type PayoutTerms } from "./payouts.js";
+import { derivedMultiplier, flapReduction, trustCap, type PayoutConfig, type PayoutTerms } from "./payout-terms.js";
 
 const MINUTE = 60_000;
 /** Minutes of demand remembered. */

@@ -2,7 +2,7 @@ import { cost, formatAmount } from "@srp/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { balancedLegs, type Leg } from "./ledger.js";
-import { DEFAULT_DISCOUNT_TIERS, discounted, discountFor, settle, worstCase, type DiscountTier } from "./policy.js";
+import { DEFAULT_DISCOUNT_TIERS, discounted, discountFor, prepaidOf, splitCharge, worstCase, type DiscountTier } from "./policy.js";
 
 /** Amounts up to $10^9 in atomic units, small ones often. */
 const money = fc.oneof(fc.bigInt(0n, 1_000n), fc.bigInt(0n, 10n ** 15n));
@@ -92,7 +92,7 @@ describe("discountFor", () => {
     );
   });
 
-  it("exposes the brief's default tiers, frozen", () => {
+  it("exposes the default tiers of SRP-BIL-010, frozen", () => {
     expect(DEFAULT_DISCOUNT_TIERS).toEqual([
       { minUnits: 10_000_000n, discountBps: 500 },
       { minUnits: 50_000_000n, discountBps: 1000 },
@@ -139,39 +139,39 @@ describe("worstCase", () => {
   });
 });
 
-describe("settle", () => {
+describe("splitCharge", () => {
   it("splits a plain job: the consumer pays the cost, the provider 90 % rounded down, the protocol the rest", () => {
-    expect(settle(1000n, 2000n, 0)).toEqual({ charge: 1000n, refund: 1000n, provider: 900n, protocol: 100n, overrun: 0n });
-    expect(settle(7n, 10n, 0)).toEqual({ charge: 7n, refund: 3n, provider: 6n, protocol: 1n, overrun: 0n });
-    expect(settle(0n, 10n, 0)).toEqual({ charge: 0n, refund: 10n, provider: 0n, protocol: 0n, overrun: 0n });
-    expect(settle(0n, 0n, 1500)).toEqual({ charge: 0n, refund: 0n, provider: 0n, protocol: 0n, overrun: 0n });
+    expect(splitCharge(1000n, 2000n, 0)).toEqual({ charge: 1000n, refund: 1000n, provider: 900n, protocol: 100n, overrun: 0n });
+    expect(splitCharge(7n, 10n, 0)).toEqual({ charge: 7n, refund: 3n, provider: 6n, protocol: 1n, overrun: 0n });
+    expect(splitCharge(0n, 10n, 0)).toEqual({ charge: 0n, refund: 10n, provider: 0n, protocol: 0n, overrun: 0n });
+    expect(splitCharge(0n, 0n, 1500)).toEqual({ charge: 0n, refund: 0n, provider: 0n, protocol: 0n, overrun: 0n });
   });
 
   it("discounts the consumer's charge but not the provider's share (the platform funds the difference)", () => {
     // 12345 at 10 %: the consumer pays ceil(11110.5) = 11111, the provider floor(11110.5) = 11110.
-    expect(settle(12_345n, 20_000n, 1000)).toEqual({ charge: 11_111n, refund: 8_889n, provider: 11_110n, protocol: 1n, overrun: 0n });
+    expect(splitCharge(12_345n, 20_000n, 1000)).toEqual({ charge: 11_111n, refund: 8_889n, provider: 11_110n, protocol: 1n, overrun: 0n });
     // At 15 % the discount is larger than the fee: the protocol's take is negative.
-    expect(settle(1_000_000n, 1_000_000n, 1500)).toEqual({ charge: 850_000n, refund: 150_000n, provider: 900_000n, protocol: -50_000n, overrun: 0n });
+    expect(splitCharge(1_000_000n, 1_000_000n, 1500)).toEqual({ charge: 850_000n, refund: 150_000n, provider: 900_000n, protocol: -50_000n, overrun: 0n });
   });
 
   it("caps the charge at the reservation, and the provider's share at the share of the reservation", () => {
     // A receipt for more than the request allowed: nobody can draw money from the platform beyond what was admitted.
-    expect(settle(5000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 4000n });
-    expect(settle(5000n, 0n, 0)).toEqual({ charge: 0n, refund: 0n, provider: 0n, protocol: 0n, overrun: 5000n });
+    expect(splitCharge(5000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 4000n });
+    expect(splitCharge(5000n, 0n, 0)).toEqual({ charge: 0n, refund: 0n, provider: 0n, protocol: 0n, overrun: 5000n });
     // Exactly the reservation: no overrun, nothing back.
-    expect(settle(1000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 0n });
+    expect(splitCharge(1000n, 1000n, 0)).toEqual({ charge: 1000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 0n });
   });
 
   it("rejects negative amounts and bad discounts", () => {
-    expect(() => settle(-1n, 0n, 0)).toThrow(RangeError);
-    expect(() => settle(0n, -1n, 0)).toThrow(RangeError);
-    expect(() => settle(1n, 1n, 10_001)).toThrow(RangeError);
+    expect(() => splitCharge(-1n, 0n, 0)).toThrow(RangeError);
+    expect(() => splitCharge(0n, -1n, 0)).toThrow(RangeError);
+    expect(() => splitCharge(1n, 1n, 10_001)).toThrow(RangeError);
   });
 
   it("conserves money for any cost, reservation and discount", () => {
     fc.assert(
       fc.property(money, money, fc.oneof(tierBps, bps), (receiptCost, reserved, d) => {
-        const s = settle(receiptCost, reserved, d);
+        const s = splitCharge(receiptCost, reserved, d);
         // The reservation is split exactly between what is charged and what goes back.
         expect(s.charge + s.refund).toBe(reserved);
         // What is charged is split exactly between provider and protocol.
@@ -199,7 +199,7 @@ describe("settle", () => {
     fc.assert(
       fc.property(money, fc.bigInt(0n, 10n ** 6n), tierBps, (receiptCost, slack, d) => {
         const reserved = receiptCost + slack; // a worst case is never below the actual cost
-        const s = settle(receiptCost, reserved, d);
+        const s = splitCharge(receiptCost, reserved, d);
         expect(s.charge).toBe(discounted(receiptCost, d));
         expect(s.overrun).toBe(0n);
         // Without a discount the protocol keeps its 10 % (rounded in its favour); with up to 10 % off it never pays out.
@@ -260,5 +260,14 @@ describe("balancedLegs", () => {
         if (skew !== 0n) expect(() => balancedLegs([...legs, { account: "user:a", amount: skew }])).toThrow(RangeError);
       }),
     );
+  });
+});
+
+describe("prepaidOf", () => {
+  it("is the deposited money still held, nothing when never funded", () => {
+    expect(prepaidOf(700n, 1000n)).toBe(700n);
+    expect(prepaidOf(1500n, 1000n)).toBe(1000n);
+    expect(prepaidOf(1500n, 0n)).toBe(0n);
+    expect(prepaidOf(0n, 1000n)).toBe(0n);
   });
 });

@@ -14,7 +14,7 @@ export interface DiscountTier {
   discountBps: number;
 }
 
-/** The brief's tiers: $10+ 5 %, $50+ 10 %, $200+ 15 %. */
+/** The default prepaid discount tiers of SRP-BIL-010: $10+ 5 %, $50+ 10 %, $200+ 15 %. */
 export const DEFAULT_DISCOUNT_TIERS: readonly DiscountTier[] = Object.freeze([
   { minUnits: 10_000_000n, discountBps: 500 },
   { minUnits: 50_000_000n, discountBps: 1000 },
@@ -48,8 +48,20 @@ export function discounted(amount: bigint, discountBps: number): bigint {
   return ceilDiv(amount * (BPS_DENOMINATOR - BigInt(discountBps)), BPS_DENOMINATOR);
 }
 
-/** What a settled job moves, per party. `charge = provider + protocol`, `charge + refund = reserved`. */
-export interface Settlement {
+/**
+ * The prepaid part of what an account holds: money deposited (and not refunded) that is
+ * still there, so at most `holds`; nothing when the account was never funded.
+ *
+ * @example
+ * prepaidOf(700n, 1000n); // 700n: 300 of the deposit was spent
+ */
+export function prepaidOf(holds: bigint, funded: bigint): bigint {
+  if (funded <= 0n) return 0n;
+  return holds < funded ? holds : funded;
+}
+
+/** How a job's charge divides, per party. `charge = provider + protocol`, `charge + refund = reserved`. */
+export interface ChargeSplit {
   /** What the consumer pays: the receipt's cost after discount, never more than was reserved. */
   charge: bigint;
   /** What the consumer gets back from the reservation. */
@@ -63,16 +75,16 @@ export interface Settlement {
 }
 
 /**
- * Settles a job from the cost on its countersigned receipt. The consumer pays the
+ * Splits a job's charge from the cost on its countersigned receipt. The consumer pays the
  * discounted cost, capped at the reservation (the maximum the consumer was quoted). The
  * provider's share is 90 % of the receipt's cost, but of at most the reservation (which is
  * the undiscounted maximum): a node reporting more usage than the request allowed cannot
  * draw money from the platform beyond what was admitted.
  *
  * @example
- * settle(1000n, 2000n, 0); // { charge: 1000n, refund: 1000n, provider: 900n, protocol: 100n, overrun: 0n }
+ * splitCharge(1000n, 2000n, 0); // { charge: 1000n, refund: 1000n, provider: 900n, protocol: 100n, overrun: 0n }
  */
-export function settle(receiptCost: bigint, reserved: bigint, discountBps: number): Settlement {
+export function splitCharge(receiptCost: bigint, reserved: bigint, discountBps: number): ChargeSplit {
   if (receiptCost < 0n || reserved < 0n) throw new RangeError("amounts must be non-negative");
   const price = discounted(receiptCost, discountBps);
   const charge = price < reserved ? price : reserved;

@@ -1,4 +1,4 @@
-import type { Instance } from "@srp/core";
+import type { Instance } from "@srp/core/schema";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ProviderSession } from "../session.js";

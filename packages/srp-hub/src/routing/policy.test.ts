@@ -1,4 +1,4 @@
-import type { Capability } from "@srp/core";
+import type { Capability } from "@srp/core/schema";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {

@@ -1,12 +1,12 @@
 /**
- * Routing policy as pure functions (brief section 4): which instances may take a request,
+ * Routing policy as pure functions (`spec/v1/liveness.md`, "Routing policy"): which instances may take a request,
  * which one takes it, and how outcomes move an instance's breaker, health window,
  * throughput estimate and ramp-up. Nothing here does I/O or reads the clock: callers
  * pass `now` and a random source, so every rule is unit- and property-testable.
  */
-import type { Capability, Price } from "@srp/core";
+import type { Capability, Price } from "@srp/core/schema";
 
-/** The numbers of the routing policy. Defaults are the brief's. */
+/** The numbers of the routing policy. Defaults are {@link ROUTING_DEFAULTS}. */
 export interface RoutingConfig {
   /** Failures within `breakerWindowMs` that park an instance; default 3. */
   breakerFailures: number;
@@ -30,7 +30,10 @@ export interface RoutingConfig {
   affinityMaxEntries: number;
 }
 
-/** The brief's routing numbers. */
+/**
+ * The reference hub's routing numbers, as `spec/v1/liveness.md` ("Routing policy") and
+ * `spec/v1/offer.md` ("Hub policy", ramp-up over the first week) describe them.
+ */
 export const ROUTING_DEFAULTS: Readonly<RoutingConfig> = Object.freeze({
   breakerFailures: 3,
   breakerWindowMs: 60_000,

@@ -4,7 +4,8 @@
  * ramp-up) to answer "who takes this request". Decisions are the pure functions of
  * `policy.ts`; this class only keeps the tables and the clock.
  */
-import { resolveModelAlias, type Instance } from "@srp/core";
+import { resolveModelAlias } from "@srp/core";
+import type { Instance } from "@srp/core/schema";
 import type { ProviderSession } from "../session.js";
 import {
   breakerAfterOutcome,

@@ -5,6 +5,7 @@
  * and every movement of money it causes is a ledger posting in the same transaction as
  * the state change.
  */
+import { LocalError } from "@srp/core";
 import { newId } from "../accounts.js";
 import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
 import { FAILED_PAYMENT_RETENTION_MS, type NewPayment, type PaymentBook, type PaymentRecord, type PaymentState, type SettleMode } from "../payments/book.js";
@@ -34,8 +35,10 @@ function record(r: SqlRow): PaymentRecord {
   };
 }
 
-/** Thrown inside a transaction to roll it back when a concurrent writer won a race. */
-class LostRace extends Error {}
+/** Thrown inside a transaction to roll it back when a concurrent writer won a race (never leaves this module). */
+class LostRaceError extends LocalError {
+  override readonly name = "LostRaceError";
+}
 
 /** The x402 payment storage of a `SqlStore`. */
 export class SqlPaymentBook implements PaymentBook {
@@ -64,11 +67,11 @@ export class SqlPaymentBook implements PaymentBook {
           const now = Date.now();
           await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)", [id, wallet, now]);
           // A concurrent first payment from the same wallet may have bound it: then this account is rolled back.
-          if ((await tx.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING", [wallet, id, now])) === 0) throw new LostRace();
+          if ((await tx.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING", [wallet, id, now])) === 0) throw new LostRaceError("another payment bound this wallet first");
           return id;
         });
       } catch (error) {
-        if (!(error instanceof LostRace) && !/unique|constraint/i.test(String((error as Error).message))) throw error;
+        if (!(error instanceof LostRaceError) && !/unique|constraint/i.test(String((error as Error).message))) throw error;
       }
     }
     throw new Error(`could not create the account of wallet ${wallet}`);

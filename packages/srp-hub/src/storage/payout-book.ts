@@ -7,6 +7,7 @@
  */
 import { protocolShare } from "@srp/core/chain";
 import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
+import { prepaidOf } from "../ledger/policy.js";
 import { big, int, text, type SqlDriver, type SqlRow } from "./sql.js";
 
 /** A payout voucher as stored. */
@@ -141,7 +142,7 @@ export class SqlPayoutBook {
     if (!acct[0]) return 0n;
     const balance = big(acct[0].balance);
     const funded = big(acct[0].funded);
-    const prepaid = funded <= 0n ? 0n : funded < balance ? funded : balance;
+    const prepaid = prepaidOf(balance, funded);
     const earned = await tx.all("SELECT COALESCE(SUM(provider_share), 0) AS s FROM receipts WHERE provider_account_id = ?", [accountId]);
     const paid = await tx.all("SELECT COALESCE(SUM(amount), 0) AS s FROM payouts WHERE account_id = ?", [accountId]);
     const owed = big(earned[0]!.s) - big(paid[0]!.s);

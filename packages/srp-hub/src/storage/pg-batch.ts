@@ -4,15 +4,13 @@
  * of statements (the rows locked in id order, then every reservation, transaction,
  * balance, entry and receipt written with `unnest`), instead of some ten round trips each. The admission rule is
  * the same as one at a time, applied in arrival order under the rows' locks: a request is
- * admitted while the account's spendable balance covers it. `SqlStore` uses it on
+ * admitted while the account's spendable balance covers it. `SqlStore`'s books use it on
  * PostgreSQL; SQLite group-commits instead (see the SQLite driver).
  */
-import { parseAmount } from "@srp/core";
-import { discountFor, settle, type DiscountTier } from "../ledger/policy.js";
-import { balancedLegs, BOUNTY_POOL, holdAccount, kindOf, ledgerId, PLATFORM, userAccount, type Leg, type ReserveResult } from "../ledger/ledger.js";
-import { payout, PLAIN_TERMS } from "../ledger/payouts.js";
+import { BOUNTY_POOL, holdAccount, kindOf, ledgerId, PLATFORM, userAccount, writtenLegs, type Leg, type ReserveResult } from "../ledger/ledger.js";
+import { discountFor, prepaidOf, type DiscountTier } from "../ledger/policy.js";
+import { jobSettlement, reservePosting, type SettledJob } from "../ledger/postings.js";
 import type { StoredReceipt } from "../receipts.js";
-import type { SettledJob } from "./sql-store.js";
 import { big, int, type SqlExecutor } from "./sql.js";
 
 /** One reservation asked for. */
@@ -45,8 +43,7 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
     const held = row.get(holdAccount(a))?.balance ?? 0n;
     const balance = user?.balance ?? 0n;
     const funded = user?.funded ?? 0n;
-    const base = balance + held;
-    bps.set(a, funded <= 0n ? 0 : discountFor(base < funded ? base : funded, ctx.tiers));
+    bps.set(a, discountFor(prepaidOf(balance + held, funded), ctx.tiers));
     spendable.set(a, balance);
   }
   // Admission in arrival order, under the locks.
@@ -85,26 +82,38 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
     [ctx.now, txIds, admitted.map((a) => a.reservationId), admitted.map((a) => a.accountId)],
   );
   // Every balance moved once, by its summed delta (each account: user −total, hold +total).
+  const entries = admitted.flatMap((a, i) => reservePosting(a.reservationId, a.accountId, a.amount).legs.map((l) => ({ txId: txIds[i]!, ...l })));
+  const moved = await moveBalances(tx, entries, false);
+  if (moved.moved !== moved.expected) throw new Error(`a reservation batch moved ${moved.moved} of ${moved.expected} balances`);
+  await insertEntries(tx, entries);
+  return results;
+}
+
+/** One ledger entry of a batch. */
+interface BatchEntry extends Leg {
+  txId: string;
+}
+
+/** Adds each account's summed delta to its balance in one statement (`guarded`: accounts that may not go negative move only if they stay at or above zero). */
+async function moveBalances(tx: SqlExecutor, entries: readonly BatchEntry[], guarded: boolean): Promise<{ moved: number; expected: number }> {
   const delta = new Map<string, bigint>();
-  for (const a of admitted) {
-    delta.set(userAccount(a.accountId), (delta.get(userAccount(a.accountId)) ?? 0n) - a.amount);
-    delta.set(holdAccount(a.accountId), (delta.get(holdAccount(a.accountId)) ?? 0n) + a.amount);
-  }
+  for (const e of entries) delta.set(e.account, (delta.get(e.account) ?? 0n) + e.amount);
   const moved = await tx.run(
     `UPDATE ledger_accounts AS a SET balance = a.balance + v.d
-       FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, d) WHERE a.id = v.id`,
+       FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, d)
+      WHERE a.id = v.id${guarded ? " AND (a.may_go_negative = 1 OR a.balance + v.d >= 0)" : ""}`,
     [[...delta.keys()], text([...delta.values()])],
   );
-  if (moved !== delta.size) throw new Error(`a reservation batch moved ${moved} of ${delta.size} balances`);
-  await tx.run(
-    `INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]))`,
-    [
-      admitted.flatMap((_, i) => [txIds[i]!, txIds[i]!]),
-      admitted.flatMap((a) => [userAccount(a.accountId), holdAccount(a.accountId)]),
-      text(admitted.flatMap((a) => [-a.amount, a.amount])),
-    ],
-  );
-  return results;
+  return { moved, expected: delta.size };
+}
+
+/** Writes the entries of a batch in one statement. */
+async function insertEntries(tx: SqlExecutor, entries: readonly BatchEntry[]): Promise<void> {
+  await tx.run(`INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]))`, [
+    entries.map((e) => e.txId),
+    entries.map((e) => e.account),
+    text(entries.map((e) => e.amount)),
+  ]);
 }
 
 /** One receipt to record, with what its settlement needs. */
@@ -112,16 +121,31 @@ export interface RecordAsk {
   entry: StoredReceipt;
 }
 
+/** A reservation claimed for a receipt of the batch. */
+interface Claim {
+  consumer: string;
+  reserved: bigint;
+  discountBps: number;
+}
+
 /** Records a batch of countersigned receipts and settles their reservations, in the caller's transaction; one result per ask, in order. */
 export async function recordBatch(tx: SqlExecutor, asks: readonly RecordAsk[], now: number): Promise<Array<SettledJob | undefined>> {
-  // Claim each reservation once, for the first receipt that names it (as one at a time would).
+  const claims = await claimReservations(tx, asks, now);
+  const results = await settleClaims(tx, asks, claims, now);
+  await insertReceipts(tx, asks, results, now);
+  await advancePositions(tx, asks);
+  return results;
+}
+
+/** Claims each reservation once, for the first receipt that names it (as one at a time would); one claim or undefined per ask. */
+async function claimReservations(tx: SqlExecutor, asks: readonly RecordAsk[], now: number): Promise<Array<Claim | undefined>> {
   const firstFor = new Map<string, number>();
   asks.forEach((a, i) => {
     const id = a.entry.reservationId;
     if (id !== undefined && !firstFor.has(id)) firstFor.set(id, i);
   });
   const claimIds = [...firstFor.keys()];
-  const claimed = new Map<string, { consumer: string; reserved: bigint; discountBps: number }>();
+  const claimed = new Map<string, Claim>();
   if (claimIds.length > 0) {
     const rows = await tx.all(
       `UPDATE reservations AS r SET state = 'settled', job_id = v.job_id, closed_at = ?
@@ -132,96 +156,81 @@ export async function recordBatch(tx: SqlExecutor, asks: readonly RecordAsk[], n
     );
     for (const r of rows) claimed.set(String(r.id), { consumer: String(r.account_id), reserved: big(r.amount), discountBps: int(r.discount_bps) });
   }
-  // Lock every account the settlements move, in id order, and read the pool.
-  const settling = asks.map((a, i) => (a.entry.reservationId !== undefined && firstFor.get(a.entry.reservationId) === i ? claimed.get(a.entry.reservationId) : undefined));
+  return asks.map((a, i) => (a.entry.reservationId !== undefined && firstFor.get(a.entry.reservationId) === i ? claimed.get(a.entry.reservationId) : undefined));
+}
+
+/** Locks every account the settlements move, in id order, and posts each settlement in arrival order, the pool carried from one to the next. */
+async function settleClaims(tx: SqlExecutor, asks: readonly RecordAsk[], claims: ReadonlyArray<Claim | undefined>, now: number): Promise<Array<SettledJob | undefined>> {
   const touched = new Set<string>();
-  settling.forEach((c, i) => {
+  claims.forEach((c, i) => {
     if (!c) return;
     touched.add(holdAccount(c.consumer)).add(userAccount(c.consumer)).add(userAccount(asks[i]!.entry.providerAccountId)).add(PLATFORM).add(BOUNTY_POOL);
   });
-  const locked = touched.size === 0 ? [] : await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [[...touched].sort()]);
-  const exists = new Set(locked.map((r) => String(r.id)));
+  if (touched.size === 0) return claims.map(() => undefined);
+  const locked = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [[...touched].sort()]);
   let pool = big(locked.find((r) => String(r.id) === BOUNTY_POOL)?.balance ?? 0);
-  // Each settlement in arrival order, the pool carried from one to the next.
   const results: Array<SettledJob | undefined> = [];
   const txRows: { id: string; reservationId: string; consumer: string; memo: string }[] = [];
-  const entries: { txId: string; account: string; amount: bigint }[] = [];
-  const delta = new Map<string, bigint>();
-  const charged: { id: string; charge: bigint }[] = [];
-  asks.forEach((a, i) => {
-    const c = settling[i];
+  const entries: BatchEntry[] = [];
+  claims.forEach((c, i) => {
     if (!c) return void results.push(undefined);
-    const r = a.entry.receipt;
-    const reservationId = a.entry.reservationId!;
-    const s = settle(parseAmount(r.cost), c.reserved, c.discountBps);
-    const pay = payout(s.provider, s.protocol, pool, a.entry.terms ?? PLAIN_TERMS);
-    pool += pay.poolFunding - pay.bounty;
-    const legs: Leg[] = [
-      { account: holdAccount(c.consumer), amount: -c.reserved },
-      { account: userAccount(c.consumer), amount: s.refund },
-      { account: userAccount(a.entry.providerAccountId), amount: pay.provider },
-      { account: PLATFORM, amount: s.protocol + pay.reduction - pay.poolFunding },
-      { account: BOUNTY_POOL, amount: pay.poolFunding - pay.bounty },
-    ];
-    const merged = balancedLegs(legs);
-    const written = merged.length > 0 ? merged : [...new Set(legs.map((l) => l.account))].map((account) => ({ account, amount: 0n }));
-    const txId = ledgerId("tx");
-    txRows.push({
-      id: txId,
+    const entry = asks[i]!.entry;
+    const reservationId = entry.reservationId!;
+    const job = jobSettlement({
+      receipt: entry.receipt,
       reservationId,
-      consumer: c.consumer,
-      memo: JSON.stringify({
-        jobId: r.jobId,
-        cost: r.cost,
-        charge: s.charge.toString(),
-        discountBps: c.discountBps,
-        provider: a.entry.providerAccountId,
-        providerShare: s.provider.toString(),
-        ...(pay.bounty > 0n ? { bounty: pay.bounty.toString() } : {}),
-        ...(pay.reduction > 0n ? { reduction: pay.reduction.toString() } : {}),
-      }),
+      consumerAccountId: c.consumer,
+      providerAccountId: entry.providerAccountId,
+      reserved: c.reserved,
+      discountBps: c.discountBps,
+      ...(entry.terms ? { terms: entry.terms } : {}),
+      poolBalance: pool,
     });
-    for (const l of written) {
-      entries.push({ txId, account: l.account, amount: l.amount });
-      delta.set(l.account, (delta.get(l.account) ?? 0n) + l.amount);
-    }
-    charged.push({ id: reservationId, charge: s.charge });
-    results.push({ ...s, provider: pay.provider, bounty: pay.bounty, reduction: pay.reduction, reservationId, discountBps: c.discountBps });
+    pool += job.poolChange;
+    const txId = ledgerId("tx");
+    txRows.push({ id: txId, reservationId, consumer: c.consumer, memo: JSON.stringify(job.posting.memo) });
+    for (const l of writtenLegs(job.posting.legs)) entries.push({ txId, ...l });
+    results.push(job.settled);
   });
-  if (txRows.length > 0) {
-    const missing = [...delta.keys()].filter((id) => !exists.has(id)).sort();
-    if (missing.length > 0) {
-      const kinds = missing.map(kindOf);
-      await tx.run(
-        `INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at)
-         SELECT m.id, m.kind, NULLIF(m.owner, ''), 0, m.neg, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[])) AS m(id, kind, owner, neg)
-         ON CONFLICT (id) DO NOTHING`,
-        [now, missing, kinds.map((k) => k.kind), kinds.map((k) => k.owner ?? ""), kinds.map((k) => (k.mayGoNegative ? "1" : "0"))],
-      );
-    }
+  await writeSettlements(tx, txRows, entries, new Set(locked.map((r) => String(r.id))), now);
+  const settled = results.filter((r): r is SettledJob => r !== undefined);
+  await tx.run("UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id", [
+    settled.map((r) => r.reservationId),
+    text(settled.map((r) => r.charge)),
+  ]);
+  return results;
+}
+
+/** Writes the settle transactions of a batch: accounts that do not exist yet, the transactions, every guarded balance, every entry. */
+async function writeSettlements(
+  tx: SqlExecutor,
+  txRows: ReadonlyArray<{ id: string; reservationId: string; consumer: string; memo: string }>,
+  entries: readonly BatchEntry[],
+  exists: ReadonlySet<string>,
+  now: number,
+): Promise<void> {
+  const missing = [...new Set(entries.map((e) => e.account))].filter((id) => !exists.has(id)).sort();
+  if (missing.length > 0) {
+    const kinds = missing.map(kindOf);
     await tx.run(
-      `INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at)
-       SELECT t.id, 'settle:' || t.ref, 'settle', t.account_id, t.ref, t.memo, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS t(id, ref, account_id, memo)`,
-      [now, txRows.map((t) => t.id), txRows.map((t) => t.reservationId), txRows.map((t) => t.consumer), txRows.map((t) => t.memo)],
+      `INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at)
+       SELECT m.id, m.kind, NULLIF(m.owner, ''), 0, m.neg, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[])) AS m(id, kind, owner, neg)
+       ON CONFLICT (id) DO NOTHING`,
+      [now, missing, kinds.map((k) => k.kind), kinds.map((k) => k.owner ?? ""), kinds.map((k) => (k.mayGoNegative ? "1" : "0"))],
     );
-    const moved = await tx.run(
-      `UPDATE ledger_accounts AS a SET balance = a.balance + v.d
-         FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, d)
-        WHERE a.id = v.id AND (a.may_go_negative = 1 OR a.balance + v.d >= 0)`,
-      [[...delta.keys()], [...delta.values()].map(String)],
-    );
-    if (moved !== delta.size) throw new Error(`a settlement batch moved ${moved} of ${delta.size} balances`);
-    await tx.run(`INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]))`, [
-      entries.map((e) => e.txId),
-      entries.map((e) => e.account),
-      entries.map((e) => e.amount.toString()),
-    ]);
-    await tx.run("UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id", [
-      charged.map((c) => c.id),
-      charged.map((c) => c.charge.toString()),
-    ]);
   }
-  // Every receipt, settled or not, and each node's highest position.
+  await tx.run(
+    `INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at)
+     SELECT t.id, 'settle:' || t.ref, 'settle', t.account_id, t.ref, t.memo, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS t(id, ref, account_id, memo)`,
+    [now, txRows.map((t) => t.id), txRows.map((t) => t.reservationId), txRows.map((t) => t.consumer), txRows.map((t) => t.memo)],
+  );
+  const moved = await moveBalances(tx, entries, true);
+  if (moved.moved !== moved.expected) throw new Error(`a settlement batch moved ${moved.moved} of ${moved.expected} balances`);
+  await insertEntries(tx, entries);
+}
+
+/** Every receipt of the batch, settled or not. */
+async function insertReceipts(tx: SqlExecutor, asks: readonly RecordAsk[], results: ReadonlyArray<SettledJob | undefined>, now: number): Promise<void> {
   const col = <T>(f: (a: RecordAsk, i: number) => T) => asks.map(f);
   await tx.run(
     `INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at, reservation_id, provider_share, payout_bounty, payout_reduction)
@@ -244,6 +253,10 @@ export async function recordBatch(tx: SqlExecutor, asks: readonly RecordAsk[], n
       col((_a, i) => (results[i]?.reduction ?? 0n).toString()),
     ],
   );
+}
+
+/** Each node's highest position of the batch (positions move forward only). */
+async function advancePositions(tx: SqlExecutor, asks: readonly RecordAsk[]): Promise<void> {
   const highest = new Map<string, RecordAsk["entry"]["receipt"]>();
   for (const a of asks) {
     const r = a.entry.receipt;
@@ -255,45 +268,4 @@ export async function recordBatch(tx: SqlExecutor, asks: readonly RecordAsk[], n
      ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals WHERE node_positions.last_seq < excluded.last_seq`,
     [tops.map((r) => r.nodeId), tops.map((r) => String(r.seq)), tops.map((r) => JSON.stringify(r.totals))],
   );
-  return results;
-}
-
-/**
- * Collects the calls made during one turn of the event loop and runs them as one batch
- * (at most `max` at a time). When a batch fails (nothing of it committed), its calls run
- * one at a time, in order, so a bad call fails alone and the others behave as if they
- * had never been batched.
- */
-export class TurnBatcher<A, R> {
-  readonly #queue: Array<{ item: A; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
-  readonly #batch: (items: A[]) => Promise<R[]>;
-  readonly #one: (item: A) => Promise<R>;
-  readonly #max: number;
-
-  constructor(batch: (items: A[]) => Promise<R[]>, one: (item: A) => Promise<R>, max = 512) {
-    this.#batch = batch;
-    this.#one = one;
-    this.#max = max;
-  }
-
-  /** Queues a call for this turn's batch. */
-  push(item: A): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
-      if (this.#queue.length === 1) setImmediate(() => void this.#flush());
-    });
-  }
-
-  async #flush(): Promise<void> {
-    const queued = this.#queue.splice(0, this.#max);
-    if (this.#queue.length > 0) setImmediate(() => void this.#flush());
-    let results: R[];
-    try {
-      results = await this.#batch(queued.map((q) => q.item));
-    } catch {
-      for (const q of queued) await this.#one(q.item).then(q.resolve, q.reject);
-      return;
-    }
-    queued.forEach((q, i) => q.resolve(results[i]!));
-  }
 }

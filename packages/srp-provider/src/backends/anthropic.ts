@@ -3,7 +3,9 @@
  * translates each job to the Anthropic Messages API (`POST /v1/messages`) and back,
  * streams included. The key stays on the node; it is sent only to the Anthropic base URL.
  */
-import { ANTHROPIC_BETA_EXT, anthropicBetas, parseSse, REASONING_EFFORT_BUDGETS } from "@srp/core";
+import { parseSse } from "@srp/core";
+import { ANTHROPIC_BETA_EXT, anthropicBetas } from "@srp/core/schema";
+import { REASONING_EFFORT_BUDGETS } from "@srp/core/metering";
 import { networkError } from "./openai-compatible.js";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 
@@ -564,11 +566,11 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
           res = await doFetch(`${base}/v1/models?${query}`, { headers, ...(signal ? { signal } : {}) });
         } catch (error) {
           if (signal) networkError(error, signal);
-          throw new BackendError("job.upstream_error", `backend unreachable: ${(error as Error).message}`);
+          throw new BackendError("job.upstream_error", `backend unreachable: ${(error as Error).message}`, undefined, { cause: error });
         }
         if (!res.ok) {
           const error = await httpError(res, "GET /v1/models");
-          throw new BackendError("job.upstream_error", error.message, res.status);
+          throw new BackendError("job.upstream_error", error.message, res.status, { cause: error });
         }
         const body = (await res.json()) as { data?: unknown; has_more?: unknown; last_id?: unknown };
         const data = Array.isArray(body.data) ? (body.data as unknown[]) : [];

@@ -6,14 +6,25 @@
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2";
-import { fromBase64Url, fromUtf8, randomBytes, toBase64Url, utf8 } from "@srp/core";
+import { fromBase64Url, fromUtf8, LocalError, randomBytes, toBase64Url, utf8 } from "@srp/core";
 import nacl from "tweetnacl";
 
 const PREFIX = "srpbox1";
 const DOMAIN = "srp-keystore-v1\n";
 
-/** A sealed secret that cannot be opened (wrong key, tampered or malformed data) or a key file that cannot be used. */
-export class KeyStoreError extends Error {
+/**
+ * A sealed secret that cannot be opened (wrong key, tampered or malformed data) or a key
+ * file that cannot be used. `details` names the key file and the entry when known; never
+ * a key.
+ *
+ * @example
+ * try {
+ *   store.get("openai");
+ * } catch (error) {
+ *   if (error instanceof KeyStoreError) console.error(error.message, error.details); // { file, entry }
+ * }
+ */
+export class KeyStoreError extends LocalError {
   override readonly name = "KeyStoreError";
 }
 
@@ -158,7 +169,12 @@ export class KeyStore {
     try {
       text = openSecret(sealed, this.#key);
     } catch (error) {
-      if (error instanceof KeyStoreError) throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} cannot be opened (${error.message}); was it written by another node identity?`);
+      if (error instanceof KeyStoreError) {
+        throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} cannot be opened (${error.message}); was it written by another node identity?`, {
+          details: { file: this.#file, entry: name },
+          cause: error,
+        });
+      }
       throw error;
     }
     let entry: unknown;
@@ -169,7 +185,7 @@ export class KeyStore {
     }
     const e = entry as { name?: unknown; key?: unknown } | undefined;
     if (typeof e !== "object" || e === null || e.name !== name || typeof e.key !== "string") {
-      throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} does not belong to that name (tampered)`);
+      throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} does not belong to that name (tampered)`, { details: { file: this.#file, entry: name } });
     }
     return e.key;
   }
@@ -190,15 +206,15 @@ export class KeyStore {
     try {
       parsed = JSON.parse(raw);
     } catch {
-      throw new KeyStoreError(`key store ${this.#file} is not valid JSON (corrupted or tampered)`);
+      throw new KeyStoreError(`key store ${this.#file} is not valid JSON (corrupted or tampered)`, { details: { file: this.#file } });
     }
     const p = parsed as { version?: unknown; keys?: unknown };
     if (typeof p !== "object" || p === null || p.version !== 1 || typeof p.keys !== "object" || p.keys === null || Array.isArray(p.keys)) {
-      throw new KeyStoreError(`key store ${this.#file} is not a version 1 key file`);
+      throw new KeyStoreError(`key store ${this.#file} is not a version 1 key file`, { details: { file: this.#file } });
     }
     const keys: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, sealed] of Object.entries(p.keys as Record<string, unknown>)) {
-      if (!NAME.test(name) || typeof sealed !== "string") throw new KeyStoreError(`key store ${this.#file} has a malformed entry ${JSON.stringify(name)}`);
+      if (!NAME.test(name) || typeof sealed !== "string") throw new KeyStoreError(`key store ${this.#file} has a malformed entry ${JSON.stringify(name)}`, { details: { file: this.#file, entry: name } });
       keys[name] = sealed;
     }
     return { version: 1, keys };

@@ -13,7 +13,7 @@
  * - llama.cpp server: completions only (no `/v1/responses`); `suffix` is not read there.
  * - Unrecognised OpenAI-compatible servers: neither, unless the operator says so.
  */
-import type { BackendKind } from "@srp/core";
+import type { BackendKind } from "@srp/core/schema";
 
 /** A text API a backend may serve natively besides chat completions. */
 export type NativeTextApi = "responses" | "completions";

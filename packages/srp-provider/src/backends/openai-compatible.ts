@@ -2,7 +2,8 @@
  * Any OpenAI-compatible chat server: Ollama, LM Studio, vLLM, llama.cpp server, the
  * SRP simulator, or OpenAI itself with a forwarded key (the key stays on the node).
  */
-import { parseSse, type BackendKind } from "@srp/core";
+import { parseSse } from "@srp/core";
+import type { BackendKind } from "@srp/core/schema";
 import { Agent, request as undiciRequest } from "undici";
 import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
 import { honoursSuffix, nativeTextApis, wantsSuffix, type NativeTextApi } from "./native-apis.js";
@@ -29,14 +30,14 @@ export interface OpenAICompatibleOptions {
   /**
    * Send a request's `max_completion_tokens` as `max_tokens` too when it has no `max_tokens`
    * (SRP-JOB-022): Ollama's OpenAI endpoint (and older local servers) read only `max_tokens`,
-   * and would otherwise run past the consumer's limit. Default: {@link mirrorsMaxTokens}
-   * (local server kinds, or any kind at a loopback or private address); false for hosted
+   * and would otherwise run past the consumer's limit. Default: true for local server kinds,
+   * or any kind at a loopback or private address; false for hosted
    * APIs (OpenAI's o-series refuse `max_tokens`).
    */
   mirrorMaxTokens?: boolean;
   /**
    * The text APIs the server serves itself besides chat completions (`responses`,
-   * `completions`); default {@link nativeTextApis} of the kind (none for an unrecognised
+   * `completions`); default: those the kind serves natively (none for an unrecognised
    * `openai-compatible` server). Setup records what it detected (the server's version).
    */
   apis?: readonly NativeTextApi[];
@@ -174,7 +175,7 @@ async function errorText(res: Reply): Promise<string> {
 export function networkError(error: unknown, signal: AbortSignal): never {
   if (signal.aborted) throw signal.reason ?? error;
   if (error instanceof BackendError) throw error;
-  throw new BackendError("job.upstream_error", `backend unreachable: ${(error as Error).message}`);
+  throw new BackendError("job.upstream_error", `backend unreachable: ${(error as Error).message}`, undefined, { cause: error });
 }
 
 /**

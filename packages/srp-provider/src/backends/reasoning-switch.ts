@@ -15,7 +15,7 @@
  *   on that endpoint).
  * - OpenAI, Gemini and unrecognised servers get the request unchanged.
  */
-import type { BackendKind } from "@srp/core";
+import type { BackendKind } from "@srp/core/schema";
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 

@@ -4,7 +4,8 @@
  * by core's meters.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { measureResponse, StreamMeter, type Usage } from "@srp/core";
+import type { Usage } from "@srp/core/schema";
+import { measureResponse, StreamMeter } from "@srp/core/metering";
 import { startSimulator, type Simulator, type SimulatorOptions } from "../simulator/index.js";
 import { openAICompatibleBackend } from "./openai-compatible.js";
 import { openAIBackend } from "./forwarded.js";

@@ -3,7 +3,8 @@
  * model server, or a forwarded API key. Every backend speaks OpenAI chat completions to
  * the node (translating where its own API differs), so the node relays one format.
  */
-import type { BackendKind, ErrorCode, JobApi } from "@srp/core";
+import { LocalError, type ErrorCode, type LocalErrorOptions } from "@srp/core";
+import type { BackendKind, JobApi } from "@srp/core/schema";
 
 /** A model a backend reports. */
 export interface BackendModel {
@@ -61,8 +62,15 @@ export interface Backend {
   run?(api: BackendApi, request: Record<string, unknown>, options: ChatCallOptions): Promise<ChatResult>;
 }
 
-/** A backend failure, already classified with an SRP job error code. */
-export class BackendError extends Error {
+/**
+ * A backend failure, already classified with an SRP job error code. It stays inside the
+ * node: the node reports `code` and the message in a `job_error` (spec/v1/jobs.md), and
+ * the wire error is built there.
+ *
+ * @example
+ * throw new BackendError("job.upstream_error", "backend unreachable: ECONNREFUSED", undefined, { cause: error });
+ */
+export class BackendError extends LocalError {
   override readonly name = "BackendError";
   constructor(
     /** The SRP code the node reports in `job_error`. */
@@ -70,8 +78,9 @@ export class BackendError extends Error {
     message: string,
     /** The backend's HTTP status, when it answered. */
     readonly upstreamStatus?: number,
+    options?: LocalErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

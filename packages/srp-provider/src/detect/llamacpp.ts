@@ -4,7 +4,8 @@
  * (`vision`, `audio`) and, on builds with Jinja templates, `chat_template_caps`
  * (`supports_tools`...); `GET /v1/models` names the model (its alias or path) with `meta`.
  */
-import { canonicalModel, type Capability } from "@srp/core";
+import { canonicalModel } from "@srp/core";
+import type { Capability } from "@srp/core/schema";
 import { isRecord, orderCapabilities, positiveInt, type DetectedModel } from "./types.js";
 
 /** What `/props` says; undefined when the body is not llama.cpp's. */

@@ -3,7 +3,8 @@
  * `vlm`, `embeddings`), `arch`, `publisher`, `quantization`, `max_context_length`, and on
  * newer versions a `capabilities` list (`tool_use`).
  */
-import { canonicalModel, type Capability } from "@srp/core";
+import { canonicalModel } from "@srp/core";
+import type { Capability } from "@srp/core/schema";
 import { isRecord, orderCapabilities, positiveInt, type DetectedModel } from "./types.js";
 
 /** The models of an `/api/v0/models` answer; undefined when the body is not one. */

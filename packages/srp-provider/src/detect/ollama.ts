@@ -3,7 +3,8 @@
  * {model}` tells each one's `capabilities` (completion, tools, vision, embedding,
  * thinking, insert), `details` and GGUF `model_info` (`general.*`, `<arch>.context_length`).
  */
-import { canonicalModel, type Capability } from "@srp/core";
+import { canonicalModel } from "@srp/core";
+import type { Capability } from "@srp/core/schema";
 import { isRecord, orderCapabilities, positiveInt, type DetectedModel } from "./types.js";
 
 /** One entry of `/api/tags`. */

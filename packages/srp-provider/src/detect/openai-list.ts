@@ -3,7 +3,8 @@
  * `owned_by: "vllm"` and adds `root` (the Hugging Face id or path it loaded) and
  * `max_model_len`; tool support is not listed, so a probe decides.
  */
-import { canonicalModel, type Capability } from "@srp/core";
+import { canonicalModel } from "@srp/core";
+import type { Capability } from "@srp/core/schema";
 import { isRecord, orderCapabilities, positiveInt, type DetectedModel, type LocalKind } from "./types.js";
 
 /** The models of a `/v1/models` answer and the kind of server it looks like; undefined when it is not a list. */

@@ -1,5 +1,5 @@
 /** What setup learns about a local model server and each of its models. */
-import type { Capability } from "@srp/core";
+import type { Capability } from "@srp/core/schema";
 import type { NativeTextApi } from "../backends/native-apis.js";
 
 /** Kinds of local model server that setup recognises. */

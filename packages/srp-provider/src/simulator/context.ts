@@ -1,11 +1,37 @@
 /**
- * What the simulator's text endpoints beyond chat (`completions.ts`, `responses.ts`) share
- * with the server: its models and flavour, its pace, its faults and its request log.
+ * What the simulator's endpoint handlers (`chat.ts`, `completions.ts`, `responses.ts`,
+ * `modalities.ts`) share with the server: its models and flavour, its pace, its faults and
+ * its request log.
  */
 import type { ServerResponse } from "node:http";
-import type { SimulatorFlavor } from "./flavors.js";
-import type { SimulatorFault, SimulatorModel } from "./server.js";
+import type { FlavorModelMetadata, SimulatorFlavor } from "./flavors.js";
 import type { PrefixCache } from "./prefix-cache.js";
+import type { ReasoningMember } from "./reasoning.js";
+
+/** A fault the simulator injects into the requests it serves. */
+export type SimulatorFault =
+  /** HTTP 200 and a stream that carries an `error` event before any token. */
+  | { kind: "error_before_first_token" }
+  /** The connection is destroyed after `afterTokens` tokens (default 3). */
+  | { kind: "drop_mid_stream"; afterTokens?: number }
+  /** An HTTP error status with an OpenAI error body (default 500). */
+  | { kind: "status"; status?: number }
+  /** The request is accepted and never answered. */
+  | { kind: "hang" };
+
+/**
+ * One model the simulator serves. The metadata members (family, quantization, tools,
+ * vision, embedding...) are what a flavoured simulator reports through its server's
+ * metadata endpoints; with a `flavor`, a chat request the real server would refuse
+ * (tools for a model with `tools: false`, images for `vision: false`, any chat for an
+ * embedding model) gets that server's 400.
+ */
+export interface SimulatorModel extends FlavorModelMetadata {
+  /** Model id, e.g. `sim-llama-3-8b`. */
+  id: string;
+  /** Context length reported to setup; default 8192. */
+  contextLength?: number;
+}
 
 /** The running simulator, as its endpoint handlers see it. */
 export interface SimulatorContext {
@@ -25,6 +51,10 @@ export interface SimulatorContext {
   readonly reasoning?: boolean | "low" | "medium" | "high" | undefined;
   /** The simulator's prefix cache, when enabled (`prefix-cache.ts`). */
   readonly prefixCache?: PrefixCache | undefined;
+  /** The simulator's `reasoningMember` option: the member chat streams reasoning in. */
+  readonly reasoningMember?: ReasoningMember | undefined;
+  /** The simulator's `toolArguments` option: scripted arguments of tool calls, by tool name. */
+  readonly toolArguments?: Readonly<Record<string, Record<string, unknown>>> | undefined;
 }
 
 /** Waits `ms` milliseconds. */

@@ -7,7 +7,8 @@
  * @packageDocumentation
  * @module @srp/provider/simulator
  */
-export { startSimulator, type Simulator, type SimulatorOptions, type SimulatorModel, type SimulatorFault } from "./server.js";
+export { startSimulator, type Simulator, type SimulatorOptions } from "./server.js";
+export type { SimulatorModel, SimulatorFault } from "./context.js";
 export { type SimulatorFlavor, type FlavorModelMetadata } from "./flavors.js";
 export { countTokens, countPromptTokens } from "./text.js";
 export { startAnthropicSimulator, type AnthropicSimulator, type AnthropicSimulatorOptions } from "./anthropic.js";

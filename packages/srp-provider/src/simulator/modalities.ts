@@ -3,13 +3,16 @@
  * embeddings (deterministic unit vectors, float or base64), image generation (small
  * solid-colour PNGs derived from the prompt), speech (a WAV or PCM tone, 20 ms per
  * character) and transcription (deterministic words, a duration read from a WAV header,
- * or estimated from the size of other audio).
+ * or estimated from the size of other audio). `serveModality` and `serveTranscription` put
+ * them behind the simulator's request log, model check and faults.
  */
 import type { ServerResponse } from "node:http";
 import { crc32, deflateSync } from "node:zlib";
-import { sha256Hex, wavSeconds } from "@srp/core";
-import { errorBody, sendJson } from "./http.js";
+import { sha256Hex } from "@srp/core";
+import { wavSeconds } from "@srp/core/metering";
+import { errorBody, sendJson, sendUnknownModel } from "./http.js";
 import { countTokens, generateTokens } from "./text.js";
+import type { SimulatorContext, SimulatorFault } from "./context.js";
 
 type Json = Record<string, unknown>;
 
@@ -157,3 +160,37 @@ export const MODALITIES = {
   "/v1/images/generations": images,
   "/v1/audio/speech": speech,
 } as const;
+
+const knownModel = (ctx: SimulatorContext, model: unknown) => typeof model === "string" && ctx.models.some((m) => m.id === model);
+
+/** Answers a `status` or `hang` fault (true), or leaves the request to be served (false). */
+function faulted(res: ServerResponse, f: SimulatorFault | undefined): boolean {
+  if (f?.kind === "status") return sendJson(res, f.status ?? 500, errorBody("The simulator was told to fail this request.", "server_error", null)), true;
+  return f?.kind === "hang";
+}
+
+/** Serves one request of a JSON modality endpoint (`serve`, one of {@link MODALITIES}). */
+export function serveModality(ctx: SimulatorContext, res: ServerResponse, serve: (res: ServerResponse, body: Json) => void, body: Json): void {
+  ctx.record(body);
+  if (!knownModel(ctx, body.model)) return sendUnknownModel(res, body.model);
+  if (faulted(res, ctx.takeFault())) return;
+  return serve(res, body);
+}
+
+/** Serves one `POST /v1/audio/transcriptions` (a multipart form with the audio `file`). */
+export async function serveTranscription(ctx: SimulatorContext, res: ServerResponse, raw: Buffer, contentType: string): Promise<void> {
+  let form: FormData;
+  try {
+    form = await new Request("http://simulator/", { method: "POST", headers: { "content-type": contentType }, body: raw }).formData();
+  } catch {
+    return sendJson(res, 400, errorBody("The request is not a multipart form.", "invalid_request_error", null));
+  }
+  const fields: Record<string, unknown> = {};
+  form.forEach((v, k) => (fields[k] = typeof v === "string" ? v : `<file ${v.size} bytes>`));
+  ctx.record(fields);
+  const file = form.get("file");
+  if (!knownModel(ctx, fields.model)) return sendUnknownModel(res, fields.model);
+  if (file === null || typeof file === "string") return sendJson(res, 400, errorBody("`file` is required.", "invalid_request_error", null, "file"));
+  if (faulted(res, ctx.takeFault())) return;
+  transcribe(res, Buffer.from(await file.arrayBuffer()), fields);
+}

@@ -26,10 +26,10 @@
  */
 import type { ServerResponse } from "node:http";
 import { randomBytes, sha256Hex, toHex } from "@srp/core";
-import { errorBody, sendJson } from "./http.js";
+import { errorBody, sendJson, sendUnknownModel } from "./http.js";
 import { flavorRefusal } from "./flavors.js";
 import { countTokens, generateTokens } from "./text.js";
-import { fitTokens, pacer, sleep, type SimulatorContext } from "./context.js";
+import { fitTokens, pacer, sleep, type SimulatorContext, type SimulatorFault, type SimulatorModel } from "./context.js";
 import { simulatedReasoning } from "./reasoning.js";
 import { responsesPromptSequence } from "./prefix-cache.js";
 
@@ -134,26 +134,44 @@ function responseObject(id: string, createdAt: number, body: Json, status: strin
   };
 }
 
-/** Serves one `POST /v1/responses`. */
-export async function serveResponses(ctx: SimulatorContext, res: ServerResponse, body: Json): Promise<void> {
-  ctx.record(body);
+/** Everything one response is made of, decided before its first byte. */
+interface ResponsePlan {
+  body: Json;
+  fault: SimulatorFault | undefined;
+  id: string;
+  createdAt: number;
+  itemId: string;
+  fn: { name: string; parameters: unknown } | undefined;
+  args: string;
+  text: string[];
+  thinking: string[];
+  thinkingText: string;
+  reasoningItem: Json | undefined;
+  finalItem: Json;
+  output: Json[];
+  status: string;
+  usage: Json;
+  incomplete: boolean;
+  outputTokens: number;
+}
+
+/** The served model, or undefined once the request got the 404 or 400 OpenAI gives. */
+function admitResponse(ctx: SimulatorContext, res: ServerResponse, body: Json): SimulatorModel | undefined {
   const served = typeof body.model === "string" ? ctx.models.find((m) => m.id === body.model) : undefined;
-  if (!served) return sendJson(res, 404, errorBody(`The model \`${String(body.model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));
+  if (!served) return void sendUnknownModel(res, body.model);
   const refused = flavorRefusal(ctx.flavor, served, { tools: body.tools, reasoning: body.reasoning });
-  if (refused) return sendJson(res, refused.status, refused.body);
+  if (refused) return void sendJson(res, refused.status, refused.body);
   if (typeof body.input !== "string" && !(Array.isArray(body.input) && body.input.length > 0)) {
-    return sendJson(res, 400, errorBody("Invalid value for 'input': expected a string or a non-empty array of input items.", "invalid_request_error", "invalid_value", "input"));
+    return void sendJson(res, 400, errorBody("Invalid value for 'input': expected a string or a non-empty array of input items.", "invalid_request_error", "invalid_value", "input"));
   }
   if (typeof body.previous_response_id === "string") {
-    return sendJson(res, 400, errorBody(`Previous response with id '${body.previous_response_id}' not found.`, "invalid_request_error", "previous_response_not_found", "previous_response_id"));
+    return void sendJson(res, 400, errorBody(`Previous response with id '${body.previous_response_id}' not found.`, "invalid_request_error", "previous_response_not_found", "previous_response_id"));
   }
-  const f = ctx.takeFault();
-  if (f?.kind === "hang") return;
-  if (ctx.latencyMs > 0) await sleep(ctx.latencyMs);
-  if (f?.kind === "status") {
-    const status = f.status ?? 500;
-    return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
-  }
+  return served;
+}
+
+/** Decides the output items and usage, or the 400 for a reasoning effort the flavour refuses. */
+function planResponse(ctx: SimulatorContext, body: Json, served: SimulatorModel, fault: SimulatorFault | undefined): ResponsePlan | { error: Json } {
   const limit = body.max_output_tokens;
   // The simulated model's answer runs defaultMaxTokens tokens unless the consumer's limit is lower.
   const limited = typeof limit === "number" && Number.isSafeInteger(limit) && limit > 0 && limit < ctx.defaultMaxTokens;
@@ -161,7 +179,7 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   // Reasoning: `reasoning.effort` as chat's `reasoning_effort` (Ollama's flavour reads `reasoning` itself).
   const effort = isObject(body.reasoning) ? body.reasoning.effort : undefined;
   const thought = simulatedReasoning({ reasoning: body.reasoning, reasoning_effort: effort }, maxTokens, { flavor: ctx.flavor, always: ctx.reasoning, thinkingModel: served.thinking });
-  if (thought && "error" in thought) return sendJson(res, 400, thought.error);
+  if (thought && "error" in thought) return { error: thought.error };
   const thinking = thought ? generateTokens(`reasoning:${JSON.stringify([body.instructions ?? null, body.input ?? null])}`, thought.tokens) : [];
   const thinkingText = thinking.join("");
   const reasoningTokens = countTokens(thinkingText);
@@ -183,63 +201,97 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   const reasoningItem = thought ? { id: hexId("rs"), type: "reasoning", summary: [], content: [{ type: "reasoning_text", text: thinkingText }], encrypted_content: null, status: "completed" } : undefined;
   const output = reasoningItem ? [reasoningItem, finalItem] : [finalItem];
   const status = incomplete ? "incomplete" : "completed";
-  const tps = ctx.tokensPerSecond();
+  return { body, fault, id, createdAt, itemId, fn, args, text, thinking, thinkingText, reasoningItem, finalItem, output, status, usage, incomplete, outputTokens };
+}
 
-  if (body.stream !== true) {
-    if (tps > 0) await sleep((outputTokens * 1000) / tps);
-    if (f?.kind === "error_before_first_token" || f?.kind === "drop_mid_stream") return void res.socket?.destroy();
-    return sendJson(res, 200, responseObject(id, createdAt, body, status, output, usage, incomplete));
+/** The finished `response` object. */
+const finalResponse = (plan: ResponsePlan) => responseObject(plan.id, plan.createdAt, plan.body, plan.status, plan.output, plan.usage, plan.incomplete);
+
+/** Writes one SSE event (`event: <type>`, `data: <json>` numbered by `sequence_number`). */
+type Emit = (type: string, fields: Json) => void;
+
+/** The pieces of one output part as delta events, paced; false once the connection is gone. */
+async function streamPieces(pace: ReturnType<typeof pacer>, pieces: readonly string[], emitPiece: (piece: string) => void): Promise<boolean> {
+  for (const piece of pieces) {
+    if (pace.closed()) return false;
+    emitPiece(piece);
+    if (!(await pace.next())) return false;
   }
+  return true;
+}
 
+/** The reasoning item's events; false once the connection is gone. */
+async function streamReasoning(emit: Emit, pace: ReturnType<typeof pacer>, plan: ResponsePlan, reasoningItem: Json): Promise<boolean> {
+  const r = { item_id: reasoningItem.id, output_index: 0 };
+  const part = { type: "reasoning_text", text: "" };
+  emit("response.output_item.added", { output_index: 0, item: { ...reasoningItem, content: [], status: "in_progress" } });
+  emit("response.content_part.added", { ...r, content_index: 0, part });
+  if (!(await streamPieces(pace, plan.thinking, (piece) => emit("response.reasoning_text.delta", { ...r, content_index: 0, delta: piece })))) return false;
+  emit("response.reasoning_text.done", { ...r, content_index: 0, text: plan.thinkingText });
+  emit("response.content_part.done", { ...r, content_index: 0, part: { ...part, text: plan.thinkingText } });
+  emit("response.output_item.done", { output_index: 0, item: reasoningItem });
+  return true;
+}
+
+/** The answer item's events up to its `done` (a function call's arguments, or a message's text); false once the connection is gone. */
+async function streamAnswer(emit: Emit, pace: ReturnType<typeof pacer>, plan: ResponsePlan, index: number): Promise<boolean> {
+  const { fn, itemId, args, text } = plan;
+  const at = { item_id: itemId, output_index: index };
+  if (fn) {
+    emit("response.output_item.added", { output_index: index, item: { ...plan.finalItem, status: "in_progress", arguments: "" } });
+    if (!(await streamPieces(pace, args.match(/.{1,8}/gs) ?? [], (piece) => emit("response.function_call_arguments.delta", { ...at, delta: piece })))) return false;
+    emit("response.function_call_arguments.done", { ...at, name: fn.name, arguments: args });
+    return true;
+  }
+  const part = { type: "output_text", annotations: [], logprobs: [], text: "" };
+  emit("response.output_item.added", { output_index: index, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
+  emit("response.content_part.added", { ...at, content_index: 0, part });
+  if (!(await streamPieces(pace, text, (piece) => emit("response.output_text.delta", { ...at, content_index: 0, delta: piece, logprobs: [] })))) return false;
+  const whole = text.join("");
+  emit("response.output_text.done", { ...at, content_index: 0, text: whole, logprobs: [] });
+  emit("response.content_part.done", { ...at, content_index: 0, part: { ...part, text: whole } });
+  return true;
+}
+
+/** The response as SSE events, paced at the simulator's speed. */
+async function streamResponse(res: ServerResponse, plan: ResponsePlan, tps: number): Promise<void> {
+  const { body, fault, id, createdAt } = plan;
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
   let seq = 0;
-  const emit = (type: string, fields: Json) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
-  if (f?.kind === "error_before_first_token") {
+  const emit: Emit = (type, fields) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
+  if (fault?.kind === "error_before_first_token") {
     emit("error", { code: "server_error", message: "The simulator was told to fail before the first token.", param: null });
     return void res.end();
   }
   emit("response.created", { response: responseObject(id, createdAt, body, "in_progress", [], null, false) });
   emit("response.in_progress", { response: responseObject(id, createdAt, body, "in_progress", [], null, false) });
-  const pace = pacer(res, tps, f?.kind === "drop_mid_stream" ? (f.afterTokens ?? 3) : Infinity);
-  if (reasoningItem) {
-    const r = { item_id: reasoningItem.id, output_index: 0 };
-    const part = { type: "reasoning_text", text: "" };
-    emit("response.output_item.added", { output_index: 0, item: { ...reasoningItem, content: [], status: "in_progress" } });
-    emit("response.content_part.added", { ...r, content_index: 0, part });
-    for (const piece of thinking) {
-      if (pace.closed()) return;
-      emit("response.reasoning_text.delta", { ...r, content_index: 0, delta: piece });
-      if (!(await pace.next())) return;
-    }
-    emit("response.reasoning_text.done", { ...r, content_index: 0, text: thinkingText });
-    emit("response.content_part.done", { ...r, content_index: 0, part: { ...part, text: thinkingText } });
-    emit("response.output_item.done", { output_index: 0, item: reasoningItem });
-  }
-  const index = reasoningItem ? 1 : 0;
-  const at = { item_id: itemId, output_index: index };
-  if (fn) {
-    emit("response.output_item.added", { output_index: index, item: { ...finalItem, status: "in_progress", arguments: "" } });
-    for (const piece of args.match(/.{1,8}/gs) ?? []) {
-      if (pace.closed()) return;
-      emit("response.function_call_arguments.delta", { ...at, delta: piece });
-      if (!(await pace.next())) return;
-    }
-    emit("response.function_call_arguments.done", { ...at, name: fn.name, arguments: args });
-  } else {
-    const part = { type: "output_text", annotations: [], logprobs: [], text: "" };
-    emit("response.output_item.added", { output_index: index, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
-    emit("response.content_part.added", { ...at, content_index: 0, part });
-    for (const piece of text) {
-      if (pace.closed()) return;
-      emit("response.output_text.delta", { ...at, content_index: 0, delta: piece, logprobs: [] });
-      if (!(await pace.next())) return;
-    }
-    const whole = text.join("");
-    emit("response.output_text.done", { ...at, content_index: 0, text: whole, logprobs: [] });
-    emit("response.content_part.done", { ...at, content_index: 0, part: { ...part, text: whole } });
-  }
+  const pace = pacer(res, tps, fault?.kind === "drop_mid_stream" ? (fault.afterTokens ?? 3) : Infinity);
+  if (plan.reasoningItem && !(await streamReasoning(emit, pace, plan, plan.reasoningItem))) return;
+  const index = plan.reasoningItem ? 1 : 0;
+  if (!(await streamAnswer(emit, pace, plan, index))) return;
   if (pace.closed()) return;
-  emit("response.output_item.done", { output_index: index, item: finalItem });
-  emit(incomplete ? "response.incomplete" : "response.completed", { response: responseObject(id, createdAt, body, status, output, usage, incomplete) });
+  emit("response.output_item.done", { output_index: index, item: plan.finalItem });
+  emit(plan.incomplete ? "response.incomplete" : "response.completed", { response: finalResponse(plan) });
   res.end();
+}
+
+/** Serves one `POST /v1/responses`. */
+export async function serveResponses(ctx: SimulatorContext, res: ServerResponse, body: Json): Promise<void> {
+  ctx.record(body);
+  const served = admitResponse(ctx, res, body);
+  if (!served) return;
+  const f = ctx.takeFault();
+  if (f?.kind === "hang") return;
+  if (ctx.latencyMs > 0) await sleep(ctx.latencyMs);
+  if (f?.kind === "status") {
+    const status = f.status ?? 500;
+    return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
+  }
+  const plan = planResponse(ctx, body, served, f);
+  if ("error" in plan) return sendJson(res, 400, plan.error);
+  const tps = ctx.tokensPerSecond();
+  if (body.stream === true) return streamResponse(res, plan, tps);
+  if (tps > 0) await sleep((plan.outputTokens * 1000) / tps);
+  if (f?.kind === "error_before_first_token" || f?.kind === "drop_mid_stream") return void res.socket?.destroy();
+  return sendJson(res, 200, finalResponse(plan));
 }

@@ -1,0 +1,111 @@
+/**
+ * The hub's HTTP surface as one route table: discovery, the consumer APIs, batches,
+ * accounts, wallets, futures, payouts, receipts, stored responses and the admin API.
+ * Adding an endpoint is adding a line here.
+ */
+import { consumerOpenApi, DISCOVERY_PATH, type Discovery } from "@srp/core/schema";
+import { getAccount, getHistory, getPricing, postEstimate, postRefund } from "../api/account.js";
+import { ADMIN_PREFIX, handleAdmin } from "../api/admin.js";
+import { countTokens, postMessages } from "../api/anthropic.js";
+import type { Batches } from "../api/batch.js";
+import { postCompletions } from "../api/completions.js";
+import { DEPOSIT_PATH, postDeposit, postFuturesRefund } from "../api/futures.js";
+import { fail } from "../api/http.js";
+import { MODALITY_SURFACES, postModality } from "../api/modalities.js";
+import { chatCompletions, getReceipt, listModels } from "../api/openai.js";
+import { postPayoutVoucher } from "../api/payout-voucher.js";
+import { handleStoredResponse, RESPONSES_PREFIX } from "../api/response-store.js";
+import { postResponses } from "../api/responses.js";
+import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn } from "../api/wallet.js";
+import { X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
+import { accountContext, baseUrlOf, consumerContext, futuresContext, walletContext, type HubParts } from "./api-contexts.js";
+import type { Route } from "./routes.js";
+import { PROVIDER_PATH, type SessionInfo } from "./types.js";
+
+/** What the routes use beyond the hub's parts. */
+export interface EndpointParts extends HubParts {
+  readonly batches: Batches;
+  /** The discovery document for a base URL. */
+  discovery(baseUrl: string): Discovery;
+  /** Open provider sessions (admin API). */
+  sessions(): SessionInfo[];
+  /** Re-checks bindings after a revocation (admin API). */
+  revalidate(): Promise<unknown>;
+}
+
+/** A public JSON document, cacheable and readable from any origin. */
+function publicJson(body: unknown, maxAgeSeconds: number): Response {
+  return Response.json(body, { headers: { "cache-control": `public, max-age=${maxAgeSeconds}`, "access-control-allow-origin": "*" } });
+}
+
+/** The 426 of the provider endpoint to a plain HTTP request. */
+function websocketOnly(): Response {
+  return Response.json({ error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } }, { status: 426, headers: { upgrade: "websocket" } });
+}
+
+/** Discovery documents and the provider endpoint's plain-HTTP answer. */
+function discoveryRoutes(p: EndpointParts): Route[] {
+  const { payments, router } = p;
+  return [
+    { method: ["GET", "HEAD"], path: DISCOVERY_PATH, handle: (r) => publicJson(p.discovery(baseUrlOf(p.options, r)), 60) },
+    {
+      method: ["GET", "HEAD"],
+      path: X402_DISCOVERY_PATH,
+      handle: (r) => (payments ? publicJson(x402Discovery(payments, baseUrlOf(p.options, r), router, { deposits: p.books.books !== undefined }), 60) : fail("api.not_found", "this hub takes no x402 payments")),
+    },
+    { method: ["GET", "HEAD"], path: "/openapi.json", handle: (r) => publicJson(consumerOpenApi(baseUrlOf(p.options, r)), 300) },
+    { method: "*", path: PROVIDER_PATH, handle: websocketOnly },
+  ];
+}
+
+/** The consumer APIs that run jobs (refused while the hub drains), and what serves them. */
+function consumerRoutes(p: EndpointParts): Route[] {
+  const api = consumerContext(p);
+  return [
+    { method: "POST", path: "/v1/chat/completions", draining: "refuse", handle: (r) => chatCompletions(r, api) },
+    { method: "POST", path: "/v1/messages", draining: "refuse", handle: (r) => postMessages(r, api) },
+    { method: "POST", path: "/v1/messages/count_tokens", handle: (r) => countTokens(r, api) },
+    { method: "POST", path: "/v1/responses", draining: "refuse", handle: (r) => postResponses(r, api) },
+    { method: "POST", path: "/v1/completions", draining: "refuse", handle: (r) => postCompletions(r, api) },
+    ...Object.keys(MODALITY_SURFACES).map((path): Route => ({ method: "POST", path, draining: "refuse", handle: (r) => postModality(r, api, path) })),
+    { method: "POST", path: "/v1/batch", draining: "refuse", handle: (r) => p.batches.create(r) },
+    { method: "GET", path: { prefix: "/v1/jobs/" }, handle: (r, { id }) => p.batches.get(r, id) },
+    { method: "GET", path: "/v1/models", handle: () => listModels(p.router) },
+    { method: "GET", path: { prefix: "/v1/receipts/" }, handle: (r, { id }) => getReceipt(r, id, api) },
+    { method: "*", path: { prefix: RESPONSES_PREFIX }, handle: (r, { path }) => handleStoredResponse(r, path, { accounts: p.options.accounts, responses: p.books.responses, storageError: p.storageError }) },
+  ];
+}
+
+/** Accounts, wallets, futures and payouts. */
+function accountRoutes(p: EndpointParts): Route[] {
+  const account = accountContext(p);
+  const wallet = walletContext(p);
+  const futures = futuresContext(p);
+  const voucher = { accounts: p.options.accounts, payouts: p.options.onchainPayouts, storageError: p.storageError };
+  return [
+    { method: "GET", path: "/v1/pricing", handle: () => getPricing(account) },
+    { method: "POST", path: "/v1/estimate", handle: (r) => postEstimate(r, account, wallet.maxBodyBytes) },
+    { method: "GET", path: "/v1/account", handle: (r) => getAccount(r, account) },
+    { method: "GET", path: "/v1/account/history", handle: (r) => getHistory(r, account) },
+    { method: "POST", path: "/v1/account/refund", handle: (r) => postRefund(r, account) },
+    { method: "POST", path: "/v1/payouts/voucher", handle: (r) => postPayoutVoucher(r, voucher) },
+    { method: "GET", path: "/v1/auth/nonce", handle: () => getNonce(wallet) },
+    { method: "POST", path: "/v1/auth/wallet", handle: (r) => postWalletSignIn(r, wallet) },
+    { method: ["GET", "POST"], path: "/v1/nodes/payout-wallet", handle: (r) => (r.method === "POST" ? postPayoutWallet(r, wallet) : getPayoutWallet(r, wallet)) },
+    { method: "POST", path: DEPOSIT_PATH, draining: "refuse", handle: (r) => postDeposit(r, futures) },
+    { method: "POST", path: "/v1/futures/refund", handle: (r) => postFuturesRefund(r, futures) },
+  ];
+}
+
+/** The admin API (its own sub-dispatch), only when the hub has an admin token. */
+function adminRoutes(p: EndpointParts): Route[] {
+  const token = p.options.adminToken;
+  if (token === undefined) return [];
+  const ctx = { token, admin: p.books.admin, books: p.books.books, sessions: () => p.sessions(), revoked: () => p.revalidate() };
+  return [{ method: "*", path: { prefix: ADMIN_PREFIX }, handle: (r, { path }) => handleAdmin(r, path, ctx) }];
+}
+
+/** Every route of the hub. */
+export function hubRoutes(p: EndpointParts): Route[] {
+  return [...discoveryRoutes(p), ...consumerRoutes(p), ...accountRoutes(p), ...adminRoutes(p)];
+}

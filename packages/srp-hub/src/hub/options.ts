@@ -1,0 +1,145 @@
+/**
+ * The options of `createHub`: identity, storage, limits and the optional surfaces (x402,
+ * on-chain payouts, batches, stored responses). Every book the hub uses is named here;
+ * none is guessed from another object's shape.
+ */
+import type { Identity } from "@srp/core";
+import type { AccountAdmin, AccountStore } from "../accounts.js";
+import type { BatchOptions } from "../api/batch.js";
+import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
+import type { HubLedger } from "../ledger/ledger.js";
+import type { PayoutConfig } from "../ledger/payout-terms.js";
+import type { HubLimits } from "../limits.js";
+import type { PaymentBook, SettleMode } from "../payments/book.js";
+import type { OnchainPayouts } from "../payments/onchain-payouts.js";
+import type { ChainWriter, Settler } from "../payments/authorization-settlers.js";
+import type { X402Asset } from "../payments/x402-policy.js";
+import type { ReceiptBook } from "../receipts.js";
+import type { RoutingConfig } from "../routing/policy.js";
+import type { RoutingStore } from "../routing/store.js";
+import type { WaitQueueOptions } from "../routing/wait-queue.js";
+import type { HubStorage } from "../storage/hub-storage.js";
+
+/** Options of `createHub`. */
+export interface HubOptions {
+  /** The hub's Ed25519 identity (its id is the hub id). */
+  identity: Identity;
+  /** Where accounts are looked up when consumers call and nodes bind to them. */
+  accounts: AccountStore;
+  /**
+   * Where the hub keeps what must outlive a request: receipts, the ledger and its books,
+   * statements, x402 payments, wallets and stored responses. A `SqlStore` (`SqliteStore`,
+   * `openStore`) is all of them: `createHub({ accounts: store, storage: store, admin: store })`.
+   * Absent: receipts and stored responses in memory, nothing billed.
+   */
+  storage?: HubStorage;
+  /**
+   * Operator operations: the admin API (`adminToken`), `hub.admin`, and the API key a wallet
+   * sign-in issues (`POST /v1/auth/wallet`). A `SqlStore` or `MemoryAccountStore` offers them.
+   * Absent: admin account routes answer 404 and wallet sign-in issues no key.
+   */
+  admin?: AccountAdmin;
+  /** Public base URL (e.g. `https://hub.example`); default: derived from each request's Host header. */
+  publicUrl?: string;
+  /** Frame limit announced in hello; default 4 MiB. */
+  maxFrameBytes?: number;
+  /** Heartbeat interval announced in welcome; default 15 s. */
+  heartbeatIntervalMs?: number;
+  /** Handshake deadline; default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Instances per session; default 64. */
+  maxInstances?: number;
+  /** Concurrent jobs per session; default 256. */
+  maxConcurrentJobs?: number;
+  /** Supply tiers refused in offers; default `["subscription"]`. */
+  refusedTiers?: readonly string[];
+  /** Protocol versions offered; default all the library speaks. */
+  versions?: readonly number[];
+  /** Where countersigned receipts and node positions are kept; default `storage.receipts`, else in memory. */
+  receipts?: ReceiptBook;
+  /**
+   * Bills consumers: reserves each request's maximum cost before routing (402
+   * `billing.insufficient_credits` when the balance cannot cover it) and releases what is
+   * not billed; the receipt book settles. Default `storage.ledger`; absent: nothing is billed.
+   */
+  ledger?: HubLedger;
+  /** Where routing state (breakers, health, throughput) is kept; default in memory. */
+  routing?: RoutingStore;
+  /** Overrides of the routing numbers (defaults: `ROUTING_DEFAULTS`, `spec/v1/liveness.md` "Routing policy"). */
+  routingConfig?: Partial<RoutingConfig>;
+  /** Random source for routing tie-breaks; default `Math.random`. */
+  random?: () => number;
+  /** Default time a consumer request may take; default 120 s (header `x-srp-timeout-ms` overrides). */
+  requestTimeoutMs?: number;
+  /** Time a parked instance's probe may take; default 10 s. */
+  probeTimeoutMs?: number;
+  /** How long `close()` waits for jobs in flight; default 30 s. */
+  drainTimeoutMs?: number;
+  /** Enables the HTTP admin API under `/admin/v1/` for this bearer token (at least 16 characters). */
+  adminToken?: string;
+  /** Delay `close()` asks nodes to wait before reconnecting (goodbye.reconnectAfterMs); default 5 s. */
+  reconnectAfterMs?: number;
+  /**
+   * How long the reservation of a job the hub cancelled (consumer gone, deadline) waits
+   * for the node's end of the job: a late `done` is billed at its receipt (SRP-JOB-016,
+   * SRP-JOB-021), a `job_error` releases it at once. Default 30 s.
+   */
+  cancelGraceMs?: number;
+  /**
+   * Waiting for a slot (SRP-CON-064): requests per model that may wait while every instance
+   * is busy (default 256), of them per paying account (default 64), how long they wait unless
+   * they ask (header `x-srp-queue-timeout-ms`; default 30 s) and the longest they may ask for
+   * (default 300 s).
+   */
+  queue?: Partial<Pick<WaitQueueOptions, "maxWaiters" | "maxWaitersPerAccount" | "waitMs" | "maxWaitMs">>;
+  /** Bounties, trust caps and anti-flapping (defaults: no bounties configured, 20 % of fees fund the pool, a 50 % reduction after a model switch decaying over 72 h). */
+  payouts?: Partial<PayoutConfig>;
+  /** How often each connected node gets a signed statement of its receipts and earnings (SRP-SET-007); default 1 h. 0 disables. */
+  statementIntervalMs?: number;
+  /** x402 pay-per-call for requests without an API key (spec/v1/payments.md). Needs a ledger and a payment book. */
+  x402?: HubX402Options;
+  /** On-chain payouts through the settlement contract (`POST /v1/payouts/voucher`); absent: none. */
+  onchainPayouts?: OnchainPayouts;
+  /** Batches (`POST /v1/batch`): how long results are kept (default 24 h) and how many items of a batch run at once (default 4). */
+  batches?: BatchOptions;
+  /** Stored responses of `POST /v1/responses` (`store`): retention (default 30 days), bounds of a conversation, and where (default `storage.responses`, else memory). */
+  responses?: HubResponsesOptions;
+  /** What strangers may make the hub do, per client address: rates of nonces, failed payments, connections and handshakes, messages per session (see the README's "Limits"; SRP-SEC-014..). */
+  limits?: HubLimits;
+}
+
+/** How a hub takes x402 payments. */
+export interface HubX402Options {
+  /** The EVM chain payments settle on. */
+  chainId: number;
+  /** The token (USDC, or the test token on a local chain). */
+  asset: X402Asset;
+  /** The hub's treasury address: every authorization pays it. */
+  payTo: string;
+  /** Settles authorizations: `directSettler` or `facilitatorSettler`. */
+  settler: Settler;
+  /**
+   * `before` (default): settle, then serve; a payer whose request then fails keeps the
+   * money as prepaid balance. `after`: serve, then settle; only served requests move money,
+   * and a settlement that fails then becomes the wallet's debt (the platform carries it).
+   */
+  settle?: SettleMode;
+  /** `maxTimeoutSeconds` offered; default the larger of 300 and the validity needed plus 4 minutes. */
+  maxTimeoutSeconds?: number;
+  /** Seconds an arriving authorization must still be valid; default 60 (`before`) or the request time-out plus 60 s (`after`). */
+  minValiditySeconds?: number;
+  /** Where payments are locked and recorded; default `storage.payments`. */
+  book?: PaymentBook;
+  /**
+   * A wallet client whose account is the treasury (`payTo`): it pays refunds of prepaid
+   * balances back on-chain and funds provider payouts. Without it, on-chain refunds and
+   * payouts are unavailable (`payment.unavailable`).
+   */
+  treasury?: ChainWriter;
+}
+
+/** Where and how long a hub keeps stored responses. */
+export interface HubResponsesOptions extends ResponseStoreOptions {
+  /** The store; default `storage.responses` with these options, else in memory. */
+  store?: ResponseStore;
+}

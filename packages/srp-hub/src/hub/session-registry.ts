@@ -1,0 +1,231 @@
+/**
+ * The provider WebSocket endpoint and its sessions (spec/v1/handshake.md): accepts
+ * upgrades under the connection limits, runs each `ProviderSession`, keeps the current
+ * session of each node, keeps the router, payout tracker and wait queue told of what the
+ * sessions offer, re-checks bindings for revocations (SRP-SEC-022), and says goodbye on close.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { frameHardCap, HANDSHAKE_TIMING, type Identity } from "@srp/core";
+import type { Corkable } from "@srp/core/node";
+import { verifyMessage } from "viem";
+import { WebSocketServer } from "ws";
+import type { AccountStore } from "../accounts.js";
+import { refusalError, refuseUpgrade, upgradeKey } from "../gate.js";
+import type { PayoutTracker } from "../ledger/payout-tracker.js";
+import type { ClientLimiter } from "../limits.js";
+import { NonceMemory } from "../nonces.js";
+import { instanceKey, type Router } from "../routing/router.js";
+import type { WaitQueue } from "../routing/wait-queue.js";
+import { ProviderSession, type SessionContext } from "../session.js";
+import type { HubOptions } from "./options.js";
+import { PROVIDER_PATH, type HubEmitter, type SessionInfo, type StorageErrorSink } from "./types.js";
+
+/** What the hub's other parts answer for its sessions: receipts, job ends, probes and disputes. */
+export type SessionHooks = Pick<SessionContext, "settleReceipt" | "receiptPosition" | "onCancelledEnd" | "onProbeResult" | "onDispute">;
+
+/** What the session registry works with. */
+export interface SessionRegistryOptions {
+  /** Session settings (identity, accounts, timings, limits per session). */
+  readonly settings: Pick<HubOptions, "heartbeatIntervalMs" | "handshakeTimeoutMs" | "maxInstances" | "maxConcurrentJobs" | "refusedTiers"> & { identity: Identity; accounts: AccountStore };
+  readonly versions: readonly number[];
+  readonly maxFrameBytes: number;
+  readonly limiter: ClientLimiter;
+  readonly emitter: HubEmitter;
+  readonly router: Router;
+  readonly payouts: PayoutTracker;
+  readonly waiting: WaitQueue;
+  readonly storageError: StorageErrorSink;
+  readonly hooks: SessionHooks;
+}
+
+/** The provider endpoint's sessions. */
+export interface SessionRegistry {
+  /** Handles a `node:http` upgrade request; false if the path is not the provider endpoint. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Open, authenticated sessions, as the hub reports them. */
+  sessions(): SessionInfo[];
+  /** The current session of each node (open or closing). */
+  byNode(): Iterable<ProviderSession>;
+  /** The account a node is connected under now, or undefined when it is not connected. */
+  connectedAccount(nodeId: string): string | undefined;
+  /** Closes the open sessions whose API key or wallet binding was revoked; resolves with how many. */
+  revalidate(): Promise<number>;
+  /** Whether any session still runs a job. */
+  busy(): boolean;
+  /** Stops the binding re-checks, says goodbye to every session and closes the endpoint. */
+  close(reconnectAfterMs: number): Promise<void>;
+}
+
+/** A session as the hub reports it (pure). */
+export function sessionInfo(s: ProviderSession): SessionInfo {
+  return { sessionId: s.sessionId, nodeId: s.nodeId ?? "", accountId: s.account?.id ?? "", version: s.version ?? 0, instances: s.instances.size, lastSeen: s.lastSeen };
+}
+
+/** Whether a wallet signed a message (false on any malformed input). */
+async function verifyWallet(address: string, message: string, signature: string): Promise<boolean> {
+  try {
+    return await verifyMessage({ address: address as `0x${string}`, message, signature: signature as `0x${string}` });
+  } catch {
+    return false;
+  }
+}
+
+/** The sessions' state. */
+interface Registry {
+  readonly byNode: Map<string, ProviderSession>;
+  readonly all: Set<ProviderSession>;
+  /** The client key of each provider connection still in its handshake. */
+  readonly handshaking: Map<ProviderSession, string>;
+  /**
+   * Counts re-checks of bindings: a handshake whose account look-up straddles one (a
+   * revocation may have gone through after it read the credential) looks it up again
+   * before its welcome, as it is not yet among the sessions re-checked.
+   */
+  revocationEpoch: number;
+}
+
+/** The settings every session shares (pure). */
+function sessionSettings(o: SessionRegistryOptions, nonces: NonceMemory) {
+  const s = o.settings;
+  return {
+    identity: s.identity,
+    accounts: s.accounts,
+    nonces,
+    versions: o.versions,
+    maxFrameBytes: o.maxFrameBytes,
+    heartbeatIntervalMs: s.heartbeatIntervalMs ?? 15_000,
+    handshakeTimeoutMs: s.handshakeTimeoutMs ?? HANDSHAKE_TIMING.handshakeTimeoutMs,
+    maxInstances: s.maxInstances ?? 64,
+    maxConcurrentJobs: s.maxConcurrentJobs ?? 256,
+    refusedTiers: new Set(s.refusedTiers ?? ["subscription"]),
+    verifyWalletSignature: verifyWallet,
+    ...(o.limiter.sessionMessages ? { messageRate: o.limiter.sessionMessages } : {}),
+  };
+}
+
+/** What every session tells its hub, kept in the registry's state. */
+function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext {
+  const { limiter, emitter, router } = o;
+  const handshakeEnded = (session: ProviderSession, failed: boolean) => {
+    const key = r.handshaking.get(session);
+    if (key === undefined) return;
+    r.handshaking.delete(session);
+    limiter.handshakeEnded(key, failed);
+  };
+  /** Slots of a session's models may be free (instances came online, capacity reported): their first waiters retry. */
+  const notifyWaiters = (session: ProviderSession) => {
+    for (const instance of session.instances.values()) o.waiting.notify(instance.model);
+  };
+  return {
+    ...sessionSettings(o, new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs)),
+    ...o.hooks,
+    revocationEpoch: () => r.revocationEpoch,
+    admitAuth(session) {
+      const key = r.handshaking.get(session);
+      const refused = key === undefined ? undefined : limiter.auth(key);
+      return refused ? refusalError("session.rate_limited", refused) : undefined;
+    },
+    onAuthenticated(session) {
+      handshakeEnded(session, false);
+      const nodeId = session.nodeId!;
+      const previous = r.byNode.get(nodeId);
+      r.byNode.set(nodeId, session);
+      emitter.emit("session.open", { ...sessionInfo(session), replaced: previous !== undefined });
+      return previous;
+    },
+    onInstancesChanged(session) {
+      router.sync(session);
+      const nodeId = session.nodeId!;
+      o.payouts.noteOffers(nodeId, [...session.instances.values()], (instanceId) => instanceKey(nodeId, instanceId));
+      notifyWaiters(session);
+    },
+    onCapacityReported: notifyWaiters,
+    onClosed(session, code, reason) {
+      handshakeEnded(session, false);
+      r.all.delete(session);
+      router.remove(session);
+      if (session.nodeId !== undefined && r.byNode.get(session.nodeId) === session) r.byNode.delete(session.nodeId);
+      emitter.emit("session.close", { ...sessionInfo(session), code, reason });
+    },
+    onRejected(session, error) {
+      handshakeEnded(session, error.code !== "session.rate_limited");
+      r.all.delete(session);
+      emitter.emit("handshake.rejected", { sessionId: session.sessionId, code: error.code, message: error.message });
+    },
+  };
+}
+
+/** Accepts a provider connection under the connection and handshake limits (SRP-SEC-014..). */
+function upgrade(o: SessionRegistryOptions, r: Registry, wss: WebSocketServer, ctx: SessionContext, request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+  const path = (request.url ?? "/").split("?")[0];
+  if (path !== PROVIDER_PATH) return false;
+  const key = upgradeKey(o.limiter, request);
+  const refused = o.limiter.connect(key);
+  if (refused) {
+    refuseUpgrade(socket, refused);
+    return true;
+  }
+  let counted = true;
+  const release = () => {
+    if (counted) o.limiter.handshakeEnded(key, false);
+    counted = false;
+  };
+  socket.once("close", release);
+  wss.handleUpgrade(request, socket, head, (ws) => {
+    socket.off("close", release);
+    if (!counted) return ws.terminate();
+    counted = false;
+    const session = new ProviderSession(ws, ctx, socket as Duplex & Corkable);
+    if (session.state === "await_auth") r.handshaking.set(session, key);
+    else o.limiter.handshakeEnded(key, false);
+    r.all.add(session);
+  });
+  return true;
+}
+
+/** Closes the open sessions whose binding was revoked (SRP-SEC-022). */
+async function revalidate(o: SessionRegistryOptions, r: Registry): Promise<number> {
+  r.revocationEpoch++;
+  let closed = 0;
+  for (const session of [...r.byNode.values()]) {
+    try {
+      if (await session.stillBound()) continue;
+    } catch (e) {
+      o.storageError(`check the binding of ${session.nodeId}`, e);
+      continue;
+    }
+    session.revoke();
+    closed++;
+  }
+  return closed;
+}
+
+/** Opens the provider endpoint; bindings are re-checked every `limits.bindingCheckIntervalMs`. */
+export function createSessionRegistry(o: SessionRegistryOptions): SessionRegistry {
+  const r: Registry = { byNode: new Map(), all: new Set(), handshaking: new Map(), revocationEpoch: 0 };
+  // The codec, not ws, judges every frame up to the hard cap, so each gets its coded
+  // `error` first (SRP-FRM-014, SRP-FRM-015): UTF-8 is checked in `decode`, and ws closes
+  // (1009) only frames over twice the limit, before buffering them.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: frameHardCap(o.maxFrameBytes), skipUTF8Validation: true });
+  const ctx = sessionContext(o, r);
+  const interval = o.limiter.bindingCheckIntervalMs;
+  const bindingTimer = interval > 0 ? setInterval(() => void revalidate(o, r), interval) : undefined;
+  bindingTimer?.unref();
+  return {
+    handleUpgrade: (request, socket, head) => upgrade(o, r, wss, ctx, request, socket, head),
+    sessions: () => [...r.byNode.values()].filter((s) => s.state === "open").map(sessionInfo),
+    byNode: () => r.byNode.values(),
+    connectedAccount(nodeId) {
+      const s = r.byNode.get(nodeId);
+      return s?.state === "open" ? s.account?.id : undefined;
+    },
+    revalidate: () => revalidate(o, r),
+    busy: () => [...r.all].some((s) => s.jobCount > 0),
+    async close(reconnectAfterMs) {
+      clearInterval(bindingTimer);
+      for (const s of r.all) s.goodbye("hub is shutting down", reconnectAfterMs);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Which book the hub keeps each kind of state in, read from named options only: an explicit
+ * option (`receipts`, `ledger`, `x402.book`, `responses.store`, `admin`) wins over the member
+ * of `storage` of that name; what neither names is kept in memory or not kept at all.
+ */
+import type { AccountAdmin } from "../accounts.js";
+import { MemoryResponseStore, type ResponseStore } from "../api/response-store.js";
+import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
+import type { PaymentBook } from "../payments/book.js";
+import { MemoryReceiptBook, type ReceiptBook } from "../receipts.js";
+import type { StatementBook } from "../ledger/statements.js";
+import type { WalletBook } from "../storage/wallet-book.js";
+import type { HubOptions } from "./options.js";
+
+/** The books a hub works with, each resolved from its options. */
+export interface HubBooks {
+  /** Countersigned receipts and node positions; default in memory. */
+  readonly receipts: ReceiptBook;
+  /** Reserves and settles consumers' money; absent: nothing is billed. */
+  readonly ledger: HubLedger | undefined;
+  /** Balances, history, deposits and refunds behind the account API. */
+  readonly books: LedgerBooks | undefined;
+  /** Statements to nodes and their disputes. */
+  readonly statements: StatementBook | undefined;
+  /** x402 payment locks and wallet accounts. */
+  readonly payments: PaymentBook | undefined;
+  /** Sign-in nonces and payout wallets. */
+  readonly wallets: WalletBook | undefined;
+  /** Stored Responses API turns; default in memory. */
+  readonly responses: ResponseStore;
+  /** Operator operations (admin API, wallet sign-in's API keys). */
+  readonly admin: AccountAdmin | undefined;
+}
+
+/** The books named by a hub's options (pure apart from creating the in-memory defaults). */
+export function hubBooks(options: HubOptions): HubBooks {
+  const storage = options.storage;
+  const { store, ...policy } = options.responses ?? {};
+  return {
+    receipts: options.receipts ?? storage?.receipts ?? new MemoryReceiptBook(),
+    ledger: options.ledger ?? storage?.ledger,
+    books: storage?.books,
+    statements: storage?.statements,
+    payments: options.x402?.book ?? storage?.payments,
+    wallets: storage?.wallets,
+    responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
+    admin: options.admin,
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The hub's public shapes that its parts share: the `Hub` interface, its events, the
+ * sessions it reports and the provider endpoint's path. Parts under `src/hub/` import these
+ * from here (never from `hub.ts`), and `hub.ts` re-exports them.
+ */
+import type { EventEmitter } from "node:events";
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Discovery, Dispute, Statement } from "@srp/core/schema";
+import type { AccountAdmin } from "../accounts.js";
+import type { ResponseStore } from "../api/response-store.js";
+import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
+import type { ClientInfo } from "../node-adapter.js";
+import type { PaymentEvent, X402Payments } from "../payments/x402-flow.js";
+import type { ReceiptBook } from "../receipts.js";
+import type { BreakerChange, Router } from "../routing/router.js";
+import type { WaitQueue } from "../routing/wait-queue.js";
+
+/** Path of the provider WebSocket endpoint. */
+export const PROVIDER_PATH = "/srp/v1/provider";
+
+/** A provider session as the hub reports it. */
+export interface SessionInfo {
+  sessionId: string;
+  nodeId: string;
+  accountId: string;
+  version: number;
+  instances: number;
+  lastSeen: number;
+}
+
+/** Events a hub emits. */
+export interface HubEvents {
+  "session.open": [info: SessionInfo & { replaced: boolean }];
+  "session.close": [info: SessionInfo & { code: number; reason: string }];
+  "handshake.rejected": [detail: { sessionId: string; code: string; message: string }];
+  /** A breaker parked or readmitted an instance; `lastForModel` means the model has no instance left. */
+  breaker: [change: BreakerChange];
+  /** A node's receipt failed a check and was not countersigned (the job's consumer is not billed for it). */
+  "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string }];
+  /** A node's receipt skipped sequence numbers: it was countersigned, and the missing range recorded (SRP-ATT-010). */
+  "receipt.gap": [detail: { jobId: string; nodeId: string; from: number; to: number }];
+  /** A node disputed the hub's receipt totals or a statement (SRP-SET-011). */
+  dispute: [detail: { nodeId: string; accountId: string; dispute: Dispute }];
+  /** A statement was issued to a node. */
+  statement: [detail: { nodeId: string; statement: Statement }];
+  /** Storage failed (a receipt or a settlement could not be recorded, reservations not reconciled). */
+  "storage.error": [detail: { what: string; message: string }];
+  /** An x402 payment settled, failed, became a debt, or has an unknown outcome. */
+  payment: [event: PaymentEvent];
+}
+
+/** The emitter of a hub's events, as its parts see it. */
+export type HubEmitter = EventEmitter<HubEvents>;
+
+/** Reports a storage failure that no answer can carry (the hub's `storage.error` event). */
+export type StorageErrorSink = (what: string, error: unknown) => void;
+
+/** An embeddable SRP hub. */
+export interface Hub extends EventEmitter<HubEvents> {
+  /** The hub id (base64url Ed25519 public key). */
+  readonly id: string;
+  /** Web-standard handler for the hub's HTTP surface. */
+  fetch(request: Request, client?: ClientInfo): Promise<Response>;
+  /** Handles a `node:http` upgrade request; returns false if the path is not the provider endpoint. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Attaches the HTTP handler and the WebSocket endpoint to a `node:http` server. */
+  attach(server: Server): void;
+  /** Creates a `node:http` server for this hub and listens; resolves with its base URL. */
+  listen(options?: { port?: number; host?: string }): Promise<{ url: string; server: Server }>;
+  /** Open, authenticated provider sessions. */
+  sessions(): SessionInfo[];
+  /** The discovery document for a given base URL. */
+  discovery(baseUrl: string): Discovery;
+  /** The live routing table. */
+  readonly router: Router;
+  /** The hub's x402 payments, when it takes them. */
+  readonly payments: X402Payments | undefined;
+  /** Operator operations (library form of the admin API): the `admin` option. */
+  readonly admin: AccountAdmin | undefined;
+  /** The receipt book. */
+  readonly receipts: ReceiptBook;
+  /** The ledger that bills consumers, if any. */
+  readonly ledger: HubLedger | undefined;
+  /** Where stored responses of `POST /v1/responses` are kept. */
+  readonly responses: ResponseStore;
+  /** Requests waiting for a slot, per model (SRP-CON-064); for inspection. */
+  readonly waiting: WaitQueue;
+  /** The ledger's books (balances, history, deposits, refunds, checks): the storage's `books`. */
+  readonly books: LedgerBooks | undefined;
+  /**
+   * Issues a signed statement to every connected node with receipts since its last one
+   * (to every connected node with `force`) and sends it; the hub also does this every
+   * `statementIntervalMs`. Needs storage that keeps statements (`storage.statements`).
+   */
+  issueStatements(force?: boolean): Promise<Statement[]>;
+  /**
+   * Stops taking consumer requests, waits for jobs in flight (up to `drainTimeoutMs`),
+   * says goodbye to every node, and closes the endpoint and any server made by `listen`.
+   */
+  close(): Promise<void>;
+  /**
+   * Checks every open provider session's API key or wallet against the account store and
+   * closes those whose binding was revoked (`auth.revoked`, SRP-SEC-022); resolves with how
+   * many it closed. The hub does this after `DELETE /admin/v1/keys/{keyId}` and every
+   * `limits.bindingCheckIntervalMs`.
+   */
+  revalidateSessions(): Promise<number>;
+}

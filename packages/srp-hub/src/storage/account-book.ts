@@ -1,0 +1,154 @@
+/**
+ * Accounts, hashed API keys and wallet bindings of a `SqlStore`: the {@link AccountStore}
+ * the hub authenticates with and the {@link AccountAdmin} operators manage. A new
+ * account receives its signup credits in the transaction that creates it.
+ */
+import {
+  checkAccountId,
+  checkWallet,
+  generateApiKey,
+  hashApiKey,
+  keyPrefix,
+  newId,
+  type Account,
+  type AccountAdmin,
+  type AccountRecord,
+  type AccountStore,
+  type ApiKeyRecord,
+} from "../accounts.js";
+import { post } from "../ledger/ledger.js";
+import { signupPosting } from "../ledger/postings.js";
+import { int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
+
+function keyRecord(r: SqlRow): ApiKeyRecord {
+  return {
+    keyId: String(r.id),
+    accountId: String(r.account_id),
+    prefix: String(r.prefix),
+    label: text(r.label),
+    createdAt: int(r.created_at),
+    revokedAt: r.revoked_at === null ? null : int(r.revoked_at),
+  };
+}
+
+function accountRecord(r: SqlRow): AccountRecord {
+  return { id: String(r.id), name: text(r.name), createdAt: int(r.created_at) };
+}
+
+/** Throws unless the account exists. */
+export async function requireAccount(tx: SqlExecutor, accountId: string): Promise<void> {
+  if ((await tx.all("SELECT id FROM accounts WHERE id = ?", [accountId])).length === 0) throw new TypeError(`no account ${accountId}`);
+}
+
+/** The accounts and API keys of a `SqlStore`. */
+export class SqlAccountBook implements AccountStore, AccountAdmin {
+  readonly #db: SqlDriver;
+  readonly #ready: Promise<void>;
+  readonly #signupCredits: bigint;
+
+  /**
+   * @param ready resolves once the store's migrations have run.
+   * @param signupCredits credited to every new account from the platform.
+   */
+  constructor(db: SqlDriver, ready: Promise<void>, signupCredits: bigint) {
+    this.#db = db;
+    this.#ready = ready;
+    this.#signupCredits = signupCredits;
+  }
+
+  async findByApiKey(apiKey: string): Promise<Account | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT account_id, revoked_at FROM api_keys WHERE hash = ?", [hashApiKey(apiKey)]);
+    const r = rows[0];
+    return r && r.revoked_at === null ? { id: String(r.account_id) } : undefined;
+  }
+
+  async findByWallet(address: string): Promise<Account | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT account_id FROM wallets WHERE address = ?", [address.toLowerCase()]);
+    return rows[0] ? { id: String(rows[0].account_id) } : undefined;
+  }
+
+  /** Creates an account and credits its signup credits, in one transaction. */
+  async createAccount(input: { id?: string; name?: string } = {}): Promise<AccountRecord> {
+    await this.#ready;
+    const id = input.id ?? newId("acct");
+    checkAccountId(id);
+    const record = { id, name: input.name ?? null, createdAt: Date.now() };
+    await this.#db.transaction(async (tx) => {
+      const inserted = await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", [record.id, record.name, record.createdAt]);
+      if (inserted === 0) throw new TypeError(`account ${id} exists`);
+      if (this.#signupCredits > 0n) await post(tx, signupPosting(id, this.#signupCredits), { dialect: this.#db.dialect });
+    });
+    return record;
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT * FROM accounts WHERE id = ?", [id]);
+    return rows[0] ? accountRecord(rows[0]) : undefined;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT * FROM accounts ORDER BY created_at, id")).map(accountRecord);
+  }
+
+  async createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }> {
+    await this.#ready;
+    await requireAccount(this.#db, accountId);
+    const key = generateApiKey();
+    return { key, record: await this.#insertKey(accountId, key, label) };
+  }
+
+  /** Stores the hash of `key` for an account. */
+  async #insertKey(accountId: string, key: string, label: string | undefined): Promise<ApiKeyRecord> {
+    const record: ApiKeyRecord = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label: label ?? null, createdAt: Date.now(), revokedAt: null };
+    await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+      record.keyId,
+      accountId,
+      hashApiKey(key),
+      record.prefix,
+      record.label,
+      record.createdAt,
+    ]);
+    return record;
+  }
+
+  /** Stores a key chosen elsewhere (e.g. a development key kept in a file); creates the account (with its signup credits) if needed. */
+  async importApiKey(accountId: string, key: string, label?: string): Promise<ApiKeyRecord> {
+    await this.#ready;
+    checkAccountId(accountId);
+    if (!(await this.getAccount(accountId))) {
+      await this.createAccount({ id: accountId }).catch(async (error: unknown) => {
+        if (!(await this.getAccount(accountId))) throw error; // created meanwhile by someone else: fine
+      });
+    }
+    const existing = await this.#db.all("SELECT * FROM api_keys WHERE hash = ?", [hashApiKey(key)]);
+    if (existing[0]) {
+      if (existing[0].account_id !== accountId) throw new TypeError("this key belongs to another account");
+      return keyRecord(existing[0]);
+    }
+    return this.#insertKey(accountId, key, label);
+  }
+
+  async listApiKeys(accountId: string): Promise<ApiKeyRecord[]> {
+    await this.#ready;
+    return (await this.#db.all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId])).map(keyRecord);
+  }
+
+  async revokeApiKey(keyId: string): Promise<boolean> {
+    await this.#ready;
+    return (await this.#db.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [Date.now(), keyId])) === 1;
+  }
+
+  async addWallet(accountId: string, address: string): Promise<void> {
+    await this.#ready;
+    await requireAccount(this.#db, accountId);
+    await this.#db.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE SET account_id = excluded.account_id", [
+      checkWallet(address),
+      accountId,
+      Date.now(),
+    ]);
+  }
+}
