@@ -12,7 +12,8 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, randomBytes, toBase64Url, toHex } from "@srp/core";
-import { openStore, worstCase } from "@srp/hub";
+import { openStore } from "@srp/hub";
+import { worstCase } from "@srp/hub/ledger";
 import { serve } from "./ipc.mjs";
 import { DURABLE_SETTINGS, guardDir, startPostgres } from "./postgres.mjs";
 

@@ -20,6 +20,7 @@ import { generateKeyPairSync, sign as nativeSign, verify as nativeVerify } from 
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import { cryptoBackend, countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, omitFields, signingBytes, verifyDetached } from "@srp/core";
+import { PROVIDER_PATH } from "@srp/hub";
 import {
   CLOSED_BREAKER,
   eligible,
@@ -28,10 +29,9 @@ import {
   MemoryRoutingStore,
   NO_THROUGHPUT,
   pick,
-  PROVIDER_PATH,
   recordHealth,
   Router,
-} from "@srp/hub";
+} from "@srp/hub/routing";
 import { Helper, killAllNow, stopAll } from "./ipc.mjs";
 
 // ---------------------------------------------------------------------------

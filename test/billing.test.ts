@@ -110,7 +110,7 @@ async function startNet(
 ): Promise<BillingNet> {
   const storeOptions: SqlStoreOptions = o.signupCredits === undefined ? {} : { signupCredits: o.signupCredits };
   const store = o.open ? await o.open(storeOptions) : new SqliteStore(":memory:", storeOptions);
-  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, admin: store, adminToken: ADMIN_TOKEN, drainTimeoutMs: 2000, reconnectAfterMs: 100, ...o.hub });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, adminToken: ADMIN_TOKEN, drainTimeoutMs: 2000, reconnectAfterMs: 100, ...o.hub });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(o.sim);
   const providerAccount = await store.createAccount({ name: "provider" });

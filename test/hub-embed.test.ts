@@ -12,7 +12,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import express from "express";
 import OpenAI from "openai";
 import { generateIdentity } from "@srp/core";
-import { createHub, openSqlite, SqliteStore, toNodeHandler, type Hub } from "@srp/hub";
+import { createHub, SqliteStore, toNodeHandler, type Hub } from "@srp/hub";
+import { openSqlite } from "@srp/hub/storage";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
 
@@ -67,6 +68,19 @@ describe("mounting", () => {
     // The hub bills through the same store: the account paid, and the books balance.
     expect((await store.summary(account.id)).spent).toBeGreaterThan(0n);
     expect(await store.verify()).toEqual([]);
+  });
+
+  it("takes a SQL store as `storage`, with its admin operations, and refuses it as `receipts` (which would bill nobody)", async () => {
+    const store = new SqliteStore(":memory:");
+    cleanups.push(() => store.close());
+    expect(() => createHub({ identity: generateIdentity(), accounts: store, receipts: store })).toThrow(/as `storage`/);
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store });
+    cleanups.push(() => hub.close());
+    // Every book comes from the store by name: billing, the account API, and the admin operations.
+    expect(hub.ledger).toBe(store.ledger);
+    expect(hub.books).toBe(store.books);
+    expect(hub.receipts).toBe(store.receipts);
+    expect(hub.admin).toBe(store.admin);
   });
 
   it("works mounted under Express next to the application's own routes", async () => {

@@ -15,23 +15,9 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, type ReceiptPosition } from "@srp/core";
 import type { Receipt } from "@srp/core/schema";
-import {
-  BOUNTY_POOL,
-  discountFor,
-  EXTERNAL,
-  holdAccount,
-  int,
-  MIGRATIONS,
-  openPostgres,
-  openSqlite,
-  openStore,
-  PLATFORM,
-  splitCharge,
-  SqlStore,
-  userAccount,
-  type OpenStoreOptions,
-  type SqlDriver,
-} from "@srp/hub";
+import { openStore, SqlStore, type OpenStoreOptions } from "@srp/hub";
+import { BOUNTY_POOL, discountFor, EXTERNAL, holdAccount, PLATFORM, splitCharge, userAccount } from "@srp/hub/ledger";
+import { int, MIGRATIONS, openPostgres, openSqlite, type SqlDriver } from "@srp/hub/storage";
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

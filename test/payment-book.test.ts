@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStore, type NewPayment, type SqlStore } from "@srp/hub";
+import { openStore, type SqlStore } from "@srp/hub";
+import type { NewPayment } from "@srp/hub/payments";
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
 
 let pg: TestPostgres | undefined;

@@ -16,7 +16,9 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createAuth, decode, encode, generateIdentity, SrpError, type Identity } from "@srp/core";
 import type { Hello } from "@srp/core/schema";
 import { decodePaymentRequired } from "@srp/core/x402";
-import { createHub, FAILED_PAYMENT_RETENTION_MS, openPostgres, openSqlite, openStore, SqliteStore, WALLET_NONCE_TTL_MS, type Hub, type HubLimits, type SqlDriver, type SqlStore } from "@srp/hub";
+import { createHub, openStore, SqliteStore, type Hub, type HubLimits, type SqlStore } from "@srp/hub";
+import { openPostgres, openSqlite, WALLET_NONCE_TTL_MS, type SqlDriver } from "@srp/hub/storage";
+import { FAILED_PAYMENT_RETENTION_MS } from "@srp/hub/payments";
 import { PayoutTracker } from "../packages/srp-hub/src/ledger/payout-tracker.js";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
@@ -87,7 +89,7 @@ interface World {
 
 async function world(spec: string, options: { limits?: HubLimits; adminToken?: string; tokensPerSecond?: number } = {}): Promise<World> {
   const store = await openStore(spec);
-  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, admin: store, drainTimeoutMs: 500, ...(options.limits ? { limits: options.limits } : {}), ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
+  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 500, ...(options.limits ? { limits: options.limits } : {}), ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(options.tokensPerSecond ? { tokensPerSecond: options.tokensPerSecond } : {});
   const owner = await store.createAccount({ name: "provider" });
@@ -588,7 +590,7 @@ describe("revoking a key", () => {
         return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-    const hub = createHub({ identity: generateIdentity(), accounts, storage: store, admin: store, adminToken: ADMIN, drainTimeoutMs: 200, limits: { bindingCheckIntervalMs: 0 } });
+    const hub = createHub({ identity: generateIdentity(), accounts, storage: store, adminToken: ADMIN, drainTimeoutMs: 200, limits: { bindingCheckIntervalMs: 0 } });
     const { url } = await hub.listen({ port: 0 });
     const sim = await startSimulator();
     const provider = createProvider({ hub: url, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1", output: "1" }, maxConcurrency: 1 }] });

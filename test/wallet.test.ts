@@ -13,7 +13,8 @@ import type { PrivateKeyAccount } from "viem";
 import { createSiweMessage } from "viem/siwe";
 import { generateIdentity, nodeBindingText, payoutWalletMessage, refundMessage } from "@srp/core";
 import { decodePaymentRequired, decodeSettlementResponse, type PaymentRequired } from "@srp/core/x402";
-import { discounted, type ChainWriter, type HubX402Options } from "@srp/hub";
+import type { ChainWriter, HubX402Options } from "@srp/hub";
+import { discounted } from "@srp/hub/ledger";
 import { createProvider, openAICompatibleBackend } from "@srp/provider";
 import { MODEL, PRICE, payHeader, refusal, usePayNets, type PayNet, type PayNetOptions } from "./support/paynet.js";
 

@@ -4,6 +4,12 @@
  * has a stable id and cites the spec requirements it enforces, and every received
  * message is validated against `spec/v1/schema.json`.
  *
+ * One entry: running a suite (`runHubSuite`, `runProviderSuite`) and reporting its
+ * results, the check lists with their contexts (what `spec/v1/coverage.md` is made from),
+ * and the schema validator the checks share. The `srp-conformance` CLI is the usual way in.
+ *
+ * Every export is public API: a new export is a promise to keep it.
+ *
  * @packageDocumentation
  * @module @srp/conformance
  */

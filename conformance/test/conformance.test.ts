@@ -48,7 +48,7 @@ describe("consumer surface checks against a billing @srp/hub (SQLite ledger)", (
     const store = new SqliteStore(":memory:", { signupCredits: 10_000_000n });
     const account = await store.createAccount({ name: "conformance" });
     const { key } = await store.createApiKey(account.id);
-    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, admin: store });
+    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store });
     const { url } = await hub.listen({ port: 0 });
     try {
       const report = await runHubSuite({ url, accountKey: key, only: CONSUMER_CHECKS });

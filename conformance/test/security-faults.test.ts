@@ -55,7 +55,7 @@ describe("wallet sign-in and nonce limit checks against faulty hubs (SQLite stor
   const storage = (): Partial<HubOptions> => {
     const store = new SqliteStore(":memory:");
     stores.push(store);
-    return { accounts: store, storage: store, admin: store };
+    return { accounts: store, storage: store };
   };
 
   it("the unchanged relay passes hub.wallet.sign_in and hub.security.nonce_limit", async () => {

@@ -10,6 +10,9 @@ export default defineConfig({
     chain: "src/chain/index.ts",
   },
   format: ["esm", "cjs"],
+  // One copy of shared code for every entry in both formats, so a class is the same class
+  // (`instanceof`) whichever entry it is imported from.
+  splitting: true,
   dts: true,
   sourcemap: true,
   clean: true,

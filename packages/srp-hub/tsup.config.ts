@@ -2,8 +2,17 @@ import { defineConfig } from "tsup";
 
 export default defineConfig([
   {
-    entry: ["src/index.ts"],
+    entry: {
+      index: "src/index.ts",
+      routing: "src/routing/index.ts",
+      ledger: "src/ledger/index.ts",
+      storage: "src/storage/index.ts",
+      payments: "src/payments/index.ts",
+    },
     format: ["esm", "cjs"],
+    // One copy of shared code for every entry in both formats, so a class is the same class
+    // (`instanceof`) whichever entry it is imported from.
+    splitting: true,
     dts: true,
     sourcemap: true,
     clean: true,

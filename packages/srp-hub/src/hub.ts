@@ -115,6 +115,7 @@ export function createHub(options: HubOptions): Hub {
     probes.stop();
     statements.stop();
     maintenance.stop();
+    registry.stopChecks();
     await jobs.close();
     await registry.close(options.reconnectAfterMs ?? 5000);
     await servers.close();

@@ -7,11 +7,61 @@
  * countersigning, the discovery document, and a double-entry ledger on SQLite or
  * PostgreSQL that bills consumers per token.
  *
+ * The root entry holds what embedding and operating a hub needs: `createHub`, its
+ * options, events and the `Hub` it returns; the stores you construct (`SqliteStore`,
+ * `SqlStore`, `openStore`, `MemoryAccountStore`, `MemoryResponseStore`,
+ * `MemoryReceiptBook`); x402 settlers and on-chain payouts; the `node:http` adapter; and
+ * the errors you catch. Subpath entries:
+ * - `@srp/hub/routing`: routing policy, the `Router`, the wait queue, fallbacks and affinity.
+ * - `@srp/hub/ledger`: the double-entry ledger, pricing policy, postings and payout terms.
+ * - `@srp/hub/storage`: SQLite/PostgreSQL drivers, migrations and each SQL book on its own.
+ * - `@srp/hub/payments`: the x402 payment flow and policy, payment records, deposits, x402 discovery.
+ *
+ * Every export of every entry is public API: a new export is a promise to keep it.
+ *
  * @packageDocumentation
  * @module @srp/hub
  */
-export { createHub, PROVIDER_PATH, type Hub, type HubOptions, type HubEvents, type HubX402Options, type HubResponsesOptions, type SessionInfo } from "./hub.js";
+
+// The hub
+export {
+  createHub,
+  PROVIDER_PATH,
+  type Hub,
+  type HubOptions,
+  type HubEvents,
+  type HubX402Options,
+  type HubResponsesOptions,
+  type SessionInfo,
+} from "./hub.js";
+export {
+  toNodeHandler,
+  toWebRequest,
+  writeWebResponse,
+  DEFAULT_MAX_BODY_BYTES,
+  type ClientInfo,
+  type FetchHandler,
+  type NodeHandlerOptions,
+} from "./node-adapter.js";
+export { LIMIT_DEFAULTS, type HubLimits, type Rate } from "./limits.js";
+export { BATCH_LIMITS, type BatchOptions } from "./api/batch.js";
+
+// Storage: what the hub keeps, in memory or in SQLite / PostgreSQL
 export type { HubStorage, ResponseBook } from "./storage/hub-storage.js";
+export { SqliteStore } from "./storage/sqlite.js";
+export { SqlStore, type SqlStoreOptions } from "./storage/sql-store.js";
+export { openStore, type OpenStoreOptions } from "./storage/open.js";
+export {
+  MemoryAccountStore,
+  hashApiKey,
+  generateApiKey,
+  type Account,
+  type AccountStore,
+  type AccountAdmin,
+  type AccountRecord,
+  type ApiKeyRecord,
+} from "./accounts.js";
+export { MemoryReceiptBook, type ReceiptBook, type StoredReceipt } from "./receipts.js";
 export {
   MemoryResponseStore,
   RESPONSE_STORE_LIMITS,
@@ -20,8 +70,9 @@ export {
   type ResponseStoreOptions,
   type StoredResponse,
 } from "./api/response-store.js";
-export { SqlResponseBook } from "./storage/response-book.js";
-export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent } from "./payments/x402-flow.js";
+export type { HubLedger, LedgerBooks } from "./ledger/ledger.js";
+
+// x402 settlement and on-chain payouts
 export {
   directSettler,
   facilitatorSettler,
@@ -40,112 +91,7 @@ export {
   type FacilitatorSettlerOptions,
   type FacilitatorSupported,
 } from "./payments/authorization-settlers.js";
-export { requirementsFor, paymentRequired, checkPayment, bazaarExtension, type X402Terms, type X402Asset, type PaidResource, type CheckedPayment } from "./payments/x402-policy.js";
-export type { PaymentBook, PaymentRecord, PaymentState, NewPayment, SettleMode } from "./payments/book.js";
-export { FAILED_PAYMENT_RETENTION_MS } from "./payments/book.js";
-export { SqlPaymentBook } from "./storage/payment-book.js";
-export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./storage/payout-book.js";
-export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./storage/wallet-book.js";
-export { depositResource, DEPOSIT_PATH, DEPOSIT_LIMITS } from "./api/futures.js";
 export { OnchainPayouts, type OnchainPayoutsOptions, type PayoutVoucherView, type PayoutRun } from "./payments/onchain-payouts.js";
-export {
-  X402_DISCOVERY_PATH,
-  x402Discovery,
-  type X402DiscoveryDocument,
-  type X402DiscoveryResource,
-  type X402ModelPrice,
-  type X402MaximumCostPrice,
-  type X402AmountPrice,
-} from "./api/x402-discovery.js";
-export {
-  MemoryAccountStore,
-  hashApiKey,
-  generateApiKey,
-  type Account,
-  type AccountStore,
-  type AccountAdmin,
-  type AccountRecord,
-  type ApiKeyRecord,
-} from "./accounts.js";
-export { SqliteStore } from "./storage/sqlite.js";
-export { SqlStore, type SqlStoreOptions } from "./storage/sql-store.js";
-export { SqlAccountBook } from "./storage/account-book.js";
-export { SqlReceiptBook } from "./storage/receipt-book.js";
-export { SqlLedgerBook, type SqlLedgerBookOptions } from "./storage/ledger-book.js";
-export { SqlStatementBook } from "./storage/statement-book.js";
+
+// Errors
 export { InsufficientFundsError, RefundPendingError } from "./ledger/errors.js";
-export { jobSettlement, type JobSettlement, type JobSettlementInput, type SettledJob } from "./ledger/postings.js";
-export { openStore, type OpenStoreOptions } from "./storage/open.js";
-export { openSqlite, type SqliteOptions } from "./storage/sqlite-driver.js";
-export { openPostgres, type PostgresOptions } from "./storage/postgres-driver.js";
-export { MIGRATIONS } from "./storage/migrations.js";
-export { int, big, text, type SqlDriver, type SqlExecutor, type SqlRow, type SqlValue } from "./storage/sql.js";
-export {
-  post,
-  balancedLegs,
-  verifyLedger,
-  history,
-  userAccount,
-  holdAccount,
-  isHubLedger,
-  isLedgerBooks,
-  PLATFORM,
-  BOUNTY_POOL,
-  EXTERNAL,
-  type HubLedger,
-  type LedgerBooks,
-  type AccountSummary,
-  type TopEntry,
-  type ReserveResult,
-  type ReserveManyResult,
-  type Leg,
-  type Posting,
-  type HistoryEntry,
-  type LedgerProblem,
-  type LedgerAccountKind,
-} from "./ledger/ledger.js";
-export { worstCase, discounted, discountFor, prepaidOf, splitCharge, DEFAULT_DISCOUNT_TIERS, type DiscountTier, type ChargeSplit } from "./ledger/policy.js";
-export { ADMIN_PREFIX } from "./api/admin.js";
-export { toNodeHandler, toWebRequest, writeWebResponse, DEFAULT_MAX_BODY_BYTES, type ClientInfo, type FetchHandler, type NodeHandlerOptions } from "./node-adapter.js";
-export { clientAddress, clientKey, LIMIT_DEFAULTS, parseLimit, TokenBucket, TokenBuckets, type HubLimits, type Rate, type TokenBucketsOptions } from "./limits.js";
-export { MemoryReceiptBook, checkNodeReceipt, type ReceiptBook, type StoredReceipt, type ReceiptCheckInput, type ReceiptVerdict } from "./receipts.js";
-export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./routing/store.js";
-export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./routing/router.js";
-export { WaitQueue, Waiter, queueWaitOf, WAIT_QUEUE_DEFAULTS, QUEUE_TIMEOUT_HEADER, type WaitQueueOptions, type WaitOutcome } from "./routing/wait-queue.js";
-export { modelList, modelsToTry, fallsThrough, fallbackError, waitingModelIndex, MAX_FALLBACK_MODELS } from "./routing/fallbacks.js";
-export { AffinityTable, accountAffinityKey, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES, AFFINITY_TTL_MS, AFFINITY_MAX_ENTRIES, type AffinityOptions } from "./routing/affinity.js";
-export {
-  ROUTING_DEFAULTS,
-  CLOSED_BREAKER,
-  NO_THROUGHPUT,
-  breakerStatus,
-  breakerAfterOutcome,
-  breakerProbeSent,
-  breakerAfterProbe,
-  recordHealth,
-  healthScore,
-  recordThroughput,
-  belowFloor,
-  rampFactor,
-  eligible,
-  pick,
-  chatNeeds,
-  estimatePromptTokens,
-  type RoutingConfig,
-  type Outcome,
-  type Breaker,
-  type BreakerStatus,
-  type HealthBucket,
-  type Throughput,
-  type CandidateView,
-  type RouteNeeds,
-  type NoRoute,
-} from "./routing/policy.js";
-export { modelCatalog, promptTokenBound, type ModelEntry, type SrpUsageExtension } from "./api/openai.js";
-export { errorResponse } from "./api/http.js";
-export { BATCH_LIMITS, type BatchOptions, type BatchView, type BatchItemView, type BatchStatus } from "./api/batch.js";
-export { anthropicError, messagesToChat, chatToMessage, withoutUnsignedThinking } from "./api/anthropic.js";
-export { responsesToChat, chatToResponse, chatToOutput, inputItems, itemsToMessages, chatTools, toolNamespaces, responseShell, responsesUsage, finishStatus, ChatToResponsesEvents } from "./api/responses-translate.js";
-export { planResponses, responseId } from "./api/responses.js";
-export { planCompletions, completionsPromptBound, completionsChoices, COMPLETIONS_DEFAULT_MAX_TOKENS } from "./api/completions.js";
-export { chatReasoningText, effortForBudget, reasoningEffortFor, withEffortThinking, THINKING_EFFORT_THRESHOLDS, TRANSLATED_THINKING_SIGNATURE, type ReasoningEffort } from "./api/reasoning.js";

@@ -69,6 +69,71 @@ export function batchResource(url: string): PaidResource {
   };
 }
 
+/** A ledger that reserves a batch's items at once (such as a `SqlStore`'s). */
+type BatchLedger = NonNullable<ConsumerApiContext["ledger"]> & Required<Pick<NonNullable<ConsumerApiContext["ledger"]>, "reserveMany">>;
+
+function batchLedger(ledger: ConsumerApiContext["ledger"]): ledger is BatchLedger {
+  return ledger?.reserveMany !== undefined;
+}
+
+/** One planned item of a batch: its plan, the endpoint it was sent to, its custom id and its worst case (atomic units). */
+interface PlannedItem {
+  plan: Plan;
+  url: string;
+  customId: string | null;
+  max: bigint;
+}
+
+/**
+ * Plans a batch's items. The schema bounds the items (1 to 50), their urls, methods and
+ * custom ids; what it cannot say is checked here: custom ids are unique, items do not
+ * stream and name one model (no fallback `models`), each plans under its endpoint and is
+ * served by some online provider. The first problem refuses the batch, naming its item.
+ */
+function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): PlannedItem[] | SrpError {
+  const plans: PlannedItem[] = [];
+  const ids = new Set<string>();
+  for (const [i, item] of items.entries()) {
+    const at = `requests[${i}]`;
+    if (item.custom_id !== undefined && ids.has(item.custom_id)) return new SrpError("api.invalid_body", `${at}.custom_id is not unique`);
+    const itemBody = item.body as Json;
+    if (itemBody.stream === true) return new SrpError("api.invalid_body", `${at}: batch items do not stream`);
+    if (itemBody.models !== undefined) return new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`);
+    const plan = PLANNERS[item.url](itemBody, ctx);
+    if (plan instanceof SrpError) return new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {});
+    const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
+    if (max === undefined) return new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`);
+    if (typeof item.custom_id === "string") ids.add(item.custom_id);
+    plans.push({ plan, url: item.url, customId: typeof item.custom_id === "string" ? item.custom_id : null, max });
+  }
+  return plans;
+}
+
+/** The refusal of a batch after its x402 payment was admitted: the payment, if any, is finished unserved. */
+async function refusal(error: SrpError, finishPayment: ((served: boolean) => Promise<string>) | undefined): Promise<Response> {
+  const refused = errorResponse(error);
+  if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
+  return refused;
+}
+
+/** A batch as admitted: queued, `total` reserved at `discountBps`, nothing charged, every item queued. */
+function queuedView(id: string, plans: readonly PlannedItem[], total: bigint, discountBps: number): BatchView {
+  return {
+    id,
+    object: "srp.batch",
+    status: "queued",
+    created_at: Math.floor(Date.now() / 1000),
+    completed_at: null,
+    expires_at: null,
+    discount_bps: discountBps,
+    reserved_units: formatAmount(total),
+    charged_units: "0",
+    charged: formatUsdc(0n),
+    counts: { total: plans.length, queued: plans.length, running: 0, completed: 0, failed: 0 },
+    items: plans.map((p, index) => ({ index, custom_id: p.customId, url: p.url, status: "queued", status_code: null, response: null, cost: formatUsdc(0n), cost_units: "0", receipt_id: null })),
+  };
+}
+
 /** How a hub runs and keeps batches (`HubOptions.batches`). */
 export interface BatchOptions {
   /** How long a finished batch's results are kept, ms; default 24 h. */
@@ -117,39 +182,23 @@ export class Batches {
     return undefined;
   }
 
-  /** `POST /v1/batch`. */
+  /** `POST /v1/batch`: admits a batch (one reservation of every item's worst case, or one x402 payment of their sum) and starts it. */
   async create(request: Request): Promise<Response> {
     const ctx = this.#ctx;
-    if (!ctx.ledger?.reserveMany) return errorResponse(new SrpError("api.not_found", "this hub runs no batches (it needs a ledger that reserves batches, such as a SqlStore)"));
+    const ledger = ctx.ledger;
+    if (!batchLedger(ledger)) return errorResponse(new SrpError("api.not_found", "this hub runs no batches (it needs a ledger that reserves batches, such as a SqlStore)"));
     const who = await payer(request, ctx);
     if (who instanceof SrpError) return errorResponse(who);
     const payments = who.payments;
     let accountId = who.accountId;
     const body = await readJsonObject(request, ctx.maxBodyBytes);
     if (body instanceof SrpError) return errorResponse(body);
-    if (accountId !== "") {
-      const full = this.#roomFor(accountId);
-      if (full) return errorResponse(full);
-    }
+    const full = accountId !== "" ? this.#roomFor(accountId) : undefined;
+    if (full) return errorResponse(full);
     const problem = checkConsumerBody(BatchRequest, body);
     if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
-    // The schema bounds the items (1 to 50), their urls, methods and custom ids; what it cannot say is checked here.
-    const items = (body as unknown as BatchRequest).requests;
-    const plans: { plan: Plan; url: string; customId: string | null; max: bigint }[] = [];
-    const ids = new Set<string>();
-    for (const [i, item] of items.entries()) {
-      const at = `requests[${i}]`;
-      if (item.custom_id !== undefined && ids.has(item.custom_id)) return errorResponse(new SrpError("api.invalid_body", `${at}.custom_id is not unique`));
-      const itemBody = item.body as Json;
-      if (itemBody.stream === true) return errorResponse(new SrpError("api.invalid_body", `${at}: batch items do not stream`));
-      if (itemBody.models !== undefined) return errorResponse(new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`));
-      const plan = PLANNERS[item.url](itemBody, ctx);
-      if (plan instanceof SrpError) return errorResponse(new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {}));
-      const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
-      if (max === undefined) return errorResponse(new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`));
-      if (typeof item.custom_id === "string") ids.add(item.custom_id);
-      plans.push({ plan, url: item.url, customId: typeof item.custom_id === "string" ? item.custom_id : null, max });
-    }
+    const plans = planItems(ctx, (body as unknown as BatchRequest).requests);
+    if (plans instanceof SrpError) return errorResponse(plans);
     const total = plans.reduce((a, p) => a + p.max, 0n);
     let finishPayment: ((served: boolean) => Promise<string>) | undefined;
     if (payments) {
@@ -159,53 +208,45 @@ export class Batches {
       accountId = admitted.accountId;
       finishPayment = (served) => admitted.finish(served);
     }
-    // An x402 payer's account is known only now.
-    const full = payments ? this.#roomFor(accountId) : undefined;
-    if (full) {
-      const refused = errorResponse(full);
-      if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
-      return refused;
-    }
+    const reserved = await this.#reserve(ledger, accountId, plans, total, payments !== undefined);
+    if (reserved instanceof SrpError) return refusal(reserved, finishPayment);
+    // The batch is admitted: a payment for it has served its purpose (unused money stays as prepaid balance).
+    const paid = finishPayment ? { "PAYMENT-RESPONSE": await finishPayment(true) } : {};
+    return this.#start({ accountId, keyed: !payments }, plans, total, reserved, paid);
+  }
+
+  /**
+   * Holds the money of an admitted batch: room for one more batch of an x402 payer (whose
+   * account is known only once it has paid), then one atomic reservation of every item's
+   * worst case at the batch discount (SRP-CON-012, SRP-CON-013). Else the refusal.
+   */
+  async #reserve(ledger: BatchLedger, accountId: string, plans: readonly PlannedItem[], total: bigint, byX402: boolean): Promise<{ reservationIds: string[]; discountBps: number } | SrpError> {
+    const ctx = this.#ctx;
+    const full = byX402 ? this.#roomFor(accountId) : undefined;
+    if (full) return full;
     let reserved;
     try {
       await ctx.ledgerReady;
-      reserved = await ctx.ledger.reserveMany(accountId, plans.map((p) => p.max), BATCH_LIMITS.discountBps);
+      reserved = await ledger.reserveMany(accountId, plans.map((p) => p.max), BATCH_LIMITS.discountBps);
     } catch (e) {
       ctx.storageError("reserve a batch", e);
-      const unavailable = errorResponse(new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly"));
-      if (finishPayment) unavailable.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
-      return unavailable;
+      return new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly");
     }
     if (!reserved.ok) {
-      const refused = errorResponse(
-        new SrpError("billing.insufficient_credits", `this batch may cost up to ${formatUsdc(total)} USD (${total} units); the account can spend ${formatUsdc(reserved.available)} USD`, {
-          details: { required: total.toString(), available: reserved.available.toString() },
-        }),
-      );
-      if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
-      return refused;
+      return new SrpError("billing.insufficient_credits", `this batch may cost up to ${formatUsdc(total)} USD (${total} units); the account can spend ${formatUsdc(reserved.available)} USD`, {
+        details: { required: total.toString(), available: reserved.available.toString() },
+      });
     }
-    // The batch is admitted: a payment for it has served its purpose (unused money stays as prepaid balance).
-    const paid = finishPayment ? { "PAYMENT-RESPONSE": await finishPayment(true) } : {};
+    return reserved;
+  }
+
+  /** Keeps an admitted batch and starts its items; the answer is the batch as admitted (queued), before any item starts. */
+  #start(owner: Pick<Batch, "accountId" | "keyed">, plans: readonly PlannedItem[], total: bigint, reserved: { reservationIds: string[]; discountBps: number }, paid: Record<string, string>): Response {
     const id = `batch_${toBase64Url(randomBytes(16))}`;
-    const view: BatchView = {
-      id,
-      object: "srp.batch",
-      status: "queued",
-      created_at: Math.floor(Date.now() / 1000),
-      completed_at: null,
-      expires_at: null,
-      discount_bps: reserved.discountBps,
-      reserved_units: formatAmount(total),
-      charged_units: "0",
-      charged: formatUsdc(0n),
-      counts: { total: plans.length, queued: plans.length, running: 0, completed: 0, failed: 0 },
-      items: plans.map((p, index) => ({ index, custom_id: p.customId, url: p.url, status: "queued", status_code: null, response: null, cost: formatUsdc(0n), cost_units: "0", receipt_id: null })),
-    };
-    const batch: Batch = { view, accountId, keyed: !payments };
+    const view = queuedView(id, plans, total, reserved.discountBps);
+    const batch: Batch = { view, ...owner };
     this.#batches.set(id, batch);
-    for (const p of plans) ctx.noteDemand(p.plan.model);
-    // The answer is the batch as admitted (queued), before any item starts.
+    for (const p of plans) this.#ctx.noteDemand(p.plan.model);
     const accepted = Response.json(view, { status: 202, headers: { location: `/v1/jobs/${id}`, ...paid } });
     const run = this.#run(batch, plans.map((p) => p.plan), reserved.reservationIds).finally(() => this.#running.delete(run));
     this.#running.add(run);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { maximumCostOn, settleBy, SETTLE_MARGIN_MS, withinReservation } from "./serve.js";
+import { maximumCostOn, runTimeout, settleBy, SETTLE_MARGIN_MS, withinReservation } from "./serve.js";
 
 describe("settleBy", () => {
   it("is the authorization's expiry less the margin for a payment settled after serving, else nothing", () => {
@@ -28,5 +28,18 @@ describe("withinReservation", () => {
     const fits = withinReservation(open, maximumCostOn([cheap], open.bound, undefined, open.capabilities).cost);
     expect(fits(cheap)).toBe(true);
     expect(fits({ ...cheap, contextLength: 32_768 })).toBe(false);
+  });
+});
+
+describe("runTimeout", () => {
+  const budget = { ms: 120_000, chosen: false };
+  it("cuts a non-streamed request short at the settle limit of an x402 payment settled after serving (SRP-PAY-013)", () => {
+    expect(runTimeout(false, budget, 1_000_030_000, 1_000_000_000)).toEqual({ ms: 30_000, chosen: true });
+    expect(runTimeout(false, budget, 999_000_000, 1_000_000_000)).toEqual({ ms: 0, chosen: true });
+  });
+  it("keeps the request's own budget when streamed, without such a payment, or when the limit is later", () => {
+    expect(runTimeout(true, budget, 1_000_030_000, 1_000_000_000)).toBe(budget);
+    expect(runTimeout(false, budget, undefined, 1_000_000_000)).toBe(budget);
+    expect(runTimeout(false, budget, 1_000_120_000, 1_000_000_000)).toBe(budget);
   });
 });

@@ -13,7 +13,7 @@ import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
 import type { CandidateView, RouteNeeds } from "../routing/policy.js";
-import { follow, relay, type Committed, type JobEvent, type RelayContext } from "../relay.js";
+import { follow, relay, type Committed, type JobEvent, type RelayContext, type RelayRequest } from "../relay.js";
 import { authenticate, bearer } from "./http.js";
 import type { Admission, X402Payments } from "../payments/x402-flow.js";
 import type { PaidResource } from "../payments/x402-policy.js";
@@ -23,6 +23,8 @@ import { modelList, modelsToTry } from "../routing/fallbacks.js";
 import { QUEUE_TIMEOUT_HEADER, queueWaitOf } from "../routing/wait-queue.js";
 import { accountAffinityKey } from "../routing/affinity.js";
 import type { ResponseStore } from "./response-store.js";
+import { cancelledByHub, closeBilling, closeOnce, type Billed, type CloseBilling } from "./run-billing.js";
+import { STREAM_HEADERS, streamBody } from "./run-stream.js";
 
 /** What every consumer API surface (OpenAI chat and completions, Anthropic Messages, Responses, modalities, batches) needs from its hub. */
 export interface ConsumerApiContext extends RelayContext {
@@ -268,14 +270,6 @@ export interface Surface {
 const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
 const RECEIPT_HEADER = "x-srp-receipt";
 
-/** What the consumer's answer says about billing: the charge, and whether a stored receipt backs it. */
-interface Billed {
-  /** Units charged (a billing hub), or undefined when the hub bills nobody (then the receipt's cost is shown). */
-  charged: bigint | undefined;
-  /** Whether the receipt was stored; when not, there is nothing to point at. */
-  recorded: boolean;
-}
-
 function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed, rejected?: SrpError): SrpUsageExtension {
   const units = billed.charged ?? (receipt && billed.recorded ? parseAmount(receipt.cost) : 0n);
   return { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured, ...(!receipt && rejected ? { receipt_error: rejected.code } : {}) };
@@ -433,13 +427,6 @@ function routeNeeds(plan: Plan): RouteNeeds {
     ...(prefs.ignore ? { ignore: prefs.ignore } : {}),
     ...(prefs.quantizations ? { quantizations: prefs.quantizations } : {}),
   };
-}
-
-/** The consumer's charge from a settlement, when this request's reservation was the one settled. */
-function chargeOf(settled: unknown, reservationId: string | undefined): bigint | undefined {
-  if (reservationId === undefined || typeof settled !== "object" || settled === null) return undefined;
-  const s = settled as { reservationId?: unknown; charge?: unknown };
-  return s.reservationId === reservationId && typeof s.charge === "bigint" ? s.charge : undefined;
 }
 
 /** The response with a `PAYMENT-RESPONSE` header added. */
@@ -612,151 +599,189 @@ export interface RunOptions {
 }
 
 /**
- * Runs an admitted request: relays it with failover before content, answers in the
- * surface's format with the cost, and settles or releases its reservation.
+ * The time a request runs under: its own budget, cut short for a non-streamed request paid
+ * by an x402 authorization settled after serving, which must still be valid when the hub
+ * settles it (SRP-PAY-013): it then runs only until `settleLimit` ({@link settleBy}), and
+ * counts as a deadline the consumer chose. A streamed one settles at its first output.
+ *
+ * @example
+ * runTimeout(false, { ms: 120_000, chosen: false }, 1_000_030_000, 1_000_000_000); // { ms: 30_000, chosen: true }
  */
-export async function runPlan(ctx: ConsumerApiContext, plan: Plan, run: RunOptions): Promise<Response> {
-  const { accountId, reservationId, admission, error } = run;
-  const request = { signal: run.signal };
-  // An x402 authorization settled after serving must still be valid when the hub settles it (SRP-PAY-013).
-  const settleLimit = settleBy(admission?.payment);
-  const timeout = !plan.stream && settleLimit !== undefined && settleLimit < Date.now() + run.timeout.ms ? { ms: Math.max(0, settleLimit - Date.now()), chosen: true } : run.timeout;
-  const deadline = Date.now() + timeout.ms;
-  const ledger = ctx.ledger;
-  /** Ends the request's billing: the charge when the job settled this reservation, else the reservation is released. */
-  const closeBilling = async (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
-    const cancelled = consumerLeft || (e?.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
-    let recorded = true;
-    const settled = e?.type === "done" && e.settled ? await e.settled.catch(() => ((recorded = false), undefined)) : undefined;
-    const found = chargeOf(settled, reservationId);
-    // A billing hub reports what it charged: nothing, when the reservation was not settled by this receipt.
-    const charged = ledger ? (found ?? 0n) : undefined;
-    if (found === undefined && reservationId !== undefined && cancelled && !run.releaseOnCancel) {
-      // The hub cancelled the job (consumer gone, deadline): the node may still end it with a done, which is billed.
-      ctx.releaseAfterCancel(reservationId);
-      return { charged, recorded };
-    }
-    if (found === undefined && reservationId !== undefined && ledger) {
-      const why = e === undefined ? "not served" : e.type === "done" ? "no countersigned receipt" : e.type === "error" ? "the provider failed" : e.type === "lost" ? `the job ended: ${e.reason}` : "the stream ended early";
-      await ledger.release(reservationId, why).catch((err: unknown) => ctx.storageError(`release ${reservationId}`, err));
-    }
-    return { charged, recorded };
-  };
+export function runTimeout(stream: boolean, timeout: RunOptions["timeout"], settleLimit: number | undefined, now: number): RunOptions["timeout"] {
+  if (stream || settleLimit === undefined || settleLimit >= now + timeout.ms) return timeout;
+  return { ms: Math.max(0, settleLimit - now), chosen: true };
+}
+
+/** The job's side of the consumer's signal: aborted when the consumer goes away, or by `abort` (a cancelled stream). */
+interface ConsumerLink {
+  signal: AbortSignal;
+  abort(): void;
+  /** Removes the listener on the consumer's signal. */
+  detach(): void;
+}
+
+function linkConsumer(signal: AbortSignal): ConsumerLink {
   const consumer = new AbortController();
   const onAbort = () => consumer.abort();
-  request.signal.addEventListener("abort", onAbort, { once: true });
-  if (request.signal.aborted) consumer.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  if (signal.aborted) consumer.abort();
+  return { signal: consumer.signal, abort: () => consumer.abort(), detach: () => signal.removeEventListener("abort", onAbort) };
+}
 
-  let committed: Committed;
-  try {
-    committed = await relay(ctx, {
-      prepare: (instance) => plan.job(instance),
-      stream: plan.stream,
-      needs: run.reserved === undefined ? routeNeeds(plan) : { ...routeNeeds(plan), within: withinReservation(plan, run.reserved) },
-      sort: plan.prefs.sort,
-      allowFallbacks: plan.prefs.allowFallbacks,
-      ...(plan.prefs.order ? { order: { selectors: plan.prefs.order, only: !plan.prefs.allowFallbacks } } : {}),
-      deadline,
-      consumerDeadline: timeout.chosen,
-      signal: consumer.signal,
-      onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
-      bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
-      ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
-      ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
-      // Prefix affinity per paying account (SRP-CON-070): accounts never share a remembered instance.
-      ...(plan.affinityKey !== undefined ? { affinityKey: accountAffinityKey(plan.affinityKey, accountId) } : {}),
-      ...(run.models ? { models: run.models } : {}),
-      ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline, settleLimit ?? Infinity) } : {}),
-      accountId,
-    });
-  } catch (e) {
-    request.signal.removeEventListener("abort", onAbort);
-    await closeBilling(undefined);
-    const failed = error(e instanceof SrpError ? e : new SrpError("internal", "relay failed", { cause: e }));
-    return admission ? withPayment(failed, await admission.finish(false)) : failed;
-  }
-  const jobId = committed.job.jobId;
-  const headers: Record<string, string> = { [RECEIPT_HEADER]: jobId, "x-srp-model": committed.job.model };
-  const events = follow(ctx, { deadline, signal: consumer.signal, consumerDeadline: timeout.chosen }, committed);
+/** When a running request must end, and what the relay and its events are told of it. */
+interface RunLimits {
+  deadline: number;
+  /** The consumer chose the deadline (or an x402 settle limit set it). */
+  consumerDeadline: boolean;
+  /** When an x402 payment settled after serving must be ready to settle (SRP-PAY-013). */
+  settleLimit: number | undefined;
+  signal: AbortSignal;
+}
 
-  if (!plan.stream || !plan.encoder) {
-    const e = (await events.next()).value as JobEvent;
-    await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
-    request.signal.removeEventListener("abort", onAbort);
-    const billed = await closeBilling(e);
-    // A job the hub cancelled (consumer gone, deadline) may still end in a billable receipt: its payment settles.
-    const served = (e.type === "done" && e.done.response !== undefined) || (e.type === "lost" && (e.reason === "deadline" || e.reason === "consumer_gone"));
-    const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(served) } : {};
-    if (e.type !== "done" || e.done.response === undefined) {
-      return error(new SrpError("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response"), paid);
-    }
-    // Without a countersigned, stored receipt there is nothing to point at (and nothing is billed).
-    const out = { ...(e.receipt && billed.recorded ? headers : { "x-srp-model": committed.job.model }), ...paid };
-    const answer = shown(e, jobId, billed);
-    return plan.respond(committed.job, answer.done, answer.ext, out, accountId);
+/**
+ * What the relay is asked for a planned request: routing within what was reserved
+ * (SRP-BIL-003), the preferred order, the models to try (SRP-CON-060), the wait for a slot
+ * (SRP-CON-064) bounded by the deadline and the settle limit, and prefix affinity per paying
+ * account (SRP-CON-070): accounts never share a remembered instance.
+ */
+function relayRequest(ctx: ConsumerApiContext, plan: Plan, run: RunOptions, limits: RunLimits): RelayRequest {
+  const { accountId, reservationId } = run;
+  const { deadline } = limits;
+  return {
+    prepare: (instance) => plan.job(instance),
+    stream: plan.stream,
+    needs: run.reserved === undefined ? routeNeeds(plan) : { ...routeNeeds(plan), within: withinReservation(plan, run.reserved) },
+    sort: plan.prefs.sort,
+    allowFallbacks: plan.prefs.allowFallbacks,
+    ...(plan.prefs.order ? { order: { selectors: plan.prefs.order, only: !plan.prefs.allowFallbacks } } : {}),
+    deadline,
+    consumerDeadline: limits.consumerDeadline,
+    signal: limits.signal,
+    onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
+    bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
+    ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
+    ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
+    ...(plan.affinityKey !== undefined ? { affinityKey: accountAffinityKey(plan.affinityKey, accountId) } : {}),
+    ...(run.models ? { models: run.models } : {}),
+    ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline, limits.settleLimit ?? Infinity) } : {}),
+    accountId,
+  };
+}
+
+/** A request whose output is committed to one job: what answering it needs. */
+interface CommittedRun<P extends Plan = Plan> {
+  plan: P;
+  run: RunOptions;
+  committed: Committed;
+  events: AsyncGenerator<JobEvent>;
+  consumer: ConsumerLink;
+  /** Ends the request's billing ({@link closeBilling}). */
+  close: CloseBilling;
+}
+
+/** A plan answered as a stream. */
+type StreamedPlan = Plan & { encoder: NonNullable<Plan["encoder"]> };
+
+function streamed(plan: Plan): plan is StreamedPlan {
+  return plan.stream && plan.encoder !== undefined;
+}
+
+/** The headers naming the job's receipt (`x-srp-receipt`) and the model that served it. */
+function receiptHeaders(job: Job): Record<string, string> {
+  return { [RECEIPT_HEADER]: job.jobId, "x-srp-model": job.model };
+}
+
+/** Whether an x402 payment of a non-streamed request is settled: the job answered, or the hub cancelled it (it may still end in a billable receipt). */
+function paymentServed(e: JobEvent): boolean {
+  return (e.type === "done" && e.done.response !== undefined) || cancelledByHub(e);
+}
+
+/**
+ * A request no job took (the relay failed before content): the reservation is released as
+ * not served, and an x402 payment is finished unserved.
+ */
+async function notRelayed(ctx: ConsumerApiContext, run: RunOptions, consumer: ConsumerLink, failure: unknown): Promise<Response> {
+  const { admission, error } = run;
+  consumer.detach();
+  await closeBilling(ctx, run, undefined);
+  const failed = error(failure instanceof SrpError ? failure : new SrpError("internal", "relay failed", { cause: failure }));
+  return admission ? withPayment(failed, await admission.finish(false)) : failed;
+}
+
+/**
+ * The answer to a non-streamed request, once its job has ended: billing closed, an x402
+ * payment finished (served when the job answered or the hub cancelled it), then the
+ * surface's answer with the billed usage (SRP-ATT-019) and `x-srp-receipt` only when a
+ * countersigned receipt was stored; without a response, `job.upstream_error`.
+ */
+async function answerOnce({ plan, run, committed, events, consumer, close }: CommittedRun): Promise<Response> {
+  const { admission, error } = run;
+  const e = (await events.next()).value as JobEvent;
+  await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
+  consumer.detach();
+  const billed = await close(e);
+  const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(paymentServed(e)) } : {};
+  if (e.type !== "done" || e.done.response === undefined) {
+    return error(new SrpError("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response"), paid);
   }
-  // A paid stream: the provider has started answering, so the payment settles now (in `after` mode) and the header tells how.
-  if (admission) {
+  const out = { ...(e.receipt && billed.recorded ? receiptHeaders(committed.job) : { "x-srp-model": committed.job.model }), ...paid };
+  const answer = shown(e, committed.job.jobId, billed);
+  return plan.respond(committed.job, answer.done, answer.ext, out, run.accountId);
+}
+
+/**
+ * The streamed answer: the provider has started answering, so an x402 payment settles now
+ * (in `after` mode) and `PAYMENT-RESPONSE` tells how; its bookkeeping failing is reported
+ * (reconciliation settles it later) and the answer still streams and bills. The body is
+ * {@link streamBody}, whose billing ends once ({@link closeOnce}).
+ */
+async function answerStream(ctx: ConsumerApiContext, { plan, run, committed, events, consumer, close }: CommittedRun<StreamedPlan>): Promise<Response> {
+  const headers = receiptHeaders(committed.job);
+  if (run.admission) {
     try {
-      headers[PAYMENT_RESPONSE] = await admission.finish(true);
+      headers[PAYMENT_RESPONSE] = await run.admission.finish(true);
     } catch (e) {
-      // The payment's bookkeeping failed (reconciliation settles it later); the answer still streams and bills.
       ctx.storageError("finish an x402 payment", e);
     }
   }
-
-  const encoder = new TextEncoder();
-  const wire = plan.encoder(committed.job, accountId);
-  let billingClosed = false;
-  const endBilling = (e: JobEvent | undefined, consumerLeft = false): Promise<Billed> => {
-    if (billingClosed) return Promise.resolve({ charged: undefined, recorded: false });
-    billingClosed = true;
-    return closeBilling(e, consumerLeft);
-  };
-  const body$ = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        const { value: e, done: finished } = await events.next();
-        if (finished || !e) {
-          await endBilling(undefined);
-          controller.close();
-          return;
-        }
-        if (e.type === "chunk") {
-          const text = wire.chunk(e.chunk.data);
-          if (text === "") continue;
-          controller.enqueue(encoder.encode(text));
-          return;
-        }
-        if (e.type === "done") {
-          // Shown = billed (SRP-ATT-019): the receipt's usage, or nothing with the reason the receipt was refused.
-          const answer = shown(e, jobId, await endBilling(e));
-          const end = wire.end(answer.done, answer.ext);
-          if (wire.finish) await wire.finish();
-          controller.enqueue(encoder.encode(end));
-          controller.close();
-          await events.return(undefined);
-          request.signal.removeEventListener("abort", onAbort);
-          return;
-        }
-        // After content: an explicit in-band error, and no clean end (SRP-JOB-020).
-        const code = e.type === "error" ? (e.error.code === "job.deadline_exceeded" ? e.error.code : "job.stream_interrupted") : e.reason === "deadline" ? "job.deadline_exceeded" : "job.stream_interrupted";
-        const message =
-          e.type === "error" ? `the provider failed mid-stream: ${e.error.message}` : e.reason === "deadline" ? "the request passed its deadline mid-stream" : `the provider went away mid-stream (${e.reason})`;
-        await endBilling(e);
-        controller.enqueue(encoder.encode(wire.fail(code, message)));
-        controller.close();
-        await events.return(undefined);
-        request.signal.removeEventListener("abort", onAbort);
-        return;
-      }
+  const wire = plan.encoder(committed.job, run.accountId);
+  const endBilling = closeOnce(close);
+  const body = streamBody(events, {
+    chunk: (data) => wire.chunk(data),
+    end: async (e) => {
+      // Shown = billed (SRP-ATT-019): the receipt's usage, or nothing with the reason the receipt was refused.
+      const answer = shown(e, committed.job.jobId, await endBilling(e));
+      const end = wire.end(answer.done, answer.ext);
+      if (wire.finish) await wire.finish();
+      return end;
     },
-    async cancel() {
-      consumer.abort();
-      await events.return(undefined);
-      await endBilling(undefined, true);
-      request.signal.removeEventListener("abort", onAbort);
-    },
+    fail: (code, message) => wire.fail(code, message),
+    endBilling,
+    abort: consumer.abort,
+    detach: consumer.detach,
   });
-  return new Response(body$, { status: 200, headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+  return new Response(body, { status: 200, headers: { ...headers, ...STREAM_HEADERS } });
+}
+
+/**
+ * Runs an admitted request: relays it with failover before content, answers in the
+ * surface's format with the cost, and settles or releases its reservation. Every path that
+ * reserved ends its billing once ({@link closeBilling}).
+ */
+export async function runPlan(ctx: ConsumerApiContext, plan: Plan, run: RunOptions): Promise<Response> {
+  const settleLimit = settleBy(run.admission?.payment);
+  const now = Date.now();
+  const timeout = runTimeout(plan.stream, run.timeout, settleLimit, now);
+  const deadline = now + timeout.ms;
+  const close: CloseBilling = (e, consumerLeft = false) => closeBilling(ctx, run, e, consumerLeft);
+  const consumer = linkConsumer(run.signal);
+  let committed: Committed;
+  try {
+    committed = await relay(ctx, relayRequest(ctx, plan, run, { deadline, consumerDeadline: timeout.chosen, settleLimit, signal: consumer.signal }));
+  } catch (e) {
+    return notRelayed(ctx, run, consumer, e);
+  }
+  const events = follow(ctx, { deadline, signal: consumer.signal, consumerDeadline: timeout.chosen }, committed);
+  const answering = { plan, run, committed, events, consumer, close };
+  return streamed(plan) ? answerStream(ctx, { ...answering, plan }) : answerOnce(answering);
 }

@@ -93,7 +93,7 @@ async function signedBody(request: Request, maxBytes: number): Promise<{ message
  */
 export async function postWalletSignIn(request: Request, ctx: WalletApiContext): Promise<Response> {
   if (!ctx.wallets) return noWallets();
-  if (!ctx.walletAccount || !ctx.createApiKey) return fail("api.not_found", "this hub does not sign wallets in (its storage keeps no wallet accounts or keys)");
+  if (!ctx.walletAccount || !ctx.createApiKey) return fail("api.not_found", "this hub does not sign wallets in (it needs storage that keeps wallet accounts and `admin` operations to issue keys)");
   const body = await signedBody(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
   const fields = parseSiweMessage(body.message);

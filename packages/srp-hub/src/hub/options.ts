@@ -28,15 +28,16 @@ export interface HubOptions {
   accounts: AccountStore;
   /**
    * Where the hub keeps what must outlive a request: receipts, the ledger and its books,
-   * statements, x402 payments, wallets and stored responses. A `SqlStore` (`SqliteStore`,
-   * `openStore`) is all of them: `createHub({ accounts: store, storage: store, admin: store })`.
+   * statements, x402 payments, wallets, stored responses and operator operations on accounts.
+   * A `SqlStore` (`SqliteStore`, `openStore`) is all of them: `createHub({ accounts: store, storage: store })`.
    * Absent: receipts and stored responses in memory, nothing billed.
    */
   storage?: HubStorage;
   /**
    * Operator operations: the admin API (`adminToken`), `hub.admin`, and the API key a wallet
-   * sign-in issues (`POST /v1/auth/wallet`). A `SqlStore` or `MemoryAccountStore` offers them.
-   * Absent: admin account routes answer 404 and wallet sign-in issues no key.
+   * sign-in issues (`POST /v1/auth/wallet`). Default: `storage.admin` (a `SqlStore`'s account
+   * book); a `MemoryAccountStore` offers them too. None: admin account routes answer 404 and
+   * wallet sign-in issues no key.
    */
   admin?: AccountAdmin;
   /** Public base URL (e.g. `https://hub.example`); default: derived from each request's Host header. */

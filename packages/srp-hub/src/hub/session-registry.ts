@@ -53,6 +53,8 @@ export interface SessionRegistry {
   revalidate(): Promise<number>;
   /** Whether any session still runs a job. */
   busy(): boolean;
+  /** Stops the periodic re-check of bindings (first step of closing, with the other timers). */
+  stopChecks(): void;
   /** Stops the binding re-checks, says goodbye to every session and closes the endpoint. */
   close(reconnectAfterMs: number): Promise<void>;
 }
@@ -222,6 +224,7 @@ export function createSessionRegistry(o: SessionRegistryOptions): SessionRegistr
     },
     revalidate: () => revalidate(o, r),
     busy: () => [...r.all].some((s) => s.jobCount > 0),
+    stopChecks: () => clearInterval(bindingTimer),
     async close(reconnectAfterMs) {
       clearInterval(bindingTimer);
       for (const s of r.all) s.goodbye("hub is shutting down", reconnectAfterMs);

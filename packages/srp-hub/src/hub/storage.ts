@@ -9,6 +9,7 @@ import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
 import { MemoryReceiptBook, type ReceiptBook } from "../receipts.js";
 import type { StatementBook } from "../ledger/statements.js";
+import { SqlStore } from "../storage/sql-store.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import type { HubOptions } from "./options.js";
 
@@ -34,6 +35,9 @@ export interface HubBooks {
 
 /** The books named by a hub's options (pure apart from creating the in-memory defaults). */
 export function hubBooks(options: HubOptions): HubBooks {
+  // A SQL store is storage for every book, not only receipts: passed as `receipts` it would
+  // record receipts and bill nobody.
+  if (options.receipts instanceof SqlStore) throw new TypeError("pass a SqlStore as `storage` (every book: receipts, ledger, statements, payments…), not as `receipts`");
   const storage = options.storage;
   const { store, ...policy } = options.responses ?? {};
   return {
@@ -44,6 +48,6 @@ export function hubBooks(options: HubOptions): HubBooks {
     payments: options.x402?.book ?? storage?.payments,
     wallets: storage?.wallets,
     responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
-    admin: options.admin,
+    admin: options.admin ?? storage?.admin,
   };
 }

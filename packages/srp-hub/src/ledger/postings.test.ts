@@ -2,7 +2,21 @@ import { formatAmount } from "@srp/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BOUNTY_POOL, EXTERNAL, holdAccount, PLATFORM, userAccount, writtenLegs, type Posting } from "./ledger.js";
-import { bountyFundPosting, depositPosting, jobSettlement, refundPosting, releasePosting, reservePosting, signupPosting, type JobSettlementInput } from "./postings.js";
+import {
+  bountyFundPosting,
+  debtRepaymentPosting,
+  debtRepayments,
+  depositPosting,
+  jobSettlement,
+  refundPosting,
+  releasePosting,
+  reservePosting,
+  signupPosting,
+  x402CreditPosting,
+  x402Reversal,
+  x402ReversalPosting,
+  type JobSettlementInput,
+} from "./postings.js";
 
 const sum = (p: Posting) => p.legs.reduce((a, l) => a + l.amount, 0n);
 const leg = (p: Posting, account: string) => p.legs.filter((l) => l.account === account).reduce((a, l) => a + l.amount, 0n);
@@ -110,5 +124,53 @@ describe("the other postings", () => {
     for (const p of [reservePosting("r", "a", 5n), releasePosting("r", "a", 5n, ""), signupPosting("a", 1n), depositPosting("a", 1n, "x", {}), refundPosting("a", 1n, "x"), bountyFundPosting(1n, "x")]) {
       expect(sum(p)).toBe(0n);
     }
+  });
+});
+
+describe("x402 postings", () => {
+  const payment = { id: "pay_1", accountId: "acct_w", amount: 1000n, memo: { network: "eip155:1", asset: "0xa", payer: "0xb", nonce: "0xc", mode: "after" } };
+
+  it("credits a payment from outside to the wallet account, idempotent by payment id", () => {
+    const p = x402CreditPosting(payment);
+    expect(sum(p)).toBe(0n);
+    expect(leg(p, userAccount("acct_w"))).toBe(1000n);
+    expect(leg(p, EXTERNAL)).toBe(-1000n);
+    expect(p.idempotencyKey).toBe("x402:pay_1");
+  });
+
+  it("takes a failed payment back from what is left of the prepaid balance; the rest is debt the platform carries", () => {
+    expect(x402Reversal(1000n, 400n, 1000n)).toEqual({ back: 400n, debt: 600n });
+    expect(x402Reversal(1000n, 5000n, 700n)).toEqual({ back: 700n, debt: 300n });
+    expect(x402Reversal(1000n, 5000n, 5000n)).toEqual({ back: 1000n, debt: 0n });
+    // Never funded, or spent below zero: nothing comes back.
+    expect(x402Reversal(1000n, 5000n, 0n)).toEqual({ back: 0n, debt: 1000n });
+    expect(x402Reversal(1000n, -50n, 1000n)).toEqual({ back: 0n, debt: 1000n });
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), (amount, balance, funded) => {
+        const split = x402Reversal(amount, balance, funded);
+        const p = x402ReversalPosting({ id: "pay_1", accountId: "acct_w", amount }, split, "settlement failed");
+        return split.back >= 0n && split.debt >= 0n && split.back + split.debt === amount && sum(p) === 0n && leg(p, EXTERNAL) === amount;
+      }),
+    );
+  });
+
+  it("repays debts oldest first from prepaid money, back to the platform", () => {
+    const r = debtRepayments(150n, [
+      { paymentId: "a", owed: 100n },
+      { paymentId: "b", owed: 100n },
+      { paymentId: "c", owed: 100n },
+    ]);
+    expect(r).toEqual({
+      total: 150n,
+      payments: [
+        { paymentId: "a", pay: 100n, cleared: true },
+        { paymentId: "b", pay: 50n, cleared: false },
+      ],
+    });
+    expect(debtRepayments(0n, [{ paymentId: "a", owed: 100n }])).toEqual({ total: 0n, payments: [] });
+    const p = debtRepaymentPosting("acct_w", 150n, ["a", "b", "c"], "k1");
+    expect(sum(p)).toBe(0n);
+    expect(leg(p, PLATFORM)).toBe(150n);
+    expect(p.idempotencyKey).toBe("debt_repayment:k1");
   });
 });

@@ -1,15 +1,15 @@
 /**
  * Every movement of money the hub's books post, as pure functions from what is known to
  * the balanced {@link Posting}: signup credits, deposits, refunds, bounty funding,
- * reservations and their release, and the five-leg settlement of a job's receipt. The
- * one-at-a-time path and PostgreSQL's set-based batches (`storage/pg-batch.ts`) both post
- * these, so each rule is written once. Nothing here touches a database.
+ * reservations and their release, the five-leg settlement of a job's receipt, and x402
+ * credits, reversals and debt repayments. The one-at-a-time path and PostgreSQL's set-based
+ * batches (`storage/pg-batch.ts`) both post these, so each rule is written once. Nothing here touches a database.
  */
 import { parseAmount } from "@srp/core";
 import type { Receipt } from "@srp/core/schema";
 import { BOUNTY_POOL, EXTERNAL, holdAccount, PLATFORM, userAccount, type Posting } from "./ledger.js";
 import { payout, PLAIN_TERMS, type PayoutTerms } from "./payout-terms.js";
-import { splitCharge, type ChargeSplit } from "./policy.js";
+import { prepaidOf, splitCharge, type ChargeSplit } from "./policy.js";
 
 /** A settled job, as a receipt book's `record` reports it. `provider` is what the provider was credited (after bounty and reduction). */
 export interface SettledJob extends ChargeSplit {
@@ -182,6 +182,106 @@ export function bountyFundPosting(amount: bigint, reference: string): Posting {
     legs: [
       { account: PLATFORM, amount: -amount },
       { account: BOUNTY_POOL, amount },
+    ],
+  };
+}
+
+/** What the x402 postings need to know of a payment. */
+export interface X402PaymentFacts {
+  /** The payment's id (its idempotency keys derive from it). */
+  id: string;
+  /** The payer's wallet account. */
+  accountId: string;
+  /** Atomic units paid. */
+  amount: bigint;
+  /** Recorded in the credit's memo. */
+  memo: { network: string; asset: string; payer: string; nonce: string; mode: string };
+}
+
+/** Credits an x402 payment to the payer's account as prepaid balance (idempotent by payment id). */
+export function x402CreditPosting(p: X402PaymentFacts): Posting {
+  return {
+    idempotencyKey: `x402:${p.id}`,
+    kind: "x402_payment",
+    accountId: p.accountId,
+    ref: p.id,
+    memo: p.memo,
+    legs: [
+      { account: EXTERNAL, amount: -p.amount },
+      { account: userAccount(p.accountId), amount: p.amount },
+    ],
+  };
+}
+
+/**
+ * How a credited x402 payment whose settlement failed is taken back: from what is left of
+ * the account's prepaid balance, at most the payment (`back`); the rest is the wallet's
+ * debt, which the platform carries (`debt`). `back + debt = amount`.
+ *
+ * @example
+ * x402Reversal(1000n, 400n, 1000n); // { back: 400n, debt: 600n }
+ */
+export function x402Reversal(amount: bigint, balance: bigint, funded: bigint): { back: bigint; debt: bigint } {
+  const prepaid = prepaidOf(balance, funded);
+  const back = prepaid <= 0n ? 0n : prepaid < amount ? prepaid : amount;
+  return { back, debt: amount - back };
+}
+
+/** Reverses a failed x402 payment's credit: `back` from the account, `debt` carried by the platform (idempotent by payment id). */
+export function x402ReversalPosting(p: Pick<X402PaymentFacts, "id" | "accountId" | "amount">, split: { back: bigint; debt: bigint }, reason: string): Posting {
+  return {
+    idempotencyKey: `x402_reversal:${p.id}`,
+    kind: "x402_reversal",
+    accountId: p.accountId,
+    ref: p.id,
+    memo: { reason: reason.slice(0, 200), debt: split.debt.toString() },
+    legs: [
+      { account: userAccount(p.accountId), amount: -split.back },
+      { account: PLATFORM, amount: -split.debt },
+      { account: EXTERNAL, amount: p.amount },
+    ],
+  };
+}
+
+/** One open debt of a wallet account: what is still owed on it. */
+export interface OpenDebt {
+  paymentId: string;
+  owed: bigint;
+}
+
+/**
+ * Pays a wallet account's open debts, oldest first, from its prepaid balance: what each
+ * gets (`pay`), whether that clears it, and the total. Debts the money does not reach are
+ * left out.
+ *
+ * @example
+ * debtRepayments(150n, [{ paymentId: "a", owed: 100n }, { paymentId: "b", owed: 100n }]);
+ * // { total: 150n, payments: [{ paymentId: "a", pay: 100n, cleared: true }, { paymentId: "b", pay: 50n, cleared: false }] }
+ */
+export function debtRepayments(prepaid: bigint, debts: readonly OpenDebt[]): { total: bigint; payments: { paymentId: string; pay: bigint; cleared: boolean }[] } {
+  let available = prepaid;
+  let total = 0n;
+  const payments: { paymentId: string; pay: bigint; cleared: boolean }[] = [];
+  for (const d of debts) {
+    if (available <= 0n) break;
+    const pay = d.owed < available ? d.owed : available;
+    available -= pay;
+    total += pay;
+    payments.push({ paymentId: d.paymentId, pay, cleared: pay === d.owed });
+  }
+  return { total, payments };
+}
+
+/** Moves repaid debts from the account back to the platform, which carried them. */
+export function debtRepaymentPosting(accountId: string, total: bigint, debtIds: readonly string[], key: string): Posting {
+  return {
+    idempotencyKey: `debt_repayment:${key}`,
+    kind: "debt_repayment",
+    accountId,
+    memo: { debts: [...debtIds] },
+    legs: [
+      { account: userAccount(accountId), amount: -total },
+      { account: PLATFORM, amount: total },
     ],
   };
 }

@@ -3,6 +3,7 @@
  * they are, with no guessing from an object's shape. A `SqlStore` (SQLite or PostgreSQL)
  * provides all of them; an embedder may pass its own, or only some.
  */
+import type { AccountAdmin } from "../accounts.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
@@ -32,4 +33,6 @@ export interface HubStorage {
   readonly wallets?: WalletBook;
   /** Stored Responses API turns (`store`, `previous_response_id`). */
   readonly responses?: ResponseBook;
+  /** Operator operations on accounts and API keys: the admin API and the keys wallet sign-in issues. */
+  readonly admin?: AccountAdmin;
 }

@@ -7,7 +7,9 @@
  */
 import { LocalError } from "@srp/core";
 import { newId } from "../accounts.js";
-import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
+import { ledgerId, post, userAccount } from "../ledger/ledger.js";
+import { prepaidOf } from "../ledger/policy.js";
+import { debtRepaymentPosting, debtRepayments, x402CreditPosting, x402Reversal, x402ReversalPosting } from "../ledger/postings.js";
 import { FAILED_PAYMENT_RETENTION_MS, type NewPayment, type PaymentBook, type PaymentRecord, type PaymentState, type SettleMode } from "../payments/book.js";
 import { sweepInBatches } from "./wallet-book.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
@@ -104,21 +106,8 @@ export class SqlPaymentBook implements PaymentBook {
   /** Posts the credit of a payment inside `tx` (once, by its idempotency key). */
   async #credit(tx: SqlExecutor, p: PaymentRecord, now: number): Promise<void> {
     if (p.credited) return;
-    const posted = await post(
-      tx,
-      {
-        idempotencyKey: `x402:${p.id}`,
-        kind: "x402_payment",
-        accountId: p.accountId,
-        ref: p.id,
-        memo: { network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce, mode: p.mode },
-        legs: [
-          { account: EXTERNAL, amount: -p.amount },
-          { account: userAccount(p.accountId), amount: p.amount },
-        ],
-      },
-      { now, dialect: this.#db.dialect },
-    );
+    const facts = { id: p.id, accountId: p.accountId, amount: p.amount, memo: { network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce, mode: p.mode } };
+    const posted = await post(tx, x402CreditPosting(facts), { now, dialect: this.#db.dialect });
     // Paid-in money is prepaid balance: refundable, and it counts toward the discount tiers.
     if (posted) await tx.run("UPDATE ledger_accounts SET funded = funded + ? WHERE id = ?", [p.amount, userAccount(p.accountId)]);
     await tx.run("UPDATE x402_payments SET credited = 1, updated_at = ? WHERE id = ?", [now, p.id]);
@@ -167,26 +156,10 @@ export class SqlPaymentBook implements PaymentBook {
         // is left of the prepaid balance (spendable and funded), at most the payment.
         const user = userAccount(p.accountId);
         const bal = await tx.all(`SELECT balance, funded FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [user]);
-        let back = p.amount;
-        for (const limit of [bal[0] ? big(bal[0].balance) : 0n, bal[0] ? big(bal[0].funded) : 0n]) if (limit < back) back = limit;
-        if (back < 0n) back = 0n;
-        debt = p.amount - back;
-        await post(
-          tx,
-          {
-            idempotencyKey: `x402_reversal:${p.id}`,
-            kind: "x402_reversal",
-            accountId: p.accountId,
-            ref: p.id,
-            memo: { reason: error.slice(0, 200), debt: debt.toString() },
-            legs: [
-              { account: userAccount(p.accountId), amount: -back },
-              { account: PLATFORM, amount: -debt },
-              { account: EXTERNAL, amount: p.amount },
-            ],
-          },
-          { now, dialect: this.#db.dialect },
-        );
+        const split = x402Reversal(p.amount, bal[0] ? big(bal[0].balance) : 0n, bal[0] ? big(bal[0].funded) : 0n);
+        const back = split.back;
+        debt = split.debt;
+        await post(tx, x402ReversalPosting(p, split, error), { now, dialect: this.#db.dialect });
         await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [back, user]);
         if (debt > 0n) await tx.run("INSERT INTO wallet_debts (payment_id, account_id, amount, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING", [p.id, p.accountId, debt, now]);
       }
@@ -246,31 +219,13 @@ export async function repayDebtsIn(tx: SqlExecutor, dialect: "sqlite" | "postgre
   const debts = await tx.all(`SELECT payment_id, amount, repaid FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL ORDER BY created_at, payment_id${lock}`, [accountId]);
   if (!acct || debts.length === 0) return 0n;
   // Only prepaid money (spendable and funded) repays a debt.
-  let available = big(acct.balance) < big(acct.funded) ? big(acct.balance) : big(acct.funded);
-  let total = 0n;
-  for (const d of debts) {
-    if (available <= 0n) break;
-    const owed = big(d.amount) - big(d.repaid);
-    const pay = owed < available ? owed : available;
-    available -= pay;
-    total += pay;
-    await tx.run(`UPDATE wallet_debts SET repaid = repaid + ?${pay === owed ? ", cleared_at = ?" : ""} WHERE payment_id = ?`, pay === owed ? [pay, now, String(d.payment_id)] : [pay, String(d.payment_id)]);
+  const open = debts.map((d) => ({ paymentId: String(d.payment_id), owed: big(d.amount) - big(d.repaid) }));
+  const { total, payments } = debtRepayments(prepaidOf(big(acct.balance), big(acct.funded)), open);
+  for (const r of payments) {
+    await tx.run(`UPDATE wallet_debts SET repaid = repaid + ?${r.cleared ? ", cleared_at = ?" : ""} WHERE payment_id = ?`, r.cleared ? [r.pay, now, r.paymentId] : [r.pay, r.paymentId]);
   }
   if (total === 0n) return 0n;
-  await post(
-    tx,
-    {
-      idempotencyKey: `debt_repayment:${ledgerId("repay")}`,
-      kind: "debt_repayment",
-      accountId,
-      memo: { debts: debts.map((d) => String(d.payment_id)) },
-      legs: [
-        { account: user, amount: -total },
-        { account: PLATFORM, amount: total },
-      ],
-    },
-    { now, dialect },
-  );
+  await post(tx, debtRepaymentPosting(accountId, total, open.map((d) => d.paymentId), ledgerId("repay")), { now, dialect });
   await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [total, user]);
   return total;
 }

@@ -72,6 +72,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
 
   /** Accounts, hashed API keys and wallet bindings. */
   readonly accounts: SqlAccountBook;
+  /** Operator operations on accounts and API keys (the account book). */
+  readonly admin: SqlAccountBook;
   /** Countersigned receipts and node positions; recording a billed receipt settles it. */
   readonly receipts: SqlReceiptBook;
   /** Reservations, deposits, refunds and the account reads (the same book as {@link SqlStore.books}). */
@@ -98,6 +100,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.#ready.catch(() => {});
     const ready = this.#ready;
     this.accounts = new SqlAccountBook(driver, ready, signupCredits);
+    this.admin = this.accounts;
     this.receipts = new SqlReceiptBook(driver, ready);
     this.ledger = this.books = new SqlLedgerBook(driver, ready, { signupCredits, discountTiers: options.discountTiers ?? DEFAULT_DISCOUNT_TIERS });
     this.statements = new SqlStatementBook(driver, ready);
