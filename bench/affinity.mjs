@@ -17,7 +17,10 @@ import { serve } from "./ipc.mjs";
 
 const KEY = "srp_bench_affinity_key_000001";
 const MODEL = "sim-llama-3-8b";
-const WORDS = "parser token stream buffer index offset length value result error module import export function return const let async await test case".split(" ");
+const WORDS =
+  "parser token stream buffer index offset length value result error module import export function return const let async await test case".split(
+    " ",
+  );
 
 /** Deterministic filler text of about `bytes` bytes (the bench's file contents and prompts). */
 function filler(seed, bytes) {
@@ -36,18 +39,42 @@ function sessionPrefix(session, systemBytes, toolsBytes) {
   const env = `<env>\nWorking directory: /home/user/project-${session}\nIs directory a git repo: Yes\nPlatform: linux\n</env>\n${filler(1000 + session, 600)}`;
   const tools = [];
   for (let i = 0; tools.length === 0 || JSON.stringify(tools).length < toolsBytes; i++) {
-    tools.push({ name: `Tool${i}`, description: filler(500 + i, 700), input_schema: { type: "object", properties: { path: { type: "string", description: "Absolute path" } }, required: ["path"] } });
+    tools.push({
+      name: `Tool${i}`,
+      description: filler(500 + i, 700),
+      input_schema: { type: "object", properties: { path: { type: "string", description: "Absolute path" } }, required: ["path"] },
+    });
   }
-  return { system: [{ type: "text", text: shared }, { type: "text", text: env, cache_control: { type: "ephemeral" } }], tools };
+  return {
+    system: [
+      { type: "text", text: shared },
+      { type: "text", text: env, cache_control: { type: "ephemeral" } },
+    ],
+    tools,
+  };
 }
 
 /** One session: `turns` requests in a row, each resending the whole conversation. */
 async function runSession(url, session, cfg, totals) {
   const { system, tools } = sessionPrefix(session, cfg.systemBytes, cfg.toolsBytes);
-  const messages = [{ role: "user", content: [{ type: "text", text: `<system-reminder>\n${filler(2000 + session, 800)}\n</system-reminder>\nSession ${session}: find why the parser drops trailing commas.` }] }];
+  const messages = [
+    {
+      role: "user",
+      content: [
+        {
+          type: "text",
+          text: `<system-reminder>\n${filler(2000 + session, 800)}\n</system-reminder>\nSession ${session}: find why the parser drops trailing commas.`,
+        },
+      ],
+    },
+  ];
   for (let turn = 0; turn < cfg.turns; turn++) {
     // Claude Code marks the last user block for caching; the mark moves every turn.
-    const marked = messages.map((m, i) => (i === messages.length - 1 ? { ...m, content: m.content.map((b, j) => (j === m.content.length - 1 ? { ...b, cache_control: { type: "ephemeral" } } : b)) } : m));
+    const marked = messages.map((m, i) =>
+      i === messages.length - 1
+        ? { ...m, content: m.content.map((b, j) => (j === m.content.length - 1 ? { ...b, cache_control: { type: "ephemeral" } } : b)) }
+        : m,
+    );
     const res = await fetch(`${url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" },
@@ -80,7 +107,13 @@ async function runSession(url, session, cfg, totals) {
 async function measure(cfg, affinity) {
   const accounts = new MemoryAccountStore();
   accounts.add({ id: "acct_bench", apiKeys: [KEY] });
-  const hub = createHub({ identity: generateIdentity(), accounts, drainTimeoutMs: 1000, limits: { connections: false, unauthenticatedConnections: false }, ...(affinity ? {} : { routingConfig: { affinityTtlMs: 0 } }) });
+  const hub = createHub({
+    identity: generateIdentity(),
+    accounts,
+    drainTimeoutMs: 1000,
+    limits: { connections: false, unauthenticatedConnections: false },
+    ...(affinity ? {} : { routingConfig: { affinityTtlMs: 0 } }),
+  });
   const { url } = await hub.listen({ port: 0, host: "127.0.0.1" });
   const sims = [];
   const providers = [];
@@ -93,7 +126,16 @@ async function measure(cfg, affinity) {
         identity: generateIdentity(),
         account: KEY,
         reconnect: false,
-        instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" }, maxConcurrency: cfg.slots, contextLength: 131_072, capabilities: ["chat", "stream", "tools"] }],
+        instances: [
+          {
+            backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }),
+            model: MODEL,
+            price: { input: "100000", output: "300000" },
+            maxConcurrency: cfg.slots,
+            contextLength: 131_072,
+            capabilities: ["chat", "stream", "tools"],
+          },
+        ],
       });
       providers.push(p);
     }

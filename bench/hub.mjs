@@ -14,7 +14,13 @@ serve({
     accounts.add({ id: accountId, apiKeys: [key] });
     // Every node and the load generator connect from this one loopback address: the per-address
     // connection limits (meant for strangers) would throttle the memory phase's 1,000 sessions.
-    hub = createHub({ identity: generateIdentity(), accounts, drainTimeoutMs: 1000, reconnectAfterMs: 1000, limits: { connections: false, unauthenticatedConnections: false } });
+    hub = createHub({
+      identity: generateIdentity(),
+      accounts,
+      drainTimeoutMs: 1000,
+      reconnectAfterMs: 1000,
+      limits: { connections: false, unauthenticatedConnections: false },
+    });
     const { url } = await hub.listen({ port: 0, host: "127.0.0.1" });
     return { url, hubId: hub.id, pid: process.pid };
   },

@@ -39,7 +39,14 @@ serve({
           identity: newIdentity(),
           account: key,
           reconnect: false,
-          instances: [{ backend: openAICompatibleBackend({ baseUrl: "http://127.0.0.1:9/v1" }), model, price: { input: "100000", output: "300000" }, maxConcurrency: 4 }],
+          instances: [
+            {
+              backend: openAICompatibleBackend({ baseUrl: "http://127.0.0.1:9/v1" }),
+              model,
+              price: { input: "100000", output: "300000" },
+              maxConcurrency: 4,
+            },
+          ],
         });
         try {
           await p.ready();
@@ -52,7 +59,14 @@ serve({
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-    return { opened: count - failed, failed, firstError, elapsedMs: performance.now() - started, total: providers.length, nativeIdentities: fastIds };
+    return {
+      opened: count - failed,
+      failed,
+      firstError,
+      elapsedMs: performance.now() - started,
+      total: providers.length,
+      nativeIdentities: fastIds,
+    };
   },
   async close() {
     // Terminate rather than say goodbye one by one: the hub is about to go away too.

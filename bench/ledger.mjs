@@ -179,7 +179,15 @@ async function openEngine(engine) {
       await client.connect();
       const settings = {};
       try {
-        for (const name of ["server_version", ...Object.keys(DURABLE_SETTINGS), "wal_sync_method", "wal_level", "commit_delay", "shared_buffers", "max_connections"]) {
+        for (const name of [
+          "server_version",
+          ...Object.keys(DURABLE_SETTINGS),
+          "wal_sync_method",
+          "wal_level",
+          "commit_delay",
+          "shared_buffers",
+          "max_connections",
+        ]) {
           settings[name] = (await client.query(`SHOW ${name}`)).rows[0][name];
         }
       } finally {
@@ -230,7 +238,12 @@ async function drive(store, concurrency, cursors, state, onJob) {
       const r = await store.reserve(CONSUMER, WORST_CASE);
       if (!r.ok) throw new Error(`reservation refused: ${r.available} available`);
       const t1 = now();
-      const settled = await store.record({ receipt, providerAccountId: PROVIDER, consumerAccountId: CONSUMER, reservationId: r.reservationId });
+      const settled = await store.record({
+        receipt,
+        providerAccountId: PROVIDER,
+        consumerAccountId: CONSUMER,
+        reservationId: r.reservationId,
+      });
       const t2 = now();
       if (!settled || settled.reservationId !== r.reservationId) throw new Error(`job ${receipt.jobId} was recorded but not settled`);
       onJob(t0, t1, t2);

@@ -43,7 +43,11 @@ function post(url, body, { agent: a, headers = {}, stream = false, count = false
     let last = "";
     const req = request(
       url,
-      { method: "POST", agent: a, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers } },
+      {
+        method: "POST",
+        agent: a,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...headers },
+      },
       (res) => {
         res.setEncoding("utf8");
         res.on("data", (text) => {
@@ -65,7 +69,16 @@ function post(url, body, { agent: a, headers = {}, stream = false, count = false
             }
           }
         });
-        res.on("end", () => resolve({ status: res.statusCode, totalMs: now() - t0, ttftMs: ttft, firstByteMs: firstByte === undefined ? undefined : firstByte - t0, events, last }));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode,
+            totalMs: now() - t0,
+            ttftMs: ttft,
+            firstByteMs: firstByte === undefined ? undefined : firstByte - t0,
+            events,
+            last,
+          }),
+        );
         res.on("error", (e) => resolve({ status: 0, error: String(e), totalMs: now() - t0 }));
       },
     );
@@ -74,7 +87,12 @@ function post(url, body, { agent: a, headers = {}, stream = false, count = false
   });
 }
 
-const ask = (model, extra) => ({ model, messages: [{ role: "user", content: "Say something about spare capacity." }], max_tokens: 16, ...extra });
+const ask = (model, extra) => ({
+  model,
+  messages: [{ role: "user", content: "Say something about spare capacity." }],
+  max_tokens: 16,
+  ...extra,
+});
 
 serve({
   /**
@@ -88,7 +106,16 @@ serve({
     const stBody = ask(model, { stream: true, stream_options: { include_usage: true } });
     const direct = { url: `${simBaseUrl}/chat/completions`, headers: {} };
     const relayed = { url: `${hubUrl}/v1/chat/completions`, headers: relayHeaders };
-    const out = { directTotal: [], relayedTotal: [], directTtft: [], relayedTtft: [], errors: 0, firstError: undefined, rounds: 0, warmup: 0 };
+    const out = {
+      directTotal: [],
+      relayedTotal: [],
+      directTtft: [],
+      relayedTtft: [],
+      errors: 0,
+      firstError: undefined,
+      rounds: 0,
+      warmup: 0,
+    };
     const one = async (target, body, stream) => {
       const r = await post(target.url, body, { agent: a, headers: target.headers, stream });
       if (r.status !== 200 || (stream && r.ttftMs === undefined)) {

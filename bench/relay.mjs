@@ -19,7 +19,16 @@
 import { generateKeyPairSync, sign as nativeSign, verify as nativeVerify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { cryptoBackend, countersignReceipt, createReceipt, generateIdentity, INITIAL_POSITION, omitFields, signingBytes, verifyDetached } from "@srp/core";
+import {
+  cryptoBackend,
+  countersignReceipt,
+  createReceipt,
+  generateIdentity,
+  INITIAL_POSITION,
+  omitFields,
+  signingBytes,
+  verifyDetached,
+} from "@srp/core";
 import { PROVIDER_PATH } from "@srp/hub";
 import {
   CLOSED_BREAKER,
@@ -142,7 +151,11 @@ function syntheticState(rng, now) {
   let window = [];
   const days = Math.floor(rng() * 14);
   for (let d = days; d >= 0; d--) {
-    window = recordHealth(window, now - d * DAY, { success: Math.floor(rng() * 200), failure: rng() < 0.2 ? Math.floor(rng() * 5) : 0, onlineMs: Math.floor(rng() * DAY) });
+    window = recordHealth(window, now - d * DAY, {
+      success: Math.floor(rng() * 200),
+      failure: rng() < 0.2 ? Math.floor(rng() * 5) : 0,
+      onlineMs: Math.floor(rng() * DAY),
+    });
   }
   const parked = rng() < 0.02;
   return {
@@ -198,7 +211,13 @@ function benchRouting() {
     // The live Router: sessions reduced to what routing reads of them.
     const router = new Router(new MemoryRoutingStore(), {}, mulberry32(9));
     for (const { nodeId, instance, state, active } of instances) {
-      const session = { state: "open", nodeId, instances: new Map([[instance.instanceId, instance]]), active: new Map(active ? [[instance.instanceId, active]] : []), reportedCapacity: new Map() };
+      const session = {
+        state: "open",
+        nodeId,
+        instances: new Map([[instance.instanceId, instance]]),
+        active: new Map(active ? [[instance.instanceId, active]] : []),
+        reportedCapacity: new Map(),
+      };
       router.sync(session, now);
       router.store.update(instanceKey(nodeId, instance.instanceId), now, () => state);
     }
@@ -207,7 +226,14 @@ function benchRouting() {
       const r = router.route({ ...needs, exclude: new Set() }, "load", now);
       if ("key" in r) routed++;
     });
-    out.push({ instances: n, policyUs: policy.meanUs, policyIters: policy.iters, routeUs: route.meanUs, routeIters: route.iters, decided: picked > 0 && routed > 0 });
+    out.push({
+      instances: n,
+      policyUs: policy.meanUs,
+      policyIters: policy.iters,
+      routeUs: route.meanUs,
+      routeIters: route.iters,
+      decided: picked > 0 && routed > 0,
+    });
   }
   return out;
 }
@@ -243,7 +269,13 @@ function benchCrypto() {
   const sig = nativeSign(null, bytes, privateKey);
   const nSign = timeit(() => nativeSign(null, bytes, privateKey), ms / 2, 50);
   const nVerify = timeit(() => nativeVerify(null, bytes, publicKey, sig), ms / 2, 50);
-  return { backend: cryptoBackend().name, verifyUs: verify.meanUs, countersignUs: countersign.meanUs, nativeSignUs: nSign.meanUs, nativeVerifyUs: nVerify.meanUs };
+  return {
+    backend: cryptoBackend().name,
+    verifyUs: verify.meanUs,
+    countersignUs: countersign.meanUs,
+    nativeSignUs: nSign.meanUs,
+    nativeVerifyUs: nVerify.meanUs,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -257,7 +289,11 @@ async function startRelayNet() {
   const wsUrl = `${hubUrl.replace(/^http/, "ws")}${PROVIDER_PATH}`;
   const provs = [];
   for (let i = 0; i < CFG.providerProcs; i++) provs.push(new Helper(`providers #${i + 1}`, "./providers.mjs", PROF_ARGV));
-  await Promise.all(provs.map((p) => p.call("start", { hub: wsUrl, key: KEY, simBaseUrl, model: MODEL, count: CFG.providersPerProc, maxConcurrency: CFG.concurrency })));
+  await Promise.all(
+    provs.map((p) =>
+      p.call("start", { hub: wsUrl, key: KEY, simBaseUrl, model: MODEL, count: CFG.providersPerProc, maxConcurrency: CFG.concurrency }),
+    ),
+  );
   const stats = await hub.call("stats");
   const loadgen = new Helper("load generator", "./loadgen.mjs");
   return { sim, hub, provs, loadgen, simBaseUrl, hubUrl, stats };
@@ -276,13 +312,26 @@ async function benchLatency(net, hubUrl = net.hubUrl) {
     const d99 = percentile(direct, 99);
     const r50 = percentile(relayed, 50);
     const r99 = percentile(relayed, 99);
-    return { n: Math.min(direct.length, relayed.length), direct: { p50: d50, p99: d99 }, relayed: { p50: r50, p99: r99 }, added: { p50: r50 - d50, p99: r99 - d99 } };
+    return {
+      n: Math.min(direct.length, relayed.length),
+      direct: { p50: d50, p99: d99 },
+      relayed: { p50: r50, p99: r99 },
+      added: { p50: r50 - d50, p99: r99 - d99 },
+    };
   };
   const cpu1 = cpu();
   // Each round, warm-up included, relays one non-stream and one stream request.
   const relayed = 2 * (r.rounds + r.warmup);
   const cpuMsPerRelayed = { hub: (cpu1.hub - cpu0.hub) / relayed, providers: (cpu1.providers - cpu0.providers) / relayed };
-  return { total: summary(r.directTotal, r.relayedTotal), ttft: summary(r.directTtft, r.relayedTtft), rounds: r.rounds, warmup: r.warmup, errors: r.errors, firstError: r.firstError, cpuMsPerRelayed };
+  return {
+    total: summary(r.directTotal, r.relayedTotal),
+    ttft: summary(r.directTtft, r.relayedTtft),
+    rounds: r.rounds,
+    warmup: r.warmup,
+    errors: r.errors,
+    firstError: r.firstError,
+    cpuMsPerRelayed,
+  };
 }
 
 async function benchThroughput(net) {
@@ -344,26 +393,59 @@ async function benchFloor(net) {
   const { url: outerUrl } = await outer.call("start", { target: innerUrl });
   const latency = await benchLatency(net, outerUrl);
   const load = (hubUrl) =>
-    net.loadgen.call("throughput", { hubUrl, key: "-", model: MODEL, concurrency: CFG.concurrency, durationMs: CFG.rpsMs, warmupMs: CFG.rpsWarmupMs }, CFG.rpsMs + CFG.rpsWarmupMs + 60_000);
+    net.loadgen.call(
+      "throughput",
+      { hubUrl, key: "-", model: MODEL, concurrency: CFG.concurrency, durationMs: CFG.rpsMs, warmupMs: CFG.rpsWarmupMs },
+      CFG.rpsMs + CFG.rpsWarmupMs + 60_000,
+    );
   const direct = await load(simUrl);
   const proxied = await load(outerUrl);
   await outer.stop();
   await inner.stop();
   const rps = (r) => (r.ok * 1000) / r.elapsedMs;
-  return { latency, directRps: rps(direct), proxiedRps: rps(proxied), errors: direct.errors + proxied.errors + latency.errors, firstError: direct.firstError ?? proxied.firstError ?? latency.firstError };
+  return {
+    latency,
+    directRps: rps(direct),
+    proxiedRps: rps(proxied),
+    errors: direct.errors + proxied.errors + latency.errors,
+    firstError: direct.firstError ?? proxied.firstError ?? latency.firstError,
+  };
 }
 
 async function benchStream(net) {
   const runs = [];
-  const direct = await net.loadgen.call("stream", { url: `${net.simBaseUrl}/chat/completions`, model: MODEL, maxTokens: CFG.streamTokens }, 120_000);
+  const direct = await net.loadgen.call(
+    "stream",
+    { url: `${net.simBaseUrl}/chat/completions`, model: MODEL, maxTokens: CFG.streamTokens },
+    120_000,
+  );
   for (let i = 0; i < CFG.streamRuns; i++) {
-    runs.push(await net.loadgen.call("stream", { url: `${net.hubUrl}/v1/chat/completions`, key: KEY, model: MODEL, maxTokens: CFG.streamTokens }, 120_000));
+    runs.push(
+      await net.loadgen.call(
+        "stream",
+        { url: `${net.hubUrl}/v1/chat/completions`, key: KEY, model: MODEL, maxTokens: CFG.streamTokens },
+        120_000,
+      ),
+    );
   }
   const rate = (s) => (s.status === 200 && !s.error && s.streamMs > 0 ? (s.events * 1000) / s.streamMs : NaN);
-  const rates = runs.map(rate).filter(Number.isFinite).sort((a, b) => a - b);
+  const rates = runs
+    .map(rate)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   return {
     direct: { chunksPerSecond: rate(direct), events: direct.events, ms: direct.streamMs },
-    relayed: { chunksPerSecond: rates.length ? rates[Math.floor(rates.length / 2)] : NaN, runs: runs.map((s) => ({ chunksPerSecond: rate(s), events: s.events, ms: s.streamMs, status: s.status, error: s.error, completionTokens: s.completionTokens })) },
+    relayed: {
+      chunksPerSecond: rates.length ? rates[Math.floor(rates.length / 2)] : NaN,
+      runs: runs.map((s) => ({
+        chunksPerSecond: rate(s),
+        events: s.events,
+        ms: s.streamMs,
+        status: s.status,
+        error: s.error,
+        completionTokens: s.completionTokens,
+      })),
+    },
   };
 }
 
@@ -378,7 +460,11 @@ async function benchMemory() {
   const w = await idle.call("open", { hub: wsUrl, key: KEY, model: MODEL, count: warm, concurrency: CFG.handshakeWindow }, timeout);
   await sleep(300);
   const before = await hub.call("mem");
-  const opened = await idle.call("open", { hub: wsUrl, key: KEY, model: MODEL, count: CFG.connections, concurrency: CFG.handshakeWindow }, timeout);
+  const opened = await idle.call(
+    "open",
+    { hub: wsUrl, key: KEY, model: MODEL, count: CFG.connections, concurrency: CFG.handshakeWindow },
+    timeout,
+  );
   await sleep(500);
   const stats = await hub.call("stats");
   const after = await hub.call("mem");
@@ -411,7 +497,15 @@ async function benchMemory() {
 /** Figure 7: prefix affinity on vs off (bench/affinity.mjs, its own process). */
 async function benchAffinity() {
   const helper = new Helper("affinity", "./affinity.mjs");
-  const config = { sessions: CFG.affinitySessions, turns: CFG.affinityTurns, instances: CFG.affinityInstances, slots: 4, systemBytes: 16 * 1024, toolsBytes: 4 * 1024, resultBytes: 2048 };
+  const config = {
+    sessions: CFG.affinitySessions,
+    turns: CFG.affinityTurns,
+    instances: CFG.affinityInstances,
+    slots: 4,
+    systemBytes: 16 * 1024,
+    toolsBytes: 4 * 1024,
+    resultBytes: 2048,
+  };
   const r = await helper.call("run", config, 120_000);
   await helper.stop();
   return r;
@@ -424,7 +518,9 @@ async function benchLedger() {
   // Receipt building (~0.2 ms each) and PostgreSQL's start-up come on top of the window.
   const timeout = CFG.ledgerMs + CFG.ledgerWarmupMs + CFG.ledgerMaxJobs + 90_000;
   for (const engine of ["sqlite", "postgres"]) {
-    log(`ledger on ${engine === "sqlite" ? "SQLite" : "PostgreSQL"}: ${CFG.concurrency} jobs in flight for ${CFG.ledgerMs / 1000} s after ${CFG.ledgerWarmupMs / 1000} s of warm-up`);
+    log(
+      `ledger on ${engine === "sqlite" ? "SQLite" : "PostgreSQL"}: ${CFG.concurrency} jobs in flight for ${CFG.ledgerMs / 1000} s after ${CFG.ledgerWarmupMs / 1000} s of warm-up`,
+    );
     out[engine] = await ledger.call("run", { engine, ...args }, timeout);
     if (out[engine].skipped) log(`the PostgreSQL figure is skipped: ${out[engine].skipped}`);
   }
@@ -452,7 +548,8 @@ function table(rows) {
   const head = ["#", "Figure", "Measured", "Target", ""];
   const full = rows.filter((r) => r.length > 2);
   const widths = head.map((h, i) => Math.max(h.length, ...full.map((r) => String(r[i] ?? "").length)));
-  const line = (r) => (r.length > 2 ? r.map((c, i) => String(c ?? "").padEnd(widths[i])).join("  ") : `${String(r[0]).padEnd(widths[0])}  ${r[1]}`).trimEnd();
+  const line = (r) =>
+    (r.length > 2 ? r.map((c, i) => String(c ?? "").padEnd(widths[i])).join("  ") : `${String(r[0]).padEnd(widths[0])}  ${r[1]}`).trimEnd();
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -461,7 +558,13 @@ function report(res) {
   const rows = [];
   const F = res.floor;
   if (F) {
-    rows.push(["0", "Floor: two do-nothing node:http proxies in series, added latency p50", `${signed(F.latency.total.added.p50)} ms`, "-", mark()]);
+    rows.push([
+      "0",
+      "Floor: two do-nothing node:http proxies in series, added latency p50",
+      `${signed(F.latency.total.added.p50)} ms`,
+      "-",
+      mark(),
+    ]);
     rows.push(["0", "Floor: the same, added time to first token p50", `${signed(F.latency.ttft.added.p50)} ms`, "-", mark()]);
     rows.push(["0", "Floor: requests/s through the two proxies", `${int(F.proxiedRps)} req/s`, "-", mark()]);
     rows.push(["0", "Floor: requests/s calling the simulator directly", `${int(F.directRps)} req/s`, "-", mark()]);
@@ -469,19 +572,44 @@ function report(res) {
   }
   const L = res.latency;
   if (L) {
-    const detail = (s) => `(direct ${fmt(s.direct.p50)}/${fmt(s.direct.p99)}, relayed ${fmt(s.relayed.p50)}/${fmt(s.relayed.p99)} ms p50/p99, n=${s.n})`;
-    rows.push(["1a", "Added latency, small non-stream request, p50", `${signed(L.total.added.p50)} ms`, "<= 1 ms", mark(L.total.added.p50 <= TARGETS.addedP50Ms)]);
+    const detail = (s) =>
+      `(direct ${fmt(s.direct.p50)}/${fmt(s.direct.p99)}, relayed ${fmt(s.relayed.p50)}/${fmt(s.relayed.p99)} ms p50/p99, n=${s.n})`;
+    rows.push([
+      "1a",
+      "Added latency, small non-stream request, p50",
+      `${signed(L.total.added.p50)} ms`,
+      "<= 1 ms",
+      mark(L.total.added.p50 <= TARGETS.addedP50Ms),
+    ]);
     rows.push(["1a", "Added latency, small non-stream request, p99", `${signed(L.total.added.p99)} ms`, "-", mark()]);
     rows.push(["", `  ${detail(L.total)}`]);
-    rows.push(["1b", "Added latency, stream time to first token, p50", `${signed(L.ttft.added.p50)} ms`, "<= 1 ms", mark(L.ttft.added.p50 <= TARGETS.addedP50Ms)]);
+    rows.push([
+      "1b",
+      "Added latency, stream time to first token, p50",
+      `${signed(L.ttft.added.p50)} ms`,
+      "<= 1 ms",
+      mark(L.ttft.added.p50 <= TARGETS.addedP50Ms),
+    ]);
     rows.push(["1b", "Added latency, stream time to first token, p99", `${signed(L.ttft.added.p99)} ms`, "-", mark()]);
     rows.push(["", `  ${detail(L.ttft)}`]);
-    rows.push(["", `  (CPU per relayed request, one at a time: hub ${fmt(L.cpuMsPerRelayed.hub)} ms, provider ${fmt(L.cpuMsPerRelayed.providers)} ms)`]);
+    rows.push([
+      "",
+      `  (CPU per relayed request, one at a time: hub ${fmt(L.cpuMsPerRelayed.hub)} ms, provider ${fmt(L.cpuMsPerRelayed.providers)} ms)`,
+    ]);
   }
   const T = res.throughput;
   if (T) {
-    rows.push(["2", `Requests/s through one hub (${CFG.concurrency} in flight, ${T.instances} instances)`, `${int(T.rps)} req/s`, ">= 2,000 req/s", mark(T.rps >= TARGETS.rps)]);
-    rows.push(["", `  (${int(T.ok)} ok, ${int(T.errors)} errors; latency p50 ${fmt(T.p50, 1)} / p99 ${fmt(T.p99, 1)} ms; hub CPU ${fmt(T.hubCpuMsPerRequest, 3)} ms/request, hub at ${fmt(T.hubCores * 100, 0)}% of one core)`]);
+    rows.push([
+      "2",
+      `Requests/s through one hub (${CFG.concurrency} in flight, ${T.instances} instances)`,
+      `${int(T.rps)} req/s`,
+      ">= 2,000 req/s",
+      mark(T.rps >= TARGETS.rps),
+    ]);
+    rows.push([
+      "",
+      `  (${int(T.ok)} ok, ${int(T.errors)} errors; latency p50 ${fmt(T.p50, 1)} / p99 ${fmt(T.p99, 1)} ms; hub CPU ${fmt(T.hubCpuMsPerRequest, 3)} ms/request, hub at ${fmt(T.hubCores * 100, 0)}% of one core)`,
+    ]);
     const share = Object.entries(T.cpuShare)
       .map(([k, v]) => `${k} ${fmt(v * 100, 0)}%`)
       .join(", ");
@@ -489,14 +617,38 @@ function report(res) {
   }
   const S = res.stream;
   if (S) {
-    rows.push(["3", `Chunks/s relayed on one stream (max_tokens ${int(CFG.streamTokens)})`, `${int(S.relayed.chunksPerSecond)} chunks/s`, "-", mark()]);
-    rows.push(["", `  (median of ${S.relayed.runs.length} runs: ${S.relayed.runs.map((r) => int(r.chunksPerSecond)).join(" / ")}; direct from the simulator ${int(S.direct.chunksPerSecond)} chunks/s; ${int(S.relayed.runs[0]?.events)} events per stream)`]);
+    rows.push([
+      "3",
+      `Chunks/s relayed on one stream (max_tokens ${int(CFG.streamTokens)})`,
+      `${int(S.relayed.chunksPerSecond)} chunks/s`,
+      "-",
+      mark(),
+    ]);
+    rows.push([
+      "",
+      `  (median of ${S.relayed.runs.length} runs: ${S.relayed.runs.map((r) => int(r.chunksPerSecond)).join(" / ")}; direct from the simulator ${int(S.direct.chunksPerSecond)} chunks/s; ${int(S.relayed.runs[0]?.events)} events per stream)`,
+    ]);
   }
   const M = res.memory;
   if (M) {
-    rows.push(["4", `Hub memory per idle provider connection, heap+external (${int(M.connections)} conns)`, `${fmt(M.perConnHeapExt / 1024, 1)} KB`, "<= 50 KB", mark(M.perConnHeapExt <= TARGETS.bytesPerConn)]);
-    rows.push(["4", "Hub memory per idle provider connection, RSS", `${fmt(M.perConnRss / 1024, 1)} KB`, "<= 50 KB", mark(M.perConnRss <= TARGETS.bytesPerConn)]);
-    rows.push(["", `  (heap ${fmt(M.perConnHeap / 1024, 1)} KB + external ${fmt(M.perConnExternal / 1024, 1)} KB; ${int(M.sessions)} sessions open; handshakes ${fmt(M.handshakesPerSecond, 1)}/s; ${M.failed} failed)`]);
+    rows.push([
+      "4",
+      `Hub memory per idle provider connection, heap+external (${int(M.connections)} conns)`,
+      `${fmt(M.perConnHeapExt / 1024, 1)} KB`,
+      "<= 50 KB",
+      mark(M.perConnHeapExt <= TARGETS.bytesPerConn),
+    ]);
+    rows.push([
+      "4",
+      "Hub memory per idle provider connection, RSS",
+      `${fmt(M.perConnRss / 1024, 1)} KB`,
+      "<= 50 KB",
+      mark(M.perConnRss <= TARGETS.bytesPerConn),
+    ]);
+    rows.push([
+      "",
+      `  (heap ${fmt(M.perConnHeap / 1024, 1)} KB + external ${fmt(M.perConnExternal / 1024, 1)} KB; ${int(M.sessions)} sessions open; handshakes ${fmt(M.handshakesPerSecond, 1)}/s; ${M.failed} failed)`,
+    ]);
   }
   for (const r of res.routing ?? []) {
     rows.push(["5", `Routing decision, ${int(r.instances)} instances: eligible()+pick()`, `${fmt(r.policyUs, 1)} µs`, "-", mark()]);
@@ -518,34 +670,70 @@ function report(res) {
         rows.push(["", `  (${g.skipped})`]);
         continue;
       }
-      rows.push(["6", figure, `${int(g.jobsPerSecond)} jobs/s`, compare ? ">= relay req/s" : "-", compare ? mark(g.jobsPerSecond >= relayRps) : mark()]);
-      const verified = g.verify.length === 0 && g.consistent ? "verify ok" : `verify FAILED: ${g.verify.map((p) => p.check).join("; ") || "settled count or held money wrong"}`;
-      rows.push(["", `  (reserve+record p50 ${fmt(g.p50, 1)} / p99 ${fmt(g.p99, 1)} ms: reserve p50 ${fmt(g.reserve.p50, 1)}, record p50 ${fmt(g.record.p50, 1)} ms; ${int(g.settled)} settled in ${fmt(g.elapsedMs / 1000, 1)} s, per second ${g.perSecond.map(int).join(" / ")}; ${verified})`]);
+      rows.push([
+        "6",
+        figure,
+        `${int(g.jobsPerSecond)} jobs/s`,
+        compare ? ">= relay req/s" : "-",
+        compare ? mark(g.jobsPerSecond >= relayRps) : mark(),
+      ]);
+      const verified =
+        g.verify.length === 0 && g.consistent
+          ? "verify ok"
+          : `verify FAILED: ${g.verify.map((p) => p.check).join("; ") || "settled count or held money wrong"}`;
+      rows.push([
+        "",
+        `  (reserve+record p50 ${fmt(g.p50, 1)} / p99 ${fmt(g.p99, 1)} ms: reserve p50 ${fmt(g.reserve.p50, 1)}, record p50 ${fmt(g.record.p50, 1)} ms; ${int(g.settled)} settled in ${fmt(g.elapsedMs / 1000, 1)} s, per second ${g.perSecond.map(int).join(" / ")}; ${verified})`,
+      ]);
       const s = g.settings;
       const durable =
         engine === "sqlite"
           ? `WAL, synchronous=${s.synchronous}`
           : `PostgreSQL ${String(s.server_version).split(" ")[0]}, fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, full_page_writes=${s.full_page_writes}, wal_sync_method=${s.wal_sync_method}; pool of 10`;
-      const server = Number.isFinite(g.cpu.serverCores) ? `, server ${fmt(g.cpu.serverMsPerJob)} ms (${fmt(g.cpu.serverCores * 100, 0)}% of a core)` : "";
-      rows.push(["", `  (durable: ${durable}; fdatasync of a 4 KB append p50 ${fmt(g.fsync.p50)} ms; CPU per job: ledger process ${fmt(g.cpu.helperMsPerJob)} ms (${fmt(g.cpu.helperCores * 100, 0)}% of a core)${server})`]);
+      const server = Number.isFinite(g.cpu.serverCores)
+        ? `, server ${fmt(g.cpu.serverMsPerJob)} ms (${fmt(g.cpu.serverCores * 100, 0)}% of a core)`
+        : "";
+      rows.push([
+        "",
+        `  (durable: ${durable}; fdatasync of a 4 KB append p50 ${fmt(g.fsync.p50)} ms; CPU per job: ledger process ${fmt(g.cpu.helperMsPerJob)} ms (${fmt(g.cpu.helperCores * 100, 0)}% of a core)${server})`,
+      ]);
       if (compare) {
-        const hubCpu = Number.isFinite(T.hubCpuMsPerRequest) ? `; the hub's process would spend ${fmt(g.cpu.helperMsPerJob)} ms of CPU per request on these calls besides its ${fmt(T.hubCpuMsPerRequest)} ms` : "";
-        rows.push(["", `  (the ledger alone settles ${fmt(g.jobsPerSecond / relayRps)}× the relay's ${int(relayRps)} req/s measured in this run${hubCpu})`]);
+        const hubCpu = Number.isFinite(T.hubCpuMsPerRequest)
+          ? `; the hub's process would spend ${fmt(g.cpu.helperMsPerJob)} ms of CPU per request on these calls besides its ${fmt(T.hubCpuMsPerRequest)} ms`
+          : "";
+        rows.push([
+          "",
+          `  (the ledger alone settles ${fmt(g.jobsPerSecond / relayRps)}× the relay's ${int(relayRps)} req/s measured in this run${hubCpu})`,
+        ]);
       }
     }
   }
   const A = res.affinity;
   if (A) {
     const c = A.config;
-    rows.push(["7", `Cached prompt tokens, Claude-Code-shaped sessions, stickiness on`, `${fmt(A.on.share * 100, 1)} %`, "> off", mark(A.on.share > A.off.share)]);
+    rows.push([
+      "7",
+      `Cached prompt tokens, Claude-Code-shaped sessions, stickiness on`,
+      `${fmt(A.on.share * 100, 1)} %`,
+      "> off",
+      mark(A.on.share > A.off.share),
+    ]);
     rows.push(["7", `Cached prompt tokens, the same sessions, stickiness off`, `${fmt(A.off.share * 100, 1)} %`, "-", mark()]);
-    rows.push(["", `  (${c.sessions} concurrent sessions × ${c.turns} turns through one hub and ${c.instances} instances of the prefix-caching simulator; system ~${int(c.systemBytes / 1024)} KB + tools ~${int(c.toolsBytes / 1024)} KB;`]);
-    rows.push(["", `   cached / prompt tokens from the billed usage: on ${int(A.on.cached)} / ${int(A.on.prompt)}, off ${int(A.off.cached)} / ${int(A.off.prompt)}; ${fmt(A.on.ms / 1000, 1)} s and ${fmt(A.off.ms / 1000, 1)} s)`]);
+    rows.push([
+      "",
+      `  (${c.sessions} concurrent sessions × ${c.turns} turns through one hub and ${c.instances} instances of the prefix-caching simulator; system ~${int(c.systemBytes / 1024)} KB + tools ~${int(c.toolsBytes / 1024)} KB;`,
+    ]);
+    rows.push([
+      "",
+      `   cached / prompt tokens from the billed usage: on ${int(A.on.cached)} / ${int(A.on.prompt)}, off ${int(A.off.cached)} / ${int(A.off.prompt)}; ${fmt(A.on.ms / 1000, 1)} s and ${fmt(A.off.ms / 1000, 1)} s)`,
+    ]);
   }
   const lines = [];
   lines.push("");
   lines.push("SRP relay benchmark (simulator at full speed: tokensPerSecond 0, latency 0; loopback 127.0.0.1)");
-  lines.push(`machine: ${m.cpus} × ${m.cpuModel}, ${fmt(m.memGiB, 1)} GiB, ${m.platform}, node ${m.node}; load average at start ${m.loadavg.map((x) => fmt(x)).join(" ")}`);
+  lines.push(
+    `machine: ${m.cpus} × ${m.cpuModel}, ${fmt(m.memGiB, 1)} GiB, ${m.platform}, node ${m.node}; load average at start ${m.loadavg.map((x) => fmt(x)).join(" ")}`,
+  );
   lines.push("");
   lines.push(table(rows));
   const C = res.crypto;
@@ -553,10 +741,14 @@ function report(res) {
     lines.push("");
     lines.push("diagnostics: Ed25519 work on the relay path (per relayed request the hub verifies the node's receipt and countersigns it;");
     lines.push("             the provider signs the receipt and verifies the countersignature)");
-    lines.push(`  @srp/core (${C.backend ?? "active backend"}): verify node receipt ${fmt(C.verifyUs / 1000)} ms, countersign ${fmt(C.countersignUs / 1000)} ms  ->  hub ${fmt((C.verifyUs + C.countersignUs) / 1000)} ms/request`);
+    lines.push(
+      `  @srp/core (${C.backend ?? "active backend"}): verify node receipt ${fmt(C.verifyUs / 1000)} ms, countersign ${fmt(C.countersignUs / 1000)} ms  ->  hub ${fmt((C.verifyUs + C.countersignUs) / 1000)} ms/request`,
+    );
     lines.push(`  node:crypto Ed25519 on the same bytes: sign ${fmt(C.nativeSignUs, 0)} µs, verify ${fmt(C.nativeVerifyUs, 0)} µs`);
     if (T && Number.isFinite(T.hubCpuMsPerRequest)) {
-      lines.push(`  receipt signatures are ~${fmt((100 * (C.verifyUs + C.countersignUs)) / 1000 / T.hubCpuMsPerRequest, 0)}% of the hub's measured CPU per request`);
+      lines.push(
+        `  receipt signatures are ~${fmt((100 * (C.verifyUs + C.countersignUs)) / 1000 / T.hubCpuMsPerRequest, 0)}% of the hub's measured CPU per request`,
+      );
     }
   }
   const problems = [];
@@ -567,11 +759,21 @@ function report(res) {
   if (M?.failed) problems.push(`memory phase: ${M.failed} sessions failed to open (first: ${M.firstError})`);
   for (const g of Object.values(res.ledger ?? {})) {
     if (g.skipped) problems.push(`ledger phase: the ${g.engine === "postgres" ? "PostgreSQL" : g.engine} figure was skipped: ${g.skipped}`);
-    else if (g.verify.length > 0 || !g.consistent) problems.push(`ledger phase (${g.engine}): the books do not verify: ${JSON.stringify(g.verify)}; ${g.requestsSettled} settled of ${g.jobsRun} jobs run`);
-    if (g.receiptsRanOut) problems.push(`ledger phase (${g.engine}): the pre-built receipts ran out after ${fmt(g.elapsedMs / 1000, 1)} s (BENCH_LEDGER_MAX_JOBS ${CFG.ledgerMaxJobs}); the figure is over that shorter window`);
+    else if (g.verify.length > 0 || !g.consistent)
+      problems.push(
+        `ledger phase (${g.engine}): the books do not verify: ${JSON.stringify(g.verify)}; ${g.requestsSettled} settled of ${g.jobsRun} jobs run`,
+      );
+    if (g.receiptsRanOut)
+      problems.push(
+        `ledger phase (${g.engine}): the pre-built receipts ran out after ${fmt(g.elapsedMs / 1000, 1)} s (BENCH_LEDGER_MAX_JOBS ${CFG.ledgerMaxJobs}); the figure is over that shorter window`,
+      );
   }
-  for (const [mode, a] of Object.entries(res.affinity ?? {})) if (a?.errors) problems.push(`affinity phase (stickiness ${mode}): ${a.errors} failed requests (first: ${a.firstError})`);
-  if (L && L.rounds < CFG.samples) problems.push(`latency phase: ${L.rounds} of ${CFG.samples} samples fit in the ${CFG.latencyBudgetMs / 1000} s budget (BENCH_LATENCY_BUDGET_MS)`);
+  for (const [mode, a] of Object.entries(res.affinity ?? {}))
+    if (a?.errors) problems.push(`affinity phase (stickiness ${mode}): ${a.errors} failed requests (first: ${a.firstError})`);
+  if (L && L.rounds < CFG.samples)
+    problems.push(
+      `latency phase: ${L.rounds} of ${CFG.samples} samples fit in the ${CFG.latencyBudgetMs / 1000} s budget (BENCH_LATENCY_BUDGET_MS)`,
+    );
   if (problems.length) {
     lines.push("");
     lines.push("notes:");
@@ -605,7 +807,9 @@ async function main() {
       res.floor = await benchFloor(net);
     }
     if (ONLY.has("latency")) {
-      log(`added latency: up to ${CFG.samples} interleaved rounds after ${CFG.warmup} warm-up rounds (budget ${CFG.latencyBudgetMs / 1000} s)`);
+      log(
+        `added latency: up to ${CFG.samples} interleaved rounds after ${CFG.warmup} warm-up rounds (budget ${CFG.latencyBudgetMs / 1000} s)`,
+      );
       res.latency = await benchLatency(net);
     }
     if (ONLY.has("throughput")) {

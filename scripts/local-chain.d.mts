@@ -57,7 +57,6 @@ export interface TestChain {
   stop(): Promise<void>;
 }
 
-
 /** Starts a fresh chain with both contracts deployed. */
 export declare function startChain(options?: ChainOptions): Promise<TestChain>;
 

@@ -45,8 +45,7 @@ export async function startChain(options = {}) {
   const publicClient = createPublicClient({ chain: testChain, transport, pollingInterval: 20 });
   const privateKeys = Object.values(provider.getInitialAccounts()).map((a) => a.secretKey);
   const accounts = privateKeys.map((key) => privateKeyToAccount(key));
-  const walletFor = (account) =>
-    createWalletClient({ account, chain: testChain, transport, pollingInterval: 20 });
+  const walletFor = (account) => createWalletClient({ account, chain: testChain, transport, pollingInterval: 20 });
   const [deployer, hubSigner, protocol] = accounts;
 
   const usdc = { name: "USD Coin", version: "2", chainId: TEST_CHAIN_ID };
@@ -59,7 +58,12 @@ export async function startChain(options = {}) {
     settlement = await deploySettlement(admin, publicClient, { token: usdcAddress, signer: hubSigner.address, protocol: protocol.address });
     const mint = options.mint ?? 1_000_000n * 10n ** 6n;
     for (const account of accounts.slice(0, options.mintTo ?? 5)) {
-      const hash = await admin.writeContract({ address: usdcAddress, abi: testUsdcAbi, functionName: "mint", args: [account.address, mint] });
+      const hash = await admin.writeContract({
+        address: usdcAddress,
+        abi: testUsdcAbi,
+        functionName: "mint",
+        args: [account.address, mint],
+      });
       await publicClient.waitForTransactionReceipt({ hash });
     }
     if (options.serve) server = await serveRpc(provider, { port: options.port });
@@ -80,7 +84,8 @@ export async function startChain(options = {}) {
     usdc: { address: usdcAddress, ...usdc },
     settlement,
     rpcUrl: server?.url,
-    usdcBalance: (address) => publicClient.readContract({ address: usdcAddress, abi: testUsdcAbi, functionName: "balanceOf", args: [address] }),
+    usdcBalance: (address) =>
+      publicClient.readContract({ address: usdcAddress, abi: testUsdcAbi, functionName: "balanceOf", args: [address] }),
     async snapshot() {
       const id = await provider.request({ method: "evm_snapshot", params: [] });
       return async () => {
@@ -131,7 +136,11 @@ export async function serveRpc(provider, options = {}) {
       return {
         jsonrpc: "2.0",
         id,
-        error: { code: typeof e.code === "number" ? e.code : -32603, message: String(e.message ?? err), ...(e.data === undefined ? {} : { data: e.data }) },
+        error: {
+          code: typeof e.code === "number" ? e.code : -32603,
+          message: String(e.message ?? err),
+          ...(e.data === undefined ? {} : { data: e.data }),
+        },
       };
     }
   };

@@ -65,7 +65,9 @@ export function findBinaries() {
   /** @type {string[]} */
   let versions = [];
   try {
-    versions = readdirSync("/usr/lib/postgresql").filter((v) => /^[0-9.]+$/.test(v)).sort(byVersionDescending);
+    versions = readdirSync("/usr/lib/postgresql")
+      .filter((v) => /^[0-9.]+$/.test(v))
+      .sort(byVersionDescending);
   } catch {
     // No Debian-style installation.
   }
@@ -129,7 +131,8 @@ function getRunner() {
     return {
       ...ids,
       run: viaRunuser
-        ? (/** @type {string} */ file, /** @type {string[]} */ args, /** @type {string} */ cwd) => exec(viaRunuser, ["-u", "postgres", "--", file, ...args], cwd)
+        ? (/** @type {string} */ file, /** @type {string[]} */ args, /** @type {string} */ cwd) =>
+            exec(viaRunuser, ["-u", "postgres", "--", file, ...args], cwd)
         : (/** @type {string} */ file, /** @type {string[]} */ args, /** @type {string} */ cwd) =>
             exec("su", ["postgres", "-s", "/bin/sh", "-c", [file, ...args].map(quote).join(" ")], cwd),
     };
@@ -250,7 +253,9 @@ function hookExit() {
  * @param {string} dir
  */
 function isOurTempDir(dir) {
-  return resolve(dir) === dir && dirname(dir) === tmpdir() && basename(dir).startsWith(DIR_PREFIX) && basename(dir).length > DIR_PREFIX.length;
+  return (
+    resolve(dir) === dir && dirname(dir) === tmpdir() && basename(dir).startsWith(DIR_PREFIX) && basename(dir).length > DIR_PREFIX.length
+  );
 }
 
 /**
@@ -284,7 +289,8 @@ function serverLog(dir) {
 function settingOptions(settings) {
   return Object.entries(settings)
     .map(([name, value]) => {
-      if (!/^[a-z_][a-z0-9_.]*$/.test(name) || !/^[A-Za-z0-9_.:-]+$/.test(value)) throw new Error(`invalid server setting ${name}=${value}`);
+      if (!/^[a-z_][a-z0-9_.]*$/.test(name) || !/^[A-Za-z0-9_.:-]+$/.test(value))
+        throw new Error(`invalid server setting ${name}=${value}`);
       return `-c ${name}=${value}`;
     })
     .join(" ");
@@ -299,7 +305,8 @@ function settingOptions(settings) {
  */
 export async function startPostgres(options = {}) {
   const { settings = DURABLE_SETTINGS, database = "srp", prefix = "srp-pg-", guard = true } = options;
-  if (!prefix.startsWith(DIR_PREFIX) || prefix.includes("/")) throw new Error(`startPostgres: prefix ${prefix} must start with ${DIR_PREFIX}`);
+  if (!prefix.startsWith(DIR_PREFIX) || prefix.includes("/"))
+    throw new Error(`startPostgres: prefix ${prefix} must start with ${DIR_PREFIX}`);
   const serverOptions = settingOptions(settings);
   const bin = findBinaries();
   if ("missing" in bin) return { skipped: bin.missing };

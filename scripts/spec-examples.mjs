@@ -40,7 +40,13 @@ export const TEST_WALLET_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a
 export async function buildExamples() {
   const { hub, node } = TEST_KEYS;
   const hello = createHello({ identity: hub, now: T0, nonce: NONCE });
-  const auth = createAuth({ identity: node, hello, account: { kind: "api_key", key: "srp_test_0123456789abcdef" }, agent: "srp-provider/0.1.0", now: T0 + 150 });
+  const auth = createAuth({
+    identity: node,
+    hello,
+    account: { kind: "api_key", key: "srp_test_0123456789abcdef" },
+    agent: "srp-provider/0.1.0",
+    now: T0 + 150,
+  });
   const wallet = privateKeyToAccount(TEST_WALLET_KEY);
   const walletAuth = createAuth({
     identity: node,
@@ -60,7 +66,13 @@ export async function buildExamples() {
     maxOutputTokens: 8192,
     capabilities: ["chat", "stream", "tools", "json_mode"],
   };
-  const request = { model: "llama3.1:8b", messages: [{ role: "user", content: "Say hello" }], stream: true, stream_options: { include_usage: true }, max_tokens: 64 };
+  const request = {
+    model: "llama3.1:8b",
+    messages: [{ role: "user", content: "Say hello" }],
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: 64,
+  };
   const chunk = {
     id: "chatcmpl-job_01JH4Z6Q0000000000000001",
     object: "chat.completion.chunk",
@@ -141,7 +153,11 @@ export async function buildExamples() {
         type: "offer_ack",
         results: [
           { instanceId: "ollama-llama3.1-8b", accepted: true },
-          { instanceId: "sub-claude", accepted: false, reason: { code: "offer.tier_refused", message: "this hub refuses the subscription tier" } },
+          {
+            instanceId: "sub-claude",
+            accepted: false,
+            reason: { code: "offer.tier_refused", message: "this hub refuses the subscription tier" },
+          },
         ],
       },
     },
@@ -162,14 +178,29 @@ export async function buildExamples() {
     Chunk: { first: { type: "chunk", jobId: "job_01JH4Z6Q0000000000000001", seq: 0, data: chunk } },
     Done: { stream: { type: "done", jobId: "job_01JH4Z6Q0000000000000001", chunks: 1, usage, receipt: unsigned } },
     JobError: {
-      upstream: { type: "job_error", jobId: "job_01JH4Z6Q0000000000000001", code: "job.upstream_error", message: "backend answered 500", retryable: true, upstreamStatus: 500, chunks: 0 },
+      upstream: {
+        type: "job_error",
+        jobId: "job_01JH4Z6Q0000000000000001",
+        code: "job.upstream_error",
+        message: "backend answered 500",
+        retryable: true,
+        upstreamStatus: 500,
+        chunks: 0,
+      },
     },
     Cancel: { "consumer-gone": { type: "cancel", jobId: "job_01JH4Z6Q0000000000000001", reason: "consumer_gone" } },
     Heartbeat: { basic: { type: "heartbeat", ts: T0 + 15_000, load: [{ instanceId: instance.instanceId, active: 1, capacity: 2 }] } },
     Probe: { basic: { type: "probe", probeId: "probe_01", instanceId: instance.instanceId, deadline: T0 + 20_000 } },
     ProbeResult: {
       ok: { type: "probe_result", probeId: "probe_01", instanceId: instance.instanceId, ok: true, latencyMs: 184 },
-      failed: { type: "probe_result", probeId: "probe_02", instanceId: instance.instanceId, ok: false, latencyMs: 5000, error: { code: "job.upstream_timeout", message: "no answer in 5 s" } },
+      failed: {
+        type: "probe_result",
+        probeId: "probe_02",
+        instanceId: instance.instanceId,
+        ok: false,
+        latencyMs: 5000,
+        error: { code: "job.upstream_timeout", message: "no answer in 5 s" },
+      },
     },
     ReceiptMessage: { countersigned: { type: "receipt", receipt } },
     StatementMessage: { daily: { type: "statement", statement }, empty: { type: "statement", statement: emptyStatement } },
@@ -183,7 +214,12 @@ export async function buildExamples() {
       },
     },
     Error: {
-      "bad-signature": { type: "error", code: "auth.bad_signature", message: "auth signature does not verify with the node id", retryable: false },
+      "bad-signature": {
+        type: "error",
+        code: "auth.bad_signature",
+        message: "auth signature does not verify with the node id",
+        retryable: false,
+      },
     },
     Goodbye: { maintenance: { type: "goodbye", reason: "hub restarting for an upgrade", reconnectAfterMs: 5000 } },
   };

@@ -51,7 +51,11 @@ const errorRows = Object.entries(ERROR_TABLE).map(
   ([code, e]) => `| \`${code}\` | ${e.http} | ${e.close ?? "(session continues)"} | ${e.retryable ? "yes" : "no"} | ${e.title} |`,
 );
 const errorTable = ["| code | HTTP | WebSocket close | retryable | meaning |", "|---|---|---|---|---|", ...errorRows].join("\n");
-const keyTable = ["| role | Ed25519 seed (hex) | id (base64url public key) |", "|---|---|---|", ...testKeyTable().map((k) => `| ${k.role} | \`${k.seedHex}\` | \`${k.id}\` |`)].join("\n");
+const keyTable = [
+  "| role | Ed25519 seed (hex) | id (base64url public key) |",
+  "|---|---|---|",
+  ...testKeyTable().map((k) => `| ${k.role} | \`${k.seedHex}\` | \`${k.id}\` |`),
+].join("\n");
 const receipt = built.ReceiptMessage.countersigned.receipt;
 const job = built.Job.chat;
 const chunk = built.Chunk.first.data;
@@ -75,7 +79,7 @@ const receiptVector = [
   "",
   `\`hubSig\` (by the hub): \`${receipt.hubSig}\``,
   "",
-  "The cost follows [money.md](money.md#cost): 11 prompt tokens at 50000 and 3 completion tokens at 150000 per 1M give 550000 + 450000 = 1000000 micro-units, so `cost` is `\"1\"`.",
+  'The cost follows [money.md](money.md#cost): 11 prompt tokens at 50000 and 3 completion tokens at 150000 per 1M give 550000 + 450000 = 1000000 micro-units, so `cost` is `"1"`.',
   "",
   "`requestHash` is the SHA-256 of the canonical form of the job's `request` ([`examples/Job/chat.json`](examples/Job/chat.json), SRP-ATT-004):",
   "",
@@ -87,14 +91,28 @@ const receiptVector = [
 ].join("\n");
 // Canonical JSON of numbers and member order (SRP-FRM-020, SRP-FRM-021): JSON text as sent -> RFC 8785 form of the parsed value.
 const NUMBER_TEXTS = [
-  "0.1", "4.50", "1.0", "-0", "1e21", "1e20", "1e-7", "0.000001", "5e-324", "1.7976931348623157e308",
-  "333333333.33333329", "9007199254740991", "9007199254740993", "123456789012345678901", "-1.5E-10",
+  "0.1",
+  "4.50",
+  "1.0",
+  "-0",
+  "1e21",
+  "1e20",
+  "1e-7",
+  "0.000001",
+  "5e-324",
+  "1.7976931348623157e308",
+  "333333333.33333329",
+  "9007199254740991",
+  "9007199254740993",
+  "123456789012345678901",
+  "-1.5E-10",
   // U+FB33 is escaped in the text as received: Unicode normalization (NFC, which editors and
   // clipboards may apply) would turn the raw character into U+05D3 U+05BC when copied.
   '{"b":{"\\ud83d\\ude00":1,"\\ufb33":2,"\u20ac":3},"a":[1.0,{"\u00e9":0.5,"e":-0}],"\\r":"CR","1":"one"}',
 ];
 const FB33_VECTOR = NUMBER_TEXTS.at(-1);
-const NUMBER_REQUEST = '{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.1,"top_p":1e-7,"frequency_penalty":-0,"presence_penalty":4.50,"seed":9007199254740993,"logit_bias":{"11":1e21,"12":1.0}}';
+const NUMBER_REQUEST =
+  '{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.1,"top_p":1e-7,"frequency_penalty":-0,"presence_penalty":4.50,"seed":9007199254740993,"logit_bias":{"11":1e21,"12":1.0}}';
 const numberVectors = [
   "| JSON text as received | canonical form (RFC 8785) |",
   "|---|---|",
@@ -116,8 +134,16 @@ const numberVectors = [
   "",
   `and its \`requestHash\` ([SRP-ATT-004](attestation.md)) is \`${sha256Hex(canonicalize(JSON.parse(NUMBER_REQUEST)))}\`.`,
 ].join("\n");
-const checkRows = (checks) => checks.map((c) => `| \`${c.id}\` | ${c.level} | ${c.requirements.join(", ")} | ${c.title.replace(/\|/g, "\\|")} |`);
-const checkTable = (mode, checks) => [`### ${mode} mode (${checks.length} checks)`, "", "| check | level | requirements | what it checks |", "|---|---|---|---|", ...checkRows(checks)].join("\n");
+const checkRows = (checks) =>
+  checks.map((c) => `| \`${c.id}\` | ${c.level} | ${c.requirements.join(", ")} | ${c.title.replace(/\|/g, "\\|")} |`);
+const checkTable = (mode, checks) =>
+  [
+    `### ${mode} mode (${checks.length} checks)`,
+    "",
+    "| check | level | requirements | what it checks |",
+    "|---|---|---|---|",
+    ...checkRows(checks),
+  ].join("\n");
 const checksBody = [checkTable("Hub", HUB_CHECKS), "", checkTable("Provider", PROVIDER_CHECKS)].join("\n");
 for (const [file, tag, body] of [
   ["../../conformance/README.md", "CHECKS", checksBody],
@@ -175,7 +201,9 @@ for (const problem of coverageProblems(requirements)) {
 }
 
 if (stale > 0) {
-  console.error(`spec: ${stale} problem(s); run \`npm run spec:gen\`, and give every MUST a conformance check or a reason in conformance/src/coverage.ts`);
+  console.error(
+    `spec: ${stale} problem(s); run \`npm run spec:gen\`, and give every MUST a conformance check or a reason in conformance/src/coverage.ts`,
+  );
   process.exit(1);
 }
 if (mode === "check") console.log(`spec: spec/v1 is current (${expected.size} generated files, ${requirements.length} requirements)`);
@@ -188,13 +216,21 @@ if (mode === "check") console.log(`spec: spec/v1 is current (${expected.size} ge
 function readRequirements() {
   const out = [];
   const seen = new Map();
-  for (const file of readdirSync(spec).filter((f) => f.endsWith(".md") && f !== "coverage.md").sort()) {
+  for (const file of readdirSync(spec)
+    .filter((f) => f.endsWith(".md") && f !== "coverage.md")
+    .sort()) {
     const text = readFileSync(join(spec, file), "utf8");
     for (const m of text.matchAll(/\*\*(SRP-[A-Z]+-\d{3})\*\*/g)) {
       const rest = text.slice(m.index + m[0].length);
       const end = rest.search(/\n\s*\n|\n\s*(?:[-*]|\d+\.) \*\*SRP-|\n\|/);
       const para = end < 0 ? rest : rest.slice(0, end);
-      const level = /\b(MUST|REQUIRED|SHALL)\b/.test(para) ? "MUST" : /\b(SHOULD|RECOMMENDED)\b/.test(para) ? "SHOULD" : /\b(MAY|OPTIONAL)\b/.test(para) ? "MAY" : "none";
+      const level = /\b(MUST|REQUIRED|SHALL)\b/.test(para)
+        ? "MUST"
+        : /\b(SHOULD|RECOMMENDED)\b/.test(para)
+          ? "SHOULD"
+          : /\b(MAY|OPTIONAL)\b/.test(para)
+            ? "MAY"
+            : "none";
       out.push({ id: m[1], file, level, duplicateOf: seen.get(m[1]) });
       seen.set(m[1], file);
     }
@@ -214,10 +250,13 @@ function coverageProblems(reqs) {
   const defined = new Set(reqs.map((r) => r.id));
   const problems = [];
   for (const r of reqs) {
-    if (r.level === "MUST" && !cited.has(r.id) && !NOT_WIRE_TESTABLE[r.id]) problems.push(`${r.id} (${r.file}) is a MUST with no conformance check and no reason in conformance/src/coverage.ts`);
-    if (cited.has(r.id) && NOT_WIRE_TESTABLE[r.id]) problems.push(`${r.id} is cited by ${cited.get(r.id).join(", ")} but listed as not testable over the wire`);
+    if (r.level === "MUST" && !cited.has(r.id) && !NOT_WIRE_TESTABLE[r.id])
+      problems.push(`${r.id} (${r.file}) is a MUST with no conformance check and no reason in conformance/src/coverage.ts`);
+    if (cited.has(r.id) && NOT_WIRE_TESTABLE[r.id])
+      problems.push(`${r.id} is cited by ${cited.get(r.id).join(", ")} but listed as not testable over the wire`);
   }
-  for (const id of Object.keys(NOT_WIRE_TESTABLE)) if (!defined.has(id)) problems.push(`conformance/src/coverage.ts lists ${id}, which spec/v1 does not define`);
+  for (const id of Object.keys(NOT_WIRE_TESTABLE))
+    if (!defined.has(id)) problems.push(`conformance/src/coverage.ts lists ${id}, which spec/v1 does not define`);
   for (const id of cited.keys()) if (!defined.has(id)) problems.push(`a conformance check cites ${id}, which spec/v1 does not define`);
   return problems;
 }
@@ -229,7 +268,11 @@ function coverageTable(reqs) {
   const anchor = (r) => `[${r.id}](${r.file})`;
   const rows = reqs.map((r) => {
     const checks = cited.get(r.id);
-    const how = checks ? checks.map((c) => `\`${c}\``).join(", ") : NOT_WIRE_TESTABLE[r.id] ? `not testable over the wire: ${NOT_WIRE_TESTABLE[r.id]}` : "(no check)";
+    const how = checks
+      ? checks.map((c) => `\`${c}\``).join(", ")
+      : NOT_WIRE_TESTABLE[r.id]
+        ? `not testable over the wire: ${NOT_WIRE_TESTABLE[r.id]}`
+        : "(no check)";
     return `| ${anchor(r)} | ${r.level} | ${how.replace(/\|/g, "\\|")} |`;
   });
   return [

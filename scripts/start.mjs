@@ -36,7 +36,9 @@ if (withChain) {
   chain = await startChain({ serve: true, port: Number(process.env.CHAIN_PORT ?? 8545), mintTo: 6 });
   rmSync(join(data, "chain"), { recursive: true, force: true });
   mkdirSync(join(data, "chain"), { recursive: true, mode: 0o700 });
-  console.log(`chain     ganache (chain id ${chain.chainId}) on ${chain.rpcUrl}: test USDC ${chain.usdc.address}, settlement ${chain.settlement}`);
+  console.log(
+    `chain     ganache (chain id ${chain.chainId}) on ${chain.rpcUrl}: test USDC ${chain.usdc.address}, settlement ${chain.settlement}`,
+  );
 }
 
 // Hub with its SQLite store and a demo account.
@@ -116,7 +118,9 @@ if (!instances.some((i) => i.capabilities.includes("chat"))) {
     { id: "sim-whisper", capabilities: ["transcription"], price: { input: "0", output: "0", second: "100000000" } },
   ];
   simulator = await startSimulator({ tokensPerSecond: 40, models: SIM.map((m) => ({ id: m.id })) });
-  console.log(`provider  no local model server found; serving the SRP model SIMULATOR at ${simulator.baseUrl} (deterministic filler text, not a model)`);
+  console.log(
+    `provider  no local model server found; serving the SRP model SIMULATOR at ${simulator.baseUrl} (deterministic filler text, not a model)`,
+  );
   const backend = openAICompatibleBackend({ baseUrl: simulator.baseUrl });
   instances = SIM.map((m) => ({ backend, model: m.id, price: m.price, capabilities: m.capabilities, maxConcurrency: 8 }));
   for (const m of SIM) console.log(`provider    ${m.id}  ${m.capabilities.join(",")}`);
@@ -139,12 +143,18 @@ const other = (cap) => instances.find((i) => i.capabilities.includes(cap))?.mode
 const client = createClient({ hub: url, apiKey });
 process.stdout.write(`\nconsumer  streaming one answer from ${model}${simulator ? " (simulator)" : ""}:\n\n  `);
 let usage;
-for await (const chunk of client.chat.stream({ model, messages: [{ role: "user", content: "Say hello to the Spare Relay Protocol." }], max_tokens: 40 })) {
+for await (const chunk of client.chat.stream({
+  model,
+  messages: [{ role: "user", content: "Say hello to the Spare Relay Protocol." }],
+  max_tokens: 40,
+})) {
   process.stdout.write(chunk.choices[0]?.delta.content ?? "");
   if (chunk.usage) usage = chunk.usage;
 }
 const { check } = await client.receipt(usage.receipt_id);
-console.log(`\n\nconsumer  ${usage.prompt_tokens} + ${usage.completion_tokens} tokens, cost $${usage.cost} (${usage.cost_units} units), receipt ${usage.receipt_id} ${check.valid ? "verified against the hub key" : `INVALID: ${JSON.stringify(check.problems)}`}`);
+console.log(
+  `\n\nconsumer  ${usage.prompt_tokens} + ${usage.completion_tokens} tokens, cost $${usage.cost} (${usage.cost_units} units), receipt ${usage.receipt_id} ${check.valid ? "verified against the hub key" : `INVALID: ${JSON.stringify(check.problems)}`}`,
+);
 const books = await store.summary(DEMO);
 const problems = await store.verify();
 console.log(
@@ -172,18 +182,31 @@ if (chain) {
     schemes: [{ network: "eip155:*", client: new ExactEvmScheme(payer) }],
     spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
   });
-  const res = await pay(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "Paid per call." }], max_tokens: 24 }) });
+  const res = await pay(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "Paid per call." }], max_tokens: 24 }),
+  });
   const paid = await res.json();
   const settled = JSON.parse(Buffer.from(res.headers.get("payment-response") ?? "e30=", "base64").toString("utf8"));
   const wallet = await store.findByWallet(payer.address);
   const prepaid = wallet ? (await store.summary(wallet.id)).prepaid : 0n;
-  console.log(`x402      ${payer.address} paid by x402 (HTTP ${res.status}, transaction ${settled.transaction}); cost $${paid.usage?.cost}; the rest, $${formatUsdc(prepaid)}, is its prepaid balance`);
+  console.log(
+    `x402      ${payer.address} paid by x402 (HTTP ${res.status}, transaction ${settled.transaction}); cost $${paid.usage?.cost}; the rest, $${formatUsdc(prepaid)}, is its prepaid balance`,
+  );
   const run = await onchain.payouts.run();
-  for (const p of run.paid) console.log(`payouts   ${p.payee} paid $${formatUsdc(p.provider)} and the protocol $${formatUsdc(p.protocol)} on-chain (batch ${run.batchTx})`);
+  for (const p of run.paid)
+    console.log(
+      `payouts   ${p.payee} paid $${formatUsdc(p.provider)} and the protocol $${formatUsdc(p.protocol)} on-chain (batch ${run.batchTx})`,
+    );
   console.log(`ledger    verify after payouts: ${(await store.verify()).length === 0 ? "every invariant holds" : "PROBLEMS"}`);
 }
 
-provider.on("job.end", (o) => console.log(`provider  job ${o.jobId} ${o.ok ? `done, ${o.usage?.completionTokens ?? 0} tokens, cost ${o.cost} units` : `failed: ${o.code}`}`));
+provider.on("job.end", (o) =>
+  console.log(
+    `provider  job ${o.jobId} ${o.ok ? `done, ${o.usage?.completionTokens ?? 0} tokens, cost ${o.cost} units` : `failed: ${o.code}`}`,
+  ),
+);
 console.log(`
 SRP local network is up.${simulator ? "  (The model is the SRP simulator, not a real model.)" : ""}
   hub          ${url}   (id ${hub.id})

@@ -19,7 +19,11 @@ const CLAUDE = "claude-sim-1";
 const weatherTool = {
   name: "get_weather",
   description: "The weather in a city",
-  input_schema: { type: "object" as const, properties: { city: { type: "string" }, unit: { type: "string", enum: ["c", "f"] } }, required: ["city", "unit"] },
+  input_schema: {
+    type: "object" as const,
+    properties: { city: { type: "string" }, unit: { type: "string", enum: ["c", "f"] } },
+    required: ["city", "unit"],
+  },
 };
 
 let net: Net;
@@ -36,7 +40,14 @@ beforeAll(async () => {
     identity: generateIdentity(),
     account: KEY,
     reconnect: false,
-    instances: [{ backend: anthropicBackend({ apiKey: "sk-ant-sim", baseUrl: claudeSim.url }), model: CLAUDE, price: { input: "3000000", output: "15000000" }, capabilities: ["chat", "stream", "tools"] }],
+    instances: [
+      {
+        backend: anthropicBackend({ apiKey: "sk-ant-sim", baseUrl: claudeSim.url }),
+        model: CLAUDE,
+        price: { input: "3000000", output: "15000000" },
+        capabilities: ["chat", "stream", "tools"],
+      },
+    ],
   });
   net.providers.push(p);
   await p.ready();
@@ -110,7 +121,9 @@ describe("Anthropic Messages translated to an OpenAI-compatible provider", () =>
 
   it("runs a multi-step tool-use loop like Claude Code's, streamed and not", async () => {
     for (const streamed of [false, true]) {
-      const messages: Anthropic.MessageParam[] = [{ role: "user", content: [{ type: "text", text: "Weather in Paris?", cache_control: { type: "ephemeral" } }] }];
+      const messages: Anthropic.MessageParam[] = [
+        { role: "user", content: [{ type: "text", text: "Weather in Paris?", cache_control: { type: "ephemeral" } }] },
+      ];
       const params = {
         model: MODEL,
         max_tokens: 64,
@@ -118,21 +131,30 @@ describe("Anthropic Messages translated to an OpenAI-compatible provider", () =>
         tools: [weatherTool],
         metadata: { user_id: "user_123" },
       };
-      const first = streamed ? await anthropic.messages.stream({ ...params, messages }).finalMessage() : await anthropic.messages.create({ ...params, messages });
+      const first = streamed
+        ? await anthropic.messages.stream({ ...params, messages }).finalMessage()
+        : await anthropic.messages.create({ ...params, messages });
       expect(first.stop_reason).toBe("tool_use");
       const call = first.content.find((b) => b.type === "tool_use") as Anthropic.ToolUseBlock;
       expect(call.name).toBe("get_weather");
       expect(call.input).toEqual({ city: "example city", unit: "c" });
       messages.push({ role: "assistant", content: first.content });
       messages.push({ role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "18 degrees and sunny" }] });
-      const second = streamed ? await anthropic.messages.stream({ ...params, messages }).finalMessage() : await anthropic.messages.create({ ...params, messages });
+      const second = streamed
+        ? await anthropic.messages.stream({ ...params, messages }).finalMessage()
+        : await anthropic.messages.create({ ...params, messages });
       expect(second.stop_reason).toBe("end_turn");
       expect((second.content[0] as Anthropic.TextBlock).text).toBe("The tool returned: 18 degrees and sunny");
       // What the OpenAI-compatible provider saw: the assistant's tool call and the tool's answer.
       const seen = net.sims[0]!.requests.at(-1)! as { messages: Record<string, unknown>[]; tools: unknown[]; user?: string };
-      expect(seen.messages.at(-2)).toMatchObject({ role: "assistant", tool_calls: [{ id: call.id, type: "function", function: { name: "get_weather", arguments: JSON.stringify(call.input) } }] });
+      expect(seen.messages.at(-2)).toMatchObject({
+        role: "assistant",
+        tool_calls: [{ id: call.id, type: "function", function: { name: "get_weather", arguments: JSON.stringify(call.input) } }],
+      });
       expect(seen.messages.at(-1)).toEqual({ role: "tool", tool_call_id: call.id, content: "18 degrees and sunny" });
-      expect(seen.tools).toEqual([{ type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: weatherTool.input_schema } }]);
+      expect(seen.tools).toEqual([
+        { type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: weatherTool.input_schema } },
+      ]);
       expect(seen.user).toBe("user_123");
     }
   });
@@ -148,9 +170,14 @@ describe("Anthropic Messages translated to an OpenAI-compatible provider", () =>
     const text = await raw.text();
     expect(text).toContain("event: content_block_delta");
     expect(text).not.toContain("message_stop");
-    expect(text.trimEnd().split("\n\n").at(-1)).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"api_error",.*"code":"job.stream_interrupted"\}\}$/);
+    expect(text.trimEnd().split("\n\n").at(-1)).toMatch(
+      /^event: error\ndata: \{"type":"error","error":\{"type":"api_error",.*"code":"job.stream_interrupted"\}\}$/,
+    );
     sim.setFault({ kind: "drop_mid_stream", afterTokens: 3 }, 1);
-    const failed = await anthropic.messages.stream({ model: MODEL, max_tokens: 20, messages: [{ role: "user", content: "fail me" }] }).finalMessage().catch((e: unknown) => e);
+    const failed = await anthropic.messages
+      .stream({ model: MODEL, max_tokens: 20, messages: [{ role: "user", content: "fail me" }] })
+      .finalMessage()
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(Anthropic.APIError);
   });
 
@@ -171,16 +198,33 @@ describe("Anthropic Messages translated to an OpenAI-compatible provider", () =>
 
   it("answers errors in Anthropic's shape, which the SDK turns into its error classes", async () => {
     const bad = new Anthropic({ baseURL: net.url, apiKey: "srp_wrong_key_000000000000", maxRetries: 0 });
-    const auth = await bad.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e);
+    const auth = await bad.messages
+      .create({ model: MODEL, max_tokens: 5, messages: [{ role: "user", content: "x" }] })
+      .catch((e: unknown) => e);
     expect(auth).toBeInstanceOf(Anthropic.AuthenticationError);
-    expect((auth as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: "error", error: { type: "authentication_error", code: "api.unauthorized" } });
-    const unknown = await anthropic.messages.create({ model: "no-such-model", max_tokens: 5, messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e);
+    expect((auth as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({
+      type: "error",
+      error: { type: "authentication_error", code: "api.unauthorized" },
+    });
+    const unknown = await anthropic.messages
+      .create({ model: "no-such-model", max_tokens: 5, messages: [{ role: "user", content: "x" }] })
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
-    const res = await fetch(`${net.url}/v1/messages`, { method: "POST", headers: { "x-api-key": KEY, "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }) });
+    const res = await fetch(`${net.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": KEY, "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }),
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error", code: "api.invalid_body" } });
     const server = await anthropic.messages
-      .create({ model: MODEL, max_tokens: 5, messages: [{ role: "user", content: [{ type: "document", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0=" } }] }] })
+      .create({
+        model: MODEL,
+        max_tokens: 5,
+        messages: [
+          { role: "user", content: [{ type: "document", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0=" } }] },
+        ],
+      })
       .catch((e: unknown) => e);
     expect(server).toBeInstanceOf(Anthropic.BadRequestError);
   });
@@ -189,13 +233,23 @@ describe("Anthropic Messages translated to an OpenAI-compatible provider", () =>
 describe("Anthropic Messages served natively by a forwarded Anthropic key", () => {
   it("passes the body and the event stream through unchanged, with cost added to usage", async () => {
     const before = claudeSim.requests.length;
-    const params = { model: CLAUDE, max_tokens: 30, system: "Native.", messages: [{ role: "user" as const, content: "Hi Claude" }], top_k: 5 };
+    const params = {
+      model: CLAUDE,
+      max_tokens: 30,
+      system: "Native.",
+      messages: [{ role: "user" as const, content: "Hi Claude" }],
+      top_k: 5,
+    };
     const msg = await anthropic.messages.create(params);
     expect(claudeSim.requests.length).toBe(before + 1);
     expect(claudeSim.requests.at(-1)).toMatchObject({ system: "Native.", top_k: 5, max_tokens: 30 });
     expect(msg.id).toMatch(/^msg_sim/);
     const receipt = await receiptOf((msg.usage as unknown as SrpUsage).receipt_id!);
-    expect(receipt.usage).toMatchObject({ promptTokens: msg.usage.input_tokens, completionTokens: msg.usage.output_tokens, measured: true });
+    expect(receipt.usage).toMatchObject({
+      promptTokens: msg.usage.input_tokens,
+      completionTokens: msg.usage.output_tokens,
+      measured: true,
+    });
     expect((msg.usage as unknown as SrpUsage).cost_units).toBe(receipt.cost);
 
     const types: string[] = [];
@@ -212,7 +266,11 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
     const ext = delta!.usage as unknown as SrpUsage;
     expect((await receiptOf(ext.receipt_id!)).cost).toBe(ext.cost_units);
     // On the wire: event names, a ping after message_start (the SDK skips pings), and the end.
-    const raw = await fetch(`${net.url}/v1/messages`, { method: "POST", headers: { "x-api-key": KEY, "content-type": "application/json", "anthropic-version": "2023-06-01" }, body: JSON.stringify({ ...params, stream: true }) });
+    const raw = await fetch(`${net.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": KEY, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ ...params, stream: true }),
+    });
     expect(raw.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const text = await raw.text();
     expect(text.startsWith("event: message_start\ndata: ")).toBe(true);
@@ -222,16 +280,26 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
 
   it("sends what only the Messages API has (server tools, PDFs) to native instances only, and refuses it where there are none", async () => {
     const webSearch = { type: "web_search_20250305", name: "web_search", max_uses: 2 } as unknown as Anthropic.ToolUnion;
-    const native = await anthropic.messages.create({ model: CLAUDE, max_tokens: 20, tools: [webSearch], messages: [{ role: "user", content: "search" }] });
+    const native = await anthropic.messages.create({
+      model: CLAUDE,
+      max_tokens: 20,
+      tools: [webSearch],
+      messages: [{ role: "user", content: "search" }],
+    });
     expect(native.type).toBe("message");
     expect((claudeSim.requests.at(-1)!.tools as unknown[])[0]).toEqual({ type: "web_search_20250305", name: "web_search", max_uses: 2 });
-    const refused = await anthropic.messages.create({ model: MODEL, max_tokens: 20, tools: [webSearch], messages: [{ role: "user", content: "search" }] }).catch((e: unknown) => e);
+    const refused = await anthropic.messages
+      .create({ model: MODEL, max_tokens: 20, tools: [webSearch], messages: [{ role: "user", content: "search" }] })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
     expect(String((refused as Error).message)).toMatch(/only an instance that runs the Messages API itself/);
   });
 
   it("forwards the request's anthropic-beta features to a native instance's upstream", async () => {
-    await anthropic.messages.create({ model: CLAUDE, max_tokens: 5, messages: [{ role: "user", content: "beta" }] }, { headers: { "anthropic-beta": "context-1m-2025-08-07, fine-grained-tool-streaming-2025-05-14,not valid!" } });
+    await anthropic.messages.create(
+      { model: CLAUDE, max_tokens: 5, messages: [{ role: "user", content: "beta" }] },
+      { headers: { "anthropic-beta": "context-1m-2025-08-07, fine-grained-tool-streaming-2025-05-14,not valid!" } },
+    );
     expect(claudeSim.headers.at(-1)!["anthropic-beta"]).toBe("context-1m-2025-08-07,fine-grained-tool-streaming-2025-05-14");
     await anthropic.messages.create({ model: CLAUDE, max_tokens: 5, messages: [{ role: "user", content: "no beta" }] });
     expect(claudeSim.headers.at(-1)!["anthropic-beta"]).toBeUndefined();
@@ -239,18 +307,33 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
 
   it("drops the unsigned thinking blocks of translated answers from a native request's history, keeps signed ones (SRP-CON-079)", async () => {
     const thinking = { type: "enabled" as const, budget_tokens: 1024 };
-    const signed = await anthropic.messages.create({ model: CLAUDE, max_tokens: 1100, thinking, messages: [{ role: "user", content: "First?" }] });
+    const signed = await anthropic.messages.create({
+      model: CLAUDE,
+      max_tokens: 1100,
+      thinking,
+      messages: [{ role: "user", content: "First?" }],
+    });
     expect(signed.content[0]).toMatchObject({ type: "thinking" });
     expect((signed.content[0] as Anthropic.ThinkingBlock).signature).not.toBe("");
     // A translated answer (SRP-CON-076) carries thinking with an empty signature, which Anthropic refuses.
     const messages: Anthropic.MessageParam[] = [
       { role: "user", content: "Earlier?" },
-      { role: "assistant", content: [{ type: "thinking", thinking: "Translated thought.", signature: "" }, { type: "text", text: "Earlier answer." }] },
+      {
+        role: "assistant",
+        content: [
+          { type: "thinking", thinking: "Translated thought.", signature: "" },
+          { type: "text", text: "Earlier answer." },
+        ],
+      },
       { role: "user", content: "First?" },
       { role: "assistant", content: signed.content },
       { role: "user", content: "And now?" },
     ];
-    const direct = await fetch(`${claudeSim.url}/v1/messages`, { method: "POST", headers: { "x-api-key": "sk-ant-sim", "content-type": "application/json", "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model: CLAUDE, max_tokens: 1100, thinking, messages }) });
+    const direct = await fetch(`${claudeSim.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": "sk-ant-sim", "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: CLAUDE, max_tokens: 1100, thinking, messages }),
+    });
     expect(direct.status).toBe(400);
     for (const stream of [false, true]) {
       const before = claudeSim.requests.length;
@@ -273,7 +356,10 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
     expect(first.stop_reason).toBe("tool_use");
     const call = first.content.find((b) => b.type === "tool_use") as Anthropic.ToolUseBlock;
     expect(call.input).toEqual({ city: "example city", unit: "c" });
-    messages.push({ role: "assistant", content: first.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "rain" }] });
+    messages.push(
+      { role: "assistant", content: first.content },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "rain" }] },
+    );
     const second = await anthropic.messages.create({ model: CLAUDE, max_tokens: 50, tools: [weatherTool], messages });
     expect(second.content).toEqual([{ type: "text", text: "The tool returned: rain" }]);
   });
@@ -286,7 +372,12 @@ describe("Anthropic Messages served natively by a forwarded Anthropic key", () =
     expect(r.choices[0]!.finish_reason).toBe("length");
     const sent = claudeSim.requests.at(-1)!;
     expect(sent).toMatchObject({ model: CLAUDE, max_tokens: 10, messages: [{ role: "user", content: [{ type: "text", text: "Hello" }] }] });
-    const stream = await openai.chat.completions.create({ model: CLAUDE, max_tokens: 10, stream: true, messages: [{ role: "user", content: "Hello" }] });
+    const stream = await openai.chat.completions.create({
+      model: CLAUDE,
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "Hello" }],
+    });
     let text = "";
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const c of stream) {

@@ -31,7 +31,13 @@ let claudeSim: AnthropicSimulator;
 
 beforeAll(async () => {
   store = new SqliteStore(":memory:", { signupCredits: 5_000_000n });
-  hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 2000, batches: { retentionMs: 1500, maxKeptPerAccount: 4 } });
+  hub = createHub({
+    identity: generateIdentity(),
+    accounts: store,
+    storage: store,
+    drainTimeoutMs: 2000,
+    batches: { retentionMs: 1500, maxKeptPerAccount: 4 },
+  });
   ({ url } = await hub.listen({ port: 0 }));
   const sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }] });
   const broken = await startSimulator({ models: [{ id: BROKEN }] });
@@ -60,7 +66,15 @@ beforeAll(async () => {
     identity: generateIdentity(),
     account: providerKey,
     reconnect: false,
-    instances: [{ backend: anthropicBackend({ apiKey: "sk-ant-sim", baseUrl: claudeSim.url }), model: CLAUDE, price: CLAUDE_PRICE, contextLength: CLAUDE_CONTEXT, capabilities: ["chat", "stream", "tools"] }],
+    instances: [
+      {
+        backend: anthropicBackend({ apiKey: "sk-ant-sim", baseUrl: claudeSim.url }),
+        model: CLAUDE,
+        price: CLAUDE_PRICE,
+        contextLength: CLAUDE_CONTEXT,
+        capabilities: ["chat", "stream", "tools"],
+      },
+    ],
   });
   providers.push(claude);
   await claude.ready();
@@ -77,7 +91,12 @@ afterAll(async () => {
   store.close();
 });
 
-const post = (body: unknown, k = key) => fetch(`${url}/v1/batch`, { method: "POST", headers: { authorization: `Bearer ${k}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+const post = (body: unknown, k = key) =>
+  fetch(`${url}/v1/batch`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${k}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 
 interface Item {
   index: number;
@@ -114,15 +133,27 @@ function mixed(n: number): { custom_id: string; url: string; body: Record<string
     const custom_id = `item-${i}`;
     switch (i % 5) {
       case 0:
-        return { custom_id, url: "/v1/chat/completions", body: { model: CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] } };
+        return {
+          custom_id,
+          url: "/v1/chat/completions",
+          body: { model: CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] },
+        };
       case 1:
-        return { custom_id, url: "/v1/messages", body: { model: CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] } };
+        return {
+          custom_id,
+          url: "/v1/messages",
+          body: { model: CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] },
+        };
       case 2:
         return { custom_id, url: "/v1/embeddings", body: { model: EMBED, input: `text ${i}`, encoding_format: "float", dimensions: 4 } };
       case 3:
         return { custom_id, url: "/v1/images/generations", body: { model: IMAGE, prompt: `picture ${i}`, n: 1 } };
       default:
-        return { custom_id, url: "/v1/chat/completions", body: { model: i === 49 ? BROKEN : CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] } };
+        return {
+          custom_id,
+          url: "/v1/chat/completions",
+          body: { model: i === 49 ? BROKEN : CHAT, max_tokens: 8, messages: [{ role: "user", content: `question ${i}` }] },
+        };
     }
   });
 }
@@ -170,16 +201,36 @@ describe("batches", () => {
   it("refuses more than 50 items, bad items and a batch the balance cannot cover, holding nothing", async () => {
     expect((await post({ requests: mixed(51) })).status).toBe(400);
     expect((await post({ requests: [{ url: "/v1/audio/speech", body: { model: CHAT } }] })).status).toBe(400);
-    expect((await post({ requests: [{ url: "/v1/chat/completions", body: { model: CHAT, stream: true, messages: [{ role: "user", content: "x" }] } }] })).status).toBe(400);
-    expect((await post({ requests: [{ custom_id: "a", url: "/v1/embeddings", body: { model: EMBED, input: "x" } }, { custom_id: "a", url: "/v1/embeddings", body: { model: EMBED, input: "y" } }] })).status).toBe(400);
-    const unknown = await post({ requests: [{ url: "/v1/chat/completions", body: { model: "nope", messages: [{ role: "user", content: "x" }] } }] });
+    expect(
+      (
+        await post({
+          requests: [{ url: "/v1/chat/completions", body: { model: CHAT, stream: true, messages: [{ role: "user", content: "x" }] } }],
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await post({
+          requests: [
+            { custom_id: "a", url: "/v1/embeddings", body: { model: EMBED, input: "x" } },
+            { custom_id: "a", url: "/v1/embeddings", body: { model: EMBED, input: "y" } },
+          ],
+        })
+      ).status,
+    ).toBe(400);
+    const unknown = await post({
+      requests: [{ url: "/v1/chat/completions", body: { model: "nope", messages: [{ role: "user", content: "x" }] } }],
+    });
     expect(unknown.status).toBe(404);
     const before = await store.summary(consumer);
     // 20 items of ten images at $0.04: $8, more than the $5 of signup credits.
     const big = Array.from({ length: 20 }, () => ({ url: "/v1/images/generations", body: { model: IMAGE, prompt: "x", n: 10 } }));
     const refused = await post({ requests: big });
     expect(refused.status).toBe(402);
-    expect(((await refused.json()) as { error: { code: string; required: string } }).error).toMatchObject({ code: "billing.insufficient_credits", required: "8000000" });
+    expect(((await refused.json()) as { error: { code: string; required: string } }).error).toMatchObject({
+      code: "billing.insufficient_credits",
+      required: "8000000",
+    });
     const after = await store.summary(consumer);
     expect(after.balance).toBe(before.balance);
     expect(after.held).toBe(0n);
@@ -254,7 +305,11 @@ describe("batches and embeddings from @srp/client", () => {
     const srp = createClient({ hub: url, apiKey: key });
     const before = await store.summary(consumer);
     const created = await srp.batches.create([
-      { custom_id: "chat", url: "/v1/chat/completions", body: { model: CHAT, max_tokens: 4, messages: [{ role: "user", content: "client batch" }] } },
+      {
+        custom_id: "chat",
+        url: "/v1/chat/completions",
+        body: { model: CHAT, max_tokens: 4, messages: [{ role: "user", content: "client batch" }] },
+      },
       { custom_id: "embed", url: "/v1/embeddings", body: { model: EMBED, input: "client batch" } },
     ]);
     expect(created.status).toBe("queued");

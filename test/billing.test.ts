@@ -7,7 +7,16 @@
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import OpenAI from "openai";
 import { generateIdentity } from "@srp/core";
-import { createHub, MemoryAccountStore, openStore, SqliteStore, type Hub, type HubOptions, type SqlStore, type SqlStoreOptions } from "@srp/hub";
+import {
+  createHub,
+  MemoryAccountStore,
+  openStore,
+  SqliteStore,
+  type Hub,
+  type HubOptions,
+  type SqlStore,
+  type SqlStoreOptions,
+} from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator, type SimulatorOptions } from "@srp/provider/simulator";
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
@@ -23,7 +32,8 @@ const ask = [{ role: "user" as const, content: "Tell me about spare capacity." }
 
 const ceilDiv = (n: bigint, d: bigint) => (n + d - 1n) / d;
 /** The receipt cost of a usage at PRICE, computed independently of the hub. */
-const costOf = (prompt: number, completion: number) => ceilDiv(BigInt(prompt) * BigInt(PRICE.input) + BigInt(completion) * BigInt(PRICE.output), 1_000_000n);
+const costOf = (prompt: number, completion: number) =>
+  ceilDiv(BigInt(prompt) * BigInt(PRICE.input) + BigInt(completion) * BigInt(PRICE.output), 1_000_000n);
 const providerShare = (cost: bigint) => (cost * 9000n) / 10_000n;
 const discountedCharge = (cost: bigint, bps: bigint) => ceilDiv(cost * (10_000n - bps), 10_000n);
 
@@ -52,7 +62,15 @@ interface AccountView {
   requests: number;
 }
 interface HistoryPage {
-  data: { id: string; kind: string; ref: string | null; amount: Money; held: Money; created_at: number; memo: Record<string, unknown> | null }[];
+  data: {
+    id: string;
+    kind: string;
+    ref: string | null;
+    amount: Money;
+    held: Money;
+    created_at: number;
+    memo: Record<string, unknown> | null;
+  }[];
   next: string | null;
 }
 interface Estimate {
@@ -110,7 +128,15 @@ async function startNet(
 ): Promise<BillingNet> {
   const storeOptions: SqlStoreOptions = o.signupCredits === undefined ? {} : { signupCredits: o.signupCredits };
   const store = o.open ? await o.open(storeOptions) : new SqliteStore(":memory:", storeOptions);
-  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, adminToken: ADMIN_TOKEN, drainTimeoutMs: 2000, reconnectAfterMs: 100, ...o.hub });
+  const hub = createHub({
+    identity: generateIdentity(),
+    accounts: store,
+    storage: store,
+    adminToken: ADMIN_TOKEN,
+    drainTimeoutMs: 2000,
+    reconnectAfterMs: 100,
+    ...o.hub,
+  });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(o.sim);
   const providerAccount = await store.createAccount({ name: "provider" });
@@ -120,7 +146,14 @@ async function startNet(
     identity: generateIdentity(),
     account: providerKey,
     reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, ...(o.continuousUsage ? { continuousUsage: true } : {}) }), model: MODEL, price: PRICE, maxConcurrency: o.maxConcurrency ?? 8 }],
+    instances: [
+      {
+        backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, ...(o.continuousUsage ? { continuousUsage: true } : {}) }),
+        model: MODEL,
+        price: PRICE,
+        maxConcurrency: o.maxConcurrency ?? 8,
+      },
+    ],
   });
   const jobs: string[] = [];
   provider.on("job.start", (j) => jobs.push(j.jobId));
@@ -138,7 +171,12 @@ async function startNet(
       return { id: account.id, key, sdk: new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 }) };
     },
     chat: (key, body, init = {}) =>
-      fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body), ...init }),
+      fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+        ...init,
+      }),
     get: (path, key) => fetch(`${url}${path}`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }),
     admin: (path, body) =>
       fetch(`${url}/admin/v1/${path}`, {
@@ -212,7 +250,12 @@ describe("charging", () => {
     expect(await net.store.ledgerBalance("bounty_pool")).toBe((fee1 * 2000n) / 10000n);
 
     // Streamed.
-    const stream = await c.sdk.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Stream something." }], max_tokens: 9, stream: true });
+    const stream = await c.sdk.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "Stream something." }],
+      max_tokens: 9,
+      stream: true,
+    });
     let last: unknown;
     let text = "";
     for await (const chunk of stream) {
@@ -232,11 +275,17 @@ describe("charging", () => {
     expect(p.earned).toBe(providerShare(cost1) + providerShare(cost2));
     const fee2 = cost2 - providerShare(cost2);
     const pool = (fee1 * 2000n) / 10000n + (fee2 * 2000n) / 10000n;
-    expect(await net.store.ledgerBalance("platform") + (await net.store.ledgerBalance("bounty_pool"))).toBe(-2n * SIGNUP + fee1 + fee2);
+    expect((await net.store.ledgerBalance("platform")) + (await net.store.ledgerBalance("bounty_pool"))).toBe(-2n * SIGNUP + fee1 + fee2);
     expect(await net.store.ledgerBalance("bounty_pool")).toBe(pool);
     // The same through the account API.
     const view = (await (await net.get("/v1/account", c.key)).json()) as AccountView;
-    expect(view).toMatchObject({ id: c.id, balance: { units: String(SIGNUP - cost1 - cost2) }, spent: { units: String(cost1 + cost2) }, held: { units: "0" }, requests: 2 });
+    expect(view).toMatchObject({
+      id: c.id,
+      balance: { units: String(SIGNUP - cost1 - cost2) },
+      spent: { units: String(cost1 + cost2) },
+      held: { units: "0" },
+      requests: 2,
+    });
     expect(await net.store.verify()).toEqual([]);
   });
 });
@@ -278,7 +327,11 @@ describe("admission", () => {
       const r = await net.chat(c.key, { model: MODEL, messages: ask, max_tokens: bad });
       expect(r.status).toBe(400);
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe("api.invalid_body");
-      const est = await fetch(`${net.url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: ask, max_completion_tokens: bad }) });
+      const est = await fetch(`${net.url}/v1/estimate`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages: ask, max_completion_tokens: bad }),
+      });
       expect(est.status).toBe(400);
     }
     expect(net.jobs).toEqual([]);
@@ -338,7 +391,10 @@ describe("failed requests are never billed", () => {
     const ended: { code?: string }[] = [];
     net.provider.on("job.end", (o) => ended.push(o));
     const controller = new AbortController();
-    const stream = await c.sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 200, stream: true }, { signal: controller.signal });
+    const stream = await c.sdk.chat.completions.create(
+      { model: MODEL, messages: ask, max_tokens: 200, stream: true },
+      { signal: controller.signal },
+    );
     let chunks = 0;
     let finished = false;
     await (async () => {
@@ -371,7 +427,10 @@ describe("a consumer who leaves pays for what was delivered", () => {
     const ended: { ok: boolean; usage?: { completionTokens: number; measured: boolean }; cost?: string }[] = [];
     net.provider.on("job.end", (o) => ended.push(o));
     const controller = new AbortController();
-    const stream = await c.sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 200, stream: true }, { signal: controller.signal });
+    const stream = await c.sdk.chat.completions.create(
+      { model: MODEL, messages: ask, max_tokens: 200, stream: true },
+      { signal: controller.signal },
+    );
     let chunks = 0;
     await (async () => {
       for await (const _chunk of stream) {
@@ -385,7 +444,10 @@ describe("a consumer who leaves pays for what was delivered", () => {
     expect(delivered).toBeGreaterThan(0);
     expect(delivered).toBeLessThan(200);
     // The hub settled it: the consumer paid the receipt's cost, and nothing stays held.
-    await vi.waitFor(async () => expect((await net.store.summary(c.id)).spent).toBe(BigInt(ended[0]!.cost!)), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect((await net.store.summary(c.id)).spent).toBe(BigInt(ended[0]!.cost!)), {
+      timeout: 5000,
+      interval: 20,
+    });
     const s = await net.store.summary(c.id);
     expect(s).toMatchObject({ held: 0n, requests: 1, balance: SIGNUP - BigInt(ended[0]!.cost!) });
     expect(BigInt(ended[0]!.cost!)).toBeGreaterThan(0n);
@@ -409,7 +471,12 @@ describe("prepaid deposits", () => {
     expect((await net.admin("accounts/acct_nobody/deposits", { amount: "1", reference: "x" })).status).toBe(404);
 
     let view = (await (await net.get("/v1/account", c.key)).json()) as AccountView;
-    expect(view).toMatchObject({ discount_bps: 1000, prepaid: { units: "50000000" }, deposited: { units: "50000000" }, balance: { units: String(SIGNUP + 50_000_000n) } });
+    expect(view).toMatchObject({
+      discount_bps: 1000,
+      prepaid: { units: "50000000" },
+      deposited: { units: "50000000" },
+      balance: { units: String(SIGNUP + 50_000_000n) },
+    });
     expect((await estimate(net, { model: MODEL, messages: ask, max_tokens: 12 }, c.key)).discount_bps).toBe(1000);
 
     const r = await c.sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 12 });
@@ -422,10 +489,13 @@ describe("prepaid deposits", () => {
     expect(s).toMatchObject({ spent: charge, held: 0n, balance: SIGNUP + 50_000_000n - charge });
     expect((await net.store.summary(net.providerAccount)).earned).toBe(providerShare(cost));
     // The discount comes out of the protocol's take (platform and its bounty pool together), never the provider's share.
-    expect((await net.store.ledgerBalance("platform")) + (await net.store.ledgerBalance("bounty_pool"))).toBe(platform0 + charge - providerShare(cost));
+    expect((await net.store.ledgerBalance("platform")) + (await net.store.ledgerBalance("bounty_pool"))).toBe(
+      platform0 + charge - providerShare(cost),
+    );
 
     // Refund: at most the prepaid part (the spend came out of the balance above the deposit).
-    const refund = (key: string) => fetch(`${net.url}/v1/account/refund`, { method: "POST", headers: { authorization: `Bearer ${c.key}`, "idempotency-key": key } });
+    const refund = (key: string) =>
+      fetch(`${net.url}/v1/account/refund`, { method: "POST", headers: { authorization: `Bearer ${c.key}`, "idempotency-key": key } });
     const first = (await (await refund("refund-0001")).json()) as { refunded: Money; balance: Money };
     expect(BigInt(first.refunded.units)).toBe(s.prepaid);
     expect(BigInt(first.refunded.units)).toBeLessThanOrEqual(50_000_000n);
@@ -438,7 +508,12 @@ describe("prepaid deposits", () => {
     expect(((await (await refund("refund-0002")).json()) as { refunded: Money }).refunded.units).toBe("0");
 
     view = (await (await net.get("/v1/account", c.key)).json()) as AccountView;
-    expect(view).toMatchObject({ discount_bps: 0, prepaid: { units: "0" }, refunded: { units: first.refunded.units }, deposited: { units: "50000000" } });
+    expect(view).toMatchObject({
+      discount_bps: 0,
+      prepaid: { units: "0" },
+      refunded: { units: first.refunded.units },
+      deposited: { units: "50000000" },
+    });
     // What came in from outside went back out: external = -(deposits - refunds).
     expect(await net.store.ledgerBalance("external")).toBe(-(50_000_000n - BigInt(first.refunded.units)));
     expect(await net.store.verify()).toEqual([]);
@@ -477,7 +552,11 @@ describe("history, pricing and estimates", () => {
     expect(reserved).toBeGreaterThan(charge);
     expect(BigInt(reserve.held.units)).toBe(reserved);
     expect(settle.ref).toBe(reserve.ref);
-    expect(settle).toMatchObject({ amount: { units: String(reserved - charge) }, held: { units: String(-reserved) }, memo: { jobId: u.receipt_id, charge: String(charge) } });
+    expect(settle).toMatchObject({
+      amount: { units: String(reserved - charge) },
+      held: { units: String(-reserved) },
+      memo: { jobId: u.receipt_id, charge: String(charge) },
+    });
     // The entries sum to the balance.
     expect(entries.reduce((sum, e) => sum + BigInt(e.amount.units), 0n)).toBe((await net.store.summary(c.id)).balance);
 
@@ -491,7 +570,11 @@ describe("history, pricing and estimates", () => {
       split: { provider_bps: number; protocol_bps: number };
       signup_credits: Money | null;
       prepaid_tiers: { min_deposit: Money; discount_bps: number }[];
-      models: { model: string; instances_online: number; per_million_tokens: { input: { min: Money; max: Money }; output: { min: Money; max: Money } } }[];
+      models: {
+        model: string;
+        instances_online: number;
+        per_million_tokens: { input: { min: Money; max: Money }; output: { min: Money; max: Money } };
+      }[];
     };
     expect(pricing.split).toMatchObject({ provider_bps: 9000, protocol_bps: 1000 });
     expect(pricing.signup_credits).toEqual({ units: "0", usd: "0.00" });
@@ -504,7 +587,10 @@ describe("history, pricing and estimates", () => {
       {
         model: MODEL,
         instances_online: 1,
-        per_million_tokens: { input: { min: { units: PRICE.input, usd: "1.00" }, max: { units: PRICE.input, usd: "1.00" } }, output: { min: { units: PRICE.output, usd: "3.00" }, max: { units: PRICE.output, usd: "3.00" } } },
+        per_million_tokens: {
+          input: { min: { units: PRICE.input, usd: "1.00" }, max: { units: PRICE.input, usd: "1.00" } },
+          output: { min: { units: PRICE.output, usd: "3.00" }, max: { units: PRICE.output, usd: "3.00" } },
+        },
       },
     ]);
 
@@ -515,7 +601,15 @@ describe("history, pricing and estimates", () => {
     expect(max).toBeGreaterThanOrEqual(BigInt(est.expected.units));
     expect(est.discount_bps).toBe(0);
     expect(est.basis.maximum).toMatchObject({ completion_tokens: 10, price_per_million: PRICE });
-    expect((await fetch(`${net.url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "nope", messages: [] }) })).status).toBe(404);
+    expect(
+      (
+        await fetch(`${net.url}/v1/estimate`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "nope", messages: [] }),
+        })
+      ).status,
+    ).toBe(404);
 
     // Exactly the maximum is enough; one unit less is not.
     const exact = await net.consumer("exact");
@@ -556,59 +650,69 @@ describe("concurrency", () => {
       },
     ],
   ];
-  it.each(engines)("200 simultaneous requests against a balance for 100 worst cases never overspend (%s)", { timeout: 60_000 }, async (_engine, open) => {
-    // Latency keeps every request in flight while the others are admitted.
-    const net = await startNet({ signupCredits: 0n, sim: { latencyMs: 1000 }, maxConcurrency: 256, hub: { maxConcurrentJobs: 256 }, ...(open ? { open } : {}) });
-    const c = await net.consumer();
-    const body = { model: MODEL, messages: [{ role: "user", content: "Count to three." }], max_tokens: 4 };
-    const max = BigInt((await estimate(net, body)).maximum.units);
-    const funds = 100n * max;
-    expect(funds).toBeLessThan(10_000_000n); // below the first prepaid tier: no discount
-    await net.store.deposit(c.id, funds, "concurrency");
+  it.each(engines)(
+    "200 simultaneous requests against a balance for 100 worst cases never overspend (%s)",
+    { timeout: 60_000 },
+    async (_engine, open) => {
+      // Latency keeps every request in flight while the others are admitted.
+      const net = await startNet({
+        signupCredits: 0n,
+        sim: { latencyMs: 1000 },
+        maxConcurrency: 256,
+        hub: { maxConcurrentJobs: 256 },
+        ...(open ? { open } : {}),
+      });
+      const c = await net.consumer();
+      const body = { model: MODEL, messages: [{ role: "user", content: "Count to three." }], max_tokens: 4 };
+      const max = BigInt((await estimate(net, body)).maximum.units);
+      const funds = 100n * max;
+      expect(funds).toBeLessThan(10_000_000n); // below the first prepaid tier: no discount
+      await net.store.deposit(c.id, funds, "concurrency");
 
-    let lowest = funds;
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const b = await net.store.available(c.id);
-        if (b < lowest) lowest = b;
-        await new Promise((r) => setTimeout(r, 5));
+      let lowest = funds;
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const b = await net.store.available(c.id);
+          if (b < lowest) lowest = b;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+
+      const results = await Promise.all(
+        Array.from({ length: 200 }, async () => {
+          const res = await net.chat(c.key, body);
+          return { status: res.status, body: (await res.json()) as { usage?: SrpUsage; error?: { code: string } } };
+        }),
+      );
+      watching = false;
+      await watcher;
+
+      const ok = results.filter((r) => r.status === 200);
+      const failed = results.filter((r) => r.status !== 200);
+      for (const f of failed) {
+        expect(f.status).toBe(402);
+        expect(f.body.error?.code).toBe("billing.insufficient_credits");
       }
-    })();
+      // Any 402 means at least 100 reservations were open or settled at that moment.
+      expect(ok.length).toBeGreaterThanOrEqual(100);
+      expect(failed.length).toBeGreaterThan(0);
 
-    const results = await Promise.all(
-      Array.from({ length: 200 }, async () => {
-        const res = await net.chat(c.key, body);
-        return { status: res.status, body: (await res.json()) as { usage?: SrpUsage; error?: { code: string } } };
-      }),
-    );
-    watching = false;
-    await watcher;
-
-    const ok = results.filter((r) => r.status === 200);
-    const failed = results.filter((r) => r.status !== 200);
-    for (const f of failed) {
-      expect(f.status).toBe(402);
-      expect(f.body.error?.code).toBe("billing.insufficient_credits");
-    }
-    // Any 402 means at least 100 reservations were open or settled at that moment.
-    expect(ok.length).toBeGreaterThanOrEqual(100);
-    expect(failed.length).toBeGreaterThan(0);
-
-    const charges = ok.map((r) => BigInt(r.body.usage!.cost_units));
-    const total = charges.reduce((a, b) => a + b, 0n);
-    for (const ch of charges) expect(ch).toBeLessThanOrEqual(max);
-    const s = await net.store.summary(c.id);
-    expect(s).toMatchObject({ spent: total, held: 0n, balance: funds - total, requests: ok.length });
-    expect(s.balance).toBeGreaterThanOrEqual(0n);
-    expect(lowest).toBeGreaterThanOrEqual(0n);
-    // No discount: each charge is its receipt's cost; the provider earned 90 % of each.
-    const costs = await Promise.all(ok.map((r) => net.receiptCost(r.body.usage!.receipt_id!)));
-    expect(costs).toEqual(charges);
-    expect((await net.store.summary(net.providerAccount)).earned).toBe(costs.reduce((a, b) => a + providerShare(b), 0n));
-    expect(net.jobs).toHaveLength(ok.length);
-    expect(await net.store.verify()).toEqual([]);
-  });
+      const charges = ok.map((r) => BigInt(r.body.usage!.cost_units));
+      const total = charges.reduce((a, b) => a + b, 0n);
+      for (const ch of charges) expect(ch).toBeLessThanOrEqual(max);
+      const s = await net.store.summary(c.id);
+      expect(s).toMatchObject({ spent: total, held: 0n, balance: funds - total, requests: ok.length });
+      expect(s.balance).toBeGreaterThanOrEqual(0n);
+      expect(lowest).toBeGreaterThanOrEqual(0n);
+      // No discount: each charge is its receipt's cost; the provider earned 90 % of each.
+      const costs = await Promise.all(ok.map((r) => net.receiptCost(r.body.usage!.receipt_id!)));
+      expect(costs).toEqual(charges);
+      expect((await net.store.summary(net.providerAccount)).earned).toBe(costs.reduce((a, b) => a + providerShare(b), 0n));
+      expect(net.jobs).toHaveLength(ok.length);
+      expect(await net.store.verify()).toEqual([]);
+    },
+  );
 });
 
 describe("account API access", () => {
@@ -628,7 +732,9 @@ describe("account API access", () => {
       const res = await fetch(`${url}/v1/account`, { headers: { authorization: "Bearer srp_plain_consumer_key_0001" } });
       expect(res.status).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("api.not_found");
-      expect((await fetch(`${url}/v1/account/history`, { headers: { authorization: "Bearer srp_plain_consumer_key_0001" } })).status).toBe(404);
+      expect((await fetch(`${url}/v1/account/history`, { headers: { authorization: "Bearer srp_plain_consumer_key_0001" } })).status).toBe(
+        404,
+      );
       expect((await fetch(`${url}/v1/account`)).status).toBe(401);
       const pricing = (await (await fetch(`${url}/v1/pricing`)).json()) as { signup_credits: unknown; prepaid_tiers: unknown[] };
       expect(pricing).toMatchObject({ signup_credits: null, prepaid_tiers: [] });

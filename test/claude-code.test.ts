@@ -69,20 +69,31 @@ function claude(args: string[], model = MODEL): Promise<{ code: number | null; o
   });
 }
 
-it.skipIf(!cli)("Claude Code runs a tool-use loop through the hub against an OpenAI-compatible provider", async () => {
-  const { code, out, err } = await claude(["-p", "Say hello", "--max-turns", "3", "--output-format", "json"]);
-  expect(err).toBe("");
-  expect(code).toBe(0);
-  const result = JSON.parse(out) as { type: string; subtype: string; is_error: boolean; num_turns: number; result: string; usage: { input_tokens: number; output_tokens: number } };
-  expect(result).toMatchObject({ type: "result", subtype: "success", is_error: false });
-  // Turn 1: the model called a tool; Claude Code ran it; turn 2: the model answered from its result.
-  expect(result.num_turns).toBeGreaterThanOrEqual(2);
-  expect(result.result).toMatch(/^The tool returned: /);
-  expect(result.usage.input_tokens).toBeGreaterThan(0);
-  expect(result.usage.output_tokens).toBeGreaterThan(0);
-  expect(jobs.filter((j) => j.ok).length).toBeGreaterThanOrEqual(2);
-  expect(jobs.every((j) => j.ok)).toBe(true);
-}, 120_000);
+it.skipIf(!cli)(
+  "Claude Code runs a tool-use loop through the hub against an OpenAI-compatible provider",
+  async () => {
+    const { code, out, err } = await claude(["-p", "Say hello", "--max-turns", "3", "--output-format", "json"]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(out) as {
+      type: string;
+      subtype: string;
+      is_error: boolean;
+      num_turns: number;
+      result: string;
+      usage: { input_tokens: number; output_tokens: number };
+    };
+    expect(result).toMatchObject({ type: "result", subtype: "success", is_error: false });
+    // Turn 1: the model called a tool; Claude Code ran it; turn 2: the model answered from its result.
+    expect(result.num_turns).toBeGreaterThanOrEqual(2);
+    expect(result.result).toMatch(/^The tool returned: /);
+    expect(result.usage.input_tokens).toBeGreaterThan(0);
+    expect(result.usage.output_tokens).toBeGreaterThan(0);
+    expect(jobs.filter((j) => j.ok).length).toBeGreaterThanOrEqual(2);
+    expect(jobs.every((j) => j.ok)).toBe(true);
+  },
+  120_000,
+);
 
 /**
  * The same loop through a node that `srp-provider setup` (the real CLI) configured
@@ -90,31 +101,35 @@ it.skipIf(!cli)("Claude Code runs a tool-use loop through the hub against an Ope
  * `/api/show`, offers it under its canonical id, and Claude Code asks for it by its
  * Ollama tag.
  */
-it.skipIf(!cli)("Claude Code runs its tool loop through a node set up by srp-provider setup against Ollama", async () => {
-  const run = runProviderCli;
-  const ollama = await net.sim({ flavor: "ollama", models: [{ id: "qwen2.5-coder:7b", tools: true, contextLength: 200_000 }] });
-  const dir = mkdtempSync(join(tmpdir(), "srp-claude-code-node-"));
-  try {
-    const setup = await run("setup", "--hub", net.url, "--dir", dir, "--no-detect", "--backend-url", ollama.url);
-    expect(setup.status).toBe(0);
-    expect(setup.stdout).toContain("qwen2.5-coder:7b -> qwen2.5-coder-7b-instruct");
-    expect(setup.stdout).toMatch(/chat,stream,tools/);
-    const before = net.hub.router.all().length;
-    expect((await run("start", "--dir", dir)).status).toBe(0);
-    await until(() => net.hub.router.all().length === before + 1, 10_000, "the node to offer its instance");
-    const asked = ollama.requests.length;
-    const { code, out, err } = await claude(["-p", "Say hello", "--max-turns", "3", "--output-format", "json"], "qwen2.5-coder:7b");
-    expect(err).toBe("");
-    expect(code).toBe(0);
-    const result = JSON.parse(out) as { subtype: string; is_error: boolean; num_turns: number; result: string };
-    expect(result).toMatchObject({ subtype: "success", is_error: false });
-    expect(result.num_turns).toBeGreaterThanOrEqual(2);
-    expect(result.result).toMatch(/^The tool returned: /);
-    // The node sent Claude Code's requests, tools included, to Ollama under its own tag.
-    const sent = ollama.requests.slice(asked) as { model?: string; tools?: unknown[] }[];
-    expect(sent.some((r) => r.model === "qwen2.5-coder:7b" && Array.isArray(r.tools) && r.tools.length > 0)).toBe(true);
-  } finally {
-    await run("stop", "--dir", dir);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 120_000);
+it.skipIf(!cli)(
+  "Claude Code runs its tool loop through a node set up by srp-provider setup against Ollama",
+  async () => {
+    const run = runProviderCli;
+    const ollama = await net.sim({ flavor: "ollama", models: [{ id: "qwen2.5-coder:7b", tools: true, contextLength: 200_000 }] });
+    const dir = mkdtempSync(join(tmpdir(), "srp-claude-code-node-"));
+    try {
+      const setup = await run("setup", "--hub", net.url, "--dir", dir, "--no-detect", "--backend-url", ollama.url);
+      expect(setup.status).toBe(0);
+      expect(setup.stdout).toContain("qwen2.5-coder:7b -> qwen2.5-coder-7b-instruct");
+      expect(setup.stdout).toMatch(/chat,stream,tools/);
+      const before = net.hub.router.all().length;
+      expect((await run("start", "--dir", dir)).status).toBe(0);
+      await until(() => net.hub.router.all().length === before + 1, 10_000, "the node to offer its instance");
+      const asked = ollama.requests.length;
+      const { code, out, err } = await claude(["-p", "Say hello", "--max-turns", "3", "--output-format", "json"], "qwen2.5-coder:7b");
+      expect(err).toBe("");
+      expect(code).toBe(0);
+      const result = JSON.parse(out) as { subtype: string; is_error: boolean; num_turns: number; result: string };
+      expect(result).toMatchObject({ subtype: "success", is_error: false });
+      expect(result.num_turns).toBeGreaterThanOrEqual(2);
+      expect(result.result).toMatch(/^The tool returned: /);
+      // The node sent Claude Code's requests, tools included, to Ollama under its own tag.
+      const sent = ollama.requests.slice(asked) as { model?: string; tools?: unknown[] }[];
+      expect(sent.some((r) => r.model === "qwen2.5-coder:7b" && Array.isArray(r.tools) && r.tools.length > 0)).toBe(true);
+    } finally {
+      await run("stop", "--dir", dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  120_000,
+);

@@ -70,7 +70,11 @@ function recording(): { fetch: typeof fetch; calls: Array<{ method: string; path
   const recorder: typeof fetch = async (input, init) => {
     const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
     const headers = new Headers(init?.headers);
-    const call: (typeof calls)[number] = { method: init?.method ?? "GET", path: url.pathname, payment: headers.get(X402_HEADERS.signature) };
+    const call: (typeof calls)[number] = {
+      method: init?.method ?? "GET",
+      path: url.pathname,
+      payment: headers.get(X402_HEADERS.signature),
+    };
     calls.push(call);
     const res = await fetch(input, init);
     call.status = res.status;
@@ -86,15 +90,28 @@ describe("@srp/client pays x402 with a viem account", () => {
     const before = await chain.usdcBalance(payer.address);
     const quoted = BigInt((await quote(net)).accepts[0]!.amount);
     const payments: X402PaymentInfo[] = [];
-    const client = createClient({ hub: net.url, x402: { account: payer, assets: [chain.usdc.address], onPayment: (p) => payments.push(p) } });
+    const client = createClient({
+      hub: net.url,
+      x402: { account: payer, assets: [chain.usdc.address], onPayment: (p) => payments.push(p) },
+    });
 
     const completion = await client.chat.create(body);
     expect(completion.choices[0]!.message.content!.length).toBeGreaterThan(0);
     expect(BigInt(completion.usage.cost_units)).toBeGreaterThan(0n);
     expect(completion.receiptId).toBe(completion.usage.receipt_id);
     // The payment: exactly what was quoted, settled on-chain by the payer.
-    expect(completion.payment?.requirements).toMatchObject({ scheme: "exact", network: `eip155:${chain.chainId}`, amount: quoted.toString(), asset: chain.usdc.address, payTo: net.treasury });
-    expect(completion.payment?.response).toMatchObject({ success: true, network: `eip155:${chain.chainId}`, payer: payer.address.toLowerCase() });
+    expect(completion.payment?.requirements).toMatchObject({
+      scheme: "exact",
+      network: `eip155:${chain.chainId}`,
+      amount: quoted.toString(),
+      asset: chain.usdc.address,
+      payTo: net.treasury,
+    });
+    expect(completion.payment?.response).toMatchObject({
+      success: true,
+      network: `eip155:${chain.chainId}`,
+      payer: payer.address.toLowerCase(),
+    });
     const tx = await chain.publicClient.getTransactionReceipt({ hash: completion.payment!.response!.transaction as `0x${string}` });
     expect(tx.status).toBe("success");
     expect(payments).toEqual([completion.payment]);
@@ -102,7 +119,11 @@ describe("@srp/client pays x402 with a viem account", () => {
     expect(await chain.usdcBalance(net.treasury)).toBe(quoted);
     // The books: the wallet's account was credited the payment and charged the receipt's cost.
     const charge = BigInt(completion.usage.cost_units);
-    expect(await net.store.summary(await walletAccount(net, payer.address))).toMatchObject({ balance: quoted - charge, spent: charge, requests: 1 });
+    expect(await net.store.summary(await walletAccount(net, payer.address))).toMatchObject({
+      balance: quoted - charge,
+      spent: charge,
+      requests: 1,
+    });
 
     // The receipt verifies against the hub key (the client signs the wallet in to read it).
     const { receipt, check } = await client.receipt(completion.usage.receipt_id!);
@@ -145,7 +166,11 @@ describe("@srp/client pays x402 with a viem account", () => {
 
     const refused = client.chat.create(body);
     await expect(refused).rejects.toBeInstanceOf(SrpApiError);
-    await expect(refused).rejects.toMatchObject({ status: 402, code: "payment.required", message: expect.stringContaining(`maxAmount ${quoted - 1n}`) });
+    await expect(refused).rejects.toMatchObject({
+      status: 402,
+      code: "payment.required",
+      message: expect.stringContaining(`maxAmount ${quoted - 1n}`),
+    });
     // A stream is refused the same way.
     const stream = (async () => {
       for await (const _ of client.chat.stream(body)) void _;
@@ -168,9 +193,16 @@ describe("@srp/client pays x402 with a viem account", () => {
     const { account, signed } = counted(payer);
     const otherToken = chain.settlement; // any other contract: not the token the client trusts
     const wrongAsset = createClient({ hub: net.url, x402: { account, assets: [otherToken] } });
-    await expect(wrongAsset.chat.create(body)).rejects.toMatchObject({ status: 402, code: "payment.required", message: expect.stringContaining(`asset ${chain.usdc.address} is not among the allowed assets`) });
+    await expect(wrongAsset.chat.create(body)).rejects.toMatchObject({
+      status: 402,
+      code: "payment.required",
+      message: expect.stringContaining(`asset ${chain.usdc.address} is not among the allowed assets`),
+    });
     const wrongNetwork = createClient({ hub: net.url, x402: { account, networks: ["eip155:8453"] } });
-    await expect(wrongNetwork.chat.create(body)).rejects.toMatchObject({ code: "payment.required", message: expect.stringContaining(`network eip155:${chain.chainId} is not among the allowed networks`) });
+    await expect(wrongNetwork.chat.create(body)).rejects.toMatchObject({
+      code: "payment.required",
+      message: expect.stringContaining(`network eip155:${chain.chainId} is not among the allowed networks`),
+    });
     expect(signed()).toBe(0);
     expect(await chain.usdcBalance(payer.address)).toBe(before);
     expect(await chain.usdcBalance(net.treasury)).toBe(0n);
@@ -218,10 +250,18 @@ describe("@srp/client wallet accounts: deposit, sign-in, balance, refund", () =>
     const before = await chain.usdcBalance(payer.address);
     const deposit = 5_000_000n; // above the default maxAmount: a deposit pays exactly what it asks
     const payments: X402PaymentInfo[] = [];
-    const client = createClient({ hub: net.url, x402: { account: payer, assets: [chain.usdc.address], onPayment: (p) => payments.push(p) } });
+    const client = createClient({
+      hub: net.url,
+      x402: { account: payer, assets: [chain.usdc.address], onPayment: (p) => payments.push(p) },
+    });
 
     const made = await client.x402.deposit(deposit);
-    expect(made).toMatchObject({ object: "srp.deposit", address: payer.address.toLowerCase(), amount: { units: "5000000" }, prepaid: { units: "5000000" } });
+    expect(made).toMatchObject({
+      object: "srp.deposit",
+      address: payer.address.toLowerCase(),
+      amount: { units: "5000000" },
+      prepaid: { units: "5000000" },
+    });
     expect(made.payment?.requirements.amount).toBe("5000000");
     expect(made.payment?.response?.success).toBe(true);
     expect(made.transaction).toBe(made.payment!.response!.transaction);
@@ -235,7 +275,12 @@ describe("@srp/client wallet accounts: deposit, sign-in, balance, refund", () =>
     expect(await walletAccount(net, payer.address)).toBe(session.account_id);
 
     const balance = await client.balance();
-    expect(balance).toMatchObject({ object: "srp.account", id: session.account_id, balance: { units: "5000000" }, prepaid: { units: "5000000" } });
+    expect(balance).toMatchObject({
+      object: "srp.account",
+      id: session.account_id,
+      balance: { units: "5000000" },
+      prepaid: { units: "5000000" },
+    });
 
     // With the key, a request is billed to the prepaid balance: no payment, nothing moves on-chain.
     const completion = await client.chat.create(body);
@@ -248,7 +293,12 @@ describe("@srp/client wallet accounts: deposit, sign-in, balance, refund", () =>
 
     // The refund: the unused prepaid balance back to the wallet, on-chain.
     const refund = await client.x402.refund();
-    expect(refund).toMatchObject({ object: "srp.refund", account_id: session.account_id, address: payer.address.toLowerCase(), amount: { units: (deposit - charge).toString() } });
+    expect(refund).toMatchObject({
+      object: "srp.refund",
+      account_id: session.account_id,
+      address: payer.address.toLowerCase(),
+      amount: { units: (deposit - charge).toString() },
+    });
     expect(refund.transaction).toMatch(/^0x[0-9a-f]{64}$/);
     expect(await chain.usdcBalance(payer.address)).toBe(before - charge);
     expect(await chain.usdcBalance(net.treasury)).toBe(charge);

@@ -34,9 +34,19 @@ it("creates, streams, lists models and verifies receipts against the discovered 
   expect(receipt.cost).toBe(usage!.cost_units);
 
   const models = await srp.models();
-  expect(models).toEqual([expect.objectContaining({ id: MODEL, instances_online: 1, pricing_units_per_million: { input: "250000", output: "500000" }, pricing: { prompt: "0.00000025", completion: "0.0000005" } })]);
+  expect(models).toEqual([
+    expect.objectContaining({
+      id: MODEL,
+      instances_online: 1,
+      pricing_units_per_million: { input: "250000", output: "500000" },
+      pricing: { prompt: "0.00000025", completion: "0.0000005" },
+    }),
+  ]);
 
-  await expect(srp.chat.create({ model: "nope", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({ status: 404, code: "job.unknown_model" });
+  await expect(srp.chat.create({ model: "nope", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({
+    status: 404,
+    code: "job.unknown_model",
+  });
 
   sim.setFault({ kind: "drop_mid_stream", afterTokens: 2 });
   const failing = (async () => {

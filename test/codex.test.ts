@@ -127,13 +127,17 @@ describe.skipIf(!cli)("Codex CLI against a hub (skipped without SRP_CODEX_CLI)",
     expect(run.code, run.err).toBe(0);
 
     // Codex ran the command the model called exec_command with, in the workspace.
-    const commands = run.events.filter((e) => e.type === "item.completed" && (e.item as { type?: string }).type === "command_execution").map((e) => e.item as { command: string; exit_code: number; aggregated_output: string });
+    const commands = run.events
+      .filter((e) => e.type === "item.completed" && (e.item as { type?: string }).type === "command_execution")
+      .map((e) => e.item as { command: string; exit_code: number; aggregated_output: string });
     expect(commands).toHaveLength(1);
     expect(commands[0]!.command).toContain(COMMAND);
     expect(commands[0]).toMatchObject({ exit_code: 0, aggregated_output: "FORTY-TWO\n" });
     expect(readFileSync(join(run.workspace, "shout.txt"), "utf8")).toBe("FORTY-TWO\n");
     // The model answered from the command's output (the simulator echoes the tool result).
-    const messages = run.events.filter((e) => e.type === "item.completed" && (e.item as { type?: string }).type === "agent_message").map((e) => (e.item as { text: string }).text);
+    const messages = run.events
+      .filter((e) => e.type === "item.completed" && (e.item as { type?: string }).type === "agent_message")
+      .map((e) => (e.item as { text: string }).text);
     expect(messages.at(-1)).toMatch(/^The tool returned: /);
     expect(messages.at(-1)).toContain("FORTY-TWO");
 
@@ -159,7 +163,9 @@ describe.skipIf(!cli)("Codex CLI against a hub (skipped without SRP_CODEX_CLI)",
       shownOutput += usage!.output_tokens;
     }
     // What Codex counted is what the hub billed.
-    const completed = run.events.find((e) => e.type === "turn.completed") as { usage: { input_tokens: number; output_tokens: number } } | undefined;
+    const completed = run.events.find((e) => e.type === "turn.completed") as
+      | { usage: { input_tokens: number; output_tokens: number } }
+      | undefined;
     expect(completed?.usage).toMatchObject({ input_tokens: shownInput, output_tokens: shownOutput });
     // The ledger charged exactly what was shown, and the books balance.
     const summary = await net.store.summary(net.consumer.id);
@@ -175,7 +181,12 @@ describe.skipIf(!cli)("Codex CLI against a hub (skipped without SRP_CODEX_CLI)",
     const hold = await net.store.reserve(broke.id, AGENT_CREDITS);
     expect(hold.ok).toBe(true);
     const before = net.exchanges.length;
-    const run = await codex(net, key, "Say hello.", "broke", ["-c", "model_providers.srp.request_max_retries=0", "-c", "model_providers.srp.stream_max_retries=0"]);
+    const run = await codex(net, key, "Say hello.", "broke", [
+      "-c",
+      "model_providers.srp.request_max_retries=0",
+      "-c",
+      "model_providers.srp.stream_max_retries=0",
+    ]);
     expect(run.code).toBe(1);
     const failed = run.events.find((e) => e.type === "turn.failed") as { error: { message: string } } | undefined;
     expect(failed?.error.message).toMatch(/402/);

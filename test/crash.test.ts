@@ -122,7 +122,9 @@ async function serve(args: string[]): Promise<HubChild> {
         const m = /listening on (http:\/\/\S+)/.exec(out);
         if (m) resolve(m[1]!);
       });
-      child.once("exit", (code, signal) => reject(new Error(`srp-hub serve exited (${code ?? signal}) before listening:\n${log.join("\n")}`)));
+      child.once("exit", (code, signal) =>
+        reject(new Error(`srp-hub serve exited (${code ?? signal}) before listening:\n${log.join("\n")}`)),
+      );
     }),
     15_000,
     "srp-hub serve listening",
@@ -205,7 +207,10 @@ class Load {
               if (usage.receipt_id !== null) this.charged.set(usage.receipt_id, BigInt(usage.cost_units));
             } catch (error) {
               this.failed++;
-              if (this.errors.length < 5) this.errors.push(error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error));
+              if (this.errors.length < 5)
+                this.errors.push(
+                  error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error),
+                );
             } finally {
               this.inFlight--;
             }
@@ -272,7 +277,10 @@ async function count(db: SqlDriver, sql: string, params: SqlValue[] = []): Promi
 }
 
 async function openReservations(db: SqlDriver): Promise<{ id: string; holder: string }[]> {
-  return (await db.all("SELECT id, holder FROM reservations WHERE state = 'open' ORDER BY id")).map((r) => ({ id: String(r.id), holder: String(r.holder) }));
+  return (await db.all("SELECT id, holder FROM reservations WHERE state = 'open' ORDER BY id")).map((r) => ({
+    id: String(r.id),
+    holder: String(r.holder),
+  }));
 }
 
 const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
@@ -325,8 +333,20 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
     const providerKey = `srp_crash_provider_${Math.random().toString(36).slice(2, 12)}`;
     const port = await freePort();
     const args = [
-      "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--db", db.spec, "--signup-credits", String(SIGNUP),
-      "--account", `${CONSUMER}:${consumerKey}`, "--account", `${PROVIDER}:${providerKey}`,
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--data-dir",
+      dataDir,
+      "--db",
+      db.spec,
+      "--signup-credits",
+      String(SIGNUP),
+      "--account",
+      `${CONSUMER}:${consumerKey}`,
+      "--account",
+      `${PROVIDER}:${providerKey}`,
     ];
 
     const first = await serve(args);
@@ -350,7 +370,11 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
     // -- load, then SIGKILL in the middle of it ------------------------------------------
     const load = new Load(first.url, consumerKey);
     const tLoad = Date.now();
-    await until("load with answers done and dozens in flight", 10_000, () => Date.now() - tLoad >= LOAD_MS && load.completed >= 20 && load.inFlight >= CONCURRENCY / 2);
+    await until(
+      "load with answers done and dozens in flight",
+      10_000,
+      () => Date.now() - tLoad >= LOAD_MS && load.completed >= 20 && load.inFlight >= CONCURRENCY / 2,
+    );
     const completedBeforeKill = load.completed;
     const inFlightAtKill = load.inFlight;
     expect(load.failed, load.errors.join("\n")).toBe(0);
@@ -394,7 +418,11 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
     if (engine.dialect === "sqlite") {
       // One hub per SQLite file: whatever another process holds is a dead process's, and
       // the restarted hub releases it by itself as it starts.
-      await until("the restarted hub releasing the dead process's reservations", 5_000, async () => (await count(raw, "SELECT COUNT(*) AS n FROM reservations WHERE state = 'open'")) === 0);
+      await until(
+        "the restarted hub releasing the dead process's reservations",
+        5_000,
+        async () => (await count(raw, "SELECT COUNT(*) AS n FROM reservations WHERE state = 'open'")) === 0,
+      );
     } else {
       // Several hubs may share a PostgreSQL database, so a hub releases only the
       // reservations of processes not seen for 60 s. The dead one beat its heartbeat
@@ -416,8 +444,18 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
       await within(providerBack, 5_000, "the provider noticing the restart");
       const third = await serve(args);
       expect(third.url).toBe(first.url);
-      await until("the hub starting after a minute of silence releasing the dead process's reservations", 5_000, async () => (await openReservations(raw)).length === 0);
-      expect(await count(raw, `SELECT COUNT(*) AS n FROM reservations WHERE id IN (${placeholders(leftIds.length)}) AND state = 'released'`, leftIds)).toBe(leftIds.length);
+      await until(
+        "the hub starting after a minute of silence releasing the dead process's reservations",
+        5_000,
+        async () => (await openReservations(raw)).length === 0,
+      );
+      expect(
+        await count(
+          raw,
+          `SELECT COUNT(*) AS n FROM reservations WHERE id IN (${placeholders(leftIds.length)}) AND state = 'released'`,
+          leftIds,
+        ),
+      ).toBe(leftIds.length);
       await within(provider.ready(), 15_000, "the provider's reconnection to the third start");
     }
     const tReconciled = Date.now();
@@ -428,7 +466,13 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
         [...leftIds, `%${DEAD_HOLDER_REASON}%`],
       ),
     ).toBe(leftIds.length);
-    expect(await count(raw, `SELECT COUNT(*) AS n FROM reservations WHERE id IN (${placeholders(leftIds.length)}) AND state = 'released'`, leftIds)).toBe(leftIds.length);
+    expect(
+      await count(
+        raw,
+        `SELECT COUNT(*) AS n FROM reservations WHERE id IN (${placeholders(leftIds.length)}) AND state = 'released'`,
+        leftIds,
+      ),
+    ).toBe(leftIds.length);
     await checkBooks(db, dataDir, raw, store, load.charged);
 
     // -- the provider is back by itself; a new request is served and billed -------------
@@ -445,7 +489,11 @@ describe.each(ENGINES)("crash: srp-hub killed with SIGKILL under load, on $name"
     await checkBooks(db, dataDir, raw, store, load.charged);
     const show = await cli(["ledger", "show", CONSUMER, "--data-dir", dataDir, "--db", db.spec]);
     expect(show.code).toBe(0);
-    expect(JSON.parse(show.stdout)).toMatchObject({ account: CONSUMER, held: { units: "0" }, spent: { units: afterSummary.spent.toString() } });
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      account: CONSUMER,
+      held: { units: "0" },
+      spent: { units: afterSummary.spent.toString() },
+    });
 
     // The restarted hub met no storage error.
     expect(second.log.filter((l) => l.includes('"storage.error"'))).toEqual([]);

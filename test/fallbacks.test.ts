@@ -25,7 +25,12 @@ const providers: Provider[] = [];
 let cheapSim: Simulator;
 let aliasNodes: Provider[] = [];
 
-async function node(model: string, price: { input: string; output: string }, upstream = model, slow?: { latencyMs: number; maxConcurrency: number }): Promise<{ sim: Simulator; provider: Provider }> {
+async function node(
+  model: string,
+  price: { input: string; output: string },
+  upstream = model,
+  slow?: { latencyMs: number; maxConcurrency: number },
+): Promise<{ sim: Simulator; provider: Provider }> {
   const sim = await startSimulator({ models: [{ id: upstream }], ...(slow ? { latencyMs: slow.latencyMs } : {}) });
   sims.push(sim);
   const account = await store.createAccount({ name: `provider-${model}` });
@@ -35,7 +40,15 @@ async function node(model: string, price: { input: string; output: string }, ups
     identity: generateIdentity(),
     account: key,
     reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model, upstreamModel: upstream, price, ...(slow ? { maxConcurrency: slow.maxConcurrency } : {}) }],
+    instances: [
+      {
+        backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }),
+        model,
+        upstreamModel: upstream,
+        price,
+        ...(slow ? { maxConcurrency: slow.maxConcurrency } : {}),
+      },
+    ],
   });
   providers.push(provider);
   await provider.ready();
@@ -50,7 +63,11 @@ async function consumer(credits = 100_000_000n): Promise<{ id: string; key: stri
 }
 
 const post = (path: string, key: string, body: Record<string, unknown>) =>
-  fetch(`${url}${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 
 /** The receipt's cost, from the hub's receipt book. */
 async function receiptCost(id: string): Promise<bigint> {
@@ -84,7 +101,10 @@ describe("fallbacks across models", () => {
     const res = await post("/v1/chat/completions", c.key, { model: "no-such-model", models: [CHEAP, DEAR], max_tokens: 5, messages: ask });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-srp-model")).toBe(CHEAP);
-    const body = (await res.json()) as { model: string; usage: { prompt_tokens: number; completion_tokens: number; cost_units: string; receipt_id: string } };
+    const body = (await res.json()) as {
+      model: string;
+      usage: { prompt_tokens: number; completion_tokens: number; cost_units: string; receipt_id: string };
+    };
     expect(body.model).toBe(CHEAP);
     const cost = await receiptCost(body.usage.receipt_id);
     const atCheap = (BigInt(body.usage.prompt_tokens) * 100_000n + BigInt(body.usage.completion_tokens) * 200_000n + 999_999n) / 1_000_000n;
@@ -97,9 +117,13 @@ describe("fallbacks across models", () => {
 
   it("models without model: the first listed is the model; model, when given, is tried first", async () => {
     const c = await consumer();
-    const first = (await (await post("/v1/chat/completions", c.key, { models: [DEAR, CHEAP], max_tokens: 3, messages: ask })).json()) as { model: string };
+    const first = (await (await post("/v1/chat/completions", c.key, { models: [DEAR, CHEAP], max_tokens: 3, messages: ask })).json()) as {
+      model: string;
+    };
     expect(first.model).toBe(DEAR);
-    const given = (await (await post("/v1/chat/completions", c.key, { model: CHEAP, models: [DEAR], max_tokens: 3, messages: ask })).json()) as { model: string };
+    const given = (await (
+      await post("/v1/chat/completions", c.key, { model: CHEAP, models: [DEAR], max_tokens: 3, messages: ask })
+    ).json()) as { model: string };
     expect(given.model).toBe(CHEAP);
   });
 
@@ -148,7 +172,13 @@ describe("fallbacks across models", () => {
 
   it("provider.allow_fallbacks false tries the first model only", async () => {
     const c = await consumer();
-    const res = await post("/v1/chat/completions", c.key, { model: "no-such-model", models: [CHEAP], provider: { allow_fallbacks: false }, max_tokens: 3, messages: ask });
+    const res = await post("/v1/chat/completions", c.key, {
+      model: "no-such-model",
+      models: [CHEAP],
+      provider: { allow_fallbacks: false },
+      max_tokens: 3,
+      messages: ask,
+    });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("job.unknown_model");
   });
@@ -171,7 +201,17 @@ describe("fallbacks across models", () => {
 
   it("admission reserves the dearest listed model: an account that affords the cheap one only is refused up front", async () => {
     const estimate = async (model: string) =>
-      BigInt(((await (await fetch(`${url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model, max_tokens: 50, messages: ask }) })).json()) as { maximum: { units: string } }).maximum.units);
+      BigInt(
+        (
+          (await (
+            await fetch(`${url}/v1/estimate`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ model, max_tokens: 50, messages: ask }),
+            })
+          ).json()) as { maximum: { units: string } }
+        ).maximum.units,
+      );
     const cheapMax = await estimate(CHEAP);
     const dearMax = await estimate(DEAR);
     expect(dearMax).toBeGreaterThan(cheapMax);

@@ -27,10 +27,15 @@ interface Ran {
 /** Runs a shell command line in `cwd` as a user would type it, without throwing on a non-zero exit. */
 function sh(line: string, cwd: string, timeoutMs = 120_000, env: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile("sh", ["-c", line], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      "sh",
+      ["-c", line],
+      { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -112,7 +117,12 @@ describe.skipIf(!enabled)("a fresh clone", () => {
 
   it("serves npm start's network, and the snippets it prints work as printed", async () => {
     const data = join(dir, "start-data");
-    start = spawn("npm", ["start"], { cwd: clone, detached: true, env: { ...process.env, PORT: "0", SRP_DATA_DIR: data, SRP_SIMULATOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    start = spawn("npm", ["start"], {
+      cwd: clone,
+      detached: true,
+      env: { ...process.env, PORT: "0", SRP_DATA_DIR: data, SRP_SIMULATOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     await new Promise<void>((resolve, reject) => {
       start!.stdout!.on("data", (d: Buffer) => {
         out += d.toString();

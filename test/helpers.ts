@@ -48,16 +48,27 @@ export async function startNet(options: Partial<HubOptions> & { port?: number } 
         identity: generateIdentity(),
         account: KEY,
         reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
-        instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" }, ...instance }],
+        instances: [
+          {
+            backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }),
+            model: MODEL,
+            price: { input: "100000", output: "300000" },
+            ...instance,
+          },
+        ],
       });
       net.providers.push(p);
       await p.ready();
       return p;
     },
     async addChildProvider(sim, price = { input: "100000", output: "300000" }) {
-      const child = spawn(process.execPath, [new URL("./fixtures/provider-child.mjs", import.meta.url).pathname, url, KEY, sim.baseUrl, MODEL, price.input, price.output], {
-        stdio: ["ignore", "pipe", "inherit"],
-      }) as ChildProcess & { jobs: string[] };
+      const child = spawn(
+        process.execPath,
+        [new URL("./fixtures/provider-child.mjs", import.meta.url).pathname, url, KEY, sim.baseUrl, MODEL, price.input, price.output],
+        {
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      ) as ChildProcess & { jobs: string[] };
       child.jobs = [];
       net.children.push(child);
       await new Promise<void>((resolve, reject) => {
@@ -106,7 +117,10 @@ export function runProviderCli(...args: string[]): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, SRP_ACCOUNT_KEY: KEY };
   if (args.includes("--account-key")) delete env.SRP_ACCOUNT_KEY;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname, ...args], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

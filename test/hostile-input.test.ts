@@ -19,7 +19,11 @@ afterEach(async () => {
 const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
 
 async function post(path: string, body: string, auth = true): Promise<{ status: number; code: unknown }> {
-  const res = await fetch(`${net!.url}${path}`, { method: "POST", headers: { ...(auth ? { authorization: `Bearer ${KEY}` } : {}), "content-type": "application/json" }, body });
+  const res = await fetch(`${net!.url}${path}`, {
+    method: "POST",
+    headers: { ...(auth ? { authorization: `Bearer ${KEY}` } : {}), "content-type": "application/json" },
+    body,
+  });
   const json = (await res.json()) as { error?: { code?: unknown } };
   return { status: res.status, code: json.error?.code };
 }
@@ -35,8 +39,14 @@ describe("consumer bodies", () => {
     const sim = await net.sim();
     await net.addProvider(sim);
     const content = deep(100_000);
-    expect(await post("/v1/chat/completions", `{"model":"${MODEL}","messages":[{"role":"user","content":${content}}]}`)).toEqual({ status: 400, code: "api.invalid_body" });
-    expect(await post("/v1/estimate", `{"model":"${MODEL}","messages":[{"role":"user","content":${content}}]}`, false)).toEqual({ status: 400, code: "api.invalid_body" });
+    expect(await post("/v1/chat/completions", `{"model":"${MODEL}","messages":[{"role":"user","content":${content}}]}`)).toEqual({
+      status: 400,
+      code: "api.invalid_body",
+    });
+    expect(await post("/v1/estimate", `{"model":"${MODEL}","messages":[{"role":"user","content":${content}}]}`, false)).toEqual({
+      status: 400,
+      code: "api.invalid_body",
+    });
     const messages = await fetch(`${net.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": KEY, "content-type": "application/json" },
@@ -47,7 +57,12 @@ describe("consumer bodies", () => {
     // 64 levels are fine (SRP-CON-021): the tool schema below is the 64th level.
     let schema: unknown = { type: "string" };
     for (let d = 6; d < 64; d++) schema = [schema]; // levels 6..64 under {tools[{function{parameters{x
-    const body = (inner: unknown) => JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "f", parameters: { x: inner } } }] });
+    const body = (inner: unknown) =>
+      JSON.stringify({
+        model: MODEL,
+        messages: [{ role: "user", content: "hi" }],
+        tools: [{ type: "function", function: { name: "f", parameters: { x: inner } } }],
+      });
     expect((await post("/v1/estimate", body(schema), false)).status).toBe(200);
     expect(await post("/v1/estimate", body([schema]), false)).toEqual({ status: 400, code: "api.invalid_body" });
     expect(sim.requests).toHaveLength(0);
@@ -67,7 +82,9 @@ describe("consumer bodies", () => {
       body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: [{ type: "hologram", hologram: {} }] }] }),
     });
     expect(unknown.status).toBe(400);
-    expect(((await unknown.json()) as { error: { message: string } }).error.message).toBe('/messages/0/content/0/type: "hologram" is not a type this API defines here (text, image_url, input_audio, file, refusal)');
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toBe(
+      '/messages/0/content/0/type: "hologram" is not a type this API defines here (text, image_url, input_audio, file, refusal)',
+    );
     const messages = await fetch(`${net.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": KEY, "content-type": "application/json" },

@@ -45,7 +45,12 @@ afterAll(async () => {
   await pg?.stop();
 });
 
-async function world(engine: "sqlite" | "postgres" = "sqlite", capabilities: string[] = ["chat", "stream"], hubOptions: Partial<HubOptions> = {}, overrides: Partial<Instance> = {}): Promise<World> {
+async function world(
+  engine: "sqlite" | "postgres" = "sqlite",
+  capabilities: string[] = ["chat", "stream"],
+  hubOptions: Partial<HubOptions> = {},
+  overrides: Partial<Instance> = {},
+): Promise<World> {
   const options = { signupCredits: SIGNUP };
   let store: SqlStore;
   if (engine === "sqlite") store = new SqliteStore(join(mkdtempSync(join(tmpdir(), "srp-hostile-")), "hub.db"), options);
@@ -94,8 +99,21 @@ function failures(w: World): number {
   return (health?.window ?? []).reduce((n, b) => n + b.failure, 0);
 }
 
-const chunkOf = (job: Job, delta: Record<string, unknown>, finish: string | null = null) => ({ id: "chatcmpl-hostile", object: "chat.completion.chunk", created: 1, model: job.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-const usageChunk = (job: Job, prompt: number, completion: number) => ({ id: "chatcmpl-hostile", object: "chat.completion.chunk", created: 1, model: job.model, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } });
+const chunkOf = (job: Job, delta: Record<string, unknown>, finish: string | null = null) => ({
+  id: "chatcmpl-hostile",
+  object: "chat.completion.chunk",
+  created: 1,
+  model: job.model,
+  choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+});
+const usageChunk = (job: Job, prompt: number, completion: number) => ({
+  id: "chatcmpl-hostile",
+  object: "chat.completion.chunk",
+  created: 1,
+  model: job.model,
+  choices: [],
+  usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+});
 
 /** Streams `datas` and ends the job with a done whose receipt claims `usage`. */
 function streamWith(w: World, job: Job, datas: Record<string, unknown>[], usage: Usage): Receipt {
@@ -137,37 +155,69 @@ async function expectUntouched(w: World): Promise<void> {
 }
 
 function post(w: World, path: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<Response> {
-  return fetch(`${w.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${w.consumer.key}`, "content-type": "application/json" }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+  return fetch(`${w.url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${w.consumer.key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
 }
 
 describe("a node claiming 1,000,000 completion tokens for a 3-token answer with max_tokens 10", () => {
-  it.each(["sqlite", "postgres"] as const)("non-streamed (%s): not countersigned, the node told receipt.implausible_usage, the instance failed, the consumer not billed", { timeout: 60_000 }, async (engine) => {
-    const w = await world(engine);
-    const answer = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 10 });
-    const job = await nextJob(w);
-    respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 11, completion_tokens: 1_000_000 }), INFLATED);
-    const reply = await answerTo(w, job.jobId);
-    expect(reply).toMatchObject({ type: "error", code: "receipt.implausible_usage", jobId: job.jobId, retryable: false });
-    expect(String(reply.message)).toMatch(/completionTokens 1000000 exceed the output limit 10/);
-    // Nothing reached the consumer yet: the request fails over (here: no other instance) and is not billed.
-    const res = await answer;
-    expect(res.status).toBe(502);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("job.upstream_error");
-    expect(await w.hub.receipts.get(job.jobId)).toBeUndefined();
-    expect(failures(w)).toBe(1);
-    await expectUntouched(w);
-  });
+  it.each(["sqlite", "postgres"] as const)(
+    "non-streamed (%s): not countersigned, the node told receipt.implausible_usage, the instance failed, the consumer not billed",
+    { timeout: 60_000 },
+    async (engine) => {
+      const w = await world(engine);
+      const answer = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 10 });
+      const job = await nextJob(w);
+      respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 11, completion_tokens: 1_000_000 }), INFLATED);
+      const reply = await answerTo(w, job.jobId);
+      expect(reply).toMatchObject({ type: "error", code: "receipt.implausible_usage", jobId: job.jobId, retryable: false });
+      expect(String(reply.message)).toMatch(/completionTokens 1000000 exceed the output limit 10/);
+      // Nothing reached the consumer yet: the request fails over (here: no other instance) and is not billed.
+      const res = await answer;
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("job.upstream_error");
+      expect(await w.hub.receipts.get(job.jobId)).toBeUndefined();
+      expect(failures(w)).toBe(1);
+      await expectUntouched(w);
+    },
+  );
 
   it("streamed: the consumer keeps the answer, is shown usage 0 at cost 0 with the reason, and is not billed", async () => {
     const w = await world();
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 10, stream: true });
     const job = await nextJob(w);
-    streamWith(w, job, [chunkOf(job, { role: "assistant", content: "" }), chunkOf(job, { content: "Hi" }), chunkOf(job, { content: "!" }), chunkOf(job, {}, "stop"), usageChunk(job, 11, 1_000_000)], INFLATED);
+    streamWith(
+      w,
+      job,
+      [
+        chunkOf(job, { role: "assistant", content: "" }),
+        chunkOf(job, { content: "Hi" }),
+        chunkOf(job, { content: "!" }),
+        chunkOf(job, {}, "stop"),
+        usageChunk(job, 11, 1_000_000),
+      ],
+      INFLATED,
+    );
     expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
     const text = await (await pending).text();
-    const events = text.split("\n\n").filter((e) => e.startsWith("data: ") && !e.includes("[DONE]")).map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
+    const events = text
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: ") && !e.includes("[DONE]"))
+      .map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
     const last = events.at(-1)!.usage as Record<string, unknown>;
-    expect(last).toMatchObject({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost: "0.00", cost_units: "0", receipt_id: null, measured: false, receipt_error: "receipt.implausible_usage" });
+    expect(last).toMatchObject({
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      total_tokens: 0,
+      cost: "0.00",
+      cost_units: "0",
+      receipt_id: null,
+      measured: false,
+      receipt_error: "receipt.implausible_usage",
+    });
     expect(text).toContain('"content":"Hi"');
     expect(failures(w)).toBe(1);
     await expectUntouched(w);
@@ -178,7 +228,12 @@ describe("a node claiming 1,000,000 completion tokens for a 3-token answer with 
     const controller = new AbortController();
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 10, stream: true }, controller.signal);
     const job = await nextJob(w);
-    const datas = [chunkOf(job, { role: "assistant", content: "" }), chunkOf(job, { content: "Hi" }), chunkOf(job, { content: " there" }), chunkOf(job, {}, "stop")];
+    const datas = [
+      chunkOf(job, { role: "assistant", content: "" }),
+      chunkOf(job, { content: "Hi" }),
+      chunkOf(job, { content: " there" }),
+      chunkOf(job, {}, "stop"),
+    ];
     w.node.chunks(job, datas.slice(0, 2));
     const reader = (await pending).body!.getReader();
     await reader.read();
@@ -240,13 +295,30 @@ describe("honest nodes with real tokenizer behaviour are countersigned and bille
     // "日本語です" is 15 bytes: a tokenizer gives it about 4 tokens, plus end of sequence.
     const call1 = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 32 });
     const job1 = await nextJob(w);
-    const sent1 = respondWith(w, job1, chatResponse(job1, "日本語です", { prompt_tokens: 11, completion_tokens: 5 }), { promptTokens: 11, completionTokens: 5, measured: true });
+    const sent1 = respondWith(w, job1, chatResponse(job1, "日本語です", { prompt_tokens: 11, completion_tokens: 5 }), {
+      promptTokens: 11,
+      completionTokens: 5,
+      measured: true,
+    });
     await w.node.countersigned(sent1);
     expect((await call1).status).toBe(200);
     // A tool call whose text is 3 bytes (name "f", arguments "{}"): its markers cost tokens the consumer does not see.
-    const call2 = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 64, stream: true, tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: {} } } }] });
+    const call2 = post(w, "/v1/chat/completions", {
+      model: w.model,
+      messages: ASK,
+      max_tokens: 64,
+      stream: true,
+      tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: {} } } }],
+    });
     const job2 = await nextJob(w);
-    const datas = [chunkOf(job2, { role: "assistant", tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "f", arguments: "" } }] }), chunkOf(job2, { tool_calls: [{ index: 0, function: { arguments: "{}" } }] }), chunkOf(job2, {}, "tool_calls")];
+    const datas = [
+      chunkOf(job2, {
+        role: "assistant",
+        tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "f", arguments: "" } }],
+      }),
+      chunkOf(job2, { tool_calls: [{ index: 0, function: { arguments: "{}" } }] }),
+      chunkOf(job2, {}, "tool_calls"),
+    ];
     expect(measureOutput({ api: "chat.completions", stream: true }, ...datas)).toEqual({ bytes: 3, toolCalls: 1 });
     const sent2 = streamWith(w, job2, datas, { promptTokens: 40, completionTokens: 3 + 16 + 32, measured: true });
     await w.node.countersigned(sent2);
@@ -263,14 +335,30 @@ describe("a node's tool-call arguments nested 10,000 deep (within its frame limi
     const w = await world("sqlite", ["chat", "stream", "tools"]);
     const depth = 10_000; // JSON.stringify of the parsed object would overflow the stack
     const args = '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
-    const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 64, messages: ASK, tools: [{ name: "f", input_schema: { type: "object" } }] });
+    const pending = post(w, "/v1/messages", {
+      model: w.model,
+      max_tokens: 64,
+      messages: ASK,
+      tools: [{ name: "f", input_schema: { type: "object" } }],
+    });
     const job = await nextJob(w);
     const response = {
       id: "chatcmpl-hostile",
       object: "chat.completion",
       created: 1,
       model: job.model,
-      choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: args } }] }, logprobs: null, finish_reason: "tool_calls" }],
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: args } }],
+          },
+          logprobs: null,
+          finish_reason: "tool_calls",
+        },
+      ],
       usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
     };
     const sent = respondWith(w, job, response, HONEST);
@@ -301,7 +389,9 @@ describe("shown usage is the countersigned receipt's, whatever the node's chunks
     const sdk = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: w.consumer.key, maxRetries: 0 });
     const pending = sdk.chat.completions.create({ model: w.model, messages: ASK, max_tokens: 10 });
     const job = await nextJob(w);
-    await w.node.countersigned(respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 1_000_000 }), HONEST));
+    await w.node.countersigned(
+      respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 1_000_000 }), HONEST),
+    );
     const completion = await pending;
     expect(completion.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 });
     const ext = completion.usage as unknown as { cost_units: string; receipt_id: string };
@@ -311,7 +401,19 @@ describe("shown usage is the countersigned receipt's, whatever the node's chunks
 
     const streaming = sdk.chat.completions.create({ model: w.model, messages: ASK, max_tokens: 10, stream: true });
     const job2 = await nextJob(w);
-    await w.node.countersigned(streamWith(w, job2, [chunkOf(job2, { content: "Hi" }), chunkOf(job2, { content: " there!" }), chunkOf(job2, {}, "stop"), usageChunk(job2, 999_999, 1_000_000)], HONEST));
+    await w.node.countersigned(
+      streamWith(
+        w,
+        job2,
+        [
+          chunkOf(job2, { content: "Hi" }),
+          chunkOf(job2, { content: " there!" }),
+          chunkOf(job2, {}, "stop"),
+          usageChunk(job2, 999_999, 1_000_000),
+        ],
+        HONEST,
+      ),
+    );
     const stream = await streaming;
     let usage: Record<string, unknown> | undefined;
     for await (const c of stream) if (c.usage) usage = c.usage as unknown as Record<string, unknown>;
@@ -327,7 +429,16 @@ describe("shown usage is the countersigned receipt's, whatever the node's chunks
     const pending = sdk.messages.create({ model: w.model, max_tokens: 10, messages: ASK });
     const job = await nextJob(w);
     expect(job.api).toBe("messages");
-    const message = { id: "msg_hostile", type: "message", role: "assistant", model: job.model, content: [{ type: "text", text: "Hi there!" }], stop_reason: "end_turn", stop_sequence: null, usage: lying };
+    const message = {
+      id: "msg_hostile",
+      type: "message",
+      role: "assistant",
+      model: job.model,
+      content: [{ type: "text", text: "Hi there!" }],
+      stop_reason: "end_turn",
+      stop_sequence: null,
+      usage: lying,
+    };
     await w.node.countersigned(respondWith(w, job, message, HONEST));
     const msg = await pending;
     expect(msg.usage).toMatchObject({ input_tokens: 11, output_tokens: 3, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
@@ -360,7 +471,9 @@ describe("shown usage is the countersigned receipt's, whatever the node's chunks
     const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 10, messages: ASK });
     const job = await nextJob(w);
     expect(job.api).toBe("chat.completions");
-    await w.node.countersigned(respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 1_000_000 }), HONEST));
+    await w.node.countersigned(
+      respondWith(w, job, chatResponse(job, "Hi there!", { prompt_tokens: 999_999, completion_tokens: 1_000_000 }), HONEST),
+    );
     const msg = (await (await pending).json()) as { usage: Record<string, unknown> };
     expect(msg.usage).toMatchObject({ input_tokens: 11, output_tokens: 3 });
   });
@@ -372,7 +485,12 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     // No max_tokens (the OpenAI SDK's default): the limit is the context (8192) less the prompt.
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, stream: true });
     const job = await nextJob(w);
-    streamWith(w, job, [chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 8181, reasoningTokens: 8179, measured: true });
+    streamWith(w, job, [chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], {
+      promptTokens: 11,
+      completionTokens: 8181,
+      reasoningTokens: 8179,
+      measured: true,
+    });
     expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
     await (await pending).text();
     await expectUntouched(w);
@@ -382,7 +500,12 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     const w = await world("sqlite", ["chat", "stream", "reasoning"]);
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 600, stream: true });
     const job = await nextJob(w);
-    const sent = streamWith(w, job, [chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 500, reasoningTokens: 495, measured: true });
+    const sent = streamWith(w, job, [chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], {
+      promptTokens: 11,
+      completionTokens: 500,
+      reasoningTokens: 495,
+      measured: true,
+    });
     await w.node.countersigned(sent);
     await (await pending).text();
     await expect.poll(async () => (await w.store.summary(w.consumer.id)).spent, { timeout: 5000 }).toBe(BigInt(sent.cost));
@@ -392,7 +515,11 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     const w = await world();
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, stream: true });
     const job = await nextJob(w);
-    const padded = { ...chunkOf(job, { content: "Hi", x_pad: "a".repeat(2000) }), x_pad: "a".repeat(2000), x_meta: { content: "a".repeat(2000) } };
+    const padded = {
+      ...chunkOf(job, { content: "Hi", x_pad: "a".repeat(2000) }),
+      x_pad: "a".repeat(2000),
+      x_meta: { content: "a".repeat(2000) },
+    };
     expect(measureOutput({ api: "chat.completions", stream: true }, padded)).toEqual({ bytes: 2, toolCalls: 0 });
     streamWith(w, job, [padded, chunkOf(job, {}, "stop")], { promptTokens: 11, completionTokens: 5000, measured: true });
     expect(await answerTo(w, job.jobId)).toMatchObject({ type: "error", code: "receipt.implausible_usage" });
@@ -405,14 +532,31 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     const sdk = new Anthropic({ baseURL: w.url, apiKey: w.consumer.key, maxRetries: 0 });
     const stream = sdk.messages.stream({ model: w.model, max_tokens: 6000, messages: ASK });
     const job = await nextJob(w);
-    streamWith(w, job, [
-      { type: "message_start", message: { id: "msg_1", type: "message", role: "assistant", model: job.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 11, output_tokens: 1 } } },
-      { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
-      { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } },
-      { type: "content_block_stop", index: 0 },
-      { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 5000 } },
-      { type: "message_stop", message: { content: PAD } },
-    ], UNSEEN);
+    streamWith(
+      w,
+      job,
+      [
+        {
+          type: "message_start",
+          message: {
+            id: "msg_1",
+            type: "message",
+            role: "assistant",
+            model: job.model,
+            content: [],
+            stop_reason: null,
+            stop_sequence: null,
+            usage: { input_tokens: 11, output_tokens: 1 },
+          },
+        },
+        { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+        { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hi" } },
+        { type: "content_block_stop", index: 0 },
+        { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 5000 } },
+        { type: "message_stop", message: { content: PAD } },
+      ],
+      UNSEEN,
+    );
     const final = await stream.finalMessage();
     expect(JSON.stringify(final.content)).not.toContain("xxxx");
     expect(final.usage.output_tokens).toBe(0);
@@ -427,7 +571,12 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     const job = await nextJob(w);
     expect(job.api).toBe("chat.completions");
     const thought = PAD.slice(0, 1000);
-    streamWith(w, job, [chunkOf(job, { role: "assistant", reasoning_content: thought }), chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")], UNSEEN);
+    streamWith(
+      w,
+      job,
+      [chunkOf(job, { role: "assistant", reasoning_content: thought }), chunkOf(job, { content: "Hi" }), chunkOf(job, {}, "stop")],
+      UNSEEN,
+    );
     const final = await stream.finalMessage();
     // The reasoning is shown as thinking, so its 1000 bytes count; 5000 tokens are more than they cover.
     expect(final.content[0]).toMatchObject({ type: "thinking", thinking: thought });
@@ -463,9 +612,26 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
 
   it("Claude's extended thinking, billed in full and relayed as a summary, is plausible up to the thinking budget on a reasoning instance", async () => {
     const w = await world("sqlite", ["chat", "stream", "messages", "reasoning"]);
-    const summary = { id: "msg_1", type: "message", role: "assistant", model: w.model, content: [{ type: "thinking", thinking: "The user greets; reply briefly.", signature: "c2ln" }, { type: "text", text: "Hi" }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 11, output_tokens: 3000 } };
+    const summary = {
+      id: "msg_1",
+      type: "message",
+      role: "assistant",
+      model: w.model,
+      content: [
+        { type: "thinking", thinking: "The user greets; reply briefly.", signature: "c2ln" },
+        { type: "text", text: "Hi" },
+      ],
+      stop_reason: "end_turn",
+      stop_sequence: null,
+      usage: { input_tokens: 11, output_tokens: 3000 },
+    };
     const billed: Usage = { promptTokens: 11, completionTokens: 3000, measured: true };
-    const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 6000, thinking: { type: "enabled", budget_tokens: 4000 }, messages: ASK });
+    const pending = post(w, "/v1/messages", {
+      model: w.model,
+      max_tokens: 6000,
+      thinking: { type: "enabled", budget_tokens: 4000 },
+      messages: ASK,
+    });
     const job = await nextJob(w);
     const sent = respondWith(w, job, { ...summary, model: job.model }, billed);
     await w.node.countersigned(sent);
@@ -507,7 +673,9 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
     controller2.abort();
     await w.node.peer.take((m) => m.type === "cancel" && m.jobId === job2.jobId, 5000, 0, "cancel");
     w.node.chunks(job2, [chunkOf(job2, { content: "x".repeat(3000) })], 5);
-    expect(await w.node.peer.take((m) => m.type === "error", 5000, 0, "the session's error")).toMatchObject({ code: "protocol.unexpected_message" });
+    expect(await w.node.peer.take((m) => m.type === "error", 5000, 0, "the session's error")).toMatchObject({
+      code: "protocol.unexpected_message",
+    });
   });
 
   it("a job cancelled at the hub's deadline and then answered with an implausible done counts one failure, not two", async () => {
@@ -527,10 +695,23 @@ describe("a hostile node cannot bill output the consumer never saw (SRP-ATT-015,
 describe("honest usage the hub's bounds must admit", () => {
   it("an image by URL may cost 16,384 prompt tokens (Qwen2.5-VL on vLLM at its default pixel limit)", async () => {
     const w = await world("sqlite", ["chat", "stream", "vision"], {}, { contextLength: 131072 });
-    const messages = [{ role: "user", content: [{ type: "text", text: "Describe." }, { type: "image_url", image_url: { url: "https://example.com/photo-4032x3024.jpg" } }] }];
+    const messages = [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "Describe." },
+          { type: "image_url", image_url: { url: "https://example.com/photo-4032x3024.jpg" } },
+        ],
+      },
+    ];
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages, max_tokens: 64, stream: true });
     const job = await nextJob(w);
-    const sent = streamWith(w, job, [chunkOf(job, { role: "assistant", content: "" }), chunkOf(job, { content: "A harbour at dusk." }), chunkOf(job, {}, "stop")], { promptTokens: 16384 + 20, completionTokens: 6, measured: true });
+    const sent = streamWith(
+      w,
+      job,
+      [chunkOf(job, { role: "assistant", content: "" }), chunkOf(job, { content: "A harbour at dusk." }), chunkOf(job, {}, "stop")],
+      { promptTokens: 16384 + 20, completionTokens: 6, measured: true },
+    );
     await w.node.countersigned(sent);
     await (await pending).text();
     expect(failures(w)).toBe(0);
@@ -538,10 +719,27 @@ describe("honest usage the hub's bounds must admit", () => {
 
   it("an Anthropic request with MCP servers is bounded by the instance's context: within it billed, beyond it refused", async () => {
     const w = await world("sqlite", ["chat", "stream", "tools", "messages"]);
-    for (const [prompt, billed] of [[8000, true], [9000, false]] as const) {
-      const pending = post(w, "/v1/messages", { model: w.model, max_tokens: 64, messages: ASK, mcp_servers: [{ type: "url", url: "https://mcp.example.com/sse", name: "example" }] });
+    for (const [prompt, billed] of [
+      [8000, true],
+      [9000, false],
+    ] as const) {
+      const pending = post(w, "/v1/messages", {
+        model: w.model,
+        max_tokens: 64,
+        messages: ASK,
+        mcp_servers: [{ type: "url", url: "https://mcp.example.com/sse", name: "example" }],
+      });
       const job = await nextJob(w);
-      const response = { id: "msg_1", type: "message", role: "assistant", model: job.model, content: [{ type: "text", text: "Done." }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: prompt, output_tokens: 3 } };
+      const response = {
+        id: "msg_1",
+        type: "message",
+        role: "assistant",
+        model: job.model,
+        content: [{ type: "text", text: "Done." }],
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: prompt, output_tokens: 3 },
+      };
       const sent = respondWith(w, job, response, { promptTokens: prompt, completionTokens: 3, measured: true });
       const reply = await answerTo(w, job.jobId);
       if (billed) {
@@ -564,7 +762,19 @@ describe("honest usage the hub's bounds must admit", () => {
     const consumer = await store.createAccount({ name: "consumer" });
     const key = (await store.createApiKey(consumer.id)).key;
     const run = async (mirrorMaxTokens: boolean) => {
-      const provider = createProvider({ hub: url, identity: generateIdentity(), account: (await store.createApiKey(owner.id)).key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, kind: "ollama", mirrorMaxTokens }), model: "llama3.1:8b", price: { input: "100000", output: "300000" } }] });
+      const provider = createProvider({
+        hub: url,
+        identity: generateIdentity(),
+        account: (await store.createApiKey(owner.id)).key,
+        reconnect: false,
+        instances: [
+          {
+            backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, kind: "ollama", mirrorMaxTokens }),
+            model: "llama3.1:8b",
+            price: { input: "100000", output: "300000" },
+          },
+        ],
+      });
       await provider.ready();
       try {
         const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
@@ -596,10 +806,23 @@ describe("shown usage carries nothing of the node's own counts", () => {
     const pending = post(w, "/v1/chat/completions", { model: w.model, messages: ASK, max_tokens: 16, stream: true });
     const job = await nextJob(w);
     const finish = { ...chunkOf(job, { content: "Hi" }, "stop"), usage: { prompt_tokens: 11, completion_tokens: 900, total_tokens: 911 } };
-    const forged = { ...usageChunk(job, 11, 900), usage: { prompt_tokens: 11, completion_tokens: 900, total_tokens: 911, prompt_cache_hit_tokens: 11, receipt_error: "receipt.forged", timings: { predicted_ms: 5 } } };
+    const forged = {
+      ...usageChunk(job, 11, 900),
+      usage: {
+        prompt_tokens: 11,
+        completion_tokens: 900,
+        total_tokens: 911,
+        prompt_cache_hit_tokens: 11,
+        receipt_error: "receipt.forged",
+        timings: { predicted_ms: 5 },
+      },
+    };
     const sent = streamWith(w, job, [finish, forged], HONEST);
     await w.node.countersigned(sent);
-    const events = (await (await pending).text()).split("\n\n").filter((e) => e.startsWith("data: ") && !e.includes("[DONE]")).map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
+    const events = (await (await pending).text())
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: ") && !e.includes("[DONE]"))
+      .map((e) => JSON.parse(e.slice(6)) as Record<string, unknown>);
     const withText = events.find((e) => JSON.stringify(e.choices).includes('"Hi"'))!;
     expect(withText.usage ?? null).toBeNull();
     const last = events.at(-1)!.usage as Record<string, unknown>;

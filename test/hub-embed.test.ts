@@ -30,16 +30,26 @@ function tmp(): string {
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  cleanups.push(() => new Promise<void>((r) => {
-    server.closeAllConnections();
-    server.close(() => r());
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 async function serveOne(hub: Hub, url: string, key: string): Promise<{ sim: Simulator; provider: Provider }> {
   const sim = await startSimulator();
-  const provider = createProvider({ hub: url, identity: generateIdentity(), account: key, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: "sim-llama-3-8b", price: { input: "1", output: "1" } }] });
+  const provider = createProvider({
+    hub: url,
+    identity: generateIdentity(),
+    account: key,
+    instances: [
+      { backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: "sim-llama-3-8b", price: { input: "1", output: "1" } },
+    ],
+  });
   cleanups.push(async () => {
     await provider.close();
     await hub.close();
@@ -62,7 +72,10 @@ describe("mounting", () => {
     });
     const url = await listen(server);
     await serveOne(hub, url, key);
-    const r = await new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "hi" }] });
+    const r = await new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 }).chat.completions.create({
+      model: "sim-llama-3-8b",
+      messages: [{ role: "user", content: "hi" }],
+    });
     const id = (r.usage as unknown as { receipt_id: string }).receipt_id;
     expect((await store.get(id))?.consumerAccountId).toBe(account.id);
     // The hub bills through the same store: the account paid, and the books balance.
@@ -104,7 +117,11 @@ describe("mounting", () => {
     expect(await (await fetch(`${url}/health`)).json()).toEqual({ ok: true });
     expect(((await (await fetch(`${url}/.well-known/srp.json`)).json()) as { hubId: string }).hubId).toBe(hub.id);
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "hi" }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: "sim-llama-3-8b",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+    });
     let text = "";
     for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
     expect(text).toMatch(/\w+/);
@@ -120,7 +137,10 @@ describe("admin", () => {
     const { url } = await hub.listen({ port: 0 });
     cleanups.push(() => hub.close());
     const admin = (path: string, init: RequestInit = {}, t = token) =>
-      fetch(`${url}/admin/v1/${path}`, { ...init, headers: { authorization: `Bearer ${t}`, "content-type": "application/json", ...(init.headers as object) } });
+      fetch(`${url}/admin/v1/${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${t}`, "content-type": "application/json", ...(init.headers as object) },
+      });
     expect((await admin("accounts", {}, "wrong-token-wrong-token")).status).toBe(401);
     expect((await fetch(`${url}/admin/v1/accounts`)).status).toBe(401);
     const created = await admin("accounts", { method: "POST", body: JSON.stringify({ name: "alice" }) });
@@ -137,7 +157,14 @@ describe("admin", () => {
     expect((await admin(`keys/${keyId}`, { method: "DELETE" })).status).toBe(204);
     expect(await store.findByApiKey(key)).toBeUndefined();
     expect((await admin(`keys/${keyId}`, { method: "DELETE" })).status).toBe(404);
-    expect((await admin(`accounts/${account.id}/wallets`, { method: "POST", body: JSON.stringify({ address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" }) })).status).toBe(201);
+    expect(
+      (
+        await admin(`accounts/${account.id}/wallets`, {
+          method: "POST",
+          body: JSON.stringify({ address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" }),
+        })
+      ).status,
+    ).toBe(201);
     expect(await store.findByWallet("0x70997970c51812dc3a010c7d01b50e0d17dc79c8")).toEqual({ id: account.id });
     expect((await admin("accounts", { method: "POST", body: JSON.stringify({ id: "bad id!" }) })).status).toBe(400);
     expect(((await (await admin("sessions")).json()) as { data: unknown[] }).data).toEqual([]);
@@ -181,11 +208,21 @@ describe("admin", () => {
 
     // The ledger from the command line, while the hub runs.
     const id = created.account.id;
-    expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({ posted: true, deposited: { units: "12000000", usd: "12.00" } });
+    expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({
+      posted: true,
+      deposited: { units: "12000000", usd: "12.00" },
+    });
     expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({ posted: false }); // idempotent by --ref
     expect(run("ledger", "show", id)).toMatchObject({ balance: { units: "13000000" }, prepaid: { units: "12000000" }, discountBps: 500 });
-    const account = (await (await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${created.apiKey}` } })).json()) as Record<string, unknown>;
-    expect(account).toMatchObject({ balance: { units: "13000000" }, discount_bps: 500, tier: { min_deposit: { units: "10000000" }, discount_bps: 500 } });
+    const account = (await (await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${created.apiKey}` } })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(account).toMatchObject({
+      balance: { units: "13000000" },
+      discount_bps: 500,
+      tier: { min_deposit: { units: "10000000" }, discount_bps: 500 },
+    });
     expect(run("ledger", "verify")).toMatchObject({ ok: true });
     // Books tampered with behind the hub's back: verify exits 1 and names what is wrong.
     const raw = openSqlite(join(dir, "hub.sqlite"));
@@ -193,6 +230,9 @@ describe("admin", () => {
     await raw.close();
     const broken = spawnSync(process.execPath, [cli, "ledger", "verify", "--data-dir", dir], { encoding: "utf8" });
     expect(broken.status).toBe(1);
-    expect(JSON.parse(broken.stdout)).toMatchObject({ ok: false, problems: [{ check: "balance differs from the sum of its entries", ids: [`user:${id}`] }] });
+    expect(JSON.parse(broken.stdout)).toMatchObject({
+      ok: false,
+      problems: [{ check: "balance differs from the sum of its entries", ids: [`user:${id}`] }],
+    });
   });
 });

@@ -189,7 +189,9 @@ function childReserver(): Promise<{ dir: string; path: string }> {
       write: false,
       logLevel: "silent",
       // Bundled CommonJS (tweetnacl) calls require("crypto"): give the ES module a real require.
-      banner: { js: 'import { createRequire as __srpCreateRequire } from "node:module"; const require = __srpCreateRequire(import.meta.url);' },
+      banner: {
+        js: 'import { createRequire as __srpCreateRequire } from "node:module"; const require = __srpCreateRequire(import.meta.url);',
+      },
       plugins: [
         {
           name: "srp-sources",
@@ -314,7 +316,9 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       await closeOnce(await open(fresh.spec));
       const r = rawOf(fresh);
       await r.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [MIGRATIONS.length + 1, Date.now()]);
-      await expect(openStore(fresh.spec)).rejects.toThrow(`database schema version ${MIGRATIONS.length + 1} is newer than this hub (${MIGRATIONS.length})`);
+      await expect(openStore(fresh.spec)).rejects.toThrow(
+        `database schema version ${MIGRATIONS.length + 1} is newer than this hub (${MIGRATIONS.length})`,
+      );
       await closeOnce(r);
     });
 
@@ -376,7 +380,10 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
     it("two callers creating the same account at once credit it once", async () => {
       const id = acct("import");
       const platform = await store.ledgerBalance(PLATFORM);
-      await Promise.all([store.importApiKey(id, `srp_${id}_key_0000000000000001`), store.importApiKey(id, `srp_${id}_key_0000000000000002`)]);
+      await Promise.all([
+        store.importApiKey(id, `srp_${id}_key_0000000000000001`),
+        store.importApiKey(id, `srp_${id}_key_0000000000000002`),
+      ]);
       expect(await store.available(id)).toBe(1_000_000n);
       expect(await store.ledgerBalance(PLATFORM)).toBe(platform - 1_000_000n);
       expect(await store.listApiKeys(id)).toHaveLength(2);
@@ -416,9 +423,22 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
 
       const node = new Node();
       const receipt = node.receipt(40_001n);
-      const settled = await store.record({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
+      const settled = await store.record({
+        receipt,
+        consumerAccountId: consumer,
+        providerAccountId: provider,
+        reservationId: r.reservationId,
+      });
       // 90 % of 40001 is 36000.9: the provider gets 36000, the platform the other 4001.
-      expect(settled).toMatchObject({ charge: 40_001n, refund: 59_999n, provider: 36_000n, protocol: 4_001n, overrun: 0n, reservationId: r.reservationId, discountBps: 0 });
+      expect(settled).toMatchObject({
+        charge: 40_001n,
+        refund: 59_999n,
+        provider: 36_000n,
+        protocol: 4_001n,
+        overrun: 0n,
+        reservationId: r.reservationId,
+        discountBps: 0,
+      });
       expect(await store.available(consumer)).toBe(1_000_000n - 40_001n);
       expect(await store.ledgerBalance(holdAccount(consumer))).toBe(0n);
       expect(await store.available(provider)).toBe(1_000_000n + 36_000n);
@@ -426,7 +446,12 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.summary(consumer)).toMatchObject({ balance: 959_999n, held: 0n, spent: 40_001n, earned: 0n, requests: 1 });
       expect(await store.summary(provider)).toMatchObject({ balance: 1_036_000n, spent: 0n, earned: 36_000n, requests: 0 });
 
-      expect(await store.get(receipt.jobId)).toMatchObject({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
+      expect(await store.get(receipt.jobId)).toMatchObject({
+        receipt,
+        consumerAccountId: consumer,
+        providerAccountId: provider,
+        reservationId: r.reservationId,
+      });
       expect(await store.position(node.id)).toEqual(node.position);
 
       const consumerHistory = await store.history(consumer);
@@ -442,7 +467,9 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
 
       // A second receipt (another job) naming the same reservation is stored but charges nothing.
       const second = node.receipt(70_000n);
-      expect(await store.record({ receipt: second, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId })).toBeUndefined();
+      expect(
+        await store.record({ receipt: second, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
+      ).toBeUndefined();
       expect(await store.available(consumer)).toBe(959_999n);
       expect(await store.available(provider)).toBe(1_036_000n);
       expect(await store.ledgerBalance(PLATFORM)).toBe(platform + 4_001n);
@@ -488,9 +515,22 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const r = await reserveOk(store, consumer, 20_000n);
       expect(r.discountBps).toBe(1000);
       const receipt = new Node().receipt(12_345n);
-      const settled = await store.record({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
+      const settled = await store.record({
+        receipt,
+        consumerAccountId: consumer,
+        providerAccountId: provider,
+        reservationId: r.reservationId,
+      });
       // 12345 at 10 % off: the consumer pays ceil(11110.5) = 11111, the provider gets floor(11110.5) = 11110.
-      expect(settled).toMatchObject({ charge: 11_111n, refund: 8_889n, provider: 11_110n, protocol: 1n, overrun: 0n, reservationId: r.reservationId, discountBps: 1000 });
+      expect(settled).toMatchObject({
+        charge: 11_111n,
+        refund: 8_889n,
+        provider: 11_110n,
+        protocol: 1n,
+        overrun: 0n,
+        reservationId: r.reservationId,
+        discountBps: 1000,
+      });
       expect(await store.available(consumer)).toBe(51_000_000n - 11_111n);
       expect(await store.available(provider)).toBe(11_110n); // never an account here: no signup credits
       expect(await store.ledgerBalance(PLATFORM)).toBe(platform + 1n);
@@ -503,12 +543,17 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       await store.createAccount({ id: consumer });
       const platform = await store.ledgerBalance(PLATFORM);
       const r = await reserveOk(store, consumer, 1_000n);
-      const settled = await store.record({ receipt: new Node().receipt(5_000n), consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId });
+      const settled = await store.record({
+        receipt: new Node().receipt(5_000n),
+        consumerAccountId: consumer,
+        providerAccountId: provider,
+        reservationId: r.reservationId,
+      });
       // A receipt for more than the request allowed earns no more than the maximum admitted (SRP-BIL-005).
       expect(settled).toMatchObject({ charge: 1_000n, refund: 0n, provider: 900n, protocol: 100n, overrun: 4_000n });
       expect(await store.available(consumer)).toBe(999_000n);
       expect(await store.available(provider)).toBe(900n);
-      expect(await store.ledgerBalance(PLATFORM) + (await store.ledgerBalance("bounty_pool"))).toBe(platform + 100n);
+      expect((await store.ledgerBalance(PLATFORM)) + (await store.ledgerBalance("bounty_pool"))).toBe(platform + 100n);
       expect(await store.verify()).toEqual([]);
     });
 
@@ -516,7 +561,12 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const self = acct("self");
       await store.createAccount({ id: self });
       const r = await reserveOk(store, self, 10_000n);
-      const settled = await store.record({ receipt: new Node().receipt(10_000n), consumerAccountId: self, providerAccountId: self, reservationId: r.reservationId });
+      const settled = await store.record({
+        receipt: new Node().receipt(10_000n),
+        consumerAccountId: self,
+        providerAccountId: self,
+        reservationId: r.reservationId,
+      });
       expect(settled).toMatchObject({ charge: 10_000n, provider: 9_000n, protocol: 1_000n });
       expect(await store.available(self)).toBe(999_000n);
       expect(await store.summary(self)).toMatchObject({ spent: 10_000n, earned: 9_000n, held: 0n });
@@ -540,7 +590,14 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const a = await reserveOk(store, consumer, 0n);
       expect(await store.verify()).toEqual([]);
       const node = new Node();
-      expect(await store.record({ receipt: node.receipt(0n), consumerAccountId: consumer, providerAccountId: provider, reservationId: a.reservationId })).toMatchObject({
+      expect(
+        await store.record({
+          receipt: node.receipt(0n),
+          consumerAccountId: consumer,
+          providerAccountId: provider,
+          reservationId: a.reservationId,
+        }),
+      ).toMatchObject({
         charge: 0n,
         provider: 0n,
       });
@@ -548,7 +605,14 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.release(b.reservationId, "test")).toBe(true);
       // A zero reservation that turns out to cost something: nobody pays, nobody earns beyond what was admitted.
       const c = await reserveOk(store, consumer, 0n);
-      expect(await store.record({ receipt: node.receipt(100n), consumerAccountId: consumer, providerAccountId: provider, reservationId: c.reservationId })).toMatchObject({
+      expect(
+        await store.record({
+          receipt: node.receipt(100n),
+          consumerAccountId: consumer,
+          providerAccountId: provider,
+          reservationId: c.reservationId,
+        }),
+      ).toMatchObject({
         charge: 0n,
         provider: 0n,
         protocol: 0n,
@@ -574,9 +638,19 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       const receipts = reservations.flatMap(() => [node.receipt(4_000n), node.receipt(6_000n)]);
       const settled = await Promise.allSettled(
         reservations.flatMap((r, i) => [
-          store.record({ receipt: receipts[2 * i]!, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
+          store.record({
+            receipt: receipts[2 * i]!,
+            consumerAccountId: consumer,
+            providerAccountId: provider,
+            reservationId: r.reservationId,
+          }),
           store.release(r.reservationId, "race"),
-          store.record({ receipt: receipts[2 * i + 1]!, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
+          store.record({
+            receipt: receipts[2 * i + 1]!,
+            consumerAccountId: consumer,
+            providerAccountId: provider,
+            reservationId: r.reservationId,
+          }),
         ]),
       );
       expect(settled.filter((o) => o.status === "rejected").map((o) => String(o.reason))).toEqual([]);
@@ -584,7 +658,11 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       let expected = 1_000_000n;
       let earned = 0n;
       for (let i = 0; i < reservations.length; i++) {
-        const [first, released, second] = outcomes.slice(3 * i, 3 * i + 3) as [{ charge: bigint; provider: bigint } | undefined, boolean, { charge: bigint; provider: bigint } | undefined];
+        const [first, released, second] = outcomes.slice(3 * i, 3 * i + 3) as [
+          { charge: bigint; provider: bigint } | undefined,
+          boolean,
+          { charge: bigint; provider: bigint } | undefined,
+        ];
         const closers = [first !== undefined, released === true, second !== undefined].filter(Boolean).length;
         expect(closers).toBe(1);
         const s = first ?? second;
@@ -617,13 +695,20 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.available(consumer)).toBe(1_000_000n);
 
       const receipt = new Node().receipt(100_000n);
-      expect(await store.record({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId })).toBeUndefined();
+      expect(
+        await store.record({ receipt, consumerAccountId: consumer, providerAccountId: provider, reservationId: r.reservationId }),
+      ).toBeUndefined();
       expect(await store.available(consumer)).toBe(1_000_000n);
       expect(await store.available(provider)).toBe(0n);
       expect(await store.summary(consumer)).toMatchObject({ spent: 0n, requests: 0, held: 0n });
 
       const history = await store.history(consumer);
-      expect(history.find((h) => h.kind === "release")).toMatchObject({ amount: 300_000n, held: -300_000n, ref: r.reservationId, memo: { reason: "upstream failed" } });
+      expect(history.find((h) => h.kind === "release")).toMatchObject({
+        amount: 300_000n,
+        held: -300_000n,
+        ref: r.reservationId,
+        memo: { reason: "upstream failed" },
+      });
       expect(history.filter((h) => h.kind === "release")).toHaveLength(1);
       expect(await store.release("res_unknown", "never reserved")).toBe(false);
       expect(await store.verify()).toEqual([]);
@@ -675,7 +760,12 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(r.discountBps).toBe(1000);
       expect(await store.summary(id)).toMatchObject({ balance: 100_000n, held: 900_000n });
       // Each reservation settles or is released on its own, at the batch's discount.
-      const settled = await store.record({ receipt: new Node().receipt(10_000n), consumerAccountId: id, providerAccountId: acct("batch-provider"), reservationId: r.reservationIds[0]! });
+      const settled = await store.record({
+        receipt: new Node().receipt(10_000n),
+        consumerAccountId: id,
+        providerAccountId: acct("batch-provider"),
+        reservationId: r.reservationIds[0]!,
+      });
       expect(settled).toMatchObject({ charge: 9_000n, refund: 591_000n, provider: 9_000n, discountBps: 1000 });
       expect(await store.release(r.reservationIds[1]!, "the item failed")).toBe(true);
       expect(await store.release(r.reservationIds[2]!, "the item failed")).toBe(true);
@@ -718,7 +808,9 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.ledgerBalance(EXTERNAL)).toBe(external - 50_000_000n);
       expect(await store.summary(a)).toMatchObject({ deposited: 50_000_000n, refunded: 0n, prepaid: 50_000_000n, discountBps: 1000 });
       expect((await reserveOk(store, a, 1n)).discountBps).toBe(1000);
-      expect((await store.history(a)).filter((h) => h.kind === "deposit")).toEqual([expect.objectContaining({ amount: 50_000_000n, ref, memo: { via: "test" } })]);
+      expect((await store.history(a)).filter((h) => h.kind === "deposit")).toEqual([
+        expect.objectContaining({ amount: 50_000_000n, ref, memo: { via: "test" } }),
+      ]);
     });
 
     it("tiers start at exactly $10, $50 and $200 deposited", async () => {
@@ -784,7 +876,9 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.available(id)).toBe(1_000_000n);
       expect(await store.summary(id)).toMatchObject({ deposited: 5_000_000n, refunded: 5_000_000n, prepaid: 0n, discountBps: 0 });
       expect(await store.ledgerBalance(EXTERNAL)).toBe(external);
-      expect((await store.history(id)).filter((h) => h.kind === "refund").map((h) => h.amount)).toEqual(expect.arrayContaining([-4_000_000n, -1_000_000n]));
+      expect((await store.history(id)).filter((h) => h.kind === "refund").map((h) => h.amount)).toEqual(
+        expect.arrayContaining([-4_000_000n, -1_000_000n]),
+      );
       expect(await store.verify()).toEqual([]);
     });
   });
@@ -806,7 +900,10 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.available(id)).toBe(800_000n);
       expect(await store.ledgerBalance(holdAccount(id))).toBe(200_000n);
       expect(await store.reconcile({ all: true })).not.toContain(theirs.reservationId);
-      expect((await store.history(id)).find((h) => h.kind === "release")).toMatchObject({ ref: theirs.reservationId, memo: { reason: "the hub process holding it stopped" } });
+      expect((await store.history(id)).find((h) => h.kind === "release")).toMatchObject({
+        ref: theirs.reservationId,
+        memo: { reason: "the hub process holding it stopped" },
+      });
       await store.release(ours.reservationId, "done");
       expect(await store.verify()).toEqual([]);
     });
@@ -833,19 +930,22 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       expect(await store.verify()).toEqual([]);
     });
 
-    it.runIf(engine.shared)(`by default ${engine.dialect === "postgres" ? "keeps a live process's reservations (PostgreSQL)" : "releases every other process's reservations (SQLite)"}`, async () => {
-      const id = acct("default");
-      await store.createAccount({ id });
-      const other = await open(db.spec);
-      await other.heartbeat();
-      const held = await reserveOk(other, id, 10n);
-      const released = await store.reconcile();
-      if (engine.dialect === "postgres") expect(released).not.toContain(held.reservationId);
-      else expect(released).toContain(held.reservationId);
-      await other.release(held.reservationId, "done");
-      await closeOnce(other);
-      expect(await store.verify()).toEqual([]);
-    });
+    it.runIf(engine.shared)(
+      `by default ${engine.dialect === "postgres" ? "keeps a live process's reservations (PostgreSQL)" : "releases every other process's reservations (SQLite)"}`,
+      async () => {
+        const id = acct("default");
+        await store.createAccount({ id });
+        const other = await open(db.spec);
+        await other.heartbeat();
+        const held = await reserveOk(other, id, 10n);
+        const released = await store.reconcile();
+        if (engine.dialect === "postgres") expect(released).not.toContain(held.reservationId);
+        else expect(released).toContain(held.reservationId);
+        await other.release(held.reservationId, "done");
+        await closeOnce(other);
+        expect(await store.verify()).toEqual([]);
+      },
+    );
   });
 
   // -- concurrency -------------------------------------------------------------------------------
@@ -909,15 +1009,19 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       }
     });
 
-    it.runIf(engine.shared)("the same race from two separate OS processes on one database", async () => {
-      const id = acct("race_proc");
-      await store.createAccount({ id });
-      const outcomes = await raceFromProcesses(db.spec, id, AMOUNT, 2, 100);
-      await expectExactly100(
-        id,
-        outcomes.map((ok) => ({ ok })),
-      );
-    }, 30_000);
+    it.runIf(engine.shared)(
+      "the same race from two separate OS processes on one database",
+      async () => {
+        const id = acct("race_proc");
+        await store.createAccount({ id });
+        const outcomes = await raceFromProcesses(db.spec, id, AMOUNT, 2, 100);
+        await expectExactly100(
+          id,
+          outcomes.map((ok) => ({ ok })),
+        );
+      },
+      30_000,
+    );
   });
 
   // -- the property --------------------------------------------------------------------------
@@ -932,7 +1036,14 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
 
     const who = fc.integer({ min: 0, max: 2 });
     const op: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 4, arbitrary: fc.record({ t: fc.constant("reserve" as const), who, amount: fc.oneof(fc.constant(0n), fc.bigInt(1n, 400_000n), fc.bigInt(400_000n, 3_000_000n)) }) },
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          t: fc.constant("reserve" as const),
+          who,
+          amount: fc.oneof(fc.constant(0n), fc.bigInt(1n, 400_000n), fc.bigInt(400_000n, 3_000_000n)),
+        }),
+      },
       {
         weight: 3,
         arbitrary: fc.record({
@@ -962,7 +1073,11 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
       await fc.assert(
         fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
           const tag = `p${++run}_${Math.random().toString(36).slice(2, 8)}`;
-          const before = { platform: await store.ledgerBalance(PLATFORM), bounty: await store.ledgerBalance(BOUNTY_POOL), external: await store.ledgerBalance(EXTERNAL) };
+          const before = {
+            platform: await store.ledgerBalance(PLATFORM),
+            bounty: await store.ledgerBalance(BOUNTY_POOL),
+            external: await store.ledgerBalance(EXTERNAL),
+          };
           // Three consumers (who also serve) and a provider that only serves.
           const ids = [0, 1, 2, 3].map((i) => `acct_${tag}_${i}`);
           for (const id of ids) await store.createAccount({ id });
@@ -1003,7 +1118,12 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
                 // Mostly an open reservation; now and then any, so a closed one is settled again too.
                 const res = open.length > 0 && o.pick % 4 !== 0 ? open[o.pick % open.length]! : reservations[o.pick % reservations.length]!;
                 const receipt = node.receipt(o.cost);
-                const out = await store.record({ receipt, consumerAccountId: ids[res.who]!, providerAccountId: ids[o.provider]!, reservationId: res.id });
+                const out = await store.record({
+                  receipt,
+                  consumerAccountId: ids[res.who]!,
+                  providerAccountId: ids[o.provider]!,
+                  reservationId: res.id,
+                });
                 if (res.open) {
                   const s = splitCharge(o.cost, res.amount, res.bps);
                   expect(out).toMatchObject({ ...s, reservationId: res.id, discountBps: res.bps });
@@ -1070,10 +1190,21 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
             expect(user).toBe(bal[i]);
             expect(hold).toBe(held[i]);
             expect(user >= 0n && hold >= 0n).toBe(true);
-            expect(await store.summary(id)).toMatchObject({ balance: bal[i], held: held[i], prepaid: prepaid(i), discountBps: discountFor(tierBase(i)), spent: spent[i], earned: earned[i] });
+            expect(await store.summary(id)).toMatchObject({
+              balance: bal[i],
+              held: held[i],
+              prepaid: prepaid(i),
+              discountBps: discountFor(tierBase(i)),
+              spent: spent[i],
+              earned: earned[i],
+            });
             sum += user + hold;
           }
-          const after = { platform: await store.ledgerBalance(PLATFORM), bounty: await store.ledgerBalance(BOUNTY_POOL), external: await store.ledgerBalance(EXTERNAL) };
+          const after = {
+            platform: await store.ledgerBalance(PLATFORM),
+            bounty: await store.ledgerBalance(BOUNTY_POOL),
+            external: await store.ledgerBalance(EXTERNAL),
+          };
           // Neither created nor destroyed: what these accounts hold came from the platform and the outside world.
           expect(sum + (after.platform - before.platform) + (after.bounty - before.bounty) + (after.external - before.external)).toBe(0n);
           if (raw) expect(await totalOfAllBalances(raw)).toBe(0n);
@@ -1086,46 +1217,44 @@ describe.each([sqliteFileEngine(), sqliteMemoryEngine(), postgresEngine()])("led
   // -- verify ----------------------------------------------------------------------------------
 
   describe("verify", () => {
-    it.runIf(engine.shared)("detects a tampered balance, an unbalanced transaction, a reservation closed without moving its money", async () => {
-      const fresh = await engine.fresh("corrupt");
-      const s = await open(fresh.spec);
-      const r = rawOf(fresh);
-      const id = acct("victim");
-      await s.createAccount({ id });
-      await s.deposit(id, 5_000_000n, `d-${id}`);
-      const res = await reserveOk(s, id, 100_000n);
-      expect(await s.verify()).toEqual([]);
+    it.runIf(engine.shared)(
+      "detects a tampered balance, an unbalanced transaction, a reservation closed without moving its money",
+      async () => {
+        const fresh = await engine.fresh("corrupt");
+        const s = await open(fresh.spec);
+        const r = rawOf(fresh);
+        const id = acct("victim");
+        await s.createAccount({ id });
+        await s.deposit(id, 5_000_000n, `d-${id}`);
+        const res = await reserveOk(s, id, 100_000n);
+        expect(await s.verify()).toEqual([]);
 
-      // Someone edits a balance behind the ledger's back.
-      await r.run("UPDATE ledger_accounts SET balance = balance + 1 WHERE id = ?", [userAccount(id)]);
-      // Someone writes a transaction whose entries do not balance (keeping the balance column in step with it).
-      await r.run("INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", [
-        "tx_forged",
-        "forged:1",
-        "deposit",
-        null,
-        null,
-        null,
-        Date.now(),
-      ]);
-      await r.run("INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES (?, ?, ?)", ["tx_forged", PLATFORM, 7n]);
-      await r.run("UPDATE ledger_accounts SET balance = balance + 7 WHERE id = ?", [PLATFORM]);
-      // Someone marks a reservation released without moving its money back.
-      await r.run("UPDATE reservations SET state = 'released' WHERE id = ?", [res.reservationId]);
+        // Someone edits a balance behind the ledger's back.
+        await r.run("UPDATE ledger_accounts SET balance = balance + 1 WHERE id = ?", [userAccount(id)]);
+        // Someone writes a transaction whose entries do not balance (keeping the balance column in step with it).
+        await r.run(
+          "INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          ["tx_forged", "forged:1", "deposit", null, null, null, Date.now()],
+        );
+        await r.run("INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES (?, ?, ?)", ["tx_forged", PLATFORM, 7n]);
+        await r.run("UPDATE ledger_accounts SET balance = balance + 7 WHERE id = ?", [PLATFORM]);
+        // Someone marks a reservation released without moving its money back.
+        await r.run("UPDATE reservations SET state = 'released' WHERE id = ?", [res.reservationId]);
 
-      const problems = await s.verify();
-      expect(problems).toEqual(
-        expect.arrayContaining([
-          { check: "balance differs from the sum of its entries", ids: [userAccount(id)] },
-          { check: "transaction does not balance", ids: ["tx_forged"] },
-          { check: "held money differs from open reservations", ids: [holdAccount(id)] },
-          { check: "closed reservation with money still held or settled twice", ids: [res.reservationId] },
-        ]),
-      );
-      expect(problems).toHaveLength(4);
-      await closeOnce(s);
-      await closeOnce(r);
-    });
+        const problems = await s.verify();
+        expect(problems).toEqual(
+          expect.arrayContaining([
+            { check: "balance differs from the sum of its entries", ids: [userAccount(id)] },
+            { check: "transaction does not balance", ids: ["tx_forged"] },
+            { check: "held money differs from open reservations", ids: [holdAccount(id)] },
+            { check: "closed reservation with money still held or settled twice", ids: [res.reservationId] },
+          ]),
+        );
+        expect(problems).toHaveLength(4);
+        await closeOnce(s);
+        await closeOnce(r);
+      },
+    );
 
     it.runIf(engine.shared)("detects a transaction that lost its entries and a negative guarded balance", async () => {
       const fresh = await engine.fresh("corrupt");

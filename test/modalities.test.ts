@@ -88,17 +88,37 @@ type Ext = { cost_units: string; receipt_id: string };
 
 describe("other modalities through the official openai package", () => {
   it("lists each model with its endpoint, modalities and unit prices", async () => {
-    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string; endpoints: string[]; architecture: { modality: string }; pricing: Record<string, string> }[] };
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as {
+      data: { id: string; endpoints: string[]; architecture: { modality: string }; pricing: Record<string, string> }[];
+    };
     const by = Object.fromEntries(models.data.map((m) => [m.id, m]));
-    expect(by[EMBED]).toMatchObject({ endpoints: ["embeddings"], architecture: { modality: "text->embeddings" }, pricing: { prompt: "0.00000002" } });
-    expect(by[IMAGE]).toMatchObject({ endpoints: ["images.generations"], architecture: { modality: "text->image" }, pricing: { image: "0.04" } });
-    expect(by[TTS]).toMatchObject({ endpoints: ["audio.speech"], architecture: { modality: "text->audio" }, pricing: { character: "0.000015" } });
-    expect(by[STT]).toMatchObject({ endpoints: ["audio.transcriptions"], architecture: { modality: "audio->text" }, pricing: { second: "0.0001" } });
+    expect(by[EMBED]).toMatchObject({
+      endpoints: ["embeddings"],
+      architecture: { modality: "text->embeddings" },
+      pricing: { prompt: "0.00000002" },
+    });
+    expect(by[IMAGE]).toMatchObject({
+      endpoints: ["images.generations"],
+      architecture: { modality: "text->image" },
+      pricing: { image: "0.04" },
+    });
+    expect(by[TTS]).toMatchObject({
+      endpoints: ["audio.speech"],
+      architecture: { modality: "text->audio" },
+      pricing: { character: "0.000015" },
+    });
+    expect(by[STT]).toMatchObject({
+      endpoints: ["audio.transcriptions"],
+      architecture: { modality: "audio->text" },
+      pricing: { second: "0.0001" },
+    });
     expect(by[CHAT]!.endpoints).toEqual(["chat.completions", "messages", "responses"]);
   });
 
   it("embeds (the SDK's default base64 encoding and floats), billed per prompt token", async () => {
-    const { result, spent } = await charged(() => openai.embeddings.create({ model: EMBED, input: ["the first text", "and a second one"] }));
+    const { result, spent } = await charged(() =>
+      openai.embeddings.create({ model: EMBED, input: ["the first text", "and a second one"] }),
+    );
     expect(result.data).toHaveLength(2);
     expect(result.data[0]!.embedding).toHaveLength(256);
     const norm = Math.sqrt(result.data[0]!.embedding.reduce((a, x) => a + x * x, 0));
@@ -113,7 +133,9 @@ describe("other modalities through the official openai package", () => {
   });
 
   it("generates images, billed per image", async () => {
-    const { result, spent } = await charged(() => openai.images.generate({ model: IMAGE, prompt: "a lighthouse at dusk", n: 2, size: "256x256" }));
+    const { result, spent } = await charged(() =>
+      openai.images.generate({ model: IMAGE, prompt: "a lighthouse at dusk", n: 2, size: "256x256" }),
+    );
     expect(result.data).toHaveLength(2);
     const png = Buffer.from(result.data![0]!.b64_json!, "base64");
     expect(png.subarray(0, 8)).toEqual(Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]));
@@ -125,7 +147,9 @@ describe("other modalities through the official openai package", () => {
 
   it("synthesizes speech, billed per character, with the audio passed through", async () => {
     const input = "Hello from the relay, here is some speech.";
-    const { result, spent } = await charged(() => openai.audio.speech.create({ model: TTS, input, voice: "alloy", response_format: "wav" }));
+    const { result, spent } = await charged(() =>
+      openai.audio.speech.create({ model: TTS, input, voice: "alloy", response_format: "wav" }),
+    );
     expect(result.headers.get("content-type")).toBe("audio/wav");
     const audio = Buffer.from(await result.arrayBuffer());
     expect(audio.toString("latin1", 0, 4)).toBe("RIFF");
@@ -172,15 +196,29 @@ describe("other modalities through the official openai package", () => {
       for (const [k, v] of fields) f.append(k!, v!);
       return fetch(`${url}/v1/audio/transcriptions`, { method: "POST", headers: { authorization: `Bearer ${key}` }, body: f });
     };
-    for (const fields of [[["language", "en"], ["language[]", "x"]], [["language", "en"], ["language", "fr"]]]) {
+    for (const fields of [
+      [
+        ["language", "en"],
+        ["language[]", "x"],
+      ],
+      [
+        ["language", "en"],
+        ["language", "fr"],
+      ],
+    ]) {
       const res = await form(fields);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("api.invalid_body");
     }
-    const odd = await form([["constructor[]", "x"], ["__proto__", "y"]]);
+    const odd = await form([
+      ["constructor[]", "x"],
+      ["__proto__", "y"],
+    ]);
     expect(odd.status).toBe(200);
     const oddCost = BigInt(((await odd.json()) as { usage: { cost_units: string } }).usage.cost_units);
-    const srt = await openai.audio.transcriptions.create({ model: STT, file: await toFile(Buffer.alloc(100), "a.bin"), response_format: "srt" }).catch((e: unknown) => e);
+    const srt = await openai.audio.transcriptions
+      .create({ model: STT, file: await toFile(Buffer.alloc(100), "a.bin"), response_format: "srt" })
+      .catch((e: unknown) => e);
     expect(srt).toBeInstanceOf(OpenAI.BadRequestError);
     // Another request of the account holds all but 10,000 units: one image (40,000) is more than it can spend.
     const summary = await store.summary(consumer);
@@ -189,7 +227,11 @@ describe("other modalities through the official openai package", () => {
     const refused = await openai.images.generate({ model: IMAGE, prompt: "x", n: 1 }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.APIError);
     expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(402);
-    expect((refused as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({ code: "billing.insufficient_credits", required: "40000", available: "10000" });
+    expect((refused as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({
+      code: "billing.insufficient_credits",
+      required: "40000",
+      available: "10000",
+    });
     await store.release((hold as { reservationId: string }).reservationId, "test");
     expect((await store.summary(consumer)).balance).toBe(before.balance - oddCost);
     expect(await store.verify()).toEqual([]);

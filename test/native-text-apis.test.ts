@@ -44,11 +44,22 @@ async function setUp(options: SimulatorOptions): Promise<{ instances: FileInstan
   return { instances, sim };
 }
 
-const WEATHER = [{ type: "function" as const, name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }, strict: false }];
+const WEATHER = [
+  {
+    type: "function" as const,
+    name: "get_weather",
+    description: "Weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    strict: false,
+  },
+];
 
 describe("nodes set up by the CLI take responses and completions jobs natively", () => {
   it("vLLM: setup records both; the hub sees them; the SDK's responses and completions reach /v1/responses and /v1/completions", async () => {
-    const { instances, sim } = await setUp({ flavor: "vllm", models: [{ id: "Qwen/Qwen2.5-Coder-7B-Instruct", tools: true, contextLength: 32768 }] });
+    const { instances, sim } = await setUp({
+      flavor: "vllm",
+      models: [{ id: "Qwen/Qwen2.5-Coder-7B-Instruct", tools: true, contextLength: 32768 }],
+    });
     expect(instances).toHaveLength(1);
     expect(instances[0]!.capabilities).toEqual(expect.arrayContaining(["chat", "stream", "responses", "completions"]));
     expect(instances[0]!.backend).toMatchObject({ kind: "vllm", apis: ["responses", "completions"] });
@@ -63,7 +74,8 @@ describe("nodes set up by the CLI take responses and completions jobs natively",
     expect(text.usage).toMatchObject({ completion_tokens: 8 });
     expect(sim.requests.at(-1)).toMatchObject({ model: "Qwen/Qwen2.5-Coder-7B-Instruct", prompt: "def fib(n):" });
     let streamed = "";
-    for await (const c of await openai.completions.create({ model, prompt: "def fib(n):", max_tokens: 8, stream: true })) streamed += c.choices[0]?.text ?? "";
+    for await (const c of await openai.completions.create({ model, prompt: "def fib(n):", max_tokens: 8, stream: true }))
+      streamed += c.choices[0]?.text ?? "";
     expect(streamed).toBe(text.choices[0]!.text);
 
     const r = await openai.responses.create({ model, input: "Say hello", max_output_tokens: 10 });
@@ -78,7 +90,14 @@ describe("nodes set up by the CLI take responses and completions jobs natively",
     stream.on("event", (e) => kinds.push(e.type));
     const final = await stream.finalResponse();
     expect(final.output[0]).toMatchObject({ type: "function_call", name: "get_weather", arguments: '{"city":"example city"}' });
-    expect(kinds).toEqual(expect.arrayContaining(["response.created", "response.function_call_arguments.delta", "response.function_call_arguments.done", "response.completed"]));
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        "response.created",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.completed",
+      ]),
+    );
     expect(sim.requests.at(-1)).toMatchObject({ input: "Weather in Paris?", stream: true });
   }, 60_000);
 

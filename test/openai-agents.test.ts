@@ -32,7 +32,10 @@ const agent = new Agent({ name: "weather", instructions: "Be brief.", model: AGE
 beforeAll(async () => {
   setTracingDisabled(true);
   net = await startAgentNet({ toolArguments: { get_weather: { city: "Paris" } } });
-  runner = new Runner({ modelProvider: new OpenAIProvider({ baseURL: `${net.url}/v1`, apiKey: net.consumer.key, useResponses: true }), tracingDisabled: true });
+  runner = new Runner({
+    modelProvider: new OpenAIProvider({ baseURL: `${net.url}/v1`, apiKey: net.consumer.key, useResponses: true }),
+    tracingDisabled: true,
+  });
 });
 
 afterAll(async () => {

@@ -24,10 +24,21 @@ interface Entry {
 
 function entries(): Entry[] {
   return PACKAGES.flatMap((dir) => {
-    const manifest = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { name: string; exports: Record<string, unknown> };
+    const manifest = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as {
+      name: string;
+      exports: Record<string, unknown>;
+    };
     return Object.entries(manifest.exports)
-      .filter((e): e is [string, { import: { default: string }; require?: { default: string } }] => typeof e[1] === "object" && e[1] !== null && "import" in e[1])
-      .map(([subpath, target]) => ({ pkg: manifest.name, subpath, esm: join(root, dir, target.import.default), cjs: target.require ? join(root, dir, target.require.default) : undefined }));
+      .filter(
+        (e): e is [string, { import: { default: string }; require?: { default: string } }] =>
+          typeof e[1] === "object" && e[1] !== null && "import" in e[1],
+      )
+      .map(([subpath, target]) => ({
+        pkg: manifest.name,
+        subpath,
+        esm: join(root, dir, target.import.default),
+        cjs: target.require ? join(root, dir, target.require.default) : undefined,
+      }));
   });
 }
 
@@ -36,17 +47,31 @@ describe("package entries", () => {
 
   it("lists the documented subpaths", () => {
     const names = all.map((e) => `${e.pkg}${e.subpath.slice(1)}`);
-    expect(names).toEqual(expect.arrayContaining(["@srp/core", "@srp/core/schema", "@srp/core/node", "@srp/hub", "@srp/hub/storage", "@srp/hub/ledger", "@srp/provider", "@srp/client"]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "@srp/core",
+        "@srp/core/schema",
+        "@srp/core/node",
+        "@srp/hub",
+        "@srp/hub/storage",
+        "@srp/hub/ledger",
+        "@srp/provider",
+        "@srp/client",
+      ]),
+    );
   });
 
-  it.each(all.map((e) => [`${e.pkg}${e.subpath.slice(1)}`, e] as const))("%s loads as ESM and as CommonJS with the same names", async (_name, e) => {
-    const esm = (await import(pathToFileURL(e.esm).href)) as Record<string, unknown>;
-    expect(Object.keys(esm).length).toBeGreaterThan(0);
-    if (e.cjs) {
-      const cjs = require(e.cjs) as Record<string, unknown>;
-      expect(Object.keys(cjs).sort()).toEqual(Object.keys(esm).sort());
-    }
-  });
+  it.each(all.map((e) => [`${e.pkg}${e.subpath.slice(1)}`, e] as const))(
+    "%s loads as ESM and as CommonJS with the same names",
+    async (_name, e) => {
+      const esm = (await import(pathToFileURL(e.esm).href)) as Record<string, unknown>;
+      expect(Object.keys(esm).length).toBeGreaterThan(0);
+      if (e.cjs) {
+        const cjs = require(e.cjs) as Record<string, unknown>;
+        expect(Object.keys(cjs).sort()).toEqual(Object.keys(esm).sort());
+      }
+    },
+  );
 
   describe("one copy of shared code per format", () => {
     const dir = mkdtempSync(join(tmpdir(), "srp-entries-"));

@@ -46,7 +46,9 @@ describe.each(engines)("payment book on %s", (_name, open) => {
   it("locks an authorization once among concurrent copies, and finds the wallet's one account", async () => {
     const store = await open();
     try {
-      const wallets = await Promise.all(Array.from({ length: 8 }, () => store.payments.walletAccount("0x00000000000000000000000000000000000000BB")));
+      const wallets = await Promise.all(
+        Array.from({ length: 8 }, () => store.payments.walletAccount("0x00000000000000000000000000000000000000BB")),
+      );
       expect(new Set(wallets).size).toBe(1);
       const nonce = `0x${"1".repeat(64)}`;
       const results = await Promise.all(Array.from({ length: 10 }, () => store.payments.lock(payment(wallets[0]!, nonce, 500n))));
@@ -100,7 +102,13 @@ describe.each(engines)("payment book on %s", (_name, open) => {
       // Prepaid money is not earnings: a deposit alone gives nothing to pay out.
       await store.deposit(acct.id, 5_000n, "dep-1");
       expect(await store.payouts.payable(acct.id)).toBe(0n);
-      const issued = await store.payouts.issue({ accountId: acct.id, payee: "0x00000000000000000000000000000000000000CC", settlement: "0x00000000000000000000000000000000000000DD", chainId: 1337, sign: async () => "0xsig" });
+      const issued = await store.payouts.issue({
+        accountId: acct.id,
+        payee: "0x00000000000000000000000000000000000000CC",
+        settlement: "0x00000000000000000000000000000000000000DD",
+        chainId: 1337,
+        sign: async () => "0xsig",
+      });
       expect(issued).toBeUndefined();
       expect(await store.verify()).toEqual([]);
     } finally {

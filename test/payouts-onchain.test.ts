@@ -138,13 +138,26 @@ describe("on-chain payouts", () => {
   });
 
   it("hands a provider its voucher to claim itself; claiming twice pays once", async () => {
-    const paidBefore = await chain.publicClient.readContract({ address: chain.settlement, abi: srpSettlementAbi, functionName: "paid", args: [chain.accounts[6]!.address] });
+    const paidBefore = await chain.publicClient.readContract({
+      address: chain.settlement,
+      abi: srpSettlementAbi,
+      functionName: "paid",
+      args: [chain.accounts[6]!.address],
+    });
     await servePaid(2);
     const owed = await store.payouts.payable(providerAccount);
     expect(owed).toBeGreaterThan(0n);
     const res = await fetch(`${url}/v1/payouts/voucher`, { method: "POST", headers: { authorization: `Bearer ${providerKey}` } });
     expect(res.status).toBe(200);
-    const v = (await res.json()) as { payee: `0x${string}`; total: string; amount: string; fee: string; signature: `0x${string}`; settlement: `0x${string}`; funded_tx: string | null };
+    const v = (await res.json()) as {
+      payee: `0x${string}`;
+      total: string;
+      amount: string;
+      fee: string;
+      signature: `0x${string}`;
+      settlement: `0x${string}`;
+      funded_tx: string | null;
+    };
     expect(BigInt(v.amount)).toBe(owed);
     expect(BigInt(v.total)).toBe(paidBefore + owed);
     expect(v.funded_tx).not.toBeNull();
@@ -154,7 +167,12 @@ describe("on-chain payouts", () => {
     const wallet = chain.walletFor(chain.accounts[6]!);
     const before = await chain.usdcBalance(v.payee);
     const claim = async () => {
-      const hash = await wallet.writeContract({ address: v.settlement, abi: srpSettlementAbi, functionName: "claim", args: [v.payee, BigInt(v.total), v.signature] });
+      const hash = await wallet.writeContract({
+        address: v.settlement,
+        abi: srpSettlementAbi,
+        functionName: "claim",
+        args: [v.payee, BigInt(v.total), v.signature],
+      });
       const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
       expect(receipt.status).toBe("success");
       return parseEventLogs({ abi: srpSettlementAbi, eventName: "Claimed", logs: receipt.logs });
@@ -168,7 +186,9 @@ describe("on-chain payouts", () => {
     expect(second.every((l) => l.args.providerAmount === 0n)).toBe(true);
     expect(await chain.usdcBalance(v.payee)).toBe(before + owed);
     // With nothing new owed, the hub hands back the newest voucher.
-    const again = (await (await fetch(`${url}/v1/payouts/voucher`, { method: "POST", headers: { authorization: `Bearer ${providerKey}` } })).json()) as { total: string };
+    const again = (await (
+      await fetch(`${url}/v1/payouts/voucher`, { method: "POST", headers: { authorization: `Bearer ${providerKey}` } })
+    ).json()) as { total: string };
     expect(again.total).toBe(v.total);
     await booksMatchChain();
   });
@@ -183,7 +203,25 @@ describe("on-chain payouts", () => {
     try {
       const cli = new URL("../packages/srp-hub/dist/cli.js", import.meta.url).pathname;
       const treasuryKey = chain.privateKeys[5]!;
-      const args = [cli, "payouts", "run", "--db", `sqlite:${join(dir, "hub.sqlite")}`, "--rpc", rpc.url, "--chain-id", String(chain.chainId), "--settlement", chain.settlement, "--token", chain.usdc.address, "--key", treasuryKey, "--signer-key", chain.privateKeys[1]!];
+      const args = [
+        cli,
+        "payouts",
+        "run",
+        "--db",
+        `sqlite:${join(dir, "hub.sqlite")}`,
+        "--rpc",
+        rpc.url,
+        "--chain-id",
+        String(chain.chainId),
+        "--settlement",
+        chain.settlement,
+        "--token",
+        chain.usdc.address,
+        "--key",
+        treasuryKey,
+        "--signer-key",
+        chain.privateKeys[1]!,
+      ];
       const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
@@ -191,7 +229,11 @@ describe("on-chain payouts", () => {
       child.stderr.on("data", (d: Buffer) => (err += d.toString()));
       const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
       expect({ code, err }).toEqual({ code: 0, err: "" });
-      const printed = JSON.parse(out) as { batchTx: string; fundingTx: string; paid: Array<{ payee: string; provider: { units: string }; protocol: { units: string } }> };
+      const printed = JSON.parse(out) as {
+        batchTx: string;
+        fundingTx: string;
+        paid: Array<{ payee: string; provider: { units: string }; protocol: { units: string } }>;
+      };
       expect(printed.batchTx).toMatch(/^0x[0-9a-f]{64}$/);
       const receipt = await chain.publicClient.getTransactionReceipt({ hash: printed.batchTx as `0x${string}` });
       expect(receipt.status).toBe("success");
@@ -213,7 +255,10 @@ describe("on-chain payouts", () => {
     const run = (...args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
         const cliPath = new URL("../packages/srp-provider/dist/cli.js", import.meta.url).pathname;
-        const child = spawn(process.execPath, [cliPath, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SRP_ACCOUNT_KEY: providerKey } });
+        const child = spawn(process.execPath, [cliPath, ...args], {
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...process.env, SRP_ACCOUNT_KEY: providerKey },
+        });
         let out = "";
         let err = "";
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -248,7 +293,26 @@ describe("on-chain payouts", () => {
     const key = "srp_serve_x402_provider_key_0001";
     const child = spawn(
       process.execPath,
-      [cli, "serve", "--port", "0", "--data-dir", data, "--account", `acct_node:${key}`, "--chain-rpc", rpc.url, "--chain-id", String(chain.chainId), "--usdc", chain.usdc.address, "--treasury-key", chain.privateKeys[8]!, "--settler-key", chain.privateKeys[1]!],
+      [
+        cli,
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        data,
+        "--account",
+        `acct_node:${key}`,
+        "--chain-rpc",
+        rpc.url,
+        "--chain-id",
+        String(chain.chainId),
+        "--usdc",
+        chain.usdc.address,
+        "--treasury-key",
+        chain.privateKeys[8]!,
+        "--settler-key",
+        chain.privateKeys[1]!,
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let node: Provider | undefined;
@@ -262,16 +326,28 @@ describe("on-chain payouts", () => {
         });
         child.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
       });
-      node = createProvider({ hub: served, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE }] });
+      node = createProvider({
+        hub: served,
+        identity: generateIdentity(),
+        account: key,
+        reconnect: false,
+        instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: PRICE }],
+      });
       await node.ready();
-      const wellKnown = (await (await fetch(`${served}/.well-known/x402`)).json()) as { resources: Array<{ accepts: Array<{ payTo: string; asset: string }> }> };
+      const wellKnown = (await (await fetch(`${served}/.well-known/x402`)).json()) as {
+        resources: Array<{ accepts: Array<{ payTo: string; asset: string }> }>;
+      };
       expect(wellKnown.resources[0]!.accepts[0]).toMatchObject({ payTo: chain.accounts[8]!.address, asset: chain.usdc.address });
       const treasuryBefore = await chain.usdcBalance(chain.accounts[8]!.address);
       const pay = wrapFetchWithPaymentFromConfig(fetch, {
         schemes: [{ network: "eip155:*", client: new ExactEvmScheme(chain.accounts[4]!) }],
         spendControls: { allowedAssets: [{ network: `eip155:${chain.chainId}`, asset: chain.usdc.address }] },
       });
-      const res = await pay(`${served}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }) });
+      const res = await pay(`${served}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 8 }),
+      });
       expect(res.status).toBe(200);
       await res.arrayBuffer();
       expect(await chain.usdcBalance(chain.accounts[8]!.address)).toBeGreaterThan(treasuryBefore);

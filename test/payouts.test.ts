@@ -25,7 +25,13 @@ async function network(payouts: HubOptions["payouts"]) {
   await store.deposit(consumer.id, 5_000_000n, "funds");
   const owner = await store.createAccount({ id: "acct_owner" });
   const { key: ownerKey } = await store.createApiKey(owner.id);
-  const hub: Hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, statementIntervalMs: 0, ...(payouts ? { payouts } : {}) });
+  const hub: Hub = createHub({
+    identity: generateIdentity(),
+    accounts: store,
+    storage: store,
+    statementIntervalMs: 0,
+    ...(payouts ? { payouts } : {}),
+  });
   const { url } = await hub.listen({ port: 0 });
   const sim: Simulator = await startSimulator({ models: [{ id: "model-a" }, { id: "model-b" }] });
   cleanups.push(async () => {
@@ -43,7 +49,11 @@ async function network(payouts: HubOptions["payouts"]) {
       receipts,
       account: ownerKey,
       reconnect: false,
-      instances: models.map((model) => ({ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model, price: { input: "1000000", output: "3000000" } })),
+      instances: models.map((model) => ({
+        backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }),
+        model,
+        price: { input: "1000000", output: "3000000" },
+      })),
     });
     cleanups.push(() => p.close());
     await p.ready();
@@ -66,7 +76,11 @@ async function network(payouts: HubOptions["payouts"]) {
 
 describe("bounties", () => {
   it("pay the operator's multiplier from the pool, capped by trust, never charged to the consumer", async () => {
-    const net = await network({ multipliers: { "model-a": 15000 }, trust: [{ minTenureMs: 0, minHealth: 0, maxMultiplierBps: 13000 }], poolFundingBps: 0 });
+    const net = await network({
+      multipliers: { "model-a": 15000 },
+      trust: [{ minTenureMs: 0, minHealth: 0, maxMultiplierBps: 13000 }],
+      poolFundingBps: 0,
+    });
     await net.store.fundBountyPool(1_000_000n, "operator-funding-1");
     await net.node(generateIdentity(), "model-a");
     const earned0 = (await net.store.summary(net.owner)).earned;
@@ -82,7 +96,11 @@ describe("bounties", () => {
   });
 
   it("stop when the pool is empty", async () => {
-    const net = await network({ multipliers: { "model-a": 20000 }, trust: [{ minTenureMs: 0, minHealth: 0, maxMultiplierBps: 20000 }], poolFundingBps: 0 });
+    const net = await network({
+      multipliers: { "model-a": 20000 },
+      trust: [{ minTenureMs: 0, minHealth: 0, maxMultiplierBps: 20000 }],
+      poolFundingBps: 0,
+    });
     await net.node(generateIdentity(), "model-a");
     const r = await net.ask("model-a");
     expect(r.payout).toEqual({ credited: base(r.cost).toString(), bounty: "0", reduction: "0" });

@@ -22,7 +22,10 @@ async function servedBy(receiptId: string): Promise<string> {
   return ((await r.json()) as { receipt: { nodeId: string } }).receipt.nodeId;
 }
 
-async function chat(extra: Record<string, unknown>, model = MODEL): Promise<{ status: number; node?: string; model?: string; body: Record<string, unknown> }> {
+async function chat(
+  extra: Record<string, unknown>,
+  model = MODEL,
+): Promise<{ status: number; node?: string; model?: string; body: Record<string, unknown> }> {
   const res = await fetch(`${net.url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
@@ -107,10 +110,26 @@ describe("OpenAPI document", () => {
     const disco = (await (await fetch(`${net.url}/.well-known/srp.json`)).json()) as { consumer: { openapi: string; surfaces: string[] } };
     expect(disco.consumer.openapi).toBe(`${net.url}/openapi.json`);
     expect(disco.consumer.surfaces).toEqual(expect.arrayContaining(["anthropic.messages", "openai.embeddings"]));
-    const doc = (await (await fetch(disco.consumer.openapi)).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> }; servers: { url: string }[] };
+    const doc = (await (await fetch(disco.consumer.openapi)).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, unknown> };
+      servers: { url: string }[];
+    };
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.servers[0]!.url).toBe(net.url);
-    for (const p of ["/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings", "/v1/images/generations", "/v1/audio/speech", "/v1/audio/transcriptions", "/v1/batch", "/v1/jobs/{id}", "/v1/models"]) {
+    for (const p of [
+      "/v1/chat/completions",
+      "/v1/messages",
+      "/v1/messages/count_tokens",
+      "/v1/embeddings",
+      "/v1/images/generations",
+      "/v1/audio/speech",
+      "/v1/audio/transcriptions",
+      "/v1/batch",
+      "/v1/jobs/{id}",
+      "/v1/models",
+    ]) {
       expect(doc.paths[p]).toBeDefined();
     }
     // Every component compiles as JSON Schema 2020-12, and the chat schema refuses what the hub refuses.
@@ -119,9 +138,15 @@ describe("OpenAPI document", () => {
     const chatSchema = ajv.compile(doc.components.schemas.ChatCompletionRequest as object);
     const empty = { model: MODEL, messages: [] };
     expect(chatSchema(empty)).toBe(false);
-    const res = await fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: JSON.stringify(empty) });
+    const res = await fetch(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(empty),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^\/messages: /);
-    expect(chatSchema({ model: MODEL, messages: [{ role: "user", content: "x" }], provider: { sort: "price" }, temperature: 0.2 })).toBe(true);
+    expect(chatSchema({ model: MODEL, messages: [{ role: "user", content: "x" }], provider: { sort: "price" }, temperature: 0.2 })).toBe(
+      true,
+    );
   });
 });

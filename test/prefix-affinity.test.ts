@@ -58,7 +58,10 @@ async function converse(n: Net, sims: Simulator[], turns: number, apiKey = KEY):
     const res = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 12 });
     const served = sims.findIndex((s, i) => s.requests.length > before[i]!);
     out.push({ served, prompt: res.usage!.prompt_tokens, cached: res.usage!.prompt_tokens_details?.cached_tokens ?? 0 });
-    messages.push({ role: "assistant", content: res.choices[0]!.message.content ?? "" }, { role: "user", content: `Go on with step ${t + 2}.` });
+    messages.push(
+      { role: "assistant", content: res.choices[0]!.message.content ?? "" },
+      { role: "user", content: `Go on with step ${t + 2}.` },
+    );
   }
   return out;
 }
@@ -107,16 +110,27 @@ describe("prefix affinity (SRP-CON-070)", () => {
     const served: number[] = [];
     const cached: number[] = [];
     for (let t = 0; t < 4; t++) {
-      messages.push({ role: "user", content: [{ type: "text", text: t === 0 ? "Refactor the tokenizer." : `Continue with part ${t + 1}.` }] });
+      messages.push({
+        role: "user",
+        content: [{ type: "text", text: t === 0 ? "Refactor the tokenizer." : `Continue with part ${t + 1}.` }],
+      });
       // Claude Code marks the system prompt and the last user block; the mark moves every turn.
       const body = {
         model: MODEL,
         max_tokens: 12,
         system: [{ type: "text", text: SYSTEM, cache_control: { type: "ephemeral" } }],
-        messages: messages.map((m, i) => (i === messages.length - 1 ? { ...m, content: (m.content as object[]).map((b) => ({ ...b, cache_control: { type: "ephemeral" } })) } : m)),
+        messages: messages.map((m, i) =>
+          i === messages.length - 1
+            ? { ...m, content: (m.content as object[]).map((b) => ({ ...b, cache_control: { type: "ephemeral" } })) }
+            : m,
+        ),
       };
       const before = sims.map((s) => s.requests.length);
-      const res = await fetch(`${n.url}/v1/messages`, { method: "POST", headers: { "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" }, body: JSON.stringify(body) });
+      const res = await fetch(`${n.url}/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       expect(res.status).toBe(200);
       const msg = (await res.json()) as { content: { type: string; text?: string }[]; usage: { cache_read_input_tokens: number } };
       served.push(sims.findIndex((s, i) => s.requests.length > before[i]!));

@@ -39,7 +39,15 @@ afterEach(async () => {
 
 async function startNet(o: { sim?: SimulatorOptions; hub?: Partial<HubOptions> } = {}): Promise<QueueNet> {
   const store = new SqliteStore(":memory:", { signupCredits: CREDITS });
-  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 1000, reconnectAfterMs: 100, cancelGraceMs: 300, ...o.hub });
+  const hub = createHub({
+    identity: generateIdentity(),
+    accounts: store,
+    storage: store,
+    drainTimeoutMs: 1000,
+    reconnectAfterMs: 100,
+    cancelGraceMs: 300,
+    ...o.hub,
+  });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(o.sim);
   const providerAccount = await store.createAccount({ name: "provider" });
@@ -82,7 +90,7 @@ async function startNet(o: { sim?: SimulatorOptions; hub?: Partial<HubOptions> }
 }
 
 /** The marker (user message) of each request the node's backend received, in order. */
-const markers = (sim: Simulator) => sim.requests.map((r) => ((r.messages as { content: string }[])[0]!.content));
+const markers = (sim: Simulator) => sim.requests.map((r) => (r.messages as { content: string }[])[0]!.content);
 
 /** Occupies the instance's only slot with a request the simulator never answers; returns its abort. */
 async function blockSlot(net: QueueNet, key: string): Promise<{ abort(): void; done: Promise<unknown> }> {
@@ -101,12 +109,18 @@ describe("waiting for a slot", () => {
     for (let i = 0; i < 20; i++) {
       responses.push(net.chat(c.key, `req-${i}`));
       // The hub has taken request i in (waiting, or received by the node) before i + 1 is sent: arrival order is known.
-      await vi.waitFor(() => expect(net.hub.waiting.size(MODEL) + net.sim.requests.length).toBeGreaterThanOrEqual(i + 1), { timeout: 5000, interval: 2 });
+      await vi.waitFor(() => expect(net.hub.waiting.size(MODEL) + net.sim.requests.length).toBeGreaterThanOrEqual(i + 1), {
+        timeout: 5000,
+        interval: 2,
+      });
     }
     // At least some of them waited: the instance takes one job at a time.
     const answers = await Promise.all(responses);
     expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200));
-    const bodies = (await Promise.all(answers.map((r) => r.json()))) as { model: string; usage: { cost_units: string; receipt_id: string | null } }[];
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as {
+      model: string;
+      usage: { cost_units: string; receipt_id: string | null };
+    }[];
     expect(markers(net.sim)).toEqual(Array.from({ length: 20 }, (_, i) => `req-${i}`));
     const shown = bodies.reduce((sum, b) => sum + BigInt(b.usage.cost_units), 0n);
     expect(bodies.every((b) => b.usage.receipt_id !== null && BigInt(b.usage.cost_units) > 0n)).toBe(true);
@@ -123,7 +137,10 @@ describe("waiting for a slot", () => {
     const c = await net.consumer();
     const blocker = await blockSlot(net, c.key);
     const ac = new AbortController();
-    const waiting = [net.chat(c.key, "w1", { signal: ac.signal }).catch((e: unknown) => e), net.chat(c.key, "w2", { signal: ac.signal }).catch((e: unknown) => e)];
+    const waiting = [
+      net.chat(c.key, "w1", { signal: ac.signal }).catch((e: unknown) => e),
+      net.chat(c.key, "w2", { signal: ac.signal }).catch((e: unknown) => e),
+    ];
     await vi.waitFor(() => expect(net.hub.waiting.size(MODEL)).toBe(2), { timeout: 5000, interval: 5 });
     const full = await net.chat(c.key, "w3");
     expect(full.status).toBe(503);
@@ -143,7 +160,10 @@ describe("waiting for a slot", () => {
     const b = await net.consumer();
     const blocker = await blockSlot(net, a.key);
     const ac = new AbortController();
-    const waiting = [net.chat(a.key, "a1", { signal: ac.signal }).catch((e: unknown) => e), net.chat(a.key, "a2", { signal: ac.signal }).catch((e: unknown) => e)];
+    const waiting = [
+      net.chat(a.key, "a1", { signal: ac.signal }).catch((e: unknown) => e),
+      net.chat(a.key, "a2", { signal: ac.signal }).catch((e: unknown) => e),
+    ];
     await vi.waitFor(() => expect(net.hub.waiting.size(MODEL)).toBe(2), { timeout: 5000, interval: 5 });
     const third = await net.chat(a.key, "a3");
     expect(third.status).toBe(503);
@@ -176,7 +196,14 @@ describe("waiting for a slot", () => {
       identity: generateIdentity(),
       account: (await net.store.createApiKey(account.id)).key,
       reconnect: false,
-      instances: [{ backend: openAICompatibleBackend({ baseUrl: dearSim.baseUrl }), model: MODEL, price: { input: "2000000", output: "6000000" }, maxConcurrency: 1 }],
+      instances: [
+        {
+          backend: openAICompatibleBackend({ baseUrl: dearSim.baseUrl }),
+          model: MODEL,
+          price: { input: "2000000", output: "6000000" },
+          maxConcurrency: 1,
+        },
+      ],
     });
     try {
       await dear.ready();
@@ -189,9 +216,12 @@ describe("waiting for a slot", () => {
       await blocker.done;
       const res = await waiter;
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number; cost_units: string; receipt_id: string } };
+      const body = (await res.json()) as {
+        usage: { prompt_tokens: number; completion_tokens: number; cost_units: string; receipt_id: string };
+      };
       expect((await net.store.get(body.usage.receipt_id))!.receipt.nodeId).toBe(net.provider.nodeId);
-      const atReservedPrice = (BigInt(body.usage.prompt_tokens) * 1_000_000n + BigInt(body.usage.completion_tokens) * 3_000_000n + 999_999n) / 1_000_000n;
+      const atReservedPrice =
+        (BigInt(body.usage.prompt_tokens) * 1_000_000n + BigInt(body.usage.completion_tokens) * 3_000_000n + 999_999n) / 1_000_000n;
       expect(BigInt(body.usage.cost_units)).toBe(atReservedPrice);
       expect(dearSim.requests).toHaveLength(0);
       expect(markers(net.sim)).toEqual(["blocker", "waiter"]);
@@ -241,6 +271,9 @@ describe("waiting for a slot", () => {
     expect(served.status).toBe(200);
     const cost = BigInt(((await served.json()) as { usage: { cost_units: string } }).usage.cost_units);
     expect(markers(net.sim)).toEqual(["blocker", "stayer"]);
-    await vi.waitFor(async () => expect(await net.store.summary(c.id)).toMatchObject({ held: 0n, requests: 1, spent: cost, balance: CREDITS - cost }), { timeout: 5000, interval: 20 });
+    await vi.waitFor(
+      async () => expect(await net.store.summary(c.id)).toMatchObject({ held: 0n, requests: 1, spent: cost, balance: CREDITS - cost }),
+      { timeout: 5000, interval: 20 },
+    );
   });
 });

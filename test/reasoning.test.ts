@@ -100,7 +100,12 @@ describe("Messages consumer, chat instance that reasons (SRP-CON-076..078, SRP-A
   ] as const) {
     it(`${label}, streamed: thinking_delta events in a thinking block before the text; billed incl. the reasoning`, async () => {
       const before = await spent();
-      const stream = anthropic().messages.stream({ model, max_tokens: 1100, thinking, messages: [{ role: "user", content: "Why is the sky blue?" }] });
+      const stream = anthropic().messages.stream({
+        model,
+        max_tokens: 1100,
+        thinking,
+        messages: [{ role: "user", content: "Why is the sky blue?" }],
+      });
       const kinds: string[] = [];
       let thought = "";
       let usage: unknown;
@@ -128,7 +133,9 @@ describe("Messages consumer, chat instance that reasons (SRP-CON-076..078, SRP-A
 
   it("non-streamed: the thinking block comes first; billed incl. the reasoning", async () => {
     const before = await spent();
-    const { data: msg } = await anthropic().messages.create({ model: OLLAMA, max_tokens: 1100, thinking, messages: [{ role: "user", content: "Why?" }] }).withResponse();
+    const { data: msg } = await anthropic()
+      .messages.create({ model: OLLAMA, max_tokens: 1100, thinking, messages: [{ role: "user", content: "Why?" }] })
+      .withResponse();
     expect(msg.content.map((b) => b.type)).toEqual(["thinking", "text"]);
     expect(countTokens((msg.content[0] as Anthropic.ThinkingBlock).thinking)).toBe(8);
     await expectBilled(msg.usage as unknown as SrpUsage, 1100, before);
@@ -162,7 +169,14 @@ describe("chat consumer, instance forwarding an Anthropic key (SRP-CON-080)", ()
 
   it("reasoning_effort becomes thinking; the thinking streams back as reasoning_content, and is billed", async () => {
     const before = await spent();
-    const stream = await openai().chat.completions.create({ model: CLAUDE, max_tokens: 2048, reasoning_effort: "low", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "Why?" }] });
+    const stream = await openai().chat.completions.create({
+      model: CLAUDE,
+      max_tokens: 2048,
+      reasoning_effort: "low",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "Why?" }],
+    });
     let reasoning = "";
     let content = "";
     let usage: (OpenAI.CompletionUsage & SrpUsage) | undefined;
@@ -180,7 +194,12 @@ describe("chat consumer, instance forwarding an Anthropic key (SRP-CON-080)", ()
     expect(content.length).toBeGreaterThan(0);
     await expectBilled(usage!, 2048, before);
 
-    const whole = await openai().chat.completions.create({ model: CLAUDE, max_tokens: 2048, reasoning_effort: "medium", messages: [{ role: "user", content: "Why?" }] });
+    const whole = await openai().chat.completions.create({
+      model: CLAUDE,
+      max_tokens: 2048,
+      reasoning_effort: "medium",
+      messages: [{ role: "user", content: "Why?" }],
+    });
     expect(claude.requests.at(-1)).toMatchObject({ thinking: { type: "enabled", budget_tokens: 2047 } });
     expect(countTokens((whole.choices[0]!.message as { reasoning_content?: string }).reasoning_content!)).toBe(16);
   });

@@ -66,11 +66,21 @@ describe("chat completions through the relay", () => {
     const tools = [
       {
         type: "function" as const,
-        function: { name: "get_weather", description: "Weather by city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+        function: {
+          name: "get_weather",
+          description: "Weather by city",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
       },
     ];
     const client = sdk(net.url);
-    const first = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Weather in Oslo?" }], tools, tool_choice: "auto", temperature: 0.2 });
+    const first = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "Weather in Oslo?" }],
+      tools,
+      tool_choice: "auto",
+      temperature: 0.2,
+    });
     const call = first.choices[0]!.message.tool_calls![0]! as { id: string; function: { name: string; arguments: string } };
     expect(first.choices[0]!.finish_reason).toBe("tool_calls");
     expect(call.function.name).toBe("get_weather");
@@ -101,19 +111,35 @@ describe("chat completions through the relay", () => {
         role: "user" as const,
         content: [
           { type: "text" as const, text: "What is in this picture?" },
-          { type: "image_url" as const, image_url: { url: "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", detail: "low" as const } },
+          {
+            type: "image_url" as const,
+            image_url: {
+              url: "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+              detail: "low" as const,
+            },
+          },
         ],
       },
     ];
     await sdk(net.url).chat.completions.create({ model: MODEL, messages, response_format: { type: "json_object" }, top_p: 0.9, seed: 7 });
-    expect(sim.requests.at(-1)).toEqual({ model: MODEL, messages, response_format: { type: "json_object" }, top_p: 0.9, seed: 7, stream: false });
+    expect(sim.requests.at(-1)).toEqual({
+      model: MODEL,
+      messages,
+      response_format: { type: "json_object" },
+      top_p: 0.9,
+      seed: 7,
+      stream: false,
+    });
   });
 
   it("routes vision requests only to instances that declare vision", async () => {
     net = await startNet();
     await net.addProvider(await net.sim());
     const err = await sdk(net.url)
-      .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.invalid/a.png" } }] }] })
+      .chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.invalid/a.png" } }] }],
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect((err as InstanceType<typeof OpenAI.APIError>).message).toMatch(/vision/);
@@ -125,10 +151,16 @@ describe("errors in OpenAI's shape", () => {
     net = await startNet({ maxFrameBytes: 1024 * 1024 });
     await net.addProvider(await net.sim());
     const post = (body: unknown, headers: Record<string, string> = { authorization: `Bearer ${KEY}` }) =>
-      fetch(`${net!.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+      fetch(`${net!.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
     const bad = await post({ model: MODEL, messages: ask }, { authorization: "Bearer srp_nope" });
     expect(bad.status).toBe(401);
-    expect(await bad.json()).toEqual({ error: { message: expect.any(String), type: "authentication_error", param: null, code: "api.unauthorized" } });
+    expect(await bad.json()).toEqual({
+      error: { message: expect.any(String), type: "authentication_error", param: null, code: "api.unauthorized" },
+    });
     const unknown = await post({ model: "no-such-model", messages: ask });
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("job.unknown_model");
@@ -137,7 +169,9 @@ describe("errors in OpenAI's shape", () => {
     expect((await post({ model: MODEL, messages: ask, stream: "yes" })).status).toBe(400);
     expect((await post({ model: MODEL, messages: [{ role: "user", content: "x".repeat(1100 * 1024) }] })).status).toBe(413);
     expect((await fetch(`${net.url}/v1/chat/completions`)).status).toBe(405);
-    const sdkErr = await sdk(net.url).chat.completions.create({ model: "no-such-model", messages: ask }).catch((e: unknown) => e);
+    const sdkErr = await sdk(net.url)
+      .chat.completions.create({ model: "no-such-model", messages: ask })
+      .catch((e: unknown) => e);
     expect(sdkErr).toBeInstanceOf(OpenAI.NotFoundError);
   });
 
@@ -179,7 +213,12 @@ describe("failures", () => {
     const good = await net.sim();
     const doomed = await net.addChildProvider(slow, { input: "1", output: "1" }); // cheapest: chosen first
     await net.addProvider(good);
-    const pending = sdk(net.url).chat.completions.create({ model: MODEL, messages: ask, stream: true, srp: { sort: "price" } } as never) as unknown as Promise<AsyncIterable<{ choices: { delta?: { content?: string } }[] }>>;
+    const pending = sdk(net.url).chat.completions.create({
+      model: MODEL,
+      messages: ask,
+      stream: true,
+      srp: { sort: "price" },
+    } as never) as unknown as Promise<AsyncIterable<{ choices: { delta?: { content?: string } }[] }>>;
     await until(() => slow.requests.length > 0, 5000, "the doomed provider to receive the job");
     doomed.kill("SIGKILL");
     let text = "";
@@ -201,7 +240,10 @@ describe("failures", () => {
         if (text.length > 10 && doomed.exitCode === null && doomed.signalCode === null) doomed.kill("SIGKILL");
       }
     })();
-    const error = await consumed.then(() => undefined, (e: unknown) => e);
+    const error = await consumed.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as Error).message).toMatch(/mid-stream/);
     expect(text.length).toBeGreaterThan(10);
@@ -255,11 +297,13 @@ describe("failures", () => {
     const client = sdk(net.url);
 
     sim.setFault({ kind: "status", status: 400 }, 5);
-    for (let i = 0; i < 5; i++) await expect(client.chat.completions.create({ model: MODEL, messages: ask })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    for (let i = 0; i < 5; i++)
+      await expect(client.chat.completions.create({ model: MODEL, messages: ask })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
     expect(changes).toEqual([]); // consumer-caused errors are neutral
 
     sim.setFault({ kind: "status", status: 500 }, 3);
-    for (let i = 0; i < 3; i++) await expect(client.chat.completions.create({ model: MODEL, messages: ask })).rejects.toBeInstanceOf(OpenAI.APIError);
+    for (let i = 0; i < 3; i++)
+      await expect(client.chat.completions.create({ model: MODEL, messages: ask })).rejects.toBeInstanceOf(OpenAI.APIError);
     expect(changes).toEqual([expect.objectContaining({ status: "parked", lastForModel: true })]);
     const parked = await fetch(`${net.url}/v1/chat/completions`, {
       method: "POST",

@@ -10,7 +10,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SrpError } from "@srp/core";
-import { MemoryResponseStore, openStore, type ResponseStore, type ResponseStoreOptions, type SqlStore, type StoredResponse } from "@srp/hub";
+import {
+  MemoryResponseStore,
+  openStore,
+  type ResponseStore,
+  type ResponseStoreOptions,
+  type SqlStore,
+  type StoredResponse,
+} from "@srp/hub";
 import { createDatabase, startPostgres, type TestPostgres } from "./support/postgres.js";
 
 let pg: TestPostgres | undefined;
@@ -47,14 +54,29 @@ function turn(id: string, accountId: string, said: string, answer: string, previ
     id,
     accountId,
     createdAt,
-    response: { id, object: "response", created_at: Math.floor(createdAt / 1000), status: "completed", model: "m", output: [{ id: `msg_${id}`, type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: answer, annotations: [] }] }] },
+    response: {
+      id,
+      object: "response",
+      created_at: Math.floor(createdAt / 1000),
+      status: "completed",
+      model: "m",
+      output: [
+        {
+          id: `msg_${id}`,
+          type: "message",
+          role: "assistant",
+          status: "completed",
+          content: [{ type: "output_text", text: answer, annotations: [] }],
+        },
+      ],
+    },
     input: [{ id: `in_${id}`, type: "message", role: "user", content: [{ type: "input_text", text: said }] }],
     ...(previous ? { previousResponseId: previous } : {}),
   };
 }
 
 /** The texts of conversation items, in order. */
-const texts = (items: Record<string, unknown>[] | undefined) => items?.map((i) => ((i.content as { text: string }[])[0]!.text));
+const texts = (items: Record<string, unknown>[] | undefined) => items?.map((i) => (i.content as { text: string }[])[0]!.text);
 
 describe.each(engines)("stored responses in %s", (_name, make) => {
   it("keeps a turn for its account only, as saved", async () => {
@@ -81,7 +103,14 @@ describe.each(engines)("stored responses in %s", (_name, make) => {
     expect(texts(await store.history("acct_a", "resp_c3"))).toEqual(["one", "uno", "two", "dos", "three", "tres"]);
     expect(texts(await store.history("acct_a", "resp_c2b"))).toEqual(["one", "uno", "deux", "zwei"]);
     expect(texts(await store.history("acct_a", "resp_c1"))).toEqual(["one", "uno"]);
-    expect((await store.history("acct_a", "resp_c3"))!.map((i) => i.id)).toEqual(["in_resp_c1", "msg_resp_c1", "in_resp_c2", "msg_resp_c2", "in_resp_c3", "msg_resp_c3"]);
+    expect((await store.history("acct_a", "resp_c3"))!.map((i) => i.id)).toEqual([
+      "in_resp_c1",
+      "msg_resp_c1",
+      "in_resp_c2",
+      "msg_resp_c2",
+      "in_resp_c3",
+      "msg_resp_c3",
+    ]);
     // A turn of another account's conversation is not part of this one's.
     await store.save(turn("resp_x", "acct_b", "theirs", "no", "resp_c3"));
     expect(await store.history("acct_b", "resp_x")).toBeUndefined();
@@ -135,7 +164,8 @@ describe.each(engines)("stored responses in %s", (_name, make) => {
 });
 
 describe.each(engines)("per-account bounds and items in %s", (_name, make) => {
-  const held = async (store: ResponseStore, accountId: string, ids: string[]) => (await Promise.all(ids.map((id) => store.get(accountId, id)))).map((t) => t !== undefined);
+  const held = async (store: ResponseStore, accountId: string, ids: string[]) =>
+    (await Promise.all(ids.map((id) => store.get(accountId, id)))).map((t) => t !== undefined);
 
   it("an account past its turns sheds its own turns that would expire soonest, never another account's", async () => {
     const store = await make({ maxAccountTurns: 3 });

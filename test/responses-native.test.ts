@@ -19,7 +19,12 @@ afterEach(async () => {
   net = undefined;
 });
 
-const post = (body: unknown) => fetch(`${net!.url}/v1/responses`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+const post = (body: unknown) =>
+  fetch(`${net!.url}/v1/responses`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 
 describe("job size", () => {
   it("refuses a continued conversation over the body limit with 413 before admission, and the node stays connected", async () => {
@@ -54,7 +59,13 @@ describe("job size", () => {
     const cancelled: string[] = [];
     const err = await relay(
       { router: net.hub.router, cancel: (_live, jobId) => cancelled.push(jobId) },
-      { prepare: () => ({ api: "chat.completions", body }), stream: false, needs: { model: MODEL, capabilities: ["chat"], contextTokens: 10 }, deadline: Date.now() + 10_000, signal: new AbortController().signal },
+      {
+        prepare: () => ({ api: "chat.completions", body }),
+        stream: false,
+        needs: { model: MODEL, capabilities: ["chat"], contextTokens: 10 },
+        deadline: Date.now() + 10_000,
+        signal: new AbortController().signal,
+      },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SrpError);
     expect((err as SrpError).code).toBe("api.body_too_large");
@@ -74,17 +85,36 @@ describe("native jobs by backend", () => {
     const thinker = await net.sim({ reasoning: true, models: [{ id: THINKER }] });
     await net.addProvider(thinker, { model: THINKER, capabilities: ["chat", "stream", "reasoning"] });
     const oai = await net.sim({ models: [{ id: OAI }] });
-    await net.addProvider(oai, { model: OAI, backend: openAICompatibleBackend({ baseUrl: oai.baseUrl, kind: "openai" }), capabilities: ["chat", "stream", "reasoning"] });
+    await net.addProvider(oai, {
+      model: OAI,
+      backend: openAICompatibleBackend({ baseUrl: oai.baseUrl, kind: "openai" }),
+      capabilities: ["chat", "stream", "reasoning"],
+    });
     const openai = new OpenAI({ baseURL: `${net.url}/v1`, apiKey: KEY, maxRetries: 0 });
     // A translated turn: its reasoning item is the hub's own (`rs_…`, no encrypted content).
-    const first = await openai.responses.create({ model: THINKER, input: "Think first", max_output_tokens: 40, reasoning: { effort: "low" } });
+    const first = await openai.responses.create({
+      model: THINKER,
+      input: "Think first",
+      max_output_tokens: 40,
+      reasoning: { effort: "low" },
+    });
     const hubReasoning = first.output.find((o) => o.type === "reasoning");
     expect(hubReasoning?.id).toMatch(/^rs_/);
     const kept = { type: "reasoning", id: "rs_kept", summary: [], encrypted_content: "gAAAAB-opaque" };
     const unresolvable = { type: "reasoning", id: "rs_gone", summary: [] };
-    const second = await post({ model: OAI, previous_response_id: first.id, include: ["reasoning.encrypted_content", "message.output_text.logprobs"], input: [kept, unresolvable, { role: "user", content: "And now?" }], max_output_tokens: 8 });
+    const second = await post({
+      model: OAI,
+      previous_response_id: first.id,
+      include: ["reasoning.encrypted_content", "message.output_text.logprobs"],
+      input: [kept, unresolvable, { role: "user", content: "And now?" }],
+      max_output_tokens: 8,
+    });
     expect(second.status).toBe(200);
-    const sent = oai.requests.at(-1)! as { include: string[]; input: { type: string; id?: string; encrypted_content?: string }[]; store: boolean };
+    const sent = oai.requests.at(-1)! as {
+      include: string[];
+      input: { type: string; id?: string; encrypted_content?: string }[];
+      store: boolean;
+    };
     expect(sent.store).toBe(false);
     expect(sent.include).toEqual(["reasoning.encrypted_content", "message.output_text.logprobs"]);
     const reasoning = sent.input.filter((i) => i.type === "reasoning");
@@ -99,14 +129,34 @@ describe("native jobs by backend", () => {
     net = await startNet();
     const NATIVE = "sim-vllm-native";
     const vllm = await net.sim({ flavor: "vllm", models: [{ id: NATIVE }] });
-    await net.addProvider(vllm, { model: NATIVE, backend: openAICompatibleBackend({ baseUrl: vllm.baseUrl, kind: "vllm" }), capabilities: ["chat", "stream", "tools"] });
-    const readFile = { type: "function", name: "read_file", description: "Reads a file", strict: false, parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } };
-    const shell = { type: "function", name: "shell", description: "Runs a command", strict: false, parameters: { type: "object", properties: { cmd: { type: "string" } }, required: ["cmd"] } };
+    await net.addProvider(vllm, {
+      model: NATIVE,
+      backend: openAICompatibleBackend({ baseUrl: vllm.baseUrl, kind: "vllm" }),
+      capabilities: ["chat", "stream", "tools"],
+    });
+    const readFile = {
+      type: "function",
+      name: "read_file",
+      description: "Reads a file",
+      strict: false,
+      parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+    };
+    const shell = {
+      type: "function",
+      name: "shell",
+      description: "Runs a command",
+      strict: false,
+      parameters: { type: "object", properties: { cmd: { type: "string" } }, required: ["cmd"] },
+    };
     const codex = {
       model: NATIVE,
       instructions: "You are Codex.",
       input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "Read README.md" }] }],
-      tools: [{ type: "namespace", name: "mcp__fs", description: "Files", tools: [readFile] }, { type: "web_search", external_web_access: false }, shell],
+      tools: [
+        { type: "namespace", name: "mcp__fs", description: "Files", tools: [readFile] },
+        { type: "web_search", external_web_access: false },
+        shell,
+      ],
       tool_choice: "auto",
       parallel_tool_calls: false,
       reasoning: { effort: "medium", summary: "auto" },
@@ -118,7 +168,10 @@ describe("native jobs by backend", () => {
     };
     const res = await post(codex);
     expect(res.status).toBe(200);
-    const events = (await res.text()).split("\n\n").filter((f) => f.includes("data: ")).map((f) => JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; item?: { type: string; name?: string; namespace?: string } });
+    const events = (await res.text())
+      .split("\n\n")
+      .filter((f) => f.includes("data: "))
+      .map((f) => JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; item?: { type: string; name?: string; namespace?: string } });
     const sent = vllm.requests.at(-1)!;
     expect(sent.tools).toEqual([readFile, shell]);
     for (const member of ["include", "prompt_cache_key", "client_metadata"]) expect(sent).not.toHaveProperty(member);

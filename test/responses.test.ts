@@ -21,7 +21,12 @@ const weatherTool: OpenAI.Responses.FunctionTool = {
   name: "get_weather",
   description: "The weather in a city",
   strict: true,
-  parameters: { type: "object", properties: { city: { type: "string" }, unit: { type: "string", enum: ["c", "f"] } }, required: ["city", "unit"], additionalProperties: false },
+  parameters: {
+    type: "object",
+    properties: { city: { type: "string" }, unit: { type: "string", enum: ["c", "f"] } },
+    required: ["city", "unit"],
+    additionalProperties: false,
+  },
 };
 
 type SrpUsage = { cost: string; cost_units: string; receipt_id: string | null; measured: boolean };
@@ -34,7 +39,11 @@ beforeAll(async () => {
   const sim = await net.sim();
   await net.addProvider(sim, { capabilities: ["chat", "stream", "tools", "vision", "json_mode"] });
   const vllm = await net.sim({ flavor: "vllm", models: [{ id: NATIVE }] });
-  await net.addProvider(vllm, { model: NATIVE, backend: openAICompatibleBackend({ baseUrl: vllm.baseUrl, kind: "vllm" }), capabilities: ["chat", "stream", "tools"] });
+  await net.addProvider(vllm, {
+    model: NATIVE,
+    backend: openAICompatibleBackend({ baseUrl: vllm.baseUrl, kind: "vllm" }),
+    capabilities: ["chat", "stream", "tools"],
+  });
   const thinker = await net.sim({ reasoning: true, models: [{ id: THINKER }] });
   await net.addProvider(thinker, { model: THINKER, capabilities: ["chat", "stream", "reasoning"] });
   openai = new OpenAI({ baseURL: `${net.url}/v1`, apiKey: KEY, maxRetries: 0 });
@@ -52,7 +61,11 @@ async function receiptOf(id: string): Promise<Receipt> {
 
 /** The raw SSE events of a streamed request: `event:` name and parsed `data:`. */
 async function rawEvents(body: Record<string, unknown>): Promise<{ event: string; data: Record<string, unknown> }[]> {
-  const res = await fetch(`${net.url}/v1/responses`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: JSON.stringify({ ...body, stream: true }) });
+  const res = await fetch(`${net.url}/v1/responses`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ ...body, stream: true }),
+  });
   expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
   const text = await res.text();
   return text
@@ -67,7 +80,9 @@ async function rawEvents(body: Record<string, unknown>): Promise<{ event: string
 
 describe("Responses translated to chat completions", () => {
   it("answers responses.create with a Response object, usage, cost and a receipt", async () => {
-    const { data: r, response } = await openai.responses.create({ model: MODEL, instructions: "Be brief.", input: "Hello there", max_output_tokens: 20, metadata: { run: "1" } }).withResponse();
+    const { data: r, response } = await openai.responses
+      .create({ model: MODEL, instructions: "Be brief.", input: "Hello there", max_output_tokens: 20, metadata: { run: "1" } })
+      .withResponse();
     expect(r.object).toBe("response");
     expect(r.id).toMatch(/^resp_/);
     expect(r.model).toBe(MODEL);
@@ -111,9 +126,19 @@ describe("Responses translated to chat completions", () => {
     const types = events.map((e) => e.data.type);
     expect(events.every((e) => e.event === e.data.type)).toBe(true);
     expect(events.map((e) => e.data.sequence_number)).toEqual(events.map((_, i) => i));
-    expect(types.slice(0, 4)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]);
+    expect(types.slice(0, 4)).toEqual([
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added",
+      "response.content_part.added",
+    ]);
     expect(types.filter((t) => t === "response.output_text.delta").length).toBeGreaterThan(1);
-    expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.incomplete"]);
+    expect(types.slice(-4)).toEqual([
+      "response.output_text.done",
+      "response.content_part.done",
+      "response.output_item.done",
+      "response.incomplete",
+    ]);
     const last = events.at(-1)!.data.response as OpenAI.Responses.Response;
     expect(last.status).toBe("incomplete");
     const ext = last.usage as unknown as SrpUsage;
@@ -137,7 +162,8 @@ describe("Responses translated to chat completions", () => {
 
   it("runs a two-turn tool loop, by previous_response_id and by resending the items, streamed and not", async () => {
     for (const streamed of [false, true]) {
-      const ask = (params: Omit<OpenAI.Responses.ResponseCreateParamsNonStreaming, "stream">) => (streamed ? openai.responses.stream(params).finalResponse() : openai.responses.create(params));
+      const ask = (params: Omit<OpenAI.Responses.ResponseCreateParamsNonStreaming, "stream">) =>
+        streamed ? openai.responses.stream(params).finalResponse() : openai.responses.create(params);
       const params = { model: MODEL, tools: [weatherTool], max_output_tokens: 64 };
       const first = await ask({ ...params, input: "Weather in Paris?" });
       expect(first.status).toBe("completed");
@@ -154,13 +180,26 @@ describe("Responses translated to chat completions", () => {
       const seen = net.sims[0]!.requests.at(-1)! as { messages: Record<string, unknown>[]; tools: unknown[] };
       expect(seen.messages).toEqual([
         { role: "user", content: "Weather in Paris?" },
-        { role: "assistant", content: null, tool_calls: [{ id: call.call_id, type: "function", function: { name: "get_weather", arguments: call.arguments } }] },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: call.call_id, type: "function", function: { name: "get_weather", arguments: call.arguments } }],
+        },
         { role: "tool", tool_call_id: call.call_id, content: "18 degrees and sunny" },
       ]);
-      expect(seen.tools).toEqual([{ type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: weatherTool.parameters, strict: true } }]);
+      expect(seen.tools).toEqual([
+        {
+          type: "function",
+          function: { name: "get_weather", description: "The weather in a city", parameters: weatherTool.parameters, strict: true },
+        },
+      ]);
 
       // Resent items (store: false, as Codex does): the same conversation.
-      const resent = await ask({ ...params, store: false, input: [{ role: "user", content: "Weather in Paris?" }, ...first.output, output] as OpenAI.Responses.ResponseInput });
+      const resent = await ask({
+        ...params,
+        store: false,
+        input: [{ role: "user", content: "Weather in Paris?" }, ...first.output, output] as OpenAI.Responses.ResponseInput,
+      });
       expect(resent.output_text).toBe("The tool returned: 18 degrees and sunny");
       expect(net.sims[0]!.requests.at(-1)!.messages).toEqual(seen.messages);
     }
@@ -179,17 +218,27 @@ describe("Responses translated to chat completions", () => {
 
   it("maps text.format json_schema to response_format and reasoning.effort to reasoning_effort", async () => {
     const schema = { type: "object", properties: { answer: { type: "string" } }, required: ["answer"], additionalProperties: false };
-    await openai.responses.create({ model: MODEL, input: "JSON please", max_output_tokens: 8, reasoning: { effort: "low" }, text: { format: { type: "json_schema", name: "answer", schema, strict: true } } });
+    await openai.responses.create({
+      model: MODEL,
+      input: "JSON please",
+      max_output_tokens: 8,
+      reasoning: { effort: "low" },
+      text: { format: { type: "json_schema", name: "answer", schema, strict: true } },
+    });
     const seen = net.sims[0]!.requests.at(-1)!;
     expect(seen.response_format).toEqual({ type: "json_schema", json_schema: { name: "answer", schema, strict: true } });
     expect(seen.reasoning_effort).toBe("low");
   });
 
   it("answers an unknown previous_response_id with 404 before any reservation, and untranslatable members with a 400 naming them", async () => {
-    const missing = await openai.responses.create({ model: MODEL, input: "x", previous_response_id: "resp_doesnotexist" }).catch((e: unknown) => e);
+    const missing = await openai.responses
+      .create({ model: MODEL, input: "x", previous_response_id: "resp_doesnotexist" })
+      .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
     expect((missing as InstanceType<typeof OpenAI.APIError>).code).toBe("api.not_found");
-    const hosted = await openai.responses.create({ model: MODEL, input: "x", tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }] }).catch((e: unknown) => e);
+    const hosted = await openai.responses
+      .create({ model: MODEL, input: "x", tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }] })
+      .catch((e: unknown) => e);
     expect(hosted).toBeInstanceOf(OpenAI.BadRequestError);
     expect(String((hosted as Error).message)).toMatch(/tools\[0\].*file_search.*Responses API itself/);
     const bg = await openai.responses.create({ model: MODEL, input: "x", background: true }).catch((e: unknown) => e);
@@ -208,15 +257,32 @@ describe("Responses translated to chat completions", () => {
       tool_choice: "auto",
       parallel_tool_calls: true,
       tools: [
-        { type: "function", name: "exec_command", strict: false, parameters: { type: "object", properties: { cmd: { type: "string" } }, required: ["cmd"] } },
-        { type: "namespace", name: "multi_agent_v1", description: "agents", tools: [{ type: "function", name: "close_agent", strict: false, parameters: { type: "object", properties: {} } }] },
+        {
+          type: "function",
+          name: "exec_command",
+          strict: false,
+          parameters: { type: "object", properties: { cmd: { type: "string" } }, required: ["cmd"] },
+        },
+        {
+          type: "namespace",
+          name: "multi_agent_v1",
+          description: "agents",
+          tools: [{ type: "function", name: "close_agent", strict: false, parameters: { type: "object", properties: {} } }],
+        },
         { type: "web_search", external_web_access: true },
       ],
       input: [
         { type: "message", id: "msg_1", role: "developer", content: [{ type: "input_text", text: "You are Codex." }] },
         { type: "message", id: "msg_2", role: "user", content: [{ type: "input_text", text: "What does answer.txt say?" }] },
         { type: "reasoning", id: "rs_1", summary: [{ type: "summary_text", text: "Read it." }], content: null, encrypted_content: "ENC1" },
-        { type: "function_call", status: "completed", id: "fc_1", name: "exec_command", arguments: '{"cmd":"cat answer.txt"}', call_id: "call_1" },
+        {
+          type: "function_call",
+          status: "completed",
+          id: "fc_1",
+          name: "exec_command",
+          arguments: '{"cmd":"cat answer.txt"}',
+          call_id: "call_1",
+        },
         { type: "function_call_output", id: "fco_1", call_id: "call_1", output: "forty-two" },
       ],
     };
@@ -226,11 +292,18 @@ describe("Responses translated to chat completions", () => {
     expect(seen.messages).toEqual([
       { role: "system", content: "You are Codex." },
       { role: "user", content: "What does answer.txt say?" },
-      { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "exec_command", arguments: '{"cmd":"cat answer.txt"}' } }] },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_1", type: "function", function: { name: "exec_command", arguments: '{"cmd":"cat answer.txt"}' } }],
+      },
       { role: "tool", tool_call_id: "call_1", content: "forty-two" },
     ]);
     expect(seen.tools.map((t) => t.function.name)).toEqual(["exec_command", "close_agent"]);
-    const text = events.filter((e) => e.data.type === "response.output_text.delta").map((e) => e.data.delta).join("");
+    const text = events
+      .filter((e) => e.data.type === "response.output_text.delta")
+      .map((e) => e.data.delta)
+      .join("");
     expect(text).toBe("The tool returned: forty-two");
   });
 });
@@ -330,20 +403,31 @@ describe("Responses on a billing hub (SQLite ledger and store)", () => {
       identity: generateIdentity(),
       account: (await store.createApiKey(providerAccount.id)).key,
       reconnect: false,
-      instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1000000", output: "3000000" } }],
+      instances: [
+        { backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1000000", output: "3000000" } },
+      ],
     });
     try {
       await provider.ready();
       const consumer = await store.createAccount({ name: "consumer" });
       const { key } = await store.createApiKey(consumer.id);
       const sdk = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
-      const spent = async () => BigInt(((await (await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${key}` } })).json()) as { spent: { units: string } }).spent.units);
+      const spent = async () =>
+        BigInt(
+          (
+            (await (await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+              spent: { units: string };
+            }
+          ).spent.units,
+        );
       const s0 = await spent();
       const first = await sdk.responses.create({ model: MODEL, input: "What does it cost?", max_output_tokens: 8 });
       const c1 = BigInt((first.usage as unknown as SrpUsage).cost_units);
       expect(c1).toBeGreaterThan(0n);
       expect((await spent()) - s0).toBe(c1);
-      const second = await sdk.responses.stream({ model: MODEL, input: "And streamed?", previous_response_id: first.id, max_output_tokens: 8 }).finalResponse();
+      const second = await sdk.responses
+        .stream({ model: MODEL, input: "And streamed?", previous_response_id: first.id, max_output_tokens: 8 })
+        .finalResponse();
       const c2 = BigInt((second.usage as unknown as SrpUsage).cost_units);
       expect((await spent()) - s0).toBe(c1 + c2);
       // The stored conversation reached the model: the first turn's input and output, then the new input.
@@ -352,7 +436,9 @@ describe("Responses on a billing hub (SQLite ledger and store)", () => {
       // Another account cannot continue it.
       const other = await store.createAccount({ name: "other" });
       const otherSdk = new OpenAI({ baseURL: `${url}/v1`, apiKey: (await store.createApiKey(other.id)).key, maxRetries: 0 });
-      const refused = await otherSdk.responses.create({ model: MODEL, input: "x", previous_response_id: first.id }).catch((e: unknown) => e);
+      const refused = await otherSdk.responses
+        .create({ model: MODEL, input: "x", previous_response_id: first.id })
+        .catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
     } finally {
       await provider.close();

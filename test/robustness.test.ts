@@ -12,7 +12,11 @@ afterEach(async () => {
 });
 
 const post = (url: string, body: string, headers: Record<string, string> = {}) =>
-  fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...headers }, body });
+  fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...headers },
+    body,
+  });
 
 it("a node sending a chunk without a canonical JSON form loses its session; the hub keeps serving", async () => {
   net = await startNet();
@@ -23,12 +27,30 @@ it("a node sending a chunk without a canonical JSON form loses its session; the 
   const jobs: SrpMessage[] = [];
   evil.on("message", (m) => jobs.push(m));
   evil.sendEncoded(
-    encode({ type: "offer", instances: [{ instanceId: "evil.0", model: MODEL, tier: "gpu", backend: { kind: "other" }, price: { input: "1", output: "1" }, maxConcurrency: 4, tokensPerSecond: 50, contextLength: 8192, capabilities: ["chat", "stream"] }] }),
+    encode({
+      type: "offer",
+      instances: [
+        {
+          instanceId: "evil.0",
+          model: MODEL,
+          tier: "gpu",
+          backend: { kind: "other" },
+          price: { input: "1", output: "1" },
+          maxConcurrency: 4,
+          tokensPerSecond: 50,
+          contextLength: 8192,
+          capabilities: ["chat", "stream"],
+        },
+      ],
+    }),
   );
   await until(() => jobs.some((m) => m.type === "offer_ack"), 5000, "offer_ack");
   const closed = new Promise<{ code: number }>((resolve) => evil.once("disconnected", resolve));
   // Cheapest first: the evil instance gets the job.
-  const pending = post(net.url, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], stream: true, srp: { sort: "price" } }));
+  const pending = post(
+    net.url,
+    JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], stream: true, srp: { sort: "price" } }),
+  );
   await until(() => jobs.some((m) => m.type === "job"), 5000, "the job");
   const job = jobs.find((m) => m.type === "job") as Extract<SrpMessage, { type: "job" }>;
   // Valid JSON, valid schema, but a lone surrogate has no RFC 8785 form.
@@ -61,7 +83,9 @@ it("deadlines a consumer chose do not count against the instance (no parking by 
   sim.setFault({ kind: "hang" }, 4);
   for (let i = 0; i < 4; i++) {
     // 1 ms is raised to the 1 s floor.
-    const res = await post(net.url, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] }), { "x-srp-timeout-ms": "1" });
+    const res = await post(net.url, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] }), {
+      "x-srp-timeout-ms": "1",
+    });
     expect(res.status).toBe(504);
   }
   expect(changes).toEqual([]);
@@ -79,7 +103,22 @@ it("a node that ends a non-streamed job without a response is not billed or coun
   const seen: SrpMessage[] = [];
   evil.on("message", (m) => seen.push(m));
   evil.sendEncoded(
-    encode({ type: "offer", instances: [{ instanceId: "evil.0", model: MODEL, tier: "gpu", backend: { kind: "other" }, price: { input: "1", output: "1" }, maxConcurrency: 4, tokensPerSecond: 50, contextLength: 8192, capabilities: ["chat", "stream"] }] }),
+    encode({
+      type: "offer",
+      instances: [
+        {
+          instanceId: "evil.0",
+          model: MODEL,
+          tier: "gpu",
+          backend: { kind: "other" },
+          price: { input: "1", output: "1" },
+          maxConcurrency: 4,
+          tokensPerSecond: 50,
+          contextLength: 8192,
+          capabilities: ["chat", "stream"],
+        },
+      ],
+    }),
   );
   await until(() => seen.some((m) => m.type === "offer_ack"), 5000, "offer_ack");
   const pending = post(net.url, JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], srp: { sort: "price" } }));
@@ -87,7 +126,18 @@ it("a node that ends a non-streamed job without a response is not billed or coun
   const job = seen.find((m) => m.type === "job") as Extract<SrpMessage, { type: "job" }>;
   const usage = { promptTokens: 5, completionTokens: 5, measured: true };
   const receipt = createReceipt(
-    { jobId: job.jobId, hubId: net.hub.id, instanceId: job.instanceId, model: job.model, requestHash: requestHash(job.request), responseHash: requestHash({}), usage, price: job.quote, startedAt: Date.now() - 5, finishedAt: Date.now() },
+    {
+      jobId: job.jobId,
+      hubId: net.hub.id,
+      instanceId: job.instanceId,
+      model: job.model,
+      requestHash: requestHash(job.request),
+      responseHash: requestHash({}),
+      usage,
+      price: job.quote,
+      startedAt: Date.now() - 5,
+      finishedAt: Date.now(),
+    },
     INITIAL_POSITION,
     identity,
   );

@@ -40,7 +40,9 @@ async function network() {
     account: ownerKey,
     receipts,
     reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: "sim-llama-3-8b", price: { input: "100000", output: "300000" } }],
+    instances: [
+      { backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: "sim-llama-3-8b", price: { input: "100000", output: "300000" } },
+    ],
   });
   cleanups.push(async () => {
     await provider.close();
@@ -58,7 +60,12 @@ const nextStatement = (provider: Provider) =>
 describe("statements", () => {
   it("cover exactly the receipts since the last statement, and the node agrees", async () => {
     const net = await network();
-    for (let i = 0; i < 3; i++) await net.openai.chat.completions.create({ model: "sim-llama-3-8b", messages: [{ role: "user", content: `hello ${i}` }], max_tokens: 8 });
+    for (let i = 0; i < 3; i++)
+      await net.openai.chat.completions.create({
+        model: "sim-llama-3-8b",
+        messages: [{ role: "user", content: `hello ${i}` }],
+        max_tokens: 8,
+      });
     // The countersigned copies reach the node after the answers.
     await vi.waitFor(() => expect(net.receipts.receipts).toHaveLength(3));
 
@@ -77,7 +84,11 @@ describe("statements", () => {
     expect(statement.earned).toBe(earned.toString());
     expect(statement.balance).toBe(earned.toString());
     expect((await net.store.summary(net.owner)).earned).toBe(earned);
-    expect(net.provider.stats().earnings.statement).toMatchObject({ statementId: statement.statementId, earned: earned.toString(), agreed: true });
+    expect(net.provider.stats().earnings.statement).toMatchObject({
+      statementId: statement.statementId,
+      earned: earned.toString(),
+      agreed: true,
+    });
 
     // Nothing new: no statement unless forced; a forced one carries the balance over and covers nothing.
     expect(await net.hub.issueStatements()).toEqual([]);
@@ -107,9 +118,14 @@ describe("statements", () => {
     await vi.waitFor(() => expect(net.receipts.receipts).toHaveLength(1));
     // Corrupt the hub's recorded totals behind its back (what a buggy or dishonest hub would state).
     const raw = openSqlite(net.path);
-    await raw.run("UPDATE node_positions SET totals = ? WHERE node_id = ?", [JSON.stringify({ receipts: 1, promptTokens: 1, completionTokens: 1, cost: "999" }), net.provider.nodeId]);
+    await raw.run("UPDATE node_positions SET totals = ? WHERE node_id = ?", [
+      JSON.stringify({ receipts: 1, promptTokens: 1, completionTokens: 1, cost: "999" }),
+      net.provider.nodeId,
+    ]);
     await raw.close();
-    const disputed = new Promise<{ nodeId: string; dispute: { kind: string; statementId?: string } }>((resolve) => net.hub.once("dispute", resolve));
+    const disputed = new Promise<{ nodeId: string; dispute: { kind: string; statementId?: string } }>((resolve) =>
+      net.hub.once("dispute", resolve),
+    );
     const warning = new Promise<{ code: string }>((resolve) => net.provider.once("warning", resolve));
     const received = nextStatement(net.provider);
     await net.hub.issueStatements();
@@ -122,7 +138,11 @@ describe("statements", () => {
     expect(d.dispute.statementId).toBe(statement.statementId);
     await vi.waitFor(async () => expect(await net.store.disputes()).toHaveLength(1));
     // The session goes on: the node still serves.
-    const r = await net.openai.chat.completions.create({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "still there?" }], max_tokens: 8 });
+    const r = await net.openai.chat.completions.create({
+      model: "sim-llama-3-8b",
+      messages: [{ role: "user", content: "still there?" }],
+      max_tokens: 8,
+    });
     expect(r.choices[0]?.message.content).toMatch(/\w/);
   });
 });

@@ -39,7 +39,10 @@ describe("Responses simulator: reasoning", () => {
     expect(whole.usage!.output_tokens).toBe(8 + countTokens(whole.output_text));
     expect(whole.usage!.output_tokens).toBeLessThanOrEqual(40);
     // Core reads the same usage (SRP-JOB-030) and measures the reasoning as relayed output (SRP-ATT-016).
-    expect(measureResponse("responses", params, whole as unknown as Record<string, unknown>)).toMatchObject({ reasoningTokens: 8, completionTokens: whole.usage!.output_tokens });
+    expect(measureResponse("responses", params, whole as unknown as Record<string, unknown>)).toMatchObject({
+      reasoningTokens: 8,
+      completionTokens: whole.usage!.output_tokens,
+    });
 
     const stream = openai.responses.stream(params);
     const types: string[] = [];
@@ -63,7 +66,15 @@ describe("Responses simulator: reasoning", () => {
 
   it("reasons with a tool call too, and not at all without reasoning or with effort none", async () => {
     const openai = await client();
-    const tools = [{ type: "function" as const, name: "get_weather", description: "Weather", strict: false, parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } }];
+    const tools = [
+      {
+        type: "function" as const,
+        name: "get_weather",
+        description: "Weather",
+        strict: false,
+        parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+      },
+    ];
     const call = await openai.responses.create({ model: MODEL, input: "Weather in Oslo?", tools, reasoning: { effort: "medium" } });
     expect(call.output.map((o) => o.type)).toEqual(["reasoning", "function_call"]);
     expect(call.usage!.output_tokens_details.reasoning_tokens).toBe(16);
@@ -85,7 +96,15 @@ describe("Responses simulator: reasoning", () => {
     const events: unknown[] = [];
     for await (const e of await openai.responses.create({ model: MODEL, input: "Hi", max_output_tokens: 60, stream: true })) events.push(e);
     const final = (events.at(-1) as { response: OpenAI.Responses.Response }).response;
-    const text = final.output.flatMap((o) => (o.type === "reasoning" ? o.content!.map((c) => c.text) : o.type === "message" ? o.content.map((c) => (c.type === "output_text" ? c.text : "")) : [])).join("");
+    const text = final.output
+      .flatMap((o) =>
+        o.type === "reasoning"
+          ? o.content!.map((c) => c.text)
+          : o.type === "message"
+            ? o.content.map((c) => (c.type === "output_text" ? c.text : ""))
+            : [],
+      )
+      .join("");
     expect(measureOutput({ api: "responses", stream: true }, ...events).bytes).toBe(Buffer.byteLength(text));
   });
 });
@@ -122,7 +141,14 @@ describe("completions simulator: n", () => {
     expect(one.choices.map((c) => c.text)).toEqual([r.choices[0]!.text]);
 
     const texts = new Map<number, string>();
-    const stream = await openai.completions.create({ model: MODEL, prompt: "def add(a, b):", n: 3, max_tokens: 6, stream: true, stream_options: { include_usage: true } });
+    const stream = await openai.completions.create({
+      model: MODEL,
+      prompt: "def add(a, b):",
+      n: 3,
+      max_tokens: 6,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let completion = 0;
     for await (const c of stream) {
       for (const ch of c.choices) texts.set(ch.index, (texts.get(ch.index) ?? "") + ch.text);
@@ -153,8 +179,20 @@ describe("Anthropic simulator: adaptive thinking", () => {
     open.push(sim);
     const anthropic = new Anthropic({ baseURL: sim.url, apiKey: "sk-ant-sim", maxRetries: 0 });
     const ask = (extra: Record<string, unknown>, maxTokens = 200) =>
-      anthropic.messages.create({ model: "claude-sim-1", max_tokens: maxTokens, messages: [{ role: "user", content: "Why?" }], thinking: { type: "adaptive" }, ...extra } as Anthropic.MessageCreateParamsNonStreaming);
-    for (const [effort, tokens] of [["low", 8], ["medium", 16], ["high", 32], [undefined, 32], ["max", 48]] as const) {
+      anthropic.messages.create({
+        model: "claude-sim-1",
+        max_tokens: maxTokens,
+        messages: [{ role: "user", content: "Why?" }],
+        thinking: { type: "adaptive" },
+        ...extra,
+      } as Anthropic.MessageCreateParamsNonStreaming);
+    for (const [effort, tokens] of [
+      ["low", 8],
+      ["medium", 16],
+      ["high", 32],
+      [undefined, 32],
+      ["max", 48],
+    ] as const) {
       const msg = await ask(effort ? { output_config: { effort } } : {});
       expect(msg.content.map((b) => b.type)).toEqual(["thinking", "text"]);
       const block = msg.content[0] as Anthropic.ThinkingBlock;
@@ -167,11 +205,25 @@ describe("Anthropic simulator: adaptive thinking", () => {
     expect(countTokens((short.content[0] as Anthropic.ThinkingBlock).thinking)).toBe(9);
     expect(short.usage.output_tokens).toBeLessThanOrEqual(10);
     // Streamed: the same thinking block, with its signature.
-    const streamed = await anthropic.messages.stream({ model: "claude-sim-1", max_tokens: 200, messages: [{ role: "user", content: "Why?" }], thinking: { type: "adaptive" } } as Anthropic.MessageStreamParams).finalMessage();
+    const streamed = await anthropic.messages
+      .stream({
+        model: "claude-sim-1",
+        max_tokens: 200,
+        messages: [{ role: "user", content: "Why?" }],
+        thinking: { type: "adaptive" },
+      } as Anthropic.MessageStreamParams)
+      .finalMessage();
     expect(streamed.content[0]).toEqual((await ask({})).content[0]);
     // What Anthropic refuses, the simulator refuses.
     for (const thinking of [{ type: "adaptive", budget_tokens: 2048 }, { type: "sometimes" }]) {
-      const err = await anthropic.messages.create({ model: "claude-sim-1", max_tokens: 4096, messages: [{ role: "user", content: "Why?" }], thinking } as unknown as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
+      const err = await anthropic.messages
+        .create({
+          model: "claude-sim-1",
+          max_tokens: 4096,
+          messages: [{ role: "user", content: "Why?" }],
+          thinking,
+        } as unknown as Anthropic.MessageCreateParamsNonStreaming)
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Anthropic.BadRequestError);
     }
   });

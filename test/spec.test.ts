@@ -14,7 +14,11 @@ const ajv = new Ajv2020({ strict: false });
 ajv.addSchema(schema);
 
 const examples = readdirSync(join(spec, "examples")).flatMap((dir) =>
-  readdirSync(join(spec, "examples", dir)).map((f) => ({ dir, file: f, value: JSON.parse(readFileSync(join(spec, "examples", dir, f), "utf8")) as Record<string, unknown> })),
+  readdirSync(join(spec, "examples", dir)).map((f) => ({
+    dir,
+    file: f,
+    value: JSON.parse(readFileSync(join(spec, "examples", dir, f), "utf8")) as Record<string, unknown>,
+  })),
 );
 const hubId = identityFromSeed(new Uint8Array(32).fill(1)).id;
 const nodeId = identityFromSeed(new Uint8Array(32).fill(2)).id;
@@ -49,7 +53,10 @@ describe("spec/v1/examples", () => {
   });
 
   it("the wallet example carries a real EIP-191 binding of the test node", async () => {
-    const account = examples.find((e) => e.dir === "Auth" && e.file === "wallet.json")!.value.account as { address: `0x${string}`; signature: `0x${string}` };
+    const account = examples.find((e) => e.dir === "Auth" && e.file === "wallet.json")!.value.account as {
+      address: `0x${string}`;
+      signature: `0x${string}`;
+    };
     expect(await verifyMessage({ address: account.address, message: nodeBindingText(nodeId), signature: account.signature })).toBe(true);
   });
 

@@ -56,20 +56,42 @@ it("starts a local network on the simulator, and the printed URL and key work wi
     const baseURL = /baseURL: "([^"]+)"/.exec(out)![1]!;
     const apiKey = /apiKey: "([^"]+)"/.exec(out)![1]!;
     const model = /model: "([^"]+)"/.exec(out)![1]!;
-    const r = await new OpenAI({ baseURL, apiKey, maxRetries: 0 }).chat.completions.create({ model, messages: [{ role: "user", content: "Hello!" }] });
+    const r = await new OpenAI({ baseURL, apiKey, maxRetries: 0 }).chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "Hello!" }],
+    });
     expect(r.choices[0]!.message.content).toBeTruthy();
     const curl = /curl -N (\S+)/.exec(out)![1]!;
     expect(curl).toBe(`${baseURL}/chat/completions`);
-    expect(out).toMatch(/consumer  Anthropic Messages \(POST \/v1\/messages\): HTTP 200, a text block of \d+ tokens, stop_reason (end_turn|max_tokens), cost \$0\.0000\d+/);
+    expect(out).toMatch(
+      /consumer  Anthropic Messages \(POST \/v1\/messages\): HTTP 200, a text block of \d+ tokens, stop_reason (end_turn|max_tokens), cost \$0\.0000\d+/,
+    );
     const anthropicUrl = /new Anthropic\(\{ baseURL: "([^"]+)"/.exec(out)![1]!;
-    const m = await new Anthropic({ baseURL: anthropicUrl, apiKey, maxRetries: 0 }).messages.create({ model, max_tokens: 16, messages: [{ role: "user", content: "Hello!" }] });
+    const m = await new Anthropic({ baseURL: anthropicUrl, apiKey, maxRetries: 0 }).messages.create({
+      model,
+      max_tokens: 16,
+      messages: [{ role: "user", content: "Hello!" }],
+    });
     expect(m.content[0]!.type).toBe("text");
 
     // Every surface the README lists works on this network: tools, vision, embeddings, images, speech, transcription, batches.
     const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
-    const tool = await openai.chat.completions.create({ model, messages: [{ role: "user", content: "Weather in Paris?" }], tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }] });
+    const tool = await openai.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+      tools: [
+        {
+          type: "function",
+          function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+        },
+      ],
+    });
     expect(tool.choices[0]!.message.tool_calls?.[0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
-    const seen = await openai.chat.completions.create({ model, max_tokens: 8, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }] });
+    const seen = await openai.chat.completions.create({
+      model,
+      max_tokens: 8,
+      messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }],
+    });
     expect(seen.choices[0]!.message.content).toBeTruthy();
     const served = (cap: string) => new RegExp(`Also served: ${cap} +POST (\\S+) +model "([^"]+)"`).exec(out)!;
     const embed = served("embeddings");
@@ -77,16 +99,29 @@ it("starts a local network on the simulator, and the printed URL and key work wi
     expect((await openai.embeddings.create({ model: embed[2]!, input: ["one", "two"] })).data).toHaveLength(2);
     const image = await openai.images.generate({ model: served("images")[2]!, prompt: "a square", n: 1 });
     expect(image.data?.[0]?.b64_json).toBeTruthy();
-    const speech = await openai.audio.speech.create({ model: served("speech")[2]!, voice: "alloy", input: "Hello there.", response_format: "wav" });
+    const speech = await openai.audio.speech.create({
+      model: served("speech")[2]!,
+      voice: "alloy",
+      input: "Hello there.",
+      response_format: "wav",
+    });
     const wav = Buffer.from(await speech.arrayBuffer());
     expect(wav.subarray(0, 4).toString("latin1")).toBe("RIFF");
-    const text = await openai.audio.transcriptions.create({ model: served("transcription")[2]!, file: new File([wav], "hello.wav", { type: "audio/wav" }) });
+    const text = await openai.audio.transcriptions.create({
+      model: served("transcription")[2]!,
+      file: new File([wav], "hello.wav", { type: "audio/wav" }),
+    });
     expect(text.text).toBeTruthy();
     expect(out).toContain("POST /v1/batch");
     const batch = await fetch(`${baseURL}/batch`, {
       method: "POST",
       headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ requests: [{ custom_id: "a", url: "/v1/chat/completions", body: { model, max_tokens: 4, messages: [{ role: "user", content: "hi" }] } }, { custom_id: "b", url: "/v1/embeddings", body: { model: embed[2], input: "x" } }] }),
+      body: JSON.stringify({
+        requests: [
+          { custom_id: "a", url: "/v1/chat/completions", body: { model, max_tokens: 4, messages: [{ role: "user", content: "hi" }] } },
+          { custom_id: "b", url: "/v1/embeddings", body: { model: embed[2], input: "x" } },
+        ],
+      }),
     });
     expect(batch.status).toBe(202);
   } finally {
@@ -95,7 +130,13 @@ it("starts a local network on the simulator, and the printed URL and key work wi
 });
 
 it("serves a detected local server's models under their canonical ids with the capabilities the server reports", async () => {
-  const sim = await startSimulator({ flavor: "ollama", models: [{ id: "llama3.1:8b", tools: true, contextLength: 131072 }, { id: "nomic-embed-text:latest", embedding: true, quantization: "F16" }] });
+  const sim = await startSimulator({
+    flavor: "ollama",
+    models: [
+      { id: "llama3.1:8b", tools: true, contextLength: 131072 },
+      { id: "nomic-embed-text:latest", embedding: true, quantization: "F16" },
+    ],
+  });
   const run = await started([], { SRP_SIMULATOR: "0", SRP_BACKEND_URL: sim.url }).catch(async (e: unknown) => {
     await sim.close();
     throw e;
@@ -104,12 +145,18 @@ it("serves a detected local server's models under their canonical ids with the c
     const { out } = run;
     expect(out).not.toContain("SIMULATOR");
     expect(out).toMatch(/provider  found ollama at http:\/\/127\.0\.0\.1:\d+\/v1 with 2 model\(s\)/);
-    expect(out).toContain("provider    llama3.1:8b -> llama-3.1-8b-instruct  Q4_K_M  context 131072  concurrency 2  chat,stream,tools,json_mode");
+    expect(out).toContain(
+      "provider    llama3.1:8b -> llama-3.1-8b-instruct  Q4_K_M  context 131072  concurrency 2  chat,stream,tools,json_mode",
+    );
     expect(/model: "([^"]+)"/.exec(out)![1]).toBe("llama-3.1-8b-instruct");
     const baseURL = /baseURL: "([^"]+)"/.exec(out)![1]!;
     const apiKey = /apiKey: "([^"]+)"/.exec(out)![1]!;
     const openai = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
-    const tool = await openai.chat.completions.create({ model: "llama3.1:8b", messages: [{ role: "user", content: "Weather?" }], tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: {} } } }] });
+    const tool = await openai.chat.completions.create({
+      model: "llama3.1:8b",
+      messages: [{ role: "user", content: "Weather?" }],
+      tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: {} } } }],
+    });
     expect(tool.choices[0]!.finish_reason).toBe("tool_calls");
     expect(out).toMatch(/Also served: embeddings +POST \/v1\/embeddings +model "nomic-embed-text-v1\.5"/);
     expect((await openai.embeddings.create({ model: "nomic-embed-text", input: "x" })).data).toHaveLength(1);
@@ -131,7 +178,13 @@ it("with --chain, also takes an x402 payment from the official client and pays t
     // The printed RPC URL serves the chain the contracts are on.
     const rpc = /RPC +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
     const settlement = /settlement +(0x[0-9a-fA-F]{40})/.exec(out)![1]!;
-    const code = (await (await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getCode", params: [settlement, "latest"] }) })).json()) as { result: string };
+    const code = (await (
+      await fetch(rpc, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getCode", params: [settlement, "latest"] }),
+      })
+    ).json()) as { result: string };
     expect(code.result.length).toBeGreaterThan(100);
   } finally {
     await stopped(run);

@@ -35,7 +35,13 @@ async function memoryHub(): Promise<Setup> {
   accounts.add({ id: "acct_two", apiKeys: ["srp_stored_responses_key_two"] });
   const hub = createHub({ identity: generateIdentity(), accounts, drainTimeoutMs: 100 });
   const { url } = await hub.listen({ port: 0 });
-  return { hub, url, keys: ["srp_stored_responses_key_one", "srp_stored_responses_key_two"], accounts: ["acct_one", "acct_two"], close: () => hub.close() };
+  return {
+    hub,
+    url,
+    keys: ["srp_stored_responses_key_one", "srp_stored_responses_key_two"],
+    accounts: ["acct_one", "acct_two"],
+    close: () => hub.close(),
+  };
 }
 
 async function sqliteHub(): Promise<Setup> {
@@ -69,10 +75,29 @@ function stored(id: string, accountId: string, count: number): StoredResponse {
       created_at: Math.floor(Date.now() / 1000),
       status: "completed",
       model: "sim-model",
-      output: [{ id: `msg_${id}`, type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: "Stored answer.", annotations: [] }] }],
-      usage: { input_tokens: 12, input_tokens_details: { cached_tokens: 0 }, output_tokens: 3, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 15 },
+      output: [
+        {
+          id: `msg_${id}`,
+          type: "message",
+          role: "assistant",
+          status: "completed",
+          content: [{ type: "output_text", text: "Stored answer.", annotations: [] }],
+        },
+      ],
+      usage: {
+        input_tokens: 12,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens: 3,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 15,
+      },
     },
-    input: Array.from({ length: count }, (_, i) => ({ id: `item_${i}`, type: "message", role: "user", content: [{ type: "input_text", text: `question ${i}` }] })),
+    input: Array.from({ length: count }, (_, i) => ({
+      id: `item_${i}`,
+      type: "message",
+      role: "user",
+      content: [{ type: "input_text", text: `question ${i}` }],
+    })),
   };
 }
 
@@ -116,11 +141,24 @@ describe.each([
     for await (const item of one.responses.inputItems.list("resp_items_1", { limit: 10 })) all.push(item.id!);
     expect(all).toEqual(Array.from({ length: 25 }, (_, i) => `item_${24 - i}`));
     const asc: string[] = [];
-    for await (const item of one.responses.inputItems.list("resp_items_1", { order: "asc", limit: 7, include: ["message.input_image.image_url"] })) asc.push(item.id!);
+    for await (const item of one.responses.inputItems.list("resp_items_1", {
+      order: "asc",
+      limit: 7,
+      include: ["message.input_image.image_url"],
+    }))
+      asc.push(item.id!);
     expect(asc).toEqual(Array.from({ length: 25 }, (_, i) => `item_${i}`));
     // The raw page: OpenAI's list object.
-    const res = await fetch(`${s.url}/v1/responses/resp_items_1/input_items?order=asc&after=item_22`, { headers: { authorization: `Bearer ${s.keys[0]}` } });
-    expect(await res.json()).toMatchObject({ object: "list", first_id: "item_23", last_id: "item_24", has_more: false, data: [{ id: "item_23" }, { id: "item_24" }] });
+    const res = await fetch(`${s.url}/v1/responses/resp_items_1/input_items?order=asc&after=item_22`, {
+      headers: { authorization: `Bearer ${s.keys[0]}` },
+    });
+    expect(await res.json()).toMatchObject({
+      object: "list",
+      first_id: "item_23",
+      last_id: "item_24",
+      has_more: false,
+      data: [{ id: "item_23" }, { id: "item_24" }],
+    });
     await expect(two.responses.inputItems.list("resp_items_1")).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(one.responses.inputItems.list("resp_items_1", { limit: 101 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
   });
@@ -177,16 +215,24 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     expect(await client.responses.delete(first.id)).toEqual({ id: first.id, object: "response", deleted: true });
     // Neither the deleted turn nor one continuing it can be continued.
     for (const previous of [first.id, second.id]) {
-      const refused = await client.responses.create({ model: MODEL, input: "More.", previous_response_id: previous }).catch((e: unknown) => e);
+      const refused = await client.responses
+        .create({ model: MODEL, input: "More.", previous_response_id: previous })
+        .catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
     }
   });
 
   it("are described in the hub's openapi.json", async () => {
-    const doc = (await (await fetch(`${net.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const doc = (await (await fetch(`${net.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
     expect(Object.keys(doc.paths["/v1/responses/{id}"]!).sort()).toEqual(["delete", "get"]);
     expect(Object.keys(doc.paths["/v1/responses/{id}/input_items"]!)).toEqual(["get"]);
-    for (const op of [doc.paths["/v1/responses/{id}"]!.get!, doc.paths["/v1/responses/{id}"]!.delete!, doc.paths["/v1/responses/{id}/input_items"]!.get!]) {
+    for (const op of [
+      doc.paths["/v1/responses/{id}"]!.get!,
+      doc.paths["/v1/responses/{id}"]!.delete!,
+      doc.paths["/v1/responses/{id}/input_items"]!.get!,
+    ]) {
       expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["200", "401", "404"]));
     }
   });
@@ -200,7 +246,11 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     // As the Vercel AI SDK sends earlier output when store is on: by reference.
     const second = await client.responses.create({
       model: MODEL,
-      input: [{ type: "item_reference", id: userItem.id! }, { type: "item_reference", id: message.id }, { role: "user", content: "and?" }],
+      input: [
+        { type: "item_reference", id: userItem.id! },
+        { type: "item_reference", id: message.id },
+        { role: "user", content: "and?" },
+      ],
     });
     expect(second.output_text).not.toBe("");
     const seen = net.sims[0]!.requests.at(-1)! as { messages: { role: string; content: unknown }[] };
@@ -213,14 +263,26 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     const kept = (await client.responses.inputItems.list(second.id, { order: "asc" })).data;
     expect(kept.map((i) => i.id)).toEqual([userItem.id, message.id, expect.any(String)]);
     expect(kept[1]).toMatchObject({ type: "message", role: "assistant" });
-    const unknown = await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: "msg_nothing_here" }, { role: "user", content: "and?" }] }).catch((e: unknown) => e);
+    const unknown = await client.responses
+      .create({
+        model: MODEL,
+        input: [
+          { type: "item_reference", id: "msg_nothing_here" },
+          { role: "user", content: "and?" },
+        ],
+      })
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect((unknown as InstanceType<typeof OpenAI.NotFoundError>).message).toMatch(/input\[0\].*msg_nothing_here/);
     // A deleted turn's items are gone with it (the second turn holds the referenced items too).
     await client.responses.delete(first.id);
-    expect((await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: message.id }], store: false })).id).toMatch(/^resp_/);
+    expect((await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: message.id }], store: false })).id).toMatch(
+      /^resp_/,
+    );
     await client.responses.delete(second.id);
-    const gone = await client.responses.create({ model: MODEL, input: [{ type: "item_reference", id: message.id }] }).catch((e: unknown) => e);
+    const gone = await client.responses
+      .create({ model: MODEL, input: [{ type: "item_reference", id: message.id }] })
+      .catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
   });
 
@@ -228,7 +290,13 @@ describe("stored responses of real turns (POST /v1/responses through a simulator
     const store: SqlStore = await openStore(`sqlite:${join(dir, "retention.db")}`, { signupCredits: 0n });
     const account = await store.createAccount({ id: "acct_retention" });
     const key = (await store.createApiKey(account.id)).key;
-    const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 100, responses: { retentionMs: 60_000 } });
+    const hub = createHub({
+      identity: generateIdentity(),
+      accounts: store,
+      storage: store,
+      drainTimeoutMs: 100,
+      responses: { retentionMs: 60_000 },
+    });
     try {
       const { url } = await hub.listen({ port: 0 });
       const c = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });

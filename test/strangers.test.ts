@@ -36,13 +36,25 @@ interface Answer {
 }
 
 /** One HTTP request from a chosen local address (127.0.0.1 or 127.0.0.2: two clients on loopback). */
-function call(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; from?: string; agent?: Agent } = {}): Promise<Answer> {
+function call(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; from?: string; agent?: Agent } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: options.method ?? "GET", headers: options.headers ?? {}, localAddress: options.from ?? "127.0.0.1", ...(options.agent ? { agent: options.agent } : {}) }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (c: Buffer) => parts.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts).toString() }));
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: options.method ?? "GET",
+        headers: options.headers ?? {},
+        localAddress: options.from ?? "127.0.0.1",
+        ...(options.agent ? { agent: options.agent } : {}),
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts).toString() }));
+      },
+    );
     req.on("error", reject);
     req.end(options.body);
   });
@@ -89,7 +101,14 @@ interface World {
 
 async function world(spec: string, options: { limits?: HubLimits; adminToken?: string; tokensPerSecond?: number } = {}): Promise<World> {
   const store = await openStore(spec);
-  const hub = createHub({ identity: generateIdentity(), accounts: store, storage: store, drainTimeoutMs: 500, ...(options.limits ? { limits: options.limits } : {}), ...(options.adminToken ? { adminToken: options.adminToken } : {}) });
+  const hub = createHub({
+    identity: generateIdentity(),
+    accounts: store,
+    storage: store,
+    drainTimeoutMs: 500,
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+  });
   const { url } = await hub.listen({ port: 0 });
   const sim = await startSimulator(options.tokensPerSecond ? { tokensPerSecond: options.tokensPerSecond } : {});
   const owner = await store.createAccount({ name: "provider" });
@@ -102,7 +121,14 @@ async function world(spec: string, options: { limits?: HubLimits; adminToken?: s
     identity: generateIdentity(),
     account: providerKey,
     reconnect: false,
-    instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" }, maxConcurrency: 8 }],
+    instances: [
+      {
+        backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }),
+        model: MODEL,
+        price: { input: "100000", output: "300000" },
+        maxConcurrency: 8,
+      },
+    ],
   });
   await provider.ready();
   const raw = rawDriver(spec);
@@ -219,15 +245,25 @@ describe("failed x402 payments", () => {
     const doc = await quote(net, "/v1/chat/completions", body);
     const poor = chain.accounts[8]!;
     const post = (header: string, from = "127.0.0.1") =>
-      call(`${net.url}/v1/chat/completions`, { method: "POST", from, headers: { "content-type": "application/json", "payment-signature": header }, body: JSON.stringify(body) });
+      call(`${net.url}/v1/chat/completions`, {
+        method: "POST",
+        from,
+        headers: { "content-type": "application/json", "payment-signature": header },
+        body: JSON.stringify(body),
+      });
     const raw = openSqlite(net.file);
     const rowsBefore = await count(raw, "x402_payments");
     const accountsBefore = await count(raw, "accounts");
     // 150 attempts by the unfunded wallet from one address, then 150 by fresh wallets (each
     // would make an account) from another, 8 at a time.
     const poorHeaders = await Promise.all(Array.from({ length: 150 }, () => payHeader(chain, poor, doc)));
-    const freshHeaders = await Promise.all(Array.from({ length: 150 }, () => payHeader(chain, privateKeyToAccount(generatePrivateKey()), doc)));
-    const answers = [...(await flood(150, 8, (i) => post(poorHeaders[i]!))), ...(await flood(150, 8, (i) => post(freshHeaders[i]!, "127.0.0.3")))];
+    const freshHeaders = await Promise.all(
+      Array.from({ length: 150 }, () => payHeader(chain, privateKeyToAccount(generatePrivateKey()), doc)),
+    );
+    const answers = [
+      ...(await flood(150, 8, (i) => post(poorHeaders[i]!))),
+      ...(await flood(150, 8, (i) => post(freshHeaders[i]!, "127.0.0.3"))),
+    ];
     const failed = answers.filter((a) => a.status === 402);
     const limited = answers.filter((a) => a.status === 429);
     expect(failed.length + limited.length).toBe(300);
@@ -247,7 +283,11 @@ describe("failed x402 payments", () => {
     const paid = await post(await payHeader(chain, chain.accounts[3]!, doc), "127.0.0.2");
     expect(paid.status).toBe(200);
     // A consumer with an API key is served from the flooding address.
-    const keyed = await call(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${net.owner.key}` }, body: JSON.stringify(body) });
+    const keyed = await call(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${net.owner.key}` },
+      body: JSON.stringify(body),
+    });
     expect([200, 402]).toContain(keyed.status);
     expect(keyed.status === 402 ? codeOf(keyed) : "served").not.toBe("api.rate_limited");
 
@@ -267,13 +307,20 @@ describe("failed x402 payments", () => {
     const doc = decodePaymentRequired(quoted.headers["payment-required"] as string);
     const headers = await Promise.all(Array.from({ length: 60 }, () => payHeader(chain, chain.accounts[8]!, doc)));
     const answers = await flood(60, 4, (i) =>
-      call(`${net.url}/v1/futures/deposit`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer not-a-key", "payment-signature": headers[i]! }, body }),
+      call(`${net.url}/v1/futures/deposit`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer not-a-key", "payment-signature": headers[i]! },
+        body,
+      }),
     );
     const failed = answers.filter((a) => a.status === 402);
     expect(failed.map(codeOf).every((c) => c === "payment.insufficient_funds")).toBe(true);
     expect(failed.length).toBeGreaterThanOrEqual(20);
     expect(failed.length).toBeLessThanOrEqual(22);
-    expectRateLimited(answers.filter((a) => a.status !== 402), "api.rate_limited");
+    expectRateLimited(
+      answers.filter((a) => a.status !== 402),
+      "api.rate_limited",
+    );
     expect(preflights()).toBe(failed.length);
   }, 120_000);
 
@@ -285,7 +332,12 @@ describe("failed x402 payments", () => {
     const victim = chain.accounts[3]!;
     const forger = privateKeyToAccount(generatePrivateKey());
     const post = (header: string, from: string) =>
-      call(`${net.url}/v1/chat/completions`, { method: "POST", from, headers: { "content-type": "application/json", "payment-signature": header }, body: JSON.stringify(body) });
+      call(`${net.url}/v1/chat/completions`, {
+        method: "POST",
+        from,
+        headers: { "content-type": "application/json", "payment-signature": header },
+        body: JSON.stringify(body),
+      });
     // 20 authorizations naming the victim as `from`, signed by the forger: each a 402 payment.bad_signature.
     for (let i = 0; i < 20; i++) {
       const forged = await post(await payHeader(chain, victim, doc, { signer: forger }), "127.0.0.1");
@@ -312,12 +364,20 @@ describe("model names strangers make up", () => {
     try {
       const net = await nets.start();
       const answers = await flood(500, 8, (i) =>
-        call(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: `junk-${i}-${"x".repeat(200)}`, messages: [{ role: "user", content: "hi" }] }) }),
+        call(`${net.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: `junk-${i}-${"x".repeat(200)}`, messages: [{ role: "user", content: "hi" }] }),
+        }),
       );
       expect(new Set(answers.map((a) => `${a.status} ${codeOf(a)}`))).toEqual(new Set(["404 job.unknown_model"]));
       expect(noted).toEqual([]);
       // A model a node serves is noted (here unpaid: quoted a 402).
-      const quoted = await call(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: PAY_MODEL, messages: [{ role: "user", content: "hi" }] }) });
+      const quoted = await call(`${net.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: PAY_MODEL, messages: [{ role: "user", content: "hi" }] }),
+      });
       expect(quoted.status).toBe(402);
       expect(noted).toEqual([PAY_MODEL]);
     } finally {
@@ -342,7 +402,9 @@ function connectRaw(url: string, from = "127.0.0.1"): Promise<Upgrade> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url.replace(/^http/, "ws")}/srp/v1/provider`, { localAddress: from });
     const messages: Record<string, unknown>[] = [];
-    const closed = new Promise<{ code: number; reason: string }>((r) => ws.once("close", (code, reason) => r({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((r) =>
+      ws.once("close", (code, reason) => r({ code, reason: reason.toString() })),
+    );
     ws.on("unexpected-response", (_req, res) => {
       const parts: Buffer[] = [];
       res.on("data", (c: Buffer) => parts.push(c));
@@ -373,7 +435,9 @@ async function authRaw(peer: RawPeer, identity: Identity, key: string): Promise<
 
 describe("provider connections from strangers", () => {
   it("refuses a connection flood with 429 session.rate_limited at the upgrade; nodes already connected keep serving", async () => {
-    const w = await world(`sqlite:${join(dir, `conn-${Date.now()}.sqlite`)}`, { limits: { connections: { burst: 20, perSecond: 1 }, unauthenticatedConnections: 1000 } });
+    const w = await world(`sqlite:${join(dir, `conn-${Date.now()}.sqlite`)}`, {
+      limits: { connections: { burst: 20, perSecond: 1 }, unauthenticatedConnections: 1000 },
+    });
     try {
       const started = Date.now();
       const ups = await Promise.all(Array.from({ length: 200 }, () => connectRaw(w.url)));
@@ -416,9 +480,14 @@ describe("provider connections from strangers", () => {
   });
 
   it("caps the connections still in their handshake from all addresses together", async () => {
-    const w = await world(`sqlite:${join(dir, `unauth-all-${Date.now()}.sqlite`)}`, { limits: { unauthenticatedConnections: 4, unauthenticatedConnectionsTotal: 6 } });
+    const w = await world(`sqlite:${join(dir, `unauth-all-${Date.now()}.sqlite`)}`, {
+      limits: { unauthenticatedConnections: 4, unauthenticatedConnectionsTotal: 6 },
+    });
     try {
-      const ups = [...(await Promise.all(Array.from({ length: 5 }, () => connectRaw(w.url)))), ...(await Promise.all(Array.from({ length: 5 }, () => connectRaw(w.url, "127.0.0.2"))))];
+      const ups = [
+        ...(await Promise.all(Array.from({ length: 5 }, () => connectRaw(w.url)))),
+        ...(await Promise.all(Array.from({ length: 5 }, () => connectRaw(w.url, "127.0.0.2")))),
+      ];
       const open = ups.flatMap((u) => ("peer" in u ? [u.peer] : []));
       expect(open.length).toBe(6);
       expectRateLimited(
@@ -437,7 +506,9 @@ describe("provider connections from strangers", () => {
   });
 
   it("refuses handshakes from an address whose auths keep failing, at the auth and at the upgrade", async () => {
-    const w = await world(`sqlite:${join(dir, `hs-${Date.now()}.sqlite`)}`, { limits: { handshakeFailures: { burst: 5, perSecond: 0.01 } } });
+    const w = await world(`sqlite:${join(dir, `hs-${Date.now()}.sqlite`)}`, {
+      limits: { handshakeFailures: { burst: 5, perSecond: 0.01 } },
+    });
     try {
       const codes: string[] = [];
       const held = await Promise.all(Array.from({ length: 3 }, () => connectRaw(w.url)));
@@ -468,12 +539,15 @@ describe("provider connections from strangers", () => {
   });
 
   it("closes a node session that sends messages faster than its bucket allows with session.rate_limited (4429)", async () => {
-    const w = await world(`sqlite:${join(dir, `chatty-${Date.now()}.sqlite`)}`, { limits: { sessionMessages: { burst: 100, perSecond: 10 } } });
+    const w = await world(`sqlite:${join(dir, `chatty-${Date.now()}.sqlite`)}`, {
+      limits: { sessionMessages: { burst: 100, perSecond: 10 } },
+    });
     try {
       const up = await connectRaw(w.url);
       if (!("peer" in up)) throw new Error("refused");
       expect((await authRaw(up.peer, generateIdentity(), w.providerKey)).type).toBe("welcome");
-      for (let i = 0; i < 1000 && up.peer.ws.readyState === WebSocket.OPEN; i++) up.peer.ws.send(encode({ type: "heartbeat", ts: Date.now(), load: [] }));
+      for (let i = 0; i < 1000 && up.peer.ws.readyState === WebSocket.OPEN; i++)
+        up.peer.ws.send(encode({ type: "heartbeat", ts: Date.now(), load: [] }));
       const closed = await up.peer.closed;
       expect(closed.code).toBe(4429);
       expect(up.peer.messages.find((m) => m.type === "error")?.code).toBe("session.rate_limited");
@@ -541,7 +615,10 @@ describe("revoking a key", () => {
           body += decoder.decode(value, { stream: true });
         }
       })();
-      const revoke = await call(`${w.url}/admin/v1/keys/${w.providerKeyId}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN}` } });
+      const revoke = await call(`${w.url}/admin/v1/keys/${w.providerKeyId}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
       expect(revoke.status).toBe(204);
       // At once: closed by the time the revocation is answered (the close handshake follows).
       expect(w.hub.sessions()).toEqual([]);
@@ -590,15 +667,33 @@ describe("revoking a key", () => {
         return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-    const hub = createHub({ identity: generateIdentity(), accounts, storage: store, adminToken: ADMIN, drainTimeoutMs: 200, limits: { bindingCheckIntervalMs: 0 } });
+    const hub = createHub({
+      identity: generateIdentity(),
+      accounts,
+      storage: store,
+      adminToken: ADMIN,
+      drainTimeoutMs: 200,
+      limits: { bindingCheckIntervalMs: 0 },
+    });
     const { url } = await hub.listen({ port: 0 });
     const sim = await startSimulator();
-    const provider = createProvider({ hub: url, identity: generateIdentity(), account: key, reconnect: false, instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1", output: "1" }, maxConcurrency: 1 }] });
+    const provider = createProvider({
+      hub: url,
+      identity: generateIdentity(),
+      account: key,
+      reconnect: false,
+      instances: [
+        { backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "1", output: "1" }, maxConcurrency: 1 },
+      ],
+    });
     const ready = provider.ready();
     ready.catch(() => {});
     try {
       await reading;
-      const revoke = await call(`${url}/admin/v1/keys/${record.keyId}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN}` } });
+      const revoke = await call(`${url}/admin/v1/keys/${record.keyId}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
       expect(revoke.status).toBe(204);
       letGo();
       const refused = await ready.then(

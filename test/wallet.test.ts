@@ -30,7 +30,9 @@ interface Net extends PayNet {
   transfers: { fail: false | "revert" | "timeout" };
 }
 
-async function startNet(options: { treasury?: boolean; x402?: Partial<HubX402Options>; settler?: PayNetOptions["settler"] } = {}): Promise<Net> {
+async function startNet(
+  options: { treasury?: boolean; x402?: Partial<HubX402Options>; settler?: PayNetOptions["settler"] } = {},
+): Promise<Net> {
   const transfers: Net["transfers"] = { fail: false };
   const net = await nets.start({
     ...(options.x402 ? { x402: options.x402 } : {}),
@@ -55,7 +57,6 @@ const json = { "content-type": "application/json" };
 const postJson = (net: Net, path: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${net.url}${path}`, { method: "POST", headers: { ...json, ...headers }, body: JSON.stringify(body) });
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
-
 
 async function nonce(net: Net): Promise<string> {
   const res = await fetch(`${net.url}/v1/auth/nonce`);
@@ -97,7 +98,12 @@ async function signIn(net: Net, who: PrivateKeyAccount): Promise<Session> {
 const pay = (payer: PrivateKeyAccount, required: PaymentRequired): Promise<string> => payHeader(chain, payer, required);
 
 /** Pays for a POST with x402: the 402, then the paid retry. */
-async function paidPost(net: Net, path: string, body: unknown, payer: PrivateKeyAccount): Promise<{ quote: PaymentRequired; res: Response }> {
+async function paidPost(
+  net: Net,
+  path: string,
+  body: unknown,
+  payer: PrivateKeyAccount,
+): Promise<{ quote: PaymentRequired; res: Response }> {
   const first = await postJson(net, path, body);
   expect(first.status).toBe(402);
   const quote = decodePaymentRequired(first.headers.get("payment-required")!);
@@ -122,7 +128,12 @@ async function deposit(net: Net, payer: PrivateKeyAccount, amount: bigint): Prom
   return (await res.json()) as Deposit;
 }
 
-async function refundBody(net: Net, signer: PrivateKeyAccount, accountId: string, n?: string): Promise<{ message: string; signature: string }> {
+async function refundBody(
+  net: Net,
+  signer: PrivateKeyAccount,
+  accountId: string,
+  n?: string,
+): Promise<{ message: string; signature: string }> {
   const message = refundMessage(net.hub.id, accountId, n ?? (await nonce(net)));
   return { message, signature: await signer.signMessage({ message }) };
 }
@@ -176,7 +187,8 @@ describe("sign in with a wallet (EIP-4361)", () => {
   it("refuses a reused or unknown nonce (401), a wrong domain, chain, signer or validity window (403), and a malformed message (400)", async () => {
     const net = await startNet();
     const who = chain.accounts[6]!;
-    const attempt = async (message: string, signer: PrivateKeyAccount = who) => refusal(await postJson(net, "/v1/auth/wallet", { message, signature: await signer.signMessage({ message }) }));
+    const attempt = async (message: string, signer: PrivateKeyAccount = who) =>
+      refusal(await postJson(net, "/v1/auth/wallet", { message, signature: await signer.signMessage({ message }) }));
 
     // A refused message leaves its nonce usable: every case below uses the same one until it succeeds.
     const n = await nonce(net);
@@ -184,10 +196,19 @@ describe("sign in with a wallet (EIP-4361)", () => {
     expect(await attempt(siwe(net, who, n, { chainId: 1 }))).toEqual({ status: 403, code: "auth.bad_account_proof" });
     expect(await attempt(siwe(net, who, n), chain.accounts[7]!)).toEqual({ status: 403, code: "auth.bad_account_proof" });
     const past = new Date(Date.now() - 60_000);
-    expect(await attempt(siwe(net, who, n, { issuedAt: new Date(Date.now() - 120_000), expirationTime: past }))).toEqual({ status: 403, code: "auth.bad_account_proof" });
-    expect(await attempt(siwe(net, who, n, { notBefore: new Date(Date.now() + 3_600_000) }))).toEqual({ status: 403, code: "auth.bad_account_proof" });
+    expect(await attempt(siwe(net, who, n, { issuedAt: new Date(Date.now() - 120_000), expirationTime: past }))).toEqual({
+      status: 403,
+      code: "auth.bad_account_proof",
+    });
+    expect(await attempt(siwe(net, who, n, { notBefore: new Date(Date.now() + 3_600_000) }))).toEqual({
+      status: 403,
+      code: "auth.bad_account_proof",
+    });
     expect(await attempt("I am the owner of this wallet, trust me")).toEqual({ status: 400, code: "api.invalid_body" });
-    expect(await refusal(await postJson(net, "/v1/auth/wallet", { message: siwe(net, who, n), signature: "0x1234" }))).toEqual({ status: 400, code: "api.invalid_body" });
+    expect(await refusal(await postJson(net, "/v1/auth/wallet", { message: siwe(net, who, n), signature: "0x1234" }))).toEqual({
+      status: 400,
+      code: "api.invalid_body",
+    });
     // A nonce this hub never issued.
     expect(await attempt(siwe(net, who, "NeverIssuedByThisHub123"))).toEqual({ status: 401, code: "auth.replayed_nonce" });
 
@@ -199,7 +220,9 @@ describe("sign in with a wallet (EIP-4361)", () => {
     // Two concurrent uses of one fresh nonce: exactly one signs in.
     const m2 = siwe(net, who, await nonce(net));
     const b2 = { message: m2, signature: await who.signMessage({ message: m2 }) };
-    const statuses = (await Promise.all([postJson(net, "/v1/auth/wallet", b2), postJson(net, "/v1/auth/wallet", b2)])).map((r) => r.status).sort();
+    const statuses = (await Promise.all([postJson(net, "/v1/auth/wallet", b2), postJson(net, "/v1/auth/wallet", b2)]))
+      .map((r) => r.status)
+      .sort();
     expect(statuses).toEqual([200, 401]);
 
     // Without a configured public URL, a Host header is the client's to choose: a message signed for another
@@ -207,11 +230,18 @@ describe("sign in with a wallet (EIP-4361)", () => {
     const phished = siwe(net, who, await nonce(net), { domain: "evil.example.com" });
     const spoofed = await new Promise<{ status: number; code: string }>((resolve, reject) => {
       const payload = JSON.stringify({ message: phished, signature: "0x" + "11".repeat(65) });
-      const req = httpRequest(`${net.url}/v1/auth/wallet`, { method: "POST", headers: { host: "evil.example.com", "content-type": "application/json", "content-length": Buffer.byteLength(payload) } }, (res) => {
-        let raw = "";
-        res.on("data", (d: Buffer) => (raw += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(raw) as { error: { code: string } }).error.code }));
-      });
+      const req = httpRequest(
+        `${net.url}/v1/auth/wallet`,
+        {
+          method: "POST",
+          headers: { host: "evil.example.com", "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let raw = "";
+          res.on("data", (d: Buffer) => (raw += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(raw) as { error: { code: string } }).error.code }));
+        },
+      );
       req.on("error", reject);
       req.end(payload);
     });
@@ -229,7 +259,10 @@ describe("sign in with a wallet (EIP-4361)", () => {
 
     const session = await signIn(net, payer);
     expect(session.account_id).toBe(payingAccount);
-    const account = (await (await fetch(`${net.url}/v1/account`, { headers: bearer(session.api_key) })).json()) as { prepaid: { units: string }; spent: { units: string } };
+    const account = (await (await fetch(`${net.url}/v1/account`, { headers: bearer(session.api_key) })).json()) as {
+      prepaid: { units: string };
+      spent: { units: string };
+    };
     expect(account.prepaid.units).toBe((paid - charge).toString());
     expect(account.spent.units).toBe(charge.toString());
   });
@@ -245,24 +278,43 @@ describe("payout wallets", () => {
     const ok = await bind(net.owner.key, { node_id: net.nodeId, address: payee.address, signature });
     expect(ok.status).toBe(200);
     const bound = await ok.json();
-    expect(bound).toMatchObject({ object: "srp.payout_wallet", node_id: net.nodeId, account_id: net.owner.id, address: payee.address.toLowerCase(), signature });
+    expect(bound).toMatchObject({
+      object: "srp.payout_wallet",
+      node_id: net.nodeId,
+      account_id: net.owner.id,
+      address: payee.address.toLowerCase(),
+      signature,
+    });
     const read = await fetch(`${net.url}/v1/nodes/payout-wallet?node_id=${net.nodeId}`, { headers: bearer(net.owner.key) });
     expect(await read.json()).toEqual(bound);
     expect(await net.store.wallets.payoutWallet(net.owner.id)).toBe(payee.address.toLowerCase());
 
     // Signed by another wallet than the one named.
     const forged = await chain.accounts[7]!.signMessage({ message: payoutWalletMessage(net.nodeId) });
-    expect(await refusal(await bind(net.owner.key, { node_id: net.nodeId, address: payee.address, signature: forged }))).toEqual({ status: 403, code: "auth.bad_account_proof" });
+    expect(await refusal(await bind(net.owner.key, { node_id: net.nodeId, address: payee.address, signature: forged }))).toEqual({
+      status: 403,
+      code: "auth.bad_account_proof",
+    });
     // A signature for another node's text.
     const otherText = await payee.signMessage({ message: payoutWalletMessage(generateIdentity().id) });
-    expect(await refusal(await bind(net.owner.key, { node_id: net.nodeId, address: payee.address, signature: otherText }))).toEqual({ status: 403, code: "auth.bad_account_proof" });
+    expect(await refusal(await bind(net.owner.key, { node_id: net.nodeId, address: payee.address, signature: otherText }))).toEqual({
+      status: 403,
+      code: "auth.bad_account_proof",
+    });
     // Another account may neither bind nor read this node's wallet.
     const stranger = await net.store.createAccount({ name: "stranger" });
     const { key: strangerKey } = await net.store.createApiKey(stranger.id);
     const strangerSig = await chain.accounts[8]!.signMessage({ message: payoutWalletMessage(net.nodeId) });
-    expect(await refusal(await bind(strangerKey, { node_id: net.nodeId, address: chain.accounts[8]!.address, signature: strangerSig }))).toEqual({ status: 403, code: "api.forbidden" });
-    expect(await refusal(await fetch(`${net.url}/v1/nodes/payout-wallet?node_id=${net.nodeId}`, { headers: bearer(strangerKey) }))).toEqual({ status: 404, code: "api.not_found" });
-    expect(await refusal(await bind("srp_not_a_key", { node_id: net.nodeId, address: payee.address, signature }))).toEqual({ status: 401, code: "api.unauthorized" });
+    expect(
+      await refusal(await bind(strangerKey, { node_id: net.nodeId, address: chain.accounts[8]!.address, signature: strangerSig })),
+    ).toEqual({ status: 403, code: "api.forbidden" });
+    expect(await refusal(await fetch(`${net.url}/v1/nodes/payout-wallet?node_id=${net.nodeId}`, { headers: bearer(strangerKey) }))).toEqual(
+      { status: 404, code: "api.not_found" },
+    );
+    expect(await refusal(await bind("srp_not_a_key", { node_id: net.nodeId, address: payee.address, signature }))).toEqual({
+      status: 401,
+      code: "api.unauthorized",
+    });
     expect(await net.store.wallets.payoutWallet(net.owner.id)).toBe(payee.address.toLowerCase());
 
     // A node that is not connected belongs to the account its receipts credit.
@@ -274,7 +326,9 @@ describe("payout wallets", () => {
     const rebind = await bind(net.owner.key, { node_id: net.nodeId, address: chain.accounts[8]!.address, signature: strangerSig });
     expect(rebind.status).toBe(200);
     expect(await net.store.wallets.payoutWallet(net.owner.id)).toBe(chain.accounts[8]!.address.toLowerCase());
-    expect(await refusal(await bind(strangerKey, { node_id: net.nodeId, address: chain.accounts[8]!.address, signature: strangerSig }))).toEqual({ status: 403, code: "api.forbidden" });
+    expect(
+      await refusal(await bind(strangerKey, { node_id: net.nodeId, address: chain.accounts[8]!.address, signature: strangerSig })),
+    ).toEqual({ status: 403, code: "api.forbidden" });
   });
 });
 
@@ -293,7 +347,9 @@ describe("prepaid balances from the chain", () => {
       expect(await refusal(await postJson(net, "/v1/futures/deposit", bad))).toEqual({ status: 400, code: "api.invalid_body" });
     }
     // Discovery lists the deposit resource, priced at the amount asked.
-    const wellKnown = (await (await fetch(`${net.url}/.well-known/x402`)).json()) as { resources: Array<{ resource: string; price: { kind: string } }> };
+    const wellKnown = (await (await fetch(`${net.url}/.well-known/x402`)).json()) as {
+      resources: Array<{ resource: string; price: { kind: string } }>;
+    };
     expect(wellKnown.resources.map((r) => [r.resource, r.price.kind])).toEqual([
       [`${net.url}/v1/chat/completions`, "maximum_cost"],
       [`${net.url}/v1/futures/deposit`, "amount"],
@@ -321,7 +377,9 @@ describe("prepaid balances from the chain", () => {
     const res = await postJson(net, "/v1/chat/completions", chat, bearer(session.api_key));
     expect(res.status).toBe(200);
     const usage = ((await res.json()) as { usage: { cost_units: string; receipt_id: string } }).usage;
-    const receipt = (await (await fetch(`${net.url}/v1/receipts/${usage.receipt_id}`, { headers: bearer(session.api_key) })).json()) as { receipt: { cost: string } };
+    const receipt = (await (await fetch(`${net.url}/v1/receipts/${usage.receipt_id}`, { headers: bearer(session.api_key) })).json()) as {
+      receipt: { cost: string };
+    };
     expect(BigInt(receipt.receipt.cost)).toBeGreaterThan(0n);
     expect(BigInt(usage.cost_units)).toBe(discounted(BigInt(receipt.receipt.cost), 500));
   });
@@ -335,20 +393,47 @@ describe("prepaid balances from the chain", () => {
 
     // Signed by a wallet of another account, or by no account's wallet.
     await signIn(net, chain.accounts[4]!);
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, chain.accounts[4]!, accountId)))).toEqual({ status: 403, code: "auth.bad_account_proof" });
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, chain.accounts[9]!, accountId)))).toEqual({ status: 403, code: "auth.bad_account_proof" });
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, chain.accounts[4]!, accountId)))).toEqual({
+      status: 403,
+      code: "auth.bad_account_proof",
+    });
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, chain.accounts[9]!, accountId)))).toEqual({
+      status: 403,
+      code: "auth.bad_account_proof",
+    });
     // Addressed to another hub, or with a nonce the hub never issued.
     const elsewhere = refundMessage(generateIdentity().id, accountId, await nonce(net));
-    expect(await refusal(await postJson(net, "/v1/futures/refund", { message: elsewhere, signature: await payer.signMessage({ message: elsewhere }) }))).toEqual({ status: 401, code: "auth.wrong_hub" });
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId, "NeverIssuedByThisHub123")))).toEqual({ status: 401, code: "auth.replayed_nonce" });
-    expect(await refusal(await postJson(net, "/v1/futures/refund", { message: "SRP refund, please", signature: await payer.signMessage({ message: "x" }) }))).toEqual({ status: 400, code: "api.invalid_body" });
+    expect(
+      await refusal(
+        await postJson(net, "/v1/futures/refund", { message: elsewhere, signature: await payer.signMessage({ message: elsewhere }) }),
+      ),
+    ).toEqual({ status: 401, code: "auth.wrong_hub" });
+    expect(
+      await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId, "NeverIssuedByThisHub123"))),
+    ).toEqual({ status: 401, code: "auth.replayed_nonce" });
+    expect(
+      await refusal(
+        await postJson(net, "/v1/futures/refund", { message: "SRP refund, please", signature: await payer.signMessage({ message: "x" }) }),
+      ),
+    ).toEqual({ status: 400, code: "api.invalid_body" });
     expect(await chain.usdcBalance(net.treasury)).toBe(10_000_000n);
 
     const body = await refundBody(net, payer, accountId);
     const res = await postJson(net, "/v1/futures/refund", body);
     expect(res.status).toBe(200);
-    const refund = (await res.json()) as { object: string; account_id: string; address: string; amount: { units: string }; transaction: string };
-    expect(refund).toMatchObject({ object: "srp.refund", account_id: accountId, address: payer.address.toLowerCase(), amount: { units: "10000000" } });
+    const refund = (await res.json()) as {
+      object: string;
+      account_id: string;
+      address: string;
+      amount: { units: string };
+      transaction: string;
+    };
+    expect(refund).toMatchObject({
+      object: "srp.refund",
+      account_id: accountId,
+      address: payer.address.toLowerCase(),
+      amount: { units: "10000000" },
+    });
     expect((await chain.publicClient.getTransactionReceipt({ hash: refund.transaction as `0x${string}` })).status).toBe("success");
     // On-chain the payer has its money back; in the books the prepaid balance is refunded.
     expect(await chain.usdcBalance(payer.address)).toBe(before);
@@ -366,7 +451,10 @@ describe("prepaid balances from the chain", () => {
     const payer = chain.accounts[3]!;
     const made = await deposit(net, payer, 2_000_000n);
     net.transfers.fail = "revert";
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, made.account_id)))).toEqual({ status: 503, code: "payment.unavailable" });
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, made.account_id)))).toEqual({
+      status: 503,
+      code: "payment.unavailable",
+    });
     expect(await net.store.summary(made.account_id)).toMatchObject({ balance: 2_000_000n, prepaid: 2_000_000n });
     expect(await chain.usdcBalance(net.treasury)).toBe(2_000_000n);
     net.transfers.fail = false;
@@ -375,7 +463,10 @@ describe("prepaid balances from the chain", () => {
     // A transfer that may have been sent (the RPC stopped answering) is never credited back: that could pay twice.
     const again = await deposit(net, payer, 1_000_000n);
     net.transfers.fail = "timeout";
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, again.account_id)))).toEqual({ status: 503, code: "payment.settlement_pending" });
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, again.account_id)))).toEqual({
+      status: 503,
+      code: "payment.settlement_pending",
+    });
     expect((await net.store.summary(again.account_id)).prepaid).toBe(0n);
     net.transfers.fail = false;
     // (Here it was never sent, so the treasury still holds it; on a real chain the operator reconciles it by the transfer.)
@@ -386,7 +477,10 @@ describe("prepaid balances from the chain", () => {
     const net = await startNet({ treasury: false });
     const payer = chain.accounts[3]!;
     const made = await deposit(net, payer, 1_000_000n);
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, made.account_id)))).toEqual({ status: 503, code: "payment.unavailable" });
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, made.account_id)))).toEqual({
+      status: 503,
+      code: "payment.unavailable",
+    });
     expect((await net.store.summary(made.account_id)).prepaid).toBe(1_000_000n);
   });
 
@@ -406,7 +500,10 @@ describe("prepaid balances from the chain", () => {
     const { res } = await paidPost(net, "/v1/chat/completions", chat, payer);
     expect(res.status).toBe(200);
     const accountId = (await net.store.findByWallet(payer.address))!.id;
-    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId)))).toEqual({ status: 409, code: "billing.refund_pending" });
+    expect(await refusal(await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId)))).toEqual({
+      status: 409,
+      code: "billing.refund_pending",
+    });
     // Nothing left the books or the treasury.
     expect((await net.store.summary(accountId)).refunded).toBe(0n);
   });

@@ -18,11 +18,19 @@ describe("x402 on other surfaces", () => {
   it("pays an Anthropic Messages request with the official client", async () => {
     const net = await nets.start();
     const body = { model: MODEL, max_tokens: 8, messages: [{ role: "user", content: "Paid Messages request." }] };
-    const unpaid = await fetch(`${net.url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const unpaid = await fetch(`${net.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(unpaid.status).toBe(402);
     expect(decodePaymentRequired(unpaid.headers.get("payment-required")!).resource.url).toBe(`${net.url}/v1/messages`);
     const payer = chain.accounts[3]!;
-    const res = await officialFetch(chain, payer)(`${net.url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await officialFetch(chain, payer)(`${net.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(res.status).toBe(200);
     const msg = (await res.json()) as { type: string; usage: { cost_units: string } };
     expect(msg.type).toBe("message");
@@ -35,7 +43,11 @@ describe("x402 on other surfaces", () => {
     const net = await nets.start();
     const body = { model: MODEL, max_output_tokens: 8, input: "Paid Responses request." };
     const payer = chain.accounts[3]!;
-    const res = await officialFetch(chain, payer)(`${net.url}/v1/responses`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await officialFetch(chain, payer)(`${net.url}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(res.status, await res.clone().text()).toBe(200);
     const answer = (await res.json()) as { id: string; object: string; status: string; store: boolean; usage: { cost_units: string } };
     expect(answer).toMatchObject({ object: "response", store: false });
@@ -50,14 +62,26 @@ describe("x402 on other surfaces", () => {
 
   it("pays a whole batch with one payment; the unused part is the wallet's prepaid balance", async () => {
     const net = await nets.start();
-    const requests = Array.from({ length: 5 }, (_, i) => ({ custom_id: `q${i}`, url: "/v1/chat/completions", body: { model: MODEL, max_tokens: 8, messages: [{ role: "user", content: `batch item ${i}` }] } }));
-    const unpaid = await fetch(`${net.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ requests }) });
+    const requests = Array.from({ length: 5 }, (_, i) => ({
+      custom_id: `q${i}`,
+      url: "/v1/chat/completions",
+      body: { model: MODEL, max_tokens: 8, messages: [{ role: "user", content: `batch item ${i}` }] },
+    }));
+    const unpaid = await fetch(`${net.url}/v1/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ requests }),
+    });
     expect(unpaid.status).toBe(402);
     const required = decodePaymentRequired(unpaid.headers.get("payment-required")!);
     const amount = BigInt(required.accepts[0]!.amount);
     const payer = chain.accounts[4]!;
     const before = await chain.usdcBalance(payer.address);
-    const res = await officialFetch(chain, payer)(`${net.url}/v1/batch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ requests }) });
+    const res = await officialFetch(chain, payer)(`${net.url}/v1/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ requests }),
+    });
     expect(res.status).toBe(202);
     expect(decodeSettlementResponse(res.headers.get("payment-response")!).success).toBe(true);
     expect(await chain.usdcBalance(payer.address)).toBe(before - amount);
@@ -89,7 +113,14 @@ describe("x402 on other surfaces", () => {
     const held: Promise<unknown>[] = [];
     for (let i = 0; i < 8; i++) {
       const paid = await payHeader(chain, holder, required);
-      held.push(fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "payment-signature": paid }, body: JSON.stringify(body), signal: ac.signal }).catch((e: unknown) => e));
+      held.push(
+        fetch(`${net.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "payment-signature": paid },
+          body: JSON.stringify(body),
+          signal: ac.signal,
+        }).catch((e: unknown) => e),
+      );
     }
     await vi.waitFor(() => expect(net.sim.requests.length).toBe(8), { timeout: 10_000, interval: 10 });
     // The authorization is valid for 63 s: 3 s before the hub must settle it. The consumer would wait 30 s.
@@ -108,6 +139,9 @@ describe("x402 on other surfaces", () => {
     ac.abort();
     await Promise.all(held);
     const wallet = await walletAccount(net, payer.address);
-    await vi.waitFor(async () => expect(await net.store.summary(wallet)).toMatchObject({ held: 0n, spent: 0n }), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await net.store.summary(wallet)).toMatchObject({ held: 0n, spent: 0n }), {
+      timeout: 5000,
+      interval: 20,
+    });
   });
 });

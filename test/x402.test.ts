@@ -20,7 +20,17 @@ import {
 } from "@srp/core/x402";
 import { signTransferAuthorization, testUsdcAbi } from "@srp/core/chain";
 import { directSettler, EIP3009_ABI, facilitatorSettler, facilitatorSupported, SqliteStore, type HubX402Options } from "@srp/hub";
-import { MODEL, officialFetch as official, payHeader, quote as quoteAt, refusal, usePayNets, walletAccount, type PayNet as Net, type Tamper } from "./support/paynet.js";
+import {
+  MODEL,
+  officialFetch as official,
+  payHeader,
+  quote as quoteAt,
+  refusal,
+  usePayNets,
+  walletAccount,
+  type PayNet as Net,
+  type Tamper,
+} from "./support/paynet.js";
 
 const body = { model: MODEL, messages: [{ role: "user", content: "Pay per call, please." }], max_tokens: 16 };
 const nets = usePayNets("srp-x402-");
@@ -53,7 +63,11 @@ async function startPayNet(x402: Partial<HubX402Options> = {}): Promise<PayNet> 
 }
 
 const post = (net: PayNet, headers: Record<string, string> = {}, b: Record<string, unknown> = body) =>
-  fetch(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(b) });
+  fetch(`${net.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(b),
+  });
 const quote = (net: PayNet, b: Record<string, unknown> = body): Promise<PaymentRequired> => quoteAt(net, "/v1/chat/completions", b);
 const pay = (payer: PrivateKeyAccount, required: PaymentRequired, t: Tamper = {}) => payHeader(chain, payer, required, t);
 const officialFetch = (payer: PrivateKeyAccount) => official(chain, payer);
@@ -64,7 +78,9 @@ describe("x402 with the official client", () => {
     const doc = await quote(net);
     expect(doc.x402Version).toBe(2);
     expect(doc.resource.url).toBe(`${net.url}/v1/chat/completions`);
-    const estimate = (await (await fetch(`${net.url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as {
+    const estimate = (await (
+      await fetch(`${net.url}/v1/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+    ).json()) as {
       maximum: { units: string };
     };
     expect(doc.accepts).toEqual([
@@ -82,7 +98,10 @@ describe("x402 with the official client", () => {
     expect(bazaar.info.input).toMatchObject({ type: "http", method: "POST", bodyType: "json" });
     expect(bazaar.schema.$schema).toBe("https://json-schema.org/draft/2020-12/schema");
     // Discovery lists the resource and the hub's settlement mode.
-    const wellKnown = (await (await fetch(`${net.url}/.well-known/x402`)).json()) as { resources: Array<{ resource: string; price: { models: Array<{ model: string }> } }>; settlement: string };
+    const wellKnown = (await (await fetch(`${net.url}/.well-known/x402`)).json()) as {
+      resources: Array<{ resource: string; price: { models: Array<{ model: string }> } }>;
+      settlement: string;
+    };
     expect(wellKnown.settlement).toBe("before");
     expect(wellKnown.resources[0]!.resource).toBe(`${net.url}/v1/chat/completions`);
     expect(wellKnown.resources[0]!.price.models.map((m) => m.model)).toEqual([MODEL]);
@@ -97,9 +116,16 @@ describe("x402 with the official client", () => {
     const doc = await quote(net);
     const amount = BigInt(doc.accepts[0]!.amount);
 
-    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(res.status).toBe(200);
-    const completion = (await res.json()) as { choices: Array<{ message: { content: string } }>; usage: { cost_units: string; receipt_id: string } };
+    const completion = (await res.json()) as {
+      choices: Array<{ message: { content: string } }>;
+      usage: { cost_units: string; receipt_id: string };
+    };
     expect(completion.choices[0]!.message.content.length).toBeGreaterThan(0);
     const settled = decodeSettlementResponse(res.headers.get("payment-response")!);
     expect(settled).toMatchObject({ success: true, network: `eip155:${chain.chainId}`, payer: payer.address.toLowerCase() });
@@ -136,7 +162,11 @@ describe("x402 with the official client", () => {
     const net = await startPayNet({ settle: "after" });
     const payer = chain.accounts[3]!;
     const before = await chain.usdcBalance(payer.address);
-    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await officialFetch(payer)(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(res.status).toBe(200);
     const settled = decodeSettlementResponse(res.headers.get("payment-response")!);
     expect(settled.success).toBe(true);
@@ -232,7 +262,12 @@ describe("bad payments", () => {
     net.beforeSettle.fn = async () => {
       const balance = await chain.usdcBalance(payer.address);
       const wallet = chain.walletFor(payer);
-      const hash = await wallet.writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "transfer", args: [chain.accounts[9]!.address, balance] });
+      const hash = await wallet.writeContract({
+        address: chain.usdc.address,
+        abi: testUsdcAbi,
+        functionName: "transfer",
+        args: [chain.accounts[9]!.address, balance],
+      });
       await chain.publicClient.waitForTransactionReceipt({ hash });
     };
     const res = await post(net, { "payment-signature": await pay(payer, doc) });
@@ -249,7 +284,12 @@ describe("bad payments", () => {
     net.beforeSettle.fn = async () => {
       const balance = await chain.usdcBalance(payer.address);
       if (balance === 0n) return;
-      const hash = await chain.walletFor(payer).writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "transfer", args: [chain.accounts[9]!.address, balance] });
+      const hash = await chain.walletFor(payer).writeContract({
+        address: chain.usdc.address,
+        abi: testUsdcAbi,
+        functionName: "transfer",
+        args: [chain.accounts[9]!.address, balance],
+      });
       await chain.publicClient.waitForTransactionReceipt({ hash });
     };
     const events: string[] = [];
@@ -276,10 +316,19 @@ describe("bad payments", () => {
 
     // The wallet gets its tokens back and deposits: the deposit repays the debt first, which unblocks it.
     const sink = chain.walletFor(chain.accounts[9]!);
-    const back = await sink.writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "transfer", args: [payer.address, 5_000_000n] });
+    const back = await sink.writeContract({
+      address: chain.usdc.address,
+      abi: testUsdcAbi,
+      functionName: "transfer",
+      args: [payer.address, 5_000_000n],
+    });
     await chain.publicClient.waitForTransactionReceipt({ hash: back });
     const depositBody = { amount: "1000000" };
-    const quoted = await fetch(`${net.url}/v1/futures/deposit`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(depositBody) });
+    const quoted = await fetch(`${net.url}/v1/futures/deposit`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(depositBody),
+    });
     expect(quoted.status).toBe(402);
     const depositDoc = decodePaymentRequired(quoted.headers.get("payment-required")!);
     const deposited = await fetch(`${net.url}/v1/futures/deposit`, {
@@ -306,7 +355,14 @@ describe("bad payments", () => {
     // While the request is served, the payer uses the same nonce for an authorization that pays itself nothing.
     net.beforeSettle.fn = async () => {
       const now = BigInt(Math.floor(Date.now() / 1000));
-      const self = { from: payer.address, to: payer.address, value: 0n, validAfter: 0n, validBefore: now + 600n, nonce: nonce as `0x${string}` };
+      const self = {
+        from: payer.address,
+        to: payer.address,
+        value: 0n,
+        validAfter: 0n,
+        validBefore: now + 600n,
+        nonce: nonce as `0x${string}`,
+      };
       const token = { name: chain.usdc.name, version: chain.usdc.version, chainId: chain.chainId, address: chain.usdc.address };
       const signature = await signTransferAuthorization(payer, token, self);
       const hash = await chain.walletFor(payer).writeContract({
@@ -356,7 +412,11 @@ describe("bad payments", () => {
 describe("through a facilitator", () => {
   it("verifies and settles over a facilitator's HTTP API (/supported, /verify, /settle), and maps its refusals to codes", async () => {
     // A small facilitator of our own in front of the chain, speaking the x402 facilitator HTTP API.
-    const chainSettler = directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 });
+    const chainSettler = directSettler({
+      publicClient: chain.publicClient,
+      walletClient: chain.walletFor(chain.hubSigner),
+      confirmTimeoutMs: 10_000,
+    });
     const calls: string[] = [];
     const server = createServer((req, res) => {
       let raw = "";
@@ -369,12 +429,31 @@ describe("through a facilitator", () => {
             res.end(JSON.stringify(body));
           };
           if (req.url === "/supported") return reply({ kinds: [{ x402Version: 2, scheme: "exact", network: `eip155:${chain.chainId}` }] });
-          const { paymentPayload, paymentRequirements } = JSON.parse(raw) as { paymentPayload: PaymentPayload; paymentRequirements: PaymentRequirements };
+          const { paymentPayload, paymentRequirements } = JSON.parse(raw) as {
+            paymentPayload: PaymentPayload;
+            paymentRequirements: PaymentRequirements;
+          };
           const ev = exactEvmPayload(paymentPayload);
-          const input = { payment: paymentPayload, requirements: paymentRequirements, authorization: ev.authorization, signature: ev.signature as `0x${string}` };
+          const input = {
+            payment: paymentPayload,
+            requirements: paymentRequirements,
+            authorization: ev.authorization,
+            signature: ev.signature as `0x${string}`,
+          };
           if (req.url === "/verify") {
             const pre = await chainSettler.preflight(input);
-            return reply(pre.ok ? { isValid: true, payer: ev.authorization.from } : { isValid: false, invalidReason: pre.code === "payment.insufficient_funds" ? "insufficient_funds" : "invalid_exact_evm_payload_authorization_nonce_used", payer: ev.authorization.from });
+            return reply(
+              pre.ok
+                ? { isValid: true, payer: ev.authorization.from }
+                : {
+                    isValid: false,
+                    invalidReason:
+                      pre.code === "payment.insufficient_funds"
+                        ? "insufficient_funds"
+                        : "invalid_exact_evm_payload_authorization_nonce_used",
+                    payer: ev.authorization.from,
+                  },
+            );
           }
           const result = await chainSettler.settle(input);
           return reply(

@@ -58,17 +58,21 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.list) {
-    for (const c of mode === "hub" ? HUB_CHECKS : PROVIDER_CHECKS) process.stdout.write(`${c.id}\t${c.level}\t${c.requirements.join(",")}\t${c.title}\n`);
+    for (const c of mode === "hub" ? HUB_CHECKS : PROVIDER_CHECKS)
+      process.stdout.write(`${c.id}\t${c.level}\t${c.requirements.join(",")}\t${c.title}\n`);
     return 0;
   }
-  const expectedFailures = values["expected-failures"] ? parseExpectedFailures(readFileSync(values["expected-failures"], "utf8")) : undefined;
+  const expectedFailures = values["expected-failures"]
+    ? parseExpectedFailures(readFileSync(values["expected-failures"], "utf8"))
+    : undefined;
   const only = values.only ? new Set(values.only.split(",").map((s) => s.trim())) : undefined;
   const timeoutMs = values.timeout ? Number(values.timeout) : undefined;
   const known = new Set((mode === "hub" ? HUB_CHECKS : PROVIDER_CHECKS).map((c) => c.id));
   for (const id of [...(expectedFailures ?? []), ...(only ?? [])]) {
     if (!known.has(id)) throw new UsageError(`no ${mode} check has the id ${id} (see --list)`);
   }
-  const onResult = (r: CheckResult) => process.stderr.write(`${r.status.toUpperCase().padEnd(7)} ${r.id}${r.status === "pass" ? "" : `: ${r.details ?? ""}`}\n`);
+  const onResult = (r: CheckResult) =>
+    process.stderr.write(`${r.status.toUpperCase().padEnd(7)} ${r.id}${r.status === "pass" ? "" : `: ${r.details ?? ""}`}\n`);
   const common = {
     onResult,
     ...(expectedFailures ? { expectedFailures } : {}),
@@ -80,7 +84,12 @@ async function main(argv: string[]): Promise<number> {
     if (!values.url) throw new UsageError("hub mode needs --url");
     const accountKey = values["account-key"] ?? process.env.SRP_CONFORMANCE_ACCOUNT_KEY;
     const x402PayerKey = values["x402-payer-key"] ?? process.env.SRP_CONFORMANCE_X402_PAYER_KEY;
-    report = await runHubSuite({ url: values.url, ...(accountKey ? { accountKey } : {}), ...(x402PayerKey ? { x402PayerKey } : {}), ...common });
+    report = await runHubSuite({
+      url: values.url,
+      ...(accountKey ? { accountKey } : {}),
+      ...(x402PayerKey ? { x402PayerKey } : {}),
+      ...common,
+    });
   } else {
     if (!values.command) throw new UsageError("provider mode needs --command");
     report = await runProviderSuite({ command: values.command, ...common });

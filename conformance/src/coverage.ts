@@ -15,10 +15,12 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-OFF-001": "where an instance's capacity comes from (a GPU, a key, credits, a subscription) is not visible on the wire",
   "SRP-OFF-010": "the model name a node sends its backend travels between node and backend; a peer sees only the offered name",
   "SRP-OFF-011": "the weights a backend loaded are not visible on the wire; a peer sees only the stated quantization",
-  "SRP-OFF-012": "the backend's metadata and what the model can do are not visible on the wire; a job that fails can fail for other reasons",
+  "SRP-OFF-012":
+    "the backend's metadata and what the model can do are not visible on the wire; a job that fails can fail for other reasons",
   // JOB: jobs
   "SRP-JOB-026": "the backend's own usage report travels between node and backend; a peer sees only the usage the node derived from it",
-  "SRP-JOB-027": "whether the backend reported both counts is visible only between node and backend; a peer cannot tell an estimate from a count",
+  "SRP-JOB-027":
+    "whether the backend reported both counts is visible only between node and backend; a peer cannot tell an estimate from a count",
   // LIV: liveness
   // ATT: attestation
   // SET: settlement
@@ -29,13 +31,19 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-BIL-015": "recovery after a hub process crashed, inside its database; not observable by a peer",
   // CON: consumer API
   "SRP-CON-052": "retention runs for days (30 by default, the hub's configuration); a check cannot wait for a stored response to expire",
-  "SRP-CON-056": "the bounds of a conversation are the hub's configuration (1,000 turns by default); a check cannot learn them, nor build such a conversation in its time",
-  "SRP-CON-070": "which instance serves a request, and what another account sent, are hidden from a peer given one consumer key and no node (test/prefix-affinity.test.ts covers it)",
-  "SRP-CON-062": "needs an account whose balance lies between two models' worst cases; the suite is given one key with a balance it cannot set (test/fallbacks.test.ts covers it)",
-  "SRP-CON-068": "the bound is the hub's configuration (256 waiting requests per model by default), which a check cannot learn, nor fill in its time (test/queue.test.ts covers it)",
+  "SRP-CON-056":
+    "the bounds of a conversation are the hub's configuration (1,000 turns by default); a check cannot learn them, nor build such a conversation in its time",
+  "SRP-CON-070":
+    "which instance serves a request, and what another account sent, are hidden from a peer given one consumer key and no node (test/prefix-affinity.test.ts covers it)",
+  "SRP-CON-062":
+    "needs an account whose balance lies between two models' worst cases; the suite is given one key with a balance it cannot set (test/fallbacks.test.ts covers it)",
+  "SRP-CON-068":
+    "the bound is the hub's configuration (256 waiting requests per model by default), which a check cannot learn, nor fill in its time (test/queue.test.ts covers it)",
   // PAY, WAL: payments and wallets
-  "SRP-PAY-012": "needs a settlement that fails after the hub's checks passed, which no peer can cause on purpose; the credit is internal ledger state",
-  "SRP-PAY-013": "whether an unserved payment was given up unused shows only on the chain, which the suite (given a hub URL, not an RPC) cannot read",
+  "SRP-PAY-012":
+    "needs a settlement that fails after the hub's checks passed, which no peer can cause on purpose; the credit is internal ledger state",
+  "SRP-PAY-013":
+    "whether an unserved payment was given up unused shows only on the chain, which the suite (given a hub URL, not an RPC) cannot read",
   "SRP-PAY-014": "needs a settlement that fails after serving; the reversal and the wallet's debt are internal ledger state",
   "SRP-PAY-016": "needs a settlement whose outcome stays unknown, which no peer can cause on purpose",
   "SRP-PAY-017": "reconciliation runs inside the hub, against its own chain client and books",
@@ -43,16 +51,19 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-PAY-020": "needs a credited payment whose settlement is still pending, which no peer can hold open",
   "SRP-WAL-005": "vouchers are signed against the operator's settlement contract and books; the suite has no earnings to pay out",
   // ERR: errors
-  "SRP-ERR-007": "whether a failure has a more specific code depends on a cause inside the sender, which no peer can see; each check that provokes a failure expects its specific code",
+  "SRP-ERR-007":
+    "whether a failure has a more specific code depends on a cause inside the sender, which no peer can see; each check that provokes a failure expects its specific code",
   // SEC: security
   "SRP-SEC-001": "what else a key signs is not visible to any peer",
   "SRP-SEC-003": "key storage at rest; not observable by a peer",
-  "SRP-SEC-005": "whether a deployment is production is not visible on the wire (the suite runs against test hubs over plain HTTP), and a node's choice of transport is between it and its hub",
+  "SRP-SEC-005":
+    "whether a deployment is production is not visible on the wire (the suite runs against test hubs over plain HTTP), and a node's choice of transport is between it and its hub",
   "SRP-SEC-010": "what a node forwards to its backend is between node and backend; no SRP peer sees it",
   "SRP-SEC-012": "revoking a binding needs the account owner's or operator's action, for which the spec defines no wire API",
   "SRP-SEC-014": "the memory a hub spends on tracking clients is internal",
   "SRP-SEC-017": "file modes at rest; not observable by a peer",
   "SRP-SEC-022": "revocation goes through the operator's admin surface or shared storage, which the suite is not given",
-  "SRP-SEC-023": "needs a revocation (operator's admin surface or storage, not given to the suite); what is billed is internal ledger state",
+  "SRP-SEC-023":
+    "needs a revocation (operator's admin surface or storage, not given to the suite); what is billed is internal ledger state",
   // VER: versioning
 };

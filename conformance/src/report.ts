@@ -6,7 +6,10 @@ export function toJson(report: Report): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
+const xml = (s: string) =>
+  s
+    .replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!)
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
 
 /**
  * The report as JUnit XML: one testcase per check; `fail` is a failure, `skipped` and
@@ -24,9 +27,11 @@ export function toJunit(report: Report): string {
     const open = `    <testcase classname="srp.${report.mode}" name="${xml(r.id)}" time="${(r.durationMs / 1000).toFixed(3)}">`;
     const req = `requirements: ${r.requirements.join(", ")}`;
     const detail = xml(`${r.title}. ${req}${r.details ? `. ${r.details}` : ""}`);
-    if (r.status === "fail") lines.push(open, `      <failure message="${xml(r.details ?? "failed")}">${detail}</failure>`, "    </testcase>");
+    if (r.status === "fail")
+      lines.push(open, `      <failure message="${xml(r.details ?? "failed")}">${detail}</failure>`, "    </testcase>");
     else if (r.status === "skipped") lines.push(open, `      <skipped message="${xml(r.details ?? "skipped")}"/>`, "    </testcase>");
-    else if (r.status === "xfail") lines.push(open, `      <skipped message="expected failure: ${xml(r.details ?? "")}"/>`, "    </testcase>");
+    else if (r.status === "xfail")
+      lines.push(open, `      <skipped message="expected failure: ${xml(r.details ?? "")}"/>`, "    </testcase>");
     else if (r.status === "warning") lines.push(open, `      <system-out>WARNING (SHOULD): ${detail}</system-out>`, "    </testcase>");
     else lines.push(`${open}</testcase>`);
   }
@@ -37,9 +42,15 @@ export function toJunit(report: Report): string {
 /** One line per check and a closing summary line (`N passed, N failed`). */
 export function toText(report: Report): string {
   const mark = { pass: "PASS", fail: "FAIL", warning: "WARN", skipped: "SKIP", xfail: "XFAIL" } as const;
-  const out = report.results.map((r) => `${mark[r.status].padEnd(5)} ${r.id}  [${r.requirements.join(" ")}]${r.details && r.status !== "pass" ? `\n      ${r.details}` : ""}`);
+  const out = report.results.map(
+    (r) =>
+      `${mark[r.status].padEnd(5)} ${r.id}  [${r.requirements.join(" ")}]${r.details && r.status !== "pass" ? `\n      ${r.details}` : ""}`,
+  );
   const s = report.summary;
-  out.push("", `srp-conformance ${report.mode} ${report.target}: ${s.pass} passed, ${s.fail} failed, ${s.warning} warnings, ${s.skipped} skipped, ${s.xfail} expected failures`);
+  out.push(
+    "",
+    `srp-conformance ${report.mode} ${report.target}: ${s.pass} passed, ${s.fail} failed, ${s.warning} warnings, ${s.skipped} skipped, ${s.xfail} expected failures`,
+  );
   return `${out.join("\n")}\n`;
 }
 

@@ -42,7 +42,11 @@ export interface RunOptions {
 }
 
 /** Runs the checks against a context made per check. */
-export async function runChecks<C>(checks: ReadonlyArray<Check<C>>, makeContext: (tracker: Tracker) => C, options: RunOptions): Promise<Report> {
+export async function runChecks<C>(
+  checks: ReadonlyArray<Check<C>>,
+  makeContext: (tracker: Tracker) => C,
+  options: RunOptions,
+): Promise<Report> {
   const started = Date.now();
   const results: CheckResult[] = [];
   let unexpectedPasses = 0;
@@ -75,7 +79,9 @@ export async function runChecks<C>(checks: ReadonlyArray<Check<C>>, makeContext:
     const violations = await tracker.dispose();
     if (violations.length > 0 && status !== "skipped") {
       status = "fail";
-      details = [details, `received ${violations.length} message(s) that do not match schema.json: ${violations.slice(0, 3).join("; ")}`].filter(Boolean).join("; ");
+      details = [details, `received ${violations.length} message(s) that do not match schema.json: ${violations.slice(0, 3).join("; ")}`]
+        .filter(Boolean)
+        .join("; ");
     }
     if (status === "fail" && check.level === "SHOULD") status = "warning";
     if (options.expectedFailures?.has(check.id)) {

@@ -18,11 +18,15 @@ export type SuiteOptions = Omit<RunOptions, "mode" | "target">;
  */
 export async function runHubSuite(options: SuiteOptions & { url: string; accountKey?: string; x402PayerKey?: string }): Promise<Report> {
   const validator = new SchemaValidator();
-  return runChecks<HubContext>(HUB_CHECKS, (tracker) => ({ baseUrl: options.url, accountKey: options.accountKey, x402PayerKey: options.x402PayerKey, validator, tracker }), {
-    ...options,
-    mode: "hub",
-    target: options.url,
-  });
+  return runChecks<HubContext>(
+    HUB_CHECKS,
+    (tracker) => ({ baseUrl: options.url, accountKey: options.accountKey, x402PayerKey: options.x402PayerKey, validator, tracker }),
+    {
+      ...options,
+      mode: "hub",
+      target: options.url,
+    },
+  );
 }
 
 /**
@@ -33,7 +37,12 @@ export async function runProviderSuite(options: SuiteOptions & { command: string
   const validator = new SchemaValidator();
   return runChecks<ProviderContext>(
     PROVIDER_CHECKS,
-    (tracker) => ({ command: options.command, validator, tracker, ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}) }),
+    (tracker) => ({
+      command: options.command,
+      validator,
+      tracker,
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    }),
     { ...options, mode: "provider", target: options.command },
   );
 }

@@ -75,10 +75,22 @@ describe("hub mode against @srp/hub", () => {
   it("passes every check", async () => {
     const report = await runHubSuite({ url, accountKey: KEY });
     expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
-    expect(report.results.filter((r) => r.status !== "pass" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`) && !X402_CHECKS.has(r.id) && !LEDGER_CHECKS.has(r.id) && !TIMER_CHECKS.has(r.id) && !WALLET_CHECKS.has(r.id))).toEqual([]);
+    expect(
+      report.results.filter(
+        (r) =>
+          r.status !== "pass" &&
+          !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`) &&
+          !X402_CHECKS.has(r.id) &&
+          !LEDGER_CHECKS.has(r.id) &&
+          !TIMER_CHECKS.has(r.id) &&
+          !WALLET_CHECKS.has(r.id),
+      ),
+    ).toEqual([]);
     expect(report.results.filter((r) => WALLET_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...WALLET_CHECKS].map(() => "skipped"));
     expect(report.results.filter((r) => LEDGER_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...LEDGER_CHECKS].map(() => "skipped"));
-    expect(report.results.filter((r) => TIMER_CHECKS.has(r.id)).map((r) => [r.status, r.details])).toEqual([...TIMER_CHECKS].map(() => ["skipped", expect.stringMatching(/heartbeatIntervalMs is 15000|no probe within 4 s/)]));
+    expect(report.results.filter((r) => TIMER_CHECKS.has(r.id)).map((r) => [r.status, r.details])).toEqual(
+      [...TIMER_CHECKS].map(() => ["skipped", expect.stringMatching(/heartbeatIntervalMs is 15000|no probe within 4 s/)]),
+    );
     // This hub takes no x402 payments: those checks are skipped, saying why.
     expect(report.results.filter((r) => X402_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...X402_CHECKS].map(() => "skipped"));
     expect(report.ok).toBe(true);
@@ -86,11 +98,20 @@ describe("hub mode against @srp/hub", () => {
 
   it("skips the checks that need an account when no key is given, and still runs the rest", async () => {
     const report = await runHubSuite({ url, only: new Set(["hub.handshake.ok", "hub.auth.unknown_account", "hub.job.stream_relay"]) });
-    expect(statuses(report)).toEqual({ "hub.handshake.ok": "skipped", "hub.auth.unknown_account": "pass", "hub.job.stream_relay": "skipped" });
+    expect(statuses(report)).toEqual({
+      "hub.handshake.ok": "skipped",
+      "hub.auth.unknown_account": "pass",
+      "hub.job.stream_relay": "skipped",
+    });
   });
 
   it("an expected failure that passes fails the run, so the file cannot go stale", async () => {
-    const report = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.discovery"]), expectedFailures: new Set(["hub.discovery"]) });
+    const report = await runHubSuite({
+      url,
+      accountKey: KEY,
+      only: new Set(["hub.discovery"]),
+      expectedFailures: new Set(["hub.discovery"]),
+    });
     expect(report.results[0]).toMatchObject({ status: "fail", details: expect.stringMatching(/remove it/) });
     expect(report.summary.unexpectedPasses).toBe(1);
     expect(report.ok).toBe(false);
@@ -101,11 +122,20 @@ describe("timer checks against @srp/hub with short timers", () => {
   it("closes a silent connection with protocol.handshake_timeout and a silent session with protocol.heartbeat_timeout", async () => {
     const accounts = new MemoryAccountStore();
     accounts.add({ id: "acct_conformance", apiKeys: [KEY] });
-    const hub = createHub({ identity: generateIdentity(), accounts, handshakeTimeoutMs: 1000, heartbeatIntervalMs: 1000, routingConfig: { parkMs: 500 }, probeTimeoutMs: 1000 });
+    const hub = createHub({
+      identity: generateIdentity(),
+      accounts,
+      handshakeTimeoutMs: 1000,
+      heartbeatIntervalMs: 1000,
+      routingConfig: { parkMs: 500 },
+      probeTimeoutMs: 1000,
+    });
     const { url } = await hub.listen({ port: 0 });
     try {
       const report = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.handshake.timeout", ...TIMER_CHECKS]) });
-      expect(report.results.map((r) => [r.id, r.status, r.details ?? ""])).toEqual(["hub.handshake.timeout", ...TIMER_CHECKS].map((id) => [id, "pass", ""]));
+      expect(report.results.map((r) => [r.id, r.status, r.details ?? ""])).toEqual(
+        ["hub.handshake.timeout", ...TIMER_CHECKS].map((id) => [id, "pass", ""]),
+      );
     } finally {
       await hub.close();
     }
@@ -116,7 +146,11 @@ describe("hub mode against a hub that skips signature and timestamp checks", () 
   it("fails exactly the checks that catch it; listing them as expected failures makes the run pass", async () => {
     const { url, server } = await startLaxHub(KEY);
     try {
-      const report = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.handshake.ok", "hub.auth.bad_signature", "hub.auth.stale_timestamp", "hub.auth.unknown_account"]) });
+      const report = await runHubSuite({
+        url,
+        accountKey: KEY,
+        only: new Set(["hub.handshake.ok", "hub.auth.bad_signature", "hub.auth.stale_timestamp", "hub.auth.unknown_account"]),
+      });
       expect(statuses(report)).toEqual({
         "hub.handshake.ok": "pass",
         "hub.auth.bad_signature": "fail",
@@ -124,7 +158,12 @@ describe("hub mode against a hub that skips signature and timestamp checks", () 
         "hub.auth.unknown_account": "pass",
       });
       expect(report.results.find((r) => r.id === "hub.auth.bad_signature")?.details).toMatch(/no error message \(got welcome\)/);
-      const xfail = await runHubSuite({ url, accountKey: KEY, only: new Set(["hub.auth.bad_signature"]), expectedFailures: new Set(["hub.auth.bad_signature"]) });
+      const xfail = await runHubSuite({
+        url,
+        accountKey: KEY,
+        only: new Set(["hub.auth.bad_signature"]),
+        expectedFailures: new Set(["hub.auth.bad_signature"]),
+      });
       expect(xfail.ok).toBe(true);
       expect(xfail.results[0]?.status).toBe("xfail");
     } finally {
@@ -146,7 +185,9 @@ describe("hub mode against a hub that accepts the subscription tier", () => {
       const failed = report.results.filter((r) => r.status === "fail");
       expect(failed.map((r) => r.id)).toEqual(["hub.offer.ack"]);
       expect(failed[0]?.details).toMatch(/subscription-tier instance .* was accepted/);
-      expect(report.results.filter((r) => r.status !== "pass" && r.status !== "fail" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`))).toEqual([]);
+      expect(
+        report.results.filter((r) => r.status !== "pass" && r.status !== "fail" && !KNOWN_HUB_WARNINGS.has(`${r.id}:${r.status}`)),
+      ).toEqual([]);
     } finally {
       await hub.close();
     }
@@ -157,7 +198,13 @@ describe("provider mode", () => {
   // Our provider node (built) serving the model simulator in its process.
   const provider = `SRP_ACCOUNT_KEY=srp_any_key_123 node ${fixture("sim-provider.mjs")}`;
   const faulty = (fault: string) => `SRP_ACCOUNT_KEY=srp_any_key_123 node ${fixture("faulty-provider.mjs")} ${fault}`;
-  const JOB_CHECKS = ["provider.offer", "provider.job.stream", "provider.job.nonstream", "provider.job.cancel", "provider.receipt.countersign"];
+  const JOB_CHECKS = [
+    "provider.offer",
+    "provider.job.stream",
+    "provider.job.nonstream",
+    "provider.job.cancel",
+    "provider.receipt.countersign",
+  ];
 
   it("our provider passes every check", async () => {
     const report = await runProviderSuite({ command: provider });
@@ -169,7 +216,9 @@ describe("provider mode", () => {
     const report = await runProviderSuite({ command: `SRP_SIM_TPS=0 ${provider}`, only: new Set(["provider.job.deadline"]) });
     expect(statuses(report)).toEqual({ "provider.job.deadline": "pass" });
     // The simulator at full speed finishes the first job in time; the harness then shortened the deadline itself.
-    expect(report.results[0]?.details).toMatch(/^ended with job\.deadline_exceeded after the node finished \d+ ms with a deadline 1500 ms ahead/);
+    expect(report.results[0]?.details).toMatch(
+      /^ended with job\.deadline_exceeded after the node finished \d+ ms with a deadline 1500 ms ahead/,
+    );
   }, 60_000);
 
   it("a provider that sends a streamed job's chunks out of order fails provider.job.stream only", async () => {
@@ -187,7 +236,10 @@ describe("provider mode", () => {
   }, 90_000);
 
   it("a provider that never disputes fails provider.statement.dispute only", async () => {
-    const report = await runProviderSuite({ command: faulty("no_disputes"), only: new Set(["provider.statement.agree", "provider.statement.dispute"]) });
+    const report = await runProviderSuite({
+      command: faulty("no_disputes"),
+      only: new Set(["provider.statement.agree", "provider.statement.dispute"]),
+    });
     expect(statuses(report)).toEqual({ "provider.statement.agree": "pass", "provider.statement.dispute": "fail" });
     expect(report.results.find((r) => r.id === "provider.statement.dispute")?.details).toMatch(/no dispute within 3 s .* bad_signature/);
   }, 60_000);
@@ -224,7 +276,11 @@ describe("the srp-conformance CLI", () => {
     // credit, and without a prepaid discount (the cost checks compare the charge with the receipt's cost).
     const deposited = await child([hubCli, "ledger", "deposit", account.id, "9000000", "--ref", "conformance", "--data-dir", data]);
     expect(deposited.code, deposited.stderr).toBe(0);
-    const server = spawn(process.execPath, [hubCli, "serve", "--port", "0", "--data-dir", data, "--limit", "handshakeFailures=1000:10", "--limit", "connections=1000:100"], { stdio: ["ignore", "pipe", "pipe"] });
+    const server = spawn(
+      process.execPath,
+      [hubCli, "serve", "--port", "0", "--data-dir", data, "--limit", "handshakeFailures=1000:10", "--limit", "connections=1000:100"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     const out = mkdtempSync(join(tmpdir(), "srp-conf-cli-"));
     try {
       const url = await new Promise<string>((resolve, reject) => {
@@ -234,15 +290,31 @@ describe("the srp-conformance CLI", () => {
         });
         server.once("exit", (code) => reject(new Error(`srp-hub serve exited ${code}`)));
       });
-      const run = await child([join(root, "conformance/dist/cli.js"), "hub", "--url", url, "--account-key", apiKey, "--json", join(out, "r.json"), "--junit", join(out, "r.xml")]);
+      const run = await child([
+        join(root, "conformance/dist/cli.js"),
+        "hub",
+        "--url",
+        url,
+        "--account-key",
+        apiKey,
+        "--json",
+        join(out, "r.json"),
+        "--junit",
+        join(out, "r.xml"),
+      ]);
       const report = JSON.parse(readFileSync(join(out, "r.json"), "utf8")) as Report;
       expect(report.results.filter((r) => r.status === "fail").map((r) => [r.id, r.details])).toEqual([]);
       expect(run.code).toBe(0);
       expect(report.summary).toMatchObject({ total: HUB_CHECKS.length, fail: 0 });
       // With the per-address limits raised, their checks find no limit within their bounds and say so.
-      expect(report.results.find((r) => r.id === "hub.security.failed_handshakes")).toMatchObject({ status: "skipped", details: expect.stringMatching(/refused no upgrade/) });
+      expect(report.results.find((r) => r.id === "hub.security.failed_handshakes")).toMatchObject({
+        status: "skipped",
+        details: expect.stringMatching(/refused no upgrade/),
+      });
       // A hub with a ledger runs the ledger checks (statements come hourly: that one is skipped).
-      expect(report.results.filter((r) => r.id === "hub.consumer.batch" || r.id === "hub.consumer.insufficient_credits").map((r) => r.status)).toEqual(["pass", "pass"]);
+      expect(
+        report.results.filter((r) => r.id === "hub.consumer.batch" || r.id === "hub.consumer.insufficient_credits").map((r) => r.status),
+      ).toEqual(["pass", "pass"]);
       const junit = readFileSync(join(out, "r.xml"), "utf8");
       expect(junit).toContain(`tests="${HUB_CHECKS.length}" failures="0"`);
       expect(junit.match(/<testcase /g)?.length).toBe(HUB_CHECKS.length);
@@ -293,7 +365,8 @@ describe("reports", () => {
 
   it("the implementer's guide names every check in a step (by id, or by a family such as hub.frame.*) and no check that does not exist", () => {
     const guide = readFileSync(join(root, "spec/v1/implementing.md"), "utf8");
-    const named = [...guide.matchAll(/`((?:hub|provider)\.[a-z0-9_.]+?)(\.\*)?`/g)].map((m) => ({ id: m[1]!, family: m[2] !== undefined }))
+    const named = [...guide.matchAll(/`((?:hub|provider)\.[a-z0-9_.]+?)(\.\*)?`/g)]
+      .map((m) => ({ id: m[1]!, family: m[2] !== undefined }))
       .filter((n) => !["provider.url", "provider.maxFrameBytes"].includes(n.id)); // discovery members, not checks
     const ids = [...HUB_CHECKS, ...PROVIDER_CHECKS].map((c) => c.id);
     const covers = (n: { id: string; family: boolean }, id: string) => (n.family ? id.startsWith(`${n.id}.`) : id === n.id);

@@ -48,7 +48,8 @@ describe("consumer API checks against faulty hubs", () => {
 });
 
 describe("x-srp-timeout-ms (SRP-CON-025)", () => {
-  const budget = (value?: string) => timeoutOf(new Request("http://hub.test/", value === undefined ? {} : { headers: { "x-srp-timeout-ms": value } }), 120_000);
+  const budget = (value?: string) =>
+    timeoutOf(new Request("http://hub.test/", value === undefined ? {} : { headers: { "x-srp-timeout-ms": value } }), 120_000);
   it("clamps an integer to 1 s .. 1 h and ignores anything else", () => {
     expect(budget("5000")).toEqual({ ms: 5000, chosen: true });
     expect(budget("250")).toEqual({ ms: 1000, chosen: true });
@@ -57,13 +58,17 @@ describe("x-srp-timeout-ms (SRP-CON-025)", () => {
   });
   it("is a parameter of the relayed endpoints in openapi.json", () => {
     const doc = consumerOpenApi("https://hub.example") as { paths: Record<string, { post?: { parameters?: Array<{ name: string }> } }> };
-    for (const p of ["/v1/chat/completions", "/v1/messages", "/v1/embeddings"]) expect(doc.paths[p]?.post?.parameters?.map((x) => x.name)).toContain("x-srp-timeout-ms");
+    for (const p of ["/v1/chat/completions", "/v1/messages", "/v1/embeddings"])
+      expect(doc.paths[p]?.post?.parameters?.map((x) => x.name)).toContain("x-srp-timeout-ms");
   });
 });
 
 describe("our hub's answers match openapi.json", () => {
   let net: Net;
-  const doc = consumerOpenApi("https://hub.example") as { components: { schemas: Record<string, object> }; paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> }>> };
+  const doc = consumerOpenApi("https://hub.example") as {
+    components: { schemas: Record<string, object> };
+    paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> }>>;
+  };
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   /** Validates `body` against the schema the document names for `path`'s `method` answering `status` (JSON). */
   const conforms = (path: string, method: string, status: number, body: unknown) => {
@@ -77,7 +82,11 @@ describe("our hub's answers match openapi.json", () => {
     expect(validate(body) ? [] : validate.errors, `${name}: ${JSON.stringify(body).slice(0, 300)}`).toEqual([]);
   };
   const call = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${net.url}${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${KEY}`, ...headers }, body: JSON.stringify(body) });
+    fetch(`${net.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}`, ...headers },
+      body: JSON.stringify(body),
+    });
   const sse = async (res: Response) => (await res.text()).split("\n\n").filter((e) => e.trim() !== "");
   const data = (event: string) => JSON.parse(event.slice(event.indexOf("data: ") + 6)) as Record<string, unknown>;
 
@@ -134,7 +143,12 @@ describe("our hub's answers match openapi.json", () => {
       ["/v1/chat/completions", { ...chat, model: "no-such-model" }, {}, 404],
       ["/v1/embeddings", { model: MODEL, input: "x" }, {}, 404],
       ["/v1/messages", { model: MODEL, messages: [{ role: "user", content: "x" }] }, {}, 400],
-      ["/v1/messages", { model: MODEL, max_tokens: 2, messages: [{ role: "user", content: "x" }] }, { authorization: "", "x-api-key": "srp_unknown" }, 401],
+      [
+        "/v1/messages",
+        { model: MODEL, max_tokens: 2, messages: [{ role: "user", content: "x" }] },
+        { authorization: "", "x-api-key": "srp_unknown" },
+        401,
+      ],
       ["/v1/messages", { model: "no-such-model", max_tokens: 2, messages: [{ role: "user", content: "x" }] }, {}, 404],
     ];
     for (const [path, body, headers, status] of cases) {

@@ -15,7 +15,9 @@ const HUB_CHECK_FAULTS: Record<string, Array<[fault: string, details: RegExp]>> 
   "hub.auth.wrong_hub": [["ignores_auth_hub", /no error message \(got welcome\)/]],
   "hub.auth.unknown_account": [["welcomes_unknown_account", /no error message \(got welcome\)/]],
   "hub.handshake.unexpected_message": [["ignores_early_messages", /expected protocol\.unexpected_message/]],
-  "hub.frame.malformed": [["malformed_as_invalid", /error code "frame\.invalid", expected frame\.malformed; closed with 4422, expected 1007/]],
+  "hub.frame.malformed": [
+    ["malformed_as_invalid", /error code "frame\.invalid", expected frame\.malformed; closed with 4422, expected 1007/],
+  ],
   "hub.frame.unknown_type": [["schema_before_type", /error code "frame\.invalid", expected frame\.unknown_type/]],
   "hub.frame.invalid": [["lenient_heartbeat", /no error message/]],
   "hub.frame.too_large": [["frame_limit_off_by_one", /error code "frame\.invalid", expected frame\.too_large/]],

@@ -55,7 +55,11 @@ describe("handshake and error checks against faulty providers", () => {
 
   const cases: Array<[check: string, command: string, details: RegExp]> = [
     ["provider.handshake.check_order", faulty("sig_first"), /stale ts and a bad signature: error auth\.bad_signature/],
-    ["provider.handshake.welcome_mismatch", faulty("fixes_welcome"), /another node id: error \(offer\)|another node id: error no error message/],
+    [
+      "provider.handshake.welcome_mismatch",
+      faulty("fixes_welcome"),
+      /another node id: error \(offer\)|another node id: error no error message/,
+    ],
     ["provider.error.unknown_code", faulty("closes_on_unknown_error"), /closed the session \(1002/],
     ["provider.handshake.unknown_error", faulty("ignores_retryable"), /reconnected within 3000 ms/],
     ["provider.reconnect.backoff", `node ${fixture("eager-reconnect-provider.mjs")}`, /reconnected \d+ ms after session\.rate_limited/],
@@ -121,7 +125,12 @@ describe("our provider's reconnection rules", () => {
     const a = await welcomed();
     const b = await welcomed();
     try {
-      a.peer.send({ type: "error", code: "frame.invalid", message: "the hub found a message that does not match its schema", retryable: false });
+      a.peer.send({
+        type: "error",
+        code: "frame.invalid",
+        message: "the hub found a message that does not match its schema",
+        retryable: false,
+      });
       a.peer.close(4422, "frame.invalid");
       expect(await a.hub.accept(5000)).toBeDefined();
       const stopped = new Promise<{ error?: { code: string } }>((resolve) => b.conn.once("stopped", resolve));

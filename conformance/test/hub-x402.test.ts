@@ -24,15 +24,23 @@ const X402_CHECKS = HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hu
  * WebSocket URL, ws://, is left alone, so nodes still dial the hub) and lets a test tamper
  * with each answer.
  */
-async function startProxy(target: string, tamper: (status: number, text: string, headers: Headers) => void): Promise<{ url: string; close(): Promise<void> }> {
+async function startProxy(
+  target: string,
+  tamper: (status: number, text: string, headers: Headers) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
   let origin = "";
   const server = createServer((req, res) => {
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers.set(k, v);
-      const upstream = await fetch(`${target}${req.url ?? "/"}`, { method: req.method ?? "GET", headers, ...(chunks.length ? { body: new Uint8Array(Buffer.concat(chunks)) } : {}) });
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers.set(k, v);
+      const upstream = await fetch(`${target}${req.url ?? "/"}`, {
+        method: req.method ?? "GET",
+        headers,
+        ...(chunks.length ? { body: new Uint8Array(Buffer.concat(chunks)) } : {}),
+      });
       const out = new Headers(upstream.headers);
       for (const h of ["content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"]) out.delete(h);
       const text = (await upstream.text()).replaceAll(target, origin);
@@ -56,7 +64,8 @@ async function startProxy(target: string, tamper: (status: number, text: string,
   };
 }
 
-const outcomes = (report: Report) => report.results.map((r) => ({ id: r.id, status: r.status, ...(r.details === undefined ? {} : { details: r.details }) }));
+const outcomes = (report: Report) =>
+  report.results.map((r) => ({ id: r.id, status: r.status, ...(r.details === undefined ? {} : { details: r.details }) }));
 
 describe("x402 checks against @srp/hub on a local chain", () => {
   let chain: TestChain;
@@ -90,7 +99,11 @@ describe("x402 checks against @srp/hub on a local chain", () => {
         chainId: chain.chainId,
         asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },
         payTo: treasury,
-        settler: directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 }),
+        settler: directSettler({
+          publicClient: chain.publicClient,
+          walletClient: chain.walletFor(chain.hubSigner),
+          confirmTimeoutMs: 10_000,
+        }),
         settle,
       },
     });
@@ -139,7 +152,9 @@ describe("x402 checks against @srp/hub on a local chain", () => {
         "hub.x402.well_known": "pass",
         "hub.x402.pay_once": "skipped",
       });
-      expect(report.results.find((r) => r.id === "hub.x402.expired")?.details).toMatch(/payment\.expired carries no fresh PAYMENT-REQUIRED \(SRP-PAY-005\)/);
+      expect(report.results.find((r) => r.id === "hub.x402.expired")?.details).toMatch(
+        /payment\.expired carries no fresh PAYMENT-REQUIRED \(SRP-PAY-005\)/,
+      );
     } finally {
       await proxy.close();
     }
@@ -149,7 +164,9 @@ describe("x402 checks against @srp/hub on a local chain", () => {
     const { url, key } = await x402Hub("before", chain.accounts[7]!.address);
     const report = await runHubSuite({ url, accountKey: key, only: new Set(X402_CHECKS) });
     expect(outcomes(report)).toEqual(
-      X402_CHECKS.map((id) => (id === "hub.x402.pay_once" ? { id, status: "skipped", details: expect.stringMatching(/--x402-payer-key/) } : { id, status: "pass" })),
+      X402_CHECKS.map((id) =>
+        id === "hub.x402.pay_once" ? { id, status: "skipped", details: expect.stringMatching(/--x402-payer-key/) } : { id, status: "pass" },
+      ),
     );
     expect(await chain.usdcBalance(chain.accounts[7]!.address)).toBe(0n);
   }, 30_000);
@@ -167,9 +184,16 @@ describe("x402 checks against a hub that takes no x402 payments", () => {
   afterAll(() => hub.close());
 
   it("skips every x402 check, saying why", async () => {
-    const report = await runHubSuite({ url, accountKey: "srp_conformance_x402_key", x402PayerKey: `0x${"11".repeat(32)}`, only: new Set(X402_CHECKS) });
+    const report = await runHubSuite({
+      url,
+      accountKey: "srp_conformance_x402_key",
+      x402PayerKey: `0x${"11".repeat(32)}`,
+      only: new Set(X402_CHECKS),
+    });
     expect(X402_CHECKS.length).toBe(8);
-    expect(outcomes(report)).toEqual(X402_CHECKS.map((id) => ({ id, status: "skipped", details: expect.stringMatching(/do not include x402/) })));
+    expect(outcomes(report)).toEqual(
+      X402_CHECKS.map((id) => ({ id, status: "skipped", details: expect.stringMatching(/do not include x402/) })),
+    );
     expect(report.ok).toBe(true);
   });
 });

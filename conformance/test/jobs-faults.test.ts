@@ -56,7 +56,9 @@ describe("job checks against our provider", () => {
 
   it("our provider passes every check listed here", async () => {
     const report = await runProviderSuite({ command: provider, only: new Set(Object.keys(PROVIDER_CHECK_FAULTS)) });
-    expect(report.results.map((r) => [r.id, r.status, r.details ?? ""])).toEqual(Object.keys(PROVIDER_CHECK_FAULTS).map((id) => [id, "pass", ""]));
+    expect(report.results.map((r) => [r.id, r.status, r.details ?? ""])).toEqual(
+      Object.keys(PROVIDER_CHECK_FAULTS).map((id) => [id, "pass", ""]),
+    );
   }, 120_000);
 
   for (const [check, faults] of Object.entries(PROVIDER_CHECK_FAULTS)) {

@@ -11,8 +11,10 @@ const fixtures = fileURLToPath(new URL("./fixtures", import.meta.url));
 const faulty = (fault: string) => `SRP_ACCOUNT_KEY=srp_any_key_123 node ${join(fixtures, "faulty-provider.mjs")} ${fault}`;
 
 const FAULTS: Record<string, RegExp> = {
-  refuses_native_apis: /a non-streamed responses job on an instance declaring responses ended with job_error job\.unsupported_api .*\(SRP-OFF-017\)/,
-  drops_responses_terminal: /a streamed responses job ended with done after "response\.output_item\.done"; done comes only after response\.completed or response\.incomplete \(SRP-JOB-034\)/,
+  refuses_native_apis:
+    /a non-streamed responses job on an instance declaring responses ended with job_error job\.unsupported_api .*\(SRP-OFF-017\)/,
+  drops_responses_terminal:
+    /a streamed responses job ended with done after "response\.output_item\.done"; done comes only after response\.completed or response\.incomplete \(SRP-JOB-034\)/,
 };
 
 describe.concurrent("provider.job.native_apis against faulty providers", () => {

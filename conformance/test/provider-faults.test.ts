@@ -32,23 +32,38 @@ const FAULTS: Record<string, Record<string, RegExp>> = {
   no_heartbeats: { "provider.liveness.heartbeat": /no heartbeat within 2\.5 s of a 1 s interval/ },
   stale_as_bad_signature: { "provider.auth.stale_timestamp": /error code "auth\.bad_signature", expected auth\.stale_timestamp/ },
   replays_auth: { "provider.auth.replayed_nonce": /second session: auth\.nonce \S+ does not echo this session's nonce/ },
-  load_lists_offered: { "provider.offer": /a heartbeat sent before offer_ack lists 2 instance\(s\).*the first heartbeat after offer_ack lists \[\S+, \S+\]; it must list exactly the accepted instance/ },
+  load_lists_offered: {
+    "provider.offer":
+      /a heartbeat sent before offer_ack lists 2 instance\(s\).*the first heartbeat after offer_ack lists \[\S+, \S+\]; it must list exactly the accepted instance/,
+  },
   runs_any_job: {
     "provider.job.unknown_instance": /the job ended with done, expected job_error job\.unknown_instance/,
     "provider.job.unknown_model": /the job ended with done, expected job_error job\.unknown_model/,
   },
   ignores_cancel: { "provider.job.cancel": /chunk\(s\) arrived more than 500 ms after cancel \(SRP-JOB-018\)/ },
-  rejects_valid_receipts: { "provider.receipt.countersign": /answered its valid countersigned receipt with error receipt\.bad_hub_signature/ },
-  position_per_session: { "provider.receipt.sequence": /second session: receipt\.seq is 1; the node's previous receipt for this hub is 1, so it must be 2 \(SRP-ATT-006\)/ },
+  rejects_valid_receipts: {
+    "provider.receipt.countersign": /answered its valid countersigned receipt with error receipt\.bad_hub_signature/,
+  },
+  position_per_session: {
+    "provider.receipt.sequence":
+      /second session: receipt\.seq is 1; the node's previous receipt for this hub is 1, so it must be 2 \(SRP-ATT-006\)/,
+  },
   double_probe_results: { "provider.probe": /2 probe_results for probe_conf_\w+; exactly one is due \(SRP-LIV-008\)/ },
   disputes_every_statement: { "provider.statement.agree": /answered a correct statement with dispute totals_mismatch/ },
-  no_disputes: { "provider.welcome.position": /no dispute within 3 s of a welcome that records lastSeq 0 while the node issued receipt 1 \(SRP-SET-002\)/ },
+  no_disputes: {
+    "provider.welcome.position":
+      /no dispute within 3 s of a welcome that records lastSeq 0 while the node issued receipt 1 \(SRP-SET-002\)/,
+  },
 };
 
 /** Runs the checks against the fault: each fails, for the reason its pattern names. */
 async function failsFor(fault: string, checks: Record<string, RegExp>): Promise<void> {
   const report = await runProviderSuite({ command: faulty(fault), only: new Set(Object.keys(checks)) });
-  expect(report.results.map((r) => [r.id, r.status]).sort()).toEqual(Object.keys(checks).map((id) => [id, "fail"]).sort());
+  expect(report.results.map((r) => [r.id, r.status]).sort()).toEqual(
+    Object.keys(checks)
+      .map((id) => [id, "fail"])
+      .sort(),
+  );
   for (const r of report.results) expect(r.details, r.id).toMatch(checks[r.id]!);
 }
 

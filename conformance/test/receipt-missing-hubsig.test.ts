@@ -32,14 +32,18 @@ const missingHubSig = check<ProviderContext>(
     countersign(s, ran.receipt);
     await new Promise((r) => setTimeout(r, 400));
     const errors = s.peer.matching((m) => m.type === "error", after);
-    if (errors.length) fail(`after a receipt without hubSig, the node answered the correct countersignature with error ${String(errors[0]!.code)}`);
+    if (errors.length)
+      fail(`after a receipt without hubSig, the node answered the correct countersignature with error ${String(errors[0]!.code)}`);
   },
 );
 
 describe("SRP-ATT-021 check 1 against our provider", () => {
   it("answers a receipt without hubSig with receipt.missing_hub_signature", async () => {
     const validator = new SchemaValidator();
-    const report = await runChecks<ProviderContext>([missingHubSig], (tracker) => ({ command, validator, tracker }), { mode: "provider", target: command });
+    const report = await runChecks<ProviderContext>([missingHubSig], (tracker) => ({ command, validator, tracker }), {
+      mode: "provider",
+      target: command,
+    });
     const result = report.results[0]!;
     expect([result.status, result.details ?? ""]).toEqual(["pass", ""]);
   }, 60_000);

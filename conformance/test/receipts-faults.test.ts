@@ -52,7 +52,8 @@ describe("hub.statement.content", () => {
 });
 
 describe("receipt and statement checks against faulty providers", () => {
-  const provider = (fault?: string) => `SRP_ACCOUNT_KEY=srp_any_key_123 node ${fixture(fault ? "faulty-provider.mjs" : "sim-provider.mjs")}${fault ? ` ${fault}` : ""}`;
+  const provider = (fault?: string) =>
+    `SRP_ACCOUNT_KEY=srp_any_key_123 node ${fixture(fault ? "faulty-provider.mjs" : "sim-provider.mjs")}${fault ? ` ${fault}` : ""}`;
   const statuses = async (command: string, only: string[]) => {
     const report = await runProviderSuite({ command, only: new Set(only) });
     return Object.fromEntries(report.results.map((r) => [r.id, [r.status, r.details ?? ""]]));

@@ -12,7 +12,14 @@ import { runAgainstFault as run } from "./fixtures/faulty-hub.js";
 const statuses = (results: Record<string, [string, string]>) => Object.fromEntries(Object.entries(results).map(([id, [s]]) => [id, s]));
 
 describe("security checks against faulty hubs", () => {
-  const WIRE = ["hub.security.signature_before_account", "hub.security.key_not_echoed", "hub.security.frame_limit_first", "hub.security.message_headroom", "hub.security.failed_handshakes", "hub.security.pending_handshakes"];
+  const WIRE = [
+    "hub.security.signature_before_account",
+    "hub.security.key_not_echoed",
+    "hub.security.frame_limit_first",
+    "hub.security.message_headroom",
+    "hub.security.failed_handshakes",
+    "hub.security.pending_handshakes",
+  ];
 
   it("the unchanged relay passes every wire security check (and hub.offer.ack, which cites SRP-SEC-013)", async () => {
     const results = await run("none", [...WIRE, "hub.offer.ack"]);
@@ -39,7 +46,9 @@ describe("security checks against faulty hubs", () => {
   }
 
   it("hub.security.pending_handshakes passes against the hub-wide cap alone (SRP-SEC-025), and is skipped when the hub caps nothing", async () => {
-    const capped = await run("none", ["hub.security.pending_handshakes"], { limits: { unauthenticatedConnections: false, unauthenticatedConnectionsTotal: 4 } });
+    const capped = await run("none", ["hub.security.pending_handshakes"], {
+      limits: { unauthenticatedConnections: false, unauthenticatedConnectionsTotal: 4 },
+    });
     expect(capped["hub.security.pending_handshakes"]).toEqual(["pass", ""]);
     const open = await run("none", ["hub.security.pending_handshakes", "hub.security.failed_handshakes"], {
       limits: { unauthenticatedConnections: false, unauthenticatedConnectionsTotal: false, connections: false, handshakeFailures: false },
@@ -106,7 +115,11 @@ describe("x402 limit and funds checks against faulty hubs on a local chain", () 
         chainId: chain.chainId,
         asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },
         payTo: chain.accounts[9]!.address,
-        settler: directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner), confirmTimeoutMs: 10_000 }),
+        settler: directSettler({
+          publicClient: chain.publicClient,
+          walletClient: chain.walletFor(chain.hubSigner),
+          confirmTimeoutMs: 10_000,
+        }),
         settle,
       },
     };

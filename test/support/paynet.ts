@@ -204,7 +204,11 @@ export async function payHeader(chain: TestChain, payer: PrivateKeyAccount, requ
 
 /** The 402 of a request to `path`: its `PAYMENT-REQUIRED` document. */
 export async function quote(net: PayNet, path: string, body: unknown): Promise<PaymentRequired> {
-  const res = await fetch(`${net.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(`${net.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   expect(res.status).toBe(402);
   const header = res.headers.get("payment-required");
   expect(header).not.toBeNull();

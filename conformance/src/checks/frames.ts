@@ -103,7 +103,12 @@ export const PROVIDER_FRAME_CHECKS: Check<ProviderContext>[] = [
     level: "MUST",
     async run(ctx) {
       const { peer } = await openProviderSession(ctx);
-      await rejects(peer, (p) => p.sendRaw('{"type":"cancel","jobId":"job_1","jobId":"job_2","reason":"consumer_gone"}'), "frame.malformed", 1007);
+      await rejects(
+        peer,
+        (p) => p.sendRaw('{"type":"cancel","jobId":"job_1","jobId":"job_2","reason":"consumer_gone"}'),
+        "frame.malformed",
+        1007,
+      );
     },
   },
   {

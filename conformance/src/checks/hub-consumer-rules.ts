@@ -21,7 +21,17 @@ import {
 import type { TSchema } from "@sinclair/typebox";
 import type { Check } from "../types.js";
 import { check } from "../harness/check.js";
-import { bodyText, type ConsumerCall, eventJson, get, json, post as consumerPost, SseReader, surfaces, within } from "../harness/consumer.js";
+import {
+  bodyText,
+  type ConsumerCall,
+  eventJson,
+  get,
+  json,
+  post as consumerPost,
+  SseReader,
+  surfaces,
+  within,
+} from "../harness/consumer.js";
 import { discovery, type HubContext } from "../harness/hub-session.js";
 import { instance, isJob, newModel } from "../harness/instances.js";
 import { answerStream, HarnessNode } from "../harness/node.js";
@@ -32,7 +42,8 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Posts `body` to `path` of the consumer API as the harness's account (`authorization: Bearer`), tracked. */
-const post = (ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}): ConsumerCall => consumerPost(ctx, base, path, body, headers, "bearer");
+const post = (ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}): ConsumerCall =>
+  consumerPost(ctx, base, path, body, headers, "bearer");
 
 /** `where: problem` when `value` does not match `schema` (the schema `openapi.json` has under that name). */
 function schemaProblem(schema: TSchema, value: unknown, where: string): string | undefined {
@@ -43,14 +54,23 @@ function schemaProblem(schema: TSchema, value: unknown, where: string): string |
 /** SRP-CON-031: `cost` is exactly `cost_units` in USD, 2 to 6 fraction digits. */
 function costProblem(usage: Json, where: string): string | undefined {
   const units = usage.cost_units;
-  if (typeof units !== "string" || !/^(0|[1-9][0-9]*)$/.test(units)) return `${where}.cost_units ${JSON.stringify(units)} is not a decimal string of units`;
+  if (typeof units !== "string" || !/^(0|[1-9][0-9]*)$/.test(units))
+    return `${where}.cost_units ${JSON.stringify(units)} is not a decimal string of units`;
   const expected = formatUsdc(BigInt(units));
-  return usage.cost === expected ? undefined : `${where}.cost is ${JSON.stringify(usage.cost)}; for cost_units ${units} it is ${JSON.stringify(expected)} (SRP-CON-031)`;
+  return usage.cost === expected
+    ? undefined
+    : `${where}.cost is ${JSON.stringify(usage.cost)}; for cost_units ${units} it is ${JSON.stringify(expected)} (SRP-CON-031)`;
 }
 
 /** An OpenAI chat.completion.chunk of `job`. */
 function chunkOf(job: Job, delta: Json, finish: string | null): Json {
-  return { id: "chatcmpl-conf2", object: "chat.completion.chunk", created: 1767225600, model: job.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+  return {
+    id: "chatcmpl-conf2",
+    object: "chat.completion.chunk",
+    created: 1767225600,
+    model: job.model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  };
 }
 
 /** Sends `datas` as chunks of `job` and ends it with `done` and a receipt of `usage`; resolves once the hub countersigned it (the node's next receipt follows it). */
@@ -78,12 +98,20 @@ async function failMidStream(node: HarnessNode, call: ConsumerCall, job: Job, wh
   node.chunks(job, datas);
   // Content committed the answer at the hub (a proxy in between may still hold it back): now the backend fails.
   await sleep(300);
-  node.peer.send({ type: "job_error", jobId: job.jobId, code: "job.upstream_error", message: "conformance: backend connection reset", retryable: true, chunks: datas.length });
+  node.peer.send({
+    type: "job_error",
+    jobId: job.jobId,
+    code: "job.upstream_error",
+    message: "conformance: backend connection reset",
+    retryable: true,
+    chunks: datas.length,
+  });
   const res = await within(call.response, 5000, what);
   ensure(res.status === 200, `${what} answered ${res.status} although content was streamed`);
   const reader = new SseReader(res);
   await reader.rest(5000).catch((e: Error) => fail(`${what}: the stream did not end after the job failed: ${e.message}`));
-  if (!reader.events.some((e) => /"(Partial)"/.test(e.data))) fail(`${what}: the content streamed before the failure did not reach the consumer`);
+  if (!reader.events.some((e) => /"(Partial)"/.test(e.data)))
+    fail(`${what}: the content streamed before the failure did not reach the consumer`);
   return [...reader.events];
 }
 
@@ -127,7 +155,10 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
         const x = await deadlineFor(a);
         const y = await deadlineFor(b);
         const diff = y.deadline - x.deadline - (y.at - x.at);
-        if (Math.abs(diff - expected) > 2000) problems.push(`x-srp-timeout-ms ${a} then ${b}: the deadlines differ by ${y.deadline - x.deadline} ms over ${y.at - x.at} ms between the jobs; expected ${expected} ms more than that (SRP-CON-025)`);
+        if (Math.abs(diff - expected) > 2000)
+          problems.push(
+            `x-srp-timeout-ms ${a} then ${b}: the deadlines differ by ${y.deadline - x.deadline} ms over ${y.at - x.at} ms between the jobs; expected ${expected} ms more than that (SRP-CON-025)`,
+          );
       };
       await compare("20000", "60000", 40_000);
       await compare("99999999", "3600000", 0);
@@ -163,10 +194,22 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       const r = view.receipt as Json | undefined;
       if (view.hub_id !== doc.hubId) problems.push(`hub_id ${String(view.hub_id)} is not the hub's id`);
       if (!isObject(r) || r.jobId !== job.jobId) problems.push("receipt.jobId is not the id asked for");
-      else if (typeof r.hubSig !== "string" || !verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, doc.hubId)) problems.push("receipt.hubSig is missing or does not verify with the hub's id");
-      else if (JSON.stringify(omitFields(r, "hubSig")) !== JSON.stringify(omitFields(receipt as unknown as Json, "hubSig"))) problems.push("the receipt served is not the one the node signed");
-      problems.push(...(await errorProblems(await get(url, undefined), "GET /v1/receipts/{id} without a key", 401, "api.unauthorized", false)));
-      problems.push(...(await errorProblems(await get(`${base}/receipts/job_conformanceUnknownReceipt0`, ctx.accountKey), "GET /v1/receipts/{unknown id}", 404, "api.not_found", false)));
+      else if (typeof r.hubSig !== "string" || !verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, doc.hubId))
+        problems.push("receipt.hubSig is missing or does not verify with the hub's id");
+      else if (JSON.stringify(omitFields(r, "hubSig")) !== JSON.stringify(omitFields(receipt as unknown as Json, "hubSig")))
+        problems.push("the receipt served is not the one the node signed");
+      problems.push(
+        ...(await errorProblems(await get(url, undefined), "GET /v1/receipts/{id} without a key", 401, "api.unauthorized", false)),
+      );
+      problems.push(
+        ...(await errorProblems(
+          await get(`${base}/receipts/job_conformanceUnknownReceipt0`, ctx.accountKey),
+          "GET /v1/receipts/{unknown id}",
+          404,
+          "api.not_found",
+          false,
+        )),
+      );
       if (problems.length) fail(problems.join("; "));
     },
   ),
@@ -188,16 +231,21 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       const data = Array.isArray(list.data) ? (list.data as Json[]) : [];
       const ids = data.map((m) => String(m.id));
       if (ids.join("\n") !== [...ids].sort((a, b) => a.localeCompare(b)).join("\n")) problems.push("the entries are not sorted by id");
-      if (list.first_id !== (ids[0] ?? null) || list.last_id !== (ids.at(-1) ?? null)) problems.push(`first_id/last_id ${String(list.first_id)}/${String(list.last_id)} are not the first and last ids`);
+      if (list.first_id !== (ids[0] ?? null) || list.last_id !== (ids.at(-1) ?? null))
+        problems.push(`first_id/last_id ${String(list.first_id)}/${String(list.last_id)} are not the first and last ids`);
       const entry = data.find((m) => m.id === model);
       if (!entry) problems.push(`the online model ${model} is not listed`);
       else {
         const units = entry.pricing_units_per_million as Json | undefined;
-        if (units?.input !== "1500000" || units?.output !== "2500000") problems.push(`pricing_units_per_million ${JSON.stringify(units)} is not the offered 1500000/2500000`);
+        if (units?.input !== "1500000" || units?.output !== "2500000")
+          problems.push(`pricing_units_per_million ${JSON.stringify(units)} is not the offered 1500000/2500000`);
         const pricing = entry.pricing as Json | undefined;
-        if (pricing?.prompt !== "0.0000015" || pricing?.completion !== "0.0000025") problems.push(`pricing ${JSON.stringify(pricing)} is not 0.0000015/0.0000025 USD per token`);
-        if (!Array.isArray(entry.endpoints) || !entry.endpoints.includes("chat.completions")) problems.push("endpoints of a chat model lack chat.completions");
-        if (JSON.stringify(entry.quantizations) !== '["Q4_K_M"]') problems.push(`quantizations ${JSON.stringify(entry.quantizations)} are not ["Q4_K_M"]`);
+        if (pricing?.prompt !== "0.0000015" || pricing?.completion !== "0.0000025")
+          problems.push(`pricing ${JSON.stringify(pricing)} is not 0.0000015/0.0000025 USD per token`);
+        if (!Array.isArray(entry.endpoints) || !entry.endpoints.includes("chat.completions"))
+          problems.push("endpoints of a chat model lack chat.completions");
+        if (JSON.stringify(entry.quantizations) !== '["Q4_K_M"]')
+          problems.push(`quantizations ${JSON.stringify(entry.quantizations)} are not ["Q4_K_M"]`);
         if (entry.instances_online !== 1) problems.push(`instances_online is ${String(entry.instances_online)}, not 1`);
       }
       if (problems.length) fail(problems.join("; "));
@@ -216,7 +264,13 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       const node = await HarnessNode.open(ctx, [instance(model, { price: { input: "6250000000", output: "6250000000" } })]);
       const usage: Usage = { promptTokens: 13, completionTokens: 3, measured: true };
       const backendUsage = { prompt_tokens: 99, completion_tokens: 99, total_tokens: 198 };
-      const answer = (job: Job) => [chunkOf(job, { role: "assistant", content: "" }, null), chunkOf(job, { content: "Three" }, null), chunkOf(job, { content: " tokens" }, null), chunkOf(job, {}, "stop"), { ...chunkOf(job, {}, null), choices: [], usage: backendUsage }];
+      const answer = (job: Job) => [
+        chunkOf(job, { role: "assistant", content: "" }, null),
+        chunkOf(job, { content: "Three" }, null),
+        chunkOf(job, { content: " tokens" }, null),
+        chunkOf(job, {}, "stop"),
+        { ...chunkOf(job, {}, null), choices: [], usage: backendUsage },
+      ];
       const problems: string[] = [];
 
       const call = post(ctx, base, "/chat/completions", { model, messages: MESSAGE, max_tokens: 16, stream: true });
@@ -225,9 +279,13 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       const events = await streamOf(call, "a streamed chat request");
       const data = jsons(events);
       const withUsage = data.map((d, i) => [d, i] as const).filter(([d]) => isObject(d?.usage));
-      const lastJson = data.map((d, i) => [d, i] as const).filter(([d]) => d !== undefined).at(-1);
+      const lastJson = data
+        .map((d, i) => [d, i] as const)
+        .filter(([d]) => d !== undefined)
+        .at(-1);
       if (events.at(-1)?.data.trim() !== "[DONE]") problems.push("the stream does not end with data: [DONE]");
-      if (withUsage.length !== 1) problems.push(`${withUsage.length} chunks carry a usage object; exactly one, the last, must (SRP-CON-028)`);
+      if (withUsage.length !== 1)
+        problems.push(`${withUsage.length} chunks carry a usage object; exactly one, the last, must (SRP-CON-028)`);
       const [final, at] = withUsage.at(-1) ?? [undefined, -1];
       if (final && at !== lastJson?.[1]) problems.push("the usage chunk is not the last chunk before [DONE]");
       if (final) {
@@ -236,10 +294,12 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
         const u = final.usage as Json;
         const shape = schemaProblem(OpenAIUsageSchema, u, "the usage chunk's usage");
         if (shape) problems.push(shape);
-        if (u.prompt_tokens !== 13 || u.completion_tokens !== 3) problems.push(`usage ${JSON.stringify(u)} does not show the receipt's 13 + 3 tokens but the backend's`);
+        if (u.prompt_tokens !== 13 || u.completion_tokens !== 3)
+          problems.push(`usage ${JSON.stringify(u)} does not show the receipt's 13 + 3 tokens but the backend's`);
         const cost = costProblem(u, "usage");
         if (cost) problems.push(cost);
-        else if (u.cost_units !== "0" && u.cost !== "0.10") problems.push(`usage.cost is ${String(u.cost)}; 16 tokens at 6250 units cost 100000 units, "0.10"`);
+        else if (u.cost_units !== "0" && u.cost !== "0.10")
+          problems.push(`usage.cost is ${String(u.cost)}; 16 tokens at 6250 units cost 100000 units, "0.10"`);
         if (u.receipt_id !== job.jobId) problems.push(`usage.receipt_id is ${JSON.stringify(u.receipt_id)}, not the job id`);
       }
 
@@ -254,7 +314,8 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
         const shape = schemaProblem(AnthropicUsage, u, "message_delta.usage");
         if (shape) problems.push(shape);
         if (isObject(u)) {
-          if (u.output_tokens !== 3 || u.input_tokens !== 13) problems.push(`message_delta.usage ${JSON.stringify(u)} does not show the receipt's 13 + 3 tokens`);
+          if (u.output_tokens !== 3 || u.input_tokens !== 13)
+            problems.push(`message_delta.usage ${JSON.stringify(u)} does not show the receipt's 13 + 3 tokens`);
           const cost = costProblem(u, "message_delta.usage");
           if (cost) problems.push(cost);
         }
@@ -276,26 +337,39 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       const call = post(ctx, base, "/chat/completions", { model, messages: MESSAGE, max_tokens: 16, stream: true });
       const job = await node.nextJob(call);
-      const events = await failMidStream(node, call, job, "a streamed chat request", [chunkOf(job, { role: "assistant", content: "" }, null), chunkOf(job, { content: "Partial" }, null)]);
+      const events = await failMidStream(node, call, job, "a streamed chat request", [
+        chunkOf(job, { role: "assistant", content: "" }, null),
+        chunkOf(job, { content: "Partial" }, null),
+      ]);
       if (events.some((e) => e.data.trim() === "[DONE]")) problems.push("the failed chat stream carries data: [DONE]");
       const last = eventJson(events.at(-1) ?? { data: "" });
       const shape = schemaProblem(OpenAIError, last, "the chat stream's last event");
       if (shape) problems.push(shape);
       const err = last?.error as Json | undefined;
-      if (err?.code !== "job.stream_interrupted" || err?.type !== "api_error" || err?.param !== null) problems.push(`the chat stream's last event ${String(JSON.stringify(last)).slice(0, 200)} is not {error: {type: api_error, param: null, code: job.stream_interrupted}}`);
+      if (err?.code !== "job.stream_interrupted" || err?.type !== "api_error" || err?.param !== null)
+        problems.push(
+          `the chat stream's last event ${String(JSON.stringify(last)).slice(0, 200)} is not {error: {type: api_error, param: null, code: job.stream_interrupted}}`,
+        );
 
       if (doc.consumer?.surfaces.includes("anthropic.messages")) {
         const m = post(ctx, base, "/messages", { model, max_tokens: 16, stream: true, messages: MESSAGE });
         const mjob = await node.nextJob(m);
-        const mevents = await failMidStream(node, m, mjob, "a streamed Messages request", [chunkOf(mjob, { role: "assistant", content: "" }, null), chunkOf(mjob, { content: "Partial" }, null)]);
+        const mevents = await failMidStream(node, m, mjob, "a streamed Messages request", [
+          chunkOf(mjob, { role: "assistant", content: "" }, null),
+          chunkOf(mjob, { content: "Partial" }, null),
+        ]);
         if (mevents.some((e) => e.event === "message_stop")) problems.push("the failed Messages stream carries message_stop");
         const lastEvent = mevents.at(-1);
         const data = lastEvent ? eventJson(lastEvent) : undefined;
-        if (lastEvent?.event !== "error") problems.push(`the failed Messages stream ends with event ${String(lastEvent?.event)}, not error`);
+        if (lastEvent?.event !== "error")
+          problems.push(`the failed Messages stream ends with event ${String(lastEvent?.event)}, not error`);
         const mshape = schemaProblem(AnthropicError, data, "the Messages error event");
         if (mshape) problems.push(mshape);
         const merr = data?.error as Json | undefined;
-        if (merr?.code !== "job.stream_interrupted" || merr?.type !== "api_error") problems.push(`the Messages error event ${String(JSON.stringify(data)).slice(0, 200)} is not {type: error, error: {type: api_error, code: job.stream_interrupted}}`);
+        if (merr?.code !== "job.stream_interrupted" || merr?.type !== "api_error")
+          problems.push(
+            `the Messages error event ${String(JSON.stringify(data)).slice(0, 200)} is not {type: error, error: {type: api_error, code: job.stream_interrupted}}`,
+          );
       }
       if (problems.length) fail(problems.join("; "));
     },
@@ -319,7 +393,8 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
         problems.push(...(await errorProblems(res, `POST ${path} after the session was lost`, 502, "job.upstream_error", anthropic)));
       };
       await lost("/chat/completions", (model) => ({ model, messages: MESSAGE, max_tokens: 4, stream: true }), false);
-      if (doc.consumer?.surfaces.includes("anthropic.messages")) await lost("/messages", (model) => ({ model, messages: MESSAGE, max_tokens: 4 }), true);
+      if (doc.consumer?.surfaces.includes("anthropic.messages"))
+        await lost("/messages", (model) => ({ model, messages: MESSAGE, max_tokens: 4 }), true);
 
       // Busy: one slot, taken.
       const model = newModel();
@@ -331,17 +406,22 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       if (answered) {
         problems.push(...(await errorProblems(answered.clone(), "the request for a busy instance", 503, "job.no_capacity", false)));
         const retry = answered.headers.get("retry-after");
-        if (retry === null || !/^[1-9][0-9]*$/.test(retry)) problems.push(`the 503 for a busy instance has Retry-After ${JSON.stringify(retry)}, not whole seconds of at least 1`);
+        if (retry === null || !/^[1-9][0-9]*$/.test(retry))
+          problems.push(`the 503 for a busy instance has Retry-After ${JSON.stringify(retry)}, not whole seconds of at least 1`);
         await answerWhole(node, job, "one");
         await within(first.response, 5000, "the first answer").then((r) => bodyText(r));
       } else {
         // The hub holds the request (allowed): it must reach the node once the slot frees, or be answered 503.
-        if (node.peer.matching((m) => isJob(m) && m.jobId !== job.jobId).length) problems.push("a second job reached an instance of maxConcurrency 1 while the first ran");
+        if (node.peer.matching((m) => isJob(m) && m.jobId !== job.jobId).length)
+          problems.push("a second job reached an instance of maxConcurrency 1 while the first ran");
         await answerWhole(node, job, "one");
         await within(first.response, 5000, "the first answer").then((r) => bodyText(r));
         const later = node.peer.take((m) => isJob(m) && m.jobId !== job.jobId, 5000);
         later.catch(() => undefined);
-        const next = await Promise.race([later.then((j) => ({ job: j as unknown as Job })), within(second.response, 5000, "the held request's answer").then((res) => ({ res }))]);
+        const next = await Promise.race([
+          later.then((j) => ({ job: j as unknown as Job })),
+          within(second.response, 5000, "the held request's answer").then((res) => ({ res })),
+        ]);
         if ("job" in next) await answerWhole(node, next.job, "two");
         else if (next.res.status !== 503) problems.push(`the held request was answered ${next.res.status} instead of running or 503`);
       }
@@ -361,9 +441,20 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
       const cases: [string, Json][] = [
         ["a block of an unknown type", body([{ role: "user", content: [{ type: "conformance_bogus", text: "x" }] }])],
         ["a text block without text", body([{ role: "user", content: [{ type: "text" }] }])],
-        ["a tool_use whose input is a string", body([{ role: "user", content: "x" }, { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "f", input: "not an object" }] }])],
+        [
+          "a tool_use whose input is a string",
+          body([
+            { role: "user", content: "x" },
+            { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "f", input: "not an object" }] },
+          ]),
+        ],
         ["content that is a number", body([{ role: "user", content: 42 }])],
-        ["an image block in system", body([{ role: "user", content: "x" }], { system: [{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }] })],
+        [
+          "an image block in system",
+          body([{ role: "user", content: "x" }], {
+            system: [{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }],
+          }),
+        ],
       ];
       const problems: string[] = [];
       for (const [what, b] of cases) {
@@ -396,11 +487,13 @@ export const HUB_CONSUMER_RULE_CHECKS: Check<HubContext>[] = [
         const units = (v: unknown) => (typeof v === "string" && /^(0|[1-9][0-9]*)$/.test(v) ? BigInt(v) : undefined);
         const required = units(err?.required);
         const available = units(err?.available);
-        if (required === undefined || available === undefined) problems.push(`POST ${path}: the 402 lacks required/available as decimal strings of units (SRP-BIL-016)`);
+        if (required === undefined || available === undefined)
+          problems.push(`POST ${path}: the 402 lacks required/available as decimal strings of units (SRP-BIL-016)`);
         else if (required <= available) problems.push(`POST ${path}: required ${required} is not more than available ${available}`);
       };
       await refused("/chat/completions", { model, messages: MESSAGE, max_tokens: 1000 }, false);
-      if (doc.consumer?.surfaces.includes("anthropic.messages")) await refused("/messages", { model, messages: MESSAGE, max_tokens: 1000 }, true);
+      if (doc.consumer?.surfaces.includes("anthropic.messages"))
+        await refused("/messages", { model, messages: MESSAGE, max_tokens: 1000 }, true);
       await sleep(100);
       if (node.peer.matching(isJob).length > 0) problems.push("a job reached the node although the balance could not cover the request");
       if (problems.length) fail(problems.join("; "));

@@ -34,9 +34,13 @@ import type { WirePeer } from "../harness/wire.js";
 export function errorCodeProblem(error: Record<string, unknown>): string | undefined {
   const code = String(error.code);
   if (isErrorCode(code)) {
-    return error.retryable === ERROR_TABLE[code].retryable ? undefined : `error ${code} has retryable ${String(error.retryable)}; the error table says ${String(ERROR_TABLE[code].retryable)} (SRP-ERR-001)`;
+    return error.retryable === ERROR_TABLE[code].retryable
+      ? undefined
+      : `error ${code} has retryable ${String(error.retryable)}; the error table says ${String(ERROR_TABLE[code].retryable)} (SRP-ERR-001)`;
   }
-  return code.startsWith("x-") ? undefined : `error code ${JSON.stringify(code)} is neither in the error table nor an extension code whose family starts with x- (SRP-ERR-005)`;
+  return code.startsWith("x-")
+    ? undefined
+    : `error code ${JSON.stringify(code)} is neither in the error table nor an extension code whose family starts with x- (SRP-ERR-005)`;
 }
 
 /** The types of the frames received so far, "<not JSON>" for a frame that is not a JSON object. */
@@ -79,7 +83,8 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
         if (types.join(",") !== "hello,welcome") problems.push(`the hub sent ${types.join(", ")} up to welcome; only hello may precede it`);
         const announced = (hello.limits as { maxFrameBytes: number }).maxFrameBytes;
         const limits = welcome.limits as { maxFrameBytes?: unknown } | undefined;
-        if (limits?.maxFrameBytes !== announced) problems.push(`welcome.limits.maxFrameBytes is ${String(limits?.maxFrameBytes)}, hello announced ${announced}`);
+        if (limits?.maxFrameBytes !== announced)
+          problems.push(`welcome.limits.maxFrameBytes is ${String(limits?.maxFrameBytes)}, hello announced ${announced}`);
         ids.push(String(welcome.sessionId));
         peer.close();
       }
@@ -89,7 +94,8 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
   ),
   {
     id: "hub.handshake.rejection",
-    title: "Rejects a handshake with hello, then one error (a table code with its retryable), then the close with the code's close code; nothing after the error",
+    title:
+      "Rejects a handshake with hello, then one error (a table code with its retryable), then the close with the code's close code; nothing after the error",
     requirements: ["SRP-HS-013", "SRP-ERR-002", "SRP-ERR-005", "SRP-ERR-001"],
     level: "MUST",
     async run(ctx) {
@@ -98,7 +104,8 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
       const types = frameTypes(peer);
       const error = peer.received[1]?.message;
       const problems: string[] = [];
-      if (types.join(",") !== "hello,error") problems.push(`the hub sent ${types.join(", ")}; a rejected handshake is hello then exactly one error`);
+      if (types.join(",") !== "hello,error")
+        problems.push(`the hub sent ${types.join(", ")}; a rejected handshake is hello then exactly one error`);
       if (error?.type === "error") {
         const bad = errorCodeProblem(error);
         if (bad) problems.push(bad);
@@ -117,12 +124,23 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
     async (ctx) => {
       const identity = generateIdentity();
       const { peer, hello } = await connect(ctx);
-      const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) }, agent: 'conformance "é" \u{1F680}\ttab' });
+      const auth = createAuth({
+        identity,
+        hello,
+        account: { kind: "api_key", key: needKey(ctx) },
+        agent: 'conformance "é" \u{1F680}\ttab',
+      });
       // Members in non-canonical order, an ext the hub cannot know, nested, with escapes and non-ASCII.
-      const body = omitFields({ ext: { "conformance.signing-input": { zeta: true, alpha: null, list: [1, "é\u0001"], nested: { b: 2, a: "\u2028" } } }, ...auth }, "sig");
+      const body = omitFields(
+        { ext: { "conformance.signing-input": { zeta: true, alpha: null, list: [1, "é\u0001"], nested: { b: 2, a: "\u2028" } } }, ...auth },
+        "sig",
+      );
       peer.send({ ...body, sig: signDetached("auth", body, identity) });
       const m = await peer.next(5000).catch((e: Error) => fail(`no answer to the auth: ${e.message}`));
-      if (m.type !== "welcome") fail(`the hub answered ${m.type}${m.type === "error" ? ` ${String(m.code)}` : ""} to an auth signed over its ext member; a verifier keeps every member it received (SRP-HS-011)`);
+      if (m.type !== "welcome")
+        fail(
+          `the hub answered ${m.type}${m.type === "error" ? ` ${String(m.code)}` : ""} to an auth signed over its ext member; a verifier keeps every member it received (SRP-HS-011)`,
+        );
     },
   ),
   check(
@@ -135,7 +153,9 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
       const expectProof = async (what: string, identity: Identity, account: Auth["account"]) => {
         const got = await answer(await authWith(ctx, identity, account));
         if (got.code !== "auth.bad_account_proof" || got.close !== 4403) {
-          problems.push(`${what}: ${got.welcome ? "welcome" : `error ${got.code ?? "(none)"}, close ${got.close ?? "(none)"}`}, expected auth.bad_account_proof and 4403`);
+          problems.push(
+            `${what}: ${got.welcome ? "welcome" : `error ${got.code ?? "(none)"}, close ${got.close ?? "(none)"}`}, expected auth.bad_account_proof and 4403`,
+          );
         }
       };
       const node = generateIdentity();
@@ -154,7 +174,9 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
         seen.add(v);
         const got = await answer(await authWith(ctx, n, binding));
         if (!got.welcome && !(got.code === "auth.unknown_account" && got.close === 4403)) {
-          problems.push(`a correct binding with v = 0x${v}: error ${got.code ?? "(none)"}, close ${got.close ?? "(none)"}; expected welcome or auth.unknown_account (4403)`);
+          problems.push(
+            `a correct binding with v = 0x${v}: error ${got.code ?? "(none)"}, close ${got.close ?? "(none)"}; expected welcome or auth.unknown_account (4403)`,
+          );
         }
       }
       ensure(seen.size === 2, "could not produce signatures with both v values");
@@ -169,7 +191,12 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
     async (ctx) => {
       const { peer } = await openSession(ctx);
       const from = peer.received.length;
-      peer.send({ type: "error", code: "x-conformance.notice", message: "conformance: a code the hub does not know; the session continues", retryable: true });
+      peer.send({
+        type: "error",
+        code: "x-conformance.notice",
+        message: "conformance: a code the hub does not know; the session continues",
+        retryable: true,
+      });
       await stillServing(peer, "the session whose node sent an error with an unknown code");
       const errors = peer.matching((m) => m.type === "error", from);
       if (errors.length) fail(`the hub answered with error ${String(errors[0]!.code)}`);
@@ -193,7 +220,9 @@ export const HUB_HANDSHAKE_CHECKS: Check<HubContext>[] = [
       const first = await Promise.race([
         jobOn(old.peer, fromOld, "the replaced session").catch(() => new Promise<never>(() => {})),
         jobOn(fresh.peer, fromNew, "the new session, which has offered nothing").catch(() => new Promise<never>(() => {})),
-        within(call.response, 8000, "the consumer's answer").then(async (res) => `answer ${res.status} ${(await bodyText(res).catch(() => "")).slice(0, 120)}`),
+        within(call.response, 8000, "the consumer's answer").then(
+          async (res) => `answer ${res.status} ${(await bodyText(res).catch(() => "")).slice(0, 120)}`,
+        ),
       ]);
       if (!first.startsWith("answer ")) fail(`a job for ${model} reached ${first}`);
       if (first.startsWith("answer 200")) fail(`the consumer got ${first} for a model no open session offers`);

@@ -66,7 +66,8 @@ async function jobOrAnswer(node: HarnessNode, call: ConsumerCall, ms = 5000): Pr
 async function failJobs(node: HarnessNode, model: string, count: number): Promise<void> {
   let failed = 0;
   for (let calls = 0; failed < count; calls++) {
-    if (calls >= count * 3) fail(`the hub sent ${failed} job(s) for ${count * 3} consumer requests; the instance cannot be made to fail ${count} times`);
+    if (calls >= count * 3)
+      fail(`the hub sent ${failed} job(s) for ${count * 3} consumer requests; the instance cannot be made to fail ${count} times`);
     const call = node.chat({ model, messages: ASK, max_tokens: 8 });
     for (;;) {
       const next = await jobOrAnswer(node, call);
@@ -74,7 +75,15 @@ async function failJobs(node: HarnessNode, model: string, count: number): Promis
         await bodyText(next.res).catch(() => "");
         break;
       }
-      node.peer.send({ type: "job_error", jobId: next.job.jobId, code: "job.upstream_error", message: "conformance: the backend failed", retryable: true, upstreamStatus: 503, chunks: 0 });
+      node.peer.send({
+        type: "job_error",
+        jobId: next.job.jobId,
+        code: "job.upstream_error",
+        message: "conformance: the backend failed",
+        retryable: true,
+        upstreamStatus: 503,
+        chunks: 0,
+      });
       failed++;
     }
   }
@@ -90,9 +99,12 @@ async function routes(node: HarnessNode, model: string): Promise<boolean> {
   }
   node.responseAnswer(next.job, "pong");
   await drain(call);
-  await node.answerTo(next.job.jobId).then((m) => {
-    if (m.type === "receipt") node.position = { lastSeq: (m.receipt as Receipt).seq, totals: (m.receipt as Receipt).totals };
-  }, () => undefined);
+  await node.answerTo(next.job.jobId).then(
+    (m) => {
+      if (m.type === "receipt") node.position = { lastSeq: (m.receipt as Receipt).seq, totals: (m.receipt as Receipt).totals };
+    },
+    () => undefined,
+  );
   return true;
 }
 
@@ -117,8 +129,14 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       const code = (r: OfferResult | undefined) => (r === undefined ? "no result" : r.accepted ? "accepted" : String(r.reason?.code));
       if (code(results[0]) !== "accepted") problems.push(`a valid instance was ${code(results[0])}`);
-      if (code(results[1]) !== "offer.duplicate_instance") problems.push(`an instance repeating an earlier id, inconsistent and of the subscription tier, was ${code(results[1])}; expected offer.duplicate_instance`);
-      if (code(results[2]) !== "offer.invalid") problems.push(`an inconsistent instance (maxOutputTokens > contextLength) of the subscription tier was ${code(results[2])}; expected offer.invalid`);
+      if (code(results[1]) !== "offer.duplicate_instance")
+        problems.push(
+          `an instance repeating an earlier id, inconsistent and of the subscription tier, was ${code(results[1])}; expected offer.duplicate_instance`,
+        );
+      if (code(results[2]) !== "offer.invalid")
+        problems.push(
+          `an inconsistent instance (maxOutputTokens > contextLength) of the subscription tier was ${code(results[2])}; expected offer.invalid`,
+        );
       const tierRefused = code(results[3]) === "offer.tier_refused";
       // The session limit comes last: fill the session, then offer instances refused for other reasons.
       const limit = (welcome.limits as { maxInstances?: number } | undefined)?.maxInstances ?? 64;
@@ -129,17 +147,23 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
           peer.send({ type: "offer", instances: batch });
           const a = await peer.take((m) => m.type === "offer_ack", 5000, 0, "offer_ack while filling the session");
           const refused = (a.results as OfferResult[]).filter((r) => !r.accepted);
-          if (refused.length) fail(`${problems.join("; ")}${problems.length ? "; " : ""}the hub refused ${refused.length} valid instance(s) below maxInstances ${limit} (${code(refused[0])})`);
+          if (refused.length)
+            fail(
+              `${problems.join("; ")}${problems.length ? "; " : ""}the hub refused ${refused.length} valid instance(s) below maxInstances ${limit} (${code(refused[0])})`,
+            );
           offered += batch.length;
         }
         const late = [instance(model, bad), ...(tierRefused ? [instance(model, { tier: "subscription" })] : []), instance(model)];
         peer.send({ type: "offer", instances: late });
         const a = await peer.take((m) => m.type === "offer_ack", 5000, 0, "offer_ack of a full session");
         const r = a.results as OfferResult[];
-        if (code(r[0]) !== "offer.invalid") problems.push(`on a full session an inconsistent instance was ${code(r[0])}; expected offer.invalid`);
-        if (tierRefused && code(r[1]) !== "offer.tier_refused") problems.push(`on a full session a subscription-tier instance was ${code(r[1])}; expected offer.tier_refused`);
+        if (code(r[0]) !== "offer.invalid")
+          problems.push(`on a full session an inconsistent instance was ${code(r[0])}; expected offer.invalid`);
+        if (tierRefused && code(r[1]) !== "offer.tier_refused")
+          problems.push(`on a full session a subscription-tier instance was ${code(r[1])}; expected offer.tier_refused`);
         const last = r[late.length - 1];
-        if (code(last) !== "offer.too_many_instances") problems.push(`a valid instance beyond maxInstances ${limit} was ${code(last)}; expected offer.too_many_instances`);
+        if (code(last) !== "offer.too_many_instances")
+          problems.push(`a valid instance beyond maxInstances ${limit} was ${code(last)}; expected offer.too_many_instances`);
       }
       if (problems.length) fail(problems.join("; "));
       await stillServing(peer, "the session whose offers were refused");
@@ -155,9 +179,19 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const call = node.chat({ model, messages: ASK, max_tokens: 8 });
       const job = await firstJob(node, call);
-      node.peer.send({ type: "job_error", jobId: job.jobId, code: "internal", message: "conformance: the node failed in a way no other code describes", retryable: true, chunks: 0 });
+      node.peer.send({
+        type: "job_error",
+        jobId: job.jobId,
+        code: "internal",
+        message: "conformance: the node failed in a way no other code describes",
+        retryable: true,
+        chunks: 0,
+      });
       const closed = await node.peer.closedWithin(500);
-      ensure(!closed, `the hub closed the session (${closed?.code} ${closed?.reason}) after a job_error with code internal; a job_error ends its job only (SRP-JOB-025)`);
+      ensure(
+        !closed,
+        `the hub closed the session (${closed?.code} ${closed?.reason}) after a job_error with code internal; a job_error ends its job only (SRP-JOB-025)`,
+      );
       // The consumer's request is retried (answered here) or answered with an error.
       for (;;) {
         const next = await jobOrAnswer(node, call);
@@ -193,7 +227,9 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
       });
       if (answer?.type === "receipt") problems.push("the hub countersigned the receipt of a non-streamed done without response");
       else if (answer && (answer.code !== "receipt.field_mismatch" || answer.jobId !== job.jobId)) {
-        problems.push(`a non-streamed done without response was answered with error ${String(answer.code)} (jobId ${String(answer.jobId)}); expected receipt.field_mismatch with ${job.jobId}`);
+        problems.push(
+          `a non-streamed done without response was answered with error ${String(answer.code)} (jobId ${String(answer.jobId)}); expected receipt.field_mismatch with ${job.jobId}`,
+        );
       }
       // Nothing reached the consumer: a retry (answered here) or a coded error, never a 200 without the answer.
       for (;;) {
@@ -202,7 +238,8 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
           node.responseAnswer(next.job, "pong");
           continue;
         }
-        if (next.res.status === 200 && node.peer.matching((m) => isJob(m) && m.jobId !== job.jobId).length === 0) problems.push("the consumer got 200 for a job whose done carried no response");
+        if (next.res.status === 200 && node.peer.matching((m) => isJob(m) && m.jobId !== job.jobId).length === 0)
+          problems.push("the consumer got 200 for a job whose done carried no response");
         else if (next.res.status !== 200) {
           const p = await codedError(next.res);
           if (p) problems.push(`consumer answer: ${p}`);
@@ -210,8 +247,13 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
         break;
       }
       await sleep(200);
-      if (node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === job.jobId).length && answer?.type !== "receipt") problems.push("the hub sent a receipt for the done without response");
-      if (!node.peer.open) problems.push(`the hub closed the session (${node.peer.closed?.code}) after a done without response; the session continues`);
+      if (
+        node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === job.jobId).length &&
+        answer?.type !== "receipt"
+      )
+        problems.push("the hub sent a receipt for the done without response");
+      if (!node.peer.open)
+        problems.push(`the hub closed the session (${node.peer.closed?.code}) after a done without response; the session continues`);
       // A chunk for a non-streamed job.
       const model2 = newModel();
       const node2 = await HarnessNode.open(ctx, [instance(model2)]);
@@ -238,7 +280,15 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
         const job = await firstJob(node, call);
         const datas = chatChunks({ ...job, request: {} }, ["Partial ", "answer"], usageOf(["x"])).slice(0, 3);
         node.chunks(job, datas);
-        if (how === "job_error") node.peer.send({ type: "job_error", jobId: job.jobId, code: "job.upstream_error", message: "conformance: the backend failed mid-stream", retryable: true, chunks: datas.length });
+        if (how === "job_error")
+          node.peer.send({
+            type: "job_error",
+            jobId: job.jobId,
+            code: "job.upstream_error",
+            message: "conformance: the backend failed mid-stream",
+            retryable: true,
+            chunks: datas.length,
+          });
         else {
           await sleep(100);
           node.peer.close(1000, "conformance: gone mid-job");
@@ -252,10 +302,15 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
         for (const e of seen.events) {
           const u = eventJson(e)?.usage as Record<string, unknown> | undefined;
           if (!u || typeof u !== "object") continue;
-          const billed = (typeof u.cost_units === "string" && u.cost_units !== "0") || (u.receipt_id !== undefined && u.receipt_id !== null);
-          if (billed) problems.push(`${how}: the failed stream carries usage ${JSON.stringify(u).slice(0, 200)}; a job without done is not billed (SRP-JOB-021)`);
+          const billed =
+            (typeof u.cost_units === "string" && u.cost_units !== "0") || (u.receipt_id !== undefined && u.receipt_id !== null);
+          if (billed)
+            problems.push(
+              `${how}: the failed stream carries usage ${JSON.stringify(u).slice(0, 200)}; a job without done is not billed (SRP-JOB-021)`,
+            );
         }
-        if (node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === job.jobId).length) problems.push(`${how}: the hub sent a receipt for a job that ended without done`);
+        if (node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === job.jobId).length)
+          problems.push(`${how}: the hub sent a receipt for a job that ended without done`);
       }
       if (problems.length) fail(problems.join("; "));
     },
@@ -277,30 +332,54 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
         if (e instanceof WireTimeoutError) return undefined;
         throw e;
       });
-      if (!probe1) return { status: "skipped", details: `the hub sent no probe within ${PROBE_WAIT_MS / 1000} s of the instance's third failed job; this check needs a hub that parks for less (the reference hub: routingConfig.parkMs)` };
+      if (!probe1)
+        return {
+          status: "skipped",
+          details: `the hub sent no probe within ${PROBE_WAIT_MS / 1000} s of the instance's third failed job; this check needs a hub that parks for less (the reference hub: routingConfig.parkMs)`,
+        };
       const interval = Date.now() - parkedAt;
       const problems: string[] = [];
-      if (probe1.instanceId !== inst.instanceId) problems.push(`a probe names instance ${String(probe1.instanceId)}, not the node's offered instance (SRP-LIV-007)`);
+      if (probe1.instanceId !== inst.instanceId)
+        problems.push(`a probe names instance ${String(probe1.instanceId)}, not the node's offered instance (SRP-LIV-007)`);
       const deadline = probe1.deadline as number;
       if (deadline - Date.now() > PROBE_DEADLINE_MAX_MS) {
         node.peer.send({ type: "probe_result", probeId: probe1.probeId, instanceId: inst.instanceId, ok: true, latencyMs: 1 });
         if (problems.length) fail(problems.join("; "));
-        return { status: "skipped", details: `the probe's deadline is ${Math.round((deadline - Date.now()) / 1000)} s away; this check waits out deadlines of at most ${PROBE_DEADLINE_MAX_MS / 1000} s` };
+        return {
+          status: "skipped",
+          details: `the probe's deadline is ${Math.round((deadline - Date.now()) / 1000)} s away; this check waits out deadlines of at most ${PROBE_DEADLINE_MAX_MS / 1000} s`,
+        };
       }
       // No answer by the deadline: failed. A late ok and an ok for an unknown probeId are ignored.
       await sleep(Math.max(0, deadline - Date.now()) + 300);
       node.peer.send({ type: "probe_result", probeId: probe1.probeId, instanceId: inst.instanceId, ok: true, latencyMs: 1 });
-      node.peer.send({ type: "probe_result", probeId: `probe_conf_unknown_${hex(6)}`, instanceId: inst.instanceId, ok: true, latencyMs: 1 });
+      node.peer.send({
+        type: "probe_result",
+        probeId: `probe_conf_unknown_${hex(6)}`,
+        instanceId: inst.instanceId,
+        ok: true,
+        latencyMs: 1,
+      });
       await sleep(200);
-      if (!node.peer.open) fail([...problems, `the hub closed the session (${node.peer.closed?.code}) after a late or unknown probe_result; it ignores them (SRP-LIV-010)`].join("; "));
-      if (await routes(node, model)) problems.push("the hub routed a job to the instance after its probe went unanswered past the deadline and only a late or unknown probe_result said ok (SRP-LIV-010)");
+      if (!node.peer.open)
+        fail(
+          [
+            ...problems,
+            `the hub closed the session (${node.peer.closed?.code}) after a late or unknown probe_result; it ignores them (SRP-LIV-010)`,
+          ].join("; "),
+        );
+      if (await routes(node, model))
+        problems.push(
+          "the hub routed a job to the instance after its probe went unanswered past the deadline and only a late or unknown probe_result said ok (SRP-LIV-010)",
+        );
       // The next probe has a new probeId; its ok readmits the instance.
       const probe2 = await node.peer.take(isProbe, interval + 3000, 0, "a second probe after the first failed").catch(() => undefined);
       let warning: string | undefined;
       if (!probe2) warning = "the hub sent no second probe after the first one failed";
       else {
         if (probe2.probeId === probe1.probeId) problems.push(`the hub reused probeId ${String(probe1.probeId)} (SRP-LIV-007)`);
-        if (probe2.instanceId !== inst.instanceId) problems.push(`the second probe names instance ${String(probe2.instanceId)} (SRP-LIV-007)`);
+        if (probe2.instanceId !== inst.instanceId)
+          problems.push(`the second probe names instance ${String(probe2.instanceId)} (SRP-LIV-007)`);
         node.peer.send({ type: "probe_result", probeId: probe2.probeId, instanceId: inst.instanceId, ok: true, latencyMs: 1 });
         await sleep(200);
         if (!(await routes(node, model))) warning = "the instance was not routed to after a successful probe (hub policy)";
@@ -313,7 +392,15 @@ export const HUB_JOB_RULE_CHECKS: Check<HubContext>[] = [
         await sleep(interval + 1000);
         const late = node.peer.matching((m) => isProbe(m) && m.instanceId === inst.instanceId, mark);
         if (late.length) problems.push(`the hub probed instance ${inst.instanceId} after it was withdrawn (SRP-LIV-007, SRP-OFF-008)`);
-        for (const p of late) node.peer.send({ type: "probe_result", probeId: p.probeId, instanceId: inst.instanceId, ok: false, latencyMs: 1, error: { code: "job.unknown_instance", message: "withdrawn" } });
+        for (const p of late)
+          node.peer.send({
+            type: "probe_result",
+            probeId: p.probeId,
+            instanceId: inst.instanceId,
+            ok: false,
+            latencyMs: 1,
+            error: { code: "job.unknown_instance", message: "withdrawn" },
+          });
       }
       if (problems.length) fail(problems.join("; "));
       if (warning) return { status: "warning", details: warning };

@@ -42,16 +42,27 @@ function dispatchProblems(job: Job, inst: Instance, body: Record<string, unknown
   if (job.model !== inst.model) p.push(`job.model ${job.model} is not the instance's model ${inst.model} (SRP-JOB-001)`);
   if (job.api !== "chat.completions") p.push(`job.api is ${String(job.api)} for a /chat/completions request (SRP-JOB-001)`);
   if (job.stream !== stream) p.push(`job.stream is ${String(job.stream)} for a consumer request with stream ${stream}`);
-  if (!sameJson(job.quote, inst.price)) p.push(`job.quote ${JSON.stringify(job.quote)} differs from the accepted price ${JSON.stringify(inst.price)} (SRP-JOB-003)`);
-  if (typeof job.deadline !== "number" || job.deadline < Date.now() - 60_000) p.push(`job.deadline ${String(job.deadline)} is already in the past`);
+  if (!sameJson(job.quote, inst.price))
+    p.push(`job.quote ${JSON.stringify(job.quote)} differs from the accepted price ${JSON.stringify(inst.price)} (SRP-JOB-003)`);
+  if (typeof job.deadline !== "number" || job.deadline < Date.now() - 60_000)
+    p.push(`job.deadline ${String(job.deadline)} is already in the past`);
   const req = job.request;
   if (!sameJson(withoutRoutingMembers(req), withoutRoutingMembers(body))) {
-    p.push(`job.request differs from the consumer's body beyond model/stream/stream_options (SRP-JOB-002): sent ${canonicalize(withoutRoutingMembers(body)).slice(0, 300)}, got ${canonicalize(withoutRoutingMembers(req)).slice(0, 300)}`);
+    p.push(
+      `job.request differs from the consumer's body beyond model/stream/stream_options (SRP-JOB-002): sent ${canonicalize(withoutRoutingMembers(body)).slice(0, 300)}, got ${canonicalize(withoutRoutingMembers(req)).slice(0, 300)}`,
+    );
   }
   if (req.model !== undefined && req.model !== body.model && req.model !== inst.model) p.push(`job.request.model is ${String(req.model)}`);
-  if (req.stream !== undefined && req.stream !== job.stream) p.push(`job.request.stream ${String(req.stream)} differs from job.stream ${String(job.stream)}`);
+  if (req.stream !== undefined && req.stream !== job.stream)
+    p.push(`job.request.stream ${String(req.stream)} differs from job.stream ${String(job.stream)}`);
   const so = req.stream_options;
-  if (so !== undefined && !sameJson(omitFields(so as Record<string, unknown>, "include_usage"), omitFields((body.stream_options ?? {}) as Record<string, unknown>, "include_usage"))) {
+  if (
+    so !== undefined &&
+    !sameJson(
+      omitFields(so as Record<string, unknown>, "include_usage"),
+      omitFields((body.stream_options ?? {}) as Record<string, unknown>, "include_usage"),
+    )
+  ) {
     p.push(`job.request.stream_options ${JSON.stringify(so)} changes more than include_usage`);
   }
   return p;
@@ -74,25 +85,39 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const second = instance(newModel());
       peer.send({ type: "offer", instances: [ok, dup, sub, bad] });
       peer.send({ type: "offer", instances: [second] });
-      const acks = [await peer.take((m) => m.type === "offer_ack", 5000, 0, "offer_ack for the first offer"), await peer.take((m) => m.type === "offer_ack", 5000, 0, "offer_ack for the second offer")];
+      const acks = [
+        await peer.take((m) => m.type === "offer_ack", 5000, 0, "offer_ack for the first offer"),
+        await peer.take((m) => m.type === "offer_ack", 5000, 0, "offer_ack for the second offer"),
+      ];
       const first = acks[0]!.results as Array<{ instanceId: string; accepted: boolean; reason?: { code: string } }>;
       const next = acks[1]!.results as typeof first;
       const problems: string[] = [];
-      if (!Array.isArray(first) || first.length !== 4) problems.push(`the first offer_ack has ${Array.isArray(first) ? first.length : "no"} results for 4 instances`);
+      if (!Array.isArray(first) || first.length !== 4)
+        problems.push(`the first offer_ack has ${Array.isArray(first) ? first.length : "no"} results for 4 instances`);
       else {
         const ids = first.map((r) => r.instanceId);
         if (!sameJson(ids, [ok.instanceId, ok.instanceId, sub.instanceId, bad.instanceId])) {
-          problems.push(next?.[0]?.instanceId === ok.instanceId ? "the offer_acks arrived out of order" : `results are not in instance order: ${ids.join(", ")}`);
+          problems.push(
+            next?.[0]?.instanceId === ok.instanceId
+              ? "the offer_acks arrived out of order"
+              : `results are not in instance order: ${ids.join(", ")}`,
+          );
         } else {
           const expect = (i: number, accepted: boolean, code: string | undefined, what: string) => {
             const r = first[i]!;
             if (r.accepted !== accepted) problems.push(`${what} was ${r.accepted ? "accepted" : `refused (${r.reason?.code})`}`);
             else if (accepted && r.reason !== undefined) problems.push(`${what} was accepted but carries a reason`);
-            else if (!accepted && r.reason?.code !== code) problems.push(`${what} was refused with ${String(r.reason?.code)}, expected ${code}`);
+            else if (!accepted && r.reason?.code !== code)
+              problems.push(`${what} was refused with ${String(r.reason?.code)}, expected ${code}`);
           };
           expect(0, true, undefined, "a valid gpu instance");
           expect(1, false, "offer.duplicate_instance", "the second occurrence of an instance id in one offer");
-          expect(2, false, "offer.tier_refused", "a subscription-tier instance (list this check as an expected failure if the operator enabled the subscription tier)");
+          expect(
+            2,
+            false,
+            "offer.tier_refused",
+            "a subscription-tier instance (list this check as an expected failure if the operator enabled the subscription tier)",
+          );
           expect(3, false, "offer.invalid", "an instance with maxOutputTokens > contextLength");
         }
       }
@@ -115,12 +140,22 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       node.peer.send({ type: "withdraw", instanceIds: [inst.instanceId, `conf-never-offered-${hex(4)}`], reason: "conformance" });
       // A message the hub must answer, so that the withdraw has been processed when the answer arrives.
       const probeId = `job_conformance_sync_${hex(6)}`;
-      node.peer.send({ type: "job_error", jobId: probeId, code: "job.upstream_error", message: "conformance sync", retryable: true, chunks: 0 });
+      node.peer.send({
+        type: "job_error",
+        jobId: probeId,
+        code: "job.upstream_error",
+        message: "conformance sync",
+        retryable: true,
+        chunks: 0,
+      });
       // (hub.job.unknown checks that answer; here it only orders the withdraw before the request.)
       await node.peer.take((m) => m.type === "error" && m.jobId === probeId, 1000).catch(() => undefined);
       const call = node.chat({ model, messages: ASK, max_tokens: 8 });
       // A job fails the check as soon as it arrives (this node does not answer it, so the consumer would wait).
-      const jobSent = node.peer.take(isJob, 10_000, 0, "a job").then(() => "job" as const, () => new Promise<never>(() => undefined));
+      const jobSent = node.peer.take(isJob, 10_000, 0, "a job").then(
+        () => "job" as const,
+        () => new Promise<never>(() => undefined),
+      );
       const res = await Promise.race([within(call.response, 10_000, "the consumer's response"), jobSent]);
       if (res !== "job") await sleep(200);
       const jobs = node.peer.matching(isJob);
@@ -161,7 +196,10 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       // Re-offer the same instance at a new price: later jobs are quoted at it.
       const repriced = { ...inst, price: { input: "1700000", output: "2900000", cachedInput: "900000" } };
       const ack = await node.offer([repriced]);
-      ensure((ack.results as Array<{ accepted: boolean }>)[0]?.accepted === true, "the hub refused a re-offer of an accepted instance at a new price");
+      ensure(
+        (ack.results as Array<{ accepted: boolean }>)[0]?.accepted === true,
+        "the hub refused a re-offer of an accepted instance at a new price",
+      );
       const body2 = { model, messages: ASK, max_tokens: 8, temperature: 0 };
       const call2 = node.chat(body2);
       const job2 = await node.nextJob(call2);
@@ -194,7 +232,10 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       // The second request either waited for the slot or was answered (busy); either is fine.
       const later = node.peer.take((m) => isJob(m) && m.jobId !== job.jobId, 5000);
       later.catch(() => undefined);
-      const next = await Promise.race([later.then((j) => ({ job: j as unknown as Job })), within(second.response, 5000, "the second consumer's response").then((res) => ({ res }))]);
+      const next = await Promise.race([
+        later.then((j) => ({ job: j as unknown as Job })),
+        within(second.response, 5000, "the second consumer's response").then((res) => ({ res })),
+      ]);
       if ("job" in next) {
         node.responseAnswer(next.job, "two");
         await within(second.response, 5000, "the second consumer's response").then((r) => bodyText(r));
@@ -214,7 +255,10 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const so = job.request.stream_options as { include_usage?: unknown } | undefined;
       node.streamAnswer(job, ["ok"]);
       await readStream(call).catch(() => undefined);
-      ensure(so?.include_usage === true, `job.request.stream_options is ${JSON.stringify(so)}; include_usage should be true so that the backend reports usage`);
+      ensure(
+        so?.include_usage === true,
+        `job.request.stream_options is ${JSON.stringify(so)}; include_usage should be true so that the backend reports usage`,
+      );
     },
   ),
   check(
@@ -232,12 +276,18 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const seen = await readStream(call);
       const problems: string[] = [];
       if (!/^text\/event-stream/i.test(seen.contentType)) problems.push(`content-type is ${seen.contentType}, not text/event-stream`);
-      if (seen.text !== pieces.join("")) problems.push(`the consumer's text is ${JSON.stringify(seen.text)}, the node streamed ${JSON.stringify(pieces.join(""))}`);
+      if (seen.text !== pieces.join(""))
+        problems.push(`the consumer's text is ${JSON.stringify(seen.text)}, the node streamed ${JSON.stringify(pieces.join(""))}`);
       if (seen.errors.length) problems.push(`the stream carries an error event: ${JSON.stringify(seen.errors[0]).slice(0, 200)}`);
-      if (!seen.lastIsDone || seen.doneMarkers !== 1) problems.push(`the stream does not end with exactly one data: [DONE] (${seen.doneMarkers} seen${seen.lastIsDone ? "" : ", not last"})`);
+      if (!seen.lastIsDone || seen.doneMarkers !== 1)
+        problems.push(
+          `the stream does not end with exactly one data: [DONE] (${seen.doneMarkers} seen${seen.lastIsDone ? "" : ", not last"})`,
+        );
       if (!seen.usage) problems.push("no event carries usage");
       else if (seen.usage.prompt_tokens !== usage.promptTokens || seen.usage.completion_tokens !== usage.completionTokens) {
-        problems.push(`usage ${JSON.stringify(seen.usage)} does not report the node's ${usage.promptTokens} prompt and ${usage.completionTokens} completion tokens`);
+        problems.push(
+          `usage ${JSON.stringify(seen.usage)} does not report the node's ${usage.promptTokens} prompt and ${usage.completionTokens} completion tokens`,
+        );
       }
       await node.countersigned(receipt).catch((e: Error) => problems.push(e.message));
       if (problems.length) fail(problems.join("; "));
@@ -266,8 +316,12 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         } catch {
           problems.push("the consumer's body is not JSON");
         }
-        if (parsed.choices?.[0]?.message?.content !== text) problems.push(`the consumer's message content is ${JSON.stringify(parsed.choices?.[0]?.message?.content)}, the node answered ${JSON.stringify(text)}`);
-        if (parsed.usage?.prompt_tokens !== usage.promptTokens || parsed.usage?.completion_tokens !== usage.completionTokens) problems.push(`usage ${JSON.stringify(parsed.usage)} does not report the node's usage`);
+        if (parsed.choices?.[0]?.message?.content !== text)
+          problems.push(
+            `the consumer's message content is ${JSON.stringify(parsed.choices?.[0]?.message?.content)}, the node answered ${JSON.stringify(text)}`,
+          );
+        if (parsed.usage?.prompt_tokens !== usage.promptTokens || parsed.usage?.completion_tokens !== usage.completionTokens)
+          problems.push(`usage ${JSON.stringify(parsed.usage)} does not report the node's usage`);
       }
       await node.countersigned(receipt).catch((e: Error) => problems.push(e.message));
       if (problems.length) fail(problems.join("; "));
@@ -284,13 +338,20 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const start = node.position;
       const cases: Array<[string, string, Parameters<HarnessNode["receipt"]>[3]]> = [
         ["a receipt signed by another key", "receipt.bad_node_signature", { signer: generateIdentity() }],
-        ["a receipt whose cost is one unit more than usage at price", "receipt.cost_mismatch", { mutate: (b) => void (b.cost = formatAmount(BigInt(b.cost as string) + 1n)) }],
+        [
+          "a receipt whose cost is one unit more than usage at price",
+          "receipt.cost_mismatch",
+          { mutate: (b) => void (b.cost = formatAmount(BigInt(b.cost as string) + 1n)) },
+        ],
         [
           "a receipt whose price is not the job's quote (cost consistent with it)",
           "receipt.field_mismatch",
           {
             mutate: (b) => {
-              const price = { ...(b.price as Instance["price"]), input: formatAmount(BigInt((b.price as Instance["price"]).input) + 1000n) };
+              const price = {
+                ...(b.price as Instance["price"]),
+                input: formatAmount(BigInt((b.price as Instance["price"]).input) + 1000n),
+              };
               const cost = receiptCost(b.usage as Usage, price);
               b.price = price;
               b.cost = formatAmount(cost);
@@ -309,14 +370,16 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         else {
           if (answer.code !== code) problems.push(`${what}: error code ${String(answer.code)}, expected ${code}`);
           if (answer.jobId !== job.jobId) problems.push(`${what}: the error does not carry the jobId`);
-          if (answer.retryable !== false) problems.push(`${what}: error retryable is ${String(answer.retryable)}; receipt.* codes are not retryable`);
+          if (answer.retryable !== false)
+            problems.push(`${what}: error retryable is ${String(answer.retryable)}; receipt.* codes are not retryable`);
         }
         await drain(call);
         await sleep(100);
         if (node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === job.jobId).length) {
           if (answer.type !== "receipt") problems.push(`${what}: the hub sent a receipt for it after the error`);
         }
-        if (!node.peer.open) fail(`${problems.join("; ")}${problems.length ? "; " : ""}the hub closed the session after ${what} (${node.peer.closed?.code})`);
+        if (!node.peer.open)
+          fail(`${problems.join("; ")}${problems.length ? "; " : ""}the hub closed the session after ${what} (${node.peer.closed?.code})`);
       }
       // The position did not move: a valid receipt numbered after the start verifies.
       node.position = start;
@@ -351,20 +414,30 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
           b.seq = node.position.lastSeq + 2;
         },
       });
-      const gapAnswer = await node.peer.take((m) => m.type === "error" && m.jobId === gap.job.jobId, 5000, 0, `error receipt.sequence_gap for ${gap.job.jobId}`).catch((e: Error) => {
-        problems.push(`a receipt that skips seq ${node.position.lastSeq + 1}: ${e.message}`);
-        return undefined;
-      });
-      if (gapAnswer && gapAnswer.code !== "receipt.sequence_gap") problems.push(`a receipt that skips a seq was answered with ${String(gapAnswer.code)}, expected receipt.sequence_gap`);
-      const gapReceipt = await node.peer.take((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === gap.job.jobId, 1000).catch(() => undefined);
+      const gapAnswer = await node.peer
+        .take((m) => m.type === "error" && m.jobId === gap.job.jobId, 5000, 0, `error receipt.sequence_gap for ${gap.job.jobId}`)
+        .catch((e: Error) => {
+          problems.push(`a receipt that skips seq ${node.position.lastSeq + 1}: ${e.message}`);
+          return undefined;
+        });
+      if (gapAnswer && gapAnswer.code !== "receipt.sequence_gap")
+        problems.push(`a receipt that skips a seq was answered with ${String(gapAnswer.code)}, expected receipt.sequence_gap`);
+      const gapReceipt = await node.peer
+        .take((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === gap.job.jobId, 1000)
+        .catch(() => undefined);
       if (gapReceipt) {
         const r = gapReceipt.receipt as Receipt;
-        if (typeof r.hubSig !== "string" || !verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, node.hello.hubId) || !sameJson(omitFields(r, "hubSig"), gap.receipt)) {
+        if (
+          typeof r.hubSig !== "string" ||
+          !verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, node.hello.hubId) ||
+          !sameJson(omitFields(r, "hubSig"), gap.receipt)
+        ) {
           problems.push("the countersigned gap receipt does not verify or differs from the node's");
         }
         node.position = { lastSeq: r.seq, totals: r.totals };
       } else {
-        warning = "the hub did not countersign a receipt whose only problem is a gap; it should, so that the node's later receipts verify (SRP-ATT-010)";
+        warning =
+          "the hub did not countersign a receipt whose only problem is a gap; it should, so that the node's later receipts verify (SRP-ATT-010)";
       }
       // A repeat of the last recorded seq is never countersigned.
       const repeat = await serve({
@@ -377,9 +450,13 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         return undefined;
       });
       if (repeatAnswer?.type === "receipt") problems.push(`the hub countersigned a receipt that repeats seq ${node.position.lastSeq}`);
-      else if (repeatAnswer && repeatAnswer.code !== "receipt.sequence_gap") problems.push(`a receipt that repeats a seq was answered with ${String(repeatAnswer.code)}, expected receipt.sequence_gap`);
+      else if (repeatAnswer && repeatAnswer.code !== "receipt.sequence_gap")
+        problems.push(`a receipt that repeats a seq was answered with ${String(repeatAnswer.code)}, expected receipt.sequence_gap`);
       await sleep(200);
-      if (node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === repeat.job.jobId).length && repeatAnswer?.type !== "receipt") {
+      if (
+        node.peer.matching((m) => m.type === "receipt" && (m.receipt as Receipt).jobId === repeat.job.jobId).length &&
+        repeatAnswer?.type !== "receipt"
+      ) {
         problems.push("the hub countersigned a receipt that repeats a seq after reporting it");
       }
       // The next receipt in sequence verifies.
@@ -428,19 +505,35 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const node = await HarnessNode.open(ctx, [instance(model)]);
       const problems: string[] = [];
       const expectUnknown = async (what: string, jobId: string) => {
-        const m = await node.peer.take((x) => x.type === "error" || x.type === "receipt", 3000, 0, `the hub's answer to ${what}`).catch((e: Error) => {
-          problems.push(`${what}: ${e.message}`);
-          return undefined;
-        });
+        const m = await node.peer
+          .take((x) => x.type === "error" || x.type === "receipt", 3000, 0, `the hub's answer to ${what}`)
+          .catch((e: Error) => {
+            problems.push(`${what}: ${e.message}`);
+            return undefined;
+          });
         if (!m) return;
         if (m.type !== "error") problems.push(`${what}: the hub answered ${String(m.type)}`);
-        else if (m.code !== "job.unknown" || m.jobId !== jobId) problems.push(`${what}: error ${String(m.code)} with jobId ${String(m.jobId)}, expected job.unknown with ${jobId}`);
+        else if (m.code !== "job.unknown" || m.jobId !== jobId)
+          problems.push(`${what}: error ${String(m.code)} with jobId ${String(m.jobId)}, expected job.unknown with ${jobId}`);
       };
-      const fake = { jobId: `job_conformance_${hex(8)}`, instanceId: "conf-unknown", model, quote: instance(model).price, request: { model, messages: ASK } } as unknown as Job;
+      const fake = {
+        jobId: `job_conformance_${hex(8)}`,
+        instanceId: "conf-unknown",
+        model,
+        quote: instance(model).price,
+        request: { model, messages: ASK },
+      } as unknown as Job;
       node.peer.send({ type: "chunk", jobId: fake.jobId, seq: 0, data: { object: "chat.completion.chunk", choices: [] } });
       await expectUnknown("a chunk for a job never sent", fake.jobId);
       const fake2 = { ...fake, jobId: `job_conformance_${hex(8)}` };
-      node.peer.send({ type: "job_error", jobId: fake2.jobId, code: "job.upstream_error", message: "conformance", retryable: true, chunks: 0 });
+      node.peer.send({
+        type: "job_error",
+        jobId: fake2.jobId,
+        code: "job.upstream_error",
+        message: "conformance",
+        retryable: true,
+        chunks: 0,
+      });
       await expectUnknown("a job_error for a job never sent", fake2.jobId);
       const fake3 = { ...fake, jobId: `job_conformance_${hex(8)}` };
       const usage = usageOf(["x"]);
@@ -476,11 +569,14 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         problems.push(`late done: ${e.message}`);
         return undefined;
       });
-      if (answer?.type === "error") problems.push(`the hub answered a late message for the cancelled job with error ${String(answer.code)}: ${String(answer.message)}`);
+      if (answer?.type === "error")
+        problems.push(`the hub answered a late message for the cancelled job with error ${String(answer.code)}: ${String(answer.message)}`);
       else if (answer) {
         const r = answer.receipt as Receipt;
-        if (typeof r.hubSig !== "string" || !verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, node.hello.hubId)) problems.push("the late done's receipt: hubSig does not verify");
-        else if (!sameJson(omitFields(r, "hubSig"), receipt)) problems.push("the late done's countersigned receipt differs from the node's");
+        if (typeof r.hubSig !== "string" || !verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, node.hello.hubId))
+          problems.push("the late done's receipt: hubSig does not verify");
+        else if (!sameJson(omitFields(r, "hubSig"), receipt))
+          problems.push("the late done's countersigned receipt differs from the node's");
       }
       const errors = node.peer.matching((m) => m.type === "error", mark);
       if (errors.length && answer?.type !== "error") problems.push(`the hub sent error ${String(errors[0]!.code)} after the cancel`);
@@ -501,13 +597,21 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const left = job.deadline - Date.now();
       if (left > 10_000) {
         call.abort();
-        return { status: "skipped", details: `job.deadline is ${Math.round(left / 1000)} s away; this check waits for a deadline only when the hub honours x-srp-timeout-ms` };
+        return {
+          status: "skipped",
+          details: `job.deadline is ${Math.round(left / 1000)} s away; this check waits for a deadline only when the hub honours x-srp-timeout-ms`,
+        };
       }
       node.chunks(job, chatChunks({ ...job, request: {} }, ["Slow ", "start"], usageOf(["x"])).slice(0, 3));
       const res = await within(call.response, 5000, "the consumer's response");
       ensure(res.status === 200, `the consumer's streamed request was answered ${res.status}`);
       const reader = new SseReader(res);
-      const cancel = await node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, Math.max(0, left) + 3000, 0, `cancel for ${job.jobId} after its deadline`);
+      const cancel = await node.peer.take(
+        (m) => m.type === "cancel" && m.jobId === job.jobId,
+        Math.max(0, left) + 3000,
+        0,
+        `cancel for ${job.jobId} after its deadline`,
+      );
       const problems: string[] = [];
       if (cancel.reason !== "deadline") problems.push(`cancel.reason is ${String(cancel.reason)}, expected deadline`);
       const at = node.peer.arrival(cancel)?.at ?? Date.now();
@@ -529,18 +633,31 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
       const node = await HarnessNode.open(ctx, [instance(model), instance(model)]);
       const call = node.chat({ model, messages: ASK, stream: true, max_tokens: 16 });
       const job = await node.nextJob(call);
-      node.peer.send({ type: "job_error", jobId: job.jobId, code: "job.upstream_error", message: "conformance: backend failed before any output", retryable: true, upstreamStatus: 503, chunks: 0 });
+      node.peer.send({
+        type: "job_error",
+        jobId: job.jobId,
+        code: "job.upstream_error",
+        message: "conformance: backend failed before any output",
+        retryable: true,
+        upstreamStatus: 503,
+        chunks: 0,
+      });
       const retry = node.peer.take((m) => m.type === "job" && m.jobId !== job.jobId, 5000, 0, "a retry");
       retry.catch(() => undefined);
-      const first = await Promise.race([retry.then((j) => ({ job: j as unknown as Job })), within(call.response, 5000, "the consumer's response").then((res) => ({ res }))]);
+      const first = await Promise.race([
+        retry.then((j) => ({ job: j as unknown as Job })),
+        within(call.response, 5000, "the consumer's response").then((res) => ({ res })),
+      ]);
       if ("job" in first) {
         ensure(first.job.jobId !== job.jobId, "the retry reused the failed job's id");
         const pieces = ["Recovered ", "elsewhere."];
         node.streamAnswer(first.job, pieces);
         const seen = await readStream(call);
         const problems: string[] = [];
-        if (seen.text !== pieces.join("")) problems.push(`after failover the consumer's text is ${JSON.stringify(seen.text)}, expected ${JSON.stringify(pieces.join(""))}`);
-        if (seen.errors.length) problems.push(`the consumer saw an error event although the retry succeeded: ${JSON.stringify(seen.errors[0]).slice(0, 200)}`);
+        if (seen.text !== pieces.join(""))
+          problems.push(`after failover the consumer's text is ${JSON.stringify(seen.text)}, expected ${JSON.stringify(pieces.join(""))}`);
+        if (seen.errors.length)
+          problems.push(`the consumer saw an error event although the retry succeeded: ${JSON.stringify(seen.errors[0]).slice(0, 200)}`);
         if (!seen.lastIsDone) problems.push("the retried stream does not end with [DONE]");
         if (problems.length) fail(problems.join("; "));
         return;
@@ -570,14 +687,25 @@ export const HUB_JOB_CHECKS: Check<HubContext>[] = [
         if (!e) fail(`the stream ended after ${JSON.stringify(text)} before the node failed`);
         text += deltaContent(eventJson(e)) ?? "";
       }
-      node.peer.send({ type: "job_error", jobId: job.jobId, code: "job.upstream_error", message: "conformance: backend failed mid-stream", retryable: true, chunks: datas.length });
+      node.peer.send({
+        type: "job_error",
+        jobId: job.jobId,
+        code: "job.upstream_error",
+        message: "conformance: backend failed mid-stream",
+        retryable: true,
+        chunks: datas.length,
+      });
       const rest = await reader.rest(5000).catch((e: Error) => fail(`the stream did not end after the job failed: ${e.message}`));
       await sleep(200);
       const seen = summarize(res, [...reader.events]);
       const problems: string[] = [];
       if (seen.doneMarkers > 0) problems.push("the failed stream carries data: [DONE]");
-      if (seen.errors.length === 0) problems.push(`no in-band error event after the failure (events after it: ${rest.map((e) => e.data.slice(0, 80)).join(" | ") || "none"})`);
-      if (node.peer.matching((m) => m.type === "job" && m.jobId !== job.jobId).length) problems.push("the hub retried the request after content had reached the consumer");
+      if (seen.errors.length === 0)
+        problems.push(
+          `no in-band error event after the failure (events after it: ${rest.map((e) => e.data.slice(0, 80)).join(" | ") || "none"})`,
+        );
+      if (node.peer.matching((m) => m.type === "job" && m.jobId !== job.jobId).length)
+        problems.push("the hub retried the request after content had reached the consumer");
       if (problems.length) fail(problems.join("; "));
     },
   ),

@@ -23,7 +23,12 @@ export const MAX_TIMER_WAIT_MS = 15_000;
 const TIMER_SLACK_MS = 2_000;
 
 /** An auth answering `hello`, with `changes` applied and signed again by the node. */
-function alteredAuth(ctx: HubContext, hello: Parameters<typeof createAuth>[0]["hello"], identity: Identity, changes: Partial<Auth>): Record<string, unknown> {
+function alteredAuth(
+  ctx: HubContext,
+  hello: Parameters<typeof createAuth>[0]["hello"],
+  identity: Identity,
+  changes: Partial<Auth>,
+): Record<string, unknown> {
   const auth = createAuth({ identity, hello, account: { kind: "api_key", key: needKey(ctx) } });
   const unsigned = omitFields({ ...auth, ...changes }, "sig");
   return { ...unsigned, sig: signDetached("auth", unsigned, identity) };
@@ -72,7 +77,8 @@ export function modelEntryProblems(entry: unknown): string[] {
   if (typeof m.owned_by !== "string") problems.push(`${name}: owned_by is not a string`);
   for (const k of ["quantizations", "aliases"] as const) {
     const v = m[k];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) problems.push(`${name}: ${k} ${JSON.stringify(v)} is not an array of strings`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+      problems.push(`${name}: ${k} ${JSON.stringify(v)} is not an array of strings`);
   }
   return problems;
 }
@@ -136,7 +142,8 @@ export const HUB_LIFECYCLE_CHECKS: Check<HubContext>[] = [
       }
       if (listed) problems.push(`GET /v1/models still lists ${model}, offered only by the session that ended`);
       const again = await openSession(ctx, node.identity);
-      if (again.welcome.replaced !== false) problems.push("the node's next session has welcome.replaced true: the goodbye session was kept");
+      if (again.welcome.replaced !== false)
+        problems.push("the node's next session has welcome.replaced true: the goodbye session was kept");
       await stillServing(again.peer, "the node's next session");
       await stillServing(bystander.peer);
       if (problems.length) fail(problems.join("; "));
@@ -161,7 +168,8 @@ export const HUB_LIFECYCLE_CHECKS: Check<HubContext>[] = [
     async (ctx) => {
       const { peer, welcome } = await openSession(ctx);
       const interval = Number(welcome.heartbeatIntervalMs);
-      if (3 * interval > MAX_TIMER_WAIT_MS) skip(`welcome.heartbeatIntervalMs is ${interval}: three intervals are longer than the ${MAX_TIMER_WAIT_MS} ms this check waits`);
+      if (3 * interval > MAX_TIMER_WAIT_MS)
+        skip(`welcome.heartbeatIntervalMs is ${interval}: three intervals are longer than the ${MAX_TIMER_WAIT_MS} ms this check waits`);
       const problem = await expectRejection(peer, "protocol.heartbeat_timeout", 4408, 3 * interval + TIMER_SLACK_MS);
       if (problem) fail(problem);
     },
@@ -181,7 +189,10 @@ export const HUB_RECORD_CHECKS: Check<HubContext>[] = [
       await HarnessNode.open(ctx, [instance(model)]);
       const res = await fetch(`${base}/models`, { headers: { authorization: `Bearer ${ctx.accountKey ?? ""}` } });
       if (res.status !== 200) fail(`GET /v1/models answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 200)}`);
-      ensure((res.headers.get("content-type") ?? "").startsWith("application/json"), `GET /v1/models answered content-type ${res.headers.get("content-type")}`);
+      ensure(
+        (res.headers.get("content-type") ?? "").startsWith("application/json"),
+        `GET /v1/models answered content-type ${res.headers.get("content-type")}`,
+      );
       const list = (await res.json()) as Record<string, unknown>;
       const problems: string[] = [];
       if (list.object !== "list") problems.push(`object is ${JSON.stringify(list.object)}, not "list"`);
@@ -209,16 +220,22 @@ export const HUB_RECORD_CHECKS: Check<HubContext>[] = [
       const { receipt: sent } = node.responseAnswer(job, "Hi there!");
       const countersigned = await node.countersigned(sent);
       const res = await within(call.response, 5000, "the consumer's response");
-      if (res.status !== 200) fail(`the consumer's request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 200)}`);
+      if (res.status !== 200)
+        fail(`the consumer's request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 200)}`);
       const id = ((await res.json()) as { usage?: { receipt_id?: unknown } }).usage?.receipt_id;
-      ensure(typeof id === "string" && id !== "", `usage.receipt_id is ${JSON.stringify(id)} for an answer backed by a countersigned receipt`);
+      ensure(
+        typeof id === "string" && id !== "",
+        `usage.receipt_id is ${JSON.stringify(id)} for an answer backed by a countersigned receipt`,
+      );
       const got = await fetch(`${base}/receipts/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${node.key}` } });
       if (got.status !== 200) fail(`GET /v1/receipts/${id} answered ${got.status}: ${(await bodyText(got).catch(() => "")).slice(0, 200)}`);
       const stored = ((await got.json()) as { receipt?: Receipt }).receipt;
       ensure(stored !== undefined && typeof stored === "object", `GET /v1/receipts/${id} has no member receipt`);
       const problems: string[] = [];
-      if (canonicalize(stored) !== canonicalize(countersigned)) problems.push(`the stored receipt differs from the one countersigned on the session: ${canonicalize(stored).slice(0, 300)}`);
-      for (const p of verifyReceipt(stored, { hubId: node.hello.hubId, nodeId: node.identity.id })) problems.push(`${p.code}: ${p.message}`);
+      if (canonicalize(stored) !== canonicalize(countersigned))
+        problems.push(`the stored receipt differs from the one countersigned on the session: ${canonicalize(stored).slice(0, 300)}`);
+      for (const p of verifyReceipt(stored, { hubId: node.hello.hubId, nodeId: node.identity.id }))
+        problems.push(`${p.code}: ${p.message}`);
       if (problems.length) fail(problems.join("; "));
     },
   ),

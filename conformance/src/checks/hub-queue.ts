@@ -16,13 +16,20 @@ type Json = Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Posts a chat completion as the harness's account (`authorization: Bearer`), tracked. */
-const post = (ctx: HubContext, base: string, body: Json, headers: Record<string, string> = {}): ConsumerCall => consumerPost(ctx, base, "/chat/completions", body, headers, "bearer");
+const post = (ctx: HubContext, base: string, body: Json, headers: Record<string, string> = {}): ConsumerCall =>
+  consumerPost(ctx, base, "/chat/completions", body, headers, "bearer");
 
 /** A chat body for `model` whose user message is `marker` (it tells jobs apart at the node). */
-const chat = (model: string, marker: string, extra: Json = {}): Json => ({ model, messages: [{ role: "user", content: marker }], max_tokens: 4, ...extra });
+const chat = (model: string, marker: string, extra: Json = {}): Json => ({
+  model,
+  messages: [{ role: "user", content: marker }],
+  max_tokens: 4,
+  ...extra,
+});
 
 /** The user message of a chat job (its marker). */
-const markerOf = (job: Job) => String(((job.request as { messages?: { content?: unknown }[] }).messages?.[0]?.content as string | undefined) ?? "");
+const markerOf = (job: Job) =>
+  String(((job.request as { messages?: { content?: unknown }[] }).messages?.[0]?.content as string | undefined) ?? "");
 
 /** Answers a non-streamed job whole and waits for the hub's countersignature. */
 async function answerWhole(node: HarnessNode, job: Job, text: string): Promise<void> {
@@ -38,7 +45,8 @@ async function errorProblems(res: Response, what: string, status: number, code: 
   if (got !== code) out.push(`${what}: code ${String(got)}, expected ${code}`);
   if (status === 503) {
     const retry = res.headers.get("retry-after");
-    if (retry === null || !/^[1-9][0-9]*$/.test(retry)) out.push(`${what}: Retry-After ${JSON.stringify(retry)}, not whole seconds of at least 1`);
+    if (retry === null || !/^[1-9][0-9]*$/.test(retry))
+      out.push(`${what}: Retry-After ${JSON.stringify(retry)}, not whole seconds of at least 1`);
   }
   return out;
 }
@@ -69,12 +77,18 @@ export const HUB_QUEUE_CHECKS: Check<HubContext>[] = [
 
       const fell = post(ctx, base, chat(missing, "fallback", { models: [model] }));
       const job = await node.nextJob(fell);
-      ensure(!("models" in (job.request as Json)), `the job for the fallback model carries \`models\` (${JSON.stringify((job.request as Json).models)}); it is a routing instruction for the hub only (SRP-CON-058)`);
+      ensure(
+        !("models" in (job.request as Json)),
+        `the job for the fallback model carries \`models\` (${JSON.stringify((job.request as Json).models)}); it is a routing instruction for the hub only (SRP-CON-058)`,
+      );
       if (job.model !== model) problems.push(`the fallback job is for model ${job.model}, not ${model}`);
       await answerWhole(node, job, "served by the fallback");
       const res = await within(fell.response, 5000, "the answer of the request whose first model nobody serves");
       const body = await json(res, "the answer of the request whose first model nobody serves");
-      if (res.status !== 200) problems.push(`a request whose first model nobody serves, with models [${model}], answered ${res.status}, not 200 from the fallback`);
+      if (res.status !== 200)
+        problems.push(
+          `a request whose first model nobody serves, with models [${model}], answered ${res.status}, not 200 from the fallback`,
+        );
       else if (body.model !== model) problems.push(`the answer served by ${model} names model ${JSON.stringify(body.model)} (SRP-CON-061)`);
       const header = res.headers.get("x-srp-model");
       if (header !== null && header !== model) problems.push(`x-srp-model is ${header}, not the serving model ${model}`);
@@ -83,18 +97,30 @@ export const HUB_QUEUE_CHECKS: Check<HubContext>[] = [
       const only = post(ctx, base, { messages: [{ role: "user", content: "models only" }], max_tokens: 4, models: [model] });
       await answerWhole(node, await node.nextJob(only), "ok");
       const onlyRes = await within(only.response, 5000, "the answer of a request with models and no model");
-      if (onlyRes.status !== 200) problems.push(`a request with models [${model}] and no model answered ${onlyRes.status}: ${(await bodyText(onlyRes)).slice(0, 200)}`);
+      if (onlyRes.status !== 200)
+        problems.push(
+          `a request with models [${model}] and no model answered ${onlyRes.status}: ${(await bodyText(onlyRes)).slice(0, 200)}`,
+        );
       else await bodyText(onlyRes);
 
       // allow_fallbacks false: the first model only.
       const jobsBefore = node.peer.matching(isJob).length;
-      const strict = await within(post(ctx, base, chat(missing, "strict", { models: [model], provider: { allow_fallbacks: false } })).response, 5000, "the answer with allow_fallbacks false");
-      problems.push(...(await errorProblems(strict, "a request with allow_fallbacks false whose first model nobody serves", 404, "job.unknown_model")));
-      if (node.peer.matching(isJob).length > jobsBefore) problems.push("a job reached the fallback model's node although allow_fallbacks was false (SRP-CON-059)");
+      const strict = await within(
+        post(ctx, base, chat(missing, "strict", { models: [model], provider: { allow_fallbacks: false } })).response,
+        5000,
+        "the answer with allow_fallbacks false",
+      );
+      problems.push(
+        ...(await errorProblems(strict, "a request with allow_fallbacks false whose first model nobody serves", 404, "job.unknown_model")),
+      );
+      if (node.peer.matching(isJob).length > jobsBefore)
+        problems.push("a job reached the fallback model's node although allow_fallbacks was false (SRP-CON-059)");
 
       for (const models of [[], "x", Array.from({ length: 9 }, (_, i) => `${model}-${i}`)]) {
         const bad = await within(post(ctx, base, chat(model, "bad", { models })).response, 5000, "the answer to a bad models list");
-        problems.push(...(await errorProblems(bad, `a request with models ${JSON.stringify(models).slice(0, 60)}`, 400, "api.invalid_body")));
+        problems.push(
+          ...(await errorProblems(bad, `a request with models ${JSON.stringify(models).slice(0, 60)}`, 400, "api.invalid_body")),
+        );
       }
       if (problems.length) fail(problems.join("; "));
     },
@@ -125,7 +151,9 @@ export const HUB_QUEUE_CHECKS: Check<HubContext>[] = [
       for (const [i, call] of [second, third].entries()) {
         if (!watched[i]!.answered()) continue;
         const res = await call.response;
-        fail(`the request for the busy instance (one slot, taken) was answered ${res.status} ${(await bodyText(res)).slice(0, 200)} instead of waiting for the slot (SRP-CON-064)`);
+        fail(
+          `the request for the busy instance (one slot, taken) was answered ${res.status} ${(await bodyText(res)).slice(0, 200)} instead of waiting for the slot (SRP-CON-064)`,
+        );
       }
       ensure(node.peer.matching(isJob).length === 1, "a second job reached an instance of maxConcurrency 1 while its first job ran");
       await answerWhole(node, job1, "one");
@@ -136,14 +164,23 @@ export const HUB_QUEUE_CHECKS: Check<HubContext>[] = [
         order.push(markerOf(job));
         await answerWhole(node, job, text);
       }
-      ensure(order.join(",") === "second,third", `the waiting requests reached the node in the order ${order.join(", ")}, not second, third (first in, first out; the leaver left; SRP-CON-067, SRP-CON-069)`);
-      for (const [call, what] of [[second, "second"], [third, "third"]] as const) {
+      ensure(
+        order.join(",") === "second,third",
+        `the waiting requests reached the node in the order ${order.join(", ")}, not second, third (first in, first out; the leaver left; SRP-CON-067, SRP-CON-069)`,
+      );
+      for (const [call, what] of [
+        [second, "second"],
+        [third, "third"],
+      ] as const) {
         const res = await within(call.response, 5000, `the ${what} answer`);
         const text = await bodyText(res);
         ensure(res.status === 200, `the ${what} request answered ${res.status} after waiting: ${text.slice(0, 200)}`);
       }
       await sleep(300);
-      ensure(node.peer.matching(isJob).length === 3, "a job reached the node for the request whose consumer left while it waited (SRP-CON-069)");
+      ensure(
+        node.peer.matching(isJob).length === 3,
+        "a job reached the node for the request whose consumer left while it waited (SRP-CON-069)",
+      );
     },
   ),
   check(
@@ -159,13 +196,24 @@ export const HUB_QUEUE_CHECKS: Check<HubContext>[] = [
       const first = post(ctx, base, chat(model, "first"), { "x-srp-queue-timeout-ms": "10000" });
       const job1 = await node.nextJob(first);
 
-      const none = await within(post(ctx, base, chat(model, "no wait"), { "x-srp-queue-timeout-ms": "0" }).response, 2000, "the answer to a request that will not wait (x-srp-queue-timeout-ms: 0)");
+      const none = await within(
+        post(ctx, base, chat(model, "no wait"), { "x-srp-queue-timeout-ms": "0" }).response,
+        2000,
+        "the answer to a request that will not wait (x-srp-queue-timeout-ms: 0)",
+      );
       problems.push(...(await errorProblems(none, "a request with x-srp-queue-timeout-ms: 0 for a busy instance", 503, "job.no_capacity")));
 
       const started = Date.now();
-      const short = await within(post(ctx, base, chat(model, "short wait"), { "x-srp-queue-timeout-ms": "800" }).response, 5000, "the answer to a request whose 800 ms wait runs out");
+      const short = await within(
+        post(ctx, base, chat(model, "short wait"), { "x-srp-queue-timeout-ms": "800" }).response,
+        5000,
+        "the answer to a request whose 800 ms wait runs out",
+      );
       const waited = Date.now() - started;
-      if (waited < 700) problems.push(`a request with x-srp-queue-timeout-ms: 800 for a busy instance was answered after ${waited} ms, before its wait ran out (SRP-CON-065)`);
+      if (waited < 700)
+        problems.push(
+          `a request with x-srp-queue-timeout-ms: 800 for a busy instance was answered after ${waited} ms, before its wait ran out (SRP-CON-065)`,
+        );
       problems.push(...(await errorProblems(short, "a request whose wait ran out", 503, "job.no_capacity")));
 
       const plain = post(ctx, base, chat(model, "default wait"));
@@ -173,7 +221,9 @@ export const HUB_QUEUE_CHECKS: Check<HubContext>[] = [
       await sleep(900);
       if (early.answered()) {
         const res = await plain.response;
-        problems.push(`a request without x-srp-queue-timeout-ms for a busy instance was answered ${res.status} within 900 ms; the default wait is at least 1000 ms (SRP-CON-065)`);
+        problems.push(
+          `a request without x-srp-queue-timeout-ms for a busy instance was answered ${res.status} within 900 ms; the default wait is at least 1000 ms (SRP-CON-065)`,
+        );
       }
       plain.abort();
       await sleep(200);

@@ -21,12 +21,29 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 
 /** A chat.completion.chunk of `job` with one choice. */
 function chunk(job: Job, delta: Json, finish: string | null = null): Json {
-  return { id: "chatcmpl-reason", object: "chat.completion.chunk", created: 1767225600, model: job.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+  return {
+    id: "chatcmpl-reason",
+    object: "chat.completion.chunk",
+    created: 1767225600,
+    model: job.model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  };
 }
 
 /** The usage chunk that ends a stream that asked for one. */
 function usageChunk(job: Job, usage: Usage): Json {
-  return { id: "chatcmpl-reason", object: "chat.completion.chunk", created: 1767225600, model: job.model, choices: [], usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens } };
+  return {
+    id: "chatcmpl-reason",
+    object: "chat.completion.chunk",
+    created: 1767225600,
+    model: job.model,
+    choices: [],
+    usage: {
+      prompt_tokens: usage.promptTokens,
+      completion_tokens: usage.completionTokens,
+      total_tokens: usage.promptTokens + usage.completionTokens,
+    },
+  };
 }
 
 /** Streams `datas` and the receipt of `usage`; resolves with the hub's countersigned receipt (fails the check when the hub refuses it). */
@@ -60,7 +77,13 @@ export const HUB_REASONING_CHECKS: Check<HubContext>[] = [
         thinking: { type: "enabled", budget_tokens: 1024 },
         messages: [
           { role: "user", content: "Conformance: think." },
-          { role: "assistant", content: [{ type: "thinking", thinking: "Conformance earlier thought.", signature: "c2ln" }, { type: "text", text: "Earlier answer." }] },
+          {
+            role: "assistant",
+            content: [
+              { type: "thinking", thinking: "Conformance earlier thought.", signature: "c2ln" },
+              { type: "text", text: "Earlier answer." },
+            ],
+          },
           { role: "user", content: "Again." },
         ],
       };
@@ -68,27 +91,47 @@ export const HUB_REASONING_CHECKS: Check<HubContext>[] = [
       const job = await node.nextJob(call);
       const problems: string[] = [];
       if (job.api !== "chat.completions") fail(`the job's api is ${job.api}, expected chat.completions for a chat-only instance`);
-      if (job.request.reasoning_effort !== "low") problems.push(`the job's reasoning_effort is ${JSON.stringify(job.request.reasoning_effort)} for budget_tokens 1024, expected "low" (SRP-CON-077)`);
-      if (JSON.stringify(job.request).includes("Conformance earlier thought.")) problems.push("the history's thinking block reached the chat job (SRP-CON-079)");
+      if (job.request.reasoning_effort !== "low")
+        problems.push(
+          `the job's reasoning_effort is ${JSON.stringify(job.request.reasoning_effort)} for budget_tokens 1024, expected "low" (SRP-CON-077)`,
+        );
+      if (JSON.stringify(job.request).includes("Conformance earlier thought."))
+        problems.push("the history's thinking block reached the chat job (SRP-CON-079)");
       const usage: Usage = { promptTokens: 20, completionTokens: 5, measured: true };
-      const datas = [chunk(job, { role: "assistant", content: "" }), chunk(job, { reasoning_content: "Reasoning about" }), chunk(job, { reasoning_content: " it." }), chunk(job, { content: "Answer." }), chunk(job, {}, "stop"), usageChunk(job, usage)];
+      const datas = [
+        chunk(job, { role: "assistant", content: "" }),
+        chunk(job, { reasoning_content: "Reasoning about" }),
+        chunk(job, { reasoning_content: " it." }),
+        chunk(job, { content: "Answer." }),
+        chunk(job, {}, "stop"),
+        usageChunk(job, usage),
+      ];
       const countersigned = finish(node, job, datas, usage);
       const seen = await events(call.response, "the streamed Messages answer");
       await countersigned;
       const starts = seen.filter((e) => e.type === "content_block_start");
       const first = starts[0]?.content_block as Json | undefined;
-      if (first?.type !== "thinking") problems.push(`the first content block is ${JSON.stringify(first)}, expected a thinking block (SRP-CON-076)`);
+      if (first?.type !== "thinking")
+        problems.push(`the first content block is ${JSON.stringify(first)}, expected a thinking block (SRP-CON-076)`);
       else {
         const index = starts[0]!.index;
-        const deltas = seen.filter((e) => e.type === "content_block_delta" && e.index === index).map((e) => (isObject(e.delta) ? e.delta : {}));
-        const thought = deltas.filter((d) => d.type === "thinking_delta").map((d) => d.thinking).join("");
-        if (thought !== "Reasoning about it.") problems.push(`the thinking deltas say ${JSON.stringify(thought)}, the node reasoned "Reasoning about it."`);
+        const deltas = seen
+          .filter((e) => e.type === "content_block_delta" && e.index === index)
+          .map((e) => (isObject(e.delta) ? e.delta : {}));
+        const thought = deltas
+          .filter((d) => d.type === "thinking_delta")
+          .map((d) => d.thinking)
+          .join("");
+        if (thought !== "Reasoning about it.")
+          problems.push(`the thinking deltas say ${JSON.stringify(thought)}, the node reasoned "Reasoning about it."`);
         const signature = deltas.findIndex((d) => d.type === "signature_delta");
         if (signature < 0 || signature !== deltas.length - 1) problems.push("the thinking block does not end with a signature_delta");
-        else if (deltas[signature]!.signature !== "") problems.push(`the signature_delta's signature is ${JSON.stringify(deltas[signature]!.signature)}, expected "" (SRP-CON-076)`);
+        else if (deltas[signature]!.signature !== "")
+          problems.push(`the signature_delta's signature is ${JSON.stringify(deltas[signature]!.signature)}, expected "" (SRP-CON-076)`);
       }
       const text = starts.find((s) => isObject(s.content_block) && s.content_block.type === "text");
-      if (!text || (typeof text.index === "number" && typeof starts[0]?.index === "number" && text.index <= starts[0].index)) problems.push("no text block follows the thinking block");
+      if (!text || (typeof text.index === "number" && typeof starts[0]?.index === "number" && text.index <= starts[0].index))
+        problems.push("no text block follows the thinking block");
       if (problems.length) fail(problems.join("; "));
     },
   ),
@@ -101,21 +144,41 @@ export const HUB_REASONING_CHECKS: Check<HubContext>[] = [
       const base = await surfaces(ctx, "anthropic.messages");
       const model = newModel();
       const node = await HarnessNode.open(ctx, [instance(model)]);
-      const call = post(ctx, base, "/messages", { model, max_tokens: 200, stream: true, messages: [{ role: "user", content: "Conformance: answer." }] });
+      const call = post(ctx, base, "/messages", {
+        model,
+        max_tokens: 200,
+        stream: true,
+        messages: [{ role: "user", content: "Conformance: answer." }],
+      });
       const job = await node.nextJob(call);
       // 360 bytes of reasoning and 3 of text: 100 output tokens are plausible only with the reasoning measured.
       const usage: Usage = { promptTokens: 20, completionTokens: 100, measured: true };
-      const datas = [chunk(job, { role: "assistant", content: "" }), ...Array.from({ length: 40 }, () => chunk(job, { reasoning_content: "thinking " })), chunk(job, { content: "Ok." }), chunk(job, {}, "stop"), usageChunk(job, usage)];
+      const datas = [
+        chunk(job, { role: "assistant", content: "" }),
+        ...Array.from({ length: 40 }, () => chunk(job, { reasoning_content: "thinking " })),
+        chunk(job, { content: "Ok." }),
+        chunk(job, {}, "stop"),
+        usageChunk(job, usage),
+      ];
       const countersigned = finish(node, job, datas, usage);
       const seen = await events(call.response, "the streamed Messages answer");
       await countersigned;
       const problems: string[] = [];
-      const thought = seen.map((e) => (isObject(e.delta) && e.delta.type === "thinking_delta" && typeof e.delta.thinking === "string" ? e.delta.thinking : "")).join("");
-      if (!thought.includes("thinking thinking")) problems.push("the answer does not carry the billed reasoning as thinking_delta events (SRP-CON-078)");
+      const thought = seen
+        .map((e) =>
+          isObject(e.delta) && e.delta.type === "thinking_delta" && typeof e.delta.thinking === "string" ? e.delta.thinking : "",
+        )
+        .join("");
+      if (!thought.includes("thinking thinking"))
+        problems.push("the answer does not carry the billed reasoning as thinking_delta events (SRP-CON-078)");
       const delta = seen.find((e) => e.type === "message_delta");
       const u = isObject(delta?.usage) ? delta.usage : {};
-      if (u.output_tokens !== 100) problems.push(`message_delta's output_tokens is ${JSON.stringify(u.output_tokens)}, the receipt billed 100`);
-      if (typeof u.receipt_id !== "string") problems.push(`message_delta's receipt_id is ${JSON.stringify(u.receipt_id)}${u.receipt_error ? ` (receipt_error ${String(u.receipt_error)})` : ""}`);
+      if (u.output_tokens !== 100)
+        problems.push(`message_delta's output_tokens is ${JSON.stringify(u.output_tokens)}, the receipt billed 100`);
+      if (typeof u.receipt_id !== "string")
+        problems.push(
+          `message_delta's receipt_id is ${JSON.stringify(u.receipt_id)}${u.receipt_error ? ` (receipt_error ${String(u.receipt_error)})` : ""}`,
+        );
       if (problems.length) fail(problems.join("; "));
     },
   ),

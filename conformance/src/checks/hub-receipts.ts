@@ -37,12 +37,19 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
       const response = chatResponse(job, "Hi there!", { prompt_tokens: 11, completion_tokens: 1_000_000 });
       node.responseDone(job, response, inflated);
       const answer = await node.answerTo(job.jobId);
-      if (answer.type !== "error") problems.push(`non-streamed: the hub countersigned a receipt claiming 1000000 completion tokens for max_tokens 10 (SRP-ATT-015)`);
-      else if (answer.code !== "receipt.implausible_usage") problems.push(`non-streamed: the hub refused the receipt with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
+      if (answer.type !== "error")
+        problems.push(`non-streamed: the hub countersigned a receipt claiming 1000000 completion tokens for max_tokens 10 (SRP-ATT-015)`);
+      else if (answer.code !== "receipt.implausible_usage")
+        problems.push(
+          `non-streamed: the hub refused the receipt with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`,
+        );
       const res = await within(call.response, 10_000, "the consumer's response");
       if (res.status === 200) {
         const usage = ((await res.json()) as { usage?: Record<string, unknown> }).usage ?? {};
-        if (usage.cost_units !== "0" || usage.receipt_id !== null || usage.completion_tokens !== 0) problems.push(`non-streamed: the consumer was answered with usage ${JSON.stringify(usage).slice(0, 300)}; an unbilled answer shows 0 tokens, cost_units "0" and receipt_id null (SRP-ATT-019)`);
+        if (usage.cost_units !== "0" || usage.receipt_id !== null || usage.completion_tokens !== 0)
+          problems.push(
+            `non-streamed: the consumer was answered with usage ${JSON.stringify(usage).slice(0, 300)}; an unbilled answer shows 0 tokens, cost_units "0" and receipt_id null (SRP-ATT-019)`,
+          );
       } else await bodyText(res).catch(() => "");
       // Streamed: the answer reached the consumer; the bill must still be refused, and the consumer told.
       const call2 = node.chat({ model, messages: ASK, max_tokens: 10, stream: true });
@@ -51,10 +58,15 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
       node.chunks(job2, datas);
       node.streamDone(job2, datas, inflated);
       const answer2 = await node.answerTo(job2.jobId);
-      if (answer2.type !== "error" || answer2.code !== "receipt.implausible_usage") problems.push(`streamed: the hub answered the inflated receipt with ${answer2.type === "error" ? `error ${String(answer2.code)}` : "a countersigned receipt"}, expected error receipt.implausible_usage`);
+      if (answer2.type !== "error" || answer2.code !== "receipt.implausible_usage")
+        problems.push(
+          `streamed: the hub answered the inflated receipt with ${answer2.type === "error" ? `error ${String(answer2.code)}` : "a countersigned receipt"}, expected error receipt.implausible_usage`,
+        );
       const seen = await readStream(call2);
       if (seen.usage && (seen.usage.cost_units !== "0" || seen.usage.receipt_id !== null || seen.usage.completion_tokens !== 0)) {
-        problems.push(`streamed: the stream's usage ${JSON.stringify(seen.usage).slice(0, 300)} is not the unbilled usage (0 tokens, cost_units "0", receipt_id null) (SRP-ATT-019, SRP-ATT-020)`);
+        problems.push(
+          `streamed: the stream's usage ${JSON.stringify(seen.usage).slice(0, 300)} is not the unbilled usage (0 tokens, cost_units "0", receipt_id null) (SRP-ATT-019, SRP-ATT-020)`,
+        );
       }
       if (problems.length) fail(problems.join("; "));
       await stillServing(node.peer, "the session whose receipt was refused");
@@ -80,9 +92,21 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
           what: "2000 completion tokens for the answer 'Hi' padded with 6000 bytes of unknown `x_pad` members",
           usage: { promptTokens: 11, completionTokens: 2000, measured: true },
           response: (job) => {
-            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & { choices: Record<string, unknown>[] };
+            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & {
+              choices: Record<string, unknown>[];
+            };
             const choice = r.choices[0]!;
-            return { ...r, x_pad: "a".repeat(2000), choices: [{ ...choice, x_pad: { content: "a".repeat(2000) }, message: { ...(choice.message as Record<string, unknown>), x_pad: "a".repeat(2000) } }] };
+            return {
+              ...r,
+              x_pad: "a".repeat(2000),
+              choices: [
+                {
+                  ...choice,
+                  x_pad: { content: "a".repeat(2000) },
+                  message: { ...(choice.message as Record<string, unknown>), x_pad: "a".repeat(2000) },
+                },
+              ],
+            };
           },
         },
         {
@@ -90,8 +114,15 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
           model: other,
           usage: { promptTokens: 11, completionTokens: 2000, measured: true },
           response: (job) => {
-            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & { choices: Record<string, unknown>[] };
-            return { ...r, message: { content: "a".repeat(2000) }, content: "a".repeat(2000), choices: [{ ...r.choices[0]!, delta: { content: "a".repeat(2000) } }] };
+            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & {
+              choices: Record<string, unknown>[];
+            };
+            return {
+              ...r,
+              message: { content: "a".repeat(2000) },
+              content: "a".repeat(2000),
+              choices: [{ ...r.choices[0]!, delta: { content: "a".repeat(2000) } }],
+            };
           },
         },
         {
@@ -99,8 +130,13 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
           model: other,
           usage: { promptTokens: 11, completionTokens: 2000, measured: true },
           response: (job) => {
-            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & { choices: Record<string, unknown>[] };
-            return { ...r, choices: [r.choices[0]!, { index: 1, message: { role: "assistant", content: "a".repeat(6000) }, finish_reason: "stop" }] };
+            const r = chatResponse(job, "Hi", { prompt_tokens: 11, completion_tokens: 2000 }) as Record<string, unknown> & {
+              choices: Record<string, unknown>[];
+            };
+            return {
+              ...r,
+              choices: [r.choices[0]!, { index: 1, message: { role: "assistant", content: "a".repeat(6000) }, finish_reason: "stop" }],
+            };
           },
         },
       ];
@@ -111,7 +147,8 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
         node.responseDone(job, response, c.usage);
         const answer = await node.answerTo(job.jobId);
         if (answer.type !== "error") problems.push(`the hub countersigned ${c.what} (SRP-ATT-015, SRP-ATT-016)`);
-        else if (answer.code !== "receipt.implausible_usage") problems.push(`the hub refused ${c.what} with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
+        else if (answer.code !== "receipt.implausible_usage")
+          problems.push(`the hub refused ${c.what} with ${String(answer.code)}, expected receipt.implausible_usage (SRP-ATT-017)`);
         await bodyText(await within(call.response, 10_000, "the consumer's response")).catch(() => "");
       }
       if (problems.length) fail(problems.join("; "));
@@ -131,14 +168,24 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
       const compare = async (what: string, usage: Record<string, unknown> | undefined, countersigned: Receipt) => {
         if (!usage) return void problems.push(`${what}: no usage reached the consumer`);
         if (usage.prompt_tokens !== countersigned.usage.promptTokens || usage.completion_tokens !== countersigned.usage.completionTokens) {
-          problems.push(`${what}: the consumer was shown ${String(usage.prompt_tokens)} prompt and ${String(usage.completion_tokens)} completion tokens; the countersigned receipt says ${countersigned.usage.promptTokens} and ${countersigned.usage.completionTokens} (the node's own usage claimed 999999)`);
+          problems.push(
+            `${what}: the consumer was shown ${String(usage.prompt_tokens)} prompt and ${String(usage.completion_tokens)} completion tokens; the countersigned receipt says ${countersigned.usage.promptTokens} and ${countersigned.usage.completionTokens} (the node's own usage claimed 999999)`,
+          );
         }
-        if (typeof usage.receipt_id !== "string") return void problems.push(`${what}: usage.receipt_id is ${JSON.stringify(usage.receipt_id)} for a countersigned receipt`);
-        const res = await fetch(new URL(`receipts/${encodeURIComponent(usage.receipt_id)}`, node.consumer.endsWith("/") ? node.consumer : `${node.consumer}/`), { headers: { authorization: `Bearer ${node.key}` } });
+        if (typeof usage.receipt_id !== "string")
+          return void problems.push(`${what}: usage.receipt_id is ${JSON.stringify(usage.receipt_id)} for a countersigned receipt`);
+        const res = await fetch(
+          new URL(`receipts/${encodeURIComponent(usage.receipt_id)}`, node.consumer.endsWith("/") ? node.consumer : `${node.consumer}/`),
+          { headers: { authorization: `Bearer ${node.key}` } },
+        );
         if (res.status !== 200) return void problems.push(`${what}: GET /v1/receipts/${usage.receipt_id} answered ${res.status}`);
         const stored = ((await res.json()) as { receipt?: Receipt }).receipt;
-        if (!stored || !sameJson(stored.usage, countersigned.usage)) problems.push(`${what}: GET /v1/receipts/${usage.receipt_id} gives usage ${JSON.stringify(stored?.usage)}, not the countersigned ${JSON.stringify(countersigned.usage)}`);
-        else if (usage.prompt_tokens !== stored.usage.promptTokens || usage.completion_tokens !== stored.usage.completionTokens) problems.push(`${what}: shown usage differs from the stored receipt's`);
+        if (!stored || !sameJson(stored.usage, countersigned.usage))
+          problems.push(
+            `${what}: GET /v1/receipts/${usage.receipt_id} gives usage ${JSON.stringify(stored?.usage)}, not the countersigned ${JSON.stringify(countersigned.usage)}`,
+          );
+        else if (usage.prompt_tokens !== stored.usage.promptTokens || usage.completion_tokens !== stored.usage.completionTokens)
+          problems.push(`${what}: shown usage differs from the stored receipt's`);
       };
       // Non-streamed: the body's usage lies, the receipt is honest.
       const call = node.chat({ model, messages: ASK, max_tokens: 16 });
@@ -147,7 +194,8 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
       const sent = node.responseDone(job, response, honest);
       const r1 = await node.countersigned(sent);
       const res = await within(call.response, 5000, "the consumer's response");
-      if (res.status !== 200) fail(`the consumer's request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
+      if (res.status !== 200)
+        fail(`the consumer's request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
       await compare("non-streamed", ((await res.json()) as { usage?: Record<string, unknown> }).usage, r1);
       // Streamed: the usage chunk lies, the receipt is honest.
       const call2 = node.chat({ model, messages: ASK, max_tokens: 16, stream: true });
@@ -169,7 +217,10 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
       const model = newModel();
       const identity = generateIdentity();
       const node = await HarnessNode.open(ctx, [instance(model)], identity);
-      ensure(node.position.lastSeq === 0, `a node the hub never saw is welcomed with receipts.lastSeq ${node.position.lastSeq}; expected 0 (SRP-SET-001)`);
+      ensure(
+        node.position.lastSeq === 0,
+        `a node the hub never saw is welcomed with receipts.lastSeq ${node.position.lastSeq}; expected 0 (SRP-SET-001)`,
+      );
       for (let i = 0; i < 2; i++) {
         const call = node.chat({ model, messages: ASK, max_tokens: 8 });
         const job = await node.nextJob(call);
@@ -184,8 +235,14 @@ export const HUB_RECEIPT_CHECKS: Check<HubContext>[] = [
       const got = again.welcome.receipts as ReceiptPosition;
       again.peer.close(1000, "done");
       const problems: string[] = [];
-      if (got.lastSeq !== node.position.lastSeq) problems.push(`welcome.receipts.lastSeq is ${got.lastSeq}; the hub countersigned receipts up to ${node.position.lastSeq} (SRP-SET-001)`);
-      if (!sameJson(got.totals, node.position.totals)) problems.push(`welcome.receipts.totals ${JSON.stringify(got.totals)} differ from the totals of the last countersigned receipt ${JSON.stringify(node.position.totals)} (SRP-SET-001)`);
+      if (got.lastSeq !== node.position.lastSeq)
+        problems.push(
+          `welcome.receipts.lastSeq is ${got.lastSeq}; the hub countersigned receipts up to ${node.position.lastSeq} (SRP-SET-001)`,
+        );
+      if (!sameJson(got.totals, node.position.totals))
+        problems.push(
+          `welcome.receipts.totals ${JSON.stringify(got.totals)} differ from the totals of the last countersigned receipt ${JSON.stringify(node.position.totals)} (SRP-SET-001)`,
+        );
       if (problems.length) fail(problems.join("; "));
     },
   ),

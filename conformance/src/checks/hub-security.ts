@@ -59,8 +59,10 @@ function refusalProblem(r: Refused, code: string, what: string): string | undefi
   const problems: string[] = [];
   if (r.status !== 429) problems.push(`status ${r.status}, not 429`);
   if (r.retryAfter === null) problems.push("no Retry-After header");
-  else if (!/^[0-9]+$/.test(r.retryAfter.trim()) || Number(r.retryAfter) < 1) problems.push(`Retry-After ${JSON.stringify(r.retryAfter)} is not whole seconds, at least 1`);
-  if (r.code !== code) problems.push(`error code ${JSON.stringify(r.code)}, not ${code}${r.code ? "" : ` (body ${JSON.stringify(r.text.slice(0, 120))})`}`);
+  else if (!/^[0-9]+$/.test(r.retryAfter.trim()) || Number(r.retryAfter) < 1)
+    problems.push(`Retry-After ${JSON.stringify(r.retryAfter)} is not whole seconds, at least 1`);
+  if (r.code !== code)
+    problems.push(`error code ${JSON.stringify(r.code)}, not ${code}${r.code ? "" : ` (body ${JSON.stringify(r.text.slice(0, 120))})`}`);
   return problems.length ? `${what} was refused with ${problems.join(", ")} (SRP-SEC-015)` : undefined;
 }
 
@@ -76,7 +78,12 @@ async function upgrade(ctx: HubContext, url: string): Promise<{ peer: WirePeer; 
       res.on("end", () => {
         const text = Buffer.concat(parts).toString("utf8");
         req.destroy();
-        resolve({ status: res.statusCode ?? 0, retryAfter: typeof res.headers["retry-after"] === "string" ? res.headers["retry-after"] : null, code: codeOf(text), text });
+        resolve({
+          status: res.statusCode ?? 0,
+          retryAfter: typeof res.headers["retry-after"] === "string" ? res.headers["retry-after"] : null,
+          code: codeOf(text),
+          text,
+        });
       });
       res.on("error", reject);
     });
@@ -87,12 +94,14 @@ async function upgrade(ctx: HubContext, url: string): Promise<{ peer: WirePeer; 
 }
 
 /** The consumer base URL of a hub (its discovery document's, else `/v1` of the base URL). */
-const consumerBase = (ctx: HubContext, doc: DiscoveryLike) => (doc.consumer?.baseUrl ?? new URL("/v1", ctx.baseUrl).toString()).replace(/\/+$/, "");
+const consumerBase = (ctx: HubContext, doc: DiscoveryLike) =>
+  (doc.consumer?.baseUrl ?? new URL("/v1", ctx.baseUrl).toString()).replace(/\/+$/, "");
 
 /** The wallet surface (`GET /auth/nonce`, `POST /auth/wallet`), or a skip when the hub lists none. */
 async function walletHub(ctx: HubContext): Promise<{ doc: DiscoveryLike; consumer: string }> {
   const doc = await discovery(ctx);
-  if (!doc.consumer?.surfaces.includes("srp.wallet")) skip("the discovery document does not list the srp.wallet consumer surface (wallet sign-in)");
+  if (!doc.consumer?.surfaces.includes("srp.wallet"))
+    skip("the discovery document does not list the srp.wallet consumer surface (wallet sign-in)");
   return { doc, consumer: consumerBase(ctx, doc) };
 }
 
@@ -102,7 +111,10 @@ async function nonce(consumer: string): Promise<string> {
   const text = await bodyText(res);
   ensure(res.status === 200, `GET ${consumer}/auth/nonce answered ${res.status}: ${text.slice(0, 200)} (SRP-WAL-001)`);
   const body = JSON.parse(text) as { nonce?: unknown };
-  ensure(typeof body.nonce === "string" && /^[A-Za-z0-9]{8,64}$/.test(body.nonce), `GET /auth/nonce returned nonce ${JSON.stringify(body.nonce)}, not 8 to 64 ASCII letters and digits (SRP-WAL-001)`);
+  ensure(
+    typeof body.nonce === "string" && /^[A-Za-z0-9]{8,64}$/.test(body.nonce),
+    `GET /auth/nonce returned nonce ${JSON.stringify(body.nonce)}, not 8 to 64 ASCII letters and digits (SRP-WAL-001)`,
+  );
   return body.nonce;
 }
 
@@ -117,8 +129,17 @@ async function x402ChainId(ctx: HubContext, doc: DiscoveryLike): Promise<number 
 }
 
 /** Posts a wallet sign-in and reads the answer. */
-async function signIn(consumer: string, message: string, signature: string): Promise<{ status: number; code: string | undefined; text: string }> {
-  const res = await fetch(`${consumer}/auth/wallet`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message, signature }), signal: AbortSignal.timeout(5000) });
+async function signIn(
+  consumer: string,
+  message: string,
+  signature: string,
+): Promise<{ status: number; code: string | undefined; text: string }> {
+  const res = await fetch(`${consumer}/auth/wallet`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ message, signature }),
+    signal: AbortSignal.timeout(5000),
+  });
   const text = await bodyText(res);
   return { status: res.status, code: codeOf(text), text };
 }
@@ -158,7 +179,8 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
           signal: AbortSignal.timeout(5000),
         });
         const text = await bodyText(res);
-        if (text.includes(secret) || [...res.headers.values()].some((v) => v.includes(secret))) problems.push(`the answer (${res.status}) to a chat completion with an unknown key repeats the key: ${text.slice(0, 200)}`);
+        if (text.includes(secret) || [...res.headers.values()].some((v) => v.includes(secret)))
+          problems.push(`the answer (${res.status}) to a chat completion with an unknown key repeats the key: ${text.slice(0, 200)}`);
       }
       if (problems.length) fail(`${problems.join("; ")} (SRP-SEC-004)`);
     },
@@ -188,7 +210,9 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
       const closed = await peer.closedWithin(500);
       if (closed) {
         const error = peer.matching((m) => m.type === "error")[0];
-        fail(`the hub closed a session that sent ${burst} heartbeats at once (${closed.code}${error ? ` ${String(error.code)}` : ""}): the message limit must be well above what an honest node sends, 10,000 at once (SRP-SEC-019, SRP-SEC-028)`);
+        fail(
+          `the hub closed a session that sent ${burst} heartbeats at once (${closed.code}${error ? ` ${String(error.code)}` : ""}): the message limit must be well above what an honest node sends, 10,000 at once (SRP-SEC-019, SRP-SEC-028)`,
+        );
       }
       await stillServing(peer, "the session");
     },
@@ -210,30 +234,53 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       const expect = async (what: string, message: string, signature: string, status: number, code: string) => {
         const a = await signIn(consumer, message, signature);
-        if (a.status !== status || a.code !== code) problems.push(`${what}: answered ${a.status} ${a.code ?? a.text.slice(0, 120)}, expected ${status} ${code}`);
+        if (a.status !== status || a.code !== code)
+          problems.push(`${what}: answered ${a.status} ${a.code ?? a.text.slice(0, 120)}, expected ${status} ${code}`);
       };
       const refusals: Array<[string, Parameters<typeof createSiweMessage>[0]]> = [
         ["a message for another domain", { ...base, domain: "evil.example" }],
         ["a message that expired a minute ago", { ...base, issuedAt: new Date(now - 120_000), expirationTime: new Date(now - 60_000) }],
         ["a message valid only from an hour from now", { ...base, notBefore: new Date(now + 3_600_000) }],
-        ...(doc.payments?.includes("x402") ? ([["a message for another chain", { ...base, chainId: chainId + 1 }]] as Array<[string, Parameters<typeof createSiweMessage>[0]]>) : []),
+        ...(doc.payments?.includes("x402")
+          ? ([["a message for another chain", { ...base, chainId: chainId + 1 }]] as Array<
+              [string, Parameters<typeof createSiweMessage>[0]]
+            >)
+          : []),
       ];
       for (const [what, fields] of refusals) {
         const message = createSiweMessage(fields);
         await expect(what, message, await wallet.signMessage({ message }), 403, "auth.bad_account_proof");
       }
       const good = createSiweMessage(base);
-      await expect("a message signed by another wallet", good, await throwaway().signMessage({ message: good }), 403, "auth.bad_account_proof");
-      await expect("a message that is not EIP-4361", "Sign me in, please.", await wallet.signMessage({ message: "Sign me in, please." }), 400, "api.invalid_body");
+      await expect(
+        "a message signed by another wallet",
+        good,
+        await throwaway().signMessage({ message: good }),
+        403,
+        "auth.bad_account_proof",
+      );
+      await expect(
+        "a message that is not EIP-4361",
+        "Sign me in, please.",
+        await wallet.signMessage({ message: "Sign me in, please." }),
+        400,
+        "api.invalid_body",
+      );
       // Every refusal above left the nonce unused: the good message signs in with it.
       const signature = await wallet.signMessage({ message: good });
       const ok = await signIn(consumer, good, signature);
-      if (ok.status !== 200) problems.push(`a valid sign-in (after refused attempts with the same nonce, which must not consume it) answered ${ok.status} ${ok.code ?? ok.text.slice(0, 200)}`);
+      if (ok.status !== 200)
+        problems.push(
+          `a valid sign-in (after refused attempts with the same nonce, which must not consume it) answered ${ok.status} ${ok.code ?? ok.text.slice(0, 200)}`,
+        );
       else {
         const session = JSON.parse(ok.text) as Record<string, unknown>;
-        if (session.object !== "srp.wallet_session") problems.push(`the sign-in's object is ${JSON.stringify(session.object)}, not srp.wallet_session`);
-        if (typeof session.address !== "string" || session.address.toLowerCase() !== wallet.address.toLowerCase()) problems.push(`the sign-in's address ${JSON.stringify(session.address)} is not ${wallet.address}`);
-        for (const k of ["account_id", "api_key", "key_id"]) if (typeof session[k] !== "string" || (session[k] as string).length === 0) problems.push(`the sign-in has no ${k}`);
+        if (session.object !== "srp.wallet_session")
+          problems.push(`the sign-in's object is ${JSON.stringify(session.object)}, not srp.wallet_session`);
+        if (typeof session.address !== "string" || session.address.toLowerCase() !== wallet.address.toLowerCase())
+          problems.push(`the sign-in's address ${JSON.stringify(session.address)} is not ${wallet.address}`);
+        for (const k of ["account_id", "api_key", "key_id"])
+          if (typeof session[k] !== "string" || (session[k] as string).length === 0) problems.push(`the sign-in has no ${k}`);
       }
       await expect("the same signed message again (a used nonce)", good, signature, 401, "auth.replayed_nonce");
       const unknown = createSiweMessage({ ...base, nonce: `conformance${Date.now()}` });
@@ -252,7 +299,11 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
         const res = await fetch(`${consumer}/auth/nonce`, { signal: AbortSignal.timeout(5000) });
         const text = await bodyText(res);
         if (res.status === 200) continue;
-        const problem = refusalProblem({ status: res.status, retryAfter: res.headers.get("retry-after"), code: codeOf(text), text }, "api.rate_limited", `sign-in nonce ${i}`);
+        const problem = refusalProblem(
+          { status: res.status, retryAfter: res.headers.get("retry-after"), code: codeOf(text), text },
+          "api.rate_limited",
+          `sign-in nonce ${i}`,
+        );
         if (problem) fail(problem);
         return;
       }
@@ -272,16 +323,22 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
       for (let i = 1; i <= LIMIT_BOUND && !refusal; i++) {
         const a = await unroutedAnswer(target, postUnauthenticated(ctx, target, "%%%not-base64%%%"), `failed payment ${i}`);
         if (a.status === 429) refusal = { status: a.status, retryAfter: a.headers.get("retry-after"), code: a.code, text: a.text };
-        else if (a.status !== 400 || a.code !== "payment.invalid") fail(`failed payment ${i} (a PAYMENT-SIGNATURE that is not base64) was answered ${shown(a)}, not 400 payment.invalid or 429`);
+        else if (a.status !== 400 || a.code !== "payment.invalid")
+          fail(`failed payment ${i} (a PAYMENT-SIGNATURE that is not base64) was answered ${shown(a)}, not 400 payment.invalid or 429`);
       }
-      if (!refusal) skip(`the hub refused none of ${LIMIT_BOUND} failed payments from one address: its limit is above what this check sends`);
+      if (!refusal)
+        skip(`the hub refused none of ${LIMIT_BOUND} failed payments from one address: its limit is above what this check sends`);
       const problems: string[] = [];
       const p1 = refusalProblem(refusal, "api.rate_limited", "a payment over the failed-payment limit");
       if (p1) problems.push(p1);
       // A forged authorization: a hub that verified it would answer payment.bad_signature.
       const forged = await paymentHeader(required, offer, { payer: throwaway(), signer: throwaway() });
       const a = await unroutedAnswer(target, postUnauthenticated(ctx, target, forged), "a forged payment over the limit");
-      const p2 = refusalProblem({ status: a.status, retryAfter: a.headers.get("retry-after"), code: a.code, text: a.text }, "api.rate_limited", "a forged payment over the limit (to be refused before its signature is verified, SRP-SEC-020)");
+      const p2 = refusalProblem(
+        { status: a.status, retryAfter: a.headers.get("retry-after"), code: a.code, text: a.text },
+        "api.rate_limited",
+        "a forged payment over the limit (to be refused before its signature is verified, SRP-SEC-020)",
+      );
       if (p2) problems.push(p2);
       if (ctx.accountKey) {
         // The same address, with a key: the key is what the request uses, so no limit on strangers applies (SRP-SEC-021).
@@ -292,7 +349,10 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
           signal: AbortSignal.timeout(5000),
         });
         const text = await bodyText(res);
-        if (res.status === 429) problems.push(`a request with an API key (and a stray PAYMENT-SIGNATURE) was refused 429 ${codeOf(text) ?? ""}: limits on strangers must not refuse an authenticated consumer request (SRP-SEC-021)`);
+        if (res.status === 429)
+          problems.push(
+            `a request with an API key (and a stray PAYMENT-SIGNATURE) was refused 429 ${codeOf(text) ?? ""}: limits on strangers must not refuse an authenticated consumer request (SRP-SEC-021)`,
+          );
       }
       if (problems.length) fail(problems.join("; "));
     },
@@ -308,7 +368,10 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
       const first = await upgrade(ctx, doc.provider.url);
       if ("refused" in first) {
         const wait = Number(first.refused.retryAfter ?? "0");
-        if (!(wait >= 1 && wait <= 5)) skip(`the hub already refuses this address's upgrades (${first.refused.status}, Retry-After ${String(first.refused.retryAfter)}): rerun this check alone later`);
+        if (!(wait >= 1 && wait <= 5))
+          skip(
+            `the hub already refuses this address's upgrades (${first.refused.status}, Retry-After ${String(first.refused.retryAfter)}): rerun this check alone later`,
+          );
         await new Promise((r) => setTimeout(r, wait * 1000));
       } else first.peer.close();
       const bystander = ctx.accountKey ? await openSession(ctx) : undefined;
@@ -323,16 +386,25 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
         next.peer.send(forgedAuth(next.hello, `srp_conformance_unknown_${i}`));
         await within(next.peer.closedWithin(5000), 6000, "the close of a rejected handshake");
       }
-      if (!refusal) skip(`the hub refused no upgrade after ${HANDSHAKE_BOUND} failed handshakes from one address: its limit is above what this check sends`);
+      if (!refusal)
+        skip(
+          `the hub refused no upgrade after ${HANDSHAKE_BOUND} failed handshakes from one address: its limit is above what this check sends`,
+        );
       const problems: string[] = [];
       const p1 = refusalProblem(refusal, "session.rate_limited", "an upgrade after too many failed handshakes");
       if (p1) problems.push(p1);
       early.peer.send(forgedAuth(early.hello, needKey(ctx)));
       const p2 = await expectRejection(early.peer, "session.rate_limited", 4429);
-      if (p2) problems.push(`a forged auth on a connection opened before the limit was reached: ${p2} (over the limit the hub refuses it without checking its signature, SRP-SEC-018)`);
+      if (p2)
+        problems.push(
+          `a forged auth on a connection opened before the limit was reached: ${p2} (over the limit the hub refuses it without checking its signature, SRP-SEC-018)`,
+        );
       if (bystander) {
         const closed = await bystander.peer.closedWithin(300);
-        if (closed) problems.push(`an authenticated session from the same address was closed (${closed.code} ${closed.reason}): limits on strangers must not count against it (SRP-SEC-021)`);
+        if (closed)
+          problems.push(
+            `an authenticated session from the same address was closed (${closed.code} ${closed.reason}): limits on strangers must not count against it (SRP-SEC-021)`,
+          );
         else await stillServing(bystander.peer, "an authenticated session from the same address");
       }
       if (problems.length) fail(problems.join("; "));
@@ -350,7 +422,11 @@ export const HUB_SECURITY_CHECKS: Check<HubContext>[] = [
         for (let i = 1; i <= LIMIT_BOUND; i++) {
           const next = await upgrade(ctx, doc.provider.url);
           if ("refused" in next) {
-            const problem = refusalProblem(next.refused, "session.rate_limited", `upgrade ${i} (with ${held.length} connections in their handshake)`);
+            const problem = refusalProblem(
+              next.refused,
+              "session.rate_limited",
+              `upgrade ${i} (with ${held.length} connections in their handshake)`,
+            );
             if (problem) fail(problem);
             return;
           }

@@ -35,17 +35,20 @@ function unbilledProblems(usage: Record<string, unknown> | undefined, code: stri
   if (!usage) return ["no usage reached the consumer"];
   const p: string[] = [];
   if (usage.prompt_tokens !== 0 || usage.completion_tokens !== 0)
-    p.push(`usage shows ${String(usage.prompt_tokens)} prompt and ${String(usage.completion_tokens)} completion tokens; nothing was billed, so 0 and 0 (SRP-ATT-019)`);
+    p.push(
+      `usage shows ${String(usage.prompt_tokens)} prompt and ${String(usage.completion_tokens)} completion tokens; nothing was billed, so 0 and 0 (SRP-ATT-019)`,
+    );
   if (usage.cost_units !== "0") p.push(`usage.cost_units is ${JSON.stringify(usage.cost_units)}, expected "0" (SRP-ATT-019)`);
   if (usage.receipt_id !== null) p.push(`usage.receipt_id is ${JSON.stringify(usage.receipt_id)}, expected null (SRP-ATT-019)`);
   if (usage.measured !== false) p.push(`usage.measured is ${JSON.stringify(usage.measured)}, expected false (SRP-ATT-019)`);
-  if (usage.receipt_error !== code) p.push(`usage.receipt_error is ${JSON.stringify(usage.receipt_error)}, expected ${JSON.stringify(code)} (SRP-ATT-020)`);
+  if (usage.receipt_error !== code)
+    p.push(`usage.receipt_error is ${JSON.stringify(usage.receipt_error)}, expected ${JSON.stringify(code)} (SRP-ATT-020)`);
   return p;
 }
 
 /** The hub's answer to a `done` for `jobId` must be `error` with `code` naming the job; returns what differs. */
 async function refusal(node: HarnessNode, jobId: string, code: string, what: string): Promise<string | undefined> {
-  const answer = await node.answerTo(jobId).catch((e: Error) => ({ type: "timeout", message: e.message } as Record<string, unknown>));
+  const answer = await node.answerTo(jobId).catch((e: Error) => ({ type: "timeout", message: e.message }) as Record<string, unknown>);
   if (answer.type === "receipt") return `${what}: the hub countersigned it (expected error ${code})`;
   if (answer.type !== "error") return `${what}: ${String(answer.message)}`;
   if (answer.code !== code) return `${what}: error ${String(answer.code)}, expected ${code}`;
@@ -163,7 +166,10 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         const p = await refusal(node, job.jobId, c.code, c.what);
         if (p) problems.push(p);
         await drain(call);
-        if (!node.peer.open) fail(`${problems.join("; ")}${problems.length ? "; " : ""}the hub closed the session after ${c.what} (${node.peer.closed?.code})`);
+        if (!node.peer.open)
+          fail(
+            `${problems.join("; ")}${problems.length ? "; " : ""}the hub closed the session after ${c.what} (${node.peer.closed?.code})`,
+          );
       }
       await sleep(100);
       const late = node.peer.matching((m) => m.type === "receipt");
@@ -172,7 +178,9 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       node.position = start;
       const call = node.chat({ model, messages: ASK, max_tokens: 8 });
       const job = await node.nextJob(call);
-      await node.countersigned(node.responseAnswer(job, "pong").receipt).catch((e: Error) => problems.push(`a valid receipt after the refused ones: ${e.message}`));
+      await node
+        .countersigned(node.responseAnswer(job, "pong").receipt)
+        .catch((e: Error) => problems.push(`a valid receipt after the refused ones: ${e.message}`));
       await drain(call);
       if (problems.length) fail(problems.join("; "));
     },
@@ -194,10 +202,14 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       };
       /** What is wrong with a stream whose receipt was refused with `code`, given the text the node streamed. */
       const streamProblems = (what: string, seen: StreamSeen, code: string, text: string) => {
-        if (seen.text !== text) problems.push(`${what}: the consumer's text is ${JSON.stringify(seen.text)}, the node streamed ${JSON.stringify(text)}`);
+        if (seen.text !== text)
+          problems.push(`${what}: the consumer's text is ${JSON.stringify(seen.text)}, the node streamed ${JSON.stringify(text)}`);
         if (seen.errors.length)
-          problems.push(`${what}: the stream carries an error event ${JSON.stringify(seen.errors[0]).slice(0, 200)}; the answer succeeded and only its bill was refused (SRP-ATT-023)`);
-        if (!seen.lastIsDone || seen.doneMarkers !== 1) problems.push(`${what}: the stream does not end with exactly one data: [DONE] (SRP-ATT-020)`);
+          problems.push(
+            `${what}: the stream carries an error event ${JSON.stringify(seen.errors[0]).slice(0, 200)}; the answer succeeded and only its bill was refused (SRP-ATT-023)`,
+          );
+        if (!seen.lastIsDone || seen.doneMarkers !== 1)
+          problems.push(`${what}: the stream does not end with exactly one data: [DONE] (SRP-ATT-020)`);
         problems.push(...unbilledProblems(seen.usage, code).map((x) => `${what}: ${x}`));
       };
       /** Runs one case; a case that cannot finish is a problem, and the next still runs. */
@@ -215,14 +227,19 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         if (p1) problems.push(p1);
         const res = await within(call.response, 5000, "the consumer's response");
         const raw = await bodyText(res);
-        if (res.status !== 200) problems.push(`not streamed, bad node signature: the consumer got ${res.status} ${raw.slice(0, 200)}; expected 200 with the answer unbilled (SRP-ATT-023)`);
+        if (res.status !== 200)
+          problems.push(
+            `not streamed, bad node signature: the consumer got ${res.status} ${raw.slice(0, 200)}; expected 200 with the answer unbilled (SRP-ATT-023)`,
+          );
         else {
           const body = JSON.parse(raw) as {
             choices?: Array<{ message?: { content?: unknown } }>;
             usage?: Record<string, unknown>;
           };
           if (body.choices?.[0]?.message?.content !== text)
-            problems.push(`not streamed, bad node signature: the consumer's content is ${JSON.stringify(body.choices?.[0]?.message?.content)}, not the node's answer (SRP-ATT-023)`);
+            problems.push(
+              `not streamed, bad node signature: the consumer's content is ${JSON.stringify(body.choices?.[0]?.message?.content)}, not the node's answer (SRP-ATT-023)`,
+            );
           problems.push(...unbilledProblems(body.usage, "receipt.bad_node_signature").map((x) => `not streamed, bad node signature: ${x}`));
         }
       });
@@ -268,10 +285,20 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         }
         node.chunks(job3, datas3.slice(3), 3);
         node.streamDone(job3, datas3, inflated);
-        const p3 = await refusal(node, job3.jobId, "receipt.implausible_usage", "an implausible receipt after the content reached the consumer");
+        const p3 = await refusal(
+          node,
+          job3.jobId,
+          "receipt.implausible_usage",
+          "an implausible receipt after the content reached the consumer",
+        );
         if (p3) problems.push(p3);
         await reader.rest(5000).catch((e: Error) => problems.push(`streamed, implausible: the stream did not end: ${e.message}`));
-        streamProblems("streamed, implausible after content", summarize(res3, [...reader.events]), "receipt.implausible_usage", "Seen already.");
+        streamProblems(
+          "streamed, implausible after content",
+          summarize(res3, [...reader.events]),
+          "receipt.implausible_usage",
+          "Seen already.",
+        );
       });
       // 4. Not streamed, implausible, on the model's only instance: no failover is possible.
       await step("not streamed, implausible", async () => {
@@ -301,7 +328,10 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
           node.responseAnswer(first.job, "Hi again");
           const r = await within(call4.response, 5000, "the consumer's response");
           const t = await bodyText(r);
-          if (r.status !== 200 || t.includes("1000000")) problems.push(`not streamed, implausible, retried: the consumer got ${r.status} ${t.slice(0, 200)}; expected the retry's answer`);
+          if (r.status !== 200 || t.includes("1000000"))
+            problems.push(
+              `not streamed, implausible, retried: the consumer got ${r.status} ${t.slice(0, 200)}; expected the retry's answer`,
+            );
         } else {
           const t = await bodyText(first.res);
           let code: unknown;
@@ -311,7 +341,9 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
             code = undefined;
           }
           if (first.res.status !== 502 || code !== "job.upstream_error")
-            problems.push(`not streamed, implausible, no other instance: the consumer got ${first.res.status} ${t.slice(0, 200)}; expected 502 with error code job.upstream_error (SRP-ATT-023)`);
+            problems.push(
+              `not streamed, implausible, no other instance: the consumer got ${first.res.status} ${t.slice(0, 200)}; expected 502 with error code job.upstream_error (SRP-ATT-023)`,
+            );
         }
       });
       if (problems.length) fail(problems.join("; "));
@@ -339,7 +371,12 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         usage: a.usage,
         receipt: node.receipt(a.job, a.usage, before.digest()),
       });
-      const p = await refusal(node, a.job.jobId, "receipt.field_mismatch", "a late done whose responseHash leaves out the chunk sent after the cancel");
+      const p = await refusal(
+        node,
+        a.job.jobId,
+        "receipt.field_mismatch",
+        "a late done whose responseHash leaves out the chunk sent after the cancel",
+      );
       if (p) problems.push(`${p} (SRP-ATT-018, SRP-ATT-024)`);
       if (!node.peer.open) fail(`${problems.join("; ")}; the hub closed the session (${node.peer.closed?.code})`);
       // 2. A late chunk that skips a seq.
@@ -350,7 +387,8 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       const closed = await node.peer.closedWithin(error ? 5000 : 500);
       const what = "a chunk with seq 5 after the cancel of a job whose chunks 0..2 arrived";
       if (!error) problems.push(`${what}: no error (SRP-ATT-018)`);
-      else if (error.code !== "protocol.unexpected_message") problems.push(`${what}: error ${String(error.code)}, expected protocol.unexpected_message (SRP-ATT-018)`);
+      else if (error.code !== "protocol.unexpected_message")
+        problems.push(`${what}: error ${String(error.code)}, expected protocol.unexpected_message (SRP-ATT-018)`);
       if (!closed) problems.push(`${what}: the session is still open; expected a close with 1002 (SRP-ATT-018)`);
       else if (closed.code !== 1002) problems.push(`${what}: closed with ${closed.code}, expected 1002 (SRP-ATT-018)`);
       if (problems.length) fail(problems.join("; "));
@@ -368,7 +406,8 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
       for (let i = 0; i < 2; i++) {
         const call = node.chat({ model, messages: ASK, max_tokens: 8 });
         const job = await node.nextJob(call).catch((e: Error) => {
-          if (/\b402\b|insufficient|credit/i.test(e.message)) skip(`the hub bills the consumer, and the account cannot pay this check's prices: ${e.message.slice(0, 200)}`);
+          if (/\b402\b|insufficient|credit/i.test(e.message))
+            skip(`the hub bills the consumer, and the account cannot pay this check's prices: ${e.message.slice(0, 200)}`);
           throw e;
         });
         const usage: Usage = {
@@ -381,7 +420,11 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
           completion_tokens: 3,
         });
         const receipt = node.responseDone(job, response, usage);
-        await node.countersigned(receipt).catch((e: Error) => problems.push(`receipt ${i + 1} with cost ${receipt.cost} and totals cost ${receipt.totals.cost}: ${e.message}`));
+        await node
+          .countersigned(receipt)
+          .catch((e: Error) =>
+            problems.push(`receipt ${i + 1} with cost ${receipt.cost} and totals cost ${receipt.totals.cost}: ${e.message}`),
+          );
         await drain(call);
       }
       if (problems.length) fail(problems.join("; "));
@@ -440,24 +483,36 @@ export const HUB_SETTLEMENT_CHECKS: Check<HubContext>[] = [
         await drain(call);
       }
       const message = await node.peer.take((m) => m.type === "statement", 2000, 0, "a statement").catch(() => undefined);
-      if (!message) skip("the hub sent no statement within 2 s of two receipts; run this check against a hub configured to send statements often (the spec asks for one a day)");
+      if (!message)
+        skip(
+          "the hub sent no statement within 2 s of two receipts; run this check against a hub configured to send statements often (the spec asks for one a day)",
+        );
       const s = message.statement as Statement;
       const p: string[] = [];
       if (s.hubId !== node.hello.hubId) p.push(`statement.hubId ${s.hubId} is not the hub's id ${node.hello.hubId} (SRP-SET-004)`);
       else if (!verifyStatement(s)) p.push("statement.sig does not verify with the hub's id over the statement without sig (SRP-SET-004)");
       if (s.nodeId !== node.identity.id) p.push(`statement.nodeId ${s.nodeId} is not the node's id`);
-      if (accountId !== undefined && s.accountId !== accountId) p.push(`statement.accountId ${s.accountId} is not welcome.accountId ${String(accountId)}`);
-      if (!(s.period.from <= s.period.to && s.period.to <= s.issuedAt)) p.push(`period ${s.period.from}..${s.period.to} issued at ${s.issuedAt}: expected from <= to <= issuedAt`);
+      if (accountId !== undefined && s.accountId !== accountId)
+        p.push(`statement.accountId ${s.accountId} is not welcome.accountId ${String(accountId)}`);
+      if (!(s.period.from <= s.period.to && s.period.to <= s.issuedAt))
+        p.push(`period ${s.period.from}..${s.period.to} issued at ${s.issuedAt}: expected from <= to <= issuedAt`);
       const { count, firstSeq, lastSeq } = s.receipts;
       const at = positions.get(lastSeq);
       if (!at) p.push(`receipts.lastSeq ${lastSeq} is no position the hub recorded (the node's receipts were 1 and 2) (SRP-SET-005)`);
-      else if (!sameJson(at, s.totals)) p.push(`totals ${JSON.stringify(s.totals)} are not the recorded totals at seq ${lastSeq} ${JSON.stringify(at)} (SRP-SET-005)`);
-      if (count === 0 && firstSeq !== 0) p.push(`a statement with count 0 has firstSeq ${firstSeq}; an empty period has firstSeq 0 (SRP-SET-005)`);
+      else if (!sameJson(at, s.totals))
+        p.push(`totals ${JSON.stringify(s.totals)} are not the recorded totals at seq ${lastSeq} ${JSON.stringify(at)} (SRP-SET-005)`);
+      if (count === 0 && firstSeq !== 0)
+        p.push(`a statement with count 0 has firstSeq ${firstSeq}; an empty period has firstSeq 0 (SRP-SET-005)`);
       if (count > 0 && (firstSeq < 1 || firstSeq > lastSeq || count !== lastSeq - firstSeq + 1)) {
-        p.push(`receipts ${JSON.stringify(s.receipts)}: the hub holds every receipt ${firstSeq}..${lastSeq}, so count must be ${lastSeq - firstSeq + 1} (SRP-SET-005)`);
+        p.push(
+          `receipts ${JSON.stringify(s.receipts)}: the hub holds every receipt ${firstSeq}..${lastSeq}, so count must be ${lastSeq - firstSeq + 1} (SRP-SET-005)`,
+        );
       }
       const balance = parseAmount(s.earned) - parseAmount(s.paid);
-      if (balance < 0n || parseAmount(s.balance) !== balance) p.push(`balance ${s.balance} is not earned ${s.earned} minus paid ${s.paid} (the node's first statement starts from 0) (SRP-SET-006)`);
+      if (balance < 0n || parseAmount(s.balance) !== balance)
+        p.push(
+          `balance ${s.balance} is not earned ${s.earned} minus paid ${s.paid} (the node's first statement starts from 0) (SRP-SET-006)`,
+        );
       if (p.length) fail(p.join("; "));
       let share = 0n;
       for (let q = firstSeq; count > 0 && q <= lastSeq; q++) share += shares.get(q) ?? 0n;

@@ -36,7 +36,10 @@ async function create(ctx: HubContext, base: string, node: HarnessNode, body: Js
   const res = await within(pending.response, 5000, "POST /v1/responses");
   const created = await json(res, "POST /v1/responses");
   ensure(res.status === 200, `POST /v1/responses answered ${res.status}: ${JSON.stringify(created).slice(0, 300)}`);
-  ensure(typeof created.id === "string" && created.object === "response", `POST /v1/responses answered no Response object (id ${JSON.stringify(created.id)}, object ${JSON.stringify(created.object)})`);
+  ensure(
+    typeof created.id === "string" && created.object === "response",
+    `POST /v1/responses answered no Response object (id ${JSON.stringify(created.id)}, object ${JSON.stringify(created.object)})`,
+  );
   return created;
 }
 
@@ -50,8 +53,6 @@ async function retrieve(ctx: HubContext, base: string, id: string): Promise<Resp
     await sleep(100);
   }
 }
-
-
 
 /** The text of an item's content: a string, or its parts' texts joined. */
 function itemText(item: Json): string {
@@ -78,15 +79,35 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       const kept = await create(ctx, base, node, { model, input: "Conformance: keep this." }, "Kept.");
       const res = await retrieve(ctx, base, kept.id as string);
       const got = await json(res, `GET /v1/responses/${String(kept.id)}`);
-      ensure(res.status === 200, `GET /v1/responses/${String(kept.id)} of a stored response answered ${res.status}: ${JSON.stringify(got).slice(0, 300)}`);
-      const differ = [...new Set([...Object.keys(kept), ...Object.keys(got)])].filter((k) => canonicalize(kept[k] ?? null) !== canonicalize(got[k] ?? null));
+      ensure(
+        res.status === 200,
+        `GET /v1/responses/${String(kept.id)} of a stored response answered ${res.status}: ${JSON.stringify(got).slice(0, 300)}`,
+      );
+      const differ = [...new Set([...Object.keys(kept), ...Object.keys(got)])].filter(
+        (k) => canonicalize(kept[k] ?? null) !== canonicalize(got[k] ?? null),
+      );
       const problems: (string | undefined)[] = [];
-      if (differ.length > 0) problems.push(`GET /v1/responses/${String(kept.id)} differs from the Response object answered at creation in ${differ.join(", ")}`);
-      problems.push(await errorProblem(await call(base, `/responses/${String(unkept.id)}`, ctx.accountKey ?? ""), `GET of the store:false response ${String(unkept.id)}`, 404, "api.not_found"));
+      if (differ.length > 0)
+        problems.push(`GET /v1/responses/${String(kept.id)} differs from the Response object answered at creation in ${differ.join(", ")}`);
+      problems.push(
+        await errorProblem(
+          await call(base, `/responses/${String(unkept.id)}`, ctx.accountKey ?? ""),
+          `GET of the store:false response ${String(unkept.id)}`,
+          404,
+          "api.not_found",
+        ),
+      );
       const put = await call(base, `/responses/${String(kept.id)}`, ctx.accountKey ?? "", "PUT", {});
       await put.body?.cancel();
-      const allow = (put.headers.get("allow") ?? "").split(",").map((m) => m.trim().toUpperCase()).sort().join(", ");
-      if (put.status !== 405 || allow !== "DELETE, GET") problems.push(`PUT /v1/responses/{id} answered ${put.status} with Allow ${JSON.stringify(put.headers.get("allow"))}, expected 405 with GET, DELETE`);
+      const allow = (put.headers.get("allow") ?? "")
+        .split(",")
+        .map((m) => m.trim().toUpperCase())
+        .sort()
+        .join(", ");
+      if (put.status !== 405 || allow !== "DELETE, GET")
+        problems.push(
+          `PUT /v1/responses/{id} answered ${put.status} with Allow ${JSON.stringify(put.headers.get("allow"))}, expected 405 with GET, DELETE`,
+        );
       reportProblems(problems);
     },
   ),
@@ -107,10 +128,30 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       const stranger = `srp_conformance_unknown_${toHex(randomBytes(8))}`;
       reportProblems([
         await errorProblem(await call(base, `/responses/${id}`, null), "GET /v1/responses/{id} without a key", 401, "api.unauthorized"),
-        await errorProblem(await call(base, `/responses/${id}`, stranger), "GET /v1/responses/{id} with a key the hub does not know", 401, "api.unauthorized"),
-        await errorProblem(await call(base, `/responses/${id}/input_items`, null), "GET /v1/responses/{id}/input_items without a key", 401, "api.unauthorized"),
-        await errorProblem(await call(base, `/responses/${id}`, null, "DELETE"), "DELETE /v1/responses/{id} without a key", 401, "api.unauthorized"),
-        await errorProblem(await call(base, `/responses/${unknownId()}`, ctx.accountKey ?? ""), "GET /v1/responses/{id} of an id never created", 404, "api.not_found"),
+        await errorProblem(
+          await call(base, `/responses/${id}`, stranger),
+          "GET /v1/responses/{id} with a key the hub does not know",
+          401,
+          "api.unauthorized",
+        ),
+        await errorProblem(
+          await call(base, `/responses/${id}/input_items`, null),
+          "GET /v1/responses/{id}/input_items without a key",
+          401,
+          "api.unauthorized",
+        ),
+        await errorProblem(
+          await call(base, `/responses/${id}`, null, "DELETE"),
+          "DELETE /v1/responses/{id} without a key",
+          401,
+          "api.unauthorized",
+        ),
+        await errorProblem(
+          await call(base, `/responses/${unknownId()}`, ctx.accountKey ?? ""),
+          "GET /v1/responses/{id} of an id never created",
+          404,
+          "api.not_found",
+        ),
       ]);
       const still = await call(base, `/responses/${id}`, ctx.accountKey ?? "");
       await still.body?.cancel();
@@ -138,7 +179,10 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
         const res = await call(base, `${path}${query}`, ctx.accountKey ?? "");
         const body = await json(res, `GET ${path}${query}`);
         ensure(res.status === 200, `GET ${path}${query} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
-        ensure(body.object === "list" && Array.isArray(body.data) && typeof body.has_more === "boolean", `GET ${path}${query} is not a list object ({object: "list", data, first_id, last_id, has_more}): ${JSON.stringify(body).slice(0, 300)}`);
+        ensure(
+          body.object === "list" && Array.isArray(body.data) && typeof body.has_more === "boolean",
+          `GET ${path}${query} is not a list object ({object: "list", data, first_id, last_id, has_more}): ${JSON.stringify(body).slice(0, 300)}`,
+        );
         return body;
       };
       const problems: (string | undefined)[] = [];
@@ -146,23 +190,47 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       const ids = (b: Json) => (b.data as Json[]).map((i) => i.id);
       const all = await page("");
       const want = ["Conformance: third.", "Conformance: second.", "Conformance: first."];
-      if (canonicalize(texts(all)) !== canonicalize(want)) problems.push(`the default page lists ${JSON.stringify(texts(all))}, expected the three input items newest first ${JSON.stringify(want)}`);
+      if (canonicalize(texts(all)) !== canonicalize(want))
+        problems.push(
+          `the default page lists ${JSON.stringify(texts(all))}, expected the three input items newest first ${JSON.stringify(want)}`,
+        );
       const allIds = ids(all);
-      if (!allIds.every((i) => typeof i === "string" && i.length > 0) || new Set(allIds).size !== allIds.length) problems.push(`the input items' ids ${JSON.stringify(allIds)} are not distinct strings`);
-      if (all.first_id !== allIds[0] || all.last_id !== allIds.at(-1) || all.has_more !== false) problems.push(`the default page has first_id ${JSON.stringify(all.first_id)}, last_id ${JSON.stringify(all.last_id)}, has_more ${String(all.has_more)}; expected ${JSON.stringify(allIds[0])}, ${JSON.stringify(allIds.at(-1))}, false`);
+      if (!allIds.every((i) => typeof i === "string" && i.length > 0) || new Set(allIds).size !== allIds.length)
+        problems.push(`the input items' ids ${JSON.stringify(allIds)} are not distinct strings`);
+      if (all.first_id !== allIds[0] || all.last_id !== allIds.at(-1) || all.has_more !== false)
+        problems.push(
+          `the default page has first_id ${JSON.stringify(all.first_id)}, last_id ${JSON.stringify(all.last_id)}, has_more ${String(all.has_more)}; expected ${JSON.stringify(allIds[0])}, ${JSON.stringify(allIds.at(-1))}, false`,
+        );
       const asc = await page("?order=asc&include[]=message.input_image.image_url");
-      if (canonicalize(ids(asc)) !== canonicalize([...allIds].reverse())) problems.push(`order=asc lists ${JSON.stringify(ids(asc))}, expected ${JSON.stringify([...allIds].reverse())}`);
+      if (canonicalize(ids(asc)) !== canonicalize([...allIds].reverse()))
+        problems.push(`order=asc lists ${JSON.stringify(ids(asc))}, expected ${JSON.stringify([...allIds].reverse())}`);
       const first = await page("?limit=1");
       const second = await page(`?limit=1&after=${encodeURIComponent(String(allIds[0]))}`);
       const last = await page(`?limit=2&after=${encodeURIComponent(String(allIds[0]))}`);
-      if (canonicalize(ids(first)) !== canonicalize([allIds[0]]) || first.has_more !== true) problems.push(`limit=1 lists ${JSON.stringify(ids(first))} with has_more ${String(first.has_more)}, expected [${JSON.stringify(allIds[0])}] with has_more true`);
-      if (canonicalize(ids(second)) !== canonicalize([allIds[1]]) || second.has_more !== true) problems.push(`limit=1&after=<first> lists ${JSON.stringify(ids(second))} with has_more ${String(second.has_more)}, expected [${JSON.stringify(allIds[1])}] with has_more true`);
-      if (canonicalize(ids(last)) !== canonicalize(allIds.slice(1)) || last.has_more !== false) problems.push(`limit=2&after=<first> lists ${JSON.stringify(ids(last))} with has_more ${String(last.has_more)}, expected ${JSON.stringify(allIds.slice(1))} with has_more false`);
-      problems.push(await errorProblem(await call(base, `${path}?limit=0`, ctx.accountKey ?? ""), "input_items?limit=0", 400, "api.invalid_body"));
-      problems.push(await errorProblem(await call(base, `${path}?limit=101`, ctx.accountKey ?? ""), "input_items?limit=101", 400, "api.invalid_body"));
+      if (canonicalize(ids(first)) !== canonicalize([allIds[0]]) || first.has_more !== true)
+        problems.push(
+          `limit=1 lists ${JSON.stringify(ids(first))} with has_more ${String(first.has_more)}, expected [${JSON.stringify(allIds[0])}] with has_more true`,
+        );
+      if (canonicalize(ids(second)) !== canonicalize([allIds[1]]) || second.has_more !== true)
+        problems.push(
+          `limit=1&after=<first> lists ${JSON.stringify(ids(second))} with has_more ${String(second.has_more)}, expected [${JSON.stringify(allIds[1])}] with has_more true`,
+        );
+      if (canonicalize(ids(last)) !== canonicalize(allIds.slice(1)) || last.has_more !== false)
+        problems.push(
+          `limit=2&after=<first> lists ${JSON.stringify(ids(last))} with has_more ${String(last.has_more)}, expected ${JSON.stringify(allIds.slice(1))} with has_more false`,
+        );
+      problems.push(
+        await errorProblem(await call(base, `${path}?limit=0`, ctx.accountKey ?? ""), "input_items?limit=0", 400, "api.invalid_body"),
+      );
+      problems.push(
+        await errorProblem(await call(base, `${path}?limit=101`, ctx.accountKey ?? ""), "input_items?limit=101", 400, "api.invalid_body"),
+      );
       const postRes = await call(base, path, ctx.accountKey ?? "", "POST", {});
       await postRes.body?.cancel();
-      if (postRes.status !== 405 || postRes.headers.get("allow")?.trim().toUpperCase() !== "GET") problems.push(`POST ${path} answered ${postRes.status} with Allow ${JSON.stringify(postRes.headers.get("allow"))}, expected 405 with GET`);
+      if (postRes.status !== 405 || postRes.headers.get("allow")?.trim().toUpperCase() !== "GET")
+        problems.push(
+          `POST ${path} answered ${postRes.status} with Allow ${JSON.stringify(postRes.headers.get("allow"))}, expected 405 with GET`,
+        );
       reportProblems(problems);
     },
   ),
@@ -184,17 +252,38 @@ export const HUB_STORED_RESPONSES_CHECKS: Check<HubContext>[] = [
       const delA = await call(base, `/responses/${String(a.id)}`, key, "DELETE");
       const delABody = await json(delA, `DELETE /v1/responses/${String(a.id)}`);
       const expected = { id: a.id, object: "response", deleted: true };
-      if (delA.status !== 200 || canonicalize(delABody) !== canonicalize(expected)) problems.push(`DELETE /v1/responses/{id} answered ${delA.status} ${JSON.stringify(delABody)}, expected 200 ${JSON.stringify(expected)}`);
+      if (delA.status !== 200 || canonicalize(delABody) !== canonicalize(expected))
+        problems.push(
+          `DELETE /v1/responses/{id} answered ${delA.status} ${JSON.stringify(delABody)}, expected 200 ${JSON.stringify(expected)}`,
+        );
       problems.push(await errorProblem(await call(base, `/responses/${String(a.id)}`, key), "GET after DELETE", 404, "api.not_found"));
-      problems.push(await errorProblem(await call(base, `/responses/${String(a.id)}/input_items`, key), "GET input_items after DELETE", 404, "api.not_found"));
-      problems.push(await errorProblem(await call(base, `/responses/${String(a.id)}`, key, "DELETE"), "a second DELETE", 404, "api.not_found"));
+      problems.push(
+        await errorProblem(
+          await call(base, `/responses/${String(a.id)}/input_items`, key),
+          "GET input_items after DELETE",
+          404,
+          "api.not_found",
+        ),
+      );
+      problems.push(
+        await errorProblem(await call(base, `/responses/${String(a.id)}`, key, "DELETE"), "a second DELETE", 404, "api.not_found"),
+      );
       // SRP-CON-057: neither the deleted turn nor a turn continuing it can be continued (no job may start).
       for (const [prev, what] of [
         [a.id, "previous_response_id naming a deleted response"],
         [b.id, "previous_response_id naming a response whose earlier turn was deleted"],
       ] as const) {
-        const pending = consumerPost(ctx, base, "/responses", { model, input: "Conformance: continue.", previous_response_id: prev }, {}, "bearer");
-        const res = await within(pending.response, 5000, what).catch((e: Error) => fail(`${what}: the hub did not answer within 5 s (${e.message})`));
+        const pending = consumerPost(
+          ctx,
+          base,
+          "/responses",
+          { model, input: "Conformance: continue.", previous_response_id: prev },
+          {},
+          "bearer",
+        );
+        const res = await within(pending.response, 5000, what).catch((e: Error) =>
+          fail(`${what}: the hub did not answer within 5 s (${e.message})`),
+        );
         problems.push(await errorProblem(res, what, 404, "api.not_found"));
       }
       reportProblems(problems);

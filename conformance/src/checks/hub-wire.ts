@@ -18,7 +18,13 @@ import { ensure, fail, skippable } from "../harness/verdict.js";
 import { expectRejection } from "../harness/wire.js";
 
 /** Opens a session, sends `frame` (text, or bytes as a binary frame) and expects the coded rejection. */
-async function sessionRejects(ctx: HubContext, frame: string | Buffer | ((hello: Hello) => string), code: string, close: number, what: string): Promise<void> {
+async function sessionRejects(
+  ctx: HubContext,
+  frame: string | Buffer | ((hello: Hello) => string),
+  code: string,
+  close: number,
+  what: string,
+): Promise<void> {
   const { peer, hello } = await openSession(ctx);
   peer.sendRaw(typeof frame === "function" ? frame(hello) : frame);
   const problem = await expectRejection(peer, code, close);
@@ -39,7 +45,9 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
     level: "MUST",
     async run(ctx) {
       // The harness's WebSocket sends no Sec-WebSocket-Protocol header.
-      const { hello } = await connect(ctx).catch((e: Error) => fail(`a WebSocket without Sec-WebSocket-Protocol was refused: ${e.message}`));
+      const { hello } = await connect(ctx).catch((e: Error) =>
+        fail(`a WebSocket without Sec-WebSocket-Protocol was refused: ${e.message}`),
+      );
       ensure(hello.type === "hello", "no hello on a WebSocket without a subprotocol");
     },
   },
@@ -58,7 +66,8 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
   },
   {
     id: "hub.discovery.consistent",
-    title: "Serves the discovery document as application/json, with consumer.baseUrl and surfaces, and with the versions and frame limit of its hello",
+    title:
+      "Serves the discovery document as application/json, with consumer.baseUrl and surfaces, and with the versions and frame limit of its hello",
     requirements: ["SRP-TR-008", "SRP-TR-009", "SRP-TR-015", "SRP-VER-001"],
     level: "MUST",
     async run(ctx) {
@@ -66,15 +75,24 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
       const res = await fetch(url);
       ensure(res.ok, `GET ${url} answered ${res.status}`);
       const type = res.headers.get("content-type") ?? "";
-      ensure(/^application\/json\s*(;|$)/i.test(type), `the discovery document is served as ${JSON.stringify(type)}, not application/json (SRP-TR-009)`);
+      ensure(
+        /^application\/json\s*(;|$)/i.test(type),
+        `the discovery document is served as ${JSON.stringify(type)}, not application/json (SRP-TR-009)`,
+      );
       const doc = (await res.json()) as DiscoveryLike & { versions: number[] };
       const problem = ctx.validator.checkDef("Discovery", doc);
       ensure(!problem, `discovery document does not match schema.json (SRP-TR-015): ${problem}`);
       const { hello } = await connect(ctx);
       const sorted = (v: number[]) => JSON.stringify([...v].sort((a, b) => a - b));
-      ensure(sorted(doc.versions) === sorted(hello.versions), `discovery versions ${JSON.stringify(doc.versions)} differ from hello.versions ${JSON.stringify(hello.versions)} (SRP-TR-008, SRP-VER-001)`);
+      ensure(
+        sorted(doc.versions) === sorted(hello.versions),
+        `discovery versions ${JSON.stringify(doc.versions)} differ from hello.versions ${JSON.stringify(hello.versions)} (SRP-TR-008, SRP-VER-001)`,
+      );
       const limit = (hello.limits as { maxFrameBytes: number }).maxFrameBytes;
-      ensure(doc.provider.maxFrameBytes === limit, `discovery provider.maxFrameBytes ${doc.provider.maxFrameBytes} differs from hello.limits.maxFrameBytes ${limit} (SRP-TR-008)`);
+      ensure(
+        doc.provider.maxFrameBytes === limit,
+        `discovery provider.maxFrameBytes ${doc.provider.maxFrameBytes} differs from hello.limits.maxFrameBytes ${limit} (SRP-TR-008)`,
+      );
     },
   },
   {
@@ -88,7 +106,13 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
         peer.send({ type: "heartbeat", ts: Date.now(), load: [], ext: UNKNOWN_EXT });
         await stillServing(peer, "a session whose heartbeat carried unknown, well-formed ext keys");
         for (const [what, ext] of BAD_EXTS) {
-          await sessionRejects(ctx, JSON.stringify({ type: "heartbeat", ts: Date.now(), load: [], ext }), "frame.invalid", 4422, `a heartbeat whose ext has ${what}`);
+          await sessionRejects(
+            ctx,
+            JSON.stringify({ type: "heartbeat", ts: Date.now(), load: [], ext }),
+            "frame.invalid",
+            4422,
+            `a heartbeat whose ext has ${what}`,
+          );
         }
       }),
   },
@@ -116,7 +140,8 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
     "Rejects a job (a message only hubs send) from a node with protocol.unexpected_message",
     ["SRP-FRM-007"],
     "MUST",
-    (ctx) => sessionRejects(ctx, JSON.stringify(schemaValidJob()), "protocol.unexpected_message", 1002, "a schema-valid job sent by the node"),
+    (ctx) =>
+      sessionRejects(ctx, JSON.stringify(schemaValidJob()), "protocol.unexpected_message", 1002, "a schema-valid job sent by the node"),
   ),
   check(
     "hub.frame.check_order",
@@ -125,8 +150,20 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
     "MUST",
     async (ctx) => {
       await sessionRejects(ctx, Buffer.from("not json"), "frame.binary", 1003, "a binary frame that is not JSON (step 1 before 3)");
-      await sessionRejects(ctx, JSON.stringify({ type: "x-conformance-order", jobId: 7 }), "frame.unknown_type", 4400, "an undefined type with members no schema allows (step 6 before 7)");
-      await sessionRejects(ctx, JSON.stringify({ type: "job", jobId: 7 }), "frame.invalid", 4422, "an invalid job from a node (step 7 before 9)");
+      await sessionRejects(
+        ctx,
+        JSON.stringify({ type: "x-conformance-order", jobId: 7 }),
+        "frame.unknown_type",
+        4400,
+        "an undefined type with members no schema allows (step 6 before 7)",
+      );
+      await sessionRejects(
+        ctx,
+        JSON.stringify({ type: "job", jobId: 7 }),
+        "frame.invalid",
+        4422,
+        "an invalid job from a node (step 7 before 9)",
+      );
       const identity = generateIdentity();
       const key = needKey(ctx);
       await sessionRejects(
@@ -145,7 +182,13 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
     "MUST",
     async (ctx) => {
       const beat = JSON.stringify({ ts: Date.now(), type: "heartbeat", load: [] });
-      await sessionRejects(ctx, withDuplicate(beat, '"type":"heartbeat"'), "frame.malformed", 1007, "a heartbeat with the member type twice");
+      await sessionRejects(
+        ctx,
+        withDuplicate(beat, '"type":"heartbeat"'),
+        "frame.malformed",
+        1007,
+        "a heartbeat with the member type twice",
+      );
       await sessionRejects(ctx, deepFrame(200), "frame.malformed", 1007, "a goodbye nested 202 levels deep");
     },
   ),
@@ -169,7 +212,10 @@ export const HUB_WIRE_CHECKS: Check<HubContext>[] = [
       const call: ConsumerCall = { response, abort: () => controller.abort() };
       const job = await node.nextJob(call);
       const req = job.request as Record<string, unknown>;
-      ensure(req.temperature === 0.1 && req.top_p === 1e-7 && req.seed === 9007199254740992, `the job's request does not carry the consumer's numbers: ${JSON.stringify(req).slice(0, 300)}`);
+      ensure(
+        req.temperature === 0.1 && req.top_p === 1e-7 && req.seed === 9007199254740992,
+        `the job's request does not carry the consumer's numbers: ${JSON.stringify(req).slice(0, 300)}`,
+      );
       const { receipt } = node.responseAnswer(job, "numbers hashed");
       const countersigned: Receipt = await node.countersigned(receipt);
       ensure(countersigned.requestHash === receipt.requestHash, "the countersigned requestHash differs");

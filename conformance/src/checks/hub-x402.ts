@@ -33,13 +33,16 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const target = await paidTarget(ctx);
       const { answer, required, offer } = await quote(ctx, target);
       const problems: string[] = [];
-      if (answer.code !== "payment.required") problems.push(`the 402's error code is ${JSON.stringify(answer.code)}, not payment.required (SRP-PAY-002)`);
+      if (answer.code !== "payment.required")
+        problems.push(`the 402's error code is ${JSON.stringify(answer.code)}, not payment.required (SRP-PAY-002)`);
       if (required.accepts.length !== 1) problems.push(`accepts has ${required.accepts.length} entries, not exactly one (SRP-PAY-003)`);
       if (!/^eip155:[1-9][0-9]*$/.test(offer.network)) problems.push(`network ${offer.network} is not eip155:<chainId>`);
-      if (typeof offer.amount !== "string" || !UNITS.test(offer.amount)) problems.push(`amount ${JSON.stringify(offer.amount)} is not a decimal string of atomic units`);
+      if (typeof offer.amount !== "string" || !UNITS.test(offer.amount))
+        problems.push(`amount ${JSON.stringify(offer.amount)} is not a decimal string of atomic units`);
       if (!ADDRESS.test(offer.asset)) problems.push(`asset ${offer.asset} is not a token address`);
       if (!ADDRESS.test(offer.payTo)) problems.push(`payTo ${offer.payTo} is not an address`);
-      if (!Number.isInteger(offer.maxTimeoutSeconds) || offer.maxTimeoutSeconds < 300) problems.push(`maxTimeoutSeconds is ${offer.maxTimeoutSeconds}, below 300 (SRP-PAY-003)`);
+      if (!Number.isInteger(offer.maxTimeoutSeconds) || offer.maxTimeoutSeconds < 300)
+        problems.push(`maxTimeoutSeconds is ${offer.maxTimeoutSeconds}, below 300 (SRP-PAY-003)`);
       const extra = offer.extra ?? {};
       if (typeof extra.name !== "string" || extra.name.length === 0 || typeof extra.version !== "string" || extra.version.length === 0) {
         problems.push(`extra ${JSON.stringify(offer.extra)} lacks the token's EIP-712 domain name and version (SRP-PAY-003)`);
@@ -50,17 +53,25 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       } catch {
         problems.push(`resource.url ${JSON.stringify(required.resource.url)} is not an absolute URL (SRP-PAY-002)`);
       }
-      if (resourceUrl && !resourceUrl.pathname.endsWith("/chat/completions")) problems.push(`resource.url ${required.resource.url} is not the chat completions resource (SRP-PAY-002)`);
+      if (resourceUrl && !resourceUrl.pathname.endsWith("/chat/completions"))
+        problems.push(`resource.url ${required.resource.url} is not the chat completions resource (SRP-PAY-002)`);
       const bazaar = required.extensions?.bazaar as { info?: unknown; schema?: unknown } | undefined;
       if (typeof bazaar?.info !== "object" || bazaar.info === null || typeof bazaar.schema !== "object" || bazaar.schema === null) {
         problems.push("extensions.bazaar with info and schema is missing (SRP-PAY-023)");
       }
       // The amount is the request's maximum cost, which /estimate also returns (SRP-BIL-003).
       if (target.doc.consumer?.surfaces.includes("srp.estimate")) {
-        const res = await fetch(`${target.consumer}/estimate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(target.body), signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`${target.consumer}/estimate`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(target.body),
+          signal: AbortSignal.timeout(5000),
+        });
         const estimate = (await res.json().catch(() => ({}))) as { maximum?: { units?: unknown } };
         if (res.ok && estimate.maximum?.units !== undefined && estimate.maximum.units !== offer.amount) {
-          problems.push(`amount ${offer.amount} is not the request's maximum cost ${String(estimate.maximum.units)} from POST /estimate (SRP-PAY-003)`);
+          problems.push(
+            `amount ${offer.amount} is not the request's maximum cost ${String(estimate.maximum.units)} from POST /estimate (SRP-PAY-003)`,
+          );
         }
       }
       if (problems.length) fail(problems.join("; "));
@@ -76,7 +87,10 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const cases: Array<[string, string]> = [
         ["a PAYMENT-SIGNATURE that is not base64", "%%%not-base64%%%"],
         ["an x402 version 1 document", encodeX402Header({ x402Version: 1, scheme: "exact", network: offer.network, payload: {} })],
-        ["a payload that is not an exact EVM payment", encodeX402Header({ x402Version: 2, resource: required.resource, accepted: offer, payload: { conformance: true } })],
+        [
+          "a payload that is not an exact EVM payment",
+          encodeX402Header({ x402Version: 2, resource: required.resource, accepted: offer, payload: { conformance: true } }),
+        ],
       ];
       const problems: string[] = [];
       for (const [what, header] of cases) {
@@ -100,10 +114,24 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       const more = (BigInt(offer.amount) + 1n).toString();
       const tampered = await paymentHeader(required, offer, { payer, accepted: { amount: more } });
-      const p1 = await refused(ctx, target, tampered, 402, "payment.requirements_mismatch", "a payment whose accepted.amount was changed (and signed for)");
+      const p1 = await refused(
+        ctx,
+        target,
+        tampered,
+        402,
+        "payment.requirements_mismatch",
+        "a payment whose accepted.amount was changed (and signed for)",
+      );
       if (p1) problems.push(p1);
       const elsewhere = await paymentHeader(required, offer, { payer, accepted: { network: `eip155:${chainId + 1}` } });
-      const p2 = await refused(ctx, target, elsewhere, 402, "payment.wrong_network", `a payment whose accepted.network is eip155:${chainId + 1}`);
+      const p2 = await refused(
+        ctx,
+        target,
+        elsewhere,
+        402,
+        "payment.wrong_network",
+        `a payment whose accepted.network is eip155:${chainId + 1}`,
+      );
       if (p2) problems.push(p2);
       if (problems.length) fail(problems.join("; "));
     },
@@ -116,7 +144,14 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const target = await paidTarget(ctx);
       const { required, offer } = await quote(ctx, target);
       const header = await paymentHeader(required, offer, { payer: throwaway(), signer: throwaway() });
-      const problem = await refused(ctx, target, header, 402, "payment.bad_signature", "an authorization signed by a key other than its from");
+      const problem = await refused(
+        ctx,
+        target,
+        header,
+        402,
+        "payment.bad_signature",
+        "an authorization signed by a key other than its from",
+      );
       if (problem) fail(problem);
     },
   ),
@@ -163,24 +198,32 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       }
       const problems: string[] = [];
       if (doc.x402Version !== 2) problems.push(`x402Version is ${JSON.stringify(doc.x402Version)}, not 2`);
-      if (doc.settlement !== "before" && doc.settlement !== "after") problems.push(`settlement is ${JSON.stringify(doc.settlement)}, not "before" or "after"`);
+      if (doc.settlement !== "before" && doc.settlement !== "after")
+        problems.push(`settlement is ${JSON.stringify(doc.settlement)}, not "before" or "after"`);
       const chatUrl = `${consumer}/chat/completions`;
       const resources = Array.isArray(doc.resources) ? (doc.resources as Array<Record<string, unknown>>) : [];
       const chat = resources.find((r) => r.resource === chatUrl);
-      if (!chat) problems.push(`resources (${resources.map((r) => JSON.stringify(r.resource)).join(", ") || "none"}) do not list the chat completion resource ${chatUrl}`);
+      if (!chat)
+        problems.push(
+          `resources (${resources.map((r) => JSON.stringify(r.resource)).join(", ") || "none"}) do not list the chat completion resource ${chatUrl}`,
+        );
       else {
         if (chat.method !== "POST") problems.push(`the chat resource's method is ${JSON.stringify(chat.method)}, not POST`);
         const accepts = Array.isArray(chat.accepts) ? (chat.accepts as Array<Record<string, unknown>>) : [];
         const a = accepts[0];
         if (!a) problems.push("the chat resource has no accepts entry");
         else {
-          if (a.scheme !== "exact" || typeof a.network !== "string" || evmChainId(a.network) === undefined) problems.push(`its accepts entry is not exact on an eip155 network: ${JSON.stringify(a).slice(0, 200)}`);
-          if (typeof a.maxTimeoutSeconds !== "number" || a.maxTimeoutSeconds < 300) problems.push(`its maxTimeoutSeconds is ${JSON.stringify(a.maxTimeoutSeconds)}, below 300`);
+          if (a.scheme !== "exact" || typeof a.network !== "string" || evmChainId(a.network) === undefined)
+            problems.push(`its accepts entry is not exact on an eip155 network: ${JSON.stringify(a).slice(0, 200)}`);
+          if (typeof a.maxTimeoutSeconds !== "number" || a.maxTimeoutSeconds < 300)
+            problems.push(`its maxTimeoutSeconds is ${JSON.stringify(a.maxTimeoutSeconds)}, below 300`);
           if ("amount" in a) problems.push("its accepts entry carries an amount; a request's amount is quoted per request");
-          if (typeof a.payTo !== "string" || !ADDRESS.test(a.payTo) || typeof a.asset !== "string" || !ADDRESS.test(a.asset)) problems.push("its accepts entry lacks an EVM payTo or asset");
+          if (typeof a.payTo !== "string" || !ADDRESS.test(a.payTo) || typeof a.asset !== "string" || !ADDRESS.test(a.asset))
+            problems.push("its accepts entry lacks an EVM payTo or asset");
         }
         const ext = chat.extensions as { bazaar?: unknown } | undefined;
-        if (typeof ext?.bazaar !== "object" || ext.bazaar === null) problems.push("the chat resource has no bazaar extension (SRP-PAY-023)");
+        if (typeof ext?.bazaar !== "object" || ext.bazaar === null)
+          problems.push("the chat resource has no bazaar extension (SRP-PAY-023)");
       }
       if (problems.length) fail(problems.join("; "));
     },
@@ -210,10 +253,12 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const problems: string[] = [];
       try {
         const doc = decodeSettlementResponse(settled);
-        if (doc.success !== true) problems.push(`PAYMENT-RESPONSE says success ${String(doc.success)}${doc.errorReason ? ` (${doc.errorReason})` : ""}`);
+        if (doc.success !== true)
+          problems.push(`PAYMENT-RESPONSE says success ${String(doc.success)}${doc.errorReason ? ` (${doc.errorReason})` : ""}`);
         if (doc.network !== offer.network) problems.push(`PAYMENT-RESPONSE's network ${doc.network} is not the offer's ${offer.network}`);
         if (doc.transaction.length === 0) problems.push("PAYMENT-RESPONSE names no transaction");
-        if (doc.payer !== undefined && doc.payer.toLowerCase() !== payer.address.toLowerCase()) problems.push(`PAYMENT-RESPONSE's payer ${doc.payer} is not ${payer.address}`);
+        if (doc.payer !== undefined && doc.payer.toLowerCase() !== payer.address.toLowerCase())
+          problems.push(`PAYMENT-RESPONSE's payer ${doc.payer} is not ${payer.address}`);
       } catch (error) {
         problems.push(`PAYMENT-RESPONSE does not decode: ${(error as Error).message}`);
       }

@@ -38,7 +38,12 @@ function resign(body: Auth | Record<string, unknown>, signer: Identity): Record<
  * Sends an auth answering a fresh hello, built by `make` from a correct one, and expects
  * the hub to reject it with `code` and `close`.
  */
-async function rejectsAuth(ctx: HubContext, make: (auth: Auth, identity: Identity) => Record<string, unknown>, code: string, close: number) {
+async function rejectsAuth(
+  ctx: HubContext,
+  make: (auth: Auth, identity: Identity) => Record<string, unknown>,
+  code: string,
+  close: number,
+) {
   return skippable(async () => {
     const identity = generateIdentity();
     const { peer, hello } = await connect(ctx);
@@ -70,7 +75,10 @@ export const HUB_CHECKS: Check<HubContext>[] = [
       for (let i = 0; i < 3; i++) {
         const { hello, doc, peer } = await connect(ctx);
         ensure(hello.hubId === doc.hubId, `hello.hubId ${hello.hubId} differs from the discovery document's ${doc.hubId}`);
-        ensure(verifyDetached("hello", omitFields(hello, "sig"), hello.sig, hello.hubId), "hello signature does not verify with hello.hubId");
+        ensure(
+          verifyDetached("hello", omitFields(hello, "sig"), hello.sig, hello.hubId),
+          "hello signature does not verify with hello.hubId",
+        );
         ensure(Math.abs(hello.ts - Date.now()) <= 60_000, `hello.ts is ${hello.ts - Date.now()} ms from the harness clock`);
         ensure(hello.versions.includes(1), `hello.versions ${JSON.stringify(hello.versions)} does not include 1`);
         ensure(!nonces.has(hello.nonce), "two connections received the same nonce");
@@ -112,7 +120,8 @@ export const HUB_CHECKS: Check<HubContext>[] = [
     title: "Rejects a correctly signed auth with a ten-minute-old timestamp with auth.stale_timestamp",
     requirements: ["SRP-AUTH-002", "SRP-AUTH-005"],
     level: "MUST",
-    run: (ctx) => rejectsAuth(ctx, (auth, identity) => resign({ ...auth, ts: Date.now() - 600_000 }, identity), "auth.stale_timestamp", 4401),
+    run: (ctx) =>
+      rejectsAuth(ctx, (auth, identity) => resign({ ...auth, ts: Date.now() - 600_000 }, identity), "auth.stale_timestamp", 4401),
   },
   {
     id: "hub.auth.replayed_nonce",
@@ -142,7 +151,9 @@ export const HUB_CHECKS: Check<HubContext>[] = [
     level: "MUST",
     async run(ctx) {
       const { peer, hello } = await connect(ctx);
-      peer.send(createAuth({ identity: generateIdentity(), hello, account: { kind: "api_key", key: `srp_conformance_unknown_${Date.now()}` } }));
+      peer.send(
+        createAuth({ identity: generateIdentity(), hello, account: { kind: "api_key", key: `srp_conformance_unknown_${Date.now()}` } }),
+      );
       const problem = await expectRejection(peer, "auth.unknown_account", 4403);
       if (problem) fail(problem);
     },
@@ -162,8 +173,20 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   ...(
     [
       ["malformed", "a frame that is not JSON", "frame.malformed", 1007, () => '{"type":"heartbeat",'],
-      ["unknown_type", "a message of an undefined type", "frame.unknown_type", 4400, () => JSON.stringify({ type: "x-teleport", ts: Date.now() })],
-      ["invalid", "a heartbeat that violates its schema", "frame.invalid", 4422, () => JSON.stringify({ type: "heartbeat", ts: "yesterday", load: [] })],
+      [
+        "unknown_type",
+        "a message of an undefined type",
+        "frame.unknown_type",
+        4400,
+        () => JSON.stringify({ type: "x-teleport", ts: Date.now() }),
+      ],
+      [
+        "invalid",
+        "a heartbeat that violates its schema",
+        "frame.invalid",
+        4422,
+        () => JSON.stringify({ type: "heartbeat", ts: "yesterday", load: [] }),
+      ],
     ] as const
   ).map(
     ([name, what, code, close, frame]): Check<HubContext> => ({

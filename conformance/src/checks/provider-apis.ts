@@ -20,9 +20,31 @@ const same = (a: unknown, b: unknown) => canonicalize(a) === canonicalize(b);
 export function textApiJob(inst: Pick<Instance, "instanceId" | "model" | "price">, api: "responses" | "completions", stream: boolean): Job {
   const request: Record<string, unknown> =
     api === "responses"
-      ? { model: inst.model, input: "Conformance: write one short sentence about spare capacity.", max_output_tokens: 16, store: false, stream }
-      : { model: inst.model, prompt: "Conformance: spare capacity is", max_tokens: 8, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) };
-  return { type: "job", jobId: `job_conf_${toHex(randomBytes(8))}`, instanceId: inst.instanceId, model: inst.model, api, stream, request, deadline: Date.now() + 60_000, quote: inst.price };
+      ? {
+          model: inst.model,
+          input: "Conformance: write one short sentence about spare capacity.",
+          max_output_tokens: 16,
+          store: false,
+          stream,
+        }
+      : {
+          model: inst.model,
+          prompt: "Conformance: spare capacity is",
+          max_tokens: 8,
+          stream,
+          ...(stream ? { stream_options: { include_usage: true } } : {}),
+        };
+  return {
+    type: "job",
+    jobId: `job_conf_${toHex(randomBytes(8))}`,
+    instanceId: inst.instanceId,
+    model: inst.model,
+    api,
+    stream,
+    request,
+    deadline: Date.now() + 60_000,
+    quote: inst.price,
+  };
 }
 
 /** Everything wrong with how a job of a native text API ran. */
@@ -34,27 +56,40 @@ function textApiProblems(api: "responses" | "completions", ran: Ran): string[] {
   const data = ran.chunks.map((c) => c.data);
   if (!ran.job.stream) {
     const r = ran.end.response;
-    if (api === "responses" && !(isObject(r) && r.object === "response" && Array.isArray(r.output))) p.push(`${what}: done.response is not a Response object: ${JSON.stringify(r).slice(0, 160)} (SRP-OFF-017, SRP-JOB-030)`);
-    if (api === "completions" && !(isObject(r) && r.object === "text_completion" && Array.isArray(r.choices))) p.push(`${what}: done.response is not a text_completion: ${JSON.stringify(r).slice(0, 160)} (SRP-OFF-017, SRP-JOB-031)`);
+    if (api === "responses" && !(isObject(r) && r.object === "response" && Array.isArray(r.output)))
+      p.push(`${what}: done.response is not a Response object: ${JSON.stringify(r).slice(0, 160)} (SRP-OFF-017, SRP-JOB-030)`);
+    if (api === "completions" && !(isObject(r) && r.object === "text_completion" && Array.isArray(r.choices)))
+      p.push(`${what}: done.response is not a text_completion: ${JSON.stringify(r).slice(0, 160)} (SRP-OFF-017, SRP-JOB-031)`);
     return p;
   }
   if (data.length === 0) return [`${what} produced no chunk (SRP-OFF-017)`];
   if (api === "completions") {
     const odd = data.find((d) => !isObject(d) || d.object !== "text_completion");
-    if (odd) p.push(`${what}: a chunk's data is not a text_completion object: ${JSON.stringify(odd).slice(0, 160)} (SRP-OFF-017, SRP-JOB-031)`);
-    const reported = data.map((d) => (isObject(d) ? usageFromOpenAI(d.usage) : undefined)).filter((u) => u !== undefined).at(-1);
-    if (reported && usage && !same(usage, reported)) p.push(`${what}: done.usage ${JSON.stringify(usage)} is not the stream's usage ${JSON.stringify(reported)}`);
+    if (odd)
+      p.push(`${what}: a chunk's data is not a text_completion object: ${JSON.stringify(odd).slice(0, 160)} (SRP-OFF-017, SRP-JOB-031)`);
+    const reported = data
+      .map((d) => (isObject(d) ? usageFromOpenAI(d.usage) : undefined))
+      .filter((u) => u !== undefined)
+      .at(-1);
+    if (reported && usage && !same(usage, reported))
+      p.push(`${what}: done.usage ${JSON.stringify(usage)} is not the stream's usage ${JSON.stringify(reported)}`);
     return p;
   }
-  const odd = data.find((d) => !isObject(d) || typeof d.type !== "string" || !d.type.startsWith("response.") || typeof d.sequence_number !== "number");
-  if (odd) p.push(`${what}: a chunk's data is not a Responses stream event: ${JSON.stringify(odd).slice(0, 160)} (SRP-OFF-017, SRP-JOB-030)`);
+  const odd = data.find(
+    (d) => !isObject(d) || typeof d.type !== "string" || !d.type.startsWith("response.") || typeof d.sequence_number !== "number",
+  );
+  if (odd)
+    p.push(`${what}: a chunk's data is not a Responses stream event: ${JSON.stringify(odd).slice(0, 160)} (SRP-OFF-017, SRP-JOB-030)`);
   const last = data.at(-1) as Record<string, unknown>;
   if (last.type !== "response.completed" && last.type !== "response.incomplete") {
-    p.push(`${what} ended with done after ${JSON.stringify(last.type)}; done comes only after response.completed or response.incomplete (SRP-JOB-034)`);
+    p.push(
+      `${what} ended with done after ${JSON.stringify(last.type)}; done comes only after response.completed or response.incomplete (SRP-JOB-034)`,
+    );
   } else {
     const reported = isObject(last.response) ? usageFromResponses(last.response.usage) : undefined;
     if (!reported) p.push(`${what}: the terminal event carries no response.usage (SRP-JOB-034)`);
-    else if (!same(usage, reported)) p.push(`${what}: done.usage ${JSON.stringify(usage)} is not the terminal event's usage ${JSON.stringify(reported)} (SRP-JOB-034)`);
+    else if (!same(usage, reported))
+      p.push(`${what}: done.usage ${JSON.stringify(usage)} is not the terminal event's usage ${JSON.stringify(reported)} (SRP-JOB-034)`);
   }
   return p;
 }
@@ -62,7 +97,8 @@ function textApiProblems(api: "responses" | "completions", ran: Ran): string[] {
 /** Runs one job of `api`, non-streamed and (where the instance streams) streamed, on `inst`. */
 async function runTextApi(s: Serving, inst: Instance, api: "responses" | "completions"): Promise<string[]> {
   const p: string[] = [];
-  for (const stream of inst.capabilities.includes("stream") ? [false, true] : [false]) p.push(...textApiProblems(api, await runJob(s, textApiJob(inst, api, stream))));
+  for (const stream of inst.capabilities.includes("stream") ? [false, true] : [false])
+    p.push(...textApiProblems(api, await runJob(s, textApiJob(inst, api, stream))));
   return p;
 }
 

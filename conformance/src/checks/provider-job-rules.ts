@@ -10,7 +10,20 @@ import type { Instance, Job, Receipt, Usage } from "@srp/core/schema";
 import type { Check } from "../types.js";
 import { check } from "../harness/check.js";
 import { authProblem, hello, type ProviderContext, welcome } from "../harness/provider-session.js";
-import { acceptOffer, chatJob, countersign, describe, jobProblems, ofJob, pick, PROMPT, runDone, runJob, serving, type Serving } from "../harness/serving.js";
+import {
+  acceptOffer,
+  chatJob,
+  countersign,
+  describe,
+  jobProblems,
+  ofJob,
+  pick,
+  PROMPT,
+  runDone,
+  runJob,
+  serving,
+  type Serving,
+} from "../harness/serving.js";
 import { fail, skip } from "../harness/verdict.js";
 import type { WirePeer } from "../harness/wire.js";
 
@@ -51,20 +64,38 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
     "MUST",
     async (ctx) => {
       const s = await serving(ctx);
-      const inst = s.instances.find((x) => x.capabilities.includes("chat") && x.capabilities.includes("stream") && x.maxConcurrency <= MAX_FILL);
+      const inst = s.instances.find(
+        (x) => x.capabilities.includes("chat") && x.capabilities.includes("stream") && x.maxConcurrency <= MAX_FILL,
+      );
       if (!inst) skip(`the provider offers no streaming chat instance with maxConcurrency at most ${MAX_FILL}`);
       const p: string[] = [];
       const expectCode = async (job: Job, code: string, what: string) => {
         const ran = await runJob(s, job, 5000);
-        if (ran.end.type !== "job_error" || ran.end.code !== code) p.push(`${what} ended with ${describe(ran.end)}; expected job_error ${code} (SRP-JOB-023)`);
-        else if (ran.end.chunks !== 0 || ran.chunks.length) p.push(`${what}: job_error.chunks ${String(ran.end.chunks)} with ${ran.chunks.length} chunk(s); a refused job gets none (SRP-JOB-005)`);
+        if (ran.end.type !== "job_error" || ran.end.code !== code)
+          p.push(`${what} ended with ${describe(ran.end)}; expected job_error ${code} (SRP-JOB-023)`);
+        else if (ran.end.chunks !== 0 || ran.chunks.length)
+          p.push(
+            `${what}: job_error.chunks ${String(ran.end.chunks)} with ${ran.chunks.length} chunk(s); a refused job gets none (SRP-JOB-005)`,
+          );
       };
-      await expectCode({ ...chatJob({ ...inst, instanceId: `conf-not-offered-${hex(4)}` }, false, 4), model: `conformance-not-served-${hex(4)}` }, "job.unknown_instance", "a job for an instance not offered, naming a model not served");
+      await expectCode(
+        { ...chatJob({ ...inst, instanceId: `conf-not-offered-${hex(4)}` }, false, 4), model: `conformance-not-served-${hex(4)}` },
+        "job.unknown_instance",
+        "a job for an instance not offered, naming a model not served",
+      );
       const fill: Job[] = [];
       try {
         for (let i = 0; i < inst.maxConcurrency; i++) fill.push(await startLong(s, inst));
-        await expectCode({ ...chatJob(inst, false, 4), model: `conformance-not-served-${hex(4)}` }, "job.unknown_model", `a job naming a model not served, on instance ${inst.instanceId} running ${inst.maxConcurrency} of ${inst.maxConcurrency} jobs`);
-        await expectCode(chatJob(inst, false, 4), "job.busy", `a job for instance ${inst.instanceId} running ${inst.maxConcurrency} of ${inst.maxConcurrency} jobs`);
+        await expectCode(
+          { ...chatJob(inst, false, 4), model: `conformance-not-served-${hex(4)}` },
+          "job.unknown_model",
+          `a job naming a model not served, on instance ${inst.instanceId} running ${inst.maxConcurrency} of ${inst.maxConcurrency} jobs`,
+        );
+        await expectCode(
+          chatJob(inst, false, 4),
+          "job.busy",
+          `a job for instance ${inst.instanceId} running ${inst.maxConcurrency} of ${inst.maxConcurrency} jobs`,
+        );
       } finally {
         await cancelAll(s, fill);
       }
@@ -84,21 +115,33 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
       s.peer.send(job);
       await s.peer.take(ofJob(job.jobId), 15_000, from, `the first message of ${job.jobId}`);
       s.peer.send(job); // again, while it runs
-      const end = await s.peer.take((m) => m.jobId === job.jobId && (m.type === "done" || m.type === "job_error"), 20_000, from, `done or job_error for ${job.jobId}`);
+      const end = await s.peer.take(
+        (m) => m.jobId === job.jobId && (m.type === "done" || m.type === "job_error"),
+        20_000,
+        from,
+        `done or job_error for ${job.jobId}`,
+      );
       await sleep(500);
       const p: string[] = [];
       const mine = s.peer.matching(ofJob(job.jobId), from);
       const ends = mine.filter((m) => m.type === "done" || m.type === "job_error");
       const seqs = mine.filter((m) => m.type === "chunk").map((m) => m.seq as number);
-      if (ends.length !== 1) p.push(`the job, sent twice while it ran, ended ${ends.length} times (${ends.map((m) => m.type).join(", ")}); a repeat is ignored (SRP-JOB-024)`);
-      if (seqs.some((q, i) => q !== i)) p.push(`its chunks arrived with seq ${seqs.slice(0, 16).join(", ")}; a second run of the same job id is not allowed (SRP-JOB-024)`);
+      if (ends.length !== 1)
+        p.push(
+          `the job, sent twice while it ran, ended ${ends.length} times (${ends.map((m) => m.type).join(", ")}); a repeat is ignored (SRP-JOB-024)`,
+        );
+      if (seqs.some((q, i) => q !== i))
+        p.push(`its chunks arrived with seq ${seqs.slice(0, 16).join(", ")}; a second run of the same job id is not allowed (SRP-JOB-024)`);
       if (end.type === "done") countersign(s, end.receipt as Receipt);
       // Again, after it ended.
       const mark = s.peer.received.length;
       s.peer.send(job);
       await sleep(800);
       const after = s.peer.matching(ofJob(job.jobId), mark);
-      if (after.length) p.push(`the job, sent again after it ended, was answered with ${after.map((m) => `${String(m.type)}${m.type === "job_error" ? ` ${String(m.code)}` : ""}`).join(", ")}; a repeat is ignored (SRP-JOB-024)`);
+      if (after.length)
+        p.push(
+          `the job, sent again after it ended, was answered with ${after.map((m) => `${String(m.type)}${m.type === "job_error" ? ` ${String(m.code)}` : ""}`).join(", ")}; a repeat is ignored (SRP-JOB-024)`,
+        );
       const next = await runJob(s, chatJob(inst, false, 4));
       if (next.end.type !== "done") p.push(`a new job afterwards ended with ${describe(next.end)}`);
       if (p.length) fail(p.join("; "));
@@ -112,10 +155,15 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
     async (ctx) => {
       const s = await serving(ctx);
       const inst = pick(s, false);
-      const cases: Array<{ what: string; request: Record<string, unknown> }> = [{ what: "a request with an empty messages array", request: { model: inst.model, messages: [], max_tokens: 4, stream: false } }];
+      const cases: Array<{ what: string; request: Record<string, unknown> }> = [
+        { what: "a request with an empty messages array", request: { model: inst.model, messages: [], max_tokens: 4, stream: false } },
+      ];
       if (inst.contextLength <= 65_536) {
         const words = "spare ".repeat(inst.contextLength + 64);
-        cases.push({ what: `a prompt of more than ${inst.contextLength} tokens (the instance's contextLength)`, request: { model: inst.model, messages: [{ role: "user", content: words }], max_tokens: 4, stream: false } });
+        cases.push({
+          what: `a prompt of more than ${inst.contextLength} tokens (the instance's contextLength)`,
+          request: { model: inst.model, messages: [{ role: "user", content: words }], max_tokens: 4, stream: false },
+        });
       }
       const p: string[] = [];
       let refused = 0;
@@ -128,11 +176,16 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
         }
         refused++;
         const code = String(ran.end.code);
-        if (code !== "job.invalid_request" && code !== "job.context_length_exceeded") p.push(`${c.what} ended with ${describe(ran.end)}; a failure caused by the consumer's input is job.invalid_request or job.context_length_exceeded (SRP-JOB-014)`);
-        else if (ran.end.retryable !== false) p.push(`${c.what}: job_error ${code} has retryable ${String(ran.end.retryable)}; the table says false`);
+        if (code !== "job.invalid_request" && code !== "job.context_length_exceeded")
+          p.push(
+            `${c.what} ended with ${describe(ran.end)}; a failure caused by the consumer's input is job.invalid_request or job.context_length_exceeded (SRP-JOB-014)`,
+          );
+        else if (ran.end.retryable !== false)
+          p.push(`${c.what}: job_error ${code} has retryable ${String(ran.end.retryable)}; the table says false`);
       }
       if (p.length) fail(p.join("; "));
-      if (refused === 0) return { status: "skipped", details: "the backend answered every malformed or over-long request; nothing to check" };
+      if (refused === 0)
+        return { status: "skipped", details: "the backend answered every malformed or over-long request; nothing to check" };
     },
   ),
   check(
@@ -156,12 +209,23 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
       await acceptOffer(peer);
       const ackAt = Date.now();
       const p: string[] = [];
-      const hb = await peer.take((m) => isHeartbeat(m) && (peer.arrival(m)?.at ?? 0) > ackAt + 200, 3000, 0, "a heartbeat after offer_ack on the new session");
+      const hb = await peer.take(
+        (m) => isHeartbeat(m) && (peer.arrival(m)?.at ?? 0) > ackAt + 200,
+        3000,
+        0,
+        "a heartbeat after offer_ack on the new session",
+      );
       const entry = (hb.load as Array<{ instanceId: string; active: number }>).find((l) => l.instanceId === inst.instanceId);
-      if (entry && entry.active !== 0) p.push(`the new session's heartbeat reports ${entry.active} running job(s) on ${inst.instanceId}; the old session's job was not aborted (SRP-JOB-015)`);
+      if (entry && entry.active !== 0)
+        p.push(
+          `the new session's heartbeat reports ${entry.active} running job(s) on ${inst.instanceId}; the old session's job was not aborted (SRP-JOB-015)`,
+        );
       await sleep(500);
       const leaked = peer.matching((m) => m.jobId === job.jobId);
-      if (leaked.length) p.push(`the node sent ${leaked.map((m) => m.type).join(", ")} for ${job.jobId}, a job of the previous session, on the new one (SRP-JOB-015)`);
+      if (leaked.length)
+        p.push(
+          `the node sent ${leaked.map((m) => m.type).join(", ")} for ${job.jobId}, a job of the previous session, on the new one (SRP-JOB-015)`,
+        );
       if (p.length) fail(p.join("; "));
     },
   ),
@@ -183,10 +247,18 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
         const ran = await runDone(s, job);
         const what = stream ? "streamed" : "non-streamed";
         const r = ran.receipt;
-        if (r.requestHash !== requestHash(request)) p.push(`${what}: receipt.requestHash is not the hash of job.request as the hub sent it (max_completion_tokens only, no max_tokens${stream ? ", no stream_options" : ""}); the node hashes the request before any rewrite (SRP-JOB-028, SRP-ATT-004)`);
+        if (r.requestHash !== requestHash(request))
+          p.push(
+            `${what}: receipt.requestHash is not the hash of job.request as the hub sent it (max_completion_tokens only, no max_tokens${stream ? ", no stream_options" : ""}); the node hashes the request before any rewrite (SRP-JOB-028, SRP-ATT-004)`,
+          );
         const used = completionOf(r.usage);
-        if (used !== undefined && used > LIMIT) p.push(`${what}: the job used ${used} completion tokens with max_completion_tokens ${LIMIT} (SRP-JOB-022)`);
-        p.push(...jobProblems(s, ran, previous).filter((x) => !x.includes("requestHash")).map((x) => `${what}: ${x}`));
+        if (used !== undefined && used > LIMIT)
+          p.push(`${what}: the job used ${used} completion tokens with max_completion_tokens ${LIMIT} (SRP-JOB-022)`);
+        p.push(
+          ...jobProblems(s, ran, previous)
+            .filter((x) => !x.includes("requestHash"))
+            .map((x) => `${what}: ${x}`),
+        );
         countersign(s, r);
       }
       if (p.length) fail(p.join("; "));

@@ -10,7 +10,27 @@ import type { Check, CheckVerdict } from "../types.js";
 import { check } from "../harness/check.js";
 import { hex } from "../harness/instances.js";
 import { openSession, type ProviderContext, welcome, WELCOME_LIMITS } from "../harness/provider-session.js";
-import { acceptOffer, afterEnd, chatJob, countersign, describe, expectReceiptError, JOB_END, jobProblems, OFFER_WAIT_MS, ofJob, pick, type Ran, runDone, runJob, servedAndBack, servedTwice, type Serving, serving, statementFor } from "../harness/serving.js";
+import {
+  acceptOffer,
+  afterEnd,
+  chatJob,
+  countersign,
+  describe,
+  expectReceiptError,
+  JOB_END,
+  jobProblems,
+  OFFER_WAIT_MS,
+  ofJob,
+  pick,
+  type Ran,
+  runDone,
+  runJob,
+  servedAndBack,
+  servedTwice,
+  type Serving,
+  serving,
+  statementFor,
+} from "../harness/serving.js";
 import { ensure, fail } from "../harness/verdict.js";
 import { WireTimeoutError } from "../harness/wire.js";
 
@@ -27,7 +47,10 @@ async function refusesJob(ctx: ProviderContext, make: (inst: Instance) => Job, c
   const p: string[] = [];
   if (ran.end.type !== "job_error" || ran.end.code !== code) p.push(`the job ended with ${describe(ran.end)}, expected job_error ${code}`);
   else {
-    if (ran.end.chunks !== 0 || ran.chunks.length) p.push(`job_error.chunks is ${String(ran.end.chunks)} with ${ran.chunks.length} chunk(s) sent; a job the node cannot run gets none (SRP-JOB-005)`);
+    if (ran.end.chunks !== 0 || ran.chunks.length)
+      p.push(
+        `job_error.chunks is ${String(ran.end.chunks)} with ${ran.chunks.length} chunk(s) sent; a job the node cannot run gets none (SRP-JOB-005)`,
+      );
     if (ran.end.retryable !== false) p.push(`job_error.retryable is ${String(ran.end.retryable)}; ${code} is not retryable (SRP-ERR-001)`);
   }
   if (Date.now() - t0 > 2000) p.push(`the answer took ${Date.now() - t0} ms; a node answers at once (SRP-JOB-005)`);
@@ -45,19 +68,29 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const s = await openSession(ctx, 1000);
       const offer = await s.peer
         .take((m) => m.type === "offer", OFFER_WAIT_MS, 0, "an offer")
-        .catch((e: Error) => fail(e instanceof WireTimeoutError ? `the provider sent no offer within ${OFFER_WAIT_MS / 1000} s of welcome; a node offers its instances after every welcome` : e.message));
+        .catch((e: Error) =>
+          fail(
+            e instanceof WireTimeoutError
+              ? `the provider sent no offer within ${OFFER_WAIT_MS / 1000} s of welcome; a node offers its instances after every welcome`
+              : e.message,
+          ),
+        );
       const instances = offer.instances as Instance[];
       const p: string[] = [];
       const ids = instances.map((i) => i.instanceId);
       if (new Set(ids).size !== ids.length) p.push(`the offer repeats an instance id: ${ids.join(", ")}`);
-      if (instances.length > WELCOME_LIMITS.maxInstances) p.push(`the offer has ${instances.length} instances; welcome allows ${WELCOME_LIMITS.maxInstances} (SRP-OFF-003)`);
+      if (instances.length > WELCOME_LIMITS.maxInstances)
+        p.push(`the offer has ${instances.length} instances; welcome allows ${WELCOME_LIMITS.maxInstances} (SRP-OFF-003)`);
       for (const i of instances) {
-        if (i.maxOutputTokens !== undefined && i.maxOutputTokens > i.contextLength) p.push(`${i.instanceId}: maxOutputTokens ${i.maxOutputTokens} > contextLength ${i.contextLength} (SRP-OFF-002)`);
+        if (i.maxOutputTokens !== undefined && i.maxOutputTokens > i.contextLength)
+          p.push(`${i.instanceId}: maxOutputTokens ${i.maxOutputTokens} > contextLength ${i.contextLength} (SRP-OFF-002)`);
       }
       // Nothing is accepted before offer_ack: a heartbeat now lists no instance.
       const early = await s.peer.take(isHeartbeat, 1500, 0).catch(() => undefined);
       if (early && Array.isArray(early.load) && early.load.length > 0) {
-        p.push(`a heartbeat sent before offer_ack lists ${early.load.length} instance(s); load lists accepted instances only, and none is accepted before offer_ack (SRP-LIV-004)`);
+        p.push(
+          `a heartbeat sent before offer_ack lists ${early.load.length} instance(s); load lists accepted instances only, and none is accepted before offer_ack (SRP-LIV-004)`,
+        );
       }
       const [accepted, ...others] = instances;
       const ackAt = Date.now();
@@ -65,7 +98,13 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       s.peer.send({
         type: "offer_ack",
         results: instances.map((i, k) =>
-          k === 0 ? { instanceId: i.instanceId, accepted: true } : { instanceId: i.instanceId, accepted: false, reason: { code: "offer.model_refused", message: "conformance: refused on purpose" } },
+          k === 0
+            ? { instanceId: i.instanceId, accepted: true }
+            : {
+                instanceId: i.instanceId,
+                accepted: false,
+                reason: { code: "offer.model_refused", message: "conformance: refused on purpose" },
+              },
         ),
       });
       let late: Record<string, unknown> | undefined;
@@ -75,18 +114,32 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       }
       const load = late.load as Array<{ instanceId: string; active: number; capacity: number }>;
       const listed = load.map((l) => l.instanceId).sort();
-      if (!sameJson(listed, [accepted!.instanceId])) p.push(`the first heartbeat after offer_ack lists [${listed.join(", ")}]; it must list exactly the accepted instance ${accepted!.instanceId} (SRP-LIV-004)`);
+      if (!sameJson(listed, [accepted!.instanceId]))
+        p.push(
+          `the first heartbeat after offer_ack lists [${listed.join(", ")}]; it must list exactly the accepted instance ${accepted!.instanceId} (SRP-LIV-004)`,
+        );
       for (const l of load) {
         const inst = instances.find((i) => i.instanceId === l.instanceId);
-        if (inst && l.capacity > inst.maxConcurrency) p.push(`${l.instanceId}: heartbeat capacity ${l.capacity} exceeds maxConcurrency ${inst.maxConcurrency} (SRP-LIV-004)`);
+        if (inst && l.capacity > inst.maxConcurrency)
+          p.push(`${l.instanceId}: heartbeat capacity ${l.capacity} exceeds maxConcurrency ${inst.maxConcurrency} (SRP-LIV-004)`);
         if (l.active !== 0) p.push(`${l.instanceId}: heartbeat active is ${l.active} with no job sent (SRP-LIV-004)`);
       }
       const refused = others.find((i) => i.instanceId !== accepted!.instanceId);
       if (refused) {
-        const serving: Serving = { peer: s.peer, hub: s.hub, nodeId: String(s.auth.nodeId), hubId: s.hub.identity.id, instances: [accepted!], position: INITIAL_POSITION, accept: s.accept };
+        const serving: Serving = {
+          peer: s.peer,
+          hub: s.hub,
+          nodeId: String(s.auth.nodeId),
+          hubId: s.hub.identity.id,
+          instances: [accepted!],
+          position: INITIAL_POSITION,
+          accept: s.accept,
+        };
         const ran = await runJob(serving, chatJob(refused, false, 4), 5000);
         if (ran.end.type !== "job_error" || ran.end.code !== "job.unknown_instance" || ran.end.chunks !== 0) {
-          p.push(`a job for the refused instance ${refused.instanceId} ended with ${describe(ran.end)}; expected job_error job.unknown_instance with chunks 0 (SRP-JOB-005)`);
+          p.push(
+            `a job for the refused instance ${refused.instanceId} ended with ${describe(ran.end)}; expected job_error job.unknown_instance with chunks 0 (SRP-JOB-005)`,
+          );
         }
       }
       if (p.length) fail(p.join("; "));
@@ -95,7 +148,19 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
   check(
     "provider.job.stream",
     "Streams a job as chunks with seq 0, 1, 2, ... then done with the chunk count, usage equal to the receipt's, and a receipt that is signed, describes the job, hashes request and chunks, prices usage, and numbers 1 then 2 with running totals",
-    ["SRP-JOB-007", "SRP-JOB-008", "SRP-JOB-012", "SRP-JOB-013", "SRP-ATT-001", "SRP-ATT-003", "SRP-ATT-004", "SRP-ATT-005", "SRP-ATT-006", "SRP-ATT-007", "SRP-ATT-008"],
+    [
+      "SRP-JOB-007",
+      "SRP-JOB-008",
+      "SRP-JOB-012",
+      "SRP-JOB-013",
+      "SRP-ATT-001",
+      "SRP-ATT-003",
+      "SRP-ATT-004",
+      "SRP-ATT-005",
+      "SRP-ATT-006",
+      "SRP-ATT-007",
+      "SRP-ATT-008",
+    ],
     "MUST",
     async (ctx) => {
       const s = await serving(ctx);
@@ -160,7 +225,8 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const from = s.peer.received.length;
       s.peer.send(job);
       const first = await s.peer.take(ofJob(job.jobId), 15_000, from, `the first chunk of ${job.jobId}`);
-      if (first.type !== "chunk") fail(`a streamed job of up to 4096 tokens ended with ${describe(first)} before any chunk, so cancel could not be tested`);
+      if (first.type !== "chunk")
+        fail(`a streamed job of up to 4096 tokens ended with ${describe(first)} before any chunk, so cancel could not be tested`);
       const cancelAt = Date.now();
       s.peer.send({ type: "cancel", jobId: job.jobId, reason: "consumer_gone", message: "conformance: the consumer went away" });
       await sleep(2000);
@@ -170,29 +236,45 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const ends = mine.filter((r) => JOB_END.has(r.message!.type as string));
       const late = mine.filter((r) => r.message!.type === "chunk" && r.at > cancelAt + GRACE_MS);
       if (late.length) p.push(`${late.length} chunk(s) arrived more than ${GRACE_MS} ms after cancel (SRP-JOB-018)`);
-      if (ends.length > 1) p.push(`the node ended the cancelled job ${ends.length} times (${ends.map((e) => e.message!.type).join(", ")}) (SRP-JOB-012)`);
+      if (ends.length > 1)
+        p.push(`the node ended the cancelled job ${ends.length} times (${ends.map((e) => e.message!.type).join(", ")}) (SRP-JOB-012)`);
       const end = ends[0];
       if (end) {
         const endIndex = mine.indexOf(end);
         const before = mine.slice(0, endIndex).filter((r) => r.message!.type === "chunk").length;
         const after = mine.slice(endIndex + 1).filter((r) => r.message!.type === "chunk").length;
         if (after) p.push(`${after} chunk(s) after ${String(end.message!.type)} (SRP-JOB-012)`);
-        if (end.message!.chunks !== before) p.push(`${String(end.message!.type)}.chunks is ${String(end.message!.chunks)}; ${before} chunk(s) arrived before it (SRP-JOB-013)`);
-        if (end.message!.type === "job_error" && end.message!.code !== "job.cancelled") warning = `the cancelled job ended with job_error ${String(end.message!.code)}; it should be job.cancelled (SRP-JOB-018)`;
+        if (end.message!.chunks !== before)
+          p.push(
+            `${String(end.message!.type)}.chunks is ${String(end.message!.chunks)}; ${before} chunk(s) arrived before it (SRP-JOB-013)`,
+          );
+        if (end.message!.type === "job_error" && end.message!.code !== "job.cancelled")
+          warning = `the cancelled job ended with job_error ${String(end.message!.code)}; it should be job.cancelled (SRP-JOB-018)`;
       }
       // The slot is free: a heartbeat sent after the cancel counts no active job.
       let hb = s.peer.received.find((r) => r.message?.type === "heartbeat" && r.at > cancelAt + 300)?.message;
-      hb ??= await s.peer.take((m) => isHeartbeat(m) && (s.peer.arrival(m)?.at ?? 0) > cancelAt + 300, 3000, from, "a heartbeat after the cancel");
+      hb ??= await s.peer.take(
+        (m) => isHeartbeat(m) && (s.peer.arrival(m)?.at ?? 0) > cancelAt + 300,
+        3000,
+        from,
+        "a heartbeat after the cancel",
+      );
       const entry = (hb.load as Array<{ instanceId: string; active: number }>).find((l) => l.instanceId === inst.instanceId);
       if (!entry) p.push(`the heartbeat after the cancel has no load entry for ${inst.instanceId} (SRP-LIV-004)`);
-      else if (entry.active !== 0) p.push(`the heartbeat after the cancel reports ${entry.active} active job(s) on ${inst.instanceId}; the cancelled job's slot must be free (SRP-JOB-018)`);
+      else if (entry.active !== 0)
+        p.push(
+          `the heartbeat after the cancel reports ${entry.active} active job(s) on ${inst.instanceId}; the cancelled job's slot must be free (SRP-JOB-018)`,
+        );
       // Cancels for a job the node does not know, and for one that has ended, are ignored.
       const mark = s.peer.received.length;
       s.peer.send({ type: "cancel", jobId: `job_conf_unknown_${hex(6)}`, reason: "superseded" });
       s.peer.send({ type: "cancel", jobId: job.jobId, reason: "superseded" });
       await sleep(300);
       const answers = s.peer.matching((m) => m.type !== "heartbeat", mark);
-      if (answers.length) p.push(`the node answered cancel for an unknown or ended job with ${answers.map((m) => `${String(m.type)} ${String(m.code ?? "")}`).join(", ")} (SRP-JOB-018)`);
+      if (answers.length)
+        p.push(
+          `the node answered cancel for an unknown or ended job with ${answers.map((m) => `${String(m.type)} ${String(m.code ?? "")}`).join(", ")} (SRP-JOB-018)`,
+        );
       if (!s.peer.open) fail([...p, `the node closed the session (${s.peer.closed?.code})`].join("; "));
       const next = await runJob(s, chatJob(inst, true, 4));
       if (next.end.type !== "done") p.push(`a job after the cancel ended with ${describe(next.end)}`);
@@ -218,20 +300,25 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
         const ms = attempt === 0 ? 1500 : attempt === 1 ? Math.max(1, Math.floor(took / 4)) : 0;
         const sent = Date.now();
         job = { ...chatJob(pick(s, true), true, 4096), deadline: sent + ms };
-        ran = await runJob(s, job, ms + 6000).catch((e: Error) => fail(`a job with a deadline ${ms} ms away did not end within ${ms + 6000} ms: ${e.message}`));
+        ran = await runJob(s, job, ms + 6000).catch((e: Error) =>
+          fail(`a job with a deadline ${ms} ms away did not end within ${ms + 6000} ms: ${e.message}`),
+        );
         if (ran.end.type !== "done") break;
         took = Date.now() - sent;
         tries.push(`${took} ms with a deadline ${ms} ms ahead`);
       }
       if (!ran || !job) fail("no job ran");
-      if (ran.end.type === "done") return { status: "warning", details: `the node finished every job despite its deadline: ${tries.join(", ")}` };
+      if (ran.end.type === "done")
+        return { status: "warning", details: `the node finished every job despite its deadline: ${tries.join(", ")}` };
       const p: string[] = [];
       if (ran.end.code !== "job.deadline_exceeded") p.push(`the job ended with ${describe(ran.end)}, expected job.deadline_exceeded`);
-      if (ran.end.chunks !== ran.chunks.length) p.push(`job_error.chunks is ${String(ran.end.chunks)}; ${ran.chunks.length} chunk(s) arrived (SRP-JOB-013)`);
+      if (ran.end.chunks !== ran.chunks.length)
+        p.push(`job_error.chunks is ${String(ran.end.chunks)}; ${ran.chunks.length} chunk(s) arrived (SRP-JOB-013)`);
       const at = s.peer.arrival(ran.end)?.at ?? Date.now();
       if (at > job.deadline + 2000) p.push(`the job_error came ${at - job.deadline} ms after the deadline`);
       if (p.length) fail(p.join("; "));
-      if (tries.length > 0) return { status: "pass", details: `ended with job.deadline_exceeded after the node finished ${tries.join(", ")}` };
+      if (tries.length > 0)
+        return { status: "pass", details: `ended with job.deadline_exceeded after the node finished ${tries.join(", ")}` };
     },
   ),
   check(
@@ -247,7 +334,8 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       countersign(s, ran.receipt);
       await sleep(500);
       const errors = s.peer.matching((m) => m.type === "error", mark);
-      if (errors.length) fail(`the node answered its valid countersigned receipt with error ${String(errors[0]!.code)}: ${String(errors[0]!.message)}`);
+      if (errors.length)
+        fail(`the node answered its valid countersigned receipt with error ${String(errors[0]!.code)}: ${String(errors[0]!.message)}`);
       ensure(s.peer.open, `the node closed the session after the receipt (${s.peer.closed?.code})`);
       await runDone(s, chatJob(inst, false, 4));
     },
@@ -313,7 +401,9 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const p: string[] = [];
       const results = [];
       for (const pr of probes) {
-        results.push(await s.peer.take((m) => m.type === "probe_result" && m.probeId === pr.probeId, 12_000, from, `probe_result for ${pr.probeId}`));
+        results.push(
+          await s.peer.take((m) => m.type === "probe_result" && m.probeId === pr.probeId, 12_000, from, `probe_result for ${pr.probeId}`),
+        );
       }
       await sleep(500);
       const [good, unknown] = results as [Record<string, unknown>, Record<string, unknown>];
@@ -324,7 +414,9 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
         else if (!/^job\.upstream_/.test(e.code ?? "")) p.push(`the probe of an offered instance failed with ${e.code}: ${e.message}`);
       }
       if (unknown.ok !== false || (unknown.error as { code?: string } | undefined)?.code !== "job.unknown_instance") {
-        p.push(`the probe of an instance not offered was answered ${JSON.stringify(omitFields(unknown, "type")).slice(0, 200)}; expected ok false with error job.unknown_instance (SRP-LIV-008)`);
+        p.push(
+          `the probe of an instance not offered was answered ${JSON.stringify(omitFields(unknown, "type")).slice(0, 200)}; expected ok false with error job.unknown_instance (SRP-LIV-008)`,
+        );
       }
       if (unknown.instanceId !== probes[1]!.instanceId) p.push("probe_result.instanceId does not echo the probe's");
       for (const pr of probes) {
@@ -351,7 +443,10 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       s.peer.send({ type: "statement", statement: statementFor(s) });
       await sleep(1000);
       const said = s.peer.matching((m) => m.type === "dispute" || m.type === "error", from);
-      if (said.length) fail(`the node answered a correct statement with ${said.map((m) => `${String(m.type)} ${String(m.kind ?? m.code)}: ${String(m.message)}`).join("; ")}`);
+      if (said.length)
+        fail(
+          `the node answered a correct statement with ${said.map((m) => `${String(m.type)} ${String(m.kind ?? m.code)}: ${String(m.message)}`).join("; ")}`,
+        );
       const closed = await s.peer.closedWithin(100);
       ensure(!closed, `the node closed the session after a correct statement (${closed?.code})`);
     },
@@ -365,7 +460,10 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const s = await servedTwice(ctx);
       const cases: Array<{ kind: string; statement: Statement }> = [
         { kind: "bad_signature", statement: statementFor(s, {}, generateIdentity()) },
-        { kind: "totals_mismatch", statement: statementFor(s, { totals: { ...s.position.totals, cost: formatAmount(parseAmount(s.position.totals.cost) + 1n) } }) },
+        {
+          kind: "totals_mismatch",
+          statement: statementFor(s, { totals: { ...s.position.totals, cost: formatAmount(parseAmount(s.position.totals.cost) + 1n) } }),
+        },
         { kind: "missing_receipt", statement: statementFor(s, { receipts: { count: 1, firstSeq: 1, lastSeq: s.position.lastSeq } }) },
       ];
       const p: string[] = [];
@@ -378,8 +476,10 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
           continue;
         }
         if (d.kind !== c.kind) p.push(`a statement that should be disputed as ${c.kind} was disputed as ${String(d.kind)}`);
-        if (d.statementId !== c.statement.statementId) p.push(`the ${c.kind} dispute carries statementId ${String(d.statementId)}, expected ${c.statement.statementId}`);
-        if (c.kind === "totals_mismatch" && !sameJson((d.node as { totals?: unknown } | undefined)?.totals, s.position.totals)) p.push("the totals_mismatch dispute's node totals are not the node's own totals at that seq (SRP-SET-009)");
+        if (d.statementId !== c.statement.statementId)
+          p.push(`the ${c.kind} dispute carries statementId ${String(d.statementId)}, expected ${c.statement.statementId}`);
+        if (c.kind === "totals_mismatch" && !sameJson((d.node as { totals?: unknown } | undefined)?.totals, s.position.totals))
+          p.push("the totals_mismatch dispute's node totals are not the node's own totals at that seq (SRP-SET-009)");
       }
       const closed = await s.peer.closedWithin(200);
       if (closed) p.push(`the node closed the session after disputing (${closed.code}); a dispute does not end it`);
@@ -404,12 +504,16 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
         if (d.kind !== "missing_receipt") p.push(`the dispute's kind is ${String(d.kind)}, expected missing_receipt (SRP-SET-002)`);
         if (d.statementId !== undefined) p.push("a dispute of a welcome carries no statementId (SRP-SET-002)");
         if (!sameJson(d.hub, INITIAL_POSITION)) p.push(`dispute.hub is ${JSON.stringify(d.hub)}, expected welcome.receipts (SRP-SET-002)`);
-        if (!sameJson(d.node, s.position)) p.push(`dispute.node is ${JSON.stringify(d.node)}, expected the node's own position ${JSON.stringify(s.position)} (SRP-SET-002)`);
+        if (!sameJson(d.node, s.position))
+          p.push(`dispute.node is ${JSON.stringify(d.node)}, expected the node's own position ${JSON.stringify(s.position)} (SRP-SET-002)`);
       }
       // SRP-SET-003: the node goes on from its own position, not the hub's.
       const again: Serving = { ...s, peer, instances: await acceptOffer(peer) };
       const second = await runDone(again, chatJob(pick(again, false), false, 4));
-      if (second.receipt.seq !== s.position.lastSeq + 1) p.push(`after the disputed welcome the next receipt has seq ${second.receipt.seq}; the node continues from its own position, ${s.position.lastSeq + 1} (SRP-SET-003)`);
+      if (second.receipt.seq !== s.position.lastSeq + 1)
+        p.push(
+          `after the disputed welcome the next receipt has seq ${second.receipt.seq}; the node continues from its own position, ${s.position.lastSeq + 1} (SRP-SET-003)`,
+        );
       if (p.length) fail(p.join("; "));
     },
   ),

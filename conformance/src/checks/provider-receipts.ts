@@ -70,12 +70,23 @@ export const PROVIDER_RECEIPT_CHECKS: Check<ProviderContext>[] = [
           continue;
         }
         if (d.kind !== c.kind) p.push(`${c.what} was disputed as ${String(d.kind)}, expected ${c.kind} (SRP-SET-013)`);
-        if (d.statementId !== c.statement.statementId) p.push(`the dispute of ${c.what} carries statementId ${String(d.statementId)}, expected ${c.statement.statementId} (SRP-SET-012)`);
+        if (d.statementId !== c.statement.statementId)
+          p.push(
+            `the dispute of ${c.what} carries statementId ${String(d.statementId)}, expected ${c.statement.statementId} (SRP-SET-012)`,
+          );
         if (!sameJson(d.hub, viewOf(c.statement)))
-          p.push(`the dispute of ${c.what} has hub ${JSON.stringify(d.hub)}; expected the statement's lastSeq and totals ${JSON.stringify(viewOf(c.statement))} (SRP-SET-012)`);
-        if (!sameJson(d.node, own)) p.push(`the dispute of ${c.what} has node ${JSON.stringify(d.node)}; expected the node's own position ${JSON.stringify(own)} (SRP-SET-012)`);
+          p.push(
+            `the dispute of ${c.what} has hub ${JSON.stringify(d.hub)}; expected the statement's lastSeq and totals ${JSON.stringify(viewOf(c.statement))} (SRP-SET-012)`,
+          );
+        if (!sameJson(d.node, own))
+          p.push(
+            `the dispute of ${c.what} has node ${JSON.stringify(d.node)}; expected the node's own position ${JSON.stringify(own)} (SRP-SET-012)`,
+          );
         const all = s.peer.matching((m) => m.type === "dispute" && m.statementId === c.statement.statementId, from);
-        if (all.length > 1) p.push(`${c.what} was disputed ${all.length} times (${all.map((m) => String(m.kind)).join(", ")}); at most one dispute per statement (SRP-SET-013)`);
+        if (all.length > 1)
+          p.push(
+            `${c.what} was disputed ${all.length} times (${all.map((m) => String(m.kind)).join(", ")}); at most one dispute per statement (SRP-SET-013)`,
+          );
       }
       const closed = await s.peer.closedWithin(100);
       if (closed) p.push(`the node closed the session after disputing (${closed.code})`);
@@ -100,7 +111,10 @@ export const PROVIDER_RECEIPT_CHECKS: Check<ProviderContext>[] = [
       });
       await sleep(1000);
       const said = s.peer.matching((m) => m.type === "dispute" || m.type === "error", from);
-      if (said.length) fail(`the node answered a correct statement of an empty period with ${said.map((m) => `${String(m.type)} ${String(m.kind ?? m.code)}`).join(", ")} (SRP-SET-014)`);
+      if (said.length)
+        fail(
+          `the node answered a correct statement of an empty period with ${said.map((m) => `${String(m.type)} ${String(m.kind ?? m.code)}`).join(", ")} (SRP-SET-014)`,
+        );
       const closed = await s.peer.closedWithin(100);
       if (closed) fail(`the node closed the session after a statement of an empty period (${closed.code})`);
     },
@@ -143,7 +157,10 @@ export const PROVIDER_RECEIPT_CHECKS: Check<ProviderContext>[] = [
       countersign(s, second.receipt);
       await sleep(500);
       const errors = s.peer.matching((m) => m.type === "error", from);
-      if (errors.length) fail(`after refusing a receipt naming another hub, the node answered the correct countersignature with error ${String(errors[0]!.code)} (SRP-ATT-021)`);
+      if (errors.length)
+        fail(
+          `after refusing a receipt naming another hub, the node answered the correct countersignature with error ${String(errors[0]!.code)} (SRP-ATT-021)`,
+        );
     },
   ),
 ];

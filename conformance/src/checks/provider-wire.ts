@@ -17,7 +17,11 @@ const PRE_HELLO_BYTES = 1_048_576;
 /** Accepts every instance of the node's first offer within 5 s, if it sends one. */
 async function ackOffer(peer: WirePeer): Promise<void> {
   const offer = await peer.take((m) => m.type === "offer", 5000, 0, "an offer").catch(() => undefined);
-  if (offer) peer.send({ type: "offer_ack", results: (offer.instances as Array<{ instanceId: string }>).map((i) => ({ instanceId: i.instanceId, accepted: true })) });
+  if (offer)
+    peer.send({
+      type: "offer_ack",
+      results: (offer.instances as Array<{ instanceId: string }>).map((i) => ({ instanceId: i.instanceId, accepted: true })),
+    });
 }
 
 /** A hello signed by the harness hub whose JSON text is exactly `bytes` bytes long (padded in `ext`). */

@@ -32,7 +32,11 @@ async function rejectsHello(ctx: ProviderContext, make: (hub: FakeHub) => Hello,
   const rest = first?.type === "error" ? undefined : "(no error message first)";
   const problem = first?.type === "error" ? (first.code === code ? undefined : `error code ${String(first.code)}, expected ${code}`) : rest;
   const closed = await peer.closedWithin(5000);
-  const closeProblem = !closed ? "connection still open" : closed.code === close ? undefined : `closed with ${closed.code}, expected ${close}`;
+  const closeProblem = !closed
+    ? "connection still open"
+    : closed.code === close
+      ? undefined
+      : `closed with ${closed.code}, expected ${close}`;
   if (problem || closeProblem) fail([problem, closeProblem].filter(Boolean).join("; "));
   return noReconnect(s.hub, "after a non-retryable handshake error", "fail");
 }
@@ -71,7 +75,9 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
       const t0 = Date.now();
       for (let i = 0; i < 2; i++) {
         // Other messages (an offer, for one) may come in between.
-        await peer.take((m) => m.type === "heartbeat", 2500, 0, "a heartbeat").catch((e: Error) => fail(`no heartbeat within 2.5 s of a 1 s interval: ${e.message}`));
+        await peer
+          .take((m) => m.type === "heartbeat", 2500, 0, "a heartbeat")
+          .catch((e: Error) => fail(`no heartbeat within 2.5 s of a 1 s interval: ${e.message}`));
       }
       ensure(Date.now() - t0 <= 3000, "two heartbeats took more than three 1 s intervals");
     },

@@ -13,17 +13,36 @@ export function usageOf(pieces: string[]): Usage {
 /** OpenAI chat.completion.chunk objects for an answer: role, one per piece, finish, and a usage chunk when the request asked for one. */
 export function chatChunks(job: Job, pieces: string[], usage: Usage): Record<string, unknown>[] {
   const base = { id: `chatcmpl-conf${hex(8)}`, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: job.model };
-  const choice = (delta: Record<string, unknown>, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-  const out: Record<string, unknown>[] = [choice({ role: "assistant", content: "" }, null), ...pieces.map((p) => choice({ content: p }, null)), choice({}, "stop")];
+  const choice = (delta: Record<string, unknown>, finish: string | null) => ({
+    ...base,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  const out: Record<string, unknown>[] = [
+    choice({ role: "assistant", content: "" }, null),
+    ...pieces.map((p) => choice({ content: p }, null)),
+    choice({}, "stop"),
+  ];
   const options = job.request.stream_options as { include_usage?: unknown } | undefined;
   if (options?.include_usage === true) {
-    out.push({ ...base, choices: [], usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens } });
+    out.push({
+      ...base,
+      choices: [],
+      usage: {
+        prompt_tokens: usage.promptTokens,
+        completion_tokens: usage.completionTokens,
+        total_tokens: usage.promptTokens + usage.completionTokens,
+      },
+    });
   }
   return out;
 }
 
 /** A chat.completion answering `job` with `content`, its body's usage as given (which a hub must not show unless the receipt agrees). */
-export function chatResponse(job: Job, content: string, usage: { prompt_tokens: number; completion_tokens: number }): Record<string, unknown> {
+export function chatResponse(
+  job: Job,
+  content: string,
+  usage: { prompt_tokens: number; completion_tokens: number },
+): Record<string, unknown> {
   return {
     id: `chatcmpl-conf${hex(8)}`,
     object: "chat.completion",

@@ -19,12 +19,23 @@ export interface ConsumerCall {
 }
 
 /** Posts `body` to `${baseUrl}/chat/completions` with `Authorization: Bearer <key>`. */
-export function postChat(tracker: Tracker, baseUrl: string, key: string, body: Record<string, unknown>, headers: Record<string, string> = {}): ConsumerCall {
+export function postChat(
+  tracker: Tracker,
+  baseUrl: string,
+  key: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): ConsumerCall {
   const controller = new AbortController();
   const url = `${baseUrl.replace(/\/+$/, "")}/chat/completions`;
   const response = fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, accept: body.stream === true ? "text/event-stream" : "application/json", ...headers },
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${key}`,
+      accept: body.stream === true ? "text/event-stream" : "application/json",
+      ...headers,
+    },
     body: JSON.stringify(body),
     signal: controller.signal,
   });
@@ -160,7 +171,8 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 /** Skips unless the hub lists every one of `names`; returns the consumer base URL (`.../v1`). */
 export async function surfaces(ctx: HubContext, ...names: string[]): Promise<string> {
   const doc = await discovery(ctx);
-  for (const name of names) if (!doc.consumer?.surfaces.includes(name)) skip(`the discovery document does not list the ${name} consumer surface`);
+  for (const name of names)
+    if (!doc.consumer?.surfaces.includes(name)) skip(`the discovery document does not list the ${name} consumer surface`);
   return doc.consumer!.baseUrl.replace(/\/+$/, "");
 }
 
@@ -168,7 +180,14 @@ export async function surfaces(ctx: HubContext, ...names: string[]): Promise<str
 export type KeyHeader = "x-api-key" | "bearer";
 
 /** Posts `body` to `path` of the consumer API as the harness's account (its key as `keyHeader` says, then `headers`), with the call tracked. */
-export function post(ctx: HubContext, base: string, path: string, body: Json, headers: Record<string, string> = {}, keyHeader: KeyHeader = "x-api-key"): ConsumerCall {
+export function post(
+  ctx: HubContext,
+  base: string,
+  path: string,
+  body: Json,
+  headers: Record<string, string> = {},
+  keyHeader: KeyHeader = "x-api-key",
+): ConsumerCall {
   const controller = new AbortController();
   const key = ctx.accountKey ?? "";
   const auth = keyHeader === "bearer" ? { authorization: `Bearer ${key}` } : { "x-api-key": key };

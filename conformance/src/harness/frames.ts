@@ -63,14 +63,22 @@ export const BAD_EXTS: ReadonlyArray<[string, unknown]> = [
 ];
 
 /** `ext` keys a receiver must accept and ignore: well-formed, unknown, with values of every JSON kind. */
-export const UNKNOWN_EXT = { "conformance.note": { nested: [1, "two", null] }, "acme-corp.v2_x.y": null, [`conformance.${"k".repeat(52)}`]: 3 };
+export const UNKNOWN_EXT = {
+  "conformance.note": { nested: [1, "two", null] },
+  "acme-corp.v2_x.y": null,
+  [`conformance.${"k".repeat(52)}`]: 3,
+};
 
 /** Every `ext` key of received messages that is in the reserved namespace `srp`. */
 export function reservedExtKeys(peer: WirePeer): string[] {
-  return peer.received.flatMap((r) => Object.keys((r.message?.ext as Record<string, unknown> | undefined) ?? {}).filter((k) => k.startsWith("srp.")));
+  return peer.received.flatMap((r) =>
+    Object.keys((r.message?.ext as Record<string, unknown> | undefined) ?? {}).filter((k) => k.startsWith("srp.")),
+  );
 }
 
 /** Received frames larger than `limit` UTF-8 bytes. */
 export function oversizeFrames(peer: WirePeer, limit: number): string[] {
-  return peer.received.filter((r) => utf8.encode(r.raw).length > limit).map((r) => `${String(r.message?.type ?? "?")} of ${utf8.encode(r.raw).length} bytes`);
+  return peer.received
+    .filter((r) => utf8.encode(r.raw).length > limit)
+    .map((r) => `${String(r.message?.type ?? "?")} of ${utf8.encode(r.raw).length} bytes`);
 }

@@ -59,7 +59,8 @@ async function upgradeWithPatience(url: string, ctx: HubContext): Promise<WirePe
     } catch (e) {
       if (!(e instanceof UpgradeRefusedError) || e.status !== 429) throw e;
       const wait = Math.max(1000, e.retryAfterMs ?? 1000);
-      if (Date.now() + wait > giveUp) throw new Error(`${e.message}, still after waiting for the hub's rate limit for ${RATE_LIMIT_PATIENCE_MS / 1000} s`);
+      if (Date.now() + wait > giveUp)
+        throw new Error(`${e.message}, still after waiting for the hub's rate limit for ${RATE_LIMIT_PATIENCE_MS / 1000} s`);
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -69,7 +69,10 @@ export class HarnessNode {
     const results = ack.results as Array<{ instanceId: string; accepted: boolean; reason?: { code: string; message: string } }>;
     for (const [i, inst] of instances.entries()) {
       const r = results[i];
-      if (!r?.accepted) fail(`the hub refused the harness's instance ${inst.instanceId} (${inst.model}): ${r?.reason ? `${r.reason.code}: ${r.reason.message}` : "no result for it"}`);
+      if (!r?.accepted)
+        fail(
+          `the hub refused the harness's instance ${inst.instanceId} (${inst.model}): ${r?.reason ? `${r.reason.code}: ${r.reason.message}` : "no result for it"}`,
+        );
     }
     // ... and report load in heartbeats, once now and then within every interval.
     const load = instances.map((i) => ({ instanceId: i.instanceId, active: 0, capacity: i.maxConcurrency }));
@@ -110,13 +113,20 @@ export class HarnessNode {
     if ("err" in first) fail(`the consumer request failed before any job reached the node: ${first.err.message}`);
     const text = await bodyText(first.res).catch(() => "");
     if (first.res.status === 402 && text.includes("billing.insufficient_credits")) {
-      skip(`the account under test cannot pay this check's request (402 billing.insufficient_credits: ${text.slice(0, 200)}); add credit to it and run the check again`);
+      skip(
+        `the account under test cannot pay this check's request (402 billing.insufficient_credits: ${text.slice(0, 200)}); add credit to it and run the check again`,
+      );
     }
     fail(`the hub answered the consumer ${first.res.status} ${text.slice(0, 300)} without sending a job to the offered instance`);
   }
 
   /** A receipt for `job`, signed by `signer` (default the node), with `mutate` applied before signing. */
-  receipt(job: Job, usage: Usage, hash: string, options: { mutate?: (body: Record<string, unknown>) => void; signer?: Identity } = {}): Receipt {
+  receipt(
+    job: Job,
+    usage: Usage,
+    hash: string,
+    options: { mutate?: (body: Record<string, unknown>) => void; signer?: Identity } = {},
+  ): Receipt {
     const cost = receiptCost(usage, job.quote);
     const now = Date.now();
     const body: Record<string, unknown> = {
@@ -171,7 +181,11 @@ export class HarnessNode {
   }
 
   /** Answers a non-streamed `job` with `done` carrying the response. */
-  responseAnswer(job: Job, text: string, options: Parameters<HarnessNode["receipt"]>[3] = {}): { response: Record<string, unknown>; receipt: Receipt; usage: Usage } {
+  responseAnswer(
+    job: Job,
+    text: string,
+    options: Parameters<HarnessNode["receipt"]>[3] = {},
+  ): { response: Record<string, unknown>; receipt: Receipt; usage: Usage } {
     const usage = usageOf(text.split(" "));
     const response = {
       id: `chatcmpl-conf${hex(8)}`,
@@ -179,7 +193,11 @@ export class HarnessNode {
       created: Math.floor(Date.now() / 1000),
       model: job.model,
       choices: [{ index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: "stop" }],
-      usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens },
+      usage: {
+        prompt_tokens: usage.promptTokens,
+        completion_tokens: usage.completionTokens,
+        total_tokens: usage.promptTokens + usage.completionTokens,
+      },
     };
     const receipt = this.responseDone(job, response, usage, options);
     return { response, receipt, usage };
@@ -188,7 +206,9 @@ export class HarnessNode {
   /** The hub's answer to a `done` for `jobId`: its `receipt`, or an `error` about the job. */
   answerTo(jobId: string, ms = 5000): Promise<Record<string, unknown>> {
     return this.peer.take(
-      (m) => (m.type === "receipt" && (m.receipt as Receipt | undefined)?.jobId === jobId) || (m.type === "error" && (m.jobId === jobId || m.jobId === undefined)),
+      (m) =>
+        (m.type === "receipt" && (m.receipt as Receipt | undefined)?.jobId === jobId) ||
+        (m.type === "error" && (m.jobId === jobId || m.jobId === undefined)),
       ms,
       0,
       `the hub's receipt or error for ${jobId}`,
@@ -200,8 +220,14 @@ export class HarnessNode {
     const m = await this.answerTo(sent.jobId);
     if (m.type === "error") fail(`the hub answered a valid done for ${sent.jobId} with error ${String(m.code)}: ${String(m.message)}`);
     const r = m.receipt as Receipt;
-    ensure(typeof r.hubSig === "string" && verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, this.hello.hubId), `receipt ${r.jobId}: hubSig does not verify with the hub id over the receipt without hubSig`);
-    ensure(sameJson(omitFields(r, "hubSig"), sent), `receipt ${r.jobId}: the countersigned receipt differs from the node's receipt in more than hubSig`);
+    ensure(
+      typeof r.hubSig === "string" && verifyDetached("receiptHub", omitFields(r, "hubSig"), r.hubSig, this.hello.hubId),
+      `receipt ${r.jobId}: hubSig does not verify with the hub id over the receipt without hubSig`,
+    );
+    ensure(
+      sameJson(omitFields(r, "hubSig"), sent),
+      `receipt ${r.jobId}: the countersigned receipt differs from the node's receipt in more than hubSig`,
+    );
     this.position = { lastSeq: r.seq, totals: r.totals };
     return r;
   }

@@ -24,7 +24,10 @@ export async function setup(ctx: ProviderContext) {
   const hub = new FakeHub(ctx.validator);
   await hub.start();
   const proc = launch(ctx.command, hub.baseUrl);
-  ctx.tracker.cleanups.push(() => hub.stop(), () => proc.stop());
+  ctx.tracker.cleanups.push(
+    () => hub.stop(),
+    () => proc.stop(),
+  );
   const accept = async (what = "the provider to connect") => {
     const peer = await hub.accept(ctx.connectTimeoutMs ?? 10_000);
     if (!peer) fail(`timed out waiting for ${what}; provider output:\n${proc.output().slice(-1500)}`);
@@ -48,7 +51,11 @@ export function authProblem(auth: Record<string, unknown>, sent: Hello): string 
   if (auth.hubId !== sent.hubId) return "auth.hubId is not the hello's hubId";
   if (auth.version !== 1) return `auth.version is ${String(auth.version)}; the only common version is 1`;
   if (typeof auth.ts !== "number" || Math.abs(auth.ts - Date.now()) > 60_000) return "auth.ts is not within 60 s of the harness clock";
-  if (typeof auth.sig !== "string" || typeof auth.nodeId !== "string" || !verifyDetached("auth", omitFields(auth, "sig"), auth.sig, auth.nodeId)) {
+  if (
+    typeof auth.sig !== "string" ||
+    typeof auth.nodeId !== "string" ||
+    !verifyDetached("auth", omitFields(auth, "sig"), auth.sig, auth.nodeId)
+  ) {
     return "auth signature does not verify with auth.nodeId";
   }
   return undefined;

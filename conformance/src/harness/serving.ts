@@ -32,7 +32,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The messages that end a job. */
 export const JOB_END = new Set(["done", "job_error"]);
 /** Whether a message is a chunk or the end of the job `jobId`. */
-export const ofJob = (jobId: string) => (m: Record<string, unknown>) => m.jobId === jobId && (m.type === "chunk" || JOB_END.has(m.type as string));
+export const ofJob = (jobId: string) => (m: Record<string, unknown>) =>
+  m.jobId === jobId && (m.type === "chunk" || JOB_END.has(m.type as string));
 
 /** How long a provider has to send its offer after welcome. */
 export const OFFER_WAIT_MS = 10_000;
@@ -54,15 +55,28 @@ export interface Serving {
 export async function serving(ctx: ProviderContext, heartbeatIntervalMs?: number): Promise<Serving> {
   const s = await openSession(ctx, heartbeatIntervalMs);
   const instances = await acceptOffer(s.peer);
-  return { peer: s.peer, hub: s.hub, nodeId: String(s.auth.nodeId), hubId: s.hub.identity.id, instances, position: INITIAL_POSITION, accept: s.accept };
+  return {
+    peer: s.peer,
+    hub: s.hub,
+    nodeId: String(s.auth.nodeId),
+    hubId: s.hub.identity.id,
+    instances,
+    position: INITIAL_POSITION,
+    accept: s.accept,
+  };
 }
 
 /** Waits for the offer on a session and accepts every instance in it. */
 export async function acceptOffer(peer: WirePeer): Promise<Instance[]> {
-  const offer = await peer.take((m) => m.type === "offer", OFFER_WAIT_MS, 0, "an offer").catch((e: Error) => {
-    if (e instanceof WireTimeoutError) skip(`the provider offered no instance within ${OFFER_WAIT_MS / 1000} s of welcome (see provider.offer); job checks need a provider that serves a model`);
-    throw e;
-  });
+  const offer = await peer
+    .take((m) => m.type === "offer", OFFER_WAIT_MS, 0, "an offer")
+    .catch((e: Error) => {
+      if (e instanceof WireTimeoutError)
+        skip(
+          `the provider offered no instance within ${OFFER_WAIT_MS / 1000} s of welcome (see provider.offer); job checks need a provider that serves a model`,
+        );
+      throw e;
+    });
   const instances = offer.instances as Instance[];
   peer.send({ type: "offer_ack", results: instances.map((i) => ({ instanceId: i.instanceId, accepted: true })) });
   return instances;
@@ -87,7 +101,13 @@ export function chatJob(inst: Pick<Instance, "instanceId" | "model" | "price">, 
     model: inst.model,
     api: "chat.completions",
     stream,
-    request: { model: inst.model, messages: PROMPT, max_tokens: maxTokens, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) },
+    request: {
+      model: inst.model,
+      messages: PROMPT,
+      max_tokens: maxTokens,
+      stream,
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
+    },
     deadline: Date.now() + 60_000,
     quote: inst.price,
   };
@@ -107,7 +127,12 @@ export async function runJob(s: Serving, job: Job, ms = 20_000): Promise<Ran> {
   const chunks: Record<string, unknown>[] = [];
   const deadline = Date.now() + ms;
   for (;;) {
-    const m = await s.peer.take((x) => ofJob(job.jobId)(x) || x.type === "error", Math.max(1, deadline - Date.now()), from, `done or job_error for ${job.jobId}`);
+    const m = await s.peer.take(
+      (x) => ofJob(job.jobId)(x) || x.type === "error",
+      Math.max(1, deadline - Date.now()),
+      from,
+      `done or job_error for ${job.jobId}`,
+    );
     if (m.type === "error") fail(`the node sent error ${String(m.code)} (${String(m.message)}) while running ${job.jobId}`);
     if (m.type === "chunk") chunks.push(m);
     else return { job, chunks, end: m };
@@ -122,7 +147,8 @@ export function describe(m: Record<string, unknown>): string {
 /** Runs `job` and requires it to end with done. */
 export async function runDone(s: Serving, job: Job): Promise<Ran & { receipt: Receipt }> {
   const ran = await runJob(s, job);
-  if (ran.end.type !== "done") fail(`${job.stream ? "streamed" : "non-streamed"} job ${job.jobId} on ${job.instanceId} ended with ${describe(ran.end)}`);
+  if (ran.end.type !== "done")
+    fail(`${job.stream ? "streamed" : "non-streamed"} job ${job.jobId} on ${job.instanceId} ended with ${describe(ran.end)}`);
   return { ...ran, receipt: ran.end.receipt as Receipt };
 }
 
@@ -133,7 +159,10 @@ export function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): st
   if (job.stream) {
     if (chunks.length === 0) p.push("a streamed job produced no chunk");
     const seqs = chunks.map((c) => c.seq);
-    if (seqs.some((q, i) => q !== i)) p.push(`chunk seqs arrived as ${seqs.slice(0, 12).join(", ")}${seqs.length > 12 ? ", ..." : ""}; they must be 0, 1, 2, ... (SRP-JOB-008)`);
+    if (seqs.some((q, i) => q !== i))
+      p.push(
+        `chunk seqs arrived as ${seqs.slice(0, 12).join(", ")}${seqs.length > 12 ? ", ..." : ""}; they must be 0, 1, 2, ... (SRP-JOB-008)`,
+      );
     const odd = chunks.find((c) => (c.data as { object?: unknown } | undefined)?.object !== "chat.completion.chunk");
     if (odd) p.push(`a chunk's data is not a chat.completion.chunk object: ${JSON.stringify(odd.data).slice(0, 120)} (SRP-JOB-007)`);
   } else {
@@ -142,9 +171,11 @@ export function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): st
   }
   if (end.chunks !== chunks.length) p.push(`done.chunks is ${String(end.chunks)}; ${chunks.length} chunk(s) arrived (SRP-JOB-013)`);
   const r = end.receipt as Receipt;
-  if (!sameJson(end.usage, r.usage)) p.push(`done.usage ${JSON.stringify(end.usage)} differs from receipt.usage ${JSON.stringify(r.usage)} (SRP-JOB-013)`);
+  if (!sameJson(end.usage, r.usage))
+    p.push(`done.usage ${JSON.stringify(end.usage)} differs from receipt.usage ${JSON.stringify(r.usage)} (SRP-JOB-013)`);
   if (r.hubSig !== undefined) p.push("the node's receipt carries hubSig (SRP-ATT-001)");
-  if (!verifyDetached("receiptNode", omitFields(r, "nodeSig", "hubSig"), r.nodeSig, r.nodeId)) p.push("receipt.nodeSig does not verify with receipt.nodeId over the receipt without nodeSig and hubSig (SRP-ATT-001)");
+  if (!verifyDetached("receiptNode", omitFields(r, "nodeSig", "hubSig"), r.nodeSig, r.nodeId))
+    p.push("receipt.nodeSig does not verify with receipt.nodeId over the receipt without nodeSig and hubSig (SRP-ATT-001)");
   const fields: Array<[string, unknown, unknown]> = [
     ["v", r.v, 1],
     ["jobId", r.jobId, job.jobId],
@@ -153,10 +184,13 @@ export function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): st
     ["instanceId", r.instanceId, job.instanceId],
     ["model", r.model, job.model],
   ];
-  for (const [name, got, want] of fields) if (got !== want) p.push(`receipt.${name} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)} (SRP-ATT-003)`);
-  if (!sameJson(r.price, job.quote)) p.push(`receipt.price ${JSON.stringify(r.price)} is not job.quote ${JSON.stringify(job.quote)} (SRP-ATT-003)`);
+  for (const [name, got, want] of fields)
+    if (got !== want) p.push(`receipt.${name} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)} (SRP-ATT-003)`);
+  if (!sameJson(r.price, job.quote))
+    p.push(`receipt.price ${JSON.stringify(r.price)} is not job.quote ${JSON.stringify(job.quote)} (SRP-ATT-003)`);
   if (!(r.startedAt <= r.finishedAt)) p.push(`receipt.startedAt ${r.startedAt} is after finishedAt ${r.finishedAt} (SRP-ATT-003)`);
-  if (r.requestHash !== requestHash(job.request)) p.push("receipt.requestHash is not the SHA-256 of the canonical JSON of job.request (SRP-ATT-004)");
+  if (r.requestHash !== requestHash(job.request))
+    p.push("receipt.requestHash is not the SHA-256 of the canonical JSON of job.request (SRP-ATT-004)");
   let expected: string | undefined;
   if (job.stream) {
     const hasher = new StreamHasher();
@@ -166,15 +200,23 @@ export function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): st
     expected = responseHash(end.response);
   }
   if (expected !== undefined && r.responseHash !== expected) {
-    p.push(`receipt.responseHash is not the SHA-256 of the canonical JSON of ${job.stream ? "the array of the chunks' data in seq order" : "done.response"} (SRP-ATT-005)`);
+    p.push(
+      `receipt.responseHash is not the SHA-256 of the canonical JSON of ${job.stream ? "the array of the chunks' data in seq order" : "done.response"} (SRP-ATT-005)`,
+    );
   }
   try {
     const cost = formatAmount(receiptCost(r.usage, r.price));
-    if (r.cost !== cost) p.push(`receipt.cost is ${r.cost}; usage at price costs ${cost}${r.usage.measured ? "" : " (unmeasured usage costs 0)"} (SRP-ATT-008)`);
+    if (r.cost !== cost)
+      p.push(
+        `receipt.cost is ${r.cost}; usage at price costs ${cost}${r.usage.measured ? "" : " (unmeasured usage costs 0)"} (SRP-ATT-008)`,
+      );
   } catch (e) {
     p.push(`receipt.usage cannot be priced: ${(e as Error).message} (SRP-ATT-008)`);
   }
-  if (r.seq !== previous.lastSeq + 1) p.push(`receipt.seq is ${r.seq}; the node's previous receipt for this hub is ${previous.lastSeq}, so it must be ${previous.lastSeq + 1} (SRP-ATT-006)`);
+  if (r.seq !== previous.lastSeq + 1)
+    p.push(
+      `receipt.seq is ${r.seq}; the node's previous receipt for this hub is ${previous.lastSeq}, so it must be ${previous.lastSeq + 1} (SRP-ATT-006)`,
+    );
   let charge: bigint | undefined;
   try {
     charge = parseAmount(r.cost);
@@ -182,7 +224,9 @@ export function jobProblems(s: Serving, ran: Ran, previous: ReceiptPosition): st
     /* reported above */
   }
   if (charge !== undefined && !sameJson(r.totals, addToTotals(previous.totals, r.usage, charge))) {
-    p.push(`receipt.totals ${JSON.stringify(r.totals)} are not the previous totals ${JSON.stringify(previous.totals)} plus this receipt (SRP-ATT-007)`);
+    p.push(
+      `receipt.totals ${JSON.stringify(r.totals)} are not the previous totals ${JSON.stringify(previous.totals)} plus this receipt (SRP-ATT-007)`,
+    );
   }
   return p;
 }
@@ -205,7 +249,9 @@ export function countersign(s: Serving, receipt: Receipt, signer: Identity = s.h
  * (goodbye with reconnectAfterMs 0) and completes the handshake of its next session, up
  * to `auth`. Undefined when the node came back with another node id.
  */
-export async function servedAndBack(ctx: ProviderContext): Promise<{ s: Serving; first: Ran & { receipt: Receipt }; peer: WirePeer; auth: Record<string, unknown> } | undefined> {
+export async function servedAndBack(
+  ctx: ProviderContext,
+): Promise<{ s: Serving; first: Ran & { receipt: Receipt }; peer: WirePeer; auth: Record<string, unknown> } | undefined> {
   const s = await serving(ctx);
   const first = await runDone(s, chatJob(pick(s, false), false, 4));
   countersign(s, first.receipt);
@@ -236,7 +282,11 @@ export async function servedTwice(ctx: ProviderContext): Promise<Serving & { rec
 }
 
 /** A statement of the harness hub about the node's receipts so far, with `change` applied before signing (by `signer`, default the hub). */
-export function statementFor(s: Serving & { receipts: Receipt[] }, change: Partial<Statement> = {}, signer: Identity = s.hub.identity): Statement {
+export function statementFor(
+  s: Serving & { receipts: Receipt[] },
+  change: Partial<Statement> = {},
+  signer: Identity = s.hub.identity,
+): Statement {
   const earned = s.receipts.reduce((sum, r) => sum + (parseAmount(r.cost) * 9000n) / 10000n, 0n);
   const now = Date.now();
   const body = {
@@ -260,7 +310,9 @@ export function statementFor(s: Serving & { receipts: Receipt[] }, change: Parti
 
 /** Expects the node to answer a countersigned receipt with `error` `code` for the job, keeping the session. */
 export async function expectReceiptError(s: Serving, jobId: string, from: number, code: string): Promise<void> {
-  const m = await s.peer.take((x) => x.type === "error", 3000, from, `error ${code}`).catch(() => fail(`the node sent no error within 3 s (expected ${code} with jobId ${jobId})`));
+  const m = await s.peer
+    .take((x) => x.type === "error", 3000, from, `error ${code}`)
+    .catch(() => fail(`the node sent no error within 3 s (expected ${code} with jobId ${jobId})`));
   const problems: string[] = [];
   if (m.code !== code) problems.push(`error code ${String(m.code)}, expected ${code}`);
   if (m.jobId !== jobId) problems.push(`error jobId ${String(m.jobId)}, expected ${jobId} (SRP-ERR-003)`);

@@ -29,7 +29,10 @@ export function summarize(res: Response, events: SseEvent[]): StreamSeen {
     status: res.status,
     contentType: res.headers.get("content-type") ?? "",
     events,
-    text: json.map(deltaContent).filter((t) => t !== undefined).join(""),
+    text: json
+      .map(deltaContent)
+      .filter((t) => t !== undefined)
+      .join(""),
     doneMarkers: events.filter((e) => e.data.trim() === "[DONE]").length,
     lastIsDone: events.at(-1)?.data.trim() === "[DONE]",
     errors: json.filter((j): j is Record<string, unknown> => typeof j?.error === "object" && j.error !== null),
@@ -62,14 +65,20 @@ export async function cancelMidStream(node: HarnessNode, model: string) {
   ensure((await reader.next(5000)) !== undefined, "the stream ended before any event reached the consumer");
   const mark = node.peer.received.length;
   call.abort();
-  const cancel = await node.peer.take((m) => m.type === "cancel" && m.jobId === job.jobId, 5000, 0, `cancel for ${job.jobId} after the consumer disconnected`);
+  const cancel = await node.peer.take(
+    (m) => m.type === "cancel" && m.jobId === job.jobId,
+    5000,
+    0,
+    `cancel for ${job.jobId} after the consumer disconnected`,
+  );
   return { job, datas, usage, cancel, mark };
 }
 
 /** Reads a streamed answer to its end. */
 export async function readStream(call: ConsumerCall, ms = 5000): Promise<StreamSeen> {
   const res = await within(call.response, ms, "the consumer's response");
-  if (res.status !== 200) fail(`the consumer's streamed request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
+  if (res.status !== 200)
+    fail(`the consumer's streamed request was answered ${res.status}: ${(await bodyText(res).catch(() => "")).slice(0, 300)}`);
   const reader = new SseReader(res);
   const events = await reader.rest(ms);
   return summarize(res, events);

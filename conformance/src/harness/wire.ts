@@ -23,7 +23,9 @@ function textProblem(data: Buffer): string | undefined {
     return "frame is not valid UTF-8 (SRP-TR-002)";
   }
   const scan = scanJson(data.toString(), { maxDepth: Number.MAX_SAFE_INTEGER, duplicates: true });
-  return !scan.ok && scan.problem === "duplicate" ? `frame has duplicate member name ${JSON.stringify(scan.name)} (SRP-FRM-010)` : undefined;
+  return !scan.ok && scan.problem === "duplicate"
+    ? `frame has duplicate member name ${JSON.stringify(scan.name)} (SRP-FRM-010)`
+    : undefined;
 }
 
 /** A received frame, parsed. */
@@ -59,7 +61,9 @@ export class UpgradeRefusedError extends LocalError {
     /** The answer's `Retry-After`, in milliseconds, when it had one. */
     readonly retryAfterMs: number | undefined,
   ) {
-    super(`the WebSocket upgrade was answered ${status}${retryAfterMs === undefined ? "" : ` (Retry-After ${retryAfterMs / 1000} s)`}`, { details: { status, retryAfterMs } });
+    super(`the WebSocket upgrade was answered ${status}${retryAfterMs === undefined ? "" : ` (Retry-After ${retryAfterMs / 1000} s)`}`, {
+      details: { status, retryAfterMs },
+    });
   }
 }
 
@@ -272,7 +276,6 @@ export async function expectRejection(peer: WirePeer, code: string, closeCode: n
       }
       if (m.type !== "heartbeat") seen.push(String(m.type));
       if (m.type === "welcome") break; // accepted: no need to wait for a rejection
-
     }
   } catch {
     // closed or timed out: reported below

@@ -55,7 +55,8 @@ export async function paidTarget(ctx: HubContext): Promise<PaidTarget> {
   } catch {
     model = undefined;
   }
-  if (!model) skip("a 402 needs a model online: pass --account-key (the harness then offers one) or run against a hub with a provider online");
+  if (!model)
+    skip("a 402 needs a model online: pass --account-key (the harness then offers one) or run against a hub with a provider online");
   return { doc, consumer, node: undefined, body: { model, messages: ASK, max_tokens: 8 } };
 }
 
@@ -64,7 +65,11 @@ export function postUnauthenticated(ctx: HubContext, target: PaidTarget, payment
   const controller = new AbortController();
   const response = fetch(`${target.consumer}/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json", ...(payment === undefined ? {} : { "payment-signature": payment }) },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      ...(payment === undefined ? {} : { "payment-signature": payment }),
+    },
     body: JSON.stringify(target.body),
     signal: controller.signal,
   });
@@ -134,14 +139,19 @@ function requiredOf(a: Answer, what: string): PaymentRequired {
 /** The first `exact` EVM requirements of a 402, or fails. */
 function exactOffer(required: PaymentRequired): PaymentRequirements {
   const offer = required.accepts.find((r) => r.scheme === "exact" && evmChainId(r.network) !== undefined);
-  if (!offer) fail(`PAYMENT-REQUIRED accepts no exact requirements on an eip155 network: ${JSON.stringify(required.accepts).slice(0, 300)}`);
+  if (!offer)
+    fail(`PAYMENT-REQUIRED accepts no exact requirements on an eip155 network: ${JSON.stringify(required.accepts).slice(0, 300)}`);
   return offer;
 }
 
 /** Asks for a request's price: the 402 of an unauthenticated request, decoded. */
-export async function quote(ctx: HubContext, target: PaidTarget): Promise<{ answer: Answer; required: PaymentRequired; offer: PaymentRequirements }> {
+export async function quote(
+  ctx: HubContext,
+  target: PaidTarget,
+): Promise<{ answer: Answer; required: PaymentRequired; offer: PaymentRequirements }> {
   const answer = await unroutedAnswer(target, postUnauthenticated(ctx, target), "an unauthenticated chat completion");
-  if (answer.status !== 402) fail(`an unauthenticated chat completion for a model online was answered ${shown(answer)}, not 402 (SRP-PAY-002)`);
+  if (answer.status !== 402)
+    fail(`an unauthenticated chat completion for a model online was answered ${shown(answer)}, not 402 (SRP-PAY-002)`);
   const required = requiredOf(answer, "an unauthenticated chat completion");
   return { answer, required, offer: exactOffer(required) };
 }
@@ -169,7 +179,8 @@ export async function paymentHeader(required: PaymentRequired, offer: PaymentReq
   const version = offer.extra?.version;
   if (chainId === undefined) fail(`network ${offer.network} is not an eip155 network`);
   if (!ADDRESS.test(offer.asset) || !ADDRESS.test(offer.payTo)) fail(`asset ${offer.asset} or payTo ${offer.payTo} is not an EVM address`);
-  if (typeof name !== "string" || typeof version !== "string") fail(`extra ${JSON.stringify(offer.extra)} does not name the token's EIP-712 domain (SRP-PAY-003)`);
+  if (typeof name !== "string" || typeof version !== "string")
+    fail(`extra ${JSON.stringify(offer.extra)} does not name the token's EIP-712 domain (SRP-PAY-003)`);
   if (!UNITS.test(accepted.amount)) fail(`amount ${JSON.stringify(accepted.amount)} is not a decimal string of atomic units (SRP-PAY-003)`);
   const now = BigInt(Math.floor(Date.now() / 1000));
   const authorization = {
@@ -215,7 +226,8 @@ export function refusalProblem(a: Answer, status: number, code: string, what: st
   if (header === null) return `${what}: the 402 ${code} carries no fresh PAYMENT-REQUIRED (SRP-PAY-005)`;
   try {
     const doc = decodePaymentRequired(header);
-    if (!doc.error?.startsWith(code)) return `${what}: the fresh PAYMENT-REQUIRED's error ${JSON.stringify(doc.error)} does not begin with ${code} (SRP-PAY-005)`;
+    if (!doc.error?.startsWith(code))
+      return `${what}: the fresh PAYMENT-REQUIRED's error ${JSON.stringify(doc.error)} does not begin with ${code} (SRP-PAY-005)`;
   } catch (error) {
     return `${what}: the fresh PAYMENT-REQUIRED does not decode: ${(error as Error).message}`;
   }
@@ -223,7 +235,14 @@ export function refusalProblem(a: Answer, status: number, code: string, what: st
 }
 
 /** Sends a payment the hub must refuse and returns what is wrong with its answer. */
-export async function refused(ctx: HubContext, target: PaidTarget, header: string, status: number, code: string, what: string): Promise<string | undefined> {
+export async function refused(
+  ctx: HubContext,
+  target: PaidTarget,
+  header: string,
+  status: number,
+  code: string,
+  what: string,
+): Promise<string | undefined> {
   const a = await unroutedAnswer(target, postUnauthenticated(ctx, target, header), what);
   return refusalProblem(a, status, code, what);
 }

@@ -30,7 +30,8 @@ export function createAccount(hub: HubTransport, payer: Payer, wallet: X402Optio
   let session: WalletSession | undefined;
   let signingIn: Promise<WalletSession> | undefined;
 
-  const nonce = async (signal?: AbortSignal): Promise<string> => (await hub.getJson<{ nonce: string }>("/v1/auth/nonce", { "cache-control": "no-store" }, signal)).nonce;
+  const nonce = async (signal?: AbortSignal): Promise<string> =>
+    (await hub.getJson<{ nonce: string }>("/v1/auth/nonce", { "cache-control": "no-store" }, signal)).nonce;
 
   const signIn = async (init: { signal?: AbortSignal } = {}): Promise<WalletSession> => {
     const { account } = needWallet(wallet);
@@ -58,7 +59,13 @@ export function createAccount(hub: HubTransport, payer: Payer, wallet: X402Optio
   async function deposit(amount: bigint, init: { signal?: AbortSignal } = {}): Promise<X402Deposit> {
     needWallet(wallet);
     if (typeof amount !== "bigint" || amount <= 0n) throw new RangeError("a deposit is a positive bigint of atomic USDC units");
-    const { res, payment } = await payer.post("/v1/futures/deposit", JSON.stringify({ amount: amount.toString() }), init.signal, { ...limits, amount }, false);
+    const { res, payment } = await payer.post(
+      "/v1/futures/deposit",
+      JSON.stringify({ amount: amount.toString() }),
+      init.signal,
+      { ...limits, amount },
+      false,
+    );
     const body = (await res.json()) as X402Deposit;
     return { ...body, ...(payment ? { payment } : {}) };
   }

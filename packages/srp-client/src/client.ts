@@ -31,8 +31,14 @@ export interface ReceiptCheck {
 export function verifyHubReceipt(receipt: unknown, expectedHubId?: string): ReceiptCheck {
   if (!checkReceipt.Check(receipt)) {
     const first = checkReceipt.Errors(receipt).First();
-    return { valid: false, problems: [{ code: "receipt.field_mismatch", message: `not a receipt: ${first?.path ?? "/"}: ${first?.message ?? "invalid"}` }] };
+    return {
+      valid: false,
+      problems: [{ code: "receipt.field_mismatch", message: `not a receipt: ${first?.path ?? "/"}: ${first?.message ?? "invalid"}` }],
+    };
   }
-  const problems = verifyReceipt(receipt, expectedHubId === undefined ? {} : { hubId: expectedHubId }).map(({ code, message }) => ({ code, message }));
+  const problems = verifyReceipt(receipt, expectedHubId === undefined ? {} : { hubId: expectedHubId }).map(({ code, message }) => ({
+    code,
+    message,
+  }));
   return { valid: problems.length === 0, problems };
 }

@@ -5,7 +5,14 @@
  * while its settlement is pending), and the settlement the hub reports. Also what the
  * client knows of the hub's x402 chain.
  */
-import { decodePaymentRequired, decodeSettlementResponse, evmChainId, X402_HEADERS, type PaymentRequired, type PaymentRequirements } from "@srp/core/x402";
+import {
+  decodePaymentRequired,
+  decodeSettlementResponse,
+  evmChainId,
+  X402_HEADERS,
+  type PaymentRequired,
+  type PaymentRequirements,
+} from "@srp/core/x402";
 import { apiError, SrpApiError } from "./api-error.js";
 import { discard, sleep, type HubTransport } from "./transport.js";
 import { chooseRequirements, createPaymentSignature, type X402Options, type X402PaymentInfo, type X402Policy } from "./wallet-signing.js";
@@ -135,8 +142,20 @@ export function createPayer(hub: HubTransport, wallet: X402Options | undefined):
   /** The x402 chain id, as last seen in a hub's offer. */
   let x402ChainId: number | undefined;
 
-  async function post(path: string, body: string, signal: AbortSignal | undefined, policy: X402Policy, useKey: boolean): Promise<PaidResponse> {
-    const send: Send = (headers) => hub.request(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, ...(signal ? { signal } : {}) });
+  async function post(
+    path: string,
+    body: string,
+    signal: AbortSignal | undefined,
+    policy: X402Policy,
+    useKey: boolean,
+  ): Promise<PaidResponse> {
+    const send: Send = (headers) =>
+      hub.request(path, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body,
+        ...(signal ? { signal } : {}),
+      });
     const res = await firstTry(send, hub, wallet, useKey);
     if (res.ok || !wallet) return { res };
     const required = await paymentRequired(res);

@@ -46,7 +46,15 @@ export function createTransport(hub: string, apiKey: string | undefined, doFetch
       key = next;
     },
     getJson: async (path, headers, signal) => json(await request(path, { headers, ...(signal ? { signal } : {}) })),
-    postJson: async (path, body, signal) => json(await request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), ...(signal ? { signal } : {}) })),
+    postJson: async (path, body, signal) =>
+      json(
+        await request(path, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+          ...(signal ? { signal } : {}),
+        }),
+      ),
     discovery: () =>
       (doc ??= discover(base).catch((e: unknown) => {
         doc = undefined;

@@ -52,7 +52,11 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: Array<{ index: number; message: { role: "assistant"; content: string | null; tool_calls?: ChatMessage["tool_calls"] }; finish_reason: string | null }>;
+  choices: Array<{
+    index: number;
+    message: { role: "assistant"; content: string | null; tool_calls?: ChatMessage["tool_calls"] };
+    finish_reason: string | null;
+  }>;
   usage: SrpUsage;
   [member: string]: unknown;
 }
@@ -63,7 +67,11 @@ export interface ChatCompletionChunk {
   object: "chat.completion.chunk";
   created: number;
   model: string;
-  choices: Array<{ index: number; delta: { role?: string; content?: string | null; tool_calls?: unknown[] }; finish_reason: string | null }>;
+  choices: Array<{
+    index: number;
+    delta: { role?: string; content?: string | null; tool_calls?: unknown[] };
+    finish_reason: string | null;
+  }>;
   usage?: SrpUsage | null;
   [member: string]: unknown;
 }
@@ -247,7 +255,10 @@ export type Batch = BatchObject;
 export interface SrpClient {
   /** Embeddings, billed per prompt token. */
   embeddings: {
-    create(request: EmbeddingsRequest, init?: { signal?: AbortSignal }): Promise<Embeddings & { receiptId: string | null; payment?: X402PaymentInfo }>;
+    create(
+      request: EmbeddingsRequest,
+      init?: { signal?: AbortSignal },
+    ): Promise<Embeddings & { receiptId: string | null; payment?: X402PaymentInfo }>;
   };
   /** Batches of up to 50 mixed requests, run asynchronously at a 10 % discount. */
   batches: {
@@ -263,7 +274,10 @@ export interface SrpClient {
      * Creates a whole (non-streamed) completion. `payment` is set when the request was
      * paid with x402 (the requirements paid and the hub's decoded `PAYMENT-RESPONSE`).
      */
-    create(request: ChatRequest, init?: { signal?: AbortSignal }): Promise<ChatCompletion & { receiptId: string | null; payment?: X402PaymentInfo }>;
+    create(
+      request: ChatRequest,
+      init?: { signal?: AbortSignal },
+    ): Promise<ChatCompletion & { receiptId: string | null; payment?: X402PaymentInfo }>;
     /** Streams a completion; throws {@link SrpApiError} if the stream ends with an in-band error. */
     stream(request: ChatRequest, init?: { signal?: AbortSignal }): ChatStream;
   };

@@ -88,9 +88,11 @@ function tokenDomain(r: PaymentRequirements): { name: string; version: string } 
 function refusal(r: PaymentRequirements, policy: X402Policy): string | undefined {
   if (r.scheme !== "exact") return `scheme ${r.scheme} is not supported (only exact)`;
   if (evmChainId(r.network) === undefined) return `network ${r.network} is not an EVM (eip155) network`;
-  if (policy.networks && !policy.networks.includes(r.network)) return `network ${r.network} is not among the allowed networks (${policy.networks.join(", ") || "none"})`;
+  if (policy.networks && !policy.networks.includes(r.network))
+    return `network ${r.network} is not among the allowed networks (${policy.networks.join(", ") || "none"})`;
   if (!EVM_ADDRESS.test(r.asset)) return `asset ${r.asset} is not an EVM token address`;
-  if (policy.assets && !policy.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase())) return `asset ${r.asset} is not among the allowed assets`;
+  if (policy.assets && !policy.assets.some((a) => a.toLowerCase() === r.asset.toLowerCase()))
+    return `asset ${r.asset} is not among the allowed assets`;
   if (!EVM_ADDRESS.test(r.payTo)) return `payTo ${r.payTo} is not an EVM address`;
   if (!tokenDomain(r)) return `the offer does not name the token's EIP-712 domain (extra.name, extra.version)`;
   const amount = BigInt(r.amount);
@@ -112,7 +114,10 @@ function refusal(r: PaymentRequirements, policy: X402Policy): string | undefined
  * const choice = chooseRequirements(decodePaymentRequired(header), { assets: [USDC] });
  * if ("reason" in choice) throw new Error(choice.reason);
  */
-export function chooseRequirements(required: PaymentRequired, policy: X402Policy = {}): { requirements: PaymentRequirements } | { reason: string } {
+export function chooseRequirements(
+  required: PaymentRequired,
+  policy: X402Policy = {},
+): { requirements: PaymentRequirements } | { reason: string } {
   const reasons: string[] = [];
   for (const r of required.accepts) {
     const why = refusal(r, policy);
@@ -155,11 +160,18 @@ const VALID_AFTER_SLACK_SECONDS = 600;
  *
  * @param nowSeconds the current Unix time in seconds; default the clock's
  */
-export async function createPaymentSignature(account: X402Account, required: PaymentRequired, requirements: PaymentRequirements, nowSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
+export async function createPaymentSignature(
+  account: X402Account,
+  required: PaymentRequired,
+  requirements: PaymentRequirements,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<string> {
   const chainId = evmChainId(requirements.network);
   const token = tokenDomain(requirements);
   if (chainId === undefined || !token || !EVM_ADDRESS.test(requirements.asset) || !EVM_ADDRESS.test(requirements.payTo)) {
-    throw new TypeError(`cannot pay ${requirements.scheme} on ${requirements.network}: ${refusal(requirements, { amount: BigInt(requirements.amount) }) ?? "not payable"}`);
+    throw new TypeError(
+      `cannot pay ${requirements.scheme} on ${requirements.network}: ${refusal(requirements, { amount: BigInt(requirements.amount) }) ?? "not payable"}`,
+    );
   }
   const { authorizationNonce, eip3009Domain, transferWithAuthorizationTypes } = await chainHelpers();
   const message = {
@@ -205,7 +217,13 @@ const SIGN_IN_VALIDITY_SECONDS = 600;
  * `hub` (its base URL): domain = the URL's host, uri = the URL, version 1, the x402
  * chain id, the hub's nonce, and the statement {@link SIGN_IN_STATEMENT}; valid 10 minutes.
  */
-export async function signInMessage(params: { hub: string; address: Address; chainId: number; nonce: string; issuedAt?: Date }): Promise<string> {
+export async function signInMessage(params: {
+  hub: string;
+  address: Address;
+  chainId: number;
+  nonce: string;
+  issuedAt?: Date;
+}): Promise<string> {
   const { createSiweMessage } = await siwe();
   const issuedAt = params.issuedAt ?? new Date();
   return createSiweMessage({

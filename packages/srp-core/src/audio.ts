@@ -27,7 +27,13 @@ export function wavSeconds(bytes: Uint8Array): number | undefined {
       const declared = b.getUint32(at + 16, true);
       const blockAlign = b.getUint16(at + 20, true);
       // PCM (1), IEEE float (3) or extensible (0xFFFE): the rate is what the samples say.
-      if ((format !== 1 && format !== 3 && format !== 0xfffe) || sampleRate === 0 || blockAlign === 0 || declared !== sampleRate * blockAlign) return undefined;
+      if (
+        (format !== 1 && format !== 3 && format !== 0xfffe) ||
+        sampleRate === 0 ||
+        blockAlign === 0 ||
+        declared !== sampleRate * blockAlign
+      )
+        return undefined;
       byteRate = declared;
     }
     if (id === "data") return byteRate > 0 ? Math.min(size, bytes.length - at - 8) / byteRate : undefined;

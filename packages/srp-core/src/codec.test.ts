@@ -40,7 +40,9 @@ describe("decode", () => {
 
   it("refuses duplicate member names at any depth (SRP-FRM-016)", () => {
     expect(codeOf('{"type":"goodbye","reason":"a","type":"goodbye"}')).toBe("frame.malformed");
-    expect(codeOf('{"type":"heartbeat","ts":1,"load":[{"instanceId":"a","instanceId":"b","active":0,"capacity":1}]}')).toBe("frame.malformed");
+    expect(codeOf('{"type":"heartbeat","ts":1,"load":[{"instanceId":"a","instanceId":"b","active":0,"capacity":1}]}')).toBe(
+      "frame.malformed",
+    );
     expect(codeOf(new TextEncoder().encode('{"type":"goodbye","reason":"a","re\\u0061son":"b"}'))).toBe("frame.malformed");
     const r = decode('{"type":"goodbye","type":"goodbye","reason":"a"}');
     expect(!r.ok && r.error.message).toContain('"type"');
@@ -54,7 +56,9 @@ describe("decode", () => {
   });
 
   it("checks UTF-8 itself, for a transport that does not (SRP-FRM-014)", () => {
-    expect(codeOf(new Uint8Array([...new TextEncoder().encode('{"type":"goodbye","reason":"'), 0xc3, 0x28, 0x22, 0x7d]))).toBe("frame.malformed");
+    expect(codeOf(new Uint8Array([...new TextEncoder().encode('{"type":"goodbye","reason":"'), 0xc3, 0x28, 0x22, 0x7d]))).toBe(
+      "frame.malformed",
+    );
     // An overlong encoding and a UTF-16 surrogate encoded as UTF-8 are not UTF-8 either.
     expect(codeOf(new Uint8Array([0x7b, 0xc0, 0xaf, 0x7d]))).toBe("frame.malformed");
     expect(codeOf(new Uint8Array([0x7b, 0xed, 0xa0, 0x80, 0x7d]))).toBe("frame.malformed");
@@ -87,6 +91,12 @@ describe("encode", () => {
   it("round-trips with decode", () => {
     const msg = errorMessage(new SrpError("auth.bad_signature", undefined, { jobId: "j1" }));
     const r = decode(encode(msg));
-    expect(r.ok && r.message).toEqual({ type: "error", code: "auth.bad_signature", message: "Signature does not verify", retryable: false, jobId: "j1" });
+    expect(r.ok && r.message).toEqual({
+      type: "error",
+      code: "auth.bad_signature",
+      message: "Signature does not verify",
+      retryable: false,
+      jobId: "j1",
+    });
   });
 });

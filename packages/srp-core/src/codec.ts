@@ -77,7 +77,9 @@ export function validateMessage(value: unknown): SrpError | undefined {
   const type = (value as { type?: unknown }).type;
   if (typeof type !== "string") return new SrpError("frame.invalid", "message has no string member `type`");
   if (!isMessageType(type)) {
-    return new SrpError("frame.unknown_type", `unknown message type ${JSON.stringify(type.slice(0, 64))}`, { details: { type: type.slice(0, 64) } });
+    return new SrpError("frame.unknown_type", `unknown message type ${JSON.stringify(type.slice(0, 64))}`, {
+      details: { type: type.slice(0, 64) },
+    });
   }
   const c = checker(type);
   if (!c.Check(value)) {
@@ -89,16 +91,22 @@ export function validateMessage(value: unknown): SrpError | undefined {
   }
   const longKey = extKeyProblem(value);
   if (longKey !== undefined) {
-    return new SrpError("frame.invalid", `${type}: /ext: key ${JSON.stringify(longKey.slice(0, 80))} is longer than ${EXT_KEY_MAX_LENGTH} characters`, {
-      details: { type, path: "/ext", schema: MESSAGES[type].name },
-    });
+    return new SrpError(
+      "frame.invalid",
+      `${type}: /ext: key ${JSON.stringify(longKey.slice(0, 80))} is longer than ${EXT_KEY_MAX_LENGTH} characters`,
+      {
+        details: { type, path: "/ext", schema: MESSAGES[type].name },
+      },
+    );
   }
   return undefined;
 }
 
 function scanError(problem: Exclude<ScanJsonResult, { ok: true }>): SrpError {
   if (problem.problem === "depth") {
-    return new SrpError("frame.malformed", `frame nests objects and arrays deeper than ${problem.limit} levels`, { details: { limit: problem.limit } });
+    return new SrpError("frame.malformed", `frame nests objects and arrays deeper than ${problem.limit} levels`, {
+      details: { limit: problem.limit },
+    });
   }
   const name = problem.name.slice(0, 64);
   return new SrpError("frame.malformed", `frame has duplicate member name ${JSON.stringify(name)} in one object`, { details: { name } });
@@ -107,9 +115,13 @@ function scanError(problem: Exclude<ScanJsonResult, { ok: true }>): SrpError {
 function versionError(message: SrpMessage, versions: readonly number[]): SrpError | undefined {
   if (message.type === "hello") {
     if (!message.versions.some((v) => versions.includes(v))) {
-      return new SrpError("version.unsupported", `hub offers versions [${message.versions.join(", ")}], this side speaks [${versions.join(", ")}]`, {
-        details: { offered: message.versions, supported: versions },
-      });
+      return new SrpError(
+        "version.unsupported",
+        `hub offers versions [${message.versions.join(", ")}], this side speaks [${versions.join(", ")}]`,
+        {
+          details: { offered: message.versions, supported: versions },
+        },
+      );
     }
   } else if (message.type === "auth" || message.type === "welcome") {
     if (!versions.includes(message.version)) {
@@ -134,7 +146,10 @@ export function decode(frame: string | Uint8Array, options: DecodeOptions = {}):
   if (options.binary) return { ok: false, error: new SrpError("frame.binary") };
   const size = typeof frame === "string" ? utf8Length(frame, max) : frame.byteLength;
   if (size > max) {
-    return { ok: false, error: new SrpError("frame.too_large", `frame of ${size} bytes exceeds the limit of ${max}`, { details: { size, limit: max } }) };
+    return {
+      ok: false,
+      error: new SrpError("frame.too_large", `frame of ${size} bytes exceeds the limit of ${max}`, { details: { size, limit: max } }),
+    };
   }
   let text: string;
   if (typeof frame === "string") {

@@ -29,7 +29,15 @@ export function checkConsumerBody(schema: TSchema, body: unknown): string | unde
 
 /** The kind of a JSON value, as the members of a union are told apart. */
 function kindOf(value: unknown): string {
-  return value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : typeof value;
+  return value === null
+    ? "null"
+    : Array.isArray(value)
+      ? "array"
+      : typeof value === "number"
+        ? Number.isInteger(value)
+          ? "integer"
+          : "number"
+        : typeof value;
 }
 
 /**
@@ -88,23 +96,34 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 /** The error answers of a relayed request, by HTTP status (SRP-CON-003, SRP-CON-030). */
 const ERRORS: Record<string, string> = {
-  "400": "The body is invalid (`api.invalid_body`), or the provider refused the consumer's input (`job.invalid_request`, `job.context_length_exceeded`).",
+  "400":
+    "The body is invalid (`api.invalid_body`), or the provider refused the consumer's input (`job.invalid_request`, `job.context_length_exceeded`).",
   "401": "Missing or unknown API key (`api.unauthorized`).",
-  "402": "x402: payment required (`payment.required`; header `PAYMENT-REQUIRED`, body `x402`), or the balance cannot cover the request's maximum cost (`billing.insufficient_credits`, with `required` and `available`; SRP-BIL-016).",
+  "402":
+    "x402: payment required (`payment.required`; header `PAYMENT-REQUIRED`, body `x402`), or the balance cannot cover the request's maximum cost (`billing.insufficient_credits`, with `required` and `available`; SRP-BIL-016).",
   "404": "No online provider serves the model, or none with the capability the request needs (`job.unknown_model`).",
   "413": "The body is larger than the hub accepts (`api.body_too_large`).",
   "415": "The body is not of the endpoint's content type (`api.unsupported_media_type`).",
   "429": "A limit was reached (`api.rate_limited`); `Retry-After` says when to retry.",
-  "502": "Every attempt failed before any output reached the consumer: the node's error, or `job.upstream_error` when the node's session was lost or its receipt refused (SRP-CON-030).",
-  "503": "No capacity now (`job.no_capacity`: every instance busy or parked), the ledger is unavailable (`billing.unavailable`) or the hub is shutting down (`session.shutdown`); `Retry-After` says when to retry (SRP-CON-030).",
+  "502":
+    "Every attempt failed before any output reached the consumer: the node's error, or `job.upstream_error` when the node's session was lost or its receipt refused (SRP-CON-030).",
+  "503":
+    "No capacity now (`job.no_capacity`: every instance busy or parked), the ledger is unavailable (`billing.unavailable`) or the hub is shutting down (`session.shutdown`); `Retry-After` says when to retry (SRP-CON-030).",
   "504": "No output before the request's deadline (`job.deadline_exceeded`; SRP-CON-025).",
 };
 
-const RETRY_AFTER = { "Retry-After": { description: "Whole seconds to wait before retrying (at least 1).", schema: { type: "integer", minimum: 1 } } };
+const RETRY_AFTER = {
+  "Retry-After": { description: "Whole seconds to wait before retrying (at least 1).", schema: { type: "integer", minimum: 1 } },
+};
 
 function errorAnswers(statuses: readonly string[], anthropic = false): Json {
   const content = { "application/json": { schema: ref(anthropic ? "AnthropicError" : "OpenAIError") } };
-  return Object.fromEntries(statuses.map((code) => [code, { description: ERRORS[code], content, ...(code === "429" || code === "503" ? { headers: RETRY_AFTER } : {}) }]));
+  return Object.fromEntries(
+    statuses.map((code) => [
+      code,
+      { description: ERRORS[code], content, ...(code === "429" || code === "503" ? { headers: RETRY_AFTER } : {}) },
+    ]),
+  );
 }
 
 function responses(ok: Json, anthropic = false): Json {
@@ -131,31 +150,51 @@ const QUEUE_TIMEOUT_HEADER = {
   schema: { type: "integer", minimum: 0 },
 };
 
-function post(summary: string, schema: string, ok: Json, options: { anthropic?: boolean; multipart?: boolean; tags: string[]; relayed?: boolean }): Json {
+function post(
+  summary: string,
+  schema: string,
+  ok: Json,
+  options: { anthropic?: boolean; multipart?: boolean; tags: string[]; relayed?: boolean },
+): Json {
   return {
     post: {
       summary,
       tags: options.tags,
       ...(options.relayed === false ? {} : { parameters: [TIMEOUT_HEADER, QUEUE_TIMEOUT_HEADER] }),
-      requestBody: { required: true, content: { [options.multipart ? "multipart/form-data" : "application/json"]: { schema: ref(schema) } } },
+      requestBody: {
+        required: true,
+        content: { [options.multipart ? "multipart/form-data" : "application/json"]: { schema: ref(schema) } },
+      },
       responses: responses(ok, options.anthropic),
     },
   };
 }
 
-const json = (description: string, schema = "ModalityObject"): Json => ({ description, content: { "application/json": { schema: ref(schema) } } });
+const json = (description: string, schema = "ModalityObject"): Json => ({
+  description,
+  content: { "application/json": { schema: ref(schema) } },
+});
 const streamOrJson = (description: string, schema: string, events: string): Json => ({
   description,
   content: { "application/json": { schema: ref(schema) }, "text/event-stream": { schema: { type: "string", description: events } } },
 });
 
 /** The path parameter of the stored-response routes. */
-const RESPONSE_ID = { name: "id", in: "path", required: true, description: "The Response's `id` (`resp_...`).", schema: { type: "string" } };
+const RESPONSE_ID = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "The Response's `id` (`resp_...`).",
+  schema: { type: "string" },
+};
 
 /** Errors of every stored-response route (SRP-CON-051). */
 const STORED_ERRORS: Json = {
   "401": { description: ERRORS["401"], content: { "application/json": { schema: ref("OpenAIError") } } },
-  "404": { description: "`api.not_found`: unknown, another account's, past its retention, deleted, or never stored.", content: { "application/json": { schema: ref("OpenAIError") } } },
+  "404": {
+    description: "`api.not_found`: unknown, another account's, past its retention, deleted, or never stored.",
+    content: { "application/json": { schema: ref("OpenAIError") } },
+  },
 };
 
 /**
@@ -215,7 +254,11 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         "CountTokensRequest",
         {
           description: "`{input_tokens}` (an estimate: header `x-srp-estimated: true`).",
-          content: { "application/json": { schema: { type: "object", required: ["input_tokens"], properties: { input_tokens: { type: "integer", minimum: 0 } } } } },
+          content: {
+            "application/json": {
+              schema: { type: "object", required: ["input_tokens"], properties: { input_tokens: { type: "integer", minimum: 0 } } },
+            },
+          },
         },
         { tags: anthropic, anthropic: true, relayed: false },
       ),
@@ -223,7 +266,7 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         "OpenAI Responses (streamed or not; SRP-CON-032)",
         "ResponsesRequest",
         streamOrJson(
-          "A Response (`object: \"response\"`), natively relayed or translated from a chat completion; stored unless `store` is false (SRP-CON-037).",
+          'A Response (`object: "response"`), natively relayed or translated from a chat completion; stored unless `store` is false (SRP-CON-037).',
           "ResponseObject",
           "Named server-sent events, each `data` carrying `type` and `sequence_number` (0, 1, 2, ...): response.created, response.in_progress, per output item response.output_item.added, its content events and response.output_item.done, then one response.completed (or response.incomplete) whose `response.usage` is a `ResponsesUsage` (SRP-CON-040). A stream that fails after content ends with response.failed, whose `response.error.code` is the SRP code, and no response.completed (SRP-CON-041).",
         ),
@@ -233,9 +276,21 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         get: {
           summary: "A stored Response of this account (SRP-CON-053)",
           tags: openai,
-          parameters: [RESPONSE_ID, { name: "stream", in: "query", required: false, description: "`true` is `api.invalid_body`: stored responses are not replayed as streams.", schema: { type: "boolean" } }],
+          parameters: [
+            RESPONSE_ID,
+            {
+              name: "stream",
+              in: "query",
+              required: false,
+              description: "`true` is `api.invalid_body`: stored responses are not replayed as streams.",
+              schema: { type: "boolean" },
+            },
+          ],
           responses: {
-            "200": { description: "The Response object as it was answered when created.", content: { "application/json": { schema: ref("ResponseObject") } } },
+            "200": {
+              description: "The Response object as it was answered when created.",
+              content: { "application/json": { schema: ref("ResponseObject") } },
+            },
             "400": { description: "`api.invalid_body`: `stream=true`.", content: { "application/json": { schema: ref("OpenAIError") } } },
             ...STORED_ERRORS,
           },
@@ -249,7 +304,11 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
               description: "Deleted: from now on the id is `api.not_found`.",
               content: {
                 "application/json": {
-                  schema: { type: "object", required: ["id", "object", "deleted"], properties: { id: { type: "string" }, object: { const: "response" }, deleted: { const: true } } },
+                  schema: {
+                    type: "object",
+                    required: ["id", "object", "deleted"],
+                    properties: { id: { type: "string" }, object: { const: "response" }, deleted: { const: true } },
+                  },
                 },
               },
             },
@@ -263,10 +322,34 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
           tags: openai,
           parameters: [
             RESPONSE_ID,
-            { name: "limit", in: "query", required: false, description: "Items per page, 1 to 100.", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
-            { name: "order", in: "query", required: false, description: "`desc` (newest first) or `asc`.", schema: { type: "string", enum: ["asc", "desc"], default: "desc" } },
-            { name: "after", in: "query", required: false, description: "The id of the item the page starts after, in this order (an id not in the turn is `api.not_found`).", schema: { type: "string" } },
-            { name: "include", in: "query", required: false, description: "Accepted and ignored.", schema: { type: "array", items: { type: "string" } } },
+            {
+              name: "limit",
+              in: "query",
+              required: false,
+              description: "Items per page, 1 to 100.",
+              schema: { type: "integer", minimum: 1, maximum: 100, default: 20 },
+            },
+            {
+              name: "order",
+              in: "query",
+              required: false,
+              description: "`desc` (newest first) or `asc`.",
+              schema: { type: "string", enum: ["asc", "desc"], default: "desc" },
+            },
+            {
+              name: "after",
+              in: "query",
+              required: false,
+              description: "The id of the item the page starts after, in this order (an id not in the turn is `api.not_found`).",
+              schema: { type: "string" },
+            },
+            {
+              name: "include",
+              in: "query",
+              required: false,
+              description: "Accepted and ignored.",
+              schema: { type: "array", items: { type: "string" } },
+            },
           ],
           responses: {
             "200": {
@@ -278,7 +361,14 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
                     required: ["object", "data", "first_id", "last_id", "has_more"],
                     properties: {
                       object: { const: "list" },
-                      data: { type: "array", items: { type: "object", required: ["id", "type"], properties: { id: { type: "string" }, type: { type: "string" } } } },
+                      data: {
+                        type: "array",
+                        items: {
+                          type: "object",
+                          required: ["id", "type"],
+                          properties: { id: { type: "string" }, type: { type: "string" } },
+                        },
+                      },
                       first_id: { type: ["string", "null"] },
                       last_id: { type: ["string", "null"] },
                       has_more: { type: "boolean" },
@@ -287,7 +377,10 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
                 },
               },
             },
-            "400": { description: "`api.invalid_body`: a `limit` or `order` out of range.", content: { "application/json": { schema: ref("OpenAIError") } } },
+            "400": {
+              description: "`api.invalid_body`: a `limit` or `order` out of range.",
+              content: { "application/json": { schema: ref("OpenAIError") } },
+            },
             ...STORED_ERRORS,
           },
         },
@@ -302,17 +395,51 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         ),
         { tags: openai },
       ),
-      "/v1/embeddings": post("Embeddings, billed per prompt token", "EmbeddingsRequest", json("An embeddings list; `usage` carries `prompt_tokens`, `total_tokens` and SRP's members."), { tags: openai }),
-      "/v1/images/generations": post("Image generation, billed per image", "ImageGenerationRequest", json("Generated images; `usage` carries SRP's members."), { tags: openai }),
-      "/v1/audio/speech": post("Speech synthesis, billed per character", "SpeechRequest", { description: "The audio; cost in `x-srp-cost` and `x-srp-cost-units`.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, { tags: openai }),
-      "/v1/audio/transcriptions": post("Transcription, billed per second of audio", "TranscriptionRequest", json("The transcription (for `response_format: text`, the text, with the cost in `x-srp-cost` and `x-srp-cost-units`)."), { tags: openai, multipart: true }),
-      "/v1/batch": post("Up to 50 mixed requests, run asynchronously at a 10 % discount", "BatchRequest", { description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`).", content: { "application/json": { schema: ref("BatchObject") } } }, { tags: srp, relayed: false }),
+      "/v1/embeddings": post(
+        "Embeddings, billed per prompt token",
+        "EmbeddingsRequest",
+        json("An embeddings list; `usage` carries `prompt_tokens`, `total_tokens` and SRP's members."),
+        { tags: openai },
+      ),
+      "/v1/images/generations": post(
+        "Image generation, billed per image",
+        "ImageGenerationRequest",
+        json("Generated images; `usage` carries SRP's members."),
+        { tags: openai },
+      ),
+      "/v1/audio/speech": post(
+        "Speech synthesis, billed per character",
+        "SpeechRequest",
+        {
+          description: "The audio; cost in `x-srp-cost` and `x-srp-cost-units`.",
+          content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+        },
+        { tags: openai },
+      ),
+      "/v1/audio/transcriptions": post(
+        "Transcription, billed per second of audio",
+        "TranscriptionRequest",
+        json("The transcription (for `response_format: text`, the text, with the cost in `x-srp-cost` and `x-srp-cost-units`)."),
+        { tags: openai, multipart: true },
+      ),
+      "/v1/batch": post(
+        "Up to 50 mixed requests, run asynchronously at a 10 % discount",
+        "BatchRequest",
+        {
+          description: "Accepted: 202 with the batch (poll `GET /v1/jobs/{id}`).",
+          content: { "application/json": { schema: ref("BatchObject") } },
+        },
+        { tags: srp, relayed: false },
+      ),
       "/v1/jobs/{id}": {
         get: {
           summary: "A batch's status, per-item results and costs",
           tags: srp,
           parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "200": { description: "The batch.", content: { "application/json": { schema: ref("BatchObject") } } }, "404": { description: "No such batch (or expired).", content: { "application/json": { schema: ref("OpenAIError") } } } },
+          responses: {
+            "200": { description: "The batch.", content: { "application/json": { schema: ref("BatchObject") } } },
+            "404": { description: "No such batch (or expired).", content: { "application/json": { schema: ref("OpenAIError") } } },
+          },
         },
       },
       "/v1/models": {
@@ -320,23 +447,55 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
           summary: "The live catalog: models, endpoints, modalities, prices, providers online (SRP-CON-018, SRP-CON-027)",
           tags: openai,
           security: [],
-          responses: { "200": { description: "One entry per canonical model id with an instance online.", content: { "application/json": { schema: ref("ModelList") } } } },
+          responses: {
+            "200": {
+              description: "One entry per canonical model id with an instance online.",
+              content: { "application/json": { schema: ref("ModelList") } },
+            },
+          },
         },
       },
-      "/v1/estimate": { post: { summary: "What a chat request may cost (free)", tags: srp, security: [], responses: { "200": { description: "The maximum (what admission reserves) and the expected cost." } } } },
+      "/v1/estimate": {
+        post: {
+          summary: "What a chat request may cost (free)",
+          tags: srp,
+          security: [],
+          responses: { "200": { description: "The maximum (what admission reserves) and the expected cost." } },
+        },
+      },
       "/v1/receipts/{id}": {
         get: {
           summary: "The countersigned usage receipt of a job (SRP-CON-026)",
           tags: srp,
-          parameters: [{ name: "id", in: "path", required: true, description: "A `usage.receipt_id` (or `x-srp-receipt`): the job id.", schema: { type: "string" } }],
+          parameters: [
+            {
+              name: "id",
+              in: "path",
+              required: true,
+              description: "A `usage.receipt_id` (or `x-srp-receipt`): the job id.",
+              schema: { type: "string" },
+            },
+          ],
           responses: {
-            "200": { description: "The receipt, signed by the node and countersigned by the hub.", content: { "application/json": { schema: ref("ReceiptObject") } } },
+            "200": {
+              description: "The receipt, signed by the node and countersigned by the hub.",
+              content: { "application/json": { schema: ref("ReceiptObject") } },
+            },
             "401": { description: ERRORS["401"], content: { "application/json": { schema: ref("OpenAIError") } } },
-            "404": { description: "`api.not_found`: no stored receipt with this id that the key's account paid for or served.", content: { "application/json": { schema: ref("OpenAIError") } } },
+            "404": {
+              description: "`api.not_found`: no stored receipt with this id that the key's account paid for or served.",
+              content: { "application/json": { schema: ref("OpenAIError") } },
+            },
           },
         },
       },
-      "/v1/account": { get: { summary: "Balance, held money, prepaid part, discount, spend and earnings", tags: srp, responses: { "200": { description: "The account." } } } },
+      "/v1/account": {
+        get: {
+          summary: "Balance, held money, prepaid part, discount, spend and earnings",
+          tags: srp,
+          responses: { "200": { description: "The account." } },
+        },
+      },
     },
   };
 }

@@ -75,7 +75,12 @@ export const ERROR_TABLE = {
   "receipt.sequence_gap": { http: 422, close: null, retryable: false, title: "Receipt sequence number is not the next one" },
   "receipt.totals_mismatch": { http: 422, close: null, retryable: false, title: "Receipt running totals do not add up" },
   "receipt.field_mismatch": { http: 422, close: null, retryable: false, title: "Receipt does not describe the job it answers" },
-  "receipt.implausible_usage": { http: 422, close: null, retryable: false, title: "Receipt usage exceeds what the job admitted or the hub relayed" },
+  "receipt.implausible_usage": {
+    http: 422,
+    close: null,
+    retryable: false,
+    title: "Receipt usage exceeds what the job admitted or the hub relayed",
+  },
   "statement.bad_signature": { http: 422, close: null, retryable: false, title: "Statement signature does not verify" },
   "statement.totals_mismatch": { http: 422, close: null, retryable: false, title: "Statement totals differ from the node's receipts" },
   // Consumer HTTP API (hub to consumer; never on the provider WebSocket).
@@ -90,13 +95,33 @@ export const ERROR_TABLE = {
   // Billing (hub to consumer).
   "billing.insufficient_credits": { http: 402, close: null, retryable: false, title: "Balance cannot cover the request's maximum cost" },
   "billing.unavailable": { http: 503, close: null, retryable: true, title: "The ledger cannot take the request now" },
-  "billing.refund_pending": { http: 409, close: null, retryable: true, title: "A payment to the account has not settled yet: refund after it settles" },
+  "billing.refund_pending": {
+    http: 409,
+    close: null,
+    retryable: true,
+    title: "A payment to the account has not settled yet: refund after it settles",
+  },
   // Payments (x402 and wallets; hub to consumer).
   "payment.required": { http: 402, close: null, retryable: true, title: "Payment required: pay with x402 or send an API key" },
   "payment.invalid": { http: 400, close: null, retryable: false, title: "Payment header is not a valid x402 version 2 document" },
-  "payment.wrong_network": { http: 402, close: null, retryable: false, title: "Payment is for a network or scheme the hub does not accept" },
-  "payment.requirements_mismatch": { http: 402, close: null, retryable: false, title: "Accepted requirements differ from what the hub offered" },
-  "payment.wrong_recipient": { http: 402, close: null, retryable: false, title: "Authorization pays someone other than the hub's treasury" },
+  "payment.wrong_network": {
+    http: 402,
+    close: null,
+    retryable: false,
+    title: "Payment is for a network or scheme the hub does not accept",
+  },
+  "payment.requirements_mismatch": {
+    http: 402,
+    close: null,
+    retryable: false,
+    title: "Accepted requirements differ from what the hub offered",
+  },
+  "payment.wrong_recipient": {
+    http: 402,
+    close: null,
+    retryable: false,
+    title: "Authorization pays someone other than the hub's treasury",
+  },
   "payment.wrong_amount": { http: 402, close: null, retryable: false, title: "Authorization value differs from the amount required" },
   "payment.not_yet_valid": { http: 402, close: null, retryable: true, title: "Authorization is not valid yet" },
   "payment.expired": { http: 402, close: null, retryable: false, title: "Authorization expires before the request can settle" },
@@ -104,7 +129,12 @@ export const ERROR_TABLE = {
   "payment.insufficient_funds": { http: 402, close: null, retryable: false, title: "Payer's token balance cannot cover the authorization" },
   "payment.replayed": { http: 402, close: null, retryable: false, title: "Authorization was already used or is in use" },
   "payment.settlement_failed": { http: 402, close: null, retryable: false, title: "Payment could not be settled on-chain" },
-  "payment.settlement_pending": { http: 503, close: null, retryable: true, title: "Settlement outcome is not known yet: retry with the same payment" },
+  "payment.settlement_pending": {
+    http: 503,
+    close: null,
+    retryable: true,
+    title: "Settlement outcome is not known yet: retry with the same payment",
+  },
   "payment.wallet_blocked": { http: 403, close: null, retryable: false, title: "Wallet owes an unsettled payment" },
   "payment.unavailable": { http: 503, close: null, retryable: true, title: "The chain or the settler cannot be reached" },
 

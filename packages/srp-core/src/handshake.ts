@@ -51,9 +51,13 @@ export function createHello(p: CreateHelloParameters): Hello {
 function freshness(ts: number, now: number, windowMs: number): SrpError | undefined {
   const skew = ts - now;
   if (Math.abs(skew) > windowMs) {
-    return new SrpError("auth.stale_timestamp", `timestamp is ${Math.round(skew / 1000)} s from this side's clock; the window is ${windowMs / 1000} s`, {
-      details: { ts, now, windowMs },
-    });
+    return new SrpError(
+      "auth.stale_timestamp",
+      `timestamp is ${Math.round(skew / 1000)} s from this side's clock; the window is ${windowMs / 1000} s`,
+      {
+        details: { ts, now, windowMs },
+      },
+    );
   }
   return undefined;
 }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { canonicalModel, knownModel, MODEL_ALIASES, MODEL_ALIASES_VERSION, modelAliases, normalizeQuantization, quantizationInName, resolveModelAlias } from "./models.js";
+import {
+  canonicalModel,
+  knownModel,
+  MODEL_ALIASES,
+  MODEL_ALIASES_VERSION,
+  modelAliases,
+  normalizeQuantization,
+  quantizationInName,
+  resolveModelAlias,
+} from "./models.js";
 
 describe("the alias table", () => {
   it("is versioned and has no name pointing at two models", () => {
@@ -17,7 +26,17 @@ describe("the alias table", () => {
   });
 
   it("resolves Ollama tags, Hugging Face ids, GGUF files and LM Studio keys to one id", () => {
-    for (const name of ["llama3.1:8b", "llama3.1", "llama3.1:latest", "llama3.1:8b-instruct-q4_K_M", "meta-llama/Llama-3.1-8B-Instruct", "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "/models/Meta-Llama-3.1-8B-Instruct-Q8_0.gguf", "lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF", "LLAMA-3.1-8B-INSTRUCT"]) {
+    for (const name of [
+      "llama3.1:8b",
+      "llama3.1",
+      "llama3.1:latest",
+      "llama3.1:8b-instruct-q4_K_M",
+      "meta-llama/Llama-3.1-8B-Instruct",
+      "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",
+      "/models/Meta-Llama-3.1-8B-Instruct-Q8_0.gguf",
+      "lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF",
+      "LLAMA-3.1-8B-INSTRUCT",
+    ]) {
       expect(resolveModelAlias(name), name).toBe("llama-3.1-8b-instruct");
     }
     expect(resolveModelAlias("qwen3:8b-fp16")).toBe("qwen3-8b");
@@ -57,13 +76,33 @@ describe("quantization", () => {
 
 describe("canonicalModel", () => {
   it("derives the id from GGUF general.* keys when the name says nothing", () => {
-    const c = canonicalModel({ name: "my-llama:latest", gguf: { "general.architecture": "llama", "general.basename": "Meta-Llama-3.1", "general.size_label": "8B", "general.finetune": "Instruct", "general.file_type": 15 } });
+    const c = canonicalModel({
+      name: "my-llama:latest",
+      gguf: {
+        "general.architecture": "llama",
+        "general.basename": "Meta-Llama-3.1",
+        "general.size_label": "8B",
+        "general.finetune": "Instruct",
+        "general.file_type": 15,
+      },
+    });
     expect(c).toEqual({ id: "llama-3.1-8b-instruct", quantization: "Q4_K_M", known: true });
   });
   it("prefers the backend's stated quantization, and keeps unknown names normalized", () => {
-    expect(canonicalModel({ name: "llama3.1:8b", quantization: "Q4_K_M" })).toEqual({ id: "llama-3.1-8b-instruct", quantization: "Q4_K_M", known: true });
-    expect(canonicalModel({ name: "../models/My Custom Model-Q5_K_M.gguf" })).toEqual({ id: "my-custom-model", quantization: "Q5_K_M", known: false });
-    expect(canonicalModel({ name: "served-llama", root: "meta-llama/Llama-3.1-8B-Instruct" })).toEqual({ id: "llama-3.1-8b-instruct", known: true });
+    expect(canonicalModel({ name: "llama3.1:8b", quantization: "Q4_K_M" })).toEqual({
+      id: "llama-3.1-8b-instruct",
+      quantization: "Q4_K_M",
+      known: true,
+    });
+    expect(canonicalModel({ name: "../models/My Custom Model-Q5_K_M.gguf" })).toEqual({
+      id: "my-custom-model",
+      quantization: "Q5_K_M",
+      known: false,
+    });
+    expect(canonicalModel({ name: "served-llama", root: "meta-llama/Llama-3.1-8B-Instruct" })).toEqual({
+      id: "llama-3.1-8b-instruct",
+      known: true,
+    });
     expect(canonicalModel({ name: "sim-llama-3-8b" })).toEqual({ id: "sim-llama-3-8b", known: false });
   });
 });

@@ -24,8 +24,24 @@ const e = (id: string, ...aliases: string[]): ModelAliasEntry => Object.freeze({
 /** The alias table (version {@link MODEL_ALIASES_VERSION}). Ollama's untagged names stand for their default tag. */
 export const MODEL_ALIASES: readonly ModelAliasEntry[] = Object.freeze([
   // Llama 3.x
-  e("llama-3.1-8b-instruct", "llama3.1", "llama3.1:8b", "llama3.1:8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-8B-Instruct", "lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF"),
-  e("llama-3.1-70b-instruct", "llama3.1:70b", "llama3.1:70b-instruct", "meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Meta-Llama-3.1-70B-Instruct", "Meta-Llama-3.1-70B-Instruct"),
+  e(
+    "llama-3.1-8b-instruct",
+    "llama3.1",
+    "llama3.1:8b",
+    "llama3.1:8b-instruct",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "meta-llama/Meta-Llama-3.1-8B-Instruct",
+    "Meta-Llama-3.1-8B-Instruct",
+    "lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF",
+  ),
+  e(
+    "llama-3.1-70b-instruct",
+    "llama3.1:70b",
+    "llama3.1:70b-instruct",
+    "meta-llama/Llama-3.1-70B-Instruct",
+    "meta-llama/Meta-Llama-3.1-70B-Instruct",
+    "Meta-Llama-3.1-70B-Instruct",
+  ),
   e("llama-3.2-1b-instruct", "llama3.2:1b", "llama3.2:1b-instruct", "meta-llama/Llama-3.2-1B-Instruct"),
   e("llama-3.2-3b-instruct", "llama3.2", "llama3.2:3b", "llama3.2:3b-instruct", "meta-llama/Llama-3.2-3B-Instruct"),
   e("llama-3.2-11b-vision-instruct", "llama3.2-vision", "llama3.2-vision:11b", "meta-llama/Llama-3.2-11B-Vision-Instruct"),
@@ -42,7 +58,14 @@ export const MODEL_ALIASES: readonly ModelAliasEntry[] = Object.freeze([
   e("qwen3-30b-a3b", "qwen3:30b", "qwen3:30b-a3b", "Qwen/Qwen3-30B-A3B"),
   e("qwen3-32b", "qwen3:32b", "Qwen/Qwen3-32B"),
   // Mistral
-  e("mistral-7b-instruct-v0.3", "mistral", "mistral:7b", "mistral:7b-instruct", "mistral:7b-instruct-v0.3", "mistralai/Mistral-7B-Instruct-v0.3"),
+  e(
+    "mistral-7b-instruct-v0.3",
+    "mistral",
+    "mistral:7b",
+    "mistral:7b-instruct",
+    "mistral:7b-instruct-v0.3",
+    "mistralai/Mistral-7B-Instruct-v0.3",
+  ),
   e("mistral-nemo-instruct-2407", "mistral-nemo", "mistral-nemo:12b", "mistralai/Mistral-Nemo-Instruct-2407"),
   e("mistral-small-24b-instruct-2501", "mistral-small:24b", "mistralai/Mistral-Small-24B-Instruct-2501"),
   // Gemma
@@ -64,7 +87,14 @@ export const MODEL_ALIASES: readonly ModelAliasEntry[] = Object.freeze([
   e("deepseek-r1-distill-qwen-32b", "deepseek-r1:32b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"),
   e("deepseek-r1-distill-llama-70b", "deepseek-r1:70b", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"),
   // Embeddings
-  e("nomic-embed-text-v1.5", "nomic-embed-text", "nomic-embed-text:v1.5", "nomic-ai/nomic-embed-text-v1.5", "text-embedding-nomic-embed-text-v1.5", "nomic-embed-text-v1.5"),
+  e(
+    "nomic-embed-text-v1.5",
+    "nomic-embed-text",
+    "nomic-embed-text:v1.5",
+    "nomic-ai/nomic-embed-text-v1.5",
+    "text-embedding-nomic-embed-text-v1.5",
+    "nomic-embed-text-v1.5",
+  ),
   e("mxbai-embed-large-v1", "mxbai-embed-large", "mxbai-embed-large:335m", "mixedbread-ai/mxbai-embed-large-v1"),
   e("bge-m3", "bge-m3:567m", "BAAI/bge-m3"),
   e("all-minilm-l6-v2", "all-minilm", "all-minilm:22m", "sentence-transformers/all-MiniLM-L6-v2"),
@@ -77,7 +107,10 @@ export const MODEL_ALIASES: readonly ModelAliasEntry[] = Object.freeze([
  */
 export function normalizeQuantization(text: string | undefined | null): string | undefined {
   if (typeof text !== "string" || text.length === 0) return undefined;
-  const raw = text.trim().toLowerCase().replace(/^mlx[-_]?/, "");
+  const raw = text
+    .trim()
+    .toLowerCase()
+    .replace(/^mlx[-_]?/, "");
   if (raw === "fp16" || raw === "f16") return "F16";
   if (raw === "fp32" || raw === "f32") return "F32";
   if (raw === "bf16") return "BF16";
@@ -93,9 +126,36 @@ export function normalizeQuantization(text: string | undefined | null): string |
 
 /** GGUF `general.file_type` values (llama.cpp's `llama_ftype`) and their quantization names. */
 const GGUF_FILE_TYPES: Readonly<Record<number, string>> = {
-  0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L",
-  14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-  23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
+  0: "F32",
+  1: "F16",
+  2: "Q4_0",
+  3: "Q4_1",
+  7: "Q8_0",
+  8: "Q5_0",
+  9: "Q5_1",
+  10: "Q2_K",
+  11: "Q3_K_S",
+  12: "Q3_K_M",
+  13: "Q3_K_L",
+  14: "Q4_K_S",
+  15: "Q4_K_M",
+  16: "Q5_K_S",
+  17: "Q5_K_M",
+  18: "Q6_K",
+  19: "IQ2_XXS",
+  20: "IQ2_XS",
+  21: "Q2_K_S",
+  22: "IQ3_XS",
+  23: "IQ3_XXS",
+  24: "IQ1_S",
+  25: "IQ4_NL",
+  26: "IQ3_S",
+  27: "IQ3_M",
+  28: "IQ2_S",
+  29: "IQ2_M",
+  30: "IQ4_XS",
+  31: "IQ1_M",
+  32: "BF16",
 };
 
 /** The quantization named by a GGUF `general.file_type` number. */
@@ -107,7 +167,9 @@ export function ggufFileTypeQuantization(fileType: unknown): string | undefined 
 function stripQuantization(name: string): string {
   let out = name;
   for (let i = 0; i < 3; i++) {
-    const next = out.replace(/[-_.@](gguf|mlx)$/i, "").replace(/[-_.@](i?q[1-8](_[a-z0-9]+)*|f32|fp32|f16|fp16|bf16|fp8(_e4m3)?|int8|int4|w8a8|w4a16|awq|gptq|nf4|[2-8]-?bit)$/i, "");
+    const next = out
+      .replace(/[-_.@](gguf|mlx)$/i, "")
+      .replace(/[-_.@](i?q[1-8](_[a-z0-9]+)*|f32|fp32|f16|fp16|bf16|fp8(_e4m3)?|int8|int4|w8a8|w4a16|awq|gptq|nf4|[2-8]-?bit)$/i, "");
     if (next === out) break;
     out = next;
   }
@@ -194,8 +256,18 @@ export interface CanonicalModel {
 function normalizeOwnName(name: string): string {
   let n = name.trim();
   if (/[\\/]/.test(n) && /\.gguf$/i.test(n)) n = n.split(/[\\/]/).pop()!;
-  n = stripQuantization(n.replace(/\.gguf$/i, "").replace(/-\d{5}-of-\d{5}$/i, "").replace(/:latest$/i, ""));
-  n = n.toLowerCase().replace(/[\s_]+/g, "-").replace(/[^a-z0-9._:/@+-]/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "");
+  n = stripQuantization(
+    n
+      .replace(/\.gguf$/i, "")
+      .replace(/-\d{5}-of-\d{5}$/i, "")
+      .replace(/:latest$/i, ""),
+  );
+  n = n
+    .toLowerCase()
+    .replace(/[\s_]+/g, "-")
+    .replace(/[^a-z0-9._:/@+-]/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "");
   return n.slice(0, 256) || "model";
 }
 

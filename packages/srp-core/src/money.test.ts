@@ -26,12 +26,42 @@ describe("cost (spec/v1/money.md test vectors)", () => {
     ["rounds up a fraction", { promptTokens: 1, completionTokens: 0 }, { input: "150000", output: "600000" }, 1n],
     ["zero usage costs nothing", { promptTokens: 0, completionTokens: 0 }, { input: "150000", output: "600000" }, 0n],
     ["rounds once, not per class", { promptTokens: 3, completionTokens: 3 }, { input: "100000", output: "100000" }, 1n],
-    ["cached tokens at the cached price", { promptTokens: 10000, completionTokens: 0, cachedTokens: 8000 }, { input: "1000000", output: "0", cachedInput: "100000" }, 2800n],
-    ["cached tokens default to the input price", { promptTokens: 10000, completionTokens: 0, cachedTokens: 8000 }, { input: "1000000", output: "0" }, 10000n],
-    ["cache writes at the cache-write price", { promptTokens: 10000, completionTokens: 0, cachedTokens: 6000, cacheWriteTokens: 3000 }, { input: "1000000", output: "0", cachedInput: "100000", cacheWrite: "1250000" }, 5350n],
-    ["cache writes default to the input price", { promptTokens: 10000, completionTokens: 0, cacheWriteTokens: 3000 }, { input: "1000000", output: "0" }, 10000n],
-    ["images, characters and seconds at their unit prices", { promptTokens: 0, completionTokens: 0, images: 2, characters: 1000, seconds: 61 }, { input: "0", output: "0", image: "40000000000", character: "15000000", second: "100000000" }, 80_000n + 15_000n + 6_100n],
-    ["large counts stay exact", { promptTokens: 1_000_000_000, completionTokens: 1_000_000_000 }, { input: "2500000", output: "10000000" }, 12_500_000_000n],
+    [
+      "cached tokens at the cached price",
+      { promptTokens: 10000, completionTokens: 0, cachedTokens: 8000 },
+      { input: "1000000", output: "0", cachedInput: "100000" },
+      2800n,
+    ],
+    [
+      "cached tokens default to the input price",
+      { promptTokens: 10000, completionTokens: 0, cachedTokens: 8000 },
+      { input: "1000000", output: "0" },
+      10000n,
+    ],
+    [
+      "cache writes at the cache-write price",
+      { promptTokens: 10000, completionTokens: 0, cachedTokens: 6000, cacheWriteTokens: 3000 },
+      { input: "1000000", output: "0", cachedInput: "100000", cacheWrite: "1250000" },
+      5350n,
+    ],
+    [
+      "cache writes default to the input price",
+      { promptTokens: 10000, completionTokens: 0, cacheWriteTokens: 3000 },
+      { input: "1000000", output: "0" },
+      10000n,
+    ],
+    [
+      "images, characters and seconds at their unit prices",
+      { promptTokens: 0, completionTokens: 0, images: 2, characters: 1000, seconds: 61 },
+      { input: "0", output: "0", image: "40000000000", character: "15000000", second: "100000000" },
+      80_000n + 15_000n + 6_100n,
+    ],
+    [
+      "large counts stay exact",
+      { promptTokens: 1_000_000_000, completionTokens: 1_000_000_000 },
+      { input: "2500000", output: "10000000" },
+      12_500_000_000n,
+    ],
   ];
   for (const [name, usage, price, expected] of vectors) {
     it(name, () => expect(cost(usage, price)).toBe(expected));
@@ -39,7 +69,9 @@ describe("cost (spec/v1/money.md test vectors)", () => {
 
   it("rejects impossible usage", () => {
     expect(() => cost({ promptTokens: 1, completionTokens: 0, cachedTokens: 2 }, { input: "1", output: "1" })).toThrow(RangeError);
-    expect(() => cost({ promptTokens: 4, completionTokens: 0, cachedTokens: 2, cacheWriteTokens: 3 }, { input: "1", output: "1" })).toThrow(RangeError);
+    expect(() => cost({ promptTokens: 4, completionTokens: 0, cachedTokens: 2, cacheWriteTokens: 3 }, { input: "1", output: "1" })).toThrow(
+      RangeError,
+    );
     expect(() => cost({ promptTokens: 0, completionTokens: 0, images: -1 }, { input: "1", output: "1", image: "1" })).toThrow(RangeError);
     expect(() => cost({ promptTokens: 1.5, completionTokens: 0 }, { input: "1", output: "1" })).toThrow(RangeError);
     expect(() => cost({ promptTokens: -1, completionTokens: 0 }, { input: "1", output: "1" })).toThrow(RangeError);

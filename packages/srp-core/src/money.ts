@@ -121,7 +121,8 @@ export function cost(usage: BillableUsage, price: PriceQuote): bigint {
   const cachedInput = price.cachedInput === undefined ? input : parseAmount(price.cachedInput);
   const cacheWrite = price.cacheWrite === undefined ? input : parseAmount(price.cacheWrite);
   const output = parseAmount(price.output);
-  const unit = (n: number | undefined, p: string | undefined, what: string) => (n === undefined || n === 0 ? 0n : tokens(n, what) * (p === undefined ? 0n : parseAmount(p)));
+  const unit = (n: number | undefined, p: string | undefined, what: string) =>
+    n === undefined || n === 0 ? 0n : tokens(n, what) * (p === undefined ? 0n : parseAmount(p));
   const micro =
     (prompt - cached - written) * input +
     cached * cachedInput +

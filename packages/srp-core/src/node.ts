@@ -37,7 +37,12 @@ export class UsageError extends LocalError {
  * `help`, and turns errors into exit statuses (64 for usage errors, 1 otherwise). A
  * command that resolves keeps the process alive as long as it has work (servers).
  */
-export function runCli(name: string, usage: string, commands: Record<string, (argv: string[]) => unknown>, argv = process.argv.slice(2)): void {
+export function runCli(
+  name: string,
+  usage: string,
+  commands: Record<string, (argv: string[]) => unknown>,
+  argv = process.argv.slice(2),
+): void {
   const [command, ...rest] = argv;
   const run = async () => {
     if (command === undefined || command === "--help" || command === "help") {
@@ -103,7 +108,10 @@ export const NODE_CRYPTO: CryptoBackend = Object.freeze({
     }
   },
   publicKeyFromSeed(seed: Uint8Array): Uint8Array {
-    const spki = createPublicKey(createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
+    const spki = createPublicKey(createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" })).export({
+      format: "der",
+      type: "spki",
+    });
     return new Uint8Array(spki.subarray(spki.length - 32));
   },
   sha256(data: Uint8Array): Uint8Array {

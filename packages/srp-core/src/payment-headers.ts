@@ -56,7 +56,8 @@ export function decodeX402Header<T extends TSchema>(header: string, schema: T): 
     const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
     const json = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     // A header holds up to 12 KiB of JSON, enough nesting to overflow what stringifies it later (SRP-CON-021).
-    if (!scanJson(json, { maxDepth: JSON_DEPTH_LIMITS.body }).ok) throw new SrpError("payment.invalid", `payment header nests JSON deeper than ${JSON_DEPTH_LIMITS.body} levels`);
+    if (!scanJson(json, { maxDepth: JSON_DEPTH_LIMITS.body }).ok)
+      throw new SrpError("payment.invalid", `payment header nests JSON deeper than ${JSON_DEPTH_LIMITS.body} levels`);
     value = JSON.parse(json);
   } catch (error) {
     if (error instanceof SrpError) throw error;
@@ -65,7 +66,10 @@ export function decodeX402Header<T extends TSchema>(header: string, schema: T): 
   const c = checker(schema);
   if (!c.Check(value)) {
     const first = c.Errors(value).First();
-    throw new SrpError("payment.invalid", `payment header does not match ${schema.title ?? "its schema"}${first ? `: ${first.path || "/"} ${first.message}` : ""}`);
+    throw new SrpError(
+      "payment.invalid",
+      `payment header does not match ${schema.title ?? "its schema"}${first ? `: ${first.path || "/"} ${first.message}` : ""}`,
+    );
   }
   return value as Static<T>;
 }

@@ -176,7 +176,11 @@ export class OutputMeter implements OutputMeasurer {
   /** The meter of a job: its `api`, `stream`, and for `chat.completions` the request's `n` (default 1). */
   static forJob(job: { api: JobApi; stream: boolean; request: Record<string, unknown> }): OutputMeter {
     const n = job.request.n;
-    return new OutputMeter({ api: job.api, stream: job.stream, choices: (job.api === "chat.completions" || job.api === "completions") && isIndex(n) && n > 0 ? n : 1 });
+    return new OutputMeter({
+      api: job.api,
+      stream: job.stream,
+      choices: (job.api === "chat.completions" || job.api === "completions") && isIndex(n) && n > 0 ? n : 1,
+    });
   }
 
   /** Adds one chunk's data (or a whole response). */
@@ -197,11 +201,16 @@ export class OutputMeter implements OutputMeasurer {
     for (const { index, choice } of chatChoices(value, this.#shape.choices ?? 1)) {
       const part = this.#shape.stream ? choice.delta : choice.message;
       if (!isObject(part)) continue;
-      for (const key of CONTENT_KEYS) this.#bytes += key === "content" ? utf8Length(chatContentText(part.content)) : stringLength(part[key]);
+      for (const key of CONTENT_KEYS)
+        this.#bytes += key === "content" ? utf8Length(chatContentText(part.content)) : stringLength(part[key]);
       if (Array.isArray(part.tool_calls)) {
         for (const call of part.tool_calls as unknown[]) {
           if (!isObject(call)) continue;
-          const id = isIndex(call.index) ? `index:${call.index}` : typeof call.id === "string" ? `id:${call.id}` : (this.#lastCall.get(index) ?? "index:0");
+          const id = isIndex(call.index)
+            ? `index:${call.index}`
+            : typeof call.id === "string"
+              ? `id:${call.id}`
+              : (this.#lastCall.get(index) ?? "index:0");
           this.#lastCall.set(index, id);
           const key = `${index}:${id}`;
           this.#calls.add(key);
@@ -218,7 +227,8 @@ export class OutputMeter implements OutputMeasurer {
 
   #responses(value: Json): void {
     if (!this.#shape.stream) {
-      if (Array.isArray(value.output)) value.output.forEach((item: unknown, i: number) => this.#item(item, `output:${i}`, (_part, bytes) => (this.#bytes += bytes)));
+      if (Array.isArray(value.output))
+        value.output.forEach((item: unknown, i: number) => this.#item(item, `output:${i}`, (_part, bytes) => (this.#bytes += bytes)));
       return;
     }
     const type = value.type;
@@ -226,16 +236,26 @@ export class OutputMeter implements OutputMeasurer {
     const text = RESPONSES_TEXT_EVENTS.get(type);
     if (text) {
       const index = text.part === "content" ? value.content_index : text.part === "summary" ? value.summary_index : 0;
-      this.#part(`${this.#itemKey(value.output_index, value.item_id)}|${text.part}:${isIndex(index) ? index : 0}`, stringLength(value[text.member]), text.delta);
+      this.#part(
+        `${this.#itemKey(value.output_index, value.item_id)}|${text.part}:${isIndex(index) ? index : 0}`,
+        stringLength(value[text.member]),
+        text.delta,
+      );
     } else if (type === "response.output_item.added" || type === "response.output_item.done") {
       const item = isObject(value.item) ? value.item : {};
       const key = this.#itemKey(value.output_index, item.id);
-      this.#item(item, `output:${isIndex(value.output_index) ? value.output_index : ""}`, (part, bytes) => this.#part(`${key}|${part}`, bytes, false));
+      this.#item(item, `output:${isIndex(value.output_index) ? value.output_index : ""}`, (part, bytes) =>
+        this.#part(`${key}|${part}`, bytes, false),
+      );
     } else if (type === "response.content_part.done" || type === "response.reasoning_summary_part.done") {
       const summary = type === "response.reasoning_summary_part.done";
       const index = summary ? value.summary_index : value.content_index;
       const p = isObject(value.part) ? value.part : {};
-      this.#part(`${this.#itemKey(value.output_index, value.item_id)}|${summary ? "summary" : "content"}:${isIndex(index) ? index : 0}`, stringLength(p.text) + stringLength(p.refusal), false);
+      this.#part(
+        `${this.#itemKey(value.output_index, value.item_id)}|${summary ? "summary" : "content"}:${isIndex(index) ? index : 0}`,
+        stringLength(p.text) + stringLength(p.refusal),
+        false,
+      );
     }
   }
 
@@ -279,7 +299,8 @@ export class OutputMeter implements OutputMeasurer {
   #item(item: unknown, position: string, count: (part: string, bytes: number) => void): void {
     if (!isObject(item)) return;
     const texts = (name: string, parts: unknown) => {
-      if (Array.isArray(parts)) parts.forEach((p: unknown, i: number) => count(`${name}:${i}`, isObject(p) ? stringLength(p.text) + stringLength(p.refusal) : 0));
+      if (Array.isArray(parts))
+        parts.forEach((p: unknown, i: number) => count(`${name}:${i}`, isObject(p) ? stringLength(p.text) + stringLength(p.refusal) : 0));
     };
     if (item.type === "message") texts("content", item.content);
     else if (item.type === "reasoning") {
@@ -313,7 +334,16 @@ export class OutputMeter implements OutputMeasurer {
       case "content_block_delta": {
         const d = value.delta;
         if (!isObject(d)) return;
-        const member = d.type === "text_delta" ? "text" : d.type === "thinking_delta" ? "thinking" : d.type === "signature_delta" ? "signature" : d.type === "input_json_delta" ? "partial_json" : undefined;
+        const member =
+          d.type === "text_delta"
+            ? "text"
+            : d.type === "thinking_delta"
+              ? "thinking"
+              : d.type === "signature_delta"
+                ? "signature"
+                : d.type === "input_json_delta"
+                  ? "partial_json"
+                  : undefined;
         if (member) this.#bytes += stringLength(d[member]);
         return;
       }
@@ -396,7 +426,13 @@ export function thinkingBudget(request: Record<string, unknown>): number | undef
  * The Anthropic thinking budget a node forwarding chat jobs to an Anthropic key asks for
  * each chat `reasoning_effort` (consumer.md SRP-CON-080), before the cap at `max_tokens` − 1.
  */
-export const REASONING_EFFORT_BUDGETS: Readonly<Record<string, number>> = Object.freeze({ minimal: 1024, low: 1024, medium: 4096, high: 16384, xhigh: 32768 });
+export const REASONING_EFFORT_BUDGETS: Readonly<Record<string, number>> = Object.freeze({
+  minimal: 1024,
+  low: 1024,
+  medium: 4096,
+  high: 16384,
+  xhigh: 32768,
+});
 
 /**
  * The thinking budget of a chat request's `reasoning_effort` ({@link REASONING_EFFORT_BUDGETS}),
@@ -443,14 +479,19 @@ export function checkUsagePlausibility(usage: Usage, bounds: UsageBounds, relaye
   const no = (reason: string): PlausibilityVerdict => ({ plausible: false, reason });
   const limit = outputTokenLimit(bounds, usage);
   const reasoning = usage.reasoningTokens ?? 0;
-  if (limit !== undefined && usage.completionTokens > limit) return no(`completionTokens ${usage.completionTokens} exceed the output limit ${limit}`);
+  if (limit !== undefined && usage.completionTokens > limit)
+    return no(`completionTokens ${usage.completionTokens} exceed the output limit ${limit}`);
   if (limit !== undefined && reasoning > limit) return no(`reasoningTokens ${reasoning} exceed the output limit ${limit}`);
   const thinking = Math.min(bounds.hiddenThinkingTokens ?? 0, limit ?? Infinity);
   const hidden = Math.max(bounds.hiddenReasoning === true ? reasoning : 0, thinking);
   const visible = Math.max(usage.completionTokens - hidden, 0);
   const allowed = relayed.bytes + PLAUSIBILITY_ALLOWANCE.fixedTokens + PLAUSIBILITY_ALLOWANCE.perToolCallTokens * relayed.toolCalls;
-  if (visible > allowed) return no(`${visible} visible completion tokens for ${relayed.bytes} bytes of output and ${relayed.toolCalls} tool call(s) relayed (at most ${allowed})`);
-  if (bounds.promptTokens !== undefined && usage.promptTokens > bounds.promptTokens) return no(`promptTokens ${usage.promptTokens} exceed the admission bound ${bounds.promptTokens}`);
+  if (visible > allowed)
+    return no(
+      `${visible} visible completion tokens for ${relayed.bytes} bytes of output and ${relayed.toolCalls} tool call(s) relayed (at most ${allowed})`,
+    );
+  if (bounds.promptTokens !== undefined && usage.promptTokens > bounds.promptTokens)
+    return no(`promptTokens ${usage.promptTokens} exceed the admission bound ${bounds.promptTokens}`);
   const cached = (usage.cachedTokens ?? 0) + (usage.cacheWriteTokens ?? 0);
   if (cached > usage.promptTokens) return no(`cachedTokens and cacheWriteTokens (${cached}) exceed promptTokens ${usage.promptTokens}`);
   for (const unit of ["images", "characters", "seconds"] as const) {

@@ -137,8 +137,10 @@ export function verifyReceipt(receipt: Receipt, options: VerifyReceiptOptions = 
     add("receipt.cost_mismatch", `cost is ${receipt.cost} but usage at the receipt's price costs ${expected}`);
   }
   if (receipt.finishedAt < receipt.startedAt) add("receipt.field_mismatch", "finishedAt is before startedAt");
-  if (options.hubId !== undefined && receipt.hubId !== options.hubId) add("receipt.field_mismatch", `receipt names hub ${receipt.hubId}, expected ${options.hubId}`);
-  if (options.nodeId !== undefined && receipt.nodeId !== options.nodeId) add("receipt.field_mismatch", `receipt names node ${receipt.nodeId}, expected ${options.nodeId}`);
+  if (options.hubId !== undefined && receipt.hubId !== options.hubId)
+    add("receipt.field_mismatch", `receipt names hub ${receipt.hubId}, expected ${options.hubId}`);
+  if (options.nodeId !== undefined && receipt.nodeId !== options.nodeId)
+    add("receipt.field_mismatch", `receipt names node ${receipt.nodeId}, expected ${options.nodeId}`);
   return problems;
 }
 
@@ -147,16 +149,29 @@ export function verifyReceipt(receipt: Receipt, options: VerifyReceiptOptions = 
  * (see {@link verifyReceipt}), sequence numbers without gaps or repeats starting after
  * `start`, and running totals that equal the previous totals plus this receipt.
  */
-export function verifyReceiptChain(receipts: readonly Receipt[], start: ReceiptPosition = INITIAL_POSITION, options: VerifyReceiptOptions = {}): ReceiptProblem[] {
+export function verifyReceiptChain(
+  receipts: readonly Receipt[],
+  start: ReceiptPosition = INITIAL_POSITION,
+  options: VerifyReceiptOptions = {},
+): ReceiptProblem[] {
   const problems: ReceiptProblem[] = [];
   let position = start;
   const first = receipts[0];
   receipts.forEach((r, index) => {
-    for (const p of verifyReceipt(r, { ...options, hubId: options.hubId ?? first?.hubId ?? r.hubId, nodeId: options.nodeId ?? first?.nodeId ?? r.nodeId })) {
+    for (const p of verifyReceipt(r, {
+      ...options,
+      hubId: options.hubId ?? first?.hubId ?? r.hubId,
+      nodeId: options.nodeId ?? first?.nodeId ?? r.nodeId,
+    })) {
       problems.push({ ...p, index });
     }
     if (r.seq !== position.lastSeq + 1) {
-      problems.push({ code: "receipt.sequence_gap", message: `seq ${r.seq} follows ${position.lastSeq}; expected ${position.lastSeq + 1}`, index, jobId: r.jobId });
+      problems.push({
+        code: "receipt.sequence_gap",
+        message: `seq ${r.seq} follows ${position.lastSeq}; expected ${position.lastSeq + 1}`,
+        index,
+        jobId: r.jobId,
+      });
     }
     let charge = 0n;
     try {

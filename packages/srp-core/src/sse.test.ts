@@ -22,8 +22,14 @@ describe("parseSse", () => {
   });
 
   it("handles CRLF, CR, named events, ids, multi-line data and a BOM", async () => {
-    const events = await collect(["\uFEFFevent: message_start\r\nid: 7\r\ndata: a\r\ndata: b\r\n\r", "\ndata: c\r\rdata: tail-without-blank-line"]);
-    expect(events).toEqual([{ event: "message_start", id: "7", data: "a\nb" }, { data: "c", id: "7" }]);
+    const events = await collect([
+      "\uFEFFevent: message_start\r\nid: 7\r\ndata: a\r\ndata: b\r\n\r",
+      "\ndata: c\r\rdata: tail-without-blank-line",
+    ]);
+    expect(events).toEqual([
+      { event: "message_start", id: "7", data: "a\nb" },
+      { data: "c", id: "7" },
+    ]);
   });
 
   it("refuses an event larger than the limit", async () => {
@@ -59,7 +65,12 @@ describe("hashes", () => {
 describe("usageFromOpenAI", () => {
   it("reads counts, cached and reasoning tokens", () => {
     expect(
-      usageFromOpenAI({ prompt_tokens: 10, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 4 }, completion_tokens_details: { reasoning_tokens: 2 } }),
+      usageFromOpenAI({
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        prompt_tokens_details: { cached_tokens: 4 },
+        completion_tokens_details: { reasoning_tokens: 2 },
+      }),
     ).toEqual({ promptTokens: 10, completionTokens: 5, cachedTokens: 4, reasoningTokens: 2, measured: true });
   });
   it("returns undefined without integer counts", () => {

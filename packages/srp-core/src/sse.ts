@@ -31,7 +31,10 @@ export interface ParseSseOptions {
  *   console.log(JSON.parse(event.data));
  * }
  */
-export async function* parseSse(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, options: ParseSseOptions = {}): AsyncGenerator<SseEvent> {
+export async function* parseSse(
+  body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+  options: ParseSseOptions = {},
+): AsyncGenerator<SseEvent> {
   const maxChars = options.maxEventChars ?? 16 * 1024 * 1024;
   const decoder = new TextDecoder();
   let buffer = "";

@@ -25,7 +25,8 @@ export function verifyStatement(statement: Statement): boolean {
  */
 export function compareReceiptPositions(hub: ReceiptPosition, node: ReceiptPosition): string | undefined {
   if (hub.lastSeq === node.lastSeq && totalsEqual(hub.totals, node.totals)) return undefined;
-  if (hub.lastSeq < node.lastSeq) return `hub has receipts up to seq ${hub.lastSeq}, node issued up to ${node.lastSeq}: ${node.lastSeq - hub.lastSeq} receipt(s) missing at the hub`;
+  if (hub.lastSeq < node.lastSeq)
+    return `hub has receipts up to seq ${hub.lastSeq}, node issued up to ${node.lastSeq}: ${node.lastSeq - hub.lastSeq} receipt(s) missing at the hub`;
   if (hub.lastSeq > node.lastSeq) return `hub claims receipts up to seq ${hub.lastSeq}, node issued only up to ${node.lastSeq}`;
   return `same last seq ${hub.lastSeq} but totals differ: hub ${JSON.stringify(hub.totals)}, node ${JSON.stringify(node.totals)}`;
 }

@@ -125,14 +125,19 @@ export function measureResponse(api: JobApi, request: Json, response: Json): Usa
       return { promptTokens: count(u.input_tokens) ?? 0, completionTokens: 0, images: response.data.length, measured: true };
     }
     case "audio.speech":
-      return typeof request.input === "string" ? { promptTokens: 0, completionTokens: 0, characters: codePoints(request.input), measured: true } : undefined;
+      return typeof request.input === "string"
+        ? { promptTokens: 0, completionTokens: 0, characters: codePoints(request.input), measured: true }
+        : undefined;
     case "audio.transcriptions": {
       // Billed per second of audio only (what a hub can bound before it runs): the duration
       // the backend reports, else that of a WAV upload's header.
       const u = isObject(response.usage) ? response.usage : {};
       let seconds = u.type === "duration" ? u.seconds : response.duration;
-      if (typeof seconds !== "number" && isObject(request.file) && typeof request.file.data === "string") seconds = wavSeconds(fromBase64(request.file.data));
-      return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? { promptTokens: 0, completionTokens: 0, seconds: Math.ceil(seconds), measured: true } : undefined;
+      if (typeof seconds !== "number" && isObject(request.file) && typeof request.file.data === "string")
+        seconds = wavSeconds(fromBase64(request.file.data));
+      return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0
+        ? { promptTokens: 0, completionTokens: 0, seconds: Math.ceil(seconds), measured: true }
+        : undefined;
     }
   }
 }
@@ -156,7 +161,10 @@ export class StreamMeter {
    * `message_delta`.
    */
   chunk(data: Json): Usage | undefined {
-    if (this.#api === "responses") return typeof data.type === "string" && RESPONSES_FINAL_EVENTS.has(data.type) && isObject(data.response) ? usageFromResponses(data.response.usage) : undefined;
+    if (this.#api === "responses")
+      return typeof data.type === "string" && RESPONSES_FINAL_EVENTS.has(data.type) && isObject(data.response)
+        ? usageFromResponses(data.response.usage)
+        : undefined;
     if (this.#api !== "messages") return usageFromOpenAI(data.usage);
     if (data.type === "message_start" && isObject(data.message)) {
       readAnthropic(data.message.usage, this.#anthropic);

@@ -40,16 +40,51 @@ describe("ext keys (SRP-FRM-019)", () => {
   });
 
   it("states the whole rule in schema.json", () => {
-    const ext = ((buildJsonSchema().$defs as Record<string, { properties: Record<string, unknown> }>).Goodbye!.properties.ext) as Record<string, unknown>;
-    expect(ext).toMatchObject({ type: "object", additionalProperties: false, propertyNames: { maxLength: 64 }, maxProperties: 32, patternProperties: { "^[a-z0-9-]+\\.[A-Za-z0-9_.-]+$": {} } });
+    const ext = (buildJsonSchema().$defs as Record<string, { properties: Record<string, unknown> }>).Goodbye!.properties.ext as Record<
+      string,
+      unknown
+    >;
+    expect(ext).toMatchObject({
+      type: "object",
+      additionalProperties: false,
+      propertyNames: { maxLength: 64 },
+      maxProperties: 32,
+      patternProperties: { "^[a-z0-9-]+\\.[A-Za-z0-9_.-]+$": {} },
+    });
   });
 });
 
 describe("canonical numbers (SRP-FRM-020, SRP-FRM-021)", () => {
   const canon = (text: string) => canonicalize(JSON.parse(text));
   it("writes numbers as ECMAScript Number::toString does", () => {
-    expect(["0.1", "4.50", "1.0", "-0", "1e21", "1e20", "1e-7", "0.000001", "5e-324", "1.7976931348623157e308", "333333333.33333329", "-1.5E-10"].map(canon)).toEqual([
-      "0.1", "4.5", "1", "0", "1e+21", "100000000000000000000", "1e-7", "0.000001", "5e-324", "1.7976931348623157e+308", "333333333.3333333", "-1.5e-10",
+    expect(
+      [
+        "0.1",
+        "4.50",
+        "1.0",
+        "-0",
+        "1e21",
+        "1e20",
+        "1e-7",
+        "0.000001",
+        "5e-324",
+        "1.7976931348623157e308",
+        "333333333.33333329",
+        "-1.5E-10",
+      ].map(canon),
+    ).toEqual([
+      "0.1",
+      "4.5",
+      "1",
+      "0",
+      "1e+21",
+      "100000000000000000000",
+      "1e-7",
+      "0.000001",
+      "5e-324",
+      "1.7976931348623157e+308",
+      "333333333.3333333",
+      "-1.5e-10",
     ]);
   });
 

@@ -112,7 +112,15 @@ export class MemoryAccountStore implements AccountStore, AccountAdmin {
   }
 
   #insertKey(accountId: string, key: string, label: string | null): ApiKeyRecord {
-    const record = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label, createdAt: Date.now(), revokedAt: null, hash: hashApiKey(key) };
+    const record = {
+      keyId: newId("key"),
+      accountId,
+      prefix: keyPrefix(key),
+      label,
+      createdAt: Date.now(),
+      revokedAt: null,
+      hash: hashApiKey(key),
+    };
     this.#keys.set(record.keyId, record);
     this.#byKeyHash.set(record.hash, record);
     const { hash: _hash, ...pub } = record;

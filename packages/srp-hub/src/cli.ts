@@ -58,7 +58,8 @@ function openStore(dataDir: string, db: string | undefined, signupCredits?: bigi
 }
 
 function unitsArg(text: string | undefined, what: string): bigint {
-  if (text === undefined || !/^[0-9]{1,18}$/.test(text)) throw new UsageError(`${what} is a whole number of atomic units (1 = 0.000001 USD), got ${JSON.stringify(text)}`);
+  if (text === undefined || !/^[0-9]{1,18}$/.test(text))
+    throw new UsageError(`${what} is a whole number of atomic units (1 = 0.000001 USD), got ${JSON.stringify(text)}`);
   return BigInt(text);
 }
 
@@ -133,16 +134,24 @@ async function serve(argv: string[]): Promise<void> {
     ...(values["public-url"] ? { publicUrl: values["public-url"] } : {}),
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: Number(values["heartbeat-ms"]) } : {}),
   });
-  const log = (event: string, detail: object) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
+  const log = (event: string, detail: object) =>
+    process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
   hub.on("session.open", (s) => log("session.open", s));
   hub.on("session.close", (s) => log("session.close", s));
   hub.on("handshake.rejected", (d) => log("handshake.rejected", d));
   hub.on("breaker", (c) => log(c.lastForModel ? "breaker.last_instance_parked" : `breaker.${c.status}`, c));
   hub.on("receipt.rejected", (d) => log("receipt.rejected", d));
   hub.on("storage.error", (d) => log("storage.error", d));
-  hub.on("payment", (e) => log(`payment.${e.kind}`, { id: e.payment.id, payer: e.payment.payer, amount: e.payment.amount.toString(), detail: e.detail }));
+  hub.on("payment", (e) =>
+    log(`payment.${e.kind}`, { id: e.payment.id, payer: e.payment.payer, amount: e.payment.amount.toString(), detail: e.detail }),
+  );
   const { url } = await hub.listen({ port, host: values.host });
-  log("hub.listening", { url, hubId: hub.id, identity: created ? "created" : "loaded", database: store.dialect === "sqlite" ? dbSpec(dataDir, values.db) : "postgres" });
+  log("hub.listening", {
+    url,
+    hubId: hub.id,
+    identity: created ? "created" : "loaded",
+    database: store.dialect === "sqlite" ? dbSpec(dataDir, values.db) : "postgres",
+  });
   process.stdout.write(`srp-hub listening on ${url} (hub id ${hub.id})\n`);
   const stop = () => {
     log("hub.stopping", {});
@@ -159,7 +168,11 @@ const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, 
 
 async function accounts(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const { values } = parseArgs({ args: rest, options: { id: { type: "string" }, name: { type: "string" }, "data-dir": DATA_DIR, db: DB }, strict: true });
+  const { values } = parseArgs({
+    args: rest,
+    options: { id: { type: "string" }, name: { type: "string" }, "data-dir": DATA_DIR, db: DB },
+    strict: true,
+  });
   const store = await openStore(values["data-dir"], values.db);
   try {
     if (sub === "create") {
@@ -178,7 +191,12 @@ async function accounts(argv: string[]): Promise<void> {
 
 async function keys(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parseArgs({ args: rest, options: { label: { type: "string" }, "data-dir": DATA_DIR, db: DB }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { label: { type: "string" }, "data-dir": DATA_DIR, db: DB },
+    allowPositionals: true,
+    strict: true,
+  });
   const target = positionals[0];
   if (!target) throw new UsageError(`keys ${sub ?? ""} needs an id`);
   const store = await openStore(values["data-dir"], values.db);
@@ -205,7 +223,13 @@ async function ledger(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ref: { type: "string" }, limit: { type: "string", default: "50" }, by: { type: "string", default: "earned" }, "data-dir": DATA_DIR, db: DB },
+    options: {
+      ref: { type: "string" },
+      limit: { type: "string", default: "50" },
+      by: { type: "string", default: "earned" },
+      "data-dir": DATA_DIR,
+      db: DB,
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -214,7 +238,11 @@ async function ledger(argv: string[]): Promise<void> {
     if (sub === "verify") {
       const problems = await store.verify();
       if (problems.length === 0) {
-        print({ ok: true, checked: "every transaction balances; balances equal their entries; no forbidden negative; held money equals open reservations; each settled job has one receipt and one charge" });
+        print({
+          ok: true,
+          checked:
+            "every transaction balances; balances equal their entries; no forbidden negative; held money equals open reservations; each settled job has one receipt and one charge",
+        });
         return;
       }
       print({ ok: false, problems });
@@ -223,7 +251,8 @@ async function ledger(argv: string[]): Promise<void> {
     }
     if (sub === "top") {
       const limit = Number(values.limit);
-      if ((values.by !== "earned" && values.by !== "spent") || !Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError("ledger top takes --by earned|spent and --limit 1..1000");
+      if ((values.by !== "earned" && values.by !== "spent") || !Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new UsageError("ledger top takes --by earned|spent and --limit 1..1000");
       print((await store.top(values.by, limit)).map((t) => ({ account: t.accountId, [values.by!]: money(t.amount), jobs: t.jobs })));
       return;
     }
@@ -246,13 +275,26 @@ async function ledger(argv: string[]): Promise<void> {
     } else if (sub === "history") {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError("--limit is 1..500");
-      print((await store.history(account, limit)).map((h) => ({ ...h, amount: h.amount.toString(), held: h.held.toString(), createdAt: new Date(h.createdAt).toISOString() })));
+      print(
+        (await store.history(account, limit)).map((h) => ({
+          ...h,
+          amount: h.amount.toString(),
+          held: h.held.toString(),
+          createdAt: new Date(h.createdAt).toISOString(),
+        })),
+      );
     } else if (sub === "deposit") {
       if (!values.ref) throw new UsageError("ledger deposit needs --ref REFERENCE (makes it idempotent)");
       const amount = unitsArg(positionals[1], "the deposit");
       if (amount === 0n) throw new UsageError("the deposit must be positive");
       const posted = await store.deposit(account, amount, values.ref, { by: "srp-hub ledger deposit" });
-      print({ account, deposited: money(amount), reference: values.ref, posted, note: posted ? undefined : "this reference was deposited before; nothing moved" });
+      print({
+        account,
+        deposited: money(amount),
+        reference: values.ref,
+        posted,
+        note: posted ? undefined : "this reference was deposited before; nothing moved",
+      });
     } else if (sub === "refund") {
       if (!values.ref) throw new UsageError("ledger refund needs --ref REFERENCE (makes it idempotent)");
       print({ account, refunded: money(await store.refund(account, values.ref)), reference: values.ref });
@@ -305,19 +347,30 @@ async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOpti
     if (!a) accounts.set(key.toLowerCase(), (a = privateKeyToAccount(key, { nonceManager })));
     return a;
   };
-  const chain = defineChain({ id: chainId, name: `eip155:${chainId}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [v["chain-rpc"]] } } });
+  const chain = defineChain({
+    id: chainId,
+    name: `eip155:${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [v["chain-rpc"]] } },
+  });
   const transport = http(v["chain-rpc"]);
   const publicClient = createPublicClient({ chain, transport });
   const treasuryKey = v["treasury-key"] ?? process.env.SRP_TREASURY_KEY;
-  const treasuryWallet = treasuryKey ? createWalletClient({ account: accountOf(hexKey(treasuryKey, "--treasury-key (or SRP_TREASURY_KEY)")), chain, transport }) : undefined;
+  const treasuryWallet = treasuryKey
+    ? createWalletClient({ account: accountOf(hexKey(treasuryKey, "--treasury-key (or SRP_TREASURY_KEY)")), chain, transport })
+    : undefined;
   const payTo = v.treasury ? addressArg(v.treasury, "--treasury") : treasuryWallet?.account.address;
   if (!payTo) throw new UsageError("x402 needs --treasury ADDRESS (or --treasury-key)");
   let settler;
   if (v.facilitator) settler = facilitatorSettler({ url: v.facilitator, publicClient });
   else {
     const settlerKey = v["settler-key"] ?? process.env.SRP_SETTLER_KEY ?? treasuryKey;
-    if (!settlerKey) throw new UsageError("x402 needs --facilitator URL or --settler-key HEX (or SRP_SETTLER_KEY): the key that submits settlements");
-    settler = directSettler({ publicClient, walletClient: createWalletClient({ account: accountOf(hexKey(settlerKey, "--settler-key")), chain, transport }) });
+    if (!settlerKey)
+      throw new UsageError("x402 needs --facilitator URL or --settler-key HEX (or SRP_SETTLER_KEY): the key that submits settlements");
+    settler = directSettler({
+      publicClient,
+      walletClient: createWalletClient({ account: accountOf(hexKey(settlerKey, "--settler-key")), chain, transport }),
+    });
   }
   const x402: HubX402Options = {
     chainId,
@@ -373,17 +426,38 @@ async function payoutsCommand(argv: string[]): Promise<void> {
   const minimum = unitsArg(values.minimum, "--minimum");
   const { createPublicClient, createWalletClient, defineChain, http } = await import("viem");
   const { privateKeyToAccount } = await import("viem/accounts");
-  const chain = defineChain({ id: chainId, name: `eip155:${chainId}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [values.rpc] } } });
+  const chain = defineChain({
+    id: chainId,
+    name: `eip155:${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [values.rpc] } },
+  });
   const transport = http(values.rpc);
   const treasury = createWalletClient({ account: privateKeyToAccount(treasuryKey), chain, transport });
   const publicClient = createPublicClient({ chain, transport });
   const signer = signerKey ? privateKeyToAccount(hexKey(signerKey, "--signer-key (or SRP_VOUCHER_KEY)")) : privateKeyToAccount(treasuryKey);
   const store = await openStore(values["data-dir"], values.db);
   try {
-    const payouts = new OnchainPayouts({ publicClient, treasury, signer, settlement, token, chainId, book: store.payouts, payee: (id) => store.wallets.payoutWallet(id), minimum });
+    const payouts = new OnchainPayouts({
+      publicClient,
+      treasury,
+      signer,
+      settlement,
+      token,
+      chainId,
+      book: store.payouts,
+      payee: (id) => store.wallets.payoutWallet(id),
+      minimum,
+    });
     const run = await payouts.run();
     print({
-      vouchers: run.issued.map((r) => ({ account: r.accountId, payee: r.payee, amount: money(r.amount), fee: money(r.fee), total: r.total.toString() })),
+      vouchers: run.issued.map((r) => ({
+        account: r.accountId,
+        payee: r.payee,
+        amount: money(r.amount),
+        fee: money(r.fee),
+        total: r.total.toString(),
+      })),
       fundingTx: run.fundingTx,
       batchTx: run.batchTx,
       paid: run.paid.map((p) => ({ payee: p.payee, provider: money(p.provider), protocol: money(p.protocol), total: p.total.toString() })),

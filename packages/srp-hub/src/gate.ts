@@ -71,7 +71,12 @@ function paysWithApiKey(path: string, request: Request): boolean {
  * deposit) holds a payment token of its client address and of its payer, kept when the
  * payment fails (the payer's only when the failure proves the payer signed it).
  */
-export async function gateHttp(limiter: ClientLimiter, request: Request, client: ClientInfo | undefined, route: (request: Request) => Promise<Response>): Promise<Response> {
+export async function gateHttp(
+  limiter: ClientLimiter,
+  request: Request,
+  client: ClientInfo | undefined,
+  route: (request: Request) => Promise<Response>,
+): Promise<Response> {
   const path = new URL(request.url).pathname;
   const key = () => limiter.keyOf(client?.remoteAddress, request.headers.get("x-forwarded-for"));
   if (path === "/v1/auth/nonce" && request.method === "GET") {

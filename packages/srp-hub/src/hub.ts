@@ -47,7 +47,8 @@ useNodeCrypto();
 /** The frame limit of a hub's options, checked against the protocol's bounds. */
 function frameLimitOf(options: HubOptions): number {
   const maxFrameBytes = options.maxFrameBytes ?? FRAME_LIMITS.default;
-  if (maxFrameBytes < FRAME_LIMITS.min || maxFrameBytes > FRAME_LIMITS.max) throw new RangeError(`maxFrameBytes must be within ${FRAME_LIMITS.min}..${FRAME_LIMITS.max}`);
+  if (maxFrameBytes < FRAME_LIMITS.min || maxFrameBytes > FRAME_LIMITS.max)
+    throw new RangeError(`maxFrameBytes must be within ${FRAME_LIMITS.min}..${FRAME_LIMITS.max}`);
   if (options.adminToken !== undefined && options.adminToken.length < 16) throw new RangeError("adminToken must be at least 16 characters");
   return maxFrameBytes;
 }
@@ -72,18 +73,50 @@ export function createHub(options: HubOptions): Hub {
   const maxFrameBytes = frameLimitOf(options);
   const versions = options.versions ?? SUPPORTED_VERSIONS;
   const emitter = new EventEmitter<HubEvents>();
-  const storageError = (what: string, error: unknown) => emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
+  const storageError = (what: string, error: unknown) =>
+    emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
   const books = hubBooks(options);
-  const payments = x402Payments({ options: options.x402, requestTimeoutMs: options.requestTimeoutMs ?? 120_000, ledger: books.ledger, book: books.payments, onEvent: (e) => emitter.emit("payment", e) });
+  const payments = x402Payments({
+    options: options.x402,
+    requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
+    ledger: books.ledger,
+    book: books.payments,
+    onEvent: (e) => emitter.emit("payment", e),
+  });
   const limiter = new ClientLimiter(options.limits);
   const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
   router.onBreakerChange = (change) => emitter.emit("breaker", change);
   const waiting = new WaitQueue(options.queue ?? {});
   const payouts = new PayoutTracker({ ...PAYOUT_DEFAULTS, ...options.payouts });
-  const maintenance = startMaintenance({ router, ledger: books.ledger, payments, limiter, wallets: books.wallets, paymentBook: books.payments, responses: books.responses, storageError });
-  const jobs = createJobDispatch({ identity: options.identity, router, receipts: books.receipts, ledger: books.ledger, payouts, emitter, storageError, cancelGraceMs: options.cancelGraceMs ?? 30_000 });
+  const maintenance = startMaintenance({
+    router,
+    ledger: books.ledger,
+    payments,
+    limiter,
+    wallets: books.wallets,
+    paymentBook: books.payments,
+    responses: books.responses,
+    storageError,
+  });
+  const jobs = createJobDispatch({
+    identity: options.identity,
+    router,
+    receipts: books.receipts,
+    ledger: books.ledger,
+    payouts,
+    emitter,
+    storageError,
+    cancelGraceMs: options.cancelGraceMs ?? 30_000,
+  });
   const probes = startProbes(router, options.probeTimeoutMs ?? 10_000);
-  const statements = startStatements({ identity: options.identity, book: books.statements, emitter, storageError, intervalMs: options.statementIntervalMs ?? 3_600_000, sessions: () => registry.byNode() });
+  const statements = startStatements({
+    identity: options.identity,
+    book: books.statements,
+    emitter,
+    storageError,
+    intervalMs: options.statementIntervalMs ?? 3_600_000,
+    sessions: () => registry.byNode(),
+  });
   const registry = createSessionRegistry({
     settings: options,
     versions,
@@ -96,10 +129,33 @@ export function createHub(options: HubOptions): Hub {
     storageError,
     hooks: { ...jobs.sessionHooks, onProbeResult: probes.onResult, onDispute: statements.onDispute },
   });
-  const parts: HubParts = { options, books, router, waiting, payouts, jobs, payments, maxFrameBytes, ledgerReady: maintenance.ledgerReady, storageError, connectedAccount: registry.connectedAccount };
+  const parts: HubParts = {
+    options,
+    books,
+    router,
+    waiting,
+    payouts,
+    jobs,
+    payments,
+    maxFrameBytes,
+    ledgerReady: maintenance.ledgerReady,
+    storageError,
+    connectedAccount: registry.connectedAccount,
+  };
   const batches = new Batches(consumerContext(parts), options.batches);
   const discovery = (baseUrl: string) =>
-    discoveryDocument({ hubId: options.identity.id, versions, maxFrameBytes, batch: books.ledger?.reserveMany !== undefined, account: books.books !== undefined, wallet: books.wallets !== undefined, x402: payments !== undefined }, baseUrl);
+    discoveryDocument(
+      {
+        hubId: options.identity.id,
+        versions,
+        maxFrameBytes,
+        batch: books.ledger?.reserveMany !== undefined,
+        account: books.books !== undefined,
+        wallet: books.wallets !== undefined,
+        x402: payments !== undefined,
+      },
+      baseUrl,
+    );
   const routes = hubRoutes({ ...parts, batches, discovery, sessions: registry.sessions, revalidate: registry.revalidate });
   let closing = false;
   const fetch: Hub["fetch"] = (request, client) => gateHttp(limiter, request, client, (r) => dispatch(routes, r, { draining: closing }));

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { ClientLimiter, clientAddress, clientKey, failureProvesPayer, refill, retryAfterSeconds, TokenBucket, TokenBuckets, waitFor } from "./limits.js";
+import {
+  ClientLimiter,
+  clientAddress,
+  clientKey,
+  failureProvesPayer,
+  refill,
+  retryAfterSeconds,
+  TokenBucket,
+  TokenBuckets,
+  waitFor,
+} from "./limits.js";
 
 const clock = (start = 1_000_000) => {
   const c = { t: start, now: () => c.t };
@@ -137,8 +147,19 @@ describe("ClientLimiter", () => {
       l.paymentEnded(`10.1.0.${i}`, "0xvictim", true, failureProvesPayer(code));
     }
     expect(l.payment("10.2.0.1", "0xvictim")?.reason).toMatch(/0xvictim/);
-    expect(["payment.bad_signature", "payment.invalid", "payment.wrong_amount", "payment.expired", "payment.requirements_mismatch", undefined].map(failureProvesPayer)).toEqual([false, false, false, false, false, false]);
-    expect(["payment.insufficient_funds", "payment.replayed", "payment.settlement_failed", "payment.wallet_blocked"].map(failureProvesPayer)).toEqual([true, true, true, true]);
+    expect(
+      [
+        "payment.bad_signature",
+        "payment.invalid",
+        "payment.wrong_amount",
+        "payment.expired",
+        "payment.requirements_mismatch",
+        undefined,
+      ].map(failureProvesPayer),
+    ).toEqual([false, false, false, false, false, false]);
+    expect(
+      ["payment.insufficient_funds", "payment.replayed", "payment.settlement_failed", "payment.wallet_blocked"].map(failureProvesPayer),
+    ).toEqual([true, true, true, true]);
   });
   it("caps unauthenticated connections of all addresses together", () => {
     const l = new ClientLimiter({ unauthenticatedConnections: 2, unauthenticatedConnectionsTotal: 3, connections: false });
@@ -149,11 +170,16 @@ describe("ClientLimiter", () => {
     l.handshakeEnded("a", false);
     expect(l.connect("c")).toBeUndefined();
     expect(l.connect("d")?.reason).toMatch(/at most 3 connections/);
-    expect(new ClientLimiter({ unauthenticatedConnections: false, unauthenticatedConnectionsTotal: false, connections: false }).connect("a")).toBeUndefined();
+    expect(
+      new ClientLimiter({ unauthenticatedConnections: false, unauthenticatedConnectionsTotal: false, connections: false }).connect("a"),
+    ).toBeUndefined();
   });
   it("caps unauthenticated connections per address and refuses after failed handshakes", () => {
     const c = clock();
-    const l = new ClientLimiter({ unauthenticatedConnections: 2, connections: { burst: 100, perSecond: 100 }, handshakeFailures: { burst: 2, perSecond: 0.01 } }, c.now);
+    const l = new ClientLimiter(
+      { unauthenticatedConnections: 2, connections: { burst: 100, perSecond: 100 }, handshakeFailures: { burst: 2, perSecond: 0.01 } },
+      c.now,
+    );
     expect(l.connect("a")).toBeUndefined();
     expect(l.connect("a")).toBeUndefined();
     expect(l.connect("a")?.reason).toMatch(/handshake at once/);
@@ -167,7 +193,12 @@ describe("ClientLimiter", () => {
     expect(l.connect("b")).toBeUndefined();
   });
   it("turns a limit off with false", () => {
-    const l = new ClientLimiter({ nonces: false, connections: false, unauthenticatedConnections: false, unauthenticatedConnectionsTotal: false });
+    const l = new ClientLimiter({
+      nonces: false,
+      connections: false,
+      unauthenticatedConnections: false,
+      unauthenticatedConnectionsTotal: false,
+    });
     for (let i = 0; i < 1000; i++) {
       expect(l.nonce("a")).toBeUndefined();
       expect(l.connect("a")).toBeUndefined();

@@ -198,7 +198,10 @@ export function clientKey(address: string | undefined): string {
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
     return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`;
   }
-  return `${g.slice(0, 4).map((x) => x.toString(16)).join(":")}::/64`;
+  return `${g
+    .slice(0, 4)
+    .map((x) => x.toString(16))
+    .join(":")}::/64`;
 }
 
 /**
@@ -220,7 +223,11 @@ export function forwardedAddress(entry: string): string | undefined {
  * addresses further left are the client's to choose), when it is an IP address (a port
  * after it is ignored).
  */
-export function clientAddress(remoteAddress: string | undefined, forwardedFor: string | null | undefined, trustProxy: boolean): string | undefined {
+export function clientAddress(
+  remoteAddress: string | undefined,
+  forwardedFor: string | null | undefined,
+  trustProxy: boolean,
+): string | undefined {
   if (trustProxy && forwardedFor) {
     const bare = forwardedAddress(forwardedFor.split(",").pop() ?? "");
     if (bare !== undefined) return bare;
@@ -235,7 +242,12 @@ export function clientAddress(remoteAddress: string | undefined, forwardedFor: s
  * must not count against that payer (SRP-SEC-020).
  */
 export function failureProvesPayer(code: string | undefined): boolean {
-  return code === "payment.insufficient_funds" || code === "payment.replayed" || code === "payment.settlement_failed" || code === "payment.wallet_blocked";
+  return (
+    code === "payment.insufficient_funds" ||
+    code === "payment.replayed" ||
+    code === "payment.settlement_failed" ||
+    code === "payment.wallet_blocked"
+  );
 }
 
 /**
@@ -362,7 +374,10 @@ export class ClientLimiter {
     const failures = this.#handshakeFailures?.peek(client) ?? 0;
     if (failures > 0) return { retryAfterMs: failures, reason: "too many failed handshakes from this address" };
     if (this.#maxUnauthenticated !== undefined && (this.#unauthenticated.get(client) ?? 0) >= this.#maxUnauthenticated) {
-      return { retryAfterMs: 1000, reason: `at most ${this.#maxUnauthenticated} connections from one address may be in their handshake at once` };
+      return {
+        retryAfterMs: 1000,
+        reason: `at most ${this.#maxUnauthenticated} connections from one address may be in their handshake at once`,
+      };
     }
     if (this.#maxUnauthenticatedTotal !== undefined && this.#unauthenticatedTotal >= this.#maxUnauthenticatedTotal) {
       return { retryAfterMs: 1000, reason: `at most ${this.#maxUnauthenticatedTotal} connections may be in their handshake at once` };
@@ -416,7 +431,8 @@ export function parseLimit(text: string): HubLimits {
   if (eq <= 0) throw new RangeError(`--limit takes NAME=VALUE, got ${JSON.stringify(text)}`);
   const number = (s: string) => {
     const n = Number(s);
-    if (s === "" || !Number.isFinite(n) || n < 0) throw new RangeError(`--limit ${name}: ${JSON.stringify(s)} is not a non-negative number`);
+    if (s === "" || !Number.isFinite(n) || n < 0)
+      throw new RangeError(`--limit ${name}: ${JSON.stringify(s)} is not a non-negative number`);
     return n;
   };
   if ((RATE_NAMES as readonly string[]).includes(name)) {
@@ -428,7 +444,10 @@ export function parseLimit(text: string): HubLimits {
     return { [name]: { burst, perSecond: number(m[2]!) } };
   }
   if (name === "unauthenticatedConnections") return { unauthenticatedConnections: value === "off" ? false : Math.floor(number(value)) };
-  if (name === "unauthenticatedConnectionsTotal") return { unauthenticatedConnectionsTotal: value === "off" ? false : Math.floor(number(value)) };
+  if (name === "unauthenticatedConnectionsTotal")
+    return { unauthenticatedConnectionsTotal: value === "off" ? false : Math.floor(number(value)) };
   if (name === "bindingCheckIntervalMs") return { bindingCheckIntervalMs: value === "off" ? 0 : number(value) };
-  throw new RangeError(`--limit: unknown limit ${JSON.stringify(name)} (known: ${[...RATE_NAMES, "unauthenticatedConnections", "unauthenticatedConnectionsTotal", "bindingCheckIntervalMs"].join(", ")})`);
+  throw new RangeError(
+    `--limit: unknown limit ${JSON.stringify(name)} (known: ${[...RATE_NAMES, "unauthenticatedConnections", "unauthenticatedConnectionsTotal", "bindingCheckIntervalMs"].join(", ")})`,
+  );
 }

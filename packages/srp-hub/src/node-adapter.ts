@@ -122,7 +122,10 @@ export interface NodeHandlerOptions {
  * memory first (bounded by `maxBodyBytes`); the Web request's signal aborts when the
  * client disconnects.
  */
-export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function toNodeHandler(
+  handler: FetchHandler,
+  options: NodeHandlerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
   const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const fail = (res: ServerResponse, error: unknown) => {
     if (!res.headersSent) {
@@ -151,7 +154,16 @@ export function toNodeHandler(handler: FetchHandler, options: NodeHandlerOptions
         if (body === undefined) {
           // The unread rest of the body must not stall the connection: answer and close it.
           res.writeHead(413, { "content-type": "application/json", connection: "close" });
-          res.end(JSON.stringify({ error: { message: `the body may be at most ${max} bytes`, type: "invalid_request_error", param: null, code: "api.body_too_large" } }));
+          res.end(
+            JSON.stringify({
+              error: {
+                message: `the body may be at most ${max} bytes`,
+                type: "invalid_request_error",
+                param: null,
+                code: "api.body_too_large",
+              },
+            }),
+          );
           return;
         }
         run(body);

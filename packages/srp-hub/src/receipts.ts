@@ -133,7 +133,10 @@ const PRICE_FIELDS = ["input", "output", "cachedInput", "cacheWrite", "image", "
 export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
   const { job, done, position } = input;
   const r = done.receipt;
-  const reject = (code: ConstructorParameters<typeof SrpError>[0], message: string): ReceiptVerdict => ({ countersign: false, error: new SrpError(code, message, { jobId: job.jobId }) });
+  const reject = (code: ConstructorParameters<typeof SrpError>[0], message: string): ReceiptVerdict => ({
+    countersign: false,
+    error: new SrpError(code, message, { jobId: job.jobId }),
+  });
   if (!verifyDetached("receiptNode", omitFields(r, "nodeSig", "hubSig"), r.nodeSig, r.nodeId) || r.nodeId !== input.nodeId) {
     return reject("receipt.bad_node_signature", "node signature does not verify with the session's node id");
   }
@@ -145,34 +148,53 @@ export function checkNodeReceipt(input: ReceiptCheckInput): ReceiptVerdict {
   }
   if (formatAmount(expected) !== r.cost) return reject("receipt.cost_mismatch", `cost ${r.cost} differs from usage at price (${expected})`);
   const mismatch =
-    r.hubSig !== undefined ? "hubSig (a node receipt carries none)" :
-    r.jobId !== job.jobId ? "jobId" :
-    r.instanceId !== job.instanceId ? "instanceId" :
-    r.model !== job.model ? "model" :
-    r.hubId !== input.hubId ? "hubId" :
-    PRICE_FIELDS.some((f) => r.price[f] !== job.quote[f]) ? "price" :
-    !sameUsage(r.usage, done.usage) ? "usage" :
-    r.startedAt > r.finishedAt ? "startedAt" :
-    r.requestHash !== input.requestHash ? "requestHash" :
-    r.responseHash !== input.responseHash ? "responseHash" :
-    undefined;
+    r.hubSig !== undefined
+      ? "hubSig (a node receipt carries none)"
+      : r.jobId !== job.jobId
+        ? "jobId"
+        : r.instanceId !== job.instanceId
+          ? "instanceId"
+          : r.model !== job.model
+            ? "model"
+            : r.hubId !== input.hubId
+              ? "hubId"
+              : PRICE_FIELDS.some((f) => r.price[f] !== job.quote[f])
+                ? "price"
+                : !sameUsage(r.usage, done.usage)
+                  ? "usage"
+                  : r.startedAt > r.finishedAt
+                    ? "startedAt"
+                    : r.requestHash !== input.requestHash
+                      ? "requestHash"
+                      : r.responseHash !== input.responseHash
+                        ? "responseHash"
+                        : undefined;
   if (mismatch) return reject("receipt.field_mismatch", `receipt ${mismatch} does not describe job ${job.jobId}`);
   if (input.relayed) {
     const plausible = checkUsagePlausibility(r.usage, input.bounds ?? {}, input.relayed);
-    if (!plausible.plausible) return reject("receipt.implausible_usage", `usage of job ${job.jobId} is not plausible: ${plausible.reason}; not countersigned, not billed`);
+    if (!plausible.plausible)
+      return reject(
+        "receipt.implausible_usage",
+        `usage of job ${job.jobId} is not plausible: ${plausible.reason}; not countersigned, not billed`,
+      );
   }
   if (r.seq <= position.lastSeq) return reject("receipt.sequence_gap", `seq ${r.seq} repeats; the last recorded is ${position.lastSeq}`);
   const gap = r.seq > position.lastSeq + 1;
   if (!gap) {
     const totals = addToTotals(position.totals, r.usage, parseAmount(r.cost));
-    if (!totalsEqual(totals, r.totals)) return reject("receipt.totals_mismatch", "running totals differ from the recorded totals plus this receipt");
+    if (!totalsEqual(totals, r.totals))
+      return reject("receipt.totals_mismatch", "running totals differ from the recorded totals plus this receipt");
     return { countersign: true };
   }
   return {
     countersign: true,
-    error: new SrpError("receipt.sequence_gap", `seq ${r.seq} follows recorded ${position.lastSeq}; ${r.seq - position.lastSeq - 1} receipt(s) missing`, {
-      jobId: job.jobId,
-      details: { from: position.lastSeq + 1, to: r.seq - 1 },
-    }),
+    error: new SrpError(
+      "receipt.sequence_gap",
+      `seq ${r.seq} follows recorded ${position.lastSeq}; ${r.seq - position.lastSeq - 1} receipt(s) missing`,
+      {
+        jobId: job.jobId,
+        details: { from: position.lastSeq + 1, to: r.seq - 1 },
+      },
+    ),
   };
 }

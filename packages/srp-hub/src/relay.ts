@@ -111,7 +111,8 @@ export function outcomeOf(e: JobEvent): Outcome {
   if (e.type === "lost") return e.reason === "shutdown" || e.reason === "consumer_gone" ? "neutral" : "failure";
   if (e.type === "chunk") return "neutral";
   const code = e.error.code;
-  if (code === "job.invalid_request" || code === "job.context_length_exceeded" || code === "job.cancelled" || code === "job.busy") return "neutral";
+  if (code === "job.invalid_request" || code === "job.context_length_exceeded" || code === "job.cancelled" || code === "job.busy")
+    return "neutral";
   return "failure";
 }
 
@@ -240,9 +241,12 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (req.signal.aborted) throw new SrpError("job.cancelled", "the consumer went away");
     const now = Date.now();
-    if (now >= req.deadline) throw lastError ?? new SrpError("job.deadline_exceeded", "the request passed its deadline before any instance answered");
+    if (now >= req.deadline)
+      throw lastError ?? new SrpError("job.deadline_exceeded", "the request passed its deadline before any instance answered");
     const prefer = req.affinityKey === undefined ? undefined : ctx.router.affinity.lookup(req.affinityKey, now);
-    const live = await routeOrWait(ctx, req, slot, lastError, () => ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", Date.now(), req.order, prefer));
+    const live = await routeOrWait(ctx, req, slot, lastError, () =>
+      ctx.router.route({ ...req.needs, exclude: tried }, req.sort ?? "load", Date.now(), req.order, prefer),
+    );
     tried.add(live.key);
     const { api, body, ext } = req.prepare(live.instance);
     const job: Job = {
@@ -261,7 +265,10 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
     try {
       hash = requestHash(job.request); // bound by the receipt (SRP-ATT-004); computed once, here
     } catch (error) {
-      throw new SrpError("api.invalid_body", `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`);
+      throw new SrpError(
+        "api.invalid_body",
+        `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`,
+      );
     }
     const run = new JobRun(req.bounds?.(live.instance), req.meter?.(job));
     // The slot frees when the job ends: the first waiter of its model retries (after the session's bookkeeping).
@@ -292,13 +299,20 @@ type Routed = ReturnType<Router["route"]>;
  * (SRP-CON-064..067) until a slot frees, its wait runs out, or the consumer leaves. A
  * request that finds others waiting for its model queues behind them (first in, first out).
  */
-async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?: Waiter }, lastError: SrpError | undefined, route: () => Routed): Promise<LiveInstance> {
+async function routeOrWait(
+  ctx: RelayContext,
+  req: RelayRequest,
+  slot: { waiter?: Waiter },
+  lastError: SrpError | undefined,
+  route: () => Routed,
+): Promise<LiveInstance> {
   const queue = ctx.waiting;
   const model = req.needs.model;
   let woken = false;
   for (;;) {
     // A request that takes part in queueing (`queueUntil` set, even to now) never jumps the requests already waiting.
-    const queued = queue !== undefined && req.queueUntil !== undefined && slot.waiter === undefined && lastError === undefined && queue.size(model) > 0;
+    const queued =
+      queue !== undefined && req.queueUntil !== undefined && slot.waiter === undefined && lastError === undefined && queue.size(model) > 0;
     const r: Routed = queued ? { reason: "busy" } : route();
     // Routed: a waiter leaves the queue once its job has started (leaveQueue), so it keeps its place if the job cannot start.
     if ("key" in r) return r;
@@ -315,9 +329,18 @@ async function routeOrWait(ctx: RelayContext, req: RelayRequest, slot: { waiter?
       const w = queue.join(model, req.accountId);
       if (!w && queue.closed) throw new SrpError("session.shutdown", "the hub is shutting down");
       if (!w && queue.room(model, req.accountId) === "account") {
-        throw new SrpError("job.no_capacity", `every instance of ${model} is busy and ${queue.options.maxWaitersPerAccount} requests of this account already wait for it`, { details: { retryAfterMs: 1000 } });
+        throw new SrpError(
+          "job.no_capacity",
+          `every instance of ${model} is busy and ${queue.options.maxWaitersPerAccount} requests of this account already wait for it`,
+          { details: { retryAfterMs: 1000 } },
+        );
       }
-      if (!w) throw new SrpError("job.no_capacity", `every instance of ${model} is busy and ${queue.options.maxWaiters} requests already wait for it`, { details: { retryAfterMs: 1000 } });
+      if (!w)
+        throw new SrpError(
+          "job.no_capacity",
+          `every instance of ${model} is busy and ${queue.options.maxWaiters} requests already wait for it`,
+          { details: { retryAfterMs: 1000 } },
+        );
       slot.waiter = w;
       // Joined behind others while a slot is free (its wake-up not yet handled): the first waiter retries.
       if (queued && "key" in route()) queue.notify(model);
@@ -342,7 +365,9 @@ function leaveQueue(ctx: RelayContext, slot: { waiter?: Waiter }, model: string)
 
 /** The refusal of a request whose wait for a slot ran out (SRP-CON-066). */
 function waitedError(model: string): SrpError {
-  return new SrpError("job.no_capacity", `every instance of ${model} stayed busy for as long as the request could wait`, { details: { retryAfterMs: 1000 } });
+  return new SrpError("job.no_capacity", `every instance of ${model} stayed busy for as long as the request could wait`, {
+    details: { retryAfterMs: 1000 },
+  });
 }
 
 function noRouteError(r: Exclude<ReturnType<Router["route"]>, LiveInstance>, model: string): SrpError {
@@ -352,9 +377,13 @@ function noRouteError(r: Exclude<ReturnType<Router["route"]>, LiveInstance>, mod
     case "no_match":
       return new SrpError("job.unknown_model", r.detail);
     case "parked":
-      return new SrpError("job.no_capacity", `every instance of ${model} is parked after repeated failures; retry in ${Math.ceil(r.retryAfterMs / 1000)} s`, {
-        details: { retryAfterMs: r.retryAfterMs },
-      });
+      return new SrpError(
+        "job.no_capacity",
+        `every instance of ${model} is parked after repeated failures; retry in ${Math.ceil(r.retryAfterMs / 1000)} s`,
+        {
+          details: { retryAfterMs: r.retryAfterMs },
+        },
+      );
     case "busy":
       return new SrpError("job.no_capacity", `every instance of ${model} is busy`, { details: { retryAfterMs: 1000 } });
   }
@@ -391,13 +420,18 @@ async function untilCommitted(
         head.push(e);
         heldBytes += approximateSize(e.chunk.data);
         // Chunks held back before content are bounded: past the bound they commit the response.
-        if (commits(e, job) || head.length >= MAX_HELD_CHUNKS || heldBytes >= MAX_HELD_BYTES) return { committed: { job, live, run, head, firstChunkAt } };
+        if (commits(e, job) || head.length >= MAX_HELD_CHUNKS || heldBytes >= MAX_HELD_BYTES)
+          return { committed: { job, live, run, head, firstChunkAt } };
         continue;
       }
       if (e.type === "done") {
         ctx.router.outcome(live.key, live.instance.model, outcomeOf(e));
         // Nothing reached the consumer yet: an answer whose bill was refused is failed over (SRP-ATT-017).
-        if (implausible(e)) return { error: new SrpError("job.upstream_error", "the provider's receipt claimed usage the job could not have used; not billed"), retry: true };
+        if (implausible(e))
+          return {
+            error: new SrpError("job.upstream_error", "the provider's receipt claimed usage the job could not have used; not billed"),
+            retry: true,
+          };
         head.push(e);
         return { committed: { job, live, run, head, firstChunkAt } };
       }
@@ -420,7 +454,9 @@ async function untilCommitted(
       const code = e.error.code as ConstructorParameters<typeof SrpError>[0];
       const known = (() => {
         try {
-          return new SrpError(code, e.error.message, { details: e.error.upstreamStatus === undefined ? {} : { upstreamStatus: e.error.upstreamStatus } });
+          return new SrpError(code, e.error.message, {
+            details: e.error.upstreamStatus === undefined ? {} : { upstreamStatus: e.error.upstreamStatus },
+          });
         } catch {
           return new SrpError("job.upstream_error", e.error.message);
         }
@@ -434,7 +470,11 @@ async function untilCommitted(
 }
 
 /** The events after the commit point, with the deadline and the consumer's abort applied. */
-export async function* follow(ctx: RelayContext, req: Pick<RelayRequest, "deadline" | "signal" | "consumerDeadline">, c: Committed): AsyncGenerator<JobEvent> {
+export async function* follow(
+  ctx: RelayContext,
+  req: Pick<RelayRequest, "deadline" | "signal" | "consumerDeadline">,
+  c: Committed,
+): AsyncGenerator<JobEvent> {
   const { run, live, job } = c;
   let ended = c.head.some((e) => e.type !== "chunk");
   // The hub gives up on the job (deadline, consumer gone or not reading): the node is told at once.

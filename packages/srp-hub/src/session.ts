@@ -134,7 +134,19 @@ interface CancelledJob {
   bounds: UsageBounds | undefined;
 }
 
-const NODE_MESSAGES: ReadonlySet<MessageType> = new Set(["auth", "offer", "withdraw", "chunk", "done", "job_error", "heartbeat", "probe_result", "dispute", "error", "goodbye"]);
+const NODE_MESSAGES: ReadonlySet<MessageType> = new Set([
+  "auth",
+  "offer",
+  "withdraw",
+  "chunk",
+  "done",
+  "job_error",
+  "heartbeat",
+  "probe_result",
+  "dispute",
+  "error",
+  "goodbye",
+]);
 
 /** The hub's side of one provider session. */
 export class ProviderSession {
@@ -182,7 +194,11 @@ export class ProviderSession {
       // Nothing a peer sends may take the hub down: a frame that cannot be handled ends this session only.
       this.#onFrame(data as Buffer, isBinary).catch((error: unknown) => {
         const unhashable = error instanceof CanonicalizationError || error instanceof RangeError;
-        this.fail(unhashable ? new SrpError("frame.invalid", `frame content has no canonical JSON form: ${error.message}`) : new SrpError("internal", "the hub could not handle a frame", { cause: error }));
+        this.fail(
+          unhashable
+            ? new SrpError("frame.invalid", `frame content has no canonical JSON form: ${error.message}`)
+            : new SrpError("internal", "the hub could not handle a frame", { cause: error }),
+        );
       });
     });
     ws.on("close", (code, reason) => this.#onClose(code, reason.toString()));
@@ -313,7 +329,10 @@ export class ProviderSession {
       return this.fail(new SrpError("internal", "account look-up failed", { cause }));
     }
     if (!account) return this.fail(new SrpError("auth.unknown_account"));
-    const binding = auth.account.kind === "api_key" ? { kind: "api_key" as const, key: auth.account.key } : { kind: "wallet" as const, address: auth.account.address.toLowerCase() };
+    const binding =
+      auth.account.kind === "api_key"
+        ? { kind: "api_key" as const, key: auth.account.key }
+        : { kind: "wallet" as const, address: auth.account.address.toLowerCase() };
     this.#binding = binding;
     // A revocation that went through while the account was looked up: look it up again (SRP-SEC-022).
     for (let seen = epoch; ctx.revocationEpoch && ctx.revocationEpoch() !== seen; ) {
@@ -324,7 +343,8 @@ export class ProviderSession {
       } catch (cause) {
         return this.fail(new SrpError("internal", "account look-up failed", { cause }));
       }
-      if (again?.id !== account.id) return this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked during the handshake"));
+      if (again?.id !== account.id)
+        return this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked during the handshake"));
     }
     if (ctx.messageRate) this.#messages = new TokenBucket(ctx.messageRate);
     if (this.state === "closed") return; // the node went away while we looked the account up
@@ -360,7 +380,10 @@ export class ProviderSession {
   #onOffer(offer: Offer): void {
     const seen = new Set<string>();
     const results = offer.instances.map((instance) => {
-      const refuse = (code: "offer.duplicate_instance" | "offer.tier_refused" | "offer.too_many_instances" | "offer.invalid", message: string) => ({
+      const refuse = (
+        code: "offer.duplicate_instance" | "offer.tier_refused" | "offer.too_many_instances" | "offer.invalid",
+        message: string,
+      ) => ({
         instanceId: instance.instanceId,
         accepted: false,
         reason: { code, message },
@@ -371,7 +394,8 @@ export class ProviderSession {
       if (instance.maxOutputTokens !== undefined && instance.maxOutputTokens > instance.contextLength) {
         return refuse("offer.invalid", "maxOutputTokens exceeds contextLength");
       }
-      if (this.#ctx.refusedTiers.has(instance.tier)) return refuse("offer.tier_refused", `this hub does not accept the ${instance.tier} tier`);
+      if (this.#ctx.refusedTiers.has(instance.tier))
+        return refuse("offer.tier_refused", `this hub does not accept the ${instance.tier} tier`);
       if (!this.instances.has(instance.instanceId) && this.instances.size >= this.#ctx.maxInstances) {
         return refuse("offer.too_many_instances", `at most ${this.#ctx.maxInstances} instances per session`);
       }
@@ -424,9 +448,20 @@ export class ProviderSession {
     // Never send a frame over the session's limit (SRP-FRM-008): the node would end the session, and every job on it.
     const frame = encode(job);
     const bytes = Buffer.byteLength(frame);
-    if (bytes > this.#ctx.maxFrameBytes) throw new SrpError("api.body_too_large", `the job for this request would be ${bytes} bytes, over the ${this.#ctx.maxFrameBytes}-byte frame limit of the hub's provider sessions; send a smaller request`);
+    if (bytes > this.#ctx.maxFrameBytes)
+      throw new SrpError(
+        "api.body_too_large",
+        `the job for this request would be ${bytes} bytes, over the ${this.#ctx.maxFrameBytes}-byte frame limit of the hub's provider sessions; send a smaller request`,
+      );
     this.active.set(job.instanceId, active + 1);
-    this.#jobs.set(job.jobId, { job, requestHash, handle, nextSeq: 0, hasher: job.stream ? new StreamHasher() : undefined, meter: handle.meter ?? OutputMeter.forJob(job) });
+    this.#jobs.set(job.jobId, {
+      job,
+      requestHash,
+      handle,
+      nextSeq: 0,
+      hasher: job.stream ? new StreamHasher() : undefined,
+      meter: handle.meter ?? OutputMeter.forJob(job),
+    });
     this.#sendFrame(frame);
     return true;
   }
@@ -437,7 +472,15 @@ export class ProviderSession {
     if (!running) return false;
     this.#release(running);
     const now = Date.now();
-    this.#cancelled.set(jobId, { job: running.job, requestHash: running.requestHash, at: now, nextSeq: running.nextSeq, hasher: running.hasher, meter: running.meter, bounds: running.handle.bounds });
+    this.#cancelled.set(jobId, {
+      job: running.job,
+      requestHash: running.requestHash,
+      at: now,
+      nextSeq: running.nextSeq,
+      hasher: running.hasher,
+      meter: running.meter,
+      bounds: running.handle.bounds,
+    });
     for (const [id, c] of this.#cancelled) {
       if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
       this.#cancelled.delete(id);
@@ -465,7 +508,14 @@ export class ProviderSession {
       if (!cancelled) return this.#unknownJob(chunk.jobId);
       // Discarded, but in order, hashed and counted: a late done is checked against what arrived (SRP-ATT-018).
       if (!cancelled.job.stream || chunk.seq !== cancelled.nextSeq) {
-        return this.fail(new SrpError("protocol.unexpected_message", cancelled.job.stream ? `chunk ${chunk.seq} of ${chunk.jobId}; expected ${cancelled.nextSeq}` : `chunk for non-stream job ${chunk.jobId}`));
+        return this.fail(
+          new SrpError(
+            "protocol.unexpected_message",
+            cancelled.job.stream
+              ? `chunk ${chunk.seq} of ${chunk.jobId}; expected ${cancelled.nextSeq}`
+              : `chunk for non-stream job ${chunk.jobId}`,
+          ),
+        );
       }
       cancelled.nextSeq++;
       cancelled.hasher!.add(chunk.data);
@@ -473,7 +523,14 @@ export class ProviderSession {
       return;
     }
     if (!running.job.stream || chunk.seq !== running.nextSeq) {
-      return this.fail(new SrpError("protocol.unexpected_message", running.job.stream ? `chunk ${chunk.seq} of ${chunk.jobId}; expected ${running.nextSeq}` : `chunk for non-stream job ${chunk.jobId}`));
+      return this.fail(
+        new SrpError(
+          "protocol.unexpected_message",
+          running.job.stream
+            ? `chunk ${chunk.seq} of ${chunk.jobId}; expected ${running.nextSeq}`
+            : `chunk for non-stream job ${chunk.jobId}`,
+        ),
+      );
     }
     running.nextSeq++;
     running.hasher!.add(chunk.data);
@@ -490,26 +547,55 @@ export class ProviderSession {
       this.#cancelled.delete(done.jobId);
       // A streamed job's response hash is the hub's own, over every chunk before and after the cancel.
       if (!cancelled.job.stream && done.response !== undefined) cancelled.meter.add(done.response);
-      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.hasher?.digest(), { relayed: cancelled.meter.measure, ...(cancelled.bounds ? { bounds: cancelled.bounds } : {}) });
+      this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.hasher?.digest(), {
+        relayed: cancelled.meter.measure,
+        ...(cancelled.bounds ? { bounds: cancelled.bounds } : {}),
+      });
       this.#ctx.onCancelledEnd(done.jobId, "done");
       return;
     }
     if (done.chunks !== running.nextSeq) {
-      return this.fail(new SrpError("protocol.unexpected_message", `done for ${done.jobId} counts ${done.chunks} chunks; ${running.nextSeq} arrived`));
+      return this.fail(
+        new SrpError("protocol.unexpected_message", `done for ${done.jobId} counts ${done.chunks} chunks; ${running.nextSeq} arrived`),
+      );
     }
     this.#release(running);
     if (!running.job.stream && done.response === undefined) {
       // SRP-JOB-009: a non-streamed job's answer is its response; without one there is nothing to bill or relay.
-      this.send(errorMessage(new SrpError("receipt.field_mismatch", `done for the non-streamed job ${done.jobId} carries no response (SRP-JOB-009); not countersigned`, { jobId: done.jobId })));
-      running.handle.onError({ type: "job_error", jobId: done.jobId, code: "job.upstream_error", message: "the node ended a non-streamed job without a response", retryable: true, chunks: 0 });
+      this.send(
+        errorMessage(
+          new SrpError(
+            "receipt.field_mismatch",
+            `done for the non-streamed job ${done.jobId} carries no response (SRP-JOB-009); not countersigned`,
+            { jobId: done.jobId },
+          ),
+        ),
+      );
+      running.handle.onError({
+        type: "job_error",
+        jobId: done.jobId,
+        code: "job.upstream_error",
+        message: "the node ended a non-streamed job without a response",
+        retryable: true,
+        chunks: 0,
+      });
       return;
     }
     if (!running.job.stream) running.meter.add(done.response);
-    const { receipt, settled, error } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest(), { relayed: running.meter.measure, ...(running.handle.bounds ? { bounds: running.handle.bounds } : {}) });
+    const { receipt, settled, error } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest(), {
+      relayed: running.meter.measure,
+      ...(running.handle.bounds ? { bounds: running.handle.bounds } : {}),
+    });
     running.handle.onDone(done, receipt, settled, receipt ? undefined : error);
   }
 
-  #settle(job: Job, requestHash: string, done: Done, streamHash: string | undefined, plausibility: { relayed: RelayedOutput; bounds?: UsageBounds }): { receipt?: Receipt; settled?: Promise<unknown>; error?: SrpError } {
+  #settle(
+    job: Job,
+    requestHash: string,
+    done: Done,
+    streamHash: string | undefined,
+    plausibility: { relayed: RelayedOutput; bounds?: UsageBounds },
+  ): { receipt?: Receipt; settled?: Promise<unknown>; error?: SrpError } {
     let hash = streamHash;
     if (hash === undefined) {
       hash = done.response === undefined ? "" : responseHash(done.response);
@@ -534,7 +620,12 @@ export class ProviderSession {
       return;
     }
     if (error.chunks !== running.nextSeq) {
-      return this.fail(new SrpError("protocol.unexpected_message", `job_error for ${error.jobId} counts ${error.chunks} chunks; ${running.nextSeq} arrived`));
+      return this.fail(
+        new SrpError(
+          "protocol.unexpected_message",
+          `job_error for ${error.jobId} counts ${error.chunks} chunks; ${running.nextSeq} arrived`,
+        ),
+      );
     }
     this.#release(running);
     running.handle.onError(error);

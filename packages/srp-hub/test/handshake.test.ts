@@ -39,7 +39,14 @@ describe("hub and provider over a real WebSocket", () => {
       contextLength: 8192,
       capabilities: ["chat" as const, "stream" as const],
     };
-    conn.send({ type: "offer", instances: [{ ...instance, tier: "gpu" }, { ...instance, instanceId: "i2", tier: "subscription" }, { ...instance, tier: "gpu" }] });
+    conn.send({
+      type: "offer",
+      instances: [
+        { ...instance, tier: "gpu" },
+        { ...instance, instanceId: "i2", tier: "subscription" },
+        { ...instance, tier: "gpu" },
+      ],
+    });
     expect(await ack).toEqual({
       type: "offer_ack",
       results: [
@@ -53,7 +60,12 @@ describe("hub and provider over a real WebSocket", () => {
 
   it("the node refuses a hub whose id differs from the pinned one", async () => {
     const { url } = await start();
-    const conn = connectToHub({ hub: url, identity: generateIdentity(), account: { kind: "api_key", key: KEY }, expectedHubId: generateIdentity().id });
+    const conn = connectToHub({
+      hub: url,
+      identity: generateIdentity(),
+      account: { kind: "api_key", key: KEY },
+      expectedHubId: generateIdentity().id,
+    });
     await expect(conn.ready()).rejects.toMatchObject({ code: "auth.wrong_hub" });
   });
 
@@ -104,7 +116,8 @@ describe("hub and provider over a real WebSocket", () => {
     const ws = new WebSocket(hub.discovery(url).provider.url);
     ws.on("message", (data) => {
       const r = decode(data.toString());
-      if (r.ok && r.message.type === "hello") ws.send(JSON.stringify(createAuth({ identity: generateIdentity(), hello: r.message, account: { kind: "api_key", key: KEY } })));
+      if (r.ok && r.message.type === "hello")
+        ws.send(JSON.stringify(createAuth({ identity: generateIdentity(), hello: r.message, account: { kind: "api_key", key: KEY } })));
     });
     expect(await closed).toMatchObject({ code: 4408, reason: "protocol.heartbeat_timeout" });
   }, 10_000);
@@ -112,7 +125,12 @@ describe("hub and provider over a real WebSocket", () => {
   it("serves the discovery document through fetch and refuses other paths", async () => {
     const { hub } = await start();
     const res = await hub.fetch(new Request("http://hub.test/.well-known/srp.json"));
-    expect(await res.json()).toMatchObject({ protocol: "srp", versions: [1], hubId: hub.id, provider: { url: "ws://hub.test/srp/v1/provider" } });
+    expect(await res.json()).toMatchObject({
+      protocol: "srp",
+      versions: [1],
+      hubId: hub.id,
+      provider: { url: "ws://hub.test/srp/v1/provider" },
+    });
     expect((await hub.fetch(new Request("http://hub.test/nope"))).status).toBe(404);
     expect((await hub.fetch(new Request("http://hub.test/srp/v1/provider"))).status).toBe(426);
   });

@@ -29,8 +29,26 @@ import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
 import { connectToHub } from "./connection.js";
 import { createProvider } from "./provider.js";
 import { FileReceiptStore } from "./receipt-store.js";
-import { describeInstance, parseCapabilitiesFlag, parsePriceFlag, planForwardedInstances, planInstances, unmatchedFlags, type SupplySettings } from "./supply.js";
-import { detectBackend, detectBackends, instancesFromConfig, nodeKeyStore, nodePaths, readNodeConfig, writeNodeConfig, type InstanceFileConfig, type NodeConfig } from "./node-config.js";
+import {
+  describeInstance,
+  parseCapabilitiesFlag,
+  parsePriceFlag,
+  planForwardedInstances,
+  planInstances,
+  unmatchedFlags,
+  type SupplySettings,
+} from "./supply.js";
+import {
+  detectBackend,
+  detectBackends,
+  instancesFromConfig,
+  nodeKeyStore,
+  nodePaths,
+  readNodeConfig,
+  writeNodeConfig,
+  type InstanceFileConfig,
+  type NodeConfig,
+} from "./node-config.js";
 
 const USAGE = `usage:
   srp-provider setup --hub URL [--account-key KEY] [--dir DIR] [--price-input UNITS] [--price-output UNITS]
@@ -55,7 +73,8 @@ const DEFAULT_DIR = ".srp-data/provider";
 const DEFAULT_IDENTITY = `${DEFAULT_DIR}/node.key`;
 const ACCOUNT_KEY_NAME = "hub-account";
 
-const log = (event: string, detail: object = {}) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
+const log = (event: string, detail: object = {}) =>
+  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
 function priceArg(value: string, flag: string): string {
@@ -96,13 +115,23 @@ async function setup(argv: string[]): Promise<void> {
   const accountKey = values["account-key"] ?? process.env.SRP_ACCOUNT_KEY;
   if (!accountKey) throw new UsageError("an account key is needed: --account-key KEY or SRP_ACCOUNT_KEY");
   const dir = resolve(values.dir);
-  const price: Price = { input: priceArg(values["price-input"], "--price-input"), output: priceArg(values["price-output"], "--price-output") };
-  for (const [flag, key] of [["price-cached-input", "cachedInput"], ["price-cache-write", "cacheWrite"], ["price-image", "image"], ["price-character", "character"], ["price-second", "second"]] as const) {
+  const price: Price = {
+    input: priceArg(values["price-input"], "--price-input"),
+    output: priceArg(values["price-output"], "--price-output"),
+  };
+  for (const [flag, key] of [
+    ["price-cached-input", "cachedInput"],
+    ["price-cache-write", "cacheWrite"],
+    ["price-image", "image"],
+    ["price-character", "character"],
+    ["price-second", "second"],
+  ] as const) {
     const v = values[flag];
     if (v !== undefined) price[key] = priceArg(v, `--${flag}`);
   }
   const maxConcurrency = values["max-concurrency"] === undefined ? undefined : Number(values["max-concurrency"]);
-  if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 1024)) throw new UsageError("--max-concurrency is an integer from 1 to 1024");
+  if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 1024))
+    throw new UsageError("--max-concurrency is an integer from 1 to 1024");
   let settings: SupplySettings;
   try {
     settings = {
@@ -123,14 +152,20 @@ async function setup(argv: string[]): Promise<void> {
   keys.set(ACCOUNT_KEY_NAME, accountKey);
 
   const wellKnown = values["no-detect"] ? [] : await detectBackends([], 1500, probe);
-  const extra = (await Promise.all(values["backend-url"].map((u) => detectBackend(u, undefined, 1500, probe)))).filter((b) => b !== undefined);
-  const unknown = values["backend-url"].filter((u, i) => !extra[i] && !extra.some((b) => b.baseUrl.startsWith(u.replace(/\/+$/, "").replace(/\/v1$/, ""))));
+  const extra = (await Promise.all(values["backend-url"].map((u) => detectBackend(u, undefined, 1500, probe)))).filter(
+    (b) => b !== undefined,
+  );
+  const unknown = values["backend-url"].filter(
+    (u, i) => !extra[i] && !extra.some((b) => b.baseUrl.startsWith(u.replace(/\/+$/, "").replace(/\/v1$/, ""))),
+  );
   for (const u of unknown) say(`backend      nothing OpenAI-compatible answers at ${u}`);
   const seen = new Set<string>();
   const found = [...wellKnown, ...extra].filter((b) => (seen.has(b.baseUrl) ? false : (seen.add(b.baseUrl), true)));
   const instances: InstanceFileConfig[] = [];
   for (const b of found) {
-    say(`backend      ${b.kind} at ${b.baseUrl}: ${b.models.map((m) => m.id + (m.digest ? ` (${m.digest.slice(0, 12)})` : "")).join(", ") || "no models"}`);
+    say(
+      `backend      ${b.kind} at ${b.baseUrl}: ${b.models.map((m) => m.id + (m.digest ? ` (${m.digest.slice(0, 12)})` : "")).join(", ") || "no models"}`,
+    );
     const planned = planInstances([b], settings);
     for (const i of planned) say(`model        ${describeInstance(i)}`);
     instances.push(...planned);
@@ -145,13 +180,21 @@ async function setup(argv: string[]): Promise<void> {
     instances.push(...planForwardedInstances(kind, models, settings));
     say(`backend      ${kind} (forwarded key, sealed in the key store): ${models.join(", ")}`);
   }
-  if (instances.length === 0) throw new Error("found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080) and no forwarded key was given");
+  if (instances.length === 0)
+    throw new Error("found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080) and no forwarded key was given");
 
   const t0 = performance.now();
   const doc = await fetchDiscovery(values.hub);
   const discoveryMs = performance.now() - t0;
   const t1 = performance.now();
-  const conn = connectToHub({ hub: values.hub, identity, account: { kind: "api_key", key: accountKey }, reconnect: false, expectedHubId: doc.hubId, agent: "srp-provider/0.1.0 (setup)" });
+  const conn = connectToHub({
+    hub: values.hub,
+    identity,
+    account: { kind: "api_key", key: accountKey },
+    reconnect: false,
+    expectedHubId: doc.hubId,
+    agent: "srp-provider/0.1.0 (setup)",
+  });
   const welcome = await conn.ready();
   const handshakeMs = performance.now() - t1;
   await conn.close();
@@ -176,7 +219,11 @@ function readPid(dir: string): number | undefined {
 }
 
 async function start(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { foreground: { type: "boolean", default: false }, dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { foreground: { type: "boolean", default: false }, dir: { type: "string", default: DEFAULT_DIR } },
+    strict: true,
+  });
   const dir = resolve(values.dir);
   const paths = nodePaths(dir);
   if (!existsSync(paths.config)) throw new UsageError(`no ${paths.config}; run srp-provider setup first`);
@@ -184,7 +231,10 @@ async function start(argv: string[]): Promise<void> {
   if (running !== undefined && running !== process.pid) throw new Error(`the node already runs (pid ${running}); srp-provider stop first`);
   if (!values.foreground) {
     const out = openSync(paths.log, "a", 0o600);
-    const child = spawn(process.execPath, [process.argv[1]!, "start", "--foreground", "--dir", dir], { detached: true, stdio: ["ignore", out, out] });
+    const child = spawn(process.execPath, [process.argv[1]!, "start", "--foreground", "--dir", dir], {
+      detached: true,
+      stdio: ["ignore", out, out],
+    });
     closeSync(out);
     writeFileSync(paths.pid, `${child.pid}\n`, { mode: 0o600 });
     child.unref();
@@ -208,7 +258,14 @@ async function start(argv: string[]): Promise<void> {
   });
   const writeStatus = () => {
     const s = provider.stats();
-    const status = { pid: process.pid, nodeId: provider.nodeId, hub: config.hub, connection: provider.connection.state, updatedAt: new Date().toISOString(), ...s };
+    const status = {
+      pid: process.pid,
+      nodeId: provider.nodeId,
+      hub: config.hub,
+      connection: provider.connection.state,
+      updatedAt: new Date().toISOString(),
+      ...s,
+    };
     writeFileSync(paths.status, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
   };
   log("node.start", { nodeId: identity.id, hub: config.hub, instances: config.instances.length });
@@ -224,7 +281,13 @@ async function start(argv: string[]): Promise<void> {
   provider.on("warning", (w) => log("warning", w));
   provider.on("statement", ({ statement, agreed, problem }) => {
     // A disputed statement is logged as a warning too (above); this line is the record.
-    log(agreed ? "statement.agreed" : "statement.DISPUTED", { statementId: statement.statementId, earned: statement.earned, balance: statement.balance, lastSeq: statement.receipts.lastSeq, ...(problem ? { problem } : {}) });
+    log(agreed ? "statement.agreed" : "statement.DISPUTED", {
+      statementId: statement.statementId,
+      earned: statement.earned,
+      balance: statement.balance,
+      lastSeq: statement.receipts.lastSeq,
+      ...(problem ? { problem } : {}),
+    });
     writeStatus();
   });
   provider.on("disconnected", (d) => {
@@ -284,11 +347,17 @@ function status(argv: string[]): void {
   } catch {
     /* never started */
   }
-  process.stdout.write(`${JSON.stringify({ running: pid !== undefined, ...(pid === undefined ? {} : { pid }), ...detail, ...(pid === undefined ? { connection: "stopped" } : {}) }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ running: pid !== undefined, ...(pid === undefined ? {} : { pid }), ...detail, ...(pid === undefined ? { connection: "stopped" } : {}) }, null, 2)}\n`,
+  );
 }
 
 function logs(argv: string[]): void {
-  const { values } = parseArgs({ args: argv, options: { n: { type: "string", short: "n", default: "50" }, dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { n: { type: "string", short: "n", default: "50" }, dir: { type: "string", default: DEFAULT_DIR } },
+    strict: true,
+  });
   const file = nodePaths(resolve(values.dir)).log;
   if (!existsSync(file)) return;
   const size = statSync(file).size;
@@ -326,7 +395,9 @@ async function connect(argv: string[]): Promise<void> {
     ...(values["hub-id"] ? { expectedHubId: values["hub-id"] } : {}),
     ...(values.once ? { reconnect: false as const } : {}),
   });
-  conn.on("welcome", (w) => log("session.open", { sessionId: w.sessionId, accountId: w.accountId, version: w.version, replaced: w.replaced }));
+  conn.on("welcome", (w) =>
+    log("session.open", { sessionId: w.sessionId, accountId: w.accountId, version: w.version, replaced: w.replaced }),
+  );
   conn.on("disconnected", (d) => log("session.closed", d));
   conn.on("protocolError", (e) => log("protocol.error", e));
   conn.on("stopped", ({ error }) => {
@@ -351,10 +422,15 @@ function keygen(argv: string[]): void {
 
 /** `srp-provider claim`: asks the hub for the account's payout voucher and claims it from the settlement contract. */
 async function claim(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { rpc: { type: "string" }, key: { type: "string" }, dir: { type: "string", default: DEFAULT_DIR } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { rpc: { type: "string" }, key: { type: "string" }, dir: { type: "string", default: DEFAULT_DIR } },
+    strict: true,
+  });
   if (!values.rpc) throw new UsageError("claim needs --rpc URL (a JSON-RPC endpoint of the settlement contract's chain)");
   const key = values.key ?? process.env.SRP_WALLET_KEY;
-  if (key === undefined || !/^0x[0-9a-fA-F]{64}$/.test(key)) throw new UsageError("claim needs --key (or SRP_WALLET_KEY): a 0x-prefixed 32-byte private key that pays the gas");
+  if (key === undefined || !/^0x[0-9a-fA-F]{64}$/.test(key))
+    throw new UsageError("claim needs --key (or SRP_WALLET_KEY): a 0x-prefixed 32-byte private key that pays the gas");
   const dir = resolve(values.dir);
   const paths = nodePaths(dir);
   if (!existsSync(paths.config)) throw new UsageError(`no ${paths.config}; run srp-provider setup first`);
@@ -362,17 +438,37 @@ async function claim(argv: string[]): Promise<void> {
   const { identity } = loadOrCreateIdentity(paths.identity);
   const accountKey = nodeKeyStore(dir, identity).get(config.accountKeyName);
   if (!accountKey) throw new Error(`no sealed account key named ${config.accountKeyName}; run setup again`);
-  const res = await fetch(`${config.hub.replace(/\/+$/, "")}/v1/payouts/voucher`, { method: "POST", headers: { authorization: `Bearer ${accountKey}` } });
-  const body = (await res.json()) as { error?: { code: string; message: string }; payee: `0x${string}`; total: string; signature: `0x${string}`; settlement: `0x${string}`; chain_id: number };
+  const res = await fetch(`${config.hub.replace(/\/+$/, "")}/v1/payouts/voucher`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${accountKey}` },
+  });
+  const body = (await res.json()) as {
+    error?: { code: string; message: string };
+    payee: `0x${string}`;
+    total: string;
+    signature: `0x${string}`;
+    settlement: `0x${string}`;
+    chain_id: number;
+  };
   if (!res.ok) throw new Error(`the hub refused a voucher (${res.status} ${body.error?.code ?? ""}): ${body.error?.message ?? ""}`);
   const { createPublicClient, createWalletClient, defineChain, http, parseEventLogs } = await import("viem");
   const { privateKeyToAccount } = await import("viem/accounts");
   const { srpSettlementAbi } = await import("@srp/core/chain");
-  const chain = defineChain({ id: body.chain_id, name: `eip155:${body.chain_id}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [values.rpc] } } });
+  const chain = defineChain({
+    id: body.chain_id,
+    name: `eip155:${body.chain_id}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [values.rpc] } },
+  });
   const transport = http(values.rpc);
   const wallet = createWalletClient({ account: privateKeyToAccount(key as `0x${string}`), chain, transport });
   const publicClient = createPublicClient({ chain, transport });
-  const hash = await wallet.writeContract({ address: body.settlement, abi: srpSettlementAbi, functionName: "claim", args: [body.payee, BigInt(body.total), body.signature] });
+  const hash = await wallet.writeContract({
+    address: body.settlement,
+    abi: srpSettlementAbi,
+    functionName: "claim",
+    args: [body.payee, BigInt(body.total), body.signature],
+  });
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
   if (receipt.status !== "success") throw new Error(`claim ${hash} reverted`);
   const claimed = parseEventLogs({ abi: srpSettlementAbi, eventName: "Claimed", logs: receipt.logs })[0];

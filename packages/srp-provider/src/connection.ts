@@ -172,7 +172,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
   constructor(options: ConnectOptions) {
     super();
     if (!Value.Check(AccountBinding, options.account)) {
-      throw new TypeError("the account binding is malformed: an API key is 8-256 characters; a wallet binding needs an 0x address and signature");
+      throw new TypeError(
+        "the account binding is malformed: an API key is 8-256 characters; a wallet binding needs an 0x address and signature",
+      );
     }
     this.#opts = options;
   }
@@ -344,7 +346,13 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
       if (m.type !== "welcome") return this.#fail(ws, new SrpError("protocol.unexpected_message", `expected welcome, got ${m.type}`));
       // SRP-HS-015: the welcome must name this node and the version its auth chose.
       if (m.nodeId !== this.#opts.identity.id || m.version !== this.#authVersion) {
-        return this.#fail(ws, new SrpError("protocol.unexpected_message", `welcome for node ${m.nodeId} version ${m.version} does not answer this node's auth (version ${this.#authVersion})`));
+        return this.#fail(
+          ws,
+          new SrpError(
+            "protocol.unexpected_message",
+            `welcome for node ${m.nodeId} version ${m.version} does not answer this node's auth (version ${this.#authVersion})`,
+          ),
+        );
       }
       clearTimeout(this.#handshakeTimer);
       this.state = "open";
@@ -354,8 +362,19 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
       this.emit("welcome", m);
       return;
     }
-    if (m.type === "hello" || m.type === "welcome") return this.#fail(ws, new SrpError("protocol.unexpected_message", `${m.type} after the handshake`));
-    if (m.type === "auth" || m.type === "chunk" || m.type === "done" || m.type === "job_error" || m.type === "heartbeat" || m.type === "offer" || m.type === "withdraw" || m.type === "probe_result" || m.type === "dispute") {
+    if (m.type === "hello" || m.type === "welcome")
+      return this.#fail(ws, new SrpError("protocol.unexpected_message", `${m.type} after the handshake`));
+    if (
+      m.type === "auth" ||
+      m.type === "chunk" ||
+      m.type === "done" ||
+      m.type === "job_error" ||
+      m.type === "heartbeat" ||
+      m.type === "offer" ||
+      m.type === "withdraw" ||
+      m.type === "probe_result" ||
+      m.type === "dispute"
+    ) {
       return this.#fail(ws, new SrpError("protocol.unexpected_message", `a hub does not send ${m.type}`));
     }
     this.emit("message", m);
@@ -418,7 +437,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> {
     if (this.#stopped) return;
     if (!mayReconnect(end)) {
       this.emit("disconnected", { code, reason });
-      return this.#stop(this.#end?.error ?? new SrpError("internal", `the session ended with ${end.code ?? "a close"}, which forbids an automatic reconnect`));
+      return this.#stop(
+        this.#end?.error ??
+          new SrpError("internal", `the session ended with ${end.code ?? "a close"}, which forbids an automatic reconnect`),
+      );
     }
     this.#scheduleReconnect(code, reason);
   }

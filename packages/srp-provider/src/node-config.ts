@@ -38,13 +38,21 @@ export const WELL_KNOWN_BACKENDS: readonly { kind: DetectedBackend["kind"]; url:
  * llama.cpp's `/props`, and `/v1/models` (vLLM, others), with a tools probe where the
  * server does not say (unless `probe` is false).
  */
-export async function detectBackend(url: string, hint?: DetectedBackend["kind"], timeoutMs = 1500, probe = true): Promise<DetectedBackend | undefined> {
+export async function detectBackend(
+  url: string,
+  hint?: DetectedBackend["kind"],
+  timeoutMs = 1500,
+  probe = true,
+): Promise<DetectedBackend | undefined> {
   return detectServer(url, { ...(hint ? { hint } : {}), timeoutMs, probe });
 }
 
 /** Probes the well-known local servers (and any extra URLs) in parallel. */
 export async function detectBackends(extra: readonly string[] = [], timeoutMs = 1500, probe = true): Promise<DetectedBackend[]> {
-  const targets = [...WELL_KNOWN_BACKENDS.map((b) => ({ url: b.url, hint: b.kind as DetectedBackend["kind"] | undefined })), ...extra.map((url) => ({ url, hint: undefined }))];
+  const targets = [
+    ...WELL_KNOWN_BACKENDS.map((b) => ({ url: b.url, hint: b.kind as DetectedBackend["kind"] | undefined })),
+    ...extra.map((url) => ({ url, hint: undefined })),
+  ];
   const found = await Promise.all(targets.map((t) => detectBackend(t.url, t.hint, timeoutMs, probe)));
   return found.filter((b): b is DetectedBackend => b !== undefined);
 }

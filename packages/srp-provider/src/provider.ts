@@ -142,7 +142,14 @@ export interface ProviderStats {
     receipts: number;
     cost: string;
     /** The hub's last statement: earned in its period, paid out, balance owed (atomic units), and whether the node agreed. */
-    statement?: { statementId: string; period: { from: number; to: number }; earned: string; paid: string; balance: string; agreed: boolean };
+    statement?: {
+      statementId: string;
+      period: { from: number; to: number };
+      earned: string;
+      paid: string;
+      balance: string;
+      agreed: boolean;
+    };
   };
 }
 
@@ -192,7 +199,8 @@ function defaultInstanceId(model: string, index: number): string {
 const NATIVE_TEXT_APIS = ["responses", "completions"] as const;
 
 function withNative(capabilities: Capability[], backend: Backend): Capability[] {
-  let out = backend.apis?.includes("messages") && !capabilities.includes("messages") ? [...capabilities, "messages" as const] : capabilities;
+  let out =
+    backend.apis?.includes("messages") && !capabilities.includes("messages") ? [...capabilities, "messages" as const] : capabilities;
   // Offered exactly when the backend serves them: added for a chat instance, dropped where the backend cannot.
   for (const api of NATIVE_TEXT_APIS) {
     const serves = backend.run !== undefined && backend.apis?.includes(api) === true && out.includes("chat");
@@ -250,7 +258,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
         ...(c.quantization === undefined ? {} : { quantization: c.quantization }),
       };
       if (this.#instances.has(offer.instanceId)) throw new TypeError(`instance id ${offer.instanceId} is configured twice`);
-      this.#instances.set(offer.instanceId, { offer, backend: c.backend, upstreamModel: c.upstreamModel ?? c.model, active: 0, accepted: false });
+      this.#instances.set(offer.instanceId, {
+        offer,
+        backend: c.backend,
+        upstreamModel: c.upstreamModel ?? c.model,
+        active: 0,
+        accepted: false,
+      });
     });
     const account: AccountBinding = typeof options.account === "string" ? { kind: "api_key", key: options.account } : options.account;
     this.connection = connectToHub({
@@ -294,19 +308,26 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /** Current load per instance (what heartbeats carry). */
   load(): InstanceLoad[] {
-    return [...this.#instances.values()].filter((i) => i.accepted).map((i) => ({ instanceId: i.offer.instanceId, active: i.active, capacity: i.offer.maxConcurrency }));
+    return [...this.#instances.values()]
+      .filter((i) => i.accepted)
+      .map((i) => ({ instanceId: i.offer.instanceId, active: i.active, capacity: i.offer.maxConcurrency }));
   }
 
   /** Counters for status displays. */
   stats(): ProviderStats {
     const hubId = this.connection.hubId;
     const position = hubId === undefined ? undefined : this.#receipts.position(hubId);
-    const last = hubId === undefined ? undefined : this.#lastStatement ?? this.#receipts.statements?.(hubId).at(-1);
+    const last = hubId === undefined ? undefined : (this.#lastStatement ?? this.#receipts.statements?.(hubId).at(-1));
     return {
       active: this.#running.size,
       served: this.#served,
       failed: this.#failed,
-      instances: [...this.#instances.values()].map((i) => ({ instanceId: i.offer.instanceId, model: i.offer.model, accepted: i.accepted, active: i.active })),
+      instances: [...this.#instances.values()].map((i) => ({
+        instanceId: i.offer.instanceId,
+        model: i.offer.model,
+        accepted: i.accepted,
+        active: i.active,
+      })),
       earnings: {
         receipts: position?.totals.receipts ?? 0,
         cost: position?.totals.cost ?? "0",
@@ -347,7 +368,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
       const problem = compareReceiptPositions(welcome.receipts, mine);
       if (problem) {
         const kind = welcome.receipts.lastSeq < mine.lastSeq ? "missing_receipt" : "totals_mismatch";
-        this.emit("warning", { code: kind === "missing_receipt" ? "receipt.sequence_gap" : "statement.totals_mismatch", message: `at welcome: ${problem}` });
+        this.emit("warning", {
+          code: kind === "missing_receipt" ? "receipt.sequence_gap" : "statement.totals_mismatch",
+          message: `at welcome: ${problem}`,
+        });
         this.#send({ type: "dispute", kind, hub: welcome.receipts, node: mine, message: problem.slice(0, 2000) });
       }
     }
@@ -396,8 +420,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (this.#running.has(job.jobId) || this.#endedJobs.has(job.jobId)) return;
     // SRP-JOB-023: unknown instance, unknown model, unsupported API, busy, in that order.
     const instance = this.#instances.get(job.instanceId);
-    if (!instance || !instance.accepted) return this.#refuse(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`);
-    if (job.model !== instance.offer.model) return this.#refuse(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`);
+    if (!instance || !instance.accepted)
+      return this.#refuse(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`);
+    if (job.model !== instance.offer.model)
+      return this.#refuse(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`);
     if (!servesApi(instance, job.api)) {
       return this.#refuse(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
     }
@@ -417,7 +443,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
     };
     instance.active++;
     this.#running.set(job.jobId, run);
-    run.timer = setTimeout(() => run.controller.abort(new BackendError("job.deadline_exceeded", "the job passed its deadline")), Math.max(0, job.deadline - Date.now()));
+    run.timer = setTimeout(
+      () => run.controller.abort(new BackendError("job.deadline_exceeded", "the job passed its deadline")),
+      Math.max(0, job.deadline - Date.now()),
+    );
     this.emit("job.start", { jobId: job.jobId, instanceId: job.instanceId, model: job.model, stream: job.stream });
     void this.#execute(run);
   }
@@ -443,7 +472,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#running.delete(run.job.jobId);
     if (outcome.ok) this.#served++;
     else this.#failed++;
-    this.emit("job.end", { jobId: run.job.jobId, instanceId: run.job.instanceId, model: run.job.model, ms: Date.now() - run.startedAt, ...outcome });
+    this.emit("job.end", {
+      jobId: run.job.jobId,
+      instanceId: run.job.instanceId,
+      model: run.job.model,
+      ms: Date.now() - run.startedAt,
+      ...outcome,
+    });
   }
 
   async #drain(): Promise<void> {
@@ -457,8 +492,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const { job, instance } = run;
     const signal = run.controller.signal;
     const request: Record<string, unknown> = { ...job.request, model: instance.upstreamModel };
-    if (job.api === "chat.completions" || job.api === "messages" || job.api === "responses" || job.api === "completions") request.stream = job.stream;
-    if (job.stream && (job.api === "chat.completions" || job.api === "completions")) request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
+    if (job.api === "chat.completions" || job.api === "messages" || job.api === "responses" || job.api === "completions")
+      request.stream = job.stream;
+    if (job.stream && (job.api === "chat.completions" || job.api === "completions"))
+      request.stream_options = { ...(isObject(job.request.stream_options) ? job.request.stream_options : {}), include_usage: true };
     const maxFrame = this.connection.welcome?.limits.maxFrameBytes ?? 1024 * 1024;
     let reqHash: string;
     try {
@@ -488,8 +525,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
         for await (const data of result.chunks) {
           if (run.cancelled || run.ended) return;
           if (typeof data.model === "string") data.model = job.model;
-          if (data.type === "message_start" && isObject(data.message) && typeof data.message.model === "string") data.message.model = job.model;
-          if (job.api === "responses" && isObject(data.response) && typeof data.response.model === "string") data.response.model = job.model;
+          if (data.type === "message_start" && isObject(data.message) && typeof data.message.model === "string")
+            data.message.model = job.model;
+          if (job.api === "responses" && isObject(data.response) && typeof data.response.model === "string")
+            data.response.model = job.model;
           const u = meter.chunk(data);
           if (u) usage = u;
           const frame = encode({ type: "chunk", jobId: job.jobId, seq: run.chunks, data });
@@ -497,7 +536,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
           try {
             hasher.add(data); // before sending: a chunk that cannot be hashed is never sent
           } catch (error) {
-            throw new BackendError("job.upstream_error", `the backend sent a chunk without a canonical JSON form: ${(error as Error).message}`, undefined, { cause: error });
+            throw new BackendError(
+              "job.upstream_error",
+              `the backend sent a chunk without a canonical JSON form: ${(error as Error).message}`,
+              undefined,
+              { cause: error },
+            );
           }
           if (!this.connection.sendEncoded(frame)) throw new Error("session lost");
           run.chunks++;
@@ -513,7 +557,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
         try {
           hash = responseHash(response);
         } catch (error) {
-          throw new BackendError("job.upstream_error", `the backend response has no canonical JSON form: ${(error as Error).message}`, undefined, { cause: error });
+          throw new BackendError(
+            "job.upstream_error",
+            `the backend response has no canonical JSON form: ${(error as Error).message}`,
+            undefined,
+            { cause: error },
+          );
         }
       }
       if (run.cancelled || run.ended) return;
@@ -537,10 +586,18 @@ export class Provider extends EventEmitter<ProviderEvents> {
     }
   }
 
-  #finish(run: Running, usage: Usage, reqHash: string, hash: string, response: Record<string, unknown> | undefined, maxFrame: number): void {
+  #finish(
+    run: Running,
+    usage: Usage,
+    reqHash: string,
+    hash: string,
+    response: Record<string, unknown> | undefined,
+    maxFrame: number,
+  ): void {
     const { job } = run;
     const hubId = this.connection.hubId;
-    if (hubId === undefined || this.connection.state !== "open") return this.#end(run, { ok: false, code: "session.lost", chunks: run.chunks });
+    if (hubId === undefined || this.connection.state !== "open")
+      return this.#end(run, { ok: false, code: "session.lost", chunks: run.chunks });
     const previous = this.#receipts.position(hubId);
     const receipt = createReceipt(
       {
@@ -558,7 +615,14 @@ export class Provider extends EventEmitter<ProviderEvents> {
       previous,
       this.#opts.identity,
     );
-    const done: SrpMessage = { type: "done", jobId: job.jobId, chunks: run.chunks, usage, receipt, ...(response === undefined ? {} : { response }) };
+    const done: SrpMessage = {
+      type: "done",
+      jobId: job.jobId,
+      chunks: run.chunks,
+      usage,
+      receipt,
+      ...(response === undefined ? {} : { response }),
+    };
     const doneFrame = encode(done);
     if (Buffer.byteLength(doneFrame) > maxFrame) {
       this.#jobError(job, "internal", "the response exceeds the frame limit", run.chunks);
@@ -592,10 +656,21 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const instance = this.#instances.get(probe.instanceId);
     const started = Date.now();
     const result = (ok: boolean, error?: { code: string; message: string }) =>
-      this.#send({ type: "probe_result", probeId: probe.probeId, instanceId: probe.instanceId, ok, latencyMs: Math.min(3_600_000, Date.now() - started), ...(error ? { error } : {}) });
-    if (!instance || !instance.accepted) return void result(false, { code: "job.unknown_instance", message: "instance is not offered on this session" });
+      this.#send({
+        type: "probe_result",
+        probeId: probe.probeId,
+        instanceId: probe.instanceId,
+        ok,
+        latencyMs: Math.min(3_600_000, Date.now() - started),
+        ...(error ? { error } : {}),
+      });
+    if (!instance || !instance.accepted)
+      return void result(false, { code: "job.unknown_instance", message: "instance is not offered on this session" });
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new BackendError("job.upstream_timeout", "probe passed its deadline")), Math.max(0, probe.deadline - Date.now()));
+    const timer = setTimeout(
+      () => controller.abort(new BackendError("job.upstream_timeout", "probe passed its deadline")),
+      Math.max(0, probe.deadline - Date.now()),
+    );
     try {
       const r = await instance.backend.chat(
         { model: instance.upstreamModel, messages: [{ role: "user", content: "Reply with one word." }], max_tokens: 1, stream: false },
@@ -605,7 +680,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
       result(true);
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
-      result(false, { code: reason instanceof BackendError ? reason.code : "job.upstream_error", message: String((reason as Error)?.message ?? reason).slice(0, 2000) });
+      result(false, {
+        code: reason instanceof BackendError ? reason.code : "job.upstream_error",
+        message: String((reason as Error)?.message ?? reason).slice(0, 2000),
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -618,7 +696,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
       this.#send({ type: "error", code, message, retryable: false, jobId: receipt.jobId });
     };
     // SRP-ATT-021 check 1: a missing countersignature has its own code (SRP-ATT-014).
-    if (receipt.hubSig === undefined) return problem("receipt.missing_hub_signature", `receipt ${receipt.jobId} carries no countersignature`);
+    if (receipt.hubSig === undefined)
+      return problem("receipt.missing_hub_signature", `receipt ${receipt.jobId} carries no countersignature`);
     if (!verifyDetached("receiptHub", omitFields(receipt, "hubSig"), receipt.hubSig, receipt.hubId)) {
       return problem("receipt.bad_hub_signature", `countersignature of ${receipt.jobId} does not verify`);
     }
@@ -647,27 +726,49 @@ export class Provider extends EventEmitter<ProviderEvents> {
         node: node ?? mine ?? { lastSeq: 0, totals: statement.totals },
         message: problem.slice(0, 2000),
       });
-      this.emit("warning", { code: kind === "bad_signature" ? "statement.bad_signature" : "statement.totals_mismatch", message: `statement ${statement.statementId}: ${problem}` });
+      this.emit("warning", {
+        code: kind === "bad_signature" ? "statement.bad_signature" : "statement.totals_mismatch",
+        message: `statement ${statement.statementId}: ${problem}`,
+      });
       this.#receipts.addStatement?.(statement, false);
       this.#lastStatement = { statement, agreed: false };
       this.emit("statement", { statement, agreed: false, problem });
     };
     if (!verifyStatement(statement) || statement.hubId !== hubId || statement.nodeId !== this.nodeId) {
-      return dispute("bad_signature", "the signature does not verify with this session's hub id, or the statement is not about this node", undefined);
+      return dispute(
+        "bad_signature",
+        "the signature does not verify with this session's hub id, or the statement is not about this node",
+        undefined,
+      );
     }
     const seq = statement.receipts.lastSeq;
     if (mine === undefined || seq > mine.lastSeq) {
-      return dispute("totals_mismatch", `the hub claims receipts up to seq ${seq}; this node issued only up to ${mine?.lastSeq ?? 0}`, mine);
+      return dispute(
+        "totals_mismatch",
+        `the hub claims receipts up to seq ${seq}; this node issued only up to ${mine?.lastSeq ?? 0}`,
+        mine,
+      );
     }
     const at = seq === 0 ? INITIAL_POSITION.totals : seq === mine.lastSeq ? mine.totals : this.#receipts.totalsAt?.(hubId!, seq);
     if (at === undefined) {
-      this.emit("warning", { code: "statement.unchecked", message: `statement ${statement.statementId}: this node no longer knows its totals at seq ${seq}; kept unchecked` });
+      this.emit("warning", {
+        code: "statement.unchecked",
+        message: `statement ${statement.statementId}: this node no longer knows its totals at seq ${seq}; kept unchecked`,
+      });
     } else if (!totalsEqual(at, statement.totals)) {
-      return dispute("totals_mismatch", `totals at seq ${seq} differ: hub ${JSON.stringify(statement.totals)}, node ${JSON.stringify(at)}`, { lastSeq: seq, totals: at });
+      return dispute(
+        "totals_mismatch",
+        `totals at seq ${seq} differ: hub ${JSON.stringify(statement.totals)}, node ${JSON.stringify(at)}`,
+        { lastSeq: seq, totals: at },
+      );
     }
     const { count, firstSeq } = statement.receipts;
     if (count > 0 && count < seq - firstSeq + 1) {
-      return dispute("missing_receipt", `the hub holds ${count} of the ${seq - firstSeq + 1} receipts ${firstSeq}..${seq} this node issued`, at ? { lastSeq: seq, totals: at } : undefined);
+      return dispute(
+        "missing_receipt",
+        `the hub holds ${count} of the ${seq - firstSeq + 1} receipts ${firstSeq}..${seq} this node issued`,
+        at ? { lastSeq: seq, totals: at } : undefined,
+      );
     }
     this.#receipts.addStatement?.(statement, true);
     this.#lastStatement = { statement, agreed: true };

@@ -84,7 +84,9 @@ export class FileReceiptStore implements ReceiptStore {
     if (cached) return cached;
     let pos: ReceiptPosition = INITIAL_POSITION;
     try {
-      const parsed = JSON.parse(readFileSync(join(this.#dir, `position-${this.#name(hubId)}.json`), "utf8")) as ReceiptPosition & { hubId?: string };
+      const parsed = JSON.parse(readFileSync(join(this.#dir, `position-${this.#name(hubId)}.json`), "utf8")) as ReceiptPosition & {
+        hubId?: string;
+      };
       pos = { lastSeq: parsed.lastSeq, totals: parsed.totals };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
@@ -130,7 +132,9 @@ export class FileReceiptStore implements ReceiptStore {
   }
 
   addStatement(statement: Statement, agreed: boolean): void {
-    appendFileSync(join(this.#dir, `statements-${this.#name(statement.hubId)}.jsonl`), `${JSON.stringify({ statement, agreed })}\n`, { mode: 0o600 });
+    appendFileSync(join(this.#dir, `statements-${this.#name(statement.hubId)}.jsonl`), `${JSON.stringify({ statement, agreed })}\n`, {
+      mode: 0o600,
+    });
   }
 
   statements(hubId: string): Array<{ statement: Statement; agreed: boolean }> {

@@ -39,7 +39,10 @@ class Peer {
   /** Resolves once `test` holds, checking after every message and ping; rejects after `ms`. */
   until<T>(test: () => T | undefined, ms = 5000, what = "a condition"): Promise<T> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received.map((m) => m.type))}`)), ms);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received.map((m) => m.type))}`)),
+        ms,
+      );
       const check = () => {
         const v = test();
         if (v !== undefined) {
@@ -156,7 +159,10 @@ afterEach(async () => {
 async function hubAndNode(options: Partial<ConnectOptions> = {}, wsOptions: { autoPong?: boolean } = {}) {
   const hub = await new TestHub(wsOptions).start();
   const conn = connectToHub({ hub: hub.baseUrl, identity: generateIdentity(), account: { kind: "api_key", key: KEY }, ...options });
-  cleanups.push(() => hub.stop(), () => conn.close());
+  cleanups.push(
+    () => hub.stop(),
+    () => conn.close(),
+  );
   return { hub, conn };
 }
 
@@ -426,7 +432,10 @@ describe("jobs refused on the spot count as ended (SRP-JOB-024)", () => {
       account: KEY,
       instances: [{ backend: backend(calls), model: "m", instanceId: "inst_1", price: { input: "0", output: "0" }, maxConcurrency: 1 }],
     });
-    cleanups.push(() => hub.stop(), () => provider.close());
+    cleanups.push(
+      () => hub.stop(),
+      () => provider.close(),
+    );
     const peer = await hub.connection(0);
     await hub.welcome(peer);
     await peer.next("offer");
@@ -457,9 +466,15 @@ describe("jobs refused on the spot count as ended (SRP-JOB-024)", () => {
     peer.send(job("job_x", "x", "inst_nope"));
     // A fresh job marks the point up to which the node has handled every frame.
     peer.send(job("job_c", "c"));
-    await peer.until(() => peer.received.find((m) => (m.type === "done" || m.type === "job_error") && m.jobId === "job_c"), 5000, "job_c to end");
+    await peer.until(
+      () => peer.received.find((m) => (m.type === "done" || m.type === "job_error") && m.jobId === "job_c"),
+      5000,
+      "job_c to end",
+    );
     expect(calls).toEqual(["hold", "c"]);
-    const outcomes = peer.received.filter((m) => m.type === "done" || m.type === "job_error").map((m) => [m.jobId, m.type === "done" ? "done" : m.code]);
+    const outcomes = peer.received
+      .filter((m) => m.type === "done" || m.type === "job_error")
+      .map((m) => [m.jobId, m.type === "done" ? "done" : m.code]);
     expect(outcomes).toEqual([
       ["job_b", "job.busy"],
       ["job_a", "job.cancelled"],

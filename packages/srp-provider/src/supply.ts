@@ -55,14 +55,16 @@ export function parsePriceFlag(text: string): PriceOverride {
     const pair = /^([A-Za-z]+)=(.*)$/.exec(part);
     if (!pair && i === 0) {
       const m = /^([0-9]+):([0-9]+)$/.exec(part);
-      if (!m || !AMOUNT.test(m[1]!) || !AMOUNT.test(m[2]!)) throw new Error(`--price ${text}: IN:OUT are atomic units per 1M tokens, e.g. 200000:600000`);
+      if (!m || !AMOUNT.test(m[1]!) || !AMOUNT.test(m[2]!))
+        throw new Error(`--price ${text}: IN:OUT are atomic units per 1M tokens, e.g. 200000:600000`);
       price.input = m[1]!;
       price.output = m[2]!;
       continue;
     }
     if (!pair) throw new Error(`--price ${text}: ${JSON.stringify(part)} is not key=units`);
     const key = pair[1] === "cachedinput" || pair[1] === "cacheRead" ? "cachedInput" : pair[1]!;
-    if (!(PRICE_KEYS as readonly string[]).includes(key)) throw new Error(`--price ${text}: ${pair[1]} is not one of ${PRICE_KEYS.join(", ")}`);
+    if (!(PRICE_KEYS as readonly string[]).includes(key))
+      throw new Error(`--price ${text}: ${pair[1]} is not one of ${PRICE_KEYS.join(", ")}`);
     if (!AMOUNT.test(pair[2]!)) throw new Error(`--price ${text}: ${pair[1]} takes atomic units (a whole number)`);
     price[key as keyof Price] = pair[2]!;
   }
@@ -72,9 +74,15 @@ export function parsePriceFlag(text: string): PriceOverride {
 /** Parses `--capabilities MODEL=chat,stream,tools`. */
 export function parseCapabilitiesFlag(text: string): CapabilityOverride {
   const [model, rest] = splitModel(text, "--capabilities");
-  const caps = rest.split(",").map((c) => c.trim()).filter(Boolean);
+  const caps = rest
+    .split(",")
+    .map((c) => c.trim())
+    .filter(Boolean);
   const bad = caps.filter((c) => !CAPABILITIES.has(c));
-  if (caps.length === 0 || bad.length > 0) throw new Error(`--capabilities ${text}: unknown capability ${bad.join(", ") || "(none given)"}; one of ${[...CAPABILITIES].join(", ")}`);
+  if (caps.length === 0 || bad.length > 0)
+    throw new Error(
+      `--capabilities ${text}: unknown capability ${bad.join(", ") || "(none given)"}; one of ${[...CAPABILITIES].join(", ")}`,
+    );
   return { model, capabilities: [...new Set(caps)] as Capability[] };
 }
 
@@ -106,7 +114,13 @@ export function planInstances(servers: readonly DetectedServer[], settings: Supp
       if (capabilities.length === 0) continue;
       let price: Price = { ...settings.defaultPrice };
       for (const o of settings.prices ?? []) if (applies(o.model, m)) price = { ...price, ...o.price } as Price;
-      const i: InstanceFileConfig = { backend: { kind: s.kind, baseUrl: s.baseUrl, ...(s.apis ? { apis: [...s.apis] } : {}) }, model: m.canonical, price, maxConcurrency: concurrency, capabilities };
+      const i: InstanceFileConfig = {
+        backend: { kind: s.kind, baseUrl: s.baseUrl, ...(s.apis ? { apis: [...s.apis] } : {}) },
+        model: m.canonical,
+        price,
+        maxConcurrency: concurrency,
+        capabilities,
+      };
       if (m.canonical !== m.id) i.upstreamModel = m.id;
       if (m.quantization) i.quantization = m.quantization;
       if (m.digest) i.digest = m.digest;
@@ -139,24 +153,41 @@ export function forwardedCapabilities(kind: "openai" | "anthropic" | "gemini", m
 }
 
 /** The instances of a forwarded key: one per model, with the operator's per-model price and capabilities, else the defaults ({@link FORWARDED_CAPABILITIES}). */
-export function planForwardedInstances(kind: "openai" | "anthropic" | "gemini", models: readonly string[], settings: SupplySettings): InstanceFileConfig[] {
+export function planForwardedInstances(
+  kind: "openai" | "anthropic" | "gemini",
+  models: readonly string[],
+  settings: SupplySettings,
+): InstanceFileConfig[] {
   return models.map((model) => {
     const own = settings.capabilities?.filter((o) => o.model === model).at(-1)?.capabilities;
     let price: Price = { ...settings.defaultPrice };
     for (const o of settings.prices ?? []) if (o.model === model) price = { ...price, ...o.price } as Price;
-    return { backend: { kind, keyName: kind }, model, price, maxConcurrency: settings.maxConcurrency ?? 8, capabilities: own ?? forwardedCapabilities(kind, model) };
+    return {
+      backend: { kind, keyName: kind },
+      model,
+      price,
+      maxConcurrency: settings.maxConcurrency ?? 8,
+      capabilities: own ?? forwardedCapabilities(kind, model),
+    };
   });
 }
 
 /** Flags that named no detected model (a typo the operator should hear about). */
 export function unmatchedFlags(servers: readonly DetectedServer[], settings: SupplySettings): string[] {
   const models = servers.flatMap((s) => s.models);
-  return [...(settings.prices ?? []), ...(settings.capabilities ?? [])].map((o) => o.model).filter((name) => !models.some((m) => namesModel(name, m)));
+  return [...(settings.prices ?? []), ...(settings.capabilities ?? [])]
+    .map((o) => o.model)
+    .filter((name) => !models.some((m) => namesModel(name, m)));
 }
 
 /** One line of setup's report for an instance. */
 export function describeInstance(i: InstanceFileConfig): string {
   const name = i.upstreamModel ? `${i.upstreamModel} -> ${i.model}` : i.model;
-  const parts = [i.quantization ?? "quantization ?", `context ${i.contextLength ?? "?"}`, `concurrency ${i.maxConcurrency ?? "?"}`, (i.capabilities ?? []).join(",")];
+  const parts = [
+    i.quantization ?? "quantization ?",
+    `context ${i.contextLength ?? "?"}`,
+    `concurrency ${i.maxConcurrency ?? "?"}`,
+    (i.capabilities ?? []).join(","),
+  ];
   return `${name}  ${parts.join("  ")}`;
 }

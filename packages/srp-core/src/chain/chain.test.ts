@@ -105,11 +105,17 @@ describe("TestUSDC", () => {
   }
 
   const used = (a: TransferAuthorization) =>
-    chain.publicClient.readContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "authorizationState", args: [a.from, a.nonce] });
+    chain.publicClient.readContract({
+      address: chain.usdc.address,
+      abi: testUsdcAbi,
+      functionName: "authorizationState",
+      args: [a.from, a.nonce],
+    });
 
   it("is a 6-decimal ERC-20 named USD Coin with a chain-bound EIP-712 domain", async () => {
-    const read = <F extends "name" | "symbol" | "decimals" | "DOMAIN_SEPARATOR" | "TRANSFER_WITH_AUTHORIZATION_TYPEHASH" | "owner">(functionName: F) =>
-      chain.publicClient.readContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName });
+    const read = <F extends "name" | "symbol" | "decimals" | "DOMAIN_SEPARATOR" | "TRANSFER_WITH_AUTHORIZATION_TYPEHASH" | "owner">(
+      functionName: F,
+    ) => chain.publicClient.readContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName });
     expect(await read("name")).toBe("USD Coin");
     expect(await read("symbol")).toBe("USDC");
     expect(await read("decimals")).toBe(6);
@@ -123,14 +129,18 @@ describe("TestUSDC", () => {
     );
     expect(await read("DOMAIN_SEPARATOR")).toBe(expected);
     expect(await read("TRANSFER_WITH_AUTHORIZATION_TYPEHASH")).toBe(
-      keccak256(toHex("TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)")),
+      keccak256(
+        toHex("TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"),
+      ),
     );
   });
 
   it("lets only the deployer mint", async () => {
     const before = await chain.usdcBalance(payee().address);
     await expect(
-      chain.walletFor(payee()).writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "mint", args: [payee().address, 1n] }),
+      chain
+        .walletFor(payee())
+        .writeContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "mint", args: [payee().address, 1n] }),
     ).rejects.toThrow(/caller is not the owner/);
     expect(await chain.usdcBalance(payee().address)).toBe(before);
   });
@@ -179,9 +189,13 @@ describe("TestUSDC", () => {
   it("rejects an expired and a not-yet-valid authorization", async () => {
     const t = await now();
     const expired = await authorization({ validAfter: 0n, validBefore: t - 1n });
-    await expect(sendVrs(expired, await signTransferAuthorization(payer(), chain.usdc, expired))).rejects.toThrow(/authorization is expired/);
+    await expect(sendVrs(expired, await signTransferAuthorization(payer(), chain.usdc, expired))).rejects.toThrow(
+      /authorization is expired/,
+    );
     const early = await authorization({ validAfter: t + 3600n, validBefore: t + 7200n });
-    await expect(sendBytes(early, await signTransferAuthorization(payer(), chain.usdc, early))).rejects.toThrow(/authorization is not yet valid/);
+    await expect(sendBytes(early, await signTransferAuthorization(payer(), chain.usdc, early))).rejects.toThrow(
+      /authorization is not yet valid/,
+    );
     expect(await used(expired)).toBe(false);
     expect(await used(early)).toBe(false);
   });
@@ -229,7 +243,12 @@ describe("SrpSettlement", () => {
     chain.publicClient.readContract({ address: chain.settlement, abi: srpSettlementAbi, functionName: "paid", args: [payee] });
 
   async function claim(payee: Address, total: bigint, signature: Hex, by = hub()) {
-    const hash = await by.writeContract({ address: chain.settlement, abi: srpSettlementAbi, functionName: "claim", args: [payee, total, signature] });
+    const hash = await by.writeContract({
+      address: chain.settlement,
+      abi: srpSettlementAbi,
+      functionName: "claim",
+      args: [payee, total, signature],
+    });
     const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
     expect(receipt.status).toBe("success");
     return receipt;
@@ -255,7 +274,12 @@ describe("SrpSettlement", () => {
       args: [payee, 900n],
     });
     expect(digest).toBe(
-      hashTypedData({ domain: settlementDomain(chain.chainId, chain.settlement), types: payoutTypes, primaryType: "Payout", message: { payee, total: 900n } }),
+      hashTypedData({
+        domain: settlementDomain(chain.chainId, chain.settlement),
+        types: payoutTypes,
+        primaryType: "Payout",
+        message: { payee, total: 900n },
+      }),
     );
   });
 
@@ -398,7 +422,12 @@ describe("SrpSettlement", () => {
       [await voucher(a, 900n), await voucher(b, 100n)],
     ] as const;
     await expect(
-      hub().writeContract({ address: chain.settlement, abi: srpSettlementAbi, functionName: "claimBatch", args: [[...batch[0]], [...batch[1]], [...batch[2]]] }),
+      hub().writeContract({
+        address: chain.settlement,
+        abi: srpSettlementAbi,
+        functionName: "claimBatch",
+        args: [[...batch[0]], [...batch[1]], [...batch[2]]],
+      }),
     ).rejects.toThrow(/transfer amount exceeds balance/);
     expect(await balances(a, b, chain.protocol.address, chain.settlement)).toEqual(before);
     expect(await paid(a)).toBe(0n);
@@ -416,15 +445,20 @@ describe("SrpSettlement", () => {
       address: chain.settlement,
       abi: srpSettlementAbi,
       functionName: "claimBatch",
-      args: [[a, b, c], [900n, 900n, 900n], [await voucher(a, 900n), await voucher(b, 900n), await voucher(c, 900n)]],
+      args: [
+        [a, b, c],
+        [900n, 900n, 900n],
+        [await voucher(a, 900n), await voucher(b, 900n), await voucher(c, 900n)],
+      ],
     });
     const batch = await chain.publicClient.waitForTransactionReceipt({ hash });
-    if (process.env.SRP_PRINT_GAS) console.log(`gas: claim ${first.gasUsed}, follow-up claim ${followUp.gasUsed}, claimBatch(3) ${batch.gasUsed}`);
+    if (process.env.SRP_PRINT_GAS)
+      console.log(`gas: claim ${first.gasUsed}, follow-up claim ${followUp.gasUsed}, claimBatch(3) ${batch.gasUsed}`);
     expect(first.gasUsed).toBeLessThan(110_000n);
     expect(followUp.gasUsed).toBeLessThan(first.gasUsed);
     // One protocol transfer for the whole batch: cheaper than three separate claims.
     expect(batch.gasUsed).toBeLessThan(3n * first.gasUsed);
-});
+  });
 });
 
 describe("test chain over HTTP (serveRpc)", () => {
@@ -435,12 +469,21 @@ describe("test chain over HTTP (serveRpc)", () => {
       expect(await client.getChainId()).toBe(1337);
       expect(await client.readContract({ address: chain.usdc.address, abi: testUsdcAbi, functionName: "symbol" })).toBe("USDC");
       await expect(
-        client.simulateContract({ account: account(5), address: chain.usdc.address, abi: testUsdcAbi, functionName: "mint", args: [account(5).address, 1n] }),
+        client.simulateContract({
+          account: account(5),
+          address: chain.usdc.address,
+          abi: testUsdcAbi,
+          functionName: "mint",
+          args: [account(5).address, 1n],
+        }),
       ).rejects.toThrow(/caller is not the owner/);
       const res = await fetch(server.url, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify([{ jsonrpc: "2.0", id: 1, method: "eth_noSuchMethod", params: [] }, { jsonrpc: "2.0", id: 2, method: "eth_chainId", params: [] }]),
+        body: JSON.stringify([
+          { jsonrpc: "2.0", id: 1, method: "eth_noSuchMethod", params: [] },
+          { jsonrpc: "2.0", id: 2, method: "eth_chainId", params: [] },
+        ]),
       });
       expect(await res.json()).toEqual([
         { jsonrpc: "2.0", id: 1, error: expect.objectContaining({ code: -32601 }) },

@@ -52,7 +52,9 @@ export interface DeployWallet {
 /** What the deploy helpers need of a public client: waiting for receipts. A viem `PublicClient` fits. */
 export interface ReceiptClient {
   /** Resolves once the transaction `hash` is mined. */
-  waitForTransactionReceipt(request: { hash: Hash }): Promise<{ status: "success" | "reverted"; contractAddress?: Address | null | undefined }>;
+  waitForTransactionReceipt(request: {
+    hash: Hash;
+  }): Promise<{ status: "success" | "reverted"; contractAddress?: Address | null | undefined }>;
 }
 
 /** Options of {@link deployTestUsdc}. */

@@ -3,13 +3,19 @@ import { checkConsumerBody } from "../consumer.js";
 import { ChatCompletionRequest, CountTokensRequest, MessagesRequest } from "./consumer.js";
 
 const chat = (content: unknown, role = "user") => checkConsumerBody(ChatCompletionRequest, { model: "m", messages: [{ role, content }] });
-const messages = (content: unknown) => checkConsumerBody(MessagesRequest, { model: "m", max_tokens: 5, messages: [{ role: "user", content }] });
+const messages = (content: unknown) =>
+  checkConsumerBody(MessagesRequest, { model: "m", max_tokens: 5, messages: [{ role: "user", content }] });
 
 describe("chat message content (SRP-CON-022)", () => {
   it("accepts text, null, and OpenAI's typed parts with members the schema does not name", () => {
     expect(chat("hi")).toBeUndefined();
     expect(chat(null, "assistant")).toBeUndefined();
-    expect(checkConsumerBody(ChatCompletionRequest, { model: "m", messages: [{ role: "assistant", tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{}" } }] }] })).toBeUndefined();
+    expect(
+      checkConsumerBody(ChatCompletionRequest, {
+        model: "m",
+        messages: [{ role: "assistant", tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{}" } }] }],
+      }),
+    ).toBeUndefined();
     expect(
       chat([
         { type: "text", text: "look", cache_control: { type: "ephemeral" } },
@@ -28,7 +34,9 @@ describe("chat message content (SRP-CON-022)", () => {
   });
 
   it("refuses an unknown part type with the list of known ones", () => {
-    expect(chat([{ type: "video", video: {} }])).toBe('/messages/0/content/0/type: "video" is not a type this API defines here (text, image_url, input_audio, file, refusal)');
+    expect(chat([{ type: "video", video: {} }])).toBe(
+      '/messages/0/content/0/type: "video" is not a type this API defines here (text, image_url, input_audio, file, refusal)',
+    );
     expect(chat([{ text: "no type" }])).toMatch(/^\/messages\/0\/content\/0\/type: a missing type is not/);
   });
 
@@ -75,8 +83,16 @@ describe("Messages content blocks (SRP-CON-023)", () => {
 
   it("refuses nested arrays, unknown block types and a system that is not text", () => {
     expect(messages([[["hi"]]])).toMatch(/^\/messages\/0\/content\/0: Expected an object with a `type` \(text, image, /);
-    expect(messages([{ type: "teleport" }])).toMatch(/^\/messages\/0\/content\/0\/type: "teleport" is not a type this API defines here \(text, image, .*, or a server tool block\)$/);
+    expect(messages([{ type: "teleport" }])).toMatch(
+      /^\/messages\/0\/content\/0\/type: "teleport" is not a type this API defines here \(text, image, .*, or a server tool block\)$/,
+    );
     expect(messages([{ type: "tool_use", id: "t", name: "f", input: "{}" }])).toBe("/messages/0/content/0/input: Expected object");
-    expect(checkConsumerBody(CountTokensRequest, { model: "m", system: [{ type: "image", source: {} }], messages: [{ role: "user", content: "q" }] })).toMatch(/^\/system\/0\/(type|text): /);
+    expect(
+      checkConsumerBody(CountTokensRequest, {
+        model: "m",
+        system: [{ type: "image", source: {} }],
+        messages: [{ role: "user", content: "q" }],
+      }),
+    ).toMatch(/^\/system\/0\/(type|text): /);
   });
 });

@@ -9,21 +9,46 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Receipt } from "./attestation.js";
 import { ErrorCodeString, PublicKey } from "./primitives.js";
 
-const Model = Type.String({ minLength: 1, maxLength: 256, description: "A model id from `GET /v1/models`, or `auto` for the cheapest healthy model that meets the request's needs (chat)." });
-const Selectors = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64, description: "Node ids, `nodeId/instanceId` keys or supply tiers (`gpu`, `key`, `credits`, `subscription`)." });
-const UsdPerMillion = Type.Union([Type.String({ pattern: "^(0|[1-9][0-9]{0,24})(\\.[0-9]{1,6})?$" }), Type.Number({ minimum: 0 })], { description: "USD per 1M tokens (at most 6 decimal places)." });
+const Model = Type.String({
+  minLength: 1,
+  maxLength: 256,
+  description: "A model id from `GET /v1/models`, or `auto` for the cheapest healthy model that meets the request's needs (chat).",
+});
+const Selectors = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
+  maxItems: 64,
+  description: "Node ids, `nodeId/instanceId` keys or supply tiers (`gpu`, `key`, `credits`, `subscription`).",
+});
+const UsdPerMillion = Type.Union([Type.String({ pattern: "^(0|[1-9][0-9]{0,24})(\\.[0-9]{1,6})?$" }), Type.Number({ minimum: 0 })], {
+  description: "USD per 1M tokens (at most 6 decimal places).",
+});
 
 /** Routing preferences of one request (`provider`). */
 export const ProviderPreferences = Type.Object(
   {
-    sort: Type.Optional(Type.Union(["price", "latency", "throughput", "load"].map((k) => Type.Literal(k)), { description: "Cheapest, quickest first output, fastest stream, or least loaded (default)." })),
-    max_price: Type.Optional(Type.Object({ prompt: Type.Optional(UsdPerMillion), completion: Type.Optional(UsdPerMillion) }, { additionalProperties: false })),
+    sort: Type.Optional(
+      Type.Union(
+        ["price", "latency", "throughput", "load"].map((k) => Type.Literal(k)),
+        { description: "Cheapest, quickest first output, fastest stream, or least loaded (default)." },
+      ),
+    ),
+    max_price: Type.Optional(
+      Type.Object({ prompt: Type.Optional(UsdPerMillion), completion: Type.Optional(UsdPerMillion) }, { additionalProperties: false }),
+    ),
     order: Type.Optional(Selectors),
     only: Type.Optional(Selectors),
     ignore: Type.Optional(Selectors),
-    allow_fallbacks: Type.Optional(Type.Boolean({ description: "Retry on another instance before any output (default true); with `order`, false also means: only the ordered ones." })),
+    allow_fallbacks: Type.Optional(
+      Type.Boolean({
+        description: "Retry on another instance before any output (default true); with `order`, false also means: only the ordered ones.",
+      }),
+    ),
     quantizations: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 32 }), { minItems: 1, maxItems: 32, description: "Only instances whose weights have one of these quantizations (Q4_K_M, Q8_0, F16, BF16, FP8, AWQ...; any spelling, normalized)." }),
+      Type.Array(Type.String({ minLength: 1, maxLength: 32 }), {
+        minItems: 1,
+        maxItems: 32,
+        description:
+          "Only instances whose weights have one of these quantizations (Q4_K_M, Q8_0, F16, BF16, FP8, AWQ...; any spelling, normalized).",
+      }),
     ),
   },
   { additionalProperties: false, title: "ProviderPreferences", description: "How the hub picks the instance that serves the request." },
@@ -36,18 +61,32 @@ export const SrpPreferences = Type.Object(
   {
     sort: Type.Optional(Type.Union(["price", "latency", "throughput", "load"].map((k) => Type.Literal(k)))),
     allow_fallbacks: Type.Optional(Type.Boolean()),
-    max_price: Type.Optional(Type.Object({ input: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]{0,30})$" })), output: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]{0,30})$" })) }, { additionalProperties: false })),
+    max_price: Type.Optional(
+      Type.Object(
+        {
+          input: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]{0,30})$" })),
+          output: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]{0,30})$" })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false, title: "SrpPreferences" },
 );
 
 /** Fallback models (SRP-CON-058): tried in order after `model`, which may then be omitted. */
-const FallbackModels = Type.Array(Model, { minItems: 1, maxItems: 8, description: "Models to try in order after `model` (which may be omitted: the first is then the model) when no instance of the previous one can serve the request before any output (SRP-CON-058)." });
+const FallbackModels = Type.Array(Model, {
+  minItems: 1,
+  maxItems: 8,
+  description:
+    "Models to try in order after `model` (which may be omitted: the first is then the model) when no instance of the previous one can serve the request before any output (SRP-CON-058).",
+});
 const routing = { provider: Type.Optional(ProviderPreferences), srp: Type.Optional(SrpPreferences), models: Type.Optional(FallbackModels) };
 const TokenLimit = Type.Union([Type.Integer({ minimum: 0, maximum: 100_000_000 }), Type.Null()]);
 
 /** One typed part of a chat message's `content`; members the part does not name pass through. */
-const part = (type: string, members: Parameters<typeof Type.Object>[0]) => Type.Object({ type: Type.Literal(type), ...members }, { title: `ChatContentPart.${type}` });
+const part = (type: string, members: Parameters<typeof Type.Object>[0]) =>
+  Type.Object({ type: Type.Literal(type), ...members }, { title: `ChatContentPart.${type}` });
 
 /** A part of a chat message's `content` array, as OpenAI's chat format defines them (SRP-CON-022). */
 export const ChatContentPart = Type.Union(
@@ -55,7 +94,13 @@ export const ChatContentPart = Type.Union(
     part("text", { text: Type.String() }),
     part("image_url", { image_url: Type.Object({ url: Type.String({ minLength: 1 }), detail: Type.Optional(Type.String()) }) }),
     part("input_audio", { input_audio: Type.Object({ data: Type.String(), format: Type.String() }) }),
-    part("file", { file: Type.Object({ file_data: Type.Optional(Type.String()), file_id: Type.Optional(Type.String()), filename: Type.Optional(Type.String()) }) }),
+    part("file", {
+      file: Type.Object({
+        file_data: Type.Optional(Type.String()),
+        file_id: Type.Optional(Type.String()),
+        filename: Type.Optional(Type.String()),
+      }),
+    }),
     part("refusal", { refusal: Type.String() }),
   ],
   { title: "ChatContentPart", description: "text, image_url, input_audio, file (user) or refusal (assistant)." },
@@ -67,13 +112,18 @@ export const ChatMessage = Type.Object(
     role: Type.String({ minLength: 1 }),
     content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(ChatContentPart)])),
   },
-  { title: "ChatMessage", description: "An OpenAI chat message; its other members (name, tool_calls, tool_call_id...) pass through untouched." },
+  {
+    title: "ChatMessage",
+    description: "An OpenAI chat message; its other members (name, tool_calls, tool_call_id...) pass through untouched.",
+  },
 );
 
-const block = (type: string, members: Parameters<typeof Type.Object>[0] = {}) => Type.Object({ type: Type.Literal(type), ...members }, { title: `AnthropicBlock.${type}` });
+const block = (type: string, members: Parameters<typeof Type.Object>[0] = {}) =>
+  Type.Object({ type: Type.Literal(type), ...members }, { title: `AnthropicBlock.${type}` });
 const Source = Type.Object({ type: Type.String() });
 /** Blocks the Messages API only carries through: server tool calls and results, MCP and other beta blocks. Nodes running the Messages API check their members. */
-const PASS_THROUGH_BLOCKS = "^([a-z][a-z0-9_]*_tool_result|server_tool_use|mcp_tool_use|mcp_tool_listing|container_upload|compaction|tool_addition|tool_removal|fallback)$";
+const PASS_THROUGH_BLOCKS =
+  "^([a-z][a-z0-9_]*_tool_result|server_tool_use|mcp_tool_use|mcp_tool_listing|container_upload|compaction|tool_addition|tool_removal|fallback)$";
 
 /** A content block of an Anthropic Messages request (SRP-CON-023). */
 export const AnthropicContentBlock = Type.Union(
@@ -85,17 +135,33 @@ export const AnthropicContentBlock = Type.Union(
     block("thinking", { thinking: Type.String(), signature: Type.String() }),
     block("redacted_thinking", { data: Type.String() }),
     block("tool_use", { id: Type.String(), name: Type.String(), input: Type.Object({}) }),
-    block("tool_result", { tool_use_id: Type.String(), content: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])) }),
-    Type.Object({ type: Type.String({ pattern: PASS_THROUGH_BLOCKS }) }, { title: "AnthropicBlock.server", description: "server_tool_use, *_tool_result, mcp_tool_use, container_upload and the other blocks a node running the Messages API checks itself." }),
+    block("tool_result", {
+      tool_use_id: Type.String(),
+      content: Type.Optional(Type.Union([Type.String(), Type.Array(Type.Object({ type: Type.String() }))])),
+    }),
+    Type.Object(
+      { type: Type.String({ pattern: PASS_THROUGH_BLOCKS }) },
+      {
+        title: "AnthropicBlock.server",
+        description:
+          "server_tool_use, *_tool_result, mcp_tool_use, container_upload and the other blocks a node running the Messages API checks itself.",
+      },
+    ),
   ],
-  { title: "AnthropicContentBlock", description: "text, image, document, search_result, thinking, redacted_thinking, tool_use, tool_result, or a server tool block." },
+  {
+    title: "AnthropicContentBlock",
+    description: "text, image, document, search_result, thinking, redacted_thinking, tool_use, tool_result, or a server tool block.",
+  },
 );
 
 /** `POST /v1/chat/completions`. */
 export const ChatCompletionRequest = Type.Object(
   {
     model: Model,
-    messages: Type.Array(ChatMessage, { minItems: 1, description: "OpenAI chat messages, passed through untouched (text, images, audio, files, tool calls)." }),
+    messages: Type.Array(ChatMessage, {
+      minItems: 1,
+      description: "OpenAI chat messages, passed through untouched (text, images, audio, files, tool calls).",
+    }),
     stream: Type.Optional(Type.Boolean()),
     stream_options: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
     max_tokens: Type.Optional(TokenLimit),
@@ -110,7 +176,10 @@ export const ChatCompletionRequest = Type.Object(
 /** A Messages request's `system`: text, or text blocks (with `cache_control`, `citations`...). */
 const SystemPrompt = Type.Union([Type.String(), Type.Array(block("text", { text: Type.String() }))]);
 
-const AnthropicMessage = Type.Object({ role: Type.Union([Type.Literal("user"), Type.Literal("assistant")]), content: Type.Union([Type.String(), Type.Array(AnthropicContentBlock)]) });
+const AnthropicMessage = Type.Object({
+  role: Type.Union([Type.Literal("user"), Type.Literal("assistant")]),
+  content: Type.Union([Type.String(), Type.Array(AnthropicContentBlock)]),
+});
 
 /** `POST /v1/messages` (Anthropic Messages). */
 export const MessagesRequest = Type.Object(
@@ -131,7 +200,12 @@ export const MessagesRequest = Type.Object(
 
 /** `POST /v1/messages/count_tokens`. */
 export const CountTokensRequest = Type.Object(
-  { model: Model, messages: Type.Array(AnthropicMessage, { minItems: 1 }), system: Type.Optional(SystemPrompt), tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))) },
+  {
+    model: Model,
+    messages: Type.Array(AnthropicMessage, { minItems: 1 }),
+    system: Type.Optional(SystemPrompt),
+    tools: Type.Optional(Type.Array(Type.Object({ name: Type.String() }))),
+  },
   { title: "CountTokensRequest" },
 );
 
@@ -139,7 +213,10 @@ export const CountTokensRequest = Type.Object(
 export const EmbeddingsRequest = Type.Object(
   {
     model: Model,
-    input: Type.Union([Type.String(), Type.Array(Type.Union([Type.String(), Type.Integer(), Type.Array(Type.Integer())]), { minItems: 1, maxItems: 2048 })]),
+    input: Type.Union([
+      Type.String(),
+      Type.Array(Type.Union([Type.String(), Type.Integer(), Type.Array(Type.Integer())]), { minItems: 1, maxItems: 2048 }),
+    ]),
     encoding_format: Type.Optional(Type.Union([Type.Literal("float"), Type.Literal("base64")])),
     dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
     ...routing,
@@ -183,13 +260,19 @@ const transcriptionFields = {
 
 /** `POST /v1/audio/transcriptions` (multipart/form-data fields). */
 export const TranscriptionRequest = Type.Object(
-  { ...transcriptionFields, file: Type.String({ format: "binary", contentMediaType: "application/octet-stream", description: "The audio file." }) },
+  {
+    ...transcriptionFields,
+    file: Type.String({ format: "binary", contentMediaType: "application/octet-stream", description: "The audio file." }),
+  },
   { title: "TranscriptionRequest" },
 );
 
 /** A transcription's form as a hub reads it into a job body: the file as `{filename, content_type, data}` (base64). */
 export const TranscriptionJobRequest = Type.Object(
-  { ...transcriptionFields, file: Type.Object({ filename: Type.String(), content_type: Type.String(), data: Type.String({ contentEncoding: "base64" }) }) },
+  {
+    ...transcriptionFields,
+    file: Type.Object({ filename: Type.String(), content_type: Type.String(), data: Type.String({ contentEncoding: "base64" }) }),
+  },
   { title: "TranscriptionJobRequest" },
 );
 
@@ -233,7 +316,13 @@ export const BatchObject = Type.Object(
     reserved_units: Units,
     charged_units: Units,
     charged: Type.String({ description: "USD charged, decimal." }),
-    counts: Type.Object({ total: Type.Integer(), queued: Type.Integer(), running: Type.Integer(), completed: Type.Integer(), failed: Type.Integer() }),
+    counts: Type.Object({
+      total: Type.Integer(),
+      queued: Type.Integer(),
+      running: Type.Integer(),
+      completed: Type.Integer(),
+      failed: Type.Integer(),
+    }),
     items: Type.Array(
       Type.Object({
         index: Type.Integer(),
@@ -241,7 +330,9 @@ export const BatchObject = Type.Object(
         url: Type.String(),
         status: BatchStatus,
         status_code: Type.Union([Type.Integer(), Type.Null()], { description: "The HTTP status the item's own call would have answered." }),
-        response: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: "The item's answer (usage with cost) or error body." }),
+        response: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+          description: "The item's answer (usage with cost) or error body.",
+        }),
         cost: Type.String(),
         cost_units: Units,
         receipt_id: Type.Union([Type.String(), Type.Null()]),
@@ -257,11 +348,22 @@ export type BatchObject = Static<typeof BatchObject>;
 export const USD_COST_PATTERN = "^(0|[1-9][0-9]*)\\.[0-9]{2,6}$";
 
 const srpUsageMembers = {
-  cost: Type.String({ pattern: USD_COST_PATTERN, description: "USD charged: `cost_units` / 1e6 with at least 2 and at most 6 fraction digits, trailing zeros beyond the second dropped (`0.00`, `0.000425`, `1.50`; SRP-CON-031)." }),
+  cost: Type.String({
+    pattern: USD_COST_PATTERN,
+    description:
+      "USD charged: `cost_units` / 1e6 with at least 2 and at most 6 fraction digits, trailing zeros beyond the second dropped (`0.00`, `0.000425`, `1.50`; SRP-CON-031).",
+  }),
   cost_units: Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "USDC atomic units charged." }),
-  receipt_id: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { description: "The job id of the countersigned receipt backing the answer (`GET /v1/receipts/{id}`, SRP-CON-026); null when none does." }),
+  receipt_id: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+    description: "The job id of the countersigned receipt backing the answer (`GET /v1/receipts/{id}`, SRP-CON-026); null when none does.",
+  }),
   measured: Type.Boolean({ description: "False when the backend did not report usage (then nothing is billed)." }),
-  receipt_error: Type.Optional(Type.String({ description: "Why the node's receipt was not countersigned (an SRP error code such as `receipt.implausible_usage`); then nothing was billed and the token counts are 0 (SRP-ATT-019, SRP-ATT-020)." })),
+  receipt_error: Type.Optional(
+    Type.String({
+      description:
+        "Why the node's receipt was not countersigned (an SRP error code such as `receipt.implausible_usage`); then nothing was billed and the token counts are 0 (SRP-ATT-019, SRP-ATT-020).",
+    }),
+  ),
 };
 
 /** The SRP additions to every `usage` object: what was charged and the receipt (SRP-CON-002). Other members (the API's counts, timings) are allowed. */
@@ -275,11 +377,20 @@ export const OpenAIUsage = Type.Object(
     prompt_tokens: Count,
     completion_tokens: Count,
     total_tokens: Count,
-    prompt_tokens_details: Type.Optional(Type.Object({ cached_tokens: Count, cache_write_tokens: Type.Optional(Count) }, { description: "Present when some prompt tokens were read from or written to a cache; `cache_write_tokens` is SRP's addition." })),
+    prompt_tokens_details: Type.Optional(
+      Type.Object(
+        { cached_tokens: Count, cache_write_tokens: Type.Optional(Count) },
+        { description: "Present when some prompt tokens were read from or written to a cache; `cache_write_tokens` is SRP's addition." },
+      ),
+    ),
     completion_tokens_details: Type.Optional(Type.Object({ reasoning_tokens: Count })),
     ...srpUsageMembers,
   },
-  { title: "OpenAIUsage", description: "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost. Other members of the backend's usage (timings) may follow." },
+  {
+    title: "OpenAIUsage",
+    description:
+      "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost. Other members of the backend's usage (timings) may follow.",
+  },
 );
 
 /** The `usage` of an Anthropic Message (or of the final `message_delta` of its stream), with SRP's members. */
@@ -291,7 +402,11 @@ export const AnthropicUsage = Type.Object(
     cache_read_input_tokens: Count,
     ...srpUsageMembers,
   },
-  { title: "AnthropicUsage", description: "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost. Other members of the backend's usage (`server_tool_use`, `service_tier`) may follow." },
+  {
+    title: "AnthropicUsage",
+    description:
+      "The billed usage (the countersigned receipt's; SRP-ATT-019) and its cost. Other members of the backend's usage (`server_tool_use`, `service_tier`) may follow.",
+  },
 );
 
 /** A chat completion as a hub answers it: the node's body with the billed `usage`. */
@@ -301,7 +416,13 @@ export const ChatCompletionObject = Type.Object(
     object: Type.Literal("chat.completion"),
     created: Type.Integer(),
     model: Type.String({ description: "The offered model that served it." }),
-    choices: Type.Array(Type.Object({ index: Type.Integer({ minimum: 0 }), message: Type.Object({ role: Type.Literal("assistant") }), finish_reason: Type.Union([Type.String(), Type.Null()]) })),
+    choices: Type.Array(
+      Type.Object({
+        index: Type.Integer({ minimum: 0 }),
+        message: Type.Object({ role: Type.Literal("assistant") }),
+        finish_reason: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
     usage: OpenAIUsage,
   },
   { title: "ChatCompletionObject" },
@@ -328,11 +449,22 @@ export const ModalityObject = Type.Object({ usage: SrpUsage }, { title: "Modalit
 const SrpCode = Type.String({
   maxLength: ErrorCodeString.maxLength as number,
   pattern: ErrorCodeString.pattern as string,
-  description: "The SRP error code (`spec/v1/errors.md`), or an extension code (`x-<vendor>.<name>`); same pattern as the `error` message's `code`.",
+  description:
+    "The SRP error code (`spec/v1/errors.md`), or an extension code (`x-<vendor>.<name>`); same pattern as the `error` message's `code`.",
 });
 const billingAmounts = {
-  required: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "`billing.insufficient_credits`: the request's maximum cost, atomic units (SRP-BIL-016)." })),
-  available: Type.Optional(Type.String({ pattern: "^(0|[1-9][0-9]*)$", description: "`billing.insufficient_credits`: what the account can spend, atomic units (SRP-BIL-016)." })),
+  required: Type.Optional(
+    Type.String({
+      pattern: "^(0|[1-9][0-9]*)$",
+      description: "`billing.insufficient_credits`: the request's maximum cost, atomic units (SRP-BIL-016).",
+    }),
+  ),
+  available: Type.Optional(
+    Type.String({
+      pattern: "^(0|[1-9][0-9]*)$",
+      description: "`billing.insufficient_credits`: what the account can spend, atomic units (SRP-BIL-016).",
+    }),
+  ),
 };
 
 /** OpenAI's error body, with the SRP code in `code` (SRP-CON-003); also the in-band error event of a failed stream (SRP-CON-029). */
@@ -340,9 +472,22 @@ export const OpenAIError = Type.Object(
   {
     error: Type.Object({
       message: Type.String(),
-      type: Type.Union(["invalid_request_error", "authentication_error", "insufficient_quota", "permission_error", "not_found_error", "rate_limit_error", "api_error", "payment_required"].map((k) => Type.Literal(k)), {
-        description: "From the HTTP status (SRP-CON-003); `payment_required` on an x402 quote, whose body also carries `x402` (SRP-PAY-001).",
-      }),
+      type: Type.Union(
+        [
+          "invalid_request_error",
+          "authentication_error",
+          "insufficient_quota",
+          "permission_error",
+          "not_found_error",
+          "rate_limit_error",
+          "api_error",
+          "payment_required",
+        ].map((k) => Type.Literal(k)),
+        {
+          description:
+            "From the HTTP status (SRP-CON-003); `payment_required` on an x402 quote, whose body also carries `x402` (SRP-PAY-001).",
+        },
+      ),
       param: Type.Union([Type.String(), Type.Null()]),
       code: SrpCode,
       ...billingAmounts,
@@ -357,7 +502,18 @@ export const AnthropicError = Type.Object(
     type: Type.Literal("error"),
     error: Type.Object({
       type: Type.Union(
-        ["invalid_request_error", "authentication_error", "billing_error", "permission_error", "not_found_error", "request_too_large", "rate_limit_error", "overloaded_error", "timeout_error", "api_error"].map((k) => Type.Literal(k)),
+        [
+          "invalid_request_error",
+          "authentication_error",
+          "billing_error",
+          "permission_error",
+          "not_found_error",
+          "request_too_large",
+          "rate_limit_error",
+          "overloaded_error",
+          "timeout_error",
+          "api_error",
+        ].map((k) => Type.Literal(k)),
       ),
       message: Type.String(),
       code: SrpCode,
@@ -383,20 +539,51 @@ export const ModelEntry = Type.Object(
     name: Type.String(),
     display_name: Type.String(),
     context_length: Type.Integer({ minimum: 0, description: "The largest context length online." }),
-    architecture: Type.Object({ modality: Type.String(), input_modalities: Type.Array(Type.String()), output_modalities: Type.Array(Type.String()) }),
-    endpoints: Type.Array(Type.Union(["chat.completions", "messages", "responses", "completions", "embeddings", "images.generations", "audio.speech", "audio.transcriptions"].map((k) => Type.Literal(k)))),
+    architecture: Type.Object({
+      modality: Type.String(),
+      input_modalities: Type.Array(Type.String()),
+      output_modalities: Type.Array(Type.String()),
+    }),
+    endpoints: Type.Array(
+      Type.Union(
+        [
+          "chat.completions",
+          "messages",
+          "responses",
+          "completions",
+          "embeddings",
+          "images.generations",
+          "audio.speech",
+          "audio.transcriptions",
+        ].map((k) => Type.Literal(k)),
+      ),
+    ),
     supported_parameters: Type.Array(Type.String()),
     pricing: Type.Object(
-      { prompt: UsdPerUnit, completion: UsdPerUnit, image: Type.Optional(UsdPerUnit), character: Type.Optional(UsdPerUnit), second: Type.Optional(UsdPerUnit) },
+      {
+        prompt: UsdPerUnit,
+        completion: UsdPerUnit,
+        image: Type.Optional(UsdPerUnit),
+        character: Type.Optional(UsdPerUnit),
+        second: Type.Optional(UsdPerUnit),
+      },
       { description: "The lowest price online, USD per token (image, character, second)." },
     ),
     pricing_units_per_million: Type.Object(
-      { input: UnitsPerMillion, output: UnitsPerMillion, image: Type.Optional(UnitsPerMillion), character: Type.Optional(UnitsPerMillion), second: Type.Optional(UnitsPerMillion) },
+      {
+        input: UnitsPerMillion,
+        output: UnitsPerMillion,
+        image: Type.Optional(UnitsPerMillion),
+        character: Type.Optional(UnitsPerMillion),
+        second: Type.Optional(UnitsPerMillion),
+      },
       { description: "The same lowest prices, exactly, as offered." },
     ),
     capabilities: Type.Array(Type.String(), { description: "The union of its online instances' capabilities." }),
     instances_online: Type.Integer({ minimum: 1 }),
-    quantizations: Type.Array(Type.String(), { description: "The distinct normalized quantizations its online instances state (SRP-CON-018)." }),
+    quantizations: Type.Array(Type.String(), {
+      description: "The distinct normalized quantizations its online instances state (SRP-CON-018).",
+    }),
     aliases: Type.Array(Type.String(), { description: "Other names it is routed by (SRP-CON-017)." }),
   },
   { title: "ModelEntry" },
@@ -420,11 +607,16 @@ export const ReceiptObject = Type.Object(
   {
     object: Type.Literal("srp.receipt"),
     hub_id: PublicKey,
-    receipt: Type.Intersect([Receipt, Type.Object({ hubSig: Type.String() })], { description: "The receipt as the node signed it, with the hub's countersignature `hubSig` (SRP-ATT-002, SRP-ATT-011)." }),
+    receipt: Type.Intersect([Receipt, Type.Object({ hubSig: Type.String() })], {
+      description: "The receipt as the node signed it, with the hub's countersignature `hubSig` (SRP-ATT-002, SRP-ATT-011).",
+    }),
     payout: Type.Optional(
       Type.Object(
         { credited: AtomicUnits, bounty: AtomicUnits, reduction: AtomicUnits },
-        { description: "To the serving provider's account only: what its account was credited for the receipt, in atomic units (SRP-BIL-013, SRP-BIL-014)." },
+        {
+          description:
+            "To the serving provider's account only: what its account was credited for the receipt, in atomic units (SRP-BIL-013, SRP-BIL-014).",
+        },
       ),
     ),
   },
@@ -445,27 +637,66 @@ export const ResponsesInputItem = Type.Object(
   {
     type: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     role: Type.Optional(Type.Union(["user", "assistant", "system", "developer"].map((k) => Type.Literal(k)))),
-    content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }) }), { maxItems: 4096 })])),
+    content: Type.Optional(
+      Type.Union([
+        Type.String(),
+        Type.Null(),
+        Type.Array(Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }) }), { maxItems: 4096 }),
+      ]),
+    ),
   },
-  { title: "ResponsesInputItem", description: "A message, function_call, function_call_output or reasoning item; its other members pass through." },
+  {
+    title: "ResponsesInputItem",
+    description: "A message, function_call, function_call_output or reasoning item; its other members pass through.",
+  },
 );
 
 /** `POST /v1/responses` (the OpenAI Responses API; SRP-CON-032). */
 export const ResponsesRequest = Type.Object(
   {
     model: Model,
-    input: Type.Optional(Type.Union([Type.String(), Type.Array(ResponsesInputItem, { maxItems: 100_000 })], { description: "Text (one user message) or input items." })),
-    instructions: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "A system message placed before the input (not carried to a later turn by `previous_response_id`)." })),
-    previous_response_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()], { description: "A stored response of the same account this turn continues (SRP-CON-036)." })),
+    input: Type.Optional(
+      Type.Union([Type.String(), Type.Array(ResponsesInputItem, { maxItems: 100_000 })], {
+        description: "Text (one user message) or input items.",
+      }),
+    ),
+    instructions: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: "A system message placed before the input (not carried to a later turn by `previous_response_id`).",
+      }),
+    ),
+    previous_response_id: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()], {
+        description: "A stored response of the same account this turn continues (SRP-CON-036).",
+      }),
+    ),
     tools: Type.Optional(Type.Array(Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }) }), { maxItems: 1024 })),
     tool_choice: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Object({ type: Type.String({ maxLength: 64 }) })])),
     parallel_tool_calls: Type.Optional(NullableBoolean),
-    text: Type.Optional(Type.Union([Type.Object({ format: Type.Optional(Type.Object({ type: Type.String({ maxLength: 64 }) })) }), Type.Null()])),
-    reasoning: Type.Optional(Type.Union([Type.Object({ effort: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])), summary: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])) }), Type.Null()])),
+    text: Type.Optional(
+      Type.Union([Type.Object({ format: Type.Optional(Type.Object({ type: Type.String({ maxLength: 64 }) })) }), Type.Null()]),
+    ),
+    reasoning: Type.Optional(
+      Type.Union([
+        Type.Object({
+          effort: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
+          summary: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
+        }),
+        Type.Null(),
+      ]),
+    ),
     max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 100_000_000 }), Type.Null()])),
     temperature: Type.Optional(NullableNumber),
     top_p: Type.Optional(NullableNumber),
-    metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String({ maxLength: 512 }), { maxProperties: 16, description: "At most 16 pairs; values at most 512 characters." }), Type.Null()])),
+    metadata: Type.Optional(
+      Type.Union([
+        Type.Record(Type.String(), Type.String({ maxLength: 512 }), {
+          maxProperties: 16,
+          description: "At most 16 pairs; values at most 512 characters.",
+        }),
+        Type.Null(),
+      ]),
+    ),
     store: Type.Optional(NullableBoolean),
     stream: Type.Optional(NullableBoolean),
     user: Type.Optional(Type.String({ maxLength: 256 })),
@@ -478,11 +709,19 @@ export const ResponsesRequest = Type.Object(
 export const CompletionsRequest = Type.Object(
   {
     model: Model,
-    prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 64 })], { description: "Text, or up to 64 texts (one completion each)." }),
-    suffix: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "Text after the completion (fill-in-the-middle), for backends that support it (SRP-CON-046)." })),
+    prompt: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 64 })], {
+      description: "Text, or up to 64 texts (one completion each).",
+    }),
+    suffix: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: "Text after the completion (fill-in-the-middle), for backends that support it (SRP-CON-046).",
+      }),
+    ),
     max_tokens: Type.Optional(TokenLimit),
     n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 16 }), Type.Null()])),
-    best_of: Type.Optional(Type.Union([Type.Literal(1), Type.Null()], { description: "Completions generated but not returned are not relayed: only 1." })),
+    best_of: Type.Optional(
+      Type.Union([Type.Literal(1), Type.Null()], { description: "Completions generated but not returned are not relayed: only 1." }),
+    ),
     echo: Type.Optional(Type.Union([Type.Literal(false), Type.Null()], { description: "Only false: the prompt is not echoed." })),
     stream: Type.Optional(NullableBoolean),
     stream_options: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
@@ -527,7 +766,9 @@ export const CompletionObject = Type.Object(
     object: Type.Literal("text_completion"),
     created: Type.Integer(),
     model: Type.String(),
-    choices: Type.Array(Type.Object({ index: Type.Integer({ minimum: 0 }), text: Type.String(), finish_reason: Type.Union([Type.String(), Type.Null()]) })),
+    choices: Type.Array(
+      Type.Object({ index: Type.Integer({ minimum: 0 }), text: Type.String(), finish_reason: Type.Union([Type.String(), Type.Null()]) }),
+    ),
     usage: OpenAIUsage,
   },
   { title: "CompletionObject" },

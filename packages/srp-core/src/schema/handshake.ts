@@ -1,6 +1,18 @@
 /** Handshake and authentication: `hello` (hub), `auth` (node), `welcome` (hub). */
 import { Type, type Static } from "@sinclair/typebox";
-import { EvmAddress, Id, message, Nonce, PublicKey, ReceiptTotals, SCHEMA_LIMITS, Signature, Text, Timestamp, Version } from "./primitives.js";
+import {
+  EvmAddress,
+  Id,
+  message,
+  Nonce,
+  PublicKey,
+  ReceiptTotals,
+  SCHEMA_LIMITS,
+  Signature,
+  Text,
+  Timestamp,
+  Version,
+} from "./primitives.js";
 
 /** Frame size limits within which hubs choose their announced limit. */
 export const FRAME_LIMITS = {
@@ -36,7 +48,10 @@ export type Hello = Static<typeof Hello>;
 
 /** Binds a node to a hub account by that account's API key. */
 export const ApiKeyBinding = Type.Object(
-  { kind: Type.Literal("api_key"), key: Type.String({ minLength: 8, maxLength: SCHEMA_LIMITS.apiKeyMaxLength, pattern: "^[\\x21-\\x7e]+$" }) },
+  {
+    kind: Type.Literal("api_key"),
+    key: Type.String({ minLength: 8, maxLength: SCHEMA_LIMITS.apiKeyMaxLength, pattern: "^[\\x21-\\x7e]+$" }),
+  },
   { additionalProperties: false, title: "ApiKeyBinding" },
 );
 
@@ -94,7 +109,10 @@ export const Welcome = message(
     heartbeatIntervalMs: Type.Integer({ minimum: 1000, maximum: 300_000 }),
     limits: SessionLimits,
     replaced: Type.Boolean(),
-    receipts: Type.Object({ lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), totals: ReceiptTotals }, { additionalProperties: false }),
+    receipts: Type.Object(
+      { lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), totals: ReceiptTotals },
+      { additionalProperties: false },
+    ),
     message: Type.Optional(Text),
   },
   "Session established: session id, account, heartbeat interval, limits, and the hub's view of the node's receipt totals.",

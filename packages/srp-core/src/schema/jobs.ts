@@ -5,7 +5,16 @@ import { ErrorCodeString, Id, message, ModelId, Price, Text, Timestamp, Usage } 
 
 /** The consumer API a job's request body belongs to. */
 export const JobApi = Type.Union(
-  ["chat.completions", "messages", "responses", "completions", "embeddings", "images.generations", "audio.speech", "audio.transcriptions"].map((k) => Type.Literal(k)),
+  [
+    "chat.completions",
+    "messages",
+    "responses",
+    "completions",
+    "embeddings",
+    "images.generations",
+    "audio.speech",
+    "audio.transcriptions",
+  ].map((k) => Type.Literal(k)),
   { title: "JobApi" },
 );
 

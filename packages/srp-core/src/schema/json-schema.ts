@@ -32,7 +32,8 @@ export function buildJsonSchema(): JsonSchemaDocument {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     $id: SCHEMA_ID,
     title: "SRP v1 wire messages",
-    description: "Every message of the Spare Relay Protocol version 1. A frame is valid when it matches the $defs entry named by its type (see x-srp-types).",
+    description:
+      "Every message of the Spare Relay Protocol version 1. A frame is valid when it matches the $defs entry named by its type (see x-srp-types).",
     "x-srp-types": Object.fromEntries(MESSAGE_TYPES.map((t) => [t, `#/$defs/${MESSAGES[t].name}`])),
     oneOf: MESSAGE_TYPES.map((t) => ({ $ref: `#/$defs/${MESSAGES[t].name}` })),
     $defs: defs,

@@ -3,7 +3,9 @@ import { Type, type Static } from "@sinclair/typebox";
 import { ErrorCodeString, Id, message, ModelId, Price, SCHEMA_LIMITS, Text } from "./primitives.js";
 
 /** Where an instance's capacity comes from (supply tiers, `spec/v1/README.md`; SRP-OFF-001). */
-export const SupplyTier = Type.Union([Type.Literal("gpu"), Type.Literal("key"), Type.Literal("credits"), Type.Literal("subscription")], { title: "SupplyTier" });
+export const SupplyTier = Type.Union([Type.Literal("gpu"), Type.Literal("key"), Type.Literal("credits"), Type.Literal("subscription")], {
+  title: "SupplyTier",
+});
 /** Where an instance's capacity comes from. */
 export type SupplyTier = Static<typeof SupplyTier>;
 
@@ -23,7 +25,21 @@ export type BackendKind = Static<typeof BackendKind>;
  * `completions` jobs (OpenAI's legacy text completions), which are never translated.
  */
 export const Capability = Type.Union(
-  ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages", "responses", "completions"].map((k) => Type.Literal(k)),
+  [
+    "chat",
+    "stream",
+    "tools",
+    "vision",
+    "json_mode",
+    "reasoning",
+    "embeddings",
+    "images",
+    "speech",
+    "transcription",
+    "messages",
+    "responses",
+    "completions",
+  ].map((k) => Type.Literal(k)),
   { title: "Capability" },
 );
 
@@ -49,7 +65,14 @@ export const Instance = Type.Object(
      * The weights' quantization in its normalized spelling (SRP-OFF-011): GGUF types
      * (`Q4_K_M`, `Q8_0`, `F16`, `BF16`), `FP8`, `INT8`, `INT4`, `AWQ`, `GPTQ`, `4BIT`...
      */
-    quantization: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: "^[A-Z0-9_]+$", description: "Normalized quantization of the weights, e.g. Q4_K_M, F16, BF16, FP8, AWQ." })),
+    quantization: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 32,
+        pattern: "^[A-Z0-9_]+$",
+        description: "Normalized quantization of the weights, e.g. Q4_K_M, F16, BF16, FP8, AWQ.",
+      }),
+    ),
   },
   { additionalProperties: false, title: "Instance" },
 );

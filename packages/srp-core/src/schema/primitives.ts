@@ -21,7 +21,12 @@ export const SCHEMA_LIMITS = {
 export const Id = Type.String({ minLength: 1, maxLength: SCHEMA_LIMITS.idMaxLength, pattern: "^[A-Za-z0-9._:-]+$", title: "Id" });
 
 /** A model id as consumers name it, e.g. `llama3.1:8b` or `openai/gpt-4o-mini`. */
-export const ModelId = Type.String({ minLength: 1, maxLength: SCHEMA_LIMITS.modelMaxLength, pattern: "^[A-Za-z0-9._:/@+-]+$", title: "ModelId" });
+export const ModelId = Type.String({
+  minLength: 1,
+  maxLength: SCHEMA_LIMITS.modelMaxLength,
+  pattern: "^[A-Za-z0-9._:/@+-]+$",
+  title: "ModelId",
+});
 
 /** An Ed25519 public key as 43 base64url characters: a hub id or node id. */
 export const PublicKey = Type.String({ pattern: "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$", title: "PublicKey" });
@@ -51,7 +56,11 @@ export const Version = Type.Integer({ minimum: 1, maximum: 65535, title: "Versio
 export const Text = Type.String({ maxLength: SCHEMA_LIMITS.textMaxLength });
 
 /** An error code from the error table (`family.reason`), or a namespaced extension code (`x-vendor.reason`). */
-export const ErrorCodeString = Type.String({ maxLength: 64, pattern: "^(internal|[a-z][a-z0-9_-]*\\.[a-z][a-z0-9_]*)$", title: "ErrorCode" });
+export const ErrorCodeString = Type.String({
+  maxLength: 64,
+  pattern: "^(internal|[a-z][a-z0-9_-]*\\.[a-z][a-z0-9_]*)$",
+  title: "ErrorCode",
+});
 
 /** An EVM address, 0x-prefixed hex. */
 export const EvmAddress = Type.String({ pattern: "^0x[0-9a-fA-F]{40}$", title: "EvmAddress" });

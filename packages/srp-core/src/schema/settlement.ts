@@ -41,7 +41,10 @@ export const StatementMessage = message("statement", { statement: Statement }, "
 export type StatementMessage = Static<typeof StatementMessage>;
 
 /** What the node disputes. */
-export const DisputeKind = Type.Union(["totals_mismatch", "missing_receipt", "bad_signature"].map((k) => Type.Literal(k)), { title: "DisputeKind" });
+export const DisputeKind = Type.Union(
+  ["totals_mismatch", "missing_receipt", "bad_signature"].map((k) => Type.Literal(k)),
+  { title: "DisputeKind" },
+);
 
 /** Node -> hub: the hub's totals disagree with the node's receipts. */
 export const Dispute = message(
@@ -49,8 +52,14 @@ export const Dispute = message(
   {
     kind: DisputeKind,
     statementId: Type.Optional(Id),
-    hub: Type.Object({ lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), totals: ReceiptTotals }, { additionalProperties: false }),
-    node: Type.Object({ lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), totals: ReceiptTotals }, { additionalProperties: false }),
+    hub: Type.Object(
+      { lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), totals: ReceiptTotals },
+      { additionalProperties: false },
+    ),
+    node: Type.Object(
+      { lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), totals: ReceiptTotals },
+      { additionalProperties: false },
+    ),
     message: Text,
   },
   "A mismatch between the hub's view (welcome or statement) and the node's own receipts, reported loudly.",

@@ -89,7 +89,11 @@ export async function getHistory(request: Request, ctx: AccountApiContext): Prom
   }
   const page = await ctx.books.history(account.id, limit, before);
   const last = page.at(-1);
-  return Response.json({ object: "list", data: page.map(historyEntry), next: page.length === limit && last ? `${last.createdAt}:${last.txId}` : null });
+  return Response.json({
+    object: "list",
+    data: page.map(historyEntry),
+    next: page.length === limit && last ? `${last.createdAt}:${last.txId}` : null,
+  });
 }
 
 /**
@@ -102,10 +106,17 @@ export async function postRefund(request: Request, ctx: AccountApiContext): Prom
   if (account instanceof SrpError) return errorResponse(account);
   if (!ctx.books) return noLedger();
   const key = request.headers.get("idempotency-key");
-  if (key !== null && !/^[\x21-\x7e]{1,128}$/.test(key)) return fail("api.invalid_body", "`Idempotency-Key` is 1-128 visible ASCII characters");
+  if (key !== null && !/^[\x21-\x7e]{1,128}$/.test(key))
+    return fail("api.invalid_body", "`Idempotency-Key` is 1-128 visible ASCII characters");
   const reference = `${account.id}:${key ?? ledgerId("refund")}`;
   const amount = await ctx.books.refund(account.id, reference);
-  return Response.json({ object: "srp.refund", account: account.id, reference, refunded: money(amount), balance: money((await ctx.books.summary(account.id)).balance) });
+  return Response.json({
+    object: "srp.refund",
+    account: account.id,
+    reference,
+    refunded: money(amount),
+    balance: money((await ctx.books.summary(account.id)).balance),
+  });
 }
 
 /** `GET /v1/pricing` (free): prices per model, the split, the prepaid tiers and the signup credits. */
@@ -133,7 +144,11 @@ export function getPricing(ctx: AccountApiContext): Response {
     unit: "1 unit = 0.000001 USD",
     split: { provider_bps: 9000, protocol_bps: 1000, rounding: "the provider's share rounds down; the protocol keeps the remainder" },
     signup_credits: ctx.signupCredits === undefined ? null : money(ctx.signupCredits),
-    prepaid_tiers: ctx.tiers.map((t) => ({ min_deposit: money(t.minUnits), discount_bps: t.discountBps, discount: `${formatDecimal(BigInt(t.discountBps), 2)} %` })),
+    prepaid_tiers: ctx.tiers.map((t) => ({
+      min_deposit: money(t.minUnits),
+      discount_bps: t.discountBps,
+      discount: `${formatDecimal(BigInt(t.discountBps), 2)} %`,
+    })),
     models: models.sort((a, b) => a.model.localeCompare(b.model)),
   });
 }
@@ -163,8 +178,13 @@ export async function postEstimate(request: Request, ctx: AccountApiContext, max
   if (limit instanceof SrpError) return errorResponse(limit);
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return errorResponse(prefs);
-  const max = maximumCost(ctx.router, body.model, { promptTokens: promptTokenBound(body), completionTokens: limit }, prefs.maxPrice, ["chat"])!;
-  const cheapest = views.reduce((c, v) => (BigInt(v.price.input) + BigInt(v.price.output) < BigInt(c.input) + BigInt(c.output) ? v.price : c), views[0]!.price);
+  const max = maximumCost(ctx.router, body.model, { promptTokens: promptTokenBound(body), completionTokens: limit }, prefs.maxPrice, [
+    "chat",
+  ])!;
+  const cheapest = views.reduce(
+    (c, v) => (BigInt(v.price.input) + BigInt(v.price.output) < BigInt(c.input) + BigInt(c.output) ? v.price : c),
+    views[0]!.price,
+  );
   const promptExpected = estimatePromptTokens(body);
   const outExpected = limit > 0 ? Math.ceil(limit / 2) : EXPECTED_OUTPUT_WITHOUT_LIMIT;
   const expected = discounted(worstCase(promptExpected, outExpected, cheapest), discountBps);
@@ -175,8 +195,18 @@ export async function postEstimate(request: Request, ctx: AccountApiContext, max
     expected: money(expected),
     discount_bps: discountBps,
     basis: {
-      maximum: { prompt_tokens: max.promptTokens, completion_tokens: max.completionTokens, price_per_million: max.price, note: "what admission reserves: the prompt's byte length bounds its tokens; the output limit, or the largest context online; the dearest instance" },
-      expected: { prompt_tokens: promptExpected, completion_tokens: outExpected, price_per_million: { input: cheapest.input, output: cheapest.output }, note: "about 4 characters per token; half the output limit; the cheapest instance online; your discount applied" },
+      maximum: {
+        prompt_tokens: max.promptTokens,
+        completion_tokens: max.completionTokens,
+        price_per_million: max.price,
+        note: "what admission reserves: the prompt's byte length bounds its tokens; the output limit, or the largest context online; the dearest instance",
+      },
+      expected: {
+        prompt_tokens: promptExpected,
+        completion_tokens: outExpected,
+        price_per_million: { input: cheapest.input, output: cheapest.output },
+        note: "about 4 characters per token; half the output limit; the cheapest instance online; your discount applied",
+      },
     },
   });
 }

@@ -43,7 +43,8 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
 
 /** Handles a request under `/admin/v1/`. */
 export async function handleAdmin(request: Request, path: string, ctx: AdminContext): Promise<Response> {
-  if (!tokenMatches(bearer(request), ctx.token)) return fail("api.unauthorized", "the admin API needs `Authorization: Bearer <admin token>`");
+  if (!tokenMatches(bearer(request), ctx.token))
+    return fail("api.unauthorized", "the admin API needs `Authorization: Bearer <admin token>`");
   const admin = ctx.admin;
   const parts = path.slice(ADMIN_PREFIX.length).split("/").map(decodeURIComponent);
   const method = request.method;
@@ -63,26 +64,51 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
         const q = new URL(request.url).searchParams;
         const by = q.get("by") ?? "earned";
         const limit = Number(q.get("limit") ?? "10");
-        if ((by !== "earned" && by !== "spent") || !Number.isInteger(limit) || limit < 1 || limit > 1000) return fail("api.invalid_body", "by=earned|spent, limit=1..1000");
-        return Response.json({ by, data: (await books.top(by, limit)).map((t) => ({ account: t.accountId, amount: money(t.amount), jobs: t.jobs })) });
+        if ((by !== "earned" && by !== "spent") || !Number.isInteger(limit) || limit < 1 || limit > 1000)
+          return fail("api.invalid_body", "by=earned|spent, limit=1..1000");
+        return Response.json({
+          by,
+          data: (await books.top(by, limit)).map((t) => ({ account: t.accountId, amount: money(t.amount), jobs: t.jobs })),
+        });
       }
     }
-    if (parts[0] === "accounts" && parts.length === 3 && parts[1] && (parts[2] === "balance" || parts[2] === "deposits" || parts[2] === "refund")) {
+    if (
+      parts[0] === "accounts" &&
+      parts.length === 3 &&
+      parts[1] &&
+      (parts[2] === "balance" || parts[2] === "deposits" || parts[2] === "refund")
+    ) {
       if (!books) return fail("api.not_found", "this hub keeps no ledger");
       if (admin && !(await admin.getAccount(parts[1]))) return fail("api.not_found", `no account ${parts[1]}`);
       if (parts[2] === "balance") {
         if (method !== "GET") return fail("api.method_not_allowed", "use GET");
         const s = await books.summary(parts[1]);
-        return Response.json({ account: s.accountId, balance: money(s.balance), held: money(s.held), prepaid: money(s.prepaid), discount_bps: s.discountBps, spent: money(s.spent), earned: money(s.earned), deposited: money(s.deposited), refunded: money(s.refunded), requests: s.requests });
+        return Response.json({
+          account: s.accountId,
+          balance: money(s.balance),
+          held: money(s.held),
+          prepaid: money(s.prepaid),
+          discount_bps: s.discountBps,
+          spent: money(s.spent),
+          earned: money(s.earned),
+          deposited: money(s.deposited),
+          refunded: money(s.refunded),
+          requests: s.requests,
+        });
       }
       if (method !== "POST") return fail("api.method_not_allowed", "use POST");
       const body = await readJsonObject(request, 64 * 1024);
       if (body instanceof SrpError) return errorResponse(body);
-      if (typeof body.reference !== "string" || !/^[\x21-\x7e]{1,128}$/.test(body.reference)) return fail("api.invalid_body", "`reference` (1-128 visible ASCII characters) makes the movement idempotent");
+      if (typeof body.reference !== "string" || !/^[\x21-\x7e]{1,128}$/.test(body.reference))
+        return fail("api.invalid_body", "`reference` (1-128 visible ASCII characters) makes the movement idempotent");
       if (parts[2] === "deposits") {
-        if (typeof body.amount !== "string" || !/^[1-9][0-9]{0,17}$/.test(body.amount)) return fail("api.invalid_body", "`amount` is a positive whole number of atomic units, as a string");
+        if (typeof body.amount !== "string" || !/^[1-9][0-9]{0,17}$/.test(body.amount))
+          return fail("api.invalid_body", "`amount` is a positive whole number of atomic units, as a string");
         const posted = await books.deposit(parts[1], BigInt(body.amount), body.reference, { by: "admin API" });
-        return Response.json({ account: parts[1], deposited: money(BigInt(body.amount)), reference: body.reference, posted }, { status: posted ? 201 : 200 });
+        return Response.json(
+          { account: parts[1], deposited: money(BigInt(body.amount)), reference: body.reference, posted },
+          { status: posted ? 201 : 200 },
+        );
       }
       return Response.json({ account: parts[1], refunded: money(await books.refund(parts[1], body.reference)), reference: body.reference });
     }

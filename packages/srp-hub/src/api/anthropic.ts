@@ -25,7 +25,17 @@ import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402-policy.js";
 import { contentful, promptTokenBound } from "./openai.js";
-import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ConsumerApiContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import {
+  defaultUsageBounds,
+  preferences,
+  serve,
+  upstreamUsageExtras,
+  type Plan,
+  type ConsumerApiContext,
+  type SrpUsageExtension,
+  type StreamEncoder,
+  type Surface,
+} from "./serve.js";
 import { chatReasoningText, reasoningEffortFor, TRANSLATED_THINKING_SIGNATURE } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
@@ -49,9 +59,13 @@ export function anthropicErrorType(status: number): string {
 export function anthropicError(error: SrpError, headers: Record<string, string> = {}): Response {
   const h: Record<string, string> = { ...headers, "request-id": `req_${toBase64Url(randomBytes(12))}` };
   const retryAfterMs = error.details?.retryAfterMs;
-  if (error.httpStatus === 503 || error.httpStatus === 429) h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
+  if (error.httpStatus === 503 || error.httpStatus === 429)
+    h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
   const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
-  return Response.json({ type: "error", error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code, ...extra } }, { status: error.httpStatus, headers: h });
+  return Response.json(
+    { type: "error", error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code, ...extra } },
+    { status: error.httpStatus, headers: h },
+  );
 }
 
 function invalid(message: string): never {
@@ -120,7 +134,12 @@ export function messagesToChat(body: Json): Json {
   (body.messages as unknown[]).forEach((m, i) => {
     const where = `messages[${i}]`;
     if (!isObject(m) || (m.role !== "user" && m.role !== "assistant")) invalid(`${where}: role is user or assistant`);
-    const blocks: unknown[] = typeof m.content === "string" ? [{ type: "text", text: m.content }] : Array.isArray(m.content) ? m.content : invalid(`${where}: content is a string or an array of blocks`);
+    const blocks: unknown[] =
+      typeof m.content === "string"
+        ? [{ type: "text", text: m.content }]
+        : Array.isArray(m.content)
+          ? m.content
+          : invalid(`${where}: content is a string or an array of blocks`);
     if (m.role === "assistant") {
       const text: string[] = [];
       const calls: Json[] = [];
@@ -130,9 +149,14 @@ export function messagesToChat(body: Json): Json {
         else if (b.type === "tool_use") {
           if (typeof b.id !== "string" || typeof b.name !== "string") invalid(`${where}.content[${j}]: tool_use needs id and name`);
           calls.push({ id: b.id, type: "function", function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } });
-        } else if (b.type !== "thinking" && b.type !== "redacted_thinking") invalid(`${where}.content[${j}]: block type ${JSON.stringify(b.type)} is not supported for this model's providers`);
+        } else if (b.type !== "thinking" && b.type !== "redacted_thinking")
+          invalid(`${where}.content[${j}]: block type ${JSON.stringify(b.type)} is not supported for this model's providers`);
       });
-      messages.push({ role: "assistant", content: text.length > 0 ? text.join("") : null, ...(calls.length > 0 ? { tool_calls: calls } : {}) });
+      messages.push({
+        role: "assistant",
+        content: text.length > 0 ? text.join("") : null,
+        ...(calls.length > 0 ? { tool_calls: calls } : {}),
+      });
       return;
     }
     // A user turn: tool results first (they answer the previous assistant turn), then the rest.
@@ -145,7 +169,8 @@ export function messagesToChat(body: Json): Json {
       else if (b.type === "image") parts.push(imagePart(b, at));
       else if (b.type === "tool_result") {
         if (typeof b.tool_use_id !== "string") invalid(`${at}: tool_result needs tool_use_id`);
-        const inner: unknown[] = typeof b.content === "string" ? [{ type: "text", text: b.content }] : Array.isArray(b.content) ? b.content : [];
+        const inner: unknown[] =
+          typeof b.content === "string" ? [{ type: "text", text: b.content }] : Array.isArray(b.content) ? b.content : [];
         const texts: string[] = [];
         inner.forEach((c, k) => {
           if (isObject(c) && c.type === "text" && typeof c.text === "string") texts.push(c.text);
@@ -159,7 +184,8 @@ export function messagesToChat(body: Json): Json {
       } else invalid(`${at}: block type ${JSON.stringify(b.type)} is not supported for this model's providers`);
     });
     const user = [...resultImages, ...parts];
-    if (user.length > 0) messages.push({ role: "user", content: user.every((p) => p.type === "text") ? user.map((p) => p.text).join("\n") : user });
+    if (user.length > 0)
+      messages.push({ role: "user", content: user.every((p) => p.type === "text") ? user.map((p) => p.text).join("\n") : user });
   });
   const out: Json = { model: body.model, messages, max_tokens: body.max_tokens };
   if (body.stream === true) out.stream = true;
@@ -170,8 +196,16 @@ export function messagesToChat(body: Json): Json {
   if (isObject(body.metadata) && typeof body.metadata.user_id === "string") out.user = body.metadata.user_id;
   if (Array.isArray(body.tools) && body.tools.length > 0) {
     out.tools = body.tools.map((t: unknown, i) => {
-      if (!isObject(t) || typeof t.name !== "string" || (t.type !== undefined && t.type !== "custom")) invalid(`tools[${i}]: only client tools (name, description, input_schema) are supported for this model's providers`);
-      return { type: "function", function: { name: t.name, ...(typeof t.description === "string" ? { description: t.description } : {}), parameters: isObject(t.input_schema) ? t.input_schema : { type: "object", properties: {} } } };
+      if (!isObject(t) || typeof t.name !== "string" || (t.type !== undefined && t.type !== "custom"))
+        invalid(`tools[${i}]: only client tools (name, description, input_schema) are supported for this model's providers`);
+      return {
+        type: "function",
+        function: {
+          name: t.name,
+          ...(typeof t.description === "string" ? { description: t.description } : {}),
+          parameters: isObject(t.input_schema) ? t.input_schema : { type: "object", properties: {} },
+        },
+      };
     });
     Object.assign(out, toolChoice(body.tool_choice));
   }
@@ -197,7 +231,13 @@ export function stopReason(finish: unknown): string {
 function anthropicUsage(usage: Usage, ext: SrpUsageExtension): Json {
   const cached = usage.cachedTokens ?? 0;
   const written = usage.cacheWriteTokens ?? 0;
-  return { input_tokens: usage.promptTokens - cached - written, output_tokens: usage.completionTokens, cache_creation_input_tokens: written, cache_read_input_tokens: cached, ...ext };
+  return {
+    input_tokens: usage.promptTokens - cached - written,
+    output_tokens: usage.completionTokens,
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: cached,
+    ...ext,
+  };
 }
 
 /**
@@ -233,7 +273,12 @@ function chatToContent(response: Json): Json[] {
   if (Array.isArray(message.tool_calls)) {
     for (const c of message.tool_calls as unknown[]) {
       if (!isObject(c) || !isObject(c.function)) continue;
-      content.push({ type: "tool_use", id: typeof c.id === "string" ? c.id : `toolu_${toBase64Url(randomBytes(12))}`, name: c.function.name, input: toolInput(c.function.arguments) });
+      content.push({
+        type: "tool_use",
+        id: typeof c.id === "string" ? c.id : `toolu_${toBase64Url(randomBytes(12))}`,
+        name: c.function.name,
+        input: toolInput(c.function.arguments),
+      });
     }
   }
   return content;
@@ -242,11 +287,21 @@ function chatToContent(response: Json): Json[] {
 /** Translates a chat.completion to an Anthropic Message; its reasoning becomes a `thinking` block (SRP-CON-076, SRP-CON-078). */
 export function chatToMessage(response: Json, job: Job, usage: Usage, ext: SrpUsageExtension): Json {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
-  return { id: messageId(job), type: "message", role: "assistant", model: job.model, content: chatToContent(response), stop_reason: stopReason(choice.finish_reason), stop_sequence: null, usage: anthropicUsage(usage, ext) };
+  return {
+    id: messageId(job),
+    type: "message",
+    role: "assistant",
+    model: job.model,
+    content: chatToContent(response),
+    stop_reason: stopReason(choice.finish_reason),
+    stop_sequence: null,
+    usage: anthropicUsage(usage, ext),
+  };
 }
 
 const sse = (data: Json) => formatSse(data, data.type as string);
-const streamError = (code: string, message: string) => sse({ type: "error", error: { type: code === "job.deadline_exceeded" ? "timeout_error" : "api_error", message, code } });
+const streamError = (code: string, message: string) =>
+  sse({ type: "error", error: { type: code === "job.deadline_exceeded" ? "timeout_error" : "api_error", message, code } });
 
 /**
  * Chat chunks translated to Anthropic's events (message_start, ping, content blocks with
@@ -276,14 +331,32 @@ export class ChatToMessagesEvents {
   start(): Json[] {
     if (this.#started) return [];
     this.#started = true;
-    const message = { id: messageId(this.#job), type: "message", role: "assistant", model: this.#job.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } };
+    const message = {
+      id: messageId(this.#job),
+      type: "message",
+      role: "assistant",
+      model: this.#job.model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 0, output_tokens: 0 },
+    };
     return [{ type: "message_start", message }, { type: "ping" }];
   }
 
   /** The open block's content_block_stop (a thinking block's signature_delta first, SRP-CON-076). */
   close(): Json[] {
     if (this.#open === undefined) return [];
-    const signature = this.#open === "thinking" ? [{ type: "content_block_delta", index: this.#index, delta: { type: "signature_delta", signature: TRANSLATED_THINKING_SIGNATURE } }] : [];
+    const signature =
+      this.#open === "thinking"
+        ? [
+            {
+              type: "content_block_delta",
+              index: this.#index,
+              delta: { type: "signature_delta", signature: TRANSLATED_THINKING_SIGNATURE },
+            },
+          ]
+        : [];
     this.#open = undefined;
     return [...signature, { type: "content_block_stop", index: this.#index }];
   }
@@ -327,7 +400,11 @@ export class ChatToMessagesEvents {
           this.#open = "tool";
           this.#tools.set(i, this.#index);
           const id = typeof tc.id === "string" ? tc.id : `toolu_${toBase64Url(randomBytes(12))}`;
-          out.push({ type: "content_block_start", index: this.#index, content_block: { type: "tool_use", id, name: typeof fn.name === "string" ? fn.name : "", input: {} } });
+          out.push({
+            type: "content_block_start",
+            index: this.#index,
+            content_block: { type: "tool_use", id, name: typeof fn.name === "string" ? fn.name : "", input: {} },
+          });
         }
         // Arguments of a call whose block is closed cannot be sent any more (Anthropic blocks do not interleave).
         if (typeof fn.arguments === "string" && fn.arguments !== "" && this.#tools.get(i) === this.#index && this.#open === "tool") {
@@ -350,7 +427,15 @@ function translatedEncoder(job: Job): StreamEncoder {
   return {
     chunk: (data) => text(events.chunk(data)),
     end(done, ext) {
-      return text([...events.start(), ...events.close()]) + sse({ type: "message_delta", delta: { stop_reason: stopReason(events.finish), stop_sequence: null }, usage: anthropicUsage(done.usage, ext) }) + sse({ type: "message_stop" });
+      return (
+        text([...events.start(), ...events.close()]) +
+        sse({
+          type: "message_delta",
+          delta: { stop_reason: stopReason(events.finish), stop_sequence: null },
+          usage: anthropicUsage(done.usage, ext),
+        }) +
+        sse({ type: "message_stop" })
+      );
     },
     fail: streamError,
   };
@@ -427,7 +512,14 @@ function messagesNeeds(body: Json): Capability[] {
     (m) =>
       isObject(m) &&
       Array.isArray(m.content) &&
-      (m.content as unknown[]).some((b) => isObject(b) && (b.type === "image" || (b.type === "tool_result" && Array.isArray(b.content) && (b.content as unknown[]).some((c) => isObject(c) && c.type === "image")))),
+      (m.content as unknown[]).some(
+        (b) =>
+          isObject(b) &&
+          (b.type === "image" ||
+            (b.type === "tool_result" &&
+              Array.isArray(b.content) &&
+              (b.content as unknown[]).some((c) => isObject(c) && c.type === "image"))),
+      ),
   );
   if (image) needs.push("vision");
   return needs;
@@ -483,7 +575,11 @@ export function planMessages(body: Json, ctx?: Pick<ConsumerApiContext, "router"
   } catch (error) {
     if (!(error instanceof SrpError)) throw error;
     const nativeOnline = ctx?.router.views(body.model as string).some((v) => v.capabilities.includes("messages")) ?? false;
-    if (!nativeOnline) return new SrpError(error.code, `${error.message} (only an instance that runs the Messages API itself could serve it, and none of ${String(body.model)} is online)`);
+    if (!nativeOnline)
+      return new SrpError(
+        error.code,
+        `${error.message} (only an instance that runs the Messages API itself could serve it, and none of ${String(body.model)} is online)`,
+      );
     capabilities.push("messages");
   }
   const stream = body.stream === true;
@@ -492,7 +588,9 @@ export function planMessages(body: Json, ctx?: Pick<ConsumerApiContext, "router"
   const isNative = (job: Job) => job.api === "messages";
   const bound = { promptTokens: promptTokenBound(body), completionTokens: maxOut };
   // Server tools (web search, code execution) and MCP servers feed their results back as input: the prompt is bounded by the context.
-  const growing = (Array.isArray(body.tools) && (body.tools as unknown[]).some((t) => isObject(t) && t.type !== undefined && t.type !== "custom")) || (Array.isArray(body.mcp_servers) && body.mcp_servers.length > 0);
+  const growing =
+    (Array.isArray(body.tools) && (body.tools as unknown[]).some((t) => isObject(t) && t.type !== undefined && t.type !== "custom")) ||
+    (Array.isArray(body.mcp_servers) && body.mcp_servers.length > 0);
   const affinityKey = messagesAffinityKey(body);
   return {
     model: body.model as string,
@@ -508,7 +606,9 @@ export function planMessages(body: Json, ctx?: Pick<ConsumerApiContext, "router"
       // Claude bills its full extended thinking and relays a summary: the budget may be hidden output (SRP-ATT-015).
       const budget = thinkingBudget(native);
       const nativeJob = instance.capabilities.includes("messages") || !translated;
-      return nativeJob && budget !== undefined && instance.capabilities.includes("reasoning") ? { ...bounds, hiddenThinkingTokens: budget } : bounds;
+      return nativeJob && budget !== undefined && instance.capabilities.includes("reasoning")
+        ? { ...bounds, hiddenThinkingTokens: budget }
+        : bounds;
     },
     job: (instance: Instance) =>
       instance.capabilities.includes("messages") || !translated
@@ -531,7 +631,8 @@ export function planMessages(body: Json, ctx?: Pick<ConsumerApiContext, "router"
 export function messagesResource(url: string): PaidResource {
   return {
     url,
-    description: "Anthropic Messages request relayed to an SRP provider (Anthropic wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
+    description:
+      "Anthropic Messages request relayed to an SRP provider (Anthropic wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
     mimeType: "application/json",
     method: "POST",
     example: { model: "claude-sonnet-4-5", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] },
@@ -555,14 +656,18 @@ export function postMessages(request: Request, ctx: ConsumerApiContext): Promise
  * holds no model's tokenizer, so the count is its estimate (about 4 characters a token,
  * the figure routing matches context lengths with), said by `x-srp-estimated: true`.
  */
-export async function countTokens(request: Request, ctx: Pick<ConsumerApiContext, "accounts" | "maxBodyBytes" | "router">): Promise<Response> {
+export async function countTokens(
+  request: Request,
+  ctx: Pick<ConsumerApiContext, "accounts" | "maxBodyBytes" | "router">,
+): Promise<Response> {
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return anthropicError(account);
   const body = await readJsonObject(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return anthropicError(body);
   const bad = checkMessages(body, false);
   if (bad) return anthropicError(bad);
-  if (ctx.router.views(body.model as string).length === 0) return anthropicError(new SrpError("job.unknown_model", `model ${String(body.model)} is not served by any online provider`));
+  if (ctx.router.views(body.model as string).length === 0)
+    return anthropicError(new SrpError("job.unknown_model", `model ${String(body.model)} is not served by any online provider`));
   let translated: Json;
   try {
     translated = messagesToChat({ ...body, max_tokens: 1, thinking: undefined });

@@ -62,10 +62,19 @@ interface Batch {
 export function batchResource(url: string): PaidResource {
   return {
     url,
-    description: "A batch of up to 50 mixed requests (chat completions, Messages, embeddings, image generations), run asynchronously at a 10 % discount. The amount is the sum of the items' maximum costs; what they do not use stays with the paying wallet as prepaid balance.",
+    description:
+      "A batch of up to 50 mixed requests (chat completions, Messages, embeddings, image generations), run asynchronously at a 10 % discount. The amount is the sum of the items' maximum costs; what they do not use stays with the paying wallet as prepaid balance.",
     mimeType: "application/json",
     method: "POST",
-    example: { requests: [{ custom_id: "a", url: "/v1/chat/completions", body: { model: "llama3.1:8b", messages: [{ role: "user", content: "Hello" }], max_tokens: 64 } }] },
+    example: {
+      requests: [
+        {
+          custom_id: "a",
+          url: "/v1/chat/completions",
+          body: { model: "llama3.1:8b", messages: [{ role: "user", content: "Hello" }], max_tokens: 64 },
+        },
+      ],
+    },
   };
 }
 
@@ -98,7 +107,8 @@ function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): Pl
     if (item.custom_id !== undefined && ids.has(item.custom_id)) return new SrpError("api.invalid_body", `${at}.custom_id is not unique`);
     const itemBody = item.body as Json;
     if (itemBody.stream === true) return new SrpError("api.invalid_body", `${at}: batch items do not stream`);
-    if (itemBody.models !== undefined) return new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`);
+    if (itemBody.models !== undefined)
+      return new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`);
     const plan = PLANNERS[item.url](itemBody, ctx);
     if (plan instanceof SrpError) return new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {});
     const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
@@ -130,7 +140,17 @@ function queuedView(id: string, plans: readonly PlannedItem[], total: bigint, di
     charged_units: "0",
     charged: formatUsdc(0n),
     counts: { total: plans.length, queued: plans.length, running: 0, completed: 0, failed: 0 },
-    items: plans.map((p, index) => ({ index, custom_id: p.customId, url: p.url, status: "queued", status_code: null, response: null, cost: formatUsdc(0n), cost_units: "0", receipt_id: null })),
+    items: plans.map((p, index) => ({
+      index,
+      custom_id: p.customId,
+      url: p.url,
+      status: "queued",
+      status_code: null,
+      response: null,
+      cost: formatUsdc(0n),
+      cost_units: "0",
+      receipt_id: null,
+    })),
   };
 }
 
@@ -175,10 +195,18 @@ export class Batches {
   /** Whether `accountId` may keep one more batch (and the hub one more in all). */
   #roomFor(accountId: string): SrpError | undefined {
     this.#sweep();
-    if (this.#batches.size >= this.#maxKept) return new SrpError("api.rate_limited", "this hub keeps as many batches as it can; retry when older results have expired", { details: { retryAfterMs: 60_000 } });
+    if (this.#batches.size >= this.#maxKept)
+      return new SrpError("api.rate_limited", "this hub keeps as many batches as it can; retry when older results have expired", {
+        details: { retryAfterMs: 60_000 },
+      });
     let kept = 0;
     for (const b of this.#batches.values()) if (b.accountId === accountId) kept++;
-    if (kept >= this.#maxPerAccount) return new SrpError("api.rate_limited", `this account has ${kept} batches kept (running, or finished within ${Math.round(this.#retentionMs / 60_000)} minutes); the most is ${this.#maxPerAccount}`, { details: { retryAfterMs: 60_000 } });
+    if (kept >= this.#maxPerAccount)
+      return new SrpError(
+        "api.rate_limited",
+        `this account has ${kept} batches kept (running, or finished within ${Math.round(this.#retentionMs / 60_000)} minutes); the most is ${this.#maxPerAccount}`,
+        { details: { retryAfterMs: 60_000 } },
+      );
     return undefined;
   }
 
@@ -186,7 +214,10 @@ export class Batches {
   async create(request: Request): Promise<Response> {
     const ctx = this.#ctx;
     const ledger = ctx.ledger;
-    if (!batchLedger(ledger)) return errorResponse(new SrpError("api.not_found", "this hub runs no batches (it needs a ledger that reserves batches, such as a SqlStore)"));
+    if (!batchLedger(ledger))
+      return errorResponse(
+        new SrpError("api.not_found", "this hub runs no batches (it needs a ledger that reserves batches, such as a SqlStore)"),
+      );
     const who = await payer(request, ctx);
     if (who instanceof SrpError) return errorResponse(who);
     const payments = who.payments;
@@ -220,35 +251,59 @@ export class Batches {
    * account is known only once it has paid), then one atomic reservation of every item's
    * worst case at the batch discount (SRP-CON-012, SRP-CON-013). Else the refusal.
    */
-  async #reserve(ledger: BatchLedger, accountId: string, plans: readonly PlannedItem[], total: bigint, byX402: boolean): Promise<{ reservationIds: string[]; discountBps: number } | SrpError> {
+  async #reserve(
+    ledger: BatchLedger,
+    accountId: string,
+    plans: readonly PlannedItem[],
+    total: bigint,
+    byX402: boolean,
+  ): Promise<{ reservationIds: string[]; discountBps: number } | SrpError> {
     const ctx = this.#ctx;
     const full = byX402 ? this.#roomFor(accountId) : undefined;
     if (full) return full;
     let reserved;
     try {
       await ctx.ledgerReady;
-      reserved = await ledger.reserveMany(accountId, plans.map((p) => p.max), BATCH_LIMITS.discountBps);
+      reserved = await ledger.reserveMany(
+        accountId,
+        plans.map((p) => p.max),
+        BATCH_LIMITS.discountBps,
+      );
     } catch (e) {
       ctx.storageError("reserve a batch", e);
       return new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly");
     }
     if (!reserved.ok) {
-      return new SrpError("billing.insufficient_credits", `this batch may cost up to ${formatUsdc(total)} USD (${total} units); the account can spend ${formatUsdc(reserved.available)} USD`, {
-        details: { required: total.toString(), available: reserved.available.toString() },
-      });
+      return new SrpError(
+        "billing.insufficient_credits",
+        `this batch may cost up to ${formatUsdc(total)} USD (${total} units); the account can spend ${formatUsdc(reserved.available)} USD`,
+        {
+          details: { required: total.toString(), available: reserved.available.toString() },
+        },
+      );
     }
     return reserved;
   }
 
   /** Keeps an admitted batch and starts its items; the answer is the batch as admitted (queued), before any item starts. */
-  #start(owner: Pick<Batch, "accountId" | "keyed">, plans: readonly PlannedItem[], total: bigint, reserved: { reservationIds: string[]; discountBps: number }, paid: Record<string, string>): Response {
+  #start(
+    owner: Pick<Batch, "accountId" | "keyed">,
+    plans: readonly PlannedItem[],
+    total: bigint,
+    reserved: { reservationIds: string[]; discountBps: number },
+    paid: Record<string, string>,
+  ): Response {
     const id = `batch_${toBase64Url(randomBytes(16))}`;
     const view = queuedView(id, plans, total, reserved.discountBps);
     const batch: Batch = { view, ...owner };
     this.#batches.set(id, batch);
     for (const p of plans) this.#ctx.noteDemand(p.plan.model);
     const accepted = Response.json(view, { status: 202, headers: { location: `/v1/jobs/${id}`, ...paid } });
-    const run = this.#run(batch, plans.map((p) => p.plan), reserved.reservationIds).finally(() => this.#running.delete(run));
+    const run = this.#run(
+      batch,
+      plans.map((p) => p.plan),
+      reserved.reservationIds,
+    ).finally(() => this.#running.delete(run));
     this.#running.add(run);
     return accepted;
   }
@@ -257,7 +312,10 @@ export class Batches {
   async get(request: Request, id: string): Promise<Response> {
     this.#sweep();
     const batch = this.#batches.get(id);
-    if (!batch) return errorResponse(new SrpError("api.not_found", `no job ${id} (finished jobs are kept for ${Math.round(this.#retentionMs / 60_000)} minutes)`));
+    if (!batch)
+      return errorResponse(
+        new SrpError("api.not_found", `no job ${id} (finished jobs are kept for ${Math.round(this.#retentionMs / 60_000)} minutes)`),
+      );
     if (batch.keyed) {
       const account = await authenticate(request, this.#ctx.accounts);
       if (account instanceof SrpError) return errorResponse(account);
@@ -298,9 +356,17 @@ export class Batches {
         if (i >= plans.length) return;
         const item = view.items[i]!;
         if (this.#stopping) {
-          await this.#ctx.ledger?.release(reservations[i]!, "the hub closed before the batch item ran").catch((e: unknown) => this.#ctx.storageError(`release ${reservations[i]}`, e));
+          await this.#ctx.ledger
+            ?.release(reservations[i]!, "the hub closed before the batch item ran")
+            .catch((e: unknown) => this.#ctx.storageError(`release ${reservations[i]}`, e));
           view.counts.queued--;
-          this.#finish(view, item, 503, { error: { message: "the hub closed before this item ran", type: "api_error", param: null, code: "session.shutdown" } }, false);
+          this.#finish(
+            view,
+            item,
+            503,
+            { error: { message: "the hub closed before this item ran", type: "api_error", param: null, code: "session.shutdown" } },
+            false,
+          );
           continue;
         }
         view.counts.queued--;

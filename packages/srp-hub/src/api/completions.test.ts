@@ -4,20 +4,31 @@ import { completionsChoices, completionsPromptBound, COMPLETIONS_DEFAULT_MAX_TOK
 import type { Router } from "../routing/router.js";
 
 /** A router whose model `m` has instances with these capabilities. */
-const routerWith = (...caps: string[][]) => ({ views: (model: string) => (model === "m" ? caps.map((capabilities) => ({ capabilities })) : []) }) as unknown as Router;
+const routerWith = (...caps: string[][]) =>
+  ({ views: (model: string) => (model === "m" ? caps.map((capabilities) => ({ capabilities })) : []) }) as unknown as Router;
 
 describe("legacy completions plan", () => {
   it("bounds the prompt by its bytes and the suffix per prompt, and the output by max_tokens x n x prompts", () => {
     expect(completionsPromptBound({ prompt: "abcd", suffix: "xy" })).toBe(4 + 2 + 64);
     expect(completionsPromptBound({ prompt: ["a", "bb"] })).toBe(1 + 64 + 2 + 64);
     expect(completionsChoices({ prompt: ["a", "b", "c"], n: 2 })).toBe(6);
-    const plan = planCompletions({ model: "m", prompt: ["a", "b"], n: 3, max_tokens: 10, stream: true, provider: { sort: "price" } }, { router: routerWith(["chat", "completions"]) });
+    const plan = planCompletions(
+      { model: "m", prompt: ["a", "b"], n: 3, max_tokens: 10, stream: true, provider: { sort: "price" } },
+      { router: routerWith(["chat", "completions"]) },
+    );
     if (plan instanceof SrpError) throw plan;
     expect(plan.bound).toEqual({ promptTokens: 1 + 64 + 1 + 64, completionTokens: 60 });
     expect(plan.capabilities).toEqual(["completions", "stream"]);
     const job = plan.job({} as never);
     expect(job.api).toBe("completions");
-    expect(job.body).toEqual({ model: "m", prompt: ["a", "b"], n: 3, max_tokens: 10, stream: true, stream_options: { include_usage: true } });
+    expect(job.body).toEqual({
+      model: "m",
+      prompt: ["a", "b"],
+      n: 3,
+      max_tokens: 10,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
   });
 
   it("sets OpenAI's default max_tokens, and refuses bodies and models it cannot serve", () => {

@@ -66,7 +66,10 @@ export function planCompletions(body: Json, ctx: Pick<ConsumerApiContext, "route
   const model = body.model as string;
   const views = ctx.router.views(model);
   if (!views.some((v) => v.capabilities.includes("completions"))) {
-    const why = views.length === 0 ? `model ${model} is not served by any online provider` : `no online instance of ${model} serves legacy completions (/v1/completions); use /v1/chat/completions`;
+    const why =
+      views.length === 0
+        ? `model ${model} is not served by any online provider`
+        : `no online instance of ${model} serves legacy completions (/v1/completions); use /v1/chat/completions`;
     return new SrpError("job.unknown_model", why);
   }
   const stream = body.stream === true;
@@ -92,7 +95,8 @@ export function planCompletions(body: Json, ctx: Pick<ConsumerApiContext, "route
     job: () => ({ api: "completions", body: forwarded }),
     commits,
     meter: (job: Job): OutputMeasurer => new OutputMeter({ api: "completions", stream: job.stream, choices }),
-    respond: (_job, done, ext, headers) => Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
+    respond: (_job, done, ext, headers) =>
+      Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
     // text_completion chunks; the usage chunk is held until the receipt, then extended with the cost (SRP-CON-047).
     encoder: (job) => openAIChunkEncoder(job, "text_completion"),
   };
@@ -102,7 +106,8 @@ export function planCompletions(body: Json, ctx: Pick<ConsumerApiContext, "route
 export function completionsResource(url: string): PaidResource {
   return {
     url,
-    description: "Legacy text completion relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
+    description:
+      "Legacy text completion relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
     mimeType: "application/json",
     method: "POST",
     example: { model: "qwen2.5-coder:7b", prompt: "def fib(n):", max_tokens: 64 },

@@ -88,7 +88,11 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
   const resource = depositResource(`${ctx.baseUrl(request)}${DEPOSIT_PATH}`);
   const header = request.headers.get("payment-signature");
   if (header === null) {
-    return payments.required(amount, resource, new SrpError("payment.required", `a deposit of ${formatUsdc(amount)} USD (${amount} units): pay it with x402 (PAYMENT-SIGNATURE)`));
+    return payments.required(
+      amount,
+      resource,
+      new SrpError("payment.required", `a deposit of ${formatUsdc(amount)} USD (${amount} units): pay it with x402 (PAYMENT-SIGNATURE)`),
+    );
   }
   let paymentResponse: string;
   let accountId: string;
@@ -99,7 +103,8 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
     // A deposit always settles before it is answered: the money is on-chain before it is balance.
     // A wallet blocked by a debt may deposit: the deposit repays the debt first.
     const admitted = await payments.admit(header, payments.offer(amount), resource.url, { mode: "before", debtorMayPay: true });
-    if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : errorResponse(admitted);
+    if (admitted instanceof SrpError)
+      return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : errorResponse(admitted);
     // The admission credited the payment to the wallet's account already.
     paymentResponse = await admitted.finish(true);
     accountId = admitted.accountId;
@@ -119,13 +124,36 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
   try {
     const s = await books.summary(accountId);
     return Response.json(
-      { object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), debt_repaid: money(debtRepaid), balance: money(s.balance), prepaid: money(s.prepaid), discount_bps: s.discountBps, transaction },
+      {
+        object: "srp.deposit",
+        account_id: accountId,
+        address: payer,
+        amount: money(amount),
+        debt_repaid: money(debtRepaid),
+        balance: money(s.balance),
+        prepaid: money(s.prepaid),
+        discount_bps: s.discountBps,
+        transaction,
+      },
       { headers },
     );
   } catch (error) {
     // The deposit is made; only the summary could not be read.
     ctx.storageError("deposit summary", error);
-    return Response.json({ object: "srp.deposit", account_id: accountId, address: payer, amount: money(amount), debt_repaid: money(debtRepaid), balance: null, prepaid: null, discount_bps: null, transaction }, { headers });
+    return Response.json(
+      {
+        object: "srp.deposit",
+        account_id: accountId,
+        address: payer,
+        amount: money(amount),
+        debt_repaid: money(debtRepaid),
+        balance: null,
+        prepaid: null,
+        discount_bps: null,
+        transaction,
+      },
+      { headers },
+    );
   }
 }
 
@@ -149,7 +177,8 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
   const wallets = ctx.wallets;
   if (!books || !wallets) return fail("api.not_found", "this hub keeps no prepaid balances to refund");
   const { treasury, chain, asset } = ctx;
-  if (!treasury || !chain || !asset) return fail("payment.unavailable", "this hub has no treasury wallet (and chain client) to pay refunds on-chain");
+  if (!treasury || !chain || !asset)
+    return fail("payment.unavailable", "this hub has no treasury wallet (and chain client) to pay refunds on-chain");
   const body = await readJsonObject(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
   if (typeof body.message !== "string" || typeof body.signature !== "string" || !SIGNATURE.test(body.signature)) {
@@ -169,8 +198,10 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
   let amount: bigint;
   try {
     const owner = await ctx.accounts.findByWallet(address);
-    if (owner?.id !== accountId) return fail("auth.bad_account_proof", `the refund is signed by ${address}, which is not a wallet of account ${accountId}`);
-    if (!(await wallets.consumeNonce(nonce))) return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
+    if (owner?.id !== accountId)
+      return fail("auth.bad_account_proof", `the refund is signed by ${address}, which is not a wallet of account ${accountId}`);
+    if (!(await wallets.consumeNonce(nonce)))
+      return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
     await ctx.ledgerReady;
     amount = await books.refund(accountId, nonce);
   } catch (error) {
@@ -180,7 +211,8 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
     ctx.storageError("refund", error);
     return fail("billing.unavailable", "the ledger cannot refund now; retry shortly");
   }
-  const answer = (transaction: string | null) => Response.json({ object: "srp.refund", account_id: accountId, address, amount: money(amount), transaction });
+  const answer = (transaction: string | null) =>
+    Response.json({ object: "srp.refund", account_id: accountId, address, amount: money(amount), transaction });
   if (amount === 0n) return answer(null);
 
   // The books have let the money go; now the chain. A transfer that surely did not happen is credited back.
@@ -190,16 +222,30 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
     } catch (error) {
       ctx.storageError(`credit back the failed refund ${nonce} of ${amount} units to ${accountId}`, error);
     }
-    return fail("payment.unavailable", `the refund could not be paid on-chain (${why}); the amount is back in the account's prepaid balance`);
+    return fail(
+      "payment.unavailable",
+      `the refund could not be paid on-chain (${why}); the amount is back in the account's prepaid balance`,
+    );
   };
   let hash: `0x${string}`;
   try {
-    hash = await treasury.writeContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "transfer", args: [signer, amount], chain: treasury.chain ?? null });
+    hash = await treasury.writeContract({
+      address: asset as `0x${string}`,
+      abi: EIP3009_ABI,
+      functionName: "transfer",
+      args: [signer, amount],
+      chain: treasury.chain ?? null,
+    });
   } catch (error) {
     if (isRevert(error)) return creditBack(`the transfer was refused: ${short(error)}`);
     // Not a refusal by the chain (a time-out, a dropped connection): it may have been sent, so it is not credited back.
     ctx.storageError(`refund ${nonce} of ${amount} units to ${address}: the transfer may have been sent`, error);
-    return errorResponse(new SrpError("payment.settlement_pending", "the refund transfer may have been sent; its outcome is not known, and the hub's operator reconciles it"));
+    return errorResponse(
+      new SrpError(
+        "payment.settlement_pending",
+        "the refund transfer may have been sent; its outcome is not known, and the hub's operator reconciles it",
+      ),
+    );
   }
   let status: "success" | "reverted";
   try {
@@ -208,7 +254,11 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
     // Sent, outcome unknown: crediting back could pay twice. The operator reconciles it by its hash.
     ctx.storageError(`refund ${nonce} of ${amount} units to ${address}: transfer ${hash} has an unknown outcome`, error);
     return errorResponse(
-      new SrpError("payment.settlement_pending", `the refund transfer ${hash} was sent but its outcome is not known yet; the hub's operator reconciles it`, { details: { transaction: hash } }),
+      new SrpError(
+        "payment.settlement_pending",
+        `the refund transfer ${hash} was sent but its outcome is not known yet; the hub's operator reconciles it`,
+        { details: { transaction: hash } },
+      ),
     );
   }
   if (status !== "success") return creditBack(`transfer ${hash} reverted`);

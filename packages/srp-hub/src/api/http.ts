@@ -10,10 +10,14 @@ import type { Account, AccountStore } from "../accounts.js";
 export function errorResponse(error: SrpError, headers: Record<string, string> = {}): Response {
   const h: Record<string, string> = { ...headers };
   const retryAfterMs = error.details?.retryAfterMs;
-  if (error.httpStatus === 503 || error.httpStatus === 429) h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
+  if (error.httpStatus === 503 || error.httpStatus === 429)
+    h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
   // Billing errors carry their numbers (`required`, `available`) next to the message.
   const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
-  return Response.json({ error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code, ...extra } }, { status: error.httpStatus, headers: h });
+  return Response.json(
+    { error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code, ...extra } },
+    { status: error.httpStatus, headers: h },
+  );
 }
 
 /** Shorthand: an error response for a code and message. */
@@ -42,7 +46,8 @@ export async function authenticate(request: Request, accounts: AccountStore): Pr
 /** Reads a JSON object body of at most `maxBytes` bytes. */
 export async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown> | SrpError> {
   const type = request.headers.get("content-type");
-  if (type !== null && !/^application\/(.+\+)?json\b/i.test(type)) return new SrpError("api.unsupported_media_type", `content-type ${type} is not JSON`);
+  if (type !== null && !/^application\/(.+\+)?json\b/i.test(type))
+    return new SrpError("api.unsupported_media_type", `content-type ${type} is not JSON`);
   const bytes = await readBody(request, maxBytes);
   if (bytes instanceof SrpError) return bytes;
   let text: string;
@@ -60,7 +65,8 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
   } catch {
     return new SrpError("api.invalid_body", "the body is not valid UTF-8 JSON");
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return new SrpError("api.invalid_body", "the body must be a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return new SrpError("api.invalid_body", "the body must be a JSON object");
   return value as Record<string, unknown>;
 }
 

@@ -52,16 +52,24 @@ function withCost(response: Json | undefined, api: JobApi, usage: Usage, ext: Sr
   if (api === "embeddings") Object.assign(upstream, { prompt_tokens: usage.promptTokens, total_tokens: usage.promptTokens });
   if (api === "images.generations" && (upstream.input_tokens !== undefined || usage.promptTokens > 0)) {
     upstream.input_tokens = usage.promptTokens;
-    if (upstream.total_tokens !== undefined) upstream.total_tokens = usage.promptTokens + (typeof upstream.output_tokens === "number" ? upstream.output_tokens : 0);
+    if (upstream.total_tokens !== undefined)
+      upstream.total_tokens = usage.promptTokens + (typeof upstream.output_tokens === "number" ? upstream.output_tokens : 0);
   }
-  if (api === "audio.transcriptions" && (upstream.type === "duration" || usage.seconds !== undefined)) Object.assign(upstream, { type: "duration", seconds: usage.seconds ?? 0 });
+  if (api === "audio.transcriptions" && (upstream.type === "duration" || usage.seconds !== undefined))
+    Object.assign(upstream, { type: "duration", seconds: usage.seconds ?? 0 });
   return { ...body, usage: { ...upstream, ...ext } };
 }
 
-const jsonAnswer = (job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>) => Response.json(withCost(done.response, job.api, done.usage, ext), { headers });
+const jsonAnswer = (job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>) =>
+  Response.json(withCost(done.response, job.api, done.usage, ext), { headers });
 
 /** What every modality plan shares: the model, preferences, one capability, and the job body without `srp`. */
-function basePlan(body: Json, api: JobApi, capability: Capability, schema: TSchema): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
+function basePlan(
+  body: Json,
+  api: JobApi,
+  capability: Capability,
+  schema: TSchema,
+): Pick<Plan, "model" | "stream" | "prefs" | "capabilities" | "job"> | SrpError {
   const problem = checkConsumerBody(schema, body);
   if (problem) return invalid(problem);
   const prefs = preferences(body);
@@ -87,7 +95,12 @@ export function planImages(body: Json): Plan | SrpError {
   if (base instanceof SrpError) return base;
   const n = typeof body.n === "number" ? body.n : 1;
   if (body.stream === true) return invalid("streamed image generation is not supported by this hub");
-  return { ...base, contextTokens: 0, bound: { promptTokens: Buffer.byteLength(body.prompt as string) + INPUT_OVERHEAD_TOKENS, completionTokens: 0, images: n }, respond: jsonAnswer };
+  return {
+    ...base,
+    contextTokens: 0,
+    bound: { promptTokens: Buffer.byteLength(body.prompt as string) + INPUT_OVERHEAD_TOKENS, completionTokens: 0, images: n },
+    respond: jsonAnswer,
+  };
 }
 
 /** Checks a speech body and plans it: billed per character of `input`, exactly known at admission. */
@@ -96,18 +109,26 @@ export function planSpeech(body: Json): Plan | SrpError {
   if (base instanceof SrpError) return base;
   const characters = [...(body.input as string)].length;
   if (characters > MAX_SPEECH_CHARACTERS) return invalid(`\`input\` is at most ${MAX_SPEECH_CHARACTERS} characters`);
-  if (body.stream_format !== undefined && body.stream_format !== "audio") return invalid("only `stream_format: audio` is supported by this hub");
+  if (body.stream_format !== undefined && body.stream_format !== "audio")
+    return invalid("only `stream_format: audio` is supported by this hub");
   return {
     ...base,
     contextTokens: 0,
     bound: { promptTokens: 0, completionTokens: 0, characters },
     respond(_job, done, ext, headers) {
       const audio = done.response ?? {};
-      if (audio.object !== "srp.audio" || typeof audio.data !== "string") return errorResponse(new SrpError("job.upstream_error", "the provider answered speech without audio"));
+      if (audio.object !== "srp.audio" || typeof audio.data !== "string")
+        return errorResponse(new SrpError("job.upstream_error", "the provider answered speech without audio"));
       // The audio as the backend made it; what it cost travels in headers.
       return new Response(Buffer.from(audio.data, "base64"), {
         // The characters billed (the receipt's: SRP-ATT-019), not merely those asked for.
-        headers: { ...headers, "content-type": typeof audio.content_type === "string" ? audio.content_type : "application/octet-stream", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units, "x-srp-characters": String(done.usage.characters ?? 0) },
+        headers: {
+          ...headers,
+          "content-type": typeof audio.content_type === "string" ? audio.content_type : "application/octet-stream",
+          "x-srp-cost": ext.cost,
+          "x-srp-cost-units": ext.cost_units,
+          "x-srp-characters": String(done.usage.characters ?? 0),
+        },
       });
     },
   };
@@ -129,7 +150,8 @@ export function audioSecondsBound(audio: Uint8Array): number {
  */
 export async function readTranscriptionForm(request: Request, maxBytes: number): Promise<Json | SrpError> {
   const type = request.headers.get("content-type") ?? "";
-  if (!/^multipart\/form-data\b/i.test(type)) return new SrpError("api.unsupported_media_type", "a transcription is sent as multipart/form-data");
+  if (!/^multipart\/form-data\b/i.test(type))
+    return new SrpError("api.unsupported_media_type", "a transcription is sent as multipart/form-data");
   // Base64 grows the file by a third inside the job frame.
   const bytes = await readBody(request, Math.floor((maxBytes * 3) / 4));
   if (bytes instanceof SrpError) return bytes;
@@ -144,12 +166,19 @@ export async function readTranscriptionForm(request: Request, maxBytes: number):
     if (typeof value === "string") {
       const name = key.endsWith("[]") ? key.slice(0, -2) : key;
       const seen = body[name];
-      if (name === "file" || (seen !== undefined && !Array.isArray(seen)) || (key.endsWith("[]") === false && seen !== undefined)) return invalid(`field ${name} is given twice, or both as a value and as a list`);
+      if (name === "file" || (seen !== undefined && !Array.isArray(seen)) || (key.endsWith("[]") === false && seen !== undefined))
+        return invalid(`field ${name} is given twice, or both as a value and as a list`);
       if (key.endsWith("[]")) ((body[name] ??= []) as unknown[]).push(value);
       else body[name] = value;
     } else if (key === "file" && body.file === undefined) {
       const data = new Uint8Array(await value.arrayBuffer());
-      body.file = { filename: value.name || "audio", content_type: value.type || "application/octet-stream", data: Buffer.from(data).toString("base64"), bytes: data.length, seconds_bound: audioSecondsBound(data) };
+      body.file = {
+        filename: value.name || "audio",
+        content_type: value.type || "application/octet-stream",
+        data: Buffer.from(data).toString("base64"),
+        bytes: data.length,
+        seconds_bound: audioSecondsBound(data),
+      };
     } else return invalid(`field ${key} must not be a file`);
   }
   return body;
@@ -176,7 +205,9 @@ export function planTranscription(body: Json): Plan | SrpError {
     respond(job, done, ext, headers) {
       if (format !== "text") return jsonAnswer(job, done, ext, headers);
       const text = typeof done.response?.text === "string" ? done.response.text : "";
-      return new Response(`${text}\n`, { headers: { ...headers, "content-type": "text/plain; charset=utf-8", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units } });
+      return new Response(`${text}\n`, {
+        headers: { ...headers, "content-type": "text/plain; charset=utf-8", "x-srp-cost": ext.cost, "x-srp-cost-units": ext.cost_units },
+      });
     },
   };
 }
@@ -190,11 +221,25 @@ const surface = (plan: (body: Json) => Plan | SrpError, description: string, exa
 
 /** The modality surfaces by path. */
 export const MODALITY_SURFACES: Readonly<Record<string, Surface>> = {
-  "/v1/embeddings": surface(planEmbeddings, "Embeddings relayed to an SRP provider (OpenAI wire format), billed per prompt token.", { model: "nomic-embed-text", input: "Hello" }),
-  "/v1/images/generations": surface(planImages, "Image generation relayed to an SRP provider (OpenAI wire format), billed per image.", { model: "sdxl", prompt: "a lighthouse", n: 1 }),
-  "/v1/audio/speech": surface(planSpeech, "Speech synthesis relayed to an SRP provider (OpenAI wire format), billed per character.", { model: "kokoro", input: "Hello", voice: "alloy", response_format: "wav" }),
+  "/v1/embeddings": surface(planEmbeddings, "Embeddings relayed to an SRP provider (OpenAI wire format), billed per prompt token.", {
+    model: "nomic-embed-text",
+    input: "Hello",
+  }),
+  "/v1/images/generations": surface(planImages, "Image generation relayed to an SRP provider (OpenAI wire format), billed per image.", {
+    model: "sdxl",
+    prompt: "a lighthouse",
+    n: 1,
+  }),
+  "/v1/audio/speech": surface(planSpeech, "Speech synthesis relayed to an SRP provider (OpenAI wire format), billed per character.", {
+    model: "kokoro",
+    input: "Hello",
+    voice: "alloy",
+    response_format: "wav",
+  }),
   "/v1/audio/transcriptions": {
-    ...surface(planTranscription, "Transcription relayed to an SRP provider (OpenAI wire format, multipart), billed per second of audio.", { model: "whisper-1" }),
+    ...surface(planTranscription, "Transcription relayed to an SRP provider (OpenAI wire format, multipart), billed per second of audio.", {
+      model: "whisper-1",
+    }),
     read: readTranscriptionForm,
   },
 };

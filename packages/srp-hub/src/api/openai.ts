@@ -12,7 +12,17 @@ import type { Router } from "../routing/router.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
 import type { PaidResource } from "../payments/x402-policy.js";
-import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ConsumerApiContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import {
+  defaultUsageBounds,
+  preferences,
+  serve,
+  upstreamUsageExtras,
+  type Plan,
+  type ConsumerApiContext,
+  type SrpUsageExtension,
+  type StreamEncoder,
+  type Surface,
+} from "./serve.js";
 import { withEffortThinking } from "./reasoning.js";
 
 export { maximumCost, preferences, type MaximumCost, type Preferences, type SrpUsageExtension } from "./serve.js";
@@ -21,7 +31,8 @@ export { maximumCost, preferences, type MaximumCost, type Preferences, type SrpU
 export function chatResource(url: string): PaidResource {
   return {
     url,
-    description: "Chat completion relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
+    description:
+      "Chat completion relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
     mimeType: "application/json",
     method: "POST",
     example: { model: "llama3.1:8b", messages: [{ role: "user", content: "Hello" }], max_tokens: 64 },
@@ -36,9 +47,16 @@ export function chatResource(url: string): PaidResource {
  */
 export function openAIUsage(upstream: unknown, usage: Usage, ext: SrpUsageExtension): Record<string, unknown> {
   const base = upstreamUsageExtras(upstream);
-  const counts: Record<string, unknown> = { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens };
+  const counts: Record<string, unknown> = {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
   if (usage.cachedTokens || usage.cacheWriteTokens) {
-    counts.prompt_tokens_details = { cached_tokens: usage.cachedTokens ?? 0, ...(usage.cacheWriteTokens ? { cache_write_tokens: usage.cacheWriteTokens } : {}) };
+    counts.prompt_tokens_details = {
+      cached_tokens: usage.cachedTokens ?? 0,
+      ...(usage.cacheWriteTokens ? { cache_write_tokens: usage.cacheWriteTokens } : {}),
+    };
   }
   if (usage.reasoningTokens) counts.completion_tokens_details = { reasoning_tokens: usage.reasoningTokens };
   return { ...base, ...counts, ...ext };
@@ -49,7 +67,8 @@ export function outputLimit(body: Record<string, unknown>): number | SrpError {
   for (const name of ["max_completion_tokens", "max_tokens"] as const) {
     const v = body[name];
     if (v === undefined || v === null) continue;
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > 100_000_000) return new SrpError("api.invalid_body", `\`${name}\` is a non-negative integer`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > 100_000_000)
+      return new SrpError("api.invalid_body", `\`${name}\` is a non-negative integer`);
     return v;
   }
   return 0;
@@ -84,21 +103,36 @@ const TEMPLATE_TOKENS_PER_REQUEST = 64;
  */
 export function promptTokenBound(body: Record<string, unknown>): number {
   let parts = 0;
-  const text = JSON.stringify([body.messages ?? null, body.tools ?? null, body.system ?? null, body.response_format ?? null, body.output_format ?? null, body.input ?? null, body.instructions ?? null, body.text ?? null], (_key, value: unknown) => {
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-      const type = (value as { type?: unknown }).type;
-      if (typeof type === "string" && IMAGE_PARTS.has(type)) {
-        parts += IMAGE_TOKEN_ALLOWANCE;
-        return null;
+  const text = JSON.stringify(
+    [
+      body.messages ?? null,
+      body.tools ?? null,
+      body.system ?? null,
+      body.response_format ?? null,
+      body.output_format ?? null,
+      body.input ?? null,
+      body.instructions ?? null,
+      body.text ?? null,
+    ],
+    (_key, value: unknown) => {
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+        const type = (value as { type?: unknown }).type;
+        if (typeof type === "string" && IMAGE_PARTS.has(type)) {
+          parts += IMAGE_TOKEN_ALLOWANCE;
+          return null;
+        }
+        if (typeof type === "string" && NON_TEXT_PARTS.has(type)) {
+          parts += Math.max(Buffer.byteLength(JSON.stringify(value)), IMAGE_TOKEN_ALLOWANCE);
+          return null;
+        }
       }
-      if (typeof type === "string" && NON_TEXT_PARTS.has(type)) {
-        parts += Math.max(Buffer.byteLength(JSON.stringify(value)), IMAGE_TOKEN_ALLOWANCE);
-        return null;
-      }
-    }
-    return value;
-  });
-  const messages = (Array.isArray(body.messages) ? body.messages.length : 0) + (Array.isArray(body.input) ? body.input.length : 0) + (typeof body.instructions === "string" ? 1 : 0);
+      return value;
+    },
+  );
+  const messages =
+    (Array.isArray(body.messages) ? body.messages.length : 0) +
+    (Array.isArray(body.input) ? body.input.length : 0) +
+    (typeof body.instructions === "string" ? 1 : 0);
   const tools = Array.isArray(body.tools) && body.tools.length > 0 ? TOOLS_TOKEN_ALLOWANCE : 0;
   return Buffer.byteLength(text) + parts + messages * TEMPLATE_TOKENS_PER_MESSAGE + TEMPLATE_TOKENS_PER_REQUEST + tools;
 }
@@ -112,7 +146,14 @@ export function contentful(e: JobEvent): boolean {
     const ch = c as { delta?: Record<string, unknown>; finish_reason?: unknown };
     const d = ch.delta ?? {};
     const text = (k: string) => typeof d[k] === "string" && (d[k] as string).length > 0;
-    return text("content") || d.tool_calls !== undefined || text("refusal") || text("reasoning_content") || text("reasoning") || (ch.finish_reason !== null && ch.finish_reason !== undefined);
+    return (
+      text("content") ||
+      d.tool_calls !== undefined ||
+      text("refusal") ||
+      text("reasoning_content") ||
+      text("reasoning") ||
+      (ch.finish_reason !== null && ch.finish_reason !== undefined)
+    );
   });
 }
 
@@ -137,7 +178,13 @@ export function openAIChunkEncoder(job: Job, object: "chat.completion.chunk" | "
       return formatSse(data);
     },
     end(done, ext) {
-      const base = heldUsage ?? { id: template?.id ?? job.jobId, object, created: template?.created ?? Math.floor(Date.now() / 1000), model: job.model, choices: [] };
+      const base = heldUsage ?? {
+        id: template?.id ?? job.jobId,
+        object,
+        created: template?.created ?? Math.floor(Date.now() / 1000),
+        model: job.model,
+        choices: [],
+      };
       return formatSse({ ...base, usage: openAIUsage(heldUsage?.usage, done.usage, ext) }) + formatSse("[DONE]");
     },
     // After content: an explicit in-band error, and no [DONE] (SRP-JOB-020).
@@ -176,7 +223,8 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
     bounds: (instance) => withEffortThinking(defaultUsageBounds({ bound, capabilities }, instance), instance, forwarded),
     job: () => ({ api: "chat.completions", body: forwarded }),
     commits: contentful,
-    respond: (_job, done, ext, headers) => Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
+    respond: (_job, done, ext, headers) =>
+      Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
     encoder: (job) => openAIChunkEncoder(job, "chat.completion.chunk"),
   };
 }
@@ -221,7 +269,18 @@ export interface ModelEntry {
   aliases: string[];
 }
 
-const BASE_PARAMETERS = ["max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "frequency_penalty", "presence_penalty", "stream", "stream_options"];
+const BASE_PARAMETERS = [
+  "max_tokens",
+  "max_completion_tokens",
+  "temperature",
+  "top_p",
+  "stop",
+  "seed",
+  "frequency_penalty",
+  "presence_penalty",
+  "stream",
+  "stream_options",
+];
 
 /** Which API each non-chat capability serves, and what goes in and out. */
 const MODALITY_OF: Partial<Record<Capability, { endpoint: string; input: string; output: string }>> = {
@@ -290,7 +349,11 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
       owned_by: "srp",
       name: model,
       context_length: Math.max(...views.map((v) => v.contextLength)),
-      architecture: { modality: `${[...input].join("+")}->${[...output].join("+")}`, input_modalities: [...input], output_modalities: [...output] },
+      architecture: {
+        modality: `${[...input].join("+")}->${[...output].join("+")}`,
+        input_modalities: [...input],
+        output_modalities: [...output],
+      },
       endpoints,
       supported_parameters: params,
       pricing,
@@ -308,20 +371,43 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
 export function listModels(router: Router): Response {
   // One list both SDKs read: OpenAI's `{object, data}`, and Anthropic's page (`type`,
   // `display_name`, `created_at` per model; `has_more`, `first_id`, `last_id`).
-  const data = modelCatalog(router).map((m) => ({ ...m, type: "model", display_name: m.name, created_at: new Date(m.created * 1000).toISOString() }));
-  return Response.json({ object: "list", data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, aliases_version: MODEL_ALIASES_VERSION });
+  const data = modelCatalog(router).map((m) => ({
+    ...m,
+    type: "model",
+    display_name: m.name,
+    created_at: new Date(m.created * 1000).toISOString(),
+  }));
+  return Response.json({
+    object: "list",
+    data,
+    has_more: false,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    aliases_version: MODEL_ALIASES_VERSION,
+  });
 }
 
 /** `GET /v1/receipts/{id}`: the countersigned receipt, for the account that paid for the job. */
-export async function getReceipt(request: Request, id: string, ctx: Pick<ConsumerApiContext, "accounts" | "receipts" | "hubId">): Promise<Response> {
+export async function getReceipt(
+  request: Request,
+  id: string,
+  ctx: Pick<ConsumerApiContext, "accounts" | "receipts" | "hubId">,
+): Promise<Response> {
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return errorResponse(account);
   const stored = await ctx.receipts.get(id);
-  if (!stored || (stored.consumerAccountId !== account.id && stored.providerAccountId !== account.id)) return fail("api.not_found", `no receipt ${id} for this account`);
+  if (!stored || (stored.consumerAccountId !== account.id && stored.providerAccountId !== account.id))
+    return fail("api.not_found", `no receipt ${id} for this account`);
   // The provider's account also sees its payout adjustments for the receipt (SRP-SET-006).
   const payout =
     stored.payout && stored.providerAccountId === account.id
-      ? { payout: { credited: stored.payout.credited.toString(), bounty: stored.payout.bounty.toString(), reduction: stored.payout.reduction.toString() } }
+      ? {
+          payout: {
+            credited: stored.payout.credited.toString(),
+            bounty: stored.payout.bounty.toString(),
+            reduction: stored.payout.reduction.toString(),
+          },
+        }
       : {};
   return Response.json({ object: "srp.receipt", hub_id: ctx.hubId, receipt: stored.receipt, ...payout });
 }

@@ -5,8 +5,22 @@ import { checkUsagePlausibility, reasoningEffortBudget } from "@srp/core/meterin
 import { chatReasoningText, effortForBudget, reasoningEffortFor, TRANSLATED_THINKING_SIGNATURE, withEffortThinking } from "./reasoning.js";
 import { ChatToMessagesEvents, chatToMessage, messagesToChat, translatedMeter } from "./anthropic.js";
 
-const job = (stream: boolean): Job => ({ type: "job", jobId: "job_0123456789abcdef", instanceId: "inst_1", model: "m", api: "chat.completions", stream, request: {}, deadline: 0, quote: { input: "1", output: "1" } }) as unknown as Job;
-const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({ object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] });
+const job = (stream: boolean): Job =>
+  ({
+    type: "job",
+    jobId: "job_0123456789abcdef",
+    instanceId: "inst_1",
+    model: "m",
+    api: "chat.completions",
+    stream,
+    request: {},
+    deadline: 0,
+    quote: { input: "1", output: "1" },
+  }) as unknown as Job;
+const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+  object: "chat.completion.chunk",
+  choices: [{ index: 0, delta, finish_reason: finish }],
+});
 const ext = { cost: "0", cost_units: "0", receipt_id: null, measured: true } as never;
 
 describe("chatReasoningText", () => {
@@ -32,7 +46,12 @@ describe("thinking -> reasoning_effort (SRP-CON-077)", () => {
     expect(reasoningEffortFor({ max_tokens: 100 })).toBeUndefined();
     expect(reasoningEffortFor({ max_tokens: 100, thinking: { type: "adaptive" } })).toBe("medium");
     expect(reasoningEffortFor({ max_tokens: 100, thinking: { type: "adaptive" }, output_config: { effort: "max" } })).toBe("high");
-    for (const bad of [{ max_tokens: 100, thinking: { type: "enabled", budget_tokens: 100 } }, { max_tokens: 100, thinking: { type: "enabled" } }, { max_tokens: 100, thinking: { type: "on" } }, { max_tokens: 100, thinking: "yes" }]) {
+    for (const bad of [
+      { max_tokens: 100, thinking: { type: "enabled", budget_tokens: 100 } },
+      { max_tokens: 100, thinking: { type: "enabled" } },
+      { max_tokens: 100, thinking: { type: "on" } },
+      { max_tokens: 100, thinking: "yes" },
+    ]) {
       expect(() => reasoningEffortFor(bad)).toThrow(SrpError);
     }
   });
@@ -44,7 +63,14 @@ describe("thinking -> reasoning_effort (SRP-CON-077)", () => {
       thinking: { type: "enabled", budget_tokens: 20000 },
       messages: [
         { role: "user", content: "hi" },
-        { role: "assistant", content: [{ type: "thinking", thinking: "secret", signature: "sig" }, { type: "redacted_thinking", data: "xx" }, { type: "text", text: "hello" }] },
+        {
+          role: "assistant",
+          content: [
+            { type: "thinking", thinking: "secret", signature: "sig" },
+            { type: "redacted_thinking", data: "xx" },
+            { type: "text", text: "hello" },
+          ],
+        },
         { role: "user", content: "again" },
       ],
     });
@@ -55,7 +81,9 @@ describe("thinking -> reasoning_effort (SRP-CON-077)", () => {
       { role: "user", content: "again" },
     ]);
     expect(JSON.stringify(chat)).not.toContain("secret");
-    expect(messagesToChat({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "x" }] })).not.toHaveProperty("reasoning_effort");
+    expect(messagesToChat({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "x" }] })).not.toHaveProperty(
+      "reasoning_effort",
+    );
   });
 });
 
@@ -71,17 +99,34 @@ describe("chat reasoning -> Anthropic thinking blocks (SRP-CON-076, SRP-CON-078)
   it("streams a thinking block (thinking_delta, then signature_delta) before the text when thinking is asked for", () => {
     const events = new ChatToMessagesEvents(job(true));
     const out = chunks.flatMap((c) => events.chunk(c));
-    expect(out.map((e) => e.type)).toEqual(["message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta", "content_block_stop", "content_block_start", "content_block_delta", "content_block_stop"]);
+    expect(out.map((e) => e.type)).toEqual([
+      "message_start",
+      "ping",
+      "content_block_start",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_stop",
+      "content_block_start",
+      "content_block_delta",
+      "content_block_stop",
+    ]);
     expect(out[2]).toEqual({ type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } });
     expect(out[3]).toEqual({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "Think " } });
     expect(out[4]).toEqual({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "more." } });
-    expect(out[5]).toEqual({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: TRANSLATED_THINKING_SIGNATURE } });
+    expect(out[5]).toEqual({
+      type: "content_block_delta",
+      index: 0,
+      delta: { type: "signature_delta", signature: TRANSLATED_THINKING_SIGNATURE },
+    });
     expect(out[7]).toMatchObject({ index: 1, content_block: { type: "text" } });
     expect(out[8]).toMatchObject({ index: 1, delta: { type: "text_delta", text: "Answer" } });
   });
 
   it("non-streamed: the reasoning is a thinking block before the text", () => {
-    const response = { choices: [{ index: 0, message: { role: "assistant", content: "Answer", reasoning_content: "Because." }, finish_reason: "stop" }] };
+    const response = {
+      choices: [{ index: 0, message: { role: "assistant", content: "Answer", reasoning_content: "Because." }, finish_reason: "stop" }],
+    };
     const usage = { promptTokens: 3, completionTokens: 4, measured: true };
     expect(chatToMessage(response, job(false), usage, ext).content).toEqual([
       { type: "thinking", thinking: "Because.", signature: "" },
@@ -109,9 +154,16 @@ describe("hidden thinking of a chat reasoning_effort on an Anthropic-forwarding 
   it("allows the effort's thinking budget as hidden output there, and nowhere else", () => {
     expect(reasoningEffortBudget({ reasoning_effort: "medium" })).toBe(4096);
     expect(reasoningEffortBudget({ reasoning_effort: "none" })).toBeUndefined();
-    expect(withEffortThinking({ outputTokens: 8000 }, anthropicKey, { reasoning_effort: "high" })).toEqual({ outputTokens: 8000, hiddenThinkingTokens: 16384 });
-    expect(withEffortThinking({ outputTokens: 8000 }, { capabilities: ["chat", "reasoning"] }, { reasoning_effort: "high" })).toEqual({ outputTokens: 8000 });
-    expect(withEffortThinking({ outputTokens: 8000 }, { capabilities: ["chat", "messages"] }, { reasoning_effort: "high" })).toEqual({ outputTokens: 8000 });
+    expect(withEffortThinking({ outputTokens: 8000 }, anthropicKey, { reasoning_effort: "high" })).toEqual({
+      outputTokens: 8000,
+      hiddenThinkingTokens: 16384,
+    });
+    expect(withEffortThinking({ outputTokens: 8000 }, { capabilities: ["chat", "reasoning"] }, { reasoning_effort: "high" })).toEqual({
+      outputTokens: 8000,
+    });
+    expect(withEffortThinking({ outputTokens: 8000 }, { capabilities: ["chat", "messages"] }, { reasoning_effort: "high" })).toEqual({
+      outputTokens: 8000,
+    });
     expect(withEffortThinking({ outputTokens: 8000 }, anthropicKey, {})).toEqual({ outputTokens: 8000 });
   });
   it("makes a receipt for a summarized thinking plausible up to the budget", () => {

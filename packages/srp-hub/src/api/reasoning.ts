@@ -83,8 +83,10 @@ export function reasoningEffortFor(request: Json): ReasoningEffort | undefined {
       return undefined;
     case "enabled": {
       const budget = t.budget_tokens;
-      if (typeof budget !== "number" || !Number.isSafeInteger(budget) || budget < 1) throw new SrpError("api.invalid_body", "`thinking.budget_tokens` must be a positive integer");
-      if (typeof request.max_tokens === "number" && budget >= request.max_tokens) throw new SrpError("api.invalid_body", "`max_tokens` must be greater than `thinking.budget_tokens`");
+      if (typeof budget !== "number" || !Number.isSafeInteger(budget) || budget < 1)
+        throw new SrpError("api.invalid_body", "`thinking.budget_tokens` must be a positive integer");
+      if (typeof request.max_tokens === "number" && budget >= request.max_tokens)
+        throw new SrpError("api.invalid_body", "`max_tokens` must be greater than `thinking.budget_tokens`");
       return effortForBudget(budget);
     }
     case "adaptive": {

@@ -105,25 +105,41 @@ export function turnBytes(r: Pick<StoredResponse, "input" | "response">): number
  * Refuses to continue a conversation of `turns` turns and `bytes` bytes when one more turn
  * would pass the bounds (SRP-CON-056); undefined when it may continue.
  */
-export function chainBoundsError(turns: number, bytes: number, policy: Pick<Required<ResponseStoreOptions>, "maxTurns" | "maxChainBytes">): SrpError | undefined {
+export function chainBoundsError(
+  turns: number,
+  bytes: number,
+  policy: Pick<Required<ResponseStoreOptions>, "maxTurns" | "maxChainBytes">,
+): SrpError | undefined {
   if (turns >= policy.maxTurns) {
-    return new SrpError("api.invalid_body", `the conversation of previous_response_id has ${turns} turns, the most this hub keeps is ${policy.maxTurns}: start a new conversation (send the items you need as input)`);
+    return new SrpError(
+      "api.invalid_body",
+      `the conversation of previous_response_id has ${turns} turns, the most this hub keeps is ${policy.maxTurns}: start a new conversation (send the items you need as input)`,
+    );
   }
   if (bytes >= policy.maxChainBytes) {
-    return new SrpError("api.invalid_body", `the conversation of previous_response_id holds ${bytes} bytes, the most this hub keeps is ${policy.maxChainBytes}: start a new conversation (send the items you need as input)`);
+    return new SrpError(
+      "api.invalid_body",
+      `the conversation of previous_response_id holds ${bytes} bytes, the most this hub keeps is ${policy.maxChainBytes}: start a new conversation (send the items you need as input)`,
+    );
   }
   return undefined;
 }
 
 /** Whether an account holding `turns` turns and `bytes` bytes holds more than the policy lets one account hold. */
-export function accountOverBounds(turns: number, bytes: number, policy: Pick<Required<ResponseStoreOptions>, "maxAccountTurns" | "maxAccountBytes">): boolean {
+export function accountOverBounds(
+  turns: number,
+  bytes: number,
+  policy: Pick<Required<ResponseStoreOptions>, "maxAccountTurns" | "maxAccountBytes">,
+): boolean {
   return turns > policy.maxAccountTurns || bytes > policy.maxAccountBytes;
 }
 
 /** The output items of a stored Response object. */
 export function outputItems(response: Record<string, unknown>): Record<string, unknown>[] {
   const output = response.output;
-  return Array.isArray(output) ? output.filter((i): i is Record<string, unknown> => typeof i === "object" && i !== null && !Array.isArray(i)) : [];
+  return Array.isArray(output)
+    ? output.filter((i): i is Record<string, unknown> => typeof i === "object" && i !== null && !Array.isArray(i))
+    : [];
 }
 
 /** The conversation items of turns given oldest first: each turn's input items, then its output items. */
@@ -150,7 +166,8 @@ export function itemReferences(input: unknown): Array<{ index: number; id: strin
   for (const [index, item] of (input as unknown[]).entries()) {
     if (typeof item !== "object" || item === null || (item as { type?: unknown }).type !== "item_reference") continue;
     const id = (item as { id?: unknown }).id;
-    if (typeof id !== "string" || id === "") return new SrpError("api.invalid_body", `input[${index}]: an item_reference needs the id of a stored item`);
+    if (typeof id !== "string" || id === "")
+      return new SrpError("api.invalid_body", `input[${index}]: an item_reference needs the id of a stored item`);
     refs.push({ index, id });
   }
   return refs;
@@ -181,7 +198,11 @@ export async function resolveItemReferences(
   const out = [...(input as unknown[])];
   for (const { index, id } of refs) {
     const item = found.get(id);
-    if (!item) return new SrpError("api.not_found", `input[${index}]: item_reference ${id} names no item of a response stored for this account (unknown, expired, deleted, or not stored)`);
+    if (!item)
+      return new SrpError(
+        "api.not_found",
+        `input[${index}]: item_reference ${id} names no item of a response stored for this account (unknown, expired, deleted, or not stored)`,
+      );
     out[index] = item;
   }
   return { input: out, resolved: refs.length };
@@ -228,7 +249,13 @@ export class MemoryResponseStore implements ResponseStore {
     if (existing) this.#drop(r.id);
     const bytes = turnBytes(r);
     const expiresAt = r.createdAt + this.#policy.retentionMs;
-    this.#turns.set(r.id, { r: structuredClone(r), depth: (prev?.depth ?? 0) + 1, bytes, chainBytes: (prev?.chainBytes ?? 0) + bytes, expiresAt });
+    this.#turns.set(r.id, {
+      r: structuredClone(r),
+      depth: (prev?.depth ?? 0) + 1,
+      bytes,
+      chainBytes: (prev?.chainBytes ?? 0) + bytes,
+      expiresAt,
+    });
     this.#bytes += bytes;
     const account = this.#account(r.accountId);
     account.ids.add(r.id);
@@ -245,7 +272,9 @@ export class MemoryResponseStore implements ResponseStore {
     // The account's own bounds first, then the total: the account holding the most gives way.
     while (accountOverBounds(account.ids.size, account.bytes, this.#policy) && this.#evictFrom(account, r.id));
     while (this.#bytes > this.#policy.maxTotalBytes) {
-      const largest = [...this.#accounts.values()].filter((a) => a.ids.size > (a.ids.has(r.id) ? 1 : 0)).sort((a, b) => b.bytes - a.bytes)[0];
+      const largest = [...this.#accounts.values()]
+        .filter((a) => a.ids.size > (a.ids.has(r.id) ? 1 : 0))
+        .sort((a, b) => b.bytes - a.bytes)[0];
       if (!largest || !this.#evictFrom(largest, r.id)) break;
     }
   }
@@ -374,7 +403,8 @@ export interface InputItemsQuery {
 export function inputItemsQuery(params: URLSearchParams): InputItemsQuery | SrpError {
   const rawLimit = params.get("limit");
   const limit = rawLimit === null ? INPUT_ITEMS_PAGE.default : /^[0-9]{1,4}$/.test(rawLimit) ? Number(rawLimit) : NaN;
-  if (!Number.isInteger(limit) || limit < 1 || limit > INPUT_ITEMS_PAGE.max) return new SrpError("api.invalid_body", `limit must be an integer from 1 to ${INPUT_ITEMS_PAGE.max}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > INPUT_ITEMS_PAGE.max)
+    return new SrpError("api.invalid_body", `limit must be an integer from 1 to ${INPUT_ITEMS_PAGE.max}`);
   const order = params.get("order") ?? "desc";
   if (order !== "asc" && order !== "desc") return new SrpError("api.invalid_body", "order must be asc or desc");
   const after = params.get("after");
@@ -408,7 +438,9 @@ export async function handleStoredResponse(request: Request, path: string, ctx: 
   const items = rest.length === 2 && rest[1] === "input_items";
   if (id === "" || rest.length > 2 || (rest.length === 2 && !items)) return fail("api.not_found", `no route for ${request.method} ${path}`);
   if (items ? request.method !== "GET" : request.method !== "GET" && request.method !== "DELETE") {
-    return items ? fail("api.method_not_allowed", "use GET", { allow: "GET" }) : fail("api.method_not_allowed", "use GET or DELETE", { allow: "GET, DELETE" });
+    return items
+      ? fail("api.method_not_allowed", "use GET", { allow: "GET" })
+      : fail("api.method_not_allowed", "use GET or DELETE", { allow: "GET, DELETE" });
   }
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return errorResponse(account);
@@ -420,7 +452,8 @@ export async function handleStoredResponse(request: Request, path: string, ctx: 
       return Response.json({ id, object: "response", deleted: true });
     }
     const query = new URL(request.url).searchParams;
-    if (!items && query.get("stream") === "true") return fail("api.invalid_body", "this hub does not replay stored responses as streams: retrieve without stream");
+    if (!items && query.get("stream") === "true")
+      return fail("api.invalid_body", "this hub does not replay stored responses as streams: retrieve without stream");
     const stored = store ? await store.get(account.id, id) : undefined;
     if (!stored) return unknown();
     if (!items) return Response.json(stored.response);

@@ -4,14 +4,28 @@ import type { Usage } from "@srp/core/schema";
 import { OutputMeter } from "@srp/core/metering";
 import { accumulateResponse } from "openai/lib/responses/ResponseAccumulator";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
-import { ChatToResponsesEvents, chatTools, chatToResponse, finishStatus, inputItems, itemsToMessages, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";
+import {
+  ChatToResponsesEvents,
+  chatTools,
+  chatToResponse,
+  finishStatus,
+  inputItems,
+  itemsToMessages,
+  responsesToChat,
+  responseShell,
+  responsesUsage,
+  toolNamespaces,
+} from "./responses-translate.js";
 import type { SrpUsageExtension } from "./serve.js";
 import { IMAGE_TOKEN_ALLOWANCE, promptTokenBound } from "./openai.js";
 
 const EXT: SrpUsageExtension = { cost: "0.01", cost_units: "10000", receipt_id: "job_x", measured: true };
 const USAGE: Usage = { promptTokens: 30, completionTokens: 12, cachedTokens: 4, reasoningTokens: 5, measured: true };
 
-const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({ object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] });
+const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+  object: "chat.completion.chunk",
+  choices: [{ index: 0, delta, finish_reason: finish }],
+});
 
 function errorOf(f: () => unknown): SrpError {
   try {
@@ -28,27 +42,60 @@ describe("input items", () => {
     const [m] = inputItems("Hi");
     expect(m).toMatchObject({ type: "message", role: "user", content: [{ type: "input_text", text: "Hi" }] });
     expect(m!.id).toMatch(/^msg_[0-9a-f]{24}$/);
-    const items = inputItems([{ role: "assistant", content: "Hello" }, { type: "function_call_output", call_id: "c", output: "x", id: "fco_keep" }]);
-    expect(items[0]).toMatchObject({ type: "message", role: "assistant", content: [{ type: "output_text", text: "Hello", annotations: [] }] });
+    const items = inputItems([
+      { role: "assistant", content: "Hello" },
+      { type: "function_call_output", call_id: "c", output: "x", id: "fco_keep" },
+    ]);
+    expect(items[0]).toMatchObject({
+      type: "message",
+      role: "assistant",
+      content: [{ type: "output_text", text: "Hello", annotations: [] }],
+    });
     expect(items[1]!.id).toBe("fco_keep");
     expect(errorOf(() => inputItems([{ content: "no type" }])).message).toMatch(/input\[0\]/);
   });
 
   it("translates messages, calls and their outputs into chat messages, dropping reasoning", () => {
     const items = inputItems([
-      { type: "message", role: "developer", content: [{ type: "input_text", text: "a" }, { type: "input_text", text: "b" }] },
-      { role: "user", content: [{ type: "input_text", text: "look" }, { type: "input_image", image_url: "data:image/png;base64,AA", detail: "low" }] },
+      {
+        type: "message",
+        role: "developer",
+        content: [
+          { type: "input_text", text: "a" },
+          { type: "input_text", text: "b" },
+        ],
+      },
+      {
+        role: "user",
+        content: [
+          { type: "input_text", text: "look" },
+          { type: "input_image", image_url: "data:image/png;base64,AA", detail: "low" },
+        ],
+      },
       { type: "reasoning", id: "rs_1", summary: [], content: null },
       { role: "assistant", content: "Let me check." },
       { type: "function_call", call_id: "call_1", name: "f", arguments: "{}" },
       { type: "function_call", call_id: "call_2", name: "g", arguments: '{"x":1}' },
       { type: "function_call_output", call_id: "call_1", output: "one" },
-      { type: "function_call_output", call_id: "call_2", output: [{ type: "input_text", text: "two" }, { type: "input_image", image_url: "https://e.x/i.png" }] },
+      {
+        type: "function_call_output",
+        call_id: "call_2",
+        output: [
+          { type: "input_text", text: "two" },
+          { type: "input_image", image_url: "https://e.x/i.png" },
+        ],
+      },
     ]);
     expect(itemsToMessages("Be brief.", items)).toEqual([
       { role: "system", content: "Be brief." },
       { role: "system", content: "a\nb" },
-      { role: "user", content: [{ type: "text", text: "look" }, { type: "image_url", image_url: { url: "data:image/png;base64,AA", detail: "low" } }] },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "look" },
+          { type: "image_url", image_url: { url: "data:image/png;base64,AA", detail: "low" } },
+        ],
+      },
       {
         role: "assistant",
         content: "Let me check.",
@@ -64,10 +111,16 @@ describe("input items", () => {
   });
 
   it("refuses items and parts chat cannot carry, naming where", () => {
-    expect(errorOf(() => itemsToMessages(null, inputItems([{ type: "item_reference", id: "x" }]))).message).toMatch(/input\[0\].*item_reference/);
-    expect(errorOf(() => itemsToMessages(null, inputItems([{ role: "user", content: [{ type: "input_image", file_id: "file_1" }] }]))).message).toMatch(/input\[0\]\.content\[0\].*image_url/);
+    expect(errorOf(() => itemsToMessages(null, inputItems([{ type: "item_reference", id: "x" }]))).message).toMatch(
+      /input\[0\].*item_reference/,
+    );
+    expect(
+      errorOf(() => itemsToMessages(null, inputItems([{ role: "user", content: [{ type: "input_image", file_id: "file_1" }] }]))).message,
+    ).toMatch(/input\[0\]\.content\[0\].*image_url/);
     const stored = inputItems([{ role: "user", content: "ok" }]);
-    expect(errorOf(() => itemsToMessages(null, [...stored, ...inputItems([{ type: "computer_call_output", call_id: "c" }])], 1)).message).toMatch(/^input\[0\]/);
+    expect(
+      errorOf(() => itemsToMessages(null, [...stored, ...inputItems([{ type: "computer_call_output", call_id: "c" }])], 1)).message,
+    ).toMatch(/^input\[0\]/);
   });
 });
 
@@ -118,40 +171,102 @@ describe("request translation", () => {
       stream_options: { include_usage: true },
     });
     expect(toolNamespaces(body.tools)).toEqual(new Map([["g", "ns"]]));
-    expect(responsesToChat({ model: "m", text: { format: { type: "json_object" } } }, [])).toMatchObject({ response_format: { type: "json_object" } });
+    expect(responsesToChat({ model: "m", text: { format: { type: "json_object" } } }, [])).toMatchObject({
+      response_format: { type: "json_object" },
+    });
     // Only web search among the tools: no tools, and no tool_choice either.
     expect(responsesToChat({ model: "m", tools: [{ type: "web_search" }], tool_choice: "auto" }, [])).toEqual({ model: "m", messages: [] });
   });
 
   it("refuses hosted tools and members only the Responses API serves", () => {
-    expect(errorOf(() => chatTools([{ type: "function", name: "f" }, { type: "code_interpreter" }])).message).toMatch(/tools\[1\].*"code_interpreter"/);
+    expect(errorOf(() => chatTools([{ type: "function", name: "f" }, { type: "code_interpreter" }])).message).toMatch(
+      /tools\[1\].*"code_interpreter"/,
+    );
     for (const member of ["background", "conversation", "prompt", "top_logprobs", "max_tool_calls"]) {
-      const e = errorOf(() => responsesToChat({ model: "m", [member]: member === "background" ? true : member === "top_logprobs" || member === "max_tool_calls" ? 2 : { id: "x" } }, []));
+      const e = errorOf(() =>
+        responsesToChat(
+          {
+            model: "m",
+            [member]: member === "background" ? true : member === "top_logprobs" || member === "max_tool_calls" ? 2 : { id: "x" },
+          },
+          [],
+        ),
+      );
       expect(e.code).toBe("api.invalid_body");
       expect(e.message).toContain(`\`${member}\``);
     }
     expect(() => responsesToChat({ model: "m", background: false, top_logprobs: 0, conversation: null }, [])).not.toThrow();
-    expect(errorOf(() => responsesToChat({ model: "m", tools: [{ type: "function", name: "f" }], tool_choice: { type: "allowed_tools" } }, [])).message).toMatch(/tool_choice/);
+    expect(
+      errorOf(() => responsesToChat({ model: "m", tools: [{ type: "function", name: "f" }], tool_choice: { type: "allowed_tools" } }, []))
+        .message,
+    ).toMatch(/tool_choice/);
     expect(errorOf(() => responsesToChat({ model: "m", text: { format: { type: "grammar" } } }, [])).message).toMatch(/text\.format\.type/);
   });
 });
 
 describe("answer translation", () => {
   it("turns a chat completion into a Response with reasoning, message and function_call items and the billed usage", () => {
-    const shell = responseShell({ model: "m", input: "x", tools: [{ type: "namespace", name: "ns", tools: [] }], store: false, max_output_tokens: 50 }, "resp_1", "served-model", 1700000000);
+    const shell = responseShell(
+      { model: "m", input: "x", tools: [{ type: "namespace", name: "ns", tools: [] }], store: false, max_output_tokens: 50 },
+      "resp_1",
+      "served-model",
+      1700000000,
+    );
     const chat = {
-      choices: [{ index: 0, finish_reason: "tool_calls", message: { role: "assistant", reasoning_content: "Think.", content: "Calling.", tool_calls: [{ id: "call_9", type: "function", function: { name: "g", arguments: '{"a":1}' } }] } }],
+      choices: [
+        {
+          index: 0,
+          finish_reason: "tool_calls",
+          message: {
+            role: "assistant",
+            reasoning_content: "Think.",
+            content: "Calling.",
+            tool_calls: [{ id: "call_9", type: "function", function: { name: "g", arguments: '{"a":1}' } }],
+          },
+        },
+      ],
     };
     const r = chatToResponse(chat, shell, USAGE, EXT, new Map([["g", "ns"]]));
-    expect(r).toMatchObject({ id: "resp_1", object: "response", created_at: 1700000000, model: "served-model", status: "completed", incomplete_details: null, store: false, max_output_tokens: 50, error: null });
+    expect(r).toMatchObject({
+      id: "resp_1",
+      object: "response",
+      created_at: 1700000000,
+      model: "served-model",
+      status: "completed",
+      incomplete_details: null,
+      store: false,
+      max_output_tokens: 50,
+      error: null,
+    });
     const out = r.output as Record<string, unknown>[];
     expect(out.map((o) => o.type)).toEqual(["reasoning", "message", "function_call"]);
     expect(out[0]).toMatchObject({ summary: [], content: [{ type: "reasoning_text", text: "Think." }] });
-    expect(out[1]).toMatchObject({ role: "assistant", status: "completed", content: [{ type: "output_text", text: "Calling.", annotations: [] }] });
-    expect(out[2]).toMatchObject({ type: "function_call", call_id: "call_9", name: "g", arguments: '{"a":1}', namespace: "ns", status: "completed" });
+    expect(out[1]).toMatchObject({
+      role: "assistant",
+      status: "completed",
+      content: [{ type: "output_text", text: "Calling.", annotations: [] }],
+    });
+    expect(out[2]).toMatchObject({
+      type: "function_call",
+      call_id: "call_9",
+      name: "g",
+      arguments: '{"a":1}',
+      namespace: "ns",
+      status: "completed",
+    });
     expect(out[2]!.id).toMatch(/^fc_/);
-    expect(r.usage).toEqual({ input_tokens: 30, input_tokens_details: { cached_tokens: 4 }, output_tokens: 12, output_tokens_details: { reasoning_tokens: 5 }, total_tokens: 42, ...EXT });
-    expect(responsesUsage({ promptTokens: 1, completionTokens: 2, measured: false }, EXT)).toMatchObject({ input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } });
+    expect(r.usage).toEqual({
+      input_tokens: 30,
+      input_tokens_details: { cached_tokens: 4 },
+      output_tokens: 12,
+      output_tokens_details: { reasoning_tokens: 5 },
+      total_tokens: 42,
+      ...EXT,
+    });
+    expect(responsesUsage({ promptTokens: 1, completionTokens: 2, measured: false }, EXT)).toMatchObject({
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: 0 },
+    });
   });
 
   it("says incomplete for the output limit and a content filter", () => {
@@ -217,7 +332,12 @@ describe("stream translation", () => {
     expect(snapshot.output_text).toBe("Let me check.");
     expect(snapshot.output.map((o) => o.type)).toEqual(["reasoning", "message", "function_call"]);
     expect(snapshot.output[0]).toMatchObject({ content: [{ type: "reasoning_text", text: "Hmm, weather." }] });
-    expect(snapshot.output[2]).toMatchObject({ call_id: "call_1", name: "get_weather", arguments: '{"city":"Paris"}', status: "completed" });
+    expect(snapshot.output[2]).toMatchObject({
+      call_id: "call_1",
+      name: "get_weather",
+      arguments: '{"city":"Paris"}',
+      status: "completed",
+    });
     expect(snapshot.usage).toMatchObject({ output_tokens: 12, cost_units: "10000" });
     // The completed response's items are the items the stream closed.
     const completed = events.at(-1)!.response as Record<string, unknown>;
@@ -259,7 +379,10 @@ describe("prompt bound of a Responses request", () => {
     expect(withInput - bare).toBeGreaterThanOrEqual(1000 + 16);
     // 500 bytes and the template allowance of one message, in place of a JSON null.
     expect(promptTokenBound({ input: [], instructions: "y".repeat(500) }) - bare).toBe(500 + 2 - 4 + 16);
-    expect(promptTokenBound({ input: [], text: { format: { type: "json_schema", name: "n", schema: { description: "z".repeat(300) } } } }) - bare).toBeGreaterThanOrEqual(300);
+    expect(
+      promptTokenBound({ input: [], text: { format: { type: "json_schema", name: "n", schema: { description: "z".repeat(300) } } } }) -
+        bare,
+    ).toBeGreaterThanOrEqual(300);
     const image = promptTokenBound({ input: [{ role: "user", content: [{ type: "input_image", image_url: "https://e.x/a.png" }] }] });
     expect(image).toBeGreaterThan(IMAGE_TOKEN_ALLOWANCE);
   });

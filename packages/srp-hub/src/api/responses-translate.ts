@@ -35,13 +35,26 @@ const ID_PREFIX: Readonly<Record<string, string>> = { message: "msg", function_c
  */
 export function inputItems(input: unknown): Json[] {
   if (input === undefined || input === null) return [];
-  if (typeof input === "string") return [{ type: "message", id: newId("msg"), role: "user", content: [{ type: "input_text", text: input }] }];
+  if (typeof input === "string")
+    return [{ type: "message", id: newId("msg"), role: "user", content: [{ type: "input_text", text: input }] }];
   if (!Array.isArray(input)) return invalid("`input` is a string or an array of items");
   return input.map((item: unknown, i) => {
     if (!isObject(item)) return invalid(`input[${i}] must be an object`);
-    const type = typeof item.type === "string" ? item.type : typeof item.role === "string" ? "message" : invalid(`input[${i}]: an item needs a \`type\` (or a \`role\`, for a message)`);
+    const type =
+      typeof item.type === "string"
+        ? item.type
+        : typeof item.role === "string"
+          ? "message"
+          : invalid(`input[${i}]: an item needs a \`type\` (or a \`role\`, for a message)`);
     const out: Json = { ...item, type };
-    if (type === "message" && typeof item.content === "string") out.content = [{ type: item.role === "assistant" ? "output_text" : "input_text", text: item.content, ...(item.role === "assistant" ? { annotations: [] } : {}) }];
+    if (type === "message" && typeof item.content === "string")
+      out.content = [
+        {
+          type: item.role === "assistant" ? "output_text" : "input_text",
+          text: item.content,
+          ...(item.role === "assistant" ? { annotations: [] } : {}),
+        },
+      ];
     if (typeof out.id !== "string" || out.id === "") out.id = newId(ID_PREFIX[type] ?? "item");
     return out;
   });
@@ -67,14 +80,23 @@ function contentParts(content: unknown, where: string): Json[] {
   return content.map((p: unknown, j): Json => {
     const at = `${where}.content[${j}]`;
     if (!isObject(p)) return invalid(`${at} must be an object`);
-    if ((p.type === "input_text" || p.type === "output_text" || p.type === "text" || p.type === "summary_text") && typeof p.text === "string") return { type: "text", text: p.text };
+    if (
+      (p.type === "input_text" || p.type === "output_text" || p.type === "text" || p.type === "summary_text") &&
+      typeof p.text === "string"
+    )
+      return { type: "text", text: p.text };
     if (p.type === "refusal" && typeof p.refusal === "string") return { type: "text", text: p.refusal };
     if (p.type === "input_image") {
-      if (typeof p.image_url !== "string" || p.image_url === "") return invalid(`${at}: only images given by \`image_url\` (a URL or a data URL) are supported for this model's providers`);
-      return { type: "image_url", image_url: { url: p.image_url, ...(typeof p.detail === "string" && p.detail !== "original" ? { detail: p.detail } : {}) } };
+      if (typeof p.image_url !== "string" || p.image_url === "")
+        return invalid(`${at}: only images given by \`image_url\` (a URL or a data URL) are supported for this model's providers`);
+      return {
+        type: "image_url",
+        image_url: { url: p.image_url, ...(typeof p.detail === "string" && p.detail !== "original" ? { detail: p.detail } : {}) },
+      };
     }
     if (p.type === "input_file") {
-      if (typeof p.file_data !== "string") return invalid(`${at}: only files given inline by \`file_data\` are supported for this model's providers`);
+      if (typeof p.file_data !== "string")
+        return invalid(`${at}: only files given inline by \`file_data\` are supported for this model's providers`);
       return { type: "file", file: { file_data: p.file_data, ...(typeof p.filename === "string" ? { filename: p.filename } : {}) } };
     }
     return invalid(`${at}: part type ${JSON.stringify(p.type)} is not supported for this model's providers`);
@@ -90,7 +112,13 @@ function chatContent(parts: Json[]): string | Json[] {
 function callOutput(output: unknown, where: string): { text: string; images: Json[] } {
   if (typeof output === "string") return { text: output, images: [] };
   const parts = contentParts(output, where.replace(/\.content$/, ""));
-  return { text: parts.filter((p) => p.type === "text").map((p) => p.text as string).join("\n"), images: parts.filter((p) => p.type !== "text") };
+  return {
+    text: parts
+      .filter((p) => p.type === "text")
+      .map((p) => p.text as string)
+      .join("\n"),
+    images: parts.filter((p) => p.type !== "text"),
+  };
 }
 
 /**
@@ -126,16 +154,25 @@ export function itemsToMessages(instructions: unknown, items: readonly Json[], s
           assistant = { role: "assistant", content: text === "" ? null : text };
           return;
         }
-        if (role !== "user" && role !== "system" && role !== "developer") return invalid(`${where}: a message's role is user, assistant, system or developer`);
+        if (role !== "user" && role !== "system" && role !== "developer")
+          return invalid(`${where}: a message's role is user, assistant, system or developer`);
         flush();
         messages.push({ role: role === "user" ? "user" : "system", content: chatContent(contentParts(item.content, where)) });
         return;
       }
       case "function_call": {
-        if (typeof item.call_id !== "string" || typeof item.name !== "string") return invalid(`${where}: a function_call needs call_id and name`);
+        if (typeof item.call_id !== "string" || typeof item.name !== "string")
+          return invalid(`${where}: a function_call needs call_id and name`);
         assistant ??= { role: "assistant", content: null };
         const calls = (assistant.tool_calls ??= []) as Json[];
-        calls.push({ id: item.call_id, type: "function", function: { name: item.name, arguments: typeof item.arguments === "string" ? item.arguments : JSON.stringify(item.arguments ?? {}) } });
+        calls.push({
+          id: item.call_id,
+          type: "function",
+          function: {
+            name: item.name,
+            arguments: typeof item.arguments === "string" ? item.arguments : JSON.stringify(item.arguments ?? {}),
+          },
+        });
         return;
       }
       case "function_call_output": {
@@ -186,7 +223,8 @@ export function chatTools(tools: unknown): Json[] {
         if (!isObject(inner) || inner.type !== "function") return invalid(`${where}.tools[${j}]: a namespace holds function tools`);
         out.push(chatTool(inner, `${where}.tools[${j}]`));
       });
-    } else if (!isWebSearch(t.type)) invalid(`${where}: tool type ${JSON.stringify(t.type)} is served only by an instance that runs the Responses API itself`);
+    } else if (!isWebSearch(t.type))
+      invalid(`${where}: tool type ${JSON.stringify(t.type)} is served only by an instance that runs the Responses API itself`);
   });
   return out;
 }
@@ -205,8 +243,9 @@ export function toolNamespaces(tools: unknown): Map<string, string> {
 /** `tool_choice` as chat's. */
 function chatToolChoice(choice: unknown): unknown {
   if (choice === "auto" || choice === "none" || choice === "required") return choice;
-  if (isObject(choice) && choice.type === "function" && typeof choice.name === "string") return { type: "function", function: { name: choice.name } };
-  return invalid("`tool_choice` is auto, none, required or {type: \"function\", name} for this model's providers");
+  if (isObject(choice) && choice.type === "function" && typeof choice.name === "string")
+    return { type: "function", function: { name: choice.name } };
+  return invalid('`tool_choice` is auto, none, required or {type: "function", name} for this model\'s providers');
 }
 
 /** `text.format` as chat's `response_format` (undefined for plain text). */
@@ -241,7 +280,8 @@ function responseFormat(text: unknown): Json | undefined {
 export function responsesToChat(body: Json, items: readonly Json[], stored = 0): Json {
   for (const [member, what] of Object.entries(UNTRANSLATABLE)) {
     const v = body[member];
-    if (v !== undefined && v !== null && v !== false && v !== 0) invalid(`\`${member}\` (${what}) is served only by an instance that runs the Responses API itself`);
+    if (v !== undefined && v !== null && v !== false && v !== 0)
+      invalid(`\`${member}\` (${what}) is served only by an instance that runs the Responses API itself`);
   }
   const out: Json = { model: body.model, messages: itemsToMessages(body.instructions, items, stored) };
   const tools = chatTools(body.tools);
@@ -325,7 +365,15 @@ const outputText = (text: string): Json => ({ type: "output_text", text, annotat
 /** A function_call item for a chat tool call. */
 function callItem(call: { id?: unknown; name: string; arguments: string }, namespaces: ReadonlyMap<string, string>, status: string): Json {
   const ns = namespaces.get(call.name);
-  return { id: newId("fc"), type: "function_call", status, call_id: typeof call.id === "string" && call.id !== "" ? call.id : newId("call"), name: call.name, arguments: call.arguments, ...(ns !== undefined ? { namespace: ns } : {}) };
+  return {
+    id: newId("fc"),
+    type: "function_call",
+    status,
+    call_id: typeof call.id === "string" && call.id !== "" ? call.id : newId("call"),
+    name: call.name,
+    arguments: call.arguments,
+    ...(ns !== undefined ? { namespace: ns } : {}),
+  };
 }
 
 /**
@@ -340,20 +388,40 @@ export function chatToOutput(response: Json, namespaces: ReadonlyMap<string, str
   const itemStatus = choice.finish_reason === "length" ? "incomplete" : "completed";
   const out: Json[] = [];
   const reasoning = chatReasoningText(message);
-  if (reasoning !== "") out.push({ id: newId("rs"), type: "reasoning", summary: [], content: [{ type: "reasoning_text", text: reasoning }], status: "completed" });
-  if (typeof message.content === "string" && message.content !== "") out.push({ id: newId("msg"), type: "message", role: "assistant", status: itemStatus, content: [outputText(message.content)] });
+  if (reasoning !== "")
+    out.push({
+      id: newId("rs"),
+      type: "reasoning",
+      summary: [],
+      content: [{ type: "reasoning_text", text: reasoning }],
+      status: "completed",
+    });
+  if (typeof message.content === "string" && message.content !== "")
+    out.push({ id: newId("msg"), type: "message", role: "assistant", status: itemStatus, content: [outputText(message.content)] });
   if (Array.isArray(message.tool_calls)) {
     for (const c of message.tool_calls as unknown[]) {
       if (!isObject(c) || !isObject(c.function) || typeof c.function.name !== "string") continue;
       const args = c.function.arguments;
-      out.push(callItem({ id: c.id, name: c.function.name, arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}) }, namespaces, "completed"));
+      out.push(
+        callItem(
+          { id: c.id, name: c.function.name, arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}) },
+          namespaces,
+          "completed",
+        ),
+      );
     }
   }
   return out;
 }
 
 /** Translates a chat.completion to a Response object (SRP-CON-038), its usage the billed one. */
-export function chatToResponse(response: Json, shell: Json, usage: Usage, ext: SrpUsageExtension, namespaces: ReadonlyMap<string, string> = new Map()): Json {
+export function chatToResponse(
+  response: Json,
+  shell: Json,
+  usage: Usage,
+  ext: SrpUsageExtension,
+  namespaces: ReadonlyMap<string, string> = new Map(),
+): Json {
   const choice = Array.isArray(response.choices) && isObject(response.choices[0]) ? response.choices[0] : {};
   return { ...shell, ...finishStatus(choice.finish_reason), output: chatToOutput(response, namespaces), usage: responsesUsage(usage, ext) };
 }
@@ -413,8 +481,16 @@ export class ChatToResponsesEvents {
     this.output.push(item);
     this.#open = { kind, index, text: "" };
     out.push({ type: "response.output_item.added", output_index: index, item: structuredClone(item) });
-    if (kind === "message") out.push({ type: "response.content_part.added", item_id: item.id, output_index: index, content_index: 0, part: outputText("") });
-    if (kind === "reasoning") out.push({ type: "response.content_part.added", item_id: item.id, output_index: index, content_index: 0, part: { type: "reasoning_text", text: "" } });
+    if (kind === "message")
+      out.push({ type: "response.content_part.added", item_id: item.id, output_index: index, content_index: 0, part: outputText("") });
+    if (kind === "reasoning")
+      out.push({
+        type: "response.content_part.added",
+        item_id: item.id,
+        output_index: index,
+        content_index: 0,
+        part: { type: "reasoning_text", text: "" },
+      });
     return out;
   }
 
@@ -430,11 +506,17 @@ export class ChatToResponsesEvents {
     if (open.kind === "reasoning") {
       const part = { type: "reasoning_text", text: open.text };
       Object.assign(item, { content: [part], status: "completed" });
-      out.push({ type: "response.reasoning_text.done", ...base, content_index: 0, text: open.text }, { type: "response.content_part.done", ...base, content_index: 0, part });
+      out.push(
+        { type: "response.reasoning_text.done", ...base, content_index: 0, text: open.text },
+        { type: "response.content_part.done", ...base, content_index: 0, part },
+      );
     } else if (open.kind === "message") {
       const part = outputText(open.text);
       Object.assign(item, { content: [part], status });
-      out.push({ type: "response.output_text.done", ...base, content_index: 0, text: open.text, logprobs: [] }, { type: "response.content_part.done", ...base, content_index: 0, part });
+      out.push(
+        { type: "response.output_text.done", ...base, content_index: 0, text: open.text, logprobs: [] },
+        { type: "response.content_part.done", ...base, content_index: 0, part },
+      );
     } else {
       Object.assign(item, { arguments: open.text, status: "completed" });
       out.push({ type: "response.function_call_arguments.done", ...base, name: item.name, arguments: open.text });
@@ -452,11 +534,15 @@ export class ChatToResponsesEvents {
     const delta = isObject(choice.delta) ? choice.delta : {};
     const reasoning = chatReasoningText(delta);
     if (reasoning !== "") {
-      if (this.#open?.kind !== "reasoning") out.push(...this.#openItem("reasoning", { id: newId("rs"), type: "reasoning", summary: [], content: [], status: "in_progress" }));
+      if (this.#open?.kind !== "reasoning")
+        out.push(...this.#openItem("reasoning", { id: newId("rs"), type: "reasoning", summary: [], content: [], status: "in_progress" }));
       out.push(this.#delta("response.reasoning_text.delta", reasoning));
     }
     if (typeof delta.content === "string" && delta.content !== "") {
-      if (this.#open?.kind !== "message") out.push(...this.#openItem("message", { id: newId("msg"), type: "message", role: "assistant", status: "in_progress", content: [] }));
+      if (this.#open?.kind !== "message")
+        out.push(
+          ...this.#openItem("message", { id: newId("msg"), type: "message", role: "assistant", status: "in_progress", content: [] }),
+        );
       out.push(this.#delta("response.output_text.delta", delta.content));
     }
     if (Array.isArray(delta.tool_calls)) for (const tc of delta.tool_calls as unknown[]) if (isObject(tc)) out.push(...this.#toolCall(tc));
@@ -473,7 +559,14 @@ export class ChatToResponsesEvents {
     open.text += delta;
     const item = this.output[open.index]!;
     if (type === "response.function_call_arguments.delta") return { type, item_id: item.id, output_index: open.index, delta };
-    return { type, item_id: item.id, output_index: open.index, content_index: 0, delta, ...(type === "response.output_text.delta" ? { logprobs: [] } : {}) };
+    return {
+      type,
+      item_id: item.id,
+      output_index: open.index,
+      content_index: 0,
+      delta,
+      ...(type === "response.output_text.delta" ? { logprobs: [] } : {}),
+    };
   }
 
   /** The events of one chat tool call delta. */
@@ -488,7 +581,12 @@ export class ChatToResponsesEvents {
       out.push(...this.#openItem("call", callItem({ id: tc.id, name, arguments: "" }, this.#namespaces, "in_progress")));
       this.#calls.set(key, this.#open!.index);
     }
-    if (typeof fn.arguments === "string" && fn.arguments !== "" && this.#open?.kind === "call" && this.#calls.get(key) === this.#open.index) {
+    if (
+      typeof fn.arguments === "string" &&
+      fn.arguments !== "" &&
+      this.#open?.kind === "call" &&
+      this.#calls.get(key) === this.#open.index
+    ) {
       out.push(this.#delta("response.function_call_arguments.delta", fn.arguments));
     }
     return out;
@@ -509,6 +607,12 @@ export class ChatToResponsesEvents {
 
   /** The event that ends a stream which failed after output began: `response.failed` with the SRP code (SRP-CON-041). */
   fail(code: string, message: string): Json[] {
-    return [...this.start(), { type: "response.failed", response: { ...this.#shell, status: "failed", error: { code, message }, output: structuredClone(this.output) } }];
+    return [
+      ...this.start(),
+      {
+        type: "response.failed",
+        response: { ...this.#shell, status: "failed", error: { code, message }, output: structuredClone(this.output) },
+      },
+    ];
   }
 }

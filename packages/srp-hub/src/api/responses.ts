@@ -17,8 +17,27 @@ import { errorResponse, readJsonObject } from "./http.js";
 import { resolveItemReferences } from "./response-store.js";
 import type { PaidResource } from "../payments/x402-policy.js";
 import { contentful, promptTokenBound } from "./openai.js";
-import { ChatToResponsesEvents, chatToOutput, chatToResponse, inputItems, responsesToChat, responseShell, responsesUsage, toolNamespaces } from "./responses-translate.js";
-import { defaultUsageBounds, preferences, serve, upstreamUsageExtras, type Plan, type ConsumerApiContext, type SrpUsageExtension, type StreamEncoder, type Surface } from "./serve.js";
+import {
+  ChatToResponsesEvents,
+  chatToOutput,
+  chatToResponse,
+  inputItems,
+  responsesToChat,
+  responseShell,
+  responsesUsage,
+  toolNamespaces,
+} from "./responses-translate.js";
+import {
+  defaultUsageBounds,
+  preferences,
+  serve,
+  upstreamUsageExtras,
+  type Plan,
+  type ConsumerApiContext,
+  type SrpUsageExtension,
+  type StreamEncoder,
+  type Surface,
+} from "./serve.js";
 import { withEffortThinking } from "./reasoning.js";
 
 type Json = Record<string, unknown>;
@@ -46,7 +65,14 @@ async function saveTurn(turn: Turn, accountId: string, response: Json): Promise<
   if (!store || turn.request.store === false || accountId === "") return;
   const prev = turn.request.previous_response_id;
   try {
-    await store.save({ id: response.id as string, accountId, createdAt: Date.now(), response, input: turn.input, ...(typeof prev === "string" ? { previousResponseId: prev } : {}) });
+    await store.save({
+      id: response.id as string,
+      accountId,
+      createdAt: Date.now(),
+      response,
+      input: turn.input,
+      ...(typeof prev === "string" ? { previousResponseId: prev } : {}),
+    });
   } catch (e) {
     turn.ctx.storageError(`store response ${String(response.id)}`, e);
   }
@@ -160,7 +186,8 @@ function nativeEncoder(job: Job, turn: Turn, accountId: string): StreamEncoder {
       answered = { ...upstream, ...hub, usage: nativeUsage(upstream.usage, done.usage, ext) };
       return sse({ ...base, response: answered });
     },
-    fail: (code, message) => sse({ type: "response.failed", sequence_number: next, response: { ...snapshot, status: "failed", error: { code, message } } }),
+    fail: (code, message) =>
+      sse({ type: "response.failed", sequence_number: next, response: { ...snapshot, status: "failed", error: { code, message } } }),
     finish: () => (answered && answered.status !== "failed" ? saveTurn(turn, accountId, answered) : Promise.resolve()),
   };
 }
@@ -182,7 +209,9 @@ function responsesNeeds(body: Json, items: readonly Json[], chat: Json | undefin
   if (chat ? Array.isArray(chat.tools) : Array.isArray(body.tools) && body.tools.length > 0) needs.push("tools");
   const format = isObject(body.text) && isObject(body.text.format) ? body.text.format.type : undefined;
   if (format === "json_object" || format === "json_schema") needs.push("json_mode");
-  const image = items.some((it) => Array.isArray(it.content) && (it.content as unknown[]).some((p) => isObject(p) && p.type === "input_image"));
+  const image = items.some(
+    (it) => Array.isArray(it.content) && (it.content as unknown[]).some((p) => isObject(p) && p.type === "input_image"),
+  );
   if (image) needs.push("vision");
   return needs;
 }
@@ -194,7 +223,8 @@ const OPENAI_SERVICE_ONLY = ["include", "client_metadata", "prompt_cache_key", "
 const ENCRYPTED_REASONING = "reasoning.encrypted_content";
 
 /** Whether an item is a `reasoning` item without the encrypted content a stateless OpenAI request needs to replay it. */
-const unreplayableReasoning = (item: unknown): boolean => isObject(item) && item.type === "reasoning" && (typeof item.encrypted_content !== "string" || item.encrypted_content === "");
+const unreplayableReasoning = (item: unknown): boolean =>
+  isObject(item) && item.type === "reasoning" && (typeof item.encrypted_content !== "string" || item.encrypted_content === "");
 
 /**
  * `tools` for a Responses server that is not OpenAI's (SRP-CON-042): the function tools of a
@@ -232,7 +262,10 @@ function nativeJobRequest(body: Json, instance: Pick<Instance, "backend" | "capa
   }
   if (Array.isArray(out.tools)) out.tools = localServerTools(out.tools as unknown[]);
   // A call to a flattened function is a plain call there: no `namespace`.
-  if (Array.isArray(out.input)) out.input = (out.input as unknown[]).map((item) => (isObject(item) && item.type === "function_call" && "namespace" in item ? withoutKey(item, "namespace") : item));
+  if (Array.isArray(out.input))
+    out.input = (out.input as unknown[]).map((item) =>
+      isObject(item) && item.type === "function_call" && "namespace" in item ? withoutKey(item, "namespace") : item,
+    );
   for (const member of OPENAI_SERVICE_ONLY) delete out[member];
   return out;
 }
@@ -267,7 +300,11 @@ const jsonBytes = (body: unknown): number => Buffer.byteLength(JSON.stringify(bo
  * first, or the error to answer: `api.not_found` when it is unknown to this account (or
  * this hub stores nothing, or an x402 payer, who has no account yet, names one).
  */
-async function storedConversation(ctx: Pick<ConsumerApiContext, "responses" | "storageError">, accountId: string, id: unknown): Promise<Json[] | SrpError> {
+async function storedConversation(
+  ctx: Pick<ConsumerApiContext, "responses" | "storageError">,
+  accountId: string,
+  id: unknown,
+): Promise<Json[] | SrpError> {
   if (typeof id !== "string") return [];
   const notFound = new SrpError("api.not_found", `no stored response ${id} for this account (unknown, expired, deleted, or not stored)`);
   if (!ctx.responses || accountId === "") return notFound;
@@ -286,12 +323,17 @@ async function storedConversation(ctx: Pick<ConsumerApiContext, "responses" | "s
  * has (hosted tools other than web search, background mode…) goes to native instances only,
  * and is refused when the model has none.
  */
-export async function planResponses(body: Json, ctx: Pick<ConsumerApiContext, "router" | "responses" | "storageError" | "maxBodyBytes">, accountId: string): Promise<Plan | SrpError> {
+export async function planResponses(
+  body: Json,
+  ctx: Pick<ConsumerApiContext, "router" | "responses" | "storageError" | "maxBodyBytes">,
+  accountId: string,
+): Promise<Plan | SrpError> {
   const problem = checkConsumerBody(ResponsesRequest, body);
   if (problem) return new SrpError("api.invalid_body", problem);
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return prefs;
-  if ((body.input === undefined || body.input === null) && typeof body.previous_response_id !== "string") return new SrpError("api.invalid_body", "`input` is required");
+  if ((body.input === undefined || body.input === null) && typeof body.previous_response_id !== "string")
+    return new SrpError("api.invalid_body", "`input` is required");
   const history = await storedConversation(ctx, accountId, body.previous_response_id);
   if (history instanceof SrpError) return history;
   const referenced = await resolveItemReferences(ctx, accountId, body.input);
@@ -319,12 +361,19 @@ export async function planResponses(body: Json, ctx: Pick<ConsumerApiContext, "r
   } catch (error) {
     if (!(error instanceof SrpError)) throw error;
     const nativeOnline = ctx.router.views(body.model as string).some((v) => v.capabilities.includes("responses"));
-    if (!nativeOnline) return new SrpError(error.code, `${error.message} (only an instance that runs the Responses API itself could serve it, and none of ${String(body.model)} is online)`);
+    if (!nativeOnline)
+      return new SrpError(
+        error.code,
+        `${error.message} (only an instance that runs the Responses API itself could serve it, and none of ${String(body.model)} is online)`,
+      );
   }
   // A continued conversation can make the job far larger than the body: refused as a body over the limit would be (it could not be sent to a node, SRP-CON-036).
   const largest = Math.max(jsonBytes(native), translated ? jsonBytes(translated) : 0);
   if (largest > ctx.maxBodyBytes) {
-    return new SrpError("api.body_too_large", `the request with its continued conversation is ${largest} bytes, over the limit of ${ctx.maxBodyBytes}; start a new conversation (or send less input)`);
+    return new SrpError(
+      "api.body_too_large",
+      `the request with its continued conversation is ${largest} bytes, over the limit of ${ctx.maxBodyBytes}; start a new conversation (or send less input)`,
+    );
   }
   const capabilities = responsesNeeds(body, items, translated);
   if (!translated) capabilities.push("responses");
@@ -345,12 +394,19 @@ export async function planResponses(body: Json, ctx: Pick<ConsumerApiContext, "r
       const bounds = defaultUsageBounds({ bound, capabilities }, instance);
       return translated && !instance.capabilities.includes("responses") ? withEffortThinking(bounds, instance, translated) : bounds;
     },
-    job: (instance: Instance) => (instance.capabilities.includes("responses") || !translated ? { api: "responses", body: nativeJobRequest(native, instance) } : { api: "chat.completions", body: translated }),
+    job: (instance: Instance) =>
+      instance.capabilities.includes("responses") || !translated
+        ? { api: "responses", body: nativeJobRequest(native, instance) }
+        : { api: "chat.completions", body: translated },
     commits: (e, job) => (isNative(job) ? nativeCommits(e) : contentful(e)),
     async respond(job: Job, done: Done, ext, headers, payer) {
       const upstream = done.response ?? {};
       const response = isNative(job)
-        ? { ...namespaced(upstream, toolNamespaces(request.tools)), ...hubMembers(job, request), usage: nativeUsage(upstream.usage, done.usage, ext) }
+        ? {
+            ...namespaced(upstream, toolNamespaces(request.tools)),
+            ...hubMembers(job, request),
+            usage: nativeUsage(upstream.usage, done.usage, ext),
+          }
         : chatToResponse(upstream, responseShell(request, responseId(job), job.model), done.usage, ext, toolNamespaces(request.tools));
       // A failed response is no turn to continue (as in a stream, whose failure is never stored).
       if (response.status !== "failed") await saveTurn(turn, payer, response);
@@ -365,7 +421,8 @@ export async function planResponses(body: Json, ctx: Pick<ConsumerApiContext, "r
 export function responsesResource(url: string): PaidResource {
   return {
     url,
-    description: "OpenAI Responses request relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
+    description:
+      "OpenAI Responses request relayed to an SRP provider (OpenAI wire format). The amount is this request's maximum cost; what it does not use stays with the paying wallet as prepaid balance.",
     mimeType: "application/json",
     method: "POST",
     example: { model: "llama3.1:8b", input: "Hello", max_output_tokens: 64 },

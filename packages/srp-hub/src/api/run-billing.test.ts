@@ -6,27 +6,43 @@ import { closeBilling, closeOnce, releaseReason, type BillingHub } from "./run-b
 function hub(ledger = true) {
   const log: string[] = [];
   const h: BillingHub = {
-    ledger: ledger ? ({ release: async (id: string, why: string) => void log.push(`release ${id}: ${why}`) } as unknown as BillingHub["ledger"]) : undefined,
+    ledger: ledger
+      ? ({ release: async (id: string, why: string) => void log.push(`release ${id}: ${why}`) } as unknown as BillingHub["ledger"])
+      : undefined,
     releaseAfterCancel: (id) => void log.push(`after cancel ${id}`),
     storageError: (what) => void log.push(`storage ${what}`),
   };
   return { h, log };
 }
 
-const done = (settled?: Promise<unknown>): JobEvent => ({ type: "done", done: { usage: { promptTokens: 1, completionTokens: 1, measured: true } } as never, receipt: undefined, ...(settled ? { settled } : {}) });
+const done = (settled?: Promise<unknown>): JobEvent => ({
+  type: "done",
+  done: { usage: { promptTokens: 1, completionTokens: 1, measured: true } } as never,
+  receipt: undefined,
+  ...(settled ? { settled } : {}),
+});
 
 describe("closeBilling", () => {
   it("charges what the receipt settled for this reservation, and releases nothing", async () => {
     const { h, log } = hub();
-    expect(await closeBilling(h, { reservationId: "r1" }, done(Promise.resolve({ reservationId: "r1", charge: 42n })))).toEqual({ charged: 42n, recorded: true });
+    expect(await closeBilling(h, { reservationId: "r1" }, done(Promise.resolve({ reservationId: "r1", charge: 42n })))).toEqual({
+      charged: 42n,
+      recorded: true,
+    });
     expect(log).toEqual([]);
   });
 
   it("releases with the reason when nothing settled this reservation", async () => {
     const { h, log } = hub();
-    expect(await closeBilling(h, { reservationId: "r1" }, done(Promise.resolve({ reservationId: "other", charge: 42n })))).toEqual({ charged: 0n, recorded: true });
+    expect(await closeBilling(h, { reservationId: "r1" }, done(Promise.resolve({ reservationId: "other", charge: 42n })))).toEqual({
+      charged: 0n,
+      recorded: true,
+    });
     expect(await closeBilling(h, { reservationId: "r2" }, undefined)).toEqual({ charged: 0n, recorded: true });
-    expect(await closeBilling(h, { reservationId: "r3" }, done(Promise.reject(new Error("disk"))))).toEqual({ charged: 0n, recorded: false });
+    expect(await closeBilling(h, { reservationId: "r3" }, done(Promise.reject(new Error("disk"))))).toEqual({
+      charged: 0n,
+      recorded: false,
+    });
     expect(log).toEqual(["release r1: no countersigned receipt", "release r2: not served", "release r3: no countersigned receipt"]);
   });
 
@@ -36,7 +52,12 @@ describe("closeBilling", () => {
     await closeBilling(h, { reservationId: "r2" }, undefined, true);
     await closeBilling(h, { reservationId: "r3", releaseOnCancel: true }, { type: "lost", reason: "consumer_gone" });
     await closeBilling(h, { reservationId: "r4" }, { type: "lost", reason: "node_gone" });
-    expect(log).toEqual(["after cancel r1", "after cancel r2", "release r3: the job ended: consumer_gone", "release r4: the job ended: node_gone"]);
+    expect(log).toEqual([
+      "after cancel r1",
+      "after cancel r2",
+      "release r3: the job ended: consumer_gone",
+      "release r4: the job ended: node_gone",
+    ]);
   });
 
   it("reports no charge on a hub that bills nobody", async () => {

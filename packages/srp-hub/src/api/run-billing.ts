@@ -73,7 +73,12 @@ async function settlementOf(e: JobEvent | undefined): Promise<{ settled: unknown
  * with a `done`, which is billed); else, on a billing hub, it is released with the reason.
  * A billing hub reports what it charged (nothing, when the reservation was not settled).
  */
-export async function closeBilling(hub: BillingHub, reservation: RequestReservation, e: JobEvent | undefined, consumerLeft = false): Promise<Billed> {
+export async function closeBilling(
+  hub: BillingHub,
+  reservation: RequestReservation,
+  e: JobEvent | undefined,
+  consumerLeft = false,
+): Promise<Billed> {
   const { reservationId } = reservation;
   const cancelled = consumerLeft || cancelledByHub(e);
   const { settled, recorded } = await settlementOf(e);

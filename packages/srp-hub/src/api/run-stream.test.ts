@@ -23,10 +23,20 @@ function steps() {
 
 describe("midStreamFailure", () => {
   it("says deadline_exceeded for a passed deadline, else stream_interrupted", () => {
-    expect(midStreamFailure({ type: "lost", reason: "deadline" })).toEqual({ code: "job.deadline_exceeded", message: "the request passed its deadline mid-stream" });
-    expect(midStreamFailure({ type: "lost", reason: "node_gone" })).toEqual({ code: "job.stream_interrupted", message: "the provider went away mid-stream (node_gone)" });
-    expect(midStreamFailure({ type: "error", error: { code: "job.deadline_exceeded", message: "late" } } as JobEvent & { type: "error" }).code).toBe("job.deadline_exceeded");
-    expect(midStreamFailure({ type: "error", error: { code: "job.upstream_error", message: "boom" } } as JobEvent & { type: "error" })).toEqual({ code: "job.stream_interrupted", message: "the provider failed mid-stream: boom" });
+    expect(midStreamFailure({ type: "lost", reason: "deadline" })).toEqual({
+      code: "job.deadline_exceeded",
+      message: "the request passed its deadline mid-stream",
+    });
+    expect(midStreamFailure({ type: "lost", reason: "node_gone" })).toEqual({
+      code: "job.stream_interrupted",
+      message: "the provider went away mid-stream (node_gone)",
+    });
+    expect(
+      midStreamFailure({ type: "error", error: { code: "job.deadline_exceeded", message: "late" } } as JobEvent & { type: "error" }).code,
+    ).toBe("job.deadline_exceeded");
+    expect(
+      midStreamFailure({ type: "error", error: { code: "job.upstream_error", message: "boom" } } as JobEvent & { type: "error" }),
+    ).toEqual({ code: "job.stream_interrupted", message: "the provider failed mid-stream: boom" });
   });
 });
 

@@ -17,7 +17,11 @@ export type MidStreamCode = "job.stream_interrupted" | "job.deadline_exceeded";
 const UTF8 = new TextEncoder();
 
 /** The headers of every streamed answer, besides the request's own. */
-export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({ "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" });
+export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  "x-accel-buffering": "no",
+});
 
 /**
  * The in-band error that ends a stream after content (SRP-JOB-020): `job.deadline_exceeded`
@@ -29,7 +33,10 @@ export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 
  */
 export function midStreamFailure(e: Failure): { code: MidStreamCode; message: string } {
   if (e.type === "error") {
-    return { code: e.error.code === "job.deadline_exceeded" ? e.error.code : "job.stream_interrupted", message: `the provider failed mid-stream: ${e.error.message}` };
+    return {
+      code: e.error.code === "job.deadline_exceeded" ? e.error.code : "job.stream_interrupted",
+      message: `the provider failed mid-stream: ${e.error.message}`,
+    };
   }
   if (e.reason === "deadline") return { code: "job.deadline_exceeded", message: "the request passed its deadline mid-stream" };
   return { code: "job.stream_interrupted", message: `the provider went away mid-stream (${e.reason})` };
@@ -70,7 +77,11 @@ export function streamBody(events: AsyncGenerator<JobEvent>, steps: StreamSteps)
 }
 
 /** Sends the next text of the stream (skipping chunks without any), or its end. */
-async function pullNext(events: AsyncGenerator<JobEvent>, steps: StreamSteps, controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+async function pullNext(
+  events: AsyncGenerator<JobEvent>,
+  steps: StreamSteps,
+  controller: ReadableStreamDefaultController<Uint8Array>,
+): Promise<void> {
   for (;;) {
     const { value: e, done: finished } = await events.next();
     if (finished || !e) {

@@ -11,7 +11,11 @@ describe("settleBy", () => {
 });
 
 describe("withinReservation", () => {
-  const plan = { bound: { promptTokens: 1000, completionTokens: 500 }, prefs: { sort: "load" as const, allowFallbacks: true }, capabilities: ["chat" as const] };
+  const plan = {
+    bound: { promptTokens: 1000, completionTokens: 500 },
+    prefs: { sort: "load" as const, allowFallbacks: true },
+    capabilities: ["chat" as const],
+  };
   const cheap = { price: { input: "1000000", output: "3000000" }, contextLength: 8192 };
   const reserved = maximumCostOn([cheap], plan.bound, undefined, plan.capabilities).cost;
 

@@ -124,7 +124,10 @@ function selectors(v: unknown, name: string): string[] | SrpError {
 
 /** `provider.quantizations`: 1 to 32 names, each normalized (`q4_k_m` is `Q4_K_M`, `fp16` is `F16`; SRP-CON-019). */
 function quantizationList(v: unknown): string[] | SrpError {
-  const bad = new SrpError("api.invalid_body", "`provider.quantizations` is an array of 1 to 32 quantizations such as Q4_K_M, Q8_0, F16, BF16, FP8, AWQ");
+  const bad = new SrpError(
+    "api.invalid_body",
+    "`provider.quantizations` is an array of 1 to 32 quantizations such as Q4_K_M, Q8_0, F16, BF16, FP8, AWQ",
+  );
   if (!Array.isArray(v) || v.length === 0 || v.length > 32) return bad;
   const out: string[] = [];
   for (const q of v) {
@@ -150,7 +153,8 @@ export function preferences(body: Record<string, unknown>): Preferences | SrpErr
     if (typeof prefs !== "object" || Array.isArray(prefs)) return new SrpError("api.invalid_body", `\`${member}\` must be an object`);
     const p = prefs as Record<string, unknown>;
     if (p.sort !== undefined) {
-      if (typeof p.sort !== "string" || !SORTS.has(p.sort)) return new SrpError("api.invalid_body", `\`${member}.sort\` is one of load, price, throughput, latency`);
+      if (typeof p.sort !== "string" || !SORTS.has(p.sort))
+        return new SrpError("api.invalid_body", `\`${member}.sort\` is one of load, price, throughput, latency`);
       out.sort = p.sort as RouteSort;
     }
     if (p.allow_fallbacks !== undefined) {
@@ -159,21 +163,30 @@ export function preferences(body: Record<string, unknown>): Preferences | SrpErr
     }
     if (p.max_price !== undefined) {
       const mp = p.max_price as Record<string, unknown>;
-      if (typeof mp !== "object" || mp === null || Array.isArray(mp)) return new SrpError("api.invalid_body", `\`${member}.max_price\` is an object`);
+      if (typeof mp !== "object" || mp === null || Array.isArray(mp))
+        return new SrpError("api.invalid_body", `\`${member}.max_price\` is an object`);
       out.maxPrice ??= {};
       if (member === "srp") {
         const units = (v: unknown) => (typeof v === "string" && /^(0|[1-9][0-9]{0,30})$/.test(v) ? BigInt(v) : undefined);
-        for (const [k, field] of [["input", "input"], ["output", "output"]] as const) {
+        for (const [k, field] of [
+          ["input", "input"],
+          ["output", "output"],
+        ] as const) {
           if (mp[k] === undefined) continue;
           const v = units(mp[k]);
-          if (v === undefined) return new SrpError("api.invalid_body", `\`srp.max_price.${k}\` is a decimal string of atomic units per 1M tokens`);
+          if (v === undefined)
+            return new SrpError("api.invalid_body", `\`srp.max_price.${k}\` is a decimal string of atomic units per 1M tokens`);
           out.maxPrice[field] = v;
         }
       } else {
-        for (const [k, field] of [["prompt", "input"], ["completion", "output"]] as const) {
+        for (const [k, field] of [
+          ["prompt", "input"],
+          ["completion", "output"],
+        ] as const) {
           if (mp[k] === undefined) continue;
           const v = usdPerMillion(mp[k]);
-          if (v === undefined) return new SrpError("api.invalid_body", `\`provider.max_price.${k}\` is USD per 1M tokens (a decimal of at most 6 places)`);
+          if (v === undefined)
+            return new SrpError("api.invalid_body", `\`provider.max_price.${k}\` is USD per 1M tokens (a decimal of at most 6 places)`);
           out.maxPrice[field] = v;
         }
       }
@@ -264,7 +277,12 @@ export interface Surface {
    * Checks the body (and the headers it may need) and plans the request. `accountId` is the
    * paying account's ("" for an x402 payer, whose account is known only once it has paid).
    */
-  plan(body: Record<string, unknown>, ctx: ConsumerApiContext, request: Request, accountId: string): Plan | SrpError | Promise<Plan | SrpError>;
+  plan(
+    body: Record<string, unknown>,
+    ctx: ConsumerApiContext,
+    request: Request,
+    accountId: string,
+  ): Plan | SrpError | Promise<Plan | SrpError>;
 }
 
 const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
@@ -272,7 +290,13 @@ const RECEIPT_HEADER = "x-srp-receipt";
 
 function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed, rejected?: SrpError): SrpUsageExtension {
   const units = billed.charged ?? (receipt && billed.recorded ? parseAmount(receipt.cost) : 0n);
-  return { cost: formatUsdc(units), cost_units: formatAmount(units), receipt_id: receipt && billed.recorded ? jobId : null, measured: usage.measured, ...(!receipt && rejected ? { receipt_error: rejected.code } : {}) };
+  return {
+    cost: formatUsdc(units),
+    cost_units: formatAmount(units),
+    receipt_id: receipt && billed.recorded ? jobId : null,
+    measured: usage.measured,
+    ...(!receipt && rejected ? { receipt_error: rejected.code } : {}),
+  };
 }
 
 /** Usage of a job nothing was billed for. */
@@ -297,7 +321,10 @@ function shown(e: Extract<JobEvent, { type: "done" }>, jobId: string, billed: Bi
  * prompt bound; the request's output limit, else (a chat request without one) the
  * instance's context length less the prompt; the images, characters and seconds asked for.
  */
-export function defaultUsageBounds(plan: Pick<Plan, "bound" | "capabilities" | "promptByContext">, instance: Pick<Instance, "contextLength" | "capabilities">): UsageBounds {
+export function defaultUsageBounds(
+  plan: Pick<Plan, "bound" | "capabilities" | "promptByContext">,
+  instance: Pick<Instance, "contextLength" | "capabilities">,
+): UsageBounds {
   const { bound } = plan;
   const chat = plan.capabilities.includes("chat");
   return {
@@ -359,7 +386,14 @@ const UNIT_PRICES = ["image", "character", "second"] as const;
  * prompt". With `promptByContext`, the prompt bound is at least the largest context online
  * ({@link admittedPromptTokens}). Undefined when no instance serves the model.
  */
-export function maximumCost(router: Router, model: string, bound: BillableUsage, maxPrice: Preferences["maxPrice"], capabilities: readonly Capability[] = [], promptByContext = false): MaximumCost | undefined {
+export function maximumCost(
+  router: Router,
+  model: string,
+  bound: BillableUsage,
+  maxPrice: Preferences["maxPrice"],
+  capabilities: readonly Capability[] = [],
+  promptByContext = false,
+): MaximumCost | undefined {
   const all = model === "auto" ? [...router.catalog().values()].flat() : router.views(model);
   const able = all.filter((v) => capabilities.every((c) => v.capabilities.includes(c)));
   const views = able.length > 0 ? able : all;
@@ -372,7 +406,13 @@ export function maximumCost(router: Router, model: string, bound: BillableUsage,
  * given set of instances. On one instance, it is that instance's worst case for the request,
  * which routing compares with what was reserved ({@link withinReservation}).
  */
-export function maximumCostOn(views: readonly Pick<CandidateView, "price" | "contextLength">[], bound: BillableUsage, maxPrice: Preferences["maxPrice"], capabilities: readonly Capability[] = [], promptByContext = false): MaximumCost {
+export function maximumCostOn(
+  views: readonly Pick<CandidateView, "price" | "contextLength">[],
+  bound: BillableUsage,
+  maxPrice: Preferences["maxPrice"],
+  capabilities: readonly Capability[] = [],
+  promptByContext = false,
+): MaximumCost {
   let input = 0n;
   let output = 0n;
   const units: Record<(typeof UNIT_PRICES)[number], bigint> = { image: 0n, character: 0n, second: 0n };
@@ -394,7 +434,8 @@ export function maximumCostOn(views: readonly Pick<CandidateView, "price" | "con
   if (maxPrice?.input !== undefined && maxPrice.input < input) input = maxPrice.input;
   if (maxPrice?.output !== undefined && maxPrice.output < output) output = maxPrice.output;
   const promptTokens = admittedPromptTokens({ bound, promptByContext }, context);
-  const completionTokens = bound.completionTokens > 0 || !capabilities.includes("chat") ? bound.completionTokens : Math.max(context - promptTokens, 1);
+  const completionTokens =
+    bound.completionTokens > 0 || !capabilities.includes("chat") ? bound.completionTokens : Math.max(context - promptTokens, 1);
   const price: MaximumCost["price"] = { input: input.toString(), output: output.toString() };
   for (const u of UNIT_PRICES) if (units[u] > 0n) price[u] = units[u].toString();
   const usage: BillableUsage = { promptTokens, completionTokens };
@@ -411,7 +452,10 @@ export function maximumCostOn(views: readonly Pick<CandidateView, "price" | "con
  * or with a longer context than the reservation assumed, is not routed to: the consumer could
  * otherwise be charged more than was reserved, which the ledger caps at the platform's cost.
  */
-export function withinReservation(plan: Pick<Plan, "bound" | "prefs" | "capabilities" | "promptByContext">, reserved: bigint): (v: Pick<CandidateView, "price" | "contextLength">) => boolean {
+export function withinReservation(
+  plan: Pick<Plan, "bound" | "prefs" | "capabilities" | "promptByContext">,
+  reserved: bigint,
+): (v: Pick<CandidateView, "price" | "contextLength">) => boolean {
   return (v) => maximumCostOn([v], plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext).cost <= reserved;
 }
 
@@ -447,7 +491,11 @@ export async function payer(request: Request, ctx: ConsumerApiContext): Promise<
   // An account that owes for a payment that did not settle spends nothing until it has repaid.
   if (ctx.payments) {
     const owed = await ctx.payments.outstandingDebt(account.id).catch((e: unknown) => (ctx.storageError("debt", e), 0n));
-    if (owed > 0n) return new SrpError("payment.wallet_blocked", `this account owes ${owed} units from a payment that did not settle; a deposit repays it`);
+    if (owed > 0n)
+      return new SrpError(
+        "payment.wallet_blocked",
+        `this account owes ${owed} units from a payment that did not settle; a deposit repays it`,
+      );
   }
   return { accountId: account.id };
 }
@@ -517,7 +565,8 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
     const max = (models ?? [plan.model])
       .map((m) => maximumCost(ctx.router, m, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost)
       .reduce<bigint | undefined>((a, c) => (c === undefined ? a : a === undefined || c > a ? c : a), undefined);
-    if (max === undefined) return error(new SrpError("job.unknown_model", `model ${models?.join(", ") ?? plan.model} is not served by any online provider`));
+    if (max === undefined)
+      return error(new SrpError("job.unknown_model", `model ${models?.join(", ") ?? plan.model} is not served by any online provider`));
     if (payments) {
       const admitted = await admitPayment(request, ctx, payments, max, surface.resource(request.url), error);
       if (admitted instanceof Response) return admitted;
@@ -534,18 +583,36 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
       return admission ? withPayment(unavailable, await admission.finish(false)) : unavailable;
     }
     if (!r.ok) {
-      if (admission) return withPayment(error(new SrpError("billing.insufficient_credits", "the payment does not cover this request's maximum cost")), await admission.finish(false));
+      if (admission)
+        return withPayment(
+          error(new SrpError("billing.insufficient_credits", "the payment does not cover this request's maximum cost")),
+          await admission.finish(false),
+        );
       return error(
-        new SrpError("billing.insufficient_credits", `this request may cost up to ${formatUsdc(max)} USD (${max} units); the account can spend ${formatUsdc(r.available)} USD. Lower max_tokens or add credits.`, {
-          details: { required: max.toString(), available: r.available.toString() },
-        }),
+        new SrpError(
+          "billing.insufficient_credits",
+          `this request may cost up to ${formatUsdc(max)} USD (${max} units); the account can spend ${formatUsdc(r.available)} USD. Lower max_tokens or add credits.`,
+          {
+            details: { required: max.toString(), available: r.available.toString() },
+          },
+        ),
       );
     }
     reservationId = r.reservationId;
     reserved = max;
   }
   const queueMs = ctx.waiting ? queueWaitOf(request.headers.get(QUEUE_TIMEOUT_HEADER), ctx.waiting.options) : undefined;
-  return runPlan(ctx, plan, { accountId, reservationId, admission, signal: request.signal, timeout, error, ...(models ? { models } : {}), ...(queueMs !== undefined ? { queueMs } : {}), ...(reserved !== undefined ? { reserved } : {}) });
+  return runPlan(ctx, plan, {
+    accountId,
+    reservationId,
+    admission,
+    signal: request.signal,
+    timeout,
+    error,
+    ...(models ? { models } : {}),
+    ...(queueMs !== undefined ? { queueMs } : {}),
+    ...(reserved !== undefined ? { reserved } : {}),
+  });
 }
 
 /**
@@ -566,7 +633,10 @@ export const SETTLE_MARGIN_MS = 60_000;
  * settleBy({ mode: "after", validBefore: 1_700_000_300 }); // 1_700_000_240_000
  * settleBy({ mode: "before", validBefore: 1_700_000_300 }); // undefined
  */
-export function settleBy(payment: Pick<PaymentRecord, "mode" | "validBefore"> | undefined, marginMs = SETTLE_MARGIN_MS): number | undefined {
+export function settleBy(
+  payment: Pick<PaymentRecord, "mode" | "validBefore"> | undefined,
+  marginMs = SETTLE_MARGIN_MS,
+): number | undefined {
   if (payment?.mode !== "after") return undefined;
   return payment.validBefore * 1000 - marginMs;
 }
@@ -607,7 +677,12 @@ export interface RunOptions {
  * @example
  * runTimeout(false, { ms: 120_000, chosen: false }, 1_000_030_000, 1_000_000_000); // { ms: 30_000, chosen: true }
  */
-export function runTimeout(stream: boolean, timeout: RunOptions["timeout"], settleLimit: number | undefined, now: number): RunOptions["timeout"] {
+export function runTimeout(
+  stream: boolean,
+  timeout: RunOptions["timeout"],
+  settleLimit: number | undefined,
+  now: number,
+): RunOptions["timeout"] {
   if (stream || settleLimit === undefined || settleLimit >= now + timeout.ms) return timeout;
   return { ms: Math.max(0, settleLimit - now), chosen: true };
 }
@@ -722,7 +797,10 @@ async function answerOnce({ plan, run, committed, events, consumer, close }: Com
   const billed = await close(e);
   const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(paymentServed(e)) } : {};
   if (e.type !== "done" || e.done.response === undefined) {
-    return error(new SrpError("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response"), paid);
+    return error(
+      new SrpError("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response"),
+      paid,
+    );
   }
   const out = { ...(e.receipt && billed.recorded ? receiptHeaders(committed.job) : { "x-srp-model": committed.job.model }), ...paid };
   const answer = shown(e, committed.job.jobId, billed);
@@ -735,7 +813,10 @@ async function answerOnce({ plan, run, committed, events, consumer, close }: Com
  * (reconciliation settles it later) and the answer still streams and bills. The body is
  * {@link streamBody}, whose billing ends once ({@link closeOnce}).
  */
-async function answerStream(ctx: ConsumerApiContext, { plan, run, committed, events, consumer, close }: CommittedRun<StreamedPlan>): Promise<Response> {
+async function answerStream(
+  ctx: ConsumerApiContext,
+  { plan, run, committed, events, consumer, close }: CommittedRun<StreamedPlan>,
+): Promise<Response> {
   const headers = receiptHeaders(committed.job);
   if (run.admission) {
     try {
@@ -777,7 +858,10 @@ export async function runPlan(ctx: ConsumerApiContext, plan: Plan, run: RunOptio
   const consumer = linkConsumer(run.signal);
   let committed: Committed;
   try {
-    committed = await relay(ctx, relayRequest(ctx, plan, run, { deadline, consumerDeadline: timeout.chosen, settleLimit, signal: consumer.signal }));
+    committed = await relay(
+      ctx,
+      relayRequest(ctx, plan, run, { deadline, consumerDeadline: timeout.chosen, settleLimit, signal: consumer.signal }),
+    );
   } catch (e) {
     return notRelayed(ctx, run, consumer, e);
   }

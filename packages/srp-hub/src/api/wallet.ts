@@ -78,7 +78,8 @@ async function signedBody(request: Request, maxBytes: number): Promise<{ message
   if (typeof body.message !== "string" || body.message.length === 0 || body.message.length > MAX_MESSAGE_CHARS) {
     return new SrpError("api.invalid_body", `\`message\` is the signed text (at most ${MAX_MESSAGE_CHARS} characters)`);
   }
-  if (typeof body.signature !== "string" || !SIGNATURE.test(body.signature)) return new SrpError("api.invalid_body", "`signature` is a 0x-prefixed 65-byte hex EIP-191 signature");
+  if (typeof body.signature !== "string" || !SIGNATURE.test(body.signature))
+    return new SrpError("api.invalid_body", "`signature` is a 0x-prefixed 65-byte hex EIP-191 signature");
   return { message: body.message, signature: body.signature };
 }
 
@@ -93,7 +94,11 @@ async function signedBody(request: Request, maxBytes: number): Promise<{ message
  */
 export async function postWalletSignIn(request: Request, ctx: WalletApiContext): Promise<Response> {
   if (!ctx.wallets) return noWallets();
-  if (!ctx.walletAccount || !ctx.createApiKey) return fail("api.not_found", "this hub does not sign wallets in (it needs storage that keeps wallet accounts and `admin` operations to issue keys)");
+  if (!ctx.walletAccount || !ctx.createApiKey)
+    return fail(
+      "api.not_found",
+      "this hub does not sign wallets in (it needs storage that keeps wallet accounts and `admin` operations to issue keys)",
+    );
   const body = await signedBody(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
   const fields = parseSiweMessage(body.message);
@@ -109,19 +114,29 @@ export async function postWalletSignIn(request: Request, ctx: WalletApiContext):
     !fields.issuedAt ||
     dates.some((d) => d !== undefined && Number.isNaN(d.getTime()))
   ) {
-    return fail("api.invalid_body", "`message` is not an EIP-4361 (Sign-In with Ethereum) message: it needs domain, address, URI, version 1, chain ID, nonce and issued-at");
+    return fail(
+      "api.invalid_body",
+      "`message` is not an EIP-4361 (Sign-In with Ethereum) message: it needs domain, address, URI, version 1, chain ID, nonce and issued-at",
+    );
   }
   const now = new Date();
   const configured = ctx.host(request);
-  if (configured === undefined) return fail("api.forbidden", "wallet sign-in needs the hub's public URL (publicUrl / --public-url): a message's domain cannot be checked against a Host header");
+  if (configured === undefined)
+    return fail(
+      "api.forbidden",
+      "wallet sign-in needs the hub's public URL (publicUrl / --public-url): a message's domain cannot be checked against a Host header",
+    );
   const host = configured.toLowerCase();
   const proof = (why: string) => fail("auth.bad_account_proof", why);
   if (fields.domain.toLowerCase() !== host) return proof(`the message signs in to ${fields.domain}, not to this hub (${host})`);
-  if (ctx.chainId !== undefined && fields.chainId !== ctx.chainId) return proof(`the message is for chain ${fields.chainId}; this hub is on chain ${ctx.chainId}`);
+  if (ctx.chainId !== undefined && fields.chainId !== ctx.chainId)
+    return proof(`the message is for chain ${fields.chainId}; this hub is on chain ${ctx.chainId}`);
   if (fields.expirationTime && now >= fields.expirationTime) return proof(`the message expired at ${fields.expirationTime.toISOString()}`);
   if (fields.notBefore && now < fields.notBefore) return proof(`the message is valid only from ${fields.notBefore.toISOString()}`);
-  if (!NONCE.test(fields.nonce)) return fail("auth.replayed_nonce", "the nonce was not issued by this hub; get one from GET /v1/auth/nonce");
-  if (!validateSiweMessage({ message: fields, domain: fields.domain, time: now })) return proof("the message does not validate as EIP-4361");
+  if (!NONCE.test(fields.nonce))
+    return fail("auth.replayed_nonce", "the nonce was not issued by this hub; get one from GET /v1/auth/nonce");
+  if (!validateSiweMessage({ message: fields, domain: fields.domain, time: now }))
+    return proof("the message does not validate as EIP-4361");
   if (!(await signedBy(fields.address, body.message, body.signature))) return proof(`the signature does not recover to ${fields.address}`);
   const address = fields.address.toLowerCase();
   try {
@@ -131,7 +146,10 @@ export async function postWalletSignIn(request: Request, ctx: WalletApiContext):
     }
     const accountId = await ctx.walletAccount(address);
     const { key, record } = await ctx.createApiKey(accountId, "wallet sign-in");
-    return Response.json({ object: "srp.wallet_session", account_id: accountId, address, api_key: key, key_id: record.keyId }, { headers: { "cache-control": "no-store" } });
+    return Response.json(
+      { object: "srp.wallet_session", account_id: accountId, address, api_key: key, key_id: record.keyId },
+      { headers: { "cache-control": "no-store" } },
+    );
   } catch (error) {
     ctx.storageError("wallet sign-in", error);
     return fail("billing.unavailable", "the hub cannot sign wallets in now; retry shortly");
@@ -139,7 +157,14 @@ export async function postWalletSignIn(request: Request, ctx: WalletApiContext):
 }
 
 function bindingJson(b: PayoutWalletBinding) {
-  return { object: "srp.payout_wallet", node_id: b.nodeId, account_id: b.accountId, address: b.address, signature: b.signature, bound_at: b.boundAt };
+  return {
+    object: "srp.payout_wallet",
+    node_id: b.nodeId,
+    account_id: b.accountId,
+    address: b.address,
+    signature: b.signature,
+    bound_at: b.boundAt,
+  };
 }
 
 /**
@@ -157,13 +182,20 @@ export async function postPayoutWallet(request: Request, ctx: WalletApiContext):
   const body = await readJsonObject(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
   const { node_id: nodeId, address, signature } = body;
-  if (typeof nodeId !== "string" || !NODE_ID.test(nodeId)) return fail("api.invalid_body", "`node_id` is the node's id (its Ed25519 public key, base64url)");
-  if (typeof address !== "string" || !isAddress(address, { strict: false })) return fail("api.invalid_body", "`address` is a 0x-prefixed 20-byte hex wallet address");
-  if (typeof signature !== "string" || !SIGNATURE.test(signature)) return fail("api.invalid_body", "`signature` is a 0x-prefixed 65-byte hex EIP-191 signature");
+  if (typeof nodeId !== "string" || !NODE_ID.test(nodeId))
+    return fail("api.invalid_body", "`node_id` is the node's id (its Ed25519 public key, base64url)");
+  if (typeof address !== "string" || !isAddress(address, { strict: false }))
+    return fail("api.invalid_body", "`address` is a 0x-prefixed 20-byte hex wallet address");
+  if (typeof signature !== "string" || !SIGNATURE.test(signature))
+    return fail("api.invalid_body", "`signature` is a 0x-prefixed 65-byte hex EIP-191 signature");
   try {
     const connected = ctx.connectedAccount(nodeId);
     const owns = connected !== undefined ? connected === account.id : await ctx.wallets.nodeServedAccount(nodeId, account.id);
-    if (!owns) return fail("api.forbidden", `node ${nodeId} does not belong to this account: it is not connected under it and has no receipts crediting it`);
+    if (!owns)
+      return fail(
+        "api.forbidden",
+        `node ${nodeId} does not belong to this account: it is not connected under it and has no receipts crediting it`,
+      );
     if (!(await signedBy(address, payoutWalletMessage(nodeId), signature))) {
       return fail("auth.bad_account_proof", `the signature is not ${address}'s over the payout wallet text of node ${nodeId}`);
     }

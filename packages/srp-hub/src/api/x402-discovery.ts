@@ -64,7 +64,12 @@ export interface X402DiscoveryDocument {
  * resource (`POST /v1/futures/deposit`, priced at the amount asked) is listed after the
  * chat completion resource.
  */
-export function x402Discovery(payments: X402Payments, baseUrl: string, router: Router, options: { deposits?: boolean } = {}): X402DiscoveryDocument {
+export function x402Discovery(
+  payments: X402Payments,
+  baseUrl: string,
+  router: Router,
+  options: { deposits?: boolean } = {},
+): X402DiscoveryDocument {
   const models: X402ModelPrice[] = [];
   for (const [model, views] of router.catalog()) {
     if (views.length === 0) continue;
@@ -111,7 +116,8 @@ export function x402Discovery(payments: X402Payments, baseUrl: string, router: R
               mimeType: deposit.mimeType,
               price: {
                 kind: "amount" as const,
-                description: "A deposit is quoted exactly the `amount` its body asks for (atomic USDC units), credited to the paying wallet's account as prepaid balance.",
+                description:
+                  "A deposit is quoted exactly the `amount` its body asks for (atomic USDC units), credited to the paying wallet's account as prepaid balance.",
                 min: DEPOSIT_LIMITS.min.toString(),
                 max: DEPOSIT_LIMITS.max.toString(),
               },

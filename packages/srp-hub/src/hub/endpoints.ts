@@ -40,7 +40,10 @@ function publicJson(body: unknown, maxAgeSeconds: number): Response {
 
 /** The 426 of the provider endpoint to a plain HTTP request. */
 function websocketOnly(): Response {
-  return Response.json({ error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } }, { status: 426, headers: { upgrade: "websocket" } });
+  return Response.json(
+    { error: { code: "protocol.unexpected_message", message: "this endpoint speaks WebSocket only" } },
+    { status: 426, headers: { upgrade: "websocket" } },
+  );
 }
 
 /** Discovery documents and the provider endpoint's plain-HTTP answer. */
@@ -51,7 +54,10 @@ function discoveryRoutes(p: EndpointParts): Route[] {
     {
       method: ["GET", "HEAD"],
       path: X402_DISCOVERY_PATH,
-      handle: (r) => (payments ? publicJson(x402Discovery(payments, baseUrlOf(p.options, r), router, { deposits: p.books.books !== undefined }), 60) : fail("api.not_found", "this hub takes no x402 payments")),
+      handle: (r) =>
+        payments
+          ? publicJson(x402Discovery(payments, baseUrlOf(p.options, r), router, { deposits: p.books.books !== undefined }), 60)
+          : fail("api.not_found", "this hub takes no x402 payments"),
     },
     { method: ["GET", "HEAD"], path: "/openapi.json", handle: (r) => publicJson(consumerOpenApi(baseUrlOf(p.options, r)), 300) },
     { method: "*", path: PROVIDER_PATH, handle: websocketOnly },
@@ -67,12 +73,19 @@ function consumerRoutes(p: EndpointParts): Route[] {
     { method: "POST", path: "/v1/messages/count_tokens", handle: (r) => countTokens(r, api) },
     { method: "POST", path: "/v1/responses", draining: "refuse", handle: (r) => postResponses(r, api) },
     { method: "POST", path: "/v1/completions", draining: "refuse", handle: (r) => postCompletions(r, api) },
-    ...Object.keys(MODALITY_SURFACES).map((path): Route => ({ method: "POST", path, draining: "refuse", handle: (r) => postModality(r, api, path) })),
+    ...Object.keys(MODALITY_SURFACES).map(
+      (path): Route => ({ method: "POST", path, draining: "refuse", handle: (r) => postModality(r, api, path) }),
+    ),
     { method: "POST", path: "/v1/batch", draining: "refuse", handle: (r) => p.batches.create(r) },
     { method: "GET", path: { prefix: "/v1/jobs/" }, handle: (r, { id }) => p.batches.get(r, id) },
     { method: "GET", path: "/v1/models", handle: () => listModels(p.router) },
     { method: "GET", path: { prefix: "/v1/receipts/" }, handle: (r, { id }) => getReceipt(r, id, api) },
-    { method: "*", path: { prefix: RESPONSES_PREFIX }, handle: (r, { path }) => handleStoredResponse(r, path, { accounts: p.options.accounts, responses: p.books.responses, storageError: p.storageError }) },
+    {
+      method: "*",
+      path: { prefix: RESPONSES_PREFIX },
+      handle: (r, { path }) =>
+        handleStoredResponse(r, path, { accounts: p.options.accounts, responses: p.books.responses, storageError: p.storageError }),
+    },
   ];
 }
 
@@ -91,7 +104,11 @@ function accountRoutes(p: EndpointParts): Route[] {
     { method: "POST", path: "/v1/payouts/voucher", handle: (r) => postPayoutVoucher(r, voucher) },
     { method: "GET", path: "/v1/auth/nonce", handle: () => getNonce(wallet) },
     { method: "POST", path: "/v1/auth/wallet", handle: (r) => postWalletSignIn(r, wallet) },
-    { method: ["GET", "POST"], path: "/v1/nodes/payout-wallet", handle: (r) => (r.method === "POST" ? postPayoutWallet(r, wallet) : getPayoutWallet(r, wallet)) },
+    {
+      method: ["GET", "POST"],
+      path: "/v1/nodes/payout-wallet",
+      handle: (r) => (r.method === "POST" ? postPayoutWallet(r, wallet) : getPayoutWallet(r, wallet)),
+    },
     { method: "POST", path: DEPOSIT_PATH, draining: "refuse", handle: (r) => postDeposit(r, futures) },
     { method: "POST", path: "/v1/futures/refund", handle: (r) => postFuturesRefund(r, futures) },
   ];

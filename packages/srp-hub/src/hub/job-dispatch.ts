@@ -67,14 +67,29 @@ function release(o: JobDispatchOptions, id: string, reason: string): Promise<unk
 }
 
 /** Checks a node's receipt; countersigns and records it when it passes (the session's `settleReceipt`). */
-function settleReceipt(o: JobDispatchOptions, s: JobState, ...[session, job, done, requestHash, responseHash, plausibility]: Parameters<SessionContext["settleReceipt"]>): Settled {
+function settleReceipt(
+  o: JobDispatchOptions,
+  s: JobState,
+  ...[session, job, done, requestHash, responseHash, plausibility]: Parameters<SessionContext["settleReceipt"]>
+): Settled {
   const nodeId = session.nodeId!;
-  const verdict = checkNodeReceipt({ job, done, nodeId, hubId: o.identity.id, requestHash, responseHash, position: s.positions.get(nodeId) ?? INITIAL_POSITION, ...plausibility });
+  const verdict = checkNodeReceipt({
+    job,
+    done,
+    nodeId,
+    hubId: o.identity.id,
+    requestHash,
+    responseHash,
+    position: s.positions.get(nodeId) ?? INITIAL_POSITION,
+    ...plausibility,
+  });
   if (!verdict.countersign) {
-    if (verdict.error) o.emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId, code: verdict.error.code, message: verdict.error.message });
+    if (verdict.error)
+      o.emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId, code: verdict.error.code, message: verdict.error.message });
     // An implausible bill is the instance's failure (SRP-ATT-017), recorded once, here, whether or not the job was cancelled.
     // A job cancelled at the hub's deadline already counted as a failure then: at most one per job.
-    if (verdict.error?.code === "receipt.implausible_usage" && !s.failureCounted.has(job.jobId)) o.router.outcome(instanceKey(nodeId, job.instanceId), job.model, "failure");
+    if (verdict.error?.code === "receipt.implausible_usage" && !s.failureCounted.has(job.jobId))
+      o.router.outcome(instanceKey(nodeId, job.instanceId), job.model, "failure");
     return verdict.error ? { error: verdict.error } : {};
   }
   const gap = verdict.error?.details as { from?: number; to?: number } | undefined;

@@ -52,7 +52,12 @@ export function startMaintenance(o: MaintenanceOptions): Maintenance {
   const ledger = o.ledger;
   // At start: release what dead processes held (on SQLite, every other holder). Requests
   // reserve only after this, so this process is known alive before it holds anything.
-  const ledgerReady: Promise<void> = ledger?.reconcile ? ledger.reconcile().then(() => undefined, (e: unknown) => o.storageError("reconcile reservations", e)) : Promise.resolve();
+  const ledgerReady: Promise<void> = ledger?.reconcile
+    ? ledger.reconcile().then(
+        () => undefined,
+        (e: unknown) => o.storageError("reconcile reservations", e),
+      )
+    : Promise.resolve();
   // Then keep this process alive in the books and release what hubs that died since held
   // (shared databases; the start-time rule for SQLite is not repeated).
   const reconcile = () => {

@@ -65,7 +65,9 @@ function notAllowed(methods: readonly Method[]): Response {
 
 /** A response without its body, for HEAD. */
 function withoutBody(response: Response): Response {
-  return response.body === null ? response : new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
+  return response.body === null
+    ? response
+    : new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 /** The first route of a table whose path matches, or undefined (pure). */

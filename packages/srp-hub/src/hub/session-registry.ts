@@ -27,7 +27,10 @@ export type SessionHooks = Pick<SessionContext, "settleReceipt" | "receiptPositi
 /** What the session registry works with. */
 export interface SessionRegistryOptions {
   /** Session settings (identity, accounts, timings, limits per session). */
-  readonly settings: Pick<HubOptions, "heartbeatIntervalMs" | "handshakeTimeoutMs" | "maxInstances" | "maxConcurrentJobs" | "refusedTiers"> & { identity: Identity; accounts: AccountStore };
+  readonly settings: Pick<
+    HubOptions,
+    "heartbeatIntervalMs" | "handshakeTimeoutMs" | "maxInstances" | "maxConcurrentJobs" | "refusedTiers"
+  > & { identity: Identity; accounts: AccountStore };
   readonly versions: readonly number[];
   readonly maxFrameBytes: number;
   readonly limiter: ClientLimiter;
@@ -61,7 +64,14 @@ export interface SessionRegistry {
 
 /** A session as the hub reports it (pure). */
 export function sessionInfo(s: ProviderSession): SessionInfo {
-  return { sessionId: s.sessionId, nodeId: s.nodeId ?? "", accountId: s.account?.id ?? "", version: s.version ?? 0, instances: s.instances.size, lastSeen: s.lastSeen };
+  return {
+    sessionId: s.sessionId,
+    nodeId: s.nodeId ?? "",
+    accountId: s.account?.id ?? "",
+    version: s.version ?? 0,
+    instances: s.instances.size,
+    lastSeen: s.lastSeen,
+  };
 }
 
 /** Whether a wallet signed a message (false on any malformed input). */
@@ -159,7 +169,15 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
 }
 
 /** Accepts a provider connection under the connection and handshake limits (SRP-SEC-014..). */
-function upgrade(o: SessionRegistryOptions, r: Registry, wss: WebSocketServer, ctx: SessionContext, request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+function upgrade(
+  o: SessionRegistryOptions,
+  r: Registry,
+  wss: WebSocketServer,
+  ctx: SessionContext,
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): boolean {
   const path = (request.url ?? "/").split("?")[0];
   if (path !== PROVIDER_PATH) return false;
   const key = upgradeKey(o.limiter, request);

@@ -33,10 +33,21 @@ export interface Statements {
 }
 
 /** Issues one node's statement and sends it; undefined when it had nothing new (and not `force`). */
-async function issueOne(o: StatementsOptions, book: StatementBook, session: ProviderSession, force: boolean): Promise<Statement | undefined> {
+async function issueOne(
+  o: StatementsOptions,
+  book: StatementBook,
+  session: ProviderSession,
+  force: boolean,
+): Promise<Statement | undefined> {
   if (session.state !== "open" || session.nodeId === undefined || session.account === undefined) return undefined;
   try {
-    const statement = await book.issueStatement(session.nodeId, session.account.id, (body) => signStatement(body, o.identity), Date.now(), force);
+    const statement = await book.issueStatement(
+      session.nodeId,
+      session.account.id,
+      (body) => signStatement(body, o.identity),
+      Date.now(),
+      force,
+    );
     if (!statement) return undefined;
     session.send({ type: "statement", statement });
     o.emitter.emit("statement", { nodeId: session.nodeId, statement });

@@ -37,7 +37,8 @@ export interface HubBooks {
 export function hubBooks(options: HubOptions): HubBooks {
   // A SQL store is storage for every book, not only receipts: passed as `receipts` it would
   // record receipts and bill nobody.
-  if (options.receipts instanceof SqlStore) throw new TypeError("pass a SqlStore as `storage` (every book: receipts, ledger, statements, payments…), not as `receipts`");
+  if (options.receipts instanceof SqlStore)
+    throw new TypeError("pass a SqlStore as `storage` (every book: receipts, ledger, statements, payments…), not as `receipts`");
   const storage = options.storage;
   const { store, ...policy } = options.responses ?? {};
   return {

@@ -13,7 +13,13 @@ export function x402Terms(o: HubX402Options, requestTimeoutMs: number): X402Term
   const mode = o.settle ?? "before";
   const requestSeconds = Math.ceil(requestTimeoutMs / 1000);
   const minValiditySeconds = o.minValiditySeconds ?? (mode === "before" ? 60 : requestSeconds + 60);
-  return { chainId: o.chainId, asset: o.asset, payTo: o.payTo, minValiditySeconds, maxTimeoutSeconds: o.maxTimeoutSeconds ?? Math.max(300, minValiditySeconds + 240) };
+  return {
+    chainId: o.chainId,
+    asset: o.asset,
+    payTo: o.payTo,
+    minValiditySeconds,
+    maxTimeoutSeconds: o.maxTimeoutSeconds ?? Math.max(300, minValiditySeconds + 240),
+  };
 }
 
 /** What {@link x402Payments} builds from. */
@@ -36,5 +42,11 @@ export function x402Payments(setup: X402Setup): X402Payments | undefined {
   if (!o) return undefined;
   if (!setup.ledger) throw new TypeError("x402 payments need a ledger: pass `storage` (a SqlStore) or `ledger`");
   if (!setup.book) throw new TypeError("x402 payments need a payment book: pass `storage` (a SqlStore) or `x402.book`");
-  return new X402Payments({ terms: x402Terms(o, setup.requestTimeoutMs), mode: o.settle ?? "before", settler: o.settler, book: setup.book, onEvent: setup.onEvent });
+  return new X402Payments({
+    terms: x402Terms(o, setup.requestTimeoutMs),
+    mode: o.settle ?? "before",
+    settler: o.settler,
+    book: setup.book,
+    onEvent: setup.onEvent,
+  });
 }

@@ -166,7 +166,10 @@ export async function post(tx: SqlExecutor, p: Posting, options: PostOptions | n
     const short = legs.find((l) => l.amount < 0n && kindOf(l.account).mayGoNegative === false) ?? legs[0]!;
     throw new InsufficientFundsError(short.account, -short.amount);
   }
-  await tx.run(`INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES ${rows(legs.length, "(?, ?, ?)")}`, legs.flatMap((l) => [id, l.account, l.amount]));
+  await tx.run(
+    `INSERT INTO ledger_entries (tx_id, account_id, amount) VALUES ${rows(legs.length, "(?, ?, ?)")}`,
+    legs.flatMap((l) => [id, l.account, l.amount]),
+  );
   return true;
 }
 
@@ -190,7 +193,12 @@ export interface HistoryEntry {
 }
 
 /** An account's transactions, newest first, `limit` at a time before the cursor `before` (a createdAt:txId pair). */
-export async function history(tx: SqlExecutor, accountId: string, limit: number, before?: { createdAt: number; txId: string }): Promise<HistoryEntry[]> {
+export async function history(
+  tx: SqlExecutor,
+  accountId: string,
+  limit: number,
+  before?: { createdAt: number; txId: string },
+): Promise<HistoryEntry[]> {
   const user = userAccount(accountId);
   const hold = holdAccount(accountId);
   const rows = await tx.all(
@@ -245,12 +253,18 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
     if (rows.length > 0) problems.push({ check: name, ids: rows.map((r) => String(r.id)) });
   };
   await check("transaction does not balance", "SELECT tx_id AS id FROM ledger_entries GROUP BY tx_id HAVING SUM(amount) <> 0");
-  await check("transaction without entries", "SELECT t.id FROM ledger_transactions t LEFT JOIN ledger_entries e ON e.tx_id = t.id WHERE e.tx_id IS NULL");
+  await check(
+    "transaction without entries",
+    "SELECT t.id FROM ledger_transactions t LEFT JOIN ledger_entries e ON e.tx_id = t.id WHERE e.tx_id IS NULL",
+  );
   await check(
     "balance differs from the sum of its entries",
     "SELECT a.id FROM ledger_accounts a LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM ledger_entries GROUP BY account_id) e ON e.account_id = a.id WHERE a.balance <> COALESCE(e.s, 0)",
   );
-  await check("negative balance on an account that may not go negative", "SELECT id FROM ledger_accounts WHERE may_go_negative = 0 AND balance < 0");
+  await check(
+    "negative balance on an account that may not go negative",
+    "SELECT id FROM ledger_accounts WHERE may_go_negative = 0 AND balance < 0",
+  );
   await check("negative prepaid funding", "SELECT id FROM ledger_accounts WHERE funded < 0");
   await check(
     "prepaid funding differs from deposits less refunds",

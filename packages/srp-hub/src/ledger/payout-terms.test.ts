@@ -41,7 +41,9 @@ describe("flapReduction", () => {
     expect(flapReduction(100 * HOUR, cfg)).toBe(0);
   });
   it("never increases as time passes", () => {
-    fc.assert(fc.property(fc.nat(80 * HOUR), fc.nat(HOUR), (t, dt) => flapReduction(t + dt, PAYOUT_DEFAULTS) <= flapReduction(t, PAYOUT_DEFAULTS)));
+    fc.assert(
+      fc.property(fc.nat(80 * HOUR), fc.nat(HOUR), (t, dt) => flapReduction(t + dt, PAYOUT_DEFAULTS) <= flapReduction(t, PAYOUT_DEFAULTS)),
+    );
   });
 });
 
@@ -55,7 +57,12 @@ describe("payout", () => {
     expect(payout(900n, 100n, 0n, terms)).toEqual({ provider: 920n, reduction: 0n, bounty: 20n, poolFunding: 20n });
   });
   it("reduces a flapping instance's share, rounding against it", () => {
-    expect(payout(901n, 100n, 0n, { multiplierBps: 10000, reductionBps: 5000, poolFundingBps: 0 })).toEqual({ provider: 450n, reduction: 451n, bounty: 0n, poolFunding: 0n });
+    expect(payout(901n, 100n, 0n, { multiplierBps: 10000, reductionBps: 5000, poolFundingBps: 0 })).toEqual({
+      provider: 450n,
+      reduction: 451n,
+      bounty: 0n,
+      poolFunding: 0n,
+    });
   });
   it("conserves money: what the provider gains beyond its reduced share comes from the pool, and the pool never goes negative", () => {
     fc.assert(

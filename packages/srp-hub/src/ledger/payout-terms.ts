@@ -64,7 +64,11 @@ export function trustCap(tenureMs: number, health: number, levels: readonly Trus
  * A multiplier from demand over supply: at or below balance 1×; above it, `slope` per unit
  * of excess demand, up to `max`. `demandPerMinute` is consumer requests for the model.
  */
-export function derivedMultiplier(demandPerMinute: number, instancesOnline: number, cfg: Pick<PayoutConfig, "balancedRequestsPerInstancePerMinute" | "derivedSlopeBps" | "derivedMaxBps">): number {
+export function derivedMultiplier(
+  demandPerMinute: number,
+  instancesOnline: number,
+  cfg: Pick<PayoutConfig, "balancedRequestsPerInstancePerMinute" | "derivedSlopeBps" | "derivedMaxBps">,
+): number {
   if (demandPerMinute <= 0) return 10000;
   const supply = Math.max(instancesOnline, 0) * cfg.balancedRequestsPerInstancePerMinute;
   const ratio = supply === 0 ? Infinity : demandPerMinute / supply;

@@ -21,7 +21,15 @@ describe("PayoutTracker", () => {
     t.noteOffers("node", [{ instanceId: "c.0", model: "c" }], key, t0);
     expect(t.terms(key("c.0"), "c", standing, 1, t0).reductionBps).toBe(5000);
     // Adding d while keeping c: not a switch.
-    t.noteOffers("node", [{ instanceId: "c.0", model: "c" }, { instanceId: "d.0", model: "d" }], key, t0);
+    t.noteOffers(
+      "node",
+      [
+        { instanceId: "c.0", model: "c" },
+        { instanceId: "d.0", model: "d" },
+      ],
+      key,
+      t0,
+    );
     expect(t.terms(key("d.0"), "d", standing, 1, t0).reductionBps).toBe(0);
     // Withdrawing everything first does not reset what the node served.
     t.noteOffers("node", [], key, t0);

@@ -77,7 +77,8 @@ export class PayoutTracker {
       const dropped = [...last.models].some((m) => !models.has(m));
       for (const i of offered) {
         const before = last.byInstance.get(i.instanceId);
-        if ((before !== undefined && before !== i.model) || (before === undefined && dropped && !last.models.has(i.model))) this.#switchedAt.set(keyOf(i.instanceId), now);
+        if ((before !== undefined && before !== i.model) || (before === undefined && dropped && !last.models.has(i.model)))
+          this.#switchedAt.set(keyOf(i.instanceId), now);
       }
     }
     this.#nodeModels.set(nodeId, { models, byInstance: new Map(offered.map((i) => [i.instanceId, i.model])) });
@@ -88,9 +89,16 @@ export class PayoutTracker {
    * model (or one derived from demand over `instancesOnline`), capped by the instance's
    * trust (`tenureMs`, `health`), the anti-flapping reduction, and the pool's funding share.
    */
-  terms(key: string, model: string, standing: { tenureMs: number; health: number }, instancesOnline: number, now = Date.now()): PayoutTerms {
+  terms(
+    key: string,
+    model: string,
+    standing: { tenureMs: number; health: number },
+    instancesOnline: number,
+    now = Date.now(),
+  ): PayoutTerms {
     const cfg = this.#cfg;
-    const wanted = cfg.multipliers[model] ?? (cfg.derive ? derivedMultiplier(this.demandPerMinute(model, now), instancesOnline, cfg) : 10000);
+    const wanted =
+      cfg.multipliers[model] ?? (cfg.derive ? derivedMultiplier(this.demandPerMinute(model, now), instancesOnline, cfg) : 10000);
     const cap = trustCap(standing.tenureMs, standing.health, cfg.trust);
     const switched = this.#switchedAt.get(key);
     return {

@@ -151,7 +151,13 @@ describe("splitCharge", () => {
     // 12345 at 10 %: the consumer pays ceil(11110.5) = 11111, the provider floor(11110.5) = 11110.
     expect(splitCharge(12_345n, 20_000n, 1000)).toEqual({ charge: 11_111n, refund: 8_889n, provider: 11_110n, protocol: 1n, overrun: 0n });
     // At 15 % the discount is larger than the fee: the protocol's take is negative.
-    expect(splitCharge(1_000_000n, 1_000_000n, 1500)).toEqual({ charge: 850_000n, refund: 150_000n, provider: 900_000n, protocol: -50_000n, overrun: 0n });
+    expect(splitCharge(1_000_000n, 1_000_000n, 1500)).toEqual({
+      charge: 850_000n,
+      refund: 150_000n,
+      provider: 900_000n,
+      protocol: -50_000n,
+      overrun: 0n,
+    });
   });
 
   it("caps the charge at the reservation, and the provider's share at the share of the reservation", () => {
@@ -247,18 +253,22 @@ describe("balancedLegs", () => {
   it("keeps each account's net amount for any balanced set of legs, and throws for any unbalanced one", () => {
     const accounts = fc.constantFrom("user:a", "user:b", "hold:a", "platform", "external");
     fc.assert(
-      fc.property(fc.array(fc.record({ account: accounts, amount: fc.bigInt(-1000n, 1000n) }), { maxLength: 12 }), fc.bigInt(-5n, 5n), (raw, skew) => {
-        const total = raw.reduce((s, l) => s + l.amount, 0n);
-        const legs: Leg[] = [...raw, { account: "platform", amount: -total }];
-        const net = new Map<string, bigint>();
-        for (const l of legs) net.set(l.account, (net.get(l.account) ?? 0n) + l.amount);
-        const out = balancedLegs(legs);
-        expect(new Set(out.map((l) => l.account)).size).toBe(out.length);
-        expect(out.every((l) => l.amount !== 0n)).toBe(true);
-        expect(out.reduce((s, l) => s + l.amount, 0n)).toBe(0n);
-        for (const [account, amount] of net) expect(out.find((l) => l.account === account)?.amount ?? 0n).toBe(amount);
-        if (skew !== 0n) expect(() => balancedLegs([...legs, { account: "user:a", amount: skew }])).toThrow(RangeError);
-      }),
+      fc.property(
+        fc.array(fc.record({ account: accounts, amount: fc.bigInt(-1000n, 1000n) }), { maxLength: 12 }),
+        fc.bigInt(-5n, 5n),
+        (raw, skew) => {
+          const total = raw.reduce((s, l) => s + l.amount, 0n);
+          const legs: Leg[] = [...raw, { account: "platform", amount: -total }];
+          const net = new Map<string, bigint>();
+          for (const l of legs) net.set(l.account, (net.get(l.account) ?? 0n) + l.amount);
+          const out = balancedLegs(legs);
+          expect(new Set(out.map((l) => l.account)).size).toBe(out.length);
+          expect(out.every((l) => l.amount !== 0n)).toBe(true);
+          expect(out.reduce((s, l) => s + l.amount, 0n)).toBe(0n);
+          for (const [account, amount] of net) expect(out.find((l) => l.account === account)?.amount ?? 0n).toBe(amount);
+          if (skew !== 0n) expect(() => balancedLegs([...legs, { account: "user:a", amount: skew }])).toThrow(RangeError);
+        },
+      ),
     );
   });
 });

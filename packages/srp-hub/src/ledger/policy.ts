@@ -44,7 +44,8 @@ export function worstCase(promptTokens: number, maxOutputTokens: number, price: 
 /** The consumer's price after a discount: rounds up, so the consumer never pays less than the discount allows. */
 export function discounted(amount: bigint, discountBps: number): bigint {
   if (amount < 0n) throw new RangeError("amount must be non-negative");
-  if (!Number.isInteger(discountBps) || discountBps < 0 || discountBps > 10_000) throw new RangeError("discountBps must be an integer within 0..10000");
+  if (!Number.isInteger(discountBps) || discountBps < 0 || discountBps > 10_000)
+    throw new RangeError("discountBps must be an integer within 0..10000");
   return ceilDiv(amount * (BPS_DENOMINATOR - BigInt(discountBps)), BPS_DENOMINATOR);
 }
 

@@ -35,7 +35,14 @@ describe("jobSettlement", () => {
   it("a plain job: the consumer pays the cost, the provider earns 90 %, the rest of the hold returns", () => {
     const { posting, settled, poolChange } = jobSettlement(base);
     expect(posting).toMatchObject({ idempotencyKey: "settle:res_1", kind: "settle", accountId: "acct_c", ref: "res_1" });
-    expect(posting.memo).toEqual({ jobId: "job_1", cost: "1000", charge: "1000", discountBps: 0, provider: "acct_p", providerShare: "900" });
+    expect(posting.memo).toEqual({
+      jobId: "job_1",
+      cost: "1000",
+      charge: "1000",
+      discountBps: 0,
+      provider: "acct_p",
+      providerShare: "900",
+    });
     expect(posting.legs).toEqual([
       { account: holdAccount("acct_c"), amount: -2000n },
       { account: userAccount("acct_c"), amount: 1000n },
@@ -43,12 +50,27 @@ describe("jobSettlement", () => {
       { account: PLATFORM, amount: 100n },
       { account: BOUNTY_POOL, amount: 0n },
     ]);
-    expect(settled).toEqual({ charge: 1000n, refund: 1000n, provider: 900n, protocol: 100n, overrun: 0n, reservationId: "res_1", discountBps: 0, bounty: 0n, reduction: 0n });
+    expect(settled).toEqual({
+      charge: 1000n,
+      refund: 1000n,
+      provider: 900n,
+      protocol: 100n,
+      overrun: 0n,
+      reservationId: "res_1",
+      discountBps: 0,
+      bounty: 0n,
+      reduction: 0n,
+    });
     expect(poolChange).toBe(0n);
   });
 
   it("a discount larger than the fee is funded by the platform", () => {
-    const { posting, settled } = jobSettlement({ ...base, receipt: { jobId: "job_1", cost: "1000000" }, reserved: 1_000_000n, discountBps: 1500 });
+    const { posting, settled } = jobSettlement({
+      ...base,
+      receipt: { jobId: "job_1", cost: "1000000" },
+      reserved: 1_000_000n,
+      discountBps: 1500,
+    });
     expect(settled).toMatchObject({ charge: 850_000n, provider: 900_000n, protocol: -50_000n });
     expect(leg(posting, PLATFORM)).toBe(-50_000n);
     expect(posting.memo).toMatchObject({ charge: "850000", discountBps: 1500, providerShare: "900000" });
@@ -98,7 +120,14 @@ describe("jobSettlement", () => {
     const terms = fc.record({ multiplierBps: fc.integer({ min: 10000, max: 30000 }), reductionBps: bps, poolFundingBps: bps });
     fc.assert(
       fc.property(amount, amount, fc.constantFrom(0, 500, 1000, 1500), terms, amount, (cost, reserved, discountBps, t, pool) => {
-        const { posting, settled, poolChange } = jobSettlement({ ...base, receipt: { jobId: "j", cost: formatAmount(cost) }, reserved, discountBps, terms: t, poolBalance: pool });
+        const { posting, settled, poolChange } = jobSettlement({
+          ...base,
+          receipt: { jobId: "j", cost: formatAmount(cost) },
+          reserved,
+          discountBps,
+          terms: t,
+          poolBalance: pool,
+        });
         expect(sum(posting)).toBe(0n);
         expect(pool + poolChange).toBeGreaterThanOrEqual(0n);
         expect(leg(posting, holdAccount("acct_c"))).toBe(-reserved);
@@ -111,24 +140,54 @@ describe("jobSettlement", () => {
 
 describe("the other postings", () => {
   it("each balances and moves money where its name says", () => {
-    expect(reservePosting("res_1", "a", 5n)).toEqual({ idempotencyKey: "reserve:res_1", kind: "reserve", accountId: "a", ref: "res_1", legs: [{ account: "user:a", amount: -5n }, { account: "hold:a", amount: 5n }] });
-    expect(releasePosting("res_1", "a", 5n, "failed")).toMatchObject({ idempotencyKey: "release:res_1", kind: "release", memo: { reason: "failed" } });
+    expect(reservePosting("res_1", "a", 5n)).toEqual({
+      idempotencyKey: "reserve:res_1",
+      kind: "reserve",
+      accountId: "a",
+      ref: "res_1",
+      legs: [
+        { account: "user:a", amount: -5n },
+        { account: "hold:a", amount: 5n },
+      ],
+    });
+    expect(releasePosting("res_1", "a", 5n, "failed")).toMatchObject({
+      idempotencyKey: "release:res_1",
+      kind: "release",
+      memo: { reason: "failed" },
+    });
     expect(leg(releasePosting("res_1", "a", 5n, "x"), "user:a")).toBe(5n);
     expect(signupPosting("a", 7n)).toMatchObject({ idempotencyKey: "signup:a", kind: "signup_credit" });
     expect(leg(signupPosting("a", 7n), PLATFORM)).toBe(-7n);
-    expect(depositPosting("a", 9n, "ref", { by: "op" })).toMatchObject({ idempotencyKey: "deposit:ref", kind: "deposit", ref: "ref", memo: { by: "op" } });
+    expect(depositPosting("a", 9n, "ref", { by: "op" })).toMatchObject({
+      idempotencyKey: "deposit:ref",
+      kind: "deposit",
+      ref: "ref",
+      memo: { by: "op" },
+    });
     expect(leg(depositPosting("a", 9n, "ref", {}), EXTERNAL)).toBe(-9n);
     expect(leg(refundPosting("a", 9n, "n1"), EXTERNAL)).toBe(9n);
     expect(bountyFundPosting(3n, "r")).toMatchObject({ idempotencyKey: "bounty_fund:r", kind: "bounty_fund" });
     expect(leg(bountyFundPosting(3n, "r"), BOUNTY_POOL)).toBe(3n);
-    for (const p of [reservePosting("r", "a", 5n), releasePosting("r", "a", 5n, ""), signupPosting("a", 1n), depositPosting("a", 1n, "x", {}), refundPosting("a", 1n, "x"), bountyFundPosting(1n, "x")]) {
+    for (const p of [
+      reservePosting("r", "a", 5n),
+      releasePosting("r", "a", 5n, ""),
+      signupPosting("a", 1n),
+      depositPosting("a", 1n, "x", {}),
+      refundPosting("a", 1n, "x"),
+      bountyFundPosting(1n, "x"),
+    ]) {
       expect(sum(p)).toBe(0n);
     }
   });
 });
 
 describe("x402 postings", () => {
-  const payment = { id: "pay_1", accountId: "acct_w", amount: 1000n, memo: { network: "eip155:1", asset: "0xa", payer: "0xb", nonce: "0xc", mode: "after" } };
+  const payment = {
+    id: "pay_1",
+    accountId: "acct_w",
+    amount: 1000n,
+    memo: { network: "eip155:1", asset: "0xa", payer: "0xb", nonce: "0xc", mode: "after" },
+  };
 
   it("credits a payment from outside to the wallet account, idempotent by payment id", () => {
     const p = x402CreditPosting(payment);
@@ -146,11 +205,16 @@ describe("x402 postings", () => {
     expect(x402Reversal(1000n, 5000n, 0n)).toEqual({ back: 0n, debt: 1000n });
     expect(x402Reversal(1000n, -50n, 1000n)).toEqual({ back: 0n, debt: 1000n });
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), (amount, balance, funded) => {
-        const split = x402Reversal(amount, balance, funded);
-        const p = x402ReversalPosting({ id: "pay_1", accountId: "acct_w", amount }, split, "settlement failed");
-        return split.back >= 0n && split.debt >= 0n && split.back + split.debt === amount && sum(p) === 0n && leg(p, EXTERNAL) === amount;
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 12n }),
+        fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
+        fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
+        (amount, balance, funded) => {
+          const split = x402Reversal(amount, balance, funded);
+          const p = x402ReversalPosting({ id: "pay_1", accountId: "acct_w", amount }, split, "settlement failed");
+          return split.back >= 0n && split.debt >= 0n && split.back + split.debt === amount && sum(p) === 0n && leg(p, EXTERNAL) === amount;
+        },
+      ),
     );
   });
 

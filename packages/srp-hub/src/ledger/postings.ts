@@ -98,7 +98,14 @@ export function jobSettlement(input: JobSettlementInput): JobSettlement {
       { account: BOUNTY_POOL, amount: poolChange },
     ],
   };
-  const settled: SettledJob = { ...split, provider: pay.provider, bounty: pay.bounty, reduction: pay.reduction, reservationId, discountBps };
+  const settled: SettledJob = {
+    ...split,
+    provider: pay.provider,
+    bounty: pay.bounty,
+    reduction: pay.reduction,
+    reservationId,
+    discountBps,
+  };
   return { posting, settled, poolChange };
 }
 
@@ -228,7 +235,11 @@ export function x402Reversal(amount: bigint, balance: bigint, funded: bigint): {
 }
 
 /** Reverses a failed x402 payment's credit: `back` from the account, `debt` carried by the platform (idempotent by payment id). */
-export function x402ReversalPosting(p: Pick<X402PaymentFacts, "id" | "accountId" | "amount">, split: { back: bigint; debt: bigint }, reason: string): Posting {
+export function x402ReversalPosting(
+  p: Pick<X402PaymentFacts, "id" | "accountId" | "amount">,
+  split: { back: bigint; debt: bigint },
+  reason: string,
+): Posting {
   return {
     idempotencyKey: `x402_reversal:${p.id}`,
     kind: "x402_reversal",
@@ -258,7 +269,10 @@ export interface OpenDebt {
  * debtRepayments(150n, [{ paymentId: "a", owed: 100n }, { paymentId: "b", owed: 100n }]);
  * // { total: 150n, payments: [{ paymentId: "a", pay: 100n, cleared: true }, { paymentId: "b", pay: 50n, cleared: false }] }
  */
-export function debtRepayments(prepaid: bigint, debts: readonly OpenDebt[]): { total: bigint; payments: { paymentId: string; pay: bigint; cleared: boolean }[] } {
+export function debtRepayments(
+  prepaid: bigint,
+  debts: readonly OpenDebt[],
+): { total: bigint; payments: { paymentId: string; pay: bigint; cleared: boolean }[] } {
   let available = prepaid;
   let total = 0n;
   const payments: { paymentId: string; pay: bigint; cleared: boolean }[] = [];

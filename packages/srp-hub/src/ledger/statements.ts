@@ -26,7 +26,13 @@ export interface StatementFacts {
 }
 
 /** The unsigned body of a statement from its facts (SRP-SET-005, SRP-SET-006). */
-export function statementBody(statementId: string, nodeId: string, accountId: string, f: StatementFacts, issuedAt: number): Omit<Statement, "sig" | "hubId"> {
+export function statementBody(
+  statementId: string,
+  nodeId: string,
+  accountId: string,
+  f: StatementFacts,
+  issuedAt: number,
+): Omit<Statement, "sig" | "hubId"> {
   return {
     v: 1,
     statementId,
@@ -50,7 +56,13 @@ export interface StatementBook {
    * before it is returned. Returns undefined when the node had no receipts in the period
    * and `force` is not set.
    */
-  issueStatement(nodeId: string, accountId: string, sign: (body: Omit<Statement, "sig" | "hubId">) => Statement, now?: number, force?: boolean): Promise<Statement | undefined>;
+  issueStatement(
+    nodeId: string,
+    accountId: string,
+    sign: (body: Omit<Statement, "sig" | "hubId">) => Statement,
+    now?: number,
+    force?: boolean,
+  ): Promise<Statement | undefined>;
   /** A node's statements, oldest first. */
   statementsOf(nodeId: string): Promise<Statement[]>;
   /** Records a node's dispute for the operator and the account owner. */

@@ -8,7 +8,17 @@
  * for certain, or unknown (a time-out), which the hub reconciles on-chain and never turns
  * into a second charge.
  */
-import { BaseError, ContractFunctionRevertedError, parseAbi, parseEventLogs, type Account, type Chain, type PublicClient, type Transport, type WalletClient } from "viem";
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  parseAbi,
+  parseEventLogs,
+  type Account,
+  type Chain,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
 import type { ErrorCode } from "@srp/core";
 import type { PaymentPayload, PaymentRequirements } from "@srp/core/x402";
 import type { CheckedPayment } from "./x402-policy.js";
@@ -62,7 +72,12 @@ const LOG_WINDOW_BLOCKS = 200_000n;
  */
 export async function authorizationOutcome(chain: ChainReader, q: AuthorizationQuery): Promise<AuthorizationOutcome> {
   const asset = q.asset as `0x${string}`;
-  const used = await chain.readContract({ address: asset, abi: EIP3009_ABI, functionName: "authorizationState", args: [q.payer as `0x${string}`, q.nonce as `0x${string}`] });
+  const used = await chain.readContract({
+    address: asset,
+    abi: EIP3009_ABI,
+    functionName: "authorizationState",
+    args: [q.payer as `0x${string}`, q.nonce as `0x${string}`],
+  });
   if (!used) return { state: "unused" };
   const latest = await chain.getBlockNumber();
   const logs = await chain.getLogs({
@@ -76,12 +91,19 @@ export async function authorizationOutcome(chain: ChainReader, q: AuthorizationQ
   if (!hash) return { state: "spent" };
   const receipt = await chain.getTransactionReceipt({ hash });
   const paid = parseEventLogs({ abi: EIP3009_ABI, eventName: "Transfer", logs: receipt.logs }).some(
-    (l) => l.address.toLowerCase() === q.asset.toLowerCase() && l.args.from.toLowerCase() === q.payer.toLowerCase() && l.args.to.toLowerCase() === q.payTo.toLowerCase() && l.args.value === q.amount,
+    (l) =>
+      l.address.toLowerCase() === q.asset.toLowerCase() &&
+      l.args.from.toLowerCase() === q.payer.toLowerCase() &&
+      l.args.to.toLowerCase() === q.payTo.toLowerCase() &&
+      l.args.value === q.amount,
   );
   return paid ? { state: "paid", transaction: hash } : { state: "spent", transaction: hash };
 }
 
-const AUTHORIZATION_USED = EIP3009_ABI.find((x) => x.type === "event" && x.name === "AuthorizationUsed") as Extract<(typeof EIP3009_ABI)[number], { type: "event"; name: "AuthorizationUsed" }>;
+const AUTHORIZATION_USED = EIP3009_ABI.find((x) => x.type === "event" && x.name === "AuthorizationUsed") as Extract<
+  (typeof EIP3009_ABI)[number],
+  { type: "event"; name: "AuthorizationUsed" }
+>;
 
 /** The transactions x402 settlement and payouts send; any viem `WalletClient` with an account is one. */
 export interface ChainWriter {
@@ -100,7 +122,10 @@ export interface SettleInput extends CheckedPayment {
 export type PreflightResult = { ok: true } | { ok: false; code: ErrorCode; message: string };
 
 /** What a settlement came to. `unknown`: submitted, outcome not known in time. */
-export type SettleResult = { outcome: "settled"; transaction: string } | { outcome: "failed"; reason: string } | { outcome: "unknown"; reason: string };
+export type SettleResult =
+  | { outcome: "settled"; transaction: string }
+  | { outcome: "failed"; reason: string }
+  | { outcome: "unknown"; reason: string };
 
 /** Moves x402 money on-chain. */
 export interface Settler {
@@ -130,14 +155,20 @@ export interface DirectSettlerOptions {
   confirmTimeoutMs?: number;
 }
 
-const message = (e: unknown) => (e instanceof Error ? (e as { shortMessage?: string }).shortMessage ?? e.message : String(e)).slice(0, 500);
+const message = (e: unknown) =>
+  (e instanceof Error ? ((e as { shortMessage?: string }).shortMessage ?? e.message) : String(e)).slice(0, 500);
 
 /** A settler that submits `transferWithAuthorization` itself, with a hub key. */
 export function directSettler(options: DirectSettlerOptions): Settler {
   const { publicClient, walletClient } = options;
   const confirmTimeoutMs = options.confirmTimeoutMs ?? 60_000;
   const used = async (asset: string, payer: string, nonce: string) =>
-    publicClient.readContract({ address: asset as `0x${string}`, abi: EIP3009_ABI, functionName: "authorizationState", args: [payer as `0x${string}`, nonce as `0x${string}`] });
+    publicClient.readContract({
+      address: asset as `0x${string}`,
+      abi: EIP3009_ABI,
+      functionName: "authorizationState",
+      args: [payer as `0x${string}`, nonce as `0x${string}`],
+    });
   return {
     name: "direct",
     chain: publicClient,
@@ -145,10 +176,20 @@ export function directSettler(options: DirectSettlerOptions): Settler {
       try {
         const [isUsed, balance] = await Promise.all([
           used(requirements.asset, a.from, a.nonce),
-          publicClient.readContract({ address: requirements.asset as `0x${string}`, abi: EIP3009_ABI, functionName: "balanceOf", args: [a.from as `0x${string}`] }),
+          publicClient.readContract({
+            address: requirements.asset as `0x${string}`,
+            abi: EIP3009_ABI,
+            functionName: "balanceOf",
+            args: [a.from as `0x${string}`],
+          }),
         ]);
         if (isUsed) return { ok: false, code: "payment.replayed", message: "the chain has already used this authorization" };
-        if (balance < BigInt(a.value)) return { ok: false, code: "payment.insufficient_funds", message: `the payer holds ${balance} units; the authorization is for ${a.value}` };
+        if (balance < BigInt(a.value))
+          return {
+            ok: false,
+            code: "payment.insufficient_funds",
+            message: `the payer holds ${balance} units; the authorization is for ${a.value}`,
+          };
         return { ok: true };
       } catch (error) {
         return { ok: false, code: "payment.unavailable", message: `the chain cannot be read: ${message(error)}` };
@@ -170,7 +211,15 @@ export function directSettler(options: DirectSettlerOptions): Settler {
           address: requirements.asset as `0x${string}`,
           abi: EIP3009_ABI,
           functionName: "transferWithAuthorization",
-          args: [a.from as `0x${string}`, a.to as `0x${string}`, BigInt(a.value), BigInt(a.validAfter), BigInt(a.validBefore), a.nonce as `0x${string}`, signature],
+          args: [
+            a.from as `0x${string}`,
+            a.to as `0x${string}`,
+            BigInt(a.value),
+            BigInt(a.validAfter),
+            BigInt(a.validBefore),
+            a.nonce as `0x${string}`,
+            signature,
+          ],
           chain: walletClient.chain ?? null,
         });
       } catch (error) {
@@ -193,7 +242,8 @@ export function directSettler(options: DirectSettlerOptions): Settler {
 
 /** Whether an error is the chain refusing the call (a revert), rather than trouble reaching it. */
 export function isRevert(error: unknown): boolean {
-  if (error instanceof BaseError) return error.walk((e) => e instanceof ContractFunctionRevertedError) !== null || /execution reverted|revert/i.test(error.message);
+  if (error instanceof BaseError)
+    return error.walk((e) => e instanceof ContractFunctionRevertedError) !== null || /execution reverted|revert/i.test(error.message);
   return /execution reverted|revert/i.test(String(error));
 }
 
@@ -268,7 +318,13 @@ export function facilitatorSettler(options: FacilitatorSettlerOptions): Settler 
         const reason = typeof body.errorReason === "string" ? body.errorReason : "the facilitator could not settle";
         // A refusal may follow an earlier settlement of the same authorization: the chain decides, when it can be read.
         if (publicClient) {
-          const o = await authorizationOutcome(publicClient, { asset: requirements.asset, payer: input.authorization.from, nonce: input.authorization.nonce, payTo: requirements.payTo, amount: BigInt(input.authorization.value) }).catch(() => undefined);
+          const o = await authorizationOutcome(publicClient, {
+            asset: requirements.asset,
+            payer: input.authorization.from,
+            nonce: input.authorization.nonce,
+            payTo: requirements.payTo,
+            amount: BigInt(input.authorization.value),
+          }).catch(() => undefined);
           if (o?.state === "paid") return { outcome: "settled", transaction: o.transaction };
           if (o === undefined) return { outcome: "unknown", reason: `${reason}; the chain cannot be read` };
         }

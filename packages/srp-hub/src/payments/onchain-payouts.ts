@@ -89,7 +89,8 @@ export class OnchainPayouts {
         payee,
         settlement: this.#o.settlement,
         chainId: this.#o.chainId,
-        sign: (p, total) => signPayout(this.#o.signer, { chainId: this.#o.chainId, settlement: this.#o.settlement, payee: p as `0x${string}`, total }),
+        sign: (p, total) =>
+          signPayout(this.#o.signer, { chainId: this.#o.chainId, settlement: this.#o.settlement, payee: p as `0x${string}`, total }),
       },
       this.#o.minimum ?? 1n,
     );

@@ -37,7 +37,9 @@ function recordingSettler(): Settler & { settles: number } {
       return { outcome: "settled" as const, transaction: `0x${"ab".repeat(32)}` };
     },
     async outcome(q: { nonce: string }) {
-      return used.has(q.nonce.toLowerCase()) ? { state: "paid" as const, transaction: `0x${"ab".repeat(32)}` } : { state: "unused" as const };
+      return used.has(q.nonce.toLowerCase())
+        ? { state: "paid" as const, transaction: `0x${"ab".repeat(32)}` }
+        : { state: "unused" as const };
     },
   };
   return s;
@@ -46,9 +48,22 @@ function recordingSettler(): Settler & { settles: number } {
 async function paymentHeader(amount: bigint): Promise<string> {
   const payer = privateKeyToAccount(generatePrivateKey());
   const now = BigInt(Math.floor(Date.now() / 1000));
-  const authorization = { from: payer.address, to: terms.payTo as `0x${string}`, value: amount, validAfter: 0n, validBefore: now + 300n, nonce: authorizationNonce() };
-  const signature = await signTransferAuthorization(payer, { name: "USD Coin", version: "2", chainId: 1337, address: terms.asset.address as `0x${string}` }, authorization);
-  const offered = new X402Payments({ terms, mode: "after", settler: recordingSettler(), book: new SqliteStore(":memory:").payments }).offer(amount);
+  const authorization = {
+    from: payer.address,
+    to: terms.payTo as `0x${string}`,
+    value: amount,
+    validAfter: 0n,
+    validBefore: now + 300n,
+    nonce: authorizationNonce(),
+  };
+  const signature = await signTransferAuthorization(
+    payer,
+    { name: "USD Coin", version: "2", chainId: 1337, address: terms.asset.address as `0x${string}` },
+    authorization,
+  );
+  const offered = new X402Payments({ terms, mode: "after", settler: recordingSettler(), book: new SqliteStore(":memory:").payments }).offer(
+    amount,
+  );
   return encodeX402Header({
     x402Version: 2,
     accepted: offered,

@@ -72,7 +72,8 @@ export class X402Payments {
     this.#book = options.book;
     this.#onEvent = options.onEvent ?? (() => {});
     if (options.terms.maxTimeoutSeconds < 300) throw new RangeError("maxTimeoutSeconds must be at least 300");
-    if (options.terms.minValiditySeconds >= options.terms.maxTimeoutSeconds) throw new RangeError("minValiditySeconds must be below maxTimeoutSeconds");
+    if (options.terms.minValiditySeconds >= options.terms.maxTimeoutSeconds)
+      throw new RangeError("minValiditySeconds must be below maxTimeoutSeconds");
   }
 
   /**
@@ -125,17 +126,40 @@ export class X402Payments {
 
   /** A 402 response for a request that may cost up to `amount`, optionally saying why an earlier payment failed. */
   required(amount: bigint, resource: PaidResource, error?: SrpError): Response {
-    const doc = paymentRequired(this.terms, amount, resource, error ? `${error.code}: ${error.message}` : "payment required: pay with x402 or send an API key");
+    const doc = paymentRequired(
+      this.terms,
+      amount,
+      resource,
+      error ? `${error.code}: ${error.message}` : "payment required: pay with x402 or send an API key",
+    );
     const code = error?.code ?? "payment.required";
     const status = error?.httpStatus ?? 402;
     return Response.json(
-      { error: { message: error?.message ?? `this request may cost up to ${amount} units of USDC: pay with x402 (PAYMENT-SIGNATURE) or send an API key`, type: "payment_required", code, param: null }, x402: doc },
-      { status, headers: { "PAYMENT-REQUIRED": encodeX402Header(doc), "Access-Control-Expose-Headers": "PAYMENT-REQUIRED, PAYMENT-RESPONSE" } },
+      {
+        error: {
+          message:
+            error?.message ?? `this request may cost up to ${amount} units of USDC: pay with x402 (PAYMENT-SIGNATURE) or send an API key`,
+          type: "payment_required",
+          code,
+          param: null,
+        },
+        x402: doc,
+      },
+      {
+        status,
+        headers: { "PAYMENT-REQUIRED": encodeX402Header(doc), "Access-Control-Expose-Headers": "PAYMENT-REQUIRED, PAYMENT-RESPONSE" },
+      },
     );
   }
 
   #response(p: PaymentRecord, success: boolean, transaction: string | null, errorReason?: string): string {
-    const doc: SettlementResponse = { success, transaction: transaction ?? "", network: p.network, payer: p.payer, ...(errorReason !== undefined ? { errorReason } : {}) };
+    const doc: SettlementResponse = {
+      success,
+      transaction: transaction ?? "",
+      network: p.network,
+      payer: p.payer,
+      ...(errorReason !== undefined ? { errorReason } : {}),
+    };
     return encodeX402Header(doc);
   }
 
@@ -143,10 +167,22 @@ export class X402Payments {
     const a = input.authorization;
     const args = {
       address: a.from as `0x${string}`,
-      domain: { name: this.terms.asset.name, version: this.terms.asset.version, chainId: this.terms.chainId, verifyingContract: this.terms.asset.address as `0x${string}` },
+      domain: {
+        name: this.terms.asset.name,
+        version: this.terms.asset.version,
+        chainId: this.terms.chainId,
+        verifyingContract: this.terms.asset.address as `0x${string}`,
+      },
       types: transferWithAuthorizationTypes,
       primaryType: "TransferWithAuthorization" as const,
-      message: { from: a.from as `0x${string}`, to: a.to as `0x${string}`, value: BigInt(a.value), validAfter: BigInt(a.validAfter), validBefore: BigInt(a.validBefore), nonce: a.nonce as `0x${string}` },
+      message: {
+        from: a.from as `0x${string}`,
+        to: a.to as `0x${string}`,
+        value: BigInt(a.value),
+        validAfter: BigInt(a.validAfter),
+        validBefore: BigInt(a.validBefore),
+        nonce: a.nonce as `0x${string}`,
+      },
       signature: input.signature,
     };
     try {
@@ -170,7 +206,12 @@ export class X402Payments {
    * deposit always settles first); `debtorMayPay` admits a blocked wallet (a deposit, which
    * repays its debt first).
    */
-  async admit(header: string, offered: PaymentRequirements, resourceUrl: string, options: { now?: number; mode?: SettleMode; debtorMayPay?: boolean } = {}): Promise<Admission | SrpError> {
+  async admit(
+    header: string,
+    offered: PaymentRequirements,
+    resourceUrl: string,
+    options: { now?: number; mode?: SettleMode; debtorMayPay?: boolean } = {},
+  ): Promise<Admission | SrpError> {
     const now = options.now ?? Date.now();
     const mode = options.mode ?? this.mode;
     let payment;
@@ -182,12 +223,16 @@ export class X402Payments {
     const checked = checkPayment(payment, offered, this.terms, Math.floor(now / 1000));
     if (checked instanceof SrpError) return checked;
     const input: SettleInput = { ...checked, payment };
-    if (!(await this.#verifySignature(input))) return new SrpError("payment.bad_signature", "the authorization's EIP-712 signature does not recover to its `from`");
+    if (!(await this.#verifySignature(input)))
+      return new SrpError("payment.bad_signature", "the authorization's EIP-712 signature does not recover to its `from`");
     const a = checked.authorization;
     const payload = canonicalize(payment);
     const accountId = await this.#book.walletAccount(a.from);
     const debt = await this.#book.debtOf(accountId);
-    if (debt > 0n && options.debtorMayPay !== true) return new SrpError("payment.wallet_blocked", `wallet ${a.from} owes ${debt} units from a payment that did not settle`, { details: { debt: debt.toString() } });
+    if (debt > 0n && options.debtorMayPay !== true)
+      return new SrpError("payment.wallet_blocked", `wallet ${a.from} owes ${debt} units from a payment that did not settle`, {
+        details: { debt: debt.toString() },
+      });
 
     // A copy of a payment already locked: the same document may resume (its settlement was pending); anything else is a replay.
     const existing = await this.#book.lock({
@@ -196,7 +241,9 @@ export class X402Payments {
       payer: a.from,
       nonce: a.nonce,
       amount: BigInt(a.value),
-      validBefore: Number(BigInt(a.validBefore) > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : BigInt(a.validBefore)),
+      validBefore: Number(
+        BigInt(a.validBefore) > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : BigInt(a.validBefore),
+      ),
       accountId,
       mode,
       resource: resourceUrl,
@@ -218,7 +265,6 @@ export class X402Payments {
 
   /** The rest of {@link admit} for a payment this call locked. */
   async #admitLocked(record: PaymentRecord, input: SettleInput, mode: SettleMode): Promise<Admission | SrpError> {
-
     // Stateless on-chain checks after the lock: a failure burns nothing on-chain, and the payer signs anew.
     const pre = await this.#settler.preflight(input);
     if (!pre.ok) {
@@ -238,9 +284,13 @@ export class X402Payments {
     const done = await this.#record(record, result);
     if (result.outcome === "failed") return new SrpError("payment.settlement_failed", `the payment could not be settled: ${result.reason}`);
     if (result.outcome === "unknown") {
-      return new SrpError("payment.settlement_pending", "the settlement's outcome is not known yet; retry with the same PAYMENT-SIGNATURE (it is never charged twice)", {
-        details: { paymentId: record.id },
-      });
+      return new SrpError(
+        "payment.settlement_pending",
+        "the settlement's outcome is not known yet; retry with the same PAYMENT-SIGNATURE (it is never charged twice)",
+        {
+          details: { paymentId: record.id },
+        },
+      );
     }
     if (!(await this.#book.claimService(record.id))) return new SrpError("payment.replayed", "this payment has already bought a request");
     return this.#admitted(done, input, result.transaction);
@@ -255,7 +305,11 @@ export class X402Payments {
     }
     // Unknown outcome: ask the chain whether the authorization paid the hub; if it is unused, submitting it again is safe.
     const o = await this.#settler.outcome(this.#query(record));
-    if (o === undefined) return new SrpError("payment.settlement_pending", "the settlement's outcome is still not known; retry with the same PAYMENT-SIGNATURE");
+    if (o === undefined)
+      return new SrpError(
+        "payment.settlement_pending",
+        "the settlement's outcome is still not known; retry with the same PAYMENT-SIGNATURE",
+      );
     if (o.state === "paid") {
       await this.#record(record, { outcome: "settled", transaction: o.transaction });
       return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, o.transaction) : replay;
@@ -334,7 +388,12 @@ export class X402Payments {
       if (o === undefined) continue;
       if (o.state !== "unused") {
         // Paid the hub: settled. Spent otherwise: failed (and, when it was credited, a debt).
-        await this.#record(p, o.state === "paid" ? { outcome: "settled", transaction: o.transaction } : { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" });
+        await this.#record(
+          p,
+          o.state === "paid"
+            ? { outcome: "settled", transaction: o.transaction }
+            : { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" },
+        );
         changed++;
         continue;
       }

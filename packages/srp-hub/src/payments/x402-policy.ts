@@ -126,13 +126,22 @@ const lower = (s: string) => s.toLowerCase();
  *
  * @param nowSeconds the current Unix time in seconds
  */
-export function checkPayment(payment: PaymentPayload, offered: PaymentRequirements, terms: X402Terms, nowSeconds: number): CheckedPayment | SrpError {
-  if (payment.x402Version !== X402_VERSION) return new SrpError("payment.invalid", `x402Version ${String(payment.x402Version)} is not supported; use 2`);
+export function checkPayment(
+  payment: PaymentPayload,
+  offered: PaymentRequirements,
+  terms: X402Terms,
+  nowSeconds: number,
+): CheckedPayment | SrpError {
+  if (payment.x402Version !== X402_VERSION)
+    return new SrpError("payment.invalid", `x402Version ${String(payment.x402Version)} is not supported; use 2`);
   const a = payment.accepted;
   if (a.scheme !== "exact") return new SrpError("payment.wrong_network", `scheme ${a.scheme} is not accepted; use exact`);
-  if (evmChainId(a.network) !== terms.chainId) return new SrpError("payment.wrong_network", `network ${a.network} is not accepted; pay on eip155:${terms.chainId}`);
+  if (evmChainId(a.network) !== terms.chainId)
+    return new SrpError("payment.wrong_network", `network ${a.network} is not accepted; pay on eip155:${terms.chainId}`);
   if (!sameRequirements(a, offered)) {
-    return new SrpError("payment.requirements_mismatch", "`accepted` differs from the requirements this hub offers for this request", { details: { offered } });
+    return new SrpError("payment.requirements_mismatch", "`accepted` differs from the requirements this hub offers for this request", {
+      details: { offered },
+    });
   }
   let payload;
   try {
@@ -141,14 +150,23 @@ export function checkPayment(payment: PaymentPayload, offered: PaymentRequiremen
     return error as SrpError;
   }
   const auth = payload.authorization;
-  if (lower(auth.to) !== lower(terms.payTo)) return new SrpError("payment.wrong_recipient", `the authorization pays ${auth.to}, not the hub's treasury ${terms.payTo}`);
-  if (auth.value !== offered.amount) return new SrpError("payment.wrong_amount", `the authorization is for ${auth.value} units; this request requires exactly ${offered.amount}`);
+  if (lower(auth.to) !== lower(terms.payTo))
+    return new SrpError("payment.wrong_recipient", `the authorization pays ${auth.to}, not the hub's treasury ${terms.payTo}`);
+  if (auth.value !== offered.amount)
+    return new SrpError(
+      "payment.wrong_amount",
+      `the authorization is for ${auth.value} units; this request requires exactly ${offered.amount}`,
+    );
   // The token requires block.timestamp > validAfter: an authorization valid from this very second may not settle yet.
-  if (BigInt(auth.validAfter) >= BigInt(nowSeconds)) return new SrpError("payment.not_yet_valid", `the authorization is valid only after ${auth.validAfter}`);
+  if (BigInt(auth.validAfter) >= BigInt(nowSeconds))
+    return new SrpError("payment.not_yet_valid", `the authorization is valid only after ${auth.validAfter}`);
   const before = BigInt(auth.validBefore);
   if (before <= BigInt(nowSeconds)) return new SrpError("payment.expired", `the authorization expired at ${auth.validBefore}`);
   if (before < BigInt(nowSeconds + terms.minValiditySeconds)) {
-    return new SrpError("payment.expired", `the authorization must stay valid for at least ${terms.minValiditySeconds} s to serve and settle; it expires at ${auth.validBefore}`);
+    return new SrpError(
+      "payment.expired",
+      `the authorization must stay valid for at least ${terms.minValiditySeconds} s to serve and settle; it expires at ${auth.validBefore}`,
+    );
   }
   return { authorization: auth, signature: payload.signature as `0x${string}`, requirements: offered };
 }

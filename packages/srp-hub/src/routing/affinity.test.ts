@@ -2,13 +2,29 @@ import type { Instance } from "@srp/core/schema";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ProviderSession } from "../session.js";
-import { AffinityTable, accountAffinityKey, chatAffinityKey, messagesAffinityKey, responsesAffinityKey, AFFINITY_MIN_PREFIX_BYTES } from "./affinity.js";
+import {
+  AffinityTable,
+  accountAffinityKey,
+  chatAffinityKey,
+  messagesAffinityKey,
+  responsesAffinityKey,
+  AFFINITY_MIN_PREFIX_BYTES,
+} from "./affinity.js";
 import { eligible, type CandidateView } from "./policy.js";
 import { instanceKey, Router } from "./router.js";
 import { MemoryRoutingStore } from "./store.js";
 
 const SYSTEM = `You are a careful coding agent. ${"Follow the repository's conventions and explain every change. ".repeat(30)}`;
-const TOOLS = [{ type: "function", function: { name: "read_file", description: "Reads a file", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } } }];
+const TOOLS = [
+  {
+    type: "function",
+    function: {
+      name: "read_file",
+      description: "Reads a file",
+      parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+    },
+  },
+];
 
 /** A chat conversation after `turns` turns (each answer and a new user message appended). */
 function chatTurn(turns: number, first = "Fix the failing test in src/a.ts", model = "llama3.1:8b") {
@@ -23,7 +39,11 @@ function chatTurn(turns: number, first = "Fix the failing test in src/a.ts", mod
 /** A Claude-Code-shaped Messages body: the cache mark sits on the last user block, so it moves every turn. */
 function messagesTurn(turns: number, first = "Refactor the parser") {
   const messages: Record<string, unknown>[] = [{ role: "user", content: [{ type: "text", text: first }] }];
-  for (let i = 1; i < turns; i++) messages.push({ role: "assistant", content: [{ type: "text", text: `done ${i}` }] }, { role: "user", content: [{ type: "text", text: `next ${i}` }] });
+  for (let i = 1; i < turns; i++)
+    messages.push(
+      { role: "assistant", content: [{ type: "text", text: `done ${i}` }] },
+      { role: "user", content: [{ type: "text", text: `next ${i}` }] },
+    );
   const last = messages.at(-1)!.content as Record<string, unknown>[];
   last[last.length - 1] = { ...last[last.length - 1], cache_control: { type: "ephemeral" } };
   return {
@@ -77,14 +97,24 @@ describe("prefix keys", () => {
   });
 
   it("keys a Responses body by prompt_cache_key, else by instructions, tools and the opening of its input", () => {
-    const body = (input: unknown, extra: Record<string, unknown> = {}) => ({ model: "m", instructions: SYSTEM, tools: TOOLS, input, ...extra });
+    const body = (input: unknown, extra: Record<string, unknown> = {}) => ({
+      model: "m",
+      instructions: SYSTEM,
+      tools: TOOLS,
+      input,
+      ...extra,
+    });
     const first = [
       { role: "developer", content: "env: linux" },
       { role: "user", content: "fix it" },
     ];
     const k = responsesAffinityKey(body(first));
     expect(k).toBeDefined();
-    const later = [...first, { type: "function_call", call_id: "c1", name: "read_file", arguments: "{}" }, { type: "function_call_output", call_id: "c1", output: "..." }];
+    const later = [
+      ...first,
+      { type: "function_call", call_id: "c1", name: "read_file", arguments: "{}" },
+      { type: "function_call_output", call_id: "c1", output: "..." },
+    ];
     expect(responsesAffinityKey(body(later))).toBe(k);
     expect(responsesAffinityKey(body("fix it"))).not.toBe(k);
     const chosen = responsesAffinityKey(body("hi", { prompt_cache_key: "019a-session" }));
@@ -126,16 +156,20 @@ describe("AffinityTable", () => {
 
   it("stays bounded under any stream of strangers' keys (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 50 }), fc.array(fc.tuple(fc.string({ maxLength: 4 }), fc.integer({ min: 0, max: 100 })), { maxLength: 300 }), (max, ops) => {
-        const t = new AffinityTable({ ttlMs: 1000, maxEntries: max });
-        let now = 0;
-        for (const [k, dt] of ops) {
-          now += dt;
-          t.record(k, "i", now);
-          expect(t.size).toBeLessThanOrEqual(max);
-          expect(t.lookup(k, now)).toBe("i");
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.tuple(fc.string({ maxLength: 4 }), fc.integer({ min: 0, max: 100 })), { maxLength: 300 }),
+        (max, ops) => {
+          const t = new AffinityTable({ ttlMs: 1000, maxEntries: max });
+          let now = 0;
+          for (const [k, dt] of ops) {
+            now += dt;
+            t.record(k, "i", now);
+            expect(t.size).toBeLessThanOrEqual(max);
+            expect(t.lookup(k, now)).toBe("i");
+          }
+        },
+      ),
     );
   });
 
@@ -164,8 +198,22 @@ function fakeRouter(n: number, capacity = 4, random: () => number = Math.random)
   const seasoned = Date.now() - 30 * 24 * 3600_000;
   for (let i = 0; i < n; i++) {
     const nodeId = `node${i}`;
-    const instance = { instanceId: "m.0", model: "m", tier: "gpu", price: { input: String(100_000 + i), output: "300000" }, maxConcurrency: capacity, contextLength: 8192, capabilities: ["chat", "stream"] } as unknown as Instance;
-    const session = { state: "open", nodeId, instances: new Map([["m.0", instance]]), active: new Map<string, number>(), reportedCapacity: new Map() };
+    const instance = {
+      instanceId: "m.0",
+      model: "m",
+      tier: "gpu",
+      price: { input: String(100_000 + i), output: "300000" },
+      maxConcurrency: capacity,
+      contextLength: 8192,
+      capabilities: ["chat", "stream"],
+    } as unknown as Instance;
+    const session = {
+      state: "open",
+      nodeId,
+      instances: new Map([["m.0", instance]]),
+      active: new Map<string, number>(),
+      reportedCapacity: new Map(),
+    };
     router.sync(session as unknown as ProviderSession, seasoned);
     const key = instanceKey(nodeId, "m.0");
     sessions.set(key, session);
@@ -213,59 +261,74 @@ describe("Router.route with a preferred instance", () => {
 
   it("never routes to an instance that may not take the request (property)", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.boolean()), { minLength: 1, maxLength: 6 }), fc.nat(), (states, which) => {
-        const f = fakeRouter(states.length);
-        const now = Date.now();
-        states.forEach(([active, parked], i) => {
-          f.sessions.get(f.keys[i]!)!.active.set("m.0", active);
-          if (parked) for (let j = 0; j < 3; j++) f.router.outcome(f.keys[i]!, "m", "failure", now);
-        });
-        const prefer = f.keys[which % f.keys.length]!;
-        const r = f.router.route(NEEDS, "load", now, undefined, prefer);
-        const allowed = eligible(f.router.views("m", now), NEEDS, now);
-        if (!Array.isArray(allowed)) {
-          expect("key" in r).toBe(false);
-          return;
-        }
-        expect("key" in r).toBe(true);
-        const key = (r as { key: string }).key;
-        expect(allowed.map((v: CandidateView) => v.key)).toContain(key);
-        if (allowed.some((v) => v.key === prefer)) expect(key).toBe(prefer);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.boolean()), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        (states, which) => {
+          const f = fakeRouter(states.length);
+          const now = Date.now();
+          states.forEach(([active, parked], i) => {
+            f.sessions.get(f.keys[i]!)!.active.set("m.0", active);
+            if (parked) for (let j = 0; j < 3; j++) f.router.outcome(f.keys[i]!, "m", "failure", now);
+          });
+          const prefer = f.keys[which % f.keys.length]!;
+          const r = f.router.route(NEEDS, "load", now, undefined, prefer);
+          const allowed = eligible(f.router.views("m", now), NEEDS, now);
+          if (!Array.isArray(allowed)) {
+            expect("key" in r).toBe(false);
+            return;
+          }
+          expect("key" in r).toBe(true);
+          const key = (r as { key: string }).key;
+          expect(allowed.map((v: CandidateView) => v.key)).toContain(key);
+          if (allowed.some((v) => v.key === prefer)) expect(key).toBe(prefer);
+        },
+      ),
     );
   });
 
   it("spreads sessions with different prefixes by load: fairness holds across sessions (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 6 }), fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 24 }), fc.integer(), (n, turnsPerSession, seed) => {
-        let s = seed >>> 0;
-        const random = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-        const f = fakeRouter(n, 64, random);
-        const now = Date.now();
-        // Sessions arrive one after another; each runs its turns on the instance it is routed to and keeps one slot busy.
-        turnsPerSession.forEach((turns, session) => {
-          const key = `prefix-${session}`;
-          let home: string | undefined;
-          for (let t = 0; t < turns; t++) {
-            const r = f.router.route(NEEDS, "load", now, undefined, f.router.affinity.lookup(key, now));
-            if (!("key" in r)) throw new Error(`not routed: ${r.reason}`);
-            f.router.affinity.record(key, r.key, now);
-            home ??= r.key;
-            expect(r.key).toBe(home); // the same instance every turn: it always had a free slot
-          }
-          const active = f.sessions.get(home!)!.active;
-          active.set("m.0", (active.get("m.0") ?? 0) + 1);
-        });
-        const loads = f.keys.map((k) => f.sessions.get(k)!.active.get("m.0") ?? 0);
-        expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(1);
-      }),
+      fc.property(
+        fc.integer({ min: 2, max: 6 }),
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 24 }),
+        fc.integer(),
+        (n, turnsPerSession, seed) => {
+          let s = seed >>> 0;
+          const random = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+          const f = fakeRouter(n, 64, random);
+          const now = Date.now();
+          // Sessions arrive one after another; each runs its turns on the instance it is routed to and keeps one slot busy.
+          turnsPerSession.forEach((turns, session) => {
+            const key = `prefix-${session}`;
+            let home: string | undefined;
+            for (let t = 0; t < turns; t++) {
+              const r = f.router.route(NEEDS, "load", now, undefined, f.router.affinity.lookup(key, now));
+              if (!("key" in r)) throw new Error(`not routed: ${r.reason}`);
+              f.router.affinity.record(key, r.key, now);
+              home ??= r.key;
+              expect(r.key).toBe(home); // the same instance every turn: it always had a free slot
+            }
+            const active = f.sessions.get(home!)!.active;
+            active.set("m.0", (active.get("m.0") ?? 0) + 1);
+          });
+          const loads = f.keys.map((k) => f.sessions.get(k)!.active.get("m.0") ?? 0);
+          expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(1);
+        },
+      ),
     );
   });
 });
 
 describe("accountAffinityKey", () => {
   it("scopes a prefix key to its paying account: one account's key never matches another's", () => {
-    const body = { model: "m", messages: [{ role: "system", content: SYSTEM }, { role: "user", content: "hi" }] };
+    const body = {
+      model: "m",
+      messages: [
+        { role: "system", content: SYSTEM },
+        { role: "user", content: "hi" },
+      ],
+    };
     const key = chatAffinityKey(body)!;
     expect(accountAffinityKey(key, "acct_a")).toBe(accountAffinityKey(chatAffinityKey(structuredClone(body))!, "acct_a"));
     expect(accountAffinityKey(key, "acct_a")).not.toBe(accountAffinityKey(key, "acct_b"));

@@ -81,7 +81,12 @@ export function chatAffinityKey(body: Json, minBytes = AFFINITY_MIN_PREFIX_BYTES
  */
 export function messagesAffinityKey(body: Json, minBytes = AFFINITY_MIN_PREFIX_BYTES): string | undefined {
   if (!Array.isArray(body.messages)) return undefined;
-  return keyOf(body.model, "messages", { tools: body.tools ?? null, system: body.system ?? null, first: body.messages[0] ?? null }, minBytes);
+  return keyOf(
+    body.model,
+    "messages",
+    { tools: body.tools ?? null, system: body.system ?? null, first: body.messages[0] ?? null },
+    minBytes,
+  );
 }
 
 /**

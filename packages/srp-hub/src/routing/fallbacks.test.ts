@@ -38,8 +38,10 @@ describe("modelsToTry", () => {
 
 describe("fallsThrough / fallbackError", () => {
   it("goes on after a model's failure to serve, not after the consumer left, the deadline, shutdown or a bad body", () => {
-    for (const c of ["job.unknown_model", "job.no_capacity", "job.upstream_error", "job.context_length_exceeded"] as const) expect(fallsThrough(new SrpError(c))).toBe(true);
-    for (const c of ["job.cancelled", "job.deadline_exceeded", "session.shutdown", "api.invalid_body"] as const) expect(fallsThrough(new SrpError(c))).toBe(false);
+    for (const c of ["job.unknown_model", "job.no_capacity", "job.upstream_error", "job.context_length_exceeded"] as const)
+      expect(fallsThrough(new SrpError(c))).toBe(true);
+    for (const c of ["job.cancelled", "job.deadline_exceeded", "session.shutdown", "api.invalid_body"] as const)
+      expect(fallsThrough(new SrpError(c))).toBe(false);
   });
 
   it("reports the last error that says more than unknown model", () => {

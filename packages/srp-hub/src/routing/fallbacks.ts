@@ -19,8 +19,16 @@ export const MAX_FALLBACK_MODELS = 8;
 export function modelList(body: Record<string, unknown>): string[] | SrpError | undefined {
   const v = body.models;
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_FALLBACK_MODELS || !v.every((m) => typeof m === "string" && m.length > 0 && m.length <= 256)) {
-    return new SrpError("api.invalid_body", `\`models\` is an array of 1 to ${MAX_FALLBACK_MODELS} model ids (strings of 1 to 256 characters), tried in order after \`model\``);
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    v.length > MAX_FALLBACK_MODELS ||
+    !v.every((m) => typeof m === "string" && m.length > 0 && m.length <= 256)
+  ) {
+    return new SrpError(
+      "api.invalid_body",
+      `\`models\` is an array of 1 to ${MAX_FALLBACK_MODELS} model ids (strings of 1 to 256 characters), tried in order after \`model\``,
+    );
   }
   return v as string[];
 }

@@ -329,14 +329,19 @@ describe("eligible", () => {
     expect(eligible([b], needs(), T0 + 5_000)).toEqual({ reason: "parked", retryAfterMs: 14_000 });
     // Never less than a second, and a probe in flight suggests a second.
     expect(eligible([a], needs(), T0 + 14_800)).toEqual({ reason: "parked", retryAfterMs: 1_000 });
-    expect(eligible([view("p", { breaker: breakerProbeSent(parkedAt(T0)) })], needs(), T0 + 20_000)).toEqual({ reason: "parked", retryAfterMs: 1_000 });
+    expect(eligible([view("p", { breaker: breakerProbeSent(parkedAt(T0)) })], needs(), T0 + 20_000)).toEqual({
+      reason: "parked",
+      retryAfterMs: 1_000,
+    });
     expect(eligible([view("d", { breaker: parkedAt(T0) })], needs(), T0 + 20_000)).toEqual({ reason: "parked", retryAfterMs: 1_000 });
   });
 
   it("says busy when every closed instance is full, even if others are parked", () => {
     const full = view("full", { active: 4, capacity: 4 });
     expect(eligible([full], needs(), T0)).toEqual({ reason: "busy" });
-    expect(eligible([full, view("over", { active: 5, capacity: 4 }), view("p", { breaker: parkedAt(T0) })], needs(), T0 + 1)).toEqual({ reason: "busy" });
+    expect(eligible([full, view("over", { active: 5, capacity: 4 }), view("p", { breaker: parkedAt(T0) })], needs(), T0 + 1)).toEqual({
+      reason: "busy",
+    });
   });
 
   it("offers only closed instances with a free slot", () => {
@@ -553,7 +558,11 @@ describe("pick", () => {
   });
 
   it("takes the lowest share of busy slots, not the lowest count", () => {
-    const all = [view("half", { active: 1, capacity: 2 }), view("quarter", { active: 2, capacity: 8 }), view("most", { active: 3, capacity: 4 })];
+    const all = [
+      view("half", { active: 1, capacity: 2 }),
+      view("quarter", { active: 2, capacity: 8 }),
+      view("most", { active: 3, capacity: 4 }),
+    ];
     for (const u of [0, 0.5, 0.999999]) expect(pick(all, T0, () => u)?.key).toBe("quarter");
   });
 
@@ -623,13 +632,23 @@ describe("chatNeeds", () => {
 
   it("needs json_mode for json_object and json_schema response formats", () => {
     expect(chatNeeds({ messages: msgs, response_format: { type: "json_object" } })).toContain("json_mode");
-    expect(chatNeeds({ messages: msgs, response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } })).toContain("json_mode");
+    expect(chatNeeds({ messages: msgs, response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } })).toContain(
+      "json_mode",
+    );
     expect(chatNeeds({ messages: msgs, response_format: { type: "text" } })).not.toContain("json_mode");
     expect(chatNeeds({ messages: msgs, response_format: null })).not.toContain("json_mode");
   });
 
   it("needs vision when a message has an image_url part", () => {
-    const image = [{ role: "user", content: [{ type: "text", text: "what is this" }, { type: "image_url", image_url: { url: "data:image/png;base64,AA==" } }] }];
+    const image = [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "what is this" },
+          { type: "image_url", image_url: { url: "data:image/png;base64,AA==" } },
+        ],
+      },
+    ];
     expect(chatNeeds({ messages: image })).toContain("vision");
     expect(chatNeeds({ messages: [{ role: "user", content: [{ type: "text", text: "no image" }] }] })).not.toContain("vision");
     // Malformed messages do not throw.
@@ -654,12 +673,17 @@ describe("chatNeeds", () => {
   });
 
   it("counts the JSON text of messages exactly, without recursion (no stack overflow at any depth)", () => {
-    const messages = [{ role: "user", content: [{ type: "text", text: 'a "quoted" é \n', n: -1.5e-7, ok: true, no: false, none: null }, [], {}] }, { role: "assistant", content: null, gone: undefined }];
+    const messages = [
+      { role: "user", content: [{ type: "text", text: 'a "quoted" é \n', n: -1.5e-7, ok: true, no: false, none: null }, [], {}] },
+      { role: "assistant", content: null, gone: undefined },
+    ];
     expect(estimatePromptTokens({ messages })).toBe(Math.ceil(JSON.stringify(messages).length / 4));
     let deep: unknown = "x";
     for (let i = 0; i < 100_000; i++) deep = [deep];
     expect(() => JSON.stringify(deep)).toThrow(RangeError);
-    expect(estimatePromptTokens({ messages: [{ role: "user", content: deep }] })).toBe(Math.ceil((100_000 * 2 + 3 + '[{"role":"user","content":}]'.length) / 4));
+    expect(estimatePromptTokens({ messages: [{ role: "user", content: deep }] })).toBe(
+      Math.ceil((100_000 * 2 + 3 + '[{"role":"user","content":}]'.length) / 4),
+    );
   });
 });
 
@@ -709,7 +733,9 @@ describe("properties", () => {
       fc.constant(CLOSED_BREAKER),
       fc.array(fc.integer({ min: now - 120_000, max: now }), { maxLength: 2 }).map((failures) => ({ ...CLOSED_BREAKER, failures })),
       fc.integer({ min: 1, max: 15_000 }).map((d) => ({ failures: [], parkedUntil: now + d, probing: false, needsProbe: true })),
-      fc.tuple(fc.integer({ min: 0, max: 10 * DAY }), fc.boolean()).map(([d, probing]) => ({ failures: [], parkedUntil: now - d, probing, needsProbe: true })),
+      fc
+        .tuple(fc.integer({ min: 0, max: 10 * DAY }), fc.boolean())
+        .map(([d, probing]) => ({ failures: [], parkedUntil: now - d, probing, needsProbe: true })),
     );
 
   const anyOther = (now: number): fc.Arbitrary<CandidateView> =>
@@ -774,7 +800,11 @@ describe("properties", () => {
             ...o,
             key: `o${i}`,
             firstSeen: o.firstSeen + shift,
-            breaker: { ...o.breaker, failures: o.breaker.failures.map((t) => t + shift), parkedUntil: o.breaker.needsProbe ? o.breaker.parkedUntil + shift : 0 },
+            breaker: {
+              ...o.breaker,
+              failures: o.breaker.failures.map((t) => t + shift),
+              parkedUntil: o.breaker.needsProbe ? o.breaker.parkedUntil + shift : 0,
+            },
           }));
           const all = [...others, target];
           const r = eligible(all, needs(), now);
@@ -820,7 +850,9 @@ describe("properties", () => {
     );
   });
 
-  const closedBreaker = fc.array(fc.integer({ min: T0 - 120_000, max: T0 }), { maxLength: 2 }).map((f): Breaker => ({ ...CLOSED_BREAKER, failures: f.sort((a, b) => a - b) }));
+  const closedBreaker = fc
+    .array(fc.integer({ min: T0 - 120_000, max: T0 }), { maxLength: 2 })
+    .map((f): Breaker => ({ ...CLOSED_BREAKER, failures: f.sort((a, b) => a - b) }));
 
   it("(4) only neutral outcomes never park and change nothing", () => {
     fc.assert(
@@ -843,7 +875,12 @@ describe("properties", () => {
       fc.property(fc.array(event, { maxLength: 30 }), (steps) => {
         let t = T0;
         const timed = steps.map(([dt, o]) => [(t += dt), o] as const);
-        expect(fold(CLOSED_BREAKER, timed)).toEqual(fold(CLOSED_BREAKER, timed.filter(([, o]) => o !== "neutral")));
+        expect(fold(CLOSED_BREAKER, timed)).toEqual(
+          fold(
+            CLOSED_BREAKER,
+            timed.filter(([, o]) => o !== "neutral"),
+          ),
+        );
       }),
       { numRuns: 300 },
     );
@@ -893,7 +930,7 @@ describe("ramp-up against seasoned instances", () => {
     const share = (ageDays: number) => {
       const fresh = { ...base, key: "new", health: 0.5, firstSeen: now - ageDays * 24 * 3600_000 };
       let seed = 42;
-      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       let hits = 0;
       for (let i = 0; i < 20_000; i++) if (pick([seasoned, fresh], now, random)?.key === "new") hits++;
       return hits / 20_000;

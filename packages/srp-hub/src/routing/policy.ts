@@ -292,7 +292,12 @@ export type NoRoute =
  * context, within the price cap, not excluded, breaker closed and a free slot. When
  * instances above the throughput floor are free, the ones below it are left out.
  */
-export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: number, cfg: RoutingConfig = ROUTING_DEFAULTS): CandidateView[] | NoRoute {
+export function eligible(
+  all: readonly CandidateView[],
+  needs: RouteNeeds,
+  now: number,
+  cfg: RoutingConfig = ROUTING_DEFAULTS,
+): CandidateView[] | NoRoute {
   const served = all.filter((c) => c.model === needs.model);
   if (served.length === 0) return { reason: "unknown_model" };
   const { only, ignore, quantizations } = needs;
@@ -303,7 +308,10 @@ export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: 
       (!quantizations || (c.quantization !== undefined && quantizations.includes(c.quantization))),
   );
   if (forModel.length === 0) {
-    const which = quantizations && !served.some((c) => c.quantization !== undefined && quantizations.includes(c.quantization)) ? `provider.quantizations (${quantizations.join(", ")})` : "the request's provider.only / provider.ignore";
+    const which =
+      quantizations && !served.some((c) => c.quantization !== undefined && quantizations.includes(c.quantization))
+        ? `provider.quantizations (${quantizations.join(", ")})`
+        : "the request's provider.only / provider.ignore";
     return { reason: "no_match", detail: `no instance of ${needs.model} matches ${which}` };
   }
   const matching = forModel.filter(
@@ -318,7 +326,12 @@ export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: 
   if (matching.length === 0) {
     // Instances that match but were already tried for this request: that is "busy", not "no match".
     if (needs.exclude && needs.exclude.size > 0 && forModel.some((c) => needs.exclude!.has(c.key))) {
-      const retried = eligible(forModel.filter((c) => needs.exclude!.has(c.key)), { ...needs, exclude: new Set() }, now, cfg);
+      const retried = eligible(
+        forModel.filter((c) => needs.exclude!.has(c.key)),
+        { ...needs, exclude: new Set() },
+        now,
+        cfg,
+      );
       if (Array.isArray(retried)) return { reason: "busy" };
     }
     const missing = needs.capabilities.filter((cap) => !forModel.some((c) => c.capabilities.includes(cap)));
@@ -347,7 +360,12 @@ export function eligible(all: readonly CandidateView[], needs: RouteNeeds, now: 
  * health bucket among those, then a random choice weighted by ramp-up, so equally idle,
  * equally healthy, equally seasoned instances share traffic evenly.
  */
-export function pick(candidates: readonly CandidateView[], now: number, random: () => number = Math.random, cfg: RoutingConfig = ROUTING_DEFAULTS): CandidateView | undefined {
+export function pick(
+  candidates: readonly CandidateView[],
+  now: number,
+  random: () => number = Math.random,
+  cfg: RoutingConfig = ROUTING_DEFAULTS,
+): CandidateView | undefined {
   if (candidates.length === 0) return undefined;
   let bestLoad = Infinity;
   let tied: CandidateView[] = [];
@@ -384,7 +402,9 @@ export function chatNeeds(body: Record<string, unknown>): Capability[] {
   if (rf && (rf.type === "json_object" || rf.type === "json_schema")) needs.push("json_mode");
   if (Array.isArray(body.messages)) {
     const image = body.messages.some(
-      (m) => Array.isArray((m as { content?: unknown })?.content) && ((m as { content: unknown[] }).content).some((p) => (p as { type?: unknown })?.type === "image_url"),
+      (m) =>
+        Array.isArray((m as { content?: unknown })?.content) &&
+        (m as { content: unknown[] }).content.some((p) => (p as { type?: unknown })?.type === "image_url"),
     );
     if (image) needs.push("vision");
   }

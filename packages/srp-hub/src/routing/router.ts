@@ -143,7 +143,10 @@ export class Router {
 
   /** Views of the live instances of a model, asked for by any alias (every model for `auto`). */
   views(model: string, now = Date.now()): CandidateView[] {
-    const lives = model === "auto" ? [...this.#byModel.values()].flatMap((m) => [...m.values()]) : [...(this.#byModel.get(resolveModelAlias(model))?.values() ?? [])];
+    const lives =
+      model === "auto"
+        ? [...this.#byModel.values()].flatMap((m) => [...m.values()])
+        : [...(this.#byModel.get(resolveModelAlias(model))?.values() ?? [])];
     return lives.map((l) => this.#view(l, now));
   }
 
@@ -158,7 +161,13 @@ export class Router {
    * request now (right capabilities, breaker closed, a free slot, within `only`, `ignore`
    * and `order`), and only when sorting by load: an explicit `sort` decides over it.
    */
-  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: { selectors: readonly string[]; only: boolean }, prefer?: string): LiveInstance | NoRoute {
+  route(
+    needs: RouteNeeds,
+    sort: RouteSort = "load",
+    now = Date.now(),
+    order?: { selectors: readonly string[]; only: boolean },
+    prefer?: string,
+  ): LiveInstance | NoRoute {
     // Any alias of a model routes to its instances, whatever name each was offered under (SRP-CON-017).
     const name = resolveModelAlias(needs.model);
     const views = this.views(name, now).map((v) => (v.model === name ? v : { ...v, model: name }));
@@ -171,7 +180,9 @@ export class Router {
       else if (order.only) {
         // Ordered instances that exist but cannot take it now are busy; none at all is no match.
         const exists = views.some((v) => order.selectors.some((s) => matchesSelector(v, s)));
-        return exists ? { reason: "busy" } : { reason: "no_match", detail: `no instance of ${needs.model} matches provider.order, and allow_fallbacks is false` };
+        return exists
+          ? { reason: "busy" }
+          : { reason: "no_match", detail: `no instance of ${needs.model} matches provider.order, and allow_fallbacks is false` };
       }
     }
     if (needs.model === "auto" && sort === "load") sort = "price";
@@ -247,7 +258,9 @@ export class Router {
   /** Credits online time to every live instance (uptime credit of the health window). */
   creditOnline(ms: number, now = Date.now()): void {
     this.#health.clear();
-    for (const m of this.#byModel.values()) for (const live of m.values()) this.#store.update(live.key, now, (h) => ({ ...h, window: recordHealth(h.window, now, { onlineMs: ms }, this.#cfg) }));
+    for (const m of this.#byModel.values())
+      for (const live of m.values())
+        this.#store.update(live.key, now, (h) => ({ ...h, window: recordHealth(h.window, now, { onlineMs: ms }, this.#cfg) }));
   }
 
   /** Live instances grouped by model. */

@@ -25,7 +25,13 @@ export interface WaitQueueOptions {
 }
 
 /** The default numbers of the wait queue. */
-export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({ maxWaiters: 256, maxWaitersPerAccount: 64, waitMs: 30_000, maxWaitMs: 300_000, pollMs: 1000 });
+export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({
+  maxWaiters: 256,
+  maxWaitersPerAccount: 64,
+  waitMs: 30_000,
+  maxWaitMs: 300_000,
+  pollMs: 1000,
+});
 
 /** The header a consumer sets to choose how long a request may wait for a slot (ms; `0`: not at all). */
 export const QUEUE_TIMEOUT_HEADER = "x-srp-queue-timeout-ms";
@@ -39,7 +45,10 @@ export const QUEUE_TIMEOUT_HEADER = "x-srp-queue-timeout-ms";
  * queueWaitOf("2500", WAIT_QUEUE_DEFAULTS); // 2500
  * queueWaitOf(null, WAIT_QUEUE_DEFAULTS); // 30000
  */
-export function queueWaitOf(header: string | null | undefined, options: Pick<WaitQueueOptions, "waitMs" | "maxWaitMs"> = WAIT_QUEUE_DEFAULTS): number {
+export function queueWaitOf(
+  header: string | null | undefined,
+  options: Pick<WaitQueueOptions, "waitMs" | "maxWaitMs"> = WAIT_QUEUE_DEFAULTS,
+): number {
   const h = header?.trim();
   if (h === undefined || !/^(0|[1-9][0-9]*)$/.test(h)) return options.waitMs;
   return h.length > 10 ? options.maxWaitMs : Math.min(Number(h), options.maxWaitMs);
@@ -172,11 +181,14 @@ export class Waiter {
       const arm = () => {
         const left = until - Date.now();
         if (left <= 0) return this.end("timeout");
-        timer = setTimeout(() => {
-          if (Date.now() >= until) this.end("timeout");
-          else if (this.position === 0) this.end("woken");
-          else arm();
-        }, Math.min(left, this.#pollMs));
+        timer = setTimeout(
+          () => {
+            if (Date.now() >= until) this.end("timeout");
+            else if (this.position === 0) this.end("woken");
+            else arm();
+          },
+          Math.min(left, this.#pollMs),
+        );
       };
       this.#resolve = (o) => {
         clearTimeout(timer);

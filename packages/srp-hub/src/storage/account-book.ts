@@ -76,7 +76,11 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
     checkAccountId(id);
     const record = { id, name: input.name ?? null, createdAt: Date.now() };
     await this.#db.transaction(async (tx) => {
-      const inserted = await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", [record.id, record.name, record.createdAt]);
+      const inserted = await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", [
+        record.id,
+        record.name,
+        record.createdAt,
+      ]);
       if (inserted === 0) throw new TypeError(`account ${id} exists`);
       if (this.#signupCredits > 0n) await post(tx, signupPosting(id, this.#signupCredits), { dialect: this.#db.dialect });
     });
@@ -103,7 +107,14 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
 
   /** Stores the hash of `key` for an account. */
   async #insertKey(accountId: string, key: string, label: string | undefined): Promise<ApiKeyRecord> {
-    const record: ApiKeyRecord = { keyId: newId("key"), accountId, prefix: keyPrefix(key), label: label ?? null, createdAt: Date.now(), revokedAt: null };
+    const record: ApiKeyRecord = {
+      keyId: newId("key"),
+      accountId,
+      prefix: keyPrefix(key),
+      label: label ?? null,
+      createdAt: Date.now(),
+      revokedAt: null,
+    };
     await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
       record.keyId,
       accountId,
@@ -145,10 +156,9 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
   async addWallet(accountId: string, address: string): Promise<void> {
     await this.#ready;
     await requireAccount(this.#db, accountId);
-    await this.#db.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE SET account_id = excluded.account_id", [
-      checkWallet(address),
-      accountId,
-      Date.now(),
-    ]);
+    await this.#db.run(
+      "INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO UPDATE SET account_id = excluded.account_id",
+      [checkWallet(address), accountId, Date.now()],
+    );
   }
 }

@@ -5,7 +5,23 @@
  * `ledger/postings.ts`; on PostgreSQL the reservations of one event-loop turn go in one
  * set-based transaction (`pg-batch.ts`).
  */
-import { EXTERNAL, history, ledgerId, post, userAccount, balanceOf, verifyLedger, type AccountSummary, type HistoryEntry, type LedgerBooks, type LedgerProblem, type Posting, type ReserveManyResult, type ReserveResult, type TopEntry } from "../ledger/ledger.js";
+import {
+  EXTERNAL,
+  history,
+  ledgerId,
+  post,
+  userAccount,
+  balanceOf,
+  verifyLedger,
+  type AccountSummary,
+  type HistoryEntry,
+  type LedgerBooks,
+  type LedgerProblem,
+  type Posting,
+  type ReserveManyResult,
+  type ReserveResult,
+  type TopEntry,
+} from "../ledger/ledger.js";
 import { InsufficientFundsError, RefundPendingError } from "../ledger/errors.js";
 import { bountyFundPosting, depositPosting, refundPosting, releasePosting, reservePosting } from "../ledger/postings.js";
 import { discountFor, type DiscountTier } from "../ledger/policy.js";
@@ -105,14 +121,20 @@ export class SqlLedgerBook implements LedgerBooks {
     if (!this.#alive) await this.heartbeat();
     if (amounts.some((a) => a < 0n)) throw new RangeError("a reservation is non-negative");
     if (amounts.reduce((a, b) => a + b, 0n) > MAX_LEDGER_AMOUNT) return { ok: false, available: await this.available(accountId) };
-    if (!Number.isInteger(extraDiscountBps) || extraDiscountBps < 0 || extraDiscountBps > 10_000) throw new RangeError("extraDiscountBps is within 0..10000");
+    if (!Number.isInteger(extraDiscountBps) || extraDiscountBps < 0 || extraDiscountBps > 10_000)
+      throw new RangeError("extraDiscountBps is within 0..10000");
     const ids = amounts.map(() => ledgerId("res"));
     const result = await this.#holdAll(accountId, ids, amounts, extraDiscountBps);
     return result.ok ? { ok: true, reservationIds: ids, discountBps: result.discountBps } : result;
   }
 
   /** Holds each amount under its reservation id in one transaction, at the account's discount (at least `minDiscountBps`); all or none. */
-  async #holdAll(accountId: string, ids: readonly string[], amounts: readonly bigint[], minDiscountBps: number): Promise<{ ok: true; discountBps: number } | { ok: false; available: bigint }> {
+  async #holdAll(
+    accountId: string,
+    ids: readonly string[],
+    amounts: readonly bigint[],
+    minDiscountBps: number,
+  ): Promise<{ ok: true; discountBps: number } | { ok: false; available: bigint }> {
     const now = Date.now();
     try {
       const discountBps = await this.#db.transaction(async (tx) => {
@@ -129,7 +151,10 @@ export class SqlLedgerBook implements LedgerBooks {
 
   /** Records one open reservation and moves its amount from the account to its hold (a guarded posting: throws InsufficientFundsError). */
   async #hold(tx: SqlExecutor, id: string, accountId: string, amount: bigint, discountBps: number, now: number): Promise<void> {
-    await tx.run("INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)", [id, accountId, amount, discountBps, this.processId, now]);
+    await tx.run(
+      "INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
+      [id, accountId, amount, discountBps, this.processId, now],
+    );
     await this.#post(tx, reservePosting(id, accountId, amount), now);
   }
 
@@ -138,7 +163,10 @@ export class SqlLedgerBook implements LedgerBooks {
     await this.#ready;
     return this.#db.transaction(async (tx) => {
       // Claim first (see `record`): only one of concurrent settle / release calls moves the money.
-      const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [Date.now(), reservationId]);
+      const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [
+        Date.now(),
+        reservationId,
+      ]);
       if (claimed !== 1) return false;
       const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
       await this.#post(tx, releasePosting(reservationId, String(res.account_id), big(res.amount), reason));
@@ -174,7 +202,10 @@ export class SqlLedgerBook implements LedgerBooks {
   /** Records that this process is alive (hubs call it periodically). */
   async heartbeat(now = Date.now()): Promise<void> {
     await this.#ready;
-    await this.#db.run("INSERT INTO hub_processes (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", [this.processId, now, now]);
+    await this.#db.run(
+      "INSERT INTO hub_processes (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+      [this.processId, now, now],
+    );
     this.#alive = true;
   }
 
@@ -212,14 +243,23 @@ export class SqlLedgerBook implements LedgerBooks {
       );
       if (done[0]) return big(done[0].amount);
       // Money credited before its x402 settlement is not yet money: no refund until it settles.
-      const pending = await tx.all("SELECT id FROM x402_payments WHERE account_id = ? AND credited = 1 AND state IN ('locked', 'unknown') LIMIT 1", [accountId]);
+      const pending = await tx.all(
+        "SELECT id FROM x402_payments WHERE account_id = ? AND credited = 1 AND state IN ('locked', 'unknown') LIMIT 1",
+        [accountId],
+      );
       if (pending[0]) throw new RefundPendingError(accountId);
       // A wallet that owes (a payment that did not settle) repays first: no money leaves while it owes.
       await repayDebtsIn(tx, this.#db.dialect, accountId);
       const amount = await prepaidIn(tx, accountId);
       if (amount === 0n) return 0n;
       if (!(await this.#post(tx, refundPosting(accountId, amount, reference)))) return 0n;
-      if ((await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ? AND funded >= ?", [amount, userAccount(accountId), amount])) !== 1) {
+      if (
+        (await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ? AND funded >= ?", [
+          amount,
+          userAccount(accountId),
+          amount,
+        ])) !== 1
+      ) {
         throw new Error(`refund of ${amount} exceeds the prepaid funding of ${accountId}`);
       }
       return amount;

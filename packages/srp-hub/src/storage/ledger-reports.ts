@@ -15,10 +15,10 @@ import { big, int, type SqlExecutor } from "./sql.js";
  */
 export async function prepaidIn(tx: SqlExecutor, accountId: string, includeHeld = false): Promise<bigint> {
   const row = (
-    await tx.all("SELECT a.balance, a.funded, h.balance AS held FROM ledger_accounts a LEFT JOIN ledger_accounts h ON h.id = ? WHERE a.id = ?", [
-      holdAccount(accountId),
-      userAccount(accountId),
-    ])
+    await tx.all(
+      "SELECT a.balance, a.funded, h.balance AS held FROM ledger_accounts a LEFT JOIN ledger_accounts h ON h.id = ? WHERE a.id = ?",
+      [holdAccount(accountId), userAccount(accountId)],
+    )
   )[0];
   if (!row) return 0n;
   return prepaidOf(big(row.balance) + (includeHeld && row.held !== null ? big(row.held) : 0n), big(row.funded));
@@ -44,7 +44,9 @@ export async function accountSummary(db: SqlExecutor, accountId: string, tiers: 
     db.all("SELECT COUNT(*) AS n FROM reservations WHERE account_id = ? AND state = 'settled'", [accountId]),
   ]);
   const byKind = new Map(sums.map((r) => [String(r.kind), big(r.s)]));
-  const spent = await db.all("SELECT COALESCE(SUM(charged), 0) AS s FROM reservations WHERE account_id = ? AND state = 'settled'", [accountId]);
+  const spent = await db.all("SELECT COALESCE(SUM(charged), 0) AS s FROM reservations WHERE account_id = ? AND state = 'settled'", [
+    accountId,
+  ]);
   const earnedRows = await db.all("SELECT COALESCE(SUM(provider_share), 0) AS s FROM receipts WHERE provider_account_id = ?", [accountId]);
   return {
     accountId,

@@ -10,7 +10,14 @@ import { newId } from "../accounts.js";
 import { ledgerId, post, userAccount } from "../ledger/ledger.js";
 import { prepaidOf } from "../ledger/policy.js";
 import { debtRepaymentPosting, debtRepayments, x402CreditPosting, x402Reversal, x402ReversalPosting } from "../ledger/postings.js";
-import { FAILED_PAYMENT_RETENTION_MS, type NewPayment, type PaymentBook, type PaymentRecord, type PaymentState, type SettleMode } from "../payments/book.js";
+import {
+  FAILED_PAYMENT_RETENTION_MS,
+  type NewPayment,
+  type PaymentBook,
+  type PaymentRecord,
+  type PaymentState,
+  type SettleMode,
+} from "../payments/book.js";
 import { sweepInBatches } from "./wallet-book.js";
 import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
@@ -69,7 +76,14 @@ export class SqlPaymentBook implements PaymentBook {
           const now = Date.now();
           await tx.run("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)", [id, wallet, now]);
           // A concurrent first payment from the same wallet may have bound it: then this account is rolled back.
-          if ((await tx.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING", [wallet, id, now])) === 0) throw new LostRaceError("another payment bound this wallet first");
+          if (
+            (await tx.run("INSERT INTO wallets (address, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING", [
+              wallet,
+              id,
+              now,
+            ])) === 0
+          )
+            throw new LostRaceError("another payment bound this wallet first");
           return id;
         });
       } catch (error) {
@@ -86,7 +100,21 @@ export class SqlPaymentBook implements PaymentBook {
     const inserted = await this.#db.run(
       `INSERT INTO x402_payments (id, network, asset, payer, nonce, amount, valid_before, account_id, mode, state, resource, payload, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'locked', ?, ?, ?, ?) ON CONFLICT (network, asset, payer, nonce) DO NOTHING`,
-      [id, p.network, p.asset.toLowerCase(), p.payer.toLowerCase(), p.nonce.toLowerCase(), p.amount, p.validBefore, p.accountId, p.mode, p.resource, p.payload, now, now],
+      [
+        id,
+        p.network,
+        p.asset.toLowerCase(),
+        p.payer.toLowerCase(),
+        p.nonce.toLowerCase(),
+        p.amount,
+        p.validBefore,
+        p.accountId,
+        p.mode,
+        p.resource,
+        p.payload,
+        now,
+        now,
+      ],
     );
     const rows = await this.#db.all("SELECT * FROM x402_payments WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?", [
       p.network,
@@ -106,7 +134,12 @@ export class SqlPaymentBook implements PaymentBook {
   /** Posts the credit of a payment inside `tx` (once, by its idempotency key). */
   async #credit(tx: SqlExecutor, p: PaymentRecord, now: number): Promise<void> {
     if (p.credited) return;
-    const facts = { id: p.id, accountId: p.accountId, amount: p.amount, memo: { network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce, mode: p.mode } };
+    const facts = {
+      id: p.id,
+      accountId: p.accountId,
+      amount: p.amount,
+      memo: { network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce, mode: p.mode },
+    };
     const posted = await post(tx, x402CreditPosting(facts), { now, dialect: this.#db.dialect });
     // Paid-in money is prepaid balance: refundable, and it counts toward the discount tiers.
     if (posted) await tx.run("UPDATE ledger_accounts SET funded = funded + ? WHERE id = ?", [p.amount, userAccount(p.accountId)]);
@@ -133,13 +166,19 @@ export class SqlPaymentBook implements PaymentBook {
       if (p.state === "settled") return;
       const now = Date.now();
       await this.#credit(tx, p, now);
-      await tx.run("UPDATE x402_payments SET state = 'settled', tx_hash = COALESCE(?, tx_hash), error = NULL, updated_at = ? WHERE id = ?", [txHash, now, id]);
+      await tx.run(
+        "UPDATE x402_payments SET state = 'settled', tx_hash = COALESCE(?, tx_hash), error = NULL, updated_at = ? WHERE id = ?",
+        [txHash, now, id],
+      );
     });
   }
 
   async unknown(id: string, error: string): Promise<void> {
     await this.#ready;
-    await this.#db.run("UPDATE x402_payments SET state = 'unknown', error = ?, updated_at = ? WHERE id = ? AND state IN ('locked', 'unknown')", [error.slice(0, 1000), Date.now(), id]);
+    await this.#db.run(
+      "UPDATE x402_payments SET state = 'unknown', error = ?, updated_at = ? WHERE id = ? AND state IN ('locked', 'unknown')",
+      [error.slice(0, 1000), Date.now(), id],
+    );
   }
 
   async failed(id: string, error: string): Promise<bigint> {
@@ -155,13 +194,20 @@ export class SqlPaymentBook implements PaymentBook {
         // The credit was given before the money arrived (settle after serving): take back what
         // is left of the prepaid balance (spendable and funded), at most the payment.
         const user = userAccount(p.accountId);
-        const bal = await tx.all(`SELECT balance, funded FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [user]);
+        const bal = await tx.all(
+          `SELECT balance, funded FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`,
+          [user],
+        );
         const split = x402Reversal(p.amount, bal[0] ? big(bal[0].balance) : 0n, bal[0] ? big(bal[0].funded) : 0n);
         const back = split.back;
         debt = split.debt;
         await post(tx, x402ReversalPosting(p, split, error), { now, dialect: this.#db.dialect });
         await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [back, user]);
-        if (debt > 0n) await tx.run("INSERT INTO wallet_debts (payment_id, account_id, amount, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING", [p.id, p.accountId, debt, now]);
+        if (debt > 0n)
+          await tx.run(
+            "INSERT INTO wallet_debts (payment_id, account_id, amount, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING",
+            [p.id, p.accountId, debt, now],
+          );
       }
       await tx.run("UPDATE x402_payments SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", [error.slice(0, 1000), now, id]);
       return debt;
@@ -170,18 +216,29 @@ export class SqlPaymentBook implements PaymentBook {
 
   async claimService(id: string): Promise<boolean> {
     await this.#ready;
-    return (await this.#db.run("UPDATE x402_payments SET served = 1, updated_at = ? WHERE id = ? AND served = 0 AND state <> 'failed'", [Date.now(), id])) === 1;
+    return (
+      (await this.#db.run("UPDATE x402_payments SET served = 1, updated_at = ? WHERE id = ? AND served = 0 AND state <> 'failed'", [
+        Date.now(),
+        id,
+      ])) === 1
+    );
   }
 
   async unfinished(olderThanMs: number, now = Date.now()): Promise<PaymentRecord[]> {
     await this.#ready;
-    const rows = await this.#db.all("SELECT * FROM x402_payments WHERE state IN ('locked', 'unknown') AND updated_at <= ? ORDER BY updated_at LIMIT 500", [now - olderThanMs]);
+    const rows = await this.#db.all(
+      "SELECT * FROM x402_payments WHERE state IN ('locked', 'unknown') AND updated_at <= ? ORDER BY updated_at LIMIT 500",
+      [now - olderThanMs],
+    );
     return rows.map(record);
   }
 
   async debtOf(accountId: string): Promise<bigint> {
     await this.#ready;
-    const rows = await this.#db.all("SELECT COALESCE(SUM(amount - repaid), 0) AS d FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL", [accountId]);
+    const rows = await this.#db.all(
+      "SELECT COALESCE(SUM(amount - repaid), 0) AS d FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL",
+      [accountId],
+    );
     return big(rows[0]?.d ?? 0);
   }
 
@@ -203,7 +260,6 @@ export class SqlPaymentBook implements PaymentBook {
       [now - FAILED_PAYMENT_RETENTION_MS],
     );
   }
-
 }
 
 /**
@@ -216,16 +272,31 @@ export async function repayDebtsIn(tx: SqlExecutor, dialect: "sqlite" | "postgre
   const user = userAccount(accountId);
   const lock = dialect === "postgres" ? " FOR UPDATE" : "";
   const acct = (await tx.all(`SELECT balance, funded FROM ledger_accounts WHERE id = ?${lock}`, [user]))[0];
-  const debts = await tx.all(`SELECT payment_id, amount, repaid FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL ORDER BY created_at, payment_id${lock}`, [accountId]);
+  const debts = await tx.all(
+    `SELECT payment_id, amount, repaid FROM wallet_debts WHERE account_id = ? AND cleared_at IS NULL ORDER BY created_at, payment_id${lock}`,
+    [accountId],
+  );
   if (!acct || debts.length === 0) return 0n;
   // Only prepaid money (spendable and funded) repays a debt.
   const open = debts.map((d) => ({ paymentId: String(d.payment_id), owed: big(d.amount) - big(d.repaid) }));
   const { total, payments } = debtRepayments(prepaidOf(big(acct.balance), big(acct.funded)), open);
   for (const r of payments) {
-    await tx.run(`UPDATE wallet_debts SET repaid = repaid + ?${r.cleared ? ", cleared_at = ?" : ""} WHERE payment_id = ?`, r.cleared ? [r.pay, now, r.paymentId] : [r.pay, r.paymentId]);
+    await tx.run(
+      `UPDATE wallet_debts SET repaid = repaid + ?${r.cleared ? ", cleared_at = ?" : ""} WHERE payment_id = ?`,
+      r.cleared ? [r.pay, now, r.paymentId] : [r.pay, r.paymentId],
+    );
   }
   if (total === 0n) return 0n;
-  await post(tx, debtRepaymentPosting(accountId, total, open.map((d) => d.paymentId), ledgerId("repay")), { now, dialect });
+  await post(
+    tx,
+    debtRepaymentPosting(
+      accountId,
+      total,
+      open.map((d) => d.paymentId),
+      ledgerId("repay"),
+    ),
+    { now, dialect },
+  );
   await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ?", [total, user]);
   return total;
 }

@@ -132,7 +132,20 @@ export class SqlPayoutBook {
         "INSERT INTO payouts (id, account_id, payee, amount, fee, total, signature, settlement, chain_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [id, target.accountId, payee, amount, fee, total, signature, settlement, target.chainId, now],
       );
-      return { id, accountId: target.accountId, payee, amount, fee, total, signature, settlement, chainId: target.chainId, fundedTx: null, claimTx: null, createdAt: now };
+      return {
+        id,
+        accountId: target.accountId,
+        payee,
+        amount,
+        fee,
+        total,
+        signature,
+        settlement,
+        chainId: target.chainId,
+        fundedTx: null,
+        claimTx: null,
+        createdAt: now,
+      };
     });
   }
 
@@ -193,6 +206,11 @@ export class SqlPayoutBook {
   /** An account's vouchers, newest first. */
   async list(accountId: string, limit = 100): Promise<PayoutRecord[]> {
     await this.#ready;
-    return (await this.#db.all("SELECT * FROM payouts WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", [accountId, Math.max(1, Math.min(limit, 1000))])).map(record);
+    return (
+      await this.#db.all("SELECT * FROM payouts WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", [
+        accountId,
+        Math.max(1, Math.min(limit, 1000)),
+      ])
+    ).map(record);
   }
 }

@@ -7,7 +7,17 @@
  * admitted while the account's spendable balance covers it. `SqlStore`'s books use it on
  * PostgreSQL; SQLite group-commits instead (see the SQLite driver).
  */
-import { BOUNTY_POOL, holdAccount, kindOf, ledgerId, PLATFORM, userAccount, writtenLegs, type Leg, type ReserveResult } from "../ledger/ledger.js";
+import {
+  BOUNTY_POOL,
+  holdAccount,
+  kindOf,
+  ledgerId,
+  PLATFORM,
+  userAccount,
+  writtenLegs,
+  type Leg,
+  type ReserveResult,
+} from "../ledger/ledger.js";
 import { discountFor, prepaidOf, type DiscountTier } from "../ledger/policy.js";
 import { jobSettlement, reservePosting, type SettledJob } from "../ledger/postings.js";
 import type { StoredReceipt } from "../receipts.js";
@@ -33,7 +43,9 @@ const text = (xs: readonly (string | bigint | number)[]): string[] => xs.map((x)
 export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[], ctx: ReserveBatchContext): Promise<ReserveResult[]> {
   const accounts = [...new Set(asks.map((a) => a.accountId))];
   const ids = accounts.flatMap((a) => [userAccount(a), holdAccount(a)]).sort();
-  const rows = await tx.all("SELECT id, balance, funded FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [ids]);
+  const rows = await tx.all("SELECT id, balance, funded FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [
+    ids,
+  ]);
   const row = new Map(rows.map((r) => [String(r.id), { balance: big(r.balance), funded: big(r.funded) }]));
   // The discount of each account, as one-at-a-time reservations would see it (held money counts).
   const bps = new Map<string, number>();
@@ -61,7 +73,9 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
   }
   if (admitted.length === 0) return results;
   // Rows the postings need that do not exist yet (a first reservation creates the hold account).
-  const needed = [...new Set(admitted.flatMap((a) => [userAccount(a.accountId), holdAccount(a.accountId)]))].filter((id) => !row.has(id)).sort();
+  const needed = [...new Set(admitted.flatMap((a) => [userAccount(a.accountId), holdAccount(a.accountId)]))]
+    .filter((id) => !row.has(id))
+    .sort();
   if (needed.length > 0) {
     await tx.run(
       `INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at)
@@ -73,7 +87,14 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
   await tx.run(
     `INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at)
      SELECT r.id, r.account_id, r.amount, r.bps, ?, 'open', ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[])) AS r(id, account_id, amount, bps)`,
-    [ctx.processId, ctx.now, admitted.map((a) => a.reservationId), admitted.map((a) => a.accountId), text(admitted.map((a) => a.amount)), text(admitted.map((a) => bps.get(a.accountId)!))],
+    [
+      ctx.processId,
+      ctx.now,
+      admitted.map((a) => a.reservationId),
+      admitted.map((a) => a.accountId),
+      text(admitted.map((a) => a.amount)),
+      text(admitted.map((a) => bps.get(a.accountId)!)),
+    ],
   );
   const txIds = admitted.map(() => ledgerId("tx"));
   await tx.run(
@@ -82,7 +103,9 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
     [ctx.now, txIds, admitted.map((a) => a.reservationId), admitted.map((a) => a.accountId)],
   );
   // Every balance moved once, by its summed delta (each account: user −total, hold +total).
-  const entries = admitted.flatMap((a, i) => reservePosting(a.reservationId, a.accountId, a.amount).legs.map((l) => ({ txId: txIds[i]!, ...l })));
+  const entries = admitted.flatMap((a, i) =>
+    reservePosting(a.reservationId, a.accountId, a.amount).legs.map((l) => ({ txId: txIds[i]!, ...l })),
+  );
   const moved = await moveBalances(tx, entries, false);
   if (moved.moved !== moved.expected) throw new Error(`a reservation batch moved ${moved.moved} of ${moved.expected} balances`);
   await insertEntries(tx, entries);
@@ -95,7 +118,11 @@ interface BatchEntry extends Leg {
 }
 
 /** Adds each account's summed delta to its balance in one statement (`guarded`: accounts that may not go negative move only if they stay at or above zero). */
-async function moveBalances(tx: SqlExecutor, entries: readonly BatchEntry[], guarded: boolean): Promise<{ moved: number; expected: number }> {
+async function moveBalances(
+  tx: SqlExecutor,
+  entries: readonly BatchEntry[],
+  guarded: boolean,
+): Promise<{ moved: number; expected: number }> {
   const delta = new Map<string, bigint>();
   for (const e of entries) delta.set(e.account, (delta.get(e.account) ?? 0n) + e.amount);
   const moved = await tx.run(
@@ -109,11 +136,10 @@ async function moveBalances(tx: SqlExecutor, entries: readonly BatchEntry[], gua
 
 /** Writes the entries of a batch in one statement. */
 async function insertEntries(tx: SqlExecutor, entries: readonly BatchEntry[]): Promise<void> {
-  await tx.run(`INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]))`, [
-    entries.map((e) => e.txId),
-    entries.map((e) => e.account),
-    text(entries.map((e) => e.amount)),
-  ]);
+  await tx.run(
+    `INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]))`,
+    [entries.map((e) => e.txId), entries.map((e) => e.account), text(entries.map((e) => e.amount))],
+  );
 }
 
 /** One receipt to record, with what its settlement needs. */
@@ -154,20 +180,35 @@ async function claimReservations(tx: SqlExecutor, asks: readonly RecordAsk[], no
         RETURNING r.id, r.account_id, r.amount, r.discount_bps`,
       [now, claimIds, claimIds.map((id) => asks[firstFor.get(id)!]!.entry.receipt.jobId)],
     );
-    for (const r of rows) claimed.set(String(r.id), { consumer: String(r.account_id), reserved: big(r.amount), discountBps: int(r.discount_bps) });
+    for (const r of rows)
+      claimed.set(String(r.id), { consumer: String(r.account_id), reserved: big(r.amount), discountBps: int(r.discount_bps) });
   }
-  return asks.map((a, i) => (a.entry.reservationId !== undefined && firstFor.get(a.entry.reservationId) === i ? claimed.get(a.entry.reservationId) : undefined));
+  return asks.map((a, i) =>
+    a.entry.reservationId !== undefined && firstFor.get(a.entry.reservationId) === i ? claimed.get(a.entry.reservationId) : undefined,
+  );
 }
 
 /** Locks every account the settlements move, in id order, and posts each settlement in arrival order, the pool carried from one to the next. */
-async function settleClaims(tx: SqlExecutor, asks: readonly RecordAsk[], claims: ReadonlyArray<Claim | undefined>, now: number): Promise<Array<SettledJob | undefined>> {
+async function settleClaims(
+  tx: SqlExecutor,
+  asks: readonly RecordAsk[],
+  claims: ReadonlyArray<Claim | undefined>,
+  now: number,
+): Promise<Array<SettledJob | undefined>> {
   const touched = new Set<string>();
   claims.forEach((c, i) => {
     if (!c) return;
-    touched.add(holdAccount(c.consumer)).add(userAccount(c.consumer)).add(userAccount(asks[i]!.entry.providerAccountId)).add(PLATFORM).add(BOUNTY_POOL);
+    touched
+      .add(holdAccount(c.consumer))
+      .add(userAccount(c.consumer))
+      .add(userAccount(asks[i]!.entry.providerAccountId))
+      .add(PLATFORM)
+      .add(BOUNTY_POOL);
   });
   if (touched.size === 0) return claims.map(() => undefined);
-  const locked = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [[...touched].sort()]);
+  const locked = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [
+    [...touched].sort(),
+  ]);
   let pool = big(locked.find((r) => String(r.id) === BOUNTY_POOL)?.balance ?? 0);
   const results: Array<SettledJob | undefined> = [];
   const txRows: { id: string; reservationId: string; consumer: string; memo: string }[] = [];
@@ -194,10 +235,10 @@ async function settleClaims(tx: SqlExecutor, asks: readonly RecordAsk[], claims:
   });
   await writeSettlements(tx, txRows, entries, new Set(locked.map((r) => String(r.id))), now);
   const settled = results.filter((r): r is SettledJob => r !== undefined);
-  await tx.run("UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id", [
-    settled.map((r) => r.reservationId),
-    text(settled.map((r) => r.charge)),
-  ]);
+  await tx.run(
+    "UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id",
+    [settled.map((r) => r.reservationId), text(settled.map((r) => r.charge))],
+  );
   return results;
 }
 
@@ -230,7 +271,12 @@ async function writeSettlements(
 }
 
 /** Every receipt of the batch, settled or not. */
-async function insertReceipts(tx: SqlExecutor, asks: readonly RecordAsk[], results: ReadonlyArray<SettledJob | undefined>, now: number): Promise<void> {
+async function insertReceipts(
+  tx: SqlExecutor,
+  asks: readonly RecordAsk[],
+  results: ReadonlyArray<SettledJob | undefined>,
+  now: number,
+): Promise<void> {
   const col = <T>(f: (a: RecordAsk, i: number) => T) => asks.map(f);
   await tx.run(
     `INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at, reservation_id, provider_share, payout_bounty, payout_reduction)

@@ -23,7 +23,8 @@ const ATTEMPTS = 5;
 
 /** The pool's type parsers: pg's own, except int8 as an exact `bigint`. */
 const types: pg.CustomTypesConfig = {
-  getTypeParser: (oid, format) => (oid === INT8 && format !== "binary" ? (text: string) => BigInt(text) : pg.types.getTypeParser(oid, format)),
+  getTypeParser: (oid, format) =>
+    oid === INT8 && format !== "binary" ? (text: string) => BigInt(text) : pg.types.getTypeParser(oid, format),
 };
 
 /** pg does not serialize `bigint`: send it as its decimal string. */

@@ -41,7 +41,13 @@ export class SqlReceiptBook implements ReceiptBook {
     if (db.dialect === "postgres") {
       this.#records = new TurnBatcher(
         async (entries) => {
-          const results = await this.#db.transaction((tx) => recordBatch(tx, entries.map((entry) => ({ entry })), Date.now()));
+          const results = await this.#db.transaction((tx) =>
+            recordBatch(
+              tx,
+              entries.map((entry) => ({ entry })),
+              Date.now(),
+            ),
+          );
           for (const e of entries) this.#advance(e.receipt);
           return results;
         },
@@ -55,7 +61,9 @@ export class SqlReceiptBook implements ReceiptBook {
     if (cached) return cached;
     await this.#ready;
     const rows = await this.#db.all("SELECT last_seq, totals FROM node_positions WHERE node_id = ?", [nodeId]);
-    const pos = rows[0] ? { lastSeq: int(rows[0].last_seq), totals: JSON.parse(String(rows[0].totals)) as ReceiptTotals } : INITIAL_POSITION;
+    const pos = rows[0]
+      ? { lastSeq: int(rows[0].last_seq), totals: JSON.parse(String(rows[0].totals)) as ReceiptTotals }
+      : INITIAL_POSITION;
     this.#positions.set(nodeId, pos);
     return pos;
   }
@@ -100,11 +108,10 @@ export class SqlReceiptBook implements ReceiptBook {
           job ? job.reduction : 0n,
         ],
       );
-      await tx.run("INSERT INTO node_positions (node_id, last_seq, totals) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals WHERE node_positions.last_seq < excluded.last_seq", [
-        r.nodeId,
-        r.seq,
-        JSON.stringify(r.totals),
-      ]);
+      await tx.run(
+        "INSERT INTO node_positions (node_id, last_seq, totals) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals WHERE node_positions.last_seq < excluded.last_seq",
+        [r.nodeId, r.seq, JSON.stringify(r.totals)],
+      );
       return job;
     });
     this.#advance(r);
@@ -115,11 +122,21 @@ export class SqlReceiptBook implements ReceiptBook {
   async #settle(tx: SqlExecutor, entry: StoredReceipt, reservationId: string, now: number): Promise<SettledJob | undefined> {
     // Claim the reservation first: the conditional update waits for a concurrent claim and
     // then sees its result, so a reservation is settled or released exactly once.
-    const claimed = await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, closed_at = ? WHERE id = ? AND state = 'open'", [entry.receipt.jobId, now, reservationId]);
-    const res = claimed === 1 ? (await tx.all("SELECT account_id, amount, discount_bps FROM reservations WHERE id = ?", [reservationId]))[0] : undefined;
+    const claimed = await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, closed_at = ? WHERE id = ? AND state = 'open'", [
+      entry.receipt.jobId,
+      now,
+      reservationId,
+    ]);
+    const res =
+      claimed === 1
+        ? (await tx.all("SELECT account_id, amount, discount_bps FROM reservations WHERE id = ?", [reservationId]))[0]
+        : undefined;
     if (!res) return undefined;
     // The pool's row is locked first (PostgreSQL), so concurrent bounties never overdraw it.
-    const poolRows = await tx.all(`SELECT balance FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`, [BOUNTY_POOL]);
+    const poolRows = await tx.all(
+      `SELECT balance FROM ledger_accounts WHERE id = ?${this.#db.dialect === "postgres" ? " FOR UPDATE" : ""}`,
+      [BOUNTY_POOL],
+    );
     const job = jobSettlement({
       receipt: entry.receipt,
       reservationId,
@@ -143,11 +160,17 @@ export class SqlReceiptBook implements ReceiptBook {
 
   async recordGap(nodeId: string, from: number, to: number): Promise<void> {
     await this.#ready;
-    await this.#db.run("INSERT INTO receipt_gaps (node_id, from_seq, to_seq, noted_at) VALUES (?, ?, ?, ?) ON CONFLICT (node_id, from_seq) DO NOTHING", [nodeId, from, to, Date.now()]);
+    await this.#db.run(
+      "INSERT INTO receipt_gaps (node_id, from_seq, to_seq, noted_at) VALUES (?, ?, ?, ?) ON CONFLICT (node_id, from_seq) DO NOTHING",
+      [nodeId, from, to, Date.now()],
+    );
   }
 
   async gaps(nodeId: string): Promise<{ from: number; to: number }[]> {
     await this.#ready;
-    return (await this.#db.all("SELECT from_seq, to_seq FROM receipt_gaps WHERE node_id = ? ORDER BY from_seq", [nodeId])).map((r) => ({ from: int(r.from_seq), to: int(r.to_seq) }));
+    return (await this.#db.all("SELECT from_seq, to_seq FROM receipt_gaps WHERE node_id = ? ORDER BY from_seq", [nodeId])).map((r) => ({
+      from: int(r.from_seq),
+      to: int(r.to_seq),
+    }));
   }
 }

@@ -66,7 +66,16 @@ export class SqlResponseBook implements ResponseStore {
     const bytes = turnBytes(r);
     const expiresAt = r.createdAt + this.#policy.retentionMs;
     await this.#db.transaction(async (tx) => {
-      const prev = r.previousResponseId === undefined ? undefined : (await tx.all("SELECT depth, chain_bytes FROM responses WHERE id = ? AND account_id = ? AND expires_at > ?", [r.previousResponseId, r.accountId, r.createdAt]))[0];
+      const prev =
+        r.previousResponseId === undefined
+          ? undefined
+          : (
+              await tx.all("SELECT depth, chain_bytes FROM responses WHERE id = ? AND account_id = ? AND expires_at > ?", [
+                r.previousResponseId,
+                r.accountId,
+                r.createdAt,
+              ])
+            )[0];
       const depth = prev ? int(prev.depth) + 1 : 1;
       const chainBytes = (prev ? int(prev.chain_bytes) : 0) + bytes;
       const changed = await tx.run(
@@ -74,7 +83,18 @@ export class SqlResponseBook implements ResponseStore {
          ON CONFLICT (id) DO UPDATE SET previous_id = excluded.previous_id, depth = excluded.depth, bytes = excluded.bytes, chain_bytes = excluded.chain_bytes,
            input = excluded.input, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at
          WHERE responses.account_id = excluded.account_id`,
-        [r.id, r.accountId, r.previousResponseId ?? null, depth, bytes, chainBytes, JSON.stringify(r.input), JSON.stringify(r.response), r.createdAt, expiresAt],
+        [
+          r.id,
+          r.accountId,
+          r.previousResponseId ?? null,
+          depth,
+          bytes,
+          chainBytes,
+          JSON.stringify(r.input),
+          JSON.stringify(r.response),
+          r.createdAt,
+          expiresAt,
+        ],
       );
       if (changed !== 1) throw new Error(`response id ${r.id} belongs to another account`);
       await tx.run("DELETE FROM response_items WHERE response_id = ?", [r.id]);
@@ -99,7 +119,10 @@ export class SqlResponseBook implements ResponseStore {
     const turns = new Map<string, Pick<StoredResponse, "input" | "response">>();
     for (const chunk of chunks([...new Set(holder.values())], IN_CHUNK)) {
       for (const row of await this.#db.all(`SELECT id, input, body FROM responses WHERE id IN (${marks(chunk.length)})`, chunk)) {
-        turns.set(String(row.id), { input: JSON.parse(String(row.input)) as Record<string, unknown>[], response: JSON.parse(String(row.body)) as Record<string, unknown> });
+        turns.set(String(row.id), {
+          input: JSON.parse(String(row.input)) as Record<string, unknown>[],
+          response: JSON.parse(String(row.body)) as Record<string, unknown>,
+        });
       }
     }
     const found = new Map<string, Record<string, unknown>>();
@@ -119,7 +142,13 @@ export class SqlResponseBook implements ResponseStore {
 
   async history(accountId: string, id: string, now = Date.now()): Promise<Record<string, unknown>[] | undefined> {
     await this.#ready;
-    const top = (await this.#db.all("SELECT depth, chain_bytes FROM responses WHERE id = ? AND account_id = ? AND expires_at > ?", [id, accountId, now]))[0];
+    const top = (
+      await this.#db.all("SELECT depth, chain_bytes FROM responses WHERE id = ? AND account_id = ? AND expires_at > ?", [
+        id,
+        accountId,
+        now,
+      ])
+    )[0];
     if (!top) return undefined;
     const depth = int(top.depth);
     const bounds = chainBoundsError(depth, int(top.chain_bytes), this.#policy);
@@ -130,7 +159,12 @@ export class SqlResponseBook implements ResponseStore {
     );
     // Complete: every turn down to the first (which continued nothing) is there and unexpired.
     if (rows.length !== depth || text(rows[0]?.previous_id) !== null || rows.some((r) => int(r.expires_at) <= now)) return undefined;
-    return conversationItems(rows.map((r) => ({ input: JSON.parse(String(r.input)) as Record<string, unknown>[], response: JSON.parse(String(r.body)) as Record<string, unknown> })));
+    return conversationItems(
+      rows.map((r) => ({
+        input: JSON.parse(String(r.input)) as Record<string, unknown>[],
+        response: JSON.parse(String(r.body)) as Record<string, unknown>,
+      })),
+    );
   }
 
   async delete(accountId: string, id: string): Promise<boolean> {
@@ -172,11 +206,16 @@ async function indexItems(tx: SqlExecutor, accountId: string, responseId: string
  * never `keep`, until the account is within its bounds (SRP-CON-056).
  */
 async function boundAccount(tx: SqlExecutor, accountId: string, keep: string, policy: Required<ResponseStoreOptions>): Promise<void> {
-  const held = (await tx.all("SELECT COUNT(*) AS turns, COALESCE(SUM(bytes), 0) AS bytes FROM responses WHERE account_id = ?", [accountId]))[0];
+  const held = (
+    await tx.all("SELECT COUNT(*) AS turns, COALESCE(SUM(bytes), 0) AS bytes FROM responses WHERE account_id = ?", [accountId])
+  )[0];
   let turns = int(held?.turns);
   let bytes = int(held?.bytes);
   while (accountOverBounds(turns, bytes, policy)) {
-    const rows = await tx.all("SELECT id, bytes FROM responses WHERE account_id = ? AND id <> ? ORDER BY expires_at, created_at, id LIMIT ?", [accountId, keep, EVICT_PAGE]);
+    const rows = await tx.all(
+      "SELECT id, bytes FROM responses WHERE account_id = ? AND id <> ? ORDER BY expires_at, created_at, id LIMIT ?",
+      [accountId, keep, EVICT_PAGE],
+    );
     if (rows.length === 0) return;
     const drop: string[] = [];
     for (const row of rows) {
@@ -191,5 +230,13 @@ async function boundAccount(tx: SqlExecutor, accountId: string, keep: string, po
 
 /** Extends the expiry of a turn and every turn before it in its conversation to `expiresAt`. */
 async function touch(tx: SqlExecutor, id: string, accountId: string, expiresAt: number, maxTurns: number): Promise<void> {
-  await tx.run(`UPDATE responses SET expires_at = ? WHERE account_id = ? AND expires_at < ? AND id IN (${CHAIN} SELECT id FROM chain)`, [expiresAt, accountId, expiresAt, id, accountId, accountId, maxTurns]);
+  await tx.run(`UPDATE responses SET expires_at = ? WHERE account_id = ? AND expires_at < ? AND id IN (${CHAIN} SELECT id FROM chain)`, [
+    expiresAt,
+    accountId,
+    expiresAt,
+    id,
+    accountId,
+    accountId,
+    maxTurns,
+  ]);
 }

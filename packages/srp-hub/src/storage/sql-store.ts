@@ -9,7 +9,15 @@
 import type { ReceiptPosition } from "@srp/core";
 import type { Dispute, Statement } from "@srp/core/schema";
 import type { Account, AccountAdmin, AccountRecord, AccountStore, ApiKeyRecord } from "../accounts.js";
-import type { AccountSummary, HistoryEntry, LedgerBooks, LedgerProblem, ReserveManyResult, ReserveResult, TopEntry } from "../ledger/ledger.js";
+import type {
+  AccountSummary,
+  HistoryEntry,
+  LedgerBooks,
+  LedgerProblem,
+  ReserveManyResult,
+  ReserveResult,
+  TopEntry,
+} from "../ledger/ledger.js";
 import { DEFAULT_DISCOUNT_TIERS, type DiscountTier } from "../ledger/policy.js";
 import type { SettledJob } from "../ledger/postings.js";
 import type { StatementBook } from "../ledger/statements.js";
@@ -102,7 +110,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.accounts = new SqlAccountBook(driver, ready, signupCredits);
     this.admin = this.accounts;
     this.receipts = new SqlReceiptBook(driver, ready);
-    this.ledger = this.books = new SqlLedgerBook(driver, ready, { signupCredits, discountTiers: options.discountTiers ?? DEFAULT_DISCOUNT_TIERS });
+    this.ledger = this.books = new SqlLedgerBook(driver, ready, {
+      signupCredits,
+      discountTiers: options.discountTiers ?? DEFAULT_DISCOUNT_TIERS,
+    });
     this.statements = new SqlStatementBook(driver, ready);
     this.payments = new SqlPaymentBook(driver, ready);
     this.payouts = new SqlPayoutBook(driver, ready);
@@ -277,7 +288,13 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   // -- statements and disputes ({@link SqlStatementBook}) ----------------------
 
   /** See {@link SqlStatementBook.issueStatement}. */
-  issueStatement(nodeId: string, accountId: string, sign: (body: Omit<Statement, "sig" | "hubId">) => Statement, now = Date.now(), force = false): Promise<Statement | undefined> {
+  issueStatement(
+    nodeId: string,
+    accountId: string,
+    sign: (body: Omit<Statement, "sig" | "hubId">) => Statement,
+    now = Date.now(),
+    force = false,
+  ): Promise<Statement | undefined> {
     return this.statements.issueStatement(nodeId, accountId, sign, now, force);
   }
   /** See {@link SqlStatementBook.statementsOf}. */

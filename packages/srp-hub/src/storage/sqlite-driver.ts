@@ -26,7 +26,8 @@ const MAX_BATCH = 256;
 /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */
 export const BUSY_WAIT_MS = 5000;
 
-const isBusy = (error: unknown) => typeof (error as { code?: unknown })?.code === "string" && (error as { code: string }).code.startsWith("SQLITE_BUSY");
+const isBusy = (error: unknown) =>
+  typeof (error as { code?: unknown })?.code === "string" && (error as { code: string }).code.startsWith("SQLITE_BUSY");
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs `fn`, retrying after short random pauses while the database is locked by another connection. */

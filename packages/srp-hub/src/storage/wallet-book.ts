@@ -58,7 +58,13 @@ export interface WalletBook {
 }
 
 function binding(r: SqlRow): PayoutWalletBinding {
-  return { nodeId: String(r.node_id), accountId: String(r.account_id), address: String(r.address), signature: String(r.signature), boundAt: int(r.bound_at) };
+  return {
+    nodeId: String(r.node_id),
+    accountId: String(r.account_id),
+    address: String(r.address),
+    signature: String(r.signature),
+    boundAt: int(r.bound_at),
+  };
 }
 
 /** Expired nonces are swept at most this often (per process). */
@@ -107,12 +113,22 @@ export class SqlWalletBook implements WalletBook {
     await this.#ready;
     this.#swept = now;
     // Expired nonces (used or not) can never be used again: keep the table small.
-    return sweepInBatches(this.#db, "DELETE FROM wallet_nonces WHERE nonce IN (SELECT nonce FROM wallet_nonces WHERE expires_at <= ? LIMIT ?)", [now]);
+    return sweepInBatches(
+      this.#db,
+      "DELETE FROM wallet_nonces WHERE nonce IN (SELECT nonce FROM wallet_nonces WHERE expires_at <= ? LIMIT ?)",
+      [now],
+    );
   }
 
   async consumeNonce(nonce: string, now = Date.now()): Promise<boolean> {
     await this.#ready;
-    return (await this.#db.run("UPDATE wallet_nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?", [now, nonce, now])) === 1;
+    return (
+      (await this.#db.run("UPDATE wallet_nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?", [
+        now,
+        nonce,
+        now,
+      ])) === 1
+    );
   }
 
   async bindPayoutWallet(b: Omit<PayoutWalletBinding, "boundAt">, now = Date.now()): Promise<PayoutWalletBinding> {
@@ -134,14 +150,21 @@ export class SqlWalletBook implements WalletBook {
 
   async payoutWallet(accountId: string): Promise<string | undefined> {
     await this.#ready;
-    const bound = await this.#db.all("SELECT address FROM payout_wallets WHERE account_id = ? ORDER BY bound_at DESC, node_id LIMIT 1", [accountId]);
+    const bound = await this.#db.all("SELECT address FROM payout_wallets WHERE account_id = ? ORDER BY bound_at DESC, node_id LIMIT 1", [
+      accountId,
+    ]);
     if (bound[0]) return String(bound[0].address);
-    const own = await this.#db.all("SELECT address FROM wallets WHERE account_id = ? ORDER BY created_at DESC, address LIMIT 1", [accountId]);
+    const own = await this.#db.all("SELECT address FROM wallets WHERE account_id = ? ORDER BY created_at DESC, address LIMIT 1", [
+      accountId,
+    ]);
     return own[0] ? String(own[0].address) : undefined;
   }
 
   async nodeServedAccount(nodeId: string, accountId: string): Promise<boolean> {
     await this.#ready;
-    return (await this.#db.all("SELECT 1 AS one FROM receipts WHERE node_id = ? AND provider_account_id = ? LIMIT 1", [nodeId, accountId])).length > 0;
+    return (
+      (await this.#db.all("SELECT 1 AS one FROM receipts WHERE node_id = ? AND provider_account_id = ? LIMIT 1", [nodeId, accountId]))
+        .length > 0
+    );
   }
 }

@@ -7,7 +7,15 @@ import { parseSse } from "@srp/core";
 import { ANTHROPIC_BETA_EXT, anthropicBetas } from "@srp/core/schema";
 import { REASONING_EFFORT_BUDGETS } from "@srp/core/metering";
 import { networkError } from "./openai-compatible.js";
-import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
+import {
+  BackendError,
+  classifyUpstreamStatus,
+  type Backend,
+  type BackendApi,
+  type BackendModel,
+  type ChatCallOptions,
+  type ChatResult,
+} from "./types.js";
 
 /** Options of {@link anthropicBackend}. */
 export interface AnthropicOptions {
@@ -55,7 +63,12 @@ function plainText(content: unknown, where: string): string {
 
 function imageBlock(part: Json, where: string): Json {
   const ref = part.image_url;
-  const url = typeof ref === "string" ? ref : isObject(ref) && typeof ref.url === "string" ? ref.url : invalid(`${where}: image_url part without a url`);
+  const url =
+    typeof ref === "string"
+      ? ref
+      : isObject(ref) && typeof ref.url === "string"
+        ? ref.url
+        : invalid(`${where}: image_url part without a url`);
   if (url.startsWith("data:")) {
     const m = /^data:([^;,]+)(?:;[^;,]*)*;base64,(.*)$/s.exec(url);
     if (!m) invalid(`${where}: image data URLs must be base64`);
@@ -91,7 +104,8 @@ function toolUseBlocks(toolCalls: unknown, where: string): Json[] {
   if (!Array.isArray(toolCalls)) invalid(`${where}: tool_calls must be an array`);
   return (toolCalls as unknown[]).map((call, i) => {
     const at = `${where}.tool_calls[${i}]`;
-    if (!isObject(call) || !isObject(call.function) || typeof call.function.name !== "string") invalid(`${at}: expected a function tool call`);
+    if (!isObject(call) || !isObject(call.function) || typeof call.function.name !== "string")
+      invalid(`${at}: expected a function tool call`);
     const args = call.function.arguments;
     let input: unknown = {};
     if (typeof args === "string" && args.trim() !== "") {
@@ -127,7 +141,8 @@ function translateTools(request: Json): { tools?: Json[]; tool_choice?: Json } {
   if (choice === "auto") tc = { type: "auto" };
   else if (choice === "required") tc = { type: "any" };
   else if (choice === "none") tc = { type: "none" };
-  else if (isObject(choice) && choice.type === "function" && isObject(choice.function) && typeof choice.function.name === "string") tc = { type: "tool", name: choice.function.name };
+  else if (isObject(choice) && choice.type === "function" && isObject(choice.function) && typeof choice.function.name === "string")
+    tc = { type: "tool", name: choice.function.name };
   else if (choice !== undefined && choice !== null) invalid("tool_choice must be auto, required, none or a named function");
   if (request.parallel_tool_calls === false && tc?.type !== "none") tc = { ...(tc ?? { type: "auto" }), disable_parallel_tool_use: true };
   if (tc !== undefined) out.tool_choice = tc;
@@ -157,10 +172,16 @@ const MIN_THINKING_BUDGET = 1024;
  * @example
  * thinkingForEffort({ reasoning_effort: "medium", messages: [] }, 8192); // { type: "enabled", budget_tokens: 4096 }
  */
-export function thinkingForEffort(request: Record<string, unknown>, maxTokens: number): { type: "enabled"; budget_tokens: number } | undefined {
+export function thinkingForEffort(
+  request: Record<string, unknown>,
+  maxTokens: number,
+): { type: "enabled"; budget_tokens: number } | undefined {
   const effort = request.reasoning_effort;
   if (effort === undefined || effort === null || effort === "none") return undefined;
-  const wanted = typeof effort === "string" && Object.hasOwn(EFFORT_THINKING_BUDGETS, effort) ? EFFORT_THINKING_BUDGETS[effort]! : invalid("reasoning_effort must be none, minimal, low, medium, high or xhigh");
+  const wanted =
+    typeof effort === "string" && Object.hasOwn(EFFORT_THINKING_BUDGETS, effort)
+      ? EFFORT_THINKING_BUDGETS[effort]!
+      : invalid("reasoning_effort must be none, minimal, low, medium, high or xhigh");
   const budget = Math.min(wanted, maxTokens - 1);
   if (budget < MIN_THINKING_BUDGET) return undefined;
   const choice = request.tool_choice;
@@ -205,7 +226,9 @@ function toAnthropicRequest(request: Json, defaultMaxTokens: number): Json {
         push("assistant", [...contentBlocks(message.content, where, false), ...toolUseBlocks(message.tool_calls, where)]);
         break;
       case "tool":
-        push("user", [{ type: "tool_result", tool_use_id: toolId(message.tool_call_id, where), content: plainText(message.content, where) }]);
+        push("user", [
+          { type: "tool_result", tool_use_id: toolId(message.tool_call_id, where), content: plainText(message.content, where) },
+        ]);
         break;
       default:
         invalid(`${where}: role ${JSON.stringify(message.role)} is not supported by the Anthropic backend`);
@@ -275,7 +298,12 @@ function readUsage(usage: unknown, into: UsageCounts): void {
 function openAIUsage(u: UsageCounts): Json {
   const prompt = u.input + u.cacheRead + u.cacheCreation;
   // `cache_write_tokens` is SRP's: OpenAI's usage has no member for tokens written to a cache.
-  return { prompt_tokens: prompt, completion_tokens: u.output, total_tokens: prompt + u.output, prompt_tokens_details: { cached_tokens: u.cacheRead, cache_write_tokens: u.cacheCreation } };
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: u.output,
+    total_tokens: prompt + u.output,
+    prompt_tokens_details: { cached_tokens: u.cacheRead, cache_write_tokens: u.cacheCreation },
+  };
 }
 
 /** Translates an Anthropic Message to an OpenAI chat.completion object. */
@@ -398,7 +426,9 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
           yield* open();
           const tool = { index: tools.size, args: false };
           tools.set(index, tool);
-          yield chunk({ tool_calls: [{ index: tool.index, id: block.id, type: "function", function: { name: block.name, arguments: "" } }] });
+          yield chunk({
+            tool_calls: [{ index: tool.index, id: block.id, type: "function", function: { name: block.name, arguments: "" } }],
+          });
         }
         break;
       }
@@ -430,7 +460,8 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, signal: AbortSign
         break;
       }
       case "message_delta": {
-        if (isObject(data.delta) && data.delta.stop_reason !== undefined && data.delta.stop_reason !== null) stopReason = data.delta.stop_reason;
+        if (isObject(data.delta) && data.delta.stop_reason !== undefined && data.delta.stop_reason !== null)
+          stopReason = data.delta.stop_reason;
         readUsage(data.usage, usage); // output_tokens here is cumulative
         break;
       }
@@ -467,7 +498,10 @@ async function* anthropicEvents(body: ReadableStream<Uint8Array>, signal: AbortS
       if (type === undefined) throw new BackendError("job.upstream_error", "Anthropic stream event has no type");
       if (type === "error") {
         const { type: errorType, text } = describeError(data.error);
-        throw new BackendError(classify(ERROR_STATUS[errorType] ?? 500, text), `Anthropic stream error${content ? " after content" : ""}: ${text.slice(0, 1000) || "unknown"}`);
+        throw new BackendError(
+          classify(ERROR_STATUS[errorType] ?? 500, text),
+          `Anthropic stream error${content ? " after content" : ""}: ${text.slice(0, 1000) || "unknown"}`,
+        );
       }
       if (type === "content_block_delta") content = true;
       yield { ...data, type };
@@ -513,12 +547,19 @@ export function anthropicBackend(options: AnthropicOptions): Backend {
   /** POST /v1/messages with an Anthropic body (and the beta features asked for); a failure is classified. */
   const post = async (body: Json, signal: AbortSignal, betas: readonly string[] = []): Promise<Response> => {
     const stream = body.stream === true;
-    const beta = [...new Set([...(headers["anthropic-beta"]?.split(",").map((b) => b.trim()) ?? []), ...betas])].filter((b) => b !== "").join(",");
+    const beta = [...new Set([...(headers["anthropic-beta"]?.split(",").map((b) => b.trim()) ?? []), ...betas])]
+      .filter((b) => b !== "")
+      .join(",");
     let res: Response;
     try {
       res = await doFetch(`${base}/v1/messages`, {
         method: "POST",
-        headers: { ...headers, "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json", ...(beta ? { "anthropic-beta": beta } : {}) },
+        headers: {
+          ...headers,
+          "content-type": "application/json",
+          accept: stream ? "text/event-stream" : "application/json",
+          ...(beta ? { "anthropic-beta": beta } : {}),
+        },
         body: JSON.stringify(body),
         signal,
       });

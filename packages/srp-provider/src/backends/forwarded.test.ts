@@ -101,16 +101,31 @@ class AnthropicSimulator {
       if (block.type === "text") {
         sse(res, "content_block_start", { type: "content_block_start", index, content_block: { type: "text", text: "" } });
         if (index === 0) sse(res, "ping", { type: "ping" });
-        for (const piece of split(block.text as string, 5)) sse(res, "content_block_delta", { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } });
+        for (const piece of split(block.text as string, 5))
+          sse(res, "content_block_delta", { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } });
       } else if (block.type === "tool_use") {
-        sse(res, "content_block_start", { type: "content_block_start", index, content_block: { type: "tool_use", id: block.id, name: block.name, input: {} } });
+        sse(res, "content_block_start", {
+          type: "content_block_start",
+          index,
+          content_block: { type: "tool_use", id: block.id, name: block.name, input: {} },
+        });
         const json = JSON.stringify(block.input);
         sse(res, "content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: "" } });
-        if (json !== "{}") for (const piece of split(json, 7)) sse(res, "content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: piece } });
+        if (json !== "{}")
+          for (const piece of split(json, 7))
+            sse(res, "content_block_delta", {
+              type: "content_block_delta",
+              index,
+              delta: { type: "input_json_delta", partial_json: piece },
+            });
       }
       sse(res, "content_block_stop", { type: "content_block_stop", index });
     });
-    sse(res, "message_delta", { type: "message_delta", delta: { stop_reason: message.stop_reason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } });
+    sse(res, "message_delta", {
+      type: "message_delta",
+      delta: { stop_reason: message.stop_reason, stop_sequence: null },
+      usage: { output_tokens: usage.output_tokens },
+    });
     sse(res, "message_stop", { type: "message_stop" });
     res.end();
   }
@@ -207,7 +222,15 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
   });
 
   it("translates a text request and its response (non-stream)", async () => {
-    sim.behavior = { kind: "reply", message: textMessage("Bonjour!", { input_tokens: 10, cache_read_input_tokens: 100, cache_creation_input_tokens: 5, output_tokens: 3 }) };
+    sim.behavior = {
+      kind: "reply",
+      message: textMessage("Bonjour!", {
+        input_tokens: 10,
+        cache_read_input_tokens: 100,
+        cache_creation_input_tokens: 5,
+        output_tokens: 3,
+      }),
+    };
     const body = await response(backend, {
       model: "claude-sim-1",
       messages: [
@@ -245,14 +268,25 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
       object: "chat.completion",
       model: "claude-sim-1",
       choices: [{ index: 0, message: { role: "assistant", content: "Bonjour!" }, finish_reason: "stop" }],
-      usage: { prompt_tokens: 115, completion_tokens: 3, total_tokens: 118, prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 5 } },
+      usage: {
+        prompt_tokens: 115,
+        completion_tokens: 3,
+        total_tokens: 118,
+        prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 5 },
+      },
     });
     expect(typeof body.created).toBe("number");
   });
 
   it("maps max_completion_tokens / max_tokens, stop arrays and stop reasons", async () => {
     sim.behavior = { kind: "reply", message: { ...textMessage("cut"), stop_reason: "max_tokens" } };
-    const body = await response(backend, { model: "m", messages: [{ role: "user", content: "x" }], max_tokens: 50, max_completion_tokens: 20, stop: ["a", "b"] });
+    const body = await response(backend, {
+      model: "m",
+      messages: [{ role: "user", content: "x" }],
+      max_tokens: 50,
+      max_completion_tokens: 20,
+      stop: ["a", "b"],
+    });
     expect(sim.last.body).toMatchObject({ max_tokens: 20, stop_sequences: ["a", "b"] });
     expect((body.choices as Json[])[0]!.finish_reason).toBe("length");
     await response(backend, { model: "m", messages: [{ role: "user", content: "x" }], max_tokens: 33 });
@@ -264,24 +298,28 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
   });
 
   it("streams text as OpenAI chunks: role first, content, finish_reason, then usage", async () => {
-    sim.behavior = { kind: "reply", message: textMessage("Streaming works nicely.", { input_tokens: 9, cache_read_input_tokens: 4, output_tokens: 6 }) };
+    sim.behavior = {
+      kind: "reply",
+      message: textMessage("Streaming works nicely.", { input_tokens: 9, cache_read_input_tokens: 4, output_tokens: 6 }),
+    };
     const cs = await chunks(backend, { model: "claude-sim-1", messages: [{ role: "user", content: "Stream please" }] });
     expect(sim.last.body).toMatchObject({ stream: true });
     expect(sim.last.headers.accept).toBe("text/event-stream");
     for (const c of cs) expect(c).toMatchObject({ id: "msg_sim_1", object: "chat.completion.chunk", model: "claude-sim-1" });
     const ds = deltas(cs);
     expect(ds[0]).toEqual({ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null });
-    expect(
-      ds
-        .map((d) => (d.delta as Json).content ?? "")
-        .join(""),
-    ).toBe("Streaming works nicely.");
+    expect(ds.map((d) => (d.delta as Json).content ?? "").join("")).toBe("Streaming works nicely.");
     expect(ds.length).toBeGreaterThan(3);
     expect(ds.at(-1)).toMatchObject({ delta: {}, finish_reason: "stop" });
     expect(ds.slice(0, -1).every((d) => d.finish_reason === null)).toBe(true);
     const last = cs.at(-1)!;
     expect(last.choices).toEqual([]);
-    expect(last.usage).toEqual({ prompt_tokens: 13, completion_tokens: 6, total_tokens: 19, prompt_tokens_details: { cached_tokens: 4, cache_write_tokens: 0 } });
+    expect(last.usage).toEqual({
+      prompt_tokens: 13,
+      completion_tokens: 6,
+      total_tokens: 19,
+      prompt_tokens_details: { cached_tokens: 4, cache_write_tokens: 0 },
+    });
   });
 
   it("translates tools and tool_choice, and returns tool_calls (non-stream)", async () => {
@@ -289,14 +327,27 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
     const tools = [
       {
         type: "function",
-        function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+        function: {
+          name: "get_weather",
+          description: "Weather for a city",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
       },
       { type: "function", function: { name: "get_time" } },
     ];
-    const body = await response(backend, { model: "m", messages: [{ role: "user", content: "Weather in Paris?" }], tools, tool_choice: "required" });
+    const body = await response(backend, {
+      model: "m",
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+      tools,
+      tool_choice: "required",
+    });
     expect(sim.last.body).toMatchObject({
       tools: [
-        { name: "get_weather", description: "Weather for a city", input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+        {
+          name: "get_weather",
+          description: "Weather for a city",
+          input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
         { name: "get_time", input_schema: { type: "object", properties: {} } },
       ],
       tool_choice: { type: "any" },
@@ -311,7 +362,11 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
           content: "Let me check.",
           refusal: null,
           tool_calls: [
-            { id: "toolu_01", type: "function", function: { name: "get_weather", arguments: JSON.stringify({ city: "Paris", unit: "c" }) } },
+            {
+              id: "toolu_01",
+              type: "function",
+              function: { name: "get_weather", arguments: JSON.stringify({ city: "Paris", unit: "c" }) },
+            },
             { id: "toolu_02", type: "function", function: { name: "get_time", arguments: "{}" } },
           ],
         },
@@ -321,7 +376,10 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
     const choices: [unknown, unknown][] = [
       ["auto", { type: "auto" }],
       ["none", { type: "none" }],
-      [{ type: "function", function: { name: "get_time" } }, { type: "tool", name: "get_time" }],
+      [
+        { type: "function", function: { name: "get_time" } },
+        { type: "tool", name: "get_time" },
+      ],
     ];
     for (const [choice, expected] of choices) {
       await response(backend, { model: "m", messages: [{ role: "user", content: "x" }], tools, tool_choice: choice });
@@ -336,7 +394,11 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
 
   it("streams tool calls as tool_calls deltas that assemble into the arguments", async () => {
     sim.behavior = { kind: "reply", message: toolMessage() };
-    const cs = await chunks(backend, { model: "m", messages: [{ role: "user", content: "Weather?" }], tools: [{ type: "function", function: { name: "get_weather" } }] });
+    const cs = await chunks(backend, {
+      model: "m",
+      messages: [{ role: "user", content: "Weather?" }],
+      tools: [{ type: "function", function: { name: "get_weather" } }],
+    });
     const ds = deltas(cs);
     const calls = new Map<number, { id?: unknown; type?: unknown; name?: unknown; args: string }>();
     let text = "";
@@ -431,7 +493,10 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
       { model: "m", messages: [{ role: "user", content: [{ type: "input_audio", input_audio: { data: "", format: "wav" } }] }] },
       { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "ftp://x/y.png" } }] }] },
       { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png,rawbytes" } }] }] },
-      { model: "m", messages: [{ role: "assistant", tool_calls: [{ id: "t", type: "function", function: { name: "f", arguments: "{oops" } }] }] },
+      {
+        model: "m",
+        messages: [{ role: "assistant", tool_calls: [{ id: "t", type: "function", function: { name: "f", arguments: "{oops" } }] }],
+      },
       { model: "m", messages: [{ role: "user", content: "x" }], n: 2 },
       { model: "m", messages: [{ role: "user", content: "x" }], tools: [{ type: "web_search" }] },
       { messages: [{ role: "user", content: "x" }] },
@@ -451,7 +516,9 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
     for (const [status, type, message, code] of cases) {
       sim.behavior = { kind: "http_error", status, type, message };
       for (const stream of [false, true]) {
-        const error = await backendError(backend.chat({ model: "m", messages: [{ role: "user", content: "x" }], stream }, { signal: signal() }));
+        const error = await backendError(
+          backend.chat({ model: "m", messages: [{ role: "user", content: "x" }], stream }, { signal: signal() }),
+        );
         expect(error.code).toBe(code);
         expect(error.upstreamStatus).toBe(status);
         expect(error.message).toContain(message);
@@ -516,12 +583,16 @@ describe("anthropicBackend against the Anthropic Messages simulator", () => {
   it("passes the abort signal through to the upstream request", async () => {
     const controller = new AbortController();
     controller.abort(new Error("cancelled by test"));
-    await expect(backend.chat({ model: "m", messages: [{ role: "user", content: "x" }], stream: true }, { signal: controller.signal })).rejects.toThrow("cancelled by test");
+    await expect(
+      backend.chat({ model: "m", messages: [{ role: "user", content: "x" }], stream: true }, { signal: controller.signal }),
+    ).rejects.toThrow("cancelled by test");
   });
 
   it("reports an unreachable server as job.upstream_error", async () => {
     const down = anthropicBackend({ apiKey: "sk-ant-test", baseUrl: "http://127.0.0.1:1" });
-    expect((await backendError(down.chat({ model: "m", messages: [{ role: "user", content: "x" }] }, { signal: signal() }))).code).toBe("job.upstream_error");
+    expect((await backendError(down.chat({ model: "m", messages: [{ role: "user", content: "x" }] }, { signal: signal() }))).code).toBe(
+      "job.upstream_error",
+    );
   });
 });
 
@@ -535,9 +606,15 @@ describe("OpenAI and Gemini forwarded keys", () => {
       let raw = "";
       req.on("data", (d: Buffer) => (raw += String(d)));
       req.on("end", () => {
-        seen.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: raw ? (JSON.parse(raw) as Json) : undefined });
+        seen.push({
+          method: req.method ?? "",
+          path: req.url ?? "",
+          headers: req.headers,
+          body: raw ? (JSON.parse(raw) as Json) : undefined,
+        });
         res.writeHead(200, { "content-type": "application/json" });
-        if (req.url?.endsWith("/models")) return void res.end(JSON.stringify({ object: "list", data: [{ id: "models/gemini-2.5-flash", object: "model" }] }));
+        if (req.url?.endsWith("/models"))
+          return void res.end(JSON.stringify({ object: "list", data: [{ id: "models/gemini-2.5-flash", object: "model" }] }));
         res.end(
           JSON.stringify({
             id: "c1",
@@ -561,7 +638,11 @@ describe("OpenAI and Gemini forwarded keys", () => {
     expect(gemini.label).not.toContain("gem-key");
     const body = await response(gemini, { model: "gemini-2.5-flash", messages: [{ role: "user", content: "hi" }] });
     expect(body.choices).toMatchObject([{ message: { content: "ok" } }]);
-    expect(seen.at(-1)).toMatchObject({ method: "POST", path: "/v1beta/openai/chat/completions", headers: { authorization: "Bearer gem-key" } });
+    expect(seen.at(-1)).toMatchObject({
+      method: "POST",
+      path: "/v1beta/openai/chat/completions",
+      headers: { authorization: "Bearer gem-key" },
+    });
     expect(await gemini.listModels()).toEqual([{ id: "gemini-2.5-flash" }]);
     expect(seen.at(-1)).toMatchObject({ method: "GET", path: "/v1beta/openai/models", headers: { authorization: "Bearer gem-key" } });
   });
@@ -570,7 +651,10 @@ describe("OpenAI and Gemini forwarded keys", () => {
     const openai = openAIBackend({ apiKey: "sk-openai", baseUrl: `${url}/v1`, headers: { "openai-organization": "org-1" } });
     expect(openai.kind).toBe("openai");
     await response(openai, { model: "gpt-x", messages: [{ role: "user", content: "hi" }] });
-    expect(seen.at(-1)).toMatchObject({ path: "/v1/chat/completions", headers: { authorization: "Bearer sk-openai", "openai-organization": "org-1" } });
+    expect(seen.at(-1)).toMatchObject({
+      path: "/v1/chat/completions",
+      headers: { authorization: "Bearer sk-openai", "openai-organization": "org-1" },
+    });
   });
 
   it("default base URLs are Google's OpenAI-compatible endpoint and api.openai.com", async () => {
@@ -649,7 +733,10 @@ describe("sealed secrets and the KeyStore", () => {
     expect(text).not.toContain("PLAINTEXT");
     expect(text).not.toContain("ROTATED");
     expect(text).not.toContain("sk-");
-    expect(JSON.parse(text)).toMatchObject({ version: 1, keys: { anthropic: expect.stringMatching(/^srpbox1\./), openai: expect.stringMatching(/^srpbox1\./) } });
+    expect(JSON.parse(text)).toMatchObject({
+      version: 1,
+      keys: { anthropic: expect.stringMatching(/^srpbox1\./), openai: expect.stringMatching(/^srpbox1\./) },
+    });
     if (process.platform !== "win32") expect(statSync(store.path).mode & 0o777).toBe(0o600);
 
     expect(store.delete("openai")).toBe(true);

@@ -15,7 +15,10 @@ import type { Backend, BackendModel } from "./types.js";
  * const gemini = geminiBackend({ apiKey: process.env.GEMINI_API_KEY! });
  */
 export function geminiBackend(options: ForwardedKeyOptions): Backend {
-  const inner = openAICompatibleBackend({ ...forwardedOptions(options, "https://generativelanguage.googleapis.com/v1beta/openai"), kind: "gemini" });
+  const inner = openAICompatibleBackend({
+    ...forwardedOptions(options, "https://generativelanguage.googleapis.com/v1beta/openai"),
+    kind: "gemini",
+  });
   return {
     kind: inner.kind,
     label: inner.label,

@@ -29,7 +29,8 @@ export class KeyStoreError extends LocalError {
 }
 
 function checkKey(key: Uint8Array): void {
-  if (!(key instanceof Uint8Array) || key.length !== nacl.secretbox.keyLength) throw new TypeError(`a secretbox key is ${nacl.secretbox.keyLength} bytes`);
+  if (!(key instanceof Uint8Array) || key.length !== nacl.secretbox.keyLength)
+    throw new TypeError(`a secretbox key is ${nacl.secretbox.keyLength} bytes`);
 }
 
 /**
@@ -71,7 +72,8 @@ export function openSecret(sealed: string, key: Uint8Array): string {
  * identity's 64-byte secret key. Domain separation keeps it unrelated to any signature.
  */
 export function deriveKeyStoreKey(secretKey: Uint8Array): Uint8Array {
-  if (!(secretKey instanceof Uint8Array) || secretKey.length !== nacl.sign.secretKeyLength) throw new TypeError("expected a 64-byte Ed25519 secret key");
+  if (!(secretKey instanceof Uint8Array) || secretKey.length !== nacl.sign.secretKeyLength)
+    throw new TypeError("expected a 64-byte Ed25519 secret key");
   const domain = utf8(DOMAIN);
   const input = new Uint8Array(domain.length + secretKey.length);
   input.set(domain, 0);
@@ -170,10 +172,13 @@ export class KeyStore {
       text = openSecret(sealed, this.#key);
     } catch (error) {
       if (error instanceof KeyStoreError) {
-        throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} cannot be opened (${error.message}); was it written by another node identity?`, {
-          details: { file: this.#file, entry: name },
-          cause: error,
-        });
+        throw new KeyStoreError(
+          `key store ${this.#file}: entry ${JSON.stringify(name)} cannot be opened (${error.message}); was it written by another node identity?`,
+          {
+            details: { file: this.#file, entry: name },
+            cause: error,
+          },
+        );
       }
       throw error;
     }
@@ -185,7 +190,9 @@ export class KeyStore {
     }
     const e = entry as { name?: unknown; key?: unknown } | undefined;
     if (typeof e !== "object" || e === null || e.name !== name || typeof e.key !== "string") {
-      throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} does not belong to that name (tampered)`, { details: { file: this.#file, entry: name } });
+      throw new KeyStoreError(`key store ${this.#file}: entry ${JSON.stringify(name)} does not belong to that name (tampered)`, {
+        details: { file: this.#file, entry: name },
+      });
     }
     return e.key;
   }
@@ -214,7 +221,10 @@ export class KeyStore {
     }
     const keys: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, sealed] of Object.entries(p.keys as Record<string, unknown>)) {
-      if (!NAME.test(name) || typeof sealed !== "string") throw new KeyStoreError(`key store ${this.#file} has a malformed entry ${JSON.stringify(name)}`, { details: { file: this.#file, entry: name } });
+      if (!NAME.test(name) || typeof sealed !== "string")
+        throw new KeyStoreError(`key store ${this.#file} has a malformed entry ${JSON.stringify(name)}`, {
+          details: { file: this.#file, entry: name },
+        });
       keys[name] = sealed;
     }
     return { version: 1, keys };
@@ -235,5 +245,6 @@ export class KeyStore {
 }
 
 function checkName(name: string): void {
-  if (typeof name !== "string" || !NAME.test(name)) throw new TypeError("a key name is 1-128 characters of letters, digits and . _ : @ - (starting with a letter or digit)");
+  if (typeof name !== "string" || !NAME.test(name))
+    throw new TypeError("a key name is 1-128 characters of letters, digits and . _ : @ - (starting with a letter or digit)");
 }

@@ -15,8 +15,10 @@ describe("nativeTextApis: what each server kind serves besides chat", () => {
   });
 
   it("OpenAI serves /v1/completions only for its legacy completion models", () => {
-    for (const m of ["gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct-0914", "davinci-002", "babbage-002", "GPT-3.5-Turbo-Instruct"]) expect(openAICompletionsModel(m), m).toBe(true);
-    for (const m of ["gpt-4o-mini", "gpt-5", "o3-mini", "gpt-4.1", "davinci-003", "text-embedding-3-small", "gpt-3.5-turbo"]) expect(openAICompletionsModel(m), m).toBe(false);
+    for (const m of ["gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct-0914", "davinci-002", "babbage-002", "GPT-3.5-Turbo-Instruct"])
+      expect(openAICompletionsModel(m), m).toBe(true);
+    for (const m of ["gpt-4o-mini", "gpt-5", "o3-mini", "gpt-4.1", "davinci-003", "text-embedding-3-small", "gpt-3.5-turbo"])
+      expect(openAICompletionsModel(m), m).toBe(false);
   });
 
   it("versions before /v1/responses existed serve completions only", () => {
@@ -64,9 +66,18 @@ describe("reasoningSwitch: a chat job's reasoning_effort as each backend takes i
   });
 
   it("vLLM and llama.cpp: the effort plus the chat template's thinking switches; the consumer's own kwargs win", () => {
-    expect(reasoningSwitch("vllm", { ...base, reasoning_effort: "none" })).toEqual({ ...base, chat_template_kwargs: { enable_thinking: false, thinking: false } });
-    expect(reasoningSwitch("vllm", { ...base, reasoning_effort: "minimal" })).toEqual({ ...base, reasoning_effort: "low", chat_template_kwargs: { enable_thinking: true, thinking: true } });
-    expect(reasoningSwitch("llamacpp", { ...base, reasoning_effort: "high", chat_template_kwargs: { enable_thinking: false, custom: 1 } })).toEqual({
+    expect(reasoningSwitch("vllm", { ...base, reasoning_effort: "none" })).toEqual({
+      ...base,
+      chat_template_kwargs: { enable_thinking: false, thinking: false },
+    });
+    expect(reasoningSwitch("vllm", { ...base, reasoning_effort: "minimal" })).toEqual({
+      ...base,
+      reasoning_effort: "low",
+      chat_template_kwargs: { enable_thinking: true, thinking: true },
+    });
+    expect(
+      reasoningSwitch("llamacpp", { ...base, reasoning_effort: "high", chat_template_kwargs: { enable_thinking: false, custom: 1 } }),
+    ).toEqual({
       ...base,
       reasoning_effort: "high",
       chat_template_kwargs: { enable_thinking: false, thinking: true, custom: 1 },

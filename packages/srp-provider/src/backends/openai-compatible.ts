@@ -5,7 +5,15 @@
 import { parseSse } from "@srp/core";
 import type { BackendKind } from "@srp/core/schema";
 import { Agent, request as undiciRequest } from "undici";
-import { BackendError, classifyUpstreamStatus, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./types.js";
+import {
+  BackendError,
+  classifyUpstreamStatus,
+  type Backend,
+  type BackendApi,
+  type BackendModel,
+  type ChatCallOptions,
+  type ChatResult,
+} from "./types.js";
 import { honoursSuffix, nativeTextApis, wantsSuffix, type NativeTextApi } from "./native-apis.js";
 import { reasoningSwitch, responsesReasoningSwitch } from "./reasoning-switch.js";
 
@@ -112,18 +120,43 @@ interface Send {
 const POOL = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: 256 });
 
 async function viaUndici(url: string, init: Send): Promise<Reply> {
-  const r = await undiciRequest(url, { method: init.method as "GET" | "POST", headers: init.headers, body: init.body ?? null, dispatcher: POOL, ...(init.signal ? { signal: init.signal } : {}) });
+  const r = await undiciRequest(url, {
+    method: init.method as "GET" | "POST",
+    headers: init.headers,
+    body: init.body ?? null,
+    dispatcher: POOL,
+    ...(init.signal ? { signal: init.signal } : {}),
+  });
   const header = (name: string) => {
     const v = r.headers[name.toLowerCase()];
     return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
   };
-  return { status: r.statusCode, headers: { get: header }, text: () => r.body.text(), json: () => r.body.json(), bytes: async () => new Uint8Array(await r.body.arrayBuffer()), body: r.body };
+  return {
+    status: r.statusCode,
+    headers: { get: header },
+    text: () => r.body.text(),
+    json: () => r.body.json(),
+    bytes: async () => new Uint8Array(await r.body.arrayBuffer()),
+    body: r.body,
+  };
 }
 
 function viaFetch(doFetch: typeof fetch) {
   return async (url: string, init: Send): Promise<Reply> => {
-    const r = await doFetch(url, { method: init.method, headers: init.headers, ...(init.body === undefined ? {} : { body: init.body }), ...(init.signal ? { signal: init.signal } : {}) });
-    return { status: r.status, headers: r.headers, text: () => r.text(), json: () => r.json(), bytes: async () => new Uint8Array(await r.arrayBuffer()), body: r.body as AsyncIterable<Uint8Array> | null };
+    const r = await doFetch(url, {
+      method: init.method,
+      headers: init.headers,
+      ...(init.body === undefined ? {} : { body: init.body }),
+      ...(init.signal ? { signal: init.signal } : {}),
+    });
+    return {
+      status: r.status,
+      headers: r.headers,
+      text: () => r.text(),
+      json: () => r.json(),
+      bytes: async () => new Uint8Array(await r.arrayBuffer()),
+      body: r.body as AsyncIterable<Uint8Array> | null,
+    };
   };
 }
 
@@ -146,7 +179,8 @@ const STREAMING_APIS: ReadonlySet<BackendApi> = new Set(["responses", "completio
  */
 async function transcriptionForm(request: Record<string, unknown>): Promise<{ body: Uint8Array; contentType: string }> {
   const file = request.file as { filename?: unknown; content_type?: unknown; data?: unknown } | undefined;
-  if (typeof file !== "object" || file === null || typeof file.data !== "string") throw new BackendError("job.invalid_request", "a transcription needs `file` with base64 `data`");
+  if (typeof file !== "object" || file === null || typeof file.data !== "string")
+    throw new BackendError("job.invalid_request", "a transcription needs `file` with base64 `data`");
   const form = new FormData();
   const type = typeof file.content_type === "string" ? file.content_type : "application/octet-stream";
   form.append("file", new Blob([Buffer.from(file.data, "base64")], { type }), typeof file.filename === "string" ? file.filename : "audio");
@@ -207,7 +241,8 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
       if (signal.aborted) throw signal.reason ?? error;
       throw new BackendError("job.upstream_error", "backend sent an unreadable response");
     }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BackendError("job.upstream_error", "backend response is not a JSON object");
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw new BackendError("job.upstream_error", "backend response is not a JSON object");
     return body as Record<string, unknown>;
   };
 
@@ -218,7 +253,8 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
     apis: ["embeddings", "images.generations", "audio.speech", "audio.transcriptions", ...textApis],
     async run(api: BackendApi, request: Record<string, unknown>, { signal }: ChatCallOptions): Promise<ChatResult> {
       if (api === "messages") throw new BackendError("job.unsupported_api", `${kind} serves Messages requests as chat completions`);
-      if ((api === "responses" || api === "completions") && !textApis.includes(api)) throw new BackendError("job.unsupported_api", `${kind} at ${base} does not serve /v1/${api}`);
+      if ((api === "responses" || api === "completions") && !textApis.includes(api))
+        throw new BackendError("job.unsupported_api", `${kind} at ${base} does not serve /v1/${api}`);
       // SRP-JOB-033: a server that would ignore or refuse `suffix` is not sent a fill-in-the-middle request.
       if (api === "completions" && wantsSuffix(request) && !honoursSuffix(kind)) {
         throw new BackendError("job.unsupported_api", `${kind} does not honour suffix (fill-in-the-middle) in /v1/completions`);
@@ -227,14 +263,27 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
       const streams = STREAMING_APIS.has(api) && request.stream === true;
       if (streams && api === "completions" && continuousUsage) {
         const so = request.stream_options;
-        request = { ...request, stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true } };
+        request = {
+          ...request,
+          stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true },
+        };
       }
       let init: Send;
       if (api === "audio.transcriptions") {
         const form = await transcriptionForm(request);
-        init = { method: "POST", headers: { ...headers, "content-type": form.contentType, accept: "application/json" }, body: form.body, signal };
+        init = {
+          method: "POST",
+          headers: { ...headers, "content-type": form.contentType, accept: "application/json" },
+          body: form.body,
+          signal,
+        };
       } else {
-        init = { method: "POST", headers: { ...headers, "content-type": "application/json", ...(streams ? { accept: "text/event-stream" } : {}) }, body: JSON.stringify(request), signal };
+        init = {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json", ...(streams ? { accept: "text/event-stream" } : {}) },
+          body: JSON.stringify(request),
+          signal,
+        };
       }
       let res: Reply;
       try {
@@ -255,18 +304,27 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
         } catch (error) {
           networkError(error, signal);
         }
-        return { kind: "response", body: { object: "srp.audio", content_type: res.headers.get("content-type") ?? "application/octet-stream", data: Buffer.from(bytes).toString("base64") } };
+        return {
+          kind: "response",
+          body: {
+            object: "srp.audio",
+            content_type: res.headers.get("content-type") ?? "application/octet-stream",
+            data: Buffer.from(bytes).toString("base64"),
+          },
+        };
       }
       return { kind: "response", body: await readObject(res, signal) };
     },
     async listModels(signal?: AbortSignal): Promise<BackendModel[]> {
       const res = await send(`${base}/models`, { method: "GET", headers, ...(signal ? { signal } : {}) });
-      if (res.status < 200 || res.status > 299) throw new BackendError("job.upstream_error", `GET /models: ${res.status} ${await errorText(res)}`, res.status);
+      if (res.status < 200 || res.status > 299)
+        throw new BackendError("job.upstream_error", `GET /models: ${res.status} ${await errorText(res)}`, res.status);
       const body = (await res.json()) as { data?: { id?: unknown; context_length?: unknown; max_model_len?: unknown }[] };
       return (body.data ?? [])
         .filter((m) => typeof m.id === "string")
         .map((m) => {
-          const ctx = typeof m.context_length === "number" ? m.context_length : typeof m.max_model_len === "number" ? m.max_model_len : undefined;
+          const ctx =
+            typeof m.context_length === "number" ? m.context_length : typeof m.max_model_len === "number" ? m.max_model_len : undefined;
           return ctx === undefined ? { id: m.id as string } : { id: m.id as string, contextLength: ctx };
         });
     },
@@ -276,12 +334,19 @@ export function openAICompatibleBackend(options: OpenAICompatibleOptions): Backe
       if (mirrorMaxTokens) request = withMaxTokens(request);
       if (continuousUsage && request.stream === true) {
         const so = request.stream_options;
-        request = { ...request, stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true } };
+        request = {
+          ...request,
+          stream_options: { ...(typeof so === "object" && so !== null ? so : {}), include_usage: true, continuous_usage_stats: true },
+        };
       }
       try {
         res = await send(`${base}/chat/completions`, {
           method: "POST",
-          headers: { ...headers, "content-type": "application/json", accept: request.stream === true ? "text/event-stream" : "application/json" },
+          headers: {
+            ...headers,
+            "content-type": "application/json",
+            accept: request.stream === true ? "text/event-stream" : "application/json",
+          },
           body: JSON.stringify(request),
           signal,
         });
@@ -304,7 +369,11 @@ const RESPONSES_END: ReadonlySet<unknown> = new Set(["response.completed", "resp
  * Responses API's events (ended by `response.completed` or `response.incomplete`; an
  * `error` or `response.failed` event is a backend failure, relayed as a job error).
  */
-async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSignal, format: "chat" | "responses" = "chat"): AsyncGenerator<Record<string, unknown>> {
+async function* streamChunks(
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+  format: "chat" | "responses" = "chat",
+): AsyncGenerator<Record<string, unknown>> {
   let finished = false;
   try {
     for await (const event of parseSse(body)) {
@@ -318,10 +387,12 @@ async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSigna
       } catch {
         throw new BackendError("job.upstream_error", "backend sent a stream event that is not JSON");
       }
-      if (typeof data !== "object" || data === null || Array.isArray(data)) throw new BackendError("job.upstream_error", "backend stream event is not a JSON object");
+      if (typeof data !== "object" || data === null || Array.isArray(data))
+        throw new BackendError("job.upstream_error", "backend stream event is not a JSON object");
       const obj = data as Record<string, unknown>;
       if (format === "responses") {
-        if (obj.type === "error" || obj.type === "response.failed") throw new BackendError("job.upstream_error", `backend stream error: ${responsesError(obj)}`);
+        if (obj.type === "error" || obj.type === "response.failed")
+          throw new BackendError("job.upstream_error", `backend stream error: ${responsesError(obj)}`);
         yield obj;
         if (RESPONSES_END.has(obj.type)) {
           finished = true;
@@ -331,19 +402,29 @@ async function* streamChunks(body: AsyncIterable<Uint8Array>, signal: AbortSigna
       }
       if (obj.error !== undefined && obj.choices === undefined) {
         const e = obj.error as { message?: unknown; code?: unknown };
-        throw new BackendError("job.upstream_error", `backend stream error: ${typeof e?.message === "string" ? e.message : JSON.stringify(obj.error).slice(0, 500)}`);
+        throw new BackendError(
+          "job.upstream_error",
+          `backend stream error: ${typeof e?.message === "string" ? e.message : JSON.stringify(obj.error).slice(0, 500)}`,
+        );
       }
       yield obj;
     }
   } catch (error) {
     networkError(error, signal);
   }
-  if (!finished && !signal.aborted) throw new BackendError("job.upstream_error", format === "responses" ? "backend stream ended without response.completed" : "backend stream ended without [DONE]");
+  if (!finished && !signal.aborted)
+    throw new BackendError(
+      "job.upstream_error",
+      format === "responses" ? "backend stream ended without response.completed" : "backend stream ended without [DONE]",
+    );
 }
 
 /** The message of a Responses stream's `error` or `response.failed` event. */
 function responsesError(event: Record<string, unknown>): string {
-  const nested = typeof event.response === "object" && event.response !== null ? (event.response as { error?: { message?: unknown } | null }).error : undefined;
+  const nested =
+    typeof event.response === "object" && event.response !== null
+      ? (event.response as { error?: { message?: unknown } | null }).error
+      : undefined;
   const m = typeof event.message === "string" ? event.message : nested && typeof nested.message === "string" ? nested.message : undefined;
   return (m ?? JSON.stringify(event)).slice(0, 1000);
 }

@@ -20,7 +20,14 @@ import type { BackendKind } from "@srp/core/schema";
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** OpenAI's effort levels mapped onto the three levels local servers know, and `none`. */
-const LEVEL: Readonly<Record<string, "none" | "low" | "medium" | "high">> = { none: "none", minimal: "low", low: "low", medium: "medium", high: "high", xhigh: "high" };
+const LEVEL: Readonly<Record<string, "none" | "low" | "medium" | "high">> = {
+  none: "none",
+  minimal: "low",
+  low: "low",
+  medium: "medium",
+  high: "high",
+  xhigh: "high",
+};
 
 /**
  * The chat request a backend of this kind is sent for the job's `reasoning_effort`. A

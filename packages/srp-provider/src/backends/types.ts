@@ -30,7 +30,9 @@ export interface ChatCallOptions {
  * Anthropic Message, an embeddings list, an images response, a transcription; speech as
  * `{object: "srp.audio", content_type, data}` with the audio bytes in base64).
  */
-export type ChatResult = { kind: "stream"; chunks: AsyncIterable<Record<string, unknown>> } | { kind: "response"; body: Record<string, unknown> };
+export type ChatResult =
+  | { kind: "stream"; chunks: AsyncIterable<Record<string, unknown>> }
+  | { kind: "response"; body: Record<string, unknown> };
 
 /** A consumer API other than chat completions that a backend may serve itself. */
 export type BackendApi = Exclude<JobApi, "chat.completions">;
@@ -89,7 +91,8 @@ export class BackendError extends LocalError {
  * consumer-caused failures are neutral for health (SRP-JOB-014).
  */
 export function classifyUpstreamStatus(status: number, text: string): Extract<ErrorCode, `job.${string}`> {
-  if (/context[ _-]?length|context window|too many tokens|maximum context/i.test(text) && status < 500) return "job.context_length_exceeded";
+  if (/context[ _-]?length|context window|too many tokens|maximum context/i.test(text) && status < 500)
+    return "job.context_length_exceeded";
   if (status === 400 || status === 413 || status === 422) return "job.invalid_request";
   if (status === 429) return "job.upstream_rate_limited";
   if (status === 408 || status === 504) return "job.upstream_timeout";

@@ -55,7 +55,16 @@ export async function detectServer(url: string, options: DetectOptions = {}): Pr
   const tags = parseOllamaTags(await getJson(`${root}/api/tags`, t));
   if (tags) {
     const models = await Promise.all(
-      tags.map(async (tag) => parseOllamaModel(tag, await getJson(`${root}/api/show`, Math.max(t, 5000), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: tag.name }) }))),
+      tags.map(async (tag) =>
+        parseOllamaModel(
+          tag,
+          await getJson(`${root}/api/show`, Math.max(t, 5000), {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: tag.name }),
+          }),
+        ),
+      ),
     );
     server = { kind: "ollama", baseUrl, models, apis: [] };
   }
@@ -75,12 +84,16 @@ export async function detectServer(url: string, options: DetectOptions = {}): Pr
     if (!list) return undefined;
     server = { kind: list.kind, baseUrl, models: list.models, apis: [] };
   }
-  const version = server.kind === "ollama" || server.kind === "vllm" ? serverVersion(await getJson(`${root}${server.kind === "ollama" ? "/api/version" : "/version"}`, t)) : undefined;
+  const version =
+    server.kind === "ollama" || server.kind === "vllm"
+      ? serverVersion(await getJson(`${root}${server.kind === "ollama" ? "/api/version" : "/version"}`, t))
+      : undefined;
   if (version !== undefined) server.version = version;
   server.apis = nativeTextApis(server.kind, version);
   const apis = server.apis;
   server.models = server.models.map((m) => withTextApis(m, apis));
-  if (options.probe !== false) server.models = await Promise.all(server.models.map((m) => withProbe(baseUrl, m, options.probeTimeoutMs ?? 10_000)));
+  if (options.probe !== false)
+    server.models = await Promise.all(server.models.map((m) => withProbe(baseUrl, m, options.probeTimeoutMs ?? 10_000)));
   return server;
 }
 

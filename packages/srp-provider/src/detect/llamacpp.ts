@@ -53,7 +53,12 @@ export function parseLlamaCppModels(list: unknown, props: LlamaCppProps): Detect
         if (props.tools) caps.add("tools");
       }
       const c = canonicalModel({ name: m.id as string, ...(props.modelPath ? { path: props.modelPath } : {}) });
-      const d: DetectedModel = { id: m.id as string, canonical: c.id, capabilities: orderCapabilities(caps), toolsKnown: props.embeddings || props.tools !== undefined };
+      const d: DetectedModel = {
+        id: m.id as string,
+        canonical: c.id,
+        capabilities: orderCapabilities(caps),
+        toolsKnown: props.embeddings || props.tools !== undefined,
+      };
       if (c.quantization) d.quantization = c.quantization;
       const ctx = props.contextLength ?? positiveInt(meta.n_ctx_train);
       if (ctx) d.contextLength = ctx;

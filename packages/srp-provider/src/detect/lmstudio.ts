@@ -24,7 +24,12 @@ export function parseLmStudioModels(body: unknown): DetectedModel[] | undefined 
       if (listed?.includes("tool_use")) caps.add("tools");
     } else continue;
     const c = canonicalModel({ name: m.id, ...(typeof m.quantization === "string" ? { quantization: m.quantization } : {}) });
-    const d: DetectedModel = { id: m.id, canonical: c.id, capabilities: orderCapabilities(caps), toolsKnown: type === "embeddings" || listed !== undefined };
+    const d: DetectedModel = {
+      id: m.id,
+      canonical: c.id,
+      capabilities: orderCapabilities(caps),
+      toolsKnown: type === "embeddings" || listed !== undefined,
+    };
     if (c.quantization) d.quantization = c.quantization;
     const ctx = positiveInt(m.max_context_length);
     if (ctx) d.contextLength = ctx;

@@ -53,7 +53,11 @@ export function parseOllamaModel(tag: OllamaTag, show: unknown): DetectedModel {
     caps.add("embeddings");
     toolsKnown = true;
   } else caps.add("chat").add("stream").add("json_mode");
-  const c = canonicalModel({ name: tag.name, gguf: info, ...(typeof details.quantization_level === "string" ? { quantization: details.quantization_level } : {}) });
+  const c = canonicalModel({
+    name: tag.name,
+    gguf: info,
+    ...(typeof details.quantization_level === "string" ? { quantization: details.quantization_level } : {}),
+  });
   const out: DetectedModel = { id: tag.name, canonical: c.id, capabilities: orderCapabilities(caps), toolsKnown };
   if (c.quantization) out.quantization = c.quantization;
   if (context) out.contextLength = context;

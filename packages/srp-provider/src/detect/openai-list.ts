@@ -12,7 +12,13 @@ export function parseOpenAIModels(body: unknown, hint?: LocalKind): { kind: Loca
   if (!isRecord(body) || !Array.isArray(body.data)) return undefined;
   const data = body.data.filter(isRecord).filter((m) => typeof m.id === "string");
   const owners = new Set(data.map((m) => m.owned_by));
-  const kind: LocalKind = owners.has("vllm") ? "vllm" : owners.has("llamacpp") ? "llamacpp" : owners.has("organization_owner") ? "lmstudio" : (hint ?? "openai-compatible");
+  const kind: LocalKind = owners.has("vllm")
+    ? "vllm"
+    : owners.has("llamacpp")
+      ? "llamacpp"
+      : owners.has("organization_owner")
+        ? "lmstudio"
+        : (hint ?? "openai-compatible");
   const models = data.map((m) => {
     const id = m.id as string;
     const root = typeof m.root === "string" ? m.root : undefined;

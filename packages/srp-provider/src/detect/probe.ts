@@ -11,7 +11,8 @@ export type ProbeVerdict = "yes" | "no" | "unknown";
 /** The verdict of a tools probe from the server's status and body. */
 export function toolProbeVerdict(status: number, body: string): ProbeVerdict {
   if (status >= 200 && status < 300) return "yes";
-  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 429 && /tool/i.test(body)) return "no";
+  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 429 && /tool/i.test(body))
+    return "no";
   return "unknown";
 }
 

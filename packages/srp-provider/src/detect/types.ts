@@ -61,7 +61,21 @@ export const positiveInt = (v: unknown): number | undefined => (typeof v === "nu
 
 /** Capabilities in a stable order, without repeats. */
 export function orderCapabilities(caps: Iterable<Capability>): Capability[] {
-  const order: Capability[] = ["chat", "stream", "tools", "vision", "json_mode", "reasoning", "embeddings", "images", "speech", "transcription", "messages", "responses", "completions"];
+  const order: Capability[] = [
+    "chat",
+    "stream",
+    "tools",
+    "vision",
+    "json_mode",
+    "reasoning",
+    "embeddings",
+    "images",
+    "speech",
+    "transcription",
+    "messages",
+    "responses",
+    "completions",
+  ];
   const set = new Set(caps);
   return order.filter((c) => set.has(c));
 }

@@ -48,11 +48,23 @@ export interface AnthropicSimulator {
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
-const ERROR_TYPES: Record<number, string> = { 400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error" };
+const ERROR_TYPES: Record<number, string> = {
+  400: "invalid_request_error",
+  401: "authentication_error",
+  404: "not_found_error",
+  429: "rate_limit_error",
+  500: "api_error",
+  529: "overloaded_error",
+};
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "request-id": `req_sim${toBase64Url(randomBytes(9))}`, "x-srp-simulator": "anthropic" });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    "request-id": `req_sim${toBase64Url(randomBytes(9))}`,
+    "x-srp-simulator": "anthropic",
+  });
   res.end(text);
 }
 
@@ -89,7 +101,13 @@ function exampleInput(schema: unknown): Json {
   const out: Json = {};
   for (const name of Array.isArray(s.required) ? (s.required as string[]) : Object.keys(props)) {
     const p = isObject(props[name]) ? (props[name] as Json) : {};
-    out[name] = Array.isArray(p.enum) ? p.enum[0] : p.type === "number" || p.type === "integer" ? 1 : p.type === "boolean" ? true : `example ${name}`;
+    out[name] = Array.isArray(p.enum)
+      ? p.enum[0]
+      : p.type === "number" || p.type === "integer"
+        ? 1
+        : p.type === "boolean"
+          ? true
+          : `example ${name}`;
   }
   return out;
 }
@@ -97,7 +115,11 @@ function exampleInput(schema: unknown): Json {
 /** Whether a Messages body asks for caching: a `cache_control` mark on a tool, a system block or a message block. */
 function marksCache(body: Json): boolean {
   const marked = (v: unknown) => Array.isArray(v) && v.some((b) => isObject(b) && b.cache_control !== undefined);
-  return marked(body.tools) || marked(body.system) || (Array.isArray(body.messages) && body.messages.some((m) => isObject(m) && marked(m.content)));
+  return (
+    marked(body.tools) ||
+    marked(body.system) ||
+    (Array.isArray(body.messages) && body.messages.some((m) => isObject(m) && marked(m.content)))
+  );
 }
 
 /** The message the simulated model answers; `cached`: prompt tokens read from the simulated cache (the usage then reports cache reads). */
@@ -117,22 +139,35 @@ function answer(body: Json, model: string, cached?: number): Json {
   // Extended or adaptive thinking (`thinking: {type: "enabled"}`, `{type: "adaptive"}`): a thinking block first, counted as output.
   const thinkingCount = anthropicThinkingTokens(body);
   const thinkingText = thinkingCount === undefined ? "" : generateTokens(`thinking:${JSON.stringify(messages)}`, thinkingCount).join("");
-  const thought = thinkingCount === undefined ? [] : [{ type: "thinking", thinking: thinkingText, signature: simulatedSignature(thinkingText) }];
+  const thought =
+    thinkingCount === undefined ? [] : [{ type: "thinking", thinking: thinkingText, signature: simulatedSignature(thinkingText) }];
   const thoughtTokens = countTokens(thinkingText);
   if (tools.length > 0 && !answeredTool && choice.type !== "none") {
     const tool = (choice.type === "tool" ? tools.find((t) => t.name === choice.name) : tools[0]) ?? tools[0]!;
     const toolInput = exampleInput(tool.input_schema);
     const toolId = `toolu_sim${sha256Hex(id).slice(0, 20)}`;
     const output = countTokens(JSON.stringify(toolInput)) + countTokens(String(tool.name));
-    return { ...base, content: [...thought, { type: "tool_use", id: toolId, name: tool.name, input: toolInput }], stop_reason: "tool_use", usage: { input_tokens: input, ...cacheCounts, output_tokens: thoughtTokens + output } };
+    return {
+      ...base,
+      content: [...thought, { type: "tool_use", id: toolId, name: tool.name, input: toolInput }],
+      stop_reason: "tool_use",
+      usage: { input_tokens: input, ...cacheCounts, output_tokens: thoughtTokens + output },
+    };
   }
   const result = lastBlocks.find((b) => isObject(b) && b.type === "tool_result");
   const words = result
-    ? (`The tool returned: ${typeof result.content === "string" ? result.content : JSON.stringify(result.content)}`.match(/\S+\s*/g) ?? []).slice(0, maxTokens)
+    ? (
+        `The tool returned: ${typeof result.content === "string" ? result.content : JSON.stringify(result.content)}`.match(/\S+\s*/g) ?? []
+      ).slice(0, maxTokens)
     : generateTokens(JSON.stringify(messages), maxTokens - (thinkingCount ?? 0));
   const text = words.join("");
   const output = thoughtTokens + countTokens(text);
-  return { ...base, content: [...thought, { type: "text", text }], stop_reason: output >= maxTokens ? "max_tokens" : "end_turn", usage: { input_tokens: input, ...cacheCounts, output_tokens: output } };
+  return {
+    ...base,
+    content: [...thought, { type: "text", text }],
+    stop_reason: output >= maxTokens ? "max_tokens" : "end_turn",
+    usage: { input_tokens: input, ...cacheCounts, output_tokens: output },
+  };
 }
 
 function event(res: ServerResponse, data: Json): void {
@@ -140,26 +175,38 @@ function event(res: ServerResponse, data: Json): void {
 }
 
 function stream(res: ServerResponse, message: Json): void {
-  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "request-id": `req_sim${toBase64Url(randomBytes(9))}`, "x-srp-simulator": "anthropic" });
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "request-id": `req_sim${toBase64Url(randomBytes(9))}`,
+    "x-srp-simulator": "anthropic",
+  });
   const usage = message.usage as Json;
   event(res, { type: "message_start", message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
   event(res, { type: "ping" });
   (message.content as Json[]).forEach((block, index) => {
     if (block.type === "text") {
       event(res, { type: "content_block_start", index, content_block: { type: "text", text: "" } });
-      for (const piece of String(block.text).match(/\S+\s*/g) ?? []) event(res, { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } });
+      for (const piece of String(block.text).match(/\S+\s*/g) ?? [])
+        event(res, { type: "content_block_delta", index, delta: { type: "text_delta", text: piece } });
     } else if (block.type === "thinking") {
       event(res, { type: "content_block_start", index, content_block: { type: "thinking", thinking: "", signature: "" } });
-      for (const piece of String(block.thinking).match(/\S+\s*/g) ?? []) event(res, { type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: piece } });
+      for (const piece of String(block.thinking).match(/\S+\s*/g) ?? [])
+        event(res, { type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: piece } });
       event(res, { type: "content_block_delta", index, delta: { type: "signature_delta", signature: block.signature } });
     } else {
       event(res, { type: "content_block_start", index, content_block: { ...block, input: {} } });
       const json = JSON.stringify(block.input);
-      for (let i = 0; i < json.length; i += 8) event(res, { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: json.slice(i, i + 8) } });
+      for (let i = 0; i < json.length; i += 8)
+        event(res, { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: json.slice(i, i + 8) } });
     }
     event(res, { type: "content_block_stop", index });
   });
-  event(res, { type: "message_delta", delta: { stop_reason: message.stop_reason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } });
+  event(res, {
+    type: "message_delta",
+    delta: { stop_reason: message.stop_reason, stop_sequence: null },
+    usage: { output_tokens: usage.output_tokens },
+  });
   event(res, { type: "message_stop" });
   res.end();
 }
@@ -179,7 +226,9 @@ function stream(res: ServerResponse, message: Json): void {
 export async function startAnthropicSimulator(options: AnthropicSimulatorOptions = {}): Promise<AnthropicSimulator> {
   const apiKey = options.apiKey ?? "sk-ant-sim";
   const models = options.models ?? ["claude-sim-1"];
-  const prefixCache = options.prefixCache ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined) : undefined;
+  const prefixCache = options.prefixCache
+    ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined)
+    : undefined;
   const requests: Json[] = [];
   const headers: Record<string, string | string[] | undefined>[] = [];
   const sockets = new Set<Socket>();
@@ -189,9 +238,15 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
     for await (const piece of req) raw += String(piece);
     const path = (req.url ?? "/").split("?")[0];
     // The key in `x-api-key`, or as a bearer token (newer Anthropic SDKs send `authorization: Bearer`).
-    if (req.headers["x-api-key"] !== apiKey && req.headers.authorization !== `Bearer ${apiKey}`) return error(res, 401, "invalid x-api-key");
+    if (req.headers["x-api-key"] !== apiKey && req.headers.authorization !== `Bearer ${apiKey}`)
+      return error(res, 401, "invalid x-api-key");
     if (req.method === "GET" && path === "/v1/models") {
-      return send(res, 200, { data: models.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" })), has_more: false, first_id: models[0] ?? null, last_id: models.at(-1) ?? null });
+      return send(res, 200, {
+        data: models.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" })),
+        has_more: false,
+        first_id: models[0] ?? null,
+        last_id: models.at(-1) ?? null,
+      });
     }
     if (req.method !== "POST" || path !== "/v1/messages") return error(res, 404, `no route ${req.method} ${path}`);
     let body: unknown;
@@ -213,10 +268,15 @@ export async function startAnthropicSimulator(options: AnthropicSimulatorOptions
       return error(res, status, "the simulator was told to fail this request");
     }
     if (typeof body.model !== "string" || !models.includes(body.model)) return error(res, 404, `model: ${String(body.model)}`);
-    if (typeof body.max_tokens !== "number" || !Array.isArray(body.messages) || body.messages.length === 0) return error(res, 400, "max_tokens and messages are required");
+    if (typeof body.max_tokens !== "number" || !Array.isArray(body.messages) || body.messages.length === 0)
+      return error(res, 400, "max_tokens and messages are required");
     const refusal = anthropicThinkingRefusal(body) ?? anthropicSignatureRefusal(body);
     if (refusal) return error(res, 400, refusal);
-    const message = answer(body, body.model, prefixCache && marksCache(body) ? prefixCache.serve(messagesPromptSequence(body.model, body)) : undefined);
+    const message = answer(
+      body,
+      body.model,
+      prefixCache && marksCache(body) ? prefixCache.serve(messagesPromptSequence(body.model, body)) : undefined,
+    );
     if (body.stream === true) return stream(res, message);
     send(res, 200, message);
   };

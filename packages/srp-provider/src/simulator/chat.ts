@@ -56,7 +56,10 @@ function pickTool(req: ChatRequest): { name: string; parameters: unknown } | und
   const last = messages[messages.length - 1] as { role?: unknown } | undefined;
   if (last?.role === "tool") return undefined; // the tool answered: respond in text
   const tools = req.tools as { type?: string; function?: { name?: string; parameters?: unknown } }[];
-  const forced = typeof req.tool_choice === "object" && req.tool_choice !== null ? (req.tool_choice as { function?: { name?: string } }).function?.name : undefined;
+  const forced =
+    typeof req.tool_choice === "object" && req.tool_choice !== null
+      ? (req.tool_choice as { function?: { name?: string } }).function?.name
+      : undefined;
   const tool = (forced ? tools.find((t) => t.function?.name === forced) : tools[0])?.function;
   return tool?.name ? { name: tool.name, parameters: tool.parameters } : undefined;
 }
@@ -77,7 +80,13 @@ function answerFor(req: ChatRequest, maxTokens: number, toolArguments: Simulator
   if (tool) {
     const scripted = toolArguments?.[tool.name];
     const args = scripted ? JSON.stringify(scripted) : exampleArgs(tool.parameters);
-    return { kind: "tool", id: `call_${sha256Hex(seed).slice(0, 24)}`, name: tool.name, args, tokens: countTokens(args) + countTokens(tool.name) };
+    return {
+      kind: "tool",
+      id: `call_${sha256Hex(seed).slice(0, 24)}`,
+      name: tool.name,
+      args,
+      tokens: countTokens(args) + countTokens(tool.name),
+    };
   }
   const messages = Array.isArray(req.messages) ? req.messages : [];
   const last = messages[messages.length - 1] as { role?: unknown; content?: unknown } | undefined;
@@ -125,11 +134,21 @@ function admitChat(ctx: SimulatorContext, res: ServerResponse, body: ChatRequest
 }
 
 /** Decides the answer (its reasoning, text or tool call, and usage), or the 400 for a reasoning effort the flavour refuses. */
-function planChat(ctx: SimulatorContext, body: ChatRequest, served: SimulatorModel, fault: SimulatorFault | undefined): ChatPlan | { error: unknown } {
+function planChat(
+  ctx: SimulatorContext,
+  body: ChatRequest,
+  served: SimulatorModel,
+  fault: SimulatorFault | undefined,
+): ChatPlan | { error: unknown } {
   // Ollama's OpenAI endpoint reads only `max_tokens` (it ignores `max_completion_tokens`).
   const requested = ctx.flavor === "ollama" ? body.max_tokens : (body.max_completion_tokens ?? body.max_tokens);
   const maxTokens = typeof requested === "number" && Number.isSafeInteger(requested) && requested > 0 ? requested : ctx.defaultMaxTokens;
-  const thought = simulatedReasoning(body as Record<string, unknown>, maxTokens, { flavor: ctx.flavor, always: ctx.reasoning, thinkingModel: served.thinking, member: ctx.reasoningMember });
+  const thought = simulatedReasoning(body as Record<string, unknown>, maxTokens, {
+    flavor: ctx.flavor,
+    always: ctx.reasoning,
+    thinkingModel: served.thinking,
+    member: ctx.reasoningMember,
+  });
   if (thought && "error" in thought) return { error: thought.error };
   const thinking = thought ? generateTokens(`reasoning:${JSON.stringify(body.messages ?? null)}`, thought.tokens) : [];
   const thinkingTokens = countTokens(thinking.join(""));
@@ -138,7 +157,14 @@ function planChat(ctx: SimulatorContext, body: ChatRequest, served: SimulatorMod
   const cached = ctx.prefixCache ? ctx.prefixCache.serve(chatPromptSequence(String(body.model), body.messages)) : 0;
   const completion = tokenCount(answer) + thinkingTokens;
   const id = `chatcmpl-${toBase64Url(randomBytes(18))}`;
-  const base = { id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model, service_tier: "default", system_fingerprint: FINGERPRINT };
+  const base = {
+    id,
+    object: "chat.completion.chunk",
+    created: Math.floor(Date.now() / 1000),
+    model: body.model,
+    service_tier: "default",
+    system_fingerprint: FINGERPRINT,
+  };
   return { body, fault, maxTokens, thought, thinking, thinkingTokens, answer, prompt, cached, completion, base };
 }
 
@@ -148,7 +174,13 @@ async function sendCompletion(ctx: SimulatorContext, res: ServerResponse, plan: 
   const message =
     answer.kind === "text"
       ? { role: "assistant", content: answer.tokens.join(""), refusal: null, annotations: [] }
-      : { role: "assistant", content: null, tool_calls: [{ id: answer.id, type: "function", function: { name: answer.name, arguments: answer.args } }], refusal: null, annotations: [] };
+      : {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: answer.id, type: "function", function: { name: answer.name, arguments: answer.args } }],
+          refusal: null,
+          annotations: [],
+        };
   if (thought) Object.assign(message, { [thought.member]: plan.thinking.join("") });
   const tps = ctx.tokensPerSecond();
   if (tps > 0) await sleep((plan.completion * 1000) / tps);
@@ -173,10 +205,22 @@ function streamDeltas(plan: ChatPlan, flavor: string | undefined): { delta: unkn
   const { answer, thought } = plan;
   const thinking = thought ? plan.thinking.map((token) => ({ delta: reasoningDelta(thought, token, flavor), paced: true })) : [];
   if (answer.kind === "text") {
-    return [{ delta: { role: "assistant", content: "", refusal: null }, paced: false }, ...thinking, ...answer.tokens.map((token) => ({ delta: { content: token }, paced: true }))];
+    return [
+      { delta: { role: "assistant", content: "", refusal: null }, paced: false },
+      ...thinking,
+      ...answer.tokens.map((token) => ({ delta: { content: token }, paced: true })),
+    ];
   }
-  const head = { role: "assistant", content: null, tool_calls: [{ index: 0, id: answer.id, type: "function", function: { name: answer.name, arguments: "" } }], refusal: null };
-  const pieces = (answer.args.match(/.{1,8}/gs) ?? []).map((piece) => ({ delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, paced: true }));
+  const head = {
+    role: "assistant",
+    content: null,
+    tool_calls: [{ index: 0, id: answer.id, type: "function", function: { name: answer.name, arguments: "" } }],
+    refusal: null,
+  };
+  const pieces = (answer.args.match(/.{1,8}/gs) ?? []).map((piece) => ({
+    delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] },
+    paced: true,
+  }));
   return [...thinking, { delta: head, paced: false }, ...pieces];
 }
 
@@ -187,10 +231,19 @@ async function streamCompletion(ctx: SimulatorContext, res: ServerResponse, plan
   // vLLM's `continuous_usage_stats`: every chunk carries the usage so far.
   const continuous = includeUsage && body.stream_options?.continuous_usage_stats === true;
   let produced = 0;
-  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "x-srp-simulator": "1",
+  });
   const write = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
   const chunk = (delta: unknown, finish: string | null) =>
-    write({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: continuous ? usageOf(plan, ctx.flavor, produced) : null } : {}) });
+    write({
+      ...base,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...(includeUsage ? { usage: continuous ? usageOf(plan, ctx.flavor, produced) : null } : {}),
+    });
   if (fault?.kind === "error_before_first_token") {
     write(errorBody("The simulator was told to fail before the first token.", "server_error", null));
     res.end();
@@ -224,7 +277,11 @@ export async function serveChat(ctx: SimulatorContext, res: ServerResponse, body
   if (ctx.latencyMs > 0) await sleep(ctx.latencyMs);
   if (fault?.kind === "status") {
     const status = fault.status ?? 500;
-    return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
+    return sendJson(
+      res,
+      status,
+      errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null),
+    );
   }
   const plan = planChat(ctx, body, served, fault);
   if ("error" in plan) return sendJson(res, 400, plan.error);

@@ -42,33 +42,76 @@ function usage(prompt: number, completion: number) {
 export async function serveCompletions(ctx: SimulatorContext, res: ServerResponse, body: Json): Promise<void> {
   ctx.record(body);
   const served = typeof body.model === "string" ? ctx.models.find((m) => m.id === body.model) : undefined;
-  if (!served) return sendJson(res, 404, errorBody(`The model \`${String(body.model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));
+  if (!served)
+    return sendJson(
+      res,
+      404,
+      errorBody(`The model \`${String(body.model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"),
+    );
   const refused = flavorRefusal(ctx.flavor, served, {});
   if (refused) return sendJson(res, refused.status, refused.body);
   const raw = body.prompt;
-  const prompts = typeof raw === "string" ? [raw] : Array.isArray(raw) && raw.length > 0 && raw.every((p) => typeof p === "string") && ctx.flavor !== "ollama" ? (raw as string[]) : undefined;
-  if (!prompts) return sendJson(res, 400, errorBody(ctx.flavor === "ollama" ? "json: cannot unmarshal array into Go struct field CompletionRequest.prompt of type string" : "'prompt' must be a string or an array of strings.", "invalid_request_error", null, "prompt"));
+  const prompts =
+    typeof raw === "string"
+      ? [raw]
+      : Array.isArray(raw) && raw.length > 0 && raw.every((p) => typeof p === "string") && ctx.flavor !== "ollama"
+        ? (raw as string[])
+        : undefined;
+  if (!prompts)
+    return sendJson(
+      res,
+      400,
+      errorBody(
+        ctx.flavor === "ollama"
+          ? "json: cannot unmarshal array into Go struct field CompletionRequest.prompt of type string"
+          : "'prompt' must be a string or an array of strings.",
+        "invalid_request_error",
+        null,
+        "prompt",
+      ),
+    );
   const wantsSuffix = typeof body.suffix === "string" && body.suffix.length > 0;
   if (wantsSuffix && ctx.flavor === "vllm") {
-    return sendJson(res, 400, { object: "error", message: "suffix is not currently supported", type: "BadRequestError", param: null, code: 400 });
+    return sendJson(res, 400, {
+      object: "error",
+      message: "suffix is not currently supported",
+      type: "BadRequestError",
+      param: null,
+      code: 400,
+    });
   }
   const suffix = wantsSuffix && (ctx.flavor === undefined || ctx.flavor === "ollama") ? (body.suffix as string) : undefined;
   const asked = ctx.flavor === "ollama" ? 1 : (body.n ?? 1); // Ollama reads no `n`
   if (typeof asked !== "number" || !Number.isSafeInteger(asked) || asked < 1 || asked > 128) {
-    return sendJson(res, 400, errorBody(`Invalid 'n': integer between 1 and 128 expected, got ${JSON.stringify(asked)}.`, "invalid_request_error", "invalid_value", "n"));
+    return sendJson(
+      res,
+      400,
+      errorBody(
+        `Invalid 'n': integer between 1 and 128 expected, got ${JSON.stringify(asked)}.`,
+        "invalid_request_error",
+        "invalid_value",
+        "n",
+      ),
+    );
   }
-  if (asked !== 1 && ctx.flavor === "llamacpp") return sendJson(res, 400, { error: { code: 400, message: "Only one completion choice is allowed", type: "invalid_request_error" } });
+  if (asked !== 1 && ctx.flavor === "llamacpp")
+    return sendJson(res, 400, { error: { code: 400, message: "Only one completion choice is allowed", type: "invalid_request_error" } });
   const n = asked;
   const f = ctx.takeFault();
   if (f?.kind === "hang") return;
   if (ctx.latencyMs > 0) await sleep(ctx.latencyMs);
   if (f?.kind === "status") {
     const status = f.status ?? 500;
-    return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
+    return sendJson(
+      res,
+      status,
+      errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null),
+    );
   }
   // OpenAI's and vLLM's default length for text completions is 16 tokens.
   const fallback = ctx.flavor === undefined || ctx.flavor === "vllm" ? 16 : ctx.defaultMaxTokens;
-  const maxTokens = typeof body.max_tokens === "number" && Number.isSafeInteger(body.max_tokens) && body.max_tokens > 0 ? body.max_tokens : fallback;
+  const maxTokens =
+    typeof body.max_tokens === "number" && Number.isSafeInteger(body.max_tokens) && body.max_tokens > 0 ? body.max_tokens : fallback;
   const echo = body.echo === true;
   // Choice i answers prompt ⌊i / n⌋, as its (i mod n)-th completion.
   const answers = prompts.flatMap((p) => Array.from({ length: n }, (_, j) => completionText(p, suffix, maxTokens, j)));
@@ -89,7 +132,12 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
       object: "text_completion",
       created,
       model: body.model,
-      choices: answers.map((a, i) => ({ text: (echo ? promptOf(i) : "") + a.join(""), index: i, logprobs: null, finish_reason: finish(i) })),
+      choices: answers.map((a, i) => ({
+        text: (echo ? promptOf(i) : "") + a.join(""),
+        index: i,
+        logprobs: null,
+        finish_reason: finish(i),
+      })),
       usage: usage(promptTokens, completionTokens),
       system_fingerprint: FINGERPRINT,
     });
@@ -99,10 +147,23 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
   const includeUsage = so.include_usage === true;
   const continuous = includeUsage && so.continuous_usage_stats === true;
   let produced = 0;
-  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "x-srp-simulator": "1",
+  });
   const write = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
   const chunk = (index: number, text: string, finishReason: string | null) =>
-    write({ id, object: "text_completion", created, choices: [{ text, index, logprobs: null, finish_reason: finishReason }], model: body.model, system_fingerprint: FINGERPRINT, ...(includeUsage ? { usage: continuous ? usage(promptTokens, produced) : null } : {}) });
+    write({
+      id,
+      object: "text_completion",
+      created,
+      choices: [{ text, index, logprobs: null, finish_reason: finishReason }],
+      model: body.model,
+      system_fingerprint: FINGERPRINT,
+      ...(includeUsage ? { usage: continuous ? usage(promptTokens, produced) : null } : {}),
+    });
   if (f?.kind === "error_before_first_token") {
     write(errorBody("The simulator was told to fail before the first token.", "server_error", null));
     return void res.end();
@@ -119,7 +180,16 @@ export async function serveCompletions(ctx: SimulatorContext, res: ServerRespons
     chunk(i, "", finish(i));
   }
   if (pace.closed()) return;
-  if (includeUsage) write({ id, object: "text_completion", created, choices: [], model: body.model, system_fingerprint: FINGERPRINT, usage: usage(promptTokens, completionTokens) });
+  if (includeUsage)
+    write({
+      id,
+      object: "text_completion",
+      created,
+      choices: [],
+      model: body.model,
+      system_fingerprint: FINGERPRINT,
+      usage: usage(promptTokens, completionTokens),
+    });
   res.write("data: [DONE]\n\n");
   res.end();
 }

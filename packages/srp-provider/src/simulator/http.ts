@@ -13,7 +13,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-
 /** OpenAI's 404 for a model the server does not serve. */
 export function sendUnknownModel(res: ServerResponse, model: unknown): void {
   sendJson(res, 404, errorBody(`The model \`${String(model)}\` does not exist.`, "invalid_request_error", "model_not_found", "model"));

@@ -16,7 +16,8 @@ import type { SimulatorContext, SimulatorFault } from "./context.js";
 
 type Json = Record<string, unknown>;
 
-const bad = (res: ServerResponse, message: string, param: string | null = null) => sendJson(res, 400, errorBody(message, "invalid_request_error", null, param));
+const bad = (res: ServerResponse, message: string, param: string | null = null) =>
+  sendJson(res, 400, errorBody(message, "invalid_request_error", null, param));
 
 /** A deterministic unit vector for a text. */
 function vector(text: string, dimensions: number): Float32Array {
@@ -36,17 +37,30 @@ function vector(text: string, dimensions: number): Float32Array {
 
 function embeddings(res: ServerResponse, body: Json): void {
   const input = body.input;
-  const items: unknown[] = typeof input === "string" ? [input] : Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === "number") ? [input] : Array.isArray(input) ? input : [];
-  if (items.length === 0 || items.length > 2048) return bad(res, "`input` is a string, an array of strings, or token arrays (at most 2048 items).", "input");
+  const items: unknown[] =
+    typeof input === "string"
+      ? [input]
+      : Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === "number")
+        ? [input]
+        : Array.isArray(input)
+          ? input
+          : [];
+  if (items.length === 0 || items.length > 2048)
+    return bad(res, "`input` is a string, an array of strings, or token arrays (at most 2048 items).", "input");
   const dimensions = body.dimensions === undefined ? 256 : body.dimensions;
-  if (typeof dimensions !== "number" || !Number.isSafeInteger(dimensions) || dimensions < 1 || dimensions > 4096) return bad(res, "`dimensions` is an integer from 1 to 4096.", "dimensions");
+  if (typeof dimensions !== "number" || !Number.isSafeInteger(dimensions) || dimensions < 1 || dimensions > 4096)
+    return bad(res, "`dimensions` is an integer from 1 to 4096.", "dimensions");
   const base64 = body.encoding_format === "base64";
   let tokens = 0;
   const data = items.map((item, index) => {
     const text = typeof item === "string" ? item : JSON.stringify(item);
     tokens += typeof item === "string" ? countTokens(item) : Array.isArray(item) ? item.length : 0;
     const v = vector(text, dimensions);
-    return { object: "embedding", index, embedding: base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : Array.from(v) };
+    return {
+      object: "embedding",
+      index,
+      embedding: base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : Array.from(v),
+    };
   });
   sendJson(res, 200, { object: "list", data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
 }
@@ -70,7 +84,12 @@ export function solidPng(seed: string, width: number, height: number): Buffer {
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 function images(res: ServerResponse, body: Json): void {
@@ -124,12 +143,17 @@ export function wav(pcm: Buffer): Buffer {
 function speech(res: ServerResponse, body: Json): void {
   if (typeof body.input !== "string" || body.input === "") return bad(res, "`input` is required.", "input");
   if ([...body.input].length > 4096) return bad(res, "`input` is at most 4096 characters.", "input");
-  if (typeof body.voice !== "string" && (typeof body.voice !== "object" || body.voice === null)) return bad(res, "`voice` is required.", "voice");
+  if (typeof body.voice !== "string" && (typeof body.voice !== "object" || body.voice === null))
+    return bad(res, "`voice` is required.", "voice");
   const format = body.response_format ?? "mp3";
   if (format !== "wav" && format !== "pcm") return bad(res, "The simulator synthesizes `wav` and `pcm` only.", "response_format");
   const pcm = tone([...body.input].length * SECONDS_PER_CHARACTER);
   const audio = format === "wav" ? wav(pcm) : pcm;
-  res.writeHead(200, { "content-type": format === "wav" ? "audio/wav" : "audio/pcm", "content-length": audio.length, "x-srp-simulator": "1" });
+  res.writeHead(200, {
+    "content-type": format === "wav" ? "audio/wav" : "audio/pcm",
+    "content-length": audio.length,
+    "x-srp-simulator": "1",
+  });
   res.end(audio);
 }
 
@@ -141,7 +165,8 @@ function durationOf(audio: Buffer): number {
 /** Answers a transcription of `audio` with the form's other fields. */
 export function transcribe(res: ServerResponse, audio: Buffer, fields: Json): void {
   const format = fields.response_format ?? "json";
-  if (format !== "json" && format !== "text" && format !== "verbose_json") return bad(res, "The simulator answers `json`, `verbose_json` and `text`.", "response_format");
+  if (format !== "json" && format !== "text" && format !== "verbose_json")
+    return bad(res, "The simulator answers `json`, `verbose_json` and `text`.", "response_format");
   const duration = Math.round(durationOf(audio) * 1000) / 1000;
   const words = Math.max(1, Math.ceil(duration * 2.5));
   const text = generateTokens(sha256Hex(audio), words).join("");
@@ -151,7 +176,27 @@ export function transcribe(res: ServerResponse, audio: Buffer, fields: Json): vo
     return void res.end(`${text}\n`);
   }
   if (format === "json") return sendJson(res, 200, { text, usage });
-  sendJson(res, 200, { task: "transcribe", language: typeof fields.language === "string" ? fields.language : "english", duration, text, segments: [{ id: 0, seek: 0, start: 0, end: duration, text, tokens: [], temperature: 0, avg_logprob: 0, compression_ratio: 1, no_speech_prob: 0 }], usage });
+  sendJson(res, 200, {
+    task: "transcribe",
+    language: typeof fields.language === "string" ? fields.language : "english",
+    duration,
+    text,
+    segments: [
+      {
+        id: 0,
+        seek: 0,
+        start: 0,
+        end: duration,
+        text,
+        tokens: [],
+        temperature: 0,
+        avg_logprob: 0,
+        compression_ratio: 1,
+        no_speech_prob: 0,
+      },
+    ],
+    usage,
+  });
 }
 
 /** The JSON modality endpoints, by path. */
@@ -165,12 +210,18 @@ const knownModel = (ctx: SimulatorContext, model: unknown) => typeof model === "
 
 /** Answers a `status` or `hang` fault (true), or leaves the request to be served (false). */
 function faulted(res: ServerResponse, f: SimulatorFault | undefined): boolean {
-  if (f?.kind === "status") return sendJson(res, f.status ?? 500, errorBody("The simulator was told to fail this request.", "server_error", null)), true;
+  if (f?.kind === "status")
+    return (sendJson(res, f.status ?? 500, errorBody("The simulator was told to fail this request.", "server_error", null)), true);
   return f?.kind === "hang";
 }
 
 /** Serves one request of a JSON modality endpoint (`serve`, one of {@link MODALITIES}). */
-export function serveModality(ctx: SimulatorContext, res: ServerResponse, serve: (res: ServerResponse, body: Json) => void, body: Json): void {
+export function serveModality(
+  ctx: SimulatorContext,
+  res: ServerResponse,
+  serve: (res: ServerResponse, body: Json) => void,
+  body: Json,
+): void {
   ctx.record(body);
   if (!knownModel(ctx, body.model)) return sendUnknownModel(res, body.model);
   if (faulted(res, ctx.takeFault())) return;
@@ -190,7 +241,8 @@ export async function serveTranscription(ctx: SimulatorContext, res: ServerRespo
   ctx.record(fields);
   const file = form.get("file");
   if (!knownModel(ctx, fields.model)) return sendUnknownModel(res, fields.model);
-  if (file === null || typeof file === "string") return sendJson(res, 400, errorBody("`file` is required.", "invalid_request_error", null, "file"));
+  if (file === null || typeof file === "string")
+    return sendJson(res, 400, errorBody("`file` is required.", "invalid_request_error", null, "file"));
   if (faulted(res, ctx.takeFault())) return;
   transcribe(res, Buffer.from(await file.arrayBuffer()), fields);
 }

@@ -12,14 +12,21 @@ function conversation(turns: number, first = "Fix the bug in parser.ts") {
     { role: "system", content: SYSTEM },
     { role: "user", content: first },
   ];
-  for (let i = 1; i < turns; i++) messages.push({ role: "assistant", content: `Done step ${i}.` }, { role: "user", content: `Now step ${i + 1}.` });
+  for (let i = 1; i < turns; i++)
+    messages.push({ role: "assistant", content: `Done step ${i}.` }, { role: "user", content: `Now step ${i + 1}.` });
   return messages;
 }
 
 describe("prompt sequences", () => {
   it("have as many tokens as the simulator bills (property over message shapes)", () => {
-    const part = fc.oneof(fc.record({ type: fc.constant("text"), text: fc.string() }), fc.record({ type: fc.constant("image_url"), image_url: fc.record({ url: fc.string() }) }));
-    const message = fc.record({ role: fc.constantFrom("system", "user", "assistant", "tool"), content: fc.oneof(fc.string(), fc.array(part, { maxLength: 3 })) });
+    const part = fc.oneof(
+      fc.record({ type: fc.constant("text"), text: fc.string() }),
+      fc.record({ type: fc.constant("image_url"), image_url: fc.record({ url: fc.string() }) }),
+    );
+    const message = fc.record({
+      role: fc.constantFrom("system", "user", "assistant", "tool"),
+      content: fc.oneof(fc.string(), fc.array(part, { maxLength: 3 })),
+    });
     fc.assert(
       fc.property(fc.array(message, { maxLength: 6 }), (messages) => {
         expect(chatPromptSequence("m", messages).length).toBe(countPromptTokens(messages));
@@ -77,9 +84,16 @@ describe("the simulators' prefix cache (a simulator feature)", () => {
     const res = await fetch(`${s.baseUrl}/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "sim-llama-3-8b", messages, max_tokens: 8, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) }),
+      body: JSON.stringify({
+        model: "sim-llama-3-8b",
+        messages,
+        max_tokens: 8,
+        stream,
+        ...(stream ? { stream_options: { include_usage: true } } : {}),
+      }),
     });
-    if (!stream) return ((await res.json()) as { usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } }).usage;
+    if (!stream)
+      return ((await res.json()) as { usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } }).usage;
     const text = await res.text();
     type Usage = { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } };
     const chunks = text
@@ -110,7 +124,11 @@ describe("the simulators' prefix cache (a simulator feature)", () => {
     anth = await startAnthropicSimulator({ prefixCache: true });
     const send = async (turns: number, mark: boolean) => {
       const messages: Record<string, unknown>[] = [{ role: "user", content: [{ type: "text", text: "Refactor the parser" }] }];
-      for (let i = 1; i < turns; i++) messages.push({ role: "assistant", content: [{ type: "text", text: `ok ${i}` }] }, { role: "user", content: [{ type: "text", text: `next ${i}` }] });
+      for (let i = 1; i < turns; i++)
+        messages.push(
+          { role: "assistant", content: [{ type: "text", text: `ok ${i}` }] },
+          { role: "user", content: [{ type: "text", text: `next ${i}` }] },
+        );
       const system = [{ type: "text", text: SYSTEM, ...(mark ? { cache_control: { type: "ephemeral" } } : {}) }];
       const body = { model: "claude-sim-1", max_tokens: 8, system, messages };
       const res = await fetch(`${anth!.url}/v1/messages`, {

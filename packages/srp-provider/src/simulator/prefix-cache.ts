@@ -119,7 +119,8 @@ export function responsesPromptSequence(model: string, body: Json): Uint32Array 
       if (item.type === "function_call") {
         seq.text(String(item.name ?? ""));
         seq.text(String(item.arguments ?? ""));
-      } else if (item.type === "function_call_output") seq.text(typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? ""));
+      } else if (item.type === "function_call_output")
+        seq.text(typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? ""));
       else {
         seq.opaque(`item:${String(item.role ?? item.type)}`, 4);
         if (typeof item.content === "string") seq.text(item.content);

@@ -19,7 +19,11 @@ async function sim(o: Parameters<typeof startSimulator>[0]): Promise<Simulator> 
 }
 
 async function chat(s: Simulator, body: Json): Promise<{ status: number; json?: Json; chunks?: Json[] }> {
-  const res = await fetch(`${s.baseUrl}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "Why?" }], ...body }) });
+  const res = await fetch(`${s.baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "sim-llama-3-8b", messages: [{ role: "user", content: "Why?" }], ...body }),
+  });
   if (body.stream !== true || res.status !== 200) return { status: res.status, json: (await res.json()) as Json };
   const chunks: Json[] = [];
   for await (const e of parseSse(res.body!)) if (e.data !== "[DONE]") chunks.push(JSON.parse(e.data) as Json);
@@ -60,7 +64,7 @@ describe("the simulator's reasoning mode", () => {
     expect((usage.completion_tokens_details as Json).reasoning_tokens).toBe(16);
 
     const { json } = await chat(s, { max_tokens: 40, reasoning_effort: "low" });
-    const message = ((json!.choices as Json[])[0]!.message as Json);
+    const message = (json!.choices as Json[])[0]!.message as Json;
     expect(countTokens(message.reasoning_content as string)).toBe(8);
     expect(((json!.usage as Json).completion_tokens_details as Json).reasoning_tokens).toBe(8);
   });
@@ -84,7 +88,7 @@ describe("the simulator's reasoning mode", () => {
   it("without reasoning asked for, nothing changes", async () => {
     const s = await sim({});
     const { json } = await chat(s, { max_tokens: 10 });
-    const message = ((json!.choices as Json[])[0]!.message as Json);
+    const message = (json!.choices as Json[])[0]!.message as Json;
     expect(message).not.toHaveProperty("reasoning_content");
     expect(((json!.usage as Json).completion_tokens_details as Json).reasoning_tokens).toBe(0);
   });
@@ -99,7 +103,9 @@ describe("reasoning_effort -> Anthropic thinking and back (SRP-CON-080)", () => 
     expect(thinkingForEffort({ reasoning_effort: "none", messages: m }, 8192)).toBeUndefined();
     expect(thinkingForEffort({ messages: m }, 8192)).toBeUndefined();
     expect(thinkingForEffort({ reasoning_effort: "low", messages: m, tool_choice: "required" }, 8192)).toBeUndefined();
-    expect(thinkingForEffort({ reasoning_effort: "low", messages: [...m, { role: "tool", tool_call_id: "a", content: "1" }] }, 8192)).toBeUndefined();
+    expect(
+      thinkingForEffort({ reasoning_effort: "low", messages: [...m, { role: "tool", tool_call_id: "a", content: "1" }] }, 8192),
+    ).toBeUndefined();
     expect(() => thinkingForEffort({ reasoning_effort: "extreme", messages: m }, 8192)).toThrow(/reasoning_effort/);
   });
 
@@ -107,7 +113,13 @@ describe("reasoning_effort -> Anthropic thinking and back (SRP-CON-080)", () => 
     const claude: AnthropicSimulator = await startAnthropicSimulator();
     open.push(claude);
     const backend = anthropicBackend({ apiKey: "sk-ant-sim", baseUrl: claude.url });
-    const request = { model: "claude-sim-1", max_tokens: 2048, temperature: 0.2, reasoning_effort: "low", messages: [{ role: "user", content: "Why?" }] };
+    const request = {
+      model: "claude-sim-1",
+      max_tokens: 2048,
+      temperature: 0.2,
+      reasoning_effort: "low",
+      messages: [{ role: "user", content: "Why?" }],
+    };
     const streamed = await backend.chat({ ...request, stream: true }, { signal: AbortSignal.timeout(5000) });
     expect(claude.requests.at(-1)).toMatchObject({ thinking: { type: "enabled", budget_tokens: 1024 }, max_tokens: 2048 });
     expect(claude.requests.at(-1)).not.toHaveProperty("temperature");
@@ -117,13 +129,15 @@ describe("reasoning_effort -> Anthropic thinking and back (SRP-CON-080)", () => 
     const d = deltas(chunks);
     const reasoning = d.map((x) => (typeof x.reasoning_content === "string" ? x.reasoning_content : "")).join("");
     expect(countTokens(reasoning)).toBe(16);
-    expect(d.findIndex((x) => typeof x.reasoning_content === "string")).toBeLessThan(d.findIndex((x) => typeof x.content === "string" && x.content !== ""));
+    expect(d.findIndex((x) => typeof x.reasoning_content === "string")).toBeLessThan(
+      d.findIndex((x) => typeof x.content === "string" && x.content !== ""),
+    );
     const usage = chunks.at(-1)!.usage as Json;
     expect(usage.completion_tokens).toBe(2048);
 
     const whole = await backend.chat(request, { signal: AbortSignal.timeout(5000) });
     if (whole.kind !== "response") throw new Error("expected a response");
-    const message = ((whole.body.choices as Json[])[0]!.message as Json);
+    const message = (whole.body.choices as Json[])[0]!.message as Json;
     expect(countTokens(message.reasoning_content as string)).toBe(16);
     expect(typeof message.content).toBe("string");
   });
@@ -132,7 +146,11 @@ describe("reasoning_effort -> Anthropic thinking and back (SRP-CON-080)", () => 
     const claude = await startAnthropicSimulator();
     open.push(claude);
     const post = (thinking: Json, max_tokens: number) =>
-      fetch(`${claude.url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": "sk-ant-sim", "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model: "claude-sim-1", max_tokens, thinking, messages: [{ role: "user", content: "x" }] }) });
+      fetch(`${claude.url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": "sk-ant-sim", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: "claude-sim-1", max_tokens, thinking, messages: [{ role: "user", content: "x" }] }),
+      });
     expect((await post({ type: "enabled", budget_tokens: 512 }, 4096)).status).toBe(400);
     expect((await post({ type: "enabled", budget_tokens: 2048 }, 2048)).status).toBe(400);
     const ok = (await (await post({ type: "enabled", budget_tokens: 1024 }, 2048)).json()) as Json;

@@ -24,7 +24,13 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 export type ReasoningMember = "reasoning_content" | "reasoning";
 
 /** Tokens of thinking for each `reasoning_effort` (`medium` also when reasoning is on by default). */
-export const SIMULATED_THINKING_TOKENS: Readonly<Record<string, number>> = Object.freeze({ minimal: 4, low: 8, medium: 16, high: 32, xhigh: 48 });
+export const SIMULATED_THINKING_TOKENS: Readonly<Record<string, number>> = Object.freeze({
+  minimal: 4,
+  low: 8,
+  medium: 16,
+  high: 32,
+  xhigh: 48,
+});
 
 /** What a chat request gets from the reasoning mode: the member, and how many tokens to think (at most the output limit). */
 export interface SimulatedReasoning {
@@ -46,7 +52,14 @@ export interface ReasoningSettings {
 
 /** Ollama's 400 for an effort it does not know (its OpenAI layer's wording). */
 export function ollamaEffortError(effort: unknown): Json {
-  return { error: { message: `invalid reasoning value: '${String(effort)}' (must be "high", "medium", "low", or "none")`, type: "invalid_request_error", param: null, code: null } };
+  return {
+    error: {
+      message: `invalid reasoning value: '${String(effort)}' (must be "high", "medium", "low", or "none")`,
+      type: "invalid_request_error",
+      param: null,
+      code: null,
+    },
+  };
 }
 
 /**
@@ -55,14 +68,22 @@ export function ollamaEffortError(effort: unknown): Json {
  * else the simulator's or model's default. `none` (or `think: false`) turns it off. The
  * result is `{ error }` for an effort the flavour's server refuses.
  */
-export function simulatedReasoning(body: Json, maxTokens: number, settings: ReasoningSettings): SimulatedReasoning | { error: Json } | undefined {
+export function simulatedReasoning(
+  body: Json,
+  maxTokens: number,
+  settings: ReasoningSettings,
+): SimulatedReasoning | { error: Json } | undefined {
   const ollama = settings.flavor === "ollama";
   const member: ReasoningMember = settings.member ?? (ollama ? "reasoning" : "reasoning_content");
-  const effort = ollama && isObject(body.reasoning) && typeof body.reasoning.effort === "string" ? body.reasoning.effort : body.reasoning_effort;
+  const effort =
+    ollama && isObject(body.reasoning) && typeof body.reasoning.effort === "string" ? body.reasoning.effort : body.reasoning_effort;
   let tokens: number | undefined;
   if (effort !== undefined && effort !== null) {
     if (effort === "none") return undefined;
-    const known = typeof effort === "string" && Object.hasOwn(SIMULATED_THINKING_TOKENS, effort) && (!ollama || ["low", "medium", "high"].includes(effort));
+    const known =
+      typeof effort === "string" &&
+      Object.hasOwn(SIMULATED_THINKING_TOKENS, effort) &&
+      (!ollama || ["low", "medium", "high"].includes(effort));
     if (!known) return ollama ? { error: ollamaEffortError(effort) } : undefined;
     tokens = SIMULATED_THINKING_TOKENS[effort as string]!;
   } else if (body.think === false) return undefined;
@@ -100,7 +121,8 @@ export function anthropicThinkingTokens(body: Json): number | undefined {
   const t = body.thinking;
   if (isObject(t) && t.type === "adaptive") {
     const effort = isObject(body.output_config) ? body.output_config.effort : undefined;
-    const tokens = ADAPTIVE_THINKING_TOKENS[typeof effort === "string" && Object.hasOwn(ADAPTIVE_THINKING_TOKENS, effort) ? effort : "high"]!;
+    const tokens =
+      ADAPTIVE_THINKING_TOKENS[typeof effort === "string" && Object.hasOwn(ADAPTIVE_THINKING_TOKENS, effort) ? effort : "high"]!;
     const room = (typeof body.max_tokens === "number" ? body.max_tokens : 16) - 1;
     return room > 0 ? Math.min(tokens, room) : undefined;
   }
@@ -112,11 +134,15 @@ export function anthropicThinkingTokens(body: Json): number | undefined {
 export function anthropicThinkingRefusal(body: Json): string | undefined {
   const t = body.thinking;
   if (t === undefined) return undefined;
-  if (!isObject(t) || (t.type !== "enabled" && t.type !== "disabled" && t.type !== "adaptive")) return "thinking: Input tag does not match any of the expected tags: 'adaptive', 'disabled', 'enabled'";
+  if (!isObject(t) || (t.type !== "enabled" && t.type !== "disabled" && t.type !== "adaptive"))
+    return "thinking: Input tag does not match any of the expected tags: 'adaptive', 'disabled', 'enabled'";
   if (t.type === "disabled") return undefined;
-  if (t.type === "adaptive") return t.budget_tokens === undefined ? undefined : "thinking.adaptive.budget_tokens: Extra inputs are not permitted";
-  if (typeof t.budget_tokens !== "number" || !Number.isInteger(t.budget_tokens) || t.budget_tokens < 1024) return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024";
-  if (typeof body.max_tokens === "number" && body.max_tokens <= t.budget_tokens) return "`max_tokens` must be greater than `thinking.budget_tokens`";
+  if (t.type === "adaptive")
+    return t.budget_tokens === undefined ? undefined : "thinking.adaptive.budget_tokens: Extra inputs are not permitted";
+  if (typeof t.budget_tokens !== "number" || !Number.isInteger(t.budget_tokens) || t.budget_tokens < 1024)
+    return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024";
+  if (typeof body.max_tokens === "number" && body.max_tokens <= t.budget_tokens)
+    return "`max_tokens` must be greater than `thinking.budget_tokens`";
   return undefined;
 }
 

@@ -53,7 +53,8 @@ export function responsesInputTokens(body: Json): number {
     for (const item of body.input) {
       if (!isObject(item)) continue;
       if (item.type === "function_call") total += countTokens(String(item.name ?? "")) + countTokens(String(item.arguments ?? ""));
-      else if (item.type === "function_call_output") total += countTokens(typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? ""));
+      else if (item.type === "function_call_output")
+        total += countTokens(typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? ""));
       else {
         total += 4;
         content(item.content);
@@ -65,11 +66,16 @@ export function responsesInputTokens(body: Json): number {
 
 /** The function tool the simulated model calls, if any. */
 function pickFunction(body: Json): { name: string; parameters: unknown } | undefined {
-  const tools = Array.isArray(body.tools) ? body.tools.filter((t): t is Json => isObject(t) && t.type === "function" && typeof t.name === "string") : [];
+  const tools = Array.isArray(body.tools)
+    ? body.tools.filter((t): t is Json => isObject(t) && t.type === "function" && typeof t.name === "string")
+    : [];
   if (tools.length === 0 || body.tool_choice === "none") return undefined;
   const last = Array.isArray(body.input) ? body.input.at(-1) : undefined;
   if (isObject(last) && last.type === "function_call_output") return undefined; // the tool answered: respond in text
-  const forced = isObject(body.tool_choice) && body.tool_choice.type === "function" && typeof body.tool_choice.name === "string" ? body.tool_choice.name : undefined;
+  const forced =
+    isObject(body.tool_choice) && body.tool_choice.type === "function" && typeof body.tool_choice.name === "string"
+      ? body.tool_choice.name
+      : undefined;
   const tool = forced ? tools.find((t) => t.name === forced) : tools[0];
   return tool ? { name: tool.name as string, parameters: tool.parameters } : undefined;
 }
@@ -80,7 +86,13 @@ function exampleArguments(parameters: unknown): string {
   const out: Json = {};
   for (const name of Array.isArray(schema.required) ? (schema.required as string[]) : Object.keys(props)) {
     const p = isObject(props[name]) ? (props[name] as Json) : {};
-    out[name] = Array.isArray(p.enum) ? p.enum[0] : p.type === "number" || p.type === "integer" ? 1 : p.type === "boolean" ? true : `example ${name}`;
+    out[name] = Array.isArray(p.enum)
+      ? p.enum[0]
+      : p.type === "number" || p.type === "integer"
+        ? 1
+        : p.type === "boolean"
+          ? true
+          : `example ${name}`;
   }
   return JSON.stringify(out);
 }
@@ -99,7 +111,15 @@ function answerText(body: Json, maxTokens: number): string[] {
 const hexId = (prefix: string) => `${prefix}_${toHex(randomBytes(24))}`;
 
 /** The `response` object around `output`, echoing the request's settings as OpenAI does. */
-function responseObject(id: string, createdAt: number, body: Json, status: string, output: unknown[], usage: unknown, incomplete: boolean): Json {
+function responseObject(
+  id: string,
+  createdAt: number,
+  body: Json,
+  status: string,
+  output: unknown[],
+  usage: unknown,
+  incomplete: boolean,
+): Json {
   const reasoning = isObject(body.reasoning) ? body.reasoning : {};
   return {
     id,
@@ -122,7 +142,9 @@ function responseObject(id: string, createdAt: number, body: Json, status: strin
     service_tier: "default",
     store: body.store ?? true,
     temperature: body.temperature ?? 1,
-    text: isObject(body.text) ? { format: { type: "text" }, verbosity: "medium", ...body.text } : { format: { type: "text" }, verbosity: "medium" },
+    text: isObject(body.text)
+      ? { format: { type: "text" }, verbosity: "medium", ...body.text }
+      : { format: { type: "text" }, verbosity: "medium" },
     tool_choice: body.tool_choice ?? "auto",
     tools: body.tools ?? [],
     top_logprobs: 0,
@@ -162,25 +184,54 @@ function admitResponse(ctx: SimulatorContext, res: ServerResponse, body: Json): 
   const refused = flavorRefusal(ctx.flavor, served, { tools: body.tools, reasoning: body.reasoning });
   if (refused) return void sendJson(res, refused.status, refused.body);
   if (typeof body.input !== "string" && !(Array.isArray(body.input) && body.input.length > 0)) {
-    return void sendJson(res, 400, errorBody("Invalid value for 'input': expected a string or a non-empty array of input items.", "invalid_request_error", "invalid_value", "input"));
+    return void sendJson(
+      res,
+      400,
+      errorBody(
+        "Invalid value for 'input': expected a string or a non-empty array of input items.",
+        "invalid_request_error",
+        "invalid_value",
+        "input",
+      ),
+    );
   }
   if (typeof body.previous_response_id === "string") {
-    return void sendJson(res, 400, errorBody(`Previous response with id '${body.previous_response_id}' not found.`, "invalid_request_error", "previous_response_not_found", "previous_response_id"));
+    return void sendJson(
+      res,
+      400,
+      errorBody(
+        `Previous response with id '${body.previous_response_id}' not found.`,
+        "invalid_request_error",
+        "previous_response_not_found",
+        "previous_response_id",
+      ),
+    );
   }
   return served;
 }
 
 /** Decides the output items and usage, or the 400 for a reasoning effort the flavour refuses. */
-function planResponse(ctx: SimulatorContext, body: Json, served: SimulatorModel, fault: SimulatorFault | undefined): ResponsePlan | { error: Json } {
+function planResponse(
+  ctx: SimulatorContext,
+  body: Json,
+  served: SimulatorModel,
+  fault: SimulatorFault | undefined,
+): ResponsePlan | { error: Json } {
   const limit = body.max_output_tokens;
   // The simulated model's answer runs defaultMaxTokens tokens unless the consumer's limit is lower.
   const limited = typeof limit === "number" && Number.isSafeInteger(limit) && limit > 0 && limit < ctx.defaultMaxTokens;
   const maxTokens = limited ? limit : ctx.defaultMaxTokens;
   // Reasoning: `reasoning.effort` as chat's `reasoning_effort` (Ollama's flavour reads `reasoning` itself).
   const effort = isObject(body.reasoning) ? body.reasoning.effort : undefined;
-  const thought = simulatedReasoning({ reasoning: body.reasoning, reasoning_effort: effort }, maxTokens, { flavor: ctx.flavor, always: ctx.reasoning, thinkingModel: served.thinking });
+  const thought = simulatedReasoning({ reasoning: body.reasoning, reasoning_effort: effort }, maxTokens, {
+    flavor: ctx.flavor,
+    always: ctx.reasoning,
+    thinkingModel: served.thinking,
+  });
   if (thought && "error" in thought) return { error: thought.error };
-  const thinking = thought ? generateTokens(`reasoning:${JSON.stringify([body.instructions ?? null, body.input ?? null])}`, thought.tokens) : [];
+  const thinking = thought
+    ? generateTokens(`reasoning:${JSON.stringify([body.instructions ?? null, body.input ?? null])}`, thought.tokens)
+    : [];
   const thinkingText = thinking.join("");
   const reasoningTokens = countTokens(thinkingText);
   const fn = pickFunction(body);
@@ -190,28 +241,72 @@ function planResponse(ctx: SimulatorContext, body: Json, served: SimulatorModel,
   const incomplete = !fn && limited && outputTokens >= maxTokens;
   const inputTokens = responsesInputTokens(body);
   const cached = ctx.prefixCache ? ctx.prefixCache.serve(responsesPromptSequence(String(body.model), body)) : 0;
-  const usage = { input_tokens: inputTokens, input_tokens_details: { cached_tokens: cached }, output_tokens: outputTokens, output_tokens_details: { reasoning_tokens: reasoningTokens }, total_tokens: inputTokens + outputTokens };
+  const usage = {
+    input_tokens: inputTokens,
+    input_tokens_details: { cached_tokens: cached },
+    output_tokens: outputTokens,
+    output_tokens_details: { reasoning_tokens: reasoningTokens },
+    total_tokens: inputTokens + outputTokens,
+  };
   const id = hexId("resp");
   const createdAt = Math.floor(Date.now() / 1000);
   const itemId = hexId(fn ? "fc" : "msg");
   const callId = `call_${sha256Hex(JSON.stringify(body.input)).slice(0, 24)}`;
   const finalItem = fn
     ? { id: itemId, type: "function_call", status: "completed", arguments: args, call_id: callId, name: fn.name }
-    : { id: itemId, type: "message", status: incomplete ? "incomplete" : "completed", content: [{ type: "output_text", annotations: [], logprobs: [], text: text.join("") }], role: "assistant" };
-  const reasoningItem = thought ? { id: hexId("rs"), type: "reasoning", summary: [], content: [{ type: "reasoning_text", text: thinkingText }], encrypted_content: null, status: "completed" } : undefined;
+    : {
+        id: itemId,
+        type: "message",
+        status: incomplete ? "incomplete" : "completed",
+        content: [{ type: "output_text", annotations: [], logprobs: [], text: text.join("") }],
+        role: "assistant",
+      };
+  const reasoningItem = thought
+    ? {
+        id: hexId("rs"),
+        type: "reasoning",
+        summary: [],
+        content: [{ type: "reasoning_text", text: thinkingText }],
+        encrypted_content: null,
+        status: "completed",
+      }
+    : undefined;
   const output = reasoningItem ? [reasoningItem, finalItem] : [finalItem];
   const status = incomplete ? "incomplete" : "completed";
-  return { body, fault, id, createdAt, itemId, fn, args, text, thinking, thinkingText, reasoningItem, finalItem, output, status, usage, incomplete, outputTokens };
+  return {
+    body,
+    fault,
+    id,
+    createdAt,
+    itemId,
+    fn,
+    args,
+    text,
+    thinking,
+    thinkingText,
+    reasoningItem,
+    finalItem,
+    output,
+    status,
+    usage,
+    incomplete,
+    outputTokens,
+  };
 }
 
 /** The finished `response` object. */
-const finalResponse = (plan: ResponsePlan) => responseObject(plan.id, plan.createdAt, plan.body, plan.status, plan.output, plan.usage, plan.incomplete);
+const finalResponse = (plan: ResponsePlan) =>
+  responseObject(plan.id, plan.createdAt, plan.body, plan.status, plan.output, plan.usage, plan.incomplete);
 
 /** Writes one SSE event (`event: <type>`, `data: <json>` numbered by `sequence_number`). */
 type Emit = (type: string, fields: Json) => void;
 
 /** The pieces of one output part as delta events, paced; false once the connection is gone. */
-async function streamPieces(pace: ReturnType<typeof pacer>, pieces: readonly string[], emitPiece: (piece: string) => void): Promise<boolean> {
+async function streamPieces(
+  pace: ReturnType<typeof pacer>,
+  pieces: readonly string[],
+  emitPiece: (piece: string) => void,
+): Promise<boolean> {
   for (const piece of pieces) {
     if (pace.closed()) return false;
     emitPiece(piece);
@@ -226,7 +321,10 @@ async function streamReasoning(emit: Emit, pace: ReturnType<typeof pacer>, plan:
   const part = { type: "reasoning_text", text: "" };
   emit("response.output_item.added", { output_index: 0, item: { ...reasoningItem, content: [], status: "in_progress" } });
   emit("response.content_part.added", { ...r, content_index: 0, part });
-  if (!(await streamPieces(pace, plan.thinking, (piece) => emit("response.reasoning_text.delta", { ...r, content_index: 0, delta: piece })))) return false;
+  if (
+    !(await streamPieces(pace, plan.thinking, (piece) => emit("response.reasoning_text.delta", { ...r, content_index: 0, delta: piece })))
+  )
+    return false;
   emit("response.reasoning_text.done", { ...r, content_index: 0, text: plan.thinkingText });
   emit("response.content_part.done", { ...r, content_index: 0, part: { ...part, text: plan.thinkingText } });
   emit("response.output_item.done", { output_index: 0, item: reasoningItem });
@@ -239,14 +337,27 @@ async function streamAnswer(emit: Emit, pace: ReturnType<typeof pacer>, plan: Re
   const at = { item_id: itemId, output_index: index };
   if (fn) {
     emit("response.output_item.added", { output_index: index, item: { ...plan.finalItem, status: "in_progress", arguments: "" } });
-    if (!(await streamPieces(pace, args.match(/.{1,8}/gs) ?? [], (piece) => emit("response.function_call_arguments.delta", { ...at, delta: piece })))) return false;
+    if (
+      !(await streamPieces(pace, args.match(/.{1,8}/gs) ?? [], (piece) =>
+        emit("response.function_call_arguments.delta", { ...at, delta: piece }),
+      ))
+    )
+      return false;
     emit("response.function_call_arguments.done", { ...at, name: fn.name, arguments: args });
     return true;
   }
   const part = { type: "output_text", annotations: [], logprobs: [], text: "" };
-  emit("response.output_item.added", { output_index: index, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
+  emit("response.output_item.added", {
+    output_index: index,
+    item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" },
+  });
   emit("response.content_part.added", { ...at, content_index: 0, part });
-  if (!(await streamPieces(pace, text, (piece) => emit("response.output_text.delta", { ...at, content_index: 0, delta: piece, logprobs: [] })))) return false;
+  if (
+    !(await streamPieces(pace, text, (piece) =>
+      emit("response.output_text.delta", { ...at, content_index: 0, delta: piece, logprobs: [] }),
+    ))
+  )
+    return false;
   const whole = text.join("");
   emit("response.output_text.done", { ...at, content_index: 0, text: whole, logprobs: [] });
   emit("response.content_part.done", { ...at, content_index: 0, part: { ...part, text: whole } });
@@ -256,9 +367,15 @@ async function streamAnswer(emit: Emit, pace: ReturnType<typeof pacer>, plan: Re
 /** The response as SSE events, paced at the simulator's speed. */
 async function streamResponse(res: ServerResponse, plan: ResponsePlan, tps: number): Promise<void> {
   const { body, fault, id, createdAt } = plan;
-  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-srp-simulator": "1" });
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "x-srp-simulator": "1",
+  });
   let seq = 0;
-  const emit: Emit = (type, fields) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
+  const emit: Emit = (type, fields) =>
+    res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
   if (fault?.kind === "error_before_first_token") {
     emit("error", { code: "server_error", message: "The simulator was told to fail before the first token.", param: null });
     return void res.end();
@@ -285,7 +402,11 @@ export async function serveResponses(ctx: SimulatorContext, res: ServerResponse,
   if (ctx.latencyMs > 0) await sleep(ctx.latencyMs);
   if (f?.kind === "status") {
     const status = f.status ?? 500;
-    return sendJson(res, status, errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null));
+    return sendJson(
+      res,
+      status,
+      errorBody("The simulator was told to fail this request.", status === 429 ? "rate_limit_error" : "server_error", null),
+    );
   }
   const plan = planResponse(ctx, body, served, f);
   if ("error" in plan) return sendJson(res, 400, plan.error);

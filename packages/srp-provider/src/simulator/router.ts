@@ -54,7 +54,14 @@ function ollamaTags(models: readonly SimulatorModel[], created: number) {
       modified_at: new Date(created * 1000).toISOString(),
       size: 4_661_224_676,
       digest: sha256Hex(`srp-simulator/${m.id}`),
-      details: { parent_model: "", format: "gguf", family: "simulator", families: ["simulator"], parameter_size: "8B", quantization_level: "Q4_0" },
+      details: {
+        parent_model: "",
+        format: "gguf",
+        family: "simulator",
+        families: ["simulator"],
+        parameter_size: "8B",
+        quantization_level: "Q4_0",
+      },
     })),
   };
 }
@@ -66,10 +73,25 @@ function routeTable(ctx: SimulatorContext, created: number): Map<string, Route> 
     routes.set("GET /v1/models", (_req, res) => sendJson(res, 200, modelList(ctx.models, created)));
     routes.set("GET /api/tags", (_req, res) => sendJson(res, 200, ollamaTags(ctx.models, created)));
   }
-  routes.set("POST /v1/chat/completions", jsonRoute((res, body) => serveChat(ctx, res, body as ChatRequest)));
-  if (flavorServes(ctx.flavor, "/v1/completions")) routes.set("POST /v1/completions", jsonRoute((res, body) => serveCompletions(ctx, res, body)));
-  if (flavorServes(ctx.flavor, "/v1/responses")) routes.set("POST /v1/responses", jsonRoute((res, body) => serveResponses(ctx, res, body)));
-  for (const [path, serve] of Object.entries(MODALITIES)) routes.set(`POST ${path}`, jsonRoute((res, body) => void serveModality(ctx, res, serve, body)));
+  routes.set(
+    "POST /v1/chat/completions",
+    jsonRoute((res, body) => serveChat(ctx, res, body as ChatRequest)),
+  );
+  if (flavorServes(ctx.flavor, "/v1/completions"))
+    routes.set(
+      "POST /v1/completions",
+      jsonRoute((res, body) => serveCompletions(ctx, res, body)),
+    );
+  if (flavorServes(ctx.flavor, "/v1/responses"))
+    routes.set(
+      "POST /v1/responses",
+      jsonRoute((res, body) => serveResponses(ctx, res, body)),
+    );
+  for (const [path, serve] of Object.entries(MODALITIES))
+    routes.set(
+      `POST ${path}`,
+      jsonRoute((res, body) => void serveModality(ctx, res, serve, body)),
+    );
   routes.set("POST /v1/audio/transcriptions", (req, res) =>
     readBody(req, (raw) => void serveTranscription(ctx, res, raw, String(req.headers["content-type"] ?? "")).catch(() => res.destroy())),
   );
@@ -77,7 +99,15 @@ function routeTable(ctx: SimulatorContext, created: number): Map<string, Route> 
 }
 
 /** Serves a flavour's own metadata endpoint (true), or leaves the request to the route table (false). */
-function serveFlavor(flavor: SimulatorFlavor, ctx: SimulatorContext, slots: number, created: number, req: IncomingMessage, res: ServerResponse, url: string): boolean {
+function serveFlavor(
+  flavor: SimulatorFlavor,
+  ctx: SimulatorContext,
+  slots: number,
+  created: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: string,
+): boolean {
   if (!flavorTakesBody(flavor, req.method, url)) return serveFlavorMetadata(flavor, ctx.models, slots, created, req, res, url);
   readBody(req, (raw) => {
     let body: unknown;

@@ -114,7 +114,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     reasoning: options.reasoning,
     reasoningMember: options.reasoningMember,
     toolArguments: options.toolArguments,
-    prefixCache: options.prefixCache ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined) : undefined,
+    prefixCache: options.prefixCache
+      ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined)
+      : undefined,
   };
   const route = createRouter(context, options.slots ?? 1, Math.floor(Date.now() / 1000));
   let open = 0;
