@@ -19,7 +19,7 @@ import { check } from "../harness/check.js";
 import { connect, discovery, type DiscoveryLike, type HubContext, needKey, openSession, stillServing } from "../harness/hub-session.js";
 import { ensure, fail, skip } from "../harness/verdict.js";
 import { expectRejection, WIRE_OPTIONS, WirePeer } from "../harness/wire.js";
-import { paidTarget, paymentHeader, postUnauthenticated, quote, shown, throwaway, unroutedAnswer, x402Hub } from "../harness/x402.js";
+import { paidTarget, paymentHeader, postUnauthenticated, quote, shown, throwaway, unroutedAnswer, x402Hub } from "../harness/x402-payer.js";
 
 /** Most requests or connections a limit check sends before it gives up (and skips). */
 const LIMIT_BOUND = 200;

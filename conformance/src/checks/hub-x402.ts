@@ -16,7 +16,17 @@ import { check as defineCheck } from "../harness/check.js";
 import { bodyText, within } from "../harness/consumer.js";
 import type { HubContext } from "../harness/hub-session.js";
 import { ensure, fail, skip } from "../harness/verdict.js";
-import { ADDRESS, paidTarget, paymentHeader, postUnauthenticated, quote, refused, throwaway, UNITS, x402Hub } from "../harness/x402.js";
+import {
+  ADDRESS,
+  paidTarget,
+  paymentHeader,
+  postUnauthenticated,
+  quote,
+  refused,
+  throwaway,
+  UNITS,
+  x402Hub,
+} from "../harness/x402-payer.js";
 
 /** An x402 check: every one is a MUST. */
 function check(id: string, title: string, requirements: string[], body: (ctx: HubContext) => Promise<CheckVerdict>): Check<HubContext> {
