@@ -2,8 +2,10 @@
 // orchestrator (bench/relay.mjs) and its helper processes. A helper calls `serve` with
 // its commands; the orchestrator `spawn`s helpers, `call`s their commands and kills
 // every helper it started when it ends (or when it dies: helpers exit when the IPC
-// channel closes).
-import { fork } from "node:child_process";
+// channel closes). `Command` runs a program that is not a bench helper (a package's own
+// CLI, a third-party server) under the same rules.
+import { fork, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 
 /** In a helper: answers `{ id, cmd, args }` messages with `{ id, result }` or `{ id, error }`. */
 export function serve(handlers) {
@@ -98,6 +100,77 @@ export class Helper {
     await Promise.race([this.call("close", {}, graceMs).catch(() => {}), new Promise((r) => setTimeout(r, graceMs))]);
     if (this.child.connected) this.child.disconnect();
     const killer = setTimeout(() => this.child.kill("SIGKILL"), 1000);
+    await this.exited;
+    clearTimeout(killer);
+  }
+}
+
+const GUARD = new URL("./parent-guard.mjs", import.meta.url).href;
+
+/**
+ * A long-running Node program started from the orchestrator as a user would run it (a CLI
+ * of this repository, a third-party server): `node --import bench/parent-guard.mjs
+ * ...args`. Its stdout and stderr go to the file `log` (never through the orchestrator);
+ * the guard ends it when the orchestrator goes away (and removes `env.BENCH_GUARD_REMOVE_DIR`). `stopAll` / `killAllNow` end it with
+ * the helpers.
+ */
+export class Command {
+  constructor(name, args, { log, env = {}, preload = [] }) {
+    this.name = name;
+    this.log = log;
+    const fd = openSync(log, "a");
+    const imports = [GUARD, ...preload].flatMap((p) => ["--import", p]);
+    this.child = spawn(process.execPath, [...imports, ...args], { stdio: ["ignore", fd, fd, "ipc"], env: { ...process.env, ...env } });
+    closeSync(fd);
+    live.add(this);
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", (code, signal) => {
+        live.delete(this);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get pid() {
+    return this.child.pid;
+  }
+
+  get running() {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The last lines of its output, for error messages. */
+  tail(lines = 12) {
+    try {
+      return readFileSync(this.log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "";
+    }
+  }
+
+  /** Resolves with the first match of `pattern` in its output; rejects if it exits or `timeoutMs` passes first. */
+  async waitFor(pattern, timeoutMs = 30_000) {
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      let text = "";
+      try {
+        text = readFileSync(this.log, "utf8");
+      } catch {
+        /* not written yet */
+      }
+      const m = pattern.exec(text);
+      if (m) return m;
+      if (!this.running) throw new Error(`${this.name} exited before printing ${pattern}:\n${this.tail()}`);
+      if (performance.now() > end) throw new Error(`${this.name} did not print ${pattern} within ${timeoutMs} ms:\n${this.tail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM (the program's own shutdown), SIGKILL if it lingers. */
+  async stop(graceMs = 5000) {
+    if (!this.running) return;
+    this.child.kill("SIGTERM"); // (not a disconnect: the guard would take that for the orchestrator's end)
+    const killer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
     await this.exited;
     clearTimeout(killer);
   }

@@ -147,11 +147,40 @@ serve({
     return out;
   },
 
-  /** `concurrency` requests in flight for `durationMs` after `warmupMs`; counts completions in the window. */
-  async throughput({ hubUrl, key, model, concurrency, durationMs, warmupMs, drainMs = 15_000 }) {
+  /**
+   * Sequential non-stream calls to several targets (`{ name, url, headers }`, `url` the
+   * full chat completions URL) over one keep-alive client: one call per target per round,
+   * each round starting one target later than the previous, so every target's samples are
+   * interleaved in time with the others'. Total times per target, like `latency`.
+   */
+  async compare({ targets, model, samples, warmup, budgetMs }) {
+    const a = agent(4);
+    const body = ask(model, { stream: false });
+    const out = { totals: Object.fromEntries(targets.map((t) => [t.name, []])), errors: 0, firstError: undefined, rounds: 0, warmup: 0 };
+    const round = async (record, i) => {
+      for (let k = 0; k < targets.length; k++) {
+        const t = targets[(i + k) % targets.length];
+        const r = await post(t.url, body, { agent: a, headers: t.headers });
+        if (r.status !== 200) {
+          out.errors++;
+          out.firstError ??= `${t.name}: status ${r.status} ${r.error ?? ""}`;
+        } else if (record) out.totals[t.name].push(r.totalMs);
+      }
+    };
+    const start = now();
+    for (let i = 0; i < warmup && now() - start < budgetMs / 4; i++, out.warmup++) await round(false, i);
+    for (let i = 0; i < samples && now() - start < budgetMs; i++, out.rounds++) await round(true, i);
+    return out;
+  },
+
+  /**
+   * `concurrency` requests in flight for `durationMs` after `warmupMs`; counts completions
+   * in the window. `headers` replace the default `authorization: Bearer <key>`.
+   */
+  async throughput({ hubUrl, key, headers: given, model, concurrency, durationMs, warmupMs, drainMs = 15_000 }) {
     const a = agent(concurrency);
     const url = `${hubUrl}/v1/chat/completions`;
-    const headers = { authorization: `Bearer ${key}` };
+    const headers = given ?? { authorization: `Bearer ${key}` };
     const body = ask(model, { stream: false, max_tokens: 8 });
     let phase = "warmup";
     let stop = false;

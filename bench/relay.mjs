@@ -11,6 +11,8 @@
 //     on SQLite and on a throwaway PostgreSQL server, both durable
 //  7. prefix affinity: the share of cached prompt tokens of Claude-Code-shaped sessions
 //     through instances of the prefix-caching simulator, stickiness on vs off
+//  8. side by side with the gateway a user would pick instead: the Portkey gateway and SRP
+//     (hub + node started by their CLIs, billing on SQLite) on the same simulator
 //
 // The hub runs in its own process; the load generator, the simulator and the providers
 // run in other processes (bench/*.mjs helpers), so CPU and memory figures are the hub's.
@@ -41,6 +43,7 @@ import {
   recordHealth,
   Router,
 } from "@srp/hub/routing";
+import { startPortkey, startSrpCli } from "./gateways.mjs";
 import { Helper, killAllNow, stopAll } from "./ipc.mjs";
 
 // ---------------------------------------------------------------------------
@@ -65,16 +68,18 @@ const CFG = {
   connections: env("BENCH_CONNECTIONS", 1_000),
   handshakeWindow: env("BENCH_HANDSHAKE_WINDOW", 8),
   routingMs: env("BENCH_ROUTING_MS", 300),
-  limitMs: env("BENCH_LIMIT_MS", 240_000),
+  limitMs: env("BENCH_LIMIT_MS", 300_000),
   ledgerMs: env("BENCH_LEDGER_MS", 5_000),
   ledgerWarmupMs: env("BENCH_LEDGER_WARMUP_MS", 1_000),
   ledgerMaxJobs: env("BENCH_LEDGER_MAX_JOBS", 40_000),
   affinitySessions: env("BENCH_AFFINITY_SESSIONS", 8),
   affinityTurns: env("BENCH_AFFINITY_TURNS", 12),
   affinityInstances: env("BENCH_AFFINITY_INSTANCES", 4),
+  gatewayConcurrency: env("BENCH_GATEWAY_CONCURRENCY", 50),
+  gatewayNodeConcurrency: env("BENCH_GATEWAY_NODE_CONCURRENCY", 256),
 };
 const JSON_OUT = process.argv.includes("--json");
-const PHASES = ["routing", "floor", "latency", "throughput", "stream", "memory", "ledger", "affinity"];
+const PHASES = ["routing", "floor", "latency", "throughput", "stream", "gateway", "memory", "ledger", "affinity"];
 const onlyArg = process.argv.find((a) => a.startsWith("--only="));
 const ONLY = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : PHASES);
 for (const p of ONLY) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
@@ -84,7 +89,7 @@ const PROF_ARGV = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${
 const HUB_ARGV = ["--expose-gc", ...PROF_ARGV];
 const KEY = "srp_bench_consumer_key_000001";
 const MODEL = "sim-llama-3-8b";
-const TARGETS = { addedP50Ms: 1, rps: 2000, bytesPerConn: 50 * 1024 };
+const TARGETS = { addedP50Ms: 1, rps: 2000, bytesPerConn: 50 * 1024, vsPortkeyAddedP50: 1.25, vsPortkeyRps: 1.0 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -412,6 +417,92 @@ async function benchFloor(net) {
   };
 }
 
+/**
+ * Figure 8: the Portkey gateway and SRP as a user runs it (bench/gateways.mjs), against one
+ * simulator process: added latency over a direct call (sequential, keep-alive, non-stream,
+ * the three paths interleaved round by round) and answered requests/s at
+ * `gatewayConcurrency` connections, with each path's CPU per request from /proc.
+ */
+async function benchGateway() {
+  let portkeyVersion;
+  try {
+    portkeyVersion = JSON.parse(readFileSync(new URL("../node_modules/@portkey-ai/gateway/package.json", import.meta.url), "utf8")).version;
+  } catch {
+    return { skipped: "@portkey-ai/gateway is not installed (a root devDependency: npm install)" };
+  }
+  const sim = new Helper("simulator (gateway)", "./sim.mjs");
+  const { baseUrl: simBaseUrl } = await sim.call("start", { defaultMaxTokens: 16 });
+  const loadgen = new Helper("load generator (gateway)", "./loadgen.mjs");
+  const portkey = await startPortkey({ simBaseUrl });
+  const srp = await startSrpCli({ simBaseUrl, model: MODEL, nodeConcurrency: CFG.gatewayNodeConcurrency });
+  const chat = (base) => `${base}/v1/chat/completions`;
+  const targets = [
+    { name: "direct", url: `${simBaseUrl}/chat/completions`, headers: {} },
+    { name: "portkey", url: chat(portkey.url), headers: portkey.headers },
+    { name: "srp", url: chat(srp.url), headers: srp.headers },
+  ];
+  const c = await loadgen.call(
+    "compare",
+    { targets, model: MODEL, samples: CFG.samples, warmup: CFG.warmup, budgetMs: CFG.latencyBudgetMs },
+    CFG.latencyBudgetMs + 60_000,
+  );
+  const p = (name, q) => percentile(c.totals[name], q);
+  const latency = (name) => ({
+    p50: p(name, 50),
+    p99: p(name, 99),
+    added: { p50: p(name, 50) - p("direct", 50), p99: p(name, 99) - p("direct", 99) },
+  });
+  // Requests/s per path; CPU of the path's own processes over the window, from /proc.
+  let window;
+  loadgen.on("measure.start", () => window?.start());
+  loadgen.on("measure.end", () => window?.end());
+  const load = async (base, headers, pids) => {
+    const cpu = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, procCpuMs(pid)]));
+    let cpu0;
+    let cpu1;
+    window = { start: () => (cpu0 = cpu()), end: () => (cpu1 = cpu()) };
+    const r = await loadgen.call(
+      "throughput",
+      { hubUrl: base, headers, model: MODEL, concurrency: CFG.gatewayConcurrency, durationMs: CFG.rpsMs, warmupMs: CFG.rpsWarmupMs },
+      CFG.rpsMs + CFG.rpsWarmupMs + 60_000,
+    );
+    window = undefined;
+    return {
+      rps: (r.ok * 1000) / r.elapsedMs,
+      ok: r.ok,
+      errors: r.errors,
+      firstError: r.firstError,
+      p50: percentile(r.latencies, 50),
+      p99: percentile(r.latencies, 99),
+      cpuMsPerRequest: Object.fromEntries(Object.keys(pids).map((name) => [name, r.ok > 0 ? (cpu1[name] - cpu0[name]) / r.ok : NaN])),
+    };
+  };
+  const direct = await load(simBaseUrl.replace(/\/v1$/, ""), {}, { simulator: sim.pid });
+  const portkeyLoad = await load(portkey.url, portkey.headers, { portkey: portkey.pid, simulator: sim.pid });
+  const srpLoad = await load(srp.url, srp.headers, { hub: srp.hubPid, node: srp.nodePid, simulator: sim.pid });
+  await loadgen.stop();
+  await portkey.stop();
+  const verify = await srp.verify();
+  await srp.stop();
+  await sim.stop();
+  const portkeyLat = latency("portkey");
+  const srpLat = latency("srp");
+  return {
+    portkeyVersion,
+    rounds: c.rounds,
+    warmup: c.warmup,
+    errors: c.errors + direct.errors + portkeyLoad.errors + srpLoad.errors,
+    firstError: c.firstError ?? direct.firstError ?? portkeyLoad.firstError ?? srpLoad.firstError,
+    direct: { p50: p("direct", 50), p99: p("direct", 99), load: direct },
+    portkey: { ...portkeyLat, load: portkeyLoad },
+    srp: { ...srpLat, load: srpLoad, ledgerVerify: verify },
+    ratio: {
+      addedP50: portkeyLat.added.p50 > 0 ? srpLat.added.p50 / portkeyLat.added.p50 : NaN,
+      rps: portkeyLoad.rps > 0 ? srpLoad.rps / portkeyLoad.rps : NaN,
+    },
+  };
+}
+
 async function benchStream(net) {
   const runs = [];
   const direct = await net.loadgen.call(
@@ -728,6 +819,53 @@ function report(res) {
       `   cached / prompt tokens from the billed usage: on ${int(A.on.cached)} / ${int(A.on.prompt)}, off ${int(A.off.cached)} / ${int(A.off.prompt)}; ${fmt(A.on.ms / 1000, 1)} s and ${fmt(A.off.ms / 1000, 1)} s)`,
     ]);
   }
+  const W = res.gateway?.skipped ? undefined : res.gateway;
+  if (res.gateway?.skipped)
+    rows.push(["8", "Side by side with the Portkey gateway", "skipped", "-", mark()], ["", `  (${res.gateway.skipped})`]);
+  if (W) {
+    const pk = `Portkey gateway ${W.portkeyVersion} (one hop)`;
+    const srp = "SRP hub + node by their CLIs (two hops, billing on SQLite)";
+    const x = (n) => (Number.isFinite(n) ? `${fmt(n)}×` : "n/a");
+    const cpu = (l) =>
+      Object.entries(l.cpuMsPerRequest)
+        .map(([k, v]) => `${k} ${fmt(v, 3)}`)
+        .join(", ");
+    rows.push(["8", `${pk}: added latency p50`, `${signed(W.portkey.added.p50)} ms`, "-", mark()]);
+    rows.push(["8", `${pk}: added latency p99`, `${signed(W.portkey.added.p99)} ms`, "-", mark()]);
+    rows.push(["8", `${srp}: added latency p50`, `${signed(W.srp.added.p50)} ms`, "-", mark()]);
+    rows.push(["8", `${srp}: added latency p99`, `${signed(W.srp.added.p99)} ms`, "-", mark()]);
+    rows.push([
+      "8",
+      "SRP / Portkey, added latency p50",
+      x(W.ratio.addedP50),
+      `<= ${fmt(TARGETS.vsPortkeyAddedP50)}×`,
+      Number.isFinite(W.ratio.addedP50) ? mark(W.ratio.addedP50 <= TARGETS.vsPortkeyAddedP50) : mark(),
+    ]);
+    rows.push([
+      "",
+      `  (sequential, keep-alive, non-stream, interleaved: direct ${fmt(W.direct.p50)}/${fmt(W.direct.p99)}, Portkey ${fmt(W.portkey.p50)}/${fmt(W.portkey.p99)}, SRP ${fmt(W.srp.p50)}/${fmt(W.srp.p99)} ms p50/p99, n=${W.rounds})`,
+    ]);
+    const n = CFG.gatewayConcurrency;
+    rows.push(["8", `${pk}: answered requests/s (${n} connections)`, `${int(W.portkey.load.rps)} req/s`, "-", mark()]);
+    rows.push(["8", `${srp}: answered requests/s (${n} connections)`, `${int(W.srp.load.rps)} req/s`, "-", mark()]);
+    rows.push([
+      "8",
+      "SRP / Portkey, answered requests/s (one hub process)",
+      x(W.ratio.rps),
+      `>= ${fmt(TARGETS.vsPortkeyRps)}×`,
+      Number.isFinite(W.ratio.rps) ? mark(W.ratio.rps >= TARGETS.vsPortkeyRps) : mark(),
+    ]);
+    rows.push([
+      "",
+      `  (simulator directly ${int(W.direct.load.rps)} req/s; latency p50/p99 under load: Portkey ${fmt(W.portkey.load.p50, 1)}/${fmt(W.portkey.load.p99, 1)}, SRP ${fmt(W.srp.load.p50, 1)}/${fmt(W.srp.load.p99, 1)} ms)`,
+    ]);
+    rows.push(["", `  (CPU ms per request under load: Portkey path ${cpu(W.portkey.load)}; SRP path ${cpu(W.srp.load)})`]);
+    const v = W.srp.ledgerVerify;
+    rows.push([
+      "",
+      `  (SRP: node --max-concurrency ${CFG.gatewayNodeConcurrency}; srp-hub ledger verify after the run: ${v?.ok ? "ok" : `FAILED ${JSON.stringify(v?.problems ?? v)}`})`,
+    ]);
+  }
   const lines = [];
   lines.push("");
   lines.push("SRP relay benchmark (simulator at full speed: tokensPerSecond 0, latency 0; loopback 127.0.0.1)");
@@ -768,6 +906,9 @@ function report(res) {
         `ledger phase (${g.engine}): the pre-built receipts ran out after ${fmt(g.elapsedMs / 1000, 1)} s (BENCH_LEDGER_MAX_JOBS ${CFG.ledgerMaxJobs}); the figure is over that shorter window`,
       );
   }
+  if (W?.errors) problems.push(`gateway phase: ${W.errors} failed calls (first: ${W.firstError})`);
+  if (W && W.rounds < CFG.samples)
+    problems.push(`gateway phase: ${W.rounds} of ${CFG.samples} latency rounds fit in the ${CFG.latencyBudgetMs / 1000} s budget`);
   for (const [mode, a] of Object.entries(res.affinity ?? {}))
     if (a?.errors) problems.push(`affinity phase (stickiness ${mode}): ${a.errors} failed requests (first: ${a.firstError})`);
   if (L && L.rounds < CFG.samples)
@@ -824,6 +965,12 @@ async function main() {
     for (const p of net.provs) await p.stop();
     await net.hub.stop();
     await net.sim.stop();
+  }
+  if (ONLY.has("gateway")) {
+    log(
+      `side by side: the Portkey gateway and SRP by its CLIs on one simulator (latency, then ${CFG.gatewayConcurrency} connections for ${CFG.rpsMs / 1000} s each)`,
+    );
+    res.gateway = await benchGateway();
   }
   if (ONLY.has("memory")) {
     log(`memory: ${CFG.connections} idle provider sessions on a fresh hub process`);
