@@ -142,7 +142,8 @@ export function createHub(options: HubOptions): Hub {
     storageError,
     connectedAccount: registry.connectedAccount,
   };
-  const batches = new Batches(consumerContext(parts), options.batches);
+  const api = consumerContext(parts);
+  const batches = new Batches(api, options.batches);
   const discovery = (baseUrl: string) =>
     discoveryDocument(
       {
@@ -156,7 +157,7 @@ export function createHub(options: HubOptions): Hub {
       },
       baseUrl,
     );
-  const routes = hubRoutes({ ...parts, batches, discovery, sessions: registry.sessions, revalidate: registry.revalidate });
+  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate: registry.revalidate });
   let closing = false;
   const fetch: Hub["fetch"] = (request, client) => gateHttp(limiter, request, client, (r) => dispatch(routes, r, { draining: closing }));
   const servers = nodeServers({ fetch, handleUpgrade: registry.handleUpgrade, maxBodyBytes: maxFrameBytes });

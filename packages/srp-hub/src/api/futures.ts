@@ -121,40 +121,27 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
   } catch {
     // the header is ours; a transaction unknown after a reconciliation stays null
   }
+  let s: Awaited<ReturnType<typeof books.summary>> | undefined;
   try {
-    const s = await books.summary(accountId);
-    return Response.json(
-      {
-        object: "srp.deposit",
-        account_id: accountId,
-        address: payer,
-        amount: money(amount),
-        debt_repaid: money(debtRepaid),
-        balance: money(s.balance),
-        prepaid: money(s.prepaid),
-        discount_bps: s.discountBps,
-        transaction,
-      },
-      { headers },
-    );
+    s = await books.summary(accountId);
   } catch (error) {
     // The deposit is made; only the summary could not be read.
     ctx.storageError("deposit summary", error);
-    return Response.json(
-      {
-        object: "srp.deposit",
-        account_id: accountId,
-        address: payer,
-        amount: money(amount),
-        debt_repaid: money(debtRepaid),
-        balance: null,
-        prepaid: null,
-        discount_bps: null,
-        transaction,
-      },
-      { headers },
-    );
   }
+  return Response.json(
+    {
+      object: "srp.deposit",
+      account_id: accountId,
+      address: payer,
+      amount: money(amount),
+      debt_repaid: money(debtRepaid),
+      balance: s ? money(s.balance) : null,
+      prepaid: s ? money(s.prepaid) : null,
+      discount_bps: s ? s.discountBps : null,
+      transaction,
+    },
+    { headers },
+  );
 }
 
 /** The fields of a refund message (`refundMessage(hubId, accountId, nonce)`). */

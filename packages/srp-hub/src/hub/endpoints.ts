@@ -8,6 +8,7 @@ import { getAccount, getHistory, getPricing, postEstimate, postRefund } from "..
 import { ADMIN_PREFIX, handleAdmin } from "../api/admin.js";
 import { countTokens, postMessages } from "../api/anthropic.js";
 import type { Batches } from "../api/batch.js";
+import type { ConsumerApiContext } from "../api/serve.js";
 import { postCompletions } from "../api/completions.js";
 import { DEPOSIT_PATH, postDeposit, postFuturesRefund } from "../api/futures.js";
 import { fail } from "../api/http.js";
@@ -18,12 +19,14 @@ import { handleStoredResponse, RESPONSES_PREFIX } from "../api/response-store.js
 import { postResponses } from "../api/responses.js";
 import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn } from "../api/wallet.js";
 import { X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
-import { accountContext, baseUrlOf, consumerContext, futuresContext, walletContext, type HubParts } from "./api-contexts.js";
+import { accountContext, baseUrlOf, futuresContext, walletContext, type HubParts } from "./api-contexts.js";
 import type { Route } from "./routes.js";
 import { PROVIDER_PATH, type SessionInfo } from "./types.js";
 
 /** What the routes use beyond the hub's parts. */
 export interface EndpointParts extends HubParts {
+  /** What the consumer APIs run on (the batches run on the same). */
+  readonly api: ConsumerApiContext;
   readonly batches: Batches;
   /** The discovery document for a base URL. */
   discovery(baseUrl: string): Discovery;
@@ -66,7 +69,7 @@ function discoveryRoutes(p: EndpointParts): Route[] {
 
 /** The consumer APIs that run jobs (refused while the hub drains), and what serves them. */
 function consumerRoutes(p: EndpointParts): Route[] {
-  const api = consumerContext(p);
+  const { api } = p;
   return [
     { method: "POST", path: "/v1/chat/completions", draining: "refuse", handle: (r) => chatCompletions(r, api) },
     { method: "POST", path: "/v1/messages", draining: "refuse", handle: (r) => postMessages(r, api) },

@@ -80,14 +80,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
 
   /** Accounts, hashed API keys and wallet bindings. */
   readonly accounts: SqlAccountBook;
-  /** Operator operations on accounts and API keys (the account book). */
-  readonly admin: SqlAccountBook;
   /** Countersigned receipts and node positions; recording a billed receipt settles it. */
   readonly receipts: SqlReceiptBook;
   /** Reservations, deposits, refunds and the account reads (the same book as {@link SqlStore.books}). */
   readonly ledger: SqlLedgerBook;
-  /** Balances, history, deposits and refunds behind the account API (the same book as {@link SqlStore.ledger}). */
-  readonly books: SqlLedgerBook;
   /** Signed statements to nodes and their disputes. */
   readonly statements: SqlStatementBook;
   /** On-chain payouts: provider earnings and the protocol's share out, against signed vouchers. */
@@ -108,9 +104,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.#ready.catch(() => {});
     const ready = this.#ready;
     this.accounts = new SqlAccountBook(driver, ready, signupCredits);
-    this.admin = this.accounts;
     this.receipts = new SqlReceiptBook(driver, ready);
-    this.ledger = this.books = new SqlLedgerBook(driver, ready, {
+    this.ledger = new SqlLedgerBook(driver, ready, {
       signupCredits,
       discountTiers: options.discountTiers ?? DEFAULT_DISCOUNT_TIERS,
     });
@@ -119,6 +114,16 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.payouts = new SqlPayoutBook(driver, ready);
     this.wallets = new SqlWalletBook(driver, ready);
     this.responses = new SqlResponseBook(driver, ready);
+  }
+
+  /** Operator operations on accounts and API keys: the account book. */
+  get admin(): SqlAccountBook {
+    return this.accounts;
+  }
+
+  /** Balances, history, deposits and refunds behind the account API: the ledger book. */
+  get books(): SqlLedgerBook {
+    return this.ledger;
   }
 
   /** The database engine underneath. */
