@@ -112,6 +112,31 @@ export interface JobHandle {
   onLost(reason: string): void;
 }
 
+/**
+ * What routing and the relay use of a node's connection: its offers, its load and a way
+ * to start and cancel jobs. A {@link ProviderSession} is one (a node connected to this
+ * process); in a hub of several processes, a node connected to another process is one too.
+ */
+export interface JobHost {
+  /** The node id, once authenticated. */
+  readonly nodeId: string | undefined;
+  /** The account the node is bound to, once authenticated. */
+  readonly account: Account | undefined;
+  readonly state: SessionState;
+  /** True when the node is connected to this process (probes and statements go only to those). */
+  readonly local: boolean;
+  /** Instances currently offered, by instance id. */
+  readonly instances: ReadonlyMap<string, Instance>;
+  /** Jobs running per instance id. */
+  readonly active: ReadonlyMap<string, number>;
+  /** Capacity per instance as the node last reported it. */
+  readonly reportedCapacity: ReadonlyMap<string, number>;
+  /** Sends a job; false when it cannot take it now (see {@link ProviderSession.startJob}). */
+  startJob(job: Job, requestHash: string, handle: JobHandle): boolean;
+  /** Cancels a running job; whether it was running. */
+  cancelJob(jobId: string, reason: Cancel["reason"], message?: string): boolean;
+}
+
 interface RunningJob {
   job: Job;
   /** SHA-256 of the job's canonical request, computed when it was sent. */
@@ -149,7 +174,9 @@ const NODE_MESSAGES: ReadonlySet<MessageType> = new Set([
 ]);
 
 /** The hub's side of one provider session. */
-export class ProviderSession {
+export class ProviderSession implements JobHost {
+  /** A node connected to this process. */
+  readonly local = true;
   /** Random id of this connection. */
   readonly sessionId = `sess_${toBase64Url(randomBytes(12))}`;
   /** The node id, once authenticated. */

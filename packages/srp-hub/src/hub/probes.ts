@@ -35,7 +35,8 @@ function tick(router: Router, pending: Map<string, PendingProbe>, timeoutMs: num
   for (const live of router.dueProbes(now)) {
     const probeId = `probe_${toBase64Url(randomBytes(12))}`;
     pending.set(probeId, { live, deadline: now + timeoutMs });
-    live.session.send({ type: "probe", probeId, instanceId: live.instance.instanceId, deadline: now + timeoutMs });
+    // dueProbes returns instances of local sessions only.
+    (live.session as ProviderSession).send({ type: "probe", probeId, instanceId: live.instance.instanceId, deadline: now + timeoutMs });
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { resolveModelAlias } from "@srp/core";
 import type { Instance } from "@srp/core/schema";
-import type { ProviderSession } from "../session.js";
+import type { JobHost } from "../session.js";
 import {
   breakerAfterOutcome,
   breakerAfterProbe,
@@ -33,7 +33,7 @@ import { AffinityTable } from "./affinity.js";
 /** One instance online on one session. */
 export interface LiveInstance {
   key: string;
-  session: ProviderSession;
+  session: JobHost;
   instance: Instance;
 }
 
@@ -57,7 +57,7 @@ export function instanceKey(nodeId: string, instanceId: string): string {
 /** Live routing table of one hub. */
 export class Router {
   readonly #byModel = new Map<string, Map<string, LiveInstance>>();
-  readonly #bySession = new Map<ProviderSession, Map<string, LiveInstance>>();
+  readonly #bySession = new Map<JobHost, Map<string, LiveInstance>>();
   readonly #byKey = new Map<string, LiveInstance>();
   readonly #store: RoutingStore;
   /** Health scores, recomputed after this hub records an outcome, or after 10 s (a shared store may change them). */
@@ -77,7 +77,7 @@ export class Router {
   }
 
   /** Replaces the instances of a session with its current offers. */
-  sync(session: ProviderSession, now = Date.now()): void {
+  sync(session: JobHost, now = Date.now()): void {
     this.remove(session);
     if (session.state !== "open" || session.nodeId === undefined) return;
     const mine = new Map<string, LiveInstance>();
@@ -97,7 +97,7 @@ export class Router {
   }
 
   /** Removes every instance of a session. */
-  remove(session: ProviderSession): void {
+  remove(session: JobHost): void {
     const mine = this.#bySession.get(session);
     if (!mine) return;
     for (const live of mine.values()) {
@@ -229,11 +229,12 @@ export class Router {
     this.#store.update(key, now, (h) => ({ ...h, throughput: recordThroughput(h.throughput, tokens, ms) }));
   }
 
-  /** Instances whose park is over and whose probe is due; marks them as probing. */
+  /** Instances of nodes connected to this process whose park is over and whose probe is due; marks them as probing. */
   dueProbes(now = Date.now()): LiveInstance[] {
     const due: LiveInstance[] = [];
     for (const m of this.#byModel.values()) {
       for (const live of m.values()) {
+        if (!live.session.local) continue;
         const h = this.#store.get(live.key);
         if (h && breakerStatus(h.breaker, now) === "probe_due") {
           this.#store.update(live.key, now, (x) => ({ ...x, breaker: breakerProbeSent(x.breaker) }));
