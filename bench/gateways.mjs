@@ -119,9 +119,10 @@ export async function startPortkey({ simBaseUrl }) {
  * SRP as a user runs it, by the CLIs: a hub on a SQLite data directory with billing, a
  * funded consumer account, and one node serving the simulator with `nodeConcurrency` jobs at
  * once. Resolves with `{ url, headers, hubPid, nodePid, model, verify, stop }` once the hub
- * lists `model`; `verify()` stops both and runs `srp-hub ledger verify`.
+ * lists `model`; `verify()` stops both and runs `srp-hub ledger verify`. `hubFlags` and
+ * `nodeFlags` are Node flags for the two processes (e.g. `--cpu-prof`).
  */
-export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit = 100_000_000n }) {
+export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit = 100_000_000n, hubFlags = [], nodeFlags = [] }) {
   const t = tempDir("srp-bench-gateway-");
   const hubDir = join(t.dir, "hub");
   const nodeDir = join(t.dir, "provider");
@@ -141,6 +142,7 @@ export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit 
     const hub = new Command("srp-hub serve", [HUB_CLI, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", hubDir], {
       log: join(t.dir, "hub.log"),
       env: { BENCH_GUARD_REMOVE_DIR: t.dir },
+      nodeFlags: hubFlags,
     });
     procs.push(hub);
     const [, url] = await hub.waitFor(/srp-hub listening on (\S+)/);
@@ -163,6 +165,7 @@ export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit 
     const provider = new Command("srp-provider start", [PROVIDER_CLI, "start", "--foreground", "--dir", nodeDir], {
       log: join(t.dir, "provider.log"),
       env: { BENCH_GUARD_REMOVE_DIR: t.dir },
+      nodeFlags,
     });
     procs.push(provider);
     const headers = { authorization: `Bearer ${consumer.apiKey}` };

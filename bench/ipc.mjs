@@ -115,12 +115,12 @@ const GUARD = new URL("./parent-guard.mjs", import.meta.url).href;
  * the helpers.
  */
 export class Command {
-  constructor(name, args, { log, env = {}, preload = [] }) {
+  constructor(name, args, { log, env = {}, preload = [], nodeFlags = [] }) {
     this.name = name;
     this.log = log;
     const fd = openSync(log, "a");
     const imports = [GUARD, ...preload].flatMap((p) => ["--import", p]);
-    this.child = spawn(process.execPath, [...imports, ...args], { stdio: ["ignore", fd, fd, "ipc"], env: { ...process.env, ...env } });
+    this.child = spawn(process.execPath, [...nodeFlags, ...imports, ...args], { stdio: ["ignore", fd, fd, "ipc"], env: { ...process.env, ...env } });
     closeSync(fd);
     live.add(this);
     this.exited = new Promise((resolve) => {

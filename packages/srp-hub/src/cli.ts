@@ -123,10 +123,20 @@ async function serve(argv: string[]): Promise<void> {
   }
   const token = adminToken(dataDir, values["admin-token"] ?? process.env.SRP_ADMIN_TOKEN);
   const chain = values["chain-rpc"] ? await chainOptions(values as ChainArgs, store) : {};
+  // Routing and payout state live in the database too (written behind every second), so
+  // the 14-day window, ramp-up and anti-flapping survive a restart.
+  const writeBehindError = (what: string) => (error: unknown) =>
+    process.stderr.write(
+      `${JSON.stringify({ t: new Date().toISOString(), event: "storage.error", what, message: (error as Error)?.message ?? String(error) })}\n`,
+    );
+  const routing = await store.openRouting({ onError: writeBehindError("routing.flush") });
+  const payoutState = await store.openPayoutState({ onError: writeBehindError("payouts.flush") });
   const hub = createHub({
     identity,
     accounts: store,
     storage: store,
+    routing,
+    payoutState,
     admin: store,
     adminToken: token,
     limits,

@@ -32,6 +32,7 @@ import { nodeServers } from "./hub/node-server.js";
 import type { HubOptions } from "./hub/options.js";
 import { startProbes } from "./hub/probes.js";
 import { dispatch } from "./hub/routes.js";
+import { setUpCluster } from "./hub/cluster-setup.js";
 import { createSessionRegistry } from "./hub/session-registry.js";
 import { startStatements } from "./hub/statements.js";
 import { hubBooks } from "./hub/storage.js";
@@ -87,7 +88,7 @@ export function createHub(options: HubOptions): Hub {
   const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
   router.onBreakerChange = (change) => emitter.emit("breaker", change);
   const waiting = new WaitQueue(options.queue ?? {});
-  const payouts = new PayoutTracker({ ...PAYOUT_DEFAULTS, ...options.payouts });
+  const payouts = new PayoutTracker({ ...PAYOUT_DEFAULTS, ...options.payouts }, options.payoutState);
   const maintenance = startMaintenance({
     router,
     ledger: books.ledger,
@@ -117,6 +118,15 @@ export function createHub(options: HubOptions): Hub {
     intervalMs: options.statementIntervalMs ?? 3_600_000,
     sessions: () => registry.byNode(),
   });
+  const cluster = setUpCluster({
+    options: options.cluster,
+    identity: options.identity,
+    router,
+    waiting,
+    jobs,
+    registry: () => registry,
+    storageError,
+  });
   const registry = createSessionRegistry({
     settings: options,
     versions,
@@ -128,6 +138,7 @@ export function createHub(options: HubOptions): Hub {
     waiting,
     storageError,
     hooks: { ...jobs.sessionHooks, onProbeResult: probes.onResult, onDispute: statements.onDispute },
+    observer: cluster.current,
   });
   const parts: HubParts = {
     options,
@@ -165,6 +176,8 @@ export function createHub(options: HubOptions): Hub {
   const close = async (): Promise<void> => {
     closing = true;
     waiting.close();
+    // Other processes stop sending jobs here; the jobs they sent that run here drain with the others.
+    await cluster.leave();
     const drainMs = options.drainTimeoutMs ?? 30_000;
     const until = Date.now() + drainMs;
     await batches.close(drainMs);
@@ -173,9 +186,13 @@ export function createHub(options: HubOptions): Hub {
     statements.stop();
     maintenance.stop();
     registry.stopChecks();
+    await cluster.close();
     await jobs.close();
     await registry.close(options.reconnectAfterMs ?? 5000);
     await servers.close();
+    // Routing and payout state kept in a database is written out before the caller closes it.
+    await router.store.flush?.().catch((error: unknown) => storageError("routing.flush", error));
+    await payouts.state.flush?.().catch((error: unknown) => storageError("payouts.flush", error));
   };
 
   return Object.assign(emitter, {
@@ -197,5 +214,6 @@ export function createHub(options: HubOptions): Hub {
     issueStatements: statements.issue,
     revalidateSessions: registry.revalidate,
     close,
+    ready: () => cluster.ready,
   });
 }

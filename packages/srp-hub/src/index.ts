@@ -45,6 +45,8 @@ export {
 } from "./node-adapter.js";
 export { LIMIT_DEFAULTS, type HubLimits, type Rate } from "./limits.js";
 export { BATCH_LIMITS, type BatchOptions } from "./api/batch.js";
+export { NonceMemory, type NonceStore } from "./nonces.js";
+export { RedisNonceStore, type RedisNonceStoreOptions, type NonceRedis } from "./cluster/shared-nonces.js";
 
 // Storage: what the hub keeps, in memory or in SQLite / PostgreSQL
 export type { HubStorage, ResponseBook } from "./storage/hub-storage.js";

@@ -4,12 +4,28 @@
  * twice the freshness window; the memory is bounded.
  */
 
-/** Remembers issued nonces for a while. */
-export class NonceMemory {
+/**
+ * Where a hub remembers the nonces its hellos issued. One process keeps them in a
+ * {@link NonceMemory}; the processes of one hub share them (`RedisNonceStore`), so an
+ * `auth` replaying a nonce another process issued is recognized too.
+ */
+export interface NonceStore {
+  /** Records a nonce a hello issued now. */
+  remember(nonce: string): void;
+  /** Whether a nonce was issued within the retention period (asked only for an `auth` whose nonce is not its session's). */
+  has(nonce: string): boolean | Promise<boolean>;
+}
+
+/** Remembers issued nonces for a while, in this process. */
+export class NonceMemory implements NonceStore {
   readonly #issued = new Map<string, number>();
   readonly #ttlMs: number;
   readonly #max: number;
 
+  /**
+   * @param ttlMs How long a nonce is remembered.
+   * @param max How many nonces at most; the oldest is forgotten first.
+   */
   constructor(ttlMs: number, max = 100_000) {
     this.#ttlMs = ttlMs;
     this.#max = max;

@@ -40,7 +40,7 @@ import { OutputMeter, type OutputMeasurer, type RelayedOutput, type UsageBounds 
 import { coalesceWrites, type Corkable } from "@srp/core/node";
 import type { WebSocket } from "ws";
 import type { Account, AccountStore } from "./accounts.js";
-import type { NonceMemory } from "./nonces.js";
+import type { NonceStore } from "./nonces.js";
 import { TokenBucket, type Rate } from "./limits.js";
 
 /** Where a session is in its life. */
@@ -50,7 +50,7 @@ export type SessionState = "await_auth" | "open" | "closed";
 export interface SessionContext {
   identity: Identity;
   accounts: AccountStore;
-  nonces: NonceMemory;
+  nonces: NonceStore;
   versions: readonly number[];
   maxFrameBytes: number;
   heartbeatIntervalMs: number;
@@ -69,6 +69,8 @@ export interface SessionContext {
   onInstancesChanged(session: ProviderSession): void;
   /** Called after a heartbeat reported the capacity of the session's instances (slots may have freed). */
   onCapacityReported?(session: ProviderSession): void;
+  /** Called when the jobs running on one of the session's instances went up or down (routing keeps instances ordered by load). */
+  onLoadChanged?(session: ProviderSession, instanceId: string): void;
   /** Verifies and countersigns the receipt of a `done`; returns the countersigned receipt or the error to report. */
   settleReceipt(
     session: ProviderSession,
@@ -133,8 +135,11 @@ export interface JobHost {
   readonly reportedCapacity: ReadonlyMap<string, number>;
   /** Sends a job; false when it cannot take it now (see {@link ProviderSession.startJob}). */
   startJob(job: Job, requestHash: string, handle: JobHandle): boolean;
-  /** Cancels a running job; whether it was running. */
-  cancelJob(jobId: string, reason: Cancel["reason"], message?: string): boolean;
+  /**
+   * Cancels a running job; whether it was running. `failed` (a missed deadline counted as
+   * the instance's failure) is passed on to the process holding a node connected elsewhere.
+   */
+  cancelJob(jobId: string, reason: Cancel["reason"], message?: string, failed?: boolean): boolean;
 }
 
 interface RunningJob {
@@ -333,10 +338,12 @@ export class ProviderSession implements JobHost {
     const ctx = this.#ctx;
     const refused = ctx.admitAuth?.(this);
     if (refused) return this.fail(refused);
+    // A shared nonce memory answers asynchronously: asked first, and only about a nonce that is not this session's.
+    const known = auth.nonce === this.#nonce ? false : await ctx.nonces.has(auth.nonce);
     const rejected = checkAuth(auth, {
       hubId: ctx.identity.id,
       nonce: this.#nonce,
-      isKnownNonce: (n) => ctx.nonces.has(n),
+      isKnownNonce: (n) => n === auth.nonce && known,
       windowMs: HANDSHAKE_TIMING.freshnessWindowMs,
     });
     if (rejected) return this.fail(rejected);
@@ -481,6 +488,7 @@ export class ProviderSession implements JobHost {
         `the job for this request would be ${bytes} bytes, over the ${this.#ctx.maxFrameBytes}-byte frame limit of the hub's provider sessions; send a smaller request`,
       );
     this.active.set(job.instanceId, active + 1);
+    this.#ctx.onLoadChanged?.(this, job.instanceId);
     this.#jobs.set(job.jobId, {
       job,
       requestHash,
@@ -522,6 +530,7 @@ export class ProviderSession implements JobHost {
     const n = (this.active.get(running.job.instanceId) ?? 1) - 1;
     if (n <= 0) this.active.delete(running.job.instanceId);
     else this.active.set(running.job.instanceId, n);
+    this.#ctx.onLoadChanged?.(this, running.job.instanceId);
   }
 
   #unknownJob(jobId: string): void {
@@ -661,7 +670,9 @@ export class ProviderSession implements JobHost {
   #loseJobs(reason: string): void {
     const jobs = [...this.#jobs.values()];
     this.#jobs.clear();
+    const busy = [...this.active.keys()];
     this.active.clear();
+    for (const id of busy) this.#ctx.onLoadChanged?.(this, id);
     for (const j of jobs) j.handle.onLost(reason);
   }
 

@@ -164,6 +164,8 @@ interface Running {
   usage: Usage | undefined;
   requestHash: string | undefined;
   ended: boolean;
+  /** Its `done` waits for the receipt position to be durable. */
+  finishing?: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
   startedAt: number;
 }
@@ -629,16 +631,27 @@ export class Provider extends EventEmitter<ProviderEvents> {
       return this.#end(run, { ok: false, code: "internal", chunks: run.chunks });
     }
     // SRP-ATT-006: the position is durable before the receipt leaves the node.
-    this.#receipts.savePosition(hubId, { lastSeq: receipt.seq, totals: receipt.totals });
+    const saved = this.#receipts.savePosition(hubId, { lastSeq: receipt.seq, totals: receipt.totals });
     this.#awaitingCountersign.set(job.jobId, receipt);
     if (this.#awaitingCountersign.size > 10_000) this.#awaitingCountersign.delete(this.#awaitingCountersign.keys().next().value as string);
-    this.connection.sendEncoded(doneFrame);
-    this.#end(run, { ok: true, chunks: run.chunks, usage, cost: receipt.cost });
+    const send = () => {
+      if (run.ended) return; // the session ended meanwhile
+      this.connection.sendEncoded(doneFrame);
+      this.#end(run, { ok: true, chunks: run.chunks, usage, cost: receipt.cost });
+    };
+    if (saved === undefined) return send();
+    // Written off the event loop: the job is finishing, a cancel that arrives meanwhile is too late (SRP-JOB-018).
+    run.finishing = true;
+    saved.then(send, (error: unknown) => {
+      if (run.ended) return;
+      this.#jobError(job, "internal", `the receipt position could not be stored: ${(error as Error)?.message ?? String(error)}`, run.chunks);
+      this.#end(run, { ok: false, code: "internal", chunks: run.chunks });
+    });
   }
 
   #onCancel(cancel: Cancel): void {
     const run = this.#running.get(cancel.jobId);
-    if (!run || run.ended) return; // SRP-JOB-018: ignore unknown or ended jobs
+    if (!run || run.ended || run.finishing) return; // SRP-JOB-018: ignore unknown or ended jobs (a finishing one sends its done)
     run.cancelled = true;
     run.controller.abort(new Error(`cancelled: ${cancel.reason}`));
     // SRP-JOB-018: a consumer who left pays for what was delivered, when the backend

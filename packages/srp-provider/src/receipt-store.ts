@@ -3,17 +3,23 @@
  * SRP-ATT-006 requires to be durable before `done` is sent) and the countersigned
  * receipts it holds as evidence.
  */
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { appendFileSync, createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { INITIAL_POSITION, sha256Hex, type ReceiptPosition } from "@srp/core";
+import { PositionFile } from "./position-file.js";
 import type { Receipt, ReceiptTotals, Statement } from "@srp/core/schema";
 
 /** A node's durable receipt state. */
 export interface ReceiptStore {
   /** The position for a hub (the initial position if none was saved). */
   position(hubId: string): ReceiptPosition;
-  /** Saves a new position durably; called before the `done` carrying its receipt is sent. */
-  savePosition(hubId: string, position: ReceiptPosition): void;
+  /**
+   * Saves a new position durably; called before the `done` carrying its receipt is sent.
+   * A store that writes asynchronously returns a promise that resolves once the position
+   * is durable (the node sends the `done` then); `position()` returns the new position at
+   * once either way, since the next receipt builds on it.
+   */
+  savePosition(hubId: string, position: ReceiptPosition): void | Promise<void>;
   /** Keeps a countersigned receipt. */
   addCountersigned(receipt: Receipt): void;
   /** The node's running totals right after receipt `seq` for a hub, when the store still knows them. */
@@ -63,12 +69,15 @@ export class MemoryReceiptStore implements ReceiptStore {
 }
 
 /**
- * Receipt state in a directory: `position-<hub>.json` (written with fsync and an atomic
- * rename) and `receipts-<hub>.jsonl` (countersigned receipts, appended).
+ * Receipt state in a directory: `position-<hub>.slots` (the position, written in place and
+ * synced, off the event loop, by {@link PositionFile}; a node that kept
+ * `position-<hub>.json` before reads it once) and `receipts-<hub>.jsonl` (countersigned
+ * receipts, appended).
  */
 export class FileReceiptStore implements ReceiptStore {
   readonly #dir: string;
-  readonly #cache = new Map<string, ReceiptPosition>();
+  readonly #files = new Map<string, PositionFile>();
+  readonly #appenders = new Map<string, Appender>();
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -79,38 +88,44 @@ export class FileReceiptStore implements ReceiptStore {
     return sha256Hex(hubId).slice(0, 16);
   }
 
-  position(hubId: string): ReceiptPosition {
-    const cached = this.#cache.get(hubId);
-    if (cached) return cached;
-    let pos: ReceiptPosition = INITIAL_POSITION;
-    try {
-      const parsed = JSON.parse(readFileSync(join(this.#dir, `position-${this.#name(hubId)}.json`), "utf8")) as ReceiptPosition & {
-        hubId?: string;
-      };
-      pos = { lastSeq: parsed.lastSeq, totals: parsed.totals };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  #file(hubId: string): PositionFile {
+    let file = this.#files.get(hubId);
+    if (!file) {
+      const name = this.#name(hubId);
+      file = new PositionFile(join(this.#dir, `position-${name}.slots`), hubId, () => legacyPosition(join(this.#dir, `position-${name}.json`)));
+      this.#files.set(hubId, file);
     }
-    this.#cache.set(hubId, pos);
-    return pos;
+    return file;
   }
 
-  savePosition(hubId: string, position: ReceiptPosition): void {
-    const file = join(this.#dir, `position-${this.#name(hubId)}.json`);
-    const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, "w", 0o600);
-    try {
-      writeSync(fd, JSON.stringify({ hubId, ...position }));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    this.#cache.set(hubId, position);
+  position(hubId: string): ReceiptPosition {
+    return this.#file(hubId).position();
+  }
+
+  savePosition(hubId: string, position: ReceiptPosition): Promise<void> {
+    return this.#file(hubId).save(position);
+  }
+
+  /** Closes the position and receipt files (after their writes in flight). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#files.values(), ...this.#appenders.values()].map((f) => f.close()));
+    this.#files.clear();
+    this.#appenders.clear();
   }
 
   addCountersigned(receipt: Receipt): void {
-    appendFileSync(join(this.#dir, `receipts-${this.#name(receipt.hubId)}.jsonl`), `${JSON.stringify(receipt)}\n`, { mode: 0o600 });
+    // Appended through a stream kept open (one file per hub, writes in order, off the event
+    // loop); the newest receipts are also kept in memory until written, for totalsAt.
+    this.#appender(receipt.hubId).append(`${JSON.stringify(receipt)}\n`, receipt);
+  }
+
+  #appender(hubId: string): Appender {
+    let a = this.#appenders.get(hubId);
+    if (!a) {
+      a = new Appender(join(this.#dir, `receipts-${this.#name(hubId)}.jsonl`));
+      this.#appenders.set(hubId, a);
+    }
+    return a;
   }
 
   #lines<T>(file: string): T[] {
@@ -128,7 +143,10 @@ export class FileReceiptStore implements ReceiptStore {
   totalsAt(hubId: string, seq: number): ReceiptTotals | undefined {
     const pos = this.position(hubId);
     if (pos.lastSeq === seq) return pos.totals;
-    return totalsIn(this.#lines<Receipt>(`receipts-${this.#name(hubId)}.jsonl`), hubId, seq);
+    return (
+      totalsIn(this.#appenders.get(hubId)?.unwritten ?? [], hubId, seq) ??
+      totalsIn(this.#lines<Receipt>(`receipts-${this.#name(hubId)}.jsonl`), hubId, seq)
+    );
   }
 
   addStatement(statement: Statement, agreed: boolean): void {
@@ -139,5 +157,61 @@ export class FileReceiptStore implements ReceiptStore {
 
   statements(hubId: string): Array<{ statement: Statement; agreed: boolean }> {
     return this.#lines(`statements-${this.#name(hubId)}.jsonl`);
+  }
+}
+
+/** The position a node stored in `position-<hub>.json` before `.slots` files, or the initial one. */
+function legacyPosition(path: string): ReceiptPosition {
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as ReceiptPosition;
+    return { lastSeq: parsed.lastSeq, totals: parsed.totals };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    return INITIAL_POSITION;
+  }
+}
+
+/**
+ * Appends lines to a file through a write stream kept open (writes in order, in the
+ * thread pool). Receipts not yet written stay readable in `unwritten`. When the stream
+ * fails, it is dropped and the next append opens a new one; the lines it held are
+ * appended again synchronously, so none is lost.
+ */
+class Appender {
+  readonly #path: string;
+  #stream: WriteStream | undefined;
+  /** Receipts handed to the stream and not yet written, oldest first. */
+  readonly unwritten: Receipt[] = [];
+  #lines: string[] = [];
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  append(line: string, receipt: Receipt): void {
+    if (!this.#stream) {
+      const stream = createWriteStream(this.#path, { flags: "a", mode: 0o600 });
+      stream.on("error", () => {
+        if (this.#stream === stream) this.#stream = undefined;
+        const lost = this.#lines.splice(0);
+        this.unwritten.splice(0);
+        if (lost.length > 0) appendFileSync(this.#path, lost.join(""), { mode: 0o600 });
+      });
+      this.#stream = stream;
+    }
+    this.unwritten.push(receipt);
+    this.#lines.push(line);
+    this.#stream.write(line, (error) => {
+      if (error) return; // the "error" listener writes it again
+      this.unwritten.shift();
+      this.#lines.shift();
+    });
+  }
+
+  /** Ends the stream once what it holds is written. */
+  close(): Promise<void> {
+    const stream = this.#stream;
+    this.#stream = undefined;
+    return stream ? new Promise((resolve) => stream.end(() => resolve())) : Promise.resolve();
   }
 }

@@ -5,6 +5,7 @@
  * Anthropic key); every other instance gets it translated to chat completions, and its
  * answer (streamed or not, tool calls included) is translated back.
  */
+import { describedMeter } from "./meters.js";
 import { formatSse, JSON_DEPTH_LIMITS, randomBytes, scanJson, SrpError, toBase64Url } from "@srp/core";
 import {
   ANTHROPIC_BETA_EXT,
@@ -452,16 +453,19 @@ function translatedEncoder(job: Job): StreamEncoder {
 export function translatedMeter(job: Job): OutputMeasurer {
   const meter = new OutputMeter({ api: "messages", stream: job.stream });
   const events = job.stream ? new ChatToMessagesEvents(job) : undefined;
-  return {
-    add(value) {
-      if (!isObject(value)) return;
-      if (!events) return meter.add({ type: "message", content: chatToContent(value) });
-      for (const e of events.chunk(value)) meter.add(e);
+  return describedMeter(
+    {
+      add(value) {
+        if (!isObject(value)) return;
+        if (!events) return meter.add({ type: "message", content: chatToContent(value) });
+        for (const e of events.chunk(value)) meter.add(e);
+      },
+      get measure() {
+        return meter.measure;
+      },
     },
-    get measure() {
-      return meter.measure;
-    },
-  };
+    { kind: "messages" },
+  );
 }
 
 /** Native Anthropic events passed through; the message_delta (usage) and message_stop wait for the receipt, then carry the cost. */

@@ -5,6 +5,7 @@
  * the node untouched apart from the routing members, `stream_options` and a default
  * `max_tokens`; the answer is the node's, with `usage` the billed one and its cost.
  */
+import { describedMeter } from "./meters.js";
 import { SrpError } from "@srp/core";
 import { checkConsumerBody, CompletionsRequest, type Capability, type Job } from "@srp/core/schema";
 import { OutputMeter, type OutputMeasurer } from "@srp/core/metering";
@@ -94,7 +95,8 @@ export function planCompletions(body: Json, ctx: Pick<ConsumerApiContext, "route
     bound: { promptTokens: completionsPromptBound(body), completionTokens: maxOut * choices },
     job: () => ({ api: "completions", body: forwarded }),
     commits,
-    meter: (job: Job): OutputMeasurer => new OutputMeter({ api: "completions", stream: job.stream, choices }),
+    meter: (job: Job): OutputMeasurer =>
+      describedMeter(new OutputMeter({ api: "completions", stream: job.stream, choices }), { kind: "completions", choices }),
     respond: (_job, done, ext, headers) =>
       Response.json({ ...done.response, usage: openAIUsage(done.response?.usage, done.usage, ext) }, { headers }),
     // text_completion chunks; the usage chunk is held until the receipt, then extended with the cost (SRP-CON-047).

@@ -7,6 +7,7 @@
  * included) is translated back. Answered turns are stored (`store`, default true) for
  * `previous_response_id` and `GET /v1/responses/{id}` (`response-store.ts`).
  */
+import { describedMeter } from "./meters.js";
 import { formatSse, SrpError } from "@srp/core";
 import { checkConsumerBody, ResponsesRequest, type Capability, type Done, type Instance, type Job, type Usage } from "@srp/core/schema";
 import { OutputMeter, type OutputMeasurer } from "@srp/core/metering";
@@ -120,16 +121,19 @@ function translatedEncoder(job: Job, turn: Turn, accountId: string): StreamEncod
 export function translatedMeter(job: Job): OutputMeasurer {
   const meter = new OutputMeter({ api: "responses", stream: job.stream });
   const events = job.stream ? new ChatToResponsesEvents({}) : undefined;
-  return {
-    add(value) {
-      if (!isObject(value)) return;
-      if (!events) return meter.add({ output: chatToOutput(value) });
-      for (const e of events.chunk(value)) meter.add(e);
+  return describedMeter(
+    {
+      add(value) {
+        if (!isObject(value)) return;
+        if (!events) return meter.add({ output: chatToOutput(value) });
+        for (const e of events.chunk(value)) meter.add(e);
+      },
+      get measure() {
+        return meter.measure;
+      },
     },
-    get measure() {
-      return meter.measure;
-    },
-  };
+    { kind: "responses" },
+  );
 }
 
 /**

@@ -555,7 +555,7 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   const models = fallbacks ? modelsToTry(given, fallbacks, plan.prefs.allowFallbacks) : undefined;
 
   // Demand only for a model some instance serves: a stranger's made-up names are not remembered.
-  if (ctx.router.views(plan.model).length > 0) ctx.noteDemand(plan.model);
+  if (ctx.router.count(plan.model) > 0) ctx.noteDemand(plan.model);
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   let admission: Admission | undefined;

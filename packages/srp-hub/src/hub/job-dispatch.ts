@@ -41,6 +41,8 @@ export interface JobDispatch {
   readonly sessionHooks: Pick<SessionContext, "settleReceipt" | "receiptPosition" | "onCancelledEnd">;
   /** Remembers which consumer account (and reservation) a job is for. */
   setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
+  /** Takes (and forgets) the payer of a job: the job is sent to another process of the hub, whose dispatch settles it. */
+  takeOwner(jobId: string): { accountId: string; reservationId?: string } | undefined;
   /** Keeps a cancelled job's reservation until the node ends the job, or the grace period passes. */
   releaseAfterCancel(reservationId: string): void;
   /** Cancels a job on its session; `failed`: the cancel counted as the instance's failure. */
@@ -104,7 +106,7 @@ function settleReceipt(
   const key = instanceKey(nodeId, job.instanceId);
   const settled = o.receipts.record({
     receipt,
-    terms: o.payouts.terms(key, job.model, o.router.standing(key), o.router.views(job.model).length),
+    terms: o.payouts.terms(key, job.model, o.router.standing(key), o.router.count(job.model)),
     providerAccountId: session.account!.id,
     ...(owner ? { consumerAccountId: owner.accountId } : {}),
     ...(owner?.reservationId ? { reservationId: owner.reservationId } : {}),
@@ -159,6 +161,12 @@ export function createJobDispatch(o: JobDispatchOptions): JobDispatch {
     setJobOwner(jobId, accountId, reservationId) {
       s.owners.set(jobId, { accountId, reservationId, at: Date.now() });
     },
+    takeOwner(jobId) {
+      const owner = s.owners.get(jobId);
+      if (!owner) return undefined;
+      s.owners.delete(jobId);
+      return owner.reservationId === undefined ? { accountId: owner.accountId } : { accountId: owner.accountId, reservationId: owner.reservationId };
+    },
     releaseAfterCancel(reservationId) {
       if (!o.ledger || s.releaseLater.has(reservationId)) return;
       const timer = setTimeout(() => {
@@ -169,7 +177,8 @@ export function createJobDispatch(o: JobDispatchOptions): JobDispatch {
       s.releaseLater.set(reservationId, timer);
     },
     cancel(live, jobId, reason, failed) {
-      if (live.session.cancelJob(jobId, reason) && failed) s.failureCounted.add(jobId);
+      // A node on another process: that process counts the failure once, where the receipt is checked.
+      if (live.session.cancelJob(jobId, reason, undefined, failed) && failed && live.session.local) s.failureCounted.add(jobId);
     },
     async close() {
       clearInterval(sweep);

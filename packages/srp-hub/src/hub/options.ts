@@ -8,8 +8,11 @@ import type { AccountAdmin, AccountStore } from "../accounts.js";
 import type { BatchOptions } from "../api/batch.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger } from "../ledger/ledger.js";
+import type { PayoutState } from "../ledger/payout-state.js";
 import type { PayoutConfig } from "../ledger/payout-terms.js";
 import type { HubLimits } from "../limits.js";
+import type { NonceStore } from "../nonces.js";
+import type { ClusterOptions } from "../cluster/cluster.js";
 import type { PaymentBook, SettleMode } from "../payments/book.js";
 import type { OnchainPayouts } from "../payments/onchain-payouts.js";
 import type { ChainWriter, Settler } from "../payments/authorization-settlers.js";
@@ -64,8 +67,26 @@ export interface HubOptions {
    * not billed; the receipt book settles. Default `storage.ledger`; absent: nothing is billed.
    */
   ledger?: HubLedger;
-  /** Where routing state (breakers, health, throughput) is kept; default in memory. */
+  /**
+   * Where routing state (breakers, health windows, throughput, latency, first seen) is kept;
+   * default in memory. `await store.openRouting()` keeps it in a `SqlStore`'s database, so it
+   * survives a restart (the hub flushes it when it closes).
+   */
   routing?: RoutingStore;
+  /**
+   * Where the nonces of hellos are remembered, to tell a replayed `auth` from a wrong one
+   * (SRP-AUTH-003); default in this process's memory. The processes of one hub share a
+   * `RedisNonceStore`.
+   */
+  nonces?: NonceStore;
+  /**
+   * Join the other processes of this hub (docs/deployment.md): they share a Redis server for
+   * live state (which node is on which process, load, nonces) and send each other jobs over
+   * direct links, so a request reaching any process is served by a node connected to any.
+   * Every process must share the hub's identity and its PostgreSQL storage. Await
+   * `hub.ready()` before serving. Absent: this process is the whole hub.
+   */
+  cluster?: ClusterOptions;
   /** Overrides of the routing numbers (defaults: `ROUTING_DEFAULTS`, `spec/v1/liveness.md` "Routing policy"). */
   routingConfig?: Partial<RoutingConfig>;
   /** Random source for routing tie-breaks; default `Math.random`. */
@@ -95,6 +116,8 @@ export interface HubOptions {
   queue?: Partial<Pick<WaitQueueOptions, "maxWaiters" | "maxWaitersPerAccount" | "waitMs" | "maxWaitMs">>;
   /** Bounties, trust caps and anti-flapping (defaults: no bounties configured, 20 % of fees fund the pool, a 50 % reduction after a model switch decaying over 72 h). */
   payouts?: Partial<PayoutConfig>;
+  /** Where demand and model switches (for bounties and anti-flapping) are kept; default in memory. `await store.openPayoutState()` keeps them in a `SqlStore`'s database. */
+  payoutState?: PayoutState;
   /** How often each connected node gets a signed statement of its receipts and earnings (SRP-SET-007); default 1 h. 0 disables. */
   statementIntervalMs?: number;
   /** x402 pay-per-call for requests without an API key (spec/v1/payments.md). Needs a ledger and a payment book. */

@@ -14,7 +14,7 @@ import type { AccountStore } from "../accounts.js";
 import { refusalError, refuseUpgrade, upgradeKey } from "../gate.js";
 import type { PayoutTracker } from "../ledger/payout-tracker.js";
 import type { ClientLimiter } from "../limits.js";
-import { NonceMemory } from "../nonces.js";
+import { NonceMemory, type NonceStore } from "../nonces.js";
 import { instanceKey, type Router } from "../routing/router.js";
 import type { WaitQueue } from "../routing/wait-queue.js";
 import { ProviderSession, type SessionContext } from "../session.js";
@@ -29,7 +29,7 @@ export interface SessionRegistryOptions {
   /** Session settings (identity, accounts, timings, limits per session). */
   readonly settings: Pick<
     HubOptions,
-    "heartbeatIntervalMs" | "handshakeTimeoutMs" | "maxInstances" | "maxConcurrentJobs" | "refusedTiers"
+    "heartbeatIntervalMs" | "handshakeTimeoutMs" | "maxInstances" | "maxConcurrentJobs" | "refusedTiers" | "nonces"
   > & { identity: Identity; accounts: AccountStore };
   readonly versions: readonly number[];
   readonly maxFrameBytes: number;
@@ -40,6 +40,20 @@ export interface SessionRegistryOptions {
   readonly waiting: WaitQueue;
   readonly storageError: StorageErrorSink;
   readonly hooks: SessionHooks;
+  /** Told of sessions opening, changing, loading and closing (the hub's cluster part, once it has joined). */
+  readonly observer?: () => SessionObserver | undefined;
+}
+
+/** What another part of the hub learns of the registry's sessions. */
+export interface SessionObserver {
+  /** A session authenticated. */
+  opened(session: ProviderSession): void;
+  /** A session's offers changed. */
+  changed(session: ProviderSession): void;
+  /** A session's load (jobs running, capacity reported) changed. */
+  loaded(session: ProviderSession): void;
+  /** A session ended. */
+  closed(session: ProviderSession): void;
 }
 
 /** The provider endpoint's sessions. */
@@ -50,6 +64,8 @@ export interface SessionRegistry {
   sessions(): SessionInfo[];
   /** The current session of each node (open or closing). */
   byNode(): Iterable<ProviderSession>;
+  /** The current open session of a node connected here. */
+  session(nodeId: string): ProviderSession | undefined;
   /** The account a node is connected under now, or undefined when it is not connected. */
   connectedAccount(nodeId: string): string | undefined;
   /** Closes the open sessions whose API key or wallet binding was revoked; resolves with how many. */
@@ -98,7 +114,7 @@ interface Registry {
 }
 
 /** The settings every session shares (pure). */
-function sessionSettings(o: SessionRegistryOptions, nonces: NonceMemory) {
+function sessionSettings(o: SessionRegistryOptions, nonces: NonceStore) {
   const s = o.settings;
   return {
     identity: s.identity,
@@ -130,7 +146,7 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
     for (const instance of session.instances.values()) o.waiting.notify(instance.model);
   };
   return {
-    ...sessionSettings(o, new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs)),
+    ...sessionSettings(o, o.settings.nonces ?? new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs)),
     ...o.hooks,
     revocationEpoch: () => r.revocationEpoch,
     admitAuth(session) {
@@ -143,6 +159,7 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
       const nodeId = session.nodeId!;
       const previous = r.byNode.get(nodeId);
       r.byNode.set(nodeId, session);
+      o.observer?.()?.opened(session);
       emitter.emit("session.open", { ...sessionInfo(session), replaced: previous !== undefined });
       return previous;
     },
@@ -151,12 +168,22 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
       const nodeId = session.nodeId!;
       o.payouts.noteOffers(nodeId, [...session.instances.values()], (instanceId) => instanceKey(nodeId, instanceId));
       notifyWaiters(session);
+      o.observer?.()?.changed(session);
     },
-    onCapacityReported: notifyWaiters,
+    onCapacityReported(session) {
+      for (const id of session.instances.keys()) router.loadChanged(session, id);
+      notifyWaiters(session);
+      o.observer?.()?.loaded(session);
+    },
+    onLoadChanged(session, instanceId) {
+      router.loadChanged(session, instanceId);
+      o.observer?.()?.loaded(session);
+    },
     onClosed(session, code, reason) {
       handshakeEnded(session, false);
       r.all.delete(session);
       router.remove(session);
+      o.observer?.()?.closed(session);
       if (session.nodeId !== undefined && r.byNode.get(session.nodeId) === session) r.byNode.delete(session.nodeId);
       emitter.emit("session.close", { ...sessionInfo(session), code, reason });
     },
@@ -236,6 +263,10 @@ export function createSessionRegistry(o: SessionRegistryOptions): SessionRegistr
     handleUpgrade: (request, socket, head) => upgrade(o, r, wss, ctx, request, socket, head),
     sessions: () => [...r.byNode.values()].filter((s) => s.state === "open").map(sessionInfo),
     byNode: () => r.byNode.values(),
+    session(nodeId) {
+      const s = r.byNode.get(nodeId);
+      return s?.state === "open" ? s : undefined;
+    },
     connectedAccount(nodeId) {
       const s = r.byNode.get(nodeId);
       return s?.state === "open" ? s.account?.id : undefined;

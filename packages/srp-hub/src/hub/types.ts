@@ -99,6 +99,8 @@ export interface Hub extends EventEmitter<HubEvents> {
    * says goodbye to every node, and closes the endpoint and any server made by `listen`.
    */
   close(): Promise<void>;
+  /** Resolves once the hub can serve: at once, or when its process has joined the others of its hub (`options.cluster`). */
+  ready(): Promise<void>;
   /**
    * Checks every open provider session's API key or wallet against the account store and
    * closes those whose binding was revoked (`auth.revoked`, SRP-SEC-022); resolves with how

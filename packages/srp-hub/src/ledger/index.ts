@@ -42,3 +42,4 @@ export {
 } from "./policy.js";
 export { jobSettlement, type JobSettlement, type JobSettlementInput, type SettledJob } from "./postings.js";
 export { PAYOUT_DEFAULTS, type PayoutConfig, type TrustLevel } from "./payout-terms.js";
+export { MemoryPayoutState, type PayoutState } from "./payout-state.js";

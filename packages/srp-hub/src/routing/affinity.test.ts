@@ -219,7 +219,13 @@ function fakeRouter(n: number, capacity = 4, random: () => number = Math.random)
     sessions.set(key, session);
     keys.push(key);
   }
-  return { router, sessions, keys };
+  /** Sets the jobs running on an instance, as a session does, and tells the router. */
+  const setActive = (key: string, n: number) => {
+    const session = sessions.get(key)!;
+    session.active.set("m.0", n);
+    router.loadChanged(session as unknown as ProviderSession, "m.0");
+  };
+  return { router, sessions, keys, setActive };
 }
 
 const NEEDS = { model: "m", capabilities: ["chat" as const], contextTokens: 100 };
@@ -228,14 +234,14 @@ const routed = (r: ReturnType<Router["route"]>) => ("key" in r ? r.key : r.reaso
 describe("Router.route with a preferred instance", () => {
   it("sends the request to the preferred instance while it has a free slot, whatever the others' load", () => {
     const f = fakeRouter(4);
-    f.sessions.get(f.keys[2]!)!.active.set("m.0", 3); // the busiest, one slot left
+    f.setActive(f.keys[2]!, 3); // the busiest, one slot left
     expect(routed(f.router.route(NEEDS, "load", Date.now(), undefined, f.keys[2]))).toBe(f.keys[2]);
   });
 
   it("spills to the least loaded when the preferred instance is full", () => {
     const f = fakeRouter(3);
-    f.sessions.get(f.keys[0]!)!.active.set("m.0", 4);
-    f.sessions.get(f.keys[1]!)!.active.set("m.0", 2);
+    f.setActive(f.keys[0]!, 4);
+    f.setActive(f.keys[1]!, 2);
     expect(routed(f.router.route(NEEDS, "load", Date.now(), undefined, f.keys[0]))).toBe(f.keys[2]);
   });
 
@@ -268,7 +274,7 @@ describe("Router.route with a preferred instance", () => {
           const f = fakeRouter(states.length);
           const now = Date.now();
           states.forEach(([active, parked], i) => {
-            f.sessions.get(f.keys[i]!)!.active.set("m.0", active);
+            f.setActive(f.keys[i]!, active);
             if (parked) for (let j = 0; j < 3; j++) f.router.outcome(f.keys[i]!, "m", "failure", now);
           });
           const prefer = f.keys[which % f.keys.length]!;
@@ -309,8 +315,7 @@ describe("Router.route with a preferred instance", () => {
               home ??= r.key;
               expect(r.key).toBe(home); // the same instance every turn: it always had a free slot
             }
-            const active = f.sessions.get(home!)!.active;
-            active.set("m.0", (active.get("m.0") ?? 0) + 1);
+            f.setActive(home!, (f.sessions.get(home!)!.active.get("m.0") ?? 0) + 1);
           });
           const loads = f.keys.map((k) => f.sessions.get(k)!.active.get("m.0") ?? 0);
           expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(1);

@@ -37,7 +37,7 @@ export {
   type RouteNeeds,
   type NoRoute,
 } from "./policy.js";
-export { Router, instanceKey, type LiveInstance, type RouteSort, type BreakerChange } from "./router.js";
+export { Router, instanceKey, type LiveInstance, type RouteSort, type RouteOrder, type BreakerChange } from "./router.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./store.js";
 export {
   WaitQueue,

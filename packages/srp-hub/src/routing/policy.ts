@@ -356,17 +356,15 @@ export function eligible(
 }
 
 /**
- * Picks one instance: least loaded first (the lowest share of busy slots), then the best
- * health bucket among those, then a random choice weighted by ramp-up, so equally idle,
- * equally healthy, equally seasoned instances share traffic evenly.
+ * The instances {@link pick} draws from, with their weights: the least loaded (lowest share
+ * of busy slots), among those the best health bucket of the seasoned ones plus every one
+ * still ramping up, each weighted by its ramp-up factor.
  */
-export function pick(
+export function pickPool(
   candidates: readonly CandidateView[],
   now: number,
-  random: () => number = Math.random,
   cfg: RoutingConfig = ROUTING_DEFAULTS,
-): CandidateView | undefined {
-  if (candidates.length === 0) return undefined;
+): { pool: CandidateView[]; weights: number[] } {
   let bestLoad = Infinity;
   let tied: CandidateView[] = [];
   for (const c of candidates) {
@@ -382,8 +380,23 @@ export function pick(
   const seasoned = (c: CandidateView) => now - c.firstSeen >= cfg.rampMs;
   const bucket = (c: CandidateView) => Math.floor(c.health * 10);
   const bestHealth = tied.some(seasoned) ? Math.max(...tied.filter(seasoned).map(bucket)) : 0;
-  const healthy = tied.filter((c) => !seasoned(c) || bucket(c) === bestHealth);
-  const weights = healthy.map((c) => rampFactor(c.firstSeen, now, cfg));
+  const pool = tied.filter((c) => !seasoned(c) || bucket(c) === bestHealth);
+  return { pool, weights: pool.map((c) => rampFactor(c.firstSeen, now, cfg)) };
+}
+
+/**
+ * Picks one instance: least loaded first (the lowest share of busy slots), then the best
+ * health bucket among those, then a random choice weighted by ramp-up, so equally idle,
+ * equally healthy, equally seasoned instances share traffic evenly ({@link pickPool}).
+ */
+export function pick(
+  candidates: readonly CandidateView[],
+  now: number,
+  random: () => number = Math.random,
+  cfg: RoutingConfig = ROUTING_DEFAULTS,
+): CandidateView | undefined {
+  if (candidates.length === 0) return undefined;
+  const { pool: healthy, weights } = pickPool(candidates, now, cfg);
   const total = weights.reduce((a, b) => a + b, 0);
   let r = random() * total;
   for (let i = 0; i < healthy.length; i++) {

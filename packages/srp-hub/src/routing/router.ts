@@ -1,24 +1,38 @@
 /**
  * The hub's live routing table: which instances are online on which sessions, indexed
  * by model, joined with the routing state of each instance (breaker, health, throughput,
- * ramp-up) to answer "who takes this request". Decisions are the pure functions of
+ * ramp-up) to answer "who takes this request". Decisions follow the pure functions of
  * `policy.ts`; this class only keeps the tables and the clock.
+ *
+ * Every model has a candidate index (`candidate-index.ts`): its instances ordered by load
+ * level, grouped by health class and offer shape, so `route()` with the default sort costs
+ * about the same at 100,000 instances as at ten. The index learns of changes from
+ * {@link Router.loadChanged} (a job started or ended, a capacity reported: the session
+ * calls it, and so does whatever tracks a node connected to another process), from
+ * {@link Router.stateChanged} (routing state written to the store from elsewhere), from
+ * this Router's own writes (outcomes, probes, throughput, online credit), and every 10 s
+ * per instance (the health cache's life) while routing runs. The instance it returns is
+ * checked against its session and the store first. Requests the index does not serve
+ * (sorts by price, throughput or latency, `model: "auto"`, a `now` earlier than one already
+ * seen) and every "no instance can take it" answer go through the linear reference
+ * (`reference.ts`), which is the policy as written.
  */
 import { resolveModelAlias } from "@srp/core";
 import type { Instance } from "@srp/core/schema";
 import type { JobHost } from "../session.js";
 import {
+  belowFloor,
   breakerAfterOutcome,
   breakerAfterProbe,
   breakerProbeSent,
   breakerStatus,
-  eligible,
   healthScore,
   pick,
+  pickPool,
+  rampFactor,
   recordHealth,
   recordThroughput,
   recordLatency,
-  matchesSelector,
   NO_LATENCY,
   ROUTING_DEFAULTS,
   type CandidateView,
@@ -27,8 +41,12 @@ import {
   type RouteNeeds,
   type RoutingConfig,
 } from "./policy.js";
-import { freshHealth, type RoutingStore } from "./store.js";
+import { freshHealth, type InstanceHealth, type RoutingStore } from "./store.js";
 import { AffinityTable } from "./affinity.js";
+import { CandidateIndex, drawFrom, listPool, poolLeaves, type IndexEntry, type Leaf, type Placement, type Shape } from "./candidate-index.js";
+import { DueHeap } from "./due-heap.js";
+import { indexQuery, type RequestQuery } from "./index-query.js";
+import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
 
 /** One instance online on one session. */
 export interface LiveInstance {
@@ -37,8 +55,35 @@ export interface LiveInstance {
   instance: Instance;
 }
 
-/** Sort preference of a request: least loaded (default), cheapest, fastest stream, or quickest first output. */
-export type RouteSort = "load" | "price" | "throughput" | "latency";
+export type { RouteOrder, RouteSort };
+
+type Entry = IndexEntry<LiveInstance>;
+
+/** How long a computed health score is used (a shared store may change the window behind this Router). */
+const HEALTH_TTL_MS = 10_000;
+/** The routing state of an instance the store does not know. */
+const NO_STATE: Pick<InstanceHealth, "window"> = { window: [] };
+/** Decisions re-made when the instance drawn turns out to have changed unnoticed, before the reference decides. */
+const CONFIRM_ATTEMPTS = 3;
+
+const aliases = new Map<string, string>();
+/** `resolveModelAlias`, remembered (it runs a few regular expressions; routing asks it on every request). */
+function canonical(model: string): string {
+  let name = aliases.get(model);
+  if (name === undefined) {
+    if (aliases.size >= 4096) aliases.clear();
+    aliases.set(model, (name = resolveModelAlias(model)));
+  }
+  return name;
+}
+
+/** An instance's slots now: jobs running, and the offer's `maxConcurrency` lowered by the node's last reported capacity. */
+function loadOf(live: LiveInstance): { active: number; capacity: number } {
+  const id = live.instance.instanceId;
+  const reported = live.session.reportedCapacity.get(id);
+  const max = live.instance.maxConcurrency;
+  return { active: live.session.active.get(id) ?? 0, capacity: Math.max(0, Math.min(max, reported ?? max)) };
+}
 
 /** What happened to an instance's breaker, for events and logs. */
 export interface BreakerChange {
@@ -64,6 +109,15 @@ export class Router {
   readonly #health = new Map<string, { score: number; at: number }>();
   readonly #cfg: RoutingConfig;
   readonly #random: () => number;
+  /** The candidate index of each model (canonical id). */
+  readonly #index = new Map<string, CandidateIndex<LiveInstance>>();
+  readonly #shapes = new Map<string, Shape>();
+  /** When each entry's classification runs out (health cache, end of ramp-up). */
+  readonly #due = new DueHeap<Entry>();
+  /** Entries whose breaker is not closed, as last classified (for probes). */
+  readonly #parked = new Set<Entry>();
+  /** The latest `now` the index was classified at: a decision at an earlier time uses the reference. */
+  #clock = -Infinity;
   /** Which instance served each long prompt prefix recently (prefix affinity). */
   readonly affinity: AffinityTable;
   /** Called when a breaker parks or readmits an instance. */
@@ -87,13 +141,132 @@ export class Router {
       mine.set(key, live);
       this.#byKey.set(key, live);
       // Indexed by canonical id: every alias of a model routes to the same instances (SRP-CON-017).
-      const name = resolveModelAlias(instance.model);
+      const name = canonical(instance.model);
       let models = this.#byModel.get(name);
       if (!models) this.#byModel.set(name, (models = new Map()));
       models.set(key, live);
       if (!this.#store.get(key)) this.#store.update(key, now, (h) => h);
+      this.#indexLive(name, live, now);
     }
     this.#bySession.set(session, mine);
+  }
+
+  #indexLive(model: string, live: LiveInstance, now: number): void {
+    let index = this.#index.get(model);
+    if (!index) this.#index.set(model, (index = new CandidateIndex()));
+    const old = index.get(live.key);
+    if (old) this.#parked.delete(old);
+    const entry: Entry = {
+      key: live.key,
+      item: live,
+      model,
+      nodeId: live.session.nodeId ?? "",
+      shape: this.#shapeOf(live.instance),
+      priceInput: BigInt(live.instance.price.input),
+      priceOutput: BigInt(live.instance.price.output),
+      firstSeen: Infinity,
+      closed: true,
+      fast: true,
+      cls: -1,
+      due: Infinity,
+      leaf: undefined,
+      pos: 0,
+    };
+    index.add(entry, true);
+    this.#classify(entry, index, now);
+  }
+
+  #shapeOf(instance: Instance): Shape {
+    const caps = [...new Set(instance.capabilities)].sort();
+    const signature = JSON.stringify([caps, instance.contextLength, instance.tier ?? null, instance.quantization ?? null]);
+    let shape = this.#shapes.get(signature);
+    if (!shape) {
+      shape = {
+        id: this.#shapes.size,
+        capabilities: caps,
+        contextLength: instance.contextLength,
+        tier: instance.tier,
+        quantization: instance.quantization,
+      };
+      this.#shapes.set(signature, shape);
+    }
+    return shape;
+  }
+
+  /** Reads an entry's routing state and load again and moves it to its leaf. */
+  #classify(e: Entry, index: CandidateIndex<LiveInstance>, now: number): void {
+    if (now > this.#clock) this.#clock = now;
+    const h = this.#store.get(e.key);
+    const closed = !h || !h.breaker.needsProbe;
+    e.fast = !h || !belowFloor(h.throughput, this.#cfg);
+    e.firstSeen = h ? h.firstSeen : Infinity;
+    const score = this.#healthOf(e.key, h ?? NO_STATE, now, true);
+    const at = this.#health.get(e.key)!.at;
+    const seasoned = now - e.firstSeen >= this.#cfg.rampMs;
+    e.cls = seasoned ? Math.floor(score * 10) : -1;
+    const due = Math.min(at + HEALTH_TTL_MS, seasoned ? Infinity : e.firstSeen + this.#cfg.rampMs);
+    if (due !== e.due) {
+      e.due = due;
+      this.#due.push(due, e);
+    }
+    if (closed) this.#parked.delete(e);
+    else this.#parked.add(e);
+    index.place(e, closed, this.#placement(e, closed));
+  }
+
+  #placement(e: Entry, closed: boolean): Placement | undefined {
+    if (!closed) return undefined;
+    const { active, capacity } = loadOf(e.item);
+    return active < capacity ? { side: e.fast ? 0 : 1, level: active / capacity, cls: e.cls } : undefined;
+  }
+
+  /** The index entry of a live key, with its model's index. */
+  #entryOf(key: string): { entry: Entry; index: CandidateIndex<LiveInstance> } | undefined {
+    const live = this.#byKey.get(key);
+    if (!live) return undefined;
+    const index = this.#index.get(canonical(live.instance.model));
+    const entry = index?.get(key);
+    return entry && entry.item === live ? { entry, index: index! } : undefined;
+  }
+
+  /**
+   * Says that the load or capacity of an instance changed: a job started or ended on it, or
+   * its node reported a capacity. A session connected to this process calls it through its
+   * hub; whatever holds the load of a node connected to another process calls it too.
+   */
+  loadChanged(host: JobHost, instanceId: string): void {
+    if (host.nodeId === undefined) return;
+    const key = instanceKey(host.nodeId, instanceId);
+    const live = this.#bySession.get(host)?.get(key);
+    if (!live) return;
+    const index = this.#index.get(canonical(live.instance.model));
+    const e = index?.get(key);
+    if (e?.item === live) index!.place(e, e.closed, this.#placement(e, e.closed));
+  }
+
+  /**
+   * Says that the routing state of an instance (breaker, health window, throughput,
+   * first-seen) changed in the store other than through this Router (a shared store updated
+   * by another process). Without it the Router sees such a change within 10 s while routing.
+   */
+  stateChanged(key: string, now = Date.now()): void {
+    this.#health.delete(key);
+    const found = this.#entryOf(key);
+    if (found) this.#classify(found.entry, found.index, Math.max(now, this.#clock));
+  }
+
+  /** Re-classifies the entries whose classification ran out by `now`; false when `now` is earlier than the index's clock. */
+  #advance(now: number): boolean {
+    if (now < this.#clock) return false;
+    this.#clock = now;
+    for (let rec = this.#due.popDue(now); rec; rec = this.#due.popDue(now)) {
+      const e = rec.item;
+      if (rec.due !== e.due) continue;
+      const index = this.#index.get(e.model);
+      if (index?.get(e.key) !== e) continue;
+      this.#classify(e, index, now);
+    }
+    return true;
   }
 
   /** Removes every instance of a session. */
@@ -103,9 +276,16 @@ export class Router {
     for (const live of mine.values()) {
       this.#health.delete(live.key);
       if (this.#byKey.get(live.key) === live) this.#byKey.delete(live.key);
-      const name = resolveModelAlias(live.instance.model);
+      const name = canonical(live.instance.model);
       const models = this.#byModel.get(name);
-      if (models?.get(live.key) === live) models.delete(live.key);
+      if (models?.get(live.key) === live) {
+        models.delete(live.key);
+        const index = this.#index.get(name);
+        const e = index?.get(live.key);
+        if (e) this.#parked.delete(e);
+        index?.delete(live.key);
+        if (index?.size === 0) this.#index.delete(name);
+      }
       if (models?.size === 0) this.#byModel.delete(name);
     }
     this.#bySession.delete(session);
@@ -113,15 +293,15 @@ export class Router {
 
   #view(live: LiveInstance, now: number): CandidateView {
     const h = this.#store.get(live.key) ?? freshHealth(now);
-    const reported = live.session.reportedCapacity.get(live.instance.instanceId);
+    const { active, capacity } = loadOf(live);
     return {
       key: live.key,
       model: live.instance.model,
       capabilities: live.instance.capabilities,
       contextLength: live.instance.contextLength,
       price: live.instance.price,
-      active: live.session.active.get(live.instance.instanceId) ?? 0,
-      capacity: Math.max(0, Math.min(live.instance.maxConcurrency, reported ?? live.instance.maxConcurrency)),
+      active,
+      capacity,
       breaker: h.breaker,
       health: this.#healthOf(live.key, h, now),
       throughput: h.throughput,
@@ -133,12 +313,26 @@ export class Router {
     };
   }
 
-  #healthOf(key: string, h: { window: Parameters<typeof healthScore>[0] }, now: number): number {
+  /** The health score of an instance, computed again when the cached one is 10 s old (or from a later `now`). */
+  #healthOf(key: string, h: Pick<InstanceHealth, "window">, now: number, classifying = false): number {
     const cached = this.#health.get(key);
-    if (cached && now - cached.at < 10_000 && now >= cached.at) return cached.score;
+    if (cached && now - cached.at < HEALTH_TTL_MS && now >= cached.at) return cached.score;
     const score = healthScore(h.window, now, this.#cfg);
     this.#health.set(key, { score, at: now });
+    if (!classifying) {
+      // The index classifies this instance again on its next decision, with this score.
+      const found = this.#entryOf(key);
+      if (found && found.entry.due > now) this.#due.push((found.entry.due = now), found.entry);
+    }
     return score;
+  }
+
+  /** Live instances of a model, asked for by any alias (every model for `auto`): constant time. */
+  count(model: string): number {
+    if (model !== "auto") return this.#byModel.get(canonical(model))?.size ?? 0;
+    let n = 0;
+    for (const m of this.#byModel.values()) n += m.size;
+    return n;
   }
 
   /** Views of the live instances of a model, asked for by any alias (every model for `auto`). */
@@ -146,7 +340,7 @@ export class Router {
     const lives =
       model === "auto"
         ? [...this.#byModel.values()].flatMap((m) => [...m.values()])
-        : [...(this.#byModel.get(resolveModelAlias(model))?.values() ?? [])];
+        : [...(this.#byModel.get(canonical(model))?.values() ?? [])];
     return lives.map((l) => this.#view(l, now));
   }
 
@@ -161,44 +355,114 @@ export class Router {
    * request now (right capabilities, breaker closed, a free slot, within `only`, `ignore`
    * and `order`), and only when sorting by load: an explicit `sort` decides over it.
    */
-  route(
+  route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: RouteOrder, prefer?: string): LiveInstance | NoRoute {
+    const name = canonical(needs.model);
+    const index = this.#indexFor(needs.model, name, sort, now);
+    if (index) {
+      for (let attempt = 0; attempt < CONFIRM_ATTEMPTS; attempt++) {
+        const plan = this.#plan(index, { ...needs, model: name }, now, order, prefer);
+        if (!plan) break;
+        const chosen = "key" in plan ? plan : drawFrom(plan.leaves, plan.q, this.#weight(now), this.#random);
+        if (chosen && this.#confirm(chosen, index, now)) return chosen.item;
+      }
+    }
+    return this.#routeLinear(needs, sort, now, order, prefer);
+  }
+
+  /**
+   * The instances a request could be routed to now, each with its relative chance (its
+   * ramp-up weight among the ones `pick()` would choose from), or why none can take it: what
+   * {@link Router.route} draws from, without the preferred instance. For inspection and tests.
+   */
+  candidates(
     needs: RouteNeeds,
     sort: RouteSort = "load",
     now = Date.now(),
-    order?: { selectors: readonly string[]; only: boolean },
-    prefer?: string,
-  ): LiveInstance | NoRoute {
-    // Any alias of a model routes to its instances, whatever name each was offered under (SRP-CON-017).
-    const name = resolveModelAlias(needs.model);
-    const views = this.views(name, now).map((v) => (v.model === name ? v : { ...v, model: name }));
-    const result = eligible(views, { ...needs, model: name }, now, this.#cfg);
-    if (!Array.isArray(result)) return result;
-    let pool = result;
+    order?: RouteOrder,
+  ): { key: string; weight: number }[] | NoRoute {
+    const name = canonical(needs.model);
+    const index = this.#indexFor(needs.model, name, sort, now);
+    const plan = index && this.#plan(index, { ...needs, model: name }, now, order, undefined);
+    if (plan && !("key" in plan)) return listPool(plan.leaves, plan.q, this.#weight(now)).map((p) => ({ key: p.entry.key, weight: p.weight }));
+    const pool = this.#poolLinear(needs, sort, now, order);
+    if (!Array.isArray(pool)) return pool;
+    const { pool: chosen, weights } = pickPool(pool, now, this.#cfg);
+    return chosen.map((v, i) => ({ key: v.key, weight: weights[i]! }));
+  }
+
+  /** The model's index when it can decide this request (load sort, a named model, a clock that did not go back). */
+  #indexFor(asked: string, name: string, sort: RouteSort, now: number): CandidateIndex<LiveInstance> | undefined {
+    if (sort !== "load" || asked === "auto" || name === "auto") return undefined;
+    const index = this.#index.get(name);
+    return index && this.#advance(now) ? index : undefined;
+  }
+
+  #weight(now: number): (e: Entry, cls: number) => number {
+    return (e, cls) => (cls === -1 ? rampFactor(e.firstSeen, now, this.#cfg) : 1);
+  }
+
+  /**
+   * The index's decision for a request: the preferred instance when it may take the request,
+   * else the leaves to draw from; undefined when the index finds no instance (the reference
+   * then says why).
+   */
+  #plan(
+    index: CandidateIndex<LiveInstance>,
+    needs: RouteNeeds,
+    now: number,
+    order: RouteOrder | undefined,
+    prefer: string | undefined,
+  ): Entry | { leaves: Leaf<LiveInstance>[]; q: RequestQuery<LiveInstance> } | undefined {
+    const random = this.#random;
+    let q = indexQuery<LiveInstance>(needs, (e) => this.#view(e.item, now));
+    // The throughput floor: instances measured below it only when no other may take the request.
+    const fast = index.firstLevel(0, q, random);
+    const side = fast ? 0 : 1;
+    let node = fast ?? index.firstLevel(1, q, random);
+    if (!node) return undefined;
     if (order && order.selectors.length > 0) {
-      const first = order.selectors.map((s) => pool.filter((v) => matchesSelector(v, s))).find((p) => p.length > 0);
-      if (first) pool = first;
-      else if (order.only) {
-        // Ordered instances that exist but cannot take it now are busy; none at all is no match.
-        const exists = views.some((v) => order.selectors.some((s) => matchesSelector(v, s)));
-        return exists
-          ? { reason: "busy" }
-          : { reason: "no_match", detail: `no instance of ${needs.model} matches provider.order, and allow_fallbacks is false` };
+      let found = false;
+      for (const selector of order.selectors) {
+        const narrowed = q.narrow(selector);
+        const first = index.firstLevel(side, narrowed, random);
+        if (first) {
+          q = narrowed;
+          node = first;
+          found = true;
+          break;
+        }
       }
+      if (!found && order.only) return undefined;
     }
+    if (prefer !== undefined) {
+      const sticky = index.get(prefer);
+      if (sticky && index.accepts(sticky, side, q)) return sticky;
+    }
+    return { leaves: poolLeaves(node, q, random), q };
+  }
+
+  /** Whether the entry drawn is still where the index had it, after reading its session and store again. */
+  #confirm(e: Entry, index: CandidateIndex<LiveInstance>, now: number): boolean {
+    const leaf = e.leaf;
+    this.#classify(e, index, now);
+    return leaf !== undefined && e.leaf === leaf && index.get(e.key) === e;
+  }
+
+  /** The reference pool over every view of the model (linear). */
+  #poolLinear(needs: RouteNeeds, sort: RouteSort, now: number, order?: RouteOrder): CandidateView[] | NoRoute {
+    // Any alias of a model routes to its instances, whatever name each was offered under (SRP-CON-017).
+    const name = canonical(needs.model);
+    const views = this.views(name, now).map((v) => (v.model === name ? v : { ...v, model: name }));
     if (needs.model === "auto" && sort === "load") sort = "price";
-    if (sort === "latency") {
-      const measured = pool.filter((v) => (v.latency?.samples ?? 0) > 0);
-      const best = Math.min(...measured.map((v) => v.latency!.ms));
-      if (measured.length > 0) pool = pool.filter((v) => (v.latency?.samples ?? 0) === 0 || v.latency!.ms <= best * 1.25 + 5);
-    } else if (sort === "price") {
-      const cost = (v: CandidateView) => BigInt(v.price.input) + BigInt(v.price.output);
-      const min = pool.reduce((m, v) => (cost(v) < m ? cost(v) : m), cost(pool[0]!));
-      pool = pool.filter((v) => cost(v) === min);
-    } else if (sort === "throughput") {
-      const best = Math.max(...pool.map((v) => v.throughput.tokensPerSecond));
-      pool = pool.filter((v) => v.throughput.tokensPerSecond >= best * 0.8);
-    }
-    const sticky = prefer !== undefined && sort === "load" ? pool.find((v) => v.key === prefer) : undefined;
+    return referencePool(views, { ...needs, model: name }, sort, now, order, this.#cfg, needs.model);
+  }
+
+  /** {@link Router.route} by the linear reference. */
+  #routeLinear(needs: RouteNeeds, sort: RouteSort, now: number, order?: RouteOrder, prefer?: string): LiveInstance | NoRoute {
+    const pool = this.#poolLinear(needs, sort, now, order);
+    if (!Array.isArray(pool)) return pool;
+    const explicit = sort !== "load" || needs.model === "auto";
+    const sticky = prefer !== undefined && !explicit ? pool.find((v) => v.key === prefer) : undefined;
     const chosen = sticky ?? pick(pool, now, this.#random, this.#cfg);
     if (!chosen) return { reason: "busy" };
     return this.#byKey.get(chosen.key) ?? { reason: "busy" };
@@ -213,10 +477,22 @@ export class Router {
       breaker: breakerAfterOutcome(h.breaker, outcome, now, this.#cfg),
       window: recordHealth(h.window, now, { [outcome]: 1 }, this.#cfg),
     }));
+    const found = this.#restate(key, now);
     if (before && !before.needsProbe && after.breaker.needsProbe) {
-      const others = this.views(model, now).filter((v) => v.key !== key && breakerStatus(v.breaker, now) === "closed");
-      this.onBreakerChange?.({ key, model, status: "parked", lastForModel: others.length === 0 });
+      // Others with a closed breaker: the index's count when the instance is indexed under this model, else a scan.
+      const others =
+        found && found.entry.model === canonical(model)
+          ? found.index.closedCount
+          : this.views(model, now).filter((v) => v.key !== key && breakerStatus(v.breaker, now) === "closed").length;
+      this.onBreakerChange?.({ key, model, status: "parked", lastForModel: others === 0 });
     }
+  }
+
+  /** Classifies a key's entry again after this Router wrote its state. */
+  #restate(key: string, now: number): { entry: Entry; index: CandidateIndex<LiveInstance> } | undefined {
+    const found = this.#entryOf(key);
+    if (found) this.#classify(found.entry, found.index, Math.max(now, this.#clock));
+    return found;
   }
 
   /** Folds a measured time to first output into an instance's latency estimate. */
@@ -227,20 +503,21 @@ export class Router {
   /** Folds a measured stream into an instance's throughput estimate. */
   throughput(key: string, tokens: number, ms: number, now = Date.now()): void {
     this.#store.update(key, now, (h) => ({ ...h, throughput: recordThroughput(h.throughput, tokens, ms) }));
+    this.#restate(key, now);
   }
 
   /** Instances of nodes connected to this process whose park is over and whose probe is due; marks them as probing. */
   dueProbes(now = Date.now()): LiveInstance[] {
     const due: LiveInstance[] = [];
-    for (const m of this.#byModel.values()) {
-      for (const live of m.values()) {
-        if (!live.session.local) continue;
-        const h = this.#store.get(live.key);
-        if (h && breakerStatus(h.breaker, now) === "probe_due") {
-          this.#store.update(live.key, now, (x) => ({ ...x, breaker: breakerProbeSent(x.breaker) }));
-          due.push(live);
-        }
-      }
+    // Only instances whose breaker is not closed (as last classified) can be due: no scan of every instance.
+    for (const e of [...this.#parked]) {
+      const live = e.item;
+      if (!live.session.local) continue;
+      const h = this.#store.get(live.key);
+      if (h && breakerStatus(h.breaker, now) === "probe_due") {
+        this.#store.update(live.key, now, (x) => ({ ...x, breaker: breakerProbeSent(x.breaker) }));
+        due.push(live);
+      } else if (!h || !h.breaker.needsProbe) this.#restate(live.key, now);
     }
     return due;
   }
@@ -253,6 +530,7 @@ export class Router {
       breaker: breakerAfterProbe(h.breaker, ok, now, this.#cfg),
       window: recordHealth(h.window, now, ok ? { probeOk: 1 } : { probeFail: 1 }, this.#cfg),
     }));
+    this.#restate(key, now);
     if (ok && !after.breaker.needsProbe) this.onBreakerChange?.({ key, model, status: "readmitted", lastForModel: false });
   }
 
@@ -262,6 +540,8 @@ export class Router {
     for (const m of this.#byModel.values())
       for (const live of m.values())
         this.#store.update(live.key, now, (h) => ({ ...h, window: recordHealth(h.window, now, { onlineMs: ms }, this.#cfg) }));
+    const at = Math.max(now, this.#clock);
+    for (const index of this.#index.values()) for (const e of index.entries()) this.#classify(e, index, at);
   }
 
   /** Live instances grouped by model. */

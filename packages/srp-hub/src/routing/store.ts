@@ -1,8 +1,10 @@
 /**
  * Routing state behind an interface: what the hub remembers about each instance across
  * jobs and reconnects (breaker, 14-day health window, throughput, first appearance).
- * The in-memory store serves one hub process; a shared store (for several hubs behind
- * one name) implements the same two methods over a database or Redis.
+ * The in-memory store serves one hub process; the SQL store (`SqlRoutingStore` of
+ * `@srp/hub/storage`, from `SqlStore.openRouting()`) keeps the same memory in front and
+ * writes it behind to SQLite or PostgreSQL, so the 14-day window and ramp-up survive a
+ * restart. Reads never wait for I/O: routing decisions stay pure functions over memory.
  */
 import { CLOSED_BREAKER, NO_THROUGHPUT, type Breaker, type HealthBucket, type Latency, type Throughput } from "./policy.js";
 
@@ -23,6 +25,8 @@ export interface RoutingStore {
   get(key: string): InstanceHealth | undefined;
   /** Replaces the state of an instance with `fn(current)` (a fresh state when unknown) and returns it. */
   update(key: string, now: number, fn: (current: InstanceHealth) => InstanceHealth): InstanceHealth;
+  /** Writes what is kept only in memory so far to where it lasts (a durable store); the hub calls it when it closes. */
+  flush?(): Promise<void>;
 }
 
 /** A fresh state for an instance first seen at `now`. */

@@ -107,7 +107,9 @@ export class SqlLedgerBook implements LedgerBooks {
   /** One reservation in its own transaction. */
   async #reserveOne(ask: ReserveAsk): Promise<ReserveResult> {
     const { reservationId, accountId, amount } = ask;
-    const result = await this.#holdAll(accountId, [reservationId], [amount], 0);
+    // Not synced before the request goes on (SqlDriver's `durable: false`): a reservation a
+    // power cut undid was never settled either, and restart releases every open one (SRP-BIL-015).
+    const result = await this.#holdAll(accountId, [reservationId], [amount], 0, false);
     return result.ok ? { ok: true, reservationId, discountBps: result.discountBps } : result;
   }
 
@@ -134,14 +136,18 @@ export class SqlLedgerBook implements LedgerBooks {
     ids: readonly string[],
     amounts: readonly bigint[],
     minDiscountBps: number,
+    durable = true,
   ): Promise<{ ok: true; discountBps: number } | { ok: false; available: bigint }> {
     const now = Date.now();
     try {
-      const discountBps = await this.#db.transaction(async (tx) => {
-        const bps = Math.max(discountFor(await prepaidIn(tx, accountId, true), this.#tiers), minDiscountBps);
-        for (let i = 0; i < ids.length; i++) await this.#hold(tx, ids[i]!, accountId, amounts[i]!, bps, now);
-        return bps;
-      });
+      const discountBps = await this.#db.transaction(
+        async (tx) => {
+          const bps = Math.max(discountFor(await prepaidIn(tx, accountId, true), this.#tiers), minDiscountBps);
+          for (let i = 0; i < ids.length; i++) await this.#hold(tx, ids[i]!, accountId, amounts[i]!, bps, now);
+          return bps;
+        },
+        { durable },
+      );
       return { ok: true, discountBps };
     } catch (error) {
       if (error instanceof InsufficientFundsError) return { ok: false, available: await this.available(accountId) };
@@ -161,6 +167,8 @@ export class SqlLedgerBook implements LedgerBooks {
   /** Returns a reservation's money to the account (the request failed or was not billed). Idempotent. */
   async release(reservationId: string, reason: string): Promise<boolean> {
     await this.#ready;
+    // Not synced before it is reported, as a reservation: a release a power cut undid is done again at restart (SRP-BIL-015).
+    const durable = false;
     return this.#db.transaction(async (tx) => {
       // Claim first (see `record`): only one of concurrent settle / release calls moves the money.
       const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [
@@ -171,7 +179,7 @@ export class SqlLedgerBook implements LedgerBooks {
       const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
       await this.#post(tx, releasePosting(reservationId, String(res.account_id), big(res.amount), reason));
       return true;
-    });
+    }, { durable });
   }
 
   /**

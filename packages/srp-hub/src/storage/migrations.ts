@@ -91,4 +91,15 @@ export const MIGRATIONS: readonly string[] = [
      account_id TEXT NOT NULL, item_id TEXT NOT NULL, response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
      PRIMARY KEY (account_id, item_id, response_id));
    CREATE INDEX response_items_response ON response_items(response_id);`,
+  // 7: routing and payout state that must outlive a restart (written behind, never money):
+  // each instance's routing state as JSON with its first-seen time; demand per model per
+  // minute; the models each node offered last; each instance's last model switch.
+  `CREATE TABLE routing_state (instance_key TEXT PRIMARY KEY, first_seen BIGINT NOT NULL, state TEXT NOT NULL, updated_at BIGINT NOT NULL);
+   CREATE INDEX routing_state_updated ON routing_state(updated_at);
+   CREATE TABLE payout_demand (model TEXT NOT NULL, minute BIGINT NOT NULL, requests BIGINT NOT NULL, PRIMARY KEY (model, minute));
+   CREATE INDEX payout_demand_minute ON payout_demand(minute);
+   CREATE TABLE payout_offers (node_id TEXT PRIMARY KEY, offers TEXT NOT NULL, updated_at BIGINT NOT NULL);
+   CREATE INDEX payout_offers_updated ON payout_offers(updated_at);
+   CREATE TABLE payout_switches (instance_key TEXT PRIMARY KEY, switched_at BIGINT NOT NULL);
+   CREATE INDEX payout_switches_at ON payout_switches(switched_at);`,
 ];

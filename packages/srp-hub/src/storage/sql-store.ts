@@ -4,6 +4,8 @@
  * concern: accounts and keys, receipts, the ledger, statements, x402 payments, payouts,
  * wallets and stored responses. It exposes them as the {@link HubStorage} members a hub
  * takes, and keeps one-line delegations so `store.summary(...)` and the like still work.
+ * Routing and payout state, kept in memory and written behind, are opened on demand
+ * (`openRouting()`, `openPayoutState()`) and written out when the store closes.
  * One implementation for both engines, so they behave identically.
  */
 import type { ReceiptPosition } from "@srp/core";
@@ -27,9 +29,11 @@ import type { HubStorage } from "./hub-storage.js";
 import { SqlLedgerBook } from "./ledger-book.js";
 import { MIGRATIONS } from "./migrations.js";
 import { SqlPaymentBook } from "./payment-book.js";
+import { SqlPayoutState, type SqlPayoutStateOptions } from "./payout-state-book.js";
 import { SqlPayoutBook } from "./payout-book.js";
 import { SqlReceiptBook } from "./receipt-book.js";
 import { SqlResponseBook } from "./response-book.js";
+import { SqlRoutingStore, type SqlRoutingStoreOptions } from "./routing-book.js";
 import { int, type SqlDriver } from "./sql.js";
 import { SqlStatementBook } from "./statement-book.js";
 import { SqlWalletBook } from "./wallet-book.js";
@@ -77,6 +81,8 @@ async function migrate(db: SqlDriver): Promise<void> {
 export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, LedgerBooks, StatementBook, HubStorage {
   readonly #db: SqlDriver;
   readonly #ready: Promise<void>;
+  /** Write-behind state opened on this store, written out before it closes. */
+  readonly #behind = new Set<{ close(): Promise<void> }>();
 
   /** Accounts, hashed API keys and wallet bindings. */
   readonly accounts: SqlAccountBook;
@@ -143,9 +149,35 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return int(rows[0]!.v);
   }
 
-  /** Closes the database. */
+  /**
+   * Routing state on this database (breakers, 14-day health windows, throughput, latency,
+   * first seen), loaded and ready: pass it to a hub as `routing` so the window and ramp-up
+   * survive a restart. Changes are written every `flushIntervalMs` and when this store closes.
+   *
+   * @example
+   * const store = await openStore("sqlite:./hub.sqlite");
+   * const hub = createHub({ identity, storage: store, routing: await store.openRouting(), payoutState: await store.openPayoutState() });
+   */
+  async openRouting(options: SqlRoutingStoreOptions = {}): Promise<SqlRoutingStore> {
+    const routing = new SqlRoutingStore(this.#db, this.#ready, options);
+    await routing.load();
+    this.#behind.add(routing);
+    return routing;
+  }
+
+  /** Payout state on this database (demand, offers, model switches), loaded and ready: pass it to a hub as `payoutState`. */
+  async openPayoutState(options: SqlPayoutStateOptions = {}): Promise<SqlPayoutState> {
+    const state = new SqlPayoutState(this.#db, this.#ready, options);
+    await state.load();
+    this.#behind.add(state);
+    return state;
+  }
+
+  /** Writes out the routing and payout state opened on it, then closes the database. */
   async close(): Promise<void> {
     await this.#ready.catch(() => {});
+    for (const b of this.#behind) await b.close().catch(() => {});
+    this.#behind.clear();
     await this.#db.close();
   }
 

@@ -19,6 +19,20 @@ export interface SqlExecutor {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
+/** Options of {@link SqlDriver.transaction}. */
+export interface TransactionOptions {
+  /**
+   * `false`: the caller may hear of the commit before it is on disk (a power cut right
+   * after could undo it; a crash of the process could not). Only for transactions whose
+   * loss the hub's recovery already covers, such as a reservation: every reservation a
+   * dead process held is released when the hub starts (SRP-BIL-015), and the settlement
+   * that closes it is durable, which makes the reservation durable too (commits reach the
+   * disk in order). Default `true`. The SQLite driver honours it; PostgreSQL commits
+   * durably either way.
+   */
+  durable?: boolean;
+}
+
 /** A database the hub's storage can use. */
 export interface SqlDriver extends SqlExecutor {
   /** Which SQL engine this is, for the few statements that differ. */
@@ -28,7 +42,7 @@ export interface SqlDriver extends SqlExecutor {
    * Transactions are isolated from each other: on SQLite they run one at a time
    * (`BEGIN IMMEDIATE`); on PostgreSQL each has its own connection and row locks decide.
    */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs a script of several statements (migrations). */
   exec(sql: string): Promise<void>;
   /** Closes the connection(s). */

@@ -1,0 +1,237 @@
+/**
+ * One process's part in a hub of several processes (docs/deployment.md): it announces the
+ * nodes connected here in the directory (Redis), keeps every node connected elsewhere in
+ * its router as a {@link RemoteHost}, sends jobs for those over direct links, and runs the
+ * jobs other processes send for its own nodes. Nodes that reconnect to another process
+ * have their old session here ended (no ghost nodes).
+ */
+import { randomBytes, toBase64Url, type Identity } from "@srp/core";
+import type { Router } from "../routing/router.js";
+import type { ProviderSession } from "../session.js";
+import { ClusterDirectory, type DirectoryTimings } from "./directory.js";
+import { ForwardedJobs, type ForwardedJobsDeps } from "./forwarded-jobs.js";
+import { jobIdOf, linkKey, type JobEventOnLink, type JobOwner, type LinkMessage } from "./link-protocol.js";
+import { PeerLinks, type Link } from "./links.js";
+import { connectRedis, type RedisConnection } from "./redis.js";
+import { RemoteHost, type NodeSnapshot, type RemoteHostDeps } from "./remote-host.js";
+
+/** How a hub process joins the others of its hub. */
+export interface ClusterOptions {
+  /** The Redis server the processes share (`redis://host:port`). */
+  redisUrl: string;
+  /** This process's id (random by default; unique among the hub's processes). */
+  processId?: string;
+  /** Where this process listens for its peers' links: `127.0.0.1` and any free port by default. */
+  link?: { host?: string; port?: number; advertiseHost?: string };
+  /** Directory timings (tests shorten them). */
+  timings?: Partial<DirectoryTimings>;
+}
+
+/** What the cluster needs from its hub. */
+export interface ClusterDeps extends ForwardedJobsDeps {
+  readonly identity: Identity;
+  readonly router: Router;
+  /** Takes the payer recorded for a job this process admitted. */
+  takeOwner(jobId: string): JobOwner | undefined;
+  /** Slots of a model may have freed or appeared: its first waiter retries. */
+  notify(model: string): void;
+  /** The load of an instance changed (the router's index follows it). */
+  loadChanged(host: RemoteHost, instanceId: string): void;
+  /** Ends a session here whose node reconnected to another process (a ghost). */
+  evict(session: ProviderSession): void;
+  /** Reports a failure of Redis or a link. */
+  onError(what: string, error: unknown): void;
+}
+
+/** This process's part in its hub's cluster. */
+export interface HubCluster {
+  readonly processId: string;
+  /** A session authenticated here. */
+  opened(session: ProviderSession): void;
+  /** A session here changed its offers. */
+  changed(session: ProviderSession): void;
+  /** The load or reported capacity of a session here changed. */
+  loaded(session: ProviderSession): void;
+  /** A session here ended. */
+  closed(session: ProviderSession): void;
+  /** The nodes connected to other processes. */
+  remotes(): Iterable<RemoteHost>;
+  /** Leaves the directory: other processes stop sending jobs here (jobs they sent that run here go on). */
+  leave(): Promise<void>;
+  /** Leaves the cluster: this process's nodes removed from the directory, links and Redis closed. */
+  close(): Promise<void>;
+}
+
+/** The snapshot of a session here (pure). */
+export function snapshotOf(session: ProviderSession, processId: string): NodeSnapshot {
+  return {
+    process: processId,
+    sessionId: session.sessionId,
+    nodeId: session.nodeId!,
+    accountId: session.account?.id ?? "",
+    instances: [...session.instances.values()],
+    active: Object.fromEntries(session.active),
+    capacity: Object.fromEntries(session.reportedCapacity),
+  };
+}
+
+/** The cluster's state in one process. */
+interface State {
+  readonly processId: string;
+  readonly remotes: Map<string, RemoteHost>;
+  /** Which remote host each job sent from here (and not yet settled) belongs to. */
+  readonly sentJobs: Map<string, RemoteHost>;
+  peers: ReadonlyMap<string, string>;
+  /** Local sessions by node id (open ones). */
+  readonly local: Map<string, ProviderSession>;
+}
+
+/** Adds, updates or replaces the remote host of a snapshot. */
+function upsertRemote(d: ClusterDeps, s: State, snapshot: NodeSnapshot, hostDeps: RemoteHostDeps): void {
+  if (s.local.has(snapshot.nodeId)) return;
+  let host = s.remotes.get(snapshot.nodeId);
+  if (host && host.sessionId === snapshot.sessionId) host.update(snapshot);
+  else {
+    if (host) dropRemote(d, s, snapshot.nodeId, "the node reconnected to another hub process");
+    host = new RemoteHost(snapshot, hostDeps);
+    s.remotes.set(snapshot.nodeId, host);
+  }
+  d.router.sync(host);
+  for (const i of host.instances.values()) d.notify(i.model);
+}
+
+/** Removes a remote host: its jobs sent from here are lost. */
+function dropRemote(d: ClusterDeps, s: State, nodeId: string, reason: string): void {
+  const host = s.remotes.get(nodeId);
+  if (!host) return;
+  s.remotes.delete(nodeId);
+  d.router.remove(host);
+  host.close(reason);
+}
+
+/** Routes an event of a job sent from here to its remote host. */
+function deliver(s: State, e: JobEventOnLink): void {
+  const jobId = jobIdOf(e);
+  const host = s.sentJobs.get(jobId);
+  if (!host) return;
+  host.deliver(e, jobId);
+  // The last message of a job: `settled`, or an end that settles nothing.
+  const last = e.t === "settled" || e.t === "error" || e.t === "lost" || (e.t === "done" && !e.settles);
+  if (last) s.sentJobs.delete(jobId);
+}
+
+/** Joins the hub's cluster: connects to Redis, opens the link endpoint and reads the directory. */
+export async function startCluster(o: ClusterOptions, d: ClusterDeps): Promise<HubCluster> {
+  const processId = o.processId ?? `proc_${toBase64Url(randomBytes(9))}`;
+  const s: State = { processId, remotes: new Map(), sentJobs: new Map(), peers: new Map(), local: new Map() };
+  const forwarded = new ForwardedJobs(d);
+  const onMessage = (m: LinkMessage, link: Link) => {
+    if (m.t === "job") return forwarded.start(m, link);
+    if (m.t === "cancel") return forwarded.cancel(m, link);
+    if (m.t === "outcome") return d.router.outcome(m.key, m.model, m.outcome);
+    if (m.t === "latency") return d.router.latency(m.key, m.ms);
+    if (m.t === "throughput") return d.router.throughput(m.key, m.tokens, m.ms);
+    deliver(s, m);
+  };
+  const links = new PeerLinks({
+    processId,
+    key: linkKey(d.identity.secretKey),
+    onMessage,
+    onClose(link) {
+      forwarded.linkClosed(link);
+      for (const host of s.remotes.values()) host.linkClosed(link);
+      for (const [jobId, host] of [...s.sentJobs]) if (!host.pending(jobId)) s.sentJobs.delete(jobId);
+    },
+  });
+  const linkUrl = await links.listen(o.link?.host ?? "127.0.0.1", o.link?.port ?? 0, o.link?.advertiseHost);
+  const redis: RedisConnection = connectRedis(o.redisUrl, { keyPrefix: `srp:${d.identity.id}:`, name: `srp-hub:${processId}` });
+  const hostDeps: RemoteHostDeps = {
+    link: (process) => {
+      const url = s.peers.get(process);
+      return url === undefined ? undefined : links.to(process, url);
+    },
+    sent: (host, jobId) => void s.sentJobs.set(jobId, host),
+    takeOwner: d.takeOwner,
+    loadChanged: d.loadChanged,
+  };
+  const directory = new ClusterDirectory({
+    redis,
+    hubId: d.identity.id,
+    processId,
+    linkUrl,
+    ...(o.timings ? { timings: o.timings } : {}),
+    events: {
+      onNode: (snapshot) => upsertRemote(d, s, snapshot, hostDeps),
+      onLoad(_from, loads) {
+        for (const [nodeId, load] of Object.entries(loads)) {
+          const host = s.remotes.get(nodeId);
+          if (!host) continue;
+          host.updateLoad(load.active, load.capacity);
+          for (const id of host.instances.keys()) d.loadChanged(host, id);
+          for (const i of host.instances.values()) d.notify(i.model);
+        }
+      },
+      onGone(_from, nodeId, sessionId) {
+        if (s.remotes.get(nodeId)?.sessionId === sessionId) dropRemote(d, s, nodeId, "the node left");
+      },
+      onEvict(nodeId, sessionId) {
+        const session = s.local.get(nodeId);
+        if (session?.sessionId === sessionId) d.evict(session);
+      },
+      onPeers(peers) {
+        for (const peer of s.peers.keys()) if (!peers.has(peer)) goneProcess(d, s, links, peer);
+        s.peers = peers;
+      },
+      onResync(nodes) {
+        const seen = new Set<string>();
+        for (const { snapshot } of nodes) {
+          seen.add(snapshot.nodeId);
+          if (!s.local.has(snapshot.nodeId)) upsertRemote(d, s, snapshot, hostDeps);
+        }
+        for (const nodeId of [...s.remotes.keys()]) if (!seen.has(nodeId)) dropRemote(d, s, nodeId, "the node left");
+      },
+      onError: d.onError,
+      loadOf(nodeId) {
+        const session = s.local.get(nodeId);
+        return session ? { active: Object.fromEntries(session.active), capacity: Object.fromEntries(session.reportedCapacity) } : undefined;
+      },
+    },
+  });
+  await redis.ready();
+  await directory.start();
+  return {
+    processId,
+    opened(session) {
+      const nodeId = session.nodeId!;
+      s.local.set(nodeId, session);
+      dropRemote(d, s, nodeId, "the node reconnected to this hub process");
+      void directory.claim(snapshotOf(session, processId), Date.now());
+    },
+    changed(session) {
+      if (s.local.get(session.nodeId!) === session) directory.update(snapshotOf(session, processId));
+    },
+    loaded(session) {
+      if (s.local.get(session.nodeId!) === session) directory.loadChanged(session.nodeId!);
+    },
+    closed(session) {
+      const nodeId = session.nodeId;
+      if (nodeId === undefined || s.local.get(nodeId) !== session) return;
+      s.local.delete(nodeId);
+      directory.release(nodeId, session.sessionId);
+    },
+    remotes: () => s.remotes.values(),
+    leave: () => directory.withdrawAll(),
+    async close() {
+      for (const nodeId of [...s.remotes.keys()]) dropRemote(d, s, nodeId, "shutdown");
+      await directory.close();
+      await links.close();
+      await redis.close();
+    },
+  };
+}
+
+/** A process stopped: its nodes are gone from here and its link is closed (the jobs on it are lost). */
+function goneProcess(d: ClusterDeps, s: State, links: PeerLinks, peer: string): void {
+  for (const [nodeId, host] of [...s.remotes]) if (host.process === peer) dropRemote(d, s, nodeId, "the hub process holding the node stopped");
+  links.drop(peer);
+}

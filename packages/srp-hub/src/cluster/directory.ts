@@ -1,0 +1,315 @@
+/**
+ * The directory of one hub's processes, in Redis (docs/deployment.md): which processes are
+ * alive and where their links listen, which node is connected to which process (with its
+ * offers and load), and the messages that keep every process's copy current. Everything
+ * here is live state: it is rebuilt from the processes themselves after a Redis restart.
+ *
+ * Keys (under the connection's prefix `srp:<hub id>:`): `procs` (sorted set: process id by
+ * last heartbeat), `links` (hash: process id to link URL), `nodes` (hash: node id to its
+ * snapshot). Channel `srp:<hub id>:bus`: node announcements, load, departures, evictions.
+ */
+import type { Redis } from "ioredis";
+import type { RedisConnection } from "./redis.js";
+import type { NodeSnapshot } from "./remote-host.js";
+
+/** A message on the bus. */
+export type BusMessage =
+  | { t: "node"; from: string; snapshot: NodeSnapshot; authAt: number }
+  | { t: "load"; from: string; loads: Record<string, { active: Record<string, number>; capacity: Record<string, number> }> }
+  | { t: "gone"; from: string; nodeId: string; sessionId: string }
+  | { t: "evict"; from: string; to: string; nodeId: string; sessionId: string };
+
+/** What the directory tells its process. */
+export interface DirectoryEvents {
+  /** A node on another process appeared or changed its offers. */
+  onNode(snapshot: NodeSnapshot, authAt: number): void;
+  /** Load of nodes on another process. */
+  onLoad(from: string, loads: Extract<BusMessage, { t: "load" }>["loads"]): void;
+  /** A node left another process. */
+  onGone(from: string, nodeId: string, sessionId: string): void;
+  /** A node connected to this process reconnected to another: its session here is a ghost. */
+  onEvict(nodeId: string, sessionId: string): void;
+  /** The live processes and their link URLs (this one excluded), after each check. */
+  onPeers(peers: ReadonlyMap<string, string>): void;
+  /** A full read of the directory: every node on another live process (after start and each resync). */
+  onResync(nodes: readonly { snapshot: NodeSnapshot; authAt: number }[]): void;
+  /** Redis failed a command (the process goes on with what it knows). */
+  onError(what: string, error: unknown): void;
+  /** The current load of a node connected to this process. */
+  loadOf(nodeId: string): { active: Record<string, number>; capacity: Record<string, number> } | undefined;
+}
+
+/** Timings of the directory. */
+export interface DirectoryTimings {
+  /** How often this process says it is alive (ms). */
+  heartbeatMs: number;
+  /** A process silent this long is dead (ms). */
+  deadAfterMs: number;
+  /** How often the whole directory is read again (ms). */
+  resyncMs: number;
+  /** How often load changes are published (ms). */
+  loadFlushMs: number;
+}
+
+/** Default timings. */
+export const DIRECTORY_TIMINGS: DirectoryTimings = Object.freeze({ heartbeatMs: 1000, deadAfterMs: 5000, resyncMs: 30_000, loadFlushMs: 20 });
+
+/** A stored snapshot with the time its session authenticated. */
+interface StoredNode {
+  snapshot: NodeSnapshot;
+  authAt: number;
+}
+
+/** Parses a stored node; undefined when malformed. */
+function parseNode(text: string | null | undefined): StoredNode | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as StoredNode;
+    return typeof v?.snapshot?.nodeId === "string" && typeof v.snapshot.process === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a session that authenticated at `a` on process `pa` is newer than one at `b` on `pb` (pure; ties broken by process id). */
+export function newerSession(a: number, pa: string, b: number, pb: string): boolean {
+  return a > b || (a === b && pa > pb);
+}
+
+/** One process's view of, and voice in, the hub's directory. */
+export class ClusterDirectory {
+  readonly processId: string;
+  readonly #redis: RedisConnection;
+  readonly #channel: string;
+  readonly #events: DirectoryEvents;
+  readonly #t: DirectoryTimings;
+  readonly #linkUrl: string;
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  /** This process's nodes: their current snapshot and auth time. */
+  readonly #mine = new Map<string, StoredNode>();
+  readonly #dirtyLoad = new Set<string>();
+  #closed = false;
+  /** Set by {@link withdrawAll}: nodes that authenticate here now are not announced. */
+  #leaving = false;
+
+  constructor(o: { redis: RedisConnection; hubId: string; processId: string; linkUrl: string; events: DirectoryEvents; timings?: Partial<DirectoryTimings> }) {
+    this.processId = o.processId;
+    this.#redis = o.redis;
+    this.#channel = `srp:${o.hubId}:bus`;
+    this.#events = o.events;
+    this.#linkUrl = o.linkUrl;
+    this.#t = { ...DIRECTORY_TIMINGS, ...o.timings };
+  }
+
+  get #cmd(): Redis {
+    return this.#redis.commands;
+  }
+
+  /** Subscribes, registers this process and reads the directory; heartbeats and resyncs run until `close()`. */
+  async start(): Promise<void> {
+    const sub = this.#redis.subscriber;
+    sub.on("message", (channel: string, text: string) => {
+      if (channel === this.#channel) this.#onBus(text);
+    });
+    await sub.subscribe(this.#channel);
+    // After Redis comes back (restarted, emptied): say again who this process is and what it holds, then read the rest.
+    this.#cmd.on("ready", () => void this.#rejoin());
+    await this.#rejoin();
+    const every = (ms: number, fn: () => Promise<unknown> | void) => {
+      const timer = setInterval(() => void fn(), ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(this.#t.heartbeatMs, () => this.#heartbeat());
+    every(this.#t.resyncMs, () => this.resync());
+    every(this.#t.loadFlushMs, () => this.#flushLoad());
+  }
+
+  async #rejoin(): Promise<void> {
+    if (this.#closed) return;
+    await this.#heartbeat();
+    await this.#attempt("announce this process's nodes", async () => {
+      const pipeline = this.#cmd.pipeline();
+      for (const [nodeId, stored] of this.#mine) pipeline.hset("nodes", nodeId, JSON.stringify(stored));
+      await pipeline.exec();
+    });
+    await this.resync();
+  }
+
+  async #attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!this.#closed) this.#events.onError(what, error);
+      return undefined;
+    }
+  }
+
+  #publish(message: BusMessage): void {
+    this.#cmd.publish(this.#channel, JSON.stringify(message)).catch((e: unknown) => this.#events.onError("publish", e));
+  }
+
+  /** Says this process is alive, and tells which processes are. */
+  async #heartbeat(): Promise<void> {
+    const now = Date.now();
+    const result = await this.#attempt("heartbeat", async () => {
+      const [, , live, links] = (await this.#cmd
+        .multi()
+        .zadd("procs", now, this.processId)
+        .hset("links", this.processId, this.#linkUrl)
+        .zrangebyscore("procs", now - this.#t.deadAfterMs, "+inf")
+        .hgetall("links")
+        .exec()) as [unknown, unknown, [Error | null, string[]], [Error | null, Record<string, string>]];
+      return { live: live[1], links: links[1] };
+    });
+    if (!result) return;
+    const peers = new Map<string, string>();
+    for (const id of result.live) if (id !== this.processId && result.links[id]) peers.set(id, result.links[id]);
+    this.#events.onPeers(peers);
+  }
+
+  /** Reads every node of the live processes; forgets the nodes of dead ones (in Redis too). */
+  async resync(): Promise<void> {
+    const now = Date.now();
+    const read = await this.#attempt("read the directory", async () => {
+      const [live, all] = await Promise.all([this.#cmd.zrangebyscore("procs", now - this.#t.deadAfterMs, "+inf"), this.#cmd.hgetall("nodes")]);
+      return { live: new Set(live), all };
+    });
+    if (!read) return;
+    const nodes: StoredNode[] = [];
+    const stale: string[] = [];
+    for (const [nodeId, text] of Object.entries(read.all)) {
+      const stored = parseNode(text);
+      if (!stored || !read.live.has(stored.snapshot.process)) stale.push(nodeId);
+      else if (stored.snapshot.process !== this.processId) nodes.push(stored);
+    }
+    if (stale.length > 0) {
+      await this.#attempt("forget the nodes of dead processes", async () => {
+        await this.#cmd.hdel("nodes", ...stale);
+        await this.#cmd.zremrangebyscore("procs", "-inf", now - this.#t.deadAfterMs);
+      });
+    }
+    this.#events.onResync(nodes);
+  }
+
+  /**
+   * A node authenticated here: it is recorded as this process's, and the process that held
+   * it before (if another) is told to end its old session there.
+   */
+  async claim(snapshot: NodeSnapshot, authAt: number): Promise<void> {
+    if (this.#leaving) return;
+    const stored: StoredNode = { snapshot, authAt };
+    this.#mine.set(snapshot.nodeId, stored);
+    const previous = await this.#attempt("claim a node", async () => {
+      const [[, before]] = (await this.#cmd.multi().hget("nodes", snapshot.nodeId).hset("nodes", snapshot.nodeId, JSON.stringify(stored)).exec()) as [
+        [Error | null, string | null],
+      ];
+      return parseNode(before);
+    });
+    if (previous && previous.snapshot.process !== this.processId)
+      this.#publish({ t: "evict", from: this.processId, to: previous.snapshot.process, nodeId: snapshot.nodeId, sessionId: previous.snapshot.sessionId });
+    this.#publish({ t: "node", from: this.processId, snapshot, authAt });
+  }
+
+  /** A node here changed its offers. */
+  update(snapshot: NodeSnapshot): void {
+    const mine = this.#mine.get(snapshot.nodeId);
+    if (!mine || mine.snapshot.sessionId !== snapshot.sessionId) return;
+    mine.snapshot = snapshot;
+    this.#cmd.hset("nodes", snapshot.nodeId, JSON.stringify(mine)).catch((e: unknown) => this.#events.onError("update a node", e));
+    this.#publish({ t: "node", from: this.processId, snapshot, authAt: mine.authAt });
+  }
+
+  /** The load of a node here changed: published with the next flush. */
+  loadChanged(nodeId: string): void {
+    if (this.#mine.has(nodeId)) this.#dirtyLoad.add(nodeId);
+  }
+
+  #flushLoad(): void {
+    if (this.#dirtyLoad.size === 0) return;
+    const loads: Extract<BusMessage, { t: "load" }>["loads"] = {};
+    for (const nodeId of this.#dirtyLoad) {
+      const mine = this.#mine.get(nodeId);
+      const load = mine ? this.#events.loadOf(nodeId) : undefined;
+      if (!mine || !load) continue;
+      mine.snapshot = { ...mine.snapshot, ...load };
+      loads[nodeId] = load;
+    }
+    this.#dirtyLoad.clear();
+    this.#publish({ t: "load", from: this.processId, loads });
+  }
+
+  /** A node's session here ended: it is removed from the directory unless a newer session (here or elsewhere) holds it. */
+  release(nodeId: string, sessionId: string): void {
+    const mine = this.#mine.get(nodeId);
+    if (mine?.snapshot.sessionId === sessionId) this.#mine.delete(nodeId);
+    this.#dirtyLoad.delete(nodeId);
+    // Deleted only when the stored entry is still this session's.
+    const script =
+      "local v = redis.call('HGET', KEYS[1], ARGV[1]) if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
+    this.#cmd.eval(script, 1, "nodes", nodeId, `"sessionId":"${sessionId}"`).catch((e: unknown) => this.#events.onError("release a node", e));
+    this.#publish({ t: "gone", from: this.processId, nodeId, sessionId });
+  }
+
+  #onBus(text: string): void {
+    let m: BusMessage;
+    try {
+      m = JSON.parse(text) as BusMessage;
+    } catch {
+      return;
+    }
+    if (m.from === this.processId) return;
+    switch (m.t) {
+      case "node":
+        return this.#onNode(m.snapshot, m.authAt);
+      case "load":
+        return this.#events.onLoad(m.from, m.loads);
+      case "gone":
+        return this.#events.onGone(m.from, m.nodeId, m.sessionId);
+      case "evict":
+        if (m.to === this.processId) this.#events.onEvict(m.nodeId, m.sessionId);
+        return;
+    }
+  }
+
+  #onNode(snapshot: NodeSnapshot, authAt: number): void {
+    const mine = this.#mine.get(snapshot.nodeId);
+    if (mine && !newerSession(authAt, snapshot.process, mine.authAt, this.processId)) {
+      // Two processes claimed the node at once and the newer session is here: the directory says so again.
+      this.#cmd.hset("nodes", snapshot.nodeId, JSON.stringify(mine)).catch((e: unknown) => this.#events.onError("claim a node again", e));
+      this.#publish({ t: "node", from: this.processId, snapshot: mine.snapshot, authAt: mine.authAt });
+      return;
+    }
+    if (mine) {
+      this.#mine.delete(snapshot.nodeId);
+      this.#events.onEvict(snapshot.nodeId, mine.snapshot.sessionId);
+    }
+    this.#events.onNode(snapshot, authAt);
+  }
+
+  /** Removes this process's nodes from the directory (it is leaving; its heartbeat goes on until `close()`), and takes no more. */
+  async withdrawAll(): Promise<void> {
+    this.#leaving = true;
+    const mine = [...this.#mine];
+    this.#mine.clear();
+    this.#dirtyLoad.clear();
+    for (const [nodeId, stored] of mine) this.#publish({ t: "gone", from: this.processId, nodeId, sessionId: stored.snapshot.sessionId });
+    if (mine.length > 0) await this.#attempt("withdraw this process's nodes", () => this.#cmd.hdel("nodes", ...mine.map(([id]) => id)));
+  }
+
+  /** Stops the timers and removes this process and its nodes from the directory. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    const mine = [...this.#mine.keys()];
+    for (const [nodeId, stored] of this.#mine) this.#publish({ t: "gone", from: this.processId, nodeId, sessionId: stored.snapshot.sessionId });
+    try {
+      const m = this.#cmd.multi().zrem("procs", this.processId).hdel("links", this.processId);
+      if (mine.length > 0) m.hdel("nodes", ...mine);
+      await m.exec();
+    } catch {
+      // Redis is down: the others forget this process when its heartbeat goes stale.
+    }
+  }
+}

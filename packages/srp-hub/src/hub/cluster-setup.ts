@@ -1,0 +1,71 @@
+/**
+ * The hub's part in a hub of several processes, when `options.cluster` asks for one: it
+ * joins in the background (Redis, the link endpoint, the directory), then announces the
+ * sessions already open; until it has joined, this process serves its own nodes only.
+ */
+import { SrpError, type Identity } from "@srp/core";
+import { startCluster, type ClusterOptions, type HubCluster } from "../cluster/cluster.js";
+import type { Router } from "../routing/router.js";
+import type { WaitQueue } from "../routing/wait-queue.js";
+import type { JobDispatch } from "./job-dispatch.js";
+import type { SessionRegistry } from "./session-registry.js";
+import type { StorageErrorSink } from "./types.js";
+
+/** What joining the cluster needs. */
+export interface ClusterSetupOptions {
+  readonly options: ClusterOptions | undefined;
+  readonly identity: Identity;
+  readonly router: Router;
+  readonly waiting: WaitQueue;
+  readonly jobs: JobDispatch;
+  /** The registry is made after this part (it reports to it): looked up when the cluster starts. */
+  readonly registry: () => SessionRegistry;
+  readonly storageError: StorageErrorSink;
+}
+
+/** The hub's cluster part. */
+export interface ClusterSetup {
+  /** Resolves once this process has joined (at once without a cluster); rejects when it could not. */
+  readonly ready: Promise<void>;
+  /** The cluster, once joined. */
+  current(): HubCluster | undefined;
+  /** Leaves the directory (first step of closing: other processes stop sending jobs here). */
+  leave(): Promise<void>;
+  /** Leaves the cluster (last step of closing). */
+  close(): Promise<void>;
+}
+
+/** Joins the hub's cluster when the options ask for one. */
+export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
+  let cluster: HubCluster | undefined;
+  let closed = false;
+  if (!o.options) return { ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
+  const ready = startCluster(o.options, {
+    identity: o.identity,
+    router: o.router,
+    takeOwner: (jobId) => o.jobs.takeOwner(jobId),
+    setJobOwner: (jobId, accountId, reservationId) => o.jobs.setJobOwner(jobId, accountId, reservationId),
+    cancel: (live, jobId, reason, failed) => o.jobs.cancel(live, jobId, reason as Parameters<JobDispatch["cancel"]>[2], failed),
+    session: (nodeId) => o.registry().session(nodeId),
+    evict: (session) => session.fail(new SrpError("session.replaced", "a newer session for this node id was opened on another process of this hub")),
+    notify: (model) => o.waiting.notify(model),
+    loadChanged: (host, instanceId) => o.router.loadChanged(host, instanceId),
+    onError: (what, error) => o.storageError(`cluster: ${what}`, error),
+  }).then(async (c) => {
+    if (closed) return void (await c.close());
+    cluster = c;
+    for (const session of o.registry().byNode()) if (session.state === "open") c.opened(session);
+  });
+  ready.catch((error: unknown) => o.storageError("cluster: join", error));
+  return {
+    ready,
+    current: () => cluster,
+    leave: async () => cluster?.leave(),
+    async close() {
+      closed = true;
+      const c = cluster;
+      cluster = undefined;
+      await c?.close();
+    },
+  };
+}

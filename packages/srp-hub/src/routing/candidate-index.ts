@@ -1,0 +1,298 @@
+/**
+ * The candidate index of one model: the Router's fast path for `route()`, so a decision
+ * among 100,000 instances of a model costs about as much as among ten (`spec/v1/liveness.md`,
+ * "Routing policy"; the policy itself is `eligible()` + `pick()` in `policy.ts`).
+ *
+ * Each instance that may take a job now (breaker closed, a free slot) sits in one *leaf*:
+ * the instances with the same throughput side (above the floor, or measured below it), the
+ * same load level (`active / capacity`, exact: capacities are at most 1024, so distinct
+ * levels never fall within the policy's 1e-9 tie), the same class (its health bucket once
+ * seasoned, or "ramping" during its first week) and the same *shape* (capabilities, context
+ * length, tier, quantization). Leaves hang off their load level; levels are kept sorted per
+ * side. A request's filters are judged once per shape where they can be (capabilities,
+ * context, quantization, tier selectors), and per instance only where they must be (price
+ * cap, `within`, `exclude`, node and key selectors).
+ *
+ * A decision walks the levels of the side upward to the first that holds an instance the
+ * request accepts (the least loaded), finds the best health bucket there, and draws from
+ * that bucket's leaves and the level's ramping leaves by rejection: an instance drawn
+ * uniformly is kept with probability equal to its ramp-up weight and only when it passes the
+ * request's per-instance filters. The result has exactly the distribution of `pick()` over
+ * the same candidates; after {@link DRAW_ATTEMPTS} rejections the pool is listed and drawn
+ * from directly (same distribution, linear in the level's size). Whether a leaf holds an
+ * accepted instance is answered by a few random probes, then by a scan: requests whose
+ * filters reject most instances of a model are correct, and slower.
+ *
+ * The index knows nothing of sessions or stores: the Router classifies each entry
+ * ({@link CandidateIndex.place}) when its load, capacity or routing state changes.
+ */
+
+/** What an instance offers, as far as request filters tell instances apart; shared by the instances that offer the same. */
+export interface Shape {
+  /** Small number, unique per shape within a Router. */
+  readonly id: number;
+  readonly capabilities: readonly string[];
+  readonly contextLength: number;
+  readonly tier: string | undefined;
+  readonly quantization: string | undefined;
+}
+
+/** Throughput side: 0 for instances not measured below the floor, 1 for those below it. */
+export type Side = 0 | 1;
+
+/** Where an entry belongs now; undefined when it cannot take a job (breaker not closed, no free slot). */
+export interface Placement {
+  side: Side;
+  /** `active / capacity`, below 1. */
+  level: number;
+  /** Health bucket 0..10 once seasoned; -1 while ramping up. */
+  cls: number;
+}
+
+/** One live instance in the index. */
+export interface IndexEntry<T> {
+  readonly key: string;
+  readonly item: T;
+  /** The canonical model id it is indexed under. */
+  readonly model: string;
+  readonly nodeId: string;
+  readonly shape: Shape;
+  readonly priceInput: bigint;
+  readonly priceOutput: bigint;
+  /** When ramp-up started (Infinity when the store knows nothing of it: a brand-new instance at any time). */
+  firstSeen: number;
+  /** Whether its breaker is closed. */
+  closed: boolean;
+  /** Whether it is not measured below the throughput floor (side 0). */
+  fast: boolean;
+  /** Its class: health bucket 0..10 once seasoned, -1 while ramping up. */
+  cls: number;
+  /** When its classification must be made again (health cache expiry, end of ramp-up). */
+  due: number;
+  /** @internal */
+  leaf: Leaf<T> | undefined;
+  /** @internal */
+  pos: number;
+}
+
+/** Instances of one side, level, class and shape. @internal */
+export interface Leaf<T> {
+  readonly side: Side;
+  readonly level: number;
+  readonly cls: number;
+  readonly shape: Shape;
+  readonly entries: IndexEntry<T>[];
+  readonly node: LevelNode<T>;
+}
+
+/** The leaves of one load level of one side, best health bucket first, ramping last. @internal */
+export interface LevelNode<T> {
+  readonly level: number;
+  readonly leaves: Leaf<T>[];
+}
+
+/** A request's filters, as the index asks them. */
+export interface IndexQuery<T> {
+  /** 0: no instance of the shape passes; 1: every one does; 2: each must be asked with {@link IndexQuery.entry}. */
+  shape(shape: Shape): 0 | 1 | 2;
+  /** Whether one instance passes the filters that depend on more than its shape. */
+  entry(e: IndexEntry<T>): boolean;
+}
+
+/** Rejections before a draw lists its pool instead. */
+export const DRAW_ATTEMPTS = 64;
+/** Random probes of a leaf before it is scanned for an accepted instance. */
+const PROBES = 8;
+
+/** The candidate index of one model. */
+export class CandidateIndex<T> {
+  readonly #entries = new Map<string, IndexEntry<T>>();
+  readonly #leaves = new Map<string, Leaf<T>>();
+  readonly #levels: [LevelNode<T>[], LevelNode<T>[]] = [[], []];
+  #closed = 0;
+
+  /** Instances indexed. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Instances whose breaker is closed. */
+  get closedCount(): number {
+    return this.#closed;
+  }
+
+  /** The entry of a key. */
+  get(key: string): IndexEntry<T> | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** Every entry (linear; for inspection, probes and bulk refreshes). */
+  entries(): IterableIterator<IndexEntry<T>> {
+    return this.#entries.values();
+  }
+
+  /** Adds an entry (replacing one with the same key); place it with {@link place}. */
+  add(entry: IndexEntry<T>, closed: boolean): void {
+    this.delete(entry.key);
+    entry.closed = closed;
+    if (closed) this.#closed++;
+    this.#entries.set(entry.key, entry);
+  }
+
+  /** Removes an entry. */
+  delete(key: string): void {
+    const e = this.#entries.get(key);
+    if (!e) return;
+    this.#unplace(e);
+    if (e.closed) this.#closed--;
+    this.#entries.delete(key);
+  }
+
+  /** Sets an entry's breaker flag and moves it to the leaf of `p` (out of every leaf when undefined). */
+  place(e: IndexEntry<T>, closed: boolean, p: Placement | undefined): void {
+    if (e.closed !== closed) this.#closed += closed ? 1 : -1;
+    e.closed = closed;
+    const leaf = e.leaf;
+    if (p && leaf && leaf.side === p.side && leaf.level === p.level && leaf.cls === p.cls) return;
+    this.#unplace(e);
+    if (!p) return;
+    const id = `${p.side}|${p.level}|${p.cls}|${e.shape.id}`;
+    let target = this.#leaves.get(id);
+    if (!target) {
+      target = { side: p.side, level: p.level, cls: p.cls, shape: e.shape, entries: [], node: this.#levelNode(p.side, p.level) };
+      // A level's leaves stay ordered by class, best health bucket first and ramping last.
+      const leaves = target.node.leaves;
+      let at = leaves.length;
+      while (at > 0 && leaves[at - 1]!.cls < p.cls) at--;
+      leaves.splice(at, 0, target);
+      this.#leaves.set(id, target);
+    }
+    e.leaf = target;
+    e.pos = target.entries.length;
+    target.entries.push(e);
+  }
+
+  #levelNode(side: Side, level: number): LevelNode<T> {
+    const list = this.#levels[side];
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.level < level) lo = mid + 1;
+      else hi = mid;
+    }
+    if (list[lo]?.level === level) return list[lo]!;
+    const node: LevelNode<T> = { level, leaves: [] };
+    list.splice(lo, 0, node);
+    return node;
+  }
+
+  #unplace(e: IndexEntry<T>): void {
+    const leaf = e.leaf;
+    if (!leaf) return;
+    const last = leaf.entries.pop()!;
+    if (last !== e) {
+      leaf.entries[e.pos] = last;
+      last.pos = e.pos;
+    }
+    e.leaf = undefined;
+    if (leaf.entries.length > 0) return;
+    this.#leaves.delete(`${leaf.side}|${leaf.level}|${leaf.cls}|${leaf.shape.id}`);
+    const leaves = leaf.node.leaves;
+    leaves.splice(leaves.indexOf(leaf), 1);
+    if (leaves.length === 0) {
+      const list = this.#levels[leaf.side];
+      list.splice(list.indexOf(leaf.node), 1);
+    }
+  }
+
+  /** The least loaded level of `side` holding an instance the query accepts. */
+  firstLevel(side: Side, q: IndexQuery<T>, random: () => number): LevelNode<T> | undefined {
+    for (const node of this.#levels[side]) for (const leaf of node.leaves) if (holds(leaf, q, random)) return node;
+    return undefined;
+  }
+
+  /** Whether an entry is in the index's routable leaves on `side` and passes the query. */
+  accepts(e: IndexEntry<T>, side: Side, q: IndexQuery<T>): boolean {
+    if (!e.leaf || e.leaf.side !== side) return false;
+    const s = q.shape(e.shape);
+    return s === 1 || (s === 2 && q.entry(e));
+  }
+}
+
+/** Whether a leaf holds an instance the query accepts: by its shape, then a few random probes, then a scan. */
+function holds<T>(leaf: Leaf<T>, q: IndexQuery<T>, random: () => number): boolean {
+  const s = q.shape(leaf.shape);
+  if (s !== 2) return s === 1;
+  const entries = leaf.entries;
+  if (entries.length > PROBES) {
+    for (let i = 0; i < PROBES; i++) if (q.entry(entries[Math.floor(random() * entries.length)]!)) return true;
+  }
+  return entries.some((e) => q.entry(e));
+}
+
+/**
+ * The leaves a decision draws from at `node` (the least loaded level with an accepted
+ * instance): those of the best health bucket holding an accepted seasoned instance, and
+ * every ramping leaf, as `pick()` does.
+ */
+export function poolLeaves<T>(node: LevelNode<T>, q: IndexQuery<T>, random: () => number): Leaf<T>[] {
+  let best = -1;
+  // Leaves are ordered best bucket first: the first that holds an accepted instance sets the bucket.
+  for (const leaf of node.leaves) {
+    if (leaf.cls < 0) break;
+    if (holds(leaf, q, random)) {
+      best = leaf.cls;
+      break;
+    }
+  }
+  return node.leaves.filter((l) => (l.cls === -1 || l.cls === best) && q.shape(l.shape) !== 0);
+}
+
+/** Every accepted instance of the pool with its weight (linear in the pool's leaves). */
+export function listPool<T>(leaves: readonly Leaf<T>[], q: IndexQuery<T>, weight: (e: IndexEntry<T>, cls: number) => number) {
+  const out: { entry: IndexEntry<T>; weight: number }[] = [];
+  for (const leaf of leaves) {
+    const all = q.shape(leaf.shape) === 1;
+    for (const e of leaf.entries) if (all || q.entry(e)) out.push({ entry: e, weight: weight(e, leaf.cls) });
+  }
+  return out;
+}
+
+/**
+ * Draws one accepted instance from the pool's leaves with probability proportional to its
+ * weight (at most 1): rejection sampling, then, after {@link DRAW_ATTEMPTS} rejections, a
+ * draw from the listed pool. Undefined only when no instance is accepted.
+ */
+export function drawFrom<T>(
+  leaves: readonly Leaf<T>[],
+  q: IndexQuery<T>,
+  weight: (e: IndexEntry<T>, cls: number) => number,
+  random: () => number,
+): IndexEntry<T> | undefined {
+  let total = 0;
+  for (const leaf of leaves) total += leaf.entries.length;
+  if (total === 0) return undefined;
+  for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
+    let r = Math.floor(random() * total);
+    let leaf = leaves[0]!;
+    for (const l of leaves) {
+      leaf = l;
+      if (r < l.entries.length) break;
+      r -= l.entries.length;
+    }
+    const e = leaf.entries[Math.min(r, leaf.entries.length - 1)]!;
+    const w = weight(e, leaf.cls);
+    if (w < 1 && random() >= w) continue;
+    if (q.shape(leaf.shape) === 1 || q.entry(e)) return e;
+  }
+  const pool = listPool(leaves, q, weight);
+  let sum = 0;
+  for (const p of pool) sum += p.weight;
+  let r = random() * sum;
+  for (const p of pool) {
+    r -= p.weight;
+    if (r < 0) return p.entry;
+  }
+  return pool.at(-1)?.entry;
+}
