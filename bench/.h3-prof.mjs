@@ -15,8 +15,13 @@ if (mode === "seq") {
   const p = (a, q) => [...a].sort((x, y) => x - y)[Math.floor(a.length * q)];
   console.log("seq srp p50", p(c.totals.srp, 0.5).toFixed(2), "direct", p(c.totals.direct, 0.5).toFixed(2), "n", c.rounds);
 } else {
+  const { readFileSync } = await import("node:fs");
+  const cpu = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" "); return (Number(f[11]) + Number(f[12])) * 10; };
+  const c0 = [cpu(srp.hubPid), cpu(srp.nodePid)];
   const r = await loadgen.call("throughput", { hubUrl: srp.url, headers: srp.headers, model: MODEL, concurrency: 50, durationMs: Number(process.env.MS ?? 8000), warmupMs: 1000 }, 120000);
-  console.log("load rps", ((r.ok * 1000) / r.elapsedMs).toFixed(0), "errors", r.errors, r.firstError ?? "");
+  const c1 = [cpu(srp.hubPid), cpu(srp.nodePid)];
+  const n = r.ok + (r.warmupOk ?? 0);
+  console.log("load rps", ((r.ok * 1000) / r.elapsedMs).toFixed(0), "errors", r.errors, r.firstError ?? "", "cpu ms/req hub", ((c1[0] - c0[0]) / r.ok).toFixed(3), "node", ((c1[1] - c0[1]) / r.ok).toFixed(3));
 }
 await loadgen.stop();
 console.log(JSON.stringify(await srp.verify()));

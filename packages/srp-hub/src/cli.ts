@@ -24,10 +24,14 @@ import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
 import { OnchainPayouts } from "./payments/onchain-payouts.js";
 import { parseLimit, type HubLimits } from "./limits.js";
+import type { ClusterOptions } from "./cluster/cluster.js";
+import { superviseWorkers } from "./workers.js";
 
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
                 [--trust-proxy] [--limit NAME=BURST:PER_SECOND|N|off]...   (limits on strangers, see the README's "Limits")
+                [--redis redis://HOST:PORT [--workers N] [--link-host HOST] [--link-port N] [--link-advertise HOST]]
+                                                 (several processes as one hub, on PostgreSQL: docs/deployment.md)
                 [--chain-rpc URL --chain-id N --usdc ADDRESS [--usdc-name "USD Coin"] [--usdc-version 2]
                  --treasury ADDRESS | --treasury-key HEX, --settler-key HEX | --facilitator URL, [--settle before|after]
                  [--settlement ADDRESS [--voucher-key HEX]]]   (x402 pay-per-call and on-chain payouts)
@@ -85,6 +89,12 @@ async function serve(argv: string[]): Promise<void> {
       "heartbeat-ms": { type: "string" },
       "trust-proxy": { type: "boolean", default: false },
       limit: { type: "string", multiple: true, default: [] },
+      // Several processes as one hub (docs/deployment.md).
+      redis: { type: "string" },
+      workers: { type: "string" },
+      "link-host": { type: "string" },
+      "link-port": { type: "string" },
+      "link-advertise": { type: "string" },
       // x402 and on-chain payouts (all optional; x402 is on when --chain-rpc is given).
       "chain-rpc": { type: "string" },
       "chain-id": { type: "string" },
@@ -112,7 +122,23 @@ async function serve(argv: string[]): Promise<void> {
     }
   }
   const dataDir = resolve(values["data-dir"]);
+  const clusterOptions = clusterArgs(values, dbSpec(dataDir, values.db));
+  const workers = values.workers === undefined ? 1 : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`--workers is 1..256, got ${values.workers}`);
+  if (workers > 1 && !clusterOptions) throw new UsageError("--workers needs --redis (and a PostgreSQL --db): the workers share them");
+  if (workers > 1 && clusterOptions?.link?.port) throw new UsageError("--workers gives each worker a free link port: leave --link-port out");
   const { identity, created } = loadOrCreateIdentity(join(dataDir, "hub.key"));
+  if (workers > 1) {
+    // The primary creates what the workers share (identity, admin token, the database's tables) before forking.
+    adminToken(dataDir, values["admin-token"] ?? process.env.SRP_ADMIN_TOKEN);
+    await (await openStore(dataDir, values.db)).close();
+    const log = (event: string, detail: object) =>
+      process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
+    log("hub.workers", { workers, hubId: identity.id });
+    process.stdout.write(`srp-hub starting ${workers} workers on ${values.host}:${port} (hub id ${identity.id})\n`);
+    await superviseWorkers(workers, argv, log);
+    return;
+  }
   const signup = values["signup-credits"] === undefined ? undefined : unitsArg(values["signup-credits"], "--signup-credits");
   const store = await openStore(dataDir, values.db, signup);
   const specs = [...values.account, ...(process.env.SRP_HUB_ACCOUNTS?.split(",").filter(Boolean) ?? [])];
@@ -143,6 +169,7 @@ async function serve(argv: string[]): Promise<void> {
     ...chain,
     ...(values["public-url"] ? { publicUrl: values["public-url"] } : {}),
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: Number(values["heartbeat-ms"]) } : {}),
+    ...(clusterOptions ? { cluster: clusterOptions } : {}),
   });
   const log = (event: string, detail: object) =>
     process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
@@ -156,6 +183,7 @@ async function serve(argv: string[]): Promise<void> {
     log(`payment.${e.kind}`, { id: e.payment.id, payer: e.payment.payer, amount: e.payment.amount.toString(), detail: e.detail }),
   );
   const { url } = await hub.listen({ port, host: values.host });
+  await hub.ready();
   log("hub.listening", {
     url,
     hubId: hub.id,
@@ -172,6 +200,27 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** The cluster options of `serve`'s flags; undefined without `--redis` (or SRP_REDIS_URL). */
+function clusterArgs(
+  v: { redis?: string | undefined; "link-host"?: string | undefined; "link-port"?: string | undefined; "link-advertise"?: string | undefined },
+  db: string,
+): ClusterOptions | undefined {
+  const redisUrl = v.redis ?? process.env.SRP_REDIS_URL;
+  if (!redisUrl) return undefined;
+  if (!/^rediss?:\/\//.test(redisUrl)) throw new UsageError(`--redis takes redis://HOST:PORT, got ${JSON.stringify(redisUrl)}`);
+  if (!/^postgres(ql)?:\/\//.test(db)) throw new UsageError("--redis needs a PostgreSQL --db: the hub's processes share its ledger");
+  const linkPort = v["link-port"] === undefined ? 0 : Number(v["link-port"]);
+  if (!Number.isInteger(linkPort) || linkPort < 0 || linkPort > 65535) throw new UsageError(`--link-port must be 0..65535, got ${v["link-port"]}`);
+  return {
+    redisUrl,
+    link: {
+      host: v["link-host"] ?? "127.0.0.1",
+      port: linkPort,
+      ...(v["link-advertise"] ? { advertiseHost: v["link-advertise"] } : {}),
+    },
+  };
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -128,7 +128,7 @@ export function createHub(options: HubOptions): Hub {
     storageError,
   });
   const registry = createSessionRegistry({
-    settings: options,
+    settings: cluster.nonces && !options.nonces ? { ...options, nonces: cluster.nonces } : options,
     versions,
     maxFrameBytes,
     limiter,

@@ -175,7 +175,7 @@ function legacyPosition(path: string): ReceiptPosition {
  * Appends lines to a file through a write stream kept open (writes in order, in the
  * thread pool). Receipts not yet written stay readable in `unwritten`. When the stream
  * fails, it is dropped and the next append opens a new one; the lines it held are
- * appended again synchronously, so none is lost.
+ * appended again synchronously.
  */
 class Appender {
   readonly #path: string;
@@ -195,7 +195,11 @@ class Appender {
         if (this.#stream === stream) this.#stream = undefined;
         const lost = this.#lines.splice(0);
         this.unwritten.splice(0);
-        if (lost.length > 0) appendFileSync(this.#path, lost.join(""), { mode: 0o600 });
+        try {
+          if (lost.length > 0) appendFileSync(this.#path, lost.join(""), { mode: 0o600 });
+        } catch {
+          // The disk refuses: the receipts stay with the hub, which serves them (GET /v1/receipts/{jobId}).
+        }
       });
       this.#stream = stream;
     }

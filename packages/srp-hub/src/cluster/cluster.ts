@@ -120,9 +120,21 @@ function deliver(s: State, e: JobEventOnLink): void {
   if (last) s.sentJobs.delete(jobId);
 }
 
-/** Joins the hub's cluster: connects to Redis, opens the link endpoint and reads the directory. */
-export async function startCluster(o: ClusterOptions, d: ClusterDeps): Promise<HubCluster> {
-  const processId = o.processId ?? `proc_${toBase64Url(randomBytes(9))}`;
+/** The Redis connection of a hub's processes: keys under `srp:<hub id>:`. */
+export function clusterRedis(o: ClusterOptions, hubId: string, processId: string): RedisConnection {
+  return connectRedis(o.redisUrl, { keyPrefix: `srp:${hubId}:`, name: `srp-hub:${processId}` });
+}
+
+/** A new process id. */
+export function newProcessId(): string {
+  return `proc_${toBase64Url(randomBytes(9))}`;
+}
+
+/**
+ * Joins the hub's cluster over `redis` ({@link clusterRedis}; closed with the cluster):
+ * opens the link endpoint and reads the directory.
+ */
+export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: RedisConnection, processId: string): Promise<HubCluster> {
   const s: State = { processId, remotes: new Map(), sentJobs: new Map(), peers: new Map(), local: new Map() };
   const forwarded = new ForwardedJobs(d);
   const onMessage = (m: LinkMessage, link: Link) => {
@@ -144,7 +156,6 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps): Promise<H
     },
   });
   const linkUrl = await links.listen(o.link?.host ?? "127.0.0.1", o.link?.port ?? 0, o.link?.advertiseHost);
-  const redis: RedisConnection = connectRedis(o.redisUrl, { keyPrefix: `srp:${d.identity.id}:`, name: `srp-hub:${processId}` });
   const hostDeps: RemoteHostDeps = {
     link: (process) => {
       const url = s.peers.get(process);

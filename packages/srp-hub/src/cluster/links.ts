@@ -110,7 +110,8 @@ export class PeerLinks {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, host, () => resolve());
+      // `exclusive`: a worker of `srp-hub serve --workers` gets a port of its own, not the one its siblings share.
+      server.listen({ port, host, exclusive: true }, () => resolve());
     });
     this.#server = server;
     const address = server.address();

@@ -4,7 +4,9 @@
  * sessions already open; until it has joined, this process serves its own nodes only.
  */
 import { SrpError, type Identity } from "@srp/core";
-import { startCluster, type ClusterOptions, type HubCluster } from "../cluster/cluster.js";
+import { clusterRedis, newProcessId, startCluster, type ClusterOptions, type HubCluster } from "../cluster/cluster.js";
+import { RedisNonceStore } from "../cluster/shared-nonces.js";
+import type { NonceStore } from "../nonces.js";
 import type { Router } from "../routing/router.js";
 import type { WaitQueue } from "../routing/wait-queue.js";
 import type { JobDispatch } from "./job-dispatch.js";
@@ -25,6 +27,8 @@ export interface ClusterSetupOptions {
 
 /** The hub's cluster part. */
 export interface ClusterSetup {
+  /** The nonce memory the hub's processes share (in Redis), when there is a cluster. */
+  readonly nonces: NonceStore | undefined;
   /** Resolves once this process has joined (at once without a cluster); rejects when it could not. */
   readonly ready: Promise<void>;
   /** The cluster, once joined. */
@@ -39,7 +43,10 @@ export interface ClusterSetup {
 export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   let cluster: HubCluster | undefined;
   let closed = false;
-  if (!o.options) return { ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
+  if (!o.options) return { nonces: undefined, ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
+  const processId = o.options.processId ?? newProcessId();
+  const redis = clusterRedis(o.options, o.identity.id, processId);
+  const nonces = new RedisNonceStore(redis.commands, { onError: (op, error) => o.storageError(`cluster: nonce ${op}`, error) });
   const ready = startCluster(o.options, {
     identity: o.identity,
     router: o.router,
@@ -51,13 +58,17 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
     notify: (model) => o.waiting.notify(model),
     loadChanged: (host, instanceId) => o.router.loadChanged(host, instanceId),
     onError: (what, error) => o.storageError(`cluster: ${what}`, error),
-  }).then(async (c) => {
+  }, redis, processId).then(async (c) => {
     if (closed) return void (await c.close());
     cluster = c;
     for (const session of o.registry().byNode()) if (session.state === "open") c.opened(session);
   });
-  ready.catch((error: unknown) => o.storageError("cluster: join", error));
+  ready.catch((error: unknown) => {
+    o.storageError("cluster: join", error);
+    void redis.close();
+  });
   return {
+    nonces,
     ready,
     current: () => cluster,
     leave: async () => cluster?.leave(),

@@ -189,6 +189,8 @@ interface Fake {
   router: Router;
   sessions: Map<string, { active: Map<string, number> }>;
   keys: string[];
+  /** Sets the jobs running on an instance, as a session does, and tells the router. */
+  setActive(key: string, n: number): void;
 }
 
 function fakeRouter(n: number, capacity = 4, random: () => number = Math.random): Fake {

@@ -130,7 +130,11 @@ interface Req {
   order: RouteOrder | undefined;
 }
 
-const selector = (n: number) => fc.oneof(fc.constantFrom("gpu", "key"), fc.integer({ min: 0, max: n }).map((i) => `node${i}`));
+const selector = (n: number) =>
+  fc.oneof(
+    fc.constantFrom("gpu", "key"),
+    fc.integer({ min: 0, max: n }).map((i) => `node${i}`),
+  );
 
 const request = (n: number): fc.Arbitrary<Req> =>
   fc.record({
@@ -168,7 +172,8 @@ function reference(router: Router, needs: RouteNeeds, now: number, order: RouteO
   return sorted(chosen.map((v, i) => ({ key: v.key, weight: weights[i]! })));
 }
 
-const sorted = (r: { key: string; weight: number }[] | NoRoute) => (Array.isArray(r) ? [...r].sort((a, b) => a.key.localeCompare(b.key)) : r);
+const sorted = (r: { key: string; weight: number }[] | NoRoute) =>
+  Array.isArray(r) ? [...r].sort((a, b) => a.key.localeCompare(b.key)) : r;
 
 /** One change to the routing table between requests. */
 type Step =
@@ -187,7 +192,11 @@ const step = (n: number): fc.Arbitrary<Step> =>
       outcome: fc.constantFrom("success" as const, "failure" as const, "neutral" as const),
     }),
     fc.record({ kind: fc.constant("probe" as const), i: fc.integer({ min: 0, max: n - 1 }), ok: fc.boolean() }),
-    fc.record({ kind: fc.constant("throughput" as const), i: fc.integer({ min: 0, max: n - 1 }), tokens: fc.integer({ min: 4, max: 400 }) }),
+    fc.record({
+      kind: fc.constant("throughput" as const),
+      i: fc.integer({ min: 0, max: n - 1 }),
+      tokens: fc.integer({ min: 4, max: 400 }),
+    }),
     fc.record({ kind: fc.constant("time" as const), ms: fc.constantFrom(1, 4_000, 5_000, 10_000, 60_000, DAY) }),
   );
 
@@ -195,12 +204,14 @@ describe("Router's candidate index against the linear reference", () => {
   it("offers the same instances with the same weights as eligible() + pick(), as the table changes (property)", () => {
     fc.assert(
       fc.property(
-        fc.array(spec, { minLength: 1, maxLength: 24 }).chain((specs) =>
-          fc.tuple(
-            fc.constant(specs),
-            fc.array(fc.tuple(fc.array(step(specs.length), { maxLength: 4 }), request(specs.length)), { minLength: 1, maxLength: 8 }),
+        fc
+          .array(spec, { minLength: 1, maxLength: 24 })
+          .chain((specs) =>
+            fc.tuple(
+              fc.constant(specs),
+              fc.array(fc.tuple(fc.array(step(specs.length), { maxLength: 4 }), request(specs.length)), { minLength: 1, maxLength: 8 }),
+            ),
           ),
-        ),
         ([specs, rounds]) => {
           const { router, setActive } = build(specs);
           let now = T0;

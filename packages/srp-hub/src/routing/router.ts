@@ -43,7 +43,16 @@ import {
 } from "./policy.js";
 import { freshHealth, type InstanceHealth, type RoutingStore } from "./store.js";
 import { AffinityTable } from "./affinity.js";
-import { CandidateIndex, drawFrom, listPool, poolLeaves, type IndexEntry, type Leaf, type Placement, type Shape } from "./candidate-index.js";
+import {
+  CandidateIndex,
+  drawFrom,
+  listPool,
+  poolLeaves,
+  type IndexEntry,
+  type Leaf,
+  type Placement,
+  type Shape,
+} from "./candidate-index.js";
 import { DueHeap } from "./due-heap.js";
 import { indexQuery, type RequestQuery } from "./index-query.js";
 import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
@@ -383,7 +392,8 @@ export class Router {
     const name = canonical(needs.model);
     const index = this.#indexFor(needs.model, name, sort, now);
     const plan = index && this.#plan(index, { ...needs, model: name }, now, order, undefined);
-    if (plan && !("key" in plan)) return listPool(plan.leaves, plan.q, this.#weight(now)).map((p) => ({ key: p.entry.key, weight: p.weight }));
+    if (plan && !("key" in plan))
+      return listPool(plan.leaves, plan.q, this.#weight(now)).map((p) => ({ key: p.entry.key, weight: p.weight }));
     const pool = this.#poolLinear(needs, sort, now, order);
     if (!Array.isArray(pool)) return pool;
     const { pool: chosen, weights } = pickPool(pool, now, this.#cfg);
