@@ -22,6 +22,8 @@ const STAGES = [
   ["WebSocket", (f) => /node_modules\/ws\//.test(f.source)],
   ["JSON", (f) => f.source === "" && /^(parse|stringify|JSONParse|JSONStringify|JsonParse|JsonStringify)$/.test(f.name)],
   ["routing", (f) => /src\/routing\//.test(f.source)],
+  ["frame codec", (f) => /srp-core\/src\/codec/.test(f.source)],
+  ["files (position, receipts, status, logs)", (f) => /srp-provider\/src\/(receipt-store|position-file|cli)|^node:(fs|internal\/fs)/.test(f.source)],
   ["billing & metering", (f) => /srp-core\/src\/(money|metering|usage)|src\/api\/(run-billing|meters)|src\/receipts/.test(f.source)],
   ["relay (sessions, jobs)", (f) => /src\/(session|relay|node-adapter|gate|hub\/)|srp-provider\/src\/(provider|connection)/.test(f.source)],
   ["consumer API", (f) => /srp-hub\/src\/api\//.test(f.source)],
@@ -66,9 +68,11 @@ export function stageOf(frame) {
 
 /**
  * Self time of a profile by stage and by function, in ms. `busyMs` is everything but idle
- * time; `stages` and `top` are sorted by time, largest first.
+ * time; `stages` and `top` are sorted by time, largest first. `from` / `to` (µs of the
+ * monotonic clock, as `process.hrtime.bigint() / 1000n` reads it in any process on the
+ * machine) keep only the samples taken in that window.
  */
-export function summarizeProfile(profile, topN = 15) {
+export function summarizeProfile(profile, { topN = 15, from = -Infinity, to = Infinity } = {}) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -87,7 +91,10 @@ export function summarizeProfile(profile, topN = 15) {
   };
   const self = new Map();
   const deltas = profile.timeDeltas;
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
+    at += deltas[i];
+    if (at < from || at > to) continue;
     // The delta that follows a sample is the time spent in it.
     const dt = (deltas[i + 1] ?? 0) / 1000;
     self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
@@ -116,14 +123,14 @@ export function summarizeProfile(profile, topN = 15) {
   return { totalMs, idleMs, busyMs: totalMs - idleMs, stages: sorted, top };
 }
 
-/** Reads and summarizes a `.cpuprofile` file. */
-export function summarizeProfileFile(path, topN) {
-  return summarizeProfile(JSON.parse(readFileSync(path, "utf8")), topN);
+/** Reads and summarizes a `.cpuprofile` file (options as {@link summarizeProfile}). */
+export function summarizeProfileFile(path, options) {
+  return summarizeProfile(JSON.parse(readFileSync(path, "utf8")), options);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [path, requests] = process.argv.slice(2);
-  const s = summarizeProfileFile(path, 40);
+  const s = summarizeProfileFile(path, { topN: 40 });
   const per = (ms) => (requests ? ` ${((ms * 1000) / Number(requests)).toFixed(0)} µs/request` : "");
   console.log(`busy ${s.busyMs.toFixed(0)} ms of ${s.totalMs.toFixed(0)} ms sampled${per(s.busyMs)}`);
   for (const { stage, ms } of s.stages) console.log(`  ${stage.padEnd(24)} ${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / s.busyMs).toFixed(1).padStart(5)} %${per(ms)}`);

@@ -19,8 +19,9 @@
 // Targets are reported as PASS / MISS; a MISS does not fail the run (exit code 0 unless
 // the bench itself breaks). See bench/README.md.
 import { generateKeyPairSync, sign as nativeSign, verify as nativeVerify } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import {
   cryptoBackend,
   countersignReceipt,
@@ -43,7 +44,8 @@ import {
   recordHealth,
   Router,
 } from "@srp/hub/routing";
-import { startPortkey, startSrpCli } from "./gateways.mjs";
+import { summarizeProfileFile } from "./cpu-profile.mjs";
+import { startPortkey, startSrpCli, tempDir } from "./gateways.mjs";
 import { Helper, killAllNow, stopAll } from "./ipc.mjs";
 
 // ---------------------------------------------------------------------------
@@ -77,6 +79,7 @@ const CFG = {
   affinityInstances: env("BENCH_AFFINITY_INSTANCES", 4),
   gatewayConcurrency: env("BENCH_GATEWAY_CONCURRENCY", 50),
   gatewayNodeConcurrency: env("BENCH_GATEWAY_NODE_CONCURRENCY", 256),
+  gatewayProfileMs: env("BENCH_GATEWAY_PROFILE_MS", 3_000),
 };
 const JSON_OUT = process.argv.includes("--json");
 const PHASES = ["routing", "floor", "latency", "throughput", "stream", "gateway", "memory", "ledger", "affinity"];
@@ -489,10 +492,49 @@ async function benchGateway() {
   const direct = await load(simBaseUrl.replace(/\/v1$/, ""), {}, { simulator: sim.pid });
   const portkeyLoad = await load(portkey.url, portkey.headers, { portkey: portkey.pid, simulator: sim.pid });
   const srpLoad = await load(srp.url, srp.headers, { hub: srp.hubPid, node: srp.nodePid, simulator: sim.pid });
-  await loadgen.stop();
   await portkey.stop();
   const verify = await srp.verify();
   await srp.stop();
+  // Where the hub's and the node's CPU goes: a second SRP pair under V8's profiler, loaded
+  // the same way for a shorter window (the profiler slows them, so the figures above come
+  // from the unprofiled pair), with self time summed by stage over the measured window.
+  let profile;
+  if (CFG.gatewayProfileMs > 0) {
+    const t = tempDir("srp-bench-profile-");
+    const flags = (who) => ["--cpu-prof", `--cpu-prof-dir=${join(t.dir, who)}`];
+    const profiled = await startSrpCli({
+      simBaseUrl,
+      model: MODEL,
+      nodeConcurrency: CFG.gatewayNodeConcurrency,
+      hubFlags: flags("hub"),
+      nodeFlags: flags("node"),
+    });
+    const usNow = () => Number(process.hrtime.bigint() / 1000n);
+    let from;
+    let to;
+    window = { start: () => (from = usNow()), end: () => (to = usNow()) };
+    const r = await loadgen.call(
+      "throughput",
+      {
+        hubUrl: profiled.url,
+        headers: profiled.headers,
+        model: MODEL,
+        concurrency: CFG.gatewayConcurrency,
+        durationMs: CFG.gatewayProfileMs,
+        warmupMs: CFG.rpsWarmupMs,
+      },
+      CFG.gatewayProfileMs + CFG.rpsWarmupMs + 60_000,
+    );
+    window = undefined;
+    await profiled.stop(); // the processes write their profiles as they exit
+    const read = (who) => {
+      const files = readdirSync(join(t.dir, who)).filter((f) => f.endsWith(".cpuprofile"));
+      return files.length === 1 ? summarizeProfileFile(join(t.dir, who, files[0]), { topN: 5, from, to }) : undefined;
+    };
+    profile = { ok: r.ok, hub: read("hub"), node: read("node") };
+    t.remove();
+  }
+  await loadgen.stop();
   await sim.stop();
   const portkeyLat = latency("portkey");
   const srpLat = latency("srp");
@@ -504,7 +546,7 @@ async function benchGateway() {
     firstError: c.firstError ?? direct.firstError ?? portkeyLoad.firstError ?? srpLoad.firstError,
     direct: { p50: p("direct", 50), p99: p("direct", 99), load: direct },
     portkey: { ...portkeyLat, load: portkeyLoad },
-    srp: { ...srpLat, load: srpLoad, ledgerVerify: verify },
+    srp: { ...srpLat, load: srpLoad, ledgerVerify: verify, profile },
     ratio: {
       addedP50: portkeyLat.added.p50 > 0 ? srpLat.added.p50 / portkeyLat.added.p50 : NaN,
       rps: portkeyLoad.rps > 0 ? srpLoad.rps / portkeyLoad.rps : NaN,
@@ -871,6 +913,23 @@ function report(res) {
       `  (simulator directly ${int(W.direct.load.rps)} req/s; latency p50/p99 under load: Portkey ${fmt(W.portkey.load.p50, 1)}/${fmt(W.portkey.load.p99, 1)}, SRP ${fmt(W.srp.load.p50, 1)}/${fmt(W.srp.load.p99, 1)} ms)`,
     ]);
     rows.push(["", `  (CPU ms per request under load: Portkey path ${cpu(W.portkey.load)}; SRP path ${cpu(W.srp.load)})`]);
+    const P = W.srp.profile;
+    for (const who of ["hub", "node"]) {
+      const prof = P?.[who];
+      const perReq = W.srp.load.cpuMsPerRequest[who];
+      if (!prof || !(prof.busyMs > 0)) continue;
+      // Shares of the main thread's busy time in the profile, applied to the CPU per request measured without the profiler.
+      const share = (ms) => ms / prof.busyMs;
+      const stages = prof.stages
+        .filter((st) => share(st.ms) >= 0.02)
+        .map((st) => `${st.stage} ${fmt(100 * share(st.ms), 0)}% (${fmt(share(st.ms) * perReq * 1000, 0)} µs)`)
+        .join(", ");
+      rows.push([
+        "",
+        `  (SRP ${who} CPU per request ${fmt(perReq, 3)} ms, by stage from a V8 profile of ${int(P.ok)} requests: ${stages})`,
+      ]);
+      rows.push(["", `  (  ${who} top self time: ${prof.top.map((f) => `${f.name} ${fmt(100 * share(f.ms), 1)}%`).join("; ")})`]);
+    }
     const v = W.srp.ledgerVerify;
     rows.push([
       "",

@@ -32,6 +32,10 @@ export interface StartedPostgres {
   dir: string;
   /** Stops the server at once and removes its directory; safe to call twice. */
   stop(): Promise<void>;
+  /** Stops the server at once (`pg_ctl stop -m immediate`, as a crash would), keeping its data directory and port for `up()`. */
+  down(): Promise<void>;
+  /** Starts a server stopped by `down()` again, on the same port and data directory; resolves once it accepts connections. */
+  up(): Promise<void>;
 }
 
 /** `initdb` and `pg_ctl` from one directory, or why there are none. */

@@ -298,7 +298,7 @@ function settingOptions(settings) {
 
 /**
  * Starts a throwaway PostgreSQL server with an empty database. Resolves to
- * `{ url, adminUrl, pid, dir, stop() }`, or `{ skipped: reason }` when the server binaries
+ * `{ url, adminUrl, pid, dir, stop(), down(), up() }`, or `{ skipped: reason }` when the server binaries
  * are missing; throws when the server does not start.
  * @param {import("./postgres.d.mts").StartPostgresOptions} [options]
  * @returns {Promise<import("./postgres.d.mts").StartedPostgres | { skipped: string }>}
@@ -333,21 +333,45 @@ export async function startPostgres(options = {}) {
     // after that is flushed, or not, by the server's own settings.
     await as.run(bin.initdb, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"], dir);
     let port = 0;
+    // -l: the server must not inherit our pipes, or pg_ctl's output would never end.
+    const launch = () =>
+      as.run(
+        bin.pgCtl,
+        ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "30", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${quote(dir)} ${serverOptions}`, "start"],
+        dir,
+      );
     // A port found free may be taken before the server binds it: try a few.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const commandLine = `-c listen_addresses=127.0.0.1 -p ${port} -k ${quote(dir)} ${serverOptions}`;
       try {
-        // -l: the server must not inherit our pipes, or pg_ctl's output would never end.
-        await as.run(bin.pgCtl, ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "30", "-o", commandLine, "start"], dir);
+        await launch();
         break;
       } catch (error) {
         if (attempt >= 3) throw new Error(`${error instanceof Error ? error.message : String(error)}\n${serverLog(dir)}`);
       }
     }
+    // Stops the server at once (as a crash would) and keeps its data directory and port for `up()`.
+    const down = async () => {
+      if (!running.has(dir) || postmasterPid(dir) === undefined) return;
+      await as.run(bin.pgCtl, ["-D", data, "-m", "immediate", "-w", "stop"], dir);
+    };
+    // Starts the stopped server again on the same port and data directory (it recovers from its WAL).
+    const up = async () => {
+      if (!running.has(dir)) throw new Error("startPostgres: up() after stop()");
+      if (postmasterPid(dir) !== undefined) return;
+      // The port was ours a moment ago; another process may have taken it meanwhile (rare): retry briefly.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return void (await launch());
+        } catch (error) {
+          if (attempt >= 20) throw new Error(`${error instanceof Error ? error.message : String(error)}\n${serverLog(dir)}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    };
     const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
     const url = await createDatabase(adminUrl, database);
-    return { url, adminUrl, pid: postmasterPid(dir), dir, stop };
+    return { url, adminUrl, pid: postmasterPid(dir), dir, stop, down, up };
   } catch (error) {
     await stop();
     throw error;

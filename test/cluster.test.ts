@@ -73,6 +73,13 @@ describe.skipIf(skipWithoutRedis())("hub processes sharing Redis", () => {
     // The process holding the node countersigned and recorded both receipts.
     expect(await a.hub.receipts.get(usage!.receipt_id as string)).toBeDefined();
     expect(sim.requests.length).toBe(2);
+
+    // B's observations went to A, which wrote the instance's routing state and published it back to B.
+    const [key] = a.hub.router.all().map((l) => l.key);
+    const successes = (h: { window: { success?: number }[] } | undefined) => (h?.window ?? []).reduce((n, b) => n + (b.success ?? 0), 0);
+    await until(() => successes(a.hub.router.store.get(key!)) === 2, 5000, "A to record B's two outcomes");
+    await until(() => successes(b.hub.router.store.get(key!)) === 2, 5000, "B to receive A's state");
+    expect(b.hub.router.store.get(key!)!.throughput.samples).toBe(a.hub.router.store.get(key!)!.throughput.samples);
   });
 
   it("ends the old session of a node that reconnects to another process (no ghost)", async () => {

@@ -18,6 +18,10 @@ export interface TestPostgres {
   url: string;
   /** Stops the server at once and removes its files. */
   stop(): Promise<void>;
+  /** Stops the server at once, as a crash would, keeping its data and port: the "PostgreSQL unreachable" scenarios. */
+  down(): Promise<void>;
+  /** Starts a server stopped by `down()` again on the same port, with its data; resolves once it accepts connections. */
+  up(): Promise<void>;
 }
 
 /** Starts a throwaway PostgreSQL server with an empty `srp_test` database. */

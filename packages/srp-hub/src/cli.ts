@@ -189,6 +189,8 @@ async function serve(argv: string[]): Promise<void> {
     hubId: hub.id,
     identity: created ? "created" : "loaded",
     database: store.dialect === "sqlite" ? dbSpec(dataDir, values.db) : "postgres",
+    // The holder id of this process's reservations (`reservations.holder`): what an operator looks for after a crash.
+    ledgerProcess: store.processId,
   });
   process.stdout.write(`srp-hub listening on ${url} (hub id ${hub.id})\n`);
   const stop = () => {

@@ -268,6 +268,16 @@ async function start(argv: string[]): Promise<void> {
     };
     writeFileSync(paths.status, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
   };
+  // After a job, the status file is rewritten within a second, not after every job (a busy
+  // node ends hundreds of jobs a second, and each rewrite is a synchronous truncate and write).
+  let statusTimer: ReturnType<typeof setTimeout> | undefined;
+  const writeStatusSoon = () => {
+    statusTimer ??= setTimeout(() => {
+      statusTimer = undefined;
+      writeStatus();
+    }, 1000);
+    statusTimer.unref();
+  };
   log("node.start", { nodeId: identity.id, hub: config.hub, instances: config.instances.length });
   provider.on("welcome", (w) => {
     log("session.open", { sessionId: w.sessionId, accountId: w.accountId });
@@ -276,7 +286,7 @@ async function start(argv: string[]): Promise<void> {
   provider.on("offer.result", (r) => log(r.accepted ? "offer.accepted" : "offer.refused", r));
   provider.on("job.end", (o) => {
     log("job.end", o);
-    writeStatus();
+    writeStatusSoon();
   });
   provider.on("warning", (w) => log("warning", w));
   provider.on("statement", ({ statement, agreed, problem }) => {
@@ -298,6 +308,7 @@ async function start(argv: string[]): Promise<void> {
   timer.unref();
   provider.on("stopped", ({ error }) => {
     clearInterval(timer);
+    clearTimeout(statusTimer);
     writeStatus();
     rmSync(paths.pid, { force: true });
     if (error) {

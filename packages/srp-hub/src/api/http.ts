@@ -35,11 +35,25 @@ export function bearer(request: Request): string | undefined {
   return request.headers.get("x-api-key") ?? undefined;
 }
 
-/** The account of a request's API key, or an `api.unauthorized` error. */
-export async function authenticate(request: Request, accounts: AccountStore): Promise<Account | SrpError> {
+/**
+ * The account of a request's API key, or an `api.unauthorized` error; `billing.unavailable`
+ * (503, retry) when the account store cannot be read, such as a database that cannot be
+ * reached (SRP-BIL-017), reported to `onError`.
+ */
+export async function authenticate(
+  request: Request,
+  accounts: AccountStore,
+  onError?: (error: unknown) => void,
+): Promise<Account | SrpError> {
   const key = bearer(request);
   if (!key) return new SrpError("api.unauthorized", "send your API key as `Authorization: Bearer <key>`");
-  const account = await accounts.findByApiKey(key);
+  let account: Account | undefined;
+  try {
+    account = await accounts.findByApiKey(key);
+  } catch (error) {
+    onError?.(error);
+    return new SrpError("billing.unavailable", "the hub cannot look up API keys now; retry shortly", { cause: error });
+  }
   return account ?? new SrpError("api.unauthorized", "the API key is not known to this hub");
 }
 

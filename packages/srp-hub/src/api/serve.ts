@@ -394,7 +394,8 @@ export function maximumCost(
   capabilities: readonly Capability[] = [],
   promptByContext = false,
 ): MaximumCost | undefined {
-  const all = model === "auto" ? [...router.catalog().values()].flat() : router.views(model);
+  // Maxima over the instances are maxima over their summaries: a few per model, not one per instance.
+  const all = router.offers(model);
   const able = all.filter((v) => capabilities.every((c) => v.capabilities.includes(c)));
   const views = able.length > 0 ? able : all;
   if (views.length === 0) return undefined;
@@ -486,7 +487,7 @@ function withPayment(response: Response, header: string): Response {
  */
 export async function payer(request: Request, ctx: ConsumerApiContext): Promise<{ accountId: string; payments?: X402Payments } | SrpError> {
   if (ctx.payments && ctx.ledger && bearer(request) === undefined) return { accountId: "", payments: ctx.payments };
-  const account = await authenticate(request, ctx.accounts);
+  const account = await authenticate(request, ctx.accounts, (e) => ctx.storageError("authenticate", e));
   if (account instanceof SrpError) return account;
   // An account that owes for a payment that did not settle spends nothing until it has repaid.
   if (ctx.payments) {

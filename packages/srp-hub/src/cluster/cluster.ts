@@ -75,6 +75,11 @@ export function snapshotOf(session: ProviderSession, processId: string): NodeSna
   };
 }
 
+/** The node id of an instance key (`nodeId/instanceId`; node ids are base64url). */
+function nodeOf(key: string): string {
+  return key.slice(0, key.indexOf("/"));
+}
+
 /** The cluster's state in one process. */
 interface State {
   readonly processId: string;
@@ -182,6 +187,16 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
           for (const i of host.instances.values()) d.notify(i.model);
         }
       },
+      onStates(_from, states) {
+        const now = Date.now();
+        for (const [key, state] of Object.entries(states)) {
+          // Only the process holding the node writes its state; a node now held here keeps this process's.
+          if (s.local.has(nodeOf(key))) continue;
+          d.router.store.update(key, now, () => state);
+          d.router.stateChanged(key, now);
+        }
+      },
+      stateOf: (key) => d.router.store.get(key),
       onGone(_from, nodeId, sessionId) {
         if (s.remotes.get(nodeId)?.sessionId === sessionId) dropRemote(d, s, nodeId, "the node left");
       },
@@ -210,6 +225,16 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
   });
   await redis.ready();
   await directory.start();
+  d.router.store.setOwner?.((key) => s.local.has(nodeOf(key)));
+  d.router.cluster = {
+    forward(live, record) {
+      const process = (live.session as RemoteHost).process;
+      hostDeps.link(process)?.send(record);
+    },
+    written(key) {
+      if (s.local.has(nodeOf(key))) directory.stateChanged(key);
+    },
+  };
   return {
     processId,
     opened(session) {
@@ -233,6 +258,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
     remotes: () => s.remotes.values(),
     leave: () => directory.withdrawAll(),
     async close() {
+      d.router.cluster = undefined;
       for (const nodeId of [...s.remotes.keys()]) dropRemote(d, s, nodeId, "shutdown");
       await directory.close();
       await links.close();

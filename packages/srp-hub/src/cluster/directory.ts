@@ -10,12 +10,14 @@
  */
 import type { Redis } from "ioredis";
 import type { RedisConnection } from "./redis.js";
+import type { InstanceHealth } from "../routing/store.js";
 import type { NodeSnapshot } from "./remote-host.js";
 
 /** A message on the bus. */
 export type BusMessage =
   | { t: "node"; from: string; snapshot: NodeSnapshot; authAt: number }
   | { t: "load"; from: string; loads: Record<string, { active: Record<string, number>; capacity: Record<string, number> }> }
+  | { t: "state"; from: string; states: Record<string, InstanceHealth> }
   | { t: "gone"; from: string; nodeId: string; sessionId: string }
   | { t: "evict"; from: string; to: string; nodeId: string; sessionId: string };
 
@@ -25,6 +27,10 @@ export interface DirectoryEvents {
   onNode(snapshot: NodeSnapshot, authAt: number): void;
   /** Load of nodes on another process. */
   onLoad(from: string, loads: Extract<BusMessage, { t: "load" }>["loads"]): void;
+  /** Routing state of instances on another process, as that process wrote it. */
+  onStates(from: string, states: Record<string, InstanceHealth>): void;
+  /** The routing state of an instance of this process. */
+  stateOf(key: string): InstanceHealth | undefined;
   /** A node left another process. */
   onGone(from: string, nodeId: string, sessionId: string): void;
   /** A node connected to this process reconnected to another: its session here is a ghost. */
@@ -88,6 +94,7 @@ export class ClusterDirectory {
   /** This process's nodes: their current snapshot and auth time. */
   readonly #mine = new Map<string, StoredNode>();
   readonly #dirtyLoad = new Set<string>();
+  readonly #dirtyState = new Set<string>();
   #closed = false;
   /** Set by {@link withdrawAll}: nodes that authenticate here now are not announced. */
   #leaving = false;
@@ -225,7 +232,24 @@ export class ClusterDirectory {
     if (this.#mine.has(nodeId)) this.#dirtyLoad.add(nodeId);
   }
 
+  /** The routing state of an instance here changed: published with the next flush. */
+  stateChanged(key: string): void {
+    if (!this.#leaving) this.#dirtyState.add(key);
+  }
+
+  #flushState(): void {
+    if (this.#dirtyState.size === 0) return;
+    const states: Record<string, InstanceHealth> = {};
+    for (const key of this.#dirtyState) {
+      const state = this.#events.stateOf(key);
+      if (state) states[key] = state;
+    }
+    this.#dirtyState.clear();
+    this.#publish({ t: "state", from: this.processId, states });
+  }
+
   #flushLoad(): void {
+    this.#flushState();
     if (this.#dirtyLoad.size === 0) return;
     const loads: Extract<BusMessage, { t: "load" }>["loads"] = {};
     for (const nodeId of this.#dirtyLoad) {
@@ -264,6 +288,8 @@ export class ClusterDirectory {
         return this.#onNode(m.snapshot, m.authAt);
       case "load":
         return this.#events.onLoad(m.from, m.loads);
+      case "state":
+        return this.#events.onStates(m.from, m.states);
       case "gone":
         return this.#events.onGone(m.from, m.nodeId, m.sessionId);
       case "evict":

@@ -10,7 +10,7 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { Cancel, Chunk, Done, Job, JobError, Receipt } from "@srp/core/schema";
 import type { UsageBounds } from "@srp/core/metering";
 import type { MeterSpec } from "../api/meters.js";
-import type { Outcome } from "../routing/policy.js";
+import type { RoutingRecord } from "../routing/router.js";
 
 /** Who pays for a forwarded job: the consumer account and its reservation (settled by the receipt). */
 export interface JobOwner {
@@ -38,10 +38,7 @@ export interface ForwardCancel {
 }
 
 /** A routing observation of an instance, for the process that keeps its routing state. */
-export type ForwardRecord =
-  | { t: "outcome"; key: string; model: string; outcome: Outcome }
-  | { t: "latency"; key: string; ms: number }
-  | { t: "throughput"; key: string; tokens: number; ms: number };
+export type ForwardRecord = RoutingRecord;
 
 /** What a forwarded job's settlement came to: the charge of the reservation it settled, if any. */
 export interface SettledOnLink {

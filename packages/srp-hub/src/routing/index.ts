@@ -25,6 +25,7 @@ export {
   rampFactor,
   eligible,
   pick,
+  pickPool,
   chatNeeds,
   estimatePromptTokens,
   type RoutingConfig,
@@ -39,6 +40,7 @@ export {
 } from "./policy.js";
 export { Router, instanceKey, type LiveInstance, type RouteSort, type RouteOrder, type BreakerChange } from "./router.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./store.js";
+export { summarizeOffers, type OfferSummary } from "./offers.js";
 export {
   WaitQueue,
   Waiter,

@@ -55,6 +55,7 @@ import {
 } from "./candidate-index.js";
 import { DueHeap } from "./due-heap.js";
 import { indexQuery, type RequestQuery } from "./index-query.js";
+import { summarizeOffers, type OfferSummary } from "./offers.js";
 import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
 
 /** One instance online on one session. */
@@ -94,6 +95,24 @@ function loadOf(live: LiveInstance): { active: number; capacity: number } {
   return { active: live.session.active.get(id) ?? 0, capacity: Math.max(0, Math.min(max, reported ?? max)) };
 }
 
+/** An observation of an instance (a job's outcome, a time to first output, a stream's speed), as recorded or passed on. */
+export type RoutingRecord =
+  | { t: "outcome"; key: string; model: string; outcome: Outcome }
+  | { t: "latency"; key: string; ms: number }
+  | { t: "throughput"; key: string; tokens: number; ms: number };
+
+/**
+ * A Router in one process of a hub of several: the routing state of an instance is written
+ * by the process holding its node's session, which publishes it; the others pass their
+ * observations of it on instead of recording them.
+ */
+export interface RouterCluster {
+  /** An observation of an instance whose node is connected to another process: sent there. */
+  forward(live: LiveInstance, record: RoutingRecord): void;
+  /** This Router wrote the state of an instance whose node is connected here. */
+  written(key: string): void;
+}
+
 /** What happened to an instance's breaker, for events and logs. */
 export interface BreakerChange {
   key: string;
@@ -125,10 +144,14 @@ export class Router {
   readonly #due = new DueHeap<Entry>();
   /** Entries whose breaker is not closed, as last classified (for probes). */
   readonly #parked = new Set<Entry>();
+  /** Each model's offers in short, made again after its instances change. */
+  readonly #offers = new Map<string, OfferSummary[]>();
   /** The latest `now` the index was classified at: a decision at an earlier time uses the reference. */
   #clock = -Infinity;
   /** Which instance served each long prompt prefix recently (prefix affinity). */
   readonly affinity: AffinityTable;
+  /** Set in a hub of several processes (see {@link RouterCluster}). */
+  cluster: RouterCluster | undefined;
   /** Called when a breaker parks or readmits an instance. */
   onBreakerChange: ((change: BreakerChange) => void) | undefined;
 
@@ -154,6 +177,7 @@ export class Router {
       let models = this.#byModel.get(name);
       if (!models) this.#byModel.set(name, (models = new Map()));
       models.set(key, live);
+      this.#offers.delete(name);
       if (!this.#store.get(key)) this.#store.update(key, now, (h) => h);
       this.#indexLive(name, live, now);
     }
@@ -289,6 +313,7 @@ export class Router {
       const models = this.#byModel.get(name);
       if (models?.get(live.key) === live) {
         models.delete(live.key);
+        this.#offers.delete(name);
         const index = this.#index.get(name);
         const e = index?.get(live.key);
         if (e) this.#parked.delete(e);
@@ -334,6 +359,24 @@ export class Router {
       if (found && found.entry.due > now) this.#due.push((found.entry.due = now), found.entry);
     }
     return score;
+  }
+
+  /**
+   * The offers of a model's live instances in short, asked for by any alias (every model for
+   * `auto`): per capability set, the dearest prices and the longest context. Remembered until
+   * the model's instances change, so asking on every request costs little.
+   */
+  offers(model: string): readonly OfferSummary[] {
+    if (model === "auto") return [...this.#byModel.keys()].flatMap((m) => this.offers(m));
+    const name = canonical(model);
+    let summary = this.#offers.get(name);
+    if (!summary) {
+      const models = this.#byModel.get(name);
+      if (!models) return [];
+      summary = summarizeOffers([...models.values()].map((l) => l.instance));
+      this.#offers.set(name, summary);
+    }
+    return summary;
   }
 
   /** Live instances of a model, asked for by any alias (every model for `auto`): constant time. */
@@ -480,6 +523,7 @@ export class Router {
 
   /** Records a job outcome for an instance; may park it. */
   outcome(key: string, model: string, outcome: Outcome, now = Date.now()): void {
+    if (this.#forwarded({ t: "outcome", key, model, outcome })) return;
     this.#health.delete(key);
     const before = this.#store.get(key)?.breaker;
     const after = this.#store.update(key, now, (h) => ({
@@ -496,6 +540,16 @@ export class Router {
           : this.views(model, now).filter((v) => v.key !== key && breakerStatus(v.breaker, now) === "closed").length;
       this.onBreakerChange?.({ key, model, status: "parked", lastForModel: others === 0 });
     }
+    this.cluster?.written(key);
+  }
+
+  /** Passes an observation of an instance connected to another process on to it; false when it is recorded here. */
+  #forwarded(record: RoutingRecord): boolean {
+    const cluster = this.cluster;
+    const live = cluster ? this.#byKey.get(record.key) : undefined;
+    if (!cluster || !live || live.session.local) return false;
+    cluster.forward(live, record);
+    return true;
   }
 
   /** Classifies a key's entry again after this Router wrote its state. */
@@ -507,13 +561,17 @@ export class Router {
 
   /** Folds a measured time to first output into an instance's latency estimate. */
   latency(key: string, ms: number, now = Date.now()): void {
+    if (this.#forwarded({ t: "latency", key, ms })) return;
     this.#store.update(key, now, (h) => ({ ...h, latency: recordLatency(h.latency ?? NO_LATENCY, ms) }));
+    this.cluster?.written(key);
   }
 
   /** Folds a measured stream into an instance's throughput estimate. */
   throughput(key: string, tokens: number, ms: number, now = Date.now()): void {
+    if (this.#forwarded({ t: "throughput", key, tokens, ms })) return;
     this.#store.update(key, now, (h) => ({ ...h, throughput: recordThroughput(h.throughput, tokens, ms) }));
     this.#restate(key, now);
+    this.cluster?.written(key);
   }
 
   /** Instances of nodes connected to this process whose park is over and whose probe is due; marks them as probing. */
@@ -526,6 +584,7 @@ export class Router {
       const h = this.#store.get(live.key);
       if (h && breakerStatus(h.breaker, now) === "probe_due") {
         this.#store.update(live.key, now, (x) => ({ ...x, breaker: breakerProbeSent(x.breaker) }));
+        this.cluster?.written(live.key);
         due.push(live);
       } else if (!h || !h.breaker.needsProbe) this.#restate(live.key, now);
     }
@@ -541,6 +600,7 @@ export class Router {
       window: recordHealth(h.window, now, ok ? { probeOk: 1 } : { probeFail: 1 }, this.#cfg),
     }));
     this.#restate(key, now);
+    this.cluster?.written(key);
     if (ok && !after.breaker.needsProbe) this.onBreakerChange?.({ key, model, status: "readmitted", lastForModel: false });
   }
 

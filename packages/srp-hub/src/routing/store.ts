@@ -27,6 +27,12 @@ export interface RoutingStore {
   update(key: string, now: number, fn: (current: InstanceHealth) => InstanceHealth): InstanceHealth;
   /** Writes what is kept only in memory so far to where it lasts (a durable store); the hub calls it when it closes. */
   flush?(): Promise<void>;
+  /**
+   * Says which keys this process writes from now on; other keys change in memory only. A
+   * hub of several processes sets it: the process holding a node's session writes its
+   * instances' state, and publishes it to the others.
+   */
+  setOwner?(owns: (key: string) => boolean): void;
 }
 
 /** A fresh state for an instance first seen at `now`. */

@@ -12,7 +12,16 @@ import type { SqlDriver, SqlExecutor, SqlRow, SqlValue } from "./sql.js";
 export interface PostgresOptions {
   /** Most connections open at once (default 10). */
   max?: number;
+  /**
+   * How long opening a connection may take before it fails (default 3000 ms), so that a
+   * database that cannot be reached is answered with a quick 503 `billing.unavailable`
+   * rather than a request that hangs (SRP-BIL-017).
+   */
+  connectTimeoutMs?: number;
 }
+
+/** Default of {@link PostgresOptions.connectTimeoutMs}. */
+const POSTGRES_CONNECT_TIMEOUT_MS = 3000;
 
 /** The type OID of `int8` (BIGINT). */
 const INT8 = 20;
@@ -138,7 +147,14 @@ class PostgresDriver implements SqlDriver {
 
 /** Connects to the PostgreSQL database at `url` (`postgres://user@host:port/db`) through a pool of up to `max` connections. */
 export function openPostgres(url: string, options: PostgresOptions = {}): SqlDriver {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    types,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? POSTGRES_CONNECT_TIMEOUT_MS,
+    // A connection whose server vanished without closing it (a network partition) is found dead by TCP keepalive.
+    keepAlive: true,
+  });
   // An idle connection that breaks (server restart, network) is dropped by the pool and
   // replaced on demand; without a listener the "error" event would end the process.
   pool.on("error", () => undefined);

@@ -70,7 +70,7 @@ export class SqlRoutingStore implements RoutingStore {
   readonly #memory: MemoryRoutingStore;
   readonly #maxEntries: number;
   readonly #retentionMs: number;
-  readonly #owns: (key: string) => boolean;
+  #owns: (key: string) => boolean;
   readonly #behind: WriteBehind<string>;
   /** When the previous unkeyed refresh started (wall clock). */
   #refreshedAt = 0;
@@ -110,6 +110,11 @@ export class SqlRoutingStore implements RoutingStore {
     const next = this.#memory.update(key, now, fn);
     if (this.#owns(key)) this.#behind.mark(key);
     return next;
+  }
+
+  /** Says which keys this process writes from now on (a hub of several processes: the instances of nodes connected here). */
+  setOwner(owns: (key: string) => boolean): void {
+    this.#owns = owns;
   }
 
   /** Writes every change made so far. */
