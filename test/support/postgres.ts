@@ -8,7 +8,7 @@
  * The server itself (running it as the `postgres` user when root, stopping it on exit) is
  * scripts/postgres.mjs, shared with the bench.
  */
-import { startPostgres as startServer, THROWAWAY_SETTINGS } from "../../scripts/postgres.mjs";
+import { DURABLE_SETTINGS, startPostgres as startServer, THROWAWAY_SETTINGS } from "../../scripts/postgres.mjs";
 
 export { createDatabase, freePort } from "../../scripts/postgres.mjs";
 
@@ -24,9 +24,19 @@ export interface TestPostgres {
   up(): Promise<void>;
 }
 
+/** How to start a test server. */
+export interface StartPostgresOptions {
+  /**
+   * PostgreSQL's durable defaults (every commit flushed) instead of no flushing at all: for
+   * tests that stop the server as a crash would (`down()`) and count on what it committed.
+   */
+  durable?: boolean;
+}
+
 /** Starts a throwaway PostgreSQL server with an empty `srp_test` database. */
-export async function startPostgres(): Promise<TestPostgres> {
-  const server = await startServer({ settings: THROWAWAY_SETTINGS, database: "srp_test", prefix: "srp-pg-" });
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
+  const settings = options.durable ? DURABLE_SETTINGS : THROWAWAY_SETTINGS;
+  const server = await startServer({ settings, database: "srp_test", prefix: "srp-pg-" });
   if ("skipped" in server) throw new Error(`${server.skipped} to run the PostgreSQL tests`);
   return server;
 }

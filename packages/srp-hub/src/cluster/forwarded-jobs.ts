@@ -24,6 +24,8 @@ export interface ForwardedJobsDeps {
   session(nodeId: string): ProviderSession | undefined;
   /** Records a job's payer, whose reservation its receipt settles. */
   setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
+  /** Forgets a job's payer: its receipt, if one still comes, settles nothing. */
+  takeOwner(jobId: string): unknown;
   /** Cancels a job on its session (the hub's job dispatch: a missed deadline counts once). */
   cancel(live: LiveInstance, jobId: string, reason: ForwardCancel["reason"], failed?: boolean): void;
 }
@@ -134,10 +136,17 @@ export class ForwardedJobs {
     this.#deps.cancel({ key: instanceKey(session.nodeId, job.instanceId), session, instance }, c.jobId, c.reason, c.failed);
   }
 
-  /** The link to a sender closed: its consumers are gone, so its jobs are cancelled. */
+  /**
+   * The link to a sender closed: its jobs are cancelled, and their payers forgotten. The
+   * sender has failed the request over to another instance (or is gone, and its
+   * reservations are released when its heartbeat goes stale), so a late `done` of such a
+   * job is recorded but bills nobody: a request is billed at most once, for what reached
+   * its consumer.
+   */
   linkClosed(link: Link): void {
     for (const [jobId, running] of [...this.#running]) {
       if (running.link !== link) continue;
+      this.#deps.takeOwner(jobId);
       this.cancel({ t: "cancel", jobId, reason: "consumer_gone" }, link);
     }
   }
