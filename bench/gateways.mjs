@@ -120,9 +120,10 @@ export async function startPortkey({ simBaseUrl }) {
  * funded consumer account, and one node serving the simulator with `nodeConcurrency` jobs at
  * once. Resolves with `{ url, headers, hubPid, nodePid, model, verify, stop }` once the hub
  * lists `model`; `verify()` stops both and runs `srp-hub ledger verify`. `hubFlags` and
- * `nodeFlags` are Node flags for the two processes (e.g. `--cpu-prof`).
+ * `nodeFlags` are Node flags for the two processes (e.g. `--cpu-prof`); `sqliteSync`
+ * (`"normal"`) runs the hub with `--db sqlite:...?synchronous=normal`.
  */
-export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit = 100_000_000n, hubFlags = [], nodeFlags = [] }) {
+export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit = 100_000_000n, hubFlags = [], nodeFlags = [], sqliteSync }) {
   const t = tempDir("srp-bench-gateway-");
   const hubDir = join(t.dir, "hub");
   const nodeDir = join(t.dir, "provider");
@@ -139,7 +140,8 @@ export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit 
     const consumer = await hubCli("accounts", "create", "--name", "bench consumer");
     const node = await hubCli("accounts", "create", "--name", "bench node");
     await hubCli("ledger", "deposit", consumer.account.id, String(deposit), "--ref", "bench-gateway");
-    const hub = new Command("srp-hub serve", [HUB_CLI, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", hubDir], {
+    const db = sqliteSync ? ["--db", `sqlite:${join(hubDir, "hub.sqlite")}?synchronous=${sqliteSync}`] : [];
+    const hub = new Command("srp-hub serve", [HUB_CLI, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", hubDir, ...db], {
       log: join(t.dir, "hub.log"),
       env: { BENCH_GUARD_REMOVE_DIR: t.dir },
       nodeFlags: hubFlags,

@@ -92,7 +92,9 @@ describe.skipIf(skipWithoutRedis())("hub processes sharing Redis", () => {
         identity,
         account: KEY,
         reconnect: { initialDelayMs: 5000, maxDelayMs: 5000 },
-        instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" } }],
+        instances: [
+          { backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" } },
+        ],
       });
     const first = node(a.url);
     extra.push(first);

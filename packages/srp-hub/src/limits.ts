@@ -67,6 +67,8 @@ export interface TokenBucketsOptions {
   maxKeys?: number;
   /** Clock (ms); default `Date.now`. */
   now?: () => number;
+  /** Told of the tokens each use spends (taken, charged; negative when given back), for sharing them with other processes. */
+  onSpend?: (key: string, tokens: number) => void;
 }
 
 /**
@@ -78,6 +80,7 @@ export class TokenBuckets {
   readonly rate: Rate;
   readonly #maxKeys: number;
   readonly #now: () => number;
+  readonly #onSpend: ((key: string, tokens: number) => void) | undefined;
   /** In least-recently-used order (a use moves a key to the end). */
   readonly #buckets = new Map<string, BucketState>();
 
@@ -86,6 +89,7 @@ export class TokenBuckets {
     this.rate = rate;
     this.#maxKeys = Math.max(1, options.maxKeys ?? 100_000);
     this.#now = options.now ?? Date.now;
+    this.#onSpend = options.onSpend;
   }
 
   /** Keys tracked now. */
@@ -112,16 +116,19 @@ export class TokenBuckets {
     this.#buckets.delete(key);
     this.#buckets.set(key, { tokens: wait === 0 ? tokens - cost : tokens, at: now });
     this.#trim(now);
+    if (wait === 0 && cost !== 0) this.#onSpend?.(key, cost);
     return wait;
   }
 
   /** Takes `cost` tokens, or all there are when fewer are there. */
   charge(key: string, cost = 1): void {
     const now = this.#now();
-    const tokens = Math.max(0, this.#tokens(key, now) - cost);
+    const before = this.#tokens(key, now);
+    const tokens = Math.max(0, before - cost);
     this.#buckets.delete(key);
     this.#buckets.set(key, { tokens, at: now });
     this.#trim(now);
+    if (before > tokens) this.#onSpend?.(key, before - tokens);
   }
 
   /** Gives `cost` tokens back (a taken token whose attempt did not count), up to `burst`. */
@@ -129,8 +136,29 @@ export class TokenBuckets {
     const s = this.#buckets.get(key);
     if (!s) return;
     const now = this.#now();
-    s.tokens = Math.min(this.rate.burst, refill(s, this.rate, now) + cost);
+    const before = refill(s, this.rate, now);
+    s.tokens = Math.min(this.rate.burst, before + cost);
     s.at = now;
+    if (s.tokens > before) this.#onSpend?.(key, before - s.tokens);
+  }
+
+  /**
+   * Applies tokens another process of the hub spent on `key` (negative: gave back), without
+   * telling `onSpend`: charged as of `at` (ms, when they were spent) when this bucket was last
+   * used before then, else as of its last use; given back only to a key tracked here.
+   */
+  absorb(key: string, tokens: number, at?: number): void {
+    const now = this.#now();
+    const s = this.#buckets.get(key);
+    if (tokens < 0) {
+      if (s) this.#buckets.set(key, { tokens: Math.min(this.rate.burst, refill(s, this.rate, now) - tokens), at: now });
+      return;
+    }
+    const when = Math.max(s?.at ?? Number.NEGATIVE_INFINITY, Math.min(at ?? now, now));
+    const before = s ? refill(s, this.rate, when) : this.rate.burst;
+    this.#buckets.delete(key);
+    this.#buckets.set(key, { tokens: Math.max(0, before - tokens), at: when });
+    this.#trim(now);
   }
 
   /** Drops idle keys from the least recently used end (a few per call), then keeps within `maxKeys`. */
@@ -291,6 +319,15 @@ export const LIMIT_DEFAULTS = {
   bindingCheckIntervalMs: 60_000,
 } as const satisfies Required<HubLimits>;
 
+/** The limits whose spending the processes of one hub share: each a set of token buckets by client key (by payer for `paymentsByPayer`). */
+export type SharedLimit = "nonces" | "paymentsByClient" | "paymentsByPayer" | "connections" | "handshakeFailures";
+
+/** Every {@link SharedLimit}. */
+export const SHARED_LIMITS: readonly SharedLimit[] = ["nonces", "paymentsByClient", "paymentsByPayer", "connections", "handshakeFailures"];
+
+/** Told of the tokens a limiter spends: the limit, its key, the tokens (negative when given back). */
+export type SpendListener = (limit: SharedLimit, key: string, tokens: number) => void;
+
 /** A refusal: the error code to answer and how long to wait. */
 export interface Refusal {
   retryAfterMs: number;
@@ -299,7 +336,10 @@ export interface Refusal {
 
 /**
  * The limits of one hub, by client key: what the HTTP surface, the WebSocket upgrade and
- * the provider handshake consult. Holds only buckets and counters, no I/O.
+ * the provider handshake consult. Holds only buckets and counters, no I/O. In a hub of
+ * several processes, {@link ClientLimiter.observeSpending} and {@link ClientLimiter.absorb}
+ * let the processes share what their rate limits spent (`cluster/shared-limits.ts`); the
+ * counts of connections in their handshake stay per process.
  */
 export class ClientLimiter {
   readonly trustProxy: boolean;
@@ -316,17 +356,24 @@ export class ClientLimiter {
   readonly #unauthenticated = new Map<string, number>();
   /** Unauthenticated connections open now, from all addresses. */
   #unauthenticatedTotal = 0;
+  /** The rate limits by name, for sharing. */
+  readonly #shared = new Map<SharedLimit, TokenBuckets>();
+  #listener: SpendListener | undefined;
 
   constructor(limits: HubLimits = {}, now: () => number = Date.now) {
     const l = { ...LIMIT_DEFAULTS, ...limits };
-    const options = { maxKeys: l.maxTrackedClients, now };
-    const buckets = (rate: Rate | false) => (rate === false ? undefined : new TokenBuckets(rate, options));
+    const buckets = (name: SharedLimit, rate: Rate | false) => {
+      if (rate === false) return undefined;
+      const b = new TokenBuckets(rate, { maxKeys: l.maxTrackedClients, now, onSpend: (key, tokens) => this.#listener?.(name, key, tokens) });
+      this.#shared.set(name, b);
+      return b;
+    };
     this.trustProxy = l.trustProxy;
-    this.#nonces = buckets(l.nonces);
-    this.#paymentsByClient = buckets(l.paymentFailures);
-    this.#paymentsByPayer = buckets(l.paymentFailures);
-    this.#connections = buckets(l.connections);
-    this.#handshakeFailures = buckets(l.handshakeFailures);
+    this.#nonces = buckets("nonces", l.nonces);
+    this.#paymentsByClient = buckets("paymentsByClient", l.paymentFailures);
+    this.#paymentsByPayer = buckets("paymentsByPayer", l.paymentFailures);
+    this.#connections = buckets("connections", l.connections);
+    this.#handshakeFailures = buckets("handshakeFailures", l.handshakeFailures);
     this.#maxUnauthenticated = l.unauthenticatedConnections === false ? undefined : l.unauthenticatedConnections;
     this.#maxUnauthenticatedTotal = l.unauthenticatedConnectionsTotal === false ? undefined : l.unauthenticatedConnectionsTotal;
     this.sessionMessages = l.sessionMessages === false ? undefined : l.sessionMessages;
@@ -407,6 +454,21 @@ export class ClientLimiter {
   /** Unauthenticated connections open now from `client`. */
   unauthenticated(client: string): number {
     return this.#unauthenticated.get(client) ?? 0;
+  }
+
+  /** Tells `listener` of every token the rate limits spend or give back from now on (one listener; undefined stops telling). */
+  observeSpending(listener: SpendListener | undefined): void {
+    this.#listener = listener;
+  }
+
+  /** Applies tokens another process of the hub spent under `limit` on `key` at `at` (ms; negative tokens: given back); nothing when the limit is off here. */
+  absorb(limit: SharedLimit, key: string, tokens: number, at?: number): void {
+    this.#shared.get(limit)?.absorb(key, tokens, at);
+  }
+
+  /** The rate of a shared limit, or undefined when it is off. */
+  rateOf(limit: SharedLimit): Rate | undefined {
+    return this.#shared.get(limit)?.rate;
   }
 
   /** Drops idle keys of every limit (the hub calls this periodically). */

@@ -6,6 +6,7 @@
  * was billed (SRP-ATT-019).
  */
 import type { HubLedger } from "../ledger/ledger.js";
+import { releaseUntilDone } from "../ledger/release-retry.js";
 import type { JobEvent } from "../relay.js";
 
 /** What the consumer's answer says about billing: the charge, and whether a stored receipt backs it. */
@@ -89,7 +90,8 @@ export async function closeBilling(
     return { charged, recorded };
   }
   if (found === undefined && reservationId !== undefined && hub.ledger) {
-    await hub.ledger.release(reservationId, releaseReason(e)).catch((err: unknown) => hub.storageError(`release ${reservationId}`, err));
+    // A release the database cannot take now is retried until it can: the money comes back without a restart.
+    await releaseUntilDone(hub.ledger, reservationId, releaseReason(e), (err: unknown) => hub.storageError(`release ${reservationId}`, err));
   }
   return { charged, recorded };
 }

@@ -100,9 +100,28 @@ function upsertRemote(d: ClusterDeps, s: State, snapshot: NodeSnapshot, hostDeps
     if (host) dropRemote(d, s, snapshot.nodeId, "the node reconnected to another hub process");
     host = new RemoteHost(snapshot, hostDeps);
     s.remotes.set(snapshot.nodeId, host);
+    readStates(
+      d,
+      [...host.instances.keys()].map((id) => `${snapshot.nodeId}/${id}`),
+    );
   }
   d.router.sync(host);
   for (const i of host.instances.values()) d.notify(i.model);
+}
+
+/**
+ * Reads the routing state of instances first seen here from a shared store (ramp-up and the
+ * health window go on from where the process holding them wrote them), then re-classifies them.
+ */
+function readStates(d: ClusterDeps, keys: readonly string[]): void {
+  const store = d.router.store;
+  if (!store.refresh || keys.length === 0) return;
+  store.refresh(keys).then(
+    () => {
+      for (const key of keys) d.router.stateChanged(key);
+    },
+    (error: unknown) => d.onError("read routing state", error),
+  );
 }
 
 /** Removes a remote host: its jobs sent from here are lost. */
@@ -244,7 +263,10 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       void directory.claim(snapshotOf(session, processId), Date.now());
     },
     changed(session) {
-      if (s.local.get(session.nodeId!) === session) directory.update(snapshotOf(session, processId));
+      const nodeId = session.nodeId!;
+      if (s.local.get(nodeId) !== session) return;
+      directory.update(snapshotOf(session, processId));
+      for (const id of session.instances.keys()) directory.stateChanged(`${nodeId}/${id}`);
     },
     loaded(session) {
       if (s.local.get(session.nodeId!) === session) directory.loadChanged(session.nodeId!);
@@ -269,6 +291,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
 
 /** A process stopped: its nodes are gone from here and its link is closed (the jobs on it are lost). */
 function goneProcess(d: ClusterDeps, s: State, links: PeerLinks, peer: string): void {
-  for (const [nodeId, host] of [...s.remotes]) if (host.process === peer) dropRemote(d, s, nodeId, "the hub process holding the node stopped");
+  for (const [nodeId, host] of [...s.remotes])
+    if (host.process === peer) dropRemote(d, s, nodeId, "the hub process holding the node stopped");
   links.drop(peer);
 }

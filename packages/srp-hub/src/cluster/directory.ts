@@ -58,7 +58,12 @@ export interface DirectoryTimings {
 }
 
 /** Default timings. */
-export const DIRECTORY_TIMINGS: DirectoryTimings = Object.freeze({ heartbeatMs: 1000, deadAfterMs: 5000, resyncMs: 30_000, loadFlushMs: 20 });
+export const DIRECTORY_TIMINGS: DirectoryTimings = Object.freeze({
+  heartbeatMs: 1000,
+  deadAfterMs: 5000,
+  resyncMs: 30_000,
+  loadFlushMs: 20,
+});
 
 /** A stored snapshot with the time its session authenticated. */
 interface StoredNode {
@@ -99,7 +104,14 @@ export class ClusterDirectory {
   /** Set by {@link withdrawAll}: nodes that authenticate here now are not announced. */
   #leaving = false;
 
-  constructor(o: { redis: RedisConnection; hubId: string; processId: string; linkUrl: string; events: DirectoryEvents; timings?: Partial<DirectoryTimings> }) {
+  constructor(o: {
+    redis: RedisConnection;
+    hubId: string;
+    processId: string;
+    linkUrl: string;
+    events: DirectoryEvents;
+    timings?: Partial<DirectoryTimings>;
+  }) {
     this.processId = o.processId;
     this.#redis = o.redis;
     this.#channel = `srp:${o.hubId}:bus`;
@@ -179,7 +191,10 @@ export class ClusterDirectory {
   async resync(): Promise<void> {
     const now = Date.now();
     const read = await this.#attempt("read the directory", async () => {
-      const [live, all] = await Promise.all([this.#cmd.zrangebyscore("procs", now - this.#t.deadAfterMs, "+inf"), this.#cmd.hgetall("nodes")]);
+      const [live, all] = await Promise.all([
+        this.#cmd.zrangebyscore("procs", now - this.#t.deadAfterMs, "+inf"),
+        this.#cmd.hgetall("nodes"),
+      ]);
       return { live: new Set(live), all };
     });
     if (!read) return;
@@ -208,13 +223,21 @@ export class ClusterDirectory {
     const stored: StoredNode = { snapshot, authAt };
     this.#mine.set(snapshot.nodeId, stored);
     const previous = await this.#attempt("claim a node", async () => {
-      const [[, before]] = (await this.#cmd.multi().hget("nodes", snapshot.nodeId).hset("nodes", snapshot.nodeId, JSON.stringify(stored)).exec()) as [
-        [Error | null, string | null],
-      ];
+      const [[, before]] = (await this.#cmd
+        .multi()
+        .hget("nodes", snapshot.nodeId)
+        .hset("nodes", snapshot.nodeId, JSON.stringify(stored))
+        .exec()) as [[Error | null, string | null]];
       return parseNode(before);
     });
     if (previous && previous.snapshot.process !== this.processId)
-      this.#publish({ t: "evict", from: this.processId, to: previous.snapshot.process, nodeId: snapshot.nodeId, sessionId: previous.snapshot.sessionId });
+      this.#publish({
+        t: "evict",
+        from: this.processId,
+        to: previous.snapshot.process,
+        nodeId: snapshot.nodeId,
+        sessionId: previous.snapshot.sessionId,
+      });
     this.#publish({ t: "node", from: this.processId, snapshot, authAt });
   }
 
@@ -271,7 +294,9 @@ export class ClusterDirectory {
     // Deleted only when the stored entry is still this session's.
     const script =
       "local v = redis.call('HGET', KEYS[1], ARGV[1]) if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
-    this.#cmd.eval(script, 1, "nodes", nodeId, `"sessionId":"${sessionId}"`).catch((e: unknown) => this.#events.onError("release a node", e));
+    this.#cmd
+      .eval(script, 1, "nodes", nodeId, `"sessionId":"${sessionId}"`)
+      .catch((e: unknown) => this.#events.onError("release a node", e));
     this.#publish({ t: "gone", from: this.processId, nodeId, sessionId });
   }
 
@@ -329,7 +354,8 @@ export class ClusterDirectory {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     const mine = [...this.#mine.keys()];
-    for (const [nodeId, stored] of this.#mine) this.#publish({ t: "gone", from: this.processId, nodeId, sessionId: stored.snapshot.sessionId });
+    for (const [nodeId, stored] of this.#mine)
+      this.#publish({ t: "gone", from: this.processId, nodeId, sessionId: stored.snapshot.sessionId });
     try {
       const m = this.#cmd.multi().zrem("procs", this.processId).hdel("links", this.processId);
       if (mine.length > 0) m.hdel("nodes", ...mine);

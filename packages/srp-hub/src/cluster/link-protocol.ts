@@ -62,7 +62,18 @@ export type JobEventOnLink =
 /** Any message on a link. */
 export type LinkMessage = ForwardJob | ForwardCancel | ForwardRecord | JobEventOnLink;
 
-const KINDS: ReadonlySet<string> = new Set(["job", "cancel", "outcome", "latency", "throughput", "chunk", "done", "settled", "error", "lost"]);
+const KINDS: ReadonlySet<string> = new Set([
+  "job",
+  "cancel",
+  "outcome",
+  "latency",
+  "throughput",
+  "chunk",
+  "done",
+  "settled",
+  "error",
+  "lost",
+]);
 
 /** The JSON text of a message. */
 export function encodeLink(message: LinkMessage): string {

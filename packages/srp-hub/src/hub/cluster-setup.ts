@@ -43,22 +43,29 @@ export interface ClusterSetup {
 export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   let cluster: HubCluster | undefined;
   let closed = false;
-  if (!o.options) return { nonces: undefined, ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
+  if (!o.options)
+    return { nonces: undefined, ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
   const processId = o.options.processId ?? newProcessId();
   const redis = clusterRedis(o.options, o.identity.id, processId);
   const nonces = new RedisNonceStore(redis.commands, { onError: (op, error) => o.storageError(`cluster: nonce ${op}`, error) });
-  const ready = startCluster(o.options, {
-    identity: o.identity,
-    router: o.router,
-    takeOwner: (jobId) => o.jobs.takeOwner(jobId),
-    setJobOwner: (jobId, accountId, reservationId) => o.jobs.setJobOwner(jobId, accountId, reservationId),
-    cancel: (live, jobId, reason, failed) => o.jobs.cancel(live, jobId, reason as Parameters<JobDispatch["cancel"]>[2], failed),
-    session: (nodeId) => o.registry().session(nodeId),
-    evict: (session) => session.fail(new SrpError("session.replaced", "a newer session for this node id was opened on another process of this hub")),
-    notify: (model) => o.waiting.notify(model),
-    loadChanged: (host, instanceId) => o.router.loadChanged(host, instanceId),
-    onError: (what, error) => o.storageError(`cluster: ${what}`, error),
-  }, redis, processId).then(async (c) => {
+  const ready = startCluster(
+    o.options,
+    {
+      identity: o.identity,
+      router: o.router,
+      takeOwner: (jobId) => o.jobs.takeOwner(jobId),
+      setJobOwner: (jobId, accountId, reservationId) => o.jobs.setJobOwner(jobId, accountId, reservationId),
+      cancel: (live, jobId, reason, failed) => o.jobs.cancel(live, jobId, reason as Parameters<JobDispatch["cancel"]>[2], failed),
+      session: (nodeId) => o.registry().session(nodeId),
+      evict: (session) =>
+        session.fail(new SrpError("session.replaced", "a newer session for this node id was opened on another process of this hub")),
+      notify: (model) => o.waiting.notify(model),
+      loadChanged: (host, instanceId) => o.router.loadChanged(host, instanceId),
+      onError: (what, error) => o.storageError(`cluster: ${what}`, error),
+    },
+    redis,
+    processId,
+  ).then(async (c) => {
     if (closed) return void (await c.close());
     cluster = c;
     for (const session of o.registry().byNode()) if (session.state === "open") c.opened(session);

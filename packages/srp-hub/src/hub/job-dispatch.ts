@@ -7,6 +7,7 @@
  */
 import { countersignReceipt, INITIAL_POSITION, type Identity, type ReceiptPosition } from "@srp/core";
 import type { HubLedger } from "../ledger/ledger.js";
+import { releaseUntilDone } from "../ledger/release-retry.js";
 import type { PayoutTracker } from "../ledger/payout-tracker.js";
 import { checkNodeReceipt, type ReceiptBook } from "../receipts.js";
 import type { RelayContext } from "../relay.js";
@@ -63,9 +64,9 @@ interface JobState {
   readonly failureCounted: Set<string>;
 }
 
-/** Releases a reservation, reporting a storage failure. */
+/** Releases a reservation, reporting a storage failure and retrying until the database takes it. */
 function release(o: JobDispatchOptions, id: string, reason: string): Promise<unknown> | undefined {
-  return o.ledger?.release(id, reason).catch((e: unknown) => o.storageError(`release ${id}`, e));
+  return o.ledger ? releaseUntilDone(o.ledger, id, reason, (e: unknown) => o.storageError(`release ${id}`, e)) : undefined;
 }
 
 /** Checks a node's receipt; countersigns and records it when it passes (the session's `settleReceipt`). */

@@ -33,6 +33,8 @@ export interface RoutingStore {
    * instances' state, and publishes it to the others.
    */
   setOwner?(owns: (key: string) => boolean): void;
+  /** Reads the given keys again from a store shared by several processes; resolves with how many changed. */
+  refresh?(keys: readonly string[]): Promise<number>;
 }
 
 /** A fresh state for an instance first seen at `now`. */
