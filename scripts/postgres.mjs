@@ -337,7 +337,18 @@ export async function startPostgres(options = {}) {
     const launch = () =>
       as.run(
         bin.pgCtl,
-        ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "30", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${quote(dir)} ${serverOptions}`, "start"],
+        [
+          "-D",
+          data,
+          "-l",
+          join(dir, "server.log"),
+          "-w",
+          "-t",
+          "30",
+          "-o",
+          `-c listen_addresses=127.0.0.1 -p ${port} -k ${quote(dir)} ${serverOptions}`,
+          "start",
+        ],
         dir,
       );
     // A port found free may be taken before the server binds it: try a few.

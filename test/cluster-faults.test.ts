@@ -48,11 +48,17 @@ afterEach(async () => {
 });
 
 /** A billing hub on its own connection to the database `db`. */
-async function billingHub(db: string, options: Partial<HubOptions> & { identity: Identity }): Promise<{ hub: Hub; store: SqlStore; url: string }> {
+async function billingHub(
+  db: string,
+  options: Partial<HubOptions> & { identity: Identity },
+): Promise<{ hub: Hub; store: SqlStore; url: string }> {
   const store = await openStore(db);
   const hub = createHub({ accounts: store, storage: store, reconnectAfterMs: 100, drainTimeoutMs: 2000, ...options });
   const { url } = await hub.listen({ port: 0 });
-  cleanups.push(() => store.close(), () => hub.close());
+  cleanups.push(
+    () => store.close(),
+    () => hub.close(),
+  );
   return { hub, store, url };
 }
 
@@ -168,7 +174,7 @@ describe("PostgreSQL unreachable", () => {
     expect(view.held.units).toBe("0");
     expect(BigInt(view.spent.units)).toBe(spent * 2n);
     expect(await store.verify()).toEqual([]);
-  });
+  }, 90_000);
 
   it("answers a job whose receipt cannot be recorded as unbilled, and bills it nowhere once the database is back", async () => {
     const db = await createDatabase(pg.url, "faults_settlement");
@@ -198,13 +204,17 @@ describe("PostgreSQL unreachable", () => {
 
     await pg.up();
     // The reservation that could not be released while the database was down is released once it is back.
-    await untilAsync(async () => (await account(url, key).catch(() => undefined))?.held.units === "0", 30_000, "the reservation to be released");
+    await untilAsync(
+      async () => (await account(url, key).catch(() => undefined))?.held.units === "0",
+      30_000,
+      "the reservation to be released",
+    );
     const end = await account(url, key);
     expect(end.balance.units).toBe(start.balance.units);
     expect(end.spent.units).toBe("0");
     expect(await store.verify()).toEqual([]);
     expect(hub.sessions().length).toBe(1);
-  });
+  }, 90_000);
 });
 
 describe.skipIf(skipWithoutRedis())("Redis restarted", () => {
@@ -262,8 +272,12 @@ describe.skipIf(skipWithoutRedis())("Redis restarted", () => {
     await serve(a.url);
     expect(a.hub.router.count(MODEL)).toBe(1);
 
-    const seen: string[] = [];
-    const sampler = setInterval(() => seen.push(`${a.hub.router.count(MODEL)}${b.hub.router.count(MODEL)}`), 5);
+    // Neither process forgets a node it knew while the other registers again in the emptied Redis.
+    const forgot: string[] = [];
+    const watch = setInterval(() => {
+      const counts = [a.hub.router.count(MODEL), b.hub.router.count(MODEL)];
+      if (counts[0]! < 1 || counts[1]! < 2) forgot.push(counts.join("/"));
+    }, 5);
     await redis.up();
     // Back (and empty): both processes register again, and A learns of the node that joined B meanwhile.
     await until(() => a.hub.router.count(MODEL) === 2 && b.hub.router.count(MODEL) === 2, 10_000, "both nodes on both processes");
@@ -274,19 +288,18 @@ describe.skipIf(skipWithoutRedis())("Redis restarted", () => {
     charged.push(BigInt(longUsage.cost_units));
     // Held for longer than a process is taken for dead: neither process forgets the other's nodes.
     await new Promise((r) => setTimeout(r, FAST.deadAfterMs + FAST.resyncMs));
+    clearInterval(watch);
     expect([a.hub.router.count(MODEL), b.hub.router.count(MODEL)]).toEqual([2, 2]);
-    clearInterval(sampler);
-    console.log([...new Set(seen)].join(" "), seen.length);
+    expect(forgot).toEqual([]);
     for (let i = 0; i < 4; i++) await serve(i % 2 ? a.url : b.url);
 
     // Each request billed once, under one receipt.
     expect(receipts.size).toBe(charged.length);
-    console.log(charged, [...receipts], await account(a.url, key));
     await untilAsync(async () => (await account(a.url, key)).requests >= charged.length, 10_000, "every settlement");
     const view = await account(a.url, key);
     expect(view.requests).toBe(charged.length);
     expect(view.held.units).toBe("0");
     expect(BigInt(view.spent.units)).toBe(charged.reduce((x, y) => x + y, 0n));
     expect(await a.store.verify()).toEqual([]);
-  });
+  }, 90_000);
 });

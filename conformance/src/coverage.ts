@@ -29,6 +29,8 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-BIL-001": "ledger bookkeeping inside the hub's database (entries, idempotency keys, balance column); not observable by a peer",
   "SRP-BIL-002": "how a balance is guarded inside the hub's database under concurrency across processes; not observable by a peer",
   "SRP-BIL-015": "recovery after a hub process crashed, inside its database; not observable by a peer",
+  "SRP-BIL-017":
+    "needs the hub's database taken away and brought back, which a peer cannot do; tested with a real PostgreSQL server in test/cluster-faults.test.ts",
   // CON: consumer API
   "SRP-CON-052": "retention runs for days (30 by default, the hub's configuration); a check cannot wait for a stored response to expire",
   "SRP-CON-056":

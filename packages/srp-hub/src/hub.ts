@@ -124,6 +124,7 @@ export function createHub(options: HubOptions): Hub {
     router,
     waiting,
     jobs,
+    limiter,
     registry: () => registry,
     storageError,
   });
@@ -154,7 +155,7 @@ export function createHub(options: HubOptions): Hub {
     connectedAccount: registry.connectedAccount,
   };
   const api = consumerContext(parts);
-  const batches = new Batches(api, options.batches);
+  const batches = new Batches(api, { ...options.batches, store: books.batches });
   const discovery = (baseUrl: string) =>
     discoveryDocument(
       {

@@ -45,6 +45,7 @@ export {
 } from "./node-adapter.js";
 export { LIMIT_DEFAULTS, type HubLimits, type Rate } from "./limits.js";
 export { BATCH_LIMITS, type BatchOptions } from "./api/batch.js";
+export { MemoryBatchStore, type BatchStore, type BatchRecord, type KeptBatches } from "./api/batch-store.js";
 export { NonceMemory, type NonceStore } from "./nonces.js";
 export { RedisNonceStore, type RedisNonceStoreOptions, type NonceRedis } from "./cluster/shared-nonces.js";
 

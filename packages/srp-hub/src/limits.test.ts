@@ -74,6 +74,36 @@ describe("TokenBuckets", () => {
     b.take("x"); // each use drops a few idle keys from the old end
     expect(b.size).toBeLessThan(51);
   });
+  it("tells what it spends, and absorbs what others spent as of when they spent it, without telling", () => {
+    const c = clock();
+    const spent: [string, number][] = [];
+    const b = new TokenBuckets({ burst: 4, perSecond: 1 }, { now: c.now, onSpend: (key, tokens) => spent.push([key, tokens]) });
+    b.take("a");
+    b.take("a", 3);
+    b.take("a"); // refused: spends nothing
+    b.give("a");
+    b.give("b"); // not tracked: nothing given back
+    b.charge("a", 2);
+    expect(spent).toEqual([
+      ["a", 1],
+      ["a", 3],
+      ["a", -1],
+      ["a", 2],
+    ]);
+    spent.length = 0;
+    // Spent elsewhere 2 s ago on a key new here: it has refilled since.
+    b.absorb("c", 4, c.t - 2000);
+    expect(b.take("c", 2)).toBe(0);
+    expect(b.take("c")).toBe(1000);
+    b.absorb("c", -1);
+    expect(b.take("c")).toBe(0);
+    b.absorb("d", -1); // given back to a key not tracked here: nothing
+    expect(b.size).toBe(2);
+    expect(spent).toEqual([
+      ["c", 2],
+      ["c", 1],
+    ]);
+  });
   it("a single bucket (per session) refuses once empty", () => {
     const c = clock();
     const t = new TokenBucket({ burst: 2, perSecond: 10 }, c.now);

@@ -67,7 +67,7 @@ export interface TokenBucketsOptions {
   maxKeys?: number;
   /** Clock (ms); default `Date.now`. */
   now?: () => number;
-  /** Told of the tokens each use spends (taken, charged; negative when given back), for sharing them with other processes. */
+  /** Told of the tokens each use spends (taken, charged; negative when given back to a tracked key), for sharing them with other processes. */
   onSpend?: (key: string, tokens: number) => void;
 }
 
@@ -123,12 +123,11 @@ export class TokenBuckets {
   /** Takes `cost` tokens, or all there are when fewer are there. */
   charge(key: string, cost = 1): void {
     const now = this.#now();
-    const before = this.#tokens(key, now);
-    const tokens = Math.max(0, before - cost);
+    const tokens = Math.max(0, this.#tokens(key, now) - cost);
     this.#buckets.delete(key);
     this.#buckets.set(key, { tokens, at: now });
     this.#trim(now);
-    if (before > tokens) this.#onSpend?.(key, before - tokens);
+    if (cost !== 0) this.#onSpend?.(key, cost);
   }
 
   /** Gives `cost` tokens back (a taken token whose attempt did not count), up to `burst`. */
@@ -136,10 +135,9 @@ export class TokenBuckets {
     const s = this.#buckets.get(key);
     if (!s) return;
     const now = this.#now();
-    const before = refill(s, this.rate, now);
-    s.tokens = Math.min(this.rate.burst, before + cost);
+    s.tokens = Math.min(this.rate.burst, refill(s, this.rate, now) + cost);
     s.at = now;
-    if (s.tokens > before) this.#onSpend?.(key, before - s.tokens);
+    if (cost !== 0) this.#onSpend?.(key, -cost);
   }
 
   /**
@@ -364,7 +362,11 @@ export class ClientLimiter {
     const l = { ...LIMIT_DEFAULTS, ...limits };
     const buckets = (name: SharedLimit, rate: Rate | false) => {
       if (rate === false) return undefined;
-      const b = new TokenBuckets(rate, { maxKeys: l.maxTrackedClients, now, onSpend: (key, tokens) => this.#listener?.(name, key, tokens) });
+      const b = new TokenBuckets(rate, {
+        maxKeys: l.maxTrackedClients,
+        now,
+        onSpend: (key, tokens) => this.#listener?.(name, key, tokens),
+      });
       this.#shared.set(name, b);
       return b;
     };

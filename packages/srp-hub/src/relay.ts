@@ -20,6 +20,11 @@ export type JobEvent =
   | { type: "error"; error: JobError }
   | { type: "lost"; reason: string };
 
+/** How the reason of a `lost` event starts when the job never started (see {@link JobRun.onNotStarted}). */
+const NOT_STARTED = "not started: ";
+/** Jobs of one request that another hub process could not start, before the request gives up (each is sent again at once, or waits for a slot). */
+const MAX_NOT_STARTED = 16;
+
 /** Bound on events queued for a consumer who is not reading (SRP-JOB-011). */
 const MAX_QUEUED_EVENTS = 20_000;
 
@@ -72,6 +77,10 @@ export class JobRun implements JobHandle {
   }
   onLost(reason: string): void {
     this.#push({ type: "lost", reason });
+  }
+  /** The job never started: the process holding its node could not take it (it is sent again, or waits for a slot). */
+  onNotStarted(reason: string): void {
+    this.#push({ type: "lost", reason: `${NOT_STARTED}${reason}` });
   }
   /** Ends the run from the hub's side (deadline, consumer gone): queued output is dropped and the end is next. */
   abort(reason: string): void {
@@ -238,6 +247,7 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
   const tried = new Set<string>();
   let lastError: SrpError | undefined;
   const attempts = req.allowFallbacks === false ? 1 : MAX_ATTEMPTS;
+  let notStarted = 0;
   for (let attempt = 0; attempt < attempts; attempt++) {
     if (req.signal.aborted) throw new SrpError("job.cancelled", "the consumer went away");
     const now = Date.now();
@@ -285,6 +295,12 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
       // The instance that serves the prefix now keeps it (prefix affinity, SRP-CON-070).
       if (req.affinityKey !== undefined) ctx.router.affinity.record(req.affinityKey, live.key, Date.now());
       return result.committed;
+    }
+    if ("notStarted" in result && notStarted++ < MAX_NOT_STARTED) {
+      // Like a session that could not take the job: the instance was not tried, and the attempt does not count.
+      tried.delete(live.key);
+      attempt--;
+      continue;
     }
     lastError = result.error;
     if (!result.retry) throw result.error;
@@ -398,7 +414,7 @@ async function untilCommitted(
   live: LiveInstance,
   run: JobRun,
   sentAt: number,
-): Promise<{ committed: Committed } | { error: SrpError; retry: boolean }> {
+): Promise<{ committed: Committed } | { error: SrpError; retry: boolean; notStarted?: true }> {
   const head: JobEvent[] = [];
   let first = true;
   let firstChunkAt: number | undefined;
@@ -434,6 +450,9 @@ async function untilCommitted(
           };
         head.push(e);
         return { committed: { job, live, run, head, firstChunkAt } };
+      }
+      if (e.type === "lost" && e.reason.startsWith(NOT_STARTED)) {
+        return { error: new SrpError("job.no_capacity", `the job could not start: ${e.reason.slice(NOT_STARTED.length)}`), retry: true, notStarted: true };
       }
       if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
         const failed = e.reason === "deadline" && !req.consumerDeadline;

@@ -59,6 +59,8 @@ export interface SessionContext {
   maxConcurrentJobs: number;
   refusedTiers: ReadonlySet<string>;
   verifyWalletSignature: (address: string, message: string, signature: string) => Promise<boolean>;
+  /** Whether a node has a session on another process of this hub (a hub of several processes): a new session here replaces it. */
+  connectedElsewhere?(nodeId: string): boolean;
   /** Called after a successful handshake; returns the session it replaced, if any. */
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
   /** Changes whenever the hub re-checks open sessions' bindings (a revocation): a handshake straddling a change looks its account up again (SRP-SEC-022). */
@@ -112,6 +114,8 @@ export interface JobHandle {
   onError(error: JobError): void;
   /** The session ended (or the hub cancelled the job) before the job did. */
   onLost(reason: string): void;
+  /** The job never started: the hub process holding its node could not take it (a node connected to another process). Absent: `onError` with `job.busy`. */
+  onNotStarted?(reason: string): void;
 }
 
 /**
@@ -387,6 +391,7 @@ export class ProviderSession implements JobHost {
     this.version = auth.version;
     this.state = "open";
     clearTimeout(this.#timer);
+    const elsewhere = ctx.connectedElsewhere?.(auth.nodeId) ?? false;
     const replaced = ctx.onAuthenticated(this);
     replaced?.fail(new SrpError("session.replaced", "a newer session for this node id was opened"));
     this.send({
@@ -397,7 +402,7 @@ export class ProviderSession implements JobHost {
       accountId: account.id,
       heartbeatIntervalMs: ctx.heartbeatIntervalMs,
       limits: { maxFrameBytes: ctx.maxFrameBytes, maxInstances: ctx.maxInstances, maxConcurrentJobs: ctx.maxConcurrentJobs },
-      replaced: replaced !== undefined,
+      replaced: replaced !== undefined || elsewhere,
       receipts: position,
     });
     this.#armHeartbeatWatch();

@@ -166,8 +166,9 @@ export async function postEstimate(request: Request, ctx: AccountApiContext, max
   if (body instanceof SrpError) return errorResponse(body);
   if (typeof body.model !== "string" || body.model.length === 0) return fail("api.invalid_body", "`model` is a required string");
   if (!Array.isArray(body.messages)) return fail("api.invalid_body", "`messages` must be an array");
-  const views = body.model === "auto" ? [...ctx.router.catalog().values()].flat() : ctx.router.views(body.model);
-  if (views.length === 0) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
+  // The cheapest price online, remembered by the router: no scan of every instance per request.
+  const cheapest = ctx.router.cheapest(body.model);
+  if (cheapest === undefined) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
   let discountBps = 0;
   if (request.headers.has("authorization") || request.headers.has("x-api-key")) {
     const account = await authenticate(request, ctx.accounts);
@@ -181,10 +182,6 @@ export async function postEstimate(request: Request, ctx: AccountApiContext, max
   const max = maximumCost(ctx.router, body.model, { promptTokens: promptTokenBound(body), completionTokens: limit }, prefs.maxPrice, [
     "chat",
   ])!;
-  const cheapest = views.reduce(
-    (c, v) => (BigInt(v.price.input) + BigInt(v.price.output) < BigInt(c.input) + BigInt(c.output) ? v.price : c),
-    views[0]!.price,
-  );
   const promptExpected = estimatePromptTokens(body);
   const outExpected = limit > 0 ? Math.ceil(limit / 2) : EXPECTED_OUTPUT_WITHOUT_LIMIT;
   const expected = discounted(worstCase(promptExpected, outExpected, cheapest), discountBps);

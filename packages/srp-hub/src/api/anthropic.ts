@@ -578,7 +578,7 @@ export function planMessages(body: Json, ctx?: Pick<ConsumerApiContext, "router"
     translated = messagesToChat(native);
   } catch (error) {
     if (!(error instanceof SrpError)) throw error;
-    const nativeOnline = ctx?.router.views(body.model as string).some((v) => v.capabilities.includes("messages")) ?? false;
+    const nativeOnline = ctx?.router.offers(body.model as string).some((v) => v.capabilities.includes("messages")) ?? false;
     if (!nativeOnline)
       return new SrpError(
         error.code,
@@ -670,7 +670,7 @@ export async function countTokens(
   if (body instanceof SrpError) return anthropicError(body);
   const bad = checkMessages(body, false);
   if (bad) return anthropicError(bad);
-  if (ctx.router.views(body.model as string).length === 0)
+  if (ctx.router.count(body.model as string) === 0)
     return anthropicError(new SrpError("job.unknown_model", `model ${String(body.model)} is not served by any online provider`));
   let translated: Json;
   try {

@@ -4,7 +4,10 @@
  * of every item's worst case (or one x402 payment of their sum), and runs them
  * asynchronously at a 10 % discount; `GET /v1/jobs/{id}` tells how far they are, with
  * each item's answer and cost. A failed item is never billed: its reservation goes back.
- * Results are kept for a configurable time, in this hub process's memory.
+ * Batches are kept in a {@link BatchStore} while they run and for a configurable time
+ * after: this process's memory, or the SQL store every process of a hub shares (then any
+ * process answers `GET /v1/jobs/{id}`, and the batches of a process that stopped are ended
+ * by another's reconcile).
  */
 import { formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
 import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, type BatchObject } from "@srp/core/schema";
@@ -14,6 +17,7 @@ import { planMessages } from "./anthropic.js";
 import { planEmbeddings, planImages } from "./modalities.js";
 import { admitPayment, maximumCost, payer, runPlan, type Plan, type ConsumerApiContext } from "./serve.js";
 import type { PaidResource } from "../payments/x402-policy.js";
+import { endBatch, MemoryBatchStore, type BatchRecord, type BatchStore } from "./batch-store.js";
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -50,13 +54,6 @@ export type BatchItemView = BatchObject["items"][number];
 
 /** A batch as `GET /v1/jobs/{id}` shows it (the `BatchObject` schema of `@srp/core`). */
 export type BatchView = BatchObject;
-
-interface Batch {
-  view: BatchView;
-  /** The account that pays, and whether only an API key of it may read the batch (x402 batches are read by id). */
-  accountId: string;
-  keyed: boolean;
-}
 
 /** The batch as an x402 resource. */
 export function batchResource(url: string): PaidResource {
@@ -164,17 +161,70 @@ export interface BatchOptions {
   maxKeptPerAccount?: number;
   /** Batches kept in all; default 10 000. */
   maxKept?: number;
+  /**
+   * Where batches are kept; default the `batches` of the hub's `storage` (a `SqlStore`'s is
+   * shared by every hub process on its database), else this process's memory.
+   */
+  store?: BatchStore;
+}
+
+/** How often a hub ends the batches of hub processes that stopped (shared databases). */
+const RECONCILE_INTERVAL_MS = 15_000;
+
+/**
+ * Writes a running batch's state to its store: one write at a time, each of the state as it
+ * is then, so changes made during a write are written by the next one and the last write
+ * holds the last state. `lost`: the store refused a write (another process ended the batch).
+ */
+class BatchWriter {
+  readonly #store: BatchStore;
+  readonly #view: BatchView;
+  readonly #onError: (error: unknown) => void;
+  #pending = false;
+  #inflight: Promise<void> | undefined;
+  /** The batch is no longer this process's to run. */
+  lost = false;
+
+  constructor(store: BatchStore, view: BatchView, onError: (error: unknown) => void) {
+    this.#store = store;
+    this.#view = view;
+    this.#onError = onError;
+  }
+
+  /** The state changed: write it (now, or after the write in flight). */
+  touch(): void {
+    this.#pending = true;
+    this.#inflight ??= this.#drain();
+  }
+
+  /** Writes the state as it is now and waits for it. */
+  async flush(): Promise<void> {
+    this.touch();
+    await this.#inflight;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending) {
+      this.#pending = false;
+      try {
+        if (!(await this.#store.update(this.#view))) this.lost = true;
+      } catch (e) {
+        this.#onError(e);
+      }
+    }
+    this.#inflight = undefined;
+  }
 }
 
 /** The hub's batches: admission, asynchronous running and the results store. */
 export class Batches {
-  readonly #batches = new Map<string, Batch>();
+  readonly #store: BatchStore;
   readonly #ctx: ConsumerApiContext;
   readonly #retentionMs: number;
   readonly #concurrency: number;
   readonly #maxPerAccount: number;
   readonly #maxKept: number;
-  readonly #sweeper: ReturnType<typeof setInterval>;
+  readonly #timers: ReturnType<typeof setInterval>[];
   /** Aborts the items in flight (a hub that stops before they end). */
   readonly #stop = new AbortController();
   /** No new items start (the hub is closing). */
@@ -183,28 +233,49 @@ export class Batches {
 
   constructor(ctx: ConsumerApiContext, options: BatchOptions = {}) {
     this.#ctx = ctx;
+    this.#store = options.store ?? new MemoryBatchStore();
     this.#retentionMs = options.retentionMs ?? BATCH_LIMITS.retentionMs;
     this.#concurrency = options.concurrency ?? BATCH_LIMITS.concurrency;
     this.#maxPerAccount = options.maxKeptPerAccount ?? BATCH_LIMITS.maxKeptPerAccount;
     this.#maxKept = options.maxKept ?? BATCH_LIMITS.maxKept;
     // Finished results are forgotten on time whether or not anyone asks for them.
-    this.#sweeper = setInterval(() => this.#sweep(), Math.min(60_000, Math.max(1000, this.#retentionMs)));
-    this.#sweeper.unref();
+    this.#timers = [setInterval(() => this.#sweep(), Math.min(60_000, Math.max(1000, this.#retentionMs)))];
+    if (this.#store.reconcile) {
+      // At start (once the ledger has reconciled: on SQLite, every other holder's batches),
+      // then every 15 s (processes not seen for a minute): end the batches of processes that stopped.
+      void ctx.ledgerReady.then(() => this.#reconcile(undefined));
+      this.#timers.push(setInterval(() => void this.#reconcile(false), RECONCILE_INTERVAL_MS));
+    }
+    for (const t of this.#timers) t.unref();
+  }
+
+  /** Ends the batches of hub processes that stopped (see {@link BatchStore.reconcile}). */
+  async #reconcile(all: boolean | undefined): Promise<void> {
+    if (this.#stopping) return;
+    try {
+      await this.#store.reconcile?.({ retentionMs: this.#retentionMs, ...(all === undefined ? {} : { all }) });
+    } catch (e) {
+      this.#ctx.storageError("reconcile batches", e);
+    }
   }
 
   /** Whether `accountId` may keep one more batch (and the hub one more in all). */
-  #roomFor(accountId: string): SrpError | undefined {
-    this.#sweep();
-    if (this.#batches.size >= this.#maxKept)
+  async #roomFor(accountId: string): Promise<SrpError | undefined> {
+    let kept;
+    try {
+      kept = await this.#store.kept(accountId);
+    } catch (e) {
+      this.#ctx.storageError("count batches", e);
+      return unavailable();
+    }
+    if (kept.total >= this.#maxKept)
       return new SrpError("api.rate_limited", "this hub keeps as many batches as it can; retry when older results have expired", {
         details: { retryAfterMs: 60_000 },
       });
-    let kept = 0;
-    for (const b of this.#batches.values()) if (b.accountId === accountId) kept++;
-    if (kept >= this.#maxPerAccount)
+    if (kept.account >= this.#maxPerAccount)
       return new SrpError(
         "api.rate_limited",
-        `this account has ${kept} batches kept (running, or finished within ${Math.round(this.#retentionMs / 60_000)} minutes); the most is ${this.#maxPerAccount}`,
+        `this account has ${kept.account} batches kept (running, or finished within ${Math.round(this.#retentionMs / 60_000)} minutes); the most is ${this.#maxPerAccount}`,
         { details: { retryAfterMs: 60_000 } },
       );
     return undefined;
@@ -224,7 +295,7 @@ export class Batches {
     let accountId = who.accountId;
     const body = await readJsonObject(request, ctx.maxBodyBytes);
     if (body instanceof SrpError) return errorResponse(body);
-    const full = accountId !== "" ? this.#roomFor(accountId) : undefined;
+    const full = accountId !== "" ? await this.#roomFor(accountId) : undefined;
     if (full) return errorResponse(full);
     const problem = checkConsumerBody(BatchRequest, body);
     if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
@@ -259,7 +330,7 @@ export class Batches {
     byX402: boolean,
   ): Promise<{ reservationIds: string[]; discountBps: number } | SrpError> {
     const ctx = this.#ctx;
-    const full = byX402 ? this.#roomFor(accountId) : undefined;
+    const full = byX402 ? await this.#roomFor(accountId) : undefined;
     if (full) return full;
     let reserved;
     try {
@@ -285,33 +356,49 @@ export class Batches {
     return reserved;
   }
 
-  /** Keeps an admitted batch and starts its items; the answer is the batch as admitted (queued), before any item starts. */
-  #start(
-    owner: Pick<Batch, "accountId" | "keyed">,
+  /**
+   * Keeps an admitted batch and starts its items; the answer is the batch as admitted
+   * (queued), before any item starts. A batch the store cannot keep does not run: its
+   * reservations are released (a payment for it stays as prepaid balance).
+   */
+  async #start(
+    owner: Pick<BatchRecord, "accountId" | "keyed">,
     plans: readonly PlannedItem[],
     total: bigint,
     reserved: { reservationIds: string[]; discountBps: number },
     paid: Record<string, string>,
-  ): Response {
+  ): Promise<Response> {
     const id = `batch_${toBase64Url(randomBytes(16))}`;
     const view = queuedView(id, plans, total, reserved.discountBps);
-    const batch: Batch = { view, ...owner };
-    this.#batches.set(id, batch);
+    const batch: BatchRecord = { view, ...owner, reservationIds: reserved.reservationIds };
+    try {
+      await this.#store.add(batch);
+    } catch (e) {
+      this.#ctx.storageError("keep a batch", e);
+      for (const r of reserved.reservationIds) await this.#release(r, "the hub could not keep the batch");
+      const refused = errorResponse(unavailable());
+      for (const [name, value] of Object.entries(paid)) refused.headers.set(name, value);
+      return refused;
+    }
     for (const p of plans) this.#ctx.noteDemand(p.plan.model);
     const accepted = Response.json(view, { status: 202, headers: { location: `/v1/jobs/${id}`, ...paid } });
     const run = this.#run(
       batch,
       plans.map((p) => p.plan),
-      reserved.reservationIds,
     ).finally(() => this.#running.delete(run));
     this.#running.add(run);
     return accepted;
   }
 
-  /** `GET /v1/jobs/{id}`. */
+  /** `GET /v1/jobs/{id}`: the batch as its store has it, from whichever process runs it. */
   async get(request: Request, id: string): Promise<Response> {
-    this.#sweep();
-    const batch = this.#batches.get(id);
+    let batch: BatchRecord | undefined;
+    try {
+      batch = await this.#store.get(id);
+    } catch (e) {
+      this.#ctx.storageError("read a batch", e);
+      return errorResponse(new SrpError("internal", "the hub cannot read batches now; retry shortly"));
+    }
     if (!batch)
       return errorResponse(
         new SrpError("api.not_found", `no job ${id} (finished jobs are kept for ${Math.round(this.#retentionMs / 60_000)} minutes)`),
@@ -326,11 +413,12 @@ export class Batches {
 
   /**
    * Starts no more items (the unstarted ones fail and their reservations are released)
-   * and waits up to `drainMs` for the items in flight, then aborts them.
+   * and waits up to `drainMs` for the items in flight, then aborts them; each batch's last
+   * state is written before it resolves.
    */
   async close(drainMs: number): Promise<void> {
     this.#stopping = true;
-    clearInterval(this.#sweeper);
+    for (const t of this.#timers) clearInterval(t);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drained = Promise.all([...this.#running]).then(() => true);
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)));
@@ -339,26 +427,37 @@ export class Batches {
     await drained;
   }
 
-  #sweep(now = Date.now()): void {
-    for (const [id, b] of this.#batches) {
-      if (b.view.expires_at !== null && b.view.expires_at * 1000 <= now) this.#batches.delete(id);
-    }
+  #sweep(): void {
+    this.#store.sweep().catch((e: unknown) => this.#ctx.storageError("sweep batches", e));
   }
 
-  async #run(batch: Batch, plans: Plan[], reservations: string[]): Promise<void> {
-    const view = batch.view;
+  #release(reservationId: string | undefined, reason: string): Promise<unknown> {
+    if (reservationId === undefined) return Promise.resolve();
+    return (this.#ctx.ledger?.release(reservationId, reason) ?? Promise.resolve()).catch((e: unknown) =>
+      this.#ctx.storageError(`release ${reservationId}`, e),
+    );
+  }
+
+  /**
+   * Runs a batch's items, `concurrency` at a time, writing its state after each change. When
+   * the store refuses a write (another process found this one stopped and ended the batch),
+   * no more items start here: that process released their reservations.
+   */
+  async #run(batch: BatchRecord, plans: Plan[]): Promise<void> {
+    const { view, reservationIds: reservations } = batch;
+    const writer = new BatchWriter(this.#store, view, (e) => this.#ctx.storageError(`write batch ${view.id}`, e));
     view.status = "running";
+    writer.touch();
     let next = 0;
     let charged = 0n;
     const worker = async () => {
       for (;;) {
+        if (writer.lost) return;
         const i = next++;
         if (i >= plans.length) return;
         const item = view.items[i]!;
         if (this.#stopping) {
-          await this.#ctx.ledger
-            ?.release(reservations[i]!, "the hub closed before the batch item ran")
-            .catch((e: unknown) => this.#ctx.storageError(`release ${reservations[i]}`, e));
+          await this.#release(reservations[i], "the hub closed before the batch item ran");
           view.counts.queued--;
           this.#finish(
             view,
@@ -367,11 +466,13 @@ export class Batches {
             { error: { message: "the hub closed before this item ran", type: "api_error", param: null, code: "session.shutdown" } },
             false,
           );
+          writer.touch();
           continue;
         }
         view.counts.queued--;
         view.counts.running++;
         item.status = "running";
+        writer.touch();
         let status = 500;
         let body: Json;
         try {
@@ -398,12 +499,13 @@ export class Batches {
         view.charged_units = formatAmount(charged);
         view.charged = formatUsdc(charged);
         this.#finish(view, item, status, body, status === 200);
+        writer.touch();
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.#concurrency, plans.length) }, worker));
-    view.status = view.counts.completed > 0 ? "completed" : "failed";
-    view.completed_at = Math.floor(Date.now() / 1000);
-    view.expires_at = Math.floor((Date.now() + this.#retentionMs) / 1000);
+    if (writer.lost) return;
+    endBatch(view, Date.now(), this.#retentionMs);
+    await writer.flush();
   }
 
   #finish(view: BatchView, item: BatchItemView, status: number, body: Json, ok: boolean): void {
@@ -413,4 +515,9 @@ export class Batches {
     if (ok) view.counts.completed++;
     else view.counts.failed++;
   }
+}
+
+/** The refusal when the batch store cannot be reached. */
+function unavailable(): SrpError {
+  return new SrpError("billing.unavailable", "the hub cannot keep batches now; retry shortly");
 }

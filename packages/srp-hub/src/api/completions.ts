@@ -65,10 +65,11 @@ export function planCompletions(body: Json, ctx: Pick<ConsumerApiContext, "route
   const prefs = preferences(body);
   if (prefs instanceof SrpError) return prefs;
   const model = body.model as string;
-  const views = ctx.router.views(model);
-  if (!views.some((v) => v.capabilities.includes("completions"))) {
+  // The model's offers in short (per capability set), not a view of every instance.
+  const offers = ctx.router.offers(model);
+  if (!offers.some((v) => v.capabilities.includes("completions"))) {
     const why =
-      views.length === 0
+      offers.length === 0
         ? `model ${model} is not served by any online provider`
         : `no online instance of ${model} serves legacy completions (/v1/completions); use /v1/chat/completions`;
     return new SrpError("job.unknown_model", why);

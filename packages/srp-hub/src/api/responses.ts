@@ -364,7 +364,7 @@ export async function planResponses(
     translated = responsesToChat(request, items, history.length);
   } catch (error) {
     if (!(error instanceof SrpError)) throw error;
-    const nativeOnline = ctx.router.views(body.model as string).some((v) => v.capabilities.includes("responses"));
+    const nativeOnline = ctx.router.offers(body.model as string).some((v) => v.capabilities.includes("responses"));
     if (!nativeOnline)
       return new SrpError(
         error.code,

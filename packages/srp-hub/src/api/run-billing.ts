@@ -91,7 +91,9 @@ export async function closeBilling(
   }
   if (found === undefined && reservationId !== undefined && hub.ledger) {
     // A release the database cannot take now is retried until it can: the money comes back without a restart.
-    await releaseUntilDone(hub.ledger, reservationId, releaseReason(e), (err: unknown) => hub.storageError(`release ${reservationId}`, err));
+    await releaseUntilDone(hub.ledger, reservationId, releaseReason(e), (err: unknown) =>
+      hub.storageError(`release ${reservationId}`, err),
+    );
   }
   return { charged, recorded };
 }

@@ -13,7 +13,8 @@ import { ForwardedJobs, type ForwardedJobsDeps } from "./forwarded-jobs.js";
 import { jobIdOf, linkKey, type JobEventOnLink, type JobOwner, type LinkMessage } from "./link-protocol.js";
 import { PeerLinks, type Link } from "./links.js";
 import { connectRedis, type RedisConnection } from "./redis.js";
-import { RemoteHost, type NodeSnapshot, type RemoteHostDeps } from "./remote-host.js";
+import { RemoteHost, type RemoteHostDeps } from "./remote-host.js";
+import { snapshotOf, type NodeSnapshot } from "./snapshot.js";
 
 /** How a hub process joins the others of its hub. */
 export interface ClusterOptions {
@@ -37,6 +38,8 @@ export interface ClusterDeps extends ForwardedJobsDeps {
   notify(model: string): void;
   /** The load of an instance changed (the router's index follows it). */
   loadChanged(host: RemoteHost, instanceId: string): void;
+  /** A node is connected to another process: the receipt position this process remembers for it may go stale. */
+  forgetPosition(nodeId: string): void;
   /** Ends a session here whose node reconnected to another process (a ghost). */
   evict(session: ProviderSession): void;
   /** Reports a failure of Redis or a link. */
@@ -56,23 +59,12 @@ export interface HubCluster {
   closed(session: ProviderSession): void;
   /** The nodes connected to other processes. */
   remotes(): Iterable<RemoteHost>;
+  /** Whether a node has a session on another process. */
+  connectedElsewhere(nodeId: string): boolean;
   /** Leaves the directory: other processes stop sending jobs here (jobs they sent that run here go on). */
   leave(): Promise<void>;
   /** Leaves the cluster: this process's nodes removed from the directory, links and Redis closed. */
   close(): Promise<void>;
-}
-
-/** The snapshot of a session here (pure). */
-export function snapshotOf(session: ProviderSession, processId: string): NodeSnapshot {
-  return {
-    process: processId,
-    sessionId: session.sessionId,
-    nodeId: session.nodeId!,
-    accountId: session.account?.id ?? "",
-    instances: [...session.instances.values()],
-    active: Object.fromEntries(session.active),
-    capacity: Object.fromEntries(session.reportedCapacity),
-  };
 }
 
 /** The node id of an instance key (`nodeId/instanceId`; node ids are base64url). */
@@ -100,6 +92,7 @@ function upsertRemote(d: ClusterDeps, s: State, snapshot: NodeSnapshot, hostDeps
     if (host) dropRemote(d, s, snapshot.nodeId, "the node reconnected to another hub process");
     host = new RemoteHost(snapshot, hostDeps);
     s.remotes.set(snapshot.nodeId, host);
+    d.forgetPosition(snapshot.nodeId);
     readStates(
       d,
       [...host.instances.keys()].map((id) => `${snapshot.nodeId}/${id}`),
@@ -140,7 +133,7 @@ function deliver(s: State, e: JobEventOnLink): void {
   if (!host) return;
   host.deliver(e, jobId);
   // The last message of a job: `settled`, or an end that settles nothing.
-  const last = e.t === "settled" || e.t === "error" || e.t === "lost" || (e.t === "done" && !e.settles);
+  const last = e.t === "settled" || e.t === "refused" || e.t === "error" || e.t === "lost" || (e.t === "done" && !e.settles);
   if (last) s.sentJobs.delete(jobId);
 }
 
@@ -186,6 +179,12 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       return url === undefined ? undefined : links.to(process, url);
     },
     sent: (host, jobId) => void s.sentJobs.set(jobId, host),
+    refused(host, gone) {
+      if (s.remotes.get(host.nodeId) !== host) return;
+      if (gone) return dropRemote(d, s, host.nodeId, "the node is no longer connected to the process that held it");
+      d.router.sync(host);
+      for (const i of host.instances.values()) d.notify(i.model);
+    },
     takeOwner: d.takeOwner,
     loadChanged: d.loadChanged,
   };
@@ -278,6 +277,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       directory.release(nodeId, session.sessionId);
     },
     remotes: () => s.remotes.values(),
+    connectedElsewhere: (nodeId) => s.remotes.has(nodeId),
     leave: () => directory.withdrawAll(),
     async close() {
       d.router.cluster = undefined;

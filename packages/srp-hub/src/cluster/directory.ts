@@ -11,7 +11,7 @@
 import type { Redis } from "ioredis";
 import type { RedisConnection } from "./redis.js";
 import type { InstanceHealth } from "../routing/store.js";
-import type { NodeSnapshot } from "./remote-host.js";
+import type { NodeSnapshot } from "./snapshot.js";
 
 /** A message on the bus. */
 export type BusMessage =
@@ -103,6 +103,10 @@ export class ClusterDirectory {
   #closed = false;
   /** Set by {@link withdrawAll}: nodes that authenticate here now are not announced. */
   #leaving = false;
+  /** When the connection to Redis last came back (0: never lost). */
+  #rejoinedAt = 0;
+  /** The peers last reported to `onPeers`. */
+  #peers: ReadonlyMap<string, string> = new Map();
 
   constructor(o: {
     redis: RedisConnection;
@@ -132,7 +136,10 @@ export class ClusterDirectory {
     });
     await sub.subscribe(this.#channel);
     // After Redis comes back (restarted, emptied): say again who this process is and what it holds, then read the rest.
-    this.#cmd.on("ready", () => void this.#rejoin());
+    this.#cmd.on("ready", () => {
+      this.#rejoinedAt = Date.now();
+      void this.#rejoin();
+    });
     await this.#rejoin();
     const every = (ms: number, fn: () => Promise<unknown> | void) => {
       const timer = setInterval(() => void fn(), ms);
@@ -152,7 +159,18 @@ export class ClusterDirectory {
       for (const [nodeId, stored] of this.#mine) pipeline.hset("nodes", nodeId, JSON.stringify(stored));
       await pipeline.exec();
     });
+    // The others learn of them now rather than at their next resync.
+    for (const stored of this.#mine.values()) this.#publish({ t: "node", from: this.processId, ...stored });
     await this.resync();
+  }
+
+  /**
+   * Whether Redis came back less than a dead-process delay before `now`: a
+   * restarted Redis is empty, and the other processes may not have registered again yet, so
+   * their absence from it proves nothing until every live one has had time to heartbeat.
+   */
+  #settling(now: number): boolean {
+    return now - this.#rejoinedAt < this.#t.deadAfterMs;
   }
 
   async #attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
@@ -182,8 +200,10 @@ export class ClusterDirectory {
       return { live: live[1], links: links[1] };
     });
     if (!result) return;
-    const peers = new Map<string, string>();
+    // Just after Redis came back, peers known before are kept until they had time to register again.
+    const peers = new Map<string, string>(this.#settling(now) ? this.#peers : []);
     for (const id of result.live) if (id !== this.processId && result.links[id]) peers.set(id, result.links[id]);
+    this.#peers = peers;
     this.#events.onPeers(peers);
   }
 
@@ -200,10 +220,16 @@ export class ClusterDirectory {
     if (!read) return;
     const nodes: StoredNode[] = [];
     const stale: string[] = [];
+    // Just after Redis came back, what it lacks is not gone yet: add what it holds, forget nothing.
+    const settling = this.#settling(now);
     for (const [nodeId, text] of Object.entries(read.all)) {
       const stored = parseNode(text);
       if (!stored || !read.live.has(stored.snapshot.process)) stale.push(nodeId);
       else if (stored.snapshot.process !== this.processId) nodes.push(stored);
+    }
+    if (settling) {
+      for (const stored of nodes) this.#events.onNode(stored.snapshot, stored.authAt);
+      return;
     }
     if (stale.length > 0) {
       await this.#attempt("forget the nodes of dead processes", async () => {

@@ -7,7 +7,7 @@
  */
 import { OutputMeter, type OutputMeasurer } from "@srp/core/metering";
 import { SrpError } from "@srp/core";
-import type { Chunk, Done, Job, JobError, Receipt } from "@srp/core/schema";
+import type { Chunk, Done, Job, JobError, Price, Receipt } from "@srp/core/schema";
 import { translatedMeter as messagesMeter } from "../api/anthropic.js";
 import type { MeterSpec } from "../api/meters.js";
 import { translatedMeter as responsesMeter } from "../api/responses.js";
@@ -17,6 +17,7 @@ import { instanceKey } from "../routing/router.js";
 import type { JobHandle, ProviderSession } from "../session.js";
 import type { ForwardCancel, ForwardJob } from "./link-protocol.js";
 import type { Link } from "./links.js";
+import { snapshotOf } from "./snapshot.js";
 
 /** What serving forwarded jobs needs from the hub. */
 export interface ForwardedJobsDeps {
@@ -26,6 +27,8 @@ export interface ForwardedJobsDeps {
   setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
   /** Forgets a job's payer: its receipt, if one still comes, settles nothing. */
   takeOwner(jobId: string): unknown;
+  /** This process's id (in the snapshots sent with refusals). */
+  readonly processId: string;
   /** Cancels a job on its session (the hub's job dispatch: a missed deadline counts once). */
   cancel(live: LiveInstance, jobId: string, reason: ForwardCancel["reason"], failed?: boolean): void;
 }
@@ -42,6 +45,14 @@ export function meterFromSpec(spec: MeterSpec | undefined, job: Job): OutputMeas
     default:
       return undefined;
   }
+}
+
+/** Whether two prices are the same, member by member (pure). */
+function samePrice(a: Price, b: Price | undefined): boolean {
+  if (!b) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  return true;
 }
 
 /** A job error for a job that never ran here. */
@@ -99,14 +110,18 @@ export class ForwardedJobs {
     this.#deps = deps;
   }
 
-  /** Starts a forwarded job on its node's session, or refuses it on the link. */
+  /** Starts a forwarded job on its node's session, or refuses it on the link (the sender then routes it again). */
   start(f: ForwardJob, link: Link): void {
     const jobId = f.job.jobId;
+    if (this.#running.has(jobId)) return void link.send({ t: "error", error: refusal(jobId, "job.invalid_request", "a job with this id already runs", false) });
     const session = this.#deps.session(f.nodeId);
-    if (!session || session.state !== "open" || this.#running.has(jobId)) {
-      link.send({ t: "error", error: refusal(jobId, "job.busy", `node ${f.nodeId} is not connected to this hub process`, true) });
-      return;
-    }
+    if (!session || session.state !== "open")
+      return void link.send({ t: "refused", jobId, reason: `node ${f.nodeId} is not connected to this hub process`, gone: true });
+    const refused = (reason: string) => link.send({ t: "refused", jobId, reason, snapshot: snapshotOf(session, this.#deps.processId) });
+    // The sender's snapshot may be older than the node's last offer: the job's quote must be the price in force (SRP-JOB-003).
+    const instance = session.instances.get(f.job.instanceId);
+    if (!instance) return void refused(`node ${f.nodeId} no longer offers ${f.job.instanceId}`);
+    if (!samePrice(instance.price, f.job.quote)) return void refused(`node ${f.nodeId} re-offered ${f.job.instanceId} at another price`);
     if (f.owner) this.#deps.setJobOwner(jobId, f.owner.accountId, f.owner.reservationId);
     const handle = linkHandle(link, f, () => this.#running.delete(jobId));
     this.#running.set(jobId, { link, session, job: f.job });
@@ -121,7 +136,7 @@ export class ForwardedJobs {
     }
     if (!started) {
       this.#running.delete(jobId);
-      link.send({ t: "error", error: refusal(jobId, "job.busy", `every slot of ${f.job.instanceId} on ${f.nodeId} is taken`, true) });
+      refused(`every slot of ${f.job.instanceId} on ${f.nodeId} is taken`);
     }
   }
 

@@ -11,6 +11,7 @@ import type { Cancel, Chunk, Done, Job, JobError, Receipt } from "@srp/core/sche
 import type { UsageBounds } from "@srp/core/metering";
 import type { MeterSpec } from "../api/meters.js";
 import type { RoutingRecord } from "../routing/router.js";
+import type { NodeSnapshot } from "./snapshot.js";
 
 /** Who pays for a forwarded job: the consumer account and its reservation (settled by the receipt). */
 export interface JobOwner {
@@ -51,11 +52,25 @@ export interface SettledOnLink {
   charge?: string;
 }
 
+/**
+ * A job the receiving process could not start: its node is not connected there (`gone`),
+ * every slot is taken, or the node re-offered the instance since the sender's snapshot.
+ * `snapshot` is the node's current one, when it is connected.
+ */
+export interface RefusedOnLink {
+  t: "refused";
+  jobId: string;
+  reason: string;
+  gone?: boolean;
+  snapshot?: NodeSnapshot;
+}
+
 /** Events of a forwarded job, in order. */
 export type JobEventOnLink =
   | { t: "chunk"; chunk: Chunk }
   | { t: "done"; done: Done; receipt?: Receipt; rejected?: { code: string; message: string }; settles: boolean }
   | SettledOnLink
+  | RefusedOnLink
   | { t: "error"; error: JobError }
   | { t: "lost"; jobId: string; reason: string };
 

@@ -11,26 +11,17 @@ import type { Account } from "../accounts.js";
 import { meterSpecOf } from "../api/meters.js";
 import type { JobHandle, JobHost, SessionState } from "../session.js";
 import type { JobEventOnLink, JobOwner } from "./link-protocol.js";
-import type { Link } from "./links.js";
+import type { NodeSnapshot } from "./snapshot.js";
 
-/** What the directory knows of a node connected to some process. */
-export interface NodeSnapshot {
-  /** The process holding the node's session. */
-  process: string;
-  sessionId: string;
-  nodeId: string;
-  accountId: string;
-  instances: Instance[];
-  /** Jobs running per instance id. */
-  active: Record<string, number>;
-  /** Capacity per instance id as the node last reported it. */
-  capacity: Record<string, number>;
-}
+export type { NodeSnapshot };
+import type { Link } from "./links.js";
 
 /** What a remote host needs from the cluster. */
 export interface RemoteHostDeps {
   /** The link to a process of the hub (undefined when it is not alive). */
   link(process: string): Link | undefined;
+  /** The process holding a host refused a job: the node is not there (`gone`), or here is its current snapshot. */
+  refused(host: RemoteHost, gone: boolean): void;
   /** A job was sent to a host: the events that come back for it go to that host. */
   sent(host: RemoteHost, jobId: string): void;
   /** Takes the payer of a job this process admitted (set by the relay right after `startJob`). */
@@ -186,6 +177,13 @@ export class RemoteHost implements JobHost {
     const sent = this.#jobs.get(jobId);
     if (!sent) return;
     switch (e.t) {
+      case "refused": {
+        this.#end(jobId);
+        if (e.snapshot && e.snapshot.sessionId === this.sessionId) this.update(e.snapshot);
+        this.#deps.refused(this, e.gone === true);
+        if (sent.handle.onNotStarted) return sent.handle.onNotStarted(e.reason);
+        return sent.handle.onError({ type: "job_error", jobId, code: "job.busy", message: e.reason, retryable: true, chunks: 0 });
+      }
       case "chunk":
         return sent.handle.onChunk(e.chunk);
       case "done": {

@@ -5,7 +5,9 @@
  */
 import { SrpError, type Identity } from "@srp/core";
 import { clusterRedis, newProcessId, startCluster, type ClusterOptions, type HubCluster } from "../cluster/cluster.js";
+import { SharedLimits } from "../cluster/shared-limits.js";
 import { RedisNonceStore } from "../cluster/shared-nonces.js";
+import type { ClientLimiter } from "../limits.js";
 import type { NonceStore } from "../nonces.js";
 import type { Router } from "../routing/router.js";
 import type { WaitQueue } from "../routing/wait-queue.js";
@@ -20,6 +22,8 @@ export interface ClusterSetupOptions {
   readonly router: Router;
   readonly waiting: WaitQueue;
   readonly jobs: JobDispatch;
+  /** The limits on strangers, whose spending the processes share. */
+  readonly limiter: ClientLimiter;
   /** The registry is made after this part (it reports to it): looked up when the cluster starts. */
   readonly registry: () => SessionRegistry;
   readonly storageError: StorageErrorSink;
@@ -48,12 +52,18 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   const processId = o.options.processId ?? newProcessId();
   const redis = clusterRedis(o.options, o.identity.id, processId);
   const nonces = new RedisNonceStore(redis.commands, { onError: (op, error) => o.storageError(`cluster: nonce ${op}`, error) });
+  const limits = new SharedLimits(o.limiter, redis.commands, {
+    processId,
+    onError: (op, error) => o.storageError(`cluster: limits ${op}`, error),
+  });
   const ready = startCluster(
     o.options,
     {
       identity: o.identity,
+      processId,
       router: o.router,
       takeOwner: (jobId) => o.jobs.takeOwner(jobId),
+      forgetPosition: (nodeId) => o.jobs.forgetPosition(nodeId),
       setJobOwner: (jobId, accountId, reservationId) => o.jobs.setJobOwner(jobId, accountId, reservationId),
       cancel: (live, jobId, reason, failed) => o.jobs.cancel(live, jobId, reason as Parameters<JobDispatch["cancel"]>[2], failed),
       session: (nodeId) => o.registry().session(nodeId),
@@ -68,10 +78,12 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   ).then(async (c) => {
     if (closed) return void (await c.close());
     cluster = c;
+    limits.start();
     for (const session of o.registry().byNode()) if (session.state === "open") c.opened(session);
   });
   ready.catch((error: unknown) => {
     o.storageError("cluster: join", error);
+    limits.stop();
     void redis.close();
   });
   return {
@@ -83,6 +95,9 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
       closed = true;
       const c = cluster;
       cluster = undefined;
+      // Before joining the connection may not be up: nothing is written then.
+      if (c) await limits.close();
+      else limits.stop();
       await c?.close();
     },
   };

@@ -42,6 +42,8 @@ export interface JobDispatch {
   readonly sessionHooks: Pick<SessionContext, "settleReceipt" | "receiptPosition" | "onCancelledEnd">;
   /** Remembers which consumer account (and reservation) a job is for. */
   setJobOwner(jobId: string, accountId: string, reservationId: string | undefined): void;
+  /** Forgets a node's receipt position (the node is connected to another process, which records its receipts now): read from storage next time. */
+  forgetPosition(nodeId: string): void;
   /** Takes (and forgets) the payer of a job: the job is sent to another process of the hub, whose dispatch settles it. */
   takeOwner(jobId: string): { accountId: string; reservationId?: string } | undefined;
   /** Keeps a cancelled job's reservation until the node ends the job, or the grace period passes. */
@@ -162,11 +164,16 @@ export function createJobDispatch(o: JobDispatchOptions): JobDispatch {
     setJobOwner(jobId, accountId, reservationId) {
       s.owners.set(jobId, { accountId, reservationId, at: Date.now() });
     },
+    forgetPosition(nodeId) {
+      s.positions.delete(nodeId);
+    },
     takeOwner(jobId) {
       const owner = s.owners.get(jobId);
       if (!owner) return undefined;
       s.owners.delete(jobId);
-      return owner.reservationId === undefined ? { accountId: owner.accountId } : { accountId: owner.accountId, reservationId: owner.reservationId };
+      return owner.reservationId === undefined
+        ? { accountId: owner.accountId }
+        : { accountId: owner.accountId, reservationId: owner.reservationId };
     },
     releaseAfterCancel(reservationId) {
       if (!o.ledger || s.releaseLater.has(reservationId)) return;

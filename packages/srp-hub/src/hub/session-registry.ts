@@ -54,6 +54,8 @@ export interface SessionObserver {
   loaded(session: ProviderSession): void;
   /** A session ended. */
   closed(session: ProviderSession): void;
+  /** Whether a node has a session on another process of the hub. */
+  connectedElsewhere(nodeId: string): boolean;
 }
 
 /** The provider endpoint's sessions. */
@@ -149,6 +151,7 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
     ...sessionSettings(o, o.settings.nonces ?? new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs)),
     ...o.hooks,
     revocationEpoch: () => r.revocationEpoch,
+    connectedElsewhere: (nodeId) => o.observer?.()?.connectedElsewhere(nodeId) ?? false,
     admitAuth(session) {
       const key = r.handshaking.get(session);
       const refused = key === undefined ? undefined : limiter.auth(key);

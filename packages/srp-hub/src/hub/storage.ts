@@ -1,9 +1,10 @@
 /**
  * Which book the hub keeps each kind of state in, read from named options only: an explicit
- * option (`receipts`, `ledger`, `x402.book`, `responses.store`, `admin`) wins over the member
+ * option (`receipts`, `ledger`, `x402.book`, `responses.store`, `batches.store`, `admin`) wins over the member
  * of `storage` of that name; what neither names is kept in memory or not kept at all.
  */
 import type { AccountAdmin } from "../accounts.js";
+import { MemoryBatchStore, type BatchStore } from "../api/batch-store.js";
 import { MemoryResponseStore, type ResponseStore } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
@@ -31,6 +32,8 @@ export interface HubBooks {
   readonly responses: ResponseStore;
   /** Operator operations (admin API, wallet sign-in's API keys). */
   readonly admin: AccountAdmin | undefined;
+  /** Batches and their results; default in memory (this process's batches only). */
+  readonly batches: BatchStore;
 }
 
 /** The books named by a hub's options (pure apart from creating the in-memory defaults). */
@@ -50,5 +53,6 @@ export function hubBooks(options: HubOptions): HubBooks {
     wallets: storage?.wallets,
     responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
     admin: options.admin ?? storage?.admin,
+    batches: options.batches?.store ?? storage?.batches ?? new MemoryBatchStore(),
   };
 }

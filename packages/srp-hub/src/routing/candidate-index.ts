@@ -69,6 +69,11 @@ export interface IndexEntry<T> {
   cls: number;
   /** When its classification must be made again (health cache expiry, end of ramp-up). */
   due: number;
+  /** Its measured throughput in tokens per second (0 unmeasured), for sorts by throughput. */
+  tps: number;
+  /** Its measured time to first output in ms, and the jobs measured (0: unmeasured), for sorts by latency. */
+  latencyMs: number;
+  latencySamples: number;
   /** @internal */
   leaf: Leaf<T> | undefined;
   /** @internal */
@@ -110,6 +115,8 @@ export class CandidateIndex<T> {
   readonly #leaves = new Map<string, Leaf<T>>();
   readonly #levels: [LevelNode<T>[], LevelNode<T>[]] = [[], []];
   #closed = 0;
+  /** Entries whose breaker is closed, per shape id: what says "busy" without a scan. */
+  readonly #closedByShape = new Map<number, { shape: Shape; entries: Set<IndexEntry<T>> }>();
 
   /** Instances indexed. */
   get size(): number {
@@ -135,7 +142,7 @@ export class CandidateIndex<T> {
   add(entry: IndexEntry<T>, closed: boolean): void {
     this.delete(entry.key);
     entry.closed = closed;
-    if (closed) this.#closed++;
+    if (closed) this.#countClosed(entry, true);
     this.#entries.set(entry.key, entry);
   }
 
@@ -144,13 +151,21 @@ export class CandidateIndex<T> {
     const e = this.#entries.get(key);
     if (!e) return;
     this.#unplace(e);
-    if (e.closed) this.#closed--;
+    if (e.closed) this.#countClosed(e, false);
     this.#entries.delete(key);
+  }
+
+  #countClosed(e: IndexEntry<T>, closed: boolean): void {
+    this.#closed += closed ? 1 : -1;
+    let group = this.#closedByShape.get(e.shape.id);
+    if (!group) this.#closedByShape.set(e.shape.id, (group = { shape: e.shape, entries: new Set() }));
+    if (closed) group.entries.add(e);
+    else group.entries.delete(e);
   }
 
   /** Sets an entry's breaker flag and moves it to the leaf of `p` (out of every leaf when undefined). */
   place(e: IndexEntry<T>, closed: boolean, p: Placement | undefined): void {
-    if (e.closed !== closed) this.#closed += closed ? 1 : -1;
+    if (e.closed !== closed) this.#countClosed(e, closed);
     e.closed = closed;
     const leaf = e.leaf;
     if (p && leaf && leaf.side === p.side && leaf.level === p.level && leaf.cls === p.cls) return;
@@ -212,6 +227,25 @@ export class CandidateIndex<T> {
     return undefined;
   }
 
+  /** The load levels of `side` holding an instance that may take a job, least loaded first. */
+  levels(side: Side): readonly LevelNode<T>[] {
+    return this.#levels[side];
+  }
+
+  /**
+   * Whether an instance the query accepts has its breaker closed: with no instance free
+   * ({@link firstLevel} undefined on both sides), that is the policy's "busy". Judged per
+   * shape, then per instance where the query asks (stops at the first accepted).
+   */
+  anyClosed(q: IndexQuery<T>): boolean {
+    for (const { shape, entries } of this.#closedByShape.values()) {
+      const s = entries.size === 0 ? 0 : q.shape(shape);
+      if (s === 1) return true;
+      if (s === 2) for (const e of entries) if (q.entry(e)) return true;
+    }
+    return false;
+  }
+
   /** Whether an entry is in the index's routable leaves on `side` and passes the query. */
   accepts(e: IndexEntry<T>, side: Side, q: IndexQuery<T>): boolean {
     if (!e.leaf || e.leaf.side !== side) return false;
@@ -237,16 +271,26 @@ function holds<T>(leaf: Leaf<T>, q: IndexQuery<T>, random: () => number): boolea
  * every ramping leaf, as `pick()` does.
  */
 export function poolLeaves<T>(node: LevelNode<T>, q: IndexQuery<T>, random: () => number): Leaf<T>[] {
+  return poolLeavesOf([node], q, random);
+}
+
+/**
+ * {@link poolLeaves} over several nodes of the same load level (one per partition of a
+ * sorted index, `sort-index.ts`): the best health bucket among all of them decides.
+ */
+export function poolLeavesOf<T>(nodes: readonly LevelNode<T>[], q: IndexQuery<T>, random: () => number): Leaf<T>[] {
   let best = -1;
-  // Leaves are ordered best bucket first: the first that holds an accepted instance sets the bucket.
-  for (const leaf of node.leaves) {
-    if (leaf.cls < 0) break;
-    if (holds(leaf, q, random)) {
-      best = leaf.cls;
-      break;
+  for (const node of nodes) {
+    // Leaves are ordered best bucket first: the first that holds an accepted instance sets the node's bucket.
+    for (const leaf of node.leaves) {
+      if (leaf.cls <= best) break;
+      if (holds(leaf, q, random)) {
+        best = leaf.cls;
+        break;
+      }
     }
   }
-  return node.leaves.filter((l) => (l.cls === -1 || l.cls === best) && q.shape(l.shape) !== 0);
+  return nodes.flatMap((node) => node.leaves.filter((l) => (l.cls === -1 || l.cls === best) && q.shape(l.shape) !== 0));
 }
 
 /** Every accepted instance of the pool with its weight (linear in the pool's leaves). */

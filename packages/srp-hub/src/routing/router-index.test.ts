@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { JobHost } from "../session.js";
 import { CLOSED_BREAKER, NO_THROUGHPUT, pickPool, recordHealth, type NoRoute, type RouteNeeds } from "./policy.js";
-import { referencePool, type RouteOrder } from "./reference.js";
+import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
 import { instanceKey, Router } from "./router.js";
 import { MemoryRoutingStore, type InstanceHealth } from "./store.js";
 
@@ -27,6 +27,12 @@ interface Spec {
   active: number;
   parked: boolean;
   slow: boolean;
+  /** Measured throughput (tokens/s) when not slow; undefined: unmeasured. */
+  tps?: number | undefined;
+  /** Measured time to first output (ms); undefined: unmeasured. */
+  latency?: number | undefined;
+  /** Offered under the second model (for `model: "auto"`). */
+  other?: boolean;
   successes: number;
   failures: number;
   ageDays: number;
@@ -51,6 +57,9 @@ const spec: fc.Arbitrary<Spec> = fc.record({
   active: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 4 })),
   parked: chance(15),
   slow: chance(25),
+  tps: rarely(fc.constantFrom(20, 50, 60, 100)),
+  latency: fc.oneof(fc.constant(undefined), fc.constantFrom(0, 20, 30, 31, 100)),
+  other: chance(20),
   successes: fc.integer({ min: 0, max: 40 }),
   failures: fc.integer({ min: 0, max: 20 }),
   ageDays: fc.oneof(fc.constant(7), fc.integer({ min: 0, max: 12 })),
@@ -70,7 +79,7 @@ interface FakeHost {
 function instanceOf(s: Spec): Instance {
   return {
     instanceId: "m.0",
-    model: "m",
+    model: s.other ? "n" : "m",
     tier: s.tier,
     backend: { kind: "ollama" },
     price: { input: String(s.price * 100_000), output: "300000" },
@@ -86,7 +95,8 @@ function stateOf(s: Spec, now: number): InstanceHealth {
   return {
     breaker: s.parked ? { failures: [], parkedUntil: now + 15_000, probing: false, needsProbe: true } : CLOSED_BREAKER,
     window: recordHealth([], now - DAY, { success: s.successes, failure: s.failures }),
-    throughput: s.slow ? { tokensPerSecond: 2, samples: 5 } : NO_THROUGHPUT,
+    throughput: s.slow ? { tokensPerSecond: 2, samples: 5 } : s.tps === undefined ? NO_THROUGHPUT : { tokensPerSecond: s.tps, samples: 5 },
+    ...(s.latency === undefined ? {} : { latency: { ms: s.latency, samples: 2 } }),
     firstSeen: now - s.ageDays * DAY + s.youngerBySeconds * 1000,
   };
 }
@@ -128,6 +138,8 @@ interface Req {
   quantizations: string[] | undefined;
   withinMaxPrice: number | undefined;
   order: RouteOrder | undefined;
+  sort: RouteSort;
+  auto: boolean;
 }
 
 const selector = (n: number) =>
@@ -147,12 +159,14 @@ const request = (n: number): fc.Arbitrary<Req> =>
     quantizations: rarely(fc.subarray(["q4_k_m", "q8_0"], { minLength: 1 })),
     withinMaxPrice: rarely(fc.integer({ min: 1, max: 4 }).map((p) => p * 100_000)),
     order: rarely(fc.record({ selectors: fc.array(selector(n), { minLength: 1, maxLength: 2 }), only: fc.boolean() })),
+    sort: fc.constantFrom("load" as const, "load" as const, "price" as const, "throughput" as const, "latency" as const),
+    auto: chance(20),
   });
 
 function needsOf(r: Req): RouteNeeds {
   const within = r.withinMaxPrice;
   return {
-    model: "m",
+    model: r.auto ? "auto" : "m",
     capabilities: ["chat", ...CAPS.slice(1).filter((_, i) => r.caps[i])],
     contextTokens: r.contextTokens,
     ...(r.maxInput === undefined ? {} : { maxPrice: { input: BigInt(r.maxInput) } }),
@@ -164,9 +178,11 @@ function needsOf(r: Req): RouteNeeds {
   };
 }
 
-/** The reference's answer, sorted: pick()'s pool with weights, or why none. */
-function reference(router: Router, needs: RouteNeeds, now: number, order: RouteOrder | undefined) {
-  const pool = referencePool(router.views("m", now), needs, "load", now, order, router.config);
+/** The reference's answer, sorted: pick()'s pool with weights, or why none ("auto": every model, cheapest unless told otherwise). */
+function reference(router: Router, needs: RouteNeeds, now: number, order: RouteOrder | undefined, sort: RouteSort = "load") {
+  const auto = needs.model === "auto";
+  const views = router.views(needs.model, now).map((v) => (auto ? { ...v, model: "auto" } : v));
+  const pool = referencePool(views, needs, auto && sort === "load" ? "price" : sort, now, order, router.config);
   if (!Array.isArray(pool)) return pool;
   const { pool: chosen, weights } = pickPool(pool, now, router.config);
   return sorted(chosen.map((v, i) => ({ key: v.key, weight: weights[i]! })));
@@ -181,6 +197,7 @@ type Step =
   | { kind: "outcome"; i: number; outcome: "success" | "failure" | "neutral" }
   | { kind: "probe"; i: number; ok: boolean }
   | { kind: "throughput"; i: number; tokens: number }
+  | { kind: "latency"; i: number; ms: number }
   | { kind: "time"; ms: number };
 
 const step = (n: number): fc.Arbitrary<Step> =>
@@ -197,11 +214,12 @@ const step = (n: number): fc.Arbitrary<Step> =>
       i: fc.integer({ min: 0, max: n - 1 }),
       tokens: fc.integer({ min: 4, max: 400 }),
     }),
+    fc.record({ kind: fc.constant("latency" as const), i: fc.integer({ min: 0, max: n - 1 }), ms: fc.constantFrom(0, 10, 25, 40, 300) }),
     fc.record({ kind: fc.constant("time" as const), ms: fc.constantFrom(1, 4_000, 5_000, 10_000, 60_000, DAY) }),
   );
 
 describe("Router's candidate index against the linear reference", () => {
-  it("offers the same instances with the same weights as eligible() + pick(), as the table changes (property)", () => {
+  it("offers the same instances with the same weights as eligible() + sort + pick(), for every sort and for auto, as the table changes (property)", () => {
     fc.assert(
       fc.property(
         fc
@@ -222,13 +240,14 @@ describe("Router's candidate index against the linear reference", () => {
               else if (s.kind === "outcome") router.outcome(key, "m", s.outcome, now);
               else if (s.kind === "probe") router.probeResult(key, "m", s.ok, now);
               else if (s.kind === "throughput") router.throughput(key, s.tokens, 1000, now);
+              else if (s.kind === "latency") router.latency(key, s.ms, now);
               else now += s.ms;
             }
             const needs = needsOf(req);
-            const got = sorted(router.candidates(needs, "load", now, req.order));
-            expect(got).toEqual(reference(router, needs, now, req.order));
+            const got = sorted(router.candidates(needs, req.sort, now, req.order));
+            expect(got).toEqual(reference(router, needs, now, req.order, req.sort));
             // route() takes one of them, or answers as the reference does.
-            const routed = router.route(needs, "load", now, req.order);
+            const routed = router.route(needs, req.sort, now, req.order);
             if (Array.isArray(got)) expect(got.map((c) => c.key)).toContain("key" in routed ? routed.key : routed);
             else expect(routed).toEqual(got);
           }

@@ -18,7 +18,7 @@
  * (`reference.ts`), which is the policy as written.
  */
 import { resolveModelAlias } from "@srp/core";
-import type { Instance } from "@srp/core/schema";
+import type { Instance, Price } from "@srp/core/schema";
 import type { JobHost } from "../session.js";
 import {
   belowFloor,
@@ -48,12 +48,14 @@ import {
   drawFrom,
   listPool,
   poolLeaves,
+  poolLeavesOf,
   type IndexEntry,
   type Leaf,
   type Placement,
   type Shape,
 } from "./candidate-index.js";
 import { DueHeap } from "./due-heap.js";
+import { bestOf, bucketOf, SortedPartitions, sortFilter, type SortKind } from "./sort-index.js";
 import { indexQuery, type RequestQuery } from "./index-query.js";
 import { summarizeOffers, type OfferSummary } from "./offers.js";
 import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
@@ -68,6 +70,12 @@ export interface LiveInstance {
 export type { RouteOrder, RouteSort };
 
 type Entry = IndexEntry<LiveInstance>;
+type Sorted = SortedPartitions<LiveInstance>;
+/** What the index decided: the preferred instance, leaves to draw from, or the policy's "busy". */
+type Plan = Entry | { leaves: Leaf<LiveInstance>[]; q: RequestQuery<LiveInstance> } | "busy";
+/** The pseudo-model whose indexes hold every model's instances. */
+const AUTO = "auto";
+const NO_SORTS: readonly Sorted[] = [];
 
 /** How long a computed health score is used (a shared store may change the window behind this Router). */
 const HEALTH_TTL_MS = 10_000;
@@ -85,6 +93,18 @@ function canonical(model: string): string {
     aliases.set(model, (name = resolveModelAlias(model)));
   }
   return name;
+}
+
+/** The price with the least input plus output among `prices` (the first of equals). */
+function cheaper(prices: readonly (Price | undefined)[]): Price | undefined {
+  let best: Price | undefined;
+  let cost = 0n;
+  for (const p of prices) {
+    if (p === undefined) continue;
+    const c = BigInt(p.input) + BigInt(p.output);
+    if (best === undefined || c < cost) [best, cost] = [p, c];
+  }
+  return best;
 }
 
 /** An instance's slots now: jobs running, and the offer's `maxConcurrency` lowered by the node's last reported capacity. */
@@ -144,8 +164,12 @@ export class Router {
   readonly #due = new DueHeap<Entry>();
   /** Entries whose breaker is not closed, as last classified (for probes). */
   readonly #parked = new Set<Entry>();
+  /** Each model's sorted indexes ("auto": over every model), made on its first sorted request and kept after. */
+  readonly #sorts = new Map<string, Map<SortKind, Sorted>>();
   /** Each model's offers in short, made again after its instances change. */
   readonly #offers = new Map<string, OfferSummary[]>();
+  /** Each model's cheapest price, made again after its instances change. */
+  readonly #cheapest = new Map<string, Price | undefined>();
   /** The latest `now` the index was classified at: a decision at an earlier time uses the reference. */
   #clock = -Infinity;
   /** Which instance served each long prompt prefix recently (prefix affinity). */
@@ -178,6 +202,7 @@ export class Router {
       if (!models) this.#byModel.set(name, (models = new Map()));
       models.set(key, live);
       this.#offers.delete(name);
+      this.#cheapest.delete(name);
       if (!this.#store.get(key)) this.#store.update(key, now, (h) => h);
       this.#indexLive(name, live, now);
     }
@@ -202,6 +227,9 @@ export class Router {
       fast: true,
       cls: -1,
       due: Infinity,
+      tps: 0,
+      latencyMs: 0,
+      latencySamples: 0,
       leaf: undefined,
       pos: 0,
     };
@@ -233,6 +261,10 @@ export class Router {
     const closed = !h || !h.breaker.needsProbe;
     e.fast = !h || !belowFloor(h.throughput, this.#cfg);
     e.firstSeen = h ? h.firstSeen : Infinity;
+    e.tps = h ? h.throughput.tokensPerSecond : 0;
+    const latency = h?.latency ?? NO_LATENCY;
+    e.latencyMs = latency.ms;
+    e.latencySamples = latency.samples;
     const score = this.#healthOf(e.key, h ?? NO_STATE, now, true);
     const at = this.#health.get(e.key)!.at;
     const seasoned = now - e.firstSeen >= this.#cfg.rampMs;
@@ -245,6 +277,28 @@ export class Router {
     if (closed) this.#parked.delete(e);
     else this.#parked.add(e);
     index.place(e, closed, this.#placement(e, closed));
+    this.#mirror(e);
+  }
+
+  /** Copies an entry's place to the sorted indexes of its model and of "auto", where they exist. */
+  #mirror(e: Entry): void {
+    for (const model of [e.model, AUTO]) {
+      const sorts = this.#sorts.get(model);
+      if (sorts) for (const s of sorts.values()) s.set(e, e.closed, e.leaf);
+    }
+  }
+
+  /** The sorted index of a model ("auto": of every model) by `kind`, made and filled on first use. */
+  #sorted(model: string, kind: SortKind): Sorted {
+    let sorts = this.#sorts.get(model);
+    if (!sorts) this.#sorts.set(model, (sorts = new Map()));
+    let sorted = sorts.get(kind);
+    if (!sorted) {
+      sorts.set(kind, (sorted = new SortedPartitions(kind)));
+      const indexes = model === AUTO ? [...this.#index.values()] : [this.#index.get(model)!];
+      for (const index of indexes) for (const e of index.entries()) sorted.set(e, e.closed, e.leaf);
+    }
+    return sorted;
   }
 
   #placement(e: Entry, closed: boolean): Placement | undefined {
@@ -274,7 +328,10 @@ export class Router {
     if (!live) return;
     const index = this.#index.get(canonical(live.instance.model));
     const e = index?.get(key);
-    if (e?.item === live) index!.place(e, e.closed, this.#placement(e, e.closed));
+    if (e?.item === live) {
+      index!.place(e, e.closed, this.#placement(e, e.closed));
+      this.#mirror(e);
+    }
   }
 
   /**
@@ -314,11 +371,16 @@ export class Router {
       if (models?.get(live.key) === live) {
         models.delete(live.key);
         this.#offers.delete(name);
+        this.#cheapest.delete(name);
         const index = this.#index.get(name);
         const e = index?.get(live.key);
         if (e) this.#parked.delete(e);
         index?.delete(live.key);
-        if (index?.size === 0) this.#index.delete(name);
+        for (const model of [name, AUTO]) for (const s of this.#sorts.get(model)?.values() ?? NO_SORTS) s.delete(live.key);
+        if (index?.size === 0) {
+          this.#index.delete(name);
+          this.#sorts.delete(name);
+        }
       }
       if (models?.size === 0) this.#byModel.delete(name);
     }
@@ -379,6 +441,22 @@ export class Router {
     return summary;
   }
 
+  /**
+   * The cheapest price among a model's live instances (by input plus output per million
+   * tokens), asked for by any alias (every model for `auto`); undefined when none is online.
+   * Remembered until the model's instances change.
+   */
+  cheapest(model: string): Price | undefined {
+    if (model === "auto") return cheaper([...this.#byModel.keys()].map((m) => this.cheapest(m)));
+    const name = canonical(model);
+    if (!this.#cheapest.has(name)) {
+      const models = this.#byModel.get(name);
+      if (!models) return undefined;
+      this.#cheapest.set(name, cheaper([...models.values()].map((l) => l.instance.price)));
+    }
+    return this.#cheapest.get(name);
+  }
+
   /** Live instances of a model, asked for by any alias (every model for `auto`): constant time. */
   count(model: string): number {
     if (model !== "auto") return this.#byModel.get(canonical(model))?.size ?? 0;
@@ -409,13 +487,14 @@ export class Router {
    */
   route(needs: RouteNeeds, sort: RouteSort = "load", now = Date.now(), order?: RouteOrder, prefer?: string): LiveInstance | NoRoute {
     const name = canonical(needs.model);
-    const index = this.#indexFor(needs.model, name, sort, now);
+    const index = this.#indexFor(needs.model, name, now);
     if (index) {
       for (let attempt = 0; attempt < CONFIRM_ATTEMPTS; attempt++) {
-        const plan = this.#plan(index, { ...needs, model: name }, now, order, prefer);
+        const plan = this.#plan(index, { ...needs, model: name }, this.#sortOf(needs.model, name, sort), now, order, prefer);
+        if (plan === "busy") return { reason: "busy" };
         if (!plan) break;
         const chosen = "key" in plan ? plan : drawFrom(plan.leaves, plan.q, this.#weight(now), this.#random);
-        if (chosen && this.#confirm(chosen, index, now)) return chosen.item;
+        if (chosen && this.#confirm(chosen, now)) return chosen.item;
       }
     }
     return this.#routeLinear(needs, sort, now, order, prefer);
@@ -433,8 +512,9 @@ export class Router {
     order?: RouteOrder,
   ): { key: string; weight: number }[] | NoRoute {
     const name = canonical(needs.model);
-    const index = this.#indexFor(needs.model, name, sort, now);
-    const plan = index && this.#plan(index, { ...needs, model: name }, now, order, undefined);
+    const index = this.#indexFor(needs.model, name, now);
+    const plan = index && this.#plan(index, { ...needs, model: name }, this.#sortOf(needs.model, name, sort), now, order, undefined);
+    if (plan === "busy") return { reason: "busy" };
     if (plan && !("key" in plan))
       return listPool(plan.leaves, plan.q, this.#weight(now)).map((p) => ({ key: p.entry.key, weight: p.weight }));
     const pool = this.#poolLinear(needs, sort, now, order);
@@ -443,9 +523,18 @@ export class Router {
     return chosen.map((v, i) => ({ key: v.key, weight: weights[i]! }));
   }
 
-  /** The model's index when it can decide this request (load sort, a named model, a clock that did not go back). */
-  #indexFor(asked: string, name: string, sort: RouteSort, now: number): CandidateIndex<LiveInstance> | undefined {
-    if (sort !== "load" || asked === "auto" || name === "auto") return undefined;
+  /** The sort a request is decided by: `model: "auto"` sorts by price unless told otherwise. */
+  #sortOf(asked: string, name: string, sort: RouteSort): RouteSort {
+    return sort === "load" && (asked === AUTO || name === AUTO) ? "price" : sort;
+  }
+
+  /** The index that can decide this request (its model's; every model's for "auto"), unless the clock went back. */
+  #indexFor(asked: string, name: string, now: number): CandidateIndex<LiveInstance> | undefined {
+    if (asked === AUTO || name === AUTO) {
+      if (this.#index.size === 0 || !this.#advance(now)) return undefined;
+      for (const [, part] of this.#sorted(AUTO, "all").walk()) return part;
+      return undefined;
+    }
     const index = this.#index.get(name);
     return index && this.#advance(now) ? index : undefined;
   }
@@ -455,24 +544,26 @@ export class Router {
   }
 
   /**
-   * The index's decision for a request: the preferred instance when it may take the request,
-   * else the leaves to draw from; undefined when the index finds no instance (the reference
-   * then says why).
+   * The index's decision for a request: the preferred instance when it may take the request
+   * (sorting by load only), else the leaves to draw from, or "busy" when instances accept it
+   * and none is free; undefined when the index cannot tell (the reference then decides).
    */
   #plan(
     index: CandidateIndex<LiveInstance>,
     needs: RouteNeeds,
+    sort: RouteSort,
     now: number,
     order: RouteOrder | undefined,
     prefer: string | undefined,
-  ): Entry | { leaves: Leaf<LiveInstance>[]; q: RequestQuery<LiveInstance> } | undefined {
+  ): Plan | undefined {
     const random = this.#random;
     let q = indexQuery<LiveInstance>(needs, (e) => this.#view(e.item, now));
     // The throughput floor: instances measured below it only when no other may take the request.
     const fast = index.firstLevel(0, q, random);
     const side = fast ? 0 : 1;
     let node = fast ?? index.firstLevel(1, q, random);
-    if (!node) return undefined;
+    // None free: "busy" when one that accepts the request has its breaker closed (eligible()'s answer).
+    if (!node) return index.anyClosed(q) ? "busy" : undefined;
     if (order && order.selectors.length > 0) {
       let found = false;
       for (const selector of order.selectors) {
@@ -487,6 +578,7 @@ export class Router {
       }
       if (!found && order.only) return undefined;
     }
+    if (sort !== "load") return this.#sortedPlan(index === this.#index.get(needs.model) ? needs.model : AUTO, sort, q, side, node);
     if (prefer !== undefined) {
       const sticky = index.get(prefer);
       if (sticky && index.accepts(sticky, side, q)) return sticky;
@@ -494,11 +586,71 @@ export class Router {
     return { leaves: poolLeaves(node, q, random), q };
   }
 
-  /** Whether the entry drawn is still where the index had it, after reading its session and store again. */
-  #confirm(e: Entry, index: CandidateIndex<LiveInstance>, now: number): boolean {
+  /**
+   * The leaves a sorted request draws from (`referencePool()`'s sorts): the cheapest price
+   * holding an accepted instance; or the best throughput and every instance within 80 % of
+   * it; or the best measured latency, every instance within 1.25 × it + 5 ms and every
+   * unmeasured one; then the load policy over those. `node` is the least loaded level of
+   * the whole pool, used when the sort keeps every instance.
+   */
+  #sortedPlan(
+    model: string,
+    sort: Exclude<RouteSort, "load">,
+    q: RequestQuery<LiveInstance>,
+    side: 0 | 1,
+    node: ReturnType<CandidateIndex<LiveInstance>["firstLevel"]> & {},
+  ): Plan | undefined {
+    const random = this.#random;
+    const parts = this.#sorted(model, sort);
+    if (sort === "price") {
+      for (const [, part] of parts.walk()) {
+        const first = part.firstLevel(side, q, random);
+        if (first) return { leaves: poolLeaves(first, q, random), q };
+      }
+      return undefined;
+    }
+    const tput = sort === "throughput";
+    const measure = tput ? (e: Entry) => e.tps : (e: Entry) => e.latencyMs;
+    const better = tput ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
+    let best: number | undefined;
+    for (const [k, part] of parts.walk()) {
+      // Unmeasured instances (throughput 0, no latency sample) are walked last and set no best.
+      if (!Number.isFinite(k)) break;
+      if (part.firstLevel(side, q, random)) {
+        best = bestOf(part, side, q, measure, better);
+        break;
+      }
+    }
+    // No best, or a best that keeps every instance: the load policy over the whole pool.
+    if (best === undefined) return { leaves: poolLeaves(node, q, random), q };
+    const limit = tput ? best * 0.8 : best * 1.25 + 5;
+    const bound = tput ? bucketOf(limit) - 1 : bucketOf(limit) + 1;
+    const kept = sortFilter<LiveInstance>(
+      q,
+      tput ? (e) => e.tps >= limit : (e) => e.latencySamples === 0 || e.latencyMs <= limit,
+    ) as RequestQuery<LiveInstance>;
+    const nodes: (typeof node)[] = [];
+    for (const [k, part] of parts.walk()) {
+      if (tput ? k < bound : k > bound && Number.isFinite(k)) {
+        if (tput) break;
+        continue;
+      }
+      const first = part.firstLevel(side, kept, random);
+      if (!first) continue;
+      if (nodes.length > 0 && first.level > nodes[0]!.level) continue;
+      if (nodes.length > 0 && first.level < nodes[0]!.level) nodes.length = 0;
+      nodes.push(first);
+    }
+    return nodes.length > 0 ? { leaves: poolLeavesOf(nodes, kept, random), q: kept } : undefined;
+  }
+
+  /** Whether the entry drawn (or its mirror) is still where the index had it, after reading its session and store again. */
+  #confirm(e: Entry, now: number): boolean {
+    const found = this.#entryOf(e.key);
+    if (!found || found.entry.item !== e.item) return false;
     const leaf = e.leaf;
-    this.#classify(e, index, now);
-    return leaf !== undefined && e.leaf === leaf && index.get(e.key) === e;
+    this.#classify(found.entry, found.index, now);
+    return leaf !== undefined && e.leaf === leaf;
   }
 
   /** The reference pool over every view of the model (linear). */
@@ -563,6 +715,7 @@ export class Router {
   latency(key: string, ms: number, now = Date.now()): void {
     if (this.#forwarded({ t: "latency", key, ms })) return;
     this.#store.update(key, now, (h) => ({ ...h, latency: recordLatency(h.latency ?? NO_LATENCY, ms) }));
+    this.#restate(key, now);
     this.cluster?.written(key);
   }
 

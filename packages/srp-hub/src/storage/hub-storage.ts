@@ -4,6 +4,7 @@
  * provides all of them; an embedder may pass its own, or only some.
  */
 import type { AccountAdmin } from "../accounts.js";
+import type { BatchStore } from "../api/batch-store.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
@@ -35,4 +36,6 @@ export interface HubStorage {
   readonly responses?: ResponseBook;
   /** Operator operations on accounts and API keys: the admin API and the keys wallet sign-in issues. */
   readonly admin?: AccountAdmin;
+  /** Batches and their results (`POST /v1/batch`, `GET /v1/jobs/{id}`), readable by every process sharing the storage. */
+  readonly batches?: BatchStore;
 }

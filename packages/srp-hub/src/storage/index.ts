@@ -2,7 +2,7 @@
  * `@srp/hub/storage`: the SQL layer under `SqlStore`, for those who run their own database
  * layout or tools beside the hub. The SQLite and PostgreSQL drivers, the schema migrations,
  * the value helpers (`int`, `big`, `text`) and each book on its own (accounts, receipts,
- * ledger, statements, x402 payments, payouts, wallets, stored responses), and the
+ * ledger, statements, x402 payments, payouts, wallets, stored responses, batches), and the
  * write-behind routing and payout state (`SqlRoutingStore`, `SqlPayoutState`). Most embedders
  * need only `SqliteStore`, `SqlStore` or `openStore` from `@srp/hub`.
  *
@@ -22,5 +22,6 @@ export { SqlPaymentBook } from "./payment-book.js";
 export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./payout-book.js";
 export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./wallet-book.js";
 export { SqlResponseBook } from "./response-book.js";
+export { SqlBatchBook, type BatchLedger } from "./batch-book.js";
 export { SqlRoutingStore, encodeHealth, decodeHealth, type SqlRoutingStoreOptions } from "./routing-book.js";
 export { SqlPayoutState, type SqlPayoutStateOptions } from "./payout-state-book.js";

@@ -35,8 +35,8 @@ import { TurnBatcher } from "./turn-batcher.js";
 /** The largest amount a ledger column holds (a signed 64-bit integer, about 9.2 trillion USD in atomic units). */
 export const MAX_LEDGER_AMOUNT = 2n ** 63n - 1n;
 
-/** A hub process silent this long is dead: its reservations are released. */
-const PROCESS_STALE_MS = 60_000;
+/** A hub process silent this long is dead: its reservations are released (and its batches ended). */
+export const PROCESS_STALE_MS = 60_000;
 
 /** Options of {@link SqlLedgerBook}. */
 export interface SqlLedgerBookOptions {
@@ -169,17 +169,20 @@ export class SqlLedgerBook implements LedgerBooks {
     await this.#ready;
     // Not synced before it is reported, as a reservation: a release a power cut undid is done again at restart (SRP-BIL-015).
     const durable = false;
-    return this.#db.transaction(async (tx) => {
-      // Claim first (see `record`): only one of concurrent settle / release calls moves the money.
-      const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [
-        Date.now(),
-        reservationId,
-      ]);
-      if (claimed !== 1) return false;
-      const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
-      await this.#post(tx, releasePosting(reservationId, String(res.account_id), big(res.amount), reason));
-      return true;
-    }, { durable });
+    return this.#db.transaction(
+      async (tx) => {
+        // Claim first (see `record`): only one of concurrent settle / release calls moves the money.
+        const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [
+          Date.now(),
+          reservationId,
+        ]);
+        if (claimed !== 1) return false;
+        const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
+        await this.#post(tx, releasePosting(reservationId, String(res.account_id), big(res.amount), reason));
+        return true;
+      },
+      { durable },
+    );
   }
 
   /**

@@ -102,4 +102,14 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX payout_offers_updated ON payout_offers(updated_at);
    CREATE TABLE payout_switches (instance_key TEXT PRIMARY KEY, switched_at BIGINT NOT NULL);
    CREATE INDEX payout_switches_at ON payout_switches(switched_at);`,
+  // 8: batches (SRP-CON-012, SRP-CON-013), so any hub process answers `GET /v1/jobs/{id}`:
+  // the batch as shown (JSON, amounts as strings), its account, each item's reservation and
+  // the process running it (`holder`, as in `reservations`); `expires_at` (Unix ms) is null
+  // while it runs. Batches of a stopped holder are ended by another process's reconcile.
+  `CREATE TABLE batches (
+     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, keyed INTEGER NOT NULL, holder TEXT NOT NULL, reservations TEXT NOT NULL,
+     state TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, expires_at BIGINT);
+   CREATE INDEX batches_account ON batches(account_id, expires_at);
+   CREATE INDEX batches_expiry ON batches(expires_at);
+   CREATE INDEX batches_holder ON batches(holder, expires_at);`,
 ];

@@ -2,7 +2,7 @@
  * The hub's durable storage on any {@link SqlDriver} (SQLite or PostgreSQL). `SqlStore`
  * owns the driver, runs the migrations and builds the books that do the work, one per
  * concern: accounts and keys, receipts, the ledger, statements, x402 payments, payouts,
- * wallets and stored responses. It exposes them as the {@link HubStorage} members a hub
+ * wallets, stored responses and batches. It exposes them as the {@link HubStorage} members a hub
  * takes, and keeps one-line delegations so `store.summary(...)` and the like still work.
  * Routing and payout state, kept in memory and written behind, are opened on demand
  * (`openRouting()`, `openPayoutState()`) and written out when the store closes.
@@ -25,6 +25,7 @@ import type { SettledJob } from "../ledger/postings.js";
 import type { StatementBook } from "../ledger/statements.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { SqlAccountBook } from "./account-book.js";
+import { SqlBatchBook } from "./batch-book.js";
 import type { HubStorage } from "./hub-storage.js";
 import { SqlLedgerBook } from "./ledger-book.js";
 import { MIGRATIONS } from "./migrations.js";
@@ -100,6 +101,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   readonly wallets: SqlWalletBook;
   /** Stored responses of the Responses API (default retention and bounds; the hub applies its own with `withOptions`). */
   readonly responses: SqlResponseBook;
+  /** Batches, shared by every hub process on this database (`GET /v1/jobs/{id}` answers on any of them). */
+  readonly batches: SqlBatchBook;
 
   constructor(driver: SqlDriver, options: SqlStoreOptions = {}) {
     const signupCredits = options.signupCredits ?? 1_000_000n;
@@ -120,6 +123,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.payouts = new SqlPayoutBook(driver, ready);
     this.wallets = new SqlWalletBook(driver, ready);
     this.responses = new SqlResponseBook(driver, ready);
+    this.batches = new SqlBatchBook(driver, ready, this.ledger);
   }
 
   /** Operator operations on accounts and API keys: the account book. */
