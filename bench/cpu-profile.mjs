@@ -17,18 +17,30 @@ const STAGES = [
   ["idle", (f) => f.name === "(idle)"],
   ["gc", (f) => f.name === "(garbage collector)"],
   ["schema validation", (f) => /@sinclair\/typebox|srp-core\/src\/(schema|validate)/.test(f.source)],
-  ["signing & hashing", (f) => /tweetnacl|@noble|srp-core\/src\/(sign|canonical|hash|crypto|node)|node:crypto|internal\/crypto/.test(f.source)],
+  [
+    "signing & hashing",
+    (f) => /tweetnacl|@noble|srp-core\/src\/(sign|canonical|hash|crypto|node)|node:crypto|internal\/crypto/.test(f.source),
+  ],
   ["SQLite", (f) => /better-sqlite3|src\/storage\/|src\/ledger\//.test(f.source)],
   ["WebSocket", (f) => /node_modules\/ws\//.test(f.source)],
   ["JSON", (f) => f.source === "" && /^(parse|stringify|JSONParse|JSONStringify|JsonParse|JsonStringify)$/.test(f.name)],
   ["routing", (f) => /src\/routing\//.test(f.source)],
   ["frame codec", (f) => /srp-core\/src\/codec/.test(f.source)],
-  ["files (position, receipts, status, logs)", (f) => /srp-provider\/src\/(receipt-store|position-file|cli)|^node:(fs|internal\/fs)/.test(f.source)],
+  [
+    "files (position, receipts, status, logs)",
+    (f) => /srp-provider\/src\/(receipt-store|position-file|cli)|^node:(fs|internal\/fs)/.test(f.source),
+  ],
   ["billing & metering", (f) => /srp-core\/src\/(money|metering|usage)|src\/api\/(run-billing|meters)|src\/receipts/.test(f.source)],
   ["relay (sessions, jobs)", (f) => /src\/(session|relay|node-adapter|gate|hub\/)|srp-provider\/src\/(provider|connection)/.test(f.source)],
   ["consumer API", (f) => /srp-hub\/src\/api\//.test(f.source)],
   ["backend (node side)", (f) => /srp-provider\/src\/backends\//.test(f.source)],
-  ["HTTP & streams", (f) => /^node:(_http|http|net|stream|internal\/(streams|http|stream_base|net|timers|url|webstreams|fetch))|undici|internal\/deps\/undici/.test(f.source)],
+  [
+    "HTTP & streams",
+    (f) =>
+      /^node:(_http|http|net|stream|internal\/(streams|http|stream_base|net|timers|url|webstreams|fetch))|undici|internal\/deps\/undici/.test(
+        f.source,
+      ),
+  ],
   ["(program)", (f) => f.name === "(program)"],
 ];
 
@@ -133,7 +145,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const s = summarizeProfileFile(path, { topN: 40 });
   const per = (ms) => (requests ? ` ${((ms * 1000) / Number(requests)).toFixed(0)} µs/request` : "");
   console.log(`busy ${s.busyMs.toFixed(0)} ms of ${s.totalMs.toFixed(0)} ms sampled${per(s.busyMs)}`);
-  for (const { stage, ms } of s.stages) console.log(`  ${stage.padEnd(24)} ${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / s.busyMs).toFixed(1).padStart(5)} %${per(ms)}`);
+  for (const { stage, ms } of s.stages)
+    console.log(`  ${stage.padEnd(24)} ${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / s.busyMs).toFixed(1).padStart(5)} %${per(ms)}`);
   console.log("top self time:");
   for (const f of s.top) console.log(`  ${f.ms.toFixed(1).padStart(8)} ms  ${f.stage.padEnd(22)} ${f.name}`);
 }

@@ -123,7 +123,15 @@ export async function startPortkey({ simBaseUrl }) {
  * `nodeFlags` are Node flags for the two processes (e.g. `--cpu-prof`); `sqliteSync`
  * (`"normal"`) runs the hub with `--db sqlite:...?synchronous=normal`.
  */
-export async function startSrpCli({ simBaseUrl, model, nodeConcurrency, deposit = 100_000_000n, hubFlags = [], nodeFlags = [], sqliteSync }) {
+export async function startSrpCli({
+  simBaseUrl,
+  model,
+  nodeConcurrency,
+  deposit = 100_000_000n,
+  hubFlags = [],
+  nodeFlags = [],
+  sqliteSync,
+}) {
   const t = tempDir("srp-bench-gateway-");
   const hubDir = join(t.dir, "hub");
   const nodeDir = join(t.dir, "provider");

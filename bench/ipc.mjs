@@ -120,7 +120,10 @@ export class Command {
     this.log = log;
     const fd = openSync(log, "a");
     const imports = [GUARD, ...preload].flatMap((p) => ["--import", p]);
-    this.child = spawn(process.execPath, [...nodeFlags, ...imports, ...args], { stdio: ["ignore", fd, fd, "ipc"], env: { ...process.env, ...env } });
+    this.child = spawn(process.execPath, [...nodeFlags, ...imports, ...args], {
+      stdio: ["ignore", fd, fd, "ipc"],
+      env: { ...process.env, ...env },
+    });
     closeSync(fd);
     live.add(this);
     this.exited = new Promise((resolve) => {

@@ -153,7 +153,11 @@ async function openEngine(engine) {
       const store = await openStore(`sqlite:${join(dir, "hub.sqlite")}`);
       return {
         store,
-        settings: { journal_mode: "wal", synchronous: "FULL", note: "the hub's defaults: the WAL synced once per group commit, off the event loop" },
+        settings: {
+          journal_mode: "wal",
+          synchronous: "FULL",
+          note: "the hub's defaults: the WAL synced once per group commit, off the event loop",
+        },
         fsync: probe,
         serverPid: undefined,
         close: async () => {

@@ -172,6 +172,7 @@ function syntheticState(rng, now) {
     breaker: parked ? { failures: [], parkedUntil: now + 10_000, probing: false, needsProbe: true } : CLOSED_BREAKER,
     throughput: rng() < 0.7 ? { tokensPerSecond: 10 + rng() * 90, samples: 3 + Math.floor(rng() * 50) } : NO_THROUGHPUT,
     firstSeen: now - Math.floor(rng() * 10 * DAY),
+    latency: rng() < 0.7 ? { ms: 20 + rng() * 400, samples: 1 + Math.floor(rng() * 50) } : { ms: 0, samples: 0 },
   };
 }
 
@@ -219,6 +220,7 @@ function benchRouting() {
     });
     // The live Router: sessions reduced to what routing reads of them.
     const router = new Router(new MemoryRoutingStore(), {}, mulberry32(9));
+    const sessions = [];
     for (const { nodeId, instance, state, active } of instances) {
       const session = {
         state: "open",
@@ -228,6 +230,7 @@ function benchRouting() {
         reportedCapacity: new Map(),
       };
       router.sync(session, now);
+      sessions.push(session);
       const key = instanceKey(nodeId, instance.instanceId);
       router.store.update(key, now, () => state);
       router.stateChanged(key, now); // written past the Router: its candidate index reads the state again
@@ -243,14 +246,38 @@ function benchRouting() {
       const r = router.route({ ...needs, exclude: new Set(), within }, "load", now);
       if ("key" in r) routed++;
     });
+    // Preference sorts and `model: "auto"` (cheapest), each from its own partitioned index.
+    const sorted = {};
+    for (const sort of ["price", "throughput", "latency"]) {
+      sorted[sort] = timeit(() => {
+        const r = router.route({ ...needs, exclude: new Set() }, sort, now);
+        if ("key" in r) routed++;
+      }).meanUs;
+    }
+    sorted.auto = timeit(() => {
+      const r = router.route({ ...needs, model: "auto", exclude: new Set() }, "load", now);
+      if ("key" in r) routed++;
+    }).meanUs;
+    // Saturated: every slot taken, the "busy" answer (what a request waiting in the queue is told).
+    for (const session of sessions) {
+      session.active.set(`${MODEL}.0`, session.instances.get(`${MODEL}.0`).maxConcurrency);
+      router.loadChanged(session, `${MODEL}.0`);
+    }
+    let busy = 0;
+    const saturated = timeit(() => {
+      const r = router.route({ ...needs, exclude: new Set() }, "load", now);
+      if (r.reason === "busy") busy++;
+    });
     out.push({
       instances: n,
+      sorted,
+      busyUs: saturated.meanUs,
       policyUs: policy.meanUs,
       policyIters: policy.iters,
       routeUs: route.meanUs,
       routeIters: route.iters,
       billedUs: billed.meanUs,
-      decided: picked > 0 && routed > 0,
+      decided: picked > 0 && routed > 0 && busy > 0,
     });
   }
   return out;
@@ -660,7 +687,13 @@ async function benchLedger() {
   // Each engine's call has a budget (the helper sizes its receipts to it: building them is
   // what a busy machine slows most) and a time-out well past it for the start and the end.
   const budgetMs = CFG.ledgerBudgetMs;
-  const args = { concurrency: CFG.concurrency, durationMs: CFG.ledgerMs, warmupMs: CFG.ledgerWarmupMs, maxJobs: CFG.ledgerMaxJobs, budgetMs };
+  const args = {
+    concurrency: CFG.concurrency,
+    durationMs: CFG.ledgerMs,
+    warmupMs: CFG.ledgerWarmupMs,
+    maxJobs: CFG.ledgerMaxJobs,
+    budgetMs,
+  };
   const timeout = budgetMs + 90_000;
   let helper = ledger;
   for (const engine of ["sqlite", "postgres"]) {
@@ -808,6 +841,17 @@ function report(res) {
     const indexed = r.instances >= 100_000 ? ["<= 20 µs", mark(r.routeUs <= 20)] : ["-", mark()];
     rows.push(["5", `Routing decision, ${int(r.instances)} instances: Router.route()`, `${fmt(r.routeUs, 1)} µs`, ...indexed]);
     rows.push(["5", `  same, with a reservation check (within), as a billed request`, `${fmt(r.billedUs, 1)} µs`, "-", mark()]);
+    if (r.sorted) {
+      const s = r.sorted;
+      rows.push([
+        "5",
+        `  sorted by price / throughput / latency; model "auto"`,
+        `${fmt(s.price, 1)} / ${fmt(s.throughput, 1)} / ${fmt(s.latency, 1)}; ${fmt(s.auto, 1)} µs`,
+        "-",
+        mark(),
+      ]);
+    }
+    if (r.busyUs !== undefined) rows.push(["5", `  every slot taken: the "busy" answer`, `${fmt(r.busyUs, 1)} µs`, "-", mark()]);
   }
   const G = res.ledger;
   if (G) {

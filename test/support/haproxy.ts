@@ -107,6 +107,8 @@ export function haproxyConfig(c: HaproxyConfigInput): string {
     "  option http-keep-alive",
     "  option forwardfor",
     "  option redispatch",
+    // A consumer who goes away mid-request: the hub must see it to cancel the job (SRP-JOB-017).
+    "  option abortonclose",
     "  retries 3",
     "  timeout connect 2s",
     "  timeout client 120s",

@@ -126,7 +126,8 @@ async function serve(argv: string[]): Promise<void> {
   const workers = values.workers === undefined ? 1 : Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`--workers is 1..256, got ${values.workers}`);
   if (workers > 1 && !clusterOptions) throw new UsageError("--workers needs --redis (and a PostgreSQL --db): the workers share them");
-  if (workers > 1 && clusterOptions?.link?.port) throw new UsageError("--workers gives each worker a free link port: leave --link-port out");
+  if (workers > 1 && clusterOptions?.link?.port)
+    throw new UsageError("--workers gives each worker a free link port: leave --link-port out");
   const { identity, created } = loadOrCreateIdentity(join(dataDir, "hub.key"));
   if (workers > 1) {
     // The primary creates what the workers share (identity, admin token, the database's tables) before forking.
@@ -206,7 +207,12 @@ async function serve(argv: string[]): Promise<void> {
 
 /** The cluster options of `serve`'s flags; undefined without `--redis` (or SRP_REDIS_URL). */
 function clusterArgs(
-  v: { redis?: string | undefined; "link-host"?: string | undefined; "link-port"?: string | undefined; "link-advertise"?: string | undefined },
+  v: {
+    redis?: string | undefined;
+    "link-host"?: string | undefined;
+    "link-port"?: string | undefined;
+    "link-advertise"?: string | undefined;
+  },
   db: string,
 ): ClusterOptions | undefined {
   const redisUrl = v.redis ?? process.env.SRP_REDIS_URL;
@@ -214,7 +220,8 @@ function clusterArgs(
   if (!/^rediss?:\/\//.test(redisUrl)) throw new UsageError(`--redis takes redis://HOST:PORT, got ${JSON.stringify(redisUrl)}`);
   if (!/^postgres(ql)?:\/\//.test(db)) throw new UsageError("--redis needs a PostgreSQL --db: the hub's processes share its ledger");
   const linkPort = v["link-port"] === undefined ? 0 : Number(v["link-port"]);
-  if (!Number.isInteger(linkPort) || linkPort < 0 || linkPort > 65535) throw new UsageError(`--link-port must be 0..65535, got ${v["link-port"]}`);
+  if (!Number.isInteger(linkPort) || linkPort < 0 || linkPort > 65535)
+    throw new UsageError(`--link-port must be 0..65535, got ${v["link-port"]}`);
   return {
     redisUrl,
     link: {

@@ -54,7 +54,8 @@ export function decodeSlot(bytes: Buffer, hubId: string): Slot {
 export function newestSlot(slots: readonly Slot[]): { position: ReceiptPosition | undefined; next: number } {
   let best = -1;
   slots.forEach((s, i) => {
-    if (s.kind === "position" && (best < 0 || s.position.lastSeq > (slots[best] as { position: ReceiptPosition }).position.lastSeq)) best = i;
+    if (s.kind === "position" && (best < 0 || s.position.lastSeq > (slots[best] as { position: ReceiptPosition }).position.lastSeq))
+      best = i;
   });
   if (best >= 0) return { position: (slots[best] as { position: ReceiptPosition }).position, next: (best + 1) % slots.length };
   if (slots.some((s) => s.kind === "blank")) return { position: undefined, next: 0 };

@@ -644,7 +644,12 @@ export class Provider extends EventEmitter<ProviderEvents> {
     run.finishing = true;
     saved.then(send, (error: unknown) => {
       if (run.ended) return;
-      this.#jobError(job, "internal", `the receipt position could not be stored: ${(error as Error)?.message ?? String(error)}`, run.chunks);
+      this.#jobError(
+        job,
+        "internal",
+        `the receipt position could not be stored: ${(error as Error)?.message ?? String(error)}`,
+        run.chunks,
+      );
       this.#end(run, { ok: false, code: "internal", chunks: run.chunks });
     });
   }

@@ -92,7 +92,9 @@ export class FileReceiptStore implements ReceiptStore {
     let file = this.#files.get(hubId);
     if (!file) {
       const name = this.#name(hubId);
-      file = new PositionFile(join(this.#dir, `position-${name}.slots`), hubId, () => legacyPosition(join(this.#dir, `position-${name}.json`)));
+      file = new PositionFile(join(this.#dir, `position-${name}.slots`), hubId, () =>
+        legacyPosition(join(this.#dir, `position-${name}.json`)),
+      );
       this.#files.set(hubId, file);
     }
     return file;

@@ -19,8 +19,7 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
   else if (spec.startsWith("sqlite:")) {
     const { path, synchronous } = sqliteSpec(spec.slice("sqlite:".length));
     driver = openSqlite(path, synchronous ? { ...options, synchronous } : options);
-  }
-  else if (/\.(sqlite3?|db)$/.test(spec) || spec === ":memory:") driver = openSqlite(spec, options);
+  } else if (/\.(sqlite3?|db)$/.test(spec) || spec === ":memory:") driver = openSqlite(spec, options);
   else throw new TypeError(`--db takes sqlite:PATH or postgres://..., got ${JSON.stringify(spec)}`);
   let store: SqlStore;
   try {
