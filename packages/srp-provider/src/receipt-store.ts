@@ -70,7 +70,7 @@ export class MemoryReceiptStore implements ReceiptStore {
 
 /**
  * Receipt state in a directory: `position-<hub>.slots` (the position, written in place and
- * synced, off the event loop, by {@link PositionFile}; a node that kept
+ * synced, off the event loop, by `PositionFile` in `position-file.ts`; a node that kept
  * `position-<hub>.json` before reads it once) and `receipts-<hub>.jsonl` (countersigned
  * receipts, appended).
  */

@@ -23,6 +23,36 @@ const done = (settled?: Promise<unknown>): JobEvent => ({
 });
 
 describe("closeBilling", () => {
+  it("shows what was billed when it was not told whether the receipt was stored, but the receipt settled the reservation", async () => {
+    // Another hub process stored the receipt and went away before saying so: the reservation is closed already.
+    const log: string[] = [];
+    const closures: Record<string, unknown> = {
+      r1: { state: "settled", jobId: "job_1", charged: 42n },
+      r2: { state: "settled", jobId: "job_other", charged: 42n },
+      r3: { state: "released" },
+    };
+    const h: BillingHub = {
+      ledger: {
+        release: async (id: string) => (log.push(`release ${id}`), id === "r4"),
+        closure: async (id: string) => closures[id],
+      } as unknown as BillingHub["ledger"],
+      releaseAfterCancel: (id) => void log.push(`after cancel ${id}`),
+      storageError: (what) => void log.push(`storage ${what}`),
+    };
+    const unknown = (): JobEvent => ({
+      type: "done",
+      done: { jobId: "job_1", usage: { promptTokens: 1, completionTokens: 1, measured: true } } as never,
+      receipt: undefined,
+      settled: Promise.reject(new Error("the process holding the node went away")),
+    });
+    expect(await closeBilling(h, { reservationId: "r1" }, unknown())).toEqual({ charged: 42n, recorded: true });
+    // Settled by another job's receipt, released, or released now by this call: nothing was billed for this one.
+    expect(await closeBilling(h, { reservationId: "r2" }, unknown())).toEqual({ charged: 0n, recorded: false });
+    expect(await closeBilling(h, { reservationId: "r3" }, unknown())).toEqual({ charged: 0n, recorded: false });
+    expect(await closeBilling(h, { reservationId: "r4" }, unknown())).toEqual({ charged: 0n, recorded: false });
+    expect(log).toEqual(["release r1", "release r2", "release r3", "release r4"]);
+  });
+
   it("charges what the receipt settled for this reservation, and releases nothing", async () => {
     const { h, log } = hub();
     expect(await closeBilling(h, { reservationId: "r1" }, done(Promise.resolve({ reservationId: "r1", charge: 42n })))).toEqual({

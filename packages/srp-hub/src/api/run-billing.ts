@@ -67,6 +67,12 @@ async function settlementOf(e: JobEvent | undefined): Promise<{ settled: unknown
   return { settled, recorded };
 }
 
+/** The charge of a reservation settled by the receipt of `jobId`; undefined when it was not (or cannot be read now). */
+async function billedBy(ledger: HubLedger, reservationId: string, jobId: string): Promise<bigint | undefined> {
+  const closure = await ledger.closure?.(reservationId).catch(() => undefined);
+  return closure?.state === "settled" && closure.jobId === jobId ? closure.charged : undefined;
+}
+
 /**
  * Ends a request's billing (SRP-BIL-003): the charge when the job's receipt settled this
  * reservation; else, when the hub cancelled the job and the request does not release on
@@ -91,9 +97,14 @@ export async function closeBilling(
   }
   if (found === undefined && reservationId !== undefined && hub.ledger) {
     // A release the database cannot take now is retried until it can: the money comes back without a restart.
-    await releaseUntilDone(hub.ledger, reservationId, releaseReason(e), (err: unknown) =>
+    const released = await releaseUntilDone(hub.ledger, reservationId, releaseReason(e), (err: unknown) =>
       hub.storageError(`release ${reservationId}`, err),
     );
+    // Not told whether the receipt was stored, and the reservation was closed already: if this job's receipt settled it, that is what was billed.
+    if (!released && !recorded && e?.type === "done") {
+      const billed = await billedBy(hub.ledger, reservationId, e.done.jobId);
+      if (billed !== undefined) return { charged: billed, recorded: true };
+    }
   }
   return { charged, recorded };
 }

@@ -22,6 +22,7 @@ export {
   EXTERNAL,
   type AccountSummary,
   type TopEntry,
+  type ReservationClosure,
   type ReserveResult,
   type ReserveManyResult,
   type Leg,

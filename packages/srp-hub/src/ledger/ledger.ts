@@ -333,7 +333,20 @@ export interface HubLedger {
    * dead) and every 15 s with `all: false` (only holders silent for a minute).
    */
   reconcile?(options?: { all?: boolean }): Promise<string[]>;
+  /**
+   * How a reservation was closed: settled (with the job whose receipt settled it and the
+   * charge), released, or still open. Undefined for an unknown reservation. A hub reads it
+   * when it cannot tell whether a receipt was stored (another process of the hub stored it,
+   * and went away before saying so), so the consumer is shown what was billed.
+   */
+  closure?(reservationId: string): Promise<ReservationClosure | undefined>;
 }
+
+/** How a reservation ended, or that it has not (see {@link HubLedger.closure}). */
+export type ReservationClosure =
+  | { state: "open" }
+  | { state: "released" }
+  | { state: "settled"; jobId: string; charged: bigint };
 
 /** Whether an object (such as a receipt book) is also a {@link HubLedger}. */
 export function isHubLedger(value: unknown): value is HubLedger {

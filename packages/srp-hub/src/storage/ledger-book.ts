@@ -18,6 +18,7 @@ import {
   type LedgerBooks,
   type LedgerProblem,
   type Posting,
+  type ReservationClosure,
   type ReserveManyResult,
   type ReserveResult,
   type TopEntry,
@@ -165,6 +166,14 @@ export class SqlLedgerBook implements LedgerBooks {
   }
 
   /** Returns a reservation's money to the account (the request failed or was not billed). Idempotent. */
+  /** How a reservation was closed, or that it is open (`HubLedger.closure`). */
+  async closure(reservationId: string): Promise<ReservationClosure | undefined> {
+    const row = (await this.#db.all("SELECT state, job_id, charged FROM reservations WHERE id = ?", [reservationId]))[0];
+    if (!row) return undefined;
+    if (row.state === "settled" && row.job_id !== null) return { state: "settled", jobId: String(row.job_id), charged: big(row.charged ?? 0) };
+    return row.state === "open" ? { state: "open" } : { state: "released" };
+  }
+
   async release(reservationId: string, reason: string): Promise<boolean> {
     await this.#ready;
     // Not synced before it is reported, as a reservation: a release a power cut undid is done again at restart (SRP-BIL-015).

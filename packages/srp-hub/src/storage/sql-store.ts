@@ -16,6 +16,7 @@ import type {
   HistoryEntry,
   LedgerBooks,
   LedgerProblem,
+  ReservationClosure,
   ReserveManyResult,
   ReserveResult,
   TopEntry,
@@ -274,6 +275,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.ledger.reserveMany(accountId, amounts, extraDiscountBps);
   }
   /** See {@link SqlLedgerBook.release}. */
+  /** How a reservation was closed, or that it is open (`HubLedger.closure`). */
+  closure(reservationId: string): Promise<ReservationClosure | undefined> {
+    return this.ledger.closure(reservationId);
+  }
   release(reservationId: string, reason: string): Promise<boolean> {
     return this.ledger.release(reservationId, reason);
   }
