@@ -3,8 +3,11 @@
  * model simulator with the simulator's prefix cache on (a simulator feature). A multi-turn
  * conversation with a long system prompt stays on one instance and its later turns are
  * billed with cached prompt tokens; with affinity off (`routingConfig.affinityTtlMs: 0`)
- * and the same tie-breaks, its turns move between instances and find nothing cached.
- * The hub's random source is a fixed cycle, so which instance a tie goes to is known.
+ * its turns go where load sends them and find nothing cached. No test depends on which
+ * instance a random tie-break picks: where a request must not reach an instance, that
+ * instance runs one job more than the others (a request its simulator never answers), so the
+ * least-loaded rule keeps the request away from it whatever the draw, unless affinity
+ * (which replaces the least-loaded choice, SRP-CON-072) sends it there.
  */
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,28 +17,43 @@ import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
 const SYSTEM = `You are a coding agent working in a large repository. ${"Read the relevant files before you edit, keep changes small, and run the tests after each change. ".repeat(20)}`;
 const INSTANCES = 4;
 
-/** A random source that cycles through the four quarters of [0, 1): ties go round the instances in turn. */
-function cycle(): () => number {
-  let i = 0;
-  return () => [0.1, 0.35, 0.6, 0.85][i++ % 4]!;
-}
-
 let net: Net | undefined;
 afterEach(async () => {
   await net?.close();
   net = undefined;
 });
 
-async function start(affinityTtlMs?: number): Promise<{ net: Net; sims: Simulator[] }> {
-  net = await startNet({ random: cycle(), ...(affinityTtlMs === undefined ? {} : { routingConfig: { affinityTtlMs } }) });
+/** Four instances; `nodes[i]` is the node id of the provider in front of `sims[i]`. */
+async function start(affinityTtlMs?: number): Promise<{ net: Net; sims: Simulator[]; nodes: string[] }> {
+  net = await startNet(affinityTtlMs === undefined ? {} : { routingConfig: { affinityTtlMs } });
   const sims: Simulator[] = [];
+  const nodes: string[] = [];
   for (let i = 0; i < INSTANCES; i++) {
     const sim = await net.sim({ prefixCache: true, defaultMaxTokens: 12 });
     sims.push(sim);
-    await net.addProvider(sim, { maxConcurrency: 4 });
+    nodes.push((await net.addProvider(sim, { maxConcurrency: 4 })).nodeId);
   }
   await until(() => net!.hub.router.all().length === INSTANCES, 5000, "four instances online");
-  return { net, sims };
+  return { net, sims, nodes };
+}
+
+/**
+ * Gives the instance of `sim` one more running job than before: a short request (no affinity
+ * key) sent there with `provider.only`, which its simulator never answers. Resolves once the
+ * simulator holds it; the returned function abandons it.
+ */
+async function occupy(n: Net, sim: Simulator, nodeId: string): Promise<() => void> {
+  const open = sim.openRequests;
+  sim.setFault({ kind: "hang" }, 1);
+  const abort = new AbortController();
+  fetch(`${n.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: MODEL, max_tokens: 4, provider: { only: [nodeId] }, messages: [{ role: "user", content: "Wait." }] }),
+    signal: abort.signal,
+  }).catch(() => undefined);
+  await until(() => sim.openRequests === open + 1, 5000, "the held request at its instance");
+  return () => abort.abort();
 }
 
 interface Turn {
@@ -45,8 +63,14 @@ interface Turn {
   cached: number;
 }
 
-/** Runs a conversation of `turns` turns through the hub's chat surface, one turn after the other. */
-async function converse(n: Net, sims: Simulator[], turns: number, apiKey = KEY): Promise<Turn[]> {
+/** Runs a conversation of `turns` turns through the hub's chat surface, one turn after the other (`between` runs after each). */
+async function converse(
+  n: Net,
+  sims: Simulator[],
+  turns: number,
+  apiKey = KEY,
+  between?: (turn: Turn) => Promise<unknown>,
+): Promise<Turn[]> {
   const client = new OpenAI({ baseURL: `${n.url}/v1`, apiKey, maxRetries: 0 });
   const messages: OpenAI.ChatCompletionMessageParam[] = [
     { role: "system", content: SYSTEM },
@@ -58,6 +82,7 @@ async function converse(n: Net, sims: Simulator[], turns: number, apiKey = KEY):
     const res = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 12 });
     const served = sims.findIndex((s, i) => s.requests.length > before[i]!);
     out.push({ served, prompt: res.usage!.prompt_tokens, cached: res.usage!.prompt_tokens_details?.cached_tokens ?? 0 });
+    await between?.(out.at(-1)!);
     messages.push(
       { role: "assistant", content: res.choices[0]!.message.content ?? "" },
       { role: "user", content: `Go on with step ${t + 2}.` },
@@ -81,27 +106,36 @@ describe("prefix affinity (SRP-CON-070)", () => {
   });
 
   it("never sends another account to the instance holding an account's prefix (no cross-account cache timing)", async () => {
-    const { net: n, sims } = await start();
+    const { net: n, sims, nodes } = await start();
     const other = "srp_test_consumer_key_000002";
     n.accounts.add({ id: "acct_other", apiKeys: [other] });
     const first = await converse(n, sims, 2);
     expect(first[1]!.cached).toBeGreaterThan(0);
-    // The same opening from another account is routed as if nobody had sent it: elsewhere, nothing cached.
+    const mine = first[0]!.served;
+    // The instance holding the prefix now runs a job more than the others: only affinity could send a request there.
+    const release = await occupy(n, sims[mine]!, nodes[mine]!);
+    // The same opening from another account is routed as if nobody had sent it: to a less loaded instance, nothing cached.
     const [theirs] = await converse(n, sims, 1, other);
-    expect(theirs!.served).not.toBe(first[0]!.served);
+    expect(theirs!.served).not.toBe(mine);
     expect(theirs!.cached).toBe(0);
     expect(n.hub.router.affinity.size).toBe(2);
-    // Each account's own next turn still goes back to its own instance.
+    // Each account's own next turn still goes back to its own instance, busier as it is.
     const again = await converse(n, sims, 1);
-    expect(again[0]!.served).toBe(first[0]!.served);
+    expect(again[0]!.served).toBe(mine);
+    release();
   });
 
-  it("with affinity off, the same tie-breaks move the turns between instances and nothing is cached at first", async () => {
-    const { net: n, sims } = await start(0);
-    const turns = await converse(n, sims, 4);
+  it("with affinity off, each turn goes to the least loaded instance, not back to its prefix, and nothing is cached at first", async () => {
+    const { net: n, sims, nodes } = await start(0);
+    // After each turn the instance that served it runs a job more than the others: with affinity
+    // on, the next turn would go back to it all the same (as above); off, it goes elsewhere.
+    const releases: (() => void)[] = [];
+    const hold = async (t: Turn) => releases.push(await occupy(n, sims[t.served]!, nodes[t.served]!));
+    const turns = await converse(n, sims, 4, KEY, hold);
     expect(new Set(turns.map((t) => t.served)).size).toBe(INSTANCES);
     for (const t of turns) expect(t.cached).toBe(0);
     expect(n.hub.router.affinity.size).toBe(0);
+    for (const release of releases) release();
   });
 
   it("keeps a Claude-Code-shaped Messages conversation on one instance while its cache_control marks move", async () => {

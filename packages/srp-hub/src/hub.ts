@@ -153,6 +153,7 @@ export function createHub(options: HubOptions): Hub {
     ledgerReady: maintenance.ledgerReady,
     storageError,
     connectedAccount: registry.connectedAccount,
+    catchUp: cluster.catchUp,
   };
   const api = consumerContext(parts);
   const batches = new Batches(api, { ...options.batches, store: books.batches });

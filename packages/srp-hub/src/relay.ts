@@ -203,6 +203,8 @@ export interface RelayContext {
   cancel(live: LiveInstance, jobId: string, reason: "consumer_gone" | "deadline" | "superseded", failed?: boolean): void;
   /** Where requests wait for a slot while every instance is busy (SRP-CON-064); absent: they are refused at once. */
   waiting?: WaitQueue | undefined;
+  /** In a hub of several processes: waits for what the other processes announced until a moment ago (a model just offered there). */
+  catchUp?: () => Promise<void>;
 }
 
 /**
@@ -325,6 +327,7 @@ async function routeOrWait(
   const queue = ctx.waiting;
   const model = req.needs.model;
   let woken = false;
+  let caughtUp = ctx.catchUp === undefined;
   for (;;) {
     // A request that takes part in queueing (`queueUntil` set, even to now) never jumps the requests already waiting.
     const queued =
@@ -333,6 +336,11 @@ async function routeOrWait(
     // Routed: a waiter leaves the queue once its job has started (leaveQueue), so it keeps its place if the job cannot start.
     if ("key" in r) return r;
     if (lastError) throw lastError;
+    if (r.reason === "unknown_model" && !caughtUp) {
+      caughtUp = true;
+      await ctx.catchUp!();
+      continue;
+    }
     const until = Math.min(req.queueUntil ?? 0, req.deadline);
     if (r.reason !== "busy" || !queue || Date.now() >= until) {
       if (r.reason === "busy" && slot.waiter) throw waitedError(model);

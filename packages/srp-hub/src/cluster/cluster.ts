@@ -61,11 +61,19 @@ export interface HubCluster {
   remotes(): Iterable<RemoteHost>;
   /** Whether a node has a session on another process. */
   connectedElsewhere(nodeId: string): boolean;
+  /**
+   * Waits until this process has heard what the others announced until a moment ago: a
+   * request for a model no instance here serves may be for one just offered on another.
+   */
+  catchUp(): Promise<void>;
   /** Leaves the directory: other processes stop sending jobs here (jobs they sent that run here go on). */
   leave(): Promise<void>;
   /** Leaves the cluster: this process's nodes removed from the directory, links and Redis closed. */
   close(): Promise<void>;
 }
+
+/** How long a request for a model unknown here waits for announcements in flight (ms). */
+const CATCH_UP_MS = 20;
 
 /** The node id of an instance key (`nodeId/instanceId`; node ids are base64url). */
 function nodeOf(key: string): string {
@@ -278,6 +286,11 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
     },
     remotes: () => s.remotes.values(),
     connectedElsewhere: (nodeId) => s.remotes.has(nodeId),
+    async catchUp() {
+      // An offer that reached another process just before this request needs a moment to be handled and announced there.
+      await new Promise((resolve) => setTimeout(resolve, CATCH_UP_MS));
+      await directory.barrier();
+    },
     leave: () => directory.withdrawAll(),
     async close() {
       d.router.cluster = undefined;

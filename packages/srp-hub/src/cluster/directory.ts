@@ -19,7 +19,8 @@ export type BusMessage =
   | { t: "load"; from: string; loads: Record<string, { active: Record<string, number>; capacity: Record<string, number> }> }
   | { t: "state"; from: string; states: Record<string, InstanceHealth> }
   | { t: "gone"; from: string; nodeId: string; sessionId: string }
-  | { t: "evict"; from: string; to: string; nodeId: string; sessionId: string };
+  | { t: "evict"; from: string; to: string; nodeId: string; sessionId: string }
+  | { t: "sync"; from: string; id: number };
 
 /** What the directory tells its process. */
 export interface DirectoryEvents {
@@ -101,6 +102,9 @@ export class ClusterDirectory {
   readonly #dirtyLoad = new Set<string>();
   readonly #dirtyState = new Set<string>();
   #closed = false;
+  /** Barriers waiting for their own `sync` message to come back. */
+  readonly #barriers = new Map<number, () => void>();
+  #nextBarrier = 0;
   /** Set by {@link withdrawAll}: nodes that authenticate here now are not announced. */
   #leaving = false;
   /** When the connection to Redis last came back (0: never lost). */
@@ -241,6 +245,26 @@ export class ClusterDirectory {
   }
 
   /**
+   * Resolves once every message other processes published on the bus before now has
+   * arrived here (a message of this process's own has made the round trip), or after
+   * `timeoutMs` (Redis unreachable).
+   */
+  barrier(timeoutMs = 250): Promise<void> {
+    const id = this.#nextBarrier++;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#barriers.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.#barriers.set(id, done);
+      this.#publish({ t: "sync", from: this.processId, id });
+    });
+  }
+
+  /**
    * A node authenticated here: it is recorded as this process's, and the process that held
    * it before (if another) is told to end its old session there.
    */
@@ -331,6 +355,10 @@ export class ClusterDirectory {
     try {
       m = JSON.parse(text) as BusMessage;
     } catch {
+      return;
+    }
+    if (m.t === "sync") {
+      if (m.from === this.processId) this.#barriers.get(m.id)?.();
       return;
     }
     if (m.from === this.processId) return;

@@ -86,6 +86,7 @@ const KINDS: ReadonlySet<string> = new Set([
   "chunk",
   "done",
   "settled",
+  "refused",
   "error",
   "lost",
 ]);

@@ -33,6 +33,8 @@ export interface HubParts {
   readonly storageError: StorageErrorSink;
   /** The account a node is connected under now, or undefined. */
   connectedAccount(nodeId: string): string | undefined;
+  /** In a hub of several processes: waits for what the others announced until a moment ago. */
+  readonly catchUp: (() => Promise<void>) | undefined;
 }
 
 /** The hub's public base URL for a request: `publicUrl`, else the request's origin (no trailing slash). */
@@ -67,6 +69,7 @@ export function consumerContext(p: HubParts): ConsumerApiContext {
     payments: p.payments,
     responses: p.books.responses,
     waiting: p.waiting,
+    ...(p.catchUp ? { catchUp: p.catchUp } : {}),
   };
 }
 

@@ -37,6 +37,8 @@ export interface ClusterSetup {
   readonly ready: Promise<void>;
   /** The cluster, once joined. */
   current(): HubCluster | undefined;
+  /** Waits for what other processes announced until a moment ago (see {@link HubCluster.catchUp}); undefined without a cluster. */
+  readonly catchUp: (() => Promise<void>) | undefined;
   /** Leaves the directory (first step of closing: other processes stop sending jobs here). */
   leave(): Promise<void>;
   /** Leaves the cluster (last step of closing). */
@@ -48,7 +50,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   let cluster: HubCluster | undefined;
   let closed = false;
   if (!o.options)
-    return { nonces: undefined, ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
+    return { nonces: undefined, catchUp: undefined, ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
   const processId = o.options.processId ?? newProcessId();
   const redis = clusterRedis(o.options, o.identity.id, processId);
   const nonces = new RedisNonceStore(redis.commands, { onError: (op, error) => o.storageError(`cluster: nonce ${op}`, error) });
@@ -88,6 +90,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   });
   return {
     nonces,
+    catchUp: async () => cluster?.catchUp(),
     ready,
     current: () => cluster,
     leave: async () => cluster?.leave(),

@@ -23,6 +23,10 @@
  * accepted instance is answered by a few random probes, then by a scan: requests whose
  * filters reject most instances of a model are correct, and slower.
  *
+ * An index made with a *rank* (the sorts by throughput and latency, `sort-index.ts`) keeps
+ * each leaf's instances in ascending order of it, so the instances of a leaf a sort keeps
+ * are a prefix of the leaf, counted by a binary search ({@link keptCount}).
+ *
  * The index knows nothing of sessions or stores: the Router classifies each entry
  * ({@link CandidateIndex.place}) when its load, capacity or routing state changes.
  */
@@ -78,6 +82,8 @@ export interface IndexEntry<T> {
   leaf: Leaf<T> | undefined;
   /** @internal */
   pos: number;
+  /** The rank it was placed with, in an index made with a rank. @internal */
+  rank: number;
 }
 
 /** Instances of one side, level, class and shape. @internal */
@@ -109,14 +115,50 @@ export const DRAW_ATTEMPTS = 64;
 /** Random probes of a leaf before it is scanned for an accepted instance. */
 const PROBES = 8;
 
+/** Order of two entries of a ranked leaf: by rank, then by key (a total order, so an entry is found by a binary search). */
+function before<T>(a: IndexEntry<T>, b: IndexEntry<T>): boolean {
+  return a.rank < b.rank || (a.rank === b.rank && a.key < b.key);
+}
+
+/** Where `e` is, or belongs, in a ranked leaf's entries. */
+function rankedPosition<T>(entries: readonly IndexEntry<T>[], e: IndexEntry<T>): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before(entries[mid]!, e)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** How many leading entries of a ranked leaf have a rank at most `limit` (those a sort keeps). */
+export function keptCount<T>(leaf: Leaf<T>, limit: number): number {
+  const entries = leaf.entries;
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (entries[mid]!.rank <= limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** The candidate index of one model. */
 export class CandidateIndex<T> {
+  readonly #rank: ((e: IndexEntry<T>) => number) | undefined;
   readonly #entries = new Map<string, IndexEntry<T>>();
   readonly #leaves = new Map<string, Leaf<T>>();
   readonly #levels: [LevelNode<T>[], LevelNode<T>[]] = [[], []];
   #closed = 0;
   /** Entries whose breaker is closed, per shape id: what says "busy" without a scan. */
   readonly #closedByShape = new Map<number, { shape: Shape; entries: Set<IndexEntry<T>> }>();
+
+  /** An index whose leaves are kept in ascending order of `rank` (an instance's sort key), or unordered without one. */
+  constructor(rank?: (e: IndexEntry<T>) => number) {
+    this.#rank = rank;
+  }
 
   /** Instances indexed. */
   get size(): number {
@@ -168,7 +210,9 @@ export class CandidateIndex<T> {
     if (e.closed !== closed) this.#countClosed(e, closed);
     e.closed = closed;
     const leaf = e.leaf;
-    if (p && leaf && leaf.side === p.side && leaf.level === p.level && leaf.cls === p.cls) return;
+    const rank = this.#rank;
+    const same = p && leaf && leaf.side === p.side && leaf.level === p.level && leaf.cls === p.cls;
+    if (same && (!rank || rank(e) === e.rank)) return;
     this.#unplace(e);
     if (!p) return;
     const id = `${p.side}|${p.level}|${p.cls}|${e.shape.id}`;
@@ -183,8 +227,13 @@ export class CandidateIndex<T> {
       this.#leaves.set(id, target);
     }
     e.leaf = target;
-    e.pos = target.entries.length;
-    target.entries.push(e);
+    if (rank) {
+      e.rank = rank(e);
+      target.entries.splice(rankedPosition(target.entries, e), 0, e);
+    } else {
+      e.pos = target.entries.length;
+      target.entries.push(e);
+    }
   }
 
   #levelNode(side: Side, level: number): LevelNode<T> {
@@ -205,10 +254,13 @@ export class CandidateIndex<T> {
   #unplace(e: IndexEntry<T>): void {
     const leaf = e.leaf;
     if (!leaf) return;
-    const last = leaf.entries.pop()!;
-    if (last !== e) {
-      leaf.entries[e.pos] = last;
-      last.pos = e.pos;
+    if (this.#rank) leaf.entries.splice(rankedPosition(leaf.entries, e), 1);
+    else {
+      const last = leaf.entries.pop()!;
+      if (last !== e) {
+        leaf.entries[e.pos] = last;
+        last.pos = e.pos;
+      }
     }
     e.leaf = undefined;
     if (leaf.entries.length > 0) return;
@@ -254,15 +306,19 @@ export class CandidateIndex<T> {
   }
 }
 
-/** Whether a leaf holds an instance the query accepts: by its shape, then a few random probes, then a scan. */
-function holds<T>(leaf: Leaf<T>, q: IndexQuery<T>, random: () => number): boolean {
+/**
+ * Whether the first `n` entries of a leaf (all by default) hold an instance the query accepts:
+ * by its shape, then a few random probes, then a scan.
+ */
+export function holds<T>(leaf: Leaf<T>, q: IndexQuery<T>, random: () => number, n = leaf.entries.length): boolean {
   const s = q.shape(leaf.shape);
-  if (s !== 2) return s === 1;
+  if (s !== 2 || n === 0) return s === 1 && n > 0;
   const entries = leaf.entries;
-  if (entries.length > PROBES) {
-    for (let i = 0; i < PROBES; i++) if (q.entry(entries[Math.floor(random() * entries.length)]!)) return true;
+  if (n > PROBES) {
+    for (let i = 0; i < PROBES; i++) if (q.entry(entries[Math.floor(random() * n)]!)) return true;
   }
-  return entries.some((e) => q.entry(e));
+  for (let i = 0; i < n; i++) if (q.entry(entries[i]!)) return true;
+  return false;
 }
 
 /**
@@ -293,44 +349,56 @@ export function poolLeavesOf<T>(nodes: readonly LevelNode<T>[], q: IndexQuery<T>
   return nodes.flatMap((node) => node.leaves.filter((l) => (l.cls === -1 || l.cls === best) && q.shape(l.shape) !== 0));
 }
 
-/** Every accepted instance of the pool with its weight (linear in the pool's leaves). */
-export function listPool<T>(leaves: readonly Leaf<T>[], q: IndexQuery<T>, weight: (e: IndexEntry<T>, cls: number) => number) {
+/**
+ * Every accepted instance of the pool with its weight (linear in the pool's leaves). With
+ * `counts`, only the first `counts[i]` entries of `leaves[i]` are in the pool (a sort's prefix).
+ */
+export function listPool<T>(
+  leaves: readonly Leaf<T>[],
+  q: IndexQuery<T>,
+  weight: (e: IndexEntry<T>, cls: number) => number,
+  counts?: readonly number[],
+) {
   const out: { entry: IndexEntry<T>; weight: number }[] = [];
-  for (const leaf of leaves) {
+  leaves.forEach((leaf, i) => {
     const all = q.shape(leaf.shape) === 1;
-    for (const e of leaf.entries) if (all || q.entry(e)) out.push({ entry: e, weight: weight(e, leaf.cls) });
-  }
+    const n = counts ? counts[i]! : leaf.entries.length;
+    for (let j = 0; j < n; j++) {
+      const e = leaf.entries[j]!;
+      if (all || q.entry(e)) out.push({ entry: e, weight: weight(e, leaf.cls) });
+    }
+  });
   return out;
 }
 
 /**
  * Draws one accepted instance from the pool's leaves with probability proportional to its
  * weight (at most 1): rejection sampling, then, after {@link DRAW_ATTEMPTS} rejections, a
- * draw from the listed pool. Undefined only when no instance is accepted.
+ * draw from the listed pool. Undefined only when no instance is accepted. `counts` as for
+ * {@link listPool}.
  */
 export function drawFrom<T>(
   leaves: readonly Leaf<T>[],
   q: IndexQuery<T>,
   weight: (e: IndexEntry<T>, cls: number) => number,
   random: () => number,
+  counts?: readonly number[],
 ): IndexEntry<T> | undefined {
+  const sizeOf = (i: number) => (counts ? counts[i]! : leaves[i]!.entries.length);
   let total = 0;
-  for (const leaf of leaves) total += leaf.entries.length;
+  for (let i = 0; i < leaves.length; i++) total += sizeOf(i);
   if (total === 0) return undefined;
   for (let attempt = 0; attempt < DRAW_ATTEMPTS; attempt++) {
     let r = Math.floor(random() * total);
-    let leaf = leaves[0]!;
-    for (const l of leaves) {
-      leaf = l;
-      if (r < l.entries.length) break;
-      r -= l.entries.length;
-    }
-    const e = leaf.entries[Math.min(r, leaf.entries.length - 1)]!;
+    let i = 0;
+    while (i < leaves.length - 1 && r >= sizeOf(i)) r -= sizeOf(i++);
+    const leaf = leaves[i]!;
+    const e = leaf.entries[Math.min(r, sizeOf(i) - 1)]!;
     const w = weight(e, leaf.cls);
     if (w < 1 && random() >= w) continue;
     if (q.shape(leaf.shape) === 1 || q.entry(e)) return e;
   }
-  const pool = listPool(leaves, q, weight);
+  const pool = listPool(leaves, q, weight, counts);
   let sum = 0;
   for (const p of pool) sum += p.weight;
   let r = random() * sum;

@@ -57,7 +57,7 @@ const spec: fc.Arbitrary<Spec> = fc.record({
   active: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 4 })),
   parked: chance(15),
   slow: chance(25),
-  tps: rarely(fc.constantFrom(20, 50, 60, 100)),
+  tps: rarely(fc.constantFrom(20, 50, 60, 80, 100)),
   latency: fc.oneof(fc.constant(undefined), fc.constantFrom(0, 20, 30, 31, 100)),
   other: chance(20),
   successes: fc.integer({ min: 0, max: 40 }),
@@ -140,6 +140,8 @@ interface Req {
   order: RouteOrder | undefined;
   sort: RouteSort;
   auto: boolean;
+  /** The instance prefix affinity prefers (`route()`'s `prefer`), if any. */
+  prefer: number | undefined;
 }
 
 const selector = (n: number) =>
@@ -161,6 +163,7 @@ const request = (n: number): fc.Arbitrary<Req> =>
     order: rarely(fc.record({ selectors: fc.array(selector(n), { minLength: 1, maxLength: 2 }), only: fc.boolean() })),
     sort: fc.constantFrom("load" as const, "load" as const, "price" as const, "throughput" as const, "latency" as const),
     auto: chance(20),
+    prefer: rarely(fc.integer({ min: 0, max: n })),
   });
 
 function needsOf(r: Req): RouteNeeds {
@@ -250,6 +253,16 @@ describe("Router's candidate index against the linear reference", () => {
             const routed = router.route(needs, req.sort, now, req.order);
             if (Array.isArray(got)) expect(got.map((c) => c.key)).toContain("key" in routed ? routed.key : routed);
             else expect(routed).toEqual(got);
+            // With a preferred instance (prefix affinity): taken when sorting by load and the reference's pool
+            // (before pick()'s least-loaded choice) holds it, else the same answer as without.
+            if (req.prefer !== undefined) {
+              const prefer = instanceKey(`node${req.prefer}`, "m.0");
+              const sticky = router.route(needs, req.sort, now, req.order, prefer);
+              const pool = req.sort === "load" && !req.auto ? referencePool(router.views("m", now), needs, "load", now, req.order) : [];
+              if (Array.isArray(pool) && pool.some((v) => v.key === prefer)) expect("key" in sticky && sticky.key).toBe(prefer);
+              else if (Array.isArray(got)) expect(got.map((c) => c.key)).toContain("key" in sticky ? sticky.key : sticky);
+              else expect(sticky).toEqual(got);
+            }
           }
         },
       ),

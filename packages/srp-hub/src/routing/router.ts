@@ -48,14 +48,13 @@ import {
   drawFrom,
   listPool,
   poolLeaves,
-  poolLeavesOf,
   type IndexEntry,
   type Leaf,
   type Placement,
   type Shape,
 } from "./candidate-index.js";
 import { DueHeap } from "./due-heap.js";
-import { bestOf, bucketOf, SortedPartitions, sortFilter, type SortKind } from "./sort-index.js";
+import { rankedPool, SortedPartitions, type SortKind } from "./sort-index.js";
 import { indexQuery, type RequestQuery } from "./index-query.js";
 import { summarizeOffers, type OfferSummary } from "./offers.js";
 import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
@@ -71,8 +70,8 @@ export type { RouteOrder, RouteSort };
 
 type Entry = IndexEntry<LiveInstance>;
 type Sorted = SortedPartitions<LiveInstance>;
-/** What the index decided: the preferred instance, leaves to draw from, or the policy's "busy". */
-type Plan = Entry | { leaves: Leaf<LiveInstance>[]; q: RequestQuery<LiveInstance> } | "busy";
+/** What the index decided: the preferred instance, leaves to draw from (`counts`: a sort's prefix of each), or the policy's "busy". */
+type Plan = Entry | { leaves: Leaf<LiveInstance>[]; counts?: number[]; q: RequestQuery<LiveInstance> } | "busy";
 /** The pseudo-model whose indexes hold every model's instances. */
 const AUTO = "auto";
 const NO_SORTS: readonly Sorted[] = [];
@@ -232,6 +231,7 @@ export class Router {
       latencySamples: 0,
       leaf: undefined,
       pos: 0,
+      rank: 0,
     };
     index.add(entry, true);
     this.#classify(entry, index, now);
@@ -493,7 +493,7 @@ export class Router {
         const plan = this.#plan(index, { ...needs, model: name }, this.#sortOf(needs.model, name, sort), now, order, prefer);
         if (plan === "busy") return { reason: "busy" };
         if (!plan) break;
-        const chosen = "key" in plan ? plan : drawFrom(plan.leaves, plan.q, this.#weight(now), this.#random);
+        const chosen = "key" in plan ? plan : drawFrom(plan.leaves, plan.q, this.#weight(now), this.#random, plan.counts);
         if (chosen && this.#confirm(chosen, now)) return chosen.item;
       }
     }
@@ -516,7 +516,7 @@ export class Router {
     const plan = index && this.#plan(index, { ...needs, model: name }, this.#sortOf(needs.model, name, sort), now, order, undefined);
     if (plan === "busy") return { reason: "busy" };
     if (plan && !("key" in plan))
-      return listPool(plan.leaves, plan.q, this.#weight(now)).map((p) => ({ key: p.entry.key, weight: p.weight }));
+      return listPool(plan.leaves, plan.q, this.#weight(now), plan.counts).map((p) => ({ key: p.entry.key, weight: p.weight }));
     const pool = this.#poolLinear(needs, sort, now, order);
     if (!Array.isArray(pool)) return pool;
     const { pool: chosen, weights } = pickPool(pool, now, this.#cfg);
@@ -609,39 +609,10 @@ export class Router {
       }
       return undefined;
     }
-    const tput = sort === "throughput";
-    const measure = tput ? (e: Entry) => e.tps : (e: Entry) => e.latencyMs;
-    const better = tput ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
-    let best: number | undefined;
-    for (const [k, part] of parts.walk()) {
-      // Unmeasured instances (throughput 0, no latency sample) are walked last and set no best.
-      if (!Number.isFinite(k)) break;
-      if (part.firstLevel(side, q, random)) {
-        best = bestOf(part, side, q, measure, better);
-        break;
-      }
-    }
-    // No best, or a best that keeps every instance: the load policy over the whole pool.
-    if (best === undefined) return { leaves: poolLeaves(node, q, random), q };
-    const limit = tput ? best * 0.8 : best * 1.25 + 5;
-    const bound = tput ? bucketOf(limit) - 1 : bucketOf(limit) + 1;
-    const kept = sortFilter<LiveInstance>(
-      q,
-      tput ? (e) => e.tps >= limit : (e) => e.latencySamples === 0 || e.latencyMs <= limit,
-    ) as RequestQuery<LiveInstance>;
-    const nodes: (typeof node)[] = [];
-    for (const [k, part] of parts.walk()) {
-      if (tput ? k < bound : k > bound && Number.isFinite(k)) {
-        if (tput) break;
-        continue;
-      }
-      const first = part.firstLevel(side, kept, random);
-      if (!first) continue;
-      if (nodes.length > 0 && first.level > nodes[0]!.level) continue;
-      if (nodes.length > 0 && first.level < nodes[0]!.level) nodes.length = 0;
-      nodes.push(first);
-    }
-    return nodes.length > 0 ? { leaves: poolLeavesOf(nodes, kept, random), q: kept } : undefined;
+    const ranked = parts.ranked;
+    const pool = ranked && rankedPool(ranked, side, q, sort, random);
+    if (pool === "all") return { leaves: poolLeaves(node, q, random), q };
+    return pool ? { ...pool, q } : undefined;
   }
 
   /** Whether the entry drawn (or its mirror) is still where the index had it, after reading its session and store again. */
@@ -649,8 +620,9 @@ export class Router {
     const found = this.#entryOf(e.key);
     if (!found || found.entry.item !== e.item) return false;
     const leaf = e.leaf;
+    const rank = e.rank;
     this.#classify(found.entry, found.index, now);
-    return leaf !== undefined && e.leaf === leaf;
+    return leaf !== undefined && e.leaf === leaf && e.rank === rank;
   }
 
   /** The reference pool over every view of the model (linear). */

@@ -1,36 +1,44 @@
 /**
- * Candidate indexes partitioned by a sort key, for the preference sorts of `reference.ts`
- * (price, throughput, latency) and for `model: "auto"` (`spec/v1/liveness.md`, "Routing
- * policy"): each partition is a {@link CandidateIndex} of the instances whose key falls in
- * it, walked best key first, so a sorted decision finds the best partition holding an
- * instance the request accepts, then applies the load policy inside the partitions the
- * sort keeps. Partitions hold *mirrors* of the Router's entries (an entry sits in one leaf
- * per index), kept where the entry is by {@link SortedPartitions.set}.
+ * Candidate indexes for the preference sorts of `reference.ts` (price, throughput, latency)
+ * and for `model: "auto"` (`spec/v1/liveness.md`, "Routing policy"). They hold *mirrors* of
+ * the Router's entries (an entry sits in one leaf per index), kept where the entry is by
+ * {@link SortedPartitions.set}.
  *
- * The keys: the price (input + output per million tokens, exact) ascending; a coarse bucket
- * of the measured throughput descending; a coarse bucket of the measured latency ascending,
- * unmeasured last. Buckets only narrow where to look: the exact comparisons of the reference
- * are made per instance (`sortFilter()`), so the result is the reference's, exactly.
+ * By price (and "all", the model "auto" over every model): partitions of the instances with
+ * the same price (input + output per million tokens, exact), each a {@link CandidateIndex},
+ * walked cheapest first: a decision takes the cheapest partition holding an instance the
+ * request accepts and applies the load policy inside it.
+ *
+ * By throughput and by latency: one index whose leaves are ordered by the instance's measure
+ * (its *rank*: throughput negated, so the fastest come first; measured latency, unmeasured
+ * first since the sort always keeps them). {@link rankedPool} finds the exact best measure
+ * from the head of each leaf, then the instances the sort keeps are a prefix of each leaf:
+ * the load policy runs over leaves and prefix lengths, never over instances.
  */
-import { CandidateIndex, type IndexEntry, type IndexQuery, type Placement, type Side } from "./candidate-index.js";
+import {
+  CandidateIndex,
+  holds,
+  keptCount,
+  type IndexEntry,
+  type IndexQuery,
+  type Leaf,
+  type Placement,
+  type Side,
+} from "./candidate-index.js";
 
-/** A partition's key: a price (bigint) or a bucket (number). */
+/** A partition's key: a price (bigint), or 0 (the one partition of the other sorts). */
 export type SortKey = number | bigint;
 
-/** Buckets per factor e of a throughput or latency: about 2 % wide. */
-const BUCKETS_PER_E = 50;
-
-/** The bucket of a positive measurement (throughput or latency), monotone in it; values at or below 0 share the lowest. */
-export function bucketOf(value: number): number {
-  return value > 0 ? Math.floor(Math.log(value) * BUCKETS_PER_E) : -1e9;
+/** The key of a mirror in a partitioned index of a sort: its price; one partition for the other sorts. */
+export function sortKeyOf<T>(kind: SortKind, e: IndexEntry<T>): SortKey {
+  return kind === "price" ? e.priceInput + e.priceOutput : 0;
 }
 
-/** The key of a mirror in a partitioned index of a sort (`all` is one partition: the model "auto" over every model). */
-export function sortKeyOf<T>(kind: SortKind, e: IndexEntry<T>): SortKey {
-  if (kind === "price") return e.priceInput + e.priceOutput;
-  if (kind === "throughput") return e.tps > 0 ? bucketOf(e.tps) : Number.NEGATIVE_INFINITY;
-  if (kind === "latency") return e.latencySamples > 0 ? bucketOf(e.latencyMs) : Number.POSITIVE_INFINITY;
-  return 0;
+/** The rank of an instance in the index of a sort by throughput or latency (ascending is best first); undefined for others. */
+export function rankOf<T>(kind: SortKind): ((e: IndexEntry<T>) => number) | undefined {
+  if (kind === "throughput") return (e) => -e.tps;
+  if (kind === "latency") return (e) => (e.latencySamples > 0 ? e.latencyMs : Number.NEGATIVE_INFINITY);
+  return undefined;
 }
 
 /** What a partitioned index orders by. */
@@ -99,7 +107,7 @@ export class SortedPartitions<T> {
   #partition(k: SortKey): CandidateIndex<T> {
     let part = this.#parts.get(k);
     if (!part) {
-      this.#parts.set(k, (part = new CandidateIndex()));
+      this.#parts.set(k, (part = new CandidateIndex(rankOf<T>(this.kind))));
       if (!this.#listed.has(k)) {
         this.#listed.add(k);
         this.#pending.push(k);
@@ -114,17 +122,18 @@ export class SortedPartitions<T> {
     if (part?.size === 0) this.#parts.delete(k);
   }
 
-  /** Partition keys best first (ascending; descending for throughput), with their indexes; empty partitions skipped. */
+  /** Partition keys best (lowest) first, with their indexes; empty partitions skipped. */
   *walk(): Generator<[SortKey, CandidateIndex<T>]> {
     this.#settle();
-    const order = this.#order;
-    const n = order.length;
-    const descending = this.kind === "throughput";
-    for (let i = 0; i < n; i++) {
-      const k = order[descending ? n - 1 - i : i]!;
+    for (const k of this.#order) {
       const part = this.#parts.get(k);
       if (part) yield [k, part];
     }
+  }
+
+  /** The only partition of a sort by throughput or latency (undefined when it holds no mirror). */
+  get ranked(): CandidateIndex<T> | undefined {
+    return this.#parts.get(0);
   }
 
   /** Merges new keys into the order, or sorts it again (dropping gone keys) when many changed. */
@@ -151,35 +160,68 @@ export class SortedPartitions<T> {
   }
 }
 
-/**
- * `q` narrowed by a per-instance condition of a sort (within 80 % of the best throughput,
- * within 1.25 × best + 5 ms of the best latency): every instance is asked.
- */
-export function sortFilter<T>(q: IndexQuery<T>, keep: (e: IndexEntry<T>) => boolean): IndexQuery<T> {
-  return {
-    shape: (s) => (q.shape(s) === 0 ? 0 : 2),
-    entry: (e) => keep(e) && (q.shape(e.shape) === 1 || q.entry(e)),
-  };
+/** The leaves a sorted decision draws from, and how many leading entries of each the sort keeps. */
+export interface RankedPool<T> {
+  leaves: Leaf<T>[];
+  counts: number[];
 }
 
-/** The best (`better`) value of `measure` among the instances of `part` on `side` that `q` accepts, or undefined. */
-export function bestOf<T>(
-  part: CandidateIndex<T>,
+/**
+ * The pool of a sort by throughput or latency (`referencePool()` then `pick()`'s pool) among
+ * the instances of `index` (made with {@link rankOf}) on `side` that `q` accepts: the best
+ * measure (the highest throughput; the lowest measured latency), the rank limit it sets
+ * (80 % of that throughput; 1.25 × that latency + 5 ms, unmeasured always kept), then the
+ * least loaded level holding a kept accepted instance and, there, the best health bucket
+ * and the ramping leaves. "all" when no latency is measured (the sort keeps every instance:
+ * the caller applies the load policy to the whole pool); undefined when no instance is accepted.
+ * Cost: a binary search per leaf of the side, plus per-instance filters where `q` asks them.
+ */
+export function rankedPool<T>(
+  index: CandidateIndex<T>,
   side: Side,
   q: IndexQuery<T>,
-  measure: (e: IndexEntry<T>) => number,
-  better: (a: number, b: number) => boolean,
-): number | undefined {
-  let best: number | undefined;
-  for (const node of part.levels(side))
+  kind: "throughput" | "latency",
+  random: () => number,
+): RankedPool<T> | "all" | undefined {
+  const levels = index.levels(side);
+  // The best rank: at the head of each leaf (after its unmeasured latencies), or the first accepted from there.
+  let best = Number.POSITIVE_INFINITY;
+  for (const node of levels)
     for (const leaf of node.leaves) {
       const s = q.shape(leaf.shape);
       if (s === 0) continue;
-      for (const e of leaf.entries) {
-        const v = measure(e);
-        // The per-instance filters are asked only of an instance that would improve the best.
-        if ((best === undefined || better(v, best)) && (s === 1 || q.entry(e))) best = v;
+      const entries = leaf.entries;
+      for (let i = kind === "latency" ? keptCount(leaf, Number.NEGATIVE_INFINITY) : 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e.rank >= best) break;
+        if (s === 1 || q.entry(e)) {
+          best = e.rank;
+          break;
+        }
       }
     }
-  return best;
+  if (best === Number.POSITIVE_INFINITY) return kind === "latency" ? "all" : undefined;
+  // The same arithmetic as the reference: tps >= best × 0.8 is -tps <= -(best × 0.8).
+  const limit = kind === "throughput" ? -(-best * 0.8) : best * 1.25 + 5;
+  for (const node of levels) {
+    const pool = keptAt(node.leaves, q, limit, random);
+    if (pool) return pool;
+  }
+  return undefined;
+}
+
+/** The pool of one load level (leaves ordered best bucket first, ramping last), or undefined when it keeps no accepted instance. */
+function keptAt<T>(leaves: readonly Leaf<T>[], q: IndexQuery<T>, limit: number, random: () => number): RankedPool<T> | undefined {
+  const counts = leaves.map((leaf) => (q.shape(leaf.shape) === 0 ? 0 : keptCount(leaf, limit)));
+  let cls: number | undefined;
+  for (let i = 0; i < leaves.length && cls === undefined; i++) if (holds(leaves[i]!, q, random, counts[i])) cls = leaves[i]!.cls;
+  if (cls === undefined) return undefined;
+  const pool: RankedPool<T> = { leaves: [], counts: [] };
+  leaves.forEach((leaf, i) => {
+    if ((leaf.cls === cls || leaf.cls === -1) && counts[i]! > 0) {
+      pool.leaves.push(leaf);
+      pool.counts.push(counts[i]!);
+    }
+  });
+  return pool;
 }
