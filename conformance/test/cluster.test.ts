@@ -13,6 +13,21 @@ import { skipWithoutHaproxy, startHaproxy, type TestHaproxy } from "../../test/s
 import { skipWithoutRedis, startRedis, type TestRedis } from "../../test/support/redis.js";
 import { HUB_CHECKS, runHubSuite } from "../src/index.js";
 
+/**
+ * Checks skipped against this hub, as against one billing process: no x402 payments or
+ * wallet sign-in configured, hub timers (heartbeats, probes, hourly statements) too long to
+ * wait for, and prices the account cannot pay (hub.money.exact runs against a hub that bills
+ * nobody in conformance.test.ts).
+ */
+const SKIPPED_HERE = new Set([
+  "hub.money.exact",
+  "hub.statement.content",
+  "hub.security.payment_limit",
+  "hub.wallet.sign_in",
+  "hub.security.nonce_limit",
+  "hub.session.heartbeat_timeout",
+  "hub.probe.rules",
+]);
 const FAST = { heartbeatMs: 100, deadAfterMs: 1000, resyncMs: 2000, loadFlushMs: 10 };
 
 describe.skipIf(skipWithoutRedis() || skipWithoutHaproxy())("hub mode against three clustered @srp/hub processes behind HAProxy", () => {
@@ -27,7 +42,7 @@ describe.skipIf(skipWithoutRedis() || skipWithoutHaproxy())("hub mode against th
     pg = await startPostgres();
     const identity = generateIdentity();
     const ports: number[] = [];
-    for (let i = 0; i < Number(process.env.HUBS ?? 3); i++) {
+    for (let i = 0; i < 3; i++) {
       const store = await openStore(pg.url, { signupCredits: 1_000_000_000n });
       stores.push(store);
       if (i === 0) {
@@ -58,10 +73,16 @@ describe.skipIf(skipWithoutRedis() || skipWithoutHaproxy())("hub mode against th
     await pg?.stop();
   });
 
-  it("runs the suite through the proxy", async () => {
-    const report = await runHubSuite({ url: proxy.url, accountKey: key, ...(process.env.ONLY ? { only: new Set(process.env.ONLY.split(",")) } : {}) });
-    const notPassed = report.results.filter((r) => r.status !== "pass" && r.status !== "skipped").map((r) => [r.id, r.status, r.details]);
-    console.log(notPassed.map((n) => n.join(" :: ").slice(0, 230)).join("\n"));
-    expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
+  it("passes every check the single-process hub passes, through the proxy", async () => {
+    // ONLY=id,id… runs some checks (for debugging one).
+    const only = process.env.ONLY ? new Set(process.env.ONLY.split(",")) : undefined;
+    const report = await runHubSuite({ url: proxy.url, accountKey: key, ...(only ? { only } : {}) });
+    if (!only) expect(report.results.map((r) => r.id)).toEqual(HUB_CHECKS.map((c) => c.id));
+    // The same allowances as the single-process run (conformance.test.ts): a known SHOULD warning; no x402 or wallet sign-in on this hub; timer checks need short timers.
+    const allowed = (r: { id: string; status: string }) =>
+      r.status === "pass" ||
+      (r.status === "warning" && r.id === "hub.job.include_usage") ||
+      (r.status === "skipped" && (r.id.startsWith("hub.x402.") || SKIPPED_HERE.has(r.id)));
+    expect(report.results.filter((r) => !allowed(r)).map((r) => `${r.id}: ${r.status}: ${r.details ?? ""}`)).toEqual([]);
   }, 180_000);
 });

@@ -140,6 +140,7 @@ export function createHub(options: HubOptions): Hub {
     storageError,
     hooks: { ...jobs.sessionHooks, onProbeResult: probes.onResult, onDispute: statements.onDispute },
     observer: cluster.current,
+    handshakeFailures: cluster.handshakeFailures,
   });
   const parts: HubParts = {
     options,

@@ -11,7 +11,7 @@ import type { JobHandle } from "./session.js";
 import type { Outcome, RouteNeeds } from "./routing/policy.js";
 import type { LiveInstance, RouteSort, Router } from "./routing/router.js";
 import { fallbackError, fallsThrough, waitingModelIndex } from "./routing/fallbacks.js";
-import type { WaitQueue, Waiter } from "./routing/wait-queue.js";
+import type { WaitQueue, WaitRoom, Waiter } from "./routing/wait-queue.js";
 
 /** An event of a running job, in order. */
 export type JobEvent =
@@ -203,8 +203,8 @@ export interface RelayContext {
   cancel(live: LiveInstance, jobId: string, reason: "consumer_gone" | "deadline" | "superseded", failed?: boolean): void;
   /** Where requests wait for a slot while every instance is busy (SRP-CON-064); absent: they are refused at once. */
   waiting?: WaitQueue | undefined;
-  /** In a hub of several processes: waits for what the other processes announced until a moment ago (a model just offered there). */
-  catchUp?: () => Promise<void>;
+  /** In a hub of several processes: waits (briefly) until one of `models` is served: a model may just have been offered on another process. */
+  catchUp?: (models: readonly string[]) => Promise<void>;
 }
 
 /**
@@ -298,6 +298,8 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
       if (req.affinityKey !== undefined) ctx.router.affinity.record(req.affinityKey, live.key, Date.now());
       return result.committed;
     }
+    if (process.env.H12DBG)
+      console.log("H12 result", JSON.stringify(job.request).slice(-60), Object.keys(result), live.key.slice(0, 8), Date.now() % 100000);
     if ("notStarted" in result && notStarted++ < MAX_NOT_STARTED) {
       // Like a session that could not take the job: the instance was not tried, and the attempt does not count.
       tried.delete(live.key);
@@ -338,7 +340,7 @@ async function routeOrWait(
     if (lastError) throw lastError;
     if (r.reason === "unknown_model" && !caughtUp) {
       caughtUp = true;
-      await ctx.catchUp!();
+      await ctx.catchUp!([model]);
       continue;
     }
     const until = Math.min(req.queueUntil ?? 0, req.deadline);
@@ -352,20 +354,11 @@ async function routeOrWait(
     } else {
       const w = queue.join(model, req.accountId);
       if (!w && queue.closed) throw new SrpError("session.shutdown", "the hub is shutting down");
-      if (!w && queue.room(model, req.accountId) === "account") {
-        throw new SrpError(
-          "job.no_capacity",
-          `every instance of ${model} is busy and ${queue.options.maxWaitersPerAccount} requests of this account already wait for it`,
-          { details: { retryAfterMs: 1000 } },
-        );
-      }
-      if (!w)
-        throw new SrpError(
-          "job.no_capacity",
-          `every instance of ${model} is busy and ${queue.options.maxWaiters} requests already wait for it`,
-          { details: { retryAfterMs: 1000 } },
-        );
+      if (!w) throw queueFullError(queue, model, queue.room(model, req.accountId));
       slot.waiter = w;
+      // In a hub of several processes the bounds hold hub-wide too (SRP-CON-068): a waiter refused there leaves.
+      const room = await queue.enter(w, until);
+      if (room !== "ok") throw queueFullError(queue, model, room);
       // Joined behind others while a slot is free (its wake-up not yet handled): the first waiter retries.
       if (queued && "key" in route()) queue.notify(model);
     }
@@ -374,7 +367,19 @@ async function routeOrWait(
     if (outcome === "closed") throw new SrpError("session.shutdown", "the hub is shutting down");
     if (outcome === "timeout") throw waitedError(model);
     woken = true;
+    // First in, first out across the hub's processes: waiters of other processes ahead of this one have their turn first.
+    await queue.turn(slot.waiter, until, req.signal);
+    if (req.signal.aborted) throw new SrpError("job.cancelled", "the consumer went away while waiting for a slot");
   }
+}
+
+/** The refusal of a request that finds its model's queue full, or its account's share of it taken (SRP-CON-068). */
+function queueFullError(queue: WaitQueue, model: string, room: WaitRoom): SrpError {
+  const why =
+    room === "account"
+      ? `${queue.options.maxWaitersPerAccount} requests of this account already wait for it`
+      : `${queue.options.maxWaiters} requests already wait for it`;
+  return new SrpError("job.no_capacity", `every instance of ${model} is busy and ${why}`, { details: { retryAfterMs: 1000 } });
 }
 
 /** A request whose job started leaves its model's queue, if it waited. */
@@ -460,7 +465,11 @@ async function untilCommitted(
         return { committed: { job, live, run, head, firstChunkAt } };
       }
       if (e.type === "lost" && e.reason.startsWith(NOT_STARTED)) {
-        return { error: new SrpError("job.no_capacity", `the job could not start: ${e.reason.slice(NOT_STARTED.length)}`), retry: true, notStarted: true };
+        return {
+          error: new SrpError("job.no_capacity", `the job could not start: ${e.reason.slice(NOT_STARTED.length)}`),
+          retry: true,
+          notStarted: true,
+        };
       }
       if (e.type === "lost" && (e.reason === "consumer_gone" || e.reason === "deadline")) {
         const failed = e.reason === "deadline" && !req.consumerDeadline;

@@ -92,8 +92,8 @@ export interface SessionContext {
   onDispute(session: ProviderSession, dispute: Dispute): void;
   /** Messages an open session may send (a token bucket per session, SRP-SEC-019); absent: unlimited. */
   messageRate?: Rate;
-  /** Whether an `auth` may be checked now: the error to refuse it with (SRP-SEC-018), or undefined. */
-  admitAuth?(session: ProviderSession): SrpError | undefined;
+  /** Whether an `auth` may be checked now: the error to refuse it with (SRP-SEC-018), or undefined; a promise when a shared limit is asked. */
+  admitAuth?(session: ProviderSession): SrpError | undefined | Promise<SrpError | undefined>;
 }
 
 /** Receives the events of one job sent on a session. */
@@ -340,7 +340,8 @@ export class ProviderSession implements JobHost {
   async #onAuth(auth: Auth): Promise<void> {
     this.#authInFlight = true;
     const ctx = this.#ctx;
-    const refused = ctx.admitAuth?.(this);
+    const admitted = ctx.admitAuth?.(this);
+    const refused = admitted instanceof Promise ? await admitted : admitted;
     if (refused) return this.fail(refused);
     // A shared nonce memory answers asynchronously: asked first, and only about a nonce that is not this session's.
     const known = auth.nonce === this.#nonce ? false : await ctx.nonces.has(auth.nonce);

@@ -552,7 +552,7 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   }
   // A hub of several processes: a model offered a moment ago on another process may not be known here yet (plans read the offers).
   const asked = fallbacks ?? (typeof body.model === "string" ? [body.model] : []);
-  if (ctx.catchUp && asked.length > 0 && !asked.includes("auto") && asked.every((m) => ctx.router.count(m) === 0)) await ctx.catchUp();
+  if (ctx.catchUp && asked.length > 0 && !asked.includes("auto") && asked.every((m) => ctx.router.count(m) === 0)) await ctx.catchUp(asked);
   const plan = await surface.plan(body, ctx, request, accountId);
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);

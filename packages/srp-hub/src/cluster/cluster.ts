@@ -62,18 +62,19 @@ export interface HubCluster {
   /** Whether a node has a session on another process. */
   connectedElsewhere(nodeId: string): boolean;
   /**
-   * Waits until this process has heard what the others announced until a moment ago: a
-   * request for a model no instance here serves may be for one just offered on another.
+   * Waits until one of `models` is served, or for at most 250 ms: a request for a model no
+   * instance here serves may be for one just offered on another process. Without models:
+   * until what the others published on the bus before now has arrived.
    */
-  catchUp(): Promise<void>;
+  catchUp(models: readonly string[]): Promise<void>;
   /** Leaves the directory: other processes stop sending jobs here (jobs they sent that run here go on). */
   leave(): Promise<void>;
   /** Leaves the cluster: this process's nodes removed from the directory, links and Redis closed. */
   close(): Promise<void>;
 }
 
-/** How long a request for a model unknown here waits for announcements in flight (ms). */
-const CATCH_UP_MS = 20;
+/** How long a request for a model unknown here waits for it to be announced by another process (ms). */
+const CATCH_UP_MS = 250;
 
 /** The node id of an instance key (`nodeId/instanceId`; node ids are base64url). */
 function nodeOf(key: string): string {
@@ -286,10 +287,16 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
     },
     remotes: () => s.remotes.values(),
     connectedElsewhere: (nodeId) => s.remotes.has(nodeId),
-    async catchUp() {
+    async catchUp(models) {
       // An offer that reached another process just before this request needs a moment to be handled and announced there.
-      await new Promise((resolve) => setTimeout(resolve, CATCH_UP_MS));
-      await directory.barrier();
+      const until = Date.now() + CATCH_UP_MS;
+      if (models.length === 0) return directory.barrier();
+      const served = () => models.some((m) => d.router.count(m) > 0);
+      do {
+        await directory.barrier();
+        if (served()) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      } while (Date.now() < until);
     },
     leave: () => directory.withdrawAll(),
     async close() {

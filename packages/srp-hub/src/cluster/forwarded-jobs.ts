@@ -113,7 +113,8 @@ export class ForwardedJobs {
   /** Starts a forwarded job on its node's session, or refuses it on the link (the sender then routes it again). */
   start(f: ForwardJob, link: Link): void {
     const jobId = f.job.jobId;
-    if (this.#running.has(jobId)) return void link.send({ t: "error", error: refusal(jobId, "job.invalid_request", "a job with this id already runs", false) });
+    if (this.#running.has(jobId))
+      return void link.send({ t: "error", error: refusal(jobId, "job.invalid_request", "a job with this id already runs", false) });
     const session = this.#deps.session(f.nodeId);
     if (!session || session.state !== "open")
       return void link.send({ t: "refused", jobId, reason: `node ${f.nodeId} is not connected to this hub process`, gone: true });

@@ -31,4 +31,3 @@ export function snapshotOf(session: ProviderSession, processId: string): NodeSna
     capacity: Object.fromEntries(session.reportedCapacity),
   };
 }
-

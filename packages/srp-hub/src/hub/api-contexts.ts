@@ -34,7 +34,7 @@ export interface HubParts {
   /** The account a node is connected under now, or undefined. */
   connectedAccount(nodeId: string): string | undefined;
   /** In a hub of several processes: waits for what the others announced until a moment ago. */
-  readonly catchUp: (() => Promise<void>) | undefined;
+  readonly catchUp: ((models: readonly string[]) => Promise<void>) | undefined;
 }
 
 /** The hub's public base URL for a request: `publicUrl`, else the request's origin (no trailing slash). */

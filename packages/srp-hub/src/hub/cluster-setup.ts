@@ -5,8 +5,11 @@
  */
 import { SrpError, type Identity } from "@srp/core";
 import { clusterRedis, newProcessId, startCluster, type ClusterOptions, type HubCluster } from "../cluster/cluster.js";
+import { DIRECTORY_TIMINGS } from "../cluster/directory.js";
+import { SharedHandshakeFailures, type HandshakeFailureGate } from "../cluster/shared-handshakes.js";
 import { SharedLimits } from "../cluster/shared-limits.js";
 import { RedisNonceStore } from "../cluster/shared-nonces.js";
+import { SharedWaitOrder } from "../cluster/shared-queue.js";
 import type { ClientLimiter } from "../limits.js";
 import type { NonceStore } from "../nonces.js";
 import type { Router } from "../routing/router.js";
@@ -33,12 +36,14 @@ export interface ClusterSetupOptions {
 export interface ClusterSetup {
   /** The nonce memory the hub's processes share (in Redis), when there is a cluster. */
   readonly nonces: NonceStore | undefined;
+  /** The failed-handshake limit kept exact across the hub's processes (in Redis), when there is a cluster and the limit is on. */
+  readonly handshakeFailures: HandshakeFailureGate | undefined;
   /** Resolves once this process has joined (at once without a cluster); rejects when it could not. */
   readonly ready: Promise<void>;
   /** The cluster, once joined. */
   current(): HubCluster | undefined;
   /** Waits for what other processes announced until a moment ago (see {@link HubCluster.catchUp}); undefined without a cluster. */
-  readonly catchUp: (() => Promise<void>) | undefined;
+  readonly catchUp: ((models: readonly string[]) => Promise<void>) | undefined;
   /** Leaves the directory (first step of closing: other processes stop sending jobs here). */
   leave(): Promise<void>;
   /** Leaves the cluster (last step of closing). */
@@ -50,13 +55,34 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   let cluster: HubCluster | undefined;
   let closed = false;
   if (!o.options)
-    return { nonces: undefined, catchUp: undefined, ready: Promise.resolve(), current: () => undefined, leave: async () => {}, close: async () => {} };
+    return {
+      nonces: undefined,
+      handshakeFailures: undefined,
+      catchUp: undefined,
+      ready: Promise.resolve(),
+      current: () => undefined,
+      leave: async () => {},
+      close: async () => {},
+    };
   const processId = o.options.processId ?? newProcessId();
   const redis = clusterRedis(o.options, o.identity.id, processId);
   const nonces = new RedisNonceStore(redis.commands, { onError: (op, error) => o.storageError(`cluster: nonce ${op}`, error) });
   const limits = new SharedLimits(o.limiter, redis.commands, {
     processId,
     onError: (op, error) => o.storageError(`cluster: limits ${op}`, error),
+  });
+  const failureRate = o.limiter.rateOf("handshakeFailures");
+  const handshakeFailures = failureRate
+    ? new SharedHandshakeFailures(redis.commands, failureRate, (error) => o.storageError("cluster: handshake limit", error))
+    : undefined;
+  // First in, first out across the processes (SRP-CON-067), under the same bounds hub-wide (SRP-CON-068).
+  const order = new SharedWaitOrder(redis.commands, {
+    processId,
+    deadAfterMs: o.options.timings?.deadAfterMs ?? DIRECTORY_TIMINGS.deadAfterMs,
+    maxWaiters: o.waiting.options.maxWaiters,
+    maxWaitersPerAccount: o.waiting.options.maxWaitersPerAccount,
+    maxWaitMs: o.waiting.options.maxWaitMs,
+    onError: (op, error) => o.storageError(`cluster: queue ${op}`, error),
   });
   const ready = startCluster(
     o.options,
@@ -81,6 +107,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
     if (closed) return void (await c.close());
     cluster = c;
     limits.start();
+    o.waiting.order = order;
     for (const session of o.registry().byNode()) if (session.state === "open") c.opened(session);
   });
   ready.catch((error: unknown) => {
@@ -90,7 +117,8 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   });
   return {
     nonces,
-    catchUp: async () => cluster?.catchUp(),
+    handshakeFailures,
+    catchUp: async (models) => cluster?.catchUp(models),
     ready,
     current: () => cluster,
     leave: async () => cluster?.leave(),
@@ -98,6 +126,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
       closed = true;
       const c = cluster;
       cluster = undefined;
+      if (o.waiting.order === order) o.waiting.order = undefined;
       // Before joining the connection may not be up: nothing is written then.
       if (c) await limits.close();
       else limits.stop();

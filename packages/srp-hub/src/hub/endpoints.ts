@@ -81,7 +81,12 @@ function consumerRoutes(p: EndpointParts): Route[] {
     ),
     { method: "POST", path: "/v1/batch", draining: "refuse", handle: (r) => p.batches.create(r) },
     { method: "GET", path: { prefix: "/v1/jobs/" }, handle: (r, { id }) => p.batches.get(r, id) },
-    { method: "GET", path: "/v1/models", handle: () => listModels(p.router) },
+    {
+      method: "GET",
+      path: "/v1/models",
+      // A hub of several processes: what the others announced until now is listed too (an offer acknowledged a moment ago).
+      handle: async () => (await p.catchUp?.([]), listModels(p.router)),
+    },
     { method: "GET", path: { prefix: "/v1/receipts/" }, handle: (r, { id }) => getReceipt(r, id, api) },
     {
       method: "*",

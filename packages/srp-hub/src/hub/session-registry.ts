@@ -6,11 +6,12 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { frameHardCap, HANDSHAKE_TIMING, type Identity } from "@srp/core";
+import { frameHardCap, HANDSHAKE_TIMING, type Identity, type SrpError } from "@srp/core";
 import type { Corkable } from "@srp/core/node";
 import { verifyMessage } from "viem";
 import { WebSocketServer } from "ws";
 import type { AccountStore } from "../accounts.js";
+import type { HandshakeFailureGate } from "../cluster/shared-handshakes.js";
 import { refusalError, refuseUpgrade, upgradeKey } from "../gate.js";
 import type { PayoutTracker } from "../ledger/payout-tracker.js";
 import type { ClientLimiter } from "../limits.js";
@@ -42,6 +43,8 @@ export interface SessionRegistryOptions {
   readonly hooks: SessionHooks;
   /** Told of sessions opening, changing, loading and closing (the hub's cluster part, once it has joined). */
   readonly observer?: () => SessionObserver | undefined;
+  /** In a hub of several processes: the failed-handshake limit kept exact across them (SRP-SEC-018); absent: this process's own. */
+  readonly handshakeFailures?: HandshakeFailureGate | undefined;
 }
 
 /** What another part of the hub learns of the registry's sessions. */
@@ -107,6 +110,8 @@ interface Registry {
   readonly all: Set<ProviderSession>;
   /** The client key of each provider connection still in its handshake. */
   readonly handshaking: Map<ProviderSession, string>;
+  /** Handshakes whose `auth` holds a token of the hub-wide failed-handshake limit (given back unless the handshake fails). */
+  readonly reserved: Set<ProviderSession>;
   /**
    * Counts re-checks of bindings: a handshake whose account look-up straddles one (a
    * revocation may have gone through after it read the credential) looks it up again
@@ -137,11 +142,16 @@ function sessionSettings(o: SessionRegistryOptions, nonces: NonceStore) {
 /** What every session tells its hub, kept in the registry's state. */
 function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext {
   const { limiter, emitter, router } = o;
+  const shared = o.handshakeFailures;
   const handshakeEnded = (session: ProviderSession, failed: boolean) => {
     const key = r.handshaking.get(session);
     if (key === undefined) return;
     r.handshaking.delete(session);
     limiter.handshakeEnded(key, failed);
+    // The hub-wide count: a failure keeps the token its auth took; one that took none is charged.
+    if (r.reserved.delete(session)) {
+      if (!failed) shared?.release(key);
+    } else if (failed) shared?.charge(key);
   };
   /** Slots of a session's models may be free (instances came online, capacity reported): their first waiters retry. */
   const notifyWaiters = (session: ProviderSession) => {
@@ -155,7 +165,9 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
     admitAuth(session) {
       const key = r.handshaking.get(session);
       const refused = key === undefined ? undefined : limiter.auth(key);
-      return refused ? refusalError("session.rate_limited", refused) : undefined;
+      if (refused) return refusalError("session.rate_limited", refused);
+      if (key === undefined || !shared) return undefined;
+      return admitShared(r, shared, session, key);
     },
     onAuthenticated(session) {
       handshakeEnded(session, false);
@@ -196,6 +208,26 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
       emitter.emit("handshake.rejected", { sessionId: session.sessionId, code: error.code, message: error.message });
     },
   };
+}
+
+/**
+ * Asks the hub-wide failed-handshake limit whether an `auth` may be checked, taking one of
+ * its tokens (SRP-SEC-018); when the shared limit cannot answer, this process's own (already
+ * passed) decides.
+ */
+async function admitShared(
+  r: Registry,
+  shared: HandshakeFailureGate,
+  session: ProviderSession,
+  key: string,
+): Promise<SrpError | undefined> {
+  const answer = await shared.reserve(key);
+  if (answer === "unknown") return undefined;
+  if (answer) return refusalError("session.rate_limited", answer);
+  // The connection may have ended while Redis answered: the token goes back at once.
+  if (r.handshaking.get(session) === key) r.reserved.add(session);
+  else shared.release(key);
+  return undefined;
 }
 
 /** Accepts a provider connection under the connection and handshake limits (SRP-SEC-014..). */
@@ -253,7 +285,7 @@ async function revalidate(o: SessionRegistryOptions, r: Registry): Promise<numbe
 
 /** Opens the provider endpoint; bindings are re-checked every `limits.bindingCheckIntervalMs`. */
 export function createSessionRegistry(o: SessionRegistryOptions): SessionRegistry {
-  const r: Registry = { byNode: new Map(), all: new Set(), handshaking: new Map(), revocationEpoch: 0 };
+  const r: Registry = { byNode: new Map(), all: new Set(), handshaking: new Map(), reserved: new Set(), revocationEpoch: 0 };
   // The codec, not ws, judges every frame up to the hard cap, so each gets its coded
   // `error` first (SRP-FRM-014, SRP-FRM-015): UTF-8 is checked in `decode`, and ws closes
   // (1009) only frames over twice the limit, before buffering them.

@@ -343,10 +343,7 @@ export interface HubLedger {
 }
 
 /** How a reservation ended, or that it has not (see {@link HubLedger.closure}). */
-export type ReservationClosure =
-  | { state: "open" }
-  | { state: "released" }
-  | { state: "settled"; jobId: string; charged: bigint };
+export type ReservationClosure = { state: "open" } | { state: "released" } | { state: "settled"; jobId: string; charged: bigint };
 
 /** Whether an object (such as a receipt book) is also a {@link HubLedger}. */
 export function isHubLedger(value: unknown): value is HubLedger {

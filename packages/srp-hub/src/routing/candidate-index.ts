@@ -94,6 +94,10 @@ export interface Leaf<T> {
   readonly shape: Shape;
   readonly entries: IndexEntry<T>[];
   readonly node: LevelNode<T>;
+  /** In a ranked index: how many entries rank -Infinity (the first ones). */
+  low: number;
+  /** In a ranked index: the rank of the first entry ranked above -Infinity (Infinity when none). */
+  head: number;
 }
 
 /** The leaves of one load level of one side, best health bucket first, ramping last. @internal */
@@ -218,7 +222,16 @@ export class CandidateIndex<T> {
     const id = `${p.side}|${p.level}|${p.cls}|${e.shape.id}`;
     let target = this.#leaves.get(id);
     if (!target) {
-      target = { side: p.side, level: p.level, cls: p.cls, shape: e.shape, entries: [], node: this.#levelNode(p.side, p.level) };
+      target = {
+        side: p.side,
+        level: p.level,
+        cls: p.cls,
+        shape: e.shape,
+        entries: [],
+        node: this.#levelNode(p.side, p.level),
+        low: 0,
+        head: Infinity,
+      };
       // A level's leaves stay ordered by class, best health bucket first and ramping last.
       const leaves = target.node.leaves;
       let at = leaves.length;
@@ -230,6 +243,8 @@ export class CandidateIndex<T> {
     if (rank) {
       e.rank = rank(e);
       target.entries.splice(rankedPosition(target.entries, e), 0, e);
+      if (e.rank === Number.NEGATIVE_INFINITY) target.low++;
+      target.head = target.entries[target.low]?.rank ?? Infinity;
     } else {
       e.pos = target.entries.length;
       target.entries.push(e);
@@ -254,8 +269,11 @@ export class CandidateIndex<T> {
   #unplace(e: IndexEntry<T>): void {
     const leaf = e.leaf;
     if (!leaf) return;
-    if (this.#rank) leaf.entries.splice(rankedPosition(leaf.entries, e), 1);
-    else {
+    if (this.#rank) {
+      leaf.entries.splice(rankedPosition(leaf.entries, e), 1);
+      if (e.rank === Number.NEGATIVE_INFINITY) leaf.low--;
+      leaf.head = leaf.entries[leaf.low]?.rank ?? Infinity;
+    } else {
       const last = leaf.entries.pop()!;
       if (last !== e) {
         leaf.entries[e.pos] = last;

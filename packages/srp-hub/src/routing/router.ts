@@ -234,7 +234,7 @@ export class Router {
       rank: 0,
     };
     index.add(entry, true);
-    this.#classify(entry, index, now);
+    this.#classify(entry, index, now, true);
   }
 
   #shapeOf(instance: Instance): Shape {
@@ -254,9 +254,10 @@ export class Router {
     return shape;
   }
 
-  /** Reads an entry's routing state and load again and moves it to its leaf. */
-  #classify(e: Entry, index: CandidateIndex<LiveInstance>, now: number): void {
+  /** Reads an entry's routing state and load again and moves it to its leaf (and its mirrors, when it changed or is `fresh`). */
+  #classify(e: Entry, index: CandidateIndex<LiveInstance>, now: number, fresh = false): void {
     if (now > this.#clock) this.#clock = now;
+    const { leaf, closed: wasClosed, fast, firstSeen, tps, latencyMs, latencySamples, cls } = e;
     const h = this.#store.get(e.key);
     const closed = !h || !h.breaker.needsProbe;
     e.fast = !h || !belowFloor(h.throughput, this.#cfg);
@@ -277,7 +278,17 @@ export class Router {
     if (closed) this.#parked.delete(e);
     else this.#parked.add(e);
     index.place(e, closed, this.#placement(e, closed));
-    this.#mirror(e);
+    const same =
+      e.leaf === leaf &&
+      e.closed === wasClosed &&
+      e.fast === fast &&
+      e.firstSeen === firstSeen &&
+      e.tps === tps &&
+      e.latencyMs === latencyMs &&
+      e.latencySamples === latencySamples &&
+      e.cls === cls;
+    // The sorted indexes copy these fields and the placement: nothing to copy when none changed.
+    if (fresh || !same) this.#mirror(e);
   }
 
   /** Copies an entry's place to the sorted indexes of its model and of "auto", where they exist. */

@@ -190,11 +190,17 @@ export function rankedPool<T>(
     for (const leaf of node.leaves) {
       const s = q.shape(leaf.shape);
       if (s === 0) continue;
+      const start = kind === "latency" ? leaf.low : 0;
+      if (s === 1) {
+        const head = start < leaf.low ? Number.NEGATIVE_INFINITY : leaf.head;
+        if (head < best) best = head;
+        continue;
+      }
       const entries = leaf.entries;
-      for (let i = kind === "latency" ? keptCount(leaf, Number.NEGATIVE_INFINITY) : 0; i < entries.length; i++) {
+      for (let i = start; i < entries.length; i++) {
         const e = entries[i]!;
         if (e.rank >= best) break;
-        if (s === 1 || q.entry(e)) {
+        if (q.entry(e)) {
           best = e.rank;
           break;
         }
@@ -212,16 +218,23 @@ export function rankedPool<T>(
 
 /** The pool of one load level (leaves ordered best bucket first, ramping last), or undefined when it keeps no accepted instance. */
 function keptAt<T>(leaves: readonly Leaf<T>[], q: IndexQuery<T>, limit: number, random: () => number): RankedPool<T> | undefined {
-  const counts = leaves.map((leaf) => (q.shape(leaf.shape) === 0 ? 0 : keptCount(leaf, limit)));
+  // The first leaf holding a kept accepted instance sets the bucket (-1: only ramping instances are kept).
   let cls: number | undefined;
-  for (let i = 0; i < leaves.length && cls === undefined; i++) if (holds(leaves[i]!, q, random, counts[i])) cls = leaves[i]!.cls;
+  for (const leaf of leaves) {
+    if (q.shape(leaf.shape) !== 0 && holds(leaf, q, random, keptCount(leaf, limit))) {
+      cls = leaf.cls;
+      break;
+    }
+  }
   if (cls === undefined) return undefined;
   const pool: RankedPool<T> = { leaves: [], counts: [] };
-  leaves.forEach((leaf, i) => {
-    if ((leaf.cls === cls || leaf.cls === -1) && counts[i]! > 0) {
+  for (const leaf of leaves) {
+    if ((leaf.cls !== cls && leaf.cls !== -1) || q.shape(leaf.shape) === 0) continue;
+    const n = keptCount(leaf, limit);
+    if (n > 0) {
       pool.leaves.push(leaf);
-      pool.counts.push(counts[i]!);
+      pool.counts.push(n);
     }
-  });
+  }
   return pool;
 }

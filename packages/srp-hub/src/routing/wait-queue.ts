@@ -22,6 +22,12 @@ export interface WaitQueueOptions {
   maxWaitMs: number;
   /** The first waiter of a model retries this often even without a wake-up (a safety net), ms. Default 1 s. */
   pollMs: number;
+  /**
+   * In a hub of several processes: how long a woken waiter that is not first hub-wide leaves a
+   * free slot to the waiters of other processes ahead of it (woken at the same time) before
+   * it may take the slot itself, ms. Default 250 ms.
+   */
+  turnGraceMs: number;
 }
 
 /** The default numbers of the wait queue. */
@@ -31,6 +37,7 @@ export const WAIT_QUEUE_DEFAULTS: Readonly<WaitQueueOptions> = Object.freeze({
   waitMs: 30_000,
   maxWaitMs: 300_000,
   pollMs: 1000,
+  turnGraceMs: 250,
 });
 
 /** The header a consumer sets to choose how long a request may wait for a slot (ms; `0`: not at all). */
@@ -57,9 +64,28 @@ export function queueWaitOf(
 /** How a wait ended: a wake-up (retry routing), the wait ran out, the consumer left, or the hub is closing. */
 export type WaitOutcome = "woken" | "timeout" | "aborted" | "closed";
 
+/** Whether a model's queue has room for one more waiter of an account: `full` (the queue), `account` (that account's share). */
+export type WaitRoom = "ok" | "full" | "account";
+
+/**
+ * The hub-wide order of waiters in a hub of several processes (`cluster/shared-queue.ts`):
+ * where the waiters of every process stand. When the shared store cannot answer, each
+ * method answers as if this process's waiters were the only ones (its own order).
+ */
+export interface WaitOrder {
+  /** Enters a waiter (waiting until `until`, ms since the epoch) at the end of its model's hub-wide queue, under the hub-wide bounds. */
+  enter(waiter: Waiter, until: number): Promise<WaitRoom>;
+  /** How many waiters of other processes are ahead of this one (0: none, or not known). */
+  ahead(waiter: Waiter): Promise<number>;
+  /** The waiter left (served, gave up, the consumer left, the hub is closing). */
+  leave(waiter: Waiter): void;
+}
+
 /** The queues of one hub, one per model (by canonical id). */
 export class WaitQueue {
   readonly options: Readonly<WaitQueueOptions>;
+  /** The hub-wide order, in a hub of several processes (set once this process has joined); absent: this process's order alone. */
+  order: WaitOrder | undefined;
   readonly #queues = new Map<string, Waiter[]>();
   #closed = false;
 
@@ -86,7 +112,7 @@ export class WaitQueue {
    * Whether `accountId` may add a waiter to a model's queue now: `full` when the queue holds
    * `maxWaiters`, `account` when that account already has `maxWaitersPerAccount` in it.
    */
-  room(model: string, accountId?: string): "ok" | "full" | "account" {
+  room(model: string, accountId?: string): WaitRoom {
     const q = this.#queues.get(resolveModelAlias(model)) ?? [];
     if (q.length >= this.options.maxWaiters) return "full";
     if (accountId !== undefined && q.filter((w) => w.accountId === accountId).length >= this.options.maxWaitersPerAccount) return "account";
@@ -109,6 +135,42 @@ export class WaitQueue {
     return w;
   }
 
+  /**
+   * Enters a waiter that just joined into the hub-wide order ({@link WaitOrder.enter}); `ok`
+   * at once without one. A waiter refused there (the hub-wide bounds) leaves.
+   */
+  async enter(w: Waiter, until: number): Promise<WaitRoom> {
+    if (process.env.H12DBG) console.log("H12 enter", w.model, !!this.order, Date.now() % 100000);
+    if (!this.order) return "ok";
+    const room = await this.order.enter(w, until);
+    if (room !== "ok") w.leave();
+    return room;
+  }
+
+  /**
+   * Resolves once a woken waiter may take a free slot: at once when no waiter of another
+   * process is ahead of it hub-wide (or without a hub-wide order), else after
+   * `turnGraceMs` (the waiters ahead, woken by the same freed slot, have had their turn: a
+   * slot still free then is one they could not use), or sooner when `until` comes or the
+   * signal fires.
+   */
+  async turn(w: Waiter, until: number, signal: AbortSignal): Promise<void> {
+    const dbgAhead = this.order ? await this.order.ahead(w) : -9;
+    if (process.env.H12DBG) console.log("H12 turn", w.model, w.accountId, dbgAhead, Date.now() % 100000);
+    if (!this.order || dbgAhead === 0) return;
+    const ms = Math.min(this.options.turnGraceMs, until - Date.now());
+    if (ms <= 0 || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
   /** A slot of a model may be free (a job ended, an instance came online or reported capacity): its first waiter retries. Waiters for `auto` retry too. */
   notify(model: string): void {
     const name = resolveModelAlias(model);
@@ -129,6 +191,7 @@ export class WaitQueue {
 
   /** @internal Removes a waiter. */
   remove(w: Waiter): void {
+    this.order?.leave(w);
     const q = this.#queues.get(w.model);
     if (!q) return;
     const i = q.indexOf(w);
@@ -157,7 +220,12 @@ export class Waiter {
     this.#pollMs = pollMs;
   }
 
-  /** Waiters ahead of this one (0: first). */
+  /** Whether this waiter has left its queue. */
+  get left(): boolean {
+    return this.#left;
+  }
+
+  /** Waiters ahead of this one in this process (0: first). */
   get position(): number {
     return this.#queue.queueOf(this)?.indexOf(this) ?? -1;
   }

@@ -170,7 +170,8 @@ export class SqlLedgerBook implements LedgerBooks {
   async closure(reservationId: string): Promise<ReservationClosure | undefined> {
     const row = (await this.#db.all("SELECT state, job_id, charged FROM reservations WHERE id = ?", [reservationId]))[0];
     if (!row) return undefined;
-    if (row.state === "settled" && row.job_id !== null) return { state: "settled", jobId: String(row.job_id), charged: big(row.charged ?? 0) };
+    if (row.state === "settled" && row.job_id !== null)
+      return { state: "settled", jobId: String(row.job_id), charged: big(row.charged ?? 0) };
     return row.state === "open" ? { state: "open" } : { state: "released" };
   }
 

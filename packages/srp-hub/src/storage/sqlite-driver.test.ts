@@ -52,6 +52,20 @@ describe("openSqlite", () => {
     await db.close();
   });
 
+  it("a transaction alone in its batch that fails leaves nothing behind and reports its own error", async () => {
+    const db = openSqlite(join(dir, "hub.sqlite"));
+    await db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.run("INSERT INTO t (id) VALUES (7)");
+        throw new Error("changed my mind");
+      }),
+    ).rejects.toThrow("changed my mind");
+    expect(await db.all("SELECT id FROM t")).toEqual([]);
+    expect(await db.transaction((tx) => tx.run("INSERT INTO t (id) VALUES (7)"))).toBe(1);
+    await db.close();
+  });
+
   it("takes synchronous=normal|full from a sqlite: spec", () => {
     expect(sqliteSpec("/x/hub.sqlite")).toEqual({ path: "/x/hub.sqlite" });
     expect(sqliteSpec("/x/hub.sqlite?synchronous=normal")).toEqual({ path: "/x/hub.sqlite", synchronous: "NORMAL" });

@@ -250,19 +250,24 @@ class SqliteDriver implements SqlDriver {
     this.#inTransaction = true;
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
+      // A batch of one needs no savepoint: when it fails, the whole transaction rolls back.
+      const alone = items.length === 1;
       for (const it of items) {
-        this.#db.exec("SAVEPOINT srp_tx");
+        if (!alone) this.#db.exec("SAVEPOINT srp_tx");
         try {
           const value = await it.fn(this.#direct);
-          this.#db.exec("RELEASE srp_tx");
+          if (!alone) this.#db.exec("RELEASE srp_tx");
           outcomes.push({ ok: true, value });
         } catch (error) {
-          this.#db.exec("ROLLBACK TO srp_tx");
-          this.#db.exec("RELEASE srp_tx");
+          if (alone) this.#db.exec("ROLLBACK");
+          else {
+            this.#db.exec("ROLLBACK TO srp_tx");
+            this.#db.exec("RELEASE srp_tx");
+          }
           outcomes.push({ ok: false, error });
         }
       }
-      this.#db.exec("COMMIT");
+      if (this.#db.inTransaction) this.#db.exec("COMMIT");
     } catch (error) {
       // The batch could not commit: nothing of it happened, and every caller hears so.
       if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
