@@ -237,7 +237,7 @@ function reachable(ctx: RelayContext, req: RelayRequest, model: string): boolean
 
 /** One model's part of {@link relay}: routing (waiting for a slot when every instance is busy) and failover. */
 async function relayModel(ctx: RelayContext, req: RelayRequest): Promise<Committed> {
-  const slot: { waiter?: Waiter } = {};
+  const slot: Slot = {};
   try {
     return await attemptModel(ctx, req, slot);
   } finally {
@@ -245,7 +245,13 @@ async function relayModel(ctx: RelayContext, req: RelayRequest): Promise<Committ
   }
 }
 
-async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter?: Waiter }): Promise<Committed> {
+/** A request's place in its model's queue: while it waits, and once it left it for a slot (until its job has started). */
+interface Slot {
+  waiter?: Waiter;
+  served?: Waiter;
+}
+
+async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: Slot): Promise<Committed> {
   const tried = new Set<string>();
   let lastError: SrpError | undefined;
   const attempts = req.allowFallbacks === false ? 1 : MAX_ATTEMPTS;
@@ -298,12 +304,11 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: { waiter
       if (req.affinityKey !== undefined) ctx.router.affinity.record(req.affinityKey, live.key, Date.now());
       return result.committed;
     }
-    if (process.env.H12DBG)
-      console.log("H12 result", JSON.stringify(job.request).slice(-60), Object.keys(result), live.key.slice(0, 8), Date.now() % 100000);
     if ("notStarted" in result && notStarted++ < MAX_NOT_STARTED) {
       // Like a session that could not take the job: the instance was not tried, and the attempt does not count.
       tried.delete(live.key);
       attempt--;
+      await requeue(ctx, req, slot);
       continue;
     }
     lastError = result.error;
@@ -383,13 +388,28 @@ function queueFullError(queue: WaitQueue, model: string, room: WaitRoom): SrpErr
 }
 
 /** A request whose job started leaves its model's queue, if it waited. */
-function leaveQueue(ctx: RelayContext, slot: { waiter?: Waiter }, model: string): void {
+function leaveQueue(ctx: RelayContext, slot: Slot, model: string): void {
+  delete slot.served;
   if (!slot.waiter) return;
   slot.waiter.leave();
+  slot.served = slot.waiter;
   delete slot.waiter;
   // Another slot may be free too (an instance came online with several): the next waiter tries, once this job holds its slot.
   const queue = ctx.waiting;
   if (queue) setImmediate(() => queue.notify(model));
+}
+
+/**
+ * A waiter whose job came back not started (another process found its slot taken) goes back
+ * to its place in the queue, hub-wide too, rather than behind those who came after it.
+ */
+async function requeue(ctx: RelayContext, req: RelayRequest, slot: Slot): Promise<void> {
+  const w = slot.served;
+  delete slot.served;
+  const queue = ctx.waiting;
+  if (!w || !queue || slot.waiter || !queue.rejoin(w)) return;
+  slot.waiter = w;
+  await queue.enter(w, Math.min(req.queueUntil ?? 0, req.deadline), true);
 }
 
 /** The refusal of a request whose wait for a slot ran out (SRP-CON-066). */

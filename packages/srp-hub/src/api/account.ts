@@ -121,23 +121,15 @@ export async function postRefund(request: Request, ctx: AccountApiContext): Prom
 
 /** `GET /v1/pricing` (free): prices per model, the split, the prepaid tiers and the signup credits. */
 export function getPricing(ctx: AccountApiContext): Response {
-  const models = [...ctx.router.catalog()].flatMap(([model, views]) => {
-    if (views.length === 0) return [];
-    const inputs = views.map((v) => BigInt(v.price.input));
-    const outputs = views.map((v) => BigInt(v.price.output));
-    const min = (xs: bigint[]) => xs.reduce((a, b) => (b < a ? b : a));
-    const max = (xs: bigint[]) => xs.reduce((a, b) => (b > a ? b : a));
-    return [
-      {
-        model,
-        instances_online: views.length,
-        per_million_tokens: {
-          input: { min: money(min(inputs)), max: money(max(inputs)) },
-          output: { min: money(min(outputs)), max: money(max(outputs)) },
-        },
-      },
-    ];
-  });
+  // Per-model summaries the router keeps: O(models) per request, whatever the instances.
+  const models = ctx.router.summaries().map((m) => ({
+    model: m.model,
+    instances_online: m.instances,
+    per_million_tokens: {
+      input: { min: money(m.low.input ?? 0n), max: money(m.high.input ?? 0n) },
+      output: { min: money(m.low.output ?? 0n), max: money(m.high.output ?? 0n) },
+    },
+  }));
   return Response.json({
     object: "srp.pricing",
     currency: "USDC",

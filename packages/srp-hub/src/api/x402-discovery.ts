@@ -71,15 +71,9 @@ export function x402Discovery(
   options: { deposits?: boolean } = {},
 ): X402DiscoveryDocument {
   const models: X402ModelPrice[] = [];
-  for (const [model, views] of router.catalog()) {
-    if (views.length === 0) continue;
-    let input = 0n;
-    let output = 0n;
-    for (const v of views) {
-      if (BigInt(v.price.input) > input) input = BigInt(v.price.input);
-      if (BigInt(v.price.output) > output) output = BigInt(v.price.output);
-    }
-    models.push({ model, input: input.toString(), output: output.toString() });
+  // The router's per-model summaries: O(models) per request, whatever the instances.
+  for (const m of router.summaries()) {
+    models.push({ model: m.model, input: (m.high.input ?? 0n).toString(), output: (m.high.output ?? 0n).toString() });
   }
   models.sort((a, b) => a.model.localeCompare(b.model));
   const chat = chatResource(`${baseUrl}/v1/chat/completions`);

@@ -131,12 +131,14 @@ export class ForwardedJobs {
       started = session.startJob(f.job, f.requestHash, handle);
     } catch (error) {
       this.#running.delete(jobId);
+      this.#deps.takeOwner(jobId);
       const e = error instanceof SrpError ? error : new SrpError("internal", "the job could not be sent to its node");
       link.send({ t: "error", error: refusal(jobId, e.code, e.message, false) });
       return;
     }
     if (!started) {
       this.#running.delete(jobId);
+      this.#deps.takeOwner(jobId);
       refused(`every slot of ${f.job.instanceId} on ${f.nodeId} is taken`);
     }
   }

@@ -41,6 +41,7 @@ export {
 export { Router, instanceKey, type LiveInstance, type RouteSort, type RouteOrder, type BreakerChange } from "./router.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./store.js";
 export { summarizeOffers, type OfferSummary } from "./offers.js";
+export { ModelTally, needsRecount, CATALOG_REFRESH_MS, type ModelSummary, type TallyMember, type PriceKey } from "./catalog.js";
 export {
   WaitQueue,
   Waiter,

@@ -57,6 +57,7 @@ import { DueHeap } from "./due-heap.js";
 import { rankedPool, SortedPartitions, type SortKind } from "./sort-index.js";
 import { indexQuery, type RequestQuery } from "./index-query.js";
 import { summarizeOffers, type OfferSummary } from "./offers.js";
+import { ModelTally, type ModelSummary, type TallyMember } from "./catalog.js";
 import { referencePool, type RouteOrder, type RouteSort } from "./reference.js";
 
 /** One instance online on one session. */
@@ -169,6 +170,8 @@ export class Router {
   readonly #offers = new Map<string, OfferSummary[]>();
   /** Each model's cheapest price, made again after its instances change. */
   readonly #cheapest = new Map<string, Price | undefined>();
+  /** Each model's live instances in short, for the free listings (`catalog.ts`). */
+  readonly #tallies = new Map<string, ModelTally>();
   /** The latest `now` the index was classified at: a decision at an earlier time uses the reference. */
   #clock = -Infinity;
   /** Which instance served each long prompt prefix recently (prefix affinity). */
@@ -203,6 +206,9 @@ export class Router {
       this.#offers.delete(name);
       this.#cheapest.delete(name);
       if (!this.#store.get(key)) this.#store.update(key, now, (h) => h);
+      let tally = this.#tallies.get(name);
+      if (!tally) this.#tallies.set(name, (tally = new ModelTally()));
+      tally.add(this.#member(live, now));
       this.#indexLive(name, live, now);
     }
     this.#bySession.set(session, mine);
@@ -383,6 +389,7 @@ export class Router {
         models.delete(live.key);
         this.#offers.delete(name);
         this.#cheapest.delete(name);
+        this.#tallies.get(name)?.remove(this.#member(live, Infinity));
         const index = this.#index.get(name);
         const e = index?.get(live.key);
         if (e) this.#parked.delete(e);
@@ -393,7 +400,10 @@ export class Router {
           this.#sorts.delete(name);
         }
       }
-      if (models?.size === 0) this.#byModel.delete(name);
+      if (models?.size === 0) {
+        this.#byModel.delete(name);
+        this.#tallies.delete(name);
+      }
     }
     this.#bySession.delete(session);
   }
@@ -750,7 +760,27 @@ export class Router {
     for (const index of this.#index.values()) for (const e of index.entries()) this.#classify(e, index, at);
   }
 
-  /** Live instances grouped by model. */
+  #member(live: LiveInstance, now: number): TallyMember {
+    return { instance: live.instance, firstSeen: this.#store.get(live.key)?.firstSeen ?? now };
+  }
+
+  /**
+   * Every model online in short (instances, capabilities, lowest and highest prices, longest
+   * context, earliest first-seen), sorted by id, for the free listings: O(models) per call.
+   * Joins show at once; a departure's extremes within about a second (`catalog.ts`).
+   */
+  summaries(now = Date.now()): ModelSummary[] {
+    const out: ModelSummary[] = [];
+    for (const [name, tally] of this.#tallies) {
+      const models = this.#byModel.get(name);
+      if (!models || models.size === 0) continue;
+      if (tally.due(now)) tally.recount([...models.values()].map((l) => this.#member(l, now)), now);
+      out.push(tally.summary(name));
+    }
+    return out.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
+  }
+
+  /** Live instances grouped by model, each with its full view (linear in instances: for inspection; listings use {@link summaries}). */
   catalog(now = Date.now()): Map<string, CandidateView[]> {
     const out = new Map<string, CandidateView[]>();
     for (const model of this.#byModel.keys()) out.set(model, this.views(model, now));

@@ -73,8 +73,12 @@ export type WaitRoom = "ok" | "full" | "account";
  * method answers as if this process's waiters were the only ones (its own order).
  */
 export interface WaitOrder {
-  /** Enters a waiter (waiting until `until`, ms since the epoch) at the end of its model's hub-wide queue, under the hub-wide bounds. */
-  enter(waiter: Waiter, until: number): Promise<WaitRoom>;
+  /**
+   * Enters a waiter (waiting until `until`, ms since the epoch) at the end of its model's
+   * hub-wide queue, under the hub-wide bounds; `again`: a waiter that left goes back to the
+   * place it had (its job could not start), without the bounds.
+   */
+  enter(waiter: Waiter, until: number, again?: boolean): Promise<WaitRoom>;
   /** How many waiters of other processes are ahead of this one (0: none, or not known). */
   ahead(waiter: Waiter): Promise<number>;
   /** The waiter left (served, gave up, the consumer left, the hub is closing). */
@@ -88,6 +92,8 @@ export class WaitQueue {
   order: WaitOrder | undefined;
   readonly #queues = new Map<string, Waiter[]>();
   #closed = false;
+  /** The number of the next waiter to join (the order of joining). */
+  #joined = 0;
 
   constructor(options: Partial<WaitQueueOptions> = {}) {
     this.options = { ...WAIT_QUEUE_DEFAULTS, ...options };
@@ -130,19 +136,33 @@ export class WaitQueue {
     if (this.room(name, accountId) !== "ok") return undefined;
     let q = this.#queues.get(name);
     if (!q) this.#queues.set(name, (q = []));
-    const w = new Waiter(name, this, this.options.pollMs, accountId);
+    const w = new Waiter(name, this, this.options.pollMs, accountId, this.#joined++);
     q.push(w);
     return w;
+  }
+
+  /**
+   * Puts a waiter that left because it got a slot back in its model's queue, at the place
+   * its time of joining gives it, when its job could not start after all; false when the hub
+   * is closing. Call {@link enter} with `again` next.
+   */
+  rejoin(w: Waiter): boolean {
+    if (this.#closed || !w.left) return false;
+    let q = this.#queues.get(w.model);
+    if (!q) this.#queues.set(w.model, (q = []));
+    const i = q.findIndex((other) => other.seq > w.seq);
+    q.splice(i < 0 ? q.length : i, 0, w);
+    w.back();
+    return true;
   }
 
   /**
    * Enters a waiter that just joined into the hub-wide order ({@link WaitOrder.enter}); `ok`
    * at once without one. A waiter refused there (the hub-wide bounds) leaves.
    */
-  async enter(w: Waiter, until: number): Promise<WaitRoom> {
-    if (process.env.H12DBG) console.log("H12 enter", w.model, !!this.order, Date.now() % 100000);
+  async enter(w: Waiter, until: number, again = false): Promise<WaitRoom> {
     if (!this.order) return "ok";
-    const room = await this.order.enter(w, until);
+    const room = await this.order.enter(w, until, again);
     if (room !== "ok") w.leave();
     return room;
   }
@@ -155,9 +175,7 @@ export class WaitQueue {
    * signal fires.
    */
   async turn(w: Waiter, until: number, signal: AbortSignal): Promise<void> {
-    const dbgAhead = this.order ? await this.order.ahead(w) : -9;
-    if (process.env.H12DBG) console.log("H12 turn", w.model, w.accountId, dbgAhead, Date.now() % 100000);
-    if (!this.order || dbgAhead === 0) return;
+    if (!this.order || (await this.order.ahead(w)) === 0) return;
     const ms = Math.min(this.options.turnGraceMs, until - Date.now());
     if (ms <= 0 || signal.aborted) return;
     await new Promise<void>((resolve) => {
@@ -206,6 +224,8 @@ export class Waiter {
   readonly model: string;
   /** The paying account, when the waiter counts against one. */
   readonly accountId: string | undefined;
+  /** The order of joining among the waiters of this process. */
+  readonly seq: number;
   readonly #queue: WaitQueue;
   readonly #pollMs: number;
   #woken = false;
@@ -213,9 +233,10 @@ export class Waiter {
   #left = false;
 
   /** @internal Made by {@link WaitQueue.join}. */
-  constructor(model: string, queue: WaitQueue, pollMs: number, accountId?: string) {
+  constructor(model: string, queue: WaitQueue, pollMs: number, accountId?: string, seq = 0) {
     this.model = model;
     this.accountId = accountId;
+    this.seq = seq;
     this.#queue = queue;
     this.#pollMs = pollMs;
   }
@@ -286,6 +307,12 @@ export class Waiter {
     const q = this.#queue.queueOf(this);
     const i = q?.indexOf(this) ?? -1;
     if (i >= 0) q![i + 1]?.wake();
+  }
+
+  /** @internal Back in the queue ({@link WaitQueue.rejoin}). */
+  back(): void {
+    this.#left = false;
+    this.#woken = false;
   }
 
   /** Leaves the queue (served, gave up, or the consumer left). */
