@@ -48,6 +48,8 @@ export { BATCH_LIMITS, type BatchOptions } from "./api/batch.js";
 export { MemoryBatchStore, type BatchStore, type BatchRecord, type KeptBatches } from "./api/batch-store.js";
 export { NonceMemory, type NonceStore } from "./nonces.js";
 export { RedisNonceStore, type RedisNonceStoreOptions, type NonceRedis } from "./cluster/shared-nonces.js";
+export type { ClusterOptions } from "./cluster/cluster.js";
+export type { DirectoryTimings } from "./cluster/directory.js";
 
 // Storage: what the hub keeps, in memory or in SQLite / PostgreSQL
 export type { HubStorage, ResponseBook } from "./storage/hub-storage.js";

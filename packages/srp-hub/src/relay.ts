@@ -327,7 +327,7 @@ type Routed = ReturnType<Router["route"]>;
 async function routeOrWait(
   ctx: RelayContext,
   req: RelayRequest,
-  slot: { waiter?: Waiter },
+  slot: Slot,
   lastError: SrpError | undefined,
   route: () => Routed,
 ): Promise<LiveInstance> {

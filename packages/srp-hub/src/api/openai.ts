@@ -5,7 +5,7 @@
  * the provider's, with `usage` extended by the cost and the receipt id.
  */
 import { formatSse, MODEL_ALIASES_VERSION, modelAliases, SrpError } from "@srp/core";
-import { ChatCompletionRequest, checkConsumerBody, type Capability, type Job, type Price, type Usage } from "@srp/core/schema";
+import { ChatCompletionRequest, checkConsumerBody, type Capability, type Job, type Usage } from "@srp/core/schema";
 import { chatNeeds, estimatePromptTokens } from "../routing/policy.js";
 import { chatAffinityKey } from "../routing/affinity.js";
 import type { Router } from "../routing/router.js";
@@ -292,26 +292,14 @@ const MODALITY_OF: Partial<Record<Capability, { endpoint: string; input: string;
 
 const UNIT_KEYS = ["image", "character", "second"] as const;
 
-/** The lowest of one price member across views (absent members are skipped). */
-function lowest(views: readonly { price: Price }[], key: keyof Price): bigint | undefined {
-  let min: bigint | undefined;
-  for (const v of views) {
-    const p = v.price[key];
-    if (p === undefined) continue;
-    const n = BigInt(p);
-    if (min === undefined || n < min) min = n;
-  }
-  return min;
-}
-
-/** The live catalog. */
+/** The live catalog, from the router's per-model summaries: O(models) per call, whatever the instances. */
 export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
   const out: ModelEntry[] = [];
-  for (const [model, views] of router.catalog(now)) {
-    if (views.length === 0) continue;
-    const caps = new Set<Capability>(views.flatMap((v) => v.capabilities));
-    const minIn = lowest(views, "input")!;
-    const minOut = lowest(views, "output")!;
+  for (const summary of router.summaries(now)) {
+    const model = summary.model;
+    const caps = new Set(summary.capabilities as Capability[]);
+    const minIn = summary.low.input ?? 0n;
+    const minOut = summary.low.output ?? 0n;
     const endpoints: string[] = [];
     const input = new Set<string>();
     const output = new Set<string>();
@@ -336,7 +324,7 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
     const pricing: ModelEntry["pricing"] = { prompt: formatDecimal(minIn, 12), completion: formatDecimal(minOut, 12) };
     const units: ModelEntry["pricing_units_per_million"] = { input: minIn.toString(), output: minOut.toString() };
     for (const k of UNIT_KEYS) {
-      const p = lowest(views, k);
+      const p = summary.low[k];
       if (p === undefined) continue;
       // atomic units per 1M units = 1e-6 USD per 1e6 units, so USD per unit = units / 1e12
       pricing[k] = formatDecimal(p, 12);
@@ -345,10 +333,10 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
     out.push({
       id: model,
       object: "model",
-      created: Math.floor(Math.min(...views.map((v) => v.firstSeen)) / 1000),
+      created: Math.floor(summary.firstSeen / 1000),
       owned_by: "srp",
       name: model,
-      context_length: Math.max(...views.map((v) => v.contextLength)),
+      context_length: summary.contextLength,
       architecture: {
         modality: `${[...input].join("+")}->${[...output].join("+")}`,
         input_modalities: [...input],
@@ -359,9 +347,9 @@ export function modelCatalog(router: Router, now = Date.now()): ModelEntry[] {
       pricing,
       pricing_units_per_million: units,
       capabilities: [...caps].sort(),
-      instances_online: views.length,
-      quantizations: [...new Set(views.flatMap((v) => (v.quantization === undefined ? [] : [v.quantization])))].sort(),
-      aliases: [...new Set([...modelAliases(model), ...views.map((v) => v.model)])].filter((a) => a !== model),
+      instances_online: summary.instances,
+      quantizations: [...summary.quantizations],
+      aliases: [...new Set([...modelAliases(model), ...summary.names])].filter((a) => a !== model),
     });
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));

@@ -67,9 +67,15 @@ end`;
 
 /**
  * Enters a ticket. KEYS: queue, counter, procs. ARGV: ticket, process, now, deadAfterMs,
- * maxWaiters, maxWaitersPerAccount, account, ttlMs. Returns `ok`, `full` or `account`.
+ * maxWaiters, maxWaitersPerAccount, account, ttlMs, and the ticket's former place (or "": a
+ * new one). Returns the ticket's place (a number), or `full` or `account`.
  */
 const ENTER = `${LIVE}
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[9], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  return tonumber(ARGV[9])
+end
 local now, dead = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n, mine = 0, 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -83,9 +89,10 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 if n >= tonumber(ARGV[5]) then return 'full' end
 if ARGV[7] ~= '' and mine >= tonumber(ARGV[6]) then return 'account' end
-redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+local place = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], place, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
-return 'ok'`;
+return place`;
 
 /**
  * Counts the live tickets of other processes ahead of a ticket, dropping dead ones. KEYS:
@@ -120,6 +127,8 @@ export class SharedWaitOrder implements WaitOrder {
   readonly #onError: NonNullable<SharedWaitOrderOptions["onError"]>;
   /** The tickets of this process's waiters that entered. */
   readonly #tickets = new Map<Waiter, string>();
+  /** The ticket and place each waiter had, kept after it leaves (its job may come back not started). */
+  readonly #places = new WeakMap<Waiter, { ticket: string; place: number }>();
   #next = 0;
   #failing = false;
 
@@ -138,8 +147,9 @@ export class SharedWaitOrder implements WaitOrder {
     return this.#tickets.size;
   }
 
-  async enter(waiter: Waiter, until: number): Promise<WaitRoom> {
-    const ticket = ticketOf(this.#o.processId, this.#next++, until + TICKET_SLACK_MS, waiter.accountId);
+  async enter(waiter: Waiter, until: number, again = false): Promise<WaitRoom> {
+    const former = again ? this.#places.get(waiter) : undefined;
+    const ticket = former?.ticket ?? ticketOf(this.#o.processId, this.#next++, until + TICKET_SLACK_MS, waiter.accountId);
     const room = await this.#attempt("enter", async () => {
       const answer = await this.#redis.eval(
         ENTER,
@@ -155,13 +165,15 @@ export class SharedWaitOrder implements WaitOrder {
         this.#o.maxWaitersPerAccount,
         waiter.accountId ?? "",
         this.#o.maxWaitMs + TICKET_SLACK_MS,
+        former ? former.place : "",
       );
-      return answer === "full" || answer === "account" ? answer : "ok";
+      return answer === "full" || answer === "account" ? answer : Number(answer);
     });
     // Redis unreachable: the waiter waits in this process's order only.
     if (room === undefined) return "ok";
-    if (room !== "ok") return room;
+    if (typeof room !== "number") return room;
     this.#tickets.set(waiter, ticket);
+    this.#places.set(waiter, { ticket, place: room });
     // Left while its ticket was on its way (the hub is closing): the ticket goes too.
     if (waiter.left) this.leave(waiter);
     return "ok";

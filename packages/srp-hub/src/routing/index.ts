@@ -38,7 +38,16 @@ export {
   type RouteNeeds,
   type NoRoute,
 } from "./policy.js";
-export { Router, instanceKey, type LiveInstance, type RouteSort, type RouteOrder, type BreakerChange } from "./router.js";
+export {
+  Router,
+  instanceKey,
+  type LiveInstance,
+  type RouteSort,
+  type RouteOrder,
+  type BreakerChange,
+  type RouterCluster,
+  type RoutingRecord,
+} from "./router.js";
 export { MemoryRoutingStore, freshHealth, type RoutingStore, type InstanceHealth } from "./store.js";
 export { summarizeOffers, type OfferSummary } from "./offers.js";
 export { ModelTally, needsRecount, CATALOG_REFRESH_MS, type ModelSummary, type TallyMember, type PriceKey } from "./catalog.js";

@@ -774,7 +774,11 @@ export class Router {
     for (const [name, tally] of this.#tallies) {
       const models = this.#byModel.get(name);
       if (!models || models.size === 0) continue;
-      if (tally.due(now)) tally.recount([...models.values()].map((l) => this.#member(l, now)), now);
+      if (tally.due(now))
+        tally.recount(
+          [...models.values()].map((l) => this.#member(l, now)),
+          now,
+        );
       out.push(tally.summary(name));
     }
     return out.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
