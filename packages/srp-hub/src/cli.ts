@@ -3,6 +3,7 @@
  *
  *   srp-hub serve [--port 8787] [--host 127.0.0.1] [--data-dir .srp-data/hub] [--db sqlite:PATH|postgres://...]
  *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...] [--signup-credits UNITS]
+ *                 [--redis redis://HOST:PORT [--workers N] [--link-host H] [--link-port N] [--link-advertise H]]
  *   srp-hub accounts create|list
  *   srp-hub keys create|list|revoke
  *   srp-hub ledger verify | show ACCOUNT_ID | history ACCOUNT_ID | deposit ACCOUNT_ID UNITS --ref REF | refund ACCOUNT_ID --ref REF | top
