@@ -45,7 +45,7 @@ import {
   Router,
 } from "@srp/hub/routing";
 import { summarizeProfileFile } from "./cpu-profile.mjs";
-import { startPortkey, startSrpCli, tempDir } from "./gateways.mjs";
+import { crossedLinks, startPortkey, startSrpCli, startSrpCluster, tempDir } from "./gateways.mjs";
 import { Helper, killAllNow, stopAll } from "./ipc.mjs";
 
 // ---------------------------------------------------------------------------
@@ -81,6 +81,9 @@ const CFG = {
   gatewayConcurrency: env("BENCH_GATEWAY_CONCURRENCY", 50),
   gatewayNodeConcurrency: env("BENCH_GATEWAY_NODE_CONCURRENCY", 256),
   gatewayProfileMs: env("BENCH_GATEWAY_PROFILE_MS", 3_000),
+  gatewayWorkers: env("BENCH_GATEWAY_WORKERS", 2),
+  gatewayClusterNodes: env("BENCH_GATEWAY_CLUSTER_NODES", 2),
+  gatewayClusterBudgetMs: env("BENCH_GATEWAY_CLUSTER_BUDGET_MS", 120_000),
 };
 const JSON_OUT = process.argv.includes("--json");
 const PHASES = ["routing", "floor", "latency", "throughput", "stream", "gateway", "memory", "ledger", "affinity"];
@@ -93,7 +96,7 @@ const PROF_ARGV = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${
 const HUB_ARGV = ["--expose-gc", ...PROF_ARGV];
 const KEY = "srp_bench_consumer_key_000001";
 const MODEL = "sim-llama-3-8b";
-const TARGETS = { addedP50Ms: 1, rps: 2000, bytesPerConn: 50 * 1024, vsPortkeyAddedP50: 1.25, vsPortkeyRps: 1.0 };
+const TARGETS = { addedP50Ms: 1, rps: 2000, bytesPerConn: 50 * 1024, vsPortkeyAddedP50: 1.25, vsPortkeyRps: 1.0, clusterCpu: 1.2 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -128,8 +131,9 @@ function timeit(fn, ms = CFG.routingMs, minIters = 20) {
   return { meanUs: ((t - t0) * 1000) / iters, iters };
 }
 
-/** CPU time of a process in ms from /proc (Linux; USER_HZ is 100 there), or NaN elsewhere. */
+/** CPU time of a process in ms from /proc (Linux; USER_HZ is 100 there), or NaN elsewhere; a list of pids sums theirs. */
 function procCpuMs(pid) {
+  if (Array.isArray(pid)) return pid.reduce((sum, p) => sum + procCpuMs(p), 0);
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -258,6 +262,12 @@ function benchRouting() {
       const r = router.route({ ...needs, model: "auto", exclude: new Set() }, "load", now);
       if ("key" in r) routed++;
     }).meanUs;
+    // The free listings (GET /v1/models, /v1/pricing, x402 discovery) read the per-model summaries;
+    // a full view of every instance (what they built per request before) for comparison, at 100k once.
+    const listing = timeit(() => router.summaries(now));
+    const t0 = performance.now();
+    if (n >= 100_000) router.catalog(now);
+    const fullViewMs = performance.now() - t0;
     // Saturated: every slot taken, the "busy" answer (what a request waiting in the queue is told).
     for (const session of sessions) {
       session.active.set(`${MODEL}.0`, session.instances.get(`${MODEL}.0`).maxConcurrency);
@@ -272,6 +282,8 @@ function benchRouting() {
       instances: n,
       sorted,
       busyUs: saturated.meanUs,
+      listingUs: listing.meanUs,
+      fullViewMs: n >= 100_000 ? fullViewMs : undefined,
       policyUs: policy.meanUs,
       policyIters: policy.iters,
       routeUs: route.meanUs,
@@ -457,6 +469,62 @@ async function benchFloor(net) {
   };
 }
 
+const firstLine = (error) => String(error?.message ?? error).split("\n")[0];
+/** How long the N-process hub's idle CPU is sampled before its loaded run. */
+const CLUSTER_IDLE_MS = 2_000;
+
+/** Figure 8's N-process SRP (bench/gateways.mjs `startSrpCluster`), or `{ skipped: why }` if it cannot start within its budget. */
+async function startGatewayCluster(simBaseUrl) {
+  const workers = Math.floor(CFG.gatewayWorkers);
+  if (workers < 2) return { skipped: `BENCH_GATEWAY_WORKERS is ${CFG.gatewayWorkers}` };
+  try {
+    return await startSrpCluster({
+      simBaseUrl,
+      model: MODEL,
+      nodeConcurrency: CFG.gatewayNodeConcurrency,
+      workers,
+      nodes: Math.max(1, Math.floor(CFG.gatewayClusterNodes)),
+      timeoutMs: CFG.gatewayClusterBudgetMs,
+    });
+  } catch (error) {
+    return { skipped: firstLine(error) };
+  }
+}
+
+/**
+ * Figure 8's N-process SRP under load like the other paths (`load`), with the hub's CPU
+ * summed over its processes (the workers and the primary that hands them connections),
+ * which worker holds each node's session, and how many answered requests crossed a direct
+ * link (admitted by one worker, served by a node on another); then the books verified.
+ * `{ skipped: why }` if the run fails; its processes are stopped either way.
+ */
+async function loadGatewayCluster(cluster, load, simPid) {
+  try {
+    const workers = cluster.workerPids();
+    // What the processes spend with no request at all (heartbeats, the Redis bus, write-behind), to read the figure below against.
+    const hubPids = [cluster.hubPid, ...workers];
+    const idle0 = procCpuMs(hubPids);
+    await sleep(CLUSTER_IDLE_MS);
+    const idleMsPerSecond = ((procCpuMs(hubPids) - idle0) * 1000) / CLUSTER_IDLE_MS;
+    const r = await load(cluster.url, cluster.headers, {
+      hub: [cluster.hubPid, ...workers],
+      primary: cluster.hubPid,
+      node: cluster.nodePids,
+      simulator: simPid,
+    });
+    const placement = cluster.placement();
+    const { rows, workerOfHolder } = await cluster.admissions(r.window.from, r.window.to);
+    const links = crossedLinks(rows, workerOfHolder, placement);
+    const ledgerVerify = await cluster.verify();
+    const nodes = [...placement].map(([nodeId, worker]) => ({ nodeId, worker }));
+    return { workers, nodes, load: r, links, ledgerVerify, idleMsPerSecond };
+  } catch (error) {
+    return { skipped: `the loaded run failed: ${firstLine(error)}` };
+  } finally {
+    await cluster.stop();
+  }
+}
+
 /**
  * Figure 8: the Portkey gateway and SRP as a user runs it (bench/gateways.mjs), against one
  * simulator process: added latency over a direct call (sequential, keep-alive, non-stream,
@@ -475,11 +543,15 @@ async function benchGateway() {
   const loadgen = new Helper("load generator (gateway)", "./loadgen.mjs");
   const portkey = await startPortkey({ simBaseUrl });
   const srp = await startSrpCli({ simBaseUrl, model: MODEL, nodeConcurrency: CFG.gatewayNodeConcurrency });
+  // SRP on N processes (PostgreSQL + Redis): started within its own budget; if it cannot
+  // start, its rows say why and the rest of the phase goes on.
+  const cluster = await startGatewayCluster(simBaseUrl);
   const chat = (base) => `${base}/v1/chat/completions`;
   const targets = [
     { name: "direct", url: `${simBaseUrl}/chat/completions`, headers: {} },
     { name: "portkey", url: chat(portkey.url), headers: portkey.headers },
     { name: "srp", url: chat(srp.url), headers: srp.headers },
+    ...(cluster.skipped ? [] : [{ name: "cluster", url: chat(cluster.url), headers: cluster.headers }]),
   ];
   const c = await loadgen.call(
     "compare",
@@ -492,7 +564,8 @@ async function benchGateway() {
     p99: p(name, 99),
     added: { p50: p(name, 50) - p("direct", 50), p99: p(name, 99) - p("direct", 99) },
   });
-  // Requests/s per path; CPU of the path's own processes over the window, from /proc.
+  // Requests/s per path; CPU of the path's own processes over the window, from /proc (a
+  // list of pids sums theirs); the window's wall-clock bounds, for the receipts it recorded.
   let window;
   loadgen.on("measure.start", () => window?.start());
   loadgen.on("measure.end", () => window?.end());
@@ -500,7 +573,9 @@ async function benchGateway() {
     const cpu = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, procCpuMs(pid)]));
     let cpu0;
     let cpu1;
-    window = { start: () => (cpu0 = cpu()), end: () => (cpu1 = cpu()) };
+    let from;
+    let to;
+    window = { start: () => ((cpu0 = cpu()), (from = Date.now())), end: () => ((cpu1 = cpu()), (to = Date.now())) };
     const r = await loadgen.call(
       "throughput",
       { hubUrl: base, headers, model: MODEL, concurrency: CFG.gatewayConcurrency, durationMs: CFG.rpsMs, warmupMs: CFG.rpsWarmupMs },
@@ -515,11 +590,13 @@ async function benchGateway() {
       p50: percentile(r.latencies, 50),
       p99: percentile(r.latencies, 99),
       cpuMsPerRequest: Object.fromEntries(Object.keys(pids).map((name) => [name, r.ok > 0 ? (cpu1[name] - cpu0[name]) / r.ok : NaN])),
+      window: { from, to },
     };
   };
   const direct = await load(simBaseUrl.replace(/\/v1$/, ""), {}, { simulator: sim.pid });
   const portkeyLoad = await load(portkey.url, portkey.headers, { portkey: portkey.pid, simulator: sim.pid });
   const srpLoad = await load(srp.url, srp.headers, { hub: srp.hubPid, node: srp.nodePid, simulator: sim.pid });
+  const clusterRow = cluster.skipped ? cluster : await loadGatewayCluster(cluster, load, sim.pid);
   await portkey.stop();
   const verify = await srp.verify();
   await srp.stop();
@@ -570,11 +647,18 @@ async function benchGateway() {
     portkeyVersion,
     rounds: c.rounds,
     warmup: c.warmup,
-    errors: c.errors + direct.errors + portkeyLoad.errors + srpLoad.errors,
-    firstError: c.firstError ?? direct.firstError ?? portkeyLoad.firstError ?? srpLoad.firstError,
+    errors: c.errors + direct.errors + portkeyLoad.errors + srpLoad.errors + (clusterRow.load?.errors ?? 0),
+    firstError: c.firstError ?? direct.firstError ?? portkeyLoad.firstError ?? srpLoad.firstError ?? clusterRow.load?.firstError,
     direct: { p50: p("direct", 50), p99: p("direct", 99), load: direct },
     portkey: { ...portkeyLat, load: portkeyLoad },
     srp: { ...srpLat, load: srpLoad, ledgerVerify: verify, profile },
+    cluster: clusterRow.skipped
+      ? clusterRow
+      : {
+          ...latency("cluster"),
+          ...clusterRow,
+          cpuRatio: clusterRow.load.cpuMsPerRequest.hub / srpLoad.cpuMsPerRequest.hub,
+        },
     ratio: {
       addedP50: portkeyLat.added.p50 > 0 ? srpLat.added.p50 / portkeyLat.added.p50 : NaN,
       rps: portkeyLoad.rps > 0 ? srpLoad.rps / portkeyLoad.rps : NaN,
@@ -847,11 +931,20 @@ function report(res) {
         "5",
         `  sorted by price / throughput / latency; model "auto"`,
         `${fmt(s.price, 1)} / ${fmt(s.throughput, 1)} / ${fmt(s.latency, 1)}; ${fmt(s.auto, 1)} µs`,
+        ...(r.instances >= 100_000 ? ["<= 20 µs each", mark(Math.max(s.price, s.throughput, s.latency, s.auto) <= 20)] : ["-", mark()]),
+      ]);
+    }
+    if (r.busyUs !== undefined) rows.push(["5", `  every slot taken: the "busy" answer`, `${fmt(r.busyUs, 1)} µs`, "-", mark()]);
+    if (r.listingUs !== undefined) {
+      const full = r.fullViewMs === undefined ? "" : ` (a view of every instance: ${fmt(r.fullViewMs, 1)} ms)`;
+      rows.push([
+        "5",
+        `  GET /v1/models, /v1/pricing: the model catalog (Router.summaries)${full}`,
+        `${fmt(r.listingUs, 1)} µs`,
         "-",
         mark(),
       ]);
     }
-    if (r.busyUs !== undefined) rows.push(["5", `  every slot taken: the "busy" answer`, `${fmt(r.busyUs, 1)} µs`, "-", mark()]);
   }
   const G = res.ledger;
   if (G) {
@@ -990,6 +1083,7 @@ function report(res) {
       "",
       `  (SRP: node --max-concurrency ${CFG.gatewayNodeConcurrency}; srp-hub ledger verify after the run: ${v?.ok ? "ok" : `FAILED ${JSON.stringify(v?.problems ?? v)}`})`,
     ]);
+    rows.push(...gatewayClusterRows(W));
   }
   const lines = [];
   lines.push("");
@@ -1051,6 +1145,44 @@ function report(res) {
 }
 
 // ---------------------------------------------------------------------------
+
+/** Figure 8's rows for SRP on N hub processes (from the gateway phase's result). */
+function gatewayClusterRows(W) {
+  const K = W.cluster;
+  const label = (n) => `SRP, ${n} processes (PostgreSQL + Redis)`;
+  if (!K || K.skipped)
+    return [
+      ["8", label(Math.floor(CFG.gatewayWorkers)), "skipped", "-", mark()],
+      ["", `  (${K?.skipped ?? "not run"})`],
+    ];
+  const name = label(K.workers.length);
+  const cpu = K.load.cpuMsPerRequest;
+  const ok = Number.isFinite(K.cpuRatio);
+  const share = K.links.total > 0 ? `${fmt((100 * K.links.crossed) / K.links.total, 0)} %` : "n/a";
+  const unknown = K.links.unknown > 0 ? `, ${int(K.links.unknown)} not attributable` : "";
+  const where = K.nodes.map((n, i) => `node ${i + 1} on ${n.worker ? `worker ${K.workers.indexOf(n.worker) + 1}` : "an unknown worker"}`);
+  const v = K.ledgerVerify;
+  return [
+    ["8", `${name}: added latency p50`, `${signed(K.added.p50)} ms`, "-", mark()],
+    ["8", `${name}: added latency p99`, `${signed(K.added.p99)} ms`, "-", mark()],
+    ["8", `${name}: answered requests/s (${CFG.gatewayConcurrency} connections)`, `${int(K.load.rps)} req/s`, "-", mark()],
+    [
+      "8",
+      `SRP hub CPU per request, ${K.workers.length} processes / one process`,
+      ok ? `${fmt(K.cpuRatio)}×` : "n/a",
+      `<= ${fmt(TARGETS.clusterCpu)}×`,
+      ok ? mark(K.cpuRatio <= TARGETS.clusterCpu) : mark(),
+    ],
+    [
+      "",
+      `  (hub CPU ms per request under load: ${fmt(cpu.hub, 3)} summed over ${K.workers.length} workers and the primary (primary ${fmt(cpu.primary, 3)}), one process ${fmt(W.srp.load.cpuMsPerRequest.hub, 3)}; idle, without requests, the ${K.workers.length + 1} processes use ${fmt(K.idleMsPerSecond, 0)} ms/s; nodes ${fmt(cpu.node, 3)} summed over ${K.nodes.length}; simulator ${fmt(cpu.simulator, 3)})`,
+    ],
+    [
+      "",
+      `  (sequential p50/p99 ${fmt(K.p50)}/${fmt(K.p99)} ms; under load ${fmt(K.load.p50, 1)}/${fmt(K.load.p99, 1)} ms; ${where.join(", ")}; crossed a link: ${int(K.links.crossed)} of ${int(K.links.total)} receipts in the loaded window (${share}${unknown}); srp-hub ledger verify: ${v?.ok ? "ok" : `FAILED ${JSON.stringify(v?.problems ?? v)}`})`,
+    ],
+  ];
+}
 
 async function main() {
   const started = performance.now();

@@ -4,7 +4,14 @@
  *
  * @module @srp/core/node
  */
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  hash as oneShotHash,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { setCryptoBackend, type CryptoBackend } from "./crypto-backend.js";
 import { dirname } from "node:path";
@@ -115,7 +122,9 @@ export const NODE_CRYPTO: CryptoBackend = Object.freeze({
     return new Uint8Array(spki.subarray(spki.length - 32));
   },
   sha256(data: Uint8Array): Uint8Array {
-    return new Uint8Array(createHash("sha256").update(data).digest());
+    // One call, no Hash object per digest (Node 20.12+): about twice as fast on short inputs.
+    const digest = oneShotHash("sha256", data, "buffer");
+    return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
   },
 });
 

@@ -43,6 +43,8 @@ export interface StoredReceipt {
 export interface ReceiptBook {
   /** The recorded position of a node (initial if none). */
   position(nodeId: string): Promise<ReceiptPosition>;
+  /** Forgets a cached position: another process of the hub records the node's receipts now (read from storage next time). */
+  forgetPosition?(nodeId: string): void;
   /** Stores a countersigned receipt and makes it the node's position. */
   record(entry: StoredReceipt): Promise<unknown>;
   /** A stored receipt by job id. */

@@ -23,7 +23,7 @@ const done = (settled?: Promise<unknown>): JobEvent => ({
 });
 
 describe("closeBilling", () => {
-  it("shows what was billed when it was not told whether the receipt was stored, but the receipt settled the reservation", async () => {
+  it("shows what was billed when the reservation was closed already by a receipt: this job's, stored by another process, or an earlier attempt's", async () => {
     // Another hub process stored the receipt and went away before saying so: the reservation is closed already.
     const log: string[] = [];
     const closures: Record<string, unknown> = {
@@ -46,8 +46,9 @@ describe("closeBilling", () => {
       settled: Promise.reject(new Error("the process holding the node went away")),
     });
     expect(await closeBilling(h, { reservationId: "r1" }, unknown())).toEqual({ charged: 42n, recorded: true });
-    // Settled by another job's receipt, released, or released now by this call: nothing was billed for this one.
-    expect(await closeBilling(h, { reservationId: "r2" }, unknown())).toEqual({ charged: 0n, recorded: false });
+    // Settled by an earlier attempt's receipt (its link was lost after the receipt was stored, and the request failed over): billed once, and shown.
+    expect(await closeBilling(h, { reservationId: "r2" }, unknown())).toEqual({ charged: 42n, recorded: true });
+    // Released, or released now by this call: nothing was billed.
     expect(await closeBilling(h, { reservationId: "r3" }, unknown())).toEqual({ charged: 0n, recorded: false });
     expect(await closeBilling(h, { reservationId: "r4" }, unknown())).toEqual({ charged: 0n, recorded: false });
     expect(log).toEqual(["release r1", "release r2", "release r3", "release r4"]);

@@ -67,10 +67,10 @@ async function settlementOf(e: JobEvent | undefined): Promise<{ settled: unknown
   return { settled, recorded };
 }
 
-/** The charge of a reservation settled by the receipt of `jobId`; undefined when it was not (or cannot be read now). */
-async function billedBy(ledger: HubLedger, reservationId: string, jobId: string): Promise<bigint | undefined> {
+/** The charge of a settled reservation; undefined when it was not settled (or cannot be read now). */
+async function billedOn(ledger: HubLedger, reservationId: string): Promise<bigint | undefined> {
   const closure = await ledger.closure?.(reservationId).catch(() => undefined);
-  return closure?.state === "settled" && closure.jobId === jobId ? closure.charged : undefined;
+  return closure?.state === "settled" ? closure.charged : undefined;
 }
 
 /**
@@ -100,9 +100,10 @@ export async function closeBilling(
     const released = await releaseUntilDone(hub.ledger, reservationId, releaseReason(e), (err: unknown) =>
       hub.storageError(`release ${reservationId}`, err),
     );
-    // Not told whether the receipt was stored, and the reservation was closed already: if this job's receipt settled it, that is what was billed.
-    if (!released && !recorded && e?.type === "done") {
-      const billed = await billedBy(hub.ledger, reservationId, e.done.jobId);
+    // The reservation was closed already: a receipt settled it (this job's, whose settlement another hub process stored
+    // without saying so; or an earlier attempt's, ended on a lost link after its receipt was stored). That is what was billed.
+    if (!released) {
+      const billed = await billedOn(hub.ledger, reservationId);
       if (billed !== undefined) return { charged: billed, recorded: true };
     }
   }

@@ -10,7 +10,7 @@ import type { Router } from "../routing/router.js";
 import type { ProviderSession } from "../session.js";
 import { ClusterDirectory, type DirectoryTimings } from "./directory.js";
 import { ForwardedJobs, type ForwardedJobsDeps } from "./forwarded-jobs.js";
-import { jobIdOf, linkKey, type JobEventOnLink, type JobOwner, type LinkMessage } from "./link-protocol.js";
+import { jobIdOf, linkKey, validProcessId, type JobEventOnLink, type JobOwner, type LinkMessage } from "./link-protocol.js";
 import { PeerLinks, type Link } from "./links.js";
 import { connectRedis, type RedisConnection } from "./redis.js";
 import { RemoteHost, type RemoteHostDeps } from "./remote-host.js";
@@ -135,15 +135,14 @@ function dropRemote(d: ClusterDeps, s: State, nodeId: string, reason: string): v
   host.close(reason);
 }
 
-/** Routes an event of a job sent from here to its remote host. */
-function deliver(s: State, e: JobEventOnLink): void {
+/** Routes an event of a job sent from here to its remote host (which takes it only from the link the job went on). */
+function deliver(s: State, e: JobEventOnLink, link: Link): void {
   const jobId = jobIdOf(e);
   const host = s.sentJobs.get(jobId);
   if (!host) return;
-  host.deliver(e, jobId);
-  // The last message of a job: `settled`, or an end that settles nothing.
-  const last = e.t === "settled" || e.t === "refused" || e.t === "error" || e.t === "lost" || (e.t === "done" && !e.settles);
-  if (last) s.sentJobs.delete(jobId);
+  host.deliver(e, jobId, link);
+  // Its last message (`settled`, or an end that settles nothing) came: the job is forgotten.
+  if (!host.pending(jobId)) s.sentJobs.delete(jobId);
 }
 
 /** The Redis connection of a hub's processes: keys under `srp:<hub id>:`. */
@@ -161,6 +160,7 @@ export function newProcessId(): string {
  * opens the link endpoint and reads the directory.
  */
 export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: RedisConnection, processId: string): Promise<HubCluster> {
+  if (!validProcessId(processId)) throw new RangeError(`a process id is 1 to 64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(processId)}`);
   const s: State = { processId, remotes: new Map(), sentJobs: new Map(), peers: new Map(), local: new Map() };
   const forwarded = new ForwardedJobs(d);
   const onMessage = (m: LinkMessage, link: Link) => {
@@ -169,7 +169,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
     if (m.t === "outcome") return d.router.outcome(m.key, m.model, m.outcome);
     if (m.t === "latency") return d.router.latency(m.key, m.ms);
     if (m.t === "throughput") return d.router.throughput(m.key, m.tokens, m.ms);
-    deliver(s, m);
+    deliver(s, m, link);
   };
   const links = new PeerLinks({
     processId,

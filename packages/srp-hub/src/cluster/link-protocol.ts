@@ -131,21 +131,30 @@ export function linkKey(secretKey: Uint8Array): Buffer {
 /** How long a link credential is accepted after it was made. */
 export const LINK_TOKEN_TTL_MS = 60_000;
 
-/** A credential for opening a link from `processId` at `now`: `<processId>.<ms>.<nonce>.<hmac>`. */
-export function linkToken(key: Buffer, processId: string, nonce: string, now: number): string {
-  const body = `${processId}.${now}.${nonce}`;
+/**
+ * A credential for opening a link from process `from` to process `to` at `now`:
+ * `<from>.<to>.<ms>.<nonce>.<hmac>`. Naming the target keeps a credential seen on the wire
+ * from opening a link to any other process; the target remembers nonces it accepted.
+ */
+export function linkToken(key: Buffer, from: string, to: string, nonce: string, now: number): string {
+  const body = `${from}.${to}.${now}.${nonce}`;
   return `${body}.${createHmac("sha256", key).update(body).digest("base64url")}`;
 }
 
-/** The process id and nonce of a valid, fresh credential; undefined otherwise. */
-export function checkLinkToken(key: Buffer, token: string, now: number): { processId: string; nonce: string } | undefined {
+/** The sending process and nonce of a valid, fresh credential made for process `self`; undefined otherwise. */
+export function checkLinkToken(key: Buffer, token: string, now: number, self: string): { processId: string; nonce: string } | undefined {
   const parts = token.split(".");
-  if (parts.length !== 4) return undefined;
-  const [processId, at, nonce, mac] = parts as [string, string, string, string];
+  if (parts.length !== 5) return undefined;
+  const [from, to, at, nonce, mac] = parts as [string, string, string, string, string];
   const when = Number(at);
-  if (!Number.isSafeInteger(when) || Math.abs(now - when) > LINK_TOKEN_TTL_MS) return undefined;
-  const expected = createHmac("sha256", key).update(`${processId}.${at}.${nonce}`).digest();
+  if (to !== self || !Number.isSafeInteger(when) || Math.abs(now - when) > LINK_TOKEN_TTL_MS) return undefined;
+  const expected = createHmac("sha256", key).update(`${from}.${to}.${at}.${nonce}`).digest();
   const given = Buffer.from(mac, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-  return { processId, nonce };
+  return { processId: from, nonce };
+}
+
+/** Whether a process id can name a process in link credentials (pure): base64url characters and `_`, 1 to 64. */
+export function validProcessId(id: string): boolean {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(id);
 }

@@ -9,14 +9,15 @@ describe("link credentials", () => {
   const now = 1_800_000_000_000;
 
   it("accepts a fresh credential made with the hub's key, and nothing else", () => {
-    const token = linkToken(key, "proc_a", "n1", now);
-    expect(checkLinkToken(key, token, now + 1000)).toEqual({ processId: "proc_a", nonce: "n1" });
-    // Expired, from the future, made with another hub's key, altered.
-    expect(checkLinkToken(key, token, now + LINK_TOKEN_TTL_MS + 1)).toBeUndefined();
-    expect(checkLinkToken(key, linkToken(key, "proc_a", "n1", now + LINK_TOKEN_TTL_MS + 1), now)).toBeUndefined();
-    expect(checkLinkToken(linkKey(generateIdentity().secretKey), token, now)).toBeUndefined();
-    expect(checkLinkToken(key, token.replace("proc_a", "proc_b"), now)).toBeUndefined();
-    expect(checkLinkToken(key, "a.b.c", now)).toBeUndefined();
+    const token = linkToken(key, "proc_a", "proc_b", "n1", now);
+    expect(checkLinkToken(key, token, now + 1000, "proc_b")).toEqual({ processId: "proc_a", nonce: "n1" });
+    // Made for another process (seen on the wire, replayed elsewhere), expired, from the future, another hub's key, altered.
+    expect(checkLinkToken(key, token, now, "proc_c")).toBeUndefined();
+    expect(checkLinkToken(key, token, now + LINK_TOKEN_TTL_MS + 1, "proc_b")).toBeUndefined();
+    expect(checkLinkToken(key, linkToken(key, "proc_a", "proc_b", "n1", now + LINK_TOKEN_TTL_MS + 1), now, "proc_b")).toBeUndefined();
+    expect(checkLinkToken(linkKey(generateIdentity().secretKey), token, now, "proc_b")).toBeUndefined();
+    expect(checkLinkToken(key, token.replace("proc_a", "proc_x"), now, "proc_b")).toBeUndefined();
+    expect(checkLinkToken(key, "a.b.c", now, "proc_b")).toBeUndefined();
   });
 
   it("decodes only the messages it knows", () => {
@@ -81,9 +82,10 @@ describe("links between processes", () => {
         ws.on("error", () => resolve(-1));
       });
     expect(await status({})).toBe(401);
-    const foreign = linkToken(linkKey(generateIdentity().secretKey), "proc_x", "n", Date.now());
+    const foreign = linkToken(linkKey(generateIdentity().secretKey), "proc_x", "proc_b", "n", Date.now());
     expect(await status({ "x-srp-cluster-link": foreign })).toBe(401);
-    const token = linkToken(key, "proc_x", "once", Date.now());
+    expect(await status({ "x-srp-cluster-link": linkToken(key, "proc_x", "proc_c", "n", Date.now()) })).toBe(401);
+    const token = linkToken(key, "proc_x", "proc_b", "once", Date.now());
     expect(await status({ "x-srp-cluster-link": token })).toBe(101);
     expect(await status({ "x-srp-cluster-link": token })).toBe(401);
   });

@@ -125,7 +125,7 @@ export class PeerLinks {
     if ((request.url ?? "").split("?")[0] !== LINK_PATH) return false;
     const now = Date.now();
     const token = request.headers[TOKEN_HEADER];
-    const checked = typeof token === "string" ? checkLinkToken(this.#o.key, token, now) : undefined;
+    const checked = typeof token === "string" ? checkLinkToken(this.#o.key, token, now, this.#o.processId) : undefined;
     if (!checked || this.#seen.has(checked.nonce)) {
       socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return true;
@@ -148,7 +148,7 @@ export class PeerLinks {
   to(peer: string, url: string): Link {
     const existing = this.#outbound.get(peer);
     if (existing) return existing;
-    const token = linkToken(this.#o.key, this.#o.processId, toBase64Url(randomBytes(12)), Date.now());
+    const token = linkToken(this.#o.key, this.#o.processId, peer, toBase64Url(randomBytes(12)), Date.now());
     const ws = new WebSocket(url, { headers: { [TOKEN_HEADER]: token }, maxPayload: MAX_LINK_MESSAGE, handshakeTimeout: 5000 });
     const link = new SocketLink(peer, ws, {
       onMessage: this.#o.onMessage,

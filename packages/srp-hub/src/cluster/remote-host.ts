@@ -171,11 +171,11 @@ export class RemoteHost implements JobHost {
     return this.#jobs.has(jobId) || this.#settling.has(jobId);
   }
 
-  /** Hands an event of one of this host's jobs to its handle. */
-  deliver(e: JobEventOnLink, jobId: string): void {
-    if (e.t === "settled") return this.#settled(e.jobId, e);
+  /** Hands an event of one of this host's jobs to its handle; only events arriving on the link the job was sent on count. */
+  deliver(e: JobEventOnLink, jobId: string, link: Link): void {
+    if (e.t === "settled") return this.#settled(e.jobId, e, link);
     const sent = this.#jobs.get(jobId);
-    if (!sent) return;
+    if (!sent || sent.link !== link) return;
     switch (e.t) {
       case "refused": {
         this.#end(jobId);
@@ -207,9 +207,9 @@ export class RemoteHost implements JobHost {
     }
   }
 
-  #settled(jobId: string, e: { ok: boolean; reservationId?: string; charge?: string }): void {
+  #settled(jobId: string, e: { ok: boolean; reservationId?: string; charge?: string }, link: Link): void {
     const sent = this.#settling.get(jobId);
-    if (!sent) return;
+    if (!sent || sent.link !== link) return;
     this.#settling.delete(jobId);
     const value = e.reservationId === undefined ? undefined : { reservationId: e.reservationId, charge: BigInt(e.charge ?? "0") };
     sent.settle?.(value, e.ok);

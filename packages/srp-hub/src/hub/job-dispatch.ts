@@ -166,6 +166,7 @@ export function createJobDispatch(o: JobDispatchOptions): JobDispatch {
     },
     forgetPosition(nodeId) {
       s.positions.delete(nodeId);
+      o.receipts.forgetPosition?.(nodeId);
     },
     takeOwner(jobId) {
       const owner = s.owners.get(jobId);

@@ -42,6 +42,7 @@ export interface ModelSummary {
 
 /** One instance as a tally counts it. */
 export interface TallyMember {
+  /** What it offers. */
   instance: Pick<Instance, "model" | "capabilities" | "contextLength" | "price" | "quantization">;
   /** When its routing state was first seen. */
   firstSeen: number;
@@ -105,6 +106,14 @@ export class ModelTally {
       if (p === this.#low[k] || p === this.#high[k]) extreme = true;
     }
     if (extreme) this.#stale = true;
+  }
+
+  /** Lowers the earliest first-seen when an instance's routing state turns out older than when it joined (read from a shared store). */
+  seen(firstSeen: number): void {
+    if (firstSeen < this.#firstSeen) {
+      this.#firstSeen = firstSeen;
+      this.#summary = undefined;
+    }
   }
 
   #sets(m: TallyMember, by: 1 | -1): void {

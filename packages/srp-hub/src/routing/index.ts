@@ -59,6 +59,8 @@ export {
   QUEUE_TIMEOUT_HEADER,
   type WaitQueueOptions,
   type WaitOutcome,
+  type WaitOrder,
+  type WaitRoom,
 } from "./wait-queue.js";
 export { modelList, modelsToTry, fallsThrough, fallbackError, waitingModelIndex, MAX_FALLBACK_MODELS } from "./fallbacks.js";
 export {

@@ -359,7 +359,10 @@ export class Router {
   stateChanged(key: string, now = Date.now()): void {
     this.#health.delete(key);
     const found = this.#entryOf(key);
-    if (found) this.#classify(found.entry, found.index, Math.max(now, this.#clock));
+    if (found) {
+      this.#classify(found.entry, found.index, Math.max(now, this.#clock));
+      this.#tallies.get(found.entry.model)?.seen(found.entry.firstSeen);
+    }
   }
 
   /** Re-classifies the entries whose classification ran out by `now`; false when `now` is earlier than the index's clock. */

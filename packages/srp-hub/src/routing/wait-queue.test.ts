@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { queueWaitOf, WaitQueue, WAIT_QUEUE_DEFAULTS } from "./wait-queue.js";
+import { queueWaitOf, WaitQueue, WAIT_QUEUE_DEFAULTS, type WaitOrder, type Waiter } from "./wait-queue.js";
 
 const never = new AbortController().signal;
 const far = () => Date.now() + 60_000;
@@ -88,5 +88,63 @@ describe("WaitQueue", () => {
     const b = q.join("m")!;
     expect(await a.wait(far(), never)).toBe("woken");
     expect(await b.wait(Date.now() + 100, never)).toBe("timeout");
+  });
+});
+
+describe("WaitQueue with a hub-wide order", () => {
+  /** An order that says how many waiters of other processes are ahead, and records what it was told. */
+  function fakeOrder(ahead: number, room: "ok" | "full" | "account" = "ok") {
+    const log: string[] = [];
+    const order: WaitOrder = {
+      enter: async (w: Waiter, _until: number, again?: boolean) => (log.push(`${again ? "again" : "enter"} ${w.seq}`), room),
+      ahead: async () => ahead,
+      leave: (w: Waiter) => void log.push(`leave ${w.seq}`),
+    };
+    return { order, log };
+  }
+
+  it("enters each waiter, drops one the hub-wide bounds refuse, and tells the order of each leaving", async () => {
+    const q = new WaitQueue();
+    const ok = fakeOrder(0);
+    q.order = ok.order;
+    const a = q.join("m")!;
+    expect(await q.enter(a, far())).toBe("ok");
+    a.leave();
+    q.order = fakeOrder(0, "account").order;
+    const b = q.join("m")!;
+    expect(await q.enter(b, far())).toBe("account");
+    expect(b.left).toBe(true);
+    expect(q.size("m")).toBe(0);
+    expect(ok.log).toEqual(["enter 0", "leave 0"]);
+  });
+
+  it("lets the first waiter hub-wide take a slot at once, and one with others ahead only once the signal or its wait ends", async () => {
+    const q = new WaitQueue({ turnGraceMs: 60_000 });
+    const w = q.join("m")!;
+    await q.turn(w, far(), never); // no order: at once
+    q.order = fakeOrder(0).order;
+    await q.turn(w, far(), never);
+    q.order = fakeOrder(2).order;
+    const stop = new AbortController();
+    const turn = q.turn(w, far(), stop.signal);
+    stop.abort();
+    await turn;
+    await q.turn(w, Date.now() - 1, never); // its wait is over: no grace
+  });
+
+  it("puts a waiter whose job could not start back at its place, ahead of those who joined after it", () => {
+    const q = new WaitQueue();
+    const a = q.join("m")!;
+    const b = q.join("m")!;
+    const c = q.join("m")!;
+    b.leave();
+    expect(q.rejoin(b)).toBe(true);
+    expect([a, b, c].map((w) => w.position)).toEqual([0, 1, 2]);
+    a.leave();
+    expect(q.rejoin(a)).toBe(true);
+    expect(a.position).toBe(0);
+    expect(q.rejoin(a)).toBe(false); // not left
+    q.close();
+    expect(q.rejoin(c)).toBe(false);
   });
 });

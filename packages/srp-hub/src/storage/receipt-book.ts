@@ -56,6 +56,11 @@ export class SqlReceiptBook implements ReceiptBook {
     }
   }
 
+  /** Forgets a node's cached position (another hub process records its receipts now): read from the table next time. */
+  forgetPosition(nodeId: string): void {
+    this.#positions.delete(nodeId);
+  }
+
   async position(nodeId: string): Promise<ReceiptPosition> {
     const cached = this.#positions.get(nodeId);
     if (cached) return cached;

@@ -232,6 +232,10 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   // -- receipts ({@link SqlReceiptBook}) ---------------------------------------
 
   /** See {@link SqlReceiptBook.position}. */
+  /** See {@link SqlReceiptBook.forgetPosition}. */
+  forgetPosition(nodeId: string): void {
+    this.receipts.forgetPosition(nodeId);
+  }
   position(nodeId: string): Promise<ReceiptPosition> {
     return this.receipts.position(nodeId);
   }

@@ -69,6 +69,11 @@ export class WalSync {
     this.#path = path;
   }
 
+  /** The error of a sync that failed: after it nothing written may be trusted to be on disk, and the driver takes nothing more. */
+  get failed(): unknown {
+    return this.#failed;
+  }
+
   /** Resolves once everything written to the file before this call is on disk. */
   sync(): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
@@ -188,6 +193,8 @@ class SqliteDriver implements SqlDriver {
    * queue and retrying asynchronously.
    */
   #now<T>(statement: () => T): Promise<T> {
+    const broken = this.#wal?.failed;
+    if (broken !== undefined) return Promise.reject(broken);
     if (!this.#inTransaction) {
       try {
         return Promise.resolve(statement());
@@ -241,6 +248,12 @@ class SqliteDriver implements SqlDriver {
       setImmediate(() => void this.#serial(() => this.#flush()));
     }
     if (items.length === 0) return;
+    // A sync failed: what was committed since may not be on disk, so nothing more is committed (fail-stop; a restart recovers).
+    const broken = this.#wal?.failed;
+    if (broken !== undefined) {
+      for (const it of items) it.reject(broken);
+      return;
+    }
     try {
       await whenFree(() => this.#db.exec("BEGIN IMMEDIATE"));
     } catch (error) {
