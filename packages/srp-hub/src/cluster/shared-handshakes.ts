@@ -2,9 +2,11 @@
  * The failed-handshake limit (SRP-SEC-018) made exact across the processes of one hub: the
  * other limits on strangers are shared every 100 ms (`shared-limits.ts`), which lets a quick
  * burst of failures spread over the processes pass this one. Failed handshakes are rare and
- * the `auth` path already waits for the account look-up, so here each `auth` takes one token
- * of the address's bucket in Redis before its signature is checked (one round trip: checked
- * and charged at once); a handshake that then succeeds gives it back, one that fails keeps it.
+ * the `auth` path already waits for the account look-up, so here each `auth` reads the
+ * address's bucket in Redis before its signature is checked (one round trip), and a
+ * handshake that fails is charged to it at once. Honest handshakes take nothing, so many at
+ * once never crowd each other out. A failure's charge goes on the same connection before the
+ * node hears of its refusal, so the next `auth` from the address reads it.
  *
  * Key (under the connection's prefix `srp:<hub id>:`): `hsfail:<client key>`, a hash of the
  * bucket's tokens and when they were counted (Redis's clock), deleted once full again and
@@ -21,14 +23,12 @@ export interface HandshakeRedis {
 /** The hub-wide failed-handshake limit, as the session registry uses it. */
 export interface HandshakeFailureGate {
   /**
-   * Takes one token of `client`'s bucket for an `auth` about to be checked: undefined when
-   * taken, the refusal when the address's failed handshakes are over the limit, `unknown`
-   * when the shared bucket could not answer (the process's own bucket decides).
+   * Whether an `auth` from `client` may be checked: undefined when the address's bucket has
+   * a token, the refusal when its failed handshakes are over the limit, `unknown` when the
+   * shared bucket could not answer (the process's own bucket decides). Takes nothing.
    */
   reserve(client: string): Promise<Refusal | undefined | "unknown">;
-  /** Gives back the token {@link reserve} took (the handshake succeeded, or ended without failing). */
-  release(client: string): void;
-  /** Charges a failed handshake no reservation covered (it failed before its `auth` was checked). */
+  /** Charges a failed handshake to the address. */
   charge(client: string): void;
 }
 
@@ -38,9 +38,9 @@ export function handshakeBucketKey(client: string): string {
 }
 
 /**
- * One operation on a bucket, on Redis's clock. KEYS: bucket. ARGV: `take` | `charge` |
- * `give`, burst, tokens per second. Returns 0, or for a `take` refused the ms until a
- * token is there (-1: never).
+ * One operation on a bucket, on Redis's clock. KEYS: bucket. ARGV: `peek` | `charge`,
+ * burst, tokens per second. Returns 0, or for a `peek` without a token the ms until one is
+ * there (-1: never).
  */
 const BUCKET = `
 local t = redis.call('TIME')
@@ -50,12 +50,13 @@ local s = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = burst
 if s[1] then tokens = math.min(burst, tonumber(s[1]) + math.max(0, now - tonumber(s[2])) * rate / 1000) end
 local wait = 0
-if ARGV[1] == 'take' then
-  if tokens >= 1 then tokens = tokens - 1
-  elseif rate > 0 then wait = math.ceil((1 - tokens) * 1000 / rate)
-  else wait = -1 end
-elseif ARGV[1] == 'charge' then tokens = math.max(0, tokens - 1)
-else tokens = math.min(burst, tokens + 1) end
+if ARGV[1] == 'peek' then
+  if tokens < 1 then
+    if rate > 0 then wait = math.ceil((1 - tokens) * 1000 / rate) else wait = -1 end
+  end
+  return wait
+end
+tokens = math.max(0, tokens - 1)
 if tokens >= burst then
   redis.call('DEL', KEYS[1])
 else
@@ -88,21 +89,17 @@ export class SharedHandshakeFailures implements HandshakeFailureGate {
   }
 
   async reserve(client: string): Promise<Refusal | undefined | "unknown"> {
-    const wait = await this.#run("take", client);
+    const wait = await this.#run("peek", client);
     if (wait === undefined) return "unknown";
     if (wait === 0) return undefined;
     return { retryAfterMs: wait < 0 ? Number.POSITIVE_INFINITY : wait, reason: REASON };
-  }
-
-  release(client: string): void {
-    void this.#run("give", client);
   }
 
   charge(client: string): void {
     void this.#run("charge", client);
   }
 
-  async #run(op: "take" | "charge" | "give", client: string): Promise<number | undefined> {
+  async #run(op: "peek" | "charge", client: string): Promise<number | undefined> {
     try {
       const wait = Number(await this.#redis.eval(BUCKET, 1, handshakeBucketKey(client), op, this.#rate.burst, this.#rate.perSecond));
       this.#failing = false;

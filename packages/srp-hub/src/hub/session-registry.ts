@@ -110,8 +110,6 @@ interface Registry {
   readonly all: Set<ProviderSession>;
   /** The client key of each provider connection still in its handshake. */
   readonly handshaking: Map<ProviderSession, string>;
-  /** Handshakes whose `auth` holds a token of the hub-wide failed-handshake limit (given back unless the handshake fails). */
-  readonly reserved: Set<ProviderSession>;
   /**
    * Counts re-checks of bindings: a handshake whose account look-up straddles one (a
    * revocation may have gone through after it read the credential) looks it up again
@@ -148,10 +146,8 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
     if (key === undefined) return;
     r.handshaking.delete(session);
     limiter.handshakeEnded(key, failed);
-    // The hub-wide count: a failure keeps the token its auth took; one that took none is charged.
-    if (r.reserved.delete(session)) {
-      if (!failed) shared?.release(key);
-    } else if (failed) shared?.charge(key);
+    // The hub-wide count: every failure is charged (an honest handshake takes nothing).
+    if (failed) shared?.charge(key);
   };
   /** Slots of a session's models may be free (instances came online, capacity reported): their first waiters retry. */
   const notifyWaiters = (session: ProviderSession) => {
@@ -167,7 +163,7 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
       const refused = key === undefined ? undefined : limiter.auth(key);
       if (refused) return refusalError("session.rate_limited", refused);
       if (key === undefined || !shared) return undefined;
-      return admitShared(r, shared, session, key);
+      return admitShared(shared, key);
     },
     onAuthenticated(session) {
       handshakeEnded(session, false);
@@ -211,23 +207,13 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
 }
 
 /**
- * Asks the hub-wide failed-handshake limit whether an `auth` may be checked, taking one of
- * its tokens (SRP-SEC-018); when the shared limit cannot answer, this process's own (already
- * passed) decides.
+ * Asks the hub-wide failed-handshake limit whether an `auth` may be checked (SRP-SEC-018);
+ * when the shared limit cannot answer, this process's own (already passed) decides.
  */
-async function admitShared(
-  r: Registry,
-  shared: HandshakeFailureGate,
-  session: ProviderSession,
-  key: string,
-): Promise<SrpError | undefined> {
+async function admitShared(shared: HandshakeFailureGate, key: string): Promise<SrpError | undefined> {
   const answer = await shared.reserve(key);
-  if (answer === "unknown") return undefined;
-  if (answer) return refusalError("session.rate_limited", answer);
-  // The connection may have ended while Redis answered: the token goes back at once.
-  if (r.handshaking.get(session) === key) r.reserved.add(session);
-  else shared.release(key);
-  return undefined;
+  if (answer === "unknown" || answer === undefined) return undefined;
+  return refusalError("session.rate_limited", answer);
 }
 
 /** Accepts a provider connection under the connection and handshake limits (SRP-SEC-014..). */
@@ -285,7 +271,7 @@ async function revalidate(o: SessionRegistryOptions, r: Registry): Promise<numbe
 
 /** Opens the provider endpoint; bindings are re-checked every `limits.bindingCheckIntervalMs`. */
 export function createSessionRegistry(o: SessionRegistryOptions): SessionRegistry {
-  const r: Registry = { byNode: new Map(), all: new Set(), handshaking: new Map(), reserved: new Set(), revocationEpoch: 0 };
+  const r: Registry = { byNode: new Map(), all: new Set(), handshaking: new Map(), revocationEpoch: 0 };
   // The codec, not ws, judges every frame up to the hard cap, so each gets its coded
   // `error` first (SRP-FRM-014, SRP-FRM-015): UTF-8 is checked in `decode`, and ws closes
   // (1009) only frames over twice the limit, before buffering them.
