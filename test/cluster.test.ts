@@ -105,6 +105,8 @@ describe.skipIf(skipWithoutRedis())("hub processes sharing Redis", () => {
     const second = node(b.url);
     extra.push(second);
     await second.ready();
+    // Welcomed only once the old session on A was out of A's routing (SRP-HS-017): no process routes to it after the welcome.
+    expect(a.hub.router.all().filter((l) => l.session.local)).toEqual([]);
     await until(() => closed.length > 0, 5000, "A to end the ghost session");
     expect(closed).toEqual([expect.objectContaining({ nodeId: identity.id, reason: "session.replaced" })]);
     expect(a.hub.sessions()).toEqual([]);

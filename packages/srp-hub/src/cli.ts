@@ -26,6 +26,7 @@ import type { SqlStore } from "./storage/sql-store.js";
 import { OnchainPayouts } from "./payments/onchain-payouts.js";
 import { parseLimit, type HubLimits } from "./limits.js";
 import type { ClusterOptions } from "./cluster/cluster.js";
+import { isUnspecifiedHost } from "./cluster/links.js";
 import { superviseWorkers } from "./workers.js";
 
 const USAGE = `usage:
@@ -138,7 +139,8 @@ async function serve(argv: string[]): Promise<void> {
       process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
     log("hub.workers", { workers, hubId: identity.id });
     process.stdout.write(`srp-hub starting ${workers} workers on ${values.host}:${port} (hub id ${identity.id})\n`);
-    await superviseWorkers(workers, argv, log);
+    // A worker that would not stop was killed: the exit status says the shutdown was not clean.
+    if (!(await superviseWorkers(workers, argv, log))) process.exitCode = 1;
     return;
   }
   const signup = values["signup-credits"] === undefined ? undefined : unitsArg(values["signup-credits"], "--signup-credits");
@@ -220,13 +222,19 @@ function clusterArgs(
   if (!redisUrl) return undefined;
   if (!/^rediss?:\/\//.test(redisUrl)) throw new UsageError(`--redis takes redis://HOST:PORT, got ${JSON.stringify(redisUrl)}`);
   if (!/^postgres(ql)?:\/\//.test(db)) throw new UsageError("--redis needs a PostgreSQL --db: the hub's processes share its ledger");
+  const linkHost = v["link-host"] ?? "127.0.0.1";
+  // Every interface names no address the other processes could reach: the operator says which one they use.
+  if (isUnspecifiedHost(linkHost) && !v["link-advertise"])
+    throw new UsageError(
+      `--link-host ${linkHost} listens on every interface: add --link-advertise HOST, the address the other hub processes reach this one at`,
+    );
   const linkPort = v["link-port"] === undefined ? 0 : Number(v["link-port"]);
   if (!Number.isInteger(linkPort) || linkPort < 0 || linkPort > 65535)
     throw new UsageError(`--link-port must be 0..65535, got ${v["link-port"]}`);
   return {
     redisUrl,
     link: {
-      host: v["link-host"] ?? "127.0.0.1",
+      host: linkHost,
       port: linkPort,
       ...(v["link-advertise"] ? { advertiseHost: v["link-advertise"] } : {}),
     },

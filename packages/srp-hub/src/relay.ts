@@ -168,6 +168,11 @@ export interface RelayRequest {
   affinityKey?: string;
   /** The paying account: its requests waiting for a slot of one model are bounded (SRP-CON-068). Absent: counted against no account. */
   accountId?: string;
+  /**
+   * Whether the request already waited for other processes' announcements ({@link RelayContext.catchUp}):
+   * set by the caller that did, and by routing when it does, so a request waits at most once.
+   */
+  caughtUp?: boolean;
 }
 
 /** A request whose output is committed to one job. */
@@ -219,9 +224,12 @@ export async function relay(ctx: RelayContext, req: RelayRequest): Promise<Commi
   const waitAt = models.length === 1 ? 0 : waitingModelIndex(models, (model) => reachable(ctx, req, model));
   for (const [i, model] of models.entries()) {
     const waits = i === waitAt || req.queueUntil === undefined ? {} : { queueUntil: Date.now() };
+    const one: RelayRequest = { ...req, ...waits, ...(model === req.needs.model ? {} : { needs: { ...req.needs, model } }) };
     try {
-      return await relayModel(ctx, { ...req, ...waits, ...(model === req.needs.model ? {} : { needs: { ...req.needs, model } }) });
+      return await relayModel(ctx, one);
     } catch (e) {
+      // A model that waited for announcements: the next ones do not wait again.
+      if (one.caughtUp) req.caughtUp = true;
       if (!(e instanceof SrpError) || !fallsThrough(e)) throw e;
       errors.push(e);
     }
@@ -334,7 +342,6 @@ async function routeOrWait(
   const queue = ctx.waiting;
   const model = req.needs.model;
   let woken = false;
-  let caughtUp = ctx.catchUp === undefined;
   for (;;) {
     // A request that takes part in queueing (`queueUntil` set, even to now) never jumps the requests already waiting.
     const queued =
@@ -343,9 +350,9 @@ async function routeOrWait(
     // Routed: a waiter leaves the queue once its job has started (leaveQueue), so it keeps its place if the job cannot start.
     if ("key" in r) return r;
     if (lastError) throw lastError;
-    if (r.reason === "unknown_model" && !caughtUp) {
-      caughtUp = true;
-      await ctx.catchUp!([model]);
+    if (r.reason === "unknown_model" && ctx.catchUp && !req.caughtUp) {
+      req.caughtUp = true;
+      await ctx.catchUp([model]);
       continue;
     }
     const until = Math.min(req.queueUntil ?? 0, req.deadline);

@@ -59,8 +59,11 @@ export interface SessionContext {
   maxConcurrentJobs: number;
   refusedTiers: ReadonlySet<string>;
   verifyWalletSignature: (address: string, message: string, signature: string) => Promise<boolean>;
-  /** Whether a node has a session on another process of this hub (a hub of several processes): a new session here replaces it. */
-  connectedElsewhere?(nodeId: string): boolean;
+  /**
+   * A hub of several processes: resolves once the node's session on another process (if
+   * any) has ended, with whether there was one. The welcome waits for it (SRP-HS-017).
+   */
+  replacedElsewhere?(session: ProviderSession): Promise<boolean>;
   /** Called after a successful handshake; returns the session it replaced, if any. */
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
   /** Changes whenever the hub re-checks open sessions' bindings (a revocation): a handshake straddling a change looks its account up again (SRP-SEC-022). */
@@ -392,9 +395,11 @@ export class ProviderSession implements JobHost {
     this.version = auth.version;
     this.state = "open";
     clearTimeout(this.#timer);
-    const elsewhere = ctx.connectedElsewhere?.(auth.nodeId) ?? false;
     const replaced = ctx.onAuthenticated(this);
     replaced?.fail(new SrpError("session.replaced", "a newer session for this node id was opened"));
+    // The node's session on another process of the hub ends before this one is welcomed.
+    const elsewhere = ctx.replacedElsewhere ? await ctx.replacedElsewhere(this) : false;
+    if ((this.state as SessionState) === "closed") return; // the node went away meanwhile
     this.send({
       type: "welcome",
       version: auth.version,

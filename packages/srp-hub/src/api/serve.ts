@@ -552,7 +552,9 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   }
   // A hub of several processes: a model offered a moment ago on another process may not be known here yet (plans read the offers).
   const asked = fallbacks ?? (typeof body.model === "string" ? [body.model] : []);
-  if (ctx.catchUp && asked.length > 0 && !asked.includes("auto") && asked.every((m) => ctx.router.count(m) === 0)) await ctx.catchUp(asked);
+  // At most once per request: the relay does not wait again (RunOptions.caughtUp).
+  const caughtUp = ctx.catchUp !== undefined && asked.length > 0 && !asked.includes("auto") && asked.every((m) => ctx.router.count(m) === 0);
+  if (caughtUp) await ctx.catchUp!(asked);
   const plan = await surface.plan(body, ctx, request, accountId);
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
@@ -616,6 +618,7 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
     ...(models ? { models } : {}),
     ...(queueMs !== undefined ? { queueMs } : {}),
     ...(reserved !== undefined ? { reserved } : {}),
+    ...(caughtUp ? { caughtUp } : {}),
   });
 }
 
@@ -670,6 +673,8 @@ export interface RunOptions {
   queueMs?: number;
   /** The worst case reserved for the request: no instance whose worst case for it is more is routed to (SRP-BIL-003). Absent: any price. */
   reserved?: bigint;
+  /** The request already waited for other processes' announcements of its models (a hub of several processes): routing does not wait again. */
+  caughtUp?: boolean;
 }
 
 /**
@@ -743,6 +748,7 @@ function relayRequest(ctx: ConsumerApiContext, plan: Plan, run: RunOptions, limi
     ...(plan.affinityKey !== undefined ? { affinityKey: accountAffinityKey(plan.affinityKey, accountId) } : {}),
     ...(run.models ? { models: run.models } : {}),
     ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline, limits.settleLimit ?? Infinity) } : {}),
+    ...(run.caughtUp ? { caughtUp: true } : {}),
     accountId,
   };
 }

@@ -8,6 +8,7 @@
 import { randomBytes, toBase64Url, type Identity } from "@srp/core";
 import type { Router } from "../routing/router.js";
 import type { ProviderSession } from "../session.js";
+import { ModelWaiters, SharedBarrier } from "./catch-up.js";
 import { ClusterDirectory, type DirectoryTimings } from "./directory.js";
 import { ForwardedJobs, type ForwardedJobsDeps } from "./forwarded-jobs.js";
 import { jobIdOf, linkKey, validProcessId, type JobEventOnLink, type JobOwner, type LinkMessage } from "./link-protocol.js";
@@ -49,8 +50,8 @@ export interface ClusterDeps extends ForwardedJobsDeps {
 /** This process's part in its hub's cluster. */
 export interface HubCluster {
   readonly processId: string;
-  /** A session authenticated here. */
-  opened(session: ProviderSession): void;
+  /** A session authenticated here: resolves once the node's session on another process (if any) has ended (at most 250 ms), with whether there was one. */
+  opened(session: ProviderSession): Promise<boolean>;
   /** A session here changed its offers. */
   changed(session: ProviderSession): void;
   /** The load or reported capacity of a session here changed. */
@@ -59,12 +60,12 @@ export interface HubCluster {
   closed(session: ProviderSession): void;
   /** The nodes connected to other processes. */
   remotes(): Iterable<RemoteHost>;
-  /** Whether a node has a session on another process. */
-  connectedElsewhere(nodeId: string): boolean;
   /**
-   * Waits until one of `models` is served, or for at most 250 ms: a request for a model no
-   * instance here serves may be for one just offered on another process. Without models:
-   * until what the others published on the bus before now has arrived.
+   * Waits until one of `models` is served (resolving as soon as one is announced, here or by
+   * another process), or for at most 250 ms: a request for a model no instance here serves
+   * may be for one just offered on another process. Without models: until what the others
+   * published on the bus before now has arrived (one round trip on the bus, shared by
+   * concurrent callers).
    */
   catchUp(models: readonly string[]): Promise<void>;
   /** Leaves the directory: other processes stop sending jobs here (jobs they sent that run here go on). */
@@ -72,6 +73,9 @@ export interface HubCluster {
   /** Leaves the cluster: this process's nodes removed from the directory, links and Redis closed. */
   close(): Promise<void>;
 }
+
+/** How long a new session waits for the node's old session on another process to end (ms). */
+const EVICTION_WAIT_MS = 250;
 
 /** How long a request for a model unknown here waits for it to be announced by another process (ms). */
 const CATCH_UP_MS = 250;
@@ -90,6 +94,8 @@ interface State {
   peers: ReadonlyMap<string, string>;
   /** Local sessions by node id (open ones). */
   readonly local: Map<string, ProviderSession>;
+  /** Requests waiting for a model to be announced ({@link HubCluster.catchUp}). */
+  readonly waiters: ModelWaiters;
 }
 
 /** Adds, updates or replaces the remote host of a snapshot. */
@@ -108,7 +114,10 @@ function upsertRemote(d: ClusterDeps, s: State, snapshot: NodeSnapshot, hostDeps
     );
   }
   d.router.sync(host);
-  for (const i of host.instances.values()) d.notify(i.model);
+  for (const i of host.instances.values()) {
+    d.notify(i.model);
+    s.waiters.announced(i.model);
+  }
 }
 
 /**
@@ -161,7 +170,7 @@ export function newProcessId(): string {
  */
 export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: RedisConnection, processId: string): Promise<HubCluster> {
   if (!validProcessId(processId)) throw new RangeError(`a process id is 1 to 64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(processId)}`);
-  const s: State = { processId, remotes: new Map(), sentJobs: new Map(), peers: new Map(), local: new Map() };
+  const s: State = { processId, remotes: new Map(), sentJobs: new Map(), peers: new Map(), local: new Map(), waiters: new ModelWaiters() };
   const forwarded = new ForwardedJobs(d);
   const onMessage = (m: LinkMessage, link: Link) => {
     if (m.t === "job") return forwarded.start(m, link);
@@ -229,7 +238,12 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       },
       onEvict(nodeId, sessionId) {
         const session = s.local.get(nodeId);
-        if (session?.sessionId === sessionId) d.evict(session);
+        if (session?.sessionId !== sessionId) return;
+        // Out of every process's routing at once (the newer session waits for this `gone`), then closed.
+        s.local.delete(nodeId);
+        d.router.remove(session);
+        directory.release(nodeId, sessionId);
+        d.evict(session);
       },
       onPeers(peers) {
         for (const peer of s.peers.keys()) if (!peers.has(peer)) goneProcess(d, s, links, peer);
@@ -252,6 +266,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
   });
   await redis.ready();
   await directory.start();
+  const barrier = new SharedBarrier(() => directory.barrier());
   d.router.store.setOwner?.((key) => s.local.has(nodeOf(key)));
   d.router.cluster = {
     forward(live, record) {
@@ -264,17 +279,24 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
   };
   return {
     processId,
-    opened(session) {
+    async opened(session) {
       const nodeId = session.nodeId!;
+      const wasRemote = s.remotes.get(nodeId);
       s.local.set(nodeId, session);
       dropRemote(d, s, nodeId, "the node reconnected to this hub process");
-      void directory.claim(snapshotOf(session, processId), Date.now());
+      const previous = await directory.claim(snapshotOf(session, processId), Date.now());
+      const before = previous ?? (wasRemote ? { process: wasRemote.process, sessionId: wasRemote.sessionId } : undefined);
+      if (!before || before.process === processId) return false;
+      // The old session there ends (evicted) before this one is welcomed, so no process routes to it meanwhile.
+      await directory.gone(nodeId, before.sessionId, EVICTION_WAIT_MS);
+      return true;
     },
     changed(session) {
       const nodeId = session.nodeId!;
       if (s.local.get(nodeId) !== session) return;
       directory.update(snapshotOf(session, processId));
       for (const id of session.instances.keys()) directory.stateChanged(`${nodeId}/${id}`);
+      for (const i of session.instances.values()) s.waiters.announced(i.model);
     },
     loaded(session) {
       if (s.local.get(session.nodeId!) === session) directory.loadChanged(session.nodeId!);
@@ -286,21 +308,17 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       directory.release(nodeId, session.sessionId);
     },
     remotes: () => s.remotes.values(),
-    connectedElsewhere: (nodeId) => s.remotes.has(nodeId),
     async catchUp(models) {
-      // An offer that reached another process just before this request needs a moment to be handled and announced there.
-      const until = Date.now() + CATCH_UP_MS;
-      if (models.length === 0) return directory.barrier();
-      const served = () => models.some((m) => d.router.count(m) > 0);
-      do {
-        await directory.barrier();
-        if (served()) return;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      } while (Date.now() < until);
+      if (models.length === 0) return barrier.wait();
+      // An offer that reached another process just before this request needs a moment to be handled and announced
+      // there: the request waits for the announcement itself (no message of its own on the bus).
+      if (models.some((m) => d.router.count(m) > 0)) return;
+      await s.waiters.wait(models, CATCH_UP_MS);
     },
     leave: () => directory.withdrawAll(),
     async close() {
       d.router.cluster = undefined;
+      s.waiters.clear();
       for (const nodeId of [...s.remotes.keys()]) dropRemote(d, s, nodeId, "shutdown");
       await directory.close();
       await links.close();

@@ -16,6 +16,7 @@ import type { NodeSnapshot } from "./snapshot.js";
 /** A message on the bus. */
 export type BusMessage =
   | { t: "node"; from: string; snapshot: NodeSnapshot; authAt: number }
+  | { t: "nodes"; from: string; nodes: { snapshot: NodeSnapshot; authAt: number }[] }
   | { t: "load"; from: string; loads: Record<string, { active: Record<string, number>; capacity: Record<string, number> }> }
   | { t: "state"; from: string; states: Record<string, InstanceHealth> }
   | { t: "gone"; from: string; nodeId: string; sessionId: string }
@@ -83,6 +84,20 @@ function parseNode(text: string | null | undefined): StoredNode | undefined {
   }
 }
 
+/** Deletes `nodes[ARGV[1]]` only while it names the session `ARGV[2]` (a `"sessionId":"…"` fragment of its JSON). */
+const RELEASE_SCRIPT =
+  "local v = redis.call('HGET', KEYS[1], ARGV[1]) if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
+
+/**
+ * Removes at most ARGV[2] processes whose last heartbeat is older than ARGV[1] (a score bound, `(` for exclusive) from
+ * `procs` (KEYS[1]) and their link URLs from `links` (KEYS[2]), in one step, so a process beating again meanwhile is never removed.
+ */
+const PRUNE_SCRIPT =
+  "local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2])) for _, id in ipairs(dead) do redis.call('ZREM', KEYS[1], id) redis.call('HDEL', KEYS[2], id) end return #dead";
+
+/** How many dead processes one heartbeat removes from `procs` and `links` at most (bounded work per beat). */
+export const PRUNE_PER_BEAT = 32;
+
 /** Whether a session that authenticated at `a` on process `pa` is newer than one at `b` on `pb` (pure; ties broken by process id). */
 export function newerSession(a: number, pa: string, b: number, pb: string): boolean {
   return a > b || (a === b && pa > pb);
@@ -100,8 +115,12 @@ export class ClusterDirectory {
   /** This process's nodes: their current snapshot and auth time. */
   readonly #mine = new Map<string, StoredNode>();
   readonly #dirtyLoad = new Set<string>();
+  /** Nodes here whose offers changed since the last flush. */
+  readonly #dirtyNodes = new Set<string>();
   readonly #dirtyState = new Set<string>();
   #closed = false;
+  /** Waiters for the end of a node's session on another process, by `nodeId sessionId`. */
+  readonly #goneWaiters = new Map<string, (() => void)[]>();
   /** Barriers waiting for their own `sync` message to come back. */
   readonly #barriers = new Map<number, () => void>();
   #nextBarrier = 0;
@@ -193,14 +212,17 @@ export class ClusterDirectory {
   /** Says this process is alive, and tells which processes are. */
   async #heartbeat(): Promise<void> {
     const now = Date.now();
+    // Processes that died without closing are removed a few per beat (none just after Redis came back: see #settling).
+    const prune = this.#settling(now) ? 0 : PRUNE_PER_BEAT;
     const result = await this.#attempt("heartbeat", async () => {
-      const [, , live, links] = (await this.#cmd
+      const [, , , live, links] = (await this.#cmd
         .multi()
         .zadd("procs", now, this.processId)
         .hset("links", this.processId, this.#linkUrl)
+        .eval(PRUNE_SCRIPT, 2, "procs", "links", `(${now - this.#t.deadAfterMs}`, prune)
         .zrangebyscore("procs", now - this.#t.deadAfterMs, "+inf")
         .hgetall("links")
-        .exec()) as [unknown, unknown, [Error | null, string[]], [Error | null, Record<string, string>]];
+        .exec()) as [unknown, unknown, unknown, [Error | null, string[]], [Error | null, Record<string, string>]];
       return { live: live[1], links: links[1] };
     });
     if (!result) return;
@@ -224,24 +246,42 @@ export class ClusterDirectory {
     if (!read) return;
     const nodes: StoredNode[] = [];
     const stale: string[] = [];
+    const ghosts: StoredNode[] = [];
     // Just after Redis came back, what it lacks is not gone yet: add what it holds, forget nothing.
     const settling = this.#settling(now);
     for (const [nodeId, text] of Object.entries(read.all)) {
       const stored = parseNode(text);
-      if (!stored || !read.live.has(stored.snapshot.process)) stale.push(nodeId);
-      else if (stored.snapshot.process !== this.processId) nodes.push(stored);
+      if (stored?.snapshot.process === this.processId) {
+        // This process knows what it holds: an entry naming it for a session it no longer holds is a ghost, whatever else.
+        if (this.#mine.get(nodeId)?.snapshot.sessionId !== stored.snapshot.sessionId) ghosts.push(stored);
+      } else if (!stored || !read.live.has(stored.snapshot.process)) stale.push(nodeId);
+      else nodes.push(stored);
     }
+    await this.#forgetGhosts(ghosts);
     if (settling) {
       for (const stored of nodes) this.#events.onNode(stored.snapshot, stored.authAt);
       return;
     }
-    if (stale.length > 0) {
-      await this.#attempt("forget the nodes of dead processes", async () => {
-        await this.#cmd.hdel("nodes", ...stale);
-        await this.#cmd.zremrangebyscore("procs", "-inf", now - this.#t.deadAfterMs);
-      });
-    }
+    // (The dead processes themselves leave `procs` and `links` with the heartbeats: see PRUNE_SCRIPT.)
+    if (stale.length > 0) await this.#attempt("forget the nodes of dead processes", () => this.#cmd.hdel("nodes", ...stale));
     this.#events.onResync(nodes);
+  }
+
+  /**
+   * Removes entries naming this process for sessions it no longer holds (their release
+   * failed, e.g. while Redis was unreachable), and tells the others they are gone. A node
+   * this process holds under a newer session is written again instead.
+   */
+  async #forgetGhosts(ghosts: readonly StoredNode[]): Promise<void> {
+    for (const { snapshot } of ghosts) {
+      const mine = this.#mine.get(snapshot.nodeId);
+      if (mine) {
+        await this.#attempt("announce a node again", () => this.#cmd.hset("nodes", snapshot.nodeId, JSON.stringify(mine)));
+        continue;
+      }
+      const removed = await this.#attempt("forget a node that left", () => this.#forget(snapshot.nodeId, snapshot.sessionId));
+      if (removed !== undefined) this.#publish({ t: "gone", from: this.processId, nodeId: snapshot.nodeId, sessionId: snapshot.sessionId });
+    }
   }
 
   /**
@@ -268,8 +308,8 @@ export class ClusterDirectory {
    * A node authenticated here: it is recorded as this process's, and the process that held
    * it before (if another) is told to end its old session there.
    */
-  async claim(snapshot: NodeSnapshot, authAt: number): Promise<void> {
-    if (this.#leaving) return;
+  async claim(snapshot: NodeSnapshot, authAt: number): Promise<NodeSnapshot | undefined> {
+    if (this.#leaving) return undefined;
     const stored: StoredNode = { snapshot, authAt };
     this.#mine.set(snapshot.nodeId, stored);
     const previous = await this.#attempt("claim a node", async () => {
@@ -280,24 +320,61 @@ export class ClusterDirectory {
         .exec()) as [[Error | null, string | null]];
       return parseNode(before);
     });
-    if (previous && previous.snapshot.process !== this.processId)
-      this.#publish({
-        t: "evict",
-        from: this.processId,
-        to: previous.snapshot.process,
-        nodeId: snapshot.nodeId,
-        sessionId: previous.snapshot.sessionId,
-      });
+    const elsewhere = previous && previous.snapshot.process !== this.processId ? previous.snapshot : undefined;
+    if (elsewhere)
+      this.#publish({ t: "evict", from: this.processId, to: elsewhere.process, nodeId: snapshot.nodeId, sessionId: elsewhere.sessionId });
     this.#publish({ t: "node", from: this.processId, snapshot, authAt });
+    // A session held by a process that is no longer alive has nobody to end it.
+    return elsewhere && this.#peers.has(elsewhere.process) ? elsewhere : undefined;
   }
 
-  /** A node here changed its offers. */
+  /** Resolves once the session `sessionId` of `nodeId` is announced gone (by the process that held it), or after `timeoutMs`. */
+  gone(nodeId: string, sessionId: string, timeoutMs: number): Promise<void> {
+    const key = `${nodeId} ${sessionId}`;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const left = (this.#goneWaiters.get(key) ?? []).filter((w) => w !== done);
+        if (left.length > 0) this.#goneWaiters.set(key, left);
+        else this.#goneWaiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.#goneWaiters.set(key, [...(this.#goneWaiters.get(key) ?? []), done]);
+    });
+  }
+
+  /**
+   * A node here changed its offers: written and published with the next flush, so a node
+   * that sends offers in a burst costs one write and one message per flush, not per offer.
+   */
   update(snapshot: NodeSnapshot): void {
     const mine = this.#mine.get(snapshot.nodeId);
     if (!mine || mine.snapshot.sessionId !== snapshot.sessionId) return;
     mine.snapshot = snapshot;
-    this.#cmd.hset("nodes", snapshot.nodeId, JSON.stringify(mine)).catch((e: unknown) => this.#events.onError("update a node", e));
-    this.#publish({ t: "node", from: this.processId, snapshot, authAt: mine.authAt });
+    this.#dirtyNodes.add(snapshot.nodeId);
+  }
+
+  /**
+   * Writes and publishes the current snapshot of every node whose offers changed: one HSET
+   * and one message. A node released meanwhile is skipped (its `gone` already left, and
+   * nothing may follow it), so a stale update never overtakes a departure.
+   */
+  #flushNodes(): void {
+    if (this.#dirtyNodes.size === 0) return;
+    const nodes: StoredNode[] = [];
+    const fields: Record<string, string> = {};
+    for (const nodeId of this.#dirtyNodes) {
+      const mine = this.#mine.get(nodeId);
+      if (!mine) continue;
+      nodes.push({ snapshot: mine.snapshot, authAt: mine.authAt });
+      fields[nodeId] = JSON.stringify(mine);
+    }
+    this.#dirtyNodes.clear();
+    if (nodes.length === 0) return;
+    this.#cmd.hset("nodes", fields).catch((e: unknown) => this.#events.onError("update nodes", e));
+    this.#publish({ t: "nodes", from: this.processId, nodes });
   }
 
   /** The load of a node here changed: published with the next flush. */
@@ -322,6 +399,7 @@ export class ClusterDirectory {
   }
 
   #flushLoad(): void {
+    this.#flushNodes();
     this.#flushState();
     if (this.#dirtyLoad.size === 0) return;
     const loads: Extract<BusMessage, { t: "load" }>["loads"] = {};
@@ -339,15 +417,18 @@ export class ClusterDirectory {
   /** A node's session here ended: it is removed from the directory unless a newer session (here or elsewhere) holds it. */
   release(nodeId: string, sessionId: string): void {
     const mine = this.#mine.get(nodeId);
-    if (mine?.snapshot.sessionId === sessionId) this.#mine.delete(nodeId);
+    if (mine?.snapshot.sessionId === sessionId) {
+      this.#mine.delete(nodeId);
+      this.#dirtyNodes.delete(nodeId);
+    }
     this.#dirtyLoad.delete(nodeId);
-    // Deleted only when the stored entry is still this session's.
-    const script =
-      "local v = redis.call('HGET', KEYS[1], ARGV[1]) if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0";
-    this.#cmd
-      .eval(script, 1, "nodes", nodeId, `"sessionId":"${sessionId}"`)
-      .catch((e: unknown) => this.#events.onError("release a node", e));
+    this.#forget(nodeId, sessionId).catch((e: unknown) => this.#events.onError("release a node", e));
     this.#publish({ t: "gone", from: this.processId, nodeId, sessionId });
+  }
+
+  /** Deletes a node's entry if it is still the session's (a newer session's, here or elsewhere, stays). */
+  #forget(nodeId: string, sessionId: string): Promise<unknown> {
+    return this.#cmd.eval(RELEASE_SCRIPT, 1, "nodes", nodeId, `"sessionId":"${sessionId}"`);
   }
 
   #onBus(text: string): void {
@@ -365,11 +446,15 @@ export class ClusterDirectory {
     switch (m.t) {
       case "node":
         return this.#onNode(m.snapshot, m.authAt);
+      case "nodes":
+        for (const n of m.nodes) this.#onNode(n.snapshot, n.authAt);
+        return;
       case "load":
         return this.#events.onLoad(m.from, m.loads);
       case "state":
         return this.#events.onStates(m.from, m.states);
       case "gone":
+        for (const done of this.#goneWaiters.get(`${m.nodeId} ${m.sessionId}`) ?? []) done();
         return this.#events.onGone(m.from, m.nodeId, m.sessionId);
       case "evict":
         if (m.to === this.processId) this.#events.onEvict(m.nodeId, m.sessionId);
@@ -398,6 +483,7 @@ export class ClusterDirectory {
     const mine = [...this.#mine];
     this.#mine.clear();
     this.#dirtyLoad.clear();
+    this.#dirtyNodes.clear();
     for (const [nodeId, stored] of mine) this.#publish({ t: "gone", from: this.processId, nodeId, sessionId: stored.snapshot.sessionId });
     if (mine.length > 0) await this.#attempt("withdraw this process's nodes", () => this.#cmd.hdel("nodes", ...mine.map(([id]) => id)));
   }

@@ -6,6 +6,7 @@
  * every job on it ends at once.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { isIPv4, isIPv6 } from "node:net";
 import type { Duplex } from "node:stream";
 import { randomBytes, toBase64Url } from "@srp/core";
 import { WebSocket, WebSocketServer } from "ws";
@@ -17,6 +18,17 @@ export const LINK_PATH = "/srp/v1/cluster-link";
 const TOKEN_HEADER = "x-srp-cluster-link";
 /** Largest message on a link: a job frame of the largest allowed size, with room for its envelope. */
 const MAX_LINK_MESSAGE = 64 * 1024 * 1024;
+
+/**
+ * Whether `host` is an unspecified address (`0.0.0.0`, `::` and their spellings): listening
+ * there takes every interface, but it names no address a peer could reach, so a process
+ * listening there must be told what to announce (pure).
+ */
+export function isUnspecifiedHost(host: string): boolean {
+  const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (isIPv4(h)) return h.split(".").every((part) => Number(part) === 0);
+  return isIPv6(h) && /^[0:]+$/.test(h);
+}
 
 /** One link to a peer process. */
 export interface Link {
@@ -116,7 +128,7 @@ export class PeerLinks {
     this.#server = server;
     const address = server.address();
     const actual = typeof address === "object" && address ? address.port : port;
-    const shown = advertiseHost ?? (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
+    const shown = advertiseHost ?? (isUnspecifiedHost(host) ? "127.0.0.1" : host);
     return `ws://${shown.includes(":") ? `[${shown}]` : shown}:${actual}${LINK_PATH}`;
   }
 

@@ -108,7 +108,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
     cluster = c;
     limits.start();
     o.waiting.order = order;
-    for (const session of o.registry().byNode()) if (session.state === "open") c.opened(session);
+    for (const session of o.registry().byNode()) if (session.state === "open") void c.opened(session);
   });
   ready.catch((error: unknown) => {
     o.storageError("cluster: join", error);

@@ -49,16 +49,14 @@ export interface SessionRegistryOptions {
 
 /** What another part of the hub learns of the registry's sessions. */
 export interface SessionObserver {
-  /** A session authenticated. */
-  opened(session: ProviderSession): void;
+  /** A session authenticated: resolves once the node's session on another process (if any) has ended, with whether there was one. */
+  opened(session: ProviderSession): Promise<boolean>;
   /** A session's offers changed. */
   changed(session: ProviderSession): void;
   /** A session's load (jobs running, capacity reported) changed. */
   loaded(session: ProviderSession): void;
   /** A session ended. */
   closed(session: ProviderSession): void;
-  /** Whether a node has a session on another process of the hub. */
-  connectedElsewhere(nodeId: string): boolean;
 }
 
 /** The provider endpoint's sessions. */
@@ -157,7 +155,7 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
     ...sessionSettings(o, o.settings.nonces ?? new NonceMemory(2 * HANDSHAKE_TIMING.freshnessWindowMs)),
     ...o.hooks,
     revocationEpoch: () => r.revocationEpoch,
-    connectedElsewhere: (nodeId) => o.observer?.()?.connectedElsewhere(nodeId) ?? false,
+    replacedElsewhere: async (session) => (await o.observer?.()?.opened(session)) ?? false,
     admitAuth(session) {
       const key = r.handshaking.get(session);
       const refused = key === undefined ? undefined : limiter.auth(key);
@@ -170,7 +168,6 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
       const nodeId = session.nodeId!;
       const previous = r.byNode.get(nodeId);
       r.byNode.set(nodeId, session);
-      o.observer?.()?.opened(session);
       emitter.emit("session.open", { ...sessionInfo(session), replaced: previous !== undefined });
       return previous;
     },

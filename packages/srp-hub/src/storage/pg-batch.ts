@@ -1,10 +1,13 @@
 /**
  * Set-based reservations and settlements for PostgreSQL: the `reserve` (or `record`)
- * calls of one turn of the event loop become one database transaction of a fixed number
- * of statements (the rows locked in id order, then every reservation, transaction,
- * balance, entry and receipt written with `unnest`), instead of some ten round trips each. The admission rule is
- * the same as one at a time, applied in arrival order under the rows' locks: a request is
- * admitted while the account's spendable balance covers it. `SqlStore`'s books use it on
+ * calls batched by `turn-batcher.ts` become one database transaction of a fixed number of
+ * round trips, whatever the batch's size: the rows locked in id order, then every
+ * reservation, transaction, balance, entry and receipt written with `unnest` in one
+ * combined statement ({@link combinedWrite}); four round trips for a batch of reservations
+ * (BEGIN, lock, write, COMMIT) and five for a batch of receipts (BEGIN, claim, lock, write,
+ * COMMIT), plus one the first time an account is moved. The admission rule is the same
+ * as one at a time, applied in arrival order under the rows' locks: a request is admitted
+ * while the account's spendable balance covers it. `SqlStore`'s books use it on
  * PostgreSQL; SQLite group-commits instead (see the SQLite driver).
  */
 import {
@@ -21,7 +24,7 @@ import {
 import { discountFor, prepaidOf, type DiscountTier } from "../ledger/policy.js";
 import { jobSettlement, reservePosting, type SettledJob } from "../ledger/postings.js";
 import type { StoredReceipt } from "../receipts.js";
-import { big, int, type SqlExecutor } from "./sql.js";
+import { big, int, type SqlExecutor, type SqlValue } from "./sql.js";
 
 /** One reservation asked for. */
 export interface ReserveAsk {
@@ -84,31 +87,37 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
       [ctx.now, needed],
     );
   }
-  await tx.run(
-    `INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at)
-     SELECT r.id, r.account_id, r.amount, r.bps, ?, 'open', ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[])) AS r(id, account_id, amount, bps)`,
-    [
-      ctx.processId,
-      ctx.now,
-      admitted.map((a) => a.reservationId),
-      admitted.map((a) => a.accountId),
-      text(admitted.map((a) => a.amount)),
-      text(admitted.map((a) => bps.get(a.accountId)!)),
-    ],
-  );
   const txIds = admitted.map(() => ledgerId("tx"));
-  await tx.run(
-    `INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at)
-     SELECT t.id, 'reserve:' || t.ref, 'reserve', t.account_id, t.ref, NULL, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS t(id, ref, account_id)`,
-    [ctx.now, txIds, admitted.map((a) => a.reservationId), admitted.map((a) => a.accountId)],
-  );
   // Every balance moved once, by its summed delta (each account: user −total, hold +total).
   const entries = admitted.flatMap((a, i) =>
     reservePosting(a.reservationId, a.accountId, a.amount).legs.map((l) => ({ txId: txIds[i]!, ...l })),
   );
-  const moved = await moveBalances(tx, entries, false);
-  if (moved.moved !== moved.expected) throw new Error(`a reservation batch moved ${moved.moved} of ${moved.expected} balances`);
-  await insertEntries(tx, entries);
+  const balances = moveBalances(entries, false);
+  // One statement (one round trip) for every row of the batch.
+  const moved = await writeAll(tx, [
+    [
+      "reservations",
+      `INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at)
+       SELECT r.id, r.account_id, r.amount, r.bps, ?, 'open', ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[])) AS r(id, account_id, amount, bps)`,
+      [
+        ctx.processId,
+        ctx.now,
+        admitted.map((a) => a.reservationId),
+        admitted.map((a) => a.accountId),
+        text(admitted.map((a) => a.amount)),
+        text(admitted.map((a) => bps.get(a.accountId)!)),
+      ],
+    ],
+    [
+      "transactions",
+      `INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at)
+       SELECT t.id, 'reserve:' || t.ref, 'reserve', t.account_id, t.ref, NULL, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS t(id, ref, account_id)`,
+      [ctx.now, txIds, admitted.map((a) => a.reservationId), admitted.map((a) => a.accountId)],
+    ],
+    balances.part,
+    insertEntries(entries),
+  ]);
+  if (moved !== balances.expected) throw new Error(`a reservation batch moved ${moved} of ${balances.expected} balances`);
   return results;
 }
 
@@ -117,29 +126,65 @@ interface BatchEntry extends Leg {
   txId: string;
 }
 
-/** Adds each account's summed delta to its balance in one statement (`guarded`: accounts that may not go negative move only if they stay at or above zero). */
-async function moveBalances(
-  tx: SqlExecutor,
-  entries: readonly BatchEntry[],
-  guarded: boolean,
-): Promise<{ moved: number; expected: number }> {
-  const delta = new Map<string, bigint>();
-  for (const e of entries) delta.set(e.account, (delta.get(e.account) ?? 0n) + e.amount);
-  const moved = await tx.run(
-    `UPDATE ledger_accounts AS a SET balance = a.balance + v.d
-       FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, d)
-      WHERE a.id = v.id${guarded ? " AND (a.may_go_negative = 1 OR a.balance + v.d >= 0)" : ""}`,
-    [[...delta.keys()], text([...delta.values()])],
-  );
-  return { moved, expected: delta.size };
+/**
+ * One data-modifying statement of a combined write: its name in the `WITH` list, its SQL
+ * with `?` placeholders, and its parameters in order.
+ */
+export type WritePart = readonly [name: string, sql: string, params: readonly SqlValue[]];
+
+/** The name of the balance update in a combined write: the rows it returns are the balances it moved. */
+const MOVED = "balances";
+
+/**
+ * Several data-modifying statements as one (pure): each becomes an entry of a `WITH` list,
+ * and the statement returns, as `moved`, how many balances the {@link MOVED} part moved (0
+ * without one). PostgreSQL runs every entry exactly once and checks the foreign keys at the
+ * end of the statement, so entries may reference rows another entry inserts; they see the
+ * same snapshot, so no two entries may write the same row.
+ */
+export function combinedWrite(parts: readonly WritePart[]): { sql: string; params: SqlValue[] } {
+  const names = new Set(parts.map(([name]) => name));
+  if (names.size !== parts.length) throw new Error("combinedWrite: two parts with one name");
+  const moved = names.has(MOVED) ? `(SELECT count(*) FROM ${MOVED})` : "0";
+  return {
+    sql: `WITH ${parts.map(([name, sql]) => `${name} AS (${sql})`).join(",\n")}\nSELECT ${moved} AS moved`,
+    params: parts.flatMap(([, , params]) => params),
+  };
 }
 
-/** Writes the entries of a batch in one statement. */
-async function insertEntries(tx: SqlExecutor, entries: readonly BatchEntry[]): Promise<void> {
-  await tx.run(
+/** Runs a {@link combinedWrite} in one round trip; resolves to the number of balances it moved. */
+async function writeAll(tx: SqlExecutor, parts: readonly WritePart[]): Promise<number> {
+  const { sql, params } = combinedWrite(parts);
+  const rows = await tx.all(sql, params);
+  return int(rows[0]?.moved ?? 0);
+}
+
+/**
+ * Adds each account's summed delta to its balance (`guarded`: accounts that may not go
+ * negative move only if they stay at or above zero), as the {@link MOVED} part of a
+ * combined write; `expected` is how many balances it must move.
+ */
+function moveBalances(entries: readonly BatchEntry[], guarded: boolean): { part: WritePart; expected: number } {
+  const delta = new Map<string, bigint>();
+  for (const e of entries) delta.set(e.account, (delta.get(e.account) ?? 0n) + e.amount);
+  const part: WritePart = [
+    MOVED,
+    `UPDATE ledger_accounts AS a SET balance = a.balance + v.d
+       FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, d)
+      WHERE a.id = v.id${guarded ? " AND (a.may_go_negative = 1 OR a.balance + v.d >= 0)" : ""}
+      RETURNING a.id`,
+    [[...delta.keys()], text([...delta.values()])],
+  ];
+  return { part, expected: delta.size };
+}
+
+/** The entries of a batch, as a part of a combined write. */
+function insertEntries(entries: readonly BatchEntry[]): WritePart {
+  return [
+    "entries",
     `INSERT INTO ledger_entries (tx_id, account_id, amount) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]))`,
     [entries.map((e) => e.txId), entries.map((e) => e.account), text(entries.map((e) => e.amount))],
-  );
+  ];
 }
 
 /** One receipt to record, with what its settlement needs. */
@@ -156,62 +201,100 @@ interface Claim {
 
 /** Records a batch of countersigned receipts and settles their reservations, in the caller's transaction; one result per ask, in order. */
 export async function recordBatch(tx: SqlExecutor, asks: readonly RecordAsk[], now: number): Promise<Array<SettledJob | undefined>> {
-  const claims = await claimReservations(tx, asks, now);
-  const results = await settleClaims(tx, asks, claims, now);
-  await insertReceipts(tx, asks, results, now);
-  await advancePositions(tx, asks);
-  return results;
+  const { claims, locked } = await claimAndLock(tx, asks, now);
+  const settled = await settleClaims(tx, asks, claims, locked, now);
+  // One statement (one round trip) for every row of the batch.
+  const moved = await writeAll(tx, [...settled.parts, insertReceipts(asks, settled.results, now), advancePositions(asks)]);
+  if (moved !== settled.expected) throw new Error(`a settlement batch moved ${moved} of ${settled.expected} balances`);
+  return settled.results;
 }
 
-/** Claims each reservation once, for the first receipt that names it (as one at a time would); one claim or undefined per ask. */
-async function claimReservations(tx: SqlExecutor, asks: readonly RecordAsk[], now: number): Promise<Array<Claim | undefined>> {
+/** The accounts a settlement moves, in the ledger's ids (pure). */
+function settlementAccounts(consumer: string, provider: string): string[] {
+  return [holdAccount(consumer), userAccount(consumer), userAccount(provider), PLATFORM, BOUNTY_POOL];
+}
+
+/** The claims of a batch and the balances of the accounts locked for their settlements (those that exist). */
+interface ClaimsAndLocks {
+  claims: Array<Claim | undefined>;
+  locked: Map<string, bigint>;
+}
+
+/**
+ * Claims each reservation once, for the first receipt that names it (as one at a time
+ * would), and locks, in id order and in the same round trip, every account the settlements
+ * will move as the receipts name their consumer; should a claimed reservation belong to
+ * another account than its receipt names, that account is locked by one more statement.
+ */
+async function claimAndLock(tx: SqlExecutor, asks: readonly RecordAsk[], now: number): Promise<ClaimsAndLocks> {
   const firstFor = new Map<string, number>();
   asks.forEach((a, i) => {
     const id = a.entry.reservationId;
     if (id !== undefined && !firstFor.has(id)) firstFor.set(id, i);
   });
   const claimIds = [...firstFor.keys()];
-  const claimed = new Map<string, Claim>();
-  if (claimIds.length > 0) {
-    const rows = await tx.all(
-      `UPDATE reservations AS r SET state = 'settled', job_id = v.job_id, closed_at = ?
+  const locked = new Map<string, bigint>();
+  if (claimIds.length === 0) return { claims: asks.map(() => undefined), locked };
+  const expected = new Set<string>();
+  for (const i of firstFor.values()) {
+    const { consumerAccountId, providerAccountId } = asks[i]!.entry;
+    if (consumerAccountId !== undefined) for (const id of settlementAccounts(consumerAccountId, providerAccountId)) expected.add(id);
+  }
+  // The claim first, then the locks (the order of one at a time): Append reads its branches in order.
+  const rows = await tx.all(
+    `WITH claimed AS (
+       UPDATE reservations AS r SET state = 'settled', job_id = v.job_id, closed_at = ?
          FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS v(id, job_id)
         WHERE r.id = v.id AND r.state = 'open'
-        RETURNING r.id, r.account_id, r.amount, r.discount_bps`,
-      [now, claimIds, claimIds.map((id) => asks[firstFor.get(id)!]!.entry.receipt.jobId)],
-    );
-    for (const r of rows)
-      claimed.set(String(r.id), { consumer: String(r.account_id), reserved: big(r.amount), discountBps: int(r.discount_bps) });
+        RETURNING r.id, r.account_id, r.amount, r.discount_bps),
+     locked AS (SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE)
+     SELECT 'claim' AS row_kind, id, account_id, amount, discount_bps, CAST(NULL AS BIGINT) AS balance FROM claimed
+     UNION ALL
+     SELECT 'lock', id, NULL, NULL, NULL, balance FROM locked`,
+    [now, claimIds, claimIds.map((id) => asks[firstFor.get(id)!]!.entry.receipt.jobId), [...expected].sort()],
+  );
+  const claimed = new Map<string, Claim>();
+  for (const r of rows) {
+    if (r.row_kind === "lock") locked.set(String(r.id), big(r.balance));
+    else claimed.set(String(r.id), { consumer: String(r.account_id), reserved: big(r.amount), discountBps: int(r.discount_bps) });
   }
-  return asks.map((a, i) =>
+  const claims = asks.map((a, i) =>
     a.entry.reservationId !== undefined && firstFor.get(a.entry.reservationId) === i ? claimed.get(a.entry.reservationId) : undefined,
   );
+  const extra = new Set<string>();
+  claims.forEach((c, i) => {
+    if (c) for (const id of settlementAccounts(c.consumer, asks[i]!.entry.providerAccountId)) if (!expected.has(id)) extra.add(id);
+  });
+  if (extra.size > 0) {
+    const more = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [[...extra].sort()]);
+    for (const r of more) locked.set(String(r.id), big(r.balance));
+  }
+  return { claims, locked };
 }
 
-/** Locks every account the settlements move, in id order, and posts each settlement in arrival order, the pool carried from one to the next. */
+/** The settlements of a batch: one result per ask, the parts that write them, and how many balances they must move. */
+interface Settlements {
+  results: Array<SettledJob | undefined>;
+  parts: WritePart[];
+  expected: number;
+}
+
+/**
+ * Posts each settlement in arrival order, the pool carried from one to the next, over the
+ * accounts {@link claimAndLock} locked (`locked`: their balances), and creates those that
+ * do not exist yet; the rows are written by the returned parts, in the batch's combined write.
+ */
 async function settleClaims(
   tx: SqlExecutor,
   asks: readonly RecordAsk[],
   claims: ReadonlyArray<Claim | undefined>,
+  locked: ReadonlyMap<string, bigint>,
   now: number,
-): Promise<Array<SettledJob | undefined>> {
-  const touched = new Set<string>();
-  claims.forEach((c, i) => {
-    if (!c) return;
-    touched
-      .add(holdAccount(c.consumer))
-      .add(userAccount(c.consumer))
-      .add(userAccount(asks[i]!.entry.providerAccountId))
-      .add(PLATFORM)
-      .add(BOUNTY_POOL);
-  });
-  if (touched.size === 0) return claims.map(() => undefined);
-  const locked = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [
-    [...touched].sort(),
-  ]);
-  let pool = big(locked.find((r) => String(r.id) === BOUNTY_POOL)?.balance ?? 0);
+): Promise<Settlements> {
+  if (claims.every((c) => c === undefined)) return { results: claims.map(() => undefined), parts: [], expected: 0 };
+  let pool = locked.get(BOUNTY_POOL) ?? 0n;
   const results: Array<SettledJob | undefined> = [];
-  const txRows: { id: string; reservationId: string; consumer: string; memo: string }[] = [];
+  const txRows: SettleRow[] = [];
   const entries: BatchEntry[] = [];
   claims.forEach((c, i) => {
     if (!c) return void results.push(undefined);
@@ -233,52 +316,53 @@ async function settleClaims(
     for (const l of writtenLegs(job.posting.legs)) entries.push({ txId, ...l });
     results.push(job.settled);
   });
-  await writeSettlements(tx, txRows, entries, new Set(locked.map((r) => String(r.id))), now);
-  const settled = results.filter((r): r is SettledJob => r !== undefined);
-  await tx.run(
-    "UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id",
-    [settled.map((r) => r.reservationId), text(settled.map((r) => r.charge))],
-  );
-  return results;
+  await createMissingAccounts(tx, entries, new Set(locked.keys()), now);
+  const balances = moveBalances(entries, true);
+  const charged = results.filter((r): r is SettledJob => r !== undefined);
+  const parts: WritePart[] = [
+    [
+      "transactions",
+      `INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at)
+       SELECT t.id, 'settle:' || t.ref, 'settle', t.account_id, t.ref, t.memo, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS t(id, ref, account_id, memo)`,
+      [now, txRows.map((t) => t.id), txRows.map((t) => t.reservationId), txRows.map((t) => t.consumer), txRows.map((t) => t.memo)],
+    ],
+    balances.part,
+    insertEntries(entries),
+    [
+      "charged",
+      "UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id",
+      [charged.map((r) => r.reservationId), text(charged.map((r) => r.charge))],
+    ],
+  ];
+  return { results, parts, expected: balances.expected };
 }
 
-/** Writes the settle transactions of a batch: accounts that do not exist yet, the transactions, every guarded balance, every entry. */
-async function writeSettlements(
-  tx: SqlExecutor,
-  txRows: ReadonlyArray<{ id: string; reservationId: string; consumer: string; memo: string }>,
-  entries: readonly BatchEntry[],
-  exists: ReadonlySet<string>,
-  now: number,
-): Promise<void> {
+/** One settle transaction of a batch. */
+interface SettleRow {
+  id: string;
+  reservationId: string;
+  consumer: string;
+  memo: string;
+}
+
+/** Creates the accounts the entries move that do not exist yet (before the combined write, whose balance update must find them). */
+async function createMissingAccounts(tx: SqlExecutor, entries: readonly BatchEntry[], exists: ReadonlySet<string>, now: number): Promise<void> {
   const missing = [...new Set(entries.map((e) => e.account))].filter((id) => !exists.has(id)).sort();
-  if (missing.length > 0) {
-    const kinds = missing.map(kindOf);
-    await tx.run(
-      `INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at)
-       SELECT m.id, m.kind, NULLIF(m.owner, ''), 0, m.neg, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[])) AS m(id, kind, owner, neg)
-       ON CONFLICT (id) DO NOTHING`,
-      [now, missing, kinds.map((k) => k.kind), kinds.map((k) => k.owner ?? ""), kinds.map((k) => (k.mayGoNegative ? "1" : "0"))],
-    );
-  }
+  if (missing.length === 0) return;
+  const kinds = missing.map(kindOf);
   await tx.run(
-    `INSERT INTO ledger_transactions (id, idempotency_key, kind, account_id, ref, memo, created_at)
-     SELECT t.id, 'settle:' || t.ref, 'settle', t.account_id, t.ref, t.memo, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS t(id, ref, account_id, memo)`,
-    [now, txRows.map((t) => t.id), txRows.map((t) => t.reservationId), txRows.map((t) => t.consumer), txRows.map((t) => t.memo)],
+    `INSERT INTO ledger_accounts (id, kind, owner, balance, may_go_negative, created_at)
+     SELECT m.id, m.kind, NULLIF(m.owner, ''), 0, m.neg, ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[])) AS m(id, kind, owner, neg)
+     ON CONFLICT (id) DO NOTHING`,
+    [now, missing, kinds.map((k) => k.kind), kinds.map((k) => k.owner ?? ""), kinds.map((k) => (k.mayGoNegative ? "1" : "0"))],
   );
-  const moved = await moveBalances(tx, entries, true);
-  if (moved.moved !== moved.expected) throw new Error(`a settlement batch moved ${moved.moved} of ${moved.expected} balances`);
-  await insertEntries(tx, entries);
 }
 
-/** Every receipt of the batch, settled or not. */
-async function insertReceipts(
-  tx: SqlExecutor,
-  asks: readonly RecordAsk[],
-  results: ReadonlyArray<SettledJob | undefined>,
-  now: number,
-): Promise<void> {
+/** Every receipt of the batch, settled or not, as a part of a combined write. */
+function insertReceipts(asks: readonly RecordAsk[], results: ReadonlyArray<SettledJob | undefined>, now: number): WritePart {
   const col = <T>(f: (a: RecordAsk, i: number) => T) => asks.map(f);
-  await tx.run(
+  return [
+    "receipts",
     `INSERT INTO receipts (job_id, node_id, seq, consumer_account_id, provider_account_id, cost, body, created_at, reservation_id, provider_share, payout_bounty, payout_reduction)
      SELECT r.job_id, r.node_id, r.seq, NULLIF(r.consumer, ''), r.provider, r.cost, r.body, ?, NULLIF(r.reservation, ''), r.share, r.bounty, r.reduction
        FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
@@ -298,20 +382,21 @@ async function insertReceipts(
       col((_a, i) => (results[i]?.bounty ?? 0n).toString()),
       col((_a, i) => (results[i]?.reduction ?? 0n).toString()),
     ],
-  );
+  ];
 }
 
-/** Each node's highest position of the batch (positions move forward only). */
-async function advancePositions(tx: SqlExecutor, asks: readonly RecordAsk[]): Promise<void> {
+/** Each node's highest position of the batch (positions move forward only), as a part of a combined write. */
+function advancePositions(asks: readonly RecordAsk[]): WritePart {
   const highest = new Map<string, RecordAsk["entry"]["receipt"]>();
   for (const a of asks) {
     const r = a.entry.receipt;
     if ((highest.get(r.nodeId)?.seq ?? -1) < r.seq) highest.set(r.nodeId, r);
   }
   const tops = [...highest.values()];
-  await tx.run(
+  return [
+    "positions",
     `INSERT INTO node_positions (node_id, last_seq, totals) SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]))
      ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq, totals = excluded.totals WHERE node_positions.last_seq < excluded.last_seq`,
     [tops.map((r) => r.nodeId), tops.map((r) => String(r.seq)), tops.map((r) => JSON.stringify(r.totals))],
-  );
+  ];
 }

@@ -1,38 +1,85 @@
 /**
- * Batching by event-loop turn: the calls made during one turn run as one batch, and a
- * failed batch falls back to one call at a time. `SqlStore`'s books use it on PostgreSQL
- * for reservations and receipts (see `pg-batch.ts`).
+ * Batching by event-loop turn with group commit: the calls made while earlier batches are
+ * still running wait and go together in the next one, so under load a batch grows with the
+ * load instead of every call paying its own transaction; a failed batch falls back to one
+ * call at a time. `SqlStore`'s books use it on PostgreSQL for reservations and receipts
+ * (see `pg-batch.ts`).
  */
 
+/** Options of {@link TurnBatcher}. */
+export interface TurnBatcherOptions {
+  /** Most calls in one batch (default 512). */
+  max?: number;
+  /**
+   * Most batches running at once (default 2). Calls made while this many run wait for the
+   * first of them to end and then go together as one batch (group commit).
+   */
+  inFlight?: number;
+}
+
+interface Queued<A, R> {
+  item: A;
+  resolve: (r: R) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
- * Collects the calls made during one turn of the event loop and runs them as one batch
- * (at most `max` at a time). When a batch fails (nothing of it committed), its calls run
- * one at a time, in order, so a bad call fails alone and the others behave as if they
+ * Collects calls and runs them as batches: the calls of one turn of the event loop go
+ * together, and while `inFlight` batches already run, later calls queue up for the next
+ * batch (at most `max` calls each). When a batch fails (nothing of it committed), its calls
+ * run one at a time, in order, so a bad call fails alone and the others behave as if they
  * had never been batched.
  */
 export class TurnBatcher<A, R> {
-  readonly #queue: Array<{ item: A; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
+  readonly #queue: Queued<A, R>[] = [];
   readonly #batch: (items: A[]) => Promise<R[]>;
   readonly #one: (item: A) => Promise<R>;
   readonly #max: number;
+  readonly #inFlight: number;
+  /** Batches running now. */
+  #running = 0;
+  /** Whether a flush is scheduled for the end of this turn. */
+  #scheduled = false;
 
-  constructor(batch: (items: A[]) => Promise<R[]>, one: (item: A) => Promise<R>, max = 512) {
+  constructor(batch: (items: A[]) => Promise<R[]>, one: (item: A) => Promise<R>, options: TurnBatcherOptions = {}) {
     this.#batch = batch;
     this.#one = one;
-    this.#max = max;
+    this.#max = Math.max(1, options.max ?? 512);
+    this.#inFlight = Math.max(1, options.inFlight ?? 2);
   }
 
-  /** Queues a call for this turn's batch. */
+  /** Queues a call for the next batch. */
   push(item: A): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      if (this.#queue.length === 1) setImmediate(() => void this.#flush());
+      this.#schedule();
     });
   }
 
-  async #flush(): Promise<void> {
-    const queued = this.#queue.splice(0, this.#max);
-    if (this.#queue.length > 0) setImmediate(() => void this.#flush());
+  /** Flushes at the end of this turn if a batch may start and none is scheduled yet. */
+  #schedule(): void {
+    if (this.#scheduled || this.#queue.length === 0 || this.#running >= this.#inFlight) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#start();
+    });
+  }
+
+  /** Starts as many batches as the in-flight limit allows from the queue. */
+  #start(): void {
+    while (this.#queue.length > 0 && this.#running < this.#inFlight) {
+      const queued = this.#queue.splice(0, this.#max);
+      this.#running++;
+      void this.#run(queued).finally(() => {
+        this.#running--;
+        this.#schedule();
+      });
+    }
+  }
+
+  /** Runs one batch and settles its calls (never rejects). */
+  async #run(queued: Queued<A, R>[]): Promise<void> {
     let results: R[];
     try {
       results = await this.#batch(queued.map((q) => q.item));
