@@ -117,6 +117,35 @@ describe.skipIf(skipWithoutRedis())("hub processes sharing Redis", () => {
     expect(answer.usage).toMatchObject({ completion_tokens: 3 });
   });
 
+  it("a revocation closes the revoked node's session on every process before it is answered", async () => {
+    const identity = generateIdentity();
+    const a = await startNet({ identity, cluster: { redisUrl: redis.url, timings: FAST } });
+    // One account store for both, as processes sharing one database have.
+    const b = await startNet({ identity, accounts: a.accounts, cluster: { redisUrl: redis.url, timings: FAST } });
+    nets.push(a, b);
+    await Promise.all([a.hub.ready(), b.hub.ready()]);
+    await until(() => (a.hub.router.cluster !== undefined) && (b.hub.router.cluster !== undefined), 5000, "both joined");
+    const nodeKey = "srp_node_key_to_revoke_00001";
+    const account = a.accounts.add({ id: "acct_node", apiKeys: [nodeKey] });
+    const sim = await a.sim();
+    const node = createProvider({
+      hub: a.url,
+      identity: generateIdentity(),
+      account: nodeKey,
+      reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+      instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" } }],
+    });
+    extra.push(node);
+    await node.ready();
+    await until(() => b.hub.router.count(MODEL) === 1, 5000, "the node on B");
+    const [key] = await a.accounts.listApiKeys(account.id);
+    await a.accounts.revokeApiKey(key!.keyId);
+    // B handles the revocation (as the admin API's DELETE would): A's session is closed when it returns.
+    await b.hub.revalidateSessions();
+    expect(a.hub.sessions()).toEqual([]);
+    await until(() => b.hub.router.count(MODEL) === 0, 5000, "B to forget the node");
+  });
+
   it("forgets the nodes of a process that stops, and fails over to a node it still has", async () => {
     const [a, b] = await pair();
     const sim = await b.sim();

@@ -171,7 +171,13 @@ export function createHub(options: HubOptions): Hub {
       },
       baseUrl,
     );
-  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate: registry.revalidate });
+  // A revocation closes the revoked sessions on every process of the hub before it is answered (SRP-SEC-022).
+  const revalidate = async () => {
+    const closed = await registry.revalidate();
+    await cluster.current()?.revalidateOthers();
+    return closed;
+  };
+  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate });
   let closing = false;
   const fetch: Hub["fetch"] = (request, client) => gateHttp(limiter, request, client, (r) => dispatch(routes, r, { draining: closing }));
   const servers = nodeServers({ fetch, handleUpgrade: registry.handleUpgrade, maxBodyBytes: maxFrameBytes });
@@ -215,7 +221,7 @@ export function createHub(options: HubOptions): Hub {
     responses: books.responses,
     waiting,
     issueStatements: statements.issue,
-    revalidateSessions: registry.revalidate,
+    revalidateSessions: revalidate,
     close,
     ready: () => cluster.ready,
   });

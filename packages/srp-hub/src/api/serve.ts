@@ -553,7 +553,8 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   // A hub of several processes: a model offered a moment ago on another process may not be known here yet (plans read the offers).
   const asked = fallbacks ?? (typeof body.model === "string" ? [body.model] : []);
   // At most once per request: the relay does not wait again (RunOptions.caughtUp).
-  const caughtUp = ctx.catchUp !== undefined && asked.length > 0 && !asked.includes("auto") && asked.every((m) => ctx.router.count(m) === 0);
+  const caughtUp =
+    ctx.catchUp !== undefined && asked.length > 0 && !asked.includes("auto") && asked.every((m) => ctx.router.count(m) === 0);
   if (caughtUp) await ctx.catchUp!(asked);
   const plan = await surface.plan(body, ctx, request, accountId);
   if (plan instanceof SrpError) return error(plan);

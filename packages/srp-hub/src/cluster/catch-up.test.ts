@@ -70,7 +70,11 @@ describe("the relay's catch-up", () => {
     signal: new AbortController().signal,
     ...o,
   });
-  const code = (p: Promise<unknown>) => p.then(() => "served", (e: unknown) => (e instanceof SrpError ? e.code : String(e)));
+  const code = (p: Promise<unknown>) =>
+    p.then(
+      () => "served",
+      (e: unknown) => (e instanceof SrpError ? e.code : String(e)),
+    );
 
   it("waits at most once per request, whichever of its models asks", async () => {
     const { ctx, calls } = setup();

@@ -43,6 +43,8 @@ export interface ClusterDeps extends ForwardedJobsDeps {
   forgetPosition(nodeId: string): void;
   /** Ends a session here whose node reconnected to another process (a ghost). */
   evict(session: ProviderSession): void;
+  /** Checks this process's sessions' bindings again (SRP-SEC-022), at another process's request. */
+  revalidate(): Promise<unknown>;
   /** Reports a failure of Redis or a link. */
   onError(what: string, error: unknown): void;
 }
@@ -68,6 +70,8 @@ export interface HubCluster {
    * concurrent callers).
    */
   catchUp(models: readonly string[]): Promise<void>;
+  /** Has every other process check its sessions' bindings again now; resolves when they did (at most 2 s). */
+  revalidateOthers(): Promise<void>;
   /** Leaves the directory: other processes stop sending jobs here (jobs they sent that run here go on). */
   leave(): Promise<void>;
   /** Leaves the cluster: this process's nodes removed from the directory, links and Redis closed. */
@@ -236,6 +240,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       onGone(_from, nodeId, sessionId) {
         if (s.remotes.get(nodeId)?.sessionId === sessionId) dropRemote(d, s, nodeId, "the node left");
       },
+      onRevalidate: () => d.revalidate(),
       onEvict(nodeId, sessionId) {
         const session = s.local.get(nodeId);
         if (session?.sessionId !== sessionId) return;
@@ -315,6 +320,7 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       if (models.some((m) => d.router.count(m) > 0)) return;
       await s.waiters.wait(models, CATCH_UP_MS);
     },
+    revalidateOthers: () => directory.revalidateOthers(),
     leave: () => directory.withdrawAll(),
     async close() {
       d.router.cluster = undefined;

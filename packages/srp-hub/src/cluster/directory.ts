@@ -21,7 +21,9 @@ export type BusMessage =
   | { t: "state"; from: string; states: Record<string, InstanceHealth> }
   | { t: "gone"; from: string; nodeId: string; sessionId: string }
   | { t: "evict"; from: string; to: string; nodeId: string; sessionId: string }
-  | { t: "sync"; from: string; id: number };
+  | { t: "sync"; from: string; id: number }
+  | { t: "revalidate"; from: string; id: number }
+  | { t: "revalidated"; from: string; to: string; id: number };
 
 /** What the directory tells its process. */
 export interface DirectoryEvents {
@@ -37,6 +39,8 @@ export interface DirectoryEvents {
   onGone(from: string, nodeId: string, sessionId: string): void;
   /** A node connected to this process reconnected to another: its session here is a ghost. */
   onEvict(nodeId: string, sessionId: string): void;
+  /** Another process asks every process to check its sessions' bindings again now (a key or wallet was revoked, SRP-SEC-022). */
+  onRevalidate?(): Promise<unknown>;
   /** The live processes and their link URLs (this one excluded), after each check. */
   onPeers(peers: ReadonlyMap<string, string>): void;
   /** A full read of the directory: every node on another live process (after start and each resync). */
@@ -117,10 +121,14 @@ export class ClusterDirectory {
   readonly #dirtyLoad = new Set<string>();
   /** Nodes here whose offers changed since the last flush. */
   readonly #dirtyNodes = new Set<string>();
+  /** When offers were last published. */
+  #nodesFlushedAt = 0;
   readonly #dirtyState = new Set<string>();
   #closed = false;
   /** Waiters for the end of a node's session on another process, by `nodeId sessionId`. */
   readonly #goneWaiters = new Map<string, (() => void)[]>();
+  /** Revalidations asked by this process, waiting for the others' answers. */
+  readonly #revalidations = new Map<number, (from: string) => void>();
   /** Barriers waiting for their own `sync` message to come back. */
   readonly #barriers = new Map<number, () => void>();
   #nextBarrier = 0;
@@ -289,6 +297,30 @@ export class ClusterDirectory {
    * arrived here (a message of this process's own has made the round trip), or after
    * `timeoutMs` (Redis unreachable).
    */
+  /**
+   * Asks every other live process to check its sessions' bindings again now (SRP-SEC-022)
+   * and resolves once each has answered that it did, or after `timeoutMs`.
+   */
+  revalidateOthers(timeoutMs = 2000): Promise<void> {
+    const id = this.#nextBarrier++;
+    const waiting = new Set(this.#peers.keys());
+    if (waiting.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#revalidations.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.#revalidations.set(id, (from) => {
+        waiting.delete(from);
+        if (waiting.size === 0) done();
+      });
+      this.#publish({ t: "revalidate", from: this.processId, id });
+    });
+  }
+
   barrier(timeoutMs = 250): Promise<void> {
     const id = this.#nextBarrier++;
     return new Promise<void>((resolve) => {
@@ -346,14 +378,16 @@ export class ClusterDirectory {
   }
 
   /**
-   * A node here changed its offers: written and published with the next flush, so a node
-   * that sends offers in a burst costs one write and one message per flush, not per offer.
+   * A node here changed its offers: written and published at once when no offer was
+   * published in the last flush interval, else with the next flush, so offers sent in a
+   * burst (by one node or many) cost at most one write and one message per flush interval.
    */
   update(snapshot: NodeSnapshot): void {
     const mine = this.#mine.get(snapshot.nodeId);
     if (!mine || mine.snapshot.sessionId !== snapshot.sessionId) return;
     mine.snapshot = snapshot;
     this.#dirtyNodes.add(snapshot.nodeId);
+    if (Date.now() - this.#nodesFlushedAt >= this.#t.loadFlushMs) this.#flushNodes();
   }
 
   /**
@@ -373,6 +407,7 @@ export class ClusterDirectory {
     }
     this.#dirtyNodes.clear();
     if (nodes.length === 0) return;
+    this.#nodesFlushedAt = Date.now();
     this.#cmd.hset("nodes", fields).catch((e: unknown) => this.#events.onError("update nodes", e));
     this.#publish({ t: "nodes", from: this.processId, nodes });
   }
@@ -458,6 +493,14 @@ export class ClusterDirectory {
         return this.#events.onGone(m.from, m.nodeId, m.sessionId);
       case "evict":
         if (m.to === this.processId) this.#events.onEvict(m.nodeId, m.sessionId);
+        return;
+      case "revalidate": {
+        const ack = () => this.#publish({ t: "revalidated", from: this.processId, to: m.from, id: m.id });
+        (this.#events.onRevalidate?.() ?? Promise.resolve()).then(ack, ack);
+        return;
+      }
+      case "revalidated":
+        if (m.to === this.processId) this.#revalidations.get(m.id)?.(m.from);
         return;
     }
   }
