@@ -124,7 +124,7 @@ describe.skipIf(skipWithoutRedis())("hub processes sharing Redis", () => {
     const b = await startNet({ identity, accounts: a.accounts, cluster: { redisUrl: redis.url, timings: FAST } });
     nets.push(a, b);
     await Promise.all([a.hub.ready(), b.hub.ready()]);
-    await until(() => (a.hub.router.cluster !== undefined) && (b.hub.router.cluster !== undefined), 5000, "both joined");
+    await until(() => a.hub.router.cluster !== undefined && b.hub.router.cluster !== undefined, 5000, "both joined");
     const nodeKey = "srp_node_key_to_revoke_00001";
     const account = a.accounts.add({ id: "acct_node", apiKeys: [nodeKey] });
     const sim = await a.sim();
@@ -133,7 +133,9 @@ describe.skipIf(skipWithoutRedis())("hub processes sharing Redis", () => {
       identity: generateIdentity(),
       account: nodeKey,
       reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
-      instances: [{ backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" } }],
+      instances: [
+        { backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }), model: MODEL, price: { input: "100000", output: "300000" } },
+      ],
     });
     extra.push(node);
     await node.ready();

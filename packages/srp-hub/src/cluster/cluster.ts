@@ -252,7 +252,10 @@ export async function startCluster(o: ClusterOptions, d: ClusterDeps, redis: Red
       },
       onPeers(peers) {
         for (const peer of s.peers.keys()) if (!peers.has(peer)) goneProcess(d, s, links, peer);
+        const met = [...peers.keys()].filter((peer) => !s.peers.has(peer));
         s.peers = peers;
+        // Nodes of a process met just now can take jobs from here now: requests waiting for their models try again.
+        for (const host of s.remotes.values()) if (met.includes(host.process)) for (const i of host.instances.values()) d.notify(i.model);
       },
       onResync(nodes) {
         const seen = new Set<string>();

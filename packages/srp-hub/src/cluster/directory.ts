@@ -125,6 +125,8 @@ export class ClusterDirectory {
   #nodesFlushedAt = 0;
   readonly #dirtyState = new Set<string>();
   #closed = false;
+  /** An early heartbeat in flight ({@link #meet}). */
+  #meeting: Promise<void> | undefined;
   /** Waiters for the end of a node's session on another process, by `nodeId sessionId`. */
   readonly #goneWaiters = new Map<string, (() => void)[]>();
   /** Revalidations asked by this process, waiting for the others' answers. */
@@ -215,6 +217,14 @@ export class ClusterDirectory {
 
   #publish(message: BusMessage): void {
     this.#cmd.publish(this.#channel, JSON.stringify(message)).catch((e: unknown) => this.#events.onError("publish", e));
+  }
+
+  /** An early heartbeat (at most one in flight), to learn of a process that just appeared. */
+  #meet(): void {
+    if (this.#meeting) return;
+    this.#meeting = this.#heartbeat().finally(() => {
+      this.#meeting = undefined;
+    });
   }
 
   /** Says this process is alive, and tells which processes are. */
@@ -478,6 +488,8 @@ export class ClusterDirectory {
       return;
     }
     if (m.from === this.processId) return;
+    // A process this one has not met yet (it started since the last heartbeat): learn its link address now.
+    if (!this.#peers.has(m.from) && !this.#closed) this.#meet();
     switch (m.t) {
       case "node":
         return this.#onNode(m.snapshot, m.authAt);

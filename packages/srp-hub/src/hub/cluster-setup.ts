@@ -96,7 +96,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
       cancel: (live, jobId, reason, failed) => o.jobs.cancel(live, jobId, reason as Parameters<JobDispatch["cancel"]>[2], failed),
       session: (nodeId) => o.registry().session(nodeId),
       revalidate: () => o.registry().revalidate(),
-    evict: (session) =>
+      evict: (session) =>
         session.fail(new SrpError("session.replaced", "a newer session for this node id was opened on another process of this hub")),
       notify: (model) => o.waiting.notify(model),
       loadChanged: (host, instanceId) => o.router.loadChanged(host, instanceId),

@@ -1,7 +1,9 @@
 /**
  * Accounts, hashed API keys and wallet bindings of a `SqlStore`: the {@link AccountStore}
  * the hub authenticates with and the {@link AccountAdmin} operators manage. A new
- * account receives its signup credits in the transaction that creates it.
+ * account receives its signup credits in the transaction that creates it. On PostgreSQL
+ * the API-key lookups made together go in one query (`turn-batcher.ts`), each still read
+ * after it was asked for, so a revoked key is refused as soon as its revocation commits.
  */
 import {
   checkAccountId,
@@ -19,6 +21,7 @@ import {
 import { post } from "../ledger/ledger.js";
 import { signupPosting } from "../ledger/postings.js";
 import { int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
+import { TurnBatcher } from "./turn-batcher.js";
 
 function keyRecord(r: SqlRow): ApiKeyRecord {
   return {
@@ -40,11 +43,18 @@ export async function requireAccount(tx: SqlExecutor, accountId: string): Promis
   if ((await tx.all("SELECT id FROM accounts WHERE id = ?", [accountId])).length === 0) throw new TypeError(`no account ${accountId}`);
 }
 
+/** The account an API key's row names, unless the key is revoked (or there is no row). */
+function keyOwner(r: SqlRow | undefined): Account | undefined {
+  return r && r.revoked_at === null ? { id: String(r.account_id) } : undefined;
+}
+
 /** The accounts and API keys of a `SqlStore`. */
 export class SqlAccountBook implements AccountStore, AccountAdmin {
   readonly #db: SqlDriver;
   readonly #ready: Promise<void>;
   readonly #signupCredits: bigint;
+  /** PostgreSQL: the API-key lookups made together, in one query (by key hash). */
+  readonly #lookups: TurnBatcher<string, Account | undefined> | undefined;
 
   /**
    * @param ready resolves once the store's migrations have run.
@@ -54,13 +64,31 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
     this.#db = db;
     this.#ready = ready;
     this.#signupCredits = signupCredits;
+    if (db.dialect === "postgres")
+      this.#lookups = new TurnBatcher(
+        (hashes) => this.#findMany(hashes),
+        (hash) => this.#findOne(hash),
+      );
   }
 
   async findByApiKey(apiKey: string): Promise<Account | undefined> {
     await this.#ready;
-    const rows = await this.#db.all("SELECT account_id, revoked_at FROM api_keys WHERE hash = ?", [hashApiKey(apiKey)]);
-    const r = rows[0];
-    return r && r.revoked_at === null ? { id: String(r.account_id) } : undefined;
+    const hash = hashApiKey(apiKey);
+    return this.#lookups ? this.#lookups.push(hash) : this.#findOne(hash);
+  }
+
+  /** The owner of one key hash. */
+  async #findOne(hash: string): Promise<Account | undefined> {
+    return keyOwner((await this.#db.all("SELECT account_id, revoked_at FROM api_keys WHERE hash = ?", [hash]))[0]);
+  }
+
+  /** The owners of several key hashes in one query (PostgreSQL), one per hash in order. */
+  async #findMany(hashes: readonly string[]): Promise<Array<Account | undefined>> {
+    const rows = await this.#db.all("SELECT hash, account_id, revoked_at FROM api_keys WHERE hash = ANY(CAST(? AS TEXT[]))", [
+      [...new Set(hashes)],
+    ]);
+    const byHash = new Map(rows.map((r) => [String(r.hash), r]));
+    return hashes.map((h) => keyOwner(byHash.get(h)));
   }
 
   async findByWallet(address: string): Promise<Account | undefined> {

@@ -266,7 +266,9 @@ async function claimAndLock(tx: SqlExecutor, asks: readonly RecordAsk[], now: nu
     if (c) for (const id of settlementAccounts(c.consumer, asks[i]!.entry.providerAccountId)) if (!expected.has(id)) extra.add(id);
   });
   if (extra.size > 0) {
-    const more = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [[...extra].sort()]);
+    const more = await tx.all("SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE", [
+      [...extra].sort(),
+    ]);
     for (const r of more) locked.set(String(r.id), big(r.balance));
   }
   return { claims, locked };
@@ -346,7 +348,12 @@ interface SettleRow {
 }
 
 /** Creates the accounts the entries move that do not exist yet (before the combined write, whose balance update must find them). */
-async function createMissingAccounts(tx: SqlExecutor, entries: readonly BatchEntry[], exists: ReadonlySet<string>, now: number): Promise<void> {
+async function createMissingAccounts(
+  tx: SqlExecutor,
+  entries: readonly BatchEntry[],
+  exists: ReadonlySet<string>,
+  now: number,
+): Promise<void> {
   const missing = [...new Set(entries.map((e) => e.account))].filter((id) => !exists.has(id)).sort();
   if (missing.length === 0) return;
   const kinds = missing.map(kindOf);
