@@ -20,6 +20,7 @@ import {
 } from "../accounts.js";
 import { post } from "../ledger/ledger.js";
 import { signupPosting } from "../ledger/postings.js";
+import { lostDatabase } from "./postgres-driver.js";
 import { int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 import { TurnBatcher } from "./turn-batcher.js";
 
@@ -68,6 +69,7 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
       this.#lookups = new TurnBatcher(
         (hashes) => this.#findMany(hashes),
         (hash) => this.#findOne(hash),
+        { oneByOne: (error) => !lostDatabase(error) },
       );
   }
 

@@ -30,6 +30,7 @@ import { requireAccount } from "./account-book.js";
 import { accountSummary, discountIn, prepaidIn, topAccounts } from "./ledger-reports.js";
 import { repayDebtsIn } from "./payment-book.js";
 import { reserveBatch, type ReserveAsk } from "./pg-batch.js";
+import { lostDatabase } from "./postgres-driver.js";
 import { big, type SqlDriver, type SqlExecutor } from "./sql.js";
 import { TurnBatcher } from "./turn-batcher.js";
 
@@ -70,6 +71,7 @@ export class SqlLedgerBook implements LedgerBooks {
       this.#reserves = new TurnBatcher(
         (asks) => this.#db.transaction((tx) => reserveBatch(tx, asks, { tiers: this.#tiers, processId: this.processId, now: Date.now() })),
         (ask) => this.#reserveOne(ask),
+        { oneByOne: (error) => !lostDatabase(error) },
       );
     }
   }

@@ -46,6 +46,31 @@ function sqlState(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** Error codes of a connection that could not be opened or broke (Node's network errors). */
+const NETWORK_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/**
+ * Whether an error says the database could not be reached or the connection broke (a
+ * network error, SQLSTATE class `08`, the server shutting down, or the pool's connection
+ * timeout), rather than PostgreSQL refusing a statement: work retried in smaller pieces
+ * would only wait for the database again, once per piece.
+ */
+export function lostDatabase(error: unknown): boolean {
+  const code = sqlState(error);
+  if (code !== undefined) return NETWORK_ERRORS.has(code) || code.startsWith("08") || /^57P0[1-3]$/.test(code);
+  const message = error instanceof Error ? error.message : "";
+  return /timeout exceeded when trying to connect|connection terminated/i.test(message);
+}
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Something that runs a query: the pool, or one checked-out client. */

@@ -10,6 +10,7 @@ import { BOUNTY_POOL, post } from "../ledger/ledger.js";
 import { jobSettlement, type SettledJob } from "../ledger/postings.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { recordBatch } from "./pg-batch.js";
+import { lostDatabase } from "./postgres-driver.js";
 import { big, int, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 import { TurnBatcher } from "./turn-batcher.js";
 
@@ -52,6 +53,7 @@ export class SqlReceiptBook implements ReceiptBook {
           return results;
         },
         (entry) => this.#recordOne(entry),
+        { oneByOne: (error) => !lostDatabase(error) },
       );
     }
   }

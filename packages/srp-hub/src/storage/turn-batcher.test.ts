@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { lostDatabase } from "./postgres-driver.js";
 import { TurnBatcher } from "./turn-batcher.js";
 
 /** A batch function whose batches end only when told to, recording what each batch held. */
@@ -80,5 +81,37 @@ describe("TurnBatcher", () => {
     expect(out.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual([-1, "bad call", -3]);
     // And it keeps working afterwards.
     expect(await b.push(4)).toBe(-4);
+  });
+
+  it("fails every call of a batch at once when `oneByOne` says a smaller batch cannot help (the database is unreachable)", async () => {
+    const unreachable = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
+    let alone = 0;
+    const b = new TurnBatcher(
+      async () => {
+        throw unreachable;
+      },
+      async (x: number) => (alone++, x),
+      { oneByOne: (error) => !lostDatabase(error) },
+    );
+    const out = await Promise.allSettled([b.push(1), b.push(2), b.push(3)]);
+    expect(out.map((r) => r.status === "rejected" && r.reason)).toEqual([unreachable, unreachable, unreachable]);
+    expect(alone).toBe(0);
+  });
+});
+
+describe("lostDatabase", () => {
+  it("tells a database out of reach from one that refused a statement", () => {
+    const coded = (code: string, message = "x") => Object.assign(new Error(message), { code });
+    expect(lostDatabase(coded("ECONNREFUSED"))).toBe(true);
+    expect(lostDatabase(coded("ECONNRESET"))).toBe(true);
+    expect(lostDatabase(coded("08006"))).toBe(true);
+    expect(lostDatabase(coded("57P01"))).toBe(true);
+    expect(lostDatabase(new Error("timeout exceeded when trying to connect"))).toBe(true);
+    expect(lostDatabase(new Error("Connection terminated unexpectedly"))).toBe(true);
+    // Refusals a smaller batch can avoid: a duplicate, a check, a balance a batch would overdraw.
+    expect(lostDatabase(coded("23505"))).toBe(false);
+    expect(lostDatabase(coded("40001"))).toBe(false);
+    expect(lostDatabase(new Error("a settlement batch moved 3 of 4 balances"))).toBe(false);
+    expect(lostDatabase(new RangeError("bad terms"))).toBe(false);
   });
 });

@@ -15,6 +15,12 @@ export interface TurnBatcherOptions {
    * first of them to end and then go together as one batch (group commit).
    */
   inFlight?: number;
+  /**
+   * Whether the calls of a batch that failed with `error` run again one at a time (default:
+   * always). When it says no (the database cannot be reached: each call would wait for it
+   * in turn), every call of the batch fails with that error.
+   */
+  oneByOne?: (error: unknown) => boolean;
 }
 
 interface Queued<A, R> {
@@ -28,7 +34,8 @@ interface Queued<A, R> {
  * together, and while `inFlight` batches already run, later calls queue up for the next
  * batch (at most `max` calls each). When a batch fails (nothing of it committed), its calls
  * run one at a time, in order, so a bad call fails alone and the others behave as if they
- * had never been batched.
+ * had never been batched; unless `oneByOne` says the failure is not one a smaller batch
+ * avoids, in which case they all fail with it.
  */
 export class TurnBatcher<A, R> {
   readonly #queue: Queued<A, R>[] = [];
@@ -36,6 +43,7 @@ export class TurnBatcher<A, R> {
   readonly #one: (item: A) => Promise<R>;
   readonly #max: number;
   readonly #inFlight: number;
+  readonly #oneByOne: (error: unknown) => boolean;
   /** Batches running now. */
   #running = 0;
   /** Whether a flush is scheduled for the end of this turn. */
@@ -46,6 +54,7 @@ export class TurnBatcher<A, R> {
     this.#one = one;
     this.#max = Math.max(1, options.max ?? 512);
     this.#inFlight = Math.max(1, options.inFlight ?? 2);
+    this.#oneByOne = options.oneByOne ?? (() => true);
   }
 
   /** Queues a call for the next batch. */
@@ -83,7 +92,8 @@ export class TurnBatcher<A, R> {
     let results: R[];
     try {
       results = await this.#batch(queued.map((q) => q.item));
-    } catch {
+    } catch (error) {
+      if (!this.#oneByOne(error)) return void queued.forEach((q) => q.reject(error));
       for (const q of queued) await this.#one(q.item).then(q.resolve, q.reject);
       return;
     }
