@@ -31,6 +31,7 @@ import { accountSummary, discountIn, prepaidIn, topAccounts } from "./ledger-rep
 import { repayDebtsIn } from "./payment-book.js";
 import { reserveBatch, type ReserveAsk } from "./pg-batch.js";
 import { lostDatabase } from "./postgres-driver.js";
+import { releaseUntilDone } from "../ledger/release-retry.js";
 import { big, type SqlDriver, type SqlExecutor } from "./sql.js";
 import { TurnBatcher } from "./turn-batcher.js";
 
@@ -104,7 +105,13 @@ export class SqlLedgerBook implements LedgerBooks {
     if (amount > MAX_LEDGER_AMOUNT) return { ok: false, available: await this.available(accountId) };
     const ask: ReserveAsk = { reservationId: ledgerId("res"), accountId, amount };
     // PostgreSQL: the reservations of one turn of the event loop go in one set-based transaction.
-    return this.#reserves ? this.#reserves.push(ask) : this.#reserveOne(ask);
+    if (!this.#reserves) return this.#reserveOne(ask);
+    return this.#reserves.push(ask).catch((error: unknown) => {
+      // The connection may have dropped after the batch committed: the request is refused, so its
+      // reservation (if it exists) is released once the database answers (a release of none moves nothing).
+      if (lostDatabase(error)) void releaseUntilDone(this, ask.reservationId, "the request was refused: its outcome was unknown", () => {});
+      throw error;
+    });
   }
 
   /** One reservation in its own transaction. */
