@@ -639,10 +639,11 @@ export class Provider extends EventEmitter<ProviderEvents> {
       this.connection.sendEncoded(doneFrame);
       this.#end(run, { ok: true, chunks: run.chunks, usage, cost: receipt.cost });
     };
-    if (saved === undefined) return send();
+    // A store written synchronously returns nothing (or, written in plain JavaScript, whatever its last call returned): not a promise.
+    if (typeof (saved as Promise<void> | undefined)?.then !== "function") return send();
     // Written off the event loop: the job is finishing, a cancel that arrives meanwhile is too late (SRP-JOB-018).
     run.finishing = true;
-    saved.then(send, (error: unknown) => {
+    (saved as Promise<void>).then(send, (error: unknown) => {
       if (run.ended) return;
       this.#jobError(
         job,
