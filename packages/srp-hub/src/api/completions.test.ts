@@ -3,9 +3,9 @@ import { SrpError } from "@srp/core";
 import { completionsChoices, completionsPromptBound, COMPLETIONS_DEFAULT_MAX_TOKENS, planCompletions } from "./completions.js";
 import type { Router } from "../routing/router.js";
 
-/** A router whose model `m` has instances with these capabilities. */
+/** A router whose model `m` has instances with these capabilities (its offers in short, one per capability set). */
 const routerWith = (...caps: string[][]) =>
-  ({ views: (model: string) => (model === "m" ? caps.map((capabilities) => ({ capabilities })) : []) }) as unknown as Router;
+  ({ offers: (model: string) => (model === "m" ? caps.map((capabilities) => ({ capabilities })) : []) }) as unknown as Router;
 
 describe("legacy completions plan", () => {
   it("bounds the prompt by its bytes and the suffix per prompt, and the output by max_tokens x n x prompts", () => {
