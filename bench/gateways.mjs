@@ -16,12 +16,12 @@
 // temporary directory is removed when the phase ends or the orchestrator exits.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Helper } from "./ipc.mjs";
 import { startPostgres } from "./postgres.mjs";
+import { freePort } from "../scripts/postgres.mjs";
 
 const file = (rel) => fileURLToPath(new URL(rel, import.meta.url));
 const HUB_CLI = file("../packages/srp-hub/dist/cli.js");
@@ -37,18 +37,6 @@ export function tempDir(prefix) {
   const remove = () => rmSync(dir, { recursive: true, force: true });
   process.once("exit", remove);
   return { dir, remove };
-}
-
-/** A port free on 127.0.0.1 now (for a program that takes a port but cannot be given 0). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const running = new Set();

@@ -9,10 +9,11 @@
 // library.
 import { spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { serve } from "./ipc.mjs";
+import { freePort } from "../scripts/postgres.mjs";
 
 let server; // { child, dir, port }
 
@@ -28,18 +29,6 @@ function findRedisServer() {
     }
   }
   return undefined;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** One command in Redis's wire format (an array of bulk strings; pure). */
