@@ -19,7 +19,7 @@ const STAGES = [
   ["schema validation", (f) => /@sinclair\/typebox|srp-core\/src\/(schema|validate)/.test(f.source)],
   [
     "signing & hashing",
-    (f) => /tweetnacl|@noble|srp-core\/src\/(sign|canonical|hash|crypto|node)|node:crypto|internal\/crypto/.test(f.source),
+    (f) => /tweetnacl|@noble|sodium-native|srp-core\/src\/(sign|canonical|hash|crypto|node)|node:crypto|internal\/crypto/.test(f.source),
   ],
   ["SQLite", (f) => /better-sqlite3|src\/storage\/|src\/ledger\//.test(f.source)],
   ["WebSocket", (f) => /node_modules\/ws\//.test(f.source)],

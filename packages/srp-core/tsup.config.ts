@@ -17,4 +17,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
+  // `import.meta.url` in the CommonJS build too (`@srp/core/node` loads the optional sodium-native with it).
+  shims: true,
 });

@@ -2,7 +2,7 @@
  * The primitives SRP's signatures and hashes run on, behind a small seam. The default
  * is portable pure JavaScript (tweetnacl for Ed25519, @noble/hashes for SHA-256), which
  * runs in browsers and edge runtimes. In Node, `useNodeCrypto()` from `@srp/core/node`
- * installs the native implementations (OpenSSL), a hundred times faster; the hub and
+ * installs the native implementations (libsodium or OpenSSL), a hundred times faster; the hub and
  * provider packages do so when they load. Ed25519 is deterministic, so every backend
  * produces the same bytes.
  */

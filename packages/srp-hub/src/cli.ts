@@ -2,7 +2,7 @@
  * `srp-hub`: run and administer an SRP hub.
  *
  *   srp-hub serve [--port 8787] [--host 127.0.0.1] [--data-dir .srp-data/hub] [--db sqlite:PATH|postgres://...]
- *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...] [--signup-credits UNITS]
+ *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...] [--signup-credits UNITS] [--metrics-token TOKEN]
  *                 [--redis redis://HOST:PORT [--workers N] [--link-host H] [--link-port N] [--link-advertise H]]
  *   srp-hub accounts create|list
  *   srp-hub keys create|list|revoke
@@ -31,6 +31,7 @@ import { superviseWorkers } from "./workers.js";
 
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
+                [--metrics-token TOKEN]   (Prometheus metrics at GET /metrics for this bearer token; also SRP_METRICS_TOKEN)
                 [--trust-proxy] [--limit NAME=BURST:PER_SECOND|N|off]...   (limits on strangers, see the README's "Limits")
                 [--redis redis://HOST:PORT [--workers N] [--link-host HOST] [--link-port N] [--link-advertise HOST]]
                                                  (several processes as one hub, on PostgreSQL: docs/deployment.md)
@@ -88,6 +89,7 @@ async function serve(argv: string[]): Promise<void> {
       account: { type: "string", multiple: true, default: [] },
       "public-url": { type: "string" },
       "admin-token": { type: "string" },
+      "metrics-token": { type: "string" },
       "heartbeat-ms": { type: "string" },
       "trust-proxy": { type: "boolean", default: false },
       limit: { type: "string", multiple: true, default: [] },
@@ -174,6 +176,7 @@ async function serve(argv: string[]): Promise<void> {
     ...(values["public-url"] ? { publicUrl: values["public-url"] } : {}),
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: Number(values["heartbeat-ms"]) } : {}),
     ...(clusterOptions ? { cluster: clusterOptions } : {}),
+    ...metricsArgs(values["metrics-token"] ?? process.env.SRP_METRICS_TOKEN),
   });
   const log = (event: string, detail: object) =>
     process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
@@ -206,6 +209,13 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** The metrics option of `--metrics-token` (or SRP_METRICS_TOKEN): `GET /metrics` behind that bearer token. */
+function metricsArgs(token: string | undefined): Pick<HubOptions, "metrics"> {
+  if (!token) return {};
+  if (token.length < 16) throw new UsageError("--metrics-token must be at least 16 characters");
+  return { metrics: { token } };
 }
 
 /** The cluster options of `serve`'s flags; undefined without `--redis` (or SRP_REDIS_URL). */

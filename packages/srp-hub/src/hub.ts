@@ -9,7 +9,8 @@
  * - `job-dispatch.ts`: jobs' owners, receipts and the reservations of cancelled jobs;
  * - `probes.ts`, `statements.ts`, `maintenance.ts`: probes, statements, housekeeping;
  * - `x402-setup.ts`, `discovery.ts`: x402 payments and the discovery document;
- * - `endpoints.ts` and `routes.ts`: the HTTP route table and its dispatcher.
+ * - `endpoints.ts` and `routes.ts`: the HTTP route table and its dispatcher;
+ * - `requests.ts` and `../metrics.ts`: request ids, the `request` event and Prometheus metrics.
  */
 import { EventEmitter } from "node:events";
 import { SUPPORTED_VERSIONS } from "@srp/core";
@@ -36,13 +37,16 @@ import { setUpCluster } from "./hub/cluster-setup.js";
 import { createSessionRegistry } from "./hub/session-registry.js";
 import { startStatements } from "./hub/statements.js";
 import { hubBooks } from "./hub/storage.js";
+import { observeRequests } from "./hub/requests.js";
+import { createMetrics } from "./metrics.js";
 import type { Hub, HubEvents } from "./hub/types.js";
 import { x402Payments } from "./hub/x402-setup.js";
 
-export { PROVIDER_PATH, type Hub, type HubEvents, type SessionInfo } from "./hub/types.js";
+export { PROVIDER_PATH, type Hub, type HubEvents, type HubMetrics, type RequestEvent, type SessionInfo } from "./hub/types.js";
+export type { HubMetricsOptions } from "./metrics.js";
 export type { HubOptions, HubX402Options, HubResponsesOptions } from "./hub/options.js";
 
-// Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
+// Native Ed25519 (libsodium when it loads, else OpenSSL) and SHA-256 for everything this process signs and verifies.
 useNodeCrypto();
 
 /** The frame limit of a hub's options, checked against the protocol's bounds. */
@@ -51,6 +55,8 @@ function frameLimitOf(options: HubOptions): number {
   if (maxFrameBytes < FRAME_LIMITS.min || maxFrameBytes > FRAME_LIMITS.max)
     throw new RangeError(`maxFrameBytes must be within ${FRAME_LIMITS.min}..${FRAME_LIMITS.max}`);
   if (options.adminToken !== undefined && options.adminToken.length < 16) throw new RangeError("adminToken must be at least 16 characters");
+  const metricsToken = options.metrics?.token;
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new RangeError("metrics.token must be at least 16 characters");
   return maxFrameBytes;
 }
 
@@ -177,9 +183,13 @@ export function createHub(options: HubOptions): Hub {
     await cluster.current()?.revalidateOthers();
     return closed;
   };
-  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate });
+  const metrics = options.metrics ? createMetrics({ emitter, router, waiting, sessions: registry.sessions }) : undefined;
+  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate, metrics });
   let closing = false;
-  const fetch: Hub["fetch"] = (request, client) => gateHttp(limiter, request, client, (r) => dispatch(routes, r, { draining: closing }));
+  // Every response carries `x-request-id`; the `request` event reports each request once (`hub/requests.ts`).
+  const fetch: Hub["fetch"] = observeRequests(emitter, routes, (request, client) =>
+    gateHttp(limiter, request, client, (r) => dispatch(routes, r, { draining: closing })),
+  );
   const servers = nodeServers({ fetch, handleUpgrade: registry.handleUpgrade, maxBodyBytes: maxFrameBytes });
 
   const close = async (): Promise<void> => {
@@ -214,6 +224,7 @@ export function createHub(options: HubOptions): Hub {
     discovery,
     router,
     payments,
+    metrics,
     receipts: books.receipts,
     admin: books.admin,
     ledger: books.ledger,

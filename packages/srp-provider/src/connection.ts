@@ -28,7 +28,7 @@ import { coalesceWrites, useNodeCrypto } from "@srp/core/node";
 import { Value } from "@sinclair/typebox/value";
 import WebSocket from "ws";
 
-// Native Ed25519 and SHA-256 (OpenSSL) for everything this process signs and verifies.
+// Native Ed25519 (libsodium when it loads, else OpenSSL) and SHA-256 for everything this process signs and verifies.
 useNodeCrypto();
 
 /** Reconnection policy. */

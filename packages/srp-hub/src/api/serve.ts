@@ -25,6 +25,7 @@ import { accountAffinityKey } from "../routing/affinity.js";
 import type { ResponseStore } from "./response-store.js";
 import { cancelledByHub, closeBilling, closeOnce, type Billed, type CloseBilling } from "./run-billing.js";
 import { STREAM_HEADERS, streamBody } from "./run-stream.js";
+import { noteBilled, noteOf, type RequestNote } from "./request-note.js";
 
 /** What every consumer API surface (OpenAI chat and completions, Anthropic Messages, Responses, modalities, batches) needs from its hub. */
 export interface ConsumerApiContext extends RelayContext {
@@ -561,8 +562,12 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
   const models = fallbacks ? modelsToTry(given, fallbacks, plan.prefs.allowFallbacks) : undefined;
 
-  // Demand only for a model some instance serves: a stranger's made-up names are not remembered.
-  if (ctx.router.count(plan.model) > 0) ctx.noteDemand(plan.model);
+  // Demand only for a model some instance serves: a stranger's made-up names are not remembered (nor noted).
+  const note = noteOf(request);
+  if (ctx.router.count(plan.model) > 0) {
+    ctx.noteDemand(plan.model);
+    if (note) note.model = plan.model;
+  }
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   let admission: Admission | undefined;
@@ -620,6 +625,7 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
     ...(queueMs !== undefined ? { queueMs } : {}),
     ...(reserved !== undefined ? { reserved } : {}),
     ...(caughtUp ? { caughtUp } : {}),
+    ...(note ? { note } : {}),
   });
 }
 
@@ -676,6 +682,8 @@ export interface RunOptions {
   reserved?: bigint;
   /** The request already waited for other processes' announcements of its models (a hub of several processes): routing does not wait again. */
   caughtUp?: boolean;
+  /** Where the request's served model and billed usage are noted for the hub's `request` event. */
+  note?: RequestNote;
 }
 
 /**
@@ -815,6 +823,7 @@ async function answerOnce({ plan, run, committed, events, consumer, close }: Com
   }
   const out = { ...(e.receipt && billed.recorded ? receiptHeaders(committed.job) : { "x-srp-model": committed.job.model }), ...paid };
   const answer = shown(e, committed.job.jobId, billed);
+  noteBilled(run.note, committed.job.model, answer.done.usage, answer.ext.cost_units);
   return plan.respond(committed.job, answer.done, answer.ext, out, run.accountId);
 }
 
@@ -843,6 +852,7 @@ async function answerStream(
     end: async (e) => {
       // Shown = billed (SRP-ATT-019): the receipt's usage, or nothing with the reason the receipt was refused.
       const answer = shown(e, committed.job.jobId, await endBilling(e));
+      noteBilled(run.note, committed.job.model, answer.done.usage, answer.ext.cost_units);
       const end = wire.end(answer.done, answer.ext);
       if (wire.finish) await wire.finish();
       return end;
@@ -876,6 +886,7 @@ export async function runPlan(ctx: ConsumerApiContext, plan: Plan, run: RunOptio
   } catch (e) {
     return notRelayed(ctx, run, consumer, e);
   }
+  if (run.note) run.note.model = committed.job.model;
   const events = follow(ctx, { deadline, signal: consumer.signal, consumerDeadline: timeout.chosen }, committed);
   const answering = { plan, run, committed, events, consumer, close };
   return streamed(plan) ? answerStream(ctx, { ...answering, plan }) : answerOnce(answering);

@@ -21,7 +21,8 @@ import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn } from ".
 import { X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
 import { accountContext, baseUrlOf, futuresContext, walletContext, type HubParts } from "./api-contexts.js";
 import type { Route } from "./routes.js";
-import { PROVIDER_PATH, type SessionInfo } from "./types.js";
+import { METRICS_PATH, metricsResponse } from "../metrics.js";
+import { PROVIDER_PATH, type HubMetrics, type SessionInfo } from "./types.js";
 
 /** What the routes use beyond the hub's parts. */
 export interface EndpointParts extends HubParts {
@@ -34,6 +35,8 @@ export interface EndpointParts extends HubParts {
   sessions(): SessionInfo[];
   /** Re-checks bindings after a revocation (admin API). */
   revalidate(): Promise<unknown>;
+  /** The hub's metrics, when on (`GET /metrics` with a token). */
+  metrics?: HubMetrics | undefined;
 }
 
 /** A public JSON document, cacheable and readable from any origin. */
@@ -130,7 +133,15 @@ function adminRoutes(p: EndpointParts): Route[] {
   return [{ method: "*", path: { prefix: ADMIN_PREFIX }, handle: (r, { path }) => handleAdmin(r, path, ctx) }];
 }
 
+/** `GET /metrics`, only when the hub keeps metrics and serves them to a token. */
+function metricsRoutes(p: EndpointParts): Route[] {
+  const { metrics } = p;
+  const token = p.options.metrics?.token;
+  if (metrics === undefined || token === undefined) return [];
+  return [{ method: ["GET", "HEAD"], path: METRICS_PATH, handle: (r) => metricsResponse(r, metrics, token) }];
+}
+
 /** Every route of the hub. */
 export function hubRoutes(p: EndpointParts): Route[] {
-  return [...discoveryRoutes(p), ...consumerRoutes(p), ...accountRoutes(p), ...adminRoutes(p)];
+  return [...discoveryRoutes(p), ...consumerRoutes(p), ...accountRoutes(p), ...adminRoutes(p), ...metricsRoutes(p)];
 }

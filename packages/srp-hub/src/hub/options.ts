@@ -11,6 +11,7 @@ import type { HubLedger } from "../ledger/ledger.js";
 import type { PayoutState } from "../ledger/payout-state.js";
 import type { PayoutConfig } from "../ledger/payout-terms.js";
 import type { HubLimits } from "../limits.js";
+import type { HubMetricsOptions } from "../metrics.js";
 import type { NonceStore } from "../nonces.js";
 import type { ClusterOptions } from "../cluster/cluster.js";
 import type { PaymentBook, SettleMode } from "../payments/book.js";
@@ -99,6 +100,11 @@ export interface HubOptions {
   drainTimeoutMs?: number;
   /** Enables the HTTP admin API under `/admin/v1/` for this bearer token (at least 16 characters). */
   adminToken?: string;
+  /**
+   * Prometheus metrics (`hub.metrics`), off when absent; with a `token`, served at `GET /metrics`
+   * to `Authorization: Bearer <token>` (the README's "Metrics").
+   */
+  metrics?: HubMetricsOptions;
   /** Delay `close()` asks nodes to wait before reconnecting (goodbye.reconnectAfterMs); default 5 s. */
   reconnectAfterMs?: number;
   /**

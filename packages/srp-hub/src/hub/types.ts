@@ -7,6 +7,7 @@ import type { EventEmitter } from "node:events";
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Discovery, Dispute, Statement } from "@srp/core/schema";
+import type { Registry } from "prom-client";
 import type { AccountAdmin } from "../accounts.js";
 import type { ResponseStore } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
@@ -48,6 +49,42 @@ export interface HubEvents {
   "storage.error": [detail: { what: string; message: string }];
   /** An x402 payment settled, failed, became a debt, or has an unknown outcome. */
   payment: [event: PaymentEvent];
+  /** A consumer HTTP request was answered: once per request, when its response ended (a stream: when the stream ended). */
+  request: [event: RequestEvent];
+}
+
+/** One consumer HTTP request as the hub's `request` event reports it. */
+export interface RequestEvent {
+  /** The `x-request-id` the response carried. */
+  requestId: string;
+  /** The route that answered: its path (`/v1/chat/completions`) or prefix (`/v1/receipts/`); `other` when none did. */
+  surface: string;
+  /** The model that served it, or the model asked for when some instance serves it; absent otherwise. */
+  model?: string;
+  /** The HTTP status (200 for a stream, even one that ended in an in-band error). */
+  status: number;
+  /** From the request's arrival to the end of its response, ms. */
+  durationMs: number;
+  /** A streamed answer: from the request's arrival to its first output, ms. */
+  ttftMs?: number;
+  /** Billed prompt tokens (the countersigned receipt's), when a job answered. */
+  promptTokens?: number;
+  /** Billed completion tokens, when a job answered. */
+  completionTokens?: number;
+  /** What the job cost, in atomic units (1e-6 USD), when a job answered. */
+  costUnits?: bigint;
+  /** The answer was streamed (server-sent events). */
+  stream: boolean;
+}
+
+/** A hub's Prometheus metrics (the `metrics` option). */
+export interface HubMetrics {
+  /** The hub's own registry (never prom-client's global one): several hubs in one process keep their own. */
+  readonly registry: Registry;
+  /** The metrics in Prometheus text format, as `GET /metrics` answers them. */
+  scrape(): Promise<string>;
+  /** The content type of {@link HubMetrics.scrape}'s text. */
+  readonly contentType: string;
 }
 
 /** The emitter of a hub's events, as its parts see it. */
@@ -74,6 +111,8 @@ export interface Hub extends EventEmitter<HubEvents> {
   discovery(baseUrl: string): Discovery;
   /** The live routing table. */
   readonly router: Router;
+  /** The hub's Prometheus metrics, when the `metrics` option enables them (`hub.metrics.scrape()` for a separate port). */
+  readonly metrics: HubMetrics | undefined;
   /** The hub's x402 payments, when it takes them. */
   readonly payments: X402Payments | undefined;
   /** Operator operations (library form of the admin API): the `admin` option. */
