@@ -26,6 +26,8 @@ export default defineConfig({
     },
   },
   test: {
+    // Builds the hub's dashboard assets (a generated, git-ignored module) before any test imports the hub.
+    globalSetup: ["test/support/dashboard-assets.ts"],
     include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "conformance/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -212,6 +212,7 @@ SRP local network is up.${simulator ? "  (The model is the SRP simulator, not a 
   hub          ${url}   (id ${hub.id})
   discovery    ${url}/.well-known/srp.json
   models       ${url}/v1/models
+  dashboard    ${url}/dashboard/   (sign in with the API key below)
   API key      ${apiKey}   (account ${DEMO}, kept in ${keyFile})
 
 Try it with curl:

@@ -27,6 +27,7 @@ const PROVIDER_CHECK_FAULTS: Record<string, string[]> = {
   "provider.job.consumer_input": ["input_errors_as_upstream"],
   "provider.job.session_end": ["replays_old_session"],
   "provider.job.output_limit": ["ignores_max_completion_tokens", "hashes_rewritten_request"],
+  "provider.job.trace_context": ["fails_on_trace_context"],
 };
 
 describe.concurrent("job, offer and probe checks against @srp/hub", () => {

@@ -2,8 +2,9 @@
  * Provider-mode checks of how a node takes and ends jobs: the order of its refusals
  * (SRP-JOB-023), repeated job ids (SRP-JOB-024), errors caused by the consumer's input
  * (SRP-JOB-014), jobs of a session that ended (SRP-JOB-015), and the output limit and
- * request hash of a rewritten request (SRP-JOB-022, SRP-JOB-028). The harness is the hub,
- * as in provider-jobs.ts.
+ * request hash of a rewritten request (SRP-JOB-022, SRP-JOB-028), and jobs carrying a
+ * request id and trace context in `ext` (SRP-JOB-038). The harness is the hub, as in
+ * provider-jobs.ts.
  */
 import { randomBytes, requestHash, toHex } from "@srp/core";
 import type { Instance, Job, Receipt, Usage } from "@srp/core/schema";
@@ -260,6 +261,44 @@ export const PROVIDER_JOB_RULE_CHECKS: Check<ProviderContext>[] = [
             .map((x) => `${what}: ${x}`),
         );
         countersign(s, r);
+      }
+      if (p.length) fail(p.join("; "));
+    },
+  ),
+  check(
+    "provider.job.trace_context",
+    "Runs jobs whose ext carries a request id and W3C trace context (srp.request_id, srp.traceparent, srp.tracestate) as any other job, whether the values are well formed, all-zero or not strings",
+    ["SRP-JOB-038", "SRP-JOB-012"],
+    "MUST",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const inst = pick(s, true);
+      const variants: [string, Record<string, unknown>][] = [
+        [
+          "well formed",
+          {
+            "srp.request_id": `req_conf_${hex(8)}`,
+            "srp.traceparent": `00-${hex(16)}-${hex(8)}-01`,
+            "srp.tracestate": "conformance=1,other=x",
+          },
+        ],
+        [
+          "all-zero ids",
+          { "srp.request_id": "x", "srp.traceparent": `00-${"0".repeat(32)}-${"0".repeat(16)}-01`, "srp.tracestate": "=bad=" },
+        ],
+        ["not strings", { "srp.request_id": 42, "srp.traceparent": { version: "00" }, "srp.tracestate": ["a"] }],
+        ["malformed", { "srp.request_id": "has spaces", "srp.traceparent": "ff-not-a-trace-context", "srp.tracestate": "" }],
+      ];
+      const p: string[] = [];
+      for (const [what, ext] of variants) {
+        const previous = s.position;
+        const ran = await runJob(s, { ...chatJob(inst, true, 8), ext });
+        if (ran.end.type !== "done") {
+          p.push(`a job whose trace context is ${what} ended with ${describe(ran.end)}; a node runs it as any other job (SRP-JOB-038)`);
+          continue;
+        }
+        p.push(...jobProblems(s, ran, previous).map((x) => `${what}: ${x}`));
+        countersign(s, ran.end.receipt as Receipt);
       }
       if (p.length) fail(p.join("; "));
     },

@@ -92,6 +92,9 @@ export const ERROR_TABLE = {
   "api.body_too_large": { http: 413, close: null, retryable: false, title: "Request body exceeds the hub's limit" },
   "api.rate_limited": { http: 429, close: null, retryable: true, title: "Too many requests, or results kept, for this account" },
   "api.unsupported_media_type": { http: 415, close: null, retryable: false, title: "Request body must be application/json" },
+  "api.key_expired": { http: 401, close: null, retryable: false, title: "The API key has expired" },
+  "api.model_not_allowed": { http: 403, close: null, retryable: false, title: "The API key may not use this model" },
+  "api.key_budget_exceeded": { http: 402, close: null, retryable: false, title: "The request would exceed the API key's budget" },
   // Billing (hub to consumer).
   "billing.insufficient_credits": { http: 402, close: null, retryable: false, title: "Balance cannot cover the request's maximum cost" },
   "billing.unavailable": { http: 503, close: null, retryable: true, title: "The ledger cannot take the request now" },

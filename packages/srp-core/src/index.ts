@@ -128,5 +128,8 @@ export { signStatement, verifyStatement, compareReceiptPositions } from "./state
 // Discovery
 export { fetchDiscovery } from "./discovery.js";
 
+// Request id and trace context of a job (SRP-JOB-037)
+export { JOB_TRACE_EXT, jobRequestId, jobTraceHeaders } from "./job-ext.js";
+
 // Texts wallets sign
 export { payoutWalletMessage, refundMessage } from "./wallets.js";

@@ -5,11 +5,19 @@
  * `AccountStore` is what the hub reads; `AccountAdmin` is what operators change.
  */
 import { randomBytes, sha256Hex, toBase64Url } from "@srp/core";
+import { applyPolicyPatch, NO_POLICY, type KeyPolicy, type KeyPolicyPatch, type RequestKey } from "./keys/policy.js";
+import type { KeySpend } from "./storage/key-spend.js";
 
 /** An account a node can bind to and a consumer can spend from. */
 export interface Account {
   /** Stable account id. */
   id: string;
+  /**
+   * The API key the request was authenticated with and its spending controls (absent for
+   * a wallet or a store without key policies). An expired key is returned as found: the
+   * caller refuses it with `api.key_expired`.
+   */
+  key?: RequestKey;
 }
 
 /** Looks accounts up by credential. Implementations may be backed by any database. */
@@ -36,6 +44,24 @@ export interface ApiKeyRecord {
   label: string | null;
   createdAt: number;
   revokedAt: number | null;
+  /** The key's spending controls (tags, expiry, models, budgets, rate limits). */
+  policy: KeyPolicy;
+}
+
+/** A change to a key: its label (`null` clears it) and members of its policy (see {@link KeyPolicyPatch}). */
+export type ApiKeyChange = KeyPolicyPatch & { label?: string | null };
+
+/** Thrown by `revokeApiKey(id, { keepLastLive: true })` when the key is its account's last live one. */
+export class LastKeyError extends Error {
+  override readonly name = "LastKeyError";
+  constructor(readonly keyId: string) {
+    super(`${keyId} is the account's last live key: create another before revoking it`);
+  }
+}
+
+/** Whether a key works at `now`: not revoked and not past its expiry (pure). */
+export function isLiveKey(record: Pick<ApiKeyRecord, "revokedAt" | "policy">, now: number): boolean {
+  return record.revokedAt === null && (record.policy.expiresAt === null || now < record.policy.expiresAt);
 }
 
 /** Operator operations on accounts and keys (library calls, CLI and HTTP admin API). */
@@ -46,12 +72,24 @@ export interface AccountAdmin {
   getAccount(id: string): Promise<AccountRecord | undefined>;
   /** Every account, oldest first. */
   listAccounts(): Promise<AccountRecord[]>;
-  /** Creates an API key for an account; the plaintext is returned only here. */
-  createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }>;
+  /** Creates an API key for an account, with spending controls if given; the plaintext is returned only here. */
+  createApiKey(accountId: string, label?: string, policy?: KeyPolicy): Promise<{ key: string; record: ApiKeyRecord }>;
+  /** One key (revoked ones too). */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | undefined>;
+  /** Changes a key's label and policy in one step; the new record, or undefined if there is no such unrevoked key. */
+  updateApiKey(keyId: string, change: ApiKeyChange): Promise<ApiKeyRecord | undefined>;
   /** The keys of an account. */
   listApiKeys(accountId: string): Promise<ApiKeyRecord[]>;
-  /** Revokes a key; returns false if there is no such active key. */
-  revokeApiKey(keyId: string): Promise<boolean>;
+  /**
+   * Revokes a key; returns false if there is no such active key. With `keepLastLive`, throws
+   * {@link LastKeyError} instead when no other key of the account would still work.
+   */
+  revokeApiKey(keyId: string, options?: { keepLastLive?: boolean }): Promise<boolean>;
+  /**
+   * What each key spent and holds in the periods of `now` (stores that bill; absent: nothing
+   * is billed per key, so nothing is spent).
+   */
+  keySpend?(keyIds: readonly string[], now: number): Promise<Map<string, KeySpend>>;
   /** Binds a wallet address to an account (nodes may then bind by wallet signature). */
   addWallet(accountId: string, address: string): Promise<void>;
 }
@@ -111,14 +149,15 @@ export class MemoryAccountStore implements AccountStore, AccountAdmin {
     return { id: entry.id };
   }
 
-  #insertKey(accountId: string, key: string, label: string | null): ApiKeyRecord {
-    const record = {
+  #insertKey(accountId: string, key: string, label: string | null, policy: KeyPolicy = NO_POLICY): ApiKeyRecord {
+    const record: ApiKeyRecord & { hash: string } = {
       keyId: newId("key"),
       accountId,
       prefix: keyPrefix(key),
       label,
       createdAt: Date.now(),
       revokedAt: null,
+      policy,
       hash: hashApiKey(key),
     };
     this.#keys.set(record.keyId, record);
@@ -129,7 +168,7 @@ export class MemoryAccountStore implements AccountStore, AccountAdmin {
 
   async findByApiKey(apiKey: string): Promise<Account | undefined> {
     const k = this.#byKeyHash.get(hashApiKey(apiKey));
-    return k && k.revokedAt === null ? { id: k.accountId } : undefined;
+    return k && k.revokedAt === null ? { id: k.accountId, key: { keyId: k.keyId, policy: k.policy } } : undefined;
   }
 
   async findByWallet(address: string): Promise<Account | undefined> {
@@ -154,20 +193,39 @@ export class MemoryAccountStore implements AccountStore, AccountAdmin {
     return [...this.#accounts.values()];
   }
 
-  async createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }> {
+  async createApiKey(accountId: string, label?: string, policy?: KeyPolicy): Promise<{ key: string; record: ApiKeyRecord }> {
     if (!this.#accounts.has(accountId)) throw new TypeError(`no account ${accountId}`);
     const key = generateApiKey();
-    return { key, record: this.#insertKey(accountId, key, label ?? null) };
+    return { key, record: this.#insertKey(accountId, key, label ?? null, policy) };
+  }
+
+  async getApiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    const k = this.#keys.get(keyId);
+    if (!k) return undefined;
+    const { hash: _hash, ...pub } = k;
+    return pub;
+  }
+
+  async updateApiKey(keyId: string, change: ApiKeyChange): Promise<ApiKeyRecord | undefined> {
+    const k = this.#keys.get(keyId);
+    if (!k || k.revokedAt !== null) return undefined;
+    const { label, ...patch } = change;
+    if (label !== undefined) k.label = label;
+    k.policy = applyPolicyPatch(k.policy, patch);
+    return this.getApiKey(keyId);
   }
 
   async listApiKeys(accountId: string): Promise<ApiKeyRecord[]> {
     return [...this.#keys.values()].filter((k) => k.accountId === accountId).map(({ hash: _hash, ...pub }) => pub);
   }
 
-  async revokeApiKey(keyId: string): Promise<boolean> {
+  async revokeApiKey(keyId: string, options: { keepLastLive?: boolean } = {}): Promise<boolean> {
     const k = this.#keys.get(keyId);
     if (!k || k.revokedAt !== null) return false;
-    k.revokedAt = Date.now();
+    const now = Date.now();
+    if (options.keepLastLive && ![...this.#keys.values()].some((o) => o !== k && o.accountId === k.accountId && isLiveKey(o, now)))
+      throw new LastKeyError(keyId);
+    k.revokedAt = now;
     return true;
   }
 

@@ -5,7 +5,7 @@
  *                 [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY ...] [--signup-credits UNITS] [--metrics-token TOKEN]
  *                 [--redis redis://HOST:PORT [--workers N] [--link-host H] [--link-port N] [--link-advertise H]]
  *   srp-hub accounts create|list
- *   srp-hub keys create|list|revoke
+ *   srp-hub keys create|update|list|revoke|spend   (API keys and their spending controls)
  *   srp-hub ledger verify | show ACCOUNT_ID | history ACCOUNT_ID | deposit ACCOUNT_ID UNITS --ref REF | refund ACCOUNT_ID --ref REF | top
  *   srp-hub payouts run --rpc URL --chain-id N --settlement ADDRESS --token ADDRESS [--key HEX] [--signer-key HEX] [--minimum UNITS]
  *
@@ -19,7 +19,9 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatUsdc, randomBytes, toBase64Url } from "@srp/core";
 import { loadOrCreateIdentity, runCli, UsageError } from "@srp/core/node";
-import { createHub, type HubOptions, type HubX402Options } from "./hub.js";
+import { createHub, type HubOptions, type HubX402Options, type RequestEvent } from "./hub.js";
+import { keyRecordJson, parseKeyBody, spendRows } from "./api/keys.js";
+import { applyPolicyPatch, NO_POLICY, PolicyError } from "./keys/policy.js";
 import { directSettler, facilitatorSettler } from "./payments/authorization-settlers.js";
 import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
@@ -32,6 +34,7 @@ import { superviseWorkers } from "./workers.js";
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
                 [--metrics-token TOKEN]   (Prometheus metrics at GET /metrics for this bearer token; also SRP_METRICS_TOKEN)
+                [--request-log on|off]    (a "request" log line per consumer request, default on; also SRP_REQUEST_LOG)
                 [--trust-proxy] [--limit NAME=BURST:PER_SECOND|N|off]...   (limits on strangers, see the README's "Limits")
                 [--redis redis://HOST:PORT [--workers N] [--link-host HOST] [--link-port N] [--link-advertise HOST]]
                                                  (several processes as one hub, on PostgreSQL: docs/deployment.md)
@@ -40,9 +43,12 @@ const USAGE = `usage:
                  [--settlement ADDRESS [--voucher-key HEX]]]   (x402 pay-per-call and on-chain payouts)
   srp-hub accounts create [--id ID] [--name NAME]
   srp-hub accounts list
-  srp-hub keys create ACCOUNT_ID [--label LABEL]
-  srp-hub keys list ACCOUNT_ID
+  srp-hub keys create ACCOUNT_ID [--label LABEL] [--tag TAG]... [--expires ISO|MS] [--model MODEL]...
+                [--budget-total USD] [--budget-day USD] [--budget-month USD] [--rpm N] [--tpm N] [--concurrency N]
+  srp-hub keys update KEY_ID [the flags of create] [--clear budget|limits|models|expires|tags|label]...
+  srp-hub keys list ACCOUNT_ID          (each key with its policy and what it spent)
   srp-hub keys revoke KEY_ID
+  srp-hub keys spend ACCOUNT_ID [--by key|tag]
   srp-hub ledger verify
   srp-hub ledger show ACCOUNT_ID
   srp-hub ledger history ACCOUNT_ID [--limit N]
@@ -90,6 +96,7 @@ async function serve(argv: string[]): Promise<void> {
       "public-url": { type: "string" },
       "admin-token": { type: "string" },
       "metrics-token": { type: "string" },
+      "request-log": { type: "string" },
       "heartbeat-ms": { type: "string" },
       "trust-proxy": { type: "boolean", default: false },
       limit: { type: "string", multiple: true, default: [] },
@@ -117,6 +124,8 @@ async function serve(argv: string[]): Promise<void> {
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${values.port}`);
+  const requestLog = values["request-log"] ?? process.env.SRP_REQUEST_LOG ?? "on";
+  if (requestLog !== "on" && requestLog !== "off") throw new UsageError(`--request-log is on or off, got ${requestLog}`);
   const limits: HubLimits = { trustProxy: values["trust-proxy"] };
   for (const text of values.limit) {
     try {
@@ -185,7 +194,10 @@ async function serve(argv: string[]): Promise<void> {
   hub.on("handshake.rejected", (d) => log("handshake.rejected", d));
   hub.on("breaker", (c) => log(c.lastForModel ? "breaker.last_instance_parked" : `breaker.${c.status}`, c));
   hub.on("receipt.rejected", (d) => log("receipt.rejected", d));
+  hub.on("receipt.gap", (d) => log("receipt.gap", d));
   hub.on("storage.error", (d) => log("storage.error", d));
+  // One line per consumer request, when its response ended (README, "Logs").
+  if (requestLog === "on") hub.on("request", (e) => log("request", requestLogFields(e)));
   hub.on("payment", (e) =>
     log(`payment.${e.kind}`, { id: e.payment.id, payer: e.payment.payer, amount: e.payment.amount.toString(), detail: e.detail }),
   );
@@ -209,6 +221,11 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** The fields of a `request` log line: the hub's `request` event, its cost as a decimal string. */
+function requestLogFields(e: RequestEvent): object {
+  return e.costUnits === undefined ? e : { ...e, costUnits: e.costUnits.toString() };
 }
 
 /** The metrics option of `--metrics-token` (or SRP_METRICS_TOKEN): `GET /metrics` behind that bearer token. */
@@ -276,11 +293,76 @@ async function accounts(argv: string[]): Promise<void> {
   }
 }
 
+/** The flags of `keys create` and `keys update`: a key's label and spending controls. */
+const KEY_FLAGS = {
+  label: { type: "string" },
+  tag: { type: "string", multiple: true },
+  expires: { type: "string" },
+  model: { type: "string", multiple: true },
+  "budget-total": { type: "string" },
+  "budget-day": { type: "string" },
+  "budget-month": { type: "string" },
+  rpm: { type: "string" },
+  tpm: { type: "string" },
+  concurrency: { type: "string" },
+  clear: { type: "string", multiple: true },
+  by: { type: "string", default: "key" },
+} as const;
+
+/** What `--clear FIELD` clears, as a member of the key body. */
+const CLEARED: Record<string, [string, unknown]> = {
+  budget: ["budget", { total: null, day: null, month: null }],
+  limits: ["limits", { rpm: null, tpm: null, concurrency: null }],
+  models: ["models", null],
+  expires: ["expires_at", null],
+  tags: ["tags", []],
+  label: ["label", null],
+};
+
+/** The flags of `keys create|update` as the JSON body `POST /v1/account/keys` takes (pure); `--clear` goes first. */
+function keyFlagsBody(v: {
+  label?: string | undefined;
+  tag?: string[] | undefined;
+  expires?: string | undefined;
+  model?: string[] | undefined;
+  "budget-total"?: string | undefined;
+  "budget-day"?: string | undefined;
+  "budget-month"?: string | undefined;
+  rpm?: string | undefined;
+  tpm?: string | undefined;
+  concurrency?: string | undefined;
+  clear?: string[] | undefined;
+}): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const field of v.clear ?? []) {
+    const cleared = CLEARED[field];
+    if (!cleared) throw new UsageError(`--clear takes ${Object.keys(CLEARED).join("|")}, got ${JSON.stringify(field)}`);
+    body[cleared[0]] = cleared[1];
+  }
+  if (v.label !== undefined) body.label = v.label;
+  if (v.tag !== undefined) body.tags = v.tag;
+  if (v.model !== undefined) body.models = v.model;
+  if (v.expires !== undefined) body.expires_at = /^[0-9]+$/.test(v.expires) ? Number(v.expires) : v.expires;
+  const budget: Record<string, unknown> = {};
+  for (const period of ["total", "day", "month"] as const) {
+    const usd = v[`budget-${period}`];
+    if (usd !== undefined) budget[period] = { usd };
+  }
+  if (Object.keys(budget).length > 0) body.budget = { ...(body.budget as object | undefined), ...budget };
+  const limits: Record<string, unknown> = {};
+  for (const name of ["rpm", "tpm", "concurrency"] as const) {
+    const n = v[name];
+    if (n !== undefined) limits[name] = /^[0-9]+$/.test(n) ? Number(n) : n;
+  }
+  if (Object.keys(limits).length > 0) body.limits = { ...(body.limits as object | undefined), ...limits };
+  return body;
+}
+
 async function keys(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { label: { type: "string" }, "data-dir": DATA_DIR, db: DB },
+    options: { ...KEY_FLAGS, "data-dir": DATA_DIR, db: DB },
     allowPositionals: true,
     strict: true,
   });
@@ -289,15 +371,35 @@ async function keys(argv: string[]): Promise<void> {
   const store = await openStore(values["data-dir"], values.db);
   try {
     if (sub === "create") {
-      const { key, record } = await store.createApiKey(target, values.label);
-      print({ apiKey: key, ...record, note: "the API key is shown only once" });
-    } else if (sub === "list") print(await store.listApiKeys(target));
-    else if (sub === "revoke") {
+      const { label, ...patch } = parseKeyBody(keyFlagsBody(values));
+      const { key, record } = await store.createApiKey(target, label ?? undefined, applyPolicyPatch(NO_POLICY, patch));
+      print({ apiKey: key, ...keyRecordJson(record), note: "the API key is shown only once" });
+    } else if (sub === "update") {
+      const change = parseKeyBody(keyFlagsBody(values));
+      const record = await store.updateApiKey(target, change);
+      if (!record) throw new UsageError(`no active key ${target}`);
+      print(keyRecordJson(record, (await store.keySpend([target], Date.now())).get(target)));
+    } else if (sub === "list") {
+      const records = await store.listApiKeys(target);
+      const spend = await store.keySpend(
+        records.map((r) => r.keyId),
+        Date.now(),
+      );
+      print(records.map((r) => keyRecordJson(r, spend.get(r.keyId))));
+    } else if (sub === "revoke") {
       if (!(await store.revokeApiKey(target))) throw new Error(`no active key ${target}`);
       print({ revoked: target });
+    } else if (sub === "spend") {
+      if (values.by !== "key" && values.by !== "tag") throw new UsageError("keys spend takes --by key|tag");
+      const records = await store.listApiKeys(target);
+      const spend = await store.keySpend(
+        records.map((r) => r.keyId),
+        Date.now(),
+      );
+      print({ account: target, by: values.by, data: spendRows(records, spend, values.by) });
     } else throw new UsageError(`unknown keys command ${JSON.stringify(sub)}`);
   } catch (error) {
-    if (error instanceof TypeError) throw new UsageError(error.message);
+    if (error instanceof TypeError || error instanceof PolicyError) throw new UsageError(error.message);
     throw error;
   } finally {
     await store.close();

@@ -10,7 +10,8 @@
  * - `probes.ts`, `statements.ts`, `maintenance.ts`: probes, statements, housekeeping;
  * - `x402-setup.ts`, `discovery.ts`: x402 payments and the discovery document;
  * - `endpoints.ts` and `routes.ts`: the HTTP route table and its dispatcher;
- * - `requests.ts` and `../metrics.ts`: request ids, the `request` event and Prometheus metrics.
+ * - `requests.ts`, `../metrics.ts` and `../tracing.ts`: request ids, the `request` event,
+ *   Prometheus metrics and OpenTelemetry spans.
  */
 import { EventEmitter } from "node:events";
 import { SUPPORTED_VERSIONS } from "@srp/core";
@@ -39,6 +40,7 @@ import { startStatements } from "./hub/statements.js";
 import { hubBooks } from "./hub/storage.js";
 import { observeRequests } from "./hub/requests.js";
 import { createMetrics } from "./metrics.js";
+import { MemoryKeyLimits } from "./limits/memory-limits.js";
 import type { Hub, HubEvents } from "./hub/types.js";
 import { x402Payments } from "./hub/x402-setup.js";
 
@@ -148,6 +150,8 @@ export function createHub(options: HubOptions): Hub {
     observer: cluster.current,
     handshakeFailures: cluster.handshakeFailures,
   });
+  // API keys' rate limits: shared in Redis by a hub of several processes, else in memory.
+  const keyLimits = cluster.keyLimits ?? new MemoryKeyLimits();
   const parts: HubParts = {
     options,
     books,
@@ -161,6 +165,7 @@ export function createHub(options: HubOptions): Hub {
     storageError,
     connectedAccount: registry.connectedAccount,
     catchUp: cluster.catchUp,
+    keyLimits,
   };
   const api = consumerContext(parts);
   const batches = new Batches(api, { ...options.batches, store: books.batches });

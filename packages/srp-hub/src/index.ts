@@ -68,7 +68,24 @@ export {
   type AccountAdmin,
   type AccountRecord,
   type ApiKeyRecord,
+  type ApiKeyChange,
+  LastKeyError,
+  isLiveKey,
 } from "./accounts.js";
+// API keys' spending controls: the policy, its JSON and the spending per key.
+export {
+  NO_POLICY,
+  PolicyError,
+  parsePolicyPatch,
+  applyPolicyPatch,
+  type KeyPolicy,
+  type KeyPolicyPatch,
+  type KeyBudget,
+  type KeyRateLimits,
+  type RequestKey,
+  type SpendPeriodKind,
+} from "./keys/policy.js";
+export type { KeySpend } from "./storage/key-spend.js";
 export { MemoryReceiptBook, type ReceiptBook, type StoredReceipt } from "./receipts.js";
 export {
   MemoryResponseStore,

@@ -39,8 +39,8 @@ export class JobRun implements JobHandle {
   #ended = false;
   /** Called when more events are queued than the consumer reads. */
   onOverflow: (() => void) | undefined;
-  /** Called once, when the job's end (done, error, lost) arrives: its slot is free again. */
-  onEnd: (() => void) | undefined;
+  /** Called once, with the job's end (done, error, lost) when it arrives: its slot is free again. */
+  onEnd: ((e: JobEvent) => void) | undefined;
 
   /**
    * @param bounds What the job was admitted to use; its receipt's usage is checked against them.
@@ -55,7 +55,7 @@ export class JobRun implements JobHandle {
     if (this.#ended) return;
     if (e.type !== "chunk") {
       this.#ended = true;
-      this.onEnd?.();
+      this.onEnd?.(e);
     }
     const w = this.#waiting;
     if (w) {
@@ -147,6 +147,11 @@ export interface RelayRequest {
   signal: AbortSignal;
   /** Called with each job started (for bookkeeping such as the consumer of a receipt). */
   onJob?: (job: Job, live: LiveInstance) => void;
+  /**
+   * Watches each job about to be sent (every attempt): the members it adds to the job's `ext`
+   * (the request id and trace context, SRP-JOB-037) and what it is told of the job's end.
+   */
+  observe?: (job: Job, live: LiveInstance) => JobWatch;
   /** Whether an event of a job commits output to the consumer (default: any chunk or done). */
   commits?: (e: JobEvent, job: Job) => boolean;
   /** What a job on an instance is admitted to use, for the plausibility of its receipt (SRP-ATT-015). */
@@ -173,6 +178,14 @@ export interface RelayRequest {
    * set by the caller that did, and by routing when it does, so a request waits at most once.
    */
   caughtUp?: boolean;
+}
+
+/** What {@link RelayRequest.observe} makes of one job. */
+export interface JobWatch {
+  /** Members added to the job's `ext`. */
+  readonly ext?: Readonly<Record<string, unknown>>;
+  /** The job ended: with its end event, or `undefined` when it was never sent. */
+  ended(e: JobEvent | undefined): void;
 }
 
 /** A request whose output is committed to one job. */
@@ -287,10 +300,13 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: Slot): P
       quote: live.instance.price,
       ...(ext ? { ext } : {}),
     };
+    const watch = req.observe?.(job, live);
+    if (watch?.ext) job.ext = { ...job.ext, ...watch.ext };
     let hash: string;
     try {
       hash = requestHash(job.request); // bound by the receipt (SRP-ATT-004); computed once, here
     } catch (error) {
+      watch?.ended(undefined);
       throw new SrpError(
         "api.invalid_body",
         `the body has no canonical JSON form (${(error as Error).message}); send I-JSON without lone surrogates`,
@@ -300,10 +316,11 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: Slot): P
     // The slot frees when the job ends: the first waiter of its model retries (after the session's bookkeeping).
     const queue = ctx.waiting;
     if (queue) run.onEnd = () => setImmediate(() => queue.notify(live.instance.model));
+    if (watch) run.onEnd = endWatched(watch, run.onEnd);
     const sentAt = Date.now();
     // A session that cannot take the job (closing): the request tries again, keeping its place in the queue.
     // A job over the session's frame limit throws api.body_too_large and is never sent (SRP-FRM-008).
-    if (!live.session.startJob(job, hash, run)) continue;
+    if (!startJob(live, job, hash, run, watch)) continue;
     leaveQueue(ctx, slot, req.needs.model);
     req.onJob?.(job, live);
     const result = await untilCommitted(ctx, req, job, live, run, sentAt);
@@ -323,6 +340,25 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: Slot): P
     if (!result.retry) throw result.error;
   }
   throw lastError ?? new SrpError("job.no_capacity", `no instance of ${req.needs.model} could take the request`);
+}
+
+/** A run's end hook that tells the job's watch first. */
+function endWatched(watch: JobWatch, then: JobRun["onEnd"]): (e: JobEvent) => void {
+  return (e) => {
+    watch.ended(e);
+    then?.(e);
+  };
+}
+
+/** Sends a job on its session; a job that was not sent (the session is closing, or the job is over its frame limit) ends its watch. */
+function startJob(live: LiveInstance, job: Job, hash: string, run: JobRun, watch: JobWatch | undefined): boolean {
+  let started = false;
+  try {
+    started = live.session.startJob(job, hash, run);
+    return started;
+  } finally {
+    if (!started) watch?.ended(undefined);
+  }
 }
 
 type Routed = ReturnType<Router["route"]>;

@@ -5,6 +5,7 @@
  * receipt or a coded error.
  */
 import { EventEmitter } from "node:events";
+import type { Span } from "@opentelemetry/api";
 import {
   createReceipt,
   encode,
@@ -19,6 +20,7 @@ import {
   INITIAL_POSITION,
   omitFields,
   ERROR_TABLE,
+  jobRequestId,
   type Identity,
 } from "@srp/core";
 import type {
@@ -43,6 +45,7 @@ import { measureResponse, StreamMeter } from "@srp/core/metering";
 import { connectToHub, type HubConnection, type ReconnectPolicy } from "./connection.js";
 import { BackendError, type Backend, type ChatResult } from "./backends/types.js";
 import { MemoryReceiptStore, type ReceiptStore } from "./receipt-store.js";
+import { endJobSpan, startJobSpan } from "./tracing.js";
 
 /** One model a node offers, on one backend. */
 export interface InstanceConfig {
@@ -111,13 +114,15 @@ export interface JobOutcome {
   usage?: Usage;
   cost?: string;
   ms: number;
+  /** The consumer request the job served, when the hub named it (`srp.request_id`, SRP-JOB-037). */
+  requestId?: string;
 }
 
 /** Events of a {@link Provider}. */
 export interface ProviderEvents {
   welcome: [welcome: Welcome];
   "offer.result": [result: { instanceId: string; accepted: boolean; reason?: { code: string; message: string } }];
-  "job.start": [job: { jobId: string; instanceId: string; model: string; stream: boolean }];
+  "job.start": [job: { jobId: string; instanceId: string; model: string; stream: boolean; requestId?: string }];
   "job.end": [outcome: JobOutcome];
   receipt: [receipt: Receipt];
   disconnected: [detail: { code: number; reason: string; retryInMs?: number }];
@@ -168,6 +173,10 @@ interface Running {
   finishing?: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
   startedAt: number;
+  /** Its `srp.node.job` span, while traced (`tracing.ts`). */
+  span: Span | undefined;
+  /** The consumer request it serves, when the hub named it. */
+  requestId: string | undefined;
 }
 
 interface ResolvedInstance {
@@ -442,6 +451,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
       hasher: undefined,
       usage: undefined,
       requestHash: undefined,
+      span: startJobSpan(job, this.nodeId),
+      requestId: jobRequestId(job.ext),
     };
     instance.active++;
     this.#running.set(job.jobId, run);
@@ -449,7 +460,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
       () => run.controller.abort(new BackendError("job.deadline_exceeded", "the job passed its deadline")),
       Math.max(0, job.deadline - Date.now()),
     );
-    this.emit("job.start", { jobId: job.jobId, instanceId: job.instanceId, model: job.model, stream: job.stream });
+    const named = run.requestId === undefined ? {} : { requestId: run.requestId };
+    this.emit("job.start", { jobId: job.jobId, instanceId: job.instanceId, model: job.model, stream: job.stream, ...named });
     void this.#execute(run);
   }
 
@@ -474,12 +486,14 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.#running.delete(run.job.jobId);
     if (outcome.ok) this.#served++;
     else this.#failed++;
+    if (run.span) endJobSpan(run.span, outcome);
     this.emit("job.end", {
       jobId: run.job.jobId,
       instanceId: run.job.instanceId,
       model: run.job.model,
       ms: Date.now() - run.startedAt,
       ...outcome,
+      ...(run.requestId === undefined ? {} : { requestId: run.requestId }),
     });
   }
 

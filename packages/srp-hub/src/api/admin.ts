@@ -5,7 +5,8 @@
  *   GET    /admin/v1/accounts                 list accounts
  *   POST   /admin/v1/accounts                 create one  {id?, name?}
  *   GET    /admin/v1/accounts/{id}            one account and its keys
- *   POST   /admin/v1/accounts/{id}/keys       create a key {label?}; the key is shown once
+ *   POST   /admin/v1/accounts/{id}/keys       create a key {label?, tags?, expires_at?, models?, budget?, limits?}
+ *                                             (the body of `POST /v1/account/keys`); the key is shown once
  *   POST   /admin/v1/accounts/{id}/wallets    bind a wallet {address}
  *   DELETE /admin/v1/keys/{keyId}             revoke a key (and close the node sessions bound with it)
  *   GET    /admin/v1/sessions                 provider sessions online
@@ -18,9 +19,11 @@
 import { timingSafeEqual } from "node:crypto";
 import { sha256Hex, SrpError } from "@srp/core";
 import type { AccountAdmin } from "../accounts.js";
+import { applyPolicyPatch, NO_POLICY, PolicyError } from "../keys/policy.js";
 import type { LedgerBooks } from "../ledger/ledger.js";
 import { money } from "./account.js";
 import { bearer, errorResponse, fail, readJsonObject } from "./http.js";
+import { keyRecordJson, parseKeyBody } from "./keys.js";
 
 /** What the admin API needs. */
 export interface AdminContext {
@@ -41,10 +44,14 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
   return timingSafeEqual(Buffer.from(sha256Hex(given), "hex"), Buffer.from(sha256Hex(expected), "hex"));
 }
 
+/** Whether a request carries the admin token (`Authorization: Bearer <token>`), compared in constant time. */
+export function adminAuthorized(request: Request, token: string): boolean {
+  return tokenMatches(bearer(request), token);
+}
+
 /** Handles a request under `/admin/v1/`. */
 export async function handleAdmin(request: Request, path: string, ctx: AdminContext): Promise<Response> {
-  if (!tokenMatches(bearer(request), ctx.token))
-    return fail("api.unauthorized", "the admin API needs `Authorization: Bearer <admin token>`");
+  if (!adminAuthorized(request, ctx.token)) return fail("api.unauthorized", "the admin API needs `Authorization: Bearer <admin token>`");
   const admin = ctx.admin;
   const parts = path.slice(ADMIN_PREFIX.length).split("/").map(decodeURIComponent);
   const method = request.method;
@@ -127,7 +134,7 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
       if (method !== "GET") return fail("api.method_not_allowed", "use GET");
       const account = await admin.getAccount(parts[1]);
       if (!account) return fail("api.not_found", `no account ${parts[1]}`);
-      return Response.json({ ...account, keys: await admin.listApiKeys(account.id) });
+      return Response.json({ ...account, keys: (await admin.listApiKeys(account.id)).map((k) => keyRecordJson(k)) });
     }
     if (parts[0] === "accounts" && parts.length === 3 && parts[1] && (parts[2] === "keys" || parts[2] === "wallets")) {
       if (method !== "POST") return fail("api.method_not_allowed", "use POST");
@@ -135,8 +142,9 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
       const body = await readJsonObject(request, 64 * 1024);
       if (body instanceof SrpError) return errorResponse(body);
       if (parts[2] === "keys") {
-        const { key, record } = await admin.createApiKey(parts[1], typeof body.label === "string" ? body.label : undefined);
-        return Response.json({ key, ...record }, { status: 201 });
+        const { label, ...patch } = parseKeyBody(body);
+        const { key, record } = await admin.createApiKey(parts[1], label ?? undefined, applyPolicyPatch(NO_POLICY, patch));
+        return Response.json({ key, ...keyRecordJson(record) }, { status: 201 });
       }
       if (typeof body.address !== "string") return fail("api.invalid_body", "`address` is required");
       await admin.addWallet(parts[1], body.address);
@@ -150,7 +158,7 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
     }
     return fail("api.not_found", `no admin route ${method} ${path}`);
   } catch (error) {
-    if (error instanceof TypeError) return fail("api.invalid_body", error.message);
+    if (error instanceof TypeError || error instanceof PolicyError) return fail("api.invalid_body", error.message);
     throw error;
   }
 }

@@ -9,6 +9,8 @@
  * process answers `GET /v1/jobs/{id}`, and the batches of a process that stopped are ended
  * by another's reconcile).
  */
+import { keyBudgetError, modelNotAllowed } from "./key-admission.js";
+import type { ReserveKey } from "../ledger/ledger.js";
 import { formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
 import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, type BatchObject } from "@srp/core/schema";
 import { authenticate, errorResponse, readJsonObject } from "./http.js";
@@ -310,7 +312,11 @@ export class Batches {
       accountId = admitted.accountId;
       finishPayment = (served) => admitted.finish(served);
     }
-    const reserved = await this.#reserve(ledger, accountId, plans, total, payments !== undefined);
+    // The key's allowed models (SRP-CON-086), for every item.
+    const disallowed = who.key ? modelNotAllowed(who.key.policy, [...new Set(plans.map((p) => p.plan.model))]) : undefined;
+    if (disallowed) return errorResponse(disallowed);
+    const key = who.key ? { keyId: who.key.keyId, budget: who.key.policy.budget } : undefined;
+    const reserved = await this.#reserve(ledger, accountId, plans, total, payments !== undefined, key);
     if (reserved instanceof SrpError) return refusal(reserved, finishPayment);
     // The batch is admitted: a payment for it has served its purpose (unused money stays as prepaid balance).
     const paid = finishPayment ? { "PAYMENT-RESPONSE": await finishPayment(true) } : {};
@@ -328,6 +334,7 @@ export class Batches {
     plans: readonly PlannedItem[],
     total: bigint,
     byX402: boolean,
+    key: ReserveKey | undefined,
   ): Promise<{ reservationIds: string[]; discountBps: number } | SrpError> {
     const ctx = this.#ctx;
     const full = byX402 ? await this.#roomFor(accountId) : undefined;
@@ -339,12 +346,14 @@ export class Batches {
         accountId,
         plans.map((p) => p.max),
         BATCH_LIMITS.discountBps,
+        key,
       );
     } catch (e) {
       ctx.storageError("reserve a batch", e);
       return new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly");
     }
     if (!reserved.ok) {
+      if (reserved.keyBudget) return keyBudgetError(reserved.keyBudget, total);
       return new SrpError(
         "billing.insufficient_credits",
         `this batch may cost up to ${formatUsdc(total)} USD (${total} units); the account can spend ${formatUsdc(reserved.available)} USD`,

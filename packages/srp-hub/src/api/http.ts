@@ -36,7 +36,8 @@ export function bearer(request: Request): string | undefined {
 }
 
 /**
- * The account of a request's API key, or an `api.unauthorized` error; `billing.unavailable`
+ * The account of a request's API key (with the key and its policy), or an `api.unauthorized`
+ * error (`api.key_expired` for a key past its expiry, SRP-CON-084); `billing.unavailable`
  * (503, retry) when the account store cannot be read, such as a database that cannot be
  * reached (SRP-BIL-017), reported to `onError`.
  */
@@ -54,7 +55,11 @@ export async function authenticate(
     onError?.(error);
     return new SrpError("billing.unavailable", "the hub cannot look up API keys now; retry shortly", { cause: error });
   }
-  return account ?? new SrpError("api.unauthorized", "the API key is not known to this hub");
+  if (!account) return new SrpError("api.unauthorized", "the API key is not known to this hub");
+  const expiresAt = account.key?.policy.expiresAt ?? null;
+  if (expiresAt !== null && Date.now() >= expiresAt)
+    return new SrpError("api.key_expired", `this API key expired at ${new Date(expiresAt).toISOString()}`);
+  return account;
 }
 
 /** Reads a JSON object body of at most `maxBytes` bytes. */

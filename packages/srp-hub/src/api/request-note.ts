@@ -1,13 +1,19 @@
 /**
  * What a consumer surface tells the hub about one request it answered: the model that
- * served it and what was billed. The hub's request observer (`hub/requests.ts`) opens a
- * note for a request only while someone listens to its `request` event; `serve` fills it
- * in. Notes are keyed by the request object and vanish with it.
+ * served it and what was billed; and what the hub tells the request's jobs: its id and its
+ * trace span. The hub's request observer (`hub/requests.ts`) opens a note for a request only
+ * while someone listens to its `request` event or a tracer records it; `serve` fills it in
+ * and hands it to the relay. Notes are keyed by the request object and vanish with it.
  */
+import type { Span } from "@opentelemetry/api";
 import type { Usage } from "@srp/core/schema";
 
-/** One request's model and billed usage, as far as they are known. */
+/** One request's id and span, and its model and billed usage as far as they are known. */
 export interface RequestNote {
+  /** The request's `x-request-id`: its jobs carry it (`srp.request_id`, SRP-JOB-037). */
+  readonly requestId: string;
+  /** The request's `srp.request` span while it is traced: its jobs' spans are children of it. */
+  readonly span?: Span;
   /** The model that served the request, or the model asked for when some instance serves it. */
   model?: string;
   /** Billed prompt tokens. */
@@ -20,9 +26,9 @@ export interface RequestNote {
 
 const notes = new WeakMap<Request, RequestNote>();
 
-/** Opens a note for a request (the hub's request observer does, while someone listens). */
-export function openNote(request: Request): RequestNote {
-  const note: RequestNote = {};
+/** Opens a note for a request (the hub's request observer does, while someone listens or a tracer records). */
+export function openNote(request: Request, requestId: string, span?: Span): RequestNote {
+  const note: RequestNote = span === undefined ? { requestId } : { requestId, span };
   notes.set(request, note);
   return note;
 }

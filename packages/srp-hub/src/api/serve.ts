@@ -25,11 +25,17 @@ import { accountAffinityKey } from "../routing/affinity.js";
 import type { ResponseStore } from "./response-store.js";
 import { cancelledByHub, closeBilling, closeOnce, type Billed, type CloseBilling } from "./run-billing.js";
 import { STREAM_HEADERS, streamBody } from "./run-stream.js";
-import { noteBilled, noteOf, type RequestNote } from "./request-note.js";
+import { noteBilled, noteOf, openNote, type RequestNote } from "./request-note.js";
+import { admitKeyRate, keyBudgetError, modelNotAllowed, rateLimitError, releasedAtEnd } from "./key-admission.js";
+import { hasRateLimits, type RequestKey } from "../keys/policy.js";
+import type { KeyLimits } from "../limits/key-limits.js";
+import { watchJobs } from "../tracing.js";
 
 /** What every consumer API surface (OpenAI chat and completions, Anthropic Messages, Responses, modalities, batches) needs from its hub. */
 export interface ConsumerApiContext extends RelayContext {
   hubId: string;
+  /** API keys' rate limits (SRP-CON-087); without them keys are not rate-limited. */
+  keyLimits?: KeyLimits;
   accounts: AccountStore;
   receipts: ReceiptBook;
   /** Largest request body accepted. */
@@ -486,7 +492,10 @@ function withPayment(response: Response, header: string): Response {
  * that did not settle), or, without a key on a hub that takes them, an x402 payment
  * (`payments`; the account is then the paying wallet's, known once the payment is admitted).
  */
-export async function payer(request: Request, ctx: ConsumerApiContext): Promise<{ accountId: string; payments?: X402Payments } | SrpError> {
+export async function payer(
+  request: Request,
+  ctx: ConsumerApiContext,
+): Promise<{ accountId: string; payments?: X402Payments; key?: RequestKey } | SrpError> {
   if (ctx.payments && ctx.ledger && bearer(request) === undefined) return { accountId: "", payments: ctx.payments };
   const account = await authenticate(request, ctx.accounts, (e) => ctx.storageError("authenticate", e));
   if (account instanceof SrpError) return account;
@@ -499,7 +508,7 @@ export async function payer(request: Request, ctx: ConsumerApiContext): Promise<
         `this account owes ${owed} units from a payment that did not settle; a deposit repays it`,
       );
   }
-  return { accountId: account.id };
+  return account.key ? { accountId: account.id, key: account.key } : { accountId: account.id };
 }
 
 /**
@@ -561,13 +570,54 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   if (plan instanceof SrpError) return error(plan);
   const timeout = timeoutOf(request, ctx.requestTimeoutMs);
   const models = fallbacks ? modelsToTry(given, fallbacks, plan.prefs.allowFallbacks) : undefined;
+  // The key's allowed models (SRP-CON-086): every model the request may be served by.
+  const disallowed = who.key ? modelNotAllowed(who.key.policy, models ?? [plan.model]) : undefined;
+  if (disallowed) return error(disallowed);
 
+  // The key's rate limits (SRP-CON-087): a request over one is refused before any money is held.
+  const limited = who.key && hasRateLimits(who.key.policy) && ctx.keyLimits ? await admitKeyRate(ctx.keyLimits, who.key, plan) : undefined;
+  if (limited && !limited.ok) return error(rateLimitError(limited), limited.headers);
   // Demand only for a model some instance serves: a stranger's made-up names are not remembered (nor noted).
-  const note = noteOf(request);
+  const note = noteOf(request) ?? (limited ? openNote(request, "") : undefined);
   if (ctx.router.count(plan.model) > 0) {
     ctx.noteDemand(plan.model);
     if (note) note.model = plan.model;
   }
+  const admitted: AdmittedRequest = { request, surface, error, payments, accountId, key: who.key, plan, models, timeout, caughtUp, note };
+  if (!limited) return holdAndRun(ctx, admitted);
+  let response: Response;
+  try {
+    response = await holdAndRun(ctx, admitted);
+  } catch (e) {
+    limited.release(0);
+    throw e;
+  }
+  return releasedAtEnd(response, limited, note);
+}
+
+/** A consumer request authenticated, planned and within its key's limits: what {@link holdAndRun} needs. */
+interface AdmittedRequest {
+  request: Request;
+  surface: Surface;
+  error: (e: SrpError, headers?: Record<string, string>) => Response;
+  payments: X402Payments | undefined;
+  accountId: string;
+  key: RequestKey | undefined;
+  plan: Plan;
+  models: string[] | undefined;
+  timeout: ReturnType<typeof timeoutOf>;
+  caughtUp: boolean;
+  note: RequestNote | undefined;
+}
+
+/**
+ * Holds a planned request's worst case (an x402 payment first when it pays that way; the
+ * key's budget with the money) and relays it; answers the refusal when it cannot be held.
+ */
+async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<Response> {
+  const { request, surface, error, payments, plan, models, timeout, caughtUp, note } = a;
+  let accountId = a.accountId;
+  const who = { key: a.key };
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   let admission: Admission | undefined;
@@ -588,13 +638,14 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
     let r;
     try {
       await ctx.ledgerReady;
-      r = await ctx.ledger.reserve(accountId, max);
+      r = await ctx.ledger.reserve(accountId, max, who.key ? { keyId: who.key.keyId, budget: who.key.policy.budget } : undefined);
     } catch (e) {
       ctx.storageError("reserve", e);
       const unavailable = error(new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly"));
       return admission ? withPayment(unavailable, await admission.finish(false)) : unavailable;
     }
     if (!r.ok) {
+      if (r.keyBudget) return error(keyBudgetError(r.keyBudget, max));
       if (admission)
         return withPayment(
           error(new SrpError("billing.insufficient_credits", "the payment does not cover this request's maximum cost")),
@@ -751,6 +802,8 @@ function relayRequest(ctx: ConsumerApiContext, plan: Plan, run: RunOptions, limi
     consumerDeadline: limits.consumerDeadline,
     signal: limits.signal,
     onJob: (job) => ctx.setJobOwner(job.jobId, accountId, reservationId),
+    // The request's id (and trace context, while traced) in every job's ext (SRP-JOB-037).
+    ...(run.note ? { observe: watchJobs(run.note) } : {}),
     bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
     ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
     ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),

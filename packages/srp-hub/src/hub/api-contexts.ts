@@ -5,6 +5,7 @@
  */
 import type { AccountApiContext } from "../api/account.js";
 import type { FuturesApiContext } from "../api/futures.js";
+import type { KeysApiContext } from "../api/keys.js";
 import type { ConsumerApiContext } from "../api/serve.js";
 import type { WalletApiContext } from "../api/wallet.js";
 import type { PayoutTracker } from "../ledger/payout-tracker.js";
@@ -14,6 +15,7 @@ import type { WaitQueue } from "../routing/wait-queue.js";
 import type { JobDispatch } from "./job-dispatch.js";
 import type { HubOptions } from "./options.js";
 import type { HubBooks } from "./storage.js";
+import type { KeyLimits } from "../limits/key-limits.js";
 import type { StorageErrorSink } from "./types.js";
 
 /** Room kept in a frame for the job's envelope around a consumer's body. */
@@ -35,6 +37,8 @@ export interface HubParts {
   connectedAccount(nodeId: string): string | undefined;
   /** In a hub of several processes: waits for what the others announced until a moment ago. */
   readonly catchUp: ((models: readonly string[]) => Promise<void>) | undefined;
+  /** API keys' rate limits (in this process, or shared by the hub's processes). */
+  readonly keyLimits: KeyLimits;
 }
 
 /** The hub's public base URL for a request: `publicUrl`, else the request's origin (no trailing slash). */
@@ -69,6 +73,7 @@ export function consumerContext(p: HubParts): ConsumerApiContext {
     payments: p.payments,
     responses: p.books.responses,
     waiting: p.waiting,
+    keyLimits: p.keyLimits,
     ...(p.catchUp ? { catchUp: p.catchUp } : {}),
   };
 }
@@ -77,6 +82,18 @@ export function consumerContext(p: HubParts): ConsumerApiContext {
 export function accountContext(p: HubParts): AccountApiContext {
   const books = p.books.books;
   return { accounts: p.options.accounts, books, router: p.router, tiers: books?.discountTiers ?? [], signupCredits: books?.signupCredits };
+}
+
+/** What the account's key endpoints need; `revoked` re-checks node bindings after a revocation. */
+export function keysContext(p: HubParts, revoked: () => Promise<unknown>): KeysApiContext {
+  return {
+    accounts: p.options.accounts,
+    admin: p.books.admin,
+    // A key's policy is a few hundred bytes.
+    maxBodyBytes: 64 * 1024,
+    storageError: p.storageError,
+    revoked,
+  };
 }
 
 /** What wallet sign-in and payout wallets need. */

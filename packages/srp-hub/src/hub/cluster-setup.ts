@@ -9,6 +9,8 @@ import { DIRECTORY_TIMINGS } from "../cluster/directory.js";
 import { SharedHandshakeFailures, type HandshakeFailureGate } from "../cluster/shared-handshakes.js";
 import { SharedLimits } from "../cluster/shared-limits.js";
 import { RedisNonceStore } from "../cluster/shared-nonces.js";
+import type { KeyLimits } from "../limits/key-limits.js";
+import { RedisKeyLimits } from "../limits/redis-limits.js";
 import { SharedWaitOrder } from "../cluster/shared-queue.js";
 import type { ClientLimiter } from "../limits.js";
 import type { NonceStore } from "../nonces.js";
@@ -38,6 +40,8 @@ export interface ClusterSetup {
   readonly nonces: NonceStore | undefined;
   /** The failed-handshake limit kept exact across the hub's processes (in Redis), when there is a cluster and the limit is on. */
   readonly handshakeFailures: HandshakeFailureGate | undefined;
+  /** API keys' rate limits kept exact across the hub's processes (in Redis), when there is a cluster. */
+  readonly keyLimits: KeyLimits | undefined;
   /** Resolves once this process has joined (at once without a cluster); rejects when it could not. */
   readonly ready: Promise<void>;
   /** The cluster, once joined. */
@@ -58,6 +62,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
     return {
       nonces: undefined,
       handshakeFailures: undefined,
+      keyLimits: undefined,
       catchUp: undefined,
       ready: Promise.resolve(),
       current: () => undefined,
@@ -70,6 +75,11 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   const limits = new SharedLimits(o.limiter, redis.commands, {
     processId,
     onError: (op, error) => o.storageError(`cluster: limits ${op}`, error),
+  });
+  // API keys' rate limits (SRP-CON-087), one bucket per key hub-wide.
+  const keyLimits = new RedisKeyLimits(redis.commands, {
+    processId,
+    onError: (op, error) => o.storageError(`cluster: key limits ${op}`, error),
   });
   const failureRate = o.limiter.rateOf("handshakeFailures");
   const handshakeFailures = failureRate
@@ -119,6 +129,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
   return {
     nonces,
     handshakeFailures,
+    keyLimits,
     catchUp: async (models) => cluster?.catchUp(models),
     ready,
     current: () => cluster,
@@ -128,6 +139,7 @@ export function setUpCluster(o: ClusterSetupOptions): ClusterSetup {
       const c = cluster;
       cluster = undefined;
       if (o.waiting.order === order) o.waiting.order = undefined;
+      await keyLimits.close();
       // Before joining the connection may not be up: nothing is written then.
       if (c) await limits.close();
       else limits.stop();

@@ -1,11 +1,13 @@
 /**
  * The hub's HTTP surface as one route table: discovery, the consumer APIs, batches,
- * accounts, wallets, futures, payouts, receipts, stored responses and the admin API.
+ * accounts, wallets, futures, payouts, receipts, stored responses, the admin API and the
+ * web dashboard.
  * Adding an endpoint is adding a line here.
  */
 import { consumerOpenApi, DISCOVERY_PATH, type Discovery } from "@srp/core/schema";
 import { getAccount, getHistory, getPricing, postEstimate, postRefund } from "../api/account.js";
 import { ADMIN_PREFIX, handleAdmin } from "../api/admin.js";
+import { createKey, getSpend, KEYS_PATH, listKeys, revokeKey, updateKey } from "../api/keys.js";
 import { countTokens, postMessages } from "../api/anthropic.js";
 import type { Batches } from "../api/batch.js";
 import type { ConsumerApiContext } from "../api/serve.js";
@@ -19,9 +21,11 @@ import { handleStoredResponse, RESPONSES_PREFIX } from "../api/response-store.js
 import { postResponses } from "../api/responses.js";
 import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn } from "../api/wallet.js";
 import { X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
-import { accountContext, baseUrlOf, futuresContext, walletContext, type HubParts } from "./api-contexts.js";
+import { accountContext, baseUrlOf, futuresContext, keysContext, walletContext, type HubParts } from "./api-contexts.js";
 import type { Route } from "./routes.js";
 import { METRICS_PATH, metricsResponse } from "../metrics.js";
+import { DASHBOARD_PATH, dashboardResponse } from "../dashboard/assets.js";
+import { getDisputes, getNetwork, getProviderNodes, type ViewsContext } from "../dashboard/views.js";
 import { PROVIDER_PATH, type HubMetrics, type SessionInfo } from "./types.js";
 
 /** What the routes use beyond the hub's parts. */
@@ -106,12 +110,20 @@ function accountRoutes(p: EndpointParts): Route[] {
   const wallet = walletContext(p);
   const futures = futuresContext(p);
   const voucher = { accounts: p.options.accounts, payouts: p.options.onchainPayouts, storageError: p.storageError };
+  const keys = keysContext(p, () => p.revalidate());
   return [
     { method: "GET", path: "/v1/pricing", handle: () => getPricing(account) },
     { method: "POST", path: "/v1/estimate", handle: (r) => postEstimate(r, account, wallet.maxBodyBytes) },
     { method: "GET", path: "/v1/account", handle: (r) => getAccount(r, account) },
     { method: "GET", path: "/v1/account/history", handle: (r) => getHistory(r, account) },
     { method: "POST", path: "/v1/account/refund", handle: (r) => postRefund(r, account) },
+    { method: ["GET", "POST"], path: KEYS_PATH, handle: (r) => (r.method === "POST" ? createKey(r, keys) : listKeys(r, keys)) },
+    {
+      method: ["PATCH", "DELETE"],
+      path: { prefix: `${KEYS_PATH}/` },
+      handle: (r, { id }) => (r.method === "PATCH" ? updateKey(r, id, keys) : revokeKey(r, id, keys)),
+    },
+    { method: "GET", path: "/v1/account/spend", handle: (r) => getSpend(r, keys) },
     { method: "POST", path: "/v1/payouts/voucher", handle: (r) => postPayoutVoucher(r, voucher) },
     { method: "GET", path: "/v1/auth/nonce", handle: () => getNonce(wallet) },
     { method: "POST", path: "/v1/auth/wallet", handle: (r) => postWalletSignIn(r, wallet) },
@@ -141,7 +153,26 @@ function metricsRoutes(p: EndpointParts): Route[] {
   return [{ method: ["GET", "HEAD"], path: METRICS_PATH, handle: (r) => metricsResponse(r, metrics, token) }];
 }
 
+/** The web dashboard (its page and assets) and the read-only views it shows; before the admin API, whose prefix they share. */
+function dashboardRoutes(p: EndpointParts): Route[] {
+  const views: ViewsContext = {
+    accounts: p.options.accounts,
+    router: p.router,
+    waiting: p.waiting,
+    statements: p.books.statements,
+    wallets: p.books.wallets,
+    adminToken: p.options.adminToken,
+    sessions: () => p.sessions(),
+  };
+  return [
+    { method: ["GET", "HEAD"], path: { prefix: DASHBOARD_PATH }, handle: (r) => dashboardResponse(r) },
+    { method: "GET", path: "/v1/provider/nodes", handle: (r) => getProviderNodes(r, views) },
+    { method: "GET", path: "/admin/v1/network", handle: (r) => getNetwork(r, views) },
+    { method: "GET", path: "/admin/v1/disputes", handle: (r) => getDisputes(r, views) },
+  ];
+}
+
 /** Every route of the hub. */
 export function hubRoutes(p: EndpointParts): Route[] {
-  return [...discoveryRoutes(p), ...consumerRoutes(p), ...accountRoutes(p), ...adminRoutes(p), ...metricsRoutes(p)];
+  return [...discoveryRoutes(p), ...consumerRoutes(p), ...accountRoutes(p), ...dashboardRoutes(p), ...adminRoutes(p), ...metricsRoutes(p)];
 }

@@ -5,7 +5,7 @@
  * and releases a cancelled job's reservation once the node ends the job or a grace period
  * passes (SRP-JOB-016, SRP-JOB-021).
  */
-import { countersignReceipt, INITIAL_POSITION, type Identity, type ReceiptPosition } from "@srp/core";
+import { countersignReceipt, INITIAL_POSITION, jobRequestId, type Identity, type ReceiptPosition } from "@srp/core";
 import type { HubLedger } from "../ledger/ledger.js";
 import { releaseUntilDone } from "../ledger/release-retry.js";
 import type { PayoutTracker } from "../ledger/payout-tracker.js";
@@ -71,6 +71,12 @@ function release(o: JobDispatchOptions, id: string, reason: string): Promise<unk
   return o.ledger ? releaseUntilDone(o.ledger, id, reason, (e: unknown) => o.storageError(`release ${id}`, e)) : undefined;
 }
 
+/** The `requestId` member of a job's events: the consumer request the job served, when its `ext` names it (SRP-JOB-037). */
+function requestOf(ext: Readonly<Record<string, unknown>> | undefined): { requestId?: string } {
+  const requestId = jobRequestId(ext);
+  return requestId === undefined ? {} : { requestId };
+}
+
 /** Checks a node's receipt; countersigns and records it when it passes (the session's `settleReceipt`). */
 function settleReceipt(
   o: JobDispatchOptions,
@@ -90,7 +96,13 @@ function settleReceipt(
   });
   if (!verdict.countersign) {
     if (verdict.error)
-      o.emitter.emit("receipt.rejected", { jobId: job.jobId, nodeId, code: verdict.error.code, message: verdict.error.message });
+      o.emitter.emit("receipt.rejected", {
+        jobId: job.jobId,
+        nodeId,
+        code: verdict.error.code,
+        message: verdict.error.message,
+        ...requestOf(job.ext),
+      });
     // An implausible bill is the instance's failure (SRP-ATT-017), recorded once, here, whether or not the job was cancelled.
     // A job cancelled at the hub's deadline already counted as a failure then: at most one per job.
     if (verdict.error?.code === "receipt.implausible_usage" && !s.failureCounted.has(job.jobId))
@@ -100,7 +112,7 @@ function settleReceipt(
   const gap = verdict.error?.details as { from?: number; to?: number } | undefined;
   if (gap?.from !== undefined && gap.to !== undefined) {
     o.receipts.recordGap(nodeId, gap.from, gap.to).catch((e: unknown) => o.storageError("record a receipt gap", e));
-    o.emitter.emit("receipt.gap", { jobId: job.jobId, nodeId, from: gap.from, to: gap.to });
+    o.emitter.emit("receipt.gap", { jobId: job.jobId, nodeId, from: gap.from, to: gap.to, ...requestOf(job.ext) });
   }
   const receipt = countersignReceipt(done.receipt, o.identity);
   const owner = s.owners.get(job.jobId);

@@ -1,13 +1,20 @@
 /**
  * Request ids and the hub's `request` event. Every response of the hub's `fetch` handler
  * carries `x-request-id`: the client's own when it is a short safe token, else one made
- * here. While someone listens to `request`, each request gets a note (`api/request-note.ts`)
- * that the consumer surfaces fill with the served model and billed usage, and the event is
- * emitted once when the response ends: at once for a whole body, at the stream's end (or
- * cancellation) for server-sent events, whose first chunk gives the time to first token.
+ * here. While someone listens to `request` or a tracer records (`../tracing.ts`), each
+ * request gets a note (`api/request-note.ts`) that carries its id and span to its jobs and
+ * that the consumer surfaces fill with the served model and billed usage; the event is
+ * emitted (and the `srp.request` span ended) once when the response ends: at once for a
+ * whole body, at the stream's end (or cancellation) for server-sent events, whose first
+ * chunk gives the time to first token.
  */
 import { randomUUID } from "node:crypto";
+import { context, trace } from "@opentelemetry/api";
 import { openNote, type RequestNote } from "../api/request-note.js";
+import { watchedBody } from "../api/watched-body.js";
+
+export { watchedBody } from "../api/watched-body.js";
+import { endRequestSpan, startRequestSpan } from "../tracing.js";
 import type { ClientInfo } from "../node-adapter.js";
 import { findRoute, type Route } from "./routes.js";
 import type { HubEmitter, RequestEvent } from "./types.js";
@@ -86,81 +93,44 @@ export function requestEvent(o: Observed, status: number, stream: boolean, ended
   };
 }
 
-/**
- * A stream's body passed through unchanged, calling `first` at its first chunk and `ended`
- * once when it finishes, fails or is cancelled by the reader.
- */
-export function watchedBody(body: ReadableStream<Uint8Array>, first: () => void, ended: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let seen = false;
-  let done = false;
-  const end = () => {
-    if (done) return;
-    done = true;
-    ended();
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const r = await reader.read();
-          if (r.done) {
-            controller.close();
-            end();
-            return;
-          }
-          if (!seen) {
-            seen = true;
-            first();
-          }
-          controller.enqueue(r.value);
-        } catch (error) {
-          end();
-          controller.error(error);
-        }
-      },
-      async cancel(reason) {
-        end();
-        await reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
 /** What {@link observeRequests} wraps: the hub's own handler. */
 export type FetchLike = (request: Request, client?: ClientInfo) => Promise<Response>;
 
 /**
- * The hub's `fetch` with request ids on every response and, while someone listens, the
- * `request` event once per request (`routes` name the surfaces).
+ * The hub's `fetch` with request ids on every response and, while someone listens or a
+ * tracer records, the `request` event and the `srp.request` span once per request (`routes`
+ * name the surfaces).
  */
 export function observeRequests(emitter: HubEmitter, routes: readonly Route[], handle: FetchLike): FetchLike {
   return async (request, client) => {
     const requestId = requestIdOf(request.headers.get(REQUEST_ID_HEADER));
-    if (emitter.listenerCount("request") === 0) return withRequestId(await handle(request, client), requestId);
-    const o: Observed = {
-      requestId,
-      surface: surfaceOf(routes, new URL(request.url).pathname),
-      started: Date.now(),
-      note: openNote(request),
+    const listening = emitter.listenerCount("request") > 0;
+    const span = startRequestSpan(request, requestId);
+    if (!listening && span === undefined) return withRequestId(await handle(request, client), requestId);
+    const surface = surfaceOf(routes, new URL(request.url).pathname);
+    const o: Observed = { requestId, surface, started: Date.now(), note: openNote(request, requestId, span) };
+    const ended = (e: RequestEvent) => {
+      if (listening) emitter.emit("request", e);
+      if (span) endRequestSpan(span, e);
     };
     let response: Response;
     try {
-      response = await handle(request, client);
+      response = span
+        ? await context.with(trace.setSpan(context.active(), span), () => handle(request, client))
+        : await handle(request, client);
     } catch (error) {
-      emitter.emit("request", requestEvent(o, 500, false, Date.now()));
+      ended(requestEvent(o, 500, false, Date.now()));
       throw error;
     }
     if (!isStream(response)) {
-      emitter.emit("request", requestEvent(o, response.status, false, Date.now()));
+      ended(requestEvent(o, response.status, false, Date.now()));
       return withRequestId(response, requestId);
     }
     let firstChunk: number | undefined;
     const body = watchedBody(
       response.body!,
       () => (firstChunk = Date.now()),
-      () => emitter.emit("request", requestEvent(o, response.status, true, Date.now(), firstChunk)),
+      () => ended(requestEvent(o, response.status, true, Date.now(), firstChunk)),
     );
     return withRequestId(response, requestId, body);
   };

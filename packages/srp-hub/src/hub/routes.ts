@@ -7,7 +7,7 @@
 import { fail } from "../api/http.js";
 
 /** An HTTP method a route answers. */
-export type Method = "GET" | "HEAD" | "POST" | "DELETE";
+export type Method = "GET" | "HEAD" | "POST" | "PATCH" | "DELETE";
 
 /** What a route handler gets besides the request. */
 export interface RouteParams {

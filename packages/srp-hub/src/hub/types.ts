@@ -37,10 +37,13 @@ export interface HubEvents {
   "handshake.rejected": [detail: { sessionId: string; code: string; message: string }];
   /** A breaker parked or readmitted an instance; `lastForModel` means the model has no instance left. */
   breaker: [change: BreakerChange];
-  /** A node's receipt failed a check and was not countersigned (the job's consumer is not billed for it). */
-  "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string }];
+  /**
+   * A node's receipt failed a check and was not countersigned (the job's consumer is not billed for it);
+   * `requestId`: the consumer request the job served, when known.
+   */
+  "receipt.rejected": [detail: { jobId: string; nodeId: string; code: string; message: string; requestId?: string }];
   /** A node's receipt skipped sequence numbers: it was countersigned, and the missing range recorded (SRP-ATT-010). */
-  "receipt.gap": [detail: { jobId: string; nodeId: string; from: number; to: number }];
+  "receipt.gap": [detail: { jobId: string; nodeId: string; from: number; to: number; requestId?: string }];
   /** A node disputed the hub's receipt totals or a statement (SRP-SET-011). */
   dispute: [detail: { nodeId: string; accountId: string; dispute: Dispute }];
   /** A statement was issued to a node. */

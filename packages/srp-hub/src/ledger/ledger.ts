@@ -306,10 +306,26 @@ export async function verifyLedger(tx: SqlExecutor): Promise<LedgerProblem[]> {
 }
 
 /** Outcome of a reservation: its id and the consumer's discount, or how much the account can spend. */
-export type ReserveResult = { ok: true; reservationId: string; discountBps: number } | { ok: false; available: bigint };
+export type ReserveResult = { ok: true; reservationId: string; discountBps: number } | ReserveRefusal;
 
-/** Outcome of {@link HubLedger.reserveMany}: one reservation id per amount, in order, or how much the account can spend. */
-export type ReserveManyResult = { ok: true; reservationIds: string[]; discountBps: number } | { ok: false; available: bigint };
+/**
+ * Why a reservation was refused: how much the account can spend, and, when the API key's
+ * budget refused it (SRP-CON-085), which period's cap and how much of it is held or spent.
+ */
+export interface ReserveRefusal {
+  ok: false;
+  available: bigint;
+  keyBudget?: { period: "total" | "day" | "month"; cap: bigint; used: bigint };
+}
+
+/** Outcome of {@link HubLedger.reserveMany}: one reservation id per amount, in order, or why not. */
+export type ReserveManyResult = { ok: true; reservationIds: string[]; discountBps: number } | ReserveRefusal;
+
+/** The API key a reservation is made with (its spending is counted, and its budget enforced, with the money). */
+export interface ReserveKey {
+  keyId: string;
+  budget: { total: bigint | null; day: bigint | null; month: bigint | null };
+}
 
 /**
  * What the hub needs from a ledger to bill consumers: reserve the worst case before
@@ -318,7 +334,7 @@ export type ReserveManyResult = { ok: true; reservationIds: string[]; discountBp
  */
 export interface HubLedger {
   /** Reserves `amount` of an account's spendable balance, atomically. */
-  reserve(accountId: string, amount: bigint): Promise<ReserveResult>;
+  reserve(accountId: string, amount: bigint, key?: ReserveKey): Promise<ReserveResult>;
   /** Returns a reservation's money; false when it was already settled or released. */
   release(reservationId: string, reason: string): Promise<boolean>;
   /**
@@ -326,7 +342,7 @@ export interface HubLedger {
    * Each reservation settles or is released on its own; each gets the larger of the
    * account's prepaid discount and `extraDiscountBps` (the batch discount).
    */
-  reserveMany?(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult>;
+  reserveMany?(accountId: string, amounts: readonly bigint[], extraDiscountBps: number, key?: ReserveKey): Promise<ReserveManyResult>;
   /**
    * Marks this hub process alive and releases reservations left open by hub processes
    * that died. Called when the hub starts (the ledger's own rule for which holders are

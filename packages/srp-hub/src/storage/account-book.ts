@@ -10,14 +10,19 @@ import {
   checkWallet,
   generateApiKey,
   hashApiKey,
+  isLiveKey,
   keyPrefix,
+  LastKeyError,
   newId,
   type Account,
   type AccountAdmin,
   type AccountRecord,
   type AccountStore,
+  type ApiKeyChange,
   type ApiKeyRecord,
 } from "../accounts.js";
+import { applyPolicyPatch, decodePolicy, encodePolicy, NO_POLICY, type KeyPolicy } from "../keys/policy.js";
+import { keySpendOf, type KeySpend } from "./key-spend.js";
 import { post } from "../ledger/ledger.js";
 import { signupPosting } from "../ledger/postings.js";
 import { lostDatabase } from "./postgres-driver.js";
@@ -32,6 +37,7 @@ function keyRecord(r: SqlRow): ApiKeyRecord {
     label: text(r.label),
     createdAt: int(r.created_at),
     revokedAt: r.revoked_at === null ? null : int(r.revoked_at),
+    policy: decodePolicy(text(r.policy)),
   };
 }
 
@@ -44,9 +50,10 @@ export async function requireAccount(tx: SqlExecutor, accountId: string): Promis
   if ((await tx.all("SELECT id FROM accounts WHERE id = ?", [accountId])).length === 0) throw new TypeError(`no account ${accountId}`);
 }
 
-/** The account an API key's row names, unless the key is revoked (or there is no row). */
+/** The account an API key's row names, with the key and its policy, unless the key is revoked (or there is no row). */
 function keyOwner(r: SqlRow | undefined): Account | undefined {
-  return r && r.revoked_at === null ? { id: String(r.account_id) } : undefined;
+  if (!r || r.revoked_at !== null) return undefined;
+  return { id: String(r.account_id), key: { keyId: String(r.id), policy: decodePolicy(text(r.policy)) } };
 }
 
 /** The accounts and API keys of a `SqlStore`. */
@@ -81,12 +88,12 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
 
   /** The owner of one key hash. */
   async #findOne(hash: string): Promise<Account | undefined> {
-    return keyOwner((await this.#db.all("SELECT account_id, revoked_at FROM api_keys WHERE hash = ?", [hash]))[0]);
+    return keyOwner((await this.#db.all("SELECT id, account_id, revoked_at, policy FROM api_keys WHERE hash = ?", [hash]))[0]);
   }
 
   /** The owners of several key hashes in one query (PostgreSQL), one per hash in order. */
   async #findMany(hashes: readonly string[]): Promise<Array<Account | undefined>> {
-    const rows = await this.#db.all("SELECT hash, account_id, revoked_at FROM api_keys WHERE hash = ANY(CAST(? AS TEXT[]))", [
+    const rows = await this.#db.all("SELECT id, hash, account_id, revoked_at, policy FROM api_keys WHERE hash = ANY(CAST(? AS TEXT[]))", [
       [...new Set(hashes)],
     ]);
     const byHash = new Map(rows.map((r) => [String(r.hash), r]));
@@ -128,15 +135,15 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
     return (await this.#db.all("SELECT * FROM accounts ORDER BY created_at, id")).map(accountRecord);
   }
 
-  async createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }> {
+  async createApiKey(accountId: string, label?: string, policy: KeyPolicy = NO_POLICY): Promise<{ key: string; record: ApiKeyRecord }> {
     await this.#ready;
     await requireAccount(this.#db, accountId);
     const key = generateApiKey();
-    return { key, record: await this.#insertKey(accountId, key, label) };
+    return { key, record: await this.#insertKey(accountId, key, label, policy) };
   }
 
   /** Stores the hash of `key` for an account. */
-  async #insertKey(accountId: string, key: string, label: string | undefined): Promise<ApiKeyRecord> {
+  async #insertKey(accountId: string, key: string, label: string | undefined, policy: KeyPolicy = NO_POLICY): Promise<ApiKeyRecord> {
     const record: ApiKeyRecord = {
       keyId: newId("key"),
       accountId,
@@ -144,16 +151,43 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
       label: label ?? null,
       createdAt: Date.now(),
       revokedAt: null,
+      policy,
     };
-    await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
+    await this.#db.run("INSERT INTO api_keys (id, account_id, hash, prefix, label, created_at, policy) VALUES (?, ?, ?, ?, ?, ?, ?)", [
       record.keyId,
       accountId,
       hashApiKey(key),
       record.prefix,
       record.label,
       record.createdAt,
+      encodePolicy(policy),
     ]);
     return record;
+  }
+
+  async getApiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    await this.#ready;
+    const rows = await this.#db.all("SELECT * FROM api_keys WHERE id = ?", [keyId]);
+    return rows[0] ? keyRecord(rows[0]) : undefined;
+  }
+
+  /** Reads the key (locked on PostgreSQL), applies the change and writes it back, in one transaction. */
+  async updateApiKey(keyId: string, change: ApiKeyChange): Promise<ApiKeyRecord | undefined> {
+    await this.#ready;
+    const lock = this.#db.dialect === "postgres" ? " FOR UPDATE" : "";
+    return this.#db.transaction(async (tx) => {
+      const row = (await tx.all(`SELECT * FROM api_keys WHERE id = ?${lock}`, [keyId]))[0];
+      if (!row || row.revoked_at !== null) return undefined;
+      const { label, ...patch } = change;
+      const before = keyRecord(row);
+      const after: ApiKeyRecord = {
+        ...before,
+        label: label === undefined ? before.label : label,
+        policy: applyPolicyPatch(before.policy, patch),
+      };
+      await tx.run("UPDATE api_keys SET label = ?, policy = ? WHERE id = ?", [after.label, encodePolicy(after.policy), keyId]);
+      return after;
+    });
   }
 
   /** Stores a key chosen elsewhere (e.g. a development key kept in a file); creates the account (with its signup credits) if needed. */
@@ -178,9 +212,31 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
     return (await this.#db.all("SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at, id", [accountId])).map(keyRecord);
   }
 
-  async revokeApiKey(keyId: string): Promise<boolean> {
+  /**
+   * Revokes a key. With `keepLastLive` the account's keys are read (its account row locked on
+   * PostgreSQL, so two revocations of an account's last two keys cannot both pass) in the
+   * transaction that revokes.
+   */
+  async revokeApiKey(keyId: string, options: { keepLastLive?: boolean } = {}): Promise<boolean> {
     await this.#ready;
-    return (await this.#db.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [Date.now(), keyId])) === 1;
+    const now = Date.now();
+    if (!options.keepLastLive)
+      return (await this.#db.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, keyId])) === 1;
+    return this.#db.transaction(async (tx) => {
+      const row = (await tx.all("SELECT account_id, revoked_at FROM api_keys WHERE id = ?", [keyId]))[0];
+      if (!row || row.revoked_at !== null) return false;
+      const accountId = String(row.account_id);
+      if (this.#db.dialect === "postgres") await tx.all("SELECT id FROM accounts WHERE id = ? FOR UPDATE", [accountId]);
+      const others = await tx.all("SELECT * FROM api_keys WHERE account_id = ? AND id <> ? AND revoked_at IS NULL", [accountId, keyId]);
+      if (!others.some((r) => isLiveKey(keyRecord(r), now))) throw new LastKeyError(keyId);
+      return (await tx.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, keyId])) === 1;
+    });
+  }
+
+  /** What each key spent and holds in the periods of `now` (zeros for a key that never spent). */
+  async keySpend(keyIds: readonly string[], now: number): Promise<Map<string, KeySpend>> {
+    await this.#ready;
+    return keySpendOf(this.#db, keyIds, now);
   }
 
   async addWallet(accountId: string, address: string): Promise<void> {

@@ -20,6 +20,8 @@ import {
   type Posting,
   type ReservationClosure,
   type ReserveManyResult,
+  type ReserveKey,
+  type ReserveRefusal,
   type ReserveResult,
   type TopEntry,
 } from "../ledger/ledger.js";
@@ -32,7 +34,8 @@ import { repayDebtsIn } from "./payment-book.js";
 import { reserveBatch, type ReserveAsk } from "./pg-batch.js";
 import { lostDatabase } from "./postgres-driver.js";
 import { releaseUntilDone } from "../ledger/release-retry.js";
-import { big, type SqlDriver, type SqlExecutor } from "./sql.js";
+import { big, int, type SqlDriver, type SqlExecutor } from "./sql.js";
+import { closeKeySpend, holdKeySpend, KeyBudgetError } from "./key-spend.js";
 import { TurnBatcher } from "./turn-batcher.js";
 
 /** The largest amount a ledger column holds (a signed 64-bit integer, about 9.2 trillion USD in atomic units). */
@@ -96,14 +99,14 @@ export class SqlLedgerBook implements LedgerBooks {
    * Reserves `amount` of an account's balance for one request, atomically: with several
    * requests at once, the total reserved never exceeds the balance.
    */
-  async reserve(accountId: string, amount: bigint): Promise<ReserveResult> {
+  async reserve(accountId: string, amount: bigint, key?: ReserveKey): Promise<ReserveResult> {
     await this.#ready;
     // Other hubs treat a holder without a heartbeat row as dead: be known before holding anything.
     if (!this.#alive) await this.heartbeat();
     if (amount < 0n) throw new RangeError("a reservation is non-negative");
     // Ledger columns hold signed 64-bit integers: no balance covers more, so refuse it as any other shortfall.
     if (amount > MAX_LEDGER_AMOUNT) return { ok: false, available: await this.available(accountId) };
-    const ask: ReserveAsk = { reservationId: ledgerId("res"), accountId, amount };
+    const ask: ReserveAsk = { reservationId: ledgerId("res"), accountId, amount, ...(key ? { key } : {}) };
     // PostgreSQL: the reservations of one turn of the event loop go in one set-based transaction.
     if (!this.#reserves) return this.#reserveOne(ask);
     return this.#reserves.push(ask).catch((error: unknown) => {
@@ -119,7 +122,7 @@ export class SqlLedgerBook implements LedgerBooks {
     const { reservationId, accountId, amount } = ask;
     // Not synced before the request goes on (SqlDriver's `durable: false`): a reservation a
     // power cut undid was never settled either, and restart releases every open one (SRP-BIL-015).
-    const result = await this.#holdAll(accountId, [reservationId], [amount], 0, false);
+    const result = await this.#holdAll(accountId, [reservationId], [amount], 0, ask.key, false);
     return result.ok ? { ok: true, reservationId, discountBps: result.discountBps } : result;
   }
 
@@ -128,7 +131,7 @@ export class SqlLedgerBook implements LedgerBooks {
    * or none. Each reservation carries the larger of the account's prepaid discount and
    * `extraDiscountBps` (discounts do not stack: the platform never pays more than its fee).
    */
-  async reserveMany(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult> {
+  async reserveMany(accountId: string, amounts: readonly bigint[], extraDiscountBps: number, key?: ReserveKey): Promise<ReserveManyResult> {
     await this.#ready;
     if (!this.#alive) await this.heartbeat();
     if (amounts.some((a) => a < 0n)) throw new RangeError("a reservation is non-negative");
@@ -136,24 +139,37 @@ export class SqlLedgerBook implements LedgerBooks {
     if (!Number.isInteger(extraDiscountBps) || extraDiscountBps < 0 || extraDiscountBps > 10_000)
       throw new RangeError("extraDiscountBps is within 0..10000");
     const ids = amounts.map(() => ledgerId("res"));
-    const result = await this.#holdAll(accountId, ids, amounts, extraDiscountBps);
+    const result = await this.#holdAll(accountId, ids, amounts, extraDiscountBps, key);
     return result.ok ? { ok: true, reservationIds: ids, discountBps: result.discountBps } : result;
   }
 
-  /** Holds each amount under its reservation id in one transaction, at the account's discount (at least `minDiscountBps`); all or none. */
+  /**
+   * Holds each amount under its reservation id in one transaction, at the account's discount
+   * (at least `minDiscountBps`), counted against `key`'s spending; all or none.
+   */
   async #holdAll(
     accountId: string,
     ids: readonly string[],
     amounts: readonly bigint[],
     minDiscountBps: number,
+    key: ReserveKey | undefined,
     durable = true,
-  ): Promise<{ ok: true; discountBps: number } | { ok: false; available: bigint }> {
+  ): Promise<{ ok: true; discountBps: number } | ReserveRefusal> {
     const now = Date.now();
     try {
       const discountBps = await this.#db.transaction(
         async (tx) => {
           const bps = Math.max(discountFor(await prepaidIn(tx, accountId, true), this.#tiers), minDiscountBps);
-          for (let i = 0; i < ids.length; i++) await this.#hold(tx, ids[i]!, accountId, amounts[i]!, bps, now);
+          for (let i = 0; i < ids.length; i++) await this.#hold(tx, ids[i]!, accountId, amounts[i]!, bps, now, key?.keyId);
+          // The key's budget, checked against its rows as this transaction left them (SRP-CON-085).
+          if (key)
+            await holdKeySpend(
+              tx,
+              key,
+              amounts.reduce((a, b) => a + b, 0n),
+              now,
+              amounts.length,
+            );
           return bps;
         },
         { durable },
@@ -161,15 +177,29 @@ export class SqlLedgerBook implements LedgerBooks {
       return { ok: true, discountBps };
     } catch (error) {
       if (error instanceof InsufficientFundsError) return { ok: false, available: await this.available(accountId) };
+      if (error instanceof KeyBudgetError)
+        return {
+          ok: false,
+          available: await this.available(accountId),
+          keyBudget: { period: error.period, cap: error.cap, used: error.used },
+        };
       throw error;
     }
   }
 
   /** Records one open reservation and moves its amount from the account to its hold (a guarded posting: throws InsufficientFundsError). */
-  async #hold(tx: SqlExecutor, id: string, accountId: string, amount: bigint, discountBps: number, now: number): Promise<void> {
+  async #hold(
+    tx: SqlExecutor,
+    id: string,
+    accountId: string,
+    amount: bigint,
+    discountBps: number,
+    now: number,
+    keyId: string | undefined,
+  ): Promise<void> {
     await tx.run(
-      "INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
-      [id, accountId, amount, discountBps, this.processId, now],
+      "INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at, key_id) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+      [id, accountId, amount, discountBps, this.processId, now, keyId ?? null],
     );
     await this.#post(tx, reservePosting(id, accountId, amount), now);
   }
@@ -191,13 +221,15 @@ export class SqlLedgerBook implements LedgerBooks {
     return this.#db.transaction(
       async (tx) => {
         // Claim first (see `record`): only one of concurrent settle / release calls moves the money.
-        const claimed = await tx.run("UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open'", [
-          Date.now(),
-          reservationId,
-        ]);
-        if (claimed !== 1) return false;
-        const res = (await tx.all("SELECT account_id, amount FROM reservations WHERE id = ?", [reservationId]))[0]!;
+        const res = (
+          await tx.all(
+            "UPDATE reservations SET state = 'released', closed_at = ? WHERE id = ? AND state = 'open' RETURNING account_id, amount, key_id, created_at",
+            [Date.now(), reservationId],
+          )
+        )[0];
+        if (!res) return false;
         await this.#post(tx, releasePosting(reservationId, String(res.account_id), big(res.amount), reason));
+        if (res.key_id !== null) await closeKeySpend(tx, String(res.key_id), int(res.created_at), big(res.amount), 0n);
         return true;
       },
       { durable },

@@ -112,4 +112,15 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX batches_account ON batches(account_id, expires_at);
    CREATE INDEX batches_expiry ON batches(expires_at);
    CREATE INDEX batches_holder ON batches(holder, expires_at);`,
+  // 9: API keys with spending controls (SRP-CON-083..087): each key's policy as JSON (tags,
+  // expiry, allowed models, budgets in atomic units as strings, rate limits); the key each
+  // reservation was made with; and each key's spending per period (`total`, `d:YYYY-MM-DD`,
+  // `m:YYYY-MM`, UTC): held by requests in flight and spent by settled ones, so a budget is
+  // checked and moved under the same lock as the money.
+  `ALTER TABLE api_keys ADD COLUMN policy TEXT;
+   ALTER TABLE reservations ADD COLUMN key_id TEXT;
+   CREATE INDEX reservations_key ON reservations(key_id, created_at);
+   CREATE TABLE api_key_spend (
+     key_id TEXT NOT NULL, period TEXT NOT NULL, reserved BIGINT NOT NULL DEFAULT 0, spent BIGINT NOT NULL DEFAULT 0,
+     requests BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (key_id, period));`,
 ];

@@ -19,8 +19,10 @@ import {
   userAccount,
   writtenLegs,
   type Leg,
+  type ReserveKey,
   type ReserveResult,
 } from "../ledger/ledger.js";
+import { budgetExceeded, periodsAt, type SpendPeriodKind } from "../keys/policy.js";
 import { discountFor, prepaidOf, type DiscountTier } from "../ledger/policy.js";
 import { jobSettlement, reservePosting, type SettledJob } from "../ledger/postings.js";
 import type { StoredReceipt } from "../receipts.js";
@@ -31,6 +33,8 @@ export interface ReserveAsk {
   reservationId: string;
   accountId: string;
   amount: bigint;
+  /** The API key it is made with (its spending counted, its budget enforced). */
+  key?: ReserveKey;
 }
 
 /** What the batch needs from its store. */
@@ -61,7 +65,9 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
     bps.set(a, discountFor(prepaidOf(balance + held, funded), ctx.tiers));
     spendable.set(a, balance);
   }
-  // Admission in arrival order, under the locks.
+  // The budgeted keys' spending rows, locked after the accounts (the order of one at a time).
+  const used = await lockKeySpend(tx, asks, ctx.now);
+  // Admission in arrival order, under the locks: the balance covers it and the key's budget allows it.
   const results: ReserveResult[] = [];
   const admitted: ReserveAsk[] = [];
   for (const ask of asks) {
@@ -70,6 +76,13 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
       results.push({ ok: false, available: left });
       continue;
     }
+    const keyUsed = ask.key ? used.get(ask.key.keyId) : undefined;
+    const over = ask.key && keyUsed ? budgetExceeded(ask.key.budget, keyUsed, ask.amount) : undefined;
+    if (over) {
+      results.push({ ok: false, available: left, keyBudget: over });
+      continue;
+    }
+    if (keyUsed) for (const k of PERIOD_KINDS) keyUsed[k] = (keyUsed[k] ?? 0n) + ask.amount;
     spendable.set(ask.accountId, left - ask.amount);
     admitted.push(ask);
     results.push({ ok: true, reservationId: ask.reservationId, discountBps: bps.get(ask.accountId)! });
@@ -97,8 +110,8 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
   const moved = await writeAll(tx, [
     [
       "reservations",
-      `INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at)
-       SELECT r.id, r.account_id, r.amount, r.bps, ?, 'open', ? FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[])) AS r(id, account_id, amount, bps)`,
+      `INSERT INTO reservations (id, account_id, amount, discount_bps, holder, state, created_at, key_id)
+       SELECT r.id, r.account_id, r.amount, r.bps, ?, 'open', ?, r.key_id FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[])) AS r(id, account_id, amount, bps, key_id)`,
       [
         ctx.processId,
         ctx.now,
@@ -106,6 +119,7 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
         admitted.map((a) => a.accountId),
         text(admitted.map((a) => a.amount)),
         text(admitted.map((a) => bps.get(a.accountId)!)),
+        admitted.map((a) => a.key?.keyId ?? null),
       ],
     ],
     [
@@ -116,9 +130,106 @@ export async function reserveBatch(tx: SqlExecutor, asks: readonly ReserveAsk[],
     ],
     balances.part,
     insertEntries(entries),
+    ...holdKeySpendPart(admitted, ctx.now),
   ]);
   if (moved !== balances.expected) throw new Error(`a reservation batch moved ${moved} of ${balances.expected} balances`);
   return results;
+}
+
+const PERIOD_KINDS = ["total", "day", "month"] as const;
+
+/**
+ * Creates (when missing) and locks, in (key, period) order, the spending rows of the
+ * budgeted keys among `asks` for the periods of `now`; answers each key's held plus spent
+ * amount per period kind.
+ */
+async function lockKeySpend(
+  tx: SqlExecutor,
+  asks: readonly ReserveAsk[],
+  now: number,
+): Promise<Map<string, Partial<Record<SpendPeriodKind, bigint>>>> {
+  const used = new Map<string, Partial<Record<SpendPeriodKind, bigint>>>();
+  const budgeted = [...new Set(asks.filter((a) => a.key && hasCap(a.key)).map((a) => a.key!.keyId))].sort();
+  if (budgeted.length === 0) return used;
+  const p = periodsAt(now);
+  const keys = budgeted.flatMap((k) => PERIOD_KINDS.map(() => k));
+  const periods = budgeted.flatMap(() => PERIOD_KINDS.map((kind) => p[kind]));
+  await tx.run(
+    `INSERT INTO api_key_spend (key_id, period) SELECT k, p FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS v(k, p) ORDER BY k, p
+     ON CONFLICT (key_id, period) DO NOTHING`,
+    [keys, periods],
+  );
+  const rows = await tx.all(
+    `SELECT s.key_id, s.period, s.reserved, s.spent FROM api_key_spend s JOIN unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS v(k, p)
+       ON s.key_id = v.k AND s.period = v.p ORDER BY s.key_id, s.period FOR UPDATE OF s`,
+    [keys, periods],
+  );
+  for (const r of rows) {
+    const kind = PERIOD_KINDS.find((k) => p[k] === String(r.period));
+    if (!kind) continue;
+    const m = used.get(String(r.key_id)) ?? {};
+    m[kind] = big(r.reserved) + big(r.spent);
+    used.set(String(r.key_id), m);
+  }
+  return used;
+}
+
+function hasCap(key: ReserveKey): boolean {
+  return key.budget.total !== null || key.budget.day !== null || key.budget.month !== null;
+}
+
+/** Adds `amount` per (key, period) to a sum map (pure helper). */
+function addTo(
+  sums: Map<string, { keyId: string; period: string; a: bigint; b: bigint; n: number }>,
+  keyId: string,
+  period: string,
+  a: bigint,
+  b: bigint,
+): void {
+  const id = `${keyId}\n${period}`;
+  const s = sums.get(id) ?? { keyId, period, a: 0n, b: 0n, n: 0 };
+  s.a += a;
+  s.b += b;
+  s.n += 1;
+  sums.set(id, s);
+}
+
+/** The admitted keyed reservations' spending, summed per (key, period), as a part of the combined write (none without keys). */
+function holdKeySpendPart(admitted: readonly ReserveAsk[], now: number): WritePart[] {
+  const sums = new Map<string, { keyId: string; period: string; a: bigint; b: bigint; n: number }>();
+  const p = periodsAt(now);
+  for (const ask of admitted) if (ask.key) for (const k of PERIOD_KINDS) addTo(sums, ask.key.keyId, p[k], ask.amount, 0n);
+  if (sums.size === 0) return [];
+  const rows = [...sums.values()].sort((x, y) => (x.keyId + x.period < y.keyId + y.period ? -1 : 1));
+  return [
+    [
+      "key_spend",
+      `INSERT INTO api_key_spend (key_id, period, reserved, spent, requests)
+       SELECT k, p, r, 0, n FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) AS v(k, p, r, n)
+       ON CONFLICT (key_id, period) DO UPDATE SET reserved = api_key_spend.reserved + excluded.reserved, requests = api_key_spend.requests + excluded.requests`,
+      [rows.map((r) => r.keyId), rows.map((r) => r.period), text(rows.map((r) => r.a)), text(rows.map((r) => r.n))],
+    ],
+  ];
+}
+
+/** The settled keyed reservations' spending moved from held to spent, summed per (key, period), as a part of the combined write. */
+function closeKeySpendPart(closed: ReadonlyArray<{ keyId: string; heldAt: number; reserved: bigint; charged: bigint }>): WritePart[] {
+  const sums = new Map<string, { keyId: string; period: string; a: bigint; b: bigint; n: number }>();
+  for (const c of closed) {
+    const p = periodsAt(c.heldAt);
+    for (const k of PERIOD_KINDS) addTo(sums, c.keyId, p[k], c.reserved, c.charged);
+  }
+  if (sums.size === 0) return [];
+  const rows = [...sums.values()];
+  return [
+    [
+      "key_spend",
+      `UPDATE api_key_spend AS s SET reserved = s.reserved - v.r, spent = s.spent + v.c
+         FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) AS v(k, p, r, c)
+        WHERE s.key_id = v.k AND s.period = v.p`,
+      [rows.map((r) => r.keyId), rows.map((r) => r.period), text(rows.map((r) => r.a)), text(rows.map((r) => r.b))],
+    ],
+  ];
 }
 
 /** One ledger entry of a batch. */
@@ -197,6 +308,9 @@ interface Claim {
   consumer: string;
   reserved: bigint;
   discountBps: number;
+  /** The API key the reservation was made with, and when (its spending periods). */
+  keyId?: string;
+  heldAt?: number;
 }
 
 /** Records a batch of countersigned receipts and settles their reservations, in the caller's transaction; one result per ask, in order. */
@@ -246,17 +360,23 @@ async function claimAndLock(tx: SqlExecutor, asks: readonly RecordAsk[], now: nu
        UPDATE reservations AS r SET state = 'settled', job_id = v.job_id, closed_at = ?
          FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])) AS v(id, job_id)
         WHERE r.id = v.id AND r.state = 'open'
-        RETURNING r.id, r.account_id, r.amount, r.discount_bps),
+        RETURNING r.id, r.account_id, r.amount, r.discount_bps, r.key_id, r.created_at),
      locked AS (SELECT id, balance FROM ledger_accounts WHERE id = ANY(CAST(? AS TEXT[])) ORDER BY id FOR UPDATE)
-     SELECT 'claim' AS row_kind, id, account_id, amount, discount_bps, CAST(NULL AS BIGINT) AS balance FROM claimed
+     SELECT 'claim' AS row_kind, id, account_id, amount, discount_bps, CAST(NULL AS BIGINT) AS balance, key_id, created_at FROM claimed
      UNION ALL
-     SELECT 'lock', id, NULL, NULL, NULL, balance FROM locked`,
+     SELECT 'lock', id, NULL, NULL, NULL, balance, NULL, NULL FROM locked`,
     [now, claimIds, claimIds.map((id) => asks[firstFor.get(id)!]!.entry.receipt.jobId), [...expected].sort()],
   );
   const claimed = new Map<string, Claim>();
   for (const r of rows) {
     if (r.row_kind === "lock") locked.set(String(r.id), big(r.balance));
-    else claimed.set(String(r.id), { consumer: String(r.account_id), reserved: big(r.amount), discountBps: int(r.discount_bps) });
+    else
+      claimed.set(String(r.id), {
+        consumer: String(r.account_id),
+        reserved: big(r.amount),
+        discountBps: int(r.discount_bps),
+        ...(r.key_id === null ? {} : { keyId: String(r.key_id), heldAt: int(r.created_at) }),
+      });
   }
   const claims = asks.map((a, i) =>
     a.entry.reservationId !== undefined && firstFor.get(a.entry.reservationId) === i ? claimed.get(a.entry.reservationId) : undefined,
@@ -335,6 +455,11 @@ async function settleClaims(
       "UPDATE reservations AS r SET charged = v.charge FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[])) AS v(id, charge) WHERE r.id = v.id",
       [charged.map((r) => r.reservationId), text(charged.map((r) => r.charge))],
     ],
+    ...closeKeySpendPart(
+      claims.flatMap((c, i) =>
+        c?.keyId !== undefined ? [{ keyId: c.keyId, heldAt: c.heldAt!, reserved: c.reserved, charged: results[i]!.charge }] : [],
+      ),
+    ),
   ];
   return { results, parts, expected: balances.expected };
 }

@@ -4,6 +4,7 @@
  * transaction ({@link jobSettlement}); on PostgreSQL the receipts of one event-loop turn
  * are recorded in one set-based transaction (`pg-batch.ts`).
  */
+import { closeKeySpend } from "./key-spend.js";
 import { INITIAL_POSITION, type ReceiptPosition } from "@srp/core";
 import type { Receipt, ReceiptTotals } from "@srp/core/schema";
 import { BOUNTY_POOL, post } from "../ledger/ledger.js";
@@ -129,15 +130,12 @@ export class SqlReceiptBook implements ReceiptBook {
   async #settle(tx: SqlExecutor, entry: StoredReceipt, reservationId: string, now: number): Promise<SettledJob | undefined> {
     // Claim the reservation first: the conditional update waits for a concurrent claim and
     // then sees its result, so a reservation is settled or released exactly once.
-    const claimed = await tx.run("UPDATE reservations SET state = 'settled', job_id = ?, closed_at = ? WHERE id = ? AND state = 'open'", [
-      entry.receipt.jobId,
-      now,
-      reservationId,
-    ]);
-    const res =
-      claimed === 1
-        ? (await tx.all("SELECT account_id, amount, discount_bps FROM reservations WHERE id = ?", [reservationId]))[0]
-        : undefined;
+    const res = (
+      await tx.all(
+        "UPDATE reservations SET state = 'settled', job_id = ?, closed_at = ? WHERE id = ? AND state = 'open' RETURNING account_id, amount, discount_bps, key_id, created_at",
+        [entry.receipt.jobId, now, reservationId],
+      )
+    )[0];
     if (!res) return undefined;
     // The pool's row is locked first (PostgreSQL), so concurrent bounties never overdraw it.
     const poolRows = await tx.all(
@@ -156,6 +154,8 @@ export class SqlReceiptBook implements ReceiptBook {
     });
     await post(tx, job.posting, { now, dialect: this.#db.dialect });
     await tx.run("UPDATE reservations SET charged = ? WHERE id = ?", [job.settled.charge, reservationId]);
+    // The key's spending: the hold out, the charge in (SRP-CON-085).
+    if (res.key_id !== null) await closeKeySpend(tx, String(res.key_id), int(res.created_at), big(res.amount), job.settled.charge);
     return job.settled;
   }
 

@@ -10,13 +10,16 @@
  */
 import type { ReceiptPosition } from "@srp/core";
 import type { Dispute, Statement } from "@srp/core/schema";
-import type { Account, AccountAdmin, AccountRecord, AccountStore, ApiKeyRecord } from "../accounts.js";
+import type { Account, AccountAdmin, AccountRecord, AccountStore, ApiKeyChange, ApiKeyRecord } from "../accounts.js";
+import type { KeyPolicy } from "../keys/policy.js";
+import type { KeySpend } from "./key-spend.js";
 import type {
   AccountSummary,
   HistoryEntry,
   LedgerBooks,
   LedgerProblem,
   ReservationClosure,
+  ReserveKey,
   ReserveManyResult,
   ReserveResult,
   TopEntry,
@@ -209,8 +212,20 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.accounts.listAccounts();
   }
   /** See {@link SqlAccountBook.createApiKey}. */
-  createApiKey(accountId: string, label?: string): Promise<{ key: string; record: ApiKeyRecord }> {
-    return this.accounts.createApiKey(accountId, label);
+  createApiKey(accountId: string, label?: string, policy?: KeyPolicy): Promise<{ key: string; record: ApiKeyRecord }> {
+    return this.accounts.createApiKey(accountId, label, policy);
+  }
+  /** See {@link SqlAccountBook.getApiKey}. */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    return this.accounts.getApiKey(keyId);
+  }
+  /** See {@link SqlAccountBook.updateApiKey}. */
+  updateApiKey(keyId: string, change: ApiKeyChange): Promise<ApiKeyRecord | undefined> {
+    return this.accounts.updateApiKey(keyId, change);
+  }
+  /** See {@link SqlAccountBook.keySpend}. */
+  keySpend(keyIds: readonly string[], now: number): Promise<Map<string, KeySpend>> {
+    return this.accounts.keySpend(keyIds, now);
   }
   /** Stores a key chosen elsewhere (e.g. a development key kept in a file); creates the account (with its signup credits) if needed. */
   importApiKey(accountId: string, key: string, label?: string): Promise<ApiKeyRecord> {
@@ -221,8 +236,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.accounts.listApiKeys(accountId);
   }
   /** See {@link SqlAccountBook.revokeApiKey}. */
-  revokeApiKey(keyId: string): Promise<boolean> {
-    return this.accounts.revokeApiKey(keyId);
+  revokeApiKey(keyId: string, options?: { keepLastLive?: boolean }): Promise<boolean> {
+    return this.accounts.revokeApiKey(keyId, options);
   }
   /** See {@link SqlAccountBook.addWallet}. */
   addWallet(accountId: string, address: string): Promise<void> {
@@ -271,12 +286,12 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.ledger.processId;
   }
   /** See {@link SqlLedgerBook.reserve}. */
-  reserve(accountId: string, amount: bigint): Promise<ReserveResult> {
-    return this.ledger.reserve(accountId, amount);
+  reserve(accountId: string, amount: bigint, key?: ReserveKey): Promise<ReserveResult> {
+    return this.ledger.reserve(accountId, amount, key);
   }
   /** See {@link SqlLedgerBook.reserveMany}. */
-  reserveMany(accountId: string, amounts: readonly bigint[], extraDiscountBps: number): Promise<ReserveManyResult> {
-    return this.ledger.reserveMany(accountId, amounts, extraDiscountBps);
+  reserveMany(accountId: string, amounts: readonly bigint[], extraDiscountBps: number, key?: ReserveKey): Promise<ReserveManyResult> {
+    return this.ledger.reserveMany(accountId, amounts, extraDiscountBps, key);
   }
   /** See {@link SqlLedgerBook.release}. */
   /** How a reservation was closed, or that it is open (`HubLedger.closure`). */

@@ -6,7 +6,7 @@
  */
 
 /** A value bound to a placeholder or read from a column. Arrays (of decimal strings or text) are for PostgreSQL's `unnest` only. */
-export type SqlValue = string | number | bigint | null | readonly string[];
+export type SqlValue = string | number | bigint | null | readonly (string | null)[];
 
 /** One result row, by column name. Integer columns arrive as `number` or `bigint` depending on the driver: read them with {@link int} or {@link big}. */
 export type SqlRow = Record<string, SqlValue>;
