@@ -24,6 +24,8 @@ const OTHER_MODEL = "sim-other-model";
 const PRICE = { input: "1000000", output: "3000000" };
 const ask = [{ role: "user" as const, content: "Tell me about spare capacity." }];
 const FAST = { heartbeatMs: 100, deadAfterMs: 600, resyncMs: 1000, loadFlushMs: 10 };
+/** A model that takes a moment to answer: concurrent requests overlap. */
+const SLOW: SimulatorOptions = { latencyMs: 400 };
 
 interface KeyNet {
   store: SqlStore;
@@ -171,7 +173,11 @@ async function worstCase(net: KeyNet, secret: string, body: Record<string, unkno
   return BigInt(((await r.json()) as { maximum: { units: string } }).maximum.units);
 }
 
-/** 200 concurrent requests against a budget that covers about 40 worst cases: never passed, every refusal a 402 with the key's code. */
+/**
+ * 200 concurrent requests against a budget that covers about 40 worst cases: never passed,
+ * every refusal a 402 with the key's code. The net's model answers slowly (`SLOW`), so the
+ * requests are all in flight together and their worst cases meet the cap.
+ */
 async function budgetFlood(net: KeyNet): Promise<void> {
   const body = { model: MODEL, messages: ask, max_tokens: 8 };
   const probe = await net.key({});
@@ -193,13 +199,13 @@ async function budgetFlood(net: KeyNet): Promise<void> {
 
 describe("API key budgets", () => {
   it("200 concurrent requests never pass a key's budget (SQLite)", async () => {
-    await budgetFlood(await startKeyNet());
+    await budgetFlood(await startKeyNet({ sim: SLOW }));
   });
 
   it("200 concurrent requests never pass a key's budget (PostgreSQL, batched reservations)", async () => {
     pg ??= await startPostgres();
     const url = await createDatabase(pg.url, `keys_${Date.now().toString(36)}`);
-    await budgetFlood(await startKeyNet({ store: () => openStore(url) }));
+    await budgetFlood(await startKeyNet({ store: () => openStore(url), sim: SLOW }));
   });
 
   it("a daily budget of one worst case admits one request, then refuses with the period named", async () => {
@@ -248,7 +254,54 @@ describe("API key models and expiry", () => {
   });
 });
 
+describe("who may manage keys", () => {
+  it("a key held to spending controls may not create, change or revoke keys, and no key may change itself", async () => {
+    const net = await startKeyNet();
+    const owner = await net.key({});
+    const limited = await net.key({ budget: { total: 1_000_000n, day: null, month: null } });
+    const call = (secret: string, method: string, path: string, body?: unknown) =>
+      fetch(`${net.urls[0]}/v1/account/keys${path}`, {
+        method,
+        headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    // The limited key may read, not write: lifting its own budget is refused.
+    expect((await call(limited.secret, "GET", "")).status).toBe(200);
+    for (const [method, path, body] of [
+      ["POST", "", { label: "escape" }],
+      ["PATCH", `/${limited.id}`, { budget: null }],
+      ["DELETE", `/${owner.id}`, undefined],
+    ] as const) {
+      const r = await call(limited.secret, method, path, body);
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe("api.forbidden");
+    }
+    // An unrestricted key may not change itself (an expiry now would lock the account out)...
+    const self = await call(owner.secret, "PATCH", `/${owner.id}`, { expires_at: Date.now() });
+    expect(self.status).toBe(403);
+    // ...but changes the limited key.
+    const lifted = await call(owner.secret, "PATCH", `/${limited.id}`, { budget: null });
+    expect(lifted.status).toBe(200);
+    expect(((await lifted.json()) as { budget: { total: unknown } }).budget.total).toBeNull();
+  });
+});
+
 describe("API key rate limits", () => {
+  it("a request whose worst case alone passes the tokens per minute is refused with no Retry-After", async () => {
+    const net = await startKeyNet();
+    const key = await net.key({ limits: { rpm: null, tpm: 1000, concurrency: null } });
+    const r = await net.chat(net.urls[0]!, key.secret, { model: MODEL, messages: ask, max_tokens: 2000 });
+    expect(r.status).toBe(429);
+    expect(r.headers.get("retry-after")).toBeNull();
+    expect(r.headers.get("x-should-retry")).toBe("false");
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("api.rate_limited");
+    // A small one fits.
+    const small = await net.chat(net.urls[0]!, key.secret, { model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 2 });
+    expect(small.status).toBe(200);
+    expect(small.headers.get("x-ratelimit-limit-tokens")).toBe("1000");
+    await small.json();
+  });
+
   it("requests per minute: the next request gets 429 with Retry-After and OpenAI's headers", async () => {
     const net = await startKeyNet();
     const key = await net.key({ limits: { rpm: 3, tpm: 1_000_000, concurrency: null } });
@@ -273,7 +326,8 @@ describe("API key rate limits", () => {
   });
 
   it("concurrency: the openai SDK waits the Retry-After and its retry is served", async () => {
-    const net = await startKeyNet({ sim: { latencyMs: 600 } });
+    // Slow answers: 600 ms before the first token, then 10 tokens a second.
+    const net = await startKeyNet({ sim: { latencyMs: 600, tokensPerSecond: 10 } });
     const key = await net.key({ limits: { rpm: null, tpm: null, concurrency: 1 } });
     let attempts = 0;
     const counting: typeof fetch = (input, init) => {
@@ -290,7 +344,7 @@ describe("API key rate limits", () => {
     // The second was refused while the first ran, and served on a retry.
     expect(attempts).toBeGreaterThanOrEqual(3);
     // A streamed request holds its slot until the stream ends, then frees it.
-    const stream = await sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 4, stream: true });
+    const stream = await sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 8, stream: true });
     const busy = await net.chat(net.urls[0]!, key.secret, { model: MODEL, messages: ask, max_tokens: 4 });
     expect(busy.status).toBe(429);
     await busy.json();
@@ -308,7 +362,7 @@ describe.skipIf(skipWithoutRedis())("API key controls across three hub processes
     pg ??= await startPostgres();
     redis ??= await startRedis();
     const url = await createDatabase(pg.url, `keys_cluster_${Date.now().toString(36)}`);
-    const net = await startKeyNet({ store: () => openStore(url), hubs: 3, cluster: true });
+    const net = await startKeyNet({ store: () => openStore(url), hubs: 3, cluster: true, sim: SLOW });
     await budgetFlood(net);
     // 5 requests per minute for the hub: the sixth, wherever it lands, is refused.
     const key = await net.key({ limits: { rpm: 5, tpm: null, concurrency: null } });

@@ -317,10 +317,16 @@ describe("an account's keys over HTTP", () => {
     expect((await errorCode(await call("PATCH", `/v1/account/keys/${other.id}`, ownerKey, { label: "x" }), 404)).code).toBe(
       "api.not_found",
     );
-    // The bot key revokes the owner's first key; then the bot key is the last live one (the other is expired).
+    // The bot key is held to spending controls: it may not revoke keys until the owner lifts them.
     const first = (await json<{ data: Key[] }>(await call("GET", "/v1/account/keys", bot.api_key), 200)).data.find(
       (k) => k.label === "first",
     )!;
+    expect((await errorCode(await call("DELETE", `/v1/account/keys/${first.id}`, bot.api_key), 403)).code).toBe("api.forbidden");
+    await json(
+      await call("PATCH", `/v1/account/keys/${bot.id}`, ownerKey, { budget: null, limits: null, models: null, expires_at: null }),
+      200,
+    );
+    // The bot key revokes the owner's first key; then the bot key is the last live one (the other is expired).
     await json(await call("DELETE", `/v1/account/keys/${first.id}`, bot.api_key), 200);
     const last = await errorCode(await call("DELETE", `/v1/account/keys/${bot.id}`, bot.api_key), 403);
     expect(last.code).toBe("api.forbidden");

@@ -30,6 +30,8 @@ const WALLET_CHECKS = new Set(["hub.wallet.sign_in", "hub.security.nonce_limit"]
  */
 const LEDGER_CHECKS = new Set(["hub.consumer.batch", "hub.consumer.insufficient_credits", "hub.statement.content"]);
 const CONSUMER_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.consumer.")));
+/** Checks of API keys' spending controls: skipped against a hub without a key store (keys-faults.test.ts runs them against a billing hub). */
+const KEYS_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.keys.")));
 /** Checks that wait for a hub timer: skipped when the hub's timer is too long to wait for (the 15 s heartbeat interval: 45 s; the 15 s park before a probe), run against a hub with short timers below. */
 const TIMER_CHECKS = new Set(["hub.session.heartbeat_timeout", "hub.probe.rules"]);
 /**
@@ -83,11 +85,13 @@ describe("hub mode against @srp/hub", () => {
           !X402_CHECKS.has(r.id) &&
           !LEDGER_CHECKS.has(r.id) &&
           !TIMER_CHECKS.has(r.id) &&
-          !WALLET_CHECKS.has(r.id),
+          !WALLET_CHECKS.has(r.id) &&
+          !KEYS_CHECKS.has(r.id),
       ),
     ).toEqual([]);
     expect(report.results.filter((r) => WALLET_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...WALLET_CHECKS].map(() => "skipped"));
     expect(report.results.filter((r) => LEDGER_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...LEDGER_CHECKS].map(() => "skipped"));
+    expect(report.results.filter((r) => KEYS_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...KEYS_CHECKS].map(() => "skipped"));
     expect(report.results.filter((r) => TIMER_CHECKS.has(r.id)).map((r) => [r.status, r.details])).toEqual(
       [...TIMER_CHECKS].map(() => ["skipped", expect.stringMatching(/heartbeatIntervalMs is 15000|no probe within 4 s/)]),
     );
@@ -315,6 +319,10 @@ describe("the srp-conformance CLI", () => {
       expect(
         report.results.filter((r) => r.id === "hub.consumer.batch" || r.id === "hub.consumer.insufficient_credits").map((r) => r.status),
       ).toEqual(["pass", "pass"]);
+      // ... and, with its key store, the checks of API keys' spending controls.
+      expect(report.results.filter((r) => r.id.startsWith("hub.keys.")).map((r) => r.status)).toEqual(
+        HUB_CHECKS.filter((c) => c.id.startsWith("hub.keys.")).map(() => "pass"),
+      );
       const junit = readFileSync(join(out, "r.xml"), "utf8");
       expect(junit).toContain(`tests="${HUB_CHECKS.length}" failures="0"`);
       expect(junit.match(/<testcase /g)?.length).toBe(HUB_CHECKS.length);

@@ -59,6 +59,12 @@ export class LastKeyError extends Error {
   }
 }
 
+/** The account, unless the key it was found by is past its expiry at `now` (pure; SRP-CON-084). */
+export function unexpired(account: Account | undefined, now: number): Account | undefined {
+  const expiresAt = account?.key?.policy.expiresAt ?? null;
+  return expiresAt !== null && now >= expiresAt ? undefined : account;
+}
+
 /** Whether a key works at `now`: not revoked and not past its expiry (pure). */
 export function isLiveKey(record: Pick<ApiKeyRecord, "revokedAt" | "policy">, now: number): boolean {
   return record.revokedAt === null && (record.policy.expiresAt === null || now < record.policy.expiresAt);

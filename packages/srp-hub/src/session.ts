@@ -39,7 +39,7 @@ import type {
 import { OutputMeter, type OutputMeasurer, type RelayedOutput, type UsageBounds } from "@srp/core/metering";
 import { coalesceWrites, type Corkable } from "@srp/core/node";
 import type { WebSocket } from "ws";
-import type { Account, AccountStore } from "./accounts.js";
+import { unexpired, type Account, type AccountStore } from "./accounts.js";
 import type { NonceStore } from "./nonces.js";
 import { TokenBucket, type Rate } from "./limits.js";
 
@@ -360,7 +360,8 @@ export class ProviderSession implements JobHost {
     let position: ReceiptPosition;
     try {
       if (auth.account.kind === "api_key") {
-        account = await ctx.accounts.findByApiKey(auth.account.key);
+        // An expired key binds no node (SRP-CON-084), as a revoked one.
+        account = unexpired(await ctx.accounts.findByApiKey(auth.account.key), Date.now());
       } else {
         const ok = await ctx.verifyWalletSignature(auth.account.address, nodeBindingText(auth.nodeId), auth.account.signature);
         if (!ok) return this.fail(new SrpError("auth.bad_account_proof", "wallet signature does not recover to the bound address"));
@@ -464,7 +465,9 @@ export class ProviderSession implements JobHost {
 
   /** The account a binding names now. */
   #lookUpBinding(b: { kind: "api_key"; key: string } | { kind: "wallet"; address: string }): Promise<Account | undefined> {
-    return b.kind === "api_key" ? this.#ctx.accounts.findByApiKey(b.key) : this.#ctx.accounts.findByWallet(b.address);
+    return b.kind === "api_key"
+      ? this.#ctx.accounts.findByApiKey(b.key).then((a) => unexpired(a, Date.now()))
+      : this.#ctx.accounts.findByWallet(b.address);
   }
 
   /** Closes a session whose binding was revoked (SRP-SEC-022): `auth.revoked`; its running jobs are lost, never billed. */

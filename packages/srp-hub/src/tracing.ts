@@ -116,7 +116,8 @@ export function watchJobs(note: RequestNote): (job: Job, live: LiveInstance) => 
   let attempt = 0;
   return (job, live) => {
     attempt++;
-    const ext: Record<string, string> = { [JOB_TRACE_EXT.requestId]: note.requestId };
+    // A note opened for other bookkeeping, not by the request observer, has no id to pass on.
+    const ext: Record<string, string> = note.requestId === "" ? {} : { [JOB_TRACE_EXT.requestId]: note.requestId };
     if (note.span === undefined) return { ext, ended: () => {} };
     const span = tracer.startSpan(
       "srp.job",

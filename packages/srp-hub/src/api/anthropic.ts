@@ -23,7 +23,7 @@ import { OutputMeter, thinkingBudget, type OutputMeasurer } from "@srp/core/mete
 import { estimatePromptTokens } from "../routing/policy.js";
 import { messagesAffinityKey } from "../routing/affinity.js";
 import type { JobEvent } from "../relay.js";
-import { authenticate, readJsonObject } from "./http.js";
+import { authenticate, readJsonObject, withRetryAfter } from "./http.js";
 import type { PaidResource } from "../payments/x402-policy.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import {
@@ -58,10 +58,7 @@ export function anthropicErrorType(status: number): string {
 
 /** An Anthropic-shaped error response (`{type: "error", error: {type, message}}`) carrying the SRP code; 503s and 429s carry `Retry-After`. */
 export function anthropicError(error: SrpError, headers: Record<string, string> = {}): Response {
-  const h: Record<string, string> = { ...headers, "request-id": `req_${toBase64Url(randomBytes(12))}` };
-  const retryAfterMs = error.details?.retryAfterMs;
-  if (error.httpStatus === 503 || error.httpStatus === 429)
-    h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
+  const h = withRetryAfter(error, { ...headers, "request-id": `req_${toBase64Url(randomBytes(12))}` });
   const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
   return Response.json(
     { type: "error", error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code, ...extra } },

@@ -9,7 +9,8 @@
  * process answers `GET /v1/jobs/{id}`, and the batches of a process that stopped are ended
  * by another's reconcile).
  */
-import { keyBudgetError, modelNotAllowed } from "./key-admission.js";
+import { admitKeyRate, estimatedTokens, keyBudgetError, modelNotAllowed, rateLimitError } from "./key-admission.js";
+import { hasRateLimits } from "../keys/policy.js";
 import type { ReserveKey } from "../ledger/ledger.js";
 import { formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
 import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, type BatchObject } from "@srp/core/schema";
@@ -315,6 +316,13 @@ export class Batches {
     // The key's allowed models (SRP-CON-086), for every item.
     const disallowed = who.key ? modelNotAllowed(who.key.policy, [...new Set(plans.map((p) => p.plan.model))]) : undefined;
     if (disallowed) return errorResponse(disallowed);
+    // A batch is one request of the key's rate limits, with every item's tokens; it holds no slot while it runs (SRP-CON-087).
+    if (who.key && hasRateLimits(who.key.policy) && ctx.keyLimits) {
+      const estimate = plans.reduce((a, p) => a + estimatedTokens(p.plan), 0);
+      const limited = await admitKeyRate(ctx.keyLimits, who.key, estimate);
+      if (!limited.ok) return errorResponse(rateLimitError(limited), limited.headers);
+      limited.release(estimate);
+    }
     const key = who.key ? { keyId: who.key.keyId, budget: who.key.policy.budget } : undefined;
     const reserved = await this.#reserve(ledger, accountId, plans, total, payments !== undefined, key);
     if (reserved instanceof SrpError) return refusal(reserved, finishPayment);

@@ -6,12 +6,21 @@ import { JSON_DEPTH_LIMITS, scanJson, SrpError, type ErrorCode } from "@srp/core
 import { openAIErrorType } from "@srp/core/metering";
 import type { Account, AccountStore } from "../accounts.js";
 
-/** An OpenAI-shaped error response for an SRP error; 503s carry `Retry-After`. */
-export function errorResponse(error: SrpError, headers: Record<string, string> = {}): Response {
-  const h: Record<string, string> = { ...headers };
+/**
+ * Adds `Retry-After` (whole seconds, at least 1; from the error's `retryAfterMs`, else 1)
+ * to the headers of a 503 or 429, unless they say no retry would help (`x-should-retry:
+ * false`, SRP-CON-087).
+ */
+export function withRetryAfter(error: SrpError, headers: Record<string, string>): Record<string, string> {
+  if (error.httpStatus !== 503 && error.httpStatus !== 429) return headers;
+  if (headers["x-should-retry"] === "false") return headers;
   const retryAfterMs = error.details?.retryAfterMs;
-  if (error.httpStatus === 503 || error.httpStatus === 429)
-    h["retry-after"] = String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000)));
+  return { ...headers, "retry-after": String(Math.max(1, Math.ceil((typeof retryAfterMs === "number" ? retryAfterMs : 1000) / 1000))) };
+}
+
+/** An OpenAI-shaped error response for an SRP error; 503s and 429s carry `Retry-After` ({@link withRetryAfter}). */
+export function errorResponse(error: SrpError, headers: Record<string, string> = {}): Response {
+  const h = withRetryAfter(error, headers);
   // Billing errors carry their numbers (`required`, `available`) next to the message.
   const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
   return Response.json(

@@ -38,8 +38,13 @@ export function keyBudgetError(over: NonNullable<ReserveRefusal["keyBudget"]>, a
  * Admits a request under its key's rate limits, charging its worst-case tokens (the
  * prompt's bound plus the output limit asked for), to be corrected when it ends.
  */
-export function admitKeyRate(limits: KeyLimits, key: RequestKey, plan: { bound: BillableUsage }): Promise<LimitAdmission> {
-  return limits.admit(key.keyId, key.policy.limits, plan.bound.promptTokens + plan.bound.completionTokens);
+export function admitKeyRate(limits: KeyLimits, key: RequestKey, estimate: number): Promise<LimitAdmission> {
+  return limits.admit(key.keyId, key.policy.limits, estimate);
+}
+
+/** A request's tokens as its key's limits count them at admission: its prompt's bound plus the output limit it asked for (pure). */
+export function estimatedTokens(plan: { bound: BillableUsage }): number {
+  return plan.bound.promptTokens + plan.bound.completionTokens;
 }
 
 const REASONS = { requests: "requests per minute", tokens: "tokens per minute", concurrency: "requests in flight" } as const;
@@ -56,11 +61,18 @@ export function rateLimitError(refused: Refused): SrpError {
 
 /**
  * The response with the key's rate-limit headers, the request's share of the limits given
- * back when it ends, with the tokens billed (`note`): at once for a whole body, when a
- * streamed body ends or is cancelled.
+ * back when it ends: at once for a whole body, when a streamed body ends or is cancelled.
+ * Its tokens become the billed ones (`note`), or stay at the `estimate` when the billing is
+ * not known yet (a stream the consumer left: its job may still be billed), so leaving early
+ * never takes tokens back.
  */
-export function releasedAtEnd(response: Response, admitted: Admitted, note: RequestNote | undefined): Response {
-  const tokens = () => (note?.promptTokens ?? 0) + (note?.completionTokens ?? 0);
+export function releasedAtEnd(response: Response, admitted: Admitted, note: RequestNote | undefined, estimate: number): Response {
+  const billed = () =>
+    note?.promptTokens !== undefined || note?.completionTokens !== undefined
+      ? (note.promptTokens ?? 0) + (note.completionTokens ?? 0)
+      : undefined;
+  // A refusal served nothing; an answer or a stream whose billing is unknown keeps the estimate.
+  const tokens = () => billed() ?? (response.status >= 400 ? 0 : estimate);
   let out = response;
   try {
     for (const [name, value] of Object.entries(admitted.headers)) response.headers.set(name, value);

@@ -10,6 +10,8 @@ import { LastKeyError, type AccountAdmin, type AccountStore, type ApiKeyChange, 
 import {
   applyPolicyPatch,
   formatBudgetAmount,
+  hasBudget,
+  hasRateLimits,
   NO_POLICY,
   parsePolicyPatch,
   PolicyError,
@@ -177,12 +179,35 @@ async function spendOf(admin: AccountAdmin, records: readonly ApiKeyRecord[]): P
     : new Map();
 }
 
-/** The caller's account and the store, or the error response. */
-async function caller(request: Request, ctx: KeysApiContext): Promise<{ accountId: string; admin: AccountAdmin } | Response> {
+/** Most keys an account may hold, revoked ones included (each is a row the hub keeps). */
+export const MAX_KEYS_PER_ACCOUNT = 1000;
+/** Most live keys an account may hold. */
+export const MAX_LIVE_KEYS_PER_ACCOUNT = 100;
+
+/** Whether a key is held to any spending control (tags and label are not controls). */
+function restricted(policy: KeyPolicy): boolean {
+  return hasBudget(policy) || hasRateLimits(policy) || policy.models !== null || policy.expiresAt !== null;
+}
+
+/**
+ * The caller's account, key and the store, or the error response. To `manage` (create,
+ * change, revoke) the caller's key must hold no spending control: a key that may spend
+ * only so much must not be able to lift its own limits (SRP-CON-083).
+ */
+async function caller(
+  request: Request,
+  ctx: KeysApiContext,
+  manage = false,
+): Promise<{ accountId: string; keyId: string | undefined; admin: AccountAdmin } | Response> {
   const account = await authenticate(request, ctx.accounts, (error) => ctx.storageError("key lookup", error));
   if (account instanceof SrpError) return errorResponse(account);
   if (!ctx.admin) return fail("api.not_found", "this hub does not manage API keys (no `admin` store)");
-  return { accountId: account.id, admin: ctx.admin };
+  if (manage && account.key && restricted(account.key.policy))
+    return fail(
+      "api.forbidden",
+      "a key held to spending controls may not create, change or revoke keys: use an unrestricted key of the account",
+    );
+  return { accountId: account.id, keyId: account.key?.keyId, admin: ctx.admin };
 }
 
 /** A key of the caller's account, or undefined (another account's key is not found either). */
@@ -214,10 +239,16 @@ export async function listKeys(request: Request, ctx: KeysApiContext): Promise<R
 
 /** `POST /v1/account/keys`: a new key with the body's policy; 201 with the key's secret, shown only here. */
 export async function createKey(request: Request, ctx: KeysApiContext): Promise<Response> {
-  const who = await caller(request, ctx);
+  const who = await caller(request, ctx, true);
   if (who instanceof Response) return who;
   const change = await changeOf(request, ctx);
   if (change instanceof Response) return change;
+  const held = await who.admin.listApiKeys(who.accountId);
+  if (held.length >= MAX_KEYS_PER_ACCOUNT || held.filter((k) => k.revokedAt === null).length >= MAX_LIVE_KEYS_PER_ACCOUNT)
+    return fail(
+      "api.forbidden",
+      `an account holds at most ${MAX_LIVE_KEYS_PER_ACCOUNT} live keys and ${MAX_KEYS_PER_ACCOUNT} keys in all, revoked ones included`,
+    );
   const { label, ...patch } = change;
   const { key, record } = await who.admin.createApiKey(who.accountId, label ?? undefined, applyPolicyPatch(NO_POLICY, patch));
   return Response.json({ ...keyJson(record), api_key: key }, { status: 201, headers: { "cache-control": "no-store" } });
@@ -225,8 +256,10 @@ export async function createKey(request: Request, ctx: KeysApiContext): Promise<
 
 /** `PATCH /v1/account/keys/{id}`: changes the members the body names (`null` clears one). */
 export async function updateKey(request: Request, keyId: string, ctx: KeysApiContext): Promise<Response> {
-  const who = await caller(request, ctx);
+  const who = await caller(request, ctx, true);
   if (who instanceof Response) return who;
+  // A key changing itself could lock the account out (an expiry now on its last live key).
+  if (keyId === who.keyId) return fail("api.forbidden", "a key may not change its own policy: use another key of the account");
   const change = await changeOf(request, ctx);
   if (change instanceof Response) return change;
   if (!(await ownKey(who.admin, who.accountId, keyId))) return fail("api.not_found", `no key ${keyId} in this account`);
@@ -241,7 +274,7 @@ export async function updateKey(request: Request, keyId: string, ctx: KeysApiCon
  * account's last live key (the account would be locked out of its own keys).
  */
 export async function revokeKey(request: Request, keyId: string, ctx: KeysApiContext): Promise<Response> {
-  const who = await caller(request, ctx);
+  const who = await caller(request, ctx, true);
   if (who instanceof Response) return who;
   if (!(await ownKey(who.admin, who.accountId, keyId))) return fail("api.not_found", `no key ${keyId} in this account`);
   try {

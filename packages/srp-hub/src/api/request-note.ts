@@ -10,7 +10,7 @@ import type { Usage } from "@srp/core/schema";
 
 /** One request's id and span, and its model and billed usage as far as they are known. */
 export interface RequestNote {
-  /** The request's `x-request-id`: its jobs carry it (`srp.request_id`, SRP-JOB-037). */
+  /** The request's `x-request-id`: its jobs carry it (`srp.request_id`, SRP-JOB-037); empty in a note not opened by the request observer. */
   readonly requestId: string;
   /** The request's `srp.request` span while it is traced: its jobs' spans are children of it. */
   readonly span?: Span;

@@ -26,7 +26,7 @@ import type { ResponseStore } from "./response-store.js";
 import { cancelledByHub, closeBilling, closeOnce, type Billed, type CloseBilling } from "./run-billing.js";
 import { STREAM_HEADERS, streamBody } from "./run-stream.js";
 import { noteBilled, noteOf, openNote, type RequestNote } from "./request-note.js";
-import { admitKeyRate, keyBudgetError, modelNotAllowed, rateLimitError, releasedAtEnd } from "./key-admission.js";
+import { admitKeyRate, estimatedTokens, keyBudgetError, modelNotAllowed, rateLimitError, releasedAtEnd } from "./key-admission.js";
 import { hasRateLimits, type RequestKey } from "../keys/policy.js";
 import type { KeyLimits } from "../limits/key-limits.js";
 import { watchJobs } from "../tracing.js";
@@ -575,7 +575,9 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   if (disallowed) return error(disallowed);
 
   // The key's rate limits (SRP-CON-087): a request over one is refused before any money is held.
-  const limited = who.key && hasRateLimits(who.key.policy) && ctx.keyLimits ? await admitKeyRate(ctx.keyLimits, who.key, plan) : undefined;
+  const estimate = estimatedTokens(plan);
+  const limited =
+    who.key && hasRateLimits(who.key.policy) && ctx.keyLimits ? await admitKeyRate(ctx.keyLimits, who.key, estimate) : undefined;
   if (limited && !limited.ok) return error(rateLimitError(limited), limited.headers);
   // Demand only for a model some instance serves: a stranger's made-up names are not remembered (nor noted).
   const note = noteOf(request) ?? (limited ? openNote(request, "") : undefined);
@@ -592,7 +594,7 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
     limited.release(0);
     throw e;
   }
-  return releasedAtEnd(response, limited, note);
+  return releasedAtEnd(response, limited, note, estimate);
 }
 
 /** A consumer request authenticated, planned and within its key's limits: what {@link holdAndRun} needs. */

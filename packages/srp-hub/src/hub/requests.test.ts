@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { noteOf } from "../api/request-note.js";
-import { observeRequests, requestIdOf, surfaceOf, watchedBody } from "./requests.js";
+import { watchedBody } from "../api/watched-body.js";
+import { observeRequests, requestIdOf, surfaceOf } from "./requests.js";
 import type { Route } from "./routes.js";
 import type { HubEvents, RequestEvent } from "./types.js";
 

@@ -12,8 +12,6 @@ import { randomUUID } from "node:crypto";
 import { context, trace } from "@opentelemetry/api";
 import { openNote, type RequestNote } from "../api/request-note.js";
 import { watchedBody } from "../api/watched-body.js";
-
-export { watchedBody } from "../api/watched-body.js";
 import { endRequestSpan, startRequestSpan } from "../tracing.js";
 import type { ClientInfo } from "../node-adapter.js";
 import { findRoute, type Route } from "./routes.js";

@@ -28,7 +28,8 @@ export interface KeyHold {
   budget: KeyBudget;
 }
 
-const KINDS = ["total", "day", "month"] as const;
+/** In the order of their period ids (`d:…` < `m:…` < `total`): every writer takes a key's rows in this order. */
+const KINDS = ["day", "month", "total"] as const;
 
 /**
  * Adds `amount` (of `requests` requests) to the key's held spending for the periods of `now` (creating their rows)

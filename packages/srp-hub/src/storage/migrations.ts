@@ -119,7 +119,6 @@ export const MIGRATIONS: readonly string[] = [
   // checked and moved under the same lock as the money.
   `ALTER TABLE api_keys ADD COLUMN policy TEXT;
    ALTER TABLE reservations ADD COLUMN key_id TEXT;
-   CREATE INDEX reservations_key ON reservations(key_id, created_at);
    CREATE TABLE api_key_spend (
      key_id TEXT NOT NULL, period TEXT NOT NULL, reserved BIGINT NOT NULL DEFAULT 0, spent BIGINT NOT NULL DEFAULT 0,
      requests BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (key_id, period));`,

@@ -178,6 +178,10 @@ function hasCap(key: ReserveKey): boolean {
   return key.budget.total !== null || key.budget.day !== null || key.budget.month !== null;
 }
 
+/** Orders per-(key, period) sums by key, then period: the order the rows are written in. */
+const byKeyPeriod = (x: { keyId: string; period: string }, y: { keyId: string; period: string }): number =>
+  x.keyId < y.keyId ? -1 : x.keyId > y.keyId ? 1 : x.period < y.period ? -1 : x.period > y.period ? 1 : 0;
+
 /** Adds `amount` per (key, period) to a sum map (pure helper). */
 function addTo(
   sums: Map<string, { keyId: string; period: string; a: bigint; b: bigint; n: number }>,
@@ -200,7 +204,7 @@ function holdKeySpendPart(admitted: readonly ReserveAsk[], now: number): WritePa
   const p = periodsAt(now);
   for (const ask of admitted) if (ask.key) for (const k of PERIOD_KINDS) addTo(sums, ask.key.keyId, p[k], ask.amount, 0n);
   if (sums.size === 0) return [];
-  const rows = [...sums.values()].sort((x, y) => (x.keyId + x.period < y.keyId + y.period ? -1 : 1));
+  const rows = [...sums.values()].sort(byKeyPeriod);
   return [
     [
       "key_spend",
@@ -220,7 +224,7 @@ function closeKeySpendPart(closed: ReadonlyArray<{ keyId: string; heldAt: number
     for (const k of PERIOD_KINDS) addTo(sums, c.keyId, p[k], c.reserved, c.charged);
   }
   if (sums.size === 0) return [];
-  const rows = [...sums.values()];
+  const rows = [...sums.values()].sort(byKeyPeriod);
   return [
     [
       "key_spend",
