@@ -83,12 +83,14 @@ const CFG = {
   gatewayProfileMs: env("BENCH_GATEWAY_PROFILE_MS", 3_000),
   gatewayWarmMs: env("BENCH_GATEWAY_WARM_MS", 3_000),
   profileTop: env("BENCH_PROFILE_TOP", 5),
+  keysFloodRequests: env("BENCH_KEYS_FLOOD_REQUESTS", 2000),
+  keysFloodConcurrency: env("BENCH_KEYS_FLOOD_CONCURRENCY", 200),
   gatewayWorkers: env("BENCH_GATEWAY_WORKERS", 2),
   gatewayClusterNodes: env("BENCH_GATEWAY_CLUSTER_NODES", 2),
   gatewayClusterBudgetMs: env("BENCH_GATEWAY_CLUSTER_BUDGET_MS", 120_000),
 };
 const JSON_OUT = process.argv.includes("--json");
-const PHASES = ["routing", "floor", "latency", "throughput", "stream", "gateway", "memory", "ledger", "affinity"];
+const PHASES = ["routing", "floor", "latency", "throughput", "stream", "gateway", "memory", "ledger", "affinity", "keys"];
 const onlyArg = process.argv.find((a) => a.startsWith("--only="));
 const ONLY = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : PHASES);
 for (const p of ONLY) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
@@ -794,6 +796,16 @@ async function benchAffinity() {
   return r;
 }
 
+/** Figure 10: what metrics cost per request, and API keys' limits under a flood (bench/keys.mjs). */
+async function benchKeys() {
+  const helper = new Helper("keys", "./keys.mjs");
+  try {
+    return await helper.call("run", { requests: CFG.keysFloodRequests, concurrency: CFG.keysFloodConcurrency }, 180_000);
+  } finally {
+    await helper.stop();
+  }
+}
+
 async function benchLedger() {
   const ledger = new Helper("ledger", "./ledger.mjs", PROF_ARGV);
   const out = {};
@@ -1028,6 +1040,49 @@ function report(res) {
         ]);
       }
     }
+  }
+  const K = res.keys;
+  if (K) {
+    const m = K.metrics;
+    const diffs = m.rounds.map((r) => r.on - r.off).sort((a, b) => a - b);
+    const median = diffs[Math.floor(diffs.length / 2)];
+    rows.push([
+      "10",
+      "Metrics on (/metrics, the request event): CPU added per request, median of rounds",
+      `${fmt(median, 1)} µs`,
+      "-",
+      mark(),
+    ]);
+    rows.push([
+      "",
+      `  (one process: hub + node + simulator + client, ${int(m.requests)} sequential chat completions each way in ${m.rounds.length} interleaved rounds; CPU µs per request off ${fmt(m.offUs, 0)}, on ${fmt(m.onUs, 0)}; per-round differences ${diffs.map((d) => fmt(d, 0)).join(" / ")} µs, whose spread is this machine's noise; a scrape: ${m.scrapeStatus}, ${int(m.scrapeBytes)} bytes)`,
+    ]);
+    const R = K.rate;
+    // A token bucket holds a minute's worth and refills continuously: over the flood it may admit that much more.
+    const allowed = R.rpm + Math.floor((R.rpm * R.elapsedMs) / 60_000);
+    rows.push([
+      "10",
+      `Key limited to ${R.rpm} requests/min under a flood: admitted`,
+      `${int(R.admitted)}`,
+      `<= ${int(allowed)}`,
+      mark(R.admitted <= allowed),
+    ]);
+    rows.push([
+      "",
+      `  (${int(K.config.requests)} requests, ${int(K.config.concurrency)} at once, over ${fmt(R.elapsedMs / 1000, 1)} s: ${int(R.refused)} refused with 429 at ${int(R.refusalsPerSecond)}/s, refusal p50/p99 ${fmt(R.refusalP50Ms, 1)}/${fmt(R.refusalP99Ms, 1)} ms; the limit allows ${R.rpm} at once plus ${R.rpm} a minute refilled; statuses ${JSON.stringify(R.statuses)})`,
+    ]);
+    const B = K.budget;
+    rows.push([
+      "10",
+      `Key with a budget of ${B.budgetRequests} worst cases under a flood: spent / budget`,
+      `${fmt((Number(B.charged) / Number(B.cap)) * 100, 1)} %`,
+      "<= 100 %",
+      mark(BigInt(B.charged) <= BigInt(B.cap)),
+    ]);
+    rows.push([
+      "",
+      `  (${int(B.admitted)} admitted, ${int(B.refused)} refused with 402 at ${int(B.refusalsPerSecond)}/s, refusal p50/p99 ${fmt(B.refusalP50Ms, 1)}/${fmt(B.refusalP99Ms, 1)} ms; charged ${B.charged} of ${B.cap} units (worst case ${B.worst}); ledger verify: ${K.ledgerProblems === 0 ? "ok" : `${K.ledgerProblems} problems`})`,
+    ]);
   }
   const A = res.affinity;
   if (A) {
@@ -1264,6 +1319,12 @@ async function main() {
   }
   if (ONLY.has("ledger")) {
     res.ledger = await benchLedger();
+  }
+  if (ONLY.has("keys")) {
+    log(
+      `operating: metrics off and on, then ${CFG.keysFloodRequests} requests at ${CFG.keysFloodConcurrency} at once on a rate-limited key and on a budgeted key`,
+    );
+    res.keys = await benchKeys();
   }
   if (ONLY.has("affinity")) {
     log(`prefix affinity: ${CFG.affinitySessions} Claude-Code-shaped sessions × ${CFG.affinityTurns} turns, stickiness off then on`);

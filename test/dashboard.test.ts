@@ -5,9 +5,10 @@
  * A consumer signs in with an API key and with a wallet (EIP-4361, the wallet injected as
  * `window.ethereum` and signing with a real key), sees its balance, its usage chart, a request
  * and its receipt verified in the page, and manages keys; the provider sees its node and
- * earnings; the operator sees the network and a ledger verification. The page never asks
- * any origin but the hub's. With `SRP_DASHBOARD_SCREENSHOTS=1` it saves a screenshot of
- * each page in docs/dashboard/. Skipped (with a message) only when no Chromium is found.
+ * earnings; the operator sees the network, a ledger verification, accounts, an x402 payment
+ * (written through the payment book) and a payout voucher for the provider's earnings. The
+ * page never asks any origin but the hub's. With `SRP_DASHBOARD_SCREENSHOTS=1` it saves a
+ * screenshot of each page in docs/dashboard/. Skipped (with a message) only when no Chromium is found.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +18,7 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity } from "@srp/core";
+import { signPayout } from "@srp/core/chain";
 import { createHub, SqliteStore, type Hub } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
@@ -310,7 +312,34 @@ describe.skipIf(!CHROMIUM)("the dashboard in headless Chromium", () => {
     await page.close();
   });
 
-  it("signs the operator in with the admin token: the network and a ledger verification", async () => {
+  it("signs the operator in with the admin token: the network, a ledger verification, accounts, payments and payouts", async () => {
+    // An x402 payment as the flow leaves it once settled, and a voucher for the provider's earnings.
+    const payer = privateKeyToAccount(generatePrivateKey());
+    const paid = await store.payments.lock({
+      network: "eip155:1337",
+      asset: "0x00000000000000000000000000000000000000aa",
+      payer: payer.address,
+      nonce: `0x${"7".repeat(64)}`,
+      amount: 250_000n,
+      validBefore: Math.floor(Date.now() / 1000) + 600,
+      accountId: await store.payments.walletAccount(payer.address),
+      mode: "before",
+      resource: `${url}/v1/chat/completions`,
+      payload: "{}",
+    });
+    await store.payments.settled(paid.record.id, `0x${"ab".repeat(32)}`);
+    const signer = privateKeyToAccount(generatePrivateKey());
+    const settlement = "0x00000000000000000000000000000000000000dd" as const;
+    const payee = privateKeyToAccount(generatePrivateKey()).address;
+    const voucher = await store.payouts.issue({
+      accountId: (await store.findByApiKey(providerKey))!.id,
+      payee,
+      settlement,
+      chainId: 1337,
+      sign: (to, total) => signPayout(signer, { chainId: 1337, settlement, payee: to as `0x${string}`, total }),
+    });
+    expect(voucher).toBeDefined();
+
     const page = await open();
     await page.type("#signin-token", ADMIN_TOKEN);
     await page.click("#signin-token ~ button[type=submit]");
@@ -324,6 +353,17 @@ describe.skipIf(!CHROMIUM)("the dashboard in headless Chromium", () => {
     await go(page, "accounts");
     await textOf(page, "main table", consumerId);
     await shot(page, "accounts");
+    await go(page, "payments");
+    const payment = await textOf(page, `[data-testid=payments] tr[data-id='${paid.record.id}']`, "settled");
+    expect(payment).toContain(usd(250_000n));
+    expect(payment).toContain("eip155:1337");
+    await shot(page, "payments");
+    await go(page, "payouts");
+    const payout = await textOf(page, `[data-testid=payouts] tr[data-id='${voucher!.id}']`, "issued");
+    expect(payout).toContain(usd(voucher!.amount));
+    await shot(page, "payouts");
+    expect(requested).toContain(`${url}/admin/v1/payments?limit=50`);
+    expect(requested).toContain(`${url}/admin/v1/payouts?limit=50`);
     expect(page.errors).toEqual([]);
     await page.close();
   });

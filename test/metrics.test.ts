@@ -13,7 +13,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { generateIdentity } from "@srp/core";
-import { createHub, MemoryAccountStore, type RequestEvent } from "@srp/hub";
+import { createHub, MemoryAccountStore, SqliteStore, type Hub, type RequestEvent } from "@srp/hub";
+import { createProvider, openAICompatibleBackend } from "@srp/provider";
+import { startSimulator } from "@srp/provider/simulator";
+import { NO_POLICY } from "../packages/srp-hub/src/keys/policy.js";
 import { KEY, MODEL, startNet, until, type Net } from "./helpers.js";
 
 const TOKEN = "metrics-token-for-tests-000001";
@@ -235,6 +238,91 @@ describe("/metrics", () => {
     expect(sample(after, "srp_provider_sessions")).toBe(0);
     expect(sample(after, "srp_provider_sessions_closed_total")).toBe(1);
     expect(sample(after, "srp_instances", { model: MODEL })).toBeUndefined();
+  });
+
+  it("counts reservations held, settled and released with their amounts, error answers by code, and waits for a slot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "srp-metrics-ledger-"));
+    const store = new SqliteStore(join(dir, "hub.sqlite"));
+    const hub: Hub = createHub({
+      identity: generateIdentity(),
+      accounts: store,
+      storage: store,
+      drainTimeoutMs: 2000,
+      metrics: { token: TOKEN },
+    });
+    const { url } = await hub.listen({ port: 0 });
+    // One slot, a model that takes a moment: requests behind the first one wait.
+    const sim = await startSimulator({ latencyMs: 600 });
+    const owner = await store.createAccount({ name: "provider" });
+    const provider = createProvider({
+      hub: url,
+      identity: generateIdentity(),
+      account: (await store.createApiKey(owner.id)).key,
+      reconnect: false,
+      instances: [
+        {
+          backend: openAICompatibleBackend({ baseUrl: sim.baseUrl }),
+          model: MODEL,
+          price: { input: "100000", output: "300000" },
+          maxConcurrency: 1,
+        },
+      ],
+    });
+    cleanups.push(async () => {
+      await provider.close();
+      await hub.close();
+      await sim.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await provider.ready();
+    const consumer = (await store.createAccount({ name: "consumer" })).id;
+    const { key } = await store.createApiKey(consumer, "open key");
+    const { key: tight } = await store.createApiKey(consumer, "tiny budget", {
+      ...NO_POLICY,
+      budget: { total: 1n, day: null, month: null },
+    });
+    const scraped = async () => (await scrape(url)).text();
+
+    // A request over its key's budget: refused (402) before any money is held.
+    const refused = await sdk(url, tight)
+      .chat.completions.create({ model: MODEL, messages: ask, max_tokens: 8 })
+      .catch((e: unknown) => e as { status: number; code: string });
+    expect(refused).toMatchObject({ status: 402, code: "api.key_budget_exceeded" });
+
+    // The first request takes the only slot; the next one waits and is served; the last gives up waiting after 100 ms.
+    const client = sdk(url, key);
+    const first = client.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 8 });
+    await until(() => hub.router.catalog(Date.now()).get(MODEL)?.[0]?.active === 1, 5000, "the first job");
+    const queued = client.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 8 });
+    await until(() => hub.waiting.size(MODEL) === 1, 5000, "a request waiting");
+    const gaveUp = await client.chat.completions
+      .create({ model: MODEL, messages: ask, max_tokens: 8 }, { headers: { "x-srp-queue-timeout-ms": "100" } })
+      .catch((e: unknown) => e as { status: number; code: string });
+    expect(gaveUp).toMatchObject({ status: 503, code: "job.no_capacity" });
+    await Promise.all([first, queued]);
+
+    const text = await scraped();
+    expect(sample(text, "srp_ledger_reservations_total", { outcome: "held" })).toBe(3);
+    expect(sample(text, "srp_ledger_reservations_total", { outcome: "settled" })).toBe(2);
+    expect(sample(text, "srp_ledger_reservations_total", { outcome: "released" })).toBe(1);
+    const held = sample(text, "srp_ledger_amount_units_total", { movement: "held" })!;
+    const charged = sample(text, "srp_ledger_amount_units_total", { movement: "charged" })!;
+    const released = sample(text, "srp_ledger_amount_units_total", { movement: "released" })!;
+    // What was charged is what the consumer's account spent; every unit held was either charged or came back.
+    expect(charged).toBe(Number((await store.summary(consumer)).spent));
+    expect(charged).toBeGreaterThan(0);
+    expect(released).toBeGreaterThan(0);
+    expect(held).toBe(charged + released);
+    expect(sample(text, "srp_request_errors_total", { code: "api.key_budget_exceeded" })).toBe(1);
+    expect(sample(text, "srp_request_errors_total", { code: "job.no_capacity" })).toBe(1);
+    expect(sample(text, "srp_request_errors_total")).toBe(2);
+    expect(sample(text, "srp_queue_wait_seconds_count", { model: MODEL, outcome: "served" })).toBe(1);
+    expect(sample(text, "srp_queue_wait_seconds_count", { model: MODEL, outcome: "timed_out" })).toBe(1);
+    expect(sample(text, "srp_queue_wait_seconds_count", { outcome: "left" })).toBeUndefined();
+    // The one that gave up waited at least its 100 ms: none of it in the lowest buckets.
+    expect(sample(text, "srp_queue_wait_seconds_bucket", { model: MODEL, outcome: "timed_out", le: "0.05" })).toBe(0);
+    expect(await store.verify()).toEqual([]);
   });
 
   it("answers 401 without the token, 404 when metrics are off, and keeps one registry per hub", async () => {

@@ -15,7 +15,7 @@ import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
 import { ExactEvmScheme } from "@x402/evm";
 import { generateIdentity } from "@srp/core";
 import { protocolShare, srpSettlementAbi } from "@srp/core/chain";
-import { createHub, directSettler, OnchainPayouts, SqliteStore, type Hub } from "@srp/hub";
+import { createHub, directSettler, OnchainPayouts, SqliteStore, type Hub, type PayoutEvent } from "@srp/hub";
 import { createProvider, openAICompatibleBackend, type Provider } from "@srp/provider";
 import { startSimulator, type Simulator } from "@srp/provider/simulator";
 import { spawn } from "node:child_process";
@@ -33,6 +33,8 @@ let provider: Provider;
 let providerKey: string;
 let providerAccount: string;
 let payouts: OnchainPayouts;
+/** The hub's `payout` events. */
+const payoutEvents: PayoutEvent[] = [];
 const dir = mkdtempSync(join(tmpdir(), "srp-payouts-"));
 
 beforeAll(async () => {
@@ -56,6 +58,7 @@ beforeAll(async () => {
     storage: store,
     drainTimeoutMs: 2000,
     onchainPayouts: payouts,
+    metrics: {},
     x402: {
       chainId: chain.chainId,
       asset: { address: chain.usdc.address, name: chain.usdc.name, version: chain.usdc.version },
@@ -63,6 +66,7 @@ beforeAll(async () => {
       settler: directSettler({ publicClient: chain.publicClient, walletClient: chain.walletFor(chain.hubSigner) }),
     },
   });
+  hub.on("payout", (e) => payoutEvents.push(e));
   ({ url } = await hub.listen({ port: 0 }));
   sim = await startSimulator();
   const owner = await store.createAccount({ name: "provider" });
@@ -122,6 +126,14 @@ describe("on-chain payouts", () => {
 
     const run = await payouts.run();
     expect(run.batchTx).not.toBeNull();
+    expect(payoutEvents.map((e) => [e.kind, e.amount])).toEqual([
+      ["issued", earned],
+      ["funded", earned + protocolShare(earned)],
+      ["claimed", earned],
+    ]);
+    const metrics = await hub.metrics!.scrape();
+    expect(metrics).toContain('srp_payouts_total{kind="claimed"} 1');
+    expect(metrics).toContain(`srp_payout_amount_units_total{kind="issued"} ${earned}`);
     expect(run.paid).toEqual([{ payee: payee.toLowerCase(), total: earned, provider: earned, protocol: protocolShare(earned) }]);
     // The split on-chain: provider : protocol = 90 : 10, exactly as the contract's rule says.
     expect(await chain.usdcBalance(payee)).toBe(payeeBefore + earned);
@@ -161,6 +173,11 @@ describe("on-chain payouts", () => {
     expect(BigInt(v.amount)).toBe(owed);
     expect(BigInt(v.total)).toBe(paidBefore + owed);
     expect(v.funded_tx).not.toBeNull();
+    // The hub reported the voucher and its funding (`srp_payouts_total` and `srp_payout_amount_units_total` count these).
+    expect(payoutEvents.slice(-2)).toEqual([
+      { kind: "issued", accountId: providerAccount, payee: v.payee, amount: owed, fee: BigInt(v.fee) },
+      { kind: "funded", vouchers: 1, amount: owed + BigInt(v.fee), transaction: v.funded_tx },
+    ]);
     await booksMatchChain();
 
     // The provider claims with its own wallet (it pays the gas).

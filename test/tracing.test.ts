@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { trace } from "@opentelemetry/api";
-import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from "@opentelemetry/sdk-trace";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { generateIdentity } from "@srp/core";
 import { createProvider, openAICompatibleBackend, type Backend, type ChatCallOptions, type JobOutcome, type Provider } from "@srp/provider";
 import { startSimulator } from "@srp/provider/simulator";
@@ -91,7 +91,7 @@ describe("tracing off (no tracer provider registered)", () => {
 
 describe("tracing on", () => {
   const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 
   it("makes a consumer request one trace across hub and node, carried in the job's ext", async () => {
     expect(trace.setGlobalTracerProvider(provider)).toBe(true);

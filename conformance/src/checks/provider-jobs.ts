@@ -4,7 +4,7 @@
  * chunk, done and receipt the node sends back against the spec, and countersigns the
  * receipts as a hub would.
  */
-import { canonicalize, formatAmount, generateIdentity, INITIAL_POSITION, omitFields, parseAmount } from "@srp/core";
+import { canonicalize, formatAmount, generateIdentity, INITIAL_POSITION, omitFields, parseAmount, signDetached } from "@srp/core";
 import type { Instance, Job, Receipt, Statement } from "@srp/core/schema";
 import type { Check, CheckVerdict } from "../types.js";
 import { check } from "../harness/check.js";
@@ -382,6 +382,36 @@ export const PROVIDER_JOB_CHECKS: Check<ProviderContext>[] = [
       const changed = omitFields({ ...ran.receipt, finishedAt: ran.receipt.finishedAt + 1 }, "nodeSig");
       countersign(s, { ...changed, nodeSig: ran.receipt.nodeSig } as Receipt);
       await expectReceiptError(s, ran.job.jobId, mark, "receipt.field_mismatch");
+    },
+  ),
+  check(
+    "provider.receipt.member_order",
+    "Takes a countersigned receipt whose members come in another order as its own (equal as canonical JSON): a second copy is then a duplicate, answered with receipt.field_mismatch, and the first drew no error",
+    ["SRP-ATT-013", "SRP-ATT-021"],
+    "SHOULD",
+    async (ctx) => {
+      const s = await serving(ctx);
+      const ran = await runDone(s, chatJob(pick(s, true), true, 6));
+      const mark = s.peer.received.length;
+      // The node's own receipt, countersigned, sent with its members in reverse order, twice.
+      const body = omitFields(ran.receipt, "hubSig");
+      const reversed = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).reverse());
+      const signed = { ...body, hubSig: signDetached("receiptHub", body, s.hub.identity) };
+      s.peer.send({ type: "receipt", receipt: reversed(signed) });
+      s.peer.send({ type: "receipt", receipt: reversed(signed) });
+      s.position = { lastSeq: ran.receipt.seq, totals: ran.receipt.totals };
+      // Exactly one error, for the duplicate: had the first been refused, both would draw one.
+      await expectReceiptError(s, ran.job.jobId, mark, "receipt.field_mismatch");
+      const second = await s.peer
+        .take((x) => x.type === "error", 1000, mark)
+        .then(
+          (m) => m,
+          () => undefined,
+        );
+      if (second)
+        fail(
+          `the node refused a countersigned receipt that differs from its own only in member order (${String(second.code)}): receipts compare as canonical JSON`,
+        );
     },
   ),
   check(

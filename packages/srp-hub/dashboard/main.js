@@ -7,7 +7,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, loadSession, saveSession } from "./api.js";
 import { Keys, Overview, Requests, Usage } from "./consumer.js";
-import { Accounts, Ledger, Network } from "./operator.js";
+import { Accounts, Ledger, Network, Payments, Payouts } from "./operator.js";
 import { Provider } from "./provider.js";
 import { Problem } from "./ui.js";
 import { hasWallet, walletSignIn } from "./wallet.js";
@@ -25,6 +25,8 @@ const PAGES = {
     ["network", "Network", Network],
     ["ledger", "Ledger", Ledger],
     ["accounts", "Accounts", Accounts],
+    ["payments", "Payments", Payments],
+    ["payouts", "Payouts", Payouts],
   ],
 };
 

@@ -1,7 +1,8 @@
 // The operator's pages (admin token): the network (models, supply and demand, breakers,
 // requests waiting, sessions), the ledger (verification of every invariant, top earners
-// and spenders, disputes) and accounts.
+// and spenders, disputes), accounts, x402 payments and on-chain payouts.
 import { html } from "htm/preact";
+import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, useLoad } from "./api.js";
 import { money, short, when } from "./format.js";
 import { Figures, Loaded, Page } from "./ui.js";
@@ -139,10 +140,108 @@ export function Accounts({ session }) {
           </tbody>
         </table>
       </div>
-      <p class="muted">
-        Payments (x402 settlements) and on-chain payouts are in the ledger's history per account and in the hub's metrics; the admin API
-        lists no payments of its own yet.
-      </p>`}
+      <p class="muted">x402 payments and on-chain payouts have pages of their own: <a href="#/payments">Payments</a>, <a href="#/payouts">Payouts</a>.</p>`}
     <//>
+  <//>`;
+}
+
+/** Rows per page of the paged lists. */
+const PAGE = 50;
+
+/** A list the admin API pages (`data`, `next`): the rows so far, and the next page on demand. */
+function usePaged(session, path) {
+  const [state, setState] = useState({ data: undefined, next: null, error: undefined, loading: true });
+  const page = useCallback(
+    (before) => api(session, `${path}?${new URLSearchParams(before ? { limit: String(PAGE), before } : { limit: String(PAGE) })}`),
+    [session, path],
+  );
+  const reload = useCallback(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    page(null).then(
+      (p) => live && setState({ data: p.data, next: p.next, error: undefined, loading: false }),
+      (error) => live && setState({ data: undefined, next: null, error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [page]);
+  useEffect(reload, [reload]);
+  const more = async () => {
+    if (!state.next || state.loading) return;
+    setState((s) => ({ ...s, loading: true }));
+    try {
+      const p = await page(state.next);
+      setState((s) => ({ data: [...s.data, ...p.data], next: p.next, error: undefined, loading: false }));
+    } catch (error) {
+      setState((s) => ({ ...s, error, loading: false }));
+    }
+  };
+  return { ...state, reload, more };
+}
+
+/** A paged table: its caption, header cells, one row per item (or the empty note), and "Show more" while there is more. */
+function PagedTable({ state, caption, head, row, empty, testid }) {
+  return html`<${Loaded} state=${state}>
+    ${(rows) => html`<div class="scroll">
+        <table data-testid=${testid}>
+          <caption class="sr-only">${caption}</caption>
+          <thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
+          <tbody>
+            ${rows.length === 0 ? html`<tr><td colspan=${head.length} class="muted">${empty}</td></tr>` : rows.map(row)}
+          </tbody>
+        </table>
+      </div>
+      <p class="muted" role="status">${rows.length} listed${state.next ? ", more to show" : ""}.</p>
+      ${state.next && html`<button type="button" class="secondary" disabled=${state.loading} onClick=${state.more}>Show more</button>`}`}
+  <//>`;
+}
+
+/** A transaction hash, short, with the whole of it as its title; or a dash. */
+function txCell(hash) {
+  return hash ? html`<code title=${hash}>${short(hash, 12)}</code>` : "—";
+}
+
+/** The hub's x402 payments, newest first: payer, amount, settlement state, network. */
+export function Payments({ session }) {
+  const payments = usePaged(session, "admin/v1/payments");
+  const tone = (state) => (state === "settled" ? "ok" : state === "failed" ? "bad" : undefined);
+  return html`<${Page} title="Payments" actions=${html`<button type="button" class="secondary" onClick=${payments.reload}>Refresh</button>`}>
+    <p class="muted">x402 payments the hub accepted, newest first: each one's payer, the account it credited, and its settlement.</p>
+    <${PagedTable}
+      state=${payments}
+      testid="payments"
+      caption="x402 payments"
+      head=${["Created", "Payment", "Payer", "Account", "Amount", "State", "Network", "Settlement"]}
+      empty="No x402 payments yet."
+      row=${(p) => html`<tr data-id=${p.id}>
+        <td>${when(p.created_at)}</td><td><code title=${p.id}>${short(p.id, 12)}</code></td><td><code title=${p.payer}>${short(p.payer, 10)}</code></td>
+        <td><code>${p.account_id}</code></td><td>${money(p.amount)}</td>
+        <td class=${tone(p.state)} title=${p.error ?? undefined}>${p.state}</td><td>${p.network}</td><td>${txCell(p.tx_hash)}</td>
+      </tr>`}
+    />
+  <//>`;
+}
+
+/** The payout vouchers the hub issued, newest first: payee, amount, protocol fee, where each is on-chain. */
+export function Payouts({ session }) {
+  const payouts = usePaged(session, "admin/v1/payouts");
+  return html`<${Page} title="Payouts" actions=${html`<button type="button" class="secondary" onClick=${payouts.reload}>Refresh</button>`}>
+    <p class="muted">
+      Hub-signed payout vouchers, newest first. A voucher carries its payee's running total; it is issued, then funded (its money moved into
+      the settlement contract), then claimed.
+    </p>
+    <${PagedTable}
+      state=${payouts}
+      testid="payouts"
+      caption="Payout vouchers"
+      head=${["Created", "Voucher", "Account", "Payee", "Amount", "Protocol fee", "Running total", "State", "Funding", "Claim"]}
+      empty="No payouts yet."
+      row=${(p) => html`<tr data-id=${p.id}>
+        <td>${when(p.created_at)}</td><td><code title=${p.id}>${short(p.id, 12)}</code></td><td><code>${p.account_id}</code></td>
+        <td><code title=${p.payee}>${short(p.payee, 10)}</code></td><td>${money(p.amount)}</td><td>${money(p.fee)}</td><td>${money(p.total)}</td>
+        <td class=${p.state === "claimed" ? "ok" : undefined}>${p.state}</td><td>${txCell(p.funded_tx)}</td><td>${txCell(p.claim_tx)}</td>
+      </tr>`}
+    />
   <//>`;
 }

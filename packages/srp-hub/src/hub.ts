@@ -11,7 +11,8 @@
  * - `x402-setup.ts`, `discovery.ts`: x402 payments and the discovery document;
  * - `endpoints.ts` and `routes.ts`: the HTTP route table and its dispatcher;
  * - `requests.ts`, `../metrics.ts` and `../tracing.ts`: request ids, the `request` event,
- *   Prometheus metrics and OpenTelemetry spans.
+ *   Prometheus metrics and OpenTelemetry spans;
+ * - `ledger-watch.ts`: the `ledger` event (reservations held, settled, released).
  */
 import { EventEmitter } from "node:events";
 import { SUPPORTED_VERSIONS } from "@srp/core";
@@ -40,11 +41,20 @@ import { startStatements } from "./hub/statements.js";
 import { hubBooks } from "./hub/storage.js";
 import { observeRequests } from "./hub/requests.js";
 import { createMetrics } from "./metrics.js";
+import { LedgerWatch } from "./hub/ledger-watch.js";
 import { MemoryKeyLimits } from "./limits/memory-limits.js";
 import type { Hub, HubEvents } from "./hub/types.js";
 import { x402Payments } from "./hub/x402-setup.js";
 
-export { PROVIDER_PATH, type Hub, type HubEvents, type HubMetrics, type RequestEvent, type SessionInfo } from "./hub/types.js";
+export {
+  PROVIDER_PATH,
+  type Hub,
+  type HubEvents,
+  type HubMetrics,
+  type LedgerEvent,
+  type RequestEvent,
+  type SessionInfo,
+} from "./hub/types.js";
 export type { HubMetricsOptions } from "./metrics.js";
 export type { HubOptions, HubX402Options, HubResponsesOptions } from "./hub/options.js";
 
@@ -84,11 +94,14 @@ export function createHub(options: HubOptions): Hub {
   const emitter = new EventEmitter<HubEvents>();
   const storageError = (what: string, error: unknown) =>
     emitter.emit("storage.error", { what, message: (error as Error)?.message ?? String(error) });
-  const books = hubBooks(options);
+  // The books the hub's parts use: the ledger's holds and releases reported on the `ledger` event (`hub/ledger-watch.ts`).
+  const stored = hubBooks(options);
+  const ledgerWatch = new LedgerWatch(emitter);
+  const books = { ...stored, ledger: stored.ledger && ledgerWatch.wrap(stored.ledger) };
   const payments = x402Payments({
     options: options.x402,
     requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
-    ledger: books.ledger,
+    ledger: stored.ledger,
     book: books.payments,
     onEvent: (e) => emitter.emit("payment", e),
   });
@@ -96,6 +109,8 @@ export function createHub(options: HubOptions): Hub {
   const router = new Router(options.routing ?? new MemoryRoutingStore(), options.routingConfig ?? {}, options.random ?? Math.random);
   router.onBreakerChange = (change) => emitter.emit("breaker", change);
   const waiting = new WaitQueue(options.queue ?? {});
+  waiting.onWaitEnd = (e) => emitter.emit("queue.wait", e);
+  const unwatchPayouts = options.onchainPayouts?.watch((e) => emitter.emit("payout", e));
   const payouts = new PayoutTracker({ ...PAYOUT_DEFAULTS, ...options.payouts }, options.payoutState);
   const maintenance = startMaintenance({
     router,
@@ -116,6 +131,7 @@ export function createHub(options: HubOptions): Hub {
     emitter,
     storageError,
     cancelGraceMs: options.cancelGraceMs ?? 30_000,
+    ledgerWatch,
   });
   const probes = startProbes(router, options.probeTimeoutMs ?? 10_000);
   const statements = startStatements({
@@ -208,6 +224,7 @@ export function createHub(options: HubOptions): Hub {
     while (registry.busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     probes.stop();
     statements.stop();
+    unwatchPayouts?.();
     maintenance.stop();
     registry.stopChecks();
     await cluster.close();
@@ -232,7 +249,7 @@ export function createHub(options: HubOptions): Hub {
     metrics,
     receipts: books.receipts,
     admin: books.admin,
-    ledger: books.ledger,
+    ledger: stored.ledger,
     books: books.books,
     responses: books.responses,
     waiting,

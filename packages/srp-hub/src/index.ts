@@ -33,6 +33,7 @@ export {
   type HubMetrics,
   type HubMetricsOptions,
   type RequestEvent,
+  type LedgerEvent,
   type HubX402Options,
   type HubResponsesOptions,
   type SessionInfo,
@@ -116,7 +117,13 @@ export {
   type FacilitatorSettlerOptions,
   type FacilitatorSupported,
 } from "./payments/authorization-settlers.js";
-export { OnchainPayouts, type OnchainPayoutsOptions, type PayoutVoucherView, type PayoutRun } from "./payments/onchain-payouts.js";
+export {
+  OnchainPayouts,
+  type OnchainPayoutsOptions,
+  type PayoutVoucherView,
+  type PayoutRun,
+  type PayoutEvent,
+} from "./payments/onchain-payouts.js";
 
 // Errors
 export { InsufficientFundsError, RefundPendingError } from "./ledger/errors.js";

@@ -11,7 +11,7 @@ import { bearer, fail } from "./api/http.js";
 import { breakerStatus } from "./routing/policy.js";
 import type { Router } from "./routing/router.js";
 import type { WaitQueue } from "./routing/wait-queue.js";
-import type { HubEmitter, HubMetrics, RequestEvent, SessionInfo } from "./hub/types.js";
+import type { HubEmitter, HubMetrics, LedgerEvent, RequestEvent, SessionInfo } from "./hub/types.js";
 
 /** The `metrics` option of `createHub`. */
 export interface HubMetricsOptions {
@@ -51,6 +51,7 @@ interface RequestMetrics {
   ttft: Histogram<"surface" | "model">;
   tokens: Counter<"model" | "kind">;
   cost: Counter<"model">;
+  errors: Counter<"code">;
 }
 
 /** Defines the per-request metrics on a registry. */
@@ -89,6 +90,12 @@ function requestMetrics(registry: Registry): RequestMetrics {
       labelNames: ["model"],
       registers,
     }),
+    errors: new Counter({
+      name: "srp_request_errors_total",
+      help: "Consumer requests answered with an error the hub built, by SRP error code (not a stream's in-band error)",
+      labelNames: ["code"],
+      registers,
+    }),
   };
 }
 
@@ -102,6 +109,65 @@ export function recordRequest(m: RequestMetrics, e: RequestEvent): void {
   if (e.promptTokens) m.tokens.inc({ model, kind: "prompt" }, e.promptTokens);
   if (e.completionTokens) m.tokens.inc({ model, kind: "completion" }, e.completionTokens);
   if (e.costUnits !== undefined && e.costUnits > 0n) m.cost.inc({ model }, Number(e.costUnits));
+  if (e.errorCode !== undefined) m.errors.inc({ code: e.errorCode });
+}
+
+/** Queue wait buckets, seconds: 10 ms to 5 minutes (the longest wait a request may ask for). */
+const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** Counters of consumers' reservations (the `ledger` event) and on-chain payouts (`payout`), and the histogram of waits for a slot (`queue.wait`). */
+function countMoneyAndWaits(registry: Registry, emitter: HubEmitter): void {
+  const registers = [registry];
+  const reservations = new Counter({
+    name: "srp_ledger_reservations_total",
+    help: "Consumers' reservations by outcome: held at admission, settled by a receipt, released unbilled",
+    labelNames: ["outcome"],
+    registers,
+  });
+  const amounts = new Counter({
+    name: "srp_ledger_amount_units_total",
+    help: "Money reservations moved, USDC atomic units: held at admission, charged at settlement, released (unbilled, or a settlement's unspent rest)",
+    labelNames: ["movement"],
+    registers,
+  });
+  const waits = new Histogram({
+    name: "srp_queue_wait_seconds",
+    help: "How long requests waited for a slot, by model and outcome (served, timed_out, left)",
+    labelNames: ["model", "outcome"],
+    buckets: QUEUE_WAIT_BUCKETS,
+    registers,
+  });
+  const payouts = new Counter({
+    name: "srp_payouts_total",
+    help: "On-chain payout vouchers by kind: issued, funded into the contract, claimed in a batch the hub submitted",
+    labelNames: ["kind"],
+    registers,
+  });
+  const payoutAmounts = new Counter({
+    name: "srp_payout_amount_units_total",
+    help: "On-chain payout money, USDC atomic units: issued (providers' shares), funded (with the protocol's fee), claimed (providers' shares paid)",
+    labelNames: ["kind"],
+    registers,
+  });
+  emitter.on("ledger", (e) => recordLedger(reservations, amounts, e));
+  emitter.on("payout", (e) => {
+    payouts.inc({ kind: e.kind }, e.kind === "issued" ? 1 : e.vouchers);
+    if (e.amount > 0n) payoutAmounts.inc({ kind: e.kind }, Number(e.amount));
+  });
+  emitter.on("queue.wait", (e) => waits.observe({ model: e.model, outcome: e.outcome }, e.waitedMs / 1000));
+}
+
+/** Records one `ledger` event on the reservation and amount counters. */
+export function recordLedger(reservations: Counter<"outcome">, amounts: Counter<"movement">, e: LedgerEvent): void {
+  reservations.inc({ outcome: e.outcome }, e.reservations);
+  const add = (movement: string, units: bigint | undefined) => {
+    if (units !== undefined && units > 0n) amounts.inc({ movement }, Number(units));
+  };
+  if (e.outcome === "held") add("held", e.amount);
+  else if (e.outcome === "settled") {
+    add("charged", e.charged);
+    add("released", e.returned);
+  } else add("released", e.returned);
 }
 
 /** Counters of the hub's other events: sessions opened and closed, breakers, receipts, statements, disputes, payments, handshakes, storage. */
@@ -214,6 +280,7 @@ export function createMetrics(sources: MetricsSources): HubMetrics {
   const perRequest = requestMetrics(registry);
   sources.emitter.on("request", (e) => recordRequest(perRequest, e));
   countHubEvents(registry, sources.emitter);
+  countMoneyAndWaits(registry, sources.emitter);
   hubGauges(registry, sources);
   return { registry, scrape: () => registry.metrics(), contentType: registry.contentType };
 }

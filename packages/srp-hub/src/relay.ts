@@ -434,7 +434,7 @@ function queueFullError(queue: WaitQueue, model: string, room: WaitRoom): SrpErr
 function leaveQueue(ctx: RelayContext, slot: Slot, model: string): void {
   delete slot.served;
   if (!slot.waiter) return;
-  slot.waiter.leave();
+  slot.waiter.leave("served");
   slot.served = slot.waiter;
   delete slot.waiter;
   // Another slot may be free too (an instance came online with several): the next waiter tries, once this job holds its slot.

@@ -7,6 +7,7 @@
 import { EventEmitter } from "node:events";
 import type { Span } from "@opentelemetry/api";
 import {
+  canonicalize,
   createReceipt,
   encode,
   formatAmount,
@@ -231,6 +232,20 @@ function servesApi(instance: ResolvedInstance, api: Job["api"]): boolean {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** A running provider node. */
+/**
+ * Whether the countersigned receipt (without `hubSig`) is the one the node sent, as
+ * canonical JSON (SRP-ATT-021 check 3): a hub may send its members in any order. The
+ * common case, the same order, is one comparison of two serializations.
+ */
+function sameReceipt(received: object, sent: object): boolean {
+  if (JSON.stringify(received) === JSON.stringify(sent)) return true;
+  try {
+    return canonicalize(received) === canonicalize(sent);
+  } catch {
+    return false;
+  }
+}
+
 export class Provider extends EventEmitter<ProviderEvents> {
   /** The node id. */
   readonly nodeId: string;
@@ -734,7 +749,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     if (!verifyDetached("receiptHub", omitFields(receipt, "hubSig"), receipt.hubSig, receipt.hubId)) {
       return problem("receipt.bad_hub_signature", `countersignature of ${receipt.jobId} does not verify`);
     }
-    if (!sent || JSON.stringify(omitFields(receipt, "hubSig")) !== JSON.stringify(sent)) {
+    if (!sent || !sameReceipt(omitFields(receipt, "hubSig"), sent)) {
       return problem("receipt.field_mismatch", `countersigned receipt ${receipt.jobId} differs from the receipt sent`);
     }
     this.#awaitingCountersign.delete(receipt.jobId);

@@ -24,6 +24,7 @@ import { estimatePromptTokens } from "../routing/policy.js";
 import { messagesAffinityKey } from "../routing/affinity.js";
 import type { JobEvent } from "../relay.js";
 import { authenticate, readJsonObject, withRetryAfter } from "./http.js";
+import { markErrorCode } from "./error-code.js";
 import type { PaidResource } from "../payments/x402-policy.js";
 import { contentful, promptTokenBound } from "./openai.js";
 import {
@@ -60,9 +61,12 @@ export function anthropicErrorType(status: number): string {
 export function anthropicError(error: SrpError, headers: Record<string, string> = {}): Response {
   const h = withRetryAfter(error, { ...headers, "request-id": `req_${toBase64Url(randomBytes(12))}` });
   const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
-  return Response.json(
-    { type: "error", error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code, ...extra } },
-    { status: error.httpStatus, headers: h },
+  return markErrorCode(
+    Response.json(
+      { type: "error", error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code, ...extra } },
+      { status: error.httpStatus, headers: h },
+    ),
+    error.code,
   );
 }
 

@@ -5,6 +5,7 @@
 import { JSON_DEPTH_LIMITS, scanJson, SrpError, type ErrorCode } from "@srp/core";
 import { openAIErrorType } from "@srp/core/metering";
 import type { Account, AccountStore } from "../accounts.js";
+import { markErrorCode } from "./error-code.js";
 
 /**
  * Adds `Retry-After` (whole seconds, at least 1; from the error's `retryAfterMs`, else 1)
@@ -23,9 +24,12 @@ export function errorResponse(error: SrpError, headers: Record<string, string> =
   const h = withRetryAfter(error, headers);
   // Billing errors carry their numbers (`required`, `available`) next to the message.
   const extra = error.code.startsWith("billing.") && error.details ? error.details : {};
-  return Response.json(
-    { error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code, ...extra } },
-    { status: error.httpStatus, headers: h },
+  return markErrorCode(
+    Response.json(
+      { error: { message: error.message, type: openAIErrorType(error.httpStatus), param: null, code: error.code, ...extra } },
+      { status: error.httpStatus, headers: h },
+    ),
+    error.code,
   );
 }
 

@@ -26,6 +26,7 @@ import type { Route } from "./routes.js";
 import { METRICS_PATH, metricsResponse } from "../metrics.js";
 import { DASHBOARD_PATH, dashboardResponse } from "../dashboard/assets.js";
 import { getDisputes, getNetwork, getProviderNodes, type ViewsContext } from "../dashboard/views.js";
+import { getPayments, getPayouts, type MoneyViewsContext } from "../dashboard/money-views.js";
 import { PROVIDER_PATH, type HubMetrics, type SessionInfo } from "./types.js";
 
 /** What the routes use beyond the hub's parts. */
@@ -164,11 +165,14 @@ function dashboardRoutes(p: EndpointParts): Route[] {
     adminToken: p.options.adminToken,
     sessions: () => p.sessions(),
   };
+  const money: MoneyViewsContext = { payments: p.books.payments, payouts: p.books.payouts, adminToken: p.options.adminToken };
   return [
     { method: ["GET", "HEAD"], path: { prefix: DASHBOARD_PATH }, handle: (r) => dashboardResponse(r) },
     { method: "GET", path: "/v1/provider/nodes", handle: (r) => getProviderNodes(r, views) },
     { method: "GET", path: "/admin/v1/network", handle: (r) => getNetwork(r, views) },
     { method: "GET", path: "/admin/v1/disputes", handle: (r) => getDisputes(r, views) },
+    { method: "GET", path: "/admin/v1/payments", handle: (r) => getPayments(r, money) },
+    { method: "GET", path: "/admin/v1/payouts", handle: (r) => getPayouts(r, money) },
   ];
 }
 

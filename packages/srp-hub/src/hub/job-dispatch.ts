@@ -13,6 +13,7 @@ import { checkNodeReceipt, type ReceiptBook } from "../receipts.js";
 import type { RelayContext } from "../relay.js";
 import { instanceKey, type Router } from "../routing/router.js";
 import type { SessionContext } from "../session.js";
+import type { LedgerWatch } from "./ledger-watch.js";
 import type { HubEmitter, StorageErrorSink } from "./types.js";
 
 /** How long a job's owner is remembered when its receipt never comes. */
@@ -31,6 +32,8 @@ export interface JobDispatchOptions {
   readonly storageError: StorageErrorSink;
   /** How long a cancelled job's reservation waits for the node's end of the job. */
   readonly cancelGraceMs: number;
+  /** Reports each recorded receipt's settlement on the hub's `ledger` event. */
+  readonly ledgerWatch?: LedgerWatch;
 }
 
 /** The receipt of a `done` as settled (the session's `settleReceipt`). */
@@ -127,6 +130,7 @@ function settleReceipt(
     ...(owner?.reservationId ? { reservationId: owner.reservationId } : {}),
   });
   settled.catch((e: unknown) => o.storageError(`record receipt ${job.jobId}`, e));
+  o.ledgerWatch?.settlement(settled);
   return verdict.error ? { receipt, error: verdict.error, settled } : { receipt, settled };
 }
 

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { context, trace } from "@opentelemetry/api";
+import { errorCodeOf } from "../api/error-code.js";
 import { openNote, type RequestNote } from "../api/request-note.js";
 import { watchedBody } from "../api/watched-body.js";
 import { endRequestSpan, startRequestSpan } from "../tracing.js";
@@ -75,7 +76,14 @@ interface Observed {
 }
 
 /** The `request` event of an answered request (pure). */
-export function requestEvent(o: Observed, status: number, stream: boolean, ended: number, firstChunk?: number): RequestEvent {
+export function requestEvent(
+  o: Observed,
+  status: number,
+  stream: boolean,
+  ended: number,
+  firstChunk?: number,
+  errorCode?: string,
+): RequestEvent {
   const { note } = o;
   return {
     requestId: o.requestId,
@@ -88,6 +96,7 @@ export function requestEvent(o: Observed, status: number, stream: boolean, ended
     ...(note.completionTokens !== undefined ? { completionTokens: note.completionTokens } : {}),
     ...(note.costUnits !== undefined ? { costUnits: note.costUnits } : {}),
     stream,
+    ...(errorCode !== undefined ? { errorCode } : {}),
   };
 }
 
@@ -121,7 +130,7 @@ export function observeRequests(emitter: HubEmitter, routes: readonly Route[], h
       throw error;
     }
     if (!isStream(response)) {
-      ended(requestEvent(o, response.status, false, Date.now()));
+      ended(requestEvent(o, response.status, false, Date.now(), undefined, errorCodeOf(response)));
       return withRequestId(response, requestId);
     }
     let firstChunk: number | undefined;

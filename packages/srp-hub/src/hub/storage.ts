@@ -11,6 +11,7 @@ import type { PaymentBook } from "../payments/book.js";
 import { MemoryReceiptBook, type ReceiptBook } from "../receipts.js";
 import type { StatementBook } from "../ledger/statements.js";
 import { SqlStore } from "../storage/sql-store.js";
+import type { PayoutList } from "../storage/payout-book.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import type { HubOptions } from "./options.js";
 
@@ -28,6 +29,8 @@ export interface HubBooks {
   readonly payments: PaymentBook | undefined;
   /** Sign-in nonces and payout wallets. */
   readonly wallets: WalletBook | undefined;
+  /** Payout vouchers as the admin API lists them. */
+  readonly payouts: PayoutList | undefined;
   /** Stored Responses API turns; default in memory. */
   readonly responses: ResponseStore;
   /** Operator operations (admin API, wallet sign-in's API keys). */
@@ -51,6 +54,7 @@ export function hubBooks(options: HubOptions): HubBooks {
     statements: storage?.statements,
     payments: options.x402?.book ?? storage?.payments,
     wallets: storage?.wallets,
+    payouts: storage?.payouts,
     responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
     admin: options.admin ?? storage?.admin,
     batches: options.batches?.store ?? storage?.batches ?? new MemoryBatchStore(),

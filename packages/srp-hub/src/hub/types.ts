@@ -12,10 +12,11 @@ import type { AccountAdmin } from "../accounts.js";
 import type { ResponseStore } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { ClientInfo } from "../node-adapter.js";
+import type { PayoutEvent } from "../payments/onchain-payouts.js";
 import type { PaymentEvent, X402Payments } from "../payments/x402-flow.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { BreakerChange, Router } from "../routing/router.js";
-import type { WaitQueue } from "../routing/wait-queue.js";
+import type { QueueWaitEvent, WaitQueue } from "../routing/wait-queue.js";
 
 /** Path of the provider WebSocket endpoint. */
 export const PROVIDER_PATH = "/srp/v1/provider";
@@ -54,6 +55,12 @@ export interface HubEvents {
   payment: [event: PaymentEvent];
   /** A consumer HTTP request was answered: once per request, when its response ended (a stream: when the stream ended). */
   request: [event: RequestEvent];
+  /** Consumers' reservations held, settled or released by this process (`hub/ledger-watch.ts`). */
+  ledger: [event: LedgerEvent];
+  /** The hub's on-chain payouts (the `onchainPayouts` option) issued a voucher, funded vouchers, or had a batch claimed. */
+  payout: [event: PayoutEvent];
+  /** A request stopped waiting for a slot (SRP-CON-064..067): it got one, its wait ran out, or it left. */
+  "queue.wait": [event: QueueWaitEvent];
 }
 
 /** One consumer HTTP request as the hub's `request` event reports it. */
@@ -78,7 +85,21 @@ export interface RequestEvent {
   costUnits?: bigint;
   /** The answer was streamed (server-sent events). */
   stream: boolean;
+  /** The SRP error code of an error answer the hub built (`billing.insufficient_credits`, `api.key_budget_exceeded`, …). */
+  errorCode?: string;
 }
+
+/** One movement of reservations, as the hub's `ledger` event reports it. */
+export type LedgerEvent =
+  /** Reservations held at admission (a batch holds several at once); `amount`: what they hold together, atomic units. */
+  | { outcome: "held"; reservations: number; amount: bigint }
+  /** A receipt settled a reservation: `charged` to the consumer, the rest `returned` to the consumer's balance. */
+  | { outcome: "settled"; reservations: 1; charged: bigint; returned: bigint }
+  /**
+   * Reservations released unbilled; `returned`: what came back, when this process held them
+   * while someone listened (absent for those of another process, or held before).
+   */
+  | { outcome: "released"; reservations: number; returned?: bigint };
 
 /** A hub's Prometheus metrics (the `metrics` option). */
 export interface HubMetrics {

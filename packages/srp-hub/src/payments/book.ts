@@ -94,6 +94,12 @@ export interface PaymentBook {
    * batches; returns how many (SRP-SEC-016). Settled, credited and pending rows stay.
    */
   sweep?(now?: number): Promise<number>;
+  /**
+   * Payments newest first (by creation, then id), at most `limit` (1..500), those strictly
+   * before `before` when given: the admin API's list (`GET /admin/v1/payments`). Absent: the
+   * book lists none.
+   */
+  page?(limit: number, before?: { createdAt: number; id: string }): Promise<PaymentRecord[]>;
 }
 
 /** How long the lock of a payment that failed without moving money is kept: 1 hour. */

@@ -57,12 +57,34 @@ export interface PayoutRun {
   paid: Array<{ payee: string; total: bigint; provider: bigint; protocol: bigint }>;
 }
 
+/**
+ * What on-chain payouts did (the hub's `payout` event): a voucher `issued` to an account
+ * (`amount` its provider's share, `fee` the protocol's), vouchers' money `funded` into the
+ * contract (`amount` with the fees), or a batch `claimed` by the hub (`amount` the providers'
+ * shares the contract paid). A provider's own claim happens on-chain, not here.
+ */
+export type PayoutEvent =
+  | { kind: "issued"; accountId: string; payee: string; amount: bigint; fee: bigint }
+  | { kind: "funded"; vouchers: number; amount: bigint; transaction: string }
+  | { kind: "claimed"; vouchers: number; amount: bigint; transaction: string };
+
 /** On-chain payouts of a hub. */
 export class OnchainPayouts {
   readonly #o: OnchainPayoutsOptions;
+  readonly #listeners = new Set<(event: PayoutEvent) => void>();
 
   constructor(options: OnchainPayoutsOptions) {
     this.#o = options;
+  }
+
+  /** Calls `listener` with each {@link PayoutEvent} (a hub passed these payouts reports them); returns the function that stops it. */
+  watch(listener: (event: PayoutEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #report(event: PayoutEvent): void {
+    for (const l of this.#listeners) l(event);
   }
 
   /** The voucher view a provider claims with. */
@@ -83,7 +105,7 @@ export class OnchainPayouts {
   async #issue(accountId: string): Promise<PayoutRecord | undefined> {
     const payee = await this.#o.payee(accountId);
     if (!payee) return undefined;
-    return this.#o.book.issue(
+    const issued = await this.#o.book.issue(
       {
         accountId,
         payee,
@@ -94,6 +116,8 @@ export class OnchainPayouts {
       },
       this.#o.minimum ?? 1n,
     );
+    if (issued) this.#report({ kind: "issued", accountId, payee: issued.payee, amount: issued.amount, fee: issued.fee });
+    return issued;
   }
 
   /**
@@ -135,6 +159,7 @@ export class OnchainPayouts {
       throw new Error(`funding transfer ${hash} reverted`);
     }
     await this.#o.book.markFunded(marker, hash);
+    this.#report({ kind: "funded", vouchers: due.length, amount: sum, transaction: hash });
     return hash;
   }
 
@@ -185,6 +210,7 @@ export class OnchainPayouts {
       provider: l.args.providerAmount,
       protocol: l.args.protocolAmount,
     }));
+    this.#report({ kind: "claimed", vouchers: list.length, amount: paid.reduce((s, p) => s + p.provider, 0n), transaction: hash });
     return { issued, fundingTx, batchTx: hash, paid };
   }
 }

@@ -61,6 +61,8 @@ export {
   type WaitOutcome,
   type WaitOrder,
   type WaitRoom,
+  type QueueWaitEvent,
+  type QueueWaitOutcome,
 } from "./wait-queue.js";
 export { modelList, modelsToTry, fallsThrough, fallbackError, waitingModelIndex, MAX_FALLBACK_MODELS } from "./fallbacks.js";
 export {

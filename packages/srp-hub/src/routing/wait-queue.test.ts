@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { queueWaitOf, WaitQueue, WAIT_QUEUE_DEFAULTS, type WaitOrder, type Waiter } from "./wait-queue.js";
+import { queueWaitOf, WaitQueue, WAIT_QUEUE_DEFAULTS, type QueueWaitEvent, type WaitOrder, type Waiter } from "./wait-queue.js";
 
 const never = new AbortController().signal;
 const far = () => Date.now() + 60_000;
@@ -146,5 +146,31 @@ describe("WaitQueue with a hub-wide order", () => {
     expect(q.rejoin(a)).toBe(false); // not left
     q.close();
     expect(q.rejoin(c)).toBe(false);
+  });
+
+  it("reports each waiter's first end once: served, timed out (its wait ran out) or left", async () => {
+    const q = new WaitQueue({ pollMs: 60_000 });
+    const ends: QueueWaitEvent[] = [];
+    q.onWaitEnd = (e) => ends.push(e);
+    const served = q.join("m")!;
+    served.leave("served");
+    const late = q.join("m")!;
+    expect(await late.wait(Date.now() + 20, never)).toBe("timeout");
+    late.leave();
+    const gone = q.join("m")!;
+    const consumer = new AbortController();
+    const waiting = gone.wait(far(), consumer.signal);
+    consumer.abort();
+    expect(await waiting).toBe("aborted");
+    gone.leave();
+    // Back in the queue after its job could not start: not reported again.
+    expect(q.rejoin(served)).toBe(true);
+    served.leave("served");
+    expect(ends.map((e) => [e.model, e.outcome])).toEqual([
+      ["m", "served"],
+      ["m", "timed_out"],
+      ["m", "left"],
+    ]);
+    expect(ends[1]!.waitedMs).toBeGreaterThanOrEqual(20);
   });
 });

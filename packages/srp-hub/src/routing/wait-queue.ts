@@ -64,6 +64,18 @@ export function queueWaitOf(
 /** How a wait ended: a wake-up (retry routing), the wait ran out, the consumer left, or the hub is closing. */
 export type WaitOutcome = "woken" | "timeout" | "aborted" | "closed";
 
+/** How a request's wait for a slot ended: it got a slot, its wait ran out, or it left (the consumer went away, the hub closed, an error). */
+export type QueueWaitOutcome = "served" | "timed_out" | "left";
+
+/** A request that stopped waiting for a slot of a model (the hub's `queue.wait` event). */
+export interface QueueWaitEvent {
+  /** The model's canonical id. */
+  model: string;
+  outcome: QueueWaitOutcome;
+  /** From joining the queue to leaving it, ms. */
+  waitedMs: number;
+}
+
 /** Whether a model's queue has room for one more waiter of an account: `full` (the queue), `account` (that account's share). */
 export type WaitRoom = "ok" | "full" | "account";
 
@@ -94,6 +106,8 @@ export class WaitQueue {
   #closed = false;
   /** The number of the next waiter to join (the order of joining). */
   #joined = 0;
+  /** Told once per waiter when it first leaves its queue (the hub's `queue.wait` event). */
+  onWaitEnd: ((event: QueueWaitEvent) => void) | undefined;
 
   constructor(options: Partial<WaitQueueOptions> = {}) {
     this.options = { ...WAIT_QUEUE_DEFAULTS, ...options };
@@ -202,6 +216,15 @@ export class WaitQueue {
     for (const q of this.#queues.values()) for (const w of [...q]) w.end("closed");
   }
 
+  /** Tells {@link onWaitEnd} how a waiter's first wait ended (a waiter back in the queue is not told again). */
+  #reportEnd(w: Waiter): void {
+    if (!this.onWaitEnd || w.reported) return;
+    w.reported = true;
+    const now = Date.now();
+    const outcome: QueueWaitOutcome = w.leaving ?? (now >= w.until ? "timed_out" : "left");
+    this.onWaitEnd({ model: w.model, outcome, waitedMs: now - w.joinedAt });
+  }
+
   /** @internal The queue a waiter is in. */
   queueOf(w: Waiter): Waiter[] | undefined {
     return this.#queues.get(w.model);
@@ -209,6 +232,7 @@ export class WaitQueue {
 
   /** @internal Removes a waiter. */
   remove(w: Waiter): void {
+    this.#reportEnd(w);
     this.order?.leave(w);
     const q = this.#queues.get(w.model);
     if (!q) return;
@@ -226,6 +250,14 @@ export class Waiter {
   readonly accountId: string | undefined;
   /** The order of joining among the waiters of this process. */
   readonly seq: number;
+  /** When it joined its queue, ms since the epoch. */
+  readonly joinedAt = Date.now();
+  /** @internal Until when its last wait could last (ms since the epoch). */
+  until = Number.POSITIVE_INFINITY;
+  /** @internal Why it is leaving, when the caller says ({@link leave}). */
+  leaving: QueueWaitOutcome | undefined;
+  /** @internal Its wait was reported ({@link WaitQueue.onWaitEnd}). */
+  reported = false;
   readonly #queue: WaitQueue;
   readonly #pollMs: number;
   #woken = false;
@@ -257,6 +289,7 @@ export class Waiter {
    * `pollMs`, in case a slot freed without a wake-up.
    */
   wait(until: number, signal: AbortSignal): Promise<WaitOutcome> {
+    this.until = until;
     if (this.#left) return Promise.resolve("closed");
     if (signal.aborted) return Promise.resolve("aborted");
     if (this.#woken) {
@@ -312,13 +345,15 @@ export class Waiter {
   /** @internal Back in the queue ({@link WaitQueue.rejoin}). */
   back(): void {
     this.#left = false;
+    this.leaving = undefined;
     this.#woken = false;
   }
 
-  /** Leaves the queue (served, gave up, or the consumer left). */
-  leave(): void {
+  /** Leaves the queue (`served`: it got a slot; else it gave up, its wait ran out, or the consumer left). */
+  leave(outcome?: QueueWaitOutcome): void {
     if (this.#left) return;
     this.#left = true;
+    this.leaving = outcome;
     this.#queue.remove(this);
   }
 }

@@ -10,6 +10,7 @@ import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { StatementBook } from "../ledger/statements.js";
+import type { PayoutList } from "./payout-book.js";
 import type { WalletBook } from "./wallet-book.js";
 
 /** A store of Responses API turns that takes the hub's retention and bounds. */
@@ -32,6 +33,8 @@ export interface HubStorage {
   readonly payments?: PaymentBook;
   /** Sign-in nonces and payout wallets. */
   readonly wallets?: WalletBook;
+  /** On-chain payout vouchers as the admin API lists them (`GET /admin/v1/payouts`). */
+  readonly payouts?: PayoutList;
   /** Stored Responses API turns (`store`, `previous_response_id`). */
   readonly responses?: ResponseBook;
   /** Operator operations on accounts and API keys: the admin API and the keys wallet sign-in issues. */

@@ -19,7 +19,7 @@ export { SqlReceiptBook } from "./receipt-book.js";
 export { SqlLedgerBook, type SqlLedgerBookOptions } from "./ledger-book.js";
 export { SqlStatementBook } from "./statement-book.js";
 export { SqlPaymentBook } from "./payment-book.js";
-export { SqlPayoutBook, type PayoutRecord, type PayoutTarget } from "./payout-book.js";
+export { SqlPayoutBook, type PayoutList, type PayoutRecord, type PayoutTarget } from "./payout-book.js";
 export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./wallet-book.js";
 export { SqlResponseBook } from "./response-book.js";
 export { SqlBatchBook, type BatchLedger } from "./batch-book.js";

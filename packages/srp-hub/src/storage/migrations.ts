@@ -122,4 +122,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE api_key_spend (
      key_id TEXT NOT NULL, period TEXT NOT NULL, reserved BIGINT NOT NULL DEFAULT 0, spent BIGINT NOT NULL DEFAULT 0,
      requests BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (key_id, period));`,
+  // 10: the admin API lists x402 payments and payout vouchers newest first, a page at a time
+  // (`GET /admin/v1/payments`, `GET /admin/v1/payouts`), by creation time and id.
+  `CREATE INDEX x402_payments_created ON x402_payments(created_at, id);
+   CREATE INDEX payouts_created ON payouts(created_at, id);`,
 ];

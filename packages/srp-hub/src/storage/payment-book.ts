@@ -252,6 +252,16 @@ export class SqlPaymentBook implements PaymentBook {
     return this.#db.transaction((tx) => repayDebtsIn(tx, this.#db.dialect, accountId));
   }
 
+  async page(limit: number, before?: { createdAt: number; id: string }): Promise<PaymentRecord[]> {
+    await this.#ready;
+    const n = Math.max(1, Math.min(Math.trunc(limit), 500));
+    const rows = await this.#db.all(
+      `SELECT * FROM x402_payments ${before ? "WHERE created_at <= ? AND (created_at < ? OR id < ?)" : ""} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      before ? [before.createdAt, before.createdAt, before.id, n] : [n],
+    );
+    return rows.map(record);
+  }
+
   async sweep(now = Date.now()): Promise<number> {
     await this.#ready;
     return sweepInBatches(

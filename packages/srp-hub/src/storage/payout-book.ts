@@ -50,6 +50,12 @@ function record(r: SqlRow): PayoutRecord {
   };
 }
 
+/** Lists vouchers for the admin API (`GET /admin/v1/payouts`); a `SqlStore`'s `payouts` is one. */
+export interface PayoutList {
+  /** Vouchers of every account newest first (by creation, then id), at most `limit` (1..500), those strictly before `before` when given. */
+  page(limit: number, before?: { createdAt: number; id: string }): Promise<PayoutRecord[]>;
+}
+
 /** What a voucher is for. */
 export interface PayoutTarget {
   accountId: string;
@@ -61,7 +67,7 @@ export interface PayoutTarget {
 }
 
 /** The payouts of a `SqlStore`. */
-export class SqlPayoutBook {
+export class SqlPayoutBook implements PayoutList {
   readonly #db: SqlDriver;
   readonly #ready: Promise<void>;
 
@@ -199,6 +205,16 @@ export class SqlPayoutBook {
       `SELECT p.* FROM payouts p WHERE p.account_id = ? AND p.settlement = ?
          AND p.total = (SELECT MAX(q.total) FROM payouts q WHERE q.settlement = p.settlement AND q.payee = p.payee) ORDER BY p.created_at`,
       [accountId, settlement.toLowerCase()],
+    );
+    return rows.map(record);
+  }
+
+  async page(limit: number, before?: { createdAt: number; id: string }): Promise<PayoutRecord[]> {
+    await this.#ready;
+    const n = Math.max(1, Math.min(Math.trunc(limit), 500));
+    const rows = await this.#db.all(
+      `SELECT * FROM payouts ${before ? "WHERE created_at <= ? AND (created_at < ? OR id < ?)" : ""} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      before ? [before.createdAt, before.createdAt, before.id, n] : [n],
     );
     return rows.map(record);
   }
