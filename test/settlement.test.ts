@@ -108,7 +108,10 @@ describe("statements", () => {
     const s3 = (await third).statement;
     expect(s3.receipts).toEqual({ count: 1, firstSeq: 4, lastSeq: 4 });
     expect(BigInt(s3.balance)).toBe(earned + BigInt(s3.earned));
-    expect(await net.store.statements.statementsOf(net.provider.nodeId)).toHaveLength(3);
+    const all = await net.store.statements.statementsOf(net.provider.nodeId);
+    expect(all).toHaveLength(3);
+    // The newest two, still oldest first (what the dashboard reads, bounded in SQL).
+    expect(await net.store.statements.statementsOf(net.provider.nodeId, 2)).toEqual(all.slice(1));
     expect(await net.store.verify()).toEqual([]);
   });
 

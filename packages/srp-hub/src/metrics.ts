@@ -99,10 +99,30 @@ function requestMetrics(registry: Registry): RequestMetrics {
   };
 }
 
+/** Most distinct model labels a hub's metrics take; later models are counted as `other`. */
+export const MAX_MODEL_LABELS = 200;
+
+/**
+ * A model's label, bounded: the first {@link MAX_MODEL_LABELS} distinct models are their own
+ * label, every later one is `other`, so names a provider or a client chooses can never grow
+ * the registry without bound.
+ */
+export function boundedModelLabels(max = MAX_MODEL_LABELS): (model: string) => string {
+  const seen = new Set<string>();
+  return (model) => {
+    if (seen.has(model)) return model;
+    if (seen.size >= max) return "other";
+    seen.add(model);
+    return model;
+  };
+}
+
+const unbounded = (model: string) => model;
+
 /** Records one answered request (the `/metrics` scrapes themselves are not counted). */
-export function recordRequest(m: RequestMetrics, e: RequestEvent): void {
+export function recordRequest(m: RequestMetrics, e: RequestEvent, label: (model: string) => string = unbounded): void {
   if (e.surface === METRICS_PATH) return;
-  const model = e.model ?? NO_MODEL;
+  const model = e.model === undefined ? NO_MODEL : label(e.model);
   m.requests.inc({ surface: e.surface, model, status: String(e.status) });
   m.duration.observe({ surface: e.surface, model }, e.durationMs / 1000);
   if (e.ttftMs !== undefined) m.ttft.observe({ surface: e.surface, model }, e.ttftMs / 1000);
@@ -116,7 +136,7 @@ export function recordRequest(m: RequestMetrics, e: RequestEvent): void {
 const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** Counters of consumers' reservations (the `ledger` event) and on-chain payouts (`payout`), and the histogram of waits for a slot (`queue.wait`). */
-function countMoneyAndWaits(registry: Registry, emitter: HubEmitter): void {
+function countMoneyAndWaits(registry: Registry, emitter: HubEmitter, label: (model: string) => string): void {
   const registers = [registry];
   const reservations = new Counter({
     name: "srp_ledger_reservations_total",
@@ -154,7 +174,7 @@ function countMoneyAndWaits(registry: Registry, emitter: HubEmitter): void {
     payouts.inc({ kind: e.kind }, e.kind === "issued" ? 1 : e.vouchers);
     if (e.amount > 0n) payoutAmounts.inc({ kind: e.kind }, Number(e.amount));
   });
-  emitter.on("queue.wait", (e) => waits.observe({ model: e.model, outcome: e.outcome }, e.waitedMs / 1000));
+  emitter.on("queue.wait", (e) => waits.observe({ model: label(e.model), outcome: e.outcome }, e.waitedMs / 1000));
 }
 
 /** Records one `ledger` event on the reservation and amount counters. */
@@ -171,7 +191,7 @@ export function recordLedger(reservations: Counter<"outcome">, amounts: Counter<
 }
 
 /** Counters of the hub's other events: sessions opened and closed, breakers, receipts, statements, disputes, payments, handshakes, storage. */
-function countHubEvents(registry: Registry, emitter: HubEmitter): void {
+function countHubEvents(registry: Registry, emitter: HubEmitter, label: (model: string) => string): void {
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
     new Counter<L>({ name, help, labelNames, registers });
@@ -191,8 +211,8 @@ function countHubEvents(registry: Registry, emitter: HubEmitter): void {
   emitter.on("session.open", () => opened.inc());
   emitter.on("session.close", (s) => closed.inc({ code: String(s.code) }));
   emitter.on("breaker", (c) => {
-    breaker.inc({ model: c.model, status: c.status });
-    if (c.lastForModel) lastParked.inc({ model: c.model });
+    breaker.inc({ model: label(c.model), status: c.status });
+    if (c.lastForModel) lastParked.inc({ model: label(c.model) });
   });
   emitter.on("receipt.rejected", (d) => rejected.inc({ code: d.code }));
   emitter.on("receipt.gap", () => gaps.inc());
@@ -278,9 +298,10 @@ function hubGauges(registry: Registry, sources: MetricsSources): void {
 export function createMetrics(sources: MetricsSources): HubMetrics {
   const registry = new Registry();
   const perRequest = requestMetrics(registry);
-  sources.emitter.on("request", (e) => recordRequest(perRequest, e));
-  countHubEvents(registry, sources.emitter);
-  countMoneyAndWaits(registry, sources.emitter);
+  const label = boundedModelLabels();
+  sources.emitter.on("request", (e) => recordRequest(perRequest, e, label));
+  countHubEvents(registry, sources.emitter, label);
+  countMoneyAndWaits(registry, sources.emitter, label);
   hubGauges(registry, sources);
   return { registry, scrape: () => registry.metrics(), contentType: registry.contentType };
 }

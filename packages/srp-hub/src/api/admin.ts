@@ -144,7 +144,7 @@ export async function handleAdmin(request: Request, path: string, ctx: AdminCont
       if (parts[2] === "keys") {
         const { label, ...patch } = parseKeyBody(body);
         const { key, record } = await admin.createApiKey(parts[1], label ?? undefined, applyPolicyPatch(NO_POLICY, patch));
-        return Response.json({ key, ...keyRecordJson(record) }, { status: 201 });
+        return Response.json({ key, ...keyRecordJson(record) }, { status: 201, headers: { "cache-control": "no-store" } });
       }
       if (typeof body.address !== "string") return fail("api.invalid_body", "`address` is required");
       await admin.addWallet(parts[1], body.address);

@@ -581,10 +581,8 @@ export async function serve(request: Request, ctx: ConsumerApiContext, surface: 
   if (limited && !limited.ok) return error(rateLimitError(limited), limited.headers);
   // Demand only for a model some instance serves: a stranger's made-up names are not remembered (nor noted).
   const note = noteOf(request) ?? (limited ? openNote(request, "") : undefined);
-  if (ctx.router.count(plan.model) > 0) {
-    ctx.noteDemand(plan.model);
-    if (note) note.model = plan.model;
-  }
+  // The note names a model only once a job runs: the serving instance's model, not a name the client chose.
+  if (ctx.router.count(plan.model) > 0) ctx.noteDemand(plan.model);
   const admitted: AdmittedRequest = { request, surface, error, payments, accountId, key: who.key, plan, models, timeout, caughtUp, note };
   if (!limited) return holdAndRun(ctx, admitted);
   let response: Response;

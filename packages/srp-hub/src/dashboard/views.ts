@@ -98,7 +98,7 @@ export async function getProviderNodes(request: Request, ctx: ViewsContext): Pro
   const nodes = await Promise.all(
     mine.map(async (s) => {
       const binding = await ctx.wallets?.payoutBinding(s.nodeId);
-      const statements = ctx.statements ? await ctx.statements.statementsOf(s.nodeId) : [];
+      const statements = ctx.statements ? await ctx.statements.statementsOf(s.nodeId, STATEMENTS_PER_NODE) : [];
       return {
         node_id: s.nodeId,
         session_id: s.sessionId,

@@ -64,7 +64,7 @@ export interface StatementBook {
     force?: boolean,
   ): Promise<Statement | undefined>;
   /** A node's statements, oldest first. */
-  statementsOf(nodeId: string): Promise<Statement[]>;
+  statementsOf(nodeId: string, last?: number): Promise<Statement[]>;
   /** Records a node's dispute for the operator and the account owner. */
   recordDispute(nodeId: string, accountId: string, dispute: Dispute): Promise<void>;
   /** Disputes recorded, newest first. */

@@ -363,8 +363,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.statements.issueStatement(nodeId, accountId, sign, now, force);
   }
   /** See {@link SqlStatementBook.statementsOf}. */
-  statementsOf(nodeId: string): Promise<Statement[]> {
-    return this.statements.statementsOf(nodeId);
+  statementsOf(nodeId: string, last?: number): Promise<Statement[]> {
+    return this.statements.statementsOf(nodeId, last);
   }
   /** See {@link SqlStatementBook.recordDispute}. */
   recordDispute(nodeId: string, accountId: string, dispute: Dispute): Promise<void> {

@@ -122,12 +122,19 @@ export class SqlStatementBook implements StatementBook {
     });
   }
 
-  /** A node's statements, oldest first. */
-  async statementsOf(nodeId: string): Promise<Statement[]> {
+  /** A node's statements, oldest first; only the `last` newest when given (read newest first, bounded, in SQL). */
+  async statementsOf(nodeId: string, last?: number): Promise<Statement[]> {
     await this.#ready;
-    return (await this.#db.all("SELECT body FROM statements WHERE node_id = ? ORDER BY period_to, issued_at", [nodeId])).map(
-      (r) => JSON.parse(String(r.body)) as Statement,
-    );
+    const rows =
+      last === undefined
+        ? await this.#db.all("SELECT body FROM statements WHERE node_id = ? ORDER BY period_to, issued_at", [nodeId])
+        : (
+            await this.#db.all("SELECT body FROM statements WHERE node_id = ? ORDER BY period_to DESC, issued_at DESC LIMIT ?", [
+              nodeId,
+              Math.max(0, Math.floor(last)),
+            ])
+          ).reverse();
+    return rows.map((r) => JSON.parse(String(r.body)) as Statement);
   }
 
   /** Records a node's dispute for the operator and the account owner. */
