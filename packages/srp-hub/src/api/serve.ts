@@ -615,9 +615,8 @@ interface AdmittedRequest {
  * key's budget with the money) and relays it; answers the refusal when it cannot be held.
  */
 async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<Response> {
-  const { request, surface, error, payments, plan, models, timeout, caughtUp, note } = a;
+  const { request, surface, error, payments, plan, models, timeout, caughtUp, note, key } = a;
   let accountId = a.accountId;
-  const who = { key: a.key };
   // Admission: reserve the worst case before routing, so concurrent requests can never overspend.
   let reservationId: string | undefined;
   let admission: Admission | undefined;
@@ -638,7 +637,7 @@ async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<
     let r;
     try {
       await ctx.ledgerReady;
-      r = await ctx.ledger.reserve(accountId, max, who.key ? { keyId: who.key.keyId, budget: who.key.policy.budget } : undefined);
+      r = await ctx.ledger.reserve(accountId, max, key ? { keyId: key.keyId, budget: key.policy.budget } : undefined);
     } catch (e) {
       ctx.storageError("reserve", e);
       const unavailable = error(new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly"));

@@ -19,7 +19,7 @@ import {
   type SettleMode,
 } from "../payments/book.js";
 import { sweepInBatches } from "./wallet-book.js";
-import { big, int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
+import { big, int, newestFirst, text, type PageCursor, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
 function record(r: SqlRow): PaymentRecord {
   return {
@@ -252,14 +252,9 @@ export class SqlPaymentBook implements PaymentBook {
     return this.#db.transaction((tx) => repayDebtsIn(tx, this.#db.dialect, accountId));
   }
 
-  async page(limit: number, before?: { createdAt: number; id: string }): Promise<PaymentRecord[]> {
+  async page(limit: number, before?: PageCursor): Promise<PaymentRecord[]> {
     await this.#ready;
-    const n = Math.max(1, Math.min(Math.trunc(limit), 500));
-    const rows = await this.#db.all(
-      `SELECT * FROM x402_payments ${before ? "WHERE created_at <= ? AND (created_at < ? OR id < ?)" : ""} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      before ? [before.createdAt, before.createdAt, before.id, n] : [n],
-    );
-    return rows.map(record);
+    return (await newestFirst(this.#db, "x402_payments", limit, before)).map(record);
   }
 
   async sweep(now = Date.now()): Promise<number> {

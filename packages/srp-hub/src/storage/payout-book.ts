@@ -8,7 +8,7 @@
 import { protocolShare } from "@srp/core/chain";
 import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
 import { prepaidOf } from "../ledger/policy.js";
-import { big, int, text, type SqlDriver, type SqlRow } from "./sql.js";
+import { big, int, newestFirst, text, type PageCursor, type SqlDriver, type SqlRow } from "./sql.js";
 
 /** A payout voucher as stored. */
 export interface PayoutRecord {
@@ -209,14 +209,9 @@ export class SqlPayoutBook implements PayoutList {
     return rows.map(record);
   }
 
-  async page(limit: number, before?: { createdAt: number; id: string }): Promise<PayoutRecord[]> {
+  async page(limit: number, before?: PageCursor): Promise<PayoutRecord[]> {
     await this.#ready;
-    const n = Math.max(1, Math.min(Math.trunc(limit), 500));
-    const rows = await this.#db.all(
-      `SELECT * FROM payouts ${before ? "WHERE created_at <= ? AND (created_at < ? OR id < ?)" : ""} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      before ? [before.createdAt, before.createdAt, before.id, n] : [n],
-    );
-    return rows.map(record);
+    return (await newestFirst(this.#db, "payouts", limit, before)).map(record);
   }
 
   /** An account's vouchers, newest first. */

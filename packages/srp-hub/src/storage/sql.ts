@@ -76,3 +76,21 @@ export function text(value: SqlValue | undefined): string | null {
   if (value === null || value === undefined) return null;
   return String(value);
 }
+
+/** Where a newest-first page starts: after the row with this creation time and id. */
+export interface PageCursor {
+  createdAt: number;
+  id: string;
+}
+
+/**
+ * One page of `table`'s rows, newest first by (`created_at`, `id`), after `before` when
+ * given; `limit` is clamped to 1..500. `table` is a name of ours, never input.
+ */
+export function newestFirst(db: SqlExecutor, table: string, limit: number, before?: PageCursor): Promise<SqlRow[]> {
+  const n = Math.max(1, Math.min(Math.trunc(limit), 500));
+  return db.all(
+    `SELECT * FROM ${table} ${before ? "WHERE created_at <= ? AND (created_at < ? OR id < ?)" : ""} ORDER BY created_at DESC, id DESC LIMIT ?`,
+    before ? [before.createdAt, before.createdAt, before.id, n] : [n],
+  );
+}
