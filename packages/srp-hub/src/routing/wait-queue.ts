@@ -303,9 +303,12 @@ export class Waiter {
       const arm = () => {
         const left = until - Date.now();
         if (left <= 0) return this.end("timeout");
+        // A timer set for the deadline ends the wait as timed out even when it fires a
+        // millisecond before `Date.now()` reaches `until` (timers run on a monotonic clock).
+        const deadline = left <= this.#pollMs;
         timer = setTimeout(
           () => {
-            if (Date.now() >= until) this.end("timeout");
+            if (deadline || Date.now() >= until) this.end("timeout");
             else if (this.position === 0) this.end("woken");
             else arm();
           },
