@@ -23,6 +23,8 @@ export interface ChainOptions {
   serve?: boolean;
   /** The RPC server's port when serving; default any free port. */
   port?: number;
+  /** The chain id; default 1337 ({@link TEST_CHAIN_ID}). 84532 (x402 version 1's `base-sepolia`) lets version-1 clients pay. */
+  chainId?: number;
 }
 
 /** A running test chain. */

@@ -24,12 +24,14 @@ export const testChain = defineChain({
   rpcUrls: { default: { http: ["http://127.0.0.1:8545"] } },
 });
 
-/** Starts a fresh chain with both contracts deployed. */
+/** Starts a fresh chain with both contracts deployed (`options.chainId`: another chain id than 1337). */
 export async function startChain(options = {}) {
   const totalAccounts = Math.max(3, options.accounts ?? 10);
+  const chainId = options.chainId ?? TEST_CHAIN_ID;
+  const chain = chainId === TEST_CHAIN_ID ? testChain : defineChain({ ...testChain, id: chainId });
   const provider = ganache.provider({
     logging: { quiet: true },
-    chain: { chainId: TEST_CHAIN_ID, hardfork: "shanghai" },
+    chain: { chainId, hardfork: "shanghai" },
     wallet: { deterministic: true, totalAccounts, defaultBalance: 1000 },
     miner: { instamine: "eager" },
   });
@@ -42,13 +44,13 @@ export async function startChain(options = {}) {
       }
     },
   });
-  const publicClient = createPublicClient({ chain: testChain, transport, pollingInterval: 20 });
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
   const privateKeys = Object.values(provider.getInitialAccounts()).map((a) => a.secretKey);
   const accounts = privateKeys.map((key) => privateKeyToAccount(key));
-  const walletFor = (account) => createWalletClient({ account, chain: testChain, transport, pollingInterval: 20 });
+  const walletFor = (account) => createWalletClient({ account, chain, transport, pollingInterval: 20 });
   const [deployer, hubSigner, protocol] = accounts;
 
-  const usdc = { name: "USD Coin", version: "2", chainId: TEST_CHAIN_ID };
+  const usdc = { name: "USD Coin", version: "2", chainId };
   const admin = walletFor(deployer);
   let usdcAddress;
   let settlement;
@@ -72,7 +74,7 @@ export async function startChain(options = {}) {
     throw err;
   }
   return {
-    chainId: TEST_CHAIN_ID,
+    chainId,
     provider,
     publicClient,
     accounts,

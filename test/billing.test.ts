@@ -606,7 +606,7 @@ describe("history, pricing and estimates", () => {
         await fetch(`${net.url}/v1/estimate`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ model: "nope", messages: [] }),
+          body: JSON.stringify({ model: "nope", messages: [{ role: "user", content: "hi" }] }),
         })
       ).status,
     ).toBe(404);

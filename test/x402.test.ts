@@ -103,6 +103,10 @@ describe("x402 with the official client", () => {
       settlement: string;
     };
     expect(wellKnown.settlement).toBe("before");
+    // Chain 1337 has no x402 version-1 name: version 2 only, and no version-1 members in the 402's body.
+    expect((wellKnown as unknown as { x402Versions: number[] }).x402Versions).toEqual([2]);
+    const unpaid = (await (await post(net)).json()) as Record<string, unknown>;
+    expect([unpaid.x402Version, unpaid.accepts]).toEqual([undefined, undefined]);
     expect(wellKnown.resources[0]!.resource).toBe(`${net.url}/v1/chat/completions`);
     expect(wellKnown.resources[0]!.price.models.map((m) => m.model)).toEqual([MODEL]);
     const srp = (await (await fetch(`${net.url}/.well-known/srp.json`)).json()) as { payments: string[] };

@@ -149,6 +149,8 @@ describe("x402 checks against @srp/hub on a local chain", () => {
         "hub.x402.bad_signature": "fail",
         "hub.x402.expired": "fail",
         "hub.x402.insufficient_funds": "fail",
+        // Chain 1337 has no version-1 name: the X-PAYMENT refusal (payment.wrong_network) carries no fresh PAYMENT-REQUIRED either.
+        "hub.x402.version1": "fail",
         "hub.x402.well_known": "pass",
         "hub.x402.pay_once": "skipped",
       });
@@ -190,7 +192,7 @@ describe("x402 checks against a hub that takes no x402 payments", () => {
       x402PayerKey: `0x${"11".repeat(32)}`,
       only: new Set(X402_CHECKS),
     });
-    expect(X402_CHECKS.length).toBe(8);
+    expect(X402_CHECKS.length).toBe(9);
     expect(outcomes(report)).toEqual(
       X402_CHECKS.map((id) => ({ id, status: "skipped", details: expect.stringMatching(/do not include x402/) })),
     );

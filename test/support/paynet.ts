@@ -63,14 +63,14 @@ export interface PayNets {
   start(options?: PayNetOptions): Promise<PayNet>;
 }
 
-/** Registers the hooks and returns a factory of paying networks. */
-export function usePayNets(prefix: string): PayNets {
+/** Registers the hooks and returns a factory of paying networks (`chainId`: the chain's id, default 1337). */
+export function usePayNets(prefix: string, options: { chainId?: number } = {}): PayNets {
   let chain: TestChain | undefined;
   let restore: (() => Promise<void>) | undefined;
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const nets: PayNet[] = [];
   beforeAll(async () => {
-    chain = await startChain();
+    chain = await startChain(options.chainId ? { chainId: options.chainId } : {});
   }, 60_000);
   afterAll(async () => {
     await chain?.stop();

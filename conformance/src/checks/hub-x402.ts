@@ -9,7 +9,7 @@
  * looks at the chain, so they need no funds. `hub.x402.pay_once` pays one request for real
  * and needs a funded payer key (`--x402-payer-key`).
  */
-import { decodeSettlementResponse, encodeX402Header, evmChainId } from "@srp/core/x402";
+import { decodeSettlementResponse, encodeX402Header, evmChainId, X402_V1_EVM_NETWORKS } from "@srp/core/x402";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Check, CheckVerdict } from "../types.js";
 import { check as defineCheck } from "../harness/check.js";
@@ -18,6 +18,7 @@ import type { HubContext } from "../harness/hub-session.js";
 import { ensure, fail, skip } from "../harness/verdict.js";
 import {
   ADDRESS,
+  asVersion1,
   paidTarget,
   paymentHeader,
   postUnauthenticated,
@@ -189,6 +190,80 @@ export const HUB_X402_CHECKS: Check<HubContext>[] = [
       const header = await paymentHeader(required, offer, { payer: throwaway() });
       const problem = await refused(ctx, target, header, 402, "payment.insufficient_funds", "an authorization from a wallet without funds");
       if (problem) fail(problem);
+    },
+  ),
+  check(
+    "hub.x402.version1",
+    "Serves the x402 discovery document under /.well-known/x402.json too; when it lists x402 version 1, a 402's body carries x402Version 1 and the same offer by network name, a garbled X-PAYMENT is 400 payment.invalid and one on another network 402 payment.wrong_network; when it does not, a well-formed X-PAYMENT is 402 payment.wrong_network",
+    ["SRP-PAY-022", "SRP-PAY-027"],
+    async (ctx) => {
+      const target = await paidTarget(ctx);
+      const read = async (path: string) => {
+        const res = await fetch(new URL(path, ctx.baseUrl), { signal: AbortSignal.timeout(5000) });
+        ensure(res.ok, `GET ${path} answered ${res.status} (SRP-PAY-022)`);
+        return (await res.json().catch(() => fail(`GET ${path} is not JSON`))) as { x402Versions?: unknown; resources?: unknown };
+      };
+      const plain = await read("/.well-known/x402");
+      const named = await read("/.well-known/x402.json");
+      const problems: string[] = [];
+      if (JSON.stringify(named.resources) !== JSON.stringify(plain.resources))
+        problems.push("/.well-known/x402.json lists other resources than /.well-known/x402 (SRP-PAY-022)");
+      const versions = Array.isArray(plain.x402Versions) ? plain.x402Versions : [2];
+      const { answer, offer, required } = await quote(ctx, target);
+      const body = JSON.parse(answer.text) as { x402Version?: unknown; accepts?: Array<Record<string, unknown>> };
+      const payer = throwaway();
+      const v2 = await paymentHeader(required, offer, { payer });
+      if (!versions.includes(1)) {
+        if (body.x402Version === 1) problems.push("the 402's body carries x402Version 1 though discovery does not list version 1");
+        const p = await refused(
+          ctx,
+          target,
+          asVersion1(v2, "conformance-net"),
+          402,
+          "payment.wrong_network",
+          "an X-PAYMENT to a hub without version 1",
+          "x-payment",
+        );
+        if (p) problems.push(p);
+        if (problems.length) fail(problems.join("; "));
+        return;
+      }
+      const v1 = body.accepts?.[0];
+      if (body.x402Version !== 1 || !v1)
+        fail(
+          `discovery lists x402 version 1 but the 402's body has x402Version ${JSON.stringify(body.x402Version)} and no accepts (SRP-PAY-027)`,
+        );
+      const chainId = evmChainId(offer.network);
+      const name = typeof v1.network === "string" ? v1.network : "";
+      if (X402_V1_EVM_NETWORKS[name] !== chainId)
+        problems.push(`the version-1 network ${JSON.stringify(v1.network)} is not the name of ${offer.network} (SRP-PAY-027)`);
+      if (v1.maxAmountRequired !== offer.amount)
+        problems.push(`maxAmountRequired ${JSON.stringify(v1.maxAmountRequired)} is not the offer's amount ${offer.amount}`);
+      if (v1.payTo !== offer.payTo || v1.asset !== offer.asset)
+        problems.push("the version-1 offer names another payTo or asset than PAYMENT-REQUIRED");
+      if (v1.resource !== required.resource.url)
+        problems.push(`the version-1 resource ${JSON.stringify(v1.resource)} is not ${required.resource.url}`);
+      const garbled = await refused(
+        ctx,
+        target,
+        "%%%not-base64%%%",
+        400,
+        "payment.invalid",
+        "an X-PAYMENT that is not base64",
+        "x-payment",
+      );
+      if (garbled) problems.push(garbled);
+      const elsewhere = await refused(
+        ctx,
+        target,
+        asVersion1(v2, "conformance-net"),
+        402,
+        "payment.wrong_network",
+        "an X-PAYMENT on another network",
+        "x-payment",
+      );
+      if (elsewhere) problems.push(elsewhere);
+      if (problems.length) fail(problems.join("; "));
     },
   ),
   check(

@@ -14,6 +14,7 @@ import { HUB_CONSUMER_SURFACE_CHECKS } from "./hub-consumer-surfaces.js";
 import { HUB_HANDSHAKE_CHECKS } from "./hub-handshake.js";
 import { HUB_JOB_CHECKS } from "./hub-jobs.js";
 import { HUB_JOB_RULE_CHECKS } from "./hub-job-rules.js";
+import { HUB_ESTIMATE_CHECKS } from "./hub-estimates.js";
 import { HUB_KEYS_CHECKS } from "./hub-keys.js";
 import { HUB_LIFECYCLE_CHECKS, HUB_RECORD_CHECKS } from "./hub-lifecycle.js";
 import { HUB_MODEL_CHECKS } from "./hub-models.js";
@@ -269,6 +270,7 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   ...HUB_STORED_RESPONSES_CHECKS,
   ...HUB_QUEUE_CHECKS,
   ...HUB_KEYS_CHECKS,
+  ...HUB_ESTIMATE_CHECKS,
   ...HUB_REASONING_CHECKS,
   ...HUB_RECORD_CHECKS,
   ...HUB_X402_CHECKS,

@@ -3,7 +3,14 @@
  * x402 and a model to pay for, unauthenticated requests and their 402 quotes, EIP-3009
  * payments built right or wrong on purpose, and what is wrong with a hub's refusal.
  */
-import { decodePaymentRequired, encodeX402Header, evmChainId, type PaymentRequired, type PaymentRequirements } from "@srp/core/x402";
+import {
+  decodePaymentPayload,
+  decodePaymentRequired,
+  encodeX402Header,
+  evmChainId,
+  type PaymentRequired,
+  type PaymentRequirements,
+} from "@srp/core/x402";
 import { authorizationNonce, transferWithAuthorizationTypes } from "@srp/core/chain";
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { bodyText, within, type ConsumerCall } from "./consumer.js";
@@ -60,15 +67,20 @@ export async function paidTarget(ctx: HubContext): Promise<PaidTarget> {
   return { doc, consumer, node: undefined, body: { model, messages: ASK, max_tokens: 8 } };
 }
 
-/** Posts a chat completion without an API key, optionally with a `PAYMENT-SIGNATURE`. */
-export function postUnauthenticated(ctx: HubContext, target: PaidTarget, payment?: string): ConsumerCall {
+/** Posts a chat completion without an API key, optionally with a `PAYMENT-SIGNATURE` (or, with `header`, a version-1 `X-PAYMENT`). */
+export function postUnauthenticated(
+  ctx: HubContext,
+  target: PaidTarget,
+  payment?: string,
+  header: "payment-signature" | "x-payment" = "payment-signature",
+): ConsumerCall {
   const controller = new AbortController();
   const response = fetch(`${target.consumer}/chat/completions`, {
     method: "POST",
     headers: {
       "content-type": "application/json",
       accept: "application/json",
-      ...(payment === undefined ? {} : { "payment-signature": payment }),
+      ...(payment === undefined ? {} : { [header]: payment }),
     },
     body: JSON.stringify(target.body),
     signal: controller.signal,
@@ -234,6 +246,12 @@ export function refusalProblem(a: Answer, status: number, code: string, what: st
   return undefined;
 }
 
+/** The version-1 `X-PAYMENT` value carrying the same payload as a version-2 `PAYMENT-SIGNATURE` value, naming `network`. */
+export function asVersion1(header: string, network: string): string {
+  const v2 = decodePaymentPayload(header);
+  return encodeX402Header({ x402Version: 1, scheme: v2.accepted.scheme, network, payload: v2.payload });
+}
+
 /** Sends a payment the hub must refuse and returns what is wrong with its answer. */
 export async function refused(
   ctx: HubContext,
@@ -242,7 +260,8 @@ export async function refused(
   status: number,
   code: string,
   what: string,
+  name: "payment-signature" | "x-payment" = "payment-signature",
 ): Promise<string | undefined> {
-  const a = await unroutedAnswer(target, postUnauthenticated(ctx, target, header), what);
+  const a = await unroutedAnswer(target, postUnauthenticated(ctx, target, header, name), what);
   return refusalProblem(a, status, code, what);
 }

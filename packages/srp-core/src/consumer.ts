@@ -457,10 +457,12 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
       },
       "/v1/estimate": {
         post: {
-          summary: "What a chat request may cost (free)",
+          summary: "What a request to any consumer endpoint may cost (free; SRP-BIL-003, SRP-BIL-018)",
+          description:
+            "The body is `{ endpoint, body }`: a consumer endpoint's path and the JSON body a request to it would carry (a transcription: its form's fields with `duration_seconds` or `file_bytes` instead of the file; a batch: `POST /v1/batch`'s body). A body with `messages` and no `endpoint` is a chat completions body. An endpoint that cannot be estimated is answered 400 `api.invalid_body`.",
           tags: srp,
           security: [],
-          responses: { "200": { description: "The maximum (what admission reserves) and the expected cost." } },
+          responses: { "200": { description: "The maximum (exactly what admission reserves) and the expected cost, with their basis." } },
         },
       },
       "/v1/receipts/{id}": {

@@ -106,7 +106,12 @@ export const ERROR_TABLE = {
   },
   // Payments (x402 and wallets; hub to consumer).
   "payment.required": { http: 402, close: null, retryable: true, title: "Payment required: pay with x402 or send an API key" },
-  "payment.invalid": { http: 400, close: null, retryable: false, title: "Payment header is not a valid x402 version 2 document" },
+  "payment.invalid": {
+    http: 400,
+    close: null,
+    retryable: false,
+    title: "Payment header is not a valid x402 document (version 2, or version 1 in `X-PAYMENT`)",
+  },
   "payment.wrong_network": {
     http: 402,
     close: null,

@@ -8,7 +8,15 @@ import type { TSchema, Static } from "@sinclair/typebox";
 import { canonicalize } from "./canonical.js";
 import { SrpError } from "./errors.js";
 import { JSON_DEPTH_LIMITS, scanJson } from "./json-scan.js";
-import { ExactEvmPayload, PaymentPayload, PaymentRequired, SettlementResponse, type PaymentRequirements } from "./schema/payments.js";
+import {
+  ExactEvmPayload,
+  PaymentPayload,
+  PaymentPayloadV1,
+  PaymentRequired,
+  PaymentRequiredV1,
+  SettlementResponse,
+  type PaymentRequirements,
+} from "./schema/payments.js";
 
 /** The header names of x402 version 2 (HTTP header names are case-insensitive). */
 export const X402_HEADERS = {
@@ -22,6 +30,60 @@ export const X402_HEADERS = {
 
 /** The x402 protocol version this module speaks. */
 export const X402_VERSION = 2;
+
+/**
+ * The header names of x402 version 1, which hubs still take from older clients: version 1
+ * has no header on the 402 (its document is the JSON body).
+ */
+export const X402_V1_HEADERS = {
+  /** Request header of a paid retry: the signed payment. */
+  payment: "X-PAYMENT",
+  /** Response header of a paid request: how the payment settled. */
+  response: "X-PAYMENT-RESPONSE",
+} as const;
+
+/**
+ * The EVM networks x402 version 1 names, with their chain ids (version 1 names networks;
+ * version 2 uses CAIP-2 ids, `eip155:<chainId>`). A chain missing here has no version-1 name,
+ * so version-1 clients cannot pay on it.
+ */
+export const X402_V1_EVM_NETWORKS: Readonly<Record<string, number>> = Object.freeze({
+  ethereum: 1,
+  sepolia: 11155111,
+  base: 8453,
+  "base-sepolia": 84532,
+  avalanche: 43114,
+  "avalanche-fuji": 43113,
+  polygon: 137,
+  "polygon-amoy": 80002,
+  iotex: 4689,
+  sei: 1329,
+  "sei-testnet": 1328,
+  abstract: 2741,
+  "abstract-testnet": 11124,
+  peaq: 3338,
+  story: 1514,
+  educhain: 41923,
+  celo: 42220,
+});
+
+/** The x402 version-1 name of an EVM chain, or undefined when version 1 has none for it. */
+export function v1NetworkOf(chainId: number): string | undefined {
+  for (const [name, id] of Object.entries(X402_V1_EVM_NETWORKS)) if (id === chainId) return name;
+  return undefined;
+}
+
+/**
+ * The payment a request carries, by header: version 2's `PAYMENT-SIGNATURE`, else version
+ * 1's `X-PAYMENT`; undefined when it carries neither. A request carrying both is read as
+ * version 2.
+ */
+export function paymentHeaderOf(headers: { get(name: string): string | null }): { version: 1 | 2; value: string } | undefined {
+  const v2 = headers.get(X402_HEADERS.signature);
+  if (v2 !== null) return { version: 2, value: v2 };
+  const v1 = headers.get(X402_V1_HEADERS.payment);
+  return v1 === null ? undefined : { version: 1, value: v1 };
+}
 
 /** Largest header document accepted, in characters of base64. */
 const MAX_HEADER_CHARS = 16 * 1024;
@@ -84,13 +146,28 @@ export function decodePaymentPayload(header: string): PaymentPayload {
   return decodeX402Header(header, PaymentPayload);
 }
 
+/** Decodes a version-1 `X-PAYMENT` header. */
+export function decodePaymentPayloadV1(header: string): PaymentPayloadV1 {
+  return decodeX402Header(header, PaymentPayloadV1);
+}
+
+/** Checks a version-1 402 body (already parsed JSON); throws `payment.invalid` when it is not one. */
+export function paymentRequiredV1Of(body: unknown): PaymentRequiredV1 {
+  const c = checker(PaymentRequiredV1);
+  if (!c.Check(body)) {
+    const first = c.Errors(body).First();
+    throw new SrpError("payment.invalid", `body is not an x402 version-1 402${first ? `: ${first.path || "/"} ${first.message}` : ""}`);
+  }
+  return body as PaymentRequiredV1;
+}
+
 /** Decodes a `PAYMENT-RESPONSE` header. */
 export function decodeSettlementResponse(header: string): SettlementResponse {
   return decodeX402Header(header, SettlementResponse);
 }
 
 /** The `exact` EVM payload of a payment, or `payment.invalid` when it is not one. */
-export function exactEvmPayload(payment: PaymentPayload): ExactEvmPayload {
+export function exactEvmPayload(payment: Pick<PaymentPayload, "payload">): ExactEvmPayload {
   const c = checker(ExactEvmPayload);
   if (!c.Check(payment.payload)) {
     const first = c.Errors(payment.payload).First();

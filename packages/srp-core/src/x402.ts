@@ -1,5 +1,5 @@
 /**
- * `@srp/core/x402`: x402 v2 payments as SRP uses them. The schemas of the payment header
+ * `@srp/core/x402`: x402 v2 payments as SRP uses them (and version 1, which hubs still take). The schemas of the payment header
  * documents (`PAYMENT-REQUIRED`, `PAYMENT-SIGNATURE`, `PAYMENT-RESPONSE`) and their
  * codec: encode, decode and validate a header, read the `exact` EVM payload, compare
  * requirements, map chain ids to `eip155:` networks. Payers (clients) and payees (hubs)
@@ -13,6 +13,9 @@ export {
   PaymentRequirements,
   PaymentRequired,
   PaymentPayload,
+  PaymentRequirementsV1,
+  PaymentRequiredV1,
+  PaymentPayloadV1,
   PaymentResource,
   SettlementResponse,
   ExactEvmPayload,
@@ -24,6 +27,12 @@ export {
 export {
   X402_HEADERS,
   X402_VERSION,
+  X402_V1_HEADERS,
+  X402_V1_EVM_NETWORKS,
+  v1NetworkOf,
+  paymentHeaderOf,
+  decodePaymentPayloadV1,
+  paymentRequiredV1Of,
   encodeX402Header,
   decodeX402Header,
   decodePaymentRequired,

@@ -6,17 +6,21 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { SrpError } from "@srp/core";
-import { decodePaymentPayload, exactEvmPayload } from "@srp/core/x402";
+import { decodePaymentPayload, decodePaymentPayloadV1, exactEvmPayload, paymentHeaderOf } from "@srp/core/x402";
 import { anthropicError } from "./api/anthropic.js";
 import { bearer, errorResponse } from "./api/http.js";
 import { DEPOSIT_PATH } from "./api/futures.js";
 import { failureProvesPayer, retryAfterSeconds, type ClientLimiter, type Refusal } from "./limits.js";
 import type { ClientInfo } from "./node-adapter.js";
 
-/** The wallet an x402 `PAYMENT-SIGNATURE` header says pays (lowercase), or undefined when it names none (pure). */
-export function payerOf(header: string): string | undefined {
+/**
+ * The wallet an x402 `PAYMENT-SIGNATURE` header (or, with `version` 1, an `X-PAYMENT`
+ * header) says pays (lowercase), or undefined when it names none (pure).
+ */
+export function payerOf(header: string, version: 1 | 2 = 2): string | undefined {
   try {
-    const from = exactEvmPayload(decodePaymentPayload(header)).authorization.from;
+    const payment = version === 2 ? decodePaymentPayload(header) : decodePaymentPayloadV1(header);
+    const from = exactEvmPayload(payment).authorization.from;
     return typeof from === "string" ? from.toLowerCase() : undefined;
   } catch {
     return undefined;
@@ -67,7 +71,7 @@ function paysWithApiKey(path: string, request: Request): boolean {
 
 /**
  * Runs `route` for a request under the HTTP limits: `GET /v1/auth/nonce` takes a nonce
- * token; a request paying with x402 (a `PAYMENT-SIGNATURE` header and no API key, or any
+ * token; a request paying with x402 (a `PAYMENT-SIGNATURE` or `X-PAYMENT` header and no API key, or any
  * deposit) holds a payment token of its client address and of its payer, kept when the
  * payment fails (the payer's only when the failure proves the payer signed it).
  */
@@ -83,10 +87,10 @@ export async function gateHttp(
     const refused = limiter.nonce(key());
     return refused ? refuse(path, refused) : route(request);
   }
-  const header = request.method === "POST" ? request.headers.get("payment-signature") : null;
-  if (header === null || paysWithApiKey(path, request)) return route(request);
+  const header = request.method === "POST" ? paymentHeaderOf(request.headers) : undefined;
+  if (header === undefined || paysWithApiKey(path, request)) return route(request);
   const who = key();
-  const payer = payerOf(header);
+  const payer = payerOf(header.value, header.version);
   const refused = limiter.payment(who, payer);
   if (refused) return refuse(path, refused);
   let outcome = { failed: true, payerProven: false };

@@ -117,3 +117,55 @@ export const SettlementResponse = Type.Object(
 );
 /** The document in a response's `PAYMENT-RESPONSE` header. */
 export type SettlementResponse = Static<typeof SettlementResponse>;
+
+/**
+ * One way to pay in x402 version 1 (an entry of a version-1 402 body's `accepts`): the
+ * network by name (`base`, `base-sepolia`, ...), the amount as `maxAmountRequired`, and the
+ * resource described in the entry itself.
+ */
+export const PaymentRequirementsV1 = Type.Object(
+  {
+    scheme: Type.String({ minLength: 1, maxLength: 64 }),
+    network: Type.String({ minLength: 1, maxLength: 128 }),
+    maxAmountRequired: Amount,
+    resource: Type.String({ minLength: 1, maxLength: 2048 }),
+    description: Type.String({ maxLength: 2048 }),
+    mimeType: Type.String({ maxLength: 128 }),
+    outputSchema: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    payTo: Type.String({ minLength: 1, maxLength: 128 }),
+    maxTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 86_400 * 7 }),
+    asset: Type.String({ minLength: 1, maxLength: 128 }),
+    extra: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: true, title: "PaymentRequirementsV1" },
+);
+/** One way to pay in x402 version 1. */
+export type PaymentRequirementsV1 = Static<typeof PaymentRequirementsV1>;
+
+/**
+ * What a version-1 402 carries in its JSON body (version 1 has no `PAYMENT-REQUIRED`
+ * header). SRP hubs send it beside their own error member, so `error` may be an object.
+ */
+export const PaymentRequiredV1 = Type.Object(
+  {
+    x402Version: Type.Literal(1),
+    error: Type.Optional(Type.Unknown()),
+    accepts: Type.Array(PaymentRequirementsV1, { minItems: 1, maxItems: 16 }),
+  },
+  { additionalProperties: true, title: "PaymentRequiredV1" },
+);
+/** What a version-1 402 carries in its JSON body. */
+export type PaymentRequiredV1 = Static<typeof PaymentRequiredV1>;
+
+/** The document in a version-1 request's `X-PAYMENT` header: the scheme and network chosen, and the payload. */
+export const PaymentPayloadV1 = Type.Object(
+  {
+    x402Version: Type.Literal(1),
+    scheme: Type.String({ minLength: 1, maxLength: 64 }),
+    network: Type.String({ minLength: 1, maxLength: 128 }),
+    payload: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: true, title: "PaymentPayloadV1" },
+);
+/** The document in a version-1 request's `X-PAYMENT` header. */
+export type PaymentPayloadV1 = Static<typeof PaymentPayloadV1>;

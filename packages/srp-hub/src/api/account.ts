@@ -5,27 +5,17 @@
  * and `POST /v1/estimate`. Amounts are `{ units, usd }`: USDC atomic units as a decimal
  * string, and the same in dollars.
  */
-import { formatUsdc, SrpError } from "@srp/core";
+import { SrpError } from "@srp/core";
 import type { AccountStore } from "../accounts.js";
 import { ledgerId, type HistoryEntry, type LedgerBooks } from "../ledger/ledger.js";
-import { discounted, worstCase, type DiscountTier } from "../ledger/policy.js";
-import { estimatePromptTokens } from "../routing/policy.js";
+import type { DiscountTier } from "../ledger/policy.js";
 import type { Router } from "../routing/router.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
-import { maximumCost, outputLimit, preferences, promptTokenBound } from "./openai.js";
+import { estimateEndpoint } from "./estimate.js";
+import { money, type Money } from "./money.js";
+import type { ConsumerApiContext } from "./serve.js";
 
-/** An amount in both forms. */
-export interface Money {
-  /** USDC atomic units (1e-6 USD), decimal string. */
-  units: string;
-  /** The same in USD, decimal string. */
-  usd: string;
-}
-
-/** An amount in both forms. */
-export function money(units: bigint): Money {
-  return { units: units.toString(), usd: formatUsdc(units) };
-}
+export { money, type Money } from "./money.js";
 
 /** What the account endpoints need. */
 export interface AccountApiContext {
@@ -145,57 +135,22 @@ export function getPricing(ctx: AccountApiContext): Response {
   });
 }
 
-/** Output tokens assumed by the expected cost when the request sets no limit. */
-const EXPECTED_OUTPUT_WITHOUT_LIMIT = 512;
-
 /**
  * `POST /v1/estimate` (free; no payment, a key is optional and only adds the account's
- * discount): the maximum a chat request can cost (what admission reserves) and the
- * expected cost (estimated prompt tokens, half the output limit, cheapest price online).
+ * discount): the maximum a request can cost (what admission reserves) and the expected
+ * cost. A body with `endpoint` estimates that endpoint's `body` ({@link estimateEndpoint},
+ * SRP-BIL-018); a body without `endpoint` is a chat completion's, estimated as
+ * `/v1/chat/completions` admits it.
  */
-export async function postEstimate(request: Request, ctx: AccountApiContext, maxBodyBytes: number): Promise<Response> {
+export async function postEstimate(
+  request: Request,
+  ctx: AccountApiContext,
+  maxBodyBytes: number,
+  consumer: ConsumerApiContext,
+): Promise<Response> {
   const body = await readJsonObject(request, maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
-  if (typeof body.model !== "string" || body.model.length === 0) return fail("api.invalid_body", "`model` is a required string");
-  if (!Array.isArray(body.messages)) return fail("api.invalid_body", "`messages` must be an array");
-  // The cheapest price online, remembered by the router: no scan of every instance per request.
-  const cheapest = ctx.router.cheapest(body.model);
-  if (cheapest === undefined) return fail("job.unknown_model", `model ${body.model} is not served by any online provider`);
-  let discountBps = 0;
-  if (request.headers.has("authorization") || request.headers.has("x-api-key")) {
-    const account = await authenticate(request, ctx.accounts);
-    if (account instanceof SrpError) return errorResponse(account);
-    discountBps = ctx.books ? await ctx.books.discountOf(account.id) : 0;
-  }
-  const limit = outputLimit(body);
-  if (limit instanceof SrpError) return errorResponse(limit);
-  const prefs = preferences(body);
-  if (prefs instanceof SrpError) return errorResponse(prefs);
-  const max = maximumCost(ctx.router, body.model, { promptTokens: promptTokenBound(body), completionTokens: limit }, prefs.maxPrice, [
-    "chat",
-  ])!;
-  const promptExpected = estimatePromptTokens(body);
-  const outExpected = limit > 0 ? Math.ceil(limit / 2) : EXPECTED_OUTPUT_WITHOUT_LIMIT;
-  const expected = discounted(worstCase(promptExpected, outExpected, cheapest), discountBps);
-  return Response.json({
-    object: "srp.estimate",
-    model: body.model,
-    maximum: money(max.cost),
-    expected: money(expected),
-    discount_bps: discountBps,
-    basis: {
-      maximum: {
-        prompt_tokens: max.promptTokens,
-        completion_tokens: max.completionTokens,
-        price_per_million: max.price,
-        note: "what admission reserves: the prompt's byte length bounds its tokens; the output limit, or the largest context online; the dearest instance",
-      },
-      expected: {
-        prompt_tokens: promptExpected,
-        completion_tokens: outExpected,
-        price_per_million: { input: cheapest.input, output: cheapest.output },
-        note: "about 4 characters per token; half the output limit; the cheapest instance online; your discount applied",
-      },
-    },
-  });
+  // A body without `endpoint` is a chat completion's (the original form), estimated as that surface admits it.
+  const given = body.endpoint !== undefined ? body : { endpoint: "/v1/chat/completions", body };
+  return estimateEndpoint(request, given, { ...ctx, consumer });
 }

@@ -644,7 +644,8 @@ export function messagesResource(url: string): PaidResource {
   };
 }
 
-const messagesSurface: Surface = {
+/** The Messages surface: what `POST /v1/messages` serves and `POST /v1/estimate` plans. */
+export const messagesSurface: Surface = {
   resource: messagesResource,
   error: anthropicError,
   read: readJsonObject,

@@ -18,8 +18,9 @@ import { authenticate, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
 import { planEmbeddings, planImages } from "./modalities.js";
-import { admitPayment, maximumCost, payer, runPlan, type Plan, type ConsumerApiContext } from "./serve.js";
+import { admissionMaximum, admitPayment, payer, runPlan, type Plan, type ConsumerApiContext } from "./serve.js";
 import type { PaidResource } from "../payments/x402-policy.js";
+import type { Admission } from "../payments/x402-flow.js";
 import { endBatch, MemoryBatchStore, type BatchRecord, type BatchStore } from "./batch-store.js";
 
 type Json = Record<string, unknown>;
@@ -58,6 +59,9 @@ export type BatchItemView = BatchObject["items"][number];
 /** A batch as `GET /v1/jobs/{id}` shows it (the `BatchObject` schema of `@srp/core`). */
 export type BatchView = BatchObject;
 
+/** Where batches are created (`POST`). */
+export const BATCH_PATH = "/v1/batch";
+
 /** The batch as an x402 resource. */
 export function batchResource(url: string): PaidResource {
   return {
@@ -86,7 +90,7 @@ function batchLedger(ledger: ConsumerApiContext["ledger"]): ledger is BatchLedge
 }
 
 /** One planned item of a batch: its plan, the endpoint it was sent to, its custom id and its worst case (atomic units). */
-interface PlannedItem {
+export interface PlannedItem {
   plan: Plan;
   url: string;
   customId: string | null;
@@ -99,7 +103,7 @@ interface PlannedItem {
  * stream and name one model (no fallback `models`), each plans under its endpoint and is
  * served by some online provider. The first problem refuses the batch, naming its item.
  */
-function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): PlannedItem[] | SrpError {
+export function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): PlannedItem[] | SrpError {
   const plans: PlannedItem[] = [];
   const ids = new Set<string>();
   for (const [i, item] of items.entries()) {
@@ -111,7 +115,7 @@ function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): Pl
       return new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`);
     const plan = PLANNERS[item.url](itemBody, ctx);
     if (plan instanceof SrpError) return new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {});
-    const max = maximumCost(ctx.router, plan.model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost;
+    const max = admissionMaximum(ctx.router, plan)?.cost;
     if (max === undefined) return new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`);
     if (typeof item.custom_id === "string") ids.add(item.custom_id);
     plans.push({ plan, url: item.url, customId: typeof item.custom_id === "string" ? item.custom_id : null, max });
@@ -119,10 +123,15 @@ function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): Pl
   return plans;
 }
 
+/** What a batch reserves at admission (and `POST /v1/estimate` answers): the sum of its items' worst cases. */
+export function batchTotal(plans: readonly Pick<PlannedItem, "max">[]): bigint {
+  return plans.reduce((a, p) => a + p.max, 0n);
+}
+
 /** The refusal of a batch after its x402 payment was admitted: the payment, if any, is finished unserved. */
-async function refusal(error: SrpError, finishPayment: ((served: boolean) => Promise<string>) | undefined): Promise<Response> {
+async function refusal(error: SrpError, admission: Admission | undefined): Promise<Response> {
   const refused = errorResponse(error);
-  if (finishPayment) refused.headers.set("PAYMENT-RESPONSE", await finishPayment(false));
+  if (admission) refused.headers.set(admission.responseHeader, await admission.finish(false));
   return refused;
 }
 
@@ -304,14 +313,14 @@ export class Batches {
     if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
     const plans = planItems(ctx, (body as unknown as BatchRequest).requests);
     if (plans instanceof SrpError) return errorResponse(plans);
-    const total = plans.reduce((a, p) => a + p.max, 0n);
-    let finishPayment: ((served: boolean) => Promise<string>) | undefined;
+    const total = batchTotal(plans);
+    let admission: Admission | undefined;
     if (payments) {
       // A batch is always settled before it runs (its items run later, on money that has arrived).
       const admitted = await admitPayment(request, ctx, payments, total, batchResource(request.url), errorResponse, "before");
       if (admitted instanceof Response) return admitted;
       accountId = admitted.accountId;
-      finishPayment = (served) => admitted.finish(served);
+      admission = admitted;
     }
     // The key's allowed models (SRP-CON-086), for every item.
     const disallowed = who.key ? modelNotAllowed(who.key.policy, [...new Set(plans.map((p) => p.plan.model))]) : undefined;
@@ -325,9 +334,9 @@ export class Batches {
     }
     const key = who.key ? { keyId: who.key.keyId, budget: who.key.policy.budget } : undefined;
     const reserved = await this.#reserve(ledger, accountId, plans, total, payments !== undefined, key);
-    if (reserved instanceof SrpError) return refusal(reserved, finishPayment);
+    if (reserved instanceof SrpError) return refusal(reserved, admission);
     // The batch is admitted: a payment for it has served its purpose (unused money stays as prepaid balance).
-    const paid = finishPayment ? { "PAYMENT-RESPONSE": await finishPayment(true) } : {};
+    const paid = admission ? { [admission.responseHeader]: await admission.finish(true) } : {};
     return this.#start({ accountId, keyed: !payments }, plans, total, reserved, paid);
   }
 

@@ -117,7 +117,8 @@ export function completionsResource(url: string): PaidResource {
   };
 }
 
-const completionsSurface: Surface = {
+/** The legacy completions surface: what `POST /v1/completions` serves and `POST /v1/estimate` plans. */
+export const completionsSurface: Surface = {
   resource: completionsResource,
   error: errorResponse,
   read: readJsonObject,

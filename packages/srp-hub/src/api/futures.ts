@@ -6,7 +6,7 @@
  * back on-chain from the hub's treasury, to a wallet of the account that signed for it.
  */
 import { formatUsdc, SrpError } from "@srp/core";
-import { decodeSettlementResponse } from "@srp/core/x402";
+import { decodeSettlementResponse, paymentHeaderOf } from "@srp/core/x402";
 import { recoverMessageAddress } from "viem";
 import type { AccountStore } from "../accounts.js";
 import { RefundPendingError } from "../ledger/errors.js";
@@ -86,8 +86,8 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
     return fail("api.invalid_body", `\`amount\` is a decimal string of atomic USDC units, ${DEPOSIT_LIMITS.min} to ${DEPOSIT_LIMITS.max}`);
   }
   const resource = depositResource(`${ctx.baseUrl(request)}${DEPOSIT_PATH}`);
-  const header = request.headers.get("payment-signature");
-  if (header === null) {
+  const header = paymentHeaderOf(request.headers);
+  if (header === undefined) {
     return payments.required(
       amount,
       resource,
@@ -95,6 +95,7 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
     );
   }
   let paymentResponse: string;
+  let responseHeader: string;
   let accountId: string;
   let payer: string;
   let debtRepaid = 0n;
@@ -107,6 +108,7 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
       return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : errorResponse(admitted);
     // The admission credited the payment to the wallet's account already.
     paymentResponse = await admitted.finish(true);
+    responseHeader = admitted.responseHeader;
     accountId = admitted.accountId;
     debtRepaid = await payments.repayDebts(accountId);
     payer = admitted.payment.payer.toLowerCase();
@@ -114,7 +116,7 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
     ctx.storageError("x402 deposit", error);
     return fail("payment.unavailable", "the hub cannot take payments now; retry shortly");
   }
-  const headers = { "PAYMENT-RESPONSE": paymentResponse, "Access-Control-Expose-Headers": "PAYMENT-RESPONSE" };
+  const headers = { [responseHeader]: paymentResponse, "Access-Control-Expose-Headers": responseHeader };
   let transaction: string | null = null;
   try {
     transaction = decodeSettlementResponse(paymentResponse).transaction || null;

@@ -139,8 +139,16 @@ const MIN_AUDIO_BYTES_PER_SECOND = 500;
 
 /** Whole seconds an audio file can last at most: exact for PCM WAV (its header), else its size at 4 kbit/s. */
 export function audioSecondsBound(audio: Uint8Array): number {
-  const wav = wavSeconds(audio);
-  return Math.ceil(wav ?? audio.length / MIN_AUDIO_BYTES_PER_SECOND) + 1;
+  return secondsBoundOf(audio.length, wavSeconds(audio));
+}
+
+/**
+ * The seconds bound of an audio file of `bytes` bytes whose duration is `seconds` when known
+ * (a PCM WAV header's), else its size at 4 kbit/s; one second more for rounding. Admission
+ * ({@link audioSecondsBound}) and `POST /v1/estimate` (which takes the duration or the size) share it.
+ */
+export function secondsBoundOf(bytes: number, seconds: number | undefined): number {
+  return Math.ceil(seconds ?? bytes / MIN_AUDIO_BYTES_PER_SECOND) + 1;
 }
 
 /**

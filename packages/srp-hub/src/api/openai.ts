@@ -229,7 +229,8 @@ export function planChat(body: Record<string, unknown>): Plan | SrpError {
   };
 }
 
-const chatSurface: Surface = {
+/** The chat completions surface: what `POST /v1/chat/completions` serves and `POST /v1/estimate` plans. */
+export const chatSurface: Surface = {
   resource: chatResource,
   error: errorResponse,
   read: readJsonObject,

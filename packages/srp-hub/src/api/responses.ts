@@ -433,7 +433,8 @@ export function responsesResource(url: string): PaidResource {
   };
 }
 
-const responsesSurface: Surface = {
+/** The Responses surface: what `POST /v1/responses` serves and `POST /v1/estimate` plans. */
+export const responsesSurface: Surface = {
   resource: responsesResource,
   error: errorResponse,
   read: readJsonObject,

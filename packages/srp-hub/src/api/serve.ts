@@ -9,6 +9,7 @@
 import { normalizeQuantization, cost as priceCost, formatAmount, formatUsdc, parseAmount, SrpError, type BillableUsage } from "@srp/core";
 import type { Capability, Done, Instance, Job, JobApi, Receipt, Usage } from "@srp/core/schema";
 import type { OutputMeasurer, UsageBounds } from "@srp/core/metering";
+import { paymentHeaderOf } from "@srp/core/x402";
 import type { AccountStore } from "../accounts.js";
 import type { ReceiptBook } from "../receipts.js";
 import type { RouteSort, Router } from "../routing/router.js";
@@ -292,7 +293,6 @@ export interface Surface {
   ): Plan | SrpError | Promise<Plan | SrpError>;
 }
 
-const PAYMENT_RESPONSE = "PAYMENT-RESPONSE";
 const RECEIPT_HEADER = "x-srp-receipt";
 
 function extension(usage: Usage, receipt: Receipt | undefined, jobId: string, billed: Billed, rejected?: SrpError): SrpUsageExtension {
@@ -453,6 +453,30 @@ export function maximumCostOn(
   return { cost: priceCost(usage, price), promptTokens, completionTokens, price };
 }
 
+/** The maximum a planned request is admitted with, and the model it was priced for. */
+export interface AdmissionMaximum extends MaximumCost {
+  /** The model whose worst case it is: the request's, or the dearest of its fallbacks that is served. */
+  model: string;
+}
+
+/**
+ * The maximum cost admission reserves for a planned request (SRP-BIL-003): {@link maximumCost}
+ * of its bound on its model, or with fallback `models` (SRP-CON-062) the dearest of those
+ * served. Undefined when none is served. `POST /v1/estimate` answers this same amount.
+ */
+export function admissionMaximum(
+  router: Router,
+  plan: Pick<Plan, "model" | "bound" | "prefs" | "capabilities" | "promptByContext">,
+  models?: readonly string[],
+): AdmissionMaximum | undefined {
+  let dearest: AdmissionMaximum | undefined;
+  for (const model of models ?? [plan.model]) {
+    const max = maximumCost(router, model, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext);
+    if (max !== undefined && (dearest === undefined || max.cost > dearest.cost)) dearest = { ...max, model };
+  }
+  return dearest;
+}
+
 /**
  * Whether an instance may serve a planned request whose worst case `reserved` was reserved
  * (SRP-BIL-003): its own worst case for the request ({@link maximumCostOn}) is not more. An
@@ -481,9 +505,9 @@ function routeNeeds(plan: Plan): RouteNeeds {
   };
 }
 
-/** The response with a `PAYMENT-RESPONSE` header added. */
-function withPayment(response: Response, header: string): Response {
-  response.headers.set(PAYMENT_RESPONSE, header);
+/** The response with the payment's settlement header (`PAYMENT-RESPONSE`, or `X-PAYMENT-RESPONSE` for a version-1 payer) added, the payment ended as `served` says. */
+async function withPayment(response: Response, admission: Admission, served: boolean): Promise<Response> {
+  response.headers.set(admission.responseHeader, await admission.finish(served));
   return response;
 }
 
@@ -513,7 +537,8 @@ export async function payer(
 
 /**
  * x402 (SRP-PAY-001..): quotes `amount` for `resource` (a 402 when the request carries no
- * `PAYMENT-SIGNATURE`), else verifies, locks and, per the hub's mode, settles the payment.
+ * `PAYMENT-SIGNATURE`, nor a version-1 `X-PAYMENT`), else verifies, locks and, per the
+ * hub's mode, settles the payment.
  * Answers the admitted payment, or the response that refuses it.
  */
 export async function admitPayment(
@@ -525,8 +550,8 @@ export async function admitPayment(
   error: Surface["error"],
   mode?: "before" | "after",
 ): Promise<Admission | Response> {
-  const header = request.headers.get("payment-signature");
-  if (header === null) return payments.required(amount, resource);
+  const header = paymentHeaderOf(request.headers);
+  if (header === undefined) return payments.required(amount, resource);
   try {
     await ctx.ledgerReady;
     const admitted = await payments.admit(header, payments.offer(amount), resource.url, mode ? { mode } : {});
@@ -623,9 +648,7 @@ async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<
   let reserved: bigint | undefined;
   if (ctx.ledger) {
     // With fallbacks, the dearest of the listed models that is served (SRP-CON-062).
-    const max = (models ?? [plan.model])
-      .map((m) => maximumCost(ctx.router, m, plan.bound, plan.prefs.maxPrice, plan.capabilities, plan.promptByContext)?.cost)
-      .reduce<bigint | undefined>((a, c) => (c === undefined ? a : a === undefined || c > a ? c : a), undefined);
+    const max = admissionMaximum(ctx.router, plan, models)?.cost;
     if (max === undefined)
       return error(new SrpError("job.unknown_model", `model ${models?.join(", ") ?? plan.model} is not served by any online provider`));
     if (payments) {
@@ -641,14 +664,15 @@ async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<
     } catch (e) {
       ctx.storageError("reserve", e);
       const unavailable = error(new SrpError("billing.unavailable", "the hub's ledger cannot take requests now; retry shortly"));
-      return admission ? withPayment(unavailable, await admission.finish(false)) : unavailable;
+      return admission ? withPayment(unavailable, admission, false) : unavailable;
     }
     if (!r.ok) {
       if (r.keyBudget) return error(keyBudgetError(r.keyBudget, max));
       if (admission)
         return withPayment(
           error(new SrpError("billing.insufficient_credits", "the payment does not cover this request's maximum cost")),
-          await admission.finish(false),
+          admission,
+          false,
         );
       return error(
         new SrpError(
@@ -851,7 +875,7 @@ async function notRelayed(ctx: ConsumerApiContext, run: RunOptions, consumer: Co
   consumer.detach();
   await closeBilling(ctx, run, undefined);
   const failed = error(failure instanceof SrpError ? failure : new SrpError("internal", "relay failed", { cause: failure }));
-  return admission ? withPayment(failed, await admission.finish(false)) : failed;
+  return admission ? withPayment(failed, admission, false) : failed;
 }
 
 /**
@@ -866,7 +890,7 @@ async function answerOnce({ plan, run, committed, events, consumer, close }: Com
   await events.return(undefined); // runs follow()'s clean-up (deadline timer, abort listener)
   consumer.detach();
   const billed = await close(e);
-  const paid = admission ? { [PAYMENT_RESPONSE]: await admission.finish(paymentServed(e)) } : {};
+  const paid = admission ? { [admission.responseHeader]: await admission.finish(paymentServed(e)) } : {};
   if (e.type !== "done" || e.done.response === undefined) {
     return error(
       new SrpError("job.upstream_error", e.type === "error" ? e.error.message : "the provider ended the job without a response"),
@@ -892,7 +916,7 @@ async function answerStream(
   const headers = receiptHeaders(committed.job);
   if (run.admission) {
     try {
-      headers[PAYMENT_RESPONSE] = await run.admission.finish(true);
+      headers[run.admission.responseHeader] = await run.admission.finish(true);
     } catch (e) {
       ctx.storageError("finish an x402 payment", e);
     }

@@ -9,7 +9,7 @@ import { getAccount, getHistory, getPricing, postEstimate, postRefund } from "..
 import { ADMIN_PREFIX, handleAdmin } from "../api/admin.js";
 import { createKey, getSpend, KEYS_PATH, listKeys, revokeKey, updateKey } from "../api/keys.js";
 import { countTokens, postMessages } from "../api/anthropic.js";
-import type { Batches } from "../api/batch.js";
+import { BATCH_PATH, type Batches } from "../api/batch.js";
 import type { ConsumerApiContext } from "../api/serve.js";
 import { postCompletions } from "../api/completions.js";
 import { DEPOSIT_PATH, postDeposit, postFuturesRefund } from "../api/futures.js";
@@ -20,7 +20,7 @@ import { postPayoutVoucher } from "../api/payout-voucher.js";
 import { handleStoredResponse, RESPONSES_PREFIX } from "../api/response-store.js";
 import { postResponses } from "../api/responses.js";
 import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn } from "../api/wallet.js";
-import { X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
+import { X402_DISCOVERY_JSON_PATH, X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
 import { accountContext, baseUrlOf, futuresContext, keysContext, walletContext, type HubParts } from "./api-contexts.js";
 import type { Route } from "./routes.js";
 import { METRICS_PATH, metricsResponse } from "../metrics.js";
@@ -62,14 +62,16 @@ function discoveryRoutes(p: EndpointParts): Route[] {
   const { payments, router } = p;
   return [
     { method: ["GET", "HEAD"], path: DISCOVERY_PATH, handle: (r) => publicJson(p.discovery(baseUrlOf(p.options, r)), 60) },
-    {
-      method: ["GET", "HEAD"],
-      path: X402_DISCOVERY_PATH,
-      handle: (r) =>
-        payments
-          ? publicJson(x402Discovery(payments, baseUrlOf(p.options, r), router, { deposits: p.books.books !== undefined }), 60)
-          : fail("api.not_found", "this hub takes no x402 payments"),
-    },
+    ...[X402_DISCOVERY_PATH, X402_DISCOVERY_JSON_PATH].map(
+      (path): Route => ({
+        method: ["GET", "HEAD"],
+        path,
+        handle: (r) =>
+          payments
+            ? publicJson(x402Discovery(payments, baseUrlOf(p.options, r), router, { deposits: p.books.books !== undefined }), 60)
+            : fail("api.not_found", "this hub takes no x402 payments"),
+      }),
+    ),
     { method: ["GET", "HEAD"], path: "/openapi.json", handle: (r) => publicJson(consumerOpenApi(baseUrlOf(p.options, r)), 300) },
     { method: "*", path: PROVIDER_PATH, handle: websocketOnly },
   ];
@@ -87,7 +89,7 @@ function consumerRoutes(p: EndpointParts): Route[] {
     ...Object.keys(MODALITY_SURFACES).map(
       (path): Route => ({ method: "POST", path, draining: "refuse", handle: (r) => postModality(r, api, path) }),
     ),
-    { method: "POST", path: "/v1/batch", draining: "refuse", handle: (r) => p.batches.create(r) },
+    { method: "POST", path: BATCH_PATH, draining: "refuse", handle: (r) => p.batches.create(r) },
     { method: "GET", path: { prefix: "/v1/jobs/" }, handle: (r, { id }) => p.batches.get(r, id) },
     {
       method: "GET",
@@ -114,7 +116,7 @@ function accountRoutes(p: EndpointParts): Route[] {
   const keys = keysContext(p, () => p.revalidate());
   return [
     { method: "GET", path: "/v1/pricing", handle: () => getPricing(account) },
-    { method: "POST", path: "/v1/estimate", handle: (r) => postEstimate(r, account, wallet.maxBodyBytes) },
+    { method: "POST", path: "/v1/estimate", handle: (r) => postEstimate(r, account, wallet.maxBodyBytes, p.api) },
     { method: "GET", path: "/v1/account", handle: (r) => getAccount(r, account) },
     { method: "GET", path: "/v1/account/history", handle: (r) => getHistory(r, account) },
     { method: "POST", path: "/v1/account/refund", handle: (r) => postRefund(r, account) },

@@ -6,11 +6,30 @@
  */
 import { verifyTypedData } from "viem";
 import { canonicalize, SrpError } from "@srp/core";
-import { decodePaymentPayload, encodeX402Header, exactEvmPayload, type PaymentRequirements, type SettlementResponse } from "@srp/core/x402";
+import {
+  decodePaymentPayload,
+  decodePaymentPayloadV1,
+  encodeX402Header,
+  exactEvmPayload,
+  v1NetworkOf,
+  X402_HEADERS,
+  X402_V1_HEADERS,
+  type PaymentPayload,
+  type PaymentRequirements,
+  type SettlementResponse,
+} from "@srp/core/x402";
 import { transferWithAuthorizationTypes } from "@srp/core/chain";
 import type { PaymentBook, PaymentRecord, SettleMode } from "./book.js";
 import type { SettleInput, SettleResult, Settler } from "./authorization-settlers.js";
-import { checkPayment, paymentRequired, requirementsFor, type PaidResource, type X402Terms } from "./x402-policy.js";
+import {
+  checkPayment,
+  paymentFromV1,
+  paymentRequired,
+  requirementsFor,
+  requirementsV1For,
+  type PaidResource,
+  type X402Terms,
+} from "./x402-policy.js";
 
 /** Something that happened to a payment, for operators' logs and metrics. */
 export interface PaymentEvent {
@@ -30,15 +49,23 @@ export interface X402PaymentsOptions {
   onEvent?: (event: PaymentEvent) => void;
 }
 
+/** A payment header a request carries: version 2's `PAYMENT-SIGNATURE` or version 1's `X-PAYMENT` (`paymentHeaderOf` in `@srp/core/x402`). */
+export interface PaymentHeader {
+  version: 1 | 2;
+  value: string;
+}
+
 /** A paid request the hub may serve: the payer's account, and how to end the payment. */
 export interface Admission {
   payment: PaymentRecord;
+  /** The header that tells the payer how its payment settled: `PAYMENT-RESPONSE`, or `X-PAYMENT-RESPONSE` for a version-1 payer. */
+  responseHeader: string;
   /** The payer's wallet account, credited with the payment (its maximum cost is reserved from it as usual). */
   accountId: string;
   /**
    * Ends the payment after the request: in `after` mode settles it when the request was
-   * served, or gives the authorization up when it was not. Returns the `PAYMENT-RESPONSE`
-   * header value. In `before` mode it only returns the header of the settlement made.
+   * served, or gives the authorization up when it was not. Returns the value of the
+   * {@link responseHeader}. In `before` mode it only returns the header of the settlement made.
    */
   finish(served: boolean): Promise<string>;
 }
@@ -133,6 +160,7 @@ export class X402Payments {
       error ? `${error.code}: ${error.message}` : "payment required: pay with x402 or send an API key",
     );
     const code = error?.code ?? "payment.required";
+    const v1 = requirementsV1For(this.terms, amount, resource);
     const status = error?.httpStatus ?? 402;
     return Response.json(
       {
@@ -144,19 +172,25 @@ export class X402Payments {
           param: null,
         },
         x402: doc,
+        // Version-1 clients read the 402's body (version 1 has no PAYMENT-REQUIRED header).
+        ...(v1 ? { x402Version: 1, accepts: [v1] } : {}),
       },
       {
         status,
-        headers: { "PAYMENT-REQUIRED": encodeX402Header(doc), "Access-Control-Expose-Headers": "PAYMENT-REQUIRED, PAYMENT-RESPONSE" },
+        headers: {
+          "PAYMENT-REQUIRED": encodeX402Header(doc),
+          "Access-Control-Expose-Headers": "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE",
+        },
       },
     );
   }
 
-  #response(p: PaymentRecord, success: boolean, transaction: string | null, errorReason?: string): string {
+  #response(p: PaymentRecord, version: 1 | 2, success: boolean, transaction: string | null, errorReason?: string): string {
     const doc: SettlementResponse = {
       success,
       transaction: transaction ?? "",
-      network: p.network,
+      // Version 1 names the network (the hub only takes version 1 on a chain that has a name).
+      network: (version === 1 ? v1NetworkOf(this.terms.chainId) : undefined) ?? p.network,
       payer: p.payer,
       ...(errorReason !== undefined ? { errorReason } : {}),
     };
@@ -200,26 +234,25 @@ export class X402Payments {
   }
 
   /**
-   * Admits a request paid with the `PAYMENT-SIGNATURE` header `header`, whose offer was
+   * Admits a request paid with the payment header `header` (`PAYMENT-SIGNATURE`, or a
+   * version-1 `X-PAYMENT`, read as the version-2 payment it stands for), whose offer was
    * `offered`. Returns the admission, or the error to answer with (a 402 for payment
    * problems, with fresh requirements). `mode` overrides the hub's settlement mode (a
    * deposit always settles first); `debtorMayPay` admits a blocked wallet (a deposit, which
    * repays its debt first).
    */
   async admit(
-    header: string,
+    header: PaymentHeader | string,
     offered: PaymentRequirements,
     resourceUrl: string,
     options: { now?: number; mode?: SettleMode; debtorMayPay?: boolean } = {},
   ): Promise<Admission | SrpError> {
     const now = options.now ?? Date.now();
     const mode = options.mode ?? this.mode;
-    let payment;
-    try {
-      payment = decodePaymentPayload(header);
-    } catch (error) {
-      return error as SrpError;
-    }
+    const given = typeof header === "string" ? { version: 2 as const, value: header } : header;
+    const payment = this.#decode(given, offered);
+    if (payment instanceof SrpError) return payment;
+    const version = given.version;
     const checked = checkPayment(payment, offered, this.terms, Math.floor(now / 1000));
     if (checked instanceof SrpError) return checked;
     const input: SettleInput = { ...checked, payment };
@@ -249,11 +282,11 @@ export class X402Payments {
       resource: resourceUrl,
       payload,
     });
-    if (!existing.locked) return this.#resume(existing.record, payload, input);
+    if (!existing.locked) return this.#resume(existing.record, payload, input, version);
     const record = existing.record;
     this.#inFlight.add(record.id);
     try {
-      const admitted = await this.#admitLocked(record, input, mode);
+      const admitted = await this.#admitLocked(record, input, mode, version);
       // Admitted: in flight until the request finishes; refused: done now.
       if (admitted instanceof SrpError) this.#inFlight.delete(record.id);
       return admitted;
@@ -263,8 +296,19 @@ export class X402Payments {
     }
   }
 
+  /** A payment header's document as a version-2 payment, or why it is not one. */
+  #decode(header: PaymentHeader, offered: PaymentRequirements): PaymentPayload | SrpError {
+    try {
+      return header.version === 2
+        ? decodePaymentPayload(header.value)
+        : paymentFromV1(decodePaymentPayloadV1(header.value), offered, this.terms);
+    } catch (error) {
+      return error as SrpError;
+    }
+  }
+
   /** The rest of {@link admit} for a payment this call locked. */
-  async #admitLocked(record: PaymentRecord, input: SettleInput, mode: SettleMode): Promise<Admission | SrpError> {
+  async #admitLocked(record: PaymentRecord, input: SettleInput, mode: SettleMode, version: 1 | 2): Promise<Admission | SrpError> {
     // Stateless on-chain checks after the lock: a failure burns nothing on-chain, and the payer signs anew.
     const pre = await this.#settler.preflight(input);
     if (!pre.ok) {
@@ -274,12 +318,12 @@ export class X402Payments {
     if (mode === "after") {
       await this.#book.credit(record.id);
       await this.#book.claimService(record.id);
-      return this.#admitted(record, input, undefined);
+      return this.#admitted(record, input, undefined, version);
     }
-    return this.#settleThenServe(record, input);
+    return this.#settleThenServe(record, input, version);
   }
 
-  async #settleThenServe(record: PaymentRecord, input: SettleInput): Promise<Admission | SrpError> {
+  async #settleThenServe(record: PaymentRecord, input: SettleInput, version: 1 | 2): Promise<Admission | SrpError> {
     const result = await this.#settler.settle(input);
     const done = await this.#record(record, result);
     if (result.outcome === "failed") return new SrpError("payment.settlement_failed", `the payment could not be settled: ${result.reason}`);
@@ -293,15 +337,15 @@ export class X402Payments {
       );
     }
     if (!(await this.#book.claimService(record.id))) return new SrpError("payment.replayed", "this payment has already bought a request");
-    return this.#admitted(done, input, result.transaction);
+    return this.#admitted(done, input, result.transaction, version);
   }
 
   /** A copy of a locked payment arrived. */
-  async #resume(record: PaymentRecord, payload: string, input: SettleInput): Promise<Admission | SrpError> {
+  async #resume(record: PaymentRecord, payload: string, input: SettleInput, version: 1 | 2): Promise<Admission | SrpError> {
     const replay = new SrpError("payment.replayed", "this authorization was already used or is in use");
     if (record.payload !== payload || record.served || record.state === "locked" || record.state === "failed") return replay;
     if (record.state === "settled") {
-      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, record.txHash ?? "") : replay;
+      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, record.txHash ?? "", version) : replay;
     }
     // Unknown outcome: ask the chain whether the authorization paid the hub; if it is unused, submitting it again is safe.
     const o = await this.#settler.outcome(this.#query(record));
@@ -312,13 +356,13 @@ export class X402Payments {
       );
     if (o.state === "paid") {
       await this.#record(record, { outcome: "settled", transaction: o.transaction });
-      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, o.transaction) : replay;
+      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, o.transaction, version) : replay;
     }
     if (o.state === "spent") {
       await this.#record(record, { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" });
       return new SrpError("payment.settlement_failed", "the authorization's nonce was spent without paying the hub");
     }
-    return this.#settleThenServe(record, input);
+    return this.#settleThenServe(record, input, version);
   }
 
   /** What to ask the chain about a payment. */
@@ -348,26 +392,33 @@ export class X402Payments {
     return (await this.#book.get(record.id)) ?? record;
   }
 
-  #admitted(record: PaymentRecord, input: SettleInput, transaction: string | undefined): Admission {
+  #admitted(record: PaymentRecord, input: SettleInput, transaction: string | undefined, version: 1 | 2): Admission {
     const end = async (served: boolean): Promise<string> => {
-      if (transaction !== undefined) return this.#response(record, true, transaction);
+      if (transaction !== undefined) return this.#response(record, version, true, transaction);
       if (!served) {
         // Nothing was served: the authorization is given up unused and the credit taken back.
         const debt = await this.#book.failed(record.id, "the request was not served; the authorization was not used");
         if (debt > 0n) this.#noteDebt(record, debt);
-        return this.#response(record, false, null, "not served: the authorization was not used");
+        return this.#response(record, version, false, null, "not served: the authorization was not used");
       }
       const result = await this.#settler.settle(input);
       const now = await this.#record(record, result);
-      if (result.outcome === "settled") return this.#response(now, true, result.transaction);
-      return this.#response(now, false, null, result.outcome === "unknown" ? `settlement pending: ${result.reason}` : result.reason);
+      if (result.outcome === "settled") return this.#response(now, version, true, result.transaction);
+      return this.#response(
+        now,
+        version,
+        false,
+        null,
+        result.outcome === "unknown" ? `settlement pending: ${result.reason}` : result.reason,
+      );
     };
     let finished: Promise<string> | undefined;
     const finish = (served: boolean): Promise<string> => {
       finished ??= end(served).finally(() => this.#inFlight.delete(record.id));
       return finished;
     };
-    return { payment: record, accountId: record.accountId, finish };
+    const responseHeader = version === 1 ? X402_V1_HEADERS.response : X402_HEADERS.response;
+    return { payment: record, responseHeader, accountId: record.accountId, finish };
   }
 
   /**

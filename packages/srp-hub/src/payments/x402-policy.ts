@@ -10,11 +10,14 @@ import {
   evmChainId,
   exactEvmPayload,
   sameRequirements,
+  v1NetworkOf,
   X402_VERSION,
   type ExactEvmAuthorization,
   type PaymentPayload,
+  type PaymentPayloadV1,
   type PaymentRequired,
   type PaymentRequirements,
+  type PaymentRequirementsV1,
 } from "@srp/core/x402";
 
 /** The token a hub is paid in (USDC or a stand-in with the same EIP-3009 interface). */
@@ -107,6 +110,51 @@ export function paymentRequired(terms: X402Terms, amount: bigint, resource: Paid
     accepts: [requirementsFor(terms, amount)],
     extensions: { bazaar: bazaarExtension(resource) },
   };
+}
+
+/**
+ * The same offer for x402 version-1 clients (an entry of the 402 body's `accepts`), or
+ * undefined when the hub's chain has no version-1 network name.
+ */
+export function requirementsV1For(terms: X402Terms, amount: bigint, resource: PaidResource): PaymentRequirementsV1 | undefined {
+  const network = v1NetworkOf(terms.chainId);
+  if (network === undefined) return undefined;
+  const v2 = requirementsFor(terms, amount);
+  const { info } = bazaarExtension(resource) as { info: { input: Record<string, unknown>; output: Record<string, unknown> } };
+  return {
+    scheme: v2.scheme,
+    network,
+    maxAmountRequired: v2.amount,
+    resource: resource.url,
+    description: resource.description,
+    mimeType: resource.mimeType,
+    // Version 1 describes how to call a resource here (what version 2 moved to the `bazaar` extension).
+    outputSchema: { input: { ...info.input, discoverable: true }, output: info.output },
+    payTo: v2.payTo,
+    maxTimeoutSeconds: v2.maxTimeoutSeconds,
+    asset: v2.asset,
+    extra: { name: terms.asset.name, version: terms.asset.version },
+  };
+}
+
+/**
+ * A version-1 payment (`X-PAYMENT`) as the version-2 payment it stands for: the same
+ * payload, with the requirements offered for this request as `accepted` (version 1 names
+ * the scheme and network instead of echoing the requirements). The error when it chose
+ * another scheme or network. Every other check is then {@link checkPayment}'s.
+ */
+export function paymentFromV1(payment: PaymentPayloadV1, offered: PaymentRequirements, terms: X402Terms): PaymentPayload | SrpError {
+  const network = v1NetworkOf(terms.chainId);
+  if (network === undefined)
+    return new SrpError(
+      "payment.wrong_network",
+      `eip155:${terms.chainId} has no x402 version-1 name; pay with version 2 (PAYMENT-SIGNATURE)`,
+    );
+  if (payment.scheme !== offered.scheme)
+    return new SrpError("payment.wrong_network", `scheme ${payment.scheme} is not accepted; use ${offered.scheme}`);
+  if (payment.network !== network)
+    return new SrpError("payment.wrong_network", `network ${payment.network} is not accepted; pay on ${network}`);
+  return { x402Version: X402_VERSION as 2, accepted: offered, payload: payment.payload };
 }
 
 /** A payment that passed every check that needs no chain: who pays, and what they signed. */
