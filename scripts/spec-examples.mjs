@@ -98,6 +98,64 @@ export async function buildExamples() {
     node,
   );
   const receipt = countersignReceipt(unsigned, hub);
+  // An async job (jobs.md#async-jobs): a 4-second video delivered as one artifact of 12 bytes
+  // (a real video is larger; the bytes here are the example's result stream).
+  const videoInstance = {
+    instanceId: "sim-video",
+    model: "sora-2",
+    tier: "key",
+    backend: { kind: "openai-compatible" },
+    price: { input: "0", output: "0", second: "100000000000", run: "0" },
+    maxConcurrency: 4,
+    tokensPerSecond: 1,
+    contextLength: 1,
+    capabilities: ["video"],
+  };
+  const runInstance = {
+    instanceId: "cog-sim-upscaler",
+    model: "sim-upscaler",
+    tier: "gpu",
+    backend: { kind: "other" },
+    price: { input: "0", output: "0", second: "1000000000", run: "1000000000" },
+    maxConcurrency: 1,
+    tokensPerSecond: 1,
+    contextLength: 1,
+    capabilities: ["run"],
+    io: {
+      input: {
+        type: "object",
+        properties: { prompt: { type: "string", maxLength: 1000 }, steps: { type: "integer", minimum: 1, maximum: 50, default: 4 } },
+        required: ["prompt"],
+        additionalProperties: false,
+      },
+      output: { type: "object", properties: { image: { type: "string", format: "uri" } } },
+    },
+  };
+  const videoRequest = { model: "sora-2", prompt: "A lighthouse at dusk, waves rolling in", seconds: "4", size: "720x1280" };
+  const videoBytes = new TextEncoder().encode("not-a-video!");
+  const videoResponse = {
+    object: "srp.result",
+    artifacts: [{ name: "video", content_type: "video/mp4", bytes: videoBytes.length, sha256: sha256Hex(videoBytes) }],
+    video: { seconds: "4", size: "720x1280" },
+    output: null,
+  };
+  const videoUsage = { promptTokens: 0, completionTokens: 0, seconds: 4, runs: 1, measured: true };
+  const videoReceipt = createReceipt(
+    {
+      jobId: "job_01JH4Z6Q0000000000000002",
+      hubId: hub.id,
+      instanceId: videoInstance.instanceId,
+      model: videoInstance.model,
+      requestHash: sha256Hex(canonicalize(videoRequest)),
+      responseHash: sha256Hex(canonicalize(videoResponse)),
+      usage: videoUsage,
+      price: videoInstance.price,
+      startedAt: T0 + 1000,
+      finishedAt: T0 + 61_000,
+    },
+    { lastSeq: receipt.seq, totals: receipt.totals },
+    node,
+  );
   const statement = signStatement(
     {
       v: 1,
@@ -146,8 +204,20 @@ export async function buildExamples() {
         replaced: false,
         receipts: { lastSeq: 0, totals: { receipts: 0, cost: "0", promptTokens: 0, completionTokens: 0 } },
       },
+      "async-jobs": {
+        type: "welcome",
+        version: 1,
+        sessionId: "sess_01JH4Z6Q00000000000000AB",
+        nodeId: node.id,
+        accountId: "acct_test",
+        heartbeatIntervalMs: 15000,
+        limits: { maxFrameBytes: 4194304, maxInstances: 64, maxConcurrentJobs: 256 },
+        replaced: false,
+        receipts: { lastSeq: 0, totals: { receipts: 0, cost: "0", promptTokens: 0, completionTokens: 0 } },
+        ext: { "srp.async_jobs": { partBytes: 262144, maxResultBytes: 67108864, resumeWindowMs: 120000 } },
+      },
     },
-    Offer: { ollama: { type: "offer", instances: [instance] } },
+    Offer: { ollama: { type: "offer", instances: [instance] }, async: { type: "offer", instances: [videoInstance, runInstance] } },
     OfferAck: {
       mixed: {
         type: "offer_ack",
@@ -174,9 +244,46 @@ export async function buildExamples() {
         deadline: T0 + 301_000,
         quote: instance.price,
       },
+      video: {
+        type: "job",
+        jobId: "job_01JH4Z6Q0000000000000002",
+        instanceId: videoInstance.instanceId,
+        model: videoInstance.model,
+        api: "videos",
+        stream: false,
+        request: videoRequest,
+        deadline: T0 + 3_601_000,
+        quote: videoInstance.price,
+      },
     },
     Chunk: { first: { type: "chunk", jobId: "job_01JH4Z6Q0000000000000001", seq: 0, data: chunk } },
-    Done: { stream: { type: "done", jobId: "job_01JH4Z6Q0000000000000001", chunks: 1, usage, receipt: unsigned } },
+    Done: {
+      stream: { type: "done", jobId: "job_01JH4Z6Q0000000000000001", chunks: 1, usage, receipt: unsigned },
+      video: {
+        type: "done",
+        jobId: "job_01JH4Z6Q0000000000000002",
+        chunks: 0,
+        usage: videoUsage,
+        response: videoResponse,
+        receipt: videoReceipt,
+      },
+    },
+    Progress: { rendering: { type: "progress", jobId: "job_01JH4Z6Q0000000000000002", progress: 40, message: "in_progress" } },
+    Result: {
+      first: {
+        type: "result",
+        jobId: "job_01JH4Z6Q0000000000000002",
+        offset: 0,
+        data: Buffer.from(videoBytes.subarray(0, 8)).toString("base64"),
+      },
+      rest: {
+        type: "result",
+        jobId: "job_01JH4Z6Q0000000000000002",
+        offset: 8,
+        data: Buffer.from(videoBytes.subarray(8)).toString("base64"),
+      },
+    },
+    Resume: { "after-reconnect": { type: "resume", jobId: "job_01JH4Z6Q0000000000000002", received: 8 } },
     JobError: {
       upstream: {
         type: "job_error",

@@ -2,7 +2,7 @@
  * Embedding the hub: mounted in a plain node:http server and in Express, the admin API
  * behind its token, SQLite-backed accounts, and the `srp-hub` CLI as a real child process.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -174,12 +174,22 @@ describe("admin", () => {
   it("the srp-hub CLI creates accounts and keys in the data dir that a running hub accepts", async () => {
     const dir = tmp();
     const cli = new URL("../packages/srp-hub/dist/cli.js", import.meta.url).pathname;
-    const run = (...args: string[]) => {
-      const r = spawnSync(process.execPath, [cli, ...args, "--data-dir", dir], { encoding: "utf8" });
+    // Commands run as child processes without blocking this event loop (a blocked loop would miss the hub closing idle keep-alive sockets).
+    const exec = (args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+        const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d));
+        child.stderr.on("data", (d: Buffer) => (stderr += d));
+        child.on("close", (status) => done({ status, stdout, stderr }));
+      });
+    const run = async (...args: string[]) => {
+      const r = await exec([...args, "--data-dir", dir]);
       if (r.status !== 0) throw new Error(`srp-hub ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
       return JSON.parse(r.stdout) as Record<string, unknown>;
     };
-    const created = run("accounts", "create", "--name", "bob") as { account: { id: string }; apiKey: string };
+    const created = (await run("accounts", "create", "--name", "bob")) as { account: { id: string }; apiKey: string };
     const server = spawn(process.execPath, [cli, "serve", "--port", "0", "--data-dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
     cleanups.push(() => {
       server.kill("SIGTERM");
@@ -194,26 +204,30 @@ describe("admin", () => {
     const get = (key: string) => fetch(`${url}/v1/receipts/job_none`, { headers: { authorization: `Bearer ${key}` } });
     expect((await get(created.apiKey)).status).toBe(404); // authenticated; no such receipt
     // A key created while the hub runs works at once; a revoked one stops working.
-    const second = run("keys", "create", created.account.id, "--label", "ci") as { apiKey: string; keyId: string };
+    const second = (await run("keys", "create", created.account.id, "--label", "ci")) as { apiKey: string; keyId: string };
     expect((await get(second.apiKey)).status).toBe(404);
-    run("keys", "revoke", second.keyId);
+    await run("keys", "revoke", second.keyId);
     expect((await get(second.apiKey)).status).toBe(401);
-    expect((run("accounts", "list") as unknown as { id: string }[]).map((a) => a.id)).toContain(created.account.id);
+    expect(((await run("accounts", "list")) as unknown as { id: string }[]).map((a) => a.id)).toContain(created.account.id);
     // The admin token was created in the data dir and opens the admin API.
     const token = readFileSync(join(dir, "admin.token"), "utf8").trim();
     expect((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
-    const bad = spawnSync(process.execPath, [cli, "keys", "create", "acct_missing", "--data-dir", dir], { encoding: "utf8" });
+    const bad = await exec(["keys", "create", "acct_missing", "--data-dir", dir]);
     expect(bad.status).toBe(64);
     expect(bad.stderr).toContain("no account acct_missing");
 
     // The ledger from the command line, while the hub runs.
     const id = created.account.id;
-    expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({
+    expect(await run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({
       posted: true,
       deposited: { units: "12000000", usd: "12.00" },
     });
-    expect(run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({ posted: false }); // idempotent by --ref
-    expect(run("ledger", "show", id)).toMatchObject({ balance: { units: "13000000" }, prepaid: { units: "12000000" }, discountBps: 500 });
+    expect(await run("ledger", "deposit", id, "12000000", "--ref", "wire-1")).toMatchObject({ posted: false }); // idempotent by --ref
+    expect(await run("ledger", "show", id)).toMatchObject({
+      balance: { units: "13000000" },
+      prepaid: { units: "12000000" },
+      discountBps: 500,
+    });
     const account = (await (await fetch(`${url}/v1/account`, { headers: { authorization: `Bearer ${created.apiKey}` } })).json()) as Record<
       string,
       unknown
@@ -223,12 +237,12 @@ describe("admin", () => {
       discount_bps: 500,
       tier: { min_deposit: { units: "10000000" }, discount_bps: 500 },
     });
-    expect(run("ledger", "verify")).toMatchObject({ ok: true });
+    expect(await run("ledger", "verify")).toMatchObject({ ok: true });
     // Books tampered with behind the hub's back: verify exits 1 and names what is wrong.
     const raw = openSqlite(join(dir, "hub.sqlite"));
     await raw.run("UPDATE ledger_accounts SET balance = balance + 1 WHERE id = ?", [`user:${id}`]);
     await raw.close();
-    const broken = spawnSync(process.execPath, [cli, "ledger", "verify", "--data-dir", dir], { encoding: "utf8" });
+    const broken = await exec(["ledger", "verify", "--data-dir", dir]);
     expect(broken.status).toBe(1);
     expect(JSON.parse(broken.stdout)).toMatchObject({
       ok: false,

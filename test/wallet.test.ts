@@ -350,10 +350,11 @@ describe("prepaid balances from the chain", () => {
     const wellKnown = (await (await fetch(`${net.url}/.well-known/x402`)).json()) as {
       resources: Array<{ resource: string; price: { kind: string } }>;
     };
-    expect(wellKnown.resources.map((r) => [r.resource, r.price.kind])).toEqual([
-      [`${net.url}/v1/chat/completions`, "maximum_cost"],
-      [`${net.url}/v1/futures/deposit`, "amount"],
-    ]);
+    // Every metered resource first (chat completions leading), the deposit last.
+    const listed = wellKnown.resources.map((r) => [r.resource, r.price.kind]);
+    expect(listed[0]).toEqual([`${net.url}/v1/chat/completions`, "maximum_cost"]);
+    expect(listed.at(-1)).toEqual([`${net.url}/v1/futures/deposit`, "amount"]);
+    expect(listed.slice(0, -1).every(([, kind]) => kind === "maximum_cost")).toBe(true);
 
     const before = await chain.usdcBalance(payer.address);
     const made = await deposit(net, payer, amount);
@@ -444,6 +445,44 @@ describe("prepaid balances from the chain", () => {
     expect(await refusal(await postJson(net, "/v1/futures/refund", body))).toEqual({ status: 401, code: "auth.replayed_nonce" });
     const empty = await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId));
     expect(await empty.json()).toMatchObject({ amount: { units: "0" }, transaction: null });
+  });
+
+  it("never pays card money out on-chain: the refund is the prepaid money beyond the card money still refundable to cards", async () => {
+    const net = await startNet();
+    const payer = chain.accounts[3]!;
+    const before = await chain.usdcBalance(payer.address);
+    const made = await deposit(net, payer, 10_000_000n);
+    const accountId = made.account_id;
+    // $5 by card (as a signed Checkout completion credits it): held by the card processor, not the treasury.
+    const card = { id: "cdep_wallet_test", accountId, units: 5_000_000n, cents: 500n };
+    expect(await net.store.cards.open(card)).toEqual({ ok: true });
+    const session = {
+      sessionId: "cs_test_wallet",
+      accountId,
+      depositId: card.id,
+      amountTotal: 500,
+      currency: "usd",
+      mode: "payment",
+      paymentStatus: "paid",
+      paymentIntent: "pi_test_wallet",
+    };
+    expect((await net.store.cards.credit(session, "evt_test_wallet")).kind).toBe("credited");
+    net.elsewhere = async () => 5_000_000n - (await net.store.cards.get(card.id))!.refunded;
+    expect((await net.store.summary(accountId)).prepaid).toBe(15_000_000n);
+
+    const res = await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ amount: { units: "10000000" } });
+    expect(await chain.usdcBalance(payer.address)).toBe(before);
+    expect(await chain.usdcBalance(net.treasury)).toBe(0n);
+    // The card money stays, still refundable to the card; a second on-chain refund pays nothing.
+    expect(await net.store.summary(accountId)).toMatchObject({ prepaid: 5_000_000n, refunded: 10_000_000n });
+    expect((await net.store.cards.get(card.id))?.refunded).toBe(0n);
+    const empty = await postJson(net, "/v1/futures/refund", await refundBody(net, payer, accountId));
+    expect(await empty.json()).toMatchObject({ amount: { units: "0" }, transaction: null });
+    // The ledger's own refund (admin API, CLI) likewise pays only what is beyond the card money.
+    await net.store.deposit(accountId, 1_000_000n, "operator credit");
+    expect(await net.store.refund(accountId, "admin-refund")).toBe(1_000_000n);
   });
 
   it("credits a refund back when the transfer fails, and refuses refunds without a treasury or while a payment is unsettled", async () => {

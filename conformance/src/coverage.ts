@@ -17,20 +17,38 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-OFF-011": "the weights a backend loaded are not visible on the wire; a peer sees only the stated quantization",
   "SRP-OFF-012":
     "the backend's metadata and what the model can do are not visible on the wire; a job that fails can fail for other reasons",
+  "SRP-OFF-021":
+    "what the backend refuses travels between node and backend; a peer sees only the declared io (provider.async.run runs an input the io accepts)",
   // JOB: jobs
   "SRP-JOB-026": "the backend's own usage report travels between node and backend; a peer sees only the usage the node derived from it",
   "SRP-JOB-027":
     "whether the backend reported both counts is visible only between node and backend; a peer cannot tell an estimate from a count",
+  "SRP-JOB-043":
+    "a hub sends a videos or runs job only for a consumer's video or run, whose consumer endpoints are not specified yet; the check of the hub's manifest verification comes with them",
+  "SRP-JOB-046":
+    "needs a videos or runs job sent by the hub (for a consumer's video or run, whose endpoints are not specified yet) and a session lost under it; the resume check comes with them",
+  "SRP-JOB-049":
+    "needs a videos or runs job sent by the hub (for a consumer's video or run, whose endpoints are not specified yet) whose done is sent again after a resume",
   // LIV: liveness
   // ATT: attestation
+  "SRP-ATT-027":
+    "needs a videos or runs job sent by the hub (for a consumer's video or run, whose endpoints are not specified yet) to answer with implausible usage",
   // SET: settlement
   // MON: money
   // BIL: billing
   "SRP-BIL-001": "ledger bookkeeping inside the hub's database (entries, idempotency keys, balance column); not observable by a peer",
   "SRP-BIL-002": "how a balance is guarded inside the hub's database under concurrency across processes; not observable by a peer",
+  "SRP-BIL-011":
+    "a check would have to attempt a refund with a limited key, and a hub that wrongly allowed it would pay out the suite account's prepaid money (packages/srp-hub/test/card-deposits.test.ts covers the refusal)",
   "SRP-BIL-015": "recovery after a hub process crashed, inside its database; not observable by a peer",
   "SRP-BIL-017":
     "needs the hub's database taken away and brought back, which a peer cannot do; tested with a real PostgreSQL server in test/cluster-faults.test.ts",
+  "SRP-BIL-019":
+    "needs a hub configured with a card processor account, which the suite is not given (packages/srp-hub/test/card-deposits.test.ts covers it with a stand-in API)",
+  "SRP-BIL-020":
+    "needs the hub's webhook secret to sign the processor's events, which only the operator has (packages/srp-hub/test/card-deposits.test.ts covers it)",
+  "SRP-BIL-021":
+    "needs paid card deposits and the processor's refunds, which only the operator's processor account can make (packages/srp-hub/test/card-deposits.test.ts covers it)",
   // CON: consumer API
   "SRP-CON-052": "retention runs for days (30 by default, the hub's configuration); a check cannot wait for a stored response to expire",
   "SRP-CON-056":
@@ -51,6 +69,8 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-PAY-017": "reconciliation runs inside the hub, against its own chain client and books",
   "SRP-PAY-018": "the credit of a payment as prepaid money is internal ledger state",
   "SRP-PAY-020": "needs a credited payment whose settlement is still pending, which no peer can hold open",
+  "SRP-PAY-029":
+    "each step but the first needs a transaction signed on the hub's Solana cluster by a funded payer, which the suite does not hold; the reference hub tests every step against an in-process Solana VM (test/svm-rail.test.ts, test/x402-solana.test.ts)",
   "SRP-WAL-005": "vouchers are signed against the operator's settlement contract and books; the suite has no earnings to pay out",
   // ERR: errors
   "SRP-ERR-007":

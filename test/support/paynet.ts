@@ -31,6 +31,8 @@ export const PRICE = { input: "1000000", output: "3000000" };
 export interface PayNetOptions {
   /** Overrides of the hub's x402 options. */
   x402?: Partial<HubX402Options>;
+  /** What the treasury holds on other networks (a Solana rail's token account), counted with its EVM balance against the ledger. */
+  elsewhere?: () => Promise<bigint>;
   /** Wraps the direct settler (tests make settlements fail or time out). */
   settler?: (inner: Settler) => Settler;
   /** The hub's treasury wallet (refunds): default the treasury account's; `false`: none; a function wraps it. */
@@ -53,6 +55,8 @@ export interface PayNet {
   treasury: `0x${string}`;
   /** More nodes a test started (closed with the net). */
   extra: Provider[];
+  /** What the treasury holds on other networks ({@link PayNetOptions.elsewhere}). */
+  elsewhere?: () => Promise<bigint>;
   close(): Promise<void>;
 }
 
@@ -80,7 +84,8 @@ export function usePayNets(prefix: string, options: { chainId?: number } = {}): 
     for (const net of nets.splice(0)) {
       try {
         expect(await net.store.verify()).toEqual([]);
-        expect(await chain!.usdcBalance(net.treasury)).toBe(-(await net.store.ledgerBalance("external")));
+        const elsewhere = (await net.elsewhere?.()) ?? 0n;
+        expect((await chain!.usdcBalance(net.treasury)) + elsewhere).toBe(-(await net.store.ledgerBalance("external")));
       } finally {
         await net.close();
       }
@@ -138,6 +143,7 @@ export function usePayNets(prefix: string, options: { chainId?: number } = {}): 
         owner: { id: owner.id, key },
         treasury: treasuryAccount.address,
         extra: [],
+        ...(options.elsewhere ? { elsewhere: options.elsewhere } : {}),
         async close() {
           for (const p of [provider, ...net.extra]) await p.close();
           await hub.close();

@@ -38,15 +38,32 @@ function check(id: string, title: string, requirements: string[], body: (ctx: Hu
 export const HUB_X402_CHECKS: Check<HubContext>[] = [
   check(
     "hub.x402.required",
-    "Answers an unauthenticated chat completion with 402 payment.required and a decodable PAYMENT-REQUIRED: x402Version 2, one exact eip155 requirement quoting the maximum cost, maxTimeoutSeconds >= 300, the token's EIP-712 extra, the resource URL, the bazaar extension; routes nothing",
-    ["SRP-PAY-001", "SRP-PAY-002", "SRP-PAY-003", "SRP-PAY-023"],
+    "Answers an unauthenticated chat completion with 402 payment.required and a decodable PAYMENT-REQUIRED: x402Version 2, one entry per network (an exact eip155 one first) each quoting the maximum cost, maxTimeoutSeconds >= 300, the token's EIP-712 extra, the resource URL, the bazaar extension; routes nothing",
+    ["SRP-PAY-001", "SRP-PAY-002", "SRP-PAY-003", "SRP-PAY-023", "SRP-PAY-028"],
     async (ctx) => {
       const target = await paidTarget(ctx);
       const { answer, required, offer } = await quote(ctx, target);
       const problems: string[] = [];
+      // A Solana entry (SRP-PAY-028): base58 mint and owner, the fee payer, nothing that changes per 402.
+      const BASE58 = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+      for (const r of required.accepts.filter((a) => a.network.startsWith("solana:"))) {
+        if (r.scheme !== "exact") problems.push(`the Solana entry's scheme is ${r.scheme}, not exact (SRP-PAY-028)`);
+        if (!BASE58.test(r.asset) || !BASE58.test(r.payTo))
+          problems.push("the Solana entry's asset or payTo is not a base58 address (SRP-PAY-028)");
+        const extra = r.extra ?? {};
+        if (typeof extra.feePayer !== "string" || !BASE58.test(extra.feePayer))
+          problems.push("the Solana entry's extra.feePayer is not a base58 address (SRP-PAY-028)");
+        if ("recentBlockhash" in extra || "memo" in extra)
+          problems.push("the Solana entry carries a blockhash or memo, which change from one 402 to the next (SRP-PAY-028)");
+      }
       if (answer.code !== "payment.required")
         problems.push(`the 402's error code is ${JSON.stringify(answer.code)}, not payment.required (SRP-PAY-002)`);
-      if (required.accepts.length !== 1) problems.push(`accepts has ${required.accepts.length} entries, not exactly one (SRP-PAY-003)`);
+      const networks = required.accepts.map((r) => r.network);
+      if (new Set(networks).size !== networks.length) problems.push(`accepts lists a network twice: ${networks.join(", ")} (SRP-PAY-003)`);
+      if (required.accepts[0] !== offer)
+        problems.push(`the first entry of accepts is on ${networks[0]}, not the EVM network (SRP-PAY-003)`);
+      const amounts = new Set(required.accepts.map((r) => r.amount));
+      if (amounts.size !== 1) problems.push(`the entries of accepts quote different amounts: ${[...amounts].join(", ")} (SRP-PAY-003)`);
       if (!/^eip155:[1-9][0-9]*$/.test(offer.network)) problems.push(`network ${offer.network} is not eip155:<chainId>`);
       if (typeof offer.amount !== "string" || !UNITS.test(offer.amount))
         problems.push(`amount ${JSON.stringify(offer.amount)} is not a decimal string of atomic units`);

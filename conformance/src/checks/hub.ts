@@ -9,6 +9,7 @@ import { connect, discovery, type HubContext, needKey, openSession, stillServing
 import { ensure, fail, skippable } from "../harness/verdict.js";
 import { expectRejection } from "../harness/wire.js";
 import { HUB_FRAME_CHECKS } from "./frames.js";
+import { HUB_ASYNC_CHECKS } from "./hub-async.js";
 import { HUB_CONSUMER_RULE_CHECKS } from "./hub-consumer-rules.js";
 import { HUB_CONSUMER_SURFACE_CHECKS } from "./hub-consumer-surfaces.js";
 import { HUB_HANDSHAKE_CHECKS } from "./hub-handshake.js";
@@ -263,6 +264,7 @@ export const HUB_CHECKS: Check<HubContext>[] = [
   ...HUB_RECEIPT_CHECKS,
   ...HUB_SETTLEMENT_CHECKS,
   ...HUB_JOB_RULE_CHECKS,
+  ...HUB_ASYNC_CHECKS,
   ...HUB_CONSUMER_SURFACE_CHECKS,
   ...HUB_CONSUMER_RULE_CHECKS,
   ...HUB_MODEL_CHECKS,

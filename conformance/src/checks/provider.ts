@@ -11,6 +11,7 @@ import { ensure, fail } from "../harness/verdict.js";
 import { expectRejection, type WirePeer } from "../harness/wire.js";
 import { PROVIDER_FRAME_CHECKS } from "./frames.js";
 import { PROVIDER_API_CHECKS } from "./provider-apis.js";
+import { PROVIDER_ASYNC_CHECKS } from "./provider-async.js";
 import { PROVIDER_HANDSHAKE_CHECKS } from "./provider-handshake.js";
 import { PROVIDER_JOB_RULE_CHECKS } from "./provider-job-rules.js";
 import { PROVIDER_JOB_CHECKS } from "./provider-jobs.js";
@@ -192,6 +193,7 @@ export const PROVIDER_CHECKS: Check<ProviderContext>[] = [
   ...PROVIDER_RECEIPT_CHECKS,
   ...PROVIDER_JOB_RULE_CHECKS,
   ...PROVIDER_API_CHECKS,
+  ...PROVIDER_ASYNC_CHECKS,
 ];
 
 export type { WirePeer };

@@ -63,6 +63,13 @@ export const ERROR_TABLE = {
   "job.deadline_exceeded": { http: 504, close: null, retryable: true, title: "Job passed its deadline" },
   "job.cancelled": { http: 499, close: null, retryable: false, title: "Job was cancelled by the hub" },
   "job.upstream_error": { http: 502, close: null, retryable: true, title: "Backend model server failed" },
+  "job.lost": {
+    http: 502,
+    close: null,
+    retryable: true,
+    title: "The node no longer has the async job (it restarted, or the resume window passed)",
+  },
+  "job.result_too_large": { http: 502, close: null, retryable: false, title: "The async job's result exceeds the hub's maxResultBytes" },
   "job.upstream_timeout": { http: 504, close: null, retryable: true, title: "Backend model server did not answer in time" },
   "job.upstream_rate_limited": { http: 429, close: null, retryable: true, title: "Backend refused for its own rate limit" },
   "job.unsupported_api": { http: 502, close: null, retryable: true, title: "Instance does not serve this job's API" },
@@ -131,6 +138,13 @@ export const ERROR_TABLE = {
     title: "Authorization pays someone other than the hub's treasury",
   },
   "payment.wrong_amount": { http: 402, close: null, retryable: false, title: "Authorization value differs from the amount required" },
+  "payment.wrong_asset": { http: 402, close: null, retryable: false, title: "Payment transfers a token other than the offered asset" },
+  "payment.wrong_fee_payer": {
+    http: 402,
+    close: null,
+    retryable: false,
+    title: "Transaction is not paid by the offered fee payer, or uses it for more than fees",
+  },
   "payment.not_yet_valid": { http: 402, close: null, retryable: true, title: "Authorization is not valid yet" },
   "payment.expired": { http: 402, close: null, retryable: false, title: "Authorization expires before the request can settle" },
   "payment.bad_signature": { http: 402, close: null, retryable: false, title: "Authorization signature does not verify" },
@@ -145,6 +159,13 @@ export const ERROR_TABLE = {
   },
   "payment.wallet_blocked": { http: 403, close: null, retryable: false, title: "Wallet owes an unsettled payment" },
   "payment.unavailable": { http: 503, close: null, retryable: true, title: "The chain or the settler cannot be reached" },
+  "payment.card_signature_invalid": {
+    http: 400,
+    close: null,
+    retryable: false,
+    title: "The card webhook's Stripe-Signature does not verify with the webhook secret",
+  },
+  "payment.card_unavailable": { http: 503, close: null, retryable: true, title: "The card processor cannot be reached" },
 
   // Anything else.
   internal: { http: 500, close: 1011, retryable: true, title: "Internal error" },

@@ -128,6 +128,25 @@ export { signStatement, verifyStatement, compareReceiptPositions } from "./state
 // Discovery
 export { fetchDiscovery } from "./discovery.js";
 
+// Async jobs: announcement, async instances, result frames and manifests (jobs.md#async-jobs)
+export {
+  ASYNC_CAPABILITY,
+  IO_SCHEMA_KEYWORDS,
+  isAsyncApi,
+  isAsyncInstance,
+  asyncJobsOf,
+  asyncJobsExt,
+  asyncInstanceProblem,
+  ioSchemaProblem,
+  toBase64,
+  fromBase64,
+  resultFrames,
+  artifactRanges,
+  manifestProblem,
+  type AsyncApi,
+  type ArtifactRange,
+} from "./async-jobs.js";
+
 // Request id and trace context of a job (SRP-JOB-037)
 export { JOB_TRACE_EXT, jobRequestId, jobTraceHeaders } from "./job-ext.js";
 

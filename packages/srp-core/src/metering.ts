@@ -30,3 +30,4 @@ export {
   type PlausibilityVerdict,
 } from "./plausibility.js";
 export { wavSeconds } from "./audio.js";
+export { mp4Seconds } from "./mp4.js";

@@ -57,6 +57,19 @@ describe("cost (spec/v1/money.md test vectors)", () => {
       80_000n + 15_000n + 6_100n,
     ],
     [
+      "seconds and runs of an async job (SRP-MON-008, vector 11)",
+      { promptTokens: 0, completionTokens: 0, seconds: 12, runs: 1 },
+      { input: "0", output: "0", second: "1000000000", run: "50000000000" },
+      62_000n,
+    ],
+    [
+      "a run price alone, rounded up once (SRP-MON-008, vector 12)",
+      { promptTokens: 0, completionTokens: 0, runs: 3 },
+      { input: "0", output: "0", run: "333333" },
+      1n,
+    ],
+    ["runs without a run price cost nothing", { promptTokens: 0, completionTokens: 0, runs: 1 }, { input: "0", output: "0" }, 0n],
+    [
       "large counts stay exact",
       { promptTokens: 1_000_000_000, completionTokens: 1_000_000_000 },
       { input: "2500000", output: "10000000" },

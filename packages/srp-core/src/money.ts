@@ -75,8 +75,10 @@ export interface PriceQuote {
   image?: string;
   /** Per 1M characters synthesized to speech; zero when absent. */
   character?: string;
-  /** Per 1M seconds of audio transcribed; zero when absent. */
+  /** Per 1M seconds (of audio transcribed, video delivered, run time); zero when absent. */
   second?: string;
+  /** Per 1M runs of an async job; zero when absent. */
+  run?: string;
 }
 
 /** Token counts that a charge is computed from. */
@@ -93,8 +95,10 @@ export interface BillableUsage {
   images?: number;
   /** Characters synthesized to speech. */
   characters?: number;
-  /** Seconds of audio transcribed. */
+  /** Seconds of audio transcribed, of video delivered, or of run time. */
   seconds?: number;
+  /** Runs of an async job (`videos`, `runs`). */
+  runs?: number;
 }
 
 function tokens(n: number | undefined, what: string): bigint {
@@ -105,7 +109,7 @@ function tokens(n: number | undefined, what: string): bigint {
 
 /**
  * The consumer's charge for a usage at a price: the exact sum of every unit count times
- * its price per 1M units (tokens, images, characters, seconds), rounded up to a whole
+ * its price per 1M units (tokens, images, characters, seconds, runs), rounded up to a whole
  * atomic unit once (never per unit class).
  *
  * @example
@@ -130,7 +134,8 @@ export function cost(usage: BillableUsage, price: PriceQuote): bigint {
     completion * output +
     unit(usage.images, price.image, "images") +
     unit(usage.characters, price.character, "characters") +
-    unit(usage.seconds, price.second, "seconds");
+    unit(usage.seconds, price.second, "seconds") +
+    unit(usage.runs, price.run, "runs");
   return ceilDiv(micro, TOKENS_PER_PRICE_UNIT);
 }
 

@@ -364,6 +364,20 @@ describe("checkUsagePlausibility (SRP-ATT-015, SRP-ATT-016)", () => {
     );
     expect(checkUsagePlausibility({ promptTokens: 0, completionTokens: 0, images: 4, measured: true }, {}, relayed).plausible).toBe(true);
   });
+
+  it("bounds runs at 0 unless the hub admitted an async job with runs 1 (SRP-ATT-027)", () => {
+    expect(checkUsagePlausibility({ promptTokens: 0, completionTokens: 0, runs: 1, measured: true }, {}, relayed)).toEqual({
+      plausible: false,
+      reason: "runs 1 exceed the 0 admitted",
+    });
+    expect(checkUsagePlausibility({ promptTokens: 0, completionTokens: 0, runs: 1, measured: true }, { runs: 1 }, relayed).plausible).toBe(
+      true,
+    );
+    expect(checkUsagePlausibility({ promptTokens: 0, completionTokens: 0, runs: 2, measured: true }, { runs: 1 }, relayed).plausible).toBe(
+      false,
+    );
+    expect(checkUsagePlausibility({ promptTokens: 0, completionTokens: 0, runs: 0, measured: true }, {}, relayed).plausible).toBe(true);
+  });
 });
 
 describe("measuring Responses API and legacy completions output (SRP-ATT-016)", () => {

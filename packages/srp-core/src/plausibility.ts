@@ -391,6 +391,11 @@ export interface UsageBounds {
   /** The admission bound on seconds of audio. */
   seconds?: number;
   /**
+   * Runs of an async job (SRP-ATT-027): 1 for a `videos` or `runs` job. Unlike the other
+   * units, absent means 0, so a hub that never sets it bills no runs.
+   */
+  runs?: number;
+  /**
    * Whether the serving instance's offer declares the `reasoning` capability: only then may
    * `reasoningTokens` be hidden output (not relayed as text). Absent or false: reasoning
    * tokens count as visible tokens (SRP-ATT-015 check 2).
@@ -469,7 +474,7 @@ export function outputTokenLimit(bounds: UsageBounds, usage: Pick<Usage, "prompt
  *    at most the output limit), at least 0;
  * 3. `promptTokens` at most the prompt bound; `cachedTokens` plus `cacheWriteTokens` at most
  *    `promptTokens`;
- * 4. `images`, `characters` and `seconds` at most their bounds.
+ * 4. `images`, `characters` and `seconds` at most their bounds; `runs` at most its bound (0 when absent).
  *
  * @example
  * checkUsagePlausibility({ promptTokens: 12, completionTokens: 1_000_000, measured: true }, { promptTokens: 100, outputTokens: 10 }, { bytes: 9, toolCalls: 0 });
@@ -499,5 +504,6 @@ export function checkUsagePlausibility(usage: Usage, bounds: UsageBounds, relaye
     const used = usage[unit] ?? 0;
     if (bound !== undefined && used > bound) return no(`${unit} ${used} exceed the ${bound} admitted`);
   }
+  if ((usage.runs ?? 0) > (bounds.runs ?? 0)) return no(`runs ${usage.runs} exceed the ${bounds.runs ?? 0} admitted`);
   return { plausible: true };
 }

@@ -27,9 +27,11 @@ import { openStore as openDatabase } from "./storage/open.js";
 import type { SqlStore } from "./storage/sql-store.js";
 import { OnchainPayouts } from "./payments/onchain-payouts.js";
 import { parseLimit, type HubLimits } from "./limits.js";
+import type { HubCardOptions } from "./cards/stripe-cards.js";
 import type { ClusterOptions } from "./cluster/cluster.js";
 import { isUnspecifiedHost } from "./cluster/links.js";
 import { superviseWorkers } from "./workers.js";
+import type { PaymentRail } from "./payments/rail.js";
 
 const USAGE = `usage:
   srp-hub serve [--port 8787] [--host 127.0.0.1] [--public-url URL] [--admin-token TOKEN] [--account ID:API_KEY]... [--signup-credits UNITS]
@@ -41,6 +43,13 @@ const USAGE = `usage:
                 [--chain-rpc URL --chain-id N --usdc ADDRESS [--usdc-name "USD Coin"] [--usdc-version 2]
                  --treasury ADDRESS | --treasury-key HEX, --settler-key HEX | --facilitator URL, [--settle before|after]
                  [--settlement ADDRESS [--voucher-key HEX]]]   (x402 pay-per-call and on-chain payouts)
+                [--solana-rpc URL --solana-treasury OWNER [--solana-network solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp]
+                 [--solana-mint ADDRESS] [--solana-decimals 6] [--solana-fee-payer-key JSON|BASE58|FILE]
+                 [--solana-min-amount UNITS (default 10000: Solana is offered from $0.01)]]
+                                                 (x402 on Solana too, beside the --chain-rpc network; mint default USDC on
+                                                  mainnet only; fee payer key also SRP_SOLANA_FEE_PAYER, preferred)
+                [--stripe-secret-key KEY --stripe-webhook-secret SECRET [--card-success-url URL] [--card-cancel-url URL]]
+                                                 (card deposits through Stripe Checkout; also STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET)
   srp-hub accounts create [--id ID] [--name NAME]
   srp-hub accounts list
   srp-hub keys create ACCOUNT_ID [--label LABEL] [--tag TAG]... [--expires ISO|MS] [--model MODEL]...
@@ -119,6 +128,19 @@ async function serve(argv: string[]): Promise<void> {
       settle: { type: "string", default: "before" },
       settlement: { type: "string" },
       "voucher-key": { type: "string" },
+      // x402 on Solana too (on when --solana-rpc is given; needs --chain-rpc): solana-flags.ts.
+      "solana-rpc": { type: "string" },
+      "solana-network": { type: "string" },
+      "solana-mint": { type: "string" },
+      "solana-decimals": { type: "string" },
+      "solana-treasury": { type: "string" },
+      "solana-fee-payer-key": { type: "string" },
+      "solana-min-amount": { type: "string" },
+      // Card deposits through Stripe Checkout (on when a secret key is given).
+      "stripe-secret-key": { type: "string" },
+      "stripe-webhook-secret": { type: "string" },
+      "card-success-url": { type: "string" },
+      "card-cancel-url": { type: "string" },
     },
     strict: true,
   });
@@ -136,6 +158,10 @@ async function serve(argv: string[]): Promise<void> {
   }
   const dataDir = resolve(values["data-dir"]);
   const clusterOptions = clusterArgs(values, dbSpec(dataDir, values.db));
+  // Solana's libraries load only when a --solana-* flag is given.
+  const solana = Object.keys(values).some((k) => k.startsWith("solana-") && values[k as keyof typeof values] !== undefined)
+    ? (await import("./solana-flags.js")).solanaRails(values)
+    : [];
   const workers = values.workers === undefined ? 1 : Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`--workers is 1..256, got ${values.workers}`);
   if (workers > 1 && !clusterOptions) throw new UsageError("--workers needs --redis (and a PostgreSQL --db): the workers share them");
@@ -163,7 +189,7 @@ async function serve(argv: string[]): Promise<void> {
     await store.importApiKey(spec.slice(0, i), spec.slice(i + 1), "--account");
   }
   const token = adminToken(dataDir, values["admin-token"] ?? process.env.SRP_ADMIN_TOKEN);
-  const chain = values["chain-rpc"] ? await chainOptions(values as ChainArgs, store) : {};
+  const chain = values["chain-rpc"] ? await chainOptions(values as ChainArgs, store, solana) : {};
   // Routing and payout state live in the database too (written behind every second), so
   // the 14-day window, ramp-up and anti-flapping survive a restart.
   const writeBehindError = (what: string) => (error: unknown) =>
@@ -186,6 +212,7 @@ async function serve(argv: string[]): Promise<void> {
     ...(values["heartbeat-ms"] ? { heartbeatIntervalMs: Number(values["heartbeat-ms"]) } : {}),
     ...(clusterOptions ? { cluster: clusterOptions } : {}),
     ...metricsArgs(values["metrics-token"] ?? process.env.SRP_METRICS_TOKEN),
+    ...cardArgs(values),
   });
   const log = (event: string, detail: object) =>
     process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...detail })}\n`);
@@ -226,6 +253,27 @@ async function serve(argv: string[]): Promise<void> {
 /** The fields of a `request` log line: the hub's `request` event, its cost as a decimal string. */
 function requestLogFields(e: RequestEvent): object {
   return e.costUnits === undefined ? e : { ...e, costUnits: e.costUnits.toString() };
+}
+
+/** The `cards` option of `serve`'s Stripe flags (or STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET); none without a secret key. */
+function cardArgs(v: {
+  "stripe-secret-key"?: string;
+  "stripe-webhook-secret"?: string;
+  "card-success-url"?: string;
+  "card-cancel-url"?: string;
+  "public-url"?: string;
+}): { cards?: HubCardOptions } {
+  const secretKey = v["stripe-secret-key"] ?? process.env.STRIPE_SECRET_KEY;
+  if (!secretKey) return {};
+  const webhookSecret = v["stripe-webhook-secret"] ?? process.env.STRIPE_WEBHOOK_SECRET;
+  if (!webhookSecret)
+    throw new UsageError("card deposits need --stripe-webhook-secret (or STRIPE_WEBHOOK_SECRET): the webhook's signing secret");
+  const base = v["public-url"]?.replace(/\/$/, "");
+  const successUrl = v["card-success-url"] ?? (base ? `${base}/dashboard` : undefined);
+  const cancelUrl = v["card-cancel-url"] ?? successUrl;
+  if (!successUrl || !cancelUrl)
+    throw new UsageError("card deposits need --card-success-url (or --public-url): where buyers land after paying");
+  return { cards: { secretKey, webhookSecret, successUrl, cancelUrl } };
 }
 
 /** The metrics option of `--metrics-token` (or SRP_METRICS_TOKEN): `GET /metrics` behind that bearer token. */
@@ -521,8 +569,8 @@ interface ChainArgs {
   "voucher-key"?: string;
 }
 
-/** x402 (and, with --settlement, on-chain payouts) for `serve`, from its flags. */
-async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOptions, "x402" | "onchainPayouts">> {
+/** x402 (and, with --settlement, on-chain payouts) for `serve`, from its flags; `rails` adds networks (Solana). */
+async function chainOptions(v: ChainArgs, store: SqlStore, rails: PaymentRail[]): Promise<Pick<HubOptions, "x402" | "onchainPayouts">> {
   const chainId = Number(v["chain-id"]);
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new UsageError("--chain-id is a positive integer (with --chain-rpc)");
   const usdc = addressArg(v.usdc, "--usdc");
@@ -568,6 +616,7 @@ async function chainOptions(v: ChainArgs, store: SqlStore): Promise<Pick<HubOpti
     settler,
     settle: v.settle,
     ...(treasuryWallet ? { treasury: treasuryWallet } : {}),
+    ...(rails.length > 0 ? { rails } : {}),
   };
   if (!v.settlement) return { x402 };
   if (!treasuryWallet) throw new UsageError("on-chain payouts (--settlement) need --treasury-key");

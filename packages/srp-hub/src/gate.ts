@@ -15,11 +15,15 @@ import type { ClientInfo } from "./node-adapter.js";
 
 /**
  * The wallet an x402 `PAYMENT-SIGNATURE` header (or, with `version` 1, an `X-PAYMENT`
- * header) says pays (lowercase), or undefined when it names none (pure).
+ * header) says pays (an EVM address lowercase, a Solana one as given), or undefined when it
+ * names none (pure but for loading Solana's libraries for a Solana payment).
  */
-export function payerOf(header: string, version: 1 | 2 = 2): string | undefined {
+export async function payerOf(header: string, version: 1 | 2 = 2): Promise<string | undefined> {
   try {
     const payment = version === 2 ? decodePaymentPayload(header) : decodePaymentPayloadV1(header);
+    // A Solana payment's payer is its transfer's authority, base58 and case-sensitive (Solana's libraries load only then).
+    if (version === 2 && (payment as { accepted: { network: string } }).accepted.network.startsWith("solana:"))
+      return (await import("./payments/svm-check.js")).svmTransferOf(payment)?.payer;
     const from = exactEvmPayload(payment).authorization.from;
     return typeof from === "string" ? from.toLowerCase() : undefined;
   } catch {
@@ -90,7 +94,7 @@ export async function gateHttp(
   const header = request.method === "POST" ? paymentHeaderOf(request.headers) : undefined;
   if (header === undefined || paysWithApiKey(path, request)) return route(request);
   const who = key();
-  const payer = payerOf(header.value, header.version);
+  const payer = await payerOf(header.value, header.version);
   const refused = limiter.payment(who, payer);
   if (refused) return refuse(path, refused);
   let outcome = { failed: true, payerProven: false };

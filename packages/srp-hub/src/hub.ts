@@ -45,6 +45,7 @@ import { LedgerWatch } from "./hub/ledger-watch.js";
 import { MemoryKeyLimits } from "./limits/memory-limits.js";
 import type { Hub, HubEvents } from "./hub/types.js";
 import { x402Payments } from "./hub/x402-setup.js";
+import { cardContext } from "./hub/card-setup.js";
 
 export {
   PROVIDER_PATH,
@@ -184,6 +185,7 @@ export function createHub(options: HubOptions): Hub {
     keyLimits,
   };
   const api = consumerContext(parts);
+  const cards = cardContext(parts, (e) => emitter.emit("card", e));
   const batches = new Batches(api, { ...options.batches, store: books.batches });
   const discovery = (baseUrl: string) =>
     discoveryDocument(
@@ -195,6 +197,7 @@ export function createHub(options: HubOptions): Hub {
         account: books.books !== undefined,
         wallet: books.wallets !== undefined,
         x402: payments !== undefined,
+        cards: cards !== undefined,
       },
       baseUrl,
     );
@@ -205,7 +208,7 @@ export function createHub(options: HubOptions): Hub {
     return closed;
   };
   const metrics = options.metrics ? createMetrics({ emitter, router, waiting, sessions: registry.sessions }) : undefined;
-  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate, metrics });
+  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate, metrics, cards });
   let closing = false;
   // Every response carries `x-request-id`; the `request` event reports each request once (`hub/requests.ts`).
   const fetch: Hub["fetch"] = observeRequests(emitter, routes, (request, client) =>

@@ -125,5 +125,66 @@ export {
   type PayoutEvent,
 } from "./payments/onchain-payouts.js";
 
+// x402 on Solana: the `exact` rail (an SPL token transfer whose fees the hub's fee payer pays) and its chain adapters
+export { svmRail, SVM_MIN_AMOUNT, type SvmRailOptions, type SvmKeyPair } from "./payments/svm-rail.js";
+export {
+  svmRequirements,
+  checkSvmPayment,
+  SOLANA_NETWORKS,
+  BLOCKHASH_LIFETIME_SECONDS,
+  MAX_COMPUTE_UNIT_PRICE_MICROLAMPORTS,
+  MAX_COMPUTE_UNIT_LIMIT,
+  type SvmTerms,
+  type CheckedSvmPayment,
+} from "./payments/svm-check.js";
+export {
+  rpcSvmChain,
+  liteSvmChain,
+  type SvmChain,
+  type SvmAccount,
+  type SvmSubmitResult,
+  type SvmSignatureStatus,
+  type SvmTxErrorKind,
+  type RpcSvmChainOptions,
+  type LiteSvmLike,
+} from "./payments/svm-chain.js";
+
 // Errors
 export { InsufficientFundsError, RefundPendingError } from "./ledger/errors.js";
+
+// Card deposits (Stripe Checkout; billing.md "Card deposits")
+export {
+  StripeCards,
+  CardSignatureError,
+  type HubCardOptions,
+  type CardProcessor,
+  type CardEvent,
+  type CardRefundCall,
+  type CardRefundLookup,
+  type CreatedSession,
+} from "./cards/stripe-cards.js";
+export {
+  CARD_DEPOSIT_LIMITS,
+  CARD_DEPOSIT_EXPIRE_MS,
+  CARD_DEPOSIT_RETENTION_MS,
+  CARD_OPEN_LIMIT,
+  CARD_REFUND_LOOKUP_AFTER_MS,
+  CARD_SESSION_TTL_MS,
+  cardDepositRetryAfter,
+  refundableWithoutCards,
+  UNITS_PER_CENT,
+  type CardAmount,
+  type CompletedSession,
+  type RecordedCardDeposit,
+  type CardRefundShare,
+  type RefundableCardDeposit,
+} from "./cards/card-policy.js";
+export { CARD_DEPOSIT_PATH, CARD_WEBHOOK_PATH, type CardMoneyEvent } from "./api/cards.js";
+export {
+  SqlCardBook,
+  type CardBook,
+  type CardCreditOutcome,
+  type CardRefundPlan,
+  type StoredCardDeposit,
+  type StoredCardRefund,
+} from "./storage/card-book.js";

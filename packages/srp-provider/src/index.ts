@@ -45,4 +45,16 @@ export type { NativeTextApi } from "./backends/native-apis.js";
 export { anthropicBackend, type AnthropicOptions } from "./backends/anthropic.js";
 export { openAIBackend, type ForwardedKeyOptions } from "./backends/forwarded.js";
 export { geminiBackend } from "./backends/gemini.js";
-export { BackendError, type Backend, type BackendApi, type BackendModel, type ChatCallOptions, type ChatResult } from "./backends/types.js";
+export { videosBackend, failedVideoCode, type VideosBackendOptions } from "./backends/videos.js";
+export { cogBackend, cogIo, outputArtifacts, urlInInput, type CogBackendOptions } from "./backends/cog.js";
+export {
+  BackendError,
+  type Backend,
+  type BackendApi,
+  type BackendModel,
+  type ChatCallOptions,
+  type ChatResult,
+  type AsyncCallOptions,
+  type AsyncArtifact,
+  type AsyncResult,
+} from "./backends/types.js";

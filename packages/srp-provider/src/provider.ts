@@ -22,6 +22,9 @@ import {
   omitFields,
   ERROR_TABLE,
   jobRequestId,
+  asyncJobsOf,
+  isAsyncApi,
+  isAsyncInstance,
   type Identity,
 } from "@srp/core";
 import type {
@@ -32,6 +35,7 @@ import type {
   Capability,
   Cancel,
   Instance,
+  InstanceIo,
   InstanceLoad,
   Job,
   Price,
@@ -47,6 +51,7 @@ import { connectToHub, type HubConnection, type ReconnectPolicy } from "./connec
 import { BackendError, type Backend, type ChatResult } from "./backends/types.js";
 import { MemoryReceiptStore, type ReceiptStore } from "./receipt-store.js";
 import { endJobSpan, startJobSpan } from "./tracing.js";
+import { AsyncJobs } from "./async-jobs.js";
 
 /** One model a node offers, on one backend. */
 export interface InstanceConfig {
@@ -60,8 +65,9 @@ export interface InstanceConfig {
   instanceId?: string;
   /**
    * Price per 1M units, in USDC atomic units (decimal strings or bigints): tokens for
-   * `input`, `output`, `cachedInput` and `cacheWrite`; images, characters and seconds of audio for
-   * `image`, `character` and `second` (absent: free).
+   * `input`, `output`, `cachedInput` and `cacheWrite`; images, characters and seconds (of audio,
+   * of video, of run time) for `image`, `character` and `second`; runs of an async job for `run`
+   * (absent: free).
    */
   price: { [K in keyof Price]: Price[K] | bigint };
   /** Jobs at once; default 4. */
@@ -80,6 +86,12 @@ export interface InstanceConfig {
   digest?: string;
   /** Normalized quantization of the weights (`Q4_K_M`, `F16`, `FP8`...), offered to the hub. */
   quantization?: string;
+  /**
+   * The declared input and output of an async instance (SRP-OFF-019): required for a `runs`
+   * backend (take it from `backend.io()`), optional for `videos`. An async instance (a
+   * backend with `asyncApi`) is offered only to a hub that announced async jobs (SRP-JOB-039).
+   */
+  io?: InstanceIo;
 }
 
 /** Options of {@link createProvider}. */
@@ -196,7 +208,7 @@ const KEY_BACKENDS: ReadonlySet<BackendKind> = new Set(["openai", "anthropic", "
 function toPrice(p: InstanceConfig["price"]): Price {
   const a = (v: string | bigint) => (typeof v === "bigint" ? formatAmount(v) : v);
   const out: Price = { input: a(p.input), output: a(p.output) };
-  for (const k of ["cachedInput", "cacheWrite", "image", "character", "second"] as const) {
+  for (const k of ["cachedInput", "cacheWrite", "image", "character", "second", "run"] as const) {
     const v = p[k];
     if (v !== undefined) out[k] = a(v);
   }
@@ -259,6 +271,16 @@ export class Provider extends EventEmitter<ProviderEvents> {
   readonly #opts: ProviderOptions;
   readonly #receipts: ReceiptStore;
   #served = 0;
+  /** Async jobs across sessions (`async-jobs.ts`), and the resume window of the current session (SRP-JOB-045). */
+  readonly #async: AsyncJobs = new AsyncJobs({
+    sendEncoded: (frame) => this.connection.sendEncoded(frame),
+    announcement: () => (this.connection.state === "open" && this.connection.welcome ? asyncJobsOf(this.connection.welcome) : undefined),
+    drain: () => this.#drain(),
+    signReceipt: (job, usage, reqHash, respHash, startedAt, then) => this.#signReceipt(job, usage, reqHash, respHash, startedAt, then),
+    occupy: (job) => this.#occupy(job),
+    release: (job, outcome) => this.#release(job, outcome),
+  });
+  #asyncWindowMs = 0;
   #lastStatement: { statement: Statement; agreed: boolean } | undefined;
   #failed = 0;
 
@@ -278,11 +300,17 @@ export class Provider extends EventEmitter<ProviderEvents> {
         maxConcurrency: c.maxConcurrency ?? 4,
         tokensPerSecond: c.tokensPerSecond ?? 30,
         contextLength: c.contextLength ?? 8192,
-        // A backend that serves the Anthropic Messages API itself takes `messages` jobs natively.
-        capabilities: withNative(c.capabilities ?? ["chat", "stream"], c.backend),
+        // A backend that serves the Anthropic Messages API itself takes `messages` jobs natively;
+        // an async backend's instance has its one capability and nothing else (SRP-OFF-019).
+        capabilities: c.backend.asyncApi
+          ? [c.backend.asyncApi === "videos" ? "video" : "run"]
+          : withNative(c.capabilities ?? ["chat", "stream"], c.backend),
         ...(c.maxOutputTokens === undefined ? {} : { maxOutputTokens: c.maxOutputTokens }),
         ...(c.quantization === undefined ? {} : { quantization: c.quantization }),
+        ...(c.io === undefined || !c.backend.asyncApi ? {} : { io: c.io }),
       };
+      if (c.backend.asyncApi === "runs" && c.io === undefined)
+        throw new TypeError(`instance ${offer.instanceId} runs a model but declares no io`);
       if (this.#instances.has(offer.instanceId)) throw new TypeError(`instance id ${offer.instanceId} is configured twice`);
       this.#instances.set(offer.instanceId, {
         offer,
@@ -305,11 +333,14 @@ export class Provider extends EventEmitter<ProviderEvents> {
     this.connection.on("welcome", (w) => this.#onWelcome(w));
     this.connection.on("message", (m) => this.#onMessage(m));
     this.connection.on("disconnected", (d) => {
+      // SRP-JOB-045: async jobs outlive the session for the resume window it announced.
+      this.#async.sessionEnded(this.#asyncWindowMs);
       this.#abortAll("session lost");
       for (const inst of this.#instances.values()) inst.accepted = false;
       this.emit("disconnected", d);
     });
     this.connection.on("stopped", (d) => {
+      this.#async.abortAll();
       this.#abortAll("stopped");
       this.emit("stopped", d);
     });
@@ -345,7 +376,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
     const position = hubId === undefined ? undefined : this.#receipts.position(hubId);
     const last = hubId === undefined ? undefined : (this.#lastStatement ?? this.#receipts.statements?.(hubId).at(-1));
     return {
-      active: this.#running.size,
+      active: this.#running.size + this.#async.active,
       served: this.#served,
       failed: this.#failed,
       instances: [...this.#instances.values()].map((i) => ({
@@ -375,6 +406,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   /** Aborts running jobs, says goodbye and stops. */
   async close(): Promise<void> {
+    this.#async.abortAll();
     this.#abortAll("closing");
     await this.connection.close();
   }
@@ -385,13 +417,16 @@ export class Provider extends EventEmitter<ProviderEvents> {
 
   #onWelcome(welcome: Welcome): void {
     this.#endedJobs.clear(); // job ids are remembered per session
+    this.#asyncWindowMs = asyncJobsOf(welcome)?.resumeWindowMs ?? 0;
     this.emit("welcome", welcome);
     const hubId = this.connection.hubId;
     if (hubId !== undefined) {
       // SRP-SET-002: compare the hub's recorded position with ours; dispute any difference
       // loudly. Our own numbering goes on regardless (SRP-SET-003).
       const mine = this.#receipts.position(hubId);
-      const problem = compareReceiptPositions(welcome.receipts, mine);
+      // SRP-JOB-047: the receipt of a kept async job's done the hub has not seen yet is not missing.
+      const kept = this.#async.keptReceiptSeqs().filter((seq) => seq > welcome.receipts.lastSeq);
+      const problem = kept.length > 0 ? undefined : compareReceiptPositions(welcome.receipts, mine);
       if (problem) {
         const kind = welcome.receipts.lastSeq < mine.lastSeq ? "missing_receipt" : "totals_mismatch";
         this.emit("warning", {
@@ -401,7 +436,15 @@ export class Provider extends EventEmitter<ProviderEvents> {
         this.#send({ type: "dispute", kind, hub: welcome.receipts, node: mine, message: problem.slice(0, 2000) });
       }
     }
-    this.#send({ type: "offer", instances: [...this.#instances.values()].map((i) => i.offer) });
+    // SRP-JOB-039: async instances only to a hub that announced async jobs.
+    const announced = asyncJobsOf(welcome) !== undefined;
+    const offered = [...this.#instances.values()].filter((i) => announced || !isAsyncInstance(i.offer)).map((i) => i.offer);
+    if (offered.length > 0) this.#send({ type: "offer", instances: offered });
+    else
+      this.emit("warning", {
+        code: "offer.invalid",
+        message: "nothing to offer: this hub announced no async jobs and every instance is async",
+      });
   }
 
   #onMessage(m: SrpMessage): void {
@@ -417,6 +460,8 @@ export class Provider extends EventEmitter<ProviderEvents> {
         return this.#onJob(m);
       case "cancel":
         return this.#onCancel(m);
+      case "resume":
+        return this.#async.resume(m);
       case "probe":
         void this.#onProbe(m);
         return;
@@ -450,6 +495,13 @@ export class Provider extends EventEmitter<ProviderEvents> {
       return this.#refuse(job, "job.unknown_instance", `instance ${job.instanceId} is not offered on this session`);
     if (job.model !== instance.offer.model)
       return this.#refuse(job, "job.unknown_model", `instance ${job.instanceId} serves ${instance.offer.model}`);
+    if (isAsyncApi(job.api) || instance.backend.asyncApi) {
+      if (job.api !== instance.backend.asyncApi)
+        return this.#refuse(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
+      if (instance.active >= instance.offer.maxConcurrency) return this.#refuse(job, "job.busy", "instance is at its concurrency limit");
+      this.#rememberEnded(job.jobId); // never run twice on this session (SRP-JOB-024); the runner keeps it
+      return this.#async.start(job, instance.backend, instance.upstreamModel);
+    }
     if (!servesApi(instance, job.api)) {
       return this.#refuse(job, "job.unsupported_api", `instance ${job.instanceId} does not serve ${job.api}`);
     }
@@ -684,7 +736,83 @@ export class Provider extends EventEmitter<ProviderEvents> {
     });
   }
 
+  /** An async job took a slot of its instance. */
+  #occupy(job: Job): void {
+    const instance = this.#instances.get(job.instanceId);
+    if (instance) instance.active++;
+    const requestId = jobRequestId(job.ext);
+    this.emit("job.start", {
+      jobId: job.jobId,
+      instanceId: job.instanceId,
+      model: job.model,
+      stream: false,
+      ...(requestId === undefined ? {} : { requestId }),
+    });
+  }
+
+  /** An async job left its slot. */
+  #release(job: Job, outcome: { ok: boolean; code?: string; usage?: Usage; cost?: string; startedAt: number }): void {
+    const instance = this.#instances.get(job.instanceId);
+    if (instance) instance.active--;
+    if (outcome.ok) this.#served++;
+    else this.#failed++;
+    const requestId = jobRequestId(job.ext);
+    this.emit("job.end", {
+      jobId: job.jobId,
+      instanceId: job.instanceId,
+      model: job.model,
+      ok: outcome.ok,
+      chunks: 0,
+      ms: Date.now() - outcome.startedAt,
+      ...(outcome.code === undefined ? {} : { code: outcome.code }),
+      ...(outcome.usage === undefined ? {} : { usage: outcome.usage }),
+      ...(outcome.cost === undefined ? {} : { cost: outcome.cost }),
+      ...(requestId === undefined ? {} : { requestId }),
+    });
+  }
+
+  /**
+   * Numbers, signs and durably records an async job's receipt (SRP-ATT-006), then hands it to
+   * `then` as `#finish` sends a done: at once for a store written synchronously, else when the
+   * write completes (writes complete in order, so receipts leave in `seq` order).
+   */
+  #signReceipt(
+    job: Job,
+    usage: Usage,
+    reqHash: string,
+    respHash: string,
+    startedAt: number,
+    then: (receipt: Receipt | undefined, error?: unknown) => void,
+  ): void {
+    const hubId = this.connection.hubId;
+    if (hubId === undefined || this.connection.state !== "open") return then(undefined);
+    const receipt = createReceipt(
+      {
+        jobId: job.jobId,
+        hubId,
+        instanceId: job.instanceId,
+        model: job.model,
+        requestHash: reqHash,
+        responseHash: respHash,
+        usage,
+        price: job.quote,
+        startedAt,
+        finishedAt: Math.max(startedAt, Date.now()),
+      },
+      this.#receipts.position(hubId),
+      this.#opts.identity,
+    );
+    const saved = this.#receipts.savePosition(hubId, { lastSeq: receipt.seq, totals: receipt.totals });
+    this.#awaitingCountersign.set(job.jobId, receipt);
+    if (typeof (saved as Promise<void> | undefined)?.then !== "function") return then(receipt);
+    (saved as Promise<void>).then(
+      () => then(receipt),
+      (error: unknown) => then(undefined, error ?? new Error("the receipt position could not be stored")),
+    );
+  }
+
   #onCancel(cancel: Cancel): void {
+    if (this.#async.cancel(cancel.jobId)) return;
     const run = this.#running.get(cancel.jobId);
     if (!run || run.ended || run.finishing) return; // SRP-JOB-018: ignore unknown or ended jobs (a finishing one sends its done)
     run.cancelled = true;
@@ -720,6 +848,10 @@ export class Provider extends EventEmitter<ProviderEvents> {
       Math.max(0, probe.deadline - Date.now()),
     );
     try {
+      if (instance.backend.probe) {
+        await instance.backend.probe(controller.signal);
+        return void result(true);
+      }
       const r = await instance.backend.chat(
         { model: instance.upstreamModel, messages: [{ role: "user", content: "Reply with one word." }], max_tokens: 1, stream: false },
         { signal: controller.signal },
@@ -753,6 +885,7 @@ export class Provider extends EventEmitter<ProviderEvents> {
       return problem("receipt.field_mismatch", `countersigned receipt ${receipt.jobId} differs from the receipt sent`);
     }
     this.#awaitingCountersign.delete(receipt.jobId);
+    this.#async.receipted(receipt.jobId);
     this.#receipts.addCountersigned(receipt);
     this.emit("receipt", receipt);
   }

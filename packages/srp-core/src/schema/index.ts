@@ -44,8 +44,23 @@ export {
   HelloLimits,
   SessionLimits,
 } from "./handshake.js";
-export { Offer, OfferAck, OfferResult, Withdraw, Instance, SupplyTier, BackendKind, Capability } from "./offer.js";
-export { Job, Chunk, Done, JobError, Cancel, JobApi, CancelReason, JsonObject } from "./jobs.js";
+export { Offer, OfferAck, OfferResult, Withdraw, Instance, InstanceIo, SupplyTier, BackendKind, Capability } from "./offer.js";
+export {
+  Job,
+  Chunk,
+  Done,
+  JobError,
+  Cancel,
+  JobApi,
+  CancelReason,
+  JsonObject,
+  Progress,
+  Result,
+  Resume,
+  Base64Part,
+  ASYNC_APIS,
+} from "./jobs.js";
+export { ASYNC_JOB_LIMITS, AsyncJobsAnnouncement, ResultArtifact, ResultManifest } from "./async-jobs.js";
 export { Heartbeat, Probe, ProbeResult, InstanceLoad } from "./liveness.js";
 export { Receipt, ReceiptMessage } from "./attestation.js";
 export { Statement, StatementMessage, Dispute, DisputeKind } from "./settlement.js";

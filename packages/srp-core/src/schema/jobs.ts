@@ -1,5 +1,9 @@
-/** Jobs and streaming: `job`, `cancel` (hub); `chunk`, `done`, `job_error` (node). */
+/**
+ * Jobs and streaming: `job`, `cancel`, `resume` (hub); `chunk`, `done`, `job_error`,
+ * `progress`, `result` (node). The last three belong to async jobs only (SRP-JOB-040).
+ */
 import { Type, type Static } from "@sinclair/typebox";
+import { ASYNC_JOB_LIMITS } from "./async-jobs.js";
 import { Receipt } from "./attestation.js";
 import { ErrorCodeString, Id, message, ModelId, Price, Text, Timestamp, Usage } from "./primitives.js";
 
@@ -14,9 +18,14 @@ export const JobApi = Type.Union(
     "images.generations",
     "audio.speech",
     "audio.transcriptions",
+    "videos",
+    "runs",
   ].map((k) => Type.Literal(k)),
   { title: "JobApi" },
 );
+
+/** The async APIs (SRP-JOB-039): jobs whose result travels in `result` frames and may be resumed. */
+export const ASYNC_APIS = ["videos", "runs"] as const;
 
 /** The consumer API a job's request body belongs to. */
 export type JobApi = Static<typeof JobApi>;
@@ -96,3 +105,38 @@ export const Cancel = message(
 );
 /** Hub -> node: stop a job. */
 export type Cancel = Static<typeof Cancel>;
+
+/** Node -> hub: how far an async job has come (SRP-JOB-041). */
+export const Progress = message(
+  "progress",
+  { jobId: Id, progress: Type.Integer({ minimum: 0, maximum: 100 }), message: Type.Optional(Text) },
+  "How far an async job has come, in percent; informational, never decreasing within a job.",
+);
+/** Node -> hub: how far an async job has come. */
+export type Progress = Static<typeof Progress>;
+
+/** Base64 (RFC 4648 section 4, padded) of 1 to `ASYNC_JOB_LIMITS.maxPartBytes` bytes. */
+export const Base64Part = Type.String({
+  minLength: 4,
+  maxLength: 4 * Math.ceil(ASYNC_JOB_LIMITS.maxPartBytes / 3),
+  pattern: "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+  title: "Base64Part",
+});
+
+/** Node -> hub: one contiguous byte range of an async job's result stream (SRP-JOB-042). */
+export const Result = message(
+  "result",
+  { jobId: Id, offset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), data: Base64Part },
+  "One contiguous part of an async job's result stream: its offset in the stream and its bytes in base64 (at most the announced partBytes).",
+);
+/** Node -> hub: one byte range of an async job's result. */
+export type Result = Static<typeof Result>;
+
+/** Hub -> node: go on with an async job kept across a reconnect, from byte `received` (SRP-JOB-046). */
+export const Resume = message(
+  "resume",
+  { jobId: Id, received: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) },
+  "Resumes an async job of an earlier session on this one: the node sends the rest of its result stream from byte received, then the job's end.",
+);
+/** Hub -> node: go on with an async job kept across a reconnect. */
+export type Resume = Static<typeof Resume>;

@@ -3,6 +3,7 @@
  * message plus the discovery document and the signed objects. This is what
  * `spec/v1/schema.json` contains; `npm run spec:check` fails when the file is stale.
  */
+import { AsyncJobsAnnouncement, ResultManifest } from "./async-jobs.js";
 import { Receipt } from "./attestation.js";
 import { Discovery } from "./discovery.js";
 import { Instance } from "./offer.js";
@@ -28,6 +29,8 @@ export function buildJsonSchema(): JsonSchemaDocument {
   defs.Statement = plain(Statement);
   defs.Instance = plain(Instance);
   defs.Discovery = plain(Discovery);
+  defs.AsyncJobsAnnouncement = plain(AsyncJobsAnnouncement);
+  defs.ResultManifest = plain(ResultManifest);
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     $id: SCHEMA_ID,

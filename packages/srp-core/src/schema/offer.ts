@@ -1,5 +1,6 @@
 /** Offer and registration: `offer` and `withdraw` (node), `offer_ack` (hub). */
 import { Type, type Static } from "@sinclair/typebox";
+import { JsonObject } from "./jobs.js";
 import { ErrorCodeString, Id, message, ModelId, Price, SCHEMA_LIMITS, Text } from "./primitives.js";
 
 /** Where an instance's capacity comes from (supply tiers, `spec/v1/README.md`; SRP-OFF-001). */
@@ -23,6 +24,9 @@ export type BackendKind = Static<typeof BackendKind>;
  * `responses`: it takes `responses` jobs (the OpenAI Responses API) natively; without it a
  * hub translates Responses requests to chat completions. `completions`: it takes
  * `completions` jobs (OpenAI's legacy text completions), which are never translated.
+ * `video`: it takes `videos` jobs (OpenAI's Videos API); `run`: it takes `runs` jobs (one
+ * call of a model on a JSON input under the instance's declared `io`). Both are async APIs
+ * (SRP-OFF-019), offered only to a hub that announced `srp.async_jobs` (SRP-JOB-039).
  */
 export const Capability = Type.Union(
   [
@@ -39,12 +43,23 @@ export const Capability = Type.Union(
     "messages",
     "responses",
     "completions",
+    "video",
+    "run",
   ].map((k) => Type.Literal(k)),
   { title: "Capability" },
 );
 
 /** What an instance can do. */
 export type Capability = Static<typeof Capability>;
+/**
+ * The declared input and output of an async instance (SRP-OFF-019, SRP-OFF-020): JSON
+ * Schema 2020-12 documents in a safe subset, at most 16 384 bytes of canonical JSON
+ * together (`ioSchemaProblem` in `@srp/core` checks what the schema cannot).
+ */
+export const InstanceIo = Type.Object({ input: JsonObject, output: JsonObject }, { additionalProperties: false, title: "InstanceIo" });
+/** The declared input and output of an async instance. */
+export type InstanceIo = Static<typeof InstanceIo>;
+
 /** One model served by a node. */
 export const Instance = Type.Object(
   {
@@ -73,6 +88,8 @@ export const Instance = Type.Object(
         description: "Normalized quantization of the weights, e.g. Q4_K_M, F16, BF16, FP8, AWQ.",
       }),
     ),
+    /** The JSON Schemas of a job's input and of a run's output (instances with `video` or `run` only; SRP-OFF-019). */
+    io: Type.Optional(InstanceIo),
   },
   { additionalProperties: false, title: "Instance" },
 );

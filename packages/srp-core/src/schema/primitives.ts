@@ -99,9 +99,10 @@ export function extKeyProblem(message: unknown): string | undefined {
 /**
  * A price in atomic units per one million billable units: tokens for `input`, `output`,
  * `cachedInput` (prompt tokens read from a cache) and `cacheWrite` (prompt tokens written
- * to one, as Anthropic bills them); generated images, synthesized characters and
- * transcribed seconds of audio for `image`, `character` and `second`. An absent cache
- * price is the input price; an absent unit price is zero.
+ * to one, as Anthropic bills them); generated images, synthesized characters and seconds
+ * (of audio transcribed, of video delivered, of run time: SRP-MON-008) for `image`,
+ * `character` and `second`; runs of an async job (`runs`, `videos`) for `run`. An absent
+ * cache price is the input price; an absent unit price is zero.
  */
 export const Price = Type.Object(
   {
@@ -112,6 +113,7 @@ export const Price = Type.Object(
     image: Type.Optional(Amount),
     character: Type.Optional(Amount),
     second: Type.Optional(Amount),
+    run: Type.Optional(Amount),
   },
   { additionalProperties: false, title: "Price" },
 );
@@ -131,8 +133,13 @@ export const Usage = Type.Object(
     images: Type.Optional(TokenCount),
     /** Characters of input synthesized to speech (`audio.speech`), in Unicode code points. */
     characters: Type.Optional(TokenCount),
-    /** Whole seconds of audio transcribed (`audio.transcriptions`), rounded up. */
+    /**
+     * Whole seconds, rounded up: of audio transcribed (`audio.transcriptions`), of video
+     * delivered (`videos`), of run time (`runs`).
+     */
     seconds: Type.Optional(TokenCount),
+    /** Runs of an async job (`videos`, `runs`): 1 for each such job (SRP-MON-008). */
+    runs: Type.Optional(TokenCount),
     /** True when the backend reported these counts; false when the node could not measure them. */
     measured: Type.Boolean(),
   },

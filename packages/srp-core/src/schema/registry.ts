@@ -6,7 +6,7 @@ import type { Static } from "@sinclair/typebox";
 import { ReceiptMessage } from "./attestation.js";
 import { ErrorMessage, Goodbye } from "./control.js";
 import { Auth, Hello, Welcome } from "./handshake.js";
-import { Cancel, Chunk, Done, Job, JobError } from "./jobs.js";
+import { Cancel, Chunk, Done, Job, JobError, Progress, Result, Resume } from "./jobs.js";
 import { Heartbeat, Probe, ProbeResult } from "./liveness.js";
 import { Offer, OfferAck, Withdraw } from "./offer.js";
 import { Dispute, StatementMessage } from "./settlement.js";
@@ -27,6 +27,9 @@ export const MESSAGES = {
   done: { schema: Done, name: "Done", from: "node", family: "jobs" },
   job_error: { schema: JobError, name: "JobError", from: "node", family: "jobs" },
   cancel: { schema: Cancel, name: "Cancel", from: "hub", family: "jobs" },
+  progress: { schema: Progress, name: "Progress", from: "node", family: "jobs" },
+  result: { schema: Result, name: "Result", from: "node", family: "jobs" },
+  resume: { schema: Resume, name: "Resume", from: "hub", family: "jobs" },
   heartbeat: { schema: Heartbeat, name: "Heartbeat", from: "node", family: "liveness" },
   probe: { schema: Probe, name: "Probe", from: "hub", family: "liveness" },
   probe_result: { schema: ProbeResult, name: "ProbeResult", from: "node", family: "liveness" },

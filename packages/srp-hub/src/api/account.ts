@@ -1,7 +1,7 @@
 /**
  * The consumer's money: `GET /v1/account` (balance, prepaid tier, spend, earnings),
  * `GET /v1/account/history` (the account's ledger, paginated), `POST /v1/account/refund`
- * (the unused prepaid balance back to the depositor), and the free `GET /v1/pricing`
+ * (the unused prepaid balance back to the depositor; card money back to the cards), and the free `GET /v1/pricing`
  * and `POST /v1/estimate`. Amounts are `{ units, usd }`: USDC atomic units as a decimal
  * string, and the same in dollars.
  */
@@ -9,11 +9,15 @@ import { SrpError } from "@srp/core";
 import type { AccountStore } from "../accounts.js";
 import { ledgerId, type HistoryEntry, type LedgerBooks } from "../ledger/ledger.js";
 import type { DiscountTier } from "../ledger/policy.js";
+import { isRestricted } from "../keys/policy.js";
+import { CARD_DEPOSIT_LIMITS } from "../cards/card-policy.js";
 import type { Router } from "../routing/router.js";
 import { authenticate, errorResponse, fail, formatDecimal, readJsonObject } from "./http.js";
+import { cardShareView, refundWithCards, type CardApiContext } from "./cards.js";
 import { estimateEndpoint } from "./estimate.js";
 import { money, type Money } from "./money.js";
 import type { ConsumerApiContext } from "./serve.js";
+import { RefundPendingError } from "../ledger/errors.js";
 
 export { money, type Money } from "./money.js";
 
@@ -24,6 +28,8 @@ export interface AccountApiContext {
   router: Router;
   tiers: readonly DiscountTier[];
   signupCredits: bigint | undefined;
+  /** The hub takes card deposits: refunds send card money back to the cards ({@link refundWithCards}). */
+  cards?: CardApiContext;
 }
 
 const noLedger = () => fail("api.not_found", "this hub keeps no ledger (it bills nobody)");
@@ -89,17 +95,57 @@ export async function getHistory(request: Request, ctx: AccountApiContext): Prom
 /**
  * `POST /v1/account/refund`: the account's unused prepaid balance (at most what it
  * deposited and has not had refunded) leaves the hub for its depositor, through the
- * channel the deposit came by. An `Idempotency-Key` header makes retries safe.
+ * channel the deposit came by. An `Idempotency-Key` header makes retries safe; it is
+ * required while the account has card money to refund (a pending card refund is resumed
+ * by it). A key held to spending controls may not refund (403 `api.forbidden`).
  */
 export async function postRefund(request: Request, ctx: AccountApiContext): Promise<Response> {
   const account = await authenticate(request, ctx.accounts);
   if (account instanceof SrpError) return errorResponse(account);
   if (!ctx.books) return noLedger();
+  // A key that may spend only so much must not move the whole account out (SRP-BIL-011).
+  if (account.key && isRestricted(account.key.policy))
+    return fail("api.forbidden", "a key held to spending controls may not refund the account: use an unrestricted key of the account");
   const key = request.headers.get("idempotency-key");
   if (key !== null && !/^[\x21-\x7e]{1,128}$/.test(key))
     return fail("api.invalid_body", "`Idempotency-Key` is 1-128 visible ASCII characters");
+  if (ctx.cards && key === null) {
+    let cardOpen: bigint;
+    try {
+      await ctx.cards.ledgerReady;
+      cardOpen = await ctx.cards.book.cardMoneyOpen(account.id);
+    } catch (error) {
+      ctx.cards.storageError("card refund", error);
+      return fail("billing.unavailable", "the ledger cannot refund now; retry shortly");
+    }
+    // Without a key a pending card refund could never be resumed (billing.md SRP-BIL-021).
+    if (cardOpen > 0n)
+      return fail("api.invalid_body", "an `Idempotency-Key` header is required to refund card money (retry with the same key to resume)");
+  }
   const reference = `${account.id}:${key ?? ledgerId("refund")}`;
-  const amount = await ctx.books.refund(account.id, reference);
+  if (ctx.cards) {
+    // Card money goes back to the cards it came from, newest payment first (billing.md "Card deposits").
+    const outcome = await refundWithCards(account.id, reference, ctx.cards);
+    if (outcome instanceof SrpError) return errorResponse(outcome);
+    return Response.json({
+      object: "srp.refund",
+      account: account.id,
+      reference,
+      refunded: money(outcome.amount),
+      card_refunds: outcome.shares.map(cardShareView),
+      other: money(outcome.rest),
+      balance: money((await ctx.books.summary(account.id)).balance),
+    });
+  }
+  let amount: bigint;
+  try {
+    amount = await ctx.books.refund(account.id, reference);
+  } catch (error) {
+    // Money credited before its x402 settlement is not yet money (billing.md "Deposits and refunds").
+    if (error instanceof RefundPendingError)
+      return fail("billing.refund_pending", "a payment credited to this account has not settled yet; refund after it settles");
+    throw error;
+  }
   return Response.json({
     object: "srp.refund",
     account: account.id,
@@ -126,6 +172,10 @@ export function getPricing(ctx: AccountApiContext): Response {
     unit: "1 unit = 0.000001 USD",
     split: { provider_bps: 9000, protocol_bps: 1000, rounding: "the provider's share rounds down; the protocol keeps the remainder" },
     signup_credits: ctx.signupCredits === undefined ? null : money(ctx.signupCredits),
+    // How prepaid balance can be bought: by card (a Checkout Session) when the hub takes cards.
+    card_deposits: ctx.cards
+      ? { path: "/v1/account/deposits/card", currency: "usd", min: money(CARD_DEPOSIT_LIMITS.min), max: money(CARD_DEPOSIT_LIMITS.max) }
+      : null,
     prepaid_tiers: ctx.tiers.map((t) => ({
       min_deposit: money(t.minUnits),
       discount_bps: t.discountBps,

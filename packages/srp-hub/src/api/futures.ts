@@ -17,6 +17,7 @@ import type { PaidResource } from "../payments/x402-policy.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import { money } from "./account.js";
 import { errorResponse, fail, readJsonObject } from "./http.js";
+import { walletKey } from "../storage/payment-book.js";
 
 /** Path of the deposit resource. */
 export const DEPOSIT_PATH = "/v1/futures/deposit";
@@ -103,7 +104,7 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
     await ctx.ledgerReady;
     // A deposit always settles before it is answered: the money is on-chain before it is balance.
     // A wallet blocked by a debt may deposit: the deposit repays the debt first.
-    const admitted = await payments.admit(header, payments.offer(amount), resource.url, { mode: "before", debtorMayPay: true });
+    const admitted = await payments.admit(header, amount, resource.url, { mode: "before", debtorMayPay: true });
     if (admitted instanceof SrpError)
       return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : errorResponse(admitted);
     // The admission credited the payment to the wallet's account already.
@@ -111,7 +112,7 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
     responseHeader = admitted.responseHeader;
     accountId = admitted.accountId;
     debtRepaid = await payments.repayDebts(accountId);
-    payer = admitted.payment.payer.toLowerCase();
+    payer = walletKey(admitted.payment.payer); // an EVM address lowercase, a Solana one as given
   } catch (error) {
     ctx.storageError("x402 deposit", error);
     return fail("payment.unavailable", "the hub cannot take payments now; retry shortly");
@@ -153,8 +154,8 @@ const SIGNATURE = /^0x(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/;
 /**
  * `POST /v1/futures/refund` with `{ message, signature }`: `message` is
  * `refundMessage(hubId, accountId, nonce)` with a nonce from `GET /v1/auth/nonce`, signed
- * (EIP-191) by a wallet bound to the account. The account's unused prepaid balance leaves
- * the books and is transferred on-chain from the treasury to that wallet. Answers
+ * (EIP-191) by a wallet bound to the account. The account's unused prepaid balance (less card
+ * money still refundable to cards, SRP-BIL-021) leaves the books and is transferred on-chain from the treasury to that wallet. Answers
  * `{ object: "srp.refund", account_id, address, amount, transaction }` (`transaction`
  * null when there was nothing to refund). Errors: 503 `payment.unavailable` (no treasury,
  * or the transfer failed: the amount is credited back), 409 `billing.refund_pending`

@@ -10,8 +10,7 @@ import { LastKeyError, type AccountAdmin, type AccountStore, type ApiKeyChange, 
 import {
   applyPolicyPatch,
   formatBudgetAmount,
-  hasBudget,
-  hasRateLimits,
+  isRestricted,
   NO_POLICY,
   parsePolicyPatch,
   PolicyError,
@@ -185,9 +184,7 @@ export const MAX_KEYS_PER_ACCOUNT = 1000;
 export const MAX_LIVE_KEYS_PER_ACCOUNT = 100;
 
 /** Whether a key is held to any spending control (tags and label are not controls). */
-function restricted(policy: KeyPolicy): boolean {
-  return hasBudget(policy) || hasRateLimits(policy) || policy.models !== null || policy.expiresAt !== null;
-}
+const restricted = isRestricted;
 
 /**
  * The caller's account, key and the store, or the error response. To `manage` (create,

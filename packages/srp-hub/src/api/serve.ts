@@ -554,7 +554,7 @@ export async function admitPayment(
   if (header === undefined) return payments.required(amount, resource);
   try {
     await ctx.ledgerReady;
-    const admitted = await payments.admit(header, payments.offer(amount), resource.url, mode ? { mode } : {});
+    const admitted = await payments.admit(header, amount, resource.url, mode ? { mode } : {});
     if (admitted instanceof SrpError) return admitted.httpStatus === 402 ? payments.required(amount, resource, admitted) : error(admitted);
     return admitted;
   } catch (e) {

@@ -63,6 +63,8 @@ export interface X402DiscoveryDocument {
   x402Version: 2;
   /** The x402 versions a payment may use: 2, and 1 when the hub's chain has a version-1 name. */
   x402Versions: number[];
+  /** The networks payments are taken on, the EVM one first: when each settles, and the smallest amount offered on it (atomic units). */
+  networks: Array<{ network: string; settlement: "before" | "after"; minAmount: string }>;
   /** When the hub settles: before or after serving. */
   settlement: "before" | "after";
   settler: string;
@@ -103,7 +105,8 @@ export function x402Discovery(
     models.push({ model: m.model, input: (m.high.input ?? 0n).toString(), output: (m.high.output ?? 0n).toString() });
   }
   models.sort((a, b) => a.model.localeCompare(b.model));
-  const { amount: _perRequest, ...accepts } = payments.offer(0n);
+  // One entry per network, as a 402 lists them, without the amount (quoted per request).
+  const accepts = payments.offers(0n).map(({ amount: _perRequest, ...terms }) => terms);
   const listed = (r: PaidResource, price: X402DiscoveryResource["price"]): X402DiscoveryResource => ({
     resource: r.url,
     type: "http",
@@ -111,7 +114,7 @@ export function x402Discovery(
     description: r.description,
     mimeType: r.mimeType,
     price,
-    accepts: [accepts],
+    accepts,
     extensions: { bazaar: bazaarExtension(r) },
   });
   const estimate = `${baseUrl}/v1/estimate`;
@@ -132,6 +135,11 @@ export function x402Discovery(
   return {
     x402Version: 2,
     x402Versions: v1NetworkOf(payments.terms.chainId) === undefined ? [2] : [2, 1],
+    networks: payments.rails.map((r) => ({
+      network: r.network,
+      settlement: r.settlesFirst ? "before" : payments.mode,
+      minAmount: r.minAmount.toString(),
+    })),
     settlement: payments.mode,
     settler: payments.settlerName,
     resources,

@@ -21,6 +21,8 @@ export interface DiscoveryFeatures {
   readonly wallet: boolean;
   /** x402 payments. */
   readonly x402: boolean;
+  /** Card deposits (`srp.card_deposits`, payments `card`). */
+  readonly cards?: boolean;
 }
 
 /** The discovery document of a hub at a base URL (pure). */
@@ -49,9 +51,10 @@ export function discoveryDocument(features: DiscoveryFeatures, baseUrl: string):
         ...(features.account ? ["srp.account"] : []),
         ...(features.wallet ? ["srp.wallet"] : []),
         ...(features.x402 && features.account && features.wallet ? ["srp.futures"] : []),
+        ...(features.cards ? ["srp.card_deposits"] : []),
       ],
     },
-    payments: features.x402 ? ["account", "x402"] : ["account"],
+    payments: ["account", ...(features.x402 ? ["x402"] : []), ...(features.cards ? ["card"] : [])],
     software: "@srp/hub",
   };
 }

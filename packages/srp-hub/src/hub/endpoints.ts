@@ -6,6 +6,7 @@
  */
 import { consumerOpenApi, DISCOVERY_PATH, type Discovery } from "@srp/core/schema";
 import { getAccount, getHistory, getPricing, postEstimate, postRefund } from "../api/account.js";
+import { CARD_DEPOSIT_PATH, CARD_WEBHOOK_PATH, postCardDeposit, postCardWebhook, type CardApiContext } from "../api/cards.js";
 import { ADMIN_PREFIX, handleAdmin } from "../api/admin.js";
 import { createKey, getSpend, KEYS_PATH, listKeys, revokeKey, updateKey } from "../api/keys.js";
 import { countTokens, postMessages } from "../api/anthropic.js";
@@ -42,6 +43,8 @@ export interface EndpointParts extends HubParts {
   revalidate(): Promise<unknown>;
   /** The hub's metrics, when on (`GET /metrics` with a token). */
   metrics?: HubMetrics | undefined;
+  /** Card deposits, when the hub takes them (`cards` option). */
+  cards?: CardApiContext | undefined;
 }
 
 /** A public JSON document, cacheable and readable from any origin. */
@@ -109,7 +112,7 @@ function consumerRoutes(p: EndpointParts): Route[] {
 
 /** Accounts, wallets, futures and payouts. */
 function accountRoutes(p: EndpointParts): Route[] {
-  const account = accountContext(p);
+  const account = { ...accountContext(p), ...(p.cards ? { cards: p.cards } : {}) };
   const wallet = walletContext(p);
   const futures = futuresContext(p);
   const voucher = { accounts: p.options.accounts, payouts: p.options.onchainPayouts, storageError: p.storageError };
@@ -137,6 +140,16 @@ function accountRoutes(p: EndpointParts): Route[] {
     },
     { method: "POST", path: DEPOSIT_PATH, draining: "refuse", handle: (r) => postDeposit(r, futures) },
     { method: "POST", path: "/v1/futures/refund", handle: (r) => postFuturesRefund(r, futures) },
+    ...cardRoutes(p.cards),
+  ];
+}
+
+/** Card deposits and the card processor's webhook, when the hub takes cards. */
+function cardRoutes(cards: CardApiContext | undefined): Route[] {
+  if (!cards) return [];
+  return [
+    { method: "POST", path: CARD_DEPOSIT_PATH, draining: "refuse", handle: (r) => postCardDeposit(r, cards) },
+    { method: "POST", path: CARD_WEBHOOK_PATH, handle: (r) => postCardWebhook(r, cards) },
   ];
 }
 

@@ -6,6 +6,7 @@
 import type { Identity } from "@srp/core";
 import type { AccountAdmin, AccountStore } from "../accounts.js";
 import type { BatchOptions } from "../api/batch.js";
+import type { HubCardOptions } from "../cards/stripe-cards.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger } from "../ledger/ledger.js";
 import type { PayoutState } from "../ledger/payout-state.js";
@@ -23,6 +24,7 @@ import type { RoutingConfig } from "../routing/policy.js";
 import type { RoutingStore } from "../routing/store.js";
 import type { WaitQueueOptions } from "../routing/wait-queue.js";
 import type { HubStorage } from "../storage/hub-storage.js";
+import type { PaymentRail } from "../payments/rail.js";
 
 /** Options of `createHub`. */
 export interface HubOptions {
@@ -128,6 +130,12 @@ export interface HubOptions {
   statementIntervalMs?: number;
   /** x402 pay-per-call for requests without an API key (spec/v1/payments.md). Needs a ledger and a payment book. */
   x402?: HubX402Options;
+  /**
+   * Prepaid deposits by card through Stripe Checkout (`POST /v1/account/deposits/card`,
+   * credited from the signed webhook at `POST /v1/stripe/webhook`; billing.md "Card
+   * deposits"). Needs `storage` with card books (a `SqlStore`).
+   */
+  cards?: HubCardOptions;
   /** On-chain payouts through the settlement contract (`POST /v1/payouts/voucher`); absent: none. */
   onchainPayouts?: OnchainPayouts;
   /** Batches (`POST /v1/batch`): how long results are kept (default 24 h) and how many items of a batch run at once (default 4). */
@@ -166,6 +174,11 @@ export interface HubX402Options {
    * payouts are unavailable (`payment.unavailable`).
    */
   treasury?: ChainWriter;
+  /**
+   * More networks offered in the same 402 after the EVM one, each a payment rail (such as
+   * Solana's `svmRail`); the payer chooses by the network it pays on.
+   */
+  rails?: readonly PaymentRail[];
 }
 
 /** Where and how long a hub keeps stored responses. */

@@ -13,6 +13,7 @@ import type { StatementBook } from "../ledger/statements.js";
 import { SqlStore } from "../storage/sql-store.js";
 import type { PayoutList } from "../storage/payout-book.js";
 import type { WalletBook } from "../storage/wallet-book.js";
+import type { CardBook } from "../storage/card-book.js";
 import type { HubOptions } from "./options.js";
 
 /** The books a hub works with, each resolved from its options. */
@@ -37,6 +38,8 @@ export interface HubBooks {
   readonly admin: AccountAdmin | undefined;
   /** Batches and their results; default in memory (this process's batches only). */
   readonly batches: BatchStore;
+  /** Card deposits and refunds of card money; absent: the hub takes no cards. */
+  readonly cards: CardBook | undefined;
 }
 
 /** The books named by a hub's options (pure apart from creating the in-memory defaults). */
@@ -58,5 +61,6 @@ export function hubBooks(options: HubOptions): HubBooks {
     responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
     admin: options.admin ?? storage?.admin,
     batches: options.batches?.store ?? storage?.batches ?? new MemoryBatchStore(),
+    cards: storage?.cards,
   };
 }

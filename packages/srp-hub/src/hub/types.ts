@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import type { Discovery, Dispute, Statement } from "@srp/core/schema";
 import type { Registry } from "prom-client";
 import type { AccountAdmin } from "../accounts.js";
+import type { CardMoneyEvent } from "../api/cards.js";
 import type { ResponseStore } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { ClientInfo } from "../node-adapter.js";
@@ -61,6 +62,8 @@ export interface HubEvents {
   payout: [event: PayoutEvent];
   /** A request stopped waiting for a slot (SRP-CON-064..067): it got one, its wait ran out, or it left. */
   "queue.wait": [event: QueueWaitEvent];
+  /** Card deposits (`cards` option): a Checkout Session created, a deposit credited, a completion refused, a card refund sent, failed or unknown. */
+  card: [event: CardMoneyEvent];
 }
 
 /** One consumer HTTP request as the hub's `request` event reports it. */

@@ -46,6 +46,7 @@ export function x402Payments(setup: X402Setup): X402Payments | undefined {
     terms: x402Terms(o, setup.requestTimeoutMs),
     mode: o.settle ?? "before",
     settler: o.settler,
+    ...(o.rails ? { rails: o.rails } : {}),
     book: setup.book,
     onEvent: setup.onEvent,
   });

@@ -190,6 +190,15 @@ export function hasRateLimits(policy: KeyPolicy): boolean {
   return l.rpm !== null || l.tpm !== null || l.concurrency !== null;
 }
 
+/**
+ * Whether a key is held to any spending control (a budget, a rate limit, a model list or an
+ * expiry; tags and label are not controls). Such a key may not manage keys (SRP-CON-083) nor
+ * refund the account (SRP-BIL-011).
+ */
+export function isRestricted(policy: KeyPolicy): boolean {
+  return hasBudget(policy) || hasRateLimits(policy) || policy.models !== null || policy.expiresAt !== null;
+}
+
 /** The stored form of a policy (JSON, amounts as strings); null for {@link NO_POLICY}'s equal. */
 export function encodePolicy(p: KeyPolicy): string | null {
   const empty = p.tags.length === 0 && p.expiresAt === null && p.models === null && !hasBudget(p) && !hasRateLimits(p);

@@ -409,7 +409,11 @@ export interface LedgerBooks extends HubLedger {
   history(accountId: string, limit?: number, before?: { createdAt: number; txId: string }): Promise<HistoryEntry[]>;
   /** Credits money that arrived from outside; idempotent by `reference`. */
   deposit(accountId: string, amount: bigint, reference: string, memo?: Record<string, unknown>): Promise<boolean>;
-  /** Refunds the unused prepaid balance to the depositor; idempotent by `reference`. Returns the amount. */
+  /**
+   * Refunds the unused prepaid balance to the depositor, less card money still refundable to
+   * cards (that leaves only through the card processor, SRP-BIL-021); idempotent by `reference`.
+   * Returns the amount.
+   */
   refund(accountId: string, reference: string): Promise<bigint>;
   /** The discount (basis points) the account's requests get now. */
   discountOf(accountId: string): Promise<number>;

@@ -1,7 +1,8 @@
 /**
  * `@srp/hub/payments`: x402 payments as the hub takes them, for those who mount them on
  * their own routes or audit them. The payment flow (`X402Payments`: admit, settle,
- * reconcile), the pure offer and check policy (`requirementsFor`, `checkPayment`), the
+ * reconcile) over its payment rails (one per network: `evmRail`, and any `PaymentRail`
+ * an embedder adds), the pure offer and check policy (`requirementsFor`, `checkPayment`), the
  * payment book's records, prepaid deposits, and the `/.well-known/x402` discovery document
  * (`spec/v1/payments.md`). The settlers and on-chain payouts an embedder configures are in
  * `@srp/hub`.
@@ -10,9 +11,13 @@
  *
  * @module @srp/hub/payments
  */
-export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent } from "./x402-flow.js";
+export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent, type PaymentHeader } from "./x402-flow.js";
+export type { PaymentRail, RailPayment, PaymentLock } from "./rail.js";
+export { evmRail } from "./evm-rail.js";
 export {
   requirementsFor,
+  requirementsV1For,
+  paymentFromV1,
   paymentRequired,
   checkPayment,
   bazaarExtension,
@@ -32,6 +37,7 @@ export {
 export { depositResource, DEPOSIT_PATH, DEPOSIT_LIMITS } from "../api/futures.js";
 export {
   X402_DISCOVERY_PATH,
+  X402_DISCOVERY_JSON_PATH,
   x402Discovery,
   type X402DiscoveryDocument,
   type X402DiscoveryResource,

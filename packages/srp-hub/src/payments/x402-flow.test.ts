@@ -79,7 +79,7 @@ describe("X402Payments in flight", () => {
     const store = new SqliteStore(":memory:", { signupCredits: 0n });
     const settler = recordingSettler();
     const payments = new X402Payments({ terms, mode: "after", settler, book: store.payments });
-    const admitted = await payments.admit(await paymentHeader(1000n), payments.offer(1000n), "http://hub/v1/chat/completions");
+    const admitted = await payments.admit(await paymentHeader(1000n), 1000n, "http://hub/v1/chat/completions");
     if (admitted instanceof SrpError) throw admitted;
     expect(admitted.payment.state).toBe("locked");
 
@@ -93,14 +93,14 @@ describe("X402Payments in flight", () => {
 
     // A row left locked by another process (which died) is settled before its authorization expires (valid 300 s here).
     const other = new X402Payments({ terms, mode: "after", settler: recordingSettler(), book: store.payments });
-    const abandoned = await other.admit(await paymentHeader(2000n), other.offer(2000n), "http://hub/v1/chat/completions");
+    const abandoned = await other.admit(await paymentHeader(2000n), 2000n, "http://hub/v1/chat/completions");
     if (abandoned instanceof SrpError) throw abandoned;
     expect(await payments.reconcile(Date.now() + 60_000)).toBe(0);
     expect(await payments.reconcile(Date.now() + 250_000)).toBe(1);
     expect(settler.settles).toBe(2);
     expect((await store.payments.get(abandoned.payment.id))?.state).toBe("settled");
     // One that expired unsettled is given up: its credit comes back (nothing was spent from it, so no debt).
-    const expired = await other.admit(await paymentHeader(3000n), other.offer(3000n), "http://hub/v1/chat/completions");
+    const expired = await other.admit(await paymentHeader(3000n), 3000n, "http://hub/v1/chat/completions");
     if (expired instanceof SrpError) throw expired;
     expect(await payments.reconcile(Date.now() + 400_000)).toBe(1);
     expect((await store.payments.get(expired.payment.id))?.state).toBe("failed");

@@ -4,13 +4,11 @@
  * Verification is stateless; the durable lock in the {@link PaymentBook} is what makes
  * one authorization buy one request, however many copies arrive and whenever.
  */
-import { verifyTypedData } from "viem";
 import { canonicalize, SrpError } from "@srp/core";
 import {
   decodePaymentPayload,
   decodePaymentPayloadV1,
   encodeX402Header,
-  exactEvmPayload,
   v1NetworkOf,
   X402_HEADERS,
   X402_V1_HEADERS,
@@ -18,18 +16,11 @@ import {
   type PaymentRequirements,
   type SettlementResponse,
 } from "@srp/core/x402";
-import { transferWithAuthorizationTypes } from "@srp/core/chain";
 import type { PaymentBook, PaymentRecord, SettleMode } from "./book.js";
-import type { SettleInput, SettleResult, Settler } from "./authorization-settlers.js";
-import {
-  checkPayment,
-  paymentFromV1,
-  paymentRequired,
-  requirementsFor,
-  requirementsV1For,
-  type PaidResource,
-  type X402Terms,
-} from "./x402-policy.js";
+import type { SettleResult, Settler } from "./authorization-settlers.js";
+import { evmRail } from "./evm-rail.js";
+import type { PaymentLock, PaymentRail, RailPayment } from "./rail.js";
+import { paymentFromV1, paymentRequired, type PaidResource, type X402Terms } from "./x402-policy.js";
 
 /** Something that happened to a payment, for operators' logs and metrics. */
 export interface PaymentEvent {
@@ -40,10 +31,14 @@ export interface PaymentEvent {
 
 /** Options of {@link X402Payments}. */
 export interface X402PaymentsOptions {
+  /** The EVM network's terms: the first rail offered, and the one version-1 clients pay on. */
   terms: X402Terms;
   /** Settle before serving (the payer's money moves first) or after (only served requests move money). */
   mode: SettleMode;
+  /** Settles payments on the EVM network of `terms`. */
   settler: Settler;
+  /** More networks offered in the same 402, after the EVM one (such as Solana's, `svmRail`). */
+  rails?: readonly PaymentRail[];
   book: PaymentBook;
   /** Told of settlements, failures, unknown outcomes and debts. */
   onEvent?: (event: PaymentEvent) => void;
@@ -86,16 +81,22 @@ const EXPIRY_MARGIN_MS = 60_000;
 export class X402Payments {
   readonly terms: X402Terms;
   readonly mode: SettleMode;
-  readonly #settler: Settler;
+  /** The networks offered, the EVM one first. */
+  readonly rails: readonly PaymentRail[];
+  readonly #byNetwork: ReadonlyMap<string, PaymentRail>;
   readonly #book: PaymentBook;
   readonly #onEvent: (event: PaymentEvent) => void;
   /** Payments whose request this process is serving or settling now. */
   readonly #inFlight = new Set<string>();
+  /** Unfinished payments on a network no longer offered, whose operator was told. */
+  readonly #orphans = new Set<string>();
 
   constructor(options: X402PaymentsOptions) {
     this.terms = options.terms;
     this.mode = options.mode;
-    this.#settler = options.settler;
+    this.rails = [evmRail(options.terms, options.settler), ...(options.rails ?? [])];
+    this.#byNetwork = new Map(this.rails.map((r) => [r.network, r]));
+    if (this.#byNetwork.size !== this.rails.length) throw new RangeError("two payment rails on one network");
     this.#book = options.book;
     this.#onEvent = options.onEvent ?? (() => {});
     if (options.terms.maxTimeoutSeconds < 300) throw new RangeError("maxTimeoutSeconds must be at least 300");
@@ -141,26 +142,30 @@ export class X402Payments {
     return this.#book.repayDebts(accountId);
   }
 
-  /** The settler's name. */
+  /** The settlers' names, the EVM one first (`direct`, `facilitator`, `direct+svm`). */
   get settlerName(): string {
-    return this.#settler.name;
+    return [...new Set(this.rails.map((r) => r.settlerName))].join("+");
   }
 
-  /** The requirements offered for a request that may cost up to `amount`. */
+  /** The requirements offered on the EVM network for a request that may cost up to `amount`. */
   offer(amount: bigint): PaymentRequirements {
-    return requirementsFor(this.terms, amount);
+    return this.rails[0]!.offer(amount);
+  }
+
+  /** The requirements offered on every network for a request that may cost up to `amount` (a 402's `accepts`). */
+  offers(amount: bigint): PaymentRequirements[] {
+    return this.rails.filter((r) => amount >= r.minAmount || r === this.rails[0]).map((r) => r.offer(amount));
   }
 
   /** A 402 response for a request that may cost up to `amount`, optionally saying why an earlier payment failed. */
   required(amount: bigint, resource: PaidResource, error?: SrpError): Response {
     const doc = paymentRequired(
-      this.terms,
-      amount,
+      this.offers(amount),
       resource,
       error ? `${error.code}: ${error.message}` : "payment required: pay with x402 or send an API key",
     );
     const code = error?.code ?? "payment.required";
-    const v1 = requirementsV1For(this.terms, amount, resource);
+    const v1 = this.rails[0]!.offerV1(amount, resource);
     const status = error?.httpStatus ?? 402;
     return Response.json(
       {
@@ -197,96 +202,54 @@ export class X402Payments {
     return encodeX402Header(doc);
   }
 
-  async #verifySignature(input: SettleInput): Promise<boolean> {
-    const a = input.authorization;
-    const args = {
-      address: a.from as `0x${string}`,
-      domain: {
-        name: this.terms.asset.name,
-        version: this.terms.asset.version,
-        chainId: this.terms.chainId,
-        verifyingContract: this.terms.asset.address as `0x${string}`,
-      },
-      types: transferWithAuthorizationTypes,
-      primaryType: "TransferWithAuthorization" as const,
-      message: {
-        from: a.from as `0x${string}`,
-        to: a.to as `0x${string}`,
-        value: BigInt(a.value),
-        validAfter: BigInt(a.validAfter),
-        validBefore: BigInt(a.validBefore),
-        nonce: a.nonce as `0x${string}`,
-      },
-      signature: input.signature,
-    };
-    try {
-      if (await verifyTypedData(args)) return true;
-    } catch {
-      // not an EOA signature
-    }
-    // With a chain client, smart-contract wallets (ERC-1271, ERC-6492) verify too.
-    if (!this.#settler.chain) return false;
-    try {
-      return await this.#settler.chain.verifyTypedData(args);
-    } catch {
-      return false;
-    }
-  }
-
   /**
    * Admits a request paid with the payment header `header` (`PAYMENT-SIGNATURE`, or a
-   * version-1 `X-PAYMENT`, read as the version-2 payment it stands for), whose offer was
-   * `offered`. Returns the admission, or the error to answer with (a 402 for payment
+   * version-1 `X-PAYMENT`, read as the version-2 payment it stands for) for a request that
+   * may cost up to `amount`: the payment must pay one of the rails' offers for it, on the
+   * network it names. Returns the admission, or the error to answer with (a 402 for payment
    * problems, with fresh requirements). `mode` overrides the hub's settlement mode (a
    * deposit always settles first); `debtorMayPay` admits a blocked wallet (a deposit, which
    * repays its debt first).
    */
   async admit(
     header: PaymentHeader | string,
-    offered: PaymentRequirements,
+    amount: bigint,
     resourceUrl: string,
     options: { now?: number; mode?: SettleMode; debtorMayPay?: boolean } = {},
   ): Promise<Admission | SrpError> {
     const now = options.now ?? Date.now();
-    const mode = options.mode ?? this.mode;
     const given = typeof header === "string" ? { version: 2 as const, value: header } : header;
-    const payment = this.#decode(given, offered);
+    const payment = this.#decode(given, amount);
     if (payment instanceof SrpError) return payment;
     const version = given.version;
-    const checked = checkPayment(payment, offered, this.terms, Math.floor(now / 1000));
+    const rail = this.#byNetwork.get(payment.accepted.network);
+    if (!rail || (rail !== this.rails[0] && amount < rail.minAmount))
+      return new SrpError(
+        "payment.wrong_network",
+        `network ${payment.accepted.network} is not accepted for this request; pay on ${this.offers(amount)
+          .map((r) => r.network)
+          .join(" or ")}`,
+      );
+    // A rail whose payments expire within a minute is settled before serving, whatever the hub's mode.
+    const mode = rail.settlesFirst ? "before" : (options.mode ?? this.mode);
+    const checked = await rail.check(payment, rail.offer(amount), Math.floor(now / 1000));
     if (checked instanceof SrpError) return checked;
-    const input: SettleInput = { ...checked, payment };
-    if (!(await this.#verifySignature(input)))
-      return new SrpError("payment.bad_signature", "the authorization's EIP-712 signature does not recover to its `from`");
-    const a = checked.authorization;
+    const { lock } = checked;
     const payload = canonicalize(payment);
-    const accountId = await this.#book.walletAccount(a.from);
+    const accountId = await this.#book.walletAccount(lock.payer);
     const debt = await this.#book.debtOf(accountId);
     if (debt > 0n && options.debtorMayPay !== true)
-      return new SrpError("payment.wallet_blocked", `wallet ${a.from} owes ${debt} units from a payment that did not settle`, {
+      return new SrpError("payment.wallet_blocked", `wallet ${lock.payer} owes ${debt} units from a payment that did not settle`, {
         details: { debt: debt.toString() },
       });
 
     // A copy of a payment already locked: the same document may resume (its settlement was pending); anything else is a replay.
-    const existing = await this.#book.lock({
-      network: checked.requirements.network,
-      asset: checked.requirements.asset,
-      payer: a.from,
-      nonce: a.nonce,
-      amount: BigInt(a.value),
-      validBefore: Number(
-        BigInt(a.validBefore) > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : BigInt(a.validBefore),
-      ),
-      accountId,
-      mode,
-      resource: resourceUrl,
-      payload,
-    });
-    if (!existing.locked) return this.#resume(existing.record, payload, input, version);
+    const existing = await this.#book.lock({ ...lock, accountId, mode, resource: resourceUrl, payload });
+    if (!existing.locked) return this.#resume(existing.record, payload, rail, checked, version);
     const record = existing.record;
     this.#inFlight.add(record.id);
     try {
-      const admitted = await this.#admitLocked(record, input, mode, version);
+      const admitted = await this.#admitLocked(record, rail, checked, mode, version);
       // Admitted: in flight until the request finishes; refused: done now.
       if (admitted instanceof SrpError) this.#inFlight.delete(record.id);
       return admitted;
@@ -296,21 +259,26 @@ export class X402Payments {
     }
   }
 
-  /** A payment header's document as a version-2 payment, or why it is not one. */
-  #decode(header: PaymentHeader, offered: PaymentRequirements): PaymentPayload | SrpError {
+  /** A payment header's document as a version-2 payment, or why it is not one (a version-1 payment pays the EVM rail's offer). */
+  #decode(header: PaymentHeader, amount: bigint): PaymentPayload | SrpError {
     try {
-      return header.version === 2
-        ? decodePaymentPayload(header.value)
-        : paymentFromV1(decodePaymentPayloadV1(header.value), offered, this.terms);
+      if (header.version === 2) return decodePaymentPayload(header.value);
+      return paymentFromV1(decodePaymentPayloadV1(header.value), this.rails[0]!.offer(amount), this.terms);
     } catch (error) {
       return error as SrpError;
     }
   }
 
   /** The rest of {@link admit} for a payment this call locked. */
-  async #admitLocked(record: PaymentRecord, input: SettleInput, mode: SettleMode, version: 1 | 2): Promise<Admission | SrpError> {
+  async #admitLocked(
+    record: PaymentRecord,
+    rail: PaymentRail,
+    input: RailPayment,
+    mode: SettleMode,
+    version: 1 | 2,
+  ): Promise<Admission | SrpError> {
     // Stateless on-chain checks after the lock: a failure burns nothing on-chain, and the payer signs anew.
-    const pre = await this.#settler.preflight(input);
+    const pre = await rail.preflight(input);
     if (!pre.ok) {
       await this.#book.failed(record.id, pre.message);
       return new SrpError(pre.code, pre.message);
@@ -318,13 +286,13 @@ export class X402Payments {
     if (mode === "after") {
       await this.#book.credit(record.id);
       await this.#book.claimService(record.id);
-      return this.#admitted(record, input, undefined, version);
+      return this.#admitted(record, rail, input, undefined, version);
     }
-    return this.#settleThenServe(record, input, version);
+    return this.#settleThenServe(record, rail, input, version);
   }
 
-  async #settleThenServe(record: PaymentRecord, input: SettleInput, version: 1 | 2): Promise<Admission | SrpError> {
-    const result = await this.#settler.settle(input);
+  async #settleThenServe(record: PaymentRecord, rail: PaymentRail, input: RailPayment, version: 1 | 2): Promise<Admission | SrpError> {
+    const result = await rail.settle(input);
     const done = await this.#record(record, result);
     if (result.outcome === "failed") return new SrpError("payment.settlement_failed", `the payment could not be settled: ${result.reason}`);
     if (result.outcome === "unknown") {
@@ -337,18 +305,24 @@ export class X402Payments {
       );
     }
     if (!(await this.#book.claimService(record.id))) return new SrpError("payment.replayed", "this payment has already bought a request");
-    return this.#admitted(done, input, result.transaction, version);
+    return this.#admitted(done, rail, input, result.transaction, version);
   }
 
   /** A copy of a locked payment arrived. */
-  async #resume(record: PaymentRecord, payload: string, input: SettleInput, version: 1 | 2): Promise<Admission | SrpError> {
+  async #resume(
+    record: PaymentRecord,
+    payload: string,
+    rail: PaymentRail,
+    input: RailPayment,
+    version: 1 | 2,
+  ): Promise<Admission | SrpError> {
     const replay = new SrpError("payment.replayed", "this authorization was already used or is in use");
     if (record.payload !== payload || record.served || record.state === "locked" || record.state === "failed") return replay;
     if (record.state === "settled") {
-      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, record.txHash ?? "", version) : replay;
+      return (await this.#book.claimService(record.id)) ? this.#admitted(record, rail, input, record.txHash ?? "", version) : replay;
     }
     // Unknown outcome: ask the chain whether the authorization paid the hub; if it is unused, submitting it again is safe.
-    const o = await this.#settler.outcome(this.#query(record));
+    const o = await rail.outcome(lockOf(record));
     if (o === undefined)
       return new SrpError(
         "payment.settlement_pending",
@@ -356,18 +330,13 @@ export class X402Payments {
       );
     if (o.state === "paid") {
       await this.#record(record, { outcome: "settled", transaction: o.transaction });
-      return (await this.#book.claimService(record.id)) ? this.#admitted(record, input, o.transaction, version) : replay;
+      return (await this.#book.claimService(record.id)) ? this.#admitted(record, rail, input, o.transaction, version) : replay;
     }
     if (o.state === "spent") {
       await this.#record(record, { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" });
       return new SrpError("payment.settlement_failed", "the authorization's nonce was spent without paying the hub");
     }
-    return this.#settleThenServe(record, input, version);
-  }
-
-  /** What to ask the chain about a payment. */
-  #query(p: PaymentRecord) {
-    return { asset: p.asset, payer: p.payer, nonce: p.nonce, payTo: this.terms.payTo, amount: p.amount };
+    return this.#settleThenServe(record, rail, input, version);
   }
 
   /** A payment left its wallet owing. */
@@ -392,7 +361,7 @@ export class X402Payments {
     return (await this.#book.get(record.id)) ?? record;
   }
 
-  #admitted(record: PaymentRecord, input: SettleInput, transaction: string | undefined, version: 1 | 2): Admission {
+  #admitted(record: PaymentRecord, rail: PaymentRail, input: RailPayment, transaction: string | undefined, version: 1 | 2): Admission {
     const end = async (served: boolean): Promise<string> => {
       if (transaction !== undefined) return this.#response(record, version, true, transaction);
       if (!served) {
@@ -401,7 +370,7 @@ export class X402Payments {
         if (debt > 0n) this.#noteDebt(record, debt);
         return this.#response(record, version, false, null, "not served: the authorization was not used");
       }
-      const result = await this.#settler.settle(input);
+      const result = await rail.settle(input);
       const now = await this.#record(record, result);
       if (result.outcome === "settled") return this.#response(now, version, true, result.transaction);
       return this.#response(
@@ -435,7 +404,16 @@ export class X402Payments {
       // A request being served (settle after) or a settlement under way is left to its own ending.
       if (this.#inFlight.has(p.id)) continue;
       if (p.state === "locked" && now - p.updatedAt < LOCKED_GRACE_MS && now < p.validBefore * 1000 - EXPIRY_MARGIN_MS) continue;
-      const o = await this.#settler.outcome(this.#query(p));
+      const rail = this.#byNetwork.get(p.network);
+      // A payment on a network this hub no longer offers is left for an operator (the chain is not reachable from here), who is told once.
+      if (!rail) {
+        if (!this.#orphans.has(p.id)) {
+          this.#orphans.add(p.id);
+          this.#onEvent({ kind: "unknown", payment: p, detail: `network ${p.network} is no longer offered: resolve this payment by hand` });
+        }
+        continue;
+      }
+      const o = await rail.outcome(lockOf(p));
       if (o === undefined) continue;
       if (o.state !== "unused") {
         // Paid the hub: settled. Spent otherwise: failed (and, when it was credited, a debt).
@@ -443,7 +421,7 @@ export class X402Payments {
           p,
           o.state === "paid"
             ? { outcome: "settled", transaction: o.transaction }
-            : { outcome: "failed", reason: "the payer spent the authorization's nonce without paying the hub" },
+            : { outcome: "failed", reason: "the payment was spent on-chain without paying the hub, or can no longer land" },
         );
         changed++;
         continue;
@@ -456,17 +434,21 @@ export class X402Payments {
         continue;
       }
       // Settle the stored payment again (it was checked when it arrived; the chain accepts it once).
-      let input: SettleInput;
+      let input: RailPayment | undefined;
       try {
-        const payment = decodePaymentPayload(encodeX402Header(JSON.parse(p.payload)));
-        const ev = exactEvmPayload(payment);
-        input = { payment, requirements: payment.accepted, authorization: ev.authorization, signature: ev.signature as `0x${string}` };
+        input = rail.restore(decodePaymentPayload(encodeX402Header(JSON.parse(p.payload))));
       } catch {
-        continue;
+        input = undefined;
       }
-      await this.#record(p, await this.#settler.settle(input));
+      if (!input) continue;
+      await this.#record(p, await rail.settle(input));
       changed++;
     }
     return changed;
   }
+}
+
+/** What a stored payment locked. */
+function lockOf(p: PaymentRecord): PaymentLock {
+  return { network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce, amount: p.amount, validBefore: p.validBefore };
 }

@@ -101,13 +101,13 @@ export function bazaarExtension(resource: PaidResource): Record<string, unknown>
   };
 }
 
-/** The `PAYMENT-REQUIRED` document of a 402. */
-export function paymentRequired(terms: X402Terms, amount: bigint, resource: PaidResource, error?: string): PaymentRequired {
+/** The `PAYMENT-REQUIRED` document of a 402 offering `accepts` (one entry per network). */
+export function paymentRequired(accepts: PaymentRequirements[], resource: PaidResource, error?: string): PaymentRequired {
   return {
     x402Version: X402_VERSION as 2,
     ...(error !== undefined ? { error } : {}),
     resource: { url: resource.url, description: resource.description, mimeType: resource.mimeType },
-    accepts: [requirementsFor(terms, amount)],
+    accepts,
     extensions: { bazaar: bazaarExtension(resource) },
   };
 }

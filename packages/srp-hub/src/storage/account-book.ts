@@ -28,6 +28,7 @@ import { signupPosting } from "../ledger/postings.js";
 import { lostDatabase } from "./postgres-driver.js";
 import { int, text, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 import { TurnBatcher } from "./turn-batcher.js";
+import { walletKey } from "./payment-book.js";
 
 function keyRecord(r: SqlRow): ApiKeyRecord {
   return {
@@ -102,7 +103,7 @@ export class SqlAccountBook implements AccountStore, AccountAdmin {
 
   async findByWallet(address: string): Promise<Account | undefined> {
     await this.#ready;
-    const rows = await this.#db.all("SELECT account_id FROM wallets WHERE address = ?", [address.toLowerCase()]);
+    const rows = await this.#db.all("SELECT account_id FROM wallets WHERE address = ?", [walletKey(address)]);
     return rows[0] ? { id: String(rows[0].account_id) } : undefined;
   }
 

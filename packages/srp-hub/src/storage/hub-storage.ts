@@ -5,6 +5,7 @@
  */
 import type { AccountAdmin } from "../accounts.js";
 import type { BatchStore } from "../api/batch-store.js";
+import type { CardBook } from "./card-book.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
@@ -41,4 +42,6 @@ export interface HubStorage {
   readonly admin?: AccountAdmin;
   /** Batches and their results (`POST /v1/batch`, `GET /v1/jobs/{id}`), readable by every process sharing the storage. */
   readonly batches?: BatchStore;
+  /** Card deposits and refunds of card money (`createHub({ cards })`, billing.md "Card deposits"). */
+  readonly cards?: CardBook;
 }

@@ -34,6 +34,7 @@ import { repayDebtsIn } from "./payment-book.js";
 import { reserveBatch, type ReserveAsk } from "./pg-batch.js";
 import { lostDatabase } from "./postgres-driver.js";
 import { releaseUntilDone } from "../ledger/release-retry.js";
+import { refundableWithoutCards, type RefundableCardDeposit } from "../cards/card-policy.js";
 import { big, int, type SqlDriver, type SqlExecutor } from "./sql.js";
 import { closeKeySpend, holdKeySpend, KeyBudgetError } from "./key-spend.js";
 import { TurnBatcher } from "./turn-batcher.js";
@@ -284,48 +285,17 @@ export class SqlLedgerBook implements LedgerBooks {
   async deposit(accountId: string, amount: bigint, reference: string, memo: Record<string, unknown> = {}): Promise<boolean> {
     await this.#ready;
     if (amount <= 0n) throw new RangeError("a deposit is positive");
-    return this.#db.transaction(async (tx) => {
-      await requireAccount(tx, accountId);
-      const posted = await this.#post(tx, depositPosting(accountId, amount, reference, memo));
-      if (posted) await tx.run("UPDATE ledger_accounts SET funded = funded + ? WHERE id = ?", [amount, userAccount(accountId)]);
-      return posted;
-    });
+    return this.#db.transaction((tx) => depositIn(tx, this.#db.dialect, accountId, amount, reference, memo));
   }
 
-  /** Refunds the unused prepaid balance (at most what was deposited and not refunded) to the depositor. Returns the amount. */
+  /**
+   * Refunds the unused prepaid balance (at most what was deposited and not refunded) to the
+   * depositor, less the card money still refundable to the cards (that goes back only through
+   * the card processor, `POST /v1/account/refund`). Returns the amount.
+   */
   async refund(accountId: string, reference: string): Promise<bigint> {
     await this.#ready;
-    return this.#db.transaction(async (tx) => {
-      // Refunds of one account run one at a time (PostgreSQL: the row lock; SQLite: one writer).
-      if (this.#db.dialect === "postgres") await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [userAccount(accountId)]);
-      // A retry of a refund already made answers with the amount it moved.
-      const done = await tx.all(
-        "SELECT e.amount FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ? WHERE t.idempotency_key = ? AND t.account_id = ?",
-        [EXTERNAL, `refund:${reference}`, accountId],
-      );
-      if (done[0]) return big(done[0].amount);
-      // Money credited before its x402 settlement is not yet money: no refund until it settles.
-      const pending = await tx.all(
-        "SELECT id FROM x402_payments WHERE account_id = ? AND credited = 1 AND state IN ('locked', 'unknown') LIMIT 1",
-        [accountId],
-      );
-      if (pending[0]) throw new RefundPendingError(accountId);
-      // A wallet that owes (a payment that did not settle) repays first: no money leaves while it owes.
-      await repayDebtsIn(tx, this.#db.dialect, accountId);
-      const amount = await prepaidIn(tx, accountId);
-      if (amount === 0n) return 0n;
-      if (!(await this.#post(tx, refundPosting(accountId, amount, reference)))) return 0n;
-      if (
-        (await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ? AND funded >= ?", [
-          amount,
-          userAccount(accountId),
-          amount,
-        ])) !== 1
-      ) {
-        throw new Error(`refund of ${amount} exceeds the prepaid funding of ${accountId}`);
-      }
-      return amount;
-    });
+    return this.#db.transaction(async (tx) => (await refundIn(tx, this.#db.dialect, accountId, reference)).amount);
   }
 
   /** Moves platform money into the bounty pool (an operator decision). */
@@ -370,4 +340,90 @@ export class SqlLedgerBook implements LedgerBooks {
     await this.#ready;
     return verifyLedger(this.#db);
   }
+}
+
+/**
+ * Credits money that arrived from outside to an account's prepaid balance, inside the
+ * caller's transaction (see {@link SqlLedgerBook.deposit}). Returns false when `reference`
+ * was credited already (nothing moves).
+ */
+export async function depositIn(
+  tx: SqlExecutor,
+  dialect: "sqlite" | "postgres",
+  accountId: string,
+  amount: bigint,
+  reference: string,
+  memo: Record<string, unknown> = {},
+): Promise<boolean> {
+  if (amount <= 0n) throw new RangeError("a deposit is positive");
+  await requireAccount(tx, accountId);
+  const posted = await post(tx, depositPosting(accountId, amount, reference, memo), { dialect });
+  if (posted) await tx.run("UPDATE ledger_accounts SET funded = funded + ? WHERE id = ?", [amount, userAccount(accountId)]);
+  return posted;
+}
+
+/**
+ * The card payments of an account that can still take refunds (credited, less what was
+ * refunded from them), newest first. Read it under the account's `ledger_accounts` row lock
+ * ({@link lockAccountIn}) so that no refund moves it meanwhile.
+ */
+export async function refundableCardDepositsIn(tx: SqlExecutor, accountId: string): Promise<RefundableCardDeposit[]> {
+  const rows = await tx.all(
+    "SELECT id, amount, refunded FROM card_deposits WHERE account_id = ? AND state = 'credited' AND refunded < amount ORDER BY credited_at DESC, id DESC",
+    [accountId],
+  );
+  return rows.map((r) => ({ id: String(r.id), open: big(r.amount) - big(r.refunded) }));
+}
+
+/** Takes the account's `ledger_accounts` row lock (PostgreSQL; SQLite has one writer): refunds and card refund failures of one account run one at a time. */
+export async function lockAccountIn(tx: SqlExecutor, dialect: "sqlite" | "postgres", accountId: string): Promise<void> {
+  if (dialect === "postgres") await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [userAccount(accountId)]);
+}
+
+/**
+ * Refunds the unused prepaid balance inside the caller's transaction (see
+ * {@link SqlLedgerBook.refund}): `limit` turns the refundable amount and the card money still
+ * refundable to cards (read under the same lock) into the amount refunded (never more); by
+ * default the card money stays ({@link refundableWithoutCards}). `repeated`: `reference` was
+ * refunded before, and `amount` is what that refund moved.
+ */
+export async function refundIn(
+  tx: SqlExecutor,
+  dialect: "sqlite" | "postgres",
+  accountId: string,
+  reference: string,
+  limit: (prepaid: bigint, cardOpen: bigint) => bigint = refundableWithoutCards,
+): Promise<{ amount: bigint; repeated: boolean }> {
+  // Refunds of one account run one at a time (PostgreSQL: the row lock; SQLite: one writer).
+  await lockAccountIn(tx, dialect, accountId);
+  // A retry of a refund already made answers with the amount it moved.
+  const done = await tx.all(
+    "SELECT e.amount FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ? WHERE t.idempotency_key = ? AND t.account_id = ?",
+    [EXTERNAL, `refund:${reference}`, accountId],
+  );
+  if (done[0]) return { amount: big(done[0].amount), repeated: true };
+  // Money credited before its x402 settlement is not yet money: no refund until it settles.
+  const pending = await tx.all(
+    "SELECT id FROM x402_payments WHERE account_id = ? AND credited = 1 AND state IN ('locked', 'unknown') LIMIT 1",
+    [accountId],
+  );
+  if (pending[0]) throw new RefundPendingError(accountId);
+  // A wallet that owes (a payment that did not settle) repays first: no money leaves while it owes.
+  await repayDebtsIn(tx, dialect, accountId);
+  const prepaid = await prepaidIn(tx, accountId);
+  const cardOpen = (await refundableCardDepositsIn(tx, accountId)).reduce((sum, d) => sum + d.open, 0n);
+  const amount = limit(prepaid, cardOpen);
+  if (amount > prepaid || amount < 0n) throw new RangeError(`a refund of ${amount} is outside the prepaid ${prepaid}`);
+  if (amount === 0n) return { amount: 0n, repeated: false };
+  if (!(await post(tx, refundPosting(accountId, amount, reference), { dialect }))) return { amount: 0n, repeated: false };
+  if (
+    (await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ? AND funded >= ?", [
+      amount,
+      userAccount(accountId),
+      amount,
+    ])) !== 1
+  ) {
+    throw new Error(`refund of ${amount} exceeds the prepaid funding of ${accountId}`);
+  }
+  return { amount, repeated: false };
 }

@@ -126,4 +126,19 @@ export const MIGRATIONS: readonly string[] = [
   // (`GET /admin/v1/payments`, `GET /admin/v1/payouts`), by creation time and id.
   `CREATE INDEX x402_payments_created ON x402_payments(created_at, id);
    CREATE INDEX payouts_created ON payouts(created_at, id);`,
+  // 11: card deposits (billing.md "Card deposits"): each Checkout Session the hub created, by
+  // its deposit id (the session id once known), credited once from its signed completion
+  // (`state`, the crediting event); `refunded` is what of it went back to the card. Each
+  // refund of card money is a share per card payment, `pending` until the processor takes it.
+  // Uncredited deposits expire and are swept by age (`card_deposits_age`).
+  `CREATE TABLE card_deposits (
+     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount BIGINT NOT NULL, cents BIGINT NOT NULL, state TEXT NOT NULL,
+     session_id TEXT UNIQUE, payment_intent TEXT, event_id TEXT, refunded BIGINT NOT NULL DEFAULT 0, note TEXT,
+     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, credited_at BIGINT);
+   CREATE INDEX card_deposits_account ON card_deposits(account_id, state, credited_at);
+   CREATE INDEX card_deposits_age ON card_deposits(state, created_at);
+   CREATE TABLE card_refunds (
+     id TEXT PRIMARY KEY, reference TEXT NOT NULL, deposit_id TEXT NOT NULL, account_id TEXT NOT NULL, amount BIGINT NOT NULL,
+     cents BIGINT NOT NULL, state TEXT NOT NULL, refund_id TEXT UNIQUE, note TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+   CREATE INDEX card_refunds_reference ON card_refunds(reference, account_id);`,
 ];

@@ -49,6 +49,19 @@ class LostRaceError extends LocalError {
   override readonly name = "LostRaceError";
 }
 
+/**
+ * A payment's asset, payer or nonce as the book keys it: lowercase on EVM networks (hex,
+ * where case means nothing), as given elsewhere (Solana's base58, where case is the value).
+ */
+export function lockValue(network: string, value: string): string {
+  return network.startsWith("eip155:") ? value.toLowerCase() : value;
+}
+
+/** A wallet address as the book keys it: an EVM address lowercase, any other (base58) as given. */
+export function walletKey(address: string): string {
+  return /^0x[0-9a-fA-F]{40}$/.test(address) ? address.toLowerCase() : address;
+}
+
 /** The x402 payment storage of a `SqlStore`. */
 export class SqlPaymentBook implements PaymentBook {
   readonly #db: SqlDriver;
@@ -66,7 +79,7 @@ export class SqlPaymentBook implements PaymentBook {
 
   async walletAccount(address: string): Promise<string> {
     await this.#ready;
-    const wallet = address.toLowerCase();
+    const wallet = walletKey(address);
     for (let attempt = 0; attempt < 3; attempt++) {
       const found = await this.#db.all("SELECT account_id FROM wallets WHERE address = ?", [wallet]);
       if (found[0]) return String(found[0].account_id);
@@ -103,9 +116,9 @@ export class SqlPaymentBook implements PaymentBook {
       [
         id,
         p.network,
-        p.asset.toLowerCase(),
-        p.payer.toLowerCase(),
-        p.nonce.toLowerCase(),
+        lockValue(p.network, p.asset),
+        lockValue(p.network, p.payer),
+        lockValue(p.network, p.nonce),
         p.amount,
         p.validBefore,
         p.accountId,
@@ -118,9 +131,9 @@ export class SqlPaymentBook implements PaymentBook {
     );
     const rows = await this.#db.all("SELECT * FROM x402_payments WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?", [
       p.network,
-      p.asset.toLowerCase(),
-      p.payer.toLowerCase(),
-      p.nonce.toLowerCase(),
+      lockValue(p.network, p.asset),
+      lockValue(p.network, p.payer),
+      lockValue(p.network, p.nonce),
     ]);
     return { locked: inserted === 1, record: record(rows[0]!) };
   }

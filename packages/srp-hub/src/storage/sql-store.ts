@@ -30,6 +30,7 @@ import type { StatementBook } from "../ledger/statements.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { SqlAccountBook } from "./account-book.js";
 import { SqlBatchBook } from "./batch-book.js";
+import { SqlCardBook } from "./card-book.js";
 import type { HubStorage } from "./hub-storage.js";
 import { SqlLedgerBook } from "./ledger-book.js";
 import { MIGRATIONS } from "./migrations.js";
@@ -107,6 +108,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   readonly responses: SqlResponseBook;
   /** Batches, shared by every hub process on this database (`GET /v1/jobs/{id}` answers on any of them). */
   readonly batches: SqlBatchBook;
+  /** Card deposits (Checkout Sessions, credited once from their signed completion) and refunds of card money. */
+  readonly cards: SqlCardBook;
 
   constructor(driver: SqlDriver, options: SqlStoreOptions = {}) {
     const signupCredits = options.signupCredits ?? 1_000_000n;
@@ -128,6 +131,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.wallets = new SqlWalletBook(driver, ready);
     this.responses = new SqlResponseBook(driver, ready);
     this.batches = new SqlBatchBook(driver, ready, this.ledger);
+    this.cards = new SqlCardBook(driver, ready);
   }
 
   /** Operator operations on accounts and API keys: the account book. */

@@ -4,7 +4,7 @@
  * the node (translating where its own API differs), so the node relays one format.
  */
 import { LocalError, type ErrorCode, type LocalErrorOptions } from "@srp/core";
-import type { BackendKind, JobApi } from "@srp/core/schema";
+import type { BackendKind, InstanceIo, JobApi, Usage } from "@srp/core/schema";
 
 /** A model a backend reports. */
 export interface BackendModel {
@@ -62,6 +62,43 @@ export interface Backend {
    * when `request.stream` is true; the others answer whole). Throws {@link BackendError}.
    */
   run?(api: BackendApi, request: Record<string, unknown>, options: ChatCallOptions): Promise<ChatResult>;
+  /**
+   * The async API it serves (`videos` or `runs`, `spec/v1/jobs.md#async-jobs`): its instances
+   * take those jobs through {@link Backend.runAsync} and nothing else (no chat).
+   */
+  readonly asyncApi?: "videos" | "runs";
+  /** Runs one async job to its end, reporting progress. Throws {@link BackendError}. */
+  runAsync?(request: Record<string, unknown>, options: AsyncCallOptions): Promise<AsyncResult>;
+  /** The declared input and output of a `runs` backend (SRP-OFF-021), read from the backend. */
+  io?(signal?: AbortSignal): Promise<InstanceIo>;
+  /** Answers a `probe` without a chat call (an async backend's health check); throws {@link BackendError} when unhealthy. */
+  probe?(signal: AbortSignal): Promise<void>;
+}
+
+/** Options of one async backend call (`videos`, `runs`). */
+export interface AsyncCallOptions extends ChatCallOptions {
+  /** Called when the backend reports how far the job has come (0..100; the node keeps the largest). */
+  onProgress(progress: number): void;
+}
+
+/** One file of an async job's result. */
+export interface AsyncArtifact {
+  /** Its name in the `srp.result` manifest (`video`, `out-0.png`, `output.json`...). */
+  name: string;
+  /** Its media type. */
+  contentType: string;
+  /** Its bytes. */
+  bytes: Uint8Array;
+}
+
+/** What an async backend produced: the files in stream order, a video's details, a run's JSON output, the usage. */
+export interface AsyncResult {
+  artifacts: AsyncArtifact[];
+  /** A `videos` job's delivered seconds and size. */
+  video?: { seconds: string; size: string };
+  /** A `runs` job's output, files replaced by `srp-artifact:<name>` (SRP-JOB-044); null for a video. */
+  output: unknown;
+  usage: Usage;
 }
 
 /**

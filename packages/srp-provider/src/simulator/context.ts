@@ -16,8 +16,10 @@ export type SimulatorFault =
   | { kind: "drop_mid_stream"; afterTokens?: number }
   /** An HTTP error status with an OpenAI error body (default 500). */
   | { kind: "status"; status?: number }
-  /** The request is accepted and never answered. */
-  | { kind: "hang" };
+  /** The request is accepted and never answered (a video: it never completes). */
+  | { kind: "hang" }
+  /** A video ends `failed` with the error code `moderation_blocked` (`videos.ts`). */
+  | { kind: "video_failed" };
 
 /**
  * One model the simulator serves. The metadata members (family, quantization, tools,
@@ -31,6 +33,22 @@ export interface SimulatorModel extends FlavorModelMetadata {
   id: string;
   /** Context length reported to setup; default 8192. */
   contextLength?: number;
+}
+
+/** How the slow video mode renders (`videos.ts`). */
+export interface VideoMode {
+  /** Models it serves. */
+  readonly models: readonly string[];
+  /** Render time of one video, in ms (0: completed at the second retrieve). */
+  readonly renderMs: number;
+  /** Size of each video's MP4, in bytes. */
+  readonly bytes: number;
+}
+
+/** How the generic run mode runs (`predictions.ts`). */
+export interface RunMode {
+  /** Run time of one prediction, in ms. */
+  readonly runMs: number;
 }
 
 /** The running simulator, as its endpoint handlers see it. */
@@ -55,6 +73,10 @@ export interface SimulatorContext {
   readonly reasoningMember?: ReasoningMember | undefined;
   /** The simulator's `toolArguments` option: scripted arguments of tool calls, by tool name. */
   readonly toolArguments?: Readonly<Record<string, Record<string, unknown>>> | undefined;
+  /** The slow video mode (`videos.ts`). */
+  readonly videos: VideoMode;
+  /** The generic run mode (`predictions.ts`). */
+  readonly runs: RunMode;
 }
 
 /** Waits `ms` milliseconds. */

@@ -79,7 +79,23 @@ export function solidPng(seed: string, width: number, height: number): Buffer {
   const rgb = Buffer.from(sha256Hex(seed).slice(0, 6), "hex");
   const row = Buffer.alloc(1 + width * 3);
   for (let x = 0; x < width; x++) rgb.copy(row, 1 + x * 3);
-  const raw = Buffer.concat(Array.from({ length: height }, () => row));
+  return rgbPng(width, height, Buffer.concat(Array.from({ length: height }, () => row)));
+}
+
+/** An RGB PNG of deterministic noise derived from a seed: it does not compress, so its size is about `width × height × 3` bytes. */
+export function noisePng(seed: string, width: number, height: number): Buffer {
+  const raw = Buffer.alloc(height * (1 + width * 3));
+  let h = sha256Hex(seed);
+  for (let i = 0; i < raw.length; i += 32) {
+    Buffer.from(h, "hex").copy(raw, i);
+    h = sha256Hex(h);
+  }
+  for (let y = 0; y < height; y++) raw[y * (1 + width * 3)] = 0; // filter type "none" on every row
+  return rgbPng(width, height, raw);
+}
+
+/** A PNG of 8-bit RGB scanlines (`raw`: each row a filter byte then `width × 3` bytes). */
+function rgbPng(width: number, height: number, raw: Buffer): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);

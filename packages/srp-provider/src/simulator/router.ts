@@ -1,7 +1,8 @@
 /**
  * The simulator's HTTP routing: a flavour's metadata endpoints first (`flavors.ts`), then a
  * table from method and path to the handler that serves it (`chat.ts`, `completions.ts`,
- * `responses.ts`, `modalities.ts`, the model listings), and OpenAI's 404 for anything else.
+ * `responses.ts`, `modalities.ts`, the Cog-like run mode of `predictions.ts`, the model
+ * listings), then the video mode's paths (`videos.ts`), and OpenAI's 404 for anything else.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sha256Hex } from "@srp/core";
@@ -12,6 +13,8 @@ import { serveCompletions } from "./completions.js";
 import { serveResponses } from "./responses.js";
 import { MODALITIES, serveModality, serveTranscription } from "./modalities.js";
 import type { SimulatorContext, SimulatorModel } from "./context.js";
+import { createVideoService } from "./videos.js";
+import { predictionRoutes } from "./predictions.js";
 
 type Json = Record<string, unknown>;
 
@@ -95,6 +98,8 @@ function routeTable(ctx: SimulatorContext, created: number): Map<string, Route> 
   routes.set("POST /v1/audio/transcriptions", (req, res) =>
     readBody(req, (raw) => void serveTranscription(ctx, res, raw, String(req.headers["content-type"] ?? "")).catch(() => res.destroy())),
   );
+  for (const [key, serve] of Object.entries(predictionRoutes(ctx, ctx.runs)))
+    routes.set(key, (req, res) => serve(res, () => new Promise((resolve) => readBody(req, resolve))));
   return routes;
 }
 
@@ -127,11 +132,14 @@ function serveFlavor(
  */
 export function createRouter(ctx: SimulatorContext, slots: number, created: number): (req: IncomingMessage, res: ServerResponse) => void {
   const routes = routeTable(ctx, created);
+  const videos = createVideoService(ctx, ctx.videos);
   return (req, res) => {
     const url = (req.url ?? "/").split("?")[0]!;
     if (ctx.flavor && serveFlavor(ctx.flavor, ctx, slots, created, req, res, url)) return;
     const route = routes.get(`${req.method} ${url}`);
     if (route) return route(req, res);
+    const body = () => new Promise<Buffer>((resolve) => readBody(req, resolve));
+    if (videos(req, res, new URL(req.url ?? "/", "http://simulator"), body)) return;
     sendJson(res, 404, errorBody(`Unknown request URL: ${req.method} ${url}.`, "invalid_request_error", "unknown_url"));
   };
 }

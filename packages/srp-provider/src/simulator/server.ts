@@ -1,7 +1,8 @@
 /**
  * The SRP model simulator: a stand-in for a local model server, **not a model**. It
  * speaks OpenAI's chat completions wire format byte for byte (plus Ollama's `/api/tags`,
- * and OpenAI's embeddings, image generation, speech and transcription endpoints),
+ * OpenAI's embeddings, image generation, speech and transcription endpoints, a slow
+ * video mode in the shape of OpenAI's Videos API, and a Cog-like generic run mode),
  * answers with deterministic text, reports honest usage for that text, and can inject the
  * faults the relay must survive. Tests, benchmarks and `npm start` use it when no real
  * Ollama, vLLM, LM Studio or llama.cpp server is running.
@@ -64,6 +65,14 @@ export interface SimulatorOptions {
   reasoning?: boolean | "low" | "medium" | "high";
   /** The member reasoning is streamed in; default `reasoning` for the `ollama` flavour, else `reasoning_content` (vLLM, DeepSeek). */
   reasoningMember?: ReasoningMember;
+  /** Slow video mode (`videos.ts`): the models `POST /v1/videos` takes; default `["sim-video"]`. */
+  videoModels?: readonly string[];
+  /** Slow video mode: the render time of one video in ms (progress 0, 25, 50, 75, then completed); default 0. */
+  videoRenderMs?: number;
+  /** Slow video mode: the size of each video's MP4 in bytes; default 65 536. */
+  videoBytes?: number;
+  /** Generic run mode (`predictions.ts`, a Cog-like `POST /predictions`): the run time of one prediction in ms; default 0. */
+  runMs?: number;
 }
 
 /** A running simulator. */
@@ -114,6 +123,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     reasoning: options.reasoning,
     reasoningMember: options.reasoningMember,
     toolArguments: options.toolArguments,
+    videos: { models: options.videoModels ?? ["sim-video"], renderMs: options.videoRenderMs ?? 0, bytes: options.videoBytes ?? 65_536 },
+    runs: { runMs: options.runMs ?? 0 },
     prefixCache: options.prefixCache
       ? new PrefixCache(typeof options.prefixCache === "number" ? options.prefixCache : undefined)
       : undefined,

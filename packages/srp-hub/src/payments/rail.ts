@@ -1,0 +1,76 @@
+/**
+ * Payment rails: one network a hub takes x402 payments on, and everything about it that
+ * depends on the chain (spec/v1/payments.md): the requirements it offers, the stateless
+ * checks of a payment (signatures included), and its settler (preflight, settle, the
+ * chain's word on a payment). The flow around them (the durable lock, crediting, settling
+ * before or after serving, debts, reconciliation) is the same for every rail and lives in
+ * `x402-flow.ts`. A hub offers every rail it has in one 402 (`accepts` lists each); the
+ * payer picks one by its `accepted.network`.
+ */
+import type { SrpError } from "@srp/core";
+import type { PaymentPayload, PaymentRequirements, PaymentRequirementsV1 } from "@srp/core/x402";
+import type { AuthorizationOutcome, PreflightResult, SettleResult } from "./authorization-settlers.js";
+import type { PaidResource } from "./x402-policy.js";
+
+/**
+ * What a payment locks in the payment book, so that it buys one request however many
+ * copies arrive: the network, the token, who pays, the payment's one-time id on its chain
+ * (an EIP-3009 nonce; a Solana transaction's signature), the amount and its expiry.
+ */
+export interface PaymentLock {
+  /** CAIP-2 network id. */
+  network: string;
+  /** The token (contract address, or mint). */
+  asset: string;
+  /** The paying wallet. */
+  payer: string;
+  /** The payment's one-time id on its chain. */
+  nonce: string;
+  amount: bigint;
+  /** Unix seconds after which the payment can no longer settle. */
+  validBefore: number;
+}
+
+/** A payment that passed every stateless check of its rail: the document, the requirements it pays, and what it locks. */
+export interface RailPayment {
+  payment: PaymentPayload;
+  requirements: PaymentRequirements;
+  lock: PaymentLock;
+}
+
+/** One network a hub takes x402 payments on. */
+export interface PaymentRail {
+  /** The CAIP-2 network id (`eip155:8453`, `solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp`). */
+  readonly network: string;
+  /** The settler's name, for logs and the discovery document. */
+  readonly settlerName: string;
+  /**
+   * Whether its payments expire too soon to serve a request before settling them (a Solana
+   * transaction's blockhash lives about a minute): the hub then settles them before
+   * serving, whatever its settlement mode.
+   */
+  readonly settlesFirst: boolean;
+  /** The smallest amount offered on this rail, in ledger units (a 402 for less lists no entry of it). */
+  readonly minAmount: bigint;
+  /** The requirements offered for a request that may cost up to `amount` (an entry of a 402's `accepts`). */
+  offer(amount: bigint): PaymentRequirements;
+  /** The same offer for x402 version-1 clients, or undefined when the rail takes no version 1. */
+  offerV1(amount: bigint, resource: PaidResource): PaymentRequirementsV1 | undefined;
+  /**
+   * Every check that needs no chain state, in the spec's order, signatures included:
+   * `payment.accepted` is on this rail's network; `offered` is what this rail offered for
+   * the request. Returns the checked payment, or the error to answer with.
+   */
+  check(payment: PaymentPayload, offered: PaymentRequirements, nowSeconds: number): Promise<RailPayment | SrpError>;
+  /**
+   * A stored payment, checked when it arrived, rebuilt for reconciliation (no time checks);
+   * undefined when the document is not one of this rail's.
+   */
+  restore(payment: PaymentPayload): RailPayment | undefined;
+  /** What only the chain knows before settling: the payer can pay, the payment is unused. Stateless. */
+  preflight(p: RailPayment): Promise<PreflightResult>;
+  /** Settles the payment. Submitting one payment twice is safe: the chain accepts it once. */
+  settle(p: RailPayment): Promise<SettleResult>;
+  /** What the chain says of a locked payment: it paid the hub, it is unused, or it was spent otherwise; undefined when it cannot tell. */
+  outcome(lock: PaymentLock): Promise<AuthorizationOutcome | undefined>;
+}
