@@ -234,7 +234,20 @@ function expectEmpty(answer: string): void {
 }
 
 /** One command on the runtime API's socket: HAProxy answers and closes. */
-function runtimeCommand(socketPath: string, command: string): Promise<string> {
+async function runtimeCommand(socketPath: string, command: string): Promise<string> {
+  // HAProxy may accept on its frontend a moment before its admin socket exists (seen under load): retry that for up to 2 s.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runtimeCommandOnce(socketPath, command);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== "ENOENT" && code !== "ECONNREFUSED") || attempt >= 40) throw error;
+      await sleep(50);
+    }
+  }
+}
+
+function runtimeCommandOnce(socketPath: string, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     let answer = "";
