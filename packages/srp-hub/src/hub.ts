@@ -16,9 +16,10 @@
  */
 import { EventEmitter } from "node:events";
 import { SUPPORTED_VERSIONS } from "@srp/core";
-import { FRAME_LIMITS } from "@srp/core/schema";
+import { ASYNC_JOB_LIMITS, FRAME_LIMITS, type AsyncJobsAnnouncement } from "@srp/core/schema";
 import { useNodeCrypto } from "@srp/core/node";
 import { Batches } from "./api/batch.js";
+import { AsyncJobs } from "./api/async-jobs.js";
 import { gateHttp } from "./gate.js";
 import { PayoutTracker } from "./ledger/payout-tracker.js";
 import { PAYOUT_DEFAULTS } from "./ledger/payout-terms.js";
@@ -74,6 +75,25 @@ function frameLimitOf(options: HubOptions): number {
 }
 
 /**
+ * What a hub announces of async jobs to nodes (SRP-JOB-039), checked against the protocol's
+ * bounds and its frame limit (a part's base64 form, with the frame's other members, fits one
+ * frame); undefined when it takes none. The resume window is 0: a node's async jobs end with
+ * its session (SRP-JOB-045), and the hub fails them over (SRP-JOB-050).
+ */
+export function asyncAnnouncement(options: Pick<HubOptions, "asyncJobs">, maxFrameBytes: number): AsyncJobsAnnouncement | undefined {
+  if (options.asyncJobs === false) return undefined;
+  const partBytes = options.asyncJobs?.partBytes ?? ASYNC_JOB_LIMITS.defaultPartBytes;
+  const maxResultBytes = options.asyncJobs?.maxResultBytes ?? ASYNC_JOB_LIMITS.defaultMaxResultBytes;
+  if (!Number.isSafeInteger(partBytes) || partBytes < ASYNC_JOB_LIMITS.minPartBytes || partBytes > ASYNC_JOB_LIMITS.maxPartBytes)
+    throw new RangeError(`asyncJobs.partBytes must be within ${ASYNC_JOB_LIMITS.minPartBytes}..${ASYNC_JOB_LIMITS.maxPartBytes}`);
+  if (Math.ceil(partBytes / 3) * 4 + 1024 > maxFrameBytes)
+    throw new RangeError(`asyncJobs.partBytes ${partBytes} does not fit a ${maxFrameBytes}-byte frame in base64`);
+  if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < partBytes || maxResultBytes > ASYNC_JOB_LIMITS.maxResultBytes)
+    throw new RangeError(`asyncJobs.maxResultBytes must be within partBytes..${ASYNC_JOB_LIMITS.maxResultBytes}`);
+  return { partBytes, maxResultBytes, resumeWindowMs: 0 };
+}
+
+/**
  * Creates an embeddable hub.
  *
  * @example
@@ -91,6 +111,7 @@ function frameLimitOf(options: HubOptions): number {
  */
 export function createHub(options: HubOptions): Hub {
   const maxFrameBytes = frameLimitOf(options);
+  const announcement = asyncAnnouncement(options, maxFrameBytes);
   const versions = options.versions ?? SUPPORTED_VERSIONS;
   const emitter = new EventEmitter<HubEvents>();
   const storageError = (what: string, error: unknown) =>
@@ -157,6 +178,7 @@ export function createHub(options: HubOptions): Hub {
     settings: cluster.nonces && !options.nonces ? { ...options, nonces: cluster.nonces } : options,
     versions,
     maxFrameBytes,
+    ...(announcement ? { asyncJobs: announcement } : {}),
     limiter,
     emitter,
     router,
@@ -187,6 +209,14 @@ export function createHub(options: HubOptions): Hub {
   const api = consumerContext(parts);
   const cards = cardContext(parts, (e) => emitter.emit("card", e));
   const batches = new Batches(api, { ...options.batches, store: books.batches });
+  const asyncJobs = announcement
+    ? new AsyncJobs(api, {
+        ...(options.asyncJobs || {}),
+        store: books.asyncJobs,
+        ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+      })
+    : undefined;
+  if (asyncJobs) api.asyncJobs = asyncJobs;
   const discovery = (baseUrl: string) =>
     discoveryDocument(
       {
@@ -208,7 +238,7 @@ export function createHub(options: HubOptions): Hub {
     return closed;
   };
   const metrics = options.metrics ? createMetrics({ emitter, router, waiting, sessions: registry.sessions }) : undefined;
-  const routes = hubRoutes({ ...parts, api, batches, discovery, sessions: registry.sessions, revalidate, metrics, cards });
+  const routes = hubRoutes({ ...parts, api, batches, asyncJobs, discovery, sessions: registry.sessions, revalidate, metrics, cards });
   let closing = false;
   // Every response carries `x-request-id`; the `request` event reports each request once (`hub/requests.ts`).
   const fetch: Hub["fetch"] = observeRequests(emitter, routes, (request, client) =>
@@ -223,7 +253,7 @@ export function createHub(options: HubOptions): Hub {
     await cluster.leave();
     const drainMs = options.drainTimeoutMs ?? 30_000;
     const until = Date.now() + drainMs;
-    await batches.close(drainMs);
+    await Promise.all([batches.close(drainMs), asyncJobs?.close(drainMs)]);
     while (registry.busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     probes.stop();
     statements.stop();

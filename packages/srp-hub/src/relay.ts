@@ -16,7 +16,15 @@ import type { WaitQueue, WaitRoom, Waiter } from "./routing/wait-queue.js";
 /** An event of a running job, in order. */
 export type JobEvent =
   | { type: "chunk"; chunk: Chunk; at: number }
-  | { type: "done"; done: Done; receipt: Receipt | undefined; settled?: Promise<unknown>; rejected?: SrpError }
+  | {
+      type: "done";
+      done: Done;
+      receipt: Receipt | undefined;
+      settled?: Promise<unknown>;
+      rejected?: SrpError;
+      /** An async job's result stream, checked against its manifest (SRP-JOB-043). */
+      result?: Uint8Array;
+    }
   | { type: "error"; error: JobError }
   | { type: "lost"; reason: string };
 
@@ -41,6 +49,8 @@ export class JobRun implements JobHandle {
   onOverflow: (() => void) | undefined;
   /** Called once, with the job's end (done, error, lost) when it arrives: its slot is free again. */
   onEnd: ((e: JobEvent) => void) | undefined;
+  /** Called when an async job's progress rises (SRP-JOB-041). */
+  progress: ((progress: number, message?: string) => void) | undefined;
 
   /**
    * @param bounds What the job was admitted to use; its receipt's usage is checked against them.
@@ -69,8 +79,18 @@ export class JobRun implements JobHandle {
   onChunk(chunk: Chunk): void {
     this.#push({ type: "chunk", chunk, at: Date.now() });
   }
-  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>, rejected?: SrpError): void {
-    this.#push({ type: "done", done, receipt, ...(settled ? { settled } : {}), ...(rejected ? { rejected } : {}) });
+  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>, rejected?: SrpError, result?: Uint8Array): void {
+    this.#push({
+      type: "done",
+      done,
+      receipt,
+      ...(settled ? { settled } : {}),
+      ...(rejected ? { rejected } : {}),
+      ...(result ? { result } : {}),
+    });
+  }
+  onProgress(progress: number, message?: string): void {
+    if (!this.#ended) this.progress?.(progress, message);
   }
   onError(error: JobError): void {
     this.#push({ type: "error", error });
@@ -154,6 +174,8 @@ export interface RelayRequest {
   observe?: (job: Job, live: LiveInstance) => JobWatch;
   /** Whether an event of a job commits output to the consumer (default: any chunk or done). */
   commits?: (e: JobEvent, job: Job) => boolean;
+  /** Told of an async job's progress (SRP-JOB-041), each attempt's. */
+  onProgress?: (job: Job, progress: number, message?: string) => void;
   /** What a job on an instance is admitted to use, for the plausibility of its receipt (SRP-ATT-015). */
   bounds?: (instance: Instance) => UsageBounds;
   /** The meter of a job whose output the hub translates for the consumer (SRP-ATT-016); absent or undefined: the job's own API. */
@@ -313,6 +335,8 @@ async function attemptModel(ctx: RelayContext, req: RelayRequest, slot: Slot): P
       );
     }
     const run = new JobRun(req.bounds?.(live.instance), req.meter?.(job));
+    const onProgress = req.onProgress;
+    if (onProgress) run.progress = (p, m) => onProgress(job, p, m);
     // The slot frees when the job ends: the first waiter of its model retries (after the session's bookkeeping).
     const queue = ctx.waiting;
     if (queue) run.onEnd = () => setImmediate(() => queue.notify(live.instance.model));

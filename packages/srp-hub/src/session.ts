@@ -20,8 +20,13 @@ import {
   StreamHasher,
   type Identity,
   type ReceiptPosition,
+  asyncInstanceProblem,
+  asyncJobsExt,
+  isAsyncApi,
+  isAsyncInstance,
 } from "@srp/core";
 import type {
+  AsyncJobsAnnouncement,
   Auth,
   Cancel,
   Chunk,
@@ -34,6 +39,8 @@ import type {
   Instance,
   MessageType,
   Offer,
+  Progress,
+  Result,
   SrpMessage,
 } from "@srp/core/schema";
 import { OutputMeter, type OutputMeasurer, type RelayedOutput, type UsageBounds } from "@srp/core/metering";
@@ -42,6 +49,7 @@ import type { WebSocket } from "ws";
 import { unexpired, type Account, type AccountStore } from "./accounts.js";
 import type { NonceStore } from "./nonces.js";
 import { TokenBucket, type Rate } from "./limits.js";
+import { ResultBuffer } from "./async-result.js";
 
 /** Where a session is in its life. */
 export type SessionState = "await_auth" | "open" | "closed";
@@ -64,6 +72,11 @@ export interface SessionContext {
    * any) has ended, with whether there was one. The welcome waits for it (SRP-HS-017).
    */
   replacedElsewhere?(session: ProviderSession): Promise<boolean>;
+  /**
+   * The hub takes `videos` and `runs` jobs under these limits (SRP-JOB-039): announced in
+   * every `welcome`; absent: the hub takes no async jobs and refuses async instances.
+   */
+  asyncJobs?: AsyncJobsAnnouncement;
   /** Called after a successful handshake; returns the session it replaced, if any. */
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
   /** Changes whenever the hub re-checks open sessions' bindings (a revocation): a handshake straddling a change looks its account up again (SRP-SEC-022). */
@@ -107,12 +120,15 @@ export interface JobHandle {
   readonly meter?: OutputMeasurer | undefined;
   /** The next chunk, in order. */
   onChunk(chunk: Chunk): void;
+  /** An async job's progress rose (SRP-JOB-041), percent. */
+  onProgress?(progress: number, message?: string): void;
   /**
    * The job finished; `receipt` is countersigned, or absent when the receipt failed
    * verification. `settled` resolves when the receipt (and the money it moves) is stored;
-   * `rejected` is why a receipt was not countersigned.
+   * `rejected` is why a receipt was not countersigned. `result`: an async job's result
+   * stream, checked against its manifest (SRP-JOB-043).
    */
-  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>, rejected?: SrpError): void;
+  onDone(done: Done, receipt: Receipt | undefined, settled?: Promise<unknown>, rejected?: SrpError, result?: Uint8Array): void;
   /** The node reported a failure. */
   onError(error: JobError): void;
   /** The session ended (or the hub cancelled the job) before the job did. */
@@ -158,6 +174,8 @@ interface RunningJob {
   hasher: StreamHasher | undefined;
   /** What the hub relayed of the job's output (SRP-ATT-016). */
   meter: OutputMeasurer;
+  /** An async job's result stream, as received. */
+  result: ResultBuffer | undefined;
 }
 
 /** A job the hub cancelled: late chunks keep their order and are hashed and measured as a running job's (SRP-ATT-018). */
@@ -169,6 +187,8 @@ interface CancelledJob {
   hasher: StreamHasher | undefined;
   meter: OutputMeasurer;
   bounds: UsageBounds | undefined;
+  /** An async job's result stream: late parts are appended and checked as a running job's. */
+  result: ResultBuffer | undefined;
 }
 
 const NODE_MESSAGES: ReadonlySet<MessageType> = new Set([
@@ -178,6 +198,8 @@ const NODE_MESSAGES: ReadonlySet<MessageType> = new Set([
   "chunk",
   "done",
   "job_error",
+  "progress",
+  "result",
   "heartbeat",
   "probe_result",
   "dispute",
@@ -312,6 +334,10 @@ export class ProviderSession implements JobHost {
         return;
       case "chunk":
         return this.#onChunk(message);
+      case "progress":
+        return this.#onProgress(message);
+      case "result":
+        return this.#onResult(message);
       case "done":
         return this.#onDone(message);
       case "job_error":
@@ -411,6 +437,7 @@ export class ProviderSession implements JobHost {
       limits: { maxFrameBytes: ctx.maxFrameBytes, maxInstances: ctx.maxInstances, maxConcurrentJobs: ctx.maxConcurrentJobs },
       replaced: replaced !== undefined || elsewhere,
       receipts: position,
+      ...(ctx.asyncJobs ? { ext: asyncJobsExt(ctx.asyncJobs) } : {}),
     });
     this.#armHeartbeatWatch();
   }
@@ -440,6 +467,11 @@ export class ProviderSession implements JobHost {
       if (instance.maxOutputTokens !== undefined && instance.maxOutputTokens > instance.contextLength) {
         return refuse("offer.invalid", "maxOutputTokens exceeds contextLength");
       }
+      // SRP-JOB-039, SRP-OFF-019, SRP-OFF-020: async instances only under an announcement, and consistent.
+      if (isAsyncInstance(instance) && !this.#ctx.asyncJobs)
+        return refuse("offer.invalid", "this hub takes no async jobs (its welcome announced no srp.async_jobs)");
+      const asyncProblem = asyncInstanceProblem(instance);
+      if (asyncProblem) return refuse("offer.invalid", asyncProblem);
       if (this.#ctx.refusedTiers.has(instance.tier))
         return refuse("offer.tier_refused", `this hub does not accept the ${instance.tier} tier`);
       if (!this.instances.has(instance.instanceId) && this.instances.size >= this.#ctx.maxInstances) {
@@ -510,6 +542,7 @@ export class ProviderSession implements JobHost {
       nextSeq: 0,
       hasher: job.stream ? new StreamHasher() : undefined,
       meter: handle.meter ?? OutputMeter.forJob(job),
+      result: this.#ctx.asyncJobs && isAsyncApi(job.api) ? new ResultBuffer(job.api, this.#ctx.asyncJobs) : undefined,
     });
     this.#sendFrame(frame);
     return true;
@@ -529,6 +562,7 @@ export class ProviderSession implements JobHost {
       hasher: running.hasher,
       meter: running.meter,
       bounds: running.handle.bounds,
+      result: running.result,
     });
     for (const [id, c] of this.#cancelled) {
       if (now - c.at < 120_000 && this.#cancelled.size < 10_000) break;
@@ -588,6 +622,71 @@ export class ProviderSession implements JobHost {
     running.handle.onChunk(chunk);
   }
 
+  /** The async job a `progress` or `result` is for: running, cancelled (late), or neither (answered `job.unknown`); the session fails on a frame no async job may carry (SRP-JOB-040). */
+  #asyncJob(frame: Progress | Result): { result: ResultBuffer; running?: RunningJob } | undefined {
+    const running = this.#jobs.get(frame.jobId);
+    const cancelled = running ? undefined : this.#cancelled.get(frame.jobId);
+    const result = running?.result ?? cancelled?.result;
+    if (!this.#ctx.asyncJobs || ((running || cancelled) && !result)) {
+      this.fail(new SrpError("protocol.unexpected_message", `${frame.type} for ${frame.jobId}, which is not an async job (SRP-JOB-040)`));
+      return undefined;
+    }
+    if (!result) {
+      this.#unknownJob(frame.jobId);
+      return undefined;
+    }
+    return { result, ...(running ? { running } : {}) };
+  }
+
+  #onProgress(progress: Progress): void {
+    const job = this.#asyncJob(progress);
+    // Informational (SRP-JOB-041): a value smaller than the last is ignored; a cancelled job's is not relayed.
+    if (!job || progress.progress <= job.result.progress) return;
+    job.result.progress = progress.progress;
+    job.running?.handle.onProgress?.(progress.progress, progress.message);
+  }
+
+  #onResult(part: Result): void {
+    const job = this.#asyncJob(part);
+    if (!job) return;
+    const refused = job.result.append(part.offset, part.data);
+    if (!refused) return;
+    if (refused.kind === "protocol") return this.fail(new SrpError("protocol.unexpected_message", `${refused.message} (SRP-JOB-042)`));
+    // SRP-JOB-042: a result over maxResultBytes: cancelled as superseded, handled as failed with job.result_too_large.
+    const running = job.running;
+    if (!running) return;
+    job.result.cutOff();
+    this.cancelJob(part.jobId, "superseded", refused.message);
+    running.handle.onError({
+      type: "job_error",
+      jobId: part.jobId,
+      code: "job.result_too_large",
+      message: refused.message,
+      retryable: false,
+      chunks: 0,
+    });
+  }
+
+  /**
+   * An async job's `done` whose manifest does not match the bytes received (SRP-JOB-043):
+   * `receipt.field_mismatch` with the job id, no receipt, nothing billed. Undefined when it
+   * matches (or the job is not async).
+   */
+  #manifestRefusal(done: Done, result: ResultBuffer | undefined): JobError | undefined {
+    if (!result) return undefined;
+    const problem = result.check(done.response);
+    if (!problem) return undefined;
+    this.send(errorMessage(new SrpError("receipt.field_mismatch", `${problem}; not countersigned (SRP-JOB-043)`, { jobId: done.jobId })));
+    return {
+      type: "job_error",
+      jobId: done.jobId,
+      code: "job.upstream_error",
+      message: `the node's result did not match its manifest: ${problem}`,
+      retryable: true,
+      chunks: 0,
+    };
+  }
+
   #onDone(done: Done): void {
     const running = this.#jobs.get(done.jobId);
     if (!running) {
@@ -595,6 +694,11 @@ export class ProviderSession implements JobHost {
       if (!cancelled) return this.#unknownJob(done.jobId);
       // A late done for a cancelled job still has its receipt verified and countersigned (SRP-JOB-016).
       this.#cancelled.delete(done.jobId);
+      // An async job's result is checked first (one cut off at maxResultBytes never matches).
+      if (this.#manifestRefusal(done, cancelled.result)) {
+        this.#ctx.onCancelledEnd(done.jobId, "error");
+        return;
+      }
       // A streamed job's response hash is the hub's own, over every chunk before and after the cancel.
       if (!cancelled.job.stream && done.response !== undefined) cancelled.meter.add(done.response);
       this.#settle(cancelled.job, cancelled.requestHash, done, cancelled.hasher?.digest(), {
@@ -631,12 +735,14 @@ export class ProviderSession implements JobHost {
       });
       return;
     }
+    const mismatch = this.#manifestRefusal(done, running.result);
+    if (mismatch) return running.handle.onError(mismatch);
     if (!running.job.stream) running.meter.add(done.response);
     const { receipt, settled, error } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest(), {
       relayed: running.meter.measure,
       ...(running.handle.bounds ? { bounds: running.handle.bounds } : {}),
     });
-    running.handle.onDone(done, receipt, settled, receipt ? undefined : error);
+    running.handle.onDone(done, receipt, settled, receipt ? undefined : error, running.result?.bytes());
   }
 
   #settle(

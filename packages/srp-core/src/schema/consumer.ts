@@ -344,6 +344,113 @@ export const BatchObject = Type.Object(
 /** A batch as the hub reports it. */
 export type BatchObject = Static<typeof BatchObject>;
 
+/** Limits of async job requests (`POST /v1/videos`, `POST /v1/runs`). */
+export const ASYNC_REQUEST_LIMITS = {
+  /** Longest video prompt, characters. */
+  maxPromptChars: 32_000,
+  /** Longest video a request may ask for, seconds. */
+  maxVideoSeconds: 60,
+  /** Longest run time a run may be bounded to, seconds (1 hour). */
+  maxRunSeconds: 3_600,
+  /** The run time a run is bounded to when it names none, seconds. */
+  defaultRunSeconds: 300,
+  /** Longest webhook URL. */
+  maxWebhookUrl: 2_048,
+} as const;
+
+const WebhookUrl = Type.String({
+  maxLength: ASYNC_REQUEST_LIMITS.maxWebhookUrl,
+  description:
+    "SRP extension: where the hub POSTs the finished job (Standard Webhooks signature with the `webhook_secret` of the 202 answer).",
+});
+
+/** `POST /v1/videos` (OpenAI's Videos API create call; JSON or multipart form). */
+export const VideoCreateRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 256 }),
+    prompt: Type.String({ minLength: 1, maxLength: ASYNC_REQUEST_LIMITS.maxPromptChars }),
+    seconds: Type.Optional(Type.String({ pattern: "^[1-9][0-9]?$", description: "Decimal seconds, 1 to 60; default 4." })),
+    size: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", description: "`WxH`; default 720x1280." })),
+    input_reference: Type.Optional(
+      Type.Object(
+        { image_url: Type.String({ minLength: 1 }) },
+        { additionalProperties: false, description: "A reference image by URL (a data: URL, or https:)." },
+      ),
+    ),
+    webhook_url: Type.Optional(WebhookUrl),
+  },
+  { title: "VideoCreateRequest" },
+);
+/** `POST /v1/videos`. */
+export type VideoCreateRequest = Static<typeof VideoCreateRequest>;
+
+/** `POST /v1/runs`: run any model a node offers under its declared input schema. */
+export const RunCreateRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 256 }),
+    input: Type.Record(Type.String(), Type.Unknown(), { description: "The model's input, as its instances' `io.input` declares it." }),
+    max_seconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: ASYNC_REQUEST_LIMITS.maxRunSeconds,
+        description: "The most run time billed (and the run's time limit); default 300.",
+      }),
+    ),
+    webhook_url: Type.Optional(WebhookUrl),
+  },
+  { title: "RunCreateRequest" },
+);
+/** `POST /v1/runs`. */
+export type RunCreateRequest = Static<typeof RunCreateRequest>;
+
+/** One file of a finished async job, served by the hub at `url`. */
+export const JobArtifact = Type.Object(
+  {
+    name: Type.String(),
+    content_type: Type.String(),
+    bytes: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: "^[0-9a-f]{64}$" }),
+    url: Type.String({ description: "Where the hub serves the artifact's bytes until the job expires." }),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * An async job as `POST /v1/videos`, `POST /v1/runs` (202) and `GET /v1/jobs/{id}` answer it:
+ * for a video, OpenAI's Video object (`object: "video"`) with SRP members; for a run,
+ * `object: "srp.run"`.
+ */
+export const AsyncJobObject = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Union([Type.Literal("video"), Type.Literal("srp.run")]),
+    model: Type.String(),
+    status: Type.Union(["queued", "in_progress", "completed", "failed"].map((k) => Type.Literal(k))),
+    progress: Type.Integer({ minimum: 0, maximum: 100 }),
+    created_at: Type.Integer({ description: "Unix seconds." }),
+    completed_at: Type.Union([Type.Integer(), Type.Null()]),
+    expires_at: Type.Union([Type.Integer(), Type.Null()], { description: "When the result is forgotten (null while running)." }),
+    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    seconds: Type.Optional(Type.String({ description: "A video's seconds (asked, then delivered)." })),
+    size: Type.Optional(Type.String({ description: "A video's size." })),
+    prompt: Type.Optional(Type.String()),
+    remixed_from_video_id: Type.Optional(Type.Null()),
+    output: Type.Optional(Type.Unknown({ description: "A run's output; files replaced by their artifact URLs." })),
+    artifacts: Type.Array(JobArtifact),
+    reserved_units: Units,
+    cost: Type.String({ description: "USD charged, decimal." }),
+    cost_units: Units,
+    receipt_id: Type.Union([Type.String(), Type.Null()]),
+    usage: Type.Union([
+      Type.Object({ seconds: Type.Integer({ minimum: 0 }), runs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      Type.Null(),
+    ]),
+  },
+  { title: "AsyncJobObject" },
+);
+/** An async job as the hub reports it. */
+export type AsyncJobObject = Static<typeof AsyncJobObject>;
+
 /** The decimal USD form of `cost_units` (SRP-CON-031): at least 2 and at most 6 fraction digits, trailing zeros beyond the second dropped. */
 export const USD_COST_PATTERN = "^(0|[1-9][0-9]*)\\.[0-9]{2,6}$";
 

@@ -13,6 +13,7 @@ import { discounted } from "../ledger/policy.js";
 import { modelList, modelsToTry } from "../routing/fallbacks.js";
 import type { Router } from "../routing/router.js";
 import { messagesSurface } from "./anthropic.js";
+import { RUNS_PATH, runsSurface, VIDEOS_PATH, videosSurface } from "./async-surfaces.js";
 import { BATCH_LIMITS, BATCH_PATH, batchTotal, planItems } from "./batch.js";
 import { completionsSurface } from "./completions.js";
 import { authenticate, errorResponse, fail } from "./http.js";
@@ -92,6 +93,7 @@ function usageBasis(usage: Plan["bound"], price: Price | AdmissionMaximum["price
     ...(usage.images ? { images: usage.images } : {}),
     ...(usage.characters ? { characters: usage.characters } : {}),
     ...(usage.seconds ? { seconds: usage.seconds } : {}),
+    ...(usage.runs ? { runs: usage.runs } : {}),
     price_per_million: price,
   };
 }
@@ -210,6 +212,8 @@ export const ESTIMATORS: Readonly<Record<string, Estimator>> = {
   "/v1/audio/speech": surfaceEstimator(MODALITY_SURFACES["/v1/audio/speech"]!),
   "/v1/audio/transcriptions": transcriptionEstimator,
   [BATCH_PATH]: batchEstimator,
+  [VIDEOS_PATH]: surfaceEstimator(videosSurface),
+  [RUNS_PATH]: surfaceEstimator(runsSurface),
 };
 
 /** What {@link estimateEndpoint} needs besides the consumer surfaces. */

@@ -62,6 +62,33 @@ export interface ConsumerApiContext extends RelayContext {
    * save a paid, answered turn, read a conversation to continue. Absent: nothing is stored.
    */
   responses?: ResponseStore;
+  /** Async jobs (`POST /v1/videos`, `POST /v1/runs`): started after admission and answered 202. Absent: the hub runs none. */
+  asyncJobs?: AsyncJobStarter;
+}
+
+/** An async request admitted (its worst case held, a payment for it settled): what starting its job needs. */
+export interface AsyncAdmission {
+  request: Request;
+  plan: Plan;
+  /** The paying account. */
+  accountId: string;
+  /** Whether only that account's keys may read the job (not an x402 payer). */
+  keyed: boolean;
+  reservationId: string | undefined;
+  /** The worst case reserved (a billing hub). */
+  reserved: bigint | undefined;
+  models: string[] | undefined;
+  note: RequestNote | undefined;
+  /** The payment's settlement header, for the 202 answer. */
+  paid: Record<string, string>;
+}
+
+/** What runs async jobs for the consumer surfaces (`api/async-jobs.ts`). */
+export interface AsyncJobStarter {
+  /** Keeps and starts an admitted async job; the 202 answer (or a refusal, the reservation released). */
+  start(admitted: AsyncAdmission): Promise<Response>;
+  /** What is wrong with a webhook URL a request names, or undefined. */
+  webhookProblem(url: string): string | undefined;
 }
 
 /** The SRP additions to an API's `usage` object. */
@@ -263,7 +290,14 @@ export interface Plan {
    * The answer to a non-streamed request. `done.usage` is what was billed (the countersigned
    * receipt's usage, or nothing: SRP-ATT-019), never the node's own report.
    */
-  respond(job: Job, done: Done, ext: SrpUsageExtension, headers: Record<string, string>, accountId: string): Response | Promise<Response>;
+  respond(
+    job: Job,
+    done: Done,
+    ext: SrpUsageExtension,
+    headers: Record<string, string>,
+    accountId: string,
+    result?: Uint8Array,
+  ): Response | Promise<Response>;
   /** The encoder of a streamed answer; `accountId` is the paying account's. */
   encoder?(job: Job, accountId: string): StreamEncoder;
   /**
@@ -275,6 +309,8 @@ export interface Plan {
 
 /** A consumer API served through the relay. */
 export interface Surface {
+  /** The surface's jobs are async: admitted, answered 202 and run in the background (`ConsumerApiContext.asyncJobs`). */
+  async?: boolean;
   /** The API as an x402 resource (its discovery entry). */
   resource(url: string): PaidResource;
   /** An error response in the API's own shape. */
@@ -340,6 +376,7 @@ export function defaultUsageBounds(
     images: bound.images ?? 0,
     characters: bound.characters ?? 0,
     seconds: bound.seconds ?? 0,
+    ...(bound.runs ? { runs: bound.runs } : {}),
     hiddenReasoning: instance.capabilities.includes("reasoning"),
   };
 }
@@ -381,10 +418,10 @@ export interface MaximumCost {
   promptTokens: number;
   completionTokens: number;
   /** Per 1M units, atomic units: the dearest price among the instances that could serve it. */
-  price: { input: string; output: string; image?: string; character?: string; second?: string };
+  price: { input: string; output: string; image?: string; character?: string; second?: string; run?: string };
 }
 
-const UNIT_PRICES = ["image", "character", "second"] as const;
+const UNIT_PRICES = ["image", "character", "second", "run"] as const;
 
 /**
  * The most a request may cost: its usage bound at the dearest price among the instances
@@ -423,7 +460,7 @@ export function maximumCostOn(
 ): MaximumCost {
   let input = 0n;
   let output = 0n;
-  const units: Record<(typeof UNIT_PRICES)[number], bigint> = { image: 0n, character: 0n, second: 0n };
+  const units: Record<(typeof UNIT_PRICES)[number], bigint> = { image: 0n, character: 0n, second: 0n, run: 0n };
   let context = 0;
   for (const v of views) {
     // Every prompt token may be a cache write, which may cost more than plain input.
@@ -450,6 +487,7 @@ export function maximumCostOn(
   if (bound.images) usage.images = bound.images;
   if (bound.characters) usage.characters = bound.characters;
   if (bound.seconds) usage.seconds = bound.seconds;
+  if (bound.runs) usage.runs = bound.runs;
   return { cost: priceCost(usage, price), promptTokens, completionTokens, price };
 }
 
@@ -571,6 +609,7 @@ export async function admitPayment(
  */
 export async function serve(request: Request, ctx: ConsumerApiContext, surface: Surface): Promise<Response> {
   const error = (e: SrpError, headers?: Record<string, string>) => surface.error(e, headers);
+  if (surface.async && !ctx.asyncJobs) return error(new SrpError("api.not_found", "this hub runs no async jobs"));
   const who = await payer(request, ctx);
   if (who instanceof SrpError) return error(who);
   const payments = who.payments;
@@ -652,7 +691,16 @@ async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<
     if (max === undefined)
       return error(new SrpError("job.unknown_model", `model ${models?.join(", ") ?? plan.model} is not served by any online provider`));
     if (payments) {
-      const admitted = await admitPayment(request, ctx, payments, max, surface.resource(request.url), error);
+      // An async job runs later, on money that has arrived: its payment settles before it is admitted.
+      const admitted = await admitPayment(
+        request,
+        ctx,
+        payments,
+        max,
+        surface.resource(request.url),
+        error,
+        surface.async ? "before" : undefined,
+      );
       if (admitted instanceof Response) return admitted;
       admission = admitted;
       accountId = admission.accountId;
@@ -686,6 +734,11 @@ async function holdAndRun(ctx: ConsumerApiContext, a: AdmittedRequest): Promise<
     }
     reservationId = r.reservationId;
     reserved = max;
+  }
+  if (surface.async && ctx.asyncJobs) {
+    // Admitted: a payment has served its purpose (what the job does not use stays as prepaid balance).
+    const paid = admission ? { [admission.responseHeader]: await admission.finish(true) } : {};
+    return ctx.asyncJobs.start({ request, plan, accountId, keyed: !payments, reservationId, reserved, models, note, paid });
   }
   const queueMs = ctx.waiting ? queueWaitOf(request.headers.get(QUEUE_TIMEOUT_HEADER), ctx.waiting.options) : undefined;
   return runPlan(ctx, plan, {
@@ -758,6 +811,8 @@ export interface RunOptions {
   caughtUp?: boolean;
   /** Where the request's served model and billed usage are noted for the hub's `request` event. */
   note?: RequestNote;
+  /** Told of an async job's progress (SRP-JOB-041). */
+  onProgress?: (job: Job, progress: number, message?: string) => void;
 }
 
 /**
@@ -830,6 +885,7 @@ function relayRequest(ctx: ConsumerApiContext, plan: Plan, run: RunOptions, limi
     bounds: (instance) => (plan.bounds ? plan.bounds(instance) : defaultUsageBounds(plan, instance)),
     ...(plan.meter ? { meter: (job: Job) => plan.meter!(job) } : {}),
     ...(plan.commits ? { commits: (e: JobEvent, job: Job) => plan.commits!(e, job) } : {}),
+    ...(run.onProgress ? { onProgress: run.onProgress } : {}),
     ...(plan.affinityKey !== undefined ? { affinityKey: accountAffinityKey(plan.affinityKey, accountId) } : {}),
     ...(run.models ? { models: run.models } : {}),
     ...(run.queueMs !== undefined ? { queueUntil: Math.min(Date.now() + run.queueMs, deadline, limits.settleLimit ?? Infinity) } : {}),
@@ -900,7 +956,7 @@ async function answerOnce({ plan, run, committed, events, consumer, close }: Com
   const out = { ...(e.receipt && billed.recorded ? receiptHeaders(committed.job) : { "x-srp-model": committed.job.model }), ...paid };
   const answer = shown(e, committed.job.jobId, billed);
   noteBilled(run.note, committed.job.model, answer.done.usage, answer.ext.cost_units);
-  return plan.respond(committed.job, answer.done, answer.ext, out, run.accountId);
+  return plan.respond(committed.job, answer.done, answer.ext, out, run.accountId, e.result);
 }
 
 /**

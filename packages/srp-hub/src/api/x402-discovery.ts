@@ -3,6 +3,7 @@
  * it is priced. A 402's `bazaar` extension carries the same description per resource;
  * this document is the common convention for finding it before the first request.
  */
+import { RUNS_PATH, runsSurface, VIDEOS_PATH, videosSurface } from "./async-surfaces.js";
 import { v1NetworkOf } from "@srp/core/x402";
 import type { Router } from "../routing/router.js";
 import type { X402Payments } from "../payments/x402-flow.js";
@@ -83,6 +84,8 @@ const METERED: ReadonlyArray<readonly [string, (url: string) => PaidResource]> =
   ["/v1/responses", responsesResource],
   ...Object.entries(MODALITY_SURFACES).map(([path, surface]) => [path, surface.resource] as const),
   [BATCH_PATH, batchResource],
+  [VIDEOS_PATH, videosSurface.resource],
+  [RUNS_PATH, runsSurface.resource],
 ];
 
 /**

@@ -5,7 +5,7 @@
  * back on that link and are handed to the job's handle as a local session would; when the
  * link closes, its jobs are lost (the relay fails over while nothing reached the consumer).
  */
-import { SrpError, type ErrorCode } from "@srp/core";
+import { isAsyncApi, SrpError, type ErrorCode } from "@srp/core";
 import type { Cancel, Instance, Job } from "@srp/core/schema";
 import type { Account } from "../accounts.js";
 import { meterSpecOf } from "../api/meters.js";
@@ -121,10 +121,12 @@ export class RemoteHost implements JobHost {
   /**
    * Sends a job over the link. The payer is read a microtask later: the relay records it
    * right after this returns. A process that cannot take the job answers with a retryable
-   * `job_error` (`job.busy`), so the relay tries another instance.
+   * `job_error` (`job.busy`), so the relay tries another instance. An async job (`videos`,
+   * `runs`) is not taken: its result stream stays with the process that admitted it.
    */
   startJob(job: Job, requestHash: string, handle: JobHandle): boolean {
-    if (this.state !== "open") return false;
+    // An async job's result stream does not cross the link: it runs on a node connected to the process that admitted it.
+    if (this.state !== "open" || isAsyncApi(job.api)) return false;
     const instance = this.instances.get(job.instanceId);
     const link = this.#deps.link(this.process);
     if (!instance || !link) return false;

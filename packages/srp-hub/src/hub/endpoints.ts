@@ -1,5 +1,5 @@
 /**
- * The hub's HTTP surface as one route table: discovery, the consumer APIs, batches,
+ * The hub's HTTP surface as one route table: discovery, the consumer APIs, batches, async jobs,
  * accounts, wallets, futures, payouts, receipts, stored responses, the admin API and the
  * web dashboard.
  * Adding an endpoint is adding a line here.
@@ -11,7 +11,9 @@ import { ADMIN_PREFIX, handleAdmin } from "../api/admin.js";
 import { createKey, getSpend, KEYS_PATH, listKeys, revokeKey, updateKey } from "../api/keys.js";
 import { countTokens, postMessages } from "../api/anthropic.js";
 import { BATCH_PATH, type Batches } from "../api/batch.js";
-import type { ConsumerApiContext } from "../api/serve.js";
+import { serve, type ConsumerApiContext } from "../api/serve.js";
+import type { AsyncJobs } from "../api/async-jobs.js";
+import { RUNS_PATH, runsSurface, VIDEOS_PATH, videosSurface } from "../api/async-surfaces.js";
 import { postCompletions } from "../api/completions.js";
 import { DEPOSIT_PATH, postDeposit, postFuturesRefund } from "../api/futures.js";
 import { fail } from "../api/http.js";
@@ -35,6 +37,8 @@ export interface EndpointParts extends HubParts {
   /** What the consumer APIs run on (the batches run on the same). */
   readonly api: ConsumerApiContext;
   readonly batches: Batches;
+  /** Async jobs (videos, runs), when the hub takes them. */
+  readonly asyncJobs?: AsyncJobs | undefined;
   /** The discovery document for a base URL. */
   discovery(baseUrl: string): Discovery;
   /** Open provider sessions (admin API). */
@@ -93,7 +97,7 @@ function consumerRoutes(p: EndpointParts): Route[] {
       (path): Route => ({ method: "POST", path, draining: "refuse", handle: (r) => postModality(r, api, path) }),
     ),
     { method: "POST", path: BATCH_PATH, draining: "refuse", handle: (r) => p.batches.create(r) },
-    { method: "GET", path: { prefix: "/v1/jobs/" }, handle: (r, { id }) => p.batches.get(r, id) },
+    ...asyncJobRoutes(p),
     {
       method: "GET",
       path: "/v1/models",
@@ -107,6 +111,42 @@ function consumerRoutes(p: EndpointParts): Route[] {
       handle: (r, { path }) =>
         handleStoredResponse(r, path, { accounts: p.options.accounts, responses: p.books.responses, storageError: p.storageError }),
     },
+  ];
+}
+
+/**
+ * Jobs: `GET /v1/jobs/{id}` for batches and async jobs alike (by the id's prefix), an async
+ * job's artifacts and deletion; videos in OpenAI's Videos API shape; runs.
+ */
+function asyncJobRoutes(p: EndpointParts): Route[] {
+  const { api, asyncJobs: jobs } = p;
+  const none = () => fail("api.not_found", "this hub runs no async jobs");
+  const jobRoute = (r: Request, id: string): Promise<Response> | Response => {
+    const [jobId = "", part, name] = id.split("/");
+    if (jobId.startsWith("batch_") && part === undefined)
+      return r.method === "GET" ? p.batches.get(r, jobId) : fail("api.method_not_allowed", "use GET");
+    if (!jobs) return none();
+    if (part === undefined) return r.method === "DELETE" ? jobs.remove(r, jobId) : jobs.get(r, jobId);
+    if (part === "artifacts" && name !== undefined && r.method === "GET") return jobs.artifact(r, jobId, name);
+    return fail("api.not_found", `no route for ${r.method} /v1/jobs/${id}`);
+  };
+  const videoRoute = (r: Request, id: string): Promise<Response> | Response => {
+    if (!jobs) return none();
+    const [videoId = "", part] = id.split("/");
+    if (part === undefined) return r.method === "DELETE" ? jobs.remove(r, videoId) : jobs.get(r, videoId);
+    if (part === "content" && r.method === "GET") return jobs.content(r, videoId);
+    return fail("api.not_found", `no route for ${r.method} /v1/videos/${id}`);
+  };
+  return [
+    { method: ["GET", "DELETE"], path: { prefix: "/v1/jobs/" }, handle: (r, { id }) => jobRoute(r, id) },
+    {
+      method: ["GET", "POST"],
+      path: VIDEOS_PATH,
+      draining: "refuse",
+      handle: (r) => (r.method === "POST" ? serve(r, api, videosSurface) : jobs ? jobs.listVideos(r) : none()),
+    },
+    { method: ["GET", "DELETE"], path: { prefix: `${VIDEOS_PATH}/` }, handle: (r, { id }) => videoRoute(r, id) },
+    { method: "POST", path: RUNS_PATH, draining: "refuse", handle: (r) => serve(r, api, runsSurface) },
   ];
 }
 

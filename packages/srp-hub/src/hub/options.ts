@@ -6,6 +6,7 @@
 import type { Identity } from "@srp/core";
 import type { AccountAdmin, AccountStore } from "../accounts.js";
 import type { BatchOptions } from "../api/batch.js";
+import type { AsyncJobOptions } from "../api/async-jobs.js";
 import type { HubCardOptions } from "../cards/stripe-cards.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger } from "../ledger/ledger.js";
@@ -140,6 +141,13 @@ export interface HubOptions {
   onchainPayouts?: OnchainPayouts;
   /** Batches (`POST /v1/batch`): how long results are kept (default 24 h) and how many items of a batch run at once (default 4). */
   batches?: BatchOptions;
+  /**
+   * Async jobs (`POST /v1/videos`, `POST /v1/runs`; consumer.md "Async jobs"): the result
+   * limits announced to nodes (SRP-JOB-039), retention, caps, webhooks and where jobs are kept
+   * (default `storage.asyncJobs`, else memory). `false`: the hub takes no async jobs and
+   * refuses async instances. Default: on, with the reference limits.
+   */
+  asyncJobs?: HubAsyncJobOptions | false;
   /** Stored responses of `POST /v1/responses` (`store`): retention (default 30 days), bounds of a conversation, and where (default `storage.responses`, else memory). */
   responses?: HubResponsesOptions;
   /** What strangers may make the hub do, per client address: rates of nonces, failed payments, connections and handshakes, messages per session (see the README's "Limits"; SRP-SEC-014..). */
@@ -185,4 +193,12 @@ export interface HubX402Options {
 export interface HubResponsesOptions extends ResponseStoreOptions {
   /** The store; default `storage.responses` with these options, else in memory. */
   store?: ResponseStore;
+}
+
+/** How a hub takes async jobs: {@link AsyncJobOptions} and the limits announced to nodes (SRP-JOB-039). */
+export interface HubAsyncJobOptions extends AsyncJobOptions {
+  /** Largest part of a result stream, bytes: 65 536 to 524 288; default 262 144. Its base64 form must fit `maxFrameBytes`. */
+  partBytes?: number;
+  /** Largest result of one job, bytes: `partBytes` to 4 GiB; default 64 MiB. The hub holds a running job's result in memory. */
+  maxResultBytes?: number;
 }

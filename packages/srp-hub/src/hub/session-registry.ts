@@ -4,6 +4,7 @@
  * session of each node, keeps the router, payout tracker and wait queue told of what the
  * sessions offer, re-checks bindings for revocations (SRP-SEC-022), and says goodbye on close.
  */
+import type { AsyncJobsAnnouncement } from "@srp/core/schema";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { frameHardCap, HANDSHAKE_TIMING, type Identity, type SrpError } from "@srp/core";
@@ -34,6 +35,8 @@ export interface SessionRegistryOptions {
   > & { identity: Identity; accounts: AccountStore };
   readonly versions: readonly number[];
   readonly maxFrameBytes: number;
+  /** The async jobs the hub takes (SRP-JOB-039); absent: none. */
+  readonly asyncJobs?: AsyncJobsAnnouncement;
   readonly limiter: ClientLimiter;
   readonly emitter: HubEmitter;
   readonly router: Router;
@@ -131,6 +134,7 @@ function sessionSettings(o: SessionRegistryOptions, nonces: NonceStore) {
     maxConcurrentJobs: s.maxConcurrentJobs ?? 256,
     refusedTiers: new Set(s.refusedTiers ?? ["subscription"]),
     verifyWalletSignature: verifyWallet,
+    ...(o.asyncJobs ? { asyncJobs: o.asyncJobs } : {}),
     ...(o.limiter.sessionMessages ? { messageRate: o.limiter.sessionMessages } : {}),
   };
 }

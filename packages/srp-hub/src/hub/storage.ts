@@ -5,6 +5,7 @@
  */
 import type { AccountAdmin } from "../accounts.js";
 import { MemoryBatchStore, type BatchStore } from "../api/batch-store.js";
+import { MemoryAsyncJobStore, type AsyncJobStore } from "../api/async-job-store.js";
 import { MemoryResponseStore, type ResponseStore } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
 import type { PaymentBook } from "../payments/book.js";
@@ -38,6 +39,8 @@ export interface HubBooks {
   readonly admin: AccountAdmin | undefined;
   /** Batches and their results; default in memory (this process's batches only). */
   readonly batches: BatchStore;
+  /** Async jobs and their artifacts; default in memory (this process's jobs only). */
+  readonly asyncJobs: AsyncJobStore;
   /** Card deposits and refunds of card money; absent: the hub takes no cards. */
   readonly cards: CardBook | undefined;
 }
@@ -61,6 +64,7 @@ export function hubBooks(options: HubOptions): HubBooks {
     responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
     admin: options.admin ?? storage?.admin,
     batches: options.batches?.store ?? storage?.batches ?? new MemoryBatchStore(),
+    asyncJobs: (options.asyncJobs ? options.asyncJobs.store : undefined) ?? storage?.asyncJobs ?? new MemoryAsyncJobStore(),
     cards: storage?.cards,
   };
 }

@@ -11,7 +11,7 @@ import type { CandidateView } from "./policy.js";
 /** The dearest terms of the live instances of one model that offer the same capabilities. */
 export type OfferSummary = Pick<CandidateView, "capabilities" | "price" | "contextLength">;
 
-const UNIT_PRICES = ["image", "character", "second"] as const;
+const UNIT_PRICES = ["image", "character", "second", "run"] as const;
 
 const max = (a: string | undefined, b: string | undefined): string | undefined =>
   b === undefined ? a : a === undefined || BigInt(b) > BigInt(a) ? b : a;

@@ -5,6 +5,7 @@
  */
 import type { AccountAdmin } from "../accounts.js";
 import type { BatchStore } from "../api/batch-store.js";
+import type { AsyncJobStore } from "../api/async-job-store.js";
 import type { CardBook } from "./card-book.js";
 import type { ResponseStore, ResponseStoreOptions } from "../api/response-store.js";
 import type { HubLedger, LedgerBooks } from "../ledger/ledger.js";
@@ -42,6 +43,8 @@ export interface HubStorage {
   readonly admin?: AccountAdmin;
   /** Batches and their results (`POST /v1/batch`, `GET /v1/jobs/{id}`), readable by every process sharing the storage. */
   readonly batches?: BatchStore;
+  /** Async jobs (videos, runs) and their artifacts; absent: this process's memory. */
+  readonly asyncJobs?: AsyncJobStore;
   /** Card deposits and refunds of card money (`createHub({ cards })`, billing.md "Card deposits"). */
   readonly cards?: CardBook;
 }

@@ -30,6 +30,7 @@ import type { StatementBook } from "../ledger/statements.js";
 import type { ReceiptBook, StoredReceipt } from "../receipts.js";
 import { SqlAccountBook } from "./account-book.js";
 import { SqlBatchBook } from "./batch-book.js";
+import { SqlAsyncJobBook } from "./async-job-book.js";
 import { SqlCardBook } from "./card-book.js";
 import type { HubStorage } from "./hub-storage.js";
 import { SqlLedgerBook } from "./ledger-book.js";
@@ -108,6 +109,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
   readonly responses: SqlResponseBook;
   /** Batches, shared by every hub process on this database (`GET /v1/jobs/{id}` answers on any of them). */
   readonly batches: SqlBatchBook;
+  /** Async jobs (videos, runs) and their artifacts, shared by every hub process on this database. */
+  readonly asyncJobs: SqlAsyncJobBook;
   /** Card deposits (Checkout Sessions, credited once from their signed completion) and refunds of card money. */
   readonly cards: SqlCardBook;
 
@@ -131,6 +134,7 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     this.wallets = new SqlWalletBook(driver, ready);
     this.responses = new SqlResponseBook(driver, ready);
     this.batches = new SqlBatchBook(driver, ready, this.ledger);
+    this.asyncJobs = new SqlAsyncJobBook(driver, ready, this.ledger);
     this.cards = new SqlCardBook(driver, ready);
   }
 
