@@ -58,7 +58,7 @@ export {
   type SessionInfo,
 } from "./hub/types.js";
 export type { HubMetricsOptions } from "./metrics.js";
-export type { HubOptions, HubX402Options, HubResponsesOptions } from "./hub/options.js";
+export type { HubOptions, HubX402Options, HubResponsesOptions, HubAsyncJobOptions } from "./hub/options.js";
 
 // Native Ed25519 (libsodium when it loads, else OpenSSL) and SHA-256 for everything this process signs and verifies.
 useNodeCrypto();
@@ -228,6 +228,7 @@ export function createHub(options: HubOptions): Hub {
         wallet: books.wallets !== undefined,
         x402: payments !== undefined,
         cards: cards !== undefined,
+        asyncJobs: asyncJobs !== undefined,
       },
       baseUrl,
     );

@@ -36,7 +36,9 @@ export {
   type LedgerEvent,
   type HubX402Options,
   type HubResponsesOptions,
+  type HubAsyncJobOptions,
   type SessionInfo,
+  asyncAnnouncement,
 } from "./hub.js";
 export {
   toNodeHandler,
@@ -50,6 +52,9 @@ export {
 export { LIMIT_DEFAULTS, type HubLimits, type Rate } from "./limits.js";
 export { BATCH_LIMITS, type BatchOptions } from "./api/batch.js";
 export { MemoryBatchStore, type BatchStore, type BatchRecord, type KeptBatches } from "./api/batch-store.js";
+export { ASYNC_JOB_DEFAULTS, type AsyncJobOptions } from "./api/async-jobs.js";
+export { MemoryAsyncJobStore, type AsyncJobStore, type AsyncJobRecord, type StoredArtifact, type KeptJobs } from "./api/async-job-store.js";
+export { signWebhook, webhookUrlProblem } from "./api/webhooks.js";
 export { NonceMemory, type NonceStore } from "./nonces.js";
 export { RedisNonceStore, type RedisNonceStoreOptions, type NonceRedis } from "./cluster/shared-nonces.js";
 export type { ClusterOptions } from "./cluster/cluster.js";

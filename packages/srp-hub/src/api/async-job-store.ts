@@ -108,15 +108,16 @@ export const STOPPED_BILLED_JOB_ERROR = Object.freeze({
 export class MemoryAsyncJobStore implements AsyncJobStore {
   readonly #jobs = new Map<string, { record: AsyncJobRecord; artifacts: readonly StoredArtifact[] }>();
 
-  /** Keeps the record itself: the running job's view is what `get` shows, live. */
+  /** Keeps a copy of the record: what `get` shows is what was last written. */
   async add(record: AsyncJobRecord): Promise<void> {
-    this.#jobs.set(record.view.id, { record, artifacts: [] });
+    this.#jobs.set(record.view.id, { record: { ...record, view: structuredClone(record.view) }, artifacts: [] });
   }
 
   async update(view: AsyncJobObject, artifacts?: readonly StoredArtifact[]): Promise<boolean> {
     const kept = this.#jobs.get(view.id);
-    if (!kept) return false;
-    kept.record.view = view;
+    // A job that ended is not written again (as in the SQL store).
+    if (!kept || kept.record.view.expires_at !== null) return false;
+    kept.record.view = structuredClone(view);
     if (artifacts) kept.artifacts = artifacts;
     return true;
   }

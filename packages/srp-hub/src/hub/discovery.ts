@@ -23,6 +23,8 @@ export interface DiscoveryFeatures {
   readonly x402: boolean;
   /** Card deposits (`srp.card_deposits`, payments `card`). */
   readonly cards?: boolean;
+  /** Async jobs (`openai.videos`, `srp.runs`). */
+  readonly asyncJobs?: boolean;
 }
 
 /** The discovery document of a hub at a base URL (pure). */
@@ -42,6 +44,7 @@ export function discoveryDocument(features: DiscoveryFeatures, baseUrl: string):
         "openai.responses",
         "openai.completions",
         ...(features.batch ? ["srp.batch"] : []),
+        ...(features.asyncJobs ? ["openai.videos", "srp.runs"] : []),
         "openai.embeddings",
         "openai.images",
         "openai.audio",

@@ -23,6 +23,7 @@ export { SqlPayoutBook, type PayoutList, type PayoutRecord, type PayoutTarget } 
 export { SqlWalletBook, WALLET_NONCE_TTL_MS, type WalletBook, type PayoutWalletBinding } from "./wallet-book.js";
 export { SqlResponseBook } from "./response-book.js";
 export { SqlBatchBook, type BatchLedger } from "./batch-book.js";
+export { SqlAsyncJobBook } from "./async-job-book.js";
 export { SqlCardBook, type CardBook } from "./card-book.js";
 export { depositIn, refundIn } from "./ledger-book.js";
 export { SqlRoutingStore, encodeHealth, decodeHealth, type SqlRoutingStoreOptions } from "./routing-book.js";
