@@ -1,12 +1,14 @@
 /**
  * x402 beyond chat completions: the official `@x402/fetch` client pays an Anthropic
- * Messages request, a Responses request (its turn is not stored) and a whole batch (one payment of the items' summed worst cases) on a
+ * Messages request, a Responses request (its turn is not stored), a whole batch (one payment of the items' summed worst cases) and an async run on a
  * real EVM (ganache), and what the batch does not use stays with the wallet's account as
  * prepaid balance. The books and the treasury's on-chain balance agree after each test.
  */
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { decodePaymentRequired, decodeSettlementResponse } from "@srp/core/x402";
 import { MODEL, officialFetch, payHeader, quote, usePayNets, walletAccount } from "./support/paynet.js";
+import { generateIdentity } from "@srp/core";
+import { cogBackend, createProvider } from "@srp/provider";
 
 const nets = usePayNets("srp-x402-surfaces-");
 let chain: ReturnType<typeof nets.chain>;
@@ -99,6 +101,52 @@ describe("x402 on other surfaces", () => {
     const summary = await net.store.summary(await walletAccount(net, payer.address));
     expect(summary.spent).toBe(BigInt(view!.charged_units));
     expect(summary.balance).toBe(amount - BigInt(view!.charged_units));
+    expect(summary.held).toBe(0n);
+  });
+
+  it("pays a run (an async job) with one payment settled before it is admitted; what it does not use is prepaid balance", async () => {
+    const net = await nets.start({ x402: { settle: "after" } });
+    const cog = cogBackend({ baseUrl: net.sim.url });
+    const runner = createProvider({
+      hub: net.url,
+      identity: generateIdentity(),
+      account: net.owner.key,
+      reconnect: false,
+      instances: [{ backend: cog, model: "sim-upscaler", io: await cog.io!(), price: { input: "0", output: "0", second: "1000000000", run: "5000000000" } }],
+    });
+    net.extra.push(runner);
+    await runner.ready();
+    const body = { model: "sim-upscaler", input: { prompt: "paid run" }, max_seconds: 60 };
+    const unpaid = await fetch(`${net.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(unpaid.status).toBe(402);
+    const amount = BigInt(decodePaymentRequired(unpaid.headers.get("payment-required")!).accepts[0]!.amount);
+    // One run and 60 s at the instance's prices.
+    expect(amount).toBe(5_000n + 60_000n);
+    const payer = chain.accounts[4]!;
+    const before = await chain.usdcBalance(payer.address);
+    const res = await officialFetch(chain, payer)(`${net.url}/v1/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    // Settled before the job runs, whatever the hub's mode: the job runs on money that has arrived.
+    expect(decodeSettlementResponse(res.headers.get("payment-response")!).success).toBe(true);
+    expect(await chain.usdcBalance(payer.address)).toBe(before - amount);
+    const { id } = (await res.json()) as { id: string };
+    let view: { status: string; cost_units: string; reserved_units: string; artifacts: { url: string }[] } | undefined;
+    for (let i = 0; i < 300; i++) {
+      // A job paid with x402 is read by its id (the wallet has no API key).
+      view = (await (await fetch(`${net.url}/v1/jobs/${id}`)).json()) as typeof view;
+      if (view!.status === "completed" || view!.status === "failed") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(view!.status).toBe("completed");
+    expect(BigInt(view!.reserved_units)).toBe(amount);
+    expect((await fetch(view!.artifacts[0]!.url)).status).toBe(200);
+    const summary = await net.store.summary(await walletAccount(net, payer.address));
+    expect(summary.spent).toBe(BigInt(view!.cost_units));
+    expect(summary.balance).toBe(amount - BigInt(view!.cost_units));
     expect(summary.held).toBe(0n);
   });
 
