@@ -18,7 +18,13 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateIdentity } from "../packages/srp-core/dist/node.js";
 import { formatUsdc } from "../packages/srp-core/dist/index.js";
 import { createHub, directSettler, OnchainPayouts, SqliteStore } from "../packages/srp-hub/dist/index.js";
-import { createProvider, FileReceiptStore, openAICompatibleBackend } from "../packages/srp-provider/dist/index.js";
+import {
+  cogBackend,
+  createProvider,
+  FileReceiptStore,
+  openAICompatibleBackend,
+  videosBackend,
+} from "../packages/srp-provider/dist/index.js";
 import { describeInstance, detectBackends, planInstances } from "../packages/srp-provider/dist/setup.js";
 import { startSimulator } from "../packages/srp-provider/dist/simulator.js";
 import { createClient } from "../packages/srp-client/dist/index.js";
@@ -117,13 +123,40 @@ if (!instances.some((i) => i.capabilities.includes("chat"))) {
     { id: "sim-tts", capabilities: ["speech"], price: { input: "0", output: "0", character: "15000000" } },
     { id: "sim-whisper", capabilities: ["transcription"], price: { input: "0", output: "0", second: "100000000" } },
   ];
-  simulator = await startSimulator({ tokensPerSecond: 40, models: SIM.map((m) => ({ id: m.id })) });
+  // Its video mode (a 4 s video renders in 3 s) and Cog-like run mode stand in for async jobs.
+  simulator = await startSimulator({
+    tokensPerSecond: 40,
+    models: SIM.map((m) => ({ id: m.id })),
+    videoRenderMs: 3000,
+    videoBytes: 200_000,
+    runMs: 500,
+  });
   console.log(
     `provider  no local model server found; serving the SRP model SIMULATOR at ${simulator.baseUrl} (deterministic filler text, not a model)`,
   );
   const backend = openAICompatibleBackend({ baseUrl: simulator.baseUrl });
   instances = SIM.map((m) => ({ backend, model: m.id, price: m.price, capabilities: m.capabilities, maxConcurrency: 8 }));
   for (const m of SIM) console.log(`provider    ${m.id}  ${m.capabilities.join(",")}`);
+  const cog = cogBackend({ baseUrl: simulator.url });
+  instances.push(
+    {
+      backend: videosBackend({ baseUrl: simulator.baseUrl, pollMs: 500 }),
+      model: "sim-video",
+      capabilities: ["video"],
+      price: { input: "0", output: "0", second: "25000000000", run: "10000000000" },
+      maxConcurrency: 2,
+    },
+    {
+      backend: cog,
+      model: "sim-run",
+      capabilities: ["run"],
+      io: await cog.io(),
+      price: { input: "0", output: "0", second: "1000000000", run: "5000000000" },
+      maxConcurrency: 2,
+    },
+  );
+  console.log("provider    sim-video  video (async)");
+  console.log("provider    sim-run  run (async, Cog-like)");
 }
 const provider = createProvider({
   hub: url,
@@ -246,6 +279,20 @@ ${[
   .map(([cap, path]) => `Also served: ${cap.padEnd(13)} ${path.padEnd(30)} model "${other(cap)}"`)
   .join("\n")}
 Batches of up to 50 of these requests: POST /v1/batch, then GET /v1/jobs/{id}.
+${
+  other("video")
+    ? `Async jobs, answered 202 with an id to poll at GET /v1/jobs/{id}:
+  curl -s ${url}/v1/videos -H "authorization: Bearer ${apiKey}" -H "content-type: application/json" \\
+    -d '{"model":"${other("video")}","prompt":"a lighthouse at dusk","seconds":"4"}'
+${
+  other("run")
+    ? `  curl -s ${url}/v1/runs -H "authorization: Bearer ${apiKey}" -H "content-type: application/json" \\
+    -d '{"model":"${other("run")}","input":{"prompt":"a red square"}}'
+`
+    : ""
+}`
+    : ""
+}
 Every model, its capabilities, prices and aliases: ${url}/v1/models
 
 The consumer API's OpenAPI document: ${url}/openapi.json

@@ -124,6 +124,29 @@ it("starts a local network on the simulator, and the printed URL and key work wi
       }),
     });
     expect(batch.status).toBe(202);
+
+    // The printed async-job commands: a video and a run, each polled at GET /v1/jobs/{id} until completed.
+    const printed = [
+      ...out.matchAll(/curl -s (\S+) -H "authorization: Bearer (\S+)" -H "content-type: application\/json" \\\n\s+-d '([^']+)'/g),
+    ];
+    expect(printed.map((m) => new URL(m[1]!).pathname)).toEqual(["/v1/videos", "/v1/runs"]);
+    for (const [, url, key, body] of printed) {
+      const created = await fetch(url!, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body,
+      });
+      expect(created.status).toBe(202);
+      const { id } = (await created.json()) as { id: string };
+      let status = "queued";
+      for (let i = 0; i < 400 && status !== "completed" && status !== "failed"; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (
+          (await (await fetch(`${baseURL}/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })).json()) as { status: string }
+        ).status;
+      }
+      expect(status).toBe("completed");
+    }
   } finally {
     await stopped(run);
   }

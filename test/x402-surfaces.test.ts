@@ -112,12 +112,23 @@ describe("x402 on other surfaces", () => {
       identity: generateIdentity(),
       account: net.owner.key,
       reconnect: false,
-      instances: [{ backend: cog, model: "sim-upscaler", io: await cog.io!(), price: { input: "0", output: "0", second: "1000000000", run: "5000000000" } }],
+      instances: [
+        {
+          backend: cog,
+          model: "sim-upscaler",
+          io: await cog.io!(),
+          price: { input: "0", output: "0", second: "1000000000", run: "5000000000" },
+        },
+      ],
     });
     net.extra.push(runner);
     await runner.ready();
     const body = { model: "sim-upscaler", input: { prompt: "paid run" }, max_seconds: 60 };
-    const unpaid = await fetch(`${net.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const unpaid = await fetch(`${net.url}/v1/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(unpaid.status).toBe(402);
     const amount = BigInt(decodePaymentRequired(unpaid.headers.get("payment-required")!).accepts[0]!.amount);
     // One run and 60 s at the instance's prices.
