@@ -182,6 +182,10 @@ describe("async jobs: a video through the official OpenAI client", () => {
     expect((await post({ model: VIDEO })).status).toBe(400);
     expect((await post({ model: VIDEO, prompt: "x", seconds: "99" })).status).toBe(400);
     expect((await post({ model: VIDEO, prompt: "x", input_reference: { image_url: "http://10.0.0.1/x.png" } })).status).toBe(400);
+    expect(
+      (await post({ model: VIDEO, prompt: "x", input_reference: { image_url: "https://169.254.169.254/latest/meta-data" } })).status,
+    ).toBe(400);
+    expect((await post({ model: VIDEO, prompt: "x", webhook_url: "https://user:pw@example.com/hook" })).status).toBe(400);
     const unknown = await post({ model: "no-such-video-model", prompt: "x" });
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("job.unknown_model");
@@ -282,6 +286,100 @@ describe("async jobs: a generic run", () => {
       expect(JSON.stringify(await poll(created.id, ended))).not.toContain("whsec_");
     } finally {
       server.close();
+    }
+  });
+});
+
+/** A Cog-shaped server (a stand-in, not a model) whose predictions answer at once with `output` and a stated `predict_time`. */
+async function fakeCog(output: string, predictTime: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.url === "/openapi.json") {
+      res.setHeader("content-type", "application/json");
+      return res.end(
+        JSON.stringify({
+          openapi: "3.0.2",
+          components: { schemas: { Input: { type: "object", properties: { prompt: { type: "string" } } }, Output: { type: "string" } } },
+        }),
+      );
+    }
+    req.resume();
+    req.on("end", () => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ status: "succeeded", output, metrics: { predict_time: predictTime } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe("async jobs: hostile or careless nodes", () => {
+  it("refuses a run's receipt that bills more seconds than the hub's own clock saw (SRP-ATT-027): failed, unbilled", async () => {
+    const cog = await fakeCog("done", 250);
+    const model = "sim-lying-run";
+    const backend = cogBackend({ baseUrl: cog.url });
+    const liar = createProvider({
+      hub: url,
+      identity: generateIdentity(),
+      account: providerKey,
+      reconnect: false,
+      instances: [{ backend, model, io: await backend.io!(), price: RUN_PRICE }],
+    });
+    try {
+      await liar.ready();
+      const before = await store.summary(consumer);
+      const res = await fetch(`${url}/v1/runs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model, input: { prompt: "quick" }, max_seconds: 300 }),
+      });
+      const done = await poll(((await res.json()) as AsyncJobObject).id, ended);
+      expect(done.status).toBe("failed");
+      expect(done.error?.message).toMatch(/implausible|could not have used/);
+      expect(done.cost_units).toBe("0");
+      expect(done.artifacts).toEqual([]);
+      const after = await store.summary(consumer);
+      expect(after.balance).toBe(before.balance);
+      expect(after.held).toBe(0n);
+    } finally {
+      await liar.close();
+      await cog.close();
+    }
+  });
+
+  it("serves an artifact whose type could run as a page of the hub's origin as an inert attachment", async () => {
+    const page = `data:text/html;base64,${Buffer.from(`<script>alert(1)</script>${"x".repeat(5000)}`).toString("base64")}`;
+    const cog = await fakeCog(page, 0.1);
+    const model = "sim-html-run";
+    const backend = cogBackend({ baseUrl: cog.url });
+    const node = createProvider({
+      hub: url,
+      identity: generateIdentity(),
+      account: providerKey,
+      reconnect: false,
+      instances: [{ backend, model, io: await backend.io!(), price: RUN_PRICE }],
+    });
+    try {
+      await node.ready();
+      const res = await fetch(`${url}/v1/runs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model, input: { prompt: "page" } }),
+      });
+      const done = await poll(((await res.json()) as AsyncJobObject).id, ended);
+      expect(done.status).toBe("completed");
+      expect(done.artifacts[0]!.content_type).toBe("text/html");
+      const served = await fetch(done.artifacts[0]!.url, { headers: { authorization: `Bearer ${key}` } });
+      expect(served.headers.get("content-type")).toBe("application/octet-stream");
+      expect(served.headers.get("content-disposition")).toMatch(/^attachment/);
+      expect(served.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(served.headers.get("content-security-policy")).toContain("sandbox");
+      expect(sha(new Uint8Array(await served.arrayBuffer()))).toBe(done.artifacts[0]!.sha256);
+    } finally {
+      await node.close();
+      await cog.close();
     }
   });
 });

@@ -20,6 +20,7 @@ import { ASYNC_JOB_LIMITS, FRAME_LIMITS, type AsyncJobsAnnouncement } from "@srp
 import { useNodeCrypto } from "@srp/core/node";
 import { Batches } from "./api/batch.js";
 import { AsyncJobs } from "./api/async-jobs.js";
+import { ByteBudget } from "./async-result.js";
 import { gateHttp } from "./gate.js";
 import { PayoutTracker } from "./ledger/payout-tracker.js";
 import { PAYOUT_DEFAULTS } from "./ledger/payout-terms.js";
@@ -91,6 +92,14 @@ export function asyncAnnouncement(options: Pick<HubOptions, "asyncJobs">, maxFra
   if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < partBytes || maxResultBytes > ASYNC_JOB_LIMITS.maxResultBytes)
     throw new RangeError(`asyncJobs.maxResultBytes must be within partBytes..${ASYNC_JOB_LIMITS.maxResultBytes}`);
   return { partBytes, maxResultBytes, resumeWindowMs: 0 };
+}
+
+/** What running async jobs' results may hold in memory at once (default 512 MiB), checked. */
+function resultBudgetOf(options: Pick<HubOptions, "asyncJobs">): number {
+  const max = (options.asyncJobs || undefined)?.maxHeldBytes ?? 512 * 1024 * 1024;
+  if (!Number.isSafeInteger(max) || max < ASYNC_JOB_LIMITS.minPartBytes)
+    throw new RangeError("asyncJobs.maxHeldBytes must be an integer of at least 65536");
+  return max;
 }
 
 /**
@@ -178,7 +187,7 @@ export function createHub(options: HubOptions): Hub {
     settings: cluster.nonces && !options.nonces ? { ...options, nonces: cluster.nonces } : options,
     versions,
     maxFrameBytes,
-    ...(announcement ? { asyncJobs: announcement } : {}),
+    ...(announcement ? { asyncJobs: announcement, resultBudget: new ByteBudget(resultBudgetOf(options)) } : {}),
     limiter,
     emitter,
     router,

@@ -41,6 +41,7 @@ import type {
   Offer,
   Progress,
   Result,
+  ResultManifest,
   SrpMessage,
 } from "@srp/core/schema";
 import { OutputMeter, type OutputMeasurer, type RelayedOutput, type UsageBounds } from "@srp/core/metering";
@@ -49,7 +50,7 @@ import type { WebSocket } from "ws";
 import { unexpired, type Account, type AccountStore } from "./accounts.js";
 import type { NonceStore } from "./nonces.js";
 import { TokenBucket, type Rate } from "./limits.js";
-import { ResultBuffer } from "./async-result.js";
+import { asyncJobBounds, ResultBuffer, type ByteBudget } from "./async-result.js";
 
 /** Where a session is in its life. */
 export type SessionState = "await_auth" | "open" | "closed";
@@ -77,6 +78,8 @@ export interface SessionContext {
    * every `welcome`; absent: the hub takes no async jobs and refuses async instances.
    */
   asyncJobs?: AsyncJobsAnnouncement;
+  /** What the hub's sessions may hold of running async jobs' results at once; absent: each job's `maxResultBytes` only. */
+  resultBudget?: ByteBudget;
   /** Called after a successful handshake; returns the session it replaced, if any. */
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
   /** Changes whenever the hub re-checks open sessions' bindings (a revocation): a handshake straddling a change looks its account up again (SRP-SEC-022). */
@@ -176,6 +179,8 @@ interface RunningJob {
   meter: OutputMeasurer;
   /** An async job's result stream, as received. */
   result: ResultBuffer | undefined;
+  /** When the hub sent the job (ms): its clock bounds a run's seconds (SRP-ATT-027). */
+  sentAt: number;
 }
 
 /** A job the hub cancelled: late chunks keep their order and are hashed and measured as a running job's (SRP-ATT-018). */
@@ -187,7 +192,7 @@ interface CancelledJob {
   hasher: StreamHasher | undefined;
   meter: OutputMeasurer;
   bounds: UsageBounds | undefined;
-  /** An async job's result stream: late parts are appended and checked as a running job's. */
+  /** An async job's result stream, dropped at the cancel: late parts are discarded and a late `done` is not countersigned. */
   result: ResultBuffer | undefined;
 }
 
@@ -542,7 +547,9 @@ export class ProviderSession implements JobHost {
       nextSeq: 0,
       hasher: job.stream ? new StreamHasher() : undefined,
       meter: handle.meter ?? OutputMeter.forJob(job),
-      result: this.#ctx.asyncJobs && isAsyncApi(job.api) ? new ResultBuffer(job.api, this.#ctx.asyncJobs) : undefined,
+      result:
+        this.#ctx.asyncJobs && isAsyncApi(job.api) ? new ResultBuffer(job.api, this.#ctx.asyncJobs, this.#ctx.resultBudget) : undefined,
+      sentAt: Date.now(),
     });
     this.#sendFrame(frame);
     return true;
@@ -553,6 +560,8 @@ export class ProviderSession implements JobHost {
     const running = this.#jobs.get(jobId);
     if (!running) return false;
     this.#release(running);
+    // An async job's result is not kept past its cancel: nothing of it reaches anyone (SRP-JOB-043).
+    running.result?.cutOff("the hub cancelled this async job and discarded its result; not countersigned");
     const now = Date.now();
     this.#cancelled.set(jobId, {
       job: running.job,
@@ -575,6 +584,7 @@ export class ProviderSession implements JobHost {
 
   #release(running: RunningJob): void {
     this.#jobs.delete(running.job.jobId);
+    running.result?.release();
     const n = (this.active.get(running.job.instanceId) ?? 1) - 1;
     if (n <= 0) this.active.delete(running.job.instanceId);
     else this.active.set(running.job.instanceId, n);
@@ -655,7 +665,6 @@ export class ProviderSession implements JobHost {
     // SRP-JOB-042: a result over maxResultBytes: cancelled as superseded, handled as failed with job.result_too_large.
     const running = job.running;
     if (!running) return;
-    job.result.cutOff();
     this.cancelJob(part.jobId, "superseded", refused.message);
     running.handle.onError({
       type: "job_error",
@@ -738,9 +747,18 @@ export class ProviderSession implements JobHost {
     const mismatch = this.#manifestRefusal(done, running.result);
     if (mismatch) return running.handle.onError(mismatch);
     if (!running.job.stream) running.meter.add(done.response);
+    const bounds = running.result
+      ? asyncJobBounds(
+          running.result.api,
+          running.handle.bounds,
+          running.sentAt,
+          Date.now(),
+          running.result.videoSeconds(done.response as unknown as ResultManifest),
+        )
+      : running.handle.bounds;
     const { receipt, settled, error } = this.#settle(running.job, running.requestHash, done, running.hasher?.digest(), {
       relayed: running.meter.measure,
-      ...(running.handle.bounds ? { bounds: running.handle.bounds } : {}),
+      ...(bounds ? { bounds } : {}),
     });
     running.handle.onDone(done, receipt, settled, receipt ? undefined : error, running.result?.bytes());
   }
@@ -790,6 +808,7 @@ export class ProviderSession implements JobHost {
   #loseJobs(reason: string): void {
     const jobs = [...this.#jobs.values()];
     this.#jobs.clear();
+    for (const j of jobs) j.result?.release();
     const busy = [...this.active.keys()];
     this.active.clear();
     for (const id of busy) this.#ctx.onLoadChanged?.(this, id);

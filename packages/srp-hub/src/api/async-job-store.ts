@@ -59,7 +59,7 @@ export interface AsyncJobStore {
   list(accountId: string, object: AsyncJobObject["object"], limit: number, after?: string, now?: number): Promise<AsyncJobObject[]>;
   /** Forgets a job and its artifacts; whether it was kept. */
   remove(id: string): Promise<boolean>;
-  /** The jobs kept at `now` (those of `accountId`, and all). */
+  /** The jobs kept at `now`: those of `accountId`, and all but the failed ones. */
   kept(accountId: string, now?: number): Promise<KeptJobs>;
   /** Forgets the jobs whose retention has passed (bounded batches); returns how many. */
   sweep(now?: number): Promise<number>;
@@ -104,9 +104,42 @@ export const STOPPED_BILLED_JOB_ERROR = Object.freeze({
   message: "the hub process running this job stopped after its receipt was billed and before its result was kept",
 });
 
-/** Async jobs kept in this process's memory: a hub without a SQL store (the embedded default). */
+/** Artifact bytes a {@link MemoryAsyncJobStore} keeps by default (256 MiB). */
+export const MEMORY_ARTIFACT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Async jobs kept in this process's memory: a hub without a SQL store (the embedded default).
+ * It keeps at most `maxBytes` of artifacts: a job that completes beyond that makes room by
+ * forgetting the oldest finished jobs.
+ */
 export class MemoryAsyncJobStore implements AsyncJobStore {
   readonly #jobs = new Map<string, { record: AsyncJobRecord; artifacts: readonly StoredArtifact[] }>();
+  readonly #maxBytes: number;
+  #bytes = 0;
+
+  constructor(options: { maxBytes?: number } = {}) {
+    this.#maxBytes = options.maxBytes ?? MEMORY_ARTIFACT_BYTES;
+  }
+
+  #size(artifacts: readonly StoredArtifact[]): number {
+    return artifacts.reduce((n, a) => n + a.bytes.length, 0);
+  }
+
+  /** Forgets a kept job and its bytes. */
+  #forget(id: string): boolean {
+    const kept = this.#jobs.get(id);
+    if (!kept) return false;
+    this.#bytes -= this.#size(kept.artifacts);
+    return this.#jobs.delete(id);
+  }
+
+  /** Forgets the oldest finished jobs until `incoming` more bytes fit. */
+  #makeRoom(incoming: number, keep: string): void {
+    for (const [id, j] of this.#jobs) {
+      if (this.#bytes + incoming <= this.#maxBytes) return;
+      if (id !== keep && j.record.view.expires_at !== null) this.#forget(id);
+    }
+  }
 
   /** Keeps a copy of the record: what `get` shows is what was last written. */
   async add(record: AsyncJobRecord): Promise<void> {
@@ -118,7 +151,12 @@ export class MemoryAsyncJobStore implements AsyncJobStore {
     // A job that ended is not written again (as in the SQL store).
     if (!kept || kept.record.view.expires_at !== null) return false;
     kept.record.view = structuredClone(view);
-    if (artifacts) kept.artifacts = artifacts;
+    if (artifacts) {
+      const size = this.#size(artifacts);
+      this.#makeRoom(size, view.id);
+      kept.artifacts = artifacts;
+      this.#bytes += size;
+    }
     return true;
   }
 
@@ -153,14 +191,19 @@ export class MemoryAsyncJobStore implements AsyncJobStore {
   }
 
   async remove(id: string): Promise<boolean> {
-    return this.#jobs.delete(id);
+    return this.#forget(id);
   }
 
   async kept(accountId: string, now = Date.now()): Promise<KeptJobs> {
     await this.sweep(now);
     let account = 0;
-    for (const j of this.#jobs.values()) if (j.record.accountId === accountId) account++;
-    return { account, total: this.#jobs.size };
+    let total = 0;
+    for (const j of this.#jobs.values()) {
+      if (j.record.accountId === accountId) account++;
+      // Failed jobs do not count against the hub's cap: a stranger's failures cannot lock everyone out.
+      if (j.record.view.status !== "failed") total++;
+    }
+    return { account, total };
   }
 
   async sweep(now = Date.now()): Promise<number> {
@@ -168,7 +211,7 @@ export class MemoryAsyncJobStore implements AsyncJobStore {
     for (const [id, j] of this.#jobs) {
       const expiry = jobExpiry(j.record.view);
       if (expiry !== undefined && expiry <= now) {
-        this.#jobs.delete(id);
+        this.#forget(id);
         n++;
       }
     }

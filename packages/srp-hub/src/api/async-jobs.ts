@@ -15,7 +15,7 @@ import type { AccountStore } from "../accounts.js";
 import { endJob, jobEnded, MemoryAsyncJobStore, type AsyncJobRecord, type AsyncJobStore, type StoredArtifact } from "./async-job-store.js";
 import { isAsyncPlan, type AsyncOutcome, type AsyncPlan } from "./async-surfaces.js";
 import { authenticate, errorResponse } from "./http.js";
-import { runPlan, type AsyncAdmission, type AsyncJobStarter, type ConsumerApiContext } from "./serve.js";
+import { admissionMaximum, runPlan, type AsyncAdmission, type AsyncJobStarter, type ConsumerApiContext } from "./serve.js";
 import { deliverWebhook, newWebhookSecret, webhookUrlProblem } from "./webhooks.js";
 
 type Json = Record<string, unknown>;
@@ -33,7 +33,29 @@ export const ASYNC_JOB_DEFAULTS = Object.freeze({
   videoTimeoutMs: 30 * 60_000,
   /** Time a run may take beyond its `max_seconds` (waiting for a slot, starting, sending its result), ms. */
   runMarginMs: 120_000,
+  /** How long a failed job is kept (at most the retention), ms (1 h): failures are cheap to cause and keep nothing worth reading. */
+  failedRetentionMs: 3_600_000,
 });
+
+/** Content types the hub serves inline; any other artifact is served as `application/octet-stream`, as an attachment. */
+const INLINE_TYPES = /^(video\/[a-z0-9.+-]+|audio\/[a-z0-9.+-]+|image\/(png|jpeg|webp|gif|avif)|application\/json|text\/plain)$/i;
+
+/**
+ * The headers of an artifact's bytes: a node chose its content type, so nothing it sends can
+ * run as a page of the hub's origin (no HTML, SVG or script; `nosniff`; a sandboxing CSP).
+ */
+export function artifactHeaders(contentType: string, name: string, bytes: number, sha256: string | undefined): Record<string, string> {
+  const inline = INLINE_TYPES.test(contentType);
+  return {
+    "content-type": inline ? contentType : "application/octet-stream",
+    "content-length": String(bytes),
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; sandbox",
+    ...(inline ? {} : { "content-disposition": `attachment; filename="${name.replace(/[^A-Za-z0-9._-]/g, "_")}"` }),
+    ...(sha256 ? { etag: `"${sha256}"` } : {}),
+    "cache-control": "private, max-age=3600",
+  };
+}
 
 /** How a hub runs and keeps async jobs (`HubOptions.asyncJobs`). */
 export interface AsyncJobOptions {
@@ -262,6 +284,12 @@ export class AsyncJobs implements AsyncJobStarter {
   async start(a: AsyncAdmission): Promise<Response> {
     const plan = a.plan;
     if (!isAsyncPlan(plan)) throw new TypeError("an async surface planned a request that is not async");
+    // A hub that bills nobody reserved nothing: a model no instance serves is still refused before a job is kept (SRP-CON-088).
+    if (a.reserved === undefined && admissionMaximum(this.#ctx.router, plan, a.models) === undefined)
+      return errorResponse(
+        new SrpError("job.unknown_model", `model ${a.models?.join(", ") ?? plan.model} is not served by any online provider`),
+        a.paid,
+      );
     const refuse = async (error: SrpError) => {
       await this.#release(a.reservationId, "the hub could not keep the async job");
       return errorResponse(error, a.paid);
@@ -343,15 +371,23 @@ export class AsyncJobs implements AsyncJobStarter {
       const failure = controller.signal.aborted
         ? { code: "job.cancelled", message: "the job was cancelled before it ended; it was not billed" }
         : await failureOf(response);
-      endJob(view, now, this.#options.retentionMs, { ok: false, ...failure });
+      endJob(view, now, Math.min(this.#options.retentionMs, ASYNC_JOB_DEFAULTS.failedRetentionMs), { ok: false, ...failure });
     }
-    try {
-      if (!(await this.#store.update(view, artifacts, now))) return;
-    } catch (e) {
-      this.#ctx.storageError(`keep the result of async job ${view.id}`, e);
-      return;
-    }
+    if (!(await this.#keepEnd(view, artifacts, now))) return;
     if (record.webhook) void this.#notify(record.webhook, view);
+  }
+
+  /** Writes a job's end, retrying a store that fails (a billed job's result must not be lost to a passing error); whether it was written. */
+  async #keepEnd(view: AsyncJobObject, artifacts: StoredArtifact[] | undefined, now: number): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#store.update(view, artifacts, now);
+      } catch (e) {
+        this.#ctx.storageError(`keep the result of async job ${view.id}`, e);
+        if (attempt >= 4) return false;
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      }
+    }
   }
 
   /** Posts a finished job to its webhook (never throws). */
@@ -416,14 +452,7 @@ export class AsyncJobs implements AsyncJobStarter {
     }
     if (!artifact) return errorResponse(new SrpError("api.not_found", `job ${id} has no artifact ${name}`));
     const listed = record.view.artifacts.find((a) => a.name === name);
-    return new Response(artifact.bytes, {
-      headers: {
-        "content-type": artifact.contentType,
-        "content-length": String(artifact.bytes.length),
-        ...(listed ? { etag: `"${listed.sha256}"` } : {}),
-        "cache-control": "private, max-age=3600",
-      },
-    });
+    return new Response(artifact.bytes, { headers: artifactHeaders(artifact.contentType, name, artifact.bytes.length, listed?.sha256) });
   }
 
   /** `GET /v1/videos/{id}/content?variant=video|thumbnail|spritesheet` (OpenAI's shape): the artifact of that name. */

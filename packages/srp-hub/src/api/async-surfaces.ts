@@ -19,6 +19,7 @@ import {
 } from "@srp/core/schema";
 import type { PaidResource } from "../payments/x402-policy.js";
 import { errorResponse, readBody, readJsonObject } from "./http.js";
+import { publicUrlProblem } from "./webhooks.js";
 import { preferences, type ConsumerApiContext, type Plan, type SrpUsageExtension, type Surface } from "./serve.js";
 
 type Json = Record<string, unknown>;
@@ -60,11 +61,11 @@ export function isAsyncPlan(plan: Plan): plan is AsyncPlan {
   return "object" in plan && "api" in plan && "shown" in plan;
 }
 
-/** A reference image URL a node may be sent: a `data:` image, or `https:` (SRP-JOB-052's rule for URLs in input). */
+/** A reference image URL a node may be sent: a `data:` image, or `https:` on a public host (the backend fetches it). */
 function referenceProblem(url: string): string | undefined {
   if (/^data:image\/[a-z0-9.+-]+;base64,/i.test(url)) return undefined;
-  if (/^https:\/\//i.test(url)) return undefined;
-  return "input_reference.image_url is a data:image/...;base64 URL or an https: URL";
+  if (!/^https:\/\//i.test(url)) return "input_reference.image_url is a data:image/...;base64 URL or an https: URL";
+  return publicUrlProblem(url, "input_reference.image_url");
 }
 
 /** The webhook URL of a body, checked by the hub's rule, or the refusal. */
@@ -89,6 +90,15 @@ function asyncPlan(
     bound: { promptTokens: 0, completionTokens: 0, seconds: base.seconds, runs: 1 },
     job: () => ({ api: base.api, body }),
     respond(job, done, ext, headers, _accountId, result) {
+      // Nothing of a job whose receipt was not countersigned and stored reaches the consumer (SRP-JOB-050): it failed, unbilled.
+      if (ext.receipt_id === null)
+        return errorResponse(
+          new SrpError(
+            "job.upstream_error",
+            `the node's receipt was not countersigned${ext.receipt_error ? ` (${ext.receipt_error})` : ""}; its result is not delivered and nothing is billed`,
+          ),
+          headers,
+        );
       plan.outcome = { job, done, ext, result: result ?? new Uint8Array(0) };
       return new Response(null, { status: 204, headers });
     },

@@ -33,13 +33,15 @@ function privateAddress(host: string): boolean {
       (a === 172 && b >= 16 && b <= 31) ||
       (a === 192 && b === 168) ||
       (a === 100 && b >= 64 && b <= 127) ||
+      (a === 198 && (b === 18 || b === 19)) ||
       a >= 224
     );
   }
   if (kind === 6) {
     if (h === "::" || h === "::1") return true;
     if (h.startsWith("::ffff:")) return privateAddress(h.slice(7)) || !isIP(h.slice(7));
-    return /^(fc|fd|fe[89ab])/.test(h);
+    // Unique local, link-local, NAT64, 6to4 and IPv4-compatible addresses may reach private IPv4 hosts.
+    return /^(fc|fd|fe[89ab])/.test(h) || h.startsWith("64:ff9b:") || h.startsWith("2002:") || h.startsWith("::");
   }
   return false;
 }
@@ -52,18 +54,32 @@ function privateAddress(host: string): boolean {
  * should reach the internet through an egress proxy that refuses its own network.)
  */
 export function webhookUrlProblem(url: string, allowPrivate: boolean): string | undefined {
+  return publicUrlProblem(url, "webhook_url", allowPrivate);
+}
+
+/** Host names that never name a public host: no dot, or a suffix kept for private networks. */
+const PRIVATE_SUFFIXES = [".localhost", ".internal", ".local", ".lan", ".home.arpa", ".svc", ".corp"];
+
+/**
+ * What is wrong with a URL that a consumer asks the hub or a node to fetch or post to, named
+ * `what` in the message: not an absolute `https:` URL, with credentials, or naming a host
+ * that is not public (loopback, private, link-local or reserved address literals; `localhost`,
+ * names without a dot, private suffixes). With `allowPrivate`, `http:` and such hosts pass.
+ */
+export function publicUrlProblem(url: string, what: string, allowPrivate = false): string | undefined {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    return "webhook_url is not an absolute URL";
+    return `${what} is not an absolute URL`;
   }
-  if (u.protocol !== "https:" && !(allowPrivate && u.protocol === "http:")) return "webhook_url must be an https: URL";
-  if (u.username || u.password) return "webhook_url must not carry credentials";
+  if (u.protocol !== "https:" && !(allowPrivate && u.protocol === "http:")) return `${what} must be an https: URL`;
+  if (u.username || u.password) return `${what} must not carry credentials`;
   if (allowPrivate) return undefined;
-  const host = u.hostname.toLowerCase();
-  if (host === "localhost" || host.endsWith(".localhost") || host.endsWith(".internal") || host.endsWith(".local") || privateAddress(host))
-    return "webhook_url must name a public host";
+  const host = u.hostname.toLowerCase().replace(/\.$/, "");
+  const literal = isIP(host.replace(/^\[|\]$/g, "")) !== 0;
+  if (host === "localhost" || (!literal && !host.includes(".")) || PRIVATE_SUFFIXES.some((s) => host.endsWith(s)) || privateAddress(host))
+    return `${what} must name a public host`;
   return undefined;
 }
 

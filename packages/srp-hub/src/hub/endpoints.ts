@@ -133,6 +133,7 @@ function asyncJobRoutes(p: EndpointParts): Route[] {
   const videoRoute = (r: Request, id: string): Promise<Response> | Response => {
     if (!jobs) return none();
     const [videoId = "", part] = id.split("/");
+    if (!videoId.startsWith("video_")) return fail("api.not_found", `no video ${videoId}`);
     if (part === undefined) return r.method === "DELETE" ? jobs.remove(r, videoId) : jobs.get(r, videoId);
     if (part === "content" && r.method === "GET") return jobs.content(r, videoId);
     return fail("api.not_found", `no route for ${r.method} /v1/videos/${id}`);

@@ -201,4 +201,6 @@ export interface HubAsyncJobOptions extends AsyncJobOptions {
   partBytes?: number;
   /** Largest result of one job, bytes: `partBytes` to 4 GiB; default 64 MiB. The hub holds a running job's result in memory. */
   maxResultBytes?: number;
+  /** Result bytes of running jobs the hub holds in memory at once, across nodes; default 512 MiB. Beyond it a job fails with `job.result_too_large`. */
+  maxHeldBytes?: number;
 }

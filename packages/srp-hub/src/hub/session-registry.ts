@@ -5,6 +5,7 @@
  * sessions offer, re-checks bindings for revocations (SRP-SEC-022), and says goodbye on close.
  */
 import type { AsyncJobsAnnouncement } from "@srp/core/schema";
+import type { ByteBudget } from "../async-result.js";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { frameHardCap, HANDSHAKE_TIMING, type Identity, type SrpError } from "@srp/core";
@@ -37,6 +38,8 @@ export interface SessionRegistryOptions {
   readonly maxFrameBytes: number;
   /** The async jobs the hub takes (SRP-JOB-039); absent: none. */
   readonly asyncJobs?: AsyncJobsAnnouncement;
+  /** What running async jobs' results may hold in memory at once, across sessions. */
+  readonly resultBudget?: ByteBudget;
   readonly limiter: ClientLimiter;
   readonly emitter: HubEmitter;
   readonly router: Router;
@@ -135,6 +138,7 @@ function sessionSettings(o: SessionRegistryOptions, nonces: NonceStore) {
     refusedTiers: new Set(s.refusedTiers ?? ["subscription"]),
     verifyWalletSignature: verifyWallet,
     ...(o.asyncJobs ? { asyncJobs: o.asyncJobs } : {}),
+    ...(o.resultBudget ? { resultBudget: o.resultBudget } : {}),
     ...(o.limiter.sessionMessages ? { messageRate: o.limiter.sessionMessages } : {}),
   };
 }

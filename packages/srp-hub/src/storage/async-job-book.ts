@@ -55,10 +55,11 @@ export class SqlAsyncJobBook implements AsyncJobStore {
   async add(r: AsyncJobRecord, now = Date.now()): Promise<void> {
     await this.#ready;
     await this.#db.run(
-      "INSERT INTO async_jobs (id, object, account_id, keyed, holder, reservation_id, webhook, state, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO async_jobs (id, object, status, account_id, keyed, holder, reservation_id, webhook, state, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       [
         r.view.id,
         r.view.object,
+        r.view.status,
         r.accountId,
         r.keyed ? 1 : 0,
         this.#ledger.processId,
@@ -77,8 +78,8 @@ export class SqlAsyncJobBook implements AsyncJobStore {
     return this.#db.transaction(async (tx) => {
       // Only the holder writes, and only while the job runs: a job another process ended stays as it ended it.
       const changed = await tx.run(
-        "UPDATE async_jobs SET state = ?, updated_at = ?, expires_at = ? WHERE id = ? AND holder = ? AND expires_at IS NULL",
-        [JSON.stringify(view), now, jobExpiry(view) ?? null, view.id, this.#ledger.processId],
+        "UPDATE async_jobs SET state = ?, status = ?, updated_at = ?, expires_at = ? WHERE id = ? AND holder = ? AND expires_at IS NULL",
+        [JSON.stringify(view), view.status, now, jobExpiry(view) ?? null, view.id, this.#ledger.processId],
       );
       if (changed !== 1) return false;
       for (const a of artifacts ?? [])
@@ -146,7 +147,8 @@ export class SqlAsyncJobBook implements AsyncJobStore {
         accountId,
         now,
       ]),
-      this.#db.all("SELECT COUNT(*) AS n FROM async_jobs WHERE expires_at IS NULL OR expires_at > ?", [now]),
+      // Failed jobs do not count against the hub's cap: a stranger's failures cannot lock everyone out.
+      this.#db.all("SELECT COUNT(*) AS n FROM async_jobs WHERE status <> 'failed' AND (expires_at IS NULL OR expires_at > ?)", [now]),
     ]);
     return { account: int(account[0]?.n ?? 0), total: int(total[0]?.n ?? 0) };
   }
@@ -207,8 +209,8 @@ export class SqlAsyncJobBook implements AsyncJobStore {
     }
     endJob(view, now, retentionMs, { ok: false, ...(billed ? STOPPED_BILLED_JOB_ERROR : STOPPED_JOB_ERROR) });
     const written = await this.#db.run(
-      "UPDATE async_jobs SET state = ?, updated_at = ?, expires_at = ? WHERE id = ? AND holder = ? AND expires_at IS NULL",
-      [JSON.stringify(view), now, jobExpiry(view) ?? null, id, me],
+      "UPDATE async_jobs SET state = ?, status = ?, updated_at = ?, expires_at = ? WHERE id = ? AND holder = ? AND expires_at IS NULL",
+      [JSON.stringify(view), view.status, now, jobExpiry(view) ?? null, id, me],
     );
     return written === 1;
   }

@@ -141,11 +141,11 @@ export const MIGRATIONS: readonly string[] = [
      id TEXT PRIMARY KEY, reference TEXT NOT NULL, deposit_id TEXT NOT NULL, account_id TEXT NOT NULL, amount BIGINT NOT NULL,
      cents BIGINT NOT NULL, state TEXT NOT NULL, refund_id TEXT UNIQUE, note TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
    CREATE INDEX card_refunds_reference ON card_refunds(reference, account_id);`,
-  // 12: async jobs (consumer.md "Async jobs"): each video or run as shown (JSON), its account,
-  // reservation, webhook and the process running it (`holder`); `expires_at` (Unix ms) is null
-  // while it runs. A finished job's artifacts are kept beside it, base64, until it expires.
+  // 12: async jobs (consumer.md "Async jobs"): each video or run as shown (JSON), its status,
+  // account, reservation, webhook and the process running it (`holder`); `expires_at` (Unix ms)
+  // is null while it runs. A finished job's artifacts are kept beside it, base64, until it expires.
   `CREATE TABLE async_jobs (
-     id TEXT PRIMARY KEY, object TEXT NOT NULL, account_id TEXT NOT NULL, keyed INTEGER NOT NULL, holder TEXT NOT NULL,
+     id TEXT PRIMARY KEY, object TEXT NOT NULL, status TEXT NOT NULL, account_id TEXT NOT NULL, keyed INTEGER NOT NULL, holder TEXT NOT NULL,
      reservation_id TEXT, webhook TEXT, state TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, expires_at BIGINT);
    CREATE INDEX async_jobs_account ON async_jobs(account_id, object, created_at);
    CREATE INDEX async_jobs_expiry ON async_jobs(expires_at);
