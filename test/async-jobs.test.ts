@@ -79,7 +79,7 @@ beforeAll(async () => {
     accounts: store,
     storage: store,
     drainTimeoutMs: 2000,
-    asyncJobs: { allowPrivateWebhooks: true },
+    asyncJobs: { allowPrivateWebhooks: true, resumeWindowMs: 1500 },
   });
   ({ url } = await hub.listen({ port: 0 }));
   consumer = (await store.createAccount({ name: "consumer" })).id;
@@ -450,5 +450,87 @@ describe("async jobs: estimates", () => {
     expect(video.maximum.units).toBe(cost({ promptTokens: 0, completionTokens: 0, seconds: 8, runs: 1 }, VIDEO_PRICE).toString());
     const run = await estimate("/v1/runs", { model: RUN, input: { prompt: "x" } });
     expect(run.maximum.units).toBe(cost({ promptTokens: 0, completionTokens: 0, seconds: 300, runs: 1 }, RUN_PRICE).toString());
+  });
+});
+
+/** A TCP relay between a node and the hub that a test can cut, as a lost network would. */
+async function cuttableLink(target: string): Promise<{ url: string; upstreamBytes: () => number; cut(): void; close(): Promise<void> }> {
+  const { createServer: createTcpServer, connect } = await import("node:net");
+  const port = Number(new URL(target).port);
+  const sockets = new Set<import("node:net").Socket>();
+  let upstream = 0;
+  const server = createTcpServer((client) => {
+    const hubSide = connect(port, "127.0.0.1");
+    sockets.add(client).add(hubSide);
+    client.on("data", (d) => (upstream += d.length));
+    client.pipe(hubSide).pipe(client);
+    const drop = () => {
+      client.destroy();
+      hubSide.destroy();
+    };
+    client.on("error", drop).on("close", drop);
+    hubSide.on("error", drop).on("close", drop);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    upstreamBytes: () => upstream,
+    cut() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe("async jobs: a node's connection lost mid-job and back within the resume window", () => {
+  it("resumes the job on the node's next session from the bytes the hub holds, and bills it once", async () => {
+    const link = await cuttableLink(url);
+    const model = "sim-video-resume";
+    const resumeSim = await startSimulator({ videoRenderMs: 600, videoBytes: 4_000_000, videoModels: [model] });
+    const node = createProvider({
+      hub: link.url,
+      identity: generateIdentity(),
+      account: providerKey,
+      reconnect: { initialDelayMs: 100, maxDelayMs: 200 },
+      instances: [{ backend: videosBackend({ baseUrl: resumeSim.baseUrl, pollMs: 50 }), model, price: VIDEO_PRICE }],
+    });
+    const starts: string[] = [];
+    node.on("job.start", (j: { jobId: string }) => starts.push(j.jobId));
+    try {
+      await node.ready();
+      const before = await store.summary(consumer);
+      const res = await fetch(`${url}/v1/videos`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model, prompt: "resumed", seconds: "4" }),
+      });
+      const { id } = (await res.json()) as AsyncJobObject;
+      // Cut the link once the result stream is under way (about 1 MB of its 4 MB sent).
+      const mark = link.upstreamBytes();
+      const end = Date.now() + 15_000;
+      while (link.upstreamBytes() - mark < 1_000_000 && Date.now() < end) await sleep(2);
+      link.cut();
+      const done = await poll(id, ended, 20_000);
+      expect(done.status).toBe("completed");
+      // One job on the node: resumed, not run again.
+      expect(starts).toHaveLength(1);
+      const bytes = new Uint8Array(
+        await (await fetch(done.artifacts[0]!.url, { headers: { authorization: `Bearer ${key}` } })).arrayBuffer(),
+      );
+      expect(bytes.length).toBe(4_000_000);
+      expect(sha(bytes)).toBe(done.artifacts[0]!.sha256);
+      expect(mp4Seconds(bytes)).toBe(4);
+      const billed = cost({ promptTokens: 0, completionTokens: 0, seconds: 4, runs: 1 }, VIDEO_PRICE);
+      expect(BigInt(done.cost_units)).toBe(billed);
+      const after = await store.summary(consumer);
+      expect(before.balance - after.balance).toBe(billed);
+      expect(after.held).toBe(0n);
+      expect(await store.verify()).toEqual([]);
+    } finally {
+      await node.close();
+      await link.close();
+      await resumeSim.close();
+    }
   });
 });

@@ -21,6 +21,7 @@ import { useNodeCrypto } from "@srp/core/node";
 import { Batches } from "./api/batch.js";
 import { AsyncJobs } from "./api/async-jobs.js";
 import { ByteBudget } from "./async-result.js";
+import { SuspendedJobs } from "./hub/suspended-jobs.js";
 import { gateHttp } from "./gate.js";
 import { PayoutTracker } from "./ledger/payout-tracker.js";
 import { PAYOUT_DEFAULTS } from "./ledger/payout-terms.js";
@@ -78,8 +79,8 @@ function frameLimitOf(options: HubOptions): number {
 /**
  * What a hub announces of async jobs to nodes (SRP-JOB-039), checked against the protocol's
  * bounds and its frame limit (a part's base64 form, with the frame's other members, fits one
- * frame); undefined when it takes none. The resume window is 0: a node's async jobs end with
- * its session (SRP-JOB-045), and the hub fails them over (SRP-JOB-050).
+ * frame); undefined when it takes none. The resume window (default 2 minutes) keeps a node's
+ * async jobs across a reconnect (SRP-JOB-045); past it they are failed over (SRP-JOB-050).
  */
 export function asyncAnnouncement(options: Pick<HubOptions, "asyncJobs">, maxFrameBytes: number): AsyncJobsAnnouncement | undefined {
   if (options.asyncJobs === false) return undefined;
@@ -91,7 +92,10 @@ export function asyncAnnouncement(options: Pick<HubOptions, "asyncJobs">, maxFra
     throw new RangeError(`asyncJobs.partBytes ${partBytes} does not fit a ${maxFrameBytes}-byte frame in base64`);
   if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < partBytes || maxResultBytes > ASYNC_JOB_LIMITS.maxResultBytes)
     throw new RangeError(`asyncJobs.maxResultBytes must be within partBytes..${ASYNC_JOB_LIMITS.maxResultBytes}`);
-  return { partBytes, maxResultBytes, resumeWindowMs: 0 };
+  const resumeWindowMs = options.asyncJobs?.resumeWindowMs ?? ASYNC_JOB_LIMITS.defaultResumeWindowMs;
+  if (!Number.isSafeInteger(resumeWindowMs) || resumeWindowMs < 0 || resumeWindowMs > ASYNC_JOB_LIMITS.maxResumeWindowMs)
+    throw new RangeError(`asyncJobs.resumeWindowMs must be within 0..${ASYNC_JOB_LIMITS.maxResumeWindowMs}`);
+  return { partBytes, maxResultBytes, resumeWindowMs };
 }
 
 /** What running async jobs' results may hold in memory at once (default 512 MiB), checked. */
@@ -187,7 +191,13 @@ export function createHub(options: HubOptions): Hub {
     settings: cluster.nonces && !options.nonces ? { ...options, nonces: cluster.nonces } : options,
     versions,
     maxFrameBytes,
-    ...(announcement ? { asyncJobs: announcement, resultBudget: new ByteBudget(resultBudgetOf(options)) } : {}),
+    ...(announcement
+      ? {
+          asyncJobs: announcement,
+          resultBudget: new ByteBudget(resultBudgetOf(options)),
+          suspended: new SuspendedJobs(announcement.resumeWindowMs),
+        }
+      : {}),
     limiter,
     emitter,
     router,

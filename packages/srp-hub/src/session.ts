@@ -80,6 +80,17 @@ export interface SessionContext {
   asyncJobs?: AsyncJobsAnnouncement;
   /** What the hub's sessions may hold of running async jobs' results at once; absent: each job's `maxResultBytes` only. */
   resultBudget?: ByteBudget;
+  /**
+   * Keeps an async job of this session past its end for the resume window (SRP-JOB-045);
+   * false (or absent) when it cannot: the job is then lost with the session.
+   */
+  suspendJob?(session: ProviderSession, state: AsyncJobState): boolean;
+  /** The node's first offer on this session was acknowledged: its suspended async jobs resume here (SRP-JOB-046). */
+  onFirstOffer?(session: ProviderSession): void;
+  /** Cancels a job this session no longer runs because it was suspended or resumed on a newer session; whether it was found. */
+  cancelMoved?(jobId: string, reason: Cancel["reason"], message?: string): boolean;
+  /** A job this session adopted (a resumed async job) ended here. */
+  onAdoptedEnded?(jobId: string): void;
   /** Called after a successful handshake; returns the session it replaced, if any. */
   onAuthenticated(session: ProviderSession): ProviderSession | undefined;
   /** Changes whenever the hub re-checks open sessions' bindings (a revocation): a handshake straddling a change looks its account up again (SRP-SEC-022). */
@@ -168,6 +179,16 @@ export interface JobHost {
   cancelJob(jobId: string, reason: Cancel["reason"], message?: string, failed?: boolean): boolean;
 }
 
+/** An async job as it moves between sessions of its node (SRP-JOB-045, SRP-JOB-046). */
+export interface AsyncJobState {
+  job: Job;
+  requestHash: string;
+  handle: JobHandle;
+  meter: OutputMeasurer;
+  result: ResultBuffer;
+  sentAt: number;
+}
+
 interface RunningJob {
   job: Job;
   /** SHA-256 of the job's canonical request, computed when it was sent. */
@@ -181,6 +202,8 @@ interface RunningJob {
   result: ResultBuffer | undefined;
   /** When the hub sent the job (ms): its clock bounds a run's seconds (SRP-ATT-027). */
   sentAt: number;
+  /** Resumed here from an earlier session of the node. */
+  adopted?: boolean;
 }
 
 /** A job the hub cancelled: late chunks keep their order and are hashed and measured as a running job's (SRP-ATT-018). */
@@ -246,6 +269,10 @@ export class ProviderSession implements JobHost {
   readonly #jobs = new Map<string, RunningJob>();
   /** Jobs this hub cancelled, kept a while so late messages for them are not errors (SRP-JOB-016). */
   readonly #cancelled = new Map<string, CancelledJob>();
+  /** The node's first offer on this session was acknowledged (suspended jobs resume then). */
+  #offered = false;
+  /** The session ended in a way that keeps no job for a resume (a revoked binding). */
+  #noResume = false;
 
   /**
    * @param socket The session's TCP (or TLS) socket; when given, the frames sent on it
@@ -486,6 +513,11 @@ export class ProviderSession implements JobHost {
       return { instanceId: instance.instanceId, accepted: true };
     });
     this.send({ type: "offer_ack", results });
+    // SRP-JOB-046: suspended async jobs resume before any job is sent on this session.
+    if (!this.#offered) {
+      this.#offered = true;
+      this.#ctx.onFirstOffer?.(this);
+    }
     this.#ctx.onInstancesChanged(this);
   }
 
@@ -509,7 +541,26 @@ export class ProviderSession implements JobHost {
 
   /** Closes a session whose binding was revoked (SRP-SEC-022): `auth.revoked`; its running jobs are lost, never billed. */
   revoke(): void {
+    this.#noResume = true;
     if (this.state === "open") this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked"));
+  }
+
+  /** Whether the node's first offer on this session was acknowledged. */
+  get offered(): boolean {
+    return this.#offered;
+  }
+
+  /**
+   * Takes over an async job suspended when an earlier session of this node ended, and sends
+   * `resume {jobId, received}` (SRP-JOB-046): the node goes on from the bytes the hub holds.
+   * The job occupies a slot of its instance again; its deadline is unchanged.
+   */
+  adopt(state: AsyncJobState): void {
+    const { job } = state;
+    this.active.set(job.instanceId, (this.active.get(job.instanceId) ?? 0) + 1);
+    this.#ctx.onLoadChanged?.(this, job.instanceId);
+    this.#jobs.set(job.jobId, { ...state, nextSeq: 0, hasher: undefined, adopted: true });
+    this.send({ type: "resume", jobId: job.jobId, received: state.result.received });
   }
 
   /** Jobs running on this session. */
@@ -558,7 +609,7 @@ export class ProviderSession implements JobHost {
   /** Cancels a running job (SRP-JOB-017): the slot is free at once; late messages are discarded. Returns whether the job was running. */
   cancelJob(jobId: string, reason: Cancel["reason"], message?: string): boolean {
     const running = this.#jobs.get(jobId);
-    if (!running) return false;
+    if (!running) return this.#ctx.cancelMoved?.(jobId, reason, message) ?? false;
     this.#release(running);
     // An async job's result is not kept past its cancel: nothing of it reaches anyone (SRP-JOB-043).
     running.result?.cutOff("the hub cancelled this async job and discarded its result; not countersigned");
@@ -585,6 +636,7 @@ export class ProviderSession implements JobHost {
   #release(running: RunningJob): void {
     this.#jobs.delete(running.job.jobId);
     running.result?.release();
+    if (running.adopted) this.#ctx.onAdoptedEnded?.(running.job.jobId);
     const n = (this.active.get(running.job.instanceId) ?? 1) - 1;
     if (n <= 0) this.active.delete(running.job.instanceId);
     else this.active.set(running.job.instanceId, n);
@@ -806,13 +858,24 @@ export class ProviderSession implements JobHost {
   }
 
   #loseJobs(reason: string): void {
-    const jobs = [...this.#jobs.values()];
+    const jobs = [...this.#jobs.values()].filter((j) => !this.#suspended(j));
     this.#jobs.clear();
-    for (const j of jobs) j.result?.release();
+    for (const j of jobs) {
+      j.result?.release();
+      if (j.adopted) this.#ctx.onAdoptedEnded?.(j.job.jobId);
+    }
     const busy = [...this.active.keys()];
     this.active.clear();
     for (const id of busy) this.#ctx.onLoadChanged?.(this, id);
     for (const j of jobs) j.handle.onLost(reason);
+  }
+
+  /** Whether a running job was kept for its node's next session (an async job under a resume window, SRP-JOB-045). */
+  #suspended(j: RunningJob): boolean {
+    if (!j.result || this.#noResume || this.nodeId === undefined || !this.#ctx.suspendJob) return false;
+    if (j.adopted) this.#ctx.onAdoptedEnded?.(j.job.jobId);
+    const { job, requestHash, handle, meter, result, sentAt } = j;
+    return this.#ctx.suspendJob(this, { job, requestHash, handle, meter, result, sentAt });
   }
 
   #onClose(code: number, reason: string): void {

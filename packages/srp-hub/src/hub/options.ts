@@ -201,6 +201,12 @@ export interface HubAsyncJobOptions extends AsyncJobOptions {
   partBytes?: number;
   /** Largest result of one job, bytes: `partBytes` to 4 GiB; default 64 MiB. The hub holds a running job's result in memory. */
   maxResultBytes?: number;
+  /**
+   * How long a node's async jobs survive its session, waiting for it to reconnect and resume
+   * them (SRP-JOB-045), ms: 0 to 600 000; default 120 000. 0: they end with the session and
+   * are failed over at once.
+   */
+  resumeWindowMs?: number;
   /** Result bytes of running jobs the hub holds in memory at once, across nodes; default 512 MiB. Beyond it a job fails with `job.result_too_large`. */
   maxHeldBytes?: number;
 }

@@ -6,6 +6,7 @@
  */
 import type { AsyncJobsAnnouncement } from "@srp/core/schema";
 import type { ByteBudget } from "../async-result.js";
+import type { SuspendedJobs } from "./suspended-jobs.js";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { frameHardCap, HANDSHAKE_TIMING, type Identity, type SrpError } from "@srp/core";
@@ -40,6 +41,8 @@ export interface SessionRegistryOptions {
   readonly asyncJobs?: AsyncJobsAnnouncement;
   /** What running async jobs' results may hold in memory at once, across sessions. */
   readonly resultBudget?: ByteBudget;
+  /** Async jobs kept between two sessions of their node for the resume window (SRP-JOB-045); absent: none kept. */
+  readonly suspended?: SuspendedJobs;
   readonly limiter: ClientLimiter;
   readonly emitter: HubEmitter;
   readonly router: Router;
@@ -143,6 +146,37 @@ function sessionSettings(o: SessionRegistryOptions, nonces: NonceStore) {
   };
 }
 
+/**
+ * The hooks that keep a node's async jobs across its sessions (SRP-JOB-045, SRP-JOB-046): a
+ * job of a session that ended is suspended, or resumed at once on the node's newer session
+ * when that one has already had its first offer acknowledged; the node's next session takes
+ * its suspended jobs after its first offer; a cancel reaches a job wherever it moved.
+ */
+function resumeHooks(
+  suspended: SuspendedJobs,
+  r: Registry,
+): Pick<SessionContext, "suspendJob" | "onFirstOffer" | "cancelMoved" | "onAdoptedEnded"> {
+  return {
+    suspendJob(session, state) {
+      const newer = r.byNode.get(session.nodeId!);
+      if (newer && newer !== session && newer.state === "open" && newer.offered) {
+        newer.adopt(state);
+        suspended.moved(state.job.jobId, newer);
+        return true;
+      }
+      return suspended.suspend(session.nodeId!, state);
+    },
+    onFirstOffer(session) {
+      for (const state of suspended.take(session.nodeId!)) {
+        session.adopt(state);
+        suspended.moved(state.job.jobId, session);
+      }
+    },
+    cancelMoved: (jobId, reason, message) => suspended.cancel(jobId, reason, message),
+    onAdoptedEnded: (jobId) => suspended.ended(jobId),
+  };
+}
+
 /** What every session tells its hub, kept in the registry's state. */
 function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext {
   const { limiter, emitter, router } = o;
@@ -179,6 +213,7 @@ function sessionContext(o: SessionRegistryOptions, r: Registry): SessionContext 
       emitter.emit("session.open", { ...sessionInfo(session), replaced: previous !== undefined });
       return previous;
     },
+    ...(o.suspended ? resumeHooks(o.suspended, r) : {}),
     onInstancesChanged(session) {
       router.sync(session);
       const nodeId = session.nodeId!;
@@ -302,6 +337,8 @@ export function createSessionRegistry(o: SessionRegistryOptions): SessionRegistr
     stopChecks: () => clearInterval(bindingTimer),
     async close(reconnectAfterMs) {
       clearInterval(bindingTimer);
+      // Nothing is kept for a resume once the hub closes: suspended jobs are lost now, and the sessions' jobs with them.
+      o.suspended?.close();
       for (const s of r.all) s.goodbye("hub is shutting down", reconnectAfterMs);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
