@@ -18,7 +18,7 @@ import {
   type Job,
 } from "@srp/core/schema";
 import type { PaidResource } from "../payments/x402-policy.js";
-import { errorResponse, readBody, readJsonObject } from "./http.js";
+import { errorResponse, readJsonObject, readMultipartForm } from "./http.js";
 import { publicUrlProblem } from "./webhooks.js";
 import { preferences, type ConsumerApiContext, type Plan, type SrpUsageExtension, type Surface } from "./serve.js";
 
@@ -162,15 +162,8 @@ export function planRun(body: Json, ctx: ConsumerApiContext): AsyncPlan | SrpErr
 export async function readVideoBody(request: Request, maxBytes: number): Promise<Json | SrpError> {
   const type = request.headers.get("content-type") ?? "";
   if (!/^multipart\/form-data\b/i.test(type)) return readJsonObject(request, maxBytes);
-  // Base64 grows a reference image by a third inside the job frame.
-  const bytes = await readBody(request, Math.floor((maxBytes * 3) / 4));
-  if (bytes instanceof SrpError) return bytes;
-  let form: FormData;
-  try {
-    form = await new Response(bytes, { headers: { "content-type": type } }).formData();
-  } catch {
-    return invalid("the body is not a valid multipart form");
-  }
+  const form = await readMultipartForm(request, maxBytes);
+  if (form instanceof SrpError) return form;
   const body: Json = Object.create(null) as Json;
   for (const [key, value] of form.entries()) {
     if (body[key] !== undefined) return invalid(`field ${key} is given twice`);

@@ -130,6 +130,21 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
   return bytes;
 }
 
+/**
+ * Reads a `multipart/form-data` body whose files travel on in base64 (a third larger inside a
+ * job frame): at most three quarters of `maxBytes`, parsed as a form.
+ */
+export async function readMultipartForm(request: Request, maxBytes: number): Promise<FormData | SrpError> {
+  const type = request.headers.get("content-type") ?? "";
+  const bytes = await readBody(request, Math.floor((maxBytes * 3) / 4));
+  if (bytes instanceof SrpError) return bytes;
+  try {
+    return await new Response(bytes, { headers: { "content-type": type } }).formData();
+  } catch {
+    return new SrpError("api.invalid_body", "the body is not a valid multipart form");
+  }
+}
+
 /** Formats an integer as a decimal with `decimals` fraction digits, trailing zeros dropped. */
 export function formatDecimal(value: bigint, decimals: number): string {
   const scale = 10n ** BigInt(decimals);

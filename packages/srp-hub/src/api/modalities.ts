@@ -23,7 +23,7 @@ import {
 import { wavSeconds } from "@srp/core/metering";
 
 type TSchema = Parameters<typeof checkConsumerBody>[0];
-import { errorResponse, readBody, readJsonObject } from "./http.js";
+import { errorResponse, readJsonObject, readMultipartForm } from "./http.js";
 import type { PaidResource } from "../payments/x402-policy.js";
 import { preferences, serve, type Plan, type ConsumerApiContext, type SrpUsageExtension, type Surface } from "./serve.js";
 
@@ -160,15 +160,8 @@ export async function readTranscriptionForm(request: Request, maxBytes: number):
   const type = request.headers.get("content-type") ?? "";
   if (!/^multipart\/form-data\b/i.test(type))
     return new SrpError("api.unsupported_media_type", "a transcription is sent as multipart/form-data");
-  // Base64 grows the file by a third inside the job frame.
-  const bytes = await readBody(request, Math.floor((maxBytes * 3) / 4));
-  if (bytes instanceof SrpError) return bytes;
-  let form: FormData;
-  try {
-    form = await new Response(bytes, { headers: { "content-type": type } }).formData();
-  } catch {
-    return invalid("the body is not a valid multipart form");
-  }
+  const form = await readMultipartForm(request, maxBytes);
+  if (form instanceof SrpError) return form;
   const body: Json = Object.create(null) as Json;
   for (const [key, value] of form.entries()) {
     if (typeof value === "string") {
