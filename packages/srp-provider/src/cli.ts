@@ -2,7 +2,8 @@
  * `srp-provider`: set up and run an SRP provider node.
  *
  *   srp-provider setup --hub URL [--account-key KEY] [--dir DIR] [--price-input N] [--price-output N]
- *                      [--backend-url URL]... [--openai-key K] [--anthropic-key K --anthropic-model M]...
+ *                      [--backend-url URL]... [--run-model [URL=]NAME]... [--video-model [URL=]NAME]...
+ *                      [--openai-key K] [--anthropic-key K --anthropic-model M]...
  *   srp-provider start [--foreground] [--dir DIR]
  *   srp-provider stop | status | logs [-n 50] [--dir DIR]
  *   srp-provider connect [--account-key KEY] [--identity FILE] [--hub-id ID] [--once] <hub-url>
@@ -12,8 +13,10 @@
  *   srp-provider claim --rpc URL [--key HEX] [--dir DIR]
  *
  * `setup` finds the local model servers running here (Ollama 11434, LM Studio 1234,
- * vLLM 8000, llama.cpp 8080) through their own APIs, creates the node identity, seals the
- * account key (and any forwarded API keys) in the node's key store, writes
+ * vLLM 8000, llama.cpp 8080; a Cog server on 5000 for `runs` jobs; at `--backend-url` and
+ * `SRP_BACKEND_URL` URLs also Cog and OpenAI Videos API servers) through their own APIs,
+ * creates the node identity, seals the account key (and any forwarded API keys) in the
+ * node's key store, writes
  * `provider.json`, then binds the node to the account with a real handshake and prints
  * the hub's latency. `start` runs the node in the background (pid and log files in the
  * node directory); `--foreground` keeps it attached. The account key may also come from
@@ -31,7 +34,10 @@ import { createProvider } from "./provider.js";
 import { FileReceiptStore } from "./receipt-store.js";
 import {
   describeInstance,
+  parseAsyncModelFlag,
   parseCapabilitiesFlag,
+  planAsyncInstances,
+  type AsyncSupplySettings,
   parsePriceFlag,
   planForwardedInstances,
   planInstances,
@@ -41,7 +47,9 @@ import {
 import {
   detectBackend,
   detectBackends,
+  detectAsyncBackends,
   instancesFromConfig,
+  refreshIo,
   nodeKeyStore,
   nodePaths,
   readNodeConfig,
@@ -55,7 +63,8 @@ const USAGE = `usage:
                      [--price-cached-input U] [--price-cache-write U] [--price-image U] [--price-character U] [--price-second U]
                      [--price MODEL=IN:OUT[,image=U,...]]... [--capabilities MODEL=chat,stream,tools]...
                      [--max-concurrency N] [--no-probe]
-                     [--backend-url URL]... [--no-detect] [--openai-key KEY --openai-model M]...
+                     [--backend-url URL]... [--no-detect] [--run-model [URL=]NAME]... [--video-model [URL=]NAME]...
+                     [--openai-key KEY --openai-model M]...
                      [--anthropic-key KEY --anthropic-model M]... [--gemini-key KEY --gemini-model M]...
   srp-provider start [--foreground] [--dir DIR]
   srp-provider stop [--dir DIR]
@@ -68,7 +77,14 @@ Prices are USDC atomic units (1e-6 USD) per 1M tokens (per 1M images, characters
 for image, character and second). MODEL in --price and --capabilities is the server's own
 name, the canonical id, or any alias. --max-concurrency defaults by server kind: vLLM 16,
 llama.cpp its slot count (1 if it does not say), Ollama 2, LM Studio 1, other OpenAI-compatible
-servers 4, forwarded keys 8.`;
+servers 4, forwarded keys 8, Cog 1, Videos API servers 2.
+
+Async jobs: a Cog server (port 5000, or a --backend-url) becomes one run instance named by
+--run-model (Cog's /openapi.json names no model), priced second=1000000000,run=10000000000
+($0.001 a second, $0.01 a run); a --backend-url answering GET /v1/videos with a list is a
+Videos API server, offering each --video-model as a video instance priced
+second=50000000000,run=0 ($0.05 a second). --price NAME=second=U,run=U changes either.
+SRP_BACKEND_URL (comma-separated) adds --backend-url URLs.`;
 const DEFAULT_DIR = ".srp-data/provider";
 const DEFAULT_IDENTITY = `${DEFAULT_DIR}/node.key`;
 const ACCOUNT_KEY_NAME = "hub-account";
@@ -102,6 +118,8 @@ async function setup(argv: string[]): Promise<void> {
       "no-probe": { type: "boolean", default: false },
       "backend-url": { type: "string", multiple: true, default: [] },
       "no-detect": { type: "boolean", default: false },
+      "run-model": { type: "string", multiple: true, default: [] },
+      "video-model": { type: "string", multiple: true, default: [] },
       "openai-key": { type: "string" },
       "openai-model": { type: "string", multiple: true, default: [] },
       "anthropic-key": { type: "string" },
@@ -133,11 +151,18 @@ async function setup(argv: string[]): Promise<void> {
   if (maxConcurrency !== undefined && (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 1024))
     throw new UsageError("--max-concurrency is an integer from 1 to 1024");
   let settings: SupplySettings;
+  let asyncSettings: AsyncSupplySettings;
   try {
     settings = {
       defaultPrice: price,
       prices: values.price.map(parsePriceFlag),
       capabilities: values.capabilities.map(parseCapabilitiesFlag),
+      ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
+    };
+    asyncSettings = {
+      runModels: values["run-model"].map((f) => parseAsyncModelFlag(f, "--run-model")),
+      videoModels: values["video-model"].map((f) => parseAsyncModelFlag(f, "--video-model")),
+      prices: settings.prices ?? [],
       ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
     };
   } catch (e) {
@@ -151,14 +176,27 @@ async function setup(argv: string[]): Promise<void> {
   const keys = nodeKeyStore(dir, identity);
   keys.set(ACCOUNT_KEY_NAME, accountKey);
 
-  const wellKnown = values["no-detect"] ? [] : await detectBackends([], 1500, probe);
-  const extra = (await Promise.all(values["backend-url"].map((u) => detectBackend(u, undefined, 1500, probe)))).filter(
-    (b) => b !== undefined,
+  const extraUrls = [
+    ...values["backend-url"],
+    ...(process.env.SRP_BACKEND_URL ?? "")
+      .split(",")
+      .map((u) => u.trim())
+      .filter(Boolean),
+  ];
+  const [wellKnown, extraFound, asyncFound] = await Promise.all([
+    values["no-detect"] ? [] : detectBackends([], 1500, probe),
+    Promise.all(extraUrls.map((u) => detectBackend(u, undefined, 1500, probe))),
+    detectAsyncBackends(extraUrls, { wellKnown: !values["no-detect"] }),
+  ]);
+  const extra = extraFound.filter((b) => b !== undefined);
+  const asyncRoots = [...asyncFound.cog.map((c) => c.baseUrl), ...asyncFound.videos.map((v) => v.baseUrl.replace(/\/v1$/, ""))];
+  const unknown = extraUrls.filter(
+    (u, i) =>
+      !extraFound[i] &&
+      !extra.some((b) => b.baseUrl.startsWith(u.replace(/\/+$/, "").replace(/\/v1$/, ""))) &&
+      !asyncRoots.includes(u.replace(/\/+$/, "").replace(/\/v1$/, "")),
   );
-  const unknown = values["backend-url"].filter(
-    (u, i) => !extra[i] && !extra.some((b) => b.baseUrl.startsWith(u.replace(/\/+$/, "").replace(/\/v1$/, ""))),
-  );
-  for (const u of unknown) say(`backend      nothing OpenAI-compatible answers at ${u}`);
+  for (const u of unknown) say(`backend      nothing OpenAI-compatible, Cog or Videos API answers at ${u}`);
   const seen = new Set<string>();
   const found = [...wellKnown, ...extra].filter((b) => (seen.has(b.baseUrl) ? false : (seen.add(b.baseUrl), true)));
   const instances: InstanceFileConfig[] = [];
@@ -170,7 +208,18 @@ async function setup(argv: string[]): Promise<void> {
     for (const i of planned) say(`model        ${describeInstance(i)}`);
     instances.push(...planned);
   }
-  for (const name of unmatchedFlags(found, settings)) say(`warning      ${name} (in --price or --capabilities) names no model found`);
+  for (const c of asyncFound.cog)
+    say(
+      `backend      cog at ${c.baseUrl}: ${c.title === undefined ? "untitled" : JSON.stringify(c.title)}${c.health ? ` (health ${c.health})` : ""}`,
+    );
+  for (const v of asyncFound.videos) say(`backend      videos at ${v.baseUrl}`);
+  const planned = planAsyncInstances(asyncFound, asyncSettings);
+  for (const note of planned.notes) say(`note         ${note}`);
+  for (const i of planned.instances) say(`model        ${describeInstance(i)}`);
+  instances.push(...planned.instances);
+  const asyncModels = new Set(planned.instances.map((i) => i.model));
+  for (const name of unmatchedFlags(found, settings))
+    if (!asyncModels.has(name)) say(`warning      ${name} (in --price or --capabilities) names no model found`);
   for (const kind of ["openai", "anthropic", "gemini"] as const) {
     const key = values[`${kind}-key`];
     const models = values[`${kind}-model`];
@@ -181,7 +230,9 @@ async function setup(argv: string[]): Promise<void> {
     say(`backend      ${kind} (forwarded key, sealed in the key store): ${models.join(", ")}`);
   }
   if (instances.length === 0)
-    throw new Error("found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080) and no forwarded key was given");
+    throw new Error(
+      "found no local model server (Ollama 11434, LM Studio 1234, vLLM 8000, llama.cpp 8080, Cog 5000 with --run-model, a --backend-url) and no forwarded key was given",
+    );
 
   const t0 = performance.now();
   const doc = await fetchDiscovery(values.hub);
@@ -247,11 +298,15 @@ async function start(argv: string[]): Promise<void> {
   const keys = nodeKeyStore(dir, identity);
   const accountKey = keys.get(config.accountKeyName);
   if (!accountKey) throw new Error(`no sealed account key named ${config.accountKeyName}; run setup again`);
+  const instances = instancesFromConfig(config, keys);
+  // A Cog model may have been replaced since setup: offer what it declares now (SRP-OFF-021).
+  for (const r of await refreshIo(instances))
+    if (r.outcome !== "same") log(r.outcome === "updated" ? "io.updated" : "io.unreachable", { ...r });
   const provider = createProvider({
     hub: config.hub,
     identity,
     account: accountKey,
-    instances: instancesFromConfig(config, keys),
+    instances,
     receipts: new FileReceiptStore(paths.receipts),
     agent: "srp-provider/0.1.0",
     ...(config.hubId ? { expectedHubId: config.hubId } : {}),

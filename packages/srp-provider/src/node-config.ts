@@ -1,21 +1,33 @@
 /**
- * A provider node on disk: backend detection for `srp-provider setup`, the node's config
- * file (`provider.json`), and turning that config into a running {@link Provider}.
+ * A provider node on disk: backend detection for `srp-provider setup` (text servers, and
+ * Cog and Videos API servers of async jobs), the node's config file (`provider.json`), and
+ * turning that config into a running {@link Provider}.
  * Forwarded API keys and the hub account key are sealed in the node's key store, never
  * written in the config.
  */
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import type { Identity } from "@srp/core";
-import type { Capability, Price } from "@srp/core/schema";
+import { canonicalize, type Identity } from "@srp/core";
+import type { Capability, InstanceIo, Price } from "@srp/core/schema";
 import { anthropicBackend } from "./backends/anthropic.js";
+import { cogBackend } from "./backends/cog.js";
+import { videosBackend } from "./backends/videos.js";
 import { openAIBackend } from "./backends/forwarded.js";
 import { geminiBackend } from "./backends/gemini.js";
 import { KeyStore } from "./backends/keystore.js";
 import { openAICompatibleBackend } from "./backends/openai-compatible.js";
 import type { Backend } from "./backends/types.js";
 import type { NativeTextApi } from "./backends/native-apis.js";
-import { detectServer, type DetectedServer, type LocalKind } from "./detect/index.js";
+import {
+  detectCog,
+  detectServer,
+  detectVideos,
+  serverRoot,
+  type DetectedCog,
+  type DetectedServer,
+  type DetectedVideos,
+  type LocalKind,
+} from "./detect/index.js";
 import type { InstanceConfig } from "./provider.js";
 
 /** Kinds of local model server that setup recognises. */
@@ -57,12 +69,49 @@ export async function detectBackends(extra: readonly string[] = [], timeoutMs = 
   return found.filter((b): b is DetectedBackend => b !== undefined);
 }
 
+/** The well-known port of a Cog server (the HTTP server inside a packaged model). */
+export const WELL_KNOWN_COG = "http://127.0.0.1:5000";
+
+/** Servers of async jobs found by {@link detectAsyncBackends}. */
+export interface DetectedAsyncBackends {
+  /** Cog servers (`runs` jobs), one model each. */
+  cog: DetectedCog[];
+  /** Servers of OpenAI's Videos API (`videos` jobs). */
+  videos: DetectedVideos[];
+}
+
+/**
+ * Probes for servers of async jobs: a Cog server at {@link WELL_KNOWN_COG} (unless
+ * `wellKnown` is false) and at every extra URL, and OpenAI's Videos API at every extra URL
+ * (video servers have no well-known port). See `detect/async.ts`.
+ */
+export async function detectAsyncBackends(
+  extra: readonly string[] = [],
+  options: { wellKnown?: boolean; timeoutMs?: number } = {},
+): Promise<DetectedAsyncBackends> {
+  const t = options.timeoutMs ?? 1500;
+  const roots = [...new Set(extra.map(serverRoot))];
+  const cogUrls = [...new Set([...(options.wellKnown === false ? [] : [WELL_KNOWN_COG]), ...roots])];
+  const [cog, videos] = await Promise.all([
+    Promise.all(cogUrls.map((u) => detectCog(u, t))),
+    Promise.all(roots.map((u) => detectVideos(u, t))),
+  ]);
+  return {
+    cog: cog.filter((c): c is DetectedCog => c !== undefined),
+    videos: videos.filter((v): v is DetectedVideos => v !== undefined),
+  };
+}
+
 /** How a configured instance reaches its backend. */
 export type BackendConfig =
   /** A local server; `apis`: the text APIs setup found it serves besides chat (absent: by kind, see `nativeTextApis`). */
   | { kind: DetectedBackend["kind"]; baseUrl: string; apis?: NativeTextApi[] }
   /** A forwarded key; `keyName` names the sealed key in the node's key store. */
-  | { kind: "openai" | "anthropic" | "gemini"; keyName: string; baseUrl?: string };
+  | { kind: "openai" | "anthropic" | "gemini"; keyName: string; baseUrl?: string }
+  /** A Cog server (`runs` jobs) at its root URL; `allowUrls` lets string inputs be `http(s)` URLs the model fetches (default false, SRP-JOB-052). */
+  | { kind: "cog"; baseUrl: string; allowUrls?: boolean }
+  /** A server of OpenAI's Videos API (`videos` jobs), base URL ending in `/v1`; `keyName` names a sealed bearer key, if it wants one. */
+  | { kind: "videos"; baseUrl: string; keyName?: string };
 
 /** One instance in `provider.json`. */
 export interface InstanceFileConfig {
@@ -79,6 +128,8 @@ export interface InstanceFileConfig {
   tokensPerSecond?: number;
   contextLength?: number;
   capabilities?: Capability[];
+  /** The declared input and output of a `runs` (Cog) instance, read from its `/openapi.json` at setup (SRP-OFF-021). */
+  io?: InstanceIo;
 }
 
 /** `provider.json`. */
@@ -124,6 +175,13 @@ export function buildBackend(config: BackendConfig, keys: KeyStore): Backend {
     const opts = config.baseUrl === undefined ? { apiKey } : { apiKey, baseUrl: config.baseUrl };
     return config.kind === "anthropic" ? anthropicBackend(opts) : config.kind === "gemini" ? geminiBackend(opts) : openAIBackend(opts);
   }
+  if (config.kind === "cog") return cogBackend({ baseUrl: config.baseUrl, ...(config.allowUrls ? { allowUrls: true } : {}) });
+  if (config.kind === "videos") {
+    if (config.keyName === undefined) return videosBackend({ baseUrl: config.baseUrl });
+    const apiKey = keys.get(config.keyName);
+    if (apiKey === undefined) throw new Error(`no key named ${config.keyName} in the key store`);
+    return videosBackend({ baseUrl: config.baseUrl, apiKey });
+  }
   const local = config as { kind: LocalBackendKind; baseUrl: string; apis?: NativeTextApi[] };
   return openAICompatibleBackend({ baseUrl: local.baseUrl, kind: local.kind, ...(local.apis ? { apis: local.apis } : {}) });
 }
@@ -143,8 +201,47 @@ export function instancesFromConfig(config: NodeConfig, keys: KeyStore): Instanc
     if (i.tokensPerSecond !== undefined) out.tokensPerSecond = i.tokensPerSecond;
     if (i.contextLength !== undefined) out.contextLength = i.contextLength;
     if (i.capabilities !== undefined) out.capabilities = i.capabilities;
+    if (i.io !== undefined) out.io = i.io;
     return out;
   });
+}
+
+/** What {@link refreshIo} found for one `runs` instance. */
+export interface IoRefresh {
+  model: string;
+  /** `same`: the backend declares the configured io; `updated`: it now declares another (offered instead); `unreachable`: it did not answer (the configured io is kept). */
+  outcome: "same" | "updated" | "unreachable";
+  /** Why the backend did not answer. */
+  reason?: string;
+}
+
+/**
+ * Re-reads the declared io of every `runs` instance from its backend (`backend.io()`,
+ * bounded by `timeoutMs`) before the node offers it, so a node whose Cog model was replaced
+ * since setup declares what the model takes now (SRP-OFF-021). A backend that does not
+ * answer keeps the io from `provider.json`; an instance with neither is an error.
+ */
+export async function refreshIo(instances: InstanceConfig[], timeoutMs = 5000): Promise<IoRefresh[]> {
+  const out: IoRefresh[] = [];
+  for (const i of instances) {
+    if (i.backend.asyncApi !== "runs" || !i.backend.io) continue;
+    try {
+      const io = await i.backend.io(AbortSignal.timeout(timeoutMs));
+      const changed = i.io === undefined || canonicalize(i.io) !== canonicalize(io);
+      i.io = io;
+      out.push({ model: i.model, outcome: changed ? "updated" : "same" });
+    } catch (error) {
+      if (i.io === undefined)
+        throw new Error(
+          `${i.backend.label} did not declare the io of ${i.model} (${(error as Error).message}) and provider.json has none`,
+          {
+            cause: error,
+          },
+        );
+      out.push({ model: i.model, outcome: "unreachable", reason: (error as Error).message });
+    }
+  }
+  return out;
 }
 
 /** The key store of a node directory, sealed under the node identity. */

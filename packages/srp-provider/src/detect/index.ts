@@ -3,7 +3,8 @@
  * `/api/show`), LM Studio (`/api/v0/models`), llama.cpp (`/props`, `/v1/models`), vLLM and
  * other OpenAI-compatible servers (`/v1/models`, then a tools probe where needed). The
  * parsers are pure (`ollama.ts`, `lmstudio.ts`, `llamacpp.ts`, `openai-list.ts`,
- * `probe.ts`); this file only fetches.
+ * `probe.ts`); this file only fetches. Servers of async jobs (Cog, OpenAI's Videos API)
+ * are found by `async.ts`.
  */
 import { isRecord, orderCapabilities, type DetectedModel, type DetectedServer, type LocalKind } from "./types.js";
 import type { NativeTextApi } from "../backends/native-apis.js";
@@ -20,6 +21,18 @@ export { parseLmStudioModels } from "./lmstudio.js";
 export { parseLlamaCppProps, parseLlamaCppModels, type LlamaCppProps } from "./llamacpp.js";
 export { parseOpenAIModels } from "./openai-list.js";
 export { probeTools, toolProbeVerdict, toolProbeBody, type ProbeVerdict } from "./probe.js";
+export {
+  detectCog,
+  detectVideos,
+  parseCogOpenApi,
+  parseCogHealth,
+  parseVideoList,
+  cogModelName,
+  cogUnhealthy,
+  serverRoot,
+  type DetectedCog,
+  type DetectedVideos,
+} from "./async.js";
 
 /** Options of {@link detectServer}. */
 export interface DetectOptions {
