@@ -130,7 +130,7 @@ it("starts a local network on the simulator, and the printed URL and key work wi
       ...out.matchAll(/curl -s (\S+) -H "authorization: Bearer (\S+)" -H "content-type: application\/json" \\\n\s+-d '([^']+)'/g),
     ];
     expect(printed.map((m) => new URL(m[1]!).pathname)).toEqual(["/v1/videos", "/v1/runs"]);
-    for (const [, url, key, body] of printed) {
+    for (const [, url, key, body = ""] of printed) {
       const created = await fetch(url!, {
         method: "POST",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
