@@ -16,6 +16,10 @@ const CHAT = "sim-llama-3-8b";
 const EMBED = "sim-embed-1";
 const IMAGE = "sim-image-1";
 const BROKEN = "sim-broken";
+/** An instance that runs `/v1/responses` and `/v1/completions` itself (a vLLM-like server). */
+const CODER = "sim-coder-1";
+const TTS = "sim-tts-1";
+const STT = "sim-whisper-1";
 /** A native Messages instance (a forwarded Anthropic key on the Anthropic simulator). */
 const CLAUDE = "claude-sim-1";
 const CLAUDE_CONTEXT = 16384;
@@ -41,7 +45,7 @@ describe.each(["in the SQL store", "in memory"] as const)("batches kept %s", (ke
       batches: { retentionMs: 1500, maxKeptPerAccount: 4, ...(kept === "in memory" ? { store: new MemoryBatchStore() } : {}) },
     });
     ({ url } = await hub.listen({ port: 0 }));
-    const sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }] });
+    const sim = await startSimulator({ models: [{ id: CHAT }, { id: EMBED }, { id: IMAGE }, { id: CODER }, { id: TTS }, { id: STT }] });
     const broken = await startSimulator({ models: [{ id: BROKEN }] });
     broken.setFault({ kind: "status", status: 500 });
     sims.push(sim, broken);
@@ -58,6 +62,14 @@ describe.each(["in the SQL store", "in memory"] as const)("batches kept %s", (ke
         { backend, model: EMBED, price: { input: "20000", output: "0" }, capabilities: ["embeddings"] },
         { backend, model: IMAGE, price: { input: "0", output: "0", image: "40000000000" }, capabilities: ["images"] },
         { backend: openAICompatibleBackend({ baseUrl: broken.baseUrl }), model: BROKEN, price: { input: "100000", output: "300000" } },
+        {
+          backend: openAICompatibleBackend({ baseUrl: sim.baseUrl, apis: ["responses", "completions"] }),
+          model: CODER,
+          price: { input: "100000", output: "300000" },
+          capabilities: ["chat", "stream", "responses", "completions"],
+        },
+        { backend, model: TTS, price: { input: "0", output: "0", character: "15000000" }, capabilities: ["speech"] },
+        { backend, model: STT, price: { input: "0", output: "0", second: "100000000" }, capabilities: ["transcription"] },
       ],
     });
     providers.push(p);
@@ -202,6 +214,7 @@ describe.each(["in the SQL store", "in memory"] as const)("batches kept %s", (ke
 
     it("refuses more than 50 items, bad items and a batch the balance cannot cover, holding nothing", async () => {
       expect((await post({ requests: mixed(51) })).status).toBe(400);
+      expect((await post({ requests: [{ url: "/v1/videos", body: { model: CHAT, prompt: "x" } }] })).status).toBe(400);
       expect((await post({ requests: [{ url: "/v1/audio/speech", body: { model: CHAT } }] })).status).toBe(400);
       expect(
         (
@@ -248,6 +261,124 @@ describe.each(["in the SQL store", "in memory"] as const)("batches kept %s", (ke
       expect((await fetch(`${url}/v1/jobs/${id}`)).status).toBe(401);
       await new Promise((r) => setTimeout(r, 1600));
       expect((await fetch(`${url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
+    });
+  });
+
+  describe("batch items of every surface", () => {
+    /** `seconds` of 8 kHz 16-bit mono PCM WAV (silence). */
+    function wav(seconds: number): Buffer {
+      const data = seconds * 8000 * 2;
+      const h = Buffer.alloc(44);
+      h.write("RIFF", 0, "latin1");
+      h.writeUInt32LE(36 + data, 4);
+      h.write("WAVEfmt ", 8, "latin1");
+      h.writeUInt32LE(16, 16);
+      h.writeUInt16LE(1, 20);
+      h.writeUInt16LE(1, 22);
+      h.writeUInt32LE(8000, 24);
+      h.writeUInt32LE(16000, 28);
+      h.writeUInt16LE(2, 32);
+      h.writeUInt16LE(16, 34);
+      h.write("data", 36, "latin1");
+      h.writeUInt32LE(data, 40);
+      return Buffer.concat([h, Buffer.alloc(data)]);
+    }
+
+    it("runs Responses, completions, speech and transcription items, each with its own answer and the discounted charge", async () => {
+      const audio = wav(3);
+      const file = { filename: "speech.wav", content_type: "audio/wav", data: audio.toString("base64") };
+      const speechInput = "Hello from a batch, here is some speech.";
+      const requests = [
+        { custom_id: "completion", url: "/v1/completions", body: { model: CODER, prompt: "def fib(n):", max_tokens: 8 } },
+        { custom_id: "responses-native", url: "/v1/responses", body: { model: CODER, input: "Say hello", max_output_tokens: 8 } },
+        // Translated to chat completions; `store: true` is overridden: a batch item is never stored.
+        { custom_id: "responses-chat", url: "/v1/responses", body: { model: CHAT, input: "Say hi", max_output_tokens: 8, store: true } },
+        { custom_id: "speech", url: "/v1/audio/speech", body: { model: TTS, input: speechInput, voice: "alloy", response_format: "wav" } },
+        { custom_id: "transcription", url: "/v1/audio/transcriptions", body: { model: STT, file, language: "en" } },
+        { custom_id: "transcription-text", url: "/v1/audio/transcriptions", body: { model: STT, file, response_format: "text" } },
+      ];
+      // What POST /v1/estimate says the batch holds is what admission reserves.
+      const estimated = await fetch(`${url}/v1/estimate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ endpoint: "/v1/batch", body: { requests } }),
+      });
+      expect(estimated.status).toBe(200);
+      const estimate = (await estimated.json()) as { maximum: { units: string } };
+      const before = await store.summary(consumer);
+      const res = await post({ requests });
+      expect(res.status).toBe(202);
+      const created = (await res.json()) as View;
+      expect(created.reserved_units).toBe(estimate.maximum.units);
+      const view = await finished(created.id);
+      expect(checkConsumerBody(BatchObject, view)).toBeUndefined();
+      expect(view.counts).toEqual({ total: 6, queued: 0, running: 0, completed: 6, failed: 0 });
+      const by = Object.fromEntries(view.items.map((i) => [i.custom_id, i]));
+      expect(by.completion!.response.object).toBe("text_completion");
+      for (const id of ["responses-native", "responses-chat"]) {
+        const r = by[id]!.response;
+        expect(r.object).toBe("response");
+        // Eight output tokens end it `incomplete` (max_output_tokens), an answer all the same.
+        expect(["completed", "incomplete"]).toContain(r.status);
+        expect(r.store).toBe(false);
+        // Not stored: it cannot be read back nor continued.
+        const stored = await fetch(`${url}/v1/responses/${String(r.id)}`, { headers: { authorization: `Bearer ${key}` } });
+        expect(stored.status).toBe(404);
+      }
+      const speech = by.speech!.response as { object: string; content_type: string; data: string; usage: Record<string, unknown> };
+      expect(speech.object).toBe("srp.audio");
+      expect(speech.content_type).toBe("audio/wav");
+      const spoken = Buffer.from(speech.data, "base64");
+      expect(spoken.toString("latin1", 0, 4)).toBe("RIFF");
+      expect(spoken.length).toBe(44 + Math.round([...speechInput].length * 0.02 * 8000) * 2);
+      expect(speech.usage).toMatchObject({ characters: [...speechInput].length, receipt_id: by.speech!.receipt_id });
+      const heard = by.transcription!.response as { text: string; usage: { type: string; seconds: number } };
+      expect(heard.text.length).toBeGreaterThan(0);
+      expect(heard.usage).toMatchObject({ type: "duration", seconds: 3 });
+      const text = by["transcription-text"]!.response;
+      expect(text).toMatchObject({ object: "srp.text", text: `${heard.text}\n` });
+      expect(String(text.content_type)).toMatch(/^text\/plain/);
+      let sum = 0n;
+      for (const item of view.items) {
+        expect(item.status_code).toBe(200);
+        const receiptCost = BigInt(((await store.get(item.receipt_id!))!.receipt as Receipt).cost);
+        expect(receiptCost).toBeGreaterThan(0n);
+        expect(BigInt(item.cost_units)).toBe((receiptCost * 9000n + 9999n) / 10000n);
+        expect(item.response.usage?.cost_units).toBe(item.cost_units);
+        sum += BigInt(item.cost_units);
+      }
+      expect(view.charged_units).toBe(sum.toString());
+      const after = await store.summary(consumer);
+      expect(after.held).toBe(0n);
+      expect(before.balance - after.balance).toBe(sum);
+      expect(await store.verify()).toEqual([]);
+    });
+
+    it("refuses a Responses item that continues a stored response, and a transcription file that is not base64, holding nothing", async () => {
+      const before = await store.summary(consumer);
+      const continued = await post({
+        requests: [
+          { url: "/v1/embeddings", body: { model: EMBED, input: "x" } },
+          { url: "/v1/responses", body: { model: CODER, input: "and then?", previous_response_id: "resp_earlier" } },
+        ],
+      });
+      expect(continued.status).toBe(400);
+      const error = ((await continued.json()) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe("api.invalid_body");
+      expect(error.message).toContain("requests[1]");
+      expect(error.message).toContain("previous_response_id");
+      const notBase64 = await post({
+        requests: [
+          {
+            url: "/v1/audio/transcriptions",
+            body: { model: STT, file: { filename: "a.wav", content_type: "audio/wav", data: "not base64!" } },
+          },
+        ],
+      });
+      expect(notBase64.status).toBe(400);
+      const after = await store.summary(consumer);
+      expect(after.balance).toBe(before.balance);
+      expect(after.held).toBe(0n);
     });
   });
 

@@ -244,7 +244,15 @@ export interface Embeddings {
 /** One item of a batch: a non-streamed request to one of the batchable endpoints. */
 export interface BatchItem {
   custom_id?: string;
-  url: "/v1/chat/completions" | "/v1/messages" | "/v1/embeddings" | "/v1/images/generations";
+  url:
+    | "/v1/chat/completions"
+    | "/v1/messages"
+    | "/v1/responses"
+    | "/v1/completions"
+    | "/v1/embeddings"
+    | "/v1/images/generations"
+    | "/v1/audio/speech"
+    | "/v1/audio/transcriptions";
   body: Record<string, unknown>;
 }
 

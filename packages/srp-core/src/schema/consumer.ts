@@ -276,8 +276,22 @@ export const TranscriptionJobRequest = Type.Object(
   { title: "TranscriptionJobRequest" },
 );
 
-/** The endpoints a batch item may call. */
-export const BATCH_ENDPOINTS = ["/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/images/generations"] as const;
+/**
+ * The endpoints a batch item may call: every non-streamed JSON surface. A transcription item
+ * gives its file as `{filename, content_type, data}` (base64) in a JSON body; a speech item's
+ * answer is `{object: "srp.audio", content_type, data}` (base64). Videos and runs, jobs that
+ * are asynchronous themselves, are not batch items.
+ */
+export const BATCH_ENDPOINTS = [
+  "/v1/chat/completions",
+  "/v1/messages",
+  "/v1/responses",
+  "/v1/completions",
+  "/v1/embeddings",
+  "/v1/images/generations",
+  "/v1/audio/speech",
+  "/v1/audio/transcriptions",
+] as const;
 
 /** `POST /v1/batch`. */
 export const BatchRequest = Type.Object(
@@ -896,6 +910,9 @@ export const CONSUMER_SCHEMAS: Readonly<Record<string, TSchema>> = {
   TranscriptionRequest,
   BatchRequest,
   BatchObject,
+  VideoCreateRequest,
+  RunCreateRequest,
+  AsyncJobObject,
   SrpUsage,
   OpenAIUsage,
   AnthropicUsage,

@@ -1,9 +1,10 @@
 /**
- * Batches: `POST /v1/batch` takes up to 50 mixed requests (chat completions, Messages,
- * embeddings, image generations) in one call, admits them with one atomic reservation
- * of every item's worst case (or one x402 payment of their sum), and runs them
- * asynchronously at a 10 % discount; `GET /v1/jobs/{id}` tells how far they are, with
- * each item's answer and cost. A failed item is never billed: its reservation goes back.
+ * Batches: `POST /v1/batch` takes up to 50 mixed requests to every non-streamed JSON surface
+ * (chat completions, Messages, Responses, legacy completions, embeddings, image generations,
+ * speech, transcriptions; not videos nor runs, which are async jobs themselves) in one call,
+ * admits them with one atomic reservation of every item's worst case (or one x402 payment
+ * of their sum), and runs them asynchronously at a 10 % discount; `GET /v1/jobs/{id}` tells
+ * how far they are, with each item's answer and cost. A failed item is never billed: its reservation goes back.
  * Batches are kept in a {@link BatchStore} while they run and for a configurable time
  * after: this process's memory, or the SQL store every process of a hub shares (then any
  * process answers `GET /v1/jobs/{id}`, and the batches of a process that stopped are ended
@@ -17,7 +18,9 @@ import { BATCH_ENDPOINTS, BatchRequest, checkConsumerBody, type BatchObject } fr
 import { authenticate, errorResponse, readJsonObject } from "./http.js";
 import { planChat } from "./openai.js";
 import { planMessages } from "./anthropic.js";
-import { planEmbeddings, planImages } from "./modalities.js";
+import { planCompletions } from "./completions.js";
+import { audioSecondsBound, planEmbeddings, planImages, planSpeech, planTranscription } from "./modalities.js";
+import { planResponses } from "./responses.js";
 import { admissionMaximum, admitPayment, payer, runPlan, type Plan, type ConsumerApiContext } from "./serve.js";
 import type { PaidResource } from "../payments/x402-policy.js";
 import type { Admission } from "../payments/x402-flow.js";
@@ -42,12 +45,67 @@ export const BATCH_LIMITS = Object.freeze({
   maxKept: 10_000,
 });
 
+/**
+ * A Responses item: planned as `POST /v1/responses` would plan it, but never stored and never
+ * continuing a stored turn. It runs later, so `previous_response_id` is refused (the
+ * conversation is sent as `input`) and `store` is false whatever the body says.
+ */
+function planResponsesItem(body: Json, ctx: ConsumerApiContext, accountId: string): Promise<Plan | SrpError> {
+  if (body.previous_response_id !== undefined && body.previous_response_id !== null)
+    return Promise.resolve(
+      new SrpError(
+        "api.invalid_body",
+        "a batch item does not continue a stored response (`previous_response_id`): it runs later; send the conversation as `input`",
+      ),
+    );
+  return planResponses({ ...body, store: false }, ctx, accountId);
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A transcription item: its body is the form's fields as JSON, the file as `{filename,
+ * content_type, data}` with its bytes in base64. It becomes the body the multipart reader
+ * would have made (`readTranscriptionForm`): the file's size and its seconds bound
+ * ({@link audioSecondsBound} of the decoded bytes), at most the form reader's limit (the
+ * hub's body limit less base64's third), a numeric `temperature` as the form's string.
+ */
+function planTranscriptionItem(body: Json, ctx: ConsumerApiContext): Plan | SrpError {
+  const file = body.file;
+  if (!isObject(file) || typeof file.data !== "string")
+    return new SrpError("api.invalid_body", "`file` is `{filename, content_type, data}`, the audio's bytes in base64 in `data`");
+  if (!BASE64.test(file.data)) return new SrpError("api.invalid_body", "`file.data` is not base64");
+  const audio = Buffer.from(file.data, "base64");
+  const limit = Math.floor((ctx.maxBodyBytes * 3) / 4);
+  if (audio.length > limit)
+    return new SrpError("api.body_too_large", `the audio file is ${audio.length} bytes; the most this hub takes is ${limit}`);
+  const form: Json = {
+    ...body,
+    file: {
+      filename: typeof file.filename === "string" ? file.filename : "audio",
+      content_type: typeof file.content_type === "string" ? file.content_type : "application/octet-stream",
+      data: file.data,
+      bytes: audio.length,
+      seconds_bound: audioSecondsBound(audio),
+    },
+  };
+  if (typeof body.temperature === "number") form.temperature = String(body.temperature);
+  return planTranscription(form);
+}
+
+/** How a batch item is planned: its body, the hub's context and the paying account ("" for an x402 payer, as at admission). */
+type ItemPlanner = (body: Json, ctx: ConsumerApiContext, accountId: string) => Plan | SrpError | Promise<Plan | SrpError>;
+
 /** The endpoints a batch item may call, and how each is planned. */
-const PLANNERS: Readonly<Record<(typeof BATCH_ENDPOINTS)[number], (body: Json, ctx: ConsumerApiContext) => Plan | SrpError>> = {
-  "/v1/chat/completions": planChat,
-  "/v1/messages": planMessages,
-  "/v1/embeddings": planEmbeddings,
-  "/v1/images/generations": planImages,
+const PLANNERS: Readonly<Record<(typeof BATCH_ENDPOINTS)[number], ItemPlanner>> = {
+  "/v1/chat/completions": (body) => planChat(body),
+  "/v1/messages": (body, ctx) => planMessages(body, ctx),
+  "/v1/responses": planResponsesItem,
+  "/v1/completions": (body, ctx) => planCompletions(body, ctx),
+  "/v1/embeddings": (body) => planEmbeddings(body),
+  "/v1/images/generations": (body) => planImages(body),
+  "/v1/audio/speech": (body) => planSpeech(body),
+  "/v1/audio/transcriptions": planTranscriptionItem,
 };
 
 /** State of a batch or of one item. */
@@ -67,7 +125,7 @@ export function batchResource(url: string): PaidResource {
   return {
     url,
     description:
-      "A batch of up to 50 mixed requests (chat completions, Messages, embeddings, image generations), run asynchronously at a 10 % discount. The amount is the sum of the items' maximum costs; what they do not use stays with the paying wallet as prepaid balance.",
+      "A batch of up to 50 mixed requests (chat completions, Messages, Responses, legacy completions, embeddings, image generations, speech, transcriptions with the file in base64), run asynchronously at a 10 % discount. The amount is the sum of the items' maximum costs; what they do not use stays with the paying wallet as prepaid balance.",
     mimeType: "application/json",
     method: "POST",
     example: {
@@ -102,8 +160,14 @@ export interface PlannedItem {
  * custom ids; what it cannot say is checked here: custom ids are unique, items do not
  * stream and name one model (no fallback `models`), each plans under its endpoint and is
  * served by some online provider. The first problem refuses the batch, naming its item.
+ * `accountId` is the paying account's ("" for an x402 payer): a Responses item's
+ * `item_reference`s are resolved with it, as `POST /v1/responses` would.
  */
-export function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests"]): PlannedItem[] | SrpError {
+export async function planItems(
+  ctx: ConsumerApiContext,
+  items: BatchRequest["requests"],
+  accountId: string,
+): Promise<PlannedItem[] | SrpError> {
   const plans: PlannedItem[] = [];
   const ids = new Set<string>();
   for (const [i, item] of items.entries()) {
@@ -113,7 +177,7 @@ export function planItems(ctx: ConsumerApiContext, items: BatchRequest["requests
     if (itemBody.stream === true) return new SrpError("api.invalid_body", `${at}: batch items do not stream`);
     if (itemBody.models !== undefined)
       return new SrpError("api.invalid_body", `${at}: a batch item names one model; \`models\` (fallbacks) is not taken in a batch`);
-    const plan = PLANNERS[item.url](itemBody, ctx);
+    const plan = await PLANNERS[item.url](itemBody, ctx, accountId);
     if (plan instanceof SrpError) return new SrpError(plan.code, `${at}: ${plan.message}`, plan.details ? { details: plan.details } : {});
     const max = admissionMaximum(ctx.router, plan)?.cost;
     if (max === undefined) return new SrpError("job.unknown_model", `${at}: model ${plan.model} is not served by any online provider`);
@@ -311,7 +375,7 @@ export class Batches {
     if (full) return errorResponse(full);
     const problem = checkConsumerBody(BatchRequest, body);
     if (problem) return errorResponse(new SrpError("api.invalid_body", problem));
-    const plans = planItems(ctx, (body as unknown as BatchRequest).requests);
+    const plans = await planItems(ctx, (body as unknown as BatchRequest).requests, accountId);
     if (plans instanceof SrpError) return errorResponse(plans);
     const total = batchTotal(plans);
     let admission: Admission | undefined;
@@ -511,7 +575,7 @@ export class Batches {
             releaseOnCancel: true,
           });
           status = res.status;
-          body = (await res.json()) as Json;
+          body = await itemAnswer(res);
         } catch (e) {
           body = { error: { message: `the item failed: ${(e as Error).message}`, type: "api_error", param: null, code: "internal" } };
         }
@@ -541,6 +605,32 @@ export class Batches {
     if (ok) view.counts.completed++;
     else view.counts.failed++;
   }
+}
+
+/** The usage of an answer that is not JSON, from the headers that carry it: what it cost and its receipt, the characters of speech. */
+function headerUsage(headers: Headers): Json {
+  const characters = headers.get("x-srp-characters");
+  return {
+    ...(characters !== null && /^\d+$/.test(characters) ? { characters: Number(characters) } : {}),
+    cost: headers.get("x-srp-cost") ?? "0",
+    cost_units: headers.get("x-srp-cost-units") ?? "0",
+    receipt_id: headers.get("x-srp-receipt"),
+  };
+}
+
+/**
+ * An item's answer as the JSON a batch shows: a JSON answer as it is; any other (speech's
+ * audio, a transcription asked for as `text`) as `{object: "srp.audio", content_type, data}`
+ * with the bytes in base64, or `{object: "srp.text", content_type, text}` for text, with the
+ * `usage` (cost, cost units, receipt id) its headers carry.
+ */
+async function itemAnswer(res: Response): Promise<Json> {
+  const type = res.headers.get("content-type") ?? "";
+  if (/^application\/([\w.+-]*\+)?json\b/i.test(type)) return (await res.json()) as Json;
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const usage = headerUsage(res.headers);
+  if (/^text\//i.test(type)) return { object: "srp.text", content_type: type, text: bytes.toString("utf8"), usage };
+  return { object: "srp.audio", content_type: type || "application/octet-stream", data: bytes.toString("base64"), usage };
 }
 
 /** The refusal when the batch store cannot be reached. */

@@ -180,7 +180,7 @@ const transcriptionEstimator: Estimator = (body, ctx) => {
 const batchEstimator: Estimator = async (body, ctx) => {
   const problem = checkConsumerBody(BatchRequest, body);
   if (problem) return new SrpError("api.invalid_body", problem);
-  const plans = planItems(ctx.consumer, (body as unknown as BatchRequest).requests);
+  const plans = await planItems(ctx.consumer, (body as unknown as BatchRequest).requests, ctx.accountId);
   if (plans instanceof SrpError) return plans;
   let expected = 0n;
   const items = plans.map((p) => {
