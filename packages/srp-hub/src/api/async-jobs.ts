@@ -9,6 +9,7 @@
  * names them by those URLs. A failed job is never billed: its reservation goes back. A
  * finished job is posted to its webhook, signed (Standard Webhooks).
  */
+import { StateWriter } from "./state-writer.js";
 import { artifactRanges, formatAmount, formatUsdc, randomBytes, SrpError, toBase64Url } from "@srp/core";
 import type { AsyncJobObject, ResultManifest } from "@srp/core/schema";
 import type { AccountStore } from "../accounts.js";
@@ -165,45 +166,6 @@ async function failureOf(response: Response): Promise<{ code: string; message: s
   }
 }
 
-/**
- * Writes a running job's state to its store: one write at a time, each of the state as it
- * is then, so the last write holds the last state. `lost`: the store refused a write.
- */
-class JobWriter {
-  readonly #write: () => Promise<boolean>;
-  readonly #onError: (error: unknown) => void;
-  #pending = false;
-  #inflight: Promise<void> | undefined;
-  lost = false;
-
-  constructor(write: () => Promise<boolean>, onError: (error: unknown) => void) {
-    this.#write = write;
-    this.#onError = onError;
-  }
-
-  touch(): void {
-    this.#pending = true;
-    this.#inflight ??= this.#drain();
-  }
-
-  /** Waits for the writes in flight. */
-  async settled(): Promise<void> {
-    await this.#inflight;
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#pending) {
-      this.#pending = false;
-      try {
-        if (!(await this.#write())) this.lost = true;
-      } catch (e) {
-        this.#onError(e);
-      }
-    }
-    this.#inflight = undefined;
-  }
-}
-
 /** The hub's async jobs: admission after the reservation, background running, the results store and its HTTP answers. */
 export class AsyncJobs implements AsyncJobStarter {
   readonly #ctx: ConsumerApiContext;
@@ -328,7 +290,7 @@ export class AsyncJobs implements AsyncJobStarter {
   /** Runs one job to its end and keeps the end (with the artifacts), then posts the webhook. */
   async #run(record: AsyncJobRecord, plan: AsyncPlan, a: AsyncAdmission, controller: AbortController, base: string): Promise<void> {
     let view = record.view;
-    const writer = new JobWriter(
+    const writer = new StateWriter(
       () => this.#store.update(view),
       (e) => this.#ctx.storageError(`write async job ${view.id}`, e),
     );

@@ -10,6 +10,7 @@
  * process answers `GET /v1/jobs/{id}`, and the batches of a process that stopped are ended
  * by another's reconcile).
  */
+import { StateWriter } from "./state-writer.js";
 import { admitKeyRate, estimatedTokens, keyBudgetError, modelNotAllowed, rateLimitError } from "./key-admission.js";
 import { hasRateLimits } from "../keys/policy.js";
 import type { ReserveKey } from "../ledger/ledger.js";
@@ -246,51 +247,6 @@ export interface BatchOptions {
 
 /** How often a hub ends the batches of hub processes that stopped (shared databases). */
 const RECONCILE_INTERVAL_MS = 15_000;
-
-/**
- * Writes a running batch's state to its store: one write at a time, each of the state as it
- * is then, so changes made during a write are written by the next one and the last write
- * holds the last state. `lost`: the store refused a write (another process ended the batch).
- */
-class BatchWriter {
-  readonly #store: BatchStore;
-  readonly #view: BatchView;
-  readonly #onError: (error: unknown) => void;
-  #pending = false;
-  #inflight: Promise<void> | undefined;
-  /** The batch is no longer this process's to run. */
-  lost = false;
-
-  constructor(store: BatchStore, view: BatchView, onError: (error: unknown) => void) {
-    this.#store = store;
-    this.#view = view;
-    this.#onError = onError;
-  }
-
-  /** The state changed: write it (now, or after the write in flight). */
-  touch(): void {
-    this.#pending = true;
-    this.#inflight ??= this.#drain();
-  }
-
-  /** Writes the state as it is now and waits for it. */
-  async flush(): Promise<void> {
-    this.touch();
-    await this.#inflight;
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#pending) {
-      this.#pending = false;
-      try {
-        if (!(await this.#store.update(this.#view))) this.lost = true;
-      } catch (e) {
-        this.#onError(e);
-      }
-    }
-    this.#inflight = undefined;
-  }
-}
 
 /** The hub's batches: admission, asynchronous running and the results store. */
 export class Batches {
@@ -535,7 +491,10 @@ export class Batches {
    */
   async #run(batch: BatchRecord, plans: Plan[]): Promise<void> {
     const { view, reservationIds: reservations } = batch;
-    const writer = new BatchWriter(this.#store, view, (e) => this.#ctx.storageError(`write batch ${view.id}`, e));
+    const writer = new StateWriter(
+      () => this.#store.update(view),
+      (e) => this.#ctx.storageError(`write batch ${view.id}`, e),
+    );
     view.status = "running";
     writer.touch();
     let next = 0;
