@@ -23,16 +23,12 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-JOB-026": "the backend's own usage report travels between node and backend; a peer sees only the usage the node derived from it",
   "SRP-JOB-027":
     "whether the backend reported both counts is visible only between node and backend; a peer cannot tell an estimate from a count",
-  "SRP-JOB-043":
-    "a hub sends a videos or runs job only for a consumer's video or run, whose consumer endpoints are not specified yet; the check of the hub's manifest verification comes with them",
   "SRP-JOB-046":
-    "needs a videos or runs job sent by the hub (for a consumer's video or run, whose endpoints are not specified yet) and a session lost under it; the resume check comes with them",
+    "needs a hub that announces resumeWindowMs > 0 and a harness node that drops its session under a run and reconnects with the same identity; no check does this yet",
   "SRP-JOB-049":
-    "needs a videos or runs job sent by the hub (for a consumer's video or run, whose endpoints are not specified yet) whose done is sent again after a resume",
+    "needs a hub that announces resumeWindowMs > 0 and a done sent again after a resume whose first copy the hub countersigned; no check does this yet",
   // LIV: liveness
   // ATT: attestation
-  "SRP-ATT-027":
-    "needs a videos or runs job sent by the hub (for a consumer's video or run, whose endpoints are not specified yet) to answer with implausible usage",
   // SET: settlement
   // MON: money
   // BIL: billing
@@ -71,6 +67,8 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-PAY-020": "needs a credited payment whose settlement is still pending, which no peer can hold open",
   "SRP-PAY-029":
     "each step but the first needs a transaction signed on the hub's Solana cluster by a funded payer, which the suite does not hold; the reference hub tests every step against an in-process Solana VM (test/svm-rail.test.ts, test/x402-solana.test.ts)",
+  "SRP-PAY-033":
+    "needs prepaid money paid in from Solana by a funded payer whose key the suite holds, and the hub's cluster to see the transfer back; the reference hub tests it against an in-process Solana VM (test/solana-refund.test.ts)",
   "SRP-WAL-005": "vouchers are signed against the operator's settlement contract and books; the suite has no earnings to pay out",
   // ERR: errors
   "SRP-ERR-007":

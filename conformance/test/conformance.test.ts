@@ -32,8 +32,6 @@ const LEDGER_CHECKS = new Set(["hub.consumer.batch", "hub.consumer.insufficient_
 const CONSUMER_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.consumer.")));
 /** Checks of API keys' spending controls: skipped against a hub without a key store (keys-faults.test.ts runs them against a billing hub). */
 const KEYS_CHECKS = new Set(HUB_CHECKS.map((c) => c.id).filter((id) => id.startsWith("hub.keys.")));
-/** Checks of async jobs that need a hub announcing srp.async_jobs: skipped against a hub that takes none (the reference hub, until it serves videos and runs). */
-const ASYNC_CHECKS = new Set(["hub.async.offer_rules"]);
 /** Checks that wait for a hub timer: skipped when the hub's timer is too long to wait for (the 15 s heartbeat interval: 45 s; the 15 s park before a probe), run against a hub with short timers below. */
 const TIMER_CHECKS = new Set(["hub.session.heartbeat_timeout", "hub.probe.rules"]);
 /**
@@ -88,11 +86,9 @@ describe("hub mode against @srp/hub", () => {
           !LEDGER_CHECKS.has(r.id) &&
           !TIMER_CHECKS.has(r.id) &&
           !WALLET_CHECKS.has(r.id) &&
-          !KEYS_CHECKS.has(r.id) &&
-          !ASYNC_CHECKS.has(r.id),
+          !KEYS_CHECKS.has(r.id),
       ),
     ).toEqual([]);
-    expect(report.results.filter((r) => ASYNC_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...ASYNC_CHECKS].map(() => "skipped"));
     expect(report.results.filter((r) => WALLET_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...WALLET_CHECKS].map(() => "skipped"));
     expect(report.results.filter((r) => LEDGER_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...LEDGER_CHECKS].map(() => "skipped"));
     expect(report.results.filter((r) => KEYS_CHECKS.has(r.id)).map((r) => r.status)).toEqual([...KEYS_CHECKS].map(() => "skipped"));

@@ -539,6 +539,8 @@ export const HUB_CONSUMER_SURFACE_CHECKS: Check<HubContext>[] = [
         "anthropic.messages": "/v1/messages",
         "openai.embeddings": "/v1/embeddings",
         "srp.batch": "/v1/batch",
+        "openai.videos": "/v1/videos",
+        "srp.runs": "/v1/runs",
       };
       for (const [s, p] of Object.entries(need))
         if (doc.consumer?.surfaces.includes(s) && !paths.includes(p)) problems.push(`the document lacks ${p} for the listed surface ${s}`);

@@ -3,7 +3,8 @@
  * duplicate member names, a message of the wrong role, `ext` keys), and scans of the frames
  * a peer sent (reserved `ext` keys, frames over a limit). Both modes use them.
  */
-import { validateMessage } from "@srp/core";
+import { JOB_TRACE_EXT, validateMessage } from "@srp/core";
+import { ASYNC_JOB_LIMITS } from "@srp/core/schema";
 import type { WirePeer } from "./wire.js";
 
 const utf8 = new TextEncoder();
@@ -69,10 +70,13 @@ export const UNKNOWN_EXT = {
   [`conformance.${"k".repeat(52)}`]: 3,
 };
 
-/** Every `ext` key of received messages that is in the reserved namespace `srp`. */
+/** The `ext` keys this specification defines in its namespace `srp` (SRP-VER-004): a job's trace context (SRP-JOB-037) and the async-job announcement (SRP-JOB-039). */
+const SPEC_EXT_KEYS: ReadonlySet<string> = new Set([...Object.values(JOB_TRACE_EXT), ASYNC_JOB_LIMITS.extKey]);
+
+/** Every `ext` key of received messages that is in the reserved namespace `srp` and not defined by the specification. */
 export function reservedExtKeys(peer: WirePeer): string[] {
   return peer.received.flatMap((r) =>
-    Object.keys((r.message?.ext as Record<string, unknown> | undefined) ?? {}).filter((k) => k.startsWith("srp.")),
+    Object.keys((r.message?.ext as Record<string, unknown> | undefined) ?? {}).filter((k) => k.startsWith("srp.") && !SPEC_EXT_KEYS.has(k)),
   );
 }
 

@@ -51,15 +51,25 @@ export class HarnessNode {
     readonly identity: Identity,
     readonly consumer: string,
     readonly key: string,
-    welcome: Record<string, unknown>,
+    /** The hub's `welcome` of this session. */
+    readonly welcome: Record<string, unknown>,
   ) {
     this.position = welcome.receipts as ReceiptPosition;
   }
 
-  /** Opens a session and offers `instances`, all of which must be accepted. */
-  static async open(ctx: HubContext, instances: Instance[], identity: Identity = generateIdentity()): Promise<HarnessNode> {
+  /**
+   * Opens a session and offers `instances`, all of which must be accepted. `beforeOffer` sees
+   * the welcome first (it may skip the check, for example when the hub announces no async jobs).
+   */
+  static async open(
+    ctx: HubContext,
+    instances: Instance[],
+    identity: Identity = generateIdentity(),
+    beforeOffer?: (welcome: Record<string, unknown>) => void,
+  ): Promise<HarnessNode> {
     const key = needKey(ctx);
     const s = await openSession(ctx, identity);
+    beforeOffer?.(s.welcome);
     const node = new HarnessNode(ctx, s.peer, s.hello, s.identity, consumerUrl(ctx, s.doc), key, s.welcome);
     // Like any node: answer probes (the instance is healthy) ...
     s.peer.onMessage = (m) => {

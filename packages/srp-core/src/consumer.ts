@@ -197,6 +197,74 @@ const STORED_ERRORS: Json = {
   },
 };
 
+/** The path parameter of the async-job routes. */
+const JOB_ID = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "The job's `id` (`video_...`, `run_...`; a batch's `batch_...`).",
+  schema: { type: "string" },
+};
+
+/** Errors of the routes that read a kept async job (SRP-CON-090). */
+const JOB_READ_ERRORS: Json = {
+  "401": { description: ERRORS["401"], content: { "application/json": { schema: ref("OpenAIError") } } },
+  "404": {
+    description: "`api.not_found`: unknown, another account's, expired or deleted.",
+    content: { "application/json": { schema: ref("OpenAIError") } },
+  },
+};
+
+/** The answers of `GET` or `DELETE` on a kept async job. */
+const jobAnswer = (description: string, schema: Json): Json => ({
+  "200": { description, content: { "application/json": { schema } } },
+  ...JOB_READ_ERRORS,
+});
+
+/** What deleting an async job answers (SRP-CON-091). */
+const JOB_DELETED = {
+  type: "object",
+  required: ["id", "object", "deleted"],
+  properties: { id: { type: "string" }, object: { enum: ["video.deleted", "srp.run.deleted"] }, deleted: { const: true } },
+};
+
+/** An artifact's bytes, as served once its job has completed (SRP-CON-091). */
+const ARTIFACT_BYTES: Json = {
+  "200": {
+    description: "The artifact's bytes with its `content_type`, byte for byte what the node's manifest hashed (`ETag` its sha256).",
+    content: { "*/*": { schema: { type: "string", format: "binary" } } },
+  },
+  "400": {
+    description: "`api.invalid_body`: the job has not completed (its result is served once it has).",
+    content: { "application/json": { schema: ref("OpenAIError") } },
+  },
+  ...JOB_READ_ERRORS,
+};
+
+/** `POST /v1/videos` and `POST /v1/runs`: admitted like any request, answered 202 with the queued job (SRP-CON-088, SRP-CON-089). */
+function asyncPost(summary: string, schema: string, tags: string[], multipart = false): Json {
+  const body = { schema: ref(schema) };
+  return {
+    post: {
+      summary,
+      tags,
+      requestBody: {
+        required: true,
+        content: { "application/json": body, ...(multipart ? { "multipart/form-data": body } : {}) },
+      },
+      responses: {
+        "202": {
+          description:
+            "Admitted (its worst case reserved, SRP-CON-089): the job, `queued`; with `webhook_url`, also `webhook_secret` (shown only here; SRP-CON-093). Poll `Location`.",
+          headers: { Location: { description: "`/v1/jobs/{id}`.", schema: { type: "string" } } },
+          content: { "application/json": { schema: ref("AsyncJobObject") } },
+        },
+        ...errorAnswers(["400", "401", "402", "404", "413", "415", "429", "503"]),
+      },
+    },
+  };
+}
+
 /**
  * The OpenAPI 3.1 document of a hub's consumer API, its components made from the
  * schemas the hub validates request bodies with.
@@ -431,15 +499,107 @@ export function consumerOpenApi(baseUrl: string, version = "1"): Json {
         },
         { tags: srp, relayed: false },
       ),
+      "/v1/videos": {
+        ...asyncPost("Video generation (OpenAI Videos API), run asynchronously (SRP-CON-088)", "VideoCreateRequest", openai, true),
+        get: {
+          summary: "This account's kept videos, newest first, in OpenAI's list shape (SRP-CON-091)",
+          tags: openai,
+          parameters: [
+            { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+            { name: "after", in: "query", required: false, description: "The id the page starts after.", schema: { type: "string" } },
+            { name: "order", in: "query", required: false, schema: { type: "string", enum: ["asc", "desc"], default: "desc" } },
+          ],
+          responses: {
+            "200": {
+              description: "A page of videos.",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    required: ["object", "data", "first_id", "last_id", "has_more"],
+                    properties: {
+                      object: { const: "list" },
+                      data: { type: "array", items: ref("AsyncJobObject") },
+                      first_id: { type: ["string", "null"] },
+                      last_id: { type: ["string", "null"] },
+                      has_more: { type: "boolean" },
+                    },
+                  },
+                },
+              },
+            },
+            "401": JOB_READ_ERRORS["401"],
+          },
+        },
+      },
+      "/v1/videos/{id}": {
+        get: {
+          summary: "A video job (SRP-CON-090)",
+          tags: openai,
+          parameters: [JOB_ID],
+          responses: jobAnswer("The video as the hub keeps it.", ref("AsyncJobObject")),
+        },
+        delete: {
+          summary: "Cancels a running video (never billed) and forgets it and its artifacts (SRP-CON-091)",
+          tags: openai,
+          parameters: [JOB_ID],
+          responses: jobAnswer("Deleted.", JOB_DELETED),
+        },
+      },
+      "/v1/videos/{id}/content": {
+        get: {
+          summary: "A completed video's file (SRP-CON-091)",
+          tags: openai,
+          parameters: [
+            JOB_ID,
+            {
+              name: "variant",
+              in: "query",
+              required: false,
+              schema: { type: "string", enum: ["video", "thumbnail", "spritesheet"], default: "video" },
+            },
+          ],
+          responses: ARTIFACT_BYTES,
+        },
+      },
+      "/v1/runs": asyncPost(
+        "Runs any model a node offers under its declared input schema, asynchronously (SRP-CON-088)",
+        "RunCreateRequest",
+        srp,
+      ),
       "/v1/jobs/{id}": {
         get: {
-          summary: "A batch's status, per-item results and costs",
+          summary: "A batch's status, per-item results and costs; or an async job (video, run; SRP-CON-090)",
           tags: srp,
-          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          parameters: [JOB_ID],
           responses: {
-            "200": { description: "The batch.", content: { "application/json": { schema: ref("BatchObject") } } },
-            "404": { description: "No such batch (or expired).", content: { "application/json": { schema: ref("OpenAIError") } } },
+            "200": {
+              description:
+                "The batch, or the async job: its status and progress; once completed its artifacts (with their URLs), output, usage, cost and receipt id; once failed its error.",
+              content: { "application/json": { schema: { oneOf: [ref("BatchObject"), ref("AsyncJobObject")] } } },
+            },
+            "404": {
+              description: "`api.not_found`: no such job (or expired, or another account's).",
+              content: { "application/json": { schema: ref("OpenAIError") } },
+            },
           },
+        },
+        delete: {
+          summary: "Cancels a running async job (never billed) and forgets it and its artifacts (SRP-CON-091)",
+          tags: srp,
+          parameters: [JOB_ID],
+          responses: jobAnswer("Deleted.", JOB_DELETED),
+        },
+      },
+      "/v1/jobs/{id}/artifacts/{name}": {
+        get: {
+          summary: "One artifact of a completed async job (SRP-CON-091)",
+          tags: srp,
+          parameters: [
+            JOB_ID,
+            { name: "name", in: "path", required: true, description: "The artifact's `name`.", schema: { type: "string" } },
+          ],
+          responses: ARTIFACT_BYTES,
         },
       },
       "/v1/models": {

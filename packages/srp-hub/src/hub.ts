@@ -125,6 +125,8 @@ function resultBudgetOf(options: Pick<HubOptions, "asyncJobs">): number {
 export function createHub(options: HubOptions): Hub {
   const maxFrameBytes = frameLimitOf(options);
   const announcement = asyncAnnouncement(options, maxFrameBytes);
+  // Async jobs kept between two sessions of their node for the resume window (SRP-JOB-045).
+  const suspended = announcement ? new SuspendedJobs(announcement.resumeWindowMs) : undefined;
   const versions = options.versions ?? SUPPORTED_VERSIONS;
   const emitter = new EventEmitter<HubEvents>();
   const storageError = (what: string, error: unknown) =>
@@ -195,7 +197,7 @@ export function createHub(options: HubOptions): Hub {
       ? {
           asyncJobs: announcement,
           resultBudget: new ByteBudget(resultBudgetOf(options)),
-          suspended: new SuspendedJobs(announcement.resumeWindowMs),
+          ...(suspended ? { suspended } : {}),
         }
       : {}),
     limiter,
@@ -269,6 +271,8 @@ export function createHub(options: HubOptions): Hub {
   const close = async (): Promise<void> => {
     closing = true;
     waiting.close();
+    // A closing hub resumes nothing: jobs waiting for their node to come back are lost now, not drained.
+    suspended?.close();
     // Other processes stop sending jobs here; the jobs they sent that run here drain with the others.
     await cluster.leave();
     const drainMs = options.drainTimeoutMs ?? 30_000;
