@@ -23,10 +23,8 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
   "SRP-JOB-026": "the backend's own usage report travels between node and backend; a peer sees only the usage the node derived from it",
   "SRP-JOB-027":
     "whether the backend reported both counts is visible only between node and backend; a peer cannot tell an estimate from a count",
-  "SRP-JOB-046":
-    "needs a hub that announces resumeWindowMs > 0 and a harness node that drops its session under a run and reconnects with the same identity; no check does this yet",
   "SRP-JOB-049":
-    "needs a hub that announces resumeWindowMs > 0 and a done sent again after a resume whose first copy the hub countersigned; no check does this yet",
+    "a hub that countersigned a done keeps nothing of the job to resume: a done sent again after a resume arises only when the first done and the session's end cross on the wire, which a peer cannot arrange",
   // LIV: liveness
   // ATT: attestation
   // SET: settlement

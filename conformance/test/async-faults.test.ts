@@ -63,6 +63,7 @@ describe("hub.async checks against faulty hubs", () => {
     ["hub.async.result_offset", "async_offset_unchecked", /a first part at offset 5: no error message.*\(SRP-JOB-042\)/],
     ["hub.async.implausible_usage", "countersigns_any_usage", /the hub countersigned a run's receipt with usage\.runs 2/],
     ["hub.async.webhook_refused", "async_webhooks_unchecked", /an http: webhook_url.*status 202/],
+    ["hub.async.resume", "async_never_resumes", /expected resume \(SRP-JOB-046\)|resume for the suspended run/],
   ];
   for (const [check, fault, why] of FAULTS) {
     it(`${check} fails against the fault ${fault}`, async () => {

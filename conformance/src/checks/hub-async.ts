@@ -11,7 +11,18 @@
  * ending the session (SRP-JOB-042); a receipt with two runs refused as implausible
  * (SRP-ATT-027); webhook URLs a hub must refuse (SRP-CON-093).
  */
-import { asyncJobsOf, canonicalize, formatAmount, randomBytes, receiptCost, resultFrames, sha256Hex, toBase64, utf8 } from "@srp/core";
+import {
+  asyncJobsOf,
+  canonicalize,
+  fromBase64,
+  formatAmount,
+  randomBytes,
+  receiptCost,
+  resultFrames,
+  sha256Hex,
+  toBase64,
+  utf8,
+} from "@srp/core";
 import { AsyncJobObject, checkConsumerBody, type Instance, type Job, type Usage } from "@srp/core/schema";
 import type { AsyncJobsAnnouncement } from "@srp/core/schema";
 import type { Check } from "../types.js";
@@ -500,6 +511,53 @@ export const HUB_ASYNC_CHECKS: Check<HubContext>[] = [
       const jobs = node.peer.matching(isJob);
       if (jobs.length > 0) problems.push(`${jobs.length} job(s) reached the node`);
       if (problems.length) fail(`${problems.join("; ")} (SRP-CON-093)`);
+    },
+  ),
+  check(
+    "hub.async.resume",
+    "Keeps a run across its node's lost session for the announced resume window: on the node's next session (same node id), right after the first offer_ack and before any job, sends resume with the bytes it holds; the rest of the result and the done are then countersigned and the run completes, billed once",
+    ["SRP-JOB-045", "SRP-JOB-046", "SRP-JOB-047"],
+    "MUST",
+    async (ctx) => {
+      const run = await startRun(ctx);
+      if (run.limits.resumeWindowMs < 5000)
+        skip(`the hub announces a resume window of ${run.limits.resumeWindowMs} ms; this check needs 5 s`);
+      const result = runResult(run.limits);
+      const frames = resultFrames(run.job.jobId, result.stream, run.limits.partBytes);
+      // The first part, then the session ends (a clean close: a dropped connection is handled alike).
+      run.node.peer.send({ type: "progress", jobId: run.job.jobId, progress: 30 });
+      run.node.peer.send(frames[0]!);
+      const held = fromBase64(frames[0]!.data)!.length;
+      await sleep(200);
+      run.node.peer.close(1000, "conformance: the node goes away for a moment");
+      await sleep(300);
+      const again = await HarnessNode.open(ctx, [run.inst], run.node.identity);
+      const resume = await again.peer.take((m) => m.type === "resume" || m.type === "job", 5000, 0, "resume for the suspended run");
+      const problems: string[] = [];
+      if (resume.type !== "resume")
+        problems.push(`the first message after the offer_ack is ${String(resume.type)}, expected resume (SRP-JOB-046)`);
+      else {
+        if (resume.jobId !== run.job.jobId) problems.push(`resume names ${String(resume.jobId)}, not the run's job ${run.job.jobId}`);
+        if (resume.received !== held) problems.push(`resume.received is ${String(resume.received)}; the hub was sent ${held} bytes`);
+      }
+      if (problems.length) fail(`${problems.join("; ")} (SRP-JOB-046)`);
+      for (const f of frames.slice(1)) again.peer.send(f);
+      const receipt = await again.countersigned(again.responseDone(run.job, result.manifest, RUN_USAGE));
+      const done = (await untilEnded(ctx, run.url)).at(-1)!;
+      if (done.status !== "completed")
+        fail(
+          `after the resume the run ended ${String(done.status)}${isObject(done.error) ? ` (${String(done.error.code)}: ${String(done.error.message)})` : ""}, expected completed`,
+        );
+      const listed = (Array.isArray(done.artifacts) ? done.artifacts : []) as Json[];
+      const first = listed[0]?.url;
+      if (typeof first === "string") {
+        const bytes = new Uint8Array(await (await get(new URL(first, `${run.base}/`).toString(), ctx.accountKey)).arrayBuffer());
+        if (sha256Hex(bytes) !== result.artifacts[0]!.sha256)
+          problems.push("the resumed run's first artifact is not the bytes sent across both sessions");
+      } else problems.push("the resumed run lists no artifacts");
+      if (done.cost_units !== receipt.cost)
+        problems.push(`cost_units is ${JSON.stringify(done.cost_units)}, the receipt's ${receipt.cost}`);
+      if (problems.length) fail(`${problems.join("; ")} (SRP-JOB-047)`);
     },
   ),
 ];

@@ -47,7 +47,8 @@ const USAGE = `usage:
                  [--solana-mint ADDRESS] [--solana-decimals 6] [--solana-fee-payer-key JSON|BASE58|FILE]
                  [--solana-min-amount UNITS (default 10000: Solana is offered from $0.01)]]
                                                  (x402 on Solana too, beside the --chain-rpc network; mint default USDC on
-                                                  mainnet only; fee payer key also SRP_SOLANA_FEE_PAYER, preferred)
+                                                  mainnet only; fee payer key also SRP_SOLANA_FEE_PAYER, preferred;
+                                                  refunds to Solana payers with the treasury owner's key in SRP_SOLANA_TREASURY_KEY)
                 [--stripe-secret-key KEY --stripe-webhook-secret SECRET [--card-success-url URL] [--card-cancel-url URL]]
                                                  (card deposits through Stripe Checkout; also STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET)
   srp-hub accounts create [--id ID] [--name NAME]

@@ -72,6 +72,21 @@ describe("solanaTerms", () => {
     expect(usage(() => solanaTerms(base, {}, noFiles))).toMatch(/SRP_SOLANA_FEE_PAYER \(preferred\) or --solana-fee-payer-key/);
   });
 
+  it("takes the treasury owner's key for refunds from SRP_SOLANA_TREASURY_KEY, only the --solana-treasury owner's", () => {
+    const owner = secretKey();
+    const ownerAddress = getBase58Decoder().decode(owner.subarray(32));
+    const flags = { ...base, "solana-treasury": ownerAddress };
+    const withKey = { ...env, SRP_SOLANA_TREASURY_KEY: getBase58Decoder().decode(owner) };
+    expect(solanaTerms(flags, withKey, noFiles)!.treasurySigner).toEqual(owner);
+    expect(solanaTerms(flags, env, noFiles)!.treasurySigner).toBeUndefined();
+    expect(solanaRails(flags, withKey)[0]!.refunds).toBeDefined();
+    expect(solanaRails(flags, env)[0]!.refunds).toBeUndefined();
+    expect(usage(() => solanaTerms(base, withKey, noFiles))).toMatch(/SRP_SOLANA_TREASURY_KEY is the key of .*, not of the treasury owner/);
+    expect(usage(() => solanaTerms(flags, { ...env, SRP_SOLANA_TREASURY_KEY: "[1,2]" }, noFiles))).toMatch(
+      /^SRP_SOLANA_TREASURY_KEY holds 2 bytes/,
+    );
+  });
+
   it("builds the rail, and refuses a key whose public half is not its seed's", () => {
     expect(solanaRails(base, env).map((r) => r.network)).toEqual([SOLANA_NETWORKS.mainnet]);
     const broken = Uint8Array.from(key);

@@ -1,13 +1,14 @@
 /**
  * `srp-hub serve`'s Solana flags (`--solana-rpc`, `--solana-network`, `--solana-mint`,
  * `--solana-decimals`, `--solana-treasury`, and the fee payer's key from
- * `--solana-fee-payer-key` or `SRP_SOLANA_FEE_PAYER`): pure parsing into the terms of the
+ * `--solana-fee-payer-key` or `SRP_SOLANA_FEE_PAYER`, and the treasury owner's key for refunds
+ * from `SRP_SOLANA_TREASURY_KEY`): pure parsing into the terms of the
  * Solana payment rail (`payments/svm-rail.ts`, spec/v1/payments.md "Solana"), and a thin
  * adapter that builds the rail over the cluster's JSON-RPC. A bad value is a usage error
  * that names the flag.
  */
 import { readFileSync } from "node:fs";
-import { getBase58Encoder, isAddress } from "@solana/kit";
+import { getBase58Decoder, getBase58Encoder, isAddress } from "@solana/kit";
 import { UsageError } from "@srp/core/node";
 import type { PaymentRail } from "./payments/rail.js";
 import { rpcSvmChain } from "./payments/svm-chain.js";
@@ -33,11 +34,13 @@ export interface SolanaFlags {
 }
 
 /** What the Solana flags come to: the rail's terms and the cluster's JSON-RPC URL. */
-export interface SolanaTerms extends Omit<SvmRailOptions, "chain" | "feePayer"> {
+export interface SolanaTerms extends Omit<SvmRailOptions, "chain" | "feePayer" | "treasurySigner"> {
   /** The cluster's JSON-RPC URL. */
   rpcUrl: string;
   /** The fee payer's 64-byte secret key (seed, then public key). */
   feePayer: Uint8Array;
+  /** The treasury owner's 64-byte secret key, which pays refunds on Solana; absent: no Solana refunds. */
+  treasurySigner?: Uint8Array;
 }
 
 /** The flags that mean nothing without `--solana-rpc`. */
@@ -113,7 +116,8 @@ function urlFlag(value: string, flag: string): string {
  * The Solana terms of `serve`'s flags (pure but for `readFile`); undefined without
  * `--solana-rpc`. Solana is offered beside the EVM network, never alone: the hub's x402 needs
  * `--chain-rpc` and its flags too. The fee payer's key comes from `--solana-fee-payer-key`, else
- * `env.SRP_SOLANA_FEE_PAYER`.
+ * `env.SRP_SOLANA_FEE_PAYER`; the treasury owner's key (optional: refunds to Solana payers,
+ * SRP-PAY-033) from `env.SRP_SOLANA_TREASURY_KEY`, in the same forms, and must be `--solana-treasury`'s.
  */
 export function solanaTerms(
   flags: SolanaFlags,
@@ -152,6 +156,16 @@ export function solanaTerms(
   if (!keyText) throw new UsageError("Solana x402 needs the fee payer's key: SRP_SOLANA_FEE_PAYER (preferred) or --solana-fee-payer-key");
   const what = flags["solana-fee-payer-key"] !== undefined ? "--solana-fee-payer-key" : "SRP_SOLANA_FEE_PAYER";
   const feePayer = parseFeePayerKey(keyText, what, readFile);
+  const treasuryText = env.SRP_SOLANA_TREASURY_KEY;
+  let treasurySigner: Uint8Array | undefined;
+  if (treasuryText) {
+    treasurySigner = parseFeePayerKey(treasuryText, "SRP_SOLANA_TREASURY_KEY", readFile);
+    const owner = getBase58Decoder().decode(treasurySigner.subarray(32));
+    if (owner !== payTo)
+      throw new UsageError(
+        `SRP_SOLANA_TREASURY_KEY is the key of ${owner}, not of the treasury owner --solana-treasury ${payTo}: refunds are paid from the treasury's token account`,
+      );
+  }
   const minText = flags["solana-min-amount"];
   if (minText !== undefined && !/^(0|[1-9][0-9]{0,17})$/.test(minText))
     throw new UsageError(`--solana-min-amount is a whole number of atomic units (0.000001 USD), got ${JSON.stringify(minText)}`);
@@ -162,6 +176,7 @@ export function solanaTerms(
     decimals: LEDGER_DECIMALS,
     payTo,
     feePayer,
+    ...(treasurySigner ? { treasurySigner } : {}),
     ...(minText !== undefined ? { minAmount: BigInt(minText) } : {}),
   };
 }
@@ -184,6 +199,7 @@ export function solanaRails(flags: SolanaFlags, env: Record<string, string | und
     return [svmRail({ ...options, chain: rpcSvmChain({ url: rpcUrl }) })];
   } catch (error) {
     // The rail refuses a key whose public half is not the seed's.
-    throw new UsageError(`the Solana fee payer's key: ${(error as Error).message}`);
+    const text = (error as Error).message;
+    throw new UsageError(`the Solana ${text.includes("treasury") ? "treasury" : "fee payer"}'s key: ${text}`);
   }
 }

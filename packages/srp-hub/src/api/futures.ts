@@ -3,14 +3,16 @@
  * price is the amount asked: paid (and settled before the answer), it becomes prepaid
  * balance of the paying wallet's account, which earns the prepaid discount tiers on that
  * account's requests. `POST /v1/futures/refund` pays the account's unused prepaid balance
- * back on-chain from the hub's treasury, to a wallet of the account that signed for it.
+ * back on-chain from the hub's treasury, to a wallet of the account that signed for it: an
+ * EVM wallet on the EVM network, a Solana payer on Solana (SRP-PAY-033).
  */
-import { formatUsdc, SrpError } from "@srp/core";
+import { cryptoBackend, formatUsdc, SrpError } from "@srp/core";
 import { decodeSettlementResponse, paymentHeaderOf } from "@srp/core/x402";
 import { recoverMessageAddress } from "viem";
 import type { AccountStore } from "../accounts.js";
 import { RefundPendingError } from "../ledger/errors.js";
 import type { LedgerBooks } from "../ledger/ledger.js";
+import type { PaymentRail } from "../payments/rail.js";
 import type { X402Payments } from "../payments/x402-flow.js";
 import { EIP3009_ABI, isRevert, type ChainReader, type ChainWriter } from "../payments/authorization-settlers.js";
 import type { PaidResource } from "../payments/x402-policy.js";
@@ -150,6 +152,32 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
 /** The fields of a refund message (`refundMessage(hubId, accountId, nonce)`). */
 const REFUND_MESSAGE = /^SRP refund\nhub: (\S+)\naccount: (\S+)\nnonce: ([A-Za-z0-9]{8,64})$/;
 const SIGNATURE = /^0x(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/;
+/** Base58 of a 64-byte Ed25519 signature. */
+const SOLANA_SIGNATURE = /^[1-9A-HJ-NP-Za-km-z]{64,88}$/;
+/** Base58 of a 32-byte Solana address. */
+const SOLANA_ADDRESS = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+const BASE58_DIGITS = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/**
+ * The bytes of a base58 string (Bitcoin's alphabet, as Solana writes keys and signatures), or
+ * undefined when it is not base58. Kept here so that hubs without Solana load no Solana library.
+ */
+function base58Bytes(text: string): Uint8Array | undefined {
+  let n = 0n;
+  for (const c of text) {
+    const d = BASE58_DIGITS.indexOf(c);
+    if (d < 0) return undefined;
+    n = n * 58n + BigInt(d);
+  }
+  const bytes: number[] = [];
+  for (; n > 0n; n >>= 8n) bytes.unshift(Number(n & 0xffn));
+  // Each leading "1" is a leading zero byte.
+  for (const c of text) {
+    if (c !== "1") break;
+    bytes.unshift(0);
+  }
+  return Uint8Array.from(bytes);
+}
 
 /**
  * `POST /v1/futures/refund` with `{ message, signature }`: `message` is
@@ -161,15 +189,22 @@ const SIGNATURE = /^0x(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/;
  * or the transfer failed: the amount is credited back), 409 `billing.refund_pending`
  * (an x402 credit is not settled yet), 403 `auth.bad_account_proof` (not signed by a
  * wallet of the account), 401 `auth.replayed_nonce`, 401 `auth.wrong_hub`.
+ *
+ * A Solana payer's refund (SRP-PAY-033) is `{ message, signature, address, network? }`: the
+ * same message, `signature` the base58 Ed25519 signature of its UTF-8 bytes by `address`, the
+ * base58 address the account's x402 payments came from; it is paid back on Solana
+ * ({@link PaymentRail.refunds}). A signature that does not start with `0x` is a Solana one.
  */
 export async function postFuturesRefund(request: Request, ctx: FuturesApiContext): Promise<Response> {
   const books = ctx.books;
   const wallets = ctx.wallets;
   if (!books || !wallets) return fail("api.not_found", "this hub keeps no prepaid balances to refund");
+  const body = await readJsonObject(request, ctx.maxBodyBytes);
+  if (!(body instanceof SrpError) && typeof body.signature === "string" && !body.signature.startsWith("0x"))
+    return solanaRefund(body, ctx, books, wallets);
   const { treasury, chain, asset } = ctx;
   if (!treasury || !chain || !asset)
     return fail("payment.unavailable", "this hub has no treasury wallet (and chain client) to pay refunds on-chain");
-  const body = await readJsonObject(request, ctx.maxBodyBytes);
   if (body instanceof SrpError) return errorResponse(body);
   if (typeof body.message !== "string" || typeof body.signature !== "string" || !SIGNATURE.test(body.signature)) {
     return fail("api.invalid_body", "the body is `{ message, signature }`: the refund text and its 0x-prefixed EIP-191 signature");
@@ -185,38 +220,15 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
     return fail("auth.bad_account_proof", "the signature does not recover to a wallet");
   }
   const address = signer.toLowerCase();
-  let amount: bigint;
-  try {
-    const owner = await ctx.accounts.findByWallet(address);
-    if (owner?.id !== accountId)
-      return fail("auth.bad_account_proof", `the refund is signed by ${address}, which is not a wallet of account ${accountId}`);
-    if (!(await wallets.consumeNonce(nonce)))
-      return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
-    await ctx.ledgerReady;
-    amount = await books.refund(accountId, nonce);
-  } catch (error) {
-    if (error instanceof RefundPendingError) {
-      return fail("billing.refund_pending", "a payment credited to this account has not settled on-chain yet; refund after it settles");
-    }
-    ctx.storageError("refund", error);
-    return fail("billing.unavailable", "the ledger cannot refund now; retry shortly");
-  }
+  const taken = await takeRefund(ctx, books, wallets, { accountId, nonce, address });
+  if (taken instanceof Response) return taken;
+  const amount = taken;
   const answer = (transaction: string | null) =>
     Response.json({ object: "srp.refund", account_id: accountId, address, amount: money(amount), transaction });
   if (amount === 0n) return answer(null);
 
   // The books have let the money go; now the chain. A transfer that surely did not happen is credited back.
-  const creditBack = async (why: string): Promise<Response> => {
-    try {
-      await books.deposit(accountId, amount, `refund-failed:${nonce}`, { reason: why.slice(0, 200), to: address });
-    } catch (error) {
-      ctx.storageError(`credit back the failed refund ${nonce} of ${amount} units to ${accountId}`, error);
-    }
-    return fail(
-      "payment.unavailable",
-      `the refund could not be paid on-chain (${why}); the amount is back in the account's prepaid balance`,
-    );
-  };
+  const creditBack = (why: string) => creditRefundBack(ctx, books, { accountId, nonce, address, amount }, why);
   let hash: `0x${string}`;
   try {
     hash = await treasury.writeContract({
@@ -253,6 +265,154 @@ export async function postFuturesRefund(request: Request, ctx: FuturesApiContext
   }
   if (status !== "success") return creditBack(`transfer ${hash} reverted`);
   return answer(hash);
+}
+
+/** Who a refund is for: the account, the nonce it consumes, and the wallet paid back. */
+interface RefundParty {
+  accountId: string;
+  nonce: string;
+  /** The wallet as the books key it (an EVM address lowercase, a Solana one as given). */
+  address: string;
+}
+
+/**
+ * The part of a refund after its signature: the signer must be a wallet of the account;
+ * then `ready` (a check that must pass before anything is consumed, or the answer refusing
+ * the refund), the nonce is consumed and the refundable prepaid balance leaves the books.
+ * The amount taken, or the answer to give.
+ */
+async function takeRefund(
+  ctx: FuturesApiContext,
+  books: LedgerBooks,
+  wallets: WalletBook,
+  { accountId, nonce, address }: RefundParty,
+  ready?: () => Promise<Response | undefined>,
+): Promise<bigint | Response> {
+  try {
+    const owner = await ctx.accounts.findByWallet(address);
+    if (owner?.id !== accountId)
+      return fail("auth.bad_account_proof", `the refund is signed by ${address}, which is not a wallet of account ${accountId}`);
+    const refused = await ready?.();
+    if (refused) return refused;
+    if (!(await wallets.consumeNonce(nonce)))
+      return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
+    await ctx.ledgerReady;
+    return await books.refund(accountId, nonce);
+  } catch (error) {
+    if (error instanceof RefundPendingError) {
+      return fail("billing.refund_pending", "a payment credited to this account has not settled on-chain yet; refund after it settles");
+    }
+    ctx.storageError("refund", error);
+    return fail("billing.unavailable", "the ledger cannot refund now; retry shortly");
+  }
+}
+
+/** Credits back a refund whose transfer surely did not happen, and answers 503 `payment.unavailable`. */
+async function creditRefundBack(
+  ctx: FuturesApiContext,
+  books: LedgerBooks,
+  { accountId, nonce, address, amount }: RefundParty & { amount: bigint },
+  why: string,
+): Promise<Response> {
+  try {
+    await books.deposit(accountId, amount, `refund-failed:${nonce}`, { reason: why.slice(0, 200), to: address });
+  } catch (error) {
+    ctx.storageError(`credit back the failed refund ${nonce} of ${amount} units to ${accountId}`, error);
+  }
+  return fail("payment.unavailable", `the refund could not be paid on-chain (${why}); the amount is back in the account's prepaid balance`);
+}
+
+/** The Solana rails of the hub (by CAIP-2 id), those that take Solana payers' money. */
+function solanaRails(ctx: FuturesApiContext): PaymentRail[] {
+  return (ctx.payments?.rails ?? []).filter((r) => r.network.startsWith("solana:"));
+}
+
+/**
+ * A Solana payer's refund (SRP-PAY-033): `{ message, signature, address, network? }`, the
+ * signature verified as Ed25519 over the message's UTF-8 bytes with `address` as the public
+ * key; the account is the one `address` is bound to by its x402 payments. The refund leaves
+ * the books, then the rail transfers it from the treasury's token account to the payer's
+ * associated token account, which must exist (checked before anything is consumed).
+ */
+async function solanaRefund(
+  body: Record<string, unknown>,
+  ctx: FuturesApiContext,
+  books: LedgerBooks,
+  wallets: WalletBook,
+): Promise<Response> {
+  const shape =
+    "a Solana refund is `{ message, signature, address, network? }`: the refund text, its base58 Ed25519 signature, the base58 address that signed it, and optionally the CAIP-2 network it was paid on";
+  const { message, signature, address, network } = body;
+  if (
+    typeof message !== "string" ||
+    typeof signature !== "string" ||
+    !SOLANA_SIGNATURE.test(signature) ||
+    typeof address !== "string" ||
+    !SOLANA_ADDRESS.test(address) ||
+    (network !== undefined && typeof network !== "string")
+  )
+    return fail("api.invalid_body", shape);
+  const signatureBytes = base58Bytes(signature);
+  const publicKey = base58Bytes(address);
+  if (signatureBytes?.length !== 64 || publicKey?.length !== 32)
+    return fail("api.invalid_body", `${shape} (a signature of 64 bytes, an address of 32)`);
+  const rails = solanaRails(ctx);
+  const named = network === undefined ? rails : rails.filter((r) => r.network === network);
+  if (named.length === 0)
+    return network === undefined
+      ? fail("payment.unavailable", "this hub takes no Solana payments and pays no refunds on Solana")
+      : fail(
+          "api.invalid_body",
+          `this hub takes no payments on ${network}; its Solana networks: ${rails.map((r) => r.network).join(", ") || "none"}`,
+        );
+  if (named.length > 1)
+    return fail("api.invalid_body", `name the \`network\` the money was paid on: one of ${named.map((r) => r.network).join(", ")}`);
+  const rail = named[0]!;
+  const refunds = rail.refunds;
+  if (!refunds) return fail("payment.unavailable", `this hub has no treasury key to pay refunds on ${rail.network}`);
+
+  const m = REFUND_MESSAGE.exec(message);
+  if (!m) return fail("api.invalid_body", "`message` is `SRP refund\\nhub: <hubId>\\naccount: <accountId>\\nnonce: <nonce>`");
+  const [, hubId, accountId, nonce] = m as unknown as [string, string, string, string];
+  if (hubId !== ctx.hubId) return fail("auth.wrong_hub", `the refund is addressed to hub ${hubId}, not this one`);
+  if (!cryptoBackend().verify(new TextEncoder().encode(message), signatureBytes, publicKey))
+    return fail("auth.bad_account_proof", `the signature is not ${address}'s signature of the message`);
+
+  const party: RefundParty = { accountId, nonce, address: walletKey(address) };
+  // The payer must be able to receive the token before anything is consumed: then it can fix that and ask again.
+  const receivable = async (): Promise<Response | undefined> => {
+    let why: string | undefined;
+    try {
+      why = await refunds.receivable(address);
+    } catch (error) {
+      ctx.storageError(`refund ${nonce}: read ${address}'s token account on ${rail.network}`, error);
+      return fail("payment.unavailable", `the chain (${rail.network}) cannot be read now; retry shortly`);
+    }
+    return why === undefined ? undefined : fail("api.invalid_body", `the refund cannot be paid: ${why}`);
+  };
+  const taken = await takeRefund(ctx, books, wallets, party, receivable);
+  if (taken instanceof Response) return taken;
+  const amount = taken;
+  const answer = (transaction: string | null) =>
+    Response.json({ object: "srp.refund", account_id: accountId, address: party.address, amount: money(amount), transaction });
+  if (amount === 0n) return answer(null);
+
+  // The books have let the money go; now the chain. A transfer that surely did not happen is credited back.
+  const paid = await refunds.pay(address, amount, nonce);
+  if (paid.outcome === "paid") return answer(paid.transaction);
+  if (paid.outcome === "failed") return creditRefundBack(ctx, books, { ...party, amount }, paid.reason);
+  // May have been sent: crediting back could pay twice. The operator reconciles it by its transaction.
+  ctx.storageError(
+    `refund ${nonce} of ${amount} units to ${address} on ${rail.network}: ${paid.transaction ? `transaction ${paid.transaction}` : "the transfer"} has an unknown outcome`,
+    new Error(paid.reason),
+  );
+  return errorResponse(
+    new SrpError(
+      "payment.settlement_pending",
+      `the refund transfer${paid.transaction ? ` ${paid.transaction}` : ""} may have been sent but its outcome is not known yet; the hub's operator reconciles it`,
+      paid.transaction ? { details: { transaction: paid.transaction } } : undefined,
+    ),
+  );
 }
 
 function short(error: unknown): string {

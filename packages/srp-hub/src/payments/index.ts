@@ -12,7 +12,7 @@
  * @module @srp/hub/payments
  */
 export { X402Payments, type X402PaymentsOptions, type Admission, type PaymentEvent, type PaymentHeader } from "./x402-flow.js";
-export type { PaymentRail, RailPayment, PaymentLock } from "./rail.js";
+export type { PaymentRail, RailPayment, PaymentLock, RailRefunds, RailRefundResult } from "./rail.js";
 export { evmRail } from "./evm-rail.js";
 export {
   requirementsFor,

@@ -38,6 +38,33 @@ export interface RailPayment {
   lock: PaymentLock;
 }
 
+/**
+ * What paying money back to a payer came to: paid (the transfer landed), failed (it surely
+ * did not and never will move money: refused before it was sent, failed on-chain, or expired
+ * unsent), or unknown (it may have been sent; never to be credited back blindly).
+ */
+export type RailRefundResult =
+  | { outcome: "paid"; transaction: string }
+  | { outcome: "failed"; reason: string }
+  | { outcome: "unknown"; reason: string; transaction?: string };
+
+/** Refunds of prepaid money on a rail's network, to the address that paid (spec/v1/payments.md, SRP-PAY-033). */
+export interface RailRefunds {
+  /**
+   * Whether `payer` can receive the rail's token now: undefined when it can, else why not
+   * (something only the payer can fix, such as a missing token account). Asked before any
+   * money leaves the books. Throws when the chain cannot be read.
+   */
+  receivable(payer: string): Promise<string | undefined>;
+  /**
+   * Transfers `amount` (ledger units) from the treasury to `payer`. `reference` (the refund's
+   * nonce) goes on-chain with it (a memo on Solana): it names the refund for reconciliation, and
+   * makes each refund's transaction its own (two refunds of one amount to one payer would
+   * otherwise be the same transaction, which the chain takes once). Never throws.
+   */
+  pay(payer: string, amount: bigint, reference: string): Promise<RailRefundResult>;
+}
+
 /** One network a hub takes x402 payments on. */
 export interface PaymentRail {
   /** The CAIP-2 network id (`eip155:8453`, `solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp`). */
@@ -73,4 +100,10 @@ export interface PaymentRail {
   settle(p: RailPayment): Promise<SettleResult>;
   /** What the chain says of a locked payment: it paid the hub, it is unused, or it was spent otherwise; undefined when it cannot tell. */
   outcome(lock: PaymentLock): Promise<AuthorizationOutcome | undefined>;
+  /**
+   * Refunds to the payers of this rail, on its network, from the treasury; absent when the
+   * rail cannot pay them (no treasury key). The EVM network's refunds are the hub's treasury
+   * wallet's (`x402.treasury`), not its rail's.
+   */
+  readonly refunds?: RailRefunds;
 }

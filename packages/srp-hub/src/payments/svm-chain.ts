@@ -60,6 +60,8 @@ export interface SvmChain {
   signatureStatus(signature: string): Promise<SvmSignatureStatus | null>;
   /** Whether a transaction with this blockhash could still land (checked at the confirmed block). */
   isBlockhashValid(blockhash: string): Promise<boolean>;
+  /** A recent blockhash (of the confirmed block), for a transaction the hub makes itself (a refund). */
+  latestBlockhash(): Promise<string>;
 }
 
 /** The Token program's error code for a transfer above the balance. */
@@ -133,6 +135,9 @@ export function rpcSvmChain(options: RpcSvmChainOptions): SvmChain {
     async isBlockhashValid(blockhash) {
       return (await rpc.isBlockhashValid(blockhash as Blockhash, { commitment: "confirmed" }).send()).value;
     },
+    async latestBlockhash() {
+      return (await rpc.getLatestBlockhash({ commitment: "confirmed" }).send()).value.blockhash;
+    },
   };
 }
 
@@ -201,6 +206,9 @@ export function liteSvmChain(svm: LiteSvmLike): SvmChain {
     },
     async isBlockhashValid(blockhash) {
       return blockhash === svm.latestBlockhash();
+    },
+    async latestBlockhash() {
+      return svm.latestBlockhash();
     },
   };
 }

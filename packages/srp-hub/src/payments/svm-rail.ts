@@ -6,20 +6,44 @@
  * transaction's signature (its id on the chain) is known at the check and is the payment's
  * lock nonce. Preflight, settlement and the chain's word on a payment go through an
  * {@link SvmChain}. A transaction lives only as long as its blockhash (about a minute), so
- * the hub settles these payments before serving.
+ * the hub settles these payments before serving. Given the treasury owner's key, the rail
+ * also pays refunds back to Solana payers (an SPL `TransferChecked` from the treasury's token
+ * account to the payer's, its fee paid by the fee payer).
  */
 import { createPrivateKey, createPublicKey, KeyObject, sign, type webcrypto } from "node:crypto";
 import { SrpError } from "@srp/core";
 import type { PaymentRequirements } from "@srp/core/x402";
-import { address, getTransactionEncoder, type Address, type SignatureBytes, type Transaction } from "@solana/kit";
-import { findAssociatedTokenPda, getTokenDecoder, getTokenSize } from "@solana-program/token";
+import {
+  AccountRole,
+  address,
+  appendTransactionMessageInstruction,
+  compileTransaction,
+  createTransactionMessage,
+  getTransactionEncoder,
+  isAddress,
+  pipe,
+  setTransactionMessageFeePayer,
+  setTransactionMessageLifetimeUsingBlockhash,
+  type Address,
+  type Blockhash,
+  type SignatureBytes,
+  type Transaction,
+} from "@solana/kit";
+import {
+  AccountState,
+  findAssociatedTokenPda,
+  getTokenDecoder,
+  getTokenSize,
+  getTransferCheckedInstructionDataEncoder,
+} from "@solana-program/token";
 import type { AuthorizationOutcome, PreflightResult, SettleResult } from "./authorization-settlers.js";
-import type { PaymentLock, PaymentRail, RailPayment } from "./rail.js";
+import type { PaymentLock, PaymentRail, RailPayment, RailRefundResult, RailRefunds } from "./rail.js";
 import type { SvmChain, SvmSignatureStatus, SvmTxErrorKind } from "./svm-chain.js";
 import {
   base58,
   BLOCKHASH_LIFETIME_SECONDS,
   checkSvmPayment,
+  MEMO_PROGRAM,
   SPL_TOKEN_PROGRAM,
   svmRequirements,
   svmTransferOf,
@@ -40,6 +64,13 @@ export interface SvmRailOptions extends Omit<SvmTerms, "feePayer" | "maxTimeoutS
    * It need not be the treasury.
    */
   feePayer: Uint8Array | SvmKeyPair;
+  /**
+   * The treasury owner's key (its address is `payTo`), in the same forms as `feePayer`: with
+   * it the rail pays refunds of Solana payers' prepaid money back to them on this network
+   * (`POST /v1/futures/refund`, SRP-PAY-033), the fee payer paying each transfer's fee.
+   * Without it the rail pays no refunds (they are `payment.unavailable`).
+   */
+  treasurySigner?: Uint8Array | SvmKeyPair;
   /** The cluster. */
   chain: SvmChain;
   /** `maxTimeoutSeconds` offered. Default {@link BLOCKHASH_LIFETIME_SECONDS}. */
@@ -63,10 +94,10 @@ export interface SvmRailOptions extends Omit<SvmTerms, "feePayer" | "maxTimeoutS
 /** The default smallest Solana payment, in ledger units: $0.01 (a settlement costs the fee payer about 10 000 lamports). */
 export const SVM_MIN_AMOUNT = 10_000n;
 
-/** A signing key for the fee payer, as Node signs with it synchronously. */
-function feePayerKey(feePayer: Uint8Array | SvmKeyPair): { address: string; key: KeyObject } {
+/** A signing key (the fee payer's, the treasury's), as Node signs with it synchronously. */
+function signingKey(feePayer: Uint8Array | SvmKeyPair, whose = "fee payer"): { address: string; key: KeyObject } {
   if (feePayer instanceof Uint8Array) {
-    if (feePayer.length !== 64) throw new RangeError("the fee payer's secret key must be 64 bytes (seed, then public key)");
+    if (feePayer.length !== 64) throw new RangeError(`the ${whose}'s secret key must be 64 bytes (seed, then public key)`);
     const b64url = (b: Uint8Array) => Buffer.from(b).toString("base64url");
     const pub = feePayer.subarray(32);
     const key = createPrivateKey({
@@ -74,7 +105,7 @@ function feePayerKey(feePayer: Uint8Array | SvmKeyPair): { address: string; key:
       key: { kty: "OKP", crv: "Ed25519", d: b64url(feePayer.subarray(0, 32)), x: b64url(pub) },
     });
     if (createPublicKey(key).export({ format: "jwk" }).x !== b64url(pub))
-      throw new RangeError("the fee payer's secret key does not match its public key");
+      throw new RangeError(`the ${whose}'s secret key does not match its public key`);
     return { address: base58(pub), key };
   }
   return { address: feePayer.address, key: KeyObject.from(feePayer.keyPair.privateKey) };
@@ -118,7 +149,10 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
     throw new RangeError("svmRail takes SPL Token mints only (Token-2022 extensions such as transfer fees are not checked)");
   const minAmount = options.minAmount ?? SVM_MIN_AMOUNT;
   if (minAmount < 0n) throw new RangeError("minAmount must be non-negative");
-  const fee = feePayerKey(options.feePayer);
+  const fee = signingKey(options.feePayer);
+  const treasuryKey = options.treasurySigner === undefined ? undefined : signingKey(options.treasurySigner, "treasury");
+  if (treasuryKey && treasuryKey.address !== options.payTo)
+    throw new RangeError(`the treasury key is ${treasuryKey.address}'s, not the treasury owner's (payTo ${options.payTo})`);
   const terms: SvmTerms = {
     network: options.network,
     mint: options.mint,
@@ -178,11 +212,115 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
   const lockOf = (requirements: PaymentRequirements, payer: string, amount: bigint, nonce: string, validBefore: number) =>
     ({ network: terms.network, asset: requirements.asset, payer, nonce, amount, validBefore }) satisfies PaymentLock;
 
+  /**
+   * Submits a fully signed transaction and follows it until it lands, can never land, or
+   * `confirmTimeoutMs` passes (then its outcome is unknown). Submitting it again while it is
+   * unconfirmed is safe: the chain takes a transaction once. "failed" means it surely moved
+   * nothing: it failed on-chain, its blockhash expired before it landed, or the chain refused
+   * it before this process ever got it onto the chain.
+   */
+  const follow = async (wire: Uint8Array, signature: string, blockhash: string): Promise<SettleResult> => {
+    const deadline = now() + confirmTimeoutMs;
+    let lastSend = Number.NEGATIVE_INFINITY;
+    try {
+      for (;;) {
+        const word = await chainWord(signature, blockhash);
+        if (word.state === "landed") return landed(signature, word.status);
+        if (word.state === "expired") return { outcome: "failed", reason: `the blockhash expired before transaction ${signature} landed` };
+        if (word.state === "unused" && now() - lastSend >= resendIntervalMs) {
+          lastSend = now();
+          const r = await chain.send(wire);
+          if (r.ok || r.kind === "already_processed") {
+            sent.add(signature);
+            if (sent.size > REMEMBERED) sent.delete(sent.values().next().value as string);
+          }
+          // A refusal of a transaction this process never got onto the chain is definite: nothing can land.
+          else if (DEFINITE.has(r.kind) && !sent.has(signature))
+            return { outcome: "failed", reason: `the chain refused the transaction: ${r.message}` };
+          continue;
+        }
+        if (now() >= deadline)
+          return { outcome: "unknown", reason: `transaction ${signature} not confirmed within ${confirmTimeoutMs} ms` };
+        await sleep(pollIntervalMs);
+      }
+    } catch (error) {
+      return { outcome: "unknown", reason: `transaction ${signature}: the chain cannot be reached: ${message(error)}` };
+    }
+  };
+
+  /** The payer's associated token account for the mint. */
+  const tokenAccountOf = async (owner: string) =>
+    (await findAssociatedTokenPda({ owner: address(owner), mint: address(terms.mint), tokenProgram: address(tokenProgram) }))[0] as string;
+
+  /** Refunds, when the rail holds the treasury owner's key. */
+  const refunds = (signer: { address: string; key: KeyObject }): RailRefunds => ({
+    async receivable(payer) {
+      if (!isAddress(payer)) return `${payer} is not a Solana address`;
+      const account = await tokenAccountOf(payer);
+      const found = await chain.getAccount(account);
+      const create = `create it (the associated token account of ${payer} for ${terms.mint}), then ask again`;
+      if (!found || found.owner !== tokenProgram || found.data.length < getTokenSize())
+        return `the paying wallet ${payer} has no token account ${account} to receive the refund: ${create}`;
+      const token = getTokenDecoder().decode(found.data.subarray(0, getTokenSize()));
+      if (token.mint !== terms.mint || token.owner !== payer)
+        return `the token account ${account} is not ${payer}'s account for ${terms.mint}`;
+      if (token.state !== AccountState.Initialized) return `the token account ${account} of ${payer} is frozen or uninitialized`;
+      return undefined;
+    },
+
+    async pay(payer, amount, reference): Promise<RailRefundResult> {
+      let wire: Uint8Array;
+      let signature: string;
+      let blockhash: string;
+      try {
+        if (amount <= 0n) return { outcome: "failed", reason: "nothing to pay" };
+        const [source, destination] = await Promise.all([treasury(), tokenAccountOf(payer)]);
+        blockhash = await chain.latestBlockhash();
+        const transfer = {
+          programAddress: address(tokenProgram),
+          accounts: [
+            { address: address(source), role: AccountRole.WRITABLE },
+            { address: address(terms.mint), role: AccountRole.READONLY },
+            { address: address(destination), role: AccountRole.WRITABLE },
+            { address: address(signer.address), role: AccountRole.READONLY_SIGNER },
+          ],
+          data: getTransferCheckedInstructionDataEncoder().encode({ amount, decimals: terms.decimals }),
+        };
+        // The memo names the refund and keeps its transaction unique under a blockhash.
+        const memo = { programAddress: address(MEMO_PROGRAM), data: new TextEncoder().encode(`SRP refund ${reference}`.slice(0, 200)) };
+        const transaction = compileTransaction(
+          pipe(
+            createTransactionMessage({ version: 0 }),
+            (m) => setTransactionMessageFeePayer(address(fee.address), m),
+            // The last valid height is not part of the wire message: the rail follows the blockhash's validity instead.
+            (m) => setTransactionMessageLifetimeUsingBlockhash({ blockhash: blockhash as Blockhash, lastValidBlockHeight: 0n }, m),
+            (m) => appendTransactionMessageInstruction(transfer, m),
+            (m) => appendTransactionMessageInstruction(memo, m),
+          ),
+        );
+        const bytes = Uint8Array.from(transaction.messageBytes);
+        const signatures: Record<string, SignatureBytes> = {};
+        for (const k of signer.address === fee.address ? [fee] : [fee, signer])
+          signatures[k.address] = new Uint8Array(sign(null, bytes, k.key)) as SignatureBytes;
+        wire = new Uint8Array(getTransactionEncoder().encode({ ...transaction, signatures: { ...transaction.signatures, ...signatures } }));
+        signature = base58(signatures[fee.address]!);
+      } catch (error) {
+        // Nothing was sent: the treasury's key, a token account or the chain's blockhash was missing.
+        return { outcome: "failed", reason: `the refund transaction could not be made: ${message(error)}` };
+      }
+      const result = await follow(wire, signature, blockhash);
+      if (result.outcome === "settled") return { outcome: "paid", transaction: result.transaction };
+      if (result.outcome === "failed") return result;
+      return { outcome: "unknown", reason: result.reason, transaction: signature };
+    },
+  });
+
   return {
     network: terms.network,
     settlerName: "solana",
     settlesFirst: true,
     minAmount,
+    ...(treasuryKey ? { refunds: refunds(treasuryKey) } : {}),
     offer: (amount) => svmRequirements(terms, amount),
     offerV1: () => undefined,
 
@@ -262,33 +400,7 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
       if (!t) return { outcome: "failed", reason: "the payment holds no Solana transfer" };
       const { wire, signature } = cosign(t.transaction);
       remember(signature, t.blockhash, p.lock.validBefore);
-      const deadline = now() + confirmTimeoutMs;
-      let lastSend = Number.NEGATIVE_INFINITY;
-      try {
-        for (;;) {
-          const word = await chainWord(signature, t.blockhash);
-          if (word.state === "landed") return landed(signature, word.status);
-          if (word.state === "expired")
-            return { outcome: "failed", reason: `the blockhash expired before transaction ${signature} landed` };
-          if (word.state === "unused" && now() - lastSend >= resendIntervalMs) {
-            lastSend = now();
-            const r = await chain.send(wire);
-            if (r.ok || r.kind === "already_processed") {
-              sent.add(signature);
-              if (sent.size > REMEMBERED) sent.delete(sent.values().next().value as string);
-            }
-            // A refusal of a transaction this process never got onto the chain is definite: nothing can land.
-            else if (DEFINITE.has(r.kind) && !sent.has(signature))
-              return { outcome: "failed", reason: `the chain refused the transaction: ${r.message}` };
-            continue;
-          }
-          if (now() >= deadline)
-            return { outcome: "unknown", reason: `transaction ${signature} not confirmed within ${confirmTimeoutMs} ms` };
-          await sleep(pollIntervalMs);
-        }
-      } catch (error) {
-        return { outcome: "unknown", reason: `transaction ${signature}: the chain cannot be reached: ${message(error)}` };
-      }
+      return follow(wire, signature, t.blockhash);
     },
 
     async outcome(lock): Promise<AuthorizationOutcome | undefined> {
