@@ -217,7 +217,11 @@ export async function solanaWorld(): Promise<SolanaWorld> {
       return { context: { slot: slot() }, value };
     },
     getLatestBlockhash() {
-      return { context: { slot: slot() }, value: { blockhash: svm.latestBlockhash(), lastValidBlockHeight: 150 } };
+      // Each blockhash the VM moves to is a later "epoch": valid until 50 blocks past the height it was handed out at.
+      return { context: { slot: slot() }, value: { blockhash: svm.latestBlockhash(), lastValidBlockHeight: 150 + 200 * epoch() } };
+    },
+    getBlockHeight() {
+      return 100 + 200 * epoch();
     },
     simulateTransaction([wire]) {
       const { err, logs, unitsConsumed } = outcomeOf(svm.simulateTransaction(decodeWire(wire)));
@@ -259,6 +263,13 @@ export async function solanaWorld(): Promise<SolanaWorld> {
       return { context: { slot: slot() }, value: blockhash === svm.latestBlockhash() };
     },
   };
+  // The blockhashes the VM has had, in order: the block height grows with each (an expired blockhash is many blocks old).
+  const hashes: string[] = [];
+  function epoch(): number {
+    const h = svm.latestBlockhash();
+    if (hashes.at(-1) !== h) hashes.push(h);
+    return hashes.length - 1;
+  }
   const server: Server = createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));

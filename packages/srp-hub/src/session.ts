@@ -181,6 +181,8 @@ export interface JobHost {
 
 /** An async job as it moves between sessions of its node (SRP-JOB-045, SRP-JOB-046). */
 export interface AsyncJobState {
+  /** The credential the job's session was bound with: only a session bound with the same one resumes it (SRP-SEC-022). */
+  binding: string;
   job: Job;
   requestHash: string;
   handle: JobHandle;
@@ -314,6 +316,8 @@ export class ProviderSession implements JobHost {
   /** Sends `error` for a session-ending error and closes with its close code. */
   fail(error: SrpError): void {
     if (this.state === "closed") return;
+    // Only a node that went quiet or reconnected keeps its async jobs for a resume: one the hub ends for misbehaving does not.
+    if (error.code !== "protocol.heartbeat_timeout" && error.code !== "session.replaced") this.#noResume = true;
     if (this.state === "await_auth") this.#ctx.onRejected(this, error);
     this.send(errorMessage(error));
     this.#closeSocket(error.closeCode ?? 1011, error.code);
@@ -543,6 +547,12 @@ export class ProviderSession implements JobHost {
   revoke(): void {
     this.#noResume = true;
     if (this.state === "open") this.fail(new SrpError("auth.revoked", "the API key or wallet this node bound with was revoked"));
+  }
+
+  /** The credential this session bound its account with, as one string (an API key, or a wallet address); "" before. */
+  get bindingKey(): string {
+    const b = this.#binding;
+    return b === undefined ? "" : b.kind === "api_key" ? `key:${b.key}` : `wallet:${b.address}`;
   }
 
   /** Whether the node's first offer on this session was acknowledged. */
@@ -875,7 +885,7 @@ export class ProviderSession implements JobHost {
     if (!j.result || this.#noResume || this.nodeId === undefined || !this.#ctx.suspendJob) return false;
     if (j.adopted) this.#ctx.onAdoptedEnded?.(j.job.jobId);
     const { job, requestHash, handle, meter, result, sentAt } = j;
-    return this.#ctx.suspendJob(this, { job, requestHash, handle, meter, result, sentAt });
+    return this.#ctx.suspendJob(this, { binding: this.bindingKey, job, requestHash, handle, meter, result, sentAt });
   }
 
   #onClose(code: number, reason: string): void {

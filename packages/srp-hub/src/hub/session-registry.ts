@@ -158,16 +158,19 @@ function resumeHooks(
 ): Pick<SessionContext, "suspendJob" | "onFirstOffer" | "cancelMoved" | "onAdoptedEnded"> {
   return {
     suspendJob(session, state) {
+      // The node's newer session already took its first offer (and may have jobs): too late to resume in order; lost now.
       const newer = r.byNode.get(session.nodeId!);
-      if (newer && newer !== session && newer.state === "open" && newer.offered) {
-        newer.adopt(state);
-        suspended.moved(state.job.jobId, newer);
-        return true;
-      }
+      if (newer && newer !== session && newer.offered) return false;
       return suspended.suspend(session.nodeId!, state);
     },
     onFirstOffer(session) {
       for (const state of suspended.take(session.nodeId!)) {
+        // Resumed only under the same credential and on an instance the node still offers; otherwise lost (failed over).
+        if (state.binding !== session.bindingKey || !session.instances.has(state.job.instanceId)) {
+          state.result.release();
+          state.handle.onLost("the node came back without the job's binding or instance");
+          continue;
+        }
         session.adopt(state);
         suspended.moved(state.job.jobId, session);
       }

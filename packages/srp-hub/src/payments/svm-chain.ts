@@ -91,6 +91,8 @@ export interface RpcSvmChainOptions {
 export function rpcSvmChain(options: RpcSvmChainOptions): SvmChain {
   const rpc = createSolanaRpc(options.url);
   const b64 = (bytes: Uint8Array) => getBase64Decoder().decode(bytes) as Base64EncodedWireTransaction;
+  /** The last valid block height of each blockhash this adapter handed out (its own transactions: refunds). */
+  const issued = new Map<string, bigint>();
   return {
     async getAccount(address) {
       const { value } = await rpc.getAccountInfo(address as Address, { encoding: "base64", commitment: "confirmed" }).send();
@@ -133,10 +135,17 @@ export function rpcSvmChain(options: RpcSvmChainOptions): SvmChain {
       };
     },
     async isBlockhashValid(blockhash) {
+      // A blockhash this adapter handed out is judged by block height: a node a few slots behind then errs
+      // towards "still valid" (never towards "expired", which would credit back a refund that may yet land).
+      const last = issued.get(blockhash);
+      if (last !== undefined) return (await rpc.getBlockHeight({ commitment: "confirmed" }).send()) <= last;
       return (await rpc.isBlockhashValid(blockhash as Blockhash, { commitment: "confirmed" }).send()).value;
     },
     async latestBlockhash() {
-      return (await rpc.getLatestBlockhash({ commitment: "confirmed" }).send()).value.blockhash;
+      const { value } = await rpc.getLatestBlockhash({ commitment: "confirmed" }).send();
+      issued.set(value.blockhash, value.lastValidBlockHeight);
+      if (issued.size > 1024) issued.delete(issued.keys().next().value as string);
+      return value.blockhash;
     },
   };
 }
