@@ -220,6 +220,21 @@ describe("refunds to Solana payers, on Solana", () => {
     await net.store.deposit(accountId, left, "operator: refund transfer never sent");
   });
 
+  it("refuses a second refund to one address within the interval while money is left (each costs the fee payer a fee)", async () => {
+    const net = await start();
+    const { accountId } = await payOnce(net);
+    const first = await refund(net, await refundBody(net, accountId));
+    expect(first.status).toBe(200);
+    // Paid again, then refunded again at once: 429 with Retry-After, nothing moved, the nonce kept.
+    const { left } = await payOnce(net);
+    const body = await refundBody(net, accountId);
+    const again = await refund(net, body);
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe("api.rate_limited");
+    expect((await net.store.summary(accountId)).balance).toBe(left);
+  });
+
   it("pays the refund through the JSON-RPC adapter (rpcSvmChain) too", async () => {
     const net = await start({ chain: () => rpcSvmChain({ url: sol.rpcUrl }) });
     const { accountId, left } = await payOnce(net);

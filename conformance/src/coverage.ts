@@ -67,6 +67,8 @@ export const NOT_WIRE_TESTABLE: Readonly<Record<string, string>> = {
     "each step but the first needs a transaction signed on the hub's Solana cluster by a funded payer, which the suite does not hold; the reference hub tests every step against an in-process Solana VM (test/svm-rail.test.ts, test/x402-solana.test.ts)",
   "SRP-PAY-033":
     "needs prepaid money paid in from Solana by a funded payer whose key the suite holds, and the hub's cluster to see the transfer back; the reference hub tests it against an in-process Solana VM (test/solana-refund.test.ts)",
+  "SRP-PAY-034":
+    "needs provider earnings paid for with Solana money, the provider account's key, and the hub's cluster to see the transfer; the suite is given neither earnings nor a cluster; the reference hub tests it against an in-process Solana VM (test/solana-payout.test.ts)",
   "SRP-WAL-005": "vouchers are signed against the operator's settlement contract and books; the suite has no earnings to pay out",
   // ERR: errors
   "SRP-ERR-007":

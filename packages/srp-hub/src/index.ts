@@ -129,6 +129,8 @@ export {
   type PayoutRun,
   type PayoutEvent,
 } from "./payments/onchain-payouts.js";
+/** The text a provider signs with a Solana address's key to take its earnings there (`POST /v1/payouts/solana`, SRP-PAY-034). */
+export { solanaPayoutMessage } from "./api/solana-proof.js";
 
 // x402 on Solana: the `exact` rail (an SPL token transfer whose fees the hub's fee payer pays) and its chain adapters
 export { svmRail, SVM_MIN_AMOUNT, type SvmRailOptions, type SvmKeyPair } from "./payments/svm-rail.js";

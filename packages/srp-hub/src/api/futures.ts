@@ -6,7 +6,7 @@
  * back on-chain from the hub's treasury, to a wallet of the account that signed for it: an
  * EVM wallet on the EVM network, a Solana payer on Solana (SRP-PAY-033).
  */
-import { cryptoBackend, formatUsdc, SrpError } from "@srp/core";
+import { formatUsdc, SrpError } from "@srp/core";
 import { decodeSettlementResponse, paymentHeaderOf } from "@srp/core/x402";
 import { recoverMessageAddress } from "viem";
 import type { AccountStore } from "../accounts.js";
@@ -20,6 +20,7 @@ import type { WalletBook } from "../storage/wallet-book.js";
 import { money } from "./account.js";
 import { errorResponse, fail, readJsonObject } from "./http.js";
 import { walletKey } from "../storage/payment-book.js";
+import { pickSolanaRail, solanaProofBytes, verifySolanaMessage } from "./solana-proof.js";
 
 /** Path of the deposit resource. */
 export const DEPOSIT_PATH = "/v1/futures/deposit";
@@ -54,7 +55,12 @@ export interface FuturesApiContext {
   storageError(what: string, error: unknown): void;
   /** How long a refund waits for its transfer's receipt; default 60 s. */
   refundTimeoutMs?: number;
+  /** When each Solana address was last refunded (a refund costs the hub's fee payer a fee: at most one per interval). */
+  recentSolanaRefunds?: Map<string, number>;
 }
+
+/** The least time between two Solana refunds to one address (each costs the hub's fee payer a transaction fee). */
+export const SOLANA_REFUND_INTERVAL_MS = 10 * 60_000;
 
 /** The deposit endpoint as an x402 resource (its `bazaar` discovery entry). */
 export function depositResource(url: string): PaidResource {
@@ -152,33 +158,6 @@ export async function postDeposit(request: Request, ctx: FuturesApiContext): Pro
 /** The fields of a refund message (`refundMessage(hubId, accountId, nonce)`). */
 const REFUND_MESSAGE = /^SRP refund\nhub: (\S+)\naccount: (\S+)\nnonce: ([A-Za-z0-9]{8,64})$/;
 const SIGNATURE = /^0x(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/;
-/** Base58 of a 64-byte Ed25519 signature. */
-const SOLANA_SIGNATURE = /^[1-9A-HJ-NP-Za-km-z]{64,88}$/;
-/** Base58 of a 32-byte Solana address. */
-const SOLANA_ADDRESS = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
-const BASE58_DIGITS = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-/**
- * The bytes of a base58 string (Bitcoin's alphabet, as Solana writes keys and signatures), or
- * undefined when it is not base58. Kept here so that hubs without Solana load no Solana library.
- */
-function base58Bytes(text: string): Uint8Array | undefined {
-  let n = 0n;
-  for (const c of text) {
-    const d = BASE58_DIGITS.indexOf(c);
-    if (d < 0) return undefined;
-    n = n * 58n + BigInt(d);
-  }
-  const bytes: number[] = [];
-  for (; n > 0n; n >>= 8n) bytes.unshift(Number(n & 0xffn));
-  // Each leading "1" is a leading zero byte.
-  for (const c of text) {
-    if (c !== "1") break;
-    bytes.unshift(0);
-  }
-  return Uint8Array.from(bytes);
-}
-
 /**
  * `POST /v1/futures/refund` with `{ message, signature }`: `message` is
  * `refundMessage(hubId, accountId, nonce)` with a nonce from `GET /v1/auth/nonce`, signed
@@ -273,6 +252,11 @@ interface RefundParty {
   nonce: string;
   /** The wallet as the books key it (an EVM address lowercase, a Solana one as given). */
   address: string;
+  /**
+   * The Solana network the refund is paid on, recorded in its postings' memos: the Solana money
+   * the hub holds counts it as gone (SRP-PAY-034). Absent on the EVM network.
+   */
+  network?: string;
 }
 
 /**
@@ -285,7 +269,7 @@ async function takeRefund(
   ctx: FuturesApiContext,
   books: LedgerBooks,
   wallets: WalletBook,
-  { accountId, nonce, address }: RefundParty,
+  { accountId, nonce, address, network }: RefundParty,
   ready?: () => Promise<Response | undefined>,
 ): Promise<bigint | Response> {
   try {
@@ -297,7 +281,7 @@ async function takeRefund(
     if (!(await wallets.consumeNonce(nonce)))
       return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
     await ctx.ledgerReady;
-    return await books.refund(accountId, nonce);
+    return await books.refund(accountId, nonce, network === undefined ? undefined : { network, to: address });
   } catch (error) {
     if (error instanceof RefundPendingError) {
       return fail("billing.refund_pending", "a payment credited to this account has not settled on-chain yet; refund after it settles");
@@ -311,20 +295,19 @@ async function takeRefund(
 async function creditRefundBack(
   ctx: FuturesApiContext,
   books: LedgerBooks,
-  { accountId, nonce, address, amount }: RefundParty & { amount: bigint },
+  { accountId, nonce, address, network, amount }: RefundParty & { amount: bigint },
   why: string,
 ): Promise<Response> {
   try {
-    await books.deposit(accountId, amount, `refund-failed:${nonce}`, { reason: why.slice(0, 200), to: address });
+    await books.deposit(accountId, amount, `refund-failed:${nonce}`, {
+      reason: why.slice(0, 200),
+      to: address,
+      ...(network === undefined ? {} : { network }),
+    });
   } catch (error) {
     ctx.storageError(`credit back the failed refund ${nonce} of ${amount} units to ${accountId}`, error);
   }
   return fail("payment.unavailable", `the refund could not be paid on-chain (${why}); the amount is back in the account's prepaid balance`);
-}
-
-/** The Solana rails of the hub (by CAIP-2 id), those that take Solana payers' money. */
-function solanaRails(ctx: FuturesApiContext): PaymentRail[] {
-  return (ctx.payments?.rails ?? []).filter((r) => r.network.startsWith("solana:"));
 }
 
 /**
@@ -346,28 +329,14 @@ async function solanaRefund(
   if (
     typeof message !== "string" ||
     typeof signature !== "string" ||
-    !SOLANA_SIGNATURE.test(signature) ||
     typeof address !== "string" ||
-    !SOLANA_ADDRESS.test(address) ||
     (network !== undefined && typeof network !== "string")
   )
     return fail("api.invalid_body", shape);
-  const signatureBytes = base58Bytes(signature);
-  const publicKey = base58Bytes(address);
-  if (signatureBytes?.length !== 64 || publicKey?.length !== 32)
-    return fail("api.invalid_body", `${shape} (a signature of 64 bytes, an address of 32)`);
-  const rails = solanaRails(ctx);
-  const named = network === undefined ? rails : rails.filter((r) => r.network === network);
-  if (named.length === 0)
-    return network === undefined
-      ? fail("payment.unavailable", "this hub takes no Solana payments and pays no refunds on Solana")
-      : fail(
-          "api.invalid_body",
-          `this hub takes no payments on ${network}; its Solana networks: ${rails.map((r) => r.network).join(", ") || "none"}`,
-        );
-  if (named.length > 1)
-    return fail("api.invalid_body", `name the \`network\` the money was paid on: one of ${named.map((r) => r.network).join(", ")}`);
-  const rail = named[0]!;
+  const proof = solanaProofBytes(signature, address);
+  if (!proof) return fail("api.invalid_body", `${shape} (a signature of 64 bytes, an address of 32)`);
+  const rail = pickSolanaRail(ctx.payments?.rails ?? [], network, "refunds");
+  if (rail instanceof Response) return rail;
   const refunds = rail.refunds;
   if (!refunds) return fail("payment.unavailable", `this hub has no treasury key to pay refunds on ${rail.network}`);
 
@@ -375,10 +344,10 @@ async function solanaRefund(
   if (!m) return fail("api.invalid_body", "`message` is `SRP refund\\nhub: <hubId>\\naccount: <accountId>\\nnonce: <nonce>`");
   const [, hubId, accountId, nonce] = m as unknown as [string, string, string, string];
   if (hubId !== ctx.hubId) return fail("auth.wrong_hub", `the refund is addressed to hub ${hubId}, not this one`);
-  if (!cryptoBackend().verify(new TextEncoder().encode(message), signatureBytes, publicKey))
+  if (!verifySolanaMessage(message, proof))
     return fail("auth.bad_account_proof", `the signature is not ${address}'s signature of the message`);
 
-  const party: RefundParty = { accountId, nonce, address: walletKey(address) };
+  const party: RefundParty = { accountId, nonce, address: walletKey(address), network: rail.network };
   // The payer must be able to receive the token before anything is consumed: then it can fix that and ask again.
   const receivable = async (): Promise<Response | undefined> => {
     let why: string | undefined;
@@ -390,15 +359,34 @@ async function solanaRefund(
     }
     return why === undefined ? undefined : fail("api.invalid_body", `the refund cannot be paid: ${why}`);
   };
+  // A deposit-and-refund loop would spend the fee payer's SOL for free: one refund per address per interval.
+  const last = ctx.recentSolanaRefunds?.get(party.address);
+  if (last !== undefined && Date.now() - last < SOLANA_REFUND_INTERVAL_MS) {
+    const waitMs = SOLANA_REFUND_INTERVAL_MS - (Date.now() - last);
+    const open = await books.summary(accountId).then(
+      (s) => s.balance,
+      () => 1n,
+    );
+    if (open > 0n)
+      return fail("api.rate_limited", `${party.address} was refunded on Solana a moment ago; retry in ${Math.ceil(waitMs / 1000)} s`, {
+        "retry-after": String(Math.ceil(waitMs / 1000)),
+      });
+  }
   const taken = await takeRefund(ctx, books, wallets, party, receivable);
   if (taken instanceof Response) return taken;
   const amount = taken;
+
   const answer = (transaction: string | null) =>
     Response.json({ object: "srp.refund", account_id: accountId, address: party.address, amount: money(amount), transaction });
   if (amount === 0n) return answer(null);
 
   // The books have let the money go; now the chain. A transfer that surely did not happen is credited back.
   const paid = await refunds.pay(address, amount, nonce);
+  // A transfer that went out (or may have) counts against the interval; one that surely did not, does not.
+  if (paid.outcome !== "failed" && ctx.recentSolanaRefunds) {
+    ctx.recentSolanaRefunds.set(party.address, Date.now());
+    if (ctx.recentSolanaRefunds.size > 10_000) ctx.recentSolanaRefunds.delete(ctx.recentSolanaRefunds.keys().next().value as string);
+  }
   if (paid.outcome === "paid") return answer(paid.transaction);
   if (paid.outcome === "failed") return creditRefundBack(ctx, books, { ...party, amount }, paid.reason);
   // May have been sent: crediting back could pay twice. The operator reconciles it by its transaction.

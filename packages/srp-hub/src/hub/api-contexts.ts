@@ -1,10 +1,11 @@
 /**
  * What each HTTP surface of the hub needs from it, built from the hub's parts: the consumer
  * APIs (OpenAI, Anthropic, Responses, completions, modalities, batches), the account API,
- * wallet sign-in and payout wallets, and futures deposits and refunds.
+ * wallet sign-in and payout wallets, futures deposits and refunds, and payouts on Solana.
  */
 import type { AccountApiContext } from "../api/account.js";
 import type { FuturesApiContext } from "../api/futures.js";
+import type { SolanaPayoutApiContext } from "../api/payout-solana.js";
 import type { KeysApiContext } from "../api/keys.js";
 import type { ConsumerApiContext } from "../api/serve.js";
 import type { WalletApiContext } from "../api/wallet.js";
@@ -127,6 +128,21 @@ export function futuresContext(p: HubParts): FuturesApiContext {
     baseUrl: (request) => baseUrlOf(p.options, request),
     maxBodyBytes: p.maxFrameBytes - FRAME_ENVELOPE_BYTES,
     ledgerReady: p.ledgerReady,
+    storageError: p.storageError,
+    recentSolanaRefunds: new Map(),
+  };
+}
+
+/** What providers' payouts on Solana need. */
+export function solanaPayoutContext(p: HubParts): SolanaPayoutApiContext {
+  return {
+    hubId: p.options.identity.id,
+    accounts: p.options.accounts,
+    payouts: p.books.solanaPayouts,
+    wallets: p.books.wallets,
+    rails: () => p.payments?.rails ?? [],
+    ledgerReady: p.ledgerReady,
+    maxBodyBytes: p.maxFrameBytes - FRAME_ENVELOPE_BYTES,
     storageError: p.storageError,
   };
 }

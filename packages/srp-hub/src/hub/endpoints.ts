@@ -20,11 +20,20 @@ import { fail } from "../api/http.js";
 import { MODALITY_SURFACES, postModality } from "../api/modalities.js";
 import { chatCompletions, getReceipt, listModels } from "../api/openai.js";
 import { postPayoutVoucher } from "../api/payout-voucher.js";
+import { postSolanaPayout, SOLANA_PAYOUT_PATH } from "../api/payout-solana.js";
 import { handleStoredResponse, RESPONSES_PREFIX } from "../api/response-store.js";
 import { postResponses } from "../api/responses.js";
 import { getNonce, getPayoutWallet, postPayoutWallet, postWalletSignIn } from "../api/wallet.js";
 import { X402_DISCOVERY_JSON_PATH, X402_DISCOVERY_PATH, x402Discovery } from "../api/x402-discovery.js";
-import { accountContext, baseUrlOf, futuresContext, keysContext, walletContext, type HubParts } from "./api-contexts.js";
+import {
+  accountContext,
+  baseUrlOf,
+  futuresContext,
+  keysContext,
+  solanaPayoutContext,
+  walletContext,
+  type HubParts,
+} from "./api-contexts.js";
 import type { Route } from "./routes.js";
 import { METRICS_PATH, metricsResponse } from "../metrics.js";
 import { DASHBOARD_PATH, dashboardResponse } from "../dashboard/assets.js";
@@ -157,6 +166,7 @@ function accountRoutes(p: EndpointParts): Route[] {
   const wallet = walletContext(p);
   const futures = futuresContext(p);
   const voucher = { accounts: p.options.accounts, payouts: p.options.onchainPayouts, storageError: p.storageError };
+  const solanaPayout = solanaPayoutContext(p);
   const keys = keysContext(p, () => p.revalidate());
   return [
     { method: "GET", path: "/v1/pricing", handle: () => getPricing(account) },
@@ -172,6 +182,7 @@ function accountRoutes(p: EndpointParts): Route[] {
     },
     { method: "GET", path: "/v1/account/spend", handle: (r) => getSpend(r, keys) },
     { method: "POST", path: "/v1/payouts/voucher", handle: (r) => postPayoutVoucher(r, voucher) },
+    { method: "POST", path: SOLANA_PAYOUT_PATH, handle: (r) => postSolanaPayout(r, solanaPayout) },
     { method: "GET", path: "/v1/auth/nonce", handle: () => getNonce(wallet) },
     { method: "POST", path: "/v1/auth/wallet", handle: (r) => postWalletSignIn(r, wallet) },
     {

@@ -12,7 +12,7 @@ import type { PaymentBook } from "../payments/book.js";
 import { MemoryReceiptBook, type ReceiptBook } from "../receipts.js";
 import type { StatementBook } from "../ledger/statements.js";
 import { SqlStore } from "../storage/sql-store.js";
-import type { PayoutList } from "../storage/payout-book.js";
+import { isSolanaPayoutBook, type PayoutList, type SolanaPayoutBook } from "../storage/payout-book.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import type { CardBook } from "../storage/card-book.js";
 import type { HubOptions } from "./options.js";
@@ -33,6 +33,8 @@ export interface HubBooks {
   readonly wallets: WalletBook | undefined;
   /** Payout vouchers as the admin API lists them. */
   readonly payouts: PayoutList | undefined;
+  /** Providers' payouts on Solana (SRP-PAY-034), in the same books as the vouchers. */
+  readonly solanaPayouts: SolanaPayoutBook | undefined;
   /** Stored Responses API turns; default in memory. */
   readonly responses: ResponseStore;
   /** Operator operations (admin API, wallet sign-in's API keys). */
@@ -61,6 +63,7 @@ export function hubBooks(options: HubOptions): HubBooks {
     payments: options.x402?.book ?? storage?.payments,
     wallets: storage?.wallets,
     payouts: storage?.payouts,
+    solanaPayouts: isSolanaPayoutBook(storage?.payouts) ? storage.payouts : undefined,
     responses: store ?? storage?.responses?.withOptions(policy) ?? new MemoryResponseStore(policy),
     admin: options.admin ?? storage?.admin,
     batches: options.batches?.store ?? storage?.batches ?? new MemoryBatchStore(),

@@ -412,9 +412,10 @@ export interface LedgerBooks extends HubLedger {
   /**
    * Refunds the unused prepaid balance to the depositor, less card money still refundable to
    * cards (that leaves only through the card processor, SRP-BIL-021); idempotent by `reference`.
-   * Returns the amount.
+   * Returns the amount. `memo` is recorded on the refund's posting (a Solana refund names its
+   * `network` there: the Solana money the hub holds counts it as gone, SRP-PAY-034).
    */
-  refund(accountId: string, reference: string): Promise<bigint>;
+  refund(accountId: string, reference: string, memo?: Record<string, unknown>): Promise<bigint>;
   /** The discount (basis points) the account's requests get now. */
   discountOf(accountId: string): Promise<number>;
   /** Top provider earners (`earned`) or consumer spenders (`spent`). */

@@ -166,13 +166,14 @@ export function depositPosting(accountId: string, amount: bigint, reference: str
   };
 }
 
-/** Sends an account's unused prepaid money back out (idempotent by `reference`). */
-export function refundPosting(accountId: string, amount: bigint, reference: string): Posting {
+/** Sends an account's unused prepaid money back out (idempotent by `reference`; `memo`, when given, says where to). */
+export function refundPosting(accountId: string, amount: bigint, reference: string, memo?: Record<string, unknown>): Posting {
   return {
     idempotencyKey: `refund:${reference}`,
     kind: "refund",
     accountId,
     ref: reference,
+    ...(memo ? { memo } : {}),
     legs: [
       { account: userAccount(accountId), amount: -amount },
       { account: EXTERNAL, amount },

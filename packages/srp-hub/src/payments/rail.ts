@@ -48,7 +48,11 @@ export type RailRefundResult =
   | { outcome: "failed"; reason: string }
   | { outcome: "unknown"; reason: string; transaction?: string };
 
-/** Refunds of prepaid money on a rail's network, to the address that paid (spec/v1/payments.md, SRP-PAY-033). */
+/**
+ * Money paid out from the treasury on a rail's network: refunds of prepaid money to the address
+ * that paid (spec/v1/payments.md, SRP-PAY-033), and providers' earnings to an address they
+ * proved is theirs (SRP-PAY-034).
+ */
 export interface RailRefunds {
   /**
    * Whether `payer` can receive the rail's token now: undefined when it can, else why not
@@ -57,12 +61,13 @@ export interface RailRefunds {
    */
   receivable(payer: string): Promise<string | undefined>;
   /**
-   * Transfers `amount` (ledger units) from the treasury to `payer`. `reference` (the refund's
-   * nonce) goes on-chain with it (a memo on Solana): it names the refund for reconciliation, and
-   * makes each refund's transaction its own (two refunds of one amount to one payer would
-   * otherwise be the same transaction, which the chain takes once). Never throws.
+   * Transfers `amount` (ledger units) from the treasury to `payer`. `reference` (the refund's or
+   * payout's nonce) goes on-chain with it (a memo on Solana, `SRP <purpose> <reference>`): it
+   * names the transfer for reconciliation, and makes each one's transaction its own (two
+   * transfers of one amount to one address would otherwise be the same transaction, which the
+   * chain takes once). `purpose` defaults to `"refund"`. Never throws.
    */
-  pay(payer: string, amount: bigint, reference: string): Promise<RailRefundResult>;
+  pay(payer: string, amount: bigint, reference: string, purpose?: "refund" | "payout"): Promise<RailRefundResult>;
 }
 
 /** One network a hub takes x402 payments on. */

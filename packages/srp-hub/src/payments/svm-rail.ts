@@ -7,8 +7,9 @@
  * lock nonce. Preflight, settlement and the chain's word on a payment go through an
  * {@link SvmChain}. A transaction lives only as long as its blockhash (about a minute), so
  * the hub settles these payments before serving. Given the treasury owner's key, the rail
- * also pays refunds back to Solana payers (an SPL `TransferChecked` from the treasury's token
- * account to the payer's, its fee paid by the fee payer).
+ * also pays refunds back to Solana payers and providers' earnings out on Solana (an SPL
+ * `TransferChecked` from the treasury's token account to the receiver's, its fee paid by the
+ * fee payer).
  */
 import { createPrivateKey, createPublicKey, KeyObject, sign, type webcrypto } from "node:crypto";
 import { SrpError } from "@srp/core";
@@ -67,8 +68,9 @@ export interface SvmRailOptions extends Omit<SvmTerms, "feePayer" | "maxTimeoutS
   /**
    * The treasury owner's key (its address is `payTo`), in the same forms as `feePayer`: with
    * it the rail pays refunds of Solana payers' prepaid money back to them on this network
-   * (`POST /v1/futures/refund`, SRP-PAY-033), the fee payer paying each transfer's fee.
-   * Without it the rail pays no refunds (they are `payment.unavailable`).
+   * (`POST /v1/futures/refund`, SRP-PAY-033) and providers' earnings out on it
+   * (`POST /v1/payouts/solana`, SRP-PAY-034), the fee payer paying each transfer's fee.
+   * Without it the rail pays neither (they are `payment.unavailable`).
    */
   treasurySigner?: Uint8Array | SvmKeyPair;
   /** The cluster. */
@@ -260,7 +262,7 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
       const found = await chain.getAccount(account);
       const create = `create it (the associated token account of ${payer} for ${terms.mint}), then ask again`;
       if (!found || found.owner !== tokenProgram || found.data.length < getTokenSize())
-        return `the paying wallet ${payer} has no token account ${account} to receive the refund: ${create}`;
+        return `the wallet ${payer} has no token account ${account} to receive the transfer: ${create}`;
       const token = getTokenDecoder().decode(found.data.subarray(0, getTokenSize()));
       if (token.mint !== terms.mint || token.owner !== payer)
         return `the token account ${account} is not ${payer}'s account for ${terms.mint}`;
@@ -268,7 +270,7 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
       return undefined;
     },
 
-    async pay(payer, amount, reference): Promise<RailRefundResult> {
+    async pay(payer, amount, reference, purpose = "refund"): Promise<RailRefundResult> {
       let wire: Uint8Array;
       let signature: string;
       let blockhash: string;
@@ -286,8 +288,11 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
           ],
           data: getTransferCheckedInstructionDataEncoder().encode({ amount, decimals: terms.decimals }),
         };
-        // The memo names the refund and keeps its transaction unique under a blockhash.
-        const memo = { programAddress: address(MEMO_PROGRAM), data: new TextEncoder().encode(`SRP refund ${reference}`.slice(0, 200)) };
+        // The memo names the refund (or payout) and keeps its transaction unique under a blockhash.
+        const memo = {
+          programAddress: address(MEMO_PROGRAM),
+          data: new TextEncoder().encode(`SRP ${purpose} ${reference}`.slice(0, 200)),
+        };
         const transaction = compileTransaction(
           pipe(
             createTransactionMessage({ version: 0 }),
@@ -306,7 +311,7 @@ export function svmRail(options: SvmRailOptions): PaymentRail {
         signature = base58(signatures[fee.address]!);
       } catch (error) {
         // Nothing was sent: the treasury's key, a token account or the chain's blockhash was missing.
-        return { outcome: "failed", reason: `the refund transaction could not be made: ${message(error)}` };
+        return { outcome: "failed", reason: `the ${purpose} transaction could not be made: ${message(error)}` };
       }
       const result = await follow(wire, signature, blockhash);
       if (result.outcome === "settled") return { outcome: "paid", transaction: result.transaction };

@@ -293,9 +293,9 @@ export class SqlLedgerBook implements LedgerBooks {
    * depositor, less the card money still refundable to the cards (that goes back only through
    * the card processor, `POST /v1/account/refund`). Returns the amount.
    */
-  async refund(accountId: string, reference: string): Promise<bigint> {
+  async refund(accountId: string, reference: string, memo?: Record<string, unknown>): Promise<bigint> {
     await this.#ready;
-    return this.#db.transaction(async (tx) => (await refundIn(tx, this.#db.dialect, accountId, reference)).amount);
+    return this.#db.transaction(async (tx) => (await refundIn(tx, this.#db.dialect, accountId, reference, undefined, memo)).amount);
   }
 
   /** Moves platform money into the bounty pool (an operator decision). */
@@ -384,7 +384,8 @@ export async function lockAccountIn(tx: SqlExecutor, dialect: "sqlite" | "postgr
  * Refunds the unused prepaid balance inside the caller's transaction (see
  * {@link SqlLedgerBook.refund}): `limit` turns the refundable amount and the card money still
  * refundable to cards (read under the same lock) into the amount refunded (never more); by
- * default the card money stays ({@link refundableWithoutCards}). `repeated`: `reference` was
+ * default the card money stays ({@link refundableWithoutCards}); `memo` goes on the refund's
+ * posting. `repeated`: `reference` was
  * refunded before, and `amount` is what that refund moved.
  */
 export async function refundIn(
@@ -393,6 +394,7 @@ export async function refundIn(
   accountId: string,
   reference: string,
   limit: (prepaid: bigint, cardOpen: bigint) => bigint = refundableWithoutCards,
+  memo?: Record<string, unknown>,
 ): Promise<{ amount: bigint; repeated: boolean }> {
   // Refunds of one account run one at a time (PostgreSQL: the row lock; SQLite: one writer).
   await lockAccountIn(tx, dialect, accountId);
@@ -415,7 +417,7 @@ export async function refundIn(
   const amount = limit(prepaid, cardOpen);
   if (amount > prepaid || amount < 0n) throw new RangeError(`a refund of ${amount} is outside the prepaid ${prepaid}`);
   if (amount === 0n) return { amount: 0n, repeated: false };
-  if (!(await post(tx, refundPosting(accountId, amount, reference), { dialect }))) return { amount: 0n, repeated: false };
+  if (!(await post(tx, refundPosting(accountId, amount, reference, memo), { dialect }))) return { amount: 0n, repeated: false };
   if (
     (await tx.run("UPDATE ledger_accounts SET funded = funded - ? WHERE id = ? AND funded >= ?", [
       amount,

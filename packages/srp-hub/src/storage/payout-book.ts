@@ -4,11 +4,17 @@
  * protocol's matching share out of the hub's books in one ledger posting (`payout`), and
  * records the hub-signed voucher that lets the settlement contract pay both. Vouchers carry
  * running totals per payee wallet, so the newest one pays everything owed so far.
+ *
+ * Earnings may instead be paid on Solana (SRP-PAY-034): the same `payout` posting and a
+ * `payouts` row whose `settlement` is the Solana network's CAIP-2 id (`chain_id` 0, no
+ * protocol share moved, `signature` the provider's proof of its address), so both paths
+ * subtract it from what is payable. A Solana payout is at most the Solana money the hub holds:
+ * settled Solana payments in, less Solana refunds and payouts out.
  */
 import { protocolShare } from "@srp/core/chain";
 import { EXTERNAL, ledgerId, PLATFORM, post, userAccount } from "../ledger/ledger.js";
 import { prepaidOf } from "../ledger/policy.js";
-import { big, int, newestFirst, text, type PageCursor, type SqlDriver, type SqlRow } from "./sql.js";
+import { big, int, newestFirst, text, type PageCursor, type SqlDriver, type SqlExecutor, type SqlRow } from "./sql.js";
 
 /** A payout voucher as stored. */
 export interface PayoutRecord {
@@ -66,8 +72,50 @@ export interface PayoutTarget {
   sign(payee: string, total: bigint): Promise<string>;
 }
 
+/** A payout on Solana, as {@link SolanaPayoutBook.takeSolana} asks for it. */
+export interface SolanaPayoutTarget {
+  accountId: string;
+  /** The base58 address paid (as given: base58 is case-sensitive). */
+  payee: string;
+  /** The Solana network's CAIP-2 id. */
+  network: string;
+  /** The nonce of the provider's proof (the transfer's memo names it). */
+  nonce: string;
+  /** The provider's base58 Ed25519 signature of its payout message, kept as the row's `signature`. */
+  proof: string;
+}
+
+/** What taking a Solana payout came to: the row and amount taken (0n: nothing to pay), or a refusal because the hub holds too little there. */
+export type SolanaPayoutTake =
+  | { taken: PayoutRecord | undefined; amount: bigint }
+  | { refused: "insufficient"; payable: bigint; held: bigint };
+
+/** Provider payouts on Solana (SRP-PAY-034); a `SqlStore`'s `payouts` is one. */
+export interface SolanaPayoutBook {
+  /** What the account can be paid now (on any network): {@link SqlPayoutBook.payable}. */
+  payable(accountId: string): Promise<bigint>;
+  /** The Solana money the hub holds on `network`: settled payments in, less refunds and payouts out there. */
+  solanaHeld(network: string): Promise<bigint>;
+  /**
+   * Takes what the account can be paid now out of the books for a Solana transfer, in one
+   * transaction with the check that the hub holds that much on the network: the `payout`
+   * posting and its row (`funded_tx` `pending:<id>` until {@link paidSolana}).
+   */
+  takeSolana(target: SolanaPayoutTarget): Promise<SolanaPayoutTake>;
+  /** Records the transfer that paid it (or, `pending`, the one whose outcome is unknown). */
+  paidSolana(id: string, transaction: string, pending?: boolean): Promise<void>;
+  /** Gives a payout whose transfer surely did not land back to the account: a reversing posting, and its row is removed. */
+  reverseSolana(id: string, reason: string): Promise<boolean>;
+}
+
+/** Whether a storage's payout book also pays on Solana (a `SqlStore`'s does). */
+export function isSolanaPayoutBook(value: unknown): value is SolanaPayoutBook {
+  const v = value as Partial<SolanaPayoutBook> | null | undefined;
+  return typeof v?.takeSolana === "function" && typeof v.solanaHeld === "function" && typeof v.reverseSolana === "function";
+}
+
 /** The payouts of a `SqlStore`. */
-export class SqlPayoutBook implements PayoutList {
+export class SqlPayoutBook implements PayoutList, SolanaPayoutBook {
   readonly #db: SqlDriver;
   readonly #ready: Promise<void>;
 
@@ -152,6 +200,120 @@ export class SqlPayoutBook implements PayoutList {
         claimTx: null,
         createdAt: now,
       };
+    });
+  }
+
+  async solanaHeld(network: string): Promise<bigint> {
+    await this.#ready;
+    return this.#solanaHeld(this.#db, network);
+  }
+
+  /** {@link solanaHeld} inside a transaction. */
+  async #solanaHeld(tx: SqlExecutor, network: string): Promise<bigint> {
+    const paidIn = await tx.all("SELECT COALESCE(SUM(amount), 0) AS s FROM x402_payments WHERE network = ? AND state = 'settled'", [
+      network,
+    ]);
+    // Refunds paid on the network (their postings name it), less those credited back because the transfer failed.
+    const memoNetwork = this.#db.dialect === "postgres" ? "(t.memo::jsonb ->> 'network')" : "json_extract(t.memo, '$.network')";
+    const refunded = await tx.all(
+      `SELECT COALESCE(SUM(e.amount), 0) AS s FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ?
+        WHERE (t.kind = 'refund' OR (t.kind = 'deposit' AND t.idempotency_key LIKE 'deposit:refund-failed:%'))
+          AND t.memo IS NOT NULL AND ${memoNetwork} = ?`,
+      [EXTERNAL, network],
+    );
+    const paidOut = await tx.all("SELECT COALESCE(SUM(amount + fee), 0) AS s FROM payouts WHERE settlement = ?", [network]);
+    return big(paidIn[0]!.s) - big(refunded[0]!.s) - big(paidOut[0]!.s);
+  }
+
+  async takeSolana(target: SolanaPayoutTarget): Promise<SolanaPayoutTake> {
+    await this.#ready;
+    const { accountId, payee, network } = target;
+    return this.#db.transaction(async (tx): Promise<SolanaPayoutTake> => {
+      const user = userAccount(accountId);
+      // One payout of an account at a time, and one movement of the hub's outside money at a
+      // time, so that two payouts never both count the same Solana money (PostgreSQL: the row
+      // locks, the account's first as `issue` takes it; SQLite: one writer).
+      if (this.#db.dialect === "postgres") {
+        await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [user]);
+        await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [EXTERNAL]);
+      }
+      const amount = await this.#payable(tx, accountId);
+      if (amount === 0n) return { taken: undefined, amount: 0n };
+      const held = await this.#solanaHeld(tx, network);
+      if (amount > held) return { refused: "insufficient", payable: amount, held };
+      const last = await tx.all("SELECT MAX(total) AS t FROM payouts WHERE settlement = ? AND payee = ?", [network, payee]);
+      const total = (last[0] && last[0].t !== null ? big(last[0].t) : 0n) + amount;
+      const id = ledgerId("payout");
+      const now = Date.now();
+      // The same movement as a voucher's, without the protocol's share: it stays with the hub on Solana.
+      await post(
+        tx,
+        {
+          idempotencyKey: `payout:${id}`,
+          kind: "payout",
+          accountId,
+          ref: id,
+          memo: { payee, total: total.toString(), fee: "0", settlement: network, network, nonce: target.nonce },
+          legs: [
+            { account: user, amount: -amount },
+            { account: EXTERNAL, amount },
+          ],
+        },
+        { now, dialect: this.#db.dialect },
+      );
+      const pending = `pending:${id}`;
+      await tx.run(
+        "INSERT INTO payouts (id, account_id, payee, amount, fee, total, signature, settlement, chain_id, funded_tx, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, 0, ?, ?)",
+        [id, accountId, payee, amount, total, target.proof, network, pending, now],
+      );
+      const taken: PayoutRecord = {
+        id,
+        accountId,
+        payee,
+        amount,
+        fee: 0n,
+        total,
+        signature: target.proof,
+        settlement: network,
+        chainId: 0,
+        fundedTx: pending,
+        claimTx: null,
+        createdAt: now,
+      };
+      return { taken, amount };
+    });
+  }
+
+  async paidSolana(id: string, transaction: string, pending = false): Promise<void> {
+    await this.#ready;
+    if (pending) await this.#db.run("UPDATE payouts SET funded_tx = ? WHERE id = ?", [`pending:${transaction}`, id]);
+    else await this.#db.run("UPDATE payouts SET funded_tx = ?, claim_tx = ? WHERE id = ?", [transaction, transaction, id]);
+  }
+
+  async reverseSolana(id: string, reason: string): Promise<boolean> {
+    await this.#ready;
+    return this.#db.transaction(async (tx) => {
+      const row = (await tx.all("SELECT * FROM payouts WHERE id = ?", [id]))[0];
+      if (!row) return false;
+      const r = record(row);
+      await post(
+        tx,
+        {
+          idempotencyKey: `payout_reversal:${id}`,
+          kind: "payout_reversal",
+          accountId: r.accountId,
+          ref: id,
+          memo: { reason: reason.slice(0, 200), payee: r.payee, settlement: r.settlement },
+          legs: [
+            { account: EXTERNAL, amount: -r.amount },
+            { account: userAccount(r.accountId), amount: r.amount },
+          ],
+        },
+        { dialect: this.#db.dialect },
+      );
+      // The earnings are payable again: the row no longer counts as paid out.
+      await tx.run("DELETE FROM payouts WHERE id = ?", [id]);
+      return true;
     });
   }
 

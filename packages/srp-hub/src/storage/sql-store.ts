@@ -326,8 +326,8 @@ export class SqlStore implements AccountStore, AccountAdmin, ReceiptBook, Ledger
     return this.ledger.deposit(accountId, amount, reference, memo);
   }
   /** See {@link SqlLedgerBook.refund}. */
-  refund(accountId: string, reference: string): Promise<bigint> {
-    return this.ledger.refund(accountId, reference);
+  refund(accountId: string, reference: string, memo?: Record<string, unknown>): Promise<bigint> {
+    return this.ledger.refund(accountId, reference, memo);
   }
   /** See {@link SqlLedgerBook.fundBountyPool}. */
   fundBountyPool(amount: bigint, reference: string): Promise<boolean> {
