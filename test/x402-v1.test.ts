@@ -147,6 +147,8 @@ describe("x402 version 1 beside version 2", () => {
       "/v1/audio/speech",
       "/v1/audio/transcriptions",
       "/v1/batch",
+      "/v1/videos",
+      "/v1/runs",
       "/v1/futures/deposit",
     ]);
     for (const r of plain.resources) {

@@ -361,7 +361,9 @@ async function solanaRefund(
   };
   // A deposit-and-refund loop would spend the fee payer's SOL for free: one refund per address per interval.
   const last = ctx.recentSolanaRefunds?.get(party.address);
-  if (last !== undefined && Date.now() - last < SOLANA_REFUND_INTERVAL_MS) {
+  // Only for the address's own account: a stranger naming another account id learns nothing of its balance.
+  const own = async () => (await ctx.accounts.findByWallet(party.address).catch(() => undefined))?.id === accountId;
+  if (last !== undefined && Date.now() - last < SOLANA_REFUND_INTERVAL_MS && (await own())) {
     const waitMs = SOLANA_REFUND_INTERVAL_MS - (Date.now() - last);
     const open = await books.summary(accountId).then(
       (s) => s.balance,

@@ -213,13 +213,16 @@ export class SqlPayoutBook implements PayoutList, SolanaPayoutBook {
     const paidIn = await tx.all("SELECT COALESCE(SUM(amount), 0) AS s FROM x402_payments WHERE network = ? AND state = 'settled'", [
       network,
     ]);
-    // Refunds paid on the network (their postings name it), less those credited back because the transfer failed.
-    const memoNetwork = this.#db.dialect === "postgres" ? "(t.memo::jsonb ->> 'network')" : "json_extract(t.memo, '$.network')";
+    // Refunds paid on the network (their postings name it), less those credited back because the transfer failed. The
+    // memo is matched as the text our JSON.stringify wrote (`"network":"<id>"`), never parsed: one memo that is not
+    // valid JSON for the database (a NUL, a lone surrogate in a reason) cannot stop every payout. Inside a JSON string
+    // value that text is escaped, so it cannot match by accident.
+    const contains = this.#db.dialect === "postgres" ? "strpos(t.memo, ?) > 0" : "instr(t.memo, ?) > 0";
     const refunded = await tx.all(
       `SELECT COALESCE(SUM(e.amount), 0) AS s FROM ledger_transactions t JOIN ledger_entries e ON e.tx_id = t.id AND e.account_id = ?
         WHERE (t.kind = 'refund' OR (t.kind = 'deposit' AND t.idempotency_key LIKE 'deposit:refund-failed:%'))
-          AND t.memo IS NOT NULL AND ${memoNetwork} = ?`,
-      [EXTERNAL, network],
+          AND t.memo IS NOT NULL AND ${contains}`,
+      [EXTERNAL, `"network":${JSON.stringify(network)}`],
     );
     const paidOut = await tx.all("SELECT COALESCE(SUM(amount + fee), 0) AS s FROM payouts WHERE settlement = ?", [network]);
     return big(paidIn[0]!.s) - big(refunded[0]!.s) - big(paidOut[0]!.s);
@@ -233,10 +236,9 @@ export class SqlPayoutBook implements PayoutList, SolanaPayoutBook {
       // One payout of an account at a time, and one movement of the hub's outside money at a
       // time, so that two payouts never both count the same Solana money (PostgreSQL: the row
       // locks, the account's first as `issue` takes it; SQLite: one writer).
-      if (this.#db.dialect === "postgres") {
-        await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [user]);
-        await tx.all("SELECT id FROM ledger_accounts WHERE id = ? FOR UPDATE", [EXTERNAL]);
-      }
+      // In id order, as every posting locks them (no deadlock with a deposit into the same account).
+      if (this.#db.dialect === "postgres")
+        await tx.all("SELECT id FROM ledger_accounts WHERE id IN (?, ?) ORDER BY id FOR UPDATE", [user, EXTERNAL]);
       const amount = await this.#payable(tx, accountId);
       if (amount === 0n) return { taken: undefined, amount: 0n };
       const held = await this.#solanaHeld(tx, network);
@@ -293,7 +295,10 @@ export class SqlPayoutBook implements PayoutList, SolanaPayoutBook {
   async reverseSolana(id: string, reason: string): Promise<boolean> {
     await this.#ready;
     return this.#db.transaction(async (tx) => {
-      const row = (await tx.all("SELECT * FROM payouts WHERE id = ?", [id]))[0];
+      // Only a Solana payout whose transfer is not known to have landed: never an EVM voucher, never a paid transfer.
+      const row = (
+        await tx.all("SELECT * FROM payouts WHERE id = ? AND settlement LIKE 'solana:%' AND funded_tx LIKE 'pending:%'", [id])
+      )[0];
       if (!row) return false;
       const r = record(row);
       await post(
