@@ -315,20 +315,26 @@ async function fakeCog(output: string, predictTime: number): Promise<{ url: stri
   };
 }
 
+/** A provider serving `model` as one run instance of the Cog-shaped server at `cogUrl`. */
+async function runNode(model: string, cogUrl: string): Promise<Provider> {
+  const backend = cogBackend({ baseUrl: cogUrl });
+  const node = createProvider({
+    hub: url,
+    identity: generateIdentity(),
+    account: providerKey,
+    reconnect: false,
+    instances: [{ backend, model, io: await backend.io!(), price: RUN_PRICE }],
+  });
+  await node.ready();
+  return node;
+}
+
 describe("async jobs: hostile or careless nodes", () => {
   it("refuses a run's receipt that bills more seconds than the hub's own clock saw (SRP-ATT-027): failed, unbilled", async () => {
     const cog = await fakeCog("done", 250);
     const model = "sim-lying-run";
-    const backend = cogBackend({ baseUrl: cog.url });
-    const liar = createProvider({
-      hub: url,
-      identity: generateIdentity(),
-      account: providerKey,
-      reconnect: false,
-      instances: [{ backend, model, io: await backend.io!(), price: RUN_PRICE }],
-    });
+    const liar = await runNode(model, cog.url);
     try {
-      await liar.ready();
       const before = await store.summary(consumer);
       const res = await fetch(`${url}/v1/runs`, {
         method: "POST",
@@ -353,16 +359,8 @@ describe("async jobs: hostile or careless nodes", () => {
     const page = `data:text/html;base64,${Buffer.from(`<script>alert(1)</script>${"x".repeat(5000)}`).toString("base64")}`;
     const cog = await fakeCog(page, 0.1);
     const model = "sim-html-run";
-    const backend = cogBackend({ baseUrl: cog.url });
-    const node = createProvider({
-      hub: url,
-      identity: generateIdentity(),
-      account: providerKey,
-      reconnect: false,
-      instances: [{ backend, model, io: await backend.io!(), price: RUN_PRICE }],
-    });
+    const node = await runNode(model, cog.url);
     try {
-      await node.ready();
       const res = await fetch(`${url}/v1/runs`, {
         method: "POST",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },

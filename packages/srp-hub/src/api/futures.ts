@@ -20,7 +20,7 @@ import type { WalletBook } from "../storage/wallet-book.js";
 import { money } from "./account.js";
 import { errorResponse, fail, readJsonObject } from "./http.js";
 import { walletKey } from "../storage/payment-book.js";
-import { pickSolanaRail, solanaProofBytes, verifySolanaMessage } from "./solana-proof.js";
+import { pickSolanaRail, readSolanaSignedBody, verifySolanaMessage } from "./solana-proof.js";
 
 /** Path of the deposit resource. */
 export const DEPOSIT_PATH = "/v1/futures/deposit";
@@ -325,16 +325,9 @@ async function solanaRefund(
 ): Promise<Response> {
   const shape =
     "a Solana refund is `{ message, signature, address, network? }`: the refund text, its base58 Ed25519 signature, the base58 address that signed it, and optionally the CAIP-2 network it was paid on";
-  const { message, signature, address, network } = body;
-  if (
-    typeof message !== "string" ||
-    typeof signature !== "string" ||
-    typeof address !== "string" ||
-    (network !== undefined && typeof network !== "string")
-  )
-    return fail("api.invalid_body", shape);
-  const proof = solanaProofBytes(signature, address);
-  if (!proof) return fail("api.invalid_body", `${shape} (a signature of 64 bytes, an address of 32)`);
+  const signed = readSolanaSignedBody(body, shape, `${shape} (a signature of 64 bytes, an address of 32)`);
+  if (signed instanceof Response) return signed;
+  const { message, address, network, proof } = signed;
   const rail = pickSolanaRail(ctx.payments?.rails ?? [], network, "refunds");
   if (rail instanceof Response) return rail;
   const refunds = rail.refunds;

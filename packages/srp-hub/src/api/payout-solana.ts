@@ -13,7 +13,7 @@ import type { SolanaPayoutBook } from "../storage/payout-book.js";
 import type { WalletBook } from "../storage/wallet-book.js";
 import { authenticate, errorResponse, fail, readJsonObject } from "./http.js";
 import { money } from "./money.js";
-import { pickSolanaRail, SOLANA_PAYOUT_MESSAGE, solanaProofBytes, verifySolanaMessage } from "./solana-proof.js";
+import { pickSolanaRail, readSolanaSignedBody, SOLANA_PAYOUT_MESSAGE, verifySolanaMessage } from "./solana-proof.js";
 
 /** Path of the Solana payout endpoint. */
 export const SOLANA_PAYOUT_PATH = "/v1/payouts/solana";
@@ -58,16 +58,9 @@ export async function postSolanaPayout(request: Request, ctx: SolanaPayoutApiCon
   if (body instanceof SrpError) return errorResponse(body);
   const shape =
     "a Solana payout is `{ message, signature, address, network? }`: the payout text, its base58 Ed25519 signature (64 bytes), the base58 address (32 bytes) that signed it and is paid, and optionally the CAIP-2 network to pay on";
-  const { message, signature, address, network } = body;
-  if (
-    typeof message !== "string" ||
-    typeof signature !== "string" ||
-    typeof address !== "string" ||
-    (network !== undefined && typeof network !== "string")
-  )
-    return fail("api.invalid_body", shape);
-  const proof = solanaProofBytes(signature, address);
-  if (!proof) return fail("api.invalid_body", shape);
+  const signed = readSolanaSignedBody(body, shape);
+  if (signed instanceof Response) return signed;
+  const { message, address, network, proof } = signed;
   const m = SOLANA_PAYOUT_MESSAGE.exec(message);
   if (!m) return fail("api.invalid_body", "`message` is `SRP payout\\nhub: <hubId>\\naccount: <accountId>\\nnonce: <nonce>`");
   const [, hubId, accountId, nonce] = m as unknown as [string, string, string, string];
@@ -102,7 +95,7 @@ export async function postSolanaPayout(request: Request, ctx: SolanaPayoutApiCon
     if (!(await wallets.consumeNonce(nonce)))
       return fail("auth.replayed_nonce", "the nonce is unknown, expired or already used; get a fresh one from GET /v1/auth/nonce");
     // The books let the earnings go, checking again under their lock that the hub holds them on Solana.
-    taken = await payouts.takeSolana({ accountId: account.id, payee: address, network: rail.network, nonce, proof: signature });
+    taken = await payouts.takeSolana({ accountId: account.id, payee: address, network: rail.network, nonce, proof: signed.signature });
   } catch (error) {
     ctx.storageError("solana payout", error);
     return fail("billing.unavailable", "the ledger cannot pay out now; retry shortly");

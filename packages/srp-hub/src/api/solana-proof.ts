@@ -46,6 +46,35 @@ export function solanaProofBytes(signature: string, address: string): { signatur
   return s?.length === 64 && k?.length === 32 ? { signature: s, publicKey: k } : undefined;
 }
 
+/** A Solana-signed request body: the signed text, the signing (and paid) address, the network named, and the proof's bytes. */
+export interface SolanaSignedBody {
+  message: string;
+  /** The signature as sent (base58). */
+  signature: string;
+  address: string;
+  network: string | undefined;
+  proof: { signature: Uint8Array; publicKey: Uint8Array };
+}
+
+/**
+ * Reads `{ message, signature, address, network? }` (base58 signature of 64 bytes, base58
+ * address of 32); the refusal `api.invalid_body` says `shape`, and `badBytes` when the
+ * members are strings but not of those sizes.
+ */
+export function readSolanaSignedBody(body: Record<string, unknown>, shape: string, badBytes = shape): SolanaSignedBody | Response {
+  const { message, signature, address, network } = body;
+  if (
+    typeof message !== "string" ||
+    typeof signature !== "string" ||
+    typeof address !== "string" ||
+    (network !== undefined && typeof network !== "string")
+  )
+    return fail("api.invalid_body", shape);
+  const proof = solanaProofBytes(signature, address);
+  if (!proof) return fail("api.invalid_body", badBytes);
+  return { message, signature, address, network, proof };
+}
+
 /** Whether `signature` is `address`'s Ed25519 signature of the UTF-8 bytes of `message`. */
 export function verifySolanaMessage(message: string, proof: { signature: Uint8Array; publicKey: Uint8Array }): boolean {
   return cryptoBackend().verify(new TextEncoder().encode(message), proof.signature, proof.publicKey);

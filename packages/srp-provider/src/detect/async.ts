@@ -17,6 +17,7 @@ import { ioSchemaProblem } from "@srp/core";
 import type { InstanceIo } from "@srp/core/schema";
 import { cogIo } from "../backends/cog.js";
 import { isRecord } from "./types.js";
+import { getJson } from "./fetch-json.js";
 
 /** A Cog server and the model it serves. */
 export interface DetectedCog {
@@ -90,19 +91,6 @@ export function parseVideoList(body: unknown): { seenModels: string[] } | undefi
   if (!body.data.every((v) => isRecord(v) && v.object === "video")) return undefined;
   const models = body.data.map((v) => (v as Record<string, unknown>).model).filter((m): m is string => typeof m === "string");
   return { seenModels: [...new Set(models)] };
-}
-
-async function getJson(url: string, timeoutMs: number): Promise<unknown> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return await res.json();
-  } catch {
-    return undefined;
-  }
 }
 
 /** The root of a server URL: no trailing `/`, no `/v1`. */

@@ -13,6 +13,8 @@ import { parseLmStudioModels } from "./lmstudio.js";
 import { parseLlamaCppModels, parseLlamaCppProps } from "./llamacpp.js";
 import { parseOpenAIModels } from "./openai-list.js";
 import { probeTools } from "./probe.js";
+import { getJson } from "./fetch-json.js";
+import { serverRoot } from "./async.js";
 import { nativeTextApis } from "../backends/native-apis.js";
 
 export * from "./types.js";
@@ -46,22 +48,9 @@ export interface DetectOptions {
   probeTimeoutMs?: number;
 }
 
-async function getJson(url: string, timeoutMs: number, init?: RequestInit): Promise<unknown> {
-  try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return await res.json();
-  } catch {
-    return undefined;
-  }
-}
-
 /** Asks the server at `url` what it is and what its models can do; undefined when nothing OpenAI-compatible answers. */
 export async function detectServer(url: string, options: DetectOptions = {}): Promise<DetectedServer | undefined> {
-  const root = url.replace(/\/+$/, "").replace(/\/v1$/, "");
+  const root = serverRoot(url);
   const t = options.timeoutMs ?? 1500;
   const baseUrl = `${root}/v1`;
   let server: DetectedServer | undefined;
